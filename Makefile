@@ -1,0 +1,50 @@
+# agop: `make book` builds the book, `make test` runs every test.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export AGOP_PROFILE ?= quick
+export MPLBACKEND := Agg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: venv book test test-package test-notebooks test-book notebooks vendor bench clean
+
+$(VENV)/.installed: pyproject.toml tools/install_torch.sh
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	PYTHON=$(PY) tools/install_torch.sh
+	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Offline copies of MathJax, require.js and the widget manager, served by the book itself.
+_vendor/.done: tools/vendor.sh
+	tools/vendor.sh _vendor
+	touch $@
+
+vendor: _vendor/.done
+
+notebooks: venv
+	$(VENV)/bin/jupytext --update --to ipynb book/[0-9]*.md
+
+book: venv vendor
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+
+test-package: venv
+	$(PY) -m pytest tests --durations=10
+
+test-notebooks: venv
+	$(PY) -m pytest --nbval-lax --durations=0 -p no:cacheprovider book/
+
+test-book: book
+	$(PY) -m pytest tests/rendered --durations=5 -p no:cacheprovider
+
+test: test-package test-notebooks test-book
+
+bench: venv
+	$(PY) -m agop.bench --size quick
+
+clean:
+	rm -rf _build

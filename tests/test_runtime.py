@@ -1,0 +1,82 @@
+import pytest
+import torch
+
+import agop
+from agop.linalg import correlation, psd_power, psd_sqrt
+from agop.validation import check_images, check_psd
+
+
+def test_profile_reads_environment(monkeypatch):
+    monkeypatch.setenv("AGOP_PROFILE", "paper")
+    assert agop.profile() == "paper"
+    monkeypatch.setenv("AGOP_PROFILE", "quick")
+    assert agop.profile() == "quick"
+    monkeypatch.delenv("AGOP_PROFILE")
+    assert agop.profile() == ("paper" if torch.cuda.is_available() else "quick")
+    monkeypatch.setenv("AGOP_PROFILE", "fast")
+    with pytest.raises(ValueError, match="AGOP_PROFILE"):
+        agop.profile()
+
+
+def test_default_device():
+    assert agop.default_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        assert agop.default_device().type == "cpu"
+        with pytest.raises(ValueError, match="CUDA"):
+            agop.default_device("cuda")
+
+
+def test_environment_report_names_profile_and_seed(capsys):
+    text = agop.environment_report(seed=3)
+    assert "seed=3" in text and "torch" in text and "profile" in text
+
+
+def test_unknown_attribute():
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        agop.no_such_thing  # noqa: B018
+
+
+def test_psd_power_matches_eigendecomposition(float64):
+    g = torch.Generator().manual_seed(0)
+    B = torch.randn(6, 4, generator=g)
+    A = B @ B.T  # rank 4, PSD
+    root = psd_sqrt(A)
+    torch.testing.assert_close(root @ root, A, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(psd_power(A, 1.0), A)
+    torch.testing.assert_close(psd_power(A, 0.25) @ psd_power(A, 0.75), A, rtol=1e-9, atol=1e-9)
+
+
+def test_psd_checks_reject_indefinite_and_asymmetric():
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        psd_sqrt(torch.diag(torch.tensor([1.0, -1.0])))
+    with pytest.raises(ValueError, match="symmetric"):
+        check_psd(torch.tensor([[1.0, 2.0], [0.0, 1.0]]), "M")
+    with pytest.raises(ValueError, match="M must be a square matrix"):
+        check_psd(torch.ones(2, 3), "M")
+
+
+def test_correlation_scale_invariant_and_bounded():
+    g = torch.Generator().manual_seed(1)
+    A, B = torch.randn(5, 5, generator=g), torch.randn(5, 5, generator=g)
+    for kind in ("pearson", "cosine"):
+        r = correlation(A, B, kind)
+        assert -1 <= r <= 1
+        assert correlation(3.0 * A, 0.5 * B, kind) == pytest.approx(r, abs=1e-12)
+        assert correlation(A, A, kind) == pytest.approx(1.0)
+    # pearson ignores a constant shift, cosine does not
+    assert correlation(A + 7, B, "pearson") == pytest.approx(correlation(A, B, "pearson"))
+    with pytest.raises(ValueError, match="kind"):
+        correlation(A, B, "spearman")
+    with pytest.raises(ValueError, match="same shape"):
+        correlation(A, torch.ones(4, 4))
+    with pytest.raises(ValueError, match="non-finite"):
+        correlation(A, torch.full((5, 5), float("nan")))
+
+
+def test_check_images_errors():
+    with pytest.raises(ValueError, match=r"X must have shape \(n, c, H, W\)"):
+        check_images(torch.zeros(3, 8, 8))
+    with pytest.raises(ValueError, match="non-finite"):
+        check_images(torch.full((1, 1, 2, 2), float("nan")))
+    with pytest.raises(ValueError, match="3 channels"):
+        check_images(torch.zeros(1, 1, 2, 2), channels=3)
