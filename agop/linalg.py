@@ -39,7 +39,7 @@ def correlation(A, B, kind: str = "pearson") -> float:
     Both are invariant to positive scaling of either matrix.
     """
     A = check_finite(as_tensor(A, "A"), "A").to(torch.float64)
-    B = check_finite(as_tensor(B, "B"), "B").to(torch.float64, device=A.device)
+    B = check_finite(as_tensor(B, "B"), "B").to(device=A.device, dtype=torch.float64)
     if A.shape != B.shape:
         raise ValueError(f"A and B must have the same shape, got {tuple(A.shape)} and {tuple(B.shape)}")
     if kind == "pearson":
