@@ -61,7 +61,7 @@ def test_correlation_scale_invariant_and_bounded():
     for kind in ("pearson", "cosine"):
         r = correlation(A, B, kind)
         assert -1 <= r <= 1
-        assert correlation(3.0 * A, 0.5 * B, kind) == pytest.approx(r, abs=1e-12)
+        assert correlation(3.0 * A, 0.5 * B, kind) == pytest.approx(r, abs=1e-6)
         assert correlation(A, A, kind) == pytest.approx(1.0)
     # pearson ignores a constant shift, cosine does not
     assert correlation(A + 7, B, "pearson") == pytest.approx(correlation(A, B, "pearson"))
