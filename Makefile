@@ -7,7 +7,7 @@ export AGOP_PROFILE ?= quick
 export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: venv book test test-package test-notebooks test-book notebooks vendor bench clean
+.PHONY: chromium venv book test test-package test-notebooks test-book notebooks vendor bench clean
 
 $(VENV)/.installed: pyproject.toml tools/install_torch.sh
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -33,12 +33,19 @@ book: venv vendor
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
 test-package: venv
-	$(PY) -m pytest tests --durations=10
+	$(PY) -m pytest tests --ignore=tests/rendered --durations=10
 
 test-notebooks: venv
 	$(PY) -m pytest --nbval-lax --durations=0 -p no:cacheprovider book/
 
-test-book: book
+# Headless Chromium renders the built pages in tests/rendered (Debian's package).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "make test needs chromium: install it (Debian: apt-get install chromium)"; exit 1; fi; }
+
+test-book: book chromium
 	$(PY) -m pytest tests/rendered --durations=5 -p no:cacheprovider
 
 test: test-package test-notebooks test-book

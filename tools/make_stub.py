@@ -24,7 +24,7 @@ COLAB_BADGE
 **What you'll learn.** {plan}
 
 **What you'll need.** Nothing yet: this page is a placeholder and runs in seconds in both
-profiles (quick: under a minute on 2 CPU cores; paper: under a minute).
+profiles (quick: about 5 seconds on 2 CPU cores; paper: about 5 seconds on a GPU).
 
 ```{{code-cell}} ipython3
 :tags: [remove-cell]
