@@ -1,0 +1,381 @@
+"""Feature operators of a CNN: the CNFM ``W^T W`` and the patch-AGOP of every conv layer.
+
+For conv layer ``l`` with filters ``W`` (``k_out x q``), write the network from that layer on
+as ``f(x) = g(W x[1], ..., W x[P])``, each patch an independent variable. Its patch-AGOP over
+images ``x_1..x_n`` and outputs ``c`` is
+
+    AGOP = (1/n) sum_i sum_j sum_c grad_{x[j]} f_c(x_i) grad_{x[j]} f_c(x_i)^T = W^T G W,
+    G    = (1/n) sum_i sum_j sum_c (d f_c / d h[j]) (d f_c / d h[j])^T      (k_out x k_out),
+
+because ``grad_{x[j]} f_c = W^T d f_c / d h[j]`` with ``h[j] = W x[j]``. :func:`patch_agop`
+reads ``d f_c / d h`` from hooks on the conv outputs, so every selected layer comes out of the
+same backward passes, and any padding mode, stride, dilation, bias, pooling, residual
+connection or batch norm (in eval mode) is handled by the model itself. With ``groups = g``
+each group's patches are samples of one ``q = (c/g) k^2``-dimensional patch space:
+``AGOP = sum_g W_g^T G_g W_g`` (the cross-group blocks of ``G`` do not enter).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import nn
+
+from agop.linalg import correlation, psd_power, psd_sqrt
+from agop.patches import _pair, extract_patches, output_size
+from agop.runtime import default_device
+from agop.validation import as_tensor, check_images, check_psd
+
+#: default bound, in bytes, on the batched output gradients held at once by :func:`patch_agop`
+DEFAULT_MAX_MEMORY = 2**29
+
+
+def conv_layers(model: nn.Module) -> dict[str, nn.Conv2d]:
+    """Every :class:`torch.nn.Conv2d` of ``model`` by qualified module name, in module order."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    convs = {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+    if not convs:
+        raise ValueError(f"model has no torch.nn.Conv2d layer ({type(model).__name__}); "
+                         "the patch-AGOP is defined for convolutional layers")
+    return convs
+
+
+def select_layers(model: nn.Module, layers=None) -> dict[str, nn.Conv2d]:
+    """The conv layers named in ``layers`` (a name, a list of names, or ``None`` for all)."""
+    convs = conv_layers(model)
+    if layers is None:
+        return convs
+    if isinstance(layers, (str, nn.Module)):
+        layers = [layers]
+    by_module = {id(m): name for name, m in convs.items()}
+    names = []
+    for layer in layers:
+        if isinstance(layer, nn.Module):
+            if id(layer) not in by_module:
+                raise ValueError(f"layers: module {type(layer).__name__} is not a Conv2d of the model")
+            layer = by_module[id(layer)]
+        if layer not in convs:
+            raise ValueError(f"layers: unknown layer name {layer!r}; the model's Conv2d layers "
+                             f"are {list(convs)}")
+        names.append(layer)
+    if not names:
+        raise ValueError("layers is empty: name at least one Conv2d layer (or pass None for all)")
+    return {name: convs[name] for name in dict.fromkeys(names)}
+
+
+def filter_matrix(conv_or_W) -> torch.Tensor:
+    """The filters as ``(groups, k_out / groups, q)``: ``W_g``, one matrix per group.
+
+    Accepts a :class:`torch.nn.Conv2d`, a conv weight ``(k_out, c/g, k, k)`` (one group) or a
+    matrix ``(k_out, q)``.
+    """
+    if isinstance(conv_or_W, nn.Conv2d):
+        w, g = conv_or_W.weight.detach(), conv_or_W.groups
+    else:
+        w, g = as_tensor(conv_or_W, "W").detach(), 1
+        if w.ndim not in (2, 4):
+            raise ValueError(f"W must be a Conv2d, a conv weight (k_out, c, k, k) or a matrix "
+                             f"(k_out, q), got shape {tuple(w.shape)}")
+    return w.reshape(g, w.shape[0] // g, -1)
+
+
+def cnfm(conv) -> torch.Tensor:
+    """The Convolutional Neural Feature Matrix ``W^T W`` (``q x q``), ``W = weight.reshape(k_out, -1)``.
+
+    ``conv`` is a :class:`torch.nn.Conv2d` or its weight (or a ``k_out x q`` matrix).
+    """
+    W = filter_matrix(conv)
+    W = W.reshape(-1, W.shape[-1])
+    return W.T @ W
+
+
+def _output_matrix(out, n: int) -> torch.Tensor:
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"the model must return one tensor of shape (n, outputs), got "
+                        f"{type(out).__name__}; wrap it so that it returns a tensor")
+    if out.ndim == 0 or out.shape[0] != n:
+        raise ValueError(f"the model's output must have the batch as its first axis, got shape "
+                         f"{tuple(out.shape)} for {n} images")
+    return out.reshape(n, -1)
+
+
+def _model_dtype(model: nn.Module, fallback: torch.dtype) -> torch.dtype:
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return fallback
+
+
+def _model_device(model: nn.Module) -> torch.device | None:
+    for p in model.parameters():
+        return p.device
+    return None
+
+
+class _eval_mode:
+    """Switch a model to eval mode for a computation (with a warning) and restore it after."""
+
+    def __init__(self, model: nn.Module, what: str):
+        self.model, self.what = model, what
+
+    def __enter__(self):
+        self.modes = {m: m.training for m in self.model.modules()}
+        if self.model.training:
+            warnings.warn(f"model is in training mode; {self.what} is computed in eval mode "
+                          "(batch norm uses its running statistics, dropout is off) and the "
+                          "mode is restored afterwards", stacklevel=3)
+        self.model.eval()
+        return self.model
+
+    def __exit__(self, *exc):
+        for m, mode in self.modes.items():
+            m.training = mode
+
+
+def _probes(outputs: torch.Tensor, n_out: int, sketch: int | None, n: int,
+            generator: torch.Generator | None, dtype, device) -> Iterable[torch.Tensor]:
+    """Output directions ``v`` with ``sum_v v v^T`` = the projector on the selected outputs
+    (exact: one-hot rows) or, in expectation, ``sketch`` times it (Gaussian probes)."""
+    if sketch is None:
+        eye = torch.zeros(len(outputs), n_out, dtype=dtype, device=device)
+        eye[torch.arange(len(outputs)), outputs.to(device)] = 1
+        return eye[:, None, :].expand(-1, n, -1)
+    z = torch.randn(sketch, n, len(outputs), generator=generator, dtype=dtype)
+    v = torch.zeros(sketch, n, n_out, dtype=dtype)
+    v[..., outputs] = z
+    return v.to(device)
+
+
+def _batched_grads(f, hs, V):
+    """``d <v, f> / d h`` for every direction ``v`` in ``V`` (``B x n x C``) at once."""
+    try:
+        return torch.autograd.grad(f, hs, grad_outputs=V, retain_graph=True,
+                                   is_grads_batched=True, allow_unused=True)
+    except RuntimeError:  # an op without a vmap rule: one backward pass per direction
+        per = [torch.autograd.grad(f, hs, grad_outputs=v, retain_graph=True, allow_unused=True)
+               for v in V]
+        return tuple(None if per[0][k] is None else torch.stack([p[k] for p in per])
+                     for k in range(len(hs)))
+
+
+def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
+               outputs: Sequence[int] | None = None, chunk_size: int | None = None,
+               device=None, progress: bool = False, *, seed: int = 0,
+               max_memory: int | None = None, inner: bool = False) -> dict[str, torch.Tensor]:
+    """The patch-AGOP ``W^T G W`` (``q x q``) of each selected conv layer, by qualified name.
+
+    ``AGOP_l = (1/n) sum_i sum_j sum_c grad_{x[j]} f_c(x_i) grad_{x[j]} f_c(x_i)^T``: averaged
+    over the images ``X`` (``n, c, H, W``), summed over patch positions ``j`` and outputs ``c``
+    (``outputs``: indices of the model's flattened outputs to include; ``None``: all).
+    ``layers``: names (or modules) of Conv2d layers, ``None`` for all. All layers come from the
+    same backward passes, ``V`` output directions at a time (vectorised with
+    ``is_grads_batched``), ``chunk_size`` images at a time; the batched gradients are kept
+    under ``max_memory`` bytes.
+
+    ``sketch=k`` replaces the one-hot output directions by ``k`` Gaussian probes
+    ``v ~ N(0, I)`` per image: ``(1/k) sum_v (J^T v)(J^T v)^T`` is unbiased for ``J^T J``, with
+    relative error ``O(1/sqrt(k))``; use it for models with many outputs (``seed`` fixes them).
+
+    The model runs in eval mode (a model in training mode is switched, with a warning, and
+    restored) on ``device`` (``None``: CUDA when available), in the dtype of its parameters;
+    a model on another device is copied there, never moved. ``inner=True`` also returns
+    ``G_g`` per layer, as a second dict of ``(groups, k_out/g, k_out/g)`` tensors.
+    """
+    selected = select_layers(model, layers)
+    device = default_device(device)
+    dtype = _model_dtype(model, torch.get_default_dtype())
+    X = check_images(X, "X", dtype=dtype)
+    n = X.shape[0]
+    if sketch is not None and (not isinstance(sketch, int) or isinstance(sketch, bool) or sketch < 1):
+        raise ValueError(f"sketch must be a positive int (number of Gaussian probes) or None, got {sketch!r}")
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
+    chunk_size = min(n, chunk_size or 256)
+    max_memory = DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory)
+
+    work = model
+    model_device = _model_device(model)
+    if model_device is not None and model_device != device:
+        work = copy.deepcopy(model).to(device)
+    modules = dict(work.named_modules())
+    convs = {name: modules[name] for name in selected}
+
+    generator = torch.Generator().manual_seed(int(seed)) if sketch is not None else None
+    G = {name: None for name in convs}
+    recorded: dict[str, list[torch.Tensor]] = {}
+
+    def hook_for(name):
+        def hook(module, inputs, out):
+            if not out.requires_grad:  # nothing upstream needs a gradient: make h a leaf
+                out = out.detach().requires_grad_()
+            recorded[name].append(out)
+            return out
+        return hook
+
+    from tqdm.auto import tqdm
+
+    starts = range(0, n, chunk_size)
+    with _eval_mode(work, "the patch-AGOP"), torch.enable_grad():
+        handles = [conv.register_forward_hook(hook_for(name)) for name, conv in convs.items()]
+        try:
+            for start in tqdm(starts, desc="patch-AGOP", disable=not progress):
+                x = X[start:start + chunk_size].to(device)
+                m = x.shape[0]
+                for name in convs:
+                    recorded[name] = []
+                try:
+                    f = _output_matrix(work(x), m)
+                except (RuntimeError, ValueError) as err:
+                    if isinstance(err, ValueError) and "model's output" in str(err):
+                        raise
+                    raise ValueError(f"X of shape {tuple(X.shape)} does not fit the model: {err}") from err
+                if not bool(torch.isfinite(f).all()):
+                    raise ValueError("the model's output on X holds NaN or inf; the patch-AGOP "
+                                     "is undefined there")
+                n_out = f.shape[1]
+                sel = torch.arange(n_out) if outputs is None else _check_outputs(outputs, n_out)
+                missing = [name for name in convs if not recorded[name]]
+                if missing:
+                    raise ValueError(f"layers {missing} were not called in the model's forward pass")
+                names = [name for name in convs for _ in recorded[name]]
+                hs = [h for name in convs for h in recorded[name]]
+                per_dir = sum(h[0].numel() for h in hs) * m * f.element_size()
+                batch = max(1, int(max_memory // max(per_dir, 1)))
+                V = _probes(sel, n_out, sketch, m, generator, f.dtype, device)
+                for b0 in range(0, V.shape[0], batch):
+                    grads = _batched_grads(f, hs, V[b0:b0 + batch].contiguous())
+                    for name, h, grad in zip(names, hs, grads, strict=True):
+                        if grad is None:
+                            continue
+                        g = convs[name].groups
+                        grad = grad.reshape(-1, m, g, h.shape[1] // g, h.shape[2] * h.shape[3])
+                        contribution = torch.einsum("bngkp,bnglp->gkl", grad, grad)
+                        G[name] = contribution if G[name] is None else G[name] + contribution
+                del f, hs
+                for name in convs:
+                    recorded[name] = []
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    agops, inners = {}, {}
+    for name, conv in convs.items():
+        Wg = filter_matrix(conv).to(dtype)
+        g, kg, _ = Wg.shape
+        Gn = G[name] if G[name] is not None else torch.zeros(g, kg, kg, dtype=dtype, device=device)
+        Gn = Gn / (n * (sketch or 1))
+        A = torch.einsum("gkq,gkl,glr->qr", Wg, Gn, Wg)
+        agops[name] = (A + A.T) / 2
+        inners[name] = Gn
+    return (agops, inners) if inner else agops
+
+
+def _check_outputs(outputs, n_out: int) -> torch.Tensor:
+    idx = torch.as_tensor(list(outputs) if not isinstance(outputs, torch.Tensor) else outputs)
+    if idx.ndim != 1 or idx.numel() == 0 or idx.dtype.is_floating_point:
+        raise ValueError(f"outputs must be a non-empty sequence of output indices, got {outputs!r}")
+    if int(idx.min()) < -n_out or int(idx.max()) >= n_out:
+        raise ValueError(f"outputs: indices must lie in [0, {n_out}) for a model with {n_out} "
+                         f"outputs, got {idx.tolist()}")
+    idx = idx % n_out
+    if len(set(idx.tolist())) != idx.numel():
+        raise ValueError(f"outputs holds repeated indices: {idx.tolist()}")
+    return idx
+def layer_correlations(model: nn.Module, agops: dict[str, torch.Tensor], alpha: float = 1.0,
+                       kind: str = "pearson") -> dict[str, float]:
+    """For each layer in ``agops``: the similarity of its CNFM ``W^T W`` with ``AGOP^alpha``.
+
+    ``kind`` is ``"pearson"`` (the paper's measure) or ``"cosine"``; see
+    :func:`agop.linalg.correlation`.
+    """
+    convs = select_layers(model, list(agops))
+    return {name: correlation(cnfm(convs[name]), psd_power(agops[name], alpha), kind=kind)
+            for name in agops}
+
+
+def null_baselines(conv_or_W, n_draws: int = 20, seed: int = 0, alpha: float = 1.0) -> dict:
+    """Controls for the ansatz: how similar ``W^T W`` and ``(W^T G W)^alpha`` are for a ``G``
+    unrelated to any training.
+
+    ``AGOP = W^T G W`` for every network, so the CNFM and the AGOP share ``W`` on both sides and
+    correlate even when ``G`` carries no information. Two nulls, per group ``g`` of filters:
+
+    * random: ``G_g = B B^T / k`` with ``B`` a ``k x k`` standard Gaussian matrix
+      (``k = k_out / groups``), a Wishart matrix with ``k`` degrees of freedom: full rank, a
+      spread spectrum and a Haar-random eigenbasis; ``n_draws`` draws from ``seed``;
+    * identity: ``G = I`` (then ``AGOP = W^T W`` and the correlation at ``alpha = 1`` is 1).
+
+    Returns ``{"pearson": {...}, "cosine": {...}, "alpha", "n_draws", "family"}`` where each
+    kind maps ``"random_mean"``, ``"random_std"`` (over draws), ``"identity"`` and ``"draws"``
+    (a list, one value per draw).
+    """
+    if not isinstance(n_draws, int) or n_draws < 1:
+        raise ValueError(f"n_draws must be a positive int, got {n_draws!r}")
+    if not 0 < alpha <= 1:
+        raise ValueError(f"alpha must lie in (0, 1], got {alpha!r}")
+    W = filter_matrix(conv_or_W).to(torch.float64).cpu()
+    g, k, _ = W.shape
+    C = torch.einsum("gkq,gkr->qr", W, W)
+    generator = torch.Generator().manual_seed(int(seed))
+    out: dict = {"alpha": alpha, "n_draws": n_draws,
+                 "family": "Wishart G = B B^T / k, B a k x k standard Gaussian matrix, per group"}
+    draws = {"pearson": [], "cosine": []}
+    for _ in range(n_draws):
+        B = torch.randn(g, k, k, generator=generator, dtype=torch.float64)
+        A = psd_power(torch.einsum("gkq,gkl,gmr,gml->qr", W, B, W, B) / k, alpha, check=False)
+        for kind in draws:
+            draws[kind].append(correlation(C, A, kind=kind))
+    A_identity = psd_power(C, alpha, check=False)
+    for kind, values in draws.items():
+        t = torch.tensor(values, dtype=torch.float64)
+        out[kind] = {"random_mean": float(t.mean()),
+                     "random_std": float(t.std()) if n_draws > 1 else 0.0,
+                     "identity": correlation(C, A_identity, kind=kind),
+                     "draws": values}
+    return out
+
+
+def feature_map(A, x, kernel_size, stride=1, padding=None, dilation=1,
+                chunk_size: int = 64) -> torch.Tensor:
+    """The image of a feature operator ``A`` on ``x``: ``|A^{1/2} x[j]|`` at every position ``j``.
+
+    ``x`` is ``(n, c, H, W)`` (or one image ``(c, H, W)``), ``A`` a PSD ``q x q`` matrix with
+    ``q = c k^2``. ``padding=None`` means "same" (zeros), so the map has the image's size at
+    stride 1. Returns ``(n, H', W')`` in ``x``'s dtype.
+    """
+    x = as_tensor(x, "x")
+    if x.ndim == 3:
+        x = x[None]
+    x = check_images(x, "x")
+    q = x.shape[1] * math.prod(_pair(kernel_size, "kernel_size"))
+    A = check_psd(as_tensor(A, "A", dtype=x.dtype, device=x.device), "A", q)
+    S = psd_sqrt(A, check=False)
+    padding = "same" if padding is None else padding
+    maps = []
+    for start in range(0, x.shape[0], chunk_size):
+        patches = extract_patches(x[start:start + chunk_size], kernel_size, stride, padding, dilation)
+        maps.append((patches @ S).norm(dim=-1))
+    H, W = output_size(tuple(x.shape[2:]), kernel_size, stride, padding, dilation)
+    return torch.cat(maps).reshape(x.shape[0], H, W)
+
+
+def top_filters(A, n_filters: int, channels: int, kernel_size) -> torch.Tensor:
+    """The ``n_filters`` top eigenvectors of ``A`` as filters ``(n_filters, channels, k, k)``.
+
+    Ordered by decreasing eigenvalue; the sign of each is fixed so that its entry of largest
+    magnitude is positive.
+    """
+    kh, kw = _pair(kernel_size, "kernel_size")
+    q = channels * kh * kw
+    A = check_psd(as_tensor(A, "A"), "A", q)
+    if not isinstance(n_filters, int) or not 1 <= n_filters <= q:
+        raise ValueError(f"n_filters must be an int in [1, {q}], got {n_filters!r}")
+    _, vecs = torch.linalg.eigh((A + A.T) / 2)
+    top = vecs[:, -n_filters:].flip(1).T
+    sign = torch.sign(top.gather(1, top.abs().argmax(1, keepdim=True)))
+    return (top * sign).reshape(n_filters, channels, kh, kw)

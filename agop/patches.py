@@ -1,0 +1,112 @@
+"""Patches of images: the vectors ``x[j]`` in ``R^q``, ``q = c k^2``, that a convolution reads.
+
+A convolution is ``h[j] = W x[j]`` with ``W = conv.weight.reshape(out_channels, -1)``; the
+patch entries are ordered (channel, row, col), the order of :func:`torch.nn.functional.unfold`
+and of that reshape.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from agop.validation import check_images
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _pair(value, name: str) -> tuple[int, int]:
+    if isinstance(value, int):
+        value = (value, value)
+    value = tuple(int(v) for v in value)
+    if len(value) != 2:
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    return value
+
+
+def padding_amounts(padding, kernel_size, dilation=1) -> tuple[int, int, int, int]:
+    """Padding as ``(left, right, top, bottom)``, the order of :func:`torch.nn.functional.pad`.
+
+    ``padding`` is an int, a pair ``(rows, cols)``, a 4-tuple ``(left, right, top, bottom)``,
+    ``"valid"`` (none) or ``"same"`` (``dilation (k - 1)`` in total per axis, the extra pixel
+    on the right/bottom, as :class:`torch.nn.Conv2d` does).
+    """
+    kh, kw = _pair(kernel_size, "kernel_size")
+    dh, dw = _pair(dilation, "dilation")
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding == "same":
+            th, tw = dh * (kh - 1), dw * (kw - 1)
+            return (tw // 2, tw - tw // 2, th // 2, th - th // 2)
+        raise ValueError(f"padding must be an int, a tuple, 'valid' or 'same', got {padding!r}")
+    if isinstance(padding, int):
+        padding = (padding, padding)
+    padding = tuple(int(p) for p in padding)
+    if len(padding) == 2:
+        ph, pw = padding
+        padding = (pw, pw, ph, ph)
+    if len(padding) != 4 or min(padding) < 0:
+        raise ValueError(f"padding must be non-negative: an int, a pair or a 4-tuple, got {padding!r}")
+    return padding
+
+
+def pad(x: torch.Tensor, amounts: tuple[int, int, int, int], padding_mode: str = "zeros") -> torch.Tensor:
+    """Pad images ``(n, c, H, W)`` by ``(left, right, top, bottom)`` in a conv's ``padding_mode``."""
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
+    if not any(amounts):
+        return x
+    if padding_mode == "zeros":
+        return F.pad(x, amounts, mode="constant", value=0.0)
+    return F.pad(x, amounts, mode=padding_mode)
+
+
+def extract_patches(x, kernel_size, stride=1, padding=0, dilation=1,
+                    padding_mode: str = "zeros") -> torch.Tensor:
+    """The patches ``x[j]`` of every image: a tensor ``(n, P, q)``, ``q = c k_h k_w``.
+
+    Row ``j`` of image ``i`` is the vector a convolution with these settings multiplies at
+    output position ``j`` (row-major over the output grid), entries in (channel, row, col)
+    order, so that ``conv(x)[i, :, j] = W x_i[j] + b``. Padding is applied explicitly in
+    ``padding_mode`` (``zeros``, ``reflect``, ``replicate`` or ``circular``).
+    """
+    x = check_images(x, "x")
+    amounts = padding_amounts(padding, kernel_size, dilation)
+    x = pad(x, amounts, padding_mode)
+    kernel_size, stride, dilation = (_pair(kernel_size, "kernel_size"), _pair(stride, "stride"),
+                                     _pair(dilation, "dilation"))
+    span = [d * (k - 1) + 1 for d, k in zip(dilation, kernel_size, strict=True)]
+    if span[0] > x.shape[2] or span[1] > x.shape[3]:
+        raise ValueError(f"kernel of span {tuple(span)} does not fit in padded images of size "
+                         f"{tuple(x.shape[2:])}")
+    cols = F.unfold(x, kernel_size, dilation=dilation, stride=stride)  # (n, q, P)
+    return cols.transpose(1, 2)
+
+
+def output_size(size: tuple[int, int], kernel_size, stride=1, padding=0, dilation=1) -> tuple[int, int]:
+    """Output grid ``(H', W')`` of a convolution with these settings on images of ``size``."""
+    left, right, top, bottom = padding_amounts(padding, kernel_size, dilation)
+    (kh, kw), (sh, sw), (dh, dw) = (_pair(kernel_size, "kernel_size"), _pair(stride, "stride"),
+                                    _pair(dilation, "dilation"))
+    H, W = size
+    return ((H + top + bottom - dh * (kh - 1) - 1) // sh + 1,
+            (W + left + right - dw * (kw - 1) - 1) // sw + 1)
+
+
+def conv_padding(conv: nn.Conv2d) -> tuple[int, int, int, int]:
+    """The ``(left, right, top, bottom)`` padding that ``conv`` applies to its input."""
+    return padding_amounts(conv.padding, conv.kernel_size, conv.dilation)
+
+
+def conv_patches(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """The patches ``(n, P, c k_h k_w)`` that ``conv`` reads from ``x``, with all its settings.
+
+    With ``groups = g`` the last axis holds the ``g`` groups' patches one after another, each of
+    size ``q = (c/g) k_h k_w``.
+    """
+    if not isinstance(conv, nn.Conv2d):
+        raise TypeError(f"conv must be a torch.nn.Conv2d, got {type(conv).__name__}")
+    return extract_patches(x, conv.kernel_size, conv.stride, conv_padding(conv), conv.dilation,
+                           conv.padding_mode)
