@@ -1,0 +1,370 @@
+"""Deep ConvRFM (Algorithm 2): AGOP-learned convolutional layers stacked without back-propagation.
+
+    X_0 = X
+    for l = 0..L-1:
+        M_l  = best feature matrix of ConvRFM on X_l with a CNTK of depth (depth - l)
+        if l < L-1:
+            W_l     = G_l M_l^{1/2}         (width x q, G_l i.i.d. N(0, 1): rows ~ N(0, M_l))
+            X_{l+1} = phi(conv(X_l, W_l))   (VALID convolution, phi a nonlinearity or none)
+    predict with the last layer's ConvRFM on X_{L-1}
+
+The total architecture matches a CNN of ``depth`` VALID conv layers of width ``width`` and
+patch size ``k`` with a fully connected read-out: every featurisation uses one conv layer, and
+the kernel loses one layer of depth per featurisation (so it never sees more depth than the
+CNN). Features come from AGOPs, models from convex solves (kernel ridge regression).
+
+:class:`RandomFeatureConv` is the featurisation on its own, reusable with any metric ``M``;
+:func:`featurize` is its one-call form. :class:`DeepConvRFM` is the scikit-learn estimator.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
+
+from agop.linalg import psd_sqrt
+from agop.runtime import default_device
+from agop.validation import as_tensor, check_images, check_psd
+
+NONLINEARITIES: dict[str, Callable[[torch.Tensor], torch.Tensor] | None] = {
+    "none": None,
+    "relu": torch.relu,
+    "abs": torch.abs,
+    "tanh": torch.tanh,
+}
+
+#: bytes one chunk of featurised images may use by default (output plus im2col workspace)
+DEFAULT_MAX_MEMORY = 512 * 2**20
+
+
+def _nonlinearity(phi) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """``phi`` as a callable, or ``None`` for the identity (no nonlinearity)."""
+    if phi is None:
+        return None
+    if isinstance(phi, str):
+        if phi.lower() not in NONLINEARITIES:
+            raise ValueError(f"nonlinearity must be None, a callable or one of "
+                             f"{sorted(NONLINEARITIES)}, got {phi!r}")
+        return NONLINEARITIES[phi.lower()]
+    if callable(phi):
+        return phi
+    raise ValueError(f"nonlinearity must be None, a callable or one of {sorted(NONLINEARITIES)}, "
+                     f"got {type(phi).__name__}")
+
+
+def _positive_int(value, name: str) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _odd_patch(value) -> int:
+    k = _positive_int(value, "patch_size")
+    if k % 2 == 0:
+        raise ValueError(f"patch_size must be a positive odd integer, got {value!r}")
+    return k
+
+
+def random_filters(M, width: int, channels: int, patch_size: int, *, seed: int = 0,
+                   dtype: torch.dtype | None = None,
+                   device: str | torch.device | None = None) -> torch.Tensor:
+    """``width`` convolutional filters whose flattened rows are i.i.d. ``N(0, M)``.
+
+    ``W = G M^{1/2}`` with ``G`` a ``width x q`` matrix of i.i.d. standard normals and
+    ``q = channels * patch_size^2``, so ``E[W^T W] / width = M``. ``M = None`` means the
+    identity. Returns a tensor of shape ``(width, channels, k, k)`` in the (channel, row, col)
+    order of ``F.unfold`` and ``conv.weight``. ``G`` is drawn on the CPU from ``seed``, so the
+    filters do not depend on the device.
+    """
+    width = _positive_int(width, "width")
+    channels = _positive_int(channels, "channels")
+    k = _odd_patch(patch_size)
+    q = channels * k * k
+    device = default_device(device)
+    if M is None:
+        dtype = dtype or torch.get_default_dtype()
+        root = None
+    else:
+        M = check_psd(as_tensor(M, "M", dtype=dtype), "M", q)
+        dtype = M.dtype
+        root = psd_sqrt(M, check=False)
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    generator = torch.Generator().manual_seed(int(seed))
+    G = torch.randn(width, q, generator=generator, dtype=torch.float64)
+    W = G.to(dtype) if root is None else G.to(dtype) @ root.cpu()
+    return W.reshape(width, channels, k, k).to(device)
+
+
+class RandomFeatureConv:
+    """The featurisation of Deep ConvRFM: ``x -> phi(conv(x, W))`` with fixed filters ``W``.
+
+    ``conv`` is a VALID convolution with stride 1 and no bias (the CNTK's architecture), so an
+    ``H x W`` image becomes ``(H - k + 1) x (W - k + 1)`` with ``width`` channels. Build it from
+    a metric with :meth:`from_metric` (rows of ``W`` drawn from ``N(0, M)``) or from given
+    filters. ``nonlinearity``: ``None``/``'none'`` (the authors' choice: the next kernel's ReLU
+    acts), ``'relu'``, ``'abs'``, ``'tanh'`` or a callable applied elementwise.
+    """
+
+    def __init__(self, filters: torch.Tensor, nonlinearity: str | Callable | None = None):
+        filters = as_tensor(filters, "filters")
+        if filters.ndim != 4 or filters.shape[-1] != filters.shape[-2]:
+            raise ValueError("filters must have shape (width, channels, k, k), got shape "
+                             f"{tuple(filters.shape)}")
+        _odd_patch(filters.shape[-1])
+        self.filters = filters
+        self.nonlinearity = nonlinearity
+        self._phi = _nonlinearity(nonlinearity)
+
+    @classmethod
+    def from_metric(cls, M, width: int, channels: int, patch_size: int, *, seed: int = 0,
+                    nonlinearity: str | Callable | None = None, dtype: torch.dtype | None = None,
+                    device: str | torch.device | None = None) -> RandomFeatureConv:
+        """Filters from :func:`random_filters` (rows ``~ N(0, M)``)."""
+        return cls(random_filters(M, width, channels, patch_size, seed=seed, dtype=dtype,
+                                  device=device), nonlinearity)
+
+    @property
+    def width(self) -> int:
+        return int(self.filters.shape[0])
+
+    @property
+    def channels(self) -> int:
+        return int(self.filters.shape[1])
+
+    @property
+    def patch_size(self) -> int:
+        return int(self.filters.shape[-1])
+
+    def output_shape(self, image_shape: Sequence[int]) -> tuple[int, int, int]:
+        """``(width, H - k + 1, W - k + 1)`` for images of shape ``(c, H, W)``."""
+        c, H, W = image_shape
+        k = self.patch_size
+        return self.width, H - k + 1, W - k + 1
+
+    def __call__(self, X, *, max_memory: int | None = None) -> torch.Tensor:
+        """``phi(conv(X, W))`` for images ``X`` ``(n, c, H, W)``, computed in chunks of images
+        whose output and im2col workspace stay within ``max_memory`` bytes."""
+        X = check_images(X, "X", channels=self.channels, dtype=self.filters.dtype,
+                         device=self.filters.device)
+        k = self.patch_size
+        if X.shape[-1] < k or X.shape[-2] < k:
+            raise ValueError(f"X has spatial size {tuple(X.shape[-2:])}, smaller than the patch "
+                             f"size {k}")
+        width, Hp, Wp = self.output_shape(X.shape[1:])
+        per_image = Hp * Wp * (width + self.channels * k * k) * X.element_size()
+        budget = DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory)
+        chunk = max(1, budget // max(per_image, 1))
+        out = X.new_empty((X.shape[0], width, Hp, Wp))
+        for start in range(0, X.shape[0], chunk):
+            h = F.conv2d(X[start:start + chunk], self.filters)
+            out[start:start + chunk] = h if self._phi is None else self._phi(h)
+        return out
+
+    def __repr__(self) -> str:
+        return (f"RandomFeatureConv(width={self.width}, channels={self.channels}, "
+                f"patch_size={self.patch_size}, nonlinearity={self.nonlinearity!r})")
+
+
+def featurize(X, M, width: int, patch_size: int, nonlinearity: str | Callable | None = None,
+              seed: int = 0, device: str | torch.device | None = None) -> torch.Tensor:
+    """``phi(conv(X, G M^{1/2}))``: images ``X`` ``(n, c, H, W)`` seen through ``width`` random
+    filters with rows ``~ N(0, M)`` (``M`` is ``q x q``, ``q = c k^2``; ``None`` = identity).
+
+    Keeps ``X``'s dtype (float32 for integer input). Returns ``(n, width, H-k+1, W-k+1)``.
+    """
+    device = default_device(device)
+    X = check_images(X, "X", device=device)
+    transform = RandomFeatureConv.from_metric(M, width, X.shape[1], patch_size, seed=seed,
+                                              nonlinearity=nonlinearity, dtype=X.dtype,
+                                              device=device)
+    return transform(X)
+
+
+class DeepConvRFM(ClassifierMixin, BaseEstimator):
+    """Deep ConvRFM (Algorithm 2) as a scikit-learn classifier.
+
+    Parameters
+    ----------
+    depth : depth of the architecture: the CNTK of layer ``l`` has depth ``depth - l``.
+    n_layers : number of feature-learning layers ``L`` (``1 <= L <= depth``; ``None`` = depth).
+        With ``L = 1`` this is :class:`agop.ConvRFM` with a CNTK of depth ``depth``.
+    width : number of random filters of each featurisation.
+    patch_size : odd patch side ``k`` of every layer.
+    n_iter : AGOP rounds of each layer's ConvRFM (the best iterate on validation is kept).
+    nonlinearity : of the featurisation: ``None`` (the authors' choice), ``'relu'``, ``'abs'``,
+        ``'tanh'`` or a callable.
+    random_state : seed (or ``numpy`` RandomState) of the validation split, the AGOP
+        subsamples and the filters. The same validation split is used at every layer.
+    ridges, agop_samples, normalize, power, val_fraction, device, dtype, max_memory, progress :
+        passed to each layer's :class:`agop.ConvRFM`.
+
+    Attributes
+    ----------
+    layers_ : the fitted :class:`agop.ConvRFM` of each layer (layer ``l`` on ``X_l``).
+    Ms_ : the selected feature matrix ``M_l`` of each layer; ``M_`` the last one.
+    transforms_ : the :class:`RandomFeatureConv` of each featurisation (``L - 1`` of them);
+    filters_ : their filters ``(width, c_l, k, k)``.
+    histories_ : each layer's ConvRFM history (``history[t]`` of iterate ``t``); ``history_``
+        one row per layer with its depth, best iterate and validation accuracy.
+    """
+
+    def __init__(self, depth: int = 3, n_layers: int | None = None, width: int = 64,
+                 patch_size: int = 3, n_iter: int = 3,
+                 nonlinearity: str | Callable | None = None, random_state: Any = None, *,
+                 ridges: Sequence[float] | None = None, agop_samples: int | None = None,
+                 normalize: str | None = "max_eig", power: float = 1.0,
+                 val_fraction: float = 0.2, device: str | torch.device | None = None,
+                 dtype: torch.dtype | None = None, max_memory: int | None = None,
+                 progress: bool = True):
+        self.depth = depth
+        self.n_layers = n_layers
+        self.width = width
+        self.patch_size = patch_size
+        self.n_iter = n_iter
+        self.nonlinearity = nonlinearity
+        self.random_state = random_state
+        self.ridges = ridges
+        self.agop_samples = agop_samples
+        self.normalize = normalize
+        self.power = power
+        self.val_fraction = val_fraction
+        self.device = device
+        self.dtype = dtype
+        self.max_memory = max_memory
+        self.progress = progress
+
+    # ---- parameters ----------------------------------------------------------------------
+
+    def _n_layers(self) -> int:
+        depth = _positive_int(self.depth, "depth")
+        L = depth if self.n_layers is None else self.n_layers
+        if not isinstance(L, (int, np.integer)) or isinstance(L, bool) or not 1 <= L <= depth:
+            raise ValueError(f"n_layers must be an integer in [1, depth={depth}] or None, "
+                             f"got {self.n_layers!r}")
+        return int(L)
+
+    def _check_params(self) -> int:
+        L = self._n_layers()
+        _positive_int(self.width, "width")
+        _odd_patch(self.patch_size)
+        _nonlinearity(self.nonlinearity)
+        return L
+
+    def _layer(self, l: int, seed) -> Any:
+        from agop.rfm import ConvRFM
+
+        options: dict[str, Any] = dict(
+            agop_samples=self.agop_samples, normalize=self.normalize, power=self.power,
+            val_fraction=self.val_fraction, device=self.device, dtype=self.dtype,
+            max_memory=self.max_memory, progress=self.progress)
+        if self.ridges is not None:
+            options["ridges"] = self.ridges
+        return ConvRFM(kernel="cntk", patch_size=self.patch_size, depth=self.depth - l,
+                       n_iter=self.n_iter, random_state=seed, **options)
+
+    # ---- fit / predict -------------------------------------------------------------------
+
+    def fit(self, X, y) -> DeepConvRFM:
+        """Learn ``n_layers`` layers on images ``X`` ``(n, c, H, W)`` with labels ``y``
+        (``(n,)`` or one-hot ``(n, C)``). Returns ``self``."""
+        L = self._check_params()
+        k = int(self.patch_size)
+        X = check_images(X, "X", dtype=self.dtype if self.dtype is not None else None)
+        need = int(self.depth) * (k - 1) + 1
+        if min(X.shape[-2:]) < need:
+            raise ValueError(f"X has spatial size {tuple(X.shape[-2:])}; depth={self.depth} VALID "
+                             f"layers of patch_size={k} need at least {need} x {need}")
+        # One integer seed for every layer's ConvRFM, so that each uses the same validation
+        # split (an integer random_state is passed on unchanged: L = 1 is exactly ConvRFM).
+        if isinstance(self.random_state, numbers.Integral):
+            split_seed = int(self.random_state)
+            filter_rng = np.random.RandomState(split_seed)
+        else:
+            filter_rng = check_random_state(self.random_state)
+            split_seed = int(filter_rng.randint(2**31 - 1))
+        filter_seeds = [int(s) for s in filter_rng.randint(2**31 - 1, size=L)]
+
+        self.layers_, self.transforms_, self.Ms_, self.histories_ = [], [], [], []
+        self.history_: list[dict[str, float]] = []
+        X_l = X
+        for l in range(L):
+            layer = self._layer(l, split_seed).fit(X_l, y)
+            self.layers_.append(layer)
+            self.Ms_.append(layer.M_)
+            self.histories_.append(layer.history_)
+            self.history_.append({
+                "layer": l, "kernel_depth": int(self.depth) - l, "channels": int(X_l.shape[1]),
+                "image_size": int(X_l.shape[-1]), "best_iter": int(layer.best_iter_),
+                "val_acc": float(layer.history_[layer.best_iter_]["val_acc"]),
+                "val_acc_cntk": float(layer.history_[0]["val_acc"])})
+            if l < L - 1:
+                M = layer.M_.to(layer.X_fit_.device)
+                transform = RandomFeatureConv.from_metric(
+                    M, int(self.width), X_l.shape[1], k, seed=filter_seeds[l],
+                    nonlinearity=self.nonlinearity, dtype=M.dtype, device=M.device)
+                self.transforms_.append(transform)
+                X_l = transform(X_l.to(device=M.device, dtype=M.dtype),
+                                max_memory=self.max_memory)
+        self.classes_ = self.layers_[-1].classes_
+        self.filters_ = [t.filters for t in self.transforms_]
+        self.M_ = self.Ms_[-1]
+        self.n_layers_ = L
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "layers_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError("this DeepConvRFM is not fitted yet; call fit(X, y) first")
+
+    def transform(self, X, n_layers: int | None = None) -> torch.Tensor:
+        """``X`` through the first ``n_layers`` featurisations (all of them by default): the
+        images that layer ``n_layers``'s ConvRFM reads."""
+        self._check_fitted()
+        n = len(self.transforms_) if n_layers is None else n_layers
+        if not isinstance(n, (int, np.integer)) or not 0 <= n <= len(self.transforms_):
+            raise ValueError(f"n_layers must be in [0, {len(self.transforms_)}], got {n_layers!r}")
+        ref = self.layers_[0].X_fit_
+        X = check_images(X, "X", dtype=ref.dtype, device=ref.device)
+        if tuple(X.shape[1:]) != tuple(self.layers_[0].image_shape_):
+            raise ValueError(f"X must have the training images' shape (c, H, W) = "
+                             f"{tuple(self.layers_[0].image_shape_)}, got {tuple(X.shape[1:])}")
+        for transform in self.transforms_[:n]:
+            X = transform(X, max_memory=self.max_memory)
+        return X
+
+    def decision_function(self, X) -> np.ndarray:
+        """The last layer's ConvRFM scores on the featurised ``X`` (as ``ConvRFM``'s)."""
+        self._check_fitted()
+        return self.layers_[-1].decision_function(self.transform(X))
+
+    def predict(self, X) -> np.ndarray:
+        """The class of the largest output of the last layer, as an element of ``classes_``."""
+        self._check_fitted()
+        return self.layers_[-1].predict(self.transform(X))
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy on ``(X, y)``; ``y`` as labels or one-hot, like in :meth:`fit`."""
+        self._check_fitted()
+        return self.layers_[-1].score(self.transform(X), y, sample_weight=sample_weight)
+
+    def score_layers(self, X, y) -> list[float]:
+        """Accuracy of the predictor after ``1, 2, ..., n_layers`` feature-learning layers
+        (entry ``l`` is layer ``l``'s ConvRFM on ``X`` through ``l`` featurisations): the curve
+        of accuracy against the number of feature-learning layers, from one fit."""
+        self._check_fitted()
+        X = self.transform(X, 0)
+        scores = []
+        for l, layer in enumerate(self.layers_):
+            if l > 0:
+                X = self.transforms_[l - 1](X, max_memory=self.max_memory)
+            scores.append(float(layer.score(X, y)))
+        return scores
