@@ -1,0 +1,420 @@
+"""Theorem 1 of the paper as code: one step of gradient descent makes the CNFM proportional to
+the patch-AGOP.
+
+The setting. A convolutional network whose first layer ``W`` (``k x q``) is trained,
+
+    f(x) = g(W x[1], ..., W x[P]),    g(z) = upper(phi(z)),
+
+where ``x[j]`` is the patch at position ``j`` (``q = c p^2``; stride 1, no padding, so
+``P = (H-p+1)(W-p+1)``), ``phi`` acts entrywise, and ``upper`` is a stack of bias-free
+convolutions (each followed by ``phi``) and a linear read-out to one output.
+Squared loss ``L(W) = (1/2n) sum_i (f(x_i) - y_i)^2``, full-batch gradient descent with step
+``eta`` from ``W_0 = 0``. Write ``v_j = dg/dz_j(0)`` (``k``-vector) and ``s_i = sum_j x_i[j]``.
+
+* If ``g(0) = 0`` and ``v_j = v`` for every ``j``, then
+  ``W_1 = eta v u^T`` with ``u = (1/n) sum_i y_i s_i`` (the ``1/n`` is the loss's constant),
+* and the patch-AGOP of ``f_1`` at ``x = 0`` is
+  ``sum_j grad_{x[j]} f_1(0) grad_{x[j]} f_1(0)^T = P |v|^2 W_1^T W_1 = P eta^2 |v|^4 u u^T``.
+
+In general ``AGOP_0 = W^T (sum_j v_j v_j^T) W`` for *any* first layer ``W``, because ``z_j = W 0
+= 0`` whatever ``W`` is. :class:`TheoremNet` builds the network (tanh, constant upper layers with
+circular padding satisfy the assumptions, with ``v`` given by :func:`closed_form_v`);
+:func:`train_gd` trains it; :func:`compare` measures how far the CNFM is from proportional to
+the AGOP; :func:`relax` relaxes one assumption at a time.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from agop.linalg import correlation
+from agop.runtime import default_device
+from agop.validation import as_tensor, check_finite, check_images
+
+ACTIVATIONS = ("tanh", "relu")
+
+
+class Activation(nn.Module):
+    """``phi``: ``"tanh"`` (``phi(0) = 0``, ``phi'(0) = 1``) or ``"relu"`` (``phi(0) = 0``;
+    ``phi'(0) = relu_grad_at_zero``, a convention: 0 in torch, which is the default here)."""
+
+    def __init__(self, name: str = "tanh", relu_grad_at_zero: float = 0.0):
+        super().__init__()
+        if name not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
+        self.name = name
+        self.relu_grad_at_zero = float(relu_grad_at_zero)
+
+    @property
+    def grad_at_zero(self) -> float:
+        """``phi'(0)``."""
+        return 1.0 if self.name == "tanh" else self.relu_grad_at_zero
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        if self.name == "tanh":
+            return torch.tanh(t)
+        out = torch.relu(t)
+        if self.relu_grad_at_zero:  # value unchanged; slope at exactly 0 becomes the convention
+            out = out + self.relu_grad_at_zero * (t - t.detach()) * (t == 0).to(t.dtype)
+        return out
+
+
+class TheoremNet(nn.Module):
+    """``f(x) = g(W x[1], ..., W x[P])``: ``Conv2d(c, k, p, bias=False)`` -> ``phi`` ->
+    [``Conv2d(w, w', r, padding r//2)`` -> ``phi``]* -> flatten -> ``Linear(., 1)``.
+
+    Parameters
+    ----------
+    in_channels, image_size: ``c`` and ``(H, W)`` (or ``H`` for square images).
+    width: ``k``, the number of first-layer filters.
+    kernel_size: ``p``, the first layer's patch size (stride 1, no padding).
+    hidden: widths of the upper convolutions (empty: the read-out follows the first layer).
+    hidden_kernel_size: ``r``, their patch size; ``upper_padding_mode`` their padding
+        (``"circular"`` gives every position the same ``v``; ``"zeros"`` does not).
+    activation, relu_grad_at_zero: ``phi`` (see :class:`Activation`).
+    init_scale: the first layer starts at ``W_0 ~ init_scale * N(0, 1)`` entrywise (0: the theorem).
+    upper_noise: upper layers start at ``c_l (1 + upper_noise * N(0, 1))`` entrywise, with the
+        constants ``c_l = 1 / (w_{l-1} r^2)`` (an average over the window) and ``a = 1 / sqrt(k_L P)``
+        for the read-out; 0 gives constant matrices (the theorem).
+    seed: seeds the random initialisations.
+    """
+
+    def __init__(self, in_channels: int, image_size: int | tuple[int, int], width: int = 8,
+                 kernel_size: int = 3, hidden: Sequence[int] = (), hidden_kernel_size: int = 3,
+                 activation: str = "tanh", relu_grad_at_zero: float = 0.0,
+                 init_scale: float = 0.0, upper_noise: float = 0.0,
+                 upper_padding_mode: str = "circular", seed: int = 0,
+                 dtype: torch.dtype | None = None, device: str | torch.device | None = None):
+        super().__init__()
+        H, Wd = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        for name, val in (("in_channels", in_channels), ("width", width),
+                          ("kernel_size", kernel_size), ("hidden_kernel_size", hidden_kernel_size)):
+            if not isinstance(val, int) or val < 1:
+                raise ValueError(f"{name} must be a positive integer, got {val!r}")
+        if kernel_size > min(H, Wd):
+            raise ValueError(f"kernel_size={kernel_size} exceeds image_size={(H, Wd)}")
+        if hidden and hidden_kernel_size % 2 == 0:
+            raise ValueError(f"hidden_kernel_size must be odd, got {hidden_kernel_size}")
+        if init_scale < 0 or upper_noise < 0:
+            raise ValueError(f"init_scale and upper_noise must be >= 0, got {init_scale}, {upper_noise}")
+        if upper_padding_mode not in ("circular", "zeros"):
+            raise ValueError(f"upper_padding_mode must be 'circular' or 'zeros', got {upper_padding_mode!r}")
+        device = default_device(device)
+        dtype = dtype or torch.get_default_dtype()
+        self.image_size = (H, Wd)
+        self.out_size = (H - kernel_size + 1, Wd - kernel_size + 1)
+        self.positions = self.out_size[0] * self.out_size[1]
+        self.hidden_kernel_size = hidden_kernel_size
+        self.conv = nn.Conv2d(in_channels, width, kernel_size, bias=False)
+        self.phi = Activation(activation, relu_grad_at_zero)
+        layers: list[nn.Module] = []
+        widths = [width, *hidden]
+        for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
+            layers += [nn.Conv2d(w_in, w_out, hidden_kernel_size, padding=hidden_kernel_size // 2,
+                                 padding_mode=upper_padding_mode, bias=False),
+                       Activation(activation, relu_grad_at_zero)]
+        layers += [nn.Flatten(), nn.Linear(widths[-1] * self.positions, 1, bias=False)]
+        self.upper = nn.Sequential(*layers)
+        self.to(device=device, dtype=dtype)
+
+        gen = torch.Generator().manual_seed(seed)
+
+        def normal(shape):
+            return torch.randn(shape, generator=gen, dtype=torch.float64).to(device=device, dtype=dtype)
+
+        with torch.no_grad():
+            self.conv.weight.copy_(init_scale * normal(self.conv.weight.shape))
+            for module, const in zip(self.upper_linear_maps(), self.upper_constants(), strict=True):
+                module.weight.copy_(const * (1 + upper_noise * normal(module.weight.shape)))
+        self.eval()  # no batch norm or dropout: eval mode only spares patch_agop's warning
+
+    def upper_linear_maps(self) -> list[nn.Module]:
+        """The upper convolutions and the read-out, bottom to top."""
+        return [m for m in self.upper if isinstance(m, nn.Conv2d | nn.Linear)]
+
+    def upper_constants(self) -> list[float]:
+        """The constants ``c_l = 1/(w_{l-1} r^2)`` of the upper convolutions and ``a = 1/sqrt(k_L P)``."""
+        maps = self.upper_linear_maps()
+        r2 = self.hidden_kernel_size ** 2
+        consts = [1.0 / (m.in_channels * r2) for m in maps[:-1]]
+        return [*consts, 1.0 / math.sqrt(maps[-1].in_features)]
+
+    def g(self, z: torch.Tensor) -> torch.Tensor:
+        """``g(z) = upper(phi(z))`` for first-layer outputs ``z`` of shape ``(n, k, H', W')``."""
+        return self.upper(self.phi(z))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``f(x)``, shape ``(n, 1)``."""
+        return self.g(self.conv(x))
+
+
+def derivative_at_zero(model: TheoremNet) -> torch.Tensor:
+    """``v_j = dg/dz_j(0)`` for every position, shape ``(P, k)`` (positions in row-major order)."""
+    p = next(model.parameters())
+    z = torch.zeros(1, model.conv.out_channels, *model.out_size, dtype=p.dtype, device=p.device,
+                    requires_grad=True)
+    (grad,) = torch.autograd.grad(model.g(z).sum(), z)
+    return grad[0].flatten(1).T.detach()
+
+
+def closed_form_v(model: TheoremNet) -> torch.Tensor:
+    """``v`` for constant upper layers with circular padding, shape ``(k,)``:
+
+        v = phi'(0)^{L+1} a prod_l (c_l w_l r^2) 1_k
+
+    (each upper convolution ``l`` of width ``w_l`` sums its ``w_l r^2`` outputs that see a
+    position; the read-out weight is ``a``). Raises ``ValueError`` outside that case.
+    """
+    maps = model.upper_linear_maps()
+    consts = model.upper_constants()
+    for m, const in zip(maps, consts, strict=True):
+        if not torch.equal(m.weight, torch.full_like(m.weight, const)):
+            raise ValueError("closed_form_v needs the constant upper layers of upper_noise=0 "
+                             "(untrained)")
+    if any(isinstance(m, nn.Conv2d) and m.padding_mode != "circular" for m in maps):
+        raise ValueError("closed_form_v needs circular padding in the upper convolutions")
+    r2 = model.hidden_kernel_size ** 2
+    value = consts[-1] * model.phi.grad_at_zero ** len(maps)
+    for m, const in zip(maps[:-1], consts[:-1], strict=True):
+        value *= const * m.out_channels * r2
+    p = model.conv.weight
+    return torch.full((model.conv.out_channels,), value, dtype=p.dtype, device=p.device)
+
+
+def _patches(X: torch.Tensor, kernel_size: int) -> torch.Tensor:
+    """Patches ``x_i[j]`` of shape ``(n, P, q)`` (stride 1, no padding)."""
+    from agop.patches import extract_patches
+
+    return extract_patches(X, kernel_size)
+
+
+def label_weighted_patch_sum(X, y, kernel_size: int, chunk_size: int = 4096) -> torch.Tensor:
+    """``u = (1/n) sum_i y_i sum_j x_i[j]``, shape ``(q,)``: the direction of the first step."""
+    X = check_images(X, "X")
+    y = _check_targets(y, X)
+    u = torch.zeros(X.shape[1] * kernel_size ** 2, dtype=X.dtype, device=X.device)
+    for Xc, yc in zip(X.split(chunk_size), y.split(chunk_size), strict=True):
+        u += yc @ _patches(Xc, kernel_size).sum(1)
+    return u / X.shape[0]
+
+
+def closed_form_w1(X, y, v: torch.Tensor, eta: float, kernel_size: int, g0: float = 0.0,
+                   W0: torch.Tensor | None = None) -> torch.Tensor:
+    """``W_1 = W_0 + eta v u^T`` with ``u = (1/n) sum_i (y_i - g(0)) sum_j x_i[j]``, shape ``(k, q)``.
+
+    Exact when ``W_0 = 0`` and every position has the same ``v = dg/dz_j(0)``; ``g0 = g(0)``
+    (0 under the theorem's assumptions; a non-zero ``g(0)`` only shifts the labels). A non-zero
+    ``W0`` is accepted for comparisons but the formula is then only the step's first-order part.
+    """
+    X = check_images(X, "X")
+    y = _check_targets(y, X)
+    v = as_tensor(v, "v", dtype=X.dtype, device=X.device)
+    if v.ndim != 1:
+        raise ValueError(f"v must be a vector (k,), got shape {tuple(v.shape)}")
+    W1 = eta * torch.outer(v, label_weighted_patch_sum(X, y - g0, kernel_size))
+    return W1 if W0 is None else W0.reshape(W1.shape) + W1
+
+
+def _check_targets(y, X: torch.Tensor) -> torch.Tensor:
+    y = check_finite(as_tensor(y, "y", dtype=X.dtype, device=X.device), "y")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"y must have shape (n,) = ({X.shape[0]},), got {tuple(y.shape)}")
+    return y
+
+
+def squared_loss(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``L = (1/2n) sum_i (f(x_i) - y_i)^2``."""
+    return 0.5 * (model(X)[:, 0] - y).pow(2).mean()
+
+
+def train_gd(model: TheoremNet, X, y, eta: float, steps: int = 1, batch_size: int | None = None,
+             train: str = "first", seed: int = 0) -> TheoremNet:
+    """A trained copy of ``model``: ``steps`` steps of (S)GD on ``L = (1/2n) sum (f - y)^2``.
+
+    ``W_{t+1} = W_t - eta grad L_B(W_t)``, with ``B`` the whole data (``batch_size=None``) or
+    consecutive minibatches of a fresh random order each epoch. ``train="first"`` moves only the
+    first layer (the theorem's setting); ``"all"`` moves every layer.
+    """
+    X = check_images(X, "X")
+    y = _check_targets(y, X)
+    if not (isinstance(steps, int) and steps >= 0):
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    if not eta > 0:
+        raise ValueError(f"eta must be positive, got {eta!r}")
+    if train not in ("first", "all"):
+        raise ValueError(f"train must be 'first' or 'all', got {train!r}")
+    n = X.shape[0]
+    if batch_size is not None and not (isinstance(batch_size, int) and 1 <= batch_size <= n):
+        raise ValueError(f"batch_size must be None or an integer in [1, {n}], got {batch_size!r}")
+    model = copy.deepcopy(model)
+    p = next(model.parameters())
+    X, y = X.to(device=p.device, dtype=p.dtype), y.to(device=p.device, dtype=p.dtype)
+    params = [model.conv.weight] if train == "first" else list(model.parameters())
+    gen = torch.Generator().manual_seed(seed)
+    batches: list[torch.Tensor] = []
+    for _ in range(steps):
+        if batch_size is None:
+            idx = None
+        else:
+            if not batches:
+                order = torch.randperm(n, generator=gen).to(X.device)
+                batches = list(order.split(batch_size))
+            idx = batches.pop(0)
+        Xb, yb = (X, y) if idx is None else (X[idx], y[idx])
+        grads = torch.autograd.grad(squared_loss(model, Xb, yb), params)
+        with torch.no_grad():
+            for param, grad in zip(params, grads, strict=True):
+                param -= eta * grad
+    return model
+
+
+def first_layer(model: TheoremNet) -> torch.Tensor:
+    """``W``, the first layer as a ``k x q`` matrix."""
+    return model.conv.weight.detach().reshape(model.conv.out_channels, -1)
+
+
+def agop_at_zero(model: TheoremNet) -> torch.Tensor:
+    """``sum_j grad_{x[j]} f(0) grad_{x[j]} f(0)^T`` (``q x q``): the patch-AGOP at ``x = 0``."""
+    from agop.features import patch_agop
+
+    p = next(model.parameters())
+    x0 = torch.zeros(1, model.conv.in_channels, *model.image_size, dtype=p.dtype, device=p.device)
+    return patch_agop(model, x0, layers=["conv"], device=p.device)["conv"]
+
+
+def agop_on_data(model: TheoremNet, X) -> torch.Tensor:
+    """The patch-AGOP of the first layer averaged over the images ``X`` (``q x q``)."""
+    from agop.features import patch_agop
+
+    p = next(model.parameters())
+    X = check_images(X, "X", dtype=p.dtype, device=p.device)
+    return patch_agop(model, X, layers=["conv"], device=p.device)["conv"]
+
+
+def proportionality(A, B) -> dict[str, float]:
+    """How far ``A`` is from a multiple of ``B``.
+
+    ``ratio = tr A / tr B``; ``residual = |A - ratio B|_F / |A|_F`` (0 iff ``A = ratio B``);
+    ``pearson`` and ``cosine`` from :func:`agop.linalg.correlation`.
+    """
+    A = check_finite(as_tensor(A, "A"), "A").to(torch.float64)
+    B = check_finite(as_tensor(B, "B"), "B").to(device=A.device, dtype=torch.float64)
+    if A.shape != B.shape:
+        raise ValueError(f"A and B must have the same shape, got {tuple(A.shape)} and {tuple(B.shape)}")
+    trA, trB, nA = torch.trace(A), torch.trace(B), A.norm()
+    if trB == 0 or nA == 0:
+        raise ValueError("proportionality is undefined for a zero matrix (A or B is 0: "
+                         "did the first layer move?)")
+    ratio = trA / trB
+    return {"ratio": float(ratio), "residual": float((A - ratio * B).norm() / nA),
+            "pearson": correlation(A, B, "pearson"), "cosine": correlation(A, B, "cosine")}
+
+
+@dataclass
+class TheoremCheck:
+    """The matrices of one run and how proportional they are (see :func:`check_theorem`)."""
+
+    W0: torch.Tensor                  # first layer at initialisation, (k, q)
+    W1: torch.Tensor                  # first layer after training, (k, q)
+    cnfm: torch.Tensor                # W1^T W1
+    agop0: torch.Tensor               # patch-AGOP of f_1 at x = 0
+    agop_data: torch.Tensor | None    # patch-AGOP of f_1 over the data (None if not asked)
+    v: torch.Tensor                   # dg/dz_j(0) of the trained network, (P, k)
+    at_zero: dict[str, float] | None  # proportionality(agop0, cnfm); None when agop0 = 0
+    on_data: dict[str, float] | None  # proportionality(agop_data, cnfm)
+    settings: dict = field(default_factory=dict)
+
+
+def check_theorem(X, y, eta: float = 0.02, steps: int = 1, batch_size: int | None = None,
+                  train: str = "first", on_data: bool = True, seed: int = 0,
+                  dtype: torch.dtype | None = None, device: str | torch.device | None = None,
+                  **net) -> TheoremCheck:
+    """Build :class:`TheoremNet` (``**net``: its keyword arguments), train it with
+    :func:`train_gd`, and compare ``W_1^T W_1`` with the patch-AGOP at 0 (and over ``X``).
+
+    Raises ``ValueError`` when the first layer is still 0 (e.g. ReLU with ``phi'(0) = 0`` from
+    ``W_0 = 0``: nothing moves). ``at_zero`` is None when the AGOP at 0 is the zero matrix
+    (ReLU with ``phi'(0) = 0``: every gradient at ``x = 0`` vanishes, whatever ``W``).
+    """
+    dtype = dtype or (X.dtype if isinstance(X, torch.Tensor) and X.is_floating_point()
+                      else torch.get_default_dtype())
+    device = default_device(device)
+    X = check_images(X, "X", dtype=dtype, device=device)
+    y = _check_targets(y, X)
+    model = TheoremNet(X.shape[1], tuple(X.shape[2:]), seed=seed, dtype=dtype, device=device, **net)
+    W0 = first_layer(model).clone()
+    model = train_gd(model, X, y, eta, steps=steps, batch_size=batch_size, train=train, seed=seed)
+    W1 = first_layer(model)
+    if not bool(W1.abs().max() > 0):
+        raise ValueError("the first layer is still 0 after training: with W_0 = 0 it only moves "
+                         "if phi'(0) != 0 (torch's ReLU has relu'(0) = 0) and the labels are not 0")
+    cnfm = W1.T @ W1
+    agop0 = agop_at_zero(model)
+    agop_d = agop_on_data(model, X) if on_data else None
+    zero = not bool(agop0.abs().max() > 0)
+    settings = dict(eta=eta, steps=steps, batch_size=batch_size, train=train, seed=seed, **net)
+    return TheoremCheck(W0=W0, W1=W1, cnfm=cnfm, agop0=agop0, agop_data=agop_d,
+                        v=derivative_at_zero(model),
+                        at_zero=None if zero else proportionality(agop0, cnfm),
+                        on_data=None if agop_d is None else proportionality(agop_d, cnfm),
+                        settings=settings)
+
+
+#: One assumption relaxed at a time: setting name -> (parameter, values, fixed keywords).
+RELAXATIONS: dict[str, tuple[str, tuple, dict]] = {
+    "initial scale": ("init_scale", (0.0, 1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0), {}),
+    "upper-layer noise": ("upper_noise", (0.0, 0.01, 0.1, 0.3, 1.0, 3.0, 10.0), {}),
+    "steps (W_0 = 0)": ("steps", (1, 2, 5, 10, 20, 50), {}),
+    "steps (W_0 small)": ("steps", (1, 2, 5, 10, 20, 50), {"init_scale": 1e-2}),
+    "minibatch SGD steps": ("steps", (1, 2, 5, 10, 20, 50), {"batch_size": 32, "init_scale": 1e-2}),
+    "ReLU (phi'(0)=1), initial scale": ("init_scale", (0.0, 1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0),
+                                        {"activation": "relu", "relu_grad_at_zero": 1.0}),
+    "ReLU (phi'(0)=0), initial scale": ("init_scale", (1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0),
+                                        {"activation": "relu"}),
+}
+
+
+def relax(X, y, relaxations: Mapping[str, tuple[str, Iterable, dict]] | None = None,
+          eta: float = 0.02, on_data: bool = True, progress: bool = False,
+          **base) -> list[dict]:
+    """Relax one assumption at a time; one row per (setting, value).
+
+    ``relaxations``: name -> ``(parameter, values, fixed keywords)`` (default
+    :data:`RELAXATIONS`); each run is :func:`check_theorem` with ``base`` keywords, then the
+    fixed ones, then ``parameter=value``. A row holds ``setting``, ``parameter``, ``value`` and
+    the Pearson correlation and residual at 0 (``pearson0``, ``residual0``) and over the data
+    (``pearson_data``, ``residual_data``), ``init_to_update = |W_0|_F / |W_1 - W_0|_F``
+    (how large the start is against what training added), None where undefined (a zero AGOP), and ``moved``
+    (False, with no numbers, when the first layer stayed at 0).
+    """
+    from tqdm.auto import tqdm
+
+    relaxations = RELAXATIONS if relaxations is None else relaxations
+    jobs = [(name, param, value, fixed) for name, (param, values, fixed) in relaxations.items()
+            for value in values]
+    rows = []
+    for name, param, value, fixed in tqdm(jobs, disable=not progress, desc="relax"):
+        kw = {"eta": eta, "on_data": on_data, **base, **fixed, param: value}
+        row = {"setting": name, "parameter": param, "value": value}
+        try:
+            res = check_theorem(X, y, **kw)
+        except ValueError as err:
+            if "still 0" not in str(err):
+                raise
+            rows.append({**row, "moved": False})
+            continue
+        row["moved"] = True
+        row["init_to_update"] = float(res.W0.norm() / (res.W1 - res.W0).norm())
+        for suffix, prop in (("0", res.at_zero), ("_data", res.on_data)):
+            row["pearson" + suffix] = None if prop is None else prop["pearson"]
+            row["residual" + suffix] = None if prop is None else prop["residual"]
+        rows.append(row)
+    return rows
