@@ -1,0 +1,34 @@
+"""Data for the book: offline images, local-signal tasks, and torchvision's datasets.
+
+* offline (no download, the quick profile): :func:`digits`, :func:`photograph`,
+  :func:`photographs`, :func:`lfw_subset`;
+* local-signal tasks: :func:`bars_in_noise`, :func:`digits_in_noise`, :func:`star_in_noise`;
+* torchvision's datasets from their on-disk layout: :func:`load_dataset`;
+* targets and splits: :func:`one_hot`, :func:`train_val_split`.
+"""
+
+from agop.data.datasets import (
+    DATASETS,
+    ENV_VAR,
+    Dataset,
+    DatasetNotAvailable,
+    data_root,
+    load_dataset,
+    read_split,
+)
+from agop.data.offline import PHOTOGRAPHS, digits, lfw_subset, photograph, photographs, resize
+from agop.data.splits import one_hot, train_val_split
+from agop.data.tasks import (
+    DEFAULT_FRAME,
+    bars_in_noise,
+    digits_in_noise,
+    star_in_noise,
+    star_mask,
+)
+
+__all__ = [
+    "DATASETS", "DEFAULT_FRAME", "ENV_VAR", "PHOTOGRAPHS", "Dataset", "DatasetNotAvailable",
+    "bars_in_noise", "data_root", "digits", "digits_in_noise", "lfw_subset", "load_dataset",
+    "one_hot", "photograph", "photographs", "read_split", "resize", "star_in_noise", "star_mask",
+    "train_val_split",
+]

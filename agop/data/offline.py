@@ -1,0 +1,183 @@
+"""Images that ship with scikit-learn and scikit-image: no download, ever.
+
+* ``digits``: scikit-learn's 1797 handwritten digits, 8 x 8, values ``0..16`` scaled to ``[0, 1]``.
+* ``photograph`` / ``photographs``: scikit-image's bundled photographs as ``(c, H, W)`` in ``[0, 1]``.
+* ``lfw_subset``: scikit-image's 200 faces / non-faces, 25 x 25.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from agop.runtime import default_device
+
+# Pictures bundled inside scikit-image's wheel (checked to load offline by tests/test_data.py).
+# ``brain``, ``cells3d``, ``eagle``, ``lily``, ``kidney``, ``skin``, ``vortex`` and others need
+# pooch and a download, so they are not offered; ``cat`` is ``chelsea`` again.
+PHOTOGRAPHS: tuple[str, ...] = (
+    "astronaut", "camera", "coffee", "chelsea", "rocket", "coins", "horse", "brick",
+    "grass", "gravel", "moon", "page", "text", "clock", "immunohistochemistry",
+    "hubble_deep_field", "retina", "microaneurysms", "cell", "colorwheel", "logo",
+    "checkerboard", "shepp_logan_phantom",
+)
+
+Size = int | tuple[int, int] | None
+
+
+def _dtype(dtype: torch.dtype | None) -> torch.dtype:
+    dtype = dtype or torch.get_default_dtype()
+    if not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating dtype, got {dtype}")
+    return dtype
+
+
+def _target_size(size: Size, H: int, W: int) -> tuple[int, int]:
+    """``None``: ``(H, W)``; ``(h, w)``: itself; an int ``s``: the shorter side becomes ``s``."""
+    if size is None:
+        return H, W
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        if size < 1:
+            raise ValueError(f"size must be a positive integer or (H, W), got {size!r}")
+        scale = int(size) / min(H, W)
+        return max(1, round(H * scale)), max(1, round(W * scale))
+    if (isinstance(size, (tuple, list)) and len(size) == 2
+            and all(isinstance(s, (int, np.integer)) and s >= 1 for s in size)):
+        return int(size[0]), int(size[1])
+    raise ValueError(f"size must be None, a positive integer or a pair (H, W), got {size!r}")
+
+
+def resize(X: torch.Tensor, size: Size) -> torch.Tensor:
+    """Resize images ``(n, c, H, W)`` to ``size`` (bilinear, antialiased when shrinking).
+
+    ``size``: ``None`` keeps the size, ``(h, w)`` is exact, an int makes the shorter side that
+    long and keeps the aspect ratio. Values stay within the input's range.
+    """
+    if X.ndim != 4:
+        raise ValueError(f"X must have shape (n, c, H, W), got shape {tuple(X.shape)}")
+    h, w = _target_size(size, X.shape[-2], X.shape[-1])
+    if (h, w) == tuple(X.shape[-2:]):
+        return X
+    out = F.interpolate(X, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
+    return out.clamp(X.min(), X.max())
+
+
+def _keep_classes(X: torch.Tensor, y: torch.Tensor, classes) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keep samples whose label is in ``classes``, relabelled ``0..len(classes)-1`` in that order."""
+    classes = torch.as_tensor(list(classes), dtype=torch.long)
+    if classes.numel() == 0 or classes.unique().numel() != classes.numel():
+        raise ValueError(f"classes must be a non-empty list of distinct labels, got {classes.tolist()}")
+    missing = [int(c) for c in classes if not bool((y == c).any())]
+    if missing:
+        raise ValueError(f"classes {missing} do not occur; labels present: {y.unique().tolist()}")
+    match = y[:, None] == classes[None, :]
+    keep = match.any(1)
+    return X[keep], match[keep].long().argmax(1)
+
+
+def digits(n: int | None = None, *, size: Size = None, classes=None, seed: int = 0,
+           device: str | torch.device | None = None, dtype: torch.dtype | None = None
+           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's handwritten digits: ``X`` of shape ``(n, 1, 8, 8)`` in ``[0, 1]``, labels ``y``.
+
+    Pixel values ``0..16`` are divided by 16. ``n=None`` returns all 1797 images in their stored
+    order; an integer ``n`` draws ``n`` of them without replacement (seeded). ``classes`` keeps only
+    those labels, relabelled ``0..len(classes)-1`` in the order given. ``size`` resizes (see
+    :func:`resize`).
+    """
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    X = torch.from_numpy(bunch.images.astype(np.float64) / 16.0)[:, None]
+    y = torch.from_numpy(bunch.target.astype(np.int64))
+    if classes is not None:
+        X, y = _keep_classes(X, y, classes)
+    if n is not None:
+        if not isinstance(n, (int, np.integer)) or not 1 <= n <= X.shape[0]:
+            raise ValueError(f"n must be an integer in [1, {X.shape[0]}], got {n!r}")
+        idx = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(int(seed)))[:n]
+        X, y = X[idx], y[idx]
+    X = resize(X.to(_dtype(dtype)), size)
+    device = default_device(device)
+    return X.to(device), y.to(device)
+
+
+def _skimage_array(name: str) -> np.ndarray:
+    import skimage.data
+
+    if name not in PHOTOGRAPHS:
+        raise ValueError(f"unknown photograph {name!r}; choose one of {', '.join(PHOTOGRAPHS)}")
+    img = np.asarray(getattr(skimage.data, name)())
+    if img.dtype == bool:
+        img = img.astype(np.float64)
+    elif np.issubdtype(img.dtype, np.integer):
+        img = img.astype(np.float64) / float(np.iinfo(img.dtype).max)
+    img = np.clip(img.astype(np.float64), 0.0, 1.0)
+    if img.ndim == 3 and img.shape[-1] == 4:  # RGBA (logo): drop alpha
+        img = img[..., :3]
+    return img
+
+
+def photograph(name: str, *, size: Size = None, channels: int | None = None,
+               device: str | torch.device | None = None, dtype: torch.dtype | None = None
+               ) -> torch.Tensor:
+    """One of scikit-image's bundled photographs (``PHOTOGRAPHS``) as ``(c, H, W)`` in ``[0, 1]``.
+
+    ``channels``: ``None`` keeps the photograph's own (1 for gray, 3 for colour), ``1`` converts to
+    gray by luminance ``0.2125 R + 0.7154 G + 0.0721 B`` (scikit-image's ``rgb2gray``), ``3``
+    gives RGB (a gray picture repeated in 3 channels). ``size`` resizes: ``(h, w)`` exactly, an int
+    makes the shorter side that long (aspect kept). Boolean pictures (``horse``) become 0/1.
+    """
+    if channels not in (None, 1, 3):
+        raise ValueError(f"channels must be None, 1 or 3, got {channels!r}")
+    img = torch.from_numpy(_skimage_array(name))
+    img = img[None] if img.ndim == 2 else img.permute(2, 0, 1)
+    if channels == 1 and img.shape[0] == 3:
+        img = (torch.tensor([0.2125, 0.7154, 0.0721], dtype=img.dtype)[:, None, None] * img
+               ).sum(0, keepdim=True)
+    elif channels == 3 and img.shape[0] == 1:
+        img = img.expand(3, -1, -1)
+    img = resize(img[None].to(_dtype(dtype)), size)[0].contiguous()
+    return img.to(default_device(device))
+
+
+def photographs(names=None, *, size: int = 64, channels: int = 3,
+                device: str | torch.device | None = None, dtype: torch.dtype | None = None
+                ) -> torch.Tensor:
+    """Several bundled photographs as one batch ``(n, channels, size, size)`` in ``[0, 1]``.
+
+    Each photograph is centre-cropped to a square, then resized to ``size x size``. ``names``
+    defaults to ``("astronaut", "camera", "coffee", "chelsea", "rocket", "coins", "horse")``.
+    """
+    names = ("astronaut", "camera", "coffee", "chelsea", "rocket", "coins", "horse") \
+        if names is None else tuple(names)
+    if not names:
+        raise ValueError("names must list at least one photograph")
+    if not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"size must be a positive integer, got {size!r}")
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+    batch = []
+    for name in names:
+        img = photograph(name, channels=channels, device="cpu", dtype=dtype)
+        H, W = img.shape[-2:]
+        s = min(H, W)
+        top, left = (H - s) // 2, (W - s) // 2
+        batch.append(resize(img[None, :, top:top + s, left:left + s], (size, size))[0])
+    return torch.stack(batch).to(default_device(device))
+
+
+def lfw_subset(*, size: Size = None, device: str | torch.device | None = None,
+               dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-image's ``lfw_subset``: 200 gray 25 x 25 images ``(200, 1, 25, 25)`` in ``[0, 1]``.
+
+    Labels: ``1`` for the first 100 images (faces), ``0`` for the last 100 (non-faces).
+    """
+    import skimage.data
+
+    X = torch.from_numpy(np.clip(np.asarray(skimage.data.lfw_subset(), dtype=np.float64), 0, 1))
+    y = torch.cat([torch.ones(100, dtype=torch.long), torch.zeros(X.shape[0] - 100, dtype=torch.long)])
+    X = resize(X[:, None].to(_dtype(dtype)), size)
+    device = default_device(device)
+    return X.to(device), y.to(device)

@@ -1,0 +1,113 @@
+"""Small readers for the files torchvision's datasets keep on disk.
+
+They read the formats without torchvision's md5 checks (which only the real files pass), so
+tests can write tiny files in the same formats. Each returns ``uint8`` arrays ``(N, c, H, W)``
+and ``int64`` labels.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """An IDX file (MNIST's format), plain or gzip-compressed (``.gz``), as a ``uint8`` array.
+
+    Layout: two zero bytes, the type byte ``0x08`` (unsigned byte), the number of dimensions
+    ``d``, then ``d`` big-endian 32-bit sizes, then the data in C order.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        data = fh.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise ValueError(f"{path} is not an IDX file (bad magic number)")
+    if data[2] != 0x08:
+        raise ValueError(f"{path}: IDX type 0x{data[2]:02x} is not supported (only uint8, 0x08)")
+    nd = data[3]
+    if nd < 1 or len(data) < 4 + 4 * nd:
+        raise ValueError(f"{path}: truncated IDX header")
+    shape = tuple(int(v) for v in np.frombuffer(data, dtype=">u4", count=nd, offset=4))
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * nd)
+    if body.size != int(np.prod(shape)):
+        raise ValueError(f"{path}: IDX header says shape {shape} but holds {body.size} values")
+    return body.reshape(shape)
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickle dictionaries of numpy arrays and plain Python values, nothing else.
+
+    CIFAR's batches are pickles; this refuses any other class so that a tampered file cannot run
+    code while being read.
+    """
+
+    _ALLOWED = {
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a data file")
+        numpy2 = int(np.__version__.split(".")[0]) >= 2
+        if numpy2 and module.startswith("numpy.core"):
+            module = "numpy._core" + module[len("numpy.core"):]
+        elif not numpy2 and module.startswith("numpy._core"):
+            module = "numpy.core" + module[len("numpy._core"):]
+        return getattr(importlib.import_module(module), name)
+
+
+def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR python batch: images ``(N, 3, 32, 32)`` uint8 and labels (``labels`` or ``fine_labels``)."""
+    with open(path, "rb") as fh:
+        entry = _ArrayUnpickler(fh, encoding="latin1").load()
+    if not isinstance(entry, dict) or "data" not in entry:
+        raise ValueError(f"{path} is not a CIFAR batch (no 'data' entry)")
+    key = "labels" if "labels" in entry else "fine_labels"
+    if key not in entry:
+        raise ValueError(f"{path} is not a CIFAR batch (no 'labels' or 'fine_labels' entry)")
+    X = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+    y = np.asarray(entry[key], dtype=np.int64)
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"{path}: {X.shape[0]} images but {y.shape[0]} labels")
+    return X, y
+
+
+def read_cifar_meta(path: str | Path, key: str) -> list[str] | None:
+    """Class names stored in CIFAR's meta file, or ``None`` when it is absent."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    with open(path, "rb") as fh:
+        meta = _ArrayUnpickler(fh, encoding="latin1").load()
+    return [str(v) for v in meta.get(key, [])] or None
+
+
+def read_svhn_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """SVHN's ``*_32x32.mat``: ``X`` stored ``(32, 32, 3, N)`` becomes ``(N, 3, 32, 32)``; label 10 becomes 0."""
+    import scipy.io
+
+    mat = scipy.io.loadmat(str(path))
+    X = np.ascontiguousarray(np.transpose(np.asarray(mat["X"], dtype=np.uint8), (3, 2, 0, 1)))
+    y = np.asarray(mat["y"], dtype=np.int64).reshape(-1)
+    y[y == 10] = 0
+    return X, y
+
+
+def read_images(paths: list[str], size: int) -> np.ndarray:
+    """Image files (any format PIL reads, e.g. GTSRB's ``.ppm``) as RGB ``uint8`` ``(N, 3, size, size)``."""
+    from PIL import Image
+
+    out = np.empty((len(paths), 3, size, size), dtype=np.uint8)
+    for i, p in enumerate(paths):  # one file per image: reading is the loop, not arithmetic
+        with Image.open(p) as img:
+            img = img.convert("RGB").resize((size, size), Image.BILINEAR)
+            out[i] = np.asarray(img).transpose(2, 0, 1)
+    return out

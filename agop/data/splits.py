@@ -1,0 +1,89 @@
+"""Labels as one-hot targets, and a seeded (stratified) validation split."""
+
+from __future__ import annotations
+
+import torch
+
+from agop.validation import as_tensor
+
+
+def _labels(y, name: str = "y") -> torch.Tensor:
+    """``y`` as a 1-d int64 tensor of class indices; raise ``ValueError`` otherwise."""
+    if not isinstance(y, torch.Tensor):
+        y = torch.as_tensor(y)
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be a 1-d vector of class indices, got shape {tuple(y.shape)}")
+    if y.is_floating_point():
+        if not bool((y == y.round()).all()):
+            raise ValueError(f"{name} must hold integer class indices, got non-integer values")
+    return y.long()
+
+
+def one_hot(y, n_classes: int | None = None, *, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """One-hot targets ``Y[i, c] = 1 if y[i] == c else 0``, shape ``(n, n_classes)``.
+
+    ``y`` holds integer labels in ``{0, ..., n_classes - 1}``; ``n_classes`` defaults to
+    ``max(y) + 1``. The result is floating (``dtype``, default torch's default dtype) on ``y``'s
+    device, ready for kernel regression ``alpha = (K + lambda I)^{-1} Y``.
+    """
+    y = _labels(y)
+    if y.numel() and int(y.min()) < 0:
+        raise ValueError(f"y must hold labels >= 0, got minimum {int(y.min())}")
+    top = int(y.max()) + 1 if y.numel() else 0
+    if n_classes is None:
+        n_classes = top
+    if not isinstance(n_classes, int) or n_classes < 1:
+        raise ValueError(f"n_classes must be a positive integer, got {n_classes!r}")
+    if top > n_classes:
+        raise ValueError(f"y holds label {top - 1}, out of range for n_classes={n_classes}")
+    Y = torch.zeros(y.shape[0], n_classes, dtype=dtype or torch.get_default_dtype(),
+                    device=y.device)
+    Y[torch.arange(y.shape[0], device=y.device), y] = 1
+    return Y
+
+
+def train_val_split(X, Y, val_fraction: float = 0.2, seed: int = 0, *, stratify: bool = True
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Split ``(X, Y)`` into ``(X_train, Y_train, X_val, Y_val)``, seeded.
+
+    ``Y`` is a vector of class labels ``(n,)`` or a target matrix ``(n, C)`` (one-hot: its arg-max
+    is the class). With ``stratify=True`` (used when ``Y`` holds classes) every class puts
+    ``round(val_fraction * n_c)`` of its ``n_c`` samples in the validation split, always keeping at
+    least one in the training split; otherwise ``round(val_fraction * n)`` random samples go there.
+    Selection never looks at a test set: the validation split is carved from training data.
+    """
+    X = as_tensor(X, "X") if not isinstance(X, torch.Tensor) else X
+    Y = Y if isinstance(Y, torch.Tensor) else torch.as_tensor(Y)
+    if X.ndim == 0 or Y.ndim not in (1, 2):
+        raise ValueError(f"X must have a sample axis and Y shape (n,) or (n, C); got X {tuple(X.shape)}, "
+                         f"Y {tuple(Y.shape)}")
+    n = X.shape[0]
+    if Y.shape[0] != n:
+        raise ValueError(f"X and Y must have the same number of samples, got {n} and {Y.shape[0]}")
+    if not (isinstance(val_fraction, (int, float)) and 0 < val_fraction < 1):
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    if n < 2:
+        raise ValueError(f"train_val_split needs at least 2 samples, got {n}")
+    g = torch.Generator().manual_seed(int(seed))
+    perm = torch.randperm(n, generator=g)
+    if stratify:
+        classes = (Y.argmax(1) if Y.ndim == 2 else _labels(Y, "Y")).cpu()[perm]
+        order = torch.sort(classes, stable=True).indices          # shuffled within each class
+        sorted_classes = classes[order]
+        _, counts = torch.unique_consecutive(sorted_classes, return_counts=True)
+        starts = torch.cumsum(counts, 0) - counts
+        rank = torch.arange(n) - torch.repeat_interleave(starts, counts)
+        n_val_c = torch.clamp(torch.round(val_fraction * counts.double()).long(), max=counts - 1)
+        in_val = torch.zeros(n, dtype=torch.bool)                  # indexed like perm
+        in_val[order[rank < torch.repeat_interleave(n_val_c, counts)]] = True
+        val, train = perm[in_val], perm[~in_val]                   # both stay shuffled
+    else:
+        n_val = min(int(round(val_fraction * n)), n - 1)
+        val, train = perm[:n_val], perm[n_val:]
+    if val.numel() == 0:
+        raise ValueError(
+            f"val_fraction={val_fraction} leaves no validation sample among {n} samples"
+            + (" (stratified: each class keeps one sample for training)" if stratify else "")
+            + "; use more samples or a larger val_fraction")
+    train, val = train.to(X.device), val.to(X.device)
+    return X[train], Y[train.to(Y.device)], X[val], Y[val.to(Y.device)]
