@@ -1,0 +1,257 @@
+"""The patch-AGOP engine against the independent brute-force reference, closed forms and
+Monte Carlo limits; CNFM, feature maps, top filters and the null baselines."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from agop.features import (
+    cnfm,
+    feature_map,
+    layer_correlations,
+    null_baselines,
+    patch_agop,
+    top_filters,
+)
+from agop.linalg import correlation
+from agop.reference import brute_force_patch_agop
+
+
+class Residual(nn.Module):
+    """conv -> BN -> relu, a residual block (dilated grouped conv), strided conv, max-pool."""
+
+    def __init__(self, padding_mode="zeros"):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 4, 3, padding=1, padding_mode=padding_mode)
+        self.bn = nn.BatchNorm2d(4)
+        self.c2 = nn.Conv2d(4, 4, 3, padding=2, dilation=2, groups=2, padding_mode=padding_mode,
+                            bias=False)
+        self.c3 = nn.Conv2d(4, 6, 3, stride=2)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(6 * 3 * 3, 5)
+
+    def forward(self, x):
+        h = torch.relu(self.bn(self.c1(x)))
+        h = h + torch.tanh(self.c2(h))
+        return self.fc(self.pool(torch.relu(self.c3(h))).flatten(1))
+
+
+def sequential(**conv_kw):
+    return nn.Sequential(nn.Conv2d(3, 5, 3, **conv_kw), nn.Softplus(), nn.Conv2d(5, 4, 3, padding=1),
+                         nn.AvgPool2d(2), nn.Tanh(), nn.Flatten(), nn.LazyLinear(3))
+
+
+def make(name):
+    torch.manual_seed(1)
+    if name.startswith("residual"):
+        model = Residual(name.split("-")[1])
+        model.bn.running_mean.normal_()
+        model.bn.running_var.uniform_(0.5, 2.0)
+    else:
+        kw = {"padding": dict(padding=1), "stride2": dict(stride=2, padding=1),
+              "dilation2": dict(dilation=2, padding=2, bias=False),
+              "groups": dict(padding="same", padding_mode="replicate")}[name]
+        model = sequential(**kw)
+        if name == "groups":  # depthwise-style first layer, two groups in the second
+            model[0] = nn.Conv2d(3, 6, 3, padding=1, groups=3, padding_mode="replicate")
+            model[2] = nn.Conv2d(6, 4, 3, padding=1, groups=2)
+        model(torch.zeros(1, 3, 14, 14))  # materialise the lazy read-out
+    return model.double().eval()
+
+
+ARCHS = ["padding", "stride2", "dilation2", "groups", "residual-zeros", "residual-reflect",
+         "residual-replicate", "residual-circular"]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_engine_matches_brute_force(arch):
+    model = make(arch)
+    X = torch.randn(6, 3, 14, 14, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    agops = patch_agop(model, X, chunk_size=4, device="cpu")
+    assert list(agops) == [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    for name, A in agops.items():
+        R = brute_force_patch_agop(model, X, name)
+        assert A.shape == R.shape and A.dtype == torch.float64
+        assert float((A - R).norm() / R.norm()) <= 1e-10, name
+
+
+def test_selected_outputs_and_layers():
+    model = make("residual-zeros")
+    X = torch.randn(5, 3, 14, 14, dtype=torch.float64)
+    agops = patch_agop(model, X, layers=["c3", "c1"], outputs=[4, 0], device="cpu")
+    assert set(agops) == {"c1", "c3"}
+    for name, A in agops.items():
+        R = brute_force_patch_agop(model, X, name, outputs=[0, 4])
+        assert float((A - R).norm() / R.norm()) <= 1e-10
+    # the sum over outputs splits into the outputs' own AGOPs
+    parts = [patch_agop(model, X, layers="c1", outputs=[c], device="cpu")["c1"] for c in range(5)]
+    torch.testing.assert_close(sum(parts), patch_agop(model, X, layers="c1", device="cpu")["c1"],
+                               rtol=1e-12, atol=1e-14)
+
+
+def test_chunking_does_not_change_the_result():
+    model = make("residual-zeros")
+    X = torch.randn(7, 3, 14, 14, dtype=torch.float64)
+    a = patch_agop(model, X, device="cpu")
+    b = patch_agop(model, X, chunk_size=2, max_memory=1, device="cpu")  # one direction at a time
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-12, atol=1e-14)
+
+
+def test_linear_conv_model_closed_form(float64):
+    """f(x) = R vec(W * x): d f_c / d h[j] = R[c, :, j] for every x, so
+    AGOP = W^T (sum_c sum_j R[c, :, j] R[c, :, j]^T) W, independent of the data."""
+    torch.manual_seed(3)
+    conv = nn.Conv2d(2, 3, 3, bias=True)
+    readout = nn.Linear(3 * 6 * 6, 4)
+    model = nn.Sequential(conv, nn.Flatten(), readout).eval()
+    W = conv.weight.reshape(3, -1)
+    R = readout.weight.reshape(4, 3, 36)
+    expected = W.T @ torch.einsum("ckp,clp->kl", R, R) @ W
+    for seed in (0, 1):
+        X = torch.randn(5, 2, 8, 8, generator=torch.Generator().manual_seed(seed))
+        A = patch_agop(model, X, device="cpu")["0"]
+        torch.testing.assert_close(A, expected.detach(), rtol=1e-12, atol=1e-12)
+
+
+def test_sketch_error_falls_like_one_over_sqrt_k():
+    model = make("residual-zeros").float()
+    X = torch.randn(4, 3, 14, 14, generator=torch.Generator().manual_seed(5))
+    exact = patch_agop(model.double(), X.double(), device="cpu")
+    model = model.double()
+    ks = [2, 8, 32, 128]
+    errors = []
+    for k in ks:
+        errs = [sum(float((S - exact[n]).norm() / exact[n].norm())
+                    for n, S in patch_agop(model, X, sketch=k, seed=s, device="cpu").items())
+                for s in range(12)]
+        errors.append(np.mean(errs))
+    slope = np.polyfit(np.log(ks), np.log(errors), 1)[0]
+    # 12 seeds give the mean error to a few percent; the slope over a 64x range of k to ~0.05
+    assert -0.6 < slope < -0.4, (slope, errors)
+
+
+def test_sketch_is_unbiased():
+    model = make("padding")
+    X = torch.randn(3, 3, 14, 14, dtype=torch.float64)
+    exact = patch_agop(model, X, device="cpu")["0"]
+    mean = sum(patch_agop(model, X, layers="0", sketch=4, seed=s, device="cpu")["0"]
+               for s in range(200)) / 200
+    single = patch_agop(model, X, layers="0", sketch=4, seed=0, device="cpu")["0"]
+    # averaging 200 independent sketches shrinks the error by about sqrt(200) ~ 14
+    err_mean = float((mean - exact).norm() / exact.norm())
+    err_single = float((single - exact).norm() / exact.norm())
+    assert err_mean < err_single / 5, (err_mean, err_single)
+
+
+def test_training_mode_is_switched_and_restored():
+    model = make("residual-zeros")
+    X = torch.randn(4, 3, 14, 14, dtype=torch.float64)
+    expected = patch_agop(model, X, device="cpu")
+    model.train()
+    running = model.bn.running_mean.clone()
+    with pytest.warns(UserWarning, match="training mode"):
+        got = patch_agop(model, X, device="cpu")
+    assert model.training and model.bn.training
+    assert torch.equal(model.bn.running_mean, running)  # batch statistics were not updated
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=0, atol=0)
+    assert all(not m._forward_hooks for m in model.modules())
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_dtype_is_kept():
+    model = make("padding").float()
+    agops = patch_agop(model, torch.randn(2, 3, 14, 14), device="cpu")
+    assert all(A.dtype == torch.float32 for A in agops.values())
+
+
+def test_errors():
+    model = make("padding")
+    X = torch.randn(2, 3, 14, 14, dtype=torch.float64)
+    with pytest.raises(ValueError, match="no torch.nn.Conv2d"):
+        patch_agop(nn.Sequential(nn.Flatten(), nn.Linear(3, 1)), X)
+    with pytest.raises(ValueError, match=r"X must have shape \(n, c, H, W\)"):
+        patch_agop(model, X[0])
+    with pytest.raises(ValueError, match="does not fit the model"):
+        patch_agop(model, torch.randn(2, 4, 14, 14), device="cpu")
+    bad = X.clone()
+    bad[0, 0, 0, 0] = float("inf")
+    with pytest.raises(ValueError, match="non-finite"):
+        patch_agop(model, bad)
+    with pytest.raises(ValueError, match="unknown layer name 'conv9'"):
+        patch_agop(model, X, layers=["conv9"])
+    with pytest.raises(ValueError, match="sketch"):
+        patch_agop(model, X, sketch=0)
+    with pytest.raises(ValueError, match="outputs"):
+        patch_agop(model, X, outputs=[3], device="cpu")
+    with pytest.raises(ValueError, match="unknown layer name"):
+        brute_force_patch_agop(model, X, "conv9")
+
+
+def test_cnfm_is_filter_covariance():
+    conv = nn.Conv2d(6, 4, 3, groups=2)
+    W = conv.weight.detach().reshape(4, -1)
+    torch.testing.assert_close(cnfm(conv), W.T @ W)
+    assert cnfm(conv).shape == (27, 27)
+    torch.testing.assert_close(cnfm(conv.weight), W.T @ W)
+
+
+def test_feature_map_closed_forms(float64):
+    x = torch.randn(2, 3, 9, 9)
+    q = 3 * 9
+    # A = I: the norm of each zero-padded patch
+    norms = torch.nn.functional.unfold(x, 3, padding=1).norm(dim=1).reshape(2, 9, 9)
+    torch.testing.assert_close(feature_map(torch.eye(q), x, 3), norms)
+    # A = e e^T with e the centre pixel of channel 1: |x[1]|, the image itself
+    e = torch.zeros(q)
+    e[9 + 4] = 1
+    torch.testing.assert_close(feature_map(torch.outer(e, e), x, 3), x[:, 1].abs())
+    assert feature_map(torch.eye(q), x[0], 3, padding=0).shape == (1, 7, 7)
+
+
+def test_top_filters_recover_eigenvectors(float64):
+    Q, _ = torch.linalg.qr(torch.randn(12, 12))
+    A = Q @ torch.diag(torch.arange(12.0, 0.0, -1.0)) @ Q.T
+    f = top_filters(A, 3, channels=3, kernel_size=2)
+    assert f.shape == (3, 3, 2, 2)
+    for i in range(3):
+        assert abs(float(f[i].flatten() @ Q[:, i])) == pytest.approx(1.0, abs=1e-10)
+        assert f[i].flatten()[f[i].flatten().abs().argmax()] > 0
+    with pytest.raises(ValueError, match="n_filters"):
+        top_filters(A, 13, 3, 2)
+    with pytest.raises(ValueError, match="A must be 27 x 27"):
+        top_filters(A, 1, 3, 3)
+
+
+def test_null_baselines():
+    conv = nn.Conv2d(3, 8, 3)
+    out = null_baselines(conv, n_draws=10, seed=0)
+    for kind in ("pearson", "cosine"):
+        assert out[kind]["identity"] == pytest.approx(1.0, abs=1e-12)
+        assert len(out[kind]["draws"]) == 10
+        assert -1 <= out[kind]["random_mean"] < 1 and out[kind]["random_std"] > 0
+        assert out[kind]["random_mean"] == pytest.approx(float(np.mean(out[kind]["draws"])))
+    assert null_baselines(conv, n_draws=10, seed=0)["pearson"]["draws"] == out["pearson"]["draws"]
+    # one filter: W^T G W = G_11 w w^T is proportional to W^T W whatever G is
+    one = null_baselines(torch.randn(1, 27), n_draws=5)
+    assert one["pearson"]["random_mean"] == pytest.approx(1.0, abs=1e-10)
+    assert one["pearson"]["random_std"] < 1e-10
+    # the square root: identity null is corr(W^T W, (W^T W)^{1/2}) < 1
+    half = null_baselines(conv, n_draws=3, alpha=0.5)
+    assert half["pearson"]["identity"] < 1
+    with pytest.raises(ValueError, match="alpha"):
+        null_baselines(conv, alpha=0)
+
+
+def test_layer_correlations_match_correlation():
+    model = make("padding")
+    X = torch.randn(3, 3, 14, 14, dtype=torch.float64)
+    agops = patch_agop(model, X, device="cpu")
+    corr = layer_correlations(model, agops)
+    assert set(corr) == set(agops)
+    assert corr["0"] == pytest.approx(correlation(cnfm(model[0]), agops["0"]))
+    assert math.isfinite(layer_correlations(model, agops, alpha=0.5, kind="cosine")["2"])

@@ -1,0 +1,72 @@
+"""Patches against torch's own convolution: ``conv(x)[i, :, j] = W x_i[j] + b``."""
+
+import pytest
+import torch
+from torch import nn
+
+from agop.patches import conv_patches, extract_patches, output_size, padding_amounts
+
+
+def conv_from_patches(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    p = conv_patches(conv, x)  # (n, P, g q)
+    n, P, _ = p.shape
+    g = conv.groups
+    W = conv.weight.reshape(g, conv.out_channels // g, -1)
+    h = torch.einsum("npgq,gkq->npgk", p.reshape(n, P, g, -1), W).reshape(n, P, -1)
+    if conv.bias is not None:
+        h = h + conv.bias
+    return h
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("kw", [
+    dict(kernel_size=3, padding=1),
+    dict(kernel_size=3, stride=2, padding=1),
+    dict(kernel_size=3, dilation=2, padding=2),
+    dict(kernel_size=(3, 5), padding=(1, 2), groups=2),
+    dict(kernel_size=4, padding="same"),  # asymmetric: 1 left, 2 right
+    dict(kernel_size=3, padding="same", dilation=2, bias=False),
+    dict(kernel_size=5, stride=(2, 3), padding=0),
+])
+def test_patches_reproduce_conv2d(float64, padding_mode, kw):
+    if padding_mode != "zeros" and kw.get("padding") == 0:
+        pytest.skip("no padding")
+    torch.manual_seed(0)
+    conv = nn.Conv2d(4, 6, padding_mode=padding_mode, **kw)
+    x = torch.randn(3, 4, 11, 12)
+    out = conv(x)
+    h = conv_from_patches(conv, x)
+    assert out.shape[2:] == output_size((11, 12), conv.kernel_size, conv.stride,
+                                        kw.get("padding", 0), conv.dilation)
+    torch.testing.assert_close(h, out.flatten(2).transpose(1, 2), rtol=1e-12, atol=1e-12)
+
+
+def test_patch_order_is_channel_row_col():
+    x = torch.arange(2 * 3 * 3, dtype=torch.float32).reshape(1, 2, 3, 3)
+    p = extract_patches(x, 3)  # one position, the whole image
+    assert p.shape == (1, 1, 18)
+    assert torch.equal(p[0, 0], x.flatten())
+
+
+def test_padding_amounts():
+    assert padding_amounts(1, 3) == (1, 1, 1, 1)
+    assert padding_amounts((1, 2), 3) == (2, 2, 1, 1)
+    assert padding_amounts("same", 4) == (1, 2, 1, 2)
+    assert padding_amounts("valid", 5) == (0, 0, 0, 0)
+    with pytest.raises(ValueError, match="padding"):
+        padding_amounts("full", 3)
+    with pytest.raises(ValueError, match="padding"):
+        padding_amounts(-1, 3)
+
+
+def test_extract_patches_errors():
+    with pytest.raises(ValueError, match=r"x must have shape \(n, c, H, W\)"):
+        extract_patches(torch.zeros(3, 8, 8), 3)
+    with pytest.raises(ValueError, match="non-finite"):
+        extract_patches(torch.full((1, 1, 8, 8), float("nan")), 3)
+    with pytest.raises(ValueError, match="does not fit"):
+        extract_patches(torch.zeros(1, 1, 4, 4), 5)
+    with pytest.raises(ValueError, match="padding_mode"):
+        extract_patches(torch.zeros(1, 1, 4, 4), 3, padding=1, padding_mode="mirror")
+    with pytest.raises(TypeError, match="Conv2d"):
+        conv_patches(nn.Linear(3, 3), torch.zeros(1, 1, 4, 4))
