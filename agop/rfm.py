@@ -1,0 +1,406 @@
+"""ConvRFM (Algorithm 1): a convolutional kernel machine that learns its patch metric ``M``
+from the patch-AGOP of its own predictor.
+
+    M_0 = I;  for t = 0..T-1:
+        alpha_t  = (K_{M_t}(X, X) + lambda I)^{-1} Y            (ridge chosen on a validation split)
+        f_t(x)   = K_{M_t}(x, X) alpha_t
+        M_{t+1}  = normalise( AGOP(f_t)^power ),  AGOP(f) = (1/n) sum_i sum_j sum_c
+                   grad_{x_i[j]} f_c(x_i) grad_{x_i[j]} f_c(x_i)^T
+
+The iterate with the best *validation* accuracy is kept (never the test set). Iteration 0 is
+the fixed kernel (``M = I``), so every run also reports its baseline.
+
+:func:`rfm_iterations` runs the rounds for any kernel object (``__call__(X, Z, M)`` and
+``.agop(X, Z, alpha, M)``, see :mod:`agop.kernels`); :class:`ConvRFM` wraps it as a
+scikit-learn estimator. Deep ConvRFM reuses :func:`rfm_iterations` layer by layer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
+from tqdm.auto import tqdm
+
+from agop.data import one_hot, train_val_split
+from agop.linalg import psd_power
+from agop.runtime import default_device
+from agop.validation import check_finite, check_images
+
+DEFAULT_RIDGES: tuple[float, ...] = (1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 1e-1)
+NORMALIZATIONS = ("max_eig", "fro", None)
+
+
+# --------------------------------------------------------------------------------------------
+# The mathematics: one normalised feature matrix, one kernel fit, the AGOP rounds
+# --------------------------------------------------------------------------------------------
+
+
+def normalize_feature_matrix(A: torch.Tensor, normalize: str | None = "max_eig",
+                             power: float = 1.0) -> torch.Tensor:
+    """``M = A^power / s`` with ``s = lambda_max(A^power)`` (``'max_eig'``),
+    ``|A^power|_F`` (``'fro'``) or 1 (``None``).
+
+    ``A`` is symmetrised first. Raises ``ValueError`` when ``A^power`` is zero (a constant
+    predictor has no gradient, so there is no metric to learn) or not finite.
+    """
+    if normalize not in NORMALIZATIONS:
+        raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
+    if not (isinstance(power, (int, float)) and power > 0):
+        raise ValueError(f"power must be a positive number, got {power!r}")
+    A = check_finite((A + A.T) / 2, "A")
+    M = A if power == 1 else psd_power(A, power, check=False)
+    if normalize == "max_eig":
+        scale = torch.linalg.eigvalsh(M)[-1]
+    elif normalize == "fro":
+        scale = torch.linalg.matrix_norm(M)
+    else:
+        scale = torch.ones((), dtype=M.dtype, device=M.device)
+    if not bool(torch.isfinite(scale)) or float(scale) <= 0 or float(M.abs().max()) == 0:
+        raise ValueError("the feature matrix is zero: the predictor is constant on the patches")
+    return M / scale
+
+
+def _scores(F_pred: torch.Tensor, Y: torch.Tensor) -> tuple[float, float]:
+    """(accuracy, MSE) of predictions ``F_pred`` against one-hot ``Y``; MSE sums over outputs."""
+    acc = float((F_pred.argmax(1) == Y.argmax(1)).to(torch.float64).mean())
+    mse = float(((F_pred - Y) ** 2).sum(1).mean())
+    return acc, mse
+
+
+@dataclasses.dataclass
+class KernelFit:
+    """A kernel machine ``f(x) = K_M(x, X) alpha / scale`` fitted with ridge ``ridge``."""
+
+    alpha: torch.Tensor
+    scale: float
+    ridge: float
+    train_acc: float
+    val_acc: float
+    train_mse: float
+    val_mse: float
+
+
+def fit_kernel_machine(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor,
+                       Y_val: torch.Tensor, M: torch.Tensor | None,
+                       ridges: Sequence[float]) -> KernelFit:
+    """Kernel ridge regression with ``K_M``, the ridge chosen on ``(X_val, Y_val)``.
+
+    Both kernel matrices are divided by ``max K(X, X)`` (as the authors' code does), so one
+    ridge grid serves kernels of any scale: ``alpha = (K/s + lambda I)^{-1} Y``,
+    ``f(x) = K(x, X) alpha / s``.
+    """
+    from agop.solve import select_ridge
+
+    K = kernel(X, X, M=M)
+    K_val = kernel(X_val, X, M=M)
+    check_finite(K, "K(X, X)")
+    scale = float(K.abs().max())
+    if scale == 0:
+        raise ValueError("the kernel matrix K(X, X) is zero")
+    K, K_val = K / scale, K_val / scale
+    ridge, alpha, _ = select_ridge(K, Y, K_val, Y_val, list(ridges))
+    train_acc, train_mse = _scores(K @ alpha, Y)
+    val_acc, val_mse = _scores(K_val @ alpha, Y_val)
+    return KernelFit(alpha, scale, float(ridge), train_acc, val_acc, train_mse, val_mse)
+
+
+@dataclasses.dataclass
+class RFMResult:
+    """What :func:`rfm_iterations` returns: every iterate, its scores, and the best one."""
+
+    Ms: list[torch.Tensor]
+    history: list[dict[str, float]]
+    best_iter: int
+    best_fit: KernelFit
+
+    @property
+    def M(self) -> torch.Tensor:
+        return self.Ms[self.best_iter]
+
+
+def rfm_iterations(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor,
+                   Y_val: torch.Tensor, *, n_iter: int, q: int,
+                   ridges: Sequence[float] = DEFAULT_RIDGES, agop_samples: int | None = None,
+                   normalize: str | None = "max_eig", power: float = 1.0,
+                   generator: torch.Generator | None = None, progress: bool = False,
+                   desc: str = "ConvRFM") -> RFMResult:
+    """Algorithm 1 for a kernel object on prepared tensors (images ``X``, one-hot ``Y``).
+
+    ``M_0 = I_q``; for ``t = 0..n_iter``: fit kernel ridge regression with ``K_{M_t}`` (ridge
+    chosen on the validation split), score it, and (for ``t < n_iter``) set
+    ``M_{t+1} = normalize_feature_matrix(kernel.agop(X_s, X, alpha_t / s_t, M_t))`` with
+    ``X_s`` a random subsample of ``agop_samples`` training images (all when ``None``).
+    The best iterate has the highest validation accuracy (ties: lower validation MSE, then the
+    earlier iterate). ``history[t]`` holds train/validation accuracy and MSE, the ridge, and
+    the seconds spent on round ``t`` (its kernel fit plus the AGOP that makes ``M_{t+1}``).
+    If an AGOP is zero the rounds stop early with a warning.
+    """
+    if not isinstance(n_iter, (int, np.integer)) or n_iter < 0:
+        raise ValueError(f"n_iter must be a non-negative integer, got {n_iter!r}")
+    n = X.shape[0]
+    M: torch.Tensor | None = None  # the identity, without the cost of applying it
+    Ms = [torch.eye(q, dtype=X.dtype, device=X.device)]
+    history: list[dict[str, float]] = []
+    best_iter, best_fit, best_key = 0, None, None
+    bar = tqdm(range(n_iter + 1), desc=desc, disable=not progress, leave=False)
+    for t in bar:
+        start = time.perf_counter()
+        fit = fit_kernel_machine(kernel, X, Y, X_val, Y_val, M, ridges)
+        key = (fit.val_acc, -fit.val_mse)
+        if best_key is None or key > best_key:
+            best_iter, best_fit, best_key = t, fit, key
+        stop = False
+        if t < n_iter:
+            if agop_samples is None or agop_samples >= n:
+                X_s = X
+            else:
+                idx = torch.randperm(n, generator=generator)[:agop_samples].to(X.device)
+                X_s = X[idx]
+            A = kernel.agop(X_s, X, fit.alpha / fit.scale, M=M)
+            try:
+                M = normalize_feature_matrix(A, normalize, power).to(X.dtype)
+                Ms.append(M)
+            except ValueError as err:
+                warnings.warn(f"ConvRFM stopped after round {t}: {err}", RuntimeWarning,
+                              stacklevel=2)
+                stop = True
+        history.append({"iteration": t, "train_acc": fit.train_acc, "val_acc": fit.val_acc,
+                        "train_mse": fit.train_mse, "val_mse": fit.val_mse,
+                        "ridge": fit.ridge, "seconds": time.perf_counter() - start})
+        bar.set_postfix(val_acc=f"{fit.val_acc:.3f}")
+        if stop:
+            break
+    bar.close()
+    return RFMResult(Ms=Ms[:len(history)], history=history, best_iter=best_iter,
+                     best_fit=best_fit)
+
+
+# --------------------------------------------------------------------------------------------
+# The scikit-learn estimator
+# --------------------------------------------------------------------------------------------
+
+
+def _labels(y, n: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(classes, integer codes, one_hot_input) for labels ``y`` of ``n`` images."""
+    if isinstance(y, torch.Tensor):
+        y = y.detach().cpu().numpy()
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.shape[:1] != (n,):
+        raise ValueError(f"y must hold one label per image of X ({n}), got shape {y.shape}")
+    if y.ndim == 2:
+        if not (np.isin(y, (0, 1)).all() and (y.sum(1) == 1).all()):
+            raise ValueError("a 2-d y must be one-hot: entries 0 or 1, exactly one 1 per row")
+        classes, codes, one_hot = np.arange(y.shape[1]), y.argmax(1), True
+    elif y.ndim == 1:
+        if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+            raise ValueError("y contains NaN or infinity")
+        if y.dtype.kind == "f" and not np.all(y == np.round(y)):
+            raise ValueError("y must hold class labels (integers or strings), not continuous values")
+        classes, codes = np.unique(y, return_inverse=True)
+        one_hot = False
+    else:
+        raise ValueError(f"y must be labels of shape (n,) or one-hot (n, C), got shape {y.shape}")
+    if len(classes) < 2:
+        raise ValueError(f"y must hold at least two classes, got {len(classes)}")
+    return classes, codes, one_hot
+
+
+class ConvRFM(ClassifierMixin, BaseEstimator):
+    """Convolutional Recursive Feature Machine (Algorithm 1) as a scikit-learn classifier.
+
+    Parameters
+    ----------
+    kernel : 'laplace', 'cnngp', 'cntk' or a kernel object (see :mod:`agop.kernels`).
+    patch_size : odd patch side ``k``; ``M`` is ``q x q`` with ``q = c k^2``.
+    depth : depth of the CNTK (ignored by the other kernels).
+    n_iter : number of AGOP rounds; 0 fits the fixed kernel (``M = I``) only.
+    random_state : seed (or ``numpy`` RandomState) of the validation split and AGOP subsamples.
+    padding : zeros added on each side of every image before patches are taken.
+    ridges : ridge values; each round picks the best on the validation split.
+    agop_samples : training images over which the AGOP is averaged (``None``: all).
+    normalize : ``'max_eig'``, ``'fro'`` or ``None``: how each new ``M`` is scaled.
+    power : ``M_{t+1} = AGOP^power`` before normalising (``0.5`` is the authors' ``sqrtM``).
+    val_fraction : share of the training images held out to choose ridges and the iterate.
+    bandwidth : Laplace bandwidth ``L`` (``None``: the kernel's default).
+    device, dtype : where to compute (``None``: CUDA if present) and in which float type
+        (``None``: that of ``X`` when floating, else float32).
+    max_memory : bytes a kernel block may use (``None``: the kernel's default).
+    progress : show a tqdm progress bar over the rounds.
+
+    Attributes
+    ----------
+    M_ : the best feature matrix (highest validation accuracy); ``Ms_`` every iterate
+    (``Ms_[0]`` is the identity); ``history_`` one dict per iterate with ``train_acc``,
+    ``val_acc``, ``train_mse``, ``val_mse``, ``ridge`` and ``seconds``; ``best_iter_``;
+    ``classes_``; ``kernel_`` the kernel object; ``alpha_``, ``ridge_`` and ``X_fit_`` the
+    fitted machine ``f(x) = K_{M_}(x, X_fit_) alpha_``, trained on the training split.
+    """
+
+    def __init__(self, kernel: Any = "laplace", patch_size: int = 7, depth: int = 1,
+                 n_iter: int = 3, random_state: Any = None, *, padding: int = 0,
+                 ridges: Sequence[float] = DEFAULT_RIDGES, agop_samples: int | None = None,
+                 normalize: str | None = "max_eig", power: float = 1.0,
+                 val_fraction: float = 0.2, bandwidth: float | None = None,
+                 device: str | torch.device | None = None, dtype: torch.dtype | None = None,
+                 max_memory: int | None = None, progress: bool = True):
+        self.kernel = kernel
+        self.patch_size = patch_size
+        self.depth = depth
+        self.n_iter = n_iter
+        self.random_state = random_state
+        self.padding = padding
+        self.ridges = ridges
+        self.agop_samples = agop_samples
+        self.normalize = normalize
+        self.power = power
+        self.val_fraction = val_fraction
+        self.bandwidth = bandwidth
+        self.device = device
+        self.dtype = dtype
+        self.max_memory = max_memory
+        self.progress = progress
+
+    # ---- input ---------------------------------------------------------------------------
+
+    def _dtype_for(self, X) -> torch.dtype:
+        if self.dtype is not None:
+            return self.dtype
+        x = X if isinstance(X, torch.Tensor) else np.asarray(X)
+        floating = x.is_floating_point() if isinstance(x, torch.Tensor) else x.dtype.kind == "f"
+        if floating:
+            return x.dtype if isinstance(x, torch.Tensor) else torch.from_numpy(x[:0]).dtype
+        return torch.float32
+
+    def _pad(self, X: torch.Tensor) -> torch.Tensor:
+        return F.pad(X, (self.padding,) * 4) if self.padding else X
+
+    def _check_params(self) -> None:
+        k = self.patch_size
+        if not isinstance(k, (int, np.integer)) or k < 1 or k % 2 == 0:
+            raise ValueError(f"patch_size must be a positive odd integer, got {k!r}")
+        if not isinstance(self.padding, (int, np.integer)) or self.padding < 0:
+            raise ValueError(f"padding must be a non-negative integer, got {self.padding!r}")
+        if not isinstance(self.n_iter, (int, np.integer)) or self.n_iter < 0:
+            raise ValueError(f"n_iter must be a non-negative integer, got {self.n_iter!r}")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"val_fraction must lie in (0, 1), got {self.val_fraction!r}")
+        ridges = np.asarray(self.ridges, dtype=float).ravel()
+        if ridges.size == 0 or not np.all(ridges >= 0) or not np.all(np.isfinite(ridges)):
+            raise ValueError(f"ridges must be a non-empty list of non-negative numbers, got {self.ridges!r}")
+        if self.agop_samples is not None and (
+                not isinstance(self.agop_samples, (int, np.integer)) or self.agop_samples < 1):
+            raise ValueError(f"agop_samples must be a positive integer or None, got {self.agop_samples!r}")
+        if self.normalize not in NORMALIZATIONS:
+            raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
+        if not (isinstance(self.power, (int, float)) and self.power > 0):
+            raise ValueError(f"power must be a positive number, got {self.power!r}")
+
+    def _make_kernel(self, device: torch.device):
+        from agop.kernels import get_kernel
+
+        if not isinstance(self.kernel, str):
+            return get_kernel(self.kernel)
+        options: dict[str, Any] = {"device": device}
+        if self.max_memory is not None:
+            options["max_memory"] = self.max_memory
+        if self.kernel == "laplace" and self.bandwidth is not None:
+            options["bandwidth"] = self.bandwidth
+        if self.kernel == "cntk":
+            options["depth"] = self.depth
+        return get_kernel(self.kernel, patch_size=self.patch_size, **options)
+
+    def _kernel_patch_size(self) -> int:
+        return int(getattr(self.kernel_, "patch_size", self.patch_size))
+
+    # ---- fit / predict -------------------------------------------------------------------
+
+    def fit(self, X, y) -> ConvRFM:
+        """Run ``n_iter`` AGOP rounds on images ``X`` ``(n, c, H, W)`` with labels ``y``
+        (``(n,)`` class labels or ``(n, C)`` one-hot); keep the best iterate on a validation
+        split of ``val_fraction`` of the images. Returns ``self``."""
+        self._check_params()
+        device = default_device(self.device)
+        dtype = self._dtype_for(X)
+        X = check_images(X, "X", dtype=dtype, device=device)
+        self.image_shape_ = tuple(X.shape[1:])
+        X = self._pad(X)
+        n = X.shape[0]
+        self.classes_, codes, self._one_hot_input = _labels(y, n)
+        n_classes = len(self.classes_)
+
+        rng = check_random_state(self.random_state)
+        split_seed, agop_seed = (int(s) for s in rng.randint(2**31 - 1, size=2))
+        Y = one_hot(torch.as_tensor(codes, device=device), n_classes, dtype=dtype)
+        X_tr, Y_tr, X_va, Y_va = train_val_split(X, Y, self.val_fraction, split_seed)
+        if X_tr.shape[0] < 2:
+            raise ValueError(f"too few images for a validation split: n={n} with val_fraction="
+                             f"{self.val_fraction} leaves {X_tr.shape[0]} for training (need 2)")
+        generator = torch.Generator().manual_seed(agop_seed)
+
+        self.kernel_ = self._make_kernel(device)
+        k = self._kernel_patch_size()
+        if X.shape[-1] < k or X.shape[-2] < k:
+            raise ValueError(f"X (after padding={self.padding}) has spatial size "
+                             f"{tuple(X.shape[-2:])}, smaller than the patch size {k}")
+        result = rfm_iterations(
+            self.kernel_, X_tr, Y_tr, X_va, Y_va, n_iter=int(self.n_iter),
+            q=X.shape[1] * k * k, ridges=[float(r) for r in self.ridges],
+            agop_samples=self.agop_samples, normalize=self.normalize, power=self.power,
+            generator=generator, progress=self.progress)
+        self.Ms_ = result.Ms
+        self.history_ = result.history
+        self.best_iter_ = result.best_iter
+        self.M_ = result.M
+        self.alpha_ = result.best_fit.alpha / result.best_fit.scale
+        self.ridge_ = result.best_fit.ridge
+        self.X_fit_ = X_tr
+        self.n_iter_ = len(result.history) - 1
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "M_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError("this ConvRFM is not fitted yet; call fit(X, y) first")
+
+    def _outputs(self, X) -> torch.Tensor:
+        self._check_fitted()
+        X = check_images(X, "X", dtype=self.X_fit_.dtype, device=self.X_fit_.device)
+        if tuple(X.shape[1:]) != self.image_shape_:
+            raise ValueError(f"X must have the training images' shape (c, H, W) = "
+                             f"{self.image_shape_}, got {tuple(X.shape[1:])}")
+        X = self._pad(X)
+        M = None if self.best_iter_ == 0 else self.M_
+        return self.kernel_(X, self.X_fit_, M=M) @ self.alpha_
+
+    def decision_function(self, X) -> np.ndarray:
+        """``f(x) = K_M(x, X_fit) alpha``: ``(n, C)`` scores, or ``(n,)`` (``f_1 - f_0``, positive
+        for ``classes_[1]``) for two classes."""
+        out = self._outputs(X).detach().cpu().numpy()
+        return out[:, 1] - out[:, 0] if out.shape[1] == 2 else out
+
+    def predict(self, X) -> np.ndarray:
+        """The class of the largest output, as an element of ``classes_``."""
+        return self.classes_[self._outputs(X).argmax(1).cpu().numpy()]
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy on ``(X, y)``; ``y`` as labels or one-hot, like in :meth:`fit`."""
+        self._check_fitted()
+        if isinstance(y, torch.Tensor):
+            y = y.detach().cpu().numpy()
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] > 1:
+            y = self.classes_[y.argmax(1)]
+        return super().score(X, y.ravel() if y.ndim == 2 else y, sample_weight=sample_weight)
+
