@@ -1,0 +1,92 @@
+"""SimpleCNN and train: shapes, initialisations, determinism, learning, checkpoints, errors."""
+
+import pytest
+import torch
+
+from agop.features import conv_layers
+from agop.nets import SimpleCNN, accuracy, load_checkpoint, train
+
+
+def separable(n=96, seed=0):
+    """Label = whether the image's left half is brighter than its right half."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    X = 0.3 * torch.randn(n, 1, 8, 8, generator=g)
+    X[:, :, :, :4] += (2 * y - 1).float()[:, None, None, None]
+    return X, y
+
+
+@pytest.mark.parametrize("pool,padding,size", [(None, 0, (4, 4)), ("max", 1, (2, 2)),
+                                               ("avg", "same", (2, 2))])
+def test_shapes_and_layers(pool, padding, size):
+    net = SimpleCNN(3, 5, 8, depth=2, width=[4, 6], pool=pool, padding=padding)
+    assert net.feature_size == size
+    assert net(torch.zeros(2, 3, 8, 8)).shape == (2, 5)
+    assert list(conv_layers(net)) == ["convs.0", "convs.1"]
+    assert all(c.bias is None for c in net.convs) and net.readout.bias is None
+
+
+def test_initialisations():
+    a = SimpleCNN(1, 2, 8, seed=3)
+    b = SimpleCNN(1, 2, 8, seed=3)
+    c = SimpleCNN(1, 2, 8, seed=4)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    assert not torch.equal(a.convs[0].weight, c.convs[0].weight)
+    net = SimpleCNN(1, 2, 16, depth=2, width=200, init="normal", init_std=[0.5, 0.01, 1.0], seed=0)
+    assert float(net.convs[0].weight.std()) == pytest.approx(0.5, rel=0.1)
+    assert float(net.convs[1].weight.std()) == pytest.approx(0.01, rel=0.05)
+    he = SimpleCNN(1, 2, 16, width=200, init="kaiming", seed=0)
+    fan_in = 200 * 9
+    assert float(he.convs[1].weight.std()) == pytest.approx((2 / fan_in) ** 0.5, rel=0.05)
+    with pytest.raises(ValueError, match="init_std"):
+        SimpleCNN(1, 2, 8, init="normal")
+    with pytest.raises(ValueError, match="pool"):
+        SimpleCNN(1, 2, 8, pool="median")
+    with pytest.raises(ValueError, match="too small"):
+        SimpleCNN(1, 2, 4, depth=3, pool="max")
+
+
+def test_training_is_deterministic_and_learns():
+    X, y = separable()
+    results = []
+    for _ in range(2):
+        net = SimpleCNN(1, 2, 8, depth=2, width=4, seed=0)
+        results.append(train(net, X, y, epochs=3, lr=1e-2, batch_size=16, seed=1, progress=False))
+    a, b = (r.model for r in results)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    assert results[0].history == results[1].history
+    assert results[0].history["train_accuracy"][-1] == 1.0
+    X_test, y_test = separable(200, seed=7)
+    assert accuracy(a, X_test, y_test) > 0.95
+
+
+def test_checkpoints_and_model_selection():
+    X, y = separable()
+    Xv, yv = separable(64, seed=2)
+    net = SimpleCNN(1, 2, 8, width=4, seed=0, bias=True)
+    result = train(net, X, y, Xv, torch.nn.functional.one_hot(yv, 2).float(), epochs=4,
+                   optimizer="sgd", lr=0.05, loss="mse", checkpoints=(0, 2, 4), progress=False)
+    assert sorted(result.checkpoints) == [0, 2, 4]
+    assert len(result.history["val_accuracy"]) == 4
+    best = max(range(4), key=lambda i: (result.history["val_accuracy"][i], -i))
+    assert result.best_epoch == best + 1
+    assert result.best_val_accuracy == max(result.history["val_accuracy"])
+    init = load_checkpoint(net, result.checkpoints[0])
+    assert not torch.equal(init.convs[0].weight, result.checkpoints[4]["convs.0.weight"])
+    fresh = SimpleCNN(1, 2, 8, width=4, seed=0, bias=True)
+    assert torch.equal(init.convs[0].weight, fresh.convs[0].weight)
+
+
+def test_train_errors():
+    X, y = separable(16)
+    net = SimpleCNN(1, 2, 8, width=2)
+    with pytest.raises(ValueError, match="labels must be integers"):
+        train(net, X, y + 5, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="checkpoints"):
+        train(net, X, y, epochs=1, checkpoints=(3,), progress=False)
+    with pytest.raises(ValueError, match="X_val and Y_val"):
+        train(net, X, y, X_val=X, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="optimizer"):
+        train(net, X, y, epochs=1, optimizer="lbfgs", progress=False)
+    with pytest.raises(ValueError, match=r"X_train must have shape"):
+        train(net, X[0], y, epochs=1, progress=False)
