@@ -1,0 +1,112 @@
+"""The CNN baseline with the kernel's architecture, and the method comparison of Figure 5."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+
+from agop.baseline import CNNBaseline, compare_methods, local_signal_task, validation_split
+
+
+def bars(n=120, sigma=0.5, seed=0):
+    from agop.data import bars_in_noise
+
+    X, y = bars_in_noise(n, sigma, height=8, width=12, seed=seed, device="cpu")
+    return X, y
+
+
+def test_architecture_is_the_kernels():
+    X, y = bars(40)
+    m = CNNBaseline(depth=2, width=5, patch_size=3, epochs=1, random_state=0,
+                    device="cpu", progress=False).fit(X, y)
+    convs = list(m.model_.convs)
+    assert len(convs) == 2
+    for conv in convs:
+        assert conv.kernel_size == (3, 3) and conv.padding == (0, 0) and conv.bias is None
+    # VALID convs, no pooling, a fully connected read-out of every position
+    assert m.model_.readout.in_features == 5 * (8 - 4) * (12 - 4)
+    assert [tuple(s) for s in m.transform_shapes()] == [(1, 8, 12), (5, 6, 10)]
+
+
+def test_feature_matrices_are_filter_covariances():
+    X, y = bars(40)
+    m = CNNBaseline(depth=2, width=4, patch_size=3, epochs=2, random_state=1, device="cpu",
+                    progress=False).fit(X, y)
+    for conv, A in zip(m.model_.convs, m.cnfms_, strict=True):
+        W = conv.weight.detach().reshape(conv.out_channels, -1)
+        torch.testing.assert_close(A, W.T @ W)
+    # no training: the change from initialisation is exactly zero
+    m0 = CNNBaseline(depth=2, width=4, patch_size=3, epochs=0, random_state=1, device="cpu",
+                     progress=False).fit(X, y)
+    assert all(float(D.abs().max()) == 0 for D in m0.delta_cnfms_)
+    assert all(float(A.abs().max()) > 0 for A in m0.cnfms_)
+
+
+def test_layer_inputs_are_the_activations():
+    X, y = bars(30)
+    m = CNNBaseline(depth=2, width=3, patch_size=3, epochs=1, random_state=0, device="cpu",
+                    progress=False).fit(X, y)
+    inputs = m.layer_inputs(X[:5])
+    torch.testing.assert_close(inputs[0], X[:5])
+    torch.testing.assert_close(inputs[1], torch.relu(m.model_.convs[0](X[:5])).detach())
+    agops = m.agops(X[:5])
+    assert [A.shape for A in agops] == [(9, 9), (27, 27)]
+
+
+def test_learns_bars_and_selects_on_validation():
+    X, y = bars(200, sigma=0.2)
+    Xt, yt = bars(200, sigma=0.2, seed=1)
+    m = CNNBaseline(depth=1, width=8, patch_size=3, epochs=15, lr=1e-2, random_state=0,
+                    device="cpu", progress=False).fit(X, y)
+    assert m.score(Xt, yt) > 0.9
+    val = m.history_["val_accuracy"]
+    assert m.best_epoch_ == 1 + int(np.argmax(val))
+
+
+def test_validation_split_is_convrfms():
+    """Same random_state, same held-out images as ConvRFM (so methods select on one split)."""
+    from agop.rfm import ConvRFM
+
+    X, y = bars(30)
+    tr, va = validation_split(y.numpy(), 0.2, 3)
+    assert len(set(tr) & set(va)) == 0 and len(tr) + len(va) == 30
+    rfm = ConvRFM(kernel="laplace", patch_size=3, n_iter=0, random_state=3, device="cpu",
+                  progress=False).fit(X, y)
+    torch.testing.assert_close(rfm.X_fit_, X[torch.as_tensor(tr)])
+
+
+def test_bad_input():
+    X, y = bars(20)
+    with pytest.raises(ValueError, match="depth must be"):
+        CNNBaseline(depth=0).fit(X, y)
+    with pytest.raises(ValueError, match="patch_size"):
+        CNNBaseline(patch_size=4).fit(X, y)
+    with pytest.raises(ValueError, match="need at least"):
+        CNNBaseline(depth=5, patch_size=3, device="cpu").fit(X, y)
+    with pytest.raises(ValueError, match="one label per image"):
+        CNNBaseline(depth=1, device="cpu").fit(X, y[:5])
+    with pytest.raises(NotFittedError):
+        CNNBaseline().predict(X)
+    m = CNNBaseline(depth=1, width=2, epochs=1, device="cpu", progress=False).fit(X, y)
+    with pytest.raises(ValueError, match="training images' shape"):
+        m.predict(X[:, :, :6])
+    with pytest.raises(ValueError, match="name must be"):
+        local_signal_task("circles")
+
+
+def test_compare_methods_rows():
+    task = local_signal_task("bars", height=8, width=12)
+    result = compare_methods(task, [0.5, 2.0], [0, 1], n_train=30, n_test=20, depth=2,
+                             patch_size=3, width=4, n_iter=1, cnn_epochs=2, device="cpu",
+                             progress=False)
+    assert len(result.rows) == 2 * 2 * 4
+    assert {r["method"] for r in result.rows} == {"CNTK", "ConvRFM", "Deep ConvRFM", "CNN"}
+    assert all(0 <= r["accuracy"] <= 1 for r in result.rows)
+    assert sorted({r["layers"] for r in result.layer_rows}) == [0, 1, 2]
+    mean, std = result.summary("CNTK", 0.5)
+    assert 0 <= mean <= 1 and std >= 0
+    panels = result.panels(n_images=2)
+    assert [p["noise"] for p in panels] == [0.5, 2.0]
+    assert panels[0]["maps"]["ConvRFM map"].shape == (2, 8, 12)
