@@ -1,0 +1,296 @@
+"""agop.data.load_dataset on tiny files written here in each dataset's real on-disk format.
+
+Where torchvision can read the same tiny files (it checks md5 sums only for some datasets; the
+check is switched off here where it would refuse them) its output is the reference.
+"""
+
+import csv
+import gzip
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from agop import data
+
+
+def _rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def write_idx(path, array, gz=False):
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with (gzip.open if gz else open)(path.with_name(path.name + ".gz") if gz else path, "wb") as fh:
+        fh.write(header + array.tobytes())
+
+
+def write_mnist_like(root, folder, n_train=12, n_test=7, n_classes=10, prefix=None, gz=False,
+                     size=28, seed=0, label_offset=0):
+    rng = _rng(seed)
+    raw = root / folder / "raw"
+    out = {}
+    for part, n in (("train", n_train), ("test", n_test)):
+        stem = prefix(part) if prefix else ("train" if part == "train" else "t10k")
+        X = rng.integers(0, 256, (n, size, size), dtype=np.uint8)
+        y = (np.arange(n) % n_classes + label_offset).astype(np.uint8)
+        write_idx(raw / f"{stem}-images-idx3-ubyte", X, gz)
+        write_idx(raw / f"{stem}-labels-idx1-ubyte", y, gz)
+        out[part] = (X, y)
+    return out
+
+
+@pytest.mark.parametrize("name, folder", [("MNIST", "MNIST"), ("FashionMNIST", "FashionMNIST")])
+def test_mnist_family_matches_torchvision(tmp_path, name, folder):
+    import torchvision.datasets as tvd
+
+    write_mnist_like(tmp_path, folder)
+    ds = data.load_dataset(name, root=tmp_path, device="cpu")
+    assert ds.X_train.shape == (12, 1, 28, 28) and ds.X_test.shape == (7, 1, 28, 28)
+    assert ds.n_classes == 10 and len(ds.classes) == 10
+    for train, X, y in ((True, ds.X_train, ds.y_train), (False, ds.X_test, ds.y_test)):
+        ref = getattr(tvd, name)(str(tmp_path), train=train, download=False)
+        assert torch.equal(X[:, 0], ref.data.float() / 255) and torch.equal(y, ref.targets)
+    assert ds.X_train.dtype == torch.get_default_dtype() and ds.y_train.dtype == torch.long
+    assert 0 <= float(ds.X_train.min()) and float(ds.X_train.max()) <= 1
+    assert torch.equal(ds.Y_train, data.one_hot(ds.y_train, 10))
+
+
+def test_mnist_reads_gzip_only_files_and_subsamples_with_a_seed(tmp_path):
+    files = write_mnist_like(tmp_path, "MNIST", n_train=30, n_test=20, gz=True)
+    assert not (tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte").exists()
+    ds = data.load_dataset("mnist", n_train=10, n_test=5, root=tmp_path, seed=1, device="cpu",
+                           dtype=torch.float64)
+    assert ds.X_train.shape == (10, 1, 28, 28) and ds.X_test.shape == (5, 1, 28, 28)
+    X, y = files["train"]
+    # every drawn image is the stored image with its own label, without repetition
+    flat = torch.from_numpy(X.reshape(30, -1)).double() / 255
+    match = (ds.X_train.flatten(1)[:, None] == flat[None]).all(-1)         # (10, 30)
+    assert bool((match.sum(1) == 1).all()) and len(set(match.float().argmax(1).tolist())) == 10
+    assert torch.equal(ds.y_train, torch.from_numpy(y.astype(np.int64))[match.float().argmax(1)])
+    same = data.load_dataset("mnist", n_train=10, n_test=5, root=tmp_path, seed=1, device="cpu")
+    other = data.load_dataset("mnist", n_train=10, n_test=5, root=tmp_path, seed=2, device="cpu")
+    assert same.X_train.dtype == torch.float32                             # the default dtype
+    assert torch.equal(same.y_train, ds.y_train) and torch.equal(same.X_test, ds.X_test.float())
+    assert not torch.equal(other.X_train, ds.X_train.float())
+    resized = data.load_dataset("mnist", n_train=3, n_test=3, root=tmp_path, image_size=14,
+                                device="cpu")
+    assert resized.X_train.shape == (3, 1, 14, 14)
+
+
+def test_emnist_balanced_by_default_upright_and_letters_relabelled(tmp_path):
+    import torchvision.datasets as tvd
+
+    write_mnist_like(tmp_path, "EMNIST", n_classes=47, prefix=lambda p: f"emnist-balanced-{p}")
+    write_mnist_like(tmp_path, "EMNIST", n_classes=26, label_offset=1,
+                     prefix=lambda p: f"emnist-letters-{p}")
+    ds = data.load_dataset("EMNIST", root=tmp_path, device="cpu")
+    assert ds.name == "EMNIST-balanced" and ds.n_classes == 47 and len(ds.classes) == 47
+    ref = tvd.EMNIST(str(tmp_path), split="balanced", train=True, download=False)
+    # torchvision keeps the stored (transposed) orientation; we return images upright
+    assert torch.equal(ds.X_train[:, 0], ref.data.transpose(1, 2).float() / 255)
+    assert torch.equal(ds.y_train, ref.targets)
+    letters = data.load_dataset("emnist", root=tmp_path, split="letters", device="cpu")
+    ref = tvd.EMNIST(str(tmp_path), split="letters", train=False, download=False)
+    assert letters.n_classes == 26 and torch.equal(letters.y_test, ref.targets - 1)
+    assert letters.y_train.tolist() == list(range(12))                    # stored as 1..12
+    with pytest.raises(ValueError, match="EMNIST split"):
+        data.load_dataset("emnist", root=tmp_path, split="bogus")
+    with pytest.raises(data.DatasetNotAvailable, match="emnist-digits-train"):
+        data.load_dataset("emnist", root=tmp_path, split="digits")
+
+
+def _write_cifar(root, folder, files, key, n_per_file, n_classes, seed=0):
+    rng = _rng(seed)
+    (root / folder).mkdir(parents=True, exist_ok=True)
+    for f in files:
+        X = rng.integers(0, 256, (n_per_file, 3 * 32 * 32), dtype=np.uint8)
+        y = list(rng.integers(0, n_classes, n_per_file).tolist())
+        with open(root / folder / f, "wb") as fh:
+            pickle.dump({"batch_label": f, key: y, "data": X, "filenames": ["x"] * n_per_file},
+                        fh, protocol=2)
+
+
+def _tv_reference(monkeypatch, cls, root, **kw):
+    """torchvision's reading of our tiny files, with its md5 check switched off."""
+    monkeypatch.setattr(cls, "_check_integrity", lambda self: True)
+    if hasattr(cls, "_load_meta"):
+        monkeypatch.setattr(cls, "_load_meta", lambda self: None)
+    return cls(str(root), download=False, **kw)
+
+
+def test_cifar10_and_cifar100_match_torchvision(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    _write_cifar(tmp_path, "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)]
+                 + ["test_batch"], "labels", 4, 10)
+    _write_cifar(tmp_path, "cifar-100-python", ["train", "test"], "fine_labels", 6, 100)
+    with open(tmp_path / "cifar-100-python" / "meta", "wb") as fh:
+        pickle.dump({"fine_label_names": [f"c{i}" for i in range(100)]}, fh, protocol=2)
+    for name, cls, n_train, n_classes in (("cifar10", tvd.CIFAR10, 20, 10),
+                                          ("CIFAR100", tvd.CIFAR100, 6, 100)):
+        ds = data.load_dataset(name, root=tmp_path, device="cpu")
+        assert ds.X_train.shape == (n_train, 3, 32, 32) and ds.n_classes == n_classes
+        for train, X, y in ((True, ds.X_train, ds.y_train), (False, ds.X_test, ds.y_test)):
+            ref = _tv_reference(monkeypatch, cls, tmp_path, train=train)
+            hwc = torch.from_numpy(ref.data).float() / 255                # torchvision keeps HWC
+            assert torch.equal(X, hwc.permute(0, 3, 1, 2)) and y.tolist() == list(ref.targets)
+    assert data.load_dataset("cifar100", root=tmp_path, device="cpu").classes[3] == "c3"
+    assert data.load_dataset("cifar10", root=tmp_path, device="cpu").classes[0] == "airplane"
+
+
+def test_cifar_reader_refuses_pickled_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            import os
+            return (os.getcwd, ())
+
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    for f in ("train", "test"):
+        with open(folder / f, "wb") as fh:
+            pickle.dump({"data": Evil(), "fine_labels": [0]}, fh, protocol=2)
+    with pytest.raises(pickle.UnpicklingError, match="refusing to load posix.getcwd"):
+        data.load_dataset("cifar100", root=tmp_path)
+
+
+def test_svhn_matches_torchvision(tmp_path, monkeypatch):
+    import scipy.io
+    import torchvision.datasets as tvd
+
+    rng = _rng(1)
+    for split, n in (("train", 9), ("test", 4)):
+        X = rng.integers(0, 256, (32, 32, 3, n), dtype=np.uint8)          # SVHN stores H, W, C, N
+        y = (np.arange(n) % 10 + 1).astype(np.uint8)[:, None]             # 1..10; 10 means "0"
+        scipy.io.savemat(tmp_path / f"{split}_32x32.mat", {"X": X, "y": y})
+    ds = data.load_dataset("svhn", root=tmp_path, device="cpu")
+    assert ds.X_train.shape == (9, 3, 32, 32) and ds.n_classes == 10
+    assert ds.y_train.tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert ds.y_test.tolist() == [1, 2, 3, 4]
+    for split, X, y in (("train", ds.X_train, ds.y_train), ("test", ds.X_test, ds.y_test)):
+        ref = _tv_reference(monkeypatch, tvd.SVHN, tmp_path, split=split)
+        assert torch.equal(X, torch.from_numpy(ref.data).float() / 255)
+        assert torch.equal(y, torch.from_numpy(ref.labels))
+    y10 = np.full((3, 1), 10, dtype=np.uint8)
+    scipy.io.savemat(tmp_path / "test_32x32.mat", {"X": np.zeros((32, 32, 3, 3), np.uint8), "y": y10})
+    assert data.load_dataset("svhn", root=tmp_path, device="cpu").y_test.tolist() == [0, 0, 0]
+
+
+def test_gtsrb_folder_layout_matches_torchvision(tmp_path):
+    import torchvision.datasets as tvd
+    import torchvision.transforms.functional as TF
+    from PIL import Image
+
+    rng = _rng(2)
+    base = tmp_path / "gtsrb"
+    for c in ("00000", "00001", "00002"):
+        d = base / "GTSRB" / "Training" / c
+        d.mkdir(parents=True)
+        for i in range(2):
+            h, w = rng.integers(20, 50, 2)
+            Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(d / f"0_{i}.ppm")
+        (d / f"GT-{c}.csv").write_text("Filename;ClassId\n")             # ignored, as by torchvision
+    test = base / "GTSRB" / "Final_Test" / "Images"
+    test.mkdir(parents=True)
+    rows = []
+    for i, cls in enumerate((2, 0, 1, 1)):
+        Image.fromarray(rng.integers(0, 256, (40, 35, 3), dtype=np.uint8)).save(test / f"{i:05d}.ppm")
+        rows.append({"Filename": f"{i:05d}.ppm", "Width": 35, "Height": 40, "ClassId": cls})
+    with open(base / "GT-final_test.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["Filename", "Width", "Height", "ClassId"], delimiter=";")
+        w.writeheader()
+        w.writerows(rows)
+    ds = data.load_dataset("GTSRB", root=tmp_path, device="cpu")
+    assert ds.X_train.shape == (6, 3, 32, 32) and ds.X_test.shape == (4, 3, 32, 32)
+    assert ds.n_classes == 43 and ds.y_test.tolist() == [2, 0, 1, 1]
+    for split, X, y in (("train", ds.X_train, ds.y_train), ("test", ds.X_test, ds.y_test)):
+        ref = tvd.GTSRB(str(tmp_path), split=split, download=False)
+        assert y.tolist() == [ref[i][1] for i in range(len(ref))]
+        expected = torch.stack([TF.pil_to_tensor(ref[i][0].resize((32, 32), Image.BILINEAR))
+                                for i in range(len(ref))]).float() / 255
+        assert torch.equal(X, expected)
+    assert data.load_dataset("gtsrb", root=tmp_path, image_size=16, device="cpu").X_test.shape \
+        == (4, 3, 16, 16)
+
+
+@pytest.mark.parametrize("name, what", [
+    ("MNIST", "MNIST/raw"), ("FashionMNIST", "FashionMNIST/raw"), ("EMNIST", "emnist-balanced"),
+    ("SVHN", "train_32x32.mat"), ("CIFAR10", "cifar-10-batches-py"),
+    ("CIFAR100", "cifar-100-python"), ("GTSRB", "gtsrb"),
+])
+def test_missing_data_error_says_what_to_do(tmp_path, name, what):
+    with pytest.raises(data.DatasetNotAvailable) as err:
+        data.load_dataset(name, root=tmp_path / "empty")
+    msg = str(err.value)
+    assert isinstance(err.value, FileNotFoundError)
+    assert name in msg and what in msg and str(tmp_path / "empty") in msg
+    assert "AGOP_DATA" in msg and "download=True" in msg and "torchvision" in msg
+
+
+def test_data_root_from_argument_environment_or_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGOP_DATA", str(tmp_path / "env"))
+    assert data.data_root() == tmp_path / "env"
+    assert data.data_root(tmp_path / "arg") == tmp_path / "arg"
+    write_mnist_like(tmp_path / "env", "MNIST", n_train=2, n_test=2)
+    assert data.load_dataset("mnist", device="cpu").X_train.shape == (2, 1, 28, 28)
+    monkeypatch.delenv("AGOP_DATA")
+    from pathlib import Path
+    assert data.data_root() == Path.home() / ".cache" / "agop" / "data"
+
+
+def test_download_delegates_to_torchvision_then_reads_our_way(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    calls = []
+
+    class FakeMNIST:            # stands in for the network: writes torchvision's files
+        def __init__(self, root, train=True, download=False):
+            calls.append((root, train, download))
+            write_mnist_like(tmp_path / "dl", "MNIST", n_train=5, n_test=3)
+
+    monkeypatch.setattr(tvd, "MNIST", FakeMNIST)
+    ds = data.load_dataset("mnist", root=tmp_path / "dl", download=True, device="cpu")
+    assert calls == [(str(tmp_path / "dl"), True, True), (str(tmp_path / "dl"), False, True)]
+    assert ds.X_train.shape == (5, 1, 28, 28) and ds.X_test.shape == (3, 1, 28, 28)
+
+
+def test_load_dataset_bad_arguments(tmp_path):
+    write_mnist_like(tmp_path, "MNIST", n_train=4, n_test=3)
+    with pytest.raises(ValueError, match="unknown dataset"):
+        data.load_dataset("imagenet", root=tmp_path)
+    with pytest.raises(ValueError, match="n_train=5 exceeds the 4"):
+        data.load_dataset("mnist", n_train=5, root=tmp_path)
+    with pytest.raises(ValueError, match="n_test must be"):
+        data.load_dataset("mnist", n_test=0, root=tmp_path)
+    with pytest.raises(ValueError, match="only applies to EMNIST"):
+        data.load_dataset("mnist", split="balanced", root=tmp_path)
+    with pytest.raises(ValueError, match="image_size"):
+        data.load_dataset("mnist", image_size=0, root=tmp_path)
+    bad = tmp_path / "bad" / "MNIST" / "raw"
+    bad.mkdir(parents=True)
+    (bad / "train-images-idx3-ubyte").write_bytes(b"\x01\x02\x08\x03")
+    (bad / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01" + struct.pack(">I", 1) + b"\x00")
+    with pytest.raises(ValueError, match="not an IDX file"):
+        data.load_dataset("mnist", root=tmp_path / "bad")
+    (bad / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03" + struct.pack(">3I", 2, 2, 2))
+    with pytest.raises(ValueError, match="holds 0 values"):
+        data.load_dataset("mnist", root=tmp_path / "bad")
+
+
+def test_digits_in_noise_from_mnist_files(tmp_path):
+    files = write_mnist_like(tmp_path, "MNIST", n_train=10, n_test=4)
+    X, y = data.digits_in_noise(6, 0.0, source="mnist", root=tmp_path, seed=0, device="cpu",
+                                dtype=torch.float64)
+    assert X.shape == (6, 1, 42, 42)
+    digits = torch.from_numpy(files["train"][0]).double() / 255
+    windows = torch.nn.functional.unfold(X, 28).transpose(1, 2)             # (6, 225, 784)
+    dist = torch.cdist(windows, digits.flatten(1)[None].expand(6, -1, -1),
+                       compute_mode="donot_use_mm_for_euclid_dist")          # (6, 225, 10)
+    found = dist.flatten(1).argmin(1) % 10
+    assert bool((dist.flatten(1).min(1).values < 1e-9).all())
+    assert torch.equal(torch.from_numpy(files["train"][1].astype(np.int64))[found], y)
+    Xt, _ = data.digits_in_noise(3, 1.0, source="mnist", split="test", root=tmp_path, device="cpu")
+    assert Xt.shape == (3, 1, 42, 42)
