@@ -1,0 +1,53 @@
+"""Execute a chapter and keep what a reader would see: the executed notebook and its figures.
+
+    python tools/run_chapter.py book/01_ansatz.md [--out /tmp/01_ansatz]
+
+Writes OUT/executed.ipynb and OUT/fig_NN.png, and prints each cell's time and the total.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+from nbclient import NotebookClient
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("chapter")
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--timeout", type=int, default=600)
+    args = parser.parse_args()
+    chapter = Path(args.chapter)
+    out = Path(args.out or f"/tmp/{chapter.stem}")
+    out.mkdir(parents=True, exist_ok=True)
+    nb = jupytext.read(chapter)
+    client = NotebookClient(nb, timeout=args.timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(chapter.parent)}})
+    start = time.perf_counter()
+    with client.setup_kernel():
+        for index, cell in enumerate(nb.cells):
+            t0 = time.perf_counter()
+            client.execute_cell(cell, index)
+            if cell.cell_type == "code":
+                print(f"cell {index:3d}: {time.perf_counter() - t0:6.1f} s  "
+                      f"{cell.source.splitlines()[0][:70] if cell.source else ''}", flush=True)
+    print(f"total {time.perf_counter() - start:.1f} s")
+    nbformat.write(nb, out / "executed.ipynb")
+    k = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            png = output.get("data", {}).get("image/png")
+            if png:
+                (out / f"fig_{k:02d}.png").write_bytes(base64.b64decode(png))
+                k += 1
+    print(f"{k} figures in {out}")
+
+
+if __name__ == "__main__":
+    main()
