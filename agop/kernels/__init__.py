@@ -1,0 +1,19 @@
+"""Convolutional kernels on patches with a learned metric ``M``, and their patch-AGOPs.
+
+* :func:`laplace` — ``(1/P) sum_j exp(-|x[j] - z[j]|_M / L)``
+* :func:`cnngp` — one hidden ReLU conv layer, arc-cosine kernel per patch
+* :func:`cntk` — deep CNTK/CNNGP, equal to Neural Tangents' ``stax`` kernel of the
+  architecture in DESIGN.md
+* ``*_agop`` — the patch-AGOP of ``f(x) = K(x, Z) alpha``
+* :class:`Laplace`, :class:`CNNGP`, :class:`CNTK`, :func:`get_kernel` — kernel objects
+
+All evaluate in tiles inside a memory budget (``max_memory`` bytes), in the caller's dtype,
+on ``device`` (None: CUDA when available).
+"""
+
+from agop.kernels.cntk import cnngp, cnngp_agop, cntk, cntk_agop
+from agop.kernels.laplace import laplace, laplace_agop
+from agop.kernels.objects import CNNGP, CNTK, Laplace, get_kernel
+
+__all__ = ["laplace", "laplace_agop", "cnngp", "cnngp_agop", "cntk", "cntk_agop",
+           "Laplace", "CNNGP", "CNTK", "get_kernel"]

@@ -1,0 +1,84 @@
+"""Checked inputs of the patch kernels: images, the metric's factor, patch vectors, coefficients."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from agop.linalg import psd_sqrt
+from agop.runtime import default_device
+from agop.validation import as_tensor, check_finite, check_images, check_psd
+
+
+def check_pair(X, Z, device=None) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """``X`` and ``Z`` as image batches on one device in ``X``'s dtype; ``symmetric`` when ``Z``
+    is ``None`` or the very same object as ``X`` (then only half the kernel is computed)."""
+    device = default_device(device)
+    symmetric = Z is None or Z is X
+    X = check_images(X, "X", device=device)
+    if X.dtype not in (torch.float32, torch.float64):
+        X = X.to(torch.get_default_dtype())
+    if symmetric:
+        return X, X, True
+    Z = check_images(Z, "Z", channels=X.shape[1], dtype=X.dtype, device=device)
+    if Z.shape[2:] != X.shape[2:]:
+        raise ValueError(f"Z must have images of X's size {tuple(X.shape[2:])}, "
+                         f"got shape {tuple(Z.shape)}")
+    return X, Z, False
+
+
+def check_patch_size(patch_size, X: torch.Tensor, padding: int = 0, depth: int = 1) -> int:
+    """``patch_size`` as an int ``k`` such that ``depth`` VALID ``k x k`` convolutions fit."""
+    if isinstance(patch_size, (tuple, list)):
+        if len(set(patch_size)) != 1:
+            raise ValueError(f"patch_size must be square, got {patch_size!r}")
+        patch_size = patch_size[0]
+    if not isinstance(patch_size, int) or isinstance(patch_size, bool) or patch_size < 1:
+        raise ValueError(f"patch_size must be a positive integer, got {patch_size!r}")
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
+        raise ValueError(f"depth must be a positive integer, got {depth!r}")
+    if not isinstance(padding, int) or padding < 0:
+        raise ValueError(f"padding must be a non-negative integer, got {padding!r}")
+    H, W = X.shape[2] + 2 * padding, X.shape[3] + 2 * padding
+    if min(H, W) - depth * (patch_size - 1) < 1:
+        raise ValueError(
+            f"images of size {H}x{W} (after padding {padding}) are too small for depth={depth} "
+            f"with patch_size={patch_size}: need H - depth*(k-1) >= 1")
+    return patch_size
+
+
+def metric_factor(M, q: int, like: torch.Tensor) -> torch.Tensor | None:
+    """``R = M^{1/2}`` (so ``<a, b>_M = <R a, R b>``), in ``like``'s dtype and device.
+
+    ``M=None`` (the identity) gives ``None``. ``M`` must be a ``q x q`` PSD matrix.
+    """
+    if M is None:
+        return None
+    M = check_psd(as_tensor(M, "M", dtype=torch.float64), "M", size=q)
+    return psd_sqrt(M, check=False).to(dtype=like.dtype, device=like.device)
+
+
+def patch_vectors(X: torch.Tensor, k: int, padding: int, R: torch.Tensor | None) -> torch.Tensor:
+    """Transformed patch vectors ``u[j] = R x[j]`` laid out ``(P, n, q)``, positions first."""
+    cols = F.unfold(X, k, padding=padding)  # (n, q, P), (channel, row, col) order
+    if R is not None:
+        cols = torch.matmul(R, cols)
+    return cols.permute(2, 0, 1).contiguous()
+
+
+def check_alpha(alpha, m: int, like: torch.Tensor) -> torch.Tensor:
+    """Regression coefficients ``alpha`` as an ``(m, C)`` matrix in ``like``'s dtype/device."""
+    alpha = check_finite(as_tensor(alpha, "alpha", dtype=like.dtype, device=like.device), "alpha")
+    if alpha.ndim == 1:
+        alpha = alpha[:, None]
+    if alpha.ndim != 2 or alpha.shape[0] != m:
+        raise ValueError(f"alpha must have shape ({m}, C) (one row per image of Z), "
+                         f"got shape {tuple(alpha.shape)}")
+    return alpha
+
+
+def snap_tolerance(dtype: torch.dtype) -> float:
+    """Relative size below which a squared distance (or ``|x|^2|z|^2 - <x,z>^2``) is rounding
+    noise and is set to zero: coinciding points then give exact values and one-sided
+    derivatives instead of ``sqrt(eps)``-sized noise."""
+    return 32 * torch.finfo(dtype).eps

@@ -1,0 +1,157 @@
+"""The ReLU arc-cosine recursion of a deep convolutional NNGP/NTK, on same-position covariances.
+
+Tensors are laid out ``(H, W, ...)``: positions first, then the batch of image pairs, so a
+``k x k`` window sum is ``2(k-1)`` additions of shifted slices and every step is elementwise.
+One layer (``ABRelu(0, sqrt 2)`` in Neural Tangents' conventions) maps the covariance ``S`` of a
+pair and the variances ``Sx``, ``Sz`` to
+
+    sq = sqrt(max(Sx Sz - S^2, 0)),  theta = atan2(sq, S),  kappa0 = 1 - theta/pi,
+    A  = kappa0 S + sq/pi                        (NNGP of the ReLU features)
+
+and the NTK to ``kappa0 * Theta``; the next VALID convolution (``W_std = k``) sums over its
+``k x k`` window: ``S' = W(A)``, ``Theta' = W(kappa0 Theta + A)``, ``Sx' = W(Sx)``.
+The read-out (Flatten, Dense with ``W_std = 1``) averages over positions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+_PI = math.pi
+
+
+def window_sum(x: torch.Tensor, k: int) -> torch.Tensor:
+    """VALID ``k x k`` window sum over the first two dimensions: ``(H, W, ...) -> (H-k+1, W-k+1, ...)``.
+
+    Pair tensors and per-image diagonals go through this same code, so a pair ``(x, x)`` gets
+    bit-for-bit the diagonal's value.
+    """
+    H, W = x.shape[0], x.shape[1]
+    rows = x[0:H - k + 1].clone()
+    for a in range(1, k):
+        rows += x[a:a + H - k + 1]
+    out = rows[:, 0:W - k + 1].clone()
+    for b in range(1, k):
+        out += rows[:, b:b + W - k + 1]
+    return out
+
+
+def window_sum_adjoint(y: torch.Tensor, k: int) -> torch.Tensor:
+    """Adjoint of :func:`window_sum`: ``(H', W', ...) -> (H'+k-1, W'+k-1, ...)``."""
+    Hp, Wp = y.shape[0], y.shape[1]
+    cols = y.new_zeros((Hp, Wp + k - 1, *y.shape[2:]))
+    for b in range(k):
+        cols[:, b:b + Wp] += y
+    out = y.new_zeros((Hp + k - 1, Wp + k - 1, *y.shape[2:]))
+    for a in range(k):
+        out[a:a + Hp] += cols
+    return out
+
+
+def diagonals(s1: torch.Tensor, k: int, depth: int) -> list[torch.Tensor]:
+    """Per-image variances at every layer: ``[S_1, W(S_1), W(W(S_1)), ...]`` (the ReLU step keeps
+    a variance unchanged)."""
+    out = [s1]
+    for _ in range(depth - 1):
+        out.append(window_sum(out[-1], k))
+    return out
+
+
+def relu_step(S: torch.Tensor, sx: torch.Tensor, sz: torch.Tensor, snap: float,
+              fill: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One ReLU layer on covariances: ``(A, kappa0, sq)`` from ``S`` and the variances.
+
+    ``Sx Sz - S^2`` below ``snap * Sx Sz`` counts as zero (coinciding directions, up to
+    rounding). ``fill=True`` sets ``theta = pi/2`` where ``Sx Sz = 0`` (Neural Tangents'
+    ``atan2(0, 0)``); values never depend on it (``S`` and ``Theta`` vanish there), derivatives do.
+    """
+    prod = sx * sz
+    d = torch.addcmul(prod, S, S, value=-1.0)
+    zero_prod = prod == 0 if fill else None
+    thr = prod.mul_(snap)
+    d.masked_fill_(d <= thr, 0.0)
+    sq = d.sqrt_()
+    theta = torch.atan2(sq, S)
+    if fill:
+        theta.masked_fill_(zero_prod, _PI / 2)
+    kappa0 = torch.rsub(theta, 1.0, alpha=1.0 / _PI)
+    A = torch.addcmul(sq * (1.0 / _PI), kappa0, S)
+    return A, kappa0, sq
+
+
+def forward(S1: torch.Tensor, sx: list[torch.Tensor], sz: list[torch.Tensor], k: int,
+            depth: int, ntk: bool, snap: float) -> torch.Tensor:
+    """Kernel block ``(tn, tm)`` from first-layer covariances ``S1`` ``(H1, W1, tn, tm)``.
+
+    ``sx[l]`` is ``(H_l, W_l, tn, 1)`` and ``sz[l]`` is ``(H_l, W_l, 1, tm)``.
+    """
+    S = S1
+    theta = S1.clone() if ntk else None  # Theta_1 = Sigma_1 (no NTK term from the input)
+    for layer in range(depth):
+        A, kappa0, _ = relu_step(S, sx[layer], sz[layer], snap)
+        if ntk:
+            theta.mul_(kappa0).add_(A)  # kappa0 Theta + A
+        if layer == depth - 1:
+            out = theta if ntk else A
+            return out.mean(dim=(0, 1))
+        S = window_sum(A, k)
+        if ntk:
+            theta = window_sum(theta, k)
+    raise AssertionError("unreachable")
+
+
+def forward_backward(S1: torch.Tensor, sx: list[torch.Tensor], sz: list[torch.Tensor], k: int,
+                     depth: int, ntk: bool, snap: float
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Kernel block and its derivatives with respect to ``S1`` and to the row variance ``Sx_1``.
+
+    Returns ``(K, dK/dS1, dK/dSx1)``, the derivatives per pair and position ``(H1, W1, tn, tm)``.
+    Hand-derived backward of :func:`forward`, with Neural Tangents' one-sided conventions:
+    ``d sqrt(u)/du = 0`` at ``u = 0`` and ``atan2(0, 0) = pi/2`` with zero derivative. Local
+    derivatives of one layer (``sq > 0``; zero otherwise):
+    ``dA/dS = kappa0``, ``dA/dSx = sq / (2 pi Sx)``, ``dkappa0/dS = 1/(pi sq)``,
+    ``dkappa0/dSx = -S / (2 pi sq Sx)``.
+    """
+    saved = []
+    S = S1
+    theta = S1.clone() if ntk else None
+    for layer in range(depth):
+        A, kappa0, sq = relu_step(S, sx[layer], sz[layer], snap, fill=True)
+        saved.append((S, kappa0, sq, theta))
+        if layer == depth - 1:
+            K = (theta * kappa0 + A if ntk else A).mean(dim=(0, 1))
+            break
+        S = window_sum(A, k)
+        if ntk:
+            theta = window_sum(torch.addcmul(A, kappa0, theta), k)
+    n_pos = S.shape[0] * S.shape[1]
+    A_bar = torch.full_like(S, 1.0 / n_pos)
+    kappa_bar = saved[-1][3] / n_pos if ntk else None
+    theta_bar = saved[-1][1] / n_pos if ntk else None
+    sx_bar = torch.zeros_like(S)
+    for layer in range(depth - 1, -1, -1):
+        S, kappa0, sq, theta = saved[layer]
+        inv_sq = torch.where(sq > 0, sq.reciprocal(), 0.0)
+        inv_sx = torch.where(sx[layer] > 0, sx[layer].reciprocal(), 0.0)
+        S_bar = A_bar * kappa0
+        local_sx = A_bar * sq
+        if ntk:
+            S_bar.addcmul_(kappa_bar, inv_sq, value=1.0 / _PI)
+            local_sx.sub_(kappa_bar * S * inv_sq)
+        sx_bar.addcmul_(local_sx, inv_sx, value=0.5 / _PI)
+        if layer == 0:
+            if ntk:
+                S_bar += theta_bar
+            return K, S_bar, sx_bar
+        sx_bar = window_sum_adjoint(sx_bar, k)
+        if ntk:
+            t_bar = window_sum_adjoint(theta_bar, k)
+            A_bar = window_sum_adjoint(S_bar, k).add_(t_bar)
+            prev_kappa0, prev_theta = saved[layer - 1][1], saved[layer - 1][3]
+            kappa_bar = t_bar * prev_theta
+            theta_bar = t_bar.mul_(prev_kappa0)
+        else:
+            A_bar = window_sum_adjoint(S_bar, k)
+    raise AssertionError("unreachable")

@@ -1,0 +1,101 @@
+"""Laplace kernel on patches in a learned metric ``M``:
+``K_M(x, z) = (1/P) sum_j exp(-|x[j] - z[j]|_M / L)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from agop.kernels import _driver
+from agop.kernels._inputs import (
+    check_alpha,
+    check_pair,
+    check_patch_size,
+    metric_factor,
+    patch_vectors,
+    snap_tolerance,
+)
+
+
+class LaplaceOps:
+    """Per-tile operations of the patch Laplace kernel (see :mod:`agop.kernels._driver`)."""
+
+    def __init__(self, X: torch.Tensor, k: int, R: torch.Tensor | None, bandwidth: float,
+                 padding: int):
+        self.k, self.R, self.L, self.padding = k, R, float(bandwidth), padding
+        H, W = X.shape[2] + 2 * padding - k + 1, X.shape[3] + 2 * padding - k + 1
+        self.n_positions, self.dim = H * W, X.shape[1] * k * k
+        self.snap = snap_tolerance(X.dtype)
+        self.e = X.element_size()
+
+    def prepare(self, X: torch.Tensor) -> dict[str, Any]:
+        U = patch_vectors(X, self.k, self.padding, self.R)
+        return {"U": U, "s": (U * U).sum(-1)}
+
+    def take(self, data: dict[str, Any], idx: slice) -> dict[str, Any]:
+        return {"U": data["U"][:, idx], "s": data["s"][:, idx]}
+
+    def _dist(self, xd, zd, same: bool) -> torch.Tensor:
+        """``|u_x[j] - u_z[j]|`` as ``(P, tn, tm)``; squared distances within rounding of zero
+        (relative to ``|u_x|^2 + |u_z|^2``) are set to zero."""
+        sx, sz = xd["s"][:, :, None], zd["s"][:, None, :]
+        d2 = torch.bmm(xd["U"], zd["U"].transpose(1, 2)).mul_(-2.0).add_(sx).add_(sz)
+        if same:
+            d2.diagonal(dim1=1, dim2=2).zero_()
+        d2.masked_fill_(d2 <= (sx + sz).mul_(self.snap), 0.0)
+        return d2.sqrt_()
+
+    def block(self, xd, zd, same: bool) -> torch.Tensor:
+        return self._dist(xd, zd, same).mul_(-1.0 / self.L).exp_().mean(0)
+
+    def grad_block(self, xd, zd, same: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """``grad_{u_x[j]} K = -(1/(P L)) exp(-d/L) (u_x[j] - u_z[j]) / d``, zero where ``d = 0``."""
+        d = self._dist(xd, zd, same)
+        w = torch.exp(d * (-1.0 / self.L)).mul_(-1.0 / (self.L * self.n_positions))
+        w = torch.where(d > 0, w / d, 0.0)
+        return -w, w
+
+    def pair_bytes(self, grad: bool) -> float:
+        return (6 if grad else 4) * self.n_positions * self.e
+
+    def image_bytes(self) -> float:
+        return self.n_positions * (self.dim + 1) * self.e
+
+
+def laplace(X, Z, patch_size: int, M=None, bandwidth: float = 10.0, padding: int = 0, *,
+            device=None, max_memory: int | None = None, progress: bool | None = None
+            ) -> torch.Tensor:
+    """Laplace kernel on patches: ``K_M(x, z) = (1/P) sum_j exp(-|x[j] - z[j]|_M / L)``.
+
+    ``X`` ``(n, c, H, W)``, ``Z`` ``(m, c, H, W)`` (``None`` or ``X`` itself: ``K(X, X)``,
+    computed as a symmetric matrix), ``M`` a ``q x q`` PSD matrix (``q = c k^2``; ``None`` is the
+    identity), ``L = bandwidth``; patches of ``k = patch_size`` with zero ``padding``.
+    Evaluated in tiles within ``max_memory`` bytes. Returns ``(n, m)`` in ``X``'s dtype.
+    """
+    X, Z, symmetric = check_pair(X, Z, device)
+    k = check_patch_size(patch_size, X, padding)
+    if not bandwidth > 0:
+        raise ValueError(f"bandwidth must be positive, got {bandwidth!r}")
+    ops = LaplaceOps(X, k, metric_factor(M, X.shape[1] * k * k, X), bandwidth, padding)
+    return _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress, "Laplace kernel")
+
+
+def laplace_agop(X, Z, alpha, patch_size: int, M=None, bandwidth: float = 10.0,
+                 padding: int = 0, *, device=None, max_memory: int | None = None,
+                 progress: bool | None = None) -> torch.Tensor:
+    """Patch-AGOP ``(q, q)`` of ``f(x) = K_M(x, Z) alpha`` over the images ``X``.
+
+    ``(1/n) sum_i sum_j sum_c grad_{x_i[j]} f_c grad_{x_i[j]} f_c^T`` with each patch an
+    independent variable, gradients in the untransformed patch coordinates:
+    ``grad_{x[j]} f_c = -(1/(P L)) sum_z alpha_zc exp(-d/L) M (x[j] - z[j]) / d``,
+    ``d = |x[j] - z[j]|_M`` (terms with ``d = 0`` contribute zero).
+    """
+    X, Z, _ = check_pair(X, Z, device)
+    k = check_patch_size(patch_size, X, padding)
+    if not bandwidth > 0:
+        raise ValueError(f"bandwidth must be positive, got {bandwidth!r}")
+    alpha = check_alpha(alpha, Z.shape[0], X)
+    R = metric_factor(M, X.shape[1] * k * k, X)
+    ops = LaplaceOps(X, k, R, bandwidth, padding)
+    return _driver.patch_agop(ops, X, Z, alpha, R, max_memory, progress, "Laplace patch-AGOP")

@@ -1,0 +1,89 @@
+"""Kernel objects with one interface for estimators: ``kernel(X, Z, M)`` and ``kernel.agop``."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from agop.kernels.cntk import cnngp, cnngp_agop, cntk, cntk_agop
+from agop.kernels.laplace import laplace, laplace_agop
+
+
+@dataclasses.dataclass
+class _Kernel:
+    """Common keyword arguments: ``device`` (None: CUDA when available), ``max_memory`` (bytes;
+    None: a safe share of free memory) and ``progress`` (None: a bar for long runs)."""
+
+    device: str | torch.device | None = dataclasses.field(default=None, kw_only=True)
+    max_memory: int | None = dataclasses.field(default=None, kw_only=True)
+    progress: bool | None = dataclasses.field(default=None, kw_only=True)
+
+    def _opts(self) -> dict:
+        return {"device": self.device, "max_memory": self.max_memory, "progress": self.progress}
+
+
+@dataclasses.dataclass
+class Laplace(_Kernel):
+    """``K_M(x, z) = (1/P) sum_j exp(-|x[j] - z[j]|_M / L)``, ``L = bandwidth``."""
+
+    patch_size: int
+    bandwidth: float = 10.0
+    padding: int = 0
+
+    def __call__(self, X, Z=None, M=None) -> torch.Tensor:
+        return laplace(X, Z, self.patch_size, M, self.bandwidth, self.padding, **self._opts())
+
+    def agop(self, X, Z, alpha, M=None) -> torch.Tensor:
+        return laplace_agop(X, Z, alpha, self.patch_size, M, self.bandwidth, self.padding,
+                            **self._opts())
+
+
+@dataclasses.dataclass
+class CNNGP(_Kernel):
+    """NNGP of one hidden ReLU conv layer with a fully connected read-out."""
+
+    patch_size: int
+    padding: int = 0
+
+    def __call__(self, X, Z=None, M=None) -> torch.Tensor:
+        return cnngp(X, Z, self.patch_size, M, self.padding, **self._opts())
+
+    def agop(self, X, Z, alpha, M=None) -> torch.Tensor:
+        return cnngp_agop(X, Z, alpha, self.patch_size, M, self.padding, **self._opts())
+
+
+@dataclasses.dataclass
+class CNTK(_Kernel):
+    """Deep convolutional NTK (``kind="ntk"``) or NNGP (``kind="nngp"``) of ``depth`` layers."""
+
+    patch_size: int
+    depth: int = 1
+    kind: str = "ntk"
+
+    def __call__(self, X, Z=None, M=None) -> torch.Tensor:
+        return cntk(X, Z, self.patch_size, self.depth, M, self.kind, **self._opts())
+
+    def agop(self, X, Z, alpha, M=None) -> torch.Tensor:
+        return cntk_agop(X, Z, alpha, self.patch_size, self.depth, M, self.kind, **self._opts())
+
+
+KERNELS = {"laplace": Laplace, "cnngp": CNNGP, "cntk": CNTK}
+
+
+def get_kernel(kernel, patch_size: int | None = None, depth: int | None = None, **kw) -> _Kernel:
+    """A kernel object from ``'laplace' | 'cnngp' | 'cntk'`` (with ``patch_size``, ``depth`` for
+    the CNTK, and keyword arguments of its class) or an existing kernel object (returned as is)."""
+    if isinstance(kernel, _Kernel):
+        return kernel
+    if not isinstance(kernel, str) or kernel.lower() not in KERNELS:
+        raise ValueError(f"kernel must be one of {sorted(KERNELS)} or a kernel object, "
+                         f"got {kernel!r}")
+    if patch_size is None:
+        raise ValueError("patch_size is required to build a kernel from its name")
+    name = kernel.lower()
+    if name == "cntk":
+        return CNTK(patch_size, 1 if depth is None else depth, **kw)
+    if depth not in (None, 1):
+        raise ValueError(f"depth={depth} only applies to the 'cntk' kernel")
+    return KERNELS[name](patch_size, **kw)

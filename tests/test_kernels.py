@@ -1,0 +1,351 @@
+"""Patch kernels against brute-force definitions, Neural Tangents, closed forms and invariances."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from kernel_reference import (
+    cnngp_patches,
+    cntk_patches,
+    kernel_matrix,
+    laplace_patches,
+    patches,
+)
+
+import agop.kernels as K
+
+DATA = Path(__file__).parent / "data" / "neural_tangents_cntk.json"
+
+
+def _images(n, c=2, H=6, W=7, seed=0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, c, H, W, generator=g, dtype=dtype) - 0.3
+
+
+def _metric(q, seed=1, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    A = torch.randn(q, q, generator=g, dtype=dtype) / math.sqrt(q)
+    return A @ A.T + 0.05 * torch.eye(q, dtype=dtype)
+
+
+def test_laplace_matches_brute_force():
+    X, Z, M = _images(3), _images(2, seed=2), _metric(18)
+    ref = kernel_matrix(lambda a, b: laplace_patches(a, b, M, 1.7), X, Z, 3)
+    torch.testing.assert_close(K.laplace(X, Z, 3, M, bandwidth=1.7), ref, rtol=1e-12, atol=0)
+
+
+def test_cnngp_matches_brute_force_with_padding():
+    X, Z, M = _images(3), _images(2, seed=2), _metric(18)
+    X[0, :, :2] = 0.0  # zero patches near the padded border
+    for padding in (0, 1):
+        def fn(a, b):
+            return (cnngp_patches(a, b, M))
+        ref = kernel_matrix(fn, X + (X == 0) * 1e-3, Z, 3, padding)  # brute form divides by |x|
+        out = K.cnngp(X + (X == 0) * 1e-3, Z, 3, M, padding=padding)
+        torch.testing.assert_close(out, ref, rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["ntk", "nngp"])
+def test_cntk_matches_brute_force(depth, kind):
+    X, Z, M = _images(2, H=8, W=8), _images(2, H=8, W=8, seed=2), _metric(18)
+    ref = kernel_matrix(lambda a, b: cntk_patches(a, b, M, 2, 3, depth, kind), X, Z, 3)
+    torch.testing.assert_close(K.cntk(X, Z, 3, depth, M, kind=kind), ref, rtol=1e-10, atol=0)
+
+
+def _nt_cases():
+    return json.loads(DATA.read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", range(7))
+def test_cntk_matches_neural_tangents(case):
+    """Reference values computed once with the real Neural Tangents (tools/neural_tangents_reference.py).
+
+    At the coinciding pair (X[0], Z[0]) Neural Tangents' own float64 NTK carries rounding noise
+    of order sqrt(eps) in the angle (about 1e-9 relative); ours is exact there.
+    """
+    c = _nt_cases()[case]
+    X, Z, M = (torch.tensor(c[key], dtype=torch.float64) for key in ("X", "Z", "M"))
+    for kind in ("nngp", "ntk"):
+        ref = torch.tensor(c[f"{kind}_float64"], dtype=torch.float64)
+        out = K.cntk(X, Z, c["k"], c["depth"], M, kind=kind)
+        rel = (out - ref).abs() / ref.abs()
+        assert rel[0, 0] < 1e-7
+        assert rel.flatten()[1:].max() < 1e-10, (kind, rel)
+        out32 = K.cntk(X.float(), Z.float(), c["k"], c["depth"], M.float(), kind=kind)
+        assert ((out32.double() - ref).abs() / ref.abs()).max() < 1e-6
+
+
+def test_depth_one_closed_form_and_cnngp():
+    """Depth 1: NNGP = (1/(cP)) sum_j |x_j||z_j| kappa1(t_j), NTK = NNGP + (1/(cP)) sum_j
+    kappa0(t_j) <x_j, z_j>; and the CNNGP is c times the depth-1 NNGP."""
+    X, Z, M = _images(3, c=3), _images(2, c=3, seed=2), _metric(27)
+    R = torch.linalg.cholesky(M).T  # any factor with R^T R = M
+    U = torch.einsum("rq,nhwq->nhwr", R, torch.stack([patches(x, 3) for x in X]))
+    V = torch.einsum("rq,nhwq->nhwr", R, torch.stack([patches(z, 3) for z in Z]))
+    dot = torch.einsum("nhwr,mhwr->nmhw", U, V)
+    nx, nz = U.norm(dim=-1), V.norm(dim=-1)
+    norms = nx[:, None] * nz[None]
+    t = (dot / norms).clamp(-1, 1)
+    theta = torch.arccos(t)
+    nngp = (norms * (t * (math.pi - theta) + torch.sin(theta)) / math.pi).mean((2, 3)) / 3
+    ntk = nngp + ((1 - theta / math.pi) * dot).mean((2, 3)) / 3
+    torch.testing.assert_close(K.cntk(X, Z, 3, 1, M, kind="nngp"), nngp, rtol=1e-12, atol=0)
+    torch.testing.assert_close(K.cntk(X, Z, 3, 1, M, kind="ntk"), ntk, rtol=1e-12, atol=0)
+    torch.testing.assert_close(K.cnngp(X, Z, 3, M), 3 * nngp, rtol=1e-12, atol=0)
+
+
+class _WideNet(torch.nn.Module):
+    """The CNTK's network at finite width, NTK parameterisation: first layer on M^{1/2} patches
+    scaled by 1/sqrt(c), then k x k convs scaled by 1/sqrt(width), ReLU*sqrt(2), read-out scaled
+    by 1/sqrt(width * P)."""
+
+    def __init__(self, c, k, depth, width, R, generator):
+        super().__init__()
+        q = R.shape[0]
+        self.c, self.k, self.R, self.width = c, k, R, width
+        self.w1 = torch.nn.Parameter(torch.randn(width, q, generator=generator, dtype=R.dtype))
+        self.convs = torch.nn.ParameterList([
+            torch.nn.Parameter(torch.randn(width, width, k, k, generator=generator, dtype=R.dtype))
+            for _ in range(depth - 1)])
+        self.readout = None
+        self.generator = generator
+
+    def features(self, x):
+        n, c, H, W = x.shape
+        k = self.k
+        cols = torch.nn.functional.unfold(x, k)  # (n, q, P)
+        h = (self.w1 @ (self.R @ cols)) / math.sqrt(c)  # (n, width, P)
+        h = h.view(n, self.width, H - k + 1, W - k + 1)
+        h = math.sqrt(2) * torch.relu(h)
+        for w in self.convs:
+            h = torch.nn.functional.conv2d(h, w) / math.sqrt(self.width)
+            h = math.sqrt(2) * torch.relu(h)
+        return h.flatten(1)
+
+    def forward(self, x):
+        phi = self.features(x)
+        if self.readout is None:
+            self.readout = torch.nn.Parameter(
+                torch.randn(phi.shape[1], generator=self.generator, dtype=phi.dtype))
+        return phi @ self.readout / math.sqrt(phi.shape[1])
+
+
+def _empirical(X, k, depth, width, R, seed):
+    net = _WideNet(X.shape[1], k, depth, width, R, torch.Generator().manual_seed(seed))
+    out = net(X)
+    phi = net.features(X)
+    nngp = phi @ phi.T / phi.shape[1]
+    params = [p for p in net.parameters()]
+    jac = []
+    for i in range(X.shape[0]):
+        grads = torch.autograd.grad(out[i], params, retain_graph=True)
+        jac.append(torch.cat([g.reshape(-1) for g in grads]))
+    jac = torch.stack(jac)
+    return nngp.detach(), (jac @ jac.T).detach()
+
+
+@pytest.mark.slow
+def test_cntk_is_the_infinite_width_limit():
+    """Empirical NNGP and NTK of wide random networks approach the CNTK as width grows."""
+    X = _images(3, c=2, H=6, W=6, seed=5)
+    M = _metric(18, seed=6)
+    R = torch.linalg.cholesky(M).T
+    exact = {kind: K.cntk(X, None, 3, 2, M, kind=kind) for kind in ("nngp", "ntk")}
+    errors = {}
+    for width in (32, 512):
+        errs = {"nngp": [], "ntk": []}
+        for seed in range(3):
+            nngp, ntk = _empirical(X, 3, 2, width, R, seed)
+            for kind, emp in (("nngp", nngp), ("ntk", ntk)):
+                errs[kind].append(((emp - exact[kind]).norm() / exact[kind].norm()).item())
+        errors[width] = {kind: sum(v) / len(v) for kind, v in errs.items()}
+    for kind in ("nngp", "ntk"):
+        assert errors[512][kind] < 0.5 * errors[32][kind], errors  # ~ 1/sqrt(width): 4x
+        assert errors[512][kind] < 0.1, errors
+
+
+def test_symmetric_and_psd():
+    X, M = _images(7, H=8, W=8), _metric(18)
+    for Kxx in (K.laplace(X, X, 3, M, bandwidth=2.0), K.cnngp(X, X, 3, M),
+                K.cntk(X, X, 3, 2, M), K.cntk(X, None, 3, 3, M, kind="nngp")):
+        torch.testing.assert_close(Kxx, Kxx.T, rtol=0, atol=0)
+        assert torch.linalg.eigvalsh(Kxx).min() > -1e-12 * Kxx.diagonal().max()
+    # the symmetric path equals the general one (Z a copy of X)
+    torch.testing.assert_close(K.cntk(X, None, 3, 2, M), K.cntk(X, X.clone(), 3, 2, M),
+                               rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize("name", ["laplace", "cnngp", "cntk"])
+def test_tiled_equals_untiled(name):
+    X, Z, M = _images(9, H=8, W=8), _images(7, H=8, W=8, seed=2), _metric(18)
+    alpha = torch.randn(7, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    kern = K.get_kernel(name, patch_size=3, depth=2 if name == "cntk" else None)
+    full, full_sym = kern(X, Z, M), kern(X, None, M)
+    full_agop = kern.agop(X, Z, alpha, M)
+    for budget in (150_000, 600_000):  # a few pairs per tile; the smaller one recomputes patches
+        small = K.get_kernel(name, patch_size=3, depth=2 if name == "cntk" else None,
+                             max_memory=budget)
+        torch.testing.assert_close(small(X, Z, M), full, rtol=1e-12, atol=0)
+        torch.testing.assert_close(small(X, None, M), full_sym, rtol=1e-12, atol=0)
+        torch.testing.assert_close(small.agop(X, Z, alpha, M), full_agop, rtol=1e-10, atol=0)
+
+
+def test_metric_enters_as_a_factor():
+    """K_M(x, z) = K_I(R x, R z) patchwise: with M = D^2 diagonal per channel the kernel equals
+    the identity-metric kernel of the rescaled images; M = None is the identity."""
+    X, Z = _images(3, c=2), _images(2, c=2, seed=2)
+    scales = torch.tensor([0.5, 2.0], dtype=torch.float64)
+    M = torch.diag((scales[:, None] ** 2).expand(2, 9).reshape(-1))
+    Xs, Zs = X * scales[:, None, None], Z * scales[:, None, None]
+    torch.testing.assert_close(K.cntk(X, Z, 3, 2, M), K.cntk(Xs, Zs, 3, 2), rtol=1e-12, atol=0)
+    torch.testing.assert_close(K.laplace(X, Z, 3, torch.eye(18, dtype=torch.float64)),
+                               K.laplace(X, Z, 3), rtol=1e-14, atol=0)
+
+
+def test_float32_agrees_with_float64():
+    X, Z, M = _images(5, H=10, W=10), _images(4, H=10, W=10, seed=2), _metric(18)
+    alpha = torch.randn(4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    for name in ("laplace", "cnngp", "cntk"):
+        kern = K.get_kernel(name, patch_size=3, depth=3 if name == "cntk" else None)
+        k64, k32 = kern(X, Z, M), kern(X.float(), Z.float(), M.float())
+        assert k32.dtype == torch.float32
+        torch.testing.assert_close(k32.double(), k64, rtol=1e-5, atol=0)
+        a64, a32 = kern.agop(X, Z, alpha, M), kern.agop(X.float(), Z.float(), alpha.float(),
+                                                        M.float())
+        assert (a32.double() - a64).norm() < 1e-4 * a64.norm()
+
+
+def test_zero_patches_and_coinciding_points_are_finite():
+    X = _images(4, H=8, W=8)
+    X[0] = 0.0
+    X[1, :, :4] = 0.0
+    Z = torch.cat([X[:2], _images(2, H=8, W=8, seed=2)])  # Z shares images with X
+    alpha = torch.randn(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    for dtype in (torch.float32, torch.float64):
+        Xd, Zd, ad = X.to(dtype), Z.to(dtype), alpha.to(dtype)
+        for name in ("laplace", "cnngp", "cntk"):
+            kern = K.get_kernel(name, patch_size=3, depth=3 if name == "cntk" else None)
+            for out in (kern(Xd, Zd), kern(Xd), kern.agop(Xd, Zd, ad), kern.agop(Xd, Xd, ad)):
+                assert torch.isfinite(out).all(), name
+    # exact values at a coinciding pair: K(x, x) = |x|^2-type closed forms
+    x = X[2:3]
+    torch.testing.assert_close(K.laplace(x, x.clone(), 3), torch.ones(1, 1, dtype=x.dtype))
+    expected = (patches(x[0], 3) ** 2).sum(-1).mean() / 2  # NNGP(x, x) = mean |x_j|^2 / c
+    torch.testing.assert_close(K.cntk(x, x.clone(), 3, 1, kind="nngp")[0, 0], expected,
+                               rtol=1e-14, atol=0)
+
+
+def test_one_sided_gradients_at_zero_patch_and_coinciding_point():
+    """Neural Tangents' conventions: at a zero patch theta = pi/2 (kappa0 = 1/2) and the sqrt has
+    zero derivative, so grad_u k(0, v) = v/2 for the CNNGP; the Laplace gradient vanishes where
+    the distance does."""
+    x = torch.zeros(1, 1, 5, 5, dtype=torch.float64)
+    z = _images(1, c=1, H=5, W=5, seed=4)
+    alpha = torch.tensor([[1.5]], dtype=torch.float64)
+    V = patches(z[0], 3).reshape(-1, 9)  # (P, q)
+    P = V.shape[0]
+    expected = (1.5 / (2 * P)) ** 2 * V.T @ V
+    torch.testing.assert_close(K.cnngp_agop(x, z, alpha, 3), expected, rtol=1e-13, atol=0)
+    zero = K.laplace_agop(z, z.clone(), alpha, 3, bandwidth=2.0)
+    assert zero.abs().max() == 0
+
+
+@pytest.mark.parametrize("name", ["laplace", "cnngp", "cntk_nngp", "cntk_ntk"])
+def test_agop_matches_autograd_of_brute_force(name):
+    X, Z = _images(2, H=7, W=7), _images(3, H=7, W=7, seed=2)
+    M = _metric(18)
+    alpha = torch.randn(3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    if name == "laplace":
+        fn, ours = (lambda a, b: laplace_patches(a, b, M, 1.3)), K.laplace_agop(
+            X, Z, alpha, 3, M, bandwidth=1.3)
+    elif name == "cnngp":
+        fn, ours = (lambda a, b: cnngp_patches(a, b, M)), K.cnngp_agop(X, Z, alpha, 3, M)
+    else:
+        kind = name.split("_")[1]
+        def fn(a, b):
+            return (cntk_patches(a, b, M, 2, 3, 2, kind))
+        ours = K.cntk_agop(X, Z, alpha, 3, 2, M, kind=kind)
+    from kernel_reference import agop_autograd
+
+    ref = agop_autograd(fn, X, Z, alpha, 3)
+    torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-12 * ref.abs().max().item())
+
+
+class _ArccosNet(torch.autograd.Function):
+    """arccos.forward with the hand-derived backward, for torch.autograd.gradcheck."""
+
+    @staticmethod
+    def forward(ctx, S1, sx1, sz, k, depth, ntk):
+        from agop.kernels import arccos
+
+        sx = arccos.diagonals(sx1, k, depth)
+        szl = arccos.diagonals(sz, k, depth)
+        ctx.save_for_backward(S1, sx1, sz)
+        ctx.args = (k, depth, ntk)
+        return arccos.forward(S1.clone(), sx, szl, k, depth, ntk, 0.0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        from agop.kernels import arccos
+
+        S1, sx1, sz = ctx.saved_tensors
+        k, depth, ntk = ctx.args
+        _, S_bar, sx_bar = arccos.forward_backward(
+            S1.clone(), arccos.diagonals(sx1, k, depth), arccos.diagonals(sz, k, depth),
+            k, depth, ntk, 0.0)
+        return S_bar * grad, sx_bar * grad, None, None, None, None
+
+
+@pytest.mark.parametrize("ntk", [False, True])
+def test_hand_backward_passes_gradcheck(ntk):
+    """The CNTK tile's backward against finite differences (torch.autograd.gradcheck), one pair
+    per row (tm = 1) so that the row variance is a per-pair variable."""
+    X, Z = _images(3, c=1, H=7, W=7), _images(1, c=1, H=7, W=7, seed=2)
+    px = torch.stack([patches(x, 3) for x in X])  # (n, 5, 5, 9)
+    pz = patches(Z[0], 3)
+    S1 = torch.einsum("nhwq,hwq->hwn", px, pz)[..., None].contiguous()
+    sx1 = (px ** 2).sum(-1).permute(1, 2, 0)[..., None].contiguous()
+    sz = (pz ** 2).sum(-1)[:, :, None, None].contiguous()
+    S1.requires_grad_(True)
+    sx1.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda a, b: _ArccosNet.apply(a, b, sz, 3, 2, ntk),
+                                    (S1, sx1), eps=1e-6, atol=1e-7, rtol=1e-5)
+
+
+def test_bad_input_raises_clear_errors():
+    X, Z = _images(2), _images(2, seed=2)
+    with pytest.raises(ValueError, match="X must have shape"):
+        K.cntk(X[0], Z, 3, 1)
+    with pytest.raises(ValueError, match="channels"):
+        K.laplace(X, Z[:, :1], 3)
+    with pytest.raises(ValueError, match="Z must have images of X's size"):
+        K.cnngp(X, Z[:, :, :5], 3)
+    with pytest.raises(ValueError, match="too small for depth=3"):
+        K.cntk(X, Z, 3, 3)  # 6 - 3*2 = 0 < 1
+    bad = -torch.eye(18, dtype=torch.float64)
+    with pytest.raises(ValueError, match="M must be positive semi-definite"):
+        K.cntk(X, Z, 3, 1, bad)
+    with pytest.raises(ValueError, match="M must be 18 x 18"):
+        K.laplace(X, Z, 3, torch.eye(9))
+    with pytest.raises(ValueError, match="kind must be"):
+        K.cntk(X, Z, 3, 1, kind="gp")
+    with pytest.raises(ValueError, match="alpha must have shape"):
+        K.cntk_agop(X, Z, torch.ones(3, 2), 3, 1)
+    with pytest.raises(ValueError, match="patch_size must be a positive integer"):
+        K.laplace(X, Z, 0)
+    with pytest.raises(ValueError, match="NaN"):
+        K.laplace(X * float("nan"), Z, 3)
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        K.get_kernel("rbf", patch_size=3)
+
+
+def test_kernel_objects():
+    X, Z = _images(3), _images(2, seed=2)
+    kern = K.get_kernel("cntk", patch_size=3, depth=2, kind="nngp")
+    assert K.get_kernel(kern) is kern
+    torch.testing.assert_close(kern(X, Z), K.cntk(X, Z, 3, 2, kind="nngp"))
+    torch.testing.assert_close(K.Laplace(3, bandwidth=2.0)(X, Z), K.laplace(X, Z, 3, bandwidth=2.0))
+    torch.testing.assert_close(K.CNNGP(3)(X), K.cnngp(X, None, 3))

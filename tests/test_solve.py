@@ -1,0 +1,79 @@
+"""Ridge regression: Cholesky, one eigendecomposition for a sweep, validation selection."""
+
+import warnings
+
+import pytest
+import torch
+
+from agop.solve import RidgeSweep, ridge, select_ridge
+
+
+def _problem(n=30, C=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, 5, generator=g, dtype=torch.float64)
+    K = torch.exp(-torch.cdist(X, X))  # Laplace kernel: PD
+    Y = torch.randn(n, C, generator=g, dtype=torch.float64)
+    return X, K, Y
+
+
+def test_ridge_solves_the_regularised_system():
+    _, K, Y = _problem()
+    for lam in (0.0, 1e-3, 1.0):
+        alpha = ridge(K, Y, lam)
+        torch.testing.assert_close((K + lam * torch.eye(30, dtype=K.dtype)) @ alpha, Y)
+    assert ridge(K, Y[:, 0], 0.1).shape == (30,)
+
+
+def test_sweep_equals_ridge_for_every_lambda():
+    _, K, Y = _problem()
+    sweep = RidgeSweep(K)
+    for lam in (1e-4, 1e-2, 1.0, 10.0):
+        torch.testing.assert_close(sweep.solve(Y, lam), ridge(K, Y, lam), rtol=1e-8, atol=1e-10)
+
+
+def test_select_ridge_picks_the_best_validation_score():
+    g = torch.Generator().manual_seed(1)
+    X = torch.randn(80, 4, generator=g, dtype=torch.float64)
+    labels = (X[:, 0] + 0.5 * torch.randn(80, generator=g, dtype=torch.float64) > 0).long()
+    Y = torch.nn.functional.one_hot(labels, 2).double()
+    Kall = torch.exp(-torch.cdist(X, X) / 2)
+    tr, va = slice(0, 50), slice(50, 80)
+    lambdas = [1e-6, 1e-3, 1e-1, 1.0, 10.0]
+    best, alpha, scores = select_ridge(Kall[tr, tr], Y[tr], Kall[va, tr], Y[va], lambdas)
+    brute = [float(((Kall[va, tr] @ ridge(Kall[tr, tr], Y[tr], lam)).argmax(1)
+                    == labels[va]).double().mean()) for lam in lambdas]
+    assert scores == pytest.approx(brute)
+    assert scores[lambdas.index(best)] == max(brute)
+    torch.testing.assert_close(alpha, ridge(Kall[tr, tr], Y[tr], best), rtol=1e-8, atol=1e-10)
+    best_mse, _, mse = select_ridge(Kall[tr, tr], Y[tr, 1], Kall[va, tr], Y[va, 1], lambdas)
+    assert mse[lambdas.index(best_mse)] == min(mse)
+
+
+def test_not_positive_definite():
+    _, K, Y = _problem()
+    v = torch.ones(30, 1, dtype=K.dtype)
+    singular = v @ v.T  # rank one, PSD
+    with pytest.raises(ValueError, match="not positive definite"):
+        ridge(singular, Y, 0.0, jitter=False)
+    with pytest.warns(RuntimeWarning, match="jitter"):
+        alpha = ridge(singular, Y, 0.0)
+    assert torch.isfinite(alpha).all()
+    with pytest.raises(ValueError, match="not positive definite"):
+        ridge(-K, Y, 0.0)
+    with pytest.raises(ValueError, match="not positive definite"):
+        RidgeSweep(-K).solve(Y, 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RidgeSweep(K).solve(Y, 0.0)
+
+
+def test_bad_shapes():
+    _, K, Y = _problem()
+    with pytest.raises(ValueError, match="square"):
+        ridge(K[:, :5], Y, 0.1)
+    with pytest.raises(ValueError, match=r"Y must have shape \(30,\)"):
+        ridge(K, Y[:5], 0.1)
+    with pytest.raises(ValueError, match="lam must be a non-negative"):
+        ridge(K, Y, -1.0)
+    with pytest.raises(ValueError, match="K_val must have shape"):
+        select_ridge(K, Y, K[:, :4], Y, [0.1])
