@@ -118,9 +118,13 @@ class RFMResult:
     """What :func:`rfm_iterations` returns: every iterate, its scores, and the best one."""
 
     Ms: list[torch.Tensor]
+    fits: list[KernelFit]
     history: list[dict[str, float]]
     best_iter: int
-    best_fit: KernelFit
+
+    @property
+    def best_fit(self) -> KernelFit:
+        return self.fits[self.best_iter]
 
     @property
     def M(self) -> torch.Tensor:
@@ -150,14 +154,16 @@ def rfm_iterations(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor
     M: torch.Tensor | None = None  # the identity, without the cost of applying it
     Ms = [torch.eye(q, dtype=X.dtype, device=X.device)]
     history: list[dict[str, float]] = []
-    best_iter, best_fit, best_key = 0, None, None
+    fits: list[KernelFit] = []
+    best_iter, best_key = 0, None
     bar = tqdm(range(n_iter + 1), desc=desc, disable=not progress, leave=False)
     for t in bar:
         start = time.perf_counter()
         fit = fit_kernel_machine(kernel, X, Y, X_val, Y_val, M, ridges)
+        fits.append(fit)
         key = (fit.val_acc, -fit.val_mse)
         if best_key is None or key > best_key:
-            best_iter, best_fit, best_key = t, fit, key
+            best_iter, best_key = t, key
         stop = False
         if t < n_iter:
             if agop_samples is None or agop_samples >= n:
@@ -180,8 +186,7 @@ def rfm_iterations(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor
         if stop:
             break
     bar.close()
-    return RFMResult(Ms=Ms[:len(history)], history=history, best_iter=best_iter,
-                     best_fit=best_fit)
+    return RFMResult(Ms=Ms[:len(history)], fits=fits, history=history, best_iter=best_iter)
 
 
 # --------------------------------------------------------------------------------------------
@@ -244,7 +249,9 @@ class ConvRFM(ClassifierMixin, BaseEstimator):
     (``Ms_[0]`` is the identity); ``history_`` one dict per iterate with ``train_acc``,
     ``val_acc``, ``train_mse``, ``val_mse``, ``ridge`` and ``seconds``; ``best_iter_``;
     ``classes_``; ``kernel_`` the kernel object; ``alpha_``, ``ridge_`` and ``X_fit_`` the
-    fitted machine ``f(x) = K_{M_}(x, X_fit_) alpha_``, trained on the training split.
+    fitted machine ``f(x) = K_{M_}(x, X_fit_) alpha_``, trained on the training split
+    (``alphas_[t]`` that of iterate ``t``, see :meth:`score_iterations`); ``image_shape_`` the
+    ``(c, H, W)`` of the images (before padding).
     """
 
     def __init__(self, kernel: Any = "laplace", patch_size: int = 7, depth: int = 1,
@@ -311,7 +318,7 @@ class ConvRFM(ClassifierMixin, BaseEstimator):
 
         if not isinstance(self.kernel, str):
             return get_kernel(self.kernel)
-        options: dict[str, Any] = {"device": device}
+        options: dict[str, Any] = {"device": device, "progress": None if self.progress else False}
         if self.max_memory is not None:
             options["max_memory"] = self.max_memory
         if self.kernel == "laplace" and self.bandwidth is not None:
@@ -319,9 +326,6 @@ class ConvRFM(ClassifierMixin, BaseEstimator):
         if self.kernel == "cntk":
             options["depth"] = self.depth
         return get_kernel(self.kernel, patch_size=self.patch_size, **options)
-
-    def _kernel_patch_size(self) -> int:
-        return int(getattr(self.kernel_, "patch_size", self.patch_size))
 
     # ---- fit / predict -------------------------------------------------------------------
 
@@ -333,11 +337,11 @@ class ConvRFM(ClassifierMixin, BaseEstimator):
         device = default_device(self.device)
         dtype = self._dtype_for(X)
         X = check_images(X, "X", dtype=dtype, device=device)
-        self.image_shape_ = tuple(X.shape[1:])
+        image_shape = tuple(X.shape[1:])
         X = self._pad(X)
         n = X.shape[0]
-        self.classes_, codes, self._one_hot_input = _labels(y, n)
-        n_classes = len(self.classes_)
+        classes, codes, _ = _labels(y, n)
+        n_classes = len(classes)
 
         rng = check_random_state(self.random_state)
         split_seed, agop_seed = (int(s) for s in rng.randint(2**31 - 1, size=2))
@@ -348,21 +352,24 @@ class ConvRFM(ClassifierMixin, BaseEstimator):
                              f"{self.val_fraction} leaves {X_tr.shape[0]} for training (need 2)")
         generator = torch.Generator().manual_seed(agop_seed)
 
-        self.kernel_ = self._make_kernel(device)
-        k = self._kernel_patch_size()
+        kernel = self._make_kernel(device)
+        k = int(getattr(kernel, "patch_size", self.patch_size))
         if X.shape[-1] < k or X.shape[-2] < k:
             raise ValueError(f"X (after padding={self.padding}) has spatial size "
                              f"{tuple(X.shape[-2:])}, smaller than the patch size {k}")
         result = rfm_iterations(
-            self.kernel_, X_tr, Y_tr, X_va, Y_va, n_iter=int(self.n_iter),
+            kernel, X_tr, Y_tr, X_va, Y_va, n_iter=int(self.n_iter),
             q=X.shape[1] * k * k, ridges=[float(r) for r in self.ridges],
             agop_samples=self.agop_samples, normalize=self.normalize, power=self.power,
             generator=generator, progress=self.progress)
+        # learned state is set only once every check has passed and the rounds have run
+        self.classes_, self.image_shape_, self.kernel_ = classes, image_shape, kernel
         self.Ms_ = result.Ms
         self.history_ = result.history
         self.best_iter_ = result.best_iter
         self.M_ = result.M
-        self.alpha_ = result.best_fit.alpha / result.best_fit.scale
+        self.alphas_ = [fit.alpha / fit.scale for fit in result.fits]
+        self.alpha_ = self.alphas_[self.best_iter_]
         self.ridge_ = result.best_fit.ridge
         self.X_fit_ = X_tr
         self.n_iter_ = len(result.history) - 1
@@ -374,15 +381,17 @@ class ConvRFM(ClassifierMixin, BaseEstimator):
 
             raise NotFittedError("this ConvRFM is not fitted yet; call fit(X, y) first")
 
-    def _outputs(self, X) -> torch.Tensor:
+    def _outputs(self, X, iteration: int | None = None) -> torch.Tensor:
         self._check_fitted()
+        t = self.best_iter_ if iteration is None else iteration
+        if not isinstance(t, (int, np.integer)) or not 0 <= t < len(self.Ms_):
+            raise ValueError(f"iteration must be in [0, {len(self.Ms_) - 1}], got {iteration!r}")
         X = check_images(X, "X", dtype=self.X_fit_.dtype, device=self.X_fit_.device)
         if tuple(X.shape[1:]) != self.image_shape_:
             raise ValueError(f"X must have the training images' shape (c, H, W) = "
                              f"{self.image_shape_}, got {tuple(X.shape[1:])}")
         X = self._pad(X)
-        M = None if self.best_iter_ == 0 else self.M_
-        return self.kernel_(X, self.X_fit_, M=M) @ self.alpha_
+        return self.kernel_(X, self.X_fit_, M=None if t == 0 else self.Ms_[t]) @ self.alphas_[t]
 
     def decision_function(self, X) -> np.ndarray:
         """``f(x) = K_M(x, X_fit) alpha``: ``(n, C)`` scores, or ``(n,)`` (``f_1 - f_0``, positive
@@ -392,6 +401,7 @@ class ConvRFM(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """The class of the largest output, as an element of ``classes_``."""
+        self._check_fitted()
         return self.classes_[self._outputs(X).argmax(1).cpu().numpy()]
 
     def score(self, X, y, sample_weight=None) -> float:
@@ -403,4 +413,18 @@ class ConvRFM(ClassifierMixin, BaseEstimator):
         if y.ndim == 2 and y.shape[1] > 1:
             y = self.classes_[y.argmax(1)]
         return super().score(X, y.ravel() if y.ndim == 2 else y, sample_weight=sample_weight)
+
+    def score_iterations(self, X, y) -> list[float]:
+        """Accuracy on ``(X, y)`` of the machine of every iterate ``t = 0..n_iter_`` (entry 0 is
+        the fixed kernel): the curve of accuracy against AGOP rounds, from one fit. Selection
+        stays with the validation split; use this on held-out data to *report*."""
+        self._check_fitted()
+        if isinstance(y, torch.Tensor):
+            y = y.detach().cpu().numpy()
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] > 1:
+            y = self.classes_[y.argmax(1)]
+        y = y.ravel()
+        return [float(np.mean(self.classes_[self._outputs(X, t).argmax(1).cpu().numpy()] == y))
+                for t in range(len(self.Ms_))]
 

@@ -1,0 +1,228 @@
+"""ConvRFM: it finds a planted patch direction, its rounds are Algorithm 1, and it is a
+well-behaved scikit-learn classifier on image tensors."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+
+from agop.linalg import psd_sqrt
+from agop.patches import extract_patches
+from agop.rfm import ConvRFM, normalize_feature_matrix, rfm_iterations
+
+FAST = dict(device="cpu", progress=False)
+
+
+def planted_edge(n: int, amp: float = 0.7, channels: int = 3, k: int = 5, width: int = 24,
+                 segment: int = 8, seed: int = 0):
+    """Noise images ``(channels, k, width)``; a horizontal edge (rows ``+ + 0 - -``) of length
+    ``segment`` at a random horizontal place in channel 0, with sign = label.
+
+    Within any ``k x k`` patch the signal lies along one direction ``u`` (the edge profile
+    repeated over columns, zero in the other channels), up to the patches that cut the segment.
+    """
+    g = torch.Generator().manual_seed(seed)
+    s = torch.tensor([1.0, 1.0, 0.0, -1.0, -1.0]) / 2
+    X = torch.randn(n, channels, k, width, generator=g)
+    y = torch.randint(0, 2, (n,), generator=g)
+    start = torch.randint(0, width - segment + 1, (n,), generator=g)
+    cols = torch.arange(width)
+    mask = ((cols >= start[:, None]) & (cols < start[:, None] + segment)).float()
+    X[:, 0] += amp * (2 * y - 1).float()[:, None, None] * s[None, :, None] * mask[:, None, :]
+    u = torch.zeros(channels, k, k)
+    u[0] = s[:, None].expand(k, k)
+    return X, y, (u / u.norm()).reshape(-1)
+
+
+def small_digits(n: int = 60, n_classes: int = 3, seed: int = 0):
+    from agop.data import digits
+
+    X, y = digits(classes=list(range(n_classes)), dtype=torch.float64)
+    idx = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(seed))[:n]
+    return X[idx].numpy(), y[idx].numpy()
+
+
+# ---- the mathematics ----------------------------------------------------------------------
+
+
+def test_planted_direction_is_learned_and_helps():
+    X, y, u = planted_edge(300)
+    Xt, yt, _ = planted_edge(1000, seed=1)
+    model = ConvRFM("laplace", patch_size=5, n_iter=1, random_state=0, **FAST).fit(X, y)
+    eigvals, eigvecs = torch.linalg.eigh(model.Ms_[1].double())
+    assert abs(float(eigvecs[:, -1] @ u.double())) >= 0.9
+    assert eigvals[-1] > 5 * eigvals[-2]  # one dominant direction, not a flat spectrum
+    fixed, learned = model.score_iterations(Xt, yt)
+    assert learned >= fixed + 0.02, (fixed, learned)
+    assert model.best_iter_ == 1 and model.score(Xt, yt) == pytest.approx(learned)
+    assert model.history_[0]["val_acc"] < model.history_[1]["val_acc"]
+
+
+def test_planted_direction_cntk():
+    X, y, u = planted_edge(150, amp=1.0, channels=1)
+    model = ConvRFM("cntk", patch_size=5, depth=1, n_iter=1, random_state=0, **FAST).fit(X, y)
+    top = torch.linalg.eigh(model.Ms_[1].double())[1][:, -1]
+    assert abs(float(top @ u.double())) >= 0.9
+
+
+def test_rounds_are_algorithm_1(float64):
+    """M_1 is the normalised patch-AGOP of the round-0 predictor, computed here by autograd
+    through an explicit patch-wise Laplace machine (patches as independent variables)."""
+    X, y = small_digits(40)
+    model = ConvRFM("laplace", patch_size=3, padding=1, n_iter=1, random_state=1,
+                    bandwidth=4.0, **FAST).fit(X, y)
+    Z, alpha = model.X_fit_, model.alphas_[0]
+    Pz = extract_patches(Z, 3)  # images already padded
+    Px = Pz.clone().requires_grad_(True)
+    dist = (Px[:, None] - Pz[None]).pow(2).sum(-1).clamp_min(1e-300).sqrt()  # (n, m, P)
+    f = torch.exp(-dist / 4.0).mean(-1) @ alpha  # (n, C)
+    agop = torch.zeros(9, 9)
+    for c in range(f.shape[1]):
+        (g,) = torch.autograd.grad(f[:, c].sum(), Px, retain_graph=True)
+        agop += torch.einsum("npi,npj->ij", g, g) / Z.shape[0]
+    torch.testing.assert_close(model.Ms_[1], agop / torch.linalg.eigvalsh(agop)[-1],
+                               rtol=1e-6, atol=1e-8)
+    # and the machine of round 0 is kernel ridge regression with the chosen ridge
+    K = model.kernel_(Z, Z)
+    s = K.max()
+    Xp = torch.nn.functional.pad(torch.as_tensor(X), (1, 1, 1, 1))
+    rows = (Z.flatten(1)[:, None] == Xp.flatten(1)[None]).all(-1).double().argmax(1)
+    Y = torch.eye(3)[torch.as_tensor(y)[rows]]  # the training split's labels
+    alpha0 = torch.linalg.solve(K / s + model.history_[0]["ridge"] * torch.eye(len(Z)), Y) / s
+    torch.testing.assert_close(alpha, alpha0, rtol=1e-5, atol=1e-8)
+
+
+def test_normalisations_and_power(float64):
+    g = torch.Generator().manual_seed(0)
+    B = torch.randn(6, 4, generator=g)
+    A = B @ B.T
+    assert torch.linalg.eigvalsh(normalize_feature_matrix(A))[-1] == pytest.approx(1.0)
+    assert torch.linalg.matrix_norm(normalize_feature_matrix(A, "fro")) == pytest.approx(1.0)
+    torch.testing.assert_close(normalize_feature_matrix(A, None), A)
+    root = normalize_feature_matrix(A, None, power=0.5)
+    torch.testing.assert_close(root @ root, A)
+    with pytest.raises(ValueError, match="zero"):
+        normalize_feature_matrix(torch.zeros(3, 3))
+    with pytest.raises(ValueError, match="normalize"):
+        normalize_feature_matrix(A, "trace")
+
+    X, y = small_digits(40)
+    kw = dict(kernel="laplace", patch_size=3, padding=1, n_iter=1, random_state=0, **FAST)
+    plain = ConvRFM(**kw).fit(X, y)
+    sqrt = ConvRFM(power=0.5, normalize="fro", **kw).fit(X, y)
+    expected = psd_sqrt(plain.Ms_[1])
+    torch.testing.assert_close(sqrt.Ms_[1], expected / expected.norm(), rtol=1e-5, atol=1e-7)
+
+
+def test_rfm_iterations_zero_agop_stops_with_warning():
+    class Constant:
+        patch_size = 1
+
+        def __call__(self, X, Z, M=None):
+            return torch.eye(X.shape[0], Z.shape[0], dtype=X.dtype) + 1.0
+
+        def agop(self, X, Z, alpha, M=None):
+            return torch.zeros(1, 1, dtype=X.dtype)
+
+    X = torch.randn(6, 1, 2, 2)
+    Y = torch.eye(2)[[0, 1, 0, 1, 0, 1]]
+    with pytest.warns(RuntimeWarning, match="zero"):
+        result = rfm_iterations(Constant(), X, Y, X[:2], Y[:2], n_iter=3, q=1)
+    assert len(result.Ms) == len(result.history) == 1 and result.best_iter == 0
+
+
+# ---- the estimator ------------------------------------------------------------------------
+
+
+def test_history_attributes_and_fixed_kernel_baseline():
+    X, y = small_digits()
+    model = ConvRFM("laplace", patch_size=3, padding=1, n_iter=2, random_state=0, **FAST)
+    assert model.fit(X, y) is model
+    assert len(model.Ms_) == len(model.history_) == 3 and model.n_iter_ == 2
+    torch.testing.assert_close(model.Ms_[0], torch.eye(9, dtype=model.Ms_[0].dtype))
+    assert model.M_ is model.Ms_[model.best_iter_]
+    assert set(model.history_[0]) >= {"train_acc", "val_acc", "train_mse", "val_mse", "ridge",
+                                      "seconds"}
+    assert model.X_fit_.dtype == torch.float64  # the caller's dtype is kept
+    best = max(h["val_acc"] for h in model.history_)
+    assert model.history_[model.best_iter_]["val_acc"] == best
+    baseline = ConvRFM("laplace", patch_size=3, padding=1, n_iter=0, random_state=0,
+                       **FAST).fit(X, y)
+    assert baseline.history_ == [{**model.history_[0], "seconds": baseline.history_[0]["seconds"]}]
+    np.testing.assert_array_equal(model.classes_, [0, 1, 2])
+    assert model.decision_function(X).shape == (60, 3)
+
+
+def test_labels_one_hot_strings_and_binary():
+    X, y = small_digits()
+    kw = dict(kernel="laplace", patch_size=3, padding=1, n_iter=1, random_state=0, **FAST)
+    a = ConvRFM(**kw).fit(X, y)
+    b = ConvRFM(**kw).fit(torch.as_tensor(X), np.eye(3)[y])
+    names = np.array(["zero", "one", "two"])
+    c = ConvRFM(**kw).fit(X, names[y])
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    np.testing.assert_array_equal(names[a.predict(X)], c.predict(X))
+    assert b.score(X, np.eye(3)[y]) == a.score(X, y) == c.score(X, names[y])
+    keep = y < 2
+    binary = ConvRFM(**kw).fit(X[keep], y[keep])
+    scores = binary.decision_function(X[keep])
+    assert scores.shape == (keep.sum(),)
+    np.testing.assert_array_equal(binary.predict(X[keep]), (scores > 0).astype(int))
+
+
+def test_sklearn_conventions():
+    X, y = small_digits()
+    model = ConvRFM("laplace", patch_size=3, padding=1, n_iter=1, random_state=0, **FAST)
+    params = model.get_params()
+    assert {"kernel", "patch_size", "depth", "n_iter", "random_state"} <= set(params)
+    twin = clone(model)
+    assert twin.get_params() == params and not hasattr(twin, "M_")
+    assert model.set_params(n_iter=2) is model and model.n_iter == 2
+    first = model.fit(X, y).decision_function(X)
+    again = clone(model).fit(X, y).decision_function(X)
+    np.testing.assert_array_equal(first, again)  # deterministic with a seed
+
+    scores = cross_val_score(clone(model).set_params(n_iter=1), X, y,
+                             cv=KFold(3, shuffle=True, random_state=0))
+    assert scores.shape == (3,) and scores.mean() > 0.8
+    search = GridSearchCV(clone(model), {"n_iter": [0, 1]}, cv=2).fit(torch.as_tensor(X), y)
+    assert search.best_params_["n_iter"] in (0, 1) and search.score(X, y) > 0.8
+
+
+def test_bad_input_errors():
+    X, y = small_digits(20)
+    model = ConvRFM("laplace", patch_size=3, padding=1, n_iter=1, **FAST)
+    with pytest.raises(ValueError, match=r"\(n, c, H, W\)"):
+        model.fit(X[:, 0], y)
+    with pytest.raises(ValueError, match="one label per image"):
+        model.fit(X, y[:-1])
+    with pytest.raises(ValueError, match="two classes"):
+        model.fit(X, np.zeros(20, dtype=int))
+    with pytest.raises(ValueError, match="one-hot"):
+        model.fit(X, np.full((20, 3), 0.5))
+    with pytest.raises(ValueError, match="validation"):
+        model.fit(X[:2], y[:2])
+    bad = X.copy()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        model.fit(bad, y)
+    with pytest.raises(ValueError, match="patch_size"):
+        clone(model).set_params(patch_size=4).fit(X, y)
+    with pytest.raises(ValueError, match="patch size"):
+        clone(model).set_params(patch_size=11, padding=0).fit(X, y)
+    with pytest.raises(ValueError, match="val_fraction"):
+        clone(model).set_params(val_fraction=1.0).fit(X, y)
+    with pytest.raises(ValueError, match="normalize"):
+        clone(model).set_params(normalize="trace").fit(X, y)
+    with pytest.raises(ValueError, match="kernel"):
+        clone(model).set_params(kernel="gaussian").fit(X, y)
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        clone(model).predict(X)
+    model.fit(X, y)
+    with pytest.raises(ValueError, match="training images' shape"):
+        model.predict(np.zeros((3, 1, 9, 9)))
+    with pytest.raises(ValueError, match="iteration"):
+        model._outputs(X, iteration=5)
