@@ -11,7 +11,6 @@ feature matrices ``M_l`` of Deep ConvRFM.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,7 +18,6 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
 from agop.runtime import default_device
@@ -44,23 +42,22 @@ def _labels(y, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def validation_split(codes: np.ndarray, val_fraction: float, random_state: Any
                      ) -> tuple[np.ndarray, np.ndarray]:
-    """(train, validation) indices: ``ceil(val_fraction n)`` images held out, stratified by class
-    where every class can spare one, drawn as :class:`agop.ConvRFM` draws its split (same
-    ``random_state``, same split), so the CNN and the kernel machines select on the same images."""
-    if not 0 < val_fraction < 1:
+    """(train, validation) indices of images with class codes ``codes``: the stratified split of
+    :func:`agop.data.train_val_split`, seeded as :class:`agop.ConvRFM` seeds it from
+    ``random_state`` (same ``random_state``, same held-out images; a test guards this), so
+    the CNN and the kernel machines select on the same images."""
+    from agop.data import train_val_split
+
+    if not (isinstance(val_fraction, (int, float)) and 0 < val_fraction < 1):
         raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction!r}")
     n = len(codes)
-    n_val = math.ceil(val_fraction * n)
-    if n_val < 1 or n - n_val < 2:
-        raise ValueError(f"too few images for a validation split: n={n}, val_fraction={val_fraction}")
-    n_classes = int(codes.max()) + 1
-    rng = check_random_state(random_state)
-    counts = np.bincount(codes, minlength=n_classes)
-    stratify = codes if (counts.min() >= 2 and n_val >= n_classes
-                         and n - n_val >= n_classes) else None
-    train_idx, val_idx = train_test_split(np.arange(n), test_size=n_val, stratify=stratify,
-                                          random_state=int(rng.randint(2**31 - 1)))
-    return train_idx, val_idx
+    split_seed = int(check_random_state(random_state).randint(2**31 - 1, size=2)[0])
+    train_idx, _, val_idx, _ = train_val_split(torch.arange(n), torch.as_tensor(codes),
+                                               val_fraction, split_seed)
+    if len(train_idx) < 2 or len(val_idx) < 1:
+        raise ValueError(f"too few images for a validation split: n={n}, "
+                         f"val_fraction={val_fraction}")
+    return train_idx.numpy(), val_idx.numpy()
 
 
 class CNNBaseline(ClassifierMixin, BaseEstimator):
