@@ -2,3 +2,49 @@
 the same :mod:`agop.viz` function that draws the chapter's static twin."""
 
 from __future__ import annotations
+
+
+def theorem_explorer(X, y, kernel_size: int = 5, **net):
+    """Theorem 1 interactively: step size, initial scale, upper-layer noise, number of steps and
+    activation -> ``W^T W``, the patch-AGOP at 0 and over the data, and their correlation, drawn
+    by :func:`agop.viz.plot_theorem_pair` (the chapter's static figure). ``net``: further
+    keyword arguments of :class:`agop.theory.TheoremNet`. Returns the widget.
+    """
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    from agop import theory, viz
+
+    scales = [0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]
+    activations = {"tanh": {"activation": "tanh"},
+                   "ReLU, phi'(0) = 1": {"activation": "relu", "relu_grad_at_zero": 1.0},
+                   "ReLU, phi'(0) = 0 (torch)": {"activation": "relu", "relu_grad_at_zero": 0.0}}
+    controls = {
+        "eta": w.FloatLogSlider(value=0.02, base=10, min=-4, max=-0.5, description="step eta"),
+        "init_scale": w.SelectionSlider(options=scales, value=0.0, description="W_0 scale"),
+        "upper_noise": w.SelectionSlider(options=[0.0, 0.01, 0.1, 1.0, 10.0], value=0.0,
+                                         description="upper noise"),
+        "steps": w.IntSlider(value=1, min=1, max=50, description="steps"),
+        "activation": w.Dropdown(options=list(activations), value="tanh", description="phi"),
+    }
+    out = w.Output()
+    fig = plt.figure(figsize=(12.4, 3.2))
+    plt.close(fig)
+
+    def draw(eta, init_scale, upper_noise, steps, activation):
+        with out:
+            out.clear_output(wait=True)
+            try:
+                check = theory.check_theorem(X, y, eta=eta, steps=steps, init_scale=init_scale,
+                                             upper_noise=upper_noise, kernel_size=kernel_size,
+                                             **activations[activation], **net)
+            except ValueError as err:
+                print(f"nothing to compare: {err}")
+                return
+            viz.plot_theorem_pair(check, kernel_size=kernel_size, fig=fig)
+            from IPython.display import display
+
+            display(fig)
+
+    w.interactive_output(draw, controls)
+    return w.VBox([w.HBox(list(controls.values())[:3]), w.HBox(list(controls.values())[3:]), out])
