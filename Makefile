@@ -20,7 +20,13 @@ $(VENV)/.installed: pyproject.toml tools/install_torch.sh
 venv: $(VENV)/.installed
 
 # Offline copies of MathJax, require.js and the widget manager, served by the book itself.
-_vendor/.done: tools/vendor.sh
+# Versions: tools/package.json, pinned by tools/package-lock.json. Needs npm (and the npm
+# registry) once; the built book needs neither.
+_vendor/.done: tools/vendor.sh tools/package.json tools/package-lock.json
+	@command -v npm >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	  else echo "make vendor needs npm: install it (Debian: apt-get install npm)"; exit 1; fi; }
 	tools/vendor.sh _vendor
 	touch $@
 
@@ -29,8 +35,10 @@ vendor: _vendor/.done
 notebooks: venv
 	$(VENV)/bin/jupytext --update --to ipynb book/[0-9]*.md
 
+# The chapters' kernels must draw with matplotlib's inline backend: MPLBACKEND=Agg (exported
+# above for scripts and tests) would leave every figure out of the book.
 book: venv vendor
-	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+	env -u MPLBACKEND $(VENV)/bin/jupyter-book build . -W -n --keep-going
 
 test-package: venv
 	$(PY) -m pytest tests --ignore=tests/rendered --durations=10
