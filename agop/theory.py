@@ -79,6 +79,8 @@ class TheoremNet(nn.Module):
         (``"circular"`` gives every position the same ``v``; ``"zeros"`` does not).
     activation, relu_grad_at_zero: ``phi`` (see :class:`Activation`).
     init_scale: the first layer starts at ``W_0 ~ init_scale * N(0, 1)`` entrywise (0: the theorem).
+    readout_bias: a constant bias ``b`` of the read-out, so that ``g(0) = b`` (0: the theorem;
+        with ``train="first"`` it stays put, and the first step is that of labels ``y - b``).
     upper_noise: upper layers start at ``c_l (1 + upper_noise * N(0, 1))`` entrywise, with the
         constants ``c_l = 1 / (w_{l-1} r^2)`` (an average over the window) and ``a = 1 / sqrt(k_L P)``
         for the read-out; 0 gives constant matrices (the theorem).
@@ -88,7 +90,7 @@ class TheoremNet(nn.Module):
     def __init__(self, in_channels: int, image_size: int | tuple[int, int], width: int = 8,
                  kernel_size: int = 3, hidden: Sequence[int] = (), hidden_kernel_size: int = 3,
                  activation: str = "tanh", relu_grad_at_zero: float = 0.0,
-                 init_scale: float = 0.0, upper_noise: float = 0.0,
+                 init_scale: float = 0.0, upper_noise: float = 0.0, readout_bias: float = 0.0,
                  upper_padding_mode: str = "circular", seed: int = 0,
                  dtype: torch.dtype | None = None, device: str | torch.device | None = None):
         super().__init__()
@@ -119,7 +121,7 @@ class TheoremNet(nn.Module):
             layers += [nn.Conv2d(w_in, w_out, hidden_kernel_size, padding=hidden_kernel_size // 2,
                                  padding_mode=upper_padding_mode, bias=False),
                        Activation(activation, relu_grad_at_zero)]
-        layers += [nn.Flatten(), nn.Linear(widths[-1] * self.positions, 1, bias=False)]
+        layers += [nn.Flatten(), nn.Linear(widths[-1] * self.positions, 1, bias=readout_bias != 0)]
         self.upper = nn.Sequential(*layers)
         self.to(device=device, dtype=dtype)
 
@@ -132,6 +134,8 @@ class TheoremNet(nn.Module):
             self.conv.weight.copy_(init_scale * normal(self.conv.weight.shape))
             for module, const in zip(self.upper_linear_maps(), self.upper_constants(), strict=True):
                 module.weight.copy_(const * (1 + upper_noise * normal(module.weight.shape)))
+            if readout_bias:
+                self.upper[-1].bias.fill_(readout_bias)
         self.eval()  # no batch norm or dropout: eval mode only spares patch_agop's warning
 
     def upper_linear_maps(self) -> list[nn.Module]:
@@ -204,21 +208,20 @@ def label_weighted_patch_sum(X, y, kernel_size: int, chunk_size: int = 4096) -> 
     return u / X.shape[0]
 
 
-def closed_form_w1(X, y, v: torch.Tensor, eta: float, kernel_size: int, g0: float = 0.0,
-                   W0: torch.Tensor | None = None) -> torch.Tensor:
-    """``W_1 = W_0 + eta v u^T`` with ``u = (1/n) sum_i (y_i - g(0)) sum_j x_i[j]``, shape ``(k, q)``.
+def closed_form_w1(X, y, v: torch.Tensor, eta: float, kernel_size: int,
+                   g0: float = 0.0) -> torch.Tensor:
+    """``W_1 = eta v u^T`` with ``u = (1/n) sum_i (y_i - g(0)) sum_j x_i[j]``, shape ``(k, q)``.
 
-    Exact when ``W_0 = 0`` and every position has the same ``v = dg/dz_j(0)``; ``g0 = g(0)``
-    (0 under the theorem's assumptions; a non-zero ``g(0)`` only shifts the labels). A non-zero
-    ``W0`` is accepted for comparisons but the formula is then only the step's first-order part.
+    The first step of gradient descent on ``L = (1/2n) sum (f - y)^2`` from ``W_0 = 0`` when
+    every position has the same ``v = dg/dz_j(0)``; ``g0 = g(0)`` (0 under the theorem's
+    assumptions; a non-zero ``g(0)`` only shifts the labels).
     """
     X = check_images(X, "X")
     y = _check_targets(y, X)
     v = as_tensor(v, "v", dtype=X.dtype, device=X.device)
     if v.ndim != 1:
         raise ValueError(f"v must be a vector (k,), got shape {tuple(v.shape)}")
-    W1 = eta * torch.outer(v, label_weighted_patch_sum(X, y - g0, kernel_size))
-    return W1 if W0 is None else W0.reshape(W1.shape) + W1
+    return eta * torch.outer(v, label_weighted_patch_sum(X, y - g0, kernel_size))
 
 
 def _check_targets(y, X: torch.Tensor) -> torch.Tensor:

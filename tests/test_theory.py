@@ -96,6 +96,16 @@ def test_zero_padding_keeps_proportionality_but_not_the_plain_closed_form():
     assert (plain - res.W1).norm() > 1e-3 * res.W1.norm()
 
 
+def test_a_readout_bias_only_shifts_the_labels():
+    """g(0) = b != 0: W_1 = eta v u~^T with u~ = (1/n) sum_i (y_i - b) sum_j x_i[j]."""
+    X, y = images()
+    res = T.check_theorem(X, y, eta=ETA, readout_bias=0.7)
+    v = T.closed_form_v(T.TheoremNet(2, (7, 9), dtype=X.dtype))
+    torch.testing.assert_close(res.W1, T.closed_form_w1(X, y, v, ETA, 3, g0=0.7), rtol=1e-12, atol=0)
+    assert (res.W1 - T.closed_form_w1(X, y, v, ETA, 3)).norm() > 0.1 * res.W1.norm()
+    assert res.at_zero["residual"] <= 1e-10
+
+
 @pytest.mark.parametrize("kw", [dict(steps=20), dict(steps=15, batch_size=7),
                                 dict(steps=10, train="all", activation="relu", relu_grad_at_zero=1.0)])
 def test_channel_symmetry_keeps_proportionality_for_many_steps(kw):
