@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import CONFIG, HTML, is_remote, local_file, parse
+from rendering import COLAB_BADGE, CONFIG, HTML, is_remote, local_file, parse
 
 CDN = re.compile(r"https?://[^\s\"'<>]*(cdn|unpkg|jsdelivr|cdnjs|googleapis|gstatic)[^\s\"'<>]*",
                  re.I)
@@ -15,9 +15,6 @@ CDN = re.compile(r"https?://[^\s\"'<>]*(cdn|unpkg|jsdelivr|cdnjs|googleapis|gsta
 # when a reader starts live code, which this book does not enable and which needs Binder, and so
 # a network, anyway. It is the one CDN address allowed in a page.
 THEBE = re.compile(r'const THEBE_JS_URL = "https://unpkg\.com/thebe@[\d.]+/lib/index\.js"')
-# The Colab badge at the top of a chapter is a link to Colab, which needs a network anyway;
-# offline the reader sees its alt text, "Open In Colab".
-COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
 
 def html_files() -> list:

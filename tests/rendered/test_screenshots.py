@@ -10,9 +10,17 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from conftest import HTML, PLACEHOLDER, is_remote, local_file, notebook_pages, parse, toc_pages
 from PIL import Image
-from test_offline import COLAB_BADGE
+from rendering import (
+    COLAB_BADGE,
+    HTML,
+    PLACEHOLDER,
+    is_remote,
+    local_file,
+    notebook_pages,
+    parse,
+    toc_pages,
+)
 
 PAGES = toc_pages()
 NOTEBOOKS = set(notebook_pages())

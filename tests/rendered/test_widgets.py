@@ -9,7 +9,7 @@ import sys
 import textwrap
 
 import pytest
-from conftest import CONFIG, HTML, ROOT, SHOTS, render_file, toc_pages
+from rendering import CONFIG, HTML, ROOT, SHOTS, render_file, toc_pages
 
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
