@@ -36,9 +36,18 @@ _EXPORTS: dict[str, str] = {
     "nets": "agop",
     "theory": "agop",
     "viz": "agop",
+    "widgets": "agop",
+    "pretrained": "agop",
+    "baseline": "agop",
+    "rfm": "agop",
+    "deep_rfm": "agop",
+    "bench": "agop",
     # estimators
     "ConvRFM": "agop.rfm",
-    "DeepConvRFM": "agop.rfm",
+    "DeepConvRFM": "agop.deep_rfm",
+    "CNNBaseline": "agop.baseline",
+    # pretrained networks
+    "verify_ansatz": "agop.pretrained",
 }
 
 __all__ = ["__version__", *_EXPORTS]
