@@ -80,3 +80,8 @@ def test_check_images_errors():
         check_images(torch.full((1, 1, 2, 2), float("nan")))
     with pytest.raises(ValueError, match="3 channels"):
         check_images(torch.zeros(1, 1, 2, 2), channels=3)
+
+
+def test_every_public_name_resolves():
+    for name in agop.__all__:
+        assert getattr(agop, name) is not None, name
