@@ -11,7 +11,7 @@ from agop.kernels._tiling import memory_budget, tile_sizes, tiles
 
 # On the CPU a tile's pair tensors are kept near this many elements so that the elementwise
 # passes run from cache; on a GPU only the memory budget bounds the tiles.
-CPU_TILE_ELEMENTS = 2**21
+CPU_TILE_ELEMENTS = 2**18
 # Show a progress bar (progress=None) when the work exceeds this many pair-positions.
 AUTO_PROGRESS_WORK = 2e9
 

@@ -64,14 +64,16 @@ def relu_step(S: torch.Tensor, sx: torch.Tensor, sz: torch.Tensor, snap: float,
     """One ReLU layer on covariances: ``(A, kappa0, sq)`` from ``S`` and the variances.
 
     ``Sx Sz - S^2`` below ``snap * Sx Sz`` counts as zero (coinciding directions, up to
-    rounding). ``fill=True`` sets ``theta = pi/2`` where ``Sx Sz = 0`` (Neural Tangents'
+    rounding); ``snap=0`` only clips negatives, as Neural Tangents does. ``fill=True`` sets ``theta = pi/2`` where ``Sx Sz = 0`` (Neural Tangents'
     ``atan2(0, 0)``); values never depend on it (``S`` and ``Theta`` vanish there), derivatives do.
     """
     prod = sx * sz
     d = torch.addcmul(prod, S, S, value=-1.0)
     zero_prod = prod == 0 if fill else None
-    thr = prod.mul_(snap)
-    d.masked_fill_(d <= thr, 0.0)
+    if snap > 0:
+        d = torch.where(d > prod.mul_(snap), d, 0.0)
+    else:
+        d.clamp_(min=0.0)
     sq = d.sqrt_()
     theta = torch.atan2(sq, S)
     if fill:
@@ -88,11 +90,11 @@ def forward(S1: torch.Tensor, sx: list[torch.Tensor], sz: list[torch.Tensor], k:
     ``sx[l]`` is ``(H_l, W_l, tn, 1)`` and ``sz[l]`` is ``(H_l, W_l, 1, tm)``.
     """
     S = S1
-    theta = S1.clone() if ntk else None  # Theta_1 = Sigma_1 (no NTK term from the input)
+    theta = S1 if ntk else None  # Theta_1 = Sigma_1 (no NTK term from the input)
     for layer in range(depth):
         A, kappa0, _ = relu_step(S, sx[layer], sz[layer], snap)
         if ntk:
-            theta.mul_(kappa0).add_(A)  # kappa0 Theta + A
+            theta = torch.addcmul(A, kappa0, theta)  # kappa0 Theta + A
         if layer == depth - 1:
             out = theta if ntk else A
             return out.mean(dim=(0, 1))
