@@ -547,7 +547,7 @@ def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = No
         X0 = X.to(dtype=next(init.parameters()).dtype, device=next(init.parameters()).device)
         A0, seconds0 = _agops(init, X0, names, sketch, outputs, chunk_size, device, progress, seed)
 
-    from agop.features import cnfm, null_baselines
+    from agop.features import cnfm
 
     rows = []
     for n, conv in convs.items():
@@ -558,7 +558,7 @@ def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = No
         row = LayerResult(layer=n, weight_shape=tuple(W.shape), pearson=p, cosine=c,
                           pearson_sqrt=ps, cosine_sqrt=cs)
         if null_draws:
-            nulls = null_baselines(conv, n_draws=int(null_draws), seed=seed)
+            nulls = null_baselines_gram(conv, n_draws=int(null_draws), seed=seed)
             for field, value in _null_fields(nulls).items():
                 setattr(row, field, value)
         if init_convs is not None:
@@ -574,6 +574,55 @@ def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = No
         image_size=(X.shape[2], X.shape[3]), n_outputs=n_out, sketch=sketch,
         weights=weights or "weights as given", agop_seconds=seconds, init_agop_seconds=seconds0,
         agops=A if keep_agops else None, init_agops=A0 if keep_agops else None)
+
+
+def null_baselines_gram(conv_or_W, n_draws: int = 20, seed: int = 0) -> dict:
+    """:func:`agop.features.null_baselines` at ``alpha = 1``, computed in the ``k_out x k_out``
+    filter space, never forming a ``q x q`` matrix per draw (the same Wishart draws, the same
+    numbers, in a fraction of the time and memory for ``q`` in the thousands).
+
+    With ``W`` the ``k_out x q`` filters, ``K = W W^T``, ``s = W 1``, ``C = W^T W`` and
+    ``A = W^T G W`` (``G`` block diagonal over the groups):
+    ``<C, A> = tr(G K^2)``, ``|A|_F^2 = tr(G K G K)``, ``|C|_F^2 = tr(K^2)``,
+    ``sum(C) = |s|^2``, ``sum(A) = s^T G s``; Pearson centres with ``<C - c, A - a> =
+    <C, A> - sum(C) sum(A) / q^2`` and ``|A - a|^2 = |A|^2 - sum(A)^2 / q^2``.
+    """
+    from agop.features import filter_matrix
+
+    if not isinstance(n_draws, int) or n_draws < 1:
+        raise ValueError(f"n_draws must be a positive int, got {n_draws!r}")
+    Wg = filter_matrix(conv_or_W).to(torch.float64).cpu()
+    g, k, q = Wg.shape
+    W = Wg.reshape(g * k, q)
+    K, s = W @ W.T, W.sum(1)
+    K2 = K @ K
+    sum_c, norm_c2 = float(s @ s), float(K2.trace())
+
+    def similarities(G: torch.Tensor) -> tuple[float, float]:
+        GK = G @ K
+        ca, aa, sum_a = float((G * K2).sum()), float((GK * GK.T).sum()), float(s @ G @ s)
+        cosine = ca / math.sqrt(norm_c2 * aa)
+        centred = ca - sum_c * sum_a / q**2
+        pearson = centred / math.sqrt((norm_c2 - sum_c**2 / q**2) * (aa - sum_a**2 / q**2))
+        return pearson, cosine
+
+    generator = torch.Generator().manual_seed(int(seed))
+    draws: dict[str, list[float]] = {"pearson": [], "cosine": []}
+    for _ in range(n_draws):
+        B = torch.randn(g, k, k, generator=generator, dtype=torch.float64)
+        G = torch.block_diag(*(B @ B.transpose(1, 2) / k))
+        p, c = similarities(G)
+        draws["pearson"].append(p)
+        draws["cosine"].append(c)
+    identity = similarities(torch.eye(g * k, dtype=torch.float64))
+    out: dict = {"alpha": 1.0, "n_draws": n_draws,
+                 "family": "Wishart G = B B^T / k, B a k x k standard Gaussian matrix, per group"}
+    for i, kind in enumerate(("pearson", "cosine")):
+        t = torch.tensor(draws[kind], dtype=torch.float64)
+        out[kind] = {"random_mean": float(t.mean()),
+                     "random_std": float(t.std()) if n_draws > 1 else 0.0,
+                     "identity": identity[i], "draws": draws[kind]}
+    return out
 
 
 def _null_fields(nulls: dict) -> dict[str, float]:

@@ -89,6 +89,18 @@ def test_null_baselines_in_the_table():
     assert table.mean("pearson") == pytest.approx(np.mean(table.column("pearson")))
 
 
+@pytest.mark.parametrize("shape,groups", [((6, 2, 3, 3), 1), ((8, 2, 3, 3), 2), ((30, 3, 1, 1), 1)])
+def test_null_baselines_gram_equal_the_engine(shape, groups):
+    from agop.features import null_baselines
+
+    conv = nn.Conv2d(shape[1] * groups, shape[0], shape[2], groups=groups).double()
+    ours, theirs = P.null_baselines_gram(conv, n_draws=5, seed=3), null_baselines(conv, n_draws=5, seed=3)
+    for kind in ("pearson", "cosine"):
+        np.testing.assert_allclose(ours[kind]["draws"], theirs[kind]["draws"], rtol=1e-10)
+        assert ours[kind]["identity"] == pytest.approx(theirs[kind]["identity"], abs=1e-12)
+        assert ours[kind]["random_std"] == pytest.approx(theirs[kind]["random_std"], abs=1e-12)
+
+
 def test_power_in_row_space_equals_closed_form():
     g = torch.Generator().manual_seed(0)
     W = torch.randn(5, 3 * 3 * 3, generator=g, dtype=torch.float64)  # k_out < q
