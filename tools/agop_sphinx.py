@@ -4,11 +4,18 @@
   documents it, ``agop.rfm.ConvRFM``: the package re-exports names lazily (``agop._EXPORTS``).
 * Methods that scikit-learn writes into every estimator class (``set_fit_request`` and the like,
   for metadata routing) are not part of agop's API and are left out of the reference.
+* The chapters' Colab badge (an image on Google's server, so that it shows on GitHub and in
+  Colab) is drawn from a local copy, tools/colab-badge.svg, so that the book shows it offline.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from docutils import nodes
+
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+LOCAL_BADGE = "/tools/colab-badge.svg"  # relative to the book's root
 
 
 def resolve_reexport(app, env, node, contnode) -> Any:
@@ -35,7 +42,16 @@ def skip_sklearn_members(app, what, name, obj, skip, options) -> bool | None:
     return None
 
 
+def local_colab_badge(app, doctree) -> None:
+    """``doctree-read``, before Sphinx collects images: point the Colab badge at the local copy."""
+    for image in doctree.findall(nodes.image):
+        if image.get("uri") == COLAB_BADGE:
+            image["uri"] = LOCAL_BADGE
+
+
 def setup(app) -> dict[str, Any]:
+    app.setup_extension("sphinx.ext.autodoc")
     app.connect("missing-reference", resolve_reexport)
     app.connect("autodoc-skip-member", skip_sklearn_members)
+    app.connect("doctree-read", local_colab_badge, priority=400)  # image collector: 500
     return {"parallel_read_safe": True, "parallel_write_safe": True}

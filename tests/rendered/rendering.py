@@ -19,9 +19,6 @@ CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 
 # A chapter that says this is a placeholder and shows no figure yet (tools/make_stub.py).
 PLACEHOLDER = "This chapter is not written yet"
-# The Colab badge at the top of a chapter is a link to Colab, which needs a network anyway;
-# offline the reader sees its alt text, "Open In Colab". The one remote image allowed.
-COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # Offline and quiet: no update checks, no sync, no crash reporter; a fresh profile per run.
