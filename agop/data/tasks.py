@@ -142,7 +142,7 @@ def star_mask(radius: int = 3, n_lines: int = 4) -> torch.Tensor:
     return mask
 
 
-def star_in_noise(n: int, *, noise: float = 0.3, intensity: float = 1.0, radius: int = 3,
+def star_in_noise(n: int, *, noise: float = 0.3, intensity: float = 1.5, radius: int = 3,
                   n_lines: int = 4, channels: tuple[int, ...] = (0, 1), image_size: int = 32,
                   seed: int = 0, device: str | torch.device | None = None,
                   dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -151,10 +151,14 @@ def star_in_noise(n: int, *, noise: float = 0.3, intensity: float = 1.0, radius:
     Every image is i.i.d. Gaussian noise of standard deviation ``noise`` (0.3). Class 1 images
     also carry a star, :func:`star_mask` ``(radius, n_lines)``, at a uniformly random offset
     (wholly inside the image): its pixels are set to ``intensity`` in the ``channels`` (two of the
-    three) and left as noise in the others. Class 0 is pure noise. The default star (radius 3,
-    4 lines: 21 pixels in 2 channels, intensity 1 against noise 0.3) is faint against the noise
-    in a single picture yet plain to a model that looks at patches; with 50 training images the
-    authors' fixed kernel reached about 78% test accuracy. Labels are balanced, shuffled.
+    three) and left as noise in the others. Class 0 is pure noise. Labels are balanced, shuffled.
+
+    The default star (radius 3, 4 lines: 21 pixels in 2 channels, intensity 1.5 = 5 noise standard
+    deviations) is plain to the eye and to a matched filter, yet hard for a fixed convolutional
+    kernel that must find it anywhere from 50 images (the authors' fixed kernel: about 78%).
+    Measured with a one-hidden-layer ReLU NTK on 11 x 11 patches (no padding), 50 training and
+    300 test images, mean of 3 seeds, best of 3 ridges: test accuracy 0.53 at intensity 0.5,
+    0.58 at 0.75, 0.63 at 1.0, 0.70 at 1.5, 0.73 at 1.75 and 2.0 (radius 2 at 1.0: 0.54).
     """
     n, noise = _check_n(n), _check_nonneg(noise, "noise")
     intensity = float(intensity)
