@@ -261,24 +261,6 @@ def load_images(source: str | Path | Sequence[Any] | None = None, n: int | None 
 # Feature operators
 # --------------------------------------------------------------------------------------------
 
-def power_in_row_space(A: torch.Tensor, W: torch.Tensor, alpha: float) -> torch.Tensor:
-    """``A^alpha`` for a PSD ``A`` whose range lies in the row space of ``W`` (``A = W^T G W``).
-
-    ``A^alpha = Q (Q^T A Q)^alpha Q^T`` with ``Q`` an orthonormal basis of the rows of ``W``
-    (``q x r``): one ``r x r`` eigendecomposition instead of a ``q x q`` one, ``r = k_out``.
-    Every patch-AGOP of a conv layer has this form, so this is exact for them.
-    """
-    W = W.reshape(W.shape[0], -1).to(A)
-    q = A.shape[0]
-    if W.shape[1] != q:
-        raise ValueError(f"W must have {q} columns (the side of A), got shape {tuple(W.shape)}")
-    if W.shape[0] >= q:
-        return psd_power(A, alpha, check=False)
-    Q, _ = torch.linalg.qr(W.T)
-    B = Q.T @ A @ Q
-    return Q @ psd_power((B + B.T) / 2, alpha, check=False) @ Q.T
-
-
 def layer_inputs(model: nn.Module, X: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
     """The input of each named layer when ``model`` runs on ``X`` (forward hooks, no gradients).
 
@@ -455,11 +437,53 @@ class AnsatzTable:
         p.text(self.to_text())
 
 
-def _similarities(M: torch.Tensor, A: torch.Tensor, W: torch.Tensor) -> tuple[float, ...]:
-    """(pearson, cosine, pearson_sqrt, cosine_sqrt) of the CNFM ``M`` with ``A`` and ``A^{1/2}``."""
-    A_sqrt = power_in_row_space(A, W, 0.5)
-    return (correlation(M, A, "pearson"), correlation(M, A, "cosine"),
-            correlation(M, A_sqrt, "pearson"), correlation(M, A_sqrt, "cosine"))
+class FilterSpace:
+    """Matrices of the form ``W^T X W`` (``q x q``), handled in the row space of the filters.
+
+    With ``W^T = Q R`` (reduced QR, ``Q`` is ``q x r``, ``r = min(k_out, q)``), every such matrix
+    is ``Q (R X R^T) Q^T``, so its Frobenius products, norms and powers are those of the
+    ``r x r`` matrix ``R X R^T`` (``Q`` is orthonormal), and the sum of its entries is
+    ``u^T (R X R^T) u`` with ``u = Q^T 1``. The CNFM is ``X = I``, a patch-AGOP ``X = G``, a
+    null baseline a random ``G``: their similarities never need a ``q x q`` matrix.
+    """
+
+    def __init__(self, conv_or_W):
+        from agop.features import filter_matrix
+
+        Wg = filter_matrix(conv_or_W).detach()
+        g, k, q = Wg.shape
+        self.q = q
+        self.Q, self.R = torch.linalg.qr(Wg.reshape(g * k, q).T.to(torch.float64))
+        self.u = self.Q.sum(0)
+        self.cnfm = self.R @ self.R.T
+
+    def reduce(self, G: torch.Tensor) -> torch.Tensor:
+        """``R X R^T`` for ``X`` = ``G`` (``k_out x k_out``) or per group ``(groups, k, k)``."""
+        G = G.to(self.R)
+        if G.ndim == 3:
+            G = torch.block_diag(*G)
+        B = self.R @ G @ self.R.T
+        return (B + B.T) / 2
+
+    def similarity(self, B: torch.Tensor, kind: str = "pearson") -> float:
+        """The similarity of the CNFM with ``Q B Q^T`` (see :func:`agop.linalg.correlation`)."""
+        M = self.cnfm
+        mb, mm, bb = float((M * B).sum()), float((M * M).sum()), float((B * B).sum())
+        if kind == "pearson":
+            sm, sb, q2 = float(self.u @ M @ self.u), float(self.u @ B @ self.u), self.q**2
+            mb, mm, bb = mb - sm * sb / q2, mm - sm**2 / q2, bb - sb**2 / q2
+        elif kind != "cosine":
+            raise ValueError(f"kind must be 'pearson' or 'cosine', got {kind!r}")
+        if mm <= 0 or bb <= 0:
+            raise ValueError("the similarity is undefined for a constant matrix")
+        return mb / math.sqrt(mm * bb)
+
+    def similarities(self, G: torch.Tensor) -> tuple[float, float, float, float]:
+        """(pearson, cosine) of the CNFM with ``W^T G W`` and with ``(W^T G W)^{1/2}``."""
+        B = self.reduce(G)
+        S = psd_power(B, 0.5, check=False)
+        return (self.similarity(B), self.similarity(B, "cosine"),
+                self.similarity(S), self.similarity(S, "cosine"))
 
 
 class _out_of_place:
@@ -480,13 +504,15 @@ class _out_of_place:
 
 
 def _agops(model, X, names, sketch, outputs, chunk_size, device, progress, seed):
-    """The patch-AGOPs of the named layers, and the seconds they took."""
+    """``((AGOPs, G's), seconds)``: the patch-AGOPs ``W^T G W`` of the named layers and their
+    inner matrices ``G`` (:func:`agop.features.patch_agop` with ``inner=True``)."""
     from agop.features import patch_agop
 
     t0 = time.perf_counter()
     with _out_of_place(model):
         A = patch_agop(model, X, layers=names, sketch=sketch, outputs=outputs,
-                       chunk_size=chunk_size, device=device, progress=progress, seed=seed)
+                       chunk_size=chunk_size, device=device, progress=progress, seed=seed,
+                       inner=True)
     if X.device.type == "cuda":
         torch.cuda.synchronize(X.device)
     return A, time.perf_counter() - t0
@@ -541,32 +567,30 @@ def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = No
                                  f"weight {tuple(init_convs[n].weight.shape)} in init and "
                                  f"{tuple(conv.weight.shape)} in model")
 
-    A, seconds = _agops(model, X, names, sketch, outputs, chunk_size, device, progress, seed)
-    A0, seconds0 = (None, None)
+    (A, G), seconds = _agops(model, X, names, sketch, outputs, chunk_size, device, progress, seed)
+    A0 = G0 = seconds0 = None
     if init is not None:
         X0 = X.to(dtype=next(init.parameters()).dtype, device=next(init.parameters()).device)
-        A0, seconds0 = _agops(init, X0, names, sketch, outputs, chunk_size, device, progress, seed)
+        (A0, G0), seconds0 = _agops(init, X0, names, sketch, outputs, chunk_size, device,
+                                    progress, seed)
 
     from agop.features import cnfm
 
     rows = []
     for n, conv in convs.items():
         t0 = time.perf_counter()
-        W = conv.weight.detach()
-        M = cnfm(conv).to(A[n])
-        p, c, ps, cs = _similarities(M, A[n], W)
-        row = LayerResult(layer=n, weight_shape=tuple(W.shape), pearson=p, cosine=c,
+        space = FilterSpace(conv)
+        p, c, ps, cs = space.similarities(G[n])
+        row = LayerResult(layer=n, weight_shape=tuple(conv.weight.shape), pearson=p, cosine=c,
                           pearson_sqrt=ps, cosine_sqrt=cs)
         if null_draws:
-            nulls = null_baselines_gram(conv, n_draws=int(null_draws), seed=seed)
+            nulls = null_baselines_gram(conv, n_draws=int(null_draws), seed=seed, space=space)
             for field, value in _null_fields(nulls).items():
                 setattr(row, field, value)
         if init_convs is not None:
-            W0 = init_convs[n].weight.detach()
-            M0 = cnfm(init_convs[n]).to(A0[n])
             (row.init_pearson, row.init_cosine, row.init_pearson_sqrt,
-             row.init_cosine_sqrt) = _similarities(M0, A0[n], W0)
-            row.cnfm_init_vs_trained = correlation(M0, M.to(M0), "pearson")
+             row.init_cosine_sqrt) = FilterSpace(init_convs[n]).similarities(G0[n])
+            row.cnfm_init_vs_trained = correlation(cnfm(init_convs[n]), cnfm(conv), "pearson")
         row.seconds = time.perf_counter() - t0
         rows.append(row)
     return AnsatzTable(
@@ -576,52 +600,33 @@ def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = No
         agops=A if keep_agops else None, init_agops=A0 if keep_agops else None)
 
 
-def null_baselines_gram(conv_or_W, n_draws: int = 20, seed: int = 0) -> dict:
-    """:func:`agop.features.null_baselines` at ``alpha = 1``, computed in the ``k_out x k_out``
-    filter space, never forming a ``q x q`` matrix per draw (the same Wishart draws, the same
-    numbers, in a fraction of the time and memory for ``q`` in the thousands).
-
-    With ``W`` the ``k_out x q`` filters, ``K = W W^T``, ``s = W 1``, ``C = W^T W`` and
-    ``A = W^T G W`` (``G`` block diagonal over the groups):
-    ``<C, A> = tr(G K^2)``, ``|A|_F^2 = tr(G K G K)``, ``|C|_F^2 = tr(K^2)``,
-    ``sum(C) = |s|^2``, ``sum(A) = s^T G s``; Pearson centres with ``<C - c, A - a> =
-    <C, A> - sum(C) sum(A) / q^2`` and ``|A - a|^2 = |A|^2 - sum(A)^2 / q^2``.
-    """
+def null_baselines_gram(conv_or_W, n_draws: int = 20, seed: int = 0,
+                        space: FilterSpace | None = None) -> dict:
+    """:func:`agop.features.null_baselines` at ``alpha = 1`` in the filter space
+    (:class:`FilterSpace`): the same Wishart draws ``G = B B^T / k`` per group and the same
+    numbers, without a ``q x q`` matrix per draw (seconds instead of minutes for ``q`` in the
+    thousands)."""
     from agop.features import filter_matrix
 
     if not isinstance(n_draws, int) or n_draws < 1:
         raise ValueError(f"n_draws must be a positive int, got {n_draws!r}")
-    Wg = filter_matrix(conv_or_W).to(torch.float64).cpu()
-    g, k, q = Wg.shape
-    W = Wg.reshape(g * k, q)
-    K, s = W @ W.T, W.sum(1)
-    K2 = K @ K
-    sum_c, norm_c2 = float(s @ s), float(K2.trace())
-
-    def similarities(G: torch.Tensor) -> tuple[float, float]:
-        GK = G @ K
-        ca, aa, sum_a = float((G * K2).sum()), float((GK * GK.T).sum()), float(s @ G @ s)
-        cosine = ca / math.sqrt(norm_c2 * aa)
-        centred = ca - sum_c * sum_a / q**2
-        pearson = centred / math.sqrt((norm_c2 - sum_c**2 / q**2) * (aa - sum_a**2 / q**2))
-        return pearson, cosine
-
+    g, k, _ = filter_matrix(conv_or_W).shape
+    space = FilterSpace(conv_or_W) if space is None else space
     generator = torch.Generator().manual_seed(int(seed))
     draws: dict[str, list[float]] = {"pearson": [], "cosine": []}
     for _ in range(n_draws):
         B = torch.randn(g, k, k, generator=generator, dtype=torch.float64)
-        G = torch.block_diag(*(B @ B.transpose(1, 2) / k))
-        p, c = similarities(G)
-        draws["pearson"].append(p)
-        draws["cosine"].append(c)
-    identity = similarities(torch.eye(g * k, dtype=torch.float64))
+        reduced = space.reduce(B @ B.transpose(1, 2) / k)
+        for kind in draws:
+            draws[kind].append(space.similarity(reduced, kind))
+    identity = space.reduce(torch.eye(g * k, dtype=torch.float64))
     out: dict = {"alpha": 1.0, "n_draws": n_draws,
                  "family": "Wishart G = B B^T / k, B a k x k standard Gaussian matrix, per group"}
-    for i, kind in enumerate(("pearson", "cosine")):
-        t = torch.tensor(draws[kind], dtype=torch.float64)
+    for kind, values in draws.items():
+        t = torch.tensor(values, dtype=torch.float64)
         out[kind] = {"random_mean": float(t.mean()),
                      "random_std": float(t.std()) if n_draws > 1 else 0.0,
-                     "identity": identity[i], "draws": draws[kind]}
+                     "identity": space.similarity(identity, kind), "draws": values}
     return out
 
 
@@ -663,12 +668,13 @@ def sketch_accuracy(model: nn.Module, X: Any, ks: Sequence[int], *,
     names = list(convs)
     param = next(model.parameters())
     X = check_images(X, "X", dtype=param.dtype, device=param.device)
-    exact, _ = _agops(model, X, names, None, outputs, chunk_size, device, False, seed)
+    (exact, _), _ = _agops(model, X, names, None, outputs, chunk_size, device, False, seed)
     out = []
     for k in ks:
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"ks must hold positive integers, got {k!r}")
-        sk, _ = _agops(model, X, names, int(k), outputs, chunk_size, device, False, seed + int(k))
+        (sk, _), _ = _agops(model, X, names, int(k), outputs, chunk_size, device, False,
+                            seed + int(k))
         for n, conv in convs.items():
             A, Ak = exact[n], sk[n]
             M = cnfm(conv).to(A)

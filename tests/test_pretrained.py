@@ -101,19 +101,18 @@ def test_null_baselines_gram_equal_the_engine(shape, groups):
         assert ours[kind]["random_std"] == pytest.approx(theirs[kind]["random_std"], abs=1e-12)
 
 
-def test_power_in_row_space_equals_closed_form():
+@pytest.mark.parametrize("k_out,c,k,groups", [(5, 3, 3, 1), (40, 3, 3, 1), (8, 2, 3, 2)])
+def test_filter_space_similarities_equal_full_matrices(k_out, c, k, groups):
+    conv = nn.Conv2d(c * groups, k_out, k, groups=groups).double()
     g = torch.Generator().manual_seed(0)
-    W = torch.randn(5, 3 * 3 * 3, generator=g, dtype=torch.float64)  # k_out < q
-    V = torch.linalg.svd(W, full_matrices=False).Vh.T  # the row space of W, 27 x 5
-    lam = torch.tensor([3.0, 1.0, 0.5, 0.1, 0.01], dtype=torch.float64)
-    A = (V * lam) @ V.T  # range in the row space: A = W^T G W for some PSD G
-    for alpha in (0.5, 0.25, 1.0):
-        torch.testing.assert_close(P.power_in_row_space(A, W, alpha), (V * lam**alpha) @ V.T)
-    wide = torch.randn(40, 27, generator=g, dtype=torch.float64)  # k_out >= q: the full path
-    A = wide.T @ wide
-    torch.testing.assert_close(P.power_in_row_space(A, wide, 0.5), psd_power(A, 0.5))
-    with pytest.raises(ValueError, match="columns"):
-        P.power_in_row_space(A, W[:, :5], 0.5)
+    B = torch.randn(groups, k_out // groups, k_out // groups, generator=g, dtype=torch.float64)
+    G = B @ B.transpose(1, 2) + 0.1 * torch.eye(k_out // groups, dtype=torch.float64)
+    Wg = conv.weight.detach().reshape(groups, k_out // groups, -1)
+    A = torch.einsum("gkq,gkl,glr->qr", Wg, G, Wg)  # W^T G W, summed over groups
+    M = cnfm(conv)
+    expected = (correlation(M, A), correlation(M, A, "cosine"),
+                correlation(M, psd_power(A, 0.5)), correlation(M, psd_power(A, 0.5), "cosine"))
+    np.testing.assert_allclose(P.FilterSpace(conv).similarities(G), expected, atol=1e-6)
 
 
 def test_sketch_accuracy_reports_exact_and_sketched():
