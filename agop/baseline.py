@@ -206,6 +206,17 @@ class CNNBaseline(ClassifierMixin, BaseEstimator):
                 h.remove()
         return inputs
 
+    def feature_maps(self, X, subtract_init: bool = True) -> list[torch.Tensor]:
+        """What each conv layer's CNFM makes of images ``X``: ``|A_l^{1/2} x_l[j]|`` at every
+        position of the layer's input ``x_l`` (``"same"`` padding), one ``(n, H_l, W_l)``
+        tensor per layer, with ``A_l = (W_l - W_l(0))^T (W_l - W_l(0))`` (``subtract_init``,
+        as the authors drew their Figure 4) or ``W_l^T W_l``."""
+        from agop.features import feature_map
+
+        cnfms = self.delta_cnfms_ if subtract_init else self.cnfms_
+        return [feature_map(A, x, int(self.patch_size))
+                for A, x in zip(cnfms, self.layer_inputs(X), strict=True)]
+
     def agops(self, X, **kwargs) -> list[torch.Tensor]:
         """The patch-AGOP of every conv layer over images ``X`` (:func:`agop.features.patch_agop`),
         in layer order."""
@@ -314,14 +325,17 @@ def evaluate_methods(X, y, X_test, y_test, *, seed: int, depth: int, patch_size:
                      device: str | torch.device | None = None) -> dict:
     """Fit every method in ``methods`` on ``(X, y)`` and score it on ``(X_test, y_test)``.
 
-    The CNTK is ConvRFM with ``n_iter = 0``; ConvRFM and Deep ConvRFM come from one
+    The CNTK is the fixed kernel ``M = I``: iterate 0 of ConvRFM (same ridge grid, same
+    validation split; a separate ``n_iter = 0`` fit only when no ConvRFM is asked for); ConvRFM and Deep ConvRFM come from one
     :class:`~agop.deep_rfm.DeepConvRFM` fit (its first layer *is* ConvRFM with a CNTK of depth
     ``depth``; with ``depth = 1`` the two coincide); the CNN is :class:`CNNBaseline` with the
     same depth, width and patch size. Each selects its ridge / iterate / epoch on the same
     validation split of ``(X, y)`` (``random_state = seed``), never on the test set.
 
-    Returns ``{"accuracy": {method: acc}, "layers": [acc after 0, 1, ..., L feature-learning
-    layers], "seconds": {method: s}, "models": {method: fitted estimator}}``.
+    Returns ``{"accuracy": {method: acc}, "layers": {number of feature-learning layers
+    (0 = CNTK, 1 = ConvRFM, ..., L): acc}, "n_layers": L, "seconds": {method: s}, "models": {method: fitted estimator}}`` (the CNTK's ``seconds``
+    only cover its scoring when it comes from the ConvRFM fit; ``models["CNTK"]`` is then
+    ``None``).
     """
     from agop.deep_rfm import DeepConvRFM
     from agop.rfm import ConvRFM
@@ -329,7 +343,7 @@ def evaluate_methods(X, y, X_test, y_test, *, seed: int, depth: int, patch_size:
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise ValueError(f"methods must be among {METHODS}, got {sorted(unknown)}")
-    out: dict = {"accuracy": {}, "layers": [], "seconds": {}, "models": {}}
+    out: dict = {"accuracy": {}, "layers": {}, "seconds": {}, "models": {}}
     common = dict(patch_size=patch_size, random_state=seed, device=device, progress=False,
                   agop_samples=agop_samples)
     if ridges is not None:
@@ -340,11 +354,11 @@ def evaluate_methods(X, y, X_test, y_test, *, seed: int, depth: int, patch_size:
         out["seconds"][method] = seconds
         out["models"][method] = model
 
-    if "CNTK" in methods:
+    if "CNTK" in methods and not {"ConvRFM", "Deep ConvRFM"} & set(methods):
         start = time.perf_counter()
         m = ConvRFM(kernel="cntk", depth=depth, n_iter=0, **common).fit(X, y)
         record("CNTK", m.score(X_test, y_test), time.perf_counter() - start, m)
-        out["layers"].append(out["accuracy"]["CNTK"])
+        out["layers"][0] = out["accuracy"]["CNTK"]
     if "ConvRFM" in methods or "Deep ConvRFM" in methods:
         start = time.perf_counter()
         L = (depth if n_layers is None else n_layers) if "Deep ConvRFM" in methods else 1
@@ -352,8 +366,13 @@ def evaluate_methods(X, y, X_test, y_test, *, seed: int, depth: int, patch_size:
                            nonlinearity=nonlinearity, **common).fit(X, y)
         scores = deep.score_layers(X_test, y_test)
         seconds = time.perf_counter() - start
-        if "CNTK" in methods:
-            out["layers"].extend(scores)
+        out["n_layers"] = L
+        out["layers"].update({l + 1: acc for l, acc in enumerate(scores)})
+        if "CNTK" in methods:  # iterate 0 of the first layer is the CNTK, on the same split
+            start = time.perf_counter()
+            fixed = deep.layers_[0].score_iterations(X_test, y_test)[0]
+            record("CNTK", fixed, time.perf_counter() - start, None)
+            out["layers"][0] = fixed
         if "ConvRFM" in methods:
             record("ConvRFM", scores[0], seconds, deep.layers_[0])
         if "Deep ConvRFM" in methods:
@@ -391,12 +410,11 @@ def compare_methods(task: Callable[..., tuple[torch.Tensor, torch.Tensor]],
         Xt, yt = task(n_test, noise, seed + TEST_SEED_OFFSET, "test")
         result = evaluate_methods(X, y, Xt, yt, seed=seed, **settings)
         for method, acc in result["accuracy"].items():
-            layers = {"CNTK": 0, "ConvRFM": 1, "CNN": None}.get(
-                method, len(result["layers"]) - 1)
+            layers = {"CNTK": 0, "ConvRFM": 1, "CNN": None}.get(method, result.get("n_layers"))
             rows.append({"noise": noise, "seed": seed, "method": method, "accuracy": acc,
                          "layers": layers, "seconds": result["seconds"][method]})
         layer_rows += [{"noise": noise, "seed": seed, "layers": l, "accuracy": acc}
-                       for l, acc in enumerate(result["layers"])]
+                       for l, acc in sorted(result["layers"].items())]
         if seed == seeds[0]:
             test[noise] = (Xt, yt)
             models.update({(noise, m): model for m, model in result["models"].items()})

@@ -356,6 +356,24 @@ class DeepConvRFM(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         return self.layers_[-1].score(self.transform(X), y, sample_weight=sample_weight)
 
+    def feature_maps(self, X, identity: bool = False) -> list[torch.Tensor]:
+        """What each layer's feature matrix makes of images ``X``: ``|M_l^{1/2} x_l[j]|`` at
+        every position ``j`` of the layer's input ``x_l`` (``"same"`` padding, so layer ``l``'s
+        map has ``x_l``'s size), one ``(n, H_l, W_l)`` tensor per layer
+        (:func:`agop.features.feature_map`). ``identity=True`` uses ``M_l = I`` instead: the
+        plain local energy of the same inputs, the control for these maps."""
+        from agop.features import feature_map
+
+        self._check_fitted()
+        X = self.transform(X, 0)
+        maps = []
+        for l, M in enumerate(self.Ms_):
+            if l > 0:
+                X = self.transforms_[l - 1](X, max_memory=self.max_memory)
+            A = torch.eye(M.shape[0], dtype=M.dtype, device=M.device) if identity else M
+            maps.append(feature_map(A.to(X), X, int(self.patch_size)))
+        return maps
+
     def score_layers(self, X, y) -> list[float]:
         """Accuracy of the predictor after ``1, 2, ..., n_layers`` feature-learning layers
         (entry ``l`` is layer ``l``'s ConvRFM on ``X`` through ``l`` featurisations): the curve

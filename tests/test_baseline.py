@@ -42,6 +42,10 @@ def test_feature_matrices_are_filter_covariances():
                      progress=False).fit(X, y)
     assert all(float(D.abs().max()) == 0 for D in m0.delta_cnfms_)
     assert all(float(A.abs().max()) > 0 for A in m0.cnfms_)
+    assert all(float(mp.abs().max()) == 0 for mp in m0.feature_maps(X[:2]))
+    maps = m.feature_maps(X[:2], subtract_init=False)
+    assert [tuple(mp.shape) for mp in maps] == [(2, 8, 12), (2, 6, 10)]
+    assert all(bool((mp > 0).any()) for mp in maps)
 
 
 def test_layer_inputs_are_the_activations():

@@ -157,6 +157,15 @@ def test_two_layers_shapes_and_determinism():
     Xt, yt = two_class_images(seed=1)
     scores = a.score_layers(Xt, yt)
     assert len(scores) == 2 and scores[-1] == pytest.approx(a.score(Xt, yt))
+    maps = a.feature_maps(Xt[:3])
+    assert [tuple(m.shape) for m in maps] == [(3, 9, 9), (3, 7, 7)]
+    from agop.features import feature_map
+
+    torch.testing.assert_close(maps[1], feature_map(a.Ms_[1], a.transform(Xt[:3]), 3))
+    # the control map with M = I is the norm of each zero-padded patch
+    plain = a.feature_maps(Xt[:3], identity=True)[0]
+    padded = torch.nn.functional.pad(torch.as_tensor(Xt[:3]), (1, 1, 1, 1))
+    torch.testing.assert_close(plain[:, 4, 5], padded[:, 0, 4:7, 5:8].reshape(3, -1).norm(dim=1))
     b = DeepConvRFM(**kw).fit(X, y)
     torch.testing.assert_close(a.filters_[0], b.filters_[0])
     np.testing.assert_array_equal(a.predict(Xt), b.predict(Xt))
