@@ -96,3 +96,163 @@ def plot_relaxations(rows, fig=None, settings=None):
     axes[1, 0].set_ylabel("residual $|A - cB|_F / |A|_F$")
     fig.tight_layout()
     return fig
+
+
+# ---- Deep ConvRFM and local signals (chapters 05 and 06) ----------------------------------
+
+def _image_for_display(x):
+    """A ``(c, H, W)`` tensor as something ``imshow`` draws: gray for one channel, RGB (each
+    channel scaled to [0, 1] by the image's own range) for three."""
+    import numpy as np
+
+    x = x.detach().double().cpu().numpy()
+    if x.shape[0] == 1:
+        return x[0], "gray"
+    x = np.moveaxis(x[:3], 0, -1)
+    lo, hi = x.min(), x.max()
+    return (x - lo) / (hi - lo if hi > lo else 1.0), None
+
+
+def plot_accuracy_vs_noise(rows, methods=None, ax=None, title: str | None = None,
+                           xlabel: str = "noise level"):
+    """Test accuracy against the noise level, one line per method: the mean over seeds with a
+    band of one standard deviation (Figure 5 of the paper). ``rows``: dicts with ``method``,
+    ``noise`` and ``accuracy`` (e.g. :attr:`agop.baseline.Comparison.rows`). Returns the axes."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.2, 3.2))
+    methods = list(dict.fromkeys(r["method"] for r in rows)) if methods is None else methods
+    markers = {"CNTK": "o", "ConvRFM": "s", "Deep ConvRFM": "^", "CNN": "D"}
+    for method in methods:
+        noises = sorted({r["noise"] for r in rows if r["method"] == method})
+        if not noises:
+            continue
+        acc = [[r["accuracy"] for r in rows if r["method"] == method and r["noise"] == s]
+               for s in noises]
+        mean = np.array([np.mean(a) for a in acc])
+        std = np.array([np.std(a) for a in acc])
+        ax.plot(noises, mean, marker=markers.get(method, "o"), ms=4, label=method)
+        ax.fill_between(noises, mean - std, mean + std, alpha=0.2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_layer_curve(layer_rows, ax=None, label: str | None = None, title: str | None = None):
+    """Test accuracy against the number of feature-learning layers (0: the CNTK, 1: ConvRFM,
+    more: Deep ConvRFM), mean and one standard deviation over seeds (Figure 6B). ``layer_rows``:
+    dicts with ``layers`` and ``accuracy``. Returns the axes."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.0, 3.0))
+    layers = sorted({r["layers"] for r in layer_rows})
+    acc = [[r["accuracy"] for r in layer_rows if r["layers"] == n] for n in layers]
+    mean = np.array([np.mean(a) for a in acc])
+    std = np.array([np.std(a) for a in acc])
+    ax.errorbar(layers, mean, yerr=std, marker="o", ms=4, capsize=3, label=label)
+    ax.set_xticks(layers)
+    ax.set_xlabel("feature-learning layers (0 = CNTK)")
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    if label:
+        ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_layer_maps(image, maps, fig=None, title: str | None = None):
+    """Figure 4: an image, and, layer by layer, what each method's feature operator makes of it.
+
+    ``image``: ``(c, H, W)``. ``maps``: ``{row label: [map of layer 0, map of layer 1, ...]}``,
+    each map ``(H_l, W_l)`` (e.g. ``|M_l^{1/2} x_l[j]|`` for Deep ConvRFM and
+    ``|(W_l^T W_l)^{1/2} x_l[j]|`` for the CNN, from :func:`agop.features.feature_map`).
+    Each map is scaled to its own range. Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    labels = list(maps)
+    depth = max(len(v) for v in maps.values())
+    if fig is None:
+        fig = plt.figure(figsize=(1.9 * (depth + 1), 2.0 * len(labels) + 0.3))
+    fig.clear()
+    axes = fig.subplots(len(labels), depth + 1, squeeze=False)
+    shown, cmap = _image_for_display(image)
+    for r, label in enumerate(labels):
+        axes[r, 0].imshow(shown, cmap=cmap)
+        axes[r, 0].set_ylabel(label, fontsize=9)
+        if r == 0:
+            axes[r, 0].set_title("input", fontsize=9)
+        for l in range(depth):
+            ax = axes[r, l + 1]
+            if l < len(maps[label]):
+                ax.imshow(maps[label][l].detach().double().cpu().numpy(), cmap="magma")
+            else:
+                ax.axis("off")
+            if r == 0:
+                ax.set_title(f"layer {l + 1}", fontsize=9)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_noise_panel(panel, fig=None):
+    """One noise level of a local-signal task: sample test images (top row), what the learned
+    feature operators make of them (one row per method: ``|M^{1/2} x[j]|``), and every method's
+    test accuracy (mean and standard deviation over seeds, right).
+
+    ``panel``: a dict with ``noise``, ``images`` ``(m, c, H, W)``, ``maps``
+    ``{method: (m, H, W)}`` and ``accuracy`` ``{method: (mean, std)}`` (see
+    :meth:`agop.baseline.Comparison.panels`). Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    images, maps, accuracy = panel["images"], panel["maps"], panel["accuracy"]
+    m, rows = images.shape[0], 1 + len(maps)
+    if fig is None:
+        fig = plt.figure(figsize=(1.6 * m + 3.4, 1.6 * rows + 0.4))
+    fig.clear()
+    grid = fig.add_gridspec(rows, m + 2, width_ratios=[1] * m + [0.15, 2.2])
+    for i in range(m):
+        ax = fig.add_subplot(grid[0, i])
+        shown, cmap = _image_for_display(images[i])
+        ax.imshow(shown, cmap=cmap)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i == 0:
+            ax.set_ylabel("image", fontsize=8)
+        for r, (label, mp) in enumerate(maps.items(), start=1):
+            ax = fig.add_subplot(grid[r, i])
+            ax.imshow(mp[i].detach().double().cpu().numpy(), cmap="magma")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_ylabel(label, fontsize=8)
+    ax = fig.add_subplot(grid[:, m + 1])
+    names = list(accuracy)
+    means = [accuracy[k][0] for k in names]
+    stds = [accuracy[k][1] for k in names]
+    ax.barh(range(len(names)), means, xerr=stds, color="C0", alpha=0.8, capsize=3)
+    ax.set_yticks(range(len(names)))
+    ax.set_yticklabels(names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("test accuracy")
+    for i, v in enumerate(means):
+        ax.text(min(v + 0.02, 0.8), i, f"{v:.2f}", va="center", fontsize=8)
+    fig.suptitle(f"noise level {panel['noise']:g}", fontsize=10)
+    fig.tight_layout()
+    return fig
+

@@ -48,3 +48,35 @@ def theorem_explorer(X, y, kernel_size: int = 5, **net):
 
     w.interactive_output(draw, controls)
     return w.VBox([w.HBox(list(controls.values())[:3]), w.HBox(list(controls.values())[3:]), out])
+
+
+def noise_explorer(panels):
+    """A local-signal task across noise levels: a slider over the noise level -> sample images,
+    the learned feature maps and every method's accuracy, drawn by
+    :func:`agop.viz.plot_noise_panel` (the chapter's static twin). ``panels``: a list of
+    panels, one per noise level (:meth:`agop.baseline.Comparison.panels`). Returns the widget.
+    """
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    from agop import viz
+
+    by_noise = {p["noise"]: p for p in panels}
+    slider = w.SelectionSlider(options=list(by_noise), value=list(by_noise)[-1],
+                               description="noise")
+    out = w.Output()
+    fig = viz.plot_noise_panel(by_noise[slider.value])
+    plt.close(fig)
+
+    def draw(noise):
+        with out:
+            out.clear_output(wait=True)
+            viz.plot_noise_panel(by_noise[noise], fig=fig)
+            from IPython.display import display
+
+            display(fig)
+
+    w.interactive_output(draw, {"noise": slider})
+    return w.VBox([slider, out])
+
+
