@@ -147,7 +147,6 @@ def _empirical(X, k, depth, width, R, seed):
     return nngp.detach(), (jac @ jac.T).detach()
 
 
-@pytest.mark.slow
 def test_cntk_is_the_infinite_width_limit():
     """Empirical NNGP and NTK of wide random networks approach the CNTK as width grows."""
     X = _images(3, c=2, H=6, W=6, seed=5)
@@ -349,3 +348,21 @@ def test_kernel_objects():
     torch.testing.assert_close(kern(X, Z), K.cntk(X, Z, 3, 2, kind="nngp"))
     torch.testing.assert_close(K.Laplace(3, bandwidth=2.0)(X, Z), K.laplace(X, Z, 3, bandwidth=2.0))
     torch.testing.assert_close(K.CNNGP(3)(X), K.cnngp(X, None, 3))
+
+
+def test_progress_bar_runs():
+    X = _images(5, H=8, W=8)
+    torch.testing.assert_close(K.cntk(X, None, 3, 2, progress=True, max_memory=200_000),
+                               K.cntk(X, None, 3, 2))
+
+
+@pytest.mark.gpu
+def test_cuda_agrees_with_cpu():
+    X, Z, M = _images(6, H=10, W=10), _images(5, H=10, W=10, seed=2), _metric(18)
+    alpha = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    for name in ("laplace", "cnngp", "cntk"):
+        cpu = K.get_kernel(name, patch_size=3, depth=2 if name == "cntk" else None, device="cpu")
+        gpu = K.get_kernel(name, patch_size=3, depth=2 if name == "cntk" else None, device="cuda")
+        torch.testing.assert_close(gpu(X, Z, M).cpu(), cpu(X, Z, M), rtol=1e-10, atol=0)
+        torch.testing.assert_close(gpu.agop(X, Z, alpha, M).cpu(), cpu.agop(X, Z, alpha, M),
+                                   rtol=1e-9, atol=0)
