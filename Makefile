@@ -4,7 +4,6 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export AGOP_PROFILE ?= quick
-export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 .PHONY: chromium venv book test test-package test-notebooks test-book notebooks vendor bench clean
@@ -32,11 +31,14 @@ _vendor/.done: tools/vendor.sh tools/package.json tools/package-lock.json
 
 vendor: _vendor/.done
 
-notebooks: venv
-	$(VENV)/bin/jupytext --update --to ipynb book/[0-9]*.md
+# Regenerate each chapter's .ipynb from its .md (one way; the .md is the source).
+CHAPTERS = $(shell grep -l '^jupytext:' book/[0-9]*.md)
 
-# The chapters' kernels must draw with matplotlib's inline backend: MPLBACKEND=Agg (exported
-# above for scripts and tests) would leave every figure out of the book.
+notebooks: venv
+	$(VENV)/bin/jupytext --update --to ipynb $(CHAPTERS)
+
+# The chapters' kernels must draw with matplotlib's inline backend: never export
+# MPLBACKEND=Agg to them, or every figure is left out of the book.
 book: venv vendor
 	env -u MPLBACKEND $(VENV)/bin/jupyter-book build . -W -n --keep-going
 
