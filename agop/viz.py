@@ -256,3 +256,80 @@ def plot_noise_panel(panel, fig=None):
     fig.tight_layout()
     return fig
 
+
+# ---- ConvRFM: filters and feature maps of learned operators (chapter 04) -----------------
+
+def plot_operator_maps(operators, images, patch_size: int, n_filters: int = 6, fig=None,
+                       title: str | None = None, map_titles=None):
+    """One row per feature operator ``A`` (``{label: A}``, each ``q x q``, ``q = c k^2``): its
+    ``n_filters`` top eigenvectors as ``c x k x k`` filters (eigenvalue / largest above each),
+    then its feature map ``|A^{1/2} x[j]|`` ("same" padding) on each image of ``images`` (a
+    batch ``(n, c, H, W)`` or a list of ``(c, H, W)`` images of any sizes). Filters are drawn
+    with a symmetric blue-red scale for one channel (RGB, scaled per filter, for three); maps in
+    gray, each scaled to its own range. ``map_titles`` label the image columns. Returns the
+    figure.
+    """
+    import matplotlib.pyplot as plt
+    import torch
+
+    from agop.features import feature_map, top_filters
+
+    images = [x.detach().cpu() for x in images]
+    c = images[0].shape[0]
+    labels = list(operators)
+    cols = n_filters + len(images)
+    if fig is None:
+        fig = plt.figure(figsize=(1.05 * cols + 0.9, 1.15 * len(labels) + 0.5))
+    fig.clear()
+    axes = fig.subplots(len(labels), cols, squeeze=False)
+    for r, label in enumerate(labels):
+        A = torch.as_tensor(operators[label]).detach().double().cpu()
+        A = (A + A.T) / 2
+        if n_filters:
+            eig = torch.linalg.eigvalsh(A).flip(0)
+            filters = top_filters(A, n_filters, c, patch_size)
+        for i in range(n_filters):
+            ax = axes[r, i]
+            f = filters[i]
+            if c == 1:
+                v = float(f.abs().max()) or 1.0
+                ax.imshow(f[0].numpy(), cmap="RdBu_r", vmin=-v, vmax=v)
+            else:
+                ax.imshow(_image_for_display(f)[0])
+            ax.set_title(f"{float(eig[i] / eig[0]):.2f}", fontsize=7, pad=2)
+        for j, x in enumerate(images):
+            ax = axes[r, n_filters + j]
+            ax.imshow(feature_map(A.to(x.dtype), x[None], patch_size)[0].numpy(), cmap="gray")
+            if r == 0 and map_titles is not None:
+                ax.set_title(str(map_titles[j]), fontsize=7, pad=2)
+        axes[r, 0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout(pad=0.3, w_pad=0.2, h_pad=0.4)
+    return fig
+
+
+def plot_accuracy_by_iteration(curves, selected=None, ax=None, title: str | None = None):
+    """Accuracy against ConvRFM round (``{label: [acc_0, acc_1, ...]}``, round 0 = the fixed
+    kernel, ``M = I``), one line per curve; ``selected`` (``{label: t}``) circles the iterate
+    chosen on the validation split. Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.6, 3.0))
+    for label, accs in curves.items():
+        (line,) = ax.plot(range(len(accs)), accs, marker="o", ms=4, label=label)
+        if selected and label in selected:
+            t = selected[label]
+            ax.plot([t], [accs[t]], "o", ms=11, mfc="none", mec=line.get_color())
+    ax.set_xlabel("AGOP round $t$ (0 = fixed kernel, $M = I$)")
+    ax.set_ylabel("accuracy")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax

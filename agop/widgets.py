@@ -80,3 +80,44 @@ def noise_explorer(panels):
     return w.VBox([slider, out])
 
 
+def rfm_explorer(iterates, images, n_filters: int = 6, map_titles=None):
+    """ConvRFM's learned operators: choose a kernel, a patch size and an AGOP round -> the top
+    filters of ``M_t`` and its feature maps on ``images``, drawn by
+    :func:`agop.viz.plot_operator_maps` (the chapter's static twin). ``iterates``:
+    ``{(kernel, patch_size): [M_0, M_1, ...]}`` (for instance ``model.Ms_``). Returns the widget.
+    """
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    from agop import viz
+
+    kernels = sorted({kernel for kernel, _ in iterates})
+    sizes = sorted({k for _, k in iterates})
+    longest = max(len(Ms) for Ms in iterates.values())
+    controls = {
+        "kernel": w.Dropdown(options=kernels, value=kernels[0], description="kernel"),
+        "patch_size": w.Dropdown(options=sizes, value=sizes[-1], description="patch size"),
+        "iteration": w.IntSlider(min=0, max=longest - 1, value=longest - 1,
+                                 description="round t"),
+    }
+    out = w.Output()
+    fig = plt.figure(figsize=(1.05 * (n_filters + len(images)) + 0.9, 1.8))
+    plt.close(fig)
+
+    def draw(kernel, patch_size, iteration):
+        with out:
+            out.clear_output(wait=True)
+            Ms = iterates.get((kernel, patch_size))
+            if Ms is None:
+                print(f"no run for kernel={kernel!r}, patch size {patch_size}")
+                return
+            t = min(iteration, len(Ms) - 1)
+            viz.plot_operator_maps({f"{kernel} {patch_size}x{patch_size}, t={t}": Ms[t]},
+                                   images, patch_size, n_filters=n_filters, fig=fig,
+                                   map_titles=map_titles)
+            from IPython.display import display
+
+            display(fig)
+
+    w.interactive_output(draw, controls)
+    return w.VBox([w.HBox(list(controls.values())), out])
