@@ -327,7 +327,8 @@ def null_baselines(conv_or_W, n_draws: int = 20, seed: int = 0, alpha: float = 1
     draws = {"pearson": [], "cosine": []}
     for _ in range(n_draws):
         B = torch.randn(g, k, k, generator=generator, dtype=torch.float64)
-        A = psd_power(torch.einsum("gkq,gkl,gmr,gml->qr", W, B, W, B) / k, alpha, check=False)
+        BW = torch.einsum("gkl,gkq->glq", B, W)  # B^T W_g: W_g^T G_g W_g = (B^T W_g)^T (B^T W_g)
+        A = psd_power(torch.einsum("glq,glr->qr", BW, BW) / k, alpha, check=False)
         for kind in draws:
             draws[kind].append(correlation(C, A, kind=kind))
     A_identity = psd_power(C, alpha, check=False)
@@ -379,3 +380,68 @@ def top_filters(A, n_filters: int, channels: int, kernel_size) -> torch.Tensor:
     top = vecs[:, -n_filters:].flip(1).T
     sign = torch.sign(top.gather(1, top.abs().argmax(1, keepdim=True)))
     return (top * sign).reshape(n_filters, channels, kh, kw)
+
+
+def ansatz_table(model: nn.Module, agops: dict[str, torch.Tensor],
+                 init_model: nn.Module | None = None,
+                 init_agops: dict[str, torch.Tensor] | None = None,
+                 alphas: Sequence[float] = (1.0, 0.5), kinds: Sequence[str] = ("pearson", "cosine"),
+                 n_draws: int = 20, seed: int = 0) -> list[dict]:
+    """The ansatz, layer by layer, beside its controls: one row per (layer, alpha, kind) with
+
+    * ``trained``: similarity of ``W^T W`` and ``AGOP^alpha`` (``agops``, of ``model``);
+    * ``init``: the same at initialisation (``init_model`` and its ``init_agops``), if given;
+    * ``null_mean``, ``null_std``: with ``G`` a random Wishart matrix (:func:`null_baselines`,
+      on the trained ``W``);
+    * ``identity``: with ``G = I``;
+    * ``margin``: ``trained - null_mean`` in units of ``null_std`` (``inf`` when the spread is 0).
+    """
+    convs = select_layers(model, list(agops))
+    init_convs = select_layers(init_model, list(agops)) if init_model is not None else None
+    rows = []
+    for name, A in agops.items():
+        for alpha in alphas:
+            nulls = null_baselines(convs[name], n_draws=n_draws, seed=seed, alpha=alpha)
+            for kind in kinds:
+                trained = correlation(cnfm(convs[name]), psd_power(A, alpha), kind=kind)
+                init = None
+                if init_convs is not None and init_agops is not None:
+                    init = correlation(cnfm(init_convs[name]), psd_power(init_agops[name], alpha),
+                                       kind=kind)
+                null = nulls[kind]
+                spread = null["random_std"]
+                rows.append({"layer": name, "alpha": alpha, "kind": kind, "trained": trained,
+                             "init": init, "null_mean": null["random_mean"], "null_std": spread,
+                             "identity": null["identity"],
+                             "margin": (trained - null["random_mean"]) / spread if spread > 0
+                             else math.inf})
+    return rows
+
+
+@torch.no_grad()
+def conv_inputs(model: nn.Module, X, layers=None, device=None) -> dict[str, torch.Tensor]:
+    """The input that each selected conv layer reads when ``model`` runs on ``X`` (eval mode):
+    ``{name: (n, c_l, H_l, W_l)}``, e.g. to draw :func:`feature_map` at every layer."""
+    selected = select_layers(model, layers)
+    device = default_device(device)
+    work = model
+    model_device = _model_device(model)
+    if model_device is not None and model_device != device:
+        work = copy.deepcopy(model).to(device)
+    X = check_images(X, "X", dtype=_model_dtype(model, torch.get_default_dtype()), device=device)
+    modules = dict(work.named_modules())
+    seen: dict[str, torch.Tensor] = {}
+
+    def hook_for(name):
+        def hook(module, inputs):
+            seen.setdefault(name, inputs[0].detach())
+        return hook
+
+    handles = [modules[name].register_forward_pre_hook(hook_for(name)) for name in selected]
+    try:
+        with _eval_mode(work, "the layer inputs"):
+            work(X)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: seen[name] for name in selected if name in seen}

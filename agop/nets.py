@@ -230,7 +230,7 @@ def train(model: nn.Module, X_train, Y_train, X_val=None, Y_val=None, epochs: in
             opt.zero_grad(set_to_none=True)
             value.backward()
             opt.step()
-            total += float(value) * len(idx)
+            total += float(value.detach()) * len(idx)
         if not torch.isfinite(torch.tensor(total)):
             raise FloatingPointError(f"training diverged at epoch {epoch} (loss {total}); "
                                      "lower lr")
