@@ -390,6 +390,24 @@ class AnsatzTable:
             raise ValueError(f"{name} is missing for some layers (no model at initialisation?)")
         return float(np.mean(values))
 
+    def control_rows(self, labels: str = "names") -> list[dict[str, Any]]:
+        """The rows :func:`agop.viz.plot_ansatz_controls` draws (``alpha = 1``, Pearson and
+        cosine). ``labels="index"`` names the layers 1, 2, ... (for deep models)."""
+        rows = []
+        for i, r in enumerate(self.rows):
+            layer = r.layer if labels == "names" else str(i + 1)
+            for kind in ("pearson", "cosine"):
+                rows.append({"layer": layer, "alpha": 1.0, "kind": kind,
+                             "trained": getattr(r, kind), "init": getattr(r, f"init_{kind}"),
+                             "null_mean": getattr(r, f"null_random_{kind}"),
+                             "null_std": getattr(r, f"null_random_{kind}_std"),
+                             "identity": getattr(r, f"null_identity_{kind}")})
+        return rows
+
+    def margin(self, kind: str = "pearson") -> float:
+        """The mean over layers of (measured - random-``G`` null) similarity."""
+        return self.mean(kind) - self.mean(f"null_random_{kind}")
+
     def to_records(self) -> list[dict[str, Any]]:
         return [dataclasses.asdict(r) for r in self.rows]
 
@@ -716,3 +734,17 @@ def feature_maps(model: nn.Module, x: Any, agops: dict[str, torch.Tensor],
         M = cnfm(conv).to(z)
         out[n] = (feature_map(M, z, **kw)[0], feature_map(agops[n].to(z), z, **kw)[0])
     return out
+
+
+def layer_view(model: nn.Module, layer: str, x: Any, *, sketch: int | None = 8, seed: int = 0,
+               device: str | torch.device | None = None) -> dict[str, Any]:
+    """One conv layer on one image ``x`` (``(c, H, W)``): the layer's CNFM and patch-AGOP on that
+    image alone (sketched with ``sketch`` probes), their feature maps
+    (:func:`feature_maps`) and their Pearson correlation. What the chapter's explorer draws."""
+    x = torch.as_tensor(x)
+    x = x[None] if x.ndim == 3 else x[:1]
+    table = verify_ansatz(model, x, layers=[layer], sketch=sketch, null_draws=0, seed=seed,
+                          keep_agops=True, device=device)
+    cnfm_map, agop_map = feature_maps(model, x, table.agops)[layer]
+    return {"image": x[0], "cnfm_map": cnfm_map, "agop_map": agop_map,
+            "pearson": table[layer].pearson, "agop": table.agops[layer]}

@@ -257,6 +257,94 @@ def plot_noise_panel(panel, fig=None):
     return fig
 
 
+# ---- The ansatz (chapter 01) ---------------------------------------------------------------
+
+def plot_cnfm_agop(cnfm, agop, alpha: float = 1.0, title: str | None = None, fig=None):
+    """A CNFM ``W^T W`` beside ``AGOP^alpha``, each scaled to unit largest entry, with their
+    Pearson correlation and cosine similarity in the title. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from agop.linalg import correlation, psd_power
+
+    A = psd_power(agop.detach().double().cpu(), alpha)
+    C = cnfm.detach().double().cpu()
+    if fig is None:
+        fig = plt.figure(figsize=(6.4, 3.4))
+    fig.clear()
+    axes = fig.subplots(1, 2)
+    power = "" if alpha == 1 else f"$^{{{alpha:g}}}$"
+    for ax, (label, M) in zip(axes, [("CNFM $W^\\top W$", C), (f"AGOP{power}", A)], strict=True):
+        M = M / M.abs().max().clamp_min(1e-300)
+        ax.imshow(M.numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
+        ax.set_title(label, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    head = f"{title}: " if title else ""
+    fig.suptitle(f"{head}pearson {correlation(C, A):.3f}, cosine {correlation(C, A, 'cosine'):.3f}",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ansatz_controls(rows, kind: str = "pearson", fig=None):
+    """Bars per layer: the correlation of ``W^T W`` with ``AGOP^alpha`` after training, at
+    initialisation, with a random Wishart ``G`` (mean, one standard deviation as an error bar)
+    and with ``G = I``; one panel per ``alpha``. ``rows``: :func:`agop.features.ansatz_table`.
+    Returns the figure."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = [r for r in rows if r["kind"] == kind]
+    alphas = list(dict.fromkeys(r["alpha"] for r in rows))
+    layers = list(dict.fromkeys(r["layer"] for r in rows))
+    if fig is None:
+        fig = plt.figure(figsize=(4.2 * len(alphas), 3.3))
+    fig.clear()
+    axes = fig.subplots(1, len(alphas), squeeze=False)[0]
+    bars = [("trained", "trained", "C0"), ("init", "at initialisation", "C7"),
+            ("null_mean", "random-$G$ null", "C3"), ("identity", "$G=I$ null", "C2")]
+    width = 0.2
+    for ax, alpha in zip(axes, alphas, strict=True):
+        sub = {r["layer"]: r for r in rows if r["alpha"] == alpha}
+        x = np.arange(len(layers))
+        for b, (key, label, color) in enumerate(bars):
+            values = [np.nan if sub[l][key] is None else sub[l][key] for l in layers]
+            err = [sub[l]["null_std"] for l in layers] if key == "null_mean" else None
+            ax.bar(x + (b - 1.5) * width, values, width, yerr=err, capsize=2, color=color,
+                   label=label)
+        ax.set_xticks(x, layers, fontsize=8)
+        low = min(sub[l][k] - (sub[l]["null_std"] if k == "null_mean" else 0)
+                  for l in layers for k, _, _ in bars if sub[l][k] is not None)
+        ax.set_ylim(max(-1.0, low - 0.05), 1.02)  # zoomed: read the bars against each other
+        ax.set_ylabel(f"{kind} correlation")
+        ax.set_title("$W^\\top W$ vs AGOP" + ("" if alpha == 1 else f"$^{{{alpha:g}}}$"),
+                     fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def plot_alpha_curves(alphas, curves, nulls=None, ax=None, kind: str = "pearson"):
+    """Correlation of ``W^T W`` with ``AGOP^alpha`` against ``alpha``, one line per layer
+    (``curves``: ``{layer: [value per alpha]}``), and dashed the random-``G`` null of each layer
+    (``nulls``: same layout) when given. Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.4, 3.2))
+    for i, (layer, values) in enumerate(curves.items()):
+        ax.plot(alphas, values, marker="o", ms=3, color=f"C{i}", label=layer)
+        if nulls is not None and layer in nulls:
+            ax.plot(alphas, nulls[layer], ls="--", color=f"C{i}", alpha=0.7)
+    ax.set_xlabel("power $\\alpha$ of the AGOP")
+    ax.set_ylabel(f"{kind} correlation")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, title="solid: trained, dashed: null" if nulls else None,
+              title_fontsize=7)
+    return ax
+
+
 # ---- ConvRFM: filters and feature maps of learned operators (chapter 04) -----------------
 
 def plot_operator_maps(operators, images, patch_size: int, n_filters: int = 6, fig=None,
@@ -333,3 +421,53 @@ def plot_accuracy_by_iteration(curves, selected=None, ax=None, title: str | None
     if title:
         ax.set_title(title, fontsize=9)
     return ax
+
+
+# ---- The ansatz in torchvision CNNs (chapter 03) -------------------------------------------
+
+def plot_sketch_accuracy(rows, ax=None):
+    """Relative Frobenius error of the sketched patch-AGOP against the number of probes ``k``,
+    one line per layer, with the ``1/sqrt(k)`` slope dashed. ``rows``:
+    :func:`agop.pretrained.sketch_accuracy`. Returns the axes."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.2, 3.2))
+    layers = list(dict.fromkeys(r.layer for r in rows))
+    for layer in layers:
+        sub = sorted((r.k, r.relative_error) for r in rows if r.layer == layer)
+        ax.loglog(*zip(*sub, strict=True), marker="o", ms=4, label=layer)
+    ks = np.array(sorted({r.k for r in rows}), dtype=float)
+    first = np.mean([r.relative_error for r in rows if r.k == ks[0]])
+    ax.loglog(ks, first * np.sqrt(ks[0] / ks), "k--", lw=1, label="$\\propto 1/\\sqrt{k}$")
+    ax.set_xlabel("probes $k$")
+    ax.set_ylabel("relative error of the sketch")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_layer_view(image, cnfm_map, agop_map, similarity: float, title: str = "", fig=None):
+    """One conv layer on one image: the image, ``|(W^T W)^{1/2} z[j]|`` and ``|AGOP^{1/2} z[j]|``
+    over the layer's input ``z``, and the CNFM-AGOP Pearson correlation in the title.
+    Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    if fig is None:
+        fig = plt.figure(figsize=(7.5, 2.8))
+    fig.clear()
+    axes = fig.subplots(1, 3)
+    shown, cmap = _image_for_display(image)
+    axes[0].imshow(shown, cmap=cmap)
+    axes[0].set_title("image", fontsize=9)
+    for ax, (label, m) in zip(axes[1:], [("CNFM map", cnfm_map), ("AGOP map", agop_map)],
+                              strict=True):
+        ax.imshow(m.detach().double().cpu().numpy(), cmap="magma")
+        ax.set_title(label, fontsize=9)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"{title}  CNFM-AGOP pearson {similarity:.3f}", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -80,6 +80,42 @@ def noise_explorer(panels):
     return w.VBox([slider, out])
 
 
+def ansatz_explorer(matrices, alphas=(1.0, 0.75, 0.5, 0.25)):
+    """The ansatz through training: choose a training checkpoint, a layer and a power ``alpha``
+    -> ``W^T W`` beside ``AGOP^alpha`` and their correlation, drawn by
+    :func:`agop.viz.plot_cnfm_agop` (the chapter's static twin). ``matrices``:
+    ``{checkpoint label: {layer: (cnfm, agop)}}``. Returns the widget.
+    """
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    from agop import viz
+
+    checkpoints = list(matrices)
+    layers = list(matrices[checkpoints[0]])
+    controls = {
+        "checkpoint": w.SelectionSlider(options=checkpoints, value=checkpoints[-1],
+                                        description="checkpoint"),
+        "layer": w.Dropdown(options=layers, value=layers[0], description="layer"),
+        "alpha": w.SelectionSlider(options=list(alphas), value=alphas[0], description="alpha"),
+    }
+    out = w.Output()
+    fig = plt.figure(figsize=(6.4, 3.4))
+    plt.close(fig)
+
+    def draw(checkpoint, layer, alpha):
+        with out:
+            out.clear_output(wait=True)
+            C, A = matrices[checkpoint][layer]
+            viz.plot_cnfm_agop(C, A, alpha=alpha, title=f"{layer}, {checkpoint}", fig=fig)
+            from IPython.display import display
+
+            display(fig)
+
+    w.interactive_output(draw, controls)
+    return w.VBox([w.HBox(list(controls.values())), out])
+
+
 def rfm_explorer(iterates, images, n_filters: int = 6, map_titles=None):
     """ConvRFM's learned operators: choose a kernel, a patch size and an AGOP round -> the top
     filters of ``M_t`` and its feature maps on ``images``, drawn by
@@ -121,3 +157,64 @@ def rfm_explorer(iterates, images, n_filters: int = 6, map_titles=None):
 
     w.interactive_output(draw, controls)
     return w.VBox([w.HBox(list(controls.values())), out])
+
+
+def pretrained_explorer(models, images, size: int = 96, sketch: int = 8):
+    """A torchvision CNN, one of its conv layers and an image (or your own, uploaded) -> the
+    layer's CNFM and patch-AGOP feature maps of that image and their correlation, drawn by
+    :func:`agop.viz.plot_layer_view` (the chapter's static twin), computed by
+    :func:`agop.pretrained.layer_view`. ``models``: ``{label: module}``; ``images``:
+    ``{label: (3, size, size) preprocessed tensor}``. Returns the widget.
+    """
+    import io
+
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from agop import pretrained, viz
+
+    images = dict(images)
+    labels = list(models)
+    model_box = w.Dropdown(options=labels, value=labels[0], description="model")
+    layer_box = w.Dropdown(options=list(pretrained.conv_layers(models[labels[0]])),
+                           description="layer")
+    image_box = w.Dropdown(options=list(images), description="image")
+    upload = w.FileUpload(accept="image/*", multiple=False, description="your image")
+    out = w.Output()
+    fig = plt.figure(figsize=(7.5, 2.8))
+    plt.close(fig)
+
+    def draw(*_):
+        with out:
+            out.clear_output(wait=True)
+            model = models[model_box.value]
+            view = pretrained.layer_view(model, layer_box.value, images[image_box.value],
+                                         sketch=sketch)
+            viz.plot_layer_view(view["image"], view["cnfm_map"], view["agop_map"],
+                                view["pearson"], title=f"{model_box.value} {layer_box.value}",
+                                fig=fig)
+            from IPython.display import display
+
+            display(fig)
+
+    def on_model(change):
+        layer_box.options = list(pretrained.conv_layers(models[change["new"]]))
+
+    def on_upload(change):
+        from PIL import Image
+
+        for item in (change["new"] or ()):
+            content = item["content"] if isinstance(item, dict) else item.content
+            name = item["name"] if isinstance(item, dict) else item.name
+            array = np.asarray(Image.open(io.BytesIO(bytes(content))).convert("RGB"))
+            images[name] = pretrained.preprocess(array, size=size)[0]
+            image_box.options = list(images)
+            image_box.value = name
+
+    model_box.observe(on_model, names="value")
+    upload.observe(on_upload, names="value")
+    for box in (model_box, layer_box, image_box):
+        box.observe(draw, names="value")
+    draw()
+    return w.VBox([w.HBox([model_box, layer_box]), w.HBox([image_box, upload]), out])
