@@ -3,6 +3,8 @@ the patch-AGOP of ``f(x) = K(x, Z) alpha``."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import torch
@@ -12,6 +14,11 @@ from agop.kernels._tiling import memory_budget, tile_sizes, tiles
 # On the CPU a tile's pair tensors are kept near this many elements so that the elementwise
 # passes run from cache; on a GPU only the memory budget bounds the tiles.
 CPU_TILE_ELEMENTS = 2**18
+# Torch intra-op threads for the CPU tile loop. Elementwise passes over cache-sized tiles gain
+# little from intra-op threads, and on shared cores they collapse (measured on the project's
+# 2-core machine under load: K(X, X), n = 400, 1x28x28, depth 3 took 19 s with 2 threads and
+# 2 s with 1). None leaves torch's setting alone.
+CPU_THREADS: int | None = 1
 # Show a progress bar (progress=None) when the work exceeds this many pair-positions.
 AUTO_PROGRESS_WORK = 2e9
 
@@ -29,6 +36,20 @@ class TileOps(Protocol):
                    ) -> tuple[torch.Tensor, torch.Tensor]: ...
     def pair_bytes(self, grad: bool) -> float: ...
     def image_bytes(self) -> float: ...
+
+
+@contextlib.contextmanager
+def _tile_threads(device: torch.device) -> Iterator[None]:
+    """Run the tile loop with ``CPU_THREADS`` intra-op threads on the CPU; restore afterwards."""
+    previous = torch.get_num_threads()
+    if device.type != "cpu" or CPU_THREADS is None or CPU_THREADS == previous:
+        yield
+        return
+    torch.set_num_threads(CPU_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 class _Source:
@@ -80,14 +101,15 @@ def kernel_matrix(ops: TileOps, X: torch.Tensor, Z: torch.Tensor, symmetric: boo
     cols_src = rows_src if symmetric else _Source(ops, Z, cache)
     out = torch.empty((n, m), dtype=X.dtype, device=X.device)
     show = _show(progress, n * m * ops.n_positions / (2 if symmetric else 1))
-    for rows, cols in tiles(n, m, tn, tm, symmetric, show, desc):
-        same = symmetric and rows == cols
-        blk = ops.block(rows_src(rows), cols_src(cols), same)
-        if same:  # exactly symmetric despite the matmul's rounding
-            blk = (blk + blk.T) / 2
-        out[rows, cols] = blk
-        if symmetric and not same:
-            out[cols, rows] = blk.T
+    with _tile_threads(X.device):
+        for rows, cols in tiles(n, m, tn, tm, symmetric, show, desc):
+            same = symmetric and rows == cols
+            blk = ops.block(rows_src(rows), cols_src(cols), same)
+            if same:  # exactly symmetric despite the matmul's rounding
+                blk = (blk + blk.T) / 2
+            out[rows, cols] = blk
+            if symmetric and not same:
+                out[cols, rows] = blk.T
     return out
 
 
@@ -116,10 +138,23 @@ def patch_agop(ops: TileOps, X: torch.Tensor, Z: torch.Tensor, alpha: torch.Tens
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(row_tiles) * len(col_tiles), desc=desc, unit="tile")
+    with _tile_threads(X.device):
+        G = _accumulate(ops, rows_src, cols_src, row_tiles, col_tiles, alpha, G, bar)
+    if bar is not None:
+        bar.close()
+    G /= n
+    if R is not None:
+        G = R.T @ G @ R
+    return (G + G.T) / 2
+
+
+def _accumulate(ops, rows_src, cols_src, row_tiles, col_tiles, alpha, G, bar) -> torch.Tensor:
+    """``G += sum_{x, j, c} g g^T`` with ``g = grad_{u_x[j]} f_c``, row tile by row tile."""
+    C, P, q = alpha.shape[1], ops.n_positions, ops.dim
     for rows in row_tiles:
         xd = rows_src(rows)
         Ux = xd["U"]  # (P, tn, q)
-        g = torch.zeros((P, Ux.shape[1], C, q), dtype=X.dtype, device=X.device)
+        g = torch.zeros((P, Ux.shape[1], C, q), dtype=G.dtype, device=G.device)
         for cols in col_tiles:
             zd = cols_src(cols)
             Uz, a_cols = zd["U"], alpha[cols]
@@ -132,9 +167,4 @@ def patch_agop(ops: TileOps, X: torch.Tensor, Z: torch.Tensor, alpha: torch.Tens
                 bar.update()
         flat = g.reshape(-1, q)
         G += flat.T @ flat
-    if bar is not None:
-        bar.close()
-    G /= n
-    if R is not None:
-        G = R.T @ G @ R
-    return (G + G.T) / 2
+    return G
