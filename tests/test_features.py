@@ -9,7 +9,9 @@ import torch
 from torch import nn
 
 from agop.features import (
+    ansatz_table,
     cnfm,
+    conv_inputs,
     feature_map,
     layer_correlations,
     null_baselines,
@@ -255,3 +257,24 @@ def test_layer_correlations_match_correlation():
     assert set(corr) == set(agops)
     assert corr["0"] == pytest.approx(correlation(cnfm(model[0]), agops["0"]))
     assert math.isfinite(layer_correlations(model, agops, alpha=0.5, kind="cosine")["2"])
+
+
+def test_conv_inputs_are_what_each_layer_reads():
+    model = make("padding")
+    X = torch.randn(3, 3, 14, 14, dtype=torch.float64)
+    inputs = conv_inputs(model, X, device="cpu")
+    torch.testing.assert_close(inputs["0"], X)
+    torch.testing.assert_close(inputs["2"], model[1](model[0](X)))
+
+
+def test_ansatz_table_rows():
+    model = make("padding")
+    X = torch.randn(3, 3, 14, 14, dtype=torch.float64)
+    agops = patch_agop(model, X, device="cpu")
+    rows = ansatz_table(model, agops, init_model=model, init_agops=agops, n_draws=5)
+    assert len(rows) == 2 * 2 * 2  # layers x alphas x kinds
+    for r in rows:
+        assert r["init"] == r["trained"]
+        assert r["trained"] == pytest.approx(layer_correlations(model, {r["layer"]: agops[r["layer"]]},
+                                                                alpha=r["alpha"], kind=r["kind"])[r["layer"]])
+        assert r["margin"] == pytest.approx((r["trained"] - r["null_mean"]) / r["null_std"])
