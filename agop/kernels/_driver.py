@@ -14,7 +14,7 @@ from agop.kernels._tiling import memory_budget, tile_sizes, tiles
 # On the CPU a tile's pair tensors are kept near this many elements so that the elementwise
 # passes run from cache; on a GPU only the memory budget bounds the tiles.
 CPU_TILE_ELEMENTS = 2**18
-# Torch intra-op threads for the CPU tile loop. Elementwise passes over cache-sized tiles gain
+# Torch intra-op threads for a kernel evaluation on the CPU. Elementwise passes over cache-sized tiles gain
 # little from intra-op threads, and on shared cores they collapse (measured on the project's
 # 2-core machine under load: K(X, X), n = 400, 1x28x28, depth 3 took 19 s with 2 threads and
 # 2 s with 1). None leaves torch's setting alone.
@@ -40,7 +40,8 @@ class TileOps(Protocol):
 
 @contextlib.contextmanager
 def _tile_threads(device: torch.device) -> Iterator[None]:
-    """Run the tile loop with ``CPU_THREADS`` intra-op threads on the CPU; restore afterwards."""
+    """Run a kernel evaluation (patch extraction included: im2col suffers most) with
+    ``CPU_THREADS`` intra-op threads on the CPU; restore torch's setting afterwards."""
     previous = torch.get_num_threads()
     if device.type != "cpu" or CPU_THREADS is None or CPU_THREADS == previous:
         yield
@@ -95,21 +96,25 @@ def kernel_matrix(ops: TileOps, X: torch.Tensor, Z: torch.Tensor, symmetric: boo
                   max_memory=None, progress: bool | None = None, desc: str = "kernel"
                   ) -> torch.Tensor:
     """``K(X, Z)`` tile by tile; only the upper triangle of tiles when ``symmetric``."""
+    with _tile_threads(X.device):
+        return _kernel_matrix(ops, X, Z, symmetric, max_memory, progress, desc)
+
+
+def _kernel_matrix(ops, X, Z, symmetric, max_memory, progress, desc) -> torch.Tensor:
     n, m = X.shape[0], Z.shape[0]
     tn, tm, cache = _plan(ops, n, m, X.device, max_memory, grad=False)
     rows_src = _Source(ops, X, cache)
     cols_src = rows_src if symmetric else _Source(ops, Z, cache)
     out = torch.empty((n, m), dtype=X.dtype, device=X.device)
     show = _show(progress, n * m * ops.n_positions / (2 if symmetric else 1))
-    with _tile_threads(X.device):
-        for rows, cols in tiles(n, m, tn, tm, symmetric, show, desc):
-            same = symmetric and rows == cols
-            blk = ops.block(rows_src(rows), cols_src(cols), same)
-            if same:  # exactly symmetric despite the matmul's rounding
-                blk = (blk + blk.T) / 2
-            out[rows, cols] = blk
-            if symmetric and not same:
-                out[cols, rows] = blk.T
+    for rows, cols in tiles(n, m, tn, tm, symmetric, show, desc):
+        same = symmetric and rows == cols
+        blk = ops.block(rows_src(rows), cols_src(cols), same)
+        if same:  # exactly symmetric despite the matmul's rounding
+            blk = (blk + blk.T) / 2
+        out[rows, cols] = blk
+        if symmetric and not same:
+            out[cols, rows] = blk.T
     return out
 
 
@@ -123,6 +128,11 @@ def patch_agop(ops: TileOps, X: torch.Tensor, Z: torch.Tensor, alpha: torch.Tens
     ``u = R x``; the gradient in patch coordinates is ``R^T`` times it, so the AGOP is
     ``R^T G R`` with ``G`` the AGOP in transformed coordinates.
     """
+    with _tile_threads(X.device):
+        return _patch_agop(ops, X, Z, alpha, R, max_memory, progress, desc)
+
+
+def _patch_agop(ops, X, Z, alpha, R, max_memory, progress, desc) -> torch.Tensor:
     n, m = X.shape[0], Z.shape[0]
     C, P, q = alpha.shape[1], ops.n_positions, ops.dim
     e = X.element_size()
@@ -138,8 +148,7 @@ def patch_agop(ops: TileOps, X: torch.Tensor, Z: torch.Tensor, alpha: torch.Tens
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(row_tiles) * len(col_tiles), desc=desc, unit="tile")
-    with _tile_threads(X.device):
-        G = _accumulate(ops, rows_src, cols_src, row_tiles, col_tiles, alpha, G, bar)
+    G = _accumulate(ops, rows_src, cols_src, row_tiles, col_tiles, alpha, G, bar)
     if bar is not None:
         bar.close()
     G /= n
