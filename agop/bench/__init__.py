@@ -9,10 +9,13 @@ Speed targets live here, never in timed tests.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import importlib
 import os
 import pkgutil
+import platform
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -142,3 +145,95 @@ def matmul_peak_gflops(device: torch.device, dtype: torch.dtype = torch.float32)
         seconds, _, _ = measure(lambda: a @ b, device, repeats=5, warmup=2)
         _PEAK_CACHE[key] = 2 * n**3 / seconds / 1e9
     return _PEAK_CACHE[key]
+
+
+def machine_description(device: torch.device, command: str = "") -> dict:
+    """Where and when a benchmark ran: date, command, versions, device and its matmul peak."""
+    desc = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "tf32_matmul": torch.backends.cuda.matmul.allow_tf32 if device.type == "cuda" else None,
+    }
+    desc["matmul_peak_gflops_float32"] = round(matmul_peak_gflops(device, torch.float32), 1)
+    return desc
+
+
+def format_table(rows: list[dict]) -> str:
+    """The benchmark rows as one aligned text table."""
+    head = ["problem", "size", "seconds", "peak MB", "GFLOP/s", "% peak", "ref s", "speed-up"]
+    lines = [head]
+    for r in rows:
+        lines.append([
+            r["problem"], r["size"], f"{r['seconds']:.3f}", f"{r['peak_mb']:.0f}",
+            "" if r["gflops"] is None else f"{r['gflops']:.1f}",
+            "" if r.get("percent_peak") is None else f"{r['percent_peak']:.0f}",
+            "" if r["reference_seconds"] is None else f"{r['reference_seconds']:.3f}",
+            "" if r["speedup"] is None else f"{r['speedup']:.1f}x",
+        ])
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
+    out = []
+    for k, line in enumerate(lines):
+        out.append("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                             for i, (c, w) in enumerate(zip(line, widths, strict=True))))
+        if k == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def run_benchmarks(size: str = "quick", device=None, only: list[str] | None = None, *,
+                   command: str = "", echo: bool = False) -> tuple[dict, list[dict]]:
+    """Run the registered entries (all, or those named in ``only``) at ``size`` on ``device``.
+
+    Returns the machine description and one dict per result row (``Result`` fields plus
+    ``entry`` and ``percent_peak``, the achieved rate as a share of the measured matmul peak).
+    TF32 is switched off: no silent precision loss.
+    """
+    from agop.runtime import default_device
+
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    registry = discover()
+    names = sorted(registry) if not only else list(only)
+    unknown = [n for n in names if n not in registry]
+    if unknown:
+        raise ValueError(f"unknown benchmark(s) {unknown}; known: {sorted(registry)}")
+    device = default_device(device)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    machine = machine_description(device, command or f"python -m agop.bench --size {size}")
+    peak = machine["matmul_peak_gflops_float32"]
+    if echo:
+        print(f"# {machine['command']} on {machine['device']} "
+              f"({machine['gpu'] or machine['processor']}, {machine['torch_threads']} threads); "
+              f"measured float32 matmul peak {peak:.1f} GFLOP/s", flush=True)
+    rows = []
+    t0 = time.perf_counter()
+    for name in names:
+        for result in registry[name](size, device):
+            row = result.as_dict()
+            row["entry"] = name
+            row["percent_peak"] = None if row["gflops"] is None else 100 * row["gflops"] / peak
+            rows.append(row)
+            if echo:
+                print(f"  {row['problem']}: {row['seconds']:.3f} s", file=sys.stderr, flush=True)
+    machine["total_seconds"] = time.perf_counter() - t0
+    return machine, rows
+
+
+def load_results(path) -> tuple[dict, list[dict]]:
+    """The machine description and rows of a JSON file written by ``python -m agop.bench --json``."""
+    import json
+
+    with open(path) as fh:
+        data = json.load(fh)
+    if "machine" not in data or "results" not in data:
+        raise ValueError(f"{path} is not a benchmark file (no 'machine' and 'results' keys)")
+    return data["machine"], data["results"]
