@@ -222,9 +222,9 @@ def plot_noise_panel(panel, fig=None):
     images, maps, accuracy = panel["images"], panel["maps"], panel["accuracy"]
     m, rows = images.shape[0], 1 + len(maps)
     if fig is None:
-        fig = plt.figure(figsize=(1.6 * m + 3.4, 1.6 * rows + 0.4))
+        fig = plt.figure(figsize=(1.5 * m + 3.6, 1.5 * rows + 0.5))
     fig.clear()
-    grid = fig.add_gridspec(rows, m + 2, width_ratios=[1] * m + [0.15, 2.2])
+    grid = fig.add_gridspec(rows, m + 2, width_ratios=[1] * m + [0.9, 1.6])
     for i in range(m):
         ax = fig.add_subplot(grid[0, i])
         shown, cmap = _image_for_display(images[i])
@@ -250,8 +250,8 @@ def plot_noise_panel(panel, fig=None):
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("test accuracy")
-    for i, v in enumerate(means):
-        ax.text(min(v + 0.02, 0.8), i, f"{v:.2f}", va="center", fontsize=8)
+    for i, (v, sd) in enumerate(zip(means, stds, strict=True)):
+        ax.text(min(v + sd + 0.03, 0.86), i, f"{v:.2f}", va="center", fontsize=8)
     fig.suptitle(f"noise level {panel['noise']:g}", fontsize=10)
     fig.tight_layout()
     return fig
