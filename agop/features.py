@@ -214,7 +214,9 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
             if not out.requires_grad:  # nothing upstream needs a gradient: make h a leaf
                 out = out.detach().requires_grad_()
             recorded[name].append(out)
-            return out
+            # the model goes on with a copy, so that an in-place op downstream (ReLU(inplace=True)
+            # in AlexNet and VGG) cannot overwrite the recorded h and its place in the graph
+            return out.clone()
         return hook
 
     from tqdm.auto import tqdm

@@ -504,33 +504,15 @@ class FilterSpace:
                 self.similarity(S), self.similarity(S, "cosine"))
 
 
-class _out_of_place:
-    """Switch in-place activations (``ReLU(inplace=True)``, as in AlexNet, VGG and ResNet) to
-    out-of-place for a computation, and restore them after: an in-place op right after a conv
-    overwrites the conv output that the AGOP hooks differentiate against."""
-
-    def __init__(self, model: nn.Module):
-        self.modules = [m for m in model.modules() if getattr(m, "inplace", False) is True]
-
-    def __enter__(self):
-        for m in self.modules:
-            m.inplace = False
-
-    def __exit__(self, *exc):
-        for m in self.modules:
-            m.inplace = True
-
-
 def _agops(model, X, names, sketch, outputs, chunk_size, device, progress, seed):
     """``((AGOPs, G's), seconds)``: the patch-AGOPs ``W^T G W`` of the named layers and their
     inner matrices ``G`` (:func:`agop.features.patch_agop` with ``inner=True``)."""
     from agop.features import patch_agop
 
     t0 = time.perf_counter()
-    with _out_of_place(model):
-        A = patch_agop(model, X, layers=names, sketch=sketch, outputs=outputs,
-                       chunk_size=chunk_size, device=device, progress=progress, seed=seed,
-                       inner=True)
+    A = patch_agop(model, X, layers=names, sketch=sketch, outputs=outputs,
+                   chunk_size=chunk_size, device=device, progress=progress, seed=seed,
+                   inner=True)
     if X.device.type == "cuda":
         torch.cuda.synchronize(X.device)
     return A, time.perf_counter() - t0

@@ -278,3 +278,19 @@ def test_ansatz_table_rows():
         assert r["trained"] == pytest.approx(layer_correlations(model, {r["layer"]: agops[r["layer"]]},
                                                                 alpha=r["alpha"], kind=r["kind"])[r["layer"]])
         assert r["margin"] == pytest.approx((r["trained"] - r["null_mean"]) / r["null_std"])
+
+
+def test_in_place_activations_do_not_change_the_agop(float64):
+    """ReLU(inplace=True) right after a conv (as in AlexNet and VGG) must not overwrite the
+    recorded conv output: the AGOP equals that of the same model with out-of-place ReLUs."""
+    torch.manual_seed(0)
+
+    def net(inplace):
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU(inplace=inplace), nn.Conv2d(4, 3, 3),
+                             nn.ReLU(inplace=inplace), nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
+
+    X = torch.randn(3, 2, 8, 8)
+    a, b = patch_agop(net(True), X, device="cpu"), patch_agop(net(False), X, device="cpu")
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-12, atol=1e-12)

@@ -37,11 +37,7 @@ def _setting(size: str, device: torch.device) -> dict:
 
 
 def _model(name: str, device: torch.device) -> torch.nn.Module:
-    model = load_model(name, pretrained=False, seed=0, device=device)
-    for module in model.modules():  # in-place ReLUs overwrite the conv outputs the hooks read
-        if getattr(module, "inplace", False):
-            module.inplace = False
-    return model
+    return load_model(name, pretrained=False, seed=0, device=device)
 
 
 def _rows(name: str, size: str, device: torch.device, s: dict) -> Iterator[Result]:
