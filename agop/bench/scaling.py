@@ -3,7 +3,7 @@
 :func:`scaling_curve` times ``K(X, X)`` (or the patch-AGOP of ``f = K(., X) alpha`` over a fixed
 set of sample images) for growing ``n``, tiled inside the default memory budget and, where it
 fits, as one untiled block (every pair of images at once). Each point runs in a fresh Python
-process, so its peak memory is that process's own high-water mark (``ru_maxrss``: the
+process, so its peak memory is that process's own high-water mark (``VmHWM``: the
 interpreter and torch, about 0.3-0.5 GB, plus the computation) and no point inherits another's
 heap. :func:`fit_exponent` fits ``value ~ n^p`` on a log-log scale.
 
@@ -36,6 +36,19 @@ class ScalingPoint:
 
 
 PROBLEMS = {"K": "K(X,X)", "AGOP": "patch-AGOP"}
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory in MB: ``VmHWM`` (reset by exec, unlike
+    ``ru_maxrss``, which a child inherits from the parent it was forked from)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**10
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # kB on Linux
 
 
 def _point(problem: str, n: int, path: str, shape, patch_size: int, depth: int,
@@ -73,7 +86,7 @@ def _point(problem: str, n: int, path: str, shape, patch_size: int, depth: int,
     if dev.type == "cuda":
         peak = torch.cuda.max_memory_allocated(dev) / 2**20
     else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # kB on Linux
+        peak = _peak_rss_mb()
     return {"problem": PROBLEMS[problem], "path": path, "n": n, "seconds": seconds,
             "peak_mb": peak}
 
