@@ -1,5 +1,5 @@
 """ConvRFM (Algorithm 1): a convolutional kernel machine that learns its patch metric ``M``
-from the patch-AGOP of its own predictor.
+from the patch-AGOP of its own predictor::
 
     M_0 = I;  for t = 0..T-1:
         alpha_t  = (K_{M_t}(X, X) + lambda I)^{-1} Y            (ridge chosen on a validation split)
