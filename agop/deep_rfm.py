@@ -1,4 +1,4 @@
-"""Deep ConvRFM (Algorithm 2): AGOP-learned convolutional layers stacked without back-propagation.
+"""Deep ConvRFM (Algorithm 2): AGOP-learned convolutional layers stacked without back-propagation::
 
     X_0 = X
     for l = 0..L-1:
