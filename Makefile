@@ -5,6 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export AGOP_PROFILE ?= quick
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# OpenMP threads sleep instead of spinning at barriers: on a small shared machine, spinning
+# threads of two processes (a chapter's kernel and anything else) slow each other 10-50x.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: chromium venv book test test-package test-notebooks test-book notebooks vendor bench clean
 
