@@ -117,7 +117,7 @@ def plot_accuracy_vs_noise(rows, methods=None, ax=None, title: str | None = None
                            xlabel: str = "noise level"):
     """Test accuracy against the noise level, one line per method: the mean over seeds with a
     band of one standard deviation (Figure 5 of the paper). ``rows``: dicts with ``method``,
-    ``noise`` and ``accuracy`` (e.g. :attr:`agop.baseline.Comparison.rows`). Returns the axes."""
+    ``noise`` and ``accuracy`` (e.g. the ``rows`` of an :class:`agop.baseline.Comparison`). Returns the axes."""
     import matplotlib.pyplot as plt
     import numpy as np
 
