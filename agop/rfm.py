@@ -407,24 +407,23 @@ class ConvRFM(ClassifierMixin, BaseEstimator):
     def score(self, X, y, sample_weight=None) -> float:
         """Accuracy on ``(X, y)``; ``y`` as labels or one-hot, like in :meth:`fit`."""
         self._check_fitted()
+        return super().score(X, self._as_labels(y), sample_weight=sample_weight)
+
+    def _as_labels(self, y) -> np.ndarray:
+        """``y`` (labels or one-hot rows) as a flat array of elements of ``classes_``."""
         if isinstance(y, torch.Tensor):
             y = y.detach().cpu().numpy()
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] > 1:
             y = self.classes_[y.argmax(1)]
-        return super().score(X, y.ravel() if y.ndim == 2 else y, sample_weight=sample_weight)
+        return y.ravel()
 
     def score_iterations(self, X, y) -> list[float]:
         """Accuracy on ``(X, y)`` of the machine of every iterate ``t = 0..n_iter_`` (entry 0 is
         the fixed kernel): the curve of accuracy against AGOP rounds, from one fit. Selection
         stays with the validation split; use this on held-out data to *report*."""
         self._check_fitted()
-        if isinstance(y, torch.Tensor):
-            y = y.detach().cpu().numpy()
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] > 1:
-            y = self.classes_[y.argmax(1)]
-        y = y.ravel()
+        y = self._as_labels(y)
         return [float(np.mean(self.classes_[self._outputs(X, t).argmax(1).cpu().numpy()] == y))
                 for t in range(len(self.Ms_))]
 
