@@ -163,6 +163,16 @@ def _batched_grads(f, hs, V):
                      for k in range(len(hs)))
 
 
+def _gram_sum(grad: torch.Tensor) -> torch.Tensor:
+    """``G_g = sum_{b, p} grad[b, g, :, p] grad[b, g, :, p]^T`` for ``grad`` of shape
+    ``(batch, groups, k, positions)``: one batched product per group with positions as the inner
+    dimension (no transposed copy) when there are at least as many positions as channels."""
+    if grad.shape[3] >= grad.shape[2]:
+        return torch.stack([torch.matmul(grad[:, i], grad[:, i].transpose(1, 2)).sum(0)
+                            for i in range(grad.shape[1])])
+    return torch.einsum("bgkp,bglp->gkl", grad, grad)
+
+
 def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
                outputs: Sequence[int] | None = None, chunk_size: int | None = None,
                device=None, progress: bool = False, *, seed: int = 0,
@@ -255,8 +265,8 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
                         if grad is None:
                             continue
                         g = convs[name].groups
-                        grad = grad.reshape(-1, m, g, h.shape[1] // g, h.shape[2] * h.shape[3])
-                        contribution = torch.einsum("bngkp,bnglp->gkl", grad, grad)
+                        grad = grad.reshape(-1, g, h.shape[1] // g, h.shape[2] * h.shape[3])
+                        contribution = _gram_sum(grad)
                         G[name] = contribution if G[name] is None else G[name] + contribution
                 del f, hs
                 for name in convs:
