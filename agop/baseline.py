@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
+from agop.estimator import OutputClassifierMixin
 from agop.runtime import default_device
 from agop.validation import check_images
 
@@ -60,7 +61,7 @@ def validation_split(codes: np.ndarray, val_fraction: float, random_state: Any
     return train_idx.numpy(), val_idx.numpy()
 
 
-class CNNBaseline(ClassifierMixin, BaseEstimator):
+class CNNBaseline(OutputClassifierMixin, BaseEstimator):
     """A CNN with the kernel's architecture, trained with Adam, selected on validation.
 
     Parameters
@@ -170,26 +171,6 @@ class CNNBaseline(ClassifierMixin, BaseEstimator):
     def _outputs(self, X, chunk: int = 1024) -> torch.Tensor:
         X = self._images(X)
         return torch.cat([self.model_(X[i:i + chunk]) for i in range(0, X.shape[0], chunk)])
-
-    def decision_function(self, X) -> np.ndarray:
-        """The network's outputs ``(n, C)`` (``(n,)``: ``f_1 - f_0`` for two classes)."""
-        out = self._outputs(X).cpu().numpy()
-        return out[:, 1] - out[:, 0] if out.shape[1] == 2 else out
-
-    def predict(self, X) -> np.ndarray:
-        """The class of the largest output, as an element of ``classes_``."""
-        self._check_fitted()
-        return self.classes_[self._outputs(X).argmax(1).cpu().numpy()]
-
-    def score(self, X, y, sample_weight=None) -> float:
-        """Accuracy on ``(X, y)``; ``y`` as labels or one-hot."""
-        self._check_fitted()
-        if isinstance(y, torch.Tensor):
-            y = y.detach().cpu().numpy()
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] > 1:
-            y = self.classes_[y.argmax(1)]
-        return super().score(X, y.ravel(), sample_weight=sample_weight)
 
     def layer_inputs(self, X) -> list[torch.Tensor]:
         """The input of every conv layer on images ``X``: ``X`` itself, then the activations

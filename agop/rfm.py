@@ -26,11 +26,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 
 from agop.data import one_hot, train_val_split
+from agop.estimator import OutputClassifierMixin
 from agop.linalg import psd_power
 from agop.runtime import default_device
 from agop.validation import check_finite, check_images
@@ -221,7 +222,7 @@ def _labels(y, n: int) -> tuple[np.ndarray, np.ndarray, bool]:
     return classes, codes, one_hot
 
 
-class ConvRFM(ClassifierMixin, BaseEstimator):
+class ConvRFM(OutputClassifierMixin, BaseEstimator):
     """Convolutional Recursive Feature Machine (Algorithm 1) as a scikit-learn classifier.
 
     Parameters
@@ -392,31 +393,6 @@ class ConvRFM(ClassifierMixin, BaseEstimator):
                              f"{self.image_shape_}, got {tuple(X.shape[1:])}")
         X = self._pad(X)
         return self.kernel_(X, self.X_fit_, M=None if t == 0 else self.Ms_[t]) @ self.alphas_[t]
-
-    def decision_function(self, X) -> np.ndarray:
-        """``f(x) = K_M(x, X_fit) alpha``: ``(n, C)`` scores, or ``(n,)`` (``f_1 - f_0``, positive
-        for ``classes_[1]``) for two classes."""
-        out = self._outputs(X).detach().cpu().numpy()
-        return out[:, 1] - out[:, 0] if out.shape[1] == 2 else out
-
-    def predict(self, X) -> np.ndarray:
-        """The class of the largest output, as an element of ``classes_``."""
-        self._check_fitted()
-        return self.classes_[self._outputs(X).argmax(1).cpu().numpy()]
-
-    def score(self, X, y, sample_weight=None) -> float:
-        """Accuracy on ``(X, y)``; ``y`` as labels or one-hot, like in :meth:`fit`."""
-        self._check_fitted()
-        return super().score(X, self._as_labels(y), sample_weight=sample_weight)
-
-    def _as_labels(self, y) -> np.ndarray:
-        """``y`` (labels or one-hot rows) as a flat array of elements of ``classes_``."""
-        if isinstance(y, torch.Tensor):
-            y = y.detach().cpu().numpy()
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] > 1:
-            y = self.classes_[y.argmax(1)]
-        return y.ravel()
 
     def score_iterations(self, X, y) -> list[float]:
         """Accuracy on ``(X, y)`` of the machine of every iterate ``t = 0..n_iter_`` (entry 0 is
