@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
-from agop.linalg import correlation, psd_power, psd_sqrt
+from agop.linalg import congruence, correlation, psd_power, psd_sqrt
 from agop.patches import _pair, extract_patches, output_size
 from agop.runtime import default_device
 from agop.validation import as_tensor, check_images, check_psd
@@ -151,16 +151,21 @@ def _probes(outputs: torch.Tensor, n_out: int, sketch: int | None, n: int,
     return v.to(device)
 
 
-def _batched_grads(f, hs, V):
-    """``d <v, f> / d h`` for every direction ``v`` in ``V`` (``B x n x C``) at once."""
-    try:
-        return torch.autograd.grad(f, hs, grad_outputs=V, retain_graph=True,
-                                   is_grads_batched=True, allow_unused=True)
-    except RuntimeError:  # an op without a vmap rule: one backward pass per direction
-        per = [torch.autograd.grad(f, hs, grad_outputs=v, retain_graph=True, allow_unused=True)
-               for v in V]
-        return tuple(None if per[0][k] is None else torch.stack([p[k] for p in per])
-                     for k in range(len(hs)))
+def _direction_grads(f, hs, V, batched: bool):
+    """``d <v, f> / d h`` for the directions ``v`` in ``V`` (``B x n x C``), as tuples of
+    ``(b, n, ...)`` tensors, one per ``h``: all ``B`` at once through one vmapped backward
+    (``batched``), or one ordinary backward pass per direction. An op without a vmap rule
+    falls back to the second."""
+    if batched:
+        try:
+            yield torch.autograd.grad(f, hs, grad_outputs=V, retain_graph=True,
+                                      is_grads_batched=True, allow_unused=True)
+            return
+        except RuntimeError:
+            pass
+    for v in V:
+        grads = torch.autograd.grad(f, hs, grad_outputs=v, retain_graph=True, allow_unused=True)
+        yield tuple(None if grad is None else grad[None] for grad in grads)
 
 
 def _gram_sum(grad: torch.Tensor) -> torch.Tensor:
@@ -176,16 +181,20 @@ def _gram_sum(grad: torch.Tensor) -> torch.Tensor:
 def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
                outputs: Sequence[int] | None = None, chunk_size: int | None = None,
                device=None, progress: bool = False, *, seed: int = 0,
-               max_memory: int | None = None, inner: bool = False) -> dict[str, torch.Tensor]:
+               max_memory: int | None = None, inner: bool = False,
+               vectorize: bool | None = None) -> dict[str, torch.Tensor]:
     """The patch-AGOP ``W^T G W`` (``q x q``) of each selected conv layer, by qualified name.
 
     ``AGOP_l = (1/n) sum_i sum_j sum_c grad_{x[j]} f_c(x_i) grad_{x[j]} f_c(x_i)^T``: averaged
     over the images ``X`` (``n, c, H, W``), summed over patch positions ``j`` and outputs ``c``
     (``outputs``: indices of the model's flattened outputs to include; ``None``: all).
     ``layers``: names (or modules) of Conv2d layers, ``None`` for all. All layers come from the
-    same backward passes, ``V`` output directions at a time (vectorised with
-    ``is_grads_batched``), ``chunk_size`` images at a time; the batched gradients are kept
-    under ``max_memory`` bytes.
+    same backward passes, ``chunk_size`` images at a time. ``vectorize=True`` runs the output
+    directions through one vmapped backward (``is_grads_batched``), as many at once as keep the
+    batched gradients under ``max_memory`` bytes; ``False`` runs one ordinary backward pass per
+    direction. ``None`` (default) vectorises on accelerators only: on the CPU the plain passes
+    were faster (VGG11, ResNet18, the 4-layer CNN of ``python -m agop.bench``) and hold one
+    direction's gradients at a time.
 
     ``sketch=k`` replaces the one-hot output directions by ``k`` Gaussian probes
     ``v ~ N(0, I)`` per image: ``(1/k) sum_v (J^T v)(J^T v)^T`` is unbiased for ``J^T J``, with
@@ -207,6 +216,8 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
         raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
     chunk_size = min(n, chunk_size or 256)
     max_memory = DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory)
+    if vectorize is None:
+        vectorize = device.type != "cpu"
 
     work = model
     model_device = _model_device(model)
@@ -259,8 +270,10 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
                 per_dir = sum(h[0].numel() for h in hs) * m * f.element_size()
                 batch = max(1, int(max_memory // max(per_dir, 1)))
                 V = _probes(sel, n_out, sketch, m, generator, f.dtype, device)
-                for b0 in range(0, V.shape[0], batch):
-                    grads = _batched_grads(f, hs, V[b0:b0 + batch].contiguous())
+                chunks = (grads for b0 in range(0, V.shape[0], batch)
+                          for grads in _direction_grads(f, hs, V[b0:b0 + batch].contiguous(),
+                                                        batched=vectorize))
+                for grads in chunks:
                     for name, h, grad in zip(names, hs, grads, strict=True):
                         if grad is None:
                             continue
@@ -281,8 +294,7 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
         g, kg, _ = Wg.shape
         Gn = G[name] if G[name] is not None else torch.zeros(g, kg, kg, dtype=dtype, device=device)
         Gn = Gn / (n * (sketch or 1))
-        A = torch.einsum("gkq,gkl,glr->qr", Wg, Gn, Wg)
-        agops[name] = (A + A.T) / 2
+        agops[name] = congruence(Wg, Gn)
         inners[name] = Gn
     return (agops, inners) if inner else agops
 
@@ -310,7 +322,59 @@ def layer_correlations(model: nn.Module, agops: dict[str, torch.Tensor], alpha: 
             for name in agops}
 
 
-def null_baselines(conv_or_W, n_draws: int = 20, seed: int = 0, alpha: float = 1.0) -> dict:
+class FilterSpace:
+    """Matrices of the form ``W^T X W`` (``q x q``), handled in the row space of the filters.
+
+    With ``W^T = Q R`` (reduced QR, ``Q`` is ``q x r``, ``r = min(k_out, q)``), every such matrix
+    is ``Q (R X R^T) Q^T``, so its Frobenius products, norms and powers are those of the
+    ``r x r`` matrix ``R X R^T`` (``Q`` is orthonormal), and the sum of its entries is
+    ``u^T (R X R^T) u`` with ``u = Q^T 1``. The CNFM is ``X = I``, a patch-AGOP ``X = G``, a
+    null baseline a random ``G``: their similarities never need a ``q x q`` matrix.
+    """
+
+    def __init__(self, conv_or_W):
+        Wg = filter_matrix(conv_or_W).detach()
+        g, k, q = Wg.shape
+        self.q = q
+        self.Q, self.R = torch.linalg.qr(Wg.reshape(g * k, q).T.to(torch.float64))
+        self.u = self.Q.sum(0)
+        self.cnfm = self.R @ self.R.T
+
+    def reduce(self, G: torch.Tensor) -> torch.Tensor:
+        """``R X R^T`` for ``X`` = ``G`` (``k_out x k_out``) or per group ``(groups, k, k)``."""
+        G = G.to(self.R)
+        if G.ndim == 3:
+            G = torch.block_diag(*G)
+        B = self.R @ G @ self.R.T
+        return (B + B.T) / 2
+
+    def similarity(self, B: torch.Tensor, kind: str = "pearson") -> float:
+        """The similarity of the CNFM with ``Q B Q^T`` (see :func:`agop.linalg.correlation`)."""
+        M = self.cnfm
+        mb, mm, bb = float((M * B).sum()), float((M * M).sum()), float((B * B).sum())
+        if kind == "pearson":
+            sm, sb, q2 = float(self.u @ M @ self.u), float(self.u @ B @ self.u), self.q**2
+            mb, mm, bb = mb - sm * sb / q2, mm - sm**2 / q2, bb - sb**2 / q2
+        elif kind != "cosine":
+            raise ValueError(f"kind must be 'pearson' or 'cosine', got {kind!r}")
+        if mm <= 0 or bb <= 0:
+            raise ValueError("the similarity is undefined for a constant matrix")
+        return mb / math.sqrt(mm * bb)
+
+    def power(self, B: torch.Tensor, alpha: float) -> torch.Tensor:
+        """The reduced form of ``(Q B Q^T)^alpha``, which is ``Q B^alpha Q^T``."""
+        return psd_power(B, alpha, check=False)
+
+    def similarities(self, G: torch.Tensor) -> tuple[float, float, float, float]:
+        """(pearson, cosine) of the CNFM with ``W^T G W`` and with ``(W^T G W)^{1/2}``."""
+        B = self.reduce(G)
+        S = self.power(B, 0.5)
+        return (self.similarity(B), self.similarity(B, "cosine"),
+                self.similarity(S), self.similarity(S, "cosine"))
+
+
+def null_baselines(conv_or_W, n_draws: int = 20, seed: int = 0, alpha: float = 1.0, *,
+                   space: FilterSpace | None = None) -> dict:
     """Controls for the ansatz: how similar ``W^T W`` and ``(W^T G W)^alpha`` are for a ``G``
     unrelated to any training.
 
@@ -322,34 +386,32 @@ def null_baselines(conv_or_W, n_draws: int = 20, seed: int = 0, alpha: float = 1
       spread spectrum and a Haar-random eigenbasis; ``n_draws`` draws from ``seed``;
     * identity: ``G = I`` (then ``AGOP = W^T W`` and the correlation at ``alpha = 1`` is 1).
 
-    Returns ``{"pearson": {...}, "cosine": {...}, "alpha", "n_draws", "family"}`` where each
-    kind maps ``"random_mean"``, ``"random_std"`` (over draws), ``"identity"`` and ``"draws"``
-    (a list, one value per draw).
+    Computed in the filter space (:class:`FilterSpace`, which ``space`` may pass in), never
+    with a ``q x q`` matrix per draw. Returns ``{"pearson": {...}, "cosine": {...}, "alpha",
+    "n_draws", "family"}`` where each kind maps ``"random_mean"``, ``"random_std"`` (over
+    draws), ``"identity"`` and ``"draws"`` (a list, one value per draw).
     """
-    if not isinstance(n_draws, int) or n_draws < 1:
+    if not isinstance(n_draws, int) or isinstance(n_draws, bool) or n_draws < 1:
         raise ValueError(f"n_draws must be a positive int, got {n_draws!r}")
     if not 0 < alpha <= 1:
         raise ValueError(f"alpha must lie in (0, 1], got {alpha!r}")
-    W = filter_matrix(conv_or_W).to(torch.float64).cpu()
-    g, k, _ = W.shape
-    C = torch.einsum("gkq,gkr->qr", W, W)
+    g, k, _ = filter_matrix(conv_or_W).shape
+    space = FilterSpace(conv_or_W) if space is None else space
     generator = torch.Generator().manual_seed(int(seed))
-    out: dict = {"alpha": alpha, "n_draws": n_draws,
-                 "family": "Wishart G = B B^T / k, B a k x k standard Gaussian matrix, per group"}
-    draws = {"pearson": [], "cosine": []}
+    draws: dict[str, list[float]] = {"pearson": [], "cosine": []}
     for _ in range(n_draws):
         B = torch.randn(g, k, k, generator=generator, dtype=torch.float64)
-        BW = torch.einsum("gkl,gkq->glq", B, W)  # B^T W_g: W_g^T G_g W_g = (B^T W_g)^T (B^T W_g)
-        A = psd_power(torch.einsum("glq,glr->qr", BW, BW) / k, alpha, check=False)
+        A = space.power(space.reduce(B @ B.mT / k), alpha)
         for kind in draws:
-            draws[kind].append(correlation(C, A, kind=kind))
-    A_identity = psd_power(C, alpha, check=False)
+            draws[kind].append(space.similarity(A, kind))
+    identity = space.power(space.cnfm, alpha)
+    out: dict = {"alpha": alpha, "n_draws": n_draws,
+                 "family": "Wishart G = B B^T / k, B a k x k standard Gaussian matrix, per group"}
     for kind, values in draws.items():
         t = torch.tensor(values, dtype=torch.float64)
         out[kind] = {"random_mean": float(t.mean()),
                      "random_std": float(t.std()) if n_draws > 1 else 0.0,
-                     "identity": correlation(C, A_identity, kind=kind),
-                     "draws": values}
+                     "identity": space.similarity(identity, kind), "draws": values}
     return out
 
 

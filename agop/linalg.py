@@ -17,10 +17,10 @@ def psd_power(A: torch.Tensor, alpha: float, *, check: bool = True) -> torch.Ten
     if check:
         check_psd(A, "A")
     A = (A + A.T) / 2
-    eigvals, eigvecs = torch.linalg.eigh(A)
-    eigvals = eigvals.clamp_min(0)
     if alpha == 1:
         return A
+    eigvals, eigvecs = torch.linalg.eigh(A)
+    eigvals = eigvals.clamp_min(0)
     powered = eigvals.pow(alpha) if alpha > 0 else torch.where(
         eigvals > 0, eigvals.pow(alpha), torch.zeros_like(eigvals))
     return (eigvecs * powered) @ eigvecs.T
@@ -29,6 +29,35 @@ def psd_power(A: torch.Tensor, alpha: float, *, check: bool = True) -> torch.Ten
 def psd_sqrt(A: torch.Tensor, *, check: bool = True) -> torch.Tensor:
     """The PSD square root ``A^{1/2}`` (``psd_power(A, 1/2)``)."""
     return psd_power(A, 0.5, check=check)
+
+
+def congruence(W: torch.Tensor, G: torch.Tensor, *, block: int = 512) -> torch.Tensor:
+    """``sum_g W_g^T G_g W_g`` (``q x q``) for ``W`` of shape ``(groups, k, q)`` and ``G`` of
+    shape ``(groups, k, k)``; a single ``k x q`` matrix and ``k x k`` ``G`` are one group.
+
+    With ``C_g = G_g W_g`` the sum is ``[W_1; ...; W_g]^T [C_1; ...; C_g]``. The result is exactly
+    symmetric: its upper tiles (``block`` columns wide) are computed and mirrored, which also
+    spares nearly half of the ``q^2 k`` multiply-adds when ``q`` is large.
+    """
+    if W.ndim == 2:
+        W, G = W[None], G[None]
+    if W.ndim != 3 or G.shape != (W.shape[0], W.shape[1], W.shape[1]):
+        raise ValueError(f"W must be (groups, k, q) and G (groups, k, k), got {tuple(W.shape)} "
+                         f"and {tuple(G.shape)}")
+    G = (G + G.mT) / 2
+    C = torch.matmul(G, W).reshape(-1, W.shape[2])
+    W = W.reshape(-1, W.shape[2])
+    q = W.shape[1]
+    A = torch.empty(q, q, dtype=C.dtype, device=C.device)
+    for i in range(0, q, block):
+        for j in range(i, q, block):
+            tile = W[:, i:i + block].T @ C[:, j:j + block]
+            if i == j:
+                tile = (tile + tile.T) / 2
+            A[i:i + block, j:j + block] = tile
+            if i != j:
+                A[j:j + block, i:i + block] = tile.T
+    return A
 
 
 def correlation(A, B, kind: str = "pearson") -> float:

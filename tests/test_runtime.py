@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import agop
-from agop.linalg import correlation, psd_power, psd_sqrt
+from agop.linalg import congruence, correlation, psd_power, psd_sqrt
 from agop.validation import check_images, check_psd
 
 
@@ -85,3 +85,19 @@ def test_check_images_errors():
 def test_every_public_name_resolves():
     for name in agop.__all__:
         assert getattr(agop, name) is not None, name
+
+
+@pytest.mark.parametrize("q, block", [(7, 512), (23, 5), (24, 8)])
+def test_congruence_is_the_symmetric_sandwich(float64, q, block):
+    """sum_g W_g^T G_g W_g by tiles equals the plain product and is exactly symmetric."""
+    gen = torch.Generator().manual_seed(q)
+    W = torch.randn(3, 4, q, generator=gen)
+    B = torch.randn(3, 4, 4, generator=gen)
+    G = B @ B.mT
+    A = congruence(W, G, block=block)
+    torch.testing.assert_close(A, sum(W[g].T @ G[g] @ W[g] for g in range(3)),
+                               rtol=1e-12, atol=1e-12)
+    assert torch.equal(A, A.T)
+    torch.testing.assert_close(congruence(W[0], G[0]), W[0].T @ G[0] @ W[0])
+    with pytest.raises(ValueError, match="W must be"):
+        congruence(W, G[:, :3, :3])
