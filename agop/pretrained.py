@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agop.linalg import correlation, psd_power
+from agop.linalg import correlation
 from agop.runtime import default_device
 from agop.validation import check_images
 
@@ -455,55 +455,6 @@ class AnsatzTable:
         p.text(self.to_text())
 
 
-class FilterSpace:
-    """Matrices of the form ``W^T X W`` (``q x q``), handled in the row space of the filters.
-
-    With ``W^T = Q R`` (reduced QR, ``Q`` is ``q x r``, ``r = min(k_out, q)``), every such matrix
-    is ``Q (R X R^T) Q^T``, so its Frobenius products, norms and powers are those of the
-    ``r x r`` matrix ``R X R^T`` (``Q`` is orthonormal), and the sum of its entries is
-    ``u^T (R X R^T) u`` with ``u = Q^T 1``. The CNFM is ``X = I``, a patch-AGOP ``X = G``, a
-    null baseline a random ``G``: their similarities never need a ``q x q`` matrix.
-    """
-
-    def __init__(self, conv_or_W):
-        from agop.features import filter_matrix
-
-        Wg = filter_matrix(conv_or_W).detach()
-        g, k, q = Wg.shape
-        self.q = q
-        self.Q, self.R = torch.linalg.qr(Wg.reshape(g * k, q).T.to(torch.float64))
-        self.u = self.Q.sum(0)
-        self.cnfm = self.R @ self.R.T
-
-    def reduce(self, G: torch.Tensor) -> torch.Tensor:
-        """``R X R^T`` for ``X`` = ``G`` (``k_out x k_out``) or per group ``(groups, k, k)``."""
-        G = G.to(self.R)
-        if G.ndim == 3:
-            G = torch.block_diag(*G)
-        B = self.R @ G @ self.R.T
-        return (B + B.T) / 2
-
-    def similarity(self, B: torch.Tensor, kind: str = "pearson") -> float:
-        """The similarity of the CNFM with ``Q B Q^T`` (see :func:`agop.linalg.correlation`)."""
-        M = self.cnfm
-        mb, mm, bb = float((M * B).sum()), float((M * M).sum()), float((B * B).sum())
-        if kind == "pearson":
-            sm, sb, q2 = float(self.u @ M @ self.u), float(self.u @ B @ self.u), self.q**2
-            mb, mm, bb = mb - sm * sb / q2, mm - sm**2 / q2, bb - sb**2 / q2
-        elif kind != "cosine":
-            raise ValueError(f"kind must be 'pearson' or 'cosine', got {kind!r}")
-        if mm <= 0 or bb <= 0:
-            raise ValueError("the similarity is undefined for a constant matrix")
-        return mb / math.sqrt(mm * bb)
-
-    def similarities(self, G: torch.Tensor) -> tuple[float, float, float, float]:
-        """(pearson, cosine) of the CNFM with ``W^T G W`` and with ``(W^T G W)^{1/2}``."""
-        B = self.reduce(G)
-        S = psd_power(B, 0.5, check=False)
-        return (self.similarity(B), self.similarity(B, "cosine"),
-                self.similarity(S), self.similarity(S, "cosine"))
-
-
 def _agops(model, X, names, sketch, outputs, chunk_size, device, progress, seed):
     """``((AGOPs, G's), seconds)``: the patch-AGOPs ``W^T G W`` of the named layers and their
     inner matrices ``G`` (:func:`agop.features.patch_agop` with ``inner=True``)."""
@@ -574,7 +525,7 @@ def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = No
         (A0, G0), seconds0 = _agops(init, X0, names, sketch, outputs, chunk_size, device,
                                     progress, seed)
 
-    from agop.features import cnfm
+    from agop.features import FilterSpace, cnfm, null_baselines
 
     rows = []
     for n, conv in convs.items():
@@ -584,7 +535,7 @@ def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = No
         row = LayerResult(layer=n, weight_shape=tuple(conv.weight.shape), pearson=p, cosine=c,
                           pearson_sqrt=ps, cosine_sqrt=cs)
         if null_draws:
-            nulls = null_baselines_gram(conv, n_draws=int(null_draws), seed=seed, space=space)
+            nulls = null_baselines(conv, n_draws=int(null_draws), seed=seed, space=space)
             for field, value in _null_fields(nulls).items():
                 setattr(row, field, value)
         if init_convs is not None:
@@ -598,36 +549,6 @@ def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = No
         image_size=(X.shape[2], X.shape[3]), n_outputs=n_out, sketch=sketch,
         weights=weights or "weights as given", agop_seconds=seconds, init_agop_seconds=seconds0,
         agops=A if keep_agops else None, init_agops=A0 if keep_agops else None)
-
-
-def null_baselines_gram(conv_or_W, n_draws: int = 20, seed: int = 0,
-                        space: FilterSpace | None = None) -> dict:
-    """:func:`agop.features.null_baselines` at ``alpha = 1`` in the filter space
-    (:class:`FilterSpace`): the same Wishart draws ``G = B B^T / k`` per group and the same
-    numbers, without a ``q x q`` matrix per draw (seconds instead of minutes for ``q`` in the
-    thousands)."""
-    from agop.features import filter_matrix
-
-    if not isinstance(n_draws, int) or n_draws < 1:
-        raise ValueError(f"n_draws must be a positive int, got {n_draws!r}")
-    g, k, _ = filter_matrix(conv_or_W).shape
-    space = FilterSpace(conv_or_W) if space is None else space
-    generator = torch.Generator().manual_seed(int(seed))
-    draws: dict[str, list[float]] = {"pearson": [], "cosine": []}
-    for _ in range(n_draws):
-        B = torch.randn(g, k, k, generator=generator, dtype=torch.float64)
-        reduced = space.reduce(B @ B.transpose(1, 2) / k)
-        for kind in draws:
-            draws[kind].append(space.similarity(reduced, kind))
-    identity = space.reduce(torch.eye(g * k, dtype=torch.float64))
-    out: dict = {"alpha": 1.0, "n_draws": n_draws,
-                 "family": "Wishart G = B B^T / k, B a k x k standard Gaussian matrix, per group"}
-    for kind, values in draws.items():
-        t = torch.tensor(values, dtype=torch.float64)
-        out[kind] = {"random_mean": float(t.mean()),
-                     "random_std": float(t.std()) if n_draws > 1 else 0.0,
-                     "identity": space.similarity(identity, kind), "draws": values}
-    return out
 
 
 def _null_fields(nulls: dict) -> dict[str, float]:

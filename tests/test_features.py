@@ -18,7 +18,7 @@ from agop.features import (
     patch_agop,
     top_filters,
 )
-from agop.linalg import correlation
+from agop.linalg import correlation, psd_power
 from agop.reference import brute_force_patch_agop
 
 
@@ -101,6 +101,19 @@ def test_chunking_does_not_change_the_result():
     b = patch_agop(model, X, chunk_size=2, max_memory=1, device="cpu")  # one direction at a time
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("arch", ["groups", "residual-circular"])
+def test_vectorised_and_per_direction_backward_agree(arch):
+    model = make(arch)
+    X = torch.randn(5, 3, 14, 14, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    a = patch_agop(model, X, device="cpu", vectorize=True)
+    b = patch_agop(model, X, device="cpu", vectorize=False)
+    c = patch_agop(model, X, device="cpu", vectorize=True, max_memory=1, sketch=3)
+    d = patch_agop(model, X, device="cpu", vectorize=False, sketch=3)
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(c[name], d[name], rtol=1e-12, atol=1e-14)
 
 
 def test_linear_conv_model_closed_form(float64):
@@ -249,6 +262,27 @@ def test_null_baselines():
         null_baselines(conv, alpha=0)
 
 
+@pytest.mark.parametrize("shape,groups,alpha", [((6, 2, 3, 3), 1, 1.0), ((8, 2, 3, 3), 2, 1.0),
+                                                ((30, 3, 1, 1), 1, 1.0), ((8, 2, 3, 3), 2, 0.5),
+                                                ((40, 3, 3, 3), 1, 0.5)])
+def test_null_baselines_equal_explicit_matrices(shape, groups, alpha):
+    """The filter-space nulls against q x q matrices built from the same Wishart draws."""
+    conv = nn.Conv2d(shape[1] * groups, shape[0], shape[2], groups=groups).double()
+    out = null_baselines(conv, n_draws=4, seed=3, alpha=alpha)
+    Wg = conv.weight.detach().reshape(groups, shape[0] // groups, -1)
+    k = Wg.shape[1]
+    M = cnfm(conv)
+    generator = torch.Generator().manual_seed(3)
+    for i in range(4):
+        B = torch.randn(groups, k, k, generator=generator, dtype=torch.float64)
+        A = psd_power(sum(Wg[g].T @ B[g] @ B[g].T @ Wg[g] / k for g in range(groups)), alpha)
+        for kind in ("pearson", "cosine"):
+            assert out[kind]["draws"][i] == pytest.approx(correlation(M, A, kind), abs=1e-10)
+    for kind in ("pearson", "cosine"):
+        assert out[kind]["identity"] == pytest.approx(correlation(M, psd_power(M, alpha), kind),
+                                                      abs=1e-10)
+
+
 def test_layer_correlations_match_correlation():
     model = make("padding")
     X = torch.randn(3, 3, 14, 14, dtype=torch.float64)
@@ -294,3 +328,16 @@ def test_in_place_activations_do_not_change_the_agop(float64):
     a, b = patch_agop(net(True), X, device="cpu"), patch_agop(net(False), X, device="cpu")
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-12, atol=1e-12)
+
+
+def test_reference_checks_its_explicit_patches(monkeypatch):
+    """Negative control: patches in the wrong order do not reproduce the conv output, and the
+    reference says so instead of differentiating the wrong function."""
+    import agop.reference
+
+    model = make("padding")
+    X = torch.randn(2, 3, 14, 14, dtype=torch.float64)
+    real = agop.reference.conv_patches
+    monkeypatch.setattr(agop.reference, "conv_patches", lambda conv, x: real(conv, x).flip(1))
+    with pytest.raises(AssertionError, match="do not reproduce the conv output"):
+        brute_force_patch_agop(model, X, "0")

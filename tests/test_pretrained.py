@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from agop import pretrained as P
-from agop.features import cnfm
+from agop.features import FilterSpace, cnfm
 from agop.linalg import correlation, psd_power
 from agop.reference import brute_force_patch_agop
 
@@ -89,18 +89,6 @@ def test_null_baselines_in_the_table():
     assert table.mean("pearson") == pytest.approx(np.mean(table.column("pearson")))
 
 
-@pytest.mark.parametrize("shape,groups", [((6, 2, 3, 3), 1), ((8, 2, 3, 3), 2), ((30, 3, 1, 1), 1)])
-def test_null_baselines_gram_equal_the_engine(shape, groups):
-    from agop.features import null_baselines
-
-    conv = nn.Conv2d(shape[1] * groups, shape[0], shape[2], groups=groups).double()
-    ours, theirs = P.null_baselines_gram(conv, n_draws=5, seed=3), null_baselines(conv, n_draws=5, seed=3)
-    for kind in ("pearson", "cosine"):
-        np.testing.assert_allclose(ours[kind]["draws"], theirs[kind]["draws"], rtol=1e-10)
-        assert ours[kind]["identity"] == pytest.approx(theirs[kind]["identity"], abs=1e-12)
-        assert ours[kind]["random_std"] == pytest.approx(theirs[kind]["random_std"], abs=1e-12)
-
-
 @pytest.mark.parametrize("k_out,c,k,groups", [(5, 3, 3, 1), (40, 3, 3, 1), (8, 2, 3, 2)])
 def test_filter_space_similarities_equal_full_matrices(k_out, c, k, groups):
     conv = nn.Conv2d(c * groups, k_out, k, groups=groups).double()
@@ -112,7 +100,7 @@ def test_filter_space_similarities_equal_full_matrices(k_out, c, k, groups):
     M = cnfm(conv)
     expected = (correlation(M, A), correlation(M, A, "cosine"),
                 correlation(M, psd_power(A, 0.5)), correlation(M, psd_power(A, 0.5), "cosine"))
-    np.testing.assert_allclose(P.FilterSpace(conv).similarities(G), expected, atol=1e-6)
+    np.testing.assert_allclose(FilterSpace(conv).similarities(G), expected, atol=1e-6)
 
 
 def test_sketch_accuracy_reports_exact_and_sketched():
