@@ -132,6 +132,17 @@ def measure(fn: Callable[[], Any], device: torch.device, repeats: int = 3,
     return statistics.median(times), peak, out
 
 
+def count_flops(fn: Callable[[], Any]) -> float:
+    """Floating-point operations of one call of ``fn``, as counted by
+    :class:`torch.utils.flop_counter.FlopCounterMode`: matrix products and convolutions,
+    forward and backward (elementwise work is not counted). Run it apart from the timing."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return float(counter.get_total_flops())
+
+
 _PEAK_CACHE: dict[tuple[str, torch.dtype], float] = {}
 
 

@@ -1,10 +1,9 @@
 """Patch-AGOP of every conv layer of VGG11 and ResNet18: one shared pass against one layer at a time.
 
-The engine (:func:`agop.features.patch_agop`) reads ``W^T G W`` for all conv layers from the same
-backward passes; the reference (:func:`agop.reference.brute_force_patch_agop`) feeds explicit
-patch variables through the network and differentiates, one layer and one output at a time, as
-the paper's original code did. Both run on the same images and outputs, and the results must
-agree. Random (torchvision-initialised) weights: the cost does not depend on the weights.
+The engine reads ``W^T G W`` for all conv layers from the same backward passes; the reference
+feeds explicit patch variables through the network and differentiates, one layer at a time, as
+the paper's original code did (:mod:`agop.bench._compare`). Both run on the same images and
+outputs, and the results must agree. Random (torchvision-initialised) weights: the cost does not depend on the weights.
 
 * ``paper`` on the CPU: 2 images of 224 x 224; the sketch with k = 64 probes over all 1000
   outputs (timed alone), and exact over the first 10 outputs against the reference.
@@ -21,9 +20,9 @@ from collections.abc import Iterator
 import torch
 
 from agop.bench import Result, benchmark, measure
+from agop.bench._compare import engine_against_reference
 from agop.features import patch_agop
 from agop.pretrained import conv_layers, load_model
-from agop.reference import brute_force_patch_agop
 
 MODELS = ("vgg11", "resnet18")
 
@@ -42,32 +41,20 @@ def _model(name: str, device: torch.device) -> torch.nn.Module:
 
 def _rows(name: str, size: str, device: torch.device, s: dict) -> Iterator[Result]:
     model = _model(name, device)
-    names = list(conv_layers(model))
+    n_layers = len(conv_layers(model))
     X = torch.randn(s["n"], 3, s["pixels"], s["pixels"],
                     generator=torch.Generator().manual_seed(0)).to(device)
     shape = f"n={s['n']}, {s['pixels']}x{s['pixels']}"
-    repeats = 1
     if size == "paper" and (s["sketch"] or s["all_outputs"]):
         seconds, peak, _ = measure(lambda: patch_agop(model, X, sketch=s["sketch"], device=device),
-                                   device, repeats=repeats)
+                                   device, repeats=1)
         how = f"sketch k={s['sketch']}, all 1000 outputs" if s["sketch"] else "exact, all 1000 outputs"
-        yield Result(problem=f"{name}: {len(names)} conv layers, {shape}, {how}", size=size,
+        yield Result(problem=f"{name}: {n_layers} conv layers, {shape}, {how}", size=size,
                      seconds=seconds, peak_mb=peak, notes="engine only, one shared pass")
-    outputs = range(s["outputs"])
-    seconds, peak, fast = measure(lambda: patch_agop(model, X, outputs=outputs, device=device),
-                                  device, repeats=repeats)
-    ref_seconds, ref_peak, slow = measure(
-        lambda: {n: brute_force_patch_agop(model, X, n, outputs=outputs) for n in names},
-        device, repeats=1, warmup=0)
-    error = max(float((fast[n] - slow[n]).norm() / slow[n].norm()) for n in names)
-    if error > 1e-4:  # float32 sums over n P C terms in different orders
-        raise AssertionError(f"{name}: engine and brute force disagree ({error:.2e})")
-    yield Result(
-        problem=f"{name}: {len(names)} conv layers, {shape}, exact, {s['outputs']} outputs",
-        size=size, seconds=seconds, peak_mb=peak, speedup=ref_seconds / seconds,
-        reference_seconds=ref_seconds, reference_peak_mb=ref_peak,
-        notes=(f"max relative difference to brute force {error:.1e} (float32)"
-               + ("; quick: two 64x64 images and 2 outputs" if size == "quick" else "")))
+    yield engine_against_reference(
+        model, X, range(s["outputs"]), device, size=size, repeats=1,
+        problem=f"{name}: {n_layers} conv layers, {shape}, exact, {s['outputs']} outputs",
+        notes="quick: two 64x64 images and 2 outputs" if size == "quick" else "")
 
 
 @benchmark("pretrained")
