@@ -38,6 +38,7 @@ class Result:
     speedup: float | None = None  # over the reference path, where one exists
     reference_seconds: float | None = None
     reference_peak_mb: float | None = None
+    arithmetic_ratio: float | None = None  # the reference's FLOPs over this path's, where counted
     notes: str = ""
 
     def as_dict(self) -> dict[str, Any]:
