@@ -123,3 +123,35 @@ def test_repository_url_in_one_place():
     assert config.count(url) == 1
     for path in [ROOT / "pyproject.toml", ROOT / "Makefile"]:
         assert url not in path.read_text(), f"{path.name} repeats the repository URL"
+
+
+def test_chapter_03_pretrained_branch_runs(tmp_path, monkeypatch):
+    """The chapter's pretrained path, which CI (offline) never takes otherwise: a VGG11
+    checkpoint is put in a temporary torch hub cache -- torchvision's initialisation, saved
+    under the file name torchvision looks for -- and the chapter runs with MODELS = ["vgg11"].
+    Only the code path is checked; these weights are not ImageNet's and no number is kept."""
+    import nbformat
+    import torch
+    from nbclient import NotebookClient
+
+    from agop import pretrained
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setenv("AGOP_PROFILE", "quick")
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel draws inline, as in the book
+    path = pretrained.weights_file("vgg11")
+    assert str(path).startswith(str(tmp_path))
+    path.parent.mkdir(parents=True)
+    torch.save(pretrained.load_model("vgg11", pretrained=False, seed=1).state_dict(), path)
+
+    nb = jupytext.read(BOOK / "03_pretrained.md")
+    where = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    nb.cells.insert(where + 1, nbformat.v4.new_code_cell('MODELS = ["vgg11"]'))
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(BOOK)}}).execute()
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []))
+    assert "pretrained models loaded: ['vgg11']" in text
+    figures = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
+                  for o in c.get("outputs", []))
+    assert figures >= 5
