@@ -20,8 +20,9 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -137,16 +138,22 @@ class _eval_mode:
             m.training = mode
 
 
-def _probes(outputs: torch.Tensor, n_out: int, sketch: int | None, n: int,
-            generator: torch.Generator | None, dtype, device) -> Iterable[torch.Tensor]:
-    """Output directions ``v`` with ``sum_v v v^T`` = the projector on the selected outputs
-    (exact: one-hot rows) or, in expectation, ``sketch`` times it (Gaussian probes)."""
+def _probes(outputs: torch.Tensor, n_out: int, sketch: int | None, images: range, seed: int,
+            dtype, device) -> torch.Tensor:
+    """Output directions ``v`` (``B x m x n_out``) for the images ``images`` of ``X``, with
+    ``sum_v v v^T`` = the projector on the selected outputs (exact: one-hot rows) or, in
+    expectation, ``sketch`` times it (Gaussian probes). Each image's probes come from its own
+    generator, seeded by ``(seed, index)``, so that they do not depend on the chunking."""
+    m = len(images)
     if sketch is None:
         eye = torch.zeros(len(outputs), n_out, dtype=dtype, device=device)
         eye[torch.arange(len(outputs)), outputs.to(device)] = 1
-        return eye[:, None, :].expand(-1, n, -1)
-    z = torch.randn(sketch, n, len(outputs), generator=generator, dtype=dtype)
-    v = torch.zeros(sketch, n, n_out, dtype=dtype)
+        return eye[:, None, :].expand(-1, m, -1)
+    # torch's CPU generator keeps 32 bits of a seed: mix (seed, index) into them
+    seeds = [int(np.random.SeedSequence([int(seed), i]).generate_state(1)[0]) for i in images]
+    z = torch.stack([torch.randn(sketch, len(outputs), dtype=dtype,
+                                 generator=torch.Generator().manual_seed(s)) for s in seeds], dim=1)
+    v = torch.zeros(sketch, m, n_out, dtype=dtype)
     v[..., outputs] = z
     return v.to(device)
 
@@ -178,6 +185,26 @@ def _gram_sum(grad: torch.Tensor) -> torch.Tensor:
     return torch.einsum("bgkp,bglp->gkl", grad, grad)
 
 
+def _images_per_chunk(model: nn.Module, forward, x1: torch.Tensor, max_memory: int,
+                      most: int = 256) -> int:
+    """As many images (at most ``most``) as keep twice their conv outputs -- the activations
+    the forward graph holds and one direction's gradients -- under ``max_memory`` bytes,
+    measured on one image ``x1``."""
+    sizes = []
+
+    def hook(module, inputs, out):
+        sizes.append(out.numel() * out.element_size())
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            forward(x1)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return max(1, min(most, int(max_memory // max(2 * sum(sizes), 1))))
+
+
 def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
                outputs: Sequence[int] | None = None, chunk_size: int | None = None,
                device=None, progress: bool = False, *, seed: int = 0,
@@ -189,7 +216,8 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
     over the images ``X`` (``n, c, H, W``), summed over patch positions ``j`` and outputs ``c``
     (``outputs``: indices of the model's flattened outputs to include; ``None``: all).
     ``layers``: names (or modules) of Conv2d layers, ``None`` for all. All layers come from the
-    same backward passes, ``chunk_size`` images at a time. ``vectorize=True`` runs the output
+    same backward passes, ``chunk_size`` images at a time (``None``: as many as keep twice
+    their conv outputs under ``max_memory`` bytes, at most 256). ``vectorize=True`` runs the output
     directions through one vmapped backward (``is_grads_batched``), as many at once as keep the
     batched gradients under ``max_memory`` bytes; ``False`` runs one ordinary backward pass per
     direction. ``None`` (default) vectorises on accelerators only: on the CPU the plain passes
@@ -214,7 +242,6 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
         raise ValueError(f"sketch must be a positive int (number of Gaussian probes) or None, got {sketch!r}")
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
-    chunk_size = min(n, chunk_size or 256)
     max_memory = DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory)
     if vectorize is None:
         vectorize = device.type != "cpu"
@@ -226,7 +253,6 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
     modules = dict(work.named_modules())
     convs = {name: modules[name] for name in selected}
 
-    generator = torch.Generator().manual_seed(int(seed)) if sketch is not None else None
     G = {name: None for name in convs}
     recorded: dict[str, list[torch.Tensor]] = {}
 
@@ -242,21 +268,26 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
 
     from tqdm.auto import tqdm
 
-    starts = range(0, n, chunk_size)
+    def forward(x):
+        try:
+            return _output_matrix(work(x), x.shape[0])
+        except (RuntimeError, ValueError) as err:
+            if isinstance(err, ValueError) and "model's output" in str(err):
+                raise
+            raise ValueError(f"X of shape {tuple(X.shape)} does not fit the model: {err}") from err
+
     with _eval_mode(work, "the patch-AGOP"), torch.enable_grad():
+        if chunk_size is None:
+            chunk_size = _images_per_chunk(work, forward, X[:1].to(device), max_memory)
+        chunk_size = min(n, chunk_size)
         handles = [conv.register_forward_hook(hook_for(name)) for name, conv in convs.items()]
         try:
-            for start in tqdm(starts, desc="patch-AGOP", disable=not progress):
+            for start in tqdm(range(0, n, chunk_size), desc="patch-AGOP", disable=not progress):
                 x = X[start:start + chunk_size].to(device)
                 m = x.shape[0]
                 for name in convs:
                     recorded[name] = []
-                try:
-                    f = _output_matrix(work(x), m)
-                except (RuntimeError, ValueError) as err:
-                    if isinstance(err, ValueError) and "model's output" in str(err):
-                        raise
-                    raise ValueError(f"X of shape {tuple(X.shape)} does not fit the model: {err}") from err
+                f = forward(x)
                 if not bool(torch.isfinite(f).all()):
                     raise ValueError("the model's output on X holds NaN or inf; the patch-AGOP "
                                      "is undefined there")
@@ -269,7 +300,7 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
                 hs = [h for name in convs for h in recorded[name]]
                 per_dir = sum(h[0].numel() for h in hs) * m * f.element_size()
                 batch = max(1, int(max_memory // max(per_dir, 1)))
-                V = _probes(sel, n_out, sketch, m, generator, f.dtype, device)
+                V = _probes(sel, n_out, sketch, range(start, start + m), seed, f.dtype, device)
                 chunks = (grads for b0 in range(0, V.shape[0], batch)
                           for grads in _direction_grads(f, hs, V[b0:b0 + batch].contiguous(),
                                                         batched=vectorize))

@@ -94,13 +94,35 @@ def test_selected_outputs_and_layers():
                                rtol=1e-12, atol=1e-14)
 
 
+def test_default_chunks_follow_the_memory_bound():
+    model = make("residual-zeros")
+    X = torch.randn(7, 3, 14, 14, dtype=torch.float64)
+    calls = []
+    handle = model.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    a = patch_agop(model, X, device="cpu")
+    assert calls == [1, 7]  # a one-image probe, then all images in one chunk
+    calls.clear()
+    per_image = 2 * 8 * (4 * 14 * 14 * 2 + 6 * 6 * 6)  # twice the conv outputs, in bytes
+    b = patch_agop(model, X, device="cpu", max_memory=3 * per_image)
+    assert calls == [1, 3, 3, 1]
+    handle.remove()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-12, atol=1e-14)
+
+
 def test_chunking_does_not_change_the_result():
     model = make("residual-zeros")
     X = torch.randn(7, 3, 14, 14, dtype=torch.float64)
     a = patch_agop(model, X, device="cpu")
     b = patch_agop(model, X, chunk_size=2, max_memory=1, device="cpu")  # one direction at a time
+    # each image's Gaussian probes are its own: the sketch does not depend on the chunks either
+    c = patch_agop(model, X, sketch=3, seed=5, device="cpu")
+    d = patch_agop(model, X, sketch=3, seed=5, chunk_size=3, device="cpu")
+    e = patch_agop(model, X, sketch=3, seed=6, device="cpu")
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(c[name], d[name], rtol=1e-12, atol=1e-14)
+        assert not torch.allclose(c[name], e[name])
 
 
 @pytest.mark.parametrize("arch", ["groups", "residual-circular"])
