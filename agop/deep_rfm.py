@@ -364,25 +364,24 @@ class DeepConvRFM(ClassifierMixin, BaseEstimator):
         plain local energy of the same inputs, the control for these maps."""
         from agop.features import feature_map
 
-        self._check_fitted()
-        X = self.transform(X, 0)
         maps = []
-        for l, M in enumerate(self.Ms_):
-            if l > 0:
-                X = self.transforms_[l - 1](X, max_memory=self.max_memory)
+        for M, X_l in zip(self.Ms_, self._layer_inputs(X), strict=True):
             A = torch.eye(M.shape[0], dtype=M.dtype, device=M.device) if identity else M
-            maps.append(feature_map(A.to(X), X, int(self.patch_size)))
+            maps.append(feature_map(A.to(X_l), X_l, int(self.patch_size)))
         return maps
 
     def score_layers(self, X, y) -> list[float]:
         """Accuracy of the predictor after ``1, 2, ..., n_layers`` feature-learning layers
         (entry ``l`` is layer ``l``'s ConvRFM on ``X`` through ``l`` featurisations): the curve
         of accuracy against the number of feature-learning layers, from one fit."""
-        self._check_fitted()
+        return [float(layer.score(X_l, y))
+                for layer, X_l in zip(self.layers_, self._layer_inputs(X), strict=True)]
+
+    def _layer_inputs(self, X):
+        """``X`` as each layer's ConvRFM reads it: ``X``, then through one more featurisation
+        per layer (each computed once, from the previous)."""
         X = self.transform(X, 0)
-        scores = []
-        for l, layer in enumerate(self.layers_):
-            if l > 0:
-                X = self.transforms_[l - 1](X, max_memory=self.max_memory)
-            scores.append(float(layer.score(X, y)))
-        return scores
+        yield X
+        for transform in self.transforms_[:len(self.layers_) - 1]:
+            X = transform(X, max_memory=self.max_memory)
+            yield X
