@@ -55,8 +55,12 @@ def test_layer_inputs_are_the_activations():
     inputs = m.layer_inputs(X[:5])
     torch.testing.assert_close(inputs[0], X[:5])
     torch.testing.assert_close(inputs[1], torch.relu(m.model_.convs[0](X[:5])).detach())
-    agops = m.agops(X[:5])
-    assert [A.shape for A in agops] == [(9, 9), (27, 27)]
+    agops = m.agops(X[:5], device="cpu")
+    from agop.reference import brute_force_patch_agop
+
+    for name, A in zip(("convs.0", "convs.1"), agops, strict=True):
+        R = brute_force_patch_agop(m.model_, X[:5], name)
+        assert A.shape == R.shape and float((A - R).norm() / R.norm()) < 1e-5, name
 
 
 def test_learns_bars_and_selects_on_validation():
