@@ -2,7 +2,9 @@
 
 A classifier defines ``_outputs(X) -> Tensor (n, C)``, ``_check_fitted()`` and ``classes_``;
 :class:`OutputClassifierMixin` turns those into scikit-learn's ``decision_function``,
-``predict`` and ``score`` (labels or one-hot rows accepted).
+``predict`` and ``score`` (labels or one-hot rows accepted). :class:`ImageInputMixin` lets
+an estimator read flat rows ``(n, c H W)`` as images (its ``image_shape`` parameter), which
+scikit-learn's pipelines and estimator checks pass.
 """
 
 from __future__ import annotations

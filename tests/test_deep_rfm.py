@@ -221,10 +221,12 @@ def test_filters_are_drawn_from_the_learned_metrics():
     with learned metrics must equal G_l M_l^{1/2} (square root by scipy), at every layer.
     The filters alone are compared, so this holds for any nonlinearity."""
     X, y = two_class_images(n=60, size=9)
-    kw = dict(depth=3, width=3, patch_size=3, random_state=0, device="cpu", progress=False)
-    learned = DeepConvRFM(n_iter=1, **kw).fit(X, y)
+    kw = dict(depth=3, width=3, patch_size=3, random_state=3, device="cpu", progress=False)
+    learned = DeepConvRFM(n_iter=2, **kw).fit(X, y)
     plain = DeepConvRFM(n_iter=0, **kw).fit(X, y)
     assert len(learned.filters_) == len(plain.filters_) == 2
+    # validation kept round 1 of 2 at both layers: M_l is neither I nor the last iterate
+    assert [layer.best_iter_ for layer in learned.layers_[:2]] == [1, 1]
     for l, (W, G) in enumerate(zip(learned.filters_, plain.filters_, strict=True)):
         M = learned.Ms_[l]
         q = M.shape[0]
