@@ -85,6 +85,9 @@ class ImageInputMixin:
             X, accept_sparse=False, dtype="numeric", allow_nd=True, ensure_all_finite=False,
             input_name="X")
         if x.ndim == 4:
+            if any(s not in (-1, got) for s, got in zip(shape, x.shape[1:], strict=True)):
+                raise ValueError(f"X holds images of shape {tuple(x.shape[1:])}, which "
+                                 f"contradicts image_shape={shape}")
             return x, False
         if x.ndim != 2:
             raise ValueError(f"X must hold flat rows (n, d) (read as images of shape "

@@ -87,6 +87,8 @@ def test_flat_rows_give_the_same_machine_as_images():
                                   images.decision_function(X))
     assert rows.n_features_in_ == images.n_features_in_ == 64
     np.testing.assert_array_equal(rows.predict(X), images.predict(X))  # images still accepted
+    with pytest.raises(ValueError, match="contradicts image_shape"):
+        ConvRFM(image_shape=(1, 4, 16), **kw).fit(X, y)
     with pytest.raises(ValueError, match="X has 63 features, but ConvRFM is expecting 64"):
         rows.predict(X.reshape(60, 64)[:, 1:])
     with pytest.raises(ValueError, match=r"cannot be read as images of shape"):
