@@ -26,12 +26,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils import check_random_state
 
+from agop.estimator import ImageInputMixin
 from agop.linalg import psd_sqrt
 from agop.runtime import default_device
-from agop.validation import as_tensor, check_images, check_psd
+from agop.validation import as_tensor, check_images, check_psd, psd_tolerance
 
 NONLINEARITIES: dict[str, Callable[[torch.Tensor], torch.Tensor] | None] = {
     "none": None,
@@ -92,7 +93,8 @@ def random_filters(M, width: int, channels: int, patch_size: int, *, seed: int =
         dtype = dtype or torch.get_default_dtype()
         root = None
     else:
-        M = check_psd(as_tensor(M, "M", dtype=dtype), "M", q)
+        M = as_tensor(M, "M", dtype=dtype)
+        M = check_psd(M, "M", q, rtol=psd_tolerance(M.dtype))
         dtype = M.dtype
         root = psd_sqrt(M, check=False)
     if not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -188,7 +190,7 @@ def featurize(X, M, width: int, patch_size: int, nonlinearity: str | Callable | 
     return transform(X)
 
 
-class DeepConvRFM(ClassifierMixin, BaseEstimator):
+class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
     """Deep ConvRFM (Algorithm 2) as a scikit-learn classifier.
 
     Parameters
@@ -205,6 +207,12 @@ class DeepConvRFM(ClassifierMixin, BaseEstimator):
         subsamples and the filters. The same validation split is used at every layer.
     ridges, agop_samples, normalize, power, val_fraction, device, dtype, max_memory, progress :
         passed to each layer's :class:`agop.ConvRFM`.
+    image_shape : ``(c, H, W)`` of the images when ``X`` holds them as flat rows
+        ``(n, c H W)`` (one entry may be ``-1``, inferred); ``None``: ``X`` must be images
+        ``(n, c, H, W)``. :meth:`transform` returns rows for rows and images for images.
+
+    It is a classifier and a transformer (scikit-learn's tags say both): :meth:`transform` and
+    ``fit_transform`` give the images that the last layer's ConvRFM reads.
 
     Attributes
     ----------
@@ -214,6 +222,7 @@ class DeepConvRFM(ClassifierMixin, BaseEstimator):
     filters_ : their filters ``(width, c_l, k, k)``.
     histories_ : each layer's ConvRFM history (``history[t]`` of iterate ``t``); ``history_``
         one row per layer with its depth, best iterate and validation accuracy.
+    n_features_in_ : ``c H W`` of the training images.
     """
 
     def __init__(self, depth: int = 3, n_layers: int | None = None, width: int = 64,
@@ -223,7 +232,7 @@ class DeepConvRFM(ClassifierMixin, BaseEstimator):
                  normalize: str | None = "max_eig", power: float = 1.0,
                  val_fraction: float = 0.2, device: str | torch.device | None = None,
                  dtype: torch.dtype | None = None, max_memory: int | None = None,
-                 progress: bool = True):
+                 progress: bool = True, image_shape: tuple[int, int, int] | None = None):
         self.depth = depth
         self.n_layers = n_layers
         self.width = width
@@ -240,6 +249,12 @@ class DeepConvRFM(ClassifierMixin, BaseEstimator):
         self.dtype = dtype
         self.max_memory = max_memory
         self.progress = progress
+        self.image_shape = image_shape
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]  # the training dtype
+        return tags
 
     # ---- parameters ----------------------------------------------------------------------
 
@@ -277,6 +292,7 @@ class DeepConvRFM(ClassifierMixin, BaseEstimator):
         (``(n,)`` or one-hot ``(n, C)``). Returns ``self``."""
         L = self._check_params()
         k = int(self.patch_size)
+        X, _ = self._as_images(X, reset=True)
         X = check_images(X, "X", dtype=self.dtype if self.dtype is not None else None)
         need = int(self.depth) * (k - 1) + 1
         if min(X.shape[-2:]) < need:
@@ -317,6 +333,7 @@ class DeepConvRFM(ClassifierMixin, BaseEstimator):
         self.filters_ = [t.filters for t in self.transforms_]
         self.M_ = self.Ms_[-1]
         self.n_layers_ = L
+        self.n_features_in_ = int(np.prod(X.shape[1:]))
         return self
 
     def _check_fitted(self) -> None:
@@ -327,34 +344,54 @@ class DeepConvRFM(ClassifierMixin, BaseEstimator):
 
     def transform(self, X, n_layers: int | None = None) -> torch.Tensor:
         """``X`` through the first ``n_layers`` featurisations (all of them by default): the
-        images that layer ``n_layers``'s ConvRFM reads."""
+        images that layer ``n_layers``'s ConvRFM reads, ``(n, width, H_l, W_l)``, or flattened
+        to rows ``(n, width H_l W_l)`` when ``X`` came as flat rows (see ``image_shape``).
+        A tensor for a tensor ``X``, else a numpy array (as scikit-learn's transformers)."""
         self._check_fitted()
         n = len(self.transforms_) if n_layers is None else n_layers
         if not isinstance(n, (int, np.integer)) or not 0 <= n <= len(self.transforms_):
             raise ValueError(f"n_layers must be in [0, {len(self.transforms_)}], got {n_layers!r}")
+        tensor = isinstance(X, torch.Tensor)
+        X, flat = self._input_images(X)
+        X = self._featurise(X, n)
+        X = X.flatten(1) if flat else X
+        return X if tensor else X.detach().cpu().numpy()
+
+    def _featurise(self, X: torch.Tensor, n: int) -> torch.Tensor:
+        """Checked images ``X`` through the first ``n`` featurisations."""
+        for transform in self.transforms_[:n]:
+            X = transform(X, max_memory=self.max_memory)
+        return X
+
+    def _input_images(self, X) -> tuple[torch.Tensor, bool]:
+        """``X`` as checked images of the training shape, and whether it came as flat rows."""
+        X, flat = self._as_images(X, reset=False)
         ref = self.layers_[0].X_fit_
         X = check_images(X, "X", dtype=ref.dtype, device=ref.device)
         if tuple(X.shape[1:]) != tuple(self.layers_[0].image_shape_):
             raise ValueError(f"X must have the training images' shape (c, H, W) = "
                              f"{tuple(self.layers_[0].image_shape_)}, got {tuple(X.shape[1:])}")
-        for transform in self.transforms_[:n]:
-            X = transform(X, max_memory=self.max_memory)
-        return X
+        return X, flat
+
+    def _last_inputs(self, X) -> torch.Tensor:
+        """The images the last layer's ConvRFM reads (always 4-d)."""
+        self._check_fitted()
+        return self._featurise(self._input_images(X)[0], len(self.transforms_))
 
     def decision_function(self, X) -> np.ndarray:
         """The last layer's ConvRFM scores on the featurised ``X`` (as ``ConvRFM``'s)."""
-        self._check_fitted()
-        return self.layers_[-1].decision_function(self.transform(X))
+        X = self._last_inputs(X)
+        return self.layers_[-1].decision_function(X)
 
     def predict(self, X) -> np.ndarray:
         """The class of the largest output of the last layer, as an element of ``classes_``."""
-        self._check_fitted()
-        return self.layers_[-1].predict(self.transform(X))
+        X = self._last_inputs(X)
+        return self.layers_[-1].predict(X)
 
     def score(self, X, y, sample_weight=None) -> float:
         """Accuracy on ``(X, y)``; ``y`` as labels or one-hot, like in :meth:`fit`."""
-        self._check_fitted()
-        return self.layers_[-1].score(self.transform(X), y, sample_weight=sample_weight)
+        X = self._last_inputs(X)
+        return self.layers_[-1].score(X, y, sample_weight=sample_weight)
 
     def feature_maps(self, X, identity: bool = False) -> list[torch.Tensor]:
         """What each layer's feature matrix makes of images ``X``: ``|M_l^{1/2} x_l[j]|`` at
@@ -380,7 +417,8 @@ class DeepConvRFM(ClassifierMixin, BaseEstimator):
     def _layer_inputs(self, X):
         """``X`` as each layer's ConvRFM reads it: ``X``, then through one more featurisation
         per layer (each computed once, from the previous)."""
-        X = self.transform(X, 0)
+        self._check_fitted()
+        X, _ = self._input_images(X)
         yield X
         for transform in self.transforms_[:len(self.layers_) - 1]:
             X = transform(X, max_memory=self.max_memory)

@@ -31,7 +31,7 @@ from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 
 from agop.data import one_hot, train_val_split
-from agop.estimator import OutputClassifierMixin
+from agop.estimator import ImageInputMixin, OutputClassifierMixin
 from agop.linalg import psd_power
 from agop.runtime import default_device
 from agop.validation import check_finite, check_images
@@ -197,10 +197,16 @@ def rfm_iterations(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor
 
 def _labels(y, n: int) -> tuple[np.ndarray, np.ndarray, bool]:
     """(classes, integer codes, one_hot_input) for labels ``y`` of ``n`` images."""
+    if y is None:
+        raise ValueError("ConvRFM requires y to be passed, but the target y is None")
     if isinstance(y, torch.Tensor):
         y = y.detach().cpu().numpy()
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
+        from sklearn.exceptions import DataConversionWarning
+
+        warnings.warn("A column-vector y was passed when a 1d array was expected; it is read "
+                      "as the labels y.ravel()", DataConversionWarning, stacklevel=3)
         y = y[:, 0]
     if y.shape[:1] != (n,):
         raise ValueError(f"y must hold one label per image of X ({n}), got shape {y.shape}")
@@ -218,11 +224,11 @@ def _labels(y, n: int) -> tuple[np.ndarray, np.ndarray, bool]:
     else:
         raise ValueError(f"y must be labels of shape (n,) or one-hot (n, C), got shape {y.shape}")
     if len(classes) < 2:
-        raise ValueError(f"y must hold at least two classes, got {len(classes)}")
+        raise ValueError(f"y must hold at least two classes, got {len(classes)} class")
     return classes, codes, one_hot
 
 
-class ConvRFM(OutputClassifierMixin, BaseEstimator):
+class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
     """Convolutional Recursive Feature Machine (Algorithm 1) as a scikit-learn classifier.
 
     Parameters
@@ -243,6 +249,9 @@ class ConvRFM(OutputClassifierMixin, BaseEstimator):
         (``None``: that of ``X`` when floating, else float32).
     max_memory : bytes a kernel block may use (``None``: the kernel's default).
     progress : show a tqdm progress bar over the rounds.
+    image_shape : ``(c, H, W)`` of the images when ``X`` holds them as flat rows
+        ``(n, c H W)`` (one entry may be ``-1``, inferred); ``None``: ``X`` must be images
+        ``(n, c, H, W)``.
 
     Attributes
     ----------
@@ -252,7 +261,7 @@ class ConvRFM(OutputClassifierMixin, BaseEstimator):
     ``classes_``; ``kernel_`` the kernel object; ``alpha_``, ``ridge_`` and ``X_fit_`` the
     fitted machine ``f(x) = K_{M_}(x, X_fit_) alpha_``, trained on the training split
     (``alphas_[t]`` that of iterate ``t``, see :meth:`score_iterations`); ``image_shape_`` the
-    ``(c, H, W)`` of the images (before padding).
+    ``(c, H, W)`` of the images (before padding); ``n_features_in_`` its size ``c H W``.
     """
 
     def __init__(self, kernel: Any = "laplace", patch_size: int = 7, depth: int = 1,
@@ -261,7 +270,8 @@ class ConvRFM(OutputClassifierMixin, BaseEstimator):
                  normalize: str | None = "max_eig", power: float = 1.0,
                  val_fraction: float = 0.2, bandwidth: float | None = None,
                  device: str | torch.device | None = None, dtype: torch.dtype | None = None,
-                 max_memory: int | None = None, progress: bool = True):
+                 max_memory: int | None = None, progress: bool = True,
+                 image_shape: tuple[int, int, int] | None = None):
         self.kernel = kernel
         self.patch_size = patch_size
         self.depth = depth
@@ -278,6 +288,7 @@ class ConvRFM(OutputClassifierMixin, BaseEstimator):
         self.dtype = dtype
         self.max_memory = max_memory
         self.progress = progress
+        self.image_shape = image_shape
 
     # ---- input ---------------------------------------------------------------------------
 
@@ -335,6 +346,7 @@ class ConvRFM(OutputClassifierMixin, BaseEstimator):
         (``(n,)`` class labels or ``(n, C)`` one-hot); keep the best iterate on a validation
         split of ``val_fraction`` of the images. Returns ``self``."""
         self._check_params()
+        X, _ = self._as_images(X, reset=True)
         device = default_device(self.device)
         dtype = self._dtype_for(X)
         X = check_images(X, "X", dtype=dtype, device=device)
@@ -374,6 +386,7 @@ class ConvRFM(OutputClassifierMixin, BaseEstimator):
         self.ridge_ = result.best_fit.ridge
         self.X_fit_ = X_tr
         self.n_iter_ = len(result.history) - 1
+        self.n_features_in_ = int(np.prod(image_shape))
         return self
 
     def _check_fitted(self) -> None:
@@ -387,6 +400,7 @@ class ConvRFM(OutputClassifierMixin, BaseEstimator):
         t = self.best_iter_ if iteration is None else iteration
         if not isinstance(t, (int, np.integer)) or not 0 <= t < len(self.Ms_):
             raise ValueError(f"iteration must be in [0, {len(self.Ms_) - 1}], got {iteration!r}")
+        X, _ = self._as_images(X, reset=False)
         X = check_images(X, "X", dtype=self.X_fit_.dtype, device=self.X_fit_.device)
         if tuple(X.shape[1:]) != self.image_shape_:
             raise ValueError(f"X must have the training images' shape (c, H, W) = "

@@ -69,3 +69,10 @@ def check_psd(A, name: str = "M", size: int | None = None, *, rtol: float = 1e-6
             f"{name} must be positive semi-definite; its smallest eigenvalue is {float(eig[0]):.3g}"
         )
     return A
+
+
+def psd_tolerance(dtype: torch.dtype) -> float:
+    """``rtol`` for :func:`check_psd` of a matrix computed in ``dtype``: ``1e-6``, or
+    ``sqrt(eps)`` when larger (float32 and below), the size of the negative round-off
+    eigenvalues of a PSD matrix such as an AGOP computed in that precision."""
+    return max(1e-6, torch.finfo(dtype).eps ** 0.5) if dtype.is_floating_point else 1e-6

@@ -1,7 +1,6 @@
 """The patch-AGOP engine against the independent brute-force reference, closed forms and
 Monte Carlo limits; CNFM, feature maps, top filters and the null baselines."""
 
-import math
 
 import numpy as np
 import pytest
@@ -77,6 +76,27 @@ def test_engine_matches_brute_force(arch):
     for name, A in agops.items():
         R = brute_force_patch_agop(model, X, name)
         assert A.shape == R.shape and A.dtype == torch.float64
+        assert float((A - R).norm() / R.norm()) <= 1e-10, name
+
+
+CONV_GRID = [dict(stride=s, dilation=d, padding=p, padding_mode=mode)
+             for s in (1, 2) for d in (1, 2) for p in (0, 1, "same") for mode in ("zeros", "reflect")
+             if not (p == "same" and s != 1)]
+
+
+@pytest.mark.parametrize("kw", CONV_GRID, ids=[str(tuple(kw.values())) for kw in CONV_GRID])
+def test_engine_matches_brute_force_on_a_conv_grid(kw):
+    """stride x dilation x padding of the first conv (the second reads its output): the
+    engine's AGOP of both layers against the reference's explicit patches."""
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, **kw), nn.Tanh(), nn.Conv2d(4, 3, 3, padding=1),
+                          nn.Softplus(), nn.Flatten(), nn.LazyLinear(3))
+    X = torch.randn(4, 2, 11, 11, generator=torch.Generator().manual_seed(4))
+    model(X)  # materialise the read-out
+    model = model.double().eval()
+    agops = patch_agop(model, X.double(), device="cpu")
+    for name, A in agops.items():
+        R = brute_force_patch_agop(model, X.double(), name)
         assert float((A - R).norm() / R.norm()) <= 1e-10, name
 
 
@@ -312,7 +332,9 @@ def test_layer_correlations_match_correlation():
     corr = layer_correlations(model, agops)
     assert set(corr) == set(agops)
     assert corr["0"] == pytest.approx(correlation(cnfm(model[0]), agops["0"]))
-    assert math.isfinite(layer_correlations(model, agops, alpha=0.5, kind="cosine")["2"])
+    W = model[2].weight.detach().flatten(1)
+    assert layer_correlations(model, agops, alpha=0.5, kind="cosine")["2"] == pytest.approx(
+        _cosine(W.T @ W, _power(agops["2"], 0.5)), abs=1e-8)
 
 
 def test_conv_inputs_are_what_each_layer_reads():
@@ -323,17 +345,49 @@ def test_conv_inputs_are_what_each_layer_reads():
     torch.testing.assert_close(inputs["2"], model[1](model[0](X)))
 
 
+def _pearson(A, B):
+    a, b = A.flatten() - A.mean(), B.flatten() - B.mean()
+    return float(a @ b / (a.norm() * b.norm()))
+
+
+def _cosine(A, B):
+    return float((A * B).sum() / (A.norm() * B.norm()))
+
+
+def _power(A, alpha):
+    """A^alpha of a PSD matrix by scipy's fractional power (not the package's eigh)."""
+    import scipy.linalg
+
+    return torch.as_tensor(np.real(scipy.linalg.fractional_matrix_power(A.numpy(), alpha)))
+
+
 def test_ansatz_table_rows():
+    """Trained and initial columns come from their own models and AGOPs (two differently
+    seeded networks here), each the similarity of W^T W with AGOP^alpha computed by hand."""
     model = make("padding")
-    X = torch.randn(3, 3, 14, 14, dtype=torch.float64)
+    torch.manual_seed(11)  # another draw of the same architecture
+    init_model = sequential(padding=1)
+    init_model(torch.zeros(1, 3, 14, 14))  # materialise the lazy read-out
+    init_model = init_model.double().eval()
+    X = torch.randn(3, 3, 14, 14, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
     agops = patch_agop(model, X, device="cpu")
-    rows = ansatz_table(model, agops, init_model=model, init_agops=agops, n_draws=5)
+    init_agops = patch_agop(init_model, X, device="cpu")
+    rows = ansatz_table(model, agops, init_model=init_model, init_agops=init_agops, n_draws=5)
     assert len(rows) == 2 * 2 * 2  # layers x alphas x kinds
+    similarity = {"pearson": _pearson, "cosine": _cosine}
     for r in rows:
-        assert r["init"] == r["trained"]
-        assert r["trained"] == pytest.approx(layer_correlations(model, {r["layer"]: agops[r["layer"]]},
-                                                                alpha=r["alpha"], kind=r["kind"])[r["layer"]])
+        sim, name, alpha = similarity[r["kind"]], r["layer"], r["alpha"]
+        W = dict(model.named_modules())[name].weight.detach().flatten(1)
+        W0 = dict(init_model.named_modules())[name].weight.detach().flatten(1)
+        assert r["trained"] == pytest.approx(sim(W.T @ W, _power(agops[name], alpha)), abs=1e-8)
+        assert r["init"] == pytest.approx(sim(W0.T @ W0, _power(init_agops[name], alpha)),
+                                          abs=1e-8)
+        assert abs(r["init"] - r["trained"]) > 1e-3  # the two columns are not one model's
+        nulls = null_baselines(dict(model.named_modules())[name], n_draws=5, alpha=alpha)
+        assert r["null_mean"] == nulls[r["kind"]]["random_mean"]
         assert r["margin"] == pytest.approx((r["trained"] - r["null_mean"]) / r["null_std"])
+    without = ansatz_table(model, agops, n_draws=5)
+    assert all(r["init"] is None for r in without)
 
 
 def test_in_place_activations_do_not_change_the_agop(float64):

@@ -82,7 +82,16 @@ def test_null_baselines_in_the_table():
     table = P.verify_ansatz(model, X, null_draws=4, device="cpu")
     for row in table:
         assert row.null_identity_pearson == pytest.approx(1.0)  # G = I gives W^T W itself
-        assert -1 <= row.null_random_pearson <= 1 and row.null_random_pearson_std >= 0
+        # the Wishart null by hand: G = B B^T / k from the documented stream (seed 0)
+        W = model.get_submodule(row.layer).weight.detach().flatten(1).double()
+        k = W.shape[0]
+        g = torch.Generator().manual_seed(0)
+        draws = []
+        for _ in range(4):
+            B = torch.randn(1, k, k, generator=g, dtype=torch.float64)[0]
+            draws.append(correlation(W.T @ W, W.T @ (B @ B.T / k) @ W, "pearson"))
+        assert row.null_random_pearson == pytest.approx(np.mean(draws), abs=1e-10)
+        assert row.null_random_pearson_std == pytest.approx(np.std(draws, ddof=1), abs=1e-10)
         assert row.init_pearson is None and row.cnfm_init_vs_trained is None
     with pytest.raises(ValueError, match="missing"):
         table.mean("init_pearson")

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from agop.linalg import psd_sqrt
 from agop.runtime import default_device
-from agop.validation import as_tensor, check_finite, check_images, check_psd
+from agop.validation import as_tensor, check_finite, check_images, check_psd, psd_tolerance
 
 
 def check_pair(X, Z, device=None) -> tuple[torch.Tensor, torch.Tensor, bool]:
@@ -54,7 +54,8 @@ def metric_factor(M, q: int, like: torch.Tensor) -> torch.Tensor | None:
     """
     if M is None:
         return None
-    M = check_psd(as_tensor(M, "M", dtype=torch.float64), "M", size=q)
+    M = as_tensor(M, "M")
+    M = check_psd(M.to(torch.float64), "M", size=q, rtol=psd_tolerance(M.dtype))
     return psd_sqrt(M, check=False).to(dtype=like.dtype, device=like.device)
 
 
