@@ -14,6 +14,7 @@ from sklearn.model_selection import GridSearchCV
 from torch import nn
 
 from agop import kernels as K
+from agop.baseline import CNNBaseline
 from agop.data import DataFileError, load_dataset, read_split
 from agop.data.readers import read_cifar_batch, read_idx, read_images, read_svhn_mat
 from agop.deep_rfm import DeepConvRFM
@@ -299,6 +300,13 @@ def test_defect4_dtype_names_work_and_deep_rfm_checks_its_dtype():
     assert model.M_.dtype == torch.float32 and model.X_fit_.dtype == torch.float32
     with pytest.raises(ValueError, match="dtype must be one of"):
         DeepConvRFM(depth=2, width=4, dtype=torch.int64, **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        CNNBaseline(depth=1, width=2, epochs=1, dtype=torch.int32, **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="lr must be a positive number"):
+        CNNBaseline(depth=1, width=2, epochs=1, lr=0, **FAST).fit(X, y)
+    base = CNNBaseline(depth=np.int64(1), width=np.int64(2), epochs=np.int64(1),
+                       patch_size=np.int64(3), lr=np.float32(0.1), **FAST).fit(X, y)
+    assert base.predict(X).shape == (12,)
 
 
 @pytest.mark.parametrize("kw, match", [
