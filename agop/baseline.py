@@ -22,7 +22,7 @@ from sklearn.utils import check_random_state
 
 from agop.estimator import OutputClassifierMixin
 from agop.runtime import default_device
-from agop.validation import check_dtype, check_images, check_int, check_real
+from agop.validation import check_choice, check_dtype, check_images, check_int, check_real
 
 
 def _labels(y, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -230,6 +230,7 @@ def local_signal_task(name: str, **options) -> Callable[..., tuple[torch.Tensor,
     picks disjoint digit pools). ``options`` go to the generator (e.g. ``source='mnist'``)."""
     from agop import data
 
+    name = check_choice(name, "name", ("star", "bars", "digits"))
     if name == "star":
         return lambda n, noise, seed, split="train": data.star_in_noise(
             n, noise=noise, seed=seed, device="cpu", **options)

@@ -32,6 +32,7 @@ from agop.runtime import default_device
 from agop.validation import (
     ArgumentTypeError,
     as_tensor,
+    check_choice,
     check_images,
     check_int,
     check_psd,
@@ -405,6 +406,7 @@ class FilterSpace:
         """The similarity of the CNFM with ``Q B Q^T`` (see :func:`agop.linalg.correlation`)."""
         M = self.cnfm
         mb, mm, bb = float((M * B).sum()), float((M * M).sum()), float((B * B).sum())
+        kind = check_choice(kind, "kind", ("pearson", "cosine"))
         if kind == "pearson":
             sm, sb, q2 = float(self.u @ M @ self.u), float(self.u @ B @ self.u), self.q**2
             mb, mm, bb = mb - sm * sb / q2, mm - sm**2 / q2, bb - sb**2 / q2

@@ -9,6 +9,7 @@ import torch
 
 from agop.validation import (
     as_tensor,
+    check_choice,
     check_finite,
     check_real,
     check_result,
@@ -143,8 +144,7 @@ def select_ridge(K_train, Y_train, K_val, Y_val, lambdas: Sequence[float],
         raise ValueError("lambdas must hold at least one value")
     if metric is None:
         metric = "accuracy" if Y.shape[1] > 1 else "mse"
-    if metric not in ("accuracy", "mse"):
-        raise ValueError(f"metric must be 'accuracy' or 'mse', got {metric!r}")
+    metric = check_choice(metric, "metric", ("accuracy", "mse"))
     KvU, UtY = K_val @ U, U.T @ Y
     scores = [_score(KvU @ (sweep._inverse_spectrum(lam)[:, None] * UtY), Yv, metric)
               for lam in lambdas]

@@ -163,6 +163,27 @@ def test_defect1_estimator_kernel_names_are_case_insensitive():
     assert K.get_kernel("cntk", patch_size=3, kind="NNGP")(X).shape == (12, 12)
 
 
+def test_defect1_every_parsed_name_is_case_insensitive():
+    from agop.features import FilterSpace
+    from agop.nets import SimpleCNN
+    from agop.patches import pad
+
+    x = images(2)
+    torch.testing.assert_close(pad(x, (1, 1, 1, 1), "Circular"), pad(x, (1, 1, 1, 1), "circular"))
+    a, b = SimpleCNN(1, 2, 6, depth=1, activation="TANH", pool="Max", init="Kaiming", seed=0), \
+        SimpleCNN(1, 2, 6, depth=1, activation="tanh", pool="max", init="kaiming", seed=0)
+    torch.testing.assert_close(a(x.float()), b(x.float()), rtol=0, atol=0)
+    space = FilterSpace(torch.randn(4, 9, dtype=torch.float64))
+    B = space.reduce(torch.eye(4, dtype=torch.float64))
+    assert space.similarity(B, "COSINE") == space.similarity(B, "cosine")
+    Kt = K.laplace(x, None, 3)
+    lam, _, scores = select_ridge(Kt, torch.ones(2, dtype=x.dtype), Kt, torch.ones(2, dtype=x.dtype),
+                                  [0.1, 1.0], metric="MSE")
+    assert (lam, scores) == select_ridge(Kt, torch.ones(2, dtype=x.dtype), Kt,
+                                         torch.ones(2, dtype=x.dtype), [0.1, 1.0], "mse")[::2]
+    assert default_device("CPU").type == "cpu"
+
+
 def test_defect1_arguments_a_kernel_does_not_use_are_rejected():
     X, y = images(), np.arange(12) % 2
     with pytest.raises(ValueError, match="bandwidth does not apply to the 'cntk' kernel"):

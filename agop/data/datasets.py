@@ -30,6 +30,7 @@ from agop.data.readers import (
 )
 from agop.data.splits import one_hot
 from agop.runtime import default_device
+from agop.validation import check_choice
 
 ENV_VAR = "AGOP_DATA"
 
@@ -211,10 +212,8 @@ def _key(name: str) -> str:
 
 def _check_split(key: str, split: str | None) -> str | None:
     if key == "emnist":
-        split = "balanced" if split is None else split
-        if split not in _EMNIST_SPLITS:
-            raise ValueError(f"EMNIST split must be one of {', '.join(_EMNIST_SPLITS)}, got {split!r}")
-        return split
+        return "balanced" if split is None else check_choice(split, "EMNIST split",
+                                                             list(_EMNIST_SPLITS))
     if split is not None:
         raise ValueError(f"split= only applies to EMNIST, got split={split!r} for {_SPEC[key][0]}")
     return None
