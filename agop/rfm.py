@@ -232,9 +232,11 @@ class ConvRFM(OutputClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    kernel : 'laplace', 'cnngp', 'cntk' or a kernel object (see :mod:`agop.kernels`).
+    kernel : 'laplace', 'cnngp', 'cntk' (any case) or a kernel object (see
+        :mod:`agop.kernels`; then ``patch_size``, ``depth`` and ``bandwidth`` are its own, with
+        a warning for each of ours that differs).
     patch_size : odd patch side ``k``; ``M`` is ``q x q`` with ``q = c k^2``.
-    depth : depth of the CNTK (ignored by the other kernels).
+    depth : depth of the CNTK (other kernels: 1, else ``ValueError``).
     n_iter : number of AGOP rounds; 0 fits the fixed kernel (``M = I``) only.
     random_state : seed (or ``numpy`` RandomState) of the validation split and AGOP subsamples.
     padding : zeros added on each side of every image before patches are taken.
@@ -243,9 +245,10 @@ class ConvRFM(OutputClassifierMixin, BaseEstimator):
     normalize : ``'max_eig'``, ``'fro'`` or ``None``: how each new ``M`` is scaled.
     power : ``M_{t+1} = AGOP^power`` before normalising (``0.5`` is the authors' ``sqrtM``).
     val_fraction : share of the training images held out to choose ridges and the iterate.
-    bandwidth : Laplace bandwidth ``L`` (``None``: the kernel's default).
-    device, dtype : where to compute (``None``: CUDA if present) and in which float type
-        (``None``: that of ``X`` when floating, else float32).
+    bandwidth : Laplace bandwidth ``L`` (``None``: the kernel's default; other kernels: None,
+        else ``ValueError``).
+    device, dtype : where to compute (``None``: CUDA if present) and in which float type,
+        float32 or float64 (``None``: that of ``X`` when it is one of them, else float32).
     max_memory : bytes a kernel block may use (``None``: the kernel's default).
     progress : show a tqdm progress bar over the rounds.
 
