@@ -118,6 +118,9 @@ def kernel_problems(draw):
     g = torch.Generator().manual_seed(seed)
     X = torch.randn(n, c, size, size, generator=g, dtype=torch.float64)
     Z = torch.randn(m, c, size, size, generator=g, dtype=torch.float64)
+    if draw(st.booleans()):  # a near-duplicate: small angles, where rounding is snapped
+        Z[0] = X[0] + 10.0 ** -draw(st.integers(1, 8)) * torch.randn(X[0].shape, generator=g,
+                                                                      dtype=torch.float64)
     if draw(st.booleans()):  # a zero image: the arc-cosine kernels' edge case
         X[0] = 0
     q = c * k * k
