@@ -70,11 +70,12 @@ def check_real(value, name: str, *, minimum: float | None = None, maximum: float
 
 def check_reals(values, name: str, *, minimum: float | None = None) -> list[float]:
     """A non-empty sequence of finite numbers (each as :func:`check_real`), as a list."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray,
-                                                                   torch.Tensor, Iterable)):
+    scalar = isinstance(values, (np.ndarray, torch.Tensor)) and values.ndim == 0
+    if isinstance(values, (str, bytes)) or scalar or not isinstance(values, Iterable):
         raise ArgumentTypeError(f"{name} must be a non-empty sequence of numbers, got {values!r}"
                                 + (f" (for one value, pass [{values!r}])"
-                                   if isinstance(values, (numbers.Real, np.number)) else ""))
+                                   if scalar or isinstance(values, (numbers.Real, np.number))
+                                   else ""))
     values = [v.item() if isinstance(v, (np.ndarray, torch.Tensor)) and v.ndim == 0 else v
               for v in (values.tolist() if isinstance(values, (np.ndarray, torch.Tensor))
                         else values)]

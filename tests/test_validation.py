@@ -97,6 +97,9 @@ def test_check_reals_names_the_bad_entry_and_suggests_a_list_for_a_scalar():
     assert check_reals(torch.tensor([0.5]), "r") == [0.5]
     with pytest.raises(ArgumentTypeError, match=r"pass \[0.1\]"):
         check_reals(0.1, "ridges")
+    with pytest.raises(ArgumentTypeError, match="ridges must be a non-empty sequence"):
+        check_reals(np.array(0.1), "ridges")
+    assert check_reals((r for r in (1, 2)), "r") == [1.0, 2.0]
     with pytest.raises(ValueError, match="empty"):
         check_reals([], "ridges")
     with pytest.raises(ValueError, match=r"ridges\[1\] must be a non-negative number"):
