@@ -32,7 +32,14 @@ from sklearn.utils import check_random_state
 from agop.estimator import ImageInputMixin
 from agop.linalg import psd_sqrt
 from agop.runtime import default_device
-from agop.validation import as_tensor, check_images, check_psd, psd_tolerance
+from agop.validation import (
+    as_tensor,
+    check_dtype,
+    check_images,
+    check_int,
+    check_psd,
+    psd_tolerance,
+)
 
 NONLINEARITIES: dict[str, Callable[[torch.Tensor], torch.Tensor] | None] = {
     "none": None,
@@ -61,16 +68,11 @@ def _nonlinearity(phi) -> Callable[[torch.Tensor], torch.Tensor] | None:
 
 
 def _positive_int(value, name: str) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return check_int(value, name, minimum=1)
 
 
 def _odd_patch(value) -> int:
-    k = _positive_int(value, "patch_size")
-    if k % 2 == 0:
-        raise ValueError(f"patch_size must be a positive odd integer, got {value!r}")
-    return k
+    return check_int(value, "patch_size", minimum=1, odd=True)
 
 
 def random_filters(M, width: int, channels: int, patch_size: int, *, seed: int = 0,
@@ -261,16 +263,14 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
     def _n_layers(self) -> int:
         depth = _positive_int(self.depth, "depth")
         L = depth if self.n_layers is None else self.n_layers
-        if not isinstance(L, (int, np.integer)) or isinstance(L, bool) or not 1 <= L <= depth:
-            raise ValueError(f"n_layers must be an integer in [1, depth={depth}] or None, "
-                             f"got {self.n_layers!r}")
-        return int(L)
+        return check_int(L, "n_layers", minimum=1, maximum=depth)
 
     def _check_params(self) -> int:
         L = self._n_layers()
         _positive_int(self.width, "width")
         _odd_patch(self.patch_size)
         _nonlinearity(self.nonlinearity)
+        check_dtype(self.dtype)
         return L
 
     def _layer(self, l: int, seed) -> Any:
@@ -293,7 +293,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         L = self._check_params()
         k = int(self.patch_size)
         X, _ = self._as_images(X, reset=True)
-        X = check_images(X, "X", dtype=self.dtype if self.dtype is not None else None)
+        X = check_images(X, "X", dtype=check_dtype(self.dtype))
         need = int(self.depth) * (k - 1) + 1
         if min(X.shape[-2:]) < need:
             raise ValueError(f"X has spatial size {tuple(X.shape[-2:])}; depth={self.depth} VALID "

@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -29,7 +29,15 @@ from torch import nn
 from agop.linalg import congruence, correlation, psd_power, psd_sqrt
 from agop.patches import _pair, extract_patches, output_size
 from agop.runtime import default_device
-from agop.validation import as_tensor, check_images, check_psd
+from agop.validation import (
+    ArgumentTypeError,
+    as_tensor,
+    check_choice,
+    check_images,
+    check_int,
+    check_psd,
+    check_result,
+)
 
 #: default bound, in bytes, on the batched output gradients held at once by :func:`patch_agop`
 DEFAULT_MAX_MEMORY = 2**29
@@ -53,6 +61,9 @@ def select_layers(model: nn.Module, layers=None) -> dict[str, nn.Conv2d]:
         return convs
     if isinstance(layers, (str, nn.Module)):
         layers = [layers]
+    if not isinstance(layers, Iterable):
+        raise ArgumentTypeError(f"layers must be None, a layer name or module, or a list of "
+                                f"them, got {layers!r} ({type(layers).__name__})")
     by_module = {id(m): name for name, m in convs.items()}
     names = []
     for layer in layers:
@@ -237,12 +248,15 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
     device = default_device(device)
     dtype = _model_dtype(model, torch.get_default_dtype())
     X = check_images(X, "X", dtype=dtype)
+    if X.is_inference():  # made under torch.inference_mode(): autograd cannot record it
+        with torch.inference_mode(False):
+            X = X.clone()
     n = X.shape[0]
-    if sketch is not None and (not isinstance(sketch, int) or isinstance(sketch, bool) or sketch < 1):
-        raise ValueError(f"sketch must be a positive int (number of Gaussian probes) or None, got {sketch!r}")
-    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
-    max_memory = DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory)
+    sketch = None if sketch is None else check_int(sketch, "sketch", minimum=1)
+    chunk_size = None if chunk_size is None else check_int(chunk_size, "chunk_size", minimum=1)
+    max_memory = DEFAULT_MAX_MEMORY if max_memory is None else \
+        check_int(max_memory, "max_memory", minimum=1)
+    seed = check_int(seed, "seed", minimum=0)
     if vectorize is None:
         vectorize = device.type != "cpu"
 
@@ -276,7 +290,7 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
                 raise
             raise ValueError(f"X of shape {tuple(X.shape)} does not fit the model: {err}") from err
 
-    with _eval_mode(work, "the patch-AGOP"), torch.enable_grad():
+    with _eval_mode(work, "the patch-AGOP"), torch.inference_mode(False), torch.enable_grad():
         if chunk_size is None:
             chunk_size = _images_per_chunk(work, forward, X[:1].to(device), max_memory)
         chunk_size = min(n, chunk_size)
@@ -307,7 +321,7 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
                 for grads in chunks:
                     for name, h, grad in zip(names, hs, grads, strict=True):
                         if grad is None:
-                            continue
+                            raise ValueError(_detached_message(name))
                         g = convs[name].groups
                         grad = grad.reshape(-1, g, h.shape[1] // g, h.shape[2] * h.shape[3])
                         contribution = _gram_sum(grad)
@@ -325,9 +339,18 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
         g, kg, _ = Wg.shape
         Gn = G[name] if G[name] is not None else torch.zeros(g, kg, kg, dtype=dtype, device=device)
         Gn = Gn / (n * (sketch or 1))
-        agops[name] = congruence(Wg, Gn)
+        agops[name] = check_result(congruence(Wg, Gn), f"the patch-AGOP of layer {name!r}",
+                                   inputs={"X": X}, hint="rescale X or use a float64 model")
         inners[name] = Gn
     return (agops, inners) if inner else agops
+
+
+def _detached_message(name: str) -> str:
+    return (f"layer {name!r}: its output does not reach the model's output through autograd "
+            "(detached, or computed under torch.no_grad() inside forward, as a frozen backbone "
+            "often is), so its patch-AGOP cannot be read from gradients; it would come out "
+            "zero. Freeze with requires_grad_(False) instead (the patch-AGOP needs no parameter "
+            "gradients), or leave this layer out of layers=")
 
 
 def _check_outputs(outputs, n_out: int) -> torch.Tensor:
@@ -383,6 +406,7 @@ class FilterSpace:
         """The similarity of the CNFM with ``Q B Q^T`` (see :func:`agop.linalg.correlation`)."""
         M = self.cnfm
         mb, mm, bb = float((M * B).sum()), float((M * M).sum()), float((B * B).sum())
+        kind = check_choice(kind, "kind", ("pearson", "cosine"))
         if kind == "pearson":
             sm, sb, q2 = float(self.u @ M @ self.u), float(self.u @ B @ self.u), self.q**2
             mb, mm, bb = mb - sm * sb / q2, mm - sm**2 / q2, bb - sb**2 / q2

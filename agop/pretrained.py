@@ -28,7 +28,7 @@ from torch import nn
 
 from agop.linalg import correlation
 from agop.runtime import default_device
-from agop.validation import check_images
+from agop.validation import check_images, check_int
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -503,10 +503,8 @@ def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = No
     names = list(convs)
     param = next(model.parameters())
     X = check_images(X, "X", dtype=param.dtype, device=param.device)
-    if sketch is not None and (not isinstance(sketch, (int, np.integer)) or sketch < 1):
-        raise ValueError(f"sketch must be None (exact) or a positive number of probes, got {sketch!r}")
-    if not isinstance(null_draws, (int, np.integer)) or null_draws < 0:
-        raise ValueError(f"null_draws must be a non-negative integer, got {null_draws!r}")
+    sketch = None if sketch is None else check_int(sketch, "sketch", minimum=1)
+    null_draws = check_int(null_draws, "null_draws", minimum=0)
     n_out = n_outputs(model, X)
     n_out = len(outputs) if outputs is not None else n_out
     init_convs = None
