@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from agop import pretrained as P
-from agop.features import FilterSpace, cnfm
+from agop.features import FilterSpace, cnfm, null_baselines, patch_agop
 from agop.linalg import correlation, psd_power
 from agop.reference import brute_force_patch_agop
 
@@ -83,6 +83,10 @@ def test_null_baselines_in_the_table():
     for row in table:
         assert row.null_identity_pearson == pytest.approx(1.0)  # G = I gives W^T W itself
         assert -1 <= row.null_random_pearson <= 1 and row.null_random_pearson_std >= 0
+        G = patch_agop(model, X, layers=[row.layer], device="cpu", inner=True)[1][row.layer]
+        spec = null_baselines(model.get_submodule(row.layer), n_draws=4, G=G)["pearson"]
+        assert row.null_spectrum_pearson == pytest.approx(spec["spectrum_mean"])
+        assert row.null_spectrum_pearson_std == pytest.approx(spec["spectrum_std"])
         assert row.init_pearson is None and row.cnfm_init_vs_trained is None
     with pytest.raises(ValueError, match="missing"):
         table.mean("init_pearson")
