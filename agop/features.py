@@ -472,15 +472,16 @@ def null_baselines(conv_or_W, n_draws: int = 20, seed: int = 0, alpha: float = 1
     space = FilterSpace(conv_or_W) if space is None else space
     generator = torch.Generator().manual_seed(int(seed))
     families = ("random",) if lam is None else ("random", "spectrum")
+    R_groups = space.R.reshape(space.R.shape[0], g, k).transpose(0, 1)  # (g, r, k)
     draws = {(f, kind): [] for f in families for kind in ("pearson", "cosine")}
     for _ in range(n_draws):
         B = torch.randn(g, k, k, generator=generator, dtype=torch.float64)
-        inner = {"random": B @ B.mT / k}
-        if lam is not None:
-            O = haar_rotations(B)
-            inner["spectrum"] = (O * lam[:, None, :]) @ O.mT
-        for family, Gd in inner.items():
-            A = space.power(space.reduce(Gd), alpha)
+        reduced = {"random": space.reduce(B @ B.mT / k)}
+        if lam is not None:  # R O L O^T R^T as (R O) L (R O)^T, summed over groups
+            P = R_groups @ haar_rotations(B)
+            reduced["spectrum"] = ((P * lam[:, None, :]) @ P.mT).sum(0)
+        for family, reduced_G in reduced.items():
+            A = space.power(reduced_G, alpha)
             for kind in ("pearson", "cosine"):
                 draws[family, kind].append(space.similarity(A, kind))
     identity = space.power(space.cnfm, alpha)

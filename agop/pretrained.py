@@ -414,6 +414,20 @@ class AnsatzTable:
                                            else None)})
         return rows
 
+    def null_margins(self, kind: str = "pearson", null: str = "spectrum") -> list[float]:
+        """Per layer, ``(measured - null mean) / null std``: the distance of the measured
+        similarity from the ``"spectrum"`` (matched, the primary) or ``"random"`` (Wishart)
+        null in the null's standard deviations (``inf`` where the std is 0)."""
+        if kind not in ("pearson", "cosine") or null not in ("spectrum", "random"):
+            raise ValueError(f"kind must be 'pearson' or 'cosine' and null 'spectrum' or "
+                             f"'random', got kind={kind!r}, null={null!r}")
+        means = self.column(f"null_{null}_{kind}")
+        stds = self.column(f"null_{null}_{kind}_std")
+        if any(v is None for v in means):
+            raise ValueError(f"the {null} null is missing (null_draws=0?)")
+        return [(getattr(r, kind) - m) / s if s > 0 else math.inf
+                for r, m, s in zip(self.rows, means, stds, strict=True)]
+
     def margin(self, kind: str = "pearson") -> float:
         """The mean over layers of (measured - random-``G`` null) similarity."""
         return self.mean(kind) - self.mean(f"null_random_{kind}")

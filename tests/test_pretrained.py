@@ -88,6 +88,10 @@ def test_null_baselines_in_the_table():
         assert row.null_spectrum_pearson == pytest.approx(spec["spectrum_mean"])
         assert row.null_spectrum_pearson_std == pytest.approx(spec["spectrum_std"])
         assert row.init_pearson is None and row.cnfm_init_vs_trained is None
+    assert table.null_margins() == pytest.approx(
+        [(r.pearson - r.null_spectrum_pearson) / r.null_spectrum_pearson_std for r in table])
+    assert table.null_margins("cosine", "random") == pytest.approx(
+        [(r.cosine - r.null_random_cosine) / r.null_random_cosine_std for r in table])
     with pytest.raises(ValueError, match="missing"):
         table.mean("init_pearson")
     assert table.mean("pearson") == pytest.approx(np.mean(table.column("pearson")))
