@@ -170,8 +170,8 @@ def sobel_correlation(A, images, kernel_size) -> np.ndarray:
 def edge_controls(M, images, kernel_size, n_draws: int = 5, seed: int = 0) -> dict:
     """The mean over ``images`` of :func:`sobel_correlation` for ``M`` and for its controls:
     ``"M"``, ``"identity"`` (``M = I``), ``"local_mean"`` (``I - 11^T/q``) and ``"spectrum"``
-    (``O L O^T``, ``L`` the eigenvalues of ``M``, ``O`` Haar-random; ``n_draws`` draws from
-    ``seed``) as ``"spectrum_mean"``, ``"spectrum_std"``, ``"spectrum_draws"``."""
+    (``O L O^T``, ``L`` the eigenvalues of ``M``, ``O`` = :func:`~agop.features.haar_rotations`
+    of the ``d``-th ``randn(q, q)`` of a generator seeded with ``seed``; ``n_draws`` draws) as ``"spectrum_mean"``, ``"spectrum_std"``, ``"spectrum_draws"``."""
     if not isinstance(n_draws, int) or isinstance(n_draws, bool) or n_draws < 1:
         raise ValueError(f"n_draws must be a positive int, got {n_draws!r}")
     x = check_images(as_tensor(images, "images"), "images").detach().cpu()

@@ -135,5 +135,17 @@ def test_edge_controls_of_a_multiple_of_the_identity_are_the_identity():
     M = torch.outer(v, v) / v.norm()**2 + 1e-2 * torch.eye(K * K)
     planted = edge_controls(M, x, K, n_draws=3, seed=1)
     assert planted["M"] > planted["spectrum_mean"] + 3 * planted["spectrum_std"]
+    # the draws against q x q matrices O L O^T built from the documented draws
+    generator = torch.Generator().manual_seed(1)
+    lam = torch.linalg.eigvalsh(M.double())
+    for d in planted["spectrum_draws"]:
+        B = torch.randn(K * K, K * K, generator=generator, dtype=torch.float64)
+        Q, R = torch.linalg.qr(B)
+        O = Q * torch.sign(torch.diagonal(R))
+        assert d == pytest.approx(sobel_correlation(O @ torch.diag(lam) @ O.T, x, K).mean(),
+                                  abs=1e-6)
+    assert planted["local_mean"] == pytest.approx(
+        sobel_correlation(torch.eye(K * K) - 1 / (K * K), x, K).mean())
+    assert planted["local_mean"] > planted["identity"] + 0.3
     with pytest.raises(ValueError, match="n_draws"):
         edge_controls(M, x, K, n_draws=0)
