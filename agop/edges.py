@@ -152,9 +152,9 @@ def sobel_correlation(A, images, kernel_size) -> np.ndarray:
     reflects, does not see)."""
     from skimage.filters import sobel
 
-    x = check_images(as_tensor(images, "images"), "images").detach().cpu()
+    x = check_images(as_tensor(images, "images"), "images").detach().cpu().double()
     kh, kw = _pair(kernel_size, "kernel_size")
-    maps = feature_map(A, x, (kh, kw)).double().numpy()
+    maps = feature_map(A, x, (kh, kw)).numpy()  # in float64: I - 11^T/q stays PSD
     gray = x.double().mean(1).numpy()
     inside = (slice(kh // 2, x.shape[2] - kh // 2), slice(kw // 2, x.shape[3] - kw // 2))
     out = []

@@ -115,7 +115,7 @@ def test_sobel_correlation_matches_the_definition_and_ranks_operators():
     inner = (slice(K // 2, -(K // 2)),) * 2  # positions whose patch lies inside the image
     expected = [np.corrcoef(m.double().numpy()[inner].ravel(),
                             sobel(img[0].double().numpy())[inner].ravel())[0, 1]
-                for m, img in zip(feature_map(A, x, K), x)]
+                for m, img in zip(feature_map(A, x.double(), K), x)]
     np.testing.assert_allclose(sobel_correlation(A, x, K), expected, atol=1e-12)
     # the local-mean-removing operator sees edges; M = I sees brightness
     assert sobel_correlation(A, x, K).mean() > sobel_correlation(torch.eye(q), x, K).mean() + 0.3
@@ -145,7 +145,10 @@ def test_edge_controls_of_a_multiple_of_the_identity_are_the_identity():
         assert d == pytest.approx(sobel_correlation(O @ torch.diag(lam) @ O.T, x, K).mean(),
                                   abs=1e-6)
     assert planted["local_mean"] == pytest.approx(
-        sobel_correlation(torch.eye(K * K) - 1 / (K * K), x, K).mean())
+        sobel_correlation(torch.eye(K * K, dtype=torch.float64) - 1 / (K * K), x, K).mean())
     assert planted["local_mean"] > planted["identity"] + 0.3
     with pytest.raises(ValueError, match="n_draws"):
         edge_controls(M, x, K, n_draws=0)
+    # colour images (q = 147): the singular I - 11^T/q must pass as PSD in float32 inputs
+    colour = edge_controls(torch.eye(3 * K * K), x.repeat(1, 3, 1, 1), K, n_draws=1)
+    assert colour["local_mean"] > colour["identity"]
