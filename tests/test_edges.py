@@ -11,8 +11,8 @@ import torch
 from agop.edges import (
     edge_controls,
     eigen_edge_scores,
-    oriented_filter_bank,
     orientation_selectivity,
+    oriented_filter_bank,
     random_filter_scores,
     sobel_correlation,
 )
@@ -115,7 +115,7 @@ def test_sobel_correlation_matches_the_definition_and_ranks_operators():
     inner = (slice(K // 2, -(K // 2)),) * 2  # positions whose patch lies inside the image
     expected = [np.corrcoef(m.double().numpy()[inner].ravel(),
                             sobel(img[0].double().numpy())[inner].ravel())[0, 1]
-                for m, img in zip(feature_map(A, x.double(), K), x)]
+                for m, img in zip(feature_map(A, x.double(), K), x, strict=True)]
     np.testing.assert_allclose(sobel_correlation(A, x, K), expected, atol=1e-12)
     # the local-mean-removing operator sees edges; M = I sees brightness
     assert sobel_correlation(A, x, K).mean() > sobel_correlation(torch.eye(q), x, K).mean() + 0.3
