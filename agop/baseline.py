@@ -296,7 +296,7 @@ class Comparison:
 
 def evaluate_methods(X, y, X_test, y_test, *, seed: int, depth: int, patch_size: int,
                      width: int = 64, n_iter: int = 1, n_layers: int | None = None,
-                     nonlinearity=None, cnn_epochs: int = 25, cnn_lr: float = 1e-3,
+                     nonlinearity="relu", cnn_epochs: int = 25, cnn_lr: float = 1e-3,
                      cnn_batch_size: int = 64, methods: Sequence[str] = METHODS,
                      agop_samples: int | None = None, ridges: Sequence[float] | None = None,
                      device: str | torch.device | None = None) -> dict:

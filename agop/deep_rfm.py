@@ -5,13 +5,16 @@
         M_l  = best feature matrix of ConvRFM on X_l with a CNTK of depth (depth - l)
         if l < L-1:
             W_l     = G_l M_l^{1/2}         (width x q, G_l i.i.d. N(0, 1): rows ~ N(0, M_l))
-            X_{l+1} = phi(conv(X_l, W_l))   (VALID convolution, phi a nonlinearity or none)
+            X_{l+1} = phi(conv(X_l, W_l))   (VALID convolution, phi a nonlinearity)
     predict with the last layer's ConvRFM on X_{L-1}
 
 The total architecture matches a CNN of ``depth`` VALID conv layers of width ``width`` and
 patch size ``k`` with a fully connected read-out: every featurisation uses one conv layer, and
 the kernel loses one layer of depth per featurisation (so it never sees more depth than the
-CNN). Features come from AGOPs, models from convex solves (kernel ridge regression).
+CNN). The paper's Algorithm 2 applies a nonlinearity ``phi`` to the random features; the
+authors' code (``get_layer_from_M`` in their ConvRFM repository) applies none. The estimator
+defaults to the paper, with ``phi = ReLU``, the CNN's activation; ``nonlinearity=None`` is the
+code's choice. Features come from AGOPs, models from convex solves (kernel ridge regression).
 
 :class:`RandomFeatureConv` is the featurisation on its own, reusable with any metric ``M``;
 :func:`featurize` is its one-call form. :class:`DeepConvRFM` is the scikit-learn estimator.
@@ -113,8 +116,9 @@ class RandomFeatureConv:
     ``conv`` is a VALID convolution with stride 1 and no bias (the CNTK's architecture), so an
     ``H x W`` image becomes ``(H - k + 1) x (W - k + 1)`` with ``width`` channels. Build it from
     a metric with :meth:`from_metric` (rows of ``W`` drawn from ``N(0, M)``) or from given
-    filters. ``nonlinearity``: ``None``/``'none'`` (the authors' choice: the next kernel's ReLU
-    acts), ``'relu'``, ``'abs'``, ``'tanh'`` or a callable applied elementwise.
+    filters. ``nonlinearity``: ``None``/``'none'`` (the authors' code: the next kernel's ReLU
+    acts), ``'relu'`` (the paper's Algorithm 2 applies a ``phi``; :class:`DeepConvRFM`'s
+    default), ``'abs'``, ``'tanh'`` or a callable applied elementwise.
     """
 
     def __init__(self, filters: torch.Tensor, nonlinearity: str | Callable | None = None):
@@ -203,8 +207,11 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
     width : number of random filters of each featurisation.
     patch_size : odd patch side ``k`` of every layer.
     n_iter : AGOP rounds of each layer's ConvRFM (the best iterate on validation is kept).
-    nonlinearity : of the featurisation: ``None`` (the authors' choice), ``'relu'``, ``'abs'``,
-        ``'tanh'`` or a callable.
+    nonlinearity : ``phi`` of the featurisation ``phi(conv(X_l, W_l))``: ``'relu'`` (default:
+        the paper's Algorithm 2 applies a nonlinearity, and ReLU is the activation of the CNN
+        and of the CNTK), ``'abs'``, ``'tanh'``, a callable, or ``None``: no nonlinearity, as
+        in the authors' code (``get_layer_from_M``), where the next kernel's ReLU is the only
+        one.
     random_state : seed (or ``numpy`` RandomState) of the validation split, the AGOP
         subsamples and the filters. The same validation split is used at every layer.
     ridges, agop_samples, normalize, power, val_fraction, device, dtype, max_memory, progress :
@@ -229,7 +236,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
 
     def __init__(self, depth: int = 3, n_layers: int | None = None, width: int = 64,
                  patch_size: int = 3, n_iter: int = 3,
-                 nonlinearity: str | Callable | None = None, random_state: Any = None, *,
+                 nonlinearity: str | Callable | None = "relu", random_state: Any = None, *,
                  ridges: Sequence[float] | None = None, agop_samples: int | None = None,
                  normalize: str | None = "max_eig", power: float = 1.0,
                  val_fraction: float = 0.2, device: str | torch.device | None = None,

@@ -249,7 +249,10 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
     ridges : ridge values; each round picks the best on the validation split.
     agop_samples : training images over which the AGOP is averaged (``None``: all).
     normalize : ``'max_eig'``, ``'fro'`` or ``None``: how each new ``M`` is scaled.
-    power : ``M_{t+1} = AGOP^power`` before normalising (``0.5`` is the authors' ``sqrtM``).
+    power : ``M_{t+1} = AGOP^power`` before normalising. In the authors' ConvRFM code the
+        ``-sqrtM`` flag multiplies the patches by ``AGOP^{1/2}``, a metric ``M = AGOP``
+        (``power = 1``, the default); without the flag the patches are multiplied by ``AGOP``,
+        a metric ``M = AGOP^2`` (``power = 2``).
     val_fraction : share of the training images held out to choose ridges and the iterate.
     bandwidth : Laplace bandwidth ``L`` (``None``: the kernel's default; other kernels: None,
         else ``ValueError``).

@@ -2,7 +2,7 @@
 
 Each kernel is a function of the two images' patch arrays ``(H1, W1, q)`` so that gradients with
 respect to the patches (as independent variables) come from autograd. The arc-cosine maps use
-``arccos`` and ``kappa(t)`` as written in DESIGN.md, not the package's ``atan2`` form.
+``arccos`` and ``kappa(t)`` as written in the book's appendix ``book/92_kernels.md``, not the package's ``atan2`` form.
 """
 
 from __future__ import annotations

@@ -171,6 +171,21 @@ def test_two_layers_shapes_and_determinism():
     np.testing.assert_array_equal(a.predict(Xt), b.predict(Xt))
 
 
+def test_default_nonlinearity_is_the_papers_relu_and_none_is_the_codes():
+    """Algorithm 2 applies phi to the random features (default ReLU); nonlinearity=None is
+    the authors' code: the same filters, no rectification."""
+    X, y = two_class_images()
+    kw = dict(depth=2, width=6, patch_size=3, n_iter=1, random_state=0, device="cpu",
+              progress=False)
+    paper = DeepConvRFM(**kw).fit(X, y)
+    code = DeepConvRFM(**kw, nonlinearity=None).fit(X, y)
+    assert DeepConvRFM().get_params()["nonlinearity"] == "relu"
+    torch.testing.assert_close(paper.filters_[0], code.filters_[0])
+    linear = code.transform(X)
+    assert bool((linear < 0).any())
+    torch.testing.assert_close(paper.transform(X), torch.relu(linear))
+
+
 def test_estimator_rejects_bad_input():
     X, y = two_class_images(n=10)
     with pytest.raises(ValueError, match="n_layers"):
