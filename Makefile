@@ -9,7 +9,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # threads of two processes (a chapter's kernel and anything else) slow each other 10-50x.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: chromium venv book test test-package test-notebooks test-book notebooks vendor bench clean
+.PHONY: chromium venv book book-fresh test test-package test-notebooks test-book notebooks vendor bench clean
 
 $(VENV)/.installed: pyproject.toml tools/install_torch.sh
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -45,6 +45,11 @@ notebooks: venv
 book: venv vendor
 	env -u MPLBACKEND $(VENV)/bin/jupyter-book build . -W -n --keep-going
 
+# The same build with an empty execution cache: every chapter runs from scratch.
+book-fresh: venv vendor
+	rm -rf _build/.jupyter_cache
+	$(MAKE) book
+
 test-package: venv
 	$(PY) -m pytest tests --ignore=tests/rendered --durations=10
 
@@ -58,7 +63,7 @@ chromium:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "make test needs chromium: install it (Debian: apt-get install chromium)"; exit 1; fi; }
 
-test-book: book chromium
+test-book: book-fresh chromium
 	$(PY) -m pytest tests/rendered --durations=5 -p no:cacheprovider
 
 test: test-package test-notebooks test-book

@@ -1,0 +1,76 @@
+"""The files a published project carries: citation, changelog, contributing guide, type marker,
+and the workflow that publishes the book, all consistent with the one address in _config.yml."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def repository_url() -> str:
+    return yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"].rstrip("/")
+
+
+def pages_url(url: str) -> str:
+    """GitHub Pages serves github.com/OWNER/NAME at OWNER.github.io/NAME/."""
+    owner, name = url.split("github.com/", 1)[1].split("/")[:2]
+    return f"https://{owner}.github.io/{name}/"
+
+
+def check_schema(path: Path, schema: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema,
+                           str(path)], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("path, schema", [
+    (".github/workflows/book.yml", "vendor.github-workflows"),
+    ("CITATION.cff", "vendor.citation-file-format"),
+])
+def test_file_follows_its_schema(path, schema):
+    result = check_schema(ROOT / path, schema)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_schema_check_rejects_a_broken_workflow(tmp_path):
+    """Negative control: the schema check does fail on a workflow without jobs."""
+    broken = tmp_path / "broken.yml"
+    broken.write_text("name: book\non:\n  push:\n    branches: [main]\njbos: {}\n")
+    assert check_schema(broken, "vendor.github-workflows").returncode != 0
+
+
+def test_citation_and_readme_follow_the_repository_address():
+    url = repository_url()
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["repository-code"] == url
+    assert citation["url"] == pages_url(url)
+    assert citation["version"] == __import__("agop").__version__
+    assert "2309.00570" in (ROOT / "CITATION.cff").read_text(), "cite the paper reproduced"
+    assert pages_url(url) in (ROOT / "README.md").read_text(), "README must link the book"
+
+
+def test_workflow_builds_the_book_and_deploys_pages():
+    workflow = yaml.safe_load((ROOT / ".github/workflows/book.yml").read_text())
+    steps = [s.get("run", "") + s.get("uses", "") for s in workflow["jobs"]["build"]["steps"]]
+    assert any("make book" in s for s in steps)
+    assert any(s.startswith("actions/upload-pages-artifact") for s in steps)
+    assert workflow["jobs"]["deploy"]["steps"][0]["uses"].startswith("actions/deploy-pages")
+
+
+def test_package_ships_its_type_hints():
+    assert (ROOT / "agop" / "py.typed").exists()
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert "py.typed" in pyproject, "py.typed must be package data"
+
+
+def test_changelog_and_contributing_exist():
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert "## [Unreleased]" in changelog
+    contributing = (ROOT / "CONTRIBUTING.md").read_text()
+    for topic in ("make notebooks", "Add a kernel", "Add a dataset", "AGOP_PROFILE"):
+        assert topic in contributing
