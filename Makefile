@@ -9,7 +9,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # threads of two processes (a chapter's kernel and anything else) slow each other 10-50x.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: chromium venv book book-fresh test test-package test-notebooks test-book notebooks vendor bench clean
+.PHONY: chromium venv book book-fresh test test-package test-doctest test-notebooks test-book notebooks vendor bench clean
 
 $(VENV)/.installed: pyproject.toml tools/install_torch.sh
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -53,6 +53,10 @@ book-fresh: venv vendor
 test-package: venv
 	$(PY) -m pytest tests --ignore=tests/rendered --durations=10
 
+# Every docstring's example, run as a doctest (tiny float64 inputs, a few seconds in all).
+test-doctest: venv
+	$(PY) -m pytest --doctest-modules agop -p no:cacheprovider --durations=5
+
 test-notebooks: venv
 	$(PY) -m pytest --nbval-lax --durations=0 -p no:cacheprovider book/
 
@@ -66,7 +70,7 @@ chromium:
 test-book: book-fresh chromium
 	$(PY) -m pytest tests/rendered --durations=5 -p no:cacheprovider
 
-test: test-package test-notebooks test-book
+test: test-package test-doctest test-notebooks test-book
 
 bench: venv
 	$(PY) -m agop.bench --size quick

@@ -18,6 +18,16 @@ def profile() -> str:
 
     ``quick`` runs a chapter on 2 CPU cores in a few minutes on data that needs no download;
     ``paper`` runs at the paper's scale on a GPU.
+
+    Examples:
+        >>> import os
+        >>> saved = os.environ.get("AGOP_PROFILE", "")
+        >>> os.environ["AGOP_PROFILE"] = "Paper"
+        >>> profile()
+        'paper'
+        >>> os.environ["AGOP_PROFILE"] = saved  # "" means: choose by the device
+        >>> profile() in ("quick", "paper")
+        True
     """
     value = os.environ.get("AGOP_PROFILE", "").strip().lower()
     if not value:
@@ -28,7 +38,14 @@ def profile() -> str:
 
 
 def default_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` as a ``torch.device``; ``None`` means CUDA when available, else CPU."""
+    """``device`` as a ``torch.device``; ``None`` means CUDA when available, else CPU.
+
+    Examples:
+        >>> default_device("CPU")
+        device(type='cpu')
+        >>> default_device().type in ("cpu", "cuda")
+        True
+    """
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -42,7 +59,15 @@ def default_device(device: str | torch.device | None = None) -> torch.device:
 
 
 def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch; return a CPU ``torch.Generator`` seeded with ``seed``."""
+    """Seed Python, NumPy and torch; return a CPU ``torch.Generator`` seeded with ``seed``.
+
+    Examples:
+        >>> import torch
+        >>> a = torch.rand(3, generator=seed_everything(7))
+        >>> b = torch.rand(3, generator=seed_everything(7))
+        >>> torch.equal(a, b)
+        True
+    """
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     random.seed(int(seed))
@@ -52,12 +77,26 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def in_colab() -> bool:
-    """True inside Google Colab."""
+    """True inside Google Colab.
+
+    Examples:
+        >>> in_colab()
+        False
+    """
     return "google.colab" in sys.modules
 
 
 def environment_report(**seeds: int) -> str:
-    """The footer every chapter prints: profile, seeds, versions and device, one fact a line."""
+    """The footer every chapter prints: profile, seeds, versions and device, one fact a line.
+
+    Examples:
+        >>> report = environment_report(data=0, init=1)
+        profile      ...
+        seeds        data=0, init=1
+        ...
+        >>> len(report.splitlines())
+        10
+    """
     import matplotlib
     import sklearn
     import torchvision
