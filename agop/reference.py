@@ -31,12 +31,29 @@ from agop.validation import check_images
 def brute_force_patch_agop(model: nn.Module, X, layer_name: str,
                            outputs: Sequence[int] | None = None,
                            chunk_size: int = 10) -> torch.Tensor:
-    """``(1/n) sum_i sum_j sum_c grad_{x[j]} f_c(x_i) grad_{x[j]} f_c(x_i)^T`` for one layer.
+    r""":math:`\frac1n \sum_i \sum_j \sum_c \nabla_{x[j]} f_c(x_i)\, \nabla_{x[j]} f_c(x_i)^\top`
+    for one layer.
 
     The patches of every group count as separate patch samples of dimension
     ``q = (c/g) k_h k_w``. ``chunk_size`` outputs are differentiated at once (the original code
     took 10 of ImageNet's 1000 at a time). Runs on the model's device, in its dtype, in eval
     mode.
+
+    Examples:
+        It agrees with :func:`agop.features.patch_agop`, which reads :math:`W^\top G W` from
+        the conv outputs' gradients instead:
+
+        >>> import torch
+        >>> from agop.features import patch_agop
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> A = brute_force_patch_agop(net, X, "convs.1")
+        >>> tuple(A.shape)  # q = 4 channels * 3 * 3
+        (36, 36)
+        >>> torch.allclose(A, patch_agop(net, X, layers=["convs.1"], device="cpu")["convs.1"])
+        True
     """
     conv = select_layers(model, [layer_name])[layer_name]
     param = next(model.parameters())
