@@ -40,7 +40,14 @@ class DatasetNotAvailable(FileNotFoundError):
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """Where datasets live: ``root``, else ``$AGOP_DATA``, else ``~/.cache/agop/data``."""
+    """Where datasets live: ``root``, else ``$AGOP_DATA``, else ``~/.cache/agop/data``.
+
+    Examples:
+        >>> data_root("/srv/data").as_posix()
+        '/srv/data'
+        >>> data_root().name if not os.environ.get("AGOP_DATA") else "data"
+        'data'
+    """
     if root is not None:
         return Path(root).expanduser()
     env = os.environ.get(ENV_VAR, "").strip()
@@ -49,7 +56,18 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
 
 @dataclasses.dataclass(repr=False)
 class Dataset:
-    """Train and test images ``(n, c, H, W)`` in ``[0, 1]`` with integer labels ``0..n_classes-1``."""
+    """Train and test images ``(n, c, H, W)`` in ``[0, 1]`` with integer labels ``0..n_classes-1``.
+
+    Examples:
+        >>> import torch
+        >>> from agop.data import digits
+        >>> X, y = digits(device="cpu")
+        >>> data = Dataset("digits", X[:1500], y[:1500], X[1500:], y[1500:], n_classes=10)
+        >>> data
+        Dataset('digits', X_train=(1500, 1, 8, 8), X_test=(297, 1, 8, 8), n_classes=10, dtype=torch.float32, device=cpu)
+        >>> torch.equal(data.Y_train.argmax(1), data.y_train)
+        True
+    """
 
     name: str
     X_train: torch.Tensor
@@ -262,6 +280,16 @@ def read_split(name: str, *, train: bool = True, root: str | os.PathLike | None 
     """All images of one split as stored, ``uint8 (N, c, H, W)``, and ``int64`` labels.
 
     No download; raises :class:`DatasetNotAvailable` when the files are missing.
+
+    Examples:
+        Offline, without the files, the error says where they were looked for and what to do:
+
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as empty:
+        ...     read_split("CIFAR10", root=empty)
+        Traceback (most recent call last):
+        ...
+        agop.data.datasets.DatasetNotAvailable: CIFAR10 is not available: no data_batch_1 in ...
     """
     key = _key(name)
     split = _check_split(key, split)
@@ -290,6 +318,16 @@ def load_dataset(name: str, n_train: int | None = None, n_test: int | None = Non
     ``cifar-100-python/`` (python pickles), ``train_32x32.mat`` / ``test_32x32.mat`` (SVHN)
     and ``gtsrb/`` (GTSRB). Missing files raise :class:`DatasetNotAvailable` unless
     ``download=True``, which lets torchvision download them there first.
+
+    Examples:
+        Offline, without the files (``download=False``, the default), nothing is fetched:
+
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as empty:
+        ...     load_dataset("mnist", n_train=100, root=empty)
+        Traceback (most recent call last):
+        ...
+        agop.data.datasets.DatasetNotAvailable: MNIST is not available: no train-images-idx3-ubyte[.gz] in ...
     """
     key = _key(name)
     split = _check_split(key, split)
