@@ -154,14 +154,14 @@ def star_mask(radius: int = 3, n_lines: int = 4) -> torch.Tensor:
     Examples:
         >>> mask = star_mask(radius=3)
         >>> for row in mask.int().tolist():
-        ...     print("".join(".#"[v] for v in row))
-        ...#...
-        .#.#.#.
-        ..###..
+        ...     print("".join("-#"[v] for v in row))
+        ---#---
+        -#-#-#-
+        --###--
         #######
-        ..###..
-        .#.#.#.
-        ...#...
+        --###--
+        -#-#-#-
+        ---#---
         >>> int(mask.sum())
         21
     """
