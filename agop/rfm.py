@@ -107,8 +107,10 @@ def fit_kernel_machine(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Te
     scale = float(K.abs().max())
     if scale == 0:
         raise ValueError("the kernel matrix K(X, X) is zero")
-    K, K_val = K / scale, K_val / scale
-    ridge, alpha, _ = select_ridge(K, Y, K_val, Y_val, list(ridges))
+    K.div_(scale)  # in place: no second n x n matrix
+    K_val.div_(scale)
+    ridge, alpha, _ = select_ridge(K, Y, K_val, Y_val, list(ridges),
+                                   max_memory=getattr(kernel, "max_memory", None))
     train_acc, train_mse = _scores(K @ alpha, Y)
     val_acc, val_mse = _scores(K_val @ alpha, Y_val)
     return KernelFit(alpha, scale, float(ridge), train_acc, val_acc, train_mse, val_mse)

@@ -64,8 +64,8 @@ class LaplaceOps:
 
 
 def laplace(X, Z, patch_size: int, M=None, bandwidth: float = 10.0, padding: int = 0, *,
-            device=None, max_memory: int | None = None, progress: bool | None = None
-            ) -> torch.Tensor:
+            device=None, max_memory: int | None = None, progress: bool | None = None,
+            threads: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
     """Laplace kernel on patches: ``K_M(x, z) = (1/P) sum_j exp(-|x[j] - z[j]|_M / L)``.
 
     ``X`` ``(n, c, H, W)``, ``Z`` ``(m, c, H, W)`` (``None`` or ``X`` itself: ``K(X, X)``,
@@ -78,12 +78,13 @@ def laplace(X, Z, patch_size: int, M=None, bandwidth: float = 10.0, padding: int
     if not bandwidth > 0:
         raise ValueError(f"bandwidth must be positive, got {bandwidth!r}")
     ops = LaplaceOps(X, k, metric_factor(M, X.shape[1] * k * k, X), bandwidth, padding)
-    return _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress, "Laplace kernel")
+    return _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress, "Laplace kernel",
+                                 threads, out)
 
 
 def laplace_agop(X, Z, alpha, patch_size: int, M=None, bandwidth: float = 10.0,
                  padding: int = 0, *, device=None, max_memory: int | None = None,
-                 progress: bool | None = None) -> torch.Tensor:
+                 progress: bool | None = None, threads: int | None = None) -> torch.Tensor:
     """Patch-AGOP ``(q, q)`` of ``f(x) = K_M(x, Z) alpha`` over the images ``X``.
 
     ``(1/n) sum_i sum_j sum_c grad_{x_i[j]} f_c grad_{x_i[j]} f_c^T`` with each patch an
@@ -98,4 +99,5 @@ def laplace_agop(X, Z, alpha, patch_size: int, M=None, bandwidth: float = 10.0,
     alpha = check_alpha(alpha, Z.shape[0], X)
     R = metric_factor(M, X.shape[1] * k * k, X)
     ops = LaplaceOps(X, k, R, bandwidth, padding)
-    return _driver.patch_agop(ops, X, Z, alpha, R, max_memory, progress, "Laplace patch-AGOP")
+    return _driver.patch_agop(ops, X, Z, alpha, R, max_memory, progress, "Laplace patch-AGOP",
+                              threads)
