@@ -11,7 +11,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
 from agop.validation import as_tensor, check_finite, check_square
@@ -56,29 +55,21 @@ def ridge(K, Y, lam: float = 0.0, *, jitter: bool = True) -> torch.Tensor:
 
 class _CholeskySolver:
     """``(K + lam I)^{-1} Y`` for any ``lam``, factorising ``K + lam I`` in place in ``work``
-    (an ``n x n`` buffer; ``K`` itself is only read). On the CPU the factorisation is LAPACK's
-    ``potrf`` on the buffer's own memory; on a GPU torch's."""
+    (an ``n x n`` buffer; ``K`` itself is only read)."""
 
     def __init__(self, K: torch.Tensor, work: torch.Tensor):
         self.K, self.work = K, work
+        self._info = torch.empty((), dtype=torch.int32, device=K.device)
 
     def _fill(self, shift: float) -> None:
         self.work.copy_(self.K)
         self.work.diagonal().add_(shift)
 
     def _factor(self) -> bool:
-        if self.work.device.type == "cpu":
-            from scipy.linalg import lapack
-
-            a = self.work.numpy().T  # Fortran order view of the C-ordered buffer (symmetric)
-            potrf = lapack.get_lapack_funcs("potrf", (a,))
-            c, info = potrf(a, lower=1, overwrite_a=1, clean=0)
-            if info == 0 and not np.shares_memory(c, a):  # pragma: no cover - LAPACK copied
-                a[...] = c
-            self._factor_np = a
-            return info == 0
-        L, info = torch.linalg.cholesky_ex(self.work)
-        self.work.copy_(L)
+        # the buffer's transpose is column-major, LAPACK's layout: torch factorises it where
+        # it lies (``out`` aliasing the input), with no n x n copy
+        factor = self.work.mT
+        _, info = torch.linalg.cholesky_ex(factor, out=(factor, self._info))
         return int(info) == 0
 
     def solve(self, Y: torch.Tensor, lam: float, jitter: bool = True) -> torch.Tensor:
@@ -100,15 +91,7 @@ class _CholeskySolver:
                                  f"a jitter of 1e-3 * mean(diag K); is K a kernel matrix?")
             warnings.warn(f"K + lam*I was not positive definite (lam={lam:g}); added a jitter "
                           f"of {amount:.3g} to its diagonal", RuntimeWarning, stacklevel=3)
-        if self.work.device.type == "cpu":
-            from scipy.linalg import lapack
-
-            potrs = lapack.get_lapack_funcs("potrs", (self._factor_np,))
-            x, info = potrs(self._factor_np, np.asfortranarray(Y.numpy()), lower=1)
-            if info != 0:  # pragma: no cover - potrs fails only on bad arguments
-                raise RuntimeError(f"LAPACK potrs failed (info={info})")
-            return torch.from_numpy(np.ascontiguousarray(x)).to(Y.dtype)
-        return torch.cholesky_solve(Y, self.work)
+        return torch.cholesky_solve(Y, self.work.mT)
 
 
 def eigen_sweep_fits(n: int, element_size: int, max_memory: int | float | None = None,

@@ -107,3 +107,14 @@ def test_eigen_sweep_fits_by_memory():
     with pytest.raises(ValueError, match="method"):
         _, K, Y = _problem()
         select_ridge(K, Y, K[:5], Y[:5], [0.1], method="qr")
+
+
+def test_cholesky_factor_is_written_into_the_work_buffer():
+    from agop.solve import _CholeskySolver
+
+    _, K, Y = _problem(n=25)
+    work = torch.empty_like(K)
+    alpha = _CholeskySolver(K, work).solve(Y, 0.3)
+    L = work.mT.tril()
+    torch.testing.assert_close(L @ L.T, K + 0.3 * torch.eye(25, dtype=K.dtype))
+    torch.testing.assert_close((K + 0.3 * torch.eye(25, dtype=K.dtype)) @ alpha, Y)
