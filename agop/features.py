@@ -243,6 +243,12 @@ class FactoredAGOP:
         in the filter space (no ``q x q`` matrix)."""
         return self.space().similarities(self.G)
 
+    def pearson(self) -> float:
+        """The Pearson correlation of the CNFM with the AGOP (the first of
+        :meth:`similarities`, without the square root's eigendecomposition)."""
+        space = self.space()
+        return space.similarity(space.reduce(self.G))
+
     def __repr__(self) -> str:
         g, k, q = self.W.shape
         return f"FactoredAGOP(groups={g}, k_out={g * k}, q={q})"

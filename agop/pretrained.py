@@ -733,7 +733,7 @@ class LayerViews:
         else:
             maps = feature_maps(net, x, {layer: factors})[layer]
         self._views[key] = {"image": x[0], "cnfm_map": maps[0], "agop_map": maps[1],
-                            "pearson": factors.similarities()[0], "factors": factors}
+                            "pearson": factors.pearson(), "factors": factors}
         return self._views[key]
 
     def plot(self, model: str, layer: str, image: str, fig=None):
