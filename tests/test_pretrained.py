@@ -243,8 +243,13 @@ def test_factored_path_gives_the_numbers_of_the_q_by_q_path():
     """Factors W, G against the dense W^T G W: the AGOP, every similarity, the CNFM of init vs
     trained, and both feature maps (through the convolution vs through A^{1/2}), on a grouped
     and strided small CNN and on ResNet18's strided and 1x1 layers."""
-    from agop.features import (FactoredAGOP, cnfm_similarity, factored_feature_map,
-                               feature_map, patch_agop)
+    from agop.features import (
+        FactoredAGOP,
+        cnfm_similarity,
+        factored_feature_map,
+        feature_map,
+        patch_agop,
+    )
 
     grouped = nn.Sequential(nn.Conv2d(4, 6, 3, padding=1, groups=2), nn.ReLU(),
                             nn.Conv2d(6, 5, 3, stride=2, padding=1), nn.Flatten(),
