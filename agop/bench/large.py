@@ -14,6 +14,7 @@ Cholesky per ridge, in one preallocated buffer; the validation kernel is ``n_val
 the test predictions are computed 1 000 test images at a time.
 
     python -m agop.bench.large --n 2500                # one point, as JSON on the last line
+    python -m agop.bench.large --curve 600 1200 --json curve.json   # points, benchmark JSON
 """
 
 from __future__ import annotations
@@ -121,32 +122,63 @@ def point_in_subprocess(n: int, device: str | None = None, seed: int = 0) -> dic
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _result(p: dict, size: str) -> Result:
+    within = p["peak_mb"] <= p["memory_target_mb"]
+    return Result(
+        problem=f"ConvRFM, CNTK depth {DEPTH}, {PATCH}x{PATCH}, 1x{SIDE}x{SIDE}, n={p['n']}, "
+                f"{ROUNDS} AGOP rounds on {p['agop_samples']} images",
+        size=size, seconds=p["total_seconds"], peak_mb=p["peak_mb"],
+        notes=(f"K {p['kernel_seconds']:.0f} s, solve {p['solve_seconds']:.0f} s, "
+               f"AGOP {p['agop_seconds']:.0f} s, test {p['test_seconds']:.0f} s; "
+               f"test accuracy {p['test_acc']:.3f} (round {p['best_iter']}); peak "
+               f"{p['peak_mb']:.0f} MB vs target {p['memory_target_mb']:.0f} MB "
+               f"({'within' if within else 'OVER'})"),
+        details=p)
+
+
 @benchmark("large", sizes=("large",))
 def large(size: str, device: torch.device) -> Iterator[Result]:
     for n in NS:
-        p = point_in_subprocess(n, str(device))
-        within = p["peak_mb"] <= p["memory_target_mb"]
-        yield Result(
-            problem=f"ConvRFM, CNTK depth {DEPTH}, {PATCH}x{PATCH}, 1x{SIDE}x{SIDE}, n={n}, "
-                    f"{ROUNDS} AGOP rounds on {AGOP_SAMPLES} images",
-            size=size, seconds=p["total_seconds"], peak_mb=p["peak_mb"],
-            notes=(f"K {p['kernel_seconds']:.0f} s, solve {p['solve_seconds']:.0f} s, "
-                   f"AGOP {p['agop_seconds']:.0f} s, test {p['test_seconds']:.0f} s; "
-                   f"test accuracy {p['test_acc']:.3f} (round {p['best_iter']}); peak "
-                   f"{p['peak_mb']:.0f} MB vs target {p['memory_target_mb']:.0f} MB "
-                   f"({'within' if within else 'OVER'})"),
-            details=p)
+        yield _result(point_in_subprocess(n, str(device)), size)
+
+
+def curve(ns, json_path: str | None, device: str | None = None, command: str = "") -> list:
+    """Points at each ``n`` (fresh processes), saved after each one as a benchmark JSON
+    (``machine``, ``results``, ``complete``) readable by :func:`agop.bench.load_results`."""
+    from agop.bench import machine_description
+    from agop.runtime import default_device
+
+    machine = machine_description(default_device(device), command)
+    rows = []
+    for n in ns:
+        row = _result(point_in_subprocess(n, device), "large").as_dict()
+        row["entry"] = "large"
+        rows.append(row)
+        if json_path:
+            with open(json_path, "w") as fh:
+                json.dump({"machine": machine, "results": rows, "complete": n == ns[-1]}, fh,
+                          indent=2)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m agop.bench.large")
-    parser.add_argument("--n", type=int, required=True)
+    parser.add_argument("--n", type=int, default=None)
+    parser.add_argument("--curve", type=int, nargs="+", default=None,
+                        help="several n, each in a fresh process")
+    parser.add_argument("--json", default=None, help="with --curve: write the points here")
     parser.add_argument("--device", default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true")
     a = parser.parse_args(argv)
-    if a.n < 10:
-        parser.error(f"--n must be at least 10, got {a.n}")
+    ns = a.curve if a.curve else [a.n]
+    if ns == [None] or min(ns) < 10:
+        parser.error(f"give --n or --curve with sizes of at least 10, got {ns}")
+    if a.curve:
+        command = " ".join(["python -m agop.bench.large", *(sys.argv[1:] if argv is None
+                                                            else argv)])
+        curve(a.curve, a.json, a.device, command)
+        return
     print(json.dumps(run_point(a.n, a.device, a.seed, progress=not a.no_progress)))
 
 
