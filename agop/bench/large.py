@@ -42,27 +42,31 @@ def memory_target_mb(n: int) -> float:
     return (3 * n * n * 4 + 2**30) / 2**20
 
 
-def digits_28(n: int, split: str, seed: int, device, dtype=torch.float32
+def digits_28(n: int, split: str, seed: int, device, dtype=torch.float32, side: int = SIDE
               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` digits ``(n, 1, 28, 28)`` in noise and their labels: drawn with replacement from a
-    fixed 75 % (``split="train"``) / 25 % (``"test"``) split of the 1 797 digit images, resized
-    to 28 x 28 (values in [0, 1]), plus i.i.d. ``N(0, NOISE^2)`` noise per pixel."""
+    """``n`` digits ``(n, 1, side, side)`` in noise and their labels: drawn with replacement
+    from a fixed 75 % (``split="train"``) / 25 % (``"test"``) split of the 1 797 digit images,
+    resized to ``side x side`` (28; values in [0, 1]), plus i.i.d. ``N(0, NOISE^2)`` noise
+    per pixel."""
     from agop.data import digits
 
-    X, y = digits(size=SIDE, device="cpu", dtype=torch.float32)
+    X, y = digits(size=side, device="cpu", dtype=torch.float32)
     perm = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(0))
     cut = int(round(0.75 * X.shape[0]))
     pool = perm[:cut] if split == "train" else perm[cut:]
     g = torch.Generator().manual_seed(seed)
     idx = pool[torch.randint(len(pool), (n,), generator=g)]
-    noisy = X[idx] + NOISE * torch.randn(n, 1, SIDE, SIDE, generator=g)
+    noisy = X[idx] + NOISE * torch.randn(n, 1, side, side, generator=g)
     return noisy.to(device=device, dtype=dtype), y[idx].to(device)
 
 
 def run_point(n: int, device: str | None = None, seed: int = 0, progress: bool = True, *,
-              n_test: int = N_TEST, agop_samples: int = AGOP_SAMPLES) -> dict:
+              n_test: int = N_TEST, agop_samples: int = AGOP_SAMPLES, side: int = SIDE,
+              rounds: int = ROUNDS) -> dict:
     """Fit ConvRFM at ``n`` training images in this process (``n_val = 0.2 n`` more for
-    validation); time per phase, accuracy and peak memory."""
+    validation); time per phase, accuracy and peak memory. ``side`` and ``rounds`` other than
+    the benchmark's (28, 2) make a memory check: the ``n x n`` buffers, which set the peak,
+    do not depend on the image size, and the AGOP rounds hold none."""
     from agop.bench.scaling import _peak_rss_mb
     from agop.data import one_hot
     from agop.kernels import CNTK
@@ -71,13 +75,13 @@ def run_point(n: int, device: str | None = None, seed: int = 0, progress: bool =
 
     dev = default_device(device)
     n_val = int(round(N_VAL_SHARE * n))
-    X, y = digits_28(n + n_val, "train", seed, dev)
-    X_test, y_test = digits_28(n_test, "test", seed + 1, dev)
+    X, y = digits_28(n + n_val, "train", seed, dev, side=side)
+    X_test, y_test = digits_28(n_test, "test", seed + 1, dev, side=side)
     Y = one_hot(y, 10, dtype=torch.float32)
     X_tr, Y_tr, X_va, Y_va = X[:n], Y[:n], X[n:], Y[n:]
     kernel = CNTK(PATCH, DEPTH, device=dev, progress=progress)
     start = time.perf_counter()
-    result = rfm_iterations(kernel, X_tr, Y_tr, X_va, Y_va, n_iter=ROUNDS, q=PATCH * PATCH,
+    result = rfm_iterations(kernel, X_tr, Y_tr, X_va, Y_va, n_iter=rounds, q=PATCH * PATCH,
                             ridges=DEFAULT_RIDGES, agop_samples=agop_samples,
                             generator=torch.Generator().manual_seed(seed), progress=progress,
                             solve_memory=2 * n * n * 4)
@@ -96,7 +100,8 @@ def run_point(n: int, device: str | None = None, seed: int = 0, progress: bool =
         peak = _peak_rss_mb()
     h = result.history
     return {
-        "n": n, "n_val": n_val, "n_test": n_test, "agop_samples": min(agop_samples, n), "device": str(dev),
+        "n": n, "n_val": n_val, "n_test": n_test, "agop_samples": min(agop_samples, n),
+        "side": side, "agop_rounds": rounds, "device": str(dev),
         "kernel_seconds": sum(r["kernel_seconds"] for r in h),
         "solve_seconds": sum(r["solve_seconds"] for r in h),
         "agop_seconds": sum(r["agop_seconds"] for r in h),
@@ -170,6 +175,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--side", type=int, default=SIDE,
+                        help="image side (a memory check: the n x n buffers do not depend on it)")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="AGOP rounds")
     a = parser.parse_args(argv)
     ns = a.curve if a.curve else [a.n]
     if ns == [None] or min(ns) < 10:
@@ -179,7 +187,8 @@ def main(argv: list[str] | None = None) -> None:
                                                             else argv)])
         curve(a.curve, a.json, a.device, command)
         return
-    print(json.dumps(run_point(a.n, a.device, a.seed, progress=not a.no_progress)))
+    print(json.dumps(run_point(a.n, a.device, a.seed, progress=not a.no_progress,
+                               side=a.side, rounds=a.rounds)))
 
 
 if __name__ == "__main__":
