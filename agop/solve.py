@@ -97,8 +97,8 @@ class _CholeskySolver:
 def eigen_sweep_fits(n: int, element_size: int, max_memory: int | float | None = None,
                      device: torch.device | str = "cpu") -> bool:
     """Whether a sweep by one eigendecomposition (``EIGEN_COPIES * n^2`` elements beside ``K``)
-    fits ``max_memory`` bytes (``None``: a quarter of the available memory, see
-    :func:`agop.kernels._tiling.memory_budget`)."""
+    fits ``max_memory`` bytes (``None``: a quarter of the available memory, as for the
+    kernels' tiles)."""
     from agop.kernels._tiling import memory_budget
 
     return EIGEN_COPIES * n * n * element_size <= memory_budget(max_memory, torch.device(device))

@@ -234,7 +234,7 @@ def run_benchmarks(size: str = "quick", device=None, only: list[str] | None = No
                    ) -> tuple[dict, list[dict]]:
     """Run the registered entries (all that run at ``size``, or those named in ``only``) at
     ``size`` on ``device``; with ``busy = N``, beside ``N`` busy processes
-    (:class:`agop.bench._busy.Busy`), started before and stopped after. ``on_row(machine,
+    (``agop.bench._busy.Busy``), started before and stopped after. ``on_row(machine,
     rows)`` is called after every row (to save partial results of a long run).
 
     Returns the machine description and one dict per result row (``Result`` fields plus

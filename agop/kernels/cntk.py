@@ -100,7 +100,7 @@ def cntk(X, Z, patch_size: int, depth: int, M=None, kind: str = "ntk", *, device
     symmetric ``K(X, X)``. Evaluated in tiles within ``max_memory`` bytes, written into
     ``out`` when given (a preallocated ``(n, m)`` tensor), with ``threads`` intra-op threads on
     the CPU (``None``: chosen per call from the machine's load,
-    :func:`agop.kernels._driver.choose_threads`).
+    :func:`agop.kernels.choose_threads`).
     """
     ntk = _check_kind(kind)
     X, Z, symmetric = check_pair(X, Z, device)
