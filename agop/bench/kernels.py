@@ -18,7 +18,7 @@ pair and position for each ReLU layer (atan2 and sqrt counted as one each) and
 twice the forward's elementwise work for the backward and ``4 C q`` per pair and position for
 the gradient contraction. Pairs of ``K(X, X)``: ``n^2 / 2`` (one triangle of tiles).
 
-Threads: every row runs with the per-call choice of :func:`agop.kernels._driver.choose_threads`
+Threads: every row runs with the per-call choice of :func:`agop.kernels.choose_threads`
 (all usable cores on a quiet machine, fewer beside busy processes; the notes say how many);
 ``quick`` adds ``K(X, X)`` at ``n = 400`` on ``1 x 28 x 28`` with one thread and with every
 core, forced, so that one run gives both ratios (``--busy N`` runs it all beside ``N`` busy
