@@ -115,10 +115,12 @@ def run_point(n: int, device: str | None = None, seed: int = 0, progress: bool =
     }
 
 
-def point_in_subprocess(n: int, device: str | None = None, seed: int = 0) -> dict:
+def point_in_subprocess(n: int, device: str | None = None, seed: int = 0, *,
+                        side: int = SIDE, rounds: int = ROUNDS) -> dict:
     """:func:`run_point` in a fresh Python process (its own peak memory); its progress bars
     go to this process's stderr."""
-    cmd = [sys.executable, "-m", "agop.bench.large", "--n", str(n), "--seed", str(seed)]
+    cmd = [sys.executable, "-m", "agop.bench.large", "--n", str(n), "--seed", str(seed),
+           "--side", str(side), "--rounds", str(rounds)]
     if device is not None:
         cmd += ["--device", str(device)]
     done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
@@ -130,8 +132,8 @@ def point_in_subprocess(n: int, device: str | None = None, seed: int = 0) -> dic
 def _result(p: dict, size: str) -> Result:
     within = p["peak_mb"] <= p["memory_target_mb"]
     return Result(
-        problem=f"ConvRFM, CNTK depth {DEPTH}, {PATCH}x{PATCH}, 1x{SIDE}x{SIDE}, n={p['n']}, "
-                f"{ROUNDS} AGOP rounds on {p['agop_samples']} images",
+        problem=f"ConvRFM, CNTK depth {DEPTH}, {PATCH}x{PATCH}, 1x{p['side']}x{p['side']}, "
+                f"n={p['n']}, {p['agop_rounds']} AGOP rounds on {p['agop_samples']} images",
         size=size, seconds=p["total_seconds"], peak_mb=p["peak_mb"],
         notes=(f"K {p['kernel_seconds']:.0f} s, solve {p['solve_seconds']:.0f} s, "
                f"AGOP {p['agop_seconds']:.0f} s, test {p['test_seconds']:.0f} s; "
@@ -147,7 +149,8 @@ def large(size: str, device: torch.device) -> Iterator[Result]:
         yield _result(point_in_subprocess(n, str(device)), size)
 
 
-def curve(ns, json_path: str | None, device: str | None = None, command: str = "") -> list:
+def curve(ns, json_path: str | None, device: str | None = None, command: str = "", *,
+          side: int = SIDE, rounds: int = ROUNDS) -> list:
     """Points at each ``n`` (fresh processes), saved after each one as a benchmark JSON
     (``machine``, ``results``, ``complete``) readable by :func:`agop.bench.load_results`."""
     from agop.bench import machine_description
@@ -156,7 +159,8 @@ def curve(ns, json_path: str | None, device: str | None = None, command: str = "
     machine = machine_description(default_device(device), command)
     rows = []
     for n in ns:
-        row = _result(point_in_subprocess(n, device), "large").as_dict()
+        row = _result(point_in_subprocess(n, device, side=side, rounds=rounds),
+                      "large").as_dict()
         row["entry"] = "large"
         rows.append(row)
         if json_path:
@@ -185,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.curve:
         command = " ".join(["python -m agop.bench.large", *(sys.argv[1:] if argv is None
                                                             else argv)])
-        curve(a.curve, a.json, a.device, command)
+        curve(a.curve, a.json, a.device, command, side=a.side, rounds=a.rounds)
         return
     print(json.dumps(run_point(a.n, a.device, a.seed, progress=not a.no_progress,
                                side=a.side, rounds=a.rounds)))
