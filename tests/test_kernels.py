@@ -398,9 +398,12 @@ def test_threads_override_module_default_and_load_choice(monkeypatch):
     assert _driver.choose_threads() == 1 and _driver.choose_threads(2) == 2
     monkeypatch.setattr(_driver, "CPU_THREADS", None)
     monkeypatch.setattr(_driver, "_usable_cores", lambda: 4)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)  # spinning waits: leave busy cores
     for others, expected in ((0, 4), (1, 3), (3, 1), (9, 1)):
         monkeypatch.setattr(_driver, "other_running_threads", lambda o=others: o)
         assert _driver.choose_threads() == expected
+    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")  # sleeping waits: every core
+    assert _driver.choose_threads() == 4
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="threads"):
             K.cntk(X, None, 3, 2, threads=bad)

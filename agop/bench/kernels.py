@@ -19,7 +19,8 @@ twice the forward's elementwise work for the backward and ``4 C q`` per pair and
 the gradient contraction. Pairs of ``K(X, X)``: ``n^2 / 2`` (one triangle of tiles).
 
 Threads: every row runs with the per-call choice of :func:`agop.kernels.choose_threads`
-(all usable cores on a quiet machine, fewer beside busy processes; the notes say how many);
+(every usable core on a quiet machine or with ``OMP_WAIT_POLICY=PASSIVE``, fewer beside busy
+processes when OpenMP's threads spin while they wait; the notes say how many);
 ``quick`` adds ``K(X, X)`` at ``n = 400`` on ``1 x 28 x 28`` with one thread and with every
 core, forced, so that one run gives both ratios (``--busy N`` runs it all beside ``N`` busy
 processes). The ``f32-f64`` column is ``max |K32 - K64| / max |K64|`` against the same

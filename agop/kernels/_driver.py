@@ -18,8 +18,9 @@ from agop.kernels._tiling import memory_budget, tile_sizes, tiles
 # passes run from cache; on a GPU only the memory budget bounds the tiles.
 CPU_TILE_ELEMENTS = 2**18
 # Torch intra-op threads for a kernel evaluation on the CPU. None (default): chosen per call by
-# :func:`choose_threads` from the cores this process may use and how many other threads are
-# running right now; an int fixes it for every call (a call's own ``threads=`` wins over both).
+# :func:`choose_threads` from the cores this process may use, OpenMP's wait policy and how many
+# other threads are running right now; an int fixes it for every call (a call's own
+# ``threads=`` wins over both).
 CPU_THREADS: int | None = None
 # Show a progress bar (progress=None) when the work exceeds this many pair-positions.
 AUTO_PROGRESS_WORK = 2e9
@@ -78,16 +79,25 @@ def other_running_threads(samples: int = 5, interval: float = 0.002) -> int:
     return int(statistics.median(readings))
 
 
+def passive_wait() -> bool:
+    """Whether OpenMP's threads sleep when they wait (``OMP_WAIT_POLICY=PASSIVE``) instead of
+    spinning (the default). The runtime reads the variable when torch loads it; set it before
+    ``import torch``."""
+    return os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
+
+
 def choose_threads(threads: int | None = None) -> int:
     """Intra-op threads for one kernel evaluation on the CPU.
 
     ``threads`` (an int >= 1) wins; else the module default ``CPU_THREADS`` when it is set;
-    else ``max(1, cores - others)``, with ``cores`` the CPUs this process may run on
-    (``sched_getaffinity``) and ``others`` the threads of other processes running right now
-    (:func:`other_running_threads`). Elementwise passes over cache-sized tiles collapse when
-    their threads share a core with a busy process (measured on a 2-core machine with 2 busy
-    processes: K(X, X), n = 400, 1x28x28, depth 3 took 21-64 s with 2 threads, 1.8 s with
-    1), and gain 1.4-1.9x from every core when the machine is quiet.
+    else every core this process may run on (``sched_getaffinity``) when OpenMP's threads
+    sleep while they wait (:func:`passive_wait`), and otherwise
+    ``max(1, cores - others)``, with ``others`` the threads of other processes running right
+    now (:func:`other_running_threads`). Measured on a 2-core machine under a load average of
+    about 10, ``K(X, X)``, ``n = 400``, ``1 x 28 x 28``, depth 3: with spinning waits 2 threads
+    took 31-100 s and 1 thread 2.1-3.0 s (a thread spins at every barrier while its partner
+    is descheduled); with ``OMP_WAIT_POLICY=PASSIVE`` 2 threads took 2.8-3.2 s and 1 thread
+    4.0-4.7 s. On a quiet machine every core gains 1.4-1.9x.
     """
     if threads is not None:
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
@@ -96,6 +106,8 @@ def choose_threads(threads: int | None = None) -> int:
     if CPU_THREADS is not None:
         return CPU_THREADS
     cores = _usable_cores()
+    if passive_wait():
+        return cores
     return max(1, min(cores, cores - other_running_threads()))
 
 
