@@ -177,6 +177,7 @@ def machine_description(device: torch.device, command: str = "") -> dict:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "load_average": list(os.getloadavg()),  # 1, 5, 15 minutes, when the run began
         "device": str(device),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "tf32_matmul": torch.backends.cuda.matmul.allow_tf32 if device.type == "cuda" else None,
@@ -259,7 +260,6 @@ def run_benchmarks(size: str = "quick", device=None, only: list[str] | None = No
     torch.backends.cudnn.allow_tf32 = False
     machine = machine_description(device, command or f"python -m agop.bench --size {size}")
     machine["busy_processes"] = busy
-    machine["load_average_before"] = list(os.getloadavg())
     peak = machine["matmul_peak_gflops_float32"]
     if echo:
         print(f"# {machine['command']} on {machine['device']} "
