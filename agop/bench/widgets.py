@@ -4,7 +4,8 @@ Each explorer of :mod:`agop.widgets` is built on inputs of the chapter's quick p
 controls are moved as a reader would; a row is the time from setting a control's value to the
 figure rendered as PNG (what the notebook's front end receives; the rendering is forced here,
 outside a notebook). ``quick`` and ``paper`` run the same problems (the target is for the quick
-profile on 2 CPU cores: every answer within ``TARGET_SECONDS``).
+profile on 2 CPU cores: every answer within ``TARGET_SECONDS``). Peak MB is the process's
+resident memory after the answer.
 
 * theorem (chapter 02): 3s and 8s of scikit-learn's digits, 5 x 5 patches, 8 filters;
 * ansatz (chapter 01): a 3-layer CNN of width 32 on the digits, AGOPs over 200 images;
@@ -23,7 +24,7 @@ from contextlib import contextmanager
 
 import torch
 
-from agop.bench import Result, benchmark
+from agop.bench import Result, _rss_bytes, benchmark
 
 TARGET_SECONDS = 2.0
 
@@ -66,7 +67,7 @@ def _timed(action: Callable[[], object]) -> float:
 def _row(explorer: str, step: str, seconds: float, size: str) -> Result:
     verdict = "within" if seconds <= TARGET_SECONDS else "OVER"
     return Result(problem=f"explorer {explorer}: {step}", size=size, seconds=seconds,
-                  peak_mb=0.0, notes=f"{verdict} the {TARGET_SECONDS:g} s target; "
+                  peak_mb=_rss_bytes() / 2**20, notes=f"{verdict} the {TARGET_SECONDS:g} s target; "
                                      "includes rendering the figure to PNG")
 
 
@@ -178,9 +179,6 @@ def _pretrained(size: str) -> Iterator[Result]:
 
 @benchmark("widgets")
 def explorers(size: str, device: torch.device) -> Iterator[Result]:
-    import matplotlib
-
-    matplotlib.use("Agg")
     with _rendering():
         for part in (_theorem, _ansatz, _operators, _noise, _pretrained):
             yield from part(size)
