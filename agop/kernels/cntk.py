@@ -88,7 +88,8 @@ def _check_kind(kind: str) -> bool:
 
 
 def cntk(X, Z, patch_size: int, depth: int, M=None, kind: str = "ntk", *, device=None,
-         max_memory: int | None = None, progress: bool | None = None) -> torch.Tensor:
+         max_memory: int | None = None, progress: bool | None = None,
+         threads: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
     """Deep convolutional NTK (``kind="ntk"``) or NNGP (``kind="nngp"``) ``(n, m)``.
 
     ``Sigma_1[j] = Theta_1[j] = (1/c) <x[j], z[j]>_M``; for each of ``depth`` ReLU layers
@@ -96,7 +97,10 @@ def cntk(X, Z, patch_size: int, depth: int, M=None, kind: str = "ntk", *, device
     ``kappa0 = 1 - atan2(sq, Sigma)/pi``), then a ``k x k`` window sum before the next layer;
     NNGP ``= mean_j A_depth[j]``, NTK ``= mean_j Theta_depth[j]``. Exactly Neural Tangents'
     ``stax`` kernel of the architecture in the module docstring. ``Z=None`` (or ``X``) gives the
-    symmetric ``K(X, X)``. Evaluated in tiles within ``max_memory`` bytes.
+    symmetric ``K(X, X)``. Evaluated in tiles within ``max_memory`` bytes, written into
+    ``out`` when given (a preallocated ``(n, m)`` tensor), with ``threads`` intra-op threads on
+    the CPU (``None``: chosen per call from the machine's load,
+    :func:`agop.kernels.choose_threads`).
     """
     ntk = _check_kind(kind)
     X, Z, symmetric = check_pair(X, Z, device)
@@ -104,13 +108,13 @@ def cntk(X, Z, patch_size: int, depth: int, M=None, kind: str = "ntk", *, device
     R = metric_factor(M, X.shape[1] * k * k, X)
     ops = ArccosOps(X, k, depth, ntk, R, 1.0 / X.shape[1])
     K = _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress,
-                              "CNTK" if ntk else "CNNGP")
+                              "CNTK" if ntk else "CNNGP", threads, out)
     return checked_result(K, "cntk(X, Z)", X, Z)
 
 
 def cntk_agop(X, Z, alpha, patch_size: int, depth: int, M=None, kind: str = "ntk", *,
-              device=None, max_memory: int | None = None, progress: bool | None = None
-              ) -> torch.Tensor:
+              device=None, max_memory: int | None = None, progress: bool | None = None,
+              threads: int | None = None) -> torch.Tensor:
     """Patch-AGOP ``(q, q)`` of ``f(x) = cntk(x, Z) alpha`` over the images ``X``.
 
     ``(1/n) sum_i sum_j sum_c grad_{x_i[j]} f_c grad_{x_i[j]} f_c^T``, each first-layer patch
@@ -125,12 +129,14 @@ def cntk_agop(X, Z, alpha, patch_size: int, depth: int, M=None, kind: str = "ntk
     alpha = check_alpha(alpha, Z.shape[0], X)
     R = metric_factor(M, X.shape[1] * k * k, X)
     ops = ArccosOps(X, k, depth, ntk, R, 1.0 / X.shape[1])
-    A = _driver.patch_agop(ops, X, Z, alpha, R, max_memory, progress, "CNTK patch-AGOP")
+    A = _driver.patch_agop(ops, X, Z, alpha, R, max_memory, progress, "CNTK patch-AGOP",
+                           threads)
     return checked_result(A, "cntk_agop", X, Z, alpha)
 
 
 def cnngp(X, Z, patch_size: int, M=None, padding: int = 0, *, device=None,
-          max_memory: int | None = None, progress: bool | None = None) -> torch.Tensor:
+          max_memory: int | None = None, progress: bool | None = None,
+          threads: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
     """NNGP of one hidden ReLU conv layer with a fully connected read-out:
 
     ``K_M(x, z) = (1/P) sum_j |x[j]|_M |z[j]|_M kappa(<x[j], z[j]>_M / (|x[j]|_M |z[j]|_M))``,
@@ -141,12 +147,14 @@ def cnngp(X, Z, patch_size: int, M=None, padding: int = 0, *, device=None,
     k = check_patch_size(patch_size, X, padding)
     R = metric_factor(M, X.shape[1] * k * k, X)
     ops = ArccosOps(X, k, 1, False, R, 1.0, int(padding))
-    K = _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress, "CNNGP")
+    K = _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress, "CNNGP", threads,
+                              out)
     return checked_result(K, "cnngp(X, Z)", X, Z)
 
 
 def cnngp_agop(X, Z, alpha, patch_size: int, M=None, padding: int = 0, *, device=None,
-               max_memory: int | None = None, progress: bool | None = None) -> torch.Tensor:
+               max_memory: int | None = None, progress: bool | None = None,
+               threads: int | None = None) -> torch.Tensor:
     """Patch-AGOP ``(q, q)`` of ``f(x) = cnngp(x, Z) alpha`` over the images ``X``.
 
     Closed form per pair and position (``u = M^{1/2} x[j]``, ``v = M^{1/2} z[j]``):
@@ -158,5 +166,6 @@ def cnngp_agop(X, Z, alpha, patch_size: int, M=None, padding: int = 0, *, device
     alpha = check_alpha(alpha, Z.shape[0], X)
     R = metric_factor(M, X.shape[1] * k * k, X)
     ops = ArccosOps(X, k, 1, False, R, 1.0, int(padding))
-    A = _driver.patch_agop(ops, X, Z, alpha, R, max_memory, progress, "CNNGP patch-AGOP")
+    A = _driver.patch_agop(ops, X, Z, alpha, R, max_memory, progress, "CNNGP patch-AGOP",
+                           threads)
     return checked_result(A, "cnngp_agop", X, Z, alpha)
