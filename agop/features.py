@@ -268,8 +268,8 @@ class FactoredAGOP:
 def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
                outputs: Sequence[int] | None = None, chunk_size: int | None = None,
                device=None, progress: bool = False, *, seed: int = 0,
-               max_memory: int | None = None, inner: bool = False,
-               vectorize: bool | None = None, factored: bool = False) -> dict:
+               max_memory: int | None = None, vectorize: bool | None = None,
+               factored: bool = False) -> dict:
     """The patch-AGOP ``W^T G W`` (``q x q``) of each selected conv layer, by qualified name.
 
     ``AGOP_l = (1/n) sum_i sum_j sum_c grad_{x[j]} f_c(x_i) grad_{x[j]} f_c(x_i)^T``: averaged
@@ -290,10 +290,9 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
 
     The model runs in eval mode (a model in training mode is switched, with a warning, and
     restored) on ``device`` (``None``: CUDA when available), in the dtype of its parameters;
-    a model on another device is copied there, never moved. ``inner=True`` also returns
-    ``G_g`` per layer, as a second dict of ``(groups, k_out/g, k_out/g)`` tensors.
+    a model on another device is copied there, never moved.
     ``factored=True`` returns, per layer, a :class:`FactoredAGOP` (its filter matrix ``W`` and
-    ``G``) and forms no ``q x q`` matrix: for VGG's deep layers (``q = 4608``) forming it
+    ``G``, a ``(groups, k_out/g, k_out/g)`` tensor) and forms no ``q x q`` matrix: for VGG's deep layers (``q = 4608``) forming it
     costs more than the backward passes.
     """
     selected = select_layers(model, layers)
@@ -385,7 +384,7 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
             for handle in handles:
                 handle.remove()
 
-    agops, inners = {}, {}
+    agops = {}
     for name, conv in convs.items():
         Wg = filter_matrix(conv).to(dtype)
         g, kg, _ = Wg.shape
@@ -398,8 +397,7 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
         else:
             agops[name] = check_result(congruence(Wg, Gn), f"the patch-AGOP of layer {name!r}",
                                        inputs={"X": X}, hint="rescale X or use a float64 model")
-        inners[name] = Gn
-    return (agops, inners) if inner else agops
+    return agops
 
 
 def _detached_message(name: str) -> str:
@@ -521,7 +519,7 @@ def _inner_spectra(G, g: int, k: int) -> torch.Tensor:
     scale = float(lam.abs().max()) if lam.numel() else 0.0
     if scale == 0 or float(lam.min()) < -1e-6 * scale:
         raise ValueError("G must be a non-zero positive semi-definite matrix (the inner matrix "
-                         "of a patch-AGOP, e.g. from patch_agop(..., inner=True))")
+                         "of a patch-AGOP, the ``G`` of patch_agop(..., factored=True))")
     return lam.clamp(min=0)
 
 
@@ -575,7 +573,7 @@ def null_baselines(conv_or_W, n_draws: int = 20, seed: int = 0, alpha: float = 1
     kind maps ``"random_mean"``, ``"random_std"`` (over draws), ``"identity"``, ``"draws"`` (one
     value per draw) and, given ``G``, ``"spectrum_mean"``, ``"spectrum_std"`` and
     ``"spectrum_draws"``. ``G``: ``(k_out, k_out)`` or ``(groups, k, k)``, as returned by
-    :func:`patch_agop` with ``inner=True``.
+    :func:`patch_agop` with ``factored=True``: its ``G``.
     """
     if not isinstance(n_draws, int) or isinstance(n_draws, bool) or n_draws < 1:
         raise ValueError(f"n_draws must be a positive int, got {n_draws!r}")
@@ -702,7 +700,7 @@ def ansatz_table(model: nn.Module, agops: dict[str, torch.Tensor],
     * ``spectrum_mean``, ``spectrum_std``, ``spectrum_margin``: the spectrum-matched null, the
       trained ``G``'s eigenvalues in random eigenbases (:func:`null_baselines`), and
       ``(trained - spectrum_mean) / spectrum_std``; only when ``G`` (the layers' inner matrices,
-      :func:`patch_agop` with ``inner=True``) is given, else ``None``;
+      :func:`patch_agop` with ``factored=True``: each ``.G``) is given, else ``None``;
     * ``null_mean``, ``null_std``: with ``G`` a random Wishart matrix (on the trained ``W``);
     * ``identity``: with ``G = I``;
     * ``margin``: ``trained - null_mean`` in units of ``null_std`` (``inf`` when the spread is 0).

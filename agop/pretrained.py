@@ -484,17 +484,18 @@ class AnsatzTable:
 def _agops(model, X, names, sketch, outputs, chunk_size, device, progress, seed,
            factored: bool = False):
     """``((AGOPs, G's), seconds)``: the patch-AGOPs ``W^T G W`` of the named layers (``q x q``,
-    or :class:`agop.features.FactoredAGOP` with ``factored``) and their inner matrices ``G``
-    (:func:`agop.features.patch_agop` with ``inner=True``)."""
+    or :class:`agop.features.FactoredAGOP` with ``factored``) and their inner matrices ``G``,
+    from one :func:`agop.features.patch_agop` call with ``factored=True``."""
     from agop.features import patch_agop
 
     t0 = time.perf_counter()
-    A = patch_agop(model, X, layers=names, sketch=sketch, outputs=outputs,
+    fa = patch_agop(model, X, layers=names, sketch=sketch, outputs=outputs,
                    chunk_size=chunk_size, device=device, progress=progress, seed=seed,
-                   inner=True, factored=factored)
+                   factored=True)
+    A = fa if factored else {n: f.dense() for n, f in fa.items()}
     if X.device.type == "cuda":
         torch.cuda.synchronize(X.device)
-    return A, time.perf_counter() - t0
+    return (A, {n: f.G for n, f in fa.items()}), time.perf_counter() - t0
 
 
 def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = None,

@@ -92,7 +92,7 @@ def test_null_baselines_in_the_table():
             draws.append(correlation(W.T @ W, W.T @ (B @ B.T / k) @ W, "pearson"))
         assert row.null_random_pearson == pytest.approx(np.mean(draws), abs=1e-10)
         assert row.null_random_pearson_std == pytest.approx(np.std(draws, ddof=1), abs=1e-10)
-        G = patch_agop(model, X, layers=[row.layer], device="cpu", inner=True)[1][row.layer]
+        G = patch_agop(model, X, layers=[row.layer], device="cpu", factored=True)[row.layer].G
         spec = null_baselines(model.get_submodule(row.layer), n_draws=4, G=G)["pearson"]
         assert row.null_spectrum_pearson == pytest.approx(spec["spectrum_mean"])
         assert row.null_spectrum_pearson_std == pytest.approx(spec["spectrum_std"])
