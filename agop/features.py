@@ -83,16 +83,19 @@ def select_layers(model: nn.Module, layers=None) -> dict[str, nn.Conv2d]:
 def filter_matrix(conv_or_W) -> torch.Tensor:
     """The filters as ``(groups, k_out / groups, q)``: ``W_g``, one matrix per group.
 
-    Accepts a :class:`torch.nn.Conv2d`, a conv weight ``(k_out, c/g, k, k)`` (one group) or a
-    matrix ``(k_out, q)``.
+    Accepts a :class:`torch.nn.Conv2d`, a conv weight ``(k_out, c/g, k, k)`` (one group), a
+    matrix ``(k_out, q)`` or filters already grouped, ``(groups, k_out / groups, q)``.
     """
     if isinstance(conv_or_W, nn.Conv2d):
         w, g = conv_or_W.weight.detach(), conv_or_W.groups
     else:
         w, g = as_tensor(conv_or_W, "W").detach(), 1
+        if w.ndim == 3:  # already (groups, k_out / groups, q)
+            return w
         if w.ndim not in (2, 4):
-            raise ValueError(f"W must be a Conv2d, a conv weight (k_out, c, k, k) or a matrix "
-                             f"(k_out, q), got shape {tuple(w.shape)}")
+            raise ValueError(f"W must be a Conv2d, a conv weight (k_out, c, k, k), a matrix "
+                             f"(k_out, q) or grouped filters (groups, k, q), got shape "
+                             f"{tuple(w.shape)}")
     return w.reshape(g, w.shape[0] // g, -1)
 
 
@@ -216,11 +219,57 @@ def _images_per_chunk(model: nn.Module, forward, x1: torch.Tensor, max_memory: i
     return max(1, min(most, int(max_memory // max(2 * sum(sizes), 1))))
 
 
+class FactoredAGOP:
+    """A patch-AGOP kept as its factors: ``AGOP = sum_g W_g^T G_g W_g``.
+
+    ``W`` ``(groups, k_out/g, q)`` is the layer's filter matrix (:func:`filter_matrix`), ``G``
+    ``(groups, k_out/g, k_out/g)`` the averaged outer products of the output gradients. Every
+    similarity with the CNFM lives in the filter space (:meth:`space`); :meth:`dense` forms the
+    ``q x q`` matrix, only when a caller asks for it.
+    """
+
+    def __init__(self, W: torch.Tensor, G: torch.Tensor):
+        if W.ndim != 3 or G.shape != (W.shape[0], W.shape[1], W.shape[1]):
+            raise ValueError(f"W must be (groups, k, q) and G (groups, k, k), got "
+                             f"{tuple(W.shape)} and {tuple(G.shape)}")
+        self.W, self.G = W, G
+        self._space: FilterSpace | None = None
+
+    @property
+    def q(self) -> int:
+        return self.W.shape[2]
+
+    def dense(self) -> torch.Tensor:
+        """The ``q x q`` matrix ``sum_g W_g^T G_g W_g``."""
+        return congruence(self.W, self.G)
+
+    def space(self) -> FilterSpace:
+        """The filter space of ``W`` (:class:`FilterSpace`), built once."""
+        if self._space is None:
+            self._space = FilterSpace(self.W)
+        return self._space
+
+    def similarities(self) -> tuple[float, float, float, float]:
+        """(pearson, cosine) of the CNFM ``W^T W`` with the AGOP and with ``AGOP^{1/2}``,
+        in the filter space (no ``q x q`` matrix)."""
+        return self.space().similarities(self.G)
+
+    def pearson(self) -> float:
+        """The Pearson correlation of the CNFM with the AGOP (the first of
+        :meth:`similarities`, without the square root's eigendecomposition)."""
+        space = self.space()
+        return space.similarity(space.reduce(self.G))
+
+    def __repr__(self) -> str:
+        g, k, q = self.W.shape
+        return f"FactoredAGOP(groups={g}, k_out={g * k}, q={q})"
+
+
 def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
                outputs: Sequence[int] | None = None, chunk_size: int | None = None,
                device=None, progress: bool = False, *, seed: int = 0,
-               max_memory: int | None = None, inner: bool = False,
-               vectorize: bool | None = None) -> dict[str, torch.Tensor]:
+               max_memory: int | None = None, vectorize: bool | None = None,
+               factored: bool = False) -> dict:
     """The patch-AGOP ``W^T G W`` (``q x q``) of each selected conv layer, by qualified name.
 
     ``AGOP_l = (1/n) sum_i sum_j sum_c grad_{x[j]} f_c(x_i) grad_{x[j]} f_c(x_i)^T``: averaged
@@ -241,8 +290,10 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
 
     The model runs in eval mode (a model in training mode is switched, with a warning, and
     restored) on ``device`` (``None``: CUDA when available), in the dtype of its parameters;
-    a model on another device is copied there, never moved. ``inner=True`` also returns
-    ``G_g`` per layer, as a second dict of ``(groups, k_out/g, k_out/g)`` tensors.
+    a model on another device is copied there, never moved.
+    ``factored=True`` returns, per layer, a :class:`FactoredAGOP` (its filter matrix ``W`` and
+    ``G``, a ``(groups, k_out/g, k_out/g)`` tensor) and forms no ``q x q`` matrix: for VGG's deep layers (``q = 4608``) forming it
+    costs more than the backward passes.
     """
     selected = select_layers(model, layers)
     device = default_device(device)
@@ -333,16 +384,20 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
             for handle in handles:
                 handle.remove()
 
-    agops, inners = {}, {}
+    agops = {}
     for name, conv in convs.items():
         Wg = filter_matrix(conv).to(dtype)
         g, kg, _ = Wg.shape
         Gn = G[name] if G[name] is not None else torch.zeros(g, kg, kg, dtype=dtype, device=device)
         Gn = Gn / (n * (sketch or 1))
-        agops[name] = check_result(congruence(Wg, Gn), f"the patch-AGOP of layer {name!r}",
-                                   inputs={"X": X}, hint="rescale X or use a float64 model")
-        inners[name] = Gn
-    return (agops, inners) if inner else agops
+        if factored:
+            agops[name] = FactoredAGOP(Wg.clone(), check_result(
+                Gn, f"the inner matrix G of layer {name!r}", inputs={"X": X},
+                hint="rescale X or use a float64 model"))
+        else:
+            agops[name] = check_result(congruence(Wg, Gn), f"the patch-AGOP of layer {name!r}",
+                                       inputs={"X": X}, hint="rescale X or use a float64 model")
+    return agops
 
 
 def _detached_message(name: str) -> str:
@@ -379,27 +434,36 @@ def layer_correlations(model: nn.Module, agops: dict[str, torch.Tensor], alpha: 
 class FilterSpace:
     """Matrices of the form ``W^T X W`` (``q x q``), handled in the row space of the filters.
 
-    With ``W^T = Q R`` (reduced QR, ``Q`` is ``q x r``, ``r = min(k_out, q)``), every such matrix
-    is ``Q (R X R^T) Q^T``, so its Frobenius products, norms and powers are those of the
-    ``r x r`` matrix ``R X R^T`` (``Q`` is orthonormal), and the sum of its entries is
-    ``u^T (R X R^T) u`` with ``u = Q^T 1``. The CNFM is ``X = I``, a patch-AGOP ``X = G``, a
-    null baseline a random ``G``: their similarities never need a ``q x q`` matrix.
+    With ``C = W W^T`` (``k_out x k_out``), ``R = C^{1/2}`` and ``Q = W^T R^+`` (an isometry
+    on the range of ``C``), every such matrix is ``Q (R X R) Q^T``, so its Frobenius products,
+    norms and powers are those of the ``k_out x k_out`` matrix ``R X R``, and the sum of its
+    entries is ``u^T (R X R) u`` with ``u = Q^T 1 = R^+ W 1``. The CNFM is ``X = I`` (``R R =
+    C``), a patch-AGOP ``X = G``, a null baseline a random ``G``: their similarities never need
+    a ``q x q`` matrix. Building it costs one ``k_out x k_out`` Gram product and one symmetric
+    eigendecomposition of that size (no QR of the ``q x k_out`` filters).
     """
 
     def __init__(self, conv_or_W):
         Wg = filter_matrix(conv_or_W).detach()
         g, k, q = Wg.shape
         self.q = q
-        self.Q, self.R = torch.linalg.qr(Wg.reshape(g * k, q).T.to(torch.float64))
-        self.u = self.Q.sum(0)
-        self.cnfm = self.R @ self.R.T
+        W = Wg.reshape(g * k, q).to(torch.float64)
+        C = W @ W.T
+        s, V = torch.linalg.eigh((C + C.T) / 2)
+        s = s.clamp_min(0)
+        root = s.sqrt()
+        keep = s > s.max() * g * k * torch.finfo(torch.float64).eps
+        inverse = torch.where(keep, root.reciprocal(), torch.zeros_like(root))
+        self.R = (V * root) @ V.T
+        self.u = (V * inverse) @ (V.T @ W.sum(1))
+        self.cnfm = (C + C.T) / 2
 
     def reduce(self, G: torch.Tensor) -> torch.Tensor:
-        """``R X R^T`` for ``X`` = ``G`` (``k_out x k_out``) or per group ``(groups, k, k)``."""
+        """``R X R`` for ``X`` = ``G`` (``k_out x k_out``) or per group ``(groups, k, k)``."""
         G = G.to(self.R)
         if G.ndim == 3:
             G = torch.block_diag(*G)
-        B = self.R @ G @ self.R.T
+        B = self.R @ G @ self.R
         return (B + B.T) / 2
 
     def similarity(self, B: torch.Tensor, kind: str = "pearson") -> float:
@@ -455,8 +519,32 @@ def _inner_spectra(G, g: int, k: int) -> torch.Tensor:
     scale = float(lam.abs().max()) if lam.numel() else 0.0
     if scale == 0 or float(lam.min()) < -1e-6 * scale:
         raise ValueError("G must be a non-zero positive semi-definite matrix (the inner matrix "
-                         "of a patch-AGOP, e.g. from patch_agop(..., inner=True))")
+                         "of a patch-AGOP, the ``G`` of patch_agop(..., factored=True))")
     return lam.clamp(min=0)
+
+
+def cnfm_similarity(conv_a, conv_b, kind: str = "pearson") -> float:
+    """The similarity (:func:`agop.linalg.correlation`) of two CNFMs ``A^T A`` and ``B^T B``
+    with filters of the same patch space, from ``k x k`` products only:
+    ``<A^T A, B^T B>_F = |A B^T|_F^2``, ``|A^T A|_F = |A A^T|_F``, and the sum of the entries
+    of ``A^T A`` is ``|A 1|^2``."""
+    A = filter_matrix(conv_a).detach().to(torch.float64)
+    B = filter_matrix(conv_b).detach().to(device=A.device, dtype=torch.float64)
+    A, B = A.reshape(-1, A.shape[-1]), B.reshape(-1, B.shape[-1])
+    if A.shape[1] != B.shape[1]:
+        raise ValueError(f"the filters must share a patch space, got q = {A.shape[1]} and "
+                         f"{B.shape[1]}")
+    q = A.shape[1]
+    ab, aa, bb = float((A @ B.T).square().sum()), float((A @ A.T).square().sum()), \
+        float((B @ B.T).square().sum())
+    if kind == "pearson":
+        sa, sb = float(A.sum(1).square().sum()), float(B.sum(1).square().sum())
+        ab, aa, bb = ab - sa * sb / q**2, aa - sa**2 / q**2, bb - sb**2 / q**2
+    elif kind != "cosine":
+        raise ValueError(f"kind must be 'pearson' or 'cosine', got {kind!r}")
+    if aa <= 0 or bb <= 0:
+        raise ValueError("correlation is undefined for a constant matrix (zero norm after centring)")
+    return ab / math.sqrt(aa * bb)
 
 
 def null_baselines(conv_or_W, n_draws: int = 20, seed: int = 0, alpha: float = 1.0, *,
@@ -485,7 +573,7 @@ def null_baselines(conv_or_W, n_draws: int = 20, seed: int = 0, alpha: float = 1
     kind maps ``"random_mean"``, ``"random_std"`` (over draws), ``"identity"``, ``"draws"`` (one
     value per draw) and, given ``G``, ``"spectrum_mean"``, ``"spectrum_std"`` and
     ``"spectrum_draws"``. ``G``: ``(k_out, k_out)`` or ``(groups, k, k)``, as returned by
-    :func:`patch_agop` with ``inner=True``.
+    :func:`patch_agop` with ``factored=True``: its ``G``.
     """
     if not isinstance(n_draws, int) or isinstance(n_draws, bool) or n_draws < 1:
         raise ValueError(f"n_draws must be a positive int, got {n_draws!r}")
@@ -547,6 +635,39 @@ def feature_map(A, x, kernel_size, stride=1, padding=None, dilation=1,
     return torch.cat(maps).reshape(x.shape[0], H, W)
 
 
+def factored_feature_map(conv: nn.Conv2d, x, G: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`feature_map` of ``A = sum_g W_g^T G_g W_g`` at ``conv``'s own stride, padding and
+    dilation, through the convolution instead of a ``q x q`` square root:
+    ``|A^{1/2} x[j]|^2 = x[j]^T A x[j] = sum_g h_g[j]^T G_g h_g[j]`` with ``h = W x[j]`` the
+    layer's output without bias. ``G=None`` is the CNFM (``G = I``): ``|W x[j]|``.
+    ``x`` ``(n, c, H, W)`` or ``(c, H, W)``; returns ``(n, H', W')``.
+    """
+    import torch.nn.functional as F
+
+    if conv.padding_mode != "zeros":
+        raise ValueError(f"conv must pad with zeros (as feature_map does), got padding_mode="
+                         f"{conv.padding_mode!r}")
+    x = as_tensor(x, "x")
+    if x.ndim == 3:
+        x = x[None]
+    x = check_images(x, "x", dtype=conv.weight.dtype, device=conv.weight.device)
+    with torch.no_grad():
+        h = F.conv2d(x, conv.weight, None, conv.stride, conv.padding, conv.dilation, conv.groups)
+    n, k, H, W = h.shape
+    if G is None:
+        return h.norm(dim=1)
+    g = conv.groups
+    G = as_tensor(G, "G", dtype=h.dtype, device=h.device)
+    if G.ndim == 2:
+        G = G[None]
+    if G.shape != (g, k // g, k // g):
+        raise ValueError(f"G must have shape ({g}, {k // g}, {k // g}) for this conv, got "
+                         f"{tuple(G.shape)}")
+    hg = h.reshape(n, g, k // g, H * W)
+    quad = torch.einsum("ngkp,gkl,nglp->np", hg, (G + G.mT) / 2, hg)
+    return quad.clamp_min(0).sqrt().reshape(n, H, W)
+
+
 def top_filters(A, n_filters: int, channels: int, kernel_size) -> torch.Tensor:
     """The ``n_filters`` top eigenvectors of ``A`` as filters ``(n_filters, channels, k, k)``.
 
@@ -579,7 +700,7 @@ def ansatz_table(model: nn.Module, agops: dict[str, torch.Tensor],
     * ``spectrum_mean``, ``spectrum_std``, ``spectrum_margin``: the spectrum-matched null, the
       trained ``G``'s eigenvalues in random eigenbases (:func:`null_baselines`), and
       ``(trained - spectrum_mean) / spectrum_std``; only when ``G`` (the layers' inner matrices,
-      :func:`patch_agop` with ``inner=True``) is given, else ``None``;
+      :func:`patch_agop` with ``factored=True``: each ``.G``) is given, else ``None``;
     * ``null_mean``, ``null_std``: with ``G`` a random Wishart matrix (on the trained ``W``);
     * ``identity``: with ``G = I``;
     * ``margin``: ``trained - null_mean`` in units of ``null_std`` (``inf`` when the spread is 0).

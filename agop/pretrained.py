@@ -368,6 +368,8 @@ class AnsatzTable:
     init_agop_seconds: float | None = None
     agops: dict[str, torch.Tensor] | None = dataclasses.field(default=None, repr=False)
     init_agops: dict[str, torch.Tensor] | None = dataclasses.field(default=None, repr=False)
+    factors: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
+    init_factors: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -479,18 +481,21 @@ class AnsatzTable:
         p.text(self.to_text())
 
 
-def _agops(model, X, names, sketch, outputs, chunk_size, device, progress, seed):
-    """``((AGOPs, G's), seconds)``: the patch-AGOPs ``W^T G W`` of the named layers and their
-    inner matrices ``G`` (:func:`agop.features.patch_agop` with ``inner=True``)."""
+def _agops(model, X, names, sketch, outputs, chunk_size, device, progress, seed,
+           factored: bool = False):
+    """``((AGOPs, G's), seconds)``: the patch-AGOPs ``W^T G W`` of the named layers (``q x q``,
+    or :class:`agop.features.FactoredAGOP` with ``factored``) and their inner matrices ``G``,
+    from one :func:`agop.features.patch_agop` call with ``factored=True``."""
     from agop.features import patch_agop
 
     t0 = time.perf_counter()
-    A = patch_agop(model, X, layers=names, sketch=sketch, outputs=outputs,
+    fa = patch_agop(model, X, layers=names, sketch=sketch, outputs=outputs,
                    chunk_size=chunk_size, device=device, progress=progress, seed=seed,
-                   inner=True)
+                   factored=True)
+    A = fa if factored else {n: f.dense() for n, f in fa.items()}
     if X.device.type == "cuda":
         torch.cuda.synchronize(X.device)
-    return A, time.perf_counter() - t0
+    return (A, {n: f.G for n, f in fa.items()}), time.perf_counter() - t0
 
 
 def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = None,
@@ -514,8 +519,11 @@ def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = No
     name such as ``"vgg11"``, which loads its pretrained weights (:func:`load_model`, with
     ``allow_download``) and, unless ``init`` is given, the architecture at torchvision's
     initialisation drawn with ``seed``. ``X``: ``(n, c, H, W)`` images (see :func:`load_images`).
-    ``null_draws=0`` skips the null baselines. ``keep_agops`` keeps the AGOPs in the table
-    (``table.agops``, ``table.init_agops``; ``q x q`` each, up to ~300 MB for VGG in float32).
+    ``null_draws=0`` skips the null baselines. Every similarity is computed in the filter space
+    from the factors ``W_l`` and ``G_l`` (:class:`agop.features.FactoredAGOP`, kept in
+    ``table.factors`` and ``table.init_factors``); no ``q x q`` matrix is formed unless
+    ``keep_agops``, which also keeps the AGOPs themselves (``table.agops``,
+    ``table.init_agops``; ``q x q`` each, up to ~300 MB for VGG in float32).
     """
     if isinstance(model, str):
         arch = model
@@ -541,20 +549,21 @@ def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = No
                                  f"weight {tuple(init_convs[n].weight.shape)} in init and "
                                  f"{tuple(conv.weight.shape)} in model")
 
-    (A, G), seconds = _agops(model, X, names, sketch, outputs, chunk_size, device, progress, seed)
+    (A, G), seconds = _agops(model, X, names, sketch, outputs, chunk_size, device, progress,
+                             seed, factored=True)
     A0 = G0 = seconds0 = None
     if init is not None:
         X0 = X.to(dtype=next(init.parameters()).dtype, device=next(init.parameters()).device)
         (A0, G0), seconds0 = _agops(init, X0, names, sketch, outputs, chunk_size, device,
-                                    progress, seed)
+                                    progress, seed, factored=True)
 
-    from agop.features import FilterSpace, cnfm, null_baselines
+    from agop.features import cnfm_similarity, null_baselines
 
     rows = []
     for n, conv in convs.items():
         t0 = time.perf_counter()
-        space = FilterSpace(conv)
-        p, c, ps, cs = space.similarities(G[n])
+        space = A[n].space()
+        p, c, ps, cs = A[n].similarities()
         row = LayerResult(layer=n, weight_shape=tuple(conv.weight.shape), pearson=p, cosine=c,
                           pearson_sqrt=ps, cosine_sqrt=cs)
         if null_draws:
@@ -564,15 +573,17 @@ def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = No
                 setattr(row, field, value)
         if init_convs is not None:
             (row.init_pearson, row.init_cosine, row.init_pearson_sqrt,
-             row.init_cosine_sqrt) = FilterSpace(init_convs[n]).similarities(G0[n])
-            row.cnfm_init_vs_trained = correlation(cnfm(init_convs[n]), cnfm(conv), "pearson")
+             row.init_cosine_sqrt) = A0[n].similarities()
+            row.cnfm_init_vs_trained = cnfm_similarity(init_convs[n], conv, "pearson")
         row.seconds = time.perf_counter() - t0
         rows.append(row)
     return AnsatzTable(
         model=name or type(model).__name__, rows=rows, n_images=X.shape[0],
         image_size=(X.shape[2], X.shape[3]), n_outputs=n_out, sketch=sketch,
         weights=weights or "weights as given", agop_seconds=seconds, init_agop_seconds=seconds0,
-        agops=A if keep_agops else None, init_agops=A0 if keep_agops else None)
+        agops={k: f.dense() for k, f in A.items()} if keep_agops else None,
+        init_agops={k: f.dense() for k, f in A0.items()} if keep_agops and A0 else None,
+        factors=A, init_factors=A0)
 
 
 def _null_fields(nulls: dict) -> dict[str, float]:
@@ -637,15 +648,19 @@ def sketch_accuracy(model: nn.Module, X: Any, ks: Sequence[int], *,
 # Feature maps at several depths (the paper's Figure 2)
 # --------------------------------------------------------------------------------------------
 
-def feature_maps(model: nn.Module, x: Any, agops: dict[str, torch.Tensor],
+def feature_maps(model: nn.Module, x: Any, agops: dict[str, Any],
                  layers: Iterable[str] | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """``layer -> (CNFM map, AGOP map)`` of one image ``x`` (``(c, H, W)`` or ``(1, c, H, W)``).
 
     Each map replaces every patch ``z[j]`` of the layer's *input* by ``|A^{1/2} z[j]|``
     (:func:`agop.features.feature_map`), with ``A`` the layer's CNFM or its AGOP from ``agops``,
-    at the layer's own stride, padding and dilation.
+    at the layer's own stride, padding and dilation. An AGOP given by its factors
+    (:class:`agop.features.FactoredAGOP`) is drawn through the convolution,
+    ``|A^{1/2} z[j]|^2 = h[j]^T G h[j]`` with ``h = W z[j]``
+    (:func:`agop.features.factored_feature_map`), and so is the CNFM, ``|W z[j]|``: no
+    ``q x q`` matrix.
     """
-    from agop.features import cnfm, feature_map
+    from agop.features import FactoredAGOP, cnfm, factored_feature_map, feature_map
 
     names = list(agops) if layers is None else list(layers)
     convs = conv_layers(model, names)
@@ -658,10 +673,15 @@ def feature_maps(model: nn.Module, x: Any, agops: dict[str, torch.Tensor],
     out = {}
     for n, conv in convs.items():
         z = inputs[n]
+        if isinstance(agops[n], FactoredAGOP) and conv.padding_mode == "zeros":
+            out[n] = (factored_feature_map(conv, z)[0],
+                      factored_feature_map(conv, z, agops[n].G)[0])
+            continue
+        A = agops[n].dense() if isinstance(agops[n], FactoredAGOP) else agops[n]
         kw = dict(kernel_size=conv.kernel_size, stride=conv.stride, padding=conv.padding,
                   dilation=conv.dilation)
         M = cnfm(conv).to(z)
-        out[n] = (feature_map(M, z, **kw)[0], feature_map(agops[n].to(z), z, **kw)[0])
+        out[n] = (feature_map(M, z, **kw)[0], feature_map(A.to(z), z, **kw)[0])
     return out
 
 
@@ -669,11 +689,84 @@ def layer_view(model: nn.Module, layer: str, x: Any, *, sketch: int | None = 8, 
                device: str | torch.device | None = None) -> dict[str, Any]:
     """One conv layer on one image ``x`` (``(c, H, W)``): the layer's CNFM and patch-AGOP on that
     image alone (sketched with ``sketch`` probes), their feature maps
-    (:func:`feature_maps`) and their Pearson correlation. What the chapter's explorer draws."""
-    x = torch.as_tensor(x)
-    x = x[None] if x.ndim == 3 else x[:1]
-    table = verify_ansatz(model, x, layers=[layer], sketch=sketch, null_draws=0, seed=seed,
-                          keep_agops=True, device=device)
-    cnfm_map, agop_map = feature_maps(model, x, table.agops)[layer]
-    return {"image": x[0], "cnfm_map": cnfm_map, "agop_map": agop_map,
-            "pearson": table[layer].pearson, "agop": table.agops[layer]}
+    (:func:`feature_maps`) and their Pearson correlation, all from the AGOP's factors
+    (no ``q x q`` matrix). What the chapter's explorer draws (:class:`LayerViews` caches it)."""
+    return LayerViews({"model": model}, {"image": x}, sketch=sketch, seed=seed,
+                      device=device).view("model", layer, "image")
+
+
+class LayerViews:
+    """What the pretrained explorer draws, cached: ``view(model, layer, image)`` for models
+    ``{label: module}`` and images ``{label: (c, H, W) tensor}``.
+
+    The first view of a (model, image) pair runs one set of backward passes for *every* conv
+    layer (:func:`agop.features.patch_agop` with ``factored=True``, ``sketch`` probes) and one
+    forward pass for every layer's input; each (model, layer, image) view is then a
+    convolution and a few ``k_out x k_out`` products, computed once and kept. The Pearson
+    correlation is computed in the filter space.
+    """
+
+    def __init__(self, models: dict[str, nn.Module], images: dict[str, Any], *,
+                 sketch: int | None = 8, seed: int = 0,
+                 device: str | torch.device | None = None):
+        if not models:
+            raise ValueError("models must hold at least one model")
+        self.models, self.images = dict(models), dict(images)
+        self.sketch, self.seed, self.device = sketch, seed, device
+        self._factors: dict[tuple[str, str], dict[str, Any]] = {}
+        self._inputs: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
+        self._views: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def first(self) -> tuple[str, str, str]:
+        """The view an explorer opens on: the first model, its first conv layer, the first
+        image."""
+        model = next(iter(self.models))
+        return model, next(iter(conv_layers(self.models[model]))), next(iter(self.images))
+
+    def add_image(self, label: str, x: Any) -> None:
+        self.images[label] = x
+        for key in [k for k in self._factors if k[1] == label]:
+            self._factors.pop(key)
+            self._inputs.pop(key, None)
+        for key in [k for k in self._views if k[2] == label]:
+            self._views.pop(key)
+
+    def _image(self, model: nn.Module, label: str) -> torch.Tensor:
+        param = next(model.parameters())
+        x = torch.as_tensor(self.images[label])
+        x = x[None] if x.ndim == 3 else x[:1]
+        return check_images(x, "x", dtype=param.dtype, device=param.device)
+
+    def view(self, model: str, layer: str, image: str) -> dict[str, Any]:
+        """``{"image", "cnfm_map", "agop_map", "pearson", "factors"}`` for one layer."""
+        key = (model, layer, image)
+        if key in self._views:
+            return self._views[key]
+        from agop.features import factored_feature_map, patch_agop
+
+        net = self.models[model]
+        convs = conv_layers(net)
+        if layer not in convs:
+            raise ValueError(f"layer must be a conv layer of {model!r}, got {layer!r}")
+        x = self._image(net, image)
+        pair = (model, image)
+        if pair not in self._factors:
+            self._factors[pair] = patch_agop(net, x, sketch=self.sketch, seed=self.seed,
+                                             device=self.device, factored=True)
+            self._inputs[pair] = layer_inputs(net, x, list(convs))
+        factors, z, conv = self._factors[pair][layer], self._inputs[pair][layer], convs[layer]
+        if conv.padding_mode == "zeros":
+            maps = (factored_feature_map(conv, z)[0], factored_feature_map(conv, z, factors.G)[0])
+        else:
+            maps = feature_maps(net, x, {layer: factors})[layer]
+        self._views[key] = {"image": x[0], "cnfm_map": maps[0], "agop_map": maps[1],
+                            "pearson": factors.pearson(), "factors": factors}
+        return self._views[key]
+
+    def plot(self, model: str, layer: str, image: str, fig=None):
+        """:func:`agop.viz.plot_layer_view` of :meth:`view` (the explorer's figure)."""
+        from agop.viz import plot_layer_view
+
+        v = self.view(model, layer, image)
+        return plot_layer_view(v["image"], v["cnfm_map"], v["agop_map"], v["pearson"],
+                               title=f"{model} {layer}", fig=fig)

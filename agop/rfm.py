@@ -110,16 +110,22 @@ class KernelFit:
     val_acc: float
     train_mse: float
     val_mse: float
+    kernel_seconds: float = 0.0  # K(X, X) and K(X_val, X)
+    solve_seconds: float = 0.0  # the ridge sweep and the training/validation scores
 
 
 def fit_kernel_machine(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor,
                        Y_val: torch.Tensor, M: torch.Tensor | None,
-                       ridges: Sequence[float]) -> KernelFit:
+                       ridges: Sequence[float], *,
+                       solve_memory: int | None = None) -> KernelFit:
     r"""Kernel ridge regression with ``K_M``, the ridge chosen on ``(X_val, Y_val)``.
 
     Both kernel matrices are divided by ``max K(X, X)`` (as the authors' code does), so one
     ridge grid serves kernels of any scale: :math:`\alpha = (K / s + \lambda I)^{-1} Y`,
-    :math:`f(x) = K(x, X)\, \alpha / s`.
+    :math:`f(x) = K(x, X)\, \alpha / s`. ``solve_memory``: bytes the ridge sweep may hold beside
+    ``K`` (:func:`agop.solve.select_ridge`; ``None``: the kernel's ``max_memory``, else a
+    quarter of the available memory). ``kernel_seconds`` and ``solve_seconds`` time the two
+    phases.
 
     Examples:
         >>> import torch
@@ -138,17 +144,23 @@ def fit_kernel_machine(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Te
     """
     from agop.solve import select_ridge
 
+    start = time.perf_counter()
     K = kernel(X, X, M=M)
     K_val = kernel(X_val, X, M=M)
     check_finite(K, "K(X, X)")
     scale = float(K.abs().max())
     if scale == 0:
         raise ValueError("the kernel matrix K(X, X) is zero")
-    K, K_val = K / scale, K_val / scale
-    ridge, alpha, _ = select_ridge(K, Y, K_val, Y_val, list(ridges))
+    K.div_(scale)  # in place: no second n x n matrix
+    K_val.div_(scale)
+    middle = time.perf_counter()
+    if solve_memory is None:
+        solve_memory = getattr(kernel, "max_memory", None)
+    ridge, alpha, _ = select_ridge(K, Y, K_val, Y_val, list(ridges), max_memory=solve_memory)
     train_acc, train_mse = _scores(K @ alpha, Y)
     val_acc, val_mse = _scores(K_val @ alpha, Y_val)
-    return KernelFit(alpha, scale, float(ridge), train_acc, val_acc, train_mse, val_mse)
+    return KernelFit(alpha, scale, float(ridge), train_acc, val_acc, train_mse, val_mse,
+                     middle - start, time.perf_counter() - middle)
 
 
 @dataclasses.dataclass
@@ -175,7 +187,7 @@ def rfm_iterations(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor
                    ridges: Sequence[float] = DEFAULT_RIDGES, agop_samples: int | None = None,
                    normalize: str | None = "max_eig", power: float = 1.0,
                    generator: torch.Generator | None = None, progress: bool = False,
-                   desc: str = "ConvRFM") -> RFMResult:
+                   desc: str = "ConvRFM", solve_memory: int | None = None) -> RFMResult:
     r"""Algorithm 1 for a kernel object on prepared tensors (images ``X``, one-hot ``Y``).
 
     :math:`M_0 = I_q`; for :math:`t = 0, \dots,` ``n_iter``: fit kernel ridge regression with
@@ -185,7 +197,9 @@ def rfm_iterations(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor
     (all when ``None``).
     The best iterate has the highest validation accuracy (ties: lower validation MSE, then the
     earlier iterate). ``history[t]`` holds train/validation accuracy and MSE, the ridge, and
-    the seconds spent on round ``t`` (its kernel fit plus the AGOP that makes ``M_{t+1}``).
+    the seconds spent on round ``t`` (its kernel fit plus the AGOP that makes ``M_{t+1}``),
+    split into ``kernel_seconds``, ``solve_seconds`` and ``agop_seconds``. ``solve_memory``
+    goes to :func:`fit_kernel_machine`.
     If an AGOP is zero the rounds stop early with a warning.
 
     Examples:
@@ -213,8 +227,10 @@ def rfm_iterations(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor
     bar = tqdm(range(n_iter + 1), desc=desc, disable=not progress, leave=False)
     for t in bar:
         start = time.perf_counter()
-        fit = fit_kernel_machine(kernel, X, Y, X_val, Y_val, M, ridges)
+        fit = fit_kernel_machine(kernel, X, Y, X_val, Y_val, M, ridges,
+                                 solve_memory=solve_memory)
         fits.append(fit)
+        agop_seconds = 0.0
         key = (fit.val_acc, -fit.val_mse)
         if best_key is None or key > best_key:
             best_iter, best_key = t, key
@@ -225,7 +241,9 @@ def rfm_iterations(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor
             else:
                 idx = torch.randperm(n, generator=generator)[:agop_samples].to(X.device)
                 X_s = X[idx]
+            agop_start = time.perf_counter()
             A = kernel.agop(X_s, X, fit.alpha / fit.scale, M=M)
+            agop_seconds = time.perf_counter() - agop_start
             try:
                 M = normalize_feature_matrix(A, normalize, power).to(X.dtype)
                 Ms.append(M)
@@ -235,7 +253,9 @@ def rfm_iterations(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor
                 stop = True
         history.append({"iteration": t, "train_acc": fit.train_acc, "val_acc": fit.val_acc,
                         "train_mse": fit.train_mse, "val_mse": fit.val_mse,
-                        "ridge": fit.ridge, "seconds": time.perf_counter() - start})
+                        "ridge": fit.ridge, "seconds": time.perf_counter() - start,
+                        "kernel_seconds": fit.kernel_seconds, "solve_seconds": fit.solve_seconds,
+                        "agop_seconds": agop_seconds})
         bar.set_postfix(val_acc=f"{fit.val_acc:.3f}")
         if stop:
             break

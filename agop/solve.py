@@ -1,4 +1,10 @@
-"""Kernel ridge regression: ``alpha = (K + lambda I)^{-1} Y``, one lambda or a sweep of them."""
+"""Kernel ridge regression: ``alpha = (K + lambda I)^{-1} Y``, one lambda or a sweep of them.
+
+A sweep over ``lambda`` uses one eigendecomposition of ``K`` when its memory (about
+``EIGEN_COPIES * n^2`` elements beside ``K``: a symmetrised copy, the eigenvectors and LAPACK's
+workspace) fits the budget, and otherwise one Cholesky factorisation per ``lambda``, written
+in place into a single preallocated ``n x n`` buffer (``n^2`` elements beside ``K``).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,9 @@ from agop.validation import (
     check_square,
     check_symmetric,
 )
+
+#: ``n x n`` matrices an eigendecomposition sweep holds beside ``K`` (copy, vectors, workspace)
+EIGEN_COPIES = 4
 
 
 def _targets(Y, n: int, like: torch.Tensor, name: str = "Y") -> tuple[torch.Tensor, bool]:
@@ -54,29 +63,60 @@ def ridge(K, Y, lam: float = 0.0, *, jitter: bool = True) -> torch.Tensor:
     K = _check_kernel_matrix(K)
     Y, vector = _targets(Y, K.shape[0], K)
     lam = _check_lam(lam)
-    A = (K + K.T) / 2
-    A.diagonal().add_(lam)
-    L, info = torch.linalg.cholesky_ex(A)
-    if int(info) != 0:
-        if not jitter:
-            raise ValueError(f"K + lam*I is not positive definite (lam={lam:g}); increase lam "
-                             "or pass jitter=True")
-        scale = float(A.diagonal().abs().mean()) or 1.0
-        eps = torch.finfo(K.dtype).eps
-        amount = eps * scale
-        while int(info) != 0 and amount <= 1e-3 * scale:
-            B = A.clone()
-            B.diagonal().add_(amount)
-            L, info = torch.linalg.cholesky_ex(B)
-            if int(info) != 0:
-                amount *= 10
-        if int(info) != 0:
-            raise ValueError(f"K + lam*I is not positive definite (lam={lam:g}), even with a "
-                             f"jitter of 1e-3 * mean(diag K); is K a kernel matrix?")
-        warnings.warn(f"K + lam*I was not positive definite (lam={lam:g}); added a jitter of "
-                      f"{amount:.3g} to its diagonal", RuntimeWarning, stacklevel=2)
-    alpha = _checked_alpha(torch.cholesky_solve(Y, L))
+    K = (K + K.T) / 2
+    alpha = _checked_alpha(_CholeskySolver(K, torch.empty_like(K)).solve(Y, lam, jitter))
     return alpha[:, 0] if vector else alpha
+
+
+class _CholeskySolver:
+    """``(K + lam I)^{-1} Y`` for any ``lam``, factorising ``K + lam I`` in place in ``work``
+    (an ``n x n`` buffer; ``K`` itself is only read)."""
+
+    def __init__(self, K: torch.Tensor, work: torch.Tensor):
+        self.K, self.work = K, work
+        self._info = torch.empty((), dtype=torch.int32, device=K.device)
+
+    def _fill(self, shift: float) -> None:
+        self.work.copy_(self.K)
+        self.work.diagonal().add_(shift)
+
+    def _factor(self) -> bool:
+        # the buffer's transpose is column-major, LAPACK's layout: torch factorises it where
+        # it lies (``out`` aliasing the input), with no n x n copy
+        factor = self.work.mT
+        _, info = torch.linalg.cholesky_ex(factor, out=(factor, self._info))
+        return int(info) == 0
+
+    def solve(self, Y: torch.Tensor, lam: float, jitter: bool = True) -> torch.Tensor:
+        self._fill(lam)
+        if not self._factor():
+            if not jitter:
+                raise ValueError(f"K + lam*I is not positive definite (lam={lam:g}); increase "
+                                 "lam or pass jitter=True")
+            scale = float(self.K.diagonal().abs().mean()) + lam or 1.0
+            amount = torch.finfo(self.K.dtype).eps * scale
+            ok = False
+            while not ok and amount <= 1e-3 * scale:
+                self._fill(lam + amount)
+                ok = self._factor()
+                if not ok:
+                    amount *= 10
+            if not ok:
+                raise ValueError(f"K + lam*I is not positive definite (lam={lam:g}), even with "
+                                 f"a jitter of 1e-3 * mean(diag K); is K a kernel matrix?")
+            warnings.warn(f"K + lam*I was not positive definite (lam={lam:g}); added a jitter "
+                          f"of {amount:.3g} to its diagonal", RuntimeWarning, stacklevel=3)
+        return torch.cholesky_solve(Y, self.work.mT)
+
+
+def eigen_sweep_fits(n: int, element_size: int, max_memory: int | float | None = None,
+                     device: torch.device | str = "cpu") -> bool:
+    """Whether a sweep by one eigendecomposition (``EIGEN_COPIES * n^2`` elements beside ``K``)
+    fits ``max_memory`` bytes (``None``: a quarter of the available memory, as for the
+    kernels' tiles)."""
+    from agop.kernels._tiling import memory_budget
+
+    return EIGEN_COPIES * n * n * element_size <= memory_budget(max_memory, torch.device(device))
 
 
 class RidgeSweep:
@@ -120,23 +160,26 @@ def _score(pred: torch.Tensor, Y: torch.Tensor, metric: str) -> float:
 
 
 def select_ridge(K_train, Y_train, K_val, Y_val, lambdas: Sequence[float],
-                 metric: str | None = None) -> tuple[float, torch.Tensor, list[float]]:
+                 metric: str | None = None, *, max_memory: int | float | None = None,
+                 method: str | None = None) -> tuple[float, torch.Tensor, list[float]]:
     """Choose ``lambda`` on a validation split: ``(best_lam, alpha, scores)``.
 
-    ``K_train`` ``(n, n)``, ``K_val = K(X_val, X_train)`` ``(n_val, n)``; one eigendecomposition
-    of ``K_train`` serves every lambda. ``metric``: ``"accuracy"`` (argmax of one-hot rows, or
-    the sign of a single column; higher is better) or ``"mse"`` (lower is better); default
-    accuracy for targets with several columns, else mse. Ties go to the larger lambda.
-    ``scores[i]`` belongs to ``lambdas[i]``; ``alpha`` is refitted at ``best_lam``.
+    ``K_train`` ``(n, n)``, ``K_val = K(X_val, X_train)`` ``(n_val, n)``. ``method="eigen"``:
+    one eigendecomposition of ``K_train`` serves every lambda; ``"cholesky"``: one Cholesky
+    factorisation per lambda, in place in one ``n x n`` buffer (``K_train`` is only read);
+    ``None``: eigen when it fits ``max_memory`` bytes (:func:`eigen_sweep_fits`), else
+    Cholesky. ``metric``: ``"accuracy"`` (argmax of one-hot rows, or the sign of a single
+    column; higher is better) or ``"mse"`` (lower is better); default accuracy for targets with
+    several columns, else mse. Ties go to the larger lambda. ``scores[i]`` belongs to
+    ``lambdas[i]``; ``alpha`` is that of ``best_lam``.
     """
-    sweep = RidgeSweep(K_train)
-    U = sweep.eigenvectors
-    n = U.shape[0]
-    Y, vector = _targets(Y_train, n, U, "Y_train")
-    K_val = check_finite(as_tensor(K_val, "K_val", dtype=U.dtype, device=U.device), "K_val")
+    K = check_square(as_tensor(K_train, "K_train"), "K_train")
+    n = K.shape[0]
+    Y, vector = _targets(Y_train, n, K, "Y_train")
+    K_val = check_finite(as_tensor(K_val, "K_val", dtype=K.dtype, device=K.device), "K_val")
     if K_val.ndim != 2 or K_val.shape[1] != n:
         raise ValueError(f"K_val must have shape (n_val, {n}), got {tuple(K_val.shape)}")
-    Yv, _ = _targets(Y_val, K_val.shape[0], U, "Y_val")
+    Yv, _ = _targets(Y_val, K_val.shape[0], K, "Y_val")
     if Yv.shape[1] != Y.shape[1]:
         raise ValueError(f"Y_val has {Yv.shape[1]} columns but Y_train has {Y.shape[1]}")
     lambdas = [_check_lam(lam) for lam in lambdas]
@@ -145,10 +188,27 @@ def select_ridge(K_train, Y_train, K_val, Y_val, lambdas: Sequence[float],
     if metric is None:
         metric = "accuracy" if Y.shape[1] > 1 else "mse"
     metric = check_choice(metric, "metric", ("accuracy", "mse"))
-    KvU, UtY = K_val @ U, U.T @ Y
-    scores = [_score(KvU @ (sweep._inverse_spectrum(lam)[:, None] * UtY), Yv, metric)
-              for lam in lambdas]
+    if method is None:
+        method = "eigen" if eigen_sweep_fits(n, K.element_size(), max_memory, K.device) \
+            else "cholesky"
+    method = check_choice(method, "method", ("eigen", "cholesky"))
     sign = 1 if metric == "accuracy" else -1
-    best = max(range(len(lambdas)), key=lambda i: (sign * scores[i], lambdas[i]))
-    alpha = sweep.solve(Y[:, 0] if vector else Y, lambdas[best])
-    return lambdas[best], alpha, scores
+    if method == "eigen":
+        sweep = RidgeSweep(K)
+        U = sweep.eigenvectors
+        KvU, UtY = K_val @ U, U.T @ Y
+        scores = [_score(KvU @ (sweep._inverse_spectrum(lam)[:, None] * UtY), Yv, metric)
+                  for lam in lambdas]
+        best = max(range(len(lambdas)), key=lambda i: (sign * scores[i], lambdas[i]))
+        alpha = sweep.solve(Y, lambdas[best])
+    else:
+        solver = _CholeskySolver(K, torch.empty_like(K))
+        scores, alphas = [], []
+        for lam in lambdas:
+            alphas.append(solver.solve(Y, lam))
+            scores.append(_score(K_val @ alphas[-1], Yv, metric))
+        del solver
+        best = max(range(len(lambdas)), key=lambda i: (sign * scores[i], lambdas[i]))
+        alpha = alphas[best]
+    alpha = _checked_alpha(alpha)
+    return lambdas[best], (alpha[:, 0] if vector else alpha), scores

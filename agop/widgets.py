@@ -1,5 +1,11 @@
 """ipywidgets explorers (core widgets only, as Colab supports). Each one redraws a figure with
-the same :mod:`agop.viz` function that draws the chapter's static twin."""
+the same :mod:`agop.viz` function that draws the chapter's static twin, and opens on the view
+the static twin shows.
+
+Responsiveness: what a redraw computes is cached by its inputs, sliders whose recompute is
+expensive update on release (``continuous_update=False``), and one change of a control
+redraws once. ``python -m agop.bench --only widgets`` measures each explorer's answer time.
+"""
 
 from __future__ import annotations
 
@@ -19,29 +25,38 @@ def theorem_explorer(X, y, kernel_size: int = 5, **net):
     activations = {"tanh": {"activation": "tanh"},
                    "ReLU, phi'(0) = 1": {"activation": "relu", "relu_grad_at_zero": 1.0},
                    "ReLU, phi'(0) = 0 (torch)": {"activation": "relu", "relu_grad_at_zero": 0.0}}
+    slow = {"continuous_update": False}  # each value trains a network: update on release
     controls = {
-        "eta": w.FloatLogSlider(value=0.02, base=10, min=-4, max=-0.5, description="step eta"),
-        "init_scale": w.SelectionSlider(options=scales, value=0.0, description="W_0 scale"),
+        "eta": w.FloatLogSlider(value=0.02, base=10, min=-4, max=-0.5, description="step eta",
+                                **slow),
+        "init_scale": w.SelectionSlider(options=scales, value=0.0, description="W_0 scale",
+                                        **slow),
         "upper_noise": w.SelectionSlider(options=[0.0, 0.01, 0.1, 1.0, 10.0], value=0.0,
-                                         description="upper noise"),
-        "steps": w.IntSlider(value=1, min=1, max=50, description="steps"),
+                                         description="upper noise", **slow),
+        "steps": w.IntSlider(value=1, min=1, max=50, description="steps", **slow),
         "activation": w.Dropdown(options=list(activations), value="tanh", description="phi"),
     }
     out = w.Output()
     fig = plt.figure(figsize=(12.4, 3.2))
     plt.close(fig)
+    checks: dict[tuple, object] = {}
 
     def draw(eta, init_scale, upper_noise, steps, activation):
         with out:
             out.clear_output(wait=True)
-            try:
-                check = theory.check_theorem(X, y, eta=eta, steps=steps, init_scale=init_scale,
-                                             upper_noise=upper_noise, kernel_size=kernel_size,
-                                             **activations[activation], **net)
-            except ValueError as err:
-                print(f"nothing to compare: {err}")
+            key = (eta, init_scale, upper_noise, steps, activation)
+            if key not in checks:
+                try:
+                    checks[key] = theory.check_theorem(
+                        X, y, eta=eta, steps=steps, init_scale=init_scale,
+                        upper_noise=upper_noise, kernel_size=kernel_size,
+                        **activations[activation], **net)
+                except ValueError as err:
+                    checks[key] = err
+            if isinstance(checks[key], ValueError):
+                print(f"nothing to compare: {checks[key]}")
                 return
-            viz.plot_theorem_pair(check, kernel_size=kernel_size, fig=fig)
+            viz.plot_theorem_pair(checks[key], kernel_size=kernel_size, fig=fig)
             from IPython.display import display
 
             display(fig)
@@ -84,7 +99,8 @@ def ansatz_explorer(matrices, alphas=(1.0, 0.75, 0.5, 0.25)):
     """The ansatz through training: choose a training checkpoint, a layer and a power ``alpha``
     -> ``W^T W`` beside ``AGOP^alpha`` and their correlation, drawn by
     :func:`agop.viz.plot_cnfm_agop` (the chapter's static twin). ``matrices``:
-    ``{checkpoint label: {layer: (cnfm, agop)}}``. Returns the widget.
+    ``{checkpoint label: {layer: (cnfm, agop)}}``. Opens on the last checkpoint, the last
+    layer and ``alpha = alphas[0]``. Returns the widget.
     """
     import ipywidgets as w
     import matplotlib.pyplot as plt
@@ -96,8 +112,9 @@ def ansatz_explorer(matrices, alphas=(1.0, 0.75, 0.5, 0.25)):
     controls = {
         "checkpoint": w.SelectionSlider(options=checkpoints, value=checkpoints[-1],
                                         description="checkpoint"),
-        "layer": w.Dropdown(options=layers, value=layers[0], description="layer"),
-        "alpha": w.SelectionSlider(options=list(alphas), value=alphas[0], description="alpha"),
+        "layer": w.Dropdown(options=layers, value=layers[-1], description="layer"),
+        "alpha": w.SelectionSlider(options=list(alphas), value=alphas[0], description="alpha",
+                                   continuous_update=False),
     }
     out = w.Output()
     fig = plt.figure(figsize=(6.4, 3.4))
@@ -134,7 +151,7 @@ def rfm_explorer(iterates, images, n_filters: int = 6, map_titles=None):
         "kernel": w.Dropdown(options=kernels, value=kernels[0], description="kernel"),
         "patch_size": w.Dropdown(options=sizes, value=sizes[-1], description="patch size"),
         "iteration": w.IntSlider(min=0, max=longest - 1, value=longest - 1,
-                                 description="round t"),
+                                 description="round t", continuous_update=False),
     }
     out = w.Output()
     fig = plt.figure(figsize=(1.05 * (n_filters + len(images)) + 0.9, 1.8))
@@ -159,12 +176,18 @@ def rfm_explorer(iterates, images, n_filters: int = 6, map_titles=None):
     return w.VBox([w.HBox(list(controls.values())), out])
 
 
-def pretrained_explorer(models, images, size: int = 96, sketch: int = 8):
+def pretrained_explorer(models, images, size: int = 96, sketch: int = 8, *, views=None):
     """A torchvision CNN, one of its conv layers and an image (or your own, uploaded) -> the
     layer's CNFM and patch-AGOP feature maps of that image and their correlation, drawn by
-    :func:`agop.viz.plot_layer_view` (the chapter's static twin), computed by
-    :func:`agop.pretrained.layer_view`. ``models``: ``{label: module}``; ``images``:
-    ``{label: (3, size, size) preprocessed tensor}``. Returns the widget.
+    :func:`agop.viz.plot_layer_view` (the chapter's static twin). ``models``:
+    ``{label: module}``; ``images``: ``{label: (3, size, size) preprocessed tensor}``.
+
+    Views come from an :class:`agop.pretrained.LayerViews` cache (``views``, to share it with
+    the static twin, or a new one): the first view of a (model, image) pair runs one set of
+    ``sketch``-probe backward passes for every layer at once, and any layer after that is a
+    convolution and ``k_out x k_out`` products, in the filter space. Opens on
+    ``views.first()``: the first model, its first conv layer, the first image. Returns the
+    widget.
     """
     import io
 
@@ -172,34 +195,40 @@ def pretrained_explorer(models, images, size: int = 96, sketch: int = 8):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from agop import pretrained, viz
+    from agop import pretrained
 
-    images = dict(images)
-    labels = list(models)
-    model_box = w.Dropdown(options=labels, value=labels[0], description="model")
-    layer_box = w.Dropdown(options=list(pretrained.conv_layers(models[labels[0]])),
-                           description="layer")
-    image_box = w.Dropdown(options=list(images), description="image")
+    if views is None:
+        views = pretrained.LayerViews(models, images, sketch=sketch)
+    first_model, first_layer, first_image = views.first()
+    model_box = w.Dropdown(options=list(views.models), value=first_model, description="model")
+    layer_box = w.Dropdown(options=list(pretrained.conv_layers(views.models[first_model])),
+                           value=first_layer, description="layer")
+    image_box = w.Dropdown(options=list(views.images), value=first_image, description="image")
     upload = w.FileUpload(accept="image/*", multiple=False, description="your image")
     out = w.Output()
     fig = plt.figure(figsize=(7.5, 2.8))
     plt.close(fig)
+    holding = [False]  # set while one change updates several boxes: draw once, at the end
 
     def draw(*_):
+        if holding[0]:
+            return
         with out:
             out.clear_output(wait=True)
-            model = models[model_box.value]
-            view = pretrained.layer_view(model, layer_box.value, images[image_box.value],
-                                         sketch=sketch)
-            viz.plot_layer_view(view["image"], view["cnfm_map"], view["agop_map"],
-                                view["pearson"], title=f"{model_box.value} {layer_box.value}",
-                                fig=fig)
+            views.plot(model_box.value, layer_box.value, image_box.value, fig=fig)
             from IPython.display import display
 
             display(fig)
 
     def on_model(change):
-        layer_box.options = list(pretrained.conv_layers(models[change["new"]]))
+        holding[0] = True
+        try:
+            layers = list(pretrained.conv_layers(views.models[change["new"]]))
+            layer_box.options = layers
+            layer_box.value = layers[0]
+        finally:
+            holding[0] = False
+        draw()
 
     def on_upload(change):
         from PIL import Image
@@ -208,13 +237,18 @@ def pretrained_explorer(models, images, size: int = 96, sketch: int = 8):
             content = item["content"] if isinstance(item, dict) else item.content
             name = item["name"] if isinstance(item, dict) else item.name
             array = np.asarray(Image.open(io.BytesIO(bytes(content))).convert("RGB"))
-            images[name] = pretrained.preprocess(array, size=size)[0]
-            image_box.options = list(images)
-            image_box.value = name
+            views.add_image(name, pretrained.preprocess(array, size=size)[0])
+            holding[0] = True
+            try:
+                image_box.options = list(views.images)
+                image_box.value = name
+            finally:
+                holding[0] = False
+            draw()
 
     model_box.observe(on_model, names="value")
     upload.observe(on_upload, names="value")
-    for box in (model_box, layer_box, image_box):
+    for box in (layer_box, image_box):
         box.observe(draw, names="value")
     draw()
     return w.VBox([w.HBox([model_box, layer_box]), w.HBox([image_box, upload]), out])

@@ -83,3 +83,58 @@ def test_load_results_round_trip_and_error(tmp_path):
     bad.write_text("{}")
     with pytest.raises(ValueError, match="not a benchmark file"):
         load_results(bad)
+
+
+def test_large_runs_only_at_its_size_and_sizes_are_checked():
+    registry = bench.discover()
+    assert "large" in registry and bench.ENTRY_SIZES["large"] == ("large",)
+    assert "large" not in [n for n in registry if "quick" in bench.ENTRY_SIZES[n]]
+    with pytest.raises(ValueError, match="do not run at size"):
+        bench.run_benchmarks("quick", "cpu", only=["large"])
+
+
+def test_busy_processes_start_and_stop():
+    from agop.bench._busy import Busy
+
+    with Busy(2, limit=60) as busy:
+        assert busy.alive() == 2
+        procs = list(busy.processes)
+    assert all(p.poll() is not None for p in procs)
+    with Busy(1, limit=0.2) as short:  # a bounded one stops by itself
+        short.processes[0].wait(timeout=30)
+        assert short.alive() == 0
+    with pytest.raises(ValueError, match="busy"):
+        Busy(-1)
+
+
+def test_large_point_fits_convrfm_within_its_memory_target():
+    from agop.bench.large import digits_28, memory_target_mb, run_point
+
+    X, y = digits_28(6, "test", 0, "cpu")
+    assert X.shape == (6, 1, 28, 28) and int(y.max()) <= 9
+    p = run_point(60, "cpu", progress=False, n_test=20, agop_samples=20)
+    assert p["n"] == 60 and p["n_val"] == 12 and len(p["rounds"]) == 3
+    assert p["rounds"][0]["agop_seconds"] > 0 and p["rounds"][-1]["agop_seconds"] == 0
+    assert 0 <= p["test_acc"] <= 1 and p["memory_target_mb"] == memory_target_mb(60)
+    assert p["peak_mb"] > 0
+
+
+def test_json_is_written_after_every_row(tmp_path, monkeypatch):
+    seen = []
+
+    @bench.benchmark("_probe_rows", sizes=("quick",))
+    def probe(size, device):
+        for i in range(2):
+            yield Result(f"row {i}", size, 0.1, 1.0)
+    try:
+        _, rows = bench.run_benchmarks("quick", "cpu", only=["_probe_rows"],
+                                       on_row=lambda m, r: seen.append(len(r)))
+        assert seen == [1, 2] and len(rows) == 2
+        out = tmp_path / "b.json"
+        monkeypatch.setattr(bench, "matmul_peak_gflops", lambda *a, **k: 1.0)
+        assert main(["--only", "_probe_rows", "--json", str(out)]) == 0
+        data = json.loads(out.read_text())
+        assert data["complete"] and len(data["results"]) == 2 and "commit" in data["machine"]
+    finally:
+        bench.REGISTRY.pop("_probe_rows")
+        bench.ENTRY_SIZES.pop("_probe_rows")

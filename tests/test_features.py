@@ -432,7 +432,9 @@ def test_ansatz_table_rows():
     init_model = init_model.double().eval()
     X = torch.randn(3, 3, 14, 14, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
     agops = patch_agop(model, X, device="cpu")
-    agops, inner = patch_agop(model, X, device="cpu", inner=True)
+    factors = patch_agop(model, X, device="cpu", factored=True)
+    agops = {n: f.dense() for n, f in factors.items()}
+    inner = {n: f.G for n, f in factors.items()}
     init_agops = patch_agop(init_model, X, device="cpu")
     rows = ansatz_table(model, agops, init_model=init_model, init_agops=init_agops, n_draws=5,
                         G=inner)

@@ -375,3 +375,78 @@ def test_cuda_agrees_with_cpu():
         torch.testing.assert_close(gpu(X, Z, M).cpu(), cpu(X, Z, M), rtol=1e-10, atol=0)
         torch.testing.assert_close(gpu.agop(X, Z, alpha, M).cpu(), cpu.agop(X, Z, alpha, M),
                                    rtol=1e-9, atol=0)
+
+
+def test_float32_agop_of_many_outer_products_matches_float64():
+    """~10^5 outer products of 9-vectors: G is accumulated in float64, so the float32 AGOP is
+    within 1e-6 (relative, max-abs) of the float64 one (summing them in float32 loses ~5 digits)."""
+    g = torch.Generator().manual_seed(0)
+    Z = torch.rand(60, 1, 22, 22, generator=g, dtype=torch.float64)
+    alpha = torch.randn(60, 10, generator=g, dtype=torch.float64)
+    X = Z[:30]
+    for name in ("cntk", "laplace"):
+        kern = K.get_kernel(name, patch_size=3, depth=3 if name == "cntk" else None)
+        a64 = kern.agop(X, Z, alpha)
+        a32 = kern.agop(X.float(), Z.float(), alpha.float())
+        assert a32.dtype == torch.float32
+        assert float((a32.double() - a64).abs().max() / a64.abs().max()) < 1e-6
+
+
+def test_threads_override_module_default_and_load_choice(monkeypatch):
+    from agop.kernels import _driver
+
+    X = _images(6, H=8, W=8, dtype=torch.float32)
+    ref = K.cntk(X, None, 3, 2, threads=1)
+    seen = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda t: (seen.append(t), real(t)))
+    torch.testing.assert_close(K.cntk(X, None, 3, 2, threads=2), ref, rtol=1e-6, atol=0)
+    assert (2 in seen) or torch.get_num_threads() == 2
+    assert _driver.choose_threads(3) == 3
+    monkeypatch.setattr(_driver, "CPU_THREADS", 1)
+    assert _driver.choose_threads() == 1 and _driver.choose_threads(2) == 2
+    monkeypatch.setattr(_driver, "CPU_THREADS", None)
+    monkeypatch.setattr(_driver, "_usable_cores", lambda: 4)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)  # spinning waits: leave busy cores
+    for others, expected in ((0, 4), (1, 3), (3, 1), (9, 1)):
+        monkeypatch.setattr(_driver, "other_running_threads", lambda o=others: o)
+        assert _driver.choose_threads() == expected
+    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")  # sleeping waits: every core
+    assert _driver.choose_threads() == 4
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="threads"):
+            K.cntk(X, None, 3, 2, threads=bad)
+
+
+def test_other_running_threads_sees_a_busy_process():
+    import subprocess
+    import sys
+
+    from agop.kernels import _driver
+
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        import time
+
+        time.sleep(0.3)
+        during = _driver.other_running_threads(samples=9)
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+    assert during >= 2  # both busy processes are runnable, scheduled or not
+    assert _driver.choose_threads() >= 1
+
+
+def test_kernel_written_into_a_preallocated_buffer():
+    X, Z = _images(5), _images(4, seed=2)
+    buf = torch.full((5, 4), float("nan"), dtype=torch.float64)
+    assert K.cntk(X, Z, 3, 2, out=buf) is buf
+    torch.testing.assert_close(buf, K.cntk(X, Z, 3, 2), rtol=0, atol=0)
+    sym = torch.empty(5, 5, dtype=torch.float64)
+    K.get_kernel("laplace", patch_size=3)(X, None, out=sym)
+    torch.testing.assert_close(sym, K.laplace(X, None, 3), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="out must be"):
+        K.cntk(X, Z, 3, 2, out=torch.empty(4, 5, dtype=torch.float64))
+    with pytest.raises(ValueError, match="out must be"):
+        K.cntk(X, Z, 3, 2, out=torch.empty(5, 4))

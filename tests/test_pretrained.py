@@ -92,7 +92,7 @@ def test_null_baselines_in_the_table():
             draws.append(correlation(W.T @ W, W.T @ (B @ B.T / k) @ W, "pearson"))
         assert row.null_random_pearson == pytest.approx(np.mean(draws), abs=1e-10)
         assert row.null_random_pearson_std == pytest.approx(np.std(draws, ddof=1), abs=1e-10)
-        G = patch_agop(model, X, layers=[row.layer], device="cpu", inner=True)[1][row.layer]
+        G = patch_agop(model, X, layers=[row.layer], device="cpu", factored=True)[row.layer].G
         spec = null_baselines(model.get_submodule(row.layer), n_draws=4, G=G)["pearson"]
         assert row.null_spectrum_pearson == pytest.approx(spec["spectrum_mean"])
         assert row.null_spectrum_pearson_std == pytest.approx(spec["spectrum_std"])
@@ -254,3 +254,93 @@ def test_clear_errors():
         P.weights_file("vgg11", "IMAGENET1K_V9")
     with pytest.raises(ValueError, match="X must have shape"):
         P.verify_ansatz(model, torch.randn(3, 32, 32))
+
+
+def test_factored_path_gives_the_numbers_of_the_q_by_q_path():
+    """Factors W, G against the dense W^T G W: the AGOP, every similarity, the CNFM of init vs
+    trained, and both feature maps (through the convolution vs through A^{1/2}), on a grouped
+    and strided small CNN and on ResNet18's strided and 1x1 layers."""
+    from agop.features import (
+        FactoredAGOP,
+        cnfm_similarity,
+        factored_feature_map,
+        feature_map,
+        patch_agop,
+    )
+
+    grouped = nn.Sequential(nn.Conv2d(4, 6, 3, padding=1, groups=2), nn.ReLU(),
+                            nn.Conv2d(6, 5, 3, stride=2, padding=1), nn.Flatten(),
+                            nn.Linear(5 * 4 * 4, 3)).double().eval()
+    cases = [(grouped, _images(3, 8)[:, :2].repeat(1, 2, 1, 1), None),
+             (_model("resnet18"), _images(2, 32), ["conv1", "layer2.0.conv1",
+                                                   "layer2.0.downsample.0"])]
+    for model, X, layers in cases:
+        dense = patch_agop(model, X, layers=layers, outputs=range(3), device="cpu")
+        factors = patch_agop(model, X, layers=layers, outputs=range(3), device="cpu",
+                             factored=True)
+        convs = P.conv_layers(model, layers)
+        inputs = P.layer_inputs(model, X[:1], list(convs))
+        for name, conv in convs.items():
+            f, A = factors[name], dense[name]
+            assert isinstance(f, FactoredAGOP) and f.q == A.shape[0]
+            torch.testing.assert_close(f.dense(), A, rtol=1e-12, atol=1e-14)
+            M = cnfm(conv)
+            expected = (correlation(M, A), correlation(M, A, "cosine"),
+                        correlation(M, psd_power(A, 0.5)),
+                        correlation(M, psd_power(A, 0.5), "cosine"))
+            np.testing.assert_allclose(f.similarities(), expected, rtol=0, atol=1e-9)
+            assert f.pearson() == pytest.approx(expected[0], abs=1e-12)
+            if conv.groups > 1:  # a feature map reads the full patch: one group only
+                continue
+            kw = dict(kernel_size=conv.kernel_size, stride=conv.stride, padding=conv.padding,
+                      dilation=conv.dilation)
+            z = inputs[name]
+            torch.testing.assert_close(factored_feature_map(conv, z, f.G),
+                                       feature_map(A, z, **kw), rtol=1e-7, atol=1e-10)
+            torch.testing.assert_close(factored_feature_map(conv, z), feature_map(M, z, **kw),
+                                       rtol=1e-7, atol=1e-10)
+    other = _model("resnet18", seed=1)
+    for name in ("conv1", "layer3.1.conv2"):
+        a, b = other.get_submodule(name), cases[1][0].get_submodule(name)
+        for kind in ("pearson", "cosine"):
+            assert cnfm_similarity(a, b, kind) == pytest.approx(
+                correlation(cnfm(a), cnfm(b), kind), abs=1e-12)
+
+
+def test_layer_views_are_cached_and_equal_the_dense_computation(monkeypatch):
+    from agop import features
+
+    model, X = _model("alexnet"), _images(2, 64)
+    views = P.LayerViews({"a": model}, {"x0": X[0], "x1": X[1]}, sketch=4, seed=3,
+                         device="cpu")
+    assert views.first() == ("a", "features.0", "x0")
+    calls = []
+    real = features.patch_agop
+    monkeypatch.setattr(features, "patch_agop",
+                        lambda *a, **k: calls.append(k.get("layers")) or real(*a, **k))
+    v3 = views.view("a", "features.3", "x0")
+    v6 = views.view("a", "features.6", "x0")
+    assert views.view("a", "features.3", "x0") is v3
+    assert calls == [None]  # one set of backward passes for every layer of (model, image)
+    table = P.verify_ansatz(model, X[:1], layers=["features.6"], sketch=4, seed=3,
+                            null_draws=0, keep_agops=True, device="cpu")
+    A = table.agops["features.6"]
+    torch.testing.assert_close(v6["factors"].dense(), A, rtol=1e-12, atol=1e-14)
+    conv = model.features[6]
+    assert v6["pearson"] == pytest.approx(correlation(cnfm(conv), A), abs=1e-10)
+    z = P.layer_inputs(model, X[:1], ["features.6"])["features.6"]
+    from agop.features import feature_map
+
+    torch.testing.assert_close(v6["agop_map"], feature_map(A, z, 3, padding=1)[0],
+                               rtol=1e-7, atol=1e-10)
+    old = P.layer_view(model, "features.3", X[0], sketch=4, seed=3, device="cpu")
+    torch.testing.assert_close(old["agop_map"], v3["agop_map"], rtol=0, atol=0)
+    calls.clear()
+    views.view("a", "features.3", "x1")
+    views.view("a", "features.6", "x1")
+    assert calls == [None]  # a new image: one new set of passes
+    views.add_image("x1", X[0])  # a replaced image is recomputed
+    torch.testing.assert_close(views.view("a", "features.3", "x1")["agop_map"],
+                               v3["agop_map"], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="layer"):
+        views.view("a", "classifier.1", "x0")

@@ -84,3 +84,44 @@ def test_bad_shapes():
         ridge(K, Y, -1.0)
     with pytest.raises(ValueError, match="K_val must have shape"):
         select_ridge(K, Y, K[:, :4], Y, [0.1])
+
+
+def test_cholesky_sweep_equals_eigen_sweep_and_leaves_K_alone():
+    X, K, Y = _problem(n=40, C=3)
+    tr, va = slice(0, 30), slice(30, 40)
+    K_tr, K_va = K[tr, tr].clone(), K[va, tr]
+    lambdas = [1e-6, 1e-3, 1e-1, 1.0]
+    e_best, e_alpha, e_scores = select_ridge(K_tr, Y[tr], K_va, Y[va], lambdas, "mse",
+                                             method="eigen")
+    c_best, c_alpha, c_scores = select_ridge(K_tr, Y[tr], K_va, Y[va], lambdas, "mse",
+                                             method="cholesky")
+    assert e_best == c_best
+    torch.testing.assert_close(torch.tensor(c_scores), torch.tensor(e_scores), rtol=1e-8, atol=0)
+    torch.testing.assert_close(c_alpha, e_alpha, rtol=1e-7, atol=1e-9)
+    torch.testing.assert_close(K_tr, K[tr, tr], rtol=0, atol=0)  # only read
+    # float32, the memory rule: a budget too small for the eigendecomposition takes Cholesky
+    K32, Y32 = K_tr.float(), Y[tr].float()
+    alpha32 = select_ridge(K32, Y32, K_va.float(), Y[va].float(), [1e-2], "mse",
+                           max_memory=30 * 30 * 4 * 3)[1]
+    torch.testing.assert_close((K32 + 1e-2 * torch.eye(30)) @ alpha32, Y32, rtol=1e-4, atol=1e-4)
+
+
+def test_eigen_sweep_fits_by_memory():
+    from agop.solve import EIGEN_COPIES, eigen_sweep_fits
+
+    assert eigen_sweep_fits(100, 4, max_memory=EIGEN_COPIES * 100 * 100 * 4)
+    assert not eigen_sweep_fits(100, 4, max_memory=EIGEN_COPIES * 100 * 100 * 4 - 1)
+    with pytest.raises(ValueError, match="method"):
+        _, K, Y = _problem()
+        select_ridge(K, Y, K[:5], Y[:5], [0.1], method="qr")
+
+
+def test_cholesky_factor_is_written_into_the_work_buffer():
+    from agop.solve import _CholeskySolver
+
+    _, K, Y = _problem(n=25)
+    work = torch.empty_like(K)
+    alpha = _CholeskySolver(K, work).solve(Y, 0.3)
+    L = work.mT.tril()
+    torch.testing.assert_close(L @ L.T, K + 0.3 * torch.eye(25, dtype=K.dtype))
+    torch.testing.assert_close((K + 0.3 * torch.eye(25, dtype=K.dtype)) @ alpha, Y)

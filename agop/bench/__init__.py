@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m agop.bench --size quick|paper --device cpu|cuda``.
+"""Benchmarks: ``python -m agop.bench --size quick|paper|large --device cpu|cuda [--busy N]``.
 
 Each topic lives in its own module of this package and registers entries with
 :func:`benchmark`. An entry is a function ``(size, device) -> Iterable[Result]``; it measures
@@ -23,7 +23,9 @@ from typing import Any
 
 import torch
 
-SIZES = ("quick", "paper")
+SIZES = ("quick", "paper", "large")
+#: the sizes an entry runs at unless it registers others (``large`` is opt-in)
+DEFAULT_SIZES = ("quick", "paper")
 
 
 @dataclasses.dataclass
@@ -39,7 +41,9 @@ class Result:
     reference_seconds: float | None = None
     reference_peak_mb: float | None = None
     arithmetic_ratio: float | None = None  # the reference's FLOPs over this path's, where counted
+    float64_difference: float | None = None  # max |float32 - float64| / max |float64|, where run
     notes: str = ""
+    details: dict | None = None  # entry-specific numbers (phases, memory targets) for the JSON
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -47,15 +51,17 @@ class Result:
 
 Entry = Callable[[str, torch.device], Iterable[Result]]
 REGISTRY: dict[str, Entry] = {}
+ENTRY_SIZES: dict[str, tuple[str, ...]] = {}
 
 
-def benchmark(name: str) -> Callable[[Entry], Entry]:
-    """Register ``fn(size, device) -> Iterable[Result]`` under ``name``."""
+def benchmark(name: str, sizes: tuple[str, ...] = DEFAULT_SIZES) -> Callable[[Entry], Entry]:
+    """Register ``fn(size, device) -> Iterable[Result]`` under ``name``, run at ``sizes``."""
 
     def register(fn: Entry) -> Entry:
         if name in REGISTRY:
             raise ValueError(f"benchmark {name!r} registered twice")
         REGISTRY[name] = fn
+        ENTRY_SIZES[name] = tuple(sizes)
         return fn
 
     return register
@@ -170,17 +176,39 @@ def machine_description(device: torch.device, command: str = "") -> dict:
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "load_average": list(os.getloadavg()),  # 1, 5, 15 minutes, when the run began
         "device": str(device),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "tf32_matmul": torch.backends.cuda.matmul.allow_tf32 if device.type == "cuda" else None,
     }
+    desc["commit"] = _git_commit()
     desc["matmul_peak_gflops_float32"] = round(matmul_peak_gflops(device, torch.float32), 1)
     return desc
 
 
+def _git_commit() -> str | None:
+    """The commit of the checkout that holds this package (``+dirty`` with local changes), or
+    ``None`` outside a git checkout."""
+    import subprocess
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=here, capture_output=True, text=True, timeout=10)
+        return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def format_table(rows: list[dict]) -> str:
     """The benchmark rows as one aligned text table."""
-    head = ["problem", "size", "seconds", "peak MB", "GFLOP/s", "% peak", "ref s", "speed-up"]
+    head = ["problem", "size", "seconds", "peak MB", "GFLOP/s", "% peak", "ref s", "speed-up",
+            "arith.", "f32-f64"]
     lines = [head]
     for r in rows:
         lines.append([
@@ -189,6 +217,8 @@ def format_table(rows: list[dict]) -> str:
             "" if r.get("percent_peak") is None else f"{r['percent_peak']:.0f}",
             "" if r["reference_seconds"] is None else f"{r['reference_seconds']:.3f}",
             "" if r["speedup"] is None else f"{r['speedup']:.1f}x",
+            "" if r.get("arithmetic_ratio") is None else f"{r['arithmetic_ratio']:.1f}x",
+            "" if r.get("float64_difference") is None else f"{r['float64_difference']:.0e}",
         ])
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
     out = []
@@ -201,8 +231,13 @@ def format_table(rows: list[dict]) -> str:
 
 
 def run_benchmarks(size: str = "quick", device=None, only: list[str] | None = None, *,
-                   command: str = "", echo: bool = False) -> tuple[dict, list[dict]]:
-    """Run the registered entries (all, or those named in ``only``) at ``size`` on ``device``.
+                   command: str = "", echo: bool = False, busy: int = 0,
+                   on_row: Callable[[dict, list[dict]], None] | None = None
+                   ) -> tuple[dict, list[dict]]:
+    """Run the registered entries (all that run at ``size``, or those named in ``only``) at
+    ``size`` on ``device``; with ``busy = N``, beside ``N`` busy processes
+    (``agop.bench._busy.Busy``), started before and stopped after. ``on_row(machine,
+    rows)`` is called after every row (to save partial results of a long run).
 
     Returns the machine description and one dict per result row (``Result`` fields plus
     ``entry`` and ``percent_peak``, the achieved rate as a share of the measured matmul peak).
@@ -213,29 +248,41 @@ def run_benchmarks(size: str = "quick", device=None, only: list[str] | None = No
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
     registry = discover()
-    names = sorted(registry) if not only else list(only)
+    names = [n for n in sorted(registry) if size in ENTRY_SIZES[n]] if not only else list(only)
     unknown = [n for n in names if n not in registry]
     if unknown:
         raise ValueError(f"unknown benchmark(s) {unknown}; known: {sorted(registry)}")
+    wrong = [n for n in names if size not in ENTRY_SIZES[n]]
+    if wrong:
+        raise ValueError(f"benchmark(s) {wrong} do not run at size {size!r}")
     device = default_device(device)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     machine = machine_description(device, command or f"python -m agop.bench --size {size}")
+    machine["busy_processes"] = busy
     peak = machine["matmul_peak_gflops_float32"]
     if echo:
         print(f"# {machine['command']} on {machine['device']} "
               f"({machine['gpu'] or machine['processor']}, {machine['torch_threads']} threads); "
               f"measured float32 matmul peak {peak:.1f} GFLOP/s", flush=True)
+    from agop.bench._busy import Busy
+
     rows = []
     t0 = time.perf_counter()
-    for name in names:
-        for result in registry[name](size, device):
-            row = result.as_dict()
-            row["entry"] = name
-            row["percent_peak"] = None if row["gflops"] is None else 100 * row["gflops"] / peak
-            rows.append(row)
-            if echo:
-                print(f"  {row['problem']}: {row['seconds']:.3f} s", file=sys.stderr, flush=True)
+    with Busy(busy):
+        for name in names:
+            for result in registry[name](size, device):
+                row = result.as_dict()
+                row["entry"] = name
+                row["busy"] = busy
+                row["percent_peak"] = (None if row["gflops"] is None
+                                       else 100 * row["gflops"] / peak)
+                rows.append(row)
+                if on_row is not None:
+                    on_row(machine, rows)
+                if echo:
+                    print(f"  {row['problem']}: {row['seconds']:.3f} s", file=sys.stderr,
+                          flush=True)
     machine["total_seconds"] = time.perf_counter() - t0
     return machine, rows
 

@@ -17,6 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     parser.add_argument("--only", nargs="+", default=None, help="names of entries to run")
     parser.add_argument("--json", default=None, help="write results and machine description here")
+    parser.add_argument("--busy", type=int, default=0, metavar="N",
+                        help="run beside N busy processes that the benchmark starts and stops")
     parser.add_argument("--list", action="store_true", help="list the entries and exit")
     args = parser.parse_args(argv)
 
@@ -31,13 +33,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         _check_writable(parser, args.json)
     command = " ".join(["python -m agop.bench", *(sys.argv[1:] if argv is None else argv)])
+    if args.busy < 0:
+        parser.error(f"--busy must be a non-negative integer, got {args.busy}")
+
+    def save(machine: dict, rows: list[dict], complete: bool = False) -> None:
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({"machine": machine, "results": rows, "complete": complete}, fh,
+                          indent=2)
+
     machine, rows = run_benchmarks(args.size, args.device, args.only, command=command,
-                                   echo=True)
+                                   echo=True, busy=args.busy, on_row=save)
     print(format_table(rows))
     print(f"# total {machine['total_seconds']:.1f} s")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"machine": machine, "results": rows}, fh, indent=2)
+        save(machine, rows, complete=True)
         print(f"# wrote {args.json}")
     return 0
 

@@ -28,12 +28,17 @@ TOLERANCE = 1e-5
 def engine_against_reference(model: torch.nn.Module, X: torch.Tensor,
                              outputs: Sequence[int] | None, device: torch.device, *,
                              problem: str, size: str, repeats: int = 3,
-                             notes: str = "") -> Result:
-    """Time, peak memory and arithmetic of both paths on every conv layer of ``model``."""
+                             notes: str = "", factored: bool = False) -> Result:
+    """Time, peak memory and arithmetic of both paths on every conv layer of ``model``.
+
+    ``factored=True`` times the engine returning each layer's factors ``W, G``
+    (:class:`agop.features.FactoredAGOP`), what every similarity needs; the ``q x q``
+    matrices are formed afterwards, untimed, only to compare with the reference.
+    """
     names = list(conv_layers(model))
 
     def engine():
-        return patch_agop(model, X, outputs=outputs, device=device)
+        return patch_agop(model, X, outputs=outputs, device=device, factored=factored)
 
     def reference():
         return {name: brute_force_patch_agop(model, X, name, outputs=outputs) for name in names}
@@ -42,6 +47,8 @@ def engine_against_reference(model: torch.nn.Module, X: torch.Tensor,
     seconds, peak, fast = measure(engine, device, repeats=repeats, warmup=0)
     ref_flops = count_flops(reference)
     ref_seconds, ref_peak, slow = measure(reference, device, repeats=1, warmup=0)
+    if factored:
+        fast = {k: f.dense() for k, f in fast.items()}
     error = max(float((fast[k] - slow[k]).norm() / slow[k].norm()) for k in names)
     if error > TOLERANCE:
         raise AssertionError(f"{problem}: engine and brute force disagree (relative {error:.2e})")
@@ -49,6 +56,7 @@ def engine_against_reference(model: torch.nn.Module, X: torch.Tensor,
                   gflops=flops / seconds / 1e9, speedup=ref_seconds / seconds,
                   reference_seconds=ref_seconds, reference_peak_mb=ref_peak,
                   arithmetic_ratio=ref_flops / flops,
-                  notes=(f"max relative difference to brute force {error:.1e} (float32); "
+                  notes=(("factors W, G per layer; " if factored else "")
+                         + f"max relative difference to brute force {error:.1e} (float32); "
                          f"arithmetic {flops / 1e9:.1f} vs {ref_flops / 1e9:.1f} GFLOP "
                          f"(ratio {ref_flops / flops:.1f})" + (f"; {notes}" if notes else "")))

@@ -17,6 +17,14 @@ pair and position for each ReLU layer (atan2 and sqrt counted as one each) and
 ``4 (k - 1)`` per output position for the two window sums between layers; the AGOP adds
 twice the forward's elementwise work for the backward and ``4 C q`` per pair and position for
 the gradient contraction. Pairs of ``K(X, X)``: ``n^2 / 2`` (one triangle of tiles).
+
+Threads: every row runs with the per-call choice of :func:`agop.kernels.choose_threads`
+(every usable core on a quiet machine or with ``OMP_WAIT_POLICY=PASSIVE``, fewer beside busy
+processes when OpenMP's threads spin while they wait; the notes say how many);
+``quick`` adds ``K(X, X)`` at ``n = 400`` on ``1 x 28 x 28`` with one thread and with every
+core, forced, so that one run gives both ratios (``--busy N`` runs it all beside ``N`` busy
+processes). The ``f32-f64`` column is ``max |K32 - K64| / max |K64|`` against the same
+computation in float64 (untimed, ``n <= 400``).
 """
 
 from __future__ import annotations
@@ -27,6 +35,9 @@ import torch
 
 from agop.bench import Result, benchmark, measure
 from agop.kernels import _driver, cntk, cntk_agop
+
+#: largest n at which the float64 result is also computed (untimed) for the f32-f64 column
+FLOAT64_UP_TO = 400
 
 SHAPES = {"1x28x28": (1, 28, 28), "3x32x32": (3, 32, 32)}
 K_SIZE, N_SAMPLES, N_CLASSES = 3, 20, 10
@@ -58,6 +69,25 @@ def _untiled(fn):
     return run
 
 
+def _float64_difference(fn64, out: torch.Tensor) -> float:
+    ref = fn64()
+    return float((out.double() - ref).abs().max() / ref.abs().max())
+
+
+def _thread_rows(size: str, device: torch.device, X: torch.Tensor,
+                 auto_seconds: float) -> Iterator[Result]:
+    """``K(X, X)`` with one thread and with every usable core, forced: the ratios of the
+    per-call choice to both, from the same run."""
+    cores = _driver._usable_cores()
+    for threads in sorted({1, cores}):
+        seconds, peak, _ = measure(lambda t=threads: cntk(X, None, K_SIZE, 3, device=device,
+                                                          threads=t), device, repeats=1)
+        yield Result(problem=f"CNTK K(X,X), 1x28x28, depth 3, n={X.shape[0]}, "
+                             f"threads={threads} (forced)", size=size, seconds=seconds,
+                     peak_mb=peak, notes=f"per-call choice took {auto_seconds:.3f} s "
+                                         f"({auto_seconds / seconds:.2f}x this row)")
+
+
 def _cases(size: str):
     if size == "quick":
         return [(name, 3, 400, False) for name in SHAPES] + [("1x28x28", 3, 100, True)]
@@ -76,16 +106,23 @@ def kernels(size: str, device: torch.device) -> Iterator[Result]:
         repeats = 1 if size == "quick" or n > 400 else 3
         problems = [
             ("K(X,X)", lambda X=X, d=depth: cntk(X, None, K_SIZE, d, device=device),
+             lambda X=X, d=depth: cntk(X.double(), None, K_SIZE, d, device=device),
              n * n / 2 * _flops_per_pair(shape, depth, False)),
             (f"patch-AGOP ({N_SAMPLES} images, {N_CLASSES} outputs)",
              lambda X=X, S=S, a=alpha, d=depth: cntk_agop(S, X, a, K_SIZE, d, device=device),
+             lambda X=X, S=S, a=alpha, d=depth: cntk_agop(S.double(), X.double(), a.double(),
+                                                          K_SIZE, d, device=device),
              N_SAMPLES * n * _flops_per_pair(shape, depth, True)),
         ]
-        for label, fn, flops in problems:
+        for label, fn, fn64, flops in problems:
+            threads = _driver.choose_threads() if device.type == "cpu" else None
             seconds, peak, out = measure(fn, device, repeats=repeats)
             row = Result(problem=f"CNTK {label}, {name}, depth {depth}, n={n}", size=size,
                          seconds=seconds, peak_mb=peak, gflops=flops / seconds / 1e9,
-                         notes="float32, k=3; peak = whole process")
+                         notes="float32, k=3; peak = whole process"
+                               + (f"; {threads} thread(s) chosen" if threads else ""))
+            if n <= FLOAT64_UP_TO:
+                row.float64_difference = _float64_difference(fn64, out)
             if with_reference and device.type == "cpu":
                 ref_seconds, ref_peak, ref = measure(_untiled(fn), device, repeats=1)
                 err = float((ref - out).norm() / ref.norm())
@@ -95,3 +132,6 @@ def kernels(size: str, device: torch.device) -> Iterator[Result]:
                 row.speedup = ref_seconds / seconds
                 row.notes += f"; reference: one untiled block (difference {err:.0e})"
             yield row
+            if (size == "quick" and label == "K(X,X)" and name == "1x28x28" and n == 400
+                    and device.type == "cpu"):
+                yield from _thread_rows(size, device, X, seconds)

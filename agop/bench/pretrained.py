@@ -1,6 +1,8 @@
 """Patch-AGOP of every conv layer of VGG11 and ResNet18: one shared pass against one layer at a time.
 
-The engine reads ``W^T G W`` for all conv layers from the same backward passes; the reference
+The engine reads every conv layer's factors ``W`` and ``G`` (``AGOP = W^T G W``,
+:class:`agop.features.FactoredAGOP`) from the same backward passes and forms no ``q x q``
+matrix (every similarity of the ansatz needs only the factors); the reference
 feeds explicit patch variables through the network and differentiates, one layer at a time, as
 the paper's original code did (:mod:`agop.bench._compare`). Both run on the same images and
 outputs, and the results must agree. Random (torchvision-initialised) weights: the cost does not depend on the weights.
@@ -46,15 +48,16 @@ def _rows(name: str, size: str, device: torch.device, s: dict) -> Iterator[Resul
                     generator=torch.Generator().manual_seed(0)).to(device)
     shape = f"n={s['n']}, {s['pixels']}x{s['pixels']}"
     if size == "paper" and (s["sketch"] or s["all_outputs"]):
-        seconds, peak, _ = measure(lambda: patch_agop(model, X, sketch=s["sketch"], device=device),
-                                   device, repeats=1)
+        seconds, peak, _ = measure(lambda: patch_agop(model, X, sketch=s["sketch"], device=device,
+                                                      factored=True), device, repeats=1)
         how = f"sketch k={s['sketch']}, all 1000 outputs" if s["sketch"] else "exact, all 1000 outputs"
         yield Result(problem=f"{name}: {n_layers} conv layers, {shape}, {how}", size=size,
                      seconds=seconds, peak_mb=peak, notes="engine only, one shared pass")
     yield engine_against_reference(
         model, X, range(s["outputs"]), device, size=size, repeats=1,
         problem=f"{name}: {n_layers} conv layers, {shape}, exact, {s['outputs']} outputs",
-        notes="quick: two 64x64 images and 2 outputs" if size == "quick" else "")
+        notes="quick: two 64x64 images and 2 outputs" if size == "quick" else "",
+        factored=True)
 
 
 @benchmark("pretrained")

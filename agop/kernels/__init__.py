@@ -8,12 +8,14 @@ r"""Convolutional kernels on patches with a learned metric :math:`M`, and their 
 * :class:`Laplace`, :class:`CNNGP`, :class:`CNTK`, :func:`get_kernel` — kernel objects
 
 All evaluate in tiles inside a memory budget (``max_memory`` bytes), in the caller's dtype,
-on ``device`` (None: CUDA when available).
+on ``device`` (None: CUDA when available), with :func:`choose_threads` intra-op threads on the
+CPU (``threads=`` overrides it per call).
 """
 
+from agop.kernels._driver import choose_threads
 from agop.kernels.cntk import cnngp, cnngp_agop, cntk, cntk_agop
 from agop.kernels.laplace import laplace, laplace_agop
 from agop.kernels.objects import CNNGP, CNTK, Laplace, get_kernel
 
 __all__ = ["laplace", "laplace_agop", "cnngp", "cnngp_agop", "cntk", "cntk_agop",
-           "Laplace", "CNNGP", "CNTK", "get_kernel"]
+           "Laplace", "CNNGP", "CNTK", "get_kernel", "choose_threads"]

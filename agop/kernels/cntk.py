@@ -89,7 +89,8 @@ def _check_kind(kind: str) -> bool:
 
 
 def cntk(X, Z, patch_size: int, depth: int, M=None, kind: str = "ntk", *, device=None,
-         max_memory: int | None = None, progress: bool | None = None) -> torch.Tensor:
+         max_memory: int | None = None, progress: bool | None = None,
+         threads: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
     r"""Deep convolutional NTK (``kind="ntk"``) or NNGP (``kind="nngp"``), an ``(n, m)`` matrix.
 
     :math:`\Sigma_1[j] = \Theta_1[j] = \frac1c \langle x[j], z[j] \rangle_M`; for each of
@@ -103,7 +104,10 @@ def cntk(X, Z, patch_size: int, depth: int, M=None, kind: str = "ntk", *, device
     :math:`= \operatorname{mean}_j A_\mathrm{depth}[j]`, NTK
     :math:`= \operatorname{mean}_j \Theta_\mathrm{depth}[j]`. Exactly Neural Tangents' ``stax``
     kernel of the architecture in the module docstring. ``Z=None`` (or ``X``) gives the
-    symmetric :math:`K(X, X)`. Evaluated in tiles within ``max_memory`` bytes.
+    symmetric :math:`K(X, X)`. Evaluated in tiles within ``max_memory`` bytes, written into
+    ``out`` when given (a preallocated ``(n, m)`` tensor), with ``threads`` intra-op threads on
+    the CPU (``None``: chosen per call from the machine's load,
+    :func:`agop.kernels.choose_threads`).
 
     Examples:
         >>> import torch
@@ -124,13 +128,13 @@ def cntk(X, Z, patch_size: int, depth: int, M=None, kind: str = "ntk", *, device
     R = metric_factor(M, X.shape[1] * k * k, X)
     ops = ArccosOps(X, k, depth, ntk, R, 1.0 / X.shape[1])
     K = _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress,
-                              "CNTK" if ntk else "CNNGP")
+                              "CNTK" if ntk else "CNNGP", threads, out)
     return checked_result(K, "cntk(X, Z)", X, Z)
 
 
 def cntk_agop(X, Z, alpha, patch_size: int, depth: int, M=None, kind: str = "ntk", *,
-              device=None, max_memory: int | None = None, progress: bool | None = None
-              ) -> torch.Tensor:
+              device=None, max_memory: int | None = None, progress: bool | None = None,
+              threads: int | None = None) -> torch.Tensor:
     r"""Patch-AGOP :math:`(q \times q)` of :math:`f(x) = \mathrm{cntk}(x, Z)\,\alpha` over the
     images ``X``,
 
@@ -163,12 +167,14 @@ def cntk_agop(X, Z, alpha, patch_size: int, depth: int, M=None, kind: str = "ntk
     alpha = check_alpha(alpha, Z.shape[0], X)
     R = metric_factor(M, X.shape[1] * k * k, X)
     ops = ArccosOps(X, k, depth, ntk, R, 1.0 / X.shape[1])
-    A = _driver.patch_agop(ops, X, Z, alpha, R, max_memory, progress, "CNTK patch-AGOP")
+    A = _driver.patch_agop(ops, X, Z, alpha, R, max_memory, progress, "CNTK patch-AGOP",
+                           threads)
     return checked_result(A, "cntk_agop", X, Z, alpha)
 
 
 def cnngp(X, Z, patch_size: int, M=None, padding: int = 0, *, device=None,
-          max_memory: int | None = None, progress: bool | None = None) -> torch.Tensor:
+          max_memory: int | None = None, progress: bool | None = None,
+          threads: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
     r"""NNGP of one hidden ReLU conv layer with a fully connected read-out:
 
     .. math:: K_M(x, z) = \frac1P \sum_{j=1}^P \|x[j]\|_M \|z[j]\|_M\,
@@ -193,12 +199,14 @@ def cnngp(X, Z, patch_size: int, M=None, padding: int = 0, *, device=None,
     k = check_patch_size(patch_size, X, padding)
     R = metric_factor(M, X.shape[1] * k * k, X)
     ops = ArccosOps(X, k, 1, False, R, 1.0, int(padding))
-    K = _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress, "CNNGP")
+    K = _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress, "CNNGP", threads,
+                              out)
     return checked_result(K, "cnngp(X, Z)", X, Z)
 
 
 def cnngp_agop(X, Z, alpha, patch_size: int, M=None, padding: int = 0, *, device=None,
-               max_memory: int | None = None, progress: bool | None = None) -> torch.Tensor:
+               max_memory: int | None = None, progress: bool | None = None,
+               threads: int | None = None) -> torch.Tensor:
     r"""Patch-AGOP :math:`(q \times q)` of :math:`f(x) = \mathrm{cnngp}(x, Z)\,\alpha` over the
     images ``X``.
 
@@ -231,5 +239,6 @@ def cnngp_agop(X, Z, alpha, patch_size: int, M=None, padding: int = 0, *, device
     alpha = check_alpha(alpha, Z.shape[0], X)
     R = metric_factor(M, X.shape[1] * k * k, X)
     ops = ArccosOps(X, k, 1, False, R, 1.0, int(padding))
-    A = _driver.patch_agop(ops, X, Z, alpha, R, max_memory, progress, "CNNGP patch-AGOP")
+    A = _driver.patch_agop(ops, X, Z, alpha, R, max_memory, progress, "CNNGP patch-AGOP",
+                           threads)
     return checked_result(A, "cnngp_agop", X, Z, alpha)

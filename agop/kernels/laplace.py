@@ -66,8 +66,8 @@ class LaplaceOps:
 
 
 def laplace(X, Z, patch_size: int, M=None, bandwidth: float = 10.0, padding: int = 0, *,
-            device=None, max_memory: int | None = None, progress: bool | None = None
-            ) -> torch.Tensor:
+            device=None, max_memory: int | None = None, progress: bool | None = None,
+            threads: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
     r"""Laplace kernel on patches,
 
     .. math:: K_M(x, z) = \frac1P \sum_{j=1}^P \exp\bigl(-\|x[j] - z[j]\|_M / L\bigr),
@@ -98,13 +98,14 @@ def laplace(X, Z, patch_size: int, M=None, bandwidth: float = 10.0, padding: int
     k = check_patch_size(patch_size, X, padding)
     bandwidth = check_real(bandwidth, "bandwidth", minimum=0, strict_minimum=True)
     ops = LaplaceOps(X, k, metric_factor(M, X.shape[1] * k * k, X), bandwidth, int(padding))
-    K = _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress, "Laplace kernel")
+    K = _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress, "Laplace kernel",
+                              threads, out)
     return checked_result(K, "laplace(X, Z)", X, Z)
 
 
 def laplace_agop(X, Z, alpha, patch_size: int, M=None, bandwidth: float = 10.0,
                  padding: int = 0, *, device=None, max_memory: int | None = None,
-                 progress: bool | None = None) -> torch.Tensor:
+                 progress: bool | None = None, threads: int | None = None) -> torch.Tensor:
     r"""Patch-AGOP :math:`(q \times q)` of :math:`f(x) = K_M(x, Z)\,\alpha` over the images ``X``,
 
     .. math:: \mathrm{AGOP} = \frac1n \sum_{i=1}^n \sum_{j=1}^P \sum_c
@@ -137,5 +138,6 @@ def laplace_agop(X, Z, alpha, patch_size: int, M=None, bandwidth: float = 10.0,
     alpha = check_alpha(alpha, Z.shape[0], X)
     R = metric_factor(M, X.shape[1] * k * k, X)
     ops = LaplaceOps(X, k, R, bandwidth, int(padding))
-    A = _driver.patch_agop(ops, X, Z, alpha, R, max_memory, progress, "Laplace patch-AGOP")
+    A = _driver.patch_agop(ops, X, Z, alpha, R, max_memory, progress, "Laplace patch-AGOP",
+                           threads)
     return checked_result(A, "laplace_agop", X, Z, alpha)

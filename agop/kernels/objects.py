@@ -14,14 +14,17 @@ from agop.validation import check_choice
 @dataclasses.dataclass
 class _Kernel:
     """Common keyword arguments: ``device`` (None: CUDA when available), ``max_memory`` (bytes;
-    None: a safe share of free memory) and ``progress`` (None: a bar for long runs)."""
+    None: a safe share of free memory), ``progress`` (None: a bar for long runs) and
+    ``threads`` (CPU intra-op threads; None: chosen per call from the machine's load)."""
 
     device: str | torch.device | None = dataclasses.field(default=None, kw_only=True)
     max_memory: int | None = dataclasses.field(default=None, kw_only=True)
     progress: bool | None = dataclasses.field(default=None, kw_only=True)
+    threads: int | None = dataclasses.field(default=None, kw_only=True)
 
     def _opts(self) -> dict:
-        return {"device": self.device, "max_memory": self.max_memory, "progress": self.progress}
+        return {"device": self.device, "max_memory": self.max_memory, "progress": self.progress,
+                "threads": self.threads}
 
 
 @dataclasses.dataclass
@@ -43,8 +46,9 @@ class Laplace(_Kernel):
     bandwidth: float = 10.0
     padding: int = 0
 
-    def __call__(self, X, Z=None, M=None) -> torch.Tensor:
-        return laplace(X, Z, self.patch_size, M, self.bandwidth, self.padding, **self._opts())
+    def __call__(self, X, Z=None, M=None, *, out=None) -> torch.Tensor:
+        return laplace(X, Z, self.patch_size, M, self.bandwidth, self.padding, out=out,
+                       **self._opts())
 
     def agop(self, X, Z, alpha, M=None) -> torch.Tensor:
         return laplace_agop(X, Z, alpha, self.patch_size, M, self.bandwidth, self.padding,
@@ -68,8 +72,8 @@ class CNNGP(_Kernel):
     patch_size: int
     padding: int = 0
 
-    def __call__(self, X, Z=None, M=None) -> torch.Tensor:
-        return cnngp(X, Z, self.patch_size, M, self.padding, **self._opts())
+    def __call__(self, X, Z=None, M=None, *, out=None) -> torch.Tensor:
+        return cnngp(X, Z, self.patch_size, M, self.padding, out=out, **self._opts())
 
     def agop(self, X, Z, alpha, M=None) -> torch.Tensor:
         return cnngp_agop(X, Z, alpha, self.patch_size, M, self.padding, **self._opts())
@@ -93,8 +97,8 @@ class CNTK(_Kernel):
     depth: int = 1
     kind: str = "ntk"
 
-    def __call__(self, X, Z=None, M=None) -> torch.Tensor:
-        return cntk(X, Z, self.patch_size, self.depth, M, self.kind, **self._opts())
+    def __call__(self, X, Z=None, M=None, *, out=None) -> torch.Tensor:
+        return cntk(X, Z, self.patch_size, self.depth, M, self.kind, out=out, **self._opts())
 
     def agop(self, X, Z, alpha, M=None) -> torch.Tensor:
         return cntk_agop(X, Z, alpha, self.patch_size, self.depth, M, self.kind, **self._opts())
@@ -110,7 +114,7 @@ def get_kernel(kernel, patch_size: int | None = None, depth: int | None = None, 
 
     Examples:
         >>> get_kernel("CNTK", 3, depth=2)
-        CNTK(device=None, max_memory=None, progress=None, patch_size=3, depth=2, kind='ntk')
+        CNTK(device=None, ..., patch_size=3, depth=2, kind='ntk')
         >>> get_kernel("laplace", 5, bandwidth=4.0).bandwidth
         4.0
         >>> get_kernel("laplace", 5, depth=2)

@@ -1,0 +1,57 @@
+"""Explorers open on their static twin's view and redraw once per change (no timing here:
+``python -m agop.bench --only widgets`` measures the answer times)."""
+
+import matplotlib
+import pytest
+import torch
+from torch import nn
+
+from agop import pretrained, widgets
+
+matplotlib.use("Agg")
+pytest.importorskip("ipywidgets")
+
+
+def _controls(widget):
+    from agop.bench.widgets import _controls as controls
+
+    return controls(widget)
+
+
+def _cnn(seed):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 5, 3, padding=1),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(5, 3)).eval()
+
+
+def test_pretrained_explorer_opens_on_the_first_view_and_redraws_once(monkeypatch):
+    models = {"a": _cnn(0), "b": _cnn(1)}
+    g = torch.Generator().manual_seed(0)
+    images = {"x": torch.randn(3, 12, 12, generator=g), "y": torch.randn(3, 12, 12, generator=g)}
+    views = pretrained.LayerViews(models, images, sketch=2)
+    drawn = []
+    real = views.plot
+    monkeypatch.setattr(views, "plot", lambda *a, **k: drawn.append(a) or real(*a, **k))
+    box = widgets.pretrained_explorer(models, images, views=views)
+    assert drawn == [views.first()] == [("a", "0", "x")]
+    c = _controls(box)
+    c["layer"].value = "2"
+    c["model"].value = "b"  # the layer list changes too: still one redraw
+    assert drawn[1:] == [("a", "2", "x"), ("b", "0", "x")]
+    c["image"].value = "y"
+    assert drawn[-1] == ("b", "0", "y") and len(drawn) == 4
+
+
+def test_ansatz_explorer_opens_on_the_last_checkpoint_and_layer(monkeypatch):
+    from agop import viz
+
+    eye = torch.eye(4, dtype=torch.float64)
+    matrices = {f"epoch {e}": {n: (eye * (1 + e), eye + e) for n in ("l1", "l2")}
+                for e in (0, 5)}
+    titles = []
+    real = viz.plot_cnfm_agop
+    monkeypatch.setattr(viz, "plot_cnfm_agop",
+                        lambda *a, **k: titles.append(k["title"]) or real(*a, **k))
+    box = widgets.ansatz_explorer(matrices)
+    assert titles == ["l2, epoch 5"]  # the static twin's last figure
+    assert not _controls(box)["alpha"].continuous_update
