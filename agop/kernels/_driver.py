@@ -102,7 +102,7 @@ def choose_threads(threads: int | None = None) -> int:
     Examples:
         >>> choose_threads(3)
         3
-        >>> 1 <= choose_threads() <= len(os.sched_getaffinity(0))
+        >>> 1 <= choose_threads() <= os.cpu_count()
         True
     """
     if threads is not None:
