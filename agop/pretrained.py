@@ -329,8 +329,8 @@ def load_images(source: str | Path | Sequence[Any] | None = None, n: int | None 
     bundled photographs (:data:`PHOTOGRAPHS`, offline). ``n`` keeps the first ``n``.
 
     Examples:
-        >>> load_images(n=2, size=32).shape  # astronaut, chelsea
-        torch.Size([2, 3, 32, 32])
+        >>> load_images(n=1, size=32).shape  # the astronaut, cropped to a square
+        torch.Size([1, 3, 32, 32])
     """
     if source is None:
         images: list[Any] = list(photograph_arrays().values())
