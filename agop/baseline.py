@@ -1,10 +1,10 @@
-"""The CNN baseline of Deep ConvRFM: a network with the kernel's architecture, trained with Adam.
+r"""The CNN baseline of Deep ConvRFM: a network with the kernel's architecture, trained with Adam.
 
 Architecture (the CNTK's, see :mod:`agop.kernels`): ``depth`` VALID conv layers of ``width``
 filters of size ``k x k``, no bias, ReLU, no pooling, and a fully connected read-out. It is a
 thin scikit-learn layer over :class:`agop.nets.SimpleCNN` and :func:`agop.nets.train`: the
 epoch kept is the one with the best *validation* accuracy (never the test set), and the
-network's per-layer CNFMs ``W_l^T W_l`` and patch-AGOPs are exposed for comparison with the
+network's per-layer CNFMs :math:`W_l^\top W_l` and patch-AGOPs are exposed for comparison with the
 feature matrices ``M_l`` of Deep ConvRFM.
 """
 
@@ -72,7 +72,7 @@ def validation_split(codes: np.ndarray, val_fraction: float, random_state: Any
 
 
 class CNNBaseline(OutputClassifierMixin, BaseEstimator):
-    """A CNN with the kernel's architecture, trained with Adam, selected on validation.
+    r"""A CNN with the kernel's architecture, trained with Adam, selected on validation.
 
     Parameters
     ----------
@@ -87,7 +87,7 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
     ----------
     model_ : the trained :class:`agop.nets.SimpleCNN` at its best validation epoch.
     result_ : what :func:`agop.nets.train` returned; ``history_`` its per-epoch history.
-    cnfms_ : ``W_l^T W_l`` of every conv layer (``q_l x q_l``), in layer order;
+    cnfms_ : :math:`W_l^\top W_l` of every conv layer (``q_l x q_l``), in layer order;
     delta_cnfms_ : the same for ``W_l - W_l(0)``, the change from initialisation (what the
     authors drew in their Figure 4). ``best_epoch_``: the epoch kept.
     classes_ : the class labels.
@@ -205,10 +205,10 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
         return inputs
 
     def feature_maps(self, X, subtract_init: bool = True) -> list[torch.Tensor]:
-        """What each conv layer's CNFM makes of images ``X``: ``|A_l^{1/2} x_l[j]|`` at every
+        r"""What each conv layer's CNFM makes of images ``X``: :math:`\|A_l^{1/2} x_l[j]\|` at every
         position of the layer's input ``x_l`` (``"same"`` padding), one ``(n, H_l, W_l)``
-        tensor per layer, with ``A_l = (W_l - W_l(0))^T (W_l - W_l(0))`` (``subtract_init``,
-        as the authors drew their Figure 4) or ``W_l^T W_l``."""
+        tensor per layer, with :math:`A_l = (W_l - W_l(0))^\top (W_l - W_l(0))` (``subtract_init``,
+        as the authors drew their Figure 4) or :math:`W_l^\top W_l`."""
         from agop.features import feature_map
 
         cnfms = self.delta_cnfms_ if subtract_init else self.cnfms_
@@ -299,8 +299,8 @@ class Comparison:
 
     def panels(self, n_images: int = 4, methods: Sequence[str] = ("ConvRFM", "CNN")
                ) -> list[dict]:
-        """One dict per noise level for :func:`agop.viz.plot_noise_panel`: the first seed's
-        first ``n_images`` test images, the first-layer feature map ``|A^{1/2} x[j]|`` of each
+        r"""One dict per noise level for :func:`agop.viz.plot_noise_panel`: the first seed's
+        first ``n_images`` test images, the first-layer feature map :math:`\|A^{1/2} x[j]\|` of each
         method in ``methods`` (``A`` = ConvRFM's ``M`` or the CNN's first CNFM; padding
         "same"), and the accuracy (mean, std over seeds) of every method."""
         from agop.features import feature_map

@@ -464,7 +464,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         return self.layers_[-1].score(X, y, sample_weight=sample_weight)
 
     def feature_maps(self, X, identity: bool = False) -> list[torch.Tensor]:
-        """What each layer's feature matrix makes of images ``X``: ``|M_l^{1/2} x_l[j]|`` at
+        r"""What each layer's feature matrix makes of images ``X``: :math:`\|M_l^{1/2} x_l[j]\|` at
         every position ``j`` of the layer's input ``x_l`` (``"same"`` padding, so layer ``l``'s
         map has ``x_l``'s size), one ``(n, H_l, W_l)`` tensor per layer
         (:func:`agop.features.feature_map`). ``identity=True`` uses ``M_l = I`` instead: the

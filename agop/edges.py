@@ -172,9 +172,9 @@ def eigen_edge_scores(M, channels: int, kernel_size: int, n_filters: int = 6,
 
 def random_filter_scores(channels: int, kernel_size: int, n_filters: int = 200, *,
                          zero_mean: bool = False, seed: int = 0, bank=None):
-    """:func:`orientation_selectivity` of Haar-random unit filters: the top eigenvectors of
+    r""":func:`orientation_selectivity` of Haar-random unit filters: the top eigenvectors of
     ``M = I``, or of any spectrum in a random eigenbasis (``zero_mean=False``), or of
-    ``I - 11^T/q``, whose top eigenspace is the zero-mean patches (``zero_mean=True``).
+    :math:`I - \mathbf{1}\mathbf{1}^\top / q`, whose top eigenspace is the zero-mean patches (``zero_mean=True``).
 
     Examples:
         Random filters are far less selective than an edge (whose index is 1):
@@ -194,7 +194,7 @@ def random_filter_scores(channels: int, kernel_size: int, n_filters: int = 200, 
 
 
 def sobel_correlation(A, images, kernel_size) -> np.ndarray:
-    r"""Per image, the Pearson correlation of ``A``'s feature map ``|A^{1/2} x[j]|``
+    r"""Per image, the Pearson correlation of ``A``'s feature map :math:`\|A^{1/2} x[j]\|`
     (:func:`agop.features.feature_map`) with the Sobel gradient magnitude of the image's channel
     mean (``skimage.filters.sobel``), over the positions whose ``k x k`` patch lies inside the
     image (the zero padding would draw the image's border as an edge that Sobel, which
@@ -232,8 +232,8 @@ def sobel_correlation(A, images, kernel_size) -> np.ndarray:
 
 def edge_controls(M, images, kernel_size, n_draws: int = 5, seed: int = 0) -> dict:
     r"""The mean over ``images`` of :func:`sobel_correlation` for ``M`` and for its controls:
-    ``"M"``, ``"identity"`` (``M = I``), ``"local_mean"`` (``I - 11^T/q``) and ``"spectrum"``
-    (``O L O^T``, ``L`` the eigenvalues of ``M``, ``O`` = :func:`~agop.features.haar_rotations`
+    ``"M"``, ``"identity"`` (``M = I``), ``"local_mean"`` (:math:`I - \mathbf{1}\mathbf{1}^\top / q`) and ``"spectrum"``
+    (:math:`O \Lambda O^\top`, ``L`` the eigenvalues of ``M``, ``O`` = :func:`~agop.features.haar_rotations`
     of the ``d``-th ``randn(q, q)`` of a generator seeded with ``seed``; ``n_draws`` draws) as
     ``"spectrum_mean"``, ``"spectrum_std"``, ``"spectrum_draws"``.
 

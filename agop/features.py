@@ -293,7 +293,7 @@ class FactoredAGOP:
         return self.W.shape[2]
 
     def dense(self) -> torch.Tensor:
-        """The ``q x q`` matrix ``sum_g W_g^T G_g W_g``."""
+        r"""The ``q x q`` matrix :math:`\sum_g W_g^\top G_g W_g`."""
         return congruence(self.W, self.G)
 
     def space(self) -> FilterSpace:
@@ -303,7 +303,7 @@ class FactoredAGOP:
         return self._space
 
     def similarities(self) -> tuple[float, float, float, float]:
-        """(pearson, cosine) of the CNFM ``W^T W`` with the AGOP and with ``AGOP^{1/2}``,
+        r"""(pearson, cosine) of the CNFM :math:`W^\top W` with the AGOP and with :math:`\mathrm{AGOP}^{1/2}`,
         in the filter space (no ``q x q`` matrix)."""
         return self.space().similarities(self.G)
 
@@ -562,7 +562,7 @@ class FilterSpace:
         return (B + B.T) / 2
 
     def similarity(self, B: torch.Tensor, kind: str = "pearson") -> float:
-        """The similarity of the CNFM with ``Q B Q^T`` (see :func:`agop.linalg.correlation`)."""
+        r"""The similarity of the CNFM with :math:`Q B Q^\top` (see :func:`agop.linalg.correlation`)."""
         M = self.cnfm
         mb, mm, bb = float((M * B).sum()), float((M * M).sum()), float((B * B).sum())
         kind = check_choice(kind, "kind", ("pearson", "cosine"))
@@ -576,11 +576,11 @@ class FilterSpace:
         return mb / math.sqrt(mm * bb)
 
     def power(self, B: torch.Tensor, alpha: float) -> torch.Tensor:
-        """The reduced form of ``(Q B Q^T)^alpha``, which is ``Q B^alpha Q^T``."""
+        r"""The reduced form of :math:`(Q B Q^\top)^\alpha`, which is :math:`Q B^\alpha Q^\top`."""
         return psd_power(B, alpha, check=False)
 
     def similarities(self, G: torch.Tensor) -> tuple[float, float, float, float]:
-        """(pearson, cosine) of the CNFM with ``W^T G W`` and with ``(W^T G W)^{1/2}``."""
+        r"""(pearson, cosine) of the CNFM with :math:`W^\top G W` and with :math:`(W^\top G W)^{1/2}`."""
         B = self.reduce(G)
         S = self.power(B, 0.5)
         return (self.similarity(B), self.similarity(B, "cosine"),
@@ -631,7 +631,7 @@ def _inner_spectra(G, g: int, k: int) -> torch.Tensor:
 
 
 def cnfm_similarity(conv_a, conv_b, kind: str = "pearson") -> float:
-    r"""The similarity (:func:`agop.linalg.correlation`) of two CNFMs ``A^T A`` and ``B^T B``
+    r"""The similarity (:func:`agop.linalg.correlation`) of two CNFMs :math:`A^\top A` and :math:`B^\top B`
     with filters of the same patch space, from ``k x k`` products only:
     :math:`\langle A^\top A, B^\top B \rangle_F = \|A B^\top\|_F^2`,
     :math:`\|A^\top A\|_F = \|A A^\top\|_F`, and the sum of the entries of :math:`A^\top A` is
@@ -669,19 +669,19 @@ def null_baselines(conv_or_W, n_draws: int = 20, seed: int = 0, alpha: float = 1
     r"""Controls for the ansatz: how similar :math:`W^\top W` and :math:`(W^\top G W)^\alpha` are
     for a :math:`G` unrelated to any training.
 
-    ``AGOP = W^T G W`` for every network, so the CNFM and the AGOP share ``W`` on both sides and
-    correlate even when ``G`` carries no information. Since ``E[W^T O L O^T W]`` is proportional
-    to ``W^T W`` for ``O`` Haar-random, how high such a null sits is set by the spectral spread
+    :math:`\mathrm{AGOP} = W^\top G W` for every network, so the CNFM and the AGOP share ``W`` on both sides and
+    correlate even when ``G`` carries no information. Since :math:`E[W^\top O \Lambda O^\top W]` is proportional
+    to :math:`W^\top W` for ``O`` Haar-random, how high such a null sits is set by the spectral spread
     of ``G``. The nulls, per group ``g`` of filters (``k = k_out / groups`` filters each):
 
     * spectrum (only when the layer's trained inner matrix ``G`` is given; the primary null):
-      ``G_g = O L_g O^T`` with ``L_g`` the eigenvalues of the given ``G_g`` and ``O`` a
+      :math:`G_g = O \Lambda_g O^\top` with ``L_g`` the eigenvalues of the given ``G_g`` and ``O`` a
       Haar-random ``k x k`` orthogonal matrix (:func:`haar_rotations` of ``B``, below): the
       trained ``G``'s own spectrum in a random eigenbasis;
-    * random: ``G_g = B B^T / k`` with ``B`` a ``k x k`` standard Gaussian matrix, a Wishart
+    * random: :math:`G_g = B B^\top / k` with ``B`` a ``k x k`` standard Gaussian matrix, a Wishart
       matrix with ``k`` degrees of freedom: full rank, a spread spectrum and a Haar-random
       eigenbasis;
-    * identity: ``G = I`` (then ``AGOP = W^T W`` and the correlation at ``alpha = 1`` is 1).
+    * identity: ``G = I`` (then :math:`\mathrm{AGOP} = W^\top W` and the correlation at ``alpha = 1`` is 1).
 
     Draw ``d`` of both random nulls uses the same ``B_d``, the ``d``-th ``randn(g, k, k)`` of a
     ``torch.Generator`` seeded with ``seed`` (float64). Computed in the filter space
@@ -850,12 +850,12 @@ def ansatz_table(model: nn.Module, agops: dict[str, torch.Tensor],
                  alphas: Sequence[float] = (1.0, 0.5), kinds: Sequence[str] = ("pearson", "cosine"),
                  n_draws: int = 20, seed: int = 0, *,
                  G: dict[str, torch.Tensor] | None = None) -> list[dict]:
-    """The ansatz, layer by layer, beside its controls: one row per (layer, alpha, kind) with
+    r"""The ansatz, layer by layer, beside its controls: one row per (layer, alpha, kind) with
 
-    * ``trained``: similarity of ``W^T W`` and ``AGOP^alpha`` (``agops``, of ``model``);
+    * ``trained``: similarity of :math:`W^\top W` and :math:`\mathrm{AGOP}^\alpha` (``agops``, of ``model``);
     * ``init``: the same at initialisation (``init_model`` and its ``init_agops``), if given;
     * ``cnfm_init``: the paper's control, the similarity of the initial and trained CNFMs
-      ``W_0^T W_0`` and ``W^T W`` (``None`` without ``init_model``);
+      :math:`W_0^\top W_0` and :math:`W^\top W` (``None`` without ``init_model``);
     * ``spectrum_mean``, ``spectrum_std``, ``spectrum_margin``: the spectrum-matched null, the
       trained ``G``'s eigenvalues in random eigenbases (:func:`null_baselines`), and
       ``(trained - spectrum_mean) / spectrum_std``; only when ``G`` (the layers' inner matrices,

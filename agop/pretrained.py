@@ -1,9 +1,9 @@
-"""The ansatz in torchvision CNNs: models, weights and images, then one call for every conv layer.
+r"""The ansatz in torchvision CNNs: models, weights and images, then one call for every conv layer.
 
 :func:`verify_ansatz` takes a CNN (any ``torch.nn.Module`` with ``Conv2d`` layers: AlexNet, VGG,
 ResNet, MobileNet, DenseNet, or your own) and a batch of images, and returns an
-:class:`AnsatzTable`: for every conv layer ``l``, the similarity of its CNFM ``W_l^T W_l`` with its
-patch-AGOP (and with ``AGOP^{1/2}``), the same at initialisation, the random-PSD and identity null
+:class:`AnsatzTable`: for every conv layer ``l``, the similarity of its CNFM :math:`W_l^\top W_l` with its
+patch-AGOP (and with :math:`\mathrm{AGOP}^{1/2}`), the same at initialisation, the random-PSD and identity null
 baselines, and the similarity of the initial and the trained CNFM. All layers' AGOPs come from the
 same backward passes (:func:`agop.features.patch_agop`).
 
@@ -406,9 +406,9 @@ class LayerResult:
     r"""The ansatz at one conv layer. Similarities are between the CNFM :math:`W^\top W` and the
     named matrix.
 
-    ``pearson``/``cosine``: against the AGOP; ``*_sqrt``: against ``AGOP^{1/2}``; ``init_*``: the
+    ``pearson``/``cosine``: against the AGOP; ``*_sqrt``: against :math:`\mathrm{AGOP}^{1/2}`; ``init_*``: the
     same for the model at initialisation (``None`` without one); ``null_random_*``: against
-    ``W^T G W`` for random PSD ``G`` (mean and std over draws); ``null_spectrum_*``: the
+    :math:`W^\top G W` for random PSD ``G`` (mean and std over draws); ``null_spectrum_*``: the
     spectrum-matched null, the trained ``G``'s eigenvalues in random eigenbases (mean and std);
     ``null_identity_*``: ``G = I``; ``cnfm_init_vs_trained``: Pearson correlation of the initial and the trained CNFM;
     ``seconds``: this layer's share of the analysis after the shared backward passes.
@@ -589,7 +589,7 @@ class AnsatzTable:
 
 def _agops(model, X, names, sketch, outputs, chunk_size, device, progress, seed,
            factored: bool = False):
-    """``((AGOPs, G's), seconds)``: the patch-AGOPs ``W^T G W`` of the named layers (``q x q``,
+    r"""``((AGOPs, G's), seconds)``: the patch-AGOPs :math:`W^\top G W` of the named layers (``q x q``,
     or :class:`agop.features.FactoredAGOP` with ``factored``) and their inner matrices ``G``,
     from one :func:`agop.features.patch_agop` call with ``factored=True``."""
     from agop.features import patch_agop
@@ -613,13 +613,13 @@ def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = No
                   progress: bool = False) -> AnsatzTable:
     r"""The CNFA at every conv layer of ``model`` on images ``X``, in one call.
 
-    For each conv layer ``l`` with weight ``W_l`` (``k_out x q``): the CNFM ``W_l^T W_l``, the
-    patch-AGOP ``AGOP_l = W_l^T G_l W_l`` (all layers from the same backward passes; exact over
+    For each conv layer ``l`` with weight ``W_l`` (``k_out x q``): the CNFM :math:`W_l^\top W_l`, the
+    patch-AGOP :math:`\mathrm{AGOP}_l = W_l^\top G_l W_l` (all layers from the same backward passes; exact over
     ``outputs`` in chunks, or unbiased with ``sketch`` Gaussian output probes), their Pearson and
-    cosine similarity (also against ``AGOP_l^{1/2}``), the null baselines (``G_l``'s spectrum in
+    cosine similarity (also against :math:`\mathrm{AGOP}_l^{1/2}`), the null baselines (``G_l``'s spectrum in
     random eigenbases, ``G`` random PSD, ``G = I``;
     :func:`agop.features.null_baselines`), and, given ``init`` (the same architecture at its
-    initialisation), the same similarities there and ``corr(W_0^T W_0, W_l^T W_l)``.
+    initialisation), the same similarities there and :math:`\operatorname{corr}(W_0^\top W_0, W_l^\top W_l)`.
 
     ``model``: a module (batch norm is put in eval mode for the computation), or a torchvision
     name such as ``"vgg11"``, which loads its pretrained weights (:func:`load_model`, with
@@ -792,13 +792,13 @@ def sketch_accuracy(model: nn.Module, X: Any, ks: Sequence[int], *,
 
 def feature_maps(model: nn.Module, x: Any, agops: dict[str, Any],
                  layers: Iterable[str] | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """``layer -> (CNFM map, AGOP map)`` of one image ``x`` (``(c, H, W)`` or ``(1, c, H, W)``).
+    r"""``layer -> (CNFM map, AGOP map)`` of one image ``x`` (``(c, H, W)`` or ``(1, c, H, W)``).
 
-    Each map replaces every patch ``z[j]`` of the layer's *input* by ``|A^{1/2} z[j]|``
+    Each map replaces every patch ``z[j]`` of the layer's *input* by :math:`\|A^{1/2} z[j]\|`
     (:func:`agop.features.feature_map`), with ``A`` the layer's CNFM or its AGOP from ``agops``,
     at the layer's own stride, padding and dilation. An AGOP given by its factors
     (:class:`agop.features.FactoredAGOP`) is drawn through the convolution,
-    ``|A^{1/2} z[j]|^2 = h[j]^T G h[j]`` with ``h = W z[j]``
+    :math:`\|A^{1/2} z[j]\|^2 = h[j]^\top G h[j]` with ``h = W z[j]``
     (:func:`agop.features.factored_feature_map`), and so is the CNFM, ``|W z[j]|``: no
     ``q x q`` matrix.
 

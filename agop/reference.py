@@ -1,11 +1,11 @@
-"""An independent, brute-force patch-AGOP: explicit patch variables, one layer at a time.
+r"""An independent, brute-force patch-AGOP: explicit patch variables, one layer at a time.
 
 The conv layer's patches ``x[j]`` become explicit tensors that require grad, the layer's output
 becomes their product ``h[j] = W x[j] + b``, and the network is differentiated with respect to
 those patches, as the paper's original code did: the Jacobian of a chunk of outputs with
 respect to all patches at once (one vmapped backward over the chunk's basis vectors, which is
 what ``vmap(jacrev(...))`` computes), then the sum of the ``q x q`` outer products of the patch
-gradients. No ``W^T G W`` identity is used. Slow, simple, and the reference that
+gradients. No :math:`W^\top G W` identity is used. Slow, simple, and the reference that
 :func:`agop.features.patch_agop` is tested and benchmarked against.
 
 Two details keep the comparison exact. Images are independent in eval mode, so the gradient of

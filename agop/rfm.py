@@ -101,7 +101,7 @@ def _scores(F_pred: torch.Tensor, Y: torch.Tensor) -> tuple[float, float]:
 @dataclasses.dataclass
 class KernelFit:
     r"""A kernel machine :math:`f(x) = K_M(x, X)\, \alpha / s` (:math:`s` = ``scale``) fitted with
-    ridge ``ridge`` (see :func:`fit_kernel_machine`)."""
+    ridge ``ridge``; see :func:`fit_kernel_machine` for an example."""
 
     alpha: torch.Tensor
     scale: float
@@ -302,7 +302,7 @@ def _labels(y, n: int) -> tuple[np.ndarray, np.ndarray, bool]:
 
 
 class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
-    """Convolutional Recursive Feature Machine (Algorithm 1) as a scikit-learn classifier.
+    r"""Convolutional Recursive Feature Machine (Algorithm 1) as a scikit-learn classifier.
 
     Parameters
     ----------
@@ -317,8 +317,8 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
     ridges : ridge values; each round picks the best on the validation split.
     agop_samples : training images over which the AGOP is averaged (``None``: all).
     normalize : ``'max_eig'``, ``'fro'`` or ``None``: how each new ``M`` is scaled.
-    power : ``M_{t+1} = AGOP^power`` before normalising. In the authors' ConvRFM code the
-        ``-sqrtM`` flag multiplies the patches by ``AGOP^{1/2}``, a metric ``M = AGOP``
+    power : :math:`M_{t+1} = \mathrm{AGOP}^p` before normalising. In the authors' ConvRFM code the
+        ``-sqrtM`` flag multiplies the patches by :math:`\mathrm{AGOP}^{1/2}`, a metric ``M = AGOP``
         (``power = 1``, the default); without the flag the patches are multiplied by ``AGOP``,
         a metric ``M = AGOP^2`` (``power = 2``).
     val_fraction : share of the training images held out to choose ridges and the iterate.

@@ -44,7 +44,7 @@ def _check_lam(lam) -> float:
 
 
 def _check_kernel_matrix(K) -> torch.Tensor:
-    """``K`` as a finite, square, symmetric (to ``sqrt(eps)`` of its largest entry) matrix."""
+    r"""``K`` as a finite, square, symmetric (to :math:`\sqrt{\varepsilon}` of its largest entry) matrix."""
     return check_symmetric(check_square(as_tensor(K, "K"), "K"), "K")
 
 
@@ -82,7 +82,7 @@ def ridge(K, Y, lam: float = 0.0, *, jitter: bool = True) -> torch.Tensor:
 
 
 class _CholeskySolver:
-    """``(K + lam I)^{-1} Y`` for any ``lam``, factorising ``K + lam I`` in place in ``work``
+    r""":math:`(K + \lambda I)^{-1} Y` for any ``lam``, factorising ``K + lam I`` in place in ``work``
     (an ``n x n`` buffer; ``K`` itself is only read)."""
 
     def __init__(self, K: torch.Tensor, work: torch.Tensor):
@@ -173,7 +173,7 @@ class RidgeSweep:
         return shifted.reciprocal()
 
     def solve(self, Y, lam: float) -> torch.Tensor:
-        """``alpha = (K + lam I)^{-1} Y``, with ``Y``'s shape."""
+        r""":math:`\alpha = (K + \lambda I)^{-1} Y`, with ``Y``'s shape."""
         U = self.eigenvectors
         Y, vector = _targets(Y, U.shape[0], U)
         alpha = U @ (self._inverse_spectrum(_check_lam(lam))[:, None] * (U.T @ Y))

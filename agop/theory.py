@@ -101,7 +101,7 @@ class TheoremNet(nn.Module):
     readout_bias: a constant bias ``b`` of the read-out, so that ``g(0) = b`` (0: the theorem;
         with ``train="first"`` it stays put, and the first step is that of labels ``y - b``).
     upper_noise: upper layers start at ``c_l (1 + upper_noise * N(0, 1))`` entrywise, with the
-        constants ``c_l = 1 / (w_{l-1} r^2)`` (an average over the window) and ``a = 1 / sqrt(k_L P)``
+        constants ``c_l = 1 / (w_{l-1} r^2)`` (an average over the window) and :math:`a = 1 / \sqrt{k_L P}`
         for the read-out; 0 gives constant matrices (the theorem).
     seed: seeds the random initialisations.
 
@@ -173,7 +173,7 @@ class TheoremNet(nn.Module):
         return [m for m in self.upper if isinstance(m, nn.Conv2d | nn.Linear)]
 
     def upper_constants(self) -> list[float]:
-        """The constants ``c_l = 1/(w_{l-1} r^2)`` of the upper convolutions and ``a = 1/sqrt(k_L P)``."""
+        r"""The constants ``c_l = 1/(w_{l-1} r^2)`` of the upper convolutions and :math:`a = 1 / \sqrt{k_L P}`."""
         maps = self.upper_linear_maps()
         r2 = self.hidden_kernel_size ** 2
         consts = [1.0 / (m.in_channels * r2) for m in maps[:-1]]
@@ -496,8 +496,8 @@ def check_theorem(X, y, eta: float = 0.02, steps: int = 1, batch_size: int | Non
                   train: str = "first", on_data: bool = True, seed: int = 0,
                   dtype: torch.dtype | None = None, device: str | torch.device | None = None,
                   **net) -> TheoremCheck:
-    """Build :class:`TheoremNet` (``**net``: its keyword arguments), train it with
-    :func:`train_gd`, and compare ``W_1^T W_1`` with the patch-AGOP at 0 (and over ``X``).
+    r"""Build :class:`TheoremNet` (``**net``: its keyword arguments), train it with
+    :func:`train_gd`, and compare :math:`W_1^\top W_1` with the patch-AGOP at 0 (and over ``X``).
 
     Raises ``ValueError`` when the first layer is still 0 (e.g. ReLU with ``phi'(0) = 0`` from
     ``W_0 = 0``: nothing moves). ``at_zero`` is None when the AGOP at 0 is the zero matrix

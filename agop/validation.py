@@ -351,8 +351,8 @@ def check_psd(A, name: str = "M", size: int | None = None, *, rtol: float = 1e-6
 
 
 def psd_tolerance(dtype: torch.dtype) -> float:
-    """``rtol`` for :func:`check_psd` of a matrix computed in ``dtype``: ``1e-6``, or
-    ``sqrt(eps)`` when larger (float32 and below), the size of the negative round-off
+    r"""``rtol`` for :func:`check_psd` of a matrix computed in ``dtype``: ``1e-6``, or
+    :math:`\sqrt{\varepsilon}` when larger (float32 and below), the size of the negative round-off
     eigenvalues of a PSD matrix such as an AGOP computed in that precision.
 
     Examples:

@@ -64,8 +64,8 @@ def plot_theorem_pair(check, kernel_size: int | None = None, fig=None):
 
 
 def plot_relaxations(rows, fig=None, settings=None):
-    """Theorem 1 relaxed one assumption at a time: Pearson correlation (top) and proportionality
-    residual (bottom) of ``W^T W`` against the patch-AGOP, at ``x = 0`` (solid) and over the data
+    r"""Theorem 1 relaxed one assumption at a time: Pearson correlation (top) and proportionality
+    residual (bottom) of :math:`W^\top W` against the patch-AGOP, at ``x = 0`` (solid) and over the data
     (dashed), one column per group of settings sharing a parameter.
 
     ``rows``: the output of :func:`agop.theory.relax`. ``settings``: names to draw (default:
@@ -265,8 +265,8 @@ def plot_layer_maps(image, maps, fig=None, title: str | None = None):
 
 
 def plot_noise_panel(panel, fig=None):
-    """One noise level of a local-signal task: sample test images (top row), what the learned
-    feature operators make of them (one row per method: ``|M^{1/2} x[j]|``), and every method's
+    r"""One noise level of a local-signal task: sample test images (top row), what the learned
+    feature operators make of them (one row per method: :math:`\|M^{1/2} x[j]\|`), and every method's
     test accuracy (mean and standard deviation over seeds, right).
 
     ``panel``: a dict with ``noise``, ``images`` ``(m, c, H, W)``, ``maps``
@@ -366,10 +366,10 @@ def plot_cnfm_agop(cnfm, agop, alpha: float = 1.0, title: str | None = None, fig
 
 
 def plot_ansatz_controls(rows, kind: str = "pearson", fig=None):
-    """Bars per layer: the correlation of ``W^T W`` with ``AGOP^alpha`` after training, at
+    r"""Bars per layer: the correlation of :math:`W^\top W` with :math:`\mathrm{AGOP}^\alpha` after training, at
     initialisation, with the trained ``G``'s spectrum in random eigenbases (the primary null;
     mean, one standard deviation as an error bar), with a random Wishart ``G`` (same) and with
-    ``G = I``; and, hatched, the paper's control ``corr(W_0^T W_0, W^T W)`` of the initial and
+    ``G = I``; and, hatched, the paper's control :math:`\operatorname{corr}(W_0^\top W_0, W^\top W)` of the initial and
     trained filters. One panel per ``alpha``; bars whose values are all missing are left out.
     ``rows``: :func:`agop.features.ansatz_table`. Returns the figure.
 
@@ -427,7 +427,7 @@ def plot_ansatz_controls(rows, kind: str = "pearson", fig=None):
 
 
 def plot_alpha_curves(alphas, curves, nulls=None, ax=None, kind: str = "pearson"):
-    """Correlation of ``W^T W`` with ``AGOP^alpha`` against ``alpha``, one line per layer
+    r"""Correlation of :math:`W^\top W` with :math:`\mathrm{AGOP}^\alpha` against ``alpha``, one line per layer
     (``curves``: ``{layer: [value per alpha]}``), and dashed the random-``G`` null of each layer
     (``nulls``: same layout) when given. Returns the axes.
 
@@ -459,9 +459,9 @@ def plot_alpha_curves(alphas, curves, nulls=None, ax=None, kind: str = "pearson"
 
 def plot_operator_maps(operators, images, patch_size: int, n_filters: int = 6, fig=None,
                        title: str | None = None, map_titles=None):
-    """One row per feature operator ``A`` (``{label: A}``, each ``q x q``, ``q = c k^2``): its
+    r"""One row per feature operator ``A`` (``{label: A}``, each ``q x q``, ``q = c k^2``): its
     ``n_filters`` top eigenvectors as ``c x k x k`` filters (eigenvalue / largest above each),
-    then its feature map ``|A^{1/2} x[j]|`` ("same" padding) on each image of ``images`` (a
+    then its feature map :math:`\|A^{1/2} x[j]\|` ("same" padding) on each image of ``images`` (a
     batch ``(n, c, H, W)`` or a list of ``(c, H, W)`` images of any sizes). Filters are drawn
     with a symmetric blue-red scale for one channel (RGB, scaled per filter, for three); maps in
     gray, each scaled to its own range. ``map_titles`` label the image columns. Returns the
@@ -557,7 +557,7 @@ def plot_accuracy_by_iteration(curves, selected=None, ax=None, title: str | None
 
 def plot_sketch_accuracy(rows, ax=None):
     r"""Relative Frobenius error of the sketched patch-AGOP against the number of probes ``k``,
-    one line per layer, with the ``1/sqrt(k)`` slope dashed. ``rows``:
+    one line per layer, with the :math:`1/\sqrt{k}` slope dashed. ``rows``:
     :func:`agop.pretrained.sketch_accuracy`. Returns the axes.
 
     Examples:

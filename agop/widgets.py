@@ -11,8 +11,8 @@ from __future__ import annotations
 
 
 def theorem_explorer(X, y, kernel_size: int = 5, **net):
-    """Theorem 1 interactively: step size, initial scale, upper-layer noise, number of steps and
-    activation -> ``W^T W``, the patch-AGOP at 0 and over the data, and their correlation, drawn
+    r"""Theorem 1 interactively: step size, initial scale, upper-layer noise, number of steps and
+    activation -> :math:`W^\top W`, the patch-AGOP at 0 and over the data, and their correlation, drawn
     by :func:`agop.viz.plot_theorem_pair` (the chapter's static figure). ``net``: further
     keyword arguments of :class:`agop.theory.TheoremNet`. Returns the widget.
 
@@ -119,8 +119,8 @@ def noise_explorer(panels):
 
 
 def ansatz_explorer(matrices, alphas=(1.0, 0.75, 0.5, 0.25)):
-    """The ansatz through training: choose a training checkpoint, a layer and a power ``alpha``
-    -> ``W^T W`` beside ``AGOP^alpha`` and their correlation, drawn by
+    r"""The ansatz through training: choose a training checkpoint, a layer and a power ``alpha``
+    -> :math:`W^\top W` beside :math:`\mathrm{AGOP}^\alpha` and their correlation, drawn by
     :func:`agop.viz.plot_cnfm_agop` (the chapter's static twin). ``matrices``:
     ``{checkpoint label: {layer: (cnfm, agop)}}``. Opens on the last checkpoint, the last
     layer and ``alpha = alphas[0]``. Returns the widget.

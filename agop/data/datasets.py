@@ -36,7 +36,10 @@ ENV_VAR = "AGOP_DATA"
 
 
 class DatasetNotAvailable(FileNotFoundError):
-    """A dataset's files are not on disk and ``download=False``."""
+    """A dataset's files are not on disk and ``download=False``.
+
+    See :func:`load_dataset` for an example.
+    """
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:

@@ -203,6 +203,11 @@ def lfw_subset(*, size: Size = None, device: str | torch.device | None = None,
     """scikit-image's ``lfw_subset``: 200 gray 25 x 25 images ``(200, 1, 25, 25)`` in ``[0, 1]``.
 
     Labels: ``1`` for the first 100 images (faces), ``0`` for the last 100 (non-faces).
+
+    Examples:
+        >>> X, y = lfw_subset(size=10, device="cpu")
+        >>> tuple(X.shape), y[:100].tolist() == [1] * 100, int(y.sum())
+        ((200, 1, 10, 10), True, 100)
     """
     import skimage.data
 

@@ -41,7 +41,7 @@ def bars_in_noise(n: int, sigma: float, *, height: int = 16, width: int = 32, se
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Karp et al.'s bars task: ``X`` of shape ``(n, 1, height, width)``, labels ``y`` in ``{0, 1}``.
 
-    Every pixel is Gaussian noise of standard deviation ``sqrt(sigma / width)`` (``sqrt(sigma/32)``
+    Every pixel is Gaussian noise of standard deviation :math:`\sqrt{\sigma / \mathrm{width}}` (:math:`\sqrt{\sigma / 32}`
     in the paper), except one row, chosen uniformly at random, that is replaced by
     ``s * ones(width) / sqrt(width)`` with ``s = 2 y - 1 = +-1``: a unit-norm bar whose sign is the
     class. Labels are balanced (``ceil(n/2)`` zeros), shuffled.
@@ -105,9 +105,9 @@ def digits_in_noise(n: int, sigma: float, *, source: str = "digits", frame: int 
                     split: str = "train", root=None, seed: int = 0,
                     device: str | torch.device | None = None, dtype: torch.dtype | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A digit at a random position in a frame of Gaussian noise: ``(n, 1, frame, frame)``, ``y`` in ``0..9``.
+    r"""A digit at a random position in a frame of Gaussian noise: ``(n, 1, frame, frame)``, ``y`` in ``0..9``.
 
-    The frame is i.i.d. Gaussian noise of standard deviation ``0.5 sqrt(sigma)``; an ``s x s``
+    The frame is i.i.d. Gaussian noise of standard deviation :math:`0.5 \sqrt{\sigma}`; an ``s x s``
     window at a uniformly random offset is replaced by a digit (values in ``[0, 1]``).
     ``source="mnist"``: MNIST's 28 x 28 digits in a 42 x 42 frame, as in the paper (needs the
     MNIST files, see :func:`agop.data.load_dataset`; ``root`` is passed to it).
