@@ -294,3 +294,22 @@ def test_digits_in_noise_from_mnist_files(tmp_path):
     assert torch.equal(torch.from_numpy(files["train"][1].astype(np.int64))[found], y)
     Xt, _ = data.digits_in_noise(3, 1.0, source="mnist", split="test", root=tmp_path, device="cpu")
     assert Xt.shape == (3, 1, 42, 42)
+
+
+def test_offline_switch_refuses_the_download_with_the_clear_error(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(tvd, "MNIST", no_network)
+    monkeypatch.setenv("AGOP_OFFLINE", "1")
+    with pytest.raises(data.DatasetNotAvailable, match="AGOP_OFFLINE") as err:
+        data.load_dataset("mnist", root=tmp_path / "empty", download=True)
+    assert "MNIST/raw" in str(err.value)
+    write_mnist_like(tmp_path / "disk", "MNIST", n_train=3, n_test=2)  # files on disk: read them
+    ds = data.load_dataset("mnist", root=tmp_path / "disk", download=True, device="cpu")
+    assert ds.X_train.shape == (3, 1, 28, 28)
+    monkeypatch.delenv("AGOP_OFFLINE")
+    assert data.load_dataset("mnist", root=tmp_path / "disk", download=True,
+                             device="cpu").X_test.shape == (2, 1, 28, 28)

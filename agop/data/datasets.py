@@ -28,7 +28,7 @@ from agop.data.readers import (
     read_svhn_mat,
 )
 from agop.data.splits import one_hot
-from agop.runtime import default_device
+from agop.runtime import default_device, offline
 
 ENV_VAR = "AGOP_DATA"
 
@@ -275,7 +275,9 @@ def load_dataset(name: str, n_train: int | None = None, n_test: int | None = Non
     ``EMNIST/raw/`` (IDX files, plain or ``.gz``), ``cifar-10-batches-py/``,
     ``cifar-100-python/`` (python pickles), ``train_32x32.mat`` / ``test_32x32.mat`` (SVHN)
     and ``gtsrb/`` (GTSRB). Missing files raise :class:`DatasetNotAvailable` unless
-    ``download=True``, which lets torchvision download them there first.
+    ``download=True``, which lets torchvision download them there first (files already on disk
+    are read as they are); with ``AGOP_OFFLINE=1`` (:func:`agop.runtime.offline`) nothing is
+    downloaded and missing files raise :class:`DatasetNotAvailable` whatever ``download`` says.
     """
     key = _key(name)
     split = _check_split(key, split)
@@ -283,13 +285,26 @@ def load_dataset(name: str, n_train: int | None = None, n_test: int | None = Non
         raise ValueError(f"image_size must be a positive integer or None, got {image_size!r}")
     tv_name, reader, n_classes = _SPEC[key]
     root_path = data_root(root)
-    if download:
+
+    def read_both():
+        return {part: reader(root_path, part == "train", split, image_size)
+                for part in ("train", "test")}
+
+    try:
+        parts = read_both()
+    except DatasetNotAvailable as err:
+        if not download:
+            raise
+        if offline():
+            raise DatasetNotAvailable(f"{err} download=True was given, but AGOP_OFFLINE is set: "
+                                      f"nothing is downloaded.") from None
         _download(key, root_path, split)
+        parts = read_both()
     g = torch.Generator().manual_seed(int(seed))
     device, dtype = default_device(device), _dtype(dtype)
     out = {}
     for part, n in (("train", n_train), ("test", n_test)):
-        y, fetch, classes = reader(root_path, part == "train", split, image_size)
+        y, fetch, classes = parts[part]
         n = _n(n, f"n_{part}", y.shape[0])
         idx = np.arange(y.shape[0]) if n is None else \
             torch.randperm(y.shape[0], generator=g)[:n].numpy()
