@@ -37,6 +37,7 @@ _EXPORTS: dict[str, str] = {
     "nets": "agop",
     "theory": "agop",
     "viz": "agop",
+    "notebook": "agop",
     "widgets": "agop",
     "pretrained": "agop",
     "baseline": "agop",

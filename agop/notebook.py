@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-__all__ = ["glue", "have_myst_nb"]
+__all__ = ["announce", "glue", "have_myst_nb"]
 
 
 def have_myst_nb() -> bool:
@@ -47,3 +47,27 @@ def glue(name: str, value: Any, display: bool = True) -> None:
         from IPython.display import display as show
 
         show(value)
+
+
+def announce(profile: str, *, quick: str, paper: str) -> str:
+    """Say which profile this run uses, on which device, and how long it should take.
+
+    ``quick`` and ``paper`` give each profile's expected time (``"about 15 s on 2 CPU cores"``).
+    Printed by every chapter's parameters cell, so a reader knows what they started and how to
+    start the other profile (``AGOP_PROFILE=paper``, set before the parameters cell runs).
+    """
+    from agop.runtime import PROFILES, default_device
+
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    device = default_device().type
+    lines = [f"profile {profile} on {device}: expected {quick if profile == 'quick' else paper}"]
+    if profile == "paper" and device == "cpu":
+        lines.append("  (no GPU here: the paper profile will take much longer)")
+    if profile == "quick":
+        lines.append(f"  paper profile: {paper}; to run it, set the environment variable "
+                     "AGOP_PROFILE=paper before this cell (e.g. os.environ['AGOP_PROFILE'] = "
+                     "'paper' in a cell above)")
+    text = "\n".join(lines)
+    print(text)
+    return text

@@ -244,15 +244,37 @@ def _n(value, name: str, available: int) -> int | None:
     return int(value)
 
 
+def _read(key: str, root: Path, split: str | None, image_size, download: bool) -> dict:
+    """Both splits' ``(labels, fetch, classes)``; missing files downloaded first if allowed."""
+    reader = _SPEC[key][1]
+
+    def read_both():
+        return {part: reader(root, part == "train", split, image_size)
+                for part in ("train", "test")}
+
+    try:
+        return read_both()
+    except DatasetNotAvailable as err:
+        if not download:
+            raise
+        if offline():
+            raise DatasetNotAvailable(f"{err} download=True was given, but AGOP_OFFLINE is set: "
+                                      f"nothing is downloaded.") from None
+    _download(key, root, split)
+    return read_both()
+
+
 def read_split(name: str, *, train: bool = True, root: str | os.PathLike | None = None,
-               split: str | None = None, image_size: int | None = None
+               split: str | None = None, image_size: int | None = None, download: bool = False
                ) -> tuple[np.ndarray, np.ndarray]:
     """All images of one split as stored, ``uint8 (N, c, H, W)``, and ``int64`` labels.
 
-    No download; raises :class:`DatasetNotAvailable` when the files are missing.
+    Missing files raise :class:`DatasetNotAvailable`, unless ``download`` (see
+    :func:`load_dataset`).
     """
     key = _key(name)
-    y, fetch, _ = _SPEC[key][1](data_root(root), train, _check_split(key, split), image_size)
+    parts = _read(key, data_root(root), _check_split(key, split), image_size, download)
+    y, fetch, _ = parts["train" if train else "test"]
     return fetch(np.arange(y.shape[0])), y
 
 
@@ -284,22 +306,7 @@ def load_dataset(name: str, n_train: int | None = None, n_test: int | None = Non
     if image_size is not None and (not isinstance(image_size, (int, np.integer)) or image_size < 1):
         raise ValueError(f"image_size must be a positive integer or None, got {image_size!r}")
     tv_name, reader, n_classes = _SPEC[key]
-    root_path = data_root(root)
-
-    def read_both():
-        return {part: reader(root_path, part == "train", split, image_size)
-                for part in ("train", "test")}
-
-    try:
-        parts = read_both()
-    except DatasetNotAvailable as err:
-        if not download:
-            raise
-        if offline():
-            raise DatasetNotAvailable(f"{err} download=True was given, but AGOP_OFFLINE is set: "
-                                      f"nothing is downloaded.") from None
-        _download(key, root_path, split)
-        parts = read_both()
+    parts = _read(key, data_root(root), split, image_size, download)
     g = torch.Generator().manual_seed(int(seed))
     device, dtype = default_device(device), _dtype(dtype)
     out = {}
