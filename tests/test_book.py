@@ -152,18 +152,13 @@ def test_chapter_03_pretrained_branch_runs(tmp_path, monkeypatch):
     under the file name torchvision looks for -- and the chapter runs with MODELS = ["vgg11"].
     Only the code path is checked; these weights are not ImageNet's and no number is kept."""
     import nbformat
-    import torch
+    from fake_files import write_hub_checkpoint
     from nbclient import NotebookClient
-
-    from agop import pretrained
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setenv("AGOP_PROFILE", "quick")
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel draws inline, as in the book
-    path = pretrained.weights_file("vgg11")
-    assert str(path).startswith(str(tmp_path))
-    path.parent.mkdir(parents=True)
-    torch.save(pretrained.load_model("vgg11", pretrained=False, seed=1).state_dict(), path)
+    assert str(write_hub_checkpoint("vgg11")).startswith(str(tmp_path))
 
     nb = jupytext.read(BOOK / "03_pretrained.md")
     where = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
