@@ -12,6 +12,8 @@ def test_profile_reads_environment(monkeypatch):
     monkeypatch.setenv("AGOP_PROFILE", "quick")
     assert agop.profile() == "quick"
     monkeypatch.delenv("AGOP_PROFILE")
+    assert agop.profile() == "quick"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert agop.profile() == "quick"  # never paper silently, also on a GPU
     monkeypatch.setenv("AGOP_PROFILE", "fast")
     with pytest.raises(ValueError, match="AGOP_PROFILE"):
