@@ -2,9 +2,9 @@
 
 The book's prose cites numbers computed by the code through ``glue(name, value)``. Inside the
 book build (myst-nb installed) this is ``myst_nb.glue``, which stores the value for the prose's
-``{glue:text}`name``` roles. Elsewhere (Colab, plain Jupyter, a script) there is no myst-nb and
-no role to fill, so the value is printed in the cell's output as one readable line,
-``name = value``, whatever ``display`` says: the notebook's text points at that name.
+glue roles. Elsewhere (Colab, plain Jupyter, a script) there is no myst-nb and no role to fill,
+so the value is printed in the cell's output as one readable line, ``name = value``, whatever
+``display`` says: the notebook's text points at that name.
 """
 
 from __future__ import annotations
