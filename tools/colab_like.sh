@@ -9,20 +9,23 @@
 # runs too (AGOP_INSTALL points it at the wheel). Any error, or MyST left in a markdown cell, fails.
 #
 # PYTHON: the interpreter that creates the venv (default python3). COLAB_REPORT: where to write
-# the per-notebook JSON report (default: the temporary folder, printed).
+# the per-notebook JSON report (default /tmp/agop-colab-report.json). COLAB_VENV: keep the venv
+# there and reuse it on the next run (for developers; `make test` always starts afresh).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PYTHON=${PYTHON:-python3}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/agop-colab.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-VENV="$WORK/venv"
+VENV=${COLAB_VENV:-$WORK/venv}
 VPY="$VENV/bin/python"
 start=$(date +%s)
 
-"$PYTHON" -m venv "$VENV"
-"$VPY" -m pip install --quiet --upgrade pip
-PYTHON="$VPY" "$ROOT/tools/install_torch.sh"
-"$VPY" -m pip install --quiet "ipywidgets==7.7.*" ipykernel nbclient nbformat pytest
+if [ ! -x "$VPY" ]; then
+  "$PYTHON" -m venv "$VENV"
+  "$VPY" -m pip install --quiet --upgrade pip
+  PYTHON="$VPY" "$ROOT/tools/install_torch.sh"
+  "$VPY" -m pip install --quiet "ipywidgets==7.7.*" ipykernel nbclient nbformat pytest
+fi
 mkdir "$WORK/src"                      # build from a copy: no build/ or egg-info left in the tree
 cp -r "$ROOT/agop" "$ROOT/pyproject.toml" "$ROOT/README.md" "$ROOT/LICENSE" "$WORK/src/"
 find "$WORK/src" -name __pycache__ -prune -exec rm -rf {} +
@@ -30,6 +33,7 @@ find "$WORK/src" -name __pycache__ -prune -exec rm -rf {} +
 WHEEL=$(ls "$WORK"/dist/agop-*.whl)
 "$VPY" -m pip install --quiet "$WHEEL"
 echo "colab-like venv ready in $(( $(date +%s) - start )) s"
+cd "$WORK"                             # nothing below may import agop from the repository
 
 # What Colab has, and what it must not have.
 env -u PYTHONPATH "$VPY" - <<'EOF'
@@ -43,10 +47,10 @@ print(f"agop {agop.__version__} from {agop.__file__}; ipywidgets {ipywidgets.__v
 EOF
 
 # The explorers with Colab's ipywidgets 7.7.x (their 8.x run is part of `make test-package`).
-(cd "$WORK" && env -u PYTHONPATH "$VPY" -m pytest -q -p no:cacheprovider "$ROOT/tests/test_widgets.py")
+env -u PYTHONPATH "$VPY" -m pytest -q -p no:cacheprovider "$ROOT/tests/test_widgets.py"
 
 "$VPY" -m ipykernel install --sys-prefix --name agop-colab >/dev/null
-report=${COLAB_REPORT:-$WORK/../agop-colab-report.json}
+report=${COLAB_REPORT:-/tmp/agop-colab-report.json}
 env -u PYTHONPATH -u MPLBACKEND AGOP_PROFILE=quick AGOP_OFFLINE=1 AGOP_INSTALL="$WHEEL" \
   "$VPY" "$ROOT/tools/colab_run.py" --kernel agop-colab --report "$report" "$ROOT"/book/*.ipynb
 echo "test-colab took $(( $(date +%s) - start )) s; report: $report"
