@@ -43,7 +43,7 @@ SMOKE: dict[str, str] = {
     "01_ansatz": "WIDTH, EPOCHS, N_AGOP = 8, 6, 16\nN_TRAIN, N_TEST = 80, 30",  # keeps epoch 5
     "02_theorem": "",                       # the same sizes in both profiles
     # N_IMAGES stays the chapter's: the bundled photographs must be enough for it
-    "03_pretrained": "SIZE, SKETCH, NULL_DRAWS = 64, 2, 2",
+    "03_pretrained": "SIZE, SKETCH, NULL_DRAWS = 64, 2, 2\nFIRST_LAYERS = 3",
     "04_convrfm_edges": ("N_TRAIN, N_TEST, N_ITER, AGOP_SAMPLES = 60, 30, 2, 20\n"
                          "CNN_EPOCHS = 2\nN_TRAIN_PAPER, N_TEST_PAPER = 60, 30"),
     "05_deep_convrfm": ("SEEDS = [0, 1]\nARCH = {**ARCH, 'width': 4}\nN_ITER = 2\n"
