@@ -47,7 +47,7 @@ print(f"agop {agop.__version__} from {agop.__file__}; ipywidgets {ipywidgets.__v
 EOF
 
 # The explorers with Colab's ipywidgets 7.7.x (their 8.x run is part of `make test-package`).
-env -u PYTHONPATH "$VPY" -m pytest -q -p no:cacheprovider "$ROOT/tests/test_widgets.py"
+env -u PYTHONPATH "$VPY" -m pytest -q -p no:cacheprovider "$ROOT/tests/test_widget_versions.py"
 
 "$VPY" -m ipykernel install --sys-prefix --name agop-colab >/dev/null
 report=${COLAB_REPORT:-/tmp/agop-colab-report.json}
