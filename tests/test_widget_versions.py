@@ -49,7 +49,10 @@ def test_pretrained_explorer_takes_an_upload_in_this_ipywidgets():
         upload.value = ({"name": "mine.png", "type": "image/png", "size": len(content),
                          "content": memoryview(content),
                          "last_modified": datetime.datetime.now()},)
-    else:
-        upload.value = {"mine.png": {"metadata": {"name": "mine.png", "type": "image/png",
-                                                  "size": len(content)}, "content": content}}
+    else:  # 7.x: the front end sends metadata and data, then bumps a counter; value follows
+        upload.metadata = [{"name": "mine.png", "type": "image/png", "size": len(content),
+                            "lastModified": 0}]
+        upload.data = [content]
+        upload._counter += 1
+        assert list(upload.value) == ["mine.png"]
     assert image_box.value == "mine.png" and "mine.png" in image_box.options
