@@ -55,7 +55,8 @@ SMOKE: dict[str, str] = {
         "DIGITS = {**DIGITS, 'n_train': 40, 'width': 4, 'n_iter': 2}\n"
         "DIGITS_NOISE = DIGITS_NOISE[:2]\nCNN = {**CNN, 'cnn_epochs': 2}\n"
         "MNIST_RUN = dict(n_train=40, n_test=30)\n"
-        "STANDARD = dict(n_train=100, n_test=30)"),    # EMNIST: 47 classes, stratified split
+        "STANDARD = dict(n_train=100, n_test=30)\n"   # EMNIST: 47 classes, stratified split
+        "STANDARD_ARCH = {**STANDARD_ARCH, 'width': 4, 'n_iter': 2}"),
     # the benchmark's paper size takes minutes per entry: its chapter code is the same
     "90_performance": "SIZE = 'quick'\nN_TILED = [125, 250]\nN_UNTILED = [125, 250]",
 }
