@@ -5,11 +5,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export AGOP_PROFILE ?= quick
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# Tests never download: datasets and pretrained weights come from disk or raise a clear error.
+export AGOP_OFFLINE ?= 1
 # OpenMP threads sleep instead of spinning at barriers: on a small shared machine, spinning
 # threads of two processes (a chapter's kernel and anything else) slow each other 10-50x.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: chromium venv book book-fresh test test-package test-doctest test-notebooks test-book notebooks vendor bench clean
+.PHONY: chromium venv book book-fresh test test-package test-doctest test-notebooks test-paper test-colab \
+	test-book notebooks vendor bench clean
 
 $(VENV)/.installed: pyproject.toml tools/install_torch.sh
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -34,11 +37,10 @@ _vendor/.done: tools/vendor.sh tools/package.json tools/package-lock.json
 
 vendor: _vendor/.done
 
-# Regenerate each chapter's .ipynb from its .md (one way; the .md is the source).
-CHAPTERS = $(shell grep -l '^jupytext:' book/[0-9]*.md)
-
+# Regenerate each chapter's .ipynb from its .md (one way; the .md is the source), with plain
+# markdown where the .md has MyST (glue roles, citations, dropdowns): see tools/make_notebooks.py.
 notebooks: venv
-	$(VENV)/bin/jupytext --update --to ipynb $(CHAPTERS)
+	$(PY) tools/make_notebooks.py
 
 # The chapters' kernels must draw with matplotlib's inline backend: never export
 # MPLBACKEND=Agg to them, or every figure is left out of the book.
@@ -70,7 +72,19 @@ chromium:
 test-book: book-fresh chromium
 	$(PY) -m pytest tests/rendered --durations=5 -p no:cacheprovider
 
-test: test-package test-doctest test-notebooks test-book
+# Every chapter in the paper profile at smoke scale, on fabricated files in torchvision's layouts
+# and a temporary torch hub cache (tests/paper_smoke.py). No download.
+test-paper: venv
+	$(PY) -m pytest tests/paper_smoke.py --durations=0 -p no:cacheprovider
+
+# Every book/*.ipynb run as a Colab reader would: a fresh venv without myst-nb, Jupyter Book or
+# Sphinx, ipywidgets 7.7.x, agop installed from a wheel by the notebooks' own install cell.
+test-colab: venv
+	PYTHON=$(PY) tools/colab_like.sh
+
+# test-colab executes every notebook from a fresh directory, and test-book executes every chapter
+# again in the book build, so test-notebooks (nbval) is left out of `make test`.
+test: test-package test-doctest test-paper test-colab test-book
 
 bench: venv
 	$(PY) -m agop.bench --size quick

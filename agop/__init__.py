@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     # runtime
     "profile": "agop.runtime",
+    "offline": "agop.runtime",
     "default_device": "agop.runtime",
     "seed_everything": "agop.runtime",
     "environment_report": "agop.runtime",
@@ -37,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     "nets": "agop",
     "theory": "agop",
     "viz": "agop",
+    "notebook": "agop",
     "widgets": "agop",
     "pretrained": "agop",
     "baseline": "agop",

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from agop.linalg import correlation
-from agop.runtime import default_device
+from agop.runtime import default_device, offline
 from agop.validation import check_images, check_int
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -115,8 +115,9 @@ def load_model(name: str, *, pretrained: bool = True, weights: str = "IMAGENET1K
     """The torchvision model ``name`` in eval mode, pretrained or at torchvision's initialisation.
 
     ``pretrained=True`` loads ``weights`` (a weight enum member name) from the torch hub cache;
-    when the file is not there it is downloaded only if ``allow_download``, otherwise
-    :class:`WeightsUnavailable` is raised *before* any network access. ``pretrained=False`` builds
+    when the file is not there it is downloaded only if ``allow_download`` and not
+    :func:`agop.runtime.offline` (``AGOP_OFFLINE=1``), otherwise :class:`WeightsUnavailable` is
+    raised *before* any network access. ``pretrained=False`` builds
     the architecture with torchvision's own initialisation, drawn with ``seed`` (the global
     random state is left as it was).
 
@@ -147,10 +148,11 @@ def load_model(name: str, *, pretrained: bool = True, weights: str = "IMAGENET1K
     if pretrained:
         enum = weights_enum(name, weights)
         path = weights_file(name, weights)
-        if not path.is_file() and not allow_download:
+        if not path.is_file() and (not allow_download or offline()):
+            why = "AGOP_OFFLINE is set" if allow_download else "allow_download=False"
             raise WeightsUnavailable(
                 f"pretrained weights for {name!r} ({type(enum).__name__}.{enum.name}) are not in "
-                f"the torch hub cache: {path} does not exist, and allow_download=False. "
+                f"the torch hub cache: {path} does not exist, and {why}. "
                 f"Either run with network access and allow_download=True (as in Colab or the "
                 f"paper profile), or download {enum.url} into {path.parent} (set TORCH_HOME to "
                 f"use another cache folder).")

@@ -14,10 +14,12 @@ PROFILES = ("quick", "paper")
 
 
 def profile() -> str:
-    """The run profile: ``AGOP_PROFILE`` if set, else ``'paper'`` with CUDA and ``'quick'`` without.
+    """The run profile: ``AGOP_PROFILE`` if set, else ``'quick'`` (on a GPU too).
 
     ``quick`` runs a chapter on 2 CPU cores in a few minutes on data that needs no download;
-    ``paper`` runs at the paper's scale on a GPU.
+    ``paper`` runs at the paper's scale, best on a GPU, and downloads datasets and pretrained
+    weights unless :func:`offline`. It is never chosen silently: set ``AGOP_PROFILE=paper``
+    (or ``os.environ["AGOP_PROFILE"] = "paper"`` before a chapter's parameters cell).
 
     Examples:
         >>> import os
@@ -25,16 +27,43 @@ def profile() -> str:
         >>> os.environ["AGOP_PROFILE"] = "Paper"
         >>> profile()
         'paper'
-        >>> os.environ["AGOP_PROFILE"] = saved  # "" means: choose by the device
-        >>> profile() in ("quick", "paper")
-        True
+        >>> os.environ["AGOP_PROFILE"] = ""  # unset: 'quick', whatever the device
+        >>> profile()
+        'quick'
+        >>> os.environ["AGOP_PROFILE"] = saved
     """
     value = os.environ.get("AGOP_PROFILE", "").strip().lower()
     if not value:
-        return "paper" if torch.cuda.is_available() else "quick"
+        return "quick"
     if value not in PROFILES:
         raise ValueError(f"AGOP_PROFILE must be one of {PROFILES}, got {value!r}")
     return value
+
+
+def offline() -> bool:
+    """True when ``AGOP_OFFLINE`` is set to ``1``/``true``/``yes``: nothing is downloaded.
+
+    CI sets it. Then ``load_dataset(..., download=True)`` and ``load_model(...,
+    allow_download=True)`` read only what is on disk and raise their ``DatasetNotAvailable`` /
+    ``WeightsUnavailable`` error for what is missing, without touching the network.
+
+    Examples:
+        >>> import os
+        >>> saved = os.environ.get("AGOP_OFFLINE", "")
+        >>> os.environ["AGOP_OFFLINE"] = "Yes"
+        >>> offline()
+        True
+        >>> os.environ["AGOP_OFFLINE"] = "0"
+        >>> offline()
+        False
+        >>> os.environ["AGOP_OFFLINE"] = saved
+    """
+    value = os.environ.get("AGOP_OFFLINE", "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise ValueError(f"AGOP_OFFLINE must be 1/true/yes or 0/false/no, got {value!r}")
 
 
 def default_device(device: str | torch.device | None = None) -> torch.device:

@@ -222,6 +222,23 @@ def rfm_explorer(iterates, images, n_filters: int = 6, map_titles=None):
     return w.VBox([w.HBox(list(controls.values())), out])
 
 
+def uploaded_files(value) -> list[tuple[str, bytes]]:
+    """``(name, content)`` of each file in a ``FileUpload``'s value, for ipywidgets 7 and 8.
+
+    ipywidgets 7.x (Colab's) gives ``{name: {"metadata": ..., "content": bytes}}``; 8.x gives a
+    tuple of ``{"name": ..., "content": memoryview, ...}`` (or objects with those attributes).
+    """
+    if not value:
+        return []
+    if isinstance(value, dict):
+        return [(name, bytes(item["content"])) for name, item in value.items()]
+
+    def field(item, key):
+        return item[key] if isinstance(item, dict) else getattr(item, key)
+
+    return [(field(item, "name"), bytes(field(item, "content"))) for item in value]
+
+
 def pretrained_explorer(models, images, size: int = 96, sketch: int = 8, *, views=None):
     """A torchvision CNN, one of its conv layers and an image (or your own, uploaded) -> the
     layer's CNFM and patch-AGOP feature maps of that image and their correlation, drawn by
@@ -292,10 +309,8 @@ def pretrained_explorer(models, images, size: int = 96, sketch: int = 8, *, view
     def on_upload(change):
         from PIL import Image
 
-        for item in (change["new"] or ()):
-            content = item["content"] if isinstance(item, dict) else item.content
-            name = item["name"] if isinstance(item, dict) else item.name
-            array = np.asarray(Image.open(io.BytesIO(bytes(content))).convert("RGB"))
+        for name, content in uploaded_files(change["new"]):
+            array = np.asarray(Image.open(io.BytesIO(content)).convert("RGB"))
             views.add_image(name, pretrained.preprocess(array, size=size)[0])
             holding[0] = True
             try:

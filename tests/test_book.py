@@ -14,6 +14,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
+sys.path.insert(0, str(ROOT / "tools"))
 
 
 def toc_files() -> list[str]:
@@ -84,24 +85,44 @@ def test_chapter_follows_the_skeleton(chapter: Path):
     assert len(params) == 1, f"{name}: needs exactly one cell tagged 'parameters'"
     assert "PROFILE" in params[0]["source"] and "SEED" in params[0]["source"], (
         f"{name}: the parameters cell must set PROFILE and SEED")
+    assert re.search(r"announce\(PROFILE, quick=\"[^\"]*\d[^\"]*\",\s*paper=\"[^\"]+\"",
+                     params[0]["source"]), (
+        f"{name}: the parameters cell must say which profile runs and how long it takes "
+        f"(agop.notebook.announce(PROFILE, quick=..., paper=...))")
     assert "environment_report(" in code[-1]["source"], (
         f"{name}: the last cell must print the footer (agop.environment_report)")
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
 def test_ipynb_pair_is_in_sync(chapter: Path):
+    """The committed .ipynb is exactly what `make notebooks` writes from the .md, and its code
+    cells are the .md's code cells (read independently, through jupytext), without outputs."""
+    from make_notebooks import dumps, notebook
+
     nb_path = chapter.with_suffix(".ipynb")
-    fix = f"fix with: jupytext --update --to ipynb {chapter.relative_to(ROOT)}"
+    fix = "fix with: make notebooks"
     assert nb_path.exists(), f"{nb_path.name} is missing; {fix}"
-    expected = jupytext.read(chapter)
+    assert nb_path.read_text() == dumps(notebook(chapter)), f"{nb_path.name} has drifted; {fix}"
     actual = json.loads(nb_path.read_text())
-    want = [(c["cell_type"], c["source"], c["metadata"].get("tags", [])) for c in expected["cells"]]
-    got = [(c["cell_type"], "".join(c["source"]), c["metadata"].get("tags", []))
-           for c in actual["cells"]]
-    assert got == want, f"{nb_path.name} differs from {chapter.name}; {fix}"
+    want = [(c["source"], c["metadata"].get("tags", [])) for c in code_cells(chapter)]
+    got = [("".join(c["source"]), c["metadata"].get("tags", []))
+           for c in actual["cells"] if c["cell_type"] == "code"]
+    assert got == want, f"{nb_path.name}: code cells differ from {chapter.name}; {fix}"
     for c in actual["cells"]:
         if c["cell_type"] == "code":
             assert not c.get("outputs"), f"{nb_path.name} is committed with outputs; {fix}"
+    assert "jupytext" not in actual["metadata"], "a paired .ipynb would let Jupyter rewrite the .md"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_ipynb_markdown_has_no_myst_markup(chapter: Path):
+    from make_notebooks import myst_markup
+
+    nb = json.loads(chapter.with_suffix(".ipynb").read_text())
+    for i, c in enumerate(nb["cells"]):
+        if c["cell_type"] == "markdown":
+            left = myst_markup("".join(c["source"]))
+            assert not left, f"{chapter.stem}.ipynb cell {i}: MyST-only markup left: {left}"
 
 
 def test_colab_badges_and_install_lines_follow_config():
@@ -132,18 +153,13 @@ def test_chapter_03_pretrained_branch_runs(tmp_path, monkeypatch):
     under the file name torchvision looks for -- and the chapter runs with MODELS = ["vgg11"].
     Only the code path is checked; these weights are not ImageNet's and no number is kept."""
     import nbformat
-    import torch
+    from fake_files import write_hub_checkpoint
     from nbclient import NotebookClient
-
-    from agop import pretrained
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setenv("AGOP_PROFILE", "quick")
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel draws inline, as in the book
-    path = pretrained.weights_file("vgg11")
-    assert str(path).startswith(str(tmp_path))
-    path.parent.mkdir(parents=True)
-    torch.save(pretrained.load_model("vgg11", pretrained=False, seed=1).state_dict(), path)
+    assert str(write_hub_checkpoint("vgg11")).startswith(str(tmp_path))
 
     nb = jupytext.read(BOOK / "03_pretrained.md")
     where = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))

@@ -4,43 +4,21 @@ Where torchvision can read the same tiny files (it checks md5 sums only for some
 check is switched off here where it would refuse them) its output is the reference.
 """
 
-import csv
-import gzip
 import pickle
 import struct
 
 import numpy as np
 import pytest
 import torch
+from fake_files import (
+    write_cifar,
+    write_cifar10,
+    write_gtsrb,
+    write_mnist_like,
+    write_svhn,
+)
 
 from agop import data
-
-
-def _rng(seed=0):
-    return np.random.default_rng(seed)
-
-
-def write_idx(path, array, gz=False):
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with (gzip.open if gz else open)(path.with_name(path.name + ".gz") if gz else path, "wb") as fh:
-        fh.write(header + array.tobytes())
-
-
-def write_mnist_like(root, folder, n_train=12, n_test=7, n_classes=10, prefix=None, gz=False,
-                     size=28, seed=0, label_offset=0):
-    rng = _rng(seed)
-    raw = root / folder / "raw"
-    out = {}
-    for part, n in (("train", n_train), ("test", n_test)):
-        stem = prefix(part) if prefix else ("train" if part == "train" else "t10k")
-        X = rng.integers(0, 256, (n, size, size), dtype=np.uint8)
-        y = (np.arange(n) % n_classes + label_offset).astype(np.uint8)
-        write_idx(raw / f"{stem}-images-idx3-ubyte", X, gz)
-        write_idx(raw / f"{stem}-labels-idx1-ubyte", y, gz)
-        out[part] = (X, y)
-    return out
 
 
 @pytest.mark.parametrize("name, folder", [("MNIST", "MNIST"), ("FashionMNIST", "FashionMNIST")])
@@ -103,17 +81,6 @@ def test_emnist_balanced_by_default_upright_and_letters_relabelled(tmp_path):
         data.load_dataset("emnist", root=tmp_path, split="digits")
 
 
-def _write_cifar(root, folder, files, key, n_per_file, n_classes, seed=0):
-    rng = _rng(seed)
-    (root / folder).mkdir(parents=True, exist_ok=True)
-    for f in files:
-        X = rng.integers(0, 256, (n_per_file, 3 * 32 * 32), dtype=np.uint8)
-        y = list(rng.integers(0, n_classes, n_per_file).tolist())
-        with open(root / folder / f, "wb") as fh:
-            pickle.dump({"batch_label": f, key: y, "data": X, "filenames": ["x"] * n_per_file},
-                        fh, protocol=2)
-
-
 def _tv_reference(monkeypatch, cls, root, **kw):
     """torchvision's reading of our tiny files, with its md5 check switched off."""
     monkeypatch.setattr(cls, "_check_integrity", lambda self: True)
@@ -125,9 +92,8 @@ def _tv_reference(monkeypatch, cls, root, **kw):
 def test_cifar10_and_cifar100_match_torchvision(tmp_path, monkeypatch):
     import torchvision.datasets as tvd
 
-    _write_cifar(tmp_path, "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)]
-                 + ["test_batch"], "labels", 4, 10)
-    _write_cifar(tmp_path, "cifar-100-python", ["train", "test"], "fine_labels", 6, 100)
+    write_cifar10(tmp_path, n_per_file=4)
+    write_cifar(tmp_path, "cifar-100-python", ["train", "test"], "fine_labels", 6, 100)
     with open(tmp_path / "cifar-100-python" / "meta", "wb") as fh:
         pickle.dump({"fine_label_names": [f"c{i}" for i in range(100)]}, fh, protocol=2)
     for name, cls, n_train, n_classes in (("cifar10", tvd.CIFAR10, 20, 10),
@@ -161,11 +127,7 @@ def test_svhn_matches_torchvision(tmp_path, monkeypatch):
     import scipy.io
     import torchvision.datasets as tvd
 
-    rng = _rng(1)
-    for split, n in (("train", 9), ("test", 4)):
-        X = rng.integers(0, 256, (32, 32, 3, n), dtype=np.uint8)          # SVHN stores H, W, C, N
-        y = (np.arange(n) % 10 + 1).astype(np.uint8)[:, None]             # 1..10; 10 means "0"
-        scipy.io.savemat(tmp_path / f"{split}_32x32.mat", {"X": X, "y": y})
+    write_svhn(tmp_path, n_train=9, n_test=4)    # SVHN stores H, W, C, N; labels 1..10, 10 is "0"
     ds = data.load_dataset("svhn", root=tmp_path, device="cpu")
     assert ds.X_train.shape == (9, 3, 32, 32) and ds.n_classes == 10
     assert ds.y_train.tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9]
@@ -184,25 +146,8 @@ def test_gtsrb_folder_layout_matches_torchvision(tmp_path):
     import torchvision.transforms.functional as TF
     from PIL import Image
 
-    rng = _rng(2)
-    base = tmp_path / "gtsrb"
-    for c in ("00000", "00001", "00002"):
-        d = base / "GTSRB" / "Training" / c
-        d.mkdir(parents=True)
-        for i in range(2):
-            h, w = rng.integers(20, 50, 2)
-            Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(d / f"0_{i}.ppm")
-        (d / f"GT-{c}.csv").write_text("Filename;ClassId\n")             # ignored, as by torchvision
-    test = base / "GTSRB" / "Final_Test" / "Images"
-    test.mkdir(parents=True)
-    rows = []
-    for i, cls in enumerate((2, 0, 1, 1)):
-        Image.fromarray(rng.integers(0, 256, (40, 35, 3), dtype=np.uint8)).save(test / f"{i:05d}.ppm")
-        rows.append({"Filename": f"{i:05d}.ppm", "Width": 35, "Height": 40, "ClassId": cls})
-    with open(base / "GT-final_test.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["Filename", "Width", "Height", "ClassId"], delimiter=";")
-        w.writeheader()
-        w.writerows(rows)
+    write_gtsrb(tmp_path, classes=("00000", "00001", "00002"), per_class=2,
+                test_labels=(2, 0, 1, 1))
     ds = data.load_dataset("GTSRB", root=tmp_path, device="cpu")
     assert ds.X_train.shape == (6, 3, 32, 32) and ds.X_test.shape == (4, 3, 32, 32)
     assert ds.n_classes == 43 and ds.y_test.tolist() == [2, 0, 1, 1]
@@ -243,6 +188,8 @@ def test_data_root_from_argument_environment_or_home(tmp_path, monkeypatch):
 
 def test_download_delegates_to_torchvision_then_reads_our_way(tmp_path, monkeypatch):
     import torchvision.datasets as tvd
+
+    monkeypatch.delenv("AGOP_OFFLINE", raising=False)     # `make test` sets it
 
     calls = []
 
@@ -294,3 +241,22 @@ def test_digits_in_noise_from_mnist_files(tmp_path):
     assert torch.equal(torch.from_numpy(files["train"][1].astype(np.int64))[found], y)
     Xt, _ = data.digits_in_noise(3, 1.0, source="mnist", split="test", root=tmp_path, device="cpu")
     assert Xt.shape == (3, 1, 42, 42)
+
+
+def test_offline_switch_refuses_the_download_with_the_clear_error(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(tvd, "MNIST", no_network)
+    monkeypatch.setenv("AGOP_OFFLINE", "1")
+    with pytest.raises(data.DatasetNotAvailable, match="AGOP_OFFLINE") as err:
+        data.load_dataset("mnist", root=tmp_path / "empty", download=True)
+    assert "MNIST/raw" in str(err.value)
+    write_mnist_like(tmp_path / "disk", "MNIST", n_train=3, n_test=2)  # files on disk: read them
+    ds = data.load_dataset("mnist", root=tmp_path / "disk", download=True, device="cpu")
+    assert ds.X_train.shape == (3, 1, 28, 28)
+    monkeypatch.delenv("AGOP_OFFLINE")
+    assert data.load_dataset("mnist", root=tmp_path / "disk", download=True,
+                             device="cpu").X_test.shape == (2, 1, 28, 28)

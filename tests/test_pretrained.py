@@ -205,6 +205,9 @@ def test_missing_weights_offline_raise_without_network(tmp_path, monkeypatch):
     assert str(expected) in message and "allow_download" in message
     with pytest.raises(P.WeightsUnavailable):
         P.verify_ansatz("alexnet", _images(1, 64))
+    monkeypatch.setenv("AGOP_OFFLINE", "1")  # the offline switch wins over allow_download
+    with pytest.raises(P.WeightsUnavailable, match="AGOP_OFFLINE"):
+        P.load_model("vgg11", allow_download=True)
 
 
 def test_cached_weights_load_without_network(tmp_path, monkeypatch):

@@ -12,10 +12,25 @@ def test_profile_reads_environment(monkeypatch):
     monkeypatch.setenv("AGOP_PROFILE", "quick")
     assert agop.profile() == "quick"
     monkeypatch.delenv("AGOP_PROFILE")
-    assert agop.profile() == ("paper" if torch.cuda.is_available() else "quick")
+    assert agop.profile() == "quick"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert agop.profile() == "quick"  # never paper silently, also on a GPU
     monkeypatch.setenv("AGOP_PROFILE", "fast")
     with pytest.raises(ValueError, match="AGOP_PROFILE"):
         agop.profile()
+
+
+def test_offline_switch(monkeypatch):
+    from agop.runtime import offline
+
+    monkeypatch.delenv("AGOP_OFFLINE", raising=False)
+    assert offline() is False
+    for value, expected in [("1", True), ("true", True), ("0", False), ("no", False)]:
+        monkeypatch.setenv("AGOP_OFFLINE", value)
+        assert offline() is expected
+    monkeypatch.setenv("AGOP_OFFLINE", "maybe")
+    with pytest.raises(ValueError, match="AGOP_OFFLINE"):
+        offline()
 
 
 def test_default_device():

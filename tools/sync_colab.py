@@ -18,6 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BADGE_RE = re.compile(r"^(COLAB_BADGE|\[!\[Open In Colab\]\(.*\)\]\(.*\))$", re.M)
 SETUP_RE = re.compile(
     r"^(COLAB_SETUP|# Colab only: install agop.*?\n    %pip install [^\n]*)$", re.M | re.S)
+#: The environment variable that points the install cell elsewhere: a fork, a local checkout or
+#: a wheel (``make test-colab`` sets it to a wheel built from this tree).
+INSTALL_VAR = "AGOP_INSTALL"
 
 
 def repository() -> tuple[str, str]:
@@ -34,9 +37,13 @@ def expected(chapter: Path) -> tuple[str, str]:
     badge = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
              f"(https://colab.research.google.com/github/{slug}/blob/{branch}/{nb})")
     setup = ("# Colab only: install agop; Colab's own torch is kept, never reinstalled.\n"
+             f"# {INSTALL_VAR}=path, wheel or pip requirement installs that instead.\n"
+             "import os\n"
              "import sys\n\n"
-             'if "google.colab" in sys.modules:\n'
-             f'    %pip install --quiet "agop @ git+{url}@{branch}"')
+             "AGOP = os.environ.get(\n"
+             f'    "{INSTALL_VAR}", "agop @ git+{url}@{branch}")\n'
+             f'if "google.colab" in sys.modules or "{INSTALL_VAR}" in os.environ:\n'
+             '    %pip install --quiet "{AGOP}"')
     return badge, setup
 
 

@@ -358,6 +358,18 @@ def run_benchmarks(size: str = "quick", device=None, only: list[str] | None = No
     return machine, rows
 
 
+#: Committed benchmark files (``python -m agop.bench --json``), shipped inside the package so a
+#: chapter finds them from any working directory (Colab included).
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def results_file(name: str) -> str:
+    """The path of the committed benchmark file ``name`` in :data:`RESULTS_DIR` (may not exist)."""
+    if not isinstance(name, str) or not name.endswith(".json") or os.sep in name:
+        raise ValueError(f"name must be a file name ending in .json, got {name!r}")
+    return os.path.join(RESULTS_DIR, name)
+
+
 def load_results(path) -> tuple[dict, list[dict]]:
     """The machine description and rows of a JSON file written by ``python -m agop.bench --json``.
 

@@ -29,7 +29,7 @@ from agop.data.readers import (
     read_svhn_mat,
 )
 from agop.data.splits import one_hot
-from agop.runtime import default_device
+from agop.runtime import default_device, offline
 from agop.validation import check_choice
 
 ENV_VAR = "AGOP_DATA"
@@ -277,12 +277,33 @@ def _check_labels(key: str, split: str | None, y: np.ndarray, root: Path, train:
             ": the label file is corrupt or belongs to another dataset")
 
 
+def _read(key: str, root: Path, split: str | None, image_size, download: bool) -> dict:
+    """Both splits' ``(labels, fetch, classes)``; missing files downloaded first if allowed."""
+    reader = _SPEC[key][1]
+
+    def read_both():
+        return {part: reader(root, part == "train", split, image_size)
+                for part in ("train", "test")}
+
+    try:
+        return read_both()
+    except DatasetNotAvailable as err:
+        if not download:
+            raise
+        if offline():
+            raise DatasetNotAvailable(f"{err} download=True was given, but AGOP_OFFLINE is set: "
+                                      f"nothing is downloaded.") from None
+    _download(key, root, split)
+    return read_both()
+
+
 def read_split(name: str, *, train: bool = True, root: str | os.PathLike | None = None,
-               split: str | None = None, image_size: int | None = None
+               split: str | None = None, image_size: int | None = None, download: bool = False
                ) -> tuple[np.ndarray, np.ndarray]:
     """All images of one split as stored, ``uint8 (N, c, H, W)``, and ``int64`` labels.
 
-    No download; raises :class:`DatasetNotAvailable` when the files are missing.
+    Missing files raise :class:`DatasetNotAvailable`, unless ``download`` (see
+    :func:`load_dataset`).
 
     Examples:
         Offline, without the files, the error says where they were looked for and what to do:
@@ -296,8 +317,10 @@ def read_split(name: str, *, train: bool = True, root: str | os.PathLike | None 
     """
     key = _key(name)
     split = _check_split(key, split)
-    y, fetch, _ = _SPEC[key][1](data_root(root), train, split, image_size)
-    _check_labels(key, split, y, data_root(root), train)
+    root_path = data_root(root)
+    parts = _read(key, root_path, split, image_size, download)
+    y, fetch, _ = parts["train" if train else "test"]
+    _check_labels(key, split, y, root_path, train)
     return fetch(np.arange(y.shape[0])), y
 
 
@@ -320,7 +343,9 @@ def load_dataset(name: str, n_train: int | None = None, n_test: int | None = Non
     ``EMNIST/raw/`` (IDX files, plain or ``.gz``), ``cifar-10-batches-py/``,
     ``cifar-100-python/`` (python pickles), ``train_32x32.mat`` / ``test_32x32.mat`` (SVHN)
     and ``gtsrb/`` (GTSRB). Missing files raise :class:`DatasetNotAvailable` unless
-    ``download=True``, which lets torchvision download them there first.
+    ``download=True``, which lets torchvision download them there first (files already on disk
+    are read as they are); with ``AGOP_OFFLINE=1`` (:func:`agop.runtime.offline`) nothing is
+    downloaded and missing files raise :class:`DatasetNotAvailable` whatever ``download`` says.
 
     Examples:
         Offline, without the files (``download=False``, the default), nothing is fetched:
@@ -336,15 +361,14 @@ def load_dataset(name: str, n_train: int | None = None, n_test: int | None = Non
     split = _check_split(key, split)
     if image_size is not None and (not isinstance(image_size, (int, np.integer)) or image_size < 1):
         raise ValueError(f"image_size must be a positive integer or None, got {image_size!r}")
-    tv_name, reader, n_classes = _SPEC[key]
+    tv_name, _, n_classes = _SPEC[key]
     root_path = data_root(root)
-    if download:
-        _download(key, root_path, split)
+    parts = _read(key, root_path, split, image_size, download)
     g = torch.Generator().manual_seed(int(seed))
     device, dtype = default_device(device), _dtype(dtype)
     out = {}
     for part, n in (("train", n_train), ("test", n_test)):
-        y, fetch, classes = reader(root_path, part == "train", split, image_size)
+        y, fetch, classes = parts[part]
         _check_labels(key, split, y, root_path, part == "train")
         n = _n(n, f"n_{part}", y.shape[0])
         idx = np.arange(y.shape[0]) if n is None else \

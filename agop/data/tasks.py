@@ -77,7 +77,8 @@ def bars_in_noise(n: int, sigma: float, *, height: int = 16, width: int = 32, se
 DEFAULT_FRAME = {"digits": 12, "mnist": 42}
 
 
-def _digit_pool(source: str, split: str, root) -> tuple[torch.Tensor, torch.Tensor, float]:
+def _digit_pool(source: str, split: str, root, download: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """All digits of ``source``'s ``split`` ``(N, 1, s, s)``, their labels, and the pixel scale.
 
     The images are returned as stored (uint8 for MNIST, to keep 60000 images small); divided by
@@ -96,13 +97,13 @@ def _digit_pool(source: str, split: str, root) -> tuple[torch.Tensor, torch.Tens
     if source == "mnist":
         from agop.data.datasets import read_split
 
-        X, y = read_split("mnist", train=split == "train", root=root)
+        X, y = read_split("mnist", train=split == "train", root=root, download=download)
         return torch.from_numpy(X), torch.from_numpy(y), 255.0
     raise ValueError(f"source must be 'digits' or 'mnist', got {source!r}")
 
 
 def digits_in_noise(n: int, sigma: float, *, source: str = "digits", frame: int | None = None,
-                    split: str = "train", root=None, seed: int = 0,
+                    split: str = "train", root=None, download: bool = False, seed: int = 0,
                     device: str | torch.device | None = None, dtype: torch.dtype | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""A digit at a random position in a frame of Gaussian noise: ``(n, 1, frame, frame)``, ``y`` in ``0..9``.
@@ -110,7 +111,7 @@ def digits_in_noise(n: int, sigma: float, *, source: str = "digits", frame: int 
     The frame is i.i.d. Gaussian noise of standard deviation :math:`0.5 \sqrt{\sigma}`; an ``s x s``
     window at a uniformly random offset is replaced by a digit (values in ``[0, 1]``).
     ``source="mnist"``: MNIST's 28 x 28 digits in a 42 x 42 frame, as in the paper (needs the
-    MNIST files, see :func:`agop.data.load_dataset`; ``root`` is passed to it).
+    MNIST files, see :func:`agop.data.load_dataset`; ``root`` and ``download`` are passed to it).
     ``source="digits"`` (offline, the quick profile): scikit-learn's 8 x 8 digits in a 12 x 12
     frame, the paper's ratio 42/28 = 1.5. ``split`` picks the digits: MNIST's own train/test
     split, or a fixed 75%/25% split of scikit-learn's 1797 digits, so a training set and a test set
@@ -125,7 +126,7 @@ def digits_in_noise(n: int, sigma: float, *, source: str = "digits", frame: int 
         [True, True, True]
     """
     n, sigma = _check_n(n), _check_nonneg(sigma, "sigma")
-    pool_X, pool_y, scale = _digit_pool(source, split, root)
+    pool_X, pool_y, scale = _digit_pool(source, split, root, download)
     s = pool_X.shape[-1]
     frame = DEFAULT_FRAME[source] if frame is None else frame
     if not isinstance(frame, (int, np.integer)) or frame < s:

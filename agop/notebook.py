@@ -1,0 +1,73 @@
+"""Run a chapter anywhere: glued values shown in the book build, in Colab and in plain Jupyter.
+
+The book's prose cites numbers computed by the code through ``glue(name, value)``. Inside the
+book build (myst-nb installed) this is ``myst_nb.glue``, which stores the value for the prose's
+glue roles. Elsewhere (Colab, plain Jupyter, a script) there is no myst-nb and no role to fill,
+so the value is printed in the cell's output as one readable line, ``name = value``, whatever
+``display`` says: the notebook's text points at that name.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+__all__ = ["announce", "glue", "have_myst_nb"]
+
+
+def have_myst_nb() -> bool:
+    """True when myst-nb can be imported (the book build); False in Colab or plain Jupyter."""
+    return importlib.util.find_spec("myst_nb") is not None
+
+
+def _readable(value: Any) -> str:
+    """``value`` as a short line: numbers as they print, other objects by their ``str``."""
+    if hasattr(value, "savefig"):  # a matplotlib figure
+        return "(the figure)"
+    text = str(value)
+    return text if "\n" not in text else text.replace("\n", "\n    ")
+
+
+def glue(name: str, value: Any, display: bool = True) -> None:
+    """Keep ``value`` under ``name`` for the prose: ``myst_nb.glue`` when importable.
+
+    Without myst-nb, print ``name = value`` (always, also with ``display=False``, so that a
+    reader in Colab sees each number the prose refers to) and, when ``display`` is true, show
+    ``value`` itself as the cell's output would.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    if have_myst_nb():
+        from myst_nb import glue as myst_glue
+
+        myst_glue(name, value, display=display)
+        return
+    print(f"{name} = {_readable(value)}")
+    if display and not isinstance(value, (str, int, float)):
+        from IPython.display import display as show
+
+        show(value)
+
+
+def announce(profile: str, *, quick: str, paper: str) -> str:
+    """Say which profile this run uses, on which device, and how long it should take.
+
+    ``quick`` and ``paper`` give each profile's expected time (``"about 15 s on 2 CPU cores"``).
+    Printed by every chapter's parameters cell, so a reader knows what they started and how to
+    start the other profile (``AGOP_PROFILE=paper``, set before the parameters cell runs).
+    """
+    from agop.runtime import PROFILES, default_device
+
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    device = default_device().type
+    lines = [f"profile {profile} on {device}: expected {quick if profile == 'quick' else paper}"]
+    if profile == "paper" and device == "cpu":
+        lines.append("  (no GPU here: the paper profile will take much longer)")
+    if profile == "quick":
+        lines.append(f"  paper profile: {paper}; to run it, set the environment variable "
+                     "AGOP_PROFILE=paper before this cell (e.g. os.environ['AGOP_PROFILE'] = "
+                     "'paper' in a cell above)")
+    text = "\n".join(lines)
+    print(text)
+    return text

@@ -1,0 +1,133 @@
+"""The notebook generator (tools/make_notebooks.py) and the glue helper (agop.notebook)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+from make_notebooks import convert_markdown, myst_markup, read_bib  # noqa: E402
+
+BIB = {"doe2020": {"author": "Doe, Jane and Roe, Rick and Poe, Edgar", "year": "2020",
+                   "title": "A Title", "journal": "arXiv preprint arXiv:2001.01234"},
+       "solo2019": {"author": "Solo, Han", "year": "2019", "title": "Kessel Run",
+                    "doi": "10.1000/xyz"}}
+
+
+def convert(text: str, **kw) -> str:
+    out = convert_markdown(text, bib=BIB, **kw)
+    assert not myst_markup(out), myst_markup(out)
+    return out
+
+
+def test_glue_roles_point_at_the_printed_name():
+    out = convert("error up to {glue:text}`sketch_err_8:.2f`, and {glue}`n`.")
+    assert out == "error up to `sketch_err_8`, and `n`."
+
+
+def test_citations_become_linked_author_year():
+    assert convert("as {cite}`doe2020` show") == \
+        "as ([Doe et al., 2020](https://arxiv.org/abs/2001.01234)) show"
+    assert convert("{cite:t}`solo2019` says") == \
+        "[Solo (2019)](https://doi.org/10.1000/xyz) says"
+    assert convert("{cite:p}`doe2020,solo2019`").count("](https://") == 2
+    with pytest.raises(ValueError, match="nobody"):
+        convert_markdown("{cite}`nobody`", bib=BIB)
+
+
+def test_the_books_bibliography_is_read():
+    bib = read_bib()
+    assert bib["beaglehole2023mechanism"]["year"] == "2023"
+    assert "Clement" in bib["jacot2018neural"]["author"]  # the LaTeX accent is dropped
+
+
+def test_cross_references_and_math_roles():
+    out = convert("(sec-a)=\n# A\n\nsee {ref}`the section <sec-a>`, {doc}`03_pretrained`, "
+                  "{math}`x^2` and {py:func}`~agop.features.patch_agop`.")
+    assert out == ("# A\n\nsee the section, [03_pretrained](03_pretrained.ipynb), $x^2$ and "
+                   "`patch_agop`.")
+
+
+def test_admonition_becomes_a_block_quote():
+    out = convert("```{admonition} Careful\n:class: tip\nBody with {glue:text}`x`.\n```")
+    assert out == "> **Careful**\n>\n> Body with `x`."
+    assert convert(":::{note}\nplain\n:::") == "> **Note**\n>\n> plain"
+
+
+def test_dropdown_solutions_collapse_and_student_mode_drops_them():
+    text = "1. Question?\n\n:::{dropdown} Solution\nAnswer $a$.\n:::\n\nAfter."
+    out = convert(text)
+    assert "<details>\n<summary>Solution</summary>\n\nAnswer $a$.\n\n</details>" in out
+    assert out.startswith("1. Question?") and out.endswith("After.")
+    student = convert(text, solutions=False)
+    assert "Answer" not in student and "<details>" not in student
+    assert "Question?" in student and "After." in student
+
+
+def test_sphinx_exercise_directives():
+    text = ("```{exercise} Ridge\n:label: ex-ridge\nSolve it.\n```\n\n"
+            "```{solution} ex-ridge\n:class: dropdown\nLike this.\n```\n\n"
+            "::::{exercise}\nSecond.\n::::\n\n"
+            "```{solution-start} ex-2\n```\nGated answer.\n```{solution-end}\n```\nEnd.")
+    out = convert(text)
+    assert out.startswith("**Exercise 1.** Ridge\n\nSolve it.")
+    assert "<summary>Solution</summary>\n\nLike this.\n\n</details>" in out
+    assert "**Exercise 2.**\n\nSecond." in out
+    assert "<summary>Solution</summary>\n\nGated answer.\n\n</details>\nEnd." in out
+    student = convert(text, solutions=False)
+    assert "Like this" not in student and "Gated answer" not in student
+    assert "Solve it." in student and "Second." in student and "End." in student
+
+
+def test_code_blocks_stay_verbatim_and_unknown_markup_fails():
+    text = "```python\nx = {glue}`not a role here`\n```"
+    assert convert_markdown(text, bib=BIB) == text
+    with pytest.raises(ValueError, match="unknown MyST directive"):
+        convert_markdown("```{mermaid}\ngraph\n```", bib=BIB)
+    with pytest.raises(ValueError, match="unknown MyST role"):
+        convert_markdown("{someday}`x`", bib=BIB)
+
+
+def test_myst_markup_finds_every_kind():
+    found = myst_markup("{glue:text}`a`\n(label)=\n:::{dropdown} S\nx\n:::\n$$ y $$ (eq1)\n"
+                        "{{ sub }}\n% comment\n```python\n{cite}`in code`\n```\n`{cite}` is fine")
+    kinds = [f.split(": ")[1].split()[0] for f in found]
+    assert kinds == ["role", "target", "directive", "equation", "substitution", "MyST"]
+
+
+def test_glue_without_myst_nb_prints_name_and_value(monkeypatch, capsys):
+    from agop import notebook
+
+    monkeypatch.setattr(notebook, "have_myst_nb", lambda: False)
+    notebook.glue("acc", 0.875, display=False)
+    notebook.glue("where", "in Colab")
+    assert capsys.readouterr().out == "acc = 0.875\nwhere = in Colab\n"
+    with pytest.raises(ValueError, match="name"):
+        notebook.glue("", 1)
+
+
+def test_glue_with_myst_nb_hands_over(monkeypatch):
+    pytest.importorskip("myst_nb")
+    import myst_nb
+
+    from agop import notebook
+
+    calls = []
+    monkeypatch.setattr(myst_nb, "glue", lambda *a, **k: calls.append((a, k)))
+    notebook.glue("x", 3, display=False)
+    assert calls == [(("x", 3), {"display": False})]
+
+
+def test_announce_names_profile_device_and_time(capsys):
+    from agop.notebook import announce
+
+    text = announce("quick", quick="about 1 s", paper="about 2 h on a GPU")
+    assert text.startswith("profile quick on ") and "expected about 1 s" in text
+    assert "AGOP_PROFILE=paper" in text and "about 2 h on a GPU" in text
+    assert "expected about 2 h" in announce("paper", quick="1 s", paper="about 2 h")
+    with pytest.raises(ValueError, match="profile"):
+        announce("fast", quick="1 s", paper="2 s")

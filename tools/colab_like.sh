@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# `make test-colab`: every book/*.ipynb run the way a Colab reader runs it.
+#
+# A fresh virtual environment gets what a Colab VM has before the notebook's first cell: torch
+# and torchvision (tools/install_torch.sh), ipywidgets 7.7.x, IPython's kernel; and none of the
+# book build (no myst-nb, Jupyter Book or Sphinx). agop is built into a wheel and installed
+# non-editable with its own dependencies, which must leave ipywidgets at 7.7.x. Each notebook then
+# runs top to bottom from a fresh temporary directory in the quick profile; its own install cell
+# runs too (AGOP_INSTALL points it at the wheel). Any error, or MyST left in a markdown cell, fails.
+#
+# PYTHON: the interpreter that creates the venv (default python3). COLAB_REPORT: where to write
+# the per-notebook JSON report (default /tmp/agop-colab-report.json). COLAB_VENV: keep the venv
+# there and reuse it on the next run (for developers; `make test` always starts afresh).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PYTHON=${PYTHON:-python3}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/agop-colab.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+VENV=${COLAB_VENV:-$WORK/venv}
+VPY="$VENV/bin/python"
+start=$(date +%s)
+
+if [ ! -x "$VPY" ]; then
+  "$PYTHON" -m venv "$VENV"
+  "$VPY" -m pip install --quiet --upgrade pip
+  PYTHON="$VPY" "$ROOT/tools/install_torch.sh"
+  "$VPY" -m pip install --quiet "ipywidgets==7.7.*" ipykernel nbclient nbformat pytest
+fi
+mkdir "$WORK/src"                      # build from a copy: no build/ or egg-info left in the tree
+cp -r "$ROOT/agop" "$ROOT/pyproject.toml" "$ROOT/README.md" "$ROOT/LICENSE" "$WORK/src/"
+find "$WORK/src" -name __pycache__ -prune -exec rm -rf {} +
+"$VPY" -m pip wheel --quiet --no-deps --wheel-dir "$WORK/dist" "$WORK/src"
+WHEEL=$(ls "$WORK"/dist/agop-*.whl)
+"$VPY" -m pip install --quiet "$WHEEL"
+echo "colab-like venv ready in $(( $(date +%s) - start )) s"
+cd "$WORK"                             # nothing below may import agop from the repository
+
+# What Colab has, and what it must not have.
+env -u PYTHONPATH "$VPY" - <<'EOF'
+import importlib.util, sys
+import agop, ipywidgets, torch
+assert ipywidgets.__version__.startswith("7.7."), f"installing agop moved ipywidgets to {ipywidgets.__version__}"
+assert "site-packages" in agop.__file__, f"agop must be installed, not imported from {agop.__file__}"
+for name in ("myst_nb", "jupyter_book", "sphinx"):
+    assert importlib.util.find_spec(name) is None, f"{name} must not be installed"
+print(f"agop {agop.__version__} from {agop.__file__}; ipywidgets {ipywidgets.__version__}; torch {torch.__version__}")
+EOF
+
+# The explorers with Colab's ipywidgets 7.7.x (their 8.x run is part of `make test-package`).
+env -u PYTHONPATH "$VPY" -m pytest -q -p no:cacheprovider "$ROOT/tests/test_widget_versions.py"
+
+"$VPY" -m ipykernel install --sys-prefix --name agop-colab >/dev/null
+report=${COLAB_REPORT:-/tmp/agop-colab-report.json}
+env -u PYTHONPATH -u MPLBACKEND AGOP_PROFILE=quick AGOP_OFFLINE=1 AGOP_INSTALL="$WHEEL" \
+  "$VPY" "$ROOT/tools/colab_run.py" --kernel agop-colab --report "$report" "$ROOT"/book/*.ipynb
+echo "test-colab took $(( $(date +%s) - start )) s; report: $report"
