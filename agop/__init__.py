@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "null_baselines": "agop.features",
     # kernels and solvers
     "kernels": "agop",
+    "edges": "agop",
     "solve": "agop",
     "data": "agop",
     "nets": "agop",

@@ -22,7 +22,7 @@ from sklearn.utils import check_random_state
 
 from agop.estimator import OutputClassifierMixin
 from agop.runtime import default_device
-from agop.validation import check_images
+from agop.validation import check_choice, check_dtype, check_images, check_int, check_real
 
 
 def _labels(y, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -101,15 +101,10 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         for name, least in (("depth", 1), ("width", 1), ("epochs", 0), ("batch_size", 1)):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) \
-                    or value < least:
-                raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
-        k = self.patch_size
-        if not isinstance(k, (int, np.integer)) or k < 1 or k % 2 == 0:
-            raise ValueError(f"patch_size must be a positive odd integer, got {k!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+            check_int(getattr(self, name), name, minimum=least)
+        check_int(self.patch_size, "patch_size", minimum=1, odd=True)
+        check_real(self.lr, "lr", minimum=0, strict_minimum=True)
+        check_dtype(self.dtype)
 
     def fit(self, X, y) -> CNNBaseline:
         """Train on images ``X`` ``(n, c, H, W)`` with labels ``y``; keep the epoch with the best
@@ -119,7 +114,7 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
 
         self._check_params()
         device = default_device(self.device)
-        X = check_images(X, "X", dtype=self.dtype, device=device)
+        X = check_images(X, "X", dtype=check_dtype(self.dtype), device=device)
         n, c, H, W = X.shape
         k = int(self.patch_size)
         need = int(self.depth) * (k - 1) + 1
@@ -235,6 +230,7 @@ def local_signal_task(name: str, **options) -> Callable[..., tuple[torch.Tensor,
     picks disjoint digit pools). ``options`` go to the generator (e.g. ``source='mnist'``)."""
     from agop import data
 
+    name = check_choice(name, "name", ("star", "bars", "digits"))
     if name == "star":
         return lambda n, noise, seed, split="train": data.star_in_noise(
             n, noise=noise, seed=seed, device="cpu", **options)
@@ -300,7 +296,7 @@ class Comparison:
 
 def evaluate_methods(X, y, X_test, y_test, *, seed: int, depth: int, patch_size: int,
                      width: int = 64, n_iter: int = 1, n_layers: int | None = None,
-                     nonlinearity=None, cnn_epochs: int = 25, cnn_lr: float = 1e-3,
+                     nonlinearity="relu", cnn_epochs: int = 25, cnn_lr: float = 1e-3,
                      cnn_batch_size: int = 64, methods: Sequence[str] = METHODS,
                      agop_samples: int | None = None, ridges: Sequence[float] | None = None,
                      device: str | torch.device | None = None) -> dict:

@@ -5,13 +5,16 @@
         M_l  = best feature matrix of ConvRFM on X_l with a CNTK of depth (depth - l)
         if l < L-1:
             W_l     = G_l M_l^{1/2}         (width x q, G_l i.i.d. N(0, 1): rows ~ N(0, M_l))
-            X_{l+1} = phi(conv(X_l, W_l))   (VALID convolution, phi a nonlinearity or none)
+            X_{l+1} = phi(conv(X_l, W_l))   (VALID convolution, phi a nonlinearity)
     predict with the last layer's ConvRFM on X_{L-1}
 
 The total architecture matches a CNN of ``depth`` VALID conv layers of width ``width`` and
 patch size ``k`` with a fully connected read-out: every featurisation uses one conv layer, and
 the kernel loses one layer of depth per featurisation (so it never sees more depth than the
-CNN). Features come from AGOPs, models from convex solves (kernel ridge regression).
+CNN). The paper's Algorithm 2 applies a nonlinearity ``phi`` to the random features; the
+authors' code (``get_layer_from_M`` in their ConvRFM repository) applies none. The estimator
+defaults to the paper, with ``phi = ReLU``, the CNN's activation; ``nonlinearity=None`` is the
+code's choice. Features come from AGOPs, models from convex solves (kernel ridge regression).
 
 :class:`RandomFeatureConv` is the featurisation on its own, reusable with any metric ``M``;
 :func:`featurize` is its one-call form. :class:`DeepConvRFM` is the scikit-learn estimator.
@@ -26,12 +29,20 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils import check_random_state
 
+from agop.estimator import ImageInputMixin
 from agop.linalg import psd_sqrt
 from agop.runtime import default_device
-from agop.validation import as_tensor, check_images, check_psd
+from agop.validation import (
+    as_tensor,
+    check_dtype,
+    check_images,
+    check_int,
+    check_psd,
+    psd_tolerance,
+)
 
 NONLINEARITIES: dict[str, Callable[[torch.Tensor], torch.Tensor] | None] = {
     "none": None,
@@ -60,16 +71,11 @@ def _nonlinearity(phi) -> Callable[[torch.Tensor], torch.Tensor] | None:
 
 
 def _positive_int(value, name: str) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return check_int(value, name, minimum=1)
 
 
 def _odd_patch(value) -> int:
-    k = _positive_int(value, "patch_size")
-    if k % 2 == 0:
-        raise ValueError(f"patch_size must be a positive odd integer, got {value!r}")
-    return k
+    return check_int(value, "patch_size", minimum=1, odd=True)
 
 
 def random_filters(M, width: int, channels: int, patch_size: int, *, seed: int = 0,
@@ -92,7 +98,8 @@ def random_filters(M, width: int, channels: int, patch_size: int, *, seed: int =
         dtype = dtype or torch.get_default_dtype()
         root = None
     else:
-        M = check_psd(as_tensor(M, "M", dtype=dtype), "M", q)
+        M = as_tensor(M, "M", dtype=dtype)
+        M = check_psd(M, "M", q, rtol=psd_tolerance(M.dtype))
         dtype = M.dtype
         root = psd_sqrt(M, check=False)
     if not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -109,8 +116,9 @@ class RandomFeatureConv:
     ``conv`` is a VALID convolution with stride 1 and no bias (the CNTK's architecture), so an
     ``H x W`` image becomes ``(H - k + 1) x (W - k + 1)`` with ``width`` channels. Build it from
     a metric with :meth:`from_metric` (rows of ``W`` drawn from ``N(0, M)``) or from given
-    filters. ``nonlinearity``: ``None``/``'none'`` (the authors' choice: the next kernel's ReLU
-    acts), ``'relu'``, ``'abs'``, ``'tanh'`` or a callable applied elementwise.
+    filters. ``nonlinearity``: ``None``/``'none'`` (the authors' code: the next kernel's ReLU
+    acts), ``'relu'`` (the paper's Algorithm 2 applies a ``phi``; :class:`DeepConvRFM`'s
+    default), ``'abs'``, ``'tanh'`` or a callable applied elementwise.
     """
 
     def __init__(self, filters: torch.Tensor, nonlinearity: str | Callable | None = None):
@@ -188,7 +196,7 @@ def featurize(X, M, width: int, patch_size: int, nonlinearity: str | Callable | 
     return transform(X)
 
 
-class DeepConvRFM(ClassifierMixin, BaseEstimator):
+class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstimator):
     """Deep ConvRFM (Algorithm 2) as a scikit-learn classifier.
 
     Parameters
@@ -199,12 +207,21 @@ class DeepConvRFM(ClassifierMixin, BaseEstimator):
     width : number of random filters of each featurisation.
     patch_size : odd patch side ``k`` of every layer.
     n_iter : AGOP rounds of each layer's ConvRFM (the best iterate on validation is kept).
-    nonlinearity : of the featurisation: ``None`` (the authors' choice), ``'relu'``, ``'abs'``,
-        ``'tanh'`` or a callable.
+    nonlinearity : ``phi`` of the featurisation ``phi(conv(X_l, W_l))``: ``'relu'`` (default:
+        the paper's Algorithm 2 applies a nonlinearity, and ReLU is the activation of the CNN
+        and of the CNTK), ``'abs'``, ``'tanh'``, a callable, or ``None``: no nonlinearity, as
+        in the authors' code (``get_layer_from_M``), where the next kernel's ReLU is the only
+        one.
     random_state : seed (or ``numpy`` RandomState) of the validation split, the AGOP
         subsamples and the filters. The same validation split is used at every layer.
     ridges, agop_samples, normalize, power, val_fraction, device, dtype, max_memory, progress :
         passed to each layer's :class:`agop.ConvRFM`.
+    image_shape : ``(c, H, W)`` of the images when ``X`` holds them as flat rows
+        ``(n, c H W)`` (one entry may be ``-1``, inferred); ``None``: ``X`` must be images
+        ``(n, c, H, W)``. :meth:`transform` returns rows for rows and images for images.
+
+    It is a classifier and a transformer (scikit-learn's tags say both): :meth:`transform` and
+    ``fit_transform`` give the images that the last layer's ConvRFM reads.
 
     Attributes
     ----------
@@ -214,16 +231,17 @@ class DeepConvRFM(ClassifierMixin, BaseEstimator):
     filters_ : their filters ``(width, c_l, k, k)``.
     histories_ : each layer's ConvRFM history (``history[t]`` of iterate ``t``); ``history_``
         one row per layer with its depth, best iterate and validation accuracy.
+    n_features_in_ : ``c H W`` of the training images.
     """
 
     def __init__(self, depth: int = 3, n_layers: int | None = None, width: int = 64,
                  patch_size: int = 3, n_iter: int = 3,
-                 nonlinearity: str | Callable | None = None, random_state: Any = None, *,
+                 nonlinearity: str | Callable | None = "relu", random_state: Any = None, *,
                  ridges: Sequence[float] | None = None, agop_samples: int | None = None,
                  normalize: str | None = "max_eig", power: float = 1.0,
                  val_fraction: float = 0.2, device: str | torch.device | None = None,
                  dtype: torch.dtype | None = None, max_memory: int | None = None,
-                 progress: bool = True):
+                 progress: bool = True, image_shape: tuple[int, int, int] | None = None):
         self.depth = depth
         self.n_layers = n_layers
         self.width = width
@@ -240,22 +258,26 @@ class DeepConvRFM(ClassifierMixin, BaseEstimator):
         self.dtype = dtype
         self.max_memory = max_memory
         self.progress = progress
+        self.image_shape = image_shape
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]  # the training dtype
+        return tags
 
     # ---- parameters ----------------------------------------------------------------------
 
     def _n_layers(self) -> int:
         depth = _positive_int(self.depth, "depth")
         L = depth if self.n_layers is None else self.n_layers
-        if not isinstance(L, (int, np.integer)) or isinstance(L, bool) or not 1 <= L <= depth:
-            raise ValueError(f"n_layers must be an integer in [1, depth={depth}] or None, "
-                             f"got {self.n_layers!r}")
-        return int(L)
+        return check_int(L, "n_layers", minimum=1, maximum=depth)
 
     def _check_params(self) -> int:
         L = self._n_layers()
         _positive_int(self.width, "width")
         _odd_patch(self.patch_size)
         _nonlinearity(self.nonlinearity)
+        check_dtype(self.dtype)
         return L
 
     def _layer(self, l: int, seed) -> Any:
@@ -277,7 +299,8 @@ class DeepConvRFM(ClassifierMixin, BaseEstimator):
         (``(n,)`` or one-hot ``(n, C)``). Returns ``self``."""
         L = self._check_params()
         k = int(self.patch_size)
-        X = check_images(X, "X", dtype=self.dtype if self.dtype is not None else None)
+        X, _ = self._as_images(X, reset=True)
+        X = check_images(X, "X", dtype=check_dtype(self.dtype))
         need = int(self.depth) * (k - 1) + 1
         if min(X.shape[-2:]) < need:
             raise ValueError(f"X has spatial size {tuple(X.shape[-2:])}; depth={self.depth} VALID "
@@ -317,6 +340,7 @@ class DeepConvRFM(ClassifierMixin, BaseEstimator):
         self.filters_ = [t.filters for t in self.transforms_]
         self.M_ = self.Ms_[-1]
         self.n_layers_ = L
+        self.n_features_in_ = int(np.prod(X.shape[1:]))
         return self
 
     def _check_fitted(self) -> None:
@@ -327,34 +351,54 @@ class DeepConvRFM(ClassifierMixin, BaseEstimator):
 
     def transform(self, X, n_layers: int | None = None) -> torch.Tensor:
         """``X`` through the first ``n_layers`` featurisations (all of them by default): the
-        images that layer ``n_layers``'s ConvRFM reads."""
+        images that layer ``n_layers``'s ConvRFM reads, ``(n, width, H_l, W_l)``, or flattened
+        to rows ``(n, width H_l W_l)`` when ``X`` came as flat rows (see ``image_shape``).
+        A tensor for a tensor ``X``, else a numpy array (as scikit-learn's transformers)."""
         self._check_fitted()
         n = len(self.transforms_) if n_layers is None else n_layers
         if not isinstance(n, (int, np.integer)) or not 0 <= n <= len(self.transforms_):
             raise ValueError(f"n_layers must be in [0, {len(self.transforms_)}], got {n_layers!r}")
+        tensor = isinstance(X, torch.Tensor)
+        X, flat = self._input_images(X)
+        X = self._featurise(X, n)
+        X = X.flatten(1) if flat else X
+        return X if tensor else X.detach().cpu().numpy()
+
+    def _featurise(self, X: torch.Tensor, n: int) -> torch.Tensor:
+        """Checked images ``X`` through the first ``n`` featurisations."""
+        for transform in self.transforms_[:n]:
+            X = transform(X, max_memory=self.max_memory)
+        return X
+
+    def _input_images(self, X) -> tuple[torch.Tensor, bool]:
+        """``X`` as checked images of the training shape, and whether it came as flat rows."""
+        X, flat = self._as_images(X, reset=False)
         ref = self.layers_[0].X_fit_
         X = check_images(X, "X", dtype=ref.dtype, device=ref.device)
         if tuple(X.shape[1:]) != tuple(self.layers_[0].image_shape_):
             raise ValueError(f"X must have the training images' shape (c, H, W) = "
                              f"{tuple(self.layers_[0].image_shape_)}, got {tuple(X.shape[1:])}")
-        for transform in self.transforms_[:n]:
-            X = transform(X, max_memory=self.max_memory)
-        return X
+        return X, flat
+
+    def _last_inputs(self, X) -> torch.Tensor:
+        """The images the last layer's ConvRFM reads (always 4-d)."""
+        self._check_fitted()
+        return self._featurise(self._input_images(X)[0], len(self.transforms_))
 
     def decision_function(self, X) -> np.ndarray:
         """The last layer's ConvRFM scores on the featurised ``X`` (as ``ConvRFM``'s)."""
-        self._check_fitted()
-        return self.layers_[-1].decision_function(self.transform(X))
+        X = self._last_inputs(X)
+        return self.layers_[-1].decision_function(X)
 
     def predict(self, X) -> np.ndarray:
         """The class of the largest output of the last layer, as an element of ``classes_``."""
-        self._check_fitted()
-        return self.layers_[-1].predict(self.transform(X))
+        X = self._last_inputs(X)
+        return self.layers_[-1].predict(X)
 
     def score(self, X, y, sample_weight=None) -> float:
         """Accuracy on ``(X, y)``; ``y`` as labels or one-hot, like in :meth:`fit`."""
-        self._check_fitted()
-        return self.layers_[-1].score(self.transform(X), y, sample_weight=sample_weight)
+        X = self._last_inputs(X)
+        return self.layers_[-1].score(X, y, sample_weight=sample_weight)
 
     def feature_maps(self, X, identity: bool = False) -> list[torch.Tensor]:
         """What each layer's feature matrix makes of images ``X``: ``|M_l^{1/2} x_l[j]|`` at
@@ -380,7 +424,8 @@ class DeepConvRFM(ClassifierMixin, BaseEstimator):
     def _layer_inputs(self, X):
         """``X`` as each layer's ConvRFM reads it: ``X``, then through one more featurisation
         per layer (each computed once, from the previous)."""
-        X = self.transform(X, 0)
+        self._check_fitted()
+        X, _ = self._input_images(X)
         yield X
         for transform in self.transforms_[:len(self.layers_) - 1]:
             X = transform(X, max_memory=self.max_memory)

@@ -2,7 +2,9 @@
 
 A classifier defines ``_outputs(X) -> Tensor (n, C)``, ``_check_fitted()`` and ``classes_``;
 :class:`OutputClassifierMixin` turns those into scikit-learn's ``decision_function``,
-``predict`` and ``score`` (labels or one-hot rows accepted).
+``predict`` and ``score`` (labels or one-hot rows accepted). :class:`ImageInputMixin` lets
+an estimator read flat rows ``(n, c H W)`` as images (its ``image_shape`` parameter), which
+scikit-learn's pipelines and estimator checks pass.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
+from sklearn.utils import check_array
 
 
 class OutputClassifierMixin(ClassifierMixin):
@@ -40,3 +43,62 @@ class OutputClassifierMixin(ClassifierMixin):
         if y.ndim == 2 and y.shape[1] > 1:
             y = self.classes_[y.argmax(1)]
         return y.ravel()
+
+
+class ImageInputMixin:
+    """Images as ``(n, c, H, W)`` tensors or arrays, or as flat rows ``(n, c H W)``.
+
+    An estimator with an ``image_shape`` parameter (``(c, H, W)``, one entry may be ``-1`` and
+    is then inferred as in :func:`numpy.reshape`; ``None``: images only) reads 2-d ``X`` as
+    one image per row, so that it works inside scikit-learn pipelines and its estimator checks,
+    which pass tabular data. ``n_features_in_`` is ``c H W`` either way; a flat ``X`` of another
+    width is rejected with scikit-learn's message. The ``two_d_array`` input tag says whether
+    2-d ``X`` is accepted (only with ``image_shape``).
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = self.image_shape is not None
+        return tags
+
+    def _check_image_shape(self) -> tuple[int, int, int] | None:
+        shape = self.image_shape
+        if shape is None:
+            return None
+        ok = (isinstance(shape, (tuple, list)) and len(shape) == 3
+              and all(isinstance(s, (int, np.integer)) and not isinstance(s, bool)
+                      and (s >= 1 or s == -1) for s in shape)
+              and sum(int(s) == -1 for s in shape) <= 1)
+        if not ok:
+            raise ValueError(f"image_shape must be None or (c, H, W): three positive integers, "
+                             f"one of which may be -1, got {shape!r}")
+        return tuple(int(s) for s in shape)
+
+    def _as_images(self, X, *, reset: bool):
+        """``X`` as a batch of images (4-d), and whether it came as flat rows."""
+        shape = self._check_image_shape()
+        if shape is None:
+            return X, False
+        # arrays, lists and data frames get scikit-learn's own checks and messages (sparse,
+        # complex, object dtype, empty, 1-d); tensors keep their device for check_images
+        x = X if isinstance(X, torch.Tensor) else check_array(
+            X, accept_sparse=False, dtype="numeric", allow_nd=True, ensure_all_finite=False,
+            input_name="X")
+        if x.ndim == 4:
+            if any(s not in (-1, got) for s, got in zip(shape, x.shape[1:], strict=True)):
+                raise ValueError(f"X holds images of shape {tuple(x.shape[1:])}, which "
+                                 f"contradicts image_shape={shape}")
+            return x, False
+        if x.ndim != 2:
+            raise ValueError(f"X must hold flat rows (n, d) (read as images of shape "
+                             f"image_shape={shape}) or images (n, c, H, W), got shape "
+                             f"{tuple(x.shape)}")
+        n, d = x.shape
+        if not reset and d != self.n_features_in_:
+            raise ValueError(f"X has {d} features, but {type(self).__name__} is expecting "
+                             f"{self.n_features_in_} features as input")
+        known = int(np.prod([s for s in shape if s != -1]))
+        if d == 0 or d % known or (-1 not in shape and d != known):
+            raise ValueError(f"X has {d} features per row, which cannot be read as images of "
+                             f"shape image_shape={shape}")
+        return x.reshape(n, *(d // known if s == -1 else s for s in shape)), True

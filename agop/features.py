@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -29,7 +29,15 @@ from torch import nn
 from agop.linalg import congruence, correlation, psd_power, psd_sqrt
 from agop.patches import _pair, extract_patches, output_size
 from agop.runtime import default_device
-from agop.validation import as_tensor, check_images, check_psd
+from agop.validation import (
+    ArgumentTypeError,
+    as_tensor,
+    check_choice,
+    check_images,
+    check_int,
+    check_psd,
+    check_result,
+)
 
 #: default bound, in bytes, on the batched output gradients held at once by :func:`patch_agop`
 DEFAULT_MAX_MEMORY = 2**29
@@ -53,6 +61,9 @@ def select_layers(model: nn.Module, layers=None) -> dict[str, nn.Conv2d]:
         return convs
     if isinstance(layers, (str, nn.Module)):
         layers = [layers]
+    if not isinstance(layers, Iterable):
+        raise ArgumentTypeError(f"layers must be None, a layer name or module, or a list of "
+                                f"them, got {layers!r} ({type(layers).__name__})")
     by_module = {id(m): name for name, m in convs.items()}
     names = []
     for layer in layers:
@@ -237,12 +248,15 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
     device = default_device(device)
     dtype = _model_dtype(model, torch.get_default_dtype())
     X = check_images(X, "X", dtype=dtype)
+    if X.is_inference():  # made under torch.inference_mode(): autograd cannot record it
+        with torch.inference_mode(False):
+            X = X.clone()
     n = X.shape[0]
-    if sketch is not None and (not isinstance(sketch, int) or isinstance(sketch, bool) or sketch < 1):
-        raise ValueError(f"sketch must be a positive int (number of Gaussian probes) or None, got {sketch!r}")
-    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
-    max_memory = DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory)
+    sketch = None if sketch is None else check_int(sketch, "sketch", minimum=1)
+    chunk_size = None if chunk_size is None else check_int(chunk_size, "chunk_size", minimum=1)
+    max_memory = DEFAULT_MAX_MEMORY if max_memory is None else \
+        check_int(max_memory, "max_memory", minimum=1)
+    seed = check_int(seed, "seed", minimum=0)
     if vectorize is None:
         vectorize = device.type != "cpu"
 
@@ -276,7 +290,7 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
                 raise
             raise ValueError(f"X of shape {tuple(X.shape)} does not fit the model: {err}") from err
 
-    with _eval_mode(work, "the patch-AGOP"), torch.enable_grad():
+    with _eval_mode(work, "the patch-AGOP"), torch.inference_mode(False), torch.enable_grad():
         if chunk_size is None:
             chunk_size = _images_per_chunk(work, forward, X[:1].to(device), max_memory)
         chunk_size = min(n, chunk_size)
@@ -307,7 +321,7 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
                 for grads in chunks:
                     for name, h, grad in zip(names, hs, grads, strict=True):
                         if grad is None:
-                            continue
+                            raise ValueError(_detached_message(name))
                         g = convs[name].groups
                         grad = grad.reshape(-1, g, h.shape[1] // g, h.shape[2] * h.shape[3])
                         contribution = _gram_sum(grad)
@@ -325,9 +339,18 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
         g, kg, _ = Wg.shape
         Gn = G[name] if G[name] is not None else torch.zeros(g, kg, kg, dtype=dtype, device=device)
         Gn = Gn / (n * (sketch or 1))
-        agops[name] = congruence(Wg, Gn)
+        agops[name] = check_result(congruence(Wg, Gn), f"the patch-AGOP of layer {name!r}",
+                                   inputs={"X": X}, hint="rescale X or use a float64 model")
         inners[name] = Gn
     return (agops, inners) if inner else agops
+
+
+def _detached_message(name: str) -> str:
+    return (f"layer {name!r}: its output does not reach the model's output through autograd "
+            "(detached, or computed under torch.no_grad() inside forward, as a frozen backbone "
+            "often is), so its patch-AGOP cannot be read from gradients; it would come out "
+            "zero. Freeze with requires_grad_(False) instead (the patch-AGOP needs no parameter "
+            "gradients), or leave this layer out of layers=")
 
 
 def _check_outputs(outputs, n_out: int) -> torch.Tensor:
@@ -383,6 +406,7 @@ class FilterSpace:
         """The similarity of the CNFM with ``Q B Q^T`` (see :func:`agop.linalg.correlation`)."""
         M = self.cnfm
         mb, mm, bb = float((M * B).sum()), float((M * M).sum()), float((B * B).sum())
+        kind = check_choice(kind, "kind", ("pearson", "cosine"))
         if kind == "pearson":
             sm, sb, q2 = float(self.u @ M @ self.u), float(self.u @ B @ self.u), self.q**2
             mb, mm, bb = mb - sm * sb / q2, mm - sm**2 / q2, bb - sb**2 / q2
@@ -404,45 +428,98 @@ class FilterSpace:
                 self.similarity(S), self.similarity(S, "cosine"))
 
 
+def haar_rotations(B: torch.Tensor) -> torch.Tensor:
+    """Haar-random orthogonal matrices from standard Gaussian ones ``B`` (``(..., k, k)``):
+    the ``Q`` factor of ``B = Q R`` with the signs of ``diag(R)`` moved into ``Q``, so that the
+    factorisation is unique and ``Q`` is uniformly distributed on ``O(k)``."""
+    Q, R = torch.linalg.qr(B)
+    sign = torch.sign(torch.diagonal(R, dim1=-2, dim2=-1))
+    sign[sign == 0] = 1
+    return Q * sign[..., None, :]
+
+
+def _inner_spectra(G, g: int, k: int) -> torch.Tensor:
+    """The eigenvalues ``(g, k)`` of the inner matrix ``G`` given as ``(k_out, k_out)`` (one
+    group, or a block-diagonal matrix whose diagonal blocks are taken) or ``(g, k, k)``."""
+    G = as_tensor(G, "G", dtype=torch.float64).detach().cpu()
+    if G.ndim == 2 and G.shape == (g * k, g * k):
+        G = torch.stack([G[i * k:(i + 1) * k, i * k:(i + 1) * k] for i in range(g)])
+    if G.shape != (g, k, k):
+        raise ValueError(f"G must be the layer's inner matrix, ({g * k}, {g * k}) or "
+                         f"({g}, {k}, {k}) for {g} group(s) of {k} filters, got shape "
+                         f"{tuple(G.shape)}")
+    if not bool(torch.isfinite(G).all()):
+        raise ValueError("G holds NaN or inf")
+    G = (G + G.mT) / 2
+    lam = torch.linalg.eigvalsh(G)
+    scale = float(lam.abs().max()) if lam.numel() else 0.0
+    if scale == 0 or float(lam.min()) < -1e-6 * scale:
+        raise ValueError("G must be a non-zero positive semi-definite matrix (the inner matrix "
+                         "of a patch-AGOP, e.g. from patch_agop(..., inner=True))")
+    return lam.clamp(min=0)
+
+
 def null_baselines(conv_or_W, n_draws: int = 20, seed: int = 0, alpha: float = 1.0, *,
-                   space: FilterSpace | None = None) -> dict:
+                   G=None, space: FilterSpace | None = None) -> dict:
     """Controls for the ansatz: how similar ``W^T W`` and ``(W^T G W)^alpha`` are for a ``G``
     unrelated to any training.
 
     ``AGOP = W^T G W`` for every network, so the CNFM and the AGOP share ``W`` on both sides and
-    correlate even when ``G`` carries no information. Two nulls, per group ``g`` of filters:
+    correlate even when ``G`` carries no information. Since ``E[W^T O L O^T W]`` is proportional
+    to ``W^T W`` for ``O`` Haar-random, how high such a null sits is set by the spectral spread
+    of ``G``. The nulls, per group ``g`` of filters (``k = k_out / groups`` filters each):
 
-    * random: ``G_g = B B^T / k`` with ``B`` a ``k x k`` standard Gaussian matrix
-      (``k = k_out / groups``), a Wishart matrix with ``k`` degrees of freedom: full rank, a
-      spread spectrum and a Haar-random eigenbasis; ``n_draws`` draws from ``seed``;
+    * spectrum (only when the layer's trained inner matrix ``G`` is given; the primary null):
+      ``G_g = O L_g O^T`` with ``L_g`` the eigenvalues of the given ``G_g`` and ``O`` a
+      Haar-random ``k x k`` orthogonal matrix (:func:`haar_rotations` of ``B``, below): the
+      trained ``G``'s own spectrum in a random eigenbasis;
+    * random: ``G_g = B B^T / k`` with ``B`` a ``k x k`` standard Gaussian matrix, a Wishart
+      matrix with ``k`` degrees of freedom: full rank, a spread spectrum and a Haar-random
+      eigenbasis;
     * identity: ``G = I`` (then ``AGOP = W^T W`` and the correlation at ``alpha = 1`` is 1).
 
-    Computed in the filter space (:class:`FilterSpace`, which ``space`` may pass in), never
-    with a ``q x q`` matrix per draw. Returns ``{"pearson": {...}, "cosine": {...}, "alpha",
-    "n_draws", "family"}`` where each kind maps ``"random_mean"``, ``"random_std"`` (over
-    draws), ``"identity"`` and ``"draws"`` (a list, one value per draw).
+    Draw ``d`` of both random nulls uses the same ``B_d``, the ``d``-th ``randn(g, k, k)`` of a
+    ``torch.Generator`` seeded with ``seed`` (float64). Computed in the filter space
+    (:class:`FilterSpace`, which ``space`` may pass in), never with a ``q x q`` matrix per draw.
+    Returns ``{"pearson": {...}, "cosine": {...}, "alpha", "n_draws", "family"}`` where each
+    kind maps ``"random_mean"``, ``"random_std"`` (over draws), ``"identity"``, ``"draws"`` (one
+    value per draw) and, given ``G``, ``"spectrum_mean"``, ``"spectrum_std"`` and
+    ``"spectrum_draws"``. ``G``: ``(k_out, k_out)`` or ``(groups, k, k)``, as returned by
+    :func:`patch_agop` with ``inner=True``.
     """
     if not isinstance(n_draws, int) or isinstance(n_draws, bool) or n_draws < 1:
         raise ValueError(f"n_draws must be a positive int, got {n_draws!r}")
     if not 0 < alpha <= 1:
         raise ValueError(f"alpha must lie in (0, 1], got {alpha!r}")
     g, k, _ = filter_matrix(conv_or_W).shape
+    lam = None if G is None else _inner_spectra(G, g, k)
     space = FilterSpace(conv_or_W) if space is None else space
     generator = torch.Generator().manual_seed(int(seed))
-    draws: dict[str, list[float]] = {"pearson": [], "cosine": []}
+    families = ("random",) if lam is None else ("random", "spectrum")
+    R_groups = space.R.reshape(space.R.shape[0], g, k).transpose(0, 1)  # (g, r, k)
+    draws = {(f, kind): [] for f in families for kind in ("pearson", "cosine")}
     for _ in range(n_draws):
         B = torch.randn(g, k, k, generator=generator, dtype=torch.float64)
-        A = space.power(space.reduce(B @ B.mT / k), alpha)
-        for kind in draws:
-            draws[kind].append(space.similarity(A, kind))
+        reduced = {"random": space.reduce(B @ B.mT / k)}
+        if lam is not None:  # R O L O^T R^T as (R O) L (R O)^T, summed over groups
+            P = R_groups @ haar_rotations(B)
+            reduced["spectrum"] = ((P * lam[:, None, :]) @ P.mT).sum(0)
+        for family, reduced_G in reduced.items():
+            A = space.power(reduced_G, alpha)
+            for kind in ("pearson", "cosine"):
+                draws[family, kind].append(space.similarity(A, kind))
     identity = space.power(space.cnfm, alpha)
-    out: dict = {"alpha": alpha, "n_draws": n_draws,
-                 "family": "Wishart G = B B^T / k, B a k x k standard Gaussian matrix, per group"}
-    for kind, values in draws.items():
-        t = torch.tensor(values, dtype=torch.float64)
-        out[kind] = {"random_mean": float(t.mean()),
-                     "random_std": float(t.std()) if n_draws > 1 else 0.0,
-                     "identity": space.similarity(identity, kind), "draws": values}
+    family = "Wishart G = B B^T / k, B a k x k standard Gaussian matrix, per group"
+    if lam is not None:
+        family += "; spectrum: the given G's eigenvalues in Haar-random eigenbases O(B)"
+    out: dict = {"alpha": alpha, "n_draws": n_draws, "family": family}
+    for kind in ("pearson", "cosine"):
+        out[kind] = {"identity": space.similarity(identity, kind)}
+        for f in families:
+            t = torch.tensor(draws[f, kind], dtype=torch.float64)
+            out[kind][f"{f}_mean"] = float(t.mean())
+            out[kind][f"{f}_std"] = float(t.std()) if n_draws > 1 else 0.0
+            out[kind]["draws" if f == "random" else f"{f}_draws"] = draws[f, kind]
     return out
 
 
@@ -491,35 +568,57 @@ def ansatz_table(model: nn.Module, agops: dict[str, torch.Tensor],
                  init_model: nn.Module | None = None,
                  init_agops: dict[str, torch.Tensor] | None = None,
                  alphas: Sequence[float] = (1.0, 0.5), kinds: Sequence[str] = ("pearson", "cosine"),
-                 n_draws: int = 20, seed: int = 0) -> list[dict]:
+                 n_draws: int = 20, seed: int = 0, *,
+                 G: dict[str, torch.Tensor] | None = None) -> list[dict]:
     """The ansatz, layer by layer, beside its controls: one row per (layer, alpha, kind) with
 
     * ``trained``: similarity of ``W^T W`` and ``AGOP^alpha`` (``agops``, of ``model``);
     * ``init``: the same at initialisation (``init_model`` and its ``init_agops``), if given;
-    * ``null_mean``, ``null_std``: with ``G`` a random Wishart matrix (:func:`null_baselines`,
-      on the trained ``W``);
+    * ``cnfm_init``: the paper's control, the similarity of the initial and trained CNFMs
+      ``W_0^T W_0`` and ``W^T W`` (``None`` without ``init_model``);
+    * ``spectrum_mean``, ``spectrum_std``, ``spectrum_margin``: the spectrum-matched null, the
+      trained ``G``'s eigenvalues in random eigenbases (:func:`null_baselines`), and
+      ``(trained - spectrum_mean) / spectrum_std``; only when ``G`` (the layers' inner matrices,
+      :func:`patch_agop` with ``inner=True``) is given, else ``None``;
+    * ``null_mean``, ``null_std``: with ``G`` a random Wishart matrix (on the trained ``W``);
     * ``identity``: with ``G = I``;
     * ``margin``: ``trained - null_mean`` in units of ``null_std`` (``inf`` when the spread is 0).
     """
     convs = select_layers(model, list(agops))
     init_convs = select_layers(init_model, list(agops)) if init_model is not None else None
+    if G is not None and set(G) != set(agops):
+        raise ValueError(f"G must hold the inner matrix of every layer in agops ({list(agops)}), "
+                         f"got {list(G)}")
+
+    def margin(value, mean, std):
+        return (value - mean) / std if std > 0 else math.inf
+
     rows = []
     for name, A in agops.items():
+        W = cnfm(convs[name])
         for alpha in alphas:
-            nulls = null_baselines(convs[name], n_draws=n_draws, seed=seed, alpha=alpha)
+            nulls = null_baselines(convs[name], n_draws=n_draws, seed=seed, alpha=alpha,
+                                   G=None if G is None else G[name])
             for kind in kinds:
-                trained = correlation(cnfm(convs[name]), psd_power(A, alpha), kind=kind)
-                init = None
-                if init_convs is not None and init_agops is not None:
-                    init = correlation(cnfm(init_convs[name]), psd_power(init_agops[name], alpha),
-                                       kind=kind)
+                trained = correlation(W, psd_power(A, alpha), kind=kind)
+                init = cnfm_init = None
+                if init_convs is not None:
+                    cnfm_init = correlation(cnfm(init_convs[name]), W, kind=kind)
+                    if init_agops is not None:
+                        init = correlation(cnfm(init_convs[name]),
+                                           psd_power(init_agops[name], alpha), kind=kind)
                 null = nulls[kind]
-                spread = null["random_std"]
-                rows.append({"layer": name, "alpha": alpha, "kind": kind, "trained": trained,
-                             "init": init, "null_mean": null["random_mean"], "null_std": spread,
-                             "identity": null["identity"],
-                             "margin": (trained - null["random_mean"]) / spread if spread > 0
-                             else math.inf})
+                row = {"layer": name, "alpha": alpha, "kind": kind, "trained": trained,
+                       "init": init, "cnfm_init": cnfm_init, "null_mean": null["random_mean"],
+                       "null_std": null["random_std"], "identity": null["identity"],
+                       "margin": margin(trained, null["random_mean"], null["random_std"]),
+                       "spectrum_mean": None, "spectrum_std": None, "spectrum_margin": None}
+                if G is not None:
+                    row.update(spectrum_mean=null["spectrum_mean"],
+                               spectrum_std=null["spectrum_std"],
+                               spectrum_margin=margin(trained, null["spectrum_mean"],
+                                                      null["spectrum_std"]))
+                rows.append(row)
     return rows
 
 

@@ -4,26 +4,41 @@ from __future__ import annotations
 
 import torch
 
-from agop.validation import as_tensor, check_finite, check_psd
+from agop.validation import (
+    as_tensor,
+    check_choice,
+    check_finite,
+    check_psd,
+    check_real,
+    check_result,
+    low_precision,
+)
 
 
 def psd_power(A: torch.Tensor, alpha: float, *, check: bool = True) -> torch.Tensor:
     """``A^alpha`` for a symmetric PSD matrix: ``U diag(max(lambda, 0)^alpha) U^T``.
 
     Tiny negative eigenvalues from round-off are clipped to zero; a clearly indefinite ``A``
-    raises ``ValueError`` (unless ``check=False``).
+    raises ``ValueError`` (unless ``check=False``). float16 and bfloat16 matrices are
+    decomposed in float32 and returned in their own dtype.
     """
     A = as_tensor(A, "A")
+    alpha = check_real(alpha, "alpha")
     if check:
         check_psd(A, "A")
     A = (A + A.T) / 2
     if alpha == 1:
         return A
+    dtype = A.dtype
+    if low_precision(dtype):
+        A = A.to(torch.float32)
     eigvals, eigvecs = torch.linalg.eigh(A)
     eigvals = eigvals.clamp_min(0)
     powered = eigvals.pow(alpha) if alpha > 0 else torch.where(
         eigvals > 0, eigvals.pow(alpha), torch.zeros_like(eigvals))
-    return (eigvecs * powered) @ eigvecs.T
+    out = ((eigvecs * powered) @ eigvecs.T).to(dtype)
+    return check_result(out, f"A^{alpha:g}", inputs={"A": A},
+                        hint="scale A down (A^alpha scales by c^alpha) or compute in float64")
 
 
 def psd_sqrt(A: torch.Tensor, *, check: bool = True) -> torch.Tensor:
@@ -65,17 +80,24 @@ def correlation(A, B, kind: str = "pearson") -> float:
 
     ``kind="pearson"``: subtract each matrix's mean entry, then take the cosine (the paper's
     measure). ``kind="cosine"``: ``<A, B>_F / (|A|_F |B|_F)``, uncentred.
-    Both are invariant to positive scaling of either matrix.
+    Both are invariant to positive scaling of either matrix, so each is first divided by its
+    largest entry: any finite matrix works, ``1e-300`` or ``1e300`` in size. A matrix whose
+    centred entries are round-off of its mean (``<= n eps max|A|``) counts as constant.
     """
     A = check_finite(as_tensor(A, "A"), "A").to(torch.float64)
     B = check_finite(as_tensor(B, "B"), "B").to(device=A.device, dtype=torch.float64)
     if A.shape != B.shape:
         raise ValueError(f"A and B must have the same shape, got {tuple(A.shape)} and {tuple(B.shape)}")
-    if kind == "pearson":
-        A, B = A - A.mean(), B - B.mean()
-    elif kind != "cosine":
-        raise ValueError(f"kind must be 'pearson' or 'cosine', got {kind!r}")
-    na, nb = A.norm(), B.norm()
-    if na == 0 or nb == 0:
-        raise ValueError("correlation is undefined for a constant matrix (zero norm after centring)")
-    return float((A * B).sum() / (na * nb))
+    kind = check_choice(kind, "kind", ("pearson", "cosine"))
+    centred = []
+    for name, C in (("A", A), ("B", B)):
+        size = float(C.abs().max()) if C.numel() else 0.0
+        C = C / size if size > 0 else C
+        if kind == "pearson":
+            C = C - C.mean()
+        if not C.numel() or float(C.abs().max()) <= C.numel() * torch.finfo(C.dtype).eps:
+            raise ValueError(f"correlation is undefined for a constant matrix ({name} is "
+                             f"{'constant' if kind == 'pearson' else 'zero'})")
+        centred.append(C)
+    A, B = centred
+    return float((A * B).sum() / (A.norm() * B.norm()))

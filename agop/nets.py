@@ -18,7 +18,7 @@ from torch import nn
 
 from agop.patches import output_size
 from agop.runtime import default_device
-from agop.validation import as_tensor, check_finite, check_images
+from agop.validation import as_tensor, check_choice, check_finite, check_images
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "identity": nn.Identity}
 INITS = ("default", "kaiming", "normal")
@@ -46,12 +46,9 @@ class SimpleCNN(nn.Module):
         widths = [width] * depth if isinstance(width, int) else list(width)
         if len(widths) != depth or min(widths) < 1:
             raise ValueError(f"width must be a positive int or {depth} positive ints, got {width!r}")
-        if pool not in (None, "max", "avg"):
-            raise ValueError(f"pool must be None, 'max' or 'avg', got {pool!r}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {activation!r}")
-        if init not in INITS:
-            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        pool = check_choice(pool, "pool", (None, "max", "avg"))
+        activation = check_choice(activation, "activation", list(ACTIVATIONS))
+        init = check_choice(init, "init", INITS)
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         self.convs = nn.ModuleList()
         self.pool = pool
@@ -186,8 +183,8 @@ def train(model: nn.Module, X_train, Y_train, X_val=None, Y_val=None, epochs: in
     bad = [c for c in checkpoints if not 0 <= c <= epochs]
     if bad:
         raise ValueError(f"checkpoints must be epochs in [0, {epochs}], got {bad}")
-    if loss not in ("ce", "mse"):
-        raise ValueError(f"loss must be 'ce' or 'mse', got {loss!r}")
+    loss = check_choice(loss, "loss", ("ce", "mse"))
+    optimizer = check_choice(optimizer, "optimizer", ("adam", "sgd"))
     if optimizer == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     elif optimizer == "sgd":

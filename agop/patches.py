@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agop.validation import check_images
+from agop.validation import check_choice, check_images
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -54,8 +54,7 @@ def padding_amounts(padding, kernel_size, dilation=1) -> tuple[int, int, int, in
 
 def pad(x: torch.Tensor, amounts: tuple[int, int, int, int], padding_mode: str = "zeros") -> torch.Tensor:
     """Pad images ``(n, c, H, W)`` by ``(left, right, top, bottom)`` in a conv's ``padding_mode``."""
-    if padding_mode not in PADDING_MODES:
-        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
+    padding_mode = check_choice(padding_mode, "padding_mode", PADDING_MODES)
     if not any(amounts):
         return x
     if padding_mode == "zeros":

@@ -28,7 +28,7 @@ from torch import nn
 
 from agop.linalg import correlation
 from agop.runtime import default_device
-from agop.validation import check_images
+from agop.validation import check_images, check_int
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -307,8 +307,9 @@ class LayerResult:
 
     ``pearson``/``cosine``: against the AGOP; ``*_sqrt``: against ``AGOP^{1/2}``; ``init_*``: the
     same for the model at initialisation (``None`` without one); ``null_random_*``: against
-    ``W^T G W`` for random PSD ``G`` (mean and std over draws); ``null_identity_*``: ``G = I``;
-    ``cnfm_init_vs_trained``: Pearson correlation of the initial and the trained CNFM;
+    ``W^T G W`` for random PSD ``G`` (mean and std over draws); ``null_spectrum_*``: the
+    spectrum-matched null, the trained ``G``'s eigenvalues in random eigenbases (mean and std);
+    ``null_identity_*``: ``G = I``; ``cnfm_init_vs_trained``: Pearson correlation of the initial and the trained CNFM;
     ``seconds``: this layer's share of the analysis after the shared backward passes.
     """
 
@@ -324,6 +325,10 @@ class LayerResult:
     null_random_cosine_std: float | None = None
     null_identity_pearson: float | None = None
     null_identity_cosine: float | None = None
+    null_spectrum_pearson: float | None = None
+    null_spectrum_pearson_std: float | None = None
+    null_spectrum_cosine: float | None = None
+    null_spectrum_cosine_std: float | None = None
     init_pearson: float | None = None
     init_cosine: float | None = None
     init_pearson_sqrt: float | None = None
@@ -341,7 +346,8 @@ _TEXT_COLUMNS = (
     ("layer", "layer", "{}"), ("weight", "weight_shape", "{}"),
     ("r", "pearson", "{:.3f}"), ("r sqrt", "pearson_sqrt", "{:.3f}"),
     ("cos", "cosine", "{:.3f}"), ("cos sqrt", "cosine_sqrt", "{:.3f}"),
-    ("r init", "init_pearson", "{:.3f}"), ("r null", "null_random_pearson", "{:.3f}"),
+    ("r init", "init_pearson", "{:.3f}"), ("r spec", "null_spectrum_pearson", "{:.3f}"),
+    ("+-", "null_spectrum_pearson_std", "{:.3f}"), ("r null", "null_random_pearson", "{:.3f}"),
     ("+-", "null_random_pearson_std", "{:.3f}"), ("r G=I", "null_identity_pearson", "{:.3f}"),
     ("r(W0'W0,W'W)", "cnfm_init_vs_trained", "{:.3f}"), ("s", "seconds", "{:.2f}"),
 )
@@ -401,8 +407,26 @@ class AnsatzTable:
                              "trained": getattr(r, kind), "init": getattr(r, f"init_{kind}"),
                              "null_mean": getattr(r, f"null_random_{kind}"),
                              "null_std": getattr(r, f"null_random_{kind}_std"),
-                             "identity": getattr(r, f"null_identity_{kind}")})
+                             "identity": getattr(r, f"null_identity_{kind}"),
+                             "spectrum_mean": getattr(r, f"null_spectrum_{kind}"),
+                             "spectrum_std": getattr(r, f"null_spectrum_{kind}_std"),
+                             "cnfm_init": (r.cnfm_init_vs_trained if kind == "pearson"
+                                           else None)})
         return rows
+
+    def null_margins(self, kind: str = "pearson", null: str = "spectrum") -> list[float]:
+        """Per layer, ``(measured - null mean) / null std``: the distance of the measured
+        similarity from the ``"spectrum"`` (matched, the primary) or ``"random"`` (Wishart)
+        null in the null's standard deviations (``inf`` where the std is 0)."""
+        if kind not in ("pearson", "cosine") or null not in ("spectrum", "random"):
+            raise ValueError(f"kind must be 'pearson' or 'cosine' and null 'spectrum' or "
+                             f"'random', got kind={kind!r}, null={null!r}")
+        means = self.column(f"null_{null}_{kind}")
+        stds = self.column(f"null_{null}_{kind}_std")
+        if any(v is None for v in means):
+            raise ValueError(f"the {null} null is missing (null_draws=0?)")
+        return [(getattr(r, kind) - m) / s if s > 0 else math.inf
+                for r, m, s in zip(self.rows, means, stds, strict=True)]
 
     def margin(self, kind: str = "pearson") -> float:
         """The mean over layers of (measured - random-``G`` null) similarity."""
@@ -481,7 +505,8 @@ def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = No
     For each conv layer ``l`` with weight ``W_l`` (``k_out x q``): the CNFM ``W_l^T W_l``, the
     patch-AGOP ``AGOP_l = W_l^T G_l W_l`` (all layers from the same backward passes; exact over
     ``outputs`` in chunks, or unbiased with ``sketch`` Gaussian output probes), their Pearson and
-    cosine similarity (also against ``AGOP_l^{1/2}``), the null baselines (``G`` random PSD, ``G = I``;
+    cosine similarity (also against ``AGOP_l^{1/2}``), the null baselines (``G_l``'s spectrum in
+    random eigenbases, ``G`` random PSD, ``G = I``;
     :func:`agop.features.null_baselines`), and, given ``init`` (the same architecture at its
     initialisation), the same similarities there and ``corr(W_0^T W_0, W_l^T W_l)``.
 
@@ -503,10 +528,8 @@ def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = No
     names = list(convs)
     param = next(model.parameters())
     X = check_images(X, "X", dtype=param.dtype, device=param.device)
-    if sketch is not None and (not isinstance(sketch, (int, np.integer)) or sketch < 1):
-        raise ValueError(f"sketch must be None (exact) or a positive number of probes, got {sketch!r}")
-    if not isinstance(null_draws, (int, np.integer)) or null_draws < 0:
-        raise ValueError(f"null_draws must be a non-negative integer, got {null_draws!r}")
+    sketch = None if sketch is None else check_int(sketch, "sketch", minimum=1)
+    null_draws = check_int(null_draws, "null_draws", minimum=0)
     n_out = n_outputs(model, X)
     n_out = len(outputs) if outputs is not None else n_out
     init_convs = None
@@ -535,7 +558,8 @@ def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = No
         row = LayerResult(layer=n, weight_shape=tuple(conv.weight.shape), pearson=p, cosine=c,
                           pearson_sqrt=ps, cosine_sqrt=cs)
         if null_draws:
-            nulls = null_baselines(conv, n_draws=int(null_draws), seed=seed, space=space)
+            nulls = null_baselines(conv, n_draws=int(null_draws), seed=seed, space=space,
+                                   G=G[n])
             for field, value in _null_fields(nulls).items():
                 setattr(row, field, value)
         if init_convs is not None:
@@ -558,6 +582,8 @@ def _null_fields(nulls: dict) -> dict[str, float]:
         null_random_pearson=p["random_mean"], null_random_pearson_std=p["random_std"],
         null_random_cosine=c["random_mean"], null_random_cosine_std=c["random_std"],
         null_identity_pearson=p["identity"], null_identity_cosine=c["identity"],
+        null_spectrum_pearson=p.get("spectrum_mean"), null_spectrum_pearson_std=p.get("spectrum_std"),
+        null_spectrum_cosine=c.get("spectrum_mean"), null_spectrum_cosine_std=c.get("spectrum_std"),
     )
 
 

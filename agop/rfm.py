@@ -31,10 +31,18 @@ from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 
 from agop.data import one_hot, train_val_split
-from agop.estimator import OutputClassifierMixin
+from agop.estimator import ImageInputMixin, OutputClassifierMixin
 from agop.linalg import psd_power
 from agop.runtime import default_device
-from agop.validation import check_finite, check_images
+from agop.validation import (
+    check_choice,
+    check_dtype,
+    check_finite,
+    check_images,
+    check_int,
+    check_real,
+    check_reals,
+)
 
 DEFAULT_RIDGES: tuple[float, ...] = (1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 1e-1)
 NORMALIZATIONS = ("max_eig", "fro", None)
@@ -53,10 +61,8 @@ def normalize_feature_matrix(A: torch.Tensor, normalize: str | None = "max_eig",
     ``A`` is symmetrised first. Raises ``ValueError`` when ``A^power`` is zero (a constant
     predictor has no gradient, so there is no metric to learn) or not finite.
     """
-    if normalize not in NORMALIZATIONS:
-        raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
-    if not (isinstance(power, (int, float)) and power > 0):
-        raise ValueError(f"power must be a positive number, got {power!r}")
+    normalize = check_choice(normalize, "normalize", NORMALIZATIONS)
+    power = check_real(power, "power", minimum=0, strict_minimum=True)
     A = check_finite((A + A.T) / 2, "A")
     M = A if power == 1 else psd_power(A, power, check=False)
     if normalize == "max_eig":
@@ -149,8 +155,7 @@ def rfm_iterations(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor
     the seconds spent on round ``t`` (its kernel fit plus the AGOP that makes ``M_{t+1}``).
     If an AGOP is zero the rounds stop early with a warning.
     """
-    if not isinstance(n_iter, (int, np.integer)) or n_iter < 0:
-        raise ValueError(f"n_iter must be a non-negative integer, got {n_iter!r}")
+    n_iter = check_int(n_iter, "n_iter", minimum=0)
     n = X.shape[0]
     M: torch.Tensor | None = None  # the identity, without the cost of applying it
     Ms = [torch.eye(q, dtype=X.dtype, device=X.device)]
@@ -197,10 +202,16 @@ def rfm_iterations(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor
 
 def _labels(y, n: int) -> tuple[np.ndarray, np.ndarray, bool]:
     """(classes, integer codes, one_hot_input) for labels ``y`` of ``n`` images."""
+    if y is None:
+        raise ValueError("ConvRFM requires y to be passed, but the target y is None")
     if isinstance(y, torch.Tensor):
         y = y.detach().cpu().numpy()
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
+        from sklearn.exceptions import DataConversionWarning
+
+        warnings.warn("A column-vector y was passed when a 1d array was expected; it is read "
+                      "as the labels y.ravel()", DataConversionWarning, stacklevel=3)
         y = y[:, 0]
     if y.shape[:1] != (n,):
         raise ValueError(f"y must hold one label per image of X ({n}), got shape {y.shape}")
@@ -218,31 +229,40 @@ def _labels(y, n: int) -> tuple[np.ndarray, np.ndarray, bool]:
     else:
         raise ValueError(f"y must be labels of shape (n,) or one-hot (n, C), got shape {y.shape}")
     if len(classes) < 2:
-        raise ValueError(f"y must hold at least two classes, got {len(classes)}")
+        raise ValueError(f"y must hold at least two classes, got {len(classes)} class")
     return classes, codes, one_hot
 
 
-class ConvRFM(OutputClassifierMixin, BaseEstimator):
+class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
     """Convolutional Recursive Feature Machine (Algorithm 1) as a scikit-learn classifier.
 
     Parameters
     ----------
-    kernel : 'laplace', 'cnngp', 'cntk' or a kernel object (see :mod:`agop.kernels`).
+    kernel : 'laplace', 'cnngp', 'cntk' (any case) or a kernel object (see
+        :mod:`agop.kernels`; then ``patch_size``, ``depth`` and ``bandwidth`` are its own, with
+        a warning for each of ours that differs).
     patch_size : odd patch side ``k``; ``M`` is ``q x q`` with ``q = c k^2``.
-    depth : depth of the CNTK (ignored by the other kernels).
+    depth : depth of the CNTK (other kernels: 1, else ``ValueError``).
     n_iter : number of AGOP rounds; 0 fits the fixed kernel (``M = I``) only.
     random_state : seed (or ``numpy`` RandomState) of the validation split and AGOP subsamples.
     padding : zeros added on each side of every image before patches are taken.
     ridges : ridge values; each round picks the best on the validation split.
     agop_samples : training images over which the AGOP is averaged (``None``: all).
     normalize : ``'max_eig'``, ``'fro'`` or ``None``: how each new ``M`` is scaled.
-    power : ``M_{t+1} = AGOP^power`` before normalising (``0.5`` is the authors' ``sqrtM``).
+    power : ``M_{t+1} = AGOP^power`` before normalising. In the authors' ConvRFM code the
+        ``-sqrtM`` flag multiplies the patches by ``AGOP^{1/2}``, a metric ``M = AGOP``
+        (``power = 1``, the default); without the flag the patches are multiplied by ``AGOP``,
+        a metric ``M = AGOP^2`` (``power = 2``).
     val_fraction : share of the training images held out to choose ridges and the iterate.
-    bandwidth : Laplace bandwidth ``L`` (``None``: the kernel's default).
-    device, dtype : where to compute (``None``: CUDA if present) and in which float type
-        (``None``: that of ``X`` when floating, else float32).
+    bandwidth : Laplace bandwidth ``L`` (``None``: the kernel's default; other kernels: None,
+        else ``ValueError``).
+    device, dtype : where to compute (``None``: CUDA if present) and in which float type,
+        float32 or float64 (``None``: that of ``X`` when it is one of them, else float32).
     max_memory : bytes a kernel block may use (``None``: the kernel's default).
     progress : show a tqdm progress bar over the rounds.
+    image_shape : ``(c, H, W)`` of the images when ``X`` holds them as flat rows
+        ``(n, c H W)`` (one entry may be ``-1``, inferred); ``None``: ``X`` must be images
+        ``(n, c, H, W)``.
 
     Attributes
     ----------
@@ -252,7 +272,7 @@ class ConvRFM(OutputClassifierMixin, BaseEstimator):
     ``classes_``; ``kernel_`` the kernel object; ``alpha_``, ``ridge_`` and ``X_fit_`` the
     fitted machine ``f(x) = K_{M_}(x, X_fit_) alpha_``, trained on the training split
     (``alphas_[t]`` that of iterate ``t``, see :meth:`score_iterations`); ``image_shape_`` the
-    ``(c, H, W)`` of the images (before padding).
+    ``(c, H, W)`` of the images (before padding); ``n_features_in_`` its size ``c H W``.
     """
 
     def __init__(self, kernel: Any = "laplace", patch_size: int = 7, depth: int = 1,
@@ -261,7 +281,8 @@ class ConvRFM(OutputClassifierMixin, BaseEstimator):
                  normalize: str | None = "max_eig", power: float = 1.0,
                  val_fraction: float = 0.2, bandwidth: float | None = None,
                  device: str | torch.device | None = None, dtype: torch.dtype | None = None,
-                 max_memory: int | None = None, progress: bool = True):
+                 max_memory: int | None = None, progress: bool = True,
+                 image_shape: tuple[int, int, int] | None = None):
         self.kernel = kernel
         self.patch_size = patch_size
         self.depth = depth
@@ -278,55 +299,74 @@ class ConvRFM(OutputClassifierMixin, BaseEstimator):
         self.dtype = dtype
         self.max_memory = max_memory
         self.progress = progress
+        self.image_shape = image_shape
 
     # ---- input ---------------------------------------------------------------------------
 
     def _dtype_for(self, X) -> torch.dtype:
-        if self.dtype is not None:
-            return self.dtype
+        dtype = check_dtype(self.dtype)
+        if dtype is not None:
+            return dtype
         x = X if isinstance(X, torch.Tensor) else np.asarray(X)
         floating = x.is_floating_point() if isinstance(x, torch.Tensor) else x.dtype.kind == "f"
         if floating:
-            return x.dtype if isinstance(x, torch.Tensor) else torch.from_numpy(x[:0]).dtype
+            dtype = x.dtype if isinstance(x, torch.Tensor) else torch.from_numpy(x[:0]).dtype
+            return dtype if dtype in (torch.float32, torch.float64) else torch.float32
         return torch.float32
 
     def _pad(self, X: torch.Tensor) -> torch.Tensor:
-        return F.pad(X, (self.padding,) * 4) if self.padding else X
+        return F.pad(X, (int(self.padding),) * 4) if self.padding else X
 
-    def _check_params(self) -> None:
-        k = self.patch_size
-        if not isinstance(k, (int, np.integer)) or k < 1 or k % 2 == 0:
-            raise ValueError(f"patch_size must be a positive odd integer, got {k!r}")
-        if not isinstance(self.padding, (int, np.integer)) or self.padding < 0:
-            raise ValueError(f"padding must be a non-negative integer, got {self.padding!r}")
-        if not isinstance(self.n_iter, (int, np.integer)) or self.n_iter < 0:
-            raise ValueError(f"n_iter must be a non-negative integer, got {self.n_iter!r}")
-        if not 0 < self.val_fraction < 1:
-            raise ValueError(f"val_fraction must lie in (0, 1), got {self.val_fraction!r}")
-        ridges = np.asarray(self.ridges, dtype=float).ravel()
-        if ridges.size == 0 or not np.all(ridges >= 0) or not np.all(np.isfinite(ridges)):
-            raise ValueError(f"ridges must be a non-empty list of non-negative numbers, got {self.ridges!r}")
-        if self.agop_samples is not None and (
-                not isinstance(self.agop_samples, (int, np.integer)) or self.agop_samples < 1):
-            raise ValueError(f"agop_samples must be a positive integer or None, got {self.agop_samples!r}")
-        if self.normalize not in NORMALIZATIONS:
-            raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
-        if not (isinstance(self.power, (int, float)) and self.power > 0):
-            raise ValueError(f"power must be a positive number, got {self.power!r}")
+    def _check_params(self) -> dict[str, Any]:
+        """The parameters, checked and converted (numpy scalars to Python, names to their
+        canonical case); ``ValueError`` (or :class:`agop.validation.ArgumentTypeError`) names
+        the first bad one."""
+        p = {"patch_size": check_int(self.patch_size, "patch_size", minimum=1, odd=True),
+             "depth": check_int(self.depth, "depth", minimum=1),
+             "padding": check_int(self.padding, "padding", minimum=0),
+             "n_iter": check_int(self.n_iter, "n_iter", minimum=0),
+             "val_fraction": check_real(self.val_fraction, "val_fraction", minimum=0,
+                                        strict_minimum=True, maximum=1),
+             "ridges": check_reals(self.ridges, "ridges", minimum=0),
+             "agop_samples": None if self.agop_samples is None else
+             check_int(self.agop_samples, "agop_samples", minimum=1),
+             "normalize": check_choice(self.normalize, "normalize", NORMALIZATIONS),
+             "power": check_real(self.power, "power", minimum=0, strict_minimum=True),
+             "bandwidth": None if self.bandwidth is None else
+             check_real(self.bandwidth, "bandwidth", minimum=0, strict_minimum=True),
+             "max_memory": None if self.max_memory is None else
+             check_int(self.max_memory, "max_memory", minimum=1)}
+        if p["val_fraction"] == 1:
+            raise ValueError("val_fraction must lie in (0, 1), got 1")
+        check_dtype(self.dtype)
+        return p
 
-    def _make_kernel(self, device: torch.device):
+    def _make_kernel(self, device: torch.device, p: dict[str, Any]):
+        """The kernel object: built from its name with the checked parameters ``p`` (an
+        argument the kernel does not use, such as ``bandwidth`` with a CNTK or ``depth > 1``
+        with the Laplace kernel, raises ``ValueError``), or the given object, with a warning
+        for each of ``patch_size``, ``depth`` and ``bandwidth`` that differs from its own."""
         from agop.kernels import get_kernel
+        from agop.kernels.objects import KERNELS
 
         if not isinstance(self.kernel, str):
-            return get_kernel(self.kernel)
+            kernel = get_kernel(self.kernel)
+            for name in ("patch_size", "depth", "bandwidth"):
+                ours, theirs = p[name], getattr(kernel, name, 1 if name == "depth" else None)
+                if ours is not None and ours != theirs:
+                    warnings.warn(f"{name}={ours} is ignored: the kernel object "
+                                  f"{type(kernel).__name__} has {name}={theirs}, which is used",
+                                  UserWarning, stacklevel=3)
+            return kernel
+        name = check_choice(self.kernel, "kernel", sorted(KERNELS))
         options: dict[str, Any] = {"device": device, "progress": None if self.progress else False}
-        if self.max_memory is not None:
-            options["max_memory"] = self.max_memory
-        if self.kernel == "laplace" and self.bandwidth is not None:
-            options["bandwidth"] = self.bandwidth
-        if self.kernel == "cntk":
-            options["depth"] = self.depth
-        return get_kernel(self.kernel, patch_size=self.patch_size, **options)
+        if p["max_memory"] is not None:
+            options["max_memory"] = p["max_memory"]
+        if p["bandwidth"] is not None:
+            options["bandwidth"] = p["bandwidth"]
+        return get_kernel(name, patch_size=p["patch_size"],
+                          depth=p["depth"] if name == "cntk" or p["depth"] != 1 else None,
+                          **options)
 
     # ---- fit / predict -------------------------------------------------------------------
 
@@ -334,7 +374,8 @@ class ConvRFM(OutputClassifierMixin, BaseEstimator):
         """Run ``n_iter`` AGOP rounds on images ``X`` ``(n, c, H, W)`` with labels ``y``
         (``(n,)`` class labels or ``(n, C)`` one-hot); keep the best iterate on a validation
         split of ``val_fraction`` of the images. Returns ``self``."""
-        self._check_params()
+        p = self._check_params()
+        X, _ = self._as_images(X, reset=True)
         device = default_device(self.device)
         dtype = self._dtype_for(X)
         X = check_images(X, "X", dtype=dtype, device=device)
@@ -347,21 +388,21 @@ class ConvRFM(OutputClassifierMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         split_seed, agop_seed = (int(s) for s in rng.randint(2**31 - 1, size=2))
         Y = one_hot(torch.as_tensor(codes, device=device), n_classes, dtype=dtype)
-        X_tr, Y_tr, X_va, Y_va = train_val_split(X, Y, self.val_fraction, split_seed)
+        X_tr, Y_tr, X_va, Y_va = train_val_split(X, Y, p["val_fraction"], split_seed)
         if X_tr.shape[0] < 2:
             raise ValueError(f"too few images for a validation split: n={n} with val_fraction="
                              f"{self.val_fraction} leaves {X_tr.shape[0]} for training (need 2)")
         generator = torch.Generator().manual_seed(agop_seed)
 
-        kernel = self._make_kernel(device)
-        k = int(getattr(kernel, "patch_size", self.patch_size))
+        kernel = self._make_kernel(device, p)
+        k = int(getattr(kernel, "patch_size", p["patch_size"]))
         if X.shape[-1] < k or X.shape[-2] < k:
             raise ValueError(f"X (after padding={self.padding}) has spatial size "
                              f"{tuple(X.shape[-2:])}, smaller than the patch size {k}")
         result = rfm_iterations(
-            kernel, X_tr, Y_tr, X_va, Y_va, n_iter=int(self.n_iter),
-            q=X.shape[1] * k * k, ridges=[float(r) for r in self.ridges],
-            agop_samples=self.agop_samples, normalize=self.normalize, power=self.power,
+            kernel, X_tr, Y_tr, X_va, Y_va, n_iter=p["n_iter"],
+            q=X.shape[1] * k * k, ridges=p["ridges"],
+            agop_samples=p["agop_samples"], normalize=p["normalize"], power=p["power"],
             generator=generator, progress=self.progress)
         # learned state is set only once every check has passed and the rounds have run
         self.classes_, self.image_shape_, self.kernel_ = classes, image_shape, kernel
@@ -374,6 +415,7 @@ class ConvRFM(OutputClassifierMixin, BaseEstimator):
         self.ridge_ = result.best_fit.ridge
         self.X_fit_ = X_tr
         self.n_iter_ = len(result.history) - 1
+        self.n_features_in_ = int(np.prod(image_shape))
         return self
 
     def _check_fitted(self) -> None:
@@ -387,6 +429,7 @@ class ConvRFM(OutputClassifierMixin, BaseEstimator):
         t = self.best_iter_ if iteration is None else iteration
         if not isinstance(t, (int, np.integer)) or not 0 <= t < len(self.Ms_):
             raise ValueError(f"iteration must be in [0, {len(self.Ms_) - 1}], got {iteration!r}")
+        X, _ = self._as_images(X, reset=False)
         X = check_images(X, "X", dtype=self.X_fit_.dtype, device=self.X_fit_.device)
         if tuple(X.shape[1:]) != self.image_shape_:
             raise ValueError(f"X must have the training images' shape (c, H, W) = "

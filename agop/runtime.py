@@ -31,7 +31,11 @@ def default_device(device: str | torch.device | None = None) -> torch.device:
     """``device`` as a ``torch.device``; ``None`` means CUDA when available, else CPU."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device.lower() if isinstance(device, str) else device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device must be None, 'cpu', 'cuda', 'cuda:N' or a torch.device, "
+                         f"got {device!r}") from err
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={str(device)!r} was asked for, but CUDA is not available here")
     return device

@@ -7,7 +7,15 @@ from collections.abc import Sequence
 
 import torch
 
-from agop.validation import as_tensor, check_finite, check_square
+from agop.validation import (
+    as_tensor,
+    check_choice,
+    check_finite,
+    check_real,
+    check_result,
+    check_square,
+    check_symmetric,
+)
 
 
 def _targets(Y, n: int, like: torch.Tensor, name: str = "Y") -> tuple[torch.Tensor, bool]:
@@ -21,10 +29,17 @@ def _targets(Y, n: int, like: torch.Tensor, name: str = "Y") -> tuple[torch.Tens
 
 
 def _check_lam(lam) -> float:
-    lam = float(lam)
-    if not lam >= 0:
-        raise ValueError(f"lam must be a non-negative number, got {lam!r}")
-    return lam
+    return check_real(lam, "lam", minimum=0)
+
+
+def _check_kernel_matrix(K) -> torch.Tensor:
+    """``K`` as a finite, square, symmetric (to ``sqrt(eps)`` of its largest entry) matrix."""
+    return check_symmetric(check_square(as_tensor(K, "K"), "K"), "K")
+
+
+def _checked_alpha(alpha: torch.Tensor) -> torch.Tensor:
+    return check_result(alpha, "alpha = (K + lam I)^{-1} Y",
+                        hint="increase lam, or rescale K (divide it by its largest entry)")
 
 
 def ridge(K, Y, lam: float = 0.0, *, jitter: bool = True) -> torch.Tensor:
@@ -36,7 +51,7 @@ def ridge(K, Y, lam: float = 0.0, *, jitter: bool = True) -> torch.Tensor:
     makes it so, with a warning; ``jitter=False`` raises ``ValueError``. A clearly indefinite
     ``K`` (no jitter up to ``1e-3 * mean(diag K)`` helps) always raises.
     """
-    K = check_square(as_tensor(K, "K"), "K")
+    K = _check_kernel_matrix(K)
     Y, vector = _targets(Y, K.shape[0], K)
     lam = _check_lam(lam)
     A = (K + K.T) / 2
@@ -60,7 +75,7 @@ def ridge(K, Y, lam: float = 0.0, *, jitter: bool = True) -> torch.Tensor:
                              f"jitter of 1e-3 * mean(diag K); is K a kernel matrix?")
         warnings.warn(f"K + lam*I was not positive definite (lam={lam:g}); added a jitter of "
                       f"{amount:.3g} to its diagonal", RuntimeWarning, stacklevel=2)
-    alpha = torch.cholesky_solve(Y, L)
+    alpha = _checked_alpha(torch.cholesky_solve(Y, L))
     return alpha[:, 0] if vector else alpha
 
 
@@ -69,12 +84,15 @@ class RidgeSweep:
     ``alpha(lambda) = U diag(1/(s + lambda)) U^T Y``."""
 
     def __init__(self, K):
-        K = check_square(as_tensor(K, "K"), "K")
+        K = _check_kernel_matrix(K)
         self.eigenvalues, self.eigenvectors = torch.linalg.eigh((K + K.T) / 2)
         self._tol = self.eigenvalues.abs().max() * K.shape[0] * torch.finfo(K.dtype).eps
 
     def _inverse_spectrum(self, lam: float) -> torch.Tensor:
         shifted = self.eigenvalues + lam
+        if not bool((shifted != 0).any()):
+            raise ValueError(f"K + lam*I is zero (K = 0 and lam={lam:g}): no solution; use "
+                             "lam > 0 or a non-zero kernel matrix")
         if shifted.min() <= 0:
             if shifted.min() < -self._tol:
                 raise ValueError(f"K + lam*I is not positive definite (lam={lam:g}): its "
@@ -89,6 +107,7 @@ class RidgeSweep:
         U = self.eigenvectors
         Y, vector = _targets(Y, U.shape[0], U)
         alpha = U @ (self._inverse_spectrum(_check_lam(lam))[:, None] * (U.T @ Y))
+        alpha = _checked_alpha(alpha)
         return alpha[:, 0] if vector else alpha
 
 
@@ -125,8 +144,7 @@ def select_ridge(K_train, Y_train, K_val, Y_val, lambdas: Sequence[float],
         raise ValueError("lambdas must hold at least one value")
     if metric is None:
         metric = "accuracy" if Y.shape[1] > 1 else "mse"
-    if metric not in ("accuracy", "mse"):
-        raise ValueError(f"metric must be 'accuracy' or 'mse', got {metric!r}")
+    metric = check_choice(metric, "metric", ("accuracy", "mse"))
     KvU, UtY = K_val @ U, U.T @ Y
     scores = [_score(KvU @ (sweep._inverse_spectrum(lam)[:, None] * UtY), Yv, metric)
               for lam in lambdas]

@@ -35,7 +35,14 @@ from torch import nn
 
 from agop.linalg import correlation
 from agop.runtime import default_device
-from agop.validation import as_tensor, check_finite, check_images
+from agop.validation import (
+    as_tensor,
+    check_choice,
+    check_finite,
+    check_images,
+    check_int,
+    check_real,
+)
 
 ACTIVATIONS = ("tanh", "relu")
 
@@ -46,9 +53,7 @@ class Activation(nn.Module):
 
     def __init__(self, name: str = "tanh", relu_grad_at_zero: float = 0.0):
         super().__init__()
-        if name not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
-        self.name = name
+        self.name = name = check_choice(name, "activation", ACTIVATIONS)
         self.relu_grad_at_zero = float(relu_grad_at_zero)
 
     @property
@@ -95,18 +100,19 @@ class TheoremNet(nn.Module):
                  dtype: torch.dtype | None = None, device: str | torch.device | None = None):
         super().__init__()
         H, Wd = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-        for name, val in (("in_channels", in_channels), ("width", width),
-                          ("kernel_size", kernel_size), ("hidden_kernel_size", hidden_kernel_size)):
-            if not isinstance(val, int) or val < 1:
-                raise ValueError(f"{name} must be a positive integer, got {val!r}")
+        in_channels, width, kernel_size, hidden_kernel_size = (
+            check_int(val, name, minimum=1) for name, val in (
+                ("in_channels", in_channels), ("width", width), ("kernel_size", kernel_size),
+                ("hidden_kernel_size", hidden_kernel_size)))
+        hidden = [check_int(h, "hidden[i]", minimum=1) for h in hidden]
         if kernel_size > min(H, Wd):
             raise ValueError(f"kernel_size={kernel_size} exceeds image_size={(H, Wd)}")
         if hidden and hidden_kernel_size % 2 == 0:
             raise ValueError(f"hidden_kernel_size must be odd, got {hidden_kernel_size}")
         if init_scale < 0 or upper_noise < 0:
             raise ValueError(f"init_scale and upper_noise must be >= 0, got {init_scale}, {upper_noise}")
-        if upper_padding_mode not in ("circular", "zeros"):
-            raise ValueError(f"upper_padding_mode must be 'circular' or 'zeros', got {upper_padding_mode!r}")
+        upper_padding_mode = check_choice(upper_padding_mode, "upper_padding_mode",
+                                          ("circular", "zeros"))
         device = default_device(device)
         dtype = dtype or torch.get_default_dtype()
         self.image_size = (H, Wd)
@@ -248,15 +254,13 @@ def train_gd(model: TheoremNet, X, y, eta: float, steps: int = 1, batch_size: in
     """
     X = check_images(X, "X")
     y = _check_targets(y, X)
-    if not (isinstance(steps, int) and steps >= 0):
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    if not eta > 0:
-        raise ValueError(f"eta must be positive, got {eta!r}")
-    if train not in ("first", "all"):
-        raise ValueError(f"train must be 'first' or 'all', got {train!r}")
+    steps = check_int(steps, "steps", minimum=0)
+    eta = check_real(eta, "eta", minimum=0, strict_minimum=True)
+    train = check_choice(train, "train", ("first", "all"))
     n = X.shape[0]
-    if batch_size is not None and not (isinstance(batch_size, int) and 1 <= batch_size <= n):
-        raise ValueError(f"batch_size must be None or an integer in [1, {n}], got {batch_size!r}")
+    if batch_size is not None:
+        batch_size = check_int(batch_size, "batch_size", minimum=1, maximum=n)
+    seed = check_int(seed, "seed", minimum=0)
     model = copy.deepcopy(model)
     p = next(model.parameters())
     X, y = X.to(device=p.device, dtype=p.dtype), y.to(device=p.device, dtype=p.dtype)
@@ -314,8 +318,8 @@ def proportionality(A, B) -> dict[str, float]:
         raise ValueError(f"A and B must have the same shape, got {tuple(A.shape)} and {tuple(B.shape)}")
     trA, trB, nA = torch.trace(A), torch.trace(B), A.norm()
     if trB == 0 or nA == 0:
-        raise ValueError("proportionality is undefined for a zero matrix (A or B is 0: "
-                         "did the first layer move?)")
+        zero = " and ".join(name for name, v in (("A", nA), ("B", trB)) if v == 0)
+        raise ValueError(f"proportionality is undefined for a zero matrix ({zero} is 0)")
     ratio = trA / trB
     return {"ratio": float(ratio), "residual": float((A - ratio * B).norm() / nA),
             "pearson": correlation(A, B, "pearson"), "cosine": correlation(A, B, "cosine")}
@@ -362,6 +366,8 @@ def check_theorem(X, y, eta: float = 0.02, steps: int = 1, batch_size: int | Non
     cnfm = W1.T @ W1
     agop0 = agop_at_zero(model)
     agop_d = agop_on_data(model, X) if on_data else None
+    if agop_d is not None and not bool(agop_d.abs().max() > 0):
+        _raise_saturated(model, X, eta)
     zero = not bool(agop0.abs().max() > 0)
     settings = dict(eta=eta, steps=steps, batch_size=batch_size, train=train, seed=seed, **net)
     return TheoremCheck(W0=W0, W1=W1, cnfm=cnfm, agop0=agop0, agop_data=agop_d,
@@ -369,6 +375,20 @@ def check_theorem(X, y, eta: float = 0.02, steps: int = 1, batch_size: int | Non
                         at_zero=None if zero else proportionality(agop0, cnfm),
                         on_data=None if agop_d is None else proportionality(agop_d, cnfm),
                         settings=settings)
+
+
+def _raise_saturated(model: TheoremNet, X: torch.Tensor, eta: float) -> None:
+    """The patch-AGOP over ``X`` is zero although ``W_1 != 0``: say why (``phi`` is flat at
+    the first layer's pre-activations) and what to change."""
+    with torch.no_grad():
+        reach = float(model.conv(X).abs().max())
+    raise ValueError(
+        f"the patch-AGOP of f_1 over X is zero although the first layer moved: its "
+        f"pre-activations W_1 x[j] reach {reach:.3g} (max |X| = {float(X.abs().max()):.3g}, "
+        f"eta = {eta:g}), where {model.phi.name}' is 0"
+        + (f" to {X.dtype} precision (tanh saturates beyond about 9 in float32, 19 in float64)"
+           if model.phi.name == "tanh" else " (every unit is off)")
+        + ". Scale X to [0, 1] or lower eta; on_data=False compares at x = 0 only")
 
 
 #: One assumption relaxed at a time: setting name -> (parameter, values, fixed keywords).

@@ -1,21 +1,147 @@
-"""Input checks shared by every public entry point: clear errors that name the argument."""
+"""Input checks shared by every public entry point: clear errors that name the argument.
+
+One function per kind of argument, so every entry point answers bad input the same way:
+
+* :func:`check_int`, :func:`check_real` -- Python or numpy scalars (``np.int64`` from an
+  ``np.arange`` grid is an integer; ``True`` is not), within bounds;
+* :func:`check_choice` -- a name among a few, compared case-insensitively;
+* :func:`check_dtype` -- a floating torch dtype (or its name);
+* :func:`as_tensor`, :func:`check_images`, :func:`check_square`, :func:`check_symmetric`,
+  :func:`check_psd` -- real, finite arrays of the expected shape;
+* :func:`check_result` -- a computed result is finite, else an error saying what overflowed
+  and how to rescale.
+
+A value of the wrong type raises :class:`ArgumentTypeError` (a ``TypeError`` that is also a
+``ValueError``, like scikit-learn's ``InvalidParameterError``); a value out of range raises
+``ValueError``. Both name the argument and say what was expected.
+"""
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Iterable, Sequence
+
 import numpy as np
 import torch
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type (both a ``TypeError`` and a ``ValueError``)."""
+
+
+def check_int(value, name: str, *, minimum: int | None = None, maximum: int | None = None,
+              odd: bool = False) -> int:
+    """``value`` as a Python ``int``: ``int`` or numpy integer (never ``bool``), in
+    ``[minimum, maximum]``, odd if ``odd``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise ArgumentTypeError(f"{name} must be an integer, got {value!r} "
+                                f"({type(value).__name__})")
+    value = int(value)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum) \
+            or (odd and value % 2 == 0):
+        kind = {0: "a non-negative", 1: "a positive"}.get(minimum, "an")
+        low = "" if minimum in (None, 0, 1) else f" >= {minimum}"
+        high = "" if maximum is None else f" <= {maximum}"
+        both = " and" if low and high else ""
+        raise ValueError(f"{name} must be {kind}{' odd' if odd else ''} integer{low}{both}{high}, "
+                         f"got {value}")
+    return value
+
+
+def check_real(value, name: str, *, minimum: float | None = None, maximum: float | None = None,
+               strict_minimum: bool = False) -> float:
+    """``value`` as a finite Python ``float`` (``int``, ``float`` or numpy scalar; never
+    ``bool``), ``>= minimum`` (``> minimum`` if ``strict_minimum``) and ``<= maximum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.number)) \
+            or isinstance(value, (complex, np.complexfloating)):
+        raise ArgumentTypeError(f"{name} must be a real number, got {value!r} "
+                                f"({type(value).__name__})")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if minimum is not None and (value <= minimum if strict_minimum else value < minimum):
+        bound = (("a positive number" if strict_minimum else "a non-negative number")
+                 if minimum == 0 else f"{'>' if strict_minimum else '>='} {minimum:g}")
+        raise ValueError(f"{name} must be {bound}, got {value:g}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum:g}, got {value:g}")
+    return value
+
+
+def check_reals(values, name: str, *, minimum: float | None = None) -> list[float]:
+    """A non-empty sequence of finite numbers (each as :func:`check_real`), as a list."""
+    scalar = isinstance(values, (np.ndarray, torch.Tensor)) and values.ndim == 0
+    if isinstance(values, (str, bytes)) or scalar or not isinstance(values, Iterable):
+        raise ArgumentTypeError(f"{name} must be a non-empty sequence of numbers, got {values!r}"
+                                + (f" (for one value, pass [{values!r}])"
+                                   if scalar or isinstance(values, (numbers.Real, np.number))
+                                   else ""))
+    values = [v.item() if isinstance(v, (np.ndarray, torch.Tensor)) and v.ndim == 0 else v
+              for v in (values.tolist() if isinstance(values, (np.ndarray, torch.Tensor))
+                        else values)]
+    if not values:
+        raise ValueError(f"{name} must be a non-empty sequence of numbers, got an empty one")
+    return [check_real(v, f"{name}[{i}]", minimum=minimum) for i, v in enumerate(values)]
+
+
+def check_choice(value, name: str, choices: Iterable[str | None]) -> str | None:
+    """``value`` as the element of ``choices`` it names, compared case-insensitively
+    (``None`` only if it is a choice)."""
+    choices = tuple(choices)
+    if value is None and None in choices:
+        return None
+    if isinstance(value, str):
+        for choice in choices:
+            if choice is not None and choice.lower() == value.lower():
+                return choice
+    raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)} "
+                     f"(case-insensitive), got {value!r}")
+
+
+#: dtypes the kernels, solvers and estimators compute in
+FLOAT_DTYPES = (torch.float32, torch.float64)
+
+
+def check_dtype(dtype, name: str = "dtype", *, allowed: Sequence[torch.dtype] = FLOAT_DTYPES,
+                allow_none: bool = True) -> torch.dtype | None:
+    """``dtype`` as a floating ``torch.dtype`` among ``allowed``: a torch dtype, its name
+    (``'float64'``, ``'torch.float32'``, case-insensitive) or a numpy floating dtype."""
+    if dtype is None and allow_none:
+        return None
+    out = dtype
+    if isinstance(dtype, str):
+        key = dtype.lower().removeprefix("torch.")
+        out = getattr(torch, key, None) if key.isidentifier() else None
+    elif isinstance(dtype, (np.dtype, type)) and not isinstance(dtype, torch.dtype):
+        try:
+            out = torch.from_numpy(np.zeros(0, dtype=dtype)).dtype
+        except TypeError:
+            out = None
+    if not isinstance(out, torch.dtype):
+        raise ArgumentTypeError(f"{name} must be a floating torch dtype "
+                                f"({', '.join(map(str, allowed))}), got {dtype!r}")
+    if out not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}, got {out}"
+                         + ("" if out.is_floating_point else ": images would be truncated"))
+    return out
 
 
 def as_tensor(x, name: str, *, dtype: torch.dtype | None = None,
               device: torch.device | None = None) -> torch.Tensor:
     """``x`` (tensor, array or nested list) as a floating tensor; integer input becomes float32."""
     if isinstance(x, np.ndarray):
+        if x.dtype.kind not in "biufc":
+            raise ArgumentTypeError(f"{name} must hold numbers, got an array of dtype {x.dtype}")
         x = torch.from_numpy(x)
     elif not isinstance(x, torch.Tensor):
         try:
             x = torch.as_tensor(x)
         except Exception as err:  # noqa: BLE001 - re-raised with the argument's name
-            raise TypeError(f"{name} must be a tensor or array, got {type(x).__name__}") from err
+            raise ArgumentTypeError(f"{name} must be a tensor or array, got "
+                                    f"{type(x).__name__}") from err
+    if x.is_complex():
+        raise ArgumentTypeError(f"{name} must be real, got a {x.dtype} tensor (pass its real "
+                                "part, or its modulus, explicitly)")
     if dtype is None and not x.is_floating_point():
         dtype = torch.get_default_dtype()
     return x.to(device=device, dtype=dtype)
@@ -53,6 +179,42 @@ def check_square(A: torch.Tensor, name: str, size: int | None = None) -> torch.T
     return check_finite(A, name)
 
 
+def check_symmetric(A: torch.Tensor, name: str, *, rtol: float | None = None) -> torch.Tensor:
+    """Raise ``ValueError`` unless ``|A - A^T| <= rtol max|A|`` entrywise (``rtol=None``:
+    ``sqrt(eps)`` of ``A``'s dtype, far above the round-off of a product computed twice)."""
+    rtol = float(torch.finfo(A.dtype).eps) ** 0.5 if rtol is None else rtol
+    scale = float(A.abs().max()) if A.numel() else 0.0
+    gap = float((A - A.T).abs().max()) if A.numel() else 0.0
+    if gap > rtol * scale:
+        raise ValueError(f"{name} must be symmetric; max |{name} - {name}^T| = {gap:.3g} is "
+                         f"{gap / scale:.3g} of its largest entry (tolerance {rtol:.3g})")
+    return A
+
+
+def low_precision(dtype: torch.dtype) -> bool:
+    """Whether ``dtype`` is a floating type narrower than float32 (torch's eigensolvers and
+    factorisations do not take float16 or bfloat16: compute in float32, return in it)."""
+    return dtype.is_floating_point and torch.finfo(dtype).bits < 32
+
+
+def check_result(x: torch.Tensor, what: str, *, inputs: dict[str, torch.Tensor] | None = None,
+                 hint: str = "") -> torch.Tensor:
+    """Return ``x`` if it is finite; else raise ``ValueError`` saying that ``what`` overflowed
+    (or lost precision to NaN) in ``x``'s dtype, the largest magnitude of each of ``inputs``,
+    and how to rescale (``hint``, after a default advice)."""
+    if bool(torch.isfinite(x).all()):
+        return x
+    bad = int((~torch.isfinite(x)).sum())
+    info = torch.finfo(x.dtype) if x.is_floating_point() else None
+    sizes = ", ".join(f"max |{k}| = {float(v.detach().abs().max()):.3g}"
+                      for k, v in (inputs or {}).items() if v.numel())
+    limit = f" (largest {x.dtype} is {info.max:.3g})" if info is not None else ""
+    hint = hint or ("rescale the inputs (images to [0, 1], say) or compute in float64")
+    raise ValueError(f"{what} is not finite: {bad} of {x.numel()} values are NaN or inf, "
+                     f"an overflow in {x.dtype}{limit}" + (f"; {sizes}" if sizes else "")
+                     + f". {hint[0].upper()}{hint[1:]}")
+
+
 def check_psd(A, name: str = "M", size: int | None = None, *, rtol: float = 1e-6) -> torch.Tensor:
     """``A`` as a symmetric positive semi-definite matrix; raise ``ValueError`` otherwise.
 
@@ -60,12 +222,22 @@ def check_psd(A, name: str = "M", size: int | None = None, *, rtol: float = 1e-6
     fall below ``-rtol`` times the largest.
     """
     A = check_square(as_tensor(A, name), name, size)
+    if low_precision(A.dtype):  # its own rounding is then far above 1e-6
+        rtol = max(rtol, 8 * torch.finfo(A.dtype).eps)
     scale = A.abs().max().clamp_min(torch.finfo(A.dtype).tiny)
     if (A - A.T).abs().max() > rtol * scale * 10:
         raise ValueError(f"{name} must be symmetric positive semi-definite; it is not symmetric")
-    eig = torch.linalg.eigvalsh((A + A.T) / 2)
+    B = A.to(torch.float32) if low_precision(A.dtype) else A
+    eig = torch.linalg.eigvalsh((B + B.T) / 2)
     if eig[0] < -rtol * max(float(eig[-1]), float(scale)):
         raise ValueError(
             f"{name} must be positive semi-definite; its smallest eigenvalue is {float(eig[0]):.3g}"
         )
     return A
+
+
+def psd_tolerance(dtype: torch.dtype) -> float:
+    """``rtol`` for :func:`check_psd` of a matrix computed in ``dtype``: ``1e-6``, or
+    ``sqrt(eps)`` when larger (float32 and below), the size of the negative round-off
+    eigenvalues of a PSD matrix such as an AGOP computed in that precision."""
+    return max(1e-6, torch.finfo(dtype).eps ** 0.5) if dtype.is_floating_point else 1e-6

@@ -288,9 +288,11 @@ def plot_cnfm_agop(cnfm, agop, alpha: float = 1.0, title: str | None = None, fig
 
 def plot_ansatz_controls(rows, kind: str = "pearson", fig=None):
     """Bars per layer: the correlation of ``W^T W`` with ``AGOP^alpha`` after training, at
-    initialisation, with a random Wishart ``G`` (mean, one standard deviation as an error bar)
-    and with ``G = I``; one panel per ``alpha``. ``rows``: :func:`agop.features.ansatz_table`.
-    Returns the figure."""
+    initialisation, with the trained ``G``'s spectrum in random eigenbases (the primary null;
+    mean, one standard deviation as an error bar), with a random Wishart ``G`` (same) and with
+    ``G = I``; and, hatched, the paper's control ``corr(W_0^T W_0, W^T W)`` of the initial and
+    trained filters. One panel per ``alpha``; bars whose values are all missing are left out.
+    ``rows``: :func:`agop.features.ansatz_table`. Returns the figure."""
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -298,24 +300,29 @@ def plot_ansatz_controls(rows, kind: str = "pearson", fig=None):
     alphas = list(dict.fromkeys(r["alpha"] for r in rows))
     layers = list(dict.fromkeys(r["layer"] for r in rows))
     if fig is None:
-        fig = plt.figure(figsize=(4.2 * len(alphas), 3.3))
+        fig = plt.figure(figsize=(4.6 * len(alphas), 3.4))
     fig.clear()
     axes = fig.subplots(1, len(alphas), squeeze=False)[0]
-    bars = [("trained", "trained", "C0"), ("init", "at initialisation", "C7"),
-            ("null_mean", "random-$G$ null", "C3"), ("identity", "$G=I$ null", "C2")]
-    width = 0.2
+    bars = [("trained", "trained", "C0", None), ("init", "at initialisation", "C7", None),
+            ("spectrum_mean", "spectrum-matched null", "C1", "spectrum_std"),
+            ("null_mean", "Wishart-$G$ null", "C3", "null_std"),
+            ("identity", "$G=I$ null", "C2", None),
+            ("cnfm_init", "corr($W_0^\\top W_0$, $W^\\top W$)", "C9", None)]
+    bars = [b for b in bars if any(r.get(b[0]) is not None for r in rows)]
+    width = 0.8 / len(bars)
     for ax, alpha in zip(axes, alphas, strict=True):
         sub = {r["layer"]: r for r in rows if r["alpha"] == alpha}
         x = np.arange(len(layers))
-        for b, (key, label, color) in enumerate(bars):
-            values = [np.nan if sub[l][key] is None else sub[l][key] for l in layers]
-            err = [sub[l]["null_std"] for l in layers] if key == "null_mean" else None
-            ax.bar(x + (b - 1.5) * width, values, width, yerr=err, capsize=2, color=color,
-                   label=label)
+        lows = []
+        for b, (key, label, color, std) in enumerate(bars):
+            values = np.array([np.nan if sub[l].get(key) is None else sub[l][key]
+                               for l in layers], dtype=float)
+            err = None if std is None else [sub[l][std] or 0.0 for l in layers]
+            ax.bar(x + (b - (len(bars) - 1) / 2) * width, values, width, yerr=err, capsize=2,
+                   color=color, label=label, hatch="//" if key == "cnfm_init" else None)
+            lows.append(np.nanmin(values - (np.array(err) if err is not None else 0)))
         ax.set_xticks(x, layers, fontsize=8)
-        low = min(sub[l][k] - (sub[l]["null_std"] if k == "null_mean" else 0)
-                  for l in layers for k, _, _ in bars if sub[l][k] is not None)
-        ax.set_ylim(max(-1.0, low - 0.05), 1.02)  # zoomed: read the bars against each other
+        ax.set_ylim(max(-1.0, min(lows) - 0.05), 1.02)  # zoomed: read the bars against each other
         ax.set_ylabel(f"{kind} correlation")
         ax.set_title("$W^\\top W$ vs AGOP" + ("" if alpha == 1 else f"$^{{{alpha:g}}}$"),
                      fontsize=10)

@@ -2,7 +2,7 @@
 
 Each kernel is a function of the two images' patch arrays ``(H1, W1, q)`` so that gradients with
 respect to the patches (as independent variables) come from autograd. The arc-cosine maps use
-``arccos`` and ``kappa(t)`` as written in DESIGN.md, not the package's ``atan2`` form.
+``arccos`` and ``kappa(t)`` as written in the book's appendix ``book/92_kernels.md``, not the package's ``atan2`` form.
 """
 
 from __future__ import annotations
@@ -47,9 +47,11 @@ def kappa0(t):
 
 def cnngp_patches(px, pz, M):
     H1, W1, _ = px.shape
-    total = 0.0
+    total = torch.zeros((), dtype=px.dtype)
     for i in range(H1):
         for j in range(W1):
+            if not (px[i, j].any() and pz[i, j].any()):
+                continue  # a zero patch: |x| |z| kappa(t) -> 0 as either norm -> 0
             nx = torch.sqrt(_quad(px[i, j], px[i, j], M))
             nz = torch.sqrt(_quad(pz[i, j], pz[i, j], M))
             t = (_quad(px[i, j], pz[i, j], M) / (nx * nz)).clamp(-1, 1)

@@ -22,11 +22,35 @@ def test_measure_returns_median_peak_and_result():
     assert seconds >= 0 and peak > 0 and float(out) == 3.0
 
 
+def _cells(table: str) -> list[dict[str, str]]:
+    """The table's rows as {column header: cell}, columns cut where the dashed rule has runs."""
+    lines = table.splitlines()
+    spans, start = [], None
+    for i, ch in enumerate(lines[1] + " "):
+        if ch == "-" and start is None:
+            start = i
+        elif ch != "-" and start is not None:
+            spans.append((start, i))
+            start = None
+    head = [lines[0][a:b].strip() for a, b in spans]
+    return [{h: line.ljust(len(lines[1]))[a:b].strip() for h, (a, b) in zip(head, spans, strict=True)}
+            for line in lines[2:]]
+
+
 def test_format_table_has_every_row():
-    rows = [Result("a", "quick", 1.0, 10.0, gflops=2.0, speedup=3.0,
-                   reference_seconds=3.0).as_dict() | {"percent_peak": 1.0}]
-    table = format_table(rows)
-    assert "a" in table and "3.0x" in table and len(table.splitlines()) == 3
+    rows = [Result("cnn_agop.vgg", "quick", 1.25, 10.4, gflops=2.0, speedup=3.0,
+                   reference_seconds=3.75).as_dict() | {"percent_peak": 12.0},
+            Result("b", "paper", 0.5, 1234.5).as_dict()]
+    cells = _cells(format_table(rows))
+    assert len(cells) == 2
+    first, second = cells
+    assert (first["problem"], first["size"], first["seconds"], first["peak MB"]) == (
+        "cnn_agop.vgg", "quick", "1.250", "10")
+    assert (first["GFLOP/s"], first["% peak"], first["ref s"], first["speed-up"]) == (
+        "2.0", "12", "3.750", "3.0x")
+    assert (second["problem"], second["size"], second["seconds"], second["peak MB"]) == (
+        "b", "paper", "0.500", "1234")  # 1234.5 rounds half to even
+    assert second["GFLOP/s"] == second["speed-up"] == second["ref s"] == ""  # not measured
 
 
 def test_fit_exponent_recovers_power_laws():

@@ -171,6 +171,21 @@ def test_two_layers_shapes_and_determinism():
     np.testing.assert_array_equal(a.predict(Xt), b.predict(Xt))
 
 
+def test_default_nonlinearity_is_the_papers_relu_and_none_is_the_codes():
+    """Algorithm 2 applies phi to the random features (default ReLU); nonlinearity=None is
+    the authors' code: the same filters, no rectification."""
+    X, y = two_class_images()
+    kw = dict(depth=2, width=6, patch_size=3, n_iter=1, random_state=0, device="cpu",
+              progress=False)
+    paper = DeepConvRFM(**kw).fit(X, y)
+    code = DeepConvRFM(**kw, nonlinearity=None).fit(X, y)
+    assert DeepConvRFM().get_params()["nonlinearity"] == "relu"
+    torch.testing.assert_close(paper.filters_[0], code.filters_[0])
+    linear = code.transform(X)
+    assert bool((linear < 0).any())
+    torch.testing.assert_close(paper.transform(X), torch.relu(linear))
+
+
 def test_estimator_rejects_bad_input():
     X, y = two_class_images(n=10)
     with pytest.raises(ValueError, match="n_layers"):
@@ -204,3 +219,36 @@ def test_one_agop_round_beats_the_fixed_kernel_on_the_star_task(seed):
     learned = ConvRFM(n_iter=1, **common).fit(X, y)
     assert learned.best_iter_ == 1
     assert learned.score(Xt, yt) > fixed + 0.05
+
+
+def _sqrtm(M: torch.Tensor) -> torch.Tensor:
+    """The PSD square root by scipy (not the package's eigendecomposition)."""
+    import scipy.linalg
+
+    root = scipy.linalg.sqrtm(M.double().numpy())
+    return torch.as_tensor(np.real(root))
+
+
+def test_filters_are_drawn_from_the_learned_metrics():
+    """Layer l's filters are G_l M_l^{1/2} with M_l the feature matrix that layer's ConvRFM
+    kept, and G_l a Gaussian matrix fixed by the seed. With the same random_state, n_iter = 0
+    keeps M_l = I at every layer, so its filters are G_l themselves: the filters of the fit
+    with learned metrics must equal G_l M_l^{1/2} (square root by scipy), at every layer.
+    The filters alone are compared, so this holds for any nonlinearity."""
+    X, y = two_class_images(n=60, size=9)
+    kw = dict(depth=3, width=3, patch_size=3, random_state=3, device="cpu", progress=False)
+    learned = DeepConvRFM(n_iter=2, **kw).fit(X, y)
+    plain = DeepConvRFM(n_iter=0, **kw).fit(X, y)
+    assert len(learned.filters_) == len(plain.filters_) == 2
+    # validation kept round 1 of 2 at both layers: M_l is neither I nor the last iterate
+    assert [layer.best_iter_ for layer in learned.layers_[:2]] == [1, 1]
+    for l, (W, G) in enumerate(zip(learned.filters_, plain.filters_, strict=True)):
+        M = learned.Ms_[l]
+        q = M.shape[0]
+        torch.testing.assert_close(plain.Ms_[l], torch.eye(q, dtype=M.dtype))
+        assert not torch.allclose(M, torch.eye(q, dtype=M.dtype), atol=0.1), l  # M_l was learned
+        expected = G.reshape(3, q) @ _sqrtm(M).to(G.dtype)
+        torch.testing.assert_close(W.reshape(3, q), expected, rtol=1e-6, atol=1e-8)
+        # and not the filters of the other metric
+        assert not torch.allclose(W.reshape(3, q), G.reshape(3, q), atol=1e-3)
+        assert not torch.allclose(W.reshape(3, q), G.reshape(3, q) @ M.to(G.dtype), atol=1e-3)

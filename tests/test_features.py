@@ -1,6 +1,7 @@
 """The patch-AGOP engine against the independent brute-force reference, closed forms and
 Monte Carlo limits; CNFM, feature maps, top filters and the null baselines."""
 
+
 import math
 
 import numpy as np
@@ -13,6 +14,7 @@ from agop.features import (
     cnfm,
     conv_inputs,
     feature_map,
+    haar_rotations,
     layer_correlations,
     null_baselines,
     patch_agop,
@@ -77,6 +79,27 @@ def test_engine_matches_brute_force(arch):
     for name, A in agops.items():
         R = brute_force_patch_agop(model, X, name)
         assert A.shape == R.shape and A.dtype == torch.float64
+        assert float((A - R).norm() / R.norm()) <= 1e-10, name
+
+
+CONV_GRID = [dict(stride=s, dilation=d, padding=p, padding_mode=mode)
+             for s in (1, 2) for d in (1, 2) for p in (0, 1, "same") for mode in ("zeros", "reflect")
+             if not (p == "same" and s != 1)]
+
+
+@pytest.mark.parametrize("kw", CONV_GRID, ids=[str(tuple(kw.values())) for kw in CONV_GRID])
+def test_engine_matches_brute_force_on_a_conv_grid(kw):
+    """stride x dilation x padding of the first conv (the second reads its output): the
+    engine's AGOP of both layers against the reference's explicit patches."""
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, **kw), nn.Tanh(), nn.Conv2d(4, 3, 3, padding=1),
+                          nn.Softplus(), nn.Flatten(), nn.LazyLinear(3))
+    X = torch.randn(4, 2, 11, 11, generator=torch.Generator().manual_seed(4))
+    model(X)  # materialise the read-out
+    model = model.double().eval()
+    agops = patch_agop(model, X.double(), device="cpu")
+    for name, A in agops.items():
+        R = brute_force_patch_agop(model, X.double(), name)
         assert float((A - R).norm() / R.norm()) <= 1e-10, name
 
 
@@ -305,6 +328,64 @@ def test_null_baselines_equal_explicit_matrices(shape, groups, alpha):
                                                       abs=1e-10)
 
 
+@pytest.mark.parametrize("shape,groups,alpha", [((6, 2, 3, 3), 1, 1.0), ((8, 2, 3, 3), 2, 1.0),
+                                                ((30, 3, 1, 1), 1, 0.5), ((8, 2, 3, 3), 2, 0.5)])
+def test_spectrum_null_equals_explicit_matrices(shape, groups, alpha):
+    """The spectrum-matched null against q x q matrices W^T O L O^T W built from the same
+    draws: O is the sign-fixed Q factor of the d-th Gaussian B, L the given G's eigenvalues."""
+    conv = nn.Conv2d(shape[1] * groups, shape[0], shape[2], groups=groups).double()
+    k = shape[0] // groups
+    C = torch.randn(groups, k, k, dtype=torch.float64)
+    G = C @ C.mT + torch.diag_embed(torch.rand(groups, k, dtype=torch.float64))
+    out = null_baselines(conv, n_draws=4, seed=5, alpha=alpha, G=G)
+    Wg = conv.weight.detach().reshape(groups, k, -1)
+    M = cnfm(conv)
+    lam = torch.linalg.eigvalsh(G)
+    generator = torch.Generator().manual_seed(5)
+    for i in range(4):
+        B = torch.randn(groups, k, k, generator=generator, dtype=torch.float64)
+        Q, R = torch.linalg.qr(B)
+        O = Q * torch.sign(torch.diagonal(R, dim1=-2, dim2=-1))[:, None, :]
+        A = psd_power(sum(Wg[g].T @ O[g] @ torch.diag(lam[g]) @ O[g].T @ Wg[g]
+                          for g in range(groups)), alpha)
+        for kind in ("pearson", "cosine"):
+            assert out[kind]["spectrum_draws"][i] == pytest.approx(correlation(M, A, kind),
+                                                                   abs=1e-10)
+    # the Wishart null is unchanged by giving G; a block-diagonal G reads the same
+    assert out["pearson"]["draws"] == null_baselines(conv, n_draws=4, seed=5,
+                                                     alpha=alpha)["pearson"]["draws"]
+    block = null_baselines(conv, n_draws=4, seed=5, alpha=alpha, G=torch.block_diag(*G))
+    assert block["pearson"]["spectrum_draws"] == pytest.approx(out["pearson"]["spectrum_draws"])
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+def test_spectrum_null_of_a_multiple_of_the_identity_is_the_identity_null(alpha):
+    """G = c I keeps its spectrum in every eigenbasis: every draw is the G = I null."""
+    conv = nn.Conv2d(3, 12, 3).double()
+    out = null_baselines(conv, n_draws=6, seed=1, alpha=alpha, G=2.5 * torch.eye(12))
+    for kind in ("pearson", "cosine"):
+        assert out[kind]["spectrum_mean"] == pytest.approx(out[kind]["identity"], abs=1e-10)
+        assert out[kind]["spectrum_std"] < 1e-10
+    # a spread spectrum lowers the null below the identity's (at alpha = 1 that is 1)
+    spread = null_baselines(conv, n_draws=6, seed=1, alpha=1.0,
+                            G=torch.diag(torch.logspace(0, 3, 12)))
+    assert spread["pearson"]["spectrum_mean"] < 0.99
+    with pytest.raises(ValueError, match="G must be the layer's inner matrix"):
+        null_baselines(conv, G=torch.eye(11))
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        null_baselines(conv, G=-torch.eye(12))
+
+
+def test_haar_rotations_are_orthogonal_and_unbiased():
+    """Haar measure is invariant under sign flips of rows and columns: E[O] = 0, E[O_ij^2] = 1/k."""
+    B = torch.randn(4000, 3, 3, dtype=torch.float64,
+                    generator=torch.Generator().manual_seed(0))
+    O = haar_rotations(B)
+    torch.testing.assert_close(O @ O.mT, torch.eye(3, dtype=torch.float64).expand(4000, 3, 3))
+    assert O.mean(0).abs().max() < 4 / math.sqrt(4000)  # 4 sd of a mean of |O_ij| <= 1
+    assert (O**2).mean(0).sub(1 / 3).abs().max() < 0.03
+
+
 def test_layer_correlations_match_correlation():
     model = make("padding")
     X = torch.randn(3, 3, 14, 14, dtype=torch.float64)
@@ -312,7 +393,9 @@ def test_layer_correlations_match_correlation():
     corr = layer_correlations(model, agops)
     assert set(corr) == set(agops)
     assert corr["0"] == pytest.approx(correlation(cnfm(model[0]), agops["0"]))
-    assert math.isfinite(layer_correlations(model, agops, alpha=0.5, kind="cosine")["2"])
+    W = model[2].weight.detach().flatten(1)
+    assert layer_correlations(model, agops, alpha=0.5, kind="cosine")["2"] == pytest.approx(
+        _cosine(W.T @ W, _power(agops["2"], 0.5)), abs=1e-8)
 
 
 def test_conv_inputs_are_what_each_layer_reads():
@@ -323,17 +406,55 @@ def test_conv_inputs_are_what_each_layer_reads():
     torch.testing.assert_close(inputs["2"], model[1](model[0](X)))
 
 
+def _pearson(A, B):
+    a, b = A.flatten() - A.mean(), B.flatten() - B.mean()
+    return float(a @ b / (a.norm() * b.norm()))
+
+
+def _cosine(A, B):
+    return float((A * B).sum() / (A.norm() * B.norm()))
+
+
+def _power(A, alpha):
+    """A^alpha of a PSD matrix by scipy's fractional power (not the package's eigh)."""
+    import scipy.linalg
+
+    return torch.as_tensor(np.real(scipy.linalg.fractional_matrix_power(A.numpy(), alpha)))
+
+
 def test_ansatz_table_rows():
+    """Trained and initial columns come from their own models and AGOPs (two differently
+    seeded networks here), each the similarity of W^T W with AGOP^alpha computed by hand."""
     model = make("padding")
-    X = torch.randn(3, 3, 14, 14, dtype=torch.float64)
+    torch.manual_seed(11)  # another draw of the same architecture
+    init_model = sequential(padding=1)
+    init_model(torch.zeros(1, 3, 14, 14))  # materialise the lazy read-out
+    init_model = init_model.double().eval()
+    X = torch.randn(3, 3, 14, 14, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
     agops = patch_agop(model, X, device="cpu")
-    rows = ansatz_table(model, agops, init_model=model, init_agops=agops, n_draws=5)
+    agops, inner = patch_agop(model, X, device="cpu", inner=True)
+    init_agops = patch_agop(init_model, X, device="cpu")
+    rows = ansatz_table(model, agops, init_model=init_model, init_agops=init_agops, n_draws=5,
+                        G=inner)
     assert len(rows) == 2 * 2 * 2  # layers x alphas x kinds
+    similarity = {"pearson": _pearson, "cosine": _cosine}
     for r in rows:
-        assert r["init"] == r["trained"]
-        assert r["trained"] == pytest.approx(layer_correlations(model, {r["layer"]: agops[r["layer"]]},
-                                                                alpha=r["alpha"], kind=r["kind"])[r["layer"]])
+        sim, name, alpha = similarity[r["kind"]], r["layer"], r["alpha"]
+        W = dict(model.named_modules())[name].weight.detach().flatten(1)
+        W0 = dict(init_model.named_modules())[name].weight.detach().flatten(1)
+        assert r["trained"] == pytest.approx(sim(W.T @ W, _power(agops[name], alpha)), abs=1e-8)
+        assert r["init"] == pytest.approx(sim(W0.T @ W0, _power(init_agops[name], alpha)),
+                                          abs=1e-8)
+        assert abs(r["init"] - r["trained"]) > 1e-3  # the two columns are not one model's
+        assert r["cnfm_init"] == pytest.approx(sim(W0.T @ W0, W.T @ W), abs=1e-8)
+        nulls = null_baselines(dict(model.named_modules())[name], n_draws=5, alpha=alpha,
+                               G=inner[name])[r["kind"]]
+        assert r["null_mean"] == nulls["random_mean"]
+        assert r["spectrum_margin"] == pytest.approx(
+            (r["trained"] - nulls["spectrum_mean"]) / nulls["spectrum_std"])
         assert r["margin"] == pytest.approx((r["trained"] - r["null_mean"]) / r["null_std"])
+    without = ansatz_table(model, agops, n_draws=5)
+    assert all(r["init"] is None for r in without)
 
 
 def test_in_place_activations_do_not_change_the_agop(float64):

@@ -36,15 +36,24 @@ def test_laplace_matches_brute_force():
     torch.testing.assert_close(K.laplace(X, Z, 3, M, bandwidth=1.7), ref, rtol=1e-12, atol=0)
 
 
-def test_cnngp_matches_brute_force_with_padding():
+def test_cnngp_matches_brute_force_with_padding_and_zero_patches():
+    """Exact zero patches (the top three rows of X[0], the padded border, all of Z[1]) count 0,
+    the limit of |x|_M |z|_M kappa(t) as either norm goes to 0 (kappa is bounded); the brute
+    form skips them explicitly, and the kernel is continuous there."""
     X, Z, M = _images(3), _images(2, seed=2), _metric(18)
-    X[0, :, :2] = 0.0  # zero patches near the padded border
+    X[0, :, :3] = 0.0
+    Z[1] = 0.0
     for padding in (0, 1):
-        def fn(a, b):
-            return (cnngp_patches(a, b, M))
-        ref = kernel_matrix(fn, X + (X == 0) * 1e-3, Z, 3, padding)  # brute form divides by |x|
-        out = K.cnngp(X + (X == 0) * 1e-3, Z, 3, M, padding=padding)
+        ref = kernel_matrix(lambda a, b: cnngp_patches(a, b, M), X, Z, 3, padding)
+        out = K.cnngp(X, Z, 3, M, padding=padding)
         torch.testing.assert_close(out, ref, rtol=1e-10, atol=0)
+        assert bool((out[:, 1] == 0).all())  # a zero image is orthogonal to everything
+        assert bool(torch.isfinite(ref).all())
+        for eps in (1e-4, 1e-6):  # approaching the zero patches from outside
+            near = K.cnngp(X + (X == 0) * eps, Z + (Z == 0) * eps, 3, M, padding=padding)
+            assert float((near - out).abs().max()) < 100 * eps * float(out.abs().max())
+    # the zero patches are really there: X[0]'s first row of patches is zero
+    assert float(patches(X[0], 3)[0].abs().max()) == 0
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3])

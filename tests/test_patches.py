@@ -18,27 +18,62 @@ def conv_from_patches(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     return h
 
 
+def _grid():
+    """stride x dilation x padding, every combination torch's Conv2d accepts ("same" padding
+    only at stride 1), with square and rectangular kernels."""
+    cases = []
+    for stride in (1, 2, (2, 3)):
+        for dilation in (1, 2, (1, 3)):
+            for padding in (0, 1, (2, 1), "same"):
+                if padding == "same" and stride != 1:
+                    continue
+                for kernel_size in (3, (2, 3)):
+                    cases.append(dict(kernel_size=kernel_size, stride=stride, dilation=dilation,
+                                      padding=padding))
+    return cases
+
+
+GRID = _grid()
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
 @pytest.mark.parametrize("padding_mode", ["zeros", "reflect", "replicate", "circular"])
-@pytest.mark.parametrize("kw", [
-    dict(kernel_size=3, padding=1),
-    dict(kernel_size=3, stride=2, padding=1),
-    dict(kernel_size=3, dilation=2, padding=2),
-    dict(kernel_size=(3, 5), padding=(1, 2), groups=2),
-    dict(kernel_size=4, padding="same"),  # asymmetric: 1 left, 2 right
-    dict(kernel_size=3, padding="same", dilation=2, bias=False),
-    dict(kernel_size=5, stride=(2, 3), padding=0),
-])
-def test_patches_reproduce_conv2d(float64, padding_mode, kw):
-    if padding_mode != "zeros" and kw.get("padding") == 0:
-        pytest.skip("no padding")
+@pytest.mark.parametrize("kw", GRID, ids=[str(tuple(kw.values())) for kw in GRID])
+def test_patches_reproduce_conv2d_on_a_grid(float64, padding_mode, kw):
     torch.manual_seed(0)
-    conv = nn.Conv2d(4, 6, padding_mode=padding_mode, **kw)
-    x = torch.randn(3, 4, 11, 12)
+    conv = nn.Conv2d(2, 3, padding_mode=padding_mode, **kw)
+    x = torch.randn(2, 2, 11, 12)
     out = conv(x)
     h = conv_from_patches(conv, x)
     assert out.shape[2:] == output_size((11, 12), conv.kernel_size, conv.stride,
-                                        kw.get("padding", 0), conv.dilation)
+                                        kw["padding"], conv.dilation)
     torch.testing.assert_close(h, out.flatten(2).transpose(1, 2), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("kw", [
+    dict(kernel_size=(3, 5), padding=(1, 2), groups=2),
+    dict(kernel_size=4, padding="same"),  # asymmetric: 1 left, 2 right
+    dict(kernel_size=3, padding="same", dilation=2, bias=False),
+    dict(kernel_size=3, stride=2, dilation=2, padding=1, groups=2),
+])
+def test_patches_reproduce_grouped_and_asymmetric_conv2d(float64, padding_mode, kw):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(4, 6, padding_mode=padding_mode, **kw)
+    x = torch.randn(3, 4, 11, 12)
+    torch.testing.assert_close(conv_from_patches(conv, x), conv(x).flatten(2).transpose(1, 2),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_patches_by_hand_strided_dilated():
+    """Patch j of a stride-2, dilation-2 3x3 conv, sliced by hand: rows 2a + 2r, cols 2b + 2s."""
+    x = torch.arange(1 * 2 * 9 * 10, dtype=torch.float64).reshape(1, 2, 9, 10)
+    p = extract_patches(x, 3, stride=2, dilation=2)
+    assert p.shape == (1, 3 * 3, 18)  # output grid (9 - 5) // 2 + 1 by (10 - 5) // 2 + 1
+    for a in range(3):
+        for b in range(3):
+            by_hand = x[0, :, 2 * a:2 * a + 5:2, 2 * b:2 * b + 5:2].reshape(-1)
+            assert torch.equal(p[0, 3 * a + b], by_hand)
 
 
 def test_patch_order_is_channel_row_col():

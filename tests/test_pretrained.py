@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from agop import pretrained as P
-from agop.features import FilterSpace, cnfm
+from agop.features import FilterSpace, cnfm, null_baselines, patch_agop
 from agop.linalg import correlation, psd_power
 from agop.reference import brute_force_patch_agop
 
@@ -82,8 +82,25 @@ def test_null_baselines_in_the_table():
     table = P.verify_ansatz(model, X, null_draws=4, device="cpu")
     for row in table:
         assert row.null_identity_pearson == pytest.approx(1.0)  # G = I gives W^T W itself
-        assert -1 <= row.null_random_pearson <= 1 and row.null_random_pearson_std >= 0
+        # the Wishart null by hand: G = B B^T / k from the documented stream (seed 0)
+        W = model.get_submodule(row.layer).weight.detach().flatten(1).double()
+        k = W.shape[0]
+        g = torch.Generator().manual_seed(0)
+        draws = []
+        for _ in range(4):
+            B = torch.randn(1, k, k, generator=g, dtype=torch.float64)[0]
+            draws.append(correlation(W.T @ W, W.T @ (B @ B.T / k) @ W, "pearson"))
+        assert row.null_random_pearson == pytest.approx(np.mean(draws), abs=1e-10)
+        assert row.null_random_pearson_std == pytest.approx(np.std(draws, ddof=1), abs=1e-10)
+        G = patch_agop(model, X, layers=[row.layer], device="cpu", inner=True)[1][row.layer]
+        spec = null_baselines(model.get_submodule(row.layer), n_draws=4, G=G)["pearson"]
+        assert row.null_spectrum_pearson == pytest.approx(spec["spectrum_mean"])
+        assert row.null_spectrum_pearson_std == pytest.approx(spec["spectrum_std"])
         assert row.init_pearson is None and row.cnfm_init_vs_trained is None
+    assert table.null_margins() == pytest.approx(
+        [(r.pearson - r.null_spectrum_pearson) / r.null_spectrum_pearson_std for r in table])
+    assert table.null_margins("cosine", "random") == pytest.approx(
+        [(r.cosine - r.null_random_cosine) / r.null_random_cosine_std for r in table])
     with pytest.raises(ValueError, match="missing"):
         table.mean("init_pearson")
     assert table.mean("pearson") == pytest.approx(np.mean(table.column("pearson")))

@@ -93,6 +93,87 @@ def test_rounds_are_algorithm_1(float64):
     torch.testing.assert_close(alpha, alpha0, rtol=1e-5, atol=1e-8)
 
 
+def _laplace_patchwise(Pa, Pb, M, bandwidth):
+    """``K_M(a, b) = (1/P) sum_j exp(-|a[j] - b[j]|_M / L)`` from explicit patches ``(n, P, q)``;
+    the distance is clamped so that its gradient is zero where it vanishes."""
+    d = Pa[:, None] - Pb[None]
+    dist = torch.einsum("nmpi,ij,nmpj->nmp", d, M, d).clamp_min(1e-300).sqrt()
+    return torch.exp(-dist / bandwidth).mean(-1)
+
+
+def _ridge_on(K, Y, K_eval, Y_eval, ridges):
+    """The ridge with the best accuracy on ``(K_eval, Y_eval)`` (ties: the larger ridge), its
+    ``alpha`` and that accuracy, by one dense solve per ridge."""
+    best = None
+    for lam in ridges:
+        alpha = torch.linalg.solve(K + lam * torch.eye(len(K)), Y)
+        acc = float(((K_eval @ alpha).argmax(1) == Y_eval.argmax(1)).double().mean())
+        if best is None or (acc, lam) > (best[2], best[0]):
+            best = (lam, alpha, acc)
+    return best
+
+
+def _normalised_agop(Pz, M, alpha, bandwidth):
+    """``AGOP / lambda_max`` of ``f(x) = K_M(x, Z) alpha`` over the training images ``Z``
+    (patches ``Pz``), by autograd with every patch an independent variable."""
+    Px = Pz.clone().requires_grad_(True)
+    f = _laplace_patchwise(Px, Pz, M, bandwidth) @ alpha
+    agop = torch.zeros(M.shape)
+    for c in range(f.shape[1]):
+        (g,) = torch.autograd.grad(f[:, c].sum(), Px, retain_graph=True)
+        agop += torch.einsum("npi,npj->ij", g, g) / len(Pz)
+    return agop / torch.linalg.eigvalsh(agop)[-1]
+
+
+@pytest.mark.slow
+def test_every_round_is_algorithm_1(float64):
+    """Two AGOP rounds checked round by round against an independent computation: at round t
+    the kernel is K_{M_t} (brute force on explicit patches), the ridge is the best on the
+    *validation* images (recomputed here with dense solves), alpha_t solves the ridge system,
+    and M_{t+1} is the max-eigenvalue-normalised patch-AGOP of f_t under K_{M_t} (autograd
+    through the explicit machine, patches as independent variables). On this data the
+    training split would choose other ridges, so a ridge chosen on the wrong split fails, and
+    M_2 differs from the AGOP taken under M = I, so an AGOP with the wrong metric fails."""
+    from agop.data import digits
+
+    X, y = digits(dtype=torch.float64)
+    idx = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(2))[:100]
+    X = X[idx] + 0.5 * torch.randn(100, 1, 8, 8, generator=torch.Generator().manual_seed(9))
+    y = y[idx]
+    ridges, L = (1e-6, 1e-3, 1e-2, 1e-1, 1.0), 4.0
+    model = ConvRFM("laplace", patch_size=3, padding=1, n_iter=2, random_state=2, bandwidth=L,
+                    ridges=ridges, **FAST).fit(X, y)
+    assert len(model.Ms_) == 3
+    # the two splits, found by matching the stored training images among all (padded) images
+    Xp = torch.nn.functional.pad(X, (1, 1, 1, 1))
+    Z = model.X_fit_
+    same = (Z.flatten(1)[:, None] == Xp.flatten(1)[None]).all(-1)  # (n_train, n)
+    assert bool((same.sum(1) == 1).all())
+    train_rows, val_rows = same.double().argmax(1), ~same.any(0)
+    Y, Y_val = torch.eye(10)[y[train_rows]], torch.eye(10)[y[val_rows]]
+    Pz, Pv = extract_patches(Z, 3), extract_patches(Xp[val_rows], 3)
+    M, differs = torch.eye(9), []
+    for t in range(3):
+        torch.testing.assert_close(model.Ms_[t], M, rtol=1e-6, atol=1e-9)
+        K, K_val = _laplace_patchwise(Pz, Pz, M, L), _laplace_patchwise(Pv, Pz, M, L)
+        s = K.max()
+        lam, alpha, val_acc = _ridge_on(K / s, Y, K_val / s, Y_val, ridges)
+        differs.append(_ridge_on(K / s, Y, K / s, Y, ridges)[0] != lam)
+        assert model.history_[t]["ridge"] == lam, t
+        assert model.history_[t]["val_acc"] == pytest.approx(val_acc), t
+        torch.testing.assert_close(model.alphas_[t], alpha / s, rtol=1e-6, atol=1e-9)
+        if t == 2:
+            break
+        previous, M = M, _normalised_agop(Pz, M, alpha / s, L)
+        if t == 1:  # the test can tell: under M = I the same round gives another M_2
+            other = _normalised_agop(Pz, torch.eye(9), alpha / s, L)
+            assert not torch.allclose(other, M, rtol=0.05, atol=0.05)
+            assert not torch.allclose(previous, torch.eye(9), atol=0.05)
+    assert any(differs), "the data no longer separates the validation from the training choice"
+    keys = [(h["val_acc"], -h["val_mse"]) for h in model.history_]
+    assert model.best_iter_ == max(range(3), key=lambda t: (keys[t], -t))
+
+
 def test_normalisations_and_power(float64):
     g = torch.Generator().manual_seed(0)
     B = torch.randn(6, 4, generator=g)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 
 from agop.bench import SIZES, discover, format_table, run_benchmarks
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agop.bench", description=__doc__)
-    parser.add_argument("--size", choices=SIZES, default="quick")
+    parser.add_argument("--size", choices=SIZES, default="quick", type=str.lower)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
-    parser.add_argument("--only", nargs="*", default=None, help="names of entries to run")
+    parser.add_argument("--only", nargs="+", default=None, help="names of entries to run")
     parser.add_argument("--json", default=None, help="write results and machine description here")
     parser.add_argument("--list", action="store_true", help="list the entries and exit")
     args = parser.parse_args(argv)
@@ -25,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in (args.only or []) if n not in registry]
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; known: {sorted(registry)}")
+    args.device = _check_device(parser, args.device)
+    if args.json:
+        _check_writable(parser, args.json)
     command = " ".join(["python -m agop.bench", *(sys.argv[1:] if argv is None else argv)])
     machine, rows = run_benchmarks(args.size, args.device, args.only, command=command,
                                    echo=True)
@@ -35,6 +40,30 @@ def main(argv: list[str] | None = None) -> int:
             json.dump({"machine": machine, "results": rows}, fh, indent=2)
         print(f"# wrote {args.json}")
     return 0
+
+
+def _check_device(parser: argparse.ArgumentParser, device: str | None) -> str | None:
+    """``device`` in lower case; a usage error (exit 2) for one torch does not know or
+    cannot use here."""
+    from agop.runtime import default_device
+
+    try:
+        default_device(device)
+    except ValueError as err:
+        parser.error(f"--device {device}: {err}")
+    return None if device is None else device.lower()
+
+
+def _check_writable(parser: argparse.ArgumentParser, path: str) -> None:
+    """A usage error, before any benchmark runs, when ``--json`` cannot be written."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        parser.error(f"--json {path} is a directory; give a file name")
+    if not folder.is_dir():
+        parser.error(f"--json {path}: the directory {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        parser.error(f"--json {path}: not writable")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from agop.data.datasets import (
     read_split,
 )
 from agop.data.offline import PHOTOGRAPHS, digits, lfw_subset, photograph, photographs, resize
+from agop.data.readers import DataFileError
 from agop.data.splits import one_hot, train_val_split
 from agop.data.tasks import (
     DEFAULT_FRAME,
@@ -27,7 +28,8 @@ from agop.data.tasks import (
 )
 
 __all__ = [
-    "DATASETS", "DEFAULT_FRAME", "ENV_VAR", "PHOTOGRAPHS", "Dataset", "DatasetNotAvailable",
+    "DATASETS", "DEFAULT_FRAME", "ENV_VAR", "PHOTOGRAPHS", "DataFileError", "Dataset",
+    "DatasetNotAvailable",
     "bars_in_noise", "data_root", "digits", "digits_in_noise", "lfw_subset", "load_dataset",
     "one_hot", "photograph", "photographs", "read_split", "resize", "star_in_noise", "star_mask",
     "train_val_split",

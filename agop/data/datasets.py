@@ -21,6 +21,7 @@ import torch
 
 from agop.data.offline import _dtype, resize
 from agop.data.readers import (
+    DataFileError,
     read_cifar_batch,
     read_cifar_meta,
     read_idx,
@@ -29,6 +30,7 @@ from agop.data.readers import (
 )
 from agop.data.splits import one_hot
 from agop.runtime import default_device
+from agop.validation import check_choice
 
 ENV_VAR = "AGOP_DATA"
 
@@ -210,10 +212,8 @@ def _key(name: str) -> str:
 
 def _check_split(key: str, split: str | None) -> str | None:
     if key == "emnist":
-        split = "balanced" if split is None else split
-        if split not in _EMNIST_SPLITS:
-            raise ValueError(f"EMNIST split must be one of {', '.join(_EMNIST_SPLITS)}, got {split!r}")
-        return split
+        return "balanced" if split is None else check_choice(split, "EMNIST split",
+                                                             list(_EMNIST_SPLITS))
     if split is not None:
         raise ValueError(f"split= only applies to EMNIST, got split={split!r} for {_SPEC[key][0]}")
     return None
@@ -244,6 +244,18 @@ def _n(value, name: str, available: int) -> int | None:
     return int(value)
 
 
+def _check_labels(key: str, split: str | None, y: np.ndarray, root: Path, train: bool) -> None:
+    """Raise :class:`agop.data.readers.DataFileError` when a label lies outside
+    ``0..n_classes-1``: a corrupt file or one of another dataset, caught on reading."""
+    n_classes = _SPEC[key][2](split)
+    bad = (y < 0) | (y >= n_classes)
+    if bad.any():
+        raise DataFileError(
+            f"{_SPEC[key][0]} {'train' if train else 'test'} labels under {root} must lie in "
+            f"0..{n_classes - 1}; {int(bad.sum())} do not (e.g. {sorted(set(y[bad].tolist()))[:5]})"
+            ": the label file is corrupt or belongs to another dataset")
+
+
 def read_split(name: str, *, train: bool = True, root: str | os.PathLike | None = None,
                split: str | None = None, image_size: int | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -252,7 +264,9 @@ def read_split(name: str, *, train: bool = True, root: str | os.PathLike | None 
     No download; raises :class:`DatasetNotAvailable` when the files are missing.
     """
     key = _key(name)
-    y, fetch, _ = _SPEC[key][1](data_root(root), train, _check_split(key, split), image_size)
+    split = _check_split(key, split)
+    y, fetch, _ = _SPEC[key][1](data_root(root), train, split, image_size)
+    _check_labels(key, split, y, data_root(root), train)
     return fetch(np.arange(y.shape[0])), y
 
 
@@ -290,6 +304,7 @@ def load_dataset(name: str, n_train: int | None = None, n_test: int | None = Non
     out = {}
     for part, n in (("train", n_train), ("test", n_test)):
         y, fetch, classes = reader(root_path, part == "train", split, image_size)
+        _check_labels(key, split, y, root_path, part == "train")
         n = _n(n, f"n_{part}", y.shape[0])
         idx = np.arange(y.shape[0]) if n is None else \
             torch.randperm(y.shape[0], generator=g)[:n].numpy()

@@ -2,17 +2,62 @@
 
 They read the formats without torchvision's md5 checks (which only the real files pass), so
 tests can write tiny files in the same formats. Each returns ``uint8`` arrays ``(N, c, H, W)``
-and ``int64`` labels.
+and ``int64`` labels. A file that cannot be read (truncated, corrupt, of another format, pixel
+values outside ``0..255``) raises :class:`DataFileError` naming it; a missing file raises
+``FileNotFoundError``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import importlib
 import pickle
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+
+
+class DataFileError(ValueError):
+    """A data file exists but cannot be read as the format it should have."""
+
+
+class UnsafePickle(pickle.UnpicklingError):
+    """A pickled data file asks for a class other than numpy arrays: refused, never run."""
+
+
+@contextlib.contextmanager
+def reading(path: str | Path, what: str) -> Iterator[None]:
+    """Turn any failure to parse ``path`` into a :class:`DataFileError` that names the file and
+    the format expected (``what``); missing files stay ``FileNotFoundError``."""
+    try:
+        yield
+    except (FileNotFoundError, DataFileError):
+        raise
+    except UnsafePickle as err:
+        raise UnsafePickle(f"{path}: {err}") from err
+    except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+            pickle.UnpicklingError, zlib.error, NotImplementedError) as err:
+        raise DataFileError(f"{path}: cannot read it as {what} ({type(err).__name__}: {err}); "
+                            "the file is truncated or corrupt: delete it and download again"
+                            ) from err
+
+
+def as_pixels(values, path: str | Path, what: str = "images") -> np.ndarray:
+    """``values`` as ``uint8`` pixels; :class:`DataFileError` if any is not an integer in
+    ``0..255`` (a cast would wrap 256 to 0 silently)."""
+    arr = np.asarray(values)
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype.kind not in "iuf" or (arr.size and (
+            arr.min() < 0 or arr.max() > 255 or (arr.dtype.kind == "f"
+                                                 and not np.array_equal(arr, np.round(arr))))):
+        low, high = (arr.min(), arr.max()) if arr.size and arr.dtype.kind in "iuf" else ("?", "?")
+        raise DataFileError(f"{path}: {what} must be integers in 0..255, found values in "
+                            f"[{low}, {high}] (dtype {arr.dtype})")
+    return arr.astype(np.uint8)
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -23,7 +68,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
+    with reading(path, "an IDX file"), opener(path, "rb") as fh:
         data = fh.read()
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise ValueError(f"{path} is not an IDX file (bad magic number)")
@@ -55,7 +100,7 @@ class _ArrayUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a data file")
+            raise UnsafePickle(f"refusing to load {module}.{name} from a data file")
         numpy2 = int(np.__version__.split(".")[0]) >= 2
         if numpy2 and module.startswith("numpy.core"):
             module = "numpy._core" + module[len("numpy.core"):]
@@ -66,17 +111,19 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """One CIFAR python batch: images ``(N, 3, 32, 32)`` uint8 and labels (``labels`` or ``fine_labels``)."""
-    with open(path, "rb") as fh:
-        entry = _ArrayUnpickler(fh, encoding="latin1").load()
-    if not isinstance(entry, dict) or "data" not in entry:
-        raise ValueError(f"{path} is not a CIFAR batch (no 'data' entry)")
-    key = "labels" if "labels" in entry else "fine_labels"
-    if key not in entry:
-        raise ValueError(f"{path} is not a CIFAR batch (no 'labels' or 'fine_labels' entry)")
-    X = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-    y = np.asarray(entry[key], dtype=np.int64)
-    if y.shape[0] != X.shape[0]:
-        raise ValueError(f"{path}: {X.shape[0]} images but {y.shape[0]} labels")
+    with reading(path, "a CIFAR python batch"):
+        with open(path, "rb") as fh:
+            entry = _ArrayUnpickler(fh, encoding="latin1").load()
+        if not isinstance(entry, dict) or "data" not in entry:
+            raise DataFileError(f"{path} is not a CIFAR batch (no 'data' entry)")
+        key = "labels" if "labels" in entry else "fine_labels"
+        if key not in entry:
+            raise DataFileError(f"{path} is not a CIFAR batch (no 'labels' or 'fine_labels' "
+                                "entry)")
+        X = as_pixels(entry["data"], path).reshape(-1, 3, 32, 32)
+        y = np.asarray(entry[key], dtype=np.int64)
+        if y.shape != (X.shape[0],):
+            raise DataFileError(f"{path}: {X.shape[0]} images but labels of shape {y.shape}")
     return X, y
 
 
@@ -85,18 +132,22 @@ def read_cifar_meta(path: str | Path, key: str) -> list[str] | None:
     path = Path(path)
     if not path.is_file():
         return None
-    with open(path, "rb") as fh:
+    with reading(path, "a CIFAR meta file"), open(path, "rb") as fh:
         meta = _ArrayUnpickler(fh, encoding="latin1").load()
-    return [str(v) for v in meta.get(key, [])] or None
+    with reading(path, "a CIFAR meta file"):
+        return [str(v) for v in meta.get(key, [])] or None
 
 
 def read_svhn_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """SVHN's ``*_32x32.mat``: ``X`` stored ``(32, 32, 3, N)`` becomes ``(N, 3, 32, 32)``; label 10 becomes 0."""
     import scipy.io
 
-    mat = scipy.io.loadmat(str(path))
-    X = np.ascontiguousarray(np.transpose(np.asarray(mat["X"], dtype=np.uint8), (3, 2, 0, 1)))
-    y = np.asarray(mat["y"], dtype=np.int64).reshape(-1)
+    with reading(path, "an SVHN .mat file"):
+        mat = scipy.io.loadmat(str(path))
+        X = np.ascontiguousarray(np.transpose(as_pixels(mat["X"], path), (3, 2, 0, 1)))
+        y = np.asarray(mat["y"], dtype=np.int64).reshape(-1)
+        if y.shape != (X.shape[0],):
+            raise DataFileError(f"{path}: {X.shape[0]} images but {y.shape[0]} labels")
     y[y == 10] = 0
     return X, y
 
@@ -107,7 +158,7 @@ def read_images(paths: list[str], size: int) -> np.ndarray:
 
     out = np.empty((len(paths), 3, size, size), dtype=np.uint8)
     for i, p in enumerate(paths):  # one file per image: reading is the loop, not arithmetic
-        with Image.open(p) as img:
+        with reading(p, "an image"), Image.open(p) as img:
             img = img.convert("RGB").resize((size, size), Image.BILINEAR)
             out[i] = np.asarray(img).transpose(2, 0, 1)
     return out

@@ -15,6 +15,7 @@ import torch
 
 from agop.data.offline import _dtype, digits
 from agop.runtime import default_device
+from agop.validation import check_choice
 
 
 def _check_n(n) -> int:
@@ -70,8 +71,8 @@ def _digit_pool(source: str, split: str, root) -> tuple[torch.Tensor, torch.Tens
     The images are returned as stored (uint8 for MNIST, to keep 60000 images small); divided by
     the scale they lie in ``[0, 1]``.
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    split = check_choice(split, "split", ("train", "test"))
+    source = check_choice(source, "source", ("digits", "mnist"))
     if source == "digits":
         X, y = digits(device="cpu", dtype=torch.float64)
         # A fixed split of the 1797 digits (75% / 25%, seed 0), so that training and test

@@ -3,7 +3,7 @@
 * :func:`laplace` — ``(1/P) sum_j exp(-|x[j] - z[j]|_M / L)``
 * :func:`cnngp` — one hidden ReLU conv layer, arc-cosine kernel per patch
 * :func:`cntk` — deep CNTK/CNNGP, equal to Neural Tangents' ``stax`` kernel of the
-  architecture in DESIGN.md
+  architecture defined in the book's appendix *Kernels on patches* (``book/92_kernels.md``)
 * ``*_agop`` — the patch-AGOP of ``f(x) = K(x, Z) alpha``
 * :class:`Laplace`, :class:`CNNGP`, :class:`CNTK`, :func:`get_kernel` — kernel objects
 

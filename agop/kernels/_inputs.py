@@ -7,7 +7,15 @@ import torch.nn.functional as F
 
 from agop.linalg import psd_sqrt
 from agop.runtime import default_device
-from agop.validation import as_tensor, check_finite, check_images, check_psd
+from agop.validation import (
+    as_tensor,
+    check_finite,
+    check_images,
+    check_int,
+    check_psd,
+    check_result,
+    psd_tolerance,
+)
 
 
 def check_pair(X, Z, device=None) -> tuple[torch.Tensor, torch.Tensor, bool]:
@@ -33,18 +41,27 @@ def check_patch_size(patch_size, X: torch.Tensor, padding: int = 0, depth: int =
         if len(set(patch_size)) != 1:
             raise ValueError(f"patch_size must be square, got {patch_size!r}")
         patch_size = patch_size[0]
-    if not isinstance(patch_size, int) or isinstance(patch_size, bool) or patch_size < 1:
-        raise ValueError(f"patch_size must be a positive integer, got {patch_size!r}")
-    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
-        raise ValueError(f"depth must be a positive integer, got {depth!r}")
-    if not isinstance(padding, int) or padding < 0:
-        raise ValueError(f"padding must be a non-negative integer, got {padding!r}")
+    patch_size = check_int(patch_size, "patch_size", minimum=1)
+    depth = check_int(depth, "depth", minimum=1)
+    padding = check_int(padding, "padding", minimum=0)
     H, W = X.shape[2] + 2 * padding, X.shape[3] + 2 * padding
     if min(H, W) - depth * (patch_size - 1) < 1:
         raise ValueError(
             f"images of size {H}x{W} (after padding {padding}) are too small for depth={depth} "
             f"with patch_size={patch_size}: need H - depth*(k-1) >= 1")
     return patch_size
+
+
+def checked_result(K: torch.Tensor, what: str, X: torch.Tensor, Z: torch.Tensor,
+                   alpha: torch.Tensor | None = None) -> torch.Tensor:
+    """``K`` if finite; else a ``ValueError`` naming the overflow and the inputs' magnitudes.
+
+    The kernels square patch norms (the arc-cosine kernels multiply two variances, a fourth
+    power of the pixel scale), so float32 overflows once pixels reach about ``1e9`` (arc-cosine)
+    or ``1e19`` (Laplace); see the API appendix for the measured range."""
+    inputs = {"X": X, "Z": Z} if alpha is None else {"X": X, "Z": Z, "alpha": alpha}
+    return check_result(K, what, inputs=inputs,
+                        hint="rescale X and Z (images to [0, 1], say) or compute in float64")
 
 
 def metric_factor(M, q: int, like: torch.Tensor) -> torch.Tensor | None:
@@ -54,7 +71,8 @@ def metric_factor(M, q: int, like: torch.Tensor) -> torch.Tensor | None:
     """
     if M is None:
         return None
-    M = check_psd(as_tensor(M, "M", dtype=torch.float64), "M", size=q)
+    M = as_tensor(M, "M")
+    M = check_psd(M.to(torch.float64), "M", size=q, rtol=psd_tolerance(M.dtype))
     return psd_sqrt(M, check=False).to(dtype=like.dtype, device=like.device)
 
 

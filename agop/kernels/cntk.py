@@ -20,10 +20,12 @@ from agop.kernels._inputs import (
     check_alpha,
     check_pair,
     check_patch_size,
+    checked_result,
     metric_factor,
     patch_vectors,
     snap_tolerance,
 )
+from agop.validation import check_choice
 
 
 class ArccosOps:
@@ -82,9 +84,7 @@ class ArccosOps:
 
 
 def _check_kind(kind: str) -> bool:
-    if kind not in ("ntk", "nngp"):
-        raise ValueError(f"kind must be 'ntk' or 'nngp', got {kind!r}")
-    return kind == "ntk"
+    return check_choice(kind, "kind", ("ntk", "nngp")) == "ntk"
 
 
 def cntk(X, Z, patch_size: int, depth: int, M=None, kind: str = "ntk", *, device=None,
@@ -100,10 +100,12 @@ def cntk(X, Z, patch_size: int, depth: int, M=None, kind: str = "ntk", *, device
     """
     ntk = _check_kind(kind)
     X, Z, symmetric = check_pair(X, Z, device)
-    k = check_patch_size(patch_size, X, 0, depth)
+    k, depth = check_patch_size(patch_size, X, 0, depth), int(depth)
     R = metric_factor(M, X.shape[1] * k * k, X)
     ops = ArccosOps(X, k, depth, ntk, R, 1.0 / X.shape[1])
-    return _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress, f"C{kind.upper()}")
+    K = _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress,
+                              "CNTK" if ntk else "CNNGP")
+    return checked_result(K, "cntk(X, Z)", X, Z)
 
 
 def cntk_agop(X, Z, alpha, patch_size: int, depth: int, M=None, kind: str = "ntk", *,
@@ -119,11 +121,12 @@ def cntk_agop(X, Z, alpha, patch_size: int, depth: int, M=None, kind: str = "ntk
     """
     ntk = _check_kind(kind)
     X, Z, _ = check_pair(X, Z, device)
-    k = check_patch_size(patch_size, X, 0, depth)
+    k, depth = check_patch_size(patch_size, X, 0, depth), int(depth)
     alpha = check_alpha(alpha, Z.shape[0], X)
     R = metric_factor(M, X.shape[1] * k * k, X)
     ops = ArccosOps(X, k, depth, ntk, R, 1.0 / X.shape[1])
-    return _driver.patch_agop(ops, X, Z, alpha, R, max_memory, progress, "CNTK patch-AGOP")
+    A = _driver.patch_agop(ops, X, Z, alpha, R, max_memory, progress, "CNTK patch-AGOP")
+    return checked_result(A, "cntk_agop", X, Z, alpha)
 
 
 def cnngp(X, Z, patch_size: int, M=None, padding: int = 0, *, device=None,
@@ -137,8 +140,9 @@ def cnngp(X, Z, patch_size: int, M=None, padding: int = 0, *, device=None,
     X, Z, symmetric = check_pair(X, Z, device)
     k = check_patch_size(patch_size, X, padding)
     R = metric_factor(M, X.shape[1] * k * k, X)
-    ops = ArccosOps(X, k, 1, False, R, 1.0, padding)
-    return _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress, "CNNGP")
+    ops = ArccosOps(X, k, 1, False, R, 1.0, int(padding))
+    K = _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress, "CNNGP")
+    return checked_result(K, "cnngp(X, Z)", X, Z)
 
 
 def cnngp_agop(X, Z, alpha, patch_size: int, M=None, padding: int = 0, *, device=None,
@@ -153,5 +157,6 @@ def cnngp_agop(X, Z, alpha, patch_size: int, M=None, padding: int = 0, *, device
     k = check_patch_size(patch_size, X, padding)
     alpha = check_alpha(alpha, Z.shape[0], X)
     R = metric_factor(M, X.shape[1] * k * k, X)
-    ops = ArccosOps(X, k, 1, False, R, 1.0, padding)
-    return _driver.patch_agop(ops, X, Z, alpha, R, max_memory, progress, "CNNGP patch-AGOP")
+    ops = ArccosOps(X, k, 1, False, R, 1.0, int(padding))
+    A = _driver.patch_agop(ops, X, Z, alpha, R, max_memory, progress, "CNNGP patch-AGOP")
+    return checked_result(A, "cnngp_agop", X, Z, alpha)

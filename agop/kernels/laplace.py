@@ -12,10 +12,12 @@ from agop.kernels._inputs import (
     check_alpha,
     check_pair,
     check_patch_size,
+    checked_result,
     metric_factor,
     patch_vectors,
     snap_tolerance,
 )
+from agop.validation import check_real
 
 
 class LaplaceOps:
@@ -53,7 +55,7 @@ class LaplaceOps:
         """``grad_{u_x[j]} K = -(1/(P L)) exp(-d/L) (u_x[j] - u_z[j]) / d``, zero where ``d = 0``."""
         d = self._dist(xd, zd, same)
         w = torch.exp(d * (-1.0 / self.L)).mul_(-1.0 / (self.L * self.n_positions))
-        w = torch.where(d > 0, w / d, 0.0)
+        w = torch.where(d == 0, 0.0, w / d)  # a NaN distance (overflow) stays NaN: reported
         return -w, w
 
     def pair_bytes(self, grad: bool) -> float:
@@ -75,10 +77,10 @@ def laplace(X, Z, patch_size: int, M=None, bandwidth: float = 10.0, padding: int
     """
     X, Z, symmetric = check_pair(X, Z, device)
     k = check_patch_size(patch_size, X, padding)
-    if not bandwidth > 0:
-        raise ValueError(f"bandwidth must be positive, got {bandwidth!r}")
-    ops = LaplaceOps(X, k, metric_factor(M, X.shape[1] * k * k, X), bandwidth, padding)
-    return _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress, "Laplace kernel")
+    bandwidth = check_real(bandwidth, "bandwidth", minimum=0, strict_minimum=True)
+    ops = LaplaceOps(X, k, metric_factor(M, X.shape[1] * k * k, X), bandwidth, int(padding))
+    K = _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress, "Laplace kernel")
+    return checked_result(K, "laplace(X, Z)", X, Z)
 
 
 def laplace_agop(X, Z, alpha, patch_size: int, M=None, bandwidth: float = 10.0,
@@ -93,9 +95,9 @@ def laplace_agop(X, Z, alpha, patch_size: int, M=None, bandwidth: float = 10.0,
     """
     X, Z, _ = check_pair(X, Z, device)
     k = check_patch_size(patch_size, X, padding)
-    if not bandwidth > 0:
-        raise ValueError(f"bandwidth must be positive, got {bandwidth!r}")
+    bandwidth = check_real(bandwidth, "bandwidth", minimum=0, strict_minimum=True)
     alpha = check_alpha(alpha, Z.shape[0], X)
     R = metric_factor(M, X.shape[1] * k * k, X)
-    ops = LaplaceOps(X, k, R, bandwidth, padding)
-    return _driver.patch_agop(ops, X, Z, alpha, R, max_memory, progress, "Laplace patch-AGOP")
+    ops = LaplaceOps(X, k, R, bandwidth, int(padding))
+    A = _driver.patch_agop(ops, X, Z, alpha, R, max_memory, progress, "Laplace patch-AGOP")
+    return checked_result(A, "laplace_agop", X, Z, alpha)

@@ -8,6 +8,7 @@ import torch
 
 from agop.kernels.cntk import cnngp, cnngp_agop, cntk, cntk_agop
 from agop.kernels.laplace import laplace, laplace_agop
+from agop.validation import check_choice
 
 
 @dataclasses.dataclass
@@ -72,18 +73,24 @@ KERNELS = {"laplace": Laplace, "cnngp": CNNGP, "cntk": CNTK}
 
 
 def get_kernel(kernel, patch_size: int | None = None, depth: int | None = None, **kw) -> _Kernel:
-    """A kernel object from ``'laplace' | 'cnngp' | 'cntk'`` (with ``patch_size``, ``depth`` for
-    the CNTK, and keyword arguments of its class) or an existing kernel object (returned as is)."""
+    """A kernel object from ``'laplace' | 'cnngp' | 'cntk'`` (any case; with ``patch_size``,
+    ``depth`` for the CNTK, and keyword arguments of its class) or an existing kernel object
+    (returned as is). An argument the kernel does not use raises ``ValueError``."""
     if isinstance(kernel, _Kernel):
         return kernel
-    if not isinstance(kernel, str) or kernel.lower() not in KERNELS:
+    if not isinstance(kernel, str):
         raise ValueError(f"kernel must be one of {sorted(KERNELS)} or a kernel object, "
                          f"got {kernel!r}")
+    name = check_choice(kernel, "kernel", sorted(KERNELS))
     if patch_size is None:
         raise ValueError("patch_size is required to build a kernel from its name")
-    name = kernel.lower()
+    fields = {f.name for f in dataclasses.fields(KERNELS[name])} - {"patch_size"}
+    unused = sorted(set(kw) - fields) + (["depth"] if name != "cntk" and depth not in (None, 1)
+                                         else [])
+    if unused:
+        raise ValueError(f"{', '.join(unused)} do{'es' if len(unused) == 1 else ''} not apply "
+                         f"to the {name!r} kernel (its parameters: patch_size, "
+                         f"{', '.join(sorted(fields))})")
     if name == "cntk":
         return CNTK(patch_size, 1 if depth is None else depth, **kw)
-    if depth not in (None, 1):
-        raise ValueError(f"depth={depth} only applies to the 'cntk' kernel")
     return KERNELS[name](patch_size, **kw)

@@ -1,0 +1,145 @@
+"""scikit-learn's own estimator checks on ConvRFM and Deep ConvRFM, and the conventions they
+rely on: flat rows read as images through ``image_shape``, honest input and transformer tags.
+
+The checks feed 2-d tabular data (``n x d`` for many ``d``). Both estimators read such rows as
+one-channel, one-pixel-high images ``(1, 1, d)`` when ``image_shape=(1, 1, -1)``; with
+``image_shape=None`` (the default) they take images ``(n, c, H, W)`` only, say so in their
+``two_d_array`` tag, and scikit-learn then runs none of the tabular checks.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import DataConversionWarning, SkipTestWarning
+from sklearn.utils import get_tags
+from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
+
+from agop.deep_rfm import DeepConvRFM
+from agop.rfm import ConvRFM
+
+ROWS = dict(image_shape=(1, 1, -1), random_state=0, device="cpu", progress=False)
+
+ESTIMATORS = [
+    ConvRFM("laplace", patch_size=3, padding=1, n_iter=1, **ROWS),
+    ConvRFM("cntk", patch_size=3, padding=1, depth=1, n_iter=1, **ROWS),
+    # two feature-learning layers: the second reads the first's random-feature images
+    DeepConvRFM(depth=2, width=3, patch_size=1, n_iter=1, **ROWS),
+]
+
+#: checks expected to fail, by estimator, with the reason. None is: the two that do not run
+#: here are skipped by scikit-learn itself (pandas is not a dependency; the array-API check
+#: needs SCIPY_ARRAY_API=1 set before scipy is imported).
+EXPECTED_FAILURES: dict[str, dict[str, str]] = {"ConvRFM": {}, "DeepConvRFM": {}}
+
+
+@parametrize_with_checks(ESTIMATORS, xfail_strict=True,
+                         expected_failed_checks=lambda e: EXPECTED_FAILURES[type(e).__name__])
+def test_sklearn_estimator_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # ridge sweeps on singular toy kernels
+        check(estimator)
+
+
+# ---- the tags -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [ConvRFM, DeepConvRFM])
+def test_images_only_estimators_are_not_run_on_tabular_checks(cls):
+    """Without image_shape the estimator takes 4-d images only: its tag says that 2-d X is
+    not supported, and check_estimator skips the tabular checks instead of failing them."""
+    assert get_tags(cls()).input_tags.two_d_array is False
+    assert get_tags(cls(image_shape=(1, 8, 8))).input_tags.two_d_array is True
+    with pytest.warns(SkipTestWarning, match="Can't test estimator"):
+        check_estimator(cls())
+
+
+def test_deep_convrfm_is_a_classifier_and_a_transformer():
+    tags = get_tags(DeepConvRFM())
+    assert tags.estimator_type == "classifier"
+    assert tags.classifier_tags is not None and tags.transformer_tags is not None
+    assert tags.transformer_tags.preserves_dtype == ["float64", "float32"]
+    assert get_tags(ConvRFM()).transformer_tags is None  # no transform, no transformer tags
+
+
+# ---- flat rows are images ------------------------------------------------------------------
+
+
+def _digits(n=60):
+    from agop.data import digits
+
+    X, y = digits(classes=[0, 1, 2], dtype=torch.float64)
+    idx = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(0))[:n]
+    return X[idx].numpy(), y[idx].numpy()
+
+
+def test_flat_rows_give_the_same_machine_as_images():
+    X, y = _digits()
+    kw = dict(kernel="laplace", patch_size=3, padding=1, n_iter=1, random_state=0,
+              device="cpu", progress=False)
+    images = ConvRFM(**kw).fit(X, y)
+    rows = ConvRFM(image_shape=(1, 8, -1), **kw).fit(X.reshape(60, 64), y)
+    torch.testing.assert_close(rows.M_, images.M_, rtol=0, atol=0)
+    np.testing.assert_array_equal(rows.decision_function(X.reshape(60, 64)),
+                                  images.decision_function(X))
+    assert rows.n_features_in_ == images.n_features_in_ == 64
+    np.testing.assert_array_equal(rows.predict(X), images.predict(X))  # images still accepted
+    with pytest.raises(ValueError, match="contradicts image_shape"):
+        ConvRFM(image_shape=(1, 4, 16), **kw).fit(X, y)
+    with pytest.raises(ValueError, match="X has 63 features, but ConvRFM is expecting 64"):
+        rows.predict(X.reshape(60, 64)[:, 1:])
+    with pytest.raises(ValueError, match=r"cannot be read as images of shape"):
+        ConvRFM(image_shape=(1, 8, 8), **kw).fit(X.reshape(60, 64)[:, :56], y)
+    with pytest.raises(ValueError, match=r"X must have shape \(n, c, H, W\)"):
+        images.predict(X.reshape(60, 64))  # without image_shape rows are an error
+    for bad in [(1, 8), (1, -1, -1), (0, 8, 8), (1, 8, 8.0), (True, 8, 8)]:
+        with pytest.raises(ValueError, match="image_shape"):
+            ConvRFM(image_shape=bad, **kw).fit(X.reshape(60, 64), y)
+
+
+def test_deep_transform_returns_rows_for_rows_and_tensors_for_tensors():
+    X, y = _digits()
+    kw = dict(depth=2, width=4, patch_size=3, n_iter=1, random_state=0, device="cpu",
+              progress=False)
+    images = DeepConvRFM(**kw).fit(X, y)
+    rows = DeepConvRFM(image_shape=(1, 8, 8), **kw).fit(X.reshape(60, 64), y)
+    torch.testing.assert_close(rows.filters_[0], images.filters_[0], rtol=0, atol=0)
+    out_images = images.transform(torch.as_tensor(X))
+    assert isinstance(out_images, torch.Tensor) and out_images.shape == (60, 4, 6, 6)
+    out_rows = rows.transform(X.reshape(60, 64))
+    assert isinstance(out_rows, np.ndarray) and out_rows.shape == (60, 4 * 6 * 6)
+    np.testing.assert_array_equal(out_rows, out_images.flatten(1).numpy())
+    np.testing.assert_array_equal(rows.fit_transform(X.reshape(60, 64), y), out_rows)
+    np.testing.assert_array_equal(rows.predict(X.reshape(60, 64)), images.predict(X))
+
+
+def test_column_vector_labels_warn_and_are_read_as_labels():
+    X, y = _digits(30)
+    kw = dict(kernel="laplace", patch_size=3, padding=1, n_iter=0, random_state=0,
+              device="cpu", progress=False)
+    with pytest.warns(DataConversionWarning, match="column-vector y"):
+        column = ConvRFM(**kw).fit(X, y[:, None])
+    np.testing.assert_array_equal(column.predict(X), ConvRFM(**kw).fit(X, y).predict(X))
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        ConvRFM(**kw).fit(X, None)
+
+
+def test_float32_learned_metric_is_accepted_by_the_next_round():
+    """Round-off makes a float32 AGOP's smallest eigenvalues slightly negative (-1.9e-6 of the
+    largest in the check that found this); the kernels and the filters accept such a metric."""
+    from agop.deep_rfm import random_filters
+    from agop.kernels import cntk
+
+    v = torch.tensor([1.0, 2.0, -1.0], dtype=torch.float64)
+    M = torch.outer(v, v) / 6
+    M32 = (M - 5e-6 * torch.eye(3, dtype=torch.float64)).float()  # eigenvalues 1-5e-6, -5e-6
+    X = torch.randn(2, 3, 3, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(cntk(X, None, 1, 1, M32)).all()
+    assert random_filters(M32, 4, 3, 1, seed=0, device="cpu").shape == (4, 3, 1, 1)
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        cntk(X.double(), None, 1, 1, M32.double())  # in float64 the same matrix is not PSD
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        cntk(X, None, 1, 1, (M - 1e-3 * torch.eye(3, dtype=torch.float64)).float())
