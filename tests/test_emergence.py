@@ -17,7 +17,7 @@ def sigma(D: int, xi: float, dim: int = 1) -> torch.Tensor:
     out = torch.empty(len(sites), len(sites), dtype=torch.float64)
     for a, s in enumerate(sites):
         for b, t in enumerate(sites):
-            d2 = sum(min(abs(u - v), D - abs(u - v)) ** 2 for u, v in zip(s, t))
+            d2 = sum(min(abs(u - v), D - abs(u - v)) ** 2 for u, v in zip(s, t, strict=True))
             out[a, b] = math.exp(-math.sqrt(d2) / xi)
     return out
 
