@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     # kernels and solvers
     "kernels": "agop",
     "edges": "agop",
+    "localization": "agop",
     "solve": "agop",
     "data": "agop",
     "nets": "agop",
@@ -47,6 +48,7 @@ _EXPORTS: dict[str, str] = {
     "bench": "agop",
     # estimators
     "ConvRFM": "agop.rfm",
+    "RFM": "agop.rfm",
     "DeepConvRFM": "agop.deep_rfm",
     "CNNBaseline": "agop.baseline",
     # pretrained networks

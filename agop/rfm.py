@@ -531,3 +531,58 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         return [float(np.mean(self.classes_[self._outputs(X, t).argmax(1).cpu().numpy()] == y))
                 for t in range(len(self.Ms_))]
 
+
+
+class RFM(ConvRFM):
+    """Recursive Feature Machine on whole inputs: the fully connected RFM of Radhakrishnan et
+    al. (2024), as :class:`ConvRFM` whose one patch is the whole input.
+
+    With each input flattened to ``x`` in ``R^D``::
+
+        K_M(x, z) = exp(-|x - z|_M / L),      |v|_M = sqrt(v^T M v),
+        M_{t+1}   = normalise( AGOP(f_t)^power ),
+        AGOP(f)   = (1/n) sum_i sum_c grad f_c(x_i) grad f_c(x_i)^T       (D x D).
+
+    It is exactly :class:`ConvRFM` with the Laplace kernel on ``(n, D, 1, 1)`` images and
+    ``1 x 1`` patches (``q = D``, one position), so it shares ConvRFM's solver, its ridge
+    selection and its choice of the iterate on a validation split. Inputs of any shape
+    ``(n, ...)`` are flattened. ``M_`` is ``D x D``; its top eigenvectors are the directions of
+    input space the machine learned to use.
+
+    Parameters and attributes are those of :class:`ConvRFM` without the convolutional ones
+    (``kernel``, ``patch_size``, ``depth``, ``padding``, ``image_shape``); ``bandwidth`` is the
+    Laplace bandwidth ``L``.
+    """
+
+    # the convolutional parameters of ConvRFM, fixed: one patch, the whole input
+    kernel = "laplace"
+    patch_size = 1
+    depth = 1
+    padding = 0
+    image_shape = (-1, 1, 1)
+
+    def __init__(self, n_iter: int = 3, random_state: Any = None, *,
+                 bandwidth: float = 10.0, ridges: Sequence[float] = DEFAULT_RIDGES,
+                 agop_samples: int | None = None, normalize: str | None = "max_eig",
+                 power: float = 1.0, val_fraction: float = 0.2,
+                 device: str | torch.device | None = None, dtype: torch.dtype | None = None,
+                 max_memory: int | None = None, progress: bool = True):
+        self.n_iter = n_iter
+        self.random_state = random_state
+        self.bandwidth = bandwidth
+        self.ridges = ridges
+        self.agop_samples = agop_samples
+        self.normalize = normalize
+        self.power = power
+        self.val_fraction = val_fraction
+        self.device = device
+        self.dtype = dtype
+        self.max_memory = max_memory
+        self.progress = progress
+
+    def _as_images(self, X, *, reset: bool):
+        """``X`` ``(n, ...)`` flattened to rows ``(n, D)``, read as ``(n, D, 1, 1)`` images."""
+        x = X if isinstance(X, torch.Tensor) else np.asarray(X)
+        if x.ndim > 2:
+            x = x.reshape(x.shape[0], -1)
+        return super()._as_images(x, reset=reset)
