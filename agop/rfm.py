@@ -534,14 +534,17 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
 
 
 class RFM(ConvRFM):
-    """Recursive Feature Machine on whole inputs: the fully connected RFM of Radhakrishnan et
+    r"""Recursive Feature Machine on whole inputs: the fully connected RFM of Radhakrishnan et
     al. (2024), as :class:`ConvRFM` whose one patch is the whole input.
 
-    With each input flattened to ``x`` in ``R^D``::
+    With each input flattened to :math:`x \in \mathbb{R}^D`,
 
-        K_M(x, z) = exp(-|x - z|_M / L),      |v|_M = sqrt(v^T M v),
-        M_{t+1}   = normalise( AGOP(f_t)^power ),
-        AGOP(f)   = (1/n) sum_i sum_c grad f_c(x_i) grad f_c(x_i)^T       (D x D).
+    .. math::
+
+       K_M(x, z) &= \exp(-\|x - z\|_M / L), \qquad \|v\|_M = \sqrt{v^\top M v}, \\
+       M_{t+1} &= \operatorname{normalise}\bigl(\mathrm{AGOP}(f_t)^p\bigr), \\
+       \mathrm{AGOP}(f) &= \frac1n \sum_i \sum_c \nabla f_c(x_i)\, \nabla f_c(x_i)^\top
+           \qquad (D \times D).
 
     It is exactly :class:`ConvRFM` with the Laplace kernel on ``(n, D, 1, 1)`` images and
     ``1 x 1`` patches (``q = D``, one position), so it shares ConvRFM's solver, its ridge
@@ -552,6 +555,20 @@ class RFM(ConvRFM):
     Parameters and attributes are those of :class:`ConvRFM` without the convolutional ones
     (``kernel``, ``patch_size``, ``depth``, ``padding``, ``image_shape``); ``bandwidth`` is the
     Laplace bandwidth ``L``.
+
+    Examples:
+        It is ConvRFM on ``(n, D, 1, 1)`` images with 1 x 1 patches, to the last bit:
+
+        >>> import torch
+        >>> from agop.data import emergence_task
+        >>> X, y = emergence_task(60, 8, gain=3.0, dtype=torch.float64)
+        >>> rfm = RFM(n_iter=1, random_state=0, device="cpu", progress=False).fit(X, y)
+        >>> tuple(rfm.M_.shape), len(rfm.Ms_)
+        ((8, 8), 2)
+        >>> conv = ConvRFM("laplace", patch_size=1, n_iter=1, random_state=0, device="cpu",
+        ...                progress=False).fit(X.reshape(60, 8, 1, 1), y)
+        >>> torch.equal(rfm.Ms_[1], conv.Ms_[1])
+        True
     """
 
     # the convolutional parameters of ConvRFM, fixed: one patch, the whole input

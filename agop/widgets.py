@@ -227,6 +227,12 @@ def uploaded_files(value) -> list[tuple[str, bytes]]:
 
     ipywidgets 7.x (Colab's) gives ``{name: {"metadata": ..., "content": bytes}}``; 8.x gives a
     tuple of ``{"name": ..., "content": memoryview, ...}`` (or objects with those attributes).
+
+    Examples:
+        >>> uploaded_files({"a.png": {"metadata": {}, "content": b"1"}})  # ipywidgets 7
+        [('a.png', b'1')]
+        >>> uploaded_files(({"name": "a.png", "content": memoryview(b"1")},))  # ipywidgets 8
+        [('a.png', b'1')]
     """
     if not value:
         return []

@@ -364,7 +364,16 @@ RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"
 
 
 def results_file(name: str) -> str:
-    """The path of the committed benchmark file ``name`` in :data:`RESULTS_DIR` (may not exist)."""
+    """The path of the committed benchmark file ``name`` in :data:`RESULTS_DIR` (may not exist).
+
+    Examples:
+        >>> results_file("cpu.json") == os.path.join(RESULTS_DIR, "cpu.json")
+        True
+        >>> results_file("../cpu.json")
+        Traceback (most recent call last):
+        ...
+        ValueError: name must be a file name ending in .json, got '../cpu.json'
+    """
     if not isinstance(name, str) or not name.endswith(".json") or os.sep in name:
         raise ValueError(f"name must be a file name ending in .json, got {name!r}")
     return os.path.join(RESULTS_DIR, name)
