@@ -41,10 +41,10 @@ def bars_in_noise(n: int, sigma: float, *, height: int = 16, width: int = 32, se
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Karp et al.'s bars task: ``X`` of shape ``(n, 1, height, width)``, labels ``y`` in ``{0, 1}``.
 
-    Every pixel is Gaussian noise of standard deviation :math:`\sqrt{\sigma / \mathrm{width}}` (:math:`\sqrt{\sigma / 32}`
-    in the paper), except one row, chosen uniformly at random, that is replaced by
-    ``s * ones(width) / sqrt(width)`` with ``s = 2 y - 1 = +-1``: a unit-norm bar whose sign is the
-    class. Labels are balanced (``ceil(n/2)`` zeros), shuffled.
+    Every pixel is Gaussian noise of standard deviation :math:`\sqrt{\sigma / \mathrm{width}}`
+    (:math:`\sqrt{\sigma / 32}` in the paper), except one row, chosen uniformly at random, that
+    is replaced by :math:`s \mathbf{1} / \sqrt{\mathrm{width}}` with :math:`s = 2y - 1 = \pm 1`:
+    a unit-norm bar whose sign is the class. Labels are balanced (``ceil(n/2)`` zeros), shuffled.
 
     Examples:
         Without noise each image is its bar: one row of :math:`\pm 1/\sqrt{32}`, sign :math:`2y - 1`:

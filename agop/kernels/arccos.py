@@ -159,14 +159,17 @@ def forward(S1: torch.Tensor, sx: list[torch.Tensor], sz: list[torch.Tensor], k:
 def forward_backward(S1: torch.Tensor, sx: list[torch.Tensor], sz: list[torch.Tensor], k: int,
                      depth: int, ntk: bool, snap: float
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Kernel block and its derivatives with respect to ``S1`` and to the row variance ``Sx_1``.
+    r"""Kernel block and its derivatives with respect to ``S1`` and to the row variance ``Sx_1``.
 
     Returns ``(K, dK/dS1, dK/dSx1)``, the derivatives per pair and position ``(H1, W1, tn, tm)``.
     Hand-derived backward of :func:`forward`, with Neural Tangents' one-sided conventions:
-    ``d sqrt(u)/du = 0`` at ``u = 0`` and ``atan2(0, 0) = pi/2`` with zero derivative. Local
-    derivatives of one layer (``sq > 0``; zero otherwise):
-    ``dA/dS = kappa0``, ``dA/dSx = sq / (2 pi Sx)``, ``dkappa0/dS = 1/(pi sq)``,
-    ``dkappa0/dSx = -S / (2 pi sq Sx)``.
+    :math:`d\sqrt{u}/du = 0` at :math:`u = 0` and :math:`\operatorname{atan2}(0, 0) = \pi/2`
+    with zero derivative. Local derivatives of one layer (:math:`s > 0`; zero otherwise):
+
+    .. math:: \frac{\partial A}{\partial S} = \kappa_0, \quad
+              \frac{\partial A}{\partial S_x} = \frac{s}{2 \pi S_x}, \quad
+              \frac{\partial \kappa_0}{\partial S} = \frac{1}{\pi s}, \quad
+              \frac{\partial \kappa_0}{\partial S_x} = -\frac{S}{2 \pi s S_x}.
 
     Examples:
         The derivative with respect to :math:`S_1` against a central difference:
