@@ -219,19 +219,21 @@ def cnngp_agop(X, Z, alpha, patch_size: int, M=None, padding: int = 0, *, device
     gradients in the untransformed coordinates are :math:`M^{1/2}` times it.
 
     Examples:
-        Against autograd of the closed form, with one position (the patch is the image):
+        Against autograd of the closed form, with the patches of ``X`` as explicit variables
+        (4 positions):
 
         >>> import torch
+        >>> from agop.patches import extract_patches
         >>> g = torch.Generator().manual_seed(0)
-        >>> X, Z = torch.randn(2, 3, 1, 2, 2, generator=g, dtype=torch.float64)
+        >>> X, Z = torch.randn(2, 3, 1, 3, 3, generator=g, dtype=torch.float64)
         >>> alpha = torch.randn(3, 1, generator=g, dtype=torch.float64)
         >>> A = cnngp_agop(X, Z, alpha, patch_size=2)
-        >>> x, z = X.flatten(1).requires_grad_(), Z.flatten(1)
-        >>> norms = x.norm(dim=1, keepdim=True) * z.norm(dim=1)
-        >>> t = x @ z.T / norms
-        >>> f = norms * (t * (torch.pi - torch.acos(t)) + (1 - t**2).sqrt()) / torch.pi @ alpha
-        >>> grad, = torch.autograd.grad(f.sum(), x)
-        >>> torch.allclose(A, grad.T @ grad / 3)
+        >>> p, v = extract_patches(X, 2).requires_grad_(), extract_patches(Z, 2)
+        >>> norms = p.norm(dim=-1)[:, None] * v.norm(dim=-1)[None]  # (3, 3, 4)
+        >>> t = torch.einsum("npa,mpa->nmp", p, v) / norms
+        >>> k = norms * (t * (torch.pi - torch.acos(t)) + (1 - t**2).sqrt()) / torch.pi
+        >>> grad, = torch.autograd.grad((k.mean(-1) @ alpha).sum(), p)
+        >>> torch.allclose(A, torch.einsum("npa,npb->ab", grad, grad) / 3)
         True
     """
     X, Z, _ = check_pair(X, Z, device)

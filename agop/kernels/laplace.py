@@ -119,17 +119,19 @@ def laplace_agop(X, Z, alpha, patch_size: int, M=None, bandwidth: float = 10.0,
     (terms with :math:`d = 0` contribute zero).
 
     Examples:
-        Against autograd, with one position (the patch is the image):
+        Against autograd, with the patches of ``X`` as explicit variables (4 positions):
 
         >>> import torch
+        >>> from agop.patches import extract_patches
         >>> g = torch.Generator().manual_seed(0)
-        >>> X, Z = torch.rand(2, 3, 1, 2, 2, generator=g, dtype=torch.float64)
+        >>> X, Z = torch.rand(2, 3, 1, 3, 3, generator=g, dtype=torch.float64)
         >>> alpha = torch.randn(3, 1, generator=g, dtype=torch.float64)
         >>> A = laplace_agop(X, Z, alpha, patch_size=2, bandwidth=1.0)
-        >>> x = X.flatten(1).requires_grad_()
-        >>> f = torch.exp(-torch.cdist(x, Z.flatten(1))) @ alpha
-        >>> grad, = torch.autograd.grad(f.sum(), x)  # row i: the gradient of f(x_i)
-        >>> torch.allclose(A, grad.T @ grad / 3)
+        >>> p = extract_patches(X, 2).requires_grad_()  # (3 images, 4 positions, q = 4)
+        >>> d = (p[:, None] - extract_patches(Z, 2)[None]).norm(dim=-1)  # (3, 3, 4)
+        >>> f = torch.exp(-d).mean(-1) @ alpha  # K(X, Z) alpha
+        >>> grad, = torch.autograd.grad(f.sum(), p)  # grad[i, j]: the gradient in x_i[j]
+        >>> torch.allclose(A, torch.einsum("npa,npb->ab", grad, grad) / 3)
         True
     """
     X, Z, _ = check_pair(X, Z, device)
