@@ -55,9 +55,10 @@ book-fresh: venv vendor
 test-package: venv
 	$(PY) -m pytest tests --ignore=tests/rendered --durations=10
 
-# Every docstring's example, run as a doctest (tiny float64 inputs, a few seconds in all).
+# Every docstring's example, run as a doctest (tiny float64 inputs, about 20 s in all), on the
+# CPU even where CUDA is present: the examples print CPU results and compare with CPU tensors.
 test-doctest: venv
-	$(PY) -m pytest --doctest-modules agop -p no:cacheprovider --durations=5
+	CUDA_VISIBLE_DEVICES= $(PY) -m pytest --doctest-modules agop -p no:cacheprovider --durations=5
 
 test-notebooks: venv
 	$(PY) -m pytest --nbval-lax --durations=0 -p no:cacheprovider book/
