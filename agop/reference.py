@@ -9,7 +9,7 @@ gradients. No :math:`W^\top G W` identity is used. Slow, simple, and the referen
 :func:`agop.features.patch_agop` is tested and benchmarked against.
 
 Two details keep the comparison exact. Images are independent in eval mode, so the gradient of
-``sum_i f_c(x_i)`` with respect to the patches of image ``i`` is the gradient of ``f_c(x_i)``:
+:math:`\sum_i f_c(x_i)` with respect to the patches of image ``i`` is the gradient of ``f_c(x_i)``:
 one backward pass serves the whole batch (the original vmapped over samples instead). And the
 layer's output *value* is the conv module's own (the explicit product is checked to agree with
 it): in float32 the two differ by round-off, which can flip a ReLU or a max-pool downstream and

@@ -57,6 +57,16 @@ def test_every_documented_function_has_an_example(name, obj):
             f"{name} has no example and points to none")
 
 
+MODULES = sorted({obj.__module__ for _, obj in MEMBERS})
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_module_formulas_are_typeset(name):
+    doc = importlib.import_module(name).__doc__ or ""
+    ascii_formulas = [m.group(0) for m in ASCII_FORMULA.finditer(doc)]
+    assert not ascii_formulas, f"{name}: ASCII formulas {ascii_formulas}; use :math:"
+
+
 @pytest.mark.parametrize("name, obj", MEMBERS, ids=[name for name, _ in MEMBERS])
 def test_documented_formulas_are_typeset(name, obj):
     doc = inspect.getdoc(obj) or ""
