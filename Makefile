@@ -11,7 +11,7 @@ export AGOP_OFFLINE ?= 1
 # threads of two processes (a chapter's kernel and anything else) slow each other 10-50x.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: chromium venv book book-fresh test test-package test-notebooks test-paper test-colab \
+.PHONY: chromium venv book book-fresh test test-package test-doctest test-notebooks test-paper test-colab \
 	test-book notebooks vendor bench clean
 
 $(VENV)/.installed: pyproject.toml tools/install_torch.sh
@@ -55,6 +55,11 @@ book-fresh: venv vendor
 test-package: venv
 	$(PY) -m pytest tests --ignore=tests/rendered --durations=10
 
+# Every docstring's example, run as a doctest (tiny float64 inputs, about 20 s in all), on the
+# CPU even where CUDA is present: the examples print CPU results and compare with CPU tensors.
+test-doctest: venv
+	CUDA_VISIBLE_DEVICES= $(PY) -m pytest --doctest-modules agop -p no:cacheprovider --durations=5
+
 test-notebooks: venv
 	$(PY) -m pytest --nbval-lax --durations=0 -p no:cacheprovider book/
 
@@ -80,7 +85,7 @@ test-colab: venv
 
 # test-colab executes every notebook from a fresh directory, and test-book executes every chapter
 # again in the book build, so test-notebooks (nbval) is left out of `make test`.
-test: test-package test-paper test-colab test-book
+test: test-package test-doctest test-paper test-colab test-book
 
 bench: venv
 	$(PY) -m agop.bench --size quick

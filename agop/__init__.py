@@ -2,6 +2,13 @@
 
 The public API is re-exported here lazily, so ``import agop`` stays fast and each name is
 imported from the module that holds its one idea on first use.
+
+Examples:
+    >>> import agop
+    >>> agop.correlation is agop.linalg.correlation  # the same function, imported on first use
+    True
+    >>> agop.ConvRFM.__module__  # where it is defined and documented
+    'agop.rfm'
 """
 
 from __future__ import annotations

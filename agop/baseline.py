@@ -1,10 +1,10 @@
-"""The CNN baseline of Deep ConvRFM: a network with the kernel's architecture, trained with Adam.
+r"""The CNN baseline of Deep ConvRFM: a network with the kernel's architecture, trained with Adam.
 
 Architecture (the CNTK's, see :mod:`agop.kernels`): ``depth`` VALID conv layers of ``width``
 filters of size ``k x k``, no bias, ReLU, no pooling, and a fully connected read-out. It is a
 thin scikit-learn layer over :class:`agop.nets.SimpleCNN` and :func:`agop.nets.train`: the
 epoch kept is the one with the best *validation* accuracy (never the test set), and the
-network's per-layer CNFMs ``W_l^T W_l`` and patch-AGOPs are exposed for comparison with the
+network's per-layer CNFMs :math:`W_l^\top W_l` and patch-AGOPs are exposed for comparison with the
 feature matrices ``M_l`` of Deep ConvRFM.
 """
 
@@ -46,7 +46,17 @@ def validation_split(codes: np.ndarray, val_fraction: float, random_state: Any
     """(train, validation) indices of images with class codes ``codes``: the stratified split of
     :func:`agop.data.train_val_split`, seeded as :class:`agop.ConvRFM` seeds it from
     ``random_state`` (same ``random_state``, same held-out images; a test guards this), so
-    the CNN and the kernel machines select on the same images."""
+    the CNN and the kernel machines select on the same images.
+
+    Examples:
+        >>> import numpy as np
+        >>> codes = np.array([0, 1] * 10)
+        >>> train_idx, val_idx = validation_split(codes, 0.2, random_state=0)
+        >>> len(train_idx), len(val_idx), np.bincount(codes[val_idx]).tolist()  # stratified
+        (16, 4, [2, 2])
+        >>> sorted(np.concatenate([train_idx, val_idx]).tolist()) == list(range(20))
+        True
+    """
     from agop.data import train_val_split
 
     if not (isinstance(val_fraction, (int, float)) and 0 < val_fraction < 1):
@@ -62,7 +72,7 @@ def validation_split(codes: np.ndarray, val_fraction: float, random_state: Any
 
 
 class CNNBaseline(OutputClassifierMixin, BaseEstimator):
-    """A CNN with the kernel's architecture, trained with Adam, selected on validation.
+    r"""A CNN with the kernel's architecture, trained with Adam, selected on validation.
 
     Parameters
     ----------
@@ -77,10 +87,22 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
     ----------
     model_ : the trained :class:`agop.nets.SimpleCNN` at its best validation epoch.
     result_ : what :func:`agop.nets.train` returned; ``history_`` its per-epoch history.
-    cnfms_ : ``W_l^T W_l`` of every conv layer (``q_l x q_l``), in layer order;
+    cnfms_ : :math:`W_l^\top W_l` of every conv layer (``q_l x q_l``), in layer order;
     delta_cnfms_ : the same for ``W_l - W_l(0)``, the change from initialisation (what the
     authors drew in their Figure 4). ``best_epoch_``: the epoch kept.
     classes_ : the class labels.
+
+    Examples:
+        >>> import torch
+        >>> from agop.data import bars_in_noise
+        >>> X, y = bars_in_noise(40, sigma=2.0, height=8, width=8, dtype=torch.float64)
+        >>> cnn = CNNBaseline(depth=1, width=4, patch_size=3, epochs=2, random_state=0,
+        ...                   device="cpu", dtype=torch.float64).fit(X, y)
+        >>> W = cnn.model_.convs[0].weight.reshape(4, -1)
+        >>> torch.allclose(cnn.cnfms_[0], W.T @ W)  # the CNFM of the trained layer
+        True
+        >>> cnn.predict(X[:3]).shape
+        (3,)
     """
 
     def __init__(self, depth: int = 3, width: int = 64, patch_size: int = 3, epochs: int = 25,
@@ -183,10 +205,10 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
         return inputs
 
     def feature_maps(self, X, subtract_init: bool = True) -> list[torch.Tensor]:
-        """What each conv layer's CNFM makes of images ``X``: ``|A_l^{1/2} x_l[j]|`` at every
+        r"""What each conv layer's CNFM makes of images ``X``: :math:`\|A_l^{1/2} x_l[j]\|` at every
         position of the layer's input ``x_l`` (``"same"`` padding), one ``(n, H_l, W_l)``
-        tensor per layer, with ``A_l = (W_l - W_l(0))^T (W_l - W_l(0))`` (``subtract_init``,
-        as the authors drew their Figure 4) or ``W_l^T W_l``."""
+        tensor per layer, with :math:`A_l = (W_l - W_l(0))^\top (W_l - W_l(0))` (``subtract_init``,
+        as the authors drew their Figure 4) or :math:`W_l^\top W_l`."""
         from agop.features import feature_map
 
         cnfms = self.delta_cnfms_ if subtract_init else self.cnfms_
@@ -227,7 +249,14 @@ def local_signal_task(name: str, **options) -> Callable[..., tuple[torch.Tensor,
     """``make(n, noise, seed, split) -> (X, y)`` for one of the local-signal tasks of
     :mod:`agop.data`: ``'star'`` (``noise`` is the noise std, 0.3 in the authors' run),
     ``'bars'`` (``noise`` is ``sigma``) or ``'digits'`` (``noise`` is ``sigma``; ``split``
-    picks disjoint digit pools). ``options`` go to the generator (e.g. ``source='mnist'``)."""
+    picks disjoint digit pools). ``options`` go to the generator (e.g. ``source='mnist'``).
+
+    Examples:
+        >>> make = local_signal_task("bars", height=8, width=8)
+        >>> X, y = make(4, 2.0, 0, "train")
+        >>> tuple(X.shape), sorted(y.tolist())
+        ((4, 1, 8, 8), [0, 0, 1, 1])
+    """
     from agop import data
 
     name = check_choice(name, "name", ("star", "bars", "digits"))
@@ -252,6 +281,8 @@ class Comparison:
     ``None`` for the CNN) and ``seconds``; ``layer_rows``: test accuracy after each number of
     feature-learning layers (Figure 6B); ``models``: the fitted estimators of the first seed,
     by ``(noise, method)``; ``test``: that seed's test images by noise.
+
+    See :func:`compare_methods` for an example.
     """
 
     rows: list[dict]
@@ -268,8 +299,8 @@ class Comparison:
 
     def panels(self, n_images: int = 4, methods: Sequence[str] = ("ConvRFM", "CNN")
                ) -> list[dict]:
-        """One dict per noise level for :func:`agop.viz.plot_noise_panel`: the first seed's
-        first ``n_images`` test images, the first-layer feature map ``|A^{1/2} x[j]|`` of each
+        r"""One dict per noise level for :func:`agop.viz.plot_noise_panel`: the first seed's
+        first ``n_images`` test images, the first-layer feature map :math:`\|A^{1/2} x[j]\|` of each
         method in ``methods`` (``A`` = ConvRFM's ``M`` or the CNN's first CNFM; padding
         "same"), and the accuracy (mean, std over seeds) of every method."""
         from agop.features import feature_map
@@ -313,6 +344,18 @@ def evaluate_methods(X, y, X_test, y_test, *, seed: int, depth: int, patch_size:
     (0 = CNTK, 1 = ConvRFM, ..., L): acc}, "n_layers": L, "seconds": {method: s}, "models": {method: fitted estimator}}`` (the CNTK's ``seconds``
     only cover its scoring when it comes from the ConvRFM fit; ``models["CNTK"]`` is then
     ``None``).
+
+    Examples:
+        >>> import torch
+        >>> from agop.data import bars_in_noise
+        >>> X, y = bars_in_noise(40, sigma=2.0, height=8, width=8, seed=0)
+        >>> X_test, y_test = bars_in_noise(40, sigma=2.0, height=8, width=8, seed=1)
+        >>> out = evaluate_methods(X, y, X_test, y_test, seed=0, depth=1, patch_size=3,
+        ...                        width=4, methods=("CNTK", "ConvRFM"), device="cpu")
+        >>> sorted(out["accuracy"]), out["n_layers"]
+        (['CNTK', 'ConvRFM'], 1)
+        >>> out["layers"][0] == out["accuracy"]["CNTK"]  # 0 feature-learning layers: the CNTK
+        True
     """
     from agop.deep_rfm import DeepConvRFM
     from agop.rfm import ConvRFM
@@ -372,6 +415,14 @@ def compare_methods(task: Callable[..., tuple[torch.Tensor, torch.Tensor]],
     same ``n_test`` test images (seed ``s + TEST_SEED_OFFSET``, ``split='test'``).
     ``settings``: the keyword arguments of :func:`evaluate_methods` (``depth``, ``patch_size``,
     ``width``, ``n_iter``, ``methods``, ...).
+
+    Examples:
+        >>> task = local_signal_task("bars", height=8, width=8)
+        >>> result = compare_methods(task, noise_levels=[1.0, 4.0], seeds=[0], n_train=30,
+        ...                          n_test=30, progress=False, depth=1, patch_size=3,
+        ...                          width=4, methods=("CNTK", "ConvRFM"), device="cpu")
+        >>> sorted({(row["noise"], row["method"]) for row in result.rows})
+        [(1.0, 'CNTK'), (1.0, 'ConvRFM'), (4.0, 'CNTK'), (4.0, 'ConvRFM')]
     """
     from tqdm.auto import tqdm
 

@@ -1,12 +1,16 @@
-"""Deep ConvRFM (Algorithm 2): AGOP-learned convolutional layers stacked without back-propagation::
+r"""Deep ConvRFM (Algorithm 2): AGOP-learned convolutional layers stacked without
+back-propagation. :math:`X_0 = X`; for :math:`l = 0, \dots, L-1`: :math:`M_l` is the best
+feature matrix of ConvRFM on :math:`X_l` with a CNTK of depth ``depth`` :math:`- l`, and for
+:math:`l < L-1`
 
-    X_0 = X
-    for l = 0..L-1:
-        M_l  = best feature matrix of ConvRFM on X_l with a CNTK of depth (depth - l)
-        if l < L-1:
-            W_l     = G_l M_l^{1/2}         (width x q, G_l i.i.d. N(0, 1): rows ~ N(0, M_l))
-            X_{l+1} = phi(conv(X_l, W_l))   (VALID convolution, phi a nonlinearity)
-    predict with the last layer's ConvRFM on X_{L-1}
+.. math::
+
+   W_l &= G_l M_l^{1/2} \qquad (\text{width} \times q,\ G_l \text{ i.i.d. } \mathcal N(0, 1):
+       \text{rows} \sim \mathcal N(0, M_l)), \\
+   X_{l+1} &= \phi(\mathrm{conv}(X_l, W_l)) \qquad (\text{VALID convolution, } \phi
+       \text{ a nonlinearity});
+
+predict with the last layer's ConvRFM on :math:`X_{L-1}`.
 
 The total architecture matches a CNN of ``depth`` VALID conv layers of width ``width`` and
 patch size ``k`` with a fully connected read-out: every featurisation uses one conv layer, and
@@ -83,11 +87,24 @@ def random_filters(M, width: int, channels: int, patch_size: int, *, seed: int =
                    device: str | torch.device | None = None) -> torch.Tensor:
     """``width`` convolutional filters whose flattened rows are i.i.d. ``N(0, M)``.
 
-    ``W = G M^{1/2}`` with ``G`` a ``width x q`` matrix of i.i.d. standard normals and
-    ``q = channels * patch_size^2``, so ``E[W^T W] / width = M``. ``M = None`` means the
+    :math:`W = G M^{1/2}` with :math:`G` a width :math:`\times q` matrix of i.i.d. standard
+    normals and :math:`q` = ``channels * patch_size**2``, so :math:`E[W^\top W] / \text{width} = M`. ``M = None`` means the
     identity. Returns a tensor of shape ``(width, channels, k, k)`` in the (channel, row, col)
     order of ``F.unfold`` and ``conv.weight``. ``G`` is drawn on the CPU from ``seed``, so the
     filters do not depend on the device.
+
+    Examples:
+        The sample second moment of many filters approaches :math:`M`:
+
+        >>> import torch
+        >>> M = torch.diag(torch.tensor([4.0, 1.0, 1.0, 0.0], dtype=torch.float64))
+        >>> W = random_filters(M, 20000, channels=4, patch_size=1, dtype=torch.float64,
+        ...                    device="cpu")
+        >>> tuple(W.shape)
+        (20000, 4, 1, 1)
+        >>> W = W.reshape(20000, 4)
+        >>> (W.T @ W / 20000).diagonal().round(decimals=1).tolist()
+        [4.0, 1.0, 1.0, 0.0]
     """
     width = _positive_int(width, "width")
     channels = _positive_int(channels, "channels")
@@ -111,7 +128,8 @@ def random_filters(M, width: int, channels: int, patch_size: int, *, seed: int =
 
 
 class RandomFeatureConv:
-    """The featurisation of Deep ConvRFM: ``x -> phi(conv(x, W))`` with fixed filters ``W``.
+    r"""The featurisation of Deep ConvRFM: :math:`x \mapsto \phi(\mathrm{conv}(x, W))` with fixed
+    filters :math:`W`.
 
     ``conv`` is a VALID convolution with stride 1 and no bias (the CNTK's architecture), so an
     ``H x W`` image becomes ``(H - k + 1) x (W - k + 1)`` with ``width`` channels. Build it from
@@ -119,6 +137,18 @@ class RandomFeatureConv:
     filters. ``nonlinearity``: ``None``/``'none'`` (the authors' code: the next kernel's ReLU
     acts), ``'relu'`` (the paper's Algorithm 2 applies a ``phi``; :class:`DeepConvRFM`'s
     default), ``'abs'``, ``'tanh'`` or a callable applied elementwise.
+
+    Examples:
+        One 1 x 1 filter, the difference of two channels, then a ReLU:
+
+        >>> import torch
+        >>> W = torch.tensor([1.0, -1.0], dtype=torch.float64).reshape(1, 2, 1, 1)
+        >>> layer = RandomFeatureConv(W, nonlinearity="relu")
+        >>> layer
+        RandomFeatureConv(width=1, channels=2, patch_size=1, nonlinearity='relu')
+        >>> x = torch.tensor([[[[3.0, 1.0]], [[0.0, 2.0]]]], dtype=torch.float64)  # (1, 2, 1, 2)
+        >>> layer(x).tolist()  # relu(3 - 0), relu(1 - 2)
+        [[[[3.0, 0.0]]]]
     """
 
     def __init__(self, filters: torch.Tensor, nonlinearity: str | Callable | None = None):
@@ -183,10 +213,27 @@ class RandomFeatureConv:
 
 def featurize(X, M, width: int, patch_size: int, nonlinearity: str | Callable | None = None,
               seed: int = 0, device: str | torch.device | None = None) -> torch.Tensor:
-    """``phi(conv(X, G M^{1/2}))``: images ``X`` ``(n, c, H, W)`` seen through ``width`` random
-    filters with rows ``~ N(0, M)`` (``M`` is ``q x q``, ``q = c k^2``; ``None`` = identity).
+    r""":math:`\phi(\mathrm{conv}(X, G M^{1/2}))`: images ``X`` ``(n, c, H, W)`` seen through
+    ``width`` random filters with rows :math:`\sim \mathcal N(0, M)` (:math:`M` is
+    :math:`q \times q`, :math:`q = c k^2`; ``None`` = identity).
 
     Keeps ``X``'s dtype (float32 for integer input). Returns ``(n, width, H-k+1, W-k+1)``.
+
+    Examples:
+        With a rank-one :math:`M = m m^\top` every filter is a multiple of :math:`m`, so
+        every output channel is a multiple of the convolution with :math:`m`:
+
+        >>> import torch
+        >>> X = torch.rand(2, 1, 5, 5, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> m = torch.zeros(9, dtype=torch.float64)
+        >>> m[3], m[5] = -1.0, 1.0  # a horizontal difference across the centre
+        >>> H = featurize(X, torch.outer(m, m), width=3, patch_size=3, device="cpu")
+        >>> tuple(H.shape)
+        (2, 3, 3, 3)
+        >>> edge = torch.nn.functional.conv2d(X, m.reshape(1, 1, 3, 3))
+        >>> torch.linalg.matrix_rank(torch.cat([H[0], edge[0]]).flatten(1)).item()
+        1
     """
     device = default_device(device)
     X = check_images(X, "X", device=device)
@@ -232,6 +279,22 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
     histories_ : each layer's ConvRFM history (``history[t]`` of iterate ``t``); ``history_``
         one row per layer with its depth, best iterate and validation accuracy.
     n_features_in_ : ``c H W`` of the training images.
+
+    Examples:
+        Two layers on a small bars task: the first layer's :math:`M_0` draws 8 filters, the
+        second ConvRFM (a CNTK of depth 1) reads their 8-channel feature maps.
+
+        >>> import torch
+        >>> from agop.data import bars_in_noise
+        >>> X, y = bars_in_noise(60, sigma=2.0, height=8, width=8, seed=0)
+        >>> model = DeepConvRFM(depth=2, width=8, patch_size=3, n_iter=1, random_state=0,
+        ...                     dtype=torch.float64, device="cpu").fit(X, y)
+        >>> [tuple(M.shape) for M in model.Ms_]  # q = 1 * 3^2, then 8 * 3^2
+        [(9, 9), (72, 72)]
+        >>> tuple(model.transform(X).shape)
+        (60, 8, 6, 6)
+        >>> [(h["kernel_depth"], h["channels"], h["image_size"]) for h in model.history_]
+        [(2, 1, 8), (1, 8, 6)]
     """
 
     def __init__(self, depth: int = 3, n_layers: int | None = None, width: int = 64,
@@ -401,7 +464,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         return self.layers_[-1].score(X, y, sample_weight=sample_weight)
 
     def feature_maps(self, X, identity: bool = False) -> list[torch.Tensor]:
-        """What each layer's feature matrix makes of images ``X``: ``|M_l^{1/2} x_l[j]|`` at
+        r"""What each layer's feature matrix makes of images ``X``: :math:`\|M_l^{1/2} x_l[j]\|` at
         every position ``j`` of the layer's input ``x_l`` (``"same"`` padding, so layer ``l``'s
         map has ``x_l``'s size), one ``(n, H_l, W_l)`` tensor per layer
         (:func:`agop.features.feature_map`). ``identity=True`` uses ``M_l = I`` instead: the

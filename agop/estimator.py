@@ -16,7 +16,25 @@ from sklearn.utils import check_array
 
 
 class OutputClassifierMixin(ClassifierMixin):
-    """``decision_function``, ``predict`` and ``score`` from ``_outputs(X)``."""
+    r"""``decision_function``, ``predict`` and ``score`` from ``_outputs(X)``.
+
+    Examples:
+        :class:`agop.ConvRFM` is one. With two classes its score is :math:`f_1 - f_0`, and
+        ``predict`` picks ``classes_[1]`` where it is positive:
+
+        >>> import numpy as np
+        >>> import torch
+        >>> from agop import ConvRFM
+        >>> from agop.data import bars_in_noise
+        >>> X, y = bars_in_noise(30, sigma=1.0, height=8, width=8, dtype=torch.float64)
+        >>> model = ConvRFM("laplace", patch_size=3, n_iter=0, random_state=0,
+        ...                 device="cpu").fit(X, y)
+        >>> scores = model.decision_function(X)
+        >>> np.array_equal(model.predict(X), model.classes_[(scores > 0).astype(int)])
+        True
+        >>> bool(model.score(X, y) == np.mean(model.predict(X) == y.numpy()))
+        True
+    """
 
     def decision_function(self, X) -> np.ndarray:
         """The outputs ``f(X)``: ``(n, C)`` scores, or ``(n,)`` (``f_1 - f_0``, positive for
@@ -54,6 +72,23 @@ class ImageInputMixin:
     which pass tabular data. ``n_features_in_`` is ``c H W`` either way; a flat ``X`` of another
     width is rejected with scikit-learn's message. The ``two_d_array`` input tag says whether
     2-d ``X`` is accepted (only with ``image_shape``).
+
+    Examples:
+        Flat rows and images give the same machine:
+
+        >>> import numpy as np
+        >>> import torch
+        >>> from agop import ConvRFM
+        >>> from agop.data import bars_in_noise
+        >>> X, y = bars_in_noise(30, sigma=1.0, height=8, width=8, dtype=torch.float64)
+        >>> rows = ConvRFM(patch_size=3, n_iter=0, image_shape=(1, 8, -1), random_state=0,
+        ...                device="cpu")
+        >>> rows.fit(X.reshape(30, 64).numpy(), y.numpy()).n_features_in_
+        64
+        >>> images = ConvRFM(patch_size=3, n_iter=0, random_state=0, device="cpu").fit(X, y)
+        >>> np.allclose(rows.decision_function(X.reshape(30, 64).numpy()),
+        ...             images.decision_function(X))
+        True
     """
 
     def __sklearn_tags__(self):

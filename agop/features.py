@@ -1,18 +1,25 @@
-"""Feature operators of a CNN: the CNFM ``W^T W`` and the patch-AGOP of every conv layer.
+r"""Feature operators of a CNN: the CNFM :math:`W^\top W` and the patch-AGOP of every conv layer.
 
-For conv layer ``l`` with filters ``W`` (``k_out x q``), write the network from that layer on
-as ``f(x) = g(W x[1], ..., W x[P])``, each patch an independent variable. Its patch-AGOP over
-images ``x_1..x_n`` and outputs ``c`` is
+For conv layer :math:`l` with filters :math:`W` (:math:`k_\mathrm{out} \times q`), write the
+network from that layer on as :math:`f(x) = g(W x[1], \dots, W x[P])`, each patch an
+independent variable. Its patch-AGOP over images :math:`x_1, \dots, x_n` and outputs :math:`c` is
 
-    AGOP = (1/n) sum_i sum_j sum_c grad_{x[j]} f_c(x_i) grad_{x[j]} f_c(x_i)^T = W^T G W,
-    G    = (1/n) sum_i sum_j sum_c (d f_c / d h[j]) (d f_c / d h[j])^T      (k_out x k_out),
+.. math::
 
-because ``grad_{x[j]} f_c = W^T d f_c / d h[j]`` with ``h[j] = W x[j]``. :func:`patch_agop`
+   \mathrm{AGOP} &= \frac1n \sum_{i=1}^n \sum_j \sum_c
+       \nabla_{x[j]} f_c(x_i)\, \nabla_{x[j]} f_c(x_i)^\top = W^\top G W, \\
+   G &= \frac1n \sum_{i=1}^n \sum_j \sum_c \frac{\partial f_c}{\partial h[j]}
+       \Bigl(\frac{\partial f_c}{\partial h[j]}\Bigr)^\top
+       \qquad (k_\mathrm{out} \times k_\mathrm{out}),
+
+because :math:`\nabla_{x[j]} f_c = W^\top \partial f_c / \partial h[j]` with
+:math:`h[j] = W x[j]`. :func:`patch_agop`
 reads ``d f_c / d h`` from hooks on the conv outputs, so every selected layer comes out of the
 same backward passes, and any padding mode, stride, dilation, bias, pooling, residual
 connection or batch norm (in eval mode) is handled by the model itself. With ``groups = g``
-each group's patches are samples of one ``q = (c/g) k^2``-dimensional patch space:
-``AGOP = sum_g W_g^T G_g W_g`` (the cross-group blocks of ``G`` do not enter).
+each group's patches are samples of one :math:`q = (c/g) k^2`-dimensional patch space:
+:math:`\mathrm{AGOP} = \sum_g W_g^\top G_g W_g` (the cross-group blocks of :math:`G` do not
+enter).
 """
 
 from __future__ import annotations
@@ -44,7 +51,13 @@ DEFAULT_MAX_MEMORY = 2**29
 
 
 def conv_layers(model: nn.Module) -> dict[str, nn.Conv2d]:
-    """Every :class:`torch.nn.Conv2d` of ``model`` by qualified module name, in module order."""
+    """Every :class:`torch.nn.Conv2d` of ``model`` by qualified module name, in module order.
+
+    Examples:
+        >>> from agop.nets import SimpleCNN
+        >>> list(conv_layers(SimpleCNN(1, 2, image_size=8, depth=3, width=4)))
+        ['convs.0', 'convs.1', 'convs.2']
+    """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     convs = {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
@@ -55,7 +68,14 @@ def conv_layers(model: nn.Module) -> dict[str, nn.Conv2d]:
 
 
 def select_layers(model: nn.Module, layers=None) -> dict[str, nn.Conv2d]:
-    """The conv layers named in ``layers`` (a name, a list of names, or ``None`` for all)."""
+    """The conv layers named in ``layers`` (a name, a list of names, or ``None`` for all).
+
+    Examples:
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(1, 2, image_size=8, depth=3, width=4)
+        >>> select_layers(net, "convs.1")
+        {'convs.1': Conv2d(4, 4, kernel_size=(3, 3), stride=(1, 1), bias=False)}
+    """
     convs = conv_layers(model)
     if layers is None:
         return convs
@@ -85,6 +105,15 @@ def filter_matrix(conv_or_W) -> torch.Tensor:
 
     Accepts a :class:`torch.nn.Conv2d`, a conv weight ``(k_out, c/g, k, k)`` (one group), a
     matrix ``(k_out, q)`` or filters already grouped, ``(groups, k_out / groups, q)``.
+
+    Examples:
+        >>> import torch
+        >>> conv = torch.nn.Conv2d(4, 6, 3, groups=2)  # 2 groups of 3 filters on 2 channels
+        >>> W = filter_matrix(conv)
+        >>> tuple(W.shape)  # q = 2 * 3 * 3
+        (2, 3, 18)
+        >>> torch.equal(W[1], conv.weight[3:].reshape(3, -1))
+        True
     """
     if isinstance(conv_or_W, nn.Conv2d):
         w, g = conv_or_W.weight.detach(), conv_or_W.groups
@@ -100,9 +129,18 @@ def filter_matrix(conv_or_W) -> torch.Tensor:
 
 
 def cnfm(conv) -> torch.Tensor:
-    """The Convolutional Neural Feature Matrix ``W^T W`` (``q x q``), ``W = weight.reshape(k_out, -1)``.
+    r"""The Convolutional Neural Feature Matrix :math:`W^\top W` (:math:`q \times q`),
+    ``W = weight.reshape(k_out, -1)``.
 
-    ``conv`` is a :class:`torch.nn.Conv2d` or its weight (or a ``k_out x q`` matrix).
+    ``conv`` is a :class:`torch.nn.Conv2d` or its weight (or a :math:`k_\mathrm{out} \times q`
+    matrix).
+
+    Examples:
+        >>> import torch
+        >>> conv = torch.nn.Conv2d(3, 8, 5).double()
+        >>> W = conv.weight.reshape(8, -1)
+        >>> torch.allclose(cnfm(conv), W.T @ W), tuple(cnfm(conv).shape)
+        (True, (75, 75))
     """
     W = filter_matrix(conv)
     W = W.reshape(-1, W.shape[-1])
@@ -220,12 +258,27 @@ def _images_per_chunk(model: nn.Module, forward, x1: torch.Tensor, max_memory: i
 
 
 class FactoredAGOP:
-    """A patch-AGOP kept as its factors: ``AGOP = sum_g W_g^T G_g W_g``.
+    r"""A patch-AGOP kept as its factors: :math:`\mathrm{AGOP} = \sum_g W_g^\top G_g W_g`.
 
     ``W`` ``(groups, k_out/g, q)`` is the layer's filter matrix (:func:`filter_matrix`), ``G``
     ``(groups, k_out/g, k_out/g)`` the averaged outer products of the output gradients. Every
     similarity with the CNFM lives in the filter space (:meth:`space`); :meth:`dense` forms the
     ``q x q`` matrix, only when a caller asks for it.
+
+    Examples:
+        >>> import torch
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> factored = patch_agop(net, X, layers="convs.0", factored=True)["convs.0"]
+        >>> factored
+        FactoredAGOP(groups=1, k_out=4, q=18)
+        >>> torch.allclose(factored.dense(), patch_agop(net, X, layers="convs.0")["convs.0"])
+        True
+        >>> from agop.linalg import correlation  # the same number, without the 18 x 18 matrix
+        >>> abs(factored.pearson() - correlation(cnfm(net.convs[0]), factored.dense())) < 1e-12
+        True
     """
 
     def __init__(self, W: torch.Tensor, G: torch.Tensor):
@@ -240,7 +293,7 @@ class FactoredAGOP:
         return self.W.shape[2]
 
     def dense(self) -> torch.Tensor:
-        """The ``q x q`` matrix ``sum_g W_g^T G_g W_g``."""
+        r"""The ``q x q`` matrix :math:`\sum_g W_g^\top G_g W_g`."""
         return congruence(self.W, self.G)
 
     def space(self) -> FilterSpace:
@@ -250,7 +303,7 @@ class FactoredAGOP:
         return self._space
 
     def similarities(self) -> tuple[float, float, float, float]:
-        """(pearson, cosine) of the CNFM ``W^T W`` with the AGOP and with ``AGOP^{1/2}``,
+        r"""(pearson, cosine) of the CNFM :math:`W^\top W` with the AGOP and with :math:`\mathrm{AGOP}^{1/2}`,
         in the filter space (no ``q x q`` matrix)."""
         return self.space().similarities(self.G)
 
@@ -270,10 +323,11 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
                device=None, progress: bool = False, *, seed: int = 0,
                max_memory: int | None = None, vectorize: bool | None = None,
                factored: bool = False) -> dict:
-    """The patch-AGOP ``W^T G W`` (``q x q``) of each selected conv layer, by qualified name.
+    r"""The patch-AGOP :math:`W^\top G W` (:math:`q \times q`) of each selected conv layer, by
+    qualified name.
 
-    ``AGOP_l = (1/n) sum_i sum_j sum_c grad_{x[j]} f_c(x_i) grad_{x[j]} f_c(x_i)^T``: averaged
-    over the images ``X`` (``n, c, H, W``), summed over patch positions ``j`` and outputs ``c``
+    :math:`\mathrm{AGOP}_l = \frac1n \sum_i \sum_j \sum_c \nabla_{x[j]} f_c(x_i)\,
+    \nabla_{x[j]} f_c(x_i)^\top`: averaged over the images ``X`` (``n, c, H, W``), summed over patch positions ``j`` and outputs ``c``
     (``outputs``: indices of the model's flattened outputs to include; ``None``: all).
     ``layers``: names (or modules) of Conv2d layers, ``None`` for all. All layers come from the
     same backward passes, ``chunk_size`` images at a time (``None``: as many as keep twice
@@ -284,9 +338,9 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
     were faster (VGG11, ResNet18, the 4-layer CNN of ``python -m agop.bench``) and hold one
     direction's gradients at a time.
 
-    ``sketch=k`` replaces the one-hot output directions by ``k`` Gaussian probes
-    ``v ~ N(0, I)`` per image: ``(1/k) sum_v (J^T v)(J^T v)^T`` is unbiased for ``J^T J``, with
-    relative error ``O(1/sqrt(k))``; use it for models with many outputs (``seed`` fixes them).
+    ``sketch=k`` replaces the one-hot output directions by :math:`k` Gaussian probes
+    :math:`v \sim \mathcal N(0, I)` per image: :math:`\frac1k \sum_v (J^\top v)(J^\top v)^\top` is
+    unbiased for :math:`J^\top J`, with relative error :math:`O(1/\sqrt{k})`; use it for models with many outputs (``seed`` fixes them).
 
     The model runs in eval mode (a model in training mode is switched, with a warning, and
     restored) on ``device`` (``None``: CUDA when available), in the dtype of its parameters;
@@ -294,6 +348,21 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
     ``factored=True`` returns, per layer, a :class:`FactoredAGOP` (its filter matrix ``W`` and
     ``G``, a ``(groups, k_out/g, k_out/g)`` tensor) and forms no ``q x q`` matrix: for VGG's deep layers (``q = 4608``) forming it
     costs more than the backward passes.
+
+    Examples:
+        Against the brute-force reference, which differentiates explicit patch variables:
+
+        >>> import torch
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> agops = patch_agop(net, X, device="cpu")
+        >>> {name: tuple(A.shape) for name, A in agops.items()}  # q = 2 * 9, then 4 * 9
+        {'convs.0': (18, 18), 'convs.1': (36, 36)}
+        >>> from agop.reference import brute_force_patch_agop
+        >>> torch.allclose(agops["convs.1"], brute_force_patch_agop(net, X, "convs.1"))
+        True
     """
     selected = select_layers(model, layers)
     device = default_device(device)
@@ -421,10 +490,24 @@ def _check_outputs(outputs, n_out: int) -> torch.Tensor:
     return idx
 def layer_correlations(model: nn.Module, agops: dict[str, torch.Tensor], alpha: float = 1.0,
                        kind: str = "pearson") -> dict[str, float]:
-    """For each layer in ``agops``: the similarity of its CNFM ``W^T W`` with ``AGOP^alpha``.
+    r"""For each layer in ``agops``: the similarity of its CNFM :math:`W^\top W` with
+    :math:`\mathrm{AGOP}^\alpha`.
 
     ``kind`` is ``"pearson"`` (the paper's measure) or ``"cosine"``; see
     :func:`agop.linalg.correlation`.
+
+    Examples:
+        An *untrained* network already scores high, because :math:`\mathrm{AGOP} = W^\top G W`
+        shares :math:`W` with the CNFM (see :func:`null_baselines` for the controls):
+
+        >>> import torch
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> corr = layer_correlations(net, patch_agop(net, X, device="cpu"))
+        >>> {name: round(value, 3) for name, value in corr.items()}
+        {'convs.0': 0.758, 'convs.1': 0.87}
     """
     convs = select_layers(model, list(agops))
     return {name: correlation(cnfm(convs[name]), psd_power(agops[name], alpha), kind=kind)
@@ -432,15 +515,27 @@ def layer_correlations(model: nn.Module, agops: dict[str, torch.Tensor], alpha: 
 
 
 class FilterSpace:
-    """Matrices of the form ``W^T X W`` (``q x q``), handled in the row space of the filters.
+    r"""Matrices of the form :math:`W^\top X W` (:math:`q \times q`), handled in the row space of
+    the filters.
 
-    With ``C = W W^T`` (``k_out x k_out``), ``R = C^{1/2}`` and ``Q = W^T R^+`` (an isometry
-    on the range of ``C``), every such matrix is ``Q (R X R) Q^T``, so its Frobenius products,
-    norms and powers are those of the ``k_out x k_out`` matrix ``R X R``, and the sum of its
-    entries is ``u^T (R X R) u`` with ``u = Q^T 1 = R^+ W 1``. The CNFM is ``X = I`` (``R R =
-    C``), a patch-AGOP ``X = G``, a null baseline a random ``G``: their similarities never need
-    a ``q x q`` matrix. Building it costs one ``k_out x k_out`` Gram product and one symmetric
+    With :math:`C = W W^\top` (:math:`k_\mathrm{out} \times k_\mathrm{out}`), :math:`R = C^{1/2}`
+    and :math:`Q = W^\top R^+` (an isometry on the range of :math:`C`), every such matrix is
+    :math:`Q (R X R) Q^\top`, so its Frobenius products, norms and powers are those of the
+    :math:`k_\mathrm{out} \times k_\mathrm{out}` matrix :math:`R X R`, and the sum of its
+    entries is :math:`u^\top (R X R) u` with :math:`u = Q^\top \mathbf 1 = R^+ W \mathbf 1`.
+    The CNFM is :math:`X = I` (:math:`R R = C`), a patch-AGOP :math:`X = G`, a null baseline a
+    random :math:`G`: their similarities never need a :math:`q \times q` matrix. Building it costs one ``k_out x k_out`` Gram product and one symmetric
     eigendecomposition of that size (no QR of the ``q x k_out`` filters).
+
+    Examples:
+        >>> import torch
+        >>> from agop.linalg import correlation
+        >>> W = torch.randn(4, 36, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        >>> G = torch.diag(torch.tensor([4.0, 3.0, 2.0, 1.0], dtype=torch.float64))
+        >>> space = FilterSpace(W)
+        >>> reduced = space.similarity(space.reduce(G))  # 4 x 4 products only
+        >>> abs(reduced - correlation(W.T @ W, W.T @ G @ W)) < 1e-12
+        True
     """
 
     def __init__(self, conv_or_W):
@@ -467,7 +562,7 @@ class FilterSpace:
         return (B + B.T) / 2
 
     def similarity(self, B: torch.Tensor, kind: str = "pearson") -> float:
-        """The similarity of the CNFM with ``Q B Q^T`` (see :func:`agop.linalg.correlation`)."""
+        r"""The similarity of the CNFM with :math:`Q B Q^\top` (see :func:`agop.linalg.correlation`)."""
         M = self.cnfm
         mb, mm, bb = float((M * B).sum()), float((M * M).sum()), float((B * B).sum())
         kind = check_choice(kind, "kind", ("pearson", "cosine"))
@@ -481,11 +576,11 @@ class FilterSpace:
         return mb / math.sqrt(mm * bb)
 
     def power(self, B: torch.Tensor, alpha: float) -> torch.Tensor:
-        """The reduced form of ``(Q B Q^T)^alpha``, which is ``Q B^alpha Q^T``."""
+        r"""The reduced form of :math:`(Q B Q^\top)^\alpha`, which is :math:`Q B^\alpha Q^\top`."""
         return psd_power(B, alpha, check=False)
 
     def similarities(self, G: torch.Tensor) -> tuple[float, float, float, float]:
-        """(pearson, cosine) of the CNFM with ``W^T G W`` and with ``(W^T G W)^{1/2}``."""
+        r"""(pearson, cosine) of the CNFM with :math:`W^\top G W` and with :math:`(W^\top G W)^{1/2}`."""
         B = self.reduce(G)
         S = self.power(B, 0.5)
         return (self.similarity(B), self.similarity(B, "cosine"),
@@ -493,9 +588,21 @@ class FilterSpace:
 
 
 def haar_rotations(B: torch.Tensor) -> torch.Tensor:
-    """Haar-random orthogonal matrices from standard Gaussian ones ``B`` (``(..., k, k)``):
-    the ``Q`` factor of ``B = Q R`` with the signs of ``diag(R)`` moved into ``Q``, so that the
-    factorisation is unique and ``Q`` is uniformly distributed on ``O(k)``."""
+    r"""Haar-random orthogonal matrices from standard Gaussian ones ``B`` (``(..., k, k)``):
+    the :math:`Q` factor of :math:`B = Q R` with the signs of :math:`\operatorname{diag}(R)` moved
+    into :math:`Q`, so that the factorisation is unique and :math:`Q` is uniformly distributed on
+    :math:`O(k)`.
+
+    Examples:
+        >>> import torch
+        >>> B = torch.randn(2, 3, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        >>> Q = haar_rotations(B)
+        >>> torch.allclose(Q @ Q.mT, torch.eye(3, dtype=torch.float64).expand(2, 3, 3))
+        True
+        >>> R = Q.mT @ B  # upper triangular with a positive diagonal
+        >>> bool((R.diagonal(dim1=1, dim2=2) > 0).all()), torch.allclose(R, R.triu())
+        (True, True)
+    """
     Q, R = torch.linalg.qr(B)
     sign = torch.sign(torch.diagonal(R, dim1=-2, dim2=-1))
     sign[sign == 0] = 1
@@ -524,10 +631,20 @@ def _inner_spectra(G, g: int, k: int) -> torch.Tensor:
 
 
 def cnfm_similarity(conv_a, conv_b, kind: str = "pearson") -> float:
-    """The similarity (:func:`agop.linalg.correlation`) of two CNFMs ``A^T A`` and ``B^T B``
+    r"""The similarity (:func:`agop.linalg.correlation`) of two CNFMs :math:`A^\top A` and :math:`B^\top B`
     with filters of the same patch space, from ``k x k`` products only:
-    ``<A^T A, B^T B>_F = |A B^T|_F^2``, ``|A^T A|_F = |A A^T|_F``, and the sum of the entries
-    of ``A^T A`` is ``|A 1|^2``."""
+    :math:`\langle A^\top A, B^\top B \rangle_F = \|A B^\top\|_F^2`,
+    :math:`\|A^\top A\|_F = \|A A^\top\|_F`, and the sum of the entries of :math:`A^\top A` is
+    :math:`\|A \mathbf 1\|^2`.
+
+    Examples:
+        >>> import torch
+        >>> from agop.linalg import correlation
+        >>> a, b = torch.nn.Conv2d(3, 8, 3).double(), torch.nn.Conv2d(3, 8, 3).double()
+        >>> direct = correlation(cnfm(a), cnfm(b))  # with the 27 x 27 matrices
+        >>> abs(cnfm_similarity(a, b) - direct) < 1e-12
+        True
+    """
     A = filter_matrix(conv_a).detach().to(torch.float64)
     B = filter_matrix(conv_b).detach().to(device=A.device, dtype=torch.float64)
     A, B = A.reshape(-1, A.shape[-1]), B.reshape(-1, B.shape[-1])
@@ -549,22 +666,22 @@ def cnfm_similarity(conv_a, conv_b, kind: str = "pearson") -> float:
 
 def null_baselines(conv_or_W, n_draws: int = 20, seed: int = 0, alpha: float = 1.0, *,
                    G=None, space: FilterSpace | None = None) -> dict:
-    """Controls for the ansatz: how similar ``W^T W`` and ``(W^T G W)^alpha`` are for a ``G``
-    unrelated to any training.
+    r"""Controls for the ansatz: how similar :math:`W^\top W` and :math:`(W^\top G W)^\alpha` are
+    for a :math:`G` unrelated to any training.
 
-    ``AGOP = W^T G W`` for every network, so the CNFM and the AGOP share ``W`` on both sides and
-    correlate even when ``G`` carries no information. Since ``E[W^T O L O^T W]`` is proportional
-    to ``W^T W`` for ``O`` Haar-random, how high such a null sits is set by the spectral spread
+    :math:`\mathrm{AGOP} = W^\top G W` for every network, so the CNFM and the AGOP share ``W`` on both sides and
+    correlate even when ``G`` carries no information. Since :math:`E[W^\top O \Lambda O^\top W]` is proportional
+    to :math:`W^\top W` for ``O`` Haar-random, how high such a null sits is set by the spectral spread
     of ``G``. The nulls, per group ``g`` of filters (``k = k_out / groups`` filters each):
 
     * spectrum (only when the layer's trained inner matrix ``G`` is given; the primary null):
-      ``G_g = O L_g O^T`` with ``L_g`` the eigenvalues of the given ``G_g`` and ``O`` a
+      :math:`G_g = O \Lambda_g O^\top` with ``L_g`` the eigenvalues of the given ``G_g`` and ``O`` a
       Haar-random ``k x k`` orthogonal matrix (:func:`haar_rotations` of ``B``, below): the
       trained ``G``'s own spectrum in a random eigenbasis;
-    * random: ``G_g = B B^T / k`` with ``B`` a ``k x k`` standard Gaussian matrix, a Wishart
+    * random: :math:`G_g = B B^\top / k` with ``B`` a ``k x k`` standard Gaussian matrix, a Wishart
       matrix with ``k`` degrees of freedom: full rank, a spread spectrum and a Haar-random
       eigenbasis;
-    * identity: ``G = I`` (then ``AGOP = W^T W`` and the correlation at ``alpha = 1`` is 1).
+    * identity: ``G = I`` (then :math:`\mathrm{AGOP} = W^\top W` and the correlation at ``alpha = 1`` is 1).
 
     Draw ``d`` of both random nulls uses the same ``B_d``, the ``d``-th ``randn(g, k, k)`` of a
     ``torch.Generator`` seeded with ``seed`` (float64). Computed in the filter space
@@ -574,6 +691,20 @@ def null_baselines(conv_or_W, n_draws: int = 20, seed: int = 0, alpha: float = 1
     value per draw) and, given ``G``, ``"spectrum_mean"``, ``"spectrum_std"`` and
     ``"spectrum_draws"``. ``G``: ``(k_out, k_out)`` or ``(groups, k, k)``, as returned by
     :func:`patch_agop` with ``factored=True``: its ``G``.
+
+    Examples:
+        The untrained network of :func:`layer_correlations`' example: its measured 0.87 in
+        ``convs.1`` is what the nulls give too.
+
+        >>> import torch
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> G = patch_agop(net, X, layers="convs.1", factored=True, device="cpu")["convs.1"].G
+        >>> nulls = null_baselines(net.convs[1], n_draws=5, G=G)["pearson"]
+        >>> nulls["identity"], round(nulls["spectrum_mean"], 2), round(nulls["random_mean"], 2)
+        (1.0, 0.86, 0.79)
     """
     if not isinstance(n_draws, int) or isinstance(n_draws, bool) or n_draws < 1:
         raise ValueError(f"n_draws must be a positive int, got {n_draws!r}")
@@ -613,11 +744,25 @@ def null_baselines(conv_or_W, n_draws: int = 20, seed: int = 0, alpha: float = 1
 
 def feature_map(A, x, kernel_size, stride=1, padding=None, dilation=1,
                 chunk_size: int = 64) -> torch.Tensor:
-    """The image of a feature operator ``A`` on ``x``: ``|A^{1/2} x[j]|`` at every position ``j``.
+    r"""The image of a feature operator :math:`A` on ``x``: :math:`\|A^{1/2} x[j]\|` at every
+    position :math:`j`.
 
     ``x`` is ``(n, c, H, W)`` (or one image ``(c, H, W)``), ``A`` a PSD ``q x q`` matrix with
     ``q = c k^2``. ``padding=None`` means "same" (zeros), so the map has the image's size at
     stride 1. Returns ``(n, H', W')`` in ``x``'s dtype.
+
+    Examples:
+        :math:`A = I` gives the norm of each patch:
+
+        >>> import torch
+        >>> from agop.patches import extract_patches
+        >>> x = torch.rand(2, 1, 6, 6, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> energy = feature_map(torch.eye(9, dtype=torch.float64), x, 3, padding=0)
+        >>> tuple(energy.shape)
+        (2, 4, 4)
+        >>> torch.allclose(energy.flatten(1), extract_patches(x, 3).norm(dim=-1))
+        True
     """
     x = as_tensor(x, "x")
     if x.ndim == 3:
@@ -636,11 +781,19 @@ def feature_map(A, x, kernel_size, stride=1, padding=None, dilation=1,
 
 
 def factored_feature_map(conv: nn.Conv2d, x, G: torch.Tensor | None = None) -> torch.Tensor:
-    """:func:`feature_map` of ``A = sum_g W_g^T G_g W_g`` at ``conv``'s own stride, padding and
-    dilation, through the convolution instead of a ``q x q`` square root:
-    ``|A^{1/2} x[j]|^2 = x[j]^T A x[j] = sum_g h_g[j]^T G_g h_g[j]`` with ``h = W x[j]`` the
-    layer's output without bias. ``G=None`` is the CNFM (``G = I``): ``|W x[j]|``.
-    ``x`` ``(n, c, H, W)`` or ``(c, H, W)``; returns ``(n, H', W')``.
+    r""":func:`feature_map` of :math:`A = \sum_g W_g^\top G_g W_g` at ``conv``'s own stride,
+    padding and dilation, through the convolution instead of a :math:`q \times q` square root:
+    :math:`\|A^{1/2} x[j]\|^2 = x[j]^\top A x[j] = \sum_g h_g[j]^\top G_g h_g[j]` with
+    :math:`h = W x[j]` the layer's output without bias. ``G=None`` is the CNFM (:math:`G = I`):
+    :math:`\|W x[j]\|`. ``x`` ``(n, c, H, W)`` or ``(c, H, W)``; returns ``(n, H', W')``.
+
+    Examples:
+        >>> import torch
+        >>> conv = torch.nn.Conv2d(2, 4, 3).double()
+        >>> x = torch.rand(2, 2, 8, 8, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> torch.allclose(factored_feature_map(conv, x), feature_map(cnfm(conv), x, 3, padding=0))
+        True
     """
     import torch.nn.functional as F
 
@@ -673,6 +826,12 @@ def top_filters(A, n_filters: int, channels: int, kernel_size) -> torch.Tensor:
 
     Ordered by decreasing eigenvalue; the sign of each is fixed so that its entry of largest
     magnitude is positive.
+
+    Examples:
+        >>> import torch
+        >>> A = torch.diag(torch.arange(1.0, 10.0, dtype=torch.float64))  # largest: the last pixel
+        >>> top_filters(A, 2, channels=1, kernel_size=3)[:, 0].tolist()
+        [[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0]], [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]
     """
     kh, kw = _pair(kernel_size, "kernel_size")
     q = channels * kh * kw
@@ -691,12 +850,12 @@ def ansatz_table(model: nn.Module, agops: dict[str, torch.Tensor],
                  alphas: Sequence[float] = (1.0, 0.5), kinds: Sequence[str] = ("pearson", "cosine"),
                  n_draws: int = 20, seed: int = 0, *,
                  G: dict[str, torch.Tensor] | None = None) -> list[dict]:
-    """The ansatz, layer by layer, beside its controls: one row per (layer, alpha, kind) with
+    r"""The ansatz, layer by layer, beside its controls: one row per (layer, alpha, kind) with
 
-    * ``trained``: similarity of ``W^T W`` and ``AGOP^alpha`` (``agops``, of ``model``);
+    * ``trained``: similarity of :math:`W^\top W` and :math:`\mathrm{AGOP}^\alpha` (``agops``, of ``model``);
     * ``init``: the same at initialisation (``init_model`` and its ``init_agops``), if given;
     * ``cnfm_init``: the paper's control, the similarity of the initial and trained CNFMs
-      ``W_0^T W_0`` and ``W^T W`` (``None`` without ``init_model``);
+      :math:`W_0^\top W_0` and :math:`W^\top W` (``None`` without ``init_model``);
     * ``spectrum_mean``, ``spectrum_std``, ``spectrum_margin``: the spectrum-matched null, the
       trained ``G``'s eigenvalues in random eigenbases (:func:`null_baselines`), and
       ``(trained - spectrum_mean) / spectrum_std``; only when ``G`` (the layers' inner matrices,
@@ -704,6 +863,25 @@ def ansatz_table(model: nn.Module, agops: dict[str, torch.Tensor],
     * ``null_mean``, ``null_std``: with ``G`` a random Wishart matrix (on the trained ``W``);
     * ``identity``: with ``G = I``;
     * ``margin``: ``trained - null_mean`` in units of ``null_std`` (``inf`` when the spread is 0).
+
+    Examples:
+        An untrained network: its measured similarity sits inside the nulls (margins near 0).
+
+        >>> import torch
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> agops = patch_agop(net, X, device="cpu")
+        >>> G = {k: v.G for k, v in patch_agop(net, X, factored=True, device="cpu").items()}
+        >>> rows = ansatz_table(net, agops, n_draws=3, G=G)
+        >>> len(rows)  # 2 layers x 2 exponents x 2 kinds
+        8
+        >>> row = rows[0]
+        >>> row["layer"], row["alpha"], row["kind"], round(row["trained"], 3)
+        ('convs.0', 1.0, 'pearson', 0.758)
+        >>> abs(row["spectrum_margin"]) < 2, abs(row["margin"]) < 2
+        (True, True)
     """
     convs = select_layers(model, list(agops))
     init_convs = select_layers(init_model, list(agops)) if init_model is not None else None
@@ -746,7 +924,20 @@ def ansatz_table(model: nn.Module, agops: dict[str, torch.Tensor],
 @torch.no_grad()
 def conv_inputs(model: nn.Module, X, layers=None, device=None) -> dict[str, torch.Tensor]:
     """The input that each selected conv layer reads when ``model`` runs on ``X`` (eval mode):
-    ``{name: (n, c_l, H_l, W_l)}``, e.g. to draw :func:`feature_map` at every layer."""
+    ``{name: (n, c_l, H_l, W_l)}``, e.g. to draw :func:`feature_map` at every layer.
+
+    Examples:
+        >>> import torch
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> inputs = conv_inputs(net, X, device="cpu")
+        >>> {name: tuple(x.shape) for name, x in inputs.items()}
+        {'convs.0': (5, 2, 8, 8), 'convs.1': (5, 4, 6, 6)}
+        >>> torch.allclose(inputs["convs.1"], torch.relu(net.convs[0](X)))
+        True
+    """
     selected = select_layers(model, layers)
     device = default_device(device)
     work = model

@@ -16,11 +16,22 @@ from agop.validation import (
 
 
 def psd_power(A: torch.Tensor, alpha: float, *, check: bool = True) -> torch.Tensor:
-    """``A^alpha`` for a symmetric PSD matrix: ``U diag(max(lambda, 0)^alpha) U^T``.
+    r"""The power :math:`A^\alpha` of a symmetric PSD matrix :math:`A = U \Lambda U^\top`:
 
-    Tiny negative eigenvalues from round-off are clipped to zero; a clearly indefinite ``A``
-    raises ``ValueError`` (unless ``check=False``). float16 and bfloat16 matrices are
-    decomposed in float32 and returned in their own dtype.
+    .. math:: A^\alpha = U \operatorname{diag}\bigl(\max(\lambda_i, 0)^\alpha\bigr) U^\top.
+
+    Tiny negative eigenvalues from round-off are clipped to zero (and stay zero for
+    :math:`\alpha < 0`, a pseudo-inverse power); a clearly indefinite ``A`` raises ``ValueError``
+    (unless ``check=False``). float16 and bfloat16 matrices are decomposed in float32 and
+    returned in their own dtype.
+
+    Examples:
+        >>> import torch
+        >>> A = torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
+        >>> torch.linalg.eigvalsh(psd_power(A, 2.0)).tolist()  # eigenvalues 1, 3 squared
+        [1.0, 9.0]
+        >>> torch.allclose(psd_power(A, -1.0) @ A, torch.eye(2, dtype=torch.float64))
+        True
     """
     A = as_tensor(A, "A")
     alpha = check_real(alpha, "alpha")
@@ -42,17 +53,41 @@ def psd_power(A: torch.Tensor, alpha: float, *, check: bool = True) -> torch.Ten
 
 
 def psd_sqrt(A: torch.Tensor, *, check: bool = True) -> torch.Tensor:
-    """The PSD square root ``A^{1/2}`` (``psd_power(A, 1/2)``)."""
+    r"""The PSD square root :math:`A^{1/2}` (``psd_power(A, 0.5)``): the PSD :math:`S` with
+    :math:`S^2 = A`.
+
+    Examples:
+        >>> import torch
+        >>> A = torch.tensor([[5.0, 4.0], [4.0, 5.0]], dtype=torch.float64)
+        >>> S = psd_sqrt(A)
+        >>> S.tolist()
+        [[2.0, 1.0], [1.0, 2.0]]
+        >>> torch.allclose(S @ S, A)
+        True
+    """
     return psd_power(A, 0.5, check=check)
 
 
 def congruence(W: torch.Tensor, G: torch.Tensor, *, block: int = 512) -> torch.Tensor:
-    """``sum_g W_g^T G_g W_g`` (``q x q``) for ``W`` of shape ``(groups, k, q)`` and ``G`` of
-    shape ``(groups, k, k)``; a single ``k x q`` matrix and ``k x k`` ``G`` are one group.
+    r"""The congruence sum :math:`\sum_g W_g^\top G_g W_g` (:math:`q \times q`) for ``W`` of shape
+    ``(groups, k, q)`` and ``G`` of shape ``(groups, k, k)``; a single :math:`k \times q` matrix
+    and :math:`k \times k` ``G`` are one group.
 
-    With ``C_g = G_g W_g`` the sum is ``[W_1; ...; W_g]^T [C_1; ...; C_g]``. The result is exactly
-    symmetric: its upper tiles (``block`` columns wide) are computed and mirrored, which also
-    spares nearly half of the ``q^2 k`` multiply-adds when ``q`` is large.
+    With :math:`C_g = G_g W_g` the sum is :math:`[W_1; \dots; W_g]^\top [C_1; \dots; C_g]`. The
+    result is exactly symmetric: its upper tiles (``block`` columns wide) are computed and
+    mirrored, which also spares nearly half of the :math:`q^2 k` multiply-adds when :math:`q` is
+    large.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> W = torch.randn(2, 3, 4, generator=g, dtype=torch.float64)
+        >>> G = torch.eye(3, dtype=torch.float64).expand(2, 3, 3)
+        >>> A = congruence(W, G)  # G = I: the sum of the groups' W_g^T W_g
+        >>> torch.allclose(A, W[0].T @ W[0] + W[1].T @ W[1])
+        True
+        >>> bool((A == A.T).all())
+        True
     """
     if W.ndim == 2:
         W, G = W[None], G[None]
@@ -76,13 +111,30 @@ def congruence(W: torch.Tensor, G: torch.Tensor, *, block: int = 512) -> torch.T
 
 
 def correlation(A, B, kind: str = "pearson") -> float:
-    """Similarity of two matrices of the same shape, over their entries.
+    r"""Similarity of two matrices of the same shape, over their entries.
 
     ``kind="pearson"``: subtract each matrix's mean entry, then take the cosine (the paper's
-    measure). ``kind="cosine"``: ``<A, B>_F / (|A|_F |B|_F)``, uncentred.
+    measure),
+
+    .. math:: \rho(A, B) = \frac{\langle A - \bar a \mathbf{1}\mathbf{1}^\top,
+              B - \bar b \mathbf{1}\mathbf{1}^\top \rangle_F}
+              {\|A - \bar a \mathbf{1}\mathbf{1}^\top\|_F \, \|B - \bar b \mathbf{1}\mathbf{1}^\top\|_F},
+
+    with :math:`\bar a, \bar b` the mean entries. ``kind="cosine"``:
+    :math:`\langle A, B \rangle_F / (\|A\|_F \|B\|_F)`, uncentred.
     Both are invariant to positive scaling of either matrix, so each is first divided by its
     largest entry: any finite matrix works, ``1e-300`` or ``1e300`` in size. A matrix whose
     centred entries are round-off of its mean (``<= n eps max|A|``) counts as constant.
+
+    Examples:
+        >>> import torch
+        >>> A = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64)
+        >>> correlation(A, 10 * A + 5)  # invariant to scaling and to a shift
+        1.0
+        >>> correlation(A, A.T)  # entries 1 2 3 4 against 1 3 2 4
+        0.8
+        >>> round(correlation(A, A.T, kind="cosine"), 4)  # 29 / 30
+        0.9667
     """
     A = check_finite(as_tensor(A, "A"), "A").to(torch.float64)
     B = check_finite(as_tensor(B, "B"), "B").to(device=A.device, dtype=torch.float64)

@@ -33,6 +33,17 @@ class SimpleCNN(nn.Module):
     read-out last, as the paper's small initialisations). Biases (off by default) start at zero
     unless ``init="default"``. ``seed`` makes the initialisation reproducible without touching
     the global generator. The conv layers are ``self.convs`` (names ``convs.0``, ``convs.1``...).
+
+    Examples:
+        >>> import torch
+        >>> net = SimpleCNN(1, 2, image_size=8, depth=2, width=4, kernel_size=3, seed=0)
+        >>> [name for name, _ in net.named_parameters()]  # VALID convs 8 -> 6 -> 4, no bias
+        ['convs.0.weight', 'convs.1.weight', 'readout.weight']
+        >>> net.readout.in_features  # 4 channels of 4 x 4
+        64
+        >>> again = SimpleCNN(1, 2, image_size=8, depth=2, width=4, kernel_size=3, seed=0)
+        >>> torch.equal(net.convs[0].weight, again.convs[0].weight)
+        True
     """
 
     def __init__(self, in_channels: int, n_classes: int, image_size, depth: int = 2,
@@ -103,7 +114,8 @@ class SimpleCNN(nn.Module):
 
 @dataclasses.dataclass
 class TrainResult:
-    """What :func:`train` returns; ``model`` holds the selected weights."""
+    """What :func:`train` returns; ``model`` holds the selected weights (see :func:`train`'s
+    example)."""
 
     model: nn.Module
     history: dict[str, list[float]]
@@ -131,7 +143,16 @@ def _targets(Y, n: int, n_classes: int, name: str) -> tuple[torch.Tensor, torch.
 
 @torch.no_grad()
 def predict(model: nn.Module, X, batch_size: int = 512, device=None) -> torch.Tensor:
-    """The model's outputs on ``X`` in eval mode, ``batch_size`` images at a time (on the CPU)."""
+    """The model's outputs on ``X`` in eval mode, ``batch_size`` images at a time (on the CPU).
+
+    Examples:
+        >>> import torch
+        >>> net = SimpleCNN(1, 3, image_size=8, depth=1, width=4, seed=0).double()
+        >>> X = torch.rand(5, 1, 8, 8, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> torch.allclose(predict(net, X, batch_size=2, device="cpu"), net(X))
+        True
+    """
     device = default_device(device)
     dtype = next(model.parameters()).dtype
     X = check_images(X, "X", dtype=dtype)
@@ -145,7 +166,17 @@ def predict(model: nn.Module, X, batch_size: int = 512, device=None) -> torch.Te
 
 
 def accuracy(model: nn.Module, X, Y, device=None) -> float:
-    """Fraction of images whose arg-max output is the label (``Y``: labels or one-hot)."""
+    """Fraction of images whose arg-max output is the label (``Y``: labels or one-hot).
+
+    Examples:
+        >>> import torch
+        >>> net = SimpleCNN(1, 3, image_size=8, depth=1, width=4, seed=0).double()
+        >>> X = torch.rand(5, 1, 8, 8, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> labels = net(X).argmax(1)
+        >>> accuracy(net, X, labels, device="cpu"), accuracy(net, X, (labels + 1) % 3, device="cpu")
+        (1.0, 0.0)
+    """
     out = predict(model, X, device=device)
     labels, _ = _targets(Y, out.shape[0], out.shape[1], "Y")
     return float((out.argmax(1) == labels).float().mean())
@@ -164,6 +195,20 @@ def train(model: nn.Module, X_train, Y_train, X_val=None, Y_val=None, epochs: in
     accuracy are loaded into ``model`` at the end (never selected on test data); without one,
     the last epoch's. The shuffling is drawn from ``seed``, so on the CPU two runs from the
     same initial weights give the same weights.
+
+    Examples:
+        >>> import torch
+        >>> from agop.data import bars_in_noise
+        >>> X, y = bars_in_noise(60, sigma=2.0, height=8, width=8, dtype=torch.float64,
+        ...                      device="cpu")
+        >>> net = SimpleCNN(1, 2, image_size=8, depth=1, width=4, seed=0).double()
+        >>> start = net.convs[0].weight.detach().clone()
+        >>> result = train(net, X[:48], y[:48], X[48:], y[48:], epochs=3, checkpoints=[0],
+        ...                progress=False, device="cpu")
+        >>> result.history["epoch"], result.best_epoch in (1, 2, 3)
+        ([1, 2, 3], True)
+        >>> torch.equal(result.checkpoints[0]["convs.0.weight"], start)  # epoch 0: the start
+        True
     """
     device = default_device(device)
     model.to(device)
@@ -250,7 +295,16 @@ def train(model: nn.Module, X_train, Y_train, X_val=None, Y_val=None, epochs: in
 
 
 def load_checkpoint(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
-    """A copy of ``model`` with the weights of a checkpoint from :class:`TrainResult`."""
+    """A copy of ``model`` with the weights of a checkpoint from :class:`TrainResult`.
+
+    Examples:
+        >>> import torch
+        >>> net = SimpleCNN(1, 2, image_size=8, depth=1, width=4, seed=0)
+        >>> state = {k: torch.zeros_like(v) for k, v in net.state_dict().items()}
+        >>> zero = load_checkpoint(net, state)
+        >>> zero.convs[0].weight.abs().max().item(), net.convs[0].weight.abs().max().item() > 0
+        (0.0, True)
+    """
     other = copy.deepcopy(model)
     other.load_state_dict(state)
     return other.eval()

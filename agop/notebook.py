@@ -16,7 +16,13 @@ __all__ = ["announce", "glue", "have_myst_nb"]
 
 
 def have_myst_nb() -> bool:
-    """True when myst-nb can be imported (the book build); False in Colab or plain Jupyter."""
+    """True when myst-nb can be imported (the book build); False in Colab or plain Jupyter.
+
+    Examples:
+        >>> import importlib.util
+        >>> have_myst_nb() == (importlib.util.find_spec("myst_nb") is not None)
+        True
+    """
     return importlib.util.find_spec("myst_nb") is not None
 
 
@@ -34,6 +40,12 @@ def glue(name: str, value: Any, display: bool = True) -> None:
     Without myst-nb, print ``name = value`` (always, also with ``display=False``, so that a
     reader in Colab sees each number the prose refers to) and, when ``display`` is true, show
     ``value`` itself as the cell's output would.
+
+    Examples:
+        >>> glue("", 1.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: name must be a non-empty string, got ''
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string, got {name!r}")
@@ -55,6 +67,11 @@ def announce(profile: str, *, quick: str, paper: str) -> str:
     ``quick`` and ``paper`` give each profile's expected time (``"about 15 s on 2 CPU cores"``).
     Printed by every chapter's parameters cell, so a reader knows what they started and how to
     start the other profile (``AGOP_PROFILE=paper``, set before the parameters cell runs).
+
+    Examples:
+        >>> text = announce("quick", quick="about 15 s on 2 CPU cores", paper="about 5 min")
+        profile quick on ...: expected about 15 s on 2 CPU cores
+        ...
     """
     from agop.runtime import PROFILES, default_device
 

@@ -1,6 +1,7 @@
-"""Patches of images: the vectors ``x[j]`` in ``R^q``, ``q = c k^2``, that a convolution reads.
+r"""Patches of images: the vectors :math:`x[j] \in \mathbb{R}^q`, :math:`q = c k^2`, that a
+convolution reads.
 
-A convolution is ``h[j] = W x[j]`` with ``W = conv.weight.reshape(out_channels, -1)``; the
+A convolution is :math:`h[j] = W x[j]` with ``W = conv.weight.reshape(out_channels, -1)``; the
 patch entries are ordered (channel, row, col), the order of :func:`torch.nn.functional.unfold`
 and of that reshape.
 """
@@ -31,6 +32,14 @@ def padding_amounts(padding, kernel_size, dilation=1) -> tuple[int, int, int, in
     ``padding`` is an int, a pair ``(rows, cols)``, a 4-tuple ``(left, right, top, bottom)``,
     ``"valid"`` (none) or ``"same"`` (``dilation (k - 1)`` in total per axis, the extra pixel
     on the right/bottom, as :class:`torch.nn.Conv2d` does).
+
+    Examples:
+        >>> padding_amounts(1, 3)
+        (1, 1, 1, 1)
+        >>> padding_amounts((0, 2), 3)  # (rows, cols)
+        (2, 2, 0, 0)
+        >>> padding_amounts("same", 4)  # 3 pixels per axis, the extra one right and bottom
+        (1, 2, 1, 2)
     """
     kh, kw = _pair(kernel_size, "kernel_size")
     dh, dw = _pair(dilation, "dilation")
@@ -53,7 +62,16 @@ def padding_amounts(padding, kernel_size, dilation=1) -> tuple[int, int, int, in
 
 
 def pad(x: torch.Tensor, amounts: tuple[int, int, int, int], padding_mode: str = "zeros") -> torch.Tensor:
-    """Pad images ``(n, c, H, W)`` by ``(left, right, top, bottom)`` in a conv's ``padding_mode``."""
+    """Pad images ``(n, c, H, W)`` by ``(left, right, top, bottom)`` in a conv's ``padding_mode``.
+
+    Examples:
+        >>> import torch
+        >>> x = torch.tensor([[[[1.0, 2.0]]]])
+        >>> pad(x, (1, 1, 0, 0)).tolist()
+        [[[[0.0, 1.0, 2.0, 0.0]]]]
+        >>> pad(x, (1, 1, 0, 0), "circular").tolist()
+        [[[[2.0, 1.0, 2.0, 1.0]]]]
+    """
     padding_mode = check_choice(padding_mode, "padding_mode", PADDING_MODES)
     if not any(amounts):
         return x
@@ -64,12 +82,26 @@ def pad(x: torch.Tensor, amounts: tuple[int, int, int, int], padding_mode: str =
 
 def extract_patches(x, kernel_size, stride=1, padding=0, dilation=1,
                     padding_mode: str = "zeros") -> torch.Tensor:
-    """The patches ``x[j]`` of every image: a tensor ``(n, P, q)``, ``q = c k_h k_w``.
+    r"""The patches :math:`x[j]` of every image: a tensor ``(n, P, q)``, :math:`q = c k_h k_w`.
 
-    Row ``j`` of image ``i`` is the vector a convolution with these settings multiplies at
-    output position ``j`` (row-major over the output grid), entries in (channel, row, col)
-    order, so that ``conv(x)[i, :, j] = W x_i[j] + b``. Padding is applied explicitly in
+    Row :math:`j` of image :math:`i` is the vector a convolution with these settings multiplies
+    at output position :math:`j` (row-major over the output grid), entries in (channel, row, col)
+    order, so that :math:`\mathrm{conv}(x_i)[:, j] = W x_i[j] + b`. Padding is applied explicitly in
     ``padding_mode`` (``zeros``, ``reflect``, ``replicate`` or ``circular``).
+
+    Examples:
+        >>> import torch
+        >>> x = torch.arange(9.0).reshape(1, 1, 3, 3)
+        >>> extract_patches(x, 2).tolist()  # 4 positions, 2 x 2 patches in (row, col) order
+        [[[0.0, 1.0, 3.0, 4.0], [1.0, 2.0, 4.0, 5.0], [3.0, 4.0, 6.0, 7.0], [4.0, 5.0, 7.0, 8.0]]]
+
+        A convolution multiplies each patch by its flattened weight:
+
+        >>> conv = torch.nn.Conv2d(1, 2, 2, bias=False)
+        >>> W = conv.weight.reshape(2, -1)
+        >>> h = extract_patches(x, 2) @ W.T  # (n, P, out_channels)
+        >>> torch.allclose(h.transpose(1, 2), conv(x).flatten(2), atol=1e-6)
+        True
     """
     x = check_images(x, "x")
     amounts = padding_amounts(padding, kernel_size, dilation)
@@ -85,7 +117,16 @@ def extract_patches(x, kernel_size, stride=1, padding=0, dilation=1,
 
 
 def output_size(size: tuple[int, int], kernel_size, stride=1, padding=0, dilation=1) -> tuple[int, int]:
-    """Output grid ``(H', W')`` of a convolution with these settings on images of ``size``."""
+    r"""Output grid :math:`(H', W')` of a convolution with these settings on images of ``size``:
+    :math:`H' = \lfloor (H + p_\mathrm{top} + p_\mathrm{bottom} - d (k - 1) - 1) / s \rfloor + 1`,
+    and likewise :math:`W'`.
+
+    Examples:
+        >>> output_size((32, 32), 3, stride=2, padding=1)
+        (16, 16)
+        >>> output_size((7, 9), 3, padding="same")
+        (7, 9)
+    """
     left, right, top, bottom = padding_amounts(padding, kernel_size, dilation)
     (kh, kw), (sh, sw), (dh, dw) = (_pair(kernel_size, "kernel_size"), _pair(stride, "stride"),
                                     _pair(dilation, "dilation"))
@@ -95,7 +136,13 @@ def output_size(size: tuple[int, int], kernel_size, stride=1, padding=0, dilatio
 
 
 def conv_padding(conv: nn.Conv2d) -> tuple[int, int, int, int]:
-    """The ``(left, right, top, bottom)`` padding that ``conv`` applies to its input."""
+    """The ``(left, right, top, bottom)`` padding that ``conv`` applies to its input.
+
+    Examples:
+        >>> import torch
+        >>> conv_padding(torch.nn.Conv2d(3, 8, (3, 5), padding=(1, 2)))
+        (2, 2, 1, 1)
+    """
     return padding_amounts(conv.padding, conv.kernel_size, conv.dilation)
 
 
@@ -103,7 +150,18 @@ def conv_patches(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """The patches ``(n, P, c k_h k_w)`` that ``conv`` reads from ``x``, with all its settings.
 
     With ``groups = g`` the last axis holds the ``g`` groups' patches one after another, each of
-    size ``q = (c/g) k_h k_w``.
+    size :math:`q = (c/g) k_h k_w`.
+
+    Examples:
+        >>> import torch
+        >>> conv = torch.nn.Conv2d(2, 4, 3, stride=2, padding=1, bias=False)
+        >>> x = torch.randn(1, 2, 5, 5, generator=torch.Generator().manual_seed(0))
+        >>> patches = conv_patches(conv, x)
+        >>> tuple(patches.shape)  # 3 x 3 output positions, q = 2 * 3 * 3
+        (1, 9, 18)
+        >>> W = conv.weight.reshape(4, -1)
+        >>> torch.allclose((patches @ W.T).transpose(1, 2), conv(x).flatten(2), atol=1e-6)
+        True
     """
     if not isinstance(conv, nn.Conv2d):
         raise TypeError(f"conv must be a torch.nn.Conv2d, got {type(conv).__name__}")

@@ -1,9 +1,9 @@
-"""The ansatz in torchvision CNNs: models, weights and images, then one call for every conv layer.
+r"""The ansatz in torchvision CNNs: models, weights and images, then one call for every conv layer.
 
 :func:`verify_ansatz` takes a CNN (any ``torch.nn.Module`` with ``Conv2d`` layers: AlexNet, VGG,
 ResNet, MobileNet, DenseNet, or your own) and a batch of images, and returns an
-:class:`AnsatzTable`: for every conv layer ``l``, the similarity of its CNFM ``W_l^T W_l`` with its
-patch-AGOP (and with ``AGOP^{1/2}``), the same at initialisation, the random-PSD and identity null
+:class:`AnsatzTable`: for every conv layer ``l``, the similarity of its CNFM :math:`W_l^\top W_l` with its
+patch-AGOP (and with :math:`\mathrm{AGOP}^{1/2}`), the same at initialisation, the random-PSD and identity null
 baselines, and the similarity of the initial and the trained CNFM. All layers' AGOPs come from the
 same backward passes (:func:`agop.features.patch_agop`).
 
@@ -46,7 +46,10 @@ PHOTOGRAPHS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "coins")
 
 
 class WeightsUnavailable(RuntimeError):
-    """Pretrained weights were asked for but are neither in the torch hub cache nor downloadable."""
+    """Pretrained weights were asked for but are neither in the torch hub cache nor downloadable.
+
+    See :func:`load_model` for an example.
+    """
 
 
 # --------------------------------------------------------------------------------------------
@@ -57,6 +60,12 @@ def weights_enum(name: str, weights: str = "IMAGENET1K_V1"):
     """torchvision's weight enum member ``weights`` for architecture ``name``.
 
     ``IMAGENET1K_V1`` is what ``pretrained=True`` meant when the paper was written.
+
+    Examples:
+        >>> weights_enum("vgg11")
+        VGG11_Weights.IMAGENET1K_V1
+        >>> weights_enum("resnet18", "IMAGENET1K_V1").url
+        'https://download.pytorch.org/models/resnet18-f37072fd.pth'
     """
     import torchvision
 
@@ -72,13 +81,30 @@ def weights_enum(name: str, weights: str = "IMAGENET1K_V1"):
 
 
 def weights_file(name: str, weights: str = "IMAGENET1K_V1") -> Path:
-    """Where torchvision keeps the checkpoint: ``torch.hub.get_dir()/checkpoints/<file of the url>``."""
+    """Where torchvision keeps the checkpoint: ``torch.hub.get_dir()/checkpoints/<file of the url>``.
+
+    Examples:
+        >>> weights_file("resnet18").name
+        'resnet18-f37072fd.pth'
+    """
     url = weights_enum(name, weights).url
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
 
 
 def weights_available(name: str, weights: str = "IMAGENET1K_V1") -> bool:
-    """True when the checkpoint for ``name`` is already in the local torch hub cache."""
+    """True when the checkpoint for ``name`` is already in the local torch hub cache.
+
+    Examples:
+        >>> import tempfile
+        >>> import torch
+        >>> saved = torch.hub.get_dir()
+        >>> empty = tempfile.TemporaryDirectory()
+        >>> torch.hub.set_dir(empty.name)  # a torch hub cache without any checkpoint
+        >>> weights_available("resnet18")
+        False
+        >>> torch.hub.set_dir(saved)
+        >>> empty.cleanup()
+    """
     return weights_file(name, weights).is_file()
 
 
@@ -94,6 +120,27 @@ def load_model(name: str, *, pretrained: bool = True, weights: str = "IMAGENET1K
     raised *before* any network access. ``pretrained=False`` builds
     the architecture with torchvision's own initialisation, drawn with ``seed`` (the global
     random state is left as it was).
+
+    Examples:
+        Without the checkpoint, and without ``allow_download``, nothing touches the network:
+
+        >>> import tempfile
+        >>> import torch
+        >>> saved = torch.hub.get_dir()
+        >>> empty = tempfile.TemporaryDirectory()
+        >>> torch.hub.set_dir(empty.name)  # a torch hub cache without any checkpoint
+        >>> load_model("resnet18")
+        Traceback (most recent call last):
+        ...
+        agop.pretrained.WeightsUnavailable: pretrained weights for 'resnet18' ... allow_download=False...
+        >>> torch.hub.set_dir(saved)
+        >>> empty.cleanup()
+
+        The architecture at torchvision's initialisation needs no file:
+
+        >>> model = load_model("squeezenet1_1", pretrained=False, device="cpu")
+        >>> model.training, len(conv_layers(model))
+        (False, 26)
     """
     import torchvision
 
@@ -123,7 +170,14 @@ def load_model(name: str, *, pretrained: bool = True, weights: str = "IMAGENET1K
 
 
 def conv_layers(model: nn.Module, layers: Iterable[str] | None = None) -> dict[str, nn.Conv2d]:
-    """The ``Conv2d`` layers of ``model`` by qualified name, in order (all, or those in ``layers``)."""
+    """The ``Conv2d`` layers of ``model`` by qualified name, in order (all, or those in ``layers``).
+
+    Examples:
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(3, 4, image_size=16, depth=3, width=4)
+        >>> list(conv_layers(net)), list(conv_layers(net, ["convs.2"]))
+        (['convs.0', 'convs.1', 'convs.2'], ['convs.2'])
+    """
     from agop.features import select_layers
 
     return select_layers(model, layers)
@@ -133,6 +187,15 @@ def n_outputs(model: nn.Module, X: torch.Tensor) -> int:
     """The number of outputs of ``model`` (run in eval mode on one image of ``X``).
 
     Images of a size the architecture cannot take raise ``ValueError``.
+
+    Examples:
+        >>> import torch
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(3, 4, image_size=16, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> n_outputs(net, X)
+        4
     """
     was_training = model.training
     model.eval()
@@ -183,12 +246,20 @@ def _as_uint8_rgb(image: Any) -> torch.Tensor:
 def preprocess(images: Any, size: int = 224, resize: int | None = None,
                mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
                dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """torchvision's ImageNet preprocessing: resize the shorter side to ``resize`` (default
+    r"""torchvision's ImageNet preprocessing: resize the shorter side to ``resize`` (default
     ``round(size * 256 / 224)``), crop the central ``size x size``, scale to [0, 1] and
     normalise each channel, ``(x - mean) / std``. Returns ``(n, 3, size, size)``.
 
     ``images``: one image or a list of them (file paths, PIL images, ``(H, W)`` or ``(H, W, 3)``
     arrays, uint8 in 0..255 or floats in [0, 1]).
+
+    Examples:
+        A black image becomes :math:`-\mu / \sigma` in every channel:
+
+        >>> import numpy as np
+        >>> x = preprocess(np.zeros((100, 150, 3), dtype=np.uint8), size=32)
+        >>> tuple(x.shape), [round(v, 4) for v in x[0, :, 0, 0].tolist()]
+        ((1, 3, 32, 32), [-2.1179, -2.0357, -1.8044])
     """
     from torchvision.transforms.v2 import functional as TF
 
@@ -213,7 +284,17 @@ def preprocess(images: Any, size: int = 224, resize: int | None = None,
 
 
 def image_files(folder: str | Path) -> list[Path]:
-    """The image files directly in ``folder``, sorted by name."""
+    """The image files directly in ``folder``, sorted by name.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     for name in ("b.png", "a.jpg", "notes.txt"):
+        ...         _ = (Path(folder) / name).write_bytes(b"")
+        ...     print([f.name for f in image_files(folder)])
+        ['a.jpg', 'b.png']
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"folder must be an existing directory, got {str(folder)!r}")
@@ -224,7 +305,12 @@ def image_files(folder: str | Path) -> list[Path]:
 
 
 def photograph_arrays(names: Sequence[str] = PHOTOGRAPHS) -> dict[str, np.ndarray]:
-    """scikit-image's bundled photographs (no download), by name."""
+    """scikit-image's bundled photographs (no download), by name.
+
+    Examples:
+        >>> {name: a.shape for name, a in photograph_arrays(["camera", "coffee"]).items()}
+        {'camera': (512, 512), 'coffee': (400, 600, 3)}
+    """
     import skimage.data
 
     out = {}
@@ -243,6 +329,10 @@ def load_images(source: str | Path | Sequence[Any] | None = None, n: int | None 
 
     ``source``: a folder of image files, a list of files/arrays, or ``None`` for scikit-image's
     bundled photographs (:data:`PHOTOGRAPHS`, offline). ``n`` keeps the first ``n``.
+
+    Examples:
+        >>> load_images(n=1, size=32).shape  # the astronaut, cropped to a square
+        torch.Size([1, 3, 32, 32])
     """
     if source is None:
         images: list[Any] = list(photograph_arrays().values())
@@ -268,6 +358,16 @@ def layer_inputs(model: nn.Module, X: torch.Tensor, layers: Iterable[str]) -> di
 
     The forward pass stops once every input is captured, so layers in a fully convolutional
     prefix can be read on images of any size the prefix accepts.
+
+    Examples:
+        >>> import torch
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(3, 4, image_size=16, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> inputs = layer_inputs(net, X, ["convs.1"])
+        >>> torch.allclose(inputs["convs.1"], torch.relu(net.convs[0](X)))
+        True
     """
     layers = list(layers)
     modules = dict(model.named_modules())
@@ -305,14 +405,17 @@ def layer_inputs(model: nn.Module, X: torch.Tensor, layers: Iterable[str]) -> di
 
 @dataclasses.dataclass
 class LayerResult:
-    """The ansatz at one conv layer. Similarities are between the CNFM ``W^T W`` and the named matrix.
+    r"""The ansatz at one conv layer. Similarities are between the CNFM :math:`W^\top W` and the
+    named matrix.
 
-    ``pearson``/``cosine``: against the AGOP; ``*_sqrt``: against ``AGOP^{1/2}``; ``init_*``: the
+    ``pearson``/``cosine``: against the AGOP; ``*_sqrt``: against :math:`\mathrm{AGOP}^{1/2}`; ``init_*``: the
     same for the model at initialisation (``None`` without one); ``null_random_*``: against
-    ``W^T G W`` for random PSD ``G`` (mean and std over draws); ``null_spectrum_*``: the
+    :math:`W^\top G W` for random PSD ``G`` (mean and std over draws); ``null_spectrum_*``: the
     spectrum-matched null, the trained ``G``'s eigenvalues in random eigenbases (mean and std);
     ``null_identity_*``: ``G = I``; ``cnfm_init_vs_trained``: Pearson correlation of the initial and the trained CNFM;
     ``seconds``: this layer's share of the analysis after the shared backward passes.
+
+    See :func:`verify_ansatz` for an example.
     """
 
     layer: str
@@ -357,7 +460,10 @@ _TEXT_COLUMNS = (
 
 @dataclasses.dataclass
 class AnsatzTable:
-    """One row per conv layer (:class:`LayerResult`), and how the AGOPs were computed."""
+    """One row per conv layer (:class:`LayerResult`), and how the AGOPs were computed.
+
+    See :func:`verify_ansatz` for an example.
+    """
 
     model: str
     rows: list[LayerResult]
@@ -485,7 +591,7 @@ class AnsatzTable:
 
 def _agops(model, X, names, sketch, outputs, chunk_size, device, progress, seed,
            factored: bool = False):
-    """``((AGOPs, G's), seconds)``: the patch-AGOPs ``W^T G W`` of the named layers (``q x q``,
+    r"""``((AGOPs, G's), seconds)``: the patch-AGOPs :math:`W^\top G W` of the named layers (``q x q``,
     or :class:`agop.features.FactoredAGOP` with ``factored``) and their inner matrices ``G``,
     from one :func:`agop.features.patch_agop` call with ``factored=True``."""
     from agop.features import patch_agop
@@ -507,15 +613,15 @@ def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = No
                   name: str | None = None, weights: str | None = None,
                   keep_agops: bool = False, device: str | torch.device | None = None,
                   progress: bool = False) -> AnsatzTable:
-    """The CNFA at every conv layer of ``model`` on images ``X``, in one call.
+    r"""The CNFA at every conv layer of ``model`` on images ``X``, in one call.
 
-    For each conv layer ``l`` with weight ``W_l`` (``k_out x q``): the CNFM ``W_l^T W_l``, the
-    patch-AGOP ``AGOP_l = W_l^T G_l W_l`` (all layers from the same backward passes; exact over
+    For each conv layer ``l`` with weight ``W_l`` (``k_out x q``): the CNFM :math:`W_l^\top W_l`, the
+    patch-AGOP :math:`\mathrm{AGOP}_l = W_l^\top G_l W_l` (all layers from the same backward passes; exact over
     ``outputs`` in chunks, or unbiased with ``sketch`` Gaussian output probes), their Pearson and
-    cosine similarity (also against ``AGOP_l^{1/2}``), the null baselines (``G_l``'s spectrum in
+    cosine similarity (also against :math:`\mathrm{AGOP}_l^{1/2}`), the null baselines (``G_l``'s spectrum in
     random eigenbases, ``G`` random PSD, ``G = I``;
     :func:`agop.features.null_baselines`), and, given ``init`` (the same architecture at its
-    initialisation), the same similarities there and ``corr(W_0^T W_0, W_l^T W_l)``.
+    initialisation), the same similarities there and :math:`\operatorname{corr}(W_0^\top W_0, W_l^\top W_l)`.
 
     ``model``: a module (batch norm is put in eval mode for the computation), or a torchvision
     name such as ``"vgg11"``, which loads its pretrained weights (:func:`load_model`, with
@@ -526,6 +632,26 @@ def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = No
     ``table.factors`` and ``table.init_factors``); no ``q x q`` matrix is formed unless
     ``keep_agops``, which also keeps the AGOPs themselves (``table.agops``,
     ``table.init_agops``; ``q x q`` each, up to ~300 MB for VGG in float32).
+
+    Examples:
+        Any CNN works; here an untrained one, whose measured similarity (``r``) sits within the
+        nulls (``r spec``, ``r null``):
+
+        >>> import torch
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(3, 4, image_size=16, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> table = verify_ansatz(net, X, null_draws=3)
+        >>> print(table)
+        SimpleCNN (weights as given): 2 conv layers, 3 images of 16x16, 4 outputs, AGOP exact; ...
+        layer    weight       r  r sqrt    cos  cos sqrt  r init  r spec     +-  r null     +-  r G=I  r(W0'W0,W'W) ...
+        -------  -------  -----  ------  -----  --------  ------  ------  -----  ------  -----  -----  ------------ ...
+        convs.0  4x3x3x3  0.838   0.916  0.838     0.916       -   0.872  0.051   0.761  0.129  1.000             - ...
+        convs.1  4x4x3x3  0.836   0.919  0.835     0.919       -   0.895  0.021   0.752  0.034  1.000             - ...
+        >>> row = table.rows[0]
+        >>> row.layer, round(row.pearson, 3), row.null_identity_pearson
+        ('convs.0', 0.838, 1.0)
     """
     if isinstance(model, str):
         arch = model
@@ -606,7 +732,10 @@ def _null_fields(nulls: dict) -> dict[str, float]:
 
 @dataclasses.dataclass
 class SketchAccuracy:
-    """The sketched AGOP with ``k`` probes against the exact one, at one layer."""
+    """The sketched AGOP with ``k`` probes against the exact one, at one layer.
+
+    See :func:`sketch_accuracy` for an example.
+    """
 
     layer: str
     k: int
@@ -620,8 +749,21 @@ def sketch_accuracy(model: nn.Module, X: Any, ks: Sequence[int], *,
                     layers: Iterable[str] | None = None, outputs: Sequence[int] | None = None,
                     seed: int = 0, chunk_size: int | None = None,
                     device: str | torch.device | None = None) -> list[SketchAccuracy]:
-    """For each ``k`` in ``ks`` and each layer: how far the ``k``-probe sketch is from the exact
-    patch-AGOP over the same ``outputs``, and the ansatz correlation each gives."""
+    r"""For each ``k`` in ``ks`` and each layer: how far the ``k``-probe sketch is from the exact
+    patch-AGOP over the same ``outputs``, and the ansatz correlation each gives.
+
+    Examples:
+        The error falls like :math:`1/\sqrt{k}`: 64 probes are about 8 times closer than one.
+
+        >>> import torch
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(3, 4, image_size=16, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> rows = sketch_accuracy(net, X, [1, 64])
+        >>> [(row.layer, row.k, round(row.relative_error, 2)) for row in rows]
+        [('convs.0', 1, 0.52), ('convs.1', 1, 0.52), ('convs.0', 64, 0.06), ('convs.1', 64, 0.07)]
+    """
     from agop.features import cnfm
 
     convs = conv_layers(model, layers)
@@ -652,15 +794,30 @@ def sketch_accuracy(model: nn.Module, X: Any, ks: Sequence[int], *,
 
 def feature_maps(model: nn.Module, x: Any, agops: dict[str, Any],
                  layers: Iterable[str] | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """``layer -> (CNFM map, AGOP map)`` of one image ``x`` (``(c, H, W)`` or ``(1, c, H, W)``).
+    r"""``layer -> (CNFM map, AGOP map)`` of one image ``x`` (``(c, H, W)`` or ``(1, c, H, W)``).
 
-    Each map replaces every patch ``z[j]`` of the layer's *input* by ``|A^{1/2} z[j]|``
+    Each map replaces every patch ``z[j]`` of the layer's *input* by :math:`\|A^{1/2} z[j]\|`
     (:func:`agop.features.feature_map`), with ``A`` the layer's CNFM or its AGOP from ``agops``,
     at the layer's own stride, padding and dilation. An AGOP given by its factors
     (:class:`agop.features.FactoredAGOP`) is drawn through the convolution,
-    ``|A^{1/2} z[j]|^2 = h[j]^T G h[j]`` with ``h = W z[j]``
+    :math:`\|A^{1/2} z[j]\|^2 = h[j]^\top G h[j]` with ``h = W z[j]``
     (:func:`agop.features.factored_feature_map`), and so is the CNFM, ``|W z[j]|``: no
     ``q x q`` matrix.
+
+    Examples:
+        >>> import torch
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(3, 4, image_size=16, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> from agop.features import feature_map, patch_agop
+        >>> agops = patch_agop(net, X, factored=True, device="cpu")
+        >>> maps = feature_maps(net, X[0], agops)
+        >>> {layer: tuple(m[1].shape) for layer, m in maps.items()}  # VALID convs: 14, then 12
+        {'convs.0': (14, 14), 'convs.1': (12, 12)}
+        >>> dense = feature_map(agops["convs.0"].dense(), X[:1], 3, padding=0)[0]
+        >>> torch.allclose(maps["convs.0"][1], dense)
+        True
     """
     from agop.features import FactoredAGOP, cnfm, factored_feature_map, feature_map
 
@@ -692,7 +849,18 @@ def layer_view(model: nn.Module, layer: str, x: Any, *, sketch: int | None = 8, 
     """One conv layer on one image ``x`` (``(c, H, W)``): the layer's CNFM and patch-AGOP on that
     image alone (sketched with ``sketch`` probes), their feature maps
     (:func:`feature_maps`) and their Pearson correlation, all from the AGOP's factors
-    (no ``q x q`` matrix). What the chapter's explorer draws (:class:`LayerViews` caches it)."""
+    (no ``q x q`` matrix). What the chapter's explorer draws (:class:`LayerViews` caches it).
+
+    Examples:
+        >>> import torch
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(3, 4, image_size=16, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> view = layer_view(net, "convs.1", X[0])
+        >>> sorted(view), tuple(view["agop_map"].shape)
+        (['agop_map', 'cnfm_map', 'factors', 'image', 'pearson'], (12, 12))
+    """
     return LayerViews({"model": model}, {"image": x}, sketch=sketch, seed=seed,
                       device=device).view("model", layer, "image")
 
@@ -706,6 +874,18 @@ class LayerViews:
     forward pass for every layer's input; each (model, layer, image) view is then a
     convolution and a few ``k_out x k_out`` products, computed once and kept. The Pearson
     correlation is computed in the filter space.
+
+    Examples:
+        >>> import torch
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(3, 4, image_size=16, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> views = LayerViews({"cnn": net}, {"noise": X[0]})
+        >>> views.first()
+        ('cnn', 'convs.0', 'noise')
+        >>> views.view("cnn", "convs.1", "noise") is views.view("cnn", "convs.1", "noise")  # cached
+        True
     """
 
     def __init__(self, models: dict[str, nn.Module], images: dict[str, Any], *,

@@ -1,15 +1,15 @@
-"""An independent, brute-force patch-AGOP: explicit patch variables, one layer at a time.
+r"""An independent, brute-force patch-AGOP: explicit patch variables, one layer at a time.
 
 The conv layer's patches ``x[j]`` become explicit tensors that require grad, the layer's output
 becomes their product ``h[j] = W x[j] + b``, and the network is differentiated with respect to
 those patches, as the paper's original code did: the Jacobian of a chunk of outputs with
 respect to all patches at once (one vmapped backward over the chunk's basis vectors, which is
 what ``vmap(jacrev(...))`` computes), then the sum of the ``q x q`` outer products of the patch
-gradients. No ``W^T G W`` identity is used. Slow, simple, and the reference that
+gradients. No :math:`W^\top G W` identity is used. Slow, simple, and the reference that
 :func:`agop.features.patch_agop` is tested and benchmarked against.
 
 Two details keep the comparison exact. Images are independent in eval mode, so the gradient of
-``sum_i f_c(x_i)`` with respect to the patches of image ``i`` is the gradient of ``f_c(x_i)``:
+:math:`\sum_i f_c(x_i)` with respect to the patches of image ``i`` is the gradient of ``f_c(x_i)``:
 one backward pass serves the whole batch (the original vmapped over samples instead). And the
 layer's output *value* is the conv module's own (the explicit product is checked to agree with
 it): in float32 the two differ by round-off, which can flip a ReLU or a max-pool downstream and
@@ -31,12 +31,29 @@ from agop.validation import check_images
 def brute_force_patch_agop(model: nn.Module, X, layer_name: str,
                            outputs: Sequence[int] | None = None,
                            chunk_size: int = 10) -> torch.Tensor:
-    """``(1/n) sum_i sum_j sum_c grad_{x[j]} f_c(x_i) grad_{x[j]} f_c(x_i)^T`` for one layer.
+    r""":math:`\frac1n \sum_i \sum_j \sum_c \nabla_{x[j]} f_c(x_i)\, \nabla_{x[j]} f_c(x_i)^\top`
+    for one layer.
 
     The patches of every group count as separate patch samples of dimension
     ``q = (c/g) k_h k_w``. ``chunk_size`` outputs are differentiated at once (the original code
     took 10 of ImageNet's 1000 at a time). Runs on the model's device, in its dtype, in eval
     mode.
+
+    Examples:
+        It agrees with :func:`agop.features.patch_agop`, which reads :math:`W^\top G W` from
+        the conv outputs' gradients instead:
+
+        >>> import torch
+        >>> from agop.features import patch_agop
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> A = brute_force_patch_agop(net, X, "convs.1")
+        >>> tuple(A.shape)  # q = 4 channels * 3 * 3
+        (36, 36)
+        >>> torch.allclose(A, patch_agop(net, X, layers=["convs.1"], device="cpu")["convs.1"])
+        True
     """
     conv = select_layers(model, [layer_name])[layer_name]
     param = next(model.parameters())

@@ -1,11 +1,16 @@
-"""ConvRFM (Algorithm 1): a convolutional kernel machine that learns its patch metric ``M``
-from the patch-AGOP of its own predictor::
+r"""ConvRFM (Algorithm 1): a convolutional kernel machine that learns its patch metric :math:`M`
+from the patch-AGOP of its own predictor. :math:`M_0 = I`; for :math:`t = 0, \dots, T-1`:
 
-    M_0 = I;  for t = 0..T-1:
-        alpha_t  = (K_{M_t}(X, X) + lambda I)^{-1} Y            (ridge chosen on a validation split)
-        f_t(x)   = K_{M_t}(x, X) alpha_t
-        M_{t+1}  = normalise( AGOP(f_t)^power ),  AGOP(f) = (1/n) sum_i sum_j sum_c
-                   grad_{x_i[j]} f_c(x_i) grad_{x_i[j]} f_c(x_i)^T
+.. math::
+
+   \alpha_t &= (K_{M_t}(X, X) + \lambda I)^{-1} Y
+       \qquad \text{(ridge } \lambda \text{ chosen on a validation split)}, \\
+   f_t(x) &= K_{M_t}(x, X)\, \alpha_t, \\
+   M_{t+1} &= \operatorname{normalise}\bigl(\mathrm{AGOP}(f_t)^p\bigr), \qquad
+   \mathrm{AGOP}(f) = \frac1n \sum_{i=1}^n \sum_j \sum_c
+       \nabla_{x_i[j]} f_c(x_i)\, \nabla_{x_i[j]} f_c(x_i)^\top,
+
+with :math:`p` = ``power``.
 
 The iterate with the best *validation* accuracy is kept (never the test set). Iteration 0 is
 the fixed kernel (``M = I``), so every run also reports its baseline.
@@ -55,11 +60,21 @@ NORMALIZATIONS = ("max_eig", "fro", None)
 
 def normalize_feature_matrix(A: torch.Tensor, normalize: str | None = "max_eig",
                              power: float = 1.0) -> torch.Tensor:
-    """``M = A^power / s`` with ``s = lambda_max(A^power)`` (``'max_eig'``),
-    ``|A^power|_F`` (``'fro'``) or 1 (``None``).
+    r""":math:`M = A^p / s` with :math:`p` = ``power`` and :math:`s = \lambda_{\max}(A^p)`
+    (``'max_eig'``), :math:`\|A^p\|_F` (``'fro'``) or 1 (``None``).
 
-    ``A`` is symmetrised first. Raises ``ValueError`` when ``A^power`` is zero (a constant
+    ``A`` is symmetrised first. Raises ``ValueError`` when :math:`A^p` is zero (a constant
     predictor has no gradient, so there is no metric to learn) or not finite.
+
+    Examples:
+        >>> import torch
+        >>> A = torch.diag(torch.tensor([4.0, 1.0], dtype=torch.float64))
+        >>> normalize_feature_matrix(A).diagonal().tolist()
+        [1.0, 0.25]
+        >>> normalize_feature_matrix(A, power=0.5).diagonal().tolist()  # A^(1/2) = diag(2, 1)
+        [1.0, 0.5]
+        >>> normalize_feature_matrix(A, "fro").norm().item()
+        1.0
     """
     normalize = check_choice(normalize, "normalize", NORMALIZATIONS)
     power = check_real(power, "power", minimum=0, strict_minimum=True)
@@ -85,7 +100,8 @@ def _scores(F_pred: torch.Tensor, Y: torch.Tensor) -> tuple[float, float]:
 
 @dataclasses.dataclass
 class KernelFit:
-    """A kernel machine ``f(x) = K_M(x, X) alpha / scale`` fitted with ridge ``ridge``."""
+    r"""A kernel machine :math:`f(x) = K_M(x, X)\, \alpha / s` (:math:`s` = ``scale``) fitted with
+    ridge ``ridge``; see :func:`fit_kernel_machine` for an example."""
 
     alpha: torch.Tensor
     scale: float
@@ -102,14 +118,29 @@ def fit_kernel_machine(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Te
                        Y_val: torch.Tensor, M: torch.Tensor | None,
                        ridges: Sequence[float], *,
                        solve_memory: int | None = None) -> KernelFit:
-    """Kernel ridge regression with ``K_M``, the ridge chosen on ``(X_val, Y_val)``.
+    r"""Kernel ridge regression with ``K_M``, the ridge chosen on ``(X_val, Y_val)``.
 
     Both kernel matrices are divided by ``max K(X, X)`` (as the authors' code does), so one
-    ridge grid serves kernels of any scale: ``alpha = (K/s + lambda I)^{-1} Y``,
-    ``f(x) = K(x, X) alpha / s``. ``solve_memory``: bytes the ridge sweep may hold beside
+    ridge grid serves kernels of any scale: :math:`\alpha = (K / s + \lambda I)^{-1} Y`,
+    :math:`f(x) = K(x, X)\, \alpha / s`. ``solve_memory``: bytes the ridge sweep may hold beside
     ``K`` (:func:`agop.solve.select_ridge`; ``None``: the kernel's ``max_memory``, else a
     quarter of the available memory). ``kernel_seconds`` and ``solve_seconds`` time the two
     phases.
+
+    Examples:
+        >>> import torch
+        >>> from agop.data import bars_in_noise, one_hot
+        >>> from agop.kernels import Laplace
+        >>> X, y = bars_in_noise(40, sigma=2.0, height=8, width=8, dtype=torch.float64,
+        ...                      device="cpu")
+        >>> Y = one_hot(y, dtype=torch.float64)
+        >>> fit = fit_kernel_machine(Laplace(3), X[:30], Y[:30], X[30:], Y[30:], None,
+        ...                          ridges=[1e-3, 1e-1])
+        >>> fit.ridge in (1e-3, 1e-1), fit.scale  # K(x, x) = 1 is the largest entry
+        (True, 1.0)
+        >>> K = Laplace(3)(X[:30]) / fit.scale
+        >>> torch.allclose((K + fit.ridge * torch.eye(30, dtype=torch.float64)) @ fit.alpha, Y[:30])
+        True
     """
     from agop.solve import select_ridge
 
@@ -134,7 +165,8 @@ def fit_kernel_machine(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Te
 
 @dataclasses.dataclass
 class RFMResult:
-    """What :func:`rfm_iterations` returns: every iterate, its scores, and the best one."""
+    """What :func:`rfm_iterations` returns: every iterate, its scores, and the best one
+    (``best_fit`` and ``M`` are those of iterate ``best_iter``; see its example)."""
 
     Ms: list[torch.Tensor]
     fits: list[KernelFit]
@@ -156,18 +188,34 @@ def rfm_iterations(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor
                    normalize: str | None = "max_eig", power: float = 1.0,
                    generator: torch.Generator | None = None, progress: bool = False,
                    desc: str = "ConvRFM", solve_memory: int | None = None) -> RFMResult:
-    """Algorithm 1 for a kernel object on prepared tensors (images ``X``, one-hot ``Y``).
+    r"""Algorithm 1 for a kernel object on prepared tensors (images ``X``, one-hot ``Y``).
 
-    ``M_0 = I_q``; for ``t = 0..n_iter``: fit kernel ridge regression with ``K_{M_t}`` (ridge
-    chosen on the validation split), score it, and (for ``t < n_iter``) set
-    ``M_{t+1} = normalize_feature_matrix(kernel.agop(X_s, X, alpha_t / s_t, M_t))`` with
-    ``X_s`` a random subsample of ``agop_samples`` training images (all when ``None``).
+    :math:`M_0 = I_q`; for :math:`t = 0, \dots,` ``n_iter``: fit kernel ridge regression with
+    :math:`K_{M_t}` (ridge chosen on the validation split), score it, and (for
+    :math:`t <` ``n_iter``) set ``M_{t+1} = normalize_feature_matrix(kernel.agop(X_s, X,
+    alpha_t / s_t, M_t))`` with ``X_s`` a random subsample of ``agop_samples`` training images
+    (all when ``None``).
     The best iterate has the highest validation accuracy (ties: lower validation MSE, then the
     earlier iterate). ``history[t]`` holds train/validation accuracy and MSE, the ridge, and
     the seconds spent on round ``t`` (its kernel fit plus the AGOP that makes ``M_{t+1}``),
     split into ``kernel_seconds``, ``solve_seconds`` and ``agop_seconds``. ``solve_memory``
     goes to :func:`fit_kernel_machine`.
     If an AGOP is zero the rounds stop early with a warning.
+
+    Examples:
+        >>> import torch
+        >>> from agop.data import bars_in_noise, one_hot
+        >>> from agop.kernels import Laplace
+        >>> X, y = bars_in_noise(40, sigma=2.0, height=8, width=8, dtype=torch.float64,
+        ...                      device="cpu")
+        >>> Y = one_hot(y, dtype=torch.float64)
+        >>> result = rfm_iterations(Laplace(3), X[:30], Y[:30], X[30:], Y[30:], n_iter=2, q=9)
+        >>> len(result.Ms), len(result.history), result.best_iter in (0, 1, 2)
+        (3, 3, True)
+        >>> torch.equal(result.Ms[0], torch.eye(9, dtype=torch.float64))
+        True
+        >>> round(torch.linalg.eigvalsh(result.Ms[1])[-1].item(), 12)  # normalised: max_eig
+        1.0
     """
     n_iter = check_int(n_iter, "n_iter", minimum=0)
     n = X.shape[0]
@@ -254,7 +302,7 @@ def _labels(y, n: int) -> tuple[np.ndarray, np.ndarray, bool]:
 
 
 class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
-    """Convolutional Recursive Feature Machine (Algorithm 1) as a scikit-learn classifier.
+    r"""Convolutional Recursive Feature Machine (Algorithm 1) as a scikit-learn classifier.
 
     Parameters
     ----------
@@ -269,8 +317,8 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
     ridges : ridge values; each round picks the best on the validation split.
     agop_samples : training images over which the AGOP is averaged (``None``: all).
     normalize : ``'max_eig'``, ``'fro'`` or ``None``: how each new ``M`` is scaled.
-    power : ``M_{t+1} = AGOP^power`` before normalising. In the authors' ConvRFM code the
-        ``-sqrtM`` flag multiplies the patches by ``AGOP^{1/2}``, a metric ``M = AGOP``
+    power : :math:`M_{t+1} = \mathrm{AGOP}^p` before normalising. In the authors' ConvRFM code the
+        ``-sqrtM`` flag multiplies the patches by :math:`\mathrm{AGOP}^{1/2}`, a metric ``M = AGOP``
         (``power = 1``, the default); without the flag the patches are multiplied by ``AGOP``,
         a metric ``M = AGOP^2`` (``power = 2``).
     val_fraction : share of the training images held out to choose ridges and the iterate.
@@ -293,6 +341,23 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
     fitted machine ``f(x) = K_{M_}(x, X_fit_) alpha_``, trained on the training split
     (``alphas_[t]`` that of iterate ``t``, see :meth:`score_iterations`); ``image_shape_`` the
     ``(c, H, W)`` of the images (before padding); ``n_features_in_`` its size ``c H W``.
+
+    Examples:
+        Karp et al.'s bars task (a row of one sign in noise), small: two AGOP rounds lift the
+        test accuracy above the fixed Laplace kernel's.
+
+        >>> import torch
+        >>> from agop.data import bars_in_noise
+        >>> X, y = bars_in_noise(60, sigma=2.0, height=8, width=8, seed=0)
+        >>> X_test, y_test = bars_in_noise(100, sigma=2.0, height=8, width=8, seed=1)
+        >>> model = ConvRFM("laplace", patch_size=3, n_iter=2, random_state=0,
+        ...                 dtype=torch.float64, device="cpu").fit(X, y)
+        >>> model.score_iterations(X_test, y_test)  # iterate 0 is the fixed kernel
+        [0.63, 0.71, 0.76]
+        >>> model.best_iter_, model.score(X_test, y_test)
+        (2, 0.76)
+        >>> tuple(model.M_.shape)  # q = c k^2 = 9
+        (9, 9)
     """
 
     def __init__(self, kernel: Any = "laplace", patch_size: int = 7, depth: int = 1,
@@ -469,14 +534,17 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
 
 
 class RFM(ConvRFM):
-    """Recursive Feature Machine on whole inputs: the fully connected RFM of Radhakrishnan et
+    r"""Recursive Feature Machine on whole inputs: the fully connected RFM of Radhakrishnan et
     al. (2024), as :class:`ConvRFM` whose one patch is the whole input.
 
-    With each input flattened to ``x`` in ``R^D``::
+    With each input flattened to :math:`x \in \mathbb{R}^D`,
 
-        K_M(x, z) = exp(-|x - z|_M / L),      |v|_M = sqrt(v^T M v),
-        M_{t+1}   = normalise( AGOP(f_t)^power ),
-        AGOP(f)   = (1/n) sum_i sum_c grad f_c(x_i) grad f_c(x_i)^T       (D x D).
+    .. math::
+
+       K_M(x, z) &= \exp(-\|x - z\|_M / L), \qquad \|v\|_M = \sqrt{v^\top M v}, \\
+       M_{t+1} &= \operatorname{normalise}\bigl(\mathrm{AGOP}(f_t)^p\bigr), \\
+       \mathrm{AGOP}(f) &= \frac1n \sum_i \sum_c \nabla f_c(x_i)\, \nabla f_c(x_i)^\top
+           \qquad (D \times D).
 
     It is exactly :class:`ConvRFM` with the Laplace kernel on ``(n, D, 1, 1)`` images and
     ``1 x 1`` patches (``q = D``, one position), so it shares ConvRFM's solver, its ridge
@@ -487,6 +555,20 @@ class RFM(ConvRFM):
     Parameters and attributes are those of :class:`ConvRFM` without the convolutional ones
     (``kernel``, ``patch_size``, ``depth``, ``padding``, ``image_shape``); ``bandwidth`` is the
     Laplace bandwidth ``L``.
+
+    Examples:
+        It is ConvRFM on ``(n, D, 1, 1)`` images with 1 x 1 patches, to the last bit:
+
+        >>> import torch
+        >>> from agop.data import emergence_task
+        >>> X, y = emergence_task(60, 8, gain=3.0, dtype=torch.float64)
+        >>> rfm = RFM(n_iter=1, random_state=0, device="cpu", progress=False).fit(X, y)
+        >>> tuple(rfm.M_.shape), len(rfm.Ms_)
+        ((8, 8), 2)
+        >>> conv = ConvRFM("laplace", patch_size=1, n_iter=1, random_state=0, device="cpu",
+        ...                progress=False).fit(X.reshape(60, 8, 1, 1), y)
+        >>> torch.equal(rfm.Ms_[1], conv.Ms_[1])
+        True
     """
 
     # the convolutional parameters of ConvRFM, fixed: one patch, the whole input

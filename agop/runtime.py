@@ -20,6 +20,17 @@ def profile() -> str:
     ``paper`` runs at the paper's scale, best on a GPU, and downloads datasets and pretrained
     weights unless :func:`offline`. It is never chosen silently: set ``AGOP_PROFILE=paper``
     (or ``os.environ["AGOP_PROFILE"] = "paper"`` before a chapter's parameters cell).
+
+    Examples:
+        >>> import os
+        >>> saved = os.environ.get("AGOP_PROFILE", "")
+        >>> os.environ["AGOP_PROFILE"] = "Paper"
+        >>> profile()
+        'paper'
+        >>> os.environ["AGOP_PROFILE"] = ""  # unset: 'quick', whatever the device
+        >>> profile()
+        'quick'
+        >>> os.environ["AGOP_PROFILE"] = saved
     """
     value = os.environ.get("AGOP_PROFILE", "").strip().lower()
     if not value:
@@ -35,6 +46,17 @@ def offline() -> bool:
     CI sets it. Then ``load_dataset(..., download=True)`` and ``load_model(...,
     allow_download=True)`` read only what is on disk and raise their ``DatasetNotAvailable`` /
     ``WeightsUnavailable`` error for what is missing, without touching the network.
+
+    Examples:
+        >>> import os
+        >>> saved = os.environ.get("AGOP_OFFLINE", "")
+        >>> os.environ["AGOP_OFFLINE"] = "Yes"
+        >>> offline()
+        True
+        >>> os.environ["AGOP_OFFLINE"] = "0"
+        >>> offline()
+        False
+        >>> os.environ["AGOP_OFFLINE"] = saved
     """
     value = os.environ.get("AGOP_OFFLINE", "").strip().lower()
     if value in ("", "0", "false", "no"):
@@ -45,7 +67,14 @@ def offline() -> bool:
 
 
 def default_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` as a ``torch.device``; ``None`` means CUDA when available, else CPU."""
+    """``device`` as a ``torch.device``; ``None`` means CUDA when available, else CPU.
+
+    Examples:
+        >>> default_device("CPU")
+        device(type='cpu')
+        >>> default_device().type in ("cpu", "cuda")
+        True
+    """
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -59,7 +88,15 @@ def default_device(device: str | torch.device | None = None) -> torch.device:
 
 
 def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch; return a CPU ``torch.Generator`` seeded with ``seed``."""
+    """Seed Python, NumPy and torch; return a CPU ``torch.Generator`` seeded with ``seed``.
+
+    Examples:
+        >>> import torch
+        >>> a = torch.rand(3, generator=seed_everything(7))
+        >>> b = torch.rand(3, generator=seed_everything(7))
+        >>> torch.equal(a, b)
+        True
+    """
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     random.seed(int(seed))
@@ -69,12 +106,26 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def in_colab() -> bool:
-    """True inside Google Colab."""
+    """True inside Google Colab.
+
+    Examples:
+        >>> in_colab()
+        False
+    """
     return "google.colab" in sys.modules
 
 
 def environment_report(**seeds: int) -> str:
-    """The footer every chapter prints: profile, seeds, versions and device, one fact a line."""
+    """The footer every chapter prints: profile, seeds, versions and device, one fact a line.
+
+    Examples:
+        >>> report = environment_report(data=0, init=1)
+        profile      ...
+        seeds        data=0, init=1
+        ...
+        >>> len(report.splitlines())
+        10
+    """
     import matplotlib
     import sklearn
     import torchvision

@@ -1,9 +1,11 @@
-"""Kernel ridge regression: ``alpha = (K + lambda I)^{-1} Y``, one lambda or a sweep of them.
+r"""Kernel ridge regression: :math:`\alpha = (K + \lambda I)^{-1} Y`, one :math:`\lambda` or a
+sweep of them.
 
-A sweep over ``lambda`` uses one eigendecomposition of ``K`` when its memory (about
-``EIGEN_COPIES * n^2`` elements beside ``K``: a symmetrised copy, the eigenvectors and LAPACK's
-workspace) fits the budget, and otherwise one Cholesky factorisation per ``lambda``, written
-in place into a single preallocated ``n x n`` buffer (``n^2`` elements beside ``K``).
+A sweep over :math:`\lambda` uses one eigendecomposition of :math:`K` when its memory (about
+``EIGEN_COPIES`` :math:`\cdot n^2` elements beside :math:`K`: a symmetrised copy, the
+eigenvectors and LAPACK's workspace) fits the budget, and otherwise one Cholesky factorisation
+per :math:`\lambda`, written in place into a single preallocated :math:`n \times n` buffer
+(:math:`n^2` elements beside :math:`K`).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def _check_lam(lam) -> float:
 
 
 def _check_kernel_matrix(K) -> torch.Tensor:
-    """``K`` as a finite, square, symmetric (to ``sqrt(eps)`` of its largest entry) matrix."""
+    r"""``K`` as a finite, square, symmetric (to :math:`\sqrt{\varepsilon}` of its largest entry) matrix."""
     return check_symmetric(check_square(as_tensor(K, "K"), "K"), "K")
 
 
@@ -52,13 +54,24 @@ def _checked_alpha(alpha: torch.Tensor) -> torch.Tensor:
 
 
 def ridge(K, Y, lam: float = 0.0, *, jitter: bool = True) -> torch.Tensor:
-    """``alpha = (K + lam I)^{-1} Y`` by a Cholesky factorisation.
+    r""":math:`\alpha = (K + \lambda I)^{-1} Y` (:math:`\lambda` = ``lam``) by a Cholesky
+    factorisation.
 
     ``K`` ``(n, n)`` symmetric, ``Y`` ``(n,)`` or ``(n, C)``; ``alpha`` has ``Y``'s shape.
     When ``K + lam I`` is not positive definite (a singular kernel matrix with ``lam = 0``, or
     float32 round-off), ``jitter=True`` adds the smallest ``eps * mean(diag K) * 10^j`` that
     makes it so, with a warning; ``jitter=False`` raises ``ValueError``. A clearly indefinite
     ``K`` (no jitter up to ``1e-3 * mean(diag K)`` helps) always raises.
+
+    Examples:
+        >>> import torch
+        >>> K = torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
+        >>> Y = torch.tensor([[1.0], [0.0]], dtype=torch.float64)
+        >>> alpha = ridge(K, Y, lam=1.0)  # (K + I) alpha = Y
+        >>> alpha.flatten().tolist()
+        [0.375, -0.125]
+        >>> torch.allclose((K + torch.eye(2, dtype=torch.float64)) @ alpha, Y)
+        True
     """
     K = _check_kernel_matrix(K)
     Y, vector = _targets(Y, K.shape[0], K)
@@ -69,7 +82,7 @@ def ridge(K, Y, lam: float = 0.0, *, jitter: bool = True) -> torch.Tensor:
 
 
 class _CholeskySolver:
-    """``(K + lam I)^{-1} Y`` for any ``lam``, factorising ``K + lam I`` in place in ``work``
+    r""":math:`(K + \lambda I)^{-1} Y` for any ``lam``, factorising ``K + lam I`` in place in ``work``
     (an ``n x n`` buffer; ``K`` itself is only read)."""
 
     def __init__(self, K: torch.Tensor, work: torch.Tensor):
@@ -113,15 +126,32 @@ def eigen_sweep_fits(n: int, element_size: int, max_memory: int | float | None =
                      device: torch.device | str = "cpu") -> bool:
     """Whether a sweep by one eigendecomposition (``EIGEN_COPIES * n^2`` elements beside ``K``)
     fits ``max_memory`` bytes (``None``: a quarter of the available memory, as for the
-    kernels' tiles)."""
+    kernels' tiles).
+
+    Examples:
+        >>> eigen_sweep_fits(1000, 8, max_memory=1e9), eigen_sweep_fits(100_000, 8, max_memory=1e9)
+        (True, False)
+    """
     from agop.kernels._tiling import memory_budget
 
     return EIGEN_COPIES * n * n * element_size <= memory_budget(max_memory, torch.device(device))
 
 
 class RidgeSweep:
-    """One eigendecomposition ``K = U diag(s) U^T`` serving every ``lambda`` of a sweep:
-    ``alpha(lambda) = U diag(1/(s + lambda)) U^T Y``."""
+    r"""One eigendecomposition :math:`K = U \operatorname{diag}(s) U^\top` serving every
+    :math:`\lambda` of a sweep: :math:`\alpha(\lambda) = U \operatorname{diag}\bigl(1/(s + \lambda)\bigr)
+    U^\top Y`.
+
+    Examples:
+        Every :math:`\lambda` of the sweep agrees with its own Cholesky solve:
+
+        >>> import torch
+        >>> B = torch.randn(6, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        >>> K, Y = B @ B.T, torch.eye(6, 2, dtype=torch.float64)
+        >>> sweep = RidgeSweep(K)
+        >>> [torch.allclose(sweep.solve(Y, lam), ridge(K, Y, lam)) for lam in (1e-3, 1.0)]
+        [True, True]
+    """
 
     def __init__(self, K):
         K = _check_kernel_matrix(K)
@@ -143,7 +173,7 @@ class RidgeSweep:
         return shifted.reciprocal()
 
     def solve(self, Y, lam: float) -> torch.Tensor:
-        """``alpha = (K + lam I)^{-1} Y``, with ``Y``'s shape."""
+        r""":math:`\alpha = (K + \lambda I)^{-1} Y`, with ``Y``'s shape."""
         U = self.eigenvectors
         Y, vector = _targets(Y, U.shape[0], U)
         alpha = U @ (self._inverse_spectrum(_check_lam(lam))[:, None] * (U.T @ Y))
@@ -172,6 +202,23 @@ def select_ridge(K_train, Y_train, K_val, Y_val, lambdas: Sequence[float],
     column; higher is better) or ``"mse"`` (lower is better); default accuracy for targets with
     several columns, else mse. Ties go to the larger lambda. ``scores[i]`` belongs to
     ``lambdas[i]``; ``alpha`` is that of ``best_lam``.
+
+    Examples:
+        Interpolating a smooth function at the midpoints: the smallest ridge has the lowest
+        validation error, and both methods agree:
+
+        >>> import torch
+        >>> x = torch.linspace(0, 1, 8, dtype=torch.float64)[:, None]
+        >>> K = torch.exp(-torch.cdist(x, x))  # a Laplace kernel on 8 points
+        >>> Y = torch.sin(3 * x)
+        >>> lam, alpha, scores = select_ridge(K[::2, ::2], Y[::2], K[1::2, ::2], Y[1::2],
+        ...                                   [1e-6, 1e-2, 1.0], metric="mse")
+        >>> lam, [round(v, 4) for v in scores]
+        (1e-06, [0.0312, 0.0325, 0.0957])
+        >>> again = select_ridge(K[::2, ::2], Y[::2], K[1::2, ::2], Y[1::2], [1e-6, 1e-2, 1.0],
+        ...                      metric="mse", method="cholesky")
+        >>> again[0] == lam and torch.allclose(again[1], alpha)
+        True
     """
     K = check_square(as_tensor(K_train, "K_train"), "K_train")
     n = K.shape[0]

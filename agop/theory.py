@@ -1,23 +1,27 @@
-"""Theorem 1 of the paper as code: one step of gradient descent makes the CNFM proportional to
+r"""Theorem 1 of the paper as code: one step of gradient descent makes the CNFM proportional to
 the patch-AGOP.
 
-The setting. A convolutional network whose first layer ``W`` (``k x q``) is trained,
+The setting. A convolutional network whose first layer :math:`W` (:math:`k \times q`) is trained,
 
-    f(x) = g(W x[1], ..., W x[P]),    g(z) = upper(phi(z)),
+.. math:: f(x) = g(W x[1], \dots, W x[P]), \qquad g(z) = \mathrm{upper}(\phi(z)),
 
-where ``x[j]`` is the patch at position ``j`` (``q = c p^2``; stride 1, no padding, so
-``P = (H-p+1)(W-p+1)``), ``phi`` acts entrywise, and ``upper`` is a stack of bias-free
-convolutions (each followed by ``phi``) and a linear read-out to one output.
-Squared loss ``L(W) = (1/2n) sum_i (f(x_i) - y_i)^2``, full-batch gradient descent with step
-``eta`` from ``W_0 = 0``. Write ``v_j = dg/dz_j(0)`` (``k``-vector) and ``s_i = sum_j x_i[j]``.
+where :math:`x[j]` is the patch at position :math:`j` (:math:`q = c p^2`; stride 1, no padding,
+so :math:`P = (H-p+1)(W-p+1)`), :math:`\phi` acts entrywise, and "upper" is a stack of bias-free
+convolutions (each followed by :math:`\phi`) and a linear read-out to one output.
+Squared loss :math:`L(W) = \frac{1}{2n} \sum_i (f(x_i) - y_i)^2`, full-batch gradient descent
+with step :math:`\eta` from :math:`W_0 = 0`. Write :math:`v_j = \partial g / \partial z_j (0)`
+(a :math:`k`-vector) and :math:`s_i = \sum_j x_i[j]`.
 
-* If ``g(0) = 0`` and ``v_j = v`` for every ``j``, then
-  ``W_1 = eta v u^T`` with ``u = (1/n) sum_i y_i s_i`` (the ``1/n`` is the loss's constant),
-* and the patch-AGOP of ``f_1`` at ``x = 0`` is
-  ``sum_j grad_{x[j]} f_1(0) grad_{x[j]} f_1(0)^T = P |v|^2 W_1^T W_1 = P eta^2 |v|^4 u u^T``.
+* If :math:`g(0) = 0` and :math:`v_j = v` for every :math:`j`, then
+  :math:`W_1 = \eta\, v u^\top` with :math:`u = \frac1n \sum_i y_i s_i` (the :math:`1/n` is the
+  loss's constant),
+* and the patch-AGOP of :math:`f_1` at :math:`x = 0` is
 
-In general ``AGOP_0 = W^T (sum_j v_j v_j^T) W`` for *any* first layer ``W``, because ``z_j = W 0
-= 0`` whatever ``W`` is. :class:`TheoremNet` builds the network (tanh, constant upper layers with
+  .. math:: \sum_j \nabla_{x[j]} f_1(0)\, \nabla_{x[j]} f_1(0)^\top = P \|v\|^2 W_1^\top W_1
+            = P \eta^2 \|v\|^4 u u^\top.
+
+In general :math:`\mathrm{AGOP}_0 = W^\top \bigl(\sum_j v_j v_j^\top\bigr) W` for *any* first
+layer :math:`W`, because :math:`z_j = W 0 = 0` whatever :math:`W` is. :class:`TheoremNet` builds the network (tanh, constant upper layers with
 circular padding satisfy the assumptions, with ``v`` given by :func:`closed_form_v`);
 :func:`train_gd` trains it; :func:`compare` measures how far the CNFM is from proportional to
 the AGOP; :func:`relax` relaxes one assumption at a time.
@@ -48,8 +52,18 @@ ACTIVATIONS = ("tanh", "relu")
 
 
 class Activation(nn.Module):
-    """``phi``: ``"tanh"`` (``phi(0) = 0``, ``phi'(0) = 1``) or ``"relu"`` (``phi(0) = 0``;
-    ``phi'(0) = relu_grad_at_zero``, a convention: 0 in torch, which is the default here)."""
+    r""":math:`\phi`: ``"tanh"`` (:math:`\phi(0) = 0`, :math:`\phi'(0) = 1`) or ``"relu"``
+    (:math:`\phi(0) = 0`; :math:`\phi'(0)` = ``relu_grad_at_zero``, a convention: 0 in torch,
+    which is the default here).
+
+    Examples:
+        >>> import torch
+        >>> phi = Activation("ReLU", relu_grad_at_zero=1.0)
+        >>> t = torch.zeros(1, requires_grad=True)
+        >>> phi(t).backward()
+        >>> phi.grad_at_zero, t.grad.item()  # the convention, and autograd agrees
+        (1.0, 1.0)
+    """
 
     def __init__(self, name: str = "tanh", relu_grad_at_zero: float = 0.0):
         super().__init__()
@@ -71,8 +85,8 @@ class Activation(nn.Module):
 
 
 class TheoremNet(nn.Module):
-    """``f(x) = g(W x[1], ..., W x[P])``: ``Conv2d(c, k, p, bias=False)`` -> ``phi`` ->
-    [``Conv2d(w, w', r, padding r//2)`` -> ``phi``]* -> flatten -> ``Linear(., 1)``.
+    r""":math:`f(x) = g(W x[1], \dots, W x[P])`: ``Conv2d(c, k, p, bias=False)`` -> :math:`\phi` ->
+    [``Conv2d(w, w', r, padding r//2)`` -> :math:`\phi`]* -> flatten -> ``Linear(., 1)``.
 
     Parameters
     ----------
@@ -87,9 +101,19 @@ class TheoremNet(nn.Module):
     readout_bias: a constant bias ``b`` of the read-out, so that ``g(0) = b`` (0: the theorem;
         with ``train="first"`` it stays put, and the first step is that of labels ``y - b``).
     upper_noise: upper layers start at ``c_l (1 + upper_noise * N(0, 1))`` entrywise, with the
-        constants ``c_l = 1 / (w_{l-1} r^2)`` (an average over the window) and ``a = 1 / sqrt(k_L P)``
+        constants ``c_l = 1 / (w_{l-1} r^2)`` (an average over the window) and :math:`a = 1 / \sqrt{k_L P}`
         for the read-out; 0 gives constant matrices (the theorem).
     seed: seeds the random initialisations.
+
+    Examples:
+        The theorem's network: :math:`W_0 = 0`, so :math:`f(x) = g(0) = 0` for every image.
+
+        >>> import torch
+        >>> net = TheoremNet(1, 5, width=4, hidden=(4,), dtype=torch.float64)
+        >>> net.positions  # a 3 x 3 first layer on 5 x 5 images: P = 3 * 3
+        9
+        >>> net(torch.rand(2, 1, 5, 5, dtype=torch.float64)).tolist()
+        [[0.0], [0.0]]
     """
 
     def __init__(self, in_channels: int, image_size: int | tuple[int, int], width: int = 8,
@@ -149,7 +173,7 @@ class TheoremNet(nn.Module):
         return [m for m in self.upper if isinstance(m, nn.Conv2d | nn.Linear)]
 
     def upper_constants(self) -> list[float]:
-        """The constants ``c_l = 1/(w_{l-1} r^2)`` of the upper convolutions and ``a = 1/sqrt(k_L P)``."""
+        r"""The constants ``c_l = 1/(w_{l-1} r^2)`` of the upper convolutions and :math:`a = 1 / \sqrt{k_L P}`."""
         maps = self.upper_linear_maps()
         r2 = self.hidden_kernel_size ** 2
         consts = [1.0 / (m.in_channels * r2) for m in maps[:-1]]
@@ -165,7 +189,19 @@ class TheoremNet(nn.Module):
 
 
 def derivative_at_zero(model: TheoremNet) -> torch.Tensor:
-    """``v_j = dg/dz_j(0)`` for every position, shape ``(P, k)`` (positions in row-major order)."""
+    r""":math:`v_j = \partial g / \partial z_j (0)` for every position, shape ``(P, k)`` (positions
+    in row-major order).
+
+    Examples:
+        Constant upper layers with circular padding: the same :math:`v` at every position,
+        :func:`closed_form_v`.
+
+        >>> import torch
+        >>> net = TheoremNet(1, 5, width=4, hidden=(4,), dtype=torch.float64)
+        >>> V = derivative_at_zero(net)
+        >>> tuple(V.shape), torch.allclose(V, closed_form_v(net).expand(9, 4))
+        ((9, 4), True)
+    """
     p = next(model.parameters())
     z = torch.zeros(1, model.conv.out_channels, *model.out_size, dtype=p.dtype, device=p.device,
                     requires_grad=True)
@@ -174,12 +210,21 @@ def derivative_at_zero(model: TheoremNet) -> torch.Tensor:
 
 
 def closed_form_v(model: TheoremNet) -> torch.Tensor:
-    """``v`` for constant upper layers with circular padding, shape ``(k,)``:
+    r""":math:`v` for constant upper layers with circular padding, shape ``(k,)``:
 
-        v = phi'(0)^{L+1} a prod_l (c_l w_l r^2) 1_k
+    .. math:: v = \phi'(0)^{L+1}\, a \prod_l (c_l w_l r^2)\, \mathbf{1}_k
 
-    (each upper convolution ``l`` of width ``w_l`` sums its ``w_l r^2`` outputs that see a
-    position; the read-out weight is ``a``). Raises ``ValueError`` outside that case.
+    (each upper convolution :math:`l` of width :math:`w_l` sums its :math:`w_l r^2` outputs that
+    see a position; the read-out weight is :math:`a`). Raises ``ValueError`` outside that case.
+
+    Examples:
+        One upper layer of width 4 (:math:`c_1 = 1 / (4 \cdot 3^2)`, so :math:`c_1 w_1 r^2 = 1`)
+        and :math:`a = 1 / \sqrt{k_L P} = 1 / \sqrt{4 \cdot 9}`:
+
+        >>> import torch
+        >>> net = TheoremNet(1, 5, width=4, hidden=(4,), dtype=torch.float64)
+        >>> closed_form_v(net).tolist()
+        [0.16666666666666666, 0.16666666666666666, 0.16666666666666666, 0.16666666666666666]
     """
     maps = model.upper_linear_maps()
     consts = model.upper_constants()
@@ -205,7 +250,19 @@ def _patches(X: torch.Tensor, kernel_size: int) -> torch.Tensor:
 
 
 def label_weighted_patch_sum(X, y, kernel_size: int, chunk_size: int = 4096) -> torch.Tensor:
-    """``u = (1/n) sum_i y_i sum_j x_i[j]``, shape ``(q,)``: the direction of the first step."""
+    r""":math:`u = \frac1n \sum_i y_i \sum_j x_i[j]`, shape ``(q,)``: the direction of the first
+    step.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> X = torch.rand(6, 1, 5, 5, generator=g, dtype=torch.float64)
+        >>> y = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0, -1.0], dtype=torch.float64)
+        >>> from agop.patches import extract_patches
+        >>> u = label_weighted_patch_sum(X, y, kernel_size=3)
+        >>> torch.allclose(u, (y[:, None] * extract_patches(X, 3).sum(1)).mean(0))
+        True
+    """
     X = check_images(X, "X")
     y = _check_targets(y, X)
     u = torch.zeros(X.shape[1] * kernel_size ** 2, dtype=X.dtype, device=X.device)
@@ -216,11 +273,25 @@ def label_weighted_patch_sum(X, y, kernel_size: int, chunk_size: int = 4096) -> 
 
 def closed_form_w1(X, y, v: torch.Tensor, eta: float, kernel_size: int,
                    g0: float = 0.0) -> torch.Tensor:
-    """``W_1 = eta v u^T`` with ``u = (1/n) sum_i (y_i - g(0)) sum_j x_i[j]``, shape ``(k, q)``.
+    r""":math:`W_1 = \eta\, v u^\top` with :math:`u = \frac1n \sum_i (y_i - g(0)) \sum_j x_i[j]`,
+    shape ``(k, q)``.
 
-    The first step of gradient descent on ``L = (1/2n) sum (f - y)^2`` from ``W_0 = 0`` when
-    every position has the same ``v = dg/dz_j(0)``; ``g0 = g(0)`` (0 under the theorem's
-    assumptions; a non-zero ``g(0)`` only shifts the labels).
+    The first step of gradient descent on :math:`L = \frac{1}{2n} \sum_i (f(x_i) - y_i)^2` from
+    :math:`W_0 = 0` when every position has the same :math:`v = \partial g / \partial z_j (0)`;
+    ``g0`` :math:`= g(0)` (0 under the theorem's assumptions; a non-zero :math:`g(0)` only
+    shifts the labels).
+
+    Examples:
+        The closed form is the step that gradient descent takes:
+
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> X = torch.rand(6, 1, 5, 5, generator=g, dtype=torch.float64)
+        >>> y = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0, -1.0], dtype=torch.float64)
+        >>> net = TheoremNet(1, 5, width=4, hidden=(4,), dtype=torch.float64)
+        >>> W1 = first_layer(train_gd(net, X, y, eta=0.1))
+        >>> torch.allclose(W1, closed_form_w1(X, y, closed_form_v(net), eta=0.1, kernel_size=3))
+        True
     """
     X = check_images(X, "X")
     y = _check_targets(y, X)
@@ -240,17 +311,44 @@ def _check_targets(y, X: torch.Tensor) -> torch.Tensor:
 
 
 def squared_loss(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``L = (1/2n) sum_i (f(x_i) - y_i)^2``."""
+    r""":math:`L = \frac{1}{2n} \sum_{i=1}^n (f(x_i) - y_i)^2`.
+
+    Examples:
+        The theorem's network starts at :math:`f = 0`, so :math:`L = \frac{1}{2n} \sum_i y_i^2`:
+
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> X = torch.rand(6, 1, 5, 5, generator=g, dtype=torch.float64)
+        >>> y = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0, -1.0], dtype=torch.float64)
+        >>> net = TheoremNet(1, 5, width=4, hidden=(4,), dtype=torch.float64)
+        >>> squared_loss(net, X, y).item()
+        0.5
+    """
     return 0.5 * (model(X)[:, 0] - y).pow(2).mean()
 
 
 def train_gd(model: TheoremNet, X, y, eta: float, steps: int = 1, batch_size: int | None = None,
              train: str = "first", seed: int = 0) -> TheoremNet:
-    """A trained copy of ``model``: ``steps`` steps of (S)GD on ``L = (1/2n) sum (f - y)^2``.
+    r"""A trained copy of ``model``: ``steps`` steps of (S)GD on
+    :math:`L = \frac{1}{2n} \sum_i (f(x_i) - y_i)^2`.
 
-    ``W_{t+1} = W_t - eta grad L_B(W_t)``, with ``B`` the whole data (``batch_size=None``) or
+    :math:`W_{t+1} = W_t - \eta \nabla L_B(W_t)`, with :math:`B` the whole data (``batch_size=None``) or
     consecutive minibatches of a fresh random order each epoch. ``train="first"`` moves only the
     first layer (the theorem's setting); ``"all"`` moves every layer.
+
+    Examples:
+        One step from :math:`W_0 = 0` lowers the loss; ``model`` itself is left as it was:
+
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> X = torch.rand(6, 1, 5, 5, generator=g, dtype=torch.float64)
+        >>> y = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0, -1.0], dtype=torch.float64)
+        >>> net = TheoremNet(1, 5, width=4, hidden=(4,), dtype=torch.float64)
+        >>> trained = train_gd(net, X, y, eta=0.1)
+        >>> bool(squared_loss(trained, X, y) < squared_loss(net, X, y))
+        True
+        >>> float(first_layer(net).abs().max())
+        0.0
     """
     X = check_images(X, "X")
     y = _check_targets(y, X)
@@ -284,12 +382,35 @@ def train_gd(model: TheoremNet, X, y, eta: float, steps: int = 1, batch_size: in
 
 
 def first_layer(model: TheoremNet) -> torch.Tensor:
-    """``W``, the first layer as a ``k x q`` matrix."""
+    r""":math:`W`, the first layer as a :math:`k \times q` matrix.
+
+    Examples:
+        >>> import torch
+        >>> net = TheoremNet(3, 8, width=4, kernel_size=3, init_scale=1.0)
+        >>> first_layer(net).shape  # k = 4 filters, q = 3 * 3 * 3
+        torch.Size([4, 27])
+    """
     return model.conv.weight.detach().reshape(model.conv.out_channels, -1)
 
 
 def agop_at_zero(model: TheoremNet) -> torch.Tensor:
-    """``sum_j grad_{x[j]} f(0) grad_{x[j]} f(0)^T`` (``q x q``): the patch-AGOP at ``x = 0``."""
+    r""":math:`\sum_j \nabla_{x[j]} f(0)\, \nabla_{x[j]} f(0)^\top` (:math:`q \times q`): the
+    patch-AGOP at :math:`x = 0`.
+
+    Examples:
+        Theorem 1: after one step, :math:`P \|v\|^2 W_1^\top W_1` (here
+        :math:`P \|v\|^2 = 9 \cdot 4 / 36 = 1`):
+
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> X = torch.rand(6, 1, 5, 5, generator=g, dtype=torch.float64)
+        >>> y = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0, -1.0], dtype=torch.float64)
+        >>> net = TheoremNet(1, 5, width=4, hidden=(4,), dtype=torch.float64)
+        >>> trained = train_gd(net, X, y, eta=0.1)
+        >>> W1, v = first_layer(trained), closed_form_v(net)
+        >>> torch.allclose(agop_at_zero(trained), 9 * v.norm() ** 2 * W1.T @ W1)
+        True
+    """
     from agop.features import patch_agop
 
     p = next(model.parameters())
@@ -298,7 +419,23 @@ def agop_at_zero(model: TheoremNet) -> torch.Tensor:
 
 
 def agop_on_data(model: TheoremNet, X) -> torch.Tensor:
-    """The patch-AGOP of the first layer averaged over the images ``X`` (``q x q``)."""
+    r"""The patch-AGOP of the first layer averaged over the images ``X`` (:math:`q \times q`).
+
+    Examples:
+        After one step from :math:`W_0 = 0` the first layer has rank one,
+        :math:`W_1 = \eta\, v u^\top`, so the AGOP over any data, :math:`W_1^\top G W_1`, is a
+        multiple of :math:`u u^\top` too:
+
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> X = torch.rand(6, 1, 5, 5, generator=g, dtype=torch.float64)
+        >>> y = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0, -1.0], dtype=torch.float64)
+        >>> net = TheoremNet(1, 5, width=4, hidden=(4,), dtype=torch.float64)
+        >>> trained = train_gd(net, X, y, eta=0.1)
+        >>> W1 = first_layer(trained)
+        >>> proportionality(agop_on_data(trained, X), W1.T @ W1)["residual"] < 1e-12
+        True
+    """
     from agop.features import patch_agop
 
     p = next(model.parameters())
@@ -307,10 +444,17 @@ def agop_on_data(model: TheoremNet, X) -> torch.Tensor:
 
 
 def proportionality(A, B) -> dict[str, float]:
-    """How far ``A`` is from a multiple of ``B``.
+    r"""How far ``A`` is from a multiple of ``B``.
 
-    ``ratio = tr A / tr B``; ``residual = |A - ratio B|_F / |A|_F`` (0 iff ``A = ratio B``);
-    ``pearson`` and ``cosine`` from :func:`agop.linalg.correlation`.
+    ``ratio`` :math:`r = \operatorname{tr} A / \operatorname{tr} B`; ``residual``
+    :math:`= \|A - r B\|_F / \|A\|_F` (0 iff :math:`A = r B`); ``pearson`` and ``cosine`` from
+    :func:`agop.linalg.correlation`.
+
+    Examples:
+        >>> import torch
+        >>> B = torch.tensor([[2.0, 1.0], [1.0, 3.0]], dtype=torch.float64)
+        >>> proportionality(3 * B, B)
+        {'ratio': 3.0, 'residual': 0.0, 'pearson': 1.0, 'cosine': 1.0}
     """
     A = check_finite(as_tensor(A, "A"), "A").to(torch.float64)
     B = check_finite(as_tensor(B, "B"), "B").to(device=A.device, dtype=torch.float64)
@@ -327,7 +471,15 @@ def proportionality(A, B) -> dict[str, float]:
 
 @dataclass
 class TheoremCheck:
-    """The matrices of one run and how proportional they are (see :func:`check_theorem`)."""
+    """The matrices of one run and how proportional they are (see :func:`check_theorem`).
+
+    Examples:
+        >>> import torch
+        >>> X = torch.rand(4, 1, 5, 5, generator=torch.Generator().manual_seed(0))
+        >>> result = check_theorem(X, [1, -1, 1, -1], width=4, on_data=False)
+        >>> tuple(result.W1.shape), tuple(result.cnfm.shape), result.agop_data
+        ((4, 9), (9, 9), None)
+    """
 
     W0: torch.Tensor                  # first layer at initialisation, (k, q)
     W1: torch.Tensor                  # first layer after training, (k, q)
@@ -344,12 +496,24 @@ def check_theorem(X, y, eta: float = 0.02, steps: int = 1, batch_size: int | Non
                   train: str = "first", on_data: bool = True, seed: int = 0,
                   dtype: torch.dtype | None = None, device: str | torch.device | None = None,
                   **net) -> TheoremCheck:
-    """Build :class:`TheoremNet` (``**net``: its keyword arguments), train it with
-    :func:`train_gd`, and compare ``W_1^T W_1`` with the patch-AGOP at 0 (and over ``X``).
+    r"""Build :class:`TheoremNet` (``**net``: its keyword arguments), train it with
+    :func:`train_gd`, and compare :math:`W_1^\top W_1` with the patch-AGOP at 0 (and over ``X``).
 
     Raises ``ValueError`` when the first layer is still 0 (e.g. ReLU with ``phi'(0) = 0`` from
     ``W_0 = 0``: nothing moves). ``at_zero`` is None when the AGOP at 0 is the zero matrix
     (ReLU with ``phi'(0) = 0``: every gradient at ``x = 0`` vanishes, whatever ``W``).
+
+    Examples:
+        Under the theorem's assumptions the CNFM and the AGOP at 0 are proportional to float64
+        precision:
+
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> X = torch.rand(6, 1, 5, 5, generator=g, dtype=torch.float64)
+        >>> y = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0, -1.0], dtype=torch.float64)
+        >>> result = check_theorem(X, y, width=4, hidden=(4,))
+        >>> result.at_zero["residual"] < 1e-12, round(result.at_zero["pearson"], 12)
+        (True, 1.0)
     """
     dtype = dtype or (X.dtype if isinstance(X, torch.Tensor) and X.is_floating_point()
                       else torch.get_default_dtype())
@@ -417,6 +581,18 @@ def relax(X, y, relaxations: Mapping[str, tuple[str, Iterable, dict]] | None = N
     (``pearson_data``, ``residual_data``), ``init_to_update = |W_0|_F / |W_1 - W_0|_F``
     (how large the start is against what training added), None where undefined (a zero AGOP), and ``moved``
     (False, with no numbers, when the first layer stayed at 0).
+
+    Examples:
+        A large random start breaks the proportionality:
+
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> X = torch.rand(6, 1, 5, 5, generator=g, dtype=torch.float64)
+        >>> y = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0, -1.0], dtype=torch.float64)
+        >>> rows = relax(X, y, {"initial scale": ("init_scale", (0.0, 1.0), {})},
+        ...              width=4, hidden=(4,))
+        >>> [(row["value"], round(row["pearson0"], 2)) for row in rows]
+        [(0.0, 1.0), (1.0, 0.24)]
     """
     from tqdm.auto import tqdm
 

@@ -26,13 +26,31 @@ import torch
 
 
 class ArgumentTypeError(TypeError, ValueError):
-    """An argument of the wrong type (both a ``TypeError`` and a ``ValueError``)."""
+    """An argument of the wrong type (both a ``TypeError`` and a ``ValueError``).
+
+    Examples:
+        >>> try:
+        ...     check_int(3.0, "patch_size")
+        ... except TypeError as err:
+        ...     print(isinstance(err, ValueError), err)
+        True patch_size must be an integer, got 3.0 (float)
+    """
 
 
 def check_int(value, name: str, *, minimum: int | None = None, maximum: int | None = None,
               odd: bool = False) -> int:
     """``value`` as a Python ``int``: ``int`` or numpy integer (never ``bool``), in
-    ``[minimum, maximum]``, odd if ``odd``."""
+    ``[minimum, maximum]``, odd if ``odd``.
+
+    Examples:
+        >>> import numpy as np
+        >>> check_int(np.int64(3), "patch_size", minimum=1, odd=True)
+        3
+        >>> check_int(True, "layers")
+        Traceback (most recent call last):
+        ...
+        agop.validation.ArgumentTypeError: layers must be an integer, got True (bool)
+    """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
         raise ArgumentTypeError(f"{name} must be an integer, got {value!r} "
                                 f"({type(value).__name__})")
@@ -51,7 +69,16 @@ def check_int(value, name: str, *, minimum: int | None = None, maximum: int | No
 def check_real(value, name: str, *, minimum: float | None = None, maximum: float | None = None,
                strict_minimum: bool = False) -> float:
     """``value`` as a finite Python ``float`` (``int``, ``float`` or numpy scalar; never
-    ``bool``), ``>= minimum`` (``> minimum`` if ``strict_minimum``) and ``<= maximum``."""
+    ``bool``), ``>= minimum`` (``> minimum`` if ``strict_minimum``) and ``<= maximum``.
+
+    Examples:
+        >>> check_real(2, "bandwidth", minimum=0, strict_minimum=True)
+        2.0
+        >>> check_real(float("nan"), "bandwidth")
+        Traceback (most recent call last):
+        ...
+        ValueError: bandwidth must be a finite number..., got nan
+    """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.number)) \
             or isinstance(value, (complex, np.complexfloating)):
         raise ArgumentTypeError(f"{name} must be a real number, got {value!r} "
@@ -69,7 +96,12 @@ def check_real(value, name: str, *, minimum: float | None = None, maximum: float
 
 
 def check_reals(values, name: str, *, minimum: float | None = None) -> list[float]:
-    """A non-empty sequence of finite numbers (each as :func:`check_real`), as a list."""
+    """A non-empty sequence of finite numbers (each as :func:`check_real`), as a list.
+
+    Examples:
+        >>> check_reals((1e-3, 1), "ridges", minimum=0)
+        [0.001, 1.0]
+    """
     scalar = isinstance(values, (np.ndarray, torch.Tensor)) and values.ndim == 0
     if isinstance(values, (str, bytes)) or scalar or not isinstance(values, Iterable):
         raise ArgumentTypeError(f"{name} must be a non-empty sequence of numbers, got {values!r}"
@@ -86,7 +118,16 @@ def check_reals(values, name: str, *, minimum: float | None = None) -> list[floa
 
 def check_choice(value, name: str, choices: Iterable[str | None]) -> str | None:
     """``value`` as the element of ``choices`` it names, compared case-insensitively
-    (``None`` only if it is a choice)."""
+    (``None`` only if it is a choice).
+
+    Examples:
+        >>> check_choice("CNTK", "kernel", ("laplace", "cnngp", "cntk"))
+        'cntk'
+        >>> check_choice("gauss", "kernel", ("laplace", "cntk"))
+        Traceback (most recent call last):
+        ...
+        ValueError: kernel must be one of ...'laplace'...'cntk'..., got 'gauss'
+    """
     choices = tuple(choices)
     if value is None and None in choices:
         return None
@@ -105,7 +146,13 @@ FLOAT_DTYPES = (torch.float32, torch.float64)
 def check_dtype(dtype, name: str = "dtype", *, allowed: Sequence[torch.dtype] = FLOAT_DTYPES,
                 allow_none: bool = True) -> torch.dtype | None:
     """``dtype`` as a floating ``torch.dtype`` among ``allowed``: a torch dtype, its name
-    (``'float64'``, ``'torch.float32'``, case-insensitive) or a numpy floating dtype."""
+    (``'float64'``, ``'torch.float32'``, case-insensitive) or a numpy floating dtype.
+
+    Examples:
+        >>> import numpy as np
+        >>> check_dtype("Float64"), check_dtype(np.float32)
+        (torch.float64, torch.float32)
+    """
     if dtype is None and allow_none:
         return None
     out = dtype
@@ -128,7 +175,12 @@ def check_dtype(dtype, name: str = "dtype", *, allowed: Sequence[torch.dtype] = 
 
 def as_tensor(x, name: str, *, dtype: torch.dtype | None = None,
               device: torch.device | None = None) -> torch.Tensor:
-    """``x`` (tensor, array or nested list) as a floating tensor; integer input becomes float32."""
+    """``x`` (tensor, array or nested list) as a floating tensor; integer input becomes float32.
+
+    Examples:
+        >>> as_tensor([[1, 2], [3, 4]], "A").dtype
+        torch.float32
+    """
     if isinstance(x, np.ndarray):
         if x.dtype.kind not in "biufc":
             raise ArgumentTypeError(f"{name} must hold numbers, got an array of dtype {x.dtype}")
@@ -150,7 +202,17 @@ def as_tensor(x, name: str, *, dtype: torch.dtype | None = None,
 def check_images(x, name: str = "X", *, channels: int | None = None,
                  dtype: torch.dtype | None = None,
                  device: torch.device | None = None) -> torch.Tensor:
-    """``x`` as a finite image batch of shape ``(n, c, H, W)``; raise ``ValueError`` otherwise."""
+    """``x`` as a finite image batch of shape ``(n, c, H, W)``; raise ``ValueError`` otherwise.
+
+    Examples:
+        >>> import torch
+        >>> check_images(torch.zeros(2, 3, 8, 8), channels=3).shape
+        torch.Size([2, 3, 8, 8])
+        >>> check_images(torch.zeros(3, 8, 8))
+        Traceback (most recent call last):
+        ...
+        ValueError: X must ...(n, c, H, W)...
+    """
     x = as_tensor(x, name, dtype=dtype, device=device)
     if x.ndim != 4:
         raise ValueError(f"{name} must have shape (n, c, H, W), got shape {tuple(x.shape)}")
@@ -163,7 +225,15 @@ def check_images(x, name: str = "X", *, channels: int | None = None,
 
 
 def check_finite(x: torch.Tensor, name: str) -> torch.Tensor:
-    """Raise ``ValueError`` when ``x`` holds NaN or infinity."""
+    """Raise ``ValueError`` when ``x`` holds NaN or infinity.
+
+    Examples:
+        >>> import torch
+        >>> check_finite(torch.tensor([1.0, float("inf")]), "K")
+        Traceback (most recent call last):
+        ...
+        ValueError: K ...
+    """
     if not bool(torch.isfinite(x).all()):
         bad = int((~torch.isfinite(x)).sum())
         raise ValueError(f"{name} contains {bad} non-finite values (NaN or inf)")
@@ -171,7 +241,15 @@ def check_finite(x: torch.Tensor, name: str) -> torch.Tensor:
 
 
 def check_square(A: torch.Tensor, name: str, size: int | None = None) -> torch.Tensor:
-    """Raise ``ValueError`` unless ``A`` is a finite square matrix (of side ``size`` if given)."""
+    """Raise ``ValueError`` unless ``A`` is a finite square matrix (of side ``size`` if given).
+
+    Examples:
+        >>> import torch
+        >>> check_square(torch.eye(3), "M", size=4)
+        Traceback (most recent call last):
+        ...
+        ValueError: M must be ...
+    """
     if A.ndim != 2 or A.shape[0] != A.shape[1]:
         raise ValueError(f"{name} must be a square matrix, got shape {tuple(A.shape)}")
     if size is not None and A.shape[0] != size:
@@ -180,8 +258,20 @@ def check_square(A: torch.Tensor, name: str, size: int | None = None) -> torch.T
 
 
 def check_symmetric(A: torch.Tensor, name: str, *, rtol: float | None = None) -> torch.Tensor:
-    """Raise ``ValueError`` unless ``|A - A^T| <= rtol max|A|`` entrywise (``rtol=None``:
-    ``sqrt(eps)`` of ``A``'s dtype, far above the round-off of a product computed twice)."""
+    r"""Raise ``ValueError`` unless :math:`|A - A^\top| \le \mathrm{rtol} \max |A|` entrywise
+    (``rtol=None``: :math:`\sqrt{\varepsilon}` of ``A``'s dtype, far above the round-off of a
+    product computed twice).
+
+    Examples:
+        >>> import torch
+        >>> A = torch.tensor([[1.0, 2.0], [2.0 + 1e-6, 1.0]])
+        >>> check_symmetric(A, "K") is A  # within sqrt(eps) of float32: accepted
+        True
+        >>> check_symmetric(torch.tensor([[1.0, 2.0], [0.0, 1.0]]), "K")
+        Traceback (most recent call last):
+        ...
+        ValueError: K must be symmetric...
+    """
     rtol = float(torch.finfo(A.dtype).eps) ** 0.5 if rtol is None else rtol
     scale = float(A.abs().max()) if A.numel() else 0.0
     gap = float((A - A.T).abs().max()) if A.numel() else 0.0
@@ -193,7 +283,13 @@ def check_symmetric(A: torch.Tensor, name: str, *, rtol: float | None = None) ->
 
 def low_precision(dtype: torch.dtype) -> bool:
     """Whether ``dtype`` is a floating type narrower than float32 (torch's eigensolvers and
-    factorisations do not take float16 or bfloat16: compute in float32, return in it)."""
+    factorisations do not take float16 or bfloat16: compute in float32, return in it).
+
+    Examples:
+        >>> import torch
+        >>> low_precision(torch.bfloat16), low_precision(torch.float32)
+        (True, False)
+    """
     return dtype.is_floating_point and torch.finfo(dtype).bits < 32
 
 
@@ -201,7 +297,16 @@ def check_result(x: torch.Tensor, what: str, *, inputs: dict[str, torch.Tensor] 
                  hint: str = "") -> torch.Tensor:
     """Return ``x`` if it is finite; else raise ``ValueError`` saying that ``what`` overflowed
     (or lost precision to NaN) in ``x``'s dtype, the largest magnitude of each of ``inputs``,
-    and how to rescale (``hint``, after a default advice)."""
+    and how to rescale (``hint``, after a default advice).
+
+    Examples:
+        >>> import torch
+        >>> x = torch.tensor([3e38], dtype=torch.float32)
+        >>> check_result(x * 10, "the kernel matrix", inputs={"X": x})
+        Traceback (most recent call last):
+        ...
+        ValueError: the kernel matrix ...float32...
+    """
     if bool(torch.isfinite(x).all()):
         return x
     bad = int((~torch.isfinite(x)).sum())
@@ -220,6 +325,15 @@ def check_psd(A, name: str = "M", size: int | None = None, *, rtol: float = 1e-6
 
     Symmetry is checked to ``rtol`` of the largest entry, and the smallest eigenvalue must not
     fall below ``-rtol`` times the largest.
+
+    Examples:
+        >>> import torch
+        >>> check_psd(torch.tensor([[2.0, 1.0], [1.0, 2.0]])).tolist()  # eigenvalues 1, 3
+        [[2.0, 1.0], [1.0, 2.0]]
+        >>> check_psd(torch.tensor([[1.0, 2.0], [2.0, 1.0]]))  # eigenvalues -1, 3
+        Traceback (most recent call last):
+        ...
+        ValueError: M ...
     """
     A = check_square(as_tensor(A, name), name, size)
     if low_precision(A.dtype):  # its own rounding is then far above 1e-6
@@ -237,7 +351,13 @@ def check_psd(A, name: str = "M", size: int | None = None, *, rtol: float = 1e-6
 
 
 def psd_tolerance(dtype: torch.dtype) -> float:
-    """``rtol`` for :func:`check_psd` of a matrix computed in ``dtype``: ``1e-6``, or
-    ``sqrt(eps)`` when larger (float32 and below), the size of the negative round-off
-    eigenvalues of a PSD matrix such as an AGOP computed in that precision."""
+    r"""``rtol`` for :func:`check_psd` of a matrix computed in ``dtype``: ``1e-6``, or
+    :math:`\sqrt{\varepsilon}` when larger (float32 and below), the size of the negative round-off
+    eigenvalues of a PSD matrix such as an AGOP computed in that precision.
+
+    Examples:
+        >>> import torch
+        >>> psd_tolerance(torch.float64), round(psd_tolerance(torch.float32), 6)
+        (1e-06, 0.000345)
+    """
     return max(1e-6, torch.finfo(dtype).eps ** 0.5) if dtype.is_floating_point else 1e-6

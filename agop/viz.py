@@ -5,11 +5,24 @@ from __future__ import annotations
 
 
 def plot_theorem_pair(check, kernel_size: int | None = None, fig=None):
-    """Theorem 1, one run: ``W^T W`` beside the patch-AGOP at ``x = 0`` (and over the data),
+    r"""Theorem 1, one run: :math:`W^\top W` beside the patch-AGOP at :math:`x = 0` (and over the data),
     each scaled to unit largest entry, with their Pearson correlation and residual in the titles.
 
     ``check``: a :class:`agop.theory.TheoremCheck`. ``kernel_size`` (with one input channel)
-    adds the top eigenvector of ``W^T W`` as a ``p x p`` filter. Returns the figure.
+    adds the top eigenvector of :math:`W^\top W` as a :math:`p \times p` filter. Returns the figure.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> import torch
+        >>> from agop.theory import check_theorem
+        >>> X = torch.rand(6, 1, 5, 5, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> check = check_theorem(X, [1, -1, 1, -1, 1, -1], width=4, hidden=(4,))
+        >>> fig = plot_theorem_pair(check, kernel_size=3)
+        >>> print(fig.axes[1].get_title())
+        AGOP at $x=0$
+        pearson 1.000000, residual 1.2e-16
+        >>> plt.close(fig)
     """
     import matplotlib.pyplot as plt
     import numpy as np
@@ -51,13 +64,26 @@ def plot_theorem_pair(check, kernel_size: int | None = None, fig=None):
 
 
 def plot_relaxations(rows, fig=None, settings=None):
-    """Theorem 1 relaxed one assumption at a time: Pearson correlation (top) and proportionality
-    residual (bottom) of ``W^T W`` against the patch-AGOP, at ``x = 0`` (solid) and over the data
+    r"""Theorem 1 relaxed one assumption at a time: Pearson correlation (top) and proportionality
+    residual (bottom) of :math:`W^\top W` against the patch-AGOP, at ``x = 0`` (solid) and over the data
     (dashed), one column per group of settings sharing a parameter.
 
     ``rows``: the output of :func:`agop.theory.relax`. ``settings``: names to draw (default:
     all, in order). Points where a quantity is undefined (e.g. ReLU with ``phi'(0) = 0`` at
     ``x = 0``) are left out. Returns the figure.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> import torch
+        >>> from agop.theory import relax
+        >>> X = torch.rand(6, 1, 5, 5, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> rows = relax(X, [1, -1, 1, -1, 1, -1],
+        ...              {"initial scale": ("init_scale", (0.0, 0.1, 1.0), {})}, width=4)
+        >>> fig = plot_relaxations(rows)
+        >>> len(fig.axes)  # correlation and residual, one column
+        2
+        >>> plt.close(fig)
     """
     import matplotlib.pyplot as plt
 
@@ -117,7 +143,18 @@ def plot_accuracy_vs_noise(rows, methods=None, ax=None, title: str | None = None
                            xlabel: str = "noise level"):
     """Test accuracy against the noise level, one line per method: the mean over seeds with a
     band of one standard deviation (Figure 5 of the paper). ``rows``: dicts with ``method``,
-    ``noise`` and ``accuracy`` (e.g. the ``rows`` of an :class:`agop.baseline.Comparison`). Returns the axes."""
+    ``noise`` and ``accuracy`` (e.g. the ``rows`` of an :class:`agop.baseline.Comparison`).
+    Returns the axes.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> rows = [{"method": m, "noise": s, "accuracy": a} for m in ("CNTK", "ConvRFM")
+        ...         for s in (1.0, 2.0) for a in (0.7, 0.8)]
+        >>> ax = plot_accuracy_vs_noise(rows)
+        >>> [line.get_label() for line in ax.get_lines()], ax.get_lines()[0].get_ydata().tolist()
+        (['CNTK', 'ConvRFM'], [0.75, 0.75])
+        >>> plt.close(ax.figure)
+    """
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -147,7 +184,16 @@ def plot_accuracy_vs_noise(rows, methods=None, ax=None, title: str | None = None
 def plot_layer_curve(layer_rows, ax=None, label: str | None = None, title: str | None = None):
     """Test accuracy against the number of feature-learning layers (0: the CNTK, 1: ConvRFM,
     more: Deep ConvRFM), mean and one standard deviation over seeds (Figure 6B). ``layer_rows``:
-    dicts with ``layers`` and ``accuracy``. Returns the axes."""
+    dicts with ``layers`` and ``accuracy``. Returns the axes.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> rows = [{"layers": n, "accuracy": a} for n, a in ((0, 0.6), (0, 0.62), (1, 0.8))]
+        >>> ax = plot_layer_curve(rows)
+        >>> [round(float(v), 2) for v in ax.get_lines()[0].get_ydata()]  # the means
+        [0.61, 0.8]
+        >>> plt.close(ax.figure)
+    """
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -170,12 +216,22 @@ def plot_layer_curve(layer_rows, ax=None, label: str | None = None, title: str |
 
 
 def plot_layer_maps(image, maps, fig=None, title: str | None = None):
-    """Figure 4: an image, and, layer by layer, what each method's feature operator makes of it.
+    r"""Figure 4: an image, and, layer by layer, what each method's feature operator makes of it.
 
     ``image``: ``(c, H, W)``. ``maps``: ``{row label: [map of layer 0, map of layer 1, ...]}``,
-    each map ``(H_l, W_l)`` (e.g. ``|M_l^{1/2} x_l[j]|`` for Deep ConvRFM and
-    ``|(W_l^T W_l)^{1/2} x_l[j]|`` for the CNN, from :func:`agop.features.feature_map`).
+    each map ``(H_l, W_l)`` (e.g. :math:`\|M_l^{1/2} x_l[j]\|` for Deep ConvRFM and
+    :math:`\|(W_l^\top W_l)^{1/2} x_l[j]\|` for the CNN, from :func:`agop.features.feature_map`).
     Each map is scaled to its own range. Returns the figure.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> import torch
+        >>> maps = {"CNN": [torch.rand(8, 8), torch.rand(6, 6)],
+        ...         "Deep ConvRFM": [torch.rand(8, 8), torch.rand(6, 6)]}
+        >>> fig = plot_layer_maps(torch.rand(1, 8, 8), maps)
+        >>> len(fig.axes)  # the image beside 2 rows of 2 maps
+        6
+        >>> plt.close(fig)
     """
     import matplotlib.pyplot as plt
 
@@ -209,13 +265,24 @@ def plot_layer_maps(image, maps, fig=None, title: str | None = None):
 
 
 def plot_noise_panel(panel, fig=None):
-    """One noise level of a local-signal task: sample test images (top row), what the learned
-    feature operators make of them (one row per method: ``|M^{1/2} x[j]|``), and every method's
+    r"""One noise level of a local-signal task: sample test images (top row), what the learned
+    feature operators make of them (one row per method: :math:`\|M^{1/2} x[j]\|`), and every method's
     test accuracy (mean and standard deviation over seeds, right).
 
     ``panel``: a dict with ``noise``, ``images`` ``(m, c, H, W)``, ``maps``
     ``{method: (m, H, W)}`` and ``accuracy`` ``{method: (mean, std)}`` (see
     :meth:`agop.baseline.Comparison.panels`). Returns the figure.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> import torch
+        >>> panel = {"noise": 1.0, "images": torch.rand(3, 1, 8, 8),
+        ...          "maps": {"CNN": torch.rand(3, 8, 8), "ConvRFM": torch.rand(3, 8, 8)},
+        ...          "accuracy": {"CNN": (0.8, 0.05), "ConvRFM": (0.9, 0.02)}}
+        >>> fig = plot_noise_panel(panel)
+        >>> len(fig.axes) >= 3 * 3  # 3 images, 2 rows of maps, and the accuracies
+        True
+        >>> plt.close(fig)
     """
     import matplotlib.pyplot as plt
 
@@ -260,8 +327,20 @@ def plot_noise_panel(panel, fig=None):
 # ---- The ansatz (chapter 01) ---------------------------------------------------------------
 
 def plot_cnfm_agop(cnfm, agop, alpha: float = 1.0, title: str | None = None, fig=None):
-    """A CNFM ``W^T W`` beside ``AGOP^alpha``, each scaled to unit largest entry, with their
-    Pearson correlation and cosine similarity in the title. Returns the figure."""
+    r"""A CNFM :math:`W^\top W` beside :math:`\mathrm{AGOP}^\alpha`, each scaled to unit largest
+    entry, with their Pearson correlation and cosine similarity in the title. Returns the figure.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> import torch
+        >>> from agop.linalg import correlation
+        >>> W = torch.randn(4, 9, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+        >>> G = torch.diag(torch.tensor([4.0, 3.0, 2.0, 1.0], dtype=torch.float64))
+        >>> fig = plot_cnfm_agop(W.T @ W, W.T @ G @ W)
+        >>> fig._suptitle.get_text(), round(correlation(W.T @ W, W.T @ G @ W), 3)
+        ('pearson 0.942, cosine 0.943', 0.942)
+        >>> plt.close(fig)
+    """
     import matplotlib.pyplot as plt
 
     from agop.linalg import correlation, psd_power
@@ -287,12 +366,27 @@ def plot_cnfm_agop(cnfm, agop, alpha: float = 1.0, title: str | None = None, fig
 
 
 def plot_ansatz_controls(rows, kind: str = "pearson", fig=None):
-    """Bars per layer: the correlation of ``W^T W`` with ``AGOP^alpha`` after training, at
+    r"""Bars per layer: the correlation of :math:`W^\top W` with :math:`\mathrm{AGOP}^\alpha` after training, at
     initialisation, with the trained ``G``'s spectrum in random eigenbases (the primary null;
     mean, one standard deviation as an error bar), with a random Wishart ``G`` (same) and with
-    ``G = I``; and, hatched, the paper's control ``corr(W_0^T W_0, W^T W)`` of the initial and
+    ``G = I``; and, hatched, the paper's control :math:`\operatorname{corr}(W_0^\top W_0, W^\top W)` of the initial and
     trained filters. One panel per ``alpha``; bars whose values are all missing are left out.
-    ``rows``: :func:`agop.features.ansatz_table`. Returns the figure."""
+    ``rows``: :func:`agop.features.ansatz_table`. Returns the figure.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> import torch
+        >>> from agop.features import ansatz_table, patch_agop
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> rows = ansatz_table(net, patch_agop(net, X, device="cpu"), n_draws=3)
+        >>> fig = plot_ansatz_controls(rows)
+        >>> len(fig.axes)  # one panel per alpha: 1 and 1/2
+        2
+        >>> plt.close(fig)
+    """
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -333,9 +427,18 @@ def plot_ansatz_controls(rows, kind: str = "pearson", fig=None):
 
 
 def plot_alpha_curves(alphas, curves, nulls=None, ax=None, kind: str = "pearson"):
-    """Correlation of ``W^T W`` with ``AGOP^alpha`` against ``alpha``, one line per layer
+    r"""Correlation of :math:`W^\top W` with :math:`\mathrm{AGOP}^\alpha` against ``alpha``, one line per layer
     (``curves``: ``{layer: [value per alpha]}``), and dashed the random-``G`` null of each layer
-    (``nulls``: same layout) when given. Returns the axes."""
+    (``nulls``: same layout) when given. Returns the axes.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> ax = plot_alpha_curves([0.5, 1.0], {"convs.0": [0.9, 0.8]},
+        ...                        nulls={"convs.0": [0.7, 0.6]})
+        >>> [[float(v) for v in line.get_ydata()] for line in ax.get_lines()]  # the layer, its null
+        [[0.9, 0.8], [0.7, 0.6]]
+        >>> plt.close(ax.figure)
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -356,13 +459,24 @@ def plot_alpha_curves(alphas, curves, nulls=None, ax=None, kind: str = "pearson"
 
 def plot_operator_maps(operators, images, patch_size: int, n_filters: int = 6, fig=None,
                        title: str | None = None, map_titles=None):
-    """One row per feature operator ``A`` (``{label: A}``, each ``q x q``, ``q = c k^2``): its
+    r"""One row per feature operator ``A`` (``{label: A}``, each ``q x q``, ``q = c k^2``): its
     ``n_filters`` top eigenvectors as ``c x k x k`` filters (eigenvalue / largest above each),
-    then its feature map ``|A^{1/2} x[j]|`` ("same" padding) on each image of ``images`` (a
+    then its feature map :math:`\|A^{1/2} x[j]\|` ("same" padding) on each image of ``images`` (a
     batch ``(n, c, H, W)`` or a list of ``(c, H, W)`` images of any sizes). Filters are drawn
     with a symmetric blue-red scale for one channel (RGB, scaled per filter, for three); maps in
     gray, each scaled to its own range. ``map_titles`` label the image columns. Returns the
     figure.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> import torch
+        >>> W = torch.randn(4, 9, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        >>> operators = {"identity": torch.eye(9, dtype=torch.float64), "CNFM": W.T @ W}
+        >>> fig = plot_operator_maps(operators, torch.rand(2, 1, 8, 8, dtype=torch.float64), 3,
+        ...                          n_filters=2)
+        >>> len(fig.axes)  # 2 rows of 2 filters and 2 maps
+        8
+        >>> plt.close(fig)
     """
     import matplotlib.pyplot as plt
     import torch
@@ -410,7 +524,16 @@ def plot_operator_maps(operators, images, patch_size: int, n_filters: int = 6, f
 def plot_accuracy_by_iteration(curves, selected=None, ax=None, title: str | None = None):
     """Accuracy against ConvRFM round (``{label: [acc_0, acc_1, ...]}``, round 0 = the fixed
     kernel, ``M = I``), one line per curve; ``selected`` (``{label: t}``) circles the iterate
-    chosen on the validation split. Returns the axes."""
+    chosen on the validation split. Returns the axes.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> ax = plot_accuracy_by_iteration({"ConvRFM": [0.63, 0.71, 0.76]},
+        ...                                 selected={"ConvRFM": 2})
+        >>> ax.get_lines()[0].get_ydata().tolist(), ax.get_lines()[1].get_ydata().tolist()
+        ([0.63, 0.71, 0.76], [0.76])
+        >>> plt.close(ax.figure)
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -433,9 +556,21 @@ def plot_accuracy_by_iteration(curves, selected=None, ax=None, title: str | None
 # ---- The ansatz in torchvision CNNs (chapter 03) -------------------------------------------
 
 def plot_sketch_accuracy(rows, ax=None):
-    """Relative Frobenius error of the sketched patch-AGOP against the number of probes ``k``,
-    one line per layer, with the ``1/sqrt(k)`` slope dashed. ``rows``:
-    :func:`agop.pretrained.sketch_accuracy`. Returns the axes."""
+    r"""Relative Frobenius error of the sketched patch-AGOP against the number of probes ``k``,
+    one line per layer, with the :math:`1/\sqrt{k}` slope dashed. ``rows``:
+    :func:`agop.pretrained.sketch_accuracy`. Returns the axes.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> from agop.pretrained import SketchAccuracy
+        >>> rows = [SketchAccuracy("conv1", k, 1 / k**0.5, 0.99, 0.8, 0.8) for k in (1, 4, 16)]
+        >>> ax = plot_sketch_accuracy(rows)
+        >>> [line.get_label() for line in ax.get_lines()]
+        ['conv1', '$\\propto 1/\\sqrt{k}$']
+        >>> ax.get_lines()[1].get_ydata().tolist()  # the slope through the first point
+        [1.0, 0.5, 0.25]
+        >>> plt.close(ax.figure)
+    """
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -456,9 +591,19 @@ def plot_sketch_accuracy(rows, ax=None):
 
 
 def plot_layer_view(image, cnfm_map, agop_map, similarity: float, title: str = "", fig=None):
-    """One conv layer on one image: the image, ``|(W^T W)^{1/2} z[j]|`` and ``|AGOP^{1/2} z[j]|``
-    over the layer's input ``z``, and the CNFM-AGOP Pearson correlation in the title.
-    Returns the figure."""
+    r"""One conv layer on one image: the image, :math:`\|(W^\top W)^{1/2} z[j]\|` and
+    :math:`\|\mathrm{AGOP}^{1/2} z[j]\|` over the layer's input :math:`z`, and the CNFM-AGOP
+    Pearson correlation in the title. Returns the figure.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> import torch
+        >>> fig = plot_layer_view(torch.rand(1, 8, 8), torch.rand(8, 8), torch.rand(8, 8), 0.87,
+        ...                       title="convs.0")
+        >>> len(fig.axes), fig._suptitle.get_text()
+        (3, 'convs.0  CNFM-AGOP pearson 0.870')
+        >>> plt.close(fig)
+    """
     import matplotlib.pyplot as plt
 
     if fig is None:

@@ -11,10 +11,22 @@ from __future__ import annotations
 
 
 def theorem_explorer(X, y, kernel_size: int = 5, **net):
-    """Theorem 1 interactively: step size, initial scale, upper-layer noise, number of steps and
-    activation -> ``W^T W``, the patch-AGOP at 0 and over the data, and their correlation, drawn
+    r"""Theorem 1 interactively: step size, initial scale, upper-layer noise, number of steps and
+    activation -> :math:`W^\top W`, the patch-AGOP at 0 and over the data, and their correlation, drawn
     by :func:`agop.viz.plot_theorem_pair` (the chapter's static figure). ``net``: further
     keyword arguments of :class:`agop.theory.TheoremNet`. Returns the widget.
+
+    Examples:
+        Outside a notebook the figure prints as text, hence the redirection:
+
+        >>> import contextlib, io
+        >>> import torch
+        >>> X = torch.rand(6, 1, 7, 7, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> with contextlib.redirect_stdout(io.StringIO()):
+        ...     explorer = theorem_explorer(X, [1, -1, 1, -1, 1, -1], kernel_size=3, width=4)
+        >>> [w.description for row in explorer.children[:2] for w in row.children]
+        ['step eta', 'W_0 scale', 'upper noise', 'steps', 'phi']
     """
     import ipywidgets as w
     import matplotlib.pyplot as plt
@@ -70,6 +82,17 @@ def noise_explorer(panels):
     the learned feature maps and every method's accuracy, drawn by
     :func:`agop.viz.plot_noise_panel` (the chapter's static twin). ``panels``: a list of
     panels, one per noise level (:meth:`agop.baseline.Comparison.panels`). Returns the widget.
+
+    Examples:
+        >>> import contextlib, io
+        >>> import torch
+        >>> panel = {"noise": 1.0, "images": torch.rand(3, 1, 8, 8),
+        ...          "maps": {"CNN": torch.rand(3, 8, 8)}, "accuracy": {"CNN": (0.8, 0.05)}}
+        >>> with contextlib.redirect_stdout(io.StringIO()):
+        ...     explorer = noise_explorer([panel, dict(panel, noise=2.0)])
+        >>> slider = explorer.children[0]
+        >>> slider.description, slider.options, slider.value
+        ('noise', (1.0, 2.0), 2.0)
     """
     import ipywidgets as w
     import matplotlib.pyplot as plt
@@ -96,11 +119,23 @@ def noise_explorer(panels):
 
 
 def ansatz_explorer(matrices, alphas=(1.0, 0.75, 0.5, 0.25)):
-    """The ansatz through training: choose a training checkpoint, a layer and a power ``alpha``
-    -> ``W^T W`` beside ``AGOP^alpha`` and their correlation, drawn by
+    r"""The ansatz through training: choose a training checkpoint, a layer and a power ``alpha``
+    -> :math:`W^\top W` beside :math:`\mathrm{AGOP}^\alpha` and their correlation, drawn by
     :func:`agop.viz.plot_cnfm_agop` (the chapter's static twin). ``matrices``:
     ``{checkpoint label: {layer: (cnfm, agop)}}``. Opens on the last checkpoint, the last
     layer and ``alpha = alphas[0]``. Returns the widget.
+
+    Examples:
+        >>> import contextlib, io
+        >>> import torch
+        >>> W = torch.randn(4, 9, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        >>> G = torch.diag(torch.tensor([4.0, 3.0, 2.0, 1.0], dtype=torch.float64))
+        >>> matrices = {"init": {"convs.0": (W.T @ W, W.T @ W)},
+        ...             "trained": {"convs.0": (W.T @ W, W.T @ G @ W)}}
+        >>> with contextlib.redirect_stdout(io.StringIO()):
+        ...     explorer = ansatz_explorer(matrices)
+        >>> [(w.description, w.value) for w in explorer.children[0].children]
+        [('checkpoint', 'trained'), ('layer', 'convs.0'), ('alpha', 1.0)]
     """
     import ipywidgets as w
     import matplotlib.pyplot as plt
@@ -138,6 +173,17 @@ def rfm_explorer(iterates, images, n_filters: int = 6, map_titles=None):
     filters of ``M_t`` and its feature maps on ``images``, drawn by
     :func:`agop.viz.plot_operator_maps` (the chapter's static twin). ``iterates``:
     ``{(kernel, patch_size): [M_0, M_1, ...]}`` (for instance ``model.Ms_``). Returns the widget.
+
+    Examples:
+        >>> import contextlib, io
+        >>> import torch
+        >>> W = torch.randn(4, 9, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        >>> iterates = {("laplace", 3): [torch.eye(9, dtype=torch.float64), W.T @ W]}
+        >>> with contextlib.redirect_stdout(io.StringIO()):
+        ...     explorer = rfm_explorer(iterates, torch.rand(2, 1, 8, 8, dtype=torch.float64),
+        ...                             n_filters=2)
+        >>> [(w.description, w.value) for w in explorer.children[0].children]
+        [('kernel', 'laplace'), ('patch size', 3), ('round t', 1)]
     """
     import ipywidgets as w
     import matplotlib.pyplot as plt
@@ -181,6 +227,12 @@ def uploaded_files(value) -> list[tuple[str, bytes]]:
 
     ipywidgets 7.x (Colab's) gives ``{name: {"metadata": ..., "content": bytes}}``; 8.x gives a
     tuple of ``{"name": ..., "content": memoryview, ...}`` (or objects with those attributes).
+
+    Examples:
+        >>> uploaded_files({"a.png": {"metadata": {}, "content": b"1"}})  # ipywidgets 7
+        [('a.png', b'1')]
+        >>> uploaded_files(({"name": "a.png", "content": memoryview(b"1")},))  # ipywidgets 8
+        [('a.png', b'1')]
     """
     if not value:
         return []
@@ -205,6 +257,19 @@ def pretrained_explorer(models, images, size: int = 96, sketch: int = 8, *, view
     convolution and ``k_out x k_out`` products, in the filter space. Opens on
     ``views.first()``: the first model, its first conv layer, the first image. Returns the
     widget.
+
+    Examples:
+        >>> import contextlib, io
+        >>> import torch
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(3, 4, image_size=16, depth=2, width=4, seed=0).double().eval()
+        >>> image = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0),
+        ...                    dtype=torch.float64)
+        >>> with contextlib.redirect_stdout(io.StringIO()):
+        ...     explorer = pretrained_explorer({"cnn": net}, {"noise": image}, size=16)
+        >>> [(w.description, w.value) for row in explorer.children[:2] for w in row.children
+        ...  if isinstance(w.value, str)]
+        [('model', 'cnn'), ('layer', 'convs.0'), ('image', 'noise')]
     """
     import io
 

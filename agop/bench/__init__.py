@@ -30,7 +30,13 @@ DEFAULT_SIZES = ("quick", "paper")
 
 @dataclasses.dataclass
 class Result:
-    """One row of the benchmark table."""
+    """One row of the benchmark table.
+
+    Examples:
+        >>> row = Result("K(X, X) laplace", "quick", seconds=0.5, peak_mb=300.0, gflops=12.0)
+        >>> row.as_dict()["speedup"] is None, row.as_dict()["gflops"]
+        (True, 12.0)
+    """
 
     problem: str
     size: str
@@ -55,7 +61,20 @@ ENTRY_SIZES: dict[str, tuple[str, ...]] = {}
 
 
 def benchmark(name: str, sizes: tuple[str, ...] = DEFAULT_SIZES) -> Callable[[Entry], Entry]:
-    """Register ``fn(size, device) -> Iterable[Result]`` under ``name``, run at ``sizes``."""
+    """Register ``fn(size, device) -> Iterable[Result]`` under ``name``, run at ``sizes``.
+
+    Examples:
+        >>> @benchmark("doctest: sum", sizes=("quick",))
+        ... def entry(size, device):
+        ...     yield Result("sum", size, seconds=0.0, peak_mb=0.0)
+        >>> ENTRY_SIZES["doctest: sum"], [r.problem for r in REGISTRY["doctest: sum"]("quick", "cpu")]
+        (('quick',), ['sum'])
+        >>> benchmark("doctest: sum")(entry)
+        Traceback (most recent call last):
+        ...
+        ValueError: benchmark 'doctest: sum' registered twice
+        >>> del REGISTRY["doctest: sum"], ENTRY_SIZES["doctest: sum"]
+    """
 
     def register(fn: Entry) -> Entry:
         if name in REGISTRY:
@@ -68,7 +87,12 @@ def benchmark(name: str, sizes: tuple[str, ...] = DEFAULT_SIZES) -> Callable[[En
 
 
 def discover() -> dict[str, Entry]:
-    """Import every topic module of this package so that its entries register."""
+    """Import every topic module of this package so that its entries register.
+
+    Examples:
+        >>> {"cnn_agop", "kernels", "rfm"} <= {name.split(":")[0] for name in discover()}
+        True
+    """
     for info in pkgutil.iter_modules(__path__):
         if not info.name.startswith("_"):
             importlib.import_module(f"{__name__}.{info.name}")
@@ -115,6 +139,13 @@ def measure(fn: Callable[[], Any], device: torch.device, repeats: int = 3,
     Returns (median seconds, peak memory in MB, last result). Peak memory is CUDA's max
     allocated on a GPU; on the CPU, the process's peak resident memory during the timed runs
     (whole process, so it includes the interpreter and torch, about 0.3-0.5 GB).
+
+    Examples:
+        >>> import torch
+        >>> a = torch.randn(64, 64)
+        >>> seconds, peak_mb, result = measure(lambda: a @ a, torch.device("cpu"), repeats=3)
+        >>> seconds > 0, peak_mb > 0, torch.equal(result, a @ a)
+        (True, True, True)
     """
     out = None
     for _ in range(warmup):
@@ -140,9 +171,18 @@ def measure(fn: Callable[[], Any], device: torch.device, repeats: int = 3,
 
 
 def count_flops(fn: Callable[[], Any]) -> float:
-    """Floating-point operations of one call of ``fn``, as counted by
+    r"""Floating-point operations of one call of ``fn``, as counted by
     :class:`torch.utils.flop_counter.FlopCounterMode`: matrix products and convolutions,
-    forward and backward (elementwise work is not counted). Run it apart from the timing."""
+    forward and backward (elementwise work is not counted). Run it apart from the timing.
+
+    Examples:
+        A ``(64, 32) @ (32, 16)`` product is :math:`2 \cdot 64 \cdot 32 \cdot 16` FLOPs:
+
+        >>> import torch
+        >>> a, b = torch.randn(64, 32), torch.randn(32, 16)
+        >>> count_flops(lambda: a @ b)
+        65536.0
+    """
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter:
@@ -154,7 +194,14 @@ _PEAK_CACHE: dict[tuple[str, torch.dtype], float] = {}
 
 
 def matmul_peak_gflops(device: torch.device, dtype: torch.dtype = torch.float32) -> float:
-    """The machine's measured dense matmul rate in GFLOP/s (best of a few 2048^3 products)."""
+    r"""The machine's measured dense matmul rate in GFLOP/s (median of 5 timed
+    :math:`2048^3` products), measured once per device and dtype.
+
+    Examples:
+        >>> import torch
+        >>> matmul_peak_gflops(torch.device("cpu")) > 0
+        True
+    """
     key = (str(device), dtype)
     if key not in _PEAK_CACHE:
         n = 2048
@@ -166,7 +213,14 @@ def matmul_peak_gflops(device: torch.device, dtype: torch.dtype = torch.float32)
 
 
 def machine_description(device: torch.device, command: str = "") -> dict:
-    """Where and when a benchmark ran: date, command, versions, device and its matmul peak."""
+    """Where and when a benchmark ran: date, command, versions, device and its matmul peak.
+
+    Examples:
+        >>> import torch
+        >>> machine = machine_description(torch.device("cpu"), "python -m agop.bench")
+        >>> machine["device"], machine["gpu"], machine["command"]
+        ('cpu', None, 'python -m agop.bench')
+    """
     desc = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": command,
@@ -206,7 +260,16 @@ def _git_commit() -> str | None:
 
 
 def format_table(rows: list[dict]) -> str:
-    """The benchmark rows as one aligned text table."""
+    """The benchmark rows as one aligned text table.
+
+    Examples:
+        >>> row = Result("K(X, X)", "quick", 0.25, 310.0, gflops=8.0, speedup=3.0,
+        ...              reference_seconds=0.75).as_dict()
+        >>> print(format_table([row]))
+        problem   size  seconds  peak MB  GFLOP/s  % peak  ref s  speed-up  arith.  f32-f64
+        -------  -----  -------  -------  -------  ------  -----  --------  ------  -------
+        K(X, X)  quick    0.250      310      8.0          0.750      3.0x
+    """
     head = ["problem", "size", "seconds", "peak MB", "GFLOP/s", "% peak", "ref s", "speed-up",
             "arith.", "f32-f64"]
     lines = [head]
@@ -242,6 +305,14 @@ def run_benchmarks(size: str = "quick", device=None, only: list[str] | None = No
     Returns the machine description and one dict per result row (``Result`` fields plus
     ``entry`` and ``percent_peak``, the achieved rate as a share of the measured matmul peak).
     TF32 is switched off: no silent precision loss.
+
+    Examples:
+        Names are checked before anything runs:
+
+        >>> run_benchmarks("quick", "cpu", only=["no such entry"])
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown benchmark(s) ['no such entry']; known: [...]
     """
     from agop.runtime import default_device
 
@@ -293,14 +364,32 @@ RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"
 
 
 def results_file(name: str) -> str:
-    """The path of the committed benchmark file ``name`` in :data:`RESULTS_DIR` (may not exist)."""
+    """The path of the committed benchmark file ``name`` in :data:`RESULTS_DIR` (may not exist).
+
+    Examples:
+        >>> results_file("cpu.json") == os.path.join(RESULTS_DIR, "cpu.json")
+        True
+        >>> results_file("../cpu.json")
+        Traceback (most recent call last):
+        ...
+        ValueError: name must be a file name ending in .json, got '../cpu.json'
+    """
     if not isinstance(name, str) or not name.endswith(".json") or os.sep in name:
         raise ValueError(f"name must be a file name ending in .json, got {name!r}")
     return os.path.join(RESULTS_DIR, name)
 
 
 def load_results(path) -> tuple[dict, list[dict]]:
-    """The machine description and rows of a JSON file written by ``python -m agop.bench --json``."""
+    """The machine description and rows of a JSON file written by ``python -m agop.bench --json``.
+
+    Examples:
+        >>> import json, tempfile
+        >>> with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        ...     json.dump({"machine": {"device": "cpu"}, "results": [{"problem": "K"}]}, fh)
+        >>> load_results(fh.name)
+        ({'device': 'cpu'}, [{'problem': 'K'}])
+        >>> import os; os.remove(fh.name)
+    """
     import json
 
     with open(path) as fh:

@@ -1,7 +1,7 @@
-"""One shared pass against one layer at a time: the comparison behind ``cnn_agop`` and
+r"""One shared pass against one layer at a time: the comparison behind ``cnn_agop`` and
 ``pretrained``.
 
-The engine (:func:`agop.features.patch_agop`) reads ``W^T G W`` for every conv layer from the
+The engine (:func:`agop.features.patch_agop`) reads :math:`W^\top G W` for every conv layer from the
 same backward passes; the reference (:func:`agop.reference.brute_force_patch_agop`) builds
 explicit patches and differentiates through them, one layer at a time. Both run on the same
 images and outputs, and their results must agree to ``TOLERANCE``. Beside the times, each row

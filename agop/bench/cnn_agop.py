@@ -1,6 +1,6 @@
-"""Patch-AGOP of every conv layer of a 4-layer CNN: the engine against the brute-force path.
+r"""Patch-AGOP of every conv layer of a 4-layer CNN: the engine against the brute-force path.
 
-The engine reads ``W^T G W`` for all layers from the same backward passes; the reference
+The engine reads :math:`W^\top G W` for all layers from the same backward passes; the reference
 differentiates through explicit patch variables, one layer at a time (see
 :mod:`agop.bench._compare`). Problem: 256 images ``3 x 32 x 32``, 10 outputs,
 four 3 x 3 conv layers of width 64 (``same`` padding) with max-pooling after the second and

@@ -1,6 +1,6 @@
-"""Patch-AGOP of every conv layer of VGG11 and ResNet18: one shared pass against one layer at a time.
+r"""Patch-AGOP of every conv layer of VGG11 and ResNet18: one shared pass against one layer at a time.
 
-The engine reads every conv layer's factors ``W`` and ``G`` (``AGOP = W^T G W``,
+The engine reads every conv layer's factors ``W`` and ``G`` (:math:`\mathrm{AGOP} = W^\top G W`,
 :class:`agop.features.FactoredAGOP`) from the same backward passes and forms no ``q x q``
 matrix (every similarity of the ansatz needs only the factors); the reference
 feeds explicit patch variables through the network and differentiates, one layer at a time, as

@@ -36,11 +36,21 @@ ENV_VAR = "AGOP_DATA"
 
 
 class DatasetNotAvailable(FileNotFoundError):
-    """A dataset's files are not on disk and ``download=False``."""
+    """A dataset's files are not on disk and ``download=False``.
+
+    See :func:`load_dataset` for an example.
+    """
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """Where datasets live: ``root``, else ``$AGOP_DATA``, else ``~/.cache/agop/data``."""
+    """Where datasets live: ``root``, else ``$AGOP_DATA``, else ``~/.cache/agop/data``.
+
+    Examples:
+        >>> data_root("/srv/data").as_posix()
+        '/srv/data'
+        >>> data_root().name if not os.environ.get("AGOP_DATA") else "data"
+        'data'
+    """
     if root is not None:
         return Path(root).expanduser()
     env = os.environ.get(ENV_VAR, "").strip()
@@ -49,7 +59,18 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
 
 @dataclasses.dataclass(repr=False)
 class Dataset:
-    """Train and test images ``(n, c, H, W)`` in ``[0, 1]`` with integer labels ``0..n_classes-1``."""
+    """Train and test images ``(n, c, H, W)`` in ``[0, 1]`` with integer labels ``0..n_classes-1``.
+
+    Examples:
+        >>> import torch
+        >>> from agop.data import digits
+        >>> X, y = digits(device="cpu")
+        >>> data = Dataset("digits", X[:1500], y[:1500], X[1500:], y[1500:], n_classes=10)
+        >>> data
+        Dataset('digits', X_train=(1500, 1, 8, 8), X_test=(297, 1, 8, 8), n_classes=10, dtype=torch.float32, device=cpu)
+        >>> torch.equal(data.Y_train.argmax(1), data.y_train)
+        True
+    """
 
     name: str
     X_train: torch.Tensor
@@ -283,6 +304,16 @@ def read_split(name: str, *, train: bool = True, root: str | os.PathLike | None 
 
     Missing files raise :class:`DatasetNotAvailable`, unless ``download`` (see
     :func:`load_dataset`).
+
+    Examples:
+        Offline, without the files, the error says where they were looked for and what to do:
+
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as empty:
+        ...     read_split("CIFAR10", root=empty)
+        Traceback (most recent call last):
+        ...
+        agop.data.datasets.DatasetNotAvailable: CIFAR10 is not available: no data_batch_1 in ...
     """
     key = _key(name)
     split = _check_split(key, split)
@@ -315,6 +346,16 @@ def load_dataset(name: str, n_train: int | None = None, n_test: int | None = Non
     ``download=True``, which lets torchvision download them there first (files already on disk
     are read as they are); with ``AGOP_OFFLINE=1`` (:func:`agop.runtime.offline`) nothing is
     downloaded and missing files raise :class:`DatasetNotAvailable` whatever ``download`` says.
+
+    Examples:
+        Offline, without the files (``download=False``, the default), nothing is fetched:
+
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as empty:
+        ...     load_dataset("mnist", n_train=100, root=empty)
+        Traceback (most recent call last):
+        ...
+        agop.data.datasets.DatasetNotAvailable: MNIST is not available: no train-images-idx3-ubyte[.gz] in ...
     """
     key = _key(name)
     split = _check_split(key, split)

@@ -1,21 +1,23 @@
-"""Translation-invariant inputs whose non-Gaussianity is set by a gain, at a fixed covariance.
+r"""Translation-invariant inputs whose non-Gaussianity is set by a gain, at a fixed covariance.
 
 The data model of Ingrosso and Goldt (2022), "Data-driven emergence of convolutional structure
 in neural networks", changed so that the gain moves only the higher-order statistics. A
 latent Gaussian field ``z ~ N(0, C_g)`` on a ring of ``D`` sites (or a ``D x D`` torus) goes
-through a saturating non-linearity::
+through a saturating non-linearity,
 
-    x_i = erf(g z_i) / Z(g),        Z(g)^2 = (2/pi) arcsin(a),   a = 2 g^2 / (1 + 2 g^2).
+.. math:: x_i = \operatorname{erf}(g z_i) / Z(g), \qquad Z(g)^2 = \frac2\pi \arcsin(a), \qquad
+          a = \frac{2 g^2}{1 + 2 g^2}.
 
-For unit-variance jointly Gaussian ``z_i, z_j`` with covariance ``c``,
-``E[erf(g z_i) erf(g z_j)] = (2/pi) arcsin(a c)``. Choosing the latent covariance
+For unit-variance jointly Gaussian :math:`z_i, z_j` with covariance :math:`c`,
+:math:`E[\operatorname{erf}(g z_i) \operatorname{erf}(g z_j)] = \frac2\pi \arcsin(a c)`.
+Choosing the latent covariance
 
-    C_g = sin(arcsin(a) * Sigma) / a      (entrywise)
+.. math:: C_g = \sin(\arcsin(a)\, \Sigma) / a \qquad \text{(entrywise)}
 
-therefore gives ``Cov(x) = Sigma`` exactly, at every gain. The target ``Sigma`` is the
-translation-invariant correlation ``Sigma_ij = exp(-d(i, j) / xi)`` with ``d`` the distance on
-the ring (torus), so a shift of the sites leaves the distribution unchanged. At ``g -> 0``,
-``C_g -> Sigma`` and ``x`` is Gaussian; as ``g`` grows, ``x`` approaches the sign of a Gaussian
+therefore gives :math:`\operatorname{Cov}(x) = \Sigma` exactly, at every gain. The target
+:math:`\Sigma` is the translation-invariant correlation :math:`\Sigma_{ij} = \exp(-d(i, j) / \xi)`
+with :math:`d` the distance on the ring (torus), so a shift of the sites leaves the
+distribution unchanged. At :math:`g \to 0`, :math:`C_g \to \Sigma` and :math:`x` is Gaussian; as ``g`` grows, ``x`` approaches the sign of a Gaussian
 field: the same covariance, ever less Gaussian (negative excess kurtosis, down to ``-2``).
 """
 
@@ -65,12 +67,24 @@ def _circulant_sqrt_spectrum(row: torch.Tensor, gain: float, xi: float) -> torch
 def nonlinear_gaussian_process(n: int, D: int, *, xi: float, gain: float, dim: int = 1,
                                seed: int = 0, dtype: torch.dtype = torch.float32
                                ) -> torch.Tensor:
-    """``n`` inputs ``x = erf(g z) / Z(g)`` on a ring of ``D`` sites (shape ``(n, D)``) or a
+    r"""``n`` inputs ``x = erf(g z) / Z(g)`` on a ring of ``D`` sites (shape ``(n, D)``) or a
     ``D x D`` torus (``dim=2``, shape ``(n, D, D)``), with covariance
-    ``Sigma_ij = exp(-d(i, j) / xi)`` at every ``gain`` (see the module docstring).
+    :math:`\Sigma_{ij} = \exp(-d(i, j) / \xi)` at every ``gain`` (see the module docstring).
 
     ``gain = 0`` gives the Gaussian field with that covariance. Seeded: the same ``seed`` gives
     the same inputs on every machine.
+
+    Examples:
+        At a high gain the inputs are far from Gaussian (excess kurtosis near :math:`-2`), yet
+        their covariance is still :math:`\exp(-d / \xi)` (Monte Carlo, 20000 draws):
+
+        >>> import torch
+        >>> X = nonlinear_gaussian_process(20000, 8, xi=2.0, gain=3.0, dtype=torch.float64)
+        >>> C = X.T @ X / 20000
+        >>> [round(c, 2) for c in C[0, :4].tolist()]  # exp(-d/2): 1, 0.61, 0.37, 0.22
+        [1.0, 0.61, 0.37, 0.22]
+        >>> round(((X**4).mean() / (X**2).mean() ** 2 - 3).item(), 1)
+        -1.8
     """
     n, D = check_int(n, "n", minimum=1), check_int(D, "D", minimum=2)
     dim = check_int(dim, "dim", minimum=1, maximum=2)
@@ -99,6 +113,13 @@ def emergence_task(n: int, D: int, *, gain: float, xi: tuple[float, float] = (1.
 
     Returns ``(X, y)``: ``X`` of shape ``(n, D)`` (``(n, D, D)`` for ``dim=2``) and balanced
     labels ``y`` in ``{0, 1}``, shuffled.
+
+    Examples:
+        >>> X, y = emergence_task(6, 8, gain=1.0)
+        >>> tuple(X.shape), sorted(y.tolist())
+        ((6, 8), [0, 0, 0, 1, 1, 1])
+        >>> tuple(emergence_task(4, 5, gain=1.0, dim=2)[0].shape)
+        (4, 5, 5)
     """
     n = check_int(n, "n", minimum=2)
     if len(xi) != 2:

@@ -53,6 +53,14 @@ def resize(X: torch.Tensor, size: Size) -> torch.Tensor:
 
     ``size``: ``None`` keeps the size, ``(h, w)`` is exact, an int makes the shorter side that
     long and keeps the aspect ratio. Values stay within the input's range.
+
+    Examples:
+        >>> import torch
+        >>> X = torch.rand(2, 3, 8, 16, generator=torch.Generator().manual_seed(0))
+        >>> tuple(resize(X, 4).shape), tuple(resize(X, (5, 5)).shape)
+        ((2, 3, 4, 8), (2, 3, 5, 5))
+        >>> bool(resize(X, 4).min() >= X.min()) and bool(resize(X, 4).max() <= X.max())
+        True
     """
     if X.ndim != 4:
         raise ValueError(f"X must have shape (n, c, H, W), got shape {tuple(X.shape)}")
@@ -85,6 +93,14 @@ def digits(n: int | None = None, *, size: Size = None, classes=None, seed: int =
     order; an integer ``n`` draws ``n`` of them without replacement (seeded). ``classes`` keeps only
     those labels, relabelled ``0..len(classes)-1`` in the order given. ``size`` resizes (see
     :func:`resize`).
+
+    Examples:
+        >>> X, y = digits(device="cpu")
+        >>> tuple(X.shape), X.min().item(), X.max().item()
+        ((1797, 1, 8, 8), 0.0, 1.0)
+        >>> X, y = digits(100, classes=[3, 8], device="cpu")  # relabelled 0 (a 3), 1 (an 8)
+        >>> sorted(set(y.tolist()))
+        [0, 1]
     """
     from sklearn.datasets import load_digits
 
@@ -128,6 +144,13 @@ def photograph(name: str, *, size: Size = None, channels: int | None = None,
     gray by luminance ``0.2125 R + 0.7154 G + 0.0721 B`` (scikit-image's ``rgb2gray``), ``3``
     gives RGB (a gray picture repeated in 3 channels). ``size`` resizes: ``(h, w)`` exactly, an int
     makes the shorter side that long (aspect kept). Boolean pictures (``horse``) become 0/1.
+
+    Examples:
+        >>> tuple(photograph("coffee", device="cpu").shape)  # colour, 400 x 600
+        (3, 400, 600)
+        >>> gray = photograph("coffee", channels=1, size=40, device="cpu")
+        >>> tuple(gray.shape), bool(gray.min() >= 0) and bool(gray.max() <= 1)
+        ((1, 40, 60), True)
     """
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be None, 1 or 3, got {channels!r}")
@@ -149,6 +172,13 @@ def photographs(names=None, *, size: int = 64, channels: int = 3,
 
     Each photograph is centre-cropped to a square, then resized to ``size x size``. ``names``
     defaults to ``("astronaut", "camera", "coffee", "chelsea", "rocket", "coins", "horse")``.
+
+    Examples:
+        >>> tuple(photographs(size=16, device="cpu").shape)
+        (7, 3, 16, 16)
+        >>> X = photographs(["camera"], size=16, channels=3, device="cpu")
+        >>> torch.equal(X[0, 0], X[0, 2])  # a gray picture repeated in 3 channels
+        True
     """
     names = ("astronaut", "camera", "coffee", "chelsea", "rocket", "coins", "horse") \
         if names is None else tuple(names)
@@ -173,6 +203,11 @@ def lfw_subset(*, size: Size = None, device: str | torch.device | None = None,
     """scikit-image's ``lfw_subset``: 200 gray 25 x 25 images ``(200, 1, 25, 25)`` in ``[0, 1]``.
 
     Labels: ``1`` for the first 100 images (faces), ``0`` for the last 100 (non-faces).
+
+    Examples:
+        >>> X, y = lfw_subset(size=10, device="cpu")
+        >>> tuple(X.shape), y[:100].tolist() == [1] * 100, int(y.sum())
+        ((200, 1, 10, 10), True, 100)
     """
     import skimage.data
 

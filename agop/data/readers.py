@@ -21,7 +21,23 @@ import numpy as np
 
 
 class DataFileError(ValueError):
-    """A data file exists but cannot be read as the format it should have."""
+    """A data file exists but cannot be read as the format it should have.
+
+    Examples:
+        A truncated download of a compressed MNIST file:
+
+        >>> import gzip, tempfile
+        >>> from pathlib import Path
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = Path(folder) / "train-images-idx3-ubyte.gz"
+        ...     whole = gzip.compress(bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 2, 1]))
+        ...     _ = path.write_bytes(whole[:-6])  # the last bytes never arrived
+        ...     try:
+        ...         read_idx(path)
+        ...     except DataFileError as err:
+        ...         print(isinstance(err, ValueError), path.name in str(err))
+        True True
+    """
 
 
 class UnsafePickle(pickle.UnpicklingError):
@@ -65,6 +81,15 @@ def read_idx(path: str | Path) -> np.ndarray:
 
     Layout: two zero bytes, the type byte ``0x08`` (unsigned byte), the number of dimensions
     ``d``, then ``d`` big-endian 32-bit sizes, then the data in C order.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = Path(folder) / "labels-idx1-ubyte"
+        ...     _ = path.write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 2, 1]))
+        ...     print(read_idx(path).tolist())
+        [7, 2, 1]
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open

@@ -20,11 +20,18 @@ def _labels(y, name: str = "y") -> torch.Tensor:
 
 
 def one_hot(y, n_classes: int | None = None, *, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """One-hot targets ``Y[i, c] = 1 if y[i] == c else 0``, shape ``(n, n_classes)``.
+    r"""One-hot targets :math:`Y_{ic} = 1` if :math:`y_i = c`, else 0, shape ``(n, n_classes)``.
 
-    ``y`` holds integer labels in ``{0, ..., n_classes - 1}``; ``n_classes`` defaults to
-    ``max(y) + 1``. The result is floating (``dtype``, default torch's default dtype) on ``y``'s
-    device, ready for kernel regression ``alpha = (K + lambda I)^{-1} Y``.
+    ``y`` holds integer labels in :math:`\{0, \dots, C - 1\}`, :math:`C` = ``n_classes``
+    (default :math:`\max_i y_i + 1`). The result is floating (``dtype``, default torch's default
+    dtype) on ``y``'s device, ready for kernel regression
+    :math:`\alpha = (K + \lambda I)^{-1} Y`.
+
+    Examples:
+        >>> one_hot([2, 0, 1], dtype=torch.float64).tolist()
+        [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+        >>> one_hot([0, 1], n_classes=3).shape
+        torch.Size([2, 3])
     """
     y = _labels(y)
     if y.numel() and int(y.min()) < 0:
@@ -51,6 +58,15 @@ def train_val_split(X, Y, val_fraction: float = 0.2, seed: int = 0, *, stratify:
     ``round(val_fraction * n_c)`` of its ``n_c`` samples in the validation split, always keeping at
     least one in the training split; otherwise ``round(val_fraction * n)`` random samples go there.
     Selection never looks at a test set: the validation split is carved from training data.
+
+    Examples:
+        >>> X = torch.arange(10.0)[:, None]
+        >>> y = torch.tensor([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+        >>> X_train, y_train, X_val, y_val = train_val_split(X, y, val_fraction=0.4)
+        >>> y_val.bincount().tolist(), len(X_train)  # 2 of each class held out
+        ([2, 2], 6)
+        >>> sorted(torch.cat([X_train, X_val])[:, 0].tolist()) == X[:, 0].tolist()
+        True
     """
     X = as_tensor(X, "X") if not isinstance(X, torch.Tensor) else X
     Y = Y if isinstance(Y, torch.Tensor) else torch.as_tensor(Y)

@@ -39,12 +39,24 @@ def _balanced_labels(n: int, g: torch.Generator) -> torch.Tensor:
 def bars_in_noise(n: int, sigma: float, *, height: int = 16, width: int = 32, seed: int = 0,
                   device: str | torch.device | None = None, dtype: torch.dtype | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Karp et al.'s bars task: ``X`` of shape ``(n, 1, height, width)``, labels ``y`` in ``{0, 1}``.
+    r"""Karp et al.'s bars task: ``X`` of shape ``(n, 1, height, width)``, labels ``y`` in ``{0, 1}``.
 
-    Every pixel is Gaussian noise of standard deviation ``sqrt(sigma / width)`` (``sqrt(sigma/32)``
-    in the paper), except one row, chosen uniformly at random, that is replaced by
-    ``s * ones(width) / sqrt(width)`` with ``s = 2 y - 1 = +-1``: a unit-norm bar whose sign is the
-    class. Labels are balanced (``ceil(n/2)`` zeros), shuffled.
+    Every pixel is Gaussian noise of standard deviation :math:`\sqrt{\sigma / \mathrm{width}}`
+    (:math:`\sqrt{\sigma / 32}` in the paper), except one row, chosen uniformly at random, that
+    is replaced by :math:`s \mathbf{1} / \sqrt{\mathrm{width}}` with :math:`s = 2y - 1 = \pm 1`:
+    a unit-norm bar whose sign is the class. Labels are balanced (``ceil(n/2)`` zeros), shuffled.
+
+    Examples:
+        Without noise each image is its bar: one row of :math:`\pm 1/\sqrt{32}`, sign :math:`2y - 1`:
+
+        >>> import torch
+        >>> X, y = bars_in_noise(4, sigma=0.0, dtype=torch.float64, device="cpu")
+        >>> tuple(X.shape), sorted(y.tolist())
+        ((4, 1, 16, 32), [0, 0, 1, 1])
+        >>> torch.equal(X.sum((1, 2, 3)).sign(), 2.0 * y - 1)
+        True
+        >>> X.flatten(1).norm(dim=1).tolist()
+        [1.0, 1.0, 1.0, 1.0]
     """
     n, sigma = _check_n(n), _check_nonneg(sigma, "sigma")
     for name, v in (("height", height), ("width", width)):
@@ -94,9 +106,9 @@ def digits_in_noise(n: int, sigma: float, *, source: str = "digits", frame: int 
                     split: str = "train", root=None, download: bool = False, seed: int = 0,
                     device: str | torch.device | None = None, dtype: torch.dtype | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A digit at a random position in a frame of Gaussian noise: ``(n, 1, frame, frame)``, ``y`` in ``0..9``.
+    r"""A digit at a random position in a frame of Gaussian noise: ``(n, 1, frame, frame)``, ``y`` in ``0..9``.
 
-    The frame is i.i.d. Gaussian noise of standard deviation ``0.5 sqrt(sigma)``; an ``s x s``
+    The frame is i.i.d. Gaussian noise of standard deviation :math:`0.5 \sqrt{\sigma}`; an ``s x s``
     window at a uniformly random offset is replaced by a digit (values in ``[0, 1]``).
     ``source="mnist"``: MNIST's 28 x 28 digits in a 42 x 42 frame, as in the paper (needs the
     MNIST files, see :func:`agop.data.load_dataset`; ``root`` and ``download`` are passed to it).
@@ -105,6 +117,13 @@ def digits_in_noise(n: int, sigma: float, *, source: str = "digits", frame: int 
     split, or a fixed 75%/25% split of scikit-learn's 1797 digits, so a training set and a test set
     never share a digit image. Digits are drawn without replacement while the pool lasts (with
     replacement when ``n`` exceeds it).
+
+    Examples:
+        >>> X, y = digits_in_noise(3, sigma=0.0, device="cpu")  # no noise: just the digit
+        >>> tuple(X.shape), y.tolist()
+        ((3, 1, 12, 12), [2, 7, 0])
+        >>> [int((x != 0).any(0).sum()) <= 8 for x in X[:, 0]]  # an 8 x 8 digit, 2 blank columns
+        [True, True, True]
     """
     n, sigma = _check_n(n), _check_nonneg(sigma, "sigma")
     pool_X, pool_y, scale = _digit_pool(source, split, root, download)
@@ -126,10 +145,26 @@ def digits_in_noise(n: int, sigma: float, *, source: str = "digits", frame: int 
 
 
 def star_mask(radius: int = 3, n_lines: int = 4) -> torch.Tensor:
-    """A star: ``n_lines`` segments through the centre of a ``(2r+1) x (2r+1)`` grid, as a bool mask.
+    r"""A star: ``n_lines`` segments through the centre of a :math:`(2r+1) \times (2r+1)` grid, as a
+    bool mask.
 
-    Segment ``k`` runs from ``-r u_k`` to ``r u_k`` with direction ``u_k`` at angle ``pi k / n_lines``
-    (for 4 lines: horizontal, vertical and both diagonals, an asterisk), rasterised by rounding.
+    Segment :math:`k` runs from :math:`-r u_k` to :math:`r u_k` with direction :math:`u_k` at
+    angle :math:`\pi k / n` (:math:`n` = ``n_lines``; for 4 lines: horizontal, vertical and both
+    diagonals, an asterisk), rasterised by rounding.
+
+    Examples:
+        >>> mask = star_mask(radius=3)
+        >>> for row in mask.int().tolist():
+        ...     print("".join("-#"[v] for v in row))
+        ---#---
+        -#-#-#-
+        --###--
+        #######
+        --###--
+        -#-#-#-
+        ---#---
+        >>> int(mask.sum())
+        21
     """
     if not isinstance(radius, (int, np.integer)) or radius < 1:
         raise ValueError(f"radius must be a positive integer, got {radius!r}")
@@ -161,6 +196,13 @@ def star_in_noise(n: int, *, noise: float = 0.3, intensity: float = 1.5, radius:
     Measured with a one-hidden-layer ReLU NTK on 11 x 11 patches (no padding), 50 training and
     300 test images, mean of 3 seeds, best of 3 ridges: test accuracy 0.53 at intensity 0.5,
     0.58 at 0.75, 0.63 at 1.0, 0.70 at 1.5, 0.73 at 1.75 and 2.0 (radius 2 at 1.0: 0.54).
+
+    Examples:
+        A class-1 image carries the star's 21 pixels at ``intensity`` in 2 channels:
+
+        >>> X, y = star_in_noise(4, image_size=12, device="cpu")
+        >>> y.tolist(), (X == 1.5).sum((1, 2, 3)).tolist()
+        ([0, 1, 1, 0], [0, 42, 42, 0])
     """
     n, noise = _check_n(n), _check_nonneg(noise, "noise")
     intensity = float(intensity)

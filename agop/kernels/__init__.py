@@ -1,10 +1,10 @@
-"""Convolutional kernels on patches with a learned metric ``M``, and their patch-AGOPs.
+r"""Convolutional kernels on patches with a learned metric :math:`M`, and their patch-AGOPs.
 
-* :func:`laplace` — ``(1/P) sum_j exp(-|x[j] - z[j]|_M / L)``
+* :func:`laplace` — :math:`\frac1P \sum_j \exp(-\|x[j] - z[j]\|_M / L)`
 * :func:`cnngp` — one hidden ReLU conv layer, arc-cosine kernel per patch
 * :func:`cntk` — deep CNTK/CNNGP, equal to Neural Tangents' ``stax`` kernel of the
   architecture defined in the book's appendix *Kernels on patches* (``book/92_kernels.md``)
-* ``*_agop`` — the patch-AGOP of ``f(x) = K(x, Z) alpha``
+* ``*_agop`` — the patch-AGOP of :math:`f(x) = K(x, Z)\,\alpha`
 * :class:`Laplace`, :class:`CNNGP`, :class:`CNTK`, :func:`get_kernel` — kernel objects
 
 All evaluate in tiles inside a memory budget (``max_memory`` bytes), in the caller's dtype,

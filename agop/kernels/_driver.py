@@ -98,6 +98,12 @@ def choose_threads(threads: int | None = None) -> int:
     took 31-100 s and 1 thread 2.1-3.0 s (a thread spins at every barrier while its partner
     is descheduled); with ``OMP_WAIT_POLICY=PASSIVE`` 2 threads took 2.8-3.2 s and 1 thread
     4.0-4.7 s. On a quiet machine every core gains 1.4-1.9x.
+
+    Examples:
+        >>> choose_threads(3)
+        3
+        >>> 1 <= choose_threads() <= os.cpu_count()
+        True
     """
     if threads is not None:
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:

@@ -96,7 +96,7 @@ def check_alpha(alpha, m: int, like: torch.Tensor) -> torch.Tensor:
 
 
 def snap_tolerance(dtype: torch.dtype) -> float:
-    """Relative size below which a squared distance (or ``|x|^2|z|^2 - <x,z>^2``) is rounding
+    r"""Relative size below which a squared distance (or ``|x|^2|z|^2 - <x,z>^2``) is rounding
     noise and is set to zero: coinciding points then give exact values and one-sided
-    derivatives instead of ``sqrt(eps)``-sized noise."""
+    derivatives instead of :math:`\sqrt{\varepsilon}`-sized noise."""
     return 32 * torch.finfo(dtype).eps

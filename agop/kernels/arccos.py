@@ -1,15 +1,19 @@
-"""The ReLU arc-cosine recursion of a deep convolutional NNGP/NTK, on same-position covariances.
+r"""The ReLU arc-cosine recursion of a deep convolutional NNGP/NTK, on same-position covariances.
 
 Tensors are laid out ``(H, W, ...)``: positions first, then the batch of image pairs, so a
 ``k x k`` window sum is ``2(k-1)`` additions of shifted slices and every step is elementwise.
-One layer (``ABRelu(0, sqrt 2)`` in Neural Tangents' conventions) maps the covariance ``S`` of a
-pair and the variances ``Sx``, ``Sz`` to
+One layer (``ABRelu(0, sqrt 2)`` in Neural Tangents' conventions) maps the covariance :math:`S` of
+a pair and the variances :math:`S_x`, :math:`S_z` to
 
-    sq = sqrt(max(Sx Sz - S^2, 0)),  theta = atan2(sq, S),  kappa0 = 1 - theta/pi,
-    A  = kappa0 S + sq/pi                        (NNGP of the ReLU features)
+.. math::
 
-and the NTK to ``kappa0 * Theta``; the next VALID convolution (``W_std = k``) sums over its
-``k x k`` window: ``S' = W(A)``, ``Theta' = W(kappa0 Theta + A)``, ``Sx' = W(Sx)``.
+   s = \sqrt{\max(S_x S_z - S^2, 0)}, \qquad \theta = \operatorname{atan2}(s, S), \qquad
+   \kappa_0 = 1 - \theta / \pi, \qquad A = \kappa_0 S + s / \pi
+
+(:math:`A` is the NNGP of the ReLU features) and the NTK to :math:`\kappa_0 \Theta`; the next
+VALID convolution (``W_std = k``) sums over its :math:`k \times k` window, written :math:`\mathcal W`:
+:math:`S' = \mathcal W(A)`, :math:`\Theta' = \mathcal W(\kappa_0 \Theta + A)`,
+:math:`S_x' = \mathcal W(S_x)`.
 The read-out (Flatten, Dense with ``W_std = 1``) averages over positions.
 """
 
@@ -23,10 +27,18 @@ _PI = math.pi
 
 
 def window_sum(x: torch.Tensor, k: int) -> torch.Tensor:
-    """VALID ``k x k`` window sum over the first two dimensions: ``(H, W, ...) -> (H-k+1, W-k+1, ...)``.
+    r"""VALID :math:`k \times k` window sum over the first two dimensions,
+    :math:`\mathcal W(x)[a, b] = \sum_{a' = a}^{a + k - 1} \sum_{b' = b}^{b + k - 1} x[a', b']`:
+    ``(H, W, ...) -> (H-k+1, W-k+1, ...)``.
 
     Pair tensors and per-image diagonals go through this same code, so a pair ``(x, x)`` gets
     bit-for-bit the diagonal's value.
+
+    Examples:
+        >>> import torch
+        >>> x = torch.arange(16.0).reshape(4, 4)
+        >>> window_sum(x, 3).tolist()  # 0+1+2+4+5+6+8+9+10 = 45, ...
+        [[45.0, 54.0], [81.0, 90.0]]
     """
     H, W = x.shape[0], x.shape[1]
     rows = x[0:H - k + 1].clone()
@@ -39,7 +51,18 @@ def window_sum(x: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def window_sum_adjoint(y: torch.Tensor, k: int) -> torch.Tensor:
-    """Adjoint of :func:`window_sum`: ``(H', W', ...) -> (H'+k-1, W'+k-1, ...)``."""
+    r"""Adjoint of :func:`window_sum`, :math:`\mathcal W^\top`: ``(H', W', ...) -> (H'+k-1, W'+k-1, ...)``.
+
+    Examples:
+        The defining identity :math:`\langle \mathcal W x, y \rangle = \langle x, \mathcal W^\top y \rangle`:
+
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.randn(5, 6, generator=g, dtype=torch.float64)
+        >>> y = torch.randn(3, 4, generator=g, dtype=torch.float64)
+        >>> torch.allclose((window_sum(x, 3) * y).sum(), (x * window_sum_adjoint(y, 3)).sum())
+        True
+    """
     Hp, Wp = y.shape[0], y.shape[1]
     cols = y.new_zeros((Hp, Wp + k - 1, *y.shape[2:]))
     for b in range(k):
@@ -51,8 +74,15 @@ def window_sum_adjoint(y: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def diagonals(s1: torch.Tensor, k: int, depth: int) -> list[torch.Tensor]:
-    """Per-image variances at every layer: ``[S_1, W(S_1), W(W(S_1)), ...]`` (the ReLU step keeps
-    a variance unchanged)."""
+    r"""Per-image variances at every layer: :math:`[S_1, \mathcal W(S_1), \mathcal W(\mathcal W(S_1)), \dots]`
+    (the ReLU step keeps a variance unchanged: :math:`\kappa_0 = 1`, :math:`s = 0` on the
+    diagonal).
+
+    Examples:
+        >>> import torch
+        >>> [(tuple(d.shape), d[0, 0].item()) for d in diagonals(torch.ones(5, 5), 3, 3)]
+        [((5, 5), 1.0), ((3, 3), 9.0), ((1, 1), 81.0)]
+    """
     out = [s1]
     for _ in range(depth - 1):
         out.append(window_sum(out[-1], k))
@@ -61,11 +91,24 @@ def diagonals(s1: torch.Tensor, k: int, depth: int) -> list[torch.Tensor]:
 
 def relu_step(S: torch.Tensor, sx: torch.Tensor, sz: torch.Tensor, snap: float,
               fill: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One ReLU layer on covariances: ``(A, kappa0, sq)`` from ``S`` and the variances.
+    r"""One ReLU layer on covariances: :math:`(A, \kappa_0, s)` from :math:`S` and the variances
+    (the formulas in the module docstring).
 
-    ``Sx Sz - S^2`` below ``snap * Sx Sz`` counts as zero (coinciding directions, up to
-    rounding); ``snap=0`` only clips negatives, as Neural Tangents does. ``fill=True`` sets ``theta = pi/2`` where ``Sx Sz = 0`` (Neural Tangents'
-    ``atan2(0, 0)``); values never depend on it (``S`` and ``Theta`` vanish there), derivatives do.
+    :math:`S_x S_z - S^2` below ``snap`` :math:`\cdot S_x S_z` counts as zero (coinciding
+    directions, up to rounding); ``snap=0`` only clips negatives, as Neural Tangents does.
+    ``fill=True`` sets :math:`\theta = \pi/2` where :math:`S_x S_z = 0` (Neural Tangents'
+    :math:`\operatorname{atan2}(0, 0)`); values never depend on it (:math:`S` and :math:`\Theta`
+    vanish there), derivatives do.
+
+    Examples:
+        Coinciding directions keep the covariance (:math:`\kappa_0 = 1`); orthogonal ones get
+        :math:`A = \sqrt{S_x S_z} / \pi` and :math:`\kappa_0 = 1/2`:
+
+        >>> import torch
+        >>> S, v = torch.tensor([4.0, 0.0], dtype=torch.float64), torch.tensor([4.0, 4.0])
+        >>> A, kappa0, s = relu_step(S, v.double(), v.double(), snap=0.0)
+        >>> A.tolist(), kappa0.tolist()
+        ([4.0, 1.2732395447351628], [1.0, 0.5])
     """
     prod = sx * sz
     d = torch.addcmul(prod, S, S, value=-1.0)
@@ -88,6 +131,15 @@ def forward(S1: torch.Tensor, sx: list[torch.Tensor], sz: list[torch.Tensor], k:
     """Kernel block ``(tn, tm)`` from first-layer covariances ``S1`` ``(H1, W1, tn, tm)``.
 
     ``sx[l]`` is ``(H_l, W_l, tn, 1)`` and ``sz[l]`` is ``(H_l, W_l, 1, tm)``.
+
+    Examples:
+        A depth-1 NNGP of one position is one :func:`relu_step`:
+
+        >>> import torch
+        >>> S1 = torch.tensor([[[[0.0]]]], dtype=torch.float64)  # orthogonal patches
+        >>> sx = [torch.full((1, 1, 1, 1), 4.0, dtype=torch.float64)]
+        >>> forward(S1, sx, sx, k=3, depth=1, ntk=False, snap=0.0).item()  # 4 / pi
+        1.2732395447351628
     """
     S = S1
     theta = S1 if ntk else None  # Theta_1 = Sigma_1 (no NTK term from the input)
@@ -107,14 +159,35 @@ def forward(S1: torch.Tensor, sx: list[torch.Tensor], sz: list[torch.Tensor], k:
 def forward_backward(S1: torch.Tensor, sx: list[torch.Tensor], sz: list[torch.Tensor], k: int,
                      depth: int, ntk: bool, snap: float
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Kernel block and its derivatives with respect to ``S1`` and to the row variance ``Sx_1``.
+    r"""Kernel block and its derivatives with respect to ``S1`` and to the row variance ``Sx_1``.
 
     Returns ``(K, dK/dS1, dK/dSx1)``, the derivatives per pair and position ``(H1, W1, tn, tm)``.
     Hand-derived backward of :func:`forward`, with Neural Tangents' one-sided conventions:
-    ``d sqrt(u)/du = 0`` at ``u = 0`` and ``atan2(0, 0) = pi/2`` with zero derivative. Local
-    derivatives of one layer (``sq > 0``; zero otherwise):
-    ``dA/dS = kappa0``, ``dA/dSx = sq / (2 pi Sx)``, ``dkappa0/dS = 1/(pi sq)``,
-    ``dkappa0/dSx = -S / (2 pi sq Sx)``.
+    :math:`d\sqrt{u}/du = 0` at :math:`u = 0` and :math:`\operatorname{atan2}(0, 0) = \pi/2`
+    with zero derivative. Local derivatives of one layer (:math:`s > 0`; zero otherwise):
+
+    .. math:: \frac{\partial A}{\partial S} = \kappa_0, \quad
+              \frac{\partial A}{\partial S_x} = \frac{s}{2 \pi S_x}, \quad
+              \frac{\partial \kappa_0}{\partial S} = \frac{1}{\pi s}, \quad
+              \frac{\partial \kappa_0}{\partial S_x} = -\frac{S}{2 \pi s S_x}.
+
+    Examples:
+        The derivative with respect to :math:`S_1` against a central difference:
+
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> U = torch.randn(5, 5, 2, 3, generator=g, dtype=torch.float64)  # 2 images
+        >>> S1 = (U[:, :, :1] * U[:, :, 1:].transpose(2, 3)).sum(-1, keepdim=True)  # x_0, x_1
+        >>> sx = diagonals((U[:, :, :1] ** 2).sum(-1, keepdim=True), 3, 2)
+        >>> sz = diagonals((U[:, :, 1:] ** 2).sum(-1, keepdim=True), 3, 2)
+        >>> K, dS1, dSx1 = forward_backward(S1, sx, sz, 3, 2, True, 0.0)
+        >>> torch.allclose(K, forward(S1, sx, sz, 3, 2, True, 0.0))
+        True
+        >>> E = torch.zeros_like(S1); E[2, 1] = 1e-6
+        >>> fd = (forward(S1 + E, sx, sz, 3, 2, True, 0.0)
+        ...       - forward(S1 - E, sx, sz, 3, 2, True, 0.0)) / 2e-6
+        >>> torch.allclose(fd, dS1[2, 1], rtol=1e-6)
+        True
     """
     saved = []
     S = S1

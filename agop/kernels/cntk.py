@@ -1,11 +1,12 @@
-"""Convolutional NNGP/NTK kernels on patches in a learned metric ``M``.
+r"""Convolutional NNGP/NTK kernels on patches in a learned metric :math:`M`.
 
 The deep CNTK is the kernel of Neural Tangents' ``stax`` for
 ``[Conv(w, (k, k), W_std=k, b_std=0, padding='VALID') -> ABRelu(0, sqrt 2)] * depth ->
 Flatten() -> Dense(1, W_std=1)`` (NTK parameterisation), whose first layer reads the patch
-vectors transformed by ``M^{1/2}``. Without pooling only same-position covariances enter:
-``Sigma_1(x, z)[j] = (1/c) <x[j], z[j]>_M`` (a channel mean; ``W_std = k`` on a fan-in of
-``c k^2`` makes each layer *sum* its input covariance over its ``k x k`` window), then
+vectors transformed by :math:`M^{1/2}`. Without pooling only same-position covariances enter:
+:math:`\Sigma_1(x, z)[j] = \frac1c \langle x[j], z[j] \rangle_M` (a channel mean;
+``W_std = k`` on a fan-in of :math:`c k^2` makes each layer *sum* its input covariance over its
+:math:`k \times k` window), then
 :mod:`agop.kernels.arccos` layer by layer, and the read-out averages over positions.
 """
 
@@ -90,17 +91,36 @@ def _check_kind(kind: str) -> bool:
 def cntk(X, Z, patch_size: int, depth: int, M=None, kind: str = "ntk", *, device=None,
          max_memory: int | None = None, progress: bool | None = None,
          threads: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
-    """Deep convolutional NTK (``kind="ntk"``) or NNGP (``kind="nngp"``) ``(n, m)``.
+    r"""Deep convolutional NTK (``kind="ntk"``) or NNGP (``kind="nngp"``), an ``(n, m)`` matrix.
 
-    ``Sigma_1[j] = Theta_1[j] = (1/c) <x[j], z[j]>_M``; for each of ``depth`` ReLU layers
-    ``A = kappa0 Sigma + sq/pi``, ``Theta <- kappa0 Theta + A`` (``sq = sqrt(Sx Sz - Sigma^2)``,
-    ``kappa0 = 1 - atan2(sq, Sigma)/pi``), then a ``k x k`` window sum before the next layer;
-    NNGP ``= mean_j A_depth[j]``, NTK ``= mean_j Theta_depth[j]``. Exactly Neural Tangents'
-    ``stax`` kernel of the architecture in the module docstring. ``Z=None`` (or ``X``) gives the
-    symmetric ``K(X, X)``. Evaluated in tiles within ``max_memory`` bytes, written into
+    :math:`\Sigma_1[j] = \Theta_1[j] = \frac1c \langle x[j], z[j] \rangle_M`; for each of
+    ``depth`` ReLU layers
+
+    .. math:: A = \kappa_0 \Sigma + \frac{s}{\pi}, \qquad \Theta \leftarrow \kappa_0 \Theta + A,
+              \qquad s = \sqrt{\Sigma_x \Sigma_z - \Sigma^2}, \quad
+              \kappa_0 = 1 - \frac{\operatorname{atan2}(s, \Sigma)}{\pi},
+
+    then a :math:`k \times k` window sum before the next layer; NNGP
+    :math:`= \operatorname{mean}_j A_\mathrm{depth}[j]`, NTK
+    :math:`= \operatorname{mean}_j \Theta_\mathrm{depth}[j]`. Exactly Neural Tangents' ``stax``
+    kernel of the architecture in the module docstring. ``Z=None`` (or ``X``) gives the
+    symmetric :math:`K(X, X)`. Evaluated in tiles within ``max_memory`` bytes, written into
     ``out`` when given (a preallocated ``(n, m)`` tensor), with ``threads`` intra-op threads on
     the CPU (``None``: chosen per call from the machine's load,
     :func:`agop.kernels.choose_threads`).
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> X, Z = torch.rand(2, 3, 2, 5, 5, generator=g, dtype=torch.float64)
+        >>> K = cntk(X, None, patch_size=3, depth=2)
+        >>> torch.allclose(K, K.T), bool(torch.linalg.eigvalsh(K).min() > 0)
+        (True, True)
+
+        At depth 1 the NNGP is the one-layer :func:`cnngp` divided by the channel count:
+
+        >>> torch.allclose(2 * cntk(X, Z, 3, 1, kind="nngp"), cnngp(X, Z, 3))
+        True
     """
     ntk = _check_kind(kind)
     X, Z, symmetric = check_pair(X, Z, device)
@@ -115,13 +135,31 @@ def cntk(X, Z, patch_size: int, depth: int, M=None, kind: str = "ntk", *, device
 def cntk_agop(X, Z, alpha, patch_size: int, depth: int, M=None, kind: str = "ntk", *,
               device=None, max_memory: int | None = None, progress: bool | None = None,
               threads: int | None = None) -> torch.Tensor:
-    """Patch-AGOP ``(q, q)`` of ``f(x) = cntk(x, Z) alpha`` over the images ``X``.
+    r"""Patch-AGOP :math:`(q \times q)` of :math:`f(x) = \mathrm{cntk}(x, Z)\,\alpha` over the
+    images ``X``,
 
-    ``(1/n) sum_i sum_j sum_c grad_{x_i[j]} f_c grad_{x_i[j]} f_c^T``, each first-layer patch
-    ``x[j]`` an independent variable, gradients in the untransformed patch coordinates.
+    .. math:: \mathrm{AGOP} = \frac1n \sum_{i=1}^n \sum_{j=1}^P \sum_c
+              \nabla_{x_i[j]} f_c \, \nabla_{x_i[j]} f_c^\top,
+
+    each first-layer patch :math:`x[j]` an independent variable, gradients in the untransformed
+    patch coordinates.
     Derivatives by a hand-derived backward of the tile computation
     (:func:`agop.kernels.arccos.forward_backward`), with Neural Tangents' one-sided conventions
     at coinciding points and zero patches.
+
+    Examples:
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> X, Z = torch.rand(2, 3, 1, 5, 5, generator=g, dtype=torch.float64)
+        >>> alpha = torch.randn(3, 2, generator=g, dtype=torch.float64)
+        >>> A = cntk_agop(X, Z, alpha, patch_size=3, depth=2)
+        >>> tuple(A.shape), torch.allclose(A, A.T)
+        ((9, 9), True)
+
+        With one channel, the depth-1 NNGP is :func:`cnngp`, and so are their AGOPs:
+
+        >>> torch.allclose(cntk_agop(X, Z, alpha, 3, 1, kind="nngp"), cnngp_agop(X, Z, alpha, 3))
+        True
     """
     ntk = _check_kind(kind)
     X, Z, _ = check_pair(X, Z, device)
@@ -137,11 +175,25 @@ def cntk_agop(X, Z, alpha, patch_size: int, depth: int, M=None, kind: str = "ntk
 def cnngp(X, Z, patch_size: int, M=None, padding: int = 0, *, device=None,
           max_memory: int | None = None, progress: bool | None = None,
           threads: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
-    """NNGP of one hidden ReLU conv layer with a fully connected read-out:
+    r"""NNGP of one hidden ReLU conv layer with a fully connected read-out:
 
-    ``K_M(x, z) = (1/P) sum_j |x[j]|_M |z[j]|_M kappa(<x[j], z[j]>_M / (|x[j]|_M |z[j]|_M))``,
-    ``kappa(t) = (t (pi - arccos t) + sqrt(1 - t^2)) / pi``. (It is ``c`` times the depth-1
-    ``cntk(kind="nngp")``, which takes the channel mean.)
+    .. math:: K_M(x, z) = \frac1P \sum_{j=1}^P \|x[j]\|_M \|z[j]\|_M\,
+              \kappa\Bigl(\frac{\langle x[j], z[j] \rangle_M}{\|x[j]\|_M \|z[j]\|_M}\Bigr),
+              \qquad \kappa(t) = \frac{t (\pi - \arccos t) + \sqrt{1 - t^2}}{\pi}.
+
+    (It is :math:`c` times the depth-1 ``cntk(kind="nngp")``, which takes the channel mean.)
+
+    Examples:
+        With one position: :math:`\kappa(1) = 1` on the diagonal, :math:`\kappa(0) = 1/\pi`
+        for orthogonal patches:
+
+        >>> import torch
+        >>> X = torch.eye(4, dtype=torch.float64)[:2].reshape(2, 1, 2, 2)
+        >>> K = cnngp(3 * X, X, patch_size=2)
+        >>> K.diagonal().tolist()
+        [3.0, 3.0]
+        >>> round(K[0, 1].item(), 4)  # 3 / pi
+        0.9549
     """
     X, Z, symmetric = check_pair(X, Z, device)
     k = check_patch_size(patch_size, X, padding)
@@ -155,11 +207,34 @@ def cnngp(X, Z, patch_size: int, M=None, padding: int = 0, *, device=None,
 def cnngp_agop(X, Z, alpha, patch_size: int, M=None, padding: int = 0, *, device=None,
                max_memory: int | None = None, progress: bool | None = None,
                threads: int | None = None) -> torch.Tensor:
-    """Patch-AGOP ``(q, q)`` of ``f(x) = cnngp(x, Z) alpha`` over the images ``X``.
+    r"""Patch-AGOP :math:`(q \times q)` of :math:`f(x) = \mathrm{cnngp}(x, Z)\,\alpha` over the
+    images ``X``.
 
-    Closed form per pair and position (``u = M^{1/2} x[j]``, ``v = M^{1/2} z[j]``):
-    ``grad_u k(u, v) = kappa0 v + (|v| sin(theta) / (pi |u|)) u`` with
-    ``kappa0 = 1 - theta/pi``; gradients in the untransformed coordinates are ``M^{1/2}`` times it.
+    Closed form per pair and position (:math:`u = M^{1/2} x[j]`, :math:`v = M^{1/2} z[j]`,
+    :math:`\theta` the angle between them):
+
+    .. math:: \nabla_u k(u, v) = \kappa_0 v + \frac{\|v\| \sin\theta}{\pi \|u\|} u,
+              \qquad \kappa_0 = 1 - \frac{\theta}{\pi};
+
+    gradients in the untransformed coordinates are :math:`M^{1/2}` times it.
+
+    Examples:
+        Against autograd of the closed form, with the patches of ``X`` as explicit variables
+        (4 positions):
+
+        >>> import torch
+        >>> from agop.patches import extract_patches
+        >>> g = torch.Generator().manual_seed(0)
+        >>> X, Z = torch.randn(2, 3, 1, 3, 3, generator=g, dtype=torch.float64)
+        >>> alpha = torch.randn(3, 1, generator=g, dtype=torch.float64)
+        >>> A = cnngp_agop(X, Z, alpha, patch_size=2)
+        >>> p, v = extract_patches(X, 2).requires_grad_(), extract_patches(Z, 2)
+        >>> norms = p.norm(dim=-1)[:, None] * v.norm(dim=-1)[None]  # (3, 3, 4)
+        >>> t = torch.einsum("npa,mpa->nmp", p, v) / norms
+        >>> k = norms * (t * (torch.pi - torch.acos(t)) + (1 - t**2).sqrt()) / torch.pi
+        >>> grad, = torch.autograd.grad((k.mean(-1) @ alpha).sum(), p)
+        >>> torch.allclose(A, torch.einsum("npa,npb->ab", grad, grad) / 3)
+        True
     """
     X, Z, _ = check_pair(X, Z, device)
     k = check_patch_size(patch_size, X, padding)

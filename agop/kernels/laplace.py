@@ -1,5 +1,5 @@
-"""Laplace kernel on patches in a learned metric ``M``:
-``K_M(x, z) = (1/P) sum_j exp(-|x[j] - z[j]|_M / L)``."""
+r"""Laplace kernel on patches in a learned metric :math:`M`:
+:math:`K_M(x, z) = \frac1P \sum_j \exp(-\|x[j] - z[j]\|_M / L)`."""
 
 from __future__ import annotations
 
@@ -68,12 +68,31 @@ class LaplaceOps:
 def laplace(X, Z, patch_size: int, M=None, bandwidth: float = 10.0, padding: int = 0, *,
             device=None, max_memory: int | None = None, progress: bool | None = None,
             threads: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
-    """Laplace kernel on patches: ``K_M(x, z) = (1/P) sum_j exp(-|x[j] - z[j]|_M / L)``.
+    r"""Laplace kernel on patches,
 
-    ``X`` ``(n, c, H, W)``, ``Z`` ``(m, c, H, W)`` (``None`` or ``X`` itself: ``K(X, X)``,
-    computed as a symmetric matrix), ``M`` a ``q x q`` PSD matrix (``q = c k^2``; ``None`` is the
-    identity), ``L = bandwidth``; patches of ``k = patch_size`` with zero ``padding``.
-    Evaluated in tiles within ``max_memory`` bytes. Returns ``(n, m)`` in ``X``'s dtype.
+    .. math:: K_M(x, z) = \frac1P \sum_{j=1}^P \exp\bigl(-\|x[j] - z[j]\|_M / L\bigr),
+              \qquad \|u\|_M = \sqrt{u^\top M u}.
+
+    ``X`` ``(n, c, H, W)``, ``Z`` ``(m, c, H, W)`` (``None`` or ``X`` itself: :math:`K(X, X)`,
+    computed as a symmetric matrix), ``M`` a :math:`q \times q` PSD matrix (:math:`q = c k^2`;
+    ``None`` is the identity), :math:`L` = ``bandwidth``; patches of :math:`k` = ``patch_size``
+    with zero ``padding``. Evaluated in tiles within ``max_memory`` bytes. Returns ``(n, m)`` in
+    ``X``'s dtype.
+
+    Examples:
+        With ``patch_size`` the image size there is one position, and the patch is the image:
+
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> X, Z = torch.rand(2, 3, 1, 2, 2, generator=g, dtype=torch.float64)
+        >>> K = laplace(X, Z, patch_size=2, bandwidth=1.0)
+        >>> torch.allclose(K, torch.exp(-torch.cdist(X.flatten(1), Z.flatten(1))))
+        True
+        >>> M = 4 * torch.eye(4, dtype=torch.float64)  # |u|_M = 2 |u|: half the bandwidth
+        >>> torch.allclose(laplace(X, Z, 2, M, bandwidth=2.0), K)
+        True
+        >>> laplace(X, None, patch_size=1).diagonal().tolist()  # distance 0 at each position
+        [1.0, 1.0, 1.0]
     """
     X, Z, symmetric = check_pair(X, Z, device)
     k = check_patch_size(patch_size, X, padding)
@@ -87,12 +106,33 @@ def laplace(X, Z, patch_size: int, M=None, bandwidth: float = 10.0, padding: int
 def laplace_agop(X, Z, alpha, patch_size: int, M=None, bandwidth: float = 10.0,
                  padding: int = 0, *, device=None, max_memory: int | None = None,
                  progress: bool | None = None, threads: int | None = None) -> torch.Tensor:
-    """Patch-AGOP ``(q, q)`` of ``f(x) = K_M(x, Z) alpha`` over the images ``X``.
+    r"""Patch-AGOP :math:`(q \times q)` of :math:`f(x) = K_M(x, Z)\,\alpha` over the images ``X``,
 
-    ``(1/n) sum_i sum_j sum_c grad_{x_i[j]} f_c grad_{x_i[j]} f_c^T`` with each patch an
-    independent variable, gradients in the untransformed patch coordinates:
-    ``grad_{x[j]} f_c = -(1/(P L)) sum_z alpha_zc exp(-d/L) M (x[j] - z[j]) / d``,
-    ``d = |x[j] - z[j]|_M`` (terms with ``d = 0`` contribute zero).
+    .. math:: \mathrm{AGOP} = \frac1n \sum_{i=1}^n \sum_{j=1}^P \sum_c
+              \nabla_{x_i[j]} f_c \, \nabla_{x_i[j]} f_c^\top,
+
+    with each patch an independent variable, gradients in the untransformed patch coordinates:
+
+    .. math:: \nabla_{x[j]} f_c = -\frac{1}{P L} \sum_z \alpha_{zc}\, e^{-d/L}\,
+              \frac{M (x[j] - z[j])}{d}, \qquad d = \|x[j] - z[j]\|_M
+
+    (terms with :math:`d = 0` contribute zero).
+
+    Examples:
+        Against autograd, with the patches of ``X`` as explicit variables (4 positions):
+
+        >>> import torch
+        >>> from agop.patches import extract_patches
+        >>> g = torch.Generator().manual_seed(0)
+        >>> X, Z = torch.rand(2, 3, 1, 3, 3, generator=g, dtype=torch.float64)
+        >>> alpha = torch.randn(3, 1, generator=g, dtype=torch.float64)
+        >>> A = laplace_agop(X, Z, alpha, patch_size=2, bandwidth=1.0)
+        >>> p = extract_patches(X, 2).requires_grad_()  # (3 images, 4 positions, q = 4)
+        >>> d = (p[:, None] - extract_patches(Z, 2)[None]).norm(dim=-1)  # (3, 3, 4)
+        >>> f = torch.exp(-d).mean(-1) @ alpha  # K(X, Z) alpha
+        >>> grad, = torch.autograd.grad(f.sum(), p)  # grad[i, j]: the gradient in x_i[j]
+        >>> torch.allclose(A, torch.einsum("npa,npb->ab", grad, grad) / 3)
+        True
     """
     X, Z, _ = check_pair(X, Z, device)
     k = check_patch_size(patch_size, X, padding)

@@ -29,7 +29,18 @@ class _Kernel:
 
 @dataclasses.dataclass
 class Laplace(_Kernel):
-    """``K_M(x, z) = (1/P) sum_j exp(-|x[j] - z[j]|_M / L)``, ``L = bandwidth``."""
+    r"""The Laplace kernel :math:`K_M(x, z) = \frac1P \sum_j \exp(-\|x[j] - z[j]\|_M / L)`,
+    :math:`L` = ``bandwidth`` (:func:`agop.kernels.laplace`).
+
+    Examples:
+        >>> import torch
+        >>> from agop.kernels import laplace
+        >>> X = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> kernel = Laplace(patch_size=3, bandwidth=2.0)
+        >>> torch.equal(kernel(X), laplace(X, X, 3, bandwidth=2.0))
+        True
+    """
 
     patch_size: int
     bandwidth: float = 10.0
@@ -46,7 +57,17 @@ class Laplace(_Kernel):
 
 @dataclasses.dataclass
 class CNNGP(_Kernel):
-    """NNGP of one hidden ReLU conv layer with a fully connected read-out."""
+    """NNGP of one hidden ReLU conv layer with a fully connected read-out (:func:`agop.kernels.cnngp`).
+
+    Examples:
+        >>> import torch
+        >>> X = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> alpha = torch.ones(3, 1, dtype=torch.float64)
+        >>> A = CNNGP(patch_size=3).agop(X, X, alpha)  # the patch-AGOP of f = K(., X) alpha
+        >>> tuple(A.shape), bool(torch.linalg.eigvalsh(A).min() > -1e-12)
+        ((9, 9), True)
+    """
 
     patch_size: int
     padding: int = 0
@@ -60,7 +81,17 @@ class CNNGP(_Kernel):
 
 @dataclasses.dataclass
 class CNTK(_Kernel):
-    """Deep convolutional NTK (``kind="ntk"``) or NNGP (``kind="nngp"``) of ``depth`` layers."""
+    """Deep convolutional NTK (``kind="ntk"``) or NNGP (``kind="nngp"``) of ``depth`` layers
+    (:func:`agop.kernels.cntk`).
+
+    Examples:
+        >>> import torch
+        >>> X = torch.rand(3, 2, 5, 5, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> M = torch.eye(18, dtype=torch.float64)  # the identity metric is the default
+        >>> torch.allclose(CNTK(3, depth=2)(X, X, M), CNTK(3, depth=2)(X))
+        True
+    """
 
     patch_size: int
     depth: int = 1
@@ -79,7 +110,18 @@ KERNELS = {"laplace": Laplace, "cnngp": CNNGP, "cntk": CNTK}
 def get_kernel(kernel, patch_size: int | None = None, depth: int | None = None, **kw) -> _Kernel:
     """A kernel object from ``'laplace' | 'cnngp' | 'cntk'`` (any case; with ``patch_size``,
     ``depth`` for the CNTK, and keyword arguments of its class) or an existing kernel object
-    (returned as is). An argument the kernel does not use raises ``ValueError``."""
+    (returned as is). An argument the kernel does not use raises ``ValueError``.
+
+    Examples:
+        >>> get_kernel("CNTK", 3, depth=2)
+        CNTK(device=None, ..., patch_size=3, depth=2, kind='ntk')
+        >>> get_kernel("laplace", 5, bandwidth=4.0).bandwidth
+        4.0
+        >>> get_kernel("laplace", 5, depth=2)
+        Traceback (most recent call last):
+        ...
+        ValueError: depth does not apply to the 'laplace' kernel (its parameters: ...)
+    """
     if isinstance(kernel, _Kernel):
         return kernel
     if not isinstance(kernel, str):
