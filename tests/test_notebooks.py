@@ -194,3 +194,21 @@ def test_notebook_numbers_across_cells():
     assert convert("see {numref}`f2`", labels=labels) == "see Figure 2"
     assert convert("```{figure} x.png\n:name: f2\nB\n```", labels=labels) == \
         "![Figure 2. B](x.png)"
+
+
+def test_chapter_numbers_figures_and_equations_across_its_cells(tmp_path):
+    pytest.importorskip("jupytext")
+    from make_notebooks import notebook
+
+    chapter = tmp_path / "07_x.md"
+    chapter.write_text(
+        "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
+        "kernelspec:\n  name: python3\n  display_name: Python 3\n---\n\n"
+        "# Title\n\nAs {numref}`fig-late` and {eq}`eq-late` show.\n\n"
+        "```{code-cell} ipython3\nx = 1\n```\n\n"
+        "$$ a = b $$ (eq-late)\n\n```{glue:figure} fig-late\n:name: fig-late\n\nCap.\n```\n")
+    text = "\n".join(c["source"] for c in notebook(chapter)["cells"]
+                     if c["cell_type"] == "markdown")
+    assert "As Figure 1 and (1) show." in text
+    assert "*Figure 1. Cap.* (the figure is drawn by the code cell above)" in text
+    assert "$$ a = b \\tag{1}$$" in text
