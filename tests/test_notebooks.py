@@ -212,3 +212,18 @@ def test_chapter_numbers_figures_and_equations_across_its_cells(tmp_path):
     assert "As Figure 1 and (1) show." in text
     assert "*Figure 1. Cap.* (the figure is drawn by the code cell above)" in text
     assert "$$ a = b \\tag{1}$$" in text
+
+
+def test_numbers_run_through_the_book_as_sphinx_numbers_them(tmp_path):
+    pytest.importorskip("jupytext")
+    from make_notebooks import notebook
+
+    head = ("---\njupytext:\n  text_representation:\n    extension: .md\n"
+            "    format_name: myst\nkernelspec:\n  name: python3\n"
+            "  display_name: Python 3\n---\n\n")
+    fig = "```{{glue:figure}} {0}\n:name: {0}\n\nCap {0}.\n```\n\n$$ {0} $$ (eq-{0})\n\n"
+    (tmp_path / "01_a.md").write_text(head + "# A\n\n" + fig.format("fa") + fig.format("fb"))
+    (tmp_path / "02_b.md").write_text(head + "# B\n\nSee {numref}`fa`.\n\n" + fig.format("fc"))
+    text = "\n".join(c["source"] for c in notebook(tmp_path / "02_b.md")["cells"])
+    assert "See Figure 1." in text
+    assert "*Figure 3. Cap fc.*" in text and "$$ fc \\tag{3}$$" in text

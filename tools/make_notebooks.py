@@ -13,7 +13,9 @@ cells lose every piece of MyST that Jupyter and Colab would show raw:
   its ``url``, ``doi`` or an arXiv number; else a search for the title);
 * cross-references become plain text or links to the other notebook; math roles become ``$..$``;
 * figures (``{glue:figure}`` and ``{figure}`` with a ``:name:``) and labelled equations
-  (``$$ ... $$ (label)``) are numbered in order within the notebook: a glued figure becomes
+  (``$$ ... $$ (label)``) get the numbers the book gives them (Sphinx numbers both through the
+  whole book, page after page in the order of ``_toc.yml``, which is the order of the file
+  names, as ``tests/test_book.py`` checks): a glued figure becomes
   "*Figure N. caption* (drawn by the code cell above)", an equation gets ``\tag{N}``, and
   ``{numref}`` / ``{eq}`` to them become "Figure N" / "(N)";
 * admonitions become block quotes with a bold title;
@@ -173,7 +175,7 @@ _ADMONITIONS = {"note", "tip", "warning", "important", "attention", "caution", "
 
 
 class Labels:
-    """Numbers of a notebook's named figures and labelled equations, in order of appearance."""
+    """Numbers of the named figures and labelled equations of ``text``, in order of appearance."""
 
     def __init__(self, text: str = ""):
         self.figures: dict[str, int] = {}
@@ -193,6 +195,13 @@ class Labels:
 
 
 _FIGURES = ("figure", "glue:figure")
+
+
+def book_labels(chapter: Path) -> Labels:
+    """Figure and equation numbers as the book numbers them: through every page
+    (``NN_*.md``) in ``chapter``'s folder, in the order of their names."""
+    pages = sorted(chapter.parent.glob("[0-9][0-9]_*.md"))
+    return Labels("\n\n".join(p.read_text() for p in pages))
 
 
 class _Converter:
@@ -353,7 +362,7 @@ def notebook(chapter: Path, *, solutions: bool = True) -> dict:
 
     source = jupytext.read(chapter)
     bib = read_bib()
-    labels = Labels("\n\n".join(c.source for c in source.cells if c.cell_type == "markdown"))
+    labels = book_labels(chapter)
     cells, glued = [], None
     for cell in source.cells:
         if cell.cell_type == "markdown":
