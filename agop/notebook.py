@@ -5,6 +5,11 @@ book build (myst-nb installed) this is ``myst_nb.glue``, which stores the value 
 glue roles. Elsewhere (Colab, plain Jupyter, a script) there is no myst-nb and no role to fill,
 so the value is printed in the cell's output as one readable line, ``name = value``, whatever
 ``display`` says: the notebook's text points at that name.
+
+A matplotlib figure is glued for a numbered, captioned ``glue:figure`` block. In the book it is
+stored, not shown where it is computed; elsewhere it is shown once, in the cell that draws it
+(the notebook's caption says so), with no ``name = ...`` line. Either way it is then closed, so
+that matplotlib's inline backend does not draw it a second time at the end of the cell.
 """
 
 from __future__ import annotations
@@ -26,10 +31,17 @@ def have_myst_nb() -> bool:
     return importlib.util.find_spec("myst_nb") is not None
 
 
+def _is_figure(value: Any) -> bool:
+    """True for a matplotlib figure (checked without importing matplotlib for other values)."""
+    if not hasattr(value, "savefig"):
+        return False
+    from matplotlib.figure import Figure
+
+    return isinstance(value, Figure)
+
+
 def _readable(value: Any) -> str:
     """``value`` as a short line: numbers as they print, other objects by their ``str``."""
-    if hasattr(value, "savefig"):  # a matplotlib figure
-        return "(the figure)"
     text = str(value)
     return text if "\n" not in text else text.replace("\n", "\n    ")
 
@@ -39,7 +51,9 @@ def glue(name: str, value: Any, display: bool = True) -> None:
 
     Without myst-nb, print ``name = value`` (always, also with ``display=False``, so that a
     reader in Colab sees each number the prose refers to) and, when ``display`` is true, show
-    ``value`` itself as the cell's output would.
+    ``value`` itself as the cell's output would. A matplotlib figure is shown exactly once
+    without myst-nb (``display`` aside: the notebook has no other place to show it), never
+    printed as a line, and closed afterwards in both cases.
 
     Examples:
         >>> glue("", 1.0)
@@ -49,16 +63,21 @@ def glue(name: str, value: Any, display: bool = True) -> None:
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string, got {name!r}")
+    figure = _is_figure(value)
     if have_myst_nb():
         from myst_nb import glue as myst_glue
 
         myst_glue(name, value, display=display)
-        return
-    print(f"{name} = {_readable(value)}")
-    if display and not isinstance(value, (str, int, float)):
+    elif not figure:
+        print(f"{name} = {_readable(value)}")
+    if not have_myst_nb() and (display or figure) and not isinstance(value, (str, int, float)):
         from IPython.display import display as show
 
         show(value)
+    if figure:
+        import matplotlib.pyplot as plt
+
+        plt.close(value)
 
 
 def announce(profile: str, *, quick: str, paper: str) -> str:

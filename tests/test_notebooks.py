@@ -131,3 +131,99 @@ def test_announce_names_profile_device_and_time(capsys):
     assert "expected about 2 h" in announce("paper", quick="1 s", paper="about 2 h")
     with pytest.raises(ValueError, match="profile"):
         announce("fast", quick="1 s", paper="2 s")
+
+
+def test_glued_figure_is_shown_once_and_closed_without_myst_nb(monkeypatch, capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from IPython import display as ipd
+
+    from agop import notebook
+
+    shown = []
+    monkeypatch.setattr(ipd, "display", lambda v: shown.append(v))
+    monkeypatch.setattr(notebook, "have_myst_nb", lambda: False)
+    fig, _ = plt.subplots()
+    notebook.glue("fig-x", fig, display=False)
+    assert shown == [fig]                          # shown once, although display=False
+    assert capsys.readouterr().out == ""           # no useless "fig-x = ..." line
+    assert not plt.fignum_exists(fig.number)       # the inline backend will not redraw it
+
+
+def test_glued_figure_is_closed_after_myst_nb_stores_it(monkeypatch):
+    pytest.importorskip("myst_nb")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import myst_nb
+
+    from agop import notebook
+
+    calls = []
+    monkeypatch.setattr(myst_nb, "glue", lambda *a, **k: calls.append(plt.fignum_exists(1)))
+    plt.close("all")
+    fig, _ = plt.subplots()
+    notebook.glue("fig-x", fig, display=False)
+    assert calls == [True]                         # stored while still open
+    assert not plt.fignum_exists(fig.number)
+
+
+def test_figures_and_equations_are_numbered_in_the_notebook():
+    text = ("$$\nA = W^\\top W\n$$ (eq-cnfm)\n\nBy {eq}`eq-cnfm`, see {numref}`fig-b` and "
+            "{numref}`Panel %s <fig-a>`; {numref}`fig-elsewhere`.\n\n"
+            "```{glue:figure} fig-a\n:name: fig-a\n\nThe **AGOP** of {cite}`solo2019`.\n```\n\n"
+            ":::{glue:figure} fig-b\n:name: \"fig-b\"\n:align: center\n\nSecond.\n:::\n\n"
+            "$$ y = 1 $$ (eq-y)")
+    out = convert(text)
+    assert out.split("\n\n") == [
+        "$$\nA = W^\\top W\n\\tag{1}$$",
+        "By (1), see Figure 2 and Panel 1; a figure in another chapter.",
+        "*Figure 1. The **AGOP** of ([Solo, 2019](https://doi.org/10.1000/xyz)).* "
+        "(the figure is drawn by the code cell above)",
+        "*Figure 2. Second.* (the figure is drawn by the code cell above)",
+        "$$ y = 1 \\tag{2}$$"]
+
+
+def test_notebook_numbers_across_cells():
+    from make_notebooks import Labels
+
+    labels = Labels("```{glue:figure} f1\n:name: f1\nA\n```\n\n```{figure} x.png\n:name: f2\nB\n```")
+    assert convert("see {numref}`f2`", labels=labels) == "see Figure 2"
+    assert convert("```{figure} x.png\n:name: f2\nB\n```", labels=labels) == \
+        "![Figure 2. B](x.png)"
+
+
+def test_chapter_numbers_figures_and_equations_across_its_cells(tmp_path):
+    pytest.importorskip("jupytext")
+    from make_notebooks import notebook
+
+    chapter = tmp_path / "07_x.md"
+    chapter.write_text(
+        "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
+        "kernelspec:\n  name: python3\n  display_name: Python 3\n---\n\n"
+        "# Title\n\nAs {numref}`fig-late` and {eq}`eq-late` show.\n\n"
+        "```{code-cell} ipython3\nx = 1\n```\n\n"
+        "$$ a = b $$ (eq-late)\n\n```{glue:figure} fig-late\n:name: fig-late\n\nCap.\n```\n")
+    text = "\n".join(c["source"] for c in notebook(chapter)["cells"]
+                     if c["cell_type"] == "markdown")
+    assert "As Figure 1 and (1) show." in text
+    assert "*Figure 1. Cap.* (the figure is drawn by the code cell above)" in text
+    assert "$$ a = b \\tag{1}$$" in text
+
+
+def test_numbers_run_through_the_book_as_sphinx_numbers_them(tmp_path):
+    pytest.importorskip("jupytext")
+    from make_notebooks import notebook
+
+    head = ("---\njupytext:\n  text_representation:\n    extension: .md\n"
+            "    format_name: myst\nkernelspec:\n  name: python3\n"
+            "  display_name: Python 3\n---\n\n")
+    fig = "```{{glue:figure}} {0}\n:name: {0}\n\nCap {0}.\n```\n\n$$ {0} $$ (eq-{0})\n\n"
+    (tmp_path / "01_a.md").write_text(head + "# A\n\n" + fig.format("fa") + fig.format("fb"))
+    (tmp_path / "02_b.md").write_text(head + "# B\n\nSee {numref}`fa`.\n\n" + fig.format("fc"))
+    text = "\n".join(c["source"] for c in notebook(tmp_path / "02_b.md")["cells"])
+    assert "See Figure 1." in text
+    assert "*Figure 3. Cap fc.*" in text and "$$ fc \\tag{3}$$" in text

@@ -12,6 +12,12 @@ cells lose every piece of MyST that Jupyter and Colab would show raw:
 * ``{cite}`key``` becomes "(Author et al., year)" linked to the paper (``references.bib``:
   its ``url``, ``doi`` or an arXiv number; else a search for the title);
 * cross-references become plain text or links to the other notebook; math roles become ``$..$``;
+* figures (``{glue:figure}`` and ``{figure}`` with a ``:name:``) and labelled equations
+  (``$$ ... $$ (label)``) get the numbers the book gives them (Sphinx numbers both through the
+  whole book, page after page in the order of ``_toc.yml``, which is the order of the file
+  names, as ``tests/test_book.py`` checks): a glued figure becomes
+  "*Figure N. caption* (drawn by the code cell above)", an equation gets ``\tag{N}``, and
+  ``{numref}`` / ``{eq}`` to them become "Figure N" / "(N)";
 * admonitions become block quotes with a bold title;
 * ``:::{dropdown}`` blocks, and sphinx-exercise's ``{exercise}`` / ``{solution}`` directives
   (also the gated ``-start`` / ``-end`` forms), become the exercise in plain text and each
@@ -44,16 +50,25 @@ _SUBSTITUTION = re.compile(r"\{\{[^}]*\}\}")
 
 
 def _outside_code(text: str) -> list[tuple[int, str]]:
-    """``(line number, line)`` for the lines outside plain fenced code blocks."""
-    out, fence = [], None
+    """``(line number, line)`` for the lines outside plain fenced code blocks.
+
+    A bare fence line closes the innermost open directive when it can (same character, at least
+    as long); otherwise a backtick or tilde fence opens a code block.
+    """
+    out, fence, directives = [], None, []
     for i, line in enumerate(text.splitlines(), 1):
         m = _FENCE.match(line)
-        if fence is None and m and not m.group(3) and not m.group(2).startswith(":"):
-            fence = m.group(2)
-            continue
         if fence is not None:
             if line.strip().startswith(fence[0] * len(fence)) and not line.strip().strip(fence[0]):
                 fence = None
+            continue
+        if m and m.group(3):
+            directives.append(m.group(2))
+        elif m and directives and m.group(2)[0] == directives[-1][0] and \
+                len(m.group(2)) >= len(directives[-1]) and not m.group(5):
+            directives.pop()
+        elif m and not m.group(2).startswith(":"):
+            fence = m.group(2)
             continue
         out.append((i, line))
     return out
@@ -116,7 +131,7 @@ def cite_text(entry: dict[str, str]) -> str:
 _PY_ROLES = {"func", "class", "meth", "mod", "attr", "data", "obj", "exc", "const"}
 
 
-def _role(name: str, content: str, bib: dict) -> str:
+def _role(name: str, content: str, bib: dict, labels: "Labels") -> str:
     kind = name.split(":")[-1] if name.startswith("py:") else name
     if name.startswith("glue"):
         return f"`{content.split(':')[0].strip()}`"
@@ -140,7 +155,13 @@ def _role(name: str, content: str, bib: dict) -> str:
         if name == "doc":
             return f"[{text.strip() if _ else target}]({Path(target).name}.ipynb)"
         if name == "eq":
-            return f"({target})"
+            return f"({labels.equations.get(target, target)})"
+        if name == "numref":
+            number = labels.figures.get(target)
+            if number is None:
+                return text.strip().replace("%s", "").strip() if _ else \
+                    "a figure in another chapter"
+            return text.strip().replace("%s", str(number)) if _ else f"Figure {number}"
         return text.strip() if _ else target
     if name in ("sub", "sup", "abbr", "kbd", "samp", "code"):
         return f"`{content}`" if name in ("kbd", "samp", "code") else content
@@ -153,14 +174,49 @@ _ADMONITIONS = {"note", "tip", "warning", "important", "attention", "caution", "
                 "hint", "seealso", "admonition", "prf:theorem", "prf:proof", "prf:definition"}
 
 
+class Labels:
+    """Numbers of the named figures and labelled equations of ``text``, in order of appearance."""
+
+    def __init__(self, text: str = ""):
+        self.figures: dict[str, int] = {}
+        self.equations: dict[str, int] = {}
+        in_figure = False
+        for _, line in _outside_code(text):
+            m = _FENCE.match(line)
+            if m and m.group(3):
+                in_figure = m.group(4) in _FIGURES
+                continue
+            name = re.match(r"^\s*:name:\s*(\S+)", line)
+            if in_figure and name:
+                self.figures.setdefault(name.group(1).strip("'\""), len(self.figures) + 1)
+                in_figure = False
+            for eq in _EQ_LABEL.finditer(line):
+                self.equations.setdefault(eq.group(1), len(self.equations) + 1)
+
+
+_FIGURES = ("figure", "glue:figure")
+
+
+def book_labels(chapter: Path) -> Labels:
+    """Figure and equation numbers as the book numbers them: through every page
+    (``NN_*.md``) in ``chapter``'s folder, in the order of their names."""
+    pages = sorted(chapter.parent.glob("[0-9][0-9]_*.md"))
+    return Labels("\n\n".join(p.read_text() for p in pages))
+
+
 class _Converter:
-    def __init__(self, bib: dict, solutions: bool):
+    def __init__(self, bib: dict, solutions: bool, labels: Labels):
         self.bib, self.solutions, self.exercises = bib, solutions, 0
+        self.labels = labels
         self.dropping = False       # inside a gated solution, student mode
 
     def inline(self, line: str) -> str:
-        line = _ROLE.sub(lambda m: _role(m.group(1), m.group(2), self.bib), line)
-        return _EQ_LABEL.sub("$$", line)
+        line = _ROLE.sub(lambda m: _role(m.group(1), m.group(2), self.bib, self.labels), line)
+        return _EQ_LABEL.sub(self._tag, line)
+
+    def _tag(self, m: re.Match) -> str:
+        number = self.labels.equations.get(m.group(1))
+        return f"\\tag{{{number}}}$$" if number else "$$"
 
     def block(self, lines: list[str]) -> list[str]:
         out, i, fence = [], 0, None
@@ -251,9 +307,16 @@ class _Converter:
             return [f"{indent}$$", *body, f"{indent}$$"]
         if name in ("code-block", "code", "sourcecode"):
             return [f"{indent}```{arg}", *body, f"{indent}```"]
-        if name in ("figure", "image"):
-            caption = " ".join(self.block(body)).strip() or opts.get("alt", "")
-            return [f"{indent}![{caption}]({arg})"]
+        if name in ("figure", "image", "glue:figure"):
+            caption = " ".join(x.strip() for x in self.block(body)).strip()
+            number = self.labels.figures.get(opts.get("name", "").strip("'\""))
+            head = f"Figure {number}." if number else "Figure:"
+            if name == "glue:figure":
+                return [f"{indent}*{head} {caption}* (the figure is drawn by the code cell "
+                        "above)"]
+            if name == "figure":
+                caption = f"{head} {caption}"
+            return [f"{indent}![{caption or opts.get('alt', '')}]({arg})"]
         raise ValueError(f"unknown MyST directive {{{name}}}: teach tools/make_notebooks.py")
 
     def _gated(self, name: str, title: str, indent: str) -> list[str]:
@@ -276,9 +339,14 @@ GLUE_NOTE = ("> Numbers in this notebook's text are computed by its code. Where 
              "`{name} = ...`.")
 
 
-def convert_markdown(text: str, *, bib: dict | None = None, solutions: bool = True) -> str:
-    """One markdown cell without MyST-only markup (see the module docstring)."""
-    conv = _Converter(read_bib() if bib is None else bib, solutions)
+def convert_markdown(text: str, *, bib: dict | None = None, solutions: bool = True,
+                     labels: Labels | None = None) -> str:
+    """One markdown cell without MyST-only markup (see the module docstring).
+
+    ``labels`` numbers figures and equations across the whole notebook; by default, this text's.
+    """
+    conv = _Converter(read_bib() if bib is None else bib, solutions,
+                      Labels(text) if labels is None else labels)
     out = "\n".join(conv.block(text.splitlines()))
     return re.sub(r"\n{3,}", "\n\n", out).strip("\n")
 
@@ -294,11 +362,12 @@ def notebook(chapter: Path, *, solutions: bool = True) -> dict:
 
     source = jupytext.read(chapter)
     bib = read_bib()
+    labels = book_labels(chapter)
     cells, glued = [], None
     for cell in source.cells:
         if cell.cell_type == "markdown":
             glued = glued or re.search(r"\{glue(?::\w+)?\}`([^`:]+)", cell.source)
-            text = convert_markdown(cell.source, bib=bib, solutions=solutions)
+            text = convert_markdown(cell.source, bib=bib, solutions=solutions, labels=labels)
             if not text.strip():
                 continue
             cells.append({"cell_type": "markdown", "metadata": dict(cell.metadata),
