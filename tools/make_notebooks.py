@@ -131,7 +131,7 @@ def cite_text(entry: dict[str, str]) -> str:
 _PY_ROLES = {"func", "class", "meth", "mod", "attr", "data", "obj", "exc", "const"}
 
 
-def _role(name: str, content: str, bib: dict, labels: "Labels") -> str:
+def _role(name: str, content: str, bib: dict, labels: Labels) -> str:
     kind = name.split(":")[-1] if name.startswith("py:") else name
     if name.startswith("glue"):
         return f"`{content.split(':')[0].strip()}`"
