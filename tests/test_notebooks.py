@@ -143,11 +143,11 @@ def test_gated_solution_across_cells_and_the_student_notebook(tmp_path):
     text = "\n".join(s for _, s in teacher)
     assert ("code", "answer = 42") in teacher
     assert "**Solution.**" in text and "More gated words." in text and "<details>" not in text
-    assert "**Exercise 1.**" in text and "**Exercise 2.**" in text
+    assert "**Exercise 99.1.**" in text and "**Exercise 99.2.**" in text
     text = "\n".join(s for _, s in student)
     assert all(kind == "markdown" for kind, _ in student)
     assert "Gated" not in text and "Solution" not in text and "answer" not in text
-    assert "**Exercise 2.**\n\nQ two." in text
+    assert "**Exercise 99.2.**\n\nQ two." in text
     assert f"/blob/{branch}/student/book/99_x.ipynb)" in text
 
 

@@ -6,6 +6,8 @@
   for metadata routing) are not part of agop's API and are left out of the reference.
 * The chapters' Colab badge (an image on Google's server, so that it shows on GitHub and in
   Colab) is drawn from a local copy, tools/colab-badge.svg, so that the book shows it offline.
+* Exercises are numbered per chapter, after the chapter's file number: the second exercise of
+  book/04_*.md is Exercise 4.2 (Sphinx would number them through the whole book).
 * The student edition (``make book-student``: ``hide_solutions`` and ``repository.path_to_book:
   student``, from _config.student.yml). sphinx-exercise drops a ``{solution}`` but, for a gated
   ``{solution-start}`` ... ``{solution-end}``, only the directive: the text and code cells between
@@ -69,6 +71,17 @@ def colab_edition(app, doctree) -> None:
             ref["refuri"] = re.sub(r"(/blob/[^/]+)/book/", rf"\1/{prefix}/book/", uri)
 
 
+def number_exercises_per_chapter(app, env) -> list[str]:
+    """``env-get-updated``, after Sphinx numbers enumerable nodes book-wide: exercise ``n`` of
+    ``book/NN_*`` becomes ``(NN, n)``, in document order."""
+    for docname, kinds in env.toc_fignumbers.items():
+        chapter = re.match(r"book/(\d+)_", docname)
+        if chapter and "exercise" in kinds:
+            kinds["exercise"] = {ident: (int(chapter.group(1)), n)
+                                 for n, ident in enumerate(kinds["exercise"], start=1)}
+    return []
+
+
 class hidden_solution(nodes.Element):
     """Where a gated solution began, in a build with ``hide_solutions``."""
 
@@ -105,6 +118,7 @@ def setup(app) -> dict[str, Any]:
     app.add_directive("solution-start", GatedSolutionStart, override=True)
     app.add_transform(DropHiddenSolutions)
     app.connect("doctree-read", colab_edition)
+    app.connect("env-get-updated", number_exercises_per_chapter, priority=900)  # Sphinx's: 500
     app.connect("missing-reference", resolve_reexport)
     app.connect("autodoc-skip-member", skip_sklearn_members)
     app.connect("doctree-read", local_colab_badge, priority=400)  # image collector: 500

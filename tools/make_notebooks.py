@@ -161,8 +161,9 @@ _ADMONITIONS = {"note", "tip", "warning", "important", "attention", "caution", "
 
 
 class _Converter:
-    def __init__(self, bib: dict, solutions: bool):
+    def __init__(self, bib: dict, solutions: bool, chapter: int | None = None):
         self.bib, self.solutions, self.exercises = bib, solutions, 0
+        self.prefix = "" if chapter is None else f"{chapter}."   # Exercise 4.2, as the book
         self.dropping = False       # inside a gated solution, student mode
         self.folds = True           # the gated solution being written ends in the same cell
         self.open_gated = False     # inside a gated solution written as a bold line
@@ -250,7 +251,7 @@ class _Converter:
             return self._details("Solution", body, indent) if self.solutions else []
         if name == "exercise":
             self.exercises += 1
-            head = f"**Exercise {self.exercises}.**" + (f" {title}" if title else "")
+            head = f"**Exercise {self.prefix}{self.exercises}.**" + (f" {title}" if title else "")
             return [f"{indent}{head}", "", *self.block(body)]
         if name in ("exercise-start", "exercise-end", "solution-start", "solution-end"):
             return self._gated(name, title, indent)
@@ -271,7 +272,8 @@ class _Converter:
     def _gated(self, name: str, title: str, indent: str) -> list[str]:
         if name == "exercise-start":
             self.exercises += 1
-            return [f"{indent}**Exercise {self.exercises}.**" + (f" {title}" if title else "")]
+            return [f"{indent}**Exercise {self.prefix}{self.exercises}.**"
+                    + (f" {title}" if title else "")]
         if name == "solution-start":
             if not self.solutions:
                 self.dropping = True
@@ -320,7 +322,8 @@ def notebook(chapter: Path, *, solutions: bool = True) -> dict:
     import jupytext
 
     source = jupytext.read(chapter)
-    conv = _Converter(read_bib(), solutions)
+    number = re.match(r"(\d+)_", chapter.name)
+    conv = _Converter(read_bib(), solutions, int(number.group(1)) if number else None)
     cells, glued = [], None
     for cell in source.cells:
         if cell.cell_type == "markdown":
