@@ -50,10 +50,11 @@ book: venv vendor
 # The student edition: the same book without any solution, in the pages and in the notebooks
 # its Colab links open (student/book/*.ipynb, written by `make notebooks`). _config.student.yml
 # on top of _config.yml; built into _build/student/_build/html. It shares `make book`'s
-# execution cache (the code is the same), so after `make book` it only re-renders.
+# execution cache (the code is the same), so after `make book` it only re-renders (every page:
+# --all, about 20 s).
 book-student: venv vendor
 	$(PY) tools/student_config.py _build/student/_config.yml
-	env -u MPLBACKEND $(VENV)/bin/jupyter-book build . -W -n --keep-going \
+	env -u MPLBACKEND $(VENV)/bin/jupyter-book build . -W -n --keep-going --all \
 	  --config _build/student/_config.yml --path-output _build/student
 
 # The same build with an empty execution cache: every chapter runs from scratch.
