@@ -11,7 +11,8 @@ export AGOP_OFFLINE ?= 1
 # threads of two processes (a chapter's kernel and anything else) slow each other 10-50x.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: chromium venv book book-fresh test test-package test-doctest test-notebooks test-paper test-colab \
+.PHONY: chromium venv book book-fresh book-student test test-package test-doctest test-notebooks \
+	test-paper test-colab \
 	test-book notebooks vendor bench clean
 
 $(VENV)/.installed: pyproject.toml tools/install_torch.sh
@@ -47,6 +48,16 @@ notebooks: venv
 book: venv vendor
 	env -u MPLBACKEND $(VENV)/bin/jupyter-book build . -W -n --keep-going
 
+# The student edition: the same book without any solution, in the pages and in the notebooks
+# its Colab links open (student/book/*.ipynb, written by `make notebooks`). _config.student.yml
+# on top of _config.yml; built into _build/student/_build/html. It shares `make book`'s
+# execution cache (the code is the same), so after `make book` it only re-renders (every page:
+# --all, about 20 s).
+book-student: venv vendor
+	$(PY) tools/student_config.py _build/student/_config.yml
+	env -u MPLBACKEND $(VENV)/bin/jupyter-book build . -W -n --keep-going --all \
+	  --config _build/student/_config.yml --path-output _build/student
+
 # The same build with an empty execution cache: every chapter runs from scratch.
 book-fresh: venv vendor
 	rm -rf _build/.jupyter_cache
@@ -70,7 +81,7 @@ chromium:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "make test needs chromium: install it (Debian: apt-get install chromium)"; exit 1; fi; }
 
-test-book: book-fresh chromium
+test-book: book-fresh book-student chromium
 	$(PY) -m pytest tests/rendered --durations=5 -p no:cacheprovider
 
 # Every chapter in the paper profile at smoke scale, on fabricated files in torchvision's layouts

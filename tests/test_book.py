@@ -15,6 +15,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 sys.path.insert(0, str(ROOT / "tools"))
+from solutions import exercises, probes, solutions, words  # noqa: E402  (tests/solutions.py)
 
 
 def toc_files() -> list[str]:
@@ -72,7 +73,16 @@ def test_chapter_follows_the_skeleton(chapter: Path):
         f"{name}: 'What you'll need' gives no running time")
     assert "## Summary" in body, f"{name}: no '## Summary'"
     assert "## Exercises" in body, f"{name}: no '## Exercises'"
-    assert re.search(r":::+\{dropdown\} Solution", body), f"{name}: no hidden solution dropdown"
+    labels = exercises(body)
+    assert labels, f"{name}: no {{exercise}} with a :label:"
+    sols = solutions(body)
+    assert [s[0] for s in sols] == labels, (
+        f"{name}: each exercise needs one {{solution}} (or solution-start) naming its label, "
+        f"in order: exercises {labels}, solutions {[s[0] for s in sols]}")
+    for label, options, text in sols:
+        assert ":class: dropdown" in options, f"{name}: solution to {label} is not hidden"
+        assert probes(text), f"{name}: solution to {label} has no plain phrase to test for"
+    assert "{dropdown} Solution" not in body, f"{name}: a solution is still a dropdown"
 
     code = code_cells(chapter)
     setup = code[0]
@@ -112,6 +122,29 @@ def test_ipynb_pair_is_in_sync(chapter: Path):
         if c["cell_type"] == "code":
             assert not c.get("outputs"), f"{nb_path.name} is committed with outputs; {fix}"
     assert "jupytext" not in actual["metadata"], "a paired .ipynb would let Jupyter rewrite the .md"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_student_notebook_is_in_sync_and_has_no_solution(chapter: Path):
+    """student/book/NN.ipynb is what `make notebooks` writes; no phrase of any solution (prose
+    or code) is in it, while every one is in the instructor's notebook (the control); its Colab
+    badge opens the student copy."""
+    from make_notebooks import STUDENT, dumps, notebook
+
+    path, fix = STUDENT / chapter.with_suffix(".ipynb").name, "fix with: make notebooks"
+    assert path.exists(), f"{path} is missing; {fix}"
+    assert path.read_text() == dumps(notebook(chapter, solutions=False)), f"{path} drifted; {fix}"
+    student = words("".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"]))
+    nb = json.loads(chapter.with_suffix(".ipynb").read_text())
+    teacher = words("".join("".join(c["source"]) for c in nb["cells"]))
+    for label, _, text in solutions(chapter.read_text()):
+        for phrase in probes(text):
+            assert phrase in teacher, f"control: {phrase!r} ({label}) not in {chapter.name}"
+            assert phrase not in student, f"{path.name}: solution to {label}: {phrase!r}"
+    rel = path.relative_to(ROOT).as_posix()
+    if "colab-badge" in student:
+        assert f"/{rel})" in student, f"{path.name}: the Colab badge does not open {rel}"
+    assert "/book/" + chapter.with_suffix(".ipynb").name + ")" in teacher
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)

@@ -83,6 +83,95 @@ def test_sphinx_exercise_directives():
     assert "Solve it." in student and "Second." in student and "End." in student
 
 
+GATED_CHAPTER = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  name: python3
+---
+# T
+
+[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](URL/book/99_x.ipynb)
+
+:::{exercise}
+:label: ex-a
+Q one.
+:::
+
+:::{solution-start} ex-a
+:class: dropdown
+:::
+
+Gated words.
+
+```{code-cell} ipython3
+answer = 42
+```
+
+More gated words.
+
+:::{solution-end}
+:::
+
+:::{exercise}
+:label: ex-b
+Q two.
+:::
+"""
+
+
+def test_gated_solution_across_cells_and_the_student_notebook(tmp_path):
+    """A gated solution with a code cell inside: kept, unfolded, in the instructor's notebook;
+    gone, text and code, from the student's, whose badge opens the student copy. Exercise
+    numbers run on across cells."""
+    from make_notebooks import notebook
+    from sync_colab import repository
+
+    url, branch = repository()
+    chapter = tmp_path / "99_x.md"
+    chapter.write_text(GATED_CHAPTER.replace("URL", f"https://colab.research.google.com/github/"
+                                             f"o/r/blob/{branch}"))
+
+    def cells(solutions):
+        nb = notebook(chapter, solutions=solutions)
+        return [(c["cell_type"], c["source"]) for c in nb["cells"]]
+
+    teacher, student = cells(True), cells(False)
+    text = "\n".join(s for _, s in teacher)
+    assert ("code", "answer = 42") in teacher
+    assert "**Solution.**" in text and "More gated words." in text and "<details>" not in text
+    assert "**Exercise 99.1.**" in text and "**Exercise 99.2.**" in text
+    text = "\n".join(s for _, s in student)
+    assert all(kind == "markdown" for kind, _ in student)
+    assert "Gated" not in text and "Solution" not in text and "answer" not in text
+    assert "**Exercise 99.2.**\n\nQ two." in text
+    assert f"/blob/{branch}/student/book/99_x.ipynb)" in text
+
+
+def test_student_config_merges_the_overlay():
+    from student_config import ROOT, merge, student_config
+
+    assert merge({"a": {"b": 1, "c": [1]}, "d": 2}, {"a": {"c": [3]}}) == {
+        "a": {"b": 1, "c": [3]}, "d": 2}
+    config = student_config()
+    assert config["sphinx"]["config"]["hide_solutions"] is True
+    assert config["repository"]["path_to_book"] == "student"
+    assert config["repository"]["url"] == repository_url()
+    assert config["sphinx"]["config"]["mathjax_path"]          # kept from _config.yml
+    assert all(Path(p).is_absolute() and Path(p).is_dir()
+               for p in config["sphinx"]["local_extensions"].values())
+    assert config["execute"]["cache"] == str(ROOT / "_build" / ".jupyter_cache")
+
+
+def repository_url() -> str:
+    from sync_colab import repository
+
+    return repository()[0]
+
+
 def test_code_blocks_stay_verbatim_and_unknown_markup_fails():
     text = "```python\nx = {glue}`not a role here`\n```"
     assert convert_markdown(text, bib=BIB) == text

@@ -2,7 +2,10 @@
 
     python tools/make_notebooks.py                 # rewrite book/NN_*.ipynb from book/NN_*.md
     python tools/make_notebooks.py --check         # exit 1 when an .ipynb has drifted (tests)
-    python tools/make_notebooks.py --student DIR   # the same notebooks without any solution
+
+Each run also writes the student edition, ``student/book/NN_*.ipynb``: the same notebooks without
+any solution (text or code), whose Colab badge opens the student copy (``make book-student``
+points the student HTML's Colab links there too).
 
 The `.md` is the one source. Code cells are copied as they are (tags kept, no outputs). Markdown
 cells lose every piece of MyST that Jupyter and Colab would show raw:
@@ -21,7 +24,10 @@ cells lose every piece of MyST that Jupyter and Colab would show raw:
 * admonitions become block quotes with a bold title;
 * ``:::{dropdown}`` blocks, and sphinx-exercise's ``{exercise}`` / ``{solution}`` directives
   (also the gated ``-start`` / ``-end`` forms), become the exercise in plain text and each
-  solution inside a collapsed ``<details>`` block (dropped entirely with ``--student``).
+  solution inside a collapsed ``<details>`` block (dropped entirely in the student edition). A
+  gated solution whose code cells sit between ``solution-start`` and ``solution-end`` cannot be
+  folded (a notebook cannot fold across cells): it opens with a bold "Solution" line instead,
+  and in the student edition its text and code cells are all left out.
 
 Anything else that looks like MyST raises ``ValueError``, so new markup cannot slip through.
 :func:`myst_markup` finds MyST left in a text (used by the tests and by `make test-colab`); it
@@ -39,6 +45,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
+STUDENT = ROOT / "student" / "book"   # the student edition's notebooks
 
 # --- what counts as MyST-only markup ------------------------------------------------------------
 
@@ -205,10 +212,14 @@ def book_labels(chapter: Path) -> Labels:
 
 
 class _Converter:
-    def __init__(self, bib: dict, solutions: bool, labels: Labels):
+    def __init__(self, bib: dict, solutions: bool, labels: Labels,
+                 chapter: int | None = None):
         self.bib, self.solutions, self.exercises = bib, solutions, 0
         self.labels = labels
+        self.prefix = "" if chapter is None else f"{chapter}."   # Exercise 4.2, as the book
         self.dropping = False       # inside a gated solution, student mode
+        self.folds = True           # the gated solution being written ends in the same cell
+        self.open_gated = False     # inside a gated solution written as a bold line
 
     def inline(self, line: str) -> str:
         line = _ROLE.sub(lambda m: _role(m.group(1), m.group(2), self.bib, self.labels), line)
@@ -239,6 +250,9 @@ class _Converter:
             if m and m.group(3):
                 end = self._closing(lines, i, m.group(2))
                 body = lines[i + 1:end]
+                if m.group(4) == "solution-start":  # folds only if its end is in this cell
+                    self.folds = any(_FENCE.match(x) and (_FENCE.match(x).group(4) or "")
+                                     == "solution-end" for x in lines[end + 1:])
                 out += self.directive(m.group(4), m.group(5).strip(), body, m.group(1))
                 i = end + 1
                 continue
@@ -294,7 +308,7 @@ class _Converter:
             return self._details("Solution", body, indent) if self.solutions else []
         if name == "exercise":
             self.exercises += 1
-            head = f"**Exercise {self.exercises}.**" + (f" {title}" if title else "")
+            head = f"**Exercise {self.prefix}{self.exercises}.**" + (f" {title}" if title else "")
             return [f"{indent}{head}", "", *self.block(body)]
         if name in ("exercise-start", "exercise-end", "solution-start", "solution-end"):
             return self._gated(name, title, indent)
@@ -322,15 +336,20 @@ class _Converter:
     def _gated(self, name: str, title: str, indent: str) -> list[str]:
         if name == "exercise-start":
             self.exercises += 1
-            return [f"{indent}**Exercise {self.exercises}.**" + (f" {title}" if title else "")]
+            return [f"{indent}**Exercise {self.prefix}{self.exercises}.**"
+                    + (f" {title}" if title else "")]
         if name == "solution-start":
             if not self.solutions:
                 self.dropping = True
                 return []
+            if not self.folds:
+                self.open_gated = True
+                return [f"{indent}**Solution.**", ""]
             return [f"{indent}<details>", f"{indent}<summary>Solution</summary>", ""]
         if name == "solution-end":
             was, self.dropping = self.dropping, False
-            return [] if was else ["", f"{indent}</details>"]
+            bold, self.open_gated = self.open_gated, False
+            return [] if was or bold else ["", f"{indent}</details>"]
         return []
 
 
@@ -340,13 +359,15 @@ GLUE_NOTE = ("> Numbers in this notebook's text are computed by its code. Where 
 
 
 def convert_markdown(text: str, *, bib: dict | None = None, solutions: bool = True,
-                     labels: Labels | None = None) -> str:
+                     labels: Labels | None = None, conv: _Converter | None = None) -> str:
     """One markdown cell without MyST-only markup (see the module docstring).
 
-    ``labels`` numbers figures and equations across the whole notebook; by default, this text's.
+    ``labels`` numbers figures and equations across the whole notebook; by default, this
+    text's. ``conv``: the converter of the notebook the cell belongs to (exercise numbers,
+    gated solutions that span cells, figure and equation numbers); a fresh one by default.
     """
-    conv = _Converter(read_bib() if bib is None else bib, solutions,
-                      Labels(text) if labels is None else labels)
+    conv = conv or _Converter(read_bib() if bib is None else bib, solutions,
+                              Labels(text) if labels is None else labels)
     out = "\n".join(conv.block(text.splitlines()))
     return re.sub(r"\n{3,}", "\n\n", out).strip("\n")
 
@@ -356,23 +377,34 @@ def chapters() -> list[Path]:
     return [p for p in sorted(BOOK.glob("[0-9][0-9]_*.md")) if "jupytext:" in p.read_text()[:400]]
 
 
+def _student_links(text: str) -> str:
+    """Point the Colab badge of a student notebook at the student copy in the repository."""
+    from sync_colab import repository
+
+    _, branch = repository()
+    return text.replace(f"/blob/{branch}/book/", f"/blob/{branch}/student/book/")
+
+
 def notebook(chapter: Path, *, solutions: bool = True) -> dict:
     """The chapter as an nbformat 4 notebook (a plain dict), without outputs."""
     import jupytext
 
     source = jupytext.read(chapter)
-    bib = read_bib()
-    labels = book_labels(chapter)
+    number = re.match(r"(\d+)_", chapter.name)
+    conv = _Converter(read_bib(), solutions, book_labels(chapter),
+                      int(number.group(1)) if number else None)
     cells, glued = [], None
     for cell in source.cells:
         if cell.cell_type == "markdown":
             glued = glued or re.search(r"\{glue(?::\w+)?\}`([^`:]+)", cell.source)
-            text = convert_markdown(cell.source, bib=bib, solutions=solutions, labels=labels)
+            text = convert_markdown(cell.source, conv=conv)
+            if not solutions:
+                text = _student_links(text)
             if not text.strip():
                 continue
             cells.append({"cell_type": "markdown", "metadata": dict(cell.metadata),
                           "source": text})
-        else:
+        elif not conv.dropping:   # a student edition drops a gated solution's code
             cells.append({"cell_type": "code", "execution_count": None,
                           "metadata": dict(cell.metadata), "outputs": [],
                           "source": cell.source})
@@ -398,22 +430,19 @@ def dumps(nb: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 when an .ipynb has drifted")
-    parser.add_argument("--student", metavar="DIR", help="write notebooks without solutions here")
     parser.add_argument("chapters", nargs="*", type=Path)
     args = parser.parse_args(argv)
     stale = []
     for chapter in args.chapters or chapters():
         chapter = chapter.resolve()
-        if args.student:
-            out = Path(args.student) / chapter.with_suffix(".ipynb").name
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(dumps(notebook(chapter, solutions=False)))
-            continue
-        text, path = dumps(notebook(chapter)), chapter.with_suffix(".ipynb")
-        if not path.exists() or path.read_text() != text:
-            stale.append(path.name)
-            if not args.check:
-                path.write_text(text)
+        name = chapter.with_suffix(".ipynb").name
+        for solutions, path in ((True, chapter.with_suffix(".ipynb")), (False, STUDENT / name)):
+            text = dumps(notebook(chapter, solutions=solutions))
+            if not path.exists() or path.read_text() != text:
+                stale.append(path.relative_to(ROOT).as_posix())
+                if not args.check:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(text)
     if args.check and stale:
         print("out of date: " + ", ".join(stale) + "\nFix: make notebooks", file=sys.stderr)
         return 1

@@ -1,0 +1,47 @@
+"""The chapters' exercises and solutions, read from the MyST sources with plain regular
+expressions (independently of tools/make_notebooks.py and of sphinx-exercise), and phrases of
+each solution to look for in a built page or notebook."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "book").glob("0[0-9]_*.md"))
+
+EXERCISE = re.compile(r"^(:{3,}|`{3,})\{exercise\}\s*\n:label: ([\w-]+)\n(.*?)^\1[ \t]*$", re.M | re.S)
+SOLUTION = re.compile(r"^(:{3,}|`{3,})\{solution\} ([\w-]+)\n((?::[\w-]+:[^\n]*\n)*)(.*?)^\1[ \t]*$",
+                      re.M | re.S)
+GATED = re.compile(r"^(:{3,})\{solution-start\} ([\w-]+)\n((?::[\w-]+:[^\n]*\n)*)\1[ \t]*\n(.*?)"
+                   r"^:{3,}\{solution-end\}\s*\n:{3,}\s*$", re.M | re.S)
+
+
+def exercises(text: str) -> list[str]:
+    return [m.group(2) for m in EXERCISE.finditer(text)]
+
+
+def solutions(text: str) -> list[tuple[str, str, str]]:
+    """``(label, options, body)`` of every solution, plain and gated, in order of appearance."""
+    found = [(m.start(), m.group(2), m.group(3), m.group(4)) for m in SOLUTION.finditer(text)]
+    found += [(m.start(), m.group(2), m.group(3), m.group(4)) for m in GATED.finditer(text)]
+    return [f[1:] for f in sorted(found)]
+
+
+def words(text: str) -> str:
+    """Whitespace-normalised text."""
+    return " ".join(text.split())
+
+
+def probes(body: str) -> list[str]:
+    """Phrases a rendering of ``body`` keeps verbatim: the longest run of plain words of its
+    prose, and the first line of each of its code cells."""
+    out = []
+    code = re.findall(r"```\{code-cell\}[^\n]*\n(.*?)```", body, re.S)
+    out += [words(c.strip().splitlines()[0]) for c in code if c.strip()]
+    prose = re.sub(r"```.*?```", " ", body, flags=re.S)
+    prose = re.sub(r"\$[^$]*\$|\{[\w:-]+\}`[^`]*`|`[^`]*`|\([^)]*\)", " | ", prose)
+    runs = re.findall(r"(?:[A-Za-z][a-z']*[ \n]+){4,}[A-Za-z][a-z']*", prose)
+    if runs:
+        out.append(words(max(runs, key=len)))
+    return out
