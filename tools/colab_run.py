@@ -50,21 +50,35 @@ def run(path: Path, kernel: str, timeout: int) -> dict:
     return result
 
 
+def run_with_retry(path: Path, kernel: str, timeout: int) -> dict:
+    """:func:`run`, once more in a fresh kernel when the first run hung past the timeout or
+    lost its kernel (a transport failure, not a cell error: an error in a cell fails at once).
+    A notebook that hangs twice fails; a retry is reported."""
+    result = run(path, kernel, timeout)
+    if result["error"] is not None and "error_detail" not in result:
+        first = result["error"]
+        result = run(path, kernel, timeout)
+        result["retried_after"] = first
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kernel", required=True)
-    parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    parser.add_argument("--timeout", type=int, default=420, help="seconds per cell")
     parser.add_argument("--report", type=Path, default=None)
     parser.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args()
     results = []
     for path in args.notebooks:
-        r = run(path.resolve(), args.kernel, args.timeout)
+        r = run_with_retry(path.resolve(), args.kernel, args.timeout)
         results.append(r)
         status = "pass" if r["ok"] else "FAIL"
         print(f"{status} {r['notebook']:28s} {r['seconds']:7.1f} s"
               + (f"  error: {r['error']}" if r["error"] else "")
-              + (f"  MyST left: {r['myst_markup'][:3]}" if r["myst_markup"] else ""), flush=True)
+              + (f"  MyST left: {r['myst_markup'][:3]}" if r["myst_markup"] else "")
+              + (f"  (retried after: {r['retried_after']})" if "retried_after" in r else ""),
+              flush=True)
         if r.get("error_detail"):
             print(r["error_detail"], flush=True)
     if args.report:
