@@ -88,7 +88,8 @@ class Tags(HTMLParser):
         skip, article, math = self._state()
         classes = attrs.get("class", "").split()
         self._open.append((tag, skip or tag in self.SKIP, article or tag == "article",
-                           (math or "math" in classes) and tag != "mjx-container"))
+                           (math or "math" in classes) and tag != "mjx-container"
+                           and "eqno" not in classes))  # a labelled equation's "(1)#" is text
 
     def handle_startendtag(self, tag, attrs):
         self.tags.append((tag, {k: v or "" for k, v in attrs}))
