@@ -623,3 +623,102 @@ def plot_layer_view(image, cnfm_map, agop_map, similarity: float, title: str = "
     fig.suptitle(f"{title}  CNFM-AGOP pearson {similarity:.3f}", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# ---- Other accounts (chapter 07) -----------------------------------------------------------
+
+def plot_emergence_ipr(rows, stats=None, ipr_random: float | None = None, fig=None):
+    """Localisation against the input gain: the mean IPR (over seeds, band of one standard
+    deviation) of each statistic in ``stats`` (``{column: panel title}``; default: the
+    receptive fields, the AGOP's and the RFM's top eigenvectors), for the true and the
+    shuffled labels. ``rows``: the rows of :func:`agop.experiments.emergence.emergence_sweep`.
+    ``ipr_random``: a dashed reference line (``3/D``, i.i.d. Gaussian entries). Returns the
+    figure.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> rows = [{"gain": g, "labels": lab, "seed": s, "ipr_weights": 0.1 + g / 100}
+        ...         for g in (0.0, 3.0) for lab in ("true", "shuffled") for s in (0, 1)]
+        >>> fig = plot_emergence_ipr(rows, {"ipr_weights": "weights"}, ipr_random=0.075)
+        >>> [line.get_label() for line in fig.axes[0].get_lines()][:2]
+        ['true labels', 'shuffled labels']
+        >>> plt.close(fig)
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if stats is None:
+        stats = {"ipr_weights": "network: receptive fields (rows of $W$)",
+                 "ipr_agop": "network: top AGOP eigenvectors",
+                 "ipr_rfm": "RFM: top eigenvectors of $M$"}
+    if fig is None:
+        fig = plt.figure(figsize=(3.8 * len(stats), 3.2))
+    fig.clear()
+    axes = fig.subplots(1, len(stats), sharey=True, squeeze=False)[0]
+    gains = sorted({r["gain"] for r in rows})
+    x = np.arange(len(gains))
+    for ax, (stat, title) in zip(axes, stats.items(), strict=True):
+        for labels, style in (("true", "-o"), ("shuffled", "--s")):
+            vals = [[r[stat] for r in rows if r["gain"] == g and r["labels"] == labels]
+                    for g in gains]
+            if not any(vals):
+                continue
+            mean = np.array([np.mean(v) for v in vals])
+            sd = np.array([np.std(v) for v in vals])
+            ax.plot(x, mean, style, ms=4, label=f"{labels} labels")
+            ax.fill_between(x, mean - sd, mean + sd, alpha=0.2)
+        if ipr_random is not None:
+            ax.axhline(ipr_random, color="gray", ls=":", lw=1, label="i.i.d. Gaussian vector")
+        ax.set_xticks(x)
+        ax.set_xticklabels([f"{g:g}" for g in gains])
+        ax.set_xlabel("gain (0: Gaussian)")
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("mean IPR")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_emergence_view(view, n_fields: int = 4, fig=None):
+    """One network of the emergence task: its ``n_fields`` largest receptive fields (rows of
+    ``W``) and the top eigenvectors of its AGOP, drawn against the input site, each with its
+    IPR. ``view``: a dict from :func:`agop.experiments.emergence.emergence_view`. Returns the
+    figure.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> import torch
+        >>> from agop.localization import ipr
+        >>> W, V = torch.eye(3, 6), torch.ones(2, 6)
+        >>> view = {"gain": 1.0, "width": 3, "W": W, "eigvecs": V, "ipr_weights": ipr(W),
+        ...         "ipr_agop": ipr(V), "ipr_random": 0.5}
+        >>> fig = plot_emergence_view(view, n_fields=2)
+        >>> [ax.get_title() for ax in fig.axes]
+        ['receptive fields (mean IPR 1.00)', 'AGOP eigenvectors (mean IPR 0.17)']
+        >>> plt.close(fig)
+    """
+    import matplotlib.pyplot as plt
+
+    if fig is None:
+        fig = plt.figure(figsize=(9.0, 3.0))
+    fig.clear()
+    axes = fig.subplots(1, 2)
+    W = view["W"][:n_fields].detach().double().cpu()
+    panels = [(axes[0], W, view["ipr_weights"], "receptive fields", "unit"),
+              (axes[1], view["eigvecs"].detach().double().cpu(), view["ipr_agop"],
+               "AGOP eigenvectors", "eigenvector")]
+    for ax, vecs, iprs, title, what in panels:
+        for i, v in enumerate(vecs):
+            v = v / v.abs().max()
+            v = v * (1 if v[v.abs().argmax()] > 0 else -1)   # the largest entry upwards
+            ax.plot(v.numpy() - 2.2 * i, lw=1.2,
+                    label=f"{what} {i + 1}: IPR {float(iprs[i]):.2f}")
+        ax.set_yticks([])
+        ax.set_xlabel("input site")
+        ax.set_title(f"{title} (mean IPR {float(iprs.mean()):.2f})", fontsize=9)
+        ax.legend(fontsize=6, loc="upper right")
+    fig.suptitle(f"gain {view['gain']:g}, width {view['width']}; an i.i.d. Gaussian vector "
+                 f"has IPR about {view['ipr_random']:.3f}", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -332,3 +332,51 @@ def pretrained_explorer(models, images, size: int = 96, sketch: int = 8, *, view
         box.observe(draw, names="value")
     draw()
     return w.VBox([w.HBox([model_box, layer_box]), w.HBox([image_box, upload]), out])
+
+
+def emergence_explorer(gains, widths, *, views=None, **settings):
+    """Emergence of localised receptive fields: a gain and a width -> one trained
+    fully connected network's receptive fields and the top eigenvectors of its AGOP, with
+    their IPR, drawn by :func:`agop.viz.plot_emergence_view` (the chapter's static twin).
+    ``views``: ``{(gain, width): view}`` already computed (the static twin's, so the explorer
+    opens on it without training); other pairs are trained on demand by
+    :func:`agop.experiments.emergence.emergence_view` with ``settings`` and cached. Opens on
+    the largest gain and the first width. Returns the widget.
+
+    Examples:
+        >>> import contextlib, io
+        >>> with contextlib.redirect_stdout(io.StringIO()):
+        ...     explorer = emergence_explorer([0.0, 3.0], [2, 4], D=8, n_train=40, steps=2)
+        >>> [(w.description, w.value) for w in explorer.children[0].children]
+        [('gain', 3.0), ('width', 2)]
+    """
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+
+    from agop import viz
+    from agop.experiments.emergence import emergence_view
+
+    gains, widths = sorted(gains), sorted(widths)
+    cache = dict(views or {})
+    slow = {"continuous_update": False}  # each new pair trains a network: update on release
+    controls = {
+        "gain": w.SelectionSlider(options=gains, value=gains[-1], description="gain", **slow),
+        "width": w.SelectionSlider(options=widths, value=widths[0], description="width",
+                                   **slow),
+    }
+    out = w.Output()
+    fig = plt.figure(figsize=(9.0, 3.0))
+    plt.close(fig)
+
+    def draw(gain, width):
+        with out:
+            out.clear_output(wait=True)
+            if (gain, width) not in cache:
+                cache[(gain, width)] = emergence_view(gain, width, **settings)
+            viz.plot_emergence_view(cache[(gain, width)], fig=fig)
+            from IPython.display import display
+
+            display(fig)
+
+    w.interactive_output(draw, controls)
+    return w.VBox([w.HBox(list(controls.values())), out])

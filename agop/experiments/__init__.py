@@ -1,0 +1,1 @@
+"""Experiments that compare the AGOP account with other accounts of feature learning."""

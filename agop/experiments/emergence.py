@@ -1,0 +1,295 @@
+r"""Emergence of localised receptive fields in fully connected networks, through the AGOP.
+
+Ingrosso and Goldt (2022) train fully connected networks on translation-invariant inputs
+(:func:`agop.data.emergence_task`: two classes of a non-linear Gaussian field that differ in
+correlation length, the same covariance :math:`\exp(-d/\xi)` at every gain) and find
+first-layer receptive fields that localise when, and only when, the inputs are non-Gaussian.
+This module measures the same thing for three objects, with the inverse participation ratio
+(:func:`agop.localization.ipr`):
+
+* the rows :math:`w_k` of the first layer of a one-hidden-layer network
+  :math:`f(x) = \sum_k a_k \phi(w_k^\top x + b_k)`;
+* the top eigenvectors of that network's AGOP over whole inputs,
+
+  .. math:: \mathrm{AGOP}(f) = \frac1n \sum_i \nabla f(x_i) \nabla f(x_i)^\top
+            = W^\top G W, \qquad
+            G = \frac1n \sum_i (a \odot \phi'(W x_i + b))(a \odot \phi'(W x_i + b))^\top;
+
+* the top eigenvectors of the metric :math:`M` of a fully connected RFM
+  (:class:`agop.RFM`), a kernel machine that has no network at all: the metric of its last
+  AGOP round, whichever round its validation split keeps for predicting (``M = I``, kept
+  when no round helps, has no direction to measure).
+
+The networks of one sweep point are trained together, as one batch of independent networks
+(:class:`TwoLayerNets`): minibatch Adam on the squared error to labels :math:`\pm 1`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from agop.localization import ipr
+from agop.validation import check_choice, check_int, check_real, check_reals
+
+ACTIVATIONS = ("relu", "erf")
+LABELS = ("true", "shuffled")
+
+
+def _phi(h: torch.Tensor, activation: str) -> torch.Tensor:
+    return torch.relu(h) if activation == "relu" else torch.erf(h / math.sqrt(2))
+
+
+def _dphi(h: torch.Tensor, activation: str) -> torch.Tensor:
+    if activation == "relu":
+        return (h > 0).to(h.dtype)
+    return math.sqrt(2 / math.pi) * torch.exp(-h * h / 2)
+
+
+@dataclasses.dataclass
+class TwoLayerNets:
+    r"""``E`` independent one-hidden-layer networks
+    :math:`f_e(x) = \sum_k a_{ek} \phi(w_{ek}^\top x + b_{ek})`, as batched tensors:
+    ``W`` ``(E, K, D)``, ``b`` and ``a`` ``(E, K)``; ``activation`` is ``'relu'`` or
+    ``'erf'`` (:math:`\phi(h) = \operatorname{erf}(h / \sqrt2)`).
+
+    Examples:
+        >>> import torch
+        >>> nets = TwoLayerNets(torch.ones(1, 2, 3), torch.zeros(1, 2),
+        ...                     torch.tensor([[1.0, -2.0]]), "relu")
+        >>> nets(torch.tensor([[1.0, 1.0, 1.0], [-1.0, 0.0, 0.0]]))  # (1 - 2) * relu(sum x)
+        tensor([[-3., -0.]])
+    """
+
+    W: torch.Tensor
+    b: torch.Tensor
+    a: torch.Tensor
+    activation: str = "relu"
+
+    def hidden(self, X: torch.Tensor) -> torch.Tensor:
+        """Pre-activations ``(E, n, K)`` for inputs ``(n, D)`` shared by all networks or
+        ``(E, n, D)``, one set per network."""
+        if X.ndim == 2:
+            return torch.einsum("nd,ekd->enk", X, self.W) + self.b[:, None, :]
+        return torch.einsum("end,ekd->enk", X, self.W) + self.b[:, None, :]
+
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
+        """Outputs ``(E, n)``."""
+        return torch.einsum("enk,ek->en", _phi(self.hidden(X), self.activation), self.a)
+
+
+def train_two_layer(X: torch.Tensor, y: torch.Tensor, *, width: int, steps: int,
+                    lr: float = 3e-3, batch_size: int = 256, init_scale: float = 0.3,
+                    activation: str = "relu", seed: int = 0) -> TwoLayerNets:
+    r"""Train ``E`` one-hidden-layer networks of ``width`` hidden units at once, network
+    ``e`` on ``X[e]`` (``(E, n, D)``) with labels ``y[e]`` in ``{0, 1}`` (``(E, n)``).
+
+    Initialisation: :math:`W_{kd} \sim \mathcal N(0, s^2 / D)` (:math:`s` = ``init_scale``),
+    :math:`a_k \sim \mathcal N(0, 1/K)`, :math:`b = 0`. Each of ``steps`` steps draws a
+    minibatch of ``batch_size`` examples per network and takes one Adam step (learning rate
+    ``lr``) on the mean squared error between :math:`f(x)` and :math:`2y - 1`. Seeded.
+
+    Examples:
+        A linearly separable problem is learned:
+
+        >>> import torch
+        >>> X = torch.randn(1, 200, 5, generator=torch.Generator().manual_seed(0))
+        >>> y = (X[..., 0] > 0).long()
+        >>> nets = train_two_layer(X, y, width=8, steps=300, lr=1e-2, batch_size=50)
+        >>> float(((nets(X) > 0).long() == y).float().mean()) > 0.95
+        True
+    """
+    if X.ndim != 3 or y.shape != X.shape[:2]:
+        raise ValueError(f"X must be (E, n, D) and y (E, n), got {tuple(X.shape)} and "
+                         f"{tuple(y.shape)}")
+    width = check_int(width, "width", minimum=1)
+    steps = check_int(steps, "steps", minimum=0)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    lr = check_real(lr, "lr", minimum=0, strict_minimum=True)
+    init_scale = check_real(init_scale, "init_scale", minimum=0)
+    activation = check_choice(activation, "activation", ACTIVATIONS)
+    E, n, D = X.shape
+    g = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0))
+    dtype = X.dtype
+    W = (init_scale / math.sqrt(D)) * torch.randn(E, width, D, generator=g, dtype=dtype)
+    a = torch.randn(E, width, generator=g, dtype=dtype) / math.sqrt(width)
+    b = torch.zeros(E, width, dtype=dtype)
+    params = [p.to(X.device).requires_grad_() for p in (W, b, a)]
+    nets = TwoLayerNets(*params, activation=activation)
+    target = 2.0 * y.to(dtype) - 1
+    opt = torch.optim.Adam(params, lr=lr)
+    rows = torch.arange(E, device=X.device)[:, None]
+    for _ in range(steps):
+        idx = torch.randint(0, n, (E, min(batch_size, n)), generator=g).to(X.device)
+        loss = ((nets(X[rows, idx]) - target[rows, idx]) ** 2).mean() * E
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return TwoLayerNets(*(p.detach() for p in params), activation=activation)
+
+
+def two_layer_agop(nets: TwoLayerNets, X: torch.Tensor) -> torch.Tensor:
+    r"""The AGOP over whole inputs of each network, :math:`W^\top G W` with
+    :math:`G = \frac1n \sum_i d_i d_i^\top`, :math:`d_i = a \odot \phi'(W x_i + b)`
+    (``(E, D, D)``; ``X`` is ``(n, D)`` or ``(E, n, D)``).
+
+    Examples:
+        Against autograd, one sample at a time:
+
+        >>> import torch
+        >>> g = torch.Generator().manual_seed(0)
+        >>> nets = TwoLayerNets(torch.randn(1, 3, 4, generator=g, dtype=torch.float64),
+        ...                     torch.randn(1, 3, generator=g, dtype=torch.float64),
+        ...                     torch.randn(1, 3, generator=g, dtype=torch.float64), "erf")
+        >>> X = torch.randn(5, 4, generator=g, dtype=torch.float64)
+        >>> grads = [torch.autograd.functional.jacobian(lambda x: nets(x[None])[0, 0], x)
+        ...          for x in X]
+        >>> brute = sum(torch.outer(v, v) for v in grads) / 5
+        >>> torch.allclose(two_layer_agop(nets, X)[0], brute)
+        True
+    """
+    d = _dphi(nets.hidden(X), nets.activation) * nets.a[:, None, :]   # (E, n, K)
+    G = torch.einsum("enk,enl->ekl", d, d) / d.shape[1]
+    return nets.W.transpose(1, 2) @ G @ nets.W
+
+
+def top_eigenvectors(A: torch.Tensor, k: int) -> torch.Tensor:
+    """The ``k`` eigenvectors of the symmetric ``A`` (``(..., D, D)``) with the largest
+    eigenvalues, as rows ``(..., k, D)``, largest first.
+
+    Examples:
+        >>> import torch
+        >>> top_eigenvectors(torch.diag(torch.tensor([1.0, 3.0, 2.0])), 2).abs()
+        tensor([[0., 1., 0.],
+                [0., 0., 1.]])
+    """
+    k = check_int(k, "k", minimum=1, maximum=A.shape[-1])
+    vecs = torch.linalg.eigh((A + A.transpose(-1, -2)) / 2)[1]
+    return vecs[..., -k:].flip(-1).transpose(-1, -2)
+
+
+@dataclasses.dataclass
+class EmergenceResult:
+    """Rows of :func:`emergence_sweep` (one per gain, seed and label condition: the mean IPR
+    of the receptive fields ``ipr_weights``, of the top AGOP eigenvectors ``ipr_agop``, of
+    the top eigenvectors of the RFM's ``M`` ``ipr_rfm``, with test accuracies), and one
+    example per ``(gain, labels)`` (the first seed): ``W``, ``agop``, ``M``."""
+
+    rows: list[dict]
+    examples: dict
+    settings: dict
+
+    def summary(self, stat: str, gain: float, labels: str = "true") -> tuple[float, float]:
+        """Mean and standard deviation over seeds of column ``stat``.
+
+        Examples:
+            >>> r = EmergenceResult([{"gain": 1.0, "labels": "true", "x": v}
+            ...                      for v in (1.0, 3.0)], {}, {})
+            >>> r.summary("x", 1.0)
+            (2.0, 1.0)
+        """
+        values = [r[stat] for r in self.rows if r["gain"] == gain and r["labels"] == labels]
+        if not values:
+            raise KeyError(f"no rows for gain={gain}, labels={labels!r}")
+        return float(np.mean(values)), float(np.std(values))
+
+
+def emergence_sweep(gains: Sequence[float], seeds: Sequence[int], *, D: int = 40,
+                    n_train: int = 4000, n_test: int = 1000, xi: tuple[float, float] = (1.0, 2.0),
+                    width: int = 8, steps: int = 3000, lr: float = 3e-3, batch_size: int = 256,
+                    activation: str = "relu", n_top: int = 3, rfm_train: int = 1000,
+                    rfm_iter: int = 3, bandwidth: float = 10.0, shuffled: bool = True,
+                    dtype: torch.dtype = torch.float32, device=None,
+                    progress: bool = False) -> EmergenceResult:
+    r"""For every gain: draw :func:`agop.data.emergence_task` data per seed, train one network
+    per seed on the true labels and (``shuffled``) one on a permutation of them, all together
+    (:func:`train_two_layer`), fit an :class:`agop.RFM` on the first ``rfm_train`` training
+    examples with the same labels, and measure the mean IPR of the network's ``width``
+    receptive fields, of the top ``n_top`` eigenvectors of its AGOP (over its training
+    inputs) and of the top ``n_top`` eigenvectors of the RFM's ``M``. Gain 0 is the Gaussian
+    field with the same covariance: the null.
+
+    Examples:
+        >>> res = emergence_sweep([0.0], [0], D=8, n_train=60, n_test=20, width=2, steps=5,
+        ...                       rfm_train=40, rfm_iter=1, shuffled=False)
+        >>> sorted(res.rows[0])[:4], len(res.rows)
+        (['acc_net', 'acc_rfm', 'gain', 'ipr_agop'], 1)
+    """
+    from tqdm.auto import tqdm
+
+    from agop.data.emergence import emergence_task
+    from agop.rfm import RFM
+
+    gains = check_reals(gains, "gains", minimum=0)
+    seeds = [check_int(s, "seed", minimum=0) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed")
+    n_top = check_int(n_top, "n_top", minimum=1, maximum=D)
+    rfm_train = check_int(rfm_train, "rfm_train", minimum=4, maximum=n_train)
+    conditions = [(s, lab) for s in seeds for lab in (LABELS if shuffled else LABELS[:1])]
+    rows, examples = [], {}
+    for gain in tqdm(gains, desc="gains", disable=not progress):
+        Xs, ys, tests = [], [], []
+        for seed, labels in conditions:
+            X, y = emergence_task(n_train + n_test, D, gain=gain, xi=xi, seed=seed, dtype=dtype)
+            X, y, Xt, yt = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+            if labels == "shuffled":
+                y = y[torch.randperm(n_train, generator=torch.Generator().manual_seed(seed))]
+            Xs.append(X)
+            ys.append(y)
+            tests.append((Xt, yt))
+        X_all, y_all = torch.stack(Xs), torch.stack(ys)
+        nets = train_two_layer(X_all, y_all, width=width, steps=steps, lr=lr,
+                               batch_size=batch_size, activation=activation, seed=seeds[0])
+        agops = two_layer_agop(nets, X_all)
+        ipr_w = ipr(nets.W).mean(-1)
+        ipr_a = ipr(top_eigenvectors(agops, n_top)).mean(-1)
+        for e, (seed, labels) in enumerate(conditions):
+            Xt, yt = tests[e]
+            rfm = RFM(n_iter=rfm_iter, random_state=seed, bandwidth=bandwidth,
+                      device=device, progress=False).fit(Xs[e][:rfm_train], ys[e][:rfm_train])
+            M = rfm.Ms_[-1].cpu()   # the last AGOP round, whichever iterate validation keeps
+            acc_net = float(((nets(Xt)[e] > 0).long() == yt).float().mean())
+            rows.append({"gain": gain, "seed": seed, "labels": labels,
+                         "ipr_weights": float(ipr_w[e]), "ipr_agop": float(ipr_a[e]),
+                         "ipr_rfm": float(ipr(top_eigenvectors(M, n_top)).mean()),
+                         "acc_net": acc_net,
+                         "acc_rfm": float(rfm.score(Xt, yt.numpy())),
+                         "rfm_best_iter": int(rfm.best_iter_)})
+            if seed == seeds[0]:
+                examples[(gain, labels)] = {"W": nets.W[e].cpu(), "agop": agops[e].cpu(),
+                                            "M": M}
+    settings = dict(D=D, n_train=n_train, xi=xi, width=width, steps=steps, lr=lr,
+                    batch_size=batch_size, activation=activation, n_top=n_top,
+                    rfm_train=rfm_train, rfm_iter=rfm_iter)
+    return EmergenceResult(rows, examples, settings)
+
+
+def emergence_view(gain: float, width: int, *, seed: int = 0, D: int = 40, n_train: int = 4000,
+                   xi: tuple[float, float] = (1.0, 2.0), steps: int = 3000, lr: float = 3e-3,
+                   batch_size: int = 256, activation: str = "relu", n_top: int = 3,
+                   dtype: torch.dtype = torch.float32) -> dict:
+    r"""One network at one ``gain`` and ``width`` (what the explorer shows): its receptive
+    fields ``W`` (rows, sorted by norm, largest first), the top ``n_top`` eigenvectors of its
+    AGOP ``eigvecs`` and the IPR of each (``ipr_weights``, ``ipr_agop``), with the
+    reference level ``3 / D`` of a vector of i.i.d. Gaussian entries (``ipr_random``).
+
+    Examples:
+        >>> view = emergence_view(3.0, 2, D=8, n_train=50, steps=5)
+        >>> tuple(view["W"].shape), tuple(view["eigvecs"].shape), view["ipr_random"]
+        ((2, 8), (3, 8), 0.375)
+    """
+    from agop.data.emergence import emergence_task
+
+    X, y = emergence_task(n_train, D, gain=gain, xi=xi, seed=seed, dtype=dtype)
+    nets = train_two_layer(X[None], y[None], width=width, steps=steps, lr=lr,
+                           batch_size=batch_size, activation=activation, seed=seed)
+    W = nets.W[0]
+    W = W[W.norm(dim=1).argsort(descending=True)]
+    vecs = top_eigenvectors(two_layer_agop(nets, X)[0], min(n_top, D))
+    return {"gain": gain, "width": width, "W": W, "eigvecs": vecs, "ipr_weights": ipr(W),
+            "ipr_agop": ipr(vecs), "ipr_random": 3 / D}

@@ -1,0 +1,140 @@
+"""Emergence through the AGOP: the network AGOP against autograd and against the package's
+patch-AGOP, the localisation statistics on planted vectors, and the sweep's controls."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from agop.experiments.emergence import (
+    TwoLayerNets,
+    emergence_sweep,
+    emergence_view,
+    top_eigenvectors,
+    train_two_layer,
+    two_layer_agop,
+)
+from agop.features import patch_agop
+from agop.localization import ipr
+
+
+def random_nets(E, K, D, activation, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return TwoLayerNets(*(torch.randn(*s, generator=g, dtype=torch.float64)
+                          for s in ((E, K, D), (E, K), (E, K))), activation=activation)
+
+
+def brute_agop(nets, X, e):
+    """(1/n) sum_i grad f_e(x_i) grad f_e(x_i)^T, one autograd call per sample."""
+    out = torch.zeros(X.shape[-1], X.shape[-1], dtype=X.dtype)
+    for x in X:
+        x = x.clone().requires_grad_()
+        (grad,) = torch.autograd.grad(nets(x[None])[e, 0], x)
+        out += torch.outer(grad, grad)
+    return out / X.shape[0]
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf"])
+def test_network_agop_is_autograd_sample_by_sample(activation):
+    nets = random_nets(3, 5, 7, activation)
+    X = torch.randn(3, 11, 7, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    A = two_layer_agop(nets, X)   # each network on its own inputs
+    for e in range(3):
+        torch.testing.assert_close(A[e], brute_agop(nets, X[e], e), rtol=1e-10, atol=1e-12)
+    shared = two_layer_agop(nets, X[0])   # all networks on the same inputs
+    torch.testing.assert_close(shared[2], brute_agop(nets, X[0], 2), rtol=1e-10, atol=1e-12)
+
+
+def test_network_agop_is_the_patch_agop_of_a_one_by_one_convolution():
+    """A fully connected layer is a 1 x 1 convolution on (n, D, 1, 1) images: one patch, the
+    whole input. The package's hook-based patch-AGOP must agree."""
+    nets = random_nets(1, 4, 6, "relu", seed=2)
+    conv = nn.Conv2d(6, 4, 1).double()
+    read = nn.Linear(4, 1, bias=False).double()
+    with torch.no_grad():
+        conv.weight.copy_(nets.W[0][:, :, None, None])
+        conv.bias.copy_(nets.b[0])
+        read.weight.copy_(nets.a[0][None])
+    model = nn.Sequential(conv, nn.ReLU(), nn.Flatten(), read).eval()
+    X = torch.randn(9, 6, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    torch.testing.assert_close(model(X[:, :, None, None])[:, 0], nets(X)[0])
+    A = patch_agop(model, X[:, :, None, None], device="cpu")["0"]
+    torch.testing.assert_close(two_layer_agop(nets, X)[0], A, rtol=1e-10, atol=1e-12)
+
+
+def test_top_eigenvectors_are_the_largest_first():
+    Q = torch.linalg.qr(torch.randn(5, 5, generator=torch.Generator().manual_seed(0),
+                                    dtype=torch.float64))[0]
+    A = Q @ torch.diag(torch.tensor([1.0, 5.0, 2.0, 4.0, 3.0], dtype=torch.float64)) @ Q.T
+    V = top_eigenvectors(A, 3)
+    for row, col in zip(V, [1, 3, 4], strict=True):
+        assert abs(float(row @ Q[:, col])) == pytest.approx(1.0, abs=1e-10)
+    with pytest.raises(ValueError, match="k"):
+        top_eigenvectors(A, 6)
+
+
+def test_planted_localised_fields_give_localised_agop_eigenvectors():
+    """Receptive fields planted on 3 sites each, at separate places, with distinct read-out
+    weights; each input is one of the fields, so exactly one unit fires on it (bias -1/2) and
+    G is diagonal: the AGOP's top eigenvectors are the fields themselves (IPR 1/3). Planted
+    orthogonal Fourier modes, the same way, give the delocalised 3/(2D)."""
+    D, K = 30, 4
+    W = torch.zeros(1, K, D, dtype=torch.float64)
+    for k in range(K):
+        W[0, k, 7 * k:7 * k + 3] = 1.0
+    a = torch.tensor([[4.0, 3.0, 2.0, 1.0]], dtype=torch.float64)
+    bias = torch.full((1, K), -0.5, dtype=torch.float64)
+    local = TwoLayerNets(W, bias, a, "relu")
+    V = top_eigenvectors(two_layer_agop(local, W[0].repeat(5, 1))[0], 3)
+    torch.testing.assert_close(ipr(V), torch.full((3,), 1 / 3, dtype=torch.float64))
+    for row, k in zip(V, range(3), strict=True):   # largest read-out weight first
+        assert abs(float(row @ W[0, k])) / W[0, k].norm() == pytest.approx(1.0)
+    sites = torch.arange(D, dtype=torch.float64)
+    waves = torch.stack([torch.cos(2 * math.pi * (k + 1) * sites / D) for k in range(K)])[None]
+    spread = TwoLayerNets(waves, bias, a, "relu")
+    Vs = top_eigenvectors(two_layer_agop(spread, waves[0].repeat(5, 1))[0], 3)
+    torch.testing.assert_close(ipr(Vs), torch.full((3,), 3 / (2 * D), dtype=torch.float64))
+
+
+def test_training_learns_and_networks_are_independent():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(2, 300, 6, generator=g)
+    y = torch.stack([(X[0, :, 0] > 0), (X[1, :, 3] < 0)]).long()
+    nets = train_two_layer(X, y, width=8, steps=400, lr=1e-2, batch_size=64)
+    acc = ((nets(X) > 0).long() == y).float().mean(1)
+    assert bool((acc > 0.95).all()), acc
+    # each network leans on its own label's site
+    A = two_layer_agop(nets, X)
+    assert int(A[0].diagonal().argmax()) == 0 and int(A[1].diagonal().argmax()) == 3
+    with pytest.raises(ValueError, match=r"\(E, n, D\)"):
+        train_two_layer(X[0], y[0], width=2, steps=1)
+    with pytest.raises(ValueError, match="activation"):
+        train_two_layer(X, y, width=2, steps=1, activation="tanh")
+
+
+def test_sweep_rows_controls_and_examples():
+    res = emergence_sweep([0.0, 3.0], [0, 1], D=10, n_train=600, n_test=300, width=8,
+                          steps=500, rfm_train=100, rfm_iter=1, lr=1e-2, xi=(1.0, 4.0))
+    assert len(res.rows) == 2 * 2 * 2
+    assert set(res.examples) == {(g, lab) for g in (0.0, 3.0) for lab in ("true", "shuffled")}
+    # the shuffled control cannot generalise; the true labels (correlation length) can
+    assert res.summary("acc_net", 3.0, "shuffled")[0] < 0.6
+    assert res.summary("acc_net", 3.0, "true")[0] > 0.6
+    for r in res.rows:
+        assert 1 / 10 <= r["ipr_weights"] <= 1 and 1 / 10 <= r["ipr_rfm"] <= 1
+    ex = res.examples[(3.0, "true")]
+    assert ex["W"].shape == (8, 10) and ex["agop"].shape == ex["M"].shape == (10, 10)
+    with pytest.raises(ValueError, match="seeds"):
+        emergence_sweep([0.0], [], D=10)
+    with pytest.raises(KeyError, match="gain=1.0"):
+        res.summary("ipr_agop", 1.0)
+
+
+def test_view_sorts_fields_by_norm():
+    view = emergence_view(3.0, 4, D=10, n_train=100, steps=20)
+    norms = view["W"].norm(dim=1)
+    assert bool((norms[:-1] >= norms[1:]).all())
+    torch.testing.assert_close(view["ipr_weights"], ipr(view["W"]))
