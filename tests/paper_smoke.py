@@ -57,6 +57,9 @@ SMOKE: dict[str, str] = {
         "MNIST_RUN = dict(n_train=40, n_test=30)\n"
         "STANDARD = dict(n_train=100, n_test=30)\n"   # EMNIST: 47 classes, stratified split
         "STANDARD_ARCH = {**STANDARD_ARCH, 'width': 4, 'n_iter': 2}"),
+    "07_other_accounts": ("SEEDS = [0]\nGAINS = [0.0, 3.0]\nWIDTHS = [4, 8]\n"
+                          "NET = {**NET, 'D': 12, 'n_train': 300, 'width': 4, 'steps': 20}\n"
+                          "RFM_FIT = dict(rfm_train=100, rfm_iter=1)"),
     # the benchmark's paper size takes minutes per entry: its chapter code is the same
     "90_performance": "SIZE = 'quick'\nN_TILED = [125, 250]\nN_UNTILED = [125, 250]",
 }

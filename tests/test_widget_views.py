@@ -55,3 +55,34 @@ def test_ansatz_explorer_opens_on_the_last_checkpoint_and_layer(monkeypatch):
     box = widgets.ansatz_explorer(matrices)
     assert titles == ["l2, epoch 5"]  # the static twin's last figure
     assert not _controls(box)["alpha"].continuous_update
+
+
+def test_emergence_explorer_opens_on_the_static_twin_and_trains_each_pair_once(monkeypatch):
+    from agop import viz
+    from agop.experiments import emergence
+
+    def fake_view(gain, width, **settings):
+        trained.append((gain, width))
+        W = torch.eye(width, 6)
+        return {"gain": gain, "width": width, "W": W, "eigvecs": W[:2], "ipr_weights":
+                torch.ones(width), "ipr_agop": torch.ones(2), "ipr_random": 0.5}
+
+    trained, drawn = [], []
+    real = viz.plot_emergence_view
+    monkeypatch.setattr(emergence, "emergence_view", fake_view)
+    monkeypatch.setattr(viz, "plot_emergence_view",
+                        lambda view, **k: drawn.append((view["gain"], view["width"]))
+                        or real(view, **k))
+    twin = fake_view(30.0, 8)
+    trained.clear()
+    box = widgets.emergence_explorer([0.0, 3.0, 30.0], [8, 32], views={(30.0, 8): twin})
+    assert drawn == [(30.0, 8)] and trained == []   # the static twin's view, not retrained
+    c = _controls(box)
+    assert not c["gain"].continuous_update and not c["width"].continuous_update
+    c["gain"].value = 0.0
+    c["width"].value = 32
+    c["gain"].value = 30.0
+    c["width"].value = 8
+    c["gain"].value = 0.0
+    assert drawn[1:] == [(0.0, 8), (0.0, 32), (30.0, 32), (30.0, 8), (0.0, 8)]
+    assert trained == [(0.0, 8), (0.0, 32), (30.0, 32)]   # cached: each pair trained once
