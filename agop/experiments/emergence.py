@@ -201,7 +201,7 @@ class EmergenceResult:
 def emergence_sweep(gains: Sequence[float], seeds: Sequence[int], *, D: int = 40,
                     n_train: int = 4000, n_test: int = 1000, xi: tuple[float, float] = (1.0, 2.0),
                     width: int = 8, steps: int = 3000, lr: float = 3e-3, batch_size: int = 256,
-                    activation: str = "relu", n_top: int = 3, rfm_train: int = 1000,
+                    activation: str = "erf", n_top: int = 3, rfm_train: int = 1000,
                     rfm_iter: int = 3, bandwidth: float = 10.0, shuffled: bool = True,
                     dtype: torch.dtype = torch.float32, device=None,
                     progress: bool = False) -> EmergenceResult:
@@ -271,7 +271,7 @@ def emergence_sweep(gains: Sequence[float], seeds: Sequence[int], *, D: int = 40
 
 def emergence_view(gain: float, width: int, *, seed: int = 0, D: int = 40, n_train: int = 4000,
                    xi: tuple[float, float] = (1.0, 2.0), steps: int = 3000, lr: float = 3e-3,
-                   batch_size: int = 256, activation: str = "relu", n_top: int = 3,
+                   batch_size: int = 256, activation: str = "erf", n_top: int = 3,
                    dtype: torch.dtype = torch.float32) -> dict:
     r"""One network at one ``gain`` and ``width`` (what the explorer shows): its receptive
     fields ``W`` (rows, sorted by norm, largest first), the top ``n_top`` eigenvectors of its
