@@ -138,3 +138,16 @@ def test_view_sorts_fields_by_norm():
     norms = view["W"].norm(dim=1)
     assert bool((norms[:-1] >= norms[1:]).all())
     torch.testing.assert_close(view["ipr_weights"], ipr(view["W"]))
+
+
+def test_view_of_a_sweep_example_is_the_view_of_its_network():
+    """The explorer's cached views come from the sweep's networks: the same statistics as
+    the sweep's row for that network."""
+    from agop.experiments.emergence import view_of
+
+    res = emergence_sweep([3.0], [0], D=10, n_train=200, n_test=50, width=4, steps=50,
+                          rfm_train=50, rfm_iter=1, shuffled=False, n_top=2)
+    view = view_of(3.0, res.examples[(3.0, "true")]["W"], res.examples[(3.0, "true")]["agop"],
+                   n_top=2)
+    assert float(view["ipr_weights"].mean()) == pytest.approx(res.rows[0]["ipr_weights"])
+    assert float(view["ipr_agop"].mean()) == pytest.approx(res.rows[0]["ipr_agop"])

@@ -13,6 +13,9 @@ resident memory after the answer.
 * noise (chapter 06): precomputed panels of the bars task (drawing only);
 * pretrained (chapter 03): VGG11 and ResNet18 at initialisation, two photographs of 64 px,
   sketch of 8 probes: the first view, a deep layer, another image, another model (one redraw).
+* emergence (chapter 07): the first view from the static twin's cached network, then
+  another width (trains one network of width 32 on 4000 inputs of 40 sites, 3000 Adam
+  steps: the chapter caches its sweep's networks, so only a new width trains), then back.
 """
 
 from __future__ import annotations
@@ -177,8 +180,24 @@ def _pretrained(size: str) -> Iterator[Result]:
                _timed(_set(c, "model", "resnet18 (init)")), size)
 
 
+def _emergence(size: str) -> Iterator[Result]:
+    from agop import widgets
+    from agop.experiments.emergence import emergence_view
+
+    settings = dict(D=40, n_train=4000, steps=3000)
+    twin = emergence_view(30.0, 8, **settings)
+    box = {}
+    yield _row("emergence", "first view (cached network)", _timed(lambda: box.setdefault(
+        "w", widgets.emergence_explorer([0.0, 3.0, 30.0], [8, 32],
+                                        views={(30.0, 8): twin}, **settings))), size)
+    c = _controls(box["w"])
+    yield _row("emergence", "another width (trains a network)", _timed(_set(c, "width", 32)),
+               size)
+    yield _row("emergence", "back to width 8 (cached)", _timed(_set(c, "width", 8)), size)
+
+
 @benchmark("widgets")
 def explorers(size: str, device: torch.device) -> Iterator[Result]:
     with _rendering():
-        for part in (_theorem, _ansatz, _operators, _noise, _pretrained):
+        for part in (_theorem, _ansatz, _operators, _noise, _pretrained, _emergence):
             yield from part(size)

@@ -177,7 +177,8 @@ class EmergenceResult:
     """Rows of :func:`emergence_sweep` (one per gain, seed and label condition: the mean IPR
     of the receptive fields ``ipr_weights``, of the top AGOP eigenvectors ``ipr_agop``, of
     the top eigenvectors of the RFM's ``M`` ``ipr_rfm``, with test accuracies), and one
-    example per ``(gain, labels)`` (the first seed): ``W``, ``agop``, ``M``."""
+    example per ``(gain, labels)`` (the first seed): ``W``, ``agop``, ``M``. See
+    :func:`emergence_sweep`'s example."""
 
     rows: list[dict]
     examples: dict
@@ -288,8 +289,21 @@ def emergence_view(gain: float, width: int, *, seed: int = 0, D: int = 40, n_tra
     X, y = emergence_task(n_train, D, gain=gain, xi=xi, seed=seed, dtype=dtype)
     nets = train_two_layer(X[None], y[None], width=width, steps=steps, lr=lr,
                            batch_size=batch_size, activation=activation, seed=seed)
-    W = nets.W[0]
+    return view_of(gain, nets.W[0], two_layer_agop(nets, X)[0], n_top)
+
+
+def view_of(gain: float, W: torch.Tensor, agop: torch.Tensor, n_top: int = 3) -> dict:
+    """The explorer's view (see :func:`emergence_view`) of a network already trained at
+    ``gain``, from its first layer ``W`` (``(K, D)``) and its AGOP (``(D, D)``); for instance
+    one of :attr:`EmergenceResult.examples`, so that the explorer opens without training.
+
+    Examples:
+        >>> import torch
+        >>> view = view_of(1.0, torch.eye(2, 4), torch.diag(torch.tensor([1.0, 3, 2, 0])), 2)
+        >>> view["width"], view["eigvecs"].abs().argmax(1).tolist(), view["ipr_random"]
+        (2, [1, 2], 0.75)
+    """
     W = W[W.norm(dim=1).argsort(descending=True)]
-    vecs = top_eigenvectors(two_layer_agop(nets, X)[0], min(n_top, D))
-    return {"gain": gain, "width": width, "W": W, "eigvecs": vecs, "ipr_weights": ipr(W),
-            "ipr_agop": ipr(vecs), "ipr_random": 3 / D}
+    vecs = top_eigenvectors(agop, min(n_top, W.shape[1]))
+    return {"gain": gain, "width": W.shape[0], "W": W, "eigvecs": vecs, "ipr_weights": ipr(W),
+            "ipr_agop": ipr(vecs), "ipr_random": 3 / W.shape[1]}
