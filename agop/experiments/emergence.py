@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from agop.localization import ipr
+from agop.runtime import default_device
 from agop.validation import check_choice, check_int, check_real, check_reals
 
 ACTIVATIONS = ("relu", "erf")
@@ -212,7 +213,8 @@ def emergence_sweep(gains: Sequence[float], seeds: Sequence[int], *, D: int = 40
     examples with the same labels, and measure the mean IPR of the network's ``width``
     receptive fields, of the top ``n_top`` eigenvectors of its AGOP (over its training
     inputs) and of the top ``n_top`` eigenvectors of the RFM's ``M``. Gain 0 is the Gaussian
-    field with the same covariance: the null.
+    field with the same covariance: the null. Networks and RFMs run on ``device`` (``None``:
+    CUDA when available); the results come back on the CPU.
 
     Examples:
         >>> res = emergence_sweep([0.0], [0], D=8, n_train=60, n_test=20, width=2, steps=5,
@@ -231,6 +233,7 @@ def emergence_sweep(gains: Sequence[float], seeds: Sequence[int], *, D: int = 40
         raise ValueError("seeds must hold at least one seed")
     n_top = check_int(n_top, "n_top", minimum=1, maximum=D)
     rfm_train = check_int(rfm_train, "rfm_train", minimum=4, maximum=n_train)
+    dev = default_device(device)   # the networks train there too
     conditions = [(s, lab) for s in seeds for lab in (LABELS if shuffled else LABELS[:1])]
     rows, examples = [], {}
     for gain in tqdm(gains, desc="gains", disable=not progress):
@@ -243,18 +246,18 @@ def emergence_sweep(gains: Sequence[float], seeds: Sequence[int], *, D: int = 40
             Xs.append(X)
             ys.append(y)
             tests.append((Xt, yt))
-        X_all, y_all = torch.stack(Xs), torch.stack(ys)
+        X_all, y_all = torch.stack(Xs).to(dev), torch.stack(ys).to(dev)
         nets = train_two_layer(X_all, y_all, width=width, steps=steps, lr=lr,
                                batch_size=batch_size, activation=activation, seed=seeds[0])
         agops = two_layer_agop(nets, X_all)
-        ipr_w = ipr(nets.W).mean(-1)
-        ipr_a = ipr(top_eigenvectors(agops, n_top)).mean(-1)
+        ipr_w = ipr(nets.W).mean(-1).cpu()
+        ipr_a = ipr(top_eigenvectors(agops, n_top)).mean(-1).cpu()
         for e, (seed, labels) in enumerate(conditions):
             Xt, yt = tests[e]
             rfm = RFM(n_iter=rfm_iter, random_state=seed, bandwidth=bandwidth,
                       device=device, progress=False).fit(Xs[e][:rfm_train], ys[e][:rfm_train])
             M = rfm.Ms_[-1].cpu()   # the last AGOP round, whichever iterate validation keeps
-            acc_net = float(((nets(Xt)[e] > 0).long() == yt).float().mean())
+            acc_net = float(((nets(Xt.to(dev))[e].cpu() > 0).long() == yt).float().mean())
             rows.append({"gain": gain, "seed": seed, "labels": labels,
                          "ipr_weights": float(ipr_w[e]), "ipr_agop": float(ipr_a[e]),
                          "ipr_rfm": float(ipr(top_eigenvectors(M, n_top)).mean()),
@@ -273,11 +276,12 @@ def emergence_sweep(gains: Sequence[float], seeds: Sequence[int], *, D: int = 40
 def emergence_view(gain: float, width: int, *, seed: int = 0, D: int = 40, n_train: int = 4000,
                    xi: tuple[float, float] = (1.0, 2.0), steps: int = 3000, lr: float = 3e-3,
                    batch_size: int = 256, activation: str = "erf", n_top: int = 3,
-                   dtype: torch.dtype = torch.float32) -> dict:
+                   dtype: torch.dtype = torch.float32, device=None) -> dict:
     r"""One network at one ``gain`` and ``width`` (what the explorer shows): its receptive
     fields ``W`` (rows, sorted by norm, largest first), the top ``n_top`` eigenvectors of its
     AGOP ``eigvecs`` and the IPR of each (``ipr_weights``, ``ipr_agop``), with the
     reference level ``3 / D`` of a vector of i.i.d. Gaussian entries (``ipr_random``).
+    Trained on ``device`` (``None``: CUDA when available); the view is on the CPU.
 
     Examples:
         >>> view = emergence_view(3.0, 2, D=8, n_train=50, steps=5)
@@ -287,9 +291,10 @@ def emergence_view(gain: float, width: int, *, seed: int = 0, D: int = 40, n_tra
     from agop.data.emergence import emergence_task
 
     X, y = emergence_task(n_train, D, gain=gain, xi=xi, seed=seed, dtype=dtype)
+    X, y = X.to(default_device(device)), y.to(default_device(device))
     nets = train_two_layer(X[None], y[None], width=width, steps=steps, lr=lr,
                            batch_size=batch_size, activation=activation, seed=seed)
-    return view_of(gain, nets.W[0], two_layer_agop(nets, X)[0], n_top)
+    return view_of(gain, nets.W[0].cpu(), two_layer_agop(nets, X)[0].cpu(), n_top)
 
 
 def view_of(gain: float, W: torch.Tensor, agop: torch.Tensor, n_top: int = 3) -> dict:
