@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from agop import pretrained, widgets
+from agop import viz, widgets
+from agop.experiments.ansatz import LayerViews
 
 matplotlib.use("Agg")
 pytest.importorskip("ipywidgets")
@@ -28,10 +29,11 @@ def test_pretrained_explorer_opens_on_the_first_view_and_redraws_once(monkeypatc
     models = {"a": _cnn(0), "b": _cnn(1)}
     g = torch.Generator().manual_seed(0)
     images = {"x": torch.randn(3, 12, 12, generator=g), "y": torch.randn(3, 12, 12, generator=g)}
-    views = pretrained.LayerViews(models, images, sketch=2)
+    views = LayerViews(models, images, sketch=2)
     drawn = []
-    real = views.plot
-    monkeypatch.setattr(views, "plot", lambda *a, **k: drawn.append(a) or real(*a, **k))
+    real = viz.plot_layer_views
+    monkeypatch.setattr(viz, "plot_layer_views",
+                        lambda v, *a, **k: drawn.append(a) or real(v, *a, **k))
     box = widgets.pretrained_explorer(models, images, views=views)
     assert drawn == [views.first()] == [("a", "0", "x")]
     c = _controls(box)
