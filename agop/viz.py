@@ -144,7 +144,7 @@ def plot_accuracy_vs_noise(rows, methods=None, ax=None, title: str | None = None
                            xlabel: str = "noise level"):
     """Test accuracy against the noise level, one line per method: the mean over seeds with a
     band of one standard deviation (Figure 5 of the paper). ``rows``: dicts with ``method``,
-    ``noise`` and ``accuracy`` (e.g. the ``rows`` of an :class:`agop.baseline.Comparison`).
+    ``noise`` and ``accuracy`` (e.g. the ``rows`` of an :class:`agop.experiments.local_signals.Comparison`).
     Returns the axes.
 
     Examples:
@@ -267,7 +267,7 @@ def plot_noise_panel(panel, fig=None):
 
     ``panel``: a dict with ``noise``, ``images`` ``(m, c, H, W)``, ``maps``
     ``{method: (m, H, W)}`` and ``accuracy`` ``{method: (mean, std)}`` (see
-    :meth:`agop.baseline.Comparison.panels`). Returns the figure.
+    :meth:`agop.experiments.local_signals.Comparison.panels`). Returns the figure.
 
     Examples:
         >>> import matplotlib.pyplot as plt
@@ -546,11 +546,11 @@ def plot_accuracy_by_iteration(curves, selected=None, ax=None, title: str | None
 def plot_sketch_accuracy(rows, ax=None):
     r"""Relative Frobenius error of the sketched patch-AGOP against the number of probes ``k``,
     one line per layer, with the :math:`1/\sqrt{k}` slope dashed. ``rows``:
-    :func:`agop.pretrained.sketch_accuracy`. Returns the axes.
+    :func:`agop.experiments.ansatz.sketch_accuracy`. Returns the axes.
 
     Examples:
         >>> import matplotlib.pyplot as plt
-        >>> from agop.pretrained import SketchAccuracy
+        >>> from agop.experiments.ansatz import SketchAccuracy
         >>> rows = [SketchAccuracy("conv1", k, 1 / k**0.5, 0.99, 0.8, 0.8) for k in (1, 4, 16)]
         >>> ax = plot_sketch_accuracy(rows)
         >>> [line.get_label() for line in ax.get_lines()]

@@ -89,7 +89,7 @@ def noise_explorer(panels):
     """A local-signal task across noise levels: a slider over the noise level -> sample images,
     the learned feature maps and every method's accuracy, drawn by
     :func:`agop.viz.plot_noise_panel` (the chapter's static twin). ``panels``: a list of
-    panels, one per noise level (:meth:`agop.baseline.Comparison.panels`). Returns the widget.
+    panels, one per noise level (:meth:`agop.experiments.local_signals.Comparison.panels`). Returns the widget.
 
     Examples:
         >>> import contextlib, io

@@ -90,7 +90,7 @@ class LayerResult:
     and the trained CNFM; ``seconds``: this layer's share of the analysis after the shared
     backward passes.
 
-    See :func:`verify_ansatz` and :func:`ansatz_table` for examples.
+    See :func:`verify_ansatz` for an example (and :func:`ansatz_table` for another).
     """
 
     layer: str
@@ -152,7 +152,7 @@ class AnsatzTable:
     fields); :meth:`records` gives one row per (layer, power, kind), the long form that
     :func:`agop.viz.plot_ansatz_controls` draws.
 
-    See :func:`verify_ansatz` and :func:`ansatz_table` for examples.
+    See :func:`verify_ansatz` for an example (and :func:`ansatz_table` for another).
     """
 
     model: str
