@@ -348,3 +348,41 @@ def test_layer_views_are_cached_and_equal_the_dense_computation(monkeypatch):
                                v3["agop_map"], rtol=0, atol=0)
     with pytest.raises(ValueError, match="layer"):
         views.view("a", "classifier.1", "x0")
+
+
+def test_the_two_builders_of_the_ansatz_report_agree():
+    """verify_ansatz (factored, in the filter space) and ansatz_table (dense AGOPs given) fill
+    the same AnsatzTable: the same similarities after training and at initialisation, the same
+    nulls (same seed) and the same CNFM control, to rounding."""
+    from agop.nets import SimpleCNN
+
+    net = SimpleCNN(3, 4, image_size=12, depth=2, width=5, seed=0).double().eval()
+    init = SimpleCNN(3, 4, image_size=12, depth=2, width=5, seed=1).double().eval()
+    X = torch.rand(4, 3, 12, 12, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    one = ansatz.verify_ansatz(net, X, init=init, null_draws=4, seed=5, device="cpu")
+    factors = patch_agop(net, X, factored=True, device="cpu")
+    two = ansatz.ansatz_table(net, {n: f.dense() for n, f in factors.items()}, init_model=init,
+                              init_agops=patch_agop(init, X, device="cpu"), alphas=(1.0,),
+                              n_draws=4, seed=5, G={n: f.G for n, f in factors.items()})
+    assert isinstance(two, ansatz.AnsatzTable) and len(one.records()) == len(two.records()) == 4
+    for a, b in zip(one.records(), two.records(), strict=True):
+        assert a.keys() == b.keys() and (a["layer"], a["alpha"], a["kind"]) == (
+            b["layer"], b["alpha"], b["kind"])
+        for key, value in a.items():
+            if isinstance(value, float):
+                assert value == pytest.approx(b[key], rel=1e-8, abs=1e-10), key
+
+
+def test_layer_inputs_stop_once_every_input_is_read():
+    """A conv prefix read on images the read-out cannot take: the forward pass stops at the
+    last requested layer, so the Linear layer that would fail never runs."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 2, 3), nn.Flatten(),
+                          nn.Linear(2 * 4 * 4, 3)).double().eval()
+    X = torch.rand(2, 3, 20, 20, dtype=torch.float64)  # the read-out expects 8 x 8 images
+    inputs = layer_inputs(model, X, ["2"])
+    with torch.no_grad():
+        torch.testing.assert_close(inputs["2"], model[1](model[0](X)))
+    # even the read-out's own input: the pass stops at its pre-hook, before it would fail
+    assert tuple(layer_inputs(model, X, ["4"])["4"].shape) == (2, 2 * 16 * 16)
+    with pytest.raises(RuntimeError), torch.no_grad():
+        model(X)
