@@ -53,13 +53,14 @@ _EXPORTS: dict[str, str] = {
     "rfm": "agop",
     "deep_rfm": "agop",
     "bench": "agop",
+    "experiments": "agop",
     # estimators
     "ConvRFM": "agop.rfm",
     "RFM": "agop.rfm",
     "DeepConvRFM": "agop.deep_rfm",
     "CNNBaseline": "agop.baseline",
-    # pretrained networks
-    "verify_ansatz": "agop.pretrained",
+    # the paper's experiments
+    "verify_ansatz": "agop.experiments.ansatz",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -34,10 +34,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 
 from agop.estimator import ImageInputMixin
+from agop.features import feature_map
 from agop.linalg import psd_sqrt
+from agop.rfm import ConvRFM
 from agop.runtime import default_device
 from agop.validation import (
     as_tensor,
@@ -344,8 +347,6 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         return L
 
     def _layer(self, l: int, seed) -> Any:
-        from agop.rfm import ConvRFM
-
         options: dict[str, Any] = dict(
             agop_samples=self.agop_samples, normalize=self.normalize, power=self.power,
             val_fraction=self.val_fraction, device=self.device, dtype=self.dtype,
@@ -408,8 +409,6 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "layers_"):
-            from sklearn.exceptions import NotFittedError
-
             raise NotFittedError("this DeepConvRFM is not fitted yet; call fit(X, y) first")
 
     def transform(self, X, n_layers: int | None = None) -> torch.Tensor:
@@ -469,8 +468,6 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         map has ``x_l``'s size), one ``(n, H_l, W_l)`` tensor per layer
         (:func:`agop.features.feature_map`). ``identity=True`` uses ``M_l = I`` instead: the
         plain local energy of the same inputs, the control for these maps."""
-        from agop.features import feature_map
-
         maps = []
         for M, X_l in zip(self.Ms_, self._layer_inputs(X), strict=True):
             A = torch.eye(M.shape[0], dtype=M.dtype, device=M.device) if identity else M

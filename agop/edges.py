@@ -33,6 +33,7 @@ import math
 
 import numpy as np
 import torch
+from skimage.filters import sobel
 
 from agop.features import feature_map, haar_rotations, top_filters
 from agop.patches import _pair
@@ -213,8 +214,6 @@ def sobel_correlation(A, images, kernel_size) -> np.ndarray:
         >>> sobel_correlation(eye - 1 / 9, image, 3).round(3), sobel_correlation(eye, image, 3).round(3)
         (array([1.]), array([0.17]))
     """
-    from skimage.filters import sobel
-
     x = check_images(as_tensor(images, "images"), "images").detach().cpu().double()
     kh, kw = _pair(kernel_size, "kernel_size")
     maps = feature_map(A, x, (kh, kw)).numpy()  # in float64: I - 11^T/q stays PSD

@@ -31,7 +31,9 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from agop.linalg import congruence, correlation, psd_power, psd_sqrt
 from agop.patches import _pair, extract_patches, output_size
@@ -50,13 +52,18 @@ from agop.validation import (
 DEFAULT_MAX_MEMORY = 2**29
 
 
-def conv_layers(model: nn.Module) -> dict[str, nn.Conv2d]:
-    """Every :class:`torch.nn.Conv2d` of ``model`` by qualified module name, in module order.
+def conv_layers(model: nn.Module, layers=None) -> dict[str, nn.Conv2d]:
+    """The :class:`torch.nn.Conv2d` layers of ``model`` by qualified module name, in module
+    order: all of them (``layers=None``), or those named in ``layers`` (a name, a module, or a
+    list of them).
 
     Examples:
         >>> from agop.nets import SimpleCNN
-        >>> list(conv_layers(SimpleCNN(1, 2, image_size=8, depth=3, width=4)))
+        >>> net = SimpleCNN(1, 2, image_size=8, depth=3, width=4)
+        >>> list(conv_layers(net))
         ['convs.0', 'convs.1', 'convs.2']
+        >>> conv_layers(net, "convs.1")
+        {'convs.1': Conv2d(4, 4, kernel_size=(3, 3), stride=(1, 1), bias=False)}
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -64,19 +71,6 @@ def conv_layers(model: nn.Module) -> dict[str, nn.Conv2d]:
     if not convs:
         raise ValueError(f"model has no torch.nn.Conv2d layer ({type(model).__name__}); "
                          "the patch-AGOP is defined for convolutional layers")
-    return convs
-
-
-def select_layers(model: nn.Module, layers=None) -> dict[str, nn.Conv2d]:
-    """The conv layers named in ``layers`` (a name, a list of names, or ``None`` for all).
-
-    Examples:
-        >>> from agop.nets import SimpleCNN
-        >>> net = SimpleCNN(1, 2, image_size=8, depth=3, width=4)
-        >>> select_layers(net, "convs.1")
-        {'convs.1': Conv2d(4, 4, kernel_size=(3, 3), stride=(1, 1), bias=False)}
-    """
-    convs = conv_layers(model)
     if layers is None:
         return convs
     if isinstance(layers, (str, nn.Module)):
@@ -364,7 +358,7 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
         >>> torch.allclose(agops["convs.1"], brute_force_patch_agop(net, X, "convs.1"))
         True
     """
-    selected = select_layers(model, layers)
+    selected = conv_layers(model, layers)
     device = default_device(device)
     dtype = _model_dtype(model, torch.get_default_dtype())
     X = check_images(X, "X", dtype=dtype)
@@ -399,8 +393,6 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
             # in AlexNet and VGG) cannot overwrite the recorded h and its place in the graph
             return out.clone()
         return hook
-
-    from tqdm.auto import tqdm
 
     def forward(x):
         try:
@@ -509,7 +501,7 @@ def layer_correlations(model: nn.Module, agops: dict[str, torch.Tensor], alpha: 
         >>> {name: round(value, 3) for name, value in corr.items()}
         {'convs.0': 0.758, 'convs.1': 0.87}
     """
-    convs = select_layers(model, list(agops))
+    convs = conv_layers(model, list(agops))
     return {name: correlation(cnfm(convs[name]), psd_power(agops[name], alpha), kind=kind)
             for name in agops}
 
@@ -795,8 +787,6 @@ def factored_feature_map(conv: nn.Conv2d, x, G: torch.Tensor | None = None) -> t
         >>> torch.allclose(factored_feature_map(conv, x), feature_map(cnfm(conv), x, 3, padding=0))
         True
     """
-    import torch.nn.functional as F
-
     if conv.padding_mode != "zeros":
         raise ValueError(f"conv must pad with zeros (as feature_map does), got padding_mode="
                          f"{conv.padding_mode!r}")
@@ -844,87 +834,20 @@ def top_filters(A, n_filters: int, channels: int, kernel_size) -> torch.Tensor:
     return (top * sign).reshape(n_filters, channels, kh, kw)
 
 
-def ansatz_table(model: nn.Module, agops: dict[str, torch.Tensor],
-                 init_model: nn.Module | None = None,
-                 init_agops: dict[str, torch.Tensor] | None = None,
-                 alphas: Sequence[float] = (1.0, 0.5), kinds: Sequence[str] = ("pearson", "cosine"),
-                 n_draws: int = 20, seed: int = 0, *,
-                 G: dict[str, torch.Tensor] | None = None) -> list[dict]:
-    r"""The ansatz, layer by layer, beside its controls: one row per (layer, alpha, kind) with
-
-    * ``trained``: similarity of :math:`W^\top W` and :math:`\mathrm{AGOP}^\alpha` (``agops``, of ``model``);
-    * ``init``: the same at initialisation (``init_model`` and its ``init_agops``), if given;
-    * ``cnfm_init``: the paper's control, the similarity of the initial and trained CNFMs
-      :math:`W_0^\top W_0` and :math:`W^\top W` (``None`` without ``init_model``);
-    * ``spectrum_mean``, ``spectrum_std``, ``spectrum_margin``: the spectrum-matched null, the
-      trained ``G``'s eigenvalues in random eigenbases (:func:`null_baselines`), and
-      ``(trained - spectrum_mean) / spectrum_std``; only when ``G`` (the layers' inner matrices,
-      :func:`patch_agop` with ``factored=True``: each ``.G``) is given, else ``None``;
-    * ``null_mean``, ``null_std``: with ``G`` a random Wishart matrix (on the trained ``W``);
-    * ``identity``: with ``G = I``;
-    * ``margin``: ``trained - null_mean`` in units of ``null_std`` (``inf`` when the spread is 0).
-
-    Examples:
-        An untrained network: its measured similarity sits inside the nulls (margins near 0).
-
-        >>> import torch
-        >>> from agop.nets import SimpleCNN
-        >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
-        >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
-        ...                dtype=torch.float64)
-        >>> agops = patch_agop(net, X, device="cpu")
-        >>> G = {k: v.G for k, v in patch_agop(net, X, factored=True, device="cpu").items()}
-        >>> rows = ansatz_table(net, agops, n_draws=3, G=G)
-        >>> len(rows)  # 2 layers x 2 exponents x 2 kinds
-        8
-        >>> row = rows[0]
-        >>> row["layer"], row["alpha"], row["kind"], round(row["trained"], 3)
-        ('convs.0', 1.0, 'pearson', 0.758)
-        >>> abs(row["spectrum_margin"]) < 2, abs(row["margin"]) < 2
-        (True, True)
-    """
-    convs = select_layers(model, list(agops))
-    init_convs = select_layers(init_model, list(agops)) if init_model is not None else None
-    if G is not None and set(G) != set(agops):
-        raise ValueError(f"G must hold the inner matrix of every layer in agops ({list(agops)}), "
-                         f"got {list(G)}")
-
-    def margin(value, mean, std):
-        return (value - mean) / std if std > 0 else math.inf
-
-    rows = []
-    for name, A in agops.items():
-        W = cnfm(convs[name])
-        for alpha in alphas:
-            nulls = null_baselines(convs[name], n_draws=n_draws, seed=seed, alpha=alpha,
-                                   G=None if G is None else G[name])
-            for kind in kinds:
-                trained = correlation(W, psd_power(A, alpha), kind=kind)
-                init = cnfm_init = None
-                if init_convs is not None:
-                    cnfm_init = correlation(cnfm(init_convs[name]), W, kind=kind)
-                    if init_agops is not None:
-                        init = correlation(cnfm(init_convs[name]),
-                                           psd_power(init_agops[name], alpha), kind=kind)
-                null = nulls[kind]
-                row = {"layer": name, "alpha": alpha, "kind": kind, "trained": trained,
-                       "init": init, "cnfm_init": cnfm_init, "null_mean": null["random_mean"],
-                       "null_std": null["random_std"], "identity": null["identity"],
-                       "margin": margin(trained, null["random_mean"], null["random_std"]),
-                       "spectrum_mean": None, "spectrum_std": None, "spectrum_margin": None}
-                if G is not None:
-                    row.update(spectrum_mean=null["spectrum_mean"],
-                               spectrum_std=null["spectrum_std"],
-                               spectrum_margin=margin(trained, null["spectrum_mean"],
-                                                      null["spectrum_std"]))
-                rows.append(row)
-    return rows
+class _Captured(Exception):
+    """Raised by :func:`layer_inputs`' hooks once every input is in: the forward pass stops."""
 
 
 @torch.no_grad()
-def conv_inputs(model: nn.Module, X, layers=None, device=None) -> dict[str, torch.Tensor]:
-    """The input that each selected conv layer reads when ``model`` runs on ``X`` (eval mode):
-    ``{name: (n, c_l, H_l, W_l)}``, e.g. to draw :func:`feature_map` at every layer.
+def layer_inputs(model: nn.Module, X, layers=None, device=None) -> dict[str, torch.Tensor]:
+    """The input that each named layer reads when ``model`` runs on ``X`` (eval mode, no
+    gradients): ``{name: (n, c_l, H_l, W_l)}``, e.g. to draw :func:`feature_map` at every layer.
+
+    ``layers``: qualified module names (any module, or the ``Conv2d`` modules themselves),
+    ``None`` for every conv layer. ``device``: where to run (``None``: where the model is; a
+    model elsewhere is copied there). Forward pre-hooks read each input, and the forward pass
+    stops once all are captured, so the layers of a fully convolutional prefix can be read on
+    images of any size that prefix accepts.
 
     Examples:
         >>> import torch
@@ -932,17 +855,31 @@ def conv_inputs(model: nn.Module, X, layers=None, device=None) -> dict[str, torc
         >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
         >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
         ...                dtype=torch.float64)
-        >>> inputs = conv_inputs(net, X, device="cpu")
+        >>> inputs = layer_inputs(net, X, device="cpu")
         >>> {name: tuple(x.shape) for name, x in inputs.items()}
         {'convs.0': (5, 2, 8, 8), 'convs.1': (5, 4, 6, 6)}
         >>> torch.allclose(inputs["convs.1"], torch.relu(net.convs[0](X)))
         True
     """
-    selected = select_layers(model, layers)
-    device = default_device(device)
-    work = model
+    if layers is None:
+        names = list(conv_layers(model))
+    else:
+        modules = dict(model.named_modules())
+        by_module = {id(m): name for name, m in modules.items()}
+        names = []
+        for layer in [layers] if isinstance(layers, (str, nn.Module)) else list(layers):
+            name = by_module.get(id(layer)) if isinstance(layer, nn.Module) else layer
+            if name not in modules:
+                raise ValueError(f"layers: {layer!r} is not a module of the model")
+            names.append(name)
+        names = list(dict.fromkeys(names))
+        if not names:
+            raise ValueError("layers is empty: name at least one module (or pass None for all "
+                             "conv layers)")
     model_device = _model_device(model)
-    if model_device is not None and model_device != device:
+    device = model_device if device is None else default_device(device)
+    work = model
+    if model_device is not None and device is not None and model_device != device:
         work = copy.deepcopy(model).to(device)
     X = check_images(X, "X", dtype=_model_dtype(model, torch.get_default_dtype()), device=device)
     modules = dict(work.named_modules())
@@ -951,13 +888,17 @@ def conv_inputs(model: nn.Module, X, layers=None, device=None) -> dict[str, torc
     def hook_for(name):
         def hook(module, inputs):
             seen.setdefault(name, inputs[0].detach())
+            if len(seen) == len(names):
+                raise _Captured
         return hook
 
-    handles = [modules[name].register_forward_pre_hook(hook_for(name)) for name in selected]
+    handles = [modules[name].register_forward_pre_hook(hook_for(name)) for name in names]
     try:
         with _eval_mode(work, "the layer inputs"):
             work(X)
+    except _Captured:
+        pass
     finally:
         for handle in handles:
             handle.remove()
-    return {name: seen[name] for name in selected if name in seen}
+    return {name: seen[name] for name in names if name in seen}

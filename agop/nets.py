@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from agop.patches import output_size
 from agop.runtime import default_device
@@ -254,8 +255,6 @@ def train(model: nn.Module, X_train, Y_train, X_val=None, Y_val=None, epochs: in
     saved = {0: snapshot()} if 0 in checkpoints else {}
     generator = torch.Generator().manual_seed(int(seed))
     best_epoch, best_acc, best_state = epochs, None, None
-
-    from tqdm.auto import tqdm
 
     bar = tqdm(range(1, epochs + 1), desc="training", disable=not progress)
     for epoch in bar:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
+from agop.runtime import PROFILES, default_device
+
 __all__ = ["announce", "glue", "have_myst_nb"]
 
 
@@ -92,8 +94,6 @@ def announce(profile: str, *, quick: str, paper: str) -> str:
         profile quick on ...: expected about 15 s on 2 CPU cores
         ...
     """
-    from agop.runtime import PROFILES, default_device
-
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     device = default_device().type

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from agop.features import _check_outputs, _eval_mode, _output_matrix, select_layers
+from agop.features import _check_outputs, _eval_mode, _output_matrix, conv_layers
 from agop.patches import conv_patches
 from agop.validation import check_images
 
@@ -55,7 +55,7 @@ def brute_force_patch_agop(model: nn.Module, X, layer_name: str,
         >>> torch.allclose(A, patch_agop(net, X, layers=["convs.1"], device="cpu")["convs.1"])
         True
     """
-    conv = select_layers(model, [layer_name])[layer_name]
+    conv = conv_layers(model, [layer_name])[layer_name]
     param = next(model.parameters())
     X = check_images(X, "X", dtype=param.dtype, device=param.device)
     if not isinstance(chunk_size, int) or chunk_size < 1:

@@ -32,13 +32,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import DataConversionWarning, NotFittedError
 from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 
 from agop.data import one_hot, train_val_split
 from agop.estimator import ImageInputMixin, OutputClassifierMixin
+from agop.kernels import get_kernel
+from agop.kernels.objects import KERNELS
 from agop.linalg import psd_power
 from agop.runtime import default_device
+from agop.solve import select_ridge
 from agop.validation import (
     check_choice,
     check_dtype,
@@ -142,8 +146,6 @@ def fit_kernel_machine(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Te
         >>> torch.allclose((K + fit.ridge * torch.eye(30, dtype=torch.float64)) @ fit.alpha, Y[:30])
         True
     """
-    from agop.solve import select_ridge
-
     start = time.perf_counter()
     K = kernel(X, X, M=M)
     K_val = kernel(X_val, X, M=M)
@@ -276,8 +278,6 @@ def _labels(y, n: int) -> tuple[np.ndarray, np.ndarray, bool]:
         y = y.detach().cpu().numpy()
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
-        from sklearn.exceptions import DataConversionWarning
-
         warnings.warn("A column-vector y was passed when a 1d array was expected; it is read "
                       "as the labels y.ravel()", DataConversionWarning, stacklevel=3)
         y = y[:, 0]
@@ -431,9 +431,6 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         argument the kernel does not use, such as ``bandwidth`` with a CNTK or ``depth > 1``
         with the Laplace kernel, raises ``ValueError``), or the given object, with a warning
         for each of ``patch_size``, ``depth`` and ``bandwidth`` that differs from its own."""
-        from agop.kernels import get_kernel
-        from agop.kernels.objects import KERNELS
-
         if not isinstance(self.kernel, str):
             kernel = get_kernel(self.kernel)
             for name in ("patch_size", "depth", "bandwidth"):
@@ -505,8 +502,6 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "M_"):
-            from sklearn.exceptions import NotFittedError
-
             raise NotFittedError("this ConvRFM is not fitted yet; call fit(X, y) first")
 
     def _outputs(self, X, iteration: int | None = None) -> torch.Tensor:

@@ -10,6 +10,8 @@ import sys
 import numpy as np
 import torch
 
+import agop
+
 PROFILES = ("quick", "paper")
 
 
@@ -129,8 +131,6 @@ def environment_report(**seeds: int) -> str:
     import matplotlib
     import sklearn
     import torchvision
-
-    import agop
 
     device = default_device()
     gpu = torch.cuda.get_device_name(0) if device.type == "cuda" else "none"

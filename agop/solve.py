@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
+from agop.kernels._tiling import memory_budget
 from agop.validation import (
     as_tensor,
     check_choice,
@@ -132,8 +133,6 @@ def eigen_sweep_fits(n: int, element_size: int, max_memory: int | float | None =
         >>> eigen_sweep_fits(1000, 8, max_memory=1e9), eigen_sweep_fits(100_000, 8, max_memory=1e9)
         (True, False)
     """
-    from agop.kernels._tiling import memory_budget
-
     return EIGEN_COPIES * n * n * element_size <= memory_budget(max_memory, torch.device(device))
 
 

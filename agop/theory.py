@@ -36,8 +36,11 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
+from agop.features import patch_agop
 from agop.linalg import correlation
+from agop.patches import extract_patches
 from agop.runtime import default_device
 from agop.validation import (
     as_tensor,
@@ -244,8 +247,6 @@ def closed_form_v(model: TheoremNet) -> torch.Tensor:
 
 def _patches(X: torch.Tensor, kernel_size: int) -> torch.Tensor:
     """Patches ``x_i[j]`` of shape ``(n, P, q)`` (stride 1, no padding)."""
-    from agop.patches import extract_patches
-
     return extract_patches(X, kernel_size)
 
 
@@ -411,8 +412,6 @@ def agop_at_zero(model: TheoremNet) -> torch.Tensor:
         >>> torch.allclose(agop_at_zero(trained), 9 * v.norm() ** 2 * W1.T @ W1)
         True
     """
-    from agop.features import patch_agop
-
     p = next(model.parameters())
     x0 = torch.zeros(1, model.conv.in_channels, *model.image_size, dtype=p.dtype, device=p.device)
     return patch_agop(model, x0, layers=["conv"], device=p.device)["conv"]
@@ -436,8 +435,6 @@ def agop_on_data(model: TheoremNet, X) -> torch.Tensor:
         >>> proportionality(agop_on_data(trained, X), W1.T @ W1)["residual"] < 1e-12
         True
     """
-    from agop.features import patch_agop
-
     p = next(model.parameters())
     X = check_images(X, "X", dtype=p.dtype, device=p.device)
     return patch_agop(model, X, layers=["conv"], device=p.device)["conv"]
@@ -594,8 +591,6 @@ def relax(X, y, relaxations: Mapping[str, tuple[str, Iterable, dict]] | None = N
         >>> [(row["value"], round(row["pearson0"], 2)) for row in rows]
         [(0.0, 1.0), (1.0, 0.24)]
     """
-    from tqdm.auto import tqdm
-
     relaxations = RELAXATIONS if relaxations is None else relaxations
     jobs = [(name, param, value, fixed) for name, (param, values, fixed) in relaxations.items()
             for value in values]

@@ -3,6 +3,13 @@ static figure and the Colab reader's interactive one are the same picture."""
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from agop.features import feature_map, top_filters
+from agop.linalg import correlation, psd_power
+
 
 def plot_theorem_pair(check, kernel_size: int | None = None, fig=None):
     r"""Theorem 1, one run: :math:`W^\top W` beside the patch-AGOP at :math:`x = 0` (and over the data),
@@ -24,8 +31,6 @@ def plot_theorem_pair(check, kernel_size: int | None = None, fig=None):
         pearson 1.000000, residual 1.2e-16
         >>> plt.close(fig)
     """
-    import matplotlib.pyplot as plt
-    import numpy as np
 
     panels = [("CNFM $W^\\top W$", check.cnfm, None),
               ("AGOP at $x=0$", check.agop0, check.at_zero)]
@@ -49,8 +54,6 @@ def plot_theorem_pair(check, kernel_size: int | None = None, fig=None):
         ax.set_xticks([])
         ax.set_yticks([])
     if show_filter:
-        import torch
-
         top = torch.linalg.eigh(check.cnfm.double().cpu())[1][:, -1]
         top = top * torch.sign(top.sum()) if top.sum() != 0 else top
         ax = axes[-1]
@@ -85,7 +88,6 @@ def plot_relaxations(rows, fig=None, settings=None):
         2
         >>> plt.close(fig)
     """
-    import matplotlib.pyplot as plt
 
     names = list(dict.fromkeys(r["setting"] for r in rows)) if settings is None else list(settings)
     params = list(dict.fromkeys(r["parameter"] for r in rows if r["setting"] in names))
@@ -129,7 +131,6 @@ def plot_relaxations(rows, fig=None, settings=None):
 def _image_for_display(x):
     """A ``(c, H, W)`` tensor as something ``imshow`` draws: gray for one channel, RGB (each
     channel scaled to [0, 1] by the image's own range) for three."""
-    import numpy as np
 
     x = x.detach().double().cpu().numpy()
     if x.shape[0] == 1:
@@ -143,7 +144,7 @@ def plot_accuracy_vs_noise(rows, methods=None, ax=None, title: str | None = None
                            xlabel: str = "noise level"):
     """Test accuracy against the noise level, one line per method: the mean over seeds with a
     band of one standard deviation (Figure 5 of the paper). ``rows``: dicts with ``method``,
-    ``noise`` and ``accuracy`` (e.g. the ``rows`` of an :class:`agop.baseline.Comparison`).
+    ``noise`` and ``accuracy`` (e.g. the ``rows`` of an :class:`agop.experiments.local_signals.Comparison`).
     Returns the axes.
 
     Examples:
@@ -155,8 +156,6 @@ def plot_accuracy_vs_noise(rows, methods=None, ax=None, title: str | None = None
         (['CNTK', 'ConvRFM'], [0.75, 0.75])
         >>> plt.close(ax.figure)
     """
-    import matplotlib.pyplot as plt
-    import numpy as np
 
     if ax is None:
         _, ax = plt.subplots(figsize=(4.2, 3.2))
@@ -194,8 +193,6 @@ def plot_layer_curve(layer_rows, ax=None, label: str | None = None, title: str |
         [0.61, 0.8]
         >>> plt.close(ax.figure)
     """
-    import matplotlib.pyplot as plt
-    import numpy as np
 
     if ax is None:
         _, ax = plt.subplots(figsize=(4.0, 3.0))
@@ -233,7 +230,6 @@ def plot_layer_maps(image, maps, fig=None, title: str | None = None):
         6
         >>> plt.close(fig)
     """
-    import matplotlib.pyplot as plt
 
     labels = list(maps)
     depth = max(len(v) for v in maps.values())
@@ -271,7 +267,7 @@ def plot_noise_panel(panel, fig=None):
 
     ``panel``: a dict with ``noise``, ``images`` ``(m, c, H, W)``, ``maps``
     ``{method: (m, H, W)}`` and ``accuracy`` ``{method: (mean, std)}`` (see
-    :meth:`agop.baseline.Comparison.panels`). Returns the figure.
+    :meth:`agop.experiments.local_signals.Comparison.panels`). Returns the figure.
 
     Examples:
         >>> import matplotlib.pyplot as plt
@@ -284,7 +280,6 @@ def plot_noise_panel(panel, fig=None):
         True
         >>> plt.close(fig)
     """
-    import matplotlib.pyplot as plt
 
     images, maps, accuracy = panel["images"], panel["maps"], panel["accuracy"]
     m, rows = images.shape[0], 1 + len(maps)
@@ -341,9 +336,6 @@ def plot_cnfm_agop(cnfm, agop, alpha: float = 1.0, title: str | None = None, fig
         ('pearson 0.942, cosine 0.943', 0.942)
         >>> plt.close(fig)
     """
-    import matplotlib.pyplot as plt
-
-    from agop.linalg import correlation, psd_power
 
     A = psd_power(agop.detach().double().cpu(), alpha)
     C = cnfm.detach().double().cpu()
@@ -365,32 +357,34 @@ def plot_cnfm_agop(cnfm, agop, alpha: float = 1.0, title: str | None = None, fig
     return fig
 
 
-def plot_ansatz_controls(rows, kind: str = "pearson", fig=None):
+def plot_ansatz_controls(table, kind: str = "pearson", fig=None, labels: str = "names"):
     r"""Bars per layer: the correlation of :math:`W^\top W` with :math:`\mathrm{AGOP}^\alpha` after training, at
     initialisation, with the trained ``G``'s spectrum in random eigenbases (the primary null;
     mean, one standard deviation as an error bar), with a random Wishart ``G`` (same) and with
     ``G = I``; and, hatched, the paper's control :math:`\operatorname{corr}(W_0^\top W_0, W^\top W)` of the initial and
     trained filters. One panel per ``alpha``; bars whose values are all missing are left out.
-    ``rows``: :func:`agop.features.ansatz_table`. Returns the figure.
+    ``table``: an :class:`agop.experiments.ansatz.AnsatzTable` (:func:`~agop.experiments.ansatz.verify_ansatz`,
+    :func:`~agop.experiments.ansatz.ansatz_table`), drawn from its
+    :meth:`~agop.experiments.ansatz.AnsatzTable.records` (``labels="index"`` numbers the layers,
+    for deep models). Returns the figure.
 
     Examples:
         >>> import matplotlib.pyplot as plt
         >>> import torch
-        >>> from agop.features import ansatz_table, patch_agop
+        >>> from agop.experiments.ansatz import ansatz_table
+        >>> from agop.features import patch_agop
         >>> from agop.nets import SimpleCNN
         >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
         >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
         ...                dtype=torch.float64)
-        >>> rows = ansatz_table(net, patch_agop(net, X, device="cpu"), n_draws=3)
-        >>> fig = plot_ansatz_controls(rows)
+        >>> table = ansatz_table(net, patch_agop(net, X, device="cpu"), n_draws=3)
+        >>> fig = plot_ansatz_controls(table)
         >>> len(fig.axes)  # one panel per alpha: 1 and 1/2
         2
         >>> plt.close(fig)
     """
-    import matplotlib.pyplot as plt
-    import numpy as np
 
-    rows = [r for r in rows if r["kind"] == kind]
+    rows = [r for r in table.records(labels) if r["kind"] == kind]
     alphas = list(dict.fromkeys(r["alpha"] for r in rows))
     layers = list(dict.fromkeys(r["layer"] for r in rows))
     if fig is None:
@@ -439,7 +433,6 @@ def plot_alpha_curves(alphas, curves, nulls=None, ax=None, kind: str = "pearson"
         [[0.9, 0.8], [0.7, 0.6]]
         >>> plt.close(ax.figure)
     """
-    import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(4.4, 3.2))
@@ -478,10 +471,6 @@ def plot_operator_maps(operators, images, patch_size: int, n_filters: int = 6, f
         8
         >>> plt.close(fig)
     """
-    import matplotlib.pyplot as plt
-    import torch
-
-    from agop.features import feature_map, top_filters
 
     images = [x.detach().cpu() for x in images]
     c = images[0].shape[0]
@@ -534,7 +523,6 @@ def plot_accuracy_by_iteration(curves, selected=None, ax=None, title: str | None
         ([0.63, 0.71, 0.76], [0.76])
         >>> plt.close(ax.figure)
     """
-    import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(4.6, 3.0))
@@ -558,11 +546,11 @@ def plot_accuracy_by_iteration(curves, selected=None, ax=None, title: str | None
 def plot_sketch_accuracy(rows, ax=None):
     r"""Relative Frobenius error of the sketched patch-AGOP against the number of probes ``k``,
     one line per layer, with the :math:`1/\sqrt{k}` slope dashed. ``rows``:
-    :func:`agop.pretrained.sketch_accuracy`. Returns the axes.
+    :func:`agop.experiments.ansatz.sketch_accuracy`. Returns the axes.
 
     Examples:
         >>> import matplotlib.pyplot as plt
-        >>> from agop.pretrained import SketchAccuracy
+        >>> from agop.experiments.ansatz import SketchAccuracy
         >>> rows = [SketchAccuracy("conv1", k, 1 / k**0.5, 0.99, 0.8, 0.8) for k in (1, 4, 16)]
         >>> ax = plot_sketch_accuracy(rows)
         >>> [line.get_label() for line in ax.get_lines()]
@@ -571,8 +559,6 @@ def plot_sketch_accuracy(rows, ax=None):
         [1.0, 0.5, 0.25]
         >>> plt.close(ax.figure)
     """
-    import matplotlib.pyplot as plt
-    import numpy as np
 
     if ax is None:
         _, ax = plt.subplots(figsize=(4.2, 3.2))
@@ -604,7 +590,6 @@ def plot_layer_view(image, cnfm_map, agop_map, similarity: float, title: str = "
         (3, 'convs.0  CNFM-AGOP pearson 0.870')
         >>> plt.close(fig)
     """
-    import matplotlib.pyplot as plt
 
     if fig is None:
         fig = plt.figure(figsize=(7.5, 2.8))
@@ -623,6 +608,31 @@ def plot_layer_view(image, cnfm_map, agop_map, similarity: float, title: str = "
     fig.suptitle(f"{title}  CNFM-AGOP pearson {similarity:.3f}", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_layer_views(views, model: str, layer: str, image: str, fig=None):
+    """:func:`plot_layer_view` of one cached view of an
+    :class:`agop.experiments.ansatz.LayerViews` (the pretrained explorer's figure). Returns the
+    figure.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> import torch
+        >>> from agop.experiments.ansatz import LayerViews
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(3, 4, image_size=16, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> views = LayerViews({"cnn": net}, {"noise": X[0]})
+        >>> fig = plot_layer_views(views, *views.first())
+        >>> fig._suptitle.get_text() == (
+        ...     f"cnn convs.0  CNFM-AGOP pearson {views.view('cnn', 'convs.0', 'noise')['pearson']:.3f}")
+        True
+        >>> plt.close(fig)
+    """
+    v = views.view(model, layer, image)
+    return plot_layer_view(v["image"], v["cnfm_map"], v["agop_map"], v["pearson"],
+                           title=f"{model} {layer}", fig=fig)
 
 
 # ---- Other accounts (chapter 07) -----------------------------------------------------------
@@ -644,8 +654,6 @@ def plot_emergence_ipr(rows, stats=None, ipr_random: float | None = None, fig=No
         ['true labels', 'shuffled labels']
         >>> plt.close(fig)
     """
-    import matplotlib.pyplot as plt
-    import numpy as np
 
     if stats is None:
         stats = {"ipr_weights": "network: receptive fields (rows of $W$)",
@@ -698,7 +706,6 @@ def plot_emergence_view(view, n_fields: int = 4, fig=None):
         ['receptive fields (mean IPR 1.00)', 'AGOP eigenvectors (mean IPR 0.17)']
         >>> plt.close(fig)
     """
-    import matplotlib.pyplot as plt
 
     if fig is None:
         fig = plt.figure(figsize=(9.0, 3.0))

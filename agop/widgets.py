@@ -9,6 +9,18 @@ redraws once. ``python -m agop.bench --only widgets`` measures each explorer's a
 
 from __future__ import annotations
 
+import io
+
+import matplotlib.pyplot as plt
+import numpy as np
+from PIL import Image
+
+from agop import theory, viz
+from agop.data import preprocess
+from agop.experiments.ansatz import LayerViews
+from agop.experiments.emergence import emergence_view
+from agop.features import conv_layers
+
 
 def theorem_explorer(X, y, kernel_size: int = 5, **net):
     r"""Theorem 1 interactively: step size, initial scale, upper-layer noise, number of steps and
@@ -29,9 +41,6 @@ def theorem_explorer(X, y, kernel_size: int = 5, **net):
         ['step eta', 'W_0 scale', 'upper noise', 'steps', 'phi']
     """
     import ipywidgets as w
-    import matplotlib.pyplot as plt
-
-    from agop import theory, viz
 
     scales = [0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]
     activations = {"tanh": {"activation": "tanh"},
@@ -81,7 +90,7 @@ def noise_explorer(panels):
     """A local-signal task across noise levels: a slider over the noise level -> sample images,
     the learned feature maps and every method's accuracy, drawn by
     :func:`agop.viz.plot_noise_panel` (the chapter's static twin). ``panels``: a list of
-    panels, one per noise level (:meth:`agop.baseline.Comparison.panels`). Returns the widget.
+    panels, one per noise level (:meth:`agop.experiments.local_signals.Comparison.panels`). Returns the widget.
 
     Examples:
         >>> import contextlib, io
@@ -95,9 +104,6 @@ def noise_explorer(panels):
         ('noise', (1.0, 2.0), 2.0)
     """
     import ipywidgets as w
-    import matplotlib.pyplot as plt
-
-    from agop import viz
 
     by_noise = {p["noise"]: p for p in panels}
     slider = w.SelectionSlider(options=list(by_noise), value=list(by_noise)[-1],
@@ -138,9 +144,6 @@ def ansatz_explorer(matrices, alphas=(1.0, 0.75, 0.5, 0.25)):
         [('checkpoint', 'trained'), ('layer', 'convs.0'), ('alpha', 1.0)]
     """
     import ipywidgets as w
-    import matplotlib.pyplot as plt
-
-    from agop import viz
 
     checkpoints = list(matrices)
     layers = list(matrices[checkpoints[0]])
@@ -186,9 +189,6 @@ def rfm_explorer(iterates, images, n_filters: int = 6, map_titles=None):
         [('kernel', 'laplace'), ('patch size', 3), ('round t', 1)]
     """
     import ipywidgets as w
-    import matplotlib.pyplot as plt
-
-    from agop import viz
 
     kernels = sorted({kernel for kernel, _ in iterates})
     sizes = sorted({k for _, k in iterates})
@@ -251,7 +251,7 @@ def pretrained_explorer(models, images, size: int = 96, sketch: int = 8, *, view
     :func:`agop.viz.plot_layer_view` (the chapter's static twin). ``models``:
     ``{label: module}``; ``images``: ``{label: (3, size, size) preprocessed tensor}``.
 
-    Views come from an :class:`agop.pretrained.LayerViews` cache (``views``, to share it with
+    Views come from an :class:`agop.experiments.ansatz.LayerViews` cache (``views``, to share it with
     the static twin, or a new one): the first view of a (model, image) pair runs one set of
     ``sketch``-probe backward passes for every layer at once, and any layer after that is a
     convolution and ``k_out x k_out`` products, in the filter space. Opens on
@@ -271,19 +271,14 @@ def pretrained_explorer(models, images, size: int = 96, sketch: int = 8, *, view
         ...  if isinstance(w.value, str)]
         [('model', 'cnn'), ('layer', 'convs.0'), ('image', 'noise')]
     """
-    import io
 
     import ipywidgets as w
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from agop import pretrained
 
     if views is None:
-        views = pretrained.LayerViews(models, images, sketch=sketch)
+        views = LayerViews(models, images, sketch=sketch)
     first_model, first_layer, first_image = views.first()
     model_box = w.Dropdown(options=list(views.models), value=first_model, description="model")
-    layer_box = w.Dropdown(options=list(pretrained.conv_layers(views.models[first_model])),
+    layer_box = w.Dropdown(options=list(conv_layers(views.models[first_model])),
                            value=first_layer, description="layer")
     image_box = w.Dropdown(options=list(views.images), value=first_image, description="image")
     upload = w.FileUpload(accept="image/*", multiple=False, description="your image")
@@ -297,7 +292,8 @@ def pretrained_explorer(models, images, size: int = 96, sketch: int = 8, *, view
             return
         with out:
             out.clear_output(wait=True)
-            views.plot(model_box.value, layer_box.value, image_box.value, fig=fig)
+            viz.plot_layer_views(views, model_box.value, layer_box.value, image_box.value,
+                                 fig=fig)
             from IPython.display import display
 
             display(fig)
@@ -305,7 +301,7 @@ def pretrained_explorer(models, images, size: int = 96, sketch: int = 8, *, view
     def on_model(change):
         holding[0] = True
         try:
-            layers = list(pretrained.conv_layers(views.models[change["new"]]))
+            layers = list(conv_layers(views.models[change["new"]]))
             layer_box.options = layers
             layer_box.value = layers[0]
         finally:
@@ -313,11 +309,10 @@ def pretrained_explorer(models, images, size: int = 96, sketch: int = 8, *, view
         draw()
 
     def on_upload(change):
-        from PIL import Image
 
         for name, content in uploaded_files(change["new"]):
             array = np.asarray(Image.open(io.BytesIO(content)).convert("RGB"))
-            views.add_image(name, pretrained.preprocess(array, size=size)[0])
+            views.add_image(name, preprocess(array, size=size)[0])
             holding[0] = True
             try:
                 image_box.options = list(views.images)
@@ -351,10 +346,6 @@ def emergence_explorer(gains, widths, *, views=None, **settings):
         [('gain', 3.0), ('width', 2)]
     """
     import ipywidgets as w
-    import matplotlib.pyplot as plt
-
-    from agop import viz
-    from agop.experiments.emergence import emergence_view
 
     gains, widths = sorted(gains), sorted(widths)
     cache = dict(views or {})

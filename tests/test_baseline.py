@@ -7,7 +7,8 @@ import pytest
 import torch
 from sklearn.exceptions import NotFittedError
 
-from agop.baseline import CNNBaseline, compare_methods, local_signal_task, validation_split
+from agop.baseline import CNNBaseline, validation_split
+from agop.experiments.local_signals import compare_methods, local_signal_task
 
 
 def bars(n=120, sigma=0.5, seed=0):
@@ -113,7 +114,7 @@ def test_compare_methods_rows():
     assert {r["method"] for r in result.rows} == {"CNTK", "ConvRFM", "Deep ConvRFM", "CNN"}
     assert sorted({r["layers"] for r in result.layer_rows}) == [0, 1, 2]
     # each CNTK row is the test accuracy of the fixed kernel fitted on that seed's images
-    from agop.baseline import TEST_SEED_OFFSET
+    from agop.experiments.local_signals import TEST_SEED_OFFSET
     from agop.rfm import ConvRFM
 
     cntk = []
@@ -136,8 +137,8 @@ def test_comparison_reports_the_validation_choice_not_the_test_best(monkeypatch)
     layers, while on the test labels another iterate of each layer, and the first layer over
     the second, score higher: the comparison must report the validation choices (CNTK =
     iterate 0 = 0.50, ConvRFM 0.65, Deep ConvRFM 0.60), not a test-best (0.95, 0.90, 0.65)."""
-    import agop.deep_rfm
-    from agop.baseline import evaluate_methods
+    from agop.experiments import local_signals
+    from agop.experiments.local_signals import evaluate_methods
 
     test_scores = [[0.50, 0.65, 0.95], [0.90, 0.60]]  # layer -> iterate -> test accuracy
     chosen = [1, 1]  # layer -> iterate with the best validation accuracy
@@ -164,7 +165,7 @@ def test_comparison_reports_the_validation_choice_not_the_test_best(monkeypatch)
         def score_layers(self, X, y):
             return [layer.score(X, y) for layer in self.layers_]
 
-    monkeypatch.setattr(agop.deep_rfm, "DeepConvRFM", StubDeep)
+    monkeypatch.setattr(local_signals, "DeepConvRFM", StubDeep)
     X, y = torch.zeros(20, 1, 6, 6), torch.arange(20) % 2
     out = evaluate_methods(X, y, torch.zeros(7, 1, 6, 6), torch.arange(7) % 2, seed=0, depth=2,
                            patch_size=3, methods=("CNTK", "ConvRFM", "Deep ConvRFM"))
@@ -175,7 +176,7 @@ def test_comparison_reports_the_validation_choice_not_the_test_best(monkeypatch)
 def test_reported_accuracies_are_the_estimators_own():
     """The comparison's CNTK and ConvRFM numbers are those of ConvRFM fitted on its own with the
     same seed (n_iter = 0 for the CNTK): same split, same ridges, scored on the same images."""
-    from agop.baseline import evaluate_methods
+    from agop.experiments.local_signals import evaluate_methods
     from agop.rfm import ConvRFM
 
     X, y = bars(40, sigma=1.0)

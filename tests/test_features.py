@@ -9,13 +9,13 @@ import pytest
 import torch
 from torch import nn
 
+from agop.experiments.ansatz import ansatz_table
 from agop.features import (
-    ansatz_table,
     cnfm,
-    conv_inputs,
     feature_map,
     haar_rotations,
     layer_correlations,
+    layer_inputs,
     null_baselines,
     patch_agop,
     top_filters,
@@ -398,10 +398,10 @@ def test_layer_correlations_match_correlation():
         _cosine(W.T @ W, _power(agops["2"], 0.5)), abs=1e-8)
 
 
-def test_conv_inputs_are_what_each_layer_reads():
+def test_layer_inputs_are_what_each_layer_reads():
     model = make("padding")
     X = torch.randn(3, 3, 14, 14, dtype=torch.float64)
-    inputs = conv_inputs(model, X, device="cpu")
+    inputs = layer_inputs(model, X, device="cpu")
     torch.testing.assert_close(inputs["0"], X)
     torch.testing.assert_close(inputs["2"], model[1](model[0](X)))
 
@@ -437,7 +437,7 @@ def test_ansatz_table_rows():
     inner = {n: f.G for n, f in factors.items()}
     init_agops = patch_agop(init_model, X, device="cpu")
     rows = ansatz_table(model, agops, init_model=init_model, init_agops=init_agops, n_draws=5,
-                        G=inner)
+                        G=inner).records()
     assert len(rows) == 2 * 2 * 2  # layers x alphas x kinds
     similarity = {"pearson": _pearson, "cosine": _cosine}
     for r in rows:
@@ -455,7 +455,7 @@ def test_ansatz_table_rows():
         assert r["spectrum_margin"] == pytest.approx(
             (r["trained"] - nulls["spectrum_mean"]) / nulls["spectrum_std"])
         assert r["margin"] == pytest.approx((r["trained"] - r["null_mean"]) / r["null_std"])
-    without = ansatz_table(model, agops, n_draws=5)
+    without = ansatz_table(model, agops, n_draws=5).records()
     assert all(r["init"] is None for r in without)
 
 

@@ -1,4 +1,5 @@
-"""agop.pretrained: torchvision adapters, ImageNet preprocessing and the one-call ansatz table.
+"""agop.pretrained (torchvision weights), agop.data.images (ImageNet preprocessing) and
+agop.experiments.ansatz (the one-call ansatz table).
 
 The per-layer AGOPs of the one-pass call are checked against the brute-force patch-variable
 reference (agop.reference) on each torchvision family, in float64, with random weights.
@@ -9,8 +10,10 @@ import pytest
 import torch
 from torch import nn
 
+from agop import data as D
 from agop import pretrained as P
-from agop.features import FilterSpace, cnfm, null_baselines, patch_agop
+from agop.experiments import ansatz
+from agop.features import FilterSpace, cnfm, conv_layers, layer_inputs, null_baselines, patch_agop
 from agop.linalg import correlation, psd_power
 from agop.reference import brute_force_patch_agop
 
@@ -35,8 +38,8 @@ def _images(n, size, seed=0):
 @pytest.mark.parametrize("name,size,layers", FAMILIES, ids=[f[0] for f in FAMILIES])
 def test_one_pass_agops_equal_brute_force(name, size, layers):
     model, X = _model(name), _images(2, size)
-    table = P.verify_ansatz(model, X, layers=layers, outputs=range(3), null_draws=0,
-                            keep_agops=True, device="cpu")
+    table = ansatz.verify_ansatz(model, X, layers=layers, outputs=range(3), null_draws=0,
+                                 keep_agops=True, device="cpu")
     assert [r.layer for r in table] == layers
     for layer in layers:
         reference = brute_force_patch_agop(model, X, layer, outputs=range(3))
@@ -59,12 +62,12 @@ def _small_cnn(seed):
 
 
 def test_every_conv_layer_by_default_and_init_columns():
-    assert len(P.conv_layers(_model("resnet18"))) == 20
+    assert len(conv_layers(_model("resnet18"))) == 20
     model, init, X = _small_cnn(1), _small_cnn(2), _images(3, 8)[:, :2]
-    table = P.verify_ansatz(model, X, init=init, null_draws=0, device="cpu")
+    table = ansatz.verify_ansatz(model, X, init=init, null_draws=0, device="cpu")
     assert [r.layer for r in table] == ["0", "3"]
     # the initial columns are the trained columns of the initial model
-    init_table = P.verify_ansatz(init, X, null_draws=0, device="cpu")
+    init_table = ansatz.verify_ansatz(init, X, null_draws=0, device="cpu")
     for field in ("pearson", "cosine", "pearson_sqrt", "cosine_sqrt"):
         np.testing.assert_allclose(table.column(f"init_{field}"), init_table.column(field),
                                    atol=1e-12)
@@ -79,7 +82,7 @@ def test_every_conv_layer_by_default_and_init_columns():
 
 def test_null_baselines_in_the_table():
     model, X = _small_cnn(0), _images(3, 8)[:, :2]
-    table = P.verify_ansatz(model, X, null_draws=4, device="cpu")
+    table = ansatz.verify_ansatz(model, X, null_draws=4, device="cpu")
     for row in table:
         assert row.null_identity_pearson == pytest.approx(1.0)  # G = I gives W^T W itself
         # the Wishart null by hand: G = B B^T / k from the documented stream (seed 0)
@@ -122,9 +125,9 @@ def test_filter_space_similarities_equal_full_matrices(k_out, c, k, groups):
 
 def test_sketch_accuracy_reports_exact_and_sketched():
     model, X = _small_cnn(0), _images(2, 8)[:, :2]
-    rows = P.sketch_accuracy(model, X, ks=[2, 2000], device="cpu")
+    rows = ansatz.sketch_accuracy(model, X, ks=[2, 2000], device="cpu")
     assert [(r.k, r.layer) for r in rows] == [(2, "0"), (2, "3"), (2000, "0"), (2000, "3")]
-    exact = P.verify_ansatz(model, X, null_draws=0, device="cpu")
+    exact = ansatz.verify_ansatz(model, X, null_draws=0, device="cpu")
     for r in rows:
         assert r.exact_ansatz_pearson == pytest.approx(exact[r.layer].pearson, abs=1e-10)
     err = {(r.k, r.layer): r.relative_error for r in rows}
@@ -134,13 +137,13 @@ def test_sketch_accuracy_reports_exact_and_sketched():
 
 def test_layer_inputs_and_feature_maps():
     model, x = _model("vgg11_bn"), _images(1, 32)
-    inputs = P.layer_inputs(model, x, ["features.0", "features.4"])
+    inputs = layer_inputs(model, x, ["features.0", "features.4"])
     torch.testing.assert_close(inputs["features.0"], x)
     with torch.no_grad():
         torch.testing.assert_close(inputs["features.4"], model.features[:4](x))
-    table = P.verify_ansatz(model, x, layers=["features.4"], outputs=range(2), null_draws=0,
-                            keep_agops=True, device="cpu")
-    maps = P.feature_maps(model, x[0], table.agops)
+    table = ansatz.verify_ansatz(model, x, layers=["features.4"], outputs=range(2), null_draws=0,
+                                 keep_agops=True, device="cpu")
+    maps = ansatz.feature_maps(model, x[0], table.agops)
     cnfm_map, agop_map = maps["features.4"]
     conv = model.features[4]
     with torch.no_grad():  # |(W^T W)^{1/2} z| = |W z|: the conv's output norm over channels
@@ -154,15 +157,15 @@ def test_preprocess_matches_torchvision_transforms():
 
     rng = np.random.default_rng(0)
     array = rng.integers(0, 256, size=(90, 120, 3), dtype=np.uint8)
-    ours = P.preprocess(array, size=64)
+    ours = D.preprocess(array, size=64)
     transform = P.weights_enum("vgg11").transforms(resize_size=round(64 * 256 / 224), crop_size=64)
     theirs = transform(Image.fromarray(array))[None]
     assert ours.shape == (1, 3, 64, 64)
     torch.testing.assert_close(ours, theirs, rtol=0, atol=0.02)  # PIL vs tensor resampling
     # a gray image at the ImageNet mean is zero after normalisation
-    mean = np.broadcast_to(np.array(P.IMAGENET_MEAN, dtype=np.float32), (40, 50, 3))
-    assert P.preprocess(mean, size=32).abs().max() < 1e-6
-    gray = P.preprocess(rng.integers(0, 256, size=(40, 40), dtype=np.uint8), size=32)
+    mean = np.broadcast_to(np.array(D.IMAGENET_MEAN, dtype=np.float32), (40, 50, 3))
+    assert D.preprocess(mean, size=32).abs().max() < 1e-6
+    gray = D.preprocess(rng.integers(0, 256, size=(40, 40), dtype=np.uint8), size=32)
     assert gray.shape == (1, 3, 32, 32)
 
 
@@ -174,17 +177,17 @@ def test_load_images_from_folder_and_photographs(tmp_path):
     for i, a in enumerate(arrays):
         Image.fromarray(a).save(tmp_path / f"img{i}.png")
     (tmp_path / "notes.txt").write_text("not an image")
-    X = P.load_images(tmp_path, size=32)
-    torch.testing.assert_close(X, P.preprocess(arrays, size=32))
-    assert P.load_images(tmp_path, n=2, size=32).shape == (2, 3, 32, 32)
-    photos = P.load_images(n=2, size=32)
+    X = D.load_images(tmp_path, size=32)
+    torch.testing.assert_close(X, D.preprocess(arrays, size=32))
+    assert D.load_images(tmp_path, n=2, size=32).shape == (2, 3, 32, 32)
+    photos = D.load_images(n=2, size=32)
     assert photos.shape == (2, 3, 32, 32) and torch.isfinite(photos).all()
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ValueError, match="no image file"):
-        P.load_images(empty)
+        D.load_images(empty)
     with pytest.raises(ValueError, match="n=9"):
-        P.load_images(tmp_path, n=9)
+        D.load_images(tmp_path, n=9)
 
 
 def test_missing_weights_offline_raise_without_network(tmp_path, monkeypatch):
@@ -204,7 +207,7 @@ def test_missing_weights_offline_raise_without_network(tmp_path, monkeypatch):
     assert "vgg11" in message and "VGG11_Weights.IMAGENET1K_V1" in message
     assert str(expected) in message and "allow_download" in message
     with pytest.raises(P.WeightsUnavailable):
-        P.verify_ansatz("alexnet", _images(1, 64))
+        ansatz.verify_ansatz("alexnet", _images(1, 64))
     monkeypatch.setenv("AGOP_OFFLINE", "1")  # the offline switch wins over allow_download
     with pytest.raises(P.WeightsUnavailable, match="AGOP_OFFLINE"):
         P.load_model("vgg11", allow_download=True)
@@ -238,25 +241,25 @@ def test_initialisation_is_seeded_and_leaves_global_state():
 
 def test_clear_errors():
     with pytest.raises(ValueError, match="no torch.nn.Conv2d"):
-        P.verify_ansatz(nn.Sequential(nn.Flatten(), nn.Linear(12, 2)), torch.randn(2, 3, 2, 2))
+        ansatz.verify_ansatz(nn.Sequential(nn.Flatten(), nn.Linear(12, 2)), torch.randn(2, 3, 2, 2))
     with pytest.raises(ValueError, match="cannot take"):
-        P.verify_ansatz(P.load_model("alexnet", pretrained=False), torch.randn(1, 3, 32, 32))
+        ansatz.verify_ansatz(P.load_model("alexnet", pretrained=False), torch.randn(1, 3, 32, 32))
     with pytest.raises(ValueError, match="cannot take"):
-        P.verify_ansatz(P.load_model("resnet18", pretrained=False), torch.randn(1, 1, 32, 32))
+        ansatz.verify_ansatz(P.load_model("resnet18", pretrained=False), torch.randn(1, 1, 32, 32))
     model = P.load_model("resnet18", pretrained=False)
     with pytest.raises(ValueError, match="layer"):
-        P.verify_ansatz(model, torch.randn(1, 3, 32, 32), layers=["fc"])
+        ansatz.verify_ansatz(model, torch.randn(1, 3, 32, 32), layers=["fc"])
     with pytest.raises(ValueError, match="sketch"):
-        P.verify_ansatz(model, torch.randn(1, 3, 32, 32), sketch=0)
+        ansatz.verify_ansatz(model, torch.randn(1, 3, 32, 32), sketch=0)
     with pytest.raises(ValueError, match="init must be the same architecture"):
-        P.verify_ansatz(model, torch.randn(1, 3, 32, 32), init=P.load_model("resnet50", pretrained=False),
+        ansatz.verify_ansatz(model, torch.randn(1, 3, 32, 32), init=P.load_model("resnet50", pretrained=False),
                         layers=["layer1.0.conv1"], null_draws=0)
     with pytest.raises(ValueError, match="torchvision"):
         P.load_model("not_a_model", pretrained=False)
     with pytest.raises(ValueError, match="weights must be one of"):
         P.weights_file("vgg11", "IMAGENET1K_V9")
     with pytest.raises(ValueError, match="X must have shape"):
-        P.verify_ansatz(model, torch.randn(3, 32, 32))
+        ansatz.verify_ansatz(model, torch.randn(3, 32, 32))
 
 
 def test_factored_path_gives_the_numbers_of_the_q_by_q_path():
@@ -281,8 +284,8 @@ def test_factored_path_gives_the_numbers_of_the_q_by_q_path():
         dense = patch_agop(model, X, layers=layers, outputs=range(3), device="cpu")
         factors = patch_agop(model, X, layers=layers, outputs=range(3), device="cpu",
                              factored=True)
-        convs = P.conv_layers(model, layers)
-        inputs = P.layer_inputs(model, X[:1], list(convs))
+        convs = conv_layers(model, layers)
+        inputs = layer_inputs(model, X[:1], list(convs))
         for name, conv in convs.items():
             f, A = factors[name], dense[name]
             assert isinstance(f, FactoredAGOP) and f.q == A.shape[0]
@@ -311,32 +314,30 @@ def test_factored_path_gives_the_numbers_of_the_q_by_q_path():
 
 
 def test_layer_views_are_cached_and_equal_the_dense_computation(monkeypatch):
-    from agop import features
-
     model, X = _model("alexnet"), _images(2, 64)
-    views = P.LayerViews({"a": model}, {"x0": X[0], "x1": X[1]}, sketch=4, seed=3,
-                         device="cpu")
+    views = ansatz.LayerViews({"a": model}, {"x0": X[0], "x1": X[1]}, sketch=4, seed=3,
+                              device="cpu")
     assert views.first() == ("a", "features.0", "x0")
     calls = []
-    real = features.patch_agop
-    monkeypatch.setattr(features, "patch_agop",
+    real = ansatz.patch_agop
+    monkeypatch.setattr(ansatz, "patch_agop",
                         lambda *a, **k: calls.append(k.get("layers")) or real(*a, **k))
     v3 = views.view("a", "features.3", "x0")
     v6 = views.view("a", "features.6", "x0")
     assert views.view("a", "features.3", "x0") is v3
     assert calls == [None]  # one set of backward passes for every layer of (model, image)
-    table = P.verify_ansatz(model, X[:1], layers=["features.6"], sketch=4, seed=3,
-                            null_draws=0, keep_agops=True, device="cpu")
+    table = ansatz.verify_ansatz(model, X[:1], layers=["features.6"], sketch=4, seed=3,
+                                 null_draws=0, keep_agops=True, device="cpu")
     A = table.agops["features.6"]
     torch.testing.assert_close(v6["factors"].dense(), A, rtol=1e-12, atol=1e-14)
     conv = model.features[6]
     assert v6["pearson"] == pytest.approx(correlation(cnfm(conv), A), abs=1e-10)
-    z = P.layer_inputs(model, X[:1], ["features.6"])["features.6"]
+    z = layer_inputs(model, X[:1], ["features.6"])["features.6"]
     from agop.features import feature_map
 
     torch.testing.assert_close(v6["agop_map"], feature_map(A, z, 3, padding=1)[0],
                                rtol=1e-7, atol=1e-10)
-    old = P.layer_view(model, "features.3", X[0], sketch=4, seed=3, device="cpu")
+    old = ansatz.layer_view(model, "features.3", X[0], sketch=4, seed=3, device="cpu")
     torch.testing.assert_close(old["agop_map"], v3["agop_map"], rtol=0, atol=0)
     calls.clear()
     views.view("a", "features.3", "x1")
@@ -347,3 +348,41 @@ def test_layer_views_are_cached_and_equal_the_dense_computation(monkeypatch):
                                v3["agop_map"], rtol=0, atol=0)
     with pytest.raises(ValueError, match="layer"):
         views.view("a", "classifier.1", "x0")
+
+
+def test_the_two_builders_of_the_ansatz_report_agree():
+    """verify_ansatz (factored, in the filter space) and ansatz_table (dense AGOPs given) fill
+    the same AnsatzTable: the same similarities after training and at initialisation, the same
+    nulls (same seed) and the same CNFM control, to rounding."""
+    from agop.nets import SimpleCNN
+
+    net = SimpleCNN(3, 4, image_size=12, depth=2, width=5, seed=0).double().eval()
+    init = SimpleCNN(3, 4, image_size=12, depth=2, width=5, seed=1).double().eval()
+    X = torch.rand(4, 3, 12, 12, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    one = ansatz.verify_ansatz(net, X, init=init, null_draws=4, seed=5, device="cpu")
+    factors = patch_agop(net, X, factored=True, device="cpu")
+    two = ansatz.ansatz_table(net, {n: f.dense() for n, f in factors.items()}, init_model=init,
+                              init_agops=patch_agop(init, X, device="cpu"), alphas=(1.0,),
+                              n_draws=4, seed=5, G={n: f.G for n, f in factors.items()})
+    assert isinstance(two, ansatz.AnsatzTable) and len(one.records()) == len(two.records()) == 4
+    for a, b in zip(one.records(), two.records(), strict=True):
+        assert a.keys() == b.keys() and (a["layer"], a["alpha"], a["kind"]) == (
+            b["layer"], b["alpha"], b["kind"])
+        for key, value in a.items():
+            if isinstance(value, float):
+                assert value == pytest.approx(b[key], rel=1e-8, abs=1e-10), key
+
+
+def test_layer_inputs_stop_once_every_input_is_read():
+    """A conv prefix read on images the read-out cannot take: the forward pass stops at the
+    last requested layer, so the Linear layer that would fail never runs."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 2, 3), nn.Flatten(),
+                          nn.Linear(2 * 4 * 4, 3)).double().eval()
+    X = torch.rand(2, 3, 20, 20, dtype=torch.float64)  # the read-out expects 8 x 8 images
+    inputs = layer_inputs(model, X, ["2"])
+    with torch.no_grad():
+        torch.testing.assert_close(inputs["2"], model[1](model[0](X)))
+    # even the read-out's own input: the pass stops at its pre-hook, before it would fail
+    assert tuple(layer_inputs(model, X, ["4"])["4"].shape) == (2, 2 * 16 * 16)
+    with pytest.raises(RuntimeError), torch.no_grad():
+        model(X)

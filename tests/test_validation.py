@@ -18,9 +18,9 @@ from agop.baseline import CNNBaseline
 from agop.data import DataFileError, load_dataset, read_split
 from agop.data.readers import read_cifar_batch, read_idx, read_images, read_svhn_mat
 from agop.deep_rfm import DeepConvRFM
+from agop.experiments.ansatz import verify_ansatz
 from agop.features import layer_correlations, patch_agop
 from agop.linalg import correlation, psd_power
-from agop.pretrained import verify_ansatz
 from agop.reference import brute_force_patch_agop
 from agop.rfm import ConvRFM
 from agop.runtime import default_device

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from agop import pretrained, widgets
+from agop import viz, widgets
+from agop.experiments.ansatz import LayerViews
 
 matplotlib.use("Agg")
 pytest.importorskip("ipywidgets")
@@ -28,10 +29,11 @@ def test_pretrained_explorer_opens_on_the_first_view_and_redraws_once(monkeypatc
     models = {"a": _cnn(0), "b": _cnn(1)}
     g = torch.Generator().manual_seed(0)
     images = {"x": torch.randn(3, 12, 12, generator=g), "y": torch.randn(3, 12, 12, generator=g)}
-    views = pretrained.LayerViews(models, images, sketch=2)
+    views = LayerViews(models, images, sketch=2)
     drawn = []
-    real = views.plot
-    monkeypatch.setattr(views, "plot", lambda *a, **k: drawn.append(a) or real(*a, **k))
+    real = viz.plot_layer_views
+    monkeypatch.setattr(viz, "plot_layer_views",
+                        lambda v, *a, **k: drawn.append(a) or real(v, *a, **k))
     box = widgets.pretrained_explorer(models, images, views=views)
     assert drawn == [views.first()] == [("a", "0", "x")]
     c = _controls(box)
@@ -59,7 +61,6 @@ def test_ansatz_explorer_opens_on_the_last_checkpoint_and_layer(monkeypatch):
 
 def test_emergence_explorer_opens_on_the_static_twin_and_trains_each_pair_once(monkeypatch):
     from agop import viz
-    from agop.experiments import emergence
 
     def fake_view(gain, width, **settings):
         trained.append((gain, width))
@@ -69,7 +70,7 @@ def test_emergence_explorer_opens_on_the_static_twin_and_trains_each_pair_once(m
 
     trained, drawn = [], []
     real = viz.plot_emergence_view
-    monkeypatch.setattr(emergence, "emergence_view", fake_view)
+    monkeypatch.setattr(widgets, "emergence_view", fake_view)
     monkeypatch.setattr(viz, "plot_emergence_view",
                         lambda view, **k: drawn.append((view["gain"], view["width"]))
                         or real(view, **k))

@@ -11,10 +11,12 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import importlib
+import json
 import os
 import pkgutil
 import platform
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -22,6 +24,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from agop.bench._busy import Busy
+from agop.runtime import default_device
 
 SIZES = ("quick", "paper", "large")
 #: the sizes an entry runs at unless it registers others (``large`` is opt-in)
@@ -183,8 +189,6 @@ def count_flops(fn: Callable[[], Any]) -> float:
         >>> count_flops(lambda: a @ b)
         65536.0
     """
-    from torch.utils.flop_counter import FlopCounterMode
-
     with FlopCounterMode(display=False) as counter:
         fn()
     return float(counter.get_total_flops())
@@ -244,8 +248,6 @@ def machine_description(device: torch.device, command: str = "") -> dict:
 def _git_commit() -> str | None:
     """The commit of the checkout that holds this package (``+dirty`` with local changes), or
     ``None`` outside a git checkout."""
-    import subprocess
-
     here = os.path.dirname(os.path.abspath(__file__))
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
@@ -314,8 +316,6 @@ def run_benchmarks(size: str = "quick", device=None, only: list[str] | None = No
         ...
         ValueError: unknown benchmark(s) ['no such entry']; known: [...]
     """
-    from agop.runtime import default_device
-
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
     registry = discover()
@@ -336,8 +336,6 @@ def run_benchmarks(size: str = "quick", device=None, only: list[str] | None = No
         print(f"# {machine['command']} on {machine['device']} "
               f"({machine['gpu'] or machine['processor']}, {machine['torch_threads']} threads); "
               f"measured float32 matmul peak {peak:.1f} GFLOP/s", flush=True)
-    from agop.bench._busy import Busy
-
     rows = []
     t0 = time.perf_counter()
     with Busy(busy):
@@ -390,8 +388,6 @@ def load_results(path) -> tuple[dict, list[dict]]:
         ({'device': 'cpu'}, [{'problem': 'K'}])
         >>> import os; os.remove(fh.name)
     """
-    import json
-
     with open(path) as fh:
         data = json.load(fh)
     if "machine" not in data or "results" not in data:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from agop.bench import SIZES, discover, format_table, run_benchmarks
+from agop.runtime import default_device
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,8 +56,6 @@ def main(argv: list[str] | None = None) -> int:
 def _check_device(parser: argparse.ArgumentParser, device: str | None) -> str | None:
     """``device`` in lower case; a usage error (exit 2) for one torch does not know or
     cannot use here."""
-    from agop.runtime import default_device
-
     try:
         default_device(device)
     except ValueError as err:

@@ -28,7 +28,12 @@ from collections.abc import Iterator
 
 import torch
 
-from agop.bench import Result, benchmark
+from agop.bench import Result, benchmark, machine_description
+from agop.bench.scaling import _peak_rss_mb
+from agop.data import digits, one_hot
+from agop.kernels import CNTK
+from agop.rfm import DEFAULT_RIDGES, rfm_iterations
+from agop.runtime import default_device
 
 NS = (2500, 5000, 10000)
 PATCH, DEPTH, ROUNDS, AGOP_SAMPLES = 3, 3, 2, 1000
@@ -48,8 +53,6 @@ def digits_28(n: int, split: str, seed: int, device, dtype=torch.float32, side: 
     from a fixed 75 % (``split="train"``) / 25 % (``"test"``) split of the 1 797 digit images,
     resized to ``side x side`` (28; values in [0, 1]), plus i.i.d. ``N(0, NOISE^2)`` noise
     per pixel."""
-    from agop.data import digits
-
     X, y = digits(size=side, device="cpu", dtype=torch.float32)
     perm = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(0))
     cut = int(round(0.75 * X.shape[0]))
@@ -67,12 +70,6 @@ def run_point(n: int, device: str | None = None, seed: int = 0, progress: bool =
     validation); time per phase, accuracy and peak memory. ``side`` and ``rounds`` other than
     the benchmark's (28, 2) make a memory check: the ``n x n`` buffers, which set the peak,
     do not depend on the image size, and the AGOP rounds hold none."""
-    from agop.bench.scaling import _peak_rss_mb
-    from agop.data import one_hot
-    from agop.kernels import CNTK
-    from agop.rfm import DEFAULT_RIDGES, rfm_iterations
-    from agop.runtime import default_device
-
     dev = default_device(device)
     n_val = int(round(N_VAL_SHARE * n))
     X, y = digits_28(n + n_val, "train", seed, dev, side=side)
@@ -153,9 +150,6 @@ def curve(ns, json_path: str | None, device: str | None = None, command: str = "
           side: int = SIDE, rounds: int = ROUNDS) -> list:
     """Points at each ``n`` (fresh processes), saved after each one as a benchmark JSON
     (``machine``, ``results``, ``complete``) readable by :func:`agop.bench.load_results`."""
-    from agop.bench import machine_description
-    from agop.runtime import default_device
-
     machine = machine_description(default_device(device), command)
     rows = []
     for n in ns:

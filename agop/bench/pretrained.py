@@ -23,8 +23,8 @@ import torch
 
 from agop.bench import Result, benchmark, measure
 from agop.bench._compare import engine_against_reference
-from agop.features import patch_agop
-from agop.pretrained import conv_layers, load_model
+from agop.features import conv_layers, patch_agop
+from agop.pretrained import load_model
 
 MODELS = ("vgg11", "resnet18")
 

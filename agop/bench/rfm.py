@@ -17,6 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from agop.bench import Result, benchmark, measure
+from agop.data import digits, one_hot, train_val_split
+from agop.kernels import get_kernel
+from agop.rfm import DEFAULT_RIDGES, fit_kernel_machine
 
 SETTINGS = {
     "laplace": dict(patch_size=7, padding=3, options={}),
@@ -25,17 +28,12 @@ SETTINGS = {
 
 
 def _round(kernel, X, Y, X_val, Y_val, M):
-    from agop.rfm import DEFAULT_RIDGES, fit_kernel_machine
-
     fit = fit_kernel_machine(kernel, X, Y, X_val, Y_val, M, DEFAULT_RIDGES)
     return kernel.agop(X, X, fit.alpha / fit.scale, M=M)
 
 
 @benchmark("rfm")
 def rfm_round(size: str, device: torch.device) -> Iterator[Result]:
-    from agop.data import digits, one_hot, train_val_split
-    from agop.kernels import get_kernel
-
     n = 1000 if size == "paper" else 200
     X, y = digits(n, seed=0, device=device, dtype=torch.float32)
     Y = one_hot(y, 10, dtype=torch.float32)

@@ -22,6 +22,10 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+import torch
+
+from agop.kernels import _driver, cntk, cntk_agop
+from agop.runtime import default_device
 
 
 @dataclasses.dataclass
@@ -53,11 +57,6 @@ def _peak_rss_mb() -> float:
 
 def _point(problem: str, n: int, path: str, shape, patch_size: int, depth: int,
            n_samples: int, n_outputs: int, device: str | None, seed: int) -> dict:
-    import torch
-
-    from agop.kernels import _driver, cntk, cntk_agop
-    from agop.runtime import default_device
-
     dev = default_device(device)
     g = torch.Generator().manual_seed(seed)
     X = torch.rand(n, *shape, generator=g).to(dev)

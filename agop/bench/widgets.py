@@ -27,7 +27,10 @@ from contextlib import contextmanager
 
 import torch
 
+from agop import data, nets, pretrained, widgets
 from agop.bench import Result, _rss_bytes, benchmark
+from agop.experiments.emergence import emergence_view
+from agop.features import cnfm, conv_layers, feature_map, patch_agop
 
 TARGET_SECONDS = 2.0
 
@@ -81,8 +84,6 @@ def _set(controls: dict, name: str, value) -> Callable[[], None]:
 
 
 def _theorem(size: str) -> Iterator[Result]:
-    from agop import data, widgets
-
     X, labels = data.digits(classes=(3, 8), dtype=torch.float64, device="cpu")
     y = (2 * labels - 1).to(X.dtype)
     box = {}
@@ -95,9 +96,6 @@ def _theorem(size: str) -> Iterator[Result]:
 
 
 def _ansatz(size: str) -> Iterator[Result]:
-    from agop import data, nets, widgets
-    from agop.features import cnfm, patch_agop
-
     X, _ = data.digits(200, seed=0, dtype=torch.float32, device="cpu")
     matrices = {}
     for epoch in (0, 10):
@@ -117,8 +115,6 @@ def _ansatz(size: str) -> Iterator[Result]:
 
 
 def _operators(size: str) -> Iterator[Result]:
-    from agop import data, widgets
-
     X, _ = data.digits(3, seed=0, dtype=torch.float32, device="cpu")
     g = torch.Generator().manual_seed(0)
     iterates = {}
@@ -139,9 +135,6 @@ def _operators(size: str) -> Iterator[Result]:
 
 
 def _noise(size: str) -> Iterator[Result]:
-    from agop import data, widgets
-    from agop.features import feature_map
-
     panels = []
     g = torch.Generator().manual_seed(0)
     for noise in (0.5, 1.0, 2.0):
@@ -158,31 +151,27 @@ def _noise(size: str) -> Iterator[Result]:
 
 
 def _pretrained(size: str) -> Iterator[Result]:
-    from agop import pretrained, widgets
-
     models = {f"{name} (init)": pretrained.load_model(name, pretrained=False, seed=0,
                                                       device="cpu")
               for name in ("vgg11", "resnet18")}
-    X = pretrained.load_images(n=2, size=64)
-    images = dict(zip(pretrained.PHOTOGRAPHS[:2], X, strict=True))
+    X = data.load_images(n=2, size=64)
+    images = dict(zip(data.PHOTOGRAPHS[:2], X, strict=True))
     box = {}
     yield _row("pretrained", "first view", _timed(lambda: box.setdefault(
         "w", widgets.pretrained_explorer(models, images, size=64))), size)
     c = _controls(box["w"])
-    deepest = list(pretrained.conv_layers(models["vgg11 (init)"]))[-1]
+    deepest = list(conv_layers(models["vgg11 (init)"]))[-1]
     yield _row("pretrained", f"layer {deepest} (q = 4608)",
                _timed(_set(c, "layer", deepest)), size)
-    yield _row("pretrained", "another image", _timed(_set(c, "image", pretrained.PHOTOGRAPHS[1])),
+    yield _row("pretrained", "another image", _timed(_set(c, "image", data.PHOTOGRAPHS[1])),
                size)
     yield _row("pretrained", "back to the first image (cached)",
-               _timed(_set(c, "image", pretrained.PHOTOGRAPHS[0])), size)
+               _timed(_set(c, "image", data.PHOTOGRAPHS[0])), size)
     yield _row("pretrained", "another model (one redraw)",
                _timed(_set(c, "model", "resnet18 (init)")), size)
 
 
 def _emergence(size: str) -> Iterator[Result]:
-    from agop import widgets
-    from agop.experiments.emergence import emergence_view
 
     settings = dict(D=40, n_train=4000, steps=3000)
     twin = emergence_view(30.0, 8, **settings)

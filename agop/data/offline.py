@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import numpy as np
+import skimage.data
 import torch
 import torch.nn.functional as F
 
@@ -16,8 +17,9 @@ from agop.runtime import default_device
 # Pictures bundled inside scikit-image's wheel (checked to load offline by tests/test_data.py).
 # ``brain``, ``cells3d``, ``eagle``, ``lily``, ``kidney``, ``skin``, ``vortex`` and others need
 # pooch and a download, so they are not offered; ``cat`` is ``chelsea`` again.
+# The first six are the default images of :func:`agop.data.images.load_images`.
 PHOTOGRAPHS: tuple[str, ...] = (
-    "astronaut", "camera", "coffee", "chelsea", "rocket", "coins", "horse", "brick",
+    "astronaut", "chelsea", "coffee", "rocket", "camera", "coins", "horse", "brick",
     "grass", "gravel", "moon", "page", "text", "clock", "immunohistochemistry",
     "hubble_deep_field", "retina", "microaneurysms", "cell", "colorwheel", "logo",
     "checkerboard", "shepp_logan_phantom",
@@ -120,8 +122,6 @@ def digits(n: int | None = None, *, size: Size = None, classes=None, seed: int =
 
 
 def _skimage_array(name: str) -> np.ndarray:
-    import skimage.data
-
     if name not in PHOTOGRAPHS:
         raise ValueError(f"unknown photograph {name!r}; choose one of {', '.join(PHOTOGRAPHS)}")
     img = np.asarray(getattr(skimage.data, name)())
@@ -209,8 +209,6 @@ def lfw_subset(*, size: Size = None, device: str | torch.device | None = None,
         >>> tuple(X.shape), y[:100].tolist() == [1] * 100, int(y.sum())
         ((200, 1, 10, 10), True, 100)
     """
-    import skimage.data
-
     X = torch.from_numpy(np.clip(np.asarray(skimage.data.lfw_subset(), dtype=np.float64), 0, 1))
     y = torch.cat([torch.ones(100, dtype=torch.long), torch.zeros(X.shape[0] - 100, dtype=torch.long)])
     X = resize(X[:, None].to(_dtype(dtype)), size)

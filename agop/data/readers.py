@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 
 class DataFileError(ValueError):
@@ -179,8 +180,6 @@ def read_svhn_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 def read_images(paths: list[str], size: int) -> np.ndarray:
     """Image files (any format PIL reads, e.g. GTSRB's ``.ppm``) as RGB ``uint8`` ``(N, 3, size, size)``."""
-    from PIL import Image
-
     out = np.empty((len(paths), 3, size, size), dtype=np.uint8)
     for i, p in enumerate(paths):  # one file per image: reading is the loop, not arithmetic
         with reading(p, "an image"), Image.open(p) as img:

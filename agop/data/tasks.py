@@ -13,6 +13,7 @@ import math
 import numpy as np
 import torch
 
+from agop.data.datasets import read_split
 from agop.data.offline import _dtype, digits
 from agop.runtime import default_device
 from agop.validation import check_choice
@@ -95,8 +96,6 @@ def _digit_pool(source: str, split: str, root, download: bool = False
         idx = perm[:n_train] if split == "train" else perm[n_train:]
         return X[idx], y[idx], 1.0
     if source == "mnist":
-        from agop.data.datasets import read_split
-
         X, y = read_split("mnist", train=split == "train", root=root, download=download)
         return torch.from_numpy(X), torch.from_numpy(y), 255.0
     raise ValueError(f"source must be 'digits' or 'mnist', got {source!r}")

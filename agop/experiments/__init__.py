@@ -1,1 +1,13 @@
-"""Experiments that compare the AGOP account with other accounts of feature learning."""
+"""The paper's experiments, one topic per module, built on the engine and the estimators.
+
+* :mod:`agop.experiments.ansatz`: the ansatz report of any CNN (:func:`~agop.experiments.ansatz.verify_ansatz`,
+  :class:`~agop.experiments.ansatz.AnsatzTable`), the sketch's accuracy and the layer views of
+  chapters 01 and 03;
+* :mod:`agop.experiments.local_signals`: CNTK, ConvRFM, Deep ConvRFM and the CNN on one
+  local-signal task (:func:`~agop.experiments.local_signals.compare_methods`, chapters 05 and 06);
+* :mod:`agop.experiments.emergence`: fully connected networks and RFMs on translation-invariant
+  inputs, and the localisation of their features (chapter 07).
+
+Import the module you need (``from agop.experiments.ansatz import verify_ansatz``); the
+package itself imports none of them.
+"""

@@ -32,8 +32,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
+from agop.data.emergence import emergence_task
 from agop.localization import ipr
+from agop.rfm import RFM
 from agop.runtime import default_device
 from agop.validation import check_choice, check_int, check_real, check_reals
 
@@ -222,10 +225,7 @@ def emergence_sweep(gains: Sequence[float], seeds: Sequence[int], *, D: int = 40
         >>> sorted(res.rows[0])[:4], len(res.rows)
         (['acc_net', 'acc_rfm', 'gain', 'ipr_agop'], 1)
     """
-    from tqdm.auto import tqdm
 
-    from agop.data.emergence import emergence_task
-    from agop.rfm import RFM
 
     gains = check_reals(gains, "gains", minimum=0)
     seeds = [check_int(s, "seed", minimum=0) for s in seeds]
@@ -288,7 +288,6 @@ def emergence_view(gain: float, width: int, *, seed: int = 0, D: int = 40, n_tra
         >>> tuple(view["W"].shape), tuple(view["eigvecs"].shape), view["ipr_random"]
         ((2, 8), (3, 8), 0.375)
     """
-    from agop.data.emergence import emergence_task
 
     X, y = emergence_task(n_train, D, gain=gain, xi=xi, seed=seed, dtype=dtype)
     X, y = X.to(default_device(device)), y.to(default_device(device))

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 import torch
+from tqdm.auto import tqdm
 
 from agop.kernels._tiling import memory_budget, tile_sizes, tiles
 
@@ -248,8 +249,6 @@ def _patch_agop(ops, X, Z, alpha, R, max_memory, progress, desc) -> torch.Tensor
     col_tiles = [slice(j, min(j + tm, m)) for j in range(0, m, tm)]
     bar = None
     if _show(progress, n * m * P * 4):
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=len(row_tiles) * len(col_tiles), desc=desc, unit="tile")
     G = _accumulate(ops, rows_src, cols_src, row_tiles, col_tiles, alpha, G, bar)
     if bar is not None:

@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterator
 
 import torch
+from tqdm.auto import tqdm
 
 
 def memory_budget(max_memory: int | float | None, device: torch.device) -> int:
@@ -66,8 +67,6 @@ def tiles(n: int, m: int, tn: int, tm: int, symmetric: bool,
     pairs = [(i, j) for i in row_starts for j in range(0, m, tm) if not symmetric or j >= i]
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=len(pairs), desc=desc, unit="tile")
     for i, j in pairs:
         yield slice(i, min(i + tn, n)), slice(j, min(j + tm, m))

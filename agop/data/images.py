@@ -1,0 +1,155 @@
+r"""Images for pretrained ImageNet classifiers: torchvision's preprocessing, image folders and
+scikit-image's bundled photographs.
+
+:func:`load_images` gives ``(n, 3, size, size)`` batches, preprocessed as the classifiers were
+trained: resize the shorter side, crop the centre, scale to :math:`[0, 1]` and normalise each
+channel, :math:`(x - \mu) / \sigma` (:func:`preprocess`). torchvision is imported on first use:
+it takes seconds to import, and ``agop.data`` is imported by every estimator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import skimage.data
+import torch
+from PIL import Image
+
+from agop.data.offline import PHOTOGRAPHS
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def _as_uint8_rgb(image: Any) -> torch.Tensor:
+    """One image (path, PIL image, or array ``(H, W)``, ``(H, W, 3|4)``) as a ``(3, H, W)`` float in [0, 1]."""
+    if isinstance(image, (str, Path)):
+        with Image.open(image) as im:
+            image = np.asarray(im.convert("RGB"))
+    elif type(image).__module__.startswith("PIL"):
+        image = np.asarray(image.convert("RGB"))
+    a = np.asarray(image)
+    if a.dtype == bool:
+        a = a.astype(np.float32)
+    elif np.issubdtype(a.dtype, np.integer):
+        a = a.astype(np.float32) / 255.0
+    a = a.astype(np.float32)
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
+        raise ValueError(f"an image must have shape (H, W), (H, W, 3) or (H, W, 4), got {a.shape}")
+    if a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    a = a[:, :, :3]
+    if not np.isfinite(a).all():
+        raise ValueError("an image contains non-finite values")
+    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)
+
+
+def preprocess(images: Any, size: int = 224, resize: int | None = None,
+               mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
+               dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    r"""torchvision's ImageNet preprocessing: resize the shorter side to ``resize`` (default
+    ``round(size * 256 / 224)``), crop the central ``size x size``, scale to [0, 1] and
+    normalise each channel, ``(x - mean) / std``. Returns ``(n, 3, size, size)``.
+
+    ``images``: one image or a list of them (file paths, PIL images, ``(H, W)`` or ``(H, W, 3)``
+    arrays, uint8 in 0..255 or floats in [0, 1]).
+
+    Examples:
+        A black image becomes :math:`-\mu / \sigma` in every channel:
+
+        >>> import numpy as np
+        >>> x = preprocess(np.zeros((100, 150, 3), dtype=np.uint8), size=32)
+        >>> tuple(x.shape), [round(v, 4) for v in x[0, :, 0, 0].tolist()]
+        ((1, 3, 32, 32), [-2.1179, -2.0357, -1.8044])
+    """
+    from torchvision.transforms.v2 import functional as TF
+
+    if not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"size must be a positive integer, got {size!r}")
+    resize = round(size * 256 / 224) if resize is None else resize
+    if resize < size:
+        raise ValueError(f"resize ({resize}) must be at least size ({size})")
+    if isinstance(images, (str, Path, np.ndarray)) or type(images).__module__.startswith("PIL"):
+        images = [images]
+    out = []
+    for image in images:
+        x = _as_uint8_rgb(image)
+        x = TF.resize(x, [resize], antialias=True)
+        x = TF.center_crop(x, [size, size])
+        out.append(x)
+    if not out:
+        raise ValueError("images is empty")
+    X = torch.stack(out).clamp(0, 1)
+    X = (X - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    return X.to(dtype)
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """The image files directly in ``folder``, sorted by name.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     for name in ("b.png", "a.jpg", "notes.txt"):
+        ...         _ = (Path(folder) / name).write_bytes(b"")
+        ...     print([f.name for f in image_files(folder)])
+        ['a.jpg', 'b.png']
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"folder must be an existing directory, got {str(folder)!r}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ValueError(f"folder {str(folder)!r} holds no image file ({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def photograph_arrays(names: Sequence[str] = PHOTOGRAPHS[:6]) -> dict[str, np.ndarray]:
+    """scikit-image's bundled photographs (no download), by name, as scikit-image's arrays
+    (default: the first six of :data:`PHOTOGRAPHS`, the colour and gray pictures of the book).
+
+    Examples:
+        >>> {name: a.shape for name, a in photograph_arrays(["camera", "coffee"]).items()}
+        {'camera': (512, 512), 'coffee': (400, 600, 3)}
+    """
+    out = {}
+    for name in names:
+        loader = getattr(skimage.data, name, None)
+        if loader is None:
+            raise ValueError(f"{name!r} is not a scikit-image photograph; try one of {PHOTOGRAPHS}")
+        out[name] = loader()
+    return out
+
+
+def load_images(source: str | Path | Sequence[Any] | None = None, n: int | None = None,
+                size: int = 224, resize: int | None = None,
+                dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Images for the ansatz, preprocessed as for ImageNet: ``(n, 3, size, size)``.
+
+    ``source``: a folder of image files, a list of files/arrays, or ``None`` for scikit-image's
+    bundled photographs (the first six of :data:`PHOTOGRAPHS`, offline). ``n`` keeps the first ``n``.
+
+    Examples:
+        >>> load_images(n=1, size=32).shape  # the astronaut, cropped to a square
+        torch.Size([1, 3, 32, 32])
+    """
+    if source is None:
+        images: list[Any] = list(photograph_arrays().values())
+    elif isinstance(source, (str, Path)):
+        images = image_files(source)
+    else:
+        images = list(source)
+    if n is not None:
+        if n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        if n > len(images):
+            raise ValueError(f"n={n} images asked for, but the source holds {len(images)}")
+        images = images[:n]
+    return preprocess(images, size=size, resize=resize, dtype=dtype)

@@ -1,0 +1,730 @@
+r"""The ansatz in any CNN, as the book's chapters 01 and 03 report it.
+
+:func:`verify_ansatz` takes a CNN (any ``torch.nn.Module`` with ``Conv2d`` layers: AlexNet, VGG,
+ResNet, MobileNet, DenseNet, or your own) and a batch of images, and returns an
+:class:`AnsatzTable`: for every conv layer ``l``, the similarity of its CNFM
+:math:`W_l^\top W_l` with its patch-AGOP (and with :math:`\mathrm{AGOP}^{1/2}`), the same at
+initialisation, the spectrum-matched, random-PSD and identity null baselines, and the similarity
+of the initial and the trained CNFM. All layers' AGOPs come from the same backward passes
+(:func:`agop.features.patch_agop`). :func:`ansatz_table` makes the same report from AGOPs
+already computed.
+
+Also here: how close the sketched AGOP comes to the exact one (:func:`sketch_accuracy`), and
+the feature maps of one image at every layer (:func:`feature_maps`, :func:`layer_view`,
+:class:`LayerViews`, which the pretrained explorer of :mod:`agop.widgets` draws).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from agop.features import (
+    FactoredAGOP,
+    cnfm,
+    cnfm_similarity,
+    conv_layers,
+    factored_feature_map,
+    feature_map,
+    layer_inputs,
+    null_baselines,
+    patch_agop,
+)
+from agop.linalg import correlation, psd_power
+from agop.pretrained import load_model
+from agop.validation import check_images, check_int
+
+
+def n_outputs(model: nn.Module, X: torch.Tensor) -> int:
+    """The number of outputs of ``model`` (run in eval mode on one image of ``X``).
+
+    Images of a size the architecture cannot take raise ``ValueError``.
+
+    Examples:
+        >>> import torch
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(3, 4, image_size=16, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> n_outputs(net, X)
+        4
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(X[:1])
+    except RuntimeError as err:
+        raise ValueError(
+            f"X has images of shape {tuple(X.shape[1:])}, which {type(model).__name__} cannot "
+            f"take (the forward pass failed: {str(err).splitlines()[0]}). Use larger images, e.g. "
+            f"load_images(size=224)") from err
+    finally:
+        model.train(was_training)
+    return int(out.reshape(1, -1).shape[1])
+
+
+# --------------------------------------------------------------------------------------------
+# The table
+# --------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class LayerResult:
+    r"""The ansatz at one conv layer. Similarities are between the CNFM :math:`W^\top W` and the
+    named matrix.
+
+    ``pearson``/``cosine``: against the AGOP; ``*_sqrt``: against :math:`\mathrm{AGOP}^{1/2}`; ``init_*``: the
+    same for the model at initialisation (``None`` without one); ``null_random_*``: against
+    :math:`W^\top G W` for random PSD ``G`` (mean and std over draws); ``null_spectrum_*``: the
+    spectrum-matched null, the trained ``G``'s eigenvalues in random eigenbases (mean and std);
+    ``null_identity_*``: ``G = I``; the ``null_*_sqrt*`` fields: the same nulls against
+    :math:`(W^\top G W)^{1/2}` (``None`` unless the table's ``alphas`` hold ``0.5``);
+    ``cnfm_init_vs_trained`` (``_cosine``): Pearson correlation (cosine similarity) of the initial
+    and the trained CNFM; ``seconds``: this layer's share of the analysis after the shared
+    backward passes.
+
+    See :func:`verify_ansatz` for an example (and :func:`ansatz_table` for another).
+    """
+
+    layer: str
+    weight_shape: tuple[int, ...]
+    pearson: float
+    cosine: float
+    pearson_sqrt: float
+    cosine_sqrt: float
+    null_random_pearson: float | None = None
+    null_random_pearson_std: float | None = None
+    null_random_cosine: float | None = None
+    null_random_cosine_std: float | None = None
+    null_identity_pearson: float | None = None
+    null_identity_cosine: float | None = None
+    null_spectrum_pearson: float | None = None
+    null_spectrum_pearson_std: float | None = None
+    null_spectrum_cosine: float | None = None
+    null_spectrum_cosine_std: float | None = None
+    init_pearson: float | None = None
+    init_cosine: float | None = None
+    init_pearson_sqrt: float | None = None
+    init_cosine_sqrt: float | None = None
+    cnfm_init_vs_trained: float | None = None
+    cnfm_init_vs_trained_cosine: float | None = None
+    null_random_pearson_sqrt: float | None = None
+    null_random_pearson_sqrt_std: float | None = None
+    null_random_cosine_sqrt: float | None = None
+    null_random_cosine_sqrt_std: float | None = None
+    null_identity_pearson_sqrt: float | None = None
+    null_identity_cosine_sqrt: float | None = None
+    null_spectrum_pearson_sqrt: float | None = None
+    null_spectrum_pearson_sqrt_std: float | None = None
+    null_spectrum_cosine_sqrt: float | None = None
+    null_spectrum_cosine_sqrt_std: float | None = None
+    seconds: float = 0.0
+
+    @property
+    def q(self) -> int:
+        """The patch dimension ``c * k * k`` (the side of the CNFM)."""
+        return math.prod(self.weight_shape[1:])
+
+
+_TEXT_COLUMNS = (
+    ("layer", "layer", "{}"), ("weight", "weight_shape", "{}"),
+    ("r", "pearson", "{:.3f}"), ("r sqrt", "pearson_sqrt", "{:.3f}"),
+    ("cos", "cosine", "{:.3f}"), ("cos sqrt", "cosine_sqrt", "{:.3f}"),
+    ("r init", "init_pearson", "{:.3f}"), ("r spec", "null_spectrum_pearson", "{:.3f}"),
+    ("+-", "null_spectrum_pearson_std", "{:.3f}"), ("r null", "null_random_pearson", "{:.3f}"),
+    ("+-", "null_random_pearson_std", "{:.3f}"), ("r G=I", "null_identity_pearson", "{:.3f}"),
+    ("r(W0'W0,W'W)", "cnfm_init_vs_trained", "{:.3f}"), ("s", "seconds", "{:.2f}"),
+)
+
+
+@dataclasses.dataclass
+class AnsatzTable:
+    """The ansatz report: one row per conv layer (:class:`LayerResult`), and how the AGOPs were
+    computed (``None`` where the AGOPs were given, :func:`ansatz_table`). ``alphas``: the
+    powers of the AGOP whose null baselines the rows hold (1, and 1/2 for the ``*_sqrt``
+    fields); :meth:`records` gives one row per (layer, power, kind), the long form that
+    :func:`agop.viz.plot_ansatz_controls` draws.
+
+    See :func:`verify_ansatz` for an example (and :func:`ansatz_table` for another).
+    """
+
+    model: str
+    rows: list[LayerResult]
+    n_images: int | None = None
+    image_size: tuple[int, int] | None = None
+    n_outputs: int | None = None
+    sketch: int | None = None
+    weights: str = "weights as given"
+    agop_seconds: float | None = None
+    alphas: tuple[float, ...] = (1.0,)
+    init_agop_seconds: float | None = None
+    agops: dict[str, torch.Tensor] | None = dataclasses.field(default=None, repr=False)
+    init_agops: dict[str, torch.Tensor] | None = dataclasses.field(default=None, repr=False)
+    factors: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
+    init_factors: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __getitem__(self, key: int | str) -> LayerResult:
+        if isinstance(key, str):
+            for row in self.rows:
+                if row.layer == key:
+                    return row
+            raise KeyError(key)
+        return self.rows[key]
+
+    def column(self, name: str) -> list:
+        """One field over the layers, in order."""
+        if name not in {f.name for f in dataclasses.fields(LayerResult)}:
+            raise ValueError(f"name must be a field of LayerResult, got {name!r}")
+        return [getattr(r, name) for r in self.rows]
+
+    def mean(self, name: str) -> float:
+        """The mean of one numeric field over the layers (``ValueError`` where it is missing)."""
+        values = self.column(name)
+        if any(v is None for v in values):
+            raise ValueError(f"{name} is missing for some layers (no model at initialisation?)")
+        return float(np.mean(values))
+
+    def records(self, labels: str = "names") -> list[dict[str, Any]]:
+        r"""One dict per (layer, power ``alpha`` in :attr:`alphas`, kind), in that order: the
+        similarity of :math:`W^\top W` with :math:`\mathrm{AGOP}^\alpha` after training
+        (``trained``) and at initialisation (``init``), the initial against the trained CNFM
+        (``cnfm_init``), the Wishart null (``null_mean``, ``null_std``, and ``margin``, the
+        distance from it in its standard deviations, ``inf`` where the std is 0), the
+        spectrum-matched null (``spectrum_mean``, ``spectrum_std``, ``spectrum_margin``) and
+        ``G = I`` (``identity``); ``None`` where not measured. ``labels="index"`` names the
+        layers 1, 2, ... (for deep models)."""
+        if labels not in ("names", "index"):
+            raise ValueError(f"labels must be 'names' or 'index', got {labels!r}")
+        out = []
+        for i, r in enumerate(self.rows):
+            for alpha in self.alphas:
+                s = "" if alpha == 1 else "_sqrt"
+                for kind in ("pearson", "cosine"):
+                    trained = getattr(r, f"{kind}{s}")
+                    null_mean = getattr(r, f"null_random_{kind}{s}")
+                    null_std = getattr(r, f"null_random_{kind}{s}_std")
+                    spectrum_mean = getattr(r, f"null_spectrum_{kind}{s}")
+                    spectrum_std = getattr(r, f"null_spectrum_{kind}{s}_std")
+                    out.append({
+                        "layer": r.layer if labels == "names" else str(i + 1), "alpha": alpha,
+                        "kind": kind, "trained": trained, "init": getattr(r, f"init_{kind}{s}"),
+                        "cnfm_init": (r.cnfm_init_vs_trained if kind == "pearson"
+                                      else r.cnfm_init_vs_trained_cosine),
+                        "null_mean": null_mean, "null_std": null_std,
+                        "margin": _margin(trained, null_mean, null_std),
+                        "identity": getattr(r, f"null_identity_{kind}{s}"),
+                        "spectrum_mean": spectrum_mean, "spectrum_std": spectrum_std,
+                        "spectrum_margin": _margin(trained, spectrum_mean, spectrum_std)})
+        return out
+
+    def null_margins(self, kind: str = "pearson", null: str = "spectrum") -> list[float]:
+        """Per layer, ``(measured - null mean) / null std``: the distance of the measured
+        similarity from the ``"spectrum"`` (matched, the primary) or ``"random"`` (Wishart)
+        null in the null's standard deviations (``inf`` where the std is 0)."""
+        if kind not in ("pearson", "cosine") or null not in ("spectrum", "random"):
+            raise ValueError(f"kind must be 'pearson' or 'cosine' and null 'spectrum' or "
+                             f"'random', got kind={kind!r}, null={null!r}")
+        means = self.column(f"null_{null}_{kind}")
+        stds = self.column(f"null_{null}_{kind}_std")
+        if any(v is None for v in means):
+            raise ValueError(f"the {null} null is missing (null_draws=0?)")
+        return [_margin(getattr(r, kind), m, s)
+                for r, m, s in zip(self.rows, means, stds, strict=True)]
+
+    def margin(self, kind: str = "pearson") -> float:
+        """The mean over layers of (measured - random-``G`` null) similarity."""
+        return self.mean(kind) - self.mean(f"null_random_{kind}")
+
+    def to_records(self) -> list[dict[str, Any]]:
+        return [dataclasses.asdict(r) for r in self.rows]
+
+    def to_pandas(self):
+        """The rows as a ``pandas.DataFrame`` (needs pandas, which agop does not depend on)."""
+        try:
+            import pandas as pd
+        except ImportError as err:
+            raise ImportError("to_pandas needs pandas (pip install pandas); "
+                              "to_records() gives the same rows as dicts") from err
+        return pd.DataFrame(self.to_records()).set_index("layer")
+
+    def describe(self) -> str:
+        """One line: the model, its weights, and how the AGOPs were computed."""
+        if self.n_images is None:
+            return (f"{self.model} ({self.weights}): {len(self.rows)} conv layers, "
+                    f"AGOPs as given")
+        how = f"sketched with {self.sketch} probes" if self.sketch else "exact"
+        init = ("" if self.init_agop_seconds is None
+                else f", at initialisation {self.init_agop_seconds:.1f} s")
+        return (f"{self.model} ({self.weights}): {len(self.rows)} conv layers, {self.n_images} "
+                f"images of {self.image_size[0]}x{self.image_size[1]}, {self.n_outputs} outputs, "
+                f"AGOP {how}; shared backward passes {self.agop_seconds:.1f} s{init}")
+
+    def to_text(self) -> str:
+        """A plain-text table: r = Pearson, cos = cosine similarity of CNFM and AGOP (or AGOP^1/2)."""
+        lines = [[h for h, _, _ in _TEXT_COLUMNS]]
+        for row in self.rows:
+            cells = []
+            for _, field, fmt in _TEXT_COLUMNS:
+                v = getattr(row, field)
+                if field == "weight_shape":
+                    v = "x".join(map(str, v))
+                cells.append("-" if v is None else fmt.format(v))
+            lines.append(cells)
+        widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+        text = [self.describe()]
+        for k, line in enumerate(lines):
+            text.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+                                  for i, (c, w) in enumerate(zip(line, widths, strict=True))))
+            if k == 0:
+                text.append("  ".join("-" * w for w in widths))
+        return "\n".join(text)
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def _repr_pretty_(self, p, cycle) -> None:  # IPython
+        p.text(self.to_text())
+
+
+def _agops(model, X, names, sketch, outputs, chunk_size, device, progress, seed,
+           factored: bool = False):
+    r"""``((AGOPs, G's), seconds)``: the patch-AGOPs :math:`W^\top G W` of the named layers (``q x q``,
+    or :class:`agop.features.FactoredAGOP` with ``factored``) and their inner matrices ``G``,
+    from one :func:`agop.features.patch_agop` call with ``factored=True``."""
+    t0 = time.perf_counter()
+    fa = patch_agop(model, X, layers=names, sketch=sketch, outputs=outputs,
+                   chunk_size=chunk_size, device=device, progress=progress, seed=seed,
+                   factored=True)
+    A = fa if factored else {n: f.dense() for n, f in fa.items()}
+    if X.device.type == "cuda":
+        torch.cuda.synchronize(X.device)
+    return (A, {n: f.G for n, f in fa.items()}), time.perf_counter() - t0
+
+
+def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = None,
+                  layers: Iterable[str] | None = None, sketch: int | None = None,
+                  outputs: Sequence[int] | None = None, null_draws: int = 20, seed: int = 0,
+                  chunk_size: int | None = None, allow_download: bool = False,
+                  name: str | None = None, weights: str | None = None,
+                  keep_agops: bool = False, device: str | torch.device | None = None,
+                  progress: bool = False) -> AnsatzTable:
+    r"""The CNFA at every conv layer of ``model`` on images ``X``, in one call.
+
+    For each conv layer ``l`` with weight ``W_l`` (``k_out x q``): the CNFM :math:`W_l^\top W_l`, the
+    patch-AGOP :math:`\mathrm{AGOP}_l = W_l^\top G_l W_l` (all layers from the same backward passes; exact over
+    ``outputs`` in chunks, or unbiased with ``sketch`` Gaussian output probes), their Pearson and
+    cosine similarity (also against :math:`\mathrm{AGOP}_l^{1/2}`), the null baselines (``G_l``'s spectrum in
+    random eigenbases, ``G`` random PSD, ``G = I``;
+    :func:`agop.features.null_baselines`), and, given ``init`` (the same architecture at its
+    initialisation), the same similarities there and :math:`\operatorname{corr}(W_0^\top W_0, W_l^\top W_l)`.
+
+    ``model``: a module (batch norm is put in eval mode for the computation), or a torchvision
+    name such as ``"vgg11"``, which loads its pretrained weights (:func:`load_model`, with
+    ``allow_download``) and, unless ``init`` is given, the architecture at torchvision's
+    initialisation drawn with ``seed``. ``X``: ``(n, c, H, W)`` images (see :func:`load_images`).
+    ``null_draws=0`` skips the null baselines. Every similarity is computed in the filter space
+    from the factors ``W_l`` and ``G_l`` (:class:`agop.features.FactoredAGOP`, kept in
+    ``table.factors`` and ``table.init_factors``); no ``q x q`` matrix is formed unless
+    ``keep_agops``, which also keeps the AGOPs themselves (``table.agops``,
+    ``table.init_agops``; ``q x q`` each, up to ~300 MB for VGG in float32).
+
+    Examples:
+        Any CNN works; here an untrained one, whose measured similarity (``r``) sits within the
+        nulls (``r spec``, ``r null``):
+
+        >>> import torch
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(3, 4, image_size=16, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> table = verify_ansatz(net, X, null_draws=3)
+        >>> print(table)
+        SimpleCNN (weights as given): 2 conv layers, 3 images of 16x16, 4 outputs, AGOP exact; ...
+        layer    weight       r  r sqrt    cos  cos sqrt  r init  r spec     +-  r null     +-  r G=I  r(W0'W0,W'W) ...
+        -------  -------  -----  ------  -----  --------  ------  ------  -----  ------  -----  -----  ------------ ...
+        convs.0  4x3x3x3  0.838   0.916  0.838     0.916       -   0.872  0.051   0.761  0.129  1.000             - ...
+        convs.1  4x4x3x3  0.836   0.919  0.835     0.919       -   0.895  0.021   0.752  0.034  1.000             - ...
+        >>> row = table.rows[0]
+        >>> row.layer, round(row.pearson, 3), row.null_identity_pearson
+        ('convs.0', 0.838, 1.0)
+    """
+    if isinstance(model, str):
+        arch = model
+        model = load_model(arch, pretrained=True, allow_download=allow_download, device=device)
+        if init is None:
+            init = load_model(arch, pretrained=False, seed=seed, device=device)
+        name = name or arch
+        weights = weights or "IMAGENET1K_V1"
+    convs = conv_layers(model, layers)
+    names = list(convs)
+    param = next(model.parameters())
+    X = check_images(X, "X", dtype=param.dtype, device=param.device)
+    sketch = None if sketch is None else check_int(sketch, "sketch", minimum=1)
+    null_draws = check_int(null_draws, "null_draws", minimum=0)
+    n_out = n_outputs(model, X)
+    n_out = len(outputs) if outputs is not None else n_out
+    init_convs = None
+    if init is not None:
+        init_convs = conv_layers(init, names)
+        for n, conv in convs.items():
+            if init_convs[n].weight.shape != conv.weight.shape:
+                raise ValueError(f"init must be the same architecture as model; layer {n!r} has "
+                                 f"weight {tuple(init_convs[n].weight.shape)} in init and "
+                                 f"{tuple(conv.weight.shape)} in model")
+
+    (A, G), seconds = _agops(model, X, names, sketch, outputs, chunk_size, device, progress,
+                             seed, factored=True)
+    A0 = G0 = seconds0 = None
+    if init is not None:
+        X0 = X.to(dtype=next(init.parameters()).dtype, device=next(init.parameters()).device)
+        (A0, G0), seconds0 = _agops(init, X0, names, sketch, outputs, chunk_size, device,
+                                    progress, seed, factored=True)
+
+    rows = []
+    for n, conv in convs.items():
+        t0 = time.perf_counter()
+        nulls = {}
+        if null_draws:
+            nulls[1.0] = null_baselines(conv, n_draws=int(null_draws), seed=seed,
+                                        space=A[n].space(), G=G[n])
+        rows.append(_layer_row(
+            n, conv, A[n].similarities(), nulls,
+            init_conv=None if init_convs is None else init_convs[n],
+            init_similarities=None if init_convs is None else A0[n].similarities(),
+            t0=t0))
+    return AnsatzTable(
+        model=name or type(model).__name__, rows=rows, n_images=X.shape[0],
+        image_size=(X.shape[2], X.shape[3]), n_outputs=n_out, sketch=sketch,
+        weights=weights or "weights as given", agop_seconds=seconds, init_agop_seconds=seconds0,
+        agops={k: f.dense() for k, f in A.items()} if keep_agops else None,
+        init_agops={k: f.dense() for k, f in A0.items()} if keep_agops and A0 else None,
+        factors=A, init_factors=A0)
+
+
+def _margin(value: float | None, mean: float | None, std: float | None) -> float | None:
+    """``(value - mean) / std`` (``inf`` where ``std`` is 0, ``None`` where the null is)."""
+    if value is None or mean is None:
+        return None
+    return (value - mean) / std if std > 0 else math.inf
+
+
+def _layer_row(name: str, conv: nn.Conv2d, similarities: tuple[float, float, float, float],
+               nulls: dict[float, dict], *, init_conv: nn.Conv2d | None = None,
+               init_similarities: tuple[float, float, float, float] | None = None,
+               t0: float | None = None) -> LayerResult:
+    """One :class:`LayerResult` from the layer's (pearson, cosine, pearson_sqrt, cosine_sqrt)
+    after training and at initialisation, and its :func:`agop.features.null_baselines` by
+    power (``{1.0: ..., 0.5: ...}``)."""
+    row = LayerResult(name, tuple(conv.weight.shape), *similarities)
+    for alpha, null in nulls.items():
+        s = "" if alpha == 1 else "_sqrt"
+        for kind in ("pearson", "cosine"):
+            values = null[kind]
+            setattr(row, f"null_random_{kind}{s}", values["random_mean"])
+            setattr(row, f"null_random_{kind}{s}_std", values["random_std"])
+            setattr(row, f"null_identity_{kind}{s}", values["identity"])
+            setattr(row, f"null_spectrum_{kind}{s}", values.get("spectrum_mean"))
+            setattr(row, f"null_spectrum_{kind}{s}_std", values.get("spectrum_std"))
+    if init_similarities is not None:
+        (row.init_pearson, row.init_cosine, row.init_pearson_sqrt,
+         row.init_cosine_sqrt) = init_similarities
+    if init_conv is not None:
+        row.cnfm_init_vs_trained = cnfm_similarity(init_conv, conv, "pearson")
+        row.cnfm_init_vs_trained_cosine = cnfm_similarity(init_conv, conv, "cosine")
+    if t0 is not None:
+        row.seconds = time.perf_counter() - t0
+    return row
+
+
+def ansatz_table(model: nn.Module, agops: dict[str, torch.Tensor],
+                 init_model: nn.Module | None = None,
+                 init_agops: dict[str, torch.Tensor] | None = None,
+                 alphas: Sequence[float] = (1.0, 0.5), n_draws: int = 20, seed: int = 0, *,
+                 G: dict[str, torch.Tensor] | None = None,
+                 name: str | None = None) -> AnsatzTable:
+    r"""The ansatz report of :func:`verify_ansatz` from AGOPs already computed: the
+    :class:`AnsatzTable` of the layers in ``agops`` (``q x q`` each, of ``model``), with the
+    null baselines at each power in ``alphas`` (1 and 1/2).
+
+    Per layer: the similarities of :math:`W^	op W` with :math:`\mathrm{AGOP}` and
+    :math:`\mathrm{AGOP}^{1/2}`; the same at initialisation (``init_model`` and its
+    ``init_agops``), if given; the paper's control, the initial against the trained CNFM
+    (``init_model``); and :func:`agop.features.null_baselines` at each power (``n_draws``
+    draws, ``seed``), with the spectrum-matched null when ``G`` (the layers' inner matrices,
+    :func:`agop.features.patch_agop` with ``factored=True``: each ``.G``) is given.
+    :meth:`AnsatzTable.records` lists them by (layer, power, kind).
+
+    Examples:
+        An untrained network: its measured similarity sits inside the nulls (margins near 0).
+
+        >>> import torch
+        >>> from agop.features import patch_agop
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> agops = patch_agop(net, X, device="cpu")
+        >>> G = {k: v.G for k, v in patch_agop(net, X, factored=True, device="cpu").items()}
+        >>> rows = ansatz_table(net, agops, n_draws=3, G=G).records()
+        >>> len(rows)  # 2 layers x 2 powers x 2 kinds
+        8
+        >>> row = rows[0]
+        >>> row["layer"], row["alpha"], row["kind"], round(row["trained"], 3)
+        ('convs.0', 1.0, 'pearson', 0.758)
+        >>> abs(row["spectrum_margin"]) < 2, abs(row["margin"]) < 2
+        (True, True)
+    """
+    alphas = tuple(float(a) for a in alphas)
+    if not alphas or any(a not in (1.0, 0.5) for a in alphas):
+        raise ValueError(f"alphas must hold 1.0 and/or 0.5 (the AGOP and its square root), "
+                         f"got {alphas!r}")
+    convs = conv_layers(model, list(agops))
+    init_convs = conv_layers(init_model, list(agops)) if init_model is not None else None
+    if G is not None and set(G) != set(agops):
+        raise ValueError(f"G must hold the inner matrix of every layer in agops ({list(agops)}), "
+                         f"got {list(G)}")
+
+    def similarities(conv, A):
+        W, A = cnfm(conv), torch.as_tensor(A)
+        A1, S = psd_power(A, 1.0), psd_power(A, 0.5)
+        return (correlation(W, A1), correlation(W, A1, kind="cosine"), correlation(W, S),
+                correlation(W, S, kind="cosine"))
+
+    rows = []
+    for n, A in agops.items():
+        t0 = time.perf_counter()
+        nulls = {a: null_baselines(convs[n], n_draws=n_draws, seed=seed, alpha=a,
+                                   G=None if G is None else G[n]) for a in alphas}
+        init_conv = None if init_convs is None else init_convs[n]
+        init = (None if init_conv is None or init_agops is None
+                else similarities(init_conv, init_agops[n]))
+        rows.append(_layer_row(n, convs[n], similarities(convs[n], A), nulls,
+                               init_conv=init_conv, init_similarities=init, t0=t0))
+    return AnsatzTable(model=name or type(model).__name__, rows=rows, alphas=alphas)
+
+
+# --------------------------------------------------------------------------------------------
+# How close the sketch comes to exact
+# --------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class SketchAccuracy:
+    """The sketched AGOP with ``k`` probes against the exact one, at one layer.
+
+    See :func:`sketch_accuracy` for an example.
+    """
+
+    layer: str
+    k: int
+    relative_error: float  # |A_k - A|_F / |A|_F
+    pearson_with_exact: float  # corr(A_k, A)
+    ansatz_pearson: float  # corr(W^T W, A_k)
+    exact_ansatz_pearson: float  # corr(W^T W, A)
+
+
+def sketch_accuracy(model: nn.Module, X: Any, ks: Sequence[int], *,
+                    layers: Iterable[str] | None = None, outputs: Sequence[int] | None = None,
+                    seed: int = 0, chunk_size: int | None = None,
+                    device: str | torch.device | None = None) -> list[SketchAccuracy]:
+    r"""For each ``k`` in ``ks`` and each layer: how far the ``k``-probe sketch is from the exact
+    patch-AGOP over the same ``outputs``, and the ansatz correlation each gives.
+
+    Examples:
+        The error falls like :math:`1/\sqrt{k}`: 64 probes are about 8 times closer than one.
+
+        >>> import torch
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(3, 4, image_size=16, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> rows = sketch_accuracy(net, X, [1, 64])
+        >>> [(row.layer, row.k, round(row.relative_error, 2)) for row in rows]
+        [('convs.0', 1, 0.52), ('convs.1', 1, 0.52), ('convs.0', 64, 0.06), ('convs.1', 64, 0.07)]
+    """
+    convs = conv_layers(model, layers)
+    names = list(convs)
+    param = next(model.parameters())
+    X = check_images(X, "X", dtype=param.dtype, device=param.device)
+    (exact, _), _ = _agops(model, X, names, None, outputs, chunk_size, device, False, seed)
+    out = []
+    for k in ks:
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"ks must hold positive integers, got {k!r}")
+        (sk, _), _ = _agops(model, X, names, int(k), outputs, chunk_size, device, False,
+                            seed + int(k))
+        for n, conv in convs.items():
+            A, Ak = exact[n], sk[n]
+            M = cnfm(conv).to(A)
+            out.append(SketchAccuracy(
+                layer=n, k=int(k),
+                relative_error=float((Ak - A).norm() / A.norm().clamp_min(torch.finfo(A.dtype).tiny)),
+                pearson_with_exact=correlation(Ak, A), ansatz_pearson=correlation(M, Ak),
+                exact_ansatz_pearson=correlation(M, A)))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Feature maps at several depths (the paper's Figure 2)
+# --------------------------------------------------------------------------------------------
+
+def feature_maps(model: nn.Module, x: Any, agops: dict[str, Any],
+                 layers: Iterable[str] | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    r"""``layer -> (CNFM map, AGOP map)`` of one image ``x`` (``(c, H, W)`` or ``(1, c, H, W)``).
+
+    Each map replaces every patch ``z[j]`` of the layer's *input* by :math:`\|A^{1/2} z[j]\|`
+    (:func:`agop.features.feature_map`), with ``A`` the layer's CNFM or its AGOP from ``agops``,
+    at the layer's own stride, padding and dilation. An AGOP given by its factors
+    (:class:`agop.features.FactoredAGOP`) is drawn through the convolution,
+    :math:`\|A^{1/2} z[j]\|^2 = h[j]^\top G h[j]` with ``h = W z[j]``
+    (:func:`agop.features.factored_feature_map`), and so is the CNFM, ``|W z[j]|``: no
+    ``q x q`` matrix.
+
+    Examples:
+        >>> import torch
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(3, 4, image_size=16, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> from agop.features import feature_map, patch_agop
+        >>> agops = patch_agop(net, X, factored=True, device="cpu")
+        >>> maps = feature_maps(net, X[0], agops)
+        >>> {layer: tuple(m[1].shape) for layer, m in maps.items()}  # VALID convs: 14, then 12
+        {'convs.0': (14, 14), 'convs.1': (12, 12)}
+        >>> dense = feature_map(agops["convs.0"].dense(), X[:1], 3, padding=0)[0]
+        >>> torch.allclose(maps["convs.0"][1], dense)
+        True
+    """
+    names = list(agops) if layers is None else list(layers)
+    convs = conv_layers(model, names)
+    param = next(model.parameters())
+    x = torch.as_tensor(x)
+    if x.ndim == 3:
+        x = x[None]
+    x = check_images(x, "x", dtype=param.dtype, device=param.device)[:1]
+    inputs = layer_inputs(model, x, names)
+    out = {}
+    for n, conv in convs.items():
+        z = inputs[n]
+        if isinstance(agops[n], FactoredAGOP) and conv.padding_mode == "zeros":
+            out[n] = (factored_feature_map(conv, z)[0],
+                      factored_feature_map(conv, z, agops[n].G)[0])
+            continue
+        A = agops[n].dense() if isinstance(agops[n], FactoredAGOP) else agops[n]
+        kw = dict(kernel_size=conv.kernel_size, stride=conv.stride, padding=conv.padding,
+                  dilation=conv.dilation)
+        M = cnfm(conv).to(z)
+        out[n] = (feature_map(M, z, **kw)[0], feature_map(A.to(z), z, **kw)[0])
+    return out
+
+
+def layer_view(model: nn.Module, layer: str, x: Any, *, sketch: int | None = 8, seed: int = 0,
+               device: str | torch.device | None = None) -> dict[str, Any]:
+    """One conv layer on one image ``x`` (``(c, H, W)``): the layer's CNFM and patch-AGOP on that
+    image alone (sketched with ``sketch`` probes), their feature maps
+    (:func:`feature_maps`) and their Pearson correlation, all from the AGOP's factors
+    (no ``q x q`` matrix). What the chapter's explorer draws (:class:`LayerViews` caches it; :func:`agop.viz.plot_layer_views` draws it).
+
+    Examples:
+        >>> import torch
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(3, 4, image_size=16, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> view = layer_view(net, "convs.1", X[0])
+        >>> sorted(view), tuple(view["agop_map"].shape)
+        (['agop_map', 'cnfm_map', 'factors', 'image', 'pearson'], (12, 12))
+    """
+    return LayerViews({"model": model}, {"image": x}, sketch=sketch, seed=seed,
+                      device=device).view("model", layer, "image")
+
+
+class LayerViews:
+    """What the pretrained explorer draws, cached: ``view(model, layer, image)`` for models
+    ``{label: module}`` and images ``{label: (c, H, W) tensor}``.
+
+    The first view of a (model, image) pair runs one set of backward passes for *every* conv
+    layer (:func:`agop.features.patch_agop` with ``factored=True``, ``sketch`` probes) and one
+    forward pass for every layer's input; each (model, layer, image) view is then a
+    convolution and a few ``k_out x k_out`` products, computed once and kept. The Pearson
+    correlation is computed in the filter space.
+
+    Examples:
+        >>> import torch
+        >>> from agop.nets import SimpleCNN
+        >>> net = SimpleCNN(3, 4, image_size=16, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> views = LayerViews({"cnn": net}, {"noise": X[0]})
+        >>> views.first()
+        ('cnn', 'convs.0', 'noise')
+        >>> views.view("cnn", "convs.1", "noise") is views.view("cnn", "convs.1", "noise")  # cached
+        True
+    """
+
+    def __init__(self, models: dict[str, nn.Module], images: dict[str, Any], *,
+                 sketch: int | None = 8, seed: int = 0,
+                 device: str | torch.device | None = None):
+        if not models:
+            raise ValueError("models must hold at least one model")
+        self.models, self.images = dict(models), dict(images)
+        self.sketch, self.seed, self.device = sketch, seed, device
+        self._factors: dict[tuple[str, str], dict[str, Any]] = {}
+        self._inputs: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
+        self._views: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+    def first(self) -> tuple[str, str, str]:
+        """The view an explorer opens on: the first model, its first conv layer, the first
+        image."""
+        model = next(iter(self.models))
+        return model, next(iter(conv_layers(self.models[model]))), next(iter(self.images))
+
+    def add_image(self, label: str, x: Any) -> None:
+        self.images[label] = x
+        for key in [k for k in self._factors if k[1] == label]:
+            self._factors.pop(key)
+            self._inputs.pop(key, None)
+        for key in [k for k in self._views if k[2] == label]:
+            self._views.pop(key)
+
+    def _image(self, model: nn.Module, label: str) -> torch.Tensor:
+        param = next(model.parameters())
+        x = torch.as_tensor(self.images[label])
+        x = x[None] if x.ndim == 3 else x[:1]
+        return check_images(x, "x", dtype=param.dtype, device=param.device)
+
+    def view(self, model: str, layer: str, image: str) -> dict[str, Any]:
+        """``{"image", "cnfm_map", "agop_map", "pearson", "factors"}`` for one layer."""
+        key = (model, layer, image)
+        if key in self._views:
+            return self._views[key]
+        net = self.models[model]
+        convs = conv_layers(net)
+        if layer not in convs:
+            raise ValueError(f"layer must be a conv layer of {model!r}, got {layer!r}")
+        x = self._image(net, image)
+        pair = (model, image)
+        if pair not in self._factors:
+            self._factors[pair] = patch_agop(net, x, sketch=self.sketch, seed=self.seed,
+                                             device=self.device, factored=True)
+            self._inputs[pair] = layer_inputs(net, x, list(convs))
+        factors, z, conv = self._factors[pair][layer], self._inputs[pair][layer], convs[layer]
+        if conv.padding_mode == "zeros":
+            maps = (factored_feature_map(conv, z)[0], factored_feature_map(conv, z, factors.G)[0])
+        else:
+            maps = feature_maps(net, x, {layer: factors})[layer]
+        self._views[key] = {"image": x[0], "cnfm_map": maps[0], "agop_map": maps[1],
+                            "pearson": factors.pearson(), "factors": factors}
+        return self._views[key]
