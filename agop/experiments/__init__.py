@@ -1,0 +1,1 @@
+"""Experiments behind the book's later chapters, one topic a module."""
