@@ -153,3 +153,25 @@ def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="temperature"):
         sample_posterior(X[None], y[None], X[None], width=2, patch_size=3, temperature=0,
                          n_steps=2, step_size=1e-3, burn_in=0)
+
+
+def test_wide_network_posterior_mean_is_the_gp_posterior_mean():
+    """At large width the Bayesian network's posterior mean is GP regression with the NNGP
+    and noise T (an independent route through the sampler, the energy's temperature and the
+    network's scaling): 16 chains on the same 6 images, compared on them and on 4 others
+    (on the training images the mean depends strongly on T: 0.68 at T = 0.5, 0.81 at 0.25)."""
+    X, y = band_task(10, 1.0, height=5, width=5, seed=4)
+    X = X / X.std()
+    Xtr, ytr, Xte = X[:6], y[:6], X
+    T = 0.5
+    K = nngp_components(Xtr, None, 3).mean(0)
+    Kt = nngp_components(Xte, Xtr, 3).mean(0)
+    gp = gp_posterior_mean(K, Kt, 2.0 * ytr.double() - 1, T)
+    S = 16
+    post = sample_posterior(Xtr.expand(S, -1, -1, -1, -1), ytr.expand(S, -1),
+                            Xte.expand(S, -1, -1, -1, -1), width=256, patch_size=3,
+                            temperature=T, n_steps=1500, step_size=0.01, burn_in=300,
+                            every=5, seed=0)
+    est = post.test_mean.mean(0)
+    se = post.test_mean.std(0) / math.sqrt(S)  # chains are independent
+    assert torch.all((est - gp).abs() < 4 * se + 0.02), (est, gp, se)

@@ -368,12 +368,13 @@ KERNEL_METHODS = ("NNGP local (uniform Q)", "NNGP FC", "local, measured Q")
 def width_sweep(widths: Sequence[int], seeds: Sequence[int], *, n_train: int, n_test: int,
                 sigma: float, temperature: float, n_steps: int, step_size: float,
                 patch_size: int = 3, task: dict | None = None, every: int = 10,
-                rfm: bool = True, dtype: torch.dtype = torch.float32) -> dict:
+                chains: int = 1, rfm: bool = True, dtype: torch.dtype = torch.float32) -> dict:
     r"""CNN and FC posteriors (:func:`sample_posterior`) at every width on :func:`band_task`,
     the infinite-width GPs, and ConvRFM / Deep ConvRFM (:func:`agop.baseline.evaluate_methods`).
 
     Inputs are divided by the training images' standard deviation (one factor, test images
-    alike). Per seed: the local NNGP (uniform :math:`Q`), the FC NNGP, and the local kernel with
+    alike). Each seed's posterior is sampled by ``chains`` independent chains, pooled. Per
+    seed: the local NNGP (uniform :math:`Q`), the FC NNGP, and the local kernel with
     the CNN's measured :math:`Q_i` at each width, all as GP posterior means with noise ``T``;
     with ``rfm``, the CNTK (ConvRFM's iterate 0), ConvRFM (CNTK of depth 1, like the CNN) and
     Deep ConvRFM (depth 2, two layers), each selecting its ridge on a validation fifth of the
@@ -415,9 +416,12 @@ def width_sweep(widths: Sequence[int], seeds: Sequence[int], *, n_train: int, n_
                          "accuracy": accuracy(pred, yt[s])})
     run = dict(temperature=temperature, n_steps=n_steps, step_size=step_size,
                burn_in=n_steps // 2, every=every, dtype=dtype)
+    check_int(chains, "chains", minimum=1)
+    rep = [t.repeat_interleave(chains, 0) for t in (X, y, Xt)]
     for N in widths:
-        cnn = sample_posterior(X, y, Xt, width=N, patch_size=patch_size, seed=N, **run)
-        fc = sample_posterior(X, y, Xt, width=N, patch_size=None, seed=N + 1, **run)
+        cnn = _pool(sample_posterior(*rep, width=N, patch_size=patch_size, seed=N, **run),
+                    chains)
+        fc = _pool(sample_posterior(*rep, width=N, patch_size=None, seed=N + 1, **run), chains)
         out["Q"][N] = cnn.Q.numpy()
         out["Q_fc"][N] = fc.Q[:, 0].numpy()
         out["Q_fit"][N] = np.stack([fit_position_weights(cnn.kernel[s], comps[s])
@@ -448,6 +452,15 @@ def width_sweep(widths: Sequence[int], seeds: Sequence[int], *, n_train: int, n_
             for method, acc in [*one["accuracy"].items(), *deep["accuracy"].items()]:
                 rows.append({"method": method, "width": None, "seed": seed, "accuracy": acc})
     return out
+
+
+def _pool(post: Posterior, chains: int) -> Posterior:
+    """Average every ``chains`` consecutive chains (the same data set) into one."""
+    def mean(t):
+        return t.reshape(-1, chains, *t.shape[1:]).mean(1)
+
+    return Posterior(mean(post.test_mean), mean(post.Q), mean(post.kernel),
+                     mean(post.train_loss), post.n_samples * chains)
 
 
 def summarise(rows: Sequence[dict], method: str, width: int | None = None
