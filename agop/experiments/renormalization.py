@@ -362,7 +362,8 @@ def accuracy(output, y) -> float:
 # the experiment of the book's section: accuracy against width, and the measured Q
 # --------------------------------------------------------------------------------------------
 
-KERNEL_METHODS = ("NNGP local (uniform Q)", "NNGP FC", "local, measured Q")
+KERNEL_METHODS = ("NNGP local (uniform Q)", "NNGP FC", "local, band only",
+                  "local, measured Q")
 
 
 def width_sweep(widths: Sequence[int], seeds: Sequence[int], *, n_train: int, n_test: int,
@@ -375,20 +376,23 @@ def width_sweep(widths: Sequence[int], seeds: Sequence[int], *, n_train: int, n_
     Inputs are divided by the training images' standard deviation (one factor, test images
     alike). Each seed's posterior is sampled by ``chains`` independent chains, pooled. Per
     seed: the local NNGP (uniform :math:`Q`), the FC NNGP, and the local kernel with
-    the CNN's measured :math:`Q_i` at each width, all as GP posterior means with noise ``T``;
+    the CNN's measured :math:`Q_i` at each width, and the oracle local kernel with
+    :math:`Q_i = 1` on the positions whose patch overlaps the band, 0 elsewhere (``"local,
+    band only"``), all as GP posterior means with noise ``T``;
     with ``rfm``, the CNTK (ConvRFM's iterate 0), ConvRFM (CNTK of depth 1, like the CNN) and
     Deep ConvRFM (depth 2, two layers), each selecting its ridge on a validation fifth of the
     training images. Returns ``rows`` (``method``, ``width`` (None for kernels), ``seed``,
     ``accuracy``), ``Q`` (width -> ``(seeds, P)`` read-out :math:`Q_i`), ``Q_fit`` (the same
     from :func:`fit_position_weights` on the empirical kernel), ``Q_fc`` and ``Q_fc_fit``
-    (width -> ``(seeds,)``), ``grid`` (the ``(rows, cols)`` of patch positions) and ``M``
+    (width -> ``(seeds,)``), ``grid`` (the ``(rows, cols)`` of patch positions),
+    ``band_positions`` (``(P,)`` bool: the positions that see the band) and ``M``
     (seed -> ConvRFM's ``M``).
 
     Examples:
         >>> out = width_sweep([4], [0], n_train=20, n_test=20, sigma=2.0, temperature=0.1,
         ...                   n_steps=20, step_size=1e-3, every=5, rfm=False)
         >>> sorted({r["method"] for r in out["rows"]})
-        ['CNN', 'FC', 'NNGP FC', 'NNGP local (uniform Q)', 'local, measured Q']
+        ['CNN', 'FC', 'NNGP FC', 'NNGP local (uniform Q)', 'local, band only', 'local, measured Q']
         >>> out["Q"][4].shape, out["grid"]
         ((1, 24), (6, 4))
     """
@@ -407,8 +411,14 @@ def width_sweep(widths: Sequence[int], seeds: Sequence[int], *, n_train: int, n_
     comps_t = [nngp_components(Xt[s], X[s], patch_size) for s in range(len(seeds))]
     out: dict = {"rows": rows, "Q": {}, "Q_fit": {}, "Q_fc": {}, "Q_fc_fit": {}, "M": {},
                  "grid": (task["height"] - patch_size + 1, task["width"] - patch_size + 1)}
+    rows_p, cols_p = out["grid"]
+    sees_band = [any(a <= r < a + patch_size for r in task["band"]) for a in range(rows_p)]
+    oracle = torch.tensor(sees_band, dtype=torch.float64).repeat_interleave(cols_p)
+    out["band_positions"] = oracle.bool().numpy()
     for s, seed in enumerate(seeds):
         for method, pair in (("NNGP local (uniform Q)", (comps[s], comps_t[s])),
+                             ("local, band only", (comps[s] * oracle[:, None, None],
+                                                   comps_t[s] * oracle[:, None, None])),
                              ("NNGP FC", (nngp_components(X[s], None, None),
                                           nngp_components(Xt[s], X[s], None)))):
             pred = gp_posterior_mean(pair[0].mean(0), pair[1].mean(0), target[s], temperature)
