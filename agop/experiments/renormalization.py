@@ -230,7 +230,8 @@ def langevin(energy: Callable[..., torch.Tensor], params: Sequence[torch.Tensor]
        \qquad \xi_t \sim \mathcal N(0, I),
 
     which samples :math:`e^{-U}` up to an :math:`O(\eta)` bias. ``callback(t, params)`` is called
-    after every step ``t`` (0-based). Returns the final parameters (new tensors).
+    after every step ``t`` (0-based). ``generator`` must live on the parameters' device.
+    Returns the final parameters (new tensors).
 
     Examples:
         Two chains on :math:`U = \theta^2 / 2` forget their start (a standard normal):
@@ -251,7 +252,8 @@ def langevin(energy: Callable[..., torch.Tensor], params: Sequence[torch.Tensor]
         with torch.no_grad():
             for p, g in zip(params, grads, strict=True):
                 p.add_(g, alpha=-eta)
-                p.add_(torch.randn(p.shape, generator=generator, dtype=p.dtype), alpha=noise_scale)
+                p.add_(torch.randn(p.shape, generator=generator, dtype=p.dtype,
+                                   device=p.device), alpha=noise_scale)
         if callback is not None:
             callback(t, params)
     return [p.detach() for p in params]
@@ -281,14 +283,16 @@ class Posterior:
 
 def sample_posterior(X, y, X_test, *, width: int, patch_size: int | None, temperature: float,
                      n_steps: int, step_size: float, burn_in: int, every: int = 10,
-                     seed: int = 0, dtype: torch.dtype = torch.float64) -> Posterior:
+                     seed: int = 0, dtype: torch.dtype = torch.float64,
+                     device: str | torch.device | None = "cpu") -> Posterior:
     r"""Langevin samples of the CNN (``patch_size`` an int) or FC network (``patch_size=None``)
     posterior at temperature :math:`T`, one chain per data set, all chains at once.
 
     ``X`` ``(S, n, c, H, W)`` and ``y`` ``(S, n)`` in ``{0, 1}`` (the target is
     :math:`2y - 1`), ``X_test`` ``(S, m, c, H, W)``. Chains start from a draw of the prior;
     after ``burn_in`` steps every ``every``-th step is a sample. Sampling runs in ``dtype``
-    (float32 is about twice as fast on a CPU); the averages are kept in float64.
+    (float32 is about twice as fast on a CPU) on ``device`` (None: CUDA when available); the
+    averages are kept in float64 on the CPU.
 
     Examples:
         >>> import torch
@@ -302,21 +306,25 @@ def sample_posterior(X, y, X_test, *, width: int, patch_size: int | None, temper
     T = check_real(temperature, "temperature", minimum=0, strict_minimum=True)
     check_int(burn_in, "burn_in", minimum=0)
     check_int(every, "every", minimum=1)
-    X = torch.as_tensor(X, dtype=dtype)
-    X_test = torch.as_tensor(X_test, dtype=dtype)
+    from agop.runtime import default_device
+
+    device = default_device(device)
+    X = torch.as_tensor(X, dtype=dtype).to(device)
+    X_test = torch.as_tensor(X_test, dtype=dtype).to(device)
     if X.ndim != 5 or X_test.ndim != 5:
         raise ValueError("X and X_test must be (S, n, c, H, W): one stack of images per chain, "
                          f"got shapes {tuple(X.shape)} and {tuple(X_test.shape)}")
     S, n = X.shape[:2]
-    target = 2.0 * torch.as_tensor(y, dtype=dtype) - 1
+    target = 2.0 * torch.as_tensor(y, dtype=dtype).to(device) - 1
     if target.shape != (S, n):
         raise ValueError(f"y must have shape {(S, n)}, got {tuple(target.shape)}")
     U = torch.stack([_patches(x, patch_size) for x in X])
     U_test = torch.stack([_patches(x, patch_size) for x in X_test])
     P, q = U.shape[2], U.shape[3]
     g = torch.Generator().manual_seed(int(seed))
-    W0 = torch.randn(S, width, q, generator=g, dtype=dtype)
-    V0 = torch.randn(S, P, width, generator=g, dtype=dtype)
+    W0 = torch.randn(S, width, q, generator=g, dtype=dtype).to(device)
+    V0 = torch.randn(S, P, width, generator=g, dtype=dtype).to(device)
+    noise = torch.Generator(device=device).manual_seed(int(seed) + 1)
 
     def energy(W, V):
         residual = target - network_output(W, V, U)
@@ -332,14 +340,14 @@ def sample_posterior(X, y, X_test, *, width: int, patch_size: int | None, temper
             return
         with torch.no_grad():
             W, V = params
-            acc["test"] += network_output(W, V, U_test).double()
-            acc["Q"] += (V ** 2).mean(-1).double()
-            G = ((_hidden(W, U) * V[:, None]).sum(2) / math.sqrt(P)).double()  # g_c(x)
-            acc["K"] += G @ G.transpose(1, 2) / width
-            acc["loss"] += ((target - network_output(W, V, U)) ** 2).mean(-1).double()
+            acc["test"] += network_output(W, V, U_test).double().cpu()
+            acc["Q"] += (V ** 2).mean(-1).double().cpu()
+            G = (_hidden(W, U) * V[:, None]).sum(2).double() / math.sqrt(P)  # g_c(x)
+            acc["K"] += (G @ G.transpose(1, 2)).cpu() / width
+            acc["loss"] += ((target - network_output(W, V, U)) ** 2).mean(-1).double().cpu()
             acc["count"] += 1
 
-    langevin(energy, [W0, V0], n_steps=n_steps, step_size=step_size, generator=g,
+    langevin(energy, [W0, V0], n_steps=n_steps, step_size=step_size, generator=noise,
              callback=record)
     m = acc["count"]
     if m == 0:
@@ -369,7 +377,8 @@ KERNEL_METHODS = ("NNGP local (uniform Q)", "NNGP FC", "local, band only",
 def width_sweep(widths: Sequence[int], seeds: Sequence[int], *, n_train: int, n_test: int,
                 sigma: float, temperature: float, n_steps: int, step_size: float,
                 patch_size: int = 3, task: dict | None = None, every: int = 10,
-                chains: int = 1, rfm: bool = True, dtype: torch.dtype = torch.float32) -> dict:
+                chains: int = 1, rfm: bool = True, dtype: torch.dtype = torch.float32,
+                device: str | torch.device | None = "cpu") -> dict:
     r"""CNN and FC posteriors (:func:`sample_posterior`) at every width on :func:`band_task`,
     the infinite-width GPs, and ConvRFM / Deep ConvRFM (:func:`agop.baseline.evaluate_methods`).
 
@@ -381,7 +390,8 @@ def width_sweep(widths: Sequence[int], seeds: Sequence[int], *, n_train: int, n_
     band only"``), all as GP posterior means with noise ``T``;
     with ``rfm``, the CNTK (ConvRFM's iterate 0), ConvRFM (CNTK of depth 1, like the CNN) and
     Deep ConvRFM (depth 2, two layers), each selecting its ridge on a validation fifth of the
-    training images. Returns ``rows`` (``method``, ``width`` (None for kernels), ``seed``,
+    training images. The networks are sampled on ``device`` (None: CUDA when available), the
+    kernels on the CPU. Returns ``rows`` (``method``, ``width`` (None for kernels), ``seed``,
     ``accuracy``), ``Q`` (width -> ``(seeds, P)`` read-out :math:`Q_i`), ``Q_fit`` (the same
     from :func:`fit_position_weights` on the empirical kernel), ``Q_fc`` and ``Q_fc_fit``
     (width -> ``(seeds,)``), ``grid`` (the ``(rows, cols)`` of patch positions),
@@ -425,7 +435,7 @@ def width_sweep(widths: Sequence[int], seeds: Sequence[int], *, n_train: int, n_
             rows.append({"method": method, "width": None, "seed": seed,
                          "accuracy": accuracy(pred, yt[s])})
     run = dict(temperature=temperature, n_steps=n_steps, step_size=step_size,
-               burn_in=n_steps // 2, every=every, dtype=dtype)
+               burn_in=n_steps // 2, every=every, dtype=dtype, device=device)
     check_int(chains, "chains", minimum=1)
     rep = [t.repeat_interleave(chains, 0) for t in (X, y, Xt)]
     for N in widths:
@@ -454,10 +464,10 @@ def width_sweep(widths: Sequence[int], seeds: Sequence[int], *, n_train: int, n_
         for s, seed in enumerate(seeds):
             one = evaluate_methods(X[s], y[s], Xt[s], yt[s], seed=seed, depth=1,
                                    patch_size=patch_size, methods=("CNTK", "ConvRFM"),
-                                   device="cpu")
+                                   device=device)
             deep = evaluate_methods(X[s], y[s], Xt[s], yt[s], seed=seed, depth=2,
                                     patch_size=patch_size, width=64,
-                                    methods=("Deep ConvRFM",), device="cpu")
+                                    methods=("Deep ConvRFM",), device=device)
             out["M"][seed] = one["models"]["ConvRFM"].M_
             for method, acc in [*one["accuracy"].items(), *deep["accuracy"].items()]:
                 rows.append({"method": method, "width": None, "seed": seed, "accuracy": acc})
