@@ -59,7 +59,9 @@ SMOKE: dict[str, str] = {
         "STANDARD_ARCH = {**STANDARD_ARCH, 'width': 4, 'n_iter': 2}"),
     "07_other_accounts": ("SEEDS = [0]\nGAINS = [0.0, 3.0]\nWIDTHS = [4, 8]\n"
                           "NET = {**NET, 'D': 12, 'n_train': 300, 'width': 4, 'steps': 20}\n"
-                          "RFM_FIT = dict(rfm_train=100, rfm_iter=1)"),
+                          "RFM_FIT = dict(rfm_train=100, rfm_iter=1)\n"
+                          "RENORM = {**RENORM, 'widths': [4, 8], 'seeds': [0, 1], "
+                          "'n_train': 40, 'n_test': 40, 'chains': 1, 'n_steps': 20}"),
     # the benchmark's paper size takes minutes per entry: its chapter code is the same
     "90_performance": "SIZE = 'quick'\nN_TILED = [125, 250]\nN_UNTILED = [125, 250]",
 }

@@ -6,7 +6,9 @@
 * :mod:`agop.experiments.local_signals`: CNTK, ConvRFM, Deep ConvRFM and the CNN on one
   local-signal task (:func:`~agop.experiments.local_signals.compare_methods`, chapters 05 and 06);
 * :mod:`agop.experiments.emergence`: fully connected networks and RFMs on translation-invariant
-  inputs, and the localisation of their features (chapter 07).
+  inputs, and the localisation of their features (chapter 07);
+* :mod:`agop.experiments.renormalization`: Bayesian one-hidden-layer CNNs and fully connected
+  networks sampled by Langevin dynamics, and their per-position kernel weights (chapter 07).
 
 Import the module you need (``from agop.experiments.ansatz import verify_ansatz``); the
 package itself imports none of them.

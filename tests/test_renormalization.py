@@ -1,0 +1,177 @@
+"""Local versus global renormalization: the sampler, the kernels, the per-position estimator."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from agop.experiments.renormalization import (
+    band_task,
+    fit_position_weights,
+    gp_posterior_mean,
+    langevin,
+    local_kernel,
+    network_output,
+    nngp_components,
+    sample_posterior,
+)
+
+
+def test_langevin_matches_gaussian_posterior():
+    """Bayesian linear regression: Langevin's mean and covariance against the closed form
+    (posterior precision A = X^T X / T + I, mean A^{-1} X^T y / T), within Monte Carlo error."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(12, 3, generator=g, dtype=torch.float64)
+    y = torch.randn(12, generator=g, dtype=torch.float64)
+    T = 2.0
+    A = X.T @ X / T + torch.eye(3, dtype=torch.float64)
+    cov = torch.linalg.inv(A)
+    mean = cov @ X.T @ y / T
+    chains = 4000
+
+    def energy(theta):  # theta: (chains, 3)
+        return ((y - theta @ X.T) ** 2).sum(-1) / (2 * T) + (theta ** 2).sum(-1) / 2
+
+    eta = 2e-3
+    theta, = langevin(energy, [torch.zeros(chains, 3, dtype=torch.float64)], n_steps=3000,
+                      step_size=eta, generator=g)
+    emp_mean = theta.mean(0)
+    emp_cov = torch.cov(theta.T)
+    se = (cov.diagonal() / chains).sqrt()
+    assert torch.all((emp_mean - mean).abs() < 4 * se + 1e-3), (emp_mean, mean)
+    # covariance entries: standard error about sqrt((C_ii C_jj + C_ij^2) / chains), plus the
+    # O(eta) discretisation bias (about eta * |A| |C|)
+    se_cov = ((cov.diagonal()[:, None] * cov.diagonal()[None] + cov ** 2) / chains).sqrt()
+    bias = eta * float(torch.linalg.matrix_norm(A, 2)) * cov.abs().max()
+    assert torch.all((emp_cov - cov).abs() < 4 * se_cov + bias), (emp_cov, cov)
+
+
+def test_position_weights_recover_planted_q():
+    """A kernel planted as a weighted sum of per-position NNGPs, plus noise: NNLS finds it."""
+    X, _ = band_task(40, 1.0, height=6, width=6, seed=3)
+    comps = nngp_components(X, patch_size=3)  # 16 positions
+    Q = torch.linspace(0, 3, 16, dtype=torch.float64).roll(5)
+    Q[[2, 9]] = 0.0
+    K = local_kernel(comps, Q)
+    g = torch.Generator().manual_seed(1)
+    E = 1e-4 * torch.randn(40, 40, generator=g, dtype=torch.float64)
+    fit = fit_position_weights(K + (E + E.T) / 2, comps)
+    np.testing.assert_allclose(fit, Q.numpy(), atol=0.02)
+    assert fit.min() >= 0
+
+
+def test_nngp_components_match_monte_carlo_and_cnngp():
+    """Per-position arc-cosine kernels: the prior average of phi(w.x/sqrt q) phi(w.z/sqrt q)
+    over many Gaussian w, and, averaged over positions, agop.kernels.cnngp on one channel
+    (which does not divide the patch inner product by q = k^2: inputs scaled by 1/k)."""
+    from agop.kernels import cnngp
+
+    g = torch.Generator().manual_seed(0)
+    X1 = torch.randn(3, 1, 5, 5, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(nngp_components(X1, patch_size=3).mean(0),
+                               cnngp(X1 / 3, X1 / 3, 3, device="cpu"))
+    X = torch.randn(3, 2, 5, 5, generator=g, dtype=torch.float64)
+    comps = nngp_components(X, patch_size=3)
+    assert comps.shape == (9, 3, 3)
+    U = torch.nn.functional.unfold(X, 3).transpose(1, 2)  # (n, P, q)
+    w = torch.randn(200_000, 18, generator=g, dtype=torch.float64)
+    phi = torch.relu(U @ w.T / math.sqrt(18)) * math.sqrt(2)  # (n, P, draws)
+    mc = torch.einsum("apd,bpd->pab", phi, phi) / w.shape[0]
+    torch.testing.assert_close(comps, mc, atol=0.03 * float(comps.abs().max()), rtol=0)
+
+
+def test_network_output_is_an_explicit_patch_loop():
+    g = torch.Generator().manual_seed(0)
+    S, n, c, H, W, k, N = 2, 3, 2, 5, 4, 3, 4
+    X = torch.randn(S, n, c, H, W, generator=g, dtype=torch.float64)
+    Wt = torch.randn(S, N, c * k * k, generator=g, dtype=torch.float64)
+    positions = [(a, b) for a in range(H - k + 1) for b in range(W - k + 1)]
+    V = torch.randn(S, len(positions), N, generator=g, dtype=torch.float64)
+    U = torch.stack([torch.nn.functional.unfold(x, k).transpose(1, 2) for x in X])
+    out = network_output(Wt, V, U)
+    for s in range(S):
+        for m in range(n):
+            total = 0.0
+            for i, (a, b) in enumerate(positions):
+                patch = X[s, m, :, a:a + k, b:b + k].reshape(-1)
+                for ch in range(N):
+                    pre = float(Wt[s, ch] @ patch) / math.sqrt(c * k * k)
+                    total += float(V[s, i, ch]) * math.sqrt(2) * max(pre, 0.0)
+            assert out[s, m].item() == pytest.approx(total / math.sqrt(N * len(positions)))
+
+
+def test_network_prior_covariance_is_the_nngp():
+    """Under the prior, E f(x) f(x') over many networks is the mean of the components."""
+    X, _ = band_task(3, 1.0, height=5, width=5, seed=0)
+    U = torch.nn.functional.unfold(X, 3).transpose(1, 2)
+    g = torch.Generator().manual_seed(2)
+    S, N = 20_000, 4
+    Wt = torch.randn(S, N, 9, generator=g, dtype=torch.float64)
+    V = torch.randn(S, 9, N, generator=g, dtype=torch.float64)
+    f = network_output(Wt, V, U.expand(S, -1, -1, -1))
+    emp = f.T @ f / S
+    K = nngp_components(X, patch_size=3).mean(0)
+    torch.testing.assert_close(emp, K, atol=0.05 * float(K.max()), rtol=0)
+
+
+def test_gp_posterior_mean_closed_form():
+    K = torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
+    y = torch.tensor([1.0, -1.0], dtype=torch.float64)
+    # (K + I)^{-1} y = [1, -1] / 2 (eigenvector of eigenvalue 1 + 1), K times it = [1, -1] / 2
+    assert gp_posterior_mean(K, K, y, 1.0).tolist() == pytest.approx([0.5, -0.5])
+
+
+def test_sample_posterior_at_high_temperature_is_the_prior():
+    """With a huge temperature the data do not matter: Q stays at its prior mean, 1."""
+    X, y = band_task(10, 1.0, height=5, width=5, seed=0)
+    post = sample_posterior(X[None], y[None], X[None], width=64, patch_size=3,
+                            temperature=1e6, n_steps=600, step_size=0.02, burn_in=100,
+                            every=5, seed=0)
+    assert abs(float(post.Q.mean()) - 1) < 0.1
+
+
+def test_band_task_only_band_carries_the_label():
+    X, y = band_task(50, 0.0, height=6, width=4, band=(1, 3), seed=0)
+    s = 2.0 * y - 1
+    band_rows = X[:, 0, [1, 3]]  # (n, 2, width)
+    assert torch.all((band_rows.sum((1, 2)) / 4) == s)
+    assert X[:, 0, [0, 2, 4, 5]].abs().sum() == 0
+
+
+def test_bad_arguments_raise():
+    X, y = band_task(4, 1.0)
+    with pytest.raises(ValueError, match="band"):
+        band_task(4, 1.0, band=(9,))
+    with pytest.raises(ValueError, match="X and X_test"):
+        sample_posterior(X, y, X, width=2, patch_size=3, temperature=1.0, n_steps=2,
+                         step_size=1e-3, burn_in=0)
+    with pytest.raises(ValueError, match="weights"):
+        local_kernel(torch.ones(2, 1, 1), [1.0])
+    with pytest.raises(ValueError, match="temperature"):
+        sample_posterior(X[None], y[None], X[None], width=2, patch_size=3, temperature=0,
+                         n_steps=2, step_size=1e-3, burn_in=0)
+
+
+def test_wide_network_posterior_mean_is_the_gp_posterior_mean():
+    """At large width the Bayesian network's posterior mean is GP regression with the NNGP
+    and noise T (an independent route through the sampler, the energy's temperature and the
+    network's scaling): 16 chains on the same 6 images, compared on them and on 4 others
+    (on the training images the mean depends strongly on T: 0.68 at T = 0.5, 0.81 at 0.25)."""
+    X, y = band_task(10, 1.0, height=5, width=5, seed=4)
+    X = X / X.std()
+    Xtr, ytr, Xte = X[:6], y[:6], X
+    T = 0.5
+    K = nngp_components(Xtr, None, 3).mean(0)
+    Kt = nngp_components(Xte, Xtr, 3).mean(0)
+    gp = gp_posterior_mean(K, Kt, 2.0 * ytr.double() - 1, T)
+    S = 16
+    post = sample_posterior(Xtr.expand(S, -1, -1, -1, -1), ytr.expand(S, -1),
+                            Xte.expand(S, -1, -1, -1, -1), width=256, patch_size=3,
+                            temperature=T, n_steps=1500, step_size=0.01, burn_in=300,
+                            every=5, seed=0)
+    est = post.test_mean.mean(0)
+    se = post.test_mean.std(0) / math.sqrt(S)  # chains are independent
+    assert torch.all((est - gp).abs() < 4 * se + 0.02), (est, gp, se)
