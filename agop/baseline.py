@@ -18,11 +18,18 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils import check_random_state
 
-from agop.estimator import OutputClassifierMixin
+from agop._typing import Device, RandomState
+from agop.estimator import OutputClassifierMixin, check_fitted, random_seeds
 from agop.runtime import default_device
-from agop.validation import check_choice, check_dtype, check_images, check_int, check_real
+from agop.validation import (
+    check_choice,
+    check_dtype,
+    check_images,
+    check_int,
+    check_real,
+    renamed_arguments,
+)
 
 
 def _labels(y, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -41,7 +48,8 @@ def _labels(y, n: int) -> tuple[np.ndarray, np.ndarray]:
     return classes, codes
 
 
-def validation_split(codes: np.ndarray, val_fraction: float, random_state: Any
+@renamed_arguments(val_fraction="validation_fraction")
+def validation_split(codes: np.ndarray, validation_fraction: float, random_state: RandomState
                      ) -> tuple[np.ndarray, np.ndarray]:
     """(train, validation) indices of images with class codes ``codes``: the stratified split of
     :func:`agop.data.train_val_split`, seeded as :class:`agop.ConvRFM` seeds it from
@@ -59,15 +67,15 @@ def validation_split(codes: np.ndarray, val_fraction: float, random_state: Any
     """
     from agop.data import train_val_split
 
-    if not (isinstance(val_fraction, (int, float)) and 0 < val_fraction < 1):
-        raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction!r}")
+    if not (isinstance(validation_fraction, (int, float)) and 0 < validation_fraction < 1):
+        raise ValueError(f"validation_fraction must lie in (0, 1), got {validation_fraction!r}")
     n = len(codes)
-    split_seed = int(check_random_state(random_state).randint(2**31 - 1, size=2)[0])
+    split_seed = random_seeds(random_state, 2)[0]  # ConvRFM's split seed
     train_idx, _, val_idx, _ = train_val_split(torch.arange(n), torch.as_tensor(codes),
-                                               val_fraction, split_seed)
+                                               validation_fraction, split_seed)
     if len(train_idx) < 2 or len(val_idx) < 1:
         raise ValueError(f"too few images for a validation split: n={n}, "
-                         f"val_fraction={val_fraction}")
+                         f"validation_fraction={validation_fraction}")
     return train_idx.numpy(), val_idx.numpy()
 
 
@@ -79,8 +87,10 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
     depth, width, patch_size : ``depth`` VALID conv layers of ``width`` filters ``k x k``
         (no bias, ReLU, no pooling) and a fully connected read-out.
     epochs, lr, batch_size : Adam's schedule (the authors: 25 epochs on the toy tasks).
-    val_fraction, random_state : the validation split (the same one :class:`agop.ConvRFM` draws
-        with the same ``random_state``) and the seed of initialisation and batches.
+    validation_fraction, random_state : the validation split (the same one
+        :class:`agop.ConvRFM` draws with the same ``random_state``) and the seed of
+        initialisation and batches (``val_fraction`` before 0.2, accepted with a
+        ``FutureWarning``).
     device, dtype, progress : where and in which float type to train; a progress bar.
 
     Attributes
@@ -105,17 +115,18 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
         (3,)
     """
 
+    @renamed_arguments(val_fraction="validation_fraction")
     def __init__(self, depth: int = 3, width: int = 64, patch_size: int = 3, epochs: int = 25,
-                 lr: float = 1e-3, batch_size: int = 64, val_fraction: float = 0.2,
-                 random_state: Any = None, *, device: str | torch.device | None = None,
-                 dtype: torch.dtype | None = None, progress: bool = True):
+                 lr: float = 1e-3, batch_size: int = 64, validation_fraction: float = 0.2,
+                 random_state: RandomState = None, *, device: Device | None = None,
+                 dtype: torch.dtype | None = None, progress: bool = True) -> None:
         self.depth = depth
         self.width = width
         self.patch_size = patch_size
         self.epochs = epochs
         self.lr = lr
         self.batch_size = batch_size
-        self.val_fraction = val_fraction
+        self.validation_fraction = validation_fraction
         self.random_state = random_state
         self.device = device
         self.dtype = dtype
@@ -144,9 +155,8 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
             raise ValueError(f"X has spatial size {(H, W)}; depth={self.depth} VALID layers of "
                              f"patch_size={k} need at least {need} x {need}")
         self.classes_, codes = _labels(y, n)
-        train_idx, val_idx = validation_split(codes, self.val_fraction, self.random_state)
-        seed = (int(self.random_state) if isinstance(self.random_state, (int, np.integer))
-                else int(check_random_state(self.random_state).randint(2**31 - 1)))
+        train_idx, val_idx = validation_split(codes, self.validation_fraction, self.random_state)
+        seed = random_seeds(self.random_state, 1, keep_int=True)[0]
         Y = torch.zeros(n, len(self.classes_), dtype=X.dtype, device=device)
         Y[torch.arange(n, device=device), torch.as_tensor(codes, device=device)] = 1
         tr = torch.as_tensor(train_idx, device=device)
@@ -169,14 +179,11 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
         self.image_shape_ = (c, H, W)
         return self
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            from sklearn.exceptions import NotFittedError
-
-            raise NotFittedError("this CNNBaseline is not fitted yet; call fit(X, y) first")
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "model_")
 
     def _images(self, X) -> torch.Tensor:
-        self._check_fitted()
+        check_fitted(self)
         p = next(self.model_.parameters())
         X = check_images(X, "X", dtype=p.dtype, device=p.device)
         if tuple(X.shape[1:]) != self.image_shape_:
@@ -220,7 +227,7 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
         in layer order."""
         from agop.features import patch_agop
 
-        self._check_fitted()
+        check_fitted(self)
         names = {id(m): name for name, m in self.model_.named_modules()}
         found = patch_agop(self.model_, self._images(X),
                            layers=[names[id(c)] for c in self.model_.convs], **kwargs)
@@ -228,7 +235,7 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
 
     def transform_shapes(self) -> Sequence[tuple[int, int, int]]:
         """``(channels, H, W)`` of each conv layer's input."""
-        self._check_fitted()
+        check_fitted(self)
         c, H, W = self.image_shape_
         k = int(self.patch_size)
         return [(c if l == 0 else int(self.width), H - l * (k - 1), W - l * (k - 1))

@@ -26,7 +26,6 @@ code's choice. Features come from AGOPs, models from convex solves (kernel ridge
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,9 +33,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
-from sklearn.utils import check_random_state
 
-from agop.estimator import ImageInputMixin
+from agop._typing import Device, RandomState
+from agop.estimator import ImageInputMixin, check_fitted, random_seeds
 from agop.linalg import psd_sqrt
 from agop.runtime import default_device
 from agop.validation import (
@@ -46,6 +45,7 @@ from agop.validation import (
     check_int,
     check_psd,
     psd_tolerance,
+    renamed_arguments,
 )
 
 NONLINEARITIES: dict[str, Callable[[torch.Tensor], torch.Tensor] | None] = {
@@ -261,8 +261,9 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         one.
     random_state : seed (or ``numpy`` RandomState) of the validation split, the AGOP
         subsamples and the filters. The same validation split is used at every layer.
-    ridges, agop_samples, normalize, power, val_fraction, device, dtype, max_memory, progress :
-        passed to each layer's :class:`agop.ConvRFM`.
+    ridges, agop_samples, normalize, power, validation_fraction, device, dtype, max_memory,
+    progress : passed to each layer's :class:`agop.ConvRFM` (``validation_fraction`` was
+        ``val_fraction`` before 0.2, still accepted with a ``FutureWarning``).
     image_shape : ``(c, H, W)`` of the images when ``X`` holds them as flat rows
         ``(n, c H W)`` (one entry may be ``-1``, inferred); ``None``: ``X`` must be images
         ``(n, c, H, W)``. :meth:`transform` returns rows for rows and images for images.
@@ -297,14 +298,15 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         [(2, 1, 8), (1, 8, 6)]
     """
 
+    @renamed_arguments(val_fraction="validation_fraction")
     def __init__(self, depth: int = 3, n_layers: int | None = None, width: int = 64,
                  patch_size: int = 3, n_iter: int = 3,
-                 nonlinearity: str | Callable | None = "relu", random_state: Any = None, *,
-                 ridges: Sequence[float] | None = None, agop_samples: int | None = None,
+                 nonlinearity: str | Callable | None = "relu", random_state: RandomState = None,
+                 *, ridges: Sequence[float] | None = None, agop_samples: int | None = None,
                  normalize: str | None = "max_eig", power: float = 1.0,
-                 val_fraction: float = 0.2, device: str | torch.device | None = None,
+                 validation_fraction: float = 0.2, device: Device | None = None,
                  dtype: torch.dtype | None = None, max_memory: int | None = None,
-                 progress: bool = True, image_shape: tuple[int, int, int] | None = None):
+                 progress: bool = True, image_shape: tuple[int, int, int] | None = None) -> None:
         self.depth = depth
         self.n_layers = n_layers
         self.width = width
@@ -316,7 +318,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         self.agop_samples = agop_samples
         self.normalize = normalize
         self.power = power
-        self.val_fraction = val_fraction
+        self.validation_fraction = validation_fraction
         self.device = device
         self.dtype = dtype
         self.max_memory = max_memory
@@ -348,7 +350,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
 
         options: dict[str, Any] = dict(
             agop_samples=self.agop_samples, normalize=self.normalize, power=self.power,
-            val_fraction=self.val_fraction, device=self.device, dtype=self.dtype,
+            validation_fraction=self.validation_fraction, device=self.device, dtype=self.dtype,
             max_memory=self.max_memory, progress=self.progress)
         if self.ridges is not None:
             options["ridges"] = self.ridges
@@ -370,13 +372,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
                              f"layers of patch_size={k} need at least {need} x {need}")
         # One integer seed for every layer's ConvRFM, so that each uses the same validation
         # split (an integer random_state is passed on unchanged: L = 1 is exactly ConvRFM).
-        if isinstance(self.random_state, numbers.Integral):
-            split_seed = int(self.random_state)
-            filter_rng = np.random.RandomState(split_seed)
-        else:
-            filter_rng = check_random_state(self.random_state)
-            split_seed = int(filter_rng.randint(2**31 - 1))
-        filter_seeds = [int(s) for s in filter_rng.randint(2**31 - 1, size=L)]
+        split_seed, *filter_seeds = random_seeds(self.random_state, L + 1, keep_int=True)
 
         self.layers_, self.transforms_, self.Ms_, self.histories_ = [], [], [], []
         self.history_: list[dict[str, float]] = []
@@ -406,18 +402,15 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         self.n_features_in_ = int(np.prod(X.shape[1:]))
         return self
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "layers_"):
-            from sklearn.exceptions import NotFittedError
-
-            raise NotFittedError("this DeepConvRFM is not fitted yet; call fit(X, y) first")
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "layers_")
 
     def transform(self, X, n_layers: int | None = None) -> torch.Tensor:
         """``X`` through the first ``n_layers`` featurisations (all of them by default): the
         images that layer ``n_layers``'s ConvRFM reads, ``(n, width, H_l, W_l)``, or flattened
         to rows ``(n, width H_l W_l)`` when ``X`` came as flat rows (see ``image_shape``).
         A tensor for a tensor ``X``, else a numpy array (as scikit-learn's transformers)."""
-        self._check_fitted()
+        check_fitted(self)
         n = len(self.transforms_) if n_layers is None else n_layers
         if not isinstance(n, (int, np.integer)) or not 0 <= n <= len(self.transforms_):
             raise ValueError(f"n_layers must be in [0, {len(self.transforms_)}], got {n_layers!r}")
@@ -445,7 +438,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
 
     def _last_inputs(self, X) -> torch.Tensor:
         """The images the last layer's ConvRFM reads (always 4-d)."""
-        self._check_fitted()
+        check_fitted(self)
         return self._featurise(self._input_images(X)[0], len(self.transforms_))
 
     def decision_function(self, X) -> np.ndarray:
@@ -487,7 +480,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
     def _layer_inputs(self, X):
         """``X`` as each layer's ConvRFM reads it: ``X``, then through one more featurisation
         per layer (each computed once, from the previous)."""
-        self._check_fitted()
+        check_fitted(self)
         X, _ = self._input_images(X)
         yield X
         for transform in self.transforms_[:len(self.layers_) - 1]:

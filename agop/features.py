@@ -28,6 +28,7 @@ import copy
 import math
 import warnings
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,6 +45,7 @@ from agop.validation import (
     check_int,
     check_psd,
     check_result,
+    renamed_arguments,
 )
 
 #: default bound, in bytes, on the batched output gradients held at once by :func:`patch_agop`
@@ -488,10 +490,11 @@ def _check_outputs(outputs, n_out: int) -> torch.Tensor:
     if len(set(idx.tolist())) != idx.numel():
         raise ValueError(f"outputs holds repeated indices: {idx.tolist()}")
     return idx
-def layer_correlations(model: nn.Module, agops: dict[str, torch.Tensor], alpha: float = 1.0,
+@renamed_arguments(alpha="power")
+def layer_correlations(model: nn.Module, agops: dict[str, torch.Tensor], power: float = 1.0,
                        kind: str = "pearson") -> dict[str, float]:
     r"""For each layer in ``agops``: the similarity of its CNFM :math:`W^\top W` with
-    :math:`\mathrm{AGOP}^\alpha`.
+    :math:`\mathrm{AGOP}^p` (:math:`p` = ``power``).
 
     ``kind`` is ``"pearson"`` (the paper's measure) or ``"cosine"``; see
     :func:`agop.linalg.correlation`.
@@ -510,7 +513,7 @@ def layer_correlations(model: nn.Module, agops: dict[str, torch.Tensor], alpha: 
         {'convs.0': 0.758, 'convs.1': 0.87}
     """
     convs = select_layers(model, list(agops))
-    return {name: correlation(cnfm(convs[name]), psd_power(agops[name], alpha), kind=kind)
+    return {name: correlation(cnfm(convs[name]), psd_power(agops[name], power), kind=kind)
             for name in agops}
 
 
@@ -575,9 +578,10 @@ class FilterSpace:
             raise ValueError("the similarity is undefined for a constant matrix")
         return mb / math.sqrt(mm * bb)
 
-    def power(self, B: torch.Tensor, alpha: float) -> torch.Tensor:
-        r"""The reduced form of :math:`(Q B Q^\top)^\alpha`, which is :math:`Q B^\alpha Q^\top`."""
-        return psd_power(B, alpha, check=False)
+    def power(self, B: torch.Tensor, power: float) -> torch.Tensor:
+        r"""The reduced form of :math:`(Q B Q^\top)^p` (:math:`p` = ``power``), which is
+        :math:`Q B^p Q^\top`."""
+        return psd_power(B, power, check=False)
 
     def similarities(self, G: torch.Tensor) -> tuple[float, float, float, float]:
         r"""(pearson, cosine) of the CNFM with :math:`W^\top G W` and with :math:`(W^\top G W)^{1/2}`."""
@@ -664,10 +668,12 @@ def cnfm_similarity(conv_a, conv_b, kind: str = "pearson") -> float:
     return ab / math.sqrt(aa * bb)
 
 
-def null_baselines(conv_or_W, n_draws: int = 20, seed: int = 0, alpha: float = 1.0, *,
-                   G=None, space: FilterSpace | None = None) -> dict:
-    r"""Controls for the ansatz: how similar :math:`W^\top W` and :math:`(W^\top G W)^\alpha` are
-    for a :math:`G` unrelated to any training.
+@renamed_arguments(alpha="power")
+def null_baselines(conv_or_W: nn.Module | torch.Tensor, n_draws: int = 20, seed: int = 0,
+                   power: float = 1.0, *, G: torch.Tensor | None = None,
+                   space: FilterSpace | None = None) -> dict[str, Any]:
+    r"""Controls for the ansatz: how similar :math:`W^\top W` and :math:`(W^\top G W)^p` are
+    (:math:`p` = ``power``) for a :math:`G` unrelated to any training.
 
     :math:`\mathrm{AGOP} = W^\top G W` for every network, so the CNFM and the AGOP share ``W`` on both sides and
     correlate even when ``G`` carries no information. Since :math:`E[W^\top O \Lambda O^\top W]` is proportional
@@ -681,12 +687,12 @@ def null_baselines(conv_or_W, n_draws: int = 20, seed: int = 0, alpha: float = 1
     * random: :math:`G_g = B B^\top / k` with ``B`` a ``k x k`` standard Gaussian matrix, a Wishart
       matrix with ``k`` degrees of freedom: full rank, a spread spectrum and a Haar-random
       eigenbasis;
-    * identity: ``G = I`` (then :math:`\mathrm{AGOP} = W^\top W` and the correlation at ``alpha = 1`` is 1).
+    * identity: ``G = I`` (then :math:`\mathrm{AGOP} = W^\top W` and the correlation at ``power = 1`` is 1).
 
     Draw ``d`` of both random nulls uses the same ``B_d``, the ``d``-th ``randn(g, k, k)`` of a
     ``torch.Generator`` seeded with ``seed`` (float64). Computed in the filter space
     (:class:`FilterSpace`, which ``space`` may pass in), never with a ``q x q`` matrix per draw.
-    Returns ``{"pearson": {...}, "cosine": {...}, "alpha", "n_draws", "family"}`` where each
+    Returns ``{"pearson": {...}, "cosine": {...}, "power", "n_draws", "family"}`` where each
     kind maps ``"random_mean"``, ``"random_std"`` (over draws), ``"identity"``, ``"draws"`` (one
     value per draw) and, given ``G``, ``"spectrum_mean"``, ``"spectrum_std"`` and
     ``"spectrum_draws"``. ``G``: ``(k_out, k_out)`` or ``(groups, k, k)``, as returned by
@@ -708,8 +714,8 @@ def null_baselines(conv_or_W, n_draws: int = 20, seed: int = 0, alpha: float = 1
     """
     if not isinstance(n_draws, int) or isinstance(n_draws, bool) or n_draws < 1:
         raise ValueError(f"n_draws must be a positive int, got {n_draws!r}")
-    if not 0 < alpha <= 1:
-        raise ValueError(f"alpha must lie in (0, 1], got {alpha!r}")
+    if not 0 < power <= 1:
+        raise ValueError(f"power must lie in (0, 1], got {power!r}")
     g, k, _ = filter_matrix(conv_or_W).shape
     lam = None if G is None else _inner_spectra(G, g, k)
     space = FilterSpace(conv_or_W) if space is None else space
@@ -724,14 +730,14 @@ def null_baselines(conv_or_W, n_draws: int = 20, seed: int = 0, alpha: float = 1
             P = R_groups @ haar_rotations(B)
             reduced["spectrum"] = ((P * lam[:, None, :]) @ P.mT).sum(0)
         for family, reduced_G in reduced.items():
-            A = space.power(reduced_G, alpha)
+            A = space.power(reduced_G, power)
             for kind in ("pearson", "cosine"):
                 draws[family, kind].append(space.similarity(A, kind))
-    identity = space.power(space.cnfm, alpha)
+    identity = space.power(space.cnfm, power)
     family = "Wishart G = B B^T / k, B a k x k standard Gaussian matrix, per group"
     if lam is not None:
         family += "; spectrum: the given G's eigenvalues in Haar-random eigenbases O(B)"
-    out: dict = {"alpha": alpha, "n_draws": n_draws, "family": family}
+    out: dict[str, Any] = {"power": power, "n_draws": n_draws, "family": family}
     for kind in ("pearson", "cosine"):
         out[kind] = {"identity": space.similarity(identity, kind)}
         for f in families:
@@ -844,15 +850,17 @@ def top_filters(A, n_filters: int, channels: int, kernel_size) -> torch.Tensor:
     return (top * sign).reshape(n_filters, channels, kh, kw)
 
 
+@renamed_arguments(alphas="powers")
 def ansatz_table(model: nn.Module, agops: dict[str, torch.Tensor],
                  init_model: nn.Module | None = None,
                  init_agops: dict[str, torch.Tensor] | None = None,
-                 alphas: Sequence[float] = (1.0, 0.5), kinds: Sequence[str] = ("pearson", "cosine"),
+                 powers: Sequence[float] = (1.0, 0.5), kinds: Sequence[str] = ("pearson", "cosine"),
                  n_draws: int = 20, seed: int = 0, *,
-                 G: dict[str, torch.Tensor] | None = None) -> list[dict]:
-    r"""The ansatz, layer by layer, beside its controls: one row per (layer, alpha, kind) with
+                 G: dict[str, torch.Tensor] | None = None) -> list[dict[str, Any]]:
+    r"""The ansatz, layer by layer, beside its controls: one row per (layer, power, kind) with
 
-    * ``trained``: similarity of :math:`W^\top W` and :math:`\mathrm{AGOP}^\alpha` (``agops``, of ``model``);
+    * ``trained``: similarity of :math:`W^\top W` and :math:`\mathrm{AGOP}^p` (:math:`p` =
+      ``power``; ``agops``, of ``model``);
     * ``init``: the same at initialisation (``init_model`` and its ``init_agops``), if given;
     * ``cnfm_init``: the paper's control, the similarity of the initial and trained CNFMs
       :math:`W_0^\top W_0` and :math:`W^\top W` (``None`` without ``init_model``);
@@ -878,7 +886,7 @@ def ansatz_table(model: nn.Module, agops: dict[str, torch.Tensor],
         >>> len(rows)  # 2 layers x 2 exponents x 2 kinds
         8
         >>> row = rows[0]
-        >>> row["layer"], row["alpha"], row["kind"], round(row["trained"], 3)
+        >>> row["layer"], row["power"], row["kind"], round(row["trained"], 3)
         ('convs.0', 1.0, 'pearson', 0.758)
         >>> abs(row["spectrum_margin"]) < 2, abs(row["margin"]) < 2
         (True, True)
@@ -895,19 +903,19 @@ def ansatz_table(model: nn.Module, agops: dict[str, torch.Tensor],
     rows = []
     for name, A in agops.items():
         W = cnfm(convs[name])
-        for alpha in alphas:
-            nulls = null_baselines(convs[name], n_draws=n_draws, seed=seed, alpha=alpha,
+        for power in powers:
+            nulls = null_baselines(convs[name], n_draws=n_draws, seed=seed, power=power,
                                    G=None if G is None else G[name])
             for kind in kinds:
-                trained = correlation(W, psd_power(A, alpha), kind=kind)
+                trained = correlation(W, psd_power(A, power), kind=kind)
                 init = cnfm_init = None
                 if init_convs is not None:
                     cnfm_init = correlation(cnfm(init_convs[name]), W, kind=kind)
                     if init_agops is not None:
                         init = correlation(cnfm(init_convs[name]),
-                                           psd_power(init_agops[name], alpha), kind=kind)
+                                           psd_power(init_agops[name], power), kind=kind)
                 null = nulls[kind]
-                row = {"layer": name, "alpha": alpha, "kind": kind, "trained": trained,
+                row = {"layer": name, "power": power, "kind": kind, "trained": trained,
                        "init": init, "cnfm_init": cnfm_init, "null_mean": null["random_mean"],
                        "null_std": null["random_std"], "identity": null["identity"],
                        "margin": margin(trained, null["random_mean"], null["random_std"]),

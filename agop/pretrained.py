@@ -507,13 +507,13 @@ class AnsatzTable:
         return float(np.mean(values))
 
     def control_rows(self, labels: str = "names") -> list[dict[str, Any]]:
-        """The rows :func:`agop.viz.plot_ansatz_controls` draws (``alpha = 1``, Pearson and
+        """The rows :func:`agop.viz.plot_ansatz_controls` draws (``power = 1``, Pearson and
         cosine). ``labels="index"`` names the layers 1, 2, ... (for deep models)."""
         rows = []
         for i, r in enumerate(self.rows):
             layer = r.layer if labels == "names" else str(i + 1)
             for kind in ("pearson", "cosine"):
-                rows.append({"layer": layer, "alpha": 1.0, "kind": kind,
+                rows.append({"layer": layer, "power": 1.0, "kind": kind,
                              "trained": getattr(r, kind), "init": getattr(r, f"init_{kind}"),
                              "null_mean": getattr(r, f"null_random_{kind}"),
                              "null_std": getattr(r, f"null_random_{kind}_std"),

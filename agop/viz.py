@@ -3,6 +3,16 @@ static figure and the Colab reader's interactive one are the same picture."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from agop._typing import Tensor
+from agop.validation import renamed_arguments
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
 
 def plot_theorem_pair(check, kernel_size: int | None = None, fig=None):
     r"""Theorem 1, one run: :math:`W^\top W` beside the patch-AGOP at :math:`x = 0` (and over the data),
@@ -326,8 +336,10 @@ def plot_noise_panel(panel, fig=None):
 
 # ---- The ansatz (chapter 01) ---------------------------------------------------------------
 
-def plot_cnfm_agop(cnfm, agop, alpha: float = 1.0, title: str | None = None, fig=None):
-    r"""A CNFM :math:`W^\top W` beside :math:`\mathrm{AGOP}^\alpha`, each scaled to unit largest
+@renamed_arguments(alpha="power")
+def plot_cnfm_agop(cnfm: Tensor, agop: Tensor, power: float = 1.0, title: str | None = None,
+                   fig: Figure | None = None) -> Figure:
+    r"""A CNFM :math:`W^\top W` beside :math:`\mathrm{AGOP}^p` (:math:`p` = ``power``), each scaled to unit largest
     entry, with their Pearson correlation and cosine similarity in the title. Returns the figure.
 
     Examples:
@@ -345,14 +357,15 @@ def plot_cnfm_agop(cnfm, agop, alpha: float = 1.0, title: str | None = None, fig
 
     from agop.linalg import correlation, psd_power
 
-    A = psd_power(agop.detach().double().cpu(), alpha)
+    A = psd_power(agop.detach().double().cpu(), power)
     C = cnfm.detach().double().cpu()
     if fig is None:
         fig = plt.figure(figsize=(6.4, 3.4))
     fig.clear()
     axes = fig.subplots(1, 2)
-    power = "" if alpha == 1 else f"$^{{{alpha:g}}}$"
-    for ax, (label, M) in zip(axes, [("CNFM $W^\\top W$", C), (f"AGOP{power}", A)], strict=True):
+    exponent = "" if power == 1 else f"$^{{{power:g}}}$"
+    for ax, (label, M) in zip(axes, [("CNFM $W^\\top W$", C), (f"AGOP{exponent}", A)],
+                              strict=True):
         M = M / M.abs().max().clamp_min(1e-300)
         ax.imshow(M.numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
         ax.set_title(label, fontsize=9)
@@ -366,11 +379,11 @@ def plot_cnfm_agop(cnfm, agop, alpha: float = 1.0, title: str | None = None, fig
 
 
 def plot_ansatz_controls(rows, kind: str = "pearson", fig=None):
-    r"""Bars per layer: the correlation of :math:`W^\top W` with :math:`\mathrm{AGOP}^\alpha` after training, at
+    r"""Bars per layer: the correlation of :math:`W^\top W` with :math:`\mathrm{AGOP}^p` after training, at
     initialisation, with the trained ``G``'s spectrum in random eigenbases (the primary null;
     mean, one standard deviation as an error bar), with a random Wishart ``G`` (same) and with
     ``G = I``; and, hatched, the paper's control :math:`\operatorname{corr}(W_0^\top W_0, W^\top W)` of the initial and
-    trained filters. One panel per ``alpha``; bars whose values are all missing are left out.
+    trained filters. One panel per ``power`` :math:`p`; bars whose values are all missing are left out.
     ``rows``: :func:`agop.features.ansatz_table`. Returns the figure.
 
     Examples:
@@ -383,7 +396,7 @@ def plot_ansatz_controls(rows, kind: str = "pearson", fig=None):
         ...                dtype=torch.float64)
         >>> rows = ansatz_table(net, patch_agop(net, X, device="cpu"), n_draws=3)
         >>> fig = plot_ansatz_controls(rows)
-        >>> len(fig.axes)  # one panel per alpha: 1 and 1/2
+        >>> len(fig.axes)  # one panel per power: 1 and 1/2
         2
         >>> plt.close(fig)
     """
@@ -391,12 +404,12 @@ def plot_ansatz_controls(rows, kind: str = "pearson", fig=None):
     import numpy as np
 
     rows = [r for r in rows if r["kind"] == kind]
-    alphas = list(dict.fromkeys(r["alpha"] for r in rows))
+    powers = list(dict.fromkeys(r["power"] for r in rows))
     layers = list(dict.fromkeys(r["layer"] for r in rows))
     if fig is None:
-        fig = plt.figure(figsize=(4.6 * len(alphas), 3.4))
+        fig = plt.figure(figsize=(4.6 * len(powers), 3.4))
     fig.clear()
-    axes = fig.subplots(1, len(alphas), squeeze=False)[0]
+    axes = fig.subplots(1, len(powers), squeeze=False)[0]
     bars = [("trained", "trained", "C0", None), ("init", "at initialisation", "C7", None),
             ("spectrum_mean", "spectrum-matched null", "C1", "spectrum_std"),
             ("null_mean", "Wishart-$G$ null", "C3", "null_std"),
@@ -404,8 +417,8 @@ def plot_ansatz_controls(rows, kind: str = "pearson", fig=None):
             ("cnfm_init", "corr($W_0^\\top W_0$, $W^\\top W$)", "C9", None)]
     bars = [b for b in bars if any(r.get(b[0]) is not None for r in rows)]
     width = 0.8 / len(bars)
-    for ax, alpha in zip(axes, alphas, strict=True):
-        sub = {r["layer"]: r for r in rows if r["alpha"] == alpha}
+    for ax, power in zip(axes, powers, strict=True):
+        sub = {r["layer"]: r for r in rows if r["power"] == power}
         x = np.arange(len(layers))
         lows = []
         for b, (key, label, color, std) in enumerate(bars):
@@ -418,7 +431,7 @@ def plot_ansatz_controls(rows, kind: str = "pearson", fig=None):
         ax.set_xticks(x, layers, fontsize=8)
         ax.set_ylim(max(-1.0, min(lows) - 0.05), 1.02)  # zoomed: read the bars against each other
         ax.set_ylabel(f"{kind} correlation")
-        ax.set_title("$W^\\top W$ vs AGOP" + ("" if alpha == 1 else f"$^{{{alpha:g}}}$"),
+        ax.set_title("$W^\\top W$ vs AGOP" + ("" if power == 1 else f"$^{{{power:g}}}$"),
                      fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
@@ -426,9 +439,13 @@ def plot_ansatz_controls(rows, kind: str = "pearson", fig=None):
     return fig
 
 
-def plot_alpha_curves(alphas, curves, nulls=None, ax=None, kind: str = "pearson"):
-    r"""Correlation of :math:`W^\top W` with :math:`\mathrm{AGOP}^\alpha` against ``alpha``, one line per layer
-    (``curves``: ``{layer: [value per alpha]}``), and dashed the random-``G`` null of each layer
+@renamed_arguments(alphas="powers")
+def plot_alpha_curves(powers: Sequence[float], curves: dict[str, Sequence[float]],
+                      nulls: dict[str, Sequence[float]] | None = None, ax: Axes | None = None,
+                      kind: str = "pearson") -> Axes:
+    r"""Correlation of :math:`W^\top W` with :math:`\mathrm{AGOP}^p` against the power :math:`p`
+    (``powers``; the paper's :math:`\alpha`), one line per layer
+    (``curves``: ``{layer: [value per power]}``), and dashed the random-``G`` null of each layer
     (``nulls``: same layout) when given. Returns the axes.
 
     Examples:
@@ -444,10 +461,10 @@ def plot_alpha_curves(alphas, curves, nulls=None, ax=None, kind: str = "pearson"
     if ax is None:
         _, ax = plt.subplots(figsize=(4.4, 3.2))
     for i, (layer, values) in enumerate(curves.items()):
-        ax.plot(alphas, values, marker="o", ms=3, color=f"C{i}", label=layer)
+        ax.plot(powers, values, marker="o", ms=3, color=f"C{i}", label=layer)
         if nulls is not None and layer in nulls:
-            ax.plot(alphas, nulls[layer], ls="--", color=f"C{i}", alpha=0.7)
-    ax.set_xlabel("power $\\alpha$ of the AGOP")
+            ax.plot(powers, nulls[layer], ls="--", color=f"C{i}", alpha=0.7)
+    ax.set_xlabel("power $p$ of the AGOP")
     ax.set_ylabel(f"{kind} correlation")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, title="solid: trained, dashed: null" if nulls else None,

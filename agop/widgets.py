@@ -9,6 +9,13 @@ redraws once. ``python -m agop.bench --only widgets`` measures each explorer's a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from agop.validation import renamed_arguments
+
 
 def theorem_explorer(X, y, kernel_size: int = 5, **net):
     r"""Theorem 1 interactively: step size, initial scale, upper-layer noise, number of steps and
@@ -118,12 +125,14 @@ def noise_explorer(panels):
     return w.VBox([slider, out])
 
 
-def ansatz_explorer(matrices, alphas=(1.0, 0.75, 0.5, 0.25)):
-    r"""The ansatz through training: choose a training checkpoint, a layer and a power ``alpha``
-    -> :math:`W^\top W` beside :math:`\mathrm{AGOP}^\alpha` and their correlation, drawn by
+@renamed_arguments(alphas="powers")
+def ansatz_explorer(matrices: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]],
+                    powers: Sequence[float] = (1.0, 0.75, 0.5, 0.25)) -> Any:
+    r"""The ansatz through training: choose a training checkpoint, a layer and a ``power``
+    :math:`p` -> :math:`W^\top W` beside :math:`\mathrm{AGOP}^p` and their correlation, drawn by
     :func:`agop.viz.plot_cnfm_agop` (the chapter's static twin). ``matrices``:
     ``{checkpoint label: {layer: (cnfm, agop)}}``. Opens on the last checkpoint, the last
-    layer and ``alpha = alphas[0]``. Returns the widget.
+    layer and ``power = powers[0]``. Returns the widget.
 
     Examples:
         >>> import contextlib, io
@@ -135,7 +144,7 @@ def ansatz_explorer(matrices, alphas=(1.0, 0.75, 0.5, 0.25)):
         >>> with contextlib.redirect_stdout(io.StringIO()):
         ...     explorer = ansatz_explorer(matrices)
         >>> [(w.description, w.value) for w in explorer.children[0].children]
-        [('checkpoint', 'trained'), ('layer', 'convs.0'), ('alpha', 1.0)]
+        [('checkpoint', 'trained'), ('layer', 'convs.0'), ('power', 1.0)]
     """
     import ipywidgets as w
     import matplotlib.pyplot as plt
@@ -148,18 +157,18 @@ def ansatz_explorer(matrices, alphas=(1.0, 0.75, 0.5, 0.25)):
         "checkpoint": w.SelectionSlider(options=checkpoints, value=checkpoints[-1],
                                         description="checkpoint"),
         "layer": w.Dropdown(options=layers, value=layers[-1], description="layer"),
-        "alpha": w.SelectionSlider(options=list(alphas), value=alphas[0], description="alpha",
+        "power": w.SelectionSlider(options=list(powers), value=powers[0], description="power",
                                    continuous_update=False),
     }
     out = w.Output()
     fig = plt.figure(figsize=(6.4, 3.4))
     plt.close(fig)
 
-    def draw(checkpoint, layer, alpha):
+    def draw(checkpoint: str, layer: str, power: float) -> None:
         with out:
             out.clear_output(wait=True)
             C, A = matrices[checkpoint][layer]
-            viz.plot_cnfm_agop(C, A, alpha=alpha, title=f"{layer}, {checkpoint}", fig=fig)
+            viz.plot_cnfm_agop(C, A, power=power, title=f"{layer}, {checkpoint}", fig=fig)
             from IPython.display import display
 
             display(fig)

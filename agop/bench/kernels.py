@@ -2,7 +2,7 @@
 
 Problems (float32, ``k = 3``): images ``1 x 28 x 28`` and ``3 x 32 x 32`` (uniform noise; the
 cost does not depend on the pixels), CNTK of depth 1 and 3, ``n`` training images; the AGOP is
-that of ``f(x) = K(x, X) alpha`` with 10 outputs over 20 sample images. ``quick`` runs the
+that of ``f(x) = K(x, X) dual_coef`` with 10 outputs over 20 sample images. ``quick`` runs the
 paper's reference setting ``n = 400``, depth 3 (and ``n = 100`` against the untiled path);
 ``paper`` runs ``n`` in {100, 200, 400, 1000, 2000} and depth 1 and 3.
 
@@ -101,7 +101,7 @@ def kernels(size: str, device: torch.device) -> Iterator[Result]:
     for name, depth, n, with_reference in _cases(size):
         shape = SHAPES[name]
         X = torch.rand(n, *shape, generator=g).to(device)
-        alpha = torch.randn(n, N_CLASSES, generator=g).to(device)
+        dual_coef = torch.randn(n, N_CLASSES, generator=g).to(device)
         S = X[:N_SAMPLES]
         repeats = 1 if size == "quick" or n > 400 else 3
         problems = [
@@ -109,8 +109,8 @@ def kernels(size: str, device: torch.device) -> Iterator[Result]:
              lambda X=X, d=depth: cntk(X.double(), None, K_SIZE, d, device=device),
              n * n / 2 * _flops_per_pair(shape, depth, False)),
             (f"patch-AGOP ({N_SAMPLES} images, {N_CLASSES} outputs)",
-             lambda X=X, S=S, a=alpha, d=depth: cntk_agop(S, X, a, K_SIZE, d, device=device),
-             lambda X=X, S=S, a=alpha, d=depth: cntk_agop(S.double(), X.double(), a.double(),
+             lambda X=X, S=S, a=dual_coef, d=depth: cntk_agop(S, X, a, K_SIZE, d, device=device),
+             lambda X=X, S=S, a=dual_coef, d=depth: cntk_agop(S.double(), X.double(), a.double(),
                                                           K_SIZE, d, device=device),
              N_SAMPLES * n * _flops_per_pair(shape, depth, True)),
         ]

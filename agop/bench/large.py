@@ -89,8 +89,8 @@ def run_point(n: int, device: str | None = None, seed: int = 0, progress: bool =
     t0 = time.perf_counter()
     best = result.best_iter
     M = None if best == 0 else result.Ms[best]
-    alpha = result.best_fit.alpha / result.best_fit.scale
-    predictions = torch.cat([kernel(X_test[i:i + TEST_BLOCK], X_tr, M=M) @ alpha
+    dual_coef = result.best_fit.dual_coef / result.best_fit.scale
+    predictions = torch.cat([kernel(X_test[i:i + TEST_BLOCK], X_tr, M=M) @ dual_coef
                              for i in range(0, n_test, TEST_BLOCK)])
     test_acc = float((predictions.argmax(1).cpu() == y_test.cpu()).double().mean())
     test_seconds = time.perf_counter() - t0

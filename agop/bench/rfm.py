@@ -28,7 +28,7 @@ def _round(kernel, X, Y, X_val, Y_val, M):
     from agop.rfm import DEFAULT_RIDGES, fit_kernel_machine
 
     fit = fit_kernel_machine(kernel, X, Y, X_val, Y_val, M, DEFAULT_RIDGES)
-    return kernel.agop(X, X, fit.alpha / fit.scale, M=M)
+    return kernel.agop(X, X, fit.dual_coef / fit.scale, M=M)
 
 
 @benchmark("rfm")

@@ -1,6 +1,6 @@
 """Scaling of the CNTK kernel matrix and its patch-AGOP with the number of images ``n``.
 
-:func:`scaling_curve` times ``K(X, X)`` (or the patch-AGOP of ``f = K(., X) alpha`` over a fixed
+:func:`scaling_curve` times ``K(X, X)`` (or the patch-AGOP of ``f = K(., X) dual_coef`` over a fixed
 set of sample images) for growing ``n``, tiled inside the default memory budget and, where it
 fits, as one untiled block (every pair of images at once). Each point runs in a fresh Python
 process, so its peak memory is that process's own high-water mark (``VmHWM``: the
@@ -69,10 +69,10 @@ def _point(problem: str, n: int, path: str, shape, patch_size: int, depth: int,
         def call():
             return cntk(X, None, patch_size, depth, device=dev, max_memory=budget)
     else:
-        alpha = torch.randn(n, n_outputs, generator=g).to(dev)
+        dual_coef = torch.randn(n, n_outputs, generator=g).to(dev)
 
         def call():
-            return cntk_agop(X[:n_samples], X, alpha, patch_size, depth, device=dev,
+            return cntk_agop(X[:n_samples], X, dual_coef, patch_size, depth, device=dev,
                              max_memory=budget)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)

@@ -108,7 +108,7 @@ def _ansatz(size: str) -> Iterator[Result]:
         "w", widgets.ansatz_explorer(matrices))), size)
     c = _controls(box["w"])
     first_layer = next(iter(matrices["epoch 0"]))
-    yield _row("ansatz", "alpha 0.5", _timed(_set(c, "alpha", 0.5)), size)
+    yield _row("ansatz", "power 0.5", _timed(_set(c, "power", 0.5)), size)
     yield _row("ansatz", "first layer", _timed(_set(c, "layer", first_layer)), size)
     yield _row("ansatz", "checkpoint", _timed(_set(c, "checkpoint", "epoch 0")), size)
 
