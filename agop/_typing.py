@@ -6,6 +6,7 @@
 * ``Device`` -- a torch device or its name (``"cpu"``, ``"cuda:0"``); ``Device | None`` lets
   the package choose (CUDA when available);
 * ``DType`` -- a torch dtype or its name (``"float32"``);
+* ``IntPair`` -- a size given once for both spatial axes or as ``(height, width)``;
 * ``RandomState`` -- scikit-learn's ``random_state``: ``None``, an integer seed or a numpy
   ``RandomState``.
 
@@ -30,6 +31,7 @@ Tensor: TypeAlias = torch.Tensor
 ArrayLike: TypeAlias = "torch.Tensor | np.ndarray | Sequence[Any] | float"
 Device: TypeAlias = "str | torch.device"
 DType: TypeAlias = "torch.dtype | str"
+IntPair: TypeAlias = "int | tuple[int, ...]"
 RandomState: TypeAlias = "int | np.integer | np.random.RandomState | None"
 
-__all__ = ["Tensor", "ArrayLike", "Device", "DType", "RandomState"]
+__all__ = ["Tensor", "ArrayLike", "Device", "DType", "IntPair", "RandomState"]

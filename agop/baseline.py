@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
-from agop._typing import Device, RandomState
+from agop._typing import ArrayLike, Device, RandomState, Tensor
 from agop.estimator import OutputClassifierMixin, check_fitted, random_seeds
 from agop.runtime import default_device
 from agop.validation import (
@@ -139,7 +139,7 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
         check_real(self.lr, "lr", minimum=0, strict_minimum=True)
         check_dtype(self.dtype)
 
-    def fit(self, X, y) -> CNNBaseline:
+    def fit(self, X: ArrayLike, y: ArrayLike) -> CNNBaseline:
         """Train on images ``X`` ``(n, c, H, W)`` with labels ``y``; keep the epoch with the best
         validation accuracy. Returns ``self``."""
         from agop.features import cnfm
@@ -168,13 +168,13 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
                              lr=float(self.lr), optimizer="adam",
                              batch_size=int(self.batch_size), checkpoints=(0,), seed=seed,
                              progress=self.progress, device=device)
-        self.model_ = self.result_.model.eval()
+        self.model_: SimpleCNN = self.result_.model.eval()  # type: ignore[assignment]
         self.history_ = self.result_.history
         self.best_epoch_ = self.result_.best_epoch
         initial = self.result_.checkpoints[0]
         self.cnfms_ = [cnfm(conv).detach() for conv in self.model_.convs]
         self.delta_cnfms_ = [
-            cnfm(conv.weight.detach() - initial[f"convs.{l}.weight"].to(conv.weight))
+            cnfm(conv.weight.detach() - initial[f"convs.{l}.weight"].to(conv.weight))  # type: ignore[operator,arg-type]
             for l, conv in enumerate(self.model_.convs)]
         self.image_shape_ = (c, H, W)
         return self
@@ -196,7 +196,7 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
         X = self._images(X)
         return torch.cat([self.model_(X[i:i + chunk]) for i in range(0, X.shape[0], chunk)])
 
-    def layer_inputs(self, X) -> list[torch.Tensor]:
+    def layer_inputs(self, X: ArrayLike) -> list[torch.Tensor]:
         """The input of every conv layer on images ``X``: ``X`` itself, then the activations
         after each ReLU (what each layer's CNFM acts on)."""
         X = self._images(X)
@@ -211,7 +211,7 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
                 h.remove()
         return inputs
 
-    def feature_maps(self, X, subtract_init: bool = True) -> list[torch.Tensor]:
+    def feature_maps(self, X: ArrayLike, subtract_init: bool = True) -> list[torch.Tensor]:
         r"""What each conv layer's CNFM makes of images ``X``: :math:`\|A_l^{1/2} x_l[j]\|` at every
         position of the layer's input ``x_l`` (``"same"`` padding), one ``(n, H_l, W_l)``
         tensor per layer, with :math:`A_l = (W_l - W_l(0))^\top (W_l - W_l(0))` (``subtract_init``,
@@ -222,7 +222,7 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
         return [feature_map(A, x, int(self.patch_size))
                 for A, x in zip(cnfms, self.layer_inputs(X), strict=True)]
 
-    def agops(self, X, **kwargs) -> list[torch.Tensor]:
+    def agops(self, X: ArrayLike, **kwargs: Any) -> list[torch.Tensor]:
         """The patch-AGOP of every conv layer over images ``X`` (:func:`agop.features.patch_agop`),
         in layer order."""
         from agop.features import patch_agop
@@ -252,7 +252,7 @@ METHODS = ("CNTK", "ConvRFM", "Deep ConvRFM", "CNN")
 TEST_SEED_OFFSET = 10_000
 
 
-def local_signal_task(name: str, **options) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+def local_signal_task(name: str, **options: Any) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
     """``make(n, noise, seed, split) -> (X, y)`` for one of the local-signal tasks of
     :mod:`agop.data`: ``'star'`` (``noise`` is the noise std, 0.3 in the authors' run),
     ``'bars'`` (``noise`` is ``sigma``) or ``'digits'`` (``noise`` is ``sigma``; ``split``
@@ -332,12 +332,12 @@ class Comparison:
         return out
 
 
-def evaluate_methods(X, y, X_test, y_test, *, seed: int, depth: int, patch_size: int,
-                     width: int = 64, n_iter: int = 1, n_layers: int | None = None,
-                     nonlinearity="relu", cnn_epochs: int = 25, cnn_lr: float = 1e-3,
+def evaluate_methods(X: Tensor, y: ArrayLike, X_test: Tensor, y_test: ArrayLike, *, seed: int,
+                     depth: int, patch_size: int, width: int = 64, n_iter: int = 1,
+                     n_layers: int | None = None, nonlinearity: str | Callable | None = "relu", cnn_epochs: int = 25, cnn_lr: float = 1e-3,
                      cnn_batch_size: int = 64, methods: Sequence[str] = METHODS,
                      agop_samples: int | None = None, ridges: Sequence[float] | None = None,
-                     device: str | torch.device | None = None) -> dict:
+                     device: Device | None = None) -> dict[str, Any]:
     """Fit every method in ``methods`` on ``(X, y)`` and score it on ``(X_test, y_test)``.
 
     The CNTK is the fixed kernel ``M = I``: iterate 0 of ConvRFM (same ridge grid, same
@@ -371,8 +371,8 @@ def evaluate_methods(X, y, X_test, y_test, *, seed: int, depth: int, patch_size:
     if unknown:
         raise ValueError(f"methods must be among {METHODS}, got {sorted(unknown)}")
     out: dict = {"accuracy": {}, "layers": {}, "seconds": {}, "models": {}}
-    common = dict(patch_size=patch_size, random_state=seed, device=device, progress=False,
-                  agop_samples=agop_samples)
+    common: dict[str, Any] = dict(patch_size=patch_size, random_state=seed, device=device,
+                                  progress=False, agop_samples=agop_samples)
     if ridges is not None:
         common["ridges"] = ridges
 
@@ -415,7 +415,7 @@ def evaluate_methods(X, y, X_test, y_test, *, seed: int, depth: int, patch_size:
 
 def compare_methods(task: Callable[..., tuple[torch.Tensor, torch.Tensor]],
                     noise_levels: Sequence[float], seeds: Sequence[int], *, n_train: int,
-                    n_test: int, progress: bool = True, **settings) -> Comparison:
+                    n_test: int, progress: bool = True, **settings: Any) -> Comparison:
     """:func:`evaluate_methods` on ``task`` at every noise level, for every seed (Figure 5).
 
     Every method sees the same ``n_train`` training images (seed ``s``) and is scored on the

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
-from agop._typing import Device, RandomState
+from agop._typing import ArrayLike, Device, RandomState
 from agop.estimator import ImageInputMixin, check_fitted, random_seeds
 from agop.linalg import psd_sqrt
 from agop.runtime import default_device
@@ -82,7 +82,7 @@ def _odd_patch(value) -> int:
     return check_int(value, "patch_size", minimum=1, odd=True)
 
 
-def random_filters(M, width: int, channels: int, patch_size: int, *, seed: int = 0,
+def random_filters(M: ArrayLike, width: int, channels: int, patch_size: int, *, seed: int = 0,
                    dtype: torch.dtype | None = None,
                    device: str | torch.device | None = None) -> torch.Tensor:
     """``width`` convolutional filters whose flattened rows are i.i.d. ``N(0, M)``.
@@ -151,7 +151,7 @@ class RandomFeatureConv:
         [[[[3.0, 0.0]]]]
     """
 
-    def __init__(self, filters: torch.Tensor, nonlinearity: str | Callable | None = None):
+    def __init__(self, filters: torch.Tensor, nonlinearity: str | Callable | None = None) -> None:
         filters = as_tensor(filters, "filters")
         if filters.ndim != 4 or filters.shape[-1] != filters.shape[-2]:
             raise ValueError("filters must have shape (width, channels, k, k), got shape "
@@ -162,7 +162,7 @@ class RandomFeatureConv:
         self._phi = _nonlinearity(nonlinearity)
 
     @classmethod
-    def from_metric(cls, M, width: int, channels: int, patch_size: int, *, seed: int = 0,
+    def from_metric(cls, M: ArrayLike, width: int, channels: int, patch_size: int, *, seed: int = 0,
                     nonlinearity: str | Callable | None = None, dtype: torch.dtype | None = None,
                     device: str | torch.device | None = None) -> RandomFeatureConv:
         """Filters from :func:`random_filters` (rows ``~ N(0, M)``)."""
@@ -187,7 +187,7 @@ class RandomFeatureConv:
         k = self.patch_size
         return self.width, H - k + 1, W - k + 1
 
-    def __call__(self, X, *, max_memory: int | None = None) -> torch.Tensor:
+    def __call__(self, X: ArrayLike, *, max_memory: int | None = None) -> torch.Tensor:
         """``phi(conv(X, W))`` for images ``X`` ``(n, c, H, W)``, computed in chunks of images
         whose output and im2col workspace stay within ``max_memory`` bytes."""
         X = check_images(X, "X", channels=self.channels, dtype=self.filters.dtype,
@@ -211,7 +211,7 @@ class RandomFeatureConv:
                 f"patch_size={self.patch_size}, nonlinearity={self.nonlinearity!r})")
 
 
-def featurize(X, M, width: int, patch_size: int, nonlinearity: str | Callable | None = None,
+def featurize(X: ArrayLike, M: ArrayLike, width: int, patch_size: int, nonlinearity: str | Callable | None = None,
               seed: int = 0, device: str | torch.device | None = None) -> torch.Tensor:
     r""":math:`\phi(\mathrm{conv}(X, G M^{1/2}))`: images ``X`` ``(n, c, H, W)`` seen through
     ``width`` random filters with rows :math:`\sim \mathcal N(0, M)` (:math:`M` is
@@ -359,7 +359,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
 
     # ---- fit / predict -------------------------------------------------------------------
 
-    def fit(self, X, y) -> DeepConvRFM:
+    def fit(self, X: ArrayLike, y: ArrayLike) -> DeepConvRFM:
         """Learn ``n_layers`` layers on images ``X`` ``(n, c, H, W)`` with labels ``y``
         (``(n,)`` or one-hot ``(n, C)``). Returns ``self``."""
         L = self._check_params()
@@ -405,7 +405,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "layers_")
 
-    def transform(self, X, n_layers: int | None = None) -> torch.Tensor:
+    def transform(self, X: ArrayLike, n_layers: int | None = None) -> Any:
         """``X`` through the first ``n_layers`` featurisations (all of them by default): the
         images that layer ``n_layers``'s ConvRFM reads, ``(n, width, H_l, W_l)``, or flattened
         to rows ``(n, width H_l W_l)`` when ``X`` came as flat rows (see ``image_shape``).
@@ -441,22 +441,22 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         check_fitted(self)
         return self._featurise(self._input_images(X)[0], len(self.transforms_))
 
-    def decision_function(self, X) -> np.ndarray:
+    def decision_function(self, X: ArrayLike) -> np.ndarray:
         """The last layer's ConvRFM scores on the featurised ``X`` (as ``ConvRFM``'s)."""
         X = self._last_inputs(X)
         return self.layers_[-1].decision_function(X)
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """The class of the largest output of the last layer, as an element of ``classes_``."""
         X = self._last_inputs(X)
         return self.layers_[-1].predict(X)
 
-    def score(self, X, y, sample_weight=None) -> float:
+    def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Accuracy on ``(X, y)``; ``y`` as labels or one-hot, like in :meth:`fit`."""
         X = self._last_inputs(X)
         return self.layers_[-1].score(X, y, sample_weight=sample_weight)
 
-    def feature_maps(self, X, identity: bool = False) -> list[torch.Tensor]:
+    def feature_maps(self, X: ArrayLike, identity: bool = False) -> list[torch.Tensor]:
         r"""What each layer's feature matrix makes of images ``X``: :math:`\|M_l^{1/2} x_l[j]\|` at
         every position ``j`` of the layer's input ``x_l`` (``"same"`` padding, so layer ``l``'s
         map has ``x_l``'s size), one ``(n, H_l, W_l)`` tensor per layer
@@ -470,7 +470,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
             maps.append(feature_map(A.to(X_l), X_l, int(self.patch_size)))
         return maps
 
-    def score_layers(self, X, y) -> list[float]:
+    def score_layers(self, X: ArrayLike, y: ArrayLike) -> list[float]:
         """Accuracy of the predictor after ``1, 2, ..., n_layers`` feature-learning layers
         (entry ``l`` is layer ``l``'s ConvRFM on ``X`` through ``l`` featurisations): the curve
         of accuracy against the number of feature-learning layers, from one fit."""

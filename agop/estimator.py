@@ -132,8 +132,11 @@ class ImageInputMixin:
         True
     """
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
+    image_shape: Any  # the estimator's parameter
+    n_features_in_: int
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()  # type: ignore[misc]  # the estimator's other bases
         tags.input_tags.two_d_array = self.image_shape is not None
         return tags
 
@@ -148,7 +151,8 @@ class ImageInputMixin:
         if not ok:
             raise ValueError(f"image_shape must be None or (c, H, W): three positive integers, "
                              f"one of which may be -1, got {shape!r}")
-        return tuple(int(s) for s in shape)
+        c, h, w = (int(s) for s in shape)
+        return c, h, w
 
     def _as_images(self, X, *, reset: bool):
         """``X`` as a batch of images (4-d), and whether it came as flat rows."""

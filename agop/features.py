@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from agop._typing import ArrayLike, Device, IntPair
 from agop.linalg import congruence, correlation, psd_power, psd_sqrt
 from agop.patches import _pair, extract_patches, output_size
 from agop.runtime import default_device
@@ -69,7 +70,8 @@ def conv_layers(model: nn.Module) -> dict[str, nn.Conv2d]:
     return convs
 
 
-def select_layers(model: nn.Module, layers=None) -> dict[str, nn.Conv2d]:
+def select_layers(model: nn.Module, layers: str | Iterable[str] | None = None
+                  ) -> dict[str, nn.Conv2d]:
     """The conv layers named in ``layers`` (a name, a list of names, or ``None`` for all).
 
     Examples:
@@ -102,7 +104,7 @@ def select_layers(model: nn.Module, layers=None) -> dict[str, nn.Conv2d]:
     return {name: convs[name] for name in dict.fromkeys(names)}
 
 
-def filter_matrix(conv_or_W) -> torch.Tensor:
+def filter_matrix(conv_or_W: nn.Module | ArrayLike) -> torch.Tensor:
     """The filters as ``(groups, k_out / groups, q)``: ``W_g``, one matrix per group.
 
     Accepts a :class:`torch.nn.Conv2d`, a conv weight ``(k_out, c/g, k, k)`` (one group), a
@@ -130,7 +132,7 @@ def filter_matrix(conv_or_W) -> torch.Tensor:
     return w.reshape(g, w.shape[0] // g, -1)
 
 
-def cnfm(conv) -> torch.Tensor:
+def cnfm(conv: nn.Module | ArrayLike) -> torch.Tensor:
     r"""The Convolutional Neural Feature Matrix :math:`W^\top W` (:math:`q \times q`),
     ``W = weight.reshape(k_out, -1)``.
 
@@ -283,7 +285,7 @@ class FactoredAGOP:
         True
     """
 
-    def __init__(self, W: torch.Tensor, G: torch.Tensor):
+    def __init__(self, W: torch.Tensor, G: torch.Tensor) -> None:
         if W.ndim != 3 or G.shape != (W.shape[0], W.shape[1], W.shape[1]):
             raise ValueError(f"W must be (groups, k, q) and G (groups, k, k), got "
                              f"{tuple(W.shape)} and {tuple(G.shape)}")
@@ -320,9 +322,9 @@ class FactoredAGOP:
         return f"FactoredAGOP(groups={g}, k_out={g * k}, q={q})"
 
 
-def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
-               outputs: Sequence[int] | None = None, chunk_size: int | None = None,
-               device=None, progress: bool = False, *, seed: int = 0,
+def patch_agop(model: nn.Module, X: ArrayLike, layers: str | Iterable[str] | None = None,
+               sketch: int | None = None, outputs: Sequence[int] | None = None,
+               chunk_size: int | None = None, device: Device | None = None, progress: bool = False, *, seed: int = 0,
                max_memory: int | None = None, vectorize: bool | None = None,
                factored: bool = False) -> dict:
     r"""The patch-AGOP :math:`W^\top G W` (:math:`q \times q`) of each selected conv layer, by
@@ -389,7 +391,7 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
     modules = dict(work.named_modules())
     convs = {name: modules[name] for name in selected}
 
-    G = {name: None for name in convs}
+    G: dict[str, torch.Tensor | None] = {name: None for name in convs}
     recorded: dict[str, list[torch.Tensor]] = {}
 
     def hook_for(name):
@@ -447,7 +449,8 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
                         g = convs[name].groups
                         grad = grad.reshape(-1, g, h.shape[1] // g, h.shape[2] * h.shape[3])
                         contribution = _gram_sum(grad)
-                        G[name] = contribution if G[name] is None else G[name] + contribution
+                        previous = G[name]
+                        G[name] = contribution if previous is None else previous + contribution
                 del f, hs
                 for name in convs:
                     recorded[name] = []
@@ -455,11 +458,13 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
             for handle in handles:
                 handle.remove()
 
-    agops = {}
+    agops: dict[str, Any] = {}
     for name, conv in convs.items():
         Wg = filter_matrix(conv).to(dtype)
         g, kg, _ = Wg.shape
-        Gn = G[name] if G[name] is not None else torch.zeros(g, kg, kg, dtype=dtype, device=device)
+        Gn = G[name]
+        if Gn is None:
+            Gn = torch.zeros(g, kg, kg, dtype=dtype, device=device)
         Gn = Gn / (n * (sketch or 1))
         if factored:
             agops[name] = FactoredAGOP(Wg.clone(), check_result(
@@ -541,7 +546,7 @@ class FilterSpace:
         True
     """
 
-    def __init__(self, conv_or_W):
+    def __init__(self, conv_or_W: nn.Module | ArrayLike) -> None:
         Wg = filter_matrix(conv_or_W).detach()
         g, k, q = Wg.shape
         self.q = q
@@ -634,7 +639,8 @@ def _inner_spectra(G, g: int, k: int) -> torch.Tensor:
     return lam.clamp(min=0)
 
 
-def cnfm_similarity(conv_a, conv_b, kind: str = "pearson") -> float:
+def cnfm_similarity(conv_a: nn.Module | ArrayLike, conv_b: nn.Module | ArrayLike,
+                    kind: str = "pearson") -> float:
     r"""The similarity (:func:`agop.linalg.correlation`) of two CNFMs :math:`A^\top A` and :math:`B^\top B`
     with filters of the same patch space, from ``k x k`` products only:
     :math:`\langle A^\top A, B^\top B \rangle_F = \|A B^\top\|_F^2`,
@@ -722,7 +728,8 @@ def null_baselines(conv_or_W: nn.Module | torch.Tensor, n_draws: int = 20, seed:
     generator = torch.Generator().manual_seed(int(seed))
     families = ("random",) if lam is None else ("random", "spectrum")
     R_groups = space.R.reshape(space.R.shape[0], g, k).transpose(0, 1)  # (g, r, k)
-    draws = {(f, kind): [] for f in families for kind in ("pearson", "cosine")}
+    draws: dict[tuple[str, str], list[float]] = {
+        (f, kind): [] for f in families for kind in ("pearson", "cosine")}
     for _ in range(n_draws):
         B = torch.randn(g, k, k, generator=generator, dtype=torch.float64)
         reduced = {"random": space.reduce(B @ B.mT / k)}
@@ -748,7 +755,8 @@ def null_baselines(conv_or_W: nn.Module | torch.Tensor, n_draws: int = 20, seed:
     return out
 
 
-def feature_map(A, x, kernel_size, stride=1, padding=None, dilation=1,
+def feature_map(A: ArrayLike, x: ArrayLike, kernel_size: IntPair, stride: IntPair = 1,
+                padding: IntPair | str | None = None, dilation: IntPair = 1,
                 chunk_size: int = 64) -> torch.Tensor:
     r"""The image of a feature operator :math:`A` on ``x``: :math:`\|A^{1/2} x[j]\|` at every
     position :math:`j`.
@@ -786,7 +794,7 @@ def feature_map(A, x, kernel_size, stride=1, padding=None, dilation=1,
     return torch.cat(maps).reshape(x.shape[0], H, W)
 
 
-def factored_feature_map(conv: nn.Conv2d, x, G: torch.Tensor | None = None) -> torch.Tensor:
+def factored_feature_map(conv: nn.Conv2d, x: ArrayLike, G: torch.Tensor | None = None) -> torch.Tensor:
     r""":func:`feature_map` of :math:`A = \sum_g W_g^\top G_g W_g` at ``conv``'s own stride,
     padding and dilation, through the convolution instead of a :math:`q \times q` square root:
     :math:`\|A^{1/2} x[j]\|^2 = x[j]^\top A x[j] = \sum_g h_g[j]^\top G_g h_g[j]` with
@@ -827,7 +835,8 @@ def factored_feature_map(conv: nn.Conv2d, x, G: torch.Tensor | None = None) -> t
     return quad.clamp_min(0).sqrt().reshape(n, H, W)
 
 
-def top_filters(A, n_filters: int, channels: int, kernel_size) -> torch.Tensor:
+def top_filters(A: ArrayLike, n_filters: int, channels: int, kernel_size: IntPair
+                ) -> torch.Tensor:
     """The ``n_filters`` top eigenvectors of ``A`` as filters ``(n_filters, channels, k, k)``.
 
     Ordered by decreasing eigenvalue; the sign of each is fixed so that its entry of largest
@@ -930,7 +939,8 @@ def ansatz_table(model: nn.Module, agops: dict[str, torch.Tensor],
 
 
 @torch.no_grad()
-def conv_inputs(model: nn.Module, X, layers=None, device=None) -> dict[str, torch.Tensor]:
+def conv_inputs(model: nn.Module, X: ArrayLike, layers: str | Iterable[str] | None = None,
+                device: Device | None = None) -> dict[str, torch.Tensor]:
     """The input that each selected conv layer reads when ``model`` runs on ``X`` (eval mode):
     ``{name: (n, c_l, H_l, W_l)}``, e.g. to draw :func:`feature_map` at every layer.
 

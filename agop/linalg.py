@@ -114,7 +114,7 @@ def congruence(W: torch.Tensor, G: torch.Tensor, *, block: int = 512) -> torch.T
     return A
 
 
-def correlation(A, B, kind: str = "pearson") -> float:
+def correlation(A: ArrayLike, B: ArrayLike, kind: str = "pearson") -> float:
     r"""Similarity of two matrices of the same shape, over their entries.
 
     ``kind="pearson"``: subtract each matrix's mean entry, then take the cosine (the paper's

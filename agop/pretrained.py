@@ -56,7 +56,7 @@ class WeightsUnavailable(RuntimeError):
 # Models and weights
 # --------------------------------------------------------------------------------------------
 
-def weights_enum(name: str, weights: str = "IMAGENET1K_V1"):
+def weights_enum(name: str, weights: str = "IMAGENET1K_V1") -> Any:
     """torchvision's weight enum member ``weights`` for architecture ``name``.
 
     ``IMAGENET1K_V1`` is what ``pretrained=True`` meant when the paper was written.
@@ -545,7 +545,7 @@ class AnsatzTable:
     def to_records(self) -> list[dict[str, Any]]:
         return [dataclasses.asdict(r) for r in self.rows]
 
-    def to_pandas(self):
+    def to_pandas(self) -> Any:
         """The rows as a ``pandas.DataFrame`` (needs pandas, which agop does not depend on)."""
         try:
             import pandas as pd
@@ -700,6 +700,7 @@ def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = No
             for field, value in _null_fields(nulls).items():
                 setattr(row, field, value)
         if init_convs is not None:
+            assert A0 is not None
             (row.init_pearson, row.init_cosine, row.init_pearson_sqrt,
              row.init_cosine_sqrt) = A0[n].similarities()
             row.cnfm_init_vs_trained = cnfm_similarity(init_convs[n], conv, "pearson")
@@ -837,8 +838,8 @@ def feature_maps(model: nn.Module, x: Any, agops: dict[str, Any],
                       factored_feature_map(conv, z, agops[n].G)[0])
             continue
         A = agops[n].dense() if isinstance(agops[n], FactoredAGOP) else agops[n]
-        kw = dict(kernel_size=conv.kernel_size, stride=conv.stride, padding=conv.padding,
-                  dilation=conv.dilation)
+        kw: dict[str, Any] = dict(kernel_size=conv.kernel_size, stride=conv.stride,
+                                  padding=conv.padding, dilation=conv.dilation)
         M = cnfm(conv).to(z)
         out[n] = (feature_map(M, z, **kw)[0], feature_map(A.to(z), z, **kw)[0])
     return out
@@ -890,7 +891,7 @@ class LayerViews:
 
     def __init__(self, models: dict[str, nn.Module], images: dict[str, Any], *,
                  sketch: int | None = 8, seed: int = 0,
-                 device: str | torch.device | None = None):
+                 device: str | torch.device | None = None) -> None:
         if not models:
             raise ValueError("models must hold at least one model")
         self.models, self.images = dict(models), dict(images)
@@ -910,8 +911,8 @@ class LayerViews:
         for key in [k for k in self._factors if k[1] == label]:
             self._factors.pop(key)
             self._inputs.pop(key, None)
-        for key in [k for k in self._views if k[2] == label]:
-            self._views.pop(key)
+        for view in [k for k in self._views if k[2] == label]:
+            self._views.pop(view)
 
     def _image(self, model: nn.Module, label: str) -> torch.Tensor:
         param = next(model.parameters())
@@ -945,7 +946,7 @@ class LayerViews:
                             "pearson": factors.pearson(), "factors": factors}
         return self._views[key]
 
-    def plot(self, model: str, layer: str, image: str, fig=None):
+    def plot(self, model: str, layer: str, image: str, fig: Any = None) -> Any:
         """:func:`agop.viz.plot_layer_view` of :meth:`view` (the explorer's figure)."""
         from agop.viz import plot_layer_view
 

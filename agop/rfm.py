@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from sklearn.base import BaseEstimator
 from tqdm.auto import tqdm
 
-from agop._typing import Device, RandomState
+from agop._typing import ArrayLike, Device, RandomState
 from agop.data import one_hot, train_val_split
 from agop.estimator import ImageInputMixin, OutputClassifierMixin, check_fitted, random_seeds
 from agop.kernels import Kernel
@@ -120,7 +120,7 @@ class KernelFit:
     alpha = renamed_attribute("alpha", "dual_coef")
 
 
-def fit_kernel_machine(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor,
+def fit_kernel_machine(kernel: Kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor,
                        Y_val: torch.Tensor, M: torch.Tensor | None,
                        ridges: Sequence[float], *,
                        solve_memory: int | None = None) -> KernelFit:
@@ -188,7 +188,7 @@ class RFMResult:
         return self.Ms[self.best_iter]
 
 
-def rfm_iterations(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor,
+def rfm_iterations(kernel: Kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor,
                    Y_val: torch.Tensor, *, n_iter: int, q: int,
                    ridges: Sequence[float] = DEFAULT_RIDGES, agop_samples: int | None = None,
                    normalize: str | None = "max_eig", power: float = 1.0,
@@ -466,7 +466,7 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
 
     # ---- fit / predict -------------------------------------------------------------------
 
-    def fit(self, X, y) -> ConvRFM:
+    def fit(self, X: ArrayLike, y: ArrayLike) -> ConvRFM:
         """Run ``n_iter`` AGOP rounds on images ``X`` ``(n, c, H, W)`` with labels ``y``
         (``(n,)`` class labels or ``(n, C)`` one-hot); keep the best iterate on a validation
         split of ``validation_fraction`` of the images. Returns ``self``."""
@@ -529,7 +529,7 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         X = self._pad(X)
         return self.kernel_(X, self.X_fit_, M=None if t == 0 else self.Ms_[t]) @ self.dual_coefs_[t]
 
-    def score_iterations(self, X, y) -> list[float]:
+    def score_iterations(self, X: ArrayLike, y: ArrayLike) -> list[float]:
         """Accuracy on ``(X, y)`` of the machine of every iterate ``t = 0..n_iter_`` (entry 0 is
         the fixed kernel): the curve of accuracy against AGOP rounds, from one fit. Selection
         stays with the validation split; use this on held-out data to *report*."""

@@ -158,7 +158,7 @@ class RidgeSweep:
         [True, True]
     """
 
-    def __init__(self, K: ArrayLike):
+    def __init__(self, K: ArrayLike) -> None:
         K = _check_kernel_matrix(K)
         self.eigenvalues, self.eigenvectors = torch.linalg.eigh((K + K.T) / 2)
         self._tol = self.eigenvalues.abs().max() * K.shape[0] * torch.finfo(K.dtype).eps

@@ -24,7 +24,7 @@ import functools
 import numbers
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar, overload
 
 import numpy as np
 import torch
@@ -45,7 +45,7 @@ class ArgumentTypeError(TypeError, ValueError):
     """
 
 
-def check_int(value, name: str, *, minimum: int | None = None, maximum: int | None = None,
+def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None,
               odd: bool = False) -> int:
     """``value`` as a Python ``int``: ``int`` or numpy integer (never ``bool``), in
     ``[minimum, maximum]``, odd if ``odd``.
@@ -65,7 +65,8 @@ def check_int(value, name: str, *, minimum: int | None = None, maximum: int | No
     value = int(value)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum) \
             or (odd and value % 2 == 0):
-        kind = {0: "a non-negative", 1: "a positive"}.get(minimum, "an")
+        kind = {0: "a non-negative", 1: "a positive"}.get(minimum, "an") if minimum is not None \
+            else "an"
         low = "" if minimum in (None, 0, 1) else f" >= {minimum}"
         high = "" if maximum is None else f" <= {maximum}"
         both = " and" if low and high else ""
@@ -74,7 +75,7 @@ def check_int(value, name: str, *, minimum: int | None = None, maximum: int | No
     return value
 
 
-def check_real(value, name: str, *, minimum: float | None = None, maximum: float | None = None,
+def check_real(value: Any, name: str, *, minimum: float | None = None, maximum: float | None = None,
                strict_minimum: bool = False) -> float:
     """``value`` as a finite Python ``float`` (``int``, ``float`` or numpy scalar; never
     ``bool``), ``>= minimum`` (``> minimum`` if ``strict_minimum``) and ``<= maximum``.
@@ -103,7 +104,7 @@ def check_real(value, name: str, *, minimum: float | None = None, maximum: float
     return value
 
 
-def check_reals(values, name: str, *, minimum: float | None = None) -> list[float]:
+def check_reals(values: Any, name: str, *, minimum: float | None = None) -> list[float]:
     """A non-empty sequence of finite numbers (each as :func:`check_real`), as a list.
 
     Examples:
@@ -124,7 +125,11 @@ def check_reals(values, name: str, *, minimum: float | None = None) -> list[floa
     return [check_real(v, f"{name}[{i}]", minimum=minimum) for i, v in enumerate(values)]
 
 
-def check_choice(value, name: str, choices: Iterable[str | None]) -> str | None:
+@overload
+def check_choice(value: Any, name: str, choices: Iterable[str]) -> str: ...
+@overload
+def check_choice(value: Any, name: str, choices: Iterable[str | None]) -> str | None: ...
+def check_choice(value: Any, name: str, choices: Iterable[str | None]) -> str | None:
     """``value`` as the element of ``choices`` it names, compared case-insensitively
     (``None`` only if it is a choice).
 
@@ -151,7 +156,13 @@ def check_choice(value, name: str, choices: Iterable[str | None]) -> str | None:
 FLOAT_DTYPES = (torch.float32, torch.float64)
 
 
-def check_dtype(dtype, name: str = "dtype", *, allowed: Sequence[torch.dtype] = FLOAT_DTYPES,
+@overload
+def check_dtype(dtype: Any, name: str = ..., *, allowed: Sequence[torch.dtype] = ...,
+                allow_none: Literal[False]) -> torch.dtype: ...
+@overload
+def check_dtype(dtype: Any, name: str = ..., *, allowed: Sequence[torch.dtype] = ...,
+                allow_none: bool = ...) -> torch.dtype | None: ...
+def check_dtype(dtype: Any, name: str = "dtype", *, allowed: Sequence[torch.dtype] = FLOAT_DTYPES,
                 allow_none: bool = True) -> torch.dtype | None:
     """``dtype`` as a floating ``torch.dtype`` among ``allowed``: a torch dtype, its name
     (``'float64'``, ``'torch.float32'``, case-insensitive) or a numpy floating dtype.
@@ -181,8 +192,8 @@ def check_dtype(dtype, name: str = "dtype", *, allowed: Sequence[torch.dtype] = 
     return out
 
 
-def as_tensor(x, name: str, *, dtype: torch.dtype | None = None,
-              device: torch.device | None = None) -> torch.Tensor:
+def as_tensor(x: Any, name: str, *, dtype: torch.dtype | None = None,
+              device: torch.device | str | None = None) -> torch.Tensor:
     """``x`` (tensor, array or nested list) as a floating tensor; integer input becomes float32.
 
     Examples:
@@ -207,9 +218,9 @@ def as_tensor(x, name: str, *, dtype: torch.dtype | None = None,
     return x.to(device=device, dtype=dtype)
 
 
-def check_images(x, name: str = "X", *, channels: int | None = None,
+def check_images(x: Any, name: str = "X", *, channels: int | None = None,
                  dtype: torch.dtype | None = None,
-                 device: torch.device | None = None) -> torch.Tensor:
+                 device: torch.device | str | None = None) -> torch.Tensor:
     """``x`` as a finite image batch of shape ``(n, c, H, W)``; raise ``ValueError`` otherwise.
 
     Examples:
@@ -328,7 +339,7 @@ def check_result(x: torch.Tensor, what: str, *, inputs: dict[str, torch.Tensor] 
                      + f". {hint[0].upper()}{hint[1:]}")
 
 
-def check_psd(A, name: str = "M", size: int | None = None, *, rtol: float = 1e-6) -> torch.Tensor:
+def check_psd(A: Any, name: str = "M", size: int | None = None, *, rtol: float = 1e-6) -> torch.Tensor:
     """``A`` as a symmetric positive semi-definite matrix; raise ``ValueError`` otherwise.
 
     Symmetry is checked to ``rtol`` of the largest entry, and the smallest eigenvalue must not

@@ -3,8 +3,8 @@ static figure and the Colab reader's interactive one are the same picture."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from agop._typing import Tensor
 from agop.validation import renamed_arguments
@@ -13,8 +13,11 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from agop.theory import TheoremCheck
 
-def plot_theorem_pair(check, kernel_size: int | None = None, fig=None):
+
+def plot_theorem_pair(check: TheoremCheck, kernel_size: int | None = None,
+                      fig: Figure | None = None) -> Figure:
     r"""Theorem 1, one run: :math:`W^\top W` beside the patch-AGOP at :math:`x = 0` (and over the data),
     each scaled to unit largest entry, with their Pearson correlation and residual in the titles.
 
@@ -48,9 +51,9 @@ def plot_theorem_pair(check, kernel_size: int | None = None, fig=None):
     fig.clear()
     axes = fig.subplots(1, n_ax, squeeze=False)[0]
     for ax, (title, A, prop) in zip(axes, panels, strict=False):
-        A = A.detach().double().cpu().numpy()
-        scale = np.abs(A).max()
-        ax.imshow(A / scale if scale > 0 else A, cmap="RdBu_r", vmin=-1, vmax=1)
+        a = A.detach().double().cpu().numpy()
+        scale = np.abs(a).max()
+        ax.imshow(a / scale if scale > 0 else a, cmap="RdBu_r", vmin=-1, vmax=1)
         if prop is not None:
             title += f"\npearson {prop['pearson']:.6f}, residual {prop['residual']:.1e}"
         elif title.startswith("AGOP"):
@@ -73,7 +76,8 @@ def plot_theorem_pair(check, kernel_size: int | None = None, fig=None):
     return fig
 
 
-def plot_relaxations(rows, fig=None, settings=None):
+def plot_relaxations(rows: Sequence[Mapping[str, Any]], fig: Figure | None = None,
+                     settings: Sequence[str] | None = None) -> Figure:
     r"""Theorem 1 relaxed one assumption at a time: Pearson correlation (top) and proportionality
     residual (bottom) of :math:`W^\top W` against the patch-AGOP, at ``x = 0`` (solid) and over the data
     (dashed), one column per group of settings sharing a parameter.
@@ -115,7 +119,7 @@ def plot_relaxations(rows, fig=None, settings=None):
                         continue
                     x, y = zip(*xy, strict=True)
                     if row_ax == 1:
-                        y = [max(v, 1e-17) for v in y]
+                        y = tuple(max(v, 1e-17) for v in y)
                     label = f"{name} ({'x = 0' if suffix == '0' else 'data'})"
                     axes[row_ax, col].plot(x, y, style, color=colors[i % len(colors)], ms=4,
                                            label=label, alpha=0.9)
@@ -149,8 +153,9 @@ def _image_for_display(x):
     return (x - lo) / (hi - lo if hi > lo else 1.0), None
 
 
-def plot_accuracy_vs_noise(rows, methods=None, ax=None, title: str | None = None,
-                           xlabel: str = "noise level"):
+def plot_accuracy_vs_noise(rows: Sequence[Mapping[str, Any]], methods: Sequence[str] | None = None,
+                           ax: Axes | None = None, title: str | None = None,
+                           xlabel: str = "noise level") -> Axes:
     """Test accuracy against the noise level, one line per method: the mean over seeds with a
     band of one standard deviation (Figure 5 of the paper). ``rows``: dicts with ``method``,
     ``noise`` and ``accuracy`` (e.g. the ``rows`` of an :class:`agop.baseline.Comparison`).
@@ -191,7 +196,8 @@ def plot_accuracy_vs_noise(rows, methods=None, ax=None, title: str | None = None
     return ax
 
 
-def plot_layer_curve(layer_rows, ax=None, label: str | None = None, title: str | None = None):
+def plot_layer_curve(layer_rows: Sequence[Mapping[str, Any]], ax: Axes | None = None, label: str | None = None,
+                     title: str | None = None) -> Axes:
     """Test accuracy against the number of feature-learning layers (0: the CNTK, 1: ConvRFM,
     more: Deep ConvRFM), mean and one standard deviation over seeds (Figure 6B). ``layer_rows``:
     dicts with ``layers`` and ``accuracy``. Returns the axes.
@@ -225,7 +231,9 @@ def plot_layer_curve(layer_rows, ax=None, label: str | None = None, title: str |
     return ax
 
 
-def plot_layer_maps(image, maps, fig=None, title: str | None = None):
+def plot_layer_maps(image: Tensor, maps: Mapping[str, Sequence[Tensor]],
+                    fig: Figure | None = None,
+                    title: str | None = None) -> Figure:
     r"""Figure 4: an image, and, layer by layer, what each method's feature operator makes of it.
 
     ``image``: ``(c, H, W)``. ``maps``: ``{row label: [map of layer 0, map of layer 1, ...]}``,
@@ -274,7 +282,7 @@ def plot_layer_maps(image, maps, fig=None, title: str | None = None):
     return fig
 
 
-def plot_noise_panel(panel, fig=None):
+def plot_noise_panel(panel: Mapping[str, Any], fig: Figure | None = None) -> Figure:
     r"""One noise level of a local-signal task: sample test images (top row), what the learned
     feature operators make of them (one row per method: :math:`\|M^{1/2} x[j]\|`), and every method's
     test accuracy (mean and standard deviation over seeds, right).
@@ -378,7 +386,8 @@ def plot_cnfm_agop(cnfm: Tensor, agop: Tensor, power: float = 1.0, title: str | 
     return fig
 
 
-def plot_ansatz_controls(rows, kind: str = "pearson", fig=None):
+def plot_ansatz_controls(rows: Sequence[Mapping[str, Any]], kind: str = "pearson",
+                         fig: Figure | None = None) -> Figure:
     r"""Bars per layer: the correlation of :math:`W^\top W` with :math:`\mathrm{AGOP}^p` after training, at
     initialisation, with the trained ``G``'s spectrum in random eigenbases (the primary null;
     mean, one standard deviation as an error bar), with a random Wishart ``G`` (same) and with
@@ -474,8 +483,10 @@ def plot_alpha_curves(powers: Sequence[float], curves: dict[str, Sequence[float]
 
 # ---- ConvRFM: filters and feature maps of learned operators (chapter 04) -----------------
 
-def plot_operator_maps(operators, images, patch_size: int, n_filters: int = 6, fig=None,
-                       title: str | None = None, map_titles=None):
+def plot_operator_maps(operators: Mapping[str, Tensor], images: Tensor | Sequence[Tensor],
+                       patch_size: int,
+                       n_filters: int = 6, fig: Figure | None = None, title: str | None = None,
+                       map_titles: Sequence[str] | None = None) -> Figure:
     r"""One row per feature operator ``A`` (``{label: A}``, each ``q x q``, ``q = c k^2``): its
     ``n_filters`` top eigenvectors as ``c x k x k`` filters (eigenvalue / largest above each),
     then its feature map :math:`\|A^{1/2} x[j]\|` ("same" padding) on each image of ``images`` (a
@@ -538,7 +549,9 @@ def plot_operator_maps(operators, images, patch_size: int, n_filters: int = 6, f
     return fig
 
 
-def plot_accuracy_by_iteration(curves, selected=None, ax=None, title: str | None = None):
+def plot_accuracy_by_iteration(curves: Mapping[str, Sequence[float]],
+                               selected: Mapping[str, int] | None = None, ax: Axes | None = None,
+                               title: str | None = None) -> Axes:
     """Accuracy against ConvRFM round (``{label: [acc_0, acc_1, ...]}``, round 0 = the fixed
     kernel, ``M = I``), one line per curve; ``selected`` (``{label: t}``) circles the iterate
     chosen on the validation split. Returns the axes.
@@ -562,7 +575,7 @@ def plot_accuracy_by_iteration(curves, selected=None, ax=None, title: str | None
             ax.plot([t], [accs[t]], "o", ms=11, mfc="none", mec=line.get_color())
     ax.set_xlabel("AGOP round $t$ (0 = fixed kernel, $M = I$)")
     ax.set_ylabel("accuracy")
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.xaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]  # MaxNLocator
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     if title:
@@ -572,7 +585,7 @@ def plot_accuracy_by_iteration(curves, selected=None, ax=None, title: str | None
 
 # ---- The ansatz in torchvision CNNs (chapter 03) -------------------------------------------
 
-def plot_sketch_accuracy(rows, ax=None):
+def plot_sketch_accuracy(rows: Sequence[Any], ax: Axes | None = None) -> Axes:
     r"""Relative Frobenius error of the sketched patch-AGOP against the number of probes ``k``,
     one line per layer, with the :math:`1/\sqrt{k}` slope dashed. ``rows``:
     :func:`agop.pretrained.sketch_accuracy`. Returns the axes.
@@ -607,7 +620,8 @@ def plot_sketch_accuracy(rows, ax=None):
     return ax
 
 
-def plot_layer_view(image, cnfm_map, agop_map, similarity: float, title: str = "", fig=None):
+def plot_layer_view(image: Tensor, cnfm_map: Tensor, agop_map: Tensor, similarity: float,
+                    title: str = "", fig: Figure | None = None) -> Figure:
     r"""One conv layer on one image: the image, :math:`\|(W^\top W)^{1/2} z[j]\|` and
     :math:`\|\mathrm{AGOP}^{1/2} z[j]\|` over the layer's input :math:`z`, and the CNFM-AGOP
     Pearson correlation in the title. Returns the figure.

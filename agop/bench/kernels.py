@@ -30,6 +30,8 @@ computation in float64 (untimed, ``n <= 400``).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
+from typing import Any
 
 import torch
 
@@ -80,8 +82,8 @@ def _thread_rows(size: str, device: torch.device, X: torch.Tensor,
     per-call choice to both, from the same run."""
     cores = _driver._usable_cores()
     for threads in sorted({1, cores}):
-        seconds, peak, _ = measure(lambda t=threads: cntk(X, None, K_SIZE, 3, device=device,
-                                                          threads=t), device, repeats=1)
+        seconds, peak, _ = measure(partial(cntk, X, None, K_SIZE, 3, device=device,
+                                           threads=threads), device, repeats=1)
         yield Result(problem=f"CNTK K(X,X), 1x28x28, depth 3, n={X.shape[0]}, "
                              f"threads={threads} (forced)", size=size, seconds=seconds,
                      peak_mb=peak, notes=f"per-call choice took {auto_seconds:.3f} s "
@@ -104,7 +106,7 @@ def kernels(size: str, device: torch.device) -> Iterator[Result]:
         dual_coef = torch.randn(n, N_CLASSES, generator=g).to(device)
         S = X[:N_SAMPLES]
         repeats = 1 if size == "quick" or n > 400 else 3
-        problems = [
+        problems: list[tuple[str, Any, Any, float]] = [
             ("K(X,X)", lambda X=X, d=depth: cntk(X, None, K_SIZE, d, device=device),
              lambda X=X, d=depth: cntk(X.double(), None, K_SIZE, d, device=device),
              n * n / 2 * _flops_per_pair(shape, depth, False)),

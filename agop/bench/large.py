@@ -24,7 +24,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import torch
 
@@ -42,7 +42,8 @@ def memory_target_mb(n: int) -> float:
     return (3 * n * n * 4 + 2**30) / 2**20
 
 
-def digits_28(n: int, split: str, seed: int, device, dtype=torch.float32, side: int = SIDE
+def digits_28(n: int, split: str, seed: int, device: str | torch.device | None,
+              dtype: torch.dtype = torch.float32, side: int = SIDE
               ) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` digits ``(n, 1, side, side)`` in noise and their labels: drawn with replacement
     from a fixed 75 % (``split="train"``) / 25 % (``"test"``) split of the 1 797 digit images,
@@ -149,7 +150,7 @@ def large(size: str, device: torch.device) -> Iterator[Result]:
         yield _result(point_in_subprocess(n, str(device)), size)
 
 
-def curve(ns, json_path: str | None, device: str | None = None, command: str = "", *,
+def curve(ns: Sequence[int], json_path: str | None, device: str | None = None, command: str = "", *,
           side: int = SIDE, rounds: int = ROUNDS) -> list:
     """Points at each ``n`` (fresh processes), saved after each one as a benchmark JSON
     (``machine``, ``results``, ``complete``) readable by :func:`agop.bench.load_results`."""

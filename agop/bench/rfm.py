@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import partial
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from agop.bench import Result, benchmark, measure
 
-SETTINGS = {
+SETTINGS: dict[str, dict[str, Any]] = {
     "laplace": dict(patch_size=7, padding=3, options={}),
     "cntk": dict(patch_size=3, padding=0, options={"depth": 2}),
 }

@@ -123,10 +123,10 @@ def scaling_curve(ns: Sequence[int], *, problem: str = "K", path: str = "tiled",
 
 def fit_exponent(ns: Sequence[float], values: Sequence[float]) -> float:
     """The slope ``p`` of the least-squares line through ``(log n, log value)``: value ~ n^p."""
-    ns, values = np.asarray(ns, float), np.asarray(values, float)
-    if len(ns) < 2 or np.any(ns <= 0) or np.any(values <= 0):
+    n_arr, v_arr = np.asarray(ns, float), np.asarray(values, float)
+    if len(n_arr) < 2 or np.any(n_arr <= 0) or np.any(v_arr <= 0):
         raise ValueError("fit_exponent needs at least two points with positive n and values")
-    slope, _ = np.polyfit(np.log(ns), np.log(values), 1)
+    slope, _ = np.polyfit(np.log(n_arr), np.log(v_arr), 1)
     return float(slope)
 
 

@@ -21,6 +21,7 @@ import io
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 
@@ -40,7 +41,7 @@ def _rendering() -> Iterator[None]:
         if hasattr(obj, "savefig"):
             obj.savefig(io.BytesIO(), format="png")
 
-    IPython.display.display = render
+    IPython.display.display = render  # type: ignore[assignment]  # restored below
     try:
         yield
     finally:
@@ -82,7 +83,7 @@ def _theorem(size: str) -> Iterator[Result]:
 
     X, labels = data.digits(classes=(3, 8), dtype=torch.float64, device="cpu")
     y = (2 * labels - 1).to(X.dtype)
-    box = {}
+    box: dict[str, Any] = {}
     yield _row("theorem", "first view", _timed(lambda: box.setdefault(
         "w", widgets.theorem_explorer(X, y, kernel_size=5, width=8, hidden=(4,)))), size)
     c = _controls(box["w"])
@@ -103,7 +104,7 @@ def _ansatz(size: str) -> Iterator[Result]:
         A = patch_agop(net, X, device="cpu")
         mods = dict(net.named_modules())
         matrices[f"epoch {epoch}"] = {n: (cnfm(mods[n]), A[n]) for n in A}
-    box = {}
+    box: dict[str, Any] = {}
     yield _row("ansatz", "first view", _timed(lambda: box.setdefault(
         "w", widgets.ansatz_explorer(matrices))), size)
     c = _controls(box["w"])
@@ -126,7 +127,7 @@ def _operators(size: str) -> Iterator[Result]:
                 B = torch.randn(k * k, k * k, generator=g)
                 Ms.append(B @ B.T / (k * k))
             iterates[kernel, k] = Ms
-    box = {}
+    box: dict[str, Any] = {}
     yield _row("operators", "first view", _timed(lambda: box.setdefault(
         "w", widgets.rfm_explorer(iterates, list(X)))), size)
     c = _controls(box["w"])
@@ -147,7 +148,7 @@ def _noise(size: str) -> Iterator[Result]:
         maps = {"ConvRFM map": feature_map(B @ B.T, X, 5), "CNN map": feature_map(B.T @ B, X, 5)}
         panels.append({"noise": noise, "images": X, "maps": maps,
                        "accuracy": {"ConvRFM": (0.9, 0.01), "CNTK": (0.6, 0.02)}})
-    box = {}
+    box: dict[str, Any] = {}
     yield _row("noise", "first view", _timed(lambda: box.setdefault(
         "w", widgets.noise_explorer(panels))), size)
     c = _controls(box["w"])
@@ -162,7 +163,7 @@ def _pretrained(size: str) -> Iterator[Result]:
               for name in ("vgg11", "resnet18")}
     X = pretrained.load_images(n=2, size=64)
     images = dict(zip(pretrained.PHOTOGRAPHS[:2], X, strict=True))
-    box = {}
+    box: dict[str, Any] = {}
     yield _row("pretrained", "first view", _timed(lambda: box.setdefault(
         "w", widgets.pretrained_explorer(models, images, size=64))), size)
     c = _controls(box["w"])

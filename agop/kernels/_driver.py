@@ -151,12 +151,13 @@ class _Source:
         key = (idx.start, idx.stop)
         if key != self._last:
             self._last, self._last_data = key, self.ops.prepare(self.X[idx])
+        assert self._last_data is not None
         return self._last_data
 
 
 def _plan(ops: TileOps, n: int, m: int, device: torch.device, max_memory, grad: bool,
           row_bytes: float = 0.0, col_bytes: float = 0.0) -> tuple[int, int, bool]:
-    budget = memory_budget(max_memory, device)
+    budget: float = memory_budget(max_memory, device)
     cache_bytes = (n + m) * ops.image_bytes()
     cache = cache_bytes <= budget / 3
     if cache:

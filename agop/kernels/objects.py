@@ -147,7 +147,7 @@ class CNTK(Kernel):
                          **self._opts())
 
 
-KERNELS: dict[str, type[Kernel]] = {"laplace": Laplace, "cnngp": CNNGP, "cntk": CNTK}
+KERNELS: dict[str, type[Laplace] | type[CNNGP] | type[CNTK]] = {"laplace": Laplace, "cnngp": CNNGP, "cntk": CNTK}
 
 
 def get_kernel(kernel: str | Kernel, patch_size: int | None = None, depth: int | None = None,
