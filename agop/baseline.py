@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -174,8 +174,8 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
         initial = self.result_.checkpoints[0]
         self.cnfms_ = [cnfm(conv).detach() for conv in self.model_.convs]
         self.delta_cnfms_ = [
-            cnfm(conv.weight.detach() - initial[f"convs.{l}.weight"].to(conv.weight))  # type: ignore[operator,arg-type]
-            for l, conv in enumerate(self.model_.convs)]
+            cnfm(w.detach() - initial[f"convs.{l}.weight"].to(w))
+            for l, w in enumerate(cast(Tensor, conv.weight) for conv in self.model_.convs)]
         self.image_shape_ = (c, H, W)
         return self
 

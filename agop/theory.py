@@ -152,8 +152,7 @@ class TheoremNet(nn.Module):
         widths = [width, *hidden]
         for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
             layers += [nn.Conv2d(w_in, w_out, hidden_kernel_size, padding=hidden_kernel_size // 2,
-                                 padding_mode=upper_padding_mode,  # type: ignore[arg-type]
-                                 bias=False),
+                                 padding_mode=cast(Any, upper_padding_mode), bias=False),
                        Activation(activation, relu_grad_at_zero)]
         layers += [nn.Flatten(), nn.Linear(widths[-1] * self.positions, 1, bias=readout_bias != 0)]
         self.upper = nn.Sequential(*layers)

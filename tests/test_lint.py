@@ -68,7 +68,7 @@ def public_functions_missing_annotations(package: Path) -> list[str]:
         if any(p.startswith("_") and p not in ("__init__.py", "__main__.py") for p in rel.parts):
             continue
 
-        def visit(body, prefix, in_class):
+        def visit(body, prefix, in_class, rel=rel):
             for node in body:
                 if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
                     visit(node.body, f"{prefix}{node.name}.", True)

@@ -182,9 +182,10 @@ def read_images(paths: list[str], size: int) -> np.ndarray:
     """Image files (any format PIL reads, e.g. GTSRB's ``.ppm``) as RGB ``uint8`` ``(N, 3, size, size)``."""
     from PIL import Image
 
+    BILINEAR = Image.BILINEAR  # type: ignore[attr-defined]  # set at import by PIL
     out = np.empty((len(paths), 3, size, size), dtype=np.uint8)
     for i, p in enumerate(paths):  # one file per image: reading is the loop, not arithmetic
         with reading(p, "an image"), Image.open(p) as img:
-            rgb = img.convert("RGB").resize((size, size), Image.BILINEAR)  # type: ignore[attr-defined]
+            rgb = img.convert("RGB").resize((size, size), BILINEAR)
             out[i] = np.asarray(rgb).transpose(2, 0, 1)
     return out
