@@ -11,8 +11,8 @@ export AGOP_OFFLINE ?= 1
 # threads of two processes (a chapter's kernel and anything else) slow each other 10-50x.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: chromium venv book book-fresh book-student test test-package test-doctest test-notebooks \
-	test-paper test-colab \
+.PHONY: chromium venv book book-fresh book-student lint test test-package test-doctest \
+	test-notebooks test-paper test-colab \
 	test-book notebooks vendor bench clean
 
 $(VENV)/.installed: pyproject.toml tools/install_torch.sh
@@ -63,6 +63,14 @@ book-fresh: venv vendor
 	rm -rf _build/.jupyter_cache
 	$(MAKE) book
 
+# Static checks, configured in pyproject.toml: ruff's lint rules, ruff's formatting (checked,
+# never applied here: `ruff format agop tests tools` applies it) and mypy's types.
+# .pre-commit-config.yaml runs the same three commands before each commit.
+lint: venv
+	$(VENV)/bin/ruff check agop tests tools
+	$(VENV)/bin/ruff format --check agop tests tools
+	$(VENV)/bin/mypy agop
+
 test-package: venv
 	$(PY) -m pytest tests --ignore=tests/rendered --durations=10
 
@@ -95,8 +103,9 @@ test-colab: venv
 	PYTHON=$(PY) tools/colab_like.sh
 
 # test-colab executes every notebook from a fresh directory, and test-book executes every chapter
-# again in the book build, so test-notebooks (nbval) is left out of `make test`.
-test: test-package test-doctest test-paper test-colab test-book
+# again in the book build, so test-notebooks (nbval) is left out of `make test`. The static
+# checks run first: they take seconds and fail fast.
+test: lint test-package test-doctest test-paper test-colab test-book
 
 bench: venv
 	$(PY) -m agop.bench --size quick

@@ -11,20 +11,19 @@ feature matrices ``M_l`` of Deep ConvRFM.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
-from sklearn.utils import check_random_state
 
+from agop._typing import ArrayLike, Device, RandomState, Tensor
 from agop.data import train_val_split
-from agop.estimator import OutputClassifierMixin
+from agop.estimator import OutputClassifierMixin, check_fitted, random_seeds
 from agop.features import cnfm, feature_map, layer_inputs, patch_agop
 from agop.nets import SimpleCNN, train
 from agop.runtime import default_device
-from agop.validation import check_dtype, check_images, check_int, check_real
+from agop.validation import check_dtype, check_images, check_int, check_real, renamed_arguments
 
 
 def _labels(y, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -43,7 +42,8 @@ def _labels(y, n: int) -> tuple[np.ndarray, np.ndarray]:
     return classes, codes
 
 
-def validation_split(codes: np.ndarray, val_fraction: float, random_state: Any
+@renamed_arguments(val_fraction="validation_fraction")
+def validation_split(codes: np.ndarray, validation_fraction: float, random_state: RandomState
                      ) -> tuple[np.ndarray, np.ndarray]:
     """(train, validation) indices of images with class codes ``codes``: the stratified split of
     :func:`agop.data.train_val_split`, seeded as :class:`agop.ConvRFM` seeds it from
@@ -59,15 +59,15 @@ def validation_split(codes: np.ndarray, val_fraction: float, random_state: Any
         >>> sorted(np.concatenate([train_idx, val_idx]).tolist()) == list(range(20))
         True
     """
-    if not (isinstance(val_fraction, (int, float)) and 0 < val_fraction < 1):
-        raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction!r}")
+    if not (isinstance(validation_fraction, (int, float)) and 0 < validation_fraction < 1):
+        raise ValueError(f"validation_fraction must lie in (0, 1), got {validation_fraction!r}")
     n = len(codes)
-    split_seed = int(check_random_state(random_state).randint(2**31 - 1, size=2)[0])
+    split_seed = random_seeds(random_state, 2)[0]  # ConvRFM's split seed
     train_idx, _, val_idx, _ = train_val_split(torch.arange(n), torch.as_tensor(codes),
-                                               val_fraction, split_seed)
+                                               validation_fraction, split_seed)
     if len(train_idx) < 2 or len(val_idx) < 1:
         raise ValueError(f"too few images for a validation split: n={n}, "
-                         f"val_fraction={val_fraction}")
+                         f"validation_fraction={validation_fraction}")
     return train_idx.numpy(), val_idx.numpy()
 
 
@@ -79,8 +79,10 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
     depth, width, patch_size : ``depth`` VALID conv layers of ``width`` filters ``k x k``
         (no bias, ReLU, no pooling) and a fully connected read-out.
     epochs, lr, batch_size : Adam's schedule (the authors: 25 epochs on the toy tasks).
-    val_fraction, random_state : the validation split (the same one :class:`agop.ConvRFM` draws
-        with the same ``random_state``) and the seed of initialisation and batches.
+    validation_fraction, random_state : the validation split (the same one
+        :class:`agop.ConvRFM` draws with the same ``random_state``) and the seed of
+        initialisation and batches (``val_fraction`` before 0.2, accepted with a
+        ``FutureWarning``).
     device, dtype, progress : where and in which float type to train; a progress bar.
 
     Attributes
@@ -105,17 +107,18 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
         (3,)
     """
 
+    @renamed_arguments(val_fraction="validation_fraction")
     def __init__(self, depth: int = 3, width: int = 64, patch_size: int = 3, epochs: int = 25,
-                 lr: float = 1e-3, batch_size: int = 64, val_fraction: float = 0.2,
-                 random_state: Any = None, *, device: str | torch.device | None = None,
-                 dtype: torch.dtype | None = None, progress: bool = True):
+                 lr: float = 1e-3, batch_size: int = 64, validation_fraction: float = 0.2,
+                 random_state: RandomState = None, *, device: Device | None = None,
+                 dtype: torch.dtype | None = None, progress: bool = True) -> None:
         self.depth = depth
         self.width = width
         self.patch_size = patch_size
         self.epochs = epochs
         self.lr = lr
         self.batch_size = batch_size
-        self.val_fraction = val_fraction
+        self.validation_fraction = validation_fraction
         self.random_state = random_state
         self.device = device
         self.dtype = dtype
@@ -128,7 +131,7 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
         check_real(self.lr, "lr", minimum=0, strict_minimum=True)
         check_dtype(self.dtype)
 
-    def fit(self, X, y) -> CNNBaseline:
+    def fit(self, X: ArrayLike, y: ArrayLike) -> CNNBaseline:
         """Train on images ``X`` ``(n, c, H, W)`` with labels ``y``; keep the epoch with the best
         validation accuracy. Returns ``self``."""
         self._check_params()
@@ -141,9 +144,8 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
             raise ValueError(f"X has spatial size {(H, W)}; depth={self.depth} VALID layers of "
                              f"patch_size={k} need at least {need} x {need}")
         self.classes_, codes = _labels(y, n)
-        train_idx, val_idx = validation_split(codes, self.val_fraction, self.random_state)
-        seed = (int(self.random_state) if isinstance(self.random_state, (int, np.integer))
-                else int(check_random_state(self.random_state).randint(2**31 - 1)))
+        train_idx, val_idx = validation_split(codes, self.validation_fraction, self.random_state)
+        seed = random_seeds(self.random_state, 1, keep_int=True)[0]
         Y = torch.zeros(n, len(self.classes_), dtype=X.dtype, device=device)
         Y[torch.arange(n, device=device), torch.as_tensor(codes, device=device)] = 1
         tr = torch.as_tensor(train_idx, device=device)
@@ -155,23 +157,22 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
                              lr=float(self.lr), optimizer="adam",
                              batch_size=int(self.batch_size), checkpoints=(0,), seed=seed,
                              progress=self.progress, device=device)
-        self.model_ = self.result_.model.eval()
+        self.model_: SimpleCNN = self.result_.model.eval()  # type: ignore[assignment]
         self.history_ = self.result_.history
         self.best_epoch_ = self.result_.best_epoch
         initial = self.result_.checkpoints[0]
         self.cnfms_ = [cnfm(conv).detach() for conv in self.model_.convs]
         self.delta_cnfms_ = [
-            cnfm(conv.weight.detach() - initial[f"convs.{l}.weight"].to(conv.weight))
-            for l, conv in enumerate(self.model_.convs)]
+            cnfm(w.detach() - initial[f"convs.{l}.weight"].to(w))
+            for l, w in enumerate(cast(Tensor, conv.weight) for conv in self.model_.convs)]
         self.image_shape_ = (c, H, W)
         return self
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise NotFittedError("this CNNBaseline is not fitted yet; call fit(X, y) first")
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "model_")
 
     def _images(self, X) -> torch.Tensor:
-        self._check_fitted()
+        check_fitted(self)
         p = next(self.model_.parameters())
         X = check_images(X, "X", dtype=p.dtype, device=p.device)
         if tuple(X.shape[1:]) != self.image_shape_:
@@ -184,13 +185,13 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
         X = self._images(X)
         return torch.cat([self.model_(X[i:i + chunk]) for i in range(0, X.shape[0], chunk)])
 
-    def layer_inputs(self, X) -> list[torch.Tensor]:
+    def layer_inputs(self, X: ArrayLike) -> list[torch.Tensor]:
         """The input of every conv layer on images ``X``: ``X`` itself, then the activations
         after each ReLU (what each layer's CNFM acts on)."""
         X = self._images(X)
         return list(layer_inputs(self.model_, X, list(self.model_.convs)).values())
 
-    def feature_maps(self, X, subtract_init: bool = True) -> list[torch.Tensor]:
+    def feature_maps(self, X: ArrayLike, subtract_init: bool = True) -> list[torch.Tensor]:
         r"""What each conv layer's CNFM makes of images ``X``: :math:`\|A_l^{1/2} x_l[j]\|` at every
         position of the layer's input ``x_l`` (``"same"`` padding), one ``(n, H_l, W_l)``
         tensor per layer, with :math:`A_l = (W_l - W_l(0))^\top (W_l - W_l(0))` (``subtract_init``,
@@ -199,10 +200,10 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
         return [feature_map(A, x, int(self.patch_size))
                 for A, x in zip(cnfms, self.layer_inputs(X), strict=True)]
 
-    def agops(self, X, **kwargs) -> list[torch.Tensor]:
+    def agops(self, X: ArrayLike, **kwargs: Any) -> list[torch.Tensor]:
         """The patch-AGOP of every conv layer over images ``X`` (:func:`agop.features.patch_agop`),
         in layer order."""
-        self._check_fitted()
+        check_fitted(self)
         names = {id(m): name for name, m in self.model_.named_modules()}
         found = patch_agop(self.model_, self._images(X),
                            layers=[names[id(c)] for c in self.model_.convs], **kwargs)
@@ -210,7 +211,7 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
 
     def transform_shapes(self) -> Sequence[tuple[int, int, int]]:
         """``(channels, H, W)`` of each conv layer's input."""
-        self._check_fitted()
+        check_fitted(self)
         c, H, W = self.image_shape_
         k = int(self.patch_size)
         return [(c if l == 0 else int(self.width), H - l * (k - 1), W - l * (k - 1))

@@ -26,7 +26,6 @@ code's choice. Features come from AGOPs, models from convex solves (kernel ridge
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,10 +33,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
-from sklearn.exceptions import NotFittedError
-from sklearn.utils import check_random_state
 
-from agop.estimator import ImageInputMixin
+from agop._typing import ArrayLike, Device, RandomState
+from agop.estimator import ImageInputMixin, check_fitted, random_seeds
 from agop.features import feature_map
 from agop.linalg import psd_sqrt
 from agop.rfm import ConvRFM
@@ -49,6 +47,7 @@ from agop.validation import (
     check_int,
     check_psd,
     psd_tolerance,
+    renamed_arguments,
 )
 
 NONLINEARITIES: dict[str, Callable[[torch.Tensor], torch.Tensor] | None] = {
@@ -85,7 +84,7 @@ def _odd_patch(value) -> int:
     return check_int(value, "patch_size", minimum=1, odd=True)
 
 
-def random_filters(M, width: int, channels: int, patch_size: int, *, seed: int = 0,
+def random_filters(M: ArrayLike, width: int, channels: int, patch_size: int, *, seed: int = 0,
                    dtype: torch.dtype | None = None,
                    device: str | torch.device | None = None) -> torch.Tensor:
     """``width`` convolutional filters whose flattened rows are i.i.d. ``N(0, M)``.
@@ -154,7 +153,7 @@ class RandomFeatureConv:
         [[[[3.0, 0.0]]]]
     """
 
-    def __init__(self, filters: torch.Tensor, nonlinearity: str | Callable | None = None):
+    def __init__(self, filters: torch.Tensor, nonlinearity: str | Callable | None = None) -> None:
         filters = as_tensor(filters, "filters")
         if filters.ndim != 4 or filters.shape[-1] != filters.shape[-2]:
             raise ValueError("filters must have shape (width, channels, k, k), got shape "
@@ -165,7 +164,7 @@ class RandomFeatureConv:
         self._phi = _nonlinearity(nonlinearity)
 
     @classmethod
-    def from_metric(cls, M, width: int, channels: int, patch_size: int, *, seed: int = 0,
+    def from_metric(cls, M: ArrayLike, width: int, channels: int, patch_size: int, *, seed: int = 0,
                     nonlinearity: str | Callable | None = None, dtype: torch.dtype | None = None,
                     device: str | torch.device | None = None) -> RandomFeatureConv:
         """Filters from :func:`random_filters` (rows ``~ N(0, M)``)."""
@@ -190,7 +189,7 @@ class RandomFeatureConv:
         k = self.patch_size
         return self.width, H - k + 1, W - k + 1
 
-    def __call__(self, X, *, max_memory: int | None = None) -> torch.Tensor:
+    def __call__(self, X: ArrayLike, *, max_memory: int | None = None) -> torch.Tensor:
         """``phi(conv(X, W))`` for images ``X`` ``(n, c, H, W)``, computed in chunks of images
         whose output and im2col workspace stay within ``max_memory`` bytes."""
         X = check_images(X, "X", channels=self.channels, dtype=self.filters.dtype,
@@ -214,7 +213,7 @@ class RandomFeatureConv:
                 f"patch_size={self.patch_size}, nonlinearity={self.nonlinearity!r})")
 
 
-def featurize(X, M, width: int, patch_size: int, nonlinearity: str | Callable | None = None,
+def featurize(X: ArrayLike, M: ArrayLike, width: int, patch_size: int, nonlinearity: str | Callable | None = None,
               seed: int = 0, device: str | torch.device | None = None) -> torch.Tensor:
     r""":math:`\phi(\mathrm{conv}(X, G M^{1/2}))`: images ``X`` ``(n, c, H, W)`` seen through
     ``width`` random filters with rows :math:`\sim \mathcal N(0, M)` (:math:`M` is
@@ -264,8 +263,9 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         one.
     random_state : seed (or ``numpy`` RandomState) of the validation split, the AGOP
         subsamples and the filters. The same validation split is used at every layer.
-    ridges, agop_samples, normalize, power, val_fraction, device, dtype, max_memory, progress :
-        passed to each layer's :class:`agop.ConvRFM`.
+    ridges, agop_samples, normalize, power, validation_fraction, device, dtype, max_memory,
+    progress : passed to each layer's :class:`agop.ConvRFM` (``validation_fraction`` was
+        ``val_fraction`` before 0.2, still accepted with a ``FutureWarning``).
     image_shape : ``(c, H, W)`` of the images when ``X`` holds them as flat rows
         ``(n, c H W)`` (one entry may be ``-1``, inferred); ``None``: ``X`` must be images
         ``(n, c, H, W)``. :meth:`transform` returns rows for rows and images for images.
@@ -300,14 +300,15 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         [(2, 1, 8), (1, 8, 6)]
     """
 
+    @renamed_arguments(val_fraction="validation_fraction")
     def __init__(self, depth: int = 3, n_layers: int | None = None, width: int = 64,
                  patch_size: int = 3, n_iter: int = 3,
-                 nonlinearity: str | Callable | None = "relu", random_state: Any = None, *,
-                 ridges: Sequence[float] | None = None, agop_samples: int | None = None,
+                 nonlinearity: str | Callable | None = "relu", random_state: RandomState = None,
+                 *, ridges: Sequence[float] | None = None, agop_samples: int | None = None,
                  normalize: str | None = "max_eig", power: float = 1.0,
-                 val_fraction: float = 0.2, device: str | torch.device | None = None,
+                 validation_fraction: float = 0.2, device: Device | None = None,
                  dtype: torch.dtype | None = None, max_memory: int | None = None,
-                 progress: bool = True, image_shape: tuple[int, int, int] | None = None):
+                 progress: bool = True, image_shape: tuple[int, int, int] | None = None) -> None:
         self.depth = depth
         self.n_layers = n_layers
         self.width = width
@@ -319,7 +320,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         self.agop_samples = agop_samples
         self.normalize = normalize
         self.power = power
-        self.val_fraction = val_fraction
+        self.validation_fraction = validation_fraction
         self.device = device
         self.dtype = dtype
         self.max_memory = max_memory
@@ -349,7 +350,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
     def _layer(self, l: int, seed) -> Any:
         options: dict[str, Any] = dict(
             agop_samples=self.agop_samples, normalize=self.normalize, power=self.power,
-            val_fraction=self.val_fraction, device=self.device, dtype=self.dtype,
+            validation_fraction=self.validation_fraction, device=self.device, dtype=self.dtype,
             max_memory=self.max_memory, progress=self.progress)
         if self.ridges is not None:
             options["ridges"] = self.ridges
@@ -358,7 +359,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
 
     # ---- fit / predict -------------------------------------------------------------------
 
-    def fit(self, X, y) -> DeepConvRFM:
+    def fit(self, X: ArrayLike, y: ArrayLike) -> DeepConvRFM:
         """Learn ``n_layers`` layers on images ``X`` ``(n, c, H, W)`` with labels ``y``
         (``(n,)`` or one-hot ``(n, C)``). Returns ``self``."""
         L = self._check_params()
@@ -371,13 +372,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
                              f"layers of patch_size={k} need at least {need} x {need}")
         # One integer seed for every layer's ConvRFM, so that each uses the same validation
         # split (an integer random_state is passed on unchanged: L = 1 is exactly ConvRFM).
-        if isinstance(self.random_state, numbers.Integral):
-            split_seed = int(self.random_state)
-            filter_rng = np.random.RandomState(split_seed)
-        else:
-            filter_rng = check_random_state(self.random_state)
-            split_seed = int(filter_rng.randint(2**31 - 1))
-        filter_seeds = [int(s) for s in filter_rng.randint(2**31 - 1, size=L)]
+        split_seed, *filter_seeds = random_seeds(self.random_state, L + 1, keep_int=True)
 
         self.layers_, self.transforms_, self.Ms_, self.histories_ = [], [], [], []
         self.history_: list[dict[str, float]] = []
@@ -407,16 +402,15 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         self.n_features_in_ = int(np.prod(X.shape[1:]))
         return self
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "layers_"):
-            raise NotFittedError("this DeepConvRFM is not fitted yet; call fit(X, y) first")
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "layers_")
 
-    def transform(self, X, n_layers: int | None = None) -> torch.Tensor:
+    def transform(self, X: ArrayLike, n_layers: int | None = None) -> Any:
         """``X`` through the first ``n_layers`` featurisations (all of them by default): the
         images that layer ``n_layers``'s ConvRFM reads, ``(n, width, H_l, W_l)``, or flattened
         to rows ``(n, width H_l W_l)`` when ``X`` came as flat rows (see ``image_shape``).
         A tensor for a tensor ``X``, else a numpy array (as scikit-learn's transformers)."""
-        self._check_fitted()
+        check_fitted(self)
         n = len(self.transforms_) if n_layers is None else n_layers
         if not isinstance(n, (int, np.integer)) or not 0 <= n <= len(self.transforms_):
             raise ValueError(f"n_layers must be in [0, {len(self.transforms_)}], got {n_layers!r}")
@@ -444,25 +438,25 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
 
     def _last_inputs(self, X) -> torch.Tensor:
         """The images the last layer's ConvRFM reads (always 4-d)."""
-        self._check_fitted()
+        check_fitted(self)
         return self._featurise(self._input_images(X)[0], len(self.transforms_))
 
-    def decision_function(self, X) -> np.ndarray:
+    def decision_function(self, X: ArrayLike) -> np.ndarray:
         """The last layer's ConvRFM scores on the featurised ``X`` (as ``ConvRFM``'s)."""
         X = self._last_inputs(X)
         return self.layers_[-1].decision_function(X)
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """The class of the largest output of the last layer, as an element of ``classes_``."""
         X = self._last_inputs(X)
         return self.layers_[-1].predict(X)
 
-    def score(self, X, y, sample_weight=None) -> float:
+    def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Accuracy on ``(X, y)``; ``y`` as labels or one-hot, like in :meth:`fit`."""
         X = self._last_inputs(X)
         return self.layers_[-1].score(X, y, sample_weight=sample_weight)
 
-    def feature_maps(self, X, identity: bool = False) -> list[torch.Tensor]:
+    def feature_maps(self, X: ArrayLike, identity: bool = False) -> list[torch.Tensor]:
         r"""What each layer's feature matrix makes of images ``X``: :math:`\|M_l^{1/2} x_l[j]\|` at
         every position ``j`` of the layer's input ``x_l`` (``"same"`` padding, so layer ``l``'s
         map has ``x_l``'s size), one ``(n, H_l, W_l)`` tensor per layer
@@ -474,7 +468,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
             maps.append(feature_map(A.to(X_l), X_l, int(self.patch_size)))
         return maps
 
-    def score_layers(self, X, y) -> list[float]:
+    def score_layers(self, X: ArrayLike, y: ArrayLike) -> list[float]:
         """Accuracy of the predictor after ``1, 2, ..., n_layers`` feature-learning layers
         (entry ``l`` is layer ``l``'s ConvRFM on ``X`` through ``l`` featurisations): the curve
         of accuracy against the number of feature-learning layers, from one fit."""
@@ -484,7 +478,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
     def _layer_inputs(self, X):
         """``X`` as each layer's ConvRFM reads it: ``X``, then through one more featurisation
         per layer (each computed once, from the previous)."""
-        self._check_fitted()
+        check_fitted(self)
         X, _ = self._input_images(X)
         yield X
         for transform in self.transforms_[:len(self.layers_) - 1]:

@@ -30,18 +30,23 @@ Two questions, one per statistic:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from skimage.filters import sobel
 
+from agop._typing import ArrayLike
 from agop.features import feature_map, haar_rotations, top_filters
 from agop.patches import _pair
 from agop.validation import as_tensor, check_images, check_psd
 
 
 def oriented_filter_bank(kernel_size: int, n_orientations: int = 8,
-                         wavelengths=None, phases=(0.0, math.pi / 2)):
+                         wavelengths: Sequence[float] | None = None,
+                         phases: Sequence[float] = (0.0, math.pi / 2)
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Gabor filters on a :math:`k \times k` grid centred at 0,
 
     .. math:: b(u, v) = \exp\Bigl(-\frac{u^2 + v^2}{2 s^2}\Bigr)
@@ -101,7 +106,8 @@ def _as_filters(filters) -> torch.Tensor:
     return f / norms[:, None, None, None]
 
 
-def orientation_selectivity(filters, bank=None) -> dict[str, torch.Tensor]:
+def orientation_selectivity(filters: ArrayLike, bank: tuple[torch.Tensor, torch.Tensor] | None = None
+                            ) -> dict[str, torch.Tensor]:
     """For each filter (``(m, c, k, k)`` or ``(m, k, k)``): its best match over the bank, its
     orientation selectivity ``OSI`` and preferred orientation (module docstring).
 
@@ -146,8 +152,9 @@ def orientation_selectivity(filters, bank=None) -> dict[str, torch.Tensor]:
             "profile": profile}
 
 
-def eigen_edge_scores(M, channels: int, kernel_size: int, n_filters: int = 6,
-                      bank=None) -> dict[str, torch.Tensor]:
+def eigen_edge_scores(M: ArrayLike, channels: int, kernel_size: int, n_filters: int = 6,
+                      bank: tuple[torch.Tensor, torch.Tensor] | None = None
+                      ) -> dict[str, torch.Tensor]:
     """:func:`orientation_selectivity` of the ``n_filters`` top eigenvectors of ``M``
     (``q x q``, ``q = channels k^2``), in order of decreasing eigenvalue, with their
     ``"eigenvalue"`` (divided by the largest).
@@ -172,7 +179,9 @@ def eigen_edge_scores(M, channels: int, kernel_size: int, n_filters: int = 6,
 
 
 def random_filter_scores(channels: int, kernel_size: int, n_filters: int = 200, *,
-                         zero_mean: bool = False, seed: int = 0, bank=None):
+                         zero_mean: bool = False, seed: int = 0,
+                         bank: tuple[torch.Tensor, torch.Tensor] | None = None
+                         ) -> dict[str, torch.Tensor]:
     r""":func:`orientation_selectivity` of Haar-random unit filters: the top eigenvectors of
     ``M = I``, or of any spectrum in a random eigenbasis (``zero_mean=False``), or of
     :math:`I - \mathbf{1}\mathbf{1}^\top / q`, whose top eigenspace is the zero-mean patches (``zero_mean=True``).
@@ -194,7 +203,8 @@ def random_filter_scores(channels: int, kernel_size: int, n_filters: int = 200, 
     return orientation_selectivity(f.reshape(n_filters, channels, k, k), bank)
 
 
-def sobel_correlation(A, images, kernel_size) -> np.ndarray:
+def sobel_correlation(A: ArrayLike, images: ArrayLike, kernel_size: int | tuple[int, int]
+                      ) -> np.ndarray:
     r"""Per image, the Pearson correlation of ``A``'s feature map :math:`\|A^{1/2} x[j]\|`
     (:func:`agop.features.feature_map`) with the Sobel gradient magnitude of the image's channel
     mean (``skimage.filters.sobel``), over the positions whose ``k x k`` patch lies inside the
@@ -229,7 +239,8 @@ def sobel_correlation(A, images, kernel_size) -> np.ndarray:
     return np.array(out)
 
 
-def edge_controls(M, images, kernel_size, n_draws: int = 5, seed: int = 0) -> dict:
+def edge_controls(M: ArrayLike, images: ArrayLike, kernel_size: int | tuple[int, int],
+                  n_draws: int = 5, seed: int = 0) -> dict[str, Any]:
     r"""The mean over ``images`` of :func:`sobel_correlation` for ``M`` and for its controls:
     ``"M"``, ``"identity"`` (``M = I``), ``"local_mean"`` (:math:`I - \mathbf{1}\mathbf{1}^\top / q`) and ``"spectrum"``
     (:math:`O \Lambda O^\top`, ``L`` the eigenvalues of ``M``, ``O`` = :func:`~agop.features.haar_rotations`

@@ -1,18 +1,59 @@
-"""What the book's classifiers share: scores from ``(n, C)`` outputs, classes, accuracy.
+"""What the book's estimators share: scores from ``(n, C)`` outputs, classes, accuracy, the
+fitted check and the seeds drawn from ``random_state``.
 
-A classifier defines ``_outputs(X) -> Tensor (n, C)``, ``_check_fitted()`` and ``classes_``;
-:class:`OutputClassifierMixin` turns those into scikit-learn's ``decision_function``,
-``predict`` and ``score`` (labels or one-hot rows accepted). :class:`ImageInputMixin` lets
-an estimator read flat rows ``(n, c H W)`` as images (its ``image_shape`` parameter), which
-scikit-learn's pipelines and estimator checks pass.
+A classifier defines ``_outputs(X) -> Tensor (n, C)``, ``__sklearn_is_fitted__()`` and
+``classes_``; :class:`OutputClassifierMixin` turns those into scikit-learn's
+``decision_function``, ``predict`` and ``score`` (labels or one-hot rows accepted), after
+:func:`check_fitted`. :class:`ImageInputMixin` lets an estimator read flat rows
+``(n, c H W)`` as images (its ``image_shape`` parameter), which scikit-learn's pipelines and
+estimator checks pass. :func:`random_seeds` turns ``random_state`` into integer seeds.
 """
 
 from __future__ import annotations
 
+import numbers
+from typing import Any
+
 import numpy as np
 import torch
-from sklearn.base import ClassifierMixin
-from sklearn.utils import check_array
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from agop._typing import RandomState
+
+
+def check_fitted(estimator: BaseEstimator) -> None:
+    """scikit-learn's ``check_is_fitted`` (which asks the estimator's
+    ``__sklearn_is_fitted__``): ``NotFittedError`` naming the estimator before ``fit``.
+
+    Examples:
+        >>> from agop import ConvRFM
+        >>> check_fitted(ConvRFM())
+        Traceback (most recent call last):
+        ...
+        sklearn.exceptions.NotFittedError: this ConvRFM is not fitted yet; call fit(X, y) first
+    """
+    check_is_fitted(estimator, msg="this %(name)s is not fitted yet; call fit(X, y) first")
+
+
+def random_seeds(random_state: RandomState, n: int, *, keep_int: bool = False) -> list[int]:
+    """``n`` integer seeds from scikit-learn's ``random_state`` (``None``, an integer or a numpy
+    ``RandomState``): ``check_random_state(random_state).randint(2**31 - 1, size=n)``. With
+    ``keep_int``, an integer ``random_state`` is itself the first seed and the other ``n - 1``
+    are drawn from ``RandomState(random_state)``.
+
+    Examples:
+        >>> a = random_seeds(0, 3)
+        >>> a == random_seeds(0, 3), len(set(a))
+        (True, 3)
+        >>> seeds = random_seeds(7, 3, keep_int=True)
+        >>> seeds[0], seeds[1:] == random_seeds(7, 2)
+        (7, True)
+    """
+    if keep_int and isinstance(random_state, numbers.Integral):
+        return [int(random_state), *random_seeds(int(random_state), n - 1)]
+    return [int(s) for s in check_random_state(random_state).randint(2**31 - 1, size=n)]
 
 
 class OutputClassifierMixin(ClassifierMixin):
@@ -36,21 +77,21 @@ class OutputClassifierMixin(ClassifierMixin):
         True
     """
 
-    def decision_function(self, X) -> np.ndarray:
+    def decision_function(self, X: Any) -> np.ndarray:
         """The outputs ``f(X)``: ``(n, C)`` scores, or ``(n,)`` (``f_1 - f_0``, positive for
         ``classes_[1]``) for two classes."""
-        self._check_fitted()
+        check_fitted(self)
         out = self._outputs(X).detach().cpu().numpy()
         return out[:, 1] - out[:, 0] if out.shape[1] == 2 else out
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: Any) -> np.ndarray:
         """The class of the largest output, as an element of ``classes_``."""
-        self._check_fitted()
+        check_fitted(self)
         return self.classes_[self._outputs(X).argmax(1).cpu().numpy()]
 
-    def score(self, X, y, sample_weight=None) -> float:
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Accuracy on ``(X, y)``; ``y`` as labels or one-hot rows."""
-        self._check_fitted()
+        check_fitted(self)
         return super().score(X, self._as_labels(y), sample_weight=sample_weight)
 
     def _as_labels(self, y) -> np.ndarray:
@@ -91,8 +132,11 @@ class ImageInputMixin:
         True
     """
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
+    image_shape: Any  # the estimator's parameter
+    n_features_in_: int
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()  # type: ignore[misc]  # the estimator's other bases
         tags.input_tags.two_d_array = self.image_shape is not None
         return tags
 
@@ -107,7 +151,8 @@ class ImageInputMixin:
         if not ok:
             raise ValueError(f"image_shape must be None or (c, H, W): three positive integers, "
                              f"one of which may be -1, got {shape!r}")
-        return tuple(int(s) for s in shape)
+        c, h, w = (int(s) for s in shape)
+        return c, h, w
 
     def _as_images(self, X, *, reset: bool):
         """``X`` as a batch of images (4-d), and whether it came as flat rows."""

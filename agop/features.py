@@ -28,6 +28,7 @@ import copy
 import math
 import warnings
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from agop._typing import ArrayLike, Device, IntPair
 from agop.linalg import congruence, correlation, psd_power, psd_sqrt
 from agop.patches import _pair, extract_patches, output_size
 from agop.runtime import default_device
@@ -46,6 +48,7 @@ from agop.validation import (
     check_int,
     check_psd,
     check_result,
+    renamed_arguments,
 )
 
 #: default bound, in bytes, on the batched output gradients held at once by :func:`patch_agop`
@@ -94,7 +97,7 @@ def conv_layers(model: nn.Module, layers=None) -> dict[str, nn.Conv2d]:
     return {name: convs[name] for name in dict.fromkeys(names)}
 
 
-def filter_matrix(conv_or_W) -> torch.Tensor:
+def filter_matrix(conv_or_W: nn.Module | ArrayLike) -> torch.Tensor:
     """The filters as ``(groups, k_out / groups, q)``: ``W_g``, one matrix per group.
 
     Accepts a :class:`torch.nn.Conv2d`, a conv weight ``(k_out, c/g, k, k)`` (one group), a
@@ -122,7 +125,7 @@ def filter_matrix(conv_or_W) -> torch.Tensor:
     return w.reshape(g, w.shape[0] // g, -1)
 
 
-def cnfm(conv) -> torch.Tensor:
+def cnfm(conv: nn.Module | ArrayLike) -> torch.Tensor:
     r"""The Convolutional Neural Feature Matrix :math:`W^\top W` (:math:`q \times q`),
     ``W = weight.reshape(k_out, -1)``.
 
@@ -275,7 +278,7 @@ class FactoredAGOP:
         True
     """
 
-    def __init__(self, W: torch.Tensor, G: torch.Tensor):
+    def __init__(self, W: torch.Tensor, G: torch.Tensor) -> None:
         if W.ndim != 3 or G.shape != (W.shape[0], W.shape[1], W.shape[1]):
             raise ValueError(f"W must be (groups, k, q) and G (groups, k, k), got "
                              f"{tuple(W.shape)} and {tuple(G.shape)}")
@@ -312,9 +315,9 @@ class FactoredAGOP:
         return f"FactoredAGOP(groups={g}, k_out={g * k}, q={q})"
 
 
-def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
-               outputs: Sequence[int] | None = None, chunk_size: int | None = None,
-               device=None, progress: bool = False, *, seed: int = 0,
+def patch_agop(model: nn.Module, X: ArrayLike, layers: str | Iterable[str] | None = None,
+               sketch: int | None = None, outputs: Sequence[int] | None = None,
+               chunk_size: int | None = None, device: Device | None = None, progress: bool = False, *, seed: int = 0,
                max_memory: int | None = None, vectorize: bool | None = None,
                factored: bool = False) -> dict:
     r"""The patch-AGOP :math:`W^\top G W` (:math:`q \times q`) of each selected conv layer, by
@@ -381,7 +384,7 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
     modules = dict(work.named_modules())
     convs = {name: modules[name] for name in selected}
 
-    G = {name: None for name in convs}
+    G: dict[str, torch.Tensor | None] = {name: None for name in convs}
     recorded: dict[str, list[torch.Tensor]] = {}
 
     def hook_for(name):
@@ -437,7 +440,8 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
                         g = convs[name].groups
                         grad = grad.reshape(-1, g, h.shape[1] // g, h.shape[2] * h.shape[3])
                         contribution = _gram_sum(grad)
-                        G[name] = contribution if G[name] is None else G[name] + contribution
+                        previous = G[name]
+                        G[name] = contribution if previous is None else previous + contribution
                 del f, hs
                 for name in convs:
                     recorded[name] = []
@@ -445,11 +449,13 @@ def patch_agop(model: nn.Module, X, layers=None, sketch: int | None = None,
             for handle in handles:
                 handle.remove()
 
-    agops = {}
+    agops: dict[str, Any] = {}
     for name, conv in convs.items():
         Wg = filter_matrix(conv).to(dtype)
         g, kg, _ = Wg.shape
-        Gn = G[name] if G[name] is not None else torch.zeros(g, kg, kg, dtype=dtype, device=device)
+        Gn = G[name]
+        if Gn is None:
+            Gn = torch.zeros(g, kg, kg, dtype=dtype, device=device)
         Gn = Gn / (n * (sketch or 1))
         if factored:
             agops[name] = FactoredAGOP(Wg.clone(), check_result(
@@ -480,10 +486,11 @@ def _check_outputs(outputs, n_out: int) -> torch.Tensor:
     if len(set(idx.tolist())) != idx.numel():
         raise ValueError(f"outputs holds repeated indices: {idx.tolist()}")
     return idx
-def layer_correlations(model: nn.Module, agops: dict[str, torch.Tensor], alpha: float = 1.0,
+@renamed_arguments(alpha="power")
+def layer_correlations(model: nn.Module, agops: dict[str, torch.Tensor], power: float = 1.0,
                        kind: str = "pearson") -> dict[str, float]:
     r"""For each layer in ``agops``: the similarity of its CNFM :math:`W^\top W` with
-    :math:`\mathrm{AGOP}^\alpha`.
+    :math:`\mathrm{AGOP}^p` (:math:`p` = ``power``).
 
     ``kind`` is ``"pearson"`` (the paper's measure) or ``"cosine"``; see
     :func:`agop.linalg.correlation`.
@@ -502,7 +509,7 @@ def layer_correlations(model: nn.Module, agops: dict[str, torch.Tensor], alpha: 
         {'convs.0': 0.758, 'convs.1': 0.87}
     """
     convs = conv_layers(model, list(agops))
-    return {name: correlation(cnfm(convs[name]), psd_power(agops[name], alpha), kind=kind)
+    return {name: correlation(cnfm(convs[name]), psd_power(agops[name], power), kind=kind)
             for name in agops}
 
 
@@ -530,7 +537,7 @@ class FilterSpace:
         True
     """
 
-    def __init__(self, conv_or_W):
+    def __init__(self, conv_or_W: nn.Module | ArrayLike) -> None:
         Wg = filter_matrix(conv_or_W).detach()
         g, k, q = Wg.shape
         self.q = q
@@ -567,9 +574,10 @@ class FilterSpace:
             raise ValueError("the similarity is undefined for a constant matrix")
         return mb / math.sqrt(mm * bb)
 
-    def power(self, B: torch.Tensor, alpha: float) -> torch.Tensor:
-        r"""The reduced form of :math:`(Q B Q^\top)^\alpha`, which is :math:`Q B^\alpha Q^\top`."""
-        return psd_power(B, alpha, check=False)
+    def power(self, B: torch.Tensor, power: float) -> torch.Tensor:
+        r"""The reduced form of :math:`(Q B Q^\top)^p` (:math:`p` = ``power``), which is
+        :math:`Q B^p Q^\top`."""
+        return psd_power(B, power, check=False)
 
     def similarities(self, G: torch.Tensor) -> tuple[float, float, float, float]:
         r"""(pearson, cosine) of the CNFM with :math:`W^\top G W` and with :math:`(W^\top G W)^{1/2}`."""
@@ -622,7 +630,8 @@ def _inner_spectra(G, g: int, k: int) -> torch.Tensor:
     return lam.clamp(min=0)
 
 
-def cnfm_similarity(conv_a, conv_b, kind: str = "pearson") -> float:
+def cnfm_similarity(conv_a: nn.Module | ArrayLike, conv_b: nn.Module | ArrayLike,
+                    kind: str = "pearson") -> float:
     r"""The similarity (:func:`agop.linalg.correlation`) of two CNFMs :math:`A^\top A` and :math:`B^\top B`
     with filters of the same patch space, from ``k x k`` products only:
     :math:`\langle A^\top A, B^\top B \rangle_F = \|A B^\top\|_F^2`,
@@ -656,10 +665,12 @@ def cnfm_similarity(conv_a, conv_b, kind: str = "pearson") -> float:
     return ab / math.sqrt(aa * bb)
 
 
-def null_baselines(conv_or_W, n_draws: int = 20, seed: int = 0, alpha: float = 1.0, *,
-                   G=None, space: FilterSpace | None = None) -> dict:
-    r"""Controls for the ansatz: how similar :math:`W^\top W` and :math:`(W^\top G W)^\alpha` are
-    for a :math:`G` unrelated to any training.
+@renamed_arguments(alpha="power")
+def null_baselines(conv_or_W: nn.Module | torch.Tensor, n_draws: int = 20, seed: int = 0,
+                   power: float = 1.0, *, G: torch.Tensor | None = None,
+                   space: FilterSpace | None = None) -> dict[str, Any]:
+    r"""Controls for the ansatz: how similar :math:`W^\top W` and :math:`(W^\top G W)^p` are
+    (:math:`p` = ``power``) for a :math:`G` unrelated to any training.
 
     :math:`\mathrm{AGOP} = W^\top G W` for every network, so the CNFM and the AGOP share ``W`` on both sides and
     correlate even when ``G`` carries no information. Since :math:`E[W^\top O \Lambda O^\top W]` is proportional
@@ -673,12 +684,12 @@ def null_baselines(conv_or_W, n_draws: int = 20, seed: int = 0, alpha: float = 1
     * random: :math:`G_g = B B^\top / k` with ``B`` a ``k x k`` standard Gaussian matrix, a Wishart
       matrix with ``k`` degrees of freedom: full rank, a spread spectrum and a Haar-random
       eigenbasis;
-    * identity: ``G = I`` (then :math:`\mathrm{AGOP} = W^\top W` and the correlation at ``alpha = 1`` is 1).
+    * identity: ``G = I`` (then :math:`\mathrm{AGOP} = W^\top W` and the correlation at ``power = 1`` is 1).
 
     Draw ``d`` of both random nulls uses the same ``B_d``, the ``d``-th ``randn(g, k, k)`` of a
     ``torch.Generator`` seeded with ``seed`` (float64). Computed in the filter space
     (:class:`FilterSpace`, which ``space`` may pass in), never with a ``q x q`` matrix per draw.
-    Returns ``{"pearson": {...}, "cosine": {...}, "alpha", "n_draws", "family"}`` where each
+    Returns ``{"pearson": {...}, "cosine": {...}, "power", "n_draws", "family"}`` where each
     kind maps ``"random_mean"``, ``"random_std"`` (over draws), ``"identity"``, ``"draws"`` (one
     value per draw) and, given ``G``, ``"spectrum_mean"``, ``"spectrum_std"`` and
     ``"spectrum_draws"``. ``G``: ``(k_out, k_out)`` or ``(groups, k, k)``, as returned by
@@ -700,15 +711,16 @@ def null_baselines(conv_or_W, n_draws: int = 20, seed: int = 0, alpha: float = 1
     """
     if not isinstance(n_draws, int) or isinstance(n_draws, bool) or n_draws < 1:
         raise ValueError(f"n_draws must be a positive int, got {n_draws!r}")
-    if not 0 < alpha <= 1:
-        raise ValueError(f"alpha must lie in (0, 1], got {alpha!r}")
+    if not 0 < power <= 1:
+        raise ValueError(f"power must lie in (0, 1], got {power!r}")
     g, k, _ = filter_matrix(conv_or_W).shape
     lam = None if G is None else _inner_spectra(G, g, k)
     space = FilterSpace(conv_or_W) if space is None else space
     generator = torch.Generator().manual_seed(int(seed))
     families = ("random",) if lam is None else ("random", "spectrum")
     R_groups = space.R.reshape(space.R.shape[0], g, k).transpose(0, 1)  # (g, r, k)
-    draws = {(f, kind): [] for f in families for kind in ("pearson", "cosine")}
+    draws: dict[tuple[str, str], list[float]] = {
+        (f, kind): [] for f in families for kind in ("pearson", "cosine")}
     for _ in range(n_draws):
         B = torch.randn(g, k, k, generator=generator, dtype=torch.float64)
         reduced = {"random": space.reduce(B @ B.mT / k)}
@@ -716,14 +728,14 @@ def null_baselines(conv_or_W, n_draws: int = 20, seed: int = 0, alpha: float = 1
             P = R_groups @ haar_rotations(B)
             reduced["spectrum"] = ((P * lam[:, None, :]) @ P.mT).sum(0)
         for family, reduced_G in reduced.items():
-            A = space.power(reduced_G, alpha)
+            A = space.power(reduced_G, power)
             for kind in ("pearson", "cosine"):
                 draws[family, kind].append(space.similarity(A, kind))
-    identity = space.power(space.cnfm, alpha)
+    identity = space.power(space.cnfm, power)
     family = "Wishart G = B B^T / k, B a k x k standard Gaussian matrix, per group"
     if lam is not None:
         family += "; spectrum: the given G's eigenvalues in Haar-random eigenbases O(B)"
-    out: dict = {"alpha": alpha, "n_draws": n_draws, "family": family}
+    out: dict[str, Any] = {"power": power, "n_draws": n_draws, "family": family}
     for kind in ("pearson", "cosine"):
         out[kind] = {"identity": space.similarity(identity, kind)}
         for f in families:
@@ -734,7 +746,8 @@ def null_baselines(conv_or_W, n_draws: int = 20, seed: int = 0, alpha: float = 1
     return out
 
 
-def feature_map(A, x, kernel_size, stride=1, padding=None, dilation=1,
+def feature_map(A: ArrayLike, x: ArrayLike, kernel_size: IntPair, stride: IntPair = 1,
+                padding: IntPair | str | None = None, dilation: IntPair = 1,
                 chunk_size: int = 64) -> torch.Tensor:
     r"""The image of a feature operator :math:`A` on ``x``: :math:`\|A^{1/2} x[j]\|` at every
     position :math:`j`.
@@ -772,7 +785,7 @@ def feature_map(A, x, kernel_size, stride=1, padding=None, dilation=1,
     return torch.cat(maps).reshape(x.shape[0], H, W)
 
 
-def factored_feature_map(conv: nn.Conv2d, x, G: torch.Tensor | None = None) -> torch.Tensor:
+def factored_feature_map(conv: nn.Conv2d, x: ArrayLike, G: torch.Tensor | None = None) -> torch.Tensor:
     r""":func:`feature_map` of :math:`A = \sum_g W_g^\top G_g W_g` at ``conv``'s own stride,
     padding and dilation, through the convolution instead of a :math:`q \times q` square root:
     :math:`\|A^{1/2} x[j]\|^2 = x[j]^\top A x[j] = \sum_g h_g[j]^\top G_g h_g[j]` with
@@ -811,7 +824,8 @@ def factored_feature_map(conv: nn.Conv2d, x, G: torch.Tensor | None = None) -> t
     return quad.clamp_min(0).sqrt().reshape(n, H, W)
 
 
-def top_filters(A, n_filters: int, channels: int, kernel_size) -> torch.Tensor:
+def top_filters(A: ArrayLike, n_filters: int, channels: int, kernel_size: IntPair
+                ) -> torch.Tensor:
     """The ``n_filters`` top eigenvectors of ``A`` as filters ``(n_filters, channels, k, k)``.
 
     Ordered by decreasing eigenvalue; the sign of each is fixed so that its entry of largest
@@ -871,7 +885,7 @@ def layer_inputs(model: nn.Module, X, layers=None, device=None) -> dict[str, tor
             name = by_module.get(id(layer)) if isinstance(layer, nn.Module) else layer
             if name not in modules:
                 raise ValueError(f"layers: {layer!r} is not a module of the model")
-            names.append(name)
+            names.append(str(name))
         names = list(dict.fromkeys(names))
         if not names:
             raise ValueError("layers is empty: name at least one module (or pass None for all "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from agop._typing import ArrayLike, Tensor
 from agop.validation import (
     as_tensor,
     check_choice,
@@ -12,16 +13,19 @@ from agop.validation import (
     check_real,
     check_result,
     low_precision,
+    renamed_arguments,
 )
 
 
-def psd_power(A: torch.Tensor, alpha: float, *, check: bool = True) -> torch.Tensor:
-    r"""The power :math:`A^\alpha` of a symmetric PSD matrix :math:`A = U \Lambda U^\top`:
+@renamed_arguments(alpha="power")
+def psd_power(A: ArrayLike, power: float, *, check: bool = True) -> Tensor:
+    r"""The power :math:`A^p` (:math:`p` = ``power``) of a symmetric PSD matrix
+    :math:`A = U \Lambda U^\top`:
 
-    .. math:: A^\alpha = U \operatorname{diag}\bigl(\max(\lambda_i, 0)^\alpha\bigr) U^\top.
+    .. math:: A^p = U \operatorname{diag}\bigl(\max(\lambda_i, 0)^p\bigr) U^\top.
 
     Tiny negative eigenvalues from round-off are clipped to zero (and stay zero for
-    :math:`\alpha < 0`, a pseudo-inverse power); a clearly indefinite ``A`` raises ``ValueError``
+    :math:`p < 0`, a pseudo-inverse power); a clearly indefinite ``A`` raises ``ValueError``
     (unless ``check=False``). float16 and bfloat16 matrices are decomposed in float32 and
     returned in their own dtype.
 
@@ -34,22 +38,22 @@ def psd_power(A: torch.Tensor, alpha: float, *, check: bool = True) -> torch.Ten
         True
     """
     A = as_tensor(A, "A")
-    alpha = check_real(alpha, "alpha")
+    power = check_real(power, "power")
     if check:
         check_psd(A, "A")
     A = (A + A.T) / 2
-    if alpha == 1:
+    if power == 1:
         return A
     dtype = A.dtype
     if low_precision(dtype):
         A = A.to(torch.float32)
     eigvals, eigvecs = torch.linalg.eigh(A)
     eigvals = eigvals.clamp_min(0)
-    powered = eigvals.pow(alpha) if alpha > 0 else torch.where(
-        eigvals > 0, eigvals.pow(alpha), torch.zeros_like(eigvals))
+    powered = eigvals.pow(power) if power > 0 else torch.where(
+        eigvals > 0, eigvals.pow(power), torch.zeros_like(eigvals))
     out = ((eigvecs * powered) @ eigvecs.T).to(dtype)
-    return check_result(out, f"A^{alpha:g}", inputs={"A": A},
-                        hint="scale A down (A^alpha scales by c^alpha) or compute in float64")
+    return check_result(out, f"A^{power:g}", inputs={"A": A},
+                        hint="scale A down (A^p scales by c^p) or compute in float64")
 
 
 def psd_sqrt(A: torch.Tensor, *, check: bool = True) -> torch.Tensor:
@@ -110,7 +114,7 @@ def congruence(W: torch.Tensor, G: torch.Tensor, *, block: int = 512) -> torch.T
     return A
 
 
-def correlation(A, B, kind: str = "pearson") -> float:
+def correlation(A: ArrayLike, B: ArrayLike, kind: str = "pearson") -> float:
     r"""Similarity of two matrices of the same shape, over their entries.
 
     ``kind="pearson"``: subtract each matrix's mean entry, then take the cosine (the paper's

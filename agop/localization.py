@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import torch
 
+from agop._typing import ArrayLike
 from agop.validation import as_tensor, check_finite
 
 
-def ipr(v, dim: int = -1) -> torch.Tensor:
+def ipr(v: ArrayLike, dim: int = -1) -> torch.Tensor:
     r"""Inverse participation ratio :math:`\sum_i v_i^4 / (\sum_i v_i^2)^2` along ``dim``.
 
     ``v`` may hold a batch of vectors (e.g. the rows of a weight matrix, with ``dim=-1``); the

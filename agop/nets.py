@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from agop._typing import ArrayLike, Device, IntPair
 from agop.patches import output_size
 from agop.runtime import default_device
 from agop.validation import as_tensor, check_choice, check_finite, check_images
@@ -47,11 +48,11 @@ class SimpleCNN(nn.Module):
         True
     """
 
-    def __init__(self, in_channels: int, n_classes: int, image_size, depth: int = 2,
+    def __init__(self, in_channels: int, n_classes: int, image_size: IntPair, depth: int = 2,
                  width: int | Sequence[int] = 32, kernel_size: int = 3, pool: str | None = None,
                  bias: bool = False, activation: str = "relu", init: str = "default",
                  init_std: float | Sequence[float] | None = None, padding: int | str = 0,
-                 seed: int | None = None):
+                 seed: int | None = None) -> None:
         super().__init__()
         if not isinstance(depth, int) or depth < 1:
             raise ValueError(f"depth must be a positive int, got {depth!r}")
@@ -143,7 +144,8 @@ def _targets(Y, n: int, n_classes: int, name: str) -> tuple[torch.Tensor, torch.
 
 
 @torch.no_grad()
-def predict(model: nn.Module, X, batch_size: int = 512, device=None) -> torch.Tensor:
+def predict(model: nn.Module, X: ArrayLike, batch_size: int = 512,
+            device: Device | None = None) -> torch.Tensor:
     """The model's outputs on ``X`` in eval mode, ``batch_size`` images at a time (on the CPU).
 
     Examples:
@@ -166,7 +168,8 @@ def predict(model: nn.Module, X, batch_size: int = 512, device=None) -> torch.Te
         model.train(was_training)
 
 
-def accuracy(model: nn.Module, X, Y, device=None) -> float:
+def accuracy(model: nn.Module, X: ArrayLike, Y: ArrayLike, device: Device | None = None
+             ) -> float:
     """Fraction of images whose arg-max output is the label (``Y``: labels or one-hot).
 
     Examples:
@@ -183,11 +186,12 @@ def accuracy(model: nn.Module, X, Y, device=None) -> float:
     return float((out.argmax(1) == labels).float().mean())
 
 
-def train(model: nn.Module, X_train, Y_train, X_val=None, Y_val=None, epochs: int = 10,
+def train(model: nn.Module, X_train: ArrayLike, Y_train: ArrayLike,
+          X_val: ArrayLike | None = None, Y_val: ArrayLike | None = None, epochs: int = 10,
           lr: float = 1e-3, optimizer: str = "adam", batch_size: int = 64,
           checkpoints: Sequence[int] = (), seed: int = 0, progress: bool = True,
           loss: str = "ce", weight_decay: float = 0.0, momentum: float = 0.9,
-          device=None) -> TrainResult:
+          device: Device | None = None) -> TrainResult:
     """Train ``model`` by mini-batch ``optimizer`` (``"adam"`` or ``"sgd"``) on ``loss``
     (``"ce"``: cross-entropy, ``"mse"``: squared error to one-hot targets).
 
@@ -231,6 +235,7 @@ def train(model: nn.Module, X_train, Y_train, X_val=None, Y_val=None, epochs: in
         raise ValueError(f"checkpoints must be epochs in [0, {epochs}], got {bad}")
     loss = check_choice(loss, "loss", ("ce", "mse"))
     optimizer = check_choice(optimizer, "optimizer", ("adam", "sgd"))
+    opt: torch.optim.Optimizer
     if optimizer == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     elif optimizer == "sgd":
@@ -246,6 +251,7 @@ def train(model: nn.Module, X_train, Y_train, X_val=None, Y_val=None, epochs: in
         out = predict(model, X_train, device=device)
         history["train_accuracy"].append(float((out.argmax(1) == labels).float().mean()))
         if has_val:
+            assert X_val is not None
             history["val_accuracy"].append(
                 float((predict(model, X_val, device=device).argmax(1) == val_labels).float().mean()))
 

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from agop._typing import ArrayLike, IntPair
 from agop.validation import check_choice, check_images
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -26,7 +27,8 @@ def _pair(value, name: str) -> tuple[int, int]:
     return value
 
 
-def padding_amounts(padding, kernel_size, dilation=1) -> tuple[int, int, int, int]:
+def padding_amounts(padding: IntPair | str, kernel_size: IntPair, dilation: IntPair = 1
+                    ) -> tuple[int, int, int, int]:
     """Padding as ``(left, right, top, bottom)``, the order of :func:`torch.nn.functional.pad`.
 
     ``padding`` is an int, a pair ``(rows, cols)``, a 4-tuple ``(left, right, top, bottom)``,
@@ -80,7 +82,8 @@ def pad(x: torch.Tensor, amounts: tuple[int, int, int, int], padding_mode: str =
     return F.pad(x, amounts, mode=padding_mode)
 
 
-def extract_patches(x, kernel_size, stride=1, padding=0, dilation=1,
+def extract_patches(x: ArrayLike, kernel_size: IntPair, stride: IntPair = 1,
+                    padding: IntPair | str = 0, dilation: IntPair = 1,
                     padding_mode: str = "zeros") -> torch.Tensor:
     r"""The patches :math:`x[j]` of every image: a tensor ``(n, P, q)``, :math:`q = c k_h k_w`.
 
@@ -116,7 +119,8 @@ def extract_patches(x, kernel_size, stride=1, padding=0, dilation=1,
     return cols.transpose(1, 2)
 
 
-def output_size(size: tuple[int, int], kernel_size, stride=1, padding=0, dilation=1) -> tuple[int, int]:
+def output_size(size: tuple[int, ...], kernel_size: IntPair, stride: IntPair = 1,
+                padding: IntPair | str = 0, dilation: IntPair = 1) -> tuple[int, int]:
     r"""Output grid :math:`(H', W')` of a convolution with these settings on images of ``size``:
     :math:`H' = \lfloor (H + p_\mathrm{top} + p_\mathrm{bottom} - d (k - 1) - 1) / s \rfloor + 1`,
     and likewise :math:`W'`.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -36,7 +37,7 @@ class WeightsUnavailable(RuntimeError):
 # Models and weights
 # --------------------------------------------------------------------------------------------
 
-def weights_enum(name: str, weights: str = "IMAGENET1K_V1"):
+def weights_enum(name: str, weights: str = "IMAGENET1K_V1") -> Any:
     """torchvision's weight enum member ``weights`` for architecture ``name``.
 
     ``IMAGENET1K_V1`` is what ``pretrained=True`` meant when the paper was written.

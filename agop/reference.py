@@ -23,12 +23,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from agop._typing import ArrayLike
 from agop.features import _check_outputs, _eval_mode, _output_matrix, conv_layers
 from agop.patches import conv_patches
 from agop.validation import check_images
 
 
-def brute_force_patch_agop(model: nn.Module, X, layer_name: str,
+def brute_force_patch_agop(model: nn.Module, X: ArrayLike, layer_name: str,
                            outputs: Sequence[int] | None = None,
                            chunk_size: int = 10) -> torch.Tensor:
     r""":math:`\frac1n \sum_i \sum_j \sum_c \nabla_{x[j]} f_c(x_i)\, \nabla_{x[j]} f_c(x_i)^\top`
@@ -82,7 +83,7 @@ def brute_force_patch_agop(model: nn.Module, X, layer_name: str,
         return value + (h - h.detach())  # the module's value; the patches' gradient
 
     with _eval_mode(model, "the patch-AGOP"), torch.enable_grad():
-        conv.forward = forward
+        conv.forward = forward  # type: ignore[method-assign,assignment]  # patched for one call
         try:
             f = _output_matrix(model(X), n)
         finally:

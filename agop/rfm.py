@@ -15,8 +15,8 @@ with :math:`p` = ``power``.
 The iterate with the best *validation* accuracy is kept (never the test set). Iteration 0 is
 the fixed kernel (``M = I``), so every run also reports its baseline.
 
-:func:`rfm_iterations` runs the rounds for any kernel object (``__call__(X, Z, M)`` and
-``.agop(X, Z, alpha, M)``, see :mod:`agop.kernels`); :class:`ConvRFM` wraps it as a
+:func:`rfm_iterations` runs the rounds for any kernel object (``__call__(X, Z, M=M)`` and
+``.agop(X, Z, dual_coef, M=M)``: :class:`agop.kernels.Kernel`); :class:`ConvRFM` wraps it as a
 scikit-learn estimator. Deep ConvRFM reuses :func:`rfm_iterations` layer by layer.
 """
 
@@ -32,13 +32,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import DataConversionWarning, NotFittedError
-from sklearn.utils import check_random_state
+from sklearn.exceptions import DataConversionWarning
 from tqdm.auto import tqdm
 
+from agop._typing import ArrayLike, Device, RandomState
 from agop.data import one_hot, train_val_split
-from agop.estimator import ImageInputMixin, OutputClassifierMixin
-from agop.kernels import get_kernel
+from agop.estimator import ImageInputMixin, OutputClassifierMixin, check_fitted, random_seeds
+from agop.kernels import Kernel, get_kernel
 from agop.kernels.objects import KERNELS
 from agop.linalg import psd_power
 from agop.runtime import default_device
@@ -51,6 +51,8 @@ from agop.validation import (
     check_int,
     check_real,
     check_reals,
+    renamed_arguments,
+    renamed_attribute,
 )
 
 DEFAULT_RIDGES: tuple[float, ...] = (1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 1e-1)
@@ -105,9 +107,10 @@ def _scores(F_pred: torch.Tensor, Y: torch.Tensor) -> tuple[float, float]:
 @dataclasses.dataclass
 class KernelFit:
     r"""A kernel machine :math:`f(x) = K_M(x, X)\, \alpha / s` (:math:`s` = ``scale``) fitted with
-    ridge ``ridge``; see :func:`fit_kernel_machine` for an example."""
+    ridge ``ridge``, :math:`\alpha` = ``dual_coef``; see :func:`fit_kernel_machine` for an
+    example."""
 
-    alpha: torch.Tensor
+    dual_coef: torch.Tensor
     scale: float
     ridge: float
     train_acc: float
@@ -117,8 +120,10 @@ class KernelFit:
     kernel_seconds: float = 0.0  # K(X, X) and K(X_val, X)
     solve_seconds: float = 0.0  # the ridge sweep and the training/validation scores
 
+    alpha = renamed_attribute("alpha", "dual_coef")
 
-def fit_kernel_machine(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor,
+
+def fit_kernel_machine(kernel: Kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor,
                        Y_val: torch.Tensor, M: torch.Tensor | None,
                        ridges: Sequence[float], *,
                        solve_memory: int | None = None) -> KernelFit:
@@ -143,7 +148,7 @@ def fit_kernel_machine(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Te
         >>> fit.ridge in (1e-3, 1e-1), fit.scale  # K(x, x) = 1 is the largest entry
         (True, 1.0)
         >>> K = Laplace(3)(X[:30]) / fit.scale
-        >>> torch.allclose((K + fit.ridge * torch.eye(30, dtype=torch.float64)) @ fit.alpha, Y[:30])
+        >>> torch.allclose((K + fit.ridge * torch.eye(30, dtype=torch.float64)) @ fit.dual_coef, Y[:30])
         True
     """
     start = time.perf_counter()
@@ -158,10 +163,10 @@ def fit_kernel_machine(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Te
     middle = time.perf_counter()
     if solve_memory is None:
         solve_memory = getattr(kernel, "max_memory", None)
-    ridge, alpha, _ = select_ridge(K, Y, K_val, Y_val, list(ridges), max_memory=solve_memory)
-    train_acc, train_mse = _scores(K @ alpha, Y)
-    val_acc, val_mse = _scores(K_val @ alpha, Y_val)
-    return KernelFit(alpha, scale, float(ridge), train_acc, val_acc, train_mse, val_mse,
+    ridge, dual_coef, _ = select_ridge(K, Y, K_val, Y_val, list(ridges), max_memory=solve_memory)
+    train_acc, train_mse = _scores(K @ dual_coef, Y)
+    val_acc, val_mse = _scores(K_val @ dual_coef, Y_val)
+    return KernelFit(dual_coef, scale, float(ridge), train_acc, val_acc, train_mse, val_mse,
                      middle - start, time.perf_counter() - middle)
 
 
@@ -184,7 +189,7 @@ class RFMResult:
         return self.Ms[self.best_iter]
 
 
-def rfm_iterations(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor,
+def rfm_iterations(kernel: Kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor,
                    Y_val: torch.Tensor, *, n_iter: int, q: int,
                    ridges: Sequence[float] = DEFAULT_RIDGES, agop_samples: int | None = None,
                    normalize: str | None = "max_eig", power: float = 1.0,
@@ -195,7 +200,7 @@ def rfm_iterations(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor
     :math:`M_0 = I_q`; for :math:`t = 0, \dots,` ``n_iter``: fit kernel ridge regression with
     :math:`K_{M_t}` (ridge chosen on the validation split), score it, and (for
     :math:`t <` ``n_iter``) set ``M_{t+1} = normalize_feature_matrix(kernel.agop(X_s, X,
-    alpha_t / s_t, M_t))`` with ``X_s`` a random subsample of ``agop_samples`` training images
+    dual_coef_t / s_t, M=M_t))`` with ``X_s`` a random subsample of ``agop_samples`` training images
     (all when ``None``).
     The best iterate has the highest validation accuracy (ties: lower validation MSE, then the
     earlier iterate). ``history[t]`` holds train/validation accuracy and MSE, the ridge, and
@@ -244,7 +249,7 @@ def rfm_iterations(kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor
                 idx = torch.randperm(n, generator=generator)[:agop_samples].to(X.device)
                 X_s = X[idx]
             agop_start = time.perf_counter()
-            A = kernel.agop(X_s, X, fit.alpha / fit.scale, M=M)
+            A = kernel.agop(X_s, X, fit.dual_coef / fit.scale, M=M)
             agop_seconds = time.perf_counter() - agop_start
             try:
                 M = normalize_feature_matrix(A, normalize, power).to(X.dtype)
@@ -321,7 +326,8 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         ``-sqrtM`` flag multiplies the patches by :math:`\mathrm{AGOP}^{1/2}`, a metric ``M = AGOP``
         (``power = 1``, the default); without the flag the patches are multiplied by ``AGOP``,
         a metric ``M = AGOP^2`` (``power = 2``).
-    val_fraction : share of the training images held out to choose ridges and the iterate.
+    validation_fraction : share of the training images held out to choose ridges and the
+        iterate (``val_fraction`` before 0.2, accepted with a ``FutureWarning``).
     bandwidth : Laplace bandwidth ``L`` (``None``: the kernel's default; other kernels: None,
         else ``ValueError``).
     device, dtype : where to compute (``None``: CUDA if present) and in which float type,
@@ -337,9 +343,9 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
     M_ : the best feature matrix (highest validation accuracy); ``Ms_`` every iterate
     (``Ms_[0]`` is the identity); ``history_`` one dict per iterate with ``train_acc``,
     ``val_acc``, ``train_mse``, ``val_mse``, ``ridge`` and ``seconds``; ``best_iter_``;
-    ``classes_``; ``kernel_`` the kernel object; ``alpha_``, ``ridge_`` and ``X_fit_`` the
-    fitted machine ``f(x) = K_{M_}(x, X_fit_) alpha_``, trained on the training split
-    (``alphas_[t]`` that of iterate ``t``, see :meth:`score_iterations`); ``image_shape_`` the
+    ``classes_``; ``kernel_`` the kernel object; ``dual_coef_``, ``ridge_`` and ``X_fit_`` the
+    fitted machine ``f(x) = K_{M_}(x, X_fit_) dual_coef_``, trained on the training split
+    (``dual_coefs_[t]`` that of iterate ``t``, see :meth:`score_iterations`); ``image_shape_`` the
     ``(c, H, W)`` of the images (before padding); ``n_features_in_`` its size ``c H W``.
 
     Examples:
@@ -360,14 +366,18 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         (9, 9)
     """
 
-    def __init__(self, kernel: Any = "laplace", patch_size: int = 7, depth: int = 1,
-                 n_iter: int = 3, random_state: Any = None, *, padding: int = 0,
+    alpha_ = renamed_attribute("alpha_", "dual_coef_")
+    alphas_ = renamed_attribute("alphas_", "dual_coefs_")
+
+    @renamed_arguments(val_fraction="validation_fraction")
+    def __init__(self, kernel: str | Kernel = "laplace", patch_size: int = 7, depth: int = 1,
+                 n_iter: int = 3, random_state: RandomState = None, *, padding: int = 0,
                  ridges: Sequence[float] = DEFAULT_RIDGES, agop_samples: int | None = None,
                  normalize: str | None = "max_eig", power: float = 1.0,
-                 val_fraction: float = 0.2, bandwidth: float | None = None,
-                 device: str | torch.device | None = None, dtype: torch.dtype | None = None,
+                 validation_fraction: float = 0.2, bandwidth: float | None = None,
+                 device: Device | None = None, dtype: torch.dtype | None = None,
                  max_memory: int | None = None, progress: bool = True,
-                 image_shape: tuple[int, int, int] | None = None):
+                 image_shape: tuple[int, int, int] | None = None) -> None:
         self.kernel = kernel
         self.patch_size = patch_size
         self.depth = depth
@@ -378,7 +388,7 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         self.agop_samples = agop_samples
         self.normalize = normalize
         self.power = power
-        self.val_fraction = val_fraction
+        self.validation_fraction = validation_fraction
         self.bandwidth = bandwidth
         self.device = device
         self.dtype = dtype
@@ -410,8 +420,8 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
              "depth": check_int(self.depth, "depth", minimum=1),
              "padding": check_int(self.padding, "padding", minimum=0),
              "n_iter": check_int(self.n_iter, "n_iter", minimum=0),
-             "val_fraction": check_real(self.val_fraction, "val_fraction", minimum=0,
-                                        strict_minimum=True, maximum=1),
+             "validation_fraction": check_real(self.validation_fraction, "validation_fraction",
+                                               minimum=0, strict_minimum=True, maximum=1),
              "ridges": check_reals(self.ridges, "ridges", minimum=0),
              "agop_samples": None if self.agop_samples is None else
              check_int(self.agop_samples, "agop_samples", minimum=1),
@@ -421,8 +431,8 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
              check_real(self.bandwidth, "bandwidth", minimum=0, strict_minimum=True),
              "max_memory": None if self.max_memory is None else
              check_int(self.max_memory, "max_memory", minimum=1)}
-        if p["val_fraction"] == 1:
-            raise ValueError("val_fraction must lie in (0, 1), got 1")
+        if p["validation_fraction"] == 1:
+            raise ValueError("validation_fraction must lie in (0, 1), got 1")
         check_dtype(self.dtype)
         return p
 
@@ -452,10 +462,10 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
 
     # ---- fit / predict -------------------------------------------------------------------
 
-    def fit(self, X, y) -> ConvRFM:
+    def fit(self, X: ArrayLike, y: ArrayLike) -> ConvRFM:
         """Run ``n_iter`` AGOP rounds on images ``X`` ``(n, c, H, W)`` with labels ``y``
         (``(n,)`` class labels or ``(n, C)`` one-hot); keep the best iterate on a validation
-        split of ``val_fraction`` of the images. Returns ``self``."""
+        split of ``validation_fraction`` of the images. Returns ``self``."""
         p = self._check_params()
         X, _ = self._as_images(X, reset=True)
         device = default_device(self.device)
@@ -467,13 +477,12 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         classes, codes, _ = _labels(y, n)
         n_classes = len(classes)
 
-        rng = check_random_state(self.random_state)
-        split_seed, agop_seed = (int(s) for s in rng.randint(2**31 - 1, size=2))
+        split_seed, agop_seed = random_seeds(self.random_state, 2)
         Y = one_hot(torch.as_tensor(codes, device=device), n_classes, dtype=dtype)
-        X_tr, Y_tr, X_va, Y_va = train_val_split(X, Y, p["val_fraction"], split_seed)
+        X_tr, Y_tr, X_va, Y_va = train_val_split(X, Y, p["validation_fraction"], split_seed)
         if X_tr.shape[0] < 2:
-            raise ValueError(f"too few images for a validation split: n={n} with val_fraction="
-                             f"{self.val_fraction} leaves {X_tr.shape[0]} for training (need 2)")
+            raise ValueError(f"too few images for a validation split: n={n} with "
+                             f"validation_fraction={self.validation_fraction} leaves {X_tr.shape[0]} for training (need 2)")
         generator = torch.Generator().manual_seed(agop_seed)
 
         kernel = self._make_kernel(device, p)
@@ -492,20 +501,19 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         self.history_ = result.history
         self.best_iter_ = result.best_iter
         self.M_ = result.M
-        self.alphas_ = [fit.alpha / fit.scale for fit in result.fits]
-        self.alpha_ = self.alphas_[self.best_iter_]
+        self.dual_coefs_ = [fit.dual_coef / fit.scale for fit in result.fits]
+        self.dual_coef_ = self.dual_coefs_[self.best_iter_]
         self.ridge_ = result.best_fit.ridge
         self.X_fit_ = X_tr
         self.n_iter_ = len(result.history) - 1
         self.n_features_in_ = int(np.prod(image_shape))
         return self
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "M_"):
-            raise NotFittedError("this ConvRFM is not fitted yet; call fit(X, y) first")
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "M_")
 
     def _outputs(self, X, iteration: int | None = None) -> torch.Tensor:
-        self._check_fitted()
+        check_fitted(self)
         t = self.best_iter_ if iteration is None else iteration
         if not isinstance(t, (int, np.integer)) or not 0 <= t < len(self.Ms_):
             raise ValueError(f"iteration must be in [0, {len(self.Ms_) - 1}], got {iteration!r}")
@@ -515,13 +523,13 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
             raise ValueError(f"X must have the training images' shape (c, H, W) = "
                              f"{self.image_shape_}, got {tuple(X.shape[1:])}")
         X = self._pad(X)
-        return self.kernel_(X, self.X_fit_, M=None if t == 0 else self.Ms_[t]) @ self.alphas_[t]
+        return self.kernel_(X, self.X_fit_, M=None if t == 0 else self.Ms_[t]) @ self.dual_coefs_[t]
 
-    def score_iterations(self, X, y) -> list[float]:
+    def score_iterations(self, X: ArrayLike, y: ArrayLike) -> list[float]:
         """Accuracy on ``(X, y)`` of the machine of every iterate ``t = 0..n_iter_`` (entry 0 is
         the fixed kernel): the curve of accuracy against AGOP rounds, from one fit. Selection
         stays with the validation split; use this on held-out data to *report*."""
-        self._check_fitted()
+        check_fitted(self)
         y = self._as_labels(y)
         return [float(np.mean(self.classes_[self._outputs(X, t).argmax(1).cpu().numpy()] == y))
                 for t in range(len(self.Ms_))]
@@ -573,12 +581,13 @@ class RFM(ConvRFM):
     padding = 0
     image_shape = (-1, 1, 1)
 
-    def __init__(self, n_iter: int = 3, random_state: Any = None, *,
+    @renamed_arguments(val_fraction="validation_fraction")
+    def __init__(self, n_iter: int = 3, random_state: RandomState = None, *,
                  bandwidth: float = 10.0, ridges: Sequence[float] = DEFAULT_RIDGES,
                  agop_samples: int | None = None, normalize: str | None = "max_eig",
-                 power: float = 1.0, val_fraction: float = 0.2,
-                 device: str | torch.device | None = None, dtype: torch.dtype | None = None,
-                 max_memory: int | None = None, progress: bool = True):
+                 power: float = 1.0, validation_fraction: float = 0.2,
+                 device: Device | None = None, dtype: torch.dtype | None = None,
+                 max_memory: int | None = None, progress: bool = True) -> None:
         self.n_iter = n_iter
         self.random_state = random_state
         self.bandwidth = bandwidth
@@ -586,7 +595,7 @@ class RFM(ConvRFM):
         self.agop_samples = agop_samples
         self.normalize = normalize
         self.power = power
-        self.val_fraction = val_fraction
+        self.validation_fraction = validation_fraction
         self.device = device
         self.dtype = dtype
         self.max_memory = max_memory

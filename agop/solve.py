@@ -1,5 +1,5 @@
-r"""Kernel ridge regression: :math:`\alpha = (K + \lambda I)^{-1} Y`, one :math:`\lambda` or a
-sweep of them.
+r"""Kernel ridge regression: the dual coefficients :math:`\alpha = (K + \lambda I)^{-1} Y`
+(``dual_coef``), for one ridge :math:`\lambda` (``ridge``) or a grid of them (``ridges``).
 
 A sweep over :math:`\lambda` uses one eigendecomposition of :math:`K` when its memory (about
 ``EIGEN_COPIES`` :math:`\cdot n^2` elements beside :math:`K`: a symmetrised copy, the
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
+from agop._typing import ArrayLike, Tensor
 from agop.kernels._tiling import memory_budget
 from agop.validation import (
     as_tensor,
@@ -24,6 +25,7 @@ from agop.validation import (
     check_result,
     check_square,
     check_symmetric,
+    renamed_arguments,
 )
 
 #: ``n x n`` matrices an eigendecomposition sweep holds beside ``K`` (copy, vectors, workspace)
@@ -40,26 +42,27 @@ def _targets(Y, n: int, like: torch.Tensor, name: str = "Y") -> tuple[torch.Tens
     return Y, vector
 
 
-def _check_lam(lam) -> float:
-    return check_real(lam, "lam", minimum=0)
+def _check_ridge(ridge: float, name: str = "ridge") -> float:
+    return check_real(ridge, name, minimum=0)
 
 
-def _check_kernel_matrix(K) -> torch.Tensor:
+def _check_kernel_matrix(K: ArrayLike) -> torch.Tensor:
     r"""``K`` as a finite, square, symmetric (to :math:`\sqrt{\varepsilon}` of its largest entry) matrix."""
     return check_symmetric(check_square(as_tensor(K, "K"), "K"), "K")
 
 
-def _checked_alpha(alpha: torch.Tensor) -> torch.Tensor:
-    return check_result(alpha, "alpha = (K + lam I)^{-1} Y",
-                        hint="increase lam, or rescale K (divide it by its largest entry)")
+def _checked_dual_coef(dual_coef: torch.Tensor) -> torch.Tensor:
+    return check_result(dual_coef, "dual_coef = (K + ridge I)^{-1} Y",
+                        hint="increase the ridge, or rescale K (divide it by its largest entry)")
 
 
-def ridge(K, Y, lam: float = 0.0, *, jitter: bool = True) -> torch.Tensor:
-    r""":math:`\alpha = (K + \lambda I)^{-1} Y` (:math:`\lambda` = ``lam``) by a Cholesky
-    factorisation.
+@renamed_arguments(lam="ridge")
+def ridge(K: ArrayLike, Y: ArrayLike, ridge: float = 0.0, *, jitter: bool = True) -> Tensor:
+    r"""The dual coefficients :math:`\alpha = (K + \lambda I)^{-1} Y` (:math:`\lambda` =
+    ``ridge``) by a Cholesky factorisation.
 
-    ``K`` ``(n, n)`` symmetric, ``Y`` ``(n,)`` or ``(n, C)``; ``alpha`` has ``Y``'s shape.
-    When ``K + lam I`` is not positive definite (a singular kernel matrix with ``lam = 0``, or
+    ``K`` ``(n, n)`` symmetric, ``Y`` ``(n,)`` or ``(n, C)``; the result has ``Y``'s shape.
+    When ``K + ridge I`` is not positive definite (a singular kernel matrix with ``ridge = 0``, or
     float32 round-off), ``jitter=True`` adds the smallest ``eps * mean(diag K) * 10^j`` that
     makes it so, with a warning; ``jitter=False`` raises ``ValueError``. A clearly indefinite
     ``K`` (no jitter up to ``1e-3 * mean(diag K)`` helps) always raises.
@@ -68,22 +71,24 @@ def ridge(K, Y, lam: float = 0.0, *, jitter: bool = True) -> torch.Tensor:
         >>> import torch
         >>> K = torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
         >>> Y = torch.tensor([[1.0], [0.0]], dtype=torch.float64)
-        >>> alpha = ridge(K, Y, lam=1.0)  # (K + I) alpha = Y
-        >>> alpha.flatten().tolist()
+        >>> dual_coef = ridge(K, Y, ridge=1.0)  # (K + I) dual_coef = Y
+        >>> dual_coef.flatten().tolist()
         [0.375, -0.125]
-        >>> torch.allclose((K + torch.eye(2, dtype=torch.float64)) @ alpha, Y)
+        >>> torch.allclose((K + torch.eye(2, dtype=torch.float64)) @ dual_coef, Y)
         True
     """
     K = _check_kernel_matrix(K)
     Y, vector = _targets(Y, K.shape[0], K)
-    lam = _check_lam(lam)
+    shift = _check_ridge(ridge)
     K = (K + K.T) / 2
-    alpha = _checked_alpha(_CholeskySolver(K, torch.empty_like(K)).solve(Y, lam, jitter))
-    return alpha[:, 0] if vector else alpha
+    solver = _CholeskySolver(K, torch.empty_like(K))
+    dual_coef = _checked_dual_coef(solver.solve(Y, shift, jitter))
+    return dual_coef[:, 0] if vector else dual_coef
 
 
 class _CholeskySolver:
-    r""":math:`(K + \lambda I)^{-1} Y` for any ``lam``, factorising ``K + lam I`` in place in ``work``
+    r""":math:`(K + \lambda I)^{-1} Y` for any ``ridge``, factorising ``K + ridge I`` in place in
+    ``work``
     (an ``n x n`` buffer; ``K`` itself is only read)."""
 
     def __init__(self, K: torch.Tensor, work: torch.Tensor):
@@ -101,25 +106,25 @@ class _CholeskySolver:
         _, info = torch.linalg.cholesky_ex(factor, out=(factor, self._info))
         return int(info) == 0
 
-    def solve(self, Y: torch.Tensor, lam: float, jitter: bool = True) -> torch.Tensor:
-        self._fill(lam)
+    def solve(self, Y: torch.Tensor, ridge: float, jitter: bool = True) -> torch.Tensor:
+        self._fill(ridge)
         if not self._factor():
             if not jitter:
-                raise ValueError(f"K + lam*I is not positive definite (lam={lam:g}); increase "
-                                 "lam or pass jitter=True")
-            scale = float(self.K.diagonal().abs().mean()) + lam or 1.0
+                raise ValueError(f"K + ridge*I is not positive definite (ridge={ridge:g}); "
+                                 "increase the ridge or pass jitter=True")
+            scale = float(self.K.diagonal().abs().mean()) + ridge or 1.0
             amount = torch.finfo(self.K.dtype).eps * scale
             ok = False
             while not ok and amount <= 1e-3 * scale:
-                self._fill(lam + amount)
+                self._fill(ridge + amount)
                 ok = self._factor()
                 if not ok:
                     amount *= 10
             if not ok:
-                raise ValueError(f"K + lam*I is not positive definite (lam={lam:g}), even with "
-                                 f"a jitter of 1e-3 * mean(diag K); is K a kernel matrix?")
-            warnings.warn(f"K + lam*I was not positive definite (lam={lam:g}); added a jitter "
-                          f"of {amount:.3g} to its diagonal", RuntimeWarning, stacklevel=3)
+                raise ValueError(f"K + ridge*I is not positive definite (ridge={ridge:g}), even "
+                                 f"with a jitter of 1e-3 * mean(diag K); is K a kernel matrix?")
+            warnings.warn(f"K + ridge*I was not positive definite (ridge={ridge:g}); added a "
+                          f"jitter of {amount:.3g} to its diagonal", RuntimeWarning, stacklevel=3)
         return torch.cholesky_solve(Y, self.work.mT)
 
 
@@ -138,7 +143,7 @@ def eigen_sweep_fits(n: int, element_size: int, max_memory: int | float | None =
 
 class RidgeSweep:
     r"""One eigendecomposition :math:`K = U \operatorname{diag}(s) U^\top` serving every
-    :math:`\lambda` of a sweep: :math:`\alpha(\lambda) = U \operatorname{diag}\bigl(1/(s + \lambda)\bigr)
+    ridge :math:`\lambda` of a grid: :math:`\alpha(\lambda) = U \operatorname{diag}\bigl(1/(s + \lambda)\bigr)
     U^\top Y`.
 
     Examples:
@@ -148,36 +153,38 @@ class RidgeSweep:
         >>> B = torch.randn(6, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
         >>> K, Y = B @ B.T, torch.eye(6, 2, dtype=torch.float64)
         >>> sweep = RidgeSweep(K)
-        >>> [torch.allclose(sweep.solve(Y, lam), ridge(K, Y, lam)) for lam in (1e-3, 1.0)]
+        >>> [torch.allclose(sweep.solve(Y, r), ridge(K, Y, r)) for r in (1e-3, 1.0)]
         [True, True]
     """
 
-    def __init__(self, K):
+    def __init__(self, K: ArrayLike) -> None:
         K = _check_kernel_matrix(K)
         self.eigenvalues, self.eigenvectors = torch.linalg.eigh((K + K.T) / 2)
         self._tol = self.eigenvalues.abs().max() * K.shape[0] * torch.finfo(K.dtype).eps
 
-    def _inverse_spectrum(self, lam: float) -> torch.Tensor:
-        shifted = self.eigenvalues + lam
+    def _inverse_spectrum(self, ridge: float) -> torch.Tensor:
+        shifted = self.eigenvalues + ridge
         if not bool((shifted != 0).any()):
-            raise ValueError(f"K + lam*I is zero (K = 0 and lam={lam:g}): no solution; use "
-                             "lam > 0 or a non-zero kernel matrix")
+            raise ValueError(f"K + ridge*I is zero (K = 0 and ridge={ridge:g}): no solution; use "
+                             "ridge > 0 or a non-zero kernel matrix")
         if shifted.min() <= 0:
             if shifted.min() < -self._tol:
-                raise ValueError(f"K + lam*I is not positive definite (lam={lam:g}): its "
+                raise ValueError(f"K + ridge*I is not positive definite (ridge={ridge:g}): its "
                                  f"smallest eigenvalue is {float(shifted.min()):.3g}")
-            warnings.warn(f"K + lam*I is singular to round-off (lam={lam:g}); eigenvalues below "
-                          f"{float(self._tol):.3g} are raised to it", RuntimeWarning, stacklevel=3)
+            warnings.warn(f"K + ridge*I is singular to round-off (ridge={ridge:g}); eigenvalues "
+                          f"below {float(self._tol):.3g} are raised to it", RuntimeWarning, stacklevel=3)
             shifted = shifted.clamp_min(self._tol)
         return shifted.reciprocal()
 
-    def solve(self, Y, lam: float) -> torch.Tensor:
-        r""":math:`\alpha = (K + \lambda I)^{-1} Y`, with ``Y``'s shape."""
+    @renamed_arguments(lam="ridge")
+    def solve(self, Y: ArrayLike, ridge: float) -> Tensor:
+        r"""The dual coefficients :math:`\alpha = (K + \lambda I)^{-1} Y` (:math:`\lambda` =
+        ``ridge``), with ``Y``'s shape."""
         U = self.eigenvectors
         Y, vector = _targets(Y, U.shape[0], U)
-        alpha = U @ (self._inverse_spectrum(_check_lam(lam))[:, None] * (U.T @ Y))
-        alpha = _checked_alpha(alpha)
-        return alpha[:, 0] if vector else alpha
+        dual_coef = U @ (self._inverse_spectrum(_check_ridge(ridge))[:, None] * (U.T @ Y))
+        dual_coef = _checked_dual_coef(dual_coef)
+        return dual_coef[:, 0] if vector else dual_coef
 
 
 def _score(pred: torch.Tensor, Y: torch.Tensor, metric: str) -> float:
@@ -188,19 +195,21 @@ def _score(pred: torch.Tensor, Y: torch.Tensor, metric: str) -> float:
     return float(((pred - Y) ** 2).sum(1).mean())
 
 
-def select_ridge(K_train, Y_train, K_val, Y_val, lambdas: Sequence[float],
-                 metric: str | None = None, *, max_memory: int | float | None = None,
-                 method: str | None = None) -> tuple[float, torch.Tensor, list[float]]:
-    """Choose ``lambda`` on a validation split: ``(best_lam, alpha, scores)``.
+@renamed_arguments(lambdas="ridges")
+def select_ridge(K_train: ArrayLike, Y_train: ArrayLike, K_val: ArrayLike, Y_val: ArrayLike,
+                 ridges: Sequence[float], metric: str | None = None, *,
+                 max_memory: int | float | None = None,
+                 method: str | None = None) -> tuple[float, Tensor, list[float]]:
+    """Choose the ridge on a validation split: ``(best_ridge, dual_coef, scores)``.
 
     ``K_train`` ``(n, n)``, ``K_val = K(X_val, X_train)`` ``(n_val, n)``. ``method="eigen"``:
-    one eigendecomposition of ``K_train`` serves every lambda; ``"cholesky"``: one Cholesky
-    factorisation per lambda, in place in one ``n x n`` buffer (``K_train`` is only read);
+    one eigendecomposition of ``K_train`` serves every ridge; ``"cholesky"``: one Cholesky
+    factorisation per ridge, in place in one ``n x n`` buffer (``K_train`` is only read);
     ``None``: eigen when it fits ``max_memory`` bytes (:func:`eigen_sweep_fits`), else
     Cholesky. ``metric``: ``"accuracy"`` (argmax of one-hot rows, or the sign of a single
     column; higher is better) or ``"mse"`` (lower is better); default accuracy for targets with
-    several columns, else mse. Ties go to the larger lambda. ``scores[i]`` belongs to
-    ``lambdas[i]``; ``alpha`` is that of ``best_lam``.
+    several columns, else mse. Ties go to the larger ridge. ``scores[i]`` belongs to
+    ``ridges[i]``; ``dual_coef`` is that of ``best_ridge``.
 
     Examples:
         Interpolating a smooth function at the midpoints: the smallest ridge has the lowest
@@ -210,13 +219,13 @@ def select_ridge(K_train, Y_train, K_val, Y_val, lambdas: Sequence[float],
         >>> x = torch.linspace(0, 1, 8, dtype=torch.float64)[:, None]
         >>> K = torch.exp(-torch.cdist(x, x))  # a Laplace kernel on 8 points
         >>> Y = torch.sin(3 * x)
-        >>> lam, alpha, scores = select_ridge(K[::2, ::2], Y[::2], K[1::2, ::2], Y[1::2],
+        >>> best, dual_coef, scores = select_ridge(K[::2, ::2], Y[::2], K[1::2, ::2], Y[1::2],
         ...                                   [1e-6, 1e-2, 1.0], metric="mse")
-        >>> lam, [round(v, 4) for v in scores]
+        >>> best, [round(v, 4) for v in scores]
         (1e-06, [0.0312, 0.0325, 0.0957])
         >>> again = select_ridge(K[::2, ::2], Y[::2], K[1::2, ::2], Y[1::2], [1e-6, 1e-2, 1.0],
         ...                      metric="mse", method="cholesky")
-        >>> again[0] == lam and torch.allclose(again[1], alpha)
+        >>> again[0] == best and torch.allclose(again[1], dual_coef)
         True
     """
     K = check_square(as_tensor(K_train, "K_train"), "K_train")
@@ -228,9 +237,9 @@ def select_ridge(K_train, Y_train, K_val, Y_val, lambdas: Sequence[float],
     Yv, _ = _targets(Y_val, K_val.shape[0], K, "Y_val")
     if Yv.shape[1] != Y.shape[1]:
         raise ValueError(f"Y_val has {Yv.shape[1]} columns but Y_train has {Y.shape[1]}")
-    lambdas = [_check_lam(lam) for lam in lambdas]
-    if not lambdas:
-        raise ValueError("lambdas must hold at least one value")
+    ridges = [_check_ridge(r, f"ridges[{i}]") for i, r in enumerate(ridges)]
+    if not ridges:
+        raise ValueError("ridges must hold at least one value")
     if metric is None:
         metric = "accuracy" if Y.shape[1] > 1 else "mse"
     metric = check_choice(metric, "metric", ("accuracy", "mse"))
@@ -243,18 +252,18 @@ def select_ridge(K_train, Y_train, K_val, Y_val, lambdas: Sequence[float],
         sweep = RidgeSweep(K)
         U = sweep.eigenvectors
         KvU, UtY = K_val @ U, U.T @ Y
-        scores = [_score(KvU @ (sweep._inverse_spectrum(lam)[:, None] * UtY), Yv, metric)
-                  for lam in lambdas]
-        best = max(range(len(lambdas)), key=lambda i: (sign * scores[i], lambdas[i]))
-        alpha = sweep.solve(Y, lambdas[best])
+        scores = [_score(KvU @ (sweep._inverse_spectrum(r)[:, None] * UtY), Yv, metric)
+                  for r in ridges]
+        best = max(range(len(ridges)), key=lambda i: (sign * scores[i], ridges[i]))
+        dual_coef = sweep.solve(Y, ridges[best])
     else:
         solver = _CholeskySolver(K, torch.empty_like(K))
-        scores, alphas = [], []
-        for lam in lambdas:
-            alphas.append(solver.solve(Y, lam))
-            scores.append(_score(K_val @ alphas[-1], Yv, metric))
+        scores, dual_coefs = [], []
+        for r in ridges:
+            dual_coefs.append(solver.solve(Y, r))
+            scores.append(_score(K_val @ dual_coefs[-1], Yv, metric))
         del solver
-        best = max(range(len(lambdas)), key=lambda i: (sign * scores[i], lambdas[i]))
-        alpha = alphas[best]
-    alpha = _checked_alpha(alpha)
-    return lambdas[best], (alpha[:, 0] if vector else alpha), scores
+        best = max(range(len(ridges)), key=lambda i: (sign * scores[i], ridges[i]))
+        dual_coef = dual_coefs[best]
+    dual_coef = _checked_dual_coef(dual_coef)
+    return ridges[best], (dual_coef[:, 0] if vector else dual_coef), scores

@@ -33,11 +33,13 @@ import copy
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from agop._typing import ArrayLike, IntPair
 from agop.features import patch_agop
 from agop.linalg import correlation
 from agop.patches import extract_patches
@@ -68,7 +70,7 @@ class Activation(nn.Module):
         (1.0, 1.0)
     """
 
-    def __init__(self, name: str = "tanh", relu_grad_at_zero: float = 0.0):
+    def __init__(self, name: str = "tanh", relu_grad_at_zero: float = 0.0) -> None:
         super().__init__()
         self.name = name = check_choice(name, "activation", ACTIVATIONS)
         self.relu_grad_at_zero = float(relu_grad_at_zero)
@@ -119,12 +121,13 @@ class TheoremNet(nn.Module):
         [[0.0], [0.0]]
     """
 
-    def __init__(self, in_channels: int, image_size: int | tuple[int, int], width: int = 8,
+    def __init__(self, in_channels: int, image_size: IntPair, width: int = 8,
                  kernel_size: int = 3, hidden: Sequence[int] = (), hidden_kernel_size: int = 3,
                  activation: str = "tanh", relu_grad_at_zero: float = 0.0,
                  init_scale: float = 0.0, upper_noise: float = 0.0, readout_bias: float = 0.0,
                  upper_padding_mode: str = "circular", seed: int = 0,
-                 dtype: torch.dtype | None = None, device: str | torch.device | None = None):
+                 dtype: torch.dtype | None = None, device: str | torch.device | None = None
+                 ) -> None:
         super().__init__()
         H, Wd = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         in_channels, width, kernel_size, hidden_kernel_size = (
@@ -152,7 +155,7 @@ class TheoremNet(nn.Module):
         widths = [width, *hidden]
         for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
             layers += [nn.Conv2d(w_in, w_out, hidden_kernel_size, padding=hidden_kernel_size // 2,
-                                 padding_mode=upper_padding_mode, bias=False),
+                                 padding_mode=cast(Any, upper_padding_mode), bias=False),
                        Activation(activation, relu_grad_at_zero)]
         layers += [nn.Flatten(), nn.Linear(widths[-1] * self.positions, 1, bias=readout_bias != 0)]
         self.upper = nn.Sequential(*layers)
@@ -168,10 +171,10 @@ class TheoremNet(nn.Module):
             for module, const in zip(self.upper_linear_maps(), self.upper_constants(), strict=True):
                 module.weight.copy_(const * (1 + upper_noise * normal(module.weight.shape)))
             if readout_bias:
-                self.upper[-1].bias.fill_(readout_bias)
+                cast(nn.Linear, self.upper[-1]).bias.fill_(readout_bias)
         self.eval()  # no batch norm or dropout: eval mode only spares patch_agop's warning
 
-    def upper_linear_maps(self) -> list[nn.Module]:
+    def upper_linear_maps(self) -> list[nn.Conv2d | nn.Linear]:
         """The upper convolutions and the read-out, bottom to top."""
         return [m for m in self.upper if isinstance(m, nn.Conv2d | nn.Linear)]
 
@@ -179,8 +182,9 @@ class TheoremNet(nn.Module):
         r"""The constants ``c_l = 1/(w_{l-1} r^2)`` of the upper convolutions and :math:`a = 1 / \sqrt{k_L P}`."""
         maps = self.upper_linear_maps()
         r2 = self.hidden_kernel_size ** 2
-        consts = [1.0 / (m.in_channels * r2) for m in maps[:-1]]
-        return [*consts, 1.0 / math.sqrt(maps[-1].in_features)]
+        convs, readout = cast(list[nn.Conv2d], maps[:-1]), cast(nn.Linear, maps[-1])
+        consts = [1.0 / (m.in_channels * r2) for m in convs]
+        return [*consts, 1.0 / math.sqrt(readout.in_features)]
 
     def g(self, z: torch.Tensor) -> torch.Tensor:
         """``g(z) = upper(phi(z))`` for first-layer outputs ``z`` of shape ``(n, k, H', W')``."""
@@ -239,7 +243,7 @@ def closed_form_v(model: TheoremNet) -> torch.Tensor:
         raise ValueError("closed_form_v needs circular padding in the upper convolutions")
     r2 = model.hidden_kernel_size ** 2
     value = consts[-1] * model.phi.grad_at_zero ** len(maps)
-    for m, const in zip(maps[:-1], consts[:-1], strict=True):
+    for m, const in zip(cast(list[nn.Conv2d], maps[:-1]), consts[:-1], strict=True):
         value *= const * m.out_channels * r2
     p = model.conv.weight
     return torch.full((model.conv.out_channels,), value, dtype=p.dtype, device=p.device)
@@ -250,7 +254,7 @@ def _patches(X: torch.Tensor, kernel_size: int) -> torch.Tensor:
     return extract_patches(X, kernel_size)
 
 
-def label_weighted_patch_sum(X, y, kernel_size: int, chunk_size: int = 4096) -> torch.Tensor:
+def label_weighted_patch_sum(X: ArrayLike, y: ArrayLike, kernel_size: int, chunk_size: int = 4096) -> torch.Tensor:
     r""":math:`u = \frac1n \sum_i y_i \sum_j x_i[j]`, shape ``(q,)``: the direction of the first
     step.
 
@@ -272,7 +276,7 @@ def label_weighted_patch_sum(X, y, kernel_size: int, chunk_size: int = 4096) -> 
     return u / X.shape[0]
 
 
-def closed_form_w1(X, y, v: torch.Tensor, eta: float, kernel_size: int,
+def closed_form_w1(X: ArrayLike, y: ArrayLike, v: torch.Tensor, eta: float, kernel_size: int,
                    g0: float = 0.0) -> torch.Tensor:
     r""":math:`W_1 = \eta\, v u^\top` with :math:`u = \frac1n \sum_i (y_i - g(0)) \sum_j x_i[j]`,
     shape ``(k, q)``.
@@ -328,7 +332,7 @@ def squared_loss(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Te
     return 0.5 * (model(X)[:, 0] - y).pow(2).mean()
 
 
-def train_gd(model: TheoremNet, X, y, eta: float, steps: int = 1, batch_size: int | None = None,
+def train_gd(model: TheoremNet, X: ArrayLike, y: ArrayLike, eta: float, steps: int = 1, batch_size: int | None = None,
              train: str = "first", seed: int = 0) -> TheoremNet:
     r"""A trained copy of ``model``: ``steps`` steps of (S)GD on
     :math:`L = \frac{1}{2n} \sum_i (f(x_i) - y_i)^2`.
@@ -417,7 +421,7 @@ def agop_at_zero(model: TheoremNet) -> torch.Tensor:
     return patch_agop(model, x0, layers=["conv"], device=p.device)["conv"]
 
 
-def agop_on_data(model: TheoremNet, X) -> torch.Tensor:
+def agop_on_data(model: TheoremNet, X: ArrayLike) -> torch.Tensor:
     r"""The patch-AGOP of the first layer averaged over the images ``X`` (:math:`q \times q`).
 
     Examples:
@@ -440,7 +444,7 @@ def agop_on_data(model: TheoremNet, X) -> torch.Tensor:
     return patch_agop(model, X, layers=["conv"], device=p.device)["conv"]
 
 
-def proportionality(A, B) -> dict[str, float]:
+def proportionality(A: ArrayLike, B: ArrayLike) -> dict[str, float]:
     r"""How far ``A`` is from a multiple of ``B``.
 
     ``ratio`` :math:`r = \operatorname{tr} A / \operatorname{tr} B`; ``residual``
@@ -489,10 +493,10 @@ class TheoremCheck:
     settings: dict = field(default_factory=dict)
 
 
-def check_theorem(X, y, eta: float = 0.02, steps: int = 1, batch_size: int | None = None,
+def check_theorem(X: ArrayLike, y: ArrayLike, eta: float = 0.02, steps: int = 1, batch_size: int | None = None,
                   train: str = "first", on_data: bool = True, seed: int = 0,
                   dtype: torch.dtype | None = None, device: str | torch.device | None = None,
-                  **net) -> TheoremCheck:
+                  **net: Any) -> TheoremCheck:
     r"""Build :class:`TheoremNet` (``**net``: its keyword arguments), train it with
     :func:`train_gd`, and compare :math:`W_1^\top W_1` with the patch-AGOP at 0 (and over ``X``).
 
@@ -566,9 +570,9 @@ RELAXATIONS: dict[str, tuple[str, tuple, dict]] = {
 }
 
 
-def relax(X, y, relaxations: Mapping[str, tuple[str, Iterable, dict]] | None = None,
+def relax(X: ArrayLike, y: ArrayLike, relaxations: Mapping[str, tuple[str, Iterable, dict]] | None = None,
           eta: float = 0.02, on_data: bool = True, progress: bool = False,
-          **base) -> list[dict]:
+          **base: Any) -> list[dict]:
     """Relax one assumption at a time; one row per (setting, value).
 
     ``relaxations``: name -> ``(parameter, values, fixed keywords)`` (default

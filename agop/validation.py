@@ -9,7 +9,9 @@ One function per kind of argument, so every entry point answers bad input the sa
 * :func:`as_tensor`, :func:`check_images`, :func:`check_square`, :func:`check_symmetric`,
   :func:`check_psd` -- real, finite arrays of the expected shape;
 * :func:`check_result` -- a computed result is finite, else an error saying what overflowed
-  and how to rescale.
+  and how to rescale;
+* :func:`renamed_arguments` -- an argument's old name, accepted for one release with a
+  ``FutureWarning`` naming the new one.
 
 A value of the wrong type raises :class:`ArgumentTypeError` (a ``TypeError`` that is also a
 ``ValueError``, like scikit-learn's ``InvalidParameterError``); a value out of range raises
@@ -18,11 +20,17 @@ A value of the wrong type raises :class:`ArgumentTypeError` (a ``TypeError`` tha
 
 from __future__ import annotations
 
+import functools
 import numbers
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal, ParamSpec, TypeVar, overload
 
 import numpy as np
 import torch
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 class ArgumentTypeError(TypeError, ValueError):
@@ -37,7 +45,7 @@ class ArgumentTypeError(TypeError, ValueError):
     """
 
 
-def check_int(value, name: str, *, minimum: int | None = None, maximum: int | None = None,
+def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None,
               odd: bool = False) -> int:
     """``value`` as a Python ``int``: ``int`` or numpy integer (never ``bool``), in
     ``[minimum, maximum]``, odd if ``odd``.
@@ -57,7 +65,8 @@ def check_int(value, name: str, *, minimum: int | None = None, maximum: int | No
     value = int(value)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum) \
             or (odd and value % 2 == 0):
-        kind = {0: "a non-negative", 1: "a positive"}.get(minimum, "an")
+        kind = {0: "a non-negative", 1: "a positive"}.get(minimum, "an") if minimum is not None \
+            else "an"
         low = "" if minimum in (None, 0, 1) else f" >= {minimum}"
         high = "" if maximum is None else f" <= {maximum}"
         both = " and" if low and high else ""
@@ -66,7 +75,7 @@ def check_int(value, name: str, *, minimum: int | None = None, maximum: int | No
     return value
 
 
-def check_real(value, name: str, *, minimum: float | None = None, maximum: float | None = None,
+def check_real(value: Any, name: str, *, minimum: float | None = None, maximum: float | None = None,
                strict_minimum: bool = False) -> float:
     """``value`` as a finite Python ``float`` (``int``, ``float`` or numpy scalar; never
     ``bool``), ``>= minimum`` (``> minimum`` if ``strict_minimum``) and ``<= maximum``.
@@ -95,7 +104,7 @@ def check_real(value, name: str, *, minimum: float | None = None, maximum: float
     return value
 
 
-def check_reals(values, name: str, *, minimum: float | None = None) -> list[float]:
+def check_reals(values: Any, name: str, *, minimum: float | None = None) -> list[float]:
     """A non-empty sequence of finite numbers (each as :func:`check_real`), as a list.
 
     Examples:
@@ -116,7 +125,11 @@ def check_reals(values, name: str, *, minimum: float | None = None) -> list[floa
     return [check_real(v, f"{name}[{i}]", minimum=minimum) for i, v in enumerate(values)]
 
 
-def check_choice(value, name: str, choices: Iterable[str | None]) -> str | None:
+@overload
+def check_choice(value: Any, name: str, choices: Iterable[str]) -> str: ...
+@overload
+def check_choice(value: Any, name: str, choices: Iterable[str | None]) -> str | None: ...
+def check_choice(value: Any, name: str, choices: Iterable[str | None]) -> str | None:
     """``value`` as the element of ``choices`` it names, compared case-insensitively
     (``None`` only if it is a choice).
 
@@ -143,7 +156,13 @@ def check_choice(value, name: str, choices: Iterable[str | None]) -> str | None:
 FLOAT_DTYPES = (torch.float32, torch.float64)
 
 
-def check_dtype(dtype, name: str = "dtype", *, allowed: Sequence[torch.dtype] = FLOAT_DTYPES,
+@overload
+def check_dtype(dtype: Any, name: str = ..., *, allowed: Sequence[torch.dtype] = ...,
+                allow_none: Literal[False]) -> torch.dtype: ...
+@overload
+def check_dtype(dtype: Any, name: str = ..., *, allowed: Sequence[torch.dtype] = ...,
+                allow_none: bool = ...) -> torch.dtype | None: ...
+def check_dtype(dtype: Any, name: str = "dtype", *, allowed: Sequence[torch.dtype] = FLOAT_DTYPES,
                 allow_none: bool = True) -> torch.dtype | None:
     """``dtype`` as a floating ``torch.dtype`` among ``allowed``: a torch dtype, its name
     (``'float64'``, ``'torch.float32'``, case-insensitive) or a numpy floating dtype.
@@ -173,8 +192,8 @@ def check_dtype(dtype, name: str = "dtype", *, allowed: Sequence[torch.dtype] = 
     return out
 
 
-def as_tensor(x, name: str, *, dtype: torch.dtype | None = None,
-              device: torch.device | None = None) -> torch.Tensor:
+def as_tensor(x: Any, name: str, *, dtype: torch.dtype | None = None,
+              device: torch.device | str | None = None) -> torch.Tensor:
     """``x`` (tensor, array or nested list) as a floating tensor; integer input becomes float32.
 
     Examples:
@@ -199,9 +218,9 @@ def as_tensor(x, name: str, *, dtype: torch.dtype | None = None,
     return x.to(device=device, dtype=dtype)
 
 
-def check_images(x, name: str = "X", *, channels: int | None = None,
+def check_images(x: Any, name: str = "X", *, channels: int | None = None,
                  dtype: torch.dtype | None = None,
-                 device: torch.device | None = None) -> torch.Tensor:
+                 device: torch.device | str | None = None) -> torch.Tensor:
     """``x`` as a finite image batch of shape ``(n, c, H, W)``; raise ``ValueError`` otherwise.
 
     Examples:
@@ -320,7 +339,7 @@ def check_result(x: torch.Tensor, what: str, *, inputs: dict[str, torch.Tensor] 
                      + f". {hint[0].upper()}{hint[1:]}")
 
 
-def check_psd(A, name: str = "M", size: int | None = None, *, rtol: float = 1e-6) -> torch.Tensor:
+def check_psd(A: Any, name: str = "M", size: int | None = None, *, rtol: float = 1e-6) -> torch.Tensor:
     """``A`` as a symmetric positive semi-definite matrix; raise ``ValueError`` otherwise.
 
     Symmetry is checked to ``rtol`` of the largest entry, and the smallest eigenvalue must not
@@ -361,3 +380,73 @@ def psd_tolerance(dtype: torch.dtype) -> float:
         (1e-06, 0.000345)
     """
     return max(1e-6, torch.finfo(dtype).eps ** 0.5) if dtype.is_floating_point else 1e-6
+
+
+def renamed_arguments(**renames: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Accept the old keyword names ``renames`` (``old="new"``) of a function for one release:
+    an old name is passed on as the new one, with a ``FutureWarning`` naming both; passing
+    both raises ``TypeError``. The signature (and scikit-learn's ``get_params``) shows only the
+    new names.
+
+    Examples:
+        >>> import warnings
+        >>> @renamed_arguments(lam="ridge")
+        ... def shrink(x, ridge=0.0):
+        ...     return x / (1 + ridge)
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     shrink(3.0, lam=2.0)
+        1.0
+        >>> print(caught[0].category.__name__, caught[0].message)
+        FutureWarning shrink(): the argument 'lam' is now called 'ridge'; 'lam' will stop working in the next release
+        >>> shrink(3.0, lam=1.0, ridge=1.0)
+        Traceback (most recent call last):
+        ...
+        TypeError: shrink() got both 'lam' and its new name 'ridge'; pass only ridge
+    """
+
+    def decorate(func: Callable[_P, _R]) -> Callable[_P, _R]:
+        where = func.__qualname__.replace(".__init__", "")
+
+        @functools.wraps(func)
+        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            for old, new in renames.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise TypeError(f"{where}() got both {old!r} and its new name {new!r}; "
+                                        f"pass only {new}")
+                    warnings.warn(f"{where}(): the argument {old!r} is now called {new!r}; "
+                                  f"{old!r} will stop working in the next release",
+                                  FutureWarning, stacklevel=2)
+                    kwargs[new] = kwargs.pop(old)
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def renamed_attribute(old: str, new: str) -> property:
+    """A read-only property ``old`` that returns attribute ``new`` with a ``FutureWarning``: a
+    fitted attribute's old name, kept for one release.
+
+    Examples:
+        >>> import warnings
+        >>> class Fit:
+        ...     alpha_ = renamed_attribute("alpha_", "dual_coef_")
+        ...     def __init__(self):
+        ...         self.dual_coef_ = 1.0
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("error")
+        ...     Fit().alpha_
+        Traceback (most recent call last):
+        ...
+        FutureWarning: the attribute 'alpha_' is now called 'dual_coef_'; 'alpha_' will stop working in the next release
+    """
+
+    def get(self: Any) -> Any:
+        warnings.warn(f"the attribute {old!r} is now called {new!r}; {old!r} will stop "
+                      "working in the next release", FutureWarning, stacklevel=2)
+        return getattr(self, new)
+
+    return property(get, doc=f"Deprecated alias of ``{new}``.")

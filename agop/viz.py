@@ -3,15 +3,27 @@ static figure and the Colab reader's interactive one are the same picture."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from agop._typing import Tensor
 from agop.features import feature_map, top_filters
 from agop.linalg import correlation, psd_power
+from agop.validation import renamed_arguments
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from agop.theory import TheoremCheck
 
 
-def plot_theorem_pair(check, kernel_size: int | None = None, fig=None):
+def plot_theorem_pair(check: TheoremCheck, kernel_size: int | None = None,
+                      fig: Figure | None = None) -> Figure:
     r"""Theorem 1, one run: :math:`W^\top W` beside the patch-AGOP at :math:`x = 0` (and over the data),
     each scaled to unit largest entry, with their Pearson correlation and residual in the titles.
 
@@ -43,9 +55,9 @@ def plot_theorem_pair(check, kernel_size: int | None = None, fig=None):
     fig.clear()
     axes = fig.subplots(1, n_ax, squeeze=False)[0]
     for ax, (title, A, prop) in zip(axes, panels, strict=False):
-        A = A.detach().double().cpu().numpy()
-        scale = np.abs(A).max()
-        ax.imshow(A / scale if scale > 0 else A, cmap="RdBu_r", vmin=-1, vmax=1)
+        a = A.detach().double().cpu().numpy()
+        scale = np.abs(a).max()
+        ax.imshow(a / scale if scale > 0 else a, cmap="RdBu_r", vmin=-1, vmax=1)
         if prop is not None:
             title += f"\npearson {prop['pearson']:.6f}, residual {prop['residual']:.1e}"
         elif title.startswith("AGOP"):
@@ -66,7 +78,8 @@ def plot_theorem_pair(check, kernel_size: int | None = None, fig=None):
     return fig
 
 
-def plot_relaxations(rows, fig=None, settings=None):
+def plot_relaxations(rows: Sequence[Mapping[str, Any]], fig: Figure | None = None,
+                     settings: Sequence[str] | None = None) -> Figure:
     r"""Theorem 1 relaxed one assumption at a time: Pearson correlation (top) and proportionality
     residual (bottom) of :math:`W^\top W` against the patch-AGOP, at ``x = 0`` (solid) and over the data
     (dashed), one column per group of settings sharing a parameter.
@@ -107,7 +120,7 @@ def plot_relaxations(rows, fig=None, settings=None):
                         continue
                     x, y = zip(*xy, strict=True)
                     if row_ax == 1:
-                        y = [max(v, 1e-17) for v in y]
+                        y = tuple(max(v, 1e-17) for v in y)
                     label = f"{name} ({'x = 0' if suffix == '0' else 'data'})"
                     axes[row_ax, col].plot(x, y, style, color=colors[i % len(colors)], ms=4,
                                            label=label, alpha=0.9)
@@ -140,8 +153,9 @@ def _image_for_display(x):
     return (x - lo) / (hi - lo if hi > lo else 1.0), None
 
 
-def plot_accuracy_vs_noise(rows, methods=None, ax=None, title: str | None = None,
-                           xlabel: str = "noise level"):
+def plot_accuracy_vs_noise(rows: Sequence[Mapping[str, Any]], methods: Sequence[str] | None = None,
+                           ax: Axes | None = None, title: str | None = None,
+                           xlabel: str = "noise level") -> Axes:
     """Test accuracy against the noise level, one line per method: the mean over seeds with a
     band of one standard deviation (Figure 5 of the paper). ``rows``: dicts with ``method``,
     ``noise`` and ``accuracy`` (e.g. the ``rows`` of an :class:`agop.experiments.local_signals.Comparison`).
@@ -180,7 +194,8 @@ def plot_accuracy_vs_noise(rows, methods=None, ax=None, title: str | None = None
     return ax
 
 
-def plot_layer_curve(layer_rows, ax=None, label: str | None = None, title: str | None = None):
+def plot_layer_curve(layer_rows: Sequence[Mapping[str, Any]], ax: Axes | None = None, label: str | None = None,
+                     title: str | None = None) -> Axes:
     """Test accuracy against the number of feature-learning layers (0: the CNTK, 1: ConvRFM,
     more: Deep ConvRFM), mean and one standard deviation over seeds (Figure 6B). ``layer_rows``:
     dicts with ``layers`` and ``accuracy``. Returns the axes.
@@ -212,7 +227,9 @@ def plot_layer_curve(layer_rows, ax=None, label: str | None = None, title: str |
     return ax
 
 
-def plot_layer_maps(image, maps, fig=None, title: str | None = None):
+def plot_layer_maps(image: Tensor, maps: Mapping[str, Sequence[Tensor]],
+                    fig: Figure | None = None,
+                    title: str | None = None) -> Figure:
     r"""Figure 4: an image, and, layer by layer, what each method's feature operator makes of it.
 
     ``image``: ``(c, H, W)``. ``maps``: ``{row label: [map of layer 0, map of layer 1, ...]}``,
@@ -260,7 +277,7 @@ def plot_layer_maps(image, maps, fig=None, title: str | None = None):
     return fig
 
 
-def plot_noise_panel(panel, fig=None):
+def plot_noise_panel(panel: Mapping[str, Any], fig: Figure | None = None) -> Figure:
     r"""One noise level of a local-signal task: sample test images (top row), what the learned
     feature operators make of them (one row per method: :math:`\|M^{1/2} x[j]\|`), and every method's
     test accuracy (mean and standard deviation over seeds, right).
@@ -321,8 +338,10 @@ def plot_noise_panel(panel, fig=None):
 
 # ---- The ansatz (chapter 01) ---------------------------------------------------------------
 
-def plot_cnfm_agop(cnfm, agop, alpha: float = 1.0, title: str | None = None, fig=None):
-    r"""A CNFM :math:`W^\top W` beside :math:`\mathrm{AGOP}^\alpha`, each scaled to unit largest
+@renamed_arguments(alpha="power")
+def plot_cnfm_agop(cnfm: Tensor, agop: Tensor, power: float = 1.0, title: str | None = None,
+                   fig: Figure | None = None) -> Figure:
+    r"""A CNFM :math:`W^\top W` beside :math:`\mathrm{AGOP}^p` (:math:`p` = ``power``), each scaled to unit largest
     entry, with their Pearson correlation and cosine similarity in the title. Returns the figure.
 
     Examples:
@@ -337,14 +356,15 @@ def plot_cnfm_agop(cnfm, agop, alpha: float = 1.0, title: str | None = None, fig
         >>> plt.close(fig)
     """
 
-    A = psd_power(agop.detach().double().cpu(), alpha)
+    A = psd_power(agop.detach().double().cpu(), power)
     C = cnfm.detach().double().cpu()
     if fig is None:
         fig = plt.figure(figsize=(6.4, 3.4))
     fig.clear()
     axes = fig.subplots(1, 2)
-    power = "" if alpha == 1 else f"$^{{{alpha:g}}}$"
-    for ax, (label, M) in zip(axes, [("CNFM $W^\\top W$", C), (f"AGOP{power}", A)], strict=True):
+    exponent = "" if power == 1 else f"$^{{{power:g}}}$"
+    for ax, (label, M) in zip(axes, [("CNFM $W^\\top W$", C), (f"AGOP{exponent}", A)],
+                              strict=True):
         M = M / M.abs().max().clamp_min(1e-300)
         ax.imshow(M.numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
         ax.set_title(label, fontsize=9)
@@ -357,12 +377,13 @@ def plot_cnfm_agop(cnfm, agop, alpha: float = 1.0, title: str | None = None, fig
     return fig
 
 
-def plot_ansatz_controls(table, kind: str = "pearson", fig=None, labels: str = "names"):
-    r"""Bars per layer: the correlation of :math:`W^\top W` with :math:`\mathrm{AGOP}^\alpha` after training, at
+def plot_ansatz_controls(table: Any, kind: str = "pearson", fig: Figure | None = None,
+                         labels: str = "names") -> Figure:
+    r"""Bars per layer: the correlation of :math:`W^\top W` with :math:`\mathrm{AGOP}^p` after training, at
     initialisation, with the trained ``G``'s spectrum in random eigenbases (the primary null;
     mean, one standard deviation as an error bar), with a random Wishart ``G`` (same) and with
     ``G = I``; and, hatched, the paper's control :math:`\operatorname{corr}(W_0^\top W_0, W^\top W)` of the initial and
-    trained filters. One panel per ``alpha``; bars whose values are all missing are left out.
+    trained filters. One panel per ``power`` :math:`p`; bars whose values are all missing are left out.
     ``table``: an :class:`agop.experiments.ansatz.AnsatzTable` (:func:`~agop.experiments.ansatz.verify_ansatz`,
     :func:`~agop.experiments.ansatz.ansatz_table`), drawn from its
     :meth:`~agop.experiments.ansatz.AnsatzTable.records` (``labels="index"`` numbers the layers,
@@ -379,18 +400,18 @@ def plot_ansatz_controls(table, kind: str = "pearson", fig=None, labels: str = "
         ...                dtype=torch.float64)
         >>> table = ansatz_table(net, patch_agop(net, X, device="cpu"), n_draws=3)
         >>> fig = plot_ansatz_controls(table)
-        >>> len(fig.axes)  # one panel per alpha: 1 and 1/2
+        >>> len(fig.axes)  # one panel per power: 1 and 1/2
         2
         >>> plt.close(fig)
     """
 
     rows = [r for r in table.records(labels) if r["kind"] == kind]
-    alphas = list(dict.fromkeys(r["alpha"] for r in rows))
+    powers = list(dict.fromkeys(r["power"] for r in rows))
     layers = list(dict.fromkeys(r["layer"] for r in rows))
     if fig is None:
-        fig = plt.figure(figsize=(4.6 * len(alphas), 3.4))
+        fig = plt.figure(figsize=(4.6 * len(powers), 3.4))
     fig.clear()
-    axes = fig.subplots(1, len(alphas), squeeze=False)[0]
+    axes = fig.subplots(1, len(powers), squeeze=False)[0]
     bars = [("trained", "trained", "C0", None), ("init", "at initialisation", "C7", None),
             ("spectrum_mean", "spectrum-matched null", "C1", "spectrum_std"),
             ("null_mean", "Wishart-$G$ null", "C3", "null_std"),
@@ -398,8 +419,8 @@ def plot_ansatz_controls(table, kind: str = "pearson", fig=None, labels: str = "
             ("cnfm_init", "corr($W_0^\\top W_0$, $W^\\top W$)", "C9", None)]
     bars = [b for b in bars if any(r.get(b[0]) is not None for r in rows)]
     width = 0.8 / len(bars)
-    for ax, alpha in zip(axes, alphas, strict=True):
-        sub = {r["layer"]: r for r in rows if r["alpha"] == alpha}
+    for ax, power in zip(axes, powers, strict=True):
+        sub = {r["layer"]: r for r in rows if r["power"] == power}
         x = np.arange(len(layers))
         lows = []
         for b, (key, label, color, std) in enumerate(bars):
@@ -412,7 +433,7 @@ def plot_ansatz_controls(table, kind: str = "pearson", fig=None, labels: str = "
         ax.set_xticks(x, layers, fontsize=8)
         ax.set_ylim(max(-1.0, min(lows) - 0.05), 1.02)  # zoomed: read the bars against each other
         ax.set_ylabel(f"{kind} correlation")
-        ax.set_title("$W^\\top W$ vs AGOP" + ("" if alpha == 1 else f"$^{{{alpha:g}}}$"),
+        ax.set_title("$W^\\top W$ vs AGOP" + ("" if power == 1 else f"$^{{{power:g}}}$"),
                      fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
@@ -420,9 +441,13 @@ def plot_ansatz_controls(table, kind: str = "pearson", fig=None, labels: str = "
     return fig
 
 
-def plot_alpha_curves(alphas, curves, nulls=None, ax=None, kind: str = "pearson"):
-    r"""Correlation of :math:`W^\top W` with :math:`\mathrm{AGOP}^\alpha` against ``alpha``, one line per layer
-    (``curves``: ``{layer: [value per alpha]}``), and dashed the random-``G`` null of each layer
+@renamed_arguments(alphas="powers")
+def plot_alpha_curves(powers: Sequence[float], curves: dict[str, Sequence[float]],
+                      nulls: dict[str, Sequence[float]] | None = None, ax: Axes | None = None,
+                      kind: str = "pearson") -> Axes:
+    r"""Correlation of :math:`W^\top W` with :math:`\mathrm{AGOP}^p` against the power :math:`p`
+    (``powers``; the paper's :math:`\alpha`), one line per layer
+    (``curves``: ``{layer: [value per power]}``), and dashed the random-``G`` null of each layer
     (``nulls``: same layout) when given. Returns the axes.
 
     Examples:
@@ -437,10 +462,10 @@ def plot_alpha_curves(alphas, curves, nulls=None, ax=None, kind: str = "pearson"
     if ax is None:
         _, ax = plt.subplots(figsize=(4.4, 3.2))
     for i, (layer, values) in enumerate(curves.items()):
-        ax.plot(alphas, values, marker="o", ms=3, color=f"C{i}", label=layer)
+        ax.plot(powers, values, marker="o", ms=3, color=f"C{i}", label=layer)
         if nulls is not None and layer in nulls:
-            ax.plot(alphas, nulls[layer], ls="--", color=f"C{i}", alpha=0.7)
-    ax.set_xlabel("power $\\alpha$ of the AGOP")
+            ax.plot(powers, nulls[layer], ls="--", color=f"C{i}", alpha=0.7)
+    ax.set_xlabel("power $p$ of the AGOP")
     ax.set_ylabel(f"{kind} correlation")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, title="solid: trained, dashed: null" if nulls else None,
@@ -450,8 +475,10 @@ def plot_alpha_curves(alphas, curves, nulls=None, ax=None, kind: str = "pearson"
 
 # ---- ConvRFM: filters and feature maps of learned operators (chapter 04) -----------------
 
-def plot_operator_maps(operators, images, patch_size: int, n_filters: int = 6, fig=None,
-                       title: str | None = None, map_titles=None):
+def plot_operator_maps(operators: Mapping[str, Tensor], images: Tensor | Sequence[Tensor],
+                       patch_size: int,
+                       n_filters: int = 6, fig: Figure | None = None, title: str | None = None,
+                       map_titles: Sequence[str] | None = None) -> Figure:
     r"""One row per feature operator ``A`` (``{label: A}``, each ``q x q``, ``q = c k^2``): its
     ``n_filters`` top eigenvectors as ``c x k x k`` filters (eigenvalue / largest above each),
     then its feature map :math:`\|A^{1/2} x[j]\|` ("same" padding) on each image of ``images`` (a
@@ -510,7 +537,9 @@ def plot_operator_maps(operators, images, patch_size: int, n_filters: int = 6, f
     return fig
 
 
-def plot_accuracy_by_iteration(curves, selected=None, ax=None, title: str | None = None):
+def plot_accuracy_by_iteration(curves: Mapping[str, Sequence[float]],
+                               selected: Mapping[str, int] | None = None, ax: Axes | None = None,
+                               title: str | None = None) -> Axes:
     """Accuracy against ConvRFM round (``{label: [acc_0, acc_1, ...]}``, round 0 = the fixed
     kernel, ``M = I``), one line per curve; ``selected`` (``{label: t}``) circles the iterate
     chosen on the validation split. Returns the axes.
@@ -533,7 +562,7 @@ def plot_accuracy_by_iteration(curves, selected=None, ax=None, title: str | None
             ax.plot([t], [accs[t]], "o", ms=11, mfc="none", mec=line.get_color())
     ax.set_xlabel("AGOP round $t$ (0 = fixed kernel, $M = I$)")
     ax.set_ylabel("accuracy")
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.xaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]  # MaxNLocator
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     if title:
@@ -543,7 +572,7 @@ def plot_accuracy_by_iteration(curves, selected=None, ax=None, title: str | None
 
 # ---- The ansatz in torchvision CNNs (chapter 03) -------------------------------------------
 
-def plot_sketch_accuracy(rows, ax=None):
+def plot_sketch_accuracy(rows: Sequence[Any], ax: Axes | None = None) -> Axes:
     r"""Relative Frobenius error of the sketched patch-AGOP against the number of probes ``k``,
     one line per layer, with the :math:`1/\sqrt{k}` slope dashed. ``rows``:
     :func:`agop.experiments.ansatz.sketch_accuracy`. Returns the axes.
@@ -576,7 +605,8 @@ def plot_sketch_accuracy(rows, ax=None):
     return ax
 
 
-def plot_layer_view(image, cnfm_map, agop_map, similarity: float, title: str = "", fig=None):
+def plot_layer_view(image: Tensor, cnfm_map: Tensor, agop_map: Tensor, similarity: float,
+                    title: str = "", fig: Figure | None = None) -> Figure:
     r"""One conv layer on one image: the image, :math:`\|(W^\top W)^{1/2} z[j]\|` and
     :math:`\|\mathrm{AGOP}^{1/2} z[j]\|` over the layer's input :math:`z`, and the CNFM-AGOP
     Pearson correlation in the title. Returns the figure.

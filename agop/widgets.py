@@ -10,19 +10,24 @@ redraws once. ``python -m agop.bench --only widgets`` measures each explorer's a
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 from PIL import Image
 
 from agop import theory, viz
+from agop._typing import ArrayLike
 from agop.data import preprocess
 from agop.experiments.ansatz import LayerViews
 from agop.experiments.emergence import emergence_view
 from agop.features import conv_layers
+from agop.validation import renamed_arguments
 
 
-def theorem_explorer(X, y, kernel_size: int = 5, **net):
+def theorem_explorer(X: ArrayLike, y: ArrayLike, kernel_size: int = 5, **net: Any) -> Any:
     r"""Theorem 1 interactively: step size, initial scale, upper-layer noise, number of steps and
     activation -> :math:`W^\top W`, the patch-AGOP at 0 and over the data, and their correlation, drawn
     by :func:`agop.viz.plot_theorem_pair` (the chapter's static figure). ``net``: further
@@ -43,7 +48,7 @@ def theorem_explorer(X, y, kernel_size: int = 5, **net):
     import ipywidgets as w
 
     scales = [0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]
-    activations = {"tanh": {"activation": "tanh"},
+    activations: dict[str, dict[str, Any]] = {"tanh": {"activation": "tanh"},
                    "ReLU, phi'(0) = 1": {"activation": "relu", "relu_grad_at_zero": 1.0},
                    "ReLU, phi'(0) = 0 (torch)": {"activation": "relu", "relu_grad_at_zero": 0.0}}
     slow = {"continuous_update": False}  # each value trains a network: update on release
@@ -60,7 +65,7 @@ def theorem_explorer(X, y, kernel_size: int = 5, **net):
     out = w.Output()
     fig = plt.figure(figsize=(12.4, 3.2))
     plt.close(fig)
-    checks: dict[tuple, object] = {}
+    checks: dict[tuple, Any] = {}
 
     def draw(eta, init_scale, upper_noise, steps, activation):
         with out:
@@ -86,7 +91,7 @@ def theorem_explorer(X, y, kernel_size: int = 5, **net):
     return w.VBox([w.HBox(list(controls.values())[:3]), w.HBox(list(controls.values())[3:]), out])
 
 
-def noise_explorer(panels):
+def noise_explorer(panels: Sequence[Mapping[str, Any]]) -> Any:
     """A local-signal task across noise levels: a slider over the noise level -> sample images,
     the learned feature maps and every method's accuracy, drawn by
     :func:`agop.viz.plot_noise_panel` (the chapter's static twin). ``panels``: a list of
@@ -124,12 +129,14 @@ def noise_explorer(panels):
     return w.VBox([slider, out])
 
 
-def ansatz_explorer(matrices, alphas=(1.0, 0.75, 0.5, 0.25)):
-    r"""The ansatz through training: choose a training checkpoint, a layer and a power ``alpha``
-    -> :math:`W^\top W` beside :math:`\mathrm{AGOP}^\alpha` and their correlation, drawn by
+@renamed_arguments(alphas="powers")
+def ansatz_explorer(matrices: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]],
+                    powers: Sequence[float] = (1.0, 0.75, 0.5, 0.25)) -> Any:
+    r"""The ansatz through training: choose a training checkpoint, a layer and a ``power``
+    :math:`p` -> :math:`W^\top W` beside :math:`\mathrm{AGOP}^p` and their correlation, drawn by
     :func:`agop.viz.plot_cnfm_agop` (the chapter's static twin). ``matrices``:
     ``{checkpoint label: {layer: (cnfm, agop)}}``. Opens on the last checkpoint, the last
-    layer and ``alpha = alphas[0]``. Returns the widget.
+    layer and ``power = powers[0]``. Returns the widget.
 
     Examples:
         >>> import contextlib, io
@@ -141,7 +148,7 @@ def ansatz_explorer(matrices, alphas=(1.0, 0.75, 0.5, 0.25)):
         >>> with contextlib.redirect_stdout(io.StringIO()):
         ...     explorer = ansatz_explorer(matrices)
         >>> [(w.description, w.value) for w in explorer.children[0].children]
-        [('checkpoint', 'trained'), ('layer', 'convs.0'), ('alpha', 1.0)]
+        [('checkpoint', 'trained'), ('layer', 'convs.0'), ('power', 1.0)]
     """
     import ipywidgets as w
 
@@ -151,18 +158,18 @@ def ansatz_explorer(matrices, alphas=(1.0, 0.75, 0.5, 0.25)):
         "checkpoint": w.SelectionSlider(options=checkpoints, value=checkpoints[-1],
                                         description="checkpoint"),
         "layer": w.Dropdown(options=layers, value=layers[-1], description="layer"),
-        "alpha": w.SelectionSlider(options=list(alphas), value=alphas[0], description="alpha",
+        "power": w.SelectionSlider(options=list(powers), value=powers[0], description="power",
                                    continuous_update=False),
     }
     out = w.Output()
     fig = plt.figure(figsize=(6.4, 3.4))
     plt.close(fig)
 
-    def draw(checkpoint, layer, alpha):
+    def draw(checkpoint: str, layer: str, power: float) -> None:
         with out:
             out.clear_output(wait=True)
             C, A = matrices[checkpoint][layer]
-            viz.plot_cnfm_agop(C, A, alpha=alpha, title=f"{layer}, {checkpoint}", fig=fig)
+            viz.plot_cnfm_agop(C, A, power=power, title=f"{layer}, {checkpoint}", fig=fig)
             from IPython.display import display
 
             display(fig)
@@ -171,7 +178,9 @@ def ansatz_explorer(matrices, alphas=(1.0, 0.75, 0.5, 0.25)):
     return w.VBox([w.HBox(list(controls.values())), out])
 
 
-def rfm_explorer(iterates, images, n_filters: int = 6, map_titles=None):
+def rfm_explorer(iterates: Mapping[tuple[str, int], Sequence[torch.Tensor]],
+                 images: torch.Tensor | Sequence[torch.Tensor],
+                 n_filters: int = 6, map_titles: Sequence[str] | None = None) -> Any:
     """ConvRFM's learned operators: choose a kernel, a patch size and an AGOP round -> the top
     filters of ``M_t`` and its feature maps on ``images``, drawn by
     :func:`agop.viz.plot_operator_maps` (the chapter's static twin). ``iterates``:
@@ -222,7 +231,7 @@ def rfm_explorer(iterates, images, n_filters: int = 6, map_titles=None):
     return w.VBox([w.HBox(list(controls.values())), out])
 
 
-def uploaded_files(value) -> list[tuple[str, bytes]]:
+def uploaded_files(value: Any) -> list[tuple[str, bytes]]:
     """``(name, content)`` of each file in a ``FileUpload``'s value, for ipywidgets 7 and 8.
 
     ipywidgets 7.x (Colab's) gives ``{name: {"metadata": ..., "content": bytes}}``; 8.x gives a
@@ -245,7 +254,8 @@ def uploaded_files(value) -> list[tuple[str, bytes]]:
     return [(field(item, "name"), bytes(field(item, "content"))) for item in value]
 
 
-def pretrained_explorer(models, images, size: int = 96, sketch: int = 8, *, views=None):
+def pretrained_explorer(models: dict[str, torch.nn.Module], images: dict[str, Any],
+                        size: int = 96, sketch: int = 8, *, views: Any = None) -> Any:
     """A torchvision CNN, one of its conv layers and an image (or your own, uploaded) -> the
     layer's CNFM and patch-AGOP feature maps of that image and their correlation, drawn by
     :func:`agop.viz.plot_layer_view` (the chapter's static twin). ``models``:

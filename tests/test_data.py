@@ -156,7 +156,7 @@ def test_train_val_split_errors():
         data.train_val_split(X, y, 0.3)                                  # one sample per class
     with pytest.raises(ValueError, match="at least 2"):
         data.train_val_split(X[:1], y[:1], 0.5)
-    with pytest.raises(ValueError, match="val_fraction"):
+    with pytest.raises(ValueError, match="validation_fraction"):
         data.train_val_split(X, y, 1.0)
     with pytest.raises(ValueError, match="same number"):
         data.train_val_split(X, y[:3], 0.5)

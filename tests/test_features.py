@@ -301,43 +301,43 @@ def test_null_baselines():
     assert one["pearson"]["random_mean"] == pytest.approx(1.0, abs=1e-10)
     assert one["pearson"]["random_std"] < 1e-10
     # the square root: identity null is corr(W^T W, (W^T W)^{1/2}) < 1
-    half = null_baselines(conv, n_draws=3, alpha=0.5)
+    half = null_baselines(conv, n_draws=3, power=0.5)
     assert half["pearson"]["identity"] < 1
-    with pytest.raises(ValueError, match="alpha"):
-        null_baselines(conv, alpha=0)
+    with pytest.raises(ValueError, match="power"):
+        null_baselines(conv, power=0)
 
 
-@pytest.mark.parametrize("shape,groups,alpha", [((6, 2, 3, 3), 1, 1.0), ((8, 2, 3, 3), 2, 1.0),
+@pytest.mark.parametrize("shape,groups,power", [((6, 2, 3, 3), 1, 1.0), ((8, 2, 3, 3), 2, 1.0),
                                                 ((30, 3, 1, 1), 1, 1.0), ((8, 2, 3, 3), 2, 0.5),
                                                 ((40, 3, 3, 3), 1, 0.5)])
-def test_null_baselines_equal_explicit_matrices(shape, groups, alpha):
+def test_null_baselines_equal_explicit_matrices(shape, groups, power):
     """The filter-space nulls against q x q matrices built from the same Wishart draws."""
     conv = nn.Conv2d(shape[1] * groups, shape[0], shape[2], groups=groups).double()
-    out = null_baselines(conv, n_draws=4, seed=3, alpha=alpha)
+    out = null_baselines(conv, n_draws=4, seed=3, power=power)
     Wg = conv.weight.detach().reshape(groups, shape[0] // groups, -1)
     k = Wg.shape[1]
     M = cnfm(conv)
     generator = torch.Generator().manual_seed(3)
     for i in range(4):
         B = torch.randn(groups, k, k, generator=generator, dtype=torch.float64)
-        A = psd_power(sum(Wg[g].T @ B[g] @ B[g].T @ Wg[g] / k for g in range(groups)), alpha)
+        A = psd_power(sum(Wg[g].T @ B[g] @ B[g].T @ Wg[g] / k for g in range(groups)), power)
         for kind in ("pearson", "cosine"):
             assert out[kind]["draws"][i] == pytest.approx(correlation(M, A, kind), abs=1e-10)
     for kind in ("pearson", "cosine"):
-        assert out[kind]["identity"] == pytest.approx(correlation(M, psd_power(M, alpha), kind),
+        assert out[kind]["identity"] == pytest.approx(correlation(M, psd_power(M, power), kind),
                                                       abs=1e-10)
 
 
-@pytest.mark.parametrize("shape,groups,alpha", [((6, 2, 3, 3), 1, 1.0), ((8, 2, 3, 3), 2, 1.0),
+@pytest.mark.parametrize("shape,groups,power", [((6, 2, 3, 3), 1, 1.0), ((8, 2, 3, 3), 2, 1.0),
                                                 ((30, 3, 1, 1), 1, 0.5), ((8, 2, 3, 3), 2, 0.5)])
-def test_spectrum_null_equals_explicit_matrices(shape, groups, alpha):
+def test_spectrum_null_equals_explicit_matrices(shape, groups, power):
     """The spectrum-matched null against q x q matrices W^T O L O^T W built from the same
     draws: O is the sign-fixed Q factor of the d-th Gaussian B, L the given G's eigenvalues."""
     conv = nn.Conv2d(shape[1] * groups, shape[0], shape[2], groups=groups).double()
     k = shape[0] // groups
     C = torch.randn(groups, k, k, dtype=torch.float64)
     G = C @ C.mT + torch.diag_embed(torch.rand(groups, k, dtype=torch.float64))
-    out = null_baselines(conv, n_draws=4, seed=5, alpha=alpha, G=G)
+    out = null_baselines(conv, n_draws=4, seed=5, power=power, G=G)
     Wg = conv.weight.detach().reshape(groups, k, -1)
     M = cnfm(conv)
     lam = torch.linalg.eigvalsh(G)
@@ -347,27 +347,27 @@ def test_spectrum_null_equals_explicit_matrices(shape, groups, alpha):
         Q, R = torch.linalg.qr(B)
         O = Q * torch.sign(torch.diagonal(R, dim1=-2, dim2=-1))[:, None, :]
         A = psd_power(sum(Wg[g].T @ O[g] @ torch.diag(lam[g]) @ O[g].T @ Wg[g]
-                          for g in range(groups)), alpha)
+                          for g in range(groups)), power)
         for kind in ("pearson", "cosine"):
             assert out[kind]["spectrum_draws"][i] == pytest.approx(correlation(M, A, kind),
                                                                    abs=1e-10)
     # the Wishart null is unchanged by giving G; a block-diagonal G reads the same
     assert out["pearson"]["draws"] == null_baselines(conv, n_draws=4, seed=5,
-                                                     alpha=alpha)["pearson"]["draws"]
-    block = null_baselines(conv, n_draws=4, seed=5, alpha=alpha, G=torch.block_diag(*G))
+                                                     power=power)["pearson"]["draws"]
+    block = null_baselines(conv, n_draws=4, seed=5, power=power, G=torch.block_diag(*G))
     assert block["pearson"]["spectrum_draws"] == pytest.approx(out["pearson"]["spectrum_draws"])
 
 
-@pytest.mark.parametrize("alpha", [1.0, 0.5])
-def test_spectrum_null_of_a_multiple_of_the_identity_is_the_identity_null(alpha):
+@pytest.mark.parametrize("power", [1.0, 0.5])
+def test_spectrum_null_of_a_multiple_of_the_identity_is_the_identity_null(power):
     """G = c I keeps its spectrum in every eigenbasis: every draw is the G = I null."""
     conv = nn.Conv2d(3, 12, 3).double()
-    out = null_baselines(conv, n_draws=6, seed=1, alpha=alpha, G=2.5 * torch.eye(12))
+    out = null_baselines(conv, n_draws=6, seed=1, power=power, G=2.5 * torch.eye(12))
     for kind in ("pearson", "cosine"):
         assert out[kind]["spectrum_mean"] == pytest.approx(out[kind]["identity"], abs=1e-10)
         assert out[kind]["spectrum_std"] < 1e-10
-    # a spread spectrum lowers the null below the identity's (at alpha = 1 that is 1)
-    spread = null_baselines(conv, n_draws=6, seed=1, alpha=1.0,
+    # a spread spectrum lowers the null below the identity's (at power = 1 that is 1)
+    spread = null_baselines(conv, n_draws=6, seed=1, power=1.0,
                             G=torch.diag(torch.logspace(0, 3, 12)))
     assert spread["pearson"]["spectrum_mean"] < 0.99
     with pytest.raises(ValueError, match="G must be the layer's inner matrix"):
@@ -394,7 +394,7 @@ def test_layer_correlations_match_correlation():
     assert set(corr) == set(agops)
     assert corr["0"] == pytest.approx(correlation(cnfm(model[0]), agops["0"]))
     W = model[2].weight.detach().flatten(1)
-    assert layer_correlations(model, agops, alpha=0.5, kind="cosine")["2"] == pytest.approx(
+    assert layer_correlations(model, agops, power=0.5, kind="cosine")["2"] == pytest.approx(
         _cosine(W.T @ W, _power(agops["2"], 0.5)), abs=1e-8)
 
 
@@ -415,16 +415,16 @@ def _cosine(A, B):
     return float((A * B).sum() / (A.norm() * B.norm()))
 
 
-def _power(A, alpha):
-    """A^alpha of a PSD matrix by scipy's fractional power (not the package's eigh)."""
+def _power(A, power):
+    """A^power of a PSD matrix by scipy's fractional power (not the package's eigh)."""
     import scipy.linalg
 
-    return torch.as_tensor(np.real(scipy.linalg.fractional_matrix_power(A.numpy(), alpha)))
+    return torch.as_tensor(np.real(scipy.linalg.fractional_matrix_power(A.numpy(), power)))
 
 
 def test_ansatz_table_rows():
     """Trained and initial columns come from their own models and AGOPs (two differently
-    seeded networks here), each the similarity of W^T W with AGOP^alpha computed by hand."""
+    seeded networks here), each the similarity of W^T W with AGOP^power computed by hand."""
     model = make("padding")
     torch.manual_seed(11)  # another draw of the same architecture
     init_model = sequential(padding=1)
@@ -438,18 +438,18 @@ def test_ansatz_table_rows():
     init_agops = patch_agop(init_model, X, device="cpu")
     rows = ansatz_table(model, agops, init_model=init_model, init_agops=init_agops, n_draws=5,
                         G=inner).records()
-    assert len(rows) == 2 * 2 * 2  # layers x alphas x kinds
+    assert len(rows) == 2 * 2 * 2  # layers x powers x kinds
     similarity = {"pearson": _pearson, "cosine": _cosine}
     for r in rows:
-        sim, name, alpha = similarity[r["kind"]], r["layer"], r["alpha"]
+        sim, name, power = similarity[r["kind"]], r["layer"], r["power"]
         W = dict(model.named_modules())[name].weight.detach().flatten(1)
         W0 = dict(init_model.named_modules())[name].weight.detach().flatten(1)
-        assert r["trained"] == pytest.approx(sim(W.T @ W, _power(agops[name], alpha)), abs=1e-8)
-        assert r["init"] == pytest.approx(sim(W0.T @ W0, _power(init_agops[name], alpha)),
+        assert r["trained"] == pytest.approx(sim(W.T @ W, _power(agops[name], power)), abs=1e-8)
+        assert r["init"] == pytest.approx(sim(W0.T @ W0, _power(init_agops[name], power)),
                                           abs=1e-8)
         assert abs(r["init"] - r["trained"]) > 1e-3  # the two columns are not one model's
         assert r["cnfm_init"] == pytest.approx(sim(W0.T @ W0, W.T @ W), abs=1e-8)
-        nulls = null_baselines(dict(model.named_modules())[name], n_draws=5, alpha=alpha,
+        nulls = null_baselines(dict(model.named_modules())[name], n_draws=5, power=power,
                                G=inner[name])[r["kind"]]
         assert r["null_mean"] == nulls["random_mean"]
         assert r["spectrum_margin"] == pytest.approx(

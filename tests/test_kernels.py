@@ -33,7 +33,7 @@ def _metric(q, seed=1, dtype=torch.float64):
 def test_laplace_matches_brute_force():
     X, Z, M = _images(3), _images(2, seed=2), _metric(18)
     ref = kernel_matrix(lambda a, b: laplace_patches(a, b, M, 1.7), X, Z, 3)
-    torch.testing.assert_close(K.laplace(X, Z, 3, M, bandwidth=1.7), ref, rtol=1e-12, atol=0)
+    torch.testing.assert_close(K.laplace(X, Z, 3, bandwidth=1.7, M=M), ref, rtol=1e-12, atol=0)
 
 
 def test_cnngp_matches_brute_force_with_padding_and_zero_patches():
@@ -45,12 +45,12 @@ def test_cnngp_matches_brute_force_with_padding_and_zero_patches():
     Z[1] = 0.0
     for padding in (0, 1):
         ref = kernel_matrix(lambda a, b: cnngp_patches(a, b, M), X, Z, 3, padding)
-        out = K.cnngp(X, Z, 3, M, padding=padding)
+        out = K.cnngp(X, Z, 3, padding=padding, M=M)
         torch.testing.assert_close(out, ref, rtol=1e-10, atol=0)
         assert bool((out[:, 1] == 0).all())  # a zero image is orthogonal to everything
         assert bool(torch.isfinite(ref).all())
         for eps in (1e-4, 1e-6):  # approaching the zero patches from outside
-            near = K.cnngp(X + (X == 0) * eps, Z + (Z == 0) * eps, 3, M, padding=padding)
+            near = K.cnngp(X + (X == 0) * eps, Z + (Z == 0) * eps, 3, padding=padding, M=M)
             assert float((near - out).abs().max()) < 100 * eps * float(out.abs().max())
     # the zero patches are really there: X[0]'s first row of patches is zero
     assert float(patches(X[0], 3)[0].abs().max()) == 0
@@ -61,7 +61,7 @@ def test_cnngp_matches_brute_force_with_padding_and_zero_patches():
 def test_cntk_matches_brute_force(depth, kind):
     X, Z, M = _images(2, H=8, W=8), _images(2, H=8, W=8, seed=2), _metric(18)
     ref = kernel_matrix(lambda a, b: cntk_patches(a, b, M, 2, 3, depth, kind), X, Z, 3)
-    torch.testing.assert_close(K.cntk(X, Z, 3, depth, M, kind=kind), ref, rtol=1e-10, atol=0)
+    torch.testing.assert_close(K.cntk(X, Z, 3, depth, kind=kind, M=M), ref, rtol=1e-10, atol=0)
 
 
 def _nt_cases():
@@ -79,11 +79,11 @@ def test_cntk_matches_neural_tangents(case):
     X, Z, M = (torch.tensor(c[key], dtype=torch.float64) for key in ("X", "Z", "M"))
     for kind in ("nngp", "ntk"):
         ref = torch.tensor(c[f"{kind}_float64"], dtype=torch.float64)
-        out = K.cntk(X, Z, c["k"], c["depth"], M, kind=kind)
+        out = K.cntk(X, Z, c["k"], c["depth"], kind=kind, M=M)
         rel = (out - ref).abs() / ref.abs()
         assert rel[0, 0] < 1e-7
         assert rel.flatten()[1:].max() < 1e-10, (kind, rel)
-        out32 = K.cntk(X.float(), Z.float(), c["k"], c["depth"], M.float(), kind=kind)
+        out32 = K.cntk(X.float(), Z.float(), c["k"], c["depth"], kind=kind, M=M.float())
         assert ((out32.double() - ref).abs() / ref.abs()).max() < 1e-6
 
 
@@ -101,9 +101,9 @@ def test_depth_one_closed_form_and_cnngp():
     theta = torch.arccos(t)
     nngp = (norms * (t * (math.pi - theta) + torch.sin(theta)) / math.pi).mean((2, 3)) / 3
     ntk = nngp + ((1 - theta / math.pi) * dot).mean((2, 3)) / 3
-    torch.testing.assert_close(K.cntk(X, Z, 3, 1, M, kind="nngp"), nngp, rtol=1e-12, atol=0)
-    torch.testing.assert_close(K.cntk(X, Z, 3, 1, M, kind="ntk"), ntk, rtol=1e-12, atol=0)
-    torch.testing.assert_close(K.cnngp(X, Z, 3, M), 3 * nngp, rtol=1e-12, atol=0)
+    torch.testing.assert_close(K.cntk(X, Z, 3, 1, kind="nngp", M=M), nngp, rtol=1e-12, atol=0)
+    torch.testing.assert_close(K.cntk(X, Z, 3, 1, kind="ntk", M=M), ntk, rtol=1e-12, atol=0)
+    torch.testing.assert_close(K.cnngp(X, Z, 3, M=M), 3 * nngp, rtol=1e-12, atol=0)
 
 
 class _WideNet(torch.nn.Module):
@@ -161,7 +161,7 @@ def test_cntk_is_the_infinite_width_limit():
     X = _images(3, c=2, H=6, W=6, seed=5)
     M = _metric(18, seed=6)
     R = torch.linalg.cholesky(M).T
-    exact = {kind: K.cntk(X, None, 3, 2, M, kind=kind) for kind in ("nngp", "ntk")}
+    exact = {kind: K.cntk(X, None, 3, 2, kind=kind, M=M) for kind in ("nngp", "ntk")}
     errors = {}
     for width in (32, 512):
         errs = {"nngp": [], "ntk": []}
@@ -177,12 +177,12 @@ def test_cntk_is_the_infinite_width_limit():
 
 def test_symmetric_and_psd():
     X, M = _images(7, H=8, W=8), _metric(18)
-    for Kxx in (K.laplace(X, X, 3, M, bandwidth=2.0), K.cnngp(X, X, 3, M),
-                K.cntk(X, X, 3, 2, M), K.cntk(X, None, 3, 3, M, kind="nngp")):
+    for Kxx in (K.laplace(X, X, 3, bandwidth=2.0, M=M), K.cnngp(X, X, 3, M=M),
+                K.cntk(X, X, 3, 2, M=M), K.cntk(X, None, 3, 3, kind="nngp", M=M)):
         torch.testing.assert_close(Kxx, Kxx.T, rtol=0, atol=0)
         assert torch.linalg.eigvalsh(Kxx).min() > -1e-12 * Kxx.diagonal().max()
     # the symmetric path equals the general one (Z a copy of X)
-    torch.testing.assert_close(K.cntk(X, None, 3, 2, M), K.cntk(X, X.clone(), 3, 2, M),
+    torch.testing.assert_close(K.cntk(X, None, 3, 2, M=M), K.cntk(X, X.clone(), 3, 2, M=M),
                                rtol=1e-13, atol=0)
 
 
@@ -191,14 +191,14 @@ def test_tiled_equals_untiled(name):
     X, Z, M = _images(9, H=8, W=8), _images(7, H=8, W=8, seed=2), _metric(18)
     alpha = torch.randn(7, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     kern = K.get_kernel(name, patch_size=3, depth=2 if name == "cntk" else None)
-    full, full_sym = kern(X, Z, M), kern(X, None, M)
-    full_agop = kern.agop(X, Z, alpha, M)
+    full, full_sym = kern(X, Z, M=M), kern(X, None, M=M)
+    full_agop = kern.agop(X, Z, alpha, M=M)
     for budget in (150_000, 600_000):  # a few pairs per tile; the smaller one recomputes patches
         small = K.get_kernel(name, patch_size=3, depth=2 if name == "cntk" else None,
                              max_memory=budget)
-        torch.testing.assert_close(small(X, Z, M), full, rtol=1e-12, atol=0)
-        torch.testing.assert_close(small(X, None, M), full_sym, rtol=1e-12, atol=0)
-        torch.testing.assert_close(small.agop(X, Z, alpha, M), full_agop, rtol=1e-10, atol=0)
+        torch.testing.assert_close(small(X, Z, M=M), full, rtol=1e-12, atol=0)
+        torch.testing.assert_close(small(X, None, M=M), full_sym, rtol=1e-12, atol=0)
+        torch.testing.assert_close(small.agop(X, Z, alpha, M=M), full_agop, rtol=1e-10, atol=0)
 
 
 def test_metric_enters_as_a_factor():
@@ -208,8 +208,8 @@ def test_metric_enters_as_a_factor():
     scales = torch.tensor([0.5, 2.0], dtype=torch.float64)
     M = torch.diag((scales[:, None] ** 2).expand(2, 9).reshape(-1))
     Xs, Zs = X * scales[:, None, None], Z * scales[:, None, None]
-    torch.testing.assert_close(K.cntk(X, Z, 3, 2, M), K.cntk(Xs, Zs, 3, 2), rtol=1e-12, atol=0)
-    torch.testing.assert_close(K.laplace(X, Z, 3, torch.eye(18, dtype=torch.float64)),
+    torch.testing.assert_close(K.cntk(X, Z, 3, 2, M=M), K.cntk(Xs, Zs, 3, 2), rtol=1e-12, atol=0)
+    torch.testing.assert_close(K.laplace(X, Z, 3, M=torch.eye(18, dtype=torch.float64)),
                                K.laplace(X, Z, 3), rtol=1e-14, atol=0)
 
 
@@ -218,11 +218,11 @@ def test_float32_agrees_with_float64():
     alpha = torch.randn(4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     for name in ("laplace", "cnngp", "cntk"):
         kern = K.get_kernel(name, patch_size=3, depth=3 if name == "cntk" else None)
-        k64, k32 = kern(X, Z, M), kern(X.float(), Z.float(), M.float())
+        k64, k32 = kern(X, Z, M=M), kern(X.float(), Z.float(), M=M.float())
         assert k32.dtype == torch.float32
         torch.testing.assert_close(k32.double(), k64, rtol=1e-5, atol=0)
-        a64, a32 = kern.agop(X, Z, alpha, M), kern.agop(X.float(), Z.float(), alpha.float(),
-                                                        M.float())
+        a64, a32 = kern.agop(X, Z, alpha, M=M), kern.agop(X.float(), Z.float(), alpha.float(),
+                                                          M=M.float())
         assert (a32.double() - a64).norm() < 1e-4 * a64.norm()
 
 
@@ -268,14 +268,14 @@ def test_agop_matches_autograd_of_brute_force(name):
     alpha = torch.randn(3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     if name == "laplace":
         fn, ours = (lambda a, b: laplace_patches(a, b, M, 1.3)), K.laplace_agop(
-            X, Z, alpha, 3, M, bandwidth=1.3)
+            X, Z, alpha, 3, bandwidth=1.3, M=M)
     elif name == "cnngp":
-        fn, ours = (lambda a, b: cnngp_patches(a, b, M)), K.cnngp_agop(X, Z, alpha, 3, M)
+        fn, ours = (lambda a, b: cnngp_patches(a, b, M)), K.cnngp_agop(X, Z, alpha, 3, M=M)
     else:
         kind = name.split("_")[1]
         def fn(a, b):
             return (cntk_patches(a, b, M, 2, 3, 2, kind))
-        ours = K.cntk_agop(X, Z, alpha, 3, 2, M, kind=kind)
+        ours = K.cntk_agop(X, Z, alpha, 3, 2, kind=kind, M=M)
     from kernel_reference import agop_autograd
 
     ref = agop_autograd(fn, X, Z, alpha, 3)
@@ -335,12 +335,12 @@ def test_bad_input_raises_clear_errors():
         K.cntk(X, Z, 3, 3)  # 6 - 3*2 = 0 < 1
     bad = -torch.eye(18, dtype=torch.float64)
     with pytest.raises(ValueError, match="M must be positive semi-definite"):
-        K.cntk(X, Z, 3, 1, bad)
+        K.cntk(X, Z, 3, 1, M=bad)
     with pytest.raises(ValueError, match="M must be 18 x 18"):
-        K.laplace(X, Z, 3, torch.eye(9))
+        K.laplace(X, Z, 3, M=torch.eye(9))
     with pytest.raises(ValueError, match="kind must be"):
         K.cntk(X, Z, 3, 1, kind="gp")
-    with pytest.raises(ValueError, match="alpha must have shape"):
+    with pytest.raises(ValueError, match="dual_coef must have shape"):
         K.cntk_agop(X, Z, torch.ones(3, 2), 3, 1)
     with pytest.raises(ValueError, match="patch_size must be a positive integer"):
         K.laplace(X, Z, 0)
@@ -372,8 +372,8 @@ def test_cuda_agrees_with_cpu():
     for name in ("laplace", "cnngp", "cntk"):
         cpu = K.get_kernel(name, patch_size=3, depth=2 if name == "cntk" else None, device="cpu")
         gpu = K.get_kernel(name, patch_size=3, depth=2 if name == "cntk" else None, device="cuda")
-        torch.testing.assert_close(gpu(X, Z, M).cpu(), cpu(X, Z, M), rtol=1e-10, atol=0)
-        torch.testing.assert_close(gpu.agop(X, Z, alpha, M).cpu(), cpu.agop(X, Z, alpha, M),
+        torch.testing.assert_close(gpu(X, Z, M=M).cpu(), cpu(X, Z, M=M), rtol=1e-10, atol=0)
+        torch.testing.assert_close(gpu.agop(X, Z, alpha, M=M).cpu(), cpu.agop(X, Z, alpha, M=M),
                                    rtol=1e-9, atol=0)
 
 

@@ -159,10 +159,10 @@ def _finite_or_clear_error(fn):
 def test_kernels_are_finite_symmetric_and_obey_cauchy_schwarz(problem):
     name, dtype, k, depth, X, Z, M, s = problem
     kern = _kernel(name, k, depth, M, bandwidth=10.0 * s)
-    KXX = _finite_or_clear_error(lambda: kern(X, None, M))
-    KXZ = _finite_or_clear_error(lambda: kern(X, Z, M))
-    KZX = _finite_or_clear_error(lambda: kern(Z, X, M))
-    KZZ = _finite_or_clear_error(lambda: kern(Z, None, M))
+    KXX = _finite_or_clear_error(lambda: kern(X, None, M=M))
+    KXZ = _finite_or_clear_error(lambda: kern(X, Z, M=M))
+    KZX = _finite_or_clear_error(lambda: kern(Z, X, M=M))
+    KZZ = _finite_or_clear_error(lambda: kern(Z, None, M=M))
     finite = all(t is not None for t in (KXX, KXZ, KZX, KZZ))
     event(f"{dtype}, scale 1e{round(np.log10(s)):+d}: {'finite' if finite else 'overflow error'}")
     assume(finite)
@@ -187,7 +187,7 @@ def test_patch_agops_are_symmetric_psd_or_a_clear_error(problem, columns):
     kern = _kernel(name, k, depth, M, bandwidth=10.0 * s)
     g = torch.Generator().manual_seed(len(X) * 7 + columns)
     alpha = torch.randn(len(Z), columns, generator=g, dtype=dtype)
-    A = _finite_or_clear_error(lambda: kern.agop(X, Z, alpha, M))
+    A = _finite_or_clear_error(lambda: kern.agop(X, Z, alpha, M=M))
     assume(A is not None)
     assert torch.equal(A, A.T)
     top = float(A.abs().max())
@@ -201,9 +201,9 @@ def test_seeded_cpu_kernel_runs_are_bit_identical(problem):
     name, dtype, k, depth, X, Z, M, s = problem
     kern = _kernel(name, k, depth, M, bandwidth=10.0 * s)
     alpha = torch.ones(len(Z), 2, dtype=dtype)
-    first = _finite_or_clear_error(lambda: (kern(X, Z, M), kern.agop(X, Z, alpha, M)))
+    first = _finite_or_clear_error(lambda: (kern(X, Z, M=M), kern.agop(X, Z, alpha, M=M)))
     assume(first is not None)
-    second = (kern(X.clone(), Z.clone(), M), kern.agop(X.clone(), Z.clone(), alpha, M))
+    second = (kern(X.clone(), Z.clone(), M=M), kern.agop(X.clone(), Z.clone(), alpha, M=M))
     assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
 
 

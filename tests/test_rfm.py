@@ -72,7 +72,7 @@ def test_rounds_are_algorithm_1(float64):
     X, y = small_digits(40)
     model = ConvRFM("laplace", patch_size=3, padding=1, n_iter=1, random_state=1,
                     bandwidth=4.0, **FAST).fit(X, y)
-    Z, alpha = model.X_fit_, model.alphas_[0]
+    Z, alpha = model.X_fit_, model.dual_coefs_[0]
     Pz = extract_patches(Z, 3)  # images already padded
     Px = Pz.clone().requires_grad_(True)
     dist = (Px[:, None] - Pz[None]).pow(2).sum(-1).clamp_min(1e-300).sqrt()  # (n, m, P)
@@ -161,7 +161,7 @@ def test_every_round_is_algorithm_1(float64):
         differs.append(_ridge_on(K / s, Y, K / s, Y, ridges)[0] != lam)
         assert model.history_[t]["ridge"] == lam, t
         assert model.history_[t]["val_acc"] == pytest.approx(val_acc), t
-        torch.testing.assert_close(model.alphas_[t], alpha / s, rtol=1e-6, atol=1e-9)
+        torch.testing.assert_close(model.dual_coefs_[t], alpha / s, rtol=1e-6, atol=1e-9)
         if t == 2:
             break
         previous, M = M, _normalised_agop(Pz, M, alpha / s, L)
@@ -296,8 +296,8 @@ def test_bad_input_errors():
         clone(model).set_params(patch_size=4).fit(X, y)
     with pytest.raises(ValueError, match="patch size"):
         clone(model).set_params(patch_size=11, padding=0).fit(X, y)
-    with pytest.raises(ValueError, match="val_fraction"):
-        clone(model).set_params(val_fraction=1.0).fit(X, y)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        clone(model).set_params(validation_fraction=1.0).fit(X, y)
     with pytest.raises(ValueError, match="normalize"):
         clone(model).set_params(normalize="trace").fit(X, y)
     with pytest.raises(ValueError, match="kernel"):

@@ -33,7 +33,7 @@ def test_rounds_are_algorithm_1_on_whole_inputs():
     # M_{t+1}: the normalised AGOP of f_t = K_{M_t}(., X) alpha_t, by autograd
     X_tr = rfm.X_fit_.reshape(rfm.X_fit_.shape[0], -1)
     for t in (0, 1):
-        A = agop_by_autograd(X_tr, X_tr, rfm.alphas_[t], rfm.Ms_[t], 3.0)
+        A = agop_by_autograd(X_tr, X_tr, rfm.dual_coefs_[t], rfm.Ms_[t], 3.0)
         torch.testing.assert_close(rfm.Ms_[t + 1], A / torch.linalg.eigvalsh(A)[-1],
                                    rtol=1e-6, atol=1e-9)
     # the learned metric weighs the direction that carries the label: e_1 - e_4
@@ -50,7 +50,7 @@ def test_predictions_are_the_kernel_machine():
     rfm = RFM(n_iter=1, random_state=0, bandwidth=2.0, ridges=[1e-2], progress=False).fit(X, y)
     Z = torch.randn(7, 5, dtype=torch.float64, generator=g)
     X_tr = rfm.X_fit_.reshape(rfm.X_fit_.shape[0], -1)
-    f = laplace(Z, X_tr, rfm.M_, 2.0) @ rfm.alpha_
+    f = laplace(Z, X_tr, rfm.M_, 2.0) @ rfm.dual_coef_
     np.testing.assert_allclose(rfm.decision_function(Z), (f[:, 1] - f[:, 0]).numpy(),
                                rtol=1e-8, atol=1e-10)
 

@@ -137,9 +137,9 @@ def test_float32_learned_metric_is_accepted_by_the_next_round():
     M = torch.outer(v, v) / 6
     M32 = (M - 5e-6 * torch.eye(3, dtype=torch.float64)).float()  # eigenvalues 1-5e-6, -5e-6
     X = torch.randn(2, 3, 3, 3, generator=torch.Generator().manual_seed(0))
-    assert torch.isfinite(cntk(X, None, 1, 1, M32)).all()
+    assert torch.isfinite(cntk(X, None, 1, 1, M=M32)).all()
     assert random_filters(M32, 4, 3, 1, seed=0, device="cpu").shape == (4, 3, 1, 1)
     with pytest.raises(ValueError, match="positive semi-definite"):
-        cntk(X.double(), None, 1, 1, M32.double())  # in float64 the same matrix is not PSD
+        cntk(X.double(), None, 1, 1, M=M32.double())  # in float64 the same matrix is not PSD
     with pytest.raises(ValueError, match="positive semi-definite"):
-        cntk(X, None, 1, 1, (M - 1e-3 * torch.eye(3, dtype=torch.float64)).float())
+        cntk(X, None, 1, 1, M=(M - 1e-3 * torch.eye(3, dtype=torch.float64)).float())

@@ -80,7 +80,7 @@ def test_bad_shapes():
         ridge(K[:, :5], Y, 0.1)
     with pytest.raises(ValueError, match=r"Y must have shape \(30,\)"):
         ridge(K, Y[:5], 0.1)
-    with pytest.raises(ValueError, match="lam must be a non-negative"):
+    with pytest.raises(ValueError, match="ridge must be a non-negative"):
         ridge(K, Y, -1.0)
     with pytest.raises(ValueError, match="K_val must have shape"):
         select_ridge(K, Y, K[:, :4], Y, [0.1])

@@ -180,9 +180,9 @@ def test_defect1_every_parsed_name_is_case_insensitive():
     B = space.reduce(torch.eye(4, dtype=torch.float64))
     assert space.similarity(B, "COSINE") == space.similarity(B, "cosine")
     Kt = K.laplace(x, None, 3)
-    lam, _, scores = select_ridge(Kt, torch.ones(2, dtype=x.dtype), Kt, torch.ones(2, dtype=x.dtype),
+    best, _, scores = select_ridge(Kt, torch.ones(2, dtype=x.dtype), Kt, torch.ones(2, dtype=x.dtype),
                                   [0.1, 1.0], metric="MSE")
-    assert (lam, scores) == select_ridge(Kt, torch.ones(2, dtype=x.dtype), Kt,
+    assert (best, scores) == select_ridge(Kt, torch.ones(2, dtype=x.dtype), Kt,
                                          torch.ones(2, dtype=x.dtype), [0.1, 1.0], "mse")[::2]
     assert default_device("CPU").type == "cpu"
 
@@ -305,7 +305,7 @@ def test_defect3_grid_search_over_numpy_arange():
     (dict(padding=True), "padding must be an integer, got True"),
     (dict(patch_size=4), "patch_size must be a positive odd integer"),
     (dict(n_iter=1.0), "n_iter must be an integer"),
-    (dict(val_fraction=1.0), "val_fraction must lie in"),
+    (dict(validation_fraction=1.0), "validation_fraction must lie in"),
     (dict(normalize="l2"), "normalize must be one of"),
     (dict(power=0), "power must be a positive number"),
     (dict(max_memory=0), "max_memory must be a positive integer"),
@@ -399,27 +399,27 @@ def test_defect5_correlation_is_scale_free_over_the_whole_float_range():
 
 
 def test_defect5_solvers_never_return_nan():
-    with pytest.raises(ValueError, match="K \\+ lam\\*I is zero"):
+    with pytest.raises(ValueError, match="K \\+ ridge\\*I is zero"):
         RidgeSweep(torch.zeros(3, 3)).solve(torch.ones(3), 0)
     assert torch.equal(RidgeSweep(torch.zeros(3, 3)).solve(torch.ones(3), 2.0), torch.full((3,), 0.5))
     with pytest.raises(ValueError, match="K must be symmetric"):
         ridge(torch.tensor([[2.0, 1.0], [0.0, 2.0]]), torch.ones(2), 0.1)
     with pytest.raises(ValueError, match="K must be symmetric"):
         RidgeSweep(torch.tensor([[2.0, 1.0], [0.0, 2.0]]))
-    with pytest.raises(ValueError, match="lam must be a finite number"):
+    with pytest.raises(ValueError, match="ridge must be a finite number"):
         ridge(torch.eye(2), torch.ones(2), float("nan"))
     tiny = torch.eye(3, dtype=torch.float64) * 1e-310  # subnormal: 1/K overflows
-    with pytest.raises(ValueError, match=r"alpha = \(K \+ lam I\)\^\{-1\} Y is not finite"):
+    with pytest.raises(ValueError, match=r"dual_coef = \(K \+ ridge I\)\^\{-1\} Y is not finite"):
         ridge(tiny, torch.ones(3, dtype=torch.float64), 0.0, jitter=False)
     with pytest.raises(ValueError, match="is not finite"):
         select_ridge(tiny, torch.ones(3, dtype=torch.float64), tiny, torch.ones(3, dtype=torch.float64), [0.0])
 
 
-def test_defect5_psd_power_checks_alpha():
+def test_defect5_psd_power_checks_power():
     for bad in (float("nan"), float("inf")):
-        with pytest.raises(ValueError, match="alpha must be a finite number"):
+        with pytest.raises(ValueError, match="power must be a finite number"):
             psd_power(torch.eye(3), bad)
-    with pytest.raises(ValueError, match="alpha must be a real number"):
+    with pytest.raises(ValueError, match="power must be a real number"):
         psd_power(torch.eye(3), "1/2")
 
 
@@ -433,14 +433,14 @@ def test_defect6_half_precision_matrices_in_psd_power_and_layer_correlations(dty
     g = torch.Generator().manual_seed(0)
     B = torch.randn(9, 9, generator=g, dtype=torch.float64)
     A = B @ B.T
-    for alpha in (0.5, 2.0, -1.0):
-        out = psd_power(A.to(dtype), alpha)
+    for power in (0.5, 2.0, -1.0):
+        out = psd_power(A.to(dtype), power)
         assert out.dtype == dtype
-        ref = psd_power(A.to(dtype).double(), alpha)  # the same rounded matrix, in float64
+        ref = psd_power(A.to(dtype).double(), power)  # the same rounded matrix, in float64
         torch.testing.assert_close(out.double(), ref, rtol=3e-2, atol=3e-2 * float(ref.abs().max()))
     model = small_cnn()
-    corr = layer_correlations(model.to(dtype), {"0": A.to(dtype)}, alpha=0.5)["0"]
-    ref = layer_correlations(model.double(), {"0": A.to(dtype).double()}, alpha=0.5)["0"]
+    corr = layer_correlations(model.to(dtype), {"0": A.to(dtype)}, power=0.5)["0"]
+    ref = layer_correlations(model.double(), {"0": A.to(dtype).double()}, power=0.5)["0"]
     assert corr == pytest.approx(ref, abs=2e-2)
 
 

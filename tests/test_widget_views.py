@@ -56,7 +56,7 @@ def test_ansatz_explorer_opens_on_the_last_checkpoint_and_layer(monkeypatch):
                         lambda *a, **k: titles.append(k["title"]) or real(*a, **k))
     box = widgets.ansatz_explorer(matrices)
     assert titles == ["l2, epoch 5"]  # the static twin's last figure
-    assert not _controls(box)["alpha"].continuous_update
+    assert not _controls(box)["power"].continuous_update
 
 
 def test_emergence_explorer_opens_on_the_static_twin_and_trains_each_pair_once(monkeypatch):

@@ -295,7 +295,7 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def run_benchmarks(size: str = "quick", device=None, only: list[str] | None = None, *,
+def run_benchmarks(size: str = "quick", device: str | torch.device | None = None, only: list[str] | None = None, *,
                    command: str = "", echo: bool = False, busy: int = 0,
                    on_row: Callable[[dict, list[dict]], None] | None = None
                    ) -> tuple[dict, list[dict]]:
@@ -377,7 +377,7 @@ def results_file(name: str) -> str:
     return os.path.join(RESULTS_DIR, name)
 
 
-def load_results(path) -> tuple[dict, list[dict]]:
+def load_results(path: str | os.PathLike[str]) -> tuple[dict, list[dict]]:
     """The machine description and rows of a JSON file written by ``python -m agop.bench --json``.
 
     Examples:

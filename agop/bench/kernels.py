@@ -2,7 +2,7 @@
 
 Problems (float32, ``k = 3``): images ``1 x 28 x 28`` and ``3 x 32 x 32`` (uniform noise; the
 cost does not depend on the pixels), CNTK of depth 1 and 3, ``n`` training images; the AGOP is
-that of ``f(x) = K(x, X) alpha`` with 10 outputs over 20 sample images. ``quick`` runs the
+that of ``f(x) = K(x, X) dual_coef`` with 10 outputs over 20 sample images. ``quick`` runs the
 paper's reference setting ``n = 400``, depth 3 (and ``n = 100`` against the untiled path);
 ``paper`` runs ``n`` in {100, 200, 400, 1000, 2000} and depth 1 and 3.
 
@@ -30,6 +30,8 @@ computation in float64 (untimed, ``n <= 400``).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
+from typing import Any
 
 import torch
 
@@ -80,8 +82,8 @@ def _thread_rows(size: str, device: torch.device, X: torch.Tensor,
     per-call choice to both, from the same run."""
     cores = _driver._usable_cores()
     for threads in sorted({1, cores}):
-        seconds, peak, _ = measure(lambda t=threads: cntk(X, None, K_SIZE, 3, device=device,
-                                                          threads=t), device, repeats=1)
+        seconds, peak, _ = measure(partial(cntk, X, None, K_SIZE, 3, device=device,
+                                           threads=threads), device, repeats=1)
         yield Result(problem=f"CNTK K(X,X), 1x28x28, depth 3, n={X.shape[0]}, "
                              f"threads={threads} (forced)", size=size, seconds=seconds,
                      peak_mb=peak, notes=f"per-call choice took {auto_seconds:.3f} s "
@@ -101,16 +103,16 @@ def kernels(size: str, device: torch.device) -> Iterator[Result]:
     for name, depth, n, with_reference in _cases(size):
         shape = SHAPES[name]
         X = torch.rand(n, *shape, generator=g).to(device)
-        alpha = torch.randn(n, N_CLASSES, generator=g).to(device)
+        dual_coef = torch.randn(n, N_CLASSES, generator=g).to(device)
         S = X[:N_SAMPLES]
         repeats = 1 if size == "quick" or n > 400 else 3
-        problems = [
+        problems: list[tuple[str, Any, Any, float]] = [
             ("K(X,X)", lambda X=X, d=depth: cntk(X, None, K_SIZE, d, device=device),
              lambda X=X, d=depth: cntk(X.double(), None, K_SIZE, d, device=device),
              n * n / 2 * _flops_per_pair(shape, depth, False)),
             (f"patch-AGOP ({N_SAMPLES} images, {N_CLASSES} outputs)",
-             lambda X=X, S=S, a=alpha, d=depth: cntk_agop(S, X, a, K_SIZE, d, device=device),
-             lambda X=X, S=S, a=alpha, d=depth: cntk_agop(S.double(), X.double(), a.double(),
+             lambda X=X, S=S, a=dual_coef, d=depth: cntk_agop(S, X, a, K_SIZE, d, device=device),
+             lambda X=X, S=S, a=dual_coef, d=depth: cntk_agop(S.double(), X.double(), a.double(),
                                                           K_SIZE, d, device=device),
              N_SAMPLES * n * _flops_per_pair(shape, depth, True)),
         ]

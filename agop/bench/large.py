@@ -24,7 +24,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import torch
 
@@ -47,7 +47,8 @@ def memory_target_mb(n: int) -> float:
     return (3 * n * n * 4 + 2**30) / 2**20
 
 
-def digits_28(n: int, split: str, seed: int, device, dtype=torch.float32, side: int = SIDE
+def digits_28(n: int, split: str, seed: int, device: str | torch.device | None,
+              dtype: torch.dtype = torch.float32, side: int = SIDE
               ) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` digits ``(n, 1, side, side)`` in noise and their labels: drawn with replacement
     from a fixed 75 % (``split="train"``) / 25 % (``"test"``) split of the 1 797 digit images,
@@ -86,8 +87,8 @@ def run_point(n: int, device: str | None = None, seed: int = 0, progress: bool =
     t0 = time.perf_counter()
     best = result.best_iter
     M = None if best == 0 else result.Ms[best]
-    alpha = result.best_fit.alpha / result.best_fit.scale
-    predictions = torch.cat([kernel(X_test[i:i + TEST_BLOCK], X_tr, M=M) @ alpha
+    dual_coef = result.best_fit.dual_coef / result.best_fit.scale
+    predictions = torch.cat([kernel(X_test[i:i + TEST_BLOCK], X_tr, M=M) @ dual_coef
                              for i in range(0, n_test, TEST_BLOCK)])
     test_acc = float((predictions.argmax(1).cpu() == y_test.cpu()).double().mean())
     test_seconds = time.perf_counter() - t0
@@ -146,7 +147,7 @@ def large(size: str, device: torch.device) -> Iterator[Result]:
         yield _result(point_in_subprocess(n, str(device)), size)
 
 
-def curve(ns, json_path: str | None, device: str | None = None, command: str = "", *,
+def curve(ns: Sequence[int], json_path: str | None, device: str | None = None, command: str = "", *,
           side: int = SIDE, rounds: int = ROUNDS) -> list:
     """Points at each ``n`` (fresh processes), saved after each one as a benchmark JSON
     (``machine``, ``results``, ``complete``) readable by :func:`agop.bench.load_results`."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import partial
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +22,7 @@ from agop.data import digits, one_hot, train_val_split
 from agop.kernels import get_kernel
 from agop.rfm import DEFAULT_RIDGES, fit_kernel_machine
 
-SETTINGS = {
+SETTINGS: dict[str, dict[str, Any]] = {
     "laplace": dict(patch_size=7, padding=3, options={}),
     "cntk": dict(patch_size=3, padding=0, options={"depth": 2}),
 }
@@ -29,7 +30,7 @@ SETTINGS = {
 
 def _round(kernel, X, Y, X_val, Y_val, M):
     fit = fit_kernel_machine(kernel, X, Y, X_val, Y_val, M, DEFAULT_RIDGES)
-    return kernel.agop(X, X, fit.alpha / fit.scale, M=M)
+    return kernel.agop(X, X, fit.dual_coef / fit.scale, M=M)
 
 
 @benchmark("rfm")

@@ -1,6 +1,6 @@
 """Scaling of the CNTK kernel matrix and its patch-AGOP with the number of images ``n``.
 
-:func:`scaling_curve` times ``K(X, X)`` (or the patch-AGOP of ``f = K(., X) alpha`` over a fixed
+:func:`scaling_curve` times ``K(X, X)`` (or the patch-AGOP of ``f = K(., X) dual_coef`` over a fixed
 set of sample images) for growing ``n``, tiled inside the default memory budget and, where it
 fits, as one untiled block (every pair of images at once). Each point runs in a fresh Python
 process, so its peak memory is that process's own high-water mark (``VmHWM``: the
@@ -68,10 +68,10 @@ def _point(problem: str, n: int, path: str, shape, patch_size: int, depth: int,
         def call():
             return cntk(X, None, patch_size, depth, device=dev, max_memory=budget)
     else:
-        alpha = torch.randn(n, n_outputs, generator=g).to(dev)
+        dual_coef = torch.randn(n, n_outputs, generator=g).to(dev)
 
         def call():
-            return cntk_agop(X[:n_samples], X, alpha, patch_size, depth, device=dev,
+            return cntk_agop(X[:n_samples], X, dual_coef, patch_size, depth, device=dev,
                              max_memory=budget)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
@@ -122,10 +122,10 @@ def scaling_curve(ns: Sequence[int], *, problem: str = "K", path: str = "tiled",
 
 def fit_exponent(ns: Sequence[float], values: Sequence[float]) -> float:
     """The slope ``p`` of the least-squares line through ``(log n, log value)``: value ~ n^p."""
-    ns, values = np.asarray(ns, float), np.asarray(values, float)
-    if len(ns) < 2 or np.any(ns <= 0) or np.any(values <= 0):
+    n_arr, v_arr = np.asarray(ns, float), np.asarray(values, float)
+    if len(n_arr) < 2 or np.any(n_arr <= 0) or np.any(v_arr <= 0):
         raise ValueError("fit_exponent needs at least two points with positive n and values")
-    slope, _ = np.polyfit(np.log(ns), np.log(values), 1)
+    slope, _ = np.polyfit(np.log(n_arr), np.log(v_arr), 1)
     return float(slope)
 
 

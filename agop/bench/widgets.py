@@ -24,6 +24,7 @@ import io
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 
@@ -46,7 +47,7 @@ def _rendering() -> Iterator[None]:
         if hasattr(obj, "savefig"):
             obj.savefig(io.BytesIO(), format="png")
 
-    IPython.display.display = render
+    IPython.display.display = render  # type: ignore[assignment]  # restored below
     try:
         yield
     finally:
@@ -86,7 +87,7 @@ def _set(controls: dict, name: str, value) -> Callable[[], None]:
 def _theorem(size: str) -> Iterator[Result]:
     X, labels = data.digits(classes=(3, 8), dtype=torch.float64, device="cpu")
     y = (2 * labels - 1).to(X.dtype)
-    box = {}
+    box: dict[str, Any] = {}
     yield _row("theorem", "first view", _timed(lambda: box.setdefault(
         "w", widgets.theorem_explorer(X, y, kernel_size=5, width=8, hidden=(4,)))), size)
     c = _controls(box["w"])
@@ -104,12 +105,12 @@ def _ansatz(size: str) -> Iterator[Result]:
         A = patch_agop(net, X, device="cpu")
         mods = dict(net.named_modules())
         matrices[f"epoch {epoch}"] = {n: (cnfm(mods[n]), A[n]) for n in A}
-    box = {}
+    box: dict[str, Any] = {}
     yield _row("ansatz", "first view", _timed(lambda: box.setdefault(
         "w", widgets.ansatz_explorer(matrices))), size)
     c = _controls(box["w"])
     first_layer = next(iter(matrices["epoch 0"]))
-    yield _row("ansatz", "alpha 0.5", _timed(_set(c, "alpha", 0.5)), size)
+    yield _row("ansatz", "power 0.5", _timed(_set(c, "power", 0.5)), size)
     yield _row("ansatz", "first layer", _timed(_set(c, "layer", first_layer)), size)
     yield _row("ansatz", "checkpoint", _timed(_set(c, "checkpoint", "epoch 0")), size)
 
@@ -125,7 +126,7 @@ def _operators(size: str) -> Iterator[Result]:
                 B = torch.randn(k * k, k * k, generator=g)
                 Ms.append(B @ B.T / (k * k))
             iterates[kernel, k] = Ms
-    box = {}
+    box: dict[str, Any] = {}
     yield _row("operators", "first view", _timed(lambda: box.setdefault(
         "w", widgets.rfm_explorer(iterates, list(X)))), size)
     c = _controls(box["w"])
@@ -143,7 +144,7 @@ def _noise(size: str) -> Iterator[Result]:
         maps = {"ConvRFM map": feature_map(B @ B.T, X, 5), "CNN map": feature_map(B.T @ B, X, 5)}
         panels.append({"noise": noise, "images": X, "maps": maps,
                        "accuracy": {"ConvRFM": (0.9, 0.01), "CNTK": (0.6, 0.02)}})
-    box = {}
+    box: dict[str, Any] = {}
     yield _row("noise", "first view", _timed(lambda: box.setdefault(
         "w", widgets.noise_explorer(panels))), size)
     c = _controls(box["w"])
@@ -156,7 +157,7 @@ def _pretrained(size: str) -> Iterator[Result]:
               for name in ("vgg11", "resnet18")}
     X = data.load_images(n=2, size=64)
     images = dict(zip(data.PHOTOGRAPHS[:2], X, strict=True))
-    box = {}
+    box: dict[str, Any] = {}
     yield _row("pretrained", "first view", _timed(lambda: box.setdefault(
         "w", widgets.pretrained_explorer(models, images, size=64))), size)
     c = _controls(box["w"])
@@ -173,9 +174,9 @@ def _pretrained(size: str) -> Iterator[Result]:
 
 def _emergence(size: str) -> Iterator[Result]:
 
-    settings = dict(D=40, n_train=4000, steps=3000)
+    settings: dict[str, Any] = dict(D=40, n_train=4000, steps=3000)
     twin = emergence_view(30.0, 8, **settings)
-    box = {}
+    box: dict[str, Any] = {}
     yield _row("emergence", "first view (cached network)", _timed(lambda: box.setdefault(
         "w", widgets.emergence_explorer([0.0, 3.0, 30.0], [8, 32],
                                         views={(30.0, 8): twin}, **settings))), size)

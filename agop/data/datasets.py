@@ -15,6 +15,7 @@ import os
 import string
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -212,7 +213,7 @@ _SPEC: dict[str, tuple[str, Callable, Callable[[str | None], int]]] = {
     "fashionmnist": ("FashionMNIST", _mnist_family("FashionMNIST", "FashionMNIST", _FASHION),
                      lambda s: 10),
     "emnist": ("EMNIST", _mnist_family("EMNIST", "EMNIST", lambda s: tuple(_EMNIST_SPLITS[s])),
-               lambda s: len(_EMNIST_SPLITS[s])),
+               lambda s: len(_EMNIST_SPLITS[cast(str, s)])),  # EMNIST always has a split
     "svhn": ("SVHN", _svhn, lambda s: 10),
     "cifar10": ("CIFAR10", _cifar("CIFAR10", "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)],
                                   ["test_batch"], "batches.meta", "label_names", _CIFAR10),

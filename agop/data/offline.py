@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import skimage.data
 import torch
@@ -86,7 +88,8 @@ def _keep_classes(X: torch.Tensor, y: torch.Tensor, classes) -> tuple[torch.Tens
     return X[keep], match[keep].long().argmax(1)
 
 
-def digits(n: int | None = None, *, size: Size = None, classes=None, seed: int = 0,
+def digits(n: int | None = None, *, size: Size = None, classes: Sequence[int] | None = None,
+           seed: int = 0,
            device: str | torch.device | None = None, dtype: torch.dtype | None = None
            ) -> tuple[torch.Tensor, torch.Tensor]:
     """scikit-learn's handwritten digits: ``X`` of shape ``(n, 1, 8, 8)`` in ``[0, 1]``, labels ``y``.
@@ -165,7 +168,7 @@ def photograph(name: str, *, size: Size = None, channels: int | None = None,
     return img.to(default_device(device))
 
 
-def photographs(names=None, *, size: int = 64, channels: int = 3,
+def photographs(names: str | Sequence[str] | None = None, *, size: int = 64, channels: int = 3,
                 device: str | torch.device | None = None, dtype: torch.dtype | None = None
                 ) -> torch.Tensor:
     """Several bundled photographs as one batch ``(n, channels, size, size)`` in ``[0, 1]``.

@@ -16,6 +16,7 @@ import pickle
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -62,7 +63,7 @@ def reading(path: str | Path, what: str) -> Iterator[None]:
                             ) from err
 
 
-def as_pixels(values, path: str | Path, what: str = "images") -> np.ndarray:
+def as_pixels(values: Any, path: str | Path, what: str = "images") -> np.ndarray:
     """``values`` as ``uint8`` pixels; :class:`DataFileError` if any is not an integer in
     ``0..255`` (a cast would wrap 256 to 0 silently)."""
     arr = np.asarray(values)
@@ -180,9 +181,10 @@ def read_svhn_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 def read_images(paths: list[str], size: int) -> np.ndarray:
     """Image files (any format PIL reads, e.g. GTSRB's ``.ppm``) as RGB ``uint8`` ``(N, 3, size, size)``."""
+    BILINEAR = Image.BILINEAR  # type: ignore[attr-defined]  # set at import by PIL
     out = np.empty((len(paths), 3, size, size), dtype=np.uint8)
     for i, p in enumerate(paths):  # one file per image: reading is the loop, not arithmetic
         with reading(p, "an image"), Image.open(p) as img:
-            img = img.convert("RGB").resize((size, size), Image.BILINEAR)
-            out[i] = np.asarray(img).transpose(2, 0, 1)
+            rgb = img.convert("RGB").resize((size, size), BILINEAR)
+            out[i] = np.asarray(rgb).transpose(2, 0, 1)
     return out

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from agop.validation import as_tensor
+from agop._typing import ArrayLike
+from agop.validation import as_tensor, renamed_arguments
 
 
 def _labels(y, name: str = "y") -> torch.Tensor:
@@ -19,7 +20,7 @@ def _labels(y, name: str = "y") -> torch.Tensor:
     return y.long()
 
 
-def one_hot(y, n_classes: int | None = None, *, dtype: torch.dtype | None = None) -> torch.Tensor:
+def one_hot(y: ArrayLike, n_classes: int | None = None, *, dtype: torch.dtype | None = None) -> torch.Tensor:
     r"""One-hot targets :math:`Y_{ic} = 1` if :math:`y_i = c`, else 0, shape ``(n, n_classes)``.
 
     ``y`` holds integer labels in :math:`\{0, \dots, C - 1\}`, :math:`C` = ``n_classes``
@@ -49,20 +50,23 @@ def one_hot(y, n_classes: int | None = None, *, dtype: torch.dtype | None = None
     return Y
 
 
-def train_val_split(X, Y, val_fraction: float = 0.2, seed: int = 0, *, stratify: bool = True
+@renamed_arguments(val_fraction="validation_fraction")
+def train_val_split(X: ArrayLike, Y: ArrayLike, validation_fraction: float = 0.2, seed: int = 0,
+                    *, stratify: bool = True
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Split ``(X, Y)`` into ``(X_train, Y_train, X_val, Y_val)``, seeded.
 
     ``Y`` is a vector of class labels ``(n,)`` or a target matrix ``(n, C)`` (one-hot: its arg-max
     is the class). With ``stratify=True`` (used when ``Y`` holds classes) every class puts
-    ``round(val_fraction * n_c)`` of its ``n_c`` samples in the validation split, always keeping at
-    least one in the training split; otherwise ``round(val_fraction * n)`` random samples go there.
+    ``round(validation_fraction * n_c)`` of its ``n_c`` samples in the validation split, always
+    keeping at least one in the training split; otherwise ``round(validation_fraction * n)``
+    random samples go there.
     Selection never looks at a test set: the validation split is carved from training data.
 
     Examples:
         >>> X = torch.arange(10.0)[:, None]
         >>> y = torch.tensor([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
-        >>> X_train, y_train, X_val, y_val = train_val_split(X, y, val_fraction=0.4)
+        >>> X_train, y_train, X_val, y_val = train_val_split(X, y, validation_fraction=0.4)
         >>> y_val.bincount().tolist(), len(X_train)  # 2 of each class held out
         ([2, 2], 6)
         >>> sorted(torch.cat([X_train, X_val])[:, 0].tolist()) == X[:, 0].tolist()
@@ -76,8 +80,8 @@ def train_val_split(X, Y, val_fraction: float = 0.2, seed: int = 0, *, stratify:
     n = X.shape[0]
     if Y.shape[0] != n:
         raise ValueError(f"X and Y must have the same number of samples, got {n} and {Y.shape[0]}")
-    if not (isinstance(val_fraction, (int, float)) and 0 < val_fraction < 1):
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    if not (isinstance(validation_fraction, (int, float)) and 0 < validation_fraction < 1):
+        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction!r}")
     if n < 2:
         raise ValueError(f"train_val_split needs at least 2 samples, got {n}")
     g = torch.Generator().manual_seed(int(seed))
@@ -89,17 +93,19 @@ def train_val_split(X, Y, val_fraction: float = 0.2, seed: int = 0, *, stratify:
         _, counts = torch.unique_consecutive(sorted_classes, return_counts=True)
         starts = torch.cumsum(counts, 0) - counts
         rank = torch.arange(n) - torch.repeat_interleave(starts, counts)
-        n_val_c = torch.clamp(torch.round(val_fraction * counts.double()).long(), max=counts - 1)
+        n_val_c = torch.clamp(torch.round(validation_fraction * counts.double()).long(),
+                              max=counts - 1)
         in_val = torch.zeros(n, dtype=torch.bool)                  # indexed like perm
         in_val[order[rank < torch.repeat_interleave(n_val_c, counts)]] = True
         val, train = perm[in_val], perm[~in_val]                   # both stay shuffled
     else:
-        n_val = min(int(round(val_fraction * n)), n - 1)
+        n_val = min(int(round(validation_fraction * n)), n - 1)
         val, train = perm[:n_val], perm[n_val:]
     if val.numel() == 0:
         raise ValueError(
-            f"val_fraction={val_fraction} leaves no validation sample among {n} samples"
+            f"validation_fraction={validation_fraction} leaves no validation sample among {n} "
+            "samples"
             + (" (stratified: each class keeps one sample for training)" if stratify else "")
-            + "; use more samples or a larger val_fraction")
+            + "; use more samples or a larger validation_fraction")
     train, val = train.to(X.device), val.to(X.device)
     return X[train], Y[train.to(Y.device)], X[val], Y[val.to(Y.device)]

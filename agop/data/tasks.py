@@ -9,6 +9,7 @@ labels ``y``. Binary tasks use labels ``{0, 1}``; the paper's ``+-1`` label is `
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import torch
@@ -96,13 +97,15 @@ def _digit_pool(source: str, split: str, root, download: bool = False
         idx = perm[:n_train] if split == "train" else perm[n_train:]
         return X[idx], y[idx], 1.0
     if source == "mnist":
-        X, y = read_split("mnist", train=split == "train", root=root, download=download)
-        return torch.from_numpy(X), torch.from_numpy(y), 255.0
+        images, labels = read_split("mnist", train=split == "train", root=root,
+                                    download=download)
+        return torch.from_numpy(images), torch.from_numpy(labels), 255.0
     raise ValueError(f"source must be 'digits' or 'mnist', got {source!r}")
 
 
 def digits_in_noise(n: int, sigma: float, *, source: str = "digits", frame: int | None = None,
-                    split: str = "train", root=None, download: bool = False, seed: int = 0,
+                    split: str = "train", root: str | os.PathLike[str] | None = None,
+                    download: bool = False, seed: int = 0,
                     device: str | torch.device | None = None, dtype: torch.dtype | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""A digit at a random position in a frame of Gaussian noise: ``(n, 1, frame, frame)``, ``y`` in ``0..9``.

@@ -39,7 +39,7 @@ from agop.features import (
 )
 from agop.linalg import correlation, psd_power
 from agop.pretrained import load_model
-from agop.validation import check_images, check_int
+from agop.validation import check_images, check_int, renamed_arguments
 
 
 def n_outputs(model: nn.Module, X: torch.Tensor) -> int:
@@ -85,7 +85,7 @@ class LayerResult:
     :math:`W^\top G W` for random PSD ``G`` (mean and std over draws); ``null_spectrum_*``: the
     spectrum-matched null, the trained ``G``'s eigenvalues in random eigenbases (mean and std);
     ``null_identity_*``: ``G = I``; the ``null_*_sqrt*`` fields: the same nulls against
-    :math:`(W^\top G W)^{1/2}` (``None`` unless the table's ``alphas`` hold ``0.5``);
+    :math:`(W^\top G W)^{1/2}` (``None`` unless the table's ``powers`` hold ``0.5``);
     ``cnfm_init_vs_trained`` (``_cosine``): Pearson correlation (cosine similarity) of the initial
     and the trained CNFM; ``seconds``: this layer's share of the analysis after the shared
     backward passes.
@@ -147,7 +147,7 @@ _TEXT_COLUMNS = (
 @dataclasses.dataclass
 class AnsatzTable:
     """The ansatz report: one row per conv layer (:class:`LayerResult`), and how the AGOPs were
-    computed (``None`` where the AGOPs were given, :func:`ansatz_table`). ``alphas``: the
+    computed (``None`` where the AGOPs were given, :func:`ansatz_table`). ``powers``: the
     powers of the AGOP whose null baselines the rows hold (1, and 1/2 for the ``*_sqrt``
     fields); :meth:`records` gives one row per (layer, power, kind), the long form that
     :func:`agop.viz.plot_ansatz_controls` draws.
@@ -163,7 +163,7 @@ class AnsatzTable:
     sketch: int | None = None
     weights: str = "weights as given"
     agop_seconds: float | None = None
-    alphas: tuple[float, ...] = (1.0,)
+    powers: tuple[float, ...] = (1.0,)
     init_agop_seconds: float | None = None
     agops: dict[str, torch.Tensor] | None = dataclasses.field(default=None, repr=False)
     init_agops: dict[str, torch.Tensor] | None = dataclasses.field(default=None, repr=False)
@@ -198,8 +198,8 @@ class AnsatzTable:
         return float(np.mean(values))
 
     def records(self, labels: str = "names") -> list[dict[str, Any]]:
-        r"""One dict per (layer, power ``alpha`` in :attr:`alphas`, kind), in that order: the
-        similarity of :math:`W^\top W` with :math:`\mathrm{AGOP}^\alpha` after training
+        r"""One dict per (layer, power in :attr:`powers`, kind), in that order: the
+        similarity of :math:`W^\top W` with :math:`\mathrm{AGOP}^p` after training
         (``trained``) and at initialisation (``init``), the initial against the trained CNFM
         (``cnfm_init``), the Wishart null (``null_mean``, ``null_std``, and ``margin``, the
         distance from it in its standard deviations, ``inf`` where the std is 0), the
@@ -210,8 +210,8 @@ class AnsatzTable:
             raise ValueError(f"labels must be 'names' or 'index', got {labels!r}")
         out = []
         for i, r in enumerate(self.rows):
-            for alpha in self.alphas:
-                s = "" if alpha == 1 else "_sqrt"
+            for power in self.powers:
+                s = "" if power == 1 else "_sqrt"
                 for kind in ("pearson", "cosine"):
                     trained = getattr(r, f"{kind}{s}")
                     null_mean = getattr(r, f"null_random_{kind}{s}")
@@ -219,7 +219,7 @@ class AnsatzTable:
                     spectrum_mean = getattr(r, f"null_spectrum_{kind}{s}")
                     spectrum_std = getattr(r, f"null_spectrum_{kind}{s}_std")
                     out.append({
-                        "layer": r.layer if labels == "names" else str(i + 1), "alpha": alpha,
+                        "layer": r.layer if labels == "names" else str(i + 1), "power": power,
                         "kind": kind, "trained": trained, "init": getattr(r, f"init_{kind}{s}"),
                         "cnfm_init": (r.cnfm_init_vs_trained if kind == "pearson"
                                       else r.cnfm_init_vs_trained_cosine),
@@ -230,7 +230,7 @@ class AnsatzTable:
                         "spectrum_margin": _margin(trained, spectrum_mean, spectrum_std)})
         return out
 
-    def null_margins(self, kind: str = "pearson", null: str = "spectrum") -> list[float]:
+    def null_margins(self, kind: str = "pearson", null: str = "spectrum") -> list[float | None]:
         """Per layer, ``(measured - null mean) / null std``: the distance of the measured
         similarity from the ``"spectrum"`` (matched, the primary) or ``"random"`` (Wishart)
         null in the null's standard deviations (``inf`` where the std is 0)."""
@@ -266,10 +266,11 @@ class AnsatzTable:
             return (f"{self.model} ({self.weights}): {len(self.rows)} conv layers, "
                     f"AGOPs as given")
         how = f"sketched with {self.sketch} probes" if self.sketch else "exact"
+        size = self.image_size or (0, 0)
         init = ("" if self.init_agop_seconds is None
                 else f", at initialisation {self.init_agop_seconds:.1f} s")
         return (f"{self.model} ({self.weights}): {len(self.rows)} conv layers, {self.n_images} "
-                f"images of {self.image_size[0]}x{self.image_size[1]}, {self.n_outputs} outputs, "
+                f"images of {size[0]}x{size[1]}, {self.n_outputs} outputs, "
                 f"AGOP {how}; shared backward passes {self.agop_seconds:.1f} s{init}")
 
     def to_text(self) -> str:
@@ -403,7 +404,7 @@ def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = No
         rows.append(_layer_row(
             n, conv, A[n].similarities(), nulls,
             init_conv=None if init_convs is None else init_convs[n],
-            init_similarities=None if init_convs is None else A0[n].similarities(),
+            init_similarities=None if init_convs is None or A0 is None else A0[n].similarities(),
             t0=t0))
     return AnsatzTable(
         model=name or type(model).__name__, rows=rows, n_images=X.shape[0],
@@ -416,7 +417,7 @@ def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = No
 
 def _margin(value: float | None, mean: float | None, std: float | None) -> float | None:
     """``(value - mean) / std`` (``inf`` where ``std`` is 0, ``None`` where the null is)."""
-    if value is None or mean is None:
+    if value is None or mean is None or std is None:
         return None
     return (value - mean) / std if std > 0 else math.inf
 
@@ -429,8 +430,8 @@ def _layer_row(name: str, conv: nn.Conv2d, similarities: tuple[float, float, flo
     after training and at initialisation, and its :func:`agop.features.null_baselines` by
     power (``{1.0: ..., 0.5: ...}``)."""
     row = LayerResult(name, tuple(conv.weight.shape), *similarities)
-    for alpha, null in nulls.items():
-        s = "" if alpha == 1 else "_sqrt"
+    for power, null in nulls.items():
+        s = "" if power == 1 else "_sqrt"
         for kind in ("pearson", "cosine"):
             values = null[kind]
             setattr(row, f"null_random_{kind}{s}", values["random_mean"])
@@ -449,15 +450,16 @@ def _layer_row(name: str, conv: nn.Conv2d, similarities: tuple[float, float, flo
     return row
 
 
+@renamed_arguments(alphas="powers")
 def ansatz_table(model: nn.Module, agops: dict[str, torch.Tensor],
                  init_model: nn.Module | None = None,
                  init_agops: dict[str, torch.Tensor] | None = None,
-                 alphas: Sequence[float] = (1.0, 0.5), n_draws: int = 20, seed: int = 0, *,
+                 powers: Sequence[float] = (1.0, 0.5), n_draws: int = 20, seed: int = 0, *,
                  G: dict[str, torch.Tensor] | None = None,
                  name: str | None = None) -> AnsatzTable:
     r"""The ansatz report of :func:`verify_ansatz` from AGOPs already computed: the
     :class:`AnsatzTable` of the layers in ``agops`` (``q x q`` each, of ``model``), with the
-    null baselines at each power in ``alphas`` (1 and 1/2).
+    null baselines at each power in ``powers`` (1 and 1/2).
 
     Per layer: the similarities of :math:`W^	op W` with :math:`\mathrm{AGOP}` and
     :math:`\mathrm{AGOP}^{1/2}`; the same at initialisation (``init_model`` and its
@@ -482,15 +484,15 @@ def ansatz_table(model: nn.Module, agops: dict[str, torch.Tensor],
         >>> len(rows)  # 2 layers x 2 powers x 2 kinds
         8
         >>> row = rows[0]
-        >>> row["layer"], row["alpha"], row["kind"], round(row["trained"], 3)
+        >>> row["layer"], row["power"], row["kind"], round(row["trained"], 3)
         ('convs.0', 1.0, 'pearson', 0.758)
         >>> abs(row["spectrum_margin"]) < 2, abs(row["margin"]) < 2
         (True, True)
     """
-    alphas = tuple(float(a) for a in alphas)
-    if not alphas or any(a not in (1.0, 0.5) for a in alphas):
-        raise ValueError(f"alphas must hold 1.0 and/or 0.5 (the AGOP and its square root), "
-                         f"got {alphas!r}")
+    powers = tuple(float(a) for a in powers)
+    if not powers or any(a not in (1.0, 0.5) for a in powers):
+        raise ValueError(f"powers must hold 1.0 and/or 0.5 (the AGOP and its square root), "
+                         f"got {powers!r}")
     convs = conv_layers(model, list(agops))
     init_convs = conv_layers(init_model, list(agops)) if init_model is not None else None
     if G is not None and set(G) != set(agops):
@@ -506,14 +508,14 @@ def ansatz_table(model: nn.Module, agops: dict[str, torch.Tensor],
     rows = []
     for n, A in agops.items():
         t0 = time.perf_counter()
-        nulls = {a: null_baselines(convs[n], n_draws=n_draws, seed=seed, alpha=a,
-                                   G=None if G is None else G[n]) for a in alphas}
+        nulls = {a: null_baselines(convs[n], n_draws=n_draws, seed=seed, power=a,
+                                   G=None if G is None else G[n]) for a in powers}
         init_conv = None if init_convs is None else init_convs[n]
         init = (None if init_conv is None or init_agops is None
                 else similarities(init_conv, init_agops[n]))
         rows.append(_layer_row(n, convs[n], similarities(convs[n], A), nulls,
                                init_conv=init_conv, init_similarities=init, t0=t0))
-    return AnsatzTable(model=name or type(model).__name__, rows=rows, alphas=alphas)
+    return AnsatzTable(model=name or type(model).__name__, rows=rows, powers=powers)
 
 
 # --------------------------------------------------------------------------------------------
@@ -623,7 +625,7 @@ def feature_maps(model: nn.Module, x: Any, agops: dict[str, Any],
                       factored_feature_map(conv, z, agops[n].G)[0])
             continue
         A = agops[n].dense() if isinstance(agops[n], FactoredAGOP) else agops[n]
-        kw = dict(kernel_size=conv.kernel_size, stride=conv.stride, padding=conv.padding,
+        kw: dict[str, Any] = dict(kernel_size=conv.kernel_size, stride=conv.stride, padding=conv.padding,
                   dilation=conv.dilation)
         M = cnfm(conv).to(z)
         out[n] = (feature_map(M, z, **kw)[0], feature_map(A.to(z), z, **kw)[0])
@@ -696,8 +698,8 @@ class LayerViews:
         for key in [k for k in self._factors if k[1] == label]:
             self._factors.pop(key)
             self._inputs.pop(key, None)
-        for key in [k for k in self._views if k[2] == label]:
-            self._views.pop(key)
+        for view in [k for k in self._views if k[2] == label]:
+            self._views.pop(view)
 
     def _image(self, model: nn.Module, label: str) -> torch.Tensor:
         param = next(model.parameters())

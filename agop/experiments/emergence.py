@@ -123,7 +123,7 @@ def train_two_layer(X: torch.Tensor, y: torch.Tensor, *, width: int, steps: int,
     a = torch.randn(E, width, generator=g, dtype=dtype) / math.sqrt(width)
     b = torch.zeros(E, width, dtype=dtype)
     params = [p.to(X.device).requires_grad_() for p in (W, b, a)]
-    nets = TwoLayerNets(*params, activation=activation)
+    nets = TwoLayerNets(params[0], params[1], params[2], activation=activation)
     target = 2.0 * y.to(dtype) - 1
     opt = torch.optim.Adam(params, lr=lr)
     rows = torch.arange(E, device=X.device)[:, None]
@@ -133,7 +133,8 @@ def train_two_layer(X: torch.Tensor, y: torch.Tensor, *, width: int, steps: int,
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return TwoLayerNets(*(p.detach() for p in params), activation=activation)
+    W, b, a = (p.detach() for p in params)
+    return TwoLayerNets(W, b, a, activation=activation)
 
 
 def two_layer_agop(nets: TwoLayerNets, X: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -143,8 +144,8 @@ def evaluate_methods(X, y, X_test, y_test, *, seed: int, depth: int, patch_size:
     if unknown:
         raise ValueError(f"methods must be among {METHODS}, got {sorted(unknown)}")
     out: dict = {"accuracy": {}, "layers": {}, "seconds": {}, "models": {}}
-    common = dict(patch_size=patch_size, random_state=seed, device=device, progress=False,
-                  agop_samples=agop_samples)
+    common: dict[str, Any] = dict(patch_size=patch_size, random_state=seed, device=device,
+                                  progress=False, agop_samples=agop_samples)
     if ridges is not None:
         common["ridges"] = ridges
 

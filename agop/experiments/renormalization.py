@@ -42,6 +42,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -331,7 +332,7 @@ def sample_posterior(X, y, X_test, *, width: int, patch_size: int | None, temper
         residual = target - network_output(W, V, U)
         return (residual ** 2).sum(-1) / (2 * T) + ((W ** 2).sum((1, 2)) + (V ** 2).sum((1, 2))) / 2
 
-    acc = {"test": torch.zeros(S, U_test.shape[1], dtype=torch.float64),
+    acc: dict[str, Any] = {"test": torch.zeros(S, U_test.shape[1], dtype=torch.float64),
            "Q": torch.zeros(S, P, dtype=torch.float64),
            "K": torch.zeros(S, n, n, dtype=torch.float64),
            "loss": torch.zeros(S, dtype=torch.float64), "count": 0}
@@ -435,7 +436,7 @@ def width_sweep(widths: Sequence[int], seeds: Sequence[int], *, n_train: int, n_
             pred = gp_posterior_mean(pair[0].mean(0), pair[1].mean(0), target[s], temperature)
             rows.append({"method": method, "width": None, "seed": seed,
                          "accuracy": accuracy(pred, yt[s])})
-    run = dict(temperature=temperature, n_steps=n_steps, step_size=step_size,
+    run: dict[str, Any] = dict(temperature=temperature, n_steps=n_steps, step_size=step_size,
                burn_in=n_steps // 2, every=every, dtype=dtype, device=device)
     check_int(chains, "chains", minimum=1)
     rep = [t.repeat_interleave(chains, 0) for t in (X, y, Xt)]

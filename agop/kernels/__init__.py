@@ -4,8 +4,9 @@ r"""Convolutional kernels on patches with a learned metric :math:`M`, and their 
 * :func:`cnngp` — one hidden ReLU conv layer, arc-cosine kernel per patch
 * :func:`cntk` — deep CNTK/CNNGP, equal to Neural Tangents' ``stax`` kernel of the
   architecture defined in the book's appendix *Kernels on patches* (``book/92_kernels.md``)
-* ``*_agop`` — the patch-AGOP of :math:`f(x) = K(x, Z)\,\alpha`
-* :class:`Laplace`, :class:`CNNGP`, :class:`CNTK`, :func:`get_kernel` — kernel objects
+* ``*_agop`` — the patch-AGOP of :math:`f(x) = K(x, Z)\,\alpha` (:math:`\alpha` = ``dual_coef``)
+* :class:`Kernel` (the interface), :class:`Laplace`, :class:`CNNGP`, :class:`CNTK`,
+  :func:`get_kernel` — kernel objects
 
 All evaluate in tiles inside a memory budget (``max_memory`` bytes), in the caller's dtype,
 on ``device`` (None: CUDA when available), with :func:`choose_threads` intra-op threads on the
@@ -15,7 +16,7 @@ CPU (``threads=`` overrides it per call).
 from agop.kernels._driver import choose_threads
 from agop.kernels.cntk import cnngp, cnngp_agop, cntk, cntk_agop
 from agop.kernels.laplace import laplace, laplace_agop
-from agop.kernels.objects import CNNGP, CNTK, Laplace, get_kernel
+from agop.kernels.objects import CNNGP, CNTK, Kernel, Laplace, get_kernel
 
 __all__ = ["laplace", "laplace_agop", "cnngp", "cnngp_agop", "cntk", "cntk_agop",
-           "Laplace", "CNNGP", "CNTK", "get_kernel", "choose_threads"]
+           "Kernel", "Laplace", "CNNGP", "CNTK", "get_kernel", "choose_threads"]

@@ -1,5 +1,5 @@
 """Run a patch kernel's per-tile operations over all (row, column) tiles: the kernel matrix and
-the patch-AGOP of ``f(x) = K(x, Z) alpha``."""
+the patch-AGOP of ``f(x) = K(x, Z) dual_coef``."""
 
 from __future__ import annotations
 
@@ -152,12 +152,13 @@ class _Source:
         key = (idx.start, idx.stop)
         if key != self._last:
             self._last, self._last_data = key, self.ops.prepare(self.X[idx])
+        assert self._last_data is not None
         return self._last_data
 
 
 def _plan(ops: TileOps, n: int, m: int, device: torch.device, max_memory, grad: bool,
           row_bytes: float = 0.0, col_bytes: float = 0.0) -> tuple[int, int, bool]:
-    budget = memory_budget(max_memory, device)
+    budget: float = memory_budget(max_memory, device)
     cache_bytes = (n + m) * ops.image_bytes()
     cache = cache_bytes <= budget / 3
     if cache:
@@ -220,10 +221,10 @@ def _kernel_matrix(ops, X, Z, symmetric, max_memory, progress, desc, out) -> tor
     return out
 
 
-def patch_agop(ops: TileOps, X: torch.Tensor, Z: torch.Tensor, alpha: torch.Tensor,
+def patch_agop(ops: TileOps, X: torch.Tensor, Z: torch.Tensor, dual_coef: torch.Tensor,
                R: torch.Tensor | None, max_memory=None, progress: bool | None = None,
                desc: str = "patch-AGOP", threads: int | None = None) -> torch.Tensor:
-    """``(1/n) sum_i sum_j sum_c grad_{x_i[j]} f_c grad_{x_i[j]} f_c^T`` for ``f = K(., Z) alpha``.
+    """``(1/n) sum_i sum_j sum_c grad_{x_i[j]} f_c grad_{x_i[j]} f_c^T`` for ``f = K(., Z) dual_coef``.
 
     Per tile, ``ops.grad_block`` gives coefficients ``a, b`` ``(P, tn, tm)`` with
     ``grad_{u_x[j]} K(x, z) = a[j,x,z] u_z[j] + b[j,x,z] u_x[j]`` in transformed coordinates
@@ -233,12 +234,12 @@ def patch_agop(ops: TileOps, X: torch.Tensor, Z: torch.Tensor, alpha: torch.Tens
     5 digits), and returned in ``X``'s dtype.
     """
     with _tile_threads(X.device, threads):
-        return _patch_agop(ops, X, Z, alpha, R, max_memory, progress, desc)
+        return _patch_agop(ops, X, Z, dual_coef, R, max_memory, progress, desc)
 
 
-def _patch_agop(ops, X, Z, alpha, R, max_memory, progress, desc) -> torch.Tensor:
+def _patch_agop(ops, X, Z, dual_coef, R, max_memory, progress, desc) -> torch.Tensor:
     n, m = X.shape[0], Z.shape[0]
-    C, P, q = alpha.shape[1], ops.n_positions, ops.dim
+    C, P, q = dual_coef.shape[1], ops.n_positions, ops.dim
     e = X.element_size()
     grad_bytes = P * C * q * e
     tn, tm, cache = _plan(ops, n, m, X.device, max_memory, grad=True,
@@ -250,7 +251,7 @@ def _patch_agop(ops, X, Z, alpha, R, max_memory, progress, desc) -> torch.Tensor
     bar = None
     if _show(progress, n * m * P * 4):
         bar = tqdm(total=len(row_tiles) * len(col_tiles), desc=desc, unit="tile")
-    G = _accumulate(ops, rows_src, cols_src, row_tiles, col_tiles, alpha, G, bar)
+    G = _accumulate(ops, rows_src, cols_src, row_tiles, col_tiles, dual_coef, G, bar)
     if bar is not None:
         bar.close()
     G /= n
@@ -259,16 +260,16 @@ def _patch_agop(ops, X, Z, alpha, R, max_memory, progress, desc) -> torch.Tensor
     return ((G + G.T) / 2).to(X.dtype)
 
 
-def _accumulate(ops, rows_src, cols_src, row_tiles, col_tiles, alpha, G, bar) -> torch.Tensor:
+def _accumulate(ops, rows_src, cols_src, row_tiles, col_tiles, dual_coef, G, bar) -> torch.Tensor:
     """``G += sum_{x, j, c} g g^T`` with ``g = grad_{u_x[j]} f_c``, row tile by row tile."""
-    C, P, q = alpha.shape[1], ops.n_positions, ops.dim
+    C, P, q = dual_coef.shape[1], ops.n_positions, ops.dim
     for rows in row_tiles:
         xd = rows_src(rows)
         Ux = xd["U"]  # (P, tn, q)
         g = torch.zeros((P, Ux.shape[1], C, q), dtype=Ux.dtype, device=G.device)
         for cols in col_tiles:
             zd = cols_src(cols)
-            Uz, a_cols = zd["U"], alpha[cols]
+            Uz, a_cols = zd["U"], dual_coef[cols]
             a, b = ops.grad_block(xd, zd, False)
             weighted = (Uz[:, :, None, :] * a_cols[None, :, :, None]).reshape(P, -1, C * q)
             g += torch.bmm(a, weighted).view_as(g)

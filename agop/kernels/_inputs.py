@@ -53,13 +53,13 @@ def check_patch_size(patch_size, X: torch.Tensor, padding: int = 0, depth: int =
 
 
 def checked_result(K: torch.Tensor, what: str, X: torch.Tensor, Z: torch.Tensor,
-                   alpha: torch.Tensor | None = None) -> torch.Tensor:
+                   dual_coef: torch.Tensor | None = None) -> torch.Tensor:
     """``K`` if finite; else a ``ValueError`` naming the overflow and the inputs' magnitudes.
 
     The kernels square patch norms (the arc-cosine kernels multiply two variances, a fourth
     power of the pixel scale), so float32 overflows once pixels reach about ``1e9`` (arc-cosine)
     or ``1e19`` (Laplace); see the API appendix for the measured range."""
-    inputs = {"X": X, "Z": Z} if alpha is None else {"X": X, "Z": Z, "alpha": alpha}
+    inputs = {"X": X, "Z": Z} if dual_coef is None else {"X": X, "Z": Z, "dual_coef": dual_coef}
     return check_result(K, what, inputs=inputs,
                         hint="rescale X and Z (images to [0, 1], say) or compute in float64")
 
@@ -84,15 +84,16 @@ def patch_vectors(X: torch.Tensor, k: int, padding: int, R: torch.Tensor | None)
     return cols.permute(2, 0, 1).contiguous()
 
 
-def check_alpha(alpha, m: int, like: torch.Tensor) -> torch.Tensor:
-    """Regression coefficients ``alpha`` as an ``(m, C)`` matrix in ``like``'s dtype/device."""
-    alpha = check_finite(as_tensor(alpha, "alpha", dtype=like.dtype, device=like.device), "alpha")
-    if alpha.ndim == 1:
-        alpha = alpha[:, None]
-    if alpha.ndim != 2 or alpha.shape[0] != m:
-        raise ValueError(f"alpha must have shape ({m}, C) (one row per image of Z), "
-                         f"got shape {tuple(alpha.shape)}")
-    return alpha
+def check_dual_coef(dual_coef, m: int, like: torch.Tensor) -> torch.Tensor:
+    """Regression coefficients ``dual_coef`` as an ``(m, C)`` matrix in ``like``'s dtype/device."""
+    dual_coef = check_finite(as_tensor(dual_coef, "dual_coef", dtype=like.dtype,
+                                       device=like.device), "dual_coef")
+    if dual_coef.ndim == 1:
+        dual_coef = dual_coef[:, None]
+    if dual_coef.ndim != 2 or dual_coef.shape[0] != m:
+        raise ValueError(f"dual_coef must have shape ({m}, C) (one row per image of Z), "
+                         f"got shape {tuple(dual_coef.shape)}")
+    return dual_coef
 
 
 def snap_tolerance(dtype: torch.dtype) -> float:

@@ -33,7 +33,7 @@ def memory_budget(max_memory: int | float | None, device: torch.device) -> int:
 
 
 def tile_sizes(n: int, m: int, pair_bytes: float, row_bytes: float, col_bytes: float,
-               budget: int, max_pairs: int | None = None) -> tuple[int, int]:
+               budget: float, max_pairs: int | None = None) -> tuple[int, int]:
     """Row and column tile sizes ``(tn, tm)`` whose working set fits ``budget`` bytes.
 
     The working set of a tile is ``tn*tm*pair_bytes + tn*row_bytes + tm*col_bytes``.

@@ -20,6 +20,7 @@ The read-out (Flatten, Dense with ``W_std = 1``) averages over positions.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -112,7 +113,7 @@ def relu_step(S: torch.Tensor, sx: torch.Tensor, sz: torch.Tensor, snap: float,
     """
     prod = sx * sz
     d = torch.addcmul(prod, S, S, value=-1.0)
-    zero_prod = prod == 0 if fill else None
+    zero_prod: Any = prod == 0 if fill else None  # a tensor when fill
     if snap > 0:
         d = torch.where(d > prod.mul_(snap), d, 0.0)
     else:
@@ -142,7 +143,7 @@ def forward(S1: torch.Tensor, sx: list[torch.Tensor], sz: list[torch.Tensor], k:
         1.2732395447351628
     """
     S = S1
-    theta = S1 if ntk else None  # Theta_1 = Sigma_1 (no NTK term from the input)
+    theta: Any = S1 if ntk else None  # Theta_1 = Sigma_1 (no NTK term from the input)
     for layer in range(depth):
         A, kappa0, _ = relu_step(S, sx[layer], sz[layer], snap)
         if ntk:
@@ -191,7 +192,7 @@ def forward_backward(S1: torch.Tensor, sx: list[torch.Tensor], sz: list[torch.Te
     """
     saved = []
     S = S1
-    theta = S1.clone() if ntk else None
+    theta: Any = S1.clone() if ntk else None  # tensors when ntk
     for layer in range(depth):
         A, kappa0, sq = relu_step(S, sx[layer], sz[layer], snap, fill=True)
         saved.append((S, kappa0, sq, theta))
@@ -203,8 +204,8 @@ def forward_backward(S1: torch.Tensor, sx: list[torch.Tensor], sz: list[torch.Te
             theta = window_sum(torch.addcmul(A, kappa0, theta), k)
     n_pos = S.shape[0] * S.shape[1]
     A_bar = torch.full_like(S, 1.0 / n_pos)
-    kappa_bar = saved[-1][3] / n_pos if ntk else None
-    theta_bar = saved[-1][1] / n_pos if ntk else None
+    kappa_bar: Any = saved[-1][3] / n_pos if ntk else None
+    theta_bar: Any = saved[-1][1] / n_pos if ntk else None
     sx_bar = torch.zeros_like(S)
     for layer in range(depth - 1, -1, -1):
         S, kappa0, sq, theta = saved[layer]

@@ -16,9 +16,10 @@ from typing import Any
 
 import torch
 
+from agop._typing import ArrayLike, Device, Tensor
 from agop.kernels import _driver, arccos
 from agop.kernels._inputs import (
-    check_alpha,
+    check_dual_coef,
     check_pair,
     check_patch_size,
     checked_result,
@@ -26,10 +27,10 @@ from agop.kernels._inputs import (
     patch_vectors,
     snap_tolerance,
 )
-from agop.validation import check_choice
+from agop.validation import check_choice, renamed_arguments
 
 
-class ArccosOps:
+class _ArccosOps:
     """Per-tile operations of the arc-cosine kernels (CNTK, CNNGP)."""
 
     def __init__(self, X: torch.Tensor, k: int, depth: int, ntk: bool, R: torch.Tensor | None,
@@ -88,9 +89,10 @@ def _check_kind(kind: str) -> bool:
     return check_choice(kind, "kind", ("ntk", "nngp")) == "ntk"
 
 
-def cntk(X, Z, patch_size: int, depth: int, M=None, kind: str = "ntk", *, device=None,
+def cntk(X: ArrayLike, Z: ArrayLike | None, patch_size: int, depth: int, kind: str = "ntk",
+         *, M: ArrayLike | None = None, device: Device | None = None,
          max_memory: int | None = None, progress: bool | None = None,
-         threads: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+         threads: int | None = None, out: Tensor | None = None) -> Tensor:
     r"""Deep convolutional NTK (``kind="ntk"``) or NNGP (``kind="nngp"``), an ``(n, m)`` matrix.
 
     :math:`\Sigma_1[j] = \Theta_1[j] = \frac1c \langle x[j], z[j] \rangle_M`; for each of
@@ -126,15 +128,17 @@ def cntk(X, Z, patch_size: int, depth: int, M=None, kind: str = "ntk", *, device
     X, Z, symmetric = check_pair(X, Z, device)
     k, depth = check_patch_size(patch_size, X, 0, depth), int(depth)
     R = metric_factor(M, X.shape[1] * k * k, X)
-    ops = ArccosOps(X, k, depth, ntk, R, 1.0 / X.shape[1])
+    ops = _ArccosOps(X, k, depth, ntk, R, 1.0 / X.shape[1])
     K = _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress,
                               "CNTK" if ntk else "CNNGP", threads, out)
     return checked_result(K, "cntk(X, Z)", X, Z)
 
 
-def cntk_agop(X, Z, alpha, patch_size: int, depth: int, M=None, kind: str = "ntk", *,
-              device=None, max_memory: int | None = None, progress: bool | None = None,
-              threads: int | None = None) -> torch.Tensor:
+@renamed_arguments(alpha="dual_coef")
+def cntk_agop(X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, patch_size: int, depth: int,
+              kind: str = "ntk", *, M: ArrayLike | None = None, device: Device | None = None,
+              max_memory: int | None = None, progress: bool | None = None,
+              threads: int | None = None) -> Tensor:
     r"""Patch-AGOP :math:`(q \times q)` of :math:`f(x) = \mathrm{cntk}(x, Z)\,\alpha` over the
     images ``X``,
 
@@ -151,30 +155,32 @@ def cntk_agop(X, Z, alpha, patch_size: int, depth: int, M=None, kind: str = "ntk
         >>> import torch
         >>> g = torch.Generator().manual_seed(0)
         >>> X, Z = torch.rand(2, 3, 1, 5, 5, generator=g, dtype=torch.float64)
-        >>> alpha = torch.randn(3, 2, generator=g, dtype=torch.float64)
-        >>> A = cntk_agop(X, Z, alpha, patch_size=3, depth=2)
+        >>> dual_coef = torch.randn(3, 2, generator=g, dtype=torch.float64)
+        >>> A = cntk_agop(X, Z, dual_coef, patch_size=3, depth=2)
         >>> tuple(A.shape), torch.allclose(A, A.T)
         ((9, 9), True)
 
         With one channel, the depth-1 NNGP is :func:`cnngp`, and so are their AGOPs:
 
-        >>> torch.allclose(cntk_agop(X, Z, alpha, 3, 1, kind="nngp"), cnngp_agop(X, Z, alpha, 3))
+        >>> torch.allclose(cntk_agop(X, Z, dual_coef, 3, 1, kind="nngp"),
+        ...                cnngp_agop(X, Z, dual_coef, 3))
         True
     """
     ntk = _check_kind(kind)
     X, Z, _ = check_pair(X, Z, device)
     k, depth = check_patch_size(patch_size, X, 0, depth), int(depth)
-    alpha = check_alpha(alpha, Z.shape[0], X)
+    dual_coef = check_dual_coef(dual_coef, Z.shape[0], X)
     R = metric_factor(M, X.shape[1] * k * k, X)
-    ops = ArccosOps(X, k, depth, ntk, R, 1.0 / X.shape[1])
-    A = _driver.patch_agop(ops, X, Z, alpha, R, max_memory, progress, "CNTK patch-AGOP",
+    ops = _ArccosOps(X, k, depth, ntk, R, 1.0 / X.shape[1])
+    A = _driver.patch_agop(ops, X, Z, dual_coef, R, max_memory, progress, "CNTK patch-AGOP",
                            threads)
-    return checked_result(A, "cntk_agop", X, Z, alpha)
+    return checked_result(A, "cntk_agop", X, Z, dual_coef)
 
 
-def cnngp(X, Z, patch_size: int, M=None, padding: int = 0, *, device=None,
+def cnngp(X: ArrayLike, Z: ArrayLike | None, patch_size: int, padding: int = 0, *,
+          M: ArrayLike | None = None, device: Device | None = None,
           max_memory: int | None = None, progress: bool | None = None,
-          threads: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+          threads: int | None = None, out: Tensor | None = None) -> Tensor:
     r"""NNGP of one hidden ReLU conv layer with a fully connected read-out:
 
     .. math:: K_M(x, z) = \frac1P \sum_{j=1}^P \|x[j]\|_M \|z[j]\|_M\,
@@ -198,15 +204,17 @@ def cnngp(X, Z, patch_size: int, M=None, padding: int = 0, *, device=None,
     X, Z, symmetric = check_pair(X, Z, device)
     k = check_patch_size(patch_size, X, padding)
     R = metric_factor(M, X.shape[1] * k * k, X)
-    ops = ArccosOps(X, k, 1, False, R, 1.0, int(padding))
+    ops = _ArccosOps(X, k, 1, False, R, 1.0, int(padding))
     K = _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress, "CNNGP", threads,
                               out)
     return checked_result(K, "cnngp(X, Z)", X, Z)
 
 
-def cnngp_agop(X, Z, alpha, patch_size: int, M=None, padding: int = 0, *, device=None,
+@renamed_arguments(alpha="dual_coef")
+def cnngp_agop(X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, patch_size: int,
+               padding: int = 0, *, M: ArrayLike | None = None, device: Device | None = None,
                max_memory: int | None = None, progress: bool | None = None,
-               threads: int | None = None) -> torch.Tensor:
+               threads: int | None = None) -> Tensor:
     r"""Patch-AGOP :math:`(q \times q)` of :math:`f(x) = \mathrm{cnngp}(x, Z)\,\alpha` over the
     images ``X``.
 
@@ -226,21 +234,21 @@ def cnngp_agop(X, Z, alpha, patch_size: int, M=None, padding: int = 0, *, device
         >>> from agop.patches import extract_patches
         >>> g = torch.Generator().manual_seed(0)
         >>> X, Z = torch.randn(2, 3, 1, 3, 3, generator=g, dtype=torch.float64)
-        >>> alpha = torch.randn(3, 1, generator=g, dtype=torch.float64)
-        >>> A = cnngp_agop(X, Z, alpha, patch_size=2)
+        >>> dual_coef = torch.randn(3, 1, generator=g, dtype=torch.float64)
+        >>> A = cnngp_agop(X, Z, dual_coef, patch_size=2)
         >>> p, v = extract_patches(X, 2).requires_grad_(), extract_patches(Z, 2)
         >>> norms = p.norm(dim=-1)[:, None] * v.norm(dim=-1)[None]  # (3, 3, 4)
         >>> t = torch.einsum("npa,mpa->nmp", p, v) / norms
         >>> k = norms * (t * (torch.pi - torch.acos(t)) + (1 - t**2).sqrt()) / torch.pi
-        >>> grad, = torch.autograd.grad((k.mean(-1) @ alpha).sum(), p)
+        >>> grad, = torch.autograd.grad((k.mean(-1) @ dual_coef).sum(), p)
         >>> torch.allclose(A, torch.einsum("npa,npb->ab", grad, grad) / 3)
         True
     """
     X, Z, _ = check_pair(X, Z, device)
     k = check_patch_size(patch_size, X, padding)
-    alpha = check_alpha(alpha, Z.shape[0], X)
+    dual_coef = check_dual_coef(dual_coef, Z.shape[0], X)
     R = metric_factor(M, X.shape[1] * k * k, X)
-    ops = ArccosOps(X, k, 1, False, R, 1.0, int(padding))
-    A = _driver.patch_agop(ops, X, Z, alpha, R, max_memory, progress, "CNNGP patch-AGOP",
+    ops = _ArccosOps(X, k, 1, False, R, 1.0, int(padding))
+    A = _driver.patch_agop(ops, X, Z, dual_coef, R, max_memory, progress, "CNNGP patch-AGOP",
                            threads)
-    return checked_result(A, "cnngp_agop", X, Z, alpha)
+    return checked_result(A, "cnngp_agop", X, Z, dual_coef)

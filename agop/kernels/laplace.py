@@ -7,9 +7,10 @@ from typing import Any
 
 import torch
 
+from agop._typing import ArrayLike, Device, Tensor
 from agop.kernels import _driver
 from agop.kernels._inputs import (
-    check_alpha,
+    check_dual_coef,
     check_pair,
     check_patch_size,
     checked_result,
@@ -17,10 +18,10 @@ from agop.kernels._inputs import (
     patch_vectors,
     snap_tolerance,
 )
-from agop.validation import check_real
+from agop.validation import check_real, renamed_arguments
 
 
-class LaplaceOps:
+class _LaplaceOps:
     """Per-tile operations of the patch Laplace kernel (see :mod:`agop.kernels._driver`)."""
 
     def __init__(self, X: torch.Tensor, k: int, R: torch.Tensor | None, bandwidth: float,
@@ -65,9 +66,10 @@ class LaplaceOps:
         return self.n_positions * (self.dim + 1) * self.e
 
 
-def laplace(X, Z, patch_size: int, M=None, bandwidth: float = 10.0, padding: int = 0, *,
-            device=None, max_memory: int | None = None, progress: bool | None = None,
-            threads: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+def laplace(X: ArrayLike, Z: ArrayLike | None, patch_size: int, bandwidth: float = 10.0,
+            padding: int = 0, *, M: ArrayLike | None = None, device: Device | None = None,
+            max_memory: int | None = None, progress: bool | None = None,
+            threads: int | None = None, out: Tensor | None = None) -> Tensor:
     r"""Laplace kernel on patches,
 
     .. math:: K_M(x, z) = \frac1P \sum_{j=1}^P \exp\bigl(-\|x[j] - z[j]\|_M / L\bigr),
@@ -89,7 +91,7 @@ def laplace(X, Z, patch_size: int, M=None, bandwidth: float = 10.0, padding: int
         >>> torch.allclose(K, torch.exp(-torch.cdist(X.flatten(1), Z.flatten(1))))
         True
         >>> M = 4 * torch.eye(4, dtype=torch.float64)  # |u|_M = 2 |u|: half the bandwidth
-        >>> torch.allclose(laplace(X, Z, 2, M, bandwidth=2.0), K)
+        >>> torch.allclose(laplace(X, Z, 2, bandwidth=2.0, M=M), K)
         True
         >>> laplace(X, None, patch_size=1).diagonal().tolist()  # distance 0 at each position
         [1.0, 1.0, 1.0]
@@ -97,15 +99,17 @@ def laplace(X, Z, patch_size: int, M=None, bandwidth: float = 10.0, padding: int
     X, Z, symmetric = check_pair(X, Z, device)
     k = check_patch_size(patch_size, X, padding)
     bandwidth = check_real(bandwidth, "bandwidth", minimum=0, strict_minimum=True)
-    ops = LaplaceOps(X, k, metric_factor(M, X.shape[1] * k * k, X), bandwidth, int(padding))
+    ops = _LaplaceOps(X, k, metric_factor(M, X.shape[1] * k * k, X), bandwidth, int(padding))
     K = _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress, "Laplace kernel",
                               threads, out)
     return checked_result(K, "laplace(X, Z)", X, Z)
 
 
-def laplace_agop(X, Z, alpha, patch_size: int, M=None, bandwidth: float = 10.0,
-                 padding: int = 0, *, device=None, max_memory: int | None = None,
-                 progress: bool | None = None, threads: int | None = None) -> torch.Tensor:
+@renamed_arguments(alpha="dual_coef")
+def laplace_agop(X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, patch_size: int,
+                 bandwidth: float = 10.0, padding: int = 0, *, M: ArrayLike | None = None,
+                 device: Device | None = None, max_memory: int | None = None,
+                 progress: bool | None = None, threads: int | None = None) -> Tensor:
     r"""Patch-AGOP :math:`(q \times q)` of :math:`f(x) = K_M(x, Z)\,\alpha` over the images ``X``,
 
     .. math:: \mathrm{AGOP} = \frac1n \sum_{i=1}^n \sum_{j=1}^P \sum_c
@@ -125,11 +129,11 @@ def laplace_agop(X, Z, alpha, patch_size: int, M=None, bandwidth: float = 10.0,
         >>> from agop.patches import extract_patches
         >>> g = torch.Generator().manual_seed(0)
         >>> X, Z = torch.rand(2, 3, 1, 3, 3, generator=g, dtype=torch.float64)
-        >>> alpha = torch.randn(3, 1, generator=g, dtype=torch.float64)
-        >>> A = laplace_agop(X, Z, alpha, patch_size=2, bandwidth=1.0)
+        >>> dual_coef = torch.randn(3, 1, generator=g, dtype=torch.float64)
+        >>> A = laplace_agop(X, Z, dual_coef, patch_size=2, bandwidth=1.0)
         >>> p = extract_patches(X, 2).requires_grad_()  # (3 images, 4 positions, q = 4)
         >>> d = (p[:, None] - extract_patches(Z, 2)[None]).norm(dim=-1)  # (3, 3, 4)
-        >>> f = torch.exp(-d).mean(-1) @ alpha  # K(X, Z) alpha
+        >>> f = torch.exp(-d).mean(-1) @ dual_coef  # K(X, Z) dual_coef
         >>> grad, = torch.autograd.grad(f.sum(), p)  # grad[i, j]: the gradient in x_i[j]
         >>> torch.allclose(A, torch.einsum("npa,npb->ab", grad, grad) / 3)
         True
@@ -137,9 +141,9 @@ def laplace_agop(X, Z, alpha, patch_size: int, M=None, bandwidth: float = 10.0,
     X, Z, _ = check_pair(X, Z, device)
     k = check_patch_size(patch_size, X, padding)
     bandwidth = check_real(bandwidth, "bandwidth", minimum=0, strict_minimum=True)
-    alpha = check_alpha(alpha, Z.shape[0], X)
+    dual_coef = check_dual_coef(dual_coef, Z.shape[0], X)
     R = metric_factor(M, X.shape[1] * k * k, X)
-    ops = LaplaceOps(X, k, R, bandwidth, int(padding))
-    A = _driver.patch_agop(ops, X, Z, alpha, R, max_memory, progress, "Laplace patch-AGOP",
+    ops = _LaplaceOps(X, k, R, bandwidth, int(padding))
+    A = _driver.patch_agop(ops, X, Z, dual_coef, R, max_memory, progress, "Laplace patch-AGOP",
                            threads)
-    return checked_result(A, "laplace_agop", X, Z, alpha)
+    return checked_result(A, "laplace_agop", X, Z, dual_coef)

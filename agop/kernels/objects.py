@@ -1,34 +1,67 @@
-"""Kernel objects with one interface for estimators: ``kernel(X, Z, M)`` and ``kernel.agop``."""
+"""Kernel objects with one interface for estimators: ``kernel(X, Z, M=M)`` and
+``kernel.agop(X, Z, dual_coef, M=M)`` (:class:`Kernel`)."""
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
-import torch
-
+from agop._typing import ArrayLike, Device, Tensor
 from agop.kernels.cntk import cnngp, cnngp_agop, cntk, cntk_agop
 from agop.kernels.laplace import laplace, laplace_agop
-from agop.validation import check_choice
+from agop.validation import check_choice, renamed_arguments
 
 
 @dataclasses.dataclass
-class _Kernel:
-    """Common keyword arguments: ``device`` (None: CUDA when available), ``max_memory`` (bytes;
-    None: a safe share of free memory), ``progress`` (None: a bar for long runs) and
-    ``threads`` (CPU intra-op threads; None: chosen per call from the machine's load)."""
+class Kernel:
+    r"""The interface every kernel object shares (:class:`Laplace`, :class:`CNNGP`,
+    :class:`CNTK`; :func:`get_kernel` returns one), so that an estimator works with any of them:
 
-    device: str | torch.device | None = dataclasses.field(default=None, kw_only=True)
+    * ``kernel(X, Z=None, *, M=None, out=None)`` -- the ``(n, m)`` matrix :math:`K_M(X, Z)`
+      of images ``X`` ``(n, c, H, W)`` and ``Z`` ``(m, c, H, W)`` (``Z=None``: the symmetric
+      :math:`K_M(X, X)`), in the metric ``M`` (a :math:`q \times q` PSD matrix,
+      :math:`q = c k^2`; ``None``: the identity), written into ``out`` when given;
+    * ``kernel.agop(X, Z, dual_coef, *, M=None)`` -- the :math:`q \times q` patch-AGOP of
+      :math:`f(x) = K_M(x, Z)\, \alpha` (:math:`\alpha` = ``dual_coef``, ``(m,)`` or
+      ``(m, C)``) over the images ``X``.
+
+    Keyword arguments of every kernel: ``device`` (None: CUDA when available), ``max_memory``
+    (bytes; None: a safe share of free memory), ``progress`` (None: a bar for long runs) and
+    ``threads`` (CPU intra-op threads; None: chosen per call from the machine's load).
+
+    Examples:
+        >>> import torch
+        >>> X = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> kernel = get_kernel("cnngp", 3)
+        >>> isinstance(kernel, Kernel), tuple(kernel(X).shape)
+        (True, (3, 3))
+        >>> tuple(kernel.agop(X, X, torch.ones(3, dtype=torch.float64), M=None).shape)
+        (9, 9)
+    """
+
+    device: Device | None = dataclasses.field(default=None, kw_only=True)
     max_memory: int | None = dataclasses.field(default=None, kw_only=True)
     progress: bool | None = dataclasses.field(default=None, kw_only=True)
     threads: int | None = dataclasses.field(default=None, kw_only=True)
 
-    def _opts(self) -> dict:
+    def __call__(self, X: ArrayLike, Z: ArrayLike | None = None, *, M: ArrayLike | None = None,
+                 out: Tensor | None = None) -> Tensor:
+        """The kernel matrix :math:`K_M(X, Z)`, ``(n, m)``."""
+        raise NotImplementedError
+
+    def agop(self, X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, *,
+             M: ArrayLike | None = None) -> Tensor:
+        r"""The patch-AGOP of :math:`f(x) = K_M(x, Z)\, \alpha` over ``X``, :math:`q \times q`."""
+        raise NotImplementedError
+
+    def _opts(self) -> dict[str, Any]:
         return {"device": self.device, "max_memory": self.max_memory, "progress": self.progress,
                 "threads": self.threads}
 
 
 @dataclasses.dataclass
-class Laplace(_Kernel):
+class Laplace(Kernel):
     r"""The Laplace kernel :math:`K_M(x, z) = \frac1P \sum_j \exp(-\|x[j] - z[j]\|_M / L)`,
     :math:`L` = ``bandwidth`` (:func:`agop.kernels.laplace`).
 
@@ -46,25 +79,28 @@ class Laplace(_Kernel):
     bandwidth: float = 10.0
     padding: int = 0
 
-    def __call__(self, X, Z=None, M=None, *, out=None) -> torch.Tensor:
-        return laplace(X, Z, self.patch_size, M, self.bandwidth, self.padding, out=out,
+    def __call__(self, X: ArrayLike, Z: ArrayLike | None = None, *, M: ArrayLike | None = None,
+                 out: Tensor | None = None) -> Tensor:
+        return laplace(X, Z, self.patch_size, self.bandwidth, self.padding, M=M, out=out,
                        **self._opts())
 
-    def agop(self, X, Z, alpha, M=None) -> torch.Tensor:
-        return laplace_agop(X, Z, alpha, self.patch_size, M, self.bandwidth, self.padding,
-                            **self._opts())
+    @renamed_arguments(alpha="dual_coef")
+    def agop(self, X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, *,
+             M: ArrayLike | None = None) -> Tensor:
+        return laplace_agop(X, Z, dual_coef, self.patch_size, self.bandwidth, self.padding,
+                            M=M, **self._opts())
 
 
 @dataclasses.dataclass
-class CNNGP(_Kernel):
+class CNNGP(Kernel):
     """NNGP of one hidden ReLU conv layer with a fully connected read-out (:func:`agop.kernels.cnngp`).
 
     Examples:
         >>> import torch
         >>> X = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(0),
         ...                dtype=torch.float64)
-        >>> alpha = torch.ones(3, 1, dtype=torch.float64)
-        >>> A = CNNGP(patch_size=3).agop(X, X, alpha)  # the patch-AGOP of f = K(., X) alpha
+        >>> dual_coef = torch.ones(3, 1, dtype=torch.float64)
+        >>> A = CNNGP(patch_size=3).agop(X, X, dual_coef)  # the patch-AGOP of K(., X) dual_coef
         >>> tuple(A.shape), bool(torch.linalg.eigvalsh(A).min() > -1e-12)
         ((9, 9), True)
     """
@@ -72,15 +108,18 @@ class CNNGP(_Kernel):
     patch_size: int
     padding: int = 0
 
-    def __call__(self, X, Z=None, M=None, *, out=None) -> torch.Tensor:
-        return cnngp(X, Z, self.patch_size, M, self.padding, out=out, **self._opts())
+    def __call__(self, X: ArrayLike, Z: ArrayLike | None = None, *, M: ArrayLike | None = None,
+                 out: Tensor | None = None) -> Tensor:
+        return cnngp(X, Z, self.patch_size, self.padding, M=M, out=out, **self._opts())
 
-    def agop(self, X, Z, alpha, M=None) -> torch.Tensor:
-        return cnngp_agop(X, Z, alpha, self.patch_size, M, self.padding, **self._opts())
+    @renamed_arguments(alpha="dual_coef")
+    def agop(self, X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, *,
+             M: ArrayLike | None = None) -> Tensor:
+        return cnngp_agop(X, Z, dual_coef, self.patch_size, self.padding, M=M, **self._opts())
 
 
 @dataclasses.dataclass
-class CNTK(_Kernel):
+class CNTK(Kernel):
     """Deep convolutional NTK (``kind="ntk"``) or NNGP (``kind="nngp"``) of ``depth`` layers
     (:func:`agop.kernels.cntk`).
 
@@ -89,7 +128,7 @@ class CNTK(_Kernel):
         >>> X = torch.rand(3, 2, 5, 5, generator=torch.Generator().manual_seed(0),
         ...                dtype=torch.float64)
         >>> M = torch.eye(18, dtype=torch.float64)  # the identity metric is the default
-        >>> torch.allclose(CNTK(3, depth=2)(X, X, M), CNTK(3, depth=2)(X))
+        >>> torch.allclose(CNTK(3, depth=2)(X, X, M=M), CNTK(3, depth=2)(X))
         True
     """
 
@@ -97,17 +136,22 @@ class CNTK(_Kernel):
     depth: int = 1
     kind: str = "ntk"
 
-    def __call__(self, X, Z=None, M=None, *, out=None) -> torch.Tensor:
-        return cntk(X, Z, self.patch_size, self.depth, M, self.kind, out=out, **self._opts())
+    def __call__(self, X: ArrayLike, Z: ArrayLike | None = None, *, M: ArrayLike | None = None,
+                 out: Tensor | None = None) -> Tensor:
+        return cntk(X, Z, self.patch_size, self.depth, self.kind, M=M, out=out, **self._opts())
 
-    def agop(self, X, Z, alpha, M=None) -> torch.Tensor:
-        return cntk_agop(X, Z, alpha, self.patch_size, self.depth, M, self.kind, **self._opts())
+    @renamed_arguments(alpha="dual_coef")
+    def agop(self, X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, *,
+             M: ArrayLike | None = None) -> Tensor:
+        return cntk_agop(X, Z, dual_coef, self.patch_size, self.depth, self.kind, M=M,
+                         **self._opts())
 
 
-KERNELS = {"laplace": Laplace, "cnngp": CNNGP, "cntk": CNTK}
+KERNELS: dict[str, type[Laplace] | type[CNNGP] | type[CNTK]] = {"laplace": Laplace, "cnngp": CNNGP, "cntk": CNTK}
 
 
-def get_kernel(kernel, patch_size: int | None = None, depth: int | None = None, **kw) -> _Kernel:
+def get_kernel(kernel: str | Kernel, patch_size: int | None = None, depth: int | None = None,
+               **kw: Any) -> Kernel:
     """A kernel object from ``'laplace' | 'cnngp' | 'cntk'`` (any case; with ``patch_size``,
     ``depth`` for the CNTK, and keyword arguments of its class) or an existing kernel object
     (returned as is). An argument the kernel does not use raises ``ValueError``.
@@ -122,7 +166,7 @@ def get_kernel(kernel, patch_size: int | None = None, depth: int | None = None, 
         ...
         ValueError: depth does not apply to the 'laplace' kernel (its parameters: ...)
     """
-    if isinstance(kernel, _Kernel):
+    if isinstance(kernel, Kernel):
         return kernel
     if not isinstance(kernel, str):
         raise ValueError(f"kernel must be one of {sorted(KERNELS)} or a kernel object, "
