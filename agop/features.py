@@ -55,7 +55,7 @@ from agop.validation import (
 DEFAULT_MAX_MEMORY = 2**29
 
 
-def conv_layers(model: nn.Module, layers=None) -> dict[str, nn.Conv2d]:
+def conv_layers(model: nn.Module, layers: str | Iterable[str] | None = None) -> dict[str, nn.Conv2d]:
     """The :class:`torch.nn.Conv2d` layers of ``model`` by qualified module name, in module
     order: all of them (``layers=None``), or those named in ``layers`` (a name, a module, or a
     list of them).
@@ -853,7 +853,8 @@ class _Captured(Exception):
 
 
 @torch.no_grad()
-def layer_inputs(model: nn.Module, X, layers=None, device=None) -> dict[str, torch.Tensor]:
+def layer_inputs(model: nn.Module, X: ArrayLike, layers: str | nn.Module | Iterable[str | nn.Module] | None = None,
+                 device: Device | None = None) -> dict[str, torch.Tensor]:
     """The input that each named layer reads when ``model`` runs on ``X`` (eval mode, no
     gradients): ``{name: (n, c_l, H_l, W_l)}``, e.g. to draw :func:`feature_map` at every layer.
 

@@ -640,7 +640,8 @@ def plot_layer_view(image: Tensor, cnfm_map: Tensor, agop_map: Tensor, similarit
     return fig
 
 
-def plot_layer_views(views, model: str, layer: str, image: str, fig=None):
+def plot_layer_views(views: Any, model: str, layer: str, image: str,
+                     fig: Figure | None = None) -> Figure:
     """:func:`plot_layer_view` of one cached view of an
     :class:`agop.experiments.ansatz.LayerViews` (the pretrained explorer's figure). Returns the
     figure.
@@ -667,7 +668,8 @@ def plot_layer_views(views, model: str, layer: str, image: str, fig=None):
 
 # ---- Other accounts (chapter 07) -----------------------------------------------------------
 
-def plot_emergence_ipr(rows, stats=None, ipr_random: float | None = None, fig=None):
+def plot_emergence_ipr(rows: Sequence[Mapping[str, Any]], stats: Mapping[str, str] | None = None,
+                       ipr_random: float | None = None, fig: Figure | None = None) -> Figure:
     """Localisation against the input gain: the mean IPR (over seeds, band of one standard
     deviation) of each statistic in ``stats`` (``{column: panel title}``; default: the
     receptive fields, the AGOP's and the RFM's top eigenvectors), for the true and the
@@ -718,7 +720,8 @@ def plot_emergence_ipr(rows, stats=None, ipr_random: float | None = None, fig=No
     return fig
 
 
-def plot_emergence_view(view, n_fields: int = 4, fig=None):
+def plot_emergence_view(view: Mapping[str, Any], n_fields: int = 4,
+                        fig: Figure | None = None) -> Figure:
     """One network of the emergence task: its ``n_fields`` largest receptive fields (rows of
     ``W``) and the top eigenvectors of its AGOP, drawn against the input site, each with its
     IPR. ``view``: a dict from :func:`agop.experiments.emergence.emergence_view`. Returns the

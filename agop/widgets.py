@@ -339,7 +339,9 @@ def pretrained_explorer(models: dict[str, torch.nn.Module], images: dict[str, An
     return w.VBox([w.HBox([model_box, layer_box]), w.HBox([image_box, upload]), out])
 
 
-def emergence_explorer(gains, widths, *, views=None, **settings):
+def emergence_explorer(gains: Sequence[float], widths: Sequence[int], *,
+                       views: Mapping[tuple[float, int], Any] | None = None,
+                       **settings: Any) -> Any:
     """Emergence of localised receptive fields: a gain and a width -> one trained
     fully connected network's receptive fields and the top eigenvectors of its AGOP, with
     their IPR, drawn by :func:`agop.viz.plot_emergence_view` (the chapter's static twin).

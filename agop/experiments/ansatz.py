@@ -251,7 +251,7 @@ class AnsatzTable:
     def to_records(self) -> list[dict[str, Any]]:
         return [dataclasses.asdict(r) for r in self.rows]
 
-    def to_pandas(self):
+    def to_pandas(self) -> Any:
         """The rows as a ``pandas.DataFrame`` (needs pandas, which agop does not depend on)."""
         try:
             import pandas as pd
@@ -678,7 +678,7 @@ class LayerViews:
 
     def __init__(self, models: dict[str, nn.Module], images: dict[str, Any], *,
                  sketch: int | None = 8, seed: int = 0,
-                 device: str | torch.device | None = None):
+                 device: str | torch.device | None = None) -> None:
         if not models:
             raise ValueError("models must hold at least one model")
         self.models, self.images = dict(models), dict(images)

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from agop._typing import Device
 from agop.data.emergence import emergence_task
 from agop.localization import ipr
 from agop.rfm import RFM
@@ -209,7 +210,7 @@ def emergence_sweep(gains: Sequence[float], seeds: Sequence[int], *, D: int = 40
                     width: int = 8, steps: int = 3000, lr: float = 3e-3, batch_size: int = 256,
                     activation: str = "erf", n_top: int = 3, rfm_train: int = 1000,
                     rfm_iter: int = 3, bandwidth: float = 10.0, shuffled: bool = True,
-                    dtype: torch.dtype = torch.float32, device=None,
+                    dtype: torch.dtype = torch.float32, device: Device | None = None,
                     progress: bool = False) -> EmergenceResult:
     r"""For every gain: draw :func:`agop.data.emergence_task` data per seed, train one network
     per seed on the true labels and (``shuffled``) one on a permutation of them, all together
@@ -277,7 +278,7 @@ def emergence_sweep(gains: Sequence[float], seeds: Sequence[int], *, D: int = 40
 def emergence_view(gain: float, width: int, *, seed: int = 0, D: int = 40, n_train: int = 4000,
                    xi: tuple[float, float] = (1.0, 2.0), steps: int = 3000, lr: float = 3e-3,
                    batch_size: int = 256, activation: str = "erf", n_top: int = 3,
-                   dtype: torch.dtype = torch.float32, device=None) -> dict:
+                   dtype: torch.dtype = torch.float32, device: Device | None = None) -> dict:
     r"""One network at one ``gain`` and ``width`` (what the explorer shows): its receptive
     fields ``W`` (rows, sorted by norm, largest first), the top ``n_top`` eigenvectors of its
     AGOP ``eigvecs`` and the IPR of each (``ipr_weights``, ``ipr_agop``), with the

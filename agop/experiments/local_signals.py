@@ -20,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from agop import data
+from agop._typing import ArrayLike
 from agop.baseline import CNNBaseline
 from agop.deep_rfm import DeepConvRFM
 from agop.features import feature_map
@@ -32,7 +33,7 @@ METHODS = ("CNTK", "ConvRFM", "Deep ConvRFM", "CNN")
 TEST_SEED_OFFSET = 10_000
 
 
-def local_signal_task(name: str, **options) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+def local_signal_task(name: str, **options: Any) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
     """``make(n, noise, seed, split) -> (X, y)`` for one of the local-signal tasks of
     :mod:`agop.data`: ``'star'`` (``noise`` is the noise std, 0.3 in the authors' run),
     ``'bars'`` (``noise`` is ``sigma``) or ``'digits'`` (``noise`` is ``sigma``; ``split``
@@ -108,9 +109,9 @@ class Comparison:
         return out
 
 
-def evaluate_methods(X, y, X_test, y_test, *, seed: int, depth: int, patch_size: int,
+def evaluate_methods(X: ArrayLike, y: ArrayLike, X_test: ArrayLike, y_test: ArrayLike, *, seed: int, depth: int, patch_size: int,
                      width: int = 64, n_iter: int = 1, n_layers: int | None = None,
-                     nonlinearity="relu", cnn_epochs: int = 25, cnn_lr: float = 1e-3,
+                     nonlinearity: str | Callable | None = "relu", cnn_epochs: int = 25, cnn_lr: float = 1e-3,
                      cnn_batch_size: int = 64, methods: Sequence[str] = METHODS,
                      agop_samples: int | None = None, ridges: Sequence[float] | None = None,
                      device: str | torch.device | None = None) -> dict:
@@ -188,7 +189,7 @@ def evaluate_methods(X, y, X_test, y_test, *, seed: int, depth: int, patch_size:
 
 def compare_methods(task: Callable[..., tuple[torch.Tensor, torch.Tensor]],
                     noise_levels: Sequence[float], seeds: Sequence[int], *, n_train: int,
-                    n_test: int, progress: bool = True, **settings) -> Comparison:
+                    n_test: int, progress: bool = True, **settings: Any) -> Comparison:
     """:func:`evaluate_methods` on ``task`` at every noise level, for every seed (Figure 5).
 
     Every method sees the same ``n_train`` training images (seed ``s``) and is scored on the

@@ -48,6 +48,7 @@ import numpy as np
 import torch
 from scipy.optimize import nnls
 
+from agop._typing import ArrayLike
 from agop.data import bars_in_noise
 from agop.experiments.local_signals import evaluate_methods
 from agop.patches import extract_patches
@@ -99,7 +100,7 @@ def _patches(X: torch.Tensor, patch_size: int | None) -> torch.Tensor:
     return extract_patches(X, int(patch_size))
 
 
-def nngp_components(X, Z=None, patch_size: int | None = 3) -> torch.Tensor:
+def nngp_components(X: torch.Tensor, Z: torch.Tensor | None = None, patch_size: int | None = 3) -> torch.Tensor:
     r"""The ReLU NNGP of each patch position, :math:`\kappa(x_i, z_i)`: ``(P, n, m)``.
 
     With :math:`S = x_i \cdot z_i / q` and :math:`S_x, S_z` the same for :math:`(x_i, x_i)`,
@@ -134,7 +135,8 @@ def nngp_components(X, Z=None, patch_size: int | None = 3) -> torch.Tensor:
     return norms / math.pi * (torch.sin(theta) + (math.pi - theta) * cos)
 
 
-def gp_posterior_mean(K_train, K_test_train, y, temperature: float) -> torch.Tensor:
+def gp_posterior_mean(K_train: torch.Tensor, K_test_train: torch.Tensor, y: ArrayLike,
+                      temperature: float) -> torch.Tensor:
     r"""GP regression's posterior mean :math:`K_{*}(K + T I)^{-1} y` (:func:`agop.solve.ridge`):
     the infinite-width limit of the Bayesian network's posterior-mean predictor.
 
@@ -149,7 +151,7 @@ def gp_posterior_mean(K_train, K_test_train, y, temperature: float) -> torch.Ten
                                 check_real(temperature, "temperature", minimum=0))
 
 
-def local_kernel(components: torch.Tensor, weights) -> torch.Tensor:
+def local_kernel(components: torch.Tensor, weights: ArrayLike) -> torch.Tensor:
     r""":math:`\frac1P \sum_i Q_i K_i` from components ``(P, n, m)`` and weights ``(P,)``.
 
     Examples:
@@ -164,7 +166,7 @@ def local_kernel(components: torch.Tensor, weights) -> torch.Tensor:
     return torch.einsum("p,pnm->nm", weights, components) / components.shape[0]
 
 
-def fit_position_weights(K, components) -> np.ndarray:
+def fit_position_weights(K: ArrayLike, components: ArrayLike) -> np.ndarray:
     r"""Non-negative :math:`Q` minimising :math:`\|K - \frac1P \sum_i Q_i K_i\|_F` over the
     pairs :math:`(a \le b)` of a symmetric ``K`` ``(n, n)`` (non-negative least squares,
     :func:`scipy.optimize.nnls`); ``components`` ``(P, n, n)``.
@@ -284,7 +286,7 @@ class Posterior:
     n_samples: int
 
 
-def sample_posterior(X, y, X_test, *, width: int, patch_size: int | None, temperature: float,
+def sample_posterior(X: ArrayLike, y: ArrayLike, X_test: ArrayLike, *, width: int, patch_size: int | None, temperature: float,
                      n_steps: int, step_size: float, burn_in: int, every: int = 10,
                      seed: int = 0, dtype: torch.dtype = torch.float64,
                      device: str | torch.device | None = "cpu") -> Posterior:
@@ -357,7 +359,7 @@ def sample_posterior(X, y, X_test, *, width: int, patch_size: int | None, temper
     return Posterior(acc["test"] / m, acc["Q"] / m, acc["K"] / m, acc["loss"] / m, m)
 
 
-def accuracy(output, y) -> float:
+def accuracy(output: ArrayLike, y: ArrayLike) -> float:
     """Share of signs of ``output`` that match ``2 y - 1`` (labels ``y`` in ``{0, 1}``).
 
     Examples:
