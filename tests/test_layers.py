@@ -18,7 +18,7 @@ ROOT = Path(agop.__file__).resolve().parent
 # layer of each module, by the longest matching prefix
 LAYERS = {
     # 0, the engine: one mathematical idea per module
-    "agop.validation": 0, "agop.runtime": 0, "agop.linalg": 0, "agop.patches": 0,
+    "agop._typing": 0, "agop.validation": 0, "agop.runtime": 0, "agop.linalg": 0, "agop.patches": 0,
     "agop.features": 0, "agop.kernels": 0, "agop.solve": 0, "agop.data": 0, "agop.nets": 0,
     "agop.pretrained": 0, "agop.reference": 0, "agop.theory": 0, "agop.edges": 0,
     "agop.localization": 0,

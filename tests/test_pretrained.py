@@ -362,12 +362,12 @@ def test_the_two_builders_of_the_ansatz_report_agree():
     one = ansatz.verify_ansatz(net, X, init=init, null_draws=4, seed=5, device="cpu")
     factors = patch_agop(net, X, factored=True, device="cpu")
     two = ansatz.ansatz_table(net, {n: f.dense() for n, f in factors.items()}, init_model=init,
-                              init_agops=patch_agop(init, X, device="cpu"), alphas=(1.0,),
+                              init_agops=patch_agop(init, X, device="cpu"), powers=(1.0,),
                               n_draws=4, seed=5, G={n: f.G for n, f in factors.items()})
     assert isinstance(two, ansatz.AnsatzTable) and len(one.records()) == len(two.records()) == 4
     for a, b in zip(one.records(), two.records(), strict=True):
-        assert a.keys() == b.keys() and (a["layer"], a["alpha"], a["kind"]) == (
-            b["layer"], b["alpha"], b["kind"])
+        assert a.keys() == b.keys() and (a["layer"], a["power"], a["kind"]) == (
+            b["layer"], b["power"], b["kind"])
         for key, value in a.items():
             if isinstance(value, float):
                 assert value == pytest.approx(b[key], rel=1e-8, abs=1e-10), key
