@@ -117,3 +117,22 @@ def test_the_rules_can_fail(tmp_path):
     assert [n for _, n, _ in report["too_long"]] == [20]  # the figure's call is exempt
     assert len(report["visible_glue"]) == 1
     assert report["seed_offsets"] == ["SEED + 1"]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_every_result_figure_is_numbered_and_referenced(chapter: Path):
+    """A cell that draws (``plot_``, ``plt.``, ``subplots``) glues its figure; every glued figure
+    is shown by a numbered ``{glue:figure}``; and the prose refers to each by ``{numref}``."""
+    text = chapter.read_text()
+    figures = shown_figures(text)
+    unglued = [c["source"].splitlines()[0] for c in code_cells(chapter)
+               if re.search(r"\bplot_\w+\(|\bplt\.|subplots\(", c["source"])
+               and not _FIG_GLUE.search(c["source"])]
+    assert not unglued, f"{chapter.name}: cells draw a figure they do not glue: {unglued}"
+    unshown = [c["source"].splitlines()[0] for c in code_cells(chapter)
+               if _FIG_GLUE.search(c["source"]) and not is_figure_call(c, figures)]
+    assert not unshown, f"{chapter.name}: glued figures no {{glue:figure}} shows: {unshown}"
+    cited = set(re.findall(r"\{numref\}`([^`]+)`", text))
+    assert not [f for f in figures if f not in cited], (
+        f"{chapter.name}: figures the prose never refers to by {{numref}}: "
+        f"{[f for f in figures if f not in cited]}")
