@@ -159,6 +159,8 @@ def test_comparison_reports_the_validation_choice_not_the_test_best(monkeypatch)
 
         def fit(self, X, y):
             self.layers_ = [Layer(l) for l in range(self.n_layers)]
+            # validation accuracies as DeepConvRFM records them (the CNTK's, each layer's best)
+            self.history_ = [{"val_acc_cntk": 0.55, "val_acc": 0.70}, {"val_acc": 0.65}]
             return self
 
         def score_layers(self, X, y):
@@ -170,6 +172,7 @@ def test_comparison_reports_the_validation_choice_not_the_test_best(monkeypatch)
                            patch_size=3, methods=("CNTK", "ConvRFM", "Deep ConvRFM"))
     assert out["accuracy"] == {"CNTK": 0.50, "ConvRFM": 0.65, "Deep ConvRFM": 0.60}
     assert out["layers"] == {0: 0.50, 1: 0.65, 2: 0.60}
+    assert out["val_layers"] == {0: 0.55, 1: 0.70, 2: 0.65}  # validation, never test
 
 
 def test_reported_accuracies_are_the_estimators_own():
