@@ -67,7 +67,7 @@ def cell_report(chapter: Path) -> dict:
     return {
         "median": statistics.median(sizes),
         "too_long": [(i, n, c["source"].splitlines()[0]) for i, (n, c) in
-                     enumerate(zip(sizes, cells)) if n > LONGEST
+                     enumerate(zip(sizes, cells, strict=True)) if n > LONGEST
                      and not is_figure_call(c, figures)
                      and "parameters" not in c["metadata"].get("tags", [])],
         "visible_glue": [(i, c["source"].splitlines()[0]) for i, c in enumerate(cells)
