@@ -23,8 +23,8 @@ with step :math:`\eta` from :math:`W_0 = 0`. Write :math:`v_j = \partial g / \pa
 In general :math:`\mathrm{AGOP}_0 = W^\top \bigl(\sum_j v_j v_j^\top\bigr) W` for *any* first
 layer :math:`W`, because :math:`z_j = W 0 = 0` whatever :math:`W` is. :class:`TheoremNet` builds the network (tanh, constant upper layers with
 circular padding satisfy the assumptions, with ``v`` given by :func:`closed_form_v`);
-:func:`train_gd` trains it; :func:`compare` measures how far the CNFM is from proportional to
-the AGOP; :func:`relax` relaxes one assumption at a time.
+:func:`train_gd` trains it; :func:`check_theorem` trains it and measures with
+:func:`proportionality` how far the CNFM is from proportional to the AGOP; :func:`relax` relaxes one assumption at a time.
 """
 
 from __future__ import annotations

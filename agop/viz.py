@@ -356,11 +356,19 @@ def plot_cnfm_agop(cnfm: Tensor, agop: Tensor, power: float = 1.0, title: str | 
         >>> plt.close(fig)
     """
 
-    A = psd_power(agop.detach().double().cpu(), power)
-    C = cnfm.detach().double().cpu()
     if fig is None:
         fig = plt.figure(figsize=(6.4, 3.4))
     fig.clear()
+    _draw_cnfm_agop(fig, cnfm, agop, power, title)
+    fig.tight_layout()
+    return fig
+
+
+def _draw_cnfm_agop(fig: Any, cnfm: Tensor, agop: Tensor, power: float,
+                    title: str | None) -> None:
+    """Draw :func:`plot_cnfm_agop`'s two panels and title on ``fig`` (a figure or subfigure)."""
+    A = psd_power(agop.detach().double().cpu(), power)
+    C = cnfm.detach().double().cpu()
     axes = fig.subplots(1, 2)
     exponent = "" if power == 1 else f"$^{{{power:g}}}$"
     for ax, (label, M) in zip(axes, [("CNFM $W^\\top W$", C), (f"AGOP{exponent}", A)],
@@ -373,7 +381,30 @@ def plot_cnfm_agop(cnfm: Tensor, agop: Tensor, power: float = 1.0, title: str | 
     head = f"{title}: " if title else ""
     fig.suptitle(f"{head}pearson {correlation(C, A):.3f}, cosine {correlation(C, A, 'cosine'):.3f}",
                  fontsize=10)
-    fig.tight_layout()
+
+
+def plot_cnfm_agop_rows(pairs: Mapping[str, tuple[Tensor, Tensor]], height: float = 2.8
+                        ) -> Figure:
+    r"""One figure with a row per entry of ``pairs`` (``{title: (cnfm, agop)}``), each row
+    drawn as :func:`plot_cnfm_agop` draws one pair: a figure a chapter can number once, where a
+    loop of :func:`plot_cnfm_agop` would leave one unnumbered figure per layer or checkpoint.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> import torch
+        >>> W = torch.randn(4, 9, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+        >>> G = torch.diag(torch.tensor([4.0, 3.0, 2.0, 1.0], dtype=torch.float64))
+        >>> fig = plot_cnfm_agop_rows({"a": (W.T @ W, W.T @ G @ W), "b": (W.T @ W, W.T @ W)})
+        >>> [sub._suptitle.get_text() for sub in fig.subfigs]
+        ['a: pearson 0.942, cosine 0.943', 'b: pearson 1.000, cosine 1.000']
+        >>> plt.close(fig)
+    """
+    if not pairs:
+        raise ValueError("pairs must hold at least one (cnfm, agop) pair")
+    fig = plt.figure(figsize=(6.4, height * len(pairs)), layout="constrained")
+    subfigs = fig.subfigures(len(pairs), 1, squeeze=False)[:, 0]
+    for sub, (title, (cnfm, agop)) in zip(subfigs, pairs.items(), strict=True):
+        _draw_cnfm_agop(sub, cnfm, agop, 1.0, title)
     return fig
 
 
@@ -437,7 +468,28 @@ def plot_ansatz_controls(table: Any, kind: str = "pearson", fig: Figure | None =
                      fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
+    if hasattr(fig, "tight_layout"):  # a subfigure is laid out by its parent figure
+        fig.tight_layout()
+    return fig
+
+
+def placeholder_figure(message: str, figsize: tuple[float, float] = (6.4, 1.6)) -> Figure:
+    """A figure that only says ``message``: what a numbered figure shows in a profile that does
+    not draw it (e.g. "drawn in the paper profile"), so that the figure's number and caption
+    stay the same in every profile and no result is pretended.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> fig = placeholder_figure("drawn in the paper profile")
+        >>> [t.get_text() for t in fig.axes[0].texts], fig.axes[0].axison
+        (['drawn in the paper profile'], False)
+        >>> plt.close(fig)
+    """
+    # one blank axes holds the text: IPython draws no image of a figure without axes
+    fig, ax = plt.subplots(figsize=figsize)
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize=11, color="0.3",
+            transform=ax.transAxes)
     return fig
 
 

@@ -160,6 +160,8 @@ def test_comparison_reports_the_validation_choice_not_the_test_best(monkeypatch)
 
         def fit(self, X, y):
             self.layers_ = [Layer(l) for l in range(self.n_layers)]
+            # validation accuracies as DeepConvRFM records them (the CNTK's, each layer's best)
+            self.history_ = [{"val_acc_cntk": 0.55, "val_acc": 0.70}, {"val_acc": 0.65}]
             return self
 
         def score_layers(self, X, y):
@@ -171,6 +173,7 @@ def test_comparison_reports_the_validation_choice_not_the_test_best(monkeypatch)
                            patch_size=3, methods=("CNTK", "ConvRFM", "Deep ConvRFM"))
     assert out["accuracy"] == {"CNTK": 0.50, "ConvRFM": 0.65, "Deep ConvRFM": 0.60}
     assert out["layers"] == {0: 0.50, 1: 0.65, 2: 0.60}
+    assert out["val_layers"] == {0: 0.55, 1: 0.70, 2: 0.65}  # validation, never test
 
 
 def test_reported_accuracies_are_the_estimators_own():
@@ -187,3 +190,28 @@ def test_reported_accuracies_are_the_estimators_own():
                   progress=False)
     assert out["accuracy"]["CNTK"] == ConvRFM(n_iter=0, **common).fit(X, y).score(Xt, yt)
     assert out["accuracy"]["ConvRFM"] == ConvRFM(n_iter=1, **common).fit(X, y).score(Xt, yt)
+
+
+def test_layer_rows_carry_the_validation_choice():
+    """layer_rows give each machine's validation accuracy (the CNTK's, then each layer's, as
+    the fitted Deep ConvRFM records them) and mark as chosen the first number of layers with
+    the best validation accuracy: exactly one per (noise, seed)."""
+    task = local_signal_task("bars", height=8, width=8)
+    result = compare_methods(task, [2.0], [0, 1], n_train=60, n_test=20, depth=2,
+                             patch_size=3, width=4, n_iter=2, device="cpu", progress=False,
+                             methods=("CNTK", "ConvRFM", "Deep ConvRFM"))
+    deep = result.models[(2.0, "Deep ConvRFM")]
+    # here the CNTK and ConvRFM validation accuracies differ (0.75, 0.83), so each is checked
+    assert deep.history_[0]["val_acc_cntk"] != deep.history_[0]["val_acc"]
+    first = [r for r in result.layer_rows if r["seed"] == 0]
+    assert [r["val"] for r in first] == [deep.history_[0]["val_acc_cntk"],
+                                         *[h["val_acc"] for h in deep.history_]]
+    for seed in (0, 1):
+        rows = [r for r in result.layer_rows if r["seed"] == seed]
+        assert sum(r["chosen"] for r in rows) == 1
+        (pick,) = [r for r in rows if r["chosen"]]
+        assert pick["layers"] == int(np.argmax([r["val"] for r in rows]))
+    # without a ConvRFM fit there is no validation record, and nothing is chosen
+    cntk_only = compare_methods(task, [1.0], [0], n_train=30, n_test=20, depth=1,
+                                patch_size=3, methods=("CNTK",), device="cpu", progress=False)
+    assert [(r["val"], r["chosen"]) for r in cntk_only.layer_rows] == [(None, False)]

@@ -3,6 +3,7 @@ and the workflow that publishes the book, all consistent with the one address in
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,17 @@ def test_changelog_and_contributing_exist():
     contributing = (ROOT / "CONTRIBUTING.md").read_text()
     for topic in ("make notebooks", "Add a kernel", "Add a dataset", "AGOP_PROFILE"):
         assert topic in contributing
+
+
+def test_every_bibliography_entry_has_author_title_and_year():
+    """A citation reads "(Author et al., year)" in the notebooks: an entry without a year
+    would print 'n.d.' (tools/make_notebooks.py's cite_text)."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from make_notebooks import read_bib
+
+    bib = read_bib(ROOT / "references.bib")
+    assert len(bib) >= 10
+    for key, fields in bib.items():
+        missing = [f for f in ("author", "title", "year") if not fields.get(f)]
+        assert not missing, f"references.bib: {key} has no {missing}"
+        assert re.fullmatch(r"(19|20)\d\d", fields["year"]), (key, fields["year"])

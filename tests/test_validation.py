@@ -468,6 +468,17 @@ def test_defect8_corrupt_and_truncated_gzip_idx_name_the_file(tmp_path):
         read_idx(tmp_path / "missing.gz")
 
 
+@pytest.mark.parametrize("cut", [2, 4, 10, 30])
+def test_short_uncompressed_idx_raises_data_file_error(tmp_path, cut):
+    """A plain IDX file cut short (in the magic number, the header or the body) is a
+    DataFileError naming the file, like a truncated .gz, not a bare ValueError."""
+    whole = _idx(tmp_path, np.zeros((4, 5, 5), dtype=np.uint8))
+    path = tmp_path / "short-idx3-ubyte"
+    path.write_bytes(whole[:cut])
+    with pytest.raises(DataFileError, match=str(path)):
+        read_idx(path)
+
+
 def test_defect8_cifar_batches_corrupt_truncated_or_out_of_range(tmp_path):
     good = {"data": np.zeros((2, 3072), dtype=np.uint8), "labels": [0, 1]}
     path = tmp_path / "data_batch_1"

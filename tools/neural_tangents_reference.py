@@ -1,4 +1,5 @@
-"""Reference CNTK/CNNGP values from the real Neural Tangents, for tests/test_kernels_reference.py.
+"""Reference CNTK/CNNGP values from the real Neural Tangents, for tests/test_kernels.py
+(``test_cntk_matches_neural_tangents``, reading tests/data/neural_tangents_cntk.json).
 
 NOT run in CI, and not part of the package: Neural Tangents needs an old JAX. It was run once,
 by hand, in a scratch virtual environment outside the repository::
@@ -10,7 +11,7 @@ by hand, in a scratch virtual environment outside the repository::
     # and comment out ``from . import experimental`` in neural_tangents/__init__.py
     /tmp/ntenv/bin/python tools/neural_tangents_reference.py tests/data/neural_tangents_cntk.json
 
-The architecture (DESIGN.md, "Kernels on patches"):
+The architecture (the book's appendix book/92_kernels.md, "Kernels on patches"):
 ``[Conv(w, (k, k), W_std=k, b_std=0, padding='VALID') -> ABRelu(0, sqrt(2))] * depth ->
 Flatten() -> Dense(1, W_std=1)`` in the NTK parameterisation. With a metric ``M`` the first
 layer reads the patch vectors transformed by ``M^{1/2}``; stax cannot do that directly, so the

@@ -98,16 +98,16 @@ def read_idx(path: str | Path) -> np.ndarray:
     with reading(path, "an IDX file"), opener(path, "rb") as fh:
         data = fh.read()
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise ValueError(f"{path} is not an IDX file (bad magic number)")
+        raise DataFileError(f"{path} is not an IDX file (bad magic number)")
     if data[2] != 0x08:
-        raise ValueError(f"{path}: IDX type 0x{data[2]:02x} is not supported (only uint8, 0x08)")
+        raise DataFileError(f"{path}: IDX type 0x{data[2]:02x} is not supported (only uint8, 0x08)")
     nd = data[3]
     if nd < 1 or len(data) < 4 + 4 * nd:
-        raise ValueError(f"{path}: truncated IDX header")
+        raise DataFileError(f"{path}: truncated IDX header")
     shape = tuple(int(v) for v in np.frombuffer(data, dtype=">u4", count=nd, offset=4))
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * nd)
     if body.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: IDX header says shape {shape} but holds {body.size} values")
+        raise DataFileError(f"{path}: IDX header says shape {shape} but holds {body.size} values")
     return body.reshape(shape)
 
 

@@ -65,7 +65,8 @@ class Comparison:
     ``rows``: one dict per (noise, seed, method) with ``accuracy`` (test), ``layers`` (number
     of feature-learning layers: 0 for the CNTK, 1 for ConvRFM, ``n_layers`` for Deep ConvRFM,
     ``None`` for the CNN) and ``seconds``; ``layer_rows``: test accuracy after each number of
-    feature-learning layers (Figure 6B); ``models``: the fitted estimators of the first seed,
+    feature-learning layers (Figure 6B), with that machine's validation accuracy (``val``) and
+    ``chosen``, true for the number of layers the validation split picks (the first best); ``models``: the fitted estimators of the first seed,
     by ``(noise, method)``; ``test``: that seed's test images by noise.
 
     See :func:`compare_methods` for an example.
@@ -125,7 +126,8 @@ def evaluate_methods(X: ArrayLike, y: ArrayLike, X_test: ArrayLike, y_test: Arra
     validation split of ``(X, y)`` (``random_state = seed``), never on the test set.
 
     Returns ``{"accuracy": {method: acc}, "layers": {number of feature-learning layers
-    (0 = CNTK, 1 = ConvRFM, ..., L): acc}, "n_layers": L, "seconds": {method: s}, "models": {method: fitted estimator}}`` (the CNTK's ``seconds``
+    (0 = CNTK, 1 = ConvRFM, ..., L): acc}, "val_layers": {the same: validation accuracy}
+    (only with ConvRFM or Deep ConvRFM), "n_layers": L, "seconds": {method: s}, "models": {method: fitted estimator}}`` (the CNTK's ``seconds``
     only cover its scoring when it comes from the ConvRFM fit; ``models["CNTK"]`` is then
     ``None``).
 
@@ -169,6 +171,9 @@ def evaluate_methods(X: ArrayLike, y: ArrayLike, X_test: ArrayLike, y_test: Arra
         seconds = time.perf_counter() - start
         out["n_layers"] = L
         out["layers"].update({l + 1: acc for l, acc in enumerate(scores)})
+        # validation accuracy of each machine: the CNTK (iterate 0), then each layer's best
+        out["val_layers"] = {0: deep.history_[0]["val_acc_cntk"],
+                             **{l + 1: h["val_acc"] for l, h in enumerate(deep.history_)}}
         if "CNTK" in methods:  # iterate 0 of the first layer is the CNTK, on the same split
             start = time.perf_counter()
             fixed = deep.layers_[0].score_iterations(X_test, y_test)[0]
@@ -220,7 +225,10 @@ def compare_methods(task: Callable[..., tuple[torch.Tensor, torch.Tensor]],
             layers = {"CNTK": 0, "ConvRFM": 1, "CNN": None}.get(method, result.get("n_layers"))
             rows.append({"noise": noise, "seed": seed, "method": method, "accuracy": acc,
                          "layers": layers, "seconds": result["seconds"][method]})
-        layer_rows += [{"noise": noise, "seed": seed, "layers": l, "accuracy": acc}
+        val = result.get("val_layers", {})
+        chosen = max(sorted(val), key=val.__getitem__) if val else None  # first best
+        layer_rows += [{"noise": noise, "seed": seed, "layers": l, "accuracy": acc,
+                        "val": val.get(l), "chosen": l == chosen}
                        for l, acc in sorted(result["layers"].items())]
         if seed == seeds[0]:
             test[noise] = (Xt, yt)

@@ -1,0 +1,143 @@
+"""Chapters are prose with short calls (the d2l / QuantEcon way), measured on every chapter source.
+
+* The median code cell of a chapter has at most ``MEDIAN`` lines.
+* No code cell has more than ``LONGEST`` lines, unless it is a *figure's call*: a cell that
+  glues a figure (``glue("fig-...", fig, display=False)``) which the chapter shows in a
+  numbered ``{glue:figure}`` directive; or the one cell tagged ``parameters``, the list of
+  settings a reader changes, which ``make test-paper`` shrinks by re-assigning its names right
+  after it (so every setting must stay in it). Nothing else exempts a cell.
+* Glue bookkeeping sits in ``remove-cell`` cells: a cell the reader sees glues only figures.
+* Every seed offset is named: no ``SEED + 10_000``, ``seed + 1`` or the like in a chapter; an
+  offset is a named constant (``agop.runtime``, ``agop.experiments.local_signals.TEST_SEED_OFFSET``, or the
+  chapter's parameters cell).
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from pathlib import Path
+
+import jupytext
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+MEDIAN, LONGEST = 6, 15
+
+CHAPTERS = [p for p in sorted(BOOK.glob("[0-9][0-9]_*.md")) if "jupytext:" in p.read_text()[:400]]
+IDS = [p.stem for p in CHAPTERS]
+
+_FIG_GLUE = re.compile(r"""\bglue\(\s*f?["'](fig-[\w{}\[\]. +-]*)["']""")
+_ANY_GLUE = re.compile(r"^\s*glue\(", re.M)
+_SEED_OFFSET = re.compile(r"\b(?:SEED|seed|seeds?\[\w+\])\s*[-+]\s*\d")
+_GLUE_FIGURE = re.compile(r"^```\{glue:figure\}\s*(\S+)", re.M)
+
+
+def code_cells(chapter: Path) -> list[dict]:
+    return [c for c in jupytext.read(chapter)["cells"] if c["cell_type"] == "code"]
+
+
+def lines(cell: dict) -> int:
+    return len(cell["source"].strip().splitlines())
+
+
+def hidden(cell: dict) -> bool:
+    return "remove-cell" in cell["metadata"].get("tags", [])
+
+
+def shown_figures(text: str) -> list[str]:
+    """Names of the glued figures the chapter shows as numbered figures (an f-string name in
+    the code, ``fig-x-{i}``, matches ``fig-x-0``, ``fig-x-1``...)."""
+    return _GLUE_FIGURE.findall(text)
+
+
+def is_figure_call(cell: dict, figures: list[str]) -> bool:
+    for name in _FIG_GLUE.findall(cell["source"]):
+        pattern = re.sub(r"\\\{[^}]*\\\}", r"[\\w.-]+", re.escape(name))
+        if any(re.fullmatch(pattern, f) for f in figures):
+            return True
+    return False
+
+
+def cell_report(chapter: Path) -> dict:
+    cells = code_cells(chapter)
+    figures = shown_figures(chapter.read_text())
+    sizes = [lines(c) for c in cells]
+    return {
+        "median": statistics.median(sizes),
+        "too_long": [(i, n, c["source"].splitlines()[0]) for i, (n, c) in
+                     enumerate(zip(sizes, cells, strict=True)) if n > LONGEST
+                     and not is_figure_call(c, figures)
+                     and "parameters" not in c["metadata"].get("tags", [])],
+        "visible_glue": [(i, c["source"].splitlines()[0]) for i, c in enumerate(cells)
+                         if not hidden(c) and any(
+                             not _FIG_GLUE.match(line.strip())
+                             for line in c["source"].splitlines() if _ANY_GLUE.match(line))],
+        "seed_offsets": [m.group(0) for c in cells for m in _SEED_OFFSET.finditer(c["source"])],
+    }
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_median_code_cell_is_short(chapter: Path):
+    median = cell_report(chapter)["median"]
+    assert median <= MEDIAN, f"{chapter.name}: median code cell {median} lines > {MEDIAN}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_no_long_cell_but_a_figures_call(chapter: Path):
+    too_long = cell_report(chapter)["too_long"]
+    assert not too_long, (f"{chapter.name}: cells over {LONGEST} lines that draw no numbered "
+                          f"figure (split them, with prose between): {too_long}")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_glue_bookkeeping_is_hidden(chapter: Path):
+    visible = cell_report(chapter)["visible_glue"]
+    assert not visible, (f"{chapter.name}: cells a reader sees glue numbers; move the glue "
+                         f"calls into a cell tagged remove-cell: {visible}")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_seed_offsets_are_named(chapter: Path):
+    offsets = cell_report(chapter)["seed_offsets"]
+    assert not offsets, f"{chapter.name}: unnamed seed offsets {offsets}; name the constant"
+
+
+def test_the_rules_can_fail(tmp_path):
+    """A chapter that breaks each rule is caught, and a figure's call is exempt."""
+    long_cell = "\n".join(f"x{i} = {i}" for i in range(20))
+    figure = long_cell + '\nglue("fig-demo-{i}", fig, display=False)'
+    text = (CHAPTERS[0].read_text().split("```{code-cell}")[0]
+            + f"```{{code-cell}} ipython3\n{long_cell}\n```\n\n"
+            + f"```{{code-cell}} ipython3\n{figure}\n```\n\n"
+            + f"```{{code-cell}} ipython3\n:tags: [parameters]\n\n{long_cell}\n```\n\n"
+            + "```{glue:figure} fig-demo-0\n:name: fig-demo-0\n\nA caption.\n```\n\n"
+            + '```{code-cell} ipython3\nglue("n", 3, display=False)\nX = f(SEED + 10_000)\n```\n')
+    path = tmp_path / "07_demo.md"
+    path.write_text(text)
+    report = cell_report(path)
+    assert report["median"] == 20
+    # the figure's call and the parameters cell are exempt
+    assert [n for _, n, _ in report["too_long"]] == [20]
+    assert len(report["visible_glue"]) == 1
+    assert report["seed_offsets"] == ["SEED + 1"]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_every_result_figure_is_numbered_and_referenced(chapter: Path):
+    """A cell that draws (``plot_``, ``plt.``, ``subplots``) glues its figure; every glued figure
+    is shown by a numbered ``{glue:figure}``; and the prose refers to each by ``{numref}``."""
+    text = chapter.read_text()
+    figures = shown_figures(text)
+    unglued = [c["source"].splitlines()[0] for c in code_cells(chapter)
+               if re.search(r"\bplot_\w+\(|\bplt\.|subplots\(", c["source"])
+               and not _FIG_GLUE.search(c["source"])]
+    assert not unglued, f"{chapter.name}: cells draw a figure they do not glue: {unglued}"
+    unshown = [c["source"].splitlines()[0] for c in code_cells(chapter)
+               if _FIG_GLUE.search(c["source"]) and not is_figure_call(c, figures)]
+    assert not unshown, f"{chapter.name}: glued figures no {{glue:figure}} shows: {unshown}"
+    cited = set(re.findall(r"\{numref\}`([^`]+)`", text))
+    assert not [f for f in figures if f not in cited], (
+        f"{chapter.name}: figures the prose never refers to by {{numref}}: "
+        f"{[f for f in figures if f not in cited]}")
