@@ -43,8 +43,9 @@ def _labels(y, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @renamed_arguments(val_fraction="validation_fraction")
-def validation_split(codes: np.ndarray, validation_fraction: float, random_state: RandomState
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def validation_split(
+    codes: np.ndarray, validation_fraction: float, random_state: RandomState
+) -> tuple[np.ndarray, np.ndarray]:
     """(train, validation) indices of images with class codes ``codes``: the stratified split of
     :func:`agop.data.train_val_split`, seeded as :class:`agop.ConvRFM` seeds it from
     ``random_state`` (same ``random_state``, same held-out images; a test guards this), so
@@ -63,11 +64,14 @@ def validation_split(codes: np.ndarray, validation_fraction: float, random_state
         raise ValueError(f"validation_fraction must lie in (0, 1), got {validation_fraction!r}")
     n = len(codes)
     split_seed = random_seeds(random_state, 2)[0]  # ConvRFM's split seed
-    train_idx, _, val_idx, _ = train_val_split(torch.arange(n), torch.as_tensor(codes),
-                                               validation_fraction, split_seed)
+    train_idx, _, val_idx, _ = train_val_split(
+        torch.arange(n), torch.as_tensor(codes), validation_fraction, split_seed
+    )
     if len(train_idx) < 2 or len(val_idx) < 1:
-        raise ValueError(f"too few images for a validation split: n={n}, "
-                         f"validation_fraction={validation_fraction}")
+        raise ValueError(
+            f"too few images for a validation split: n={n}, "
+            f"validation_fraction={validation_fraction}"
+        )
     return train_idx.numpy(), val_idx.numpy()
 
 
@@ -108,10 +112,21 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
     """
 
     @renamed_arguments(val_fraction="validation_fraction")
-    def __init__(self, depth: int = 3, width: int = 64, patch_size: int = 3, epochs: int = 25,
-                 lr: float = 1e-3, batch_size: int = 64, validation_fraction: float = 0.2,
-                 random_state: RandomState = None, *, device: Device | None = None,
-                 dtype: torch.dtype | None = None, progress: bool = True) -> None:
+    def __init__(
+        self,
+        depth: int = 3,
+        width: int = 64,
+        patch_size: int = 3,
+        epochs: int = 25,
+        lr: float = 1e-3,
+        batch_size: int = 64,
+        validation_fraction: float = 0.2,
+        random_state: RandomState = None,
+        *,
+        device: Device | None = None,
+        dtype: torch.dtype | None = None,
+        progress: bool = True,
+    ) -> None:
         self.depth = depth
         self.width = width
         self.patch_size = patch_size
@@ -141,8 +156,10 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
         k = int(self.patch_size)
         need = int(self.depth) * (k - 1) + 1
         if min(H, W) < need:
-            raise ValueError(f"X has spatial size {(H, W)}; depth={self.depth} VALID layers of "
-                             f"patch_size={k} need at least {need} x {need}")
+            raise ValueError(
+                f"X has spatial size {(H, W)}; depth={self.depth} VALID layers of "
+                f"patch_size={k} need at least {need} x {need}"
+            )
         self.classes_, codes = _labels(y, n)
         train_idx, val_idx = validation_split(codes, self.validation_fraction, self.random_state)
         seed = random_seeds(self.random_state, 1, keep_int=True)[0]
@@ -150,13 +167,32 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
         Y[torch.arange(n, device=device), torch.as_tensor(codes, device=device)] = 1
         tr = torch.as_tensor(train_idx, device=device)
         va = torch.as_tensor(val_idx, device=device)
-        model = SimpleCNN(c, len(self.classes_), (H, W), depth=int(self.depth),
-                          width=int(self.width), kernel_size=k, pool=None, bias=False,
-                          seed=seed).to(device=device, dtype=X.dtype)
-        self.result_ = train(model, X[tr], Y[tr], X[va], Y[va], epochs=int(self.epochs),
-                             lr=float(self.lr), optimizer="adam",
-                             batch_size=int(self.batch_size), checkpoints=(0,), seed=seed,
-                             progress=self.progress, device=device)
+        model = SimpleCNN(
+            c,
+            len(self.classes_),
+            (H, W),
+            depth=int(self.depth),
+            width=int(self.width),
+            kernel_size=k,
+            pool=None,
+            bias=False,
+            seed=seed,
+        ).to(device=device, dtype=X.dtype)
+        self.result_ = train(
+            model,
+            X[tr],
+            Y[tr],
+            X[va],
+            Y[va],
+            epochs=int(self.epochs),
+            lr=float(self.lr),
+            optimizer="adam",
+            batch_size=int(self.batch_size),
+            checkpoints=(0,),
+            seed=seed,
+            progress=self.progress,
+            device=device,
+        )
         self.model_: SimpleCNN = self.result_.model.eval()  # type: ignore[assignment]
         self.history_ = self.result_.history
         self.best_epoch_ = self.result_.best_epoch
@@ -164,7 +200,8 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
         self.cnfms_ = [cnfm(conv).detach() for conv in self.model_.convs]
         self.delta_cnfms_ = [
             cnfm(w.detach() - initial[f"convs.{l}.weight"].to(w))
-            for l, w in enumerate(cast(Tensor, conv.weight) for conv in self.model_.convs)]
+            for l, w in enumerate(cast(Tensor, conv.weight) for conv in self.model_.convs)
+        ]
         self.image_shape_ = (c, H, W)
         return self
 
@@ -176,14 +213,16 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
         p = next(self.model_.parameters())
         X = check_images(X, "X", dtype=p.dtype, device=p.device)
         if tuple(X.shape[1:]) != self.image_shape_:
-            raise ValueError(f"X must have the training images' shape (c, H, W) = "
-                             f"{self.image_shape_}, got {tuple(X.shape[1:])}")
+            raise ValueError(
+                f"X must have the training images' shape (c, H, W) = "
+                f"{self.image_shape_}, got {tuple(X.shape[1:])}"
+            )
         return X
 
     @torch.no_grad()
     def _outputs(self, X, chunk: int = 1024) -> torch.Tensor:
         X = self._images(X)
-        return torch.cat([self.model_(X[i:i + chunk]) for i in range(0, X.shape[0], chunk)])
+        return torch.cat([self.model_(X[i : i + chunk]) for i in range(0, X.shape[0], chunk)])
 
     def layer_inputs(self, X: ArrayLike) -> list[torch.Tensor]:
         """The input of every conv layer on images ``X``: ``X`` itself, then the activations
@@ -197,16 +236,19 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
         tensor per layer, with :math:`A_l = (W_l - W_l(0))^\top (W_l - W_l(0))` (``subtract_init``,
         as the authors drew their Figure 4) or :math:`W_l^\top W_l`."""
         cnfms = self.delta_cnfms_ if subtract_init else self.cnfms_
-        return [feature_map(A, x, int(self.patch_size))
-                for A, x in zip(cnfms, self.layer_inputs(X), strict=True)]
+        return [
+            feature_map(A, x, int(self.patch_size))
+            for A, x in zip(cnfms, self.layer_inputs(X), strict=True)
+        ]
 
     def agops(self, X: ArrayLike, **kwargs: Any) -> list[torch.Tensor]:
         """The patch-AGOP of every conv layer over images ``X`` (:func:`agop.features.patch_agop`),
         in layer order."""
         check_fitted(self)
         names = {id(m): name for name, m in self.model_.named_modules()}
-        found = patch_agop(self.model_, self._images(X),
-                           layers=[names[id(c)] for c in self.model_.convs], **kwargs)
+        found = patch_agop(
+            self.model_, self._images(X), layers=[names[id(c)] for c in self.model_.convs], **kwargs
+        )
         return [found[names[id(c)]] for c in self.model_.convs]
 
     def transform_shapes(self) -> Sequence[tuple[int, int, int]]:
@@ -214,5 +256,7 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
         check_fitted(self)
         c, H, W = self.image_shape_
         k = int(self.patch_size)
-        return [(c if l == 0 else int(self.width), H - l * (k - 1), W - l * (k - 1))
-                for l in range(int(self.depth))]
+        return [
+            (c if l == 0 else int(self.width), H - l * (k - 1), W - l * (k - 1))
+            for l in range(int(self.depth))
+        ]

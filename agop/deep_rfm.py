@@ -67,13 +67,17 @@ def _nonlinearity(phi) -> Callable[[torch.Tensor], torch.Tensor] | None:
         return None
     if isinstance(phi, str):
         if phi.lower() not in NONLINEARITIES:
-            raise ValueError(f"nonlinearity must be None, a callable or one of "
-                             f"{sorted(NONLINEARITIES)}, got {phi!r}")
+            raise ValueError(
+                f"nonlinearity must be None, a callable or one of "
+                f"{sorted(NONLINEARITIES)}, got {phi!r}"
+            )
         return NONLINEARITIES[phi.lower()]
     if callable(phi):
         return phi
-    raise ValueError(f"nonlinearity must be None, a callable or one of {sorted(NONLINEARITIES)}, "
-                     f"got {type(phi).__name__}")
+    raise ValueError(
+        f"nonlinearity must be None, a callable or one of {sorted(NONLINEARITIES)}, "
+        f"got {type(phi).__name__}"
+    )
 
 
 def _positive_int(value, name: str) -> int:
@@ -84,9 +88,16 @@ def _odd_patch(value) -> int:
     return check_int(value, "patch_size", minimum=1, odd=True)
 
 
-def random_filters(M: ArrayLike, width: int, channels: int, patch_size: int, *, seed: int = 0,
-                   dtype: torch.dtype | None = None,
-                   device: str | torch.device | None = None) -> torch.Tensor:
+def random_filters(
+    M: ArrayLike,
+    width: int,
+    channels: int,
+    patch_size: int,
+    *,
+    seed: int = 0,
+    dtype: torch.dtype | None = None,
+    device: str | torch.device | None = None,
+) -> torch.Tensor:
     """``width`` convolutional filters whose flattened rows are i.i.d. ``N(0, M)``.
 
     :math:`W = G M^{1/2}` with :math:`G` a width :math:`\times q` matrix of i.i.d. standard
@@ -156,20 +167,32 @@ class RandomFeatureConv:
     def __init__(self, filters: torch.Tensor, nonlinearity: str | Callable | None = None) -> None:
         filters = as_tensor(filters, "filters")
         if filters.ndim != 4 or filters.shape[-1] != filters.shape[-2]:
-            raise ValueError("filters must have shape (width, channels, k, k), got shape "
-                             f"{tuple(filters.shape)}")
+            raise ValueError(
+                f"filters must have shape (width, channels, k, k), got shape {tuple(filters.shape)}"
+            )
         _odd_patch(filters.shape[-1])
         self.filters = filters
         self.nonlinearity = nonlinearity
         self._phi = _nonlinearity(nonlinearity)
 
     @classmethod
-    def from_metric(cls, M: ArrayLike, width: int, channels: int, patch_size: int, *, seed: int = 0,
-                    nonlinearity: str | Callable | None = None, dtype: torch.dtype | None = None,
-                    device: str | torch.device | None = None) -> RandomFeatureConv:
+    def from_metric(
+        cls,
+        M: ArrayLike,
+        width: int,
+        channels: int,
+        patch_size: int,
+        *,
+        seed: int = 0,
+        nonlinearity: str | Callable | None = None,
+        dtype: torch.dtype | None = None,
+        device: str | torch.device | None = None,
+    ) -> RandomFeatureConv:
         """Filters from :func:`random_filters` (rows ``~ N(0, M)``)."""
-        return cls(random_filters(M, width, channels, patch_size, seed=seed, dtype=dtype,
-                                  device=device), nonlinearity)
+        return cls(
+            random_filters(M, width, channels, patch_size, seed=seed, dtype=dtype, device=device),
+            nonlinearity,
+        )
 
     @property
     def width(self) -> int:
@@ -192,29 +215,40 @@ class RandomFeatureConv:
     def __call__(self, X: ArrayLike, *, max_memory: int | None = None) -> torch.Tensor:
         """``phi(conv(X, W))`` for images ``X`` ``(n, c, H, W)``, computed in chunks of images
         whose output and im2col workspace stay within ``max_memory`` bytes."""
-        X = check_images(X, "X", channels=self.channels, dtype=self.filters.dtype,
-                         device=self.filters.device)
+        X = check_images(
+            X, "X", channels=self.channels, dtype=self.filters.dtype, device=self.filters.device
+        )
         k = self.patch_size
         if X.shape[-1] < k or X.shape[-2] < k:
-            raise ValueError(f"X has spatial size {tuple(X.shape[-2:])}, smaller than the patch "
-                             f"size {k}")
+            raise ValueError(
+                f"X has spatial size {tuple(X.shape[-2:])}, smaller than the patch size {k}"
+            )
         width, Hp, Wp = self.output_shape(X.shape[1:])
         per_image = Hp * Wp * (width + self.channels * k * k) * X.element_size()
         budget = DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory)
         chunk = max(1, budget // max(per_image, 1))
         out = X.new_empty((X.shape[0], width, Hp, Wp))
         for start in range(0, X.shape[0], chunk):
-            h = F.conv2d(X[start:start + chunk], self.filters)
-            out[start:start + chunk] = h if self._phi is None else self._phi(h)
+            h = F.conv2d(X[start : start + chunk], self.filters)
+            out[start : start + chunk] = h if self._phi is None else self._phi(h)
         return out
 
     def __repr__(self) -> str:
-        return (f"RandomFeatureConv(width={self.width}, channels={self.channels}, "
-                f"patch_size={self.patch_size}, nonlinearity={self.nonlinearity!r})")
+        return (
+            f"RandomFeatureConv(width={self.width}, channels={self.channels}, "
+            f"patch_size={self.patch_size}, nonlinearity={self.nonlinearity!r})"
+        )
 
 
-def featurize(X: ArrayLike, M: ArrayLike, width: int, patch_size: int, nonlinearity: str | Callable | None = None,
-              seed: int = 0, device: str | torch.device | None = None) -> torch.Tensor:
+def featurize(
+    X: ArrayLike,
+    M: ArrayLike,
+    width: int,
+    patch_size: int,
+    nonlinearity: str | Callable | None = None,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+) -> torch.Tensor:
     r""":math:`\phi(\mathrm{conv}(X, G M^{1/2}))`: images ``X`` ``(n, c, H, W)`` seen through
     ``width`` random filters with rows :math:`\sim \mathcal N(0, M)` (:math:`M` is
     :math:`q \times q`, :math:`q = c k^2`; ``None`` = identity).
@@ -239,9 +273,16 @@ def featurize(X: ArrayLike, M: ArrayLike, width: int, patch_size: int, nonlinear
     """
     device = default_device(device)
     X = check_images(X, "X", device=device)
-    transform = RandomFeatureConv.from_metric(M, width, X.shape[1], patch_size, seed=seed,
-                                              nonlinearity=nonlinearity, dtype=X.dtype,
-                                              device=device)
+    transform = RandomFeatureConv.from_metric(
+        M,
+        width,
+        X.shape[1],
+        patch_size,
+        seed=seed,
+        nonlinearity=nonlinearity,
+        dtype=X.dtype,
+        device=device,
+    )
     return transform(X)
 
 
@@ -301,14 +342,27 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
     """
 
     @renamed_arguments(val_fraction="validation_fraction")
-    def __init__(self, depth: int = 3, n_layers: int | None = None, width: int = 64,
-                 patch_size: int = 3, n_iter: int = 3,
-                 nonlinearity: str | Callable | None = "relu", random_state: RandomState = None,
-                 *, ridges: Sequence[float] | None = None, agop_samples: int | None = None,
-                 normalize: str | None = "max_eig", power: float = 1.0,
-                 validation_fraction: float = 0.2, device: Device | None = None,
-                 dtype: torch.dtype | None = None, max_memory: int | None = None,
-                 progress: bool = True, image_shape: tuple[int, int, int] | None = None) -> None:
+    def __init__(
+        self,
+        depth: int = 3,
+        n_layers: int | None = None,
+        width: int = 64,
+        patch_size: int = 3,
+        n_iter: int = 3,
+        nonlinearity: str | Callable | None = "relu",
+        random_state: RandomState = None,
+        *,
+        ridges: Sequence[float] | None = None,
+        agop_samples: int | None = None,
+        normalize: str | None = "max_eig",
+        power: float = 1.0,
+        validation_fraction: float = 0.2,
+        device: Device | None = None,
+        dtype: torch.dtype | None = None,
+        max_memory: int | None = None,
+        progress: bool = True,
+        image_shape: tuple[int, int, int] | None = None,
+    ) -> None:
         self.depth = depth
         self.n_layers = n_layers
         self.width = width
@@ -349,13 +403,25 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
 
     def _layer(self, l: int, seed) -> Any:
         options: dict[str, Any] = dict(
-            agop_samples=self.agop_samples, normalize=self.normalize, power=self.power,
-            validation_fraction=self.validation_fraction, device=self.device, dtype=self.dtype,
-            max_memory=self.max_memory, progress=self.progress)
+            agop_samples=self.agop_samples,
+            normalize=self.normalize,
+            power=self.power,
+            validation_fraction=self.validation_fraction,
+            device=self.device,
+            dtype=self.dtype,
+            max_memory=self.max_memory,
+            progress=self.progress,
+        )
         if self.ridges is not None:
             options["ridges"] = self.ridges
-        return ConvRFM(kernel="cntk", patch_size=self.patch_size, depth=self.depth - l,
-                       n_iter=self.n_iter, random_state=seed, **options)
+        return ConvRFM(
+            kernel="cntk",
+            patch_size=self.patch_size,
+            depth=self.depth - l,
+            n_iter=self.n_iter,
+            random_state=seed,
+            **options,
+        )
 
     # ---- fit / predict -------------------------------------------------------------------
 
@@ -368,8 +434,10 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         X = check_images(X, "X", dtype=check_dtype(self.dtype))
         need = int(self.depth) * (k - 1) + 1
         if min(X.shape[-2:]) < need:
-            raise ValueError(f"X has spatial size {tuple(X.shape[-2:])}; depth={self.depth} VALID "
-                             f"layers of patch_size={k} need at least {need} x {need}")
+            raise ValueError(
+                f"X has spatial size {tuple(X.shape[-2:])}; depth={self.depth} VALID "
+                f"layers of patch_size={k} need at least {need} x {need}"
+            )
         # One integer seed for every layer's ConvRFM, so that each uses the same validation
         # split (an integer random_state is passed on unchanged: L = 1 is exactly ConvRFM).
         split_seed, *filter_seeds = random_seeds(self.random_state, L + 1, keep_int=True)
@@ -382,19 +450,31 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
             self.layers_.append(layer)
             self.Ms_.append(layer.M_)
             self.histories_.append(layer.history_)
-            self.history_.append({
-                "layer": l, "kernel_depth": int(self.depth) - l, "channels": int(X_l.shape[1]),
-                "image_size": int(X_l.shape[-1]), "best_iter": int(layer.best_iter_),
-                "val_acc": float(layer.history_[layer.best_iter_]["val_acc"]),
-                "val_acc_cntk": float(layer.history_[0]["val_acc"])})
+            self.history_.append(
+                {
+                    "layer": l,
+                    "kernel_depth": int(self.depth) - l,
+                    "channels": int(X_l.shape[1]),
+                    "image_size": int(X_l.shape[-1]),
+                    "best_iter": int(layer.best_iter_),
+                    "val_acc": float(layer.history_[layer.best_iter_]["val_acc"]),
+                    "val_acc_cntk": float(layer.history_[0]["val_acc"]),
+                }
+            )
             if l < L - 1:
                 M = layer.M_.to(layer.X_fit_.device)
                 transform = RandomFeatureConv.from_metric(
-                    M, int(self.width), X_l.shape[1], k, seed=filter_seeds[l],
-                    nonlinearity=self.nonlinearity, dtype=M.dtype, device=M.device)
+                    M,
+                    int(self.width),
+                    X_l.shape[1],
+                    k,
+                    seed=filter_seeds[l],
+                    nonlinearity=self.nonlinearity,
+                    dtype=M.dtype,
+                    device=M.device,
+                )
                 self.transforms_.append(transform)
-                X_l = transform(X_l.to(device=M.device, dtype=M.dtype),
-                                max_memory=self.max_memory)
+                X_l = transform(X_l.to(device=M.device, dtype=M.dtype), max_memory=self.max_memory)
         self.classes_ = self.layers_[-1].classes_
         self.filters_ = [t.filters for t in self.transforms_]
         self.M_ = self.Ms_[-1]
@@ -432,8 +512,10 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         ref = self.layers_[0].X_fit_
         X = check_images(X, "X", dtype=ref.dtype, device=ref.device)
         if tuple(X.shape[1:]) != tuple(self.layers_[0].image_shape_):
-            raise ValueError(f"X must have the training images' shape (c, H, W) = "
-                             f"{tuple(self.layers_[0].image_shape_)}, got {tuple(X.shape[1:])}")
+            raise ValueError(
+                f"X must have the training images' shape (c, H, W) = "
+                f"{tuple(self.layers_[0].image_shape_)}, got {tuple(X.shape[1:])}"
+            )
         return X, flat
 
     def _last_inputs(self, X) -> torch.Tensor:
@@ -472,8 +554,10 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         """Accuracy of the predictor after ``1, 2, ..., n_layers`` feature-learning layers
         (entry ``l`` is layer ``l``'s ConvRFM on ``X`` through ``l`` featurisations): the curve
         of accuracy against the number of feature-learning layers, from one fit."""
-        return [float(layer.score(X_l, y))
-                for layer, X_l in zip(self.layers_, self._layer_inputs(X), strict=True)]
+        return [
+            float(layer.score(X_l, y))
+            for layer, X_l in zip(self.layers_, self._layer_inputs(X), strict=True)
+        ]
 
     def _layer_inputs(self, X):
         """``X`` as each layer's ConvRFM reads it: ``X``, then through one more featurisation
@@ -481,6 +565,6 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         check_fitted(self)
         X, _ = self._input_images(X)
         yield X
-        for transform in self.transforms_[:len(self.layers_) - 1]:
+        for transform in self.transforms_[: len(self.layers_) - 1]:
             X = transform(X, max_memory=self.max_memory)
             yield X

@@ -43,10 +43,12 @@ from agop.patches import _pair
 from agop.validation import as_tensor, check_images, check_psd
 
 
-def oriented_filter_bank(kernel_size: int, n_orientations: int = 8,
-                         wavelengths: Sequence[float] | None = None,
-                         phases: Sequence[float] = (0.0, math.pi / 2)
-                         ) -> tuple[torch.Tensor, torch.Tensor]:
+def oriented_filter_bank(
+    kernel_size: int,
+    n_orientations: int = 8,
+    wavelengths: Sequence[float] | None = None,
+    phases: Sequence[float] = (0.0, math.pi / 2),
+) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Gabor filters on a :math:`k \times k` grid centred at 0,
 
     .. math:: b(u, v) = \exp\Bigl(-\frac{u^2 + v^2}{2 s^2}\Bigr)
@@ -106,8 +108,9 @@ def _as_filters(filters) -> torch.Tensor:
     return f / norms[:, None, None, None]
 
 
-def orientation_selectivity(filters: ArrayLike, bank: tuple[torch.Tensor, torch.Tensor] | None = None
-                            ) -> dict[str, torch.Tensor]:
+def orientation_selectivity(
+    filters: ArrayLike, bank: tuple[torch.Tensor, torch.Tensor] | None = None
+) -> dict[str, torch.Tensor]:
     """For each filter (``(m, c, k, k)`` or ``(m, k, k)``): its best match over the bank, its
     orientation selectivity ``OSI`` and preferred orientation (module docstring).
 
@@ -139,8 +142,10 @@ def orientation_selectivity(filters: ArrayLike, bank: tuple[torch.Tensor, torch.
     response = (f.reshape(m, c, k * k) @ B.T).norm(dim=1)  # (m, n): |V b|
     angles = torch.unique(theta)
     if len(angles) % 2:
-        raise ValueError("the bank needs an even number of orientations (theta and theta + "
-                         f"pi/2 both in it), got {len(angles)}")
+        raise ValueError(
+            "the bank needs an even number of orientations (theta and theta + "
+            f"pi/2 both in it), got {len(angles)}"
+        )
     profile = torch.stack([response[:, theta == a].amax(1) for a in angles], dim=1)
     best = profile.argmax(1)
     r_best = profile.gather(1, best[:, None])[:, 0]
@@ -148,13 +153,21 @@ def orientation_selectivity(filters: ArrayLike, bank: tuple[torch.Tensor, torch.
     selectivity = (r_best - r_orth) / (r_best + r_orth).clamp_min(1e-300)
     z = (profile**2 * torch.exp(2j * angles)).sum(1)  # the preferred angle, between grid points
     preferred = (torch.angle(z) / 2) % math.pi
-    return {"match": response.amax(1), "selectivity": selectivity, "orientation": preferred,
-            "profile": profile}
+    return {
+        "match": response.amax(1),
+        "selectivity": selectivity,
+        "orientation": preferred,
+        "profile": profile,
+    }
 
 
-def eigen_edge_scores(M: ArrayLike, channels: int, kernel_size: int, n_filters: int = 6,
-                      bank: tuple[torch.Tensor, torch.Tensor] | None = None
-                      ) -> dict[str, torch.Tensor]:
+def eigen_edge_scores(
+    M: ArrayLike,
+    channels: int,
+    kernel_size: int,
+    n_filters: int = 6,
+    bank: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> dict[str, torch.Tensor]:
     """:func:`orientation_selectivity` of the ``n_filters`` top eigenvectors of ``M``
     (``q x q``, ``q = channels k^2``), in order of decreasing eigenvalue, with their
     ``"eigenvalue"`` (divided by the largest).
@@ -178,10 +191,15 @@ def eigen_edge_scores(M: ArrayLike, channels: int, kernel_size: int, n_filters: 
     return out
 
 
-def random_filter_scores(channels: int, kernel_size: int, n_filters: int = 200, *,
-                         zero_mean: bool = False, seed: int = 0,
-                         bank: tuple[torch.Tensor, torch.Tensor] | None = None
-                         ) -> dict[str, torch.Tensor]:
+def random_filter_scores(
+    channels: int,
+    kernel_size: int,
+    n_filters: int = 200,
+    *,
+    zero_mean: bool = False,
+    seed: int = 0,
+    bank: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> dict[str, torch.Tensor]:
     r""":func:`orientation_selectivity` of Haar-random unit filters: the top eigenvectors of
     ``M = I``, or of any spectrum in a random eigenbasis (``zero_mean=False``), or of
     :math:`I - \mathbf{1}\mathbf{1}^\top / q`, whose top eigenspace is the zero-mean patches (``zero_mean=True``).
@@ -203,8 +221,9 @@ def random_filter_scores(channels: int, kernel_size: int, n_filters: int = 200, 
     return orientation_selectivity(f.reshape(n_filters, channels, k, k), bank)
 
 
-def sobel_correlation(A: ArrayLike, images: ArrayLike, kernel_size: int | tuple[int, int]
-                      ) -> np.ndarray:
+def sobel_correlation(
+    A: ArrayLike, images: ArrayLike, kernel_size: int | tuple[int, int]
+) -> np.ndarray:
     r"""Per image, the Pearson correlation of ``A``'s feature map :math:`\|A^{1/2} x[j]\|`
     (:func:`agop.features.feature_map`) with the Sobel gradient magnitude of the image's channel
     mean (``skimage.filters.sobel``), over the positions whose ``k x k`` patch lies inside the
@@ -239,8 +258,13 @@ def sobel_correlation(A: ArrayLike, images: ArrayLike, kernel_size: int | tuple[
     return np.array(out)
 
 
-def edge_controls(M: ArrayLike, images: ArrayLike, kernel_size: int | tuple[int, int],
-                  n_draws: int = 5, seed: int = 0) -> dict[str, Any]:
+def edge_controls(
+    M: ArrayLike,
+    images: ArrayLike,
+    kernel_size: int | tuple[int, int],
+    n_draws: int = 5,
+    seed: int = 0,
+) -> dict[str, Any]:
     r"""The mean over ``images`` of :func:`sobel_correlation` for ``M`` and for its controls:
     ``"M"``, ``"identity"`` (``M = I``), ``"local_mean"`` (:math:`I - \mathbf{1}\mathbf{1}^\top / q`) and ``"spectrum"``
     (:math:`O \Lambda O^\top`, ``L`` the eigenvalues of ``M``, ``O`` = :func:`~agop.features.haar_rotations`
@@ -274,9 +298,11 @@ def edge_controls(M: ArrayLike, images: ArrayLike, kernel_size: int | tuple[int,
         O = haar_rotations(torch.randn(q, q, generator=generator, dtype=torch.float64))
         draws.append(float(sobel_correlation((O * lam) @ O.T, x, kernel_size).mean()))
     eye = torch.eye(q, dtype=torch.float64)
-    return {"M": float(sobel_correlation(M, x, kernel_size).mean()),
-            "identity": float(sobel_correlation(eye, x, kernel_size).mean()),
-            "local_mean": float(sobel_correlation(eye - 1 / q, x, kernel_size).mean()),
-            "spectrum_mean": float(np.mean(draws)),
-            "spectrum_std": float(np.std(draws, ddof=1)) if n_draws > 1 else 0.0,
-            "spectrum_draws": draws}
+    return {
+        "M": float(sobel_correlation(M, x, kernel_size).mean()),
+        "identity": float(sobel_correlation(eye, x, kernel_size).mean()),
+        "local_mean": float(sobel_correlation(eye - 1 / q, x, kernel_size).mean()),
+        "spectrum_mean": float(np.mean(draws)),
+        "spectrum_std": float(np.std(draws, ddof=1)) if n_draws > 1 else 0.0,
+        "spectrum_draws": draws,
+    }

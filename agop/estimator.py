@@ -144,13 +144,20 @@ class ImageInputMixin:
         shape = self.image_shape
         if shape is None:
             return None
-        ok = (isinstance(shape, (tuple, list)) and len(shape) == 3
-              and all(isinstance(s, (int, np.integer)) and not isinstance(s, bool)
-                      and (s >= 1 or s == -1) for s in shape)
-              and sum(int(s) == -1 for s in shape) <= 1)
+        ok = (
+            isinstance(shape, (tuple, list))
+            and len(shape) == 3
+            and all(
+                isinstance(s, (int, np.integer)) and not isinstance(s, bool) and (s >= 1 or s == -1)
+                for s in shape
+            )
+            and sum(int(s) == -1 for s in shape) <= 1
+        )
         if not ok:
-            raise ValueError(f"image_shape must be None or (c, H, W): three positive integers, "
-                             f"one of which may be -1, got {shape!r}")
+            raise ValueError(
+                f"image_shape must be None or (c, H, W): three positive integers, "
+                f"one of which may be -1, got {shape!r}"
+            )
         c, h, w = (int(s) for s in shape)
         return c, h, w
 
@@ -161,24 +168,41 @@ class ImageInputMixin:
             return X, False
         # arrays, lists and data frames get scikit-learn's own checks and messages (sparse,
         # complex, object dtype, empty, 1-d); tensors keep their device for check_images
-        x = X if isinstance(X, torch.Tensor) else check_array(
-            X, accept_sparse=False, dtype="numeric", allow_nd=True, ensure_all_finite=False,
-            input_name="X")
+        x = (
+            X
+            if isinstance(X, torch.Tensor)
+            else check_array(
+                X,
+                accept_sparse=False,
+                dtype="numeric",
+                allow_nd=True,
+                ensure_all_finite=False,
+                input_name="X",
+            )
+        )
         if x.ndim == 4:
             if any(s not in (-1, got) for s, got in zip(shape, x.shape[1:], strict=True)):
-                raise ValueError(f"X holds images of shape {tuple(x.shape[1:])}, which "
-                                 f"contradicts image_shape={shape}")
+                raise ValueError(
+                    f"X holds images of shape {tuple(x.shape[1:])}, which "
+                    f"contradicts image_shape={shape}"
+                )
             return x, False
         if x.ndim != 2:
-            raise ValueError(f"X must hold flat rows (n, d) (read as images of shape "
-                             f"image_shape={shape}) or images (n, c, H, W), got shape "
-                             f"{tuple(x.shape)}")
+            raise ValueError(
+                f"X must hold flat rows (n, d) (read as images of shape "
+                f"image_shape={shape}) or images (n, c, H, W), got shape "
+                f"{tuple(x.shape)}"
+            )
         n, d = x.shape
         if not reset and d != self.n_features_in_:
-            raise ValueError(f"X has {d} features, but {type(self).__name__} is expecting "
-                             f"{self.n_features_in_} features as input")
+            raise ValueError(
+                f"X has {d} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input"
+            )
         known = int(np.prod([s for s in shape if s != -1]))
         if d == 0 or d % known or (-1 not in shape and d != known):
-            raise ValueError(f"X has {d} features per row, which cannot be read as images of "
-                             f"shape image_shape={shape}")
+            raise ValueError(
+                f"X has {d} features per row, which cannot be read as images of "
+                f"shape image_shape={shape}"
+            )
         return x.reshape(n, *(d // known if s == -1 else s for s in shape)), True

@@ -55,7 +55,9 @@ from agop.validation import (
 DEFAULT_MAX_MEMORY = 2**29
 
 
-def conv_layers(model: nn.Module, layers: str | Iterable[str] | None = None) -> dict[str, nn.Conv2d]:
+def conv_layers(
+    model: nn.Module, layers: str | Iterable[str] | None = None
+) -> dict[str, nn.Conv2d]:
     """The :class:`torch.nn.Conv2d` layers of ``model`` by qualified module name, in module
     order: all of them (``layers=None``), or those named in ``layers`` (a name, a module, or a
     list of them).
@@ -72,25 +74,32 @@ def conv_layers(model: nn.Module, layers: str | Iterable[str] | None = None) -> 
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     convs = {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
     if not convs:
-        raise ValueError(f"model has no torch.nn.Conv2d layer ({type(model).__name__}); "
-                         "the patch-AGOP is defined for convolutional layers")
+        raise ValueError(
+            f"model has no torch.nn.Conv2d layer ({type(model).__name__}); "
+            "the patch-AGOP is defined for convolutional layers"
+        )
     if layers is None:
         return convs
     if isinstance(layers, (str, nn.Module)):
         layers = [layers]
     if not isinstance(layers, Iterable):
-        raise ArgumentTypeError(f"layers must be None, a layer name or module, or a list of "
-                                f"them, got {layers!r} ({type(layers).__name__})")
+        raise ArgumentTypeError(
+            f"layers must be None, a layer name or module, or a list of "
+            f"them, got {layers!r} ({type(layers).__name__})"
+        )
     by_module = {id(m): name for name, m in convs.items()}
     names = []
     for layer in layers:
         if isinstance(layer, nn.Module):
             if id(layer) not in by_module:
-                raise ValueError(f"layers: module {type(layer).__name__} is not a Conv2d of the model")
+                raise ValueError(
+                    f"layers: module {type(layer).__name__} is not a Conv2d of the model"
+                )
             layer = by_module[id(layer)]
         if layer not in convs:
-            raise ValueError(f"layers: unknown layer name {layer!r}; the model's Conv2d layers "
-                             f"are {list(convs)}")
+            raise ValueError(
+                f"layers: unknown layer name {layer!r}; the model's Conv2d layers are {list(convs)}"
+            )
         names.append(layer)
     if not names:
         raise ValueError("layers is empty: name at least one Conv2d layer (or pass None for all)")
@@ -119,9 +128,11 @@ def filter_matrix(conv_or_W: nn.Module | ArrayLike) -> torch.Tensor:
         if w.ndim == 3:  # already (groups, k_out / groups, q)
             return w
         if w.ndim not in (2, 4):
-            raise ValueError(f"W must be a Conv2d, a conv weight (k_out, c, k, k), a matrix "
-                             f"(k_out, q) or grouped filters (groups, k, q), got shape "
-                             f"{tuple(w.shape)}")
+            raise ValueError(
+                f"W must be a Conv2d, a conv weight (k_out, c, k, k), a matrix "
+                f"(k_out, q) or grouped filters (groups, k, q), got shape "
+                f"{tuple(w.shape)}"
+            )
     return w.reshape(g, w.shape[0] // g, -1)
 
 
@@ -146,11 +157,15 @@ def cnfm(conv: nn.Module | ArrayLike) -> torch.Tensor:
 
 def _output_matrix(out, n: int) -> torch.Tensor:
     if not isinstance(out, torch.Tensor):
-        raise TypeError(f"the model must return one tensor of shape (n, outputs), got "
-                        f"{type(out).__name__}; wrap it so that it returns a tensor")
+        raise TypeError(
+            f"the model must return one tensor of shape (n, outputs), got "
+            f"{type(out).__name__}; wrap it so that it returns a tensor"
+        )
     if out.ndim == 0 or out.shape[0] != n:
-        raise ValueError(f"the model's output must have the batch as its first axis, got shape "
-                         f"{tuple(out.shape)} for {n} images")
+        raise ValueError(
+            f"the model's output must have the batch as its first axis, got shape "
+            f"{tuple(out.shape)} for {n} images"
+        )
     return out.reshape(n, -1)
 
 
@@ -176,9 +191,12 @@ class _eval_mode:
     def __enter__(self):
         self.modes = {m: m.training for m in self.model.modules()}
         if self.model.training:
-            warnings.warn(f"model is in training mode; {self.what} is computed in eval mode "
-                          "(batch norm uses its running statistics, dropout is off) and the "
-                          "mode is restored afterwards", stacklevel=3)
+            warnings.warn(
+                f"model is in training mode; {self.what} is computed in eval mode "
+                "(batch norm uses its running statistics, dropout is off) and the "
+                "mode is restored afterwards",
+                stacklevel=3,
+            )
         self.model.eval()
         return self.model
 
@@ -187,8 +205,9 @@ class _eval_mode:
             m.training = mode
 
 
-def _probes(outputs: torch.Tensor, n_out: int, sketch: int | None, images: range, seed: int,
-            dtype, device) -> torch.Tensor:
+def _probes(
+    outputs: torch.Tensor, n_out: int, sketch: int | None, images: range, seed: int, dtype, device
+) -> torch.Tensor:
     """Output directions ``v`` (``B x m x n_out``) for the images ``images`` of ``X``, with
     ``sum_v v v^T`` = the projector on the selected outputs (exact: one-hot rows) or, in
     expectation, ``sketch`` times it (Gaussian probes). Each image's probes come from its own
@@ -200,8 +219,15 @@ def _probes(outputs: torch.Tensor, n_out: int, sketch: int | None, images: range
         return eye[:, None, :].expand(-1, m, -1)
     # torch's CPU generator keeps 32 bits of a seed: mix (seed, index) into them
     seeds = [int(np.random.SeedSequence([int(seed), i]).generate_state(1)[0]) for i in images]
-    z = torch.stack([torch.randn(sketch, len(outputs), dtype=dtype,
-                                 generator=torch.Generator().manual_seed(s)) for s in seeds], dim=1)
+    z = torch.stack(
+        [
+            torch.randn(
+                sketch, len(outputs), dtype=dtype, generator=torch.Generator().manual_seed(s)
+            )
+            for s in seeds
+        ],
+        dim=1,
+    )
     v = torch.zeros(sketch, m, n_out, dtype=dtype)
     v[..., outputs] = z
     return v.to(device)
@@ -214,8 +240,9 @@ def _direction_grads(f, hs, V, batched: bool):
     falls back to the second."""
     if batched:
         try:
-            yield torch.autograd.grad(f, hs, grad_outputs=V, retain_graph=True,
-                                      is_grads_batched=True, allow_unused=True)
+            yield torch.autograd.grad(
+                f, hs, grad_outputs=V, retain_graph=True, is_grads_batched=True, allow_unused=True
+            )
             return
         except RuntimeError:
             pass
@@ -229,13 +256,18 @@ def _gram_sum(grad: torch.Tensor) -> torch.Tensor:
     ``(batch, groups, k, positions)``: one batched product per group with positions as the inner
     dimension (no transposed copy) when there are at least as many positions as channels."""
     if grad.shape[3] >= grad.shape[2]:
-        return torch.stack([torch.matmul(grad[:, i], grad[:, i].transpose(1, 2)).sum(0)
-                            for i in range(grad.shape[1])])
+        return torch.stack(
+            [
+                torch.matmul(grad[:, i], grad[:, i].transpose(1, 2)).sum(0)
+                for i in range(grad.shape[1])
+            ]
+        )
     return torch.einsum("bgkp,bglp->gkl", grad, grad)
 
 
-def _images_per_chunk(model: nn.Module, forward, x1: torch.Tensor, max_memory: int,
-                      most: int = 256) -> int:
+def _images_per_chunk(
+    model: nn.Module, forward, x1: torch.Tensor, max_memory: int, most: int = 256
+) -> int:
     """As many images (at most ``most``) as keep twice their conv outputs -- the activations
     the forward graph holds and one direction's gradients -- under ``max_memory`` bytes,
     measured on one image ``x1``."""
@@ -280,8 +312,10 @@ class FactoredAGOP:
 
     def __init__(self, W: torch.Tensor, G: torch.Tensor) -> None:
         if W.ndim != 3 or G.shape != (W.shape[0], W.shape[1], W.shape[1]):
-            raise ValueError(f"W must be (groups, k, q) and G (groups, k, k), got "
-                             f"{tuple(W.shape)} and {tuple(G.shape)}")
+            raise ValueError(
+                f"W must be (groups, k, q) and G (groups, k, k), got "
+                f"{tuple(W.shape)} and {tuple(G.shape)}"
+            )
         self.W, self.G = W, G
         self._space: FilterSpace | None = None
 
@@ -315,11 +349,21 @@ class FactoredAGOP:
         return f"FactoredAGOP(groups={g}, k_out={g * k}, q={q})"
 
 
-def patch_agop(model: nn.Module, X: ArrayLike, layers: str | Iterable[str] | None = None,
-               sketch: int | None = None, outputs: Sequence[int] | None = None,
-               chunk_size: int | None = None, device: Device | None = None, progress: bool = False, *, seed: int = 0,
-               max_memory: int | None = None, vectorize: bool | None = None,
-               factored: bool = False) -> dict:
+def patch_agop(
+    model: nn.Module,
+    X: ArrayLike,
+    layers: str | Iterable[str] | None = None,
+    sketch: int | None = None,
+    outputs: Sequence[int] | None = None,
+    chunk_size: int | None = None,
+    device: Device | None = None,
+    progress: bool = False,
+    *,
+    seed: int = 0,
+    max_memory: int | None = None,
+    vectorize: bool | None = None,
+    factored: bool = False,
+) -> dict:
     r"""The patch-AGOP :math:`W^\top G W` (:math:`q \times q`) of each selected conv layer, by
     qualified name.
 
@@ -371,8 +415,9 @@ def patch_agop(model: nn.Module, X: ArrayLike, layers: str | Iterable[str] | Non
     n = X.shape[0]
     sketch = None if sketch is None else check_int(sketch, "sketch", minimum=1)
     chunk_size = None if chunk_size is None else check_int(chunk_size, "chunk_size", minimum=1)
-    max_memory = DEFAULT_MAX_MEMORY if max_memory is None else \
-        check_int(max_memory, "max_memory", minimum=1)
+    max_memory = (
+        DEFAULT_MAX_MEMORY if max_memory is None else check_int(max_memory, "max_memory", minimum=1)
+    )
     seed = check_int(seed, "seed", minimum=0)
     if vectorize is None:
         vectorize = device.type != "cpu"
@@ -395,6 +440,7 @@ def patch_agop(model: nn.Module, X: ArrayLike, layers: str | Iterable[str] | Non
             # the model goes on with a copy, so that an in-place op downstream (ReLU(inplace=True)
             # in AlexNet and VGG) cannot overwrite the recorded h and its place in the graph
             return out.clone()
+
         return hook
 
     def forward(x):
@@ -412,27 +458,35 @@ def patch_agop(model: nn.Module, X: ArrayLike, layers: str | Iterable[str] | Non
         handles = [conv.register_forward_hook(hook_for(name)) for name, conv in convs.items()]
         try:
             for start in tqdm(range(0, n, chunk_size), desc="patch-AGOP", disable=not progress):
-                x = X[start:start + chunk_size].to(device)
+                x = X[start : start + chunk_size].to(device)
                 m = x.shape[0]
                 for name in convs:
                     recorded[name] = []
                 f = forward(x)
                 if not bool(torch.isfinite(f).all()):
-                    raise ValueError("the model's output on X holds NaN or inf; the patch-AGOP "
-                                     "is undefined there")
+                    raise ValueError(
+                        "the model's output on X holds NaN or inf; the patch-AGOP "
+                        "is undefined there"
+                    )
                 n_out = f.shape[1]
                 sel = torch.arange(n_out) if outputs is None else _check_outputs(outputs, n_out)
                 missing = [name for name in convs if not recorded[name]]
                 if missing:
-                    raise ValueError(f"layers {missing} were not called in the model's forward pass")
+                    raise ValueError(
+                        f"layers {missing} were not called in the model's forward pass"
+                    )
                 names = [name for name in convs for _ in recorded[name]]
                 hs = [h for name in convs for h in recorded[name]]
                 per_dir = sum(h[0].numel() for h in hs) * m * f.element_size()
                 batch = max(1, int(max_memory // max(per_dir, 1)))
                 V = _probes(sel, n_out, sketch, range(start, start + m), seed, f.dtype, device)
-                chunks = (grads for b0 in range(0, V.shape[0], batch)
-                          for grads in _direction_grads(f, hs, V[b0:b0 + batch].contiguous(),
-                                                        batched=vectorize))
+                chunks = (
+                    grads
+                    for b0 in range(0, V.shape[0], batch)
+                    for grads in _direction_grads(
+                        f, hs, V[b0 : b0 + batch].contiguous(), batched=vectorize
+                    )
+                )
                 for grads in chunks:
                     for name, h, grad in zip(names, hs, grads, strict=True):
                         if grad is None:
@@ -458,21 +512,33 @@ def patch_agop(model: nn.Module, X: ArrayLike, layers: str | Iterable[str] | Non
             Gn = torch.zeros(g, kg, kg, dtype=dtype, device=device)
         Gn = Gn / (n * (sketch or 1))
         if factored:
-            agops[name] = FactoredAGOP(Wg.clone(), check_result(
-                Gn, f"the inner matrix G of layer {name!r}", inputs={"X": X},
-                hint="rescale X or use a float64 model"))
+            agops[name] = FactoredAGOP(
+                Wg.clone(),
+                check_result(
+                    Gn,
+                    f"the inner matrix G of layer {name!r}",
+                    inputs={"X": X},
+                    hint="rescale X or use a float64 model",
+                ),
+            )
         else:
-            agops[name] = check_result(congruence(Wg, Gn), f"the patch-AGOP of layer {name!r}",
-                                       inputs={"X": X}, hint="rescale X or use a float64 model")
+            agops[name] = check_result(
+                congruence(Wg, Gn),
+                f"the patch-AGOP of layer {name!r}",
+                inputs={"X": X},
+                hint="rescale X or use a float64 model",
+            )
     return agops
 
 
 def _detached_message(name: str) -> str:
-    return (f"layer {name!r}: its output does not reach the model's output through autograd "
-            "(detached, or computed under torch.no_grad() inside forward, as a frozen backbone "
-            "often is), so its patch-AGOP cannot be read from gradients; it would come out "
-            "zero. Freeze with requires_grad_(False) instead (the patch-AGOP needs no parameter "
-            "gradients), or leave this layer out of layers=")
+    return (
+        f"layer {name!r}: its output does not reach the model's output through autograd "
+        "(detached, or computed under torch.no_grad() inside forward, as a frozen backbone "
+        "often is), so its patch-AGOP cannot be read from gradients; it would come out "
+        "zero. Freeze with requires_grad_(False) instead (the patch-AGOP needs no parameter "
+        "gradients), or leave this layer out of layers="
+    )
 
 
 def _check_outputs(outputs, n_out: int) -> torch.Tensor:
@@ -480,15 +546,20 @@ def _check_outputs(outputs, n_out: int) -> torch.Tensor:
     if idx.ndim != 1 or idx.numel() == 0 or idx.dtype.is_floating_point:
         raise ValueError(f"outputs must be a non-empty sequence of output indices, got {outputs!r}")
     if int(idx.min()) < -n_out or int(idx.max()) >= n_out:
-        raise ValueError(f"outputs: indices must lie in [0, {n_out}) for a model with {n_out} "
-                         f"outputs, got {idx.tolist()}")
+        raise ValueError(
+            f"outputs: indices must lie in [0, {n_out}) for a model with {n_out} "
+            f"outputs, got {idx.tolist()}"
+        )
     idx = idx % n_out
     if len(set(idx.tolist())) != idx.numel():
         raise ValueError(f"outputs holds repeated indices: {idx.tolist()}")
     return idx
+
+
 @renamed_arguments(alpha="power")
-def layer_correlations(model: nn.Module, agops: dict[str, torch.Tensor], power: float = 1.0,
-                       kind: str = "pearson") -> dict[str, float]:
+def layer_correlations(
+    model: nn.Module, agops: dict[str, torch.Tensor], power: float = 1.0, kind: str = "pearson"
+) -> dict[str, float]:
     r"""For each layer in ``agops``: the similarity of its CNFM :math:`W^\top W` with
     :math:`\mathrm{AGOP}^p` (:math:`p` = ``power``).
 
@@ -509,8 +580,10 @@ def layer_correlations(model: nn.Module, agops: dict[str, torch.Tensor], power: 
         {'convs.0': 0.758, 'convs.1': 0.87}
     """
     convs = conv_layers(model, list(agops))
-    return {name: correlation(cnfm(convs[name]), psd_power(agops[name], power), kind=kind)
-            for name in agops}
+    return {
+        name: correlation(cnfm(convs[name]), psd_power(agops[name], power), kind=kind)
+        for name in agops
+    }
 
 
 class FilterSpace:
@@ -583,8 +656,12 @@ class FilterSpace:
         r"""(pearson, cosine) of the CNFM with :math:`W^\top G W` and with :math:`(W^\top G W)^{1/2}`."""
         B = self.reduce(G)
         S = self.power(B, 0.5)
-        return (self.similarity(B), self.similarity(B, "cosine"),
-                self.similarity(S), self.similarity(S, "cosine"))
+        return (
+            self.similarity(B),
+            self.similarity(B, "cosine"),
+            self.similarity(S),
+            self.similarity(S, "cosine"),
+        )
 
 
 def haar_rotations(B: torch.Tensor) -> torch.Tensor:
@@ -614,24 +691,29 @@ def _inner_spectra(G, g: int, k: int) -> torch.Tensor:
     group, or a block-diagonal matrix whose diagonal blocks are taken) or ``(g, k, k)``."""
     G = as_tensor(G, "G", dtype=torch.float64).detach().cpu()
     if G.ndim == 2 and G.shape == (g * k, g * k):
-        G = torch.stack([G[i * k:(i + 1) * k, i * k:(i + 1) * k] for i in range(g)])
+        G = torch.stack([G[i * k : (i + 1) * k, i * k : (i + 1) * k] for i in range(g)])
     if G.shape != (g, k, k):
-        raise ValueError(f"G must be the layer's inner matrix, ({g * k}, {g * k}) or "
-                         f"({g}, {k}, {k}) for {g} group(s) of {k} filters, got shape "
-                         f"{tuple(G.shape)}")
+        raise ValueError(
+            f"G must be the layer's inner matrix, ({g * k}, {g * k}) or "
+            f"({g}, {k}, {k}) for {g} group(s) of {k} filters, got shape "
+            f"{tuple(G.shape)}"
+        )
     if not bool(torch.isfinite(G).all()):
         raise ValueError("G holds NaN or inf")
     G = (G + G.mT) / 2
     lam = torch.linalg.eigvalsh(G)
     scale = float(lam.abs().max()) if lam.numel() else 0.0
     if scale == 0 or float(lam.min()) < -1e-6 * scale:
-        raise ValueError("G must be a non-zero positive semi-definite matrix (the inner matrix "
-                         "of a patch-AGOP, the ``G`` of patch_agop(..., factored=True))")
+        raise ValueError(
+            "G must be a non-zero positive semi-definite matrix (the inner matrix "
+            "of a patch-AGOP, the ``G`` of patch_agop(..., factored=True))"
+        )
     return lam.clamp(min=0)
 
 
-def cnfm_similarity(conv_a: nn.Module | ArrayLike, conv_b: nn.Module | ArrayLike,
-                    kind: str = "pearson") -> float:
+def cnfm_similarity(
+    conv_a: nn.Module | ArrayLike, conv_b: nn.Module | ArrayLike, kind: str = "pearson"
+) -> float:
     r"""The similarity (:func:`agop.linalg.correlation`) of two CNFMs :math:`A^\top A` and :math:`B^\top B`
     with filters of the same patch space, from ``k x k`` products only:
     :math:`\langle A^\top A, B^\top B \rangle_F = \|A B^\top\|_F^2`,
@@ -650,25 +732,37 @@ def cnfm_similarity(conv_a: nn.Module | ArrayLike, conv_b: nn.Module | ArrayLike
     B = filter_matrix(conv_b).detach().to(device=A.device, dtype=torch.float64)
     A, B = A.reshape(-1, A.shape[-1]), B.reshape(-1, B.shape[-1])
     if A.shape[1] != B.shape[1]:
-        raise ValueError(f"the filters must share a patch space, got q = {A.shape[1]} and "
-                         f"{B.shape[1]}")
+        raise ValueError(
+            f"the filters must share a patch space, got q = {A.shape[1]} and {B.shape[1]}"
+        )
     q = A.shape[1]
-    ab, aa, bb = float((A @ B.T).square().sum()), float((A @ A.T).square().sum()), \
-        float((B @ B.T).square().sum())
+    ab, aa, bb = (
+        float((A @ B.T).square().sum()),
+        float((A @ A.T).square().sum()),
+        float((B @ B.T).square().sum()),
+    )
     if kind == "pearson":
         sa, sb = float(A.sum(1).square().sum()), float(B.sum(1).square().sum())
         ab, aa, bb = ab - sa * sb / q**2, aa - sa**2 / q**2, bb - sb**2 / q**2
     elif kind != "cosine":
         raise ValueError(f"kind must be 'pearson' or 'cosine', got {kind!r}")
     if aa <= 0 or bb <= 0:
-        raise ValueError("correlation is undefined for a constant matrix (zero norm after centring)")
+        raise ValueError(
+            "correlation is undefined for a constant matrix (zero norm after centring)"
+        )
     return ab / math.sqrt(aa * bb)
 
 
 @renamed_arguments(alpha="power")
-def null_baselines(conv_or_W: nn.Module | torch.Tensor, n_draws: int = 20, seed: int = 0,
-                   power: float = 1.0, *, G: torch.Tensor | None = None,
-                   space: FilterSpace | None = None) -> dict[str, Any]:
+def null_baselines(
+    conv_or_W: nn.Module | torch.Tensor,
+    n_draws: int = 20,
+    seed: int = 0,
+    power: float = 1.0,
+    *,
+    G: torch.Tensor | None = None,
+    space: FilterSpace | None = None,
+) -> dict[str, Any]:
     r"""Controls for the ansatz: how similar :math:`W^\top W` and :math:`(W^\top G W)^p` are
     (:math:`p` = ``power``) for a :math:`G` unrelated to any training.
 
@@ -720,7 +814,8 @@ def null_baselines(conv_or_W: nn.Module | torch.Tensor, n_draws: int = 20, seed:
     families = ("random",) if lam is None else ("random", "spectrum")
     R_groups = space.R.reshape(space.R.shape[0], g, k).transpose(0, 1)  # (g, r, k)
     draws: dict[tuple[str, str], list[float]] = {
-        (f, kind): [] for f in families for kind in ("pearson", "cosine")}
+        (f, kind): [] for f in families for kind in ("pearson", "cosine")
+    }
     for _ in range(n_draws):
         B = torch.randn(g, k, k, generator=generator, dtype=torch.float64)
         reduced = {"random": space.reduce(B @ B.mT / k)}
@@ -746,9 +841,15 @@ def null_baselines(conv_or_W: nn.Module | torch.Tensor, n_draws: int = 20, seed:
     return out
 
 
-def feature_map(A: ArrayLike, x: ArrayLike, kernel_size: IntPair, stride: IntPair = 1,
-                padding: IntPair | str | None = None, dilation: IntPair = 1,
-                chunk_size: int = 64) -> torch.Tensor:
+def feature_map(
+    A: ArrayLike,
+    x: ArrayLike,
+    kernel_size: IntPair,
+    stride: IntPair = 1,
+    padding: IntPair | str | None = None,
+    dilation: IntPair = 1,
+    chunk_size: int = 64,
+) -> torch.Tensor:
     r"""The image of a feature operator :math:`A` on ``x``: :math:`\|A^{1/2} x[j]\|` at every
     position :math:`j`.
 
@@ -779,13 +880,17 @@ def feature_map(A: ArrayLike, x: ArrayLike, kernel_size: IntPair, stride: IntPai
     padding = "same" if padding is None else padding
     maps = []
     for start in range(0, x.shape[0], chunk_size):
-        patches = extract_patches(x[start:start + chunk_size], kernel_size, stride, padding, dilation)
+        patches = extract_patches(
+            x[start : start + chunk_size], kernel_size, stride, padding, dilation
+        )
         maps.append((patches @ S).norm(dim=-1))
     H, W = output_size(tuple(x.shape[2:]), kernel_size, stride, padding, dilation)
     return torch.cat(maps).reshape(x.shape[0], H, W)
 
 
-def factored_feature_map(conv: nn.Conv2d, x: ArrayLike, G: torch.Tensor | None = None) -> torch.Tensor:
+def factored_feature_map(
+    conv: nn.Conv2d, x: ArrayLike, G: torch.Tensor | None = None
+) -> torch.Tensor:
     r""":func:`feature_map` of :math:`A = \sum_g W_g^\top G_g W_g` at ``conv``'s own stride,
     padding and dilation, through the convolution instead of a :math:`q \times q` square root:
     :math:`\|A^{1/2} x[j]\|^2 = x[j]^\top A x[j] = \sum_g h_g[j]^\top G_g h_g[j]` with
@@ -801,8 +906,10 @@ def factored_feature_map(conv: nn.Conv2d, x: ArrayLike, G: torch.Tensor | None =
         True
     """
     if conv.padding_mode != "zeros":
-        raise ValueError(f"conv must pad with zeros (as feature_map does), got padding_mode="
-                         f"{conv.padding_mode!r}")
+        raise ValueError(
+            f"conv must pad with zeros (as feature_map does), got padding_mode="
+            f"{conv.padding_mode!r}"
+        )
     x = as_tensor(x, "x")
     if x.ndim == 3:
         x = x[None]
@@ -817,15 +924,15 @@ def factored_feature_map(conv: nn.Conv2d, x: ArrayLike, G: torch.Tensor | None =
     if G.ndim == 2:
         G = G[None]
     if G.shape != (g, k // g, k // g):
-        raise ValueError(f"G must have shape ({g}, {k // g}, {k // g}) for this conv, got "
-                         f"{tuple(G.shape)}")
+        raise ValueError(
+            f"G must have shape ({g}, {k // g}, {k // g}) for this conv, got {tuple(G.shape)}"
+        )
     hg = h.reshape(n, g, k // g, H * W)
     quad = torch.einsum("ngkp,gkl,nglp->np", hg, (G + G.mT) / 2, hg)
     return quad.clamp_min(0).sqrt().reshape(n, H, W)
 
 
-def top_filters(A: ArrayLike, n_filters: int, channels: int, kernel_size: IntPair
-                ) -> torch.Tensor:
+def top_filters(A: ArrayLike, n_filters: int, channels: int, kernel_size: IntPair) -> torch.Tensor:
     """The ``n_filters`` top eigenvectors of ``A`` as filters ``(n_filters, channels, k, k)``.
 
     Ordered by decreasing eigenvalue; the sign of each is fixed so that its entry of largest
@@ -853,8 +960,12 @@ class _Captured(Exception):
 
 
 @torch.no_grad()
-def layer_inputs(model: nn.Module, X: ArrayLike, layers: str | nn.Module | Iterable[str | nn.Module] | None = None,
-                 device: Device | None = None) -> dict[str, torch.Tensor]:
+def layer_inputs(
+    model: nn.Module,
+    X: ArrayLike,
+    layers: str | nn.Module | Iterable[str | nn.Module] | None = None,
+    device: Device | None = None,
+) -> dict[str, torch.Tensor]:
     """The input that each named layer reads when ``model`` runs on ``X`` (eval mode, no
     gradients): ``{name: (n, c_l, H_l, W_l)}``, e.g. to draw :func:`feature_map` at every layer.
 
@@ -889,8 +1000,9 @@ def layer_inputs(model: nn.Module, X: ArrayLike, layers: str | nn.Module | Itera
             names.append(str(name))
         names = list(dict.fromkeys(names))
         if not names:
-            raise ValueError("layers is empty: name at least one module (or pass None for all "
-                             "conv layers)")
+            raise ValueError(
+                "layers is empty: name at least one module (or pass None for all conv layers)"
+            )
     model_device = _model_device(model)
     device = model_device if device is None else default_device(device)
     work = model
@@ -905,6 +1017,7 @@ def layer_inputs(model: nn.Module, X: ArrayLike, layers: str | nn.Module | Itera
             seen.setdefault(name, inputs[0].detach())
             if len(seen) == len(names):
                 raise _Captured
+
         return hook
 
     handles = [modules[name].register_forward_pre_hook(hook_for(name)) for name in names]

@@ -49,11 +49,18 @@ def psd_power(A: ArrayLike, power: float, *, check: bool = True) -> Tensor:
         A = A.to(torch.float32)
     eigvals, eigvecs = torch.linalg.eigh(A)
     eigvals = eigvals.clamp_min(0)
-    powered = eigvals.pow(power) if power > 0 else torch.where(
-        eigvals > 0, eigvals.pow(power), torch.zeros_like(eigvals))
+    powered = (
+        eigvals.pow(power)
+        if power > 0
+        else torch.where(eigvals > 0, eigvals.pow(power), torch.zeros_like(eigvals))
+    )
     out = ((eigvecs * powered) @ eigvecs.T).to(dtype)
-    return check_result(out, f"A^{power:g}", inputs={"A": A},
-                        hint="scale A down (A^p scales by c^p) or compute in float64")
+    return check_result(
+        out,
+        f"A^{power:g}",
+        inputs={"A": A},
+        hint="scale A down (A^p scales by c^p) or compute in float64",
+    )
 
 
 def psd_sqrt(A: torch.Tensor, *, check: bool = True) -> torch.Tensor:
@@ -96,8 +103,10 @@ def congruence(W: torch.Tensor, G: torch.Tensor, *, block: int = 512) -> torch.T
     if W.ndim == 2:
         W, G = W[None], G[None]
     if W.ndim != 3 or G.shape != (W.shape[0], W.shape[1], W.shape[1]):
-        raise ValueError(f"W must be (groups, k, q) and G (groups, k, k), got {tuple(W.shape)} "
-                         f"and {tuple(G.shape)}")
+        raise ValueError(
+            f"W must be (groups, k, q) and G (groups, k, k), got {tuple(W.shape)} "
+            f"and {tuple(G.shape)}"
+        )
     G = (G + G.mT) / 2
     C = torch.matmul(G, W).reshape(-1, W.shape[2])
     W = W.reshape(-1, W.shape[2])
@@ -105,12 +114,12 @@ def congruence(W: torch.Tensor, G: torch.Tensor, *, block: int = 512) -> torch.T
     A = torch.empty(q, q, dtype=C.dtype, device=C.device)
     for i in range(0, q, block):
         for j in range(i, q, block):
-            tile = W[:, i:i + block].T @ C[:, j:j + block]
+            tile = W[:, i : i + block].T @ C[:, j : j + block]
             if i == j:
                 tile = (tile + tile.T) / 2
-            A[i:i + block, j:j + block] = tile
+            A[i : i + block, j : j + block] = tile
             if i != j:
-                A[j:j + block, i:i + block] = tile.T
+                A[j : j + block, i : i + block] = tile.T
     return A
 
 
@@ -143,7 +152,9 @@ def correlation(A: ArrayLike, B: ArrayLike, kind: str = "pearson") -> float:
     A = check_finite(as_tensor(A, "A"), "A").to(torch.float64)
     B = check_finite(as_tensor(B, "B"), "B").to(device=A.device, dtype=torch.float64)
     if A.shape != B.shape:
-        raise ValueError(f"A and B must have the same shape, got {tuple(A.shape)} and {tuple(B.shape)}")
+        raise ValueError(
+            f"A and B must have the same shape, got {tuple(A.shape)} and {tuple(B.shape)}"
+        )
     kind = check_choice(kind, "kind", ("pearson", "cosine"))
     centred = []
     for name, C in (("A", A), ("B", B)):
@@ -152,8 +163,10 @@ def correlation(A: ArrayLike, B: ArrayLike, kind: str = "pearson") -> float:
         if kind == "pearson":
             C = C - C.mean()
         if not C.numel() or float(C.abs().max()) <= C.numel() * torch.finfo(C.dtype).eps:
-            raise ValueError(f"correlation is undefined for a constant matrix ({name} is "
-                             f"{'constant' if kind == 'pearson' else 'zero'})")
+            raise ValueError(
+                f"correlation is undefined for a constant matrix ({name} is "
+                f"{'constant' if kind == 'pearson' else 'zero'})"
+            )
         centred.append(C)
     A, B = centred
     return float((A * B).sum() / (A.norm() * B.norm()))

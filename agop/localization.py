@@ -38,8 +38,9 @@ def ipr(v: ArrayLike, dim: int = -1) -> torch.Tensor:
     """
     v = check_finite(as_tensor(v, "v"), "v")
     if v.ndim == 0 or v.shape[dim] == 0:
-        raise ValueError(f"v must have at least one site along dim={dim}, got shape "
-                         f"{tuple(v.shape)}")
+        raise ValueError(
+            f"v must have at least one site along dim={dim}, got shape {tuple(v.shape)}"
+        )
     # Scale by the largest entry first, so that neither the square nor the fourth power
     # overflows or underflows.
     scale = v.abs().amax(dim=dim, keepdim=True)
@@ -48,4 +49,3 @@ def ipr(v: ArrayLike, dim: int = -1) -> torch.Tensor:
     u = v / scale
     u2 = u * u
     return (u2 * u2).sum(dim) / u2.sum(dim) ** 2
-

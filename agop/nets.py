@@ -48,17 +48,30 @@ class SimpleCNN(nn.Module):
         True
     """
 
-    def __init__(self, in_channels: int, n_classes: int, image_size: IntPair, depth: int = 2,
-                 width: int | Sequence[int] = 32, kernel_size: int = 3, pool: str | None = None,
-                 bias: bool = False, activation: str = "relu", init: str = "default",
-                 init_std: float | Sequence[float] | None = None, padding: int | str = 0,
-                 seed: int | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        n_classes: int,
+        image_size: IntPair,
+        depth: int = 2,
+        width: int | Sequence[int] = 32,
+        kernel_size: int = 3,
+        pool: str | None = None,
+        bias: bool = False,
+        activation: str = "relu",
+        init: str = "default",
+        init_std: float | Sequence[float] | None = None,
+        padding: int | str = 0,
+        seed: int | None = None,
+    ) -> None:
         super().__init__()
         if not isinstance(depth, int) or depth < 1:
             raise ValueError(f"depth must be a positive int, got {depth!r}")
         widths = [width] * depth if isinstance(width, int) else list(width)
         if len(widths) != depth or min(widths) < 1:
-            raise ValueError(f"width must be a positive int or {depth} positive ints, got {width!r}")
+            raise ValueError(
+                f"width must be a positive int or {depth} positive ints, got {width!r}"
+            )
         pool = check_choice(pool, "pool", (None, "max", "avg"))
         activation = check_choice(activation, "activation", list(ACTIVATIONS))
         init = check_choice(init, "init", INITS)
@@ -73,8 +86,10 @@ class SimpleCNN(nn.Module):
             if pool is not None:
                 size = (size[0] // 2, size[1] // 2)
             if min(size) < 1:
-                raise ValueError(f"image_size {image_size} is too small for {layer + 1} layers "
-                                 f"of kernel_size {kernel_size} with pool={pool!r}")
+                raise ValueError(
+                    f"image_size {image_size} is too small for {layer + 1} layers "
+                    f"of kernel_size {kernel_size} with pool={pool!r}"
+                )
             channels = w
         self.readout = nn.Linear(channels * size[0] * size[1], n_classes, bias=bias)
         self.feature_size = size
@@ -92,10 +107,14 @@ class SimpleCNN(nn.Module):
         if init == "normal":
             if init_std is None:
                 raise ValueError("init='normal' needs init_std (a float or one per layer)")
-            stds = [init_std] * len(layers) if isinstance(init_std, (int, float)) else list(init_std)
+            stds = (
+                [init_std] * len(layers) if isinstance(init_std, (int, float)) else list(init_std)
+            )
             if len(stds) != len(layers):
-                raise ValueError(f"init_std must be a float or {len(layers)} floats "
-                                 f"(convs then read-out), got {init_std!r}")
+                raise ValueError(
+                    f"init_std must be a float or {len(layers)} floats "
+                    f"(convs then read-out), got {init_std!r}"
+                )
         for i, layer in enumerate(layers):
             if init == "kaiming":
                 nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
@@ -133,19 +152,24 @@ def _targets(Y, n: int, n_classes: int, name: str) -> tuple[torch.Tensor, torch.
         raise ValueError(f"{name} must have one row per image ({n}), got shape {tuple(Y.shape)}")
     if Y.ndim == 1:
         if Y.is_floating_point() or int(Y.min()) < 0 or int(Y.max()) >= n_classes:
-            raise ValueError(f"{name}: labels must be integers in [0, {n_classes}), got "
-                             f"{Y.dtype} with range [{Y.min()}, {Y.max()}]")
+            raise ValueError(
+                f"{name}: labels must be integers in [0, {n_classes}), got "
+                f"{Y.dtype} with range [{Y.min()}, {Y.max()}]"
+            )
         labels = Y.long()
         return labels, F.one_hot(labels, n_classes).float()
     if Y.ndim == 2 and Y.shape[1] == n_classes:
         Y = check_finite(as_tensor(Y, name), name)
         return Y.argmax(1), Y
-    raise ValueError(f"{name} must be labels (n,) or targets (n, {n_classes}), got {tuple(Y.shape)}")
+    raise ValueError(
+        f"{name} must be labels (n,) or targets (n, {n_classes}), got {tuple(Y.shape)}"
+    )
 
 
 @torch.no_grad()
-def predict(model: nn.Module, X: ArrayLike, batch_size: int = 512,
-            device: Device | None = None) -> torch.Tensor:
+def predict(
+    model: nn.Module, X: ArrayLike, batch_size: int = 512, device: Device | None = None
+) -> torch.Tensor:
     """The model's outputs on ``X`` in eval mode, ``batch_size`` images at a time (on the CPU).
 
     Examples:
@@ -162,14 +186,17 @@ def predict(model: nn.Module, X: ArrayLike, batch_size: int = 512,
     was_training = model.training
     model.eval()
     try:
-        return torch.cat([model(X[i:i + batch_size].to(device)).cpu()
-                          for i in range(0, X.shape[0], batch_size)])
+        return torch.cat(
+            [
+                model(X[i : i + batch_size].to(device)).cpu()
+                for i in range(0, X.shape[0], batch_size)
+            ]
+        )
     finally:
         model.train(was_training)
 
 
-def accuracy(model: nn.Module, X: ArrayLike, Y: ArrayLike, device: Device | None = None
-             ) -> float:
+def accuracy(model: nn.Module, X: ArrayLike, Y: ArrayLike, device: Device | None = None) -> float:
     """Fraction of images whose arg-max output is the label (``Y``: labels or one-hot).
 
     Examples:
@@ -186,12 +213,24 @@ def accuracy(model: nn.Module, X: ArrayLike, Y: ArrayLike, device: Device | None
     return float((out.argmax(1) == labels).float().mean())
 
 
-def train(model: nn.Module, X_train: ArrayLike, Y_train: ArrayLike,
-          X_val: ArrayLike | None = None, Y_val: ArrayLike | None = None, epochs: int = 10,
-          lr: float = 1e-3, optimizer: str = "adam", batch_size: int = 64,
-          checkpoints: Sequence[int] = (), seed: int = 0, progress: bool = True,
-          loss: str = "ce", weight_decay: float = 0.0, momentum: float = 0.9,
-          device: Device | None = None) -> TrainResult:
+def train(
+    model: nn.Module,
+    X_train: ArrayLike,
+    Y_train: ArrayLike,
+    X_val: ArrayLike | None = None,
+    Y_val: ArrayLike | None = None,
+    epochs: int = 10,
+    lr: float = 1e-3,
+    optimizer: str = "adam",
+    batch_size: int = 64,
+    checkpoints: Sequence[int] = (),
+    seed: int = 0,
+    progress: bool = True,
+    loss: str = "ce",
+    weight_decay: float = 0.0,
+    momentum: float = 0.9,
+    device: Device | None = None,
+) -> TrainResult:
     """Train ``model`` by mini-batch ``optimizer`` (``"adam"`` or ``"sgd"``) on ``loss``
     (``"ce"``: cross-entropy, ``"mse"``: squared error to one-hot targets).
 
@@ -239,8 +278,9 @@ def train(model: nn.Module, X_train: ArrayLike, Y_train: ArrayLike,
     if optimizer == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     elif optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum,
-                              weight_decay=weight_decay)
+        opt = torch.optim.SGD(
+            model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay
+        )
     else:
         raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
 
@@ -253,7 +293,8 @@ def train(model: nn.Module, X_train: ArrayLike, Y_train: ArrayLike,
         if has_val:
             assert X_val is not None
             history["val_accuracy"].append(
-                float((predict(model, X_val, device=device).argmax(1) == val_labels).float().mean()))
+                float((predict(model, X_val, device=device).argmax(1) == val_labels).float().mean())
+            )
 
     history: dict[str, list[float]] = {"epoch": [], "loss": [], "train_accuracy": []}
     if has_val:
@@ -268,7 +309,7 @@ def train(model: nn.Module, X_train: ArrayLike, Y_train: ArrayLike,
         order = torch.randperm(n, generator=generator)
         total = 0.0
         for i in range(0, n, batch_size):
-            idx = order[i:i + batch_size]
+            idx = order[i : i + batch_size]
             out = model(X_train[idx].to(device))
             if loss == "ce":
                 value = F.cross_entropy(out, labels[idx].to(device))
@@ -279,8 +320,7 @@ def train(model: nn.Module, X_train: ArrayLike, Y_train: ArrayLike,
             opt.step()
             total += float(value.detach()) * len(idx)
         if not torch.isfinite(torch.tensor(total)):
-            raise FloatingPointError(f"training diverged at epoch {epoch} (loss {total}); "
-                                     "lower lr")
+            raise FloatingPointError(f"training diverged at epoch {epoch} (loss {total}); lower lr")
         history["epoch"].append(epoch)
         history["loss"].append(total / n)
         evaluate()
@@ -295,8 +335,13 @@ def train(model: nn.Module, X_train: ArrayLike, Y_train: ArrayLike,
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    return TrainResult(model=model, history=history, checkpoints=saved, best_epoch=best_epoch,
-                       best_val_accuracy=best_acc)
+    return TrainResult(
+        model=model,
+        history=history,
+        checkpoints=saved,
+        best_epoch=best_epoch,
+        best_val_accuracy=best_acc,
+    )
 
 
 def load_checkpoint(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:

@@ -101,9 +101,11 @@ def announce(profile: str, *, quick: str, paper: str) -> str:
     if profile == "paper" and device == "cpu":
         lines.append("  (no GPU here: the paper profile will take much longer)")
     if profile == "quick":
-        lines.append(f"  paper profile: {paper}; to run it, set the environment variable "
-                     "AGOP_PROFILE=paper before this cell (e.g. os.environ['AGOP_PROFILE'] = "
-                     "'paper' in a cell above)")
+        lines.append(
+            f"  paper profile: {paper}; to run it, set the environment variable "
+            "AGOP_PROFILE=paper before this cell (e.g. os.environ['AGOP_PROFILE'] = "
+            "'paper' in a cell above)"
+        )
     text = "\n".join(lines)
     print(text)
     return text

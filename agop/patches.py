@@ -27,8 +27,9 @@ def _pair(value, name: str) -> tuple[int, int]:
     return value
 
 
-def padding_amounts(padding: IntPair | str, kernel_size: IntPair, dilation: IntPair = 1
-                    ) -> tuple[int, int, int, int]:
+def padding_amounts(
+    padding: IntPair | str, kernel_size: IntPair, dilation: IntPair = 1
+) -> tuple[int, int, int, int]:
     """Padding as ``(left, right, top, bottom)``, the order of :func:`torch.nn.functional.pad`.
 
     ``padding`` is an int, a pair ``(rows, cols)``, a 4-tuple ``(left, right, top, bottom)``,
@@ -59,11 +60,15 @@ def padding_amounts(padding: IntPair | str, kernel_size: IntPair, dilation: IntP
         ph, pw = padding
         padding = (pw, pw, ph, ph)
     if len(padding) != 4 or min(padding) < 0:
-        raise ValueError(f"padding must be non-negative: an int, a pair or a 4-tuple, got {padding!r}")
+        raise ValueError(
+            f"padding must be non-negative: an int, a pair or a 4-tuple, got {padding!r}"
+        )
     return padding
 
 
-def pad(x: torch.Tensor, amounts: tuple[int, int, int, int], padding_mode: str = "zeros") -> torch.Tensor:
+def pad(
+    x: torch.Tensor, amounts: tuple[int, int, int, int], padding_mode: str = "zeros"
+) -> torch.Tensor:
     """Pad images ``(n, c, H, W)`` by ``(left, right, top, bottom)`` in a conv's ``padding_mode``.
 
     Examples:
@@ -82,9 +87,14 @@ def pad(x: torch.Tensor, amounts: tuple[int, int, int, int], padding_mode: str =
     return F.pad(x, amounts, mode=padding_mode)
 
 
-def extract_patches(x: ArrayLike, kernel_size: IntPair, stride: IntPair = 1,
-                    padding: IntPair | str = 0, dilation: IntPair = 1,
-                    padding_mode: str = "zeros") -> torch.Tensor:
+def extract_patches(
+    x: ArrayLike,
+    kernel_size: IntPair,
+    stride: IntPair = 1,
+    padding: IntPair | str = 0,
+    dilation: IntPair = 1,
+    padding_mode: str = "zeros",
+) -> torch.Tensor:
     r"""The patches :math:`x[j]` of every image: a tensor ``(n, P, q)``, :math:`q = c k_h k_w`.
 
     Row :math:`j` of image :math:`i` is the vector a convolution with these settings multiplies
@@ -109,18 +119,28 @@ def extract_patches(x: ArrayLike, kernel_size: IntPair, stride: IntPair = 1,
     x = check_images(x, "x")
     amounts = padding_amounts(padding, kernel_size, dilation)
     x = pad(x, amounts, padding_mode)
-    kernel_size, stride, dilation = (_pair(kernel_size, "kernel_size"), _pair(stride, "stride"),
-                                     _pair(dilation, "dilation"))
+    kernel_size, stride, dilation = (
+        _pair(kernel_size, "kernel_size"),
+        _pair(stride, "stride"),
+        _pair(dilation, "dilation"),
+    )
     span = [d * (k - 1) + 1 for d, k in zip(dilation, kernel_size, strict=True)]
     if span[0] > x.shape[2] or span[1] > x.shape[3]:
-        raise ValueError(f"kernel of span {tuple(span)} does not fit in padded images of size "
-                         f"{tuple(x.shape[2:])}")
+        raise ValueError(
+            f"kernel of span {tuple(span)} does not fit in padded images of size "
+            f"{tuple(x.shape[2:])}"
+        )
     cols = F.unfold(x, kernel_size, dilation=dilation, stride=stride)  # (n, q, P)
     return cols.transpose(1, 2)
 
 
-def output_size(size: tuple[int, ...], kernel_size: IntPair, stride: IntPair = 1,
-                padding: IntPair | str = 0, dilation: IntPair = 1) -> tuple[int, int]:
+def output_size(
+    size: tuple[int, ...],
+    kernel_size: IntPair,
+    stride: IntPair = 1,
+    padding: IntPair | str = 0,
+    dilation: IntPair = 1,
+) -> tuple[int, int]:
     r"""Output grid :math:`(H', W')` of a convolution with these settings on images of ``size``:
     :math:`H' = \lfloor (H + p_\mathrm{top} + p_\mathrm{bottom} - d (k - 1) - 1) / s \rfloor + 1`,
     and likewise :math:`W'`.
@@ -132,11 +152,16 @@ def output_size(size: tuple[int, ...], kernel_size: IntPair, stride: IntPair = 1
         (7, 9)
     """
     left, right, top, bottom = padding_amounts(padding, kernel_size, dilation)
-    (kh, kw), (sh, sw), (dh, dw) = (_pair(kernel_size, "kernel_size"), _pair(stride, "stride"),
-                                    _pair(dilation, "dilation"))
+    (kh, kw), (sh, sw), (dh, dw) = (
+        _pair(kernel_size, "kernel_size"),
+        _pair(stride, "stride"),
+        _pair(dilation, "dilation"),
+    )
     H, W = size
-    return ((H + top + bottom - dh * (kh - 1) - 1) // sh + 1,
-            (W + left + right - dw * (kw - 1) - 1) // sw + 1)
+    return (
+        (H + top + bottom - dh * (kh - 1) - 1) // sh + 1,
+        (W + left + right - dw * (kw - 1) - 1) // sw + 1,
+    )
 
 
 def conv_padding(conv: nn.Conv2d) -> tuple[int, int, int, int]:
@@ -169,5 +194,6 @@ def conv_patches(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """
     if not isinstance(conv, nn.Conv2d):
         raise TypeError(f"conv must be a torch.nn.Conv2d, got {type(conv).__name__}")
-    return extract_patches(x, conv.kernel_size, conv.stride, conv_padding(conv), conv.dilation,
-                           conv.padding_mode)
+    return extract_patches(
+        x, conv.kernel_size, conv.stride, conv_padding(conv), conv.dilation, conv.padding_mode
+    )

@@ -21,8 +21,19 @@ from agop.runtime import default_device, offline
 #: The ImageNet classifiers of the paper's Figure 1 (torchvision names).
 ARCHITECTURES = (
     "alexnet",
-    "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn",
-    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+    "vgg11",
+    "vgg13",
+    "vgg16",
+    "vgg19",
+    "vgg11_bn",
+    "vgg13_bn",
+    "vgg16_bn",
+    "vgg19_bn",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
 )
 
 
@@ -36,6 +47,7 @@ class WeightsUnavailable(RuntimeError):
 # --------------------------------------------------------------------------------------------
 # Models and weights
 # --------------------------------------------------------------------------------------------
+
 
 def weights_enum(name: str, weights: str = "IMAGENET1K_V1") -> Any:
     """torchvision's weight enum member ``weights`` for architecture ``name``.
@@ -57,8 +69,9 @@ def weights_enum(name: str, weights: str = "IMAGENET1K_V1") -> Any:
     try:
         return enum[weights]
     except KeyError as err:
-        raise ValueError(f"weights must be one of {[w.name for w in enum]} for {name!r}, "
-                         f"got {weights!r}") from err
+        raise ValueError(
+            f"weights must be one of {[w.name for w in enum]} for {name!r}, got {weights!r}"
+        ) from err
 
 
 def weights_file(name: str, weights: str = "IMAGENET1K_V1") -> Path:
@@ -89,10 +102,16 @@ def weights_available(name: str, weights: str = "IMAGENET1K_V1") -> bool:
     return weights_file(name, weights).is_file()
 
 
-def load_model(name: str, *, pretrained: bool = True, weights: str = "IMAGENET1K_V1",
-               allow_download: bool = False, seed: int | None = 0,
-               device: str | torch.device | None = None,
-               dtype: torch.dtype | None = None) -> nn.Module:
+def load_model(
+    name: str,
+    *,
+    pretrained: bool = True,
+    weights: str = "IMAGENET1K_V1",
+    allow_download: bool = False,
+    seed: int | None = 0,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> nn.Module:
     """The torchvision model ``name`` in eval mode, pretrained or at torchvision's initialisation.
 
     ``pretrained=True`` loads ``weights`` (a weight enum member name) from the torch hub cache;
@@ -137,7 +156,8 @@ def load_model(name: str, *, pretrained: bool = True, weights: str = "IMAGENET1K
                 f"the torch hub cache: {path} does not exist, and {why}. "
                 f"Either run with network access and allow_download=True (as in Colab or the "
                 f"paper profile), or download {enum.url} into {path.parent} (set TORCH_HOME to "
-                f"use another cache folder).")
+                f"use another cache folder)."
+            )
         model = torchvision.models.get_model(name, weights=enum)
     else:
         try:

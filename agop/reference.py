@@ -29,9 +29,13 @@ from agop.patches import conv_patches
 from agop.validation import check_images
 
 
-def brute_force_patch_agop(model: nn.Module, X: ArrayLike, layer_name: str,
-                           outputs: Sequence[int] | None = None,
-                           chunk_size: int = 10) -> torch.Tensor:
+def brute_force_patch_agop(
+    model: nn.Module,
+    X: ArrayLike,
+    layer_name: str,
+    outputs: Sequence[int] | None = None,
+    chunk_size: int = 10,
+) -> torch.Tensor:
     r""":math:`\frac1n \sum_i \sum_j \sum_c \nabla_{x[j]} f_c(x_i)\, \nabla_{x[j]} f_c(x_i)^\top`
     for one layer.
 
@@ -78,8 +82,10 @@ def brute_force_patch_agop(model: nn.Module, X: ArrayLike, layer_name: str,
         h = h.transpose(1, 2).reshape(value.shape)
         error = float((h.detach() - value).norm() / value.norm().clamp_min(1e-30))
         if error > tolerance:
-            raise AssertionError(f"explicit patches of {layer_name} do not reproduce the conv "
-                                 f"output (relative error {error:.1e})")
+            raise AssertionError(
+                f"explicit patches of {layer_name} do not reproduce the conv "
+                f"output (relative error {error:.1e})"
+            )
         return value + (h - h.detach())  # the module's value; the patches' gradient
 
     with _eval_mode(model, "the patch-AGOP"), torch.enable_grad():
@@ -88,16 +94,22 @@ def brute_force_patch_agop(model: nn.Module, X: ArrayLike, layer_name: str,
             f = _output_matrix(model(X), n)
         finally:
             del conv.forward
-        sel = (torch.arange(f.shape[1]) if outputs is None
-               else _check_outputs(outputs, f.shape[1]))
-        agop = torch.zeros(conv.weight[0].numel(), conv.weight[0].numel(),
-                           dtype=f.dtype, device=f.device)
+        sel = torch.arange(f.shape[1]) if outputs is None else _check_outputs(outputs, f.shape[1])
+        agop = torch.zeros(
+            conv.weight[0].numel(), conv.weight[0].numel(), dtype=f.dtype, device=f.device
+        )
         for c0 in range(0, len(sel), chunk_size):
-            chunk = sel[c0:c0 + chunk_size].to(f.device)
+            chunk = sel[c0 : c0 + chunk_size].to(f.device)
             basis = torch.zeros(len(chunk), *f.shape, dtype=f.dtype, device=f.device)
             basis[torch.arange(len(chunk)), :, chunk] = 1
-            grads = torch.autograd.grad(f, patches, grad_outputs=basis, retain_graph=True,
-                                        is_grads_batched=True, allow_unused=True)
+            grads = torch.autograd.grad(
+                f,
+                patches,
+                grad_outputs=basis,
+                retain_graph=True,
+                is_grads_batched=True,
+                allow_unused=True,
+            )
             for grad in grads:
                 if grad is not None:
                     grad = grad.reshape(-1, grad.shape[-1] // g)

@@ -64,8 +64,9 @@ NORMALIZATIONS = ("max_eig", "fro", None)
 # --------------------------------------------------------------------------------------------
 
 
-def normalize_feature_matrix(A: torch.Tensor, normalize: str | None = "max_eig",
-                             power: float = 1.0) -> torch.Tensor:
+def normalize_feature_matrix(
+    A: torch.Tensor, normalize: str | None = "max_eig", power: float = 1.0
+) -> torch.Tensor:
     r""":math:`M = A^p / s` with :math:`p` = ``power`` and :math:`s = \lambda_{\max}(A^p)`
     (``'max_eig'``), :math:`\|A^p\|_F` (``'fro'``) or 1 (``None``).
 
@@ -123,10 +124,17 @@ class KernelFit:
     alpha = renamed_attribute("alpha", "dual_coef")
 
 
-def fit_kernel_machine(kernel: Kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor,
-                       Y_val: torch.Tensor, M: torch.Tensor | None,
-                       ridges: Sequence[float], *,
-                       solve_memory: int | None = None) -> KernelFit:
+def fit_kernel_machine(
+    kernel: Kernel,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    X_val: torch.Tensor,
+    Y_val: torch.Tensor,
+    M: torch.Tensor | None,
+    ridges: Sequence[float],
+    *,
+    solve_memory: int | None = None,
+) -> KernelFit:
     r"""Kernel ridge regression with ``K_M``, the ridge chosen on ``(X_val, Y_val)``.
 
     Both kernel matrices are divided by ``max K(X, X)`` (as the authors' code does), so one
@@ -166,8 +174,17 @@ def fit_kernel_machine(kernel: Kernel, X: torch.Tensor, Y: torch.Tensor, X_val: 
     ridge, dual_coef, _ = select_ridge(K, Y, K_val, Y_val, list(ridges), max_memory=solve_memory)
     train_acc, train_mse = _scores(K @ dual_coef, Y)
     val_acc, val_mse = _scores(K_val @ dual_coef, Y_val)
-    return KernelFit(dual_coef, scale, float(ridge), train_acc, val_acc, train_mse, val_mse,
-                     middle - start, time.perf_counter() - middle)
+    return KernelFit(
+        dual_coef,
+        scale,
+        float(ridge),
+        train_acc,
+        val_acc,
+        train_mse,
+        val_mse,
+        middle - start,
+        time.perf_counter() - middle,
+    )
 
 
 @dataclasses.dataclass
@@ -189,12 +206,24 @@ class RFMResult:
         return self.Ms[self.best_iter]
 
 
-def rfm_iterations(kernel: Kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torch.Tensor,
-                   Y_val: torch.Tensor, *, n_iter: int, q: int,
-                   ridges: Sequence[float] = DEFAULT_RIDGES, agop_samples: int | None = None,
-                   normalize: str | None = "max_eig", power: float = 1.0,
-                   generator: torch.Generator | None = None, progress: bool = False,
-                   desc: str = "ConvRFM", solve_memory: int | None = None) -> RFMResult:
+def rfm_iterations(
+    kernel: Kernel,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    X_val: torch.Tensor,
+    Y_val: torch.Tensor,
+    *,
+    n_iter: int,
+    q: int,
+    ridges: Sequence[float] = DEFAULT_RIDGES,
+    agop_samples: int | None = None,
+    normalize: str | None = "max_eig",
+    power: float = 1.0,
+    generator: torch.Generator | None = None,
+    progress: bool = False,
+    desc: str = "ConvRFM",
+    solve_memory: int | None = None,
+) -> RFMResult:
     r"""Algorithm 1 for a kernel object on prepared tensors (images ``X``, one-hot ``Y``).
 
     :math:`M_0 = I_q`; for :math:`t = 0, \dots,` ``n_iter``: fit kernel ridge regression with
@@ -234,8 +263,7 @@ def rfm_iterations(kernel: Kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torc
     bar = tqdm(range(n_iter + 1), desc=desc, disable=not progress, leave=False)
     for t in bar:
         start = time.perf_counter()
-        fit = fit_kernel_machine(kernel, X, Y, X_val, Y_val, M, ridges,
-                                 solve_memory=solve_memory)
+        fit = fit_kernel_machine(kernel, X, Y, X_val, Y_val, M, ridges, solve_memory=solve_memory)
         fits.append(fit)
         agop_seconds = 0.0
         key = (fit.val_acc, -fit.val_mse)
@@ -255,19 +283,29 @@ def rfm_iterations(kernel: Kernel, X: torch.Tensor, Y: torch.Tensor, X_val: torc
                 M = normalize_feature_matrix(A, normalize, power).to(X.dtype)
                 Ms.append(M)
             except ValueError as err:
-                warnings.warn(f"ConvRFM stopped after round {t}: {err}", RuntimeWarning,
-                              stacklevel=2)
+                warnings.warn(
+                    f"ConvRFM stopped after round {t}: {err}", RuntimeWarning, stacklevel=2
+                )
                 stop = True
-        history.append({"iteration": t, "train_acc": fit.train_acc, "val_acc": fit.val_acc,
-                        "train_mse": fit.train_mse, "val_mse": fit.val_mse,
-                        "ridge": fit.ridge, "seconds": time.perf_counter() - start,
-                        "kernel_seconds": fit.kernel_seconds, "solve_seconds": fit.solve_seconds,
-                        "agop_seconds": agop_seconds})
+        history.append(
+            {
+                "iteration": t,
+                "train_acc": fit.train_acc,
+                "val_acc": fit.val_acc,
+                "train_mse": fit.train_mse,
+                "val_mse": fit.val_mse,
+                "ridge": fit.ridge,
+                "seconds": time.perf_counter() - start,
+                "kernel_seconds": fit.kernel_seconds,
+                "solve_seconds": fit.solve_seconds,
+                "agop_seconds": agop_seconds,
+            }
+        )
         bar.set_postfix(val_acc=f"{fit.val_acc:.3f}")
         if stop:
             break
     bar.close()
-    return RFMResult(Ms=Ms[:len(history)], fits=fits, history=history, best_iter=best_iter)
+    return RFMResult(Ms=Ms[: len(history)], fits=fits, history=history, best_iter=best_iter)
 
 
 # --------------------------------------------------------------------------------------------
@@ -283,8 +321,12 @@ def _labels(y, n: int) -> tuple[np.ndarray, np.ndarray, bool]:
         y = y.detach().cpu().numpy()
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
-        warnings.warn("A column-vector y was passed when a 1d array was expected; it is read "
-                      "as the labels y.ravel()", DataConversionWarning, stacklevel=3)
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected; it is read "
+            "as the labels y.ravel()",
+            DataConversionWarning,
+            stacklevel=3,
+        )
         y = y[:, 0]
     if y.shape[:1] != (n,):
         raise ValueError(f"y must hold one label per image of X ({n}), got shape {y.shape}")
@@ -296,7 +338,9 @@ def _labels(y, n: int) -> tuple[np.ndarray, np.ndarray, bool]:
         if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
             raise ValueError("y contains NaN or infinity")
         if y.dtype.kind == "f" and not np.all(y == np.round(y)):
-            raise ValueError("y must hold class labels (integers or strings), not continuous values")
+            raise ValueError(
+                "y must hold class labels (integers or strings), not continuous values"
+            )
         classes, codes = np.unique(y, return_inverse=True)
         one_hot = False
     else:
@@ -370,14 +414,27 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
     alphas_ = renamed_attribute("alphas_", "dual_coefs_")
 
     @renamed_arguments(val_fraction="validation_fraction")
-    def __init__(self, kernel: str | Kernel = "laplace", patch_size: int = 7, depth: int = 1,
-                 n_iter: int = 3, random_state: RandomState = None, *, padding: int = 0,
-                 ridges: Sequence[float] = DEFAULT_RIDGES, agop_samples: int | None = None,
-                 normalize: str | None = "max_eig", power: float = 1.0,
-                 validation_fraction: float = 0.2, bandwidth: float | None = None,
-                 device: Device | None = None, dtype: torch.dtype | None = None,
-                 max_memory: int | None = None, progress: bool = True,
-                 image_shape: tuple[int, int, int] | None = None) -> None:
+    def __init__(
+        self,
+        kernel: str | Kernel = "laplace",
+        patch_size: int = 7,
+        depth: int = 1,
+        n_iter: int = 3,
+        random_state: RandomState = None,
+        *,
+        padding: int = 0,
+        ridges: Sequence[float] = DEFAULT_RIDGES,
+        agop_samples: int | None = None,
+        normalize: str | None = "max_eig",
+        power: float = 1.0,
+        validation_fraction: float = 0.2,
+        bandwidth: float | None = None,
+        device: Device | None = None,
+        dtype: torch.dtype | None = None,
+        max_memory: int | None = None,
+        progress: bool = True,
+        image_shape: tuple[int, int, int] | None = None,
+    ) -> None:
         self.kernel = kernel
         self.patch_size = patch_size
         self.depth = depth
@@ -416,21 +473,31 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         """The parameters, checked and converted (numpy scalars to Python, names to their
         canonical case); ``ValueError`` (or :class:`agop.validation.ArgumentTypeError`) names
         the first bad one."""
-        p = {"patch_size": check_int(self.patch_size, "patch_size", minimum=1, odd=True),
-             "depth": check_int(self.depth, "depth", minimum=1),
-             "padding": check_int(self.padding, "padding", minimum=0),
-             "n_iter": check_int(self.n_iter, "n_iter", minimum=0),
-             "validation_fraction": check_real(self.validation_fraction, "validation_fraction",
-                                               minimum=0, strict_minimum=True, maximum=1),
-             "ridges": check_reals(self.ridges, "ridges", minimum=0),
-             "agop_samples": None if self.agop_samples is None else
-             check_int(self.agop_samples, "agop_samples", minimum=1),
-             "normalize": check_choice(self.normalize, "normalize", NORMALIZATIONS),
-             "power": check_real(self.power, "power", minimum=0, strict_minimum=True),
-             "bandwidth": None if self.bandwidth is None else
-             check_real(self.bandwidth, "bandwidth", minimum=0, strict_minimum=True),
-             "max_memory": None if self.max_memory is None else
-             check_int(self.max_memory, "max_memory", minimum=1)}
+        p = {
+            "patch_size": check_int(self.patch_size, "patch_size", minimum=1, odd=True),
+            "depth": check_int(self.depth, "depth", minimum=1),
+            "padding": check_int(self.padding, "padding", minimum=0),
+            "n_iter": check_int(self.n_iter, "n_iter", minimum=0),
+            "validation_fraction": check_real(
+                self.validation_fraction,
+                "validation_fraction",
+                minimum=0,
+                strict_minimum=True,
+                maximum=1,
+            ),
+            "ridges": check_reals(self.ridges, "ridges", minimum=0),
+            "agop_samples": None
+            if self.agop_samples is None
+            else check_int(self.agop_samples, "agop_samples", minimum=1),
+            "normalize": check_choice(self.normalize, "normalize", NORMALIZATIONS),
+            "power": check_real(self.power, "power", minimum=0, strict_minimum=True),
+            "bandwidth": None
+            if self.bandwidth is None
+            else check_real(self.bandwidth, "bandwidth", minimum=0, strict_minimum=True),
+            "max_memory": None
+            if self.max_memory is None
+            else check_int(self.max_memory, "max_memory", minimum=1),
+        }
         if p["validation_fraction"] == 1:
             raise ValueError("validation_fraction must lie in (0, 1), got 1")
         check_dtype(self.dtype)
@@ -446,9 +513,12 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
             for name in ("patch_size", "depth", "bandwidth"):
                 ours, theirs = p[name], getattr(kernel, name, 1 if name == "depth" else None)
                 if ours is not None and ours != theirs:
-                    warnings.warn(f"{name}={ours} is ignored: the kernel object "
-                                  f"{type(kernel).__name__} has {name}={theirs}, which is used",
-                                  UserWarning, stacklevel=3)
+                    warnings.warn(
+                        f"{name}={ours} is ignored: the kernel object "
+                        f"{type(kernel).__name__} has {name}={theirs}, which is used",
+                        UserWarning,
+                        stacklevel=3,
+                    )
             return kernel
         name = check_choice(self.kernel, "kernel", sorted(KERNELS))
         options: dict[str, Any] = {"device": device, "progress": None if self.progress else False}
@@ -456,9 +526,12 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
             options["max_memory"] = p["max_memory"]
         if p["bandwidth"] is not None:
             options["bandwidth"] = p["bandwidth"]
-        return get_kernel(name, patch_size=p["patch_size"],
-                          depth=p["depth"] if name == "cntk" or p["depth"] != 1 else None,
-                          **options)
+        return get_kernel(
+            name,
+            patch_size=p["patch_size"],
+            depth=p["depth"] if name == "cntk" or p["depth"] != 1 else None,
+            **options,
+        )
 
     # ---- fit / predict -------------------------------------------------------------------
 
@@ -481,20 +554,34 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         Y = one_hot(torch.as_tensor(codes, device=device), n_classes, dtype=dtype)
         X_tr, Y_tr, X_va, Y_va = train_val_split(X, Y, p["validation_fraction"], split_seed)
         if X_tr.shape[0] < 2:
-            raise ValueError(f"too few images for a validation split: n={n} with "
-                             f"validation_fraction={self.validation_fraction} leaves {X_tr.shape[0]} for training (need 2)")
+            raise ValueError(
+                f"too few images for a validation split: n={n} with "
+                f"validation_fraction={self.validation_fraction} leaves {X_tr.shape[0]} for training (need 2)"
+            )
         generator = torch.Generator().manual_seed(agop_seed)
 
         kernel = self._make_kernel(device, p)
         k = int(getattr(kernel, "patch_size", p["patch_size"]))
         if X.shape[-1] < k or X.shape[-2] < k:
-            raise ValueError(f"X (after padding={self.padding}) has spatial size "
-                             f"{tuple(X.shape[-2:])}, smaller than the patch size {k}")
+            raise ValueError(
+                f"X (after padding={self.padding}) has spatial size "
+                f"{tuple(X.shape[-2:])}, smaller than the patch size {k}"
+            )
         result = rfm_iterations(
-            kernel, X_tr, Y_tr, X_va, Y_va, n_iter=p["n_iter"],
-            q=X.shape[1] * k * k, ridges=p["ridges"],
-            agop_samples=p["agop_samples"], normalize=p["normalize"], power=p["power"],
-            generator=generator, progress=self.progress)
+            kernel,
+            X_tr,
+            Y_tr,
+            X_va,
+            Y_va,
+            n_iter=p["n_iter"],
+            q=X.shape[1] * k * k,
+            ridges=p["ridges"],
+            agop_samples=p["agop_samples"],
+            normalize=p["normalize"],
+            power=p["power"],
+            generator=generator,
+            progress=self.progress,
+        )
         # learned state is set only once every check has passed and the rounds have run
         self.classes_, self.image_shape_, self.kernel_ = classes, image_shape, kernel
         self.Ms_ = result.Ms
@@ -520,8 +607,10 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         X, _ = self._as_images(X, reset=False)
         X = check_images(X, "X", dtype=self.X_fit_.dtype, device=self.X_fit_.device)
         if tuple(X.shape[1:]) != self.image_shape_:
-            raise ValueError(f"X must have the training images' shape (c, H, W) = "
-                             f"{self.image_shape_}, got {tuple(X.shape[1:])}")
+            raise ValueError(
+                f"X must have the training images' shape (c, H, W) = "
+                f"{self.image_shape_}, got {tuple(X.shape[1:])}"
+            )
         X = self._pad(X)
         return self.kernel_(X, self.X_fit_, M=None if t == 0 else self.Ms_[t]) @ self.dual_coefs_[t]
 
@@ -531,9 +620,10 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         stays with the validation split; use this on held-out data to *report*."""
         check_fitted(self)
         y = self._as_labels(y)
-        return [float(np.mean(self.classes_[self._outputs(X, t).argmax(1).cpu().numpy()] == y))
-                for t in range(len(self.Ms_))]
-
+        return [
+            float(np.mean(self.classes_[self._outputs(X, t).argmax(1).cpu().numpy()] == y))
+            for t in range(len(self.Ms_))
+        ]
 
 
 class RFM(ConvRFM):
@@ -582,12 +672,22 @@ class RFM(ConvRFM):
     image_shape = (-1, 1, 1)
 
     @renamed_arguments(val_fraction="validation_fraction")
-    def __init__(self, n_iter: int = 3, random_state: RandomState = None, *,
-                 bandwidth: float = 10.0, ridges: Sequence[float] = DEFAULT_RIDGES,
-                 agop_samples: int | None = None, normalize: str | None = "max_eig",
-                 power: float = 1.0, validation_fraction: float = 0.2,
-                 device: Device | None = None, dtype: torch.dtype | None = None,
-                 max_memory: int | None = None, progress: bool = True) -> None:
+    def __init__(
+        self,
+        n_iter: int = 3,
+        random_state: RandomState = None,
+        *,
+        bandwidth: float = 10.0,
+        ridges: Sequence[float] = DEFAULT_RIDGES,
+        agop_samples: int | None = None,
+        normalize: str | None = "max_eig",
+        power: float = 1.0,
+        validation_fraction: float = 0.2,
+        device: Device | None = None,
+        dtype: torch.dtype | None = None,
+        max_memory: int | None = None,
+        progress: bool = True,
+    ) -> None:
         self.n_iter = n_iter
         self.random_state = random_state
         self.bandwidth = bandwidth

@@ -82,8 +82,9 @@ def default_device(device: str | torch.device | None = None) -> torch.device:
     try:
         device = torch.device(device.lower() if isinstance(device, str) else device)
     except (RuntimeError, TypeError) as err:
-        raise ValueError(f"device must be None, 'cpu', 'cuda', 'cuda:N' or a torch.device, "
-                         f"got {device!r}") from err
+        raise ValueError(
+            f"device must be None, 'cpu', 'cuda', 'cuda:N' or a torch.device, got {device!r}"
+        ) from err
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={str(device)!r} was asked for, but CUDA is not available here")
     return device

@@ -52,8 +52,11 @@ def _check_kernel_matrix(K: ArrayLike) -> torch.Tensor:
 
 
 def _checked_dual_coef(dual_coef: torch.Tensor) -> torch.Tensor:
-    return check_result(dual_coef, "dual_coef = (K + ridge I)^{-1} Y",
-                        hint="increase the ridge, or rescale K (divide it by its largest entry)")
+    return check_result(
+        dual_coef,
+        "dual_coef = (K + ridge I)^{-1} Y",
+        hint="increase the ridge, or rescale K (divide it by its largest entry)",
+    )
 
 
 @renamed_arguments(lam="ridge")
@@ -110,8 +113,10 @@ class _CholeskySolver:
         self._fill(ridge)
         if not self._factor():
             if not jitter:
-                raise ValueError(f"K + ridge*I is not positive definite (ridge={ridge:g}); "
-                                 "increase the ridge or pass jitter=True")
+                raise ValueError(
+                    f"K + ridge*I is not positive definite (ridge={ridge:g}); "
+                    "increase the ridge or pass jitter=True"
+                )
             scale = float(self.K.diagonal().abs().mean()) + ridge or 1.0
             amount = torch.finfo(self.K.dtype).eps * scale
             ok = False
@@ -121,15 +126,25 @@ class _CholeskySolver:
                 if not ok:
                     amount *= 10
             if not ok:
-                raise ValueError(f"K + ridge*I is not positive definite (ridge={ridge:g}), even "
-                                 f"with a jitter of 1e-3 * mean(diag K); is K a kernel matrix?")
-            warnings.warn(f"K + ridge*I was not positive definite (ridge={ridge:g}); added a "
-                          f"jitter of {amount:.3g} to its diagonal", RuntimeWarning, stacklevel=3)
+                raise ValueError(
+                    f"K + ridge*I is not positive definite (ridge={ridge:g}), even "
+                    f"with a jitter of 1e-3 * mean(diag K); is K a kernel matrix?"
+                )
+            warnings.warn(
+                f"K + ridge*I was not positive definite (ridge={ridge:g}); added a "
+                f"jitter of {amount:.3g} to its diagonal",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         return torch.cholesky_solve(Y, self.work.mT)
 
 
-def eigen_sweep_fits(n: int, element_size: int, max_memory: int | float | None = None,
-                     device: torch.device | str = "cpu") -> bool:
+def eigen_sweep_fits(
+    n: int,
+    element_size: int,
+    max_memory: int | float | None = None,
+    device: torch.device | str = "cpu",
+) -> bool:
     """Whether a sweep by one eigendecomposition (``EIGEN_COPIES * n^2`` elements beside ``K``)
     fits ``max_memory`` bytes (``None``: a quarter of the available memory, as for the
     kernels' tiles).
@@ -165,14 +180,22 @@ class RidgeSweep:
     def _inverse_spectrum(self, ridge: float) -> torch.Tensor:
         shifted = self.eigenvalues + ridge
         if not bool((shifted != 0).any()):
-            raise ValueError(f"K + ridge*I is zero (K = 0 and ridge={ridge:g}): no solution; use "
-                             "ridge > 0 or a non-zero kernel matrix")
+            raise ValueError(
+                f"K + ridge*I is zero (K = 0 and ridge={ridge:g}): no solution; use "
+                "ridge > 0 or a non-zero kernel matrix"
+            )
         if shifted.min() <= 0:
             if shifted.min() < -self._tol:
-                raise ValueError(f"K + ridge*I is not positive definite (ridge={ridge:g}): its "
-                                 f"smallest eigenvalue is {float(shifted.min()):.3g}")
-            warnings.warn(f"K + ridge*I is singular to round-off (ridge={ridge:g}); eigenvalues "
-                          f"below {float(self._tol):.3g} are raised to it", RuntimeWarning, stacklevel=3)
+                raise ValueError(
+                    f"K + ridge*I is not positive definite (ridge={ridge:g}): its "
+                    f"smallest eigenvalue is {float(shifted.min()):.3g}"
+                )
+            warnings.warn(
+                f"K + ridge*I is singular to round-off (ridge={ridge:g}); eigenvalues "
+                f"below {float(self._tol):.3g} are raised to it",
+                RuntimeWarning,
+                stacklevel=3,
+            )
             shifted = shifted.clamp_min(self._tol)
         return shifted.reciprocal()
 
@@ -196,10 +219,17 @@ def _score(pred: torch.Tensor, Y: torch.Tensor, metric: str) -> float:
 
 
 @renamed_arguments(lambdas="ridges")
-def select_ridge(K_train: ArrayLike, Y_train: ArrayLike, K_val: ArrayLike, Y_val: ArrayLike,
-                 ridges: Sequence[float], metric: str | None = None, *,
-                 max_memory: int | float | None = None,
-                 method: str | None = None) -> tuple[float, Tensor, list[float]]:
+def select_ridge(
+    K_train: ArrayLike,
+    Y_train: ArrayLike,
+    K_val: ArrayLike,
+    Y_val: ArrayLike,
+    ridges: Sequence[float],
+    metric: str | None = None,
+    *,
+    max_memory: int | float | None = None,
+    method: str | None = None,
+) -> tuple[float, Tensor, list[float]]:
     """Choose the ridge on a validation split: ``(best_ridge, dual_coef, scores)``.
 
     ``K_train`` ``(n, n)``, ``K_val = K(X_val, X_train)`` ``(n_val, n)``. ``method="eigen"``:
@@ -244,16 +274,18 @@ def select_ridge(K_train: ArrayLike, Y_train: ArrayLike, K_val: ArrayLike, Y_val
         metric = "accuracy" if Y.shape[1] > 1 else "mse"
     metric = check_choice(metric, "metric", ("accuracy", "mse"))
     if method is None:
-        method = "eigen" if eigen_sweep_fits(n, K.element_size(), max_memory, K.device) \
-            else "cholesky"
+        method = (
+            "eigen" if eigen_sweep_fits(n, K.element_size(), max_memory, K.device) else "cholesky"
+        )
     method = check_choice(method, "method", ("eigen", "cholesky"))
     sign = 1 if metric == "accuracy" else -1
     if method == "eigen":
         sweep = RidgeSweep(K)
         U = sweep.eigenvectors
         KvU, UtY = K_val @ U, U.T @ Y
-        scores = [_score(KvU @ (sweep._inverse_spectrum(r)[:, None] * UtY), Yv, metric)
-                  for r in ridges]
+        scores = [
+            _score(KvU @ (sweep._inverse_spectrum(r)[:, None] * UtY), Yv, metric) for r in ridges
+        ]
         best = max(range(len(ridges)), key=lambda i: (sign * scores[i], ridges[i]))
         dual_coef = sweep.solve(Y, ridges[best])
     else:

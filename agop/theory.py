@@ -121,28 +121,47 @@ class TheoremNet(nn.Module):
         [[0.0], [0.0]]
     """
 
-    def __init__(self, in_channels: int, image_size: IntPair, width: int = 8,
-                 kernel_size: int = 3, hidden: Sequence[int] = (), hidden_kernel_size: int = 3,
-                 activation: str = "tanh", relu_grad_at_zero: float = 0.0,
-                 init_scale: float = 0.0, upper_noise: float = 0.0, readout_bias: float = 0.0,
-                 upper_padding_mode: str = "circular", seed: int = 0,
-                 dtype: torch.dtype | None = None, device: str | torch.device | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        image_size: IntPair,
+        width: int = 8,
+        kernel_size: int = 3,
+        hidden: Sequence[int] = (),
+        hidden_kernel_size: int = 3,
+        activation: str = "tanh",
+        relu_grad_at_zero: float = 0.0,
+        init_scale: float = 0.0,
+        upper_noise: float = 0.0,
+        readout_bias: float = 0.0,
+        upper_padding_mode: str = "circular",
+        seed: int = 0,
+        dtype: torch.dtype | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
         super().__init__()
         H, Wd = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         in_channels, width, kernel_size, hidden_kernel_size = (
-            check_int(val, name, minimum=1) for name, val in (
-                ("in_channels", in_channels), ("width", width), ("kernel_size", kernel_size),
-                ("hidden_kernel_size", hidden_kernel_size)))
+            check_int(val, name, minimum=1)
+            for name, val in (
+                ("in_channels", in_channels),
+                ("width", width),
+                ("kernel_size", kernel_size),
+                ("hidden_kernel_size", hidden_kernel_size),
+            )
+        )
         hidden = [check_int(h, "hidden[i]", minimum=1) for h in hidden]
         if kernel_size > min(H, Wd):
             raise ValueError(f"kernel_size={kernel_size} exceeds image_size={(H, Wd)}")
         if hidden and hidden_kernel_size % 2 == 0:
             raise ValueError(f"hidden_kernel_size must be odd, got {hidden_kernel_size}")
         if init_scale < 0 or upper_noise < 0:
-            raise ValueError(f"init_scale and upper_noise must be >= 0, got {init_scale}, {upper_noise}")
-        upper_padding_mode = check_choice(upper_padding_mode, "upper_padding_mode",
-                                          ("circular", "zeros"))
+            raise ValueError(
+                f"init_scale and upper_noise must be >= 0, got {init_scale}, {upper_noise}"
+            )
+        upper_padding_mode = check_choice(
+            upper_padding_mode, "upper_padding_mode", ("circular", "zeros")
+        )
         device = default_device(device)
         dtype = dtype or torch.get_default_dtype()
         self.image_size = (H, Wd)
@@ -154,9 +173,17 @@ class TheoremNet(nn.Module):
         layers: list[nn.Module] = []
         widths = [width, *hidden]
         for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
-            layers += [nn.Conv2d(w_in, w_out, hidden_kernel_size, padding=hidden_kernel_size // 2,
-                                 padding_mode=cast(Any, upper_padding_mode), bias=False),
-                       Activation(activation, relu_grad_at_zero)]
+            layers += [
+                nn.Conv2d(
+                    w_in,
+                    w_out,
+                    hidden_kernel_size,
+                    padding=hidden_kernel_size // 2,
+                    padding_mode=cast(Any, upper_padding_mode),
+                    bias=False,
+                ),
+                Activation(activation, relu_grad_at_zero),
+            ]
         layers += [nn.Flatten(), nn.Linear(widths[-1] * self.positions, 1, bias=readout_bias != 0)]
         self.upper = nn.Sequential(*layers)
         self.to(device=device, dtype=dtype)
@@ -164,7 +191,9 @@ class TheoremNet(nn.Module):
         gen = torch.Generator().manual_seed(seed)
 
         def normal(shape):
-            return torch.randn(shape, generator=gen, dtype=torch.float64).to(device=device, dtype=dtype)
+            return torch.randn(shape, generator=gen, dtype=torch.float64).to(
+                device=device, dtype=dtype
+            )
 
         with torch.no_grad():
             self.conv.weight.copy_(init_scale * normal(self.conv.weight.shape))
@@ -181,7 +210,7 @@ class TheoremNet(nn.Module):
     def upper_constants(self) -> list[float]:
         r"""The constants ``c_l = 1/(w_{l-1} r^2)`` of the upper convolutions and :math:`a = 1 / \sqrt{k_L P}`."""
         maps = self.upper_linear_maps()
-        r2 = self.hidden_kernel_size ** 2
+        r2 = self.hidden_kernel_size**2
         convs, readout = cast(list[nn.Conv2d], maps[:-1]), cast(nn.Linear, maps[-1])
         consts = [1.0 / (m.in_channels * r2) for m in convs]
         return [*consts, 1.0 / math.sqrt(readout.in_features)]
@@ -210,8 +239,14 @@ def derivative_at_zero(model: TheoremNet) -> torch.Tensor:
         ((9, 4), True)
     """
     p = next(model.parameters())
-    z = torch.zeros(1, model.conv.out_channels, *model.out_size, dtype=p.dtype, device=p.device,
-                    requires_grad=True)
+    z = torch.zeros(
+        1,
+        model.conv.out_channels,
+        *model.out_size,
+        dtype=p.dtype,
+        device=p.device,
+        requires_grad=True,
+    )
     (grad,) = torch.autograd.grad(model.g(z).sum(), z)
     return grad[0].flatten(1).T.detach()
 
@@ -237,11 +272,12 @@ def closed_form_v(model: TheoremNet) -> torch.Tensor:
     consts = model.upper_constants()
     for m, const in zip(maps, consts, strict=True):
         if not torch.equal(m.weight, torch.full_like(m.weight, const)):
-            raise ValueError("closed_form_v needs the constant upper layers of upper_noise=0 "
-                             "(untrained)")
+            raise ValueError(
+                "closed_form_v needs the constant upper layers of upper_noise=0 (untrained)"
+            )
     if any(isinstance(m, nn.Conv2d) and m.padding_mode != "circular" for m in maps):
         raise ValueError("closed_form_v needs circular padding in the upper convolutions")
-    r2 = model.hidden_kernel_size ** 2
+    r2 = model.hidden_kernel_size**2
     value = consts[-1] * model.phi.grad_at_zero ** len(maps)
     for m, const in zip(cast(list[nn.Conv2d], maps[:-1]), consts[:-1], strict=True):
         value *= const * m.out_channels * r2
@@ -254,7 +290,9 @@ def _patches(X: torch.Tensor, kernel_size: int) -> torch.Tensor:
     return extract_patches(X, kernel_size)
 
 
-def label_weighted_patch_sum(X: ArrayLike, y: ArrayLike, kernel_size: int, chunk_size: int = 4096) -> torch.Tensor:
+def label_weighted_patch_sum(
+    X: ArrayLike, y: ArrayLike, kernel_size: int, chunk_size: int = 4096
+) -> torch.Tensor:
     r""":math:`u = \frac1n \sum_i y_i \sum_j x_i[j]`, shape ``(q,)``: the direction of the first
     step.
 
@@ -270,14 +308,15 @@ def label_weighted_patch_sum(X: ArrayLike, y: ArrayLike, kernel_size: int, chunk
     """
     X = check_images(X, "X")
     y = _check_targets(y, X)
-    u = torch.zeros(X.shape[1] * kernel_size ** 2, dtype=X.dtype, device=X.device)
+    u = torch.zeros(X.shape[1] * kernel_size**2, dtype=X.dtype, device=X.device)
     for Xc, yc in zip(X.split(chunk_size), y.split(chunk_size), strict=True):
         u += yc @ _patches(Xc, kernel_size).sum(1)
     return u / X.shape[0]
 
 
-def closed_form_w1(X: ArrayLike, y: ArrayLike, v: torch.Tensor, eta: float, kernel_size: int,
-                   g0: float = 0.0) -> torch.Tensor:
+def closed_form_w1(
+    X: ArrayLike, y: ArrayLike, v: torch.Tensor, eta: float, kernel_size: int, g0: float = 0.0
+) -> torch.Tensor:
     r""":math:`W_1 = \eta\, v u^\top` with :math:`u = \frac1n \sum_i (y_i - g(0)) \sum_j x_i[j]`,
     shape ``(k, q)``.
 
@@ -332,8 +371,16 @@ def squared_loss(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Te
     return 0.5 * (model(X)[:, 0] - y).pow(2).mean()
 
 
-def train_gd(model: TheoremNet, X: ArrayLike, y: ArrayLike, eta: float, steps: int = 1, batch_size: int | None = None,
-             train: str = "first", seed: int = 0) -> TheoremNet:
+def train_gd(
+    model: TheoremNet,
+    X: ArrayLike,
+    y: ArrayLike,
+    eta: float,
+    steps: int = 1,
+    batch_size: int | None = None,
+    train: str = "first",
+    seed: int = 0,
+) -> TheoremNet:
     r"""A trained copy of ``model``: ``steps`` steps of (S)GD on
     :math:`L = \frac{1}{2n} \sum_i (f(x_i) - y_i)^2`.
 
@@ -460,14 +507,20 @@ def proportionality(A: ArrayLike, B: ArrayLike) -> dict[str, float]:
     A = check_finite(as_tensor(A, "A"), "A").to(torch.float64)
     B = check_finite(as_tensor(B, "B"), "B").to(device=A.device, dtype=torch.float64)
     if A.shape != B.shape:
-        raise ValueError(f"A and B must have the same shape, got {tuple(A.shape)} and {tuple(B.shape)}")
+        raise ValueError(
+            f"A and B must have the same shape, got {tuple(A.shape)} and {tuple(B.shape)}"
+        )
     trA, trB, nA = torch.trace(A), torch.trace(B), A.norm()
     if trB == 0 or nA == 0:
         zero = " and ".join(name for name, v in (("A", nA), ("B", trB)) if v == 0)
         raise ValueError(f"proportionality is undefined for a zero matrix ({zero} is 0)")
     ratio = trA / trB
-    return {"ratio": float(ratio), "residual": float((A - ratio * B).norm() / nA),
-            "pearson": correlation(A, B, "pearson"), "cosine": correlation(A, B, "cosine")}
+    return {
+        "ratio": float(ratio),
+        "residual": float((A - ratio * B).norm() / nA),
+        "pearson": correlation(A, B, "pearson"),
+        "cosine": correlation(A, B, "cosine"),
+    }
 
 
 @dataclass
@@ -482,21 +535,30 @@ class TheoremCheck:
         ((4, 9), (9, 9), None)
     """
 
-    W0: torch.Tensor                  # first layer at initialisation, (k, q)
-    W1: torch.Tensor                  # first layer after training, (k, q)
-    cnfm: torch.Tensor                # W1^T W1
-    agop0: torch.Tensor               # patch-AGOP of f_1 at x = 0
-    agop_data: torch.Tensor | None    # patch-AGOP of f_1 over the data (None if not asked)
-    v: torch.Tensor                   # dg/dz_j(0) of the trained network, (P, k)
+    W0: torch.Tensor  # first layer at initialisation, (k, q)
+    W1: torch.Tensor  # first layer after training, (k, q)
+    cnfm: torch.Tensor  # W1^T W1
+    agop0: torch.Tensor  # patch-AGOP of f_1 at x = 0
+    agop_data: torch.Tensor | None  # patch-AGOP of f_1 over the data (None if not asked)
+    v: torch.Tensor  # dg/dz_j(0) of the trained network, (P, k)
     at_zero: dict[str, float] | None  # proportionality(agop0, cnfm); None when agop0 = 0
     on_data: dict[str, float] | None  # proportionality(agop_data, cnfm)
     settings: dict = field(default_factory=dict)
 
 
-def check_theorem(X: ArrayLike, y: ArrayLike, eta: float = 0.02, steps: int = 1, batch_size: int | None = None,
-                  train: str = "first", on_data: bool = True, seed: int = 0,
-                  dtype: torch.dtype | None = None, device: str | torch.device | None = None,
-                  **net: Any) -> TheoremCheck:
+def check_theorem(
+    X: ArrayLike,
+    y: ArrayLike,
+    eta: float = 0.02,
+    steps: int = 1,
+    batch_size: int | None = None,
+    train: str = "first",
+    on_data: bool = True,
+    seed: int = 0,
+    dtype: torch.dtype | None = None,
+    device: str | torch.device | None = None,
+    **net: Any,
+) -> TheoremCheck:
     r"""Build :class:`TheoremNet` (``**net``: its keyword arguments), train it with
     :func:`train_gd`, and compare :math:`W_1^\top W_1` with the patch-AGOP at 0 (and over ``X``).
 
@@ -516,8 +578,11 @@ def check_theorem(X: ArrayLike, y: ArrayLike, eta: float = 0.02, steps: int = 1,
         >>> result.at_zero["residual"] < 1e-12, round(result.at_zero["pearson"], 12)
         (True, 1.0)
     """
-    dtype = dtype or (X.dtype if isinstance(X, torch.Tensor) and X.is_floating_point()
-                      else torch.get_default_dtype())
+    dtype = dtype or (
+        X.dtype
+        if isinstance(X, torch.Tensor) and X.is_floating_point()
+        else torch.get_default_dtype()
+    )
     device = default_device(device)
     X = check_images(X, "X", dtype=dtype, device=device)
     y = _check_targets(y, X)
@@ -526,8 +591,10 @@ def check_theorem(X: ArrayLike, y: ArrayLike, eta: float = 0.02, steps: int = 1,
     model = train_gd(model, X, y, eta, steps=steps, batch_size=batch_size, train=train, seed=seed)
     W1 = first_layer(model)
     if not bool(W1.abs().max() > 0):
-        raise ValueError("the first layer is still 0 after training: with W_0 = 0 it only moves "
-                         "if phi'(0) != 0 (torch's ReLU has relu'(0) = 0) and the labels are not 0")
+        raise ValueError(
+            "the first layer is still 0 after training: with W_0 = 0 it only moves "
+            "if phi'(0) != 0 (torch's ReLU has relu'(0) = 0) and the labels are not 0"
+        )
     cnfm = W1.T @ W1
     agop0 = agop_at_zero(model)
     agop_d = agop_on_data(model, X) if on_data else None
@@ -535,11 +602,17 @@ def check_theorem(X: ArrayLike, y: ArrayLike, eta: float = 0.02, steps: int = 1,
         _raise_saturated(model, X, eta)
     zero = not bool(agop0.abs().max() > 0)
     settings = dict(eta=eta, steps=steps, batch_size=batch_size, train=train, seed=seed, **net)
-    return TheoremCheck(W0=W0, W1=W1, cnfm=cnfm, agop0=agop0, agop_data=agop_d,
-                        v=derivative_at_zero(model),
-                        at_zero=None if zero else proportionality(agop0, cnfm),
-                        on_data=None if agop_d is None else proportionality(agop_d, cnfm),
-                        settings=settings)
+    return TheoremCheck(
+        W0=W0,
+        W1=W1,
+        cnfm=cnfm,
+        agop0=agop0,
+        agop_data=agop_d,
+        v=derivative_at_zero(model),
+        at_zero=None if zero else proportionality(agop0, cnfm),
+        on_data=None if agop_d is None else proportionality(agop_d, cnfm),
+        settings=settings,
+    )
 
 
 def _raise_saturated(model: TheoremNet, X: torch.Tensor, eta: float) -> None:
@@ -551,9 +624,13 @@ def _raise_saturated(model: TheoremNet, X: torch.Tensor, eta: float) -> None:
         f"the patch-AGOP of f_1 over X is zero although the first layer moved: its "
         f"pre-activations W_1 x[j] reach {reach:.3g} (max |X| = {float(X.abs().max()):.3g}, "
         f"eta = {eta:g}), where {model.phi.name}' is 0"
-        + (f" to {X.dtype} precision (tanh saturates beyond about 9 in float32, 19 in float64)"
-           if model.phi.name == "tanh" else " (every unit is off)")
-        + ". Scale X to [0, 1] or lower eta; on_data=False compares at x = 0 only")
+        + (
+            f" to {X.dtype} precision (tanh saturates beyond about 9 in float32, 19 in float64)"
+            if model.phi.name == "tanh"
+            else " (every unit is off)"
+        )
+        + ". Scale X to [0, 1] or lower eta; on_data=False compares at x = 0 only"
+    )
 
 
 #: One assumption relaxed at a time: setting name -> (parameter, values, fixed keywords).
@@ -563,16 +640,28 @@ RELAXATIONS: dict[str, tuple[str, tuple, dict]] = {
     "steps (W_0 = 0)": ("steps", (1, 2, 5, 10, 20, 50), {}),
     "steps (W_0 small)": ("steps", (1, 2, 5, 10, 20, 50), {"init_scale": 1e-2}),
     "minibatch SGD steps": ("steps", (1, 2, 5, 10, 20, 50), {"batch_size": 32, "init_scale": 1e-2}),
-    "ReLU (phi'(0)=1), initial scale": ("init_scale", (0.0, 1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0),
-                                        {"activation": "relu", "relu_grad_at_zero": 1.0}),
-    "ReLU (phi'(0)=0), initial scale": ("init_scale", (1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0),
-                                        {"activation": "relu"}),
+    "ReLU (phi'(0)=1), initial scale": (
+        "init_scale",
+        (0.0, 1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0),
+        {"activation": "relu", "relu_grad_at_zero": 1.0},
+    ),
+    "ReLU (phi'(0)=0), initial scale": (
+        "init_scale",
+        (1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0),
+        {"activation": "relu"},
+    ),
 }
 
 
-def relax(X: ArrayLike, y: ArrayLike, relaxations: Mapping[str, tuple[str, Iterable, dict]] | None = None,
-          eta: float = 0.02, on_data: bool = True, progress: bool = False,
-          **base: Any) -> list[dict]:
+def relax(
+    X: ArrayLike,
+    y: ArrayLike,
+    relaxations: Mapping[str, tuple[str, Iterable, dict]] | None = None,
+    eta: float = 0.02,
+    on_data: bool = True,
+    progress: bool = False,
+    **base: Any,
+) -> list[dict]:
     """Relax one assumption at a time; one row per (setting, value).
 
     ``relaxations``: name -> ``(parameter, values, fixed keywords)`` (default
@@ -596,8 +685,11 @@ def relax(X: ArrayLike, y: ArrayLike, relaxations: Mapping[str, tuple[str, Itera
         [(0.0, 1.0), (1.0, 0.24)]
     """
     relaxations = RELAXATIONS if relaxations is None else relaxations
-    jobs = [(name, param, value, fixed) for name, (param, values, fixed) in relaxations.items()
-            for value in values]
+    jobs = [
+        (name, param, value, fixed)
+        for name, (param, values, fixed) in relaxations.items()
+        for value in values
+    ]
     rows = []
     for name, param, value, fixed in tqdm(jobs, disable=not progress, desc="relax"):
         kw = {"eta": eta, "on_data": on_data, **base, **fixed, param: value}

@@ -45,8 +45,14 @@ class ArgumentTypeError(TypeError, ValueError):
     """
 
 
-def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None,
-              odd: bool = False) -> int:
+def check_int(
+    value: Any,
+    name: str,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    odd: bool = False,
+) -> int:
     """``value`` as a Python ``int``: ``int`` or numpy integer (never ``bool``), in
     ``[minimum, maximum]``, odd if ``odd``.
 
@@ -60,23 +66,37 @@ def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int
         agop.validation.ArgumentTypeError: layers must be an integer, got True (bool)
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
-        raise ArgumentTypeError(f"{name} must be an integer, got {value!r} "
-                                f"({type(value).__name__})")
+        raise ArgumentTypeError(
+            f"{name} must be an integer, got {value!r} ({type(value).__name__})"
+        )
     value = int(value)
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum) \
-            or (odd and value % 2 == 0):
-        kind = {0: "a non-negative", 1: "a positive"}.get(minimum, "an") if minimum is not None \
+    if (
+        (minimum is not None and value < minimum)
+        or (maximum is not None and value > maximum)
+        or (odd and value % 2 == 0)
+    ):
+        kind = (
+            {0: "a non-negative", 1: "a positive"}.get(minimum, "an")
+            if minimum is not None
             else "an"
+        )
         low = "" if minimum in (None, 0, 1) else f" >= {minimum}"
         high = "" if maximum is None else f" <= {maximum}"
         both = " and" if low and high else ""
-        raise ValueError(f"{name} must be {kind}{' odd' if odd else ''} integer{low}{both}{high}, "
-                         f"got {value}")
+        raise ValueError(
+            f"{name} must be {kind}{' odd' if odd else ''} integer{low}{both}{high}, got {value}"
+        )
     return value
 
 
-def check_real(value: Any, name: str, *, minimum: float | None = None, maximum: float | None = None,
-               strict_minimum: bool = False) -> float:
+def check_real(
+    value: Any,
+    name: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    strict_minimum: bool = False,
+) -> float:
     """``value`` as a finite Python ``float`` (``int``, ``float`` or numpy scalar; never
     ``bool``), ``>= minimum`` (``> minimum`` if ``strict_minimum``) and ``<= maximum``.
 
@@ -88,16 +108,23 @@ def check_real(value: Any, name: str, *, minimum: float | None = None, maximum: 
         ...
         ValueError: bandwidth must be a finite number..., got nan
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.number)) \
-            or isinstance(value, (complex, np.complexfloating)):
-        raise ArgumentTypeError(f"{name} must be a real number, got {value!r} "
-                                f"({type(value).__name__})")
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (numbers.Real, np.number))
+        or isinstance(value, (complex, np.complexfloating))
+    ):
+        raise ArgumentTypeError(
+            f"{name} must be a real number, got {value!r} ({type(value).__name__})"
+        )
     value = float(value)
     if not np.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if minimum is not None and (value <= minimum if strict_minimum else value < minimum):
-        bound = (("a positive number" if strict_minimum else "a non-negative number")
-                 if minimum == 0 else f"{'>' if strict_minimum else '>='} {minimum:g}")
+        bound = (
+            ("a positive number" if strict_minimum else "a non-negative number")
+            if minimum == 0
+            else f"{'>' if strict_minimum else '>='} {minimum:g}"
+        )
         raise ValueError(f"{name} must be {bound}, got {value:g}")
     if maximum is not None and value > maximum:
         raise ValueError(f"{name} must be <= {maximum:g}, got {value:g}")
@@ -113,13 +140,18 @@ def check_reals(values: Any, name: str, *, minimum: float | None = None) -> list
     """
     scalar = isinstance(values, (np.ndarray, torch.Tensor)) and values.ndim == 0
     if isinstance(values, (str, bytes)) or scalar or not isinstance(values, Iterable):
-        raise ArgumentTypeError(f"{name} must be a non-empty sequence of numbers, got {values!r}"
-                                + (f" (for one value, pass [{values!r}])"
-                                   if scalar or isinstance(values, (numbers.Real, np.number))
-                                   else ""))
-    values = [v.item() if isinstance(v, (np.ndarray, torch.Tensor)) and v.ndim == 0 else v
-              for v in (values.tolist() if isinstance(values, (np.ndarray, torch.Tensor))
-                        else values)]
+        raise ArgumentTypeError(
+            f"{name} must be a non-empty sequence of numbers, got {values!r}"
+            + (
+                f" (for one value, pass [{values!r}])"
+                if scalar or isinstance(values, (numbers.Real, np.number))
+                else ""
+            )
+        )
+    values = [
+        v.item() if isinstance(v, (np.ndarray, torch.Tensor)) and v.ndim == 0 else v
+        for v in (values.tolist() if isinstance(values, (np.ndarray, torch.Tensor)) else values)
+    ]
     if not values:
         raise ValueError(f"{name} must be a non-empty sequence of numbers, got an empty one")
     return [check_real(v, f"{name}[{i}]", minimum=minimum) for i, v in enumerate(values)]
@@ -148,8 +180,10 @@ def check_choice(value: Any, name: str, choices: Iterable[str | None]) -> str | 
         for choice in choices:
             if choice is not None and choice.lower() == value.lower():
                 return choice
-    raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)} "
-                     f"(case-insensitive), got {value!r}")
+    raise ValueError(
+        f"{name} must be one of {', '.join(repr(c) for c in choices)} "
+        f"(case-insensitive), got {value!r}"
+    )
 
 
 #: dtypes the kernels, solvers and estimators compute in
@@ -157,13 +191,20 @@ FLOAT_DTYPES = (torch.float32, torch.float64)
 
 
 @overload
-def check_dtype(dtype: Any, name: str = ..., *, allowed: Sequence[torch.dtype] = ...,
-                allow_none: Literal[False]) -> torch.dtype: ...
+def check_dtype(
+    dtype: Any, name: str = ..., *, allowed: Sequence[torch.dtype] = ..., allow_none: Literal[False]
+) -> torch.dtype: ...
 @overload
-def check_dtype(dtype: Any, name: str = ..., *, allowed: Sequence[torch.dtype] = ...,
-                allow_none: bool = ...) -> torch.dtype | None: ...
-def check_dtype(dtype: Any, name: str = "dtype", *, allowed: Sequence[torch.dtype] = FLOAT_DTYPES,
-                allow_none: bool = True) -> torch.dtype | None:
+def check_dtype(
+    dtype: Any, name: str = ..., *, allowed: Sequence[torch.dtype] = ..., allow_none: bool = ...
+) -> torch.dtype | None: ...
+def check_dtype(
+    dtype: Any,
+    name: str = "dtype",
+    *,
+    allowed: Sequence[torch.dtype] = FLOAT_DTYPES,
+    allow_none: bool = True,
+) -> torch.dtype | None:
     """``dtype`` as a floating ``torch.dtype`` among ``allowed``: a torch dtype, its name
     (``'float64'``, ``'torch.float32'``, case-insensitive) or a numpy floating dtype.
 
@@ -184,16 +225,20 @@ def check_dtype(dtype: Any, name: str = "dtype", *, allowed: Sequence[torch.dtyp
         except TypeError:
             out = None
     if not isinstance(out, torch.dtype):
-        raise ArgumentTypeError(f"{name} must be a floating torch dtype "
-                                f"({', '.join(map(str, allowed))}), got {dtype!r}")
+        raise ArgumentTypeError(
+            f"{name} must be a floating torch dtype ({', '.join(map(str, allowed))}), got {dtype!r}"
+        )
     if out not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}, got {out}"
-                         + ("" if out.is_floating_point else ": images would be truncated"))
+        raise ValueError(
+            f"{name} must be one of {', '.join(map(str, allowed))}, got {out}"
+            + ("" if out.is_floating_point else ": images would be truncated")
+        )
     return out
 
 
-def as_tensor(x: Any, name: str, *, dtype: torch.dtype | None = None,
-              device: torch.device | str | None = None) -> torch.Tensor:
+def as_tensor(
+    x: Any, name: str, *, dtype: torch.dtype | None = None, device: torch.device | str | None = None
+) -> torch.Tensor:
     """``x`` (tensor, array or nested list) as a floating tensor; integer input becomes float32.
 
     Examples:
@@ -208,19 +253,27 @@ def as_tensor(x: Any, name: str, *, dtype: torch.dtype | None = None,
         try:
             x = torch.as_tensor(x)
         except Exception as err:  # noqa: BLE001 - re-raised with the argument's name
-            raise ArgumentTypeError(f"{name} must be a tensor or array, got "
-                                    f"{type(x).__name__}") from err
+            raise ArgumentTypeError(
+                f"{name} must be a tensor or array, got {type(x).__name__}"
+            ) from err
     if x.is_complex():
-        raise ArgumentTypeError(f"{name} must be real, got a {x.dtype} tensor (pass its real "
-                                "part, or its modulus, explicitly)")
+        raise ArgumentTypeError(
+            f"{name} must be real, got a {x.dtype} tensor (pass its real "
+            "part, or its modulus, explicitly)"
+        )
     if dtype is None and not x.is_floating_point():
         dtype = torch.get_default_dtype()
     return x.to(device=device, dtype=dtype)
 
 
-def check_images(x: Any, name: str = "X", *, channels: int | None = None,
-                 dtype: torch.dtype | None = None,
-                 device: torch.device | str | None = None) -> torch.Tensor:
+def check_images(
+    x: Any,
+    name: str = "X",
+    *,
+    channels: int | None = None,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """``x`` as a finite image batch of shape ``(n, c, H, W)``; raise ``ValueError`` otherwise.
 
     Examples:
@@ -295,8 +348,10 @@ def check_symmetric(A: torch.Tensor, name: str, *, rtol: float | None = None) ->
     scale = float(A.abs().max()) if A.numel() else 0.0
     gap = float((A - A.T).abs().max()) if A.numel() else 0.0
     if gap > rtol * scale:
-        raise ValueError(f"{name} must be symmetric; max |{name} - {name}^T| = {gap:.3g} is "
-                         f"{gap / scale:.3g} of its largest entry (tolerance {rtol:.3g})")
+        raise ValueError(
+            f"{name} must be symmetric; max |{name} - {name}^T| = {gap:.3g} is "
+            f"{gap / scale:.3g} of its largest entry (tolerance {rtol:.3g})"
+        )
     return A
 
 
@@ -312,8 +367,9 @@ def low_precision(dtype: torch.dtype) -> bool:
     return dtype.is_floating_point and torch.finfo(dtype).bits < 32
 
 
-def check_result(x: torch.Tensor, what: str, *, inputs: dict[str, torch.Tensor] | None = None,
-                 hint: str = "") -> torch.Tensor:
+def check_result(
+    x: torch.Tensor, what: str, *, inputs: dict[str, torch.Tensor] | None = None, hint: str = ""
+) -> torch.Tensor:
     """Return ``x`` if it is finite; else raise ``ValueError`` saying that ``what`` overflowed
     (or lost precision to NaN) in ``x``'s dtype, the largest magnitude of each of ``inputs``,
     and how to rescale (``hint``, after a default advice).
@@ -330,16 +386,24 @@ def check_result(x: torch.Tensor, what: str, *, inputs: dict[str, torch.Tensor] 
         return x
     bad = int((~torch.isfinite(x)).sum())
     info = torch.finfo(x.dtype) if x.is_floating_point() else None
-    sizes = ", ".join(f"max |{k}| = {float(v.detach().abs().max()):.3g}"
-                      for k, v in (inputs or {}).items() if v.numel())
+    sizes = ", ".join(
+        f"max |{k}| = {float(v.detach().abs().max()):.3g}"
+        for k, v in (inputs or {}).items()
+        if v.numel()
+    )
     limit = f" (largest {x.dtype} is {info.max:.3g})" if info is not None else ""
     hint = hint or ("rescale the inputs (images to [0, 1], say) or compute in float64")
-    raise ValueError(f"{what} is not finite: {bad} of {x.numel()} values are NaN or inf, "
-                     f"an overflow in {x.dtype}{limit}" + (f"; {sizes}" if sizes else "")
-                     + f". {hint[0].upper()}{hint[1:]}")
+    raise ValueError(
+        f"{what} is not finite: {bad} of {x.numel()} values are NaN or inf, "
+        f"an overflow in {x.dtype}{limit}"
+        + (f"; {sizes}" if sizes else "")
+        + f". {hint[0].upper()}{hint[1:]}"
+    )
 
 
-def check_psd(A: Any, name: str = "M", size: int | None = None, *, rtol: float = 1e-6) -> torch.Tensor:
+def check_psd(
+    A: Any, name: str = "M", size: int | None = None, *, rtol: float = 1e-6
+) -> torch.Tensor:
     """``A`` as a symmetric positive semi-definite matrix; raise ``ValueError`` otherwise.
 
     Symmetry is checked to ``rtol`` of the largest entry, and the smallest eigenvalue must not
@@ -413,11 +477,15 @@ def renamed_arguments(**renames: str) -> Callable[[Callable[_P, _R]], Callable[_
             for old, new in renames.items():
                 if old in kwargs:
                     if new in kwargs:
-                        raise TypeError(f"{where}() got both {old!r} and its new name {new!r}; "
-                                        f"pass only {new}")
-                    warnings.warn(f"{where}(): the argument {old!r} is now called {new!r}; "
-                                  f"{old!r} will stop working in the next release",
-                                  FutureWarning, stacklevel=2)
+                        raise TypeError(
+                            f"{where}() got both {old!r} and its new name {new!r}; pass only {new}"
+                        )
+                    warnings.warn(
+                        f"{where}(): the argument {old!r} is now called {new!r}; "
+                        f"{old!r} will stop working in the next release",
+                        FutureWarning,
+                        stacklevel=2,
+                    )
                     kwargs[new] = kwargs.pop(old)
             return func(*args, **kwargs)
 
@@ -445,8 +513,12 @@ def renamed_attribute(old: str, new: str) -> property:
     """
 
     def get(self: Any) -> Any:
-        warnings.warn(f"the attribute {old!r} is now called {new!r}; {old!r} will stop "
-                      "working in the next release", FutureWarning, stacklevel=2)
+        warnings.warn(
+            f"the attribute {old!r} is now called {new!r}; {old!r} will stop "
+            "working in the next release",
+            FutureWarning,
+            stacklevel=2,
+        )
         return getattr(self, new)
 
     return property(get, doc=f"Deprecated alias of ``{new}``.")

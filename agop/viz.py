@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     from agop.theory import TheoremCheck
 
 
-def plot_theorem_pair(check: TheoremCheck, kernel_size: int | None = None,
-                      fig: Figure | None = None) -> Figure:
+def plot_theorem_pair(
+    check: TheoremCheck, kernel_size: int | None = None, fig: Figure | None = None
+) -> Figure:
     r"""Theorem 1, one run: :math:`W^\top W` beside the patch-AGOP at :math:`x = 0` (and over the data),
     each scaled to unit largest entry, with their Pearson correlation and residual in the titles.
 
@@ -44,11 +45,10 @@ def plot_theorem_pair(check: TheoremCheck, kernel_size: int | None = None,
         >>> plt.close(fig)
     """
 
-    panels = [("CNFM $W^\\top W$", check.cnfm, None),
-              ("AGOP at $x=0$", check.agop0, check.at_zero)]
+    panels = [("CNFM $W^\\top W$", check.cnfm, None), ("AGOP at $x=0$", check.agop0, check.at_zero)]
     if check.agop_data is not None:
         panels.append(("AGOP over the data", check.agop_data, check.on_data))
-    show_filter = kernel_size is not None and kernel_size ** 2 == check.cnfm.shape[0]
+    show_filter = kernel_size is not None and kernel_size**2 == check.cnfm.shape[0]
     n_ax = len(panels) + int(show_filter)
     if fig is None:
         fig = plt.figure(figsize=(3.1 * n_ax, 3.2))
@@ -78,8 +78,11 @@ def plot_theorem_pair(check: TheoremCheck, kernel_size: int | None = None,
     return fig
 
 
-def plot_relaxations(rows: Sequence[Mapping[str, Any]], fig: Figure | None = None,
-                     settings: Sequence[str] | None = None) -> Figure:
+def plot_relaxations(
+    rows: Sequence[Mapping[str, Any]],
+    fig: Figure | None = None,
+    settings: Sequence[str] | None = None,
+) -> Figure:
     r"""Theorem 1 relaxed one assumption at a time: Pearson correlation (top) and proportionality
     residual (bottom) of :math:`W^\top W` against the patch-AGOP, at ``x = 0`` (solid) and over the data
     (dashed), one column per group of settings sharing a parameter.
@@ -110,25 +113,33 @@ def plot_relaxations(rows: Sequence[Mapping[str, Any]], fig: Figure | None = Non
     axes = fig.subplots(2, len(params), squeeze=False, sharex="col")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for col, param in enumerate(params):
-        group = [n for n in names if any(r["setting"] == n and r["parameter"] == param for r in rows)]
+        group = [
+            n for n in names if any(r["setting"] == n and r["parameter"] == param for r in rows)
+        ]
         for i, name in enumerate(group):
             pts = [r for r in rows if r["setting"] == name and r.get("moved")]
             for suffix, style in (("0", "-o"), ("_data", "--s")):
                 for row_ax, key in ((0, "pearson"), (1, "residual")):
-                    xy = [(r["value"], r[key + suffix]) for r in pts if r.get(key + suffix) is not None]
+                    xy = [
+                        (r["value"], r[key + suffix])
+                        for r in pts
+                        if r.get(key + suffix) is not None
+                    ]
                     if not xy:
                         continue
                     x, y = zip(*xy, strict=True)
                     if row_ax == 1:
                         y = tuple(max(v, 1e-17) for v in y)
                     label = f"{name} ({'x = 0' if suffix == '0' else 'data'})"
-                    axes[row_ax, col].plot(x, y, style, color=colors[i % len(colors)], ms=4,
-                                           label=label, alpha=0.9)
+                    axes[row_ax, col].plot(
+                        x, y, style, color=colors[i % len(colors)], ms=4, label=label, alpha=0.9
+                    )
         for row_ax in (0, 1):
             ax = axes[row_ax, col]
             if param in ("init_scale", "upper_noise", "steps"):
-                ax.set_xscale("symlog", linthresh={"init_scale": 1e-4, "upper_noise": 1e-2,
-                                                   "steps": 1}[param])
+                ax.set_xscale(
+                    "symlog", linthresh={"init_scale": 1e-4, "upper_noise": 1e-2, "steps": 1}[param]
+                )
             ax.grid(alpha=0.3)
         axes[1, col].set_yscale("log")
         axes[1, col].set_xlabel(param)
@@ -140,6 +151,7 @@ def plot_relaxations(rows: Sequence[Mapping[str, Any]], fig: Figure | None = Non
 
 
 # ---- Deep ConvRFM and local signals (chapters 05 and 06) ----------------------------------
+
 
 def _image_for_display(x):
     """A ``(c, H, W)`` tensor as something ``imshow`` draws: gray for one channel, RGB (each
@@ -153,9 +165,13 @@ def _image_for_display(x):
     return (x - lo) / (hi - lo if hi > lo else 1.0), None
 
 
-def plot_accuracy_vs_noise(rows: Sequence[Mapping[str, Any]], methods: Sequence[str] | None = None,
-                           ax: Axes | None = None, title: str | None = None,
-                           xlabel: str = "noise level") -> Axes:
+def plot_accuracy_vs_noise(
+    rows: Sequence[Mapping[str, Any]],
+    methods: Sequence[str] | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+    xlabel: str = "noise level",
+) -> Axes:
     """Test accuracy against the noise level, one line per method: the mean over seeds with a
     band of one standard deviation (Figure 5 of the paper). ``rows``: dicts with ``method``,
     ``noise`` and ``accuracy`` (e.g. the ``rows`` of an :class:`agop.experiments.local_signals.Comparison`).
@@ -179,8 +195,10 @@ def plot_accuracy_vs_noise(rows: Sequence[Mapping[str, Any]], methods: Sequence[
         noises = sorted({r["noise"] for r in rows if r["method"] == method})
         if not noises:
             continue
-        acc = [[r["accuracy"] for r in rows if r["method"] == method and r["noise"] == s]
-               for s in noises]
+        acc = [
+            [r["accuracy"] for r in rows if r["method"] == method and r["noise"] == s]
+            for s in noises
+        ]
         mean = np.array([np.mean(a) for a in acc])
         std = np.array([np.std(a) for a in acc])
         ax.plot(noises, mean, marker=markers.get(method, "o"), ms=4, label=method)
@@ -194,8 +212,12 @@ def plot_accuracy_vs_noise(rows: Sequence[Mapping[str, Any]], methods: Sequence[
     return ax
 
 
-def plot_layer_curve(layer_rows: Sequence[Mapping[str, Any]], ax: Axes | None = None, label: str | None = None,
-                     title: str | None = None) -> Axes:
+def plot_layer_curve(
+    layer_rows: Sequence[Mapping[str, Any]],
+    ax: Axes | None = None,
+    label: str | None = None,
+    title: str | None = None,
+) -> Axes:
     """Test accuracy against the number of feature-learning layers (0: the CNTK, 1: ConvRFM,
     more: Deep ConvRFM), mean and one standard deviation over seeds (Figure 6B). ``layer_rows``:
     dicts with ``layers`` and ``accuracy``. Returns the axes.
@@ -227,9 +249,12 @@ def plot_layer_curve(layer_rows: Sequence[Mapping[str, Any]], ax: Axes | None = 
     return ax
 
 
-def plot_layer_maps(image: Tensor, maps: Mapping[str, Sequence[Tensor]],
-                    fig: Figure | None = None,
-                    title: str | None = None) -> Figure:
+def plot_layer_maps(
+    image: Tensor,
+    maps: Mapping[str, Sequence[Tensor]],
+    fig: Figure | None = None,
+    title: str | None = None,
+) -> Figure:
     r"""Figure 4: an image, and, layer by layer, what each method's feature operator makes of it.
 
     ``image``: ``(c, H, W)``. ``maps``: ``{row label: [map of layer 0, map of layer 1, ...]}``,
@@ -338,9 +363,15 @@ def plot_noise_panel(panel: Mapping[str, Any], fig: Figure | None = None) -> Fig
 
 # ---- The ansatz (chapter 01) ---------------------------------------------------------------
 
+
 @renamed_arguments(alpha="power")
-def plot_cnfm_agop(cnfm: Tensor, agop: Tensor, power: float = 1.0, title: str | None = None,
-                   fig: Figure | None = None) -> Figure:
+def plot_cnfm_agop(
+    cnfm: Tensor,
+    agop: Tensor,
+    power: float = 1.0,
+    title: str | None = None,
+    fig: Figure | None = None,
+) -> Figure:
     r"""A CNFM :math:`W^\top W` beside :math:`\mathrm{AGOP}^p` (:math:`p` = ``power``), each scaled to unit largest
     entry, with their Pearson correlation and cosine similarity in the title. Returns the figure.
 
@@ -364,27 +395,26 @@ def plot_cnfm_agop(cnfm: Tensor, agop: Tensor, power: float = 1.0, title: str | 
     return fig
 
 
-def _draw_cnfm_agop(fig: Any, cnfm: Tensor, agop: Tensor, power: float,
-                    title: str | None) -> None:
+def _draw_cnfm_agop(fig: Any, cnfm: Tensor, agop: Tensor, power: float, title: str | None) -> None:
     """Draw :func:`plot_cnfm_agop`'s two panels and title on ``fig`` (a figure or subfigure)."""
     A = psd_power(agop.detach().double().cpu(), power)
     C = cnfm.detach().double().cpu()
     axes = fig.subplots(1, 2)
     exponent = "" if power == 1 else f"$^{{{power:g}}}$"
-    for ax, (label, M) in zip(axes, [("CNFM $W^\\top W$", C), (f"AGOP{exponent}", A)],
-                              strict=True):
+    for ax, (label, M) in zip(axes, [("CNFM $W^\\top W$", C), (f"AGOP{exponent}", A)], strict=True):
         M = M / M.abs().max().clamp_min(1e-300)
         ax.imshow(M.numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
         ax.set_title(label, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
     head = f"{title}: " if title else ""
-    fig.suptitle(f"{head}pearson {correlation(C, A):.3f}, cosine {correlation(C, A, 'cosine'):.3f}",
-                 fontsize=10)
+    fig.suptitle(
+        f"{head}pearson {correlation(C, A):.3f}, cosine {correlation(C, A, 'cosine'):.3f}",
+        fontsize=10,
+    )
 
 
-def plot_cnfm_agop_rows(pairs: Mapping[str, tuple[Tensor, Tensor]], height: float = 2.8
-                        ) -> Figure:
+def plot_cnfm_agop_rows(pairs: Mapping[str, tuple[Tensor, Tensor]], height: float = 2.8) -> Figure:
     r"""One figure with a row per entry of ``pairs`` (``{title: (cnfm, agop)}``), each row
     drawn as :func:`plot_cnfm_agop` draws one pair: a figure a chapter can number once, where a
     loop of :func:`plot_cnfm_agop` would leave one unnumbered figure per layer or checkpoint.
@@ -408,8 +438,9 @@ def plot_cnfm_agop_rows(pairs: Mapping[str, tuple[Tensor, Tensor]], height: floa
     return fig
 
 
-def plot_ansatz_controls(table: Any, kind: str = "pearson", fig: Figure | None = None,
-                         labels: str = "names") -> Figure:
+def plot_ansatz_controls(
+    table: Any, kind: str = "pearson", fig: Figure | None = None, labels: str = "names"
+) -> Figure:
     r"""Bars per layer: the correlation of :math:`W^\top W` with :math:`\mathrm{AGOP}^p` after training, at
     initialisation, with the trained ``G``'s spectrum in random eigenbases (the primary null;
     mean, one standard deviation as an error bar), with a random Wishart ``G`` (same) and with
@@ -443,11 +474,14 @@ def plot_ansatz_controls(table: Any, kind: str = "pearson", fig: Figure | None =
         fig = plt.figure(figsize=(4.6 * len(powers), 3.4))
     fig.clear()
     axes = fig.subplots(1, len(powers), squeeze=False)[0]
-    bars = [("trained", "trained", "C0", None), ("init", "at initialisation", "C7", None),
-            ("spectrum_mean", "spectrum-matched null", "C1", "spectrum_std"),
-            ("null_mean", "Wishart-$G$ null", "C3", "null_std"),
-            ("identity", "$G=I$ null", "C2", None),
-            ("cnfm_init", "corr($W_0^\\top W_0$, $W^\\top W$)", "C9", None)]
+    bars = [
+        ("trained", "trained", "C0", None),
+        ("init", "at initialisation", "C7", None),
+        ("spectrum_mean", "spectrum-matched null", "C1", "spectrum_std"),
+        ("null_mean", "Wishart-$G$ null", "C3", "null_std"),
+        ("identity", "$G=I$ null", "C2", None),
+        ("cnfm_init", "corr($W_0^\\top W_0$, $W^\\top W$)", "C9", None),
+    ]
     bars = [b for b in bars if any(r.get(b[0]) is not None for r in rows)]
     width = 0.8 / len(bars)
     for ax, power in zip(axes, powers, strict=True):
@@ -455,17 +489,27 @@ def plot_ansatz_controls(table: Any, kind: str = "pearson", fig: Figure | None =
         x = np.arange(len(layers))
         lows = []
         for b, (key, label, color, std) in enumerate(bars):
-            values = np.array([np.nan if sub[l].get(key) is None else sub[l][key]
-                               for l in layers], dtype=float)
+            values = np.array(
+                [np.nan if sub[l].get(key) is None else sub[l][key] for l in layers], dtype=float
+            )
             err = None if std is None else [sub[l][std] or 0.0 for l in layers]
-            ax.bar(x + (b - (len(bars) - 1) / 2) * width, values, width, yerr=err, capsize=2,
-                   color=color, label=label, hatch="//" if key == "cnfm_init" else None)
+            ax.bar(
+                x + (b - (len(bars) - 1) / 2) * width,
+                values,
+                width,
+                yerr=err,
+                capsize=2,
+                color=color,
+                label=label,
+                hatch="//" if key == "cnfm_init" else None,
+            )
             lows.append(np.nanmin(values - (np.array(err) if err is not None else 0)))
         ax.set_xticks(x, layers, fontsize=8)
         ax.set_ylim(max(-1.0, min(lows) - 0.05), 1.02)  # zoomed: read the bars against each other
         ax.set_ylabel(f"{kind} correlation")
-        ax.set_title("$W^\\top W$ vs AGOP" + ("" if power == 1 else f"$^{{{power:g}}}$"),
-                     fontsize=10)
+        ax.set_title(
+            "$W^\\top W$ vs AGOP" + ("" if power == 1 else f"$^{{{power:g}}}$"), fontsize=10
+        )
         ax.grid(axis="y", alpha=0.3)
     axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     if hasattr(fig, "tight_layout"):  # a subfigure is laid out by its parent figure
@@ -488,15 +532,28 @@ def placeholder_figure(message: str, figsize: tuple[float, float] = (6.4, 1.6)) 
     # one blank axes holds the text: IPython draws no image of a figure without axes
     fig, ax = plt.subplots(figsize=figsize)
     ax.axis("off")
-    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize=11, color="0.3",
-            transform=ax.transAxes)
+    ax.text(
+        0.5,
+        0.5,
+        message,
+        ha="center",
+        va="center",
+        wrap=True,
+        fontsize=11,
+        color="0.3",
+        transform=ax.transAxes,
+    )
     return fig
 
 
 @renamed_arguments(alphas="powers")
-def plot_alpha_curves(powers: Sequence[float], curves: dict[str, Sequence[float]],
-                      nulls: dict[str, Sequence[float]] | None = None, ax: Axes | None = None,
-                      kind: str = "pearson") -> Axes:
+def plot_alpha_curves(
+    powers: Sequence[float],
+    curves: dict[str, Sequence[float]],
+    nulls: dict[str, Sequence[float]] | None = None,
+    ax: Axes | None = None,
+    kind: str = "pearson",
+) -> Axes:
     r"""Correlation of :math:`W^\top W` with :math:`\mathrm{AGOP}^p` against the power :math:`p`
     (``powers``; the paper's :math:`\alpha`), one line per layer
     (``curves``: ``{layer: [value per power]}``), and dashed the random-``G`` null of each layer
@@ -520,17 +577,22 @@ def plot_alpha_curves(powers: Sequence[float], curves: dict[str, Sequence[float]
     ax.set_xlabel("power $p$ of the AGOP")
     ax.set_ylabel(f"{kind} correlation")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, title="solid: trained, dashed: null" if nulls else None,
-              title_fontsize=7)
+    ax.legend(fontsize=8, title="solid: trained, dashed: null" if nulls else None, title_fontsize=7)
     return ax
 
 
 # ---- ConvRFM: filters and feature maps of learned operators (chapter 04) -----------------
 
-def plot_operator_maps(operators: Mapping[str, Tensor], images: Tensor | Sequence[Tensor],
-                       patch_size: int,
-                       n_filters: int = 6, fig: Figure | None = None, title: str | None = None,
-                       map_titles: Sequence[str] | None = None) -> Figure:
+
+def plot_operator_maps(
+    operators: Mapping[str, Tensor],
+    images: Tensor | Sequence[Tensor],
+    patch_size: int,
+    n_filters: int = 6,
+    fig: Figure | None = None,
+    title: str | None = None,
+    map_titles: Sequence[str] | None = None,
+) -> Figure:
     r"""One row per feature operator ``A`` (``{label: A}``, each ``q x q``, ``q = c k^2``): its
     ``n_filters`` top eigenvectors as ``c x k x k`` filters (eigenvalue / largest above each),
     then its feature map :math:`\|A^{1/2} x[j]\|` ("same" padding) on each image of ``images`` (a
@@ -589,9 +651,12 @@ def plot_operator_maps(operators: Mapping[str, Tensor], images: Tensor | Sequenc
     return fig
 
 
-def plot_accuracy_by_iteration(curves: Mapping[str, Sequence[float]],
-                               selected: Mapping[str, int] | None = None, ax: Axes | None = None,
-                               title: str | None = None) -> Axes:
+def plot_accuracy_by_iteration(
+    curves: Mapping[str, Sequence[float]],
+    selected: Mapping[str, int] | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Axes:
     """Accuracy against ConvRFM round (``{label: [acc_0, acc_1, ...]}``, round 0 = the fixed
     kernel, ``M = I``), one line per curve; ``selected`` (``{label: t}``) circles the iterate
     chosen on the validation split. Returns the axes.
@@ -623,6 +688,7 @@ def plot_accuracy_by_iteration(curves: Mapping[str, Sequence[float]],
 
 
 # ---- The ansatz in torchvision CNNs (chapter 03) -------------------------------------------
+
 
 def plot_sketch_accuracy(rows: Sequence[Any], ax: Axes | None = None) -> Axes:
     r"""Relative Frobenius error of the sketched patch-AGOP against the number of probes ``k``,
@@ -657,8 +723,14 @@ def plot_sketch_accuracy(rows: Sequence[Any], ax: Axes | None = None) -> Axes:
     return ax
 
 
-def plot_layer_view(image: Tensor, cnfm_map: Tensor, agop_map: Tensor, similarity: float,
-                    title: str = "", fig: Figure | None = None) -> Figure:
+def plot_layer_view(
+    image: Tensor,
+    cnfm_map: Tensor,
+    agop_map: Tensor,
+    similarity: float,
+    title: str = "",
+    fig: Figure | None = None,
+) -> Figure:
     r"""One conv layer on one image: the image, :math:`\|(W^\top W)^{1/2} z[j]\|` and
     :math:`\|\mathrm{AGOP}^{1/2} z[j]\|` over the layer's input :math:`z`, and the CNFM-AGOP
     Pearson correlation in the title. Returns the figure.
@@ -680,8 +752,9 @@ def plot_layer_view(image: Tensor, cnfm_map: Tensor, agop_map: Tensor, similarit
     shown, cmap = _image_for_display(image)
     axes[0].imshow(shown, cmap=cmap)
     axes[0].set_title("image", fontsize=9)
-    for ax, (label, m) in zip(axes[1:], [("CNFM map", cnfm_map), ("AGOP map", agop_map)],
-                              strict=True):
+    for ax, (label, m) in zip(
+        axes[1:], [("CNFM map", cnfm_map), ("AGOP map", agop_map)], strict=True
+    ):
         ax.imshow(m.detach().double().cpu().numpy(), cmap="magma")
         ax.set_title(label, fontsize=9)
     for ax in axes:
@@ -692,8 +765,9 @@ def plot_layer_view(image: Tensor, cnfm_map: Tensor, agop_map: Tensor, similarit
     return fig
 
 
-def plot_layer_views(views: Any, model: str, layer: str, image: str,
-                     fig: Figure | None = None) -> Figure:
+def plot_layer_views(
+    views: Any, model: str, layer: str, image: str, fig: Figure | None = None
+) -> Figure:
     """:func:`plot_layer_view` of one cached view of an
     :class:`agop.experiments.ansatz.LayerViews` (the pretrained explorer's figure). Returns the
     figure.
@@ -714,14 +788,20 @@ def plot_layer_views(views: Any, model: str, layer: str, image: str,
         >>> plt.close(fig)
     """
     v = views.view(model, layer, image)
-    return plot_layer_view(v["image"], v["cnfm_map"], v["agop_map"], v["pearson"],
-                           title=f"{model} {layer}", fig=fig)
+    return plot_layer_view(
+        v["image"], v["cnfm_map"], v["agop_map"], v["pearson"], title=f"{model} {layer}", fig=fig
+    )
 
 
 # ---- Other accounts (chapter 07) -----------------------------------------------------------
 
-def plot_emergence_ipr(rows: Sequence[Mapping[str, Any]], stats: Mapping[str, str] | None = None,
-                       ipr_random: float | None = None, fig: Figure | None = None) -> Figure:
+
+def plot_emergence_ipr(
+    rows: Sequence[Mapping[str, Any]],
+    stats: Mapping[str, str] | None = None,
+    ipr_random: float | None = None,
+    fig: Figure | None = None,
+) -> Figure:
     """Localisation against the input gain: the mean IPR (over seeds, band of one standard
     deviation) of each statistic in ``stats`` (``{column: panel title}``; default: the
     receptive fields, the AGOP's and the RFM's top eigenvectors), for the true and the
@@ -740,9 +820,11 @@ def plot_emergence_ipr(rows: Sequence[Mapping[str, Any]], stats: Mapping[str, st
     """
 
     if stats is None:
-        stats = {"ipr_weights": "network: receptive fields (rows of $W$)",
-                 "ipr_agop": "network: top AGOP eigenvectors",
-                 "ipr_rfm": "RFM: top eigenvectors of $M$"}
+        stats = {
+            "ipr_weights": "network: receptive fields (rows of $W$)",
+            "ipr_agop": "network: top AGOP eigenvectors",
+            "ipr_rfm": "RFM: top eigenvectors of $M$",
+        }
     if fig is None:
         fig = plt.figure(figsize=(3.8 * len(stats), 3.2))
     fig.clear()
@@ -751,8 +833,9 @@ def plot_emergence_ipr(rows: Sequence[Mapping[str, Any]], stats: Mapping[str, st
     x = np.arange(len(gains))
     for ax, (stat, title) in zip(axes, stats.items(), strict=True):
         for labels, style in (("true", "-o"), ("shuffled", "--s")):
-            vals = [[r[stat] for r in rows if r["gain"] == g and r["labels"] == labels]
-                    for g in gains]
+            vals = [
+                [r[stat] for r in rows if r["gain"] == g and r["labels"] == labels] for g in gains
+            ]
             if not any(vals):
                 continue
             mean = np.array([np.mean(v) for v in vals])
@@ -772,8 +855,9 @@ def plot_emergence_ipr(rows: Sequence[Mapping[str, Any]], stats: Mapping[str, st
     return fig
 
 
-def plot_emergence_view(view: Mapping[str, Any], n_fields: int = 4,
-                        fig: Figure | None = None) -> Figure:
+def plot_emergence_view(
+    view: Mapping[str, Any], n_fields: int = 4, fig: Figure | None = None
+) -> Figure:
     """One network of the emergence task: its ``n_fields`` largest receptive fields (rows of
     ``W``) and the top eigenvectors of its AGOP, drawn against the input site, each with its
     IPR. ``view``: a dict from :func:`agop.experiments.emergence.emergence_view`. Returns the
@@ -797,20 +881,29 @@ def plot_emergence_view(view: Mapping[str, Any], n_fields: int = 4,
     fig.clear()
     axes = fig.subplots(1, 2)
     W = view["W"][:n_fields].detach().double().cpu()
-    panels = [(axes[0], W, view["ipr_weights"], "receptive fields", "unit"),
-              (axes[1], view["eigvecs"].detach().double().cpu(), view["ipr_agop"],
-               "AGOP eigenvectors", "eigenvector")]
+    panels = [
+        (axes[0], W, view["ipr_weights"], "receptive fields", "unit"),
+        (
+            axes[1],
+            view["eigvecs"].detach().double().cpu(),
+            view["ipr_agop"],
+            "AGOP eigenvectors",
+            "eigenvector",
+        ),
+    ]
     for ax, vecs, iprs, title, what in panels:
         for i, v in enumerate(vecs):
             v = v / v.abs().max()
-            v = v * (1 if v[v.abs().argmax()] > 0 else -1)   # the largest entry upwards
-            ax.plot(v.numpy() - 2.2 * i, lw=1.2,
-                    label=f"{what} {i + 1}: IPR {float(iprs[i]):.2f}")
+            v = v * (1 if v[v.abs().argmax()] > 0 else -1)  # the largest entry upwards
+            ax.plot(v.numpy() - 2.2 * i, lw=1.2, label=f"{what} {i + 1}: IPR {float(iprs[i]):.2f}")
         ax.set_yticks([])
         ax.set_xlabel("input site")
         ax.set_title(f"{title} (mean IPR {float(iprs.mean()):.2f})", fontsize=9)
         ax.legend(fontsize=6, loc="upper right")
-    fig.suptitle(f"gain {view['gain']:g}, width {view['width']}; an i.i.d. Gaussian vector "
-                 f"has IPR about {view['ipr_random']:.3f}", fontsize=9)
+    fig.suptitle(
+        f"gain {view['gain']:g}, width {view['width']}; an i.i.d. Gaussian vector "
+        f"has IPR about {view['ipr_random']:.3f}",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig

@@ -48,17 +48,20 @@ def theorem_explorer(X: ArrayLike, y: ArrayLike, kernel_size: int = 5, **net: An
     import ipywidgets as w
 
     scales = [0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]
-    activations: dict[str, dict[str, Any]] = {"tanh": {"activation": "tanh"},
-                   "ReLU, phi'(0) = 1": {"activation": "relu", "relu_grad_at_zero": 1.0},
-                   "ReLU, phi'(0) = 0 (torch)": {"activation": "relu", "relu_grad_at_zero": 0.0}}
+    activations: dict[str, dict[str, Any]] = {
+        "tanh": {"activation": "tanh"},
+        "ReLU, phi'(0) = 1": {"activation": "relu", "relu_grad_at_zero": 1.0},
+        "ReLU, phi'(0) = 0 (torch)": {"activation": "relu", "relu_grad_at_zero": 0.0},
+    }
     slow = {"continuous_update": False}  # each value trains a network: update on release
     controls = {
-        "eta": w.FloatLogSlider(value=0.02, base=10, min=-4, max=-0.5, description="step eta",
-                                **slow),
-        "init_scale": w.SelectionSlider(options=scales, value=0.0, description="W_0 scale",
-                                        **slow),
-        "upper_noise": w.SelectionSlider(options=[0.0, 0.01, 0.1, 1.0, 10.0], value=0.0,
-                                         description="upper noise", **slow),
+        "eta": w.FloatLogSlider(
+            value=0.02, base=10, min=-4, max=-0.5, description="step eta", **slow
+        ),
+        "init_scale": w.SelectionSlider(options=scales, value=0.0, description="W_0 scale", **slow),
+        "upper_noise": w.SelectionSlider(
+            options=[0.0, 0.01, 0.1, 1.0, 10.0], value=0.0, description="upper noise", **slow
+        ),
         "steps": w.IntSlider(value=1, min=1, max=50, description="steps", **slow),
         "activation": w.Dropdown(options=list(activations), value="tanh", description="phi"),
     }
@@ -74,9 +77,16 @@ def theorem_explorer(X: ArrayLike, y: ArrayLike, kernel_size: int = 5, **net: An
             if key not in checks:
                 try:
                     checks[key] = theory.check_theorem(
-                        X, y, eta=eta, steps=steps, init_scale=init_scale,
-                        upper_noise=upper_noise, kernel_size=kernel_size,
-                        **activations[activation], **net)
+                        X,
+                        y,
+                        eta=eta,
+                        steps=steps,
+                        init_scale=init_scale,
+                        upper_noise=upper_noise,
+                        kernel_size=kernel_size,
+                        **activations[activation],
+                        **net,
+                    )
                 except ValueError as err:
                     checks[key] = err
             if isinstance(checks[key], ValueError):
@@ -111,8 +121,9 @@ def noise_explorer(panels: Sequence[Mapping[str, Any]]) -> Any:
     import ipywidgets as w
 
     by_noise = {p["noise"]: p for p in panels}
-    slider = w.SelectionSlider(options=list(by_noise), value=list(by_noise)[-1],
-                               description="noise")
+    slider = w.SelectionSlider(
+        options=list(by_noise), value=list(by_noise)[-1], description="noise"
+    )
     out = w.Output()
     fig = viz.plot_noise_panel(by_noise[slider.value])
     plt.close(fig)
@@ -130,8 +141,10 @@ def noise_explorer(panels: Sequence[Mapping[str, Any]]) -> Any:
 
 
 @renamed_arguments(alphas="powers")
-def ansatz_explorer(matrices: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]],
-                    powers: Sequence[float] = (1.0, 0.75, 0.5, 0.25)) -> Any:
+def ansatz_explorer(
+    matrices: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]],
+    powers: Sequence[float] = (1.0, 0.75, 0.5, 0.25),
+) -> Any:
     r"""The ansatz through training: choose a training checkpoint, a layer and a ``power``
     :math:`p` -> :math:`W^\top W` beside :math:`\mathrm{AGOP}^p` and their correlation, drawn by
     :func:`agop.viz.plot_cnfm_agop` (the chapter's static twin). ``matrices``:
@@ -155,11 +168,13 @@ def ansatz_explorer(matrices: dict[str, dict[str, tuple[torch.Tensor, torch.Tens
     checkpoints = list(matrices)
     layers = list(matrices[checkpoints[0]])
     controls = {
-        "checkpoint": w.SelectionSlider(options=checkpoints, value=checkpoints[-1],
-                                        description="checkpoint"),
+        "checkpoint": w.SelectionSlider(
+            options=checkpoints, value=checkpoints[-1], description="checkpoint"
+        ),
         "layer": w.Dropdown(options=layers, value=layers[-1], description="layer"),
-        "power": w.SelectionSlider(options=list(powers), value=powers[0], description="power",
-                                   continuous_update=False),
+        "power": w.SelectionSlider(
+            options=list(powers), value=powers[0], description="power", continuous_update=False
+        ),
     }
     out = w.Output()
     fig = plt.figure(figsize=(6.4, 3.4))
@@ -178,9 +193,12 @@ def ansatz_explorer(matrices: dict[str, dict[str, tuple[torch.Tensor, torch.Tens
     return w.VBox([w.HBox(list(controls.values())), out])
 
 
-def rfm_explorer(iterates: Mapping[tuple[str, int], Sequence[torch.Tensor]],
-                 images: torch.Tensor | Sequence[torch.Tensor],
-                 n_filters: int = 6, map_titles: Sequence[str] | None = None) -> Any:
+def rfm_explorer(
+    iterates: Mapping[tuple[str, int], Sequence[torch.Tensor]],
+    images: torch.Tensor | Sequence[torch.Tensor],
+    n_filters: int = 6,
+    map_titles: Sequence[str] | None = None,
+) -> Any:
     """ConvRFM's learned operators: choose a kernel, a patch size and an AGOP round -> the top
     filters of ``M_t`` and its feature maps on ``images``, drawn by
     :func:`agop.viz.plot_operator_maps` (the chapter's static twin). ``iterates``:
@@ -205,8 +223,13 @@ def rfm_explorer(iterates: Mapping[tuple[str, int], Sequence[torch.Tensor]],
     controls = {
         "kernel": w.Dropdown(options=kernels, value=kernels[0], description="kernel"),
         "patch_size": w.Dropdown(options=sizes, value=sizes[-1], description="patch size"),
-        "iteration": w.IntSlider(min=0, max=longest - 1, value=longest - 1,
-                                 description="round t", continuous_update=False),
+        "iteration": w.IntSlider(
+            min=0,
+            max=longest - 1,
+            value=longest - 1,
+            description="round t",
+            continuous_update=False,
+        ),
     }
     out = w.Output()
     fig = plt.figure(figsize=(1.05 * (n_filters + len(images)) + 0.9, 1.8))
@@ -220,9 +243,14 @@ def rfm_explorer(iterates: Mapping[tuple[str, int], Sequence[torch.Tensor]],
                 print(f"no run for kernel={kernel!r}, patch size {patch_size}")
                 return
             t = min(iteration, len(Ms) - 1)
-            viz.plot_operator_maps({f"{kernel} {patch_size}x{patch_size}, t={t}": Ms[t]},
-                                   images, patch_size, n_filters=n_filters, fig=fig,
-                                   map_titles=map_titles)
+            viz.plot_operator_maps(
+                {f"{kernel} {patch_size}x{patch_size}, t={t}": Ms[t]},
+                images,
+                patch_size,
+                n_filters=n_filters,
+                fig=fig,
+                map_titles=map_titles,
+            )
             from IPython.display import display
 
             display(fig)
@@ -254,8 +282,14 @@ def uploaded_files(value: Any) -> list[tuple[str, bytes]]:
     return [(field(item, "name"), bytes(field(item, "content"))) for item in value]
 
 
-def pretrained_explorer(models: dict[str, torch.nn.Module], images: dict[str, Any],
-                        size: int = 96, sketch: int = 8, *, views: Any = None) -> Any:
+def pretrained_explorer(
+    models: dict[str, torch.nn.Module],
+    images: dict[str, Any],
+    size: int = 96,
+    sketch: int = 8,
+    *,
+    views: Any = None,
+) -> Any:
     """A torchvision CNN, one of its conv layers and an image (or your own, uploaded) -> the
     layer's CNFM and patch-AGOP feature maps of that image and their correlation, drawn by
     :func:`agop.viz.plot_layer_view` (the chapter's static twin). ``models``:
@@ -288,8 +322,9 @@ def pretrained_explorer(models: dict[str, torch.nn.Module], images: dict[str, An
         views = LayerViews(models, images, sketch=sketch)
     first_model, first_layer, first_image = views.first()
     model_box = w.Dropdown(options=list(views.models), value=first_model, description="model")
-    layer_box = w.Dropdown(options=list(conv_layers(views.models[first_model])),
-                           value=first_layer, description="layer")
+    layer_box = w.Dropdown(
+        options=list(conv_layers(views.models[first_model])), value=first_layer, description="layer"
+    )
     image_box = w.Dropdown(options=list(views.images), value=first_image, description="image")
     upload = w.FileUpload(accept="image/*", multiple=False, description="your image")
     out = w.Output()
@@ -302,8 +337,7 @@ def pretrained_explorer(models: dict[str, torch.nn.Module], images: dict[str, An
             return
         with out:
             out.clear_output(wait=True)
-            viz.plot_layer_views(views, model_box.value, layer_box.value, image_box.value,
-                                 fig=fig)
+            viz.plot_layer_views(views, model_box.value, layer_box.value, image_box.value, fig=fig)
             from IPython.display import display
 
             display(fig)
@@ -339,9 +373,13 @@ def pretrained_explorer(models: dict[str, torch.nn.Module], images: dict[str, An
     return w.VBox([w.HBox([model_box, layer_box]), w.HBox([image_box, upload]), out])
 
 
-def emergence_explorer(gains: Sequence[float], widths: Sequence[int], *,
-                       views: Mapping[tuple[float, int], Any] | None = None,
-                       **settings: Any) -> Any:
+def emergence_explorer(
+    gains: Sequence[float],
+    widths: Sequence[int],
+    *,
+    views: Mapping[tuple[float, int], Any] | None = None,
+    **settings: Any,
+) -> Any:
     """Emergence of localised receptive fields: a gain and a width -> one trained
     fully connected network's receptive fields and the top eigenvectors of its AGOP, with
     their IPR, drawn by :func:`agop.viz.plot_emergence_view` (the chapter's static twin).
@@ -364,8 +402,7 @@ def emergence_explorer(gains: Sequence[float], widths: Sequence[int], *,
     slow = {"continuous_update": False}  # each new pair trains a network: update on release
     controls = {
         "gain": w.SelectionSlider(options=gains, value=gains[-1], description="gain", **slow),
-        "width": w.SelectionSlider(options=widths, value=widths[0], description="width",
-                                   **slow),
+        "width": w.SelectionSlider(options=widths, value=widths[0], description="width", **slow),
     }
     out = w.Output()
     fig = plt.figure(figsize=(9.0, 3.0))

@@ -29,9 +29,18 @@ def write_idx(path: Path, array, gz: bool = False) -> None:
         fh.write(header + array.tobytes())
 
 
-def write_mnist_like(root: Path, folder: str, n_train: int = 12, n_test: int = 7,
-                     n_classes: int = 10, prefix=None, gz: bool = False, size: int = 28,
-                     seed: int = 0, label_offset: int = 0) -> dict:
+def write_mnist_like(
+    root: Path,
+    folder: str,
+    n_train: int = 12,
+    n_test: int = 7,
+    n_classes: int = 10,
+    prefix=None,
+    gz: bool = False,
+    size: int = 28,
+    seed: int = 0,
+    label_offset: int = 0,
+) -> dict:
     """``root/folder/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte`` (MNIST, FashionMNIST;
     EMNIST with ``prefix=lambda part: f"emnist-balanced-{part}"``). Returns the arrays."""
     r = rng(seed)
@@ -47,8 +56,9 @@ def write_mnist_like(root: Path, folder: str, n_train: int = 12, n_test: int = 7
     return out
 
 
-def write_cifar(root: Path, folder: str, files, key: str, n_per_file: int, n_classes: int,
-                seed: int = 0) -> None:
+def write_cifar(
+    root: Path, folder: str, files, key: str, n_per_file: int, n_classes: int, seed: int = 0
+) -> None:
     """CIFAR's python pickles: ``{"data": (n, 3072) uint8, key: labels, ...}`` per file."""
     r = rng(seed)
     (root / folder).mkdir(parents=True, exist_ok=True)
@@ -56,18 +66,36 @@ def write_cifar(root: Path, folder: str, files, key: str, n_per_file: int, n_cla
         X = r.integers(0, 256, (n_per_file, 3 * 32 * 32), dtype=np.uint8)
         y = list(r.integers(0, n_classes, n_per_file).tolist())
         with open(root / folder / f, "wb") as fh:
-            pickle.dump({"batch_label": f, key: y, "data": X, "filenames": ["x"] * n_per_file},
-                        fh, protocol=2)
+            pickle.dump(
+                {"batch_label": f, key: y, "data": X, "filenames": ["x"] * n_per_file},
+                fh,
+                protocol=2,
+            )
 
 
-def write_cifar10(root: Path, n_per_file: int = 4, n_test: int | None = None,
-                  seed: int = 0) -> None:
+def write_cifar10(
+    root: Path, n_per_file: int = 4, n_test: int | None = None, seed: int = 0
+) -> None:
     """``root/cifar-10-batches-py/``: five training batches of ``n_per_file`` images and the
     test batch of ``n_test`` (default ``n_per_file``)."""
-    write_cifar(root, "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)],
-                "labels", n_per_file, 10, seed)
-    write_cifar(root, "cifar-10-batches-py", ["test_batch"], "labels",
-                n_per_file if n_test is None else n_test, 10, seed + 1)
+    write_cifar(
+        root,
+        "cifar-10-batches-py",
+        [f"data_batch_{i}" for i in range(1, 6)],
+        "labels",
+        n_per_file,
+        10,
+        seed,
+    )
+    write_cifar(
+        root,
+        "cifar-10-batches-py",
+        ["test_batch"],
+        "labels",
+        n_per_file if n_test is None else n_test,
+        10,
+        seed + 1,
+    )
 
 
 def write_svhn(root: Path, n_train: int = 9, n_test: int = 4, seed: int = 1) -> None:
@@ -81,8 +109,13 @@ def write_svhn(root: Path, n_train: int = 9, n_test: int = 4, seed: int = 1) -> 
         scipy.io.savemat(root / f"{split}_32x32.mat", {"X": X, "y": y})
 
 
-def write_gtsrb(root: Path, classes=("00000", "00001", "00002"), per_class: int = 2,
-                test_labels=(2, 0, 1, 1), seed: int = 2) -> None:
+def write_gtsrb(
+    root: Path,
+    classes=("00000", "00001", "00002"),
+    per_class: int = 2,
+    test_labels=(2, 0, 1, 1),
+    seed: int = 2,
+) -> None:
     """``root/gtsrb/GTSRB/Training/<class>/*.ppm`` of varied sizes, and the test folder with
     ``GT-final_test.csv`` (``;``-separated), as torchvision's GTSRB download leaves them."""
     from PIL import Image
@@ -95,7 +128,7 @@ def write_gtsrb(root: Path, classes=("00000", "00001", "00002"), per_class: int 
         for i in range(per_class):
             h, w = r.integers(20, 50, 2)
             Image.fromarray(r.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(d / f"0_{i}.ppm")
-        (d / f"GT-{c}.csv").write_text("Filename;ClassId\n")             # ignored, as by torchvision
+        (d / f"GT-{c}.csv").write_text("Filename;ClassId\n")  # ignored, as by torchvision
     test = base / "GTSRB" / "Final_Test" / "Images"
     test.mkdir(parents=True)
     rows = []
@@ -118,6 +151,7 @@ def write_hub_checkpoint(name: str, seed: int = 1) -> Path:
 
     path = pretrained.weights_file(name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(pretrained.load_model(name, pretrained=False, seed=seed, device="cpu").state_dict(),
-               path)
+    torch.save(
+        pretrained.load_model(name, pretrained=False, seed=seed, device="cpu").state_dict(), path
+    )
     return path

@@ -19,7 +19,7 @@ def patches(x: torch.Tensor, k: int, padding: int = 0) -> torch.Tensor:
     c, H, W = x.shape
     rows = []
     for i in range(H - k + 1):
-        rows.append(torch.stack([x[:, i:i + k, j:j + k].reshape(-1) for j in range(W - k + 1)]))
+        rows.append(torch.stack([x[:, i : i + k, j : j + k].reshape(-1) for j in range(W - k + 1)]))
     return torch.stack(rows)
 
 

@@ -41,27 +41,34 @@ BOOK = ROOT / "book"
 SMOKE: dict[str, str] = {
     "00_preface": "",
     "01_ansatz": "WIDTH, EPOCHS, N_AGOP = 8, 6, 16\nN_TRAIN, N_TEST = 80, 30",  # keeps epoch 5
-    "02_theorem": "",                       # the same sizes in both profiles
+    "02_theorem": "",  # the same sizes in both profiles
     # N_IMAGES stays the chapter's: the bundled photographs must be enough for it
     "03_pretrained": "SIZE, SKETCH, NULL_DRAWS = 64, 2, 2\nFIRST_LAYERS = 3",
-    "04_convrfm_edges": ("N_TRAIN, N_TEST, N_ITER, AGOP_SAMPLES = 60, 30, 2, 20\n"
-                         "CNN_EPOCHS = 2\nN_TRAIN_PAPER, N_TEST_PAPER = 60, 30"),
-    "05_deep_convrfm": ("SEEDS = [0, 1]\nARCH = {**ARCH, 'width': 4}\nN_ITER = 2\n"
-                        "N_TRAIN, N_TEST = 60, 30\nCNN = {**CNN, 'epochs': 2}"),
+    "04_convrfm_edges": (
+        "N_TRAIN, N_TEST, N_ITER, AGOP_SAMPLES = 60, 30, 2, 20\n"
+        "CNN_EPOCHS = 2\nN_TRAIN_PAPER, N_TEST_PAPER = 60, 30"
+    ),
+    "05_deep_convrfm": (
+        "SEEDS = [0, 1]\nARCH = {**ARCH, 'width': 4}\nN_ITER = 2\n"
+        "N_TRAIN, N_TEST = 60, 30\nCNN = {**CNN, 'epochs': 2}"
+    ),
     "06_local_signals": (
         "SEEDS = [0, 1]\nN_TEST = 30\n"
-        "STAR = {**STAR, 'width': 4}\nSTAR_NOISE = [0.1, 0.3]\n"   # 0.3: the authors' level
+        "STAR = {**STAR, 'width': 4}\nSTAR_NOISE = [0.1, 0.3]\n"  # 0.3: the authors' level
         "BARS = {**BARS, 'n_train': 40, 'width': 4, 'n_iter': 2}\nBARS_NOISE = BARS_NOISE[:2]\n"
         "DIGITS = {**DIGITS, 'n_train': 40, 'width': 4, 'n_iter': 2}\n"
         "DIGITS_NOISE = DIGITS_NOISE[:2]\nCNN = {**CNN, 'cnn_epochs': 2}\n"
         "MNIST_RUN = dict(n_train=40, n_test=30)\n"
-        "STANDARD = dict(n_train=100, n_test=30)\n"   # EMNIST: 47 classes, stratified split
-        "STANDARD_ARCH = {**STANDARD_ARCH, 'width': 4, 'n_iter': 2}"),
-    "07_other_accounts": ("SEEDS = [0]\nGAINS = [0.0, 3.0]\nWIDTHS = [4, 8]\n"
-                          "NET = {**NET, 'D': 12, 'n_train': 300, 'width': 4, 'steps': 20}\n"
-                          "RFM_FIT = dict(rfm_train=100, rfm_iter=1)\n"
-                          "RENORM = {**RENORM, 'widths': [4, 8], 'seeds': [0, 1], "
-                          "'n_train': 40, 'n_test': 40, 'chains': 1, 'n_steps': 20}"),
+        "STANDARD = dict(n_train=100, n_test=30)\n"  # EMNIST: 47 classes, stratified split
+        "STANDARD_ARCH = {**STANDARD_ARCH, 'width': 4, 'n_iter': 2}"
+    ),
+    "07_other_accounts": (
+        "SEEDS = [0]\nGAINS = [0.0, 3.0]\nWIDTHS = [4, 8]\n"
+        "NET = {**NET, 'D': 12, 'n_train': 300, 'width': 4, 'steps': 20}\n"
+        "RFM_FIT = dict(rfm_train=100, rfm_iter=1)\n"
+        "RENORM = {**RENORM, 'widths': [4, 8], 'seeds': [0, 1], "
+        "'n_train': 40, 'n_test': 40, 'chains': 1, 'n_steps': 20}"
+    ),
     # the benchmark's paper size takes minutes per entry: its chapter code is the same
     "90_performance": "SIZE = 'quick'\nN_TILED = [125, 250]\nN_UNTILED = [125, 250]",
 }
@@ -118,17 +125,30 @@ def paper_world(tmp_path_factory):
     data, torch_home = base / "data", base / "torch"
     data.mkdir()
     write_mnist_like(data, "MNIST", n_train=N_TRAIN, n_test=N_TEST)
-    write_mnist_like(data, "EMNIST", n_train=N_TRAIN, n_test=N_TEST, n_classes=47,
-                     prefix=lambda part: f"emnist-balanced-{part}")
-    write_cifar10(data, n_per_file=N_TRAIN // 5, n_test=N_TEST)   # 5 training batches
+    write_mnist_like(
+        data,
+        "EMNIST",
+        n_train=N_TRAIN,
+        n_test=N_TEST,
+        n_classes=47,
+        prefix=lambda part: f"emnist-balanced-{part}",
+    )
+    write_cifar10(data, n_per_file=N_TRAIN // 5, n_test=N_TEST)  # 5 training batches
     write_svhn(data, n_train=N_TRAIN, n_test=N_TEST)
-    write_gtsrb(data, classes=[f"{c:05d}" for c in range(4)], per_class=N_TRAIN // 4,
-                test_labels=[i % 4 for i in range(N_TEST)])
-    saved = {k: os.environ.get(k) for k in ("TORCH_HOME", "AGOP_DATA", "AGOP_PROFILE",
-                                             "AGOP_OFFLINE", "MPLBACKEND")}
-    os.environ.update(TORCH_HOME=str(torch_home), AGOP_DATA=str(data), AGOP_PROFILE="paper",
-                      AGOP_OFFLINE="1")
-    os.environ.pop("MPLBACKEND", None)                  # the kernel draws inline, as in the book
+    write_gtsrb(
+        data,
+        classes=[f"{c:05d}" for c in range(4)],
+        per_class=N_TRAIN // 4,
+        test_labels=[i % 4 for i in range(N_TEST)],
+    )
+    saved = {
+        k: os.environ.get(k)
+        for k in ("TORCH_HOME", "AGOP_DATA", "AGOP_PROFILE", "AGOP_OFFLINE", "MPLBACKEND")
+    }
+    os.environ.update(
+        TORCH_HOME=str(torch_home), AGOP_DATA=str(data), AGOP_PROFILE="paper", AGOP_OFFLINE="1"
+    )
+    os.environ.pop("MPLBACKEND", None)  # the kernel draws inline, as in the book
     models = paper_models()
     for name in models:
         write_hub_checkpoint(name)
@@ -182,14 +202,26 @@ def test_chapter_runs_in_the_paper_profile(chapter: Path, paper_world):
         nb.cells.insert(where + 1, nbformat.v4.new_code_cell(SMOKE[chapter.stem]))
     nb.cells.insert(0, nbformat.v4.new_code_cell(SOFT_ASSERTS))
     start = time.perf_counter()
-    NotebookClient(nb, timeout=900, kernel_name="python3",
-                   resources={"metadata": {"path": str(paper_world["workdir"])}}).execute()
+    NotebookClient(
+        nb,
+        timeout=900,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(paper_world["workdir"])}},
+    ).execute()
     seconds = time.perf_counter() - start
-    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
-                   for o in c.get("outputs", []))
+    text = "".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
     assert "profile      paper" in text, "the footer must report the paper profile"
     if chapter.stem == "03_pretrained":
         assert f"pretrained models loaded: {paper_world['models']}" in text
     unmet = text.count("claim not met at smoke scale")
-    print(json.dumps({"chapter": chapter.stem, "seconds": round(seconds, 1),
-                      "claims_not_met_at_smoke_scale": unmet}))
+    print(
+        json.dumps(
+            {
+                "chapter": chapter.stem,
+                "seconds": round(seconds, 1),
+                "claims_not_met_at_smoke_scale": unmet,
+            }
+        )
+    )

@@ -10,11 +10,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "book").glob("0[0-9]_*.md"))
 
-EXERCISE = re.compile(r"^(:{3,}|`{3,})\{exercise\}\s*\n:label: ([\w-]+)\n(.*?)^\1[ \t]*$", re.M | re.S)
-SOLUTION = re.compile(r"^(:{3,}|`{3,})\{solution\} ([\w-]+)\n((?::[\w-]+:[^\n]*\n)*)(.*?)^\1[ \t]*$",
-                      re.M | re.S)
-GATED = re.compile(r"^(:{3,})\{solution-start\} ([\w-]+)\n((?::[\w-]+:[^\n]*\n)*)\1[ \t]*\n(.*?)"
-                   r"^:{3,}\{solution-end\}\s*\n:{3,}\s*$", re.M | re.S)
+EXERCISE = re.compile(
+    r"^(:{3,}|`{3,})\{exercise\}\s*\n:label: ([\w-]+)\n(.*?)^\1[ \t]*$", re.M | re.S
+)
+SOLUTION = re.compile(
+    r"^(:{3,}|`{3,})\{solution\} ([\w-]+)\n((?::[\w-]+:[^\n]*\n)*)(.*?)^\1[ \t]*$", re.M | re.S
+)
+GATED = re.compile(
+    r"^(:{3,})\{solution-start\} ([\w-]+)\n((?::[\w-]+:[^\n]*\n)*)\1[ \t]*\n(.*?)"
+    r"^:{3,}\{solution-end\}\s*\n:{3,}\s*$",
+    re.M | re.S,
+)
 
 
 def exercises(text: str) -> list[str]:

@@ -20,8 +20,9 @@ def bars(n=120, sigma=0.5, seed=0):
 
 def test_architecture_is_the_kernels():
     X, y = bars(40)
-    m = CNNBaseline(depth=2, width=5, patch_size=3, epochs=1, random_state=0,
-                    device="cpu", progress=False).fit(X, y)
+    m = CNNBaseline(
+        depth=2, width=5, patch_size=3, epochs=1, random_state=0, device="cpu", progress=False
+    ).fit(X, y)
     convs = list(m.model_.convs)
     assert len(convs) == 2
     for conv in convs:
@@ -33,14 +34,16 @@ def test_architecture_is_the_kernels():
 
 def test_feature_matrices_are_filter_covariances():
     X, y = bars(40)
-    m = CNNBaseline(depth=2, width=4, patch_size=3, epochs=2, random_state=1, device="cpu",
-                    progress=False).fit(X, y)
+    m = CNNBaseline(
+        depth=2, width=4, patch_size=3, epochs=2, random_state=1, device="cpu", progress=False
+    ).fit(X, y)
     for conv, A in zip(m.model_.convs, m.cnfms_, strict=True):
         W = conv.weight.detach().reshape(conv.out_channels, -1)
         torch.testing.assert_close(A, W.T @ W)
     # no training: the change from initialisation is exactly zero
-    m0 = CNNBaseline(depth=2, width=4, patch_size=3, epochs=0, random_state=1, device="cpu",
-                     progress=False).fit(X, y)
+    m0 = CNNBaseline(
+        depth=2, width=4, patch_size=3, epochs=0, random_state=1, device="cpu", progress=False
+    ).fit(X, y)
     assert all(float(D.abs().max()) == 0 for D in m0.delta_cnfms_)
     assert all(float(A.abs().max()) > 0 for A in m0.cnfms_)
     assert all(float(mp.abs().max()) == 0 for mp in m0.feature_maps(X[:2]))
@@ -51,8 +54,9 @@ def test_feature_matrices_are_filter_covariances():
 
 def test_layer_inputs_are_the_activations():
     X, y = bars(30)
-    m = CNNBaseline(depth=2, width=3, patch_size=3, epochs=1, random_state=0, device="cpu",
-                    progress=False).fit(X, y)
+    m = CNNBaseline(
+        depth=2, width=3, patch_size=3, epochs=1, random_state=0, device="cpu", progress=False
+    ).fit(X, y)
     inputs = m.layer_inputs(X[:5])
     torch.testing.assert_close(inputs[0], X[:5])
     torch.testing.assert_close(inputs[1], torch.relu(m.model_.convs[0](X[:5])).detach())
@@ -67,8 +71,16 @@ def test_layer_inputs_are_the_activations():
 def test_learns_bars_and_selects_on_validation():
     X, y = bars(200, sigma=0.2)
     Xt, yt = bars(200, sigma=0.2, seed=1)
-    m = CNNBaseline(depth=1, width=8, patch_size=3, epochs=15, lr=1e-2, random_state=0,
-                    device="cpu", progress=False).fit(X, y)
+    m = CNNBaseline(
+        depth=1,
+        width=8,
+        patch_size=3,
+        epochs=15,
+        lr=1e-2,
+        random_state=0,
+        device="cpu",
+        progress=False,
+    ).fit(X, y)
     assert m.score(Xt, yt) > 0.9
     val = m.history_["val_accuracy"]
     assert m.best_epoch_ == 1 + int(np.argmax(val))
@@ -81,8 +93,9 @@ def test_validation_split_is_convrfms():
     X, y = bars(30)
     tr, va = validation_split(y.numpy(), 0.2, 3)
     assert len(set(tr) & set(va)) == 0 and len(tr) + len(va) == 30
-    rfm = ConvRFM(kernel="laplace", patch_size=3, n_iter=0, random_state=3, device="cpu",
-                  progress=False).fit(X, y)
+    rfm = ConvRFM(
+        kernel="laplace", patch_size=3, n_iter=0, random_state=3, device="cpu", progress=False
+    ).fit(X, y)
     torch.testing.assert_close(rfm.X_fit_, X[torch.as_tensor(tr)])
 
 
@@ -107,9 +120,20 @@ def test_bad_input():
 
 def test_compare_methods_rows():
     task = local_signal_task("bars", height=8, width=12)
-    result = compare_methods(task, [0.5, 2.0], [0, 1], n_train=30, n_test=20, depth=2,
-                             patch_size=3, width=4, n_iter=1, cnn_epochs=2, device="cpu",
-                             progress=False)
+    result = compare_methods(
+        task,
+        [0.5, 2.0],
+        [0, 1],
+        n_train=30,
+        n_test=20,
+        depth=2,
+        patch_size=3,
+        width=4,
+        n_iter=1,
+        cnn_epochs=2,
+        device="cpu",
+        progress=False,
+    )
     assert len(result.rows) == 2 * 2 * 4
     assert {r["method"] for r in result.rows} == {"CNTK", "ConvRFM", "Deep ConvRFM", "CNN"}
     assert sorted({r["layers"] for r in result.layer_rows}) == [0, 1, 2]
@@ -121,10 +145,22 @@ def test_compare_methods_rows():
     for seed in (0, 1):
         X, y = task(30, 0.5, seed, "train")
         Xt, yt = task(20, 0.5, seed + TEST_SEED_OFFSET, "test")
-        cntk.append(ConvRFM(kernel="cntk", depth=2, patch_size=3, n_iter=0, random_state=seed,
-                            device="cpu", progress=False).fit(X, y).score(Xt, yt))
-        (row,) = [r for r in result.rows
-                  if (r["method"], r["noise"], r["seed"]) == ("CNTK", 0.5, seed)]
+        cntk.append(
+            ConvRFM(
+                kernel="cntk",
+                depth=2,
+                patch_size=3,
+                n_iter=0,
+                random_state=seed,
+                device="cpu",
+                progress=False,
+            )
+            .fit(X, y)
+            .score(Xt, yt)
+        )
+        (row,) = [
+            r for r in result.rows if (r["method"], r["noise"], r["seed"]) == ("CNTK", 0.5, seed)
+        ]
         assert row["accuracy"] == cntk[-1]
     assert result.summary("CNTK", 0.5) == pytest.approx((np.mean(cntk), np.std(cntk)))
     panels = result.panels(n_images=2)
@@ -169,8 +205,16 @@ def test_comparison_reports_the_validation_choice_not_the_test_best(monkeypatch)
 
     monkeypatch.setattr(local_signals, "DeepConvRFM", StubDeep)
     X, y = torch.zeros(20, 1, 6, 6), torch.arange(20) % 2
-    out = evaluate_methods(X, y, torch.zeros(7, 1, 6, 6), torch.arange(7) % 2, seed=0, depth=2,
-                           patch_size=3, methods=("CNTK", "ConvRFM", "Deep ConvRFM"))
+    out = evaluate_methods(
+        X,
+        y,
+        torch.zeros(7, 1, 6, 6),
+        torch.arange(7) % 2,
+        seed=0,
+        depth=2,
+        patch_size=3,
+        methods=("CNTK", "ConvRFM", "Deep ConvRFM"),
+    )
     assert out["accuracy"] == {"CNTK": 0.50, "ConvRFM": 0.65, "Deep ConvRFM": 0.60}
     assert out["layers"] == {0: 0.50, 1: 0.65, 2: 0.60}
     assert out["val_layers"] == {0: 0.55, 1: 0.70, 2: 0.65}  # validation, never test
@@ -184,10 +228,21 @@ def test_reported_accuracies_are_the_estimators_own():
 
     X, y = bars(40, sigma=1.0)
     Xt, yt = bars(60, sigma=1.0, seed=1)
-    out = evaluate_methods(X, y, Xt, yt, seed=3, depth=1, patch_size=3, n_iter=1,
-                           methods=("CNTK", "ConvRFM"), device="cpu")
-    common = dict(kernel="cntk", depth=1, patch_size=3, random_state=3, device="cpu",
-                  progress=False)
+    out = evaluate_methods(
+        X,
+        y,
+        Xt,
+        yt,
+        seed=3,
+        depth=1,
+        patch_size=3,
+        n_iter=1,
+        methods=("CNTK", "ConvRFM"),
+        device="cpu",
+    )
+    common = dict(
+        kernel="cntk", depth=1, patch_size=3, random_state=3, device="cpu", progress=False
+    )
     assert out["accuracy"]["CNTK"] == ConvRFM(n_iter=0, **common).fit(X, y).score(Xt, yt)
     assert out["accuracy"]["ConvRFM"] == ConvRFM(n_iter=1, **common).fit(X, y).score(Xt, yt)
 
@@ -197,21 +252,44 @@ def test_layer_rows_carry_the_validation_choice():
     the fitted Deep ConvRFM records them) and mark as chosen the first number of layers with
     the best validation accuracy: exactly one per (noise, seed)."""
     task = local_signal_task("bars", height=8, width=8)
-    result = compare_methods(task, [2.0], [0, 1], n_train=60, n_test=20, depth=2,
-                             patch_size=3, width=4, n_iter=2, device="cpu", progress=False,
-                             methods=("CNTK", "ConvRFM", "Deep ConvRFM"))
+    result = compare_methods(
+        task,
+        [2.0],
+        [0, 1],
+        n_train=60,
+        n_test=20,
+        depth=2,
+        patch_size=3,
+        width=4,
+        n_iter=2,
+        device="cpu",
+        progress=False,
+        methods=("CNTK", "ConvRFM", "Deep ConvRFM"),
+    )
     deep = result.models[(2.0, "Deep ConvRFM")]
     # here the CNTK and ConvRFM validation accuracies differ (0.75, 0.83), so each is checked
     assert deep.history_[0]["val_acc_cntk"] != deep.history_[0]["val_acc"]
     first = [r for r in result.layer_rows if r["seed"] == 0]
-    assert [r["val"] for r in first] == [deep.history_[0]["val_acc_cntk"],
-                                         *[h["val_acc"] for h in deep.history_]]
+    assert [r["val"] for r in first] == [
+        deep.history_[0]["val_acc_cntk"],
+        *[h["val_acc"] for h in deep.history_],
+    ]
     for seed in (0, 1):
         rows = [r for r in result.layer_rows if r["seed"] == seed]
         assert sum(r["chosen"] for r in rows) == 1
         (pick,) = [r for r in rows if r["chosen"]]
         assert pick["layers"] == int(np.argmax([r["val"] for r in rows]))
     # without a ConvRFM fit there is no validation record, and nothing is chosen
-    cntk_only = compare_methods(task, [1.0], [0], n_train=30, n_test=20, depth=1,
-                                patch_size=3, methods=("CNTK",), device="cpu", progress=False)
+    cntk_only = compare_methods(
+        task,
+        [1.0],
+        [0],
+        n_train=30,
+        n_test=20,
+        depth=1,
+        patch_size=3,
+        methods=("CNTK",),
+        device="cpu",
+        progress=False,
+    )
     assert [(r["val"], r["chosen"]) for r in cntk_only.layer_rows] == [(None, False)]

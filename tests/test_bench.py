@@ -33,23 +33,41 @@ def _cells(table: str) -> list[dict[str, str]]:
             spans.append((start, i))
             start = None
     head = [lines[0][a:b].strip() for a, b in spans]
-    return [{h: line.ljust(len(lines[1]))[a:b].strip() for h, (a, b) in zip(head, spans, strict=True)}
-            for line in lines[2:]]
+    return [
+        {h: line.ljust(len(lines[1]))[a:b].strip() for h, (a, b) in zip(head, spans, strict=True)}
+        for line in lines[2:]
+    ]
 
 
 def test_format_table_has_every_row():
-    rows = [Result("cnn_agop.vgg", "quick", 1.25, 10.4, gflops=2.0, speedup=3.0,
-                   reference_seconds=3.75).as_dict() | {"percent_peak": 12.0},
-            Result("b", "paper", 0.5, 1234.5).as_dict()]
+    rows = [
+        Result(
+            "cnn_agop.vgg", "quick", 1.25, 10.4, gflops=2.0, speedup=3.0, reference_seconds=3.75
+        ).as_dict()
+        | {"percent_peak": 12.0},
+        Result("b", "paper", 0.5, 1234.5).as_dict(),
+    ]
     cells = _cells(format_table(rows))
     assert len(cells) == 2
     first, second = cells
     assert (first["problem"], first["size"], first["seconds"], first["peak MB"]) == (
-        "cnn_agop.vgg", "quick", "1.250", "10")
+        "cnn_agop.vgg",
+        "quick",
+        "1.250",
+        "10",
+    )
     assert (first["GFLOP/s"], first["% peak"], first["ref s"], first["speed-up"]) == (
-        "2.0", "12", "3.750", "3.0x")
+        "2.0",
+        "12",
+        "3.750",
+        "3.0x",
+    )
     assert (second["problem"], second["size"], second["seconds"], second["peak MB"]) == (
-        "b", "paper", "0.500", "1234")  # 1234.5 rounds half to even
+        "b",
+        "paper",
+        "0.500",
+        "1234",
+    )  # 1234.5 rounds half to even
     assert second["GFLOP/s"] == second["speed-up"] == second["ref s"] == ""  # not measured
 
 
@@ -126,9 +144,11 @@ def test_json_is_written_after_every_row(tmp_path, monkeypatch):
     def probe(size, device):
         for i in range(2):
             yield Result(f"row {i}", size, 0.1, 1.0)
+
     try:
-        _, rows = bench.run_benchmarks("quick", "cpu", only=["_probe_rows"],
-                                       on_row=lambda m, r: seen.append(len(r)))
+        _, rows = bench.run_benchmarks(
+            "quick", "cpu", only=["_probe_rows"], on_row=lambda m, r: seen.append(len(r))
+        )
         assert seen == [1, 2] and len(rows) == 2
         out = tmp_path / "b.json"
         monkeypatch.setattr(bench, "matmul_peak_gflops", lambda *a, **k: 1.0)

@@ -70,7 +70,8 @@ def test_chapter_follows_the_skeleton(chapter: Path):
     for prof in ("quick", "paper"):
         assert prof in need_text, f"{name}: 'What you'll need' does not give the {prof} profile"
     assert re.search(r"\d+\s*(second|minute|hour)", need_text), (
-        f"{name}: 'What you'll need' gives no running time")
+        f"{name}: 'What you'll need' gives no running time"
+    )
     assert "## Summary" in body, f"{name}: no '## Summary'"
     assert "## Exercises" in body, f"{name}: no '## Exercises'"
     labels = exercises(body)
@@ -78,7 +79,8 @@ def test_chapter_follows_the_skeleton(chapter: Path):
     sols = solutions(body)
     assert [s[0] for s in sols] == labels, (
         f"{name}: each exercise needs one {{solution}} (or solution-start) naming its label, "
-        f"in order: exercises {labels}, solutions {[s[0] for s in sols]}")
+        f"in order: exercises {labels}, solutions {[s[0] for s in sols]}"
+    )
     for label, options, text in sols:
         assert ":class: dropdown" in options, f"{name}: solution to {label} is not hidden"
         assert probes(text), f"{name}: solution to {label} has no plain phrase to test for"
@@ -88,19 +90,25 @@ def test_chapter_follows_the_skeleton(chapter: Path):
     setup = code[0]
     assert "remove-cell" in setup["metadata"].get("tags", []), f"{name}: setup cell not hidden"
     assert "google.colab" in setup["source"] and "%pip install" in setup["source"], (
-        f"{name}: the first code cell must install agop only inside Colab")
+        f"{name}: the first code cell must install agop only inside Colab"
+    )
     assert not re.search(r"pip install[^\n]*\btorch", setup["source"]), (
-        f"{name}: the setup cell must never (re)install torch")
+        f"{name}: the setup cell must never (re)install torch"
+    )
     params = [c for c in code if "parameters" in c["metadata"].get("tags", [])]
     assert len(params) == 1, f"{name}: needs exactly one cell tagged 'parameters'"
     assert "PROFILE" in params[0]["source"] and "SEED" in params[0]["source"], (
-        f"{name}: the parameters cell must set PROFILE and SEED")
-    assert re.search(r"announce\(PROFILE, quick=\"[^\"]*\d[^\"]*\",\s*paper=\"[^\"]+\"",
-                     params[0]["source"]), (
+        f"{name}: the parameters cell must set PROFILE and SEED"
+    )
+    assert re.search(
+        r"announce\(PROFILE, quick=\"[^\"]*\d[^\"]*\",\s*paper=\"[^\"]+\"", params[0]["source"]
+    ), (
         f"{name}: the parameters cell must say which profile runs and how long it takes "
-        f"(agop.notebook.announce(PROFILE, quick=..., paper=...))")
+        f"(agop.notebook.announce(PROFILE, quick=..., paper=...))"
+    )
     assert "environment_report(" in code[-1]["source"], (
-        f"{name}: the last cell must print the footer (agop.environment_report)")
+        f"{name}: the last cell must print the footer (agop.environment_report)"
+    )
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
@@ -115,8 +123,11 @@ def test_ipynb_pair_is_in_sync(chapter: Path):
     assert nb_path.read_text() == dumps(notebook(chapter)), f"{nb_path.name} has drifted; {fix}"
     actual = json.loads(nb_path.read_text())
     want = [(c["source"], c["metadata"].get("tags", [])) for c in code_cells(chapter)]
-    got = [("".join(c["source"]), c["metadata"].get("tags", []))
-           for c in actual["cells"] if c["cell_type"] == "code"]
+    got = [
+        ("".join(c["source"]), c["metadata"].get("tags", []))
+        for c in actual["cells"]
+        if c["cell_type"] == "code"
+    ]
     assert got == want, f"{nb_path.name}: code cells differ from {chapter.name}; {fix}"
     for c in actual["cells"]:
         if c["cell_type"] == "code":
@@ -159,8 +170,11 @@ def test_ipynb_markdown_has_no_myst_markup(chapter: Path):
 
 
 def test_colab_badges_and_install_lines_follow_config():
-    result = subprocess.run([sys.executable, str(ROOT / "tools" / "sync_colab.py"), "--check"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "sync_colab.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -197,13 +211,19 @@ def test_chapter_03_pretrained_branch_runs(tmp_path, monkeypatch):
     nb = jupytext.read(BOOK / "03_pretrained.md")
     where = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     nb.cells.insert(where + 1, nbformat.v4.new_code_cell('MODELS = ["vgg11"]'))
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(BOOK)}}).execute()
-    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
-                   for o in c.get("outputs", []))
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(BOOK)}}
+    ).execute()
+    text = "".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
     assert "pretrained models loaded: ['vgg11']" in text
     # figures shown, or glued for a numbered {glue:figure} (myst-nb stores those under a
     # prefixed mime type, "application/papermill.record/image/png")
-    figures = sum(any(k.endswith("image/png") for k in o.get("data", {}))
-                  for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    figures = sum(
+        any(k.endswith("image/png") for k in o.get("data", {}))
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    )
     assert figures >= 5

@@ -66,14 +66,23 @@ def cell_report(chapter: Path) -> dict:
     sizes = [lines(c) for c in cells]
     return {
         "median": statistics.median(sizes),
-        "too_long": [(i, n, c["source"].splitlines()[0]) for i, (n, c) in
-                     enumerate(zip(sizes, cells, strict=True)) if n > LONGEST
-                     and not is_figure_call(c, figures)
-                     and "parameters" not in c["metadata"].get("tags", [])],
-        "visible_glue": [(i, c["source"].splitlines()[0]) for i, c in enumerate(cells)
-                         if not hidden(c) and any(
-                             not _FIG_GLUE.match(line.strip())
-                             for line in c["source"].splitlines() if _ANY_GLUE.match(line))],
+        "too_long": [
+            (i, n, c["source"].splitlines()[0])
+            for i, (n, c) in enumerate(zip(sizes, cells, strict=True))
+            if n > LONGEST
+            and not is_figure_call(c, figures)
+            and "parameters" not in c["metadata"].get("tags", [])
+        ],
+        "visible_glue": [
+            (i, c["source"].splitlines()[0])
+            for i, c in enumerate(cells)
+            if not hidden(c)
+            and any(
+                not _FIG_GLUE.match(line.strip())
+                for line in c["source"].splitlines()
+                if _ANY_GLUE.match(line)
+            )
+        ],
         "seed_offsets": [m.group(0) for c in cells for m in _SEED_OFFSET.finditer(c["source"])],
     }
 
@@ -87,15 +96,19 @@ def test_median_code_cell_is_short(chapter: Path):
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
 def test_no_long_cell_but_a_figures_call(chapter: Path):
     too_long = cell_report(chapter)["too_long"]
-    assert not too_long, (f"{chapter.name}: cells over {LONGEST} lines that draw no numbered "
-                          f"figure (split them, with prose between): {too_long}")
+    assert not too_long, (
+        f"{chapter.name}: cells over {LONGEST} lines that draw no numbered "
+        f"figure (split them, with prose between): {too_long}"
+    )
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
 def test_glue_bookkeeping_is_hidden(chapter: Path):
     visible = cell_report(chapter)["visible_glue"]
-    assert not visible, (f"{chapter.name}: cells a reader sees glue numbers; move the glue "
-                         f"calls into a cell tagged remove-cell: {visible}")
+    assert not visible, (
+        f"{chapter.name}: cells a reader sees glue numbers; move the glue "
+        f"calls into a cell tagged remove-cell: {visible}"
+    )
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
@@ -108,12 +121,14 @@ def test_the_rules_can_fail(tmp_path):
     """A chapter that breaks each rule is caught, and a figure's call is exempt."""
     long_cell = "\n".join(f"x{i} = {i}" for i in range(20))
     figure = long_cell + '\nglue("fig-demo-{i}", fig, display=False)'
-    text = (CHAPTERS[0].read_text().split("```{code-cell}")[0]
-            + f"```{{code-cell}} ipython3\n{long_cell}\n```\n\n"
-            + f"```{{code-cell}} ipython3\n{figure}\n```\n\n"
-            + f"```{{code-cell}} ipython3\n:tags: [parameters]\n\n{long_cell}\n```\n\n"
-            + "```{glue:figure} fig-demo-0\n:name: fig-demo-0\n\nA caption.\n```\n\n"
-            + '```{code-cell} ipython3\nglue("n", 3, display=False)\nX = f(SEED + 10_000)\n```\n')
+    text = (
+        CHAPTERS[0].read_text().split("```{code-cell}")[0]
+        + f"```{{code-cell}} ipython3\n{long_cell}\n```\n\n"
+        + f"```{{code-cell}} ipython3\n{figure}\n```\n\n"
+        + f"```{{code-cell}} ipython3\n:tags: [parameters]\n\n{long_cell}\n```\n\n"
+        + "```{glue:figure} fig-demo-0\n:name: fig-demo-0\n\nA caption.\n```\n\n"
+        + '```{code-cell} ipython3\nglue("n", 3, display=False)\nX = f(SEED + 10_000)\n```\n'
+    )
     path = tmp_path / "07_demo.md"
     path.write_text(text)
     report = cell_report(path)
@@ -130,14 +145,21 @@ def test_every_result_figure_is_numbered_and_referenced(chapter: Path):
     is shown by a numbered ``{glue:figure}``; and the prose refers to each by ``{numref}``."""
     text = chapter.read_text()
     figures = shown_figures(text)
-    unglued = [c["source"].splitlines()[0] for c in code_cells(chapter)
-               if re.search(r"\bplot_\w+\(|\bplt\.|subplots\(", c["source"])
-               and not _FIG_GLUE.search(c["source"])]
+    unglued = [
+        c["source"].splitlines()[0]
+        for c in code_cells(chapter)
+        if re.search(r"\bplot_\w+\(|\bplt\.|subplots\(", c["source"])
+        and not _FIG_GLUE.search(c["source"])
+    ]
     assert not unglued, f"{chapter.name}: cells draw a figure they do not glue: {unglued}"
-    unshown = [c["source"].splitlines()[0] for c in code_cells(chapter)
-               if _FIG_GLUE.search(c["source"]) and not is_figure_call(c, figures)]
+    unshown = [
+        c["source"].splitlines()[0]
+        for c in code_cells(chapter)
+        if _FIG_GLUE.search(c["source"]) and not is_figure_call(c, figures)
+    ]
     assert not unshown, f"{chapter.name}: glued figures no {{glue:figure}} shows: {unshown}"
     cited = set(re.findall(r"\{numref\}`([^`]+)`", text))
     assert not [f for f in figures if f not in cited], (
         f"{chapter.name}: figures the prose never refers to by {{numref}}: "
-        f"{[f for f in figures if f not in cited]}")
+        f"{[f for f in figures if f not in cited]}"
+    )

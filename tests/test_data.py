@@ -39,11 +39,18 @@ def test_digits_subsample_classes_resize_and_seed():
     assert torch.allclose(X8[y8 == 0].mean(0), full[yf == 8].mean(0))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"n": 0}, "n must be"), ({"n": 5000}, "n must be"), ({"classes": [11]}, "do not occur"),
-    ({"classes": [1, 1]}, "distinct"), ({"size": 0}, "size"), ({"size": (8,)}, "size"),
-    ({"dtype": torch.int64}, "floating"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"n": 0}, "n must be"),
+        ({"n": 5000}, "n must be"),
+        ({"classes": [11]}, "do not occur"),
+        ({"classes": [1, 1]}, "distinct"),
+        ({"size": 0}, "size"),
+        ({"size": (8,)}, "size"),
+        ({"dtype": torch.int64}, "floating"),
+    ],
+)
 def test_digits_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         data.digits(device="cpu", **kwargs)
@@ -71,6 +78,7 @@ def test_photograph_native_values_channels_and_gray():
     rgb = data.photograph("astronaut", device="cpu", dtype=torch.float64)
     gray = data.photograph("astronaut", channels=1, device="cpu", dtype=torch.float64)
     from skimage.color import rgb2gray
+
     assert rgb.shape == (3, 512, 512) and gray.shape == (1, 512, 512)
     assert torch.allclose(gray[0], torch.from_numpy(rgb2gray(skimage.data.astronaut())), atol=1e-12)
     cam3 = data.photograph("camera", channels=3, size=(20, 30), device="cpu")
@@ -87,14 +95,14 @@ def test_resize_preserves_a_constant_image_and_the_mean():
     X = torch.full((2, 3, 40, 60), 0.25)
     assert torch.allclose(data.resize(X, 10), torch.full((2, 3, 10, 15), 0.25))
     Y = torch.rand(1, 1, 64, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    assert abs(float(data.resize(Y, 16).mean() - Y.mean())) < 1e-3   # antialiased: area average
+    assert abs(float(data.resize(Y, 16).mean() - Y.mean())) < 1e-3  # antialiased: area average
     assert data.resize(Y, None) is Y
 
 
 def test_photographs_batch_is_square_centre_crops():
     B = data.photographs(["coffee", "camera"], size=32, channels=3, device="cpu")
     assert B.shape == (2, 3, 32, 32)
-    coffee = data.photograph("coffee", device="cpu")              # 400 x 600: keep columns 100..500
+    coffee = data.photograph("coffee", device="cpu")  # 400 x 600: keep columns 100..500
     crop = data.resize(coffee[None, :, :, 100:500], (32, 32))[0]
     assert torch.allclose(B[0], crop)
     with pytest.raises(ValueError, match="at least one"):
@@ -135,13 +143,13 @@ def test_train_val_split_is_a_stratified_seeded_partition():
     X = torch.arange(100, dtype=torch.float32)[:, None, None, None].expand(100, 1, 2, 2)
     Xtr, ytr, Xva, yva = data.train_val_split(X, y, 0.2, seed=3)
     ids = torch.cat([Xtr[:, 0, 0, 0], Xva[:, 0, 0, 0]]).long()
-    assert sorted(ids.tolist()) == list(range(100))                    # a partition
-    assert torch.equal(y[ids], torch.cat([ytr, yva]))                    # rows stay paired
-    assert torch.bincount(yva).tolist() == [10, 6, 4]                    # stratified
+    assert sorted(ids.tolist()) == list(range(100))  # a partition
+    assert torch.equal(y[ids], torch.cat([ytr, yva]))  # rows stay paired
+    assert torch.bincount(yva).tolist() == [10, 6, 4]  # stratified
     again = data.train_val_split(X, y, 0.2, seed=3)
     assert torch.equal(again[2], Xva)
     assert not torch.equal(data.train_val_split(X, y, 0.2, seed=4)[2], Xva)
-    assert not torch.equal(ytr, ytr.sort().values)                       # output stays shuffled
+    assert not torch.equal(ytr, ytr.sort().values)  # output stays shuffled
     # one-hot targets split the same way as their labels
     _, Ytr, _, Yva = data.train_val_split(X, data.one_hot(y), 0.2, seed=3)
     assert torch.equal(Yva.argmax(1), yva) and torch.equal(Ytr.argmax(1), ytr)
@@ -153,7 +161,7 @@ def test_train_val_split_is_a_stratified_seeded_partition():
 def test_train_val_split_errors():
     X, y = torch.zeros(4, 1, 2, 2), torch.tensor([0, 1, 2, 3])
     with pytest.raises(ValueError, match="no validation sample"):
-        data.train_val_split(X, y, 0.3)                                  # one sample per class
+        data.train_val_split(X, y, 0.3)  # one sample per class
     with pytest.raises(ValueError, match="at least 2"):
         data.train_val_split(X[:1], y[:1], 0.5)
     with pytest.raises(ValueError, match="validation_fraction"):
@@ -168,7 +176,7 @@ def test_train_val_split_errors():
 
 def _signal_rows(X):
     """Index of the row of each bars image whose 32 entries are all equal (the bar)."""
-    flat = (X[:, 0] - X[:, 0, :, :1]).abs().amax(-1) == 0                  # (n, height)
+    flat = (X[:, 0] - X[:, 0, :, :1]).abs().amax(-1) == 0  # (n, height)
     assert bool((flat.sum(1) == 1).all()), "exactly one constant row per image"
     return flat.float().argmax(1)
 
@@ -182,7 +190,7 @@ def test_bars_in_noise_shapes_seed_and_signal():
     assert torch.equal(X, X2) and torch.equal(y, y2)
     assert not torch.equal(X, data.bars_in_noise(400, sigma, seed=2, device="cpu")[0])
     rows = _signal_rows(X)
-    bar = X[torch.arange(400), 0, rows]                                  # (n, 32)
+    bar = X[torch.arange(400), 0, rows]  # (n, 32)
     # the bar is (2y - 1) ones / sqrt(32): the paper's +-1 label is 2y - 1
     assert torch.allclose(bar, ((2 * y - 1).float() / math.sqrt(32))[:, None].expand(-1, 32))
     # the bar's row is uniform over the 16 rows (chi-square, 15 dof: 99.9% quantile 37.7)
@@ -200,9 +208,12 @@ def test_bars_at_zero_noise_and_bad_arguments():
     assert X.shape == (5, 1, 4, 8)
     assert torch.allclose(X.sum((1, 2, 3)), (2 * y - 1).double() * 8 / math.sqrt(8))
     assert int((X != 0).sum()) == 5 * 8
-    for kwargs, match in [({"n": 0, "sigma": 1.0}, "n must"), ({"n": 3, "sigma": -1.0}, "sigma"),
-                          ({"n": 3, "sigma": float("nan")}, "sigma"),
-                          ({"n": 3, "sigma": 1.0, "width": 0}, "width")]:
+    for kwargs, match in [
+        ({"n": 0, "sigma": 1.0}, "n must"),
+        ({"n": 3, "sigma": -1.0}, "sigma"),
+        ({"n": 3, "sigma": float("nan")}, "sigma"),
+        ({"n": 3, "sigma": 1.0, "width": 0}, "width"),
+    ]:
         with pytest.raises(ValueError, match=match):
             data.bars_in_noise(**kwargs)
 
@@ -213,14 +224,14 @@ def _find_digits(X, s, pool):
     Exact matches are found through a random projection of every window (a hash), sorted.
     """
     r = torch.randn(s * s, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    h_pool = pool.double().flatten(1) @ r                                # (N,)
-    h_win = F.unfold(X.double(), s).transpose(1, 2) @ r                  # (n, positions)
+    h_pool = pool.double().flatten(1) @ r  # (N,)
+    h_win = F.unfold(X.double(), s).transpose(1, 2) @ r  # (n, positions)
     order = h_pool.argsort()
     sorted_h = h_pool[order]
     pos = torch.searchsorted(sorted_h, h_win).clamp(max=len(sorted_h) - 1)
     lower = (pos - 1).clamp(min=0)
     pick = torch.where((sorted_h[pos] - h_win).abs() < (sorted_h[lower] - h_win).abs(), pos, lower)
-    gap = (sorted_h[pick] - h_win).abs()                                 # (n, positions)
+    gap = (sorted_h[pick] - h_win).abs()  # (n, positions)
     best = gap.min(1)
     idx = order[pick.gather(1, best.indices[:, None])[:, 0]]
     return torch.where(best.values < 1e-9, idx, -1)
@@ -228,7 +239,7 @@ def _find_digits(X, s, pool):
 
 def test_digits_in_noise_digit_is_recoverable_at_zero_noise():
     X, y = data.digits_in_noise(300, 0.0, seed=0, device="cpu")
-    assert X.shape == (300, 1, 12, 12) and data.DEFAULT_FRAME["digits"] == 12   # 8 * 42/28
+    assert X.shape == (300, 1, 12, 12) and data.DEFAULT_FRAME["digits"] == 12  # 8 * 42/28
     pool, pool_y = data.digits(device="cpu")
     found = _find_digits(X, 8, pool[:, 0])
     assert bool((found >= 0).all())
@@ -246,13 +257,15 @@ def test_digits_in_noise_noise_level_seed_and_disjoint_splits():
     X0, y0 = data.digits_in_noise(500, 0.0, seed=2, device="cpu", dtype=torch.float64)
     assert torch.equal(y, y0)
     # same seed: same digits and positions; the difference is the noise, outside the window
-    noise = (X - X0)[X0 == 0]                                            # background pixels
+    noise = (X - X0)[X0 == 0]  # background pixels
     noise = noise[noise != 0]
     assert abs(float(noise.std()) / (0.5 * math.sqrt(sigma)) - 1) < 0.03
     assert set(y.tolist()) == set(range(10))
     # the training and test digits come from disjoint parts of the 1797 digits
     pool, _ = data.digits(device="cpu", dtype=torch.float64)
-    tr = _find_digits(data.digits_in_noise(1347, 0.0, split="train", device="cpu")[0], 8, pool[:, 0])
+    tr = _find_digits(
+        data.digits_in_noise(1347, 0.0, split="train", device="cpu")[0], 8, pool[:, 0]
+    )
     te = _find_digits(data.digits_in_noise(450, 0.0, split="test", device="cpu")[0], 8, pool[:, 0])
     img = lambda idx: {tuple(pool[i].flatten().tolist()) for i in idx.tolist()}  # noqa: E731
     assert len(img(tr)) > 1300 and not (img(tr) & img(te))
@@ -272,7 +285,7 @@ def test_digits_in_noise_bad_arguments(tmp_path):
 def test_star_mask_is_a_symmetric_asterisk():
     m = data.star_mask(3, 4)
     assert m.shape == (7, 7) and int(m.sum()) == 21
-    assert m[3].all() and m[:, 3].all()                                  # horizontal, vertical
+    assert m[3].all() and m[:, 3].all()  # horizontal, vertical
     assert torch.equal(m, m.flip(0)) and torch.equal(m, m.flip(1)) and torch.equal(m, m.T)
     assert m[1, 1] and m[5, 5] and m[1, 5] and not m[0, 0]
     with pytest.raises(ValueError, match="radius"):
@@ -282,10 +295,12 @@ def test_star_mask_is_a_symmetric_asterisk():
 def test_star_in_noise_draws_the_star_in_two_channels():
     X, y = data.star_in_noise(40, noise=0.0, seed=0, device="cpu", dtype=torch.float64)
     assert X.shape == (40, 3, 32, 32) and torch.bincount(y).tolist() == [20, 20]
-    assert X[y == 0].abs().max() == 0 and X[:, 2].abs().max() == 0       # class 0 empty; channel 2 unused
+    assert (
+        X[y == 0].abs().max() == 0 and X[:, 2].abs().max() == 0
+    )  # class 0 empty; channel 2 unused
     template = data.star_mask(3, 4).double()
-    for c in (0, 1):                                                     # star at one offset, both channels
-        hits = F.conv2d(X[y == 1][:, c:c + 1], template[None, None])      # (20, 1, 26, 26)
+    for c in (0, 1):  # star at one offset, both channels
+        hits = F.conv2d(X[y == 1][:, c : c + 1], template[None, None])  # (20, 1, 26, 26)
         assert bool((hits.flatten(1).max(1).values == 1.5 * template.sum()).all())
         assert bool(((X[y == 1][:, c] == 1.5).flatten(1).sum(1) == template.sum()).all())
     assert torch.equal(X[:, 0], X[:, 1])
@@ -307,12 +322,18 @@ def test_star_in_noise_noise_statistics_and_detectability():
 
 
 def test_star_in_noise_parameters_and_bad_arguments():
-    X, y = data.star_in_noise(6, noise=0.0, intensity=0.5, radius=2, n_lines=2, channels=(2,),
-                              image_size=9, device="cpu")
+    X, y = data.star_in_noise(
+        6, noise=0.0, intensity=0.5, radius=2, n_lines=2, channels=(2,), image_size=9, device="cpu"
+    )
     assert X.shape == (6, 3, 9, 9) and X[:, :2].abs().max() == 0
     assert set(X[y == 1][:, 2].unique().tolist()) == {0.0, 0.5}
-    for kwargs, match in [({"channels": (0, 3)}, "channels"), ({"channels": (1, 1)}, "channels"),
-                          ({"image_size": 5}, "image_size"), ({"noise": -0.1}, "noise"),
-                          ({"intensity": float("inf")}, "intensity"), ({"n_lines": 0}, "n_lines")]:
+    for kwargs, match in [
+        ({"channels": (0, 3)}, "channels"),
+        ({"channels": (1, 1)}, "channels"),
+        ({"image_size": 5}, "image_size"),
+        ({"noise": -0.1}, "noise"),
+        ({"intensity": float("inf")}, "intensity"),
+        ({"n_lines": 0}, "n_lines"),
+    ]:
         with pytest.raises(ValueError, match=match):
             data.star_in_noise(4, **kwargs)

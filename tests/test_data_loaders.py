@@ -40,22 +40,24 @@ def test_mnist_family_matches_torchvision(tmp_path, name, folder):
 def test_mnist_reads_gzip_only_files_and_subsamples_with_a_seed(tmp_path):
     files = write_mnist_like(tmp_path, "MNIST", n_train=30, n_test=20, gz=True)
     assert not (tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte").exists()
-    ds = data.load_dataset("mnist", n_train=10, n_test=5, root=tmp_path, seed=1, device="cpu",
-                           dtype=torch.float64)
+    ds = data.load_dataset(
+        "mnist", n_train=10, n_test=5, root=tmp_path, seed=1, device="cpu", dtype=torch.float64
+    )
     assert ds.X_train.shape == (10, 1, 28, 28) and ds.X_test.shape == (5, 1, 28, 28)
     X, y = files["train"]
     # every drawn image is the stored image with its own label, without repetition
     flat = torch.from_numpy(X.reshape(30, -1)).double() / 255
-    match = (ds.X_train.flatten(1)[:, None] == flat[None]).all(-1)         # (10, 30)
+    match = (ds.X_train.flatten(1)[:, None] == flat[None]).all(-1)  # (10, 30)
     assert bool((match.sum(1) == 1).all()) and len(set(match.float().argmax(1).tolist())) == 10
     assert torch.equal(ds.y_train, torch.from_numpy(y.astype(np.int64))[match.float().argmax(1)])
     same = data.load_dataset("mnist", n_train=10, n_test=5, root=tmp_path, seed=1, device="cpu")
     other = data.load_dataset("mnist", n_train=10, n_test=5, root=tmp_path, seed=2, device="cpu")
-    assert same.X_train.dtype == torch.float32                             # the default dtype
+    assert same.X_train.dtype == torch.float32  # the default dtype
     assert torch.equal(same.y_train, ds.y_train) and torch.equal(same.X_test, ds.X_test.float())
     assert not torch.equal(other.X_train, ds.X_train.float())
-    resized = data.load_dataset("mnist", n_train=3, n_test=3, root=tmp_path, image_size=14,
-                                device="cpu")
+    resized = data.load_dataset(
+        "mnist", n_train=3, n_test=3, root=tmp_path, image_size=14, device="cpu"
+    )
     assert resized.X_train.shape == (3, 1, 14, 14)
 
 
@@ -63,8 +65,9 @@ def test_emnist_balanced_by_default_upright_and_letters_relabelled(tmp_path):
     import torchvision.datasets as tvd
 
     write_mnist_like(tmp_path, "EMNIST", n_classes=47, prefix=lambda p: f"emnist-balanced-{p}")
-    write_mnist_like(tmp_path, "EMNIST", n_classes=26, label_offset=1,
-                     prefix=lambda p: f"emnist-letters-{p}")
+    write_mnist_like(
+        tmp_path, "EMNIST", n_classes=26, label_offset=1, prefix=lambda p: f"emnist-letters-{p}"
+    )
     ds = data.load_dataset("EMNIST", root=tmp_path, device="cpu")
     assert ds.name == "EMNIST-balanced" and ds.n_classes == 47 and len(ds.classes) == 47
     ref = tvd.EMNIST(str(tmp_path), split="balanced", train=True, download=False)
@@ -74,7 +77,7 @@ def test_emnist_balanced_by_default_upright_and_letters_relabelled(tmp_path):
     letters = data.load_dataset("emnist", root=tmp_path, split="letters", device="cpu")
     ref = tvd.EMNIST(str(tmp_path), split="letters", train=False, download=False)
     assert letters.n_classes == 26 and torch.equal(letters.y_test, ref.targets - 1)
-    assert letters.y_train.tolist() == list(range(12))                    # stored as 1..12
+    assert letters.y_train.tolist() == list(range(12))  # stored as 1..12
     with pytest.raises(ValueError, match="EMNIST split"):
         data.load_dataset("emnist", root=tmp_path, split="bogus")
     with pytest.raises(data.DatasetNotAvailable, match="emnist-digits-train"):
@@ -96,13 +99,15 @@ def test_cifar10_and_cifar100_match_torchvision(tmp_path, monkeypatch):
     write_cifar(tmp_path, "cifar-100-python", ["train", "test"], "fine_labels", 6, 100)
     with open(tmp_path / "cifar-100-python" / "meta", "wb") as fh:
         pickle.dump({"fine_label_names": [f"c{i}" for i in range(100)]}, fh, protocol=2)
-    for name, cls, n_train, n_classes in (("cifar10", tvd.CIFAR10, 20, 10),
-                                          ("CIFAR100", tvd.CIFAR100, 6, 100)):
+    for name, cls, n_train, n_classes in (
+        ("cifar10", tvd.CIFAR10, 20, 10),
+        ("CIFAR100", tvd.CIFAR100, 6, 100),
+    ):
         ds = data.load_dataset(name, root=tmp_path, device="cpu")
         assert ds.X_train.shape == (n_train, 3, 32, 32) and ds.n_classes == n_classes
         for train, X, y in ((True, ds.X_train, ds.y_train), (False, ds.X_test, ds.y_test)):
             ref = _tv_reference(monkeypatch, cls, tmp_path, train=train)
-            hwc = torch.from_numpy(ref.data).float() / 255                # torchvision keeps HWC
+            hwc = torch.from_numpy(ref.data).float() / 255  # torchvision keeps HWC
             assert torch.equal(X, hwc.permute(0, 3, 1, 2)) and y.tolist() == list(ref.targets)
     assert data.load_dataset("cifar100", root=tmp_path, device="cpu").classes[3] == "c3"
     assert data.load_dataset("cifar10", root=tmp_path, device="cpu").classes[0] == "airplane"
@@ -112,6 +117,7 @@ def test_cifar_reader_refuses_pickled_code(tmp_path):
     class Evil:
         def __reduce__(self):
             import os
+
             return (os.getcwd, ())
 
     folder = tmp_path / "cifar-100-python"
@@ -127,7 +133,7 @@ def test_svhn_matches_torchvision(tmp_path, monkeypatch):
     import scipy.io
     import torchvision.datasets as tvd
 
-    write_svhn(tmp_path, n_train=9, n_test=4)    # SVHN stores H, W, C, N; labels 1..10, 10 is "0"
+    write_svhn(tmp_path, n_train=9, n_test=4)  # SVHN stores H, W, C, N; labels 1..10, 10 is "0"
     ds = data.load_dataset("svhn", root=tmp_path, device="cpu")
     assert ds.X_train.shape == (9, 3, 32, 32) and ds.n_classes == 10
     assert ds.y_train.tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9]
@@ -137,7 +143,9 @@ def test_svhn_matches_torchvision(tmp_path, monkeypatch):
         assert torch.equal(X, torch.from_numpy(ref.data).float() / 255)
         assert torch.equal(y, torch.from_numpy(ref.labels))
     y10 = np.full((3, 1), 10, dtype=np.uint8)
-    scipy.io.savemat(tmp_path / "test_32x32.mat", {"X": np.zeros((32, 32, 3, 3), np.uint8), "y": y10})
+    scipy.io.savemat(
+        tmp_path / "test_32x32.mat", {"X": np.zeros((32, 32, 3, 3), np.uint8), "y": y10}
+    )
     assert data.load_dataset("svhn", root=tmp_path, device="cpu").y_test.tolist() == [0, 0, 0]
 
 
@@ -146,26 +154,45 @@ def test_gtsrb_folder_layout_matches_torchvision(tmp_path):
     import torchvision.transforms.functional as TF
     from PIL import Image
 
-    write_gtsrb(tmp_path, classes=("00000", "00001", "00002"), per_class=2,
-                test_labels=(2, 0, 1, 1))
+    write_gtsrb(
+        tmp_path, classes=("00000", "00001", "00002"), per_class=2, test_labels=(2, 0, 1, 1)
+    )
     ds = data.load_dataset("GTSRB", root=tmp_path, device="cpu")
     assert ds.X_train.shape == (6, 3, 32, 32) and ds.X_test.shape == (4, 3, 32, 32)
     assert ds.n_classes == 43 and ds.y_test.tolist() == [2, 0, 1, 1]
     for split, X, y in (("train", ds.X_train, ds.y_train), ("test", ds.X_test, ds.y_test)):
         ref = tvd.GTSRB(str(tmp_path), split=split, download=False)
         assert y.tolist() == [ref[i][1] for i in range(len(ref))]
-        expected = torch.stack([TF.pil_to_tensor(ref[i][0].resize((32, 32), Image.BILINEAR))
-                                for i in range(len(ref))]).float() / 255
+        expected = (
+            torch.stack(
+                [
+                    TF.pil_to_tensor(ref[i][0].resize((32, 32), Image.BILINEAR))
+                    for i in range(len(ref))
+                ]
+            ).float()
+            / 255
+        )
         assert torch.equal(X, expected)
-    assert data.load_dataset("gtsrb", root=tmp_path, image_size=16, device="cpu").X_test.shape \
-        == (4, 3, 16, 16)
+    assert data.load_dataset("gtsrb", root=tmp_path, image_size=16, device="cpu").X_test.shape == (
+        4,
+        3,
+        16,
+        16,
+    )
 
 
-@pytest.mark.parametrize("name, what", [
-    ("MNIST", "MNIST/raw"), ("FashionMNIST", "FashionMNIST/raw"), ("EMNIST", "emnist-balanced"),
-    ("SVHN", "train_32x32.mat"), ("CIFAR10", "cifar-10-batches-py"),
-    ("CIFAR100", "cifar-100-python"), ("GTSRB", "gtsrb"),
-])
+@pytest.mark.parametrize(
+    "name, what",
+    [
+        ("MNIST", "MNIST/raw"),
+        ("FashionMNIST", "FashionMNIST/raw"),
+        ("EMNIST", "emnist-balanced"),
+        ("SVHN", "train_32x32.mat"),
+        ("CIFAR10", "cifar-10-batches-py"),
+        ("CIFAR100", "cifar-100-python"),
+        ("GTSRB", "gtsrb"),
+    ],
+)
 def test_missing_data_error_says_what_to_do(tmp_path, name, what):
     with pytest.raises(data.DatasetNotAvailable) as err:
         data.load_dataset(name, root=tmp_path / "empty")
@@ -183,17 +210,18 @@ def test_data_root_from_argument_environment_or_home(tmp_path, monkeypatch):
     assert data.load_dataset("mnist", device="cpu").X_train.shape == (2, 1, 28, 28)
     monkeypatch.delenv("AGOP_DATA")
     from pathlib import Path
+
     assert data.data_root() == Path.home() / ".cache" / "agop" / "data"
 
 
 def test_download_delegates_to_torchvision_then_reads_our_way(tmp_path, monkeypatch):
     import torchvision.datasets as tvd
 
-    monkeypatch.delenv("AGOP_OFFLINE", raising=False)     # `make test` sets it
+    monkeypatch.delenv("AGOP_OFFLINE", raising=False)  # `make test` sets it
 
     calls = []
 
-    class FakeMNIST:            # stands in for the network: writes torchvision's files
+    class FakeMNIST:  # stands in for the network: writes torchvision's files
         def __init__(self, root, train=True, download=False):
             calls.append((root, train, download))
             write_mnist_like(tmp_path / "dl", "MNIST", n_train=5, n_test=3)
@@ -219,7 +247,9 @@ def test_load_dataset_bad_arguments(tmp_path):
     bad = tmp_path / "bad" / "MNIST" / "raw"
     bad.mkdir(parents=True)
     (bad / "train-images-idx3-ubyte").write_bytes(b"\x01\x02\x08\x03")
-    (bad / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01" + struct.pack(">I", 1) + b"\x00")
+    (bad / "train-labels-idx1-ubyte").write_bytes(
+        b"\x00\x00\x08\x01" + struct.pack(">I", 1) + b"\x00"
+    )
     with pytest.raises(ValueError, match="not an IDX file"):
         data.load_dataset("mnist", root=tmp_path / "bad")
     (bad / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03" + struct.pack(">3I", 2, 2, 2))
@@ -229,13 +259,17 @@ def test_load_dataset_bad_arguments(tmp_path):
 
 def test_digits_in_noise_from_mnist_files(tmp_path):
     files = write_mnist_like(tmp_path, "MNIST", n_train=10, n_test=4)
-    X, y = data.digits_in_noise(6, 0.0, source="mnist", root=tmp_path, seed=0, device="cpu",
-                                dtype=torch.float64)
+    X, y = data.digits_in_noise(
+        6, 0.0, source="mnist", root=tmp_path, seed=0, device="cpu", dtype=torch.float64
+    )
     assert X.shape == (6, 1, 42, 42)
     digits = torch.from_numpy(files["train"][0]).double() / 255
-    windows = torch.nn.functional.unfold(X, 28).transpose(1, 2)             # (6, 225, 784)
-    dist = torch.cdist(windows, digits.flatten(1)[None].expand(6, -1, -1),
-                       compute_mode="donot_use_mm_for_euclid_dist")          # (6, 225, 10)
+    windows = torch.nn.functional.unfold(X, 28).transpose(1, 2)  # (6, 225, 784)
+    dist = torch.cdist(
+        windows,
+        digits.flatten(1)[None].expand(6, -1, -1),
+        compute_mode="donot_use_mm_for_euclid_dist",
+    )  # (6, 225, 10)
     found = dist.flatten(1).argmin(1) % 10
     assert bool((dist.flatten(1).min(1).values < 1e-9).all())
     assert torch.equal(torch.from_numpy(files["train"][1].astype(np.int64))[found], y)
@@ -258,5 +292,6 @@ def test_offline_switch_refuses_the_download_with_the_clear_error(tmp_path, monk
     ds = data.load_dataset("mnist", root=tmp_path / "disk", download=True, device="cpu")
     assert ds.X_train.shape == (3, 1, 28, 28)
     monkeypatch.delenv("AGOP_OFFLINE")
-    assert data.load_dataset("mnist", root=tmp_path / "disk", download=True,
-                             device="cpu").X_test.shape == (2, 1, 28, 28)
+    assert data.load_dataset(
+        "mnist", root=tmp_path / "disk", download=True, device="cpu"
+    ).X_test.shape == (2, 1, 28, 28)

@@ -66,7 +66,7 @@ def test_featurize_matches_explicit_patches(nonlinearity):
     assert out.dtype == torch.float64
     for a in range(H - k + 1):
         for b in range(Wd - k + 1):
-            patch = X[:, :, a:a + k, b:b + k].reshape(n, -1)
+            patch = X[:, :, a : a + k, b : b + k].reshape(n, -1)
             torch.testing.assert_close(out[:, :, a, b], phi(patch @ filt.T))
 
 
@@ -80,19 +80,23 @@ def test_chunking_does_not_change_the_result():
 def test_featurisation_is_equivariant_to_translation():
     """A conv layer commutes with shifts: shifting the image shifts the feature map."""
     X = torch.randn(1, 1, 10, 10, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    t = RandomFeatureConv.from_metric(random_psd(9), 3, 1, 3, seed=1, dtype=torch.float64,
-                                      device="cpu")
+    t = RandomFeatureConv.from_metric(
+        random_psd(9), 3, 1, 3, seed=1, dtype=torch.float64, device="cpu"
+    )
     torch.testing.assert_close(t(X[..., 1:, 2:])[..., :, :], t(X)[..., 1:, 2:])
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(M=-torch.eye(9)), "positive semi-definite"),
-    (dict(M=torch.eye(8)), "M must be 9 x 9"),
-    (dict(patch_size=2), "patch_size"),
-    (dict(width=0), "width"),
-    (dict(nonlinearity="softplus"), "nonlinearity"),
-    (dict(seed=-1), "seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(M=-torch.eye(9)), "positive semi-definite"),
+        (dict(M=torch.eye(8)), "M must be 9 x 9"),
+        (dict(patch_size=2), "patch_size"),
+        (dict(width=0), "width"),
+        (dict(nonlinearity="softplus"), "nonlinearity"),
+        (dict(seed=-1), "seed"),
+    ],
+)
 def test_featurize_rejects_bad_arguments(kwargs, match):
     args = dict(X=torch.randn(2, 1, 6, 6), M=None, width=3, patch_size=3)
     args.update(kwargs)
@@ -125,9 +129,9 @@ def two_class_images(n: int = 40, size: int = 9, seed: int = 0):
     for i in range(n):
         a, b = rng.integers(1, size - 4, 2)
         if y[i] == 0:
-            X[i, 0, a, b:b + 4] += 1.5
+            X[i, 0, a, b : b + 4] += 1.5
         else:
-            X[i, 0, a:a + 4, b] += 1.5
+            X[i, 0, a : a + 4, b] += 1.5
     return X.astype(np.float64), y
 
 
@@ -147,8 +151,9 @@ def test_one_layer_is_convrfm():
 
 def test_two_layers_shapes_and_determinism():
     X, y = two_class_images()
-    kw = dict(depth=2, width=6, patch_size=3, n_iter=1, random_state=0, device="cpu",
-              progress=False)
+    kw = dict(
+        depth=2, width=6, patch_size=3, n_iter=1, random_state=0, device="cpu", progress=False
+    )
     a = DeepConvRFM(**kw).fit(X, y)
     assert [M.shape for M in a.Ms_] == [(9, 9), (6 * 9, 6 * 9)]
     assert [f.shape for f in a.filters_] == [(6, 1, 3, 3)]
@@ -175,8 +180,9 @@ def test_default_nonlinearity_is_the_papers_relu_and_none_is_the_codes():
     """Algorithm 2 applies phi to the random features (default ReLU); nonlinearity=None is
     the authors' code: the same filters, no rectification."""
     X, y = two_class_images()
-    kw = dict(depth=2, width=6, patch_size=3, n_iter=1, random_state=0, device="cpu",
-              progress=False)
+    kw = dict(
+        depth=2, width=6, patch_size=3, n_iter=1, random_state=0, device="cpu", progress=False
+    )
     paper = DeepConvRFM(**kw).fit(X, y)
     code = DeepConvRFM(**kw, nonlinearity=None).fit(X, y)
     assert DeepConvRFM().get_params()["nonlinearity"] == "relu"
@@ -211,10 +217,12 @@ def test_one_agop_round_beats_the_fixed_kernel_on_the_star_task(seed):
     from agop.rfm import ConvRFM
 
     X, y = star_in_noise(40, image_size=20, seed=seed, device="cpu", dtype=torch.float64)
-    Xt, yt = star_in_noise(200, image_size=20, seed=seed + 10_000, device="cpu",
-                           dtype=torch.float64)
-    common = dict(kernel="cntk", depth=1, patch_size=7, random_state=seed, device="cpu",
-                  progress=False)
+    Xt, yt = star_in_noise(
+        200, image_size=20, seed=seed + 10_000, device="cpu", dtype=torch.float64
+    )
+    common = dict(
+        kernel="cntk", depth=1, patch_size=7, random_state=seed, device="cpu", progress=False
+    )
     fixed = ConvRFM(n_iter=0, **common).fit(X, y).score(Xt, yt)
     learned = ConvRFM(n_iter=1, **common).fit(X, y)
     assert learned.best_iter_ == 1
@@ -238,8 +246,15 @@ def test_filters_are_drawn_from_the_learned_metrics():
     (none) is used, on which validation keeps round 1 of 2 at both layers (the paper's ReLU
     keeps the last round at layer 2, where a last-iterate bug would go unseen)."""
     X, y = two_class_images(n=60, size=9)
-    kw = dict(depth=3, width=3, patch_size=3, random_state=3, device="cpu", progress=False,
-              nonlinearity=None)
+    kw = dict(
+        depth=3,
+        width=3,
+        patch_size=3,
+        random_state=3,
+        device="cpu",
+        progress=False,
+        nonlinearity=None,
+    )
     learned = DeepConvRFM(n_iter=2, **kw).fit(X, y)
     plain = DeepConvRFM(n_iter=0, **kw).fit(X, y)
     assert len(learned.filters_) == len(plain.filters_) == 2

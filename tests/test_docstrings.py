@@ -29,9 +29,13 @@ def documented_members() -> list[tuple[str, object]]:
         module = importlib.import_module(module_name)
         names = getattr(module, "__all__", None)
         if names is None:
-            names = [n for n, obj in vars(module).items() if not n.startswith("_")
-                     and (inspect.isfunction(obj) or inspect.isclass(obj))
-                     and obj.__module__ == module_name]
+            names = [
+                n
+                for n, obj in vars(module).items()
+                if not n.startswith("_")
+                and (inspect.isfunction(obj) or inspect.isclass(obj))
+                and obj.__module__ == module_name
+            ]
         for name in names:
             obj = getattr(module, name)
             if inspect.isfunction(obj) or inspect.isclass(obj):
@@ -53,8 +57,9 @@ def test_every_documented_function_has_an_example(name, obj):
     if inspect.isfunction(obj):
         assert ">>>" in doc, f"{name} has no example (an Examples section with >>> lines)"
     else:  # a class: its own example, or a pointer to the function whose example shows it
-        assert ">>>" in doc or re.search(r"for\s+an\s+example|see\s+its\s+example|'s\s+example", doc), (
-            f"{name} has no example and points to none")
+        assert ">>>" in doc or re.search(
+            r"for\s+an\s+example|see\s+its\s+example|'s\s+example", doc
+        ), f"{name} has no example and points to none"
 
 
 MODULES = sorted({obj.__module__ for _, obj in MEMBERS})

@@ -39,7 +39,9 @@ def test_bank_filters_are_zero_mean_unit_norm_and_match_themselves():
     bank, theta = oriented_filter_bank(K)
     assert bank.shape[1:] == (K, K) and len(theta) == len(bank)
     torch.testing.assert_close(bank.flatten(1).mean(1), torch.zeros(len(bank), dtype=torch.float64))
-    torch.testing.assert_close(bank.flatten(1).norm(dim=1), torch.ones(len(bank), dtype=torch.float64))
+    torch.testing.assert_close(
+        bank.flatten(1).norm(dim=1), torch.ones(len(bank), dtype=torch.float64)
+    )
     out = orientation_selectivity(bank[:5])
     torch.testing.assert_close(out["match"], torch.ones(5, dtype=torch.float64))
     with pytest.raises(ValueError, match="kernel_size"):
@@ -99,8 +101,9 @@ def _edge_images():
     """Step edges at several orientations, smoothed, on a constant background."""
     g = torch.arange(48, dtype=torch.float64) - 23.5
     y, x = torch.meshgrid(g, g, indexing="ij")
-    imgs = [torch.sigmoid((x * math.cos(t) + y * math.sin(t) - 3) / 1.5) + 0.5
-            for t in (0.0, 0.7, 1.9)]
+    imgs = [
+        torch.sigmoid((x * math.cos(t) + y * math.sin(t) - 3) / 1.5) + 0.5 for t in (0.0, 0.7, 1.9)
+    ]
     return torch.stack(imgs)[:, None].float()
 
 
@@ -113,9 +116,12 @@ def test_sobel_correlation_matches_the_definition_and_ranks_operators():
     q = K * K
     A = torch.eye(q, dtype=torch.float64) - 1 / q
     inner = (slice(K // 2, -(K // 2)),) * 2  # positions whose patch lies inside the image
-    expected = [np.corrcoef(m.double().numpy()[inner].ravel(),
-                            sobel(img[0].double().numpy())[inner].ravel())[0, 1]
-                for m, img in zip(feature_map(A, x.double(), K), x, strict=True)]
+    expected = [
+        np.corrcoef(
+            m.double().numpy()[inner].ravel(), sobel(img[0].double().numpy())[inner].ravel()
+        )[0, 1]
+        for m, img in zip(feature_map(A, x.double(), K), x, strict=True)
+    ]
     np.testing.assert_allclose(sobel_correlation(A, x, K), expected, atol=1e-12)
     # the local-mean-removing operator sees edges; M = I sees brightness
     assert sobel_correlation(A, x, K).mean() > sobel_correlation(torch.eye(q), x, K).mean() + 0.3
@@ -132,7 +138,7 @@ def test_edge_controls_of_a_multiple_of_the_identity_are_the_identity():
     assert out["spectrum_std"] < 1e-6
     # an oriented operator's own spectrum in random bases loses what it saw
     v = derivative(0.0).flatten()
-    M = torch.outer(v, v) / v.norm()**2 + 1e-2 * torch.eye(K * K)
+    M = torch.outer(v, v) / v.norm() ** 2 + 1e-2 * torch.eye(K * K)
     planted = edge_controls(M, x, K, n_draws=3, seed=1)
     assert planted["M"] > planted["spectrum_mean"] + 3 * planted["spectrum_std"]
     # the draws against q x q matrices O L O^T built from the documented draws
@@ -142,10 +148,12 @@ def test_edge_controls_of_a_multiple_of_the_identity_are_the_identity():
         B = torch.randn(K * K, K * K, generator=generator, dtype=torch.float64)
         Q, R = torch.linalg.qr(B)
         O = Q * torch.sign(torch.diagonal(R))
-        assert d == pytest.approx(sobel_correlation(O @ torch.diag(lam) @ O.T, x, K).mean(),
-                                  abs=1e-6)
+        assert d == pytest.approx(
+            sobel_correlation(O @ torch.diag(lam) @ O.T, x, K).mean(), abs=1e-6
+        )
     assert planted["local_mean"] == pytest.approx(
-        sobel_correlation(torch.eye(K * K, dtype=torch.float64) - 1 / (K * K), x, K).mean())
+        sobel_correlation(torch.eye(K * K, dtype=torch.float64) - 1 / (K * K), x, K).mean()
+    )
     assert planted["local_mean"] > planted["identity"] + 0.3
     with pytest.raises(ValueError, match="n_draws"):
         edge_controls(M, x, K, n_draws=0)

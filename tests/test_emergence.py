@@ -104,7 +104,8 @@ def test_ipr_on_planted_vectors():
     x = torch.arange(D, dtype=torch.float64)
     bump, wave = torch.exp(-((x - 20) ** 2) / 4), torch.cos(2 * math.pi * 3 * x / D)
     assert float(ipr(bump)) == pytest.approx(
-        (1 + 2 * math.exp(-math.pi**2)) / (2 * math.sqrt(math.pi)), rel=1e-7)
+        (1 + 2 * math.exp(-(math.pi**2))) / (2 * math.sqrt(math.pi)), rel=1e-7
+    )
     assert float(ipr(wave)) == pytest.approx(3 / (2 * D), rel=1e-9)
     # i.i.d. Gaussian entries: about 3/D
     g = torch.randn(2000, 400, generator=torch.Generator().manual_seed(0), dtype=torch.float64)

@@ -1,7 +1,6 @@
 """The patch-AGOP engine against the independent brute-force reference, closed forms and
 Monte Carlo limits; CNFM, feature maps, top filters and the null baselines."""
 
-
 import math
 
 import numpy as np
@@ -31,8 +30,9 @@ class Residual(nn.Module):
         super().__init__()
         self.c1 = nn.Conv2d(3, 4, 3, padding=1, padding_mode=padding_mode)
         self.bn = nn.BatchNorm2d(4)
-        self.c2 = nn.Conv2d(4, 4, 3, padding=2, dilation=2, groups=2, padding_mode=padding_mode,
-                            bias=False)
+        self.c2 = nn.Conv2d(
+            4, 4, 3, padding=2, dilation=2, groups=2, padding_mode=padding_mode, bias=False
+        )
         self.c3 = nn.Conv2d(4, 6, 3, stride=2)
         self.pool = nn.MaxPool2d(2)
         self.fc = nn.Linear(6 * 3 * 3, 5)
@@ -44,8 +44,15 @@ class Residual(nn.Module):
 
 
 def sequential(**conv_kw):
-    return nn.Sequential(nn.Conv2d(3, 5, 3, **conv_kw), nn.Softplus(), nn.Conv2d(5, 4, 3, padding=1),
-                         nn.AvgPool2d(2), nn.Tanh(), nn.Flatten(), nn.LazyLinear(3))
+    return nn.Sequential(
+        nn.Conv2d(3, 5, 3, **conv_kw),
+        nn.Softplus(),
+        nn.Conv2d(5, 4, 3, padding=1),
+        nn.AvgPool2d(2),
+        nn.Tanh(),
+        nn.Flatten(),
+        nn.LazyLinear(3),
+    )
 
 
 def make(name):
@@ -55,9 +62,12 @@ def make(name):
         model.bn.running_mean.normal_()
         model.bn.running_var.uniform_(0.5, 2.0)
     else:
-        kw = {"padding": dict(padding=1), "stride2": dict(stride=2, padding=1),
-              "dilation2": dict(dilation=2, padding=2, bias=False),
-              "groups": dict(padding="same", padding_mode="replicate")}[name]
+        kw = {
+            "padding": dict(padding=1),
+            "stride2": dict(stride=2, padding=1),
+            "dilation2": dict(dilation=2, padding=2, bias=False),
+            "groups": dict(padding="same", padding_mode="replicate"),
+        }[name]
         model = sequential(**kw)
         if name == "groups":  # depthwise-style first layer, two groups in the second
             model[0] = nn.Conv2d(3, 6, 3, padding=1, groups=3, padding_mode="replicate")
@@ -66,8 +76,16 @@ def make(name):
     return model.double().eval()
 
 
-ARCHS = ["padding", "stride2", "dilation2", "groups", "residual-zeros", "residual-reflect",
-         "residual-replicate", "residual-circular"]
+ARCHS = [
+    "padding",
+    "stride2",
+    "dilation2",
+    "groups",
+    "residual-zeros",
+    "residual-reflect",
+    "residual-replicate",
+    "residual-circular",
+]
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -82,9 +100,14 @@ def test_engine_matches_brute_force(arch):
         assert float((A - R).norm() / R.norm()) <= 1e-10, name
 
 
-CONV_GRID = [dict(stride=s, dilation=d, padding=p, padding_mode=mode)
-             for s in (1, 2) for d in (1, 2) for p in (0, 1, "same") for mode in ("zeros", "reflect")
-             if not (p == "same" and s != 1)]
+CONV_GRID = [
+    dict(stride=s, dilation=d, padding=p, padding_mode=mode)
+    for s in (1, 2)
+    for d in (1, 2)
+    for p in (0, 1, "same")
+    for mode in ("zeros", "reflect")
+    if not (p == "same" and s != 1)
+]
 
 
 @pytest.mark.parametrize("kw", CONV_GRID, ids=[str(tuple(kw.values())) for kw in CONV_GRID])
@@ -92,8 +115,14 @@ def test_engine_matches_brute_force_on_a_conv_grid(kw):
     """stride x dilation x padding of the first conv (the second reads its output): the
     engine's AGOP of both layers against the reference's explicit patches."""
     torch.manual_seed(3)
-    model = nn.Sequential(nn.Conv2d(2, 4, 3, **kw), nn.Tanh(), nn.Conv2d(4, 3, 3, padding=1),
-                          nn.Softplus(), nn.Flatten(), nn.LazyLinear(3))
+    model = nn.Sequential(
+        nn.Conv2d(2, 4, 3, **kw),
+        nn.Tanh(),
+        nn.Conv2d(4, 3, 3, padding=1),
+        nn.Softplus(),
+        nn.Flatten(),
+        nn.LazyLinear(3),
+    )
     X = torch.randn(4, 2, 11, 11, generator=torch.Generator().manual_seed(4))
     model(X)  # materialise the read-out
     model = model.double().eval()
@@ -113,8 +142,9 @@ def test_selected_outputs_and_layers():
         assert float((A - R).norm() / R.norm()) <= 1e-10
     # the sum over outputs splits into the outputs' own AGOPs
     parts = [patch_agop(model, X, layers="c1", outputs=[c], device="cpu")["c1"] for c in range(5)]
-    torch.testing.assert_close(sum(parts), patch_agop(model, X, layers="c1", device="cpu")["c1"],
-                               rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(
+        sum(parts), patch_agop(model, X, layers="c1", device="cpu")["c1"], rtol=1e-12, atol=1e-14
+    )
 
 
 def test_default_chunks_follow_the_memory_bound():
@@ -185,9 +215,13 @@ def test_sketch_error_falls_like_one_over_sqrt_k():
     ks = [2, 8, 32, 128]
     errors = []
     for k in ks:
-        errs = [sum(float((S - exact[n]).norm() / exact[n].norm())
-                    for n, S in patch_agop(model, X, sketch=k, seed=s, device="cpu").items())
-                for s in range(12)]
+        errs = [
+            sum(
+                float((S - exact[n]).norm() / exact[n].norm())
+                for n, S in patch_agop(model, X, sketch=k, seed=s, device="cpu").items()
+            )
+            for s in range(12)
+        ]
         errors.append(np.mean(errs))
     slope = np.polyfit(np.log(ks), np.log(errors), 1)[0]
     # 12 seeds give the mean error to a few percent; the slope over a 64x range of k to ~0.05
@@ -198,8 +232,13 @@ def test_sketch_is_unbiased():
     model = make("padding")
     X = torch.randn(3, 3, 14, 14, dtype=torch.float64)
     exact = patch_agop(model, X, device="cpu")["0"]
-    mean = sum(patch_agop(model, X, layers="0", sketch=4, seed=s, device="cpu")["0"]
-               for s in range(200)) / 200
+    mean = (
+        sum(
+            patch_agop(model, X, layers="0", sketch=4, seed=s, device="cpu")["0"]
+            for s in range(200)
+        )
+        / 200
+    )
     single = patch_agop(model, X, layers="0", sketch=4, seed=0, device="cpu")["0"]
     # averaging 200 independent sketches shrinks the error by about sqrt(200) ~ 14
     err_mean = float((mean - exact).norm() / exact.norm())
@@ -307,9 +346,16 @@ def test_null_baselines():
         null_baselines(conv, power=0)
 
 
-@pytest.mark.parametrize("shape,groups,power", [((6, 2, 3, 3), 1, 1.0), ((8, 2, 3, 3), 2, 1.0),
-                                                ((30, 3, 1, 1), 1, 1.0), ((8, 2, 3, 3), 2, 0.5),
-                                                ((40, 3, 3, 3), 1, 0.5)])
+@pytest.mark.parametrize(
+    "shape,groups,power",
+    [
+        ((6, 2, 3, 3), 1, 1.0),
+        ((8, 2, 3, 3), 2, 1.0),
+        ((30, 3, 1, 1), 1, 1.0),
+        ((8, 2, 3, 3), 2, 0.5),
+        ((40, 3, 3, 3), 1, 0.5),
+    ],
+)
 def test_null_baselines_equal_explicit_matrices(shape, groups, power):
     """The filter-space nulls against q x q matrices built from the same Wishart draws."""
     conv = nn.Conv2d(shape[1] * groups, shape[0], shape[2], groups=groups).double()
@@ -324,12 +370,20 @@ def test_null_baselines_equal_explicit_matrices(shape, groups, power):
         for kind in ("pearson", "cosine"):
             assert out[kind]["draws"][i] == pytest.approx(correlation(M, A, kind), abs=1e-10)
     for kind in ("pearson", "cosine"):
-        assert out[kind]["identity"] == pytest.approx(correlation(M, psd_power(M, power), kind),
-                                                      abs=1e-10)
+        assert out[kind]["identity"] == pytest.approx(
+            correlation(M, psd_power(M, power), kind), abs=1e-10
+        )
 
 
-@pytest.mark.parametrize("shape,groups,power", [((6, 2, 3, 3), 1, 1.0), ((8, 2, 3, 3), 2, 1.0),
-                                                ((30, 3, 1, 1), 1, 0.5), ((8, 2, 3, 3), 2, 0.5)])
+@pytest.mark.parametrize(
+    "shape,groups,power",
+    [
+        ((6, 2, 3, 3), 1, 1.0),
+        ((8, 2, 3, 3), 2, 1.0),
+        ((30, 3, 1, 1), 1, 0.5),
+        ((8, 2, 3, 3), 2, 0.5),
+    ],
+)
 def test_spectrum_null_equals_explicit_matrices(shape, groups, power):
     """The spectrum-matched null against q x q matrices W^T O L O^T W built from the same
     draws: O is the sign-fixed Q factor of the d-th Gaussian B, L the given G's eigenvalues."""
@@ -346,14 +400,18 @@ def test_spectrum_null_equals_explicit_matrices(shape, groups, power):
         B = torch.randn(groups, k, k, generator=generator, dtype=torch.float64)
         Q, R = torch.linalg.qr(B)
         O = Q * torch.sign(torch.diagonal(R, dim1=-2, dim2=-1))[:, None, :]
-        A = psd_power(sum(Wg[g].T @ O[g] @ torch.diag(lam[g]) @ O[g].T @ Wg[g]
-                          for g in range(groups)), power)
+        A = psd_power(
+            sum(Wg[g].T @ O[g] @ torch.diag(lam[g]) @ O[g].T @ Wg[g] for g in range(groups)), power
+        )
         for kind in ("pearson", "cosine"):
-            assert out[kind]["spectrum_draws"][i] == pytest.approx(correlation(M, A, kind),
-                                                                   abs=1e-10)
+            assert out[kind]["spectrum_draws"][i] == pytest.approx(
+                correlation(M, A, kind), abs=1e-10
+            )
     # the Wishart null is unchanged by giving G; a block-diagonal G reads the same
-    assert out["pearson"]["draws"] == null_baselines(conv, n_draws=4, seed=5,
-                                                     power=power)["pearson"]["draws"]
+    assert (
+        out["pearson"]["draws"]
+        == null_baselines(conv, n_draws=4, seed=5, power=power)["pearson"]["draws"]
+    )
     block = null_baselines(conv, n_draws=4, seed=5, power=power, G=torch.block_diag(*G))
     assert block["pearson"]["spectrum_draws"] == pytest.approx(out["pearson"]["spectrum_draws"])
 
@@ -367,8 +425,9 @@ def test_spectrum_null_of_a_multiple_of_the_identity_is_the_identity_null(power)
         assert out[kind]["spectrum_mean"] == pytest.approx(out[kind]["identity"], abs=1e-10)
         assert out[kind]["spectrum_std"] < 1e-10
     # a spread spectrum lowers the null below the identity's (at power = 1 that is 1)
-    spread = null_baselines(conv, n_draws=6, seed=1, power=1.0,
-                            G=torch.diag(torch.logspace(0, 3, 12)))
+    spread = null_baselines(
+        conv, n_draws=6, seed=1, power=1.0, G=torch.diag(torch.logspace(0, 3, 12))
+    )
     assert spread["pearson"]["spectrum_mean"] < 0.99
     with pytest.raises(ValueError, match="G must be the layer's inner matrix"):
         null_baselines(conv, G=torch.eye(11))
@@ -378,8 +437,7 @@ def test_spectrum_null_of_a_multiple_of_the_identity_is_the_identity_null(power)
 
 def test_haar_rotations_are_orthogonal_and_unbiased():
     """Haar measure is invariant under sign flips of rows and columns: E[O] = 0, E[O_ij^2] = 1/k."""
-    B = torch.randn(4000, 3, 3, dtype=torch.float64,
-                    generator=torch.Generator().manual_seed(0))
+    B = torch.randn(4000, 3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     O = haar_rotations(B)
     torch.testing.assert_close(O @ O.mT, torch.eye(3, dtype=torch.float64).expand(4000, 3, 3))
     assert O.mean(0).abs().max() < 4 / math.sqrt(4000)  # 4 sd of a mean of |O_ij| <= 1
@@ -395,7 +453,8 @@ def test_layer_correlations_match_correlation():
     assert corr["0"] == pytest.approx(correlation(cnfm(model[0]), agops["0"]))
     W = model[2].weight.detach().flatten(1)
     assert layer_correlations(model, agops, power=0.5, kind="cosine")["2"] == pytest.approx(
-        _cosine(W.T @ W, _power(agops["2"], 0.5)), abs=1e-8)
+        _cosine(W.T @ W, _power(agops["2"], 0.5)), abs=1e-8
+    )
 
 
 def test_layer_inputs_are_what_each_layer_reads():
@@ -436,8 +495,9 @@ def test_ansatz_table_rows():
     agops = {n: f.dense() for n, f in factors.items()}
     inner = {n: f.G for n, f in factors.items()}
     init_agops = patch_agop(init_model, X, device="cpu")
-    rows = ansatz_table(model, agops, init_model=init_model, init_agops=init_agops, n_draws=5,
-                        G=inner).records()
+    rows = ansatz_table(
+        model, agops, init_model=init_model, init_agops=init_agops, n_draws=5, G=inner
+    ).records()
     assert len(rows) == 2 * 2 * 2  # layers x powers x kinds
     similarity = {"pearson": _pearson, "cosine": _cosine}
     for r in rows:
@@ -445,15 +505,16 @@ def test_ansatz_table_rows():
         W = dict(model.named_modules())[name].weight.detach().flatten(1)
         W0 = dict(init_model.named_modules())[name].weight.detach().flatten(1)
         assert r["trained"] == pytest.approx(sim(W.T @ W, _power(agops[name], power)), abs=1e-8)
-        assert r["init"] == pytest.approx(sim(W0.T @ W0, _power(init_agops[name], power)),
-                                          abs=1e-8)
+        assert r["init"] == pytest.approx(sim(W0.T @ W0, _power(init_agops[name], power)), abs=1e-8)
         assert abs(r["init"] - r["trained"]) > 1e-3  # the two columns are not one model's
         assert r["cnfm_init"] == pytest.approx(sim(W0.T @ W0, W.T @ W), abs=1e-8)
-        nulls = null_baselines(dict(model.named_modules())[name], n_draws=5, power=power,
-                               G=inner[name])[r["kind"]]
+        nulls = null_baselines(
+            dict(model.named_modules())[name], n_draws=5, power=power, G=inner[name]
+        )[r["kind"]]
         assert r["null_mean"] == nulls["random_mean"]
         assert r["spectrum_margin"] == pytest.approx(
-            (r["trained"] - nulls["spectrum_mean"]) / nulls["spectrum_std"])
+            (r["trained"] - nulls["spectrum_mean"]) / nulls["spectrum_std"]
+        )
         assert r["margin"] == pytest.approx((r["trained"] - r["null_mean"]) / r["null_std"])
     without = ansatz_table(model, agops, n_draws=5).records()
     assert all(r["init"] is None for r in without)
@@ -466,8 +527,14 @@ def test_in_place_activations_do_not_change_the_agop(float64):
 
     def net(inplace):
         torch.manual_seed(0)
-        return nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU(inplace=inplace), nn.Conv2d(4, 3, 3),
-                             nn.ReLU(inplace=inplace), nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
+        return nn.Sequential(
+            nn.Conv2d(2, 4, 3),
+            nn.ReLU(inplace=inplace),
+            nn.Conv2d(4, 3, 3),
+            nn.ReLU(inplace=inplace),
+            nn.Flatten(),
+            nn.Linear(3 * 4 * 4, 2),
+        )
 
     X = torch.randn(3, 2, 8, 8)
     a, b = patch_agop(net(True), X, device="cpu"), patch_agop(net(False), X, device="cpu")

@@ -116,9 +116,14 @@ class _WideNet(torch.nn.Module):
         q = R.shape[0]
         self.c, self.k, self.R, self.width = c, k, R, width
         self.w1 = torch.nn.Parameter(torch.randn(width, q, generator=generator, dtype=R.dtype))
-        self.convs = torch.nn.ParameterList([
-            torch.nn.Parameter(torch.randn(width, width, k, k, generator=generator, dtype=R.dtype))
-            for _ in range(depth - 1)])
+        self.convs = torch.nn.ParameterList(
+            [
+                torch.nn.Parameter(
+                    torch.randn(width, width, k, k, generator=generator, dtype=R.dtype)
+                )
+                for _ in range(depth - 1)
+            ]
+        )
         self.readout = None
         self.generator = generator
 
@@ -138,7 +143,8 @@ class _WideNet(torch.nn.Module):
         phi = self.features(x)
         if self.readout is None:
             self.readout = torch.nn.Parameter(
-                torch.randn(phi.shape[1], generator=self.generator, dtype=phi.dtype))
+                torch.randn(phi.shape[1], generator=self.generator, dtype=phi.dtype)
+            )
         return phi @ self.readout / math.sqrt(phi.shape[1])
 
 
@@ -177,13 +183,18 @@ def test_cntk_is_the_infinite_width_limit():
 
 def test_symmetric_and_psd():
     X, M = _images(7, H=8, W=8), _metric(18)
-    for Kxx in (K.laplace(X, X, 3, bandwidth=2.0, M=M), K.cnngp(X, X, 3, M=M),
-                K.cntk(X, X, 3, 2, M=M), K.cntk(X, None, 3, 3, kind="nngp", M=M)):
+    for Kxx in (
+        K.laplace(X, X, 3, bandwidth=2.0, M=M),
+        K.cnngp(X, X, 3, M=M),
+        K.cntk(X, X, 3, 2, M=M),
+        K.cntk(X, None, 3, 3, kind="nngp", M=M),
+    ):
         torch.testing.assert_close(Kxx, Kxx.T, rtol=0, atol=0)
         assert torch.linalg.eigvalsh(Kxx).min() > -1e-12 * Kxx.diagonal().max()
     # the symmetric path equals the general one (Z a copy of X)
-    torch.testing.assert_close(K.cntk(X, None, 3, 2, M=M), K.cntk(X, X.clone(), 3, 2, M=M),
-                               rtol=1e-13, atol=0)
+    torch.testing.assert_close(
+        K.cntk(X, None, 3, 2, M=M), K.cntk(X, X.clone(), 3, 2, M=M), rtol=1e-13, atol=0
+    )
 
 
 @pytest.mark.parametrize("name", ["laplace", "cnngp", "cntk"])
@@ -194,8 +205,9 @@ def test_tiled_equals_untiled(name):
     full, full_sym = kern(X, Z, M=M), kern(X, None, M=M)
     full_agop = kern.agop(X, Z, alpha, M=M)
     for budget in (150_000, 600_000):  # a few pairs per tile; the smaller one recomputes patches
-        small = K.get_kernel(name, patch_size=3, depth=2 if name == "cntk" else None,
-                             max_memory=budget)
+        small = K.get_kernel(
+            name, patch_size=3, depth=2 if name == "cntk" else None, max_memory=budget
+        )
         torch.testing.assert_close(small(X, Z, M=M), full, rtol=1e-12, atol=0)
         torch.testing.assert_close(small(X, None, M=M), full_sym, rtol=1e-12, atol=0)
         torch.testing.assert_close(small.agop(X, Z, alpha, M=M), full_agop, rtol=1e-10, atol=0)
@@ -209,8 +221,12 @@ def test_metric_enters_as_a_factor():
     M = torch.diag((scales[:, None] ** 2).expand(2, 9).reshape(-1))
     Xs, Zs = X * scales[:, None, None], Z * scales[:, None, None]
     torch.testing.assert_close(K.cntk(X, Z, 3, 2, M=M), K.cntk(Xs, Zs, 3, 2), rtol=1e-12, atol=0)
-    torch.testing.assert_close(K.laplace(X, Z, 3, M=torch.eye(18, dtype=torch.float64)),
-                               K.laplace(X, Z, 3), rtol=1e-14, atol=0)
+    torch.testing.assert_close(
+        K.laplace(X, Z, 3, M=torch.eye(18, dtype=torch.float64)),
+        K.laplace(X, Z, 3),
+        rtol=1e-14,
+        atol=0,
+    )
 
 
 def test_float32_agrees_with_float64():
@@ -221,8 +237,10 @@ def test_float32_agrees_with_float64():
         k64, k32 = kern(X, Z, M=M), kern(X.float(), Z.float(), M=M.float())
         assert k32.dtype == torch.float32
         torch.testing.assert_close(k32.double(), k64, rtol=1e-5, atol=0)
-        a64, a32 = kern.agop(X, Z, alpha, M=M), kern.agop(X.float(), Z.float(), alpha.float(),
-                                                          M=M.float())
+        a64, a32 = (
+            kern.agop(X, Z, alpha, M=M),
+            kern.agop(X.float(), Z.float(), alpha.float(), M=M.float()),
+        )
         assert (a32.double() - a64).norm() < 1e-4 * a64.norm()
 
 
@@ -242,8 +260,9 @@ def test_zero_patches_and_coinciding_points_are_finite():
     x = X[2:3]
     torch.testing.assert_close(K.laplace(x, x.clone(), 3), torch.ones(1, 1, dtype=x.dtype))
     expected = (patches(x[0], 3) ** 2).sum(-1).mean() / 2  # NNGP(x, x) = mean |x_j|^2 / c
-    torch.testing.assert_close(K.cntk(x, x.clone(), 3, 1, kind="nngp")[0, 0], expected,
-                               rtol=1e-14, atol=0)
+    torch.testing.assert_close(
+        K.cntk(x, x.clone(), 3, 1, kind="nngp")[0, 0], expected, rtol=1e-14, atol=0
+    )
 
 
 def test_one_sided_gradients_at_zero_patch_and_coinciding_point():
@@ -267,14 +286,18 @@ def test_agop_matches_autograd_of_brute_force(name):
     M = _metric(18)
     alpha = torch.randn(3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     if name == "laplace":
-        fn, ours = (lambda a, b: laplace_patches(a, b, M, 1.3)), K.laplace_agop(
-            X, Z, alpha, 3, bandwidth=1.3, M=M)
+        fn, ours = (
+            (lambda a, b: laplace_patches(a, b, M, 1.3)),
+            K.laplace_agop(X, Z, alpha, 3, bandwidth=1.3, M=M),
+        )
     elif name == "cnngp":
         fn, ours = (lambda a, b: cnngp_patches(a, b, M)), K.cnngp_agop(X, Z, alpha, 3, M=M)
     else:
         kind = name.split("_")[1]
+
         def fn(a, b):
-            return (cntk_patches(a, b, M, 2, 3, 2, kind))
+            return cntk_patches(a, b, M, 2, 3, 2, kind)
+
         ours = K.cntk_agop(X, Z, alpha, 3, 2, kind=kind, M=M)
     from kernel_reference import agop_autograd
 
@@ -302,8 +325,14 @@ class _ArccosNet(torch.autograd.Function):
         S1, sx1, sz = ctx.saved_tensors
         k, depth, ntk = ctx.args
         _, S_bar, sx_bar = arccos.forward_backward(
-            S1.clone(), arccos.diagonals(sx1, k, depth), arccos.diagonals(sz, k, depth),
-            k, depth, ntk, 0.0)
+            S1.clone(),
+            arccos.diagonals(sx1, k, depth),
+            arccos.diagonals(sz, k, depth),
+            k,
+            depth,
+            ntk,
+            0.0,
+        )
         return S_bar * grad, sx_bar * grad, None, None, None, None
 
 
@@ -315,12 +344,17 @@ def test_hand_backward_passes_gradcheck(ntk):
     px = torch.stack([patches(x, 3) for x in X])  # (n, 5, 5, 9)
     pz = patches(Z[0], 3)
     S1 = torch.einsum("nhwq,hwq->hwn", px, pz)[..., None].contiguous()
-    sx1 = (px ** 2).sum(-1).permute(1, 2, 0)[..., None].contiguous()
-    sz = (pz ** 2).sum(-1)[:, :, None, None].contiguous()
+    sx1 = (px**2).sum(-1).permute(1, 2, 0)[..., None].contiguous()
+    sz = (pz**2).sum(-1)[:, :, None, None].contiguous()
     S1.requires_grad_(True)
     sx1.requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda a, b: _ArccosNet.apply(a, b, sz, 3, 2, ntk),
-                                    (S1, sx1), eps=1e-6, atol=1e-7, rtol=1e-5)
+    assert torch.autograd.gradcheck(
+        lambda a, b: _ArccosNet.apply(a, b, sz, 3, 2, ntk),
+        (S1, sx1),
+        eps=1e-6,
+        atol=1e-7,
+        rtol=1e-5,
+    )
 
 
 def test_bad_input_raises_clear_errors():
@@ -361,8 +395,9 @@ def test_kernel_objects():
 
 def test_progress_bar_runs():
     X = _images(5, H=8, W=8)
-    torch.testing.assert_close(K.cntk(X, None, 3, 2, progress=True, max_memory=200_000),
-                               K.cntk(X, None, 3, 2))
+    torch.testing.assert_close(
+        K.cntk(X, None, 3, 2, progress=True, max_memory=200_000), K.cntk(X, None, 3, 2)
+    )
 
 
 @pytest.mark.gpu
@@ -373,8 +408,9 @@ def test_cuda_agrees_with_cpu():
         cpu = K.get_kernel(name, patch_size=3, depth=2 if name == "cntk" else None, device="cpu")
         gpu = K.get_kernel(name, patch_size=3, depth=2 if name == "cntk" else None, device="cuda")
         torch.testing.assert_close(gpu(X, Z, M=M).cpu(), cpu(X, Z, M=M), rtol=1e-10, atol=0)
-        torch.testing.assert_close(gpu.agop(X, Z, alpha, M=M).cpu(), cpu.agop(X, Z, alpha, M=M),
-                                   rtol=1e-9, atol=0)
+        torch.testing.assert_close(
+            gpu.agop(X, Z, alpha, M=M).cpu(), cpu.agop(X, Z, alpha, M=M), rtol=1e-9, atol=0
+        )
 
 
 def test_float32_agop_of_many_outer_products_matches_float64():

@@ -18,16 +18,32 @@ ROOT = Path(agop.__file__).resolve().parent
 # layer of each module, by the longest matching prefix
 LAYERS = {
     # 0, the engine: one mathematical idea per module
-    "agop._typing": 0, "agop.validation": 0, "agop.runtime": 0, "agop.linalg": 0, "agop.patches": 0,
-    "agop.features": 0, "agop.kernels": 0, "agop.solve": 0, "agop.data": 0, "agop.nets": 0,
-    "agop.pretrained": 0, "agop.reference": 0, "agop.theory": 0, "agop.edges": 0,
+    "agop._typing": 0,
+    "agop.validation": 0,
+    "agop.runtime": 0,
+    "agop.linalg": 0,
+    "agop.patches": 0,
+    "agop.features": 0,
+    "agop.kernels": 0,
+    "agop.solve": 0,
+    "agop.data": 0,
+    "agop.nets": 0,
+    "agop.pretrained": 0,
+    "agop.reference": 0,
+    "agop.theory": 0,
+    "agop.edges": 0,
     "agop.localization": 0,
     # 1, the estimators
-    "agop.estimator": 1, "agop.rfm": 1, "agop.deep_rfm": 1, "agop.baseline": 1,
+    "agop.estimator": 1,
+    "agop.rfm": 1,
+    "agop.deep_rfm": 1,
+    "agop.baseline": 1,
     # 2, the paper's experiments
     "agop.experiments": 2,
     # 3, figures, widgets and the notebook helpers
-    "agop.viz": 3, "agop.widgets": 3, "agop.notebook": 3,
+    "agop.viz": 3,
+    "agop.widgets": 3,
+    "agop.notebook": 3,
     # 4, the benchmarks
     "agop.bench": 4,
 }
@@ -48,8 +64,9 @@ LOCAL_IMPORTS = {
 
 
 def layer(module: str) -> int | None:
-    best = max((p for p in LAYERS if module == p or module.startswith(p + ".")), key=len,
-               default=None)
+    best = max(
+        (p for p in LAYERS if module == p or module.startswith(p + ".")), key=len, default=None
+    )
     return None if best is None else LAYERS[best]
 
 
@@ -66,21 +83,37 @@ def source(module: str) -> Path:
 def imports(module: str) -> list[tuple[int, str, bool]]:
     """``(line, imported agop module, inside a function)`` for every import of ``module``."""
     tree = ast.parse(source(module).read_text())
-    top = set(map(id, ast.walk(ast.Module(body=[n for n in tree.body if not isinstance(
-        n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))], type_ignores=[]))))
+    top = set(
+        map(
+            id,
+            ast.walk(
+                ast.Module(
+                    body=[
+                        n
+                        for n in tree.body
+                        if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                    ],
+                    type_ignores=[],
+                )
+            ),
+        )
+    )
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:  # relative: resolve against the package
-                package = module.rsplit(".", node.level)[0] if not source(module).name == \
-                    "__init__.py" else module.rsplit(".", node.level - 1)[0]
+                package = (
+                    module.rsplit(".", node.level)[0]
+                    if not source(module).name == "__init__.py"
+                    else module.rsplit(".", node.level - 1)[0]
+                )
                 base = f"{package}.{node.module}" if node.module else package
             else:
                 base = node.module or ""
             # "from agop import data": the submodule agop.data
-            targets = ([f"agop.{a.name}" for a in node.names] if base == "agop" else [base])
+            targets = [f"agop.{a.name}" for a in node.names] if base == "agop" else [base]
         else:
             continue
         out += [(node.lineno, t, id(node) not in top) for t in targets]
@@ -100,20 +133,25 @@ def test_every_module_has_a_layer_and_imports():
 @pytest.mark.parametrize("module", MODULES)
 def test_no_module_imports_a_higher_layer(module):
     mine = layer(module)
-    upward = [f"line {line}: {target} ({NAMES[layer(target)]})"
-              for line, target, _ in imports(module)
-              if target.startswith("agop.") and layer(target) is not None
-              and layer(target) > mine]
+    upward = [
+        f"line {line}: {target} ({NAMES[layer(target)]})"
+        for line, target, _ in imports(module)
+        if target.startswith("agop.") and layer(target) is not None and layer(target) > mine
+    ]
     assert not upward, f"{module} ({NAMES[mine]}) imports a higher layer: {upward}"
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_function_local_imports_are_only_the_listed_ones(module):
-    local = [f"line {line}: {target}" for line, target, inside in imports(module)
-             if inside and not any(target == k or target.startswith(k + ".")
-                                   for k in LOCAL_IMPORTS)]
-    assert not local, (f"{module} imports inside functions: {local}; import at the top of the "
-                       "module, or list the dependency in LOCAL_IMPORTS with the reason")
+    local = [
+        f"line {line}: {target}"
+        for line, target, inside in imports(module)
+        if inside and not any(target == k or target.startswith(k + ".") for k in LOCAL_IMPORTS)
+    ]
+    assert not local, (
+        f"{module} imports inside functions: {local}; import at the top of the "
+        "module, or list the dependency in LOCAL_IMPORTS with the reason"
+    )
 
 
 def test_the_checker_sees_an_upward_and_a_local_import(tmp_path, monkeypatch):

@@ -22,7 +22,7 @@ def makefile_recipe(target: str) -> list[str]:
     lines = (ROOT / "Makefile").read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
     recipe = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.startswith("\t"):
             break
         recipe.append(line.strip().replace("$(VENV)/bin/", ""))
@@ -35,26 +35,36 @@ def test_pre_commit_runs_the_commands_of_make_lint():
     assert repo["repo"] == "local"  # no hook is downloaded
     hooks = repo["hooks"]
     assert all(h["language"] == "system" and h["pass_filenames"] is False for h in hooks)
-    assert [h["entry"] for h in hooks] == makefile_recipe("lint") == [
-        "ruff check agop tests tools", "ruff format --check agop tests tools", "mypy agop"]
+    assert (
+        [h["entry"] for h in hooks]
+        == makefile_recipe("lint")
+        == ["ruff check agop tests tools", "ruff format --check agop tests tools", "mypy agop"]
+    )
     for hook in hooks:
         re.compile(hook["files"])
         assert re.search(hook["files"], "agop/solve.py")
 
 
 def test_make_test_runs_lint_first():
-    test_line = next(line for line in (ROOT / "Makefile").read_text().splitlines()
-                     if line.startswith("test:"))
+    test_line = next(
+        line for line in (ROOT / "Makefile").read_text().splitlines() if line.startswith("test:")
+    )
     assert test_line.split(":", 1)[1].split()[0] == "lint"
 
 
-@pytest.mark.skipif(shutil.which("pre-commit") is None
-                    and not (Path(sys.executable).parent / "pre-commit").exists(),
-                    reason="pre-commit is not installed")
+@pytest.mark.skipif(
+    shutil.which("pre-commit") is None
+    and not (Path(sys.executable).parent / "pre-commit").exists(),
+    reason="pre-commit is not installed",
+)
 def test_pre_commit_accepts_the_configuration():
     exe = shutil.which("pre-commit") or str(Path(sys.executable).parent / "pre-commit")
-    done = subprocess.run([exe, "validate-config", ".pre-commit-config.yaml"], cwd=ROOT,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [exe, "validate-config", ".pre-commit-config.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -76,8 +86,13 @@ def public_functions_missing_annotations(package: Path) -> list[str]:
                     if node.name.startswith("_") and node.name not in ("__init__", "__call__"):
                         continue
                     a = node.args
-                    args = [*a.posonlyargs, *a.args, *a.kwonlyargs,
-                            *([a.vararg] if a.vararg else []), *([a.kwarg] if a.kwarg else [])]
+                    args = [
+                        *a.posonlyargs,
+                        *a.args,
+                        *a.kwonlyargs,
+                        *([a.vararg] if a.vararg else []),
+                        *([a.kwarg] if a.kwarg else []),
+                    ]
                     if in_class and args and args[0].arg in ("self", "cls"):
                         args = args[1:]
                     what = [x.arg for x in args if x.annotation is None]
@@ -102,8 +117,12 @@ def test_the_annotation_check_finds_what_is_missing(tmp_path):
         "def _private(x): ...\n"
         "class C:\n"
         "    def __init__(self, a: int): ...\n"
-        "    def m(self, b: int, *args, **kw: int) -> None: ...\n")
+        "    def m(self, b: int, *args, **kw: int) -> None: ...\n"
+    )
     (package / "_hidden.py").write_text("def h(x): ...\n")
     assert public_functions_missing_annotations(package) == [
-        "pkg/mod.py:1 f: ['x']", "pkg/mod.py:2 g: ['return']",
-        "pkg/mod.py:5 C.__init__: ['return']", "pkg/mod.py:6 C.m: ['args']"]
+        "pkg/mod.py:1 f: ['x']",
+        "pkg/mod.py:2 g: ['return']",
+        "pkg/mod.py:5 C.__init__: ['return']",
+        "pkg/mod.py:6 C.m: ['args']",
+    ]

@@ -16,8 +16,9 @@ def separable(n=96, seed=0):
     return X, y
 
 
-@pytest.mark.parametrize("pool,padding,size", [(None, 0, (4, 4)), ("max", 1, (2, 2)),
-                                               ("avg", "same", (2, 2))])
+@pytest.mark.parametrize(
+    "pool,padding,size", [(None, 0, (4, 4)), ("max", 1, (2, 2)), ("avg", "same", (2, 2))]
+)
 def test_shapes_and_layers(pool, padding, size):
     net = SimpleCNN(3, 5, 8, depth=2, width=[4, 6], pool=pool, padding=padding)
     assert net.feature_size == size
@@ -64,8 +65,19 @@ def test_checkpoints_and_model_selection():
     X, y = separable()
     Xv, yv = separable(64, seed=2)
     net = SimpleCNN(1, 2, 8, width=4, seed=0, bias=True)
-    result = train(net, X, y, Xv, torch.nn.functional.one_hot(yv, 2).float(), epochs=4,
-                   optimizer="sgd", lr=0.05, loss="mse", checkpoints=(0, 2, 4), progress=False)
+    result = train(
+        net,
+        X,
+        y,
+        Xv,
+        torch.nn.functional.one_hot(yv, 2).float(),
+        epochs=4,
+        optimizer="sgd",
+        lr=0.05,
+        loss="mse",
+        checkpoints=(0, 2, 4),
+        progress=False,
+    )
     assert sorted(result.checkpoints) == [0, 2, 4]
     assert len(result.history["val_accuracy"]) == 4
     best = max(range(4), key=lambda i: (result.history["val_accuracy"][i], -i))

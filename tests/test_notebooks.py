@@ -12,10 +12,20 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from make_notebooks import convert_markdown, myst_markup, read_bib  # noqa: E402
 
-BIB = {"doe2020": {"author": "Doe, Jane and Roe, Rick and Poe, Edgar", "year": "2020",
-                   "title": "A Title", "journal": "arXiv preprint arXiv:2001.01234"},
-       "solo2019": {"author": "Solo, Han", "year": "2019", "title": "Kessel Run",
-                    "doi": "10.1000/xyz"}}
+BIB = {
+    "doe2020": {
+        "author": "Doe, Jane and Roe, Rick and Poe, Edgar",
+        "year": "2020",
+        "title": "A Title",
+        "journal": "arXiv preprint arXiv:2001.01234",
+    },
+    "solo2019": {
+        "author": "Solo, Han",
+        "year": "2019",
+        "title": "Kessel Run",
+        "doi": "10.1000/xyz",
+    },
+}
 
 
 def convert(text: str, **kw) -> str:
@@ -30,10 +40,11 @@ def test_glue_roles_point_at_the_printed_name():
 
 
 def test_citations_become_linked_author_year():
-    assert convert("as {cite}`doe2020` show") == \
-        "as ([Doe et al., 2020](https://arxiv.org/abs/2001.01234)) show"
-    assert convert("{cite:t}`solo2019` says") == \
-        "[Solo (2019)](https://doi.org/10.1000/xyz) says"
+    assert (
+        convert("as {cite}`doe2020` show")
+        == "as ([Doe et al., 2020](https://arxiv.org/abs/2001.01234)) show"
+    )
+    assert convert("{cite:t}`solo2019` says") == "[Solo (2019)](https://doi.org/10.1000/xyz) says"
     assert convert("{cite:p}`doe2020,solo2019`").count("](https://") == 2
     with pytest.raises(ValueError, match="nobody"):
         convert_markdown("{cite}`nobody`", bib=BIB)
@@ -46,10 +57,13 @@ def test_the_books_bibliography_is_read():
 
 
 def test_cross_references_and_math_roles():
-    out = convert("(sec-a)=\n# A\n\nsee {ref}`the section <sec-a>`, {doc}`03_pretrained`, "
-                  "{math}`x^2` and {py:func}`~agop.features.patch_agop`.")
-    assert out == ("# A\n\nsee the section, [03_pretrained](03_pretrained.ipynb), $x^2$ and "
-                   "`patch_agop`.")
+    out = convert(
+        "(sec-a)=\n# A\n\nsee {ref}`the section <sec-a>`, {doc}`03_pretrained`, "
+        "{math}`x^2` and {py:func}`~agop.features.patch_agop`."
+    )
+    assert out == (
+        "# A\n\nsee the section, [03_pretrained](03_pretrained.ipynb), $x^2$ and `patch_agop`."
+    )
 
 
 def test_admonition_becomes_a_block_quote():
@@ -69,10 +83,12 @@ def test_dropdown_solutions_collapse_and_student_mode_drops_them():
 
 
 def test_sphinx_exercise_directives():
-    text = ("```{exercise} Ridge\n:label: ex-ridge\nSolve it.\n```\n\n"
-            "```{solution} ex-ridge\n:class: dropdown\nLike this.\n```\n\n"
-            "::::{exercise}\nSecond.\n::::\n\n"
-            "```{solution-start} ex-2\n```\nGated answer.\n```{solution-end}\n```\nEnd.")
+    text = (
+        "```{exercise} Ridge\n:label: ex-ridge\nSolve it.\n```\n\n"
+        "```{solution} ex-ridge\n:class: dropdown\nLike this.\n```\n\n"
+        "::::{exercise}\nSecond.\n::::\n\n"
+        "```{solution-start} ex-2\n```\nGated answer.\n```{solution-end}\n```\nEnd."
+    )
     out = convert(text)
     assert out.startswith("**Exercise 1.** Ridge\n\nSolve it.")
     assert "<summary>Solution</summary>\n\nLike this.\n\n</details>" in out
@@ -132,8 +148,9 @@ def test_gated_solution_across_cells_and_the_student_notebook(tmp_path):
 
     url, branch = repository()
     chapter = tmp_path / "99_x.md"
-    chapter.write_text(GATED_CHAPTER.replace("URL", f"https://colab.research.google.com/github/"
-                                             f"o/r/blob/{branch}"))
+    chapter.write_text(
+        GATED_CHAPTER.replace("URL", f"https://colab.research.google.com/github/o/r/blob/{branch}")
+    )
 
     def cells(solutions):
         nb = notebook(chapter, solutions=solutions)
@@ -155,14 +172,18 @@ def test_student_config_merges_the_overlay():
     from student_config import ROOT, merge, student_config
 
     assert merge({"a": {"b": 1, "c": [1]}, "d": 2}, {"a": {"c": [3]}}) == {
-        "a": {"b": 1, "c": [3]}, "d": 2}
+        "a": {"b": 1, "c": [3]},
+        "d": 2,
+    }
     config = student_config()
     assert config["sphinx"]["config"]["hide_solutions"] is True
     assert config["repository"]["path_to_book"] == "student"
     assert config["repository"]["url"] == repository_url()
-    assert config["sphinx"]["config"]["mathjax_path"]          # kept from _config.yml
-    assert all(Path(p).is_absolute() and Path(p).is_dir()
-               for p in config["sphinx"]["local_extensions"].values())
+    assert config["sphinx"]["config"]["mathjax_path"]  # kept from _config.yml
+    assert all(
+        Path(p).is_absolute() and Path(p).is_dir()
+        for p in config["sphinx"]["local_extensions"].values()
+    )
     assert config["execute"]["cache"] == str(ROOT / "_build" / ".jupyter_cache")
 
 
@@ -182,8 +203,10 @@ def test_code_blocks_stay_verbatim_and_unknown_markup_fails():
 
 
 def test_myst_markup_finds_every_kind():
-    found = myst_markup("{glue:text}`a`\n(label)=\n:::{dropdown} S\nx\n:::\n$$ y $$ (eq1)\n"
-                        "{{ sub }}\n% comment\n```python\n{cite}`in code`\n```\n`{cite}` is fine")
+    found = myst_markup(
+        "{glue:text}`a`\n(label)=\n:::{dropdown} S\nx\n:::\n$$ y $$ (eq1)\n"
+        "{{ sub }}\n% comment\n```python\n{cite}`in code`\n```\n`{cite}` is fine"
+    )
     kinds = [f.split(": ")[1].split()[0] for f in found]
     assert kinds == ["role", "target", "directive", "equation", "substitution", "MyST"]
 
@@ -236,9 +259,9 @@ def test_glued_figure_is_shown_once_and_closed_without_myst_nb(monkeypatch, caps
     monkeypatch.setattr(notebook, "have_myst_nb", lambda: False)
     fig, _ = plt.subplots()
     notebook.glue("fig-x", fig, display=False)
-    assert shown == [fig]                          # shown once, although display=False
-    assert capsys.readouterr().out == ""           # no useless "fig-x = ..." line
-    assert not plt.fignum_exists(fig.number)       # the inline backend will not redraw it
+    assert shown == [fig]  # shown once, although display=False
+    assert capsys.readouterr().out == ""  # no useless "fig-x = ..." line
+    assert not plt.fignum_exists(fig.number)  # the inline backend will not redraw it
 
 
 def test_glued_figure_is_closed_after_myst_nb_stores_it(monkeypatch):
@@ -256,16 +279,18 @@ def test_glued_figure_is_closed_after_myst_nb_stores_it(monkeypatch):
     plt.close("all")
     fig, _ = plt.subplots()
     notebook.glue("fig-x", fig, display=False)
-    assert calls == [True]                         # stored while still open
+    assert calls == [True]  # stored while still open
     assert not plt.fignum_exists(fig.number)
 
 
 def test_figures_and_equations_are_numbered_in_the_notebook():
-    text = ("$$\nA = W^\\top W\n$$ (eq-cnfm)\n\nBy {eq}`eq-cnfm`, see {numref}`fig-b` and "
-            "{numref}`Panel %s <fig-a>`; {numref}`fig-elsewhere`.\n\n"
-            "```{glue:figure} fig-a\n:name: fig-a\n\nThe **AGOP** of {cite}`solo2019`.\n```\n\n"
-            ":::{glue:figure} fig-b\n:name: \"fig-b\"\n:align: center\n\nSecond.\n:::\n\n"
-            "$$ y = 1 $$ (eq-y)")
+    text = (
+        "$$\nA = W^\\top W\n$$ (eq-cnfm)\n\nBy {eq}`eq-cnfm`, see {numref}`fig-b` and "
+        "{numref}`Panel %s <fig-a>`; {numref}`fig-elsewhere`.\n\n"
+        "```{glue:figure} fig-a\n:name: fig-a\n\nThe **AGOP** of {cite}`solo2019`.\n```\n\n"
+        ':::{glue:figure} fig-b\n:name: "fig-b"\n:align: center\n\nSecond.\n:::\n\n'
+        "$$ y = 1 $$ (eq-y)"
+    )
     out = convert(text)
     assert out.split("\n\n") == [
         "$$\nA = W^\\top W\n\\tag{1}$$",
@@ -273,16 +298,18 @@ def test_figures_and_equations_are_numbered_in_the_notebook():
         "*Figure 1. The **AGOP** of ([Solo, 2019](https://doi.org/10.1000/xyz)).* "
         "(the figure is drawn by the code cell above)",
         "*Figure 2. Second.* (the figure is drawn by the code cell above)",
-        "$$ y = 1 \\tag{2}$$"]
+        "$$ y = 1 \\tag{2}$$",
+    ]
 
 
 def test_notebook_numbers_across_cells():
     from make_notebooks import Labels
 
-    labels = Labels("```{glue:figure} f1\n:name: f1\nA\n```\n\n```{figure} x.png\n:name: f2\nB\n```")
+    labels = Labels(
+        "```{glue:figure} f1\n:name: f1\nA\n```\n\n```{figure} x.png\n:name: f2\nB\n```"
+    )
     assert convert("see {numref}`f2`", labels=labels) == "see Figure 2"
-    assert convert("```{figure} x.png\n:name: f2\nB\n```", labels=labels) == \
-        "![Figure 2. B](x.png)"
+    assert convert("```{figure} x.png\n:name: f2\nB\n```", labels=labels) == "![Figure 2. B](x.png)"
 
 
 def test_chapter_numbers_figures_and_equations_across_its_cells(tmp_path):
@@ -295,9 +322,11 @@ def test_chapter_numbers_figures_and_equations_across_its_cells(tmp_path):
         "kernelspec:\n  name: python3\n  display_name: Python 3\n---\n\n"
         "# Title\n\nAs {numref}`fig-late` and {eq}`eq-late` show.\n\n"
         "```{code-cell} ipython3\nx = 1\n```\n\n"
-        "$$ a = b $$ (eq-late)\n\n```{glue:figure} fig-late\n:name: fig-late\n\nCap.\n```\n")
-    text = "\n".join(c["source"] for c in notebook(chapter)["cells"]
-                     if c["cell_type"] == "markdown")
+        "$$ a = b $$ (eq-late)\n\n```{glue:figure} fig-late\n:name: fig-late\n\nCap.\n```\n"
+    )
+    text = "\n".join(
+        c["source"] for c in notebook(chapter)["cells"] if c["cell_type"] == "markdown"
+    )
     assert "As Figure 1 and (1) show." in text
     assert "*Figure 1. Cap.* (the figure is drawn by the code cell above)" in text
     assert "$$ a = b \\tag{1}$$" in text
@@ -307,9 +336,11 @@ def test_numbers_run_through_the_book_as_sphinx_numbers_them(tmp_path):
     pytest.importorskip("jupytext")
     from make_notebooks import notebook
 
-    head = ("---\njupytext:\n  text_representation:\n    extension: .md\n"
-            "    format_name: myst\nkernelspec:\n  name: python3\n"
-            "  display_name: Python 3\n---\n\n")
+    head = (
+        "---\njupytext:\n  text_representation:\n    extension: .md\n"
+        "    format_name: myst\nkernelspec:\n  name: python3\n"
+        "  display_name: Python 3\n---\n\n"
+    )
     fig = "```{{glue:figure}} {0}\n:name: {0}\n\nCap {0}.\n```\n\n$$ {0} $$ (eq-{0})\n\n"
     (tmp_path / "01_a.md").write_text(head + "# A\n\n" + fig.format("fa") + fig.format("fb"))
     (tmp_path / "02_b.md").write_text(head + "# B\n\nSee {numref}`fa`.\n\n" + fig.format("fc"))

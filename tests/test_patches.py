@@ -28,8 +28,14 @@ def _grid():
                 if padding == "same" and stride != 1:
                     continue
                 for kernel_size in (3, (2, 3)):
-                    cases.append(dict(kernel_size=kernel_size, stride=stride, dilation=dilation,
-                                      padding=padding))
+                    cases.append(
+                        dict(
+                            kernel_size=kernel_size,
+                            stride=stride,
+                            dilation=dilation,
+                            padding=padding,
+                        )
+                    )
     return cases
 
 
@@ -45,24 +51,29 @@ def test_patches_reproduce_conv2d_on_a_grid(float64, padding_mode, kw):
     x = torch.randn(2, 2, 11, 12)
     out = conv(x)
     h = conv_from_patches(conv, x)
-    assert out.shape[2:] == output_size((11, 12), conv.kernel_size, conv.stride,
-                                        kw["padding"], conv.dilation)
+    assert out.shape[2:] == output_size(
+        (11, 12), conv.kernel_size, conv.stride, kw["padding"], conv.dilation
+    )
     torch.testing.assert_close(h, out.flatten(2).transpose(1, 2), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("padding_mode", ["zeros", "reflect", "replicate", "circular"])
-@pytest.mark.parametrize("kw", [
-    dict(kernel_size=(3, 5), padding=(1, 2), groups=2),
-    dict(kernel_size=4, padding="same"),  # asymmetric: 1 left, 2 right
-    dict(kernel_size=3, padding="same", dilation=2, bias=False),
-    dict(kernel_size=3, stride=2, dilation=2, padding=1, groups=2),
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(kernel_size=(3, 5), padding=(1, 2), groups=2),
+        dict(kernel_size=4, padding="same"),  # asymmetric: 1 left, 2 right
+        dict(kernel_size=3, padding="same", dilation=2, bias=False),
+        dict(kernel_size=3, stride=2, dilation=2, padding=1, groups=2),
+    ],
+)
 def test_patches_reproduce_grouped_and_asymmetric_conv2d(float64, padding_mode, kw):
     torch.manual_seed(0)
     conv = nn.Conv2d(4, 6, padding_mode=padding_mode, **kw)
     x = torch.randn(3, 4, 11, 12)
-    torch.testing.assert_close(conv_from_patches(conv, x), conv(x).flatten(2).transpose(1, 2),
-                               rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        conv_from_patches(conv, x), conv(x).flatten(2).transpose(1, 2), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_patches_by_hand_strided_dilated():
@@ -72,7 +83,7 @@ def test_patches_by_hand_strided_dilated():
     assert p.shape == (1, 3 * 3, 18)  # output grid (9 - 5) // 2 + 1 by (10 - 5) // 2 + 1
     for a in range(3):
         for b in range(3):
-            by_hand = x[0, :, 2 * a:2 * a + 5:2, 2 * b:2 * b + 5:2].reshape(-1)
+            by_hand = x[0, :, 2 * a : 2 * a + 5 : 2, 2 * b : 2 * b + 5 : 2].reshape(-1)
             assert torch.equal(p[0, 3 * a + b], by_hand)
 
 

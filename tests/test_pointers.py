@@ -16,8 +16,15 @@ import agop
 
 ROOT = Path(__file__).resolve().parents[1]
 SUFFIXES = {".py", ".md", ".sh", ".yml", ".yaml", ".toml", ".cfg", ".txt", ".json"}
-TOP = ("README.md", "CONTRIBUTING.md", "Makefile", "pyproject.toml", "_config.yml",
-       "_config.student.yml", "_toc.yml")
+TOP = (
+    "README.md",
+    "CONTRIBUTING.md",
+    "Makefile",
+    "pyproject.toml",
+    "_config.yml",
+    "_config.student.yml",
+    "_toc.yml",
+)
 
 # paths that a command *writes* (named as its output), so they need not exist yet
 OUTPUTS = {
@@ -35,9 +42,13 @@ def scanned_files() -> list[Path]:
     """The sources a reader follows pointers from (CHANGELOG is history and is not scanned)."""
     found = [ROOT / name for name in TOP if (ROOT / name).exists()]
     for folder in ("agop", "tools", "tests", "book"):
-        found += [p for p in (ROOT / folder).rglob("*")
-                  if p.is_file() and p.suffix in SUFFIXES
-                  and not {"node_modules", "_build", "results", "__pycache__"} & set(p.parts)]
+        found += [
+            p
+            for p in (ROOT / folder).rglob("*")
+            if p.is_file()
+            and p.suffix in SUFFIXES
+            and not {"node_modules", "_build", "results", "__pycache__"} & set(p.parts)
+        ]
     return sorted(found)
 
 
@@ -98,7 +109,8 @@ def test_named_files_exist(path: Path):
     if path.name == "test_pointers.py":
         text = text.split("OUTPUTS = {", 1)[0]
     assert not missing_paths(text), (
-        f"{path.relative_to(ROOT)} points to files that do not exist: {missing_paths(text)}")
+        f"{path.relative_to(ROOT)} points to files that do not exist: {missing_paths(text)}"
+    )
 
 
 @pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(ROOT)) for p in FILES])
@@ -107,9 +119,14 @@ def test_dotted_agop_names_import(path: Path):
         return
     # tests that check the error for a missing name name one on purpose
     text = re.sub(r"agop\.no_such_\w+", "", path.read_text(errors="ignore"))
-    bad = sorted({m.group(1).rstrip(".") for m in _DOTTED.finditer(text)
-                  if not m.group(1).endswith((".py", ".md", ".json"))
-                  and not resolves(m.group(1).rstrip("."))})
+    bad = sorted(
+        {
+            m.group(1).rstrip(".")
+            for m in _DOTTED.finditer(text)
+            if not m.group(1).endswith((".py", ".md", ".json"))
+            and not resolves(m.group(1).rstrip("."))
+        }
+    )
     bad = [b for b in bad if b not in {"agop.NAME"}]  # a placeholder in tools/agop_sphinx.py
     assert not bad, f"{path.relative_to(ROOT)} names agop objects that do not exist: {bad}"
 
@@ -144,9 +161,14 @@ def test_every_tool_has_a_readme_entry():
         if len(cells) == 3 and cells[0].startswith("`"):
             for name in re.findall(r"`([^`]+)`", cells[0]):
                 rows[name] = cells[1]
-    files = {p.name for p in (ROOT / "tools").iterdir()
-             if p.is_file() and p.name != "README.md" and not p.name.startswith(".")}
-    assert files == set(rows), (f"tools/README.md lacks {sorted(files - set(rows))}, "
-                                f"lists missing {sorted(set(rows) - files)}")
+    files = {
+        p.name
+        for p in (ROOT / "tools").iterdir()
+        if p.is_file() and p.name != "README.md" and not p.name.startswith(".")
+    }
+    assert files == set(rows), (
+        f"tools/README.md lacks {sorted(files - set(rows))}, "
+        f"lists missing {sorted(set(rows) - files)}"
+    )
     kinds = {"build step", "dev aid", "provenance"}
     assert set(rows.values()) <= kinds, rows

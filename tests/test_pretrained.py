@@ -38,27 +38,40 @@ def _images(n, size, seed=0):
 @pytest.mark.parametrize("name,size,layers", FAMILIES, ids=[f[0] for f in FAMILIES])
 def test_one_pass_agops_equal_brute_force(name, size, layers):
     model, X = _model(name), _images(2, size)
-    table = ansatz.verify_ansatz(model, X, layers=layers, outputs=range(3), null_draws=0,
-                                 keep_agops=True, device="cpu")
+    table = ansatz.verify_ansatz(
+        model, X, layers=layers, outputs=range(3), null_draws=0, keep_agops=True, device="cpu"
+    )
     assert [r.layer for r in table] == layers
     for layer in layers:
         reference = brute_force_patch_agop(model, X, layer, outputs=range(3))
         A = table.agops[layer]
         assert A.dtype == torch.float64
-        torch.testing.assert_close(A, reference, rtol=1e-9, atol=1e-12 * float(reference.abs().max()))
+        torch.testing.assert_close(
+            A, reference, rtol=1e-9, atol=1e-12 * float(reference.abs().max())
+        )
         M = cnfm(model.get_submodule(layer))
         assert table[layer].pearson == pytest.approx(correlation(M, reference), abs=1e-10)
         if M.shape[0] <= 600:  # a full eigendecomposition as the reference for AGOP^{1/2}
             assert table[layer].cosine_sqrt == pytest.approx(
-                correlation(M, psd_power(reference, 0.5), "cosine"), abs=1e-6)
+                correlation(M, psd_power(reference, 0.5), "cosine"), abs=1e-6
+            )
         assert table[layer].weight_shape == tuple(model.get_submodule(layer).weight.shape)
 
 
 def _small_cnn(seed):
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(2, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(inplace=True),
-                         nn.Conv2d(6, 5, 3, stride=2), nn.Flatten(), nn.Linear(5 * 3 * 3, 4)
-                         ).double().eval()
+    return (
+        nn.Sequential(
+            nn.Conv2d(2, 6, 3, padding=1),
+            nn.BatchNorm2d(6),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(6, 5, 3, stride=2),
+            nn.Flatten(),
+            nn.Linear(5 * 3 * 3, 4),
+        )
+        .double()
+        .eval()
+    )
 
 
 def test_every_conv_layer_by_default_and_init_columns():
@@ -69,8 +82,9 @@ def test_every_conv_layer_by_default_and_init_columns():
     # the initial columns are the trained columns of the initial model
     init_table = ansatz.verify_ansatz(init, X, null_draws=0, device="cpu")
     for field in ("pearson", "cosine", "pearson_sqrt", "cosine_sqrt"):
-        np.testing.assert_allclose(table.column(f"init_{field}"), init_table.column(field),
-                                   atol=1e-12)
+        np.testing.assert_allclose(
+            table.column(f"init_{field}"), init_table.column(field), atol=1e-12
+        )
     for row in table:
         M, M0 = cnfm(model.get_submodule(row.layer)), cnfm(init.get_submodule(row.layer))
         assert row.cnfm_init_vs_trained == pytest.approx(correlation(M0, M), abs=1e-12)
@@ -101,9 +115,11 @@ def test_null_baselines_in_the_table():
         assert row.null_spectrum_pearson_std == pytest.approx(spec["spectrum_std"])
         assert row.init_pearson is None and row.cnfm_init_vs_trained is None
     assert table.null_margins() == pytest.approx(
-        [(r.pearson - r.null_spectrum_pearson) / r.null_spectrum_pearson_std for r in table])
+        [(r.pearson - r.null_spectrum_pearson) / r.null_spectrum_pearson_std for r in table]
+    )
     assert table.null_margins("cosine", "random") == pytest.approx(
-        [(r.cosine - r.null_random_cosine) / r.null_random_cosine_std for r in table])
+        [(r.cosine - r.null_random_cosine) / r.null_random_cosine_std for r in table]
+    )
     with pytest.raises(ValueError, match="missing"):
         table.mean("init_pearson")
     assert table.mean("pearson") == pytest.approx(np.mean(table.column("pearson")))
@@ -118,8 +134,12 @@ def test_filter_space_similarities_equal_full_matrices(k_out, c, k, groups):
     Wg = conv.weight.detach().reshape(groups, k_out // groups, -1)
     A = torch.einsum("gkq,gkl,glr->qr", Wg, G, Wg)  # W^T G W, summed over groups
     M = cnfm(conv)
-    expected = (correlation(M, A), correlation(M, A, "cosine"),
-                correlation(M, psd_power(A, 0.5)), correlation(M, psd_power(A, 0.5), "cosine"))
+    expected = (
+        correlation(M, A),
+        correlation(M, A, "cosine"),
+        correlation(M, psd_power(A, 0.5)),
+        correlation(M, psd_power(A, 0.5), "cosine"),
+    )
     np.testing.assert_allclose(FilterSpace(conv).similarities(G), expected, atol=1e-6)
 
 
@@ -141,8 +161,15 @@ def test_layer_inputs_and_feature_maps():
     torch.testing.assert_close(inputs["features.0"], x)
     with torch.no_grad():
         torch.testing.assert_close(inputs["features.4"], model.features[:4](x))
-    table = ansatz.verify_ansatz(model, x, layers=["features.4"], outputs=range(2), null_draws=0,
-                                 keep_agops=True, device="cpu")
+    table = ansatz.verify_ansatz(
+        model,
+        x,
+        layers=["features.4"],
+        outputs=range(2),
+        null_draws=0,
+        keep_agops=True,
+        device="cpu",
+    )
     maps = ansatz.feature_maps(model, x[0], table.agops)
     cnfm_map, agop_map = maps["features.4"]
     conv = model.features[4]
@@ -226,13 +253,18 @@ def test_cached_weights_load_without_network(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
     loaded = P.load_model("resnet18", device="cpu")
     assert not loaded.training
-    for (name, a), (_, b) in zip(source.state_dict().items(), loaded.state_dict().items(), strict=True):
+    for (name, a), (_, b) in zip(
+        source.state_dict().items(), loaded.state_dict().items(), strict=True
+    ):
         assert torch.equal(a, b), name
 
 
 def test_initialisation_is_seeded_and_leaves_global_state():
     state = torch.random.get_rng_state()
-    a, b = P.load_model("alexnet", pretrained=False, seed=5), P.load_model("alexnet", pretrained=False, seed=5)
+    a, b = (
+        P.load_model("alexnet", pretrained=False, seed=5),
+        P.load_model("alexnet", pretrained=False, seed=5),
+    )
     assert torch.equal(torch.random.get_rng_state(), state)
     assert torch.equal(a.features[0].weight, b.features[0].weight)
     c = P.load_model("alexnet", pretrained=False, seed=6)
@@ -252,8 +284,13 @@ def test_clear_errors():
     with pytest.raises(ValueError, match="sketch"):
         ansatz.verify_ansatz(model, torch.randn(1, 3, 32, 32), sketch=0)
     with pytest.raises(ValueError, match="init must be the same architecture"):
-        ansatz.verify_ansatz(model, torch.randn(1, 3, 32, 32), init=P.load_model("resnet50", pretrained=False),
-                        layers=["layer1.0.conv1"], null_draws=0)
+        ansatz.verify_ansatz(
+            model,
+            torch.randn(1, 3, 32, 32),
+            init=P.load_model("resnet50", pretrained=False),
+            layers=["layer1.0.conv1"],
+            null_draws=0,
+        )
     with pytest.raises(ValueError, match="torchvision"):
         P.load_model("not_a_model", pretrained=False)
     with pytest.raises(ValueError, match="weights must be one of"):
@@ -274,16 +311,24 @@ def test_factored_path_gives_the_numbers_of_the_q_by_q_path():
         patch_agop,
     )
 
-    grouped = nn.Sequential(nn.Conv2d(4, 6, 3, padding=1, groups=2), nn.ReLU(),
-                            nn.Conv2d(6, 5, 3, stride=2, padding=1), nn.Flatten(),
-                            nn.Linear(5 * 4 * 4, 3)).double().eval()
-    cases = [(grouped, _images(3, 8)[:, :2].repeat(1, 2, 1, 1), None),
-             (_model("resnet18"), _images(2, 32), ["conv1", "layer2.0.conv1",
-                                                   "layer2.0.downsample.0"])]
+    grouped = (
+        nn.Sequential(
+            nn.Conv2d(4, 6, 3, padding=1, groups=2),
+            nn.ReLU(),
+            nn.Conv2d(6, 5, 3, stride=2, padding=1),
+            nn.Flatten(),
+            nn.Linear(5 * 4 * 4, 3),
+        )
+        .double()
+        .eval()
+    )
+    cases = [
+        (grouped, _images(3, 8)[:, :2].repeat(1, 2, 1, 1), None),
+        (_model("resnet18"), _images(2, 32), ["conv1", "layer2.0.conv1", "layer2.0.downsample.0"]),
+    ]
     for model, X, layers in cases:
         dense = patch_agop(model, X, layers=layers, outputs=range(3), device="cpu")
-        factors = patch_agop(model, X, layers=layers, outputs=range(3), device="cpu",
-                             factored=True)
+        factors = patch_agop(model, X, layers=layers, outputs=range(3), device="cpu", factored=True)
         convs = conv_layers(model, layers)
         inputs = layer_inputs(model, X[:1], list(convs))
         for name, conv in convs.items():
@@ -291,43 +336,63 @@ def test_factored_path_gives_the_numbers_of_the_q_by_q_path():
             assert isinstance(f, FactoredAGOP) and f.q == A.shape[0]
             torch.testing.assert_close(f.dense(), A, rtol=1e-12, atol=1e-14)
             M = cnfm(conv)
-            expected = (correlation(M, A), correlation(M, A, "cosine"),
-                        correlation(M, psd_power(A, 0.5)),
-                        correlation(M, psd_power(A, 0.5), "cosine"))
+            expected = (
+                correlation(M, A),
+                correlation(M, A, "cosine"),
+                correlation(M, psd_power(A, 0.5)),
+                correlation(M, psd_power(A, 0.5), "cosine"),
+            )
             np.testing.assert_allclose(f.similarities(), expected, rtol=0, atol=1e-9)
             assert f.pearson() == pytest.approx(expected[0], abs=1e-12)
             if conv.groups > 1:  # a feature map reads the full patch: one group only
                 continue
-            kw = dict(kernel_size=conv.kernel_size, stride=conv.stride, padding=conv.padding,
-                      dilation=conv.dilation)
+            kw = dict(
+                kernel_size=conv.kernel_size,
+                stride=conv.stride,
+                padding=conv.padding,
+                dilation=conv.dilation,
+            )
             z = inputs[name]
-            torch.testing.assert_close(factored_feature_map(conv, z, f.G),
-                                       feature_map(A, z, **kw), rtol=1e-7, atol=1e-10)
-            torch.testing.assert_close(factored_feature_map(conv, z), feature_map(M, z, **kw),
-                                       rtol=1e-7, atol=1e-10)
+            torch.testing.assert_close(
+                factored_feature_map(conv, z, f.G), feature_map(A, z, **kw), rtol=1e-7, atol=1e-10
+            )
+            torch.testing.assert_close(
+                factored_feature_map(conv, z), feature_map(M, z, **kw), rtol=1e-7, atol=1e-10
+            )
     other = _model("resnet18", seed=1)
     for name in ("conv1", "layer3.1.conv2"):
         a, b = other.get_submodule(name), cases[1][0].get_submodule(name)
         for kind in ("pearson", "cosine"):
             assert cnfm_similarity(a, b, kind) == pytest.approx(
-                correlation(cnfm(a), cnfm(b), kind), abs=1e-12)
+                correlation(cnfm(a), cnfm(b), kind), abs=1e-12
+            )
 
 
 def test_layer_views_are_cached_and_equal_the_dense_computation(monkeypatch):
     model, X = _model("alexnet"), _images(2, 64)
-    views = ansatz.LayerViews({"a": model}, {"x0": X[0], "x1": X[1]}, sketch=4, seed=3,
-                              device="cpu")
+    views = ansatz.LayerViews(
+        {"a": model}, {"x0": X[0], "x1": X[1]}, sketch=4, seed=3, device="cpu"
+    )
     assert views.first() == ("a", "features.0", "x0")
     calls = []
     real = ansatz.patch_agop
-    monkeypatch.setattr(ansatz, "patch_agop",
-                        lambda *a, **k: calls.append(k.get("layers")) or real(*a, **k))
+    monkeypatch.setattr(
+        ansatz, "patch_agop", lambda *a, **k: calls.append(k.get("layers")) or real(*a, **k)
+    )
     v3 = views.view("a", "features.3", "x0")
     v6 = views.view("a", "features.6", "x0")
     assert views.view("a", "features.3", "x0") is v3
     assert calls == [None]  # one set of backward passes for every layer of (model, image)
-    table = ansatz.verify_ansatz(model, X[:1], layers=["features.6"], sketch=4, seed=3,
-                                 null_draws=0, keep_agops=True, device="cpu")
+    table = ansatz.verify_ansatz(
+        model,
+        X[:1],
+        layers=["features.6"],
+        sketch=4,
+        seed=3,
+        null_draws=0,
+        keep_agops=True,
+        device="cpu",
+    )
     A = table.agops["features.6"]
     torch.testing.assert_close(v6["factors"].dense(), A, rtol=1e-12, atol=1e-14)
     conv = model.features[6]
@@ -335,8 +400,9 @@ def test_layer_views_are_cached_and_equal_the_dense_computation(monkeypatch):
     z = layer_inputs(model, X[:1], ["features.6"])["features.6"]
     from agop.features import feature_map
 
-    torch.testing.assert_close(v6["agop_map"], feature_map(A, z, 3, padding=1)[0],
-                               rtol=1e-7, atol=1e-10)
+    torch.testing.assert_close(
+        v6["agop_map"], feature_map(A, z, 3, padding=1)[0], rtol=1e-7, atol=1e-10
+    )
     old = ansatz.layer_view(model, "features.3", X[0], sketch=4, seed=3, device="cpu")
     torch.testing.assert_close(old["agop_map"], v3["agop_map"], rtol=0, atol=0)
     calls.clear()
@@ -344,8 +410,9 @@ def test_layer_views_are_cached_and_equal_the_dense_computation(monkeypatch):
     views.view("a", "features.6", "x1")
     assert calls == [None]  # a new image: one new set of passes
     views.add_image("x1", X[0])  # a replaced image is recomputed
-    torch.testing.assert_close(views.view("a", "features.3", "x1")["agop_map"],
-                               v3["agop_map"], rtol=0, atol=0)
+    torch.testing.assert_close(
+        views.view("a", "features.3", "x1")["agop_map"], v3["agop_map"], rtol=0, atol=0
+    )
     with pytest.raises(ValueError, match="layer"):
         views.view("a", "classifier.1", "x0")
 
@@ -361,13 +428,23 @@ def test_the_two_builders_of_the_ansatz_report_agree():
     X = torch.rand(4, 3, 12, 12, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     one = ansatz.verify_ansatz(net, X, init=init, null_draws=4, seed=5, device="cpu")
     factors = patch_agop(net, X, factored=True, device="cpu")
-    two = ansatz.ansatz_table(net, {n: f.dense() for n, f in factors.items()}, init_model=init,
-                              init_agops=patch_agop(init, X, device="cpu"), powers=(1.0,),
-                              n_draws=4, seed=5, G={n: f.G for n, f in factors.items()})
+    two = ansatz.ansatz_table(
+        net,
+        {n: f.dense() for n, f in factors.items()},
+        init_model=init,
+        init_agops=patch_agop(init, X, device="cpu"),
+        powers=(1.0,),
+        n_draws=4,
+        seed=5,
+        G={n: f.G for n, f in factors.items()},
+    )
     assert isinstance(two, ansatz.AnsatzTable) and len(one.records()) == len(two.records()) == 4
     for a, b in zip(one.records(), two.records(), strict=True):
         assert a.keys() == b.keys() and (a["layer"], a["power"], a["kind"]) == (
-            b["layer"], b["power"], b["kind"])
+            b["layer"],
+            b["power"],
+            b["kind"],
+        )
         for key, value in a.items():
             if isinstance(value, float):
                 assert value == pytest.approx(b[key], rel=1e-8, abs=1e-10), key
@@ -376,8 +453,13 @@ def test_the_two_builders_of_the_ansatz_report_agree():
 def test_layer_inputs_stop_once_every_input_is_read():
     """A conv prefix read on images the read-out cannot take: the forward pass stops at the
     last requested layer, so the Linear layer that would fail never runs."""
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 2, 3), nn.Flatten(),
-                          nn.Linear(2 * 4 * 4, 3)).double().eval()
+    model = (
+        nn.Sequential(
+            nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 2, 3), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)
+        )
+        .double()
+        .eval()
+    )
     X = torch.rand(2, 3, 20, 20, dtype=torch.float64)  # the read-out expects 8 x 8 images
     inputs = layer_inputs(model, X, ["2"])
     with torch.no_grad():

@@ -25,14 +25,20 @@ def pages_url(url: str) -> str:
 
 
 def check_schema(path: Path, schema: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema,
-                           str(path)], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(path)],
+        capture_output=True,
+        text=True,
+    )
 
 
-@pytest.mark.parametrize("path, schema", [
-    (".github/workflows/book.yml", "vendor.github-workflows"),
-    ("CITATION.cff", "vendor.citation-file-format"),
-])
+@pytest.mark.parametrize(
+    "path, schema",
+    [
+        (".github/workflows/book.yml", "vendor.github-workflows"),
+        ("CITATION.cff", "vendor.citation-file-format"),
+    ],
+)
 def test_file_follows_its_schema(path, schema):
     result = check_schema(ROOT / path, schema)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -27,8 +27,9 @@ from agop.validation import (
     check_real,
 )
 
-FAST = settings(max_examples=30, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(
+    max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 DTYPES = st.sampled_from([torch.float32, torch.float64])
 
 # --------------------------------------------------------------------------------------------
@@ -53,16 +54,26 @@ def test_check_int_accepts_every_integer_type_and_applies_the_bound(value, kind,
 
 
 @FAST
-@given(x=st.one_of(st.booleans(), st.floats(), st.text(max_size=3), st.none(),
-                   st.complex_numbers(), st.lists(st.integers(), max_size=2)))
+@given(
+    x=st.one_of(
+        st.booleans(),
+        st.floats(),
+        st.text(max_size=3),
+        st.none(),
+        st.complex_numbers(),
+        st.lists(st.integers(), max_size=2),
+    )
+)
 def test_check_int_rejects_everything_that_is_not_an_integer(x):
     with pytest.raises(ArgumentTypeError, match="k must be an integer"):
         check_int(x, "k")
 
 
 @FAST
-@given(x=st.floats(allow_nan=True, allow_infinity=True),
-       kind=st.sampled_from([float, np.float16, np.float32, np.float64]))
+@given(
+    x=st.floats(allow_nan=True, allow_infinity=True),
+    kind=st.sampled_from([float, np.float16, np.float32, np.float64]),
+)
 def test_check_real_returns_finite_floats_and_names_the_argument_otherwise(x, kind):
     with np.errstate(over="ignore"):
         value = kind(x)
@@ -75,15 +86,30 @@ def test_check_real_returns_finite_floats_and_names_the_argument_otherwise(x, ki
 
 
 @FAST
-@given(choice=st.sampled_from(["laplace", "cnngp", "cntk", "max_eig"]),
-       flips=st.lists(st.booleans(), min_size=7, max_size=7))
+@given(
+    choice=st.sampled_from(["laplace", "cnngp", "cntk", "max_eig"]),
+    flips=st.lists(st.booleans(), min_size=7, max_size=7),
+)
 def test_check_choice_ignores_case(choice, flips):
     spelled = "".join(c.upper() if f else c for c, f in zip(choice, flips, strict=False))
     assert check_choice(spelled, "name", ("laplace", "cnngp", "cntk", "max_eig")) == choice
 
 
-ALL_DTYPES = [getattr(torch, n) for n in ("float16", "bfloat16", "float32", "float64", "int8",
-                                          "int32", "int64", "uint8", "bool", "complex64")]
+ALL_DTYPES = [
+    getattr(torch, n)
+    for n in (
+        "float16",
+        "bfloat16",
+        "float32",
+        "float64",
+        "int8",
+        "int32",
+        "int64",
+        "uint8",
+        "bool",
+        "complex64",
+    )
+]
 
 
 @FAST
@@ -119,8 +145,9 @@ def kernel_problems(draw):
     X = torch.randn(n, c, size, size, generator=g, dtype=torch.float64)
     Z = torch.randn(m, c, size, size, generator=g, dtype=torch.float64)
     if draw(st.booleans()):  # a near-duplicate: small angles, where rounding is snapped
-        Z[0] = X[0] + 10.0 ** -draw(st.integers(1, 8)) * torch.randn(X[0].shape, generator=g,
-                                                                      dtype=torch.float64)
+        Z[0] = X[0] + 10.0 ** -draw(st.integers(1, 8)) * torch.randn(
+            X[0].shape, generator=g, dtype=torch.float64
+        )
     if draw(st.booleans()):  # a zero image: the arc-cosine kernels' edge case
         X[0] = 0
     q = c * k * k
@@ -128,7 +155,7 @@ def kernel_problems(draw):
     if draw(st.booleans()):
         B = torch.randn(q, draw(st.integers(1, q)), generator=g, dtype=torch.float64)
         M = B @ B.T / q
-    s = 10.0 ** e
+    s = 10.0**e
     return name, dtype, k, depth, (X * s).to(dtype), (Z * s).to(dtype), M, s
 
 
@@ -146,8 +173,11 @@ def _finite_or_clear_error(fn):
     try:
         out = fn()
     except ValueError as err:
-        assert re.search(r"is not finite: \d+ of \d+ values are NaN or inf, an overflow in "
-                         r"torch.float(32|64).*Rescale X and Z", str(err)), str(err)
+        assert re.search(
+            r"is not finite: \d+ of \d+ values are NaN or inf, an overflow in "
+            r"torch.float(32|64).*Rescale X and Z",
+            str(err),
+        ), str(err)
         return None
     for t in out if isinstance(out, tuple) else (out,):
         assert bool(torch.isfinite(t).all())
@@ -156,8 +186,18 @@ def _finite_or_clear_error(fn):
 
 @FAST
 @given(problem=kernel_problems())
-@example(problem=("cnngp", torch.float32, 1, 1, torch.tensor([[[[8.0328e-11]]]]),
-                  torch.tensor([[[[1.7483e-11]]]]), None, 1e-10))  # found once by Hypothesis
+@example(
+    problem=(
+        "cnngp",
+        torch.float32,
+        1,
+        1,
+        torch.tensor([[[[8.0328e-11]]]]),
+        torch.tensor([[[[1.7483e-11]]]]),
+        None,
+        1e-10,
+    )
+)  # found once by Hypothesis
 def test_kernels_are_finite_symmetric_and_obey_cauchy_schwarz(problem):
     name, dtype, k, depth, X, Z, M, s = problem
     kern = _kernel(name, k, depth, M, bandwidth=10.0 * s)
@@ -174,8 +214,7 @@ def test_kernels_are_finite_symmetric_and_obey_cauchy_schwarz(problem):
     torch.testing.assert_close(KXZ, KZX.T, rtol=64 * eps, atol=64 * eps * scale)
     # the bound in float64: a float32 product of two diagonals near 1e-21 is subnormal
     bound = torch.outer(KXX.diagonal().double(), KZZ.diagonal().double())
-    assert bool((KXZ.double() ** 2 <= bound * (1 + 256 * eps)
-                 + (256 * eps * scale) ** 2).all())
+    assert bool((KXZ.double() ** 2 <= bound * (1 + 256 * eps) + (256 * eps * scale) ** 2).all())
     if name == "laplace":  # K(x, x) = 1 exactly and 0 < K <= 1
         assert torch.equal(KXX.diagonal(), torch.ones(len(X), dtype=dtype))
         assert bool((KXZ >= 0).all() and (KXZ <= 1).all())
@@ -211,23 +250,37 @@ def test_seeded_cpu_kernel_runs_are_bit_identical(problem):
 
 
 @FAST
-@given(seed=st.integers(0, 2**16), sketch=st.one_of(st.none(), st.integers(1, 3)),
-       chunk=st.integers(1, 5), dtype=DTYPES)
+@given(
+    seed=st.integers(0, 2**16),
+    sketch=st.one_of(st.none(), st.integers(1, 3)),
+    chunk=st.integers(1, 5),
+    dtype=DTYPES,
+)
 def test_seeded_patch_agop_and_convrfm_are_bit_identical(seed, sketch, chunk, dtype):
     g = torch.Generator().manual_seed(seed)
     X = torch.rand(5, 1, 6, 6, generator=g, dtype=dtype)
     torch.manual_seed(seed)
-    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Tanh(), torch.nn.Flatten(),
-                              torch.nn.Linear(32, 2)).to(dtype).eval()
-    runs = [patch_agop(net, X, sketch=sketch, seed=seed, chunk_size=chunk, device="cpu")["0"]
-            for _ in range(2)]
+    net = (
+        torch.nn.Sequential(
+            torch.nn.Conv2d(1, 2, 3), torch.nn.Tanh(), torch.nn.Flatten(), torch.nn.Linear(32, 2)
+        )
+        .to(dtype)
+        .eval()
+    )
+    runs = [
+        patch_agop(net, X, sketch=sketch, seed=seed, chunk_size=chunk, device="cpu")["0"]
+        for _ in range(2)
+    ]
     assert torch.equal(runs[0], runs[1])
     assert torch.equal(runs[0], runs[0].T)
-    assert float(torch.linalg.eigvalsh(runs[0].double())[0]) >= \
-        -1e-5 * float(runs[0].abs().max())
+    assert float(torch.linalg.eigvalsh(runs[0].double())[0]) >= -1e-5 * float(runs[0].abs().max())
     y = np.arange(5) % 2
-    fits = [ConvRFM("laplace", patch_size=3, n_iter=1, random_state=seed, device="cpu",
-                    progress=False).fit(X, y) for _ in range(2)]
+    fits = [
+        ConvRFM(
+            "laplace", patch_size=3, n_iter=1, random_state=seed, device="cpu", progress=False
+        ).fit(X, y)
+        for _ in range(2)
+    ]
     assert torch.equal(fits[0].M_, fits[1].M_)
     assert np.array_equal(fits[0].decision_function(X), fits[1].decision_function(X))
 
@@ -240,8 +293,9 @@ def test_seeded_patch_agop_and_convrfm_are_bit_identical(seed, sketch, chunk, dt
 def _documented_ranges() -> dict[tuple[str, str], tuple[float, float]]:
     """``{(kernel, dtype): (low, high)}`` from the table in book/91_api.md."""
     text = (Path(__file__).parents[1] / "book" / "91_api.md").read_text()
-    rows = re.findall(r"^\| `(\w+)` \| (float32|float64) \| `(1e-?\d+)` \| `(1e-?\d+)` \|",
-                      text, flags=re.M)
+    rows = re.findall(
+        r"^\| `(\w+)` \| (float32|float64) \| `(1e-?\d+)` \| `(1e-?\d+)` \|", text, flags=re.M
+    )
     assert len(rows) >= 6, "the Errors and limits table of book/91_api.md is missing"
     return {(kernel, dtype): (float(lo), float(hi)) for kernel, dtype, lo, hi in rows}
 
@@ -251,7 +305,9 @@ def _reference(name, X, Z, alpha, s):
     are homogeneous of degree 2 (their AGOPs too); Laplace with bandwidth ``10 s`` at scale ``s``
     is Laplace with bandwidth 10 at scale 1, with AGOP divided by ``s^2``."""
     if name == "laplace":
-        return K.laplace(X, Z, 3, bandwidth=10.0), K.laplace_agop(X, Z, alpha, 3, bandwidth=10.0) / s**2
+        return K.laplace(X, Z, 3, bandwidth=10.0), K.laplace_agop(
+            X, Z, alpha, 3, bandwidth=10.0
+        ) / s**2
     if name == "cnngp":
         return K.cnngp(X, Z, 3) * s**2, K.cnngp_agop(X, Z, alpha, 3) * s**2
     return K.cntk(X, Z, 3, 3) * s**2, K.cntk_agop(X, Z, alpha, 3, 3) * s**2
@@ -259,8 +315,10 @@ def _reference(name, X, Z, alpha, s):
 
 def _evaluate(name, X, Z, alpha, s):
     if name == "laplace":
-        return (K.laplace(X, Z, 3, bandwidth=10.0 * s),
-                K.laplace_agop(X, Z, alpha, 3, bandwidth=10.0 * s))
+        return (
+            K.laplace(X, Z, 3, bandwidth=10.0 * s),
+            K.laplace_agop(X, Z, alpha, 3, bandwidth=10.0 * s),
+        )
     if name == "cnngp":
         return K.cnngp(X, Z, 3), K.cnngp_agop(X, Z, alpha, 3)
     return K.cntk(X, Z, 3, 3), K.cntk_agop(X, Z, alpha, 3, 3)

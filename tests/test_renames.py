@@ -41,15 +41,30 @@ CALLS = [
     (K.Laplace(3).agop, "alpha", "dual_coef", COEF, dict(X=X, Z=X)),
     (ridge, "lam", "ridge", 0.5, dict(K=KM, Y=Y)),
     (RidgeSweep(KM).solve, "lam", "ridge", 0.5, dict(Y=Y)),
-    (select_ridge, "lambdas", "ridges", [1e-3, 1.0],
-     dict(K_train=KM[:4, :4], Y_train=Y[:4], K_val=KM[4:, :4], Y_val=Y[4:])),
+    (
+        select_ridge,
+        "lambdas",
+        "ridges",
+        [1e-3, 1.0],
+        dict(K_train=KM[:4, :4], Y_train=Y[:4], K_val=KM[4:, :4], Y_val=Y[4:]),
+    ),
     (psd_power, "alpha", "power", 0.5, dict(A=KM)),
     (layer_correlations, "alpha", "power", 0.5, dict(model=NET, agops=AGOPS)),
     (null_baselines, "alpha", "power", 0.5, dict(conv_or_W=NET.convs[0], n_draws=2)),
-    (train_val_split, "val_fraction", "validation_fraction", 0.25,
-     dict(X=torch.arange(8.0), Y=torch.tensor([0, 1] * 4))),
-    (validation_split, "val_fraction", "validation_fraction", 0.25,
-     dict(codes=np.array([0, 1] * 4), random_state=0)),
+    (
+        train_val_split,
+        "val_fraction",
+        "validation_fraction",
+        0.25,
+        dict(X=torch.arange(8.0), Y=torch.tensor([0, 1] * 4)),
+    ),
+    (
+        validation_split,
+        "val_fraction",
+        "validation_fraction",
+        0.25,
+        dict(codes=np.array([0, 1] * 4), random_state=0),
+    ),
 ]
 
 
@@ -63,10 +78,14 @@ def _same(a, b) -> bool:
     return a == b
 
 
-@pytest.mark.parametrize("func, old, new, value, kw", CALLS,
-                         ids=[f"{getattr(c[0], '__qualname__', c[0])}-{c[1]}" for c in CALLS])
-def test_an_old_keyword_warns_naming_the_new_one_and_gives_the_same_result(func, old, new,
-                                                                          value, kw):
+@pytest.mark.parametrize(
+    "func, old, new, value, kw",
+    CALLS,
+    ids=[f"{getattr(c[0], '__qualname__', c[0])}-{c[1]}" for c in CALLS],
+)
+def test_an_old_keyword_warns_naming_the_new_one_and_gives_the_same_result(
+    func, old, new, value, kw
+):
     assert new in inspect.signature(func).parameters
     assert old not in inspect.signature(func).parameters
     expected = func(**kw, **{new: value})
@@ -79,8 +98,11 @@ def test_an_old_keyword_warns_naming_the_new_one_and_gives_the_same_result(func,
 
 @pytest.mark.parametrize("cls", [ConvRFM, RFM, DeepConvRFM, CNNBaseline])
 def test_estimators_take_validation_fraction_and_still_accept_val_fraction(cls):
-    with pytest.warns(FutureWarning, match=f"{cls.__name__}\\(\\): the argument 'val_fraction' "
-                                           "is now called 'validation_fraction'"):
+    with pytest.warns(
+        FutureWarning,
+        match=f"{cls.__name__}\\(\\): the argument 'val_fraction' "
+        "is now called 'validation_fraction'",
+    ):
         model = cls(val_fraction=0.3)
     params = model.get_params()
     assert params["validation_fraction"] == 0.3 and "val_fraction" not in params
@@ -89,8 +111,9 @@ def test_estimators_take_validation_fraction_and_still_accept_val_fraction(cls):
 
 def test_fitted_dual_coefficients_keep_their_old_names_for_a_release():
     Xb, y = bars_in_noise(30, sigma=1.0, height=6, width=6, dtype=torch.float64)
-    model = ConvRFM("laplace", patch_size=3, n_iter=1, random_state=0, device="cpu",
-                    progress=False).fit(Xb, y)
+    model = ConvRFM(
+        "laplace", patch_size=3, n_iter=1, random_state=0, device="cpu", progress=False
+    ).fit(Xb, y)
     assert model.dual_coef_ is model.dual_coefs_[model.best_iter_]
     with pytest.warns(FutureWarning, match="'alpha_' is now called 'dual_coef_'"):
         assert model.alpha_ is model.dual_coef_
@@ -100,9 +123,20 @@ def test_fitted_dual_coefficients_keep_their_old_names_for_a_release():
 
 
 def test_the_metric_is_keyword_only_in_every_kernel_function_and_object():
-    for func in (K.laplace, K.cnngp, K.cntk, K.laplace_agop, K.cnngp_agop, K.cntk_agop,
-                 K.Kernel.__call__, K.Kernel.agop, K.Laplace.__call__, K.CNNGP.agop,
-                 K.CNTK.__call__, K.CNTK.agop):
+    for func in (
+        K.laplace,
+        K.cnngp,
+        K.cntk,
+        K.laplace_agop,
+        K.cnngp_agop,
+        K.cntk_agop,
+        K.Kernel.__call__,
+        K.Kernel.agop,
+        K.Laplace.__call__,
+        K.CNNGP.agop,
+        K.CNTK.__call__,
+        K.CNTK.agop,
+    ):
         M = inspect.signature(func).parameters["M"]
         assert M.kind is inspect.Parameter.KEYWORD_ONLY, func
     assert isinstance(K.get_kernel("laplace", 3), K.Kernel)

@@ -14,8 +14,15 @@ from agop.rfm import ConvRFM, normalize_feature_matrix, rfm_iterations
 FAST = dict(device="cpu", progress=False)
 
 
-def planted_edge(n: int, amp: float = 0.7, channels: int = 3, k: int = 5, width: int = 24,
-                 segment: int = 8, seed: int = 0):
+def planted_edge(
+    n: int,
+    amp: float = 0.7,
+    channels: int = 3,
+    k: int = 5,
+    width: int = 24,
+    segment: int = 8,
+    seed: int = 0,
+):
     """Noise images ``(channels, k, width)``; a horizontal edge (rows ``+ + 0 - -``) of length
     ``segment`` at a random horizontal place in channel 0, with sign = label.
 
@@ -70,8 +77,9 @@ def test_rounds_are_algorithm_1(float64):
     """M_1 is the normalised patch-AGOP of the round-0 predictor, computed here by autograd
     through an explicit patch-wise Laplace machine (patches as independent variables)."""
     X, y = small_digits(40)
-    model = ConvRFM("laplace", patch_size=3, padding=1, n_iter=1, random_state=1,
-                    bandwidth=4.0, **FAST).fit(X, y)
+    model = ConvRFM(
+        "laplace", patch_size=3, padding=1, n_iter=1, random_state=1, bandwidth=4.0, **FAST
+    ).fit(X, y)
     Z, alpha = model.X_fit_, model.dual_coefs_[0]
     Pz = extract_patches(Z, 3)  # images already padded
     Px = Pz.clone().requires_grad_(True)
@@ -81,8 +89,9 @@ def test_rounds_are_algorithm_1(float64):
     for c in range(f.shape[1]):
         (g,) = torch.autograd.grad(f[:, c].sum(), Px, retain_graph=True)
         agop += torch.einsum("npi,npj->ij", g, g) / Z.shape[0]
-    torch.testing.assert_close(model.Ms_[1], agop / torch.linalg.eigvalsh(agop)[-1],
-                               rtol=1e-6, atol=1e-8)
+    torch.testing.assert_close(
+        model.Ms_[1], agop / torch.linalg.eigvalsh(agop)[-1], rtol=1e-6, atol=1e-8
+    )
     # and the machine of round 0 is kernel ridge regression with the chosen ridge
     K = model.kernel_(Z, Z)
     s = K.max()
@@ -141,8 +150,16 @@ def test_every_round_is_algorithm_1(float64):
     X = X[idx] + 0.5 * torch.randn(100, 1, 8, 8, generator=torch.Generator().manual_seed(9))
     y = y[idx]
     ridges, L = (1e-6, 1e-3, 1e-2, 1e-1, 1.0), 4.0
-    model = ConvRFM("laplace", patch_size=3, padding=1, n_iter=2, random_state=2, bandwidth=L,
-                    ridges=ridges, **FAST).fit(X, y)
+    model = ConvRFM(
+        "laplace",
+        patch_size=3,
+        padding=1,
+        n_iter=2,
+        random_state=2,
+        bandwidth=L,
+        ridges=ridges,
+        **FAST,
+    ).fit(X, y)
     assert len(model.Ms_) == 3
     # the two splits, found by matching the stored training images among all (padded) images
     Xp = torch.nn.functional.pad(X, (1, 1, 1, 1))
@@ -223,13 +240,21 @@ def test_history_attributes_and_fixed_kernel_baseline():
     assert len(model.Ms_) == len(model.history_) == 3 and model.n_iter_ == 2
     torch.testing.assert_close(model.Ms_[0], torch.eye(9, dtype=model.Ms_[0].dtype))
     assert model.M_ is model.Ms_[model.best_iter_]
-    assert set(model.history_[0]) >= {"train_acc", "val_acc", "train_mse", "val_mse", "ridge",
-                                      "seconds"}
+    assert set(model.history_[0]) >= {
+        "train_acc",
+        "val_acc",
+        "train_mse",
+        "val_mse",
+        "ridge",
+        "seconds",
+    }
     assert model.X_fit_.dtype == torch.float64  # the caller's dtype is kept
     best = max(h["val_acc"] for h in model.history_)
     assert model.history_[model.best_iter_]["val_acc"] == best
-    baseline = ConvRFM("laplace", patch_size=3, padding=1, n_iter=0, random_state=0,
-                       **FAST).fit(X, y)
+    baseline = ConvRFM("laplace", patch_size=3, padding=1, n_iter=0, random_state=0, **FAST).fit(
+        X, y
+    )
+
     def untimed(h):
         return {k: v for k, v in h.items() if not k.endswith("seconds")}
 
@@ -268,8 +293,9 @@ def test_sklearn_conventions():
     again = clone(model).fit(X, y).decision_function(X)
     np.testing.assert_array_equal(first, again)  # deterministic with a seed
 
-    scores = cross_val_score(clone(model).set_params(n_iter=1), X, y,
-                             cv=KFold(3, shuffle=True, random_state=0))
+    scores = cross_val_score(
+        clone(model).set_params(n_iter=1), X, y, cv=KFold(3, shuffle=True, random_state=0)
+    )
     assert scores.shape == (3,) and scores.mean() > 0.8
     search = GridSearchCV(clone(model), {"n_iter": [0, 1]}, cv=2).fit(torch.as_tensor(X), y)
     assert search.best_params_["n_iter"] in (0, 1) and search.score(X, y) > 0.8

@@ -113,8 +113,9 @@ def test_congruence_is_the_symmetric_sandwich(float64, q, block):
     B = torch.randn(3, 4, 4, generator=gen)
     G = B @ B.mT
     A = congruence(W, G, block=block)
-    torch.testing.assert_close(A, sum(W[g].T @ G[g] @ W[g] for g in range(3)),
-                               rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        A, sum(W[g].T @ G[g] @ W[g] for g in range(3)), rtol=1e-12, atol=1e-12
+    )
     assert torch.equal(A, A.T)
     torch.testing.assert_close(congruence(W[0], G[0]), W[0].T @ G[0] @ W[0])
     with pytest.raises(ValueError, match="W must be"):

@@ -36,8 +36,11 @@ ESTIMATORS = [
 EXPECTED_FAILURES: dict[str, dict[str, str]] = {"ConvRFM": {}, "DeepConvRFM": {}}
 
 
-@parametrize_with_checks(ESTIMATORS, xfail_strict=True,
-                         expected_failed_checks=lambda e: EXPECTED_FAILURES[type(e).__name__])
+@parametrize_with_checks(
+    ESTIMATORS,
+    xfail_strict=True,
+    expected_failed_checks=lambda e: EXPECTED_FAILURES[type(e).__name__],
+)
 def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # ridge sweeps on singular toy kernels
@@ -78,13 +81,21 @@ def _digits(n=60):
 
 def test_flat_rows_give_the_same_machine_as_images():
     X, y = _digits()
-    kw = dict(kernel="laplace", patch_size=3, padding=1, n_iter=1, random_state=0,
-              device="cpu", progress=False)
+    kw = dict(
+        kernel="laplace",
+        patch_size=3,
+        padding=1,
+        n_iter=1,
+        random_state=0,
+        device="cpu",
+        progress=False,
+    )
     images = ConvRFM(**kw).fit(X, y)
     rows = ConvRFM(image_shape=(1, 8, -1), **kw).fit(X.reshape(60, 64), y)
     torch.testing.assert_close(rows.M_, images.M_, rtol=0, atol=0)
-    np.testing.assert_array_equal(rows.decision_function(X.reshape(60, 64)),
-                                  images.decision_function(X))
+    np.testing.assert_array_equal(
+        rows.decision_function(X.reshape(60, 64)), images.decision_function(X)
+    )
     assert rows.n_features_in_ == images.n_features_in_ == 64
     np.testing.assert_array_equal(rows.predict(X), images.predict(X))  # images still accepted
     with pytest.raises(ValueError, match="contradicts image_shape"):
@@ -102,8 +113,9 @@ def test_flat_rows_give_the_same_machine_as_images():
 
 def test_deep_transform_returns_rows_for_rows_and_tensors_for_tensors():
     X, y = _digits()
-    kw = dict(depth=2, width=4, patch_size=3, n_iter=1, random_state=0, device="cpu",
-              progress=False)
+    kw = dict(
+        depth=2, width=4, patch_size=3, n_iter=1, random_state=0, device="cpu", progress=False
+    )
     images = DeepConvRFM(**kw).fit(X, y)
     rows = DeepConvRFM(image_shape=(1, 8, 8), **kw).fit(X.reshape(60, 64), y)
     torch.testing.assert_close(rows.filters_[0], images.filters_[0], rtol=0, atol=0)
@@ -118,8 +130,15 @@ def test_deep_transform_returns_rows_for_rows_and_tensors_for_tensors():
 
 def test_column_vector_labels_warn_and_are_read_as_labels():
     X, y = _digits(30)
-    kw = dict(kernel="laplace", patch_size=3, padding=1, n_iter=0, random_state=0,
-              device="cpu", progress=False)
+    kw = dict(
+        kernel="laplace",
+        patch_size=3,
+        padding=1,
+        n_iter=0,
+        random_state=0,
+        device="cpu",
+        progress=False,
+    )
     with pytest.warns(DataConversionWarning, match="column-vector y"):
         column = ConvRFM(**kw).fit(X, y[:, None])
     np.testing.assert_array_equal(column.predict(X), ConvRFM(**kw).fit(X, y).predict(X))

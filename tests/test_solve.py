@@ -40,8 +40,14 @@ def test_select_ridge_picks_the_best_validation_score():
     tr, va = slice(0, 50), slice(50, 80)
     lambdas = [1e-6, 1e-3, 1e-1, 1.0, 10.0]
     best, alpha, scores = select_ridge(Kall[tr, tr], Y[tr], Kall[va, tr], Y[va], lambdas)
-    brute = [float(((Kall[va, tr] @ ridge(Kall[tr, tr], Y[tr], lam)).argmax(1)
-                    == labels[va]).double().mean()) for lam in lambdas]
+    brute = [
+        float(
+            ((Kall[va, tr] @ ridge(Kall[tr, tr], Y[tr], lam)).argmax(1) == labels[va])
+            .double()
+            .mean()
+        )
+        for lam in lambdas
+    ]
     assert scores == pytest.approx(brute)
     assert scores[lambdas.index(best)] == max(brute)
     torch.testing.assert_close(alpha, ridge(Kall[tr, tr], Y[tr], best), rtol=1e-8, atol=1e-10)
@@ -91,18 +97,21 @@ def test_cholesky_sweep_equals_eigen_sweep_and_leaves_K_alone():
     tr, va = slice(0, 30), slice(30, 40)
     K_tr, K_va = K[tr, tr].clone(), K[va, tr]
     lambdas = [1e-6, 1e-3, 1e-1, 1.0]
-    e_best, e_alpha, e_scores = select_ridge(K_tr, Y[tr], K_va, Y[va], lambdas, "mse",
-                                             method="eigen")
-    c_best, c_alpha, c_scores = select_ridge(K_tr, Y[tr], K_va, Y[va], lambdas, "mse",
-                                             method="cholesky")
+    e_best, e_alpha, e_scores = select_ridge(
+        K_tr, Y[tr], K_va, Y[va], lambdas, "mse", method="eigen"
+    )
+    c_best, c_alpha, c_scores = select_ridge(
+        K_tr, Y[tr], K_va, Y[va], lambdas, "mse", method="cholesky"
+    )
     assert e_best == c_best
     torch.testing.assert_close(torch.tensor(c_scores), torch.tensor(e_scores), rtol=1e-8, atol=0)
     torch.testing.assert_close(c_alpha, e_alpha, rtol=1e-7, atol=1e-9)
     torch.testing.assert_close(K_tr, K[tr, tr], rtol=0, atol=0)  # only read
     # float32, the memory rule: a budget too small for the eigendecomposition takes Cholesky
     K32, Y32 = K_tr.float(), Y[tr].float()
-    alpha32 = select_ridge(K32, Y32, K_va.float(), Y[va].float(), [1e-2], "mse",
-                           max_memory=30 * 30 * 4 * 3)[1]
+    alpha32 = select_ridge(
+        K32, Y32, K_va.float(), Y[va].float(), [1e-2], "mse", max_memory=30 * 30 * 4 * 3
+    )[1]
     torch.testing.assert_close((K32 + 1e-2 * torch.eye(30)) @ alpha32, Y32, rtol=1e-4, atol=1e-4)
 
 

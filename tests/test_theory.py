@@ -14,7 +14,7 @@ def brute_agop(model, X):
     """Independent reference: patches as explicit variables, f differentiated w.r.t. each."""
     p = model.conv.kernel_size[0]
     patches = extract_patches(X, p).clone().requires_grad_(True)  # (n, P, q)
-    z = patches @ T.first_layer(model).T                               # (n, P, k)
+    z = patches @ T.first_layer(model).T  # (n, P, k)
     z = z.transpose(1, 2).reshape(X.shape[0], -1, *model.out_size)
     (g,) = torch.autograd.grad(model.g(z).sum(), patches)
     return torch.einsum("npq,npr->qr", g, g) / X.shape[0]
@@ -27,8 +27,12 @@ def images(n=40, c=2, size=(7, 9), seed=0, dtype=torch.float64):
     return X, y
 
 
-NETS = [dict(), dict(hidden=(4,)), dict(hidden=(3, 5), hidden_kernel_size=3, width=6),
-        dict(kernel_size=5, activation="relu", relu_grad_at_zero=1.0)]
+NETS = [
+    dict(),
+    dict(hidden=(4,)),
+    dict(hidden=(3, 5), hidden_kernel_size=3, width=6),
+    dict(kernel_size=5, activation="relu", relu_grad_at_zero=1.0),
+]
 
 
 @pytest.mark.parametrize("net", NETS)
@@ -39,16 +43,18 @@ def test_one_step_is_exactly_proportional(net):
     v = T.closed_form_v(model)
     p = model.conv.kernel_size[0]
     # v_j = dg/dz_j(0) is the same closed-form vector at every position (circular padding)
-    torch.testing.assert_close(T.derivative_at_zero(model), v.expand(model.positions, -1),
-                               rtol=1e-13, atol=0)
+    torch.testing.assert_close(
+        T.derivative_at_zero(model), v.expand(model.positions, -1), rtol=1e-13, atol=0
+    )
     # W_1 = eta v u^T, u = (1/n) sum_i y_i sum_j x_i[j], u computed here by brute force
     u = torch.einsum("n,npq->q", y, extract_patches(X, p)) / len(y)
     torch.testing.assert_close(res.W1, ETA * torch.outer(v, u), rtol=1e-12, atol=0)
     torch.testing.assert_close(T.closed_form_w1(X, y, v, ETA, p), res.W1, rtol=1e-12, atol=0)
     # AGOP_0 = P eta^2 |v|^4 u u^T, and its ratio to W_1^T W_1 is P |v|^2
     P = model.positions
-    torch.testing.assert_close(res.agop0, P * ETA**2 * v.norm() ** 4 * torch.outer(u, u),
-                               rtol=1e-11, atol=0)
+    torch.testing.assert_close(
+        res.agop0, P * ETA**2 * v.norm() ** 4 * torch.outer(u, u), rtol=1e-11, atol=0
+    )
     assert res.at_zero["residual"] <= 1e-10
     assert res.at_zero["ratio"] == pytest.approx(P * float(v.norm()) ** 2, rel=1e-10)
     assert res.at_zero["pearson"] == pytest.approx(1.0, abs=1e-12)
@@ -56,25 +62,46 @@ def test_one_step_is_exactly_proportional(net):
 
 def test_agop_at_zero_matches_explicit_patch_reference():
     X, y = images(n=12)
-    model = T.train_gd(T.TheoremNet(2, (7, 9), hidden=(3,), init_scale=0.3, upper_noise=1.0,
-                                    dtype=torch.float64), X, y, ETA, steps=3)
+    model = T.train_gd(
+        T.TheoremNet(2, (7, 9), hidden=(3,), init_scale=0.3, upper_noise=1.0, dtype=torch.float64),
+        X,
+        y,
+        ETA,
+        steps=3,
+    )
     x0 = torch.zeros(1, 2, 7, 9, dtype=torch.float64)
     torch.testing.assert_close(T.agop_at_zero(model), brute_agop(model, x0), rtol=1e-12, atol=1e-15)
-    torch.testing.assert_close(T.agop_on_data(model, X), brute_agop(model, X), rtol=1e-10, atol=1e-15)
+    torch.testing.assert_close(
+        T.agop_on_data(model, X), brute_agop(model, X), rtol=1e-10, atol=1e-15
+    )
 
 
 def test_agop_at_zero_is_WT_V_W_for_any_network():
     """At x = 0 every z_j = W 0 = 0, so AGOP_0 = W^T (sum_j v_j v_j^T) W whatever W is."""
     X, y = images(n=12)
-    model = T.TheoremNet(2, (7, 9), hidden=(3,), init_scale=0.5, upper_noise=2.0,
-                         upper_padding_mode="zeros", dtype=torch.float64, seed=3)
+    model = T.TheoremNet(
+        2,
+        (7, 9),
+        hidden=(3,),
+        init_scale=0.5,
+        upper_noise=2.0,
+        upper_padding_mode="zeros",
+        dtype=torch.float64,
+        seed=3,
+    )
     model = T.train_gd(model, X, y, ETA, steps=4, train="all")
     W, V = T.first_layer(model), T.derivative_at_zero(model)
     torch.testing.assert_close(T.agop_at_zero(model), W.T @ V.T @ V @ W, rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize("relaxed", [dict(upper_noise=3.0), dict(init_scale=0.1),
-                                     dict(upper_padding_mode="zeros", upper_noise=2.0, hidden=(3,))])
+@pytest.mark.parametrize(
+    "relaxed",
+    [
+        dict(upper_noise=3.0),
+        dict(init_scale=0.1),
+        dict(upper_padding_mode="zeros", upper_noise=2.0, hidden=(3,)),
+    ],
+)
 def test_relaxing_an_assumption_breaks_exact_proportionality(relaxed):
     X, y = images()
     res = T.check_theorem(X, y, eta=ETA, **relaxed)
@@ -101,13 +128,21 @@ def test_a_readout_bias_only_shifts_the_labels():
     X, y = images()
     res = T.check_theorem(X, y, eta=ETA, readout_bias=0.7)
     v = T.closed_form_v(T.TheoremNet(2, (7, 9), dtype=X.dtype))
-    torch.testing.assert_close(res.W1, T.closed_form_w1(X, y, v, ETA, 3, g0=0.7), rtol=1e-12, atol=0)
+    torch.testing.assert_close(
+        res.W1, T.closed_form_w1(X, y, v, ETA, 3, g0=0.7), rtol=1e-12, atol=0
+    )
     assert (res.W1 - T.closed_form_w1(X, y, v, ETA, 3)).norm() > 0.1 * res.W1.norm()
     assert res.at_zero["residual"] <= 1e-10
 
 
-@pytest.mark.parametrize("kw", [dict(steps=20), dict(steps=15, batch_size=7),
-                                dict(steps=10, train="all", activation="relu", relu_grad_at_zero=1.0)])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(steps=20),
+        dict(steps=15, batch_size=7),
+        dict(steps=10, train="all", activation="relu", relu_grad_at_zero=1.0),
+    ],
+)
 def test_channel_symmetry_keeps_proportionality_for_many_steps(kw):
     """From W_0 = 0 with constant upper layers all k filters stay equal (W_t = 1 w_t^T), so
     CNFM and AGOP (at 0 and over the data) stay multiples of w_t w_t^T."""
@@ -151,8 +186,15 @@ def test_relu_with_torch_convention_does_not_move_from_zero():
 
 def test_relax_rows_and_float32():
     X, y = images(dtype=torch.float32)
-    rows = T.relax(X, y, {"scale": ("init_scale", (0.0, 0.3), {}),
-                          "relu0": ("init_scale", (0.0,), {"activation": "relu"})}, eta=ETA)
+    rows = T.relax(
+        X,
+        y,
+        {
+            "scale": ("init_scale", (0.0, 0.3), {}),
+            "relu0": ("init_scale", (0.0,), {"activation": "relu"}),
+        },
+        eta=ETA,
+    )
     assert [r["moved"] for r in rows] == [True, True, False]
     assert rows[0]["residual0"] < 1e-5 and rows[0]["init_to_update"] == 0
     assert rows[1]["residual0"] > 1e-2

@@ -41,14 +41,14 @@ FAST = dict(device="cpu", progress=False, random_state=0)
 
 
 def images(n=12, c=1, size=6, seed=0, dtype=torch.float64):
-    return torch.rand(n, c, size, size, generator=torch.Generator().manual_seed(seed),
-                      dtype=dtype)
+    return torch.rand(n, c, size, size, generator=torch.Generator().manual_seed(seed), dtype=dtype)
 
 
 def small_cnn(seed=0):
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(),
-                         nn.Linear(32, 3)).double().eval()
+    return (
+        nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(32, 3)).double().eval()
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,7 +119,10 @@ def test_check_choice_is_case_insensitive_and_returns_the_canonical_name():
 def test_check_dtype_accepts_float_dtypes_names_and_numpy_types_only():
     assert check_dtype(torch.float64) is torch.float64
     assert check_dtype("Float32") is torch.float32 and check_dtype("torch.float64") is torch.float64
-    assert check_dtype(np.float64) is torch.float64 and check_dtype(np.dtype("float32")) is torch.float32
+    assert (
+        check_dtype(np.float64) is torch.float64
+        and check_dtype(np.dtype("float32")) is torch.float32
+    )
     assert check_dtype(None) is None
     with pytest.raises(ValueError, match="images would be truncated"):
         check_dtype(torch.int32)
@@ -135,8 +138,11 @@ def test_check_dtype_accepts_float_dtypes_names_and_numpy_types_only():
 
 def test_check_result_names_what_overflowed_and_the_inputs_scale():
     x = torch.tensor([1.0, float("inf"), float("nan")])
-    with pytest.raises(ValueError, match=r"K\(X, X\) is not finite: 2 of 3 values.*"
-                                         r"max \|X\| = 1e\+20.*Rescale"):
+    with pytest.raises(
+        ValueError,
+        match=r"K\(X, X\) is not finite: 2 of 3 values.*"
+        r"max \|X\| = 1e\+20.*Rescale",
+    ):
         check_result(x, "K(X, X)", inputs={"X": torch.tensor([1e20])})
     ok = torch.ones(3)
     assert check_result(ok, "K") is ok
@@ -173,17 +179,21 @@ def test_defect1_every_parsed_name_is_case_insensitive():
 
     x = images(2)
     torch.testing.assert_close(pad(x, (1, 1, 1, 1), "Circular"), pad(x, (1, 1, 1, 1), "circular"))
-    a, b = SimpleCNN(1, 2, 6, depth=1, activation="TANH", pool="Max", init="Kaiming", seed=0), \
-        SimpleCNN(1, 2, 6, depth=1, activation="tanh", pool="max", init="kaiming", seed=0)
+    a, b = (
+        SimpleCNN(1, 2, 6, depth=1, activation="TANH", pool="Max", init="Kaiming", seed=0),
+        SimpleCNN(1, 2, 6, depth=1, activation="tanh", pool="max", init="kaiming", seed=0),
+    )
     torch.testing.assert_close(a(x.float()), b(x.float()), rtol=0, atol=0)
     space = FilterSpace(torch.randn(4, 9, dtype=torch.float64))
     B = space.reduce(torch.eye(4, dtype=torch.float64))
     assert space.similarity(B, "COSINE") == space.similarity(B, "cosine")
     Kt = K.laplace(x, None, 3)
-    best, _, scores = select_ridge(Kt, torch.ones(2, dtype=x.dtype), Kt, torch.ones(2, dtype=x.dtype),
-                                  [0.1, 1.0], metric="MSE")
-    assert (best, scores) == select_ridge(Kt, torch.ones(2, dtype=x.dtype), Kt,
-                                         torch.ones(2, dtype=x.dtype), [0.1, 1.0], "mse")[::2]
+    best, _, scores = select_ridge(
+        Kt, torch.ones(2, dtype=x.dtype), Kt, torch.ones(2, dtype=x.dtype), [0.1, 1.0], metric="MSE"
+    )
+    assert (best, scores) == select_ridge(
+        Kt, torch.ones(2, dtype=x.dtype), Kt, torch.ones(2, dtype=x.dtype), [0.1, 1.0], "mse"
+    )[::2]
     assert default_device("CPU").type == "cpu"
 
 
@@ -206,8 +216,9 @@ def test_defect1_kernel_object_with_conflicting_estimator_arguments_warns():
         ConvRFM(kernel=K.Laplace(3), patch_size=3, bandwidth=0.5, n_iter=0, **FAST).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # agreeing arguments: no warning
-        ConvRFM(kernel=K.Laplace(3, bandwidth=2.0), patch_size=3, bandwidth=2.0, n_iter=0,
-                **FAST).fit(X, y)
+        ConvRFM(
+            kernel=K.Laplace(3, bandwidth=2.0), patch_size=3, bandwidth=2.0, n_iter=0, **FAST
+        ).fit(X, y)
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,8 +250,10 @@ class _Detached(nn.Module):
 def test_defect2_a_conv_outside_autograd_is_an_error_naming_it(how):
     model = _Detached(how).eval()
     X = images()
-    with pytest.raises(ValueError, match="layer 'c1': its output does not reach the model's "
-                                         "output through autograd"):
+    with pytest.raises(
+        ValueError,
+        match="layer 'c1': its output does not reach the model's output through autograd",
+    ):
         patch_agop(model, X)
     # the layers after it are fine, and equal the brute-force reference
     A = patch_agop(model, X, layers=["c2"])["c2"]
@@ -275,20 +288,28 @@ def test_defect3_numpy_scalars_are_accepted_everywhere_and_give_the_same_answer(
     torch.testing.assert_close(K.cntk(X, None, np.int32(3), np.int64(2)), K.cntk(X, None, 3, 2))
     model = small_cnn()
     s1 = patch_agop(model, X, sketch=2, chunk_size=5, max_memory=2**20)["0"]
-    s2 = patch_agop(model, X, sketch=np.int64(2), chunk_size=np.int32(5),
-                    max_memory=np.int64(2**20))["0"]
+    s2 = patch_agop(
+        model, X, sketch=np.int64(2), chunk_size=np.int32(5), max_memory=np.int64(2**20)
+    )["0"]
     torch.testing.assert_close(s1, s2, rtol=0, atol=0)
     table = verify_ansatz(model, X, sketch=np.int64(2), null_draws=np.int64(0))
     assert len(table) == 1
-    deep = DeepConvRFM(depth=np.int64(2), n_layers=np.int64(1), width=np.int64(4),
-                       patch_size=np.int64(3), n_iter=0, **FAST).fit(X, y)
+    deep = DeepConvRFM(
+        depth=np.int64(2),
+        n_layers=np.int64(1),
+        width=np.int64(4),
+        patch_size=np.int64(3),
+        n_iter=0,
+        **FAST,
+    ).fit(X, y)
     assert deep.n_layers_ == 1
 
 
 def test_defect3_grid_search_over_numpy_arange():
     X, y = images(16), np.arange(16) % 2
-    grid = GridSearchCV(ConvRFM(kernel="laplace", n_iter=0, **FAST),
-                        {"patch_size": np.arange(1, 5, 2)}, cv=2).fit(X, y)
+    grid = GridSearchCV(
+        ConvRFM(kernel="laplace", n_iter=0, **FAST), {"patch_size": np.arange(1, 5, 2)}, cv=2
+    ).fit(X, y)
     assert grid.best_params_["patch_size"] in (1, 3)
 
 
@@ -297,20 +318,23 @@ def test_defect3_grid_search_over_numpy_arange():
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("params, match", [
-    (dict(dtype=torch.int32), "dtype must be one of.*images would be truncated"),
-    (dict(dtype="float8?"), "dtype must be a floating torch dtype"),
-    (dict(ridges=0.1), r"ridges must be a non-empty sequence.*pass \[0.1\]"),
-    (dict(ridges=[1e-3, float("nan")]), r"ridges\[1\] must be a finite number"),
-    (dict(padding=True), "padding must be an integer, got True"),
-    (dict(patch_size=4), "patch_size must be a positive odd integer"),
-    (dict(n_iter=1.0), "n_iter must be an integer"),
-    (dict(validation_fraction=1.0), "validation_fraction must lie in"),
-    (dict(normalize="l2"), "normalize must be one of"),
-    (dict(power=0), "power must be a positive number"),
-    (dict(max_memory=0), "max_memory must be a positive integer"),
-    (dict(agop_samples=True), "agop_samples must be an integer"),
-])
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(dtype=torch.int32), "dtype must be one of.*images would be truncated"),
+        (dict(dtype="float8?"), "dtype must be a floating torch dtype"),
+        (dict(ridges=0.1), r"ridges must be a non-empty sequence.*pass \[0.1\]"),
+        (dict(ridges=[1e-3, float("nan")]), r"ridges\[1\] must be a finite number"),
+        (dict(padding=True), "padding must be an integer, got True"),
+        (dict(patch_size=4), "patch_size must be a positive odd integer"),
+        (dict(n_iter=1.0), "n_iter must be an integer"),
+        (dict(validation_fraction=1.0), "validation_fraction must lie in"),
+        (dict(normalize="l2"), "normalize must be one of"),
+        (dict(power=0), "power must be a positive number"),
+        (dict(max_memory=0), "max_memory must be a positive integer"),
+        (dict(agop_samples=True), "agop_samples must be an integer"),
+    ],
+)
 def test_defect4_estimator_parameters_are_checked_before_fitting(params, match):
     X, y = images(), np.arange(12) % 2
     kw = dict(kernel="laplace", patch_size=3, n_iter=0, **FAST) | params
@@ -328,21 +352,30 @@ def test_defect4_dtype_names_work_and_deep_rfm_checks_its_dtype():
         CNNBaseline(depth=1, width=2, epochs=1, dtype=torch.int32, **FAST).fit(X, y)
     with pytest.raises(ValueError, match="lr must be a positive number"):
         CNNBaseline(depth=1, width=2, epochs=1, lr=0, **FAST).fit(X, y)
-    base = CNNBaseline(depth=np.int64(1), width=np.int64(2), epochs=np.int64(1),
-                       patch_size=np.int64(3), lr=np.float32(0.1), **FAST).fit(X, y)
+    base = CNNBaseline(
+        depth=np.int64(1),
+        width=np.int64(2),
+        epochs=np.int64(1),
+        patch_size=np.int64(3),
+        lr=np.float32(0.1),
+        **FAST,
+    ).fit(X, y)
     assert base.predict(X).shape == (12,)
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(max_memory=0), "max_memory must be a positive integer"),
-    (dict(max_memory=-5), "max_memory must be a positive integer"),
-    (dict(chunk_size=True), "chunk_size must be an integer, got True"),
-    (dict(chunk_size=0), "chunk_size must be a positive integer"),
-    (dict(layers=0), "layers must be None, a layer name or module, or a list"),
-    (dict(sketch=0), "sketch must be a positive integer"),
-    (dict(sketch=2.0), "sketch must be an integer"),
-    (dict(seed=-1), "seed must be a non-negative integer"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(max_memory=0), "max_memory must be a positive integer"),
+        (dict(max_memory=-5), "max_memory must be a positive integer"),
+        (dict(chunk_size=True), "chunk_size must be an integer, got True"),
+        (dict(chunk_size=0), "chunk_size must be a positive integer"),
+        (dict(layers=0), "layers must be None, a layer name or module, or a list"),
+        (dict(sketch=0), "sketch must be a positive integer"),
+        (dict(sketch=2.0), "sketch must be an integer"),
+        (dict(seed=-1), "seed must be a non-negative integer"),
+    ],
+)
 def test_defect4_patch_agop_arguments(kw, match):
     with pytest.raises(ValueError, match=match):
         patch_agop(small_cnn(), images(), **kw)
@@ -366,18 +399,26 @@ def test_defect4_kernel_arguments():
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fn", [
-    lambda X: K.cntk(X, None, 3, 2), lambda X: K.cnngp(X, None, 3),
-    lambda X: K.laplace(X, None, 3),
-    lambda X: K.cntk_agop(X, X, torch.ones(len(X)), 3, 1),
-    lambda X: K.cnngp_agop(X, X, torch.ones(len(X)), 3),
-    lambda X: K.laplace_agop(X, X, torch.ones(len(X)), 3),
-], ids=["cntk", "cnngp", "laplace", "cntk_agop", "cnngp_agop", "laplace_agop"])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda X: K.cntk(X, None, 3, 2),
+        lambda X: K.cnngp(X, None, 3),
+        lambda X: K.laplace(X, None, 3),
+        lambda X: K.cntk_agop(X, X, torch.ones(len(X)), 3, 1),
+        lambda X: K.cnngp_agop(X, X, torch.ones(len(X)), 3),
+        lambda X: K.laplace_agop(X, X, torch.ones(len(X)), 3),
+    ],
+    ids=["cntk", "cnngp", "laplace", "cntk_agop", "cnngp_agop", "laplace_agop"],
+)
 def test_defect5_kernels_near_the_float_range_raise_instead_of_returning_nan(fn):
     X = images(6, dtype=torch.float32) * 1e20
     X[0, 0, 0, 0] = 1e20
-    with pytest.raises(ValueError, match=r"is not finite: .*overflow in torch.float32.*"
-                                         r"max \|X\| = 1e\+20.*Rescale X and Z"):
+    with pytest.raises(
+        ValueError,
+        match=r"is not finite: .*overflow in torch.float32.*"
+        r"max \|X\| = 1e\+20.*Rescale X and Z",
+    ):
         fn(X)
     fn(X.double())  # float64 holds it: no error, and
     assert bool(torch.isfinite(fn(X.double())).all())
@@ -385,8 +426,10 @@ def test_defect5_kernels_near_the_float_range_raise_instead_of_returning_nan(fn)
 
 def test_defect5_correlation_is_scale_free_over_the_whole_float_range():
     g = torch.Generator().manual_seed(0)
-    A, B = torch.randn(6, 6, generator=g, dtype=torch.float64), torch.randn(6, 6, generator=g,
-                                                                            dtype=torch.float64)
+    A, B = (
+        torch.randn(6, 6, generator=g, dtype=torch.float64),
+        torch.randn(6, 6, generator=g, dtype=torch.float64),
+    )
     for kind in ("pearson", "cosine"):
         ref = correlation(A, B, kind)
         for s in (1e-300, 1e-150, 1e150, 1e300):
@@ -401,7 +444,9 @@ def test_defect5_correlation_is_scale_free_over_the_whole_float_range():
 def test_defect5_solvers_never_return_nan():
     with pytest.raises(ValueError, match="K \\+ ridge\\*I is zero"):
         RidgeSweep(torch.zeros(3, 3)).solve(torch.ones(3), 0)
-    assert torch.equal(RidgeSweep(torch.zeros(3, 3)).solve(torch.ones(3), 2.0), torch.full((3,), 0.5))
+    assert torch.equal(
+        RidgeSweep(torch.zeros(3, 3)).solve(torch.ones(3), 2.0), torch.full((3,), 0.5)
+    )
     with pytest.raises(ValueError, match="K must be symmetric"):
         ridge(torch.tensor([[2.0, 1.0], [0.0, 2.0]]), torch.ones(2), 0.1)
     with pytest.raises(ValueError, match="K must be symmetric"):
@@ -412,7 +457,13 @@ def test_defect5_solvers_never_return_nan():
     with pytest.raises(ValueError, match=r"dual_coef = \(K \+ ridge I\)\^\{-1\} Y is not finite"):
         ridge(tiny, torch.ones(3, dtype=torch.float64), 0.0, jitter=False)
     with pytest.raises(ValueError, match="is not finite"):
-        select_ridge(tiny, torch.ones(3, dtype=torch.float64), tiny, torch.ones(3, dtype=torch.float64), [0.0])
+        select_ridge(
+            tiny,
+            torch.ones(3, dtype=torch.float64),
+            tiny,
+            torch.ones(3, dtype=torch.float64),
+            [0.0],
+        )
 
 
 def test_defect5_psd_power_checks_power():
@@ -525,11 +576,18 @@ def test_defect8_labels_out_of_range_fail_on_loading(tmp_path):
     raw.mkdir(parents=True)
     for part, n in (("train", 6), ("t10k", 4)):
         (raw / f"{part}-images-idx3-ubyte").write_bytes(_idx(raw, np.zeros((n, 28, 28))))
-        (raw / f"{part}-labels-idx1-ubyte").write_bytes(_idx(raw, np.array([0, 1, 12, 3, 4, 5][:n])))
-    for call in (lambda: load_dataset("mnist", root=tmp_path, device="cpu"),
-                 lambda: read_split("mnist", root=tmp_path)):
-        with pytest.raises(DataFileError, match=r"MNIST train labels under .* must lie in 0..9; "
-                                                r"1 do not \(e.g. \[12\]\)"):
+        (raw / f"{part}-labels-idx1-ubyte").write_bytes(
+            _idx(raw, np.array([0, 1, 12, 3, 4, 5][:n]))
+        )
+    for call in (
+        lambda: load_dataset("mnist", root=tmp_path, device="cpu"),
+        lambda: read_split("mnist", root=tmp_path),
+    ):
+        with pytest.raises(
+            DataFileError,
+            match=r"MNIST train labels under .* must lie in 0..9; "
+            r"1 do not \(e.g. \[12\]\)",
+        ):
             call()
 
 
@@ -538,14 +596,18 @@ def test_defect8_labels_out_of_range_fail_on_loading(tmp_path):
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["--json", "/missing/dir/x.json"], "the directory /missing/dir does not exist"),
-    (["--only"], "expected at least one argument"),
-    (["--device", "gpu"], "--device gpu: device must be"),
-    (["--only", "nope"], "unknown benchmark"),
-])
-def test_defect9_bench_usage_errors_come_before_any_benchmark_runs(argv, match, capsys,
-                                                                   monkeypatch):
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--json", "/missing/dir/x.json"], "the directory /missing/dir does not exist"),
+        (["--only"], "expected at least one argument"),
+        (["--device", "gpu"], "--device gpu: device must be"),
+        (["--only", "nope"], "unknown benchmark"),
+    ],
+)
+def test_defect9_bench_usage_errors_come_before_any_benchmark_runs(
+    argv, match, capsys, monkeypatch
+):
     import agop.bench as bench
     from agop.bench.__main__ import main
 
@@ -591,17 +653,25 @@ def test_defect10_saturated_theorem_check_says_why(scale, eta):
     g = torch.Generator().manual_seed(0)
     X = torch.rand(16, 1, 6, 6, generator=g, dtype=torch.float64) * scale
     y = torch.randn(16, generator=g, dtype=torch.float64)
-    with pytest.raises(ValueError, match=r"pre-activations W_1 x\[j\] reach .*tanh' is 0.*"
-                                         r"Scale X to \[0, 1\] or lower eta"):
+    with pytest.raises(
+        ValueError,
+        match=r"pre-activations W_1 x\[j\] reach .*tanh' is 0.*"
+        r"Scale X to \[0, 1\] or lower eta",
+    ):
         check_theorem(X, y, eta=eta)
     res = check_theorem(X, y, eta=eta, on_data=False)  # at x = 0 the theorem still holds
     assert res.at_zero["pearson"] == pytest.approx(1.0, abs=1e-9)
 
 
-@pytest.mark.parametrize("fn", [
-    lambda X: K.laplace(X, None, 3), lambda X: patch_agop(small_cnn(), X),
-    lambda X: ConvRFM(patch_size=3, n_iter=0, **FAST).fit(X, np.arange(len(X)) % 2),
-], ids=["laplace", "patch_agop", "ConvRFM"])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda X: K.laplace(X, None, 3),
+        lambda X: patch_agop(small_cnn(), X),
+        lambda X: ConvRFM(patch_size=3, n_iter=0, **FAST).fit(X, np.arange(len(X)) % 2),
+    ],
+    ids=["laplace", "patch_agop", "ConvRFM"],
+)
 def test_defect10_complex_images_are_rejected(fn):
     X = images()
     with pytest.raises(TypeError, match="X must be real, got a torch.complex128 tensor"):

@@ -36,22 +36,34 @@ def test_pretrained_explorer_takes_an_upload_in_this_ipywidgets():
     from agop import widgets
 
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(),
-                                torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
-                                torch.nn.Linear(4, 3)).eval()
-    box = widgets.pretrained_explorer({"tiny": model}, {"noise": torch.rand(3, 16, 16)},
-                                      size=16, sketch=2)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, 3),
+    ).eval()
+    box = widgets.pretrained_explorer(
+        {"tiny": model}, {"noise": torch.rand(3, 16, 16)}, size=16, sketch=2
+    )
     upload = box.children[1].children[1]
     image_box = box.children[1].children[0]
     assert isinstance(upload, ipywidgets.FileUpload)
     content = _png(1)
     if int(ipywidgets.__version__.split(".")[0]) >= 8:
-        upload.value = ({"name": "mine.png", "type": "image/png", "size": len(content),
-                         "content": memoryview(content),
-                         "last_modified": datetime.datetime.now()},)
+        upload.value = (
+            {
+                "name": "mine.png",
+                "type": "image/png",
+                "size": len(content),
+                "content": memoryview(content),
+                "last_modified": datetime.datetime.now(),
+            },
+        )
     else:  # 7.x: the front end sends metadata and data, then bumps a counter; value follows
-        upload.metadata = [{"name": "mine.png", "type": "image/png", "size": len(content),
-                            "lastModified": 0}]
+        upload.metadata = [
+            {"name": "mine.png", "type": "image/png", "size": len(content), "lastModified": 0}
+        ]
         upload.data = [content]
         upload._counter += 1
         assert list(upload.value) == ["mine.png"]

@@ -21,8 +21,14 @@ def _controls(widget):
 
 def _cnn(seed):
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 5, 3, padding=1),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(5, 3)).eval()
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(4, 5, 3, padding=1),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(5, 3),
+    ).eval()
 
 
 def test_pretrained_explorer_opens_on_the_first_view_and_redraws_once(monkeypatch):
@@ -32,8 +38,9 @@ def test_pretrained_explorer_opens_on_the_first_view_and_redraws_once(monkeypatc
     views = LayerViews(models, images, sketch=2)
     drawn = []
     real = viz.plot_layer_views
-    monkeypatch.setattr(viz, "plot_layer_views",
-                        lambda v, *a, **k: drawn.append(a) or real(v, *a, **k))
+    monkeypatch.setattr(
+        viz, "plot_layer_views", lambda v, *a, **k: drawn.append(a) or real(v, *a, **k)
+    )
     box = widgets.pretrained_explorer(models, images, views=views)
     assert drawn == [views.first()] == [("a", "0", "x")]
     c = _controls(box)
@@ -48,12 +55,12 @@ def test_ansatz_explorer_opens_on_the_last_checkpoint_and_layer(monkeypatch):
     from agop import viz
 
     eye = torch.eye(4, dtype=torch.float64)
-    matrices = {f"epoch {e}": {n: (eye * (1 + e), eye + e) for n in ("l1", "l2")}
-                for e in (0, 5)}
+    matrices = {f"epoch {e}": {n: (eye * (1 + e), eye + e) for n in ("l1", "l2")} for e in (0, 5)}
     titles = []
     real = viz.plot_cnfm_agop
-    monkeypatch.setattr(viz, "plot_cnfm_agop",
-                        lambda *a, **k: titles.append(k["title"]) or real(*a, **k))
+    monkeypatch.setattr(
+        viz, "plot_cnfm_agop", lambda *a, **k: titles.append(k["title"]) or real(*a, **k)
+    )
     box = widgets.ansatz_explorer(matrices)
     assert titles == ["l2, epoch 5"]  # the static twin's last figure
     assert not _controls(box)["power"].continuous_update
@@ -65,19 +72,28 @@ def test_emergence_explorer_opens_on_the_static_twin_and_trains_each_pair_once(m
     def fake_view(gain, width, **settings):
         trained.append((gain, width))
         W = torch.eye(width, 6)
-        return {"gain": gain, "width": width, "W": W, "eigvecs": W[:2], "ipr_weights":
-                torch.ones(width), "ipr_agop": torch.ones(2), "ipr_random": 0.5}
+        return {
+            "gain": gain,
+            "width": width,
+            "W": W,
+            "eigvecs": W[:2],
+            "ipr_weights": torch.ones(width),
+            "ipr_agop": torch.ones(2),
+            "ipr_random": 0.5,
+        }
 
     trained, drawn = [], []
     real = viz.plot_emergence_view
     monkeypatch.setattr(widgets, "emergence_view", fake_view)
-    monkeypatch.setattr(viz, "plot_emergence_view",
-                        lambda view, **k: drawn.append((view["gain"], view["width"]))
-                        or real(view, **k))
+    monkeypatch.setattr(
+        viz,
+        "plot_emergence_view",
+        lambda view, **k: drawn.append((view["gain"], view["width"])) or real(view, **k),
+    )
     twin = fake_view(30.0, 8)
     trained.clear()
     box = widgets.emergence_explorer([0.0, 3.0, 30.0], [8, 32], views={(30.0, 8): twin})
-    assert drawn == [(30.0, 8)] and trained == []   # the static twin's view, not retrained
+    assert drawn == [(30.0, 8)] and trained == []  # the static twin's view, not retrained
     c = _controls(box)
     assert not c["gain"].continuous_update and not c["width"].continuous_update
     c["gain"].value = 0.0
@@ -86,4 +102,4 @@ def test_emergence_explorer_opens_on_the_static_twin_and_trains_each_pair_once(m
     c["width"].value = 8
     c["gain"].value = 0.0
     assert drawn[1:] == [(0.0, 8), (0.0, 32), (30.0, 32), (30.0, 8), (0.0, 8)]
-    assert trained == [(0.0, 8), (0.0, 32), (30.0, 32)]   # cached: each pair trained once
+    assert trained == [(0.0, 8), (0.0, 32), (30.0, 32)]  # cached: each pair trained once

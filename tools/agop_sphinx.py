@@ -42,7 +42,8 @@ def resolve_reexport(app, env, node, contnode) -> Any:
         return None
     full = f"{module}.{name}" + (f".{rest}" if rest else "")
     return env.get_domain("py").resolve_xref(
-        env, node.get("refdoc", ""), app.builder, node["reftype"], full, node, contnode)
+        env, node.get("refdoc", ""), app.builder, node["reftype"], full, node, contnode
+    )
 
 
 def skip_sklearn_members(app, what, name, obj, skip, options) -> bool | None:
@@ -77,8 +78,10 @@ def number_exercises_per_chapter(app, env) -> list[str]:
     for docname, kinds in env.toc_fignumbers.items():
         chapter = re.match(r"book/(\d+)_", docname)
         if chapter and "exercise" in kinds:
-            kinds["exercise"] = {ident: (int(chapter.group(1)), n)
-                                 for n, ident in enumerate(kinds["exercise"], start=1)}
+            kinds["exercise"] = {
+                ident: (int(chapter.group(1)), n)
+                for n, ident in enumerate(kinds["exercise"], start=1)
+            }
     return []
 
 
@@ -103,12 +106,15 @@ class DropHiddenSolutions(SphinxTransform):
         for marker in list(self.document.findall(hidden_solution)):
             parent = marker.parent
             start = parent.index(marker)
-            end = next((i for i in range(start, len(parent))
-                        if isinstance(parent[i], solution_end_node)), None)
+            end = next(
+                (i for i in range(start, len(parent)) if isinstance(parent[i], solution_end_node)),
+                None,
+            )
             if end is None:
-                raise ValueError(f"{self.env.docname}: solution-start without a "
-                                 "solution-end at the same level")
-            del parent[start:end + 1]
+                raise ValueError(
+                    f"{self.env.docname}: solution-start without a solution-end at the same level"
+                )
+            del parent[start : end + 1]
 
 
 def setup(app) -> dict[str, Any]:

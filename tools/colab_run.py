@@ -28,24 +28,30 @@ from make_notebooks import myst_markup  # noqa: E402
 
 def run(path: Path, kernel: str, timeout: int) -> dict:
     nb = nbformat.read(path, as_version=4)
-    markup = [f"cell {i}: {m}" for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
-              for m in myst_markup(c.source)]
+    markup = [
+        f"cell {i}: {m}"
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "markdown"
+        for m in myst_markup(c.source)
+    ]
     result = {"notebook": path.name, "myst_markup": markup, "error": None}
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"colab-{path.stem}-") as cwd:
-        client = NotebookClient(nb, timeout=timeout, kernel_name=kernel,
-                                resources={"metadata": {"path": cwd}})
+        client = NotebookClient(
+            nb, timeout=timeout, kernel_name=kernel, resources={"metadata": {"path": cwd}}
+        )
         try:
             client.execute()
         except CellExecutionError as err:
             result["error"] = str(err).strip().splitlines()[-1][:300]
             result["error_detail"] = str(err)[-3000:]
-        except Exception as err:                      # a dead kernel or a timeout
+        except Exception as err:  # a dead kernel or a timeout
             result["error"] = f"{type(err).__name__}: {err}"[:300]
     result["seconds"] = round(time.perf_counter() - start, 1)
     result["ok"] = result["error"] is None and not markup
-    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
-                   for o in c.get("outputs", []))
+    text = "".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
     result["glued_lines"] = sum(1 for line in text.splitlines() if " = " in line)
     return result
 
@@ -74,11 +80,13 @@ def main() -> int:
         r = run_with_retry(path.resolve(), args.kernel, args.timeout)
         results.append(r)
         status = "pass" if r["ok"] else "FAIL"
-        print(f"{status} {r['notebook']:28s} {r['seconds']:7.1f} s"
-              + (f"  error: {r['error']}" if r["error"] else "")
-              + (f"  MyST left: {r['myst_markup'][:3]}" if r["myst_markup"] else "")
-              + (f"  (retried after: {r['retried_after']})" if "retried_after" in r else ""),
-              flush=True)
+        print(
+            f"{status} {r['notebook']:28s} {r['seconds']:7.1f} s"
+            + (f"  error: {r['error']}" if r["error"] else "")
+            + (f"  MyST left: {r['myst_markup'][:3]}" if r["myst_markup"] else "")
+            + (f"  (retried after: {r['retried_after']})" if "retried_after" in r else ""),
+            flush=True,
+        )
         if r.get("error_detail"):
             print(r["error_detail"], flush=True)
     if args.report:

@@ -45,7 +45,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
-STUDENT = ROOT / "student" / "book"   # the student edition's notebooks
+STUDENT = ROOT / "student" / "book"  # the student edition's notebooks
 
 # --- what counts as MyST-only markup ------------------------------------------------------------
 
@@ -71,8 +71,13 @@ def _outside_code(text: str) -> list[tuple[int, str]]:
             continue
         if m and m.group(3):
             directives.append(m.group(2))
-        elif m and directives and m.group(2)[0] == directives[-1][0] and \
-                len(m.group(2)) >= len(directives[-1]) and not m.group(5):
+        elif (
+            m
+            and directives
+            and m.group(2)[0] == directives[-1][0]
+            and len(m.group(2)) >= len(directives[-1])
+            and not m.group(5)
+        ):
             directives.pop()
         elif m and not m.group(2).startswith(":"):
             fence = m.group(2)
@@ -101,6 +106,7 @@ def myst_markup(text: str) -> list[str]:
 
 # --- citations ----------------------------------------------------------------------------------
 
+
 def read_bib(path: Path = ROOT / "references.bib") -> dict[str, dict[str, str]]:
     """``references.bib`` as ``{key: {field: value}}`` (braces and LaTeX accents removed)."""
     entries = {}
@@ -128,8 +134,13 @@ def cite_link(entry: dict[str, str]) -> str:
 def cite_text(entry: dict[str, str]) -> str:
     """``Beaglehole et al., 2023`` (two authors: ``A and B``)."""
     surnames = [a.split(",")[0].strip() for a in entry["author"].split(" and ")]
-    who = (surnames[0] if len(surnames) == 1 else f"{surnames[0]} and {surnames[1]}"
-           if len(surnames) == 2 else f"{surnames[0]} et al.")
+    who = (
+        surnames[0]
+        if len(surnames) == 1
+        else f"{surnames[0]} and {surnames[1]}"
+        if len(surnames) == 2
+        else f"{surnames[0]} et al."
+    )
     return f"{who}, {entry.get('year', 'n.d.')}"
 
 
@@ -148,8 +159,9 @@ def _role(name: str, content: str, bib: dict, labels: Labels) -> str:
         if missing:
             raise ValueError(f"{{{name}}}: {missing} not in references.bib")
         if name in ("cite:t", "cite:ts"):
-            return "; ".join(f"[{cite_text(bib[k]).replace(', ', ' (')})]({cite_link(bib[k])})"
-                             for k in keys)
+            return "; ".join(
+                f"[{cite_text(bib[k]).replace(', ', ' (')})]({cite_link(bib[k])})" for k in keys
+            )
         return "(" + "; ".join(f"[{cite_text(bib[k])}]({cite_link(bib[k])})" for k in keys) + ")"
     if kind in _PY_ROLES:
         target = content.split("<")[-1].rstrip(">").strip() if "<" in content else content
@@ -166,8 +178,9 @@ def _role(name: str, content: str, bib: dict, labels: Labels) -> str:
         if name == "numref":
             number = labels.figures.get(target)
             if number is None:
-                return text.strip().replace("%s", "").strip() if _ else \
-                    "a figure in another chapter"
+                return (
+                    text.strip().replace("%s", "").strip() if _ else "a figure in another chapter"
+                )
             return text.strip().replace("%s", str(number)) if _ else f"Figure {number}"
         return text.strip() if _ else target
     if name in ("sub", "sup", "abbr", "kbd", "samp", "code"):
@@ -177,8 +190,22 @@ def _role(name: str, content: str, bib: dict, labels: Labels) -> str:
 
 # --- directives ---------------------------------------------------------------------------------
 
-_ADMONITIONS = {"note", "tip", "warning", "important", "attention", "caution", "danger", "error",
-                "hint", "seealso", "admonition", "prf:theorem", "prf:proof", "prf:definition"}
+_ADMONITIONS = {
+    "note",
+    "tip",
+    "warning",
+    "important",
+    "attention",
+    "caution",
+    "danger",
+    "error",
+    "hint",
+    "seealso",
+    "admonition",
+    "prf:theorem",
+    "prf:proof",
+    "prf:definition",
+}
 
 
 class Labels:
@@ -212,14 +239,13 @@ def book_labels(chapter: Path) -> Labels:
 
 
 class _Converter:
-    def __init__(self, bib: dict, solutions: bool, labels: Labels,
-                 chapter: int | None = None):
+    def __init__(self, bib: dict, solutions: bool, labels: Labels, chapter: int | None = None):
         self.bib, self.solutions, self.exercises = bib, solutions, 0
         self.labels = labels
-        self.prefix = "" if chapter is None else f"{chapter}."   # Exercise 4.2, as the book
-        self.dropping = False       # inside a gated solution, student mode
-        self.folds = True           # the gated solution being written ends in the same cell
-        self.open_gated = False     # inside a gated solution written as a bold line
+        self.prefix = "" if chapter is None else f"{chapter}."  # Exercise 4.2, as the book
+        self.dropping = False  # inside a gated solution, student mode
+        self.folds = True  # the gated solution being written ends in the same cell
+        self.open_gated = False  # inside a gated solution written as a bold line
 
     def inline(self, line: str) -> str:
         line = _ROLE.sub(lambda m: _role(m.group(1), m.group(2), self.bib, self.labels), line)
@@ -234,9 +260,12 @@ class _Converter:
         while i < len(lines):
             line = lines[i]
             m = _FENCE.match(line)
-            if fence is not None:                      # inside a plain code block: verbatim
-                if line.strip() and not line.strip().strip(fence[0]) and \
-                        len(line.strip()) >= len(fence):
+            if fence is not None:  # inside a plain code block: verbatim
+                if (
+                    line.strip()
+                    and not line.strip().strip(fence[0])
+                    and len(line.strip()) >= len(fence)
+                ):
                     fence = None
                 out.append(line)
                 i += 1
@@ -249,10 +278,12 @@ class _Converter:
                 continue
             if m and m.group(3):
                 end = self._closing(lines, i, m.group(2))
-                body = lines[i + 1:end]
+                body = lines[i + 1 : end]
                 if m.group(4) == "solution-start":  # folds only if its end is in this cell
-                    self.folds = any(_FENCE.match(x) and (_FENCE.match(x).group(4) or "")
-                                     == "solution-end" for x in lines[end + 1:])
+                    self.folds = any(
+                        _FENCE.match(x) and (_FENCE.match(x).group(4) or "") == "solution-end"
+                        for x in lines[end + 1 :]
+                    )
                 out += self.directive(m.group(4), m.group(5).strip(), body, m.group(1))
                 i = end + 1
                 continue
@@ -271,8 +302,11 @@ class _Converter:
             m = _FENCE.match(lines[j])
             if m and m.group(3) and m.group(2)[0] == fence[0]:
                 depth += 1
-            elif lines[j].strip() and set(lines[j].strip()) == {fence[0]} and \
-                    len(lines[j].strip()) >= len(fence):
+            elif (
+                lines[j].strip()
+                and set(lines[j].strip()) == {fence[0]}
+                and len(lines[j].strip()) >= len(fence)
+            ):
                 if depth == 0:
                     return j
                 depth -= 1
@@ -294,8 +328,14 @@ class _Converter:
         return opts, body[k:]
 
     def _details(self, summary: str, body: list[str], indent: str) -> list[str]:
-        return [f"{indent}<details>", f"{indent}<summary>{summary}</summary>", "",
-                *self.block(body), "", f"{indent}</details>"]
+        return [
+            f"{indent}<details>",
+            f"{indent}<summary>{summary}</summary>",
+            "",
+            *self.block(body),
+            "",
+            f"{indent}</details>",
+        ]
 
     def directive(self, name: str, arg: str, body: list[str], indent: str) -> list[str]:
         opts, body = self._options(body)
@@ -315,8 +355,11 @@ class _Converter:
         if name in _ADMONITIONS:
             head = title or name.split(":")[-1].capitalize()
             inner = self.block(body)
-            return [f"{indent}> **{head}**", f"{indent}>",
-                    *[f"{indent}> {x}".rstrip() for x in inner]]
+            return [
+                f"{indent}> **{head}**",
+                f"{indent}>",
+                *[f"{indent}> {x}".rstrip() for x in inner],
+            ]
         if name == "math":
             return [f"{indent}$$", *body, f"{indent}$$"]
         if name in ("code-block", "code", "sourcecode"):
@@ -326,8 +369,7 @@ class _Converter:
             number = self.labels.figures.get(opts.get("name", "").strip("'\""))
             head = f"Figure {number}." if number else "Figure:"
             if name == "glue:figure":
-                return [f"{indent}*{head} {caption}* (the figure is drawn by the code cell "
-                        "above)"]
+                return [f"{indent}*{head} {caption}* (the figure is drawn by the code cell above)"]
             if name == "figure":
                 caption = f"{head} {caption}"
             return [f"{indent}![{caption or opts.get('alt', '')}]({arg})"]
@@ -336,8 +378,10 @@ class _Converter:
     def _gated(self, name: str, title: str, indent: str) -> list[str]:
         if name == "exercise-start":
             self.exercises += 1
-            return [f"{indent}**Exercise {self.prefix}{self.exercises}.**"
-                    + (f" {title}" if title else "")]
+            return [
+                f"{indent}**Exercise {self.prefix}{self.exercises}.**"
+                + (f" {title}" if title else "")
+            ]
         if name == "solution-start":
             if not self.solutions:
                 self.dropping = True
@@ -353,21 +397,30 @@ class _Converter:
         return []
 
 
-GLUE_NOTE = ("> Numbers in this notebook's text are computed by its code. Where the text shows a "
-             "name in code style, such as `{name}`, the code cell that computes it prints "
-             "`{name} = ...`.")
+GLUE_NOTE = (
+    "> Numbers in this notebook's text are computed by its code. Where the text shows a "
+    "name in code style, such as `{name}`, the code cell that computes it prints "
+    "`{name} = ...`."
+)
 
 
-def convert_markdown(text: str, *, bib: dict | None = None, solutions: bool = True,
-                     labels: Labels | None = None, conv: _Converter | None = None) -> str:
+def convert_markdown(
+    text: str,
+    *,
+    bib: dict | None = None,
+    solutions: bool = True,
+    labels: Labels | None = None,
+    conv: _Converter | None = None,
+) -> str:
     """One markdown cell without MyST-only markup (see the module docstring).
 
     ``labels`` numbers figures and equations across the whole notebook; by default, this
     text's. ``conv``: the converter of the notebook the cell belongs to (exercise numbers,
     gated solutions that span cells, figure and equation numbers); a fresh one by default.
     """
-    conv = conv or _Converter(read_bib() if bib is None else bib, solutions,
-                              Labels(text) if labels is None else labels)
+    conv = conv or _Converter(
+        read_bib() if bib is None else bib, solutions, Labels(text) if labels is None else labels
+    )
     out = "\n".join(conv.block(text.splitlines()))
     return re.sub(r"\n{3,}", "\n\n", out).strip("\n")
 
@@ -391,8 +444,9 @@ def notebook(chapter: Path, *, solutions: bool = True) -> dict:
 
     source = jupytext.read(chapter)
     number = re.match(r"(\d+)_", chapter.name)
-    conv = _Converter(read_bib(), solutions, book_labels(chapter),
-                      int(number.group(1)) if number else None)
+    conv = _Converter(
+        read_bib(), solutions, book_labels(chapter), int(number.group(1)) if number else None
+    )
     cells, glued = [], None
     for cell in source.cells:
         if cell.cell_type == "markdown":
@@ -402,20 +456,30 @@ def notebook(chapter: Path, *, solutions: bool = True) -> dict:
                 text = _student_links(text)
             if not text.strip():
                 continue
-            cells.append({"cell_type": "markdown", "metadata": dict(cell.metadata),
-                          "source": text})
-        elif not conv.dropping:   # a student edition drops a gated solution's code
-            cells.append({"cell_type": "code", "execution_count": None,
-                          "metadata": dict(cell.metadata), "outputs": [],
-                          "source": cell.source})
+            cells.append({"cell_type": "markdown", "metadata": dict(cell.metadata), "source": text})
+        elif not conv.dropping:  # a student edition drops a gated solution's code
+            cells.append(
+                {
+                    "cell_type": "code",
+                    "execution_count": None,
+                    "metadata": dict(cell.metadata),
+                    "outputs": [],
+                    "source": cell.source,
+                }
+            )
     if glued:
-        note = {"cell_type": "markdown", "metadata": {},
-                "source": GLUE_NOTE.format(name=glued.group(1).strip())}
+        note = {
+            "cell_type": "markdown",
+            "metadata": {},
+            "source": GLUE_NOTE.format(name=glued.group(1).strip()),
+        }
         cells.insert(1 if cells and cells[0]["cell_type"] == "markdown" else 0, note)
     for i, cell in enumerate(cells):
         cell["id"] = f"cell-{i}"
-    meta = {"kernelspec": dict(source.metadata.get("kernelspec", {})),
-            "language_info": {"name": "python"}}
+    meta = {
+        "kernelspec": dict(source.metadata.get("kernelspec", {})),
+        "language_info": {"name": "python"},
+    }
     return {"cells": cells, "metadata": meta, "nbformat": 4, "nbformat_minor": 5}
 
 

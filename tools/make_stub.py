@@ -1,12 +1,12 @@
 """Write an honest placeholder chapter that already follows the book's skeleton.
 
-    python tools/make_stub.py book/04_convrfm_edges.md "ConvRFM: edge detectors from the AGOP" "what it will hold"
+python tools/make_stub.py book/04_convrfm_edges.md "ConvRFM: edge detectors from the AGOP" "what it will hold"
 """
 
 import sys
 from pathlib import Path
 
-TEMPLATE = '''---
+TEMPLATE = """---
 jupytext:
   text_representation:
     extension: .md
@@ -62,7 +62,7 @@ Each chapter names its quantity in its first paragraph once it is written; compa
 ```{{code-cell}} ipython3
 agop.environment_report(seed=SEED);
 ```
-'''
+"""
 
 path, title, plan = sys.argv[1], sys.argv[2], sys.argv[3]
 Path(path).write_text(TEMPLATE.format(title=title, plan=plan))

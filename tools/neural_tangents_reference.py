@@ -41,7 +41,7 @@ def patches(x: np.ndarray, k: int) -> np.ndarray:
     out = np.empty((n, H - k + 1, W - k + 1, c, k, k), dtype=x.dtype)
     for i in range(H - k + 1):
         for j in range(W - k + 1):
-            out[:, i, j] = x[:, :, i:i + k, j:j + k]
+            out[:, i, j] = x[:, :, i : i + k, j : j + k]
     return out.reshape(n, H - k + 1, W - k + 1, c * k * k)
 
 
@@ -53,8 +53,10 @@ def sqrtm_psd(M: np.ndarray) -> np.ndarray:
 def direct(X, Z, k, depth, dtype):
     layers = []
     for _ in range(depth):
-        layers += [stax.Conv(8, (k, k), W_std=float(k), b_std=0.0, padding="VALID"),
-                   stax.ABRelu(0.0, np.sqrt(2.0))]
+        layers += [
+            stax.Conv(8, (k, k), W_std=float(k), b_std=0.0, padding="VALID"),
+            stax.ABRelu(0.0, np.sqrt(2.0)),
+        ]
     _, _, kernel_fn = stax.serial(*layers, stax.Flatten(), stax.Dense(1, W_std=1.0))
     x = np.transpose(X, (0, 2, 3, 1)).astype(dtype)
     z = np.transpose(Z, (0, 2, 3, 1)).astype(dtype)
@@ -68,11 +70,15 @@ def expanded(X, Z, k, depth, M, dtype):
     scale = np.sqrt(q / c)
     u = patches(X, k) @ R.T * scale
     v = patches(Z, k) @ R.T * scale
-    layers = [stax.Conv(8, (1, 1), W_std=1.0, b_std=0.0, padding="VALID"),
-              stax.ABRelu(0.0, np.sqrt(2.0))]
+    layers = [
+        stax.Conv(8, (1, 1), W_std=1.0, b_std=0.0, padding="VALID"),
+        stax.ABRelu(0.0, np.sqrt(2.0)),
+    ]
     for _ in range(depth - 1):
-        layers += [stax.Conv(8, (k, k), W_std=float(k), b_std=0.0, padding="VALID"),
-                   stax.ABRelu(0.0, np.sqrt(2.0))]
+        layers += [
+            stax.Conv(8, (k, k), W_std=float(k), b_std=0.0, padding="VALID"),
+            stax.ABRelu(0.0, np.sqrt(2.0)),
+        ]
     _, _, kernel_fn = stax.serial(*layers, stax.Flatten(), stax.Dense(1, W_std=1.0))
     return kernel_fn(u.astype(dtype), v.astype(dtype), ("nngp", "ntk"))
 
@@ -81,8 +87,12 @@ def main(path: str) -> None:
     rng = np.random.default_rng(20231105)
     cases = []
     specs = [  # (c, H, W, k, depth, metric)
-        (1, 7, 7, 3, 1, False), (1, 7, 7, 3, 2, False), (1, 8, 8, 3, 3, False),
-        (2, 6, 7, 3, 2, False), (3, 8, 8, 3, 2, True), (1, 9, 9, 3, 3, True),
+        (1, 7, 7, 3, 1, False),
+        (1, 7, 7, 3, 2, False),
+        (1, 8, 8, 3, 3, False),
+        (2, 6, 7, 3, 2, False),
+        (3, 8, 8, 3, 2, True),
+        (1, 9, 9, 3, 3, True),
         (2, 7, 7, 5, 1, True),
     ]
     for c, H, W, k, depth, metric in specs:
@@ -108,20 +118,32 @@ def main(path: str) -> None:
                 loose[0, 0] = True
                 assert np.allclose(a[~loose], b[~loose], rtol=1e-10, atol=0), (name, a - b)
                 assert np.allclose(a[loose], b[loose], rtol=1e-7, atol=0), (name, a - b)
-        cases.append({
-            "c": c, "H": H, "W": W, "k": k, "depth": depth,
-            "X": X.tolist(), "Z": Z.tolist(), "M": M.tolist(),
-            "nngp_float64": np.asarray(ref64.nngp).tolist(),
-            "ntk_float64": np.asarray(ref64.ntk).tolist(),
-            "nngp_float32": np.asarray(ref32.nngp, dtype=np.float64).tolist(),
-            "ntk_float32": np.asarray(ref32.ntk, dtype=np.float64).tolist(),
-        })
+        cases.append(
+            {
+                "c": c,
+                "H": H,
+                "W": W,
+                "k": k,
+                "depth": depth,
+                "X": X.tolist(),
+                "Z": Z.tolist(),
+                "M": M.tolist(),
+                "nngp_float64": np.asarray(ref64.nngp).tolist(),
+                "ntk_float64": np.asarray(ref64.ntk).tolist(),
+                "nngp_float32": np.asarray(ref32.nngp, dtype=np.float64).tolist(),
+                "ntk_float32": np.asarray(ref32.ntk, dtype=np.float64).tolist(),
+            }
+        )
     import neural_tangents
-    meta = {"generator": "tools/neural_tangents_reference.py",
-            "neural_tangents": neural_tangents.__version__, "jax": jax.__version__,
-            "architecture": "[Conv(w,(k,k),W_std=k,b_std=0,VALID) -> ABRelu(0,sqrt2)]*depth"
-                            " -> Flatten -> Dense(1,W_std=1), NTK parameterisation;"
-                            " first layer on M^{1/2}-transformed patches"}
+
+    meta = {
+        "generator": "tools/neural_tangents_reference.py",
+        "neural_tangents": neural_tangents.__version__,
+        "jax": jax.__version__,
+        "architecture": "[Conv(w,(k,k),W_std=k,b_std=0,VALID) -> ABRelu(0,sqrt2)]*depth"
+        " -> Flatten -> Dense(1,W_std=1), NTK parameterisation;"
+        " first layer on M^{1/2}-transformed patches",
+    }
     with open(path, "w") as fh:
         json.dump({"meta": meta, "cases": cases}, fh)
 

@@ -27,16 +27,23 @@ def main() -> None:
     out = Path(args.out or f"/tmp/{chapter.stem}")
     out.mkdir(parents=True, exist_ok=True)
     nb = jupytext.read(chapter)
-    client = NotebookClient(nb, timeout=args.timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(chapter.parent)}})
+    client = NotebookClient(
+        nb,
+        timeout=args.timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(chapter.parent)}},
+    )
     start = time.perf_counter()
     with client.setup_kernel():
         for index, cell in enumerate(nb.cells):
             t0 = time.perf_counter()
             client.execute_cell(cell, index)
             if cell.cell_type == "code":
-                print(f"cell {index:3d}: {time.perf_counter() - t0:6.1f} s  "
-                      f"{cell.source.splitlines()[0][:70] if cell.source else ''}", flush=True)
+                print(
+                    f"cell {index:3d}: {time.perf_counter() - t0:6.1f} s  "
+                    f"{cell.source.splitlines()[0][:70] if cell.source else ''}",
+                    flush=True,
+                )
     print(f"total {time.perf_counter() - start:.1f} s")
     nbformat.write(nb, out / "executed.ipynb")
     k = 0

@@ -28,11 +28,15 @@ def merge(base: Any, over: Any) -> Any:
 
 
 def student_config() -> dict:
-    config = merge(yaml.safe_load((ROOT / "_config.yml").read_text()),
-                   yaml.safe_load((ROOT / "_config.student.yml").read_text()))
+    config = merge(
+        yaml.safe_load((ROOT / "_config.yml").read_text()),
+        yaml.safe_load((ROOT / "_config.student.yml").read_text()),
+    )
     sphinx = config.setdefault("sphinx", {})
-    sphinx["local_extensions"] = {name: str((ROOT / path).resolve())
-                                  for name, path in sphinx.get("local_extensions", {}).items()}
+    sphinx["local_extensions"] = {
+        name: str((ROOT / path).resolve())
+        for name, path in sphinx.get("local_extensions", {}).items()
+    }
     config.setdefault("execute", {})["cache"] = str(ROOT / "_build" / ".jupyter_cache")
     return config
 

@@ -17,7 +17,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BADGE_RE = re.compile(r"^(COLAB_BADGE|\[!\[Open In Colab\]\(.*\)\]\(.*\))$", re.M)
 SETUP_RE = re.compile(
-    r"^(COLAB_SETUP|# Colab only: install agop.*?\n    %pip install [^\n]*)$", re.M | re.S)
+    r"^(COLAB_SETUP|# Colab only: install agop.*?\n    %pip install [^\n]*)$", re.M | re.S
+)
 #: The environment variable that points the install cell elsewhere: a fork, a local checkout or
 #: a wheel (``make test-colab`` sets it to a wheel built from this tree).
 INSTALL_VAR = "AGOP_INSTALL"
@@ -34,16 +35,20 @@ def expected(chapter: Path) -> tuple[str, str]:
     url, branch = repository()
     slug = url.split("github.com/", 1)[1]
     nb = chapter.relative_to(ROOT).with_suffix(".ipynb").as_posix()
-    badge = ("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-             f"(https://colab.research.google.com/github/{slug}/blob/{branch}/{nb})")
-    setup = ("# Colab only: install agop; Colab's own torch is kept, never reinstalled.\n"
-             f"# {INSTALL_VAR}=path, wheel or pip requirement installs that instead.\n"
-             "import os\n"
-             "import sys\n\n"
-             "AGOP = os.environ.get(\n"
-             f'    "{INSTALL_VAR}", "agop @ git+{url}@{branch}")\n'
-             f'if "google.colab" in sys.modules or "{INSTALL_VAR}" in os.environ:\n'
-             '    %pip install --quiet "{AGOP}"')
+    badge = (
+        "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+        f"(https://colab.research.google.com/github/{slug}/blob/{branch}/{nb})"
+    )
+    setup = (
+        "# Colab only: install agop; Colab's own torch is kept, never reinstalled.\n"
+        f"# {INSTALL_VAR}=path, wheel or pip requirement installs that instead.\n"
+        "import os\n"
+        "import sys\n\n"
+        "AGOP = os.environ.get(\n"
+        f'    "{INSTALL_VAR}", "agop @ git+{url}@{branch}")\n'
+        f'if "google.colab" in sys.modules or "{INSTALL_VAR}" in os.environ:\n'
+        '    %pip install --quiet "{AGOP}"'
+    )
     return badge, setup
 
 
@@ -69,8 +74,11 @@ def main() -> int:
             if not check:
                 chapter.write_text(new)
     if check and stale:
-        print("Colab badge or install line out of date in: " + ", ".join(stale)
-              + "\nFix: python tools/sync_colab.py && make notebooks")
+        print(
+            "Colab badge or install line out of date in: "
+            + ", ".join(stale)
+            + "\nFix: python tools/sync_colab.py && make notebooks"
+        )
         return 1
     return 0
 

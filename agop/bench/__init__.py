@@ -138,8 +138,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(fn: Callable[[], Any], device: torch.device, repeats: int = 3,
-            warmup: int = 1) -> tuple[float, float, Any]:
+def measure(
+    fn: Callable[[], Any], device: torch.device, repeats: int = 3, warmup: int = 1
+) -> tuple[float, float, Any]:
     """Run ``fn`` ``warmup`` times, then ``repeats`` times.
 
     Returns (median seconds, peak memory in MB, last result). Peak memory is CUDA's max
@@ -250,12 +251,18 @@ def _git_commit() -> str | None:
     ``None`` outside a git checkout."""
     here = os.path.dirname(os.path.abspath(__file__))
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                              text=True, timeout=10)
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
+        )
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=here, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
@@ -272,33 +279,58 @@ def format_table(rows: list[dict]) -> str:
         -------  -----  -------  -------  -------  ------  -----  --------  ------  -------
         K(X, X)  quick    0.250      310      8.0          0.750      3.0x
     """
-    head = ["problem", "size", "seconds", "peak MB", "GFLOP/s", "% peak", "ref s", "speed-up",
-            "arith.", "f32-f64"]
+    head = [
+        "problem",
+        "size",
+        "seconds",
+        "peak MB",
+        "GFLOP/s",
+        "% peak",
+        "ref s",
+        "speed-up",
+        "arith.",
+        "f32-f64",
+    ]
     lines = [head]
     for r in rows:
-        lines.append([
-            r["problem"], r["size"], f"{r['seconds']:.3f}", f"{r['peak_mb']:.0f}",
-            "" if r["gflops"] is None else f"{r['gflops']:.1f}",
-            "" if r.get("percent_peak") is None else f"{r['percent_peak']:.0f}",
-            "" if r["reference_seconds"] is None else f"{r['reference_seconds']:.3f}",
-            "" if r["speedup"] is None else f"{r['speedup']:.1f}x",
-            "" if r.get("arithmetic_ratio") is None else f"{r['arithmetic_ratio']:.1f}x",
-            "" if r.get("float64_difference") is None else f"{r['float64_difference']:.0e}",
-        ])
+        lines.append(
+            [
+                r["problem"],
+                r["size"],
+                f"{r['seconds']:.3f}",
+                f"{r['peak_mb']:.0f}",
+                "" if r["gflops"] is None else f"{r['gflops']:.1f}",
+                "" if r.get("percent_peak") is None else f"{r['percent_peak']:.0f}",
+                "" if r["reference_seconds"] is None else f"{r['reference_seconds']:.3f}",
+                "" if r["speedup"] is None else f"{r['speedup']:.1f}x",
+                "" if r.get("arithmetic_ratio") is None else f"{r['arithmetic_ratio']:.1f}x",
+                "" if r.get("float64_difference") is None else f"{r['float64_difference']:.0e}",
+            ]
+        )
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
     out = []
     for k, line in enumerate(lines):
-        out.append("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
-                             for i, (c, w) in enumerate(zip(line, widths, strict=True))))
+        out.append(
+            "  ".join(
+                str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                for i, (c, w) in enumerate(zip(line, widths, strict=True))
+            )
+        )
         if k == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)
 
 
-def run_benchmarks(size: str = "quick", device: str | torch.device | None = None, only: list[str] | None = None, *,
-                   command: str = "", echo: bool = False, busy: int = 0,
-                   on_row: Callable[[dict, list[dict]], None] | None = None
-                   ) -> tuple[dict, list[dict]]:
+def run_benchmarks(
+    size: str = "quick",
+    device: str | torch.device | None = None,
+    only: list[str] | None = None,
+    *,
+    command: str = "",
+    echo: bool = False,
+    busy: int = 0,
+    on_row: Callable[[dict, list[dict]], None] | None = None,
+) -> tuple[dict, list[dict]]:
     """Run the registered entries (all that run at ``size``, or those named in ``only``) at
     ``size`` on ``device``; with ``busy = N``, beside ``N`` busy processes
     (``agop.bench._busy.Busy``), started before and stopped after. ``on_row(machine,
@@ -333,9 +365,12 @@ def run_benchmarks(size: str = "quick", device: str | torch.device | None = None
     machine["busy_processes"] = busy
     peak = machine["matmul_peak_gflops_float32"]
     if echo:
-        print(f"# {machine['command']} on {machine['device']} "
-              f"({machine['gpu'] or machine['processor']}, {machine['torch_threads']} threads); "
-              f"measured float32 matmul peak {peak:.1f} GFLOP/s", flush=True)
+        print(
+            f"# {machine['command']} on {machine['device']} "
+            f"({machine['gpu'] or machine['processor']}, {machine['torch_threads']} threads); "
+            f"measured float32 matmul peak {peak:.1f} GFLOP/s",
+            flush=True,
+        )
     rows = []
     t0 = time.perf_counter()
     with Busy(busy):
@@ -344,14 +379,14 @@ def run_benchmarks(size: str = "quick", device: str | torch.device | None = None
                 row = result.as_dict()
                 row["entry"] = name
                 row["busy"] = busy
-                row["percent_peak"] = (None if row["gflops"] is None
-                                       else 100 * row["gflops"] / peak)
+                row["percent_peak"] = None if row["gflops"] is None else 100 * row["gflops"] / peak
                 rows.append(row)
                 if on_row is not None:
                     on_row(machine, rows)
                 if echo:
-                    print(f"  {row['problem']}: {row['seconds']:.3f} s", file=sys.stderr,
-                          flush=True)
+                    print(
+                        f"  {row['problem']}: {row['seconds']:.3f} s", file=sys.stderr, flush=True
+                    )
     machine["total_seconds"] = time.perf_counter() - t0
     return machine, rows
 

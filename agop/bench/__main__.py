@@ -18,8 +18,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     parser.add_argument("--only", nargs="+", default=None, help="names of entries to run")
     parser.add_argument("--json", default=None, help="write results and machine description here")
-    parser.add_argument("--busy", type=int, default=0, metavar="N",
-                        help="run beside N busy processes that the benchmark starts and stops")
+    parser.add_argument(
+        "--busy",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run beside N busy processes that the benchmark starts and stops",
+    )
     parser.add_argument("--list", action="store_true", help="list the entries and exit")
     args = parser.parse_args(argv)
 
@@ -40,11 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     def save(machine: dict, rows: list[dict], complete: bool = False) -> None:
         if args.json:
             with open(args.json, "w") as fh:
-                json.dump({"machine": machine, "results": rows, "complete": complete}, fh,
-                          indent=2)
+                json.dump({"machine": machine, "results": rows, "complete": complete}, fh, indent=2)
 
-    machine, rows = run_benchmarks(args.size, args.device, args.only, command=command,
-                                   echo=True, busy=args.busy, on_row=save)
+    machine, rows = run_benchmarks(
+        args.size, args.device, args.only, command=command, echo=True, busy=args.busy, on_row=save
+    )
     print(format_table(rows))
     print(f"# total {machine['total_seconds']:.1f} s")
     if args.json:

@@ -13,10 +13,12 @@ import sys
 #: a busy process spins until this many seconds have passed, whatever happens to its parent
 DEFAULT_LIMIT = 3600.0
 
-_SPIN = ("import time\n"
-         "end = time.monotonic() + {limit}\n"
-         "while time.monotonic() < end:\n"
-         "    sum(range(1000))\n")
+_SPIN = (
+    "import time\n"
+    "end = time.monotonic() + {limit}\n"
+    "while time.monotonic() < end:\n"
+    "    sum(range(1000))\n"
+)
 
 
 class Busy:
@@ -32,11 +34,15 @@ class Busy:
 
     def __enter__(self) -> Busy:
         code = _SPIN.format(limit=self.limit)
-        self.processes = [subprocess.Popen([sys.executable, "-c", code],
-                                           stdin=subprocess.DEVNULL,
-                                           stdout=subprocess.DEVNULL,
-                                           stderr=subprocess.DEVNULL)
-                          for _ in range(self.n)]
+        self.processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", code],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(self.n)
+        ]
         return self
 
     def __exit__(self, *exc: object) -> None:

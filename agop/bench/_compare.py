@@ -25,10 +25,18 @@ from agop.reference import brute_force_patch_agop
 TOLERANCE = 1e-5
 
 
-def engine_against_reference(model: torch.nn.Module, X: torch.Tensor,
-                             outputs: Sequence[int] | None, device: torch.device, *,
-                             problem: str, size: str, repeats: int = 3,
-                             notes: str = "", factored: bool = False) -> Result:
+def engine_against_reference(
+    model: torch.nn.Module,
+    X: torch.Tensor,
+    outputs: Sequence[int] | None,
+    device: torch.device,
+    *,
+    problem: str,
+    size: str,
+    repeats: int = 3,
+    notes: str = "",
+    factored: bool = False,
+) -> Result:
     """Time, peak memory and arithmetic of both paths on every conv layer of ``model``.
 
     ``factored=True`` times the engine returning each layer's factors ``W, G``
@@ -52,11 +60,20 @@ def engine_against_reference(model: torch.nn.Module, X: torch.Tensor,
     error = max(float((fast[k] - slow[k]).norm() / slow[k].norm()) for k in names)
     if error > TOLERANCE:
         raise AssertionError(f"{problem}: engine and brute force disagree (relative {error:.2e})")
-    return Result(problem=problem, size=size, seconds=seconds, peak_mb=peak,
-                  gflops=flops / seconds / 1e9, speedup=ref_seconds / seconds,
-                  reference_seconds=ref_seconds, reference_peak_mb=ref_peak,
-                  arithmetic_ratio=ref_flops / flops,
-                  notes=(("factors W, G per layer; " if factored else "")
-                         + f"max relative difference to brute force {error:.1e} (float32); "
-                         f"arithmetic {flops / 1e9:.1f} vs {ref_flops / 1e9:.1f} GFLOP "
-                         f"(ratio {ref_flops / flops:.1f})" + (f"; {notes}" if notes else "")))
+    return Result(
+        problem=problem,
+        size=size,
+        seconds=seconds,
+        peak_mb=peak,
+        gflops=flops / seconds / 1e9,
+        speedup=ref_seconds / seconds,
+        reference_seconds=ref_seconds,
+        reference_peak_mb=ref_peak,
+        arithmetic_ratio=ref_flops / flops,
+        notes=(
+            ("factors W, G per layer; " if factored else "")
+            + f"max relative difference to brute force {error:.1e} (float32); "
+            f"arithmetic {flops / 1e9:.1f} vs {ref_flops / 1e9:.1f} GFLOP "
+            f"(ratio {ref_flops / flops:.1f})" + (f"; {notes}" if notes else "")
+        ),
+    )

@@ -34,11 +34,18 @@ def cnn_agop(size: str, device: torch.device) -> Iterator[Result]:
     X = torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(0)).to(device)
     model64, X64 = four_layer_cnn().to(device).double(), X[:4].double()
     fast64 = patch_agop(model64, X64, device=device)
-    error64 = max(float((A - brute_force_patch_agop(model64, X64, k)).norm() / A.norm())
-                  for k, A in fast64.items())
+    error64 = max(
+        float((A - brute_force_patch_agop(model64, X64, k)).norm() / A.norm())
+        for k, A in fast64.items()
+    )
     if error64 > 1e-10:
         raise AssertionError(f"engine and brute force disagree in float64: {error64:.2e}")
     yield engine_against_reference(
-        model, X, None, device, size=size,
+        model,
+        X,
+        None,
+        device,
+        size=size,
         problem=f"patch-AGOP, 4 conv layers, n={n}, 32x32x3, 10 outputs",
-        notes=f"float64 on 4 images: {error64:.1e}")
+        notes=f"float64 on 4 images: {error64:.1e}",
+    )

@@ -61,6 +61,7 @@ def _flops_per_pair(shape, depth: int, agop: bool) -> float:
 
 def _untiled(fn):
     """Run ``fn`` with a single tile (no cache-sized tiles, unlimited budget)."""
+
     def run():
         saved = _driver.CPU_TILE_ELEMENTS
         _driver.CPU_TILE_ELEMENTS = 2**62
@@ -68,6 +69,7 @@ def _untiled(fn):
             return fn()
         finally:
             _driver.CPU_TILE_ELEMENTS = saved
+
     return run
 
 
@@ -76,25 +78,35 @@ def _float64_difference(fn64, out: torch.Tensor) -> float:
     return float((out.double() - ref).abs().max() / ref.abs().max())
 
 
-def _thread_rows(size: str, device: torch.device, X: torch.Tensor,
-                 auto_seconds: float) -> Iterator[Result]:
+def _thread_rows(
+    size: str, device: torch.device, X: torch.Tensor, auto_seconds: float
+) -> Iterator[Result]:
     """``K(X, X)`` with one thread and with every usable core, forced: the ratios of the
     per-call choice to both, from the same run."""
     cores = _driver._usable_cores()
     for threads in sorted({1, cores}):
-        seconds, peak, _ = measure(partial(cntk, X, None, K_SIZE, 3, device=device,
-                                           threads=threads), device, repeats=1)
-        yield Result(problem=f"CNTK K(X,X), 1x28x28, depth 3, n={X.shape[0]}, "
-                             f"threads={threads} (forced)", size=size, seconds=seconds,
-                     peak_mb=peak, notes=f"per-call choice took {auto_seconds:.3f} s "
-                                         f"({auto_seconds / seconds:.2f}x this row)")
+        seconds, peak, _ = measure(
+            partial(cntk, X, None, K_SIZE, 3, device=device, threads=threads), device, repeats=1
+        )
+        yield Result(
+            problem=f"CNTK K(X,X), 1x28x28, depth 3, n={X.shape[0]}, threads={threads} (forced)",
+            size=size,
+            seconds=seconds,
+            peak_mb=peak,
+            notes=f"per-call choice took {auto_seconds:.3f} s "
+            f"({auto_seconds / seconds:.2f}x this row)",
+        )
 
 
 def _cases(size: str):
     if size == "quick":
         return [(name, 3, 400, False) for name in SHAPES] + [("1x28x28", 3, 100, True)]
-    return [(name, depth, n, n <= 200) for name in SHAPES for depth in (1, 3)
-            for n in (100, 200, 400, 1000, 2000)]
+    return [
+        (name, depth, n, n <= 200)
+        for name in SHAPES
+        for depth in (1, 3)
+        for n in (100, 200, 400, 1000, 2000)
+    ]
 
 
 @benchmark("kernels")
@@ -107,22 +119,33 @@ def kernels(size: str, device: torch.device) -> Iterator[Result]:
         S = X[:N_SAMPLES]
         repeats = 1 if size == "quick" or n > 400 else 3
         problems: list[tuple[str, Any, Any, float]] = [
-            ("K(X,X)", lambda X=X, d=depth: cntk(X, None, K_SIZE, d, device=device),
-             lambda X=X, d=depth: cntk(X.double(), None, K_SIZE, d, device=device),
-             n * n / 2 * _flops_per_pair(shape, depth, False)),
-            (f"patch-AGOP ({N_SAMPLES} images, {N_CLASSES} outputs)",
-             lambda X=X, S=S, a=dual_coef, d=depth: cntk_agop(S, X, a, K_SIZE, d, device=device),
-             lambda X=X, S=S, a=dual_coef, d=depth: cntk_agop(S.double(), X.double(), a.double(),
-                                                          K_SIZE, d, device=device),
-             N_SAMPLES * n * _flops_per_pair(shape, depth, True)),
+            (
+                "K(X,X)",
+                lambda X=X, d=depth: cntk(X, None, K_SIZE, d, device=device),
+                lambda X=X, d=depth: cntk(X.double(), None, K_SIZE, d, device=device),
+                n * n / 2 * _flops_per_pair(shape, depth, False),
+            ),
+            (
+                f"patch-AGOP ({N_SAMPLES} images, {N_CLASSES} outputs)",
+                lambda X=X, S=S, a=dual_coef, d=depth: cntk_agop(S, X, a, K_SIZE, d, device=device),
+                lambda X=X, S=S, a=dual_coef, d=depth: cntk_agop(
+                    S.double(), X.double(), a.double(), K_SIZE, d, device=device
+                ),
+                N_SAMPLES * n * _flops_per_pair(shape, depth, True),
+            ),
         ]
         for label, fn, fn64, flops in problems:
             threads = _driver.choose_threads() if device.type == "cpu" else None
             seconds, peak, out = measure(fn, device, repeats=repeats)
-            row = Result(problem=f"CNTK {label}, {name}, depth {depth}, n={n}", size=size,
-                         seconds=seconds, peak_mb=peak, gflops=flops / seconds / 1e9,
-                         notes="float32, k=3; peak = whole process"
-                               + (f"; {threads} thread(s) chosen" if threads else ""))
+            row = Result(
+                problem=f"CNTK {label}, {name}, depth {depth}, n={n}",
+                size=size,
+                seconds=seconds,
+                peak_mb=peak,
+                gflops=flops / seconds / 1e9,
+                notes="float32, k=3; peak = whole process"
+                + (f"; {threads} thread(s) chosen" if threads else ""),
+            )
             if n <= FLOAT64_UP_TO:
                 row.float64_difference = _float64_difference(fn64, out)
             if with_reference and device.type == "cpu":
@@ -134,6 +157,11 @@ def kernels(size: str, device: torch.device) -> Iterator[Result]:
                 row.speedup = ref_seconds / seconds
                 row.notes += f"; reference: one untiled block (difference {err:.0e})"
             yield row
-            if (size == "quick" and label == "K(X,X)" and name == "1x28x28" and n == 400
-                    and device.type == "cpu"):
+            if (
+                size == "quick"
+                and label == "K(X,X)"
+                and name == "1x28x28"
+                and n == 400
+                and device.type == "cpu"
+            ):
                 yield from _thread_rows(size, device, X, seconds)

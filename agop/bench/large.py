@@ -47,9 +47,14 @@ def memory_target_mb(n: int) -> float:
     return (3 * n * n * 4 + 2**30) / 2**20
 
 
-def digits_28(n: int, split: str, seed: int, device: str | torch.device | None,
-              dtype: torch.dtype = torch.float32, side: int = SIDE
-              ) -> tuple[torch.Tensor, torch.Tensor]:
+def digits_28(
+    n: int,
+    split: str,
+    seed: int,
+    device: str | torch.device | None,
+    dtype: torch.dtype = torch.float32,
+    side: int = SIDE,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` digits ``(n, 1, side, side)`` in noise and their labels: drawn with replacement
     from a fixed 75 % (``split="train"``) / 25 % (``"test"``) split of the 1 797 digit images,
     resized to ``side x side`` (28; values in [0, 1]), plus i.i.d. ``N(0, NOISE^2)`` noise
@@ -64,9 +69,17 @@ def digits_28(n: int, split: str, seed: int, device: str | torch.device | None,
     return noisy.to(device=device, dtype=dtype), y[idx].to(device)
 
 
-def run_point(n: int, device: str | None = None, seed: int = 0, progress: bool = True, *,
-              n_test: int = N_TEST, agop_samples: int = AGOP_SAMPLES, side: int = SIDE,
-              rounds: int = ROUNDS) -> dict:
+def run_point(
+    n: int,
+    device: str | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    *,
+    n_test: int = N_TEST,
+    agop_samples: int = AGOP_SAMPLES,
+    side: int = SIDE,
+    rounds: int = ROUNDS,
+) -> dict:
     """Fit ConvRFM at ``n`` training images in this process (``n_val = 0.2 n`` more for
     validation); time per phase, accuracy and peak memory. ``side`` and ``rounds`` other than
     the benchmark's (28, 2) make a memory check: the ``n x n`` buffers, which set the peak,
@@ -79,17 +92,31 @@ def run_point(n: int, device: str | None = None, seed: int = 0, progress: bool =
     X_tr, Y_tr, X_va, Y_va = X[:n], Y[:n], X[n:], Y[n:]
     kernel = CNTK(PATCH, DEPTH, device=dev, progress=progress)
     start = time.perf_counter()
-    result = rfm_iterations(kernel, X_tr, Y_tr, X_va, Y_va, n_iter=rounds, q=PATCH * PATCH,
-                            ridges=DEFAULT_RIDGES, agop_samples=agop_samples,
-                            generator=torch.Generator().manual_seed(seed), progress=progress,
-                            solve_memory=2 * n * n * 4)
+    result = rfm_iterations(
+        kernel,
+        X_tr,
+        Y_tr,
+        X_va,
+        Y_va,
+        n_iter=rounds,
+        q=PATCH * PATCH,
+        ridges=DEFAULT_RIDGES,
+        agop_samples=agop_samples,
+        generator=torch.Generator().manual_seed(seed),
+        progress=progress,
+        solve_memory=2 * n * n * 4,
+    )
     fit_seconds = time.perf_counter() - start
     t0 = time.perf_counter()
     best = result.best_iter
     M = None if best == 0 else result.Ms[best]
     dual_coef = result.best_fit.dual_coef / result.best_fit.scale
-    predictions = torch.cat([kernel(X_test[i:i + TEST_BLOCK], X_tr, M=M) @ dual_coef
-                             for i in range(0, n_test, TEST_BLOCK)])
+    predictions = torch.cat(
+        [
+            kernel(X_test[i : i + TEST_BLOCK], X_tr, M=M) @ dual_coef
+            for i in range(0, n_test, TEST_BLOCK)
+        ]
+    )
     test_acc = float((predictions.argmax(1).cpu() == y_test.cpu()).double().mean())
     test_seconds = time.perf_counter() - t0
     if dev.type == "cuda":
@@ -98,27 +125,60 @@ def run_point(n: int, device: str | None = None, seed: int = 0, progress: bool =
         peak = _peak_rss_mb()
     h = result.history
     return {
-        "n": n, "n_val": n_val, "n_test": n_test, "agop_samples": min(agop_samples, n),
-        "side": side, "agop_rounds": rounds, "device": str(dev),
+        "n": n,
+        "n_val": n_val,
+        "n_test": n_test,
+        "agop_samples": min(agop_samples, n),
+        "side": side,
+        "agop_rounds": rounds,
+        "device": str(dev),
         "kernel_seconds": sum(r["kernel_seconds"] for r in h),
         "solve_seconds": sum(r["solve_seconds"] for r in h),
         "agop_seconds": sum(r["agop_seconds"] for r in h),
-        "test_seconds": test_seconds, "total_seconds": fit_seconds + test_seconds,
-        "rounds": [{k: r[k] for k in ("iteration", "val_acc", "train_acc", "ridge",
-                                      "kernel_seconds", "solve_seconds", "agop_seconds")}
-                   for r in h],
-        "best_iter": best, "val_acc": h[best]["val_acc"], "test_acc": test_acc,
+        "test_seconds": test_seconds,
+        "total_seconds": fit_seconds + test_seconds,
+        "rounds": [
+            {
+                k: r[k]
+                for k in (
+                    "iteration",
+                    "val_acc",
+                    "train_acc",
+                    "ridge",
+                    "kernel_seconds",
+                    "solve_seconds",
+                    "agop_seconds",
+                )
+            }
+            for r in h
+        ],
+        "best_iter": best,
+        "val_acc": h[best]["val_acc"],
+        "test_acc": test_acc,
         "test_acc_fixed_kernel_val": h[0]["val_acc"],
-        "peak_mb": peak, "memory_target_mb": memory_target_mb(n),
+        "peak_mb": peak,
+        "memory_target_mb": memory_target_mb(n),
     }
 
 
-def point_in_subprocess(n: int, device: str | None = None, seed: int = 0, *,
-                        side: int = SIDE, rounds: int = ROUNDS) -> dict:
+def point_in_subprocess(
+    n: int, device: str | None = None, seed: int = 0, *, side: int = SIDE, rounds: int = ROUNDS
+) -> dict:
     """:func:`run_point` in a fresh Python process (its own peak memory); its progress bars
     go to this process's stderr."""
-    cmd = [sys.executable, "-m", "agop.bench.large", "--n", str(n), "--seed", str(seed),
-           "--side", str(side), "--rounds", str(rounds)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "agop.bench.large",
+        "--n",
+        str(n),
+        "--seed",
+        str(seed),
+        "--side",
+        str(side),
+        "--rounds",
+        str(rounds),
+    ]
     if device is not None:
         cmd += ["--device", str(device)]
     done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
@@ -131,14 +191,19 @@ def _result(p: dict, size: str) -> Result:
     within = p["peak_mb"] <= p["memory_target_mb"]
     return Result(
         problem=f"ConvRFM, CNTK depth {DEPTH}, {PATCH}x{PATCH}, 1x{p['side']}x{p['side']}, "
-                f"n={p['n']}, {p['agop_rounds']} AGOP rounds on {p['agop_samples']} images",
-        size=size, seconds=p["total_seconds"], peak_mb=p["peak_mb"],
-        notes=(f"K {p['kernel_seconds']:.0f} s, solve {p['solve_seconds']:.0f} s, "
-               f"AGOP {p['agop_seconds']:.0f} s, test {p['test_seconds']:.0f} s; "
-               f"test accuracy {p['test_acc']:.3f} (round {p['best_iter']}); peak "
-               f"{p['peak_mb']:.0f} MB vs target {p['memory_target_mb']:.0f} MB "
-               f"({'within' if within else 'OVER'})"),
-        details=p)
+        f"n={p['n']}, {p['agop_rounds']} AGOP rounds on {p['agop_samples']} images",
+        size=size,
+        seconds=p["total_seconds"],
+        peak_mb=p["peak_mb"],
+        notes=(
+            f"K {p['kernel_seconds']:.0f} s, solve {p['solve_seconds']:.0f} s, "
+            f"AGOP {p['agop_seconds']:.0f} s, test {p['test_seconds']:.0f} s; "
+            f"test accuracy {p['test_acc']:.3f} (round {p['best_iter']}); peak "
+            f"{p['peak_mb']:.0f} MB vs target {p['memory_target_mb']:.0f} MB "
+            f"({'within' if within else 'OVER'})"
+        ),
+        details=p,
+    )
 
 
 @benchmark("large", sizes=("large",))
@@ -147,47 +212,65 @@ def large(size: str, device: torch.device) -> Iterator[Result]:
         yield _result(point_in_subprocess(n, str(device)), size)
 
 
-def curve(ns: Sequence[int], json_path: str | None, device: str | None = None, command: str = "", *,
-          side: int = SIDE, rounds: int = ROUNDS) -> list:
+def curve(
+    ns: Sequence[int],
+    json_path: str | None,
+    device: str | None = None,
+    command: str = "",
+    *,
+    side: int = SIDE,
+    rounds: int = ROUNDS,
+) -> list:
     """Points at each ``n`` (fresh processes), saved after each one as a benchmark JSON
     (``machine``, ``results``, ``complete``) readable by :func:`agop.bench.load_results`."""
     machine = machine_description(default_device(device), command)
     rows = []
     for n in ns:
-        row = _result(point_in_subprocess(n, device, side=side, rounds=rounds),
-                      "large").as_dict()
+        row = _result(point_in_subprocess(n, device, side=side, rounds=rounds), "large").as_dict()
         row["entry"] = "large"
         rows.append(row)
         if json_path:
             with open(json_path, "w") as fh:
-                json.dump({"machine": machine, "results": rows, "complete": n == ns[-1]}, fh,
-                          indent=2)
+                json.dump(
+                    {"machine": machine, "results": rows, "complete": n == ns[-1]}, fh, indent=2
+                )
     return rows
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m agop.bench.large")
     parser.add_argument("--n", type=int, default=None)
-    parser.add_argument("--curve", type=int, nargs="+", default=None,
-                        help="several n, each in a fresh process")
+    parser.add_argument(
+        "--curve", type=int, nargs="+", default=None, help="several n, each in a fresh process"
+    )
     parser.add_argument("--json", default=None, help="with --curve: write the points here")
     parser.add_argument("--device", default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--side", type=int, default=SIDE,
-                        help="image side (a memory check: the n x n buffers do not depend on it)")
+    parser.add_argument(
+        "--side",
+        type=int,
+        default=SIDE,
+        help="image side (a memory check: the n x n buffers do not depend on it)",
+    )
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="AGOP rounds")
     a = parser.parse_args(argv)
     ns = a.curve if a.curve else [a.n]
     if ns == [None] or min(ns) < 10:
         parser.error(f"give --n or --curve with sizes of at least 10, got {ns}")
     if a.curve:
-        command = " ".join(["python -m agop.bench.large", *(sys.argv[1:] if argv is None
-                                                            else argv)])
+        command = " ".join(
+            ["python -m agop.bench.large", *(sys.argv[1:] if argv is None else argv)]
+        )
         curve(a.curve, a.json, a.device, command, side=a.side, rounds=a.rounds)
         return
-    print(json.dumps(run_point(a.n, a.device, a.seed, progress=not a.no_progress,
-                               side=a.side, rounds=a.rounds)))
+    print(
+        json.dumps(
+            run_point(
+                a.n, a.device, a.seed, progress=not a.no_progress, side=a.side, rounds=a.rounds
+            )
+        )
+    )
 
 
 if __name__ == "__main__":

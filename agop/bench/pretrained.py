@@ -44,20 +44,39 @@ def _model(name: str, device: torch.device) -> torch.nn.Module:
 def _rows(name: str, size: str, device: torch.device, s: dict) -> Iterator[Result]:
     model = _model(name, device)
     n_layers = len(conv_layers(model))
-    X = torch.randn(s["n"], 3, s["pixels"], s["pixels"],
-                    generator=torch.Generator().manual_seed(0)).to(device)
+    X = torch.randn(
+        s["n"], 3, s["pixels"], s["pixels"], generator=torch.Generator().manual_seed(0)
+    ).to(device)
     shape = f"n={s['n']}, {s['pixels']}x{s['pixels']}"
     if size == "paper" and (s["sketch"] or s["all_outputs"]):
-        seconds, peak, _ = measure(lambda: patch_agop(model, X, sketch=s["sketch"], device=device,
-                                                      factored=True), device, repeats=1)
-        how = f"sketch k={s['sketch']}, all 1000 outputs" if s["sketch"] else "exact, all 1000 outputs"
-        yield Result(problem=f"{name}: {n_layers} conv layers, {shape}, {how}", size=size,
-                     seconds=seconds, peak_mb=peak, notes="engine only, one shared pass")
+        seconds, peak, _ = measure(
+            lambda: patch_agop(model, X, sketch=s["sketch"], device=device, factored=True),
+            device,
+            repeats=1,
+        )
+        how = (
+            f"sketch k={s['sketch']}, all 1000 outputs"
+            if s["sketch"]
+            else "exact, all 1000 outputs"
+        )
+        yield Result(
+            problem=f"{name}: {n_layers} conv layers, {shape}, {how}",
+            size=size,
+            seconds=seconds,
+            peak_mb=peak,
+            notes="engine only, one shared pass",
+        )
     yield engine_against_reference(
-        model, X, range(s["outputs"]), device, size=size, repeats=1,
+        model,
+        X,
+        range(s["outputs"]),
+        device,
+        size=size,
+        repeats=1,
         problem=f"{name}: {n_layers} conv layers, {shape}, exact, {s['outputs']} outputs",
         notes="quick: two 64x64 images and 2 outputs" if size == "quick" else "",
-        factored=True)
+        factored=True,
+    )
 
 
 @benchmark("pretrained")

@@ -48,10 +48,17 @@ def rfm_round(size: str, device: torch.device) -> Iterator[Result]:
         B = torch.randn(q, q, generator=g).to(device)
         M = B @ B.T / q + torch.eye(q, device=device)  # a generic learned-looking metric
         M = M / torch.linalg.eigvalsh(M)[-1]
-        seconds, peak, A = measure(partial(_round, kernel, X_tr, Y_tr, X_va, Y_va, M), device,
-                                   repeats=1 if size == "quick" else 3,
-                                   warmup=0 if size == "quick" else 1)
-        yield Result(problem=f"ConvRFM round, {name} (n={n}, k={k}, 8x8 digits, pad {pad})",
-                     size=size, seconds=seconds, peak_mb=peak,
-                     notes=f"q={q}; kernel fit + ridge sweep ({X_tr.shape[0]} train, "
-                           f"{X_va.shape[0]} val) + AGOP; finite={bool(torch.isfinite(A).all())}")
+        seconds, peak, A = measure(
+            partial(_round, kernel, X_tr, Y_tr, X_va, Y_va, M),
+            device,
+            repeats=1 if size == "quick" else 3,
+            warmup=0 if size == "quick" else 1,
+        )
+        yield Result(
+            problem=f"ConvRFM round, {name} (n={n}, k={k}, 8x8 digits, pad {pad})",
+            size=size,
+            seconds=seconds,
+            peak_mb=peak,
+            notes=f"q={q}; kernel fit + ridge sweep ({X_tr.shape[0]} train, "
+            f"{X_va.shape[0]} val) + AGOP; finite={bool(torch.isfinite(A).all())}",
+        )

@@ -55,8 +55,18 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # kB on Linux
 
 
-def _point(problem: str, n: int, path: str, shape, patch_size: int, depth: int,
-           n_samples: int, n_outputs: int, device: str | None, seed: int) -> dict:
+def _point(
+    problem: str,
+    n: int,
+    path: str,
+    shape,
+    patch_size: int,
+    depth: int,
+    n_samples: int,
+    n_outputs: int,
+    device: str | None,
+    seed: int,
+) -> dict:
     dev = default_device(device)
     g = torch.Generator().manual_seed(seed)
     X = torch.rand(n, *shape, generator=g).to(dev)
@@ -65,14 +75,17 @@ def _point(problem: str, n: int, path: str, shape, patch_size: int, depth: int,
         _driver.CPU_TILE_ELEMENTS = 2**62
         budget = 2**62
     if problem == "K":
+
         def call():
             return cntk(X, None, patch_size, depth, device=dev, max_memory=budget)
     else:
         dual_coef = torch.randn(n, n_outputs, generator=g).to(dev)
 
         def call():
-            return cntk_agop(X[:n_samples], X, dual_coef, patch_size, depth, device=dev,
-                             max_memory=budget)
+            return cntk_agop(
+                X[:n_samples], X, dual_coef, patch_size, depth, device=dev, max_memory=budget
+            )
+
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     t0 = time.perf_counter()
@@ -86,14 +99,22 @@ def _point(problem: str, n: int, path: str, shape, patch_size: int, depth: int,
         peak = torch.cuda.max_memory_allocated(dev) / 2**20
     else:
         peak = _peak_rss_mb()
-    return {"problem": PROBLEMS[problem], "path": path, "n": n, "seconds": seconds,
-            "peak_mb": peak}
+    return {"problem": PROBLEMS[problem], "path": path, "n": n, "seconds": seconds, "peak_mb": peak}
 
 
-def scaling_curve(ns: Sequence[int], *, problem: str = "K", path: str = "tiled",
-                  shape: Sequence[int] = (1, 28, 28), patch_size: int = 3, depth: int = 1,
-                  n_samples: int = 20, n_outputs: int = 10, device: str | None = None,
-                  seed: int = 0) -> list[ScalingPoint]:
+def scaling_curve(
+    ns: Sequence[int],
+    *,
+    problem: str = "K",
+    path: str = "tiled",
+    shape: Sequence[int] = (1, 28, 28),
+    patch_size: int = 3,
+    depth: int = 1,
+    n_samples: int = 20,
+    n_outputs: int = 10,
+    device: str | None = None,
+    seed: int = 0,
+) -> list[ScalingPoint]:
     """Time and peak memory of the CNTK ``K(X, X)`` (``problem="K"``) or of its patch-AGOP over
     ``n_samples`` images with ``n_outputs`` outputs (``problem="AGOP"``), for each ``n``.
 
@@ -107,10 +128,29 @@ def scaling_curve(ns: Sequence[int], *, problem: str = "K", path: str = "tiled",
         raise ValueError(f"path must be 'tiled' or 'untiled', got {path!r}")
     points = []
     for n in ns:
-        cmd = [sys.executable, "-m", "agop.bench.scaling", "--problem", problem, "--n", str(n),
-               "--path", path, "--shape", *map(str, shape), "--patch-size", str(patch_size),
-               "--depth", str(depth), "--n-samples", str(n_samples),
-               "--n-outputs", str(n_outputs), "--seed", str(seed)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "agop.bench.scaling",
+            "--problem",
+            problem,
+            "--n",
+            str(n),
+            "--path",
+            path,
+            "--shape",
+            *map(str, shape),
+            "--patch-size",
+            str(patch_size),
+            "--depth",
+            str(depth),
+            "--n-samples",
+            str(n_samples),
+            "--n-outputs",
+            str(n_outputs),
+            "--seed",
+            str(seed),
+        ]
         if device is not None:
             cmd += ["--device", str(device)]
         result = subprocess.run(cmd, capture_output=True, text=True)
@@ -142,8 +182,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--seed", type=int, default=0)
     a = parser.parse_args(argv)
-    print(json.dumps(_point(a.problem, a.n, a.path, tuple(a.shape), a.patch_size, a.depth,
-                            a.n_samples, a.n_outputs, a.device, a.seed)))
+    print(
+        json.dumps(
+            _point(
+                a.problem,
+                a.n,
+                a.path,
+                tuple(a.shape),
+                a.patch_size,
+                a.depth,
+                a.n_samples,
+                a.n_outputs,
+                a.device,
+                a.seed,
+            )
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -73,14 +73,19 @@ def _timed(action: Callable[[], object]) -> float:
 
 def _row(explorer: str, step: str, seconds: float, size: str) -> Result:
     verdict = "within" if seconds <= TARGET_SECONDS else "OVER"
-    return Result(problem=f"explorer {explorer}: {step}", size=size, seconds=seconds,
-                  peak_mb=_rss_bytes() / 2**20, notes=f"{verdict} the {TARGET_SECONDS:g} s target; "
-                                     "includes rendering the figure to PNG")
+    return Result(
+        problem=f"explorer {explorer}: {step}",
+        size=size,
+        seconds=seconds,
+        peak_mb=_rss_bytes() / 2**20,
+        notes=f"{verdict} the {TARGET_SECONDS:g} s target; includes rendering the figure to PNG",
+    )
 
 
 def _set(controls: dict, name: str, value) -> Callable[[], None]:
     def action():
         controls[name].value = value
+
     return action
 
 
@@ -88,8 +93,16 @@ def _theorem(size: str) -> Iterator[Result]:
     X, labels = data.digits(classes=(3, 8), dtype=torch.float64, device="cpu")
     y = (2 * labels - 1).to(X.dtype)
     box: dict[str, Any] = {}
-    yield _row("theorem", "first view", _timed(lambda: box.setdefault(
-        "w", widgets.theorem_explorer(X, y, kernel_size=5, width=8, hidden=(4,)))), size)
+    yield _row(
+        "theorem",
+        "first view",
+        _timed(
+            lambda: box.setdefault(
+                "w", widgets.theorem_explorer(X, y, kernel_size=5, width=8, hidden=(4,))
+            )
+        ),
+        size,
+    )
     c = _controls(box["w"])
     yield _row("theorem", "50 steps", _timed(_set(c, "steps", 50)), size)
     yield _row("theorem", "W_0 scale 1e-2", _timed(_set(c, "W_0 scale", 1e-2)), size)
@@ -100,14 +113,19 @@ def _ansatz(size: str) -> Iterator[Result]:
     X, _ = data.digits(200, seed=0, dtype=torch.float32, device="cpu")
     matrices = {}
     for epoch in (0, 10):
-        net = nets.SimpleCNN(1, 10, 8, depth=3, width=32, pool="max", padding="same",
-                             seed=epoch).eval()
+        net = nets.SimpleCNN(
+            1, 10, 8, depth=3, width=32, pool="max", padding="same", seed=epoch
+        ).eval()
         A = patch_agop(net, X, device="cpu")
         mods = dict(net.named_modules())
         matrices[f"epoch {epoch}"] = {n: (cnfm(mods[n]), A[n]) for n in A}
     box: dict[str, Any] = {}
-    yield _row("ansatz", "first view", _timed(lambda: box.setdefault(
-        "w", widgets.ansatz_explorer(matrices))), size)
+    yield _row(
+        "ansatz",
+        "first view",
+        _timed(lambda: box.setdefault("w", widgets.ansatz_explorer(matrices))),
+        size,
+    )
     c = _controls(box["w"])
     first_layer = next(iter(matrices["epoch 0"]))
     yield _row("ansatz", "power 0.5", _timed(_set(c, "power", 0.5)), size)
@@ -127,8 +145,12 @@ def _operators(size: str) -> Iterator[Result]:
                 Ms.append(B @ B.T / (k * k))
             iterates[kernel, k] = Ms
     box: dict[str, Any] = {}
-    yield _row("operators", "first view", _timed(lambda: box.setdefault(
-        "w", widgets.rfm_explorer(iterates, list(X)))), size)
+    yield _row(
+        "operators",
+        "first view",
+        _timed(lambda: box.setdefault("w", widgets.rfm_explorer(iterates, list(X)))),
+        size,
+    )
     c = _controls(box["w"])
     yield _row("operators", "round 1", _timed(_set(c, "round t", 1)), size)
     yield _row("operators", "patch size 5", _timed(_set(c, "patch size", 5)), size)
@@ -142,34 +164,55 @@ def _noise(size: str) -> Iterator[Result]:
         X, _ = data.bars_in_noise(4, noise, seed=0)
         B = torch.randn(25, 25, generator=g, dtype=X.dtype)
         maps = {"ConvRFM map": feature_map(B @ B.T, X, 5), "CNN map": feature_map(B.T @ B, X, 5)}
-        panels.append({"noise": noise, "images": X, "maps": maps,
-                       "accuracy": {"ConvRFM": (0.9, 0.01), "CNTK": (0.6, 0.02)}})
+        panels.append(
+            {
+                "noise": noise,
+                "images": X,
+                "maps": maps,
+                "accuracy": {"ConvRFM": (0.9, 0.01), "CNTK": (0.6, 0.02)},
+            }
+        )
     box: dict[str, Any] = {}
-    yield _row("noise", "first view", _timed(lambda: box.setdefault(
-        "w", widgets.noise_explorer(panels))), size)
+    yield _row(
+        "noise",
+        "first view",
+        _timed(lambda: box.setdefault("w", widgets.noise_explorer(panels))),
+        size,
+    )
     c = _controls(box["w"])
     yield _row("noise", "noise 0.5", _timed(_set(c, "noise", 0.5)), size)
 
 
 def _pretrained(size: str) -> Iterator[Result]:
-    models = {f"{name} (init)": pretrained.load_model(name, pretrained=False, seed=0,
-                                                      device="cpu")
-              for name in ("vgg11", "resnet18")}
+    models = {
+        f"{name} (init)": pretrained.load_model(name, pretrained=False, seed=0, device="cpu")
+        for name in ("vgg11", "resnet18")
+    }
     X = data.load_images(n=2, size=64)
     images = dict(zip(data.PHOTOGRAPHS[:2], X, strict=True))
     box: dict[str, Any] = {}
-    yield _row("pretrained", "first view", _timed(lambda: box.setdefault(
-        "w", widgets.pretrained_explorer(models, images, size=64))), size)
+    yield _row(
+        "pretrained",
+        "first view",
+        _timed(lambda: box.setdefault("w", widgets.pretrained_explorer(models, images, size=64))),
+        size,
+    )
     c = _controls(box["w"])
     deepest = list(conv_layers(models["vgg11 (init)"]))[-1]
-    yield _row("pretrained", f"layer {deepest} (q = 4608)",
-               _timed(_set(c, "layer", deepest)), size)
-    yield _row("pretrained", "another image", _timed(_set(c, "image", data.PHOTOGRAPHS[1])),
-               size)
-    yield _row("pretrained", "back to the first image (cached)",
-               _timed(_set(c, "image", data.PHOTOGRAPHS[0])), size)
-    yield _row("pretrained", "another model (one redraw)",
-               _timed(_set(c, "model", "resnet18 (init)")), size)
+    yield _row("pretrained", f"layer {deepest} (q = 4608)", _timed(_set(c, "layer", deepest)), size)
+    yield _row("pretrained", "another image", _timed(_set(c, "image", data.PHOTOGRAPHS[1])), size)
+    yield _row(
+        "pretrained",
+        "back to the first image (cached)",
+        _timed(_set(c, "image", data.PHOTOGRAPHS[0])),
+        size,
+    )
+    yield _row(
+        "pretrained",
+        "another model (one redraw)",
+        _timed(_set(c, "model", "resnet18 (init)")),
+        size,
+    )
 
 
 def _emergence(size: str) -> Iterator[Result]:
@@ -177,12 +220,21 @@ def _emergence(size: str) -> Iterator[Result]:
     settings: dict[str, Any] = dict(D=40, n_train=4000, steps=3000)
     twin = emergence_view(30.0, 8, **settings)
     box: dict[str, Any] = {}
-    yield _row("emergence", "first view (cached network)", _timed(lambda: box.setdefault(
-        "w", widgets.emergence_explorer([0.0, 3.0, 30.0], [8, 32],
-                                        views={(30.0, 8): twin}, **settings))), size)
+    yield _row(
+        "emergence",
+        "first view (cached network)",
+        _timed(
+            lambda: box.setdefault(
+                "w",
+                widgets.emergence_explorer(
+                    [0.0, 3.0, 30.0], [8, 32], views={(30.0, 8): twin}, **settings
+                ),
+            )
+        ),
+        size,
+    )
     c = _controls(box["w"])
-    yield _row("emergence", "another width (trains a network)", _timed(_set(c, "width", 32)),
-               size)
+    yield _row("emergence", "another width (trains a network)", _timed(_set(c, "width", 32)), size)
     yield _row("emergence", "back to width 8 (cached)", _timed(_set(c, "width", 8)), size)
 
 

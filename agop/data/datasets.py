@@ -92,9 +92,11 @@ class Dataset:
         return one_hot(self.y_test, self.n_classes, dtype=self.X_test.dtype)
 
     def __repr__(self) -> str:
-        return (f"Dataset({self.name!r}, X_train={tuple(self.X_train.shape)}, "
-                f"X_test={tuple(self.X_test.shape)}, n_classes={self.n_classes}, "
-                f"dtype={self.X_train.dtype}, device={self.X_train.device})")
+        return (
+            f"Dataset({self.name!r}, X_train={tuple(self.X_train.shape)}, "
+            f"X_test={tuple(self.X_test.shape)}, n_classes={self.n_classes}, "
+            f"dtype={self.X_train.dtype}, device={self.X_train.device})"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -111,9 +113,30 @@ _EMNIST_SPLITS = {
     "digits": list(string.digits),
     "mnist": list(string.digits),
 }
-_FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-            "Bag", "Ankle boot")
-_CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+_FASHION = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+_CIFAR10 = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 
 
 def _need(path: Path, name: str, folder: Path, what: str) -> Path:
@@ -130,7 +153,8 @@ def _missing(name: str, folder: Path, what: str) -> DatasetNotAvailable:
         f"else the environment variable {ENV_VAR}, else ~/.cache/agop/data. To get it, run "
         f"agop.data.load_dataset({name!r}, root=..., download=True) on a machine with network "
         f"access (torchvision downloads it into that folder), or copy the files of a torchvision "
-        f"download of {name} there (the layout torchvision.datasets uses).")
+        f"download of {name} there (the layout torchvision.datasets uses)."
+    )
 
 
 def _mnist_family(folder_name: str, display: str, classes) -> Callable:
@@ -140,30 +164,34 @@ def _mnist_family(folder_name: str, display: str, classes) -> Callable:
             prefix = f"emnist-{split}-{'train' if train else 'test'}"
         else:
             prefix = "train" if train else "t10k"
-        img_file = _need(raw / f"{prefix}-images-idx3-ubyte", display, raw,
-                         f"{prefix}-images-idx3-ubyte[.gz]")
-        lab_file = _need(raw / f"{prefix}-labels-idx1-ubyte", display, raw,
-                         f"{prefix}-labels-idx1-ubyte[.gz]")
+        img_file = _need(
+            raw / f"{prefix}-images-idx3-ubyte", display, raw, f"{prefix}-images-idx3-ubyte[.gz]"
+        )
+        lab_file = _need(
+            raw / f"{prefix}-labels-idx1-ubyte", display, raw, f"{prefix}-labels-idx1-ubyte[.gz]"
+        )
         X, y = read_idx(img_file), read_idx(lab_file).astype(np.int64)
         if X.ndim != 3 or y.ndim != 1 or X.shape[0] != y.shape[0]:
-            raise ValueError(f"{img_file}: expected (N, H, W) images and N labels, got "
-                             f"{X.shape} and {y.shape}")
+            raise ValueError(
+                f"{img_file}: expected (N, H, W) images and N labels, got {X.shape} and {y.shape}"
+            )
         if folder_name == "EMNIST":
-            X = X.transpose(0, 2, 1)       # EMNIST stores images transposed: make them upright
+            X = X.transpose(0, 2, 1)  # EMNIST stores images transposed: make them upright
             if split == "letters":
-                y = y - 1                  # letters are labelled 1..26 on disk: use 0..25
+                y = y - 1  # letters are labelled 1..26 on disk: use 0..25
         names = classes(split) if callable(classes) else classes
         return y, (lambda idx: X[idx][:, None]), names
 
     return reader
 
 
-def _cifar(display: str, folder_name: str, train_files, test_files, meta_file: str, meta_key: str,
-           names) -> Callable:
+def _cifar(
+    display: str, folder_name: str, train_files, test_files, meta_file: str, meta_key: str, names
+) -> Callable:
     def reader(root: Path, train: bool, split, image_size):
         folder = root / folder_name
         parts = []
-        for f in (train_files if train else test_files):
+        for f in train_files if train else test_files:
             if not (folder / f).is_file():
                 raise _missing(display, folder, f)
             parts.append(read_cifar_batch(folder / f))
@@ -190,15 +218,21 @@ def _gtsrb(root: Path, train: bool, split, image_size):
         if not folder.is_dir():
             raise _missing("GTSRB", folder, "class folders (00000/, 00001/, ... of .ppm images)")
         class_dirs = sorted(d for d in folder.iterdir() if d.is_dir())  # torchvision's indexing
-        samples = [(str(f), i) for i, d in enumerate(class_dirs)
-                   for f in sorted(d.rglob("*")) if f.suffix.lower() == ".ppm"]
+        samples = [
+            (str(f), i)
+            for i, d in enumerate(class_dirs)
+            for f in sorted(d.rglob("*"))
+            if f.suffix.lower() == ".ppm"
+        ]
     else:
         folder, table = base / "GTSRB" / "Final_Test" / "Images", base / "GT-final_test.csv"
         if not folder.is_dir() or not table.is_file():
             raise _missing("GTSRB", base, "GTSRB/Final_Test/Images/ with GT-final_test.csv")
         with open(table) as fh:
-            samples = [(str(folder / row["Filename"]), int(row["ClassId"]))
-                       for row in csv.DictReader(fh, delimiter=";", skipinitialspace=True)]
+            samples = [
+                (str(folder / row["Filename"]), int(row["ClassId"]))
+                for row in csv.DictReader(fh, delimiter=";", skipinitialspace=True)
+            ]
     if not samples:
         raise _missing("GTSRB", folder, ".ppm images")
     paths = [s[0] for s in samples]
@@ -210,16 +244,37 @@ def _gtsrb(root: Path, train: bool, split, image_size):
 _SPEC: dict[str, tuple[str, Callable, Callable[[str | None], int]]] = {
     # key: (torchvision class name, reader, number of classes given the split)
     "mnist": ("MNIST", _mnist_family("MNIST", "MNIST", tuple(string.digits)), lambda s: 10),
-    "fashionmnist": ("FashionMNIST", _mnist_family("FashionMNIST", "FashionMNIST", _FASHION),
-                     lambda s: 10),
-    "emnist": ("EMNIST", _mnist_family("EMNIST", "EMNIST", lambda s: tuple(_EMNIST_SPLITS[s])),
-               lambda s: len(_EMNIST_SPLITS[cast(str, s)])),  # EMNIST always has a split
+    "fashionmnist": (
+        "FashionMNIST",
+        _mnist_family("FashionMNIST", "FashionMNIST", _FASHION),
+        lambda s: 10,
+    ),
+    "emnist": (
+        "EMNIST",
+        _mnist_family("EMNIST", "EMNIST", lambda s: tuple(_EMNIST_SPLITS[s])),
+        lambda s: len(_EMNIST_SPLITS[cast(str, s)]),
+    ),  # EMNIST always has a split
     "svhn": ("SVHN", _svhn, lambda s: 10),
-    "cifar10": ("CIFAR10", _cifar("CIFAR10", "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)],
-                                  ["test_batch"], "batches.meta", "label_names", _CIFAR10),
-                lambda s: 10),
-    "cifar100": ("CIFAR100", _cifar("CIFAR100", "cifar-100-python", ["train"], ["test"], "meta",
-                                    "fine_label_names", None), lambda s: 100),
+    "cifar10": (
+        "CIFAR10",
+        _cifar(
+            "CIFAR10",
+            "cifar-10-batches-py",
+            [f"data_batch_{i}" for i in range(1, 6)],
+            ["test_batch"],
+            "batches.meta",
+            "label_names",
+            _CIFAR10,
+        ),
+        lambda s: 10,
+    ),
+    "cifar100": (
+        "CIFAR100",
+        _cifar(
+            "CIFAR100", "cifar-100-python", ["train"], ["test"], "meta", "fine_label_names", None
+        ),
+        lambda s: 100,
+    ),
     "gtsrb": ("GTSRB", _gtsrb, lambda s: 43),
 }
 DATASETS: tuple[str, ...] = tuple(v[0] for v in _SPEC.values())
@@ -234,8 +289,11 @@ def _key(name: str) -> str:
 
 def _check_split(key: str, split: str | None) -> str | None:
     if key == "emnist":
-        return "balanced" if split is None else check_choice(split, "EMNIST split",
-                                                             list(_EMNIST_SPLITS))
+        return (
+            "balanced"
+            if split is None
+            else check_choice(split, "EMNIST split", list(_EMNIST_SPLITS))
+        )
     if split is not None:
         raise ValueError(f"split= only applies to EMNIST, got split={split!r} for {_SPEC[key][0]}")
     return None
@@ -275,7 +333,8 @@ def _check_labels(key: str, split: str | None, y: np.ndarray, root: Path, train:
         raise DataFileError(
             f"{_SPEC[key][0]} {'train' if train else 'test'} labels under {root} must lie in "
             f"0..{n_classes - 1}; {int(bad.sum())} do not (e.g. {sorted(set(y[bad].tolist()))[:5]})"
-            ": the label file is corrupt or belongs to another dataset")
+            ": the label file is corrupt or belongs to another dataset"
+        )
 
 
 def _read(key: str, root: Path, split: str | None, image_size, download: bool) -> dict:
@@ -283,8 +342,9 @@ def _read(key: str, root: Path, split: str | None, image_size, download: bool) -
     reader = _SPEC[key][1]
 
     def read_both():
-        return {part: reader(root, part == "train", split, image_size)
-                for part in ("train", "test")}
+        return {
+            part: reader(root, part == "train", split, image_size) for part in ("train", "test")
+        }
 
     try:
         return read_both()
@@ -292,15 +352,22 @@ def _read(key: str, root: Path, split: str | None, image_size, download: bool) -
         if not download:
             raise
         if offline():
-            raise DatasetNotAvailable(f"{err} download=True was given, but AGOP_OFFLINE is set: "
-                                      f"nothing is downloaded.") from None
+            raise DatasetNotAvailable(
+                f"{err} download=True was given, but AGOP_OFFLINE is set: nothing is downloaded."
+            ) from None
     _download(key, root, split)
     return read_both()
 
 
-def read_split(name: str, *, train: bool = True, root: str | os.PathLike | None = None,
-               split: str | None = None, image_size: int | None = None, download: bool = False
-               ) -> tuple[np.ndarray, np.ndarray]:
+def read_split(
+    name: str,
+    *,
+    train: bool = True,
+    root: str | os.PathLike | None = None,
+    split: str | None = None,
+    image_size: int | None = None,
+    download: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
     """All images of one split as stored, ``uint8 (N, c, H, W)``, and ``int64`` labels.
 
     Missing files raise :class:`DatasetNotAvailable`, unless ``download`` (see
@@ -325,11 +392,19 @@ def read_split(name: str, *, train: bool = True, root: str | os.PathLike | None 
     return fetch(np.arange(y.shape[0])), y
 
 
-def load_dataset(name: str, n_train: int | None = None, n_test: int | None = None, *,
-                 root: str | os.PathLike | None = None, download: bool = False, seed: int = 0,
-                 split: str | None = None, image_size: int | None = None,
-                 device: str | torch.device | None = None, dtype: torch.dtype | None = None
-                 ) -> Dataset:
+def load_dataset(
+    name: str,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    *,
+    root: str | os.PathLike | None = None,
+    download: bool = False,
+    seed: int = 0,
+    split: str | None = None,
+    image_size: int | None = None,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> Dataset:
     """MNIST, FashionMNIST, EMNIST, SVHN, CIFAR10, CIFAR100 or GTSRB as a :class:`Dataset`.
 
     Images are ``(n, c, H, W)`` floats in ``[0, 1]`` (pixel / 255), labels ``0..n_classes-1``.
@@ -372,13 +447,17 @@ def load_dataset(name: str, n_train: int | None = None, n_test: int | None = Non
         y, fetch, classes = parts[part]
         _check_labels(key, split, y, root_path, part == "train")
         n = _n(n, f"n_{part}", y.shape[0])
-        idx = np.arange(y.shape[0]) if n is None else \
-            torch.randperm(y.shape[0], generator=g)[:n].numpy()
+        idx = (
+            np.arange(y.shape[0])
+            if n is None
+            else torch.randperm(y.shape[0], generator=g)[:n].numpy()
+        )
         X = torch.from_numpy(np.ascontiguousarray(fetch(idx))).to(dtype) / 255.0
         if image_size is not None:
             X = resize(X, (image_size, image_size))
         out[f"X_{part}"] = X.to(device)
         out[f"y_{part}"] = torch.from_numpy(y[idx]).to(device)
     name_out = tv_name if key != "emnist" else f"EMNIST-{split}"
-    return Dataset(name_out, n_classes=n_classes(split),
-                   classes=tuple(classes) if classes else None, **out)
+    return Dataset(
+        name_out, n_classes=n_classes(split), classes=tuple(classes) if classes else None, **out
+    )

@@ -60,13 +60,21 @@ def _circulant_sqrt_spectrum(row: torch.Tensor, gain: float, xi: float) -> torch
         raise ValueError(
             f"no Gaussian field has the latent covariance for gain={gain} and xi={xi} on this "
             f"lattice (smallest eigenvalue {float(spectrum.min()):.3g}): lower xi or gain, or "
-            "use more sites")
+            "use more sites"
+        )
     return spectrum.clamp_min(0).sqrt()
 
 
-def nonlinear_gaussian_process(n: int, D: int, *, xi: float, gain: float, dim: int = 1,
-                               seed: int = 0, dtype: torch.dtype = torch.float32
-                               ) -> torch.Tensor:
+def nonlinear_gaussian_process(
+    n: int,
+    D: int,
+    *,
+    xi: float,
+    gain: float,
+    dim: int = 1,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
     r"""``n`` inputs ``x = erf(g z) / Z(g)`` on a ring of ``D`` sites (shape ``(n, D)``) or a
     ``D x D`` torus (``dim=2``, shape ``(n, D, D)``), with covariance
     :math:`\Sigma_{ij} = \exp(-d(i, j) / \xi)` at every ``gain`` (see the module docstring).
@@ -105,9 +113,16 @@ def nonlinear_gaussian_process(n: int, D: int, *, xi: float, gain: float, dim: i
     return x.to(dtype)
 
 
-def emergence_task(n: int, D: int, *, gain: float, xi: tuple[float, float] = (1.0, 4.0),
-                   dim: int = 1, seed: int = 0, dtype: torch.dtype = torch.float32
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def emergence_task(
+    n: int,
+    D: int,
+    *,
+    gain: float,
+    xi: tuple[float, float] = (1.0, 4.0),
+    dim: int = 1,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Two translation-invariant classes that differ in correlation length: label ``c`` draws
     its inputs from :func:`nonlinear_gaussian_process` with ``xi[c]`` and the same ``gain``.
 
@@ -129,8 +144,10 @@ def emergence_task(n: int, D: int, *, gain: float, xi: tuple[float, float] = (1.
     y = torch.randperm(n, generator=torch.Generator().manual_seed(s_label)) % 2
     n1 = int(y.sum())
     X = torch.empty((n, *(D,) * dim), dtype=dtype)
-    X[y == 0] = nonlinear_gaussian_process(n - n1, D, xi=xi[0], gain=gain, dim=dim, seed=s0,
-                                           dtype=dtype)
-    X[y == 1] = nonlinear_gaussian_process(n1, D, xi=xi[1], gain=gain, dim=dim, seed=s1,
-                                           dtype=dtype)
+    X[y == 0] = nonlinear_gaussian_process(
+        n - n1, D, xi=xi[0], gain=gain, dim=dim, seed=s0, dtype=dtype
+    )
+    X[y == 1] = nonlinear_gaussian_process(
+        n1, D, xi=xi[1], gain=gain, dim=dim, seed=s1, dtype=dtype
+    )
     return X, y

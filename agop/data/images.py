@@ -50,9 +50,14 @@ def _as_uint8_rgb(image: Any) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)
 
 
-def preprocess(images: Any, size: int = 224, resize: int | None = None,
-               mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
-               dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def preprocess(
+    images: Any,
+    size: int = 224,
+    resize: int | None = None,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
     r"""torchvision's ImageNet preprocessing: resize the shorter side to ``resize`` (default
     ``round(size * 256 / 224)``), crop the central ``size x size``, scale to [0, 1] and
     normalise each channel, ``(x - mean) / std``. Returns ``(n, 3, size, size)``.
@@ -107,7 +112,9 @@ def image_files(folder: str | Path) -> list[Path]:
         raise ValueError(f"folder must be an existing directory, got {str(folder)!r}")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise ValueError(f"folder {str(folder)!r} holds no image file ({', '.join(IMAGE_SUFFIXES)})")
+        raise ValueError(
+            f"folder {str(folder)!r} holds no image file ({', '.join(IMAGE_SUFFIXES)})"
+        )
     return files
 
 
@@ -128,9 +135,13 @@ def photograph_arrays(names: Sequence[str] = PHOTOGRAPHS[:6]) -> dict[str, np.nd
     return out
 
 
-def load_images(source: str | Path | Sequence[Any] | None = None, n: int | None = None,
-                size: int = 224, resize: int | None = None,
-                dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def load_images(
+    source: str | Path | Sequence[Any] | None = None,
+    n: int | None = None,
+    size: int = 224,
+    resize: int | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
     """Images for the ansatz, preprocessed as for ImageNet: ``(n, 3, size, size)``.
 
     ``source``: a folder of image files, a list of files/arrays, or ``None`` for scikit-image's

@@ -21,10 +21,29 @@ from agop.runtime import default_device
 # pooch and a download, so they are not offered; ``cat`` is ``chelsea`` again.
 # The first six are the default images of :func:`agop.data.images.load_images`.
 PHOTOGRAPHS: tuple[str, ...] = (
-    "astronaut", "chelsea", "coffee", "rocket", "camera", "coins", "horse", "brick",
-    "grass", "gravel", "moon", "page", "text", "clock", "immunohistochemistry",
-    "hubble_deep_field", "retina", "microaneurysms", "cell", "colorwheel", "logo",
-    "checkerboard", "shepp_logan_phantom",
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "camera",
+    "coins",
+    "horse",
+    "brick",
+    "grass",
+    "gravel",
+    "moon",
+    "page",
+    "text",
+    "clock",
+    "immunohistochemistry",
+    "hubble_deep_field",
+    "retina",
+    "microaneurysms",
+    "cell",
+    "colorwheel",
+    "logo",
+    "checkerboard",
+    "shepp_logan_phantom",
 )
 
 Size = int | tuple[int, int] | None
@@ -46,8 +65,11 @@ def _target_size(size: Size, H: int, W: int) -> tuple[int, int]:
             raise ValueError(f"size must be a positive integer or (H, W), got {size!r}")
         scale = int(size) / min(H, W)
         return max(1, round(H * scale)), max(1, round(W * scale))
-    if (isinstance(size, (tuple, list)) and len(size) == 2
-            and all(isinstance(s, (int, np.integer)) and s >= 1 for s in size)):
+    if (
+        isinstance(size, (tuple, list))
+        and len(size) == 2
+        and all(isinstance(s, (int, np.integer)) and s >= 1 for s in size)
+    ):
         return int(size[0]), int(size[1])
     raise ValueError(f"size must be None, a positive integer or a pair (H, W), got {size!r}")
 
@@ -79,7 +101,9 @@ def _keep_classes(X: torch.Tensor, y: torch.Tensor, classes) -> tuple[torch.Tens
     """Keep samples whose label is in ``classes``, relabelled ``0..len(classes)-1`` in that order."""
     classes = torch.as_tensor(list(classes), dtype=torch.long)
     if classes.numel() == 0 or classes.unique().numel() != classes.numel():
-        raise ValueError(f"classes must be a non-empty list of distinct labels, got {classes.tolist()}")
+        raise ValueError(
+            f"classes must be a non-empty list of distinct labels, got {classes.tolist()}"
+        )
     missing = [int(c) for c in classes if not bool((y == c).any())]
     if missing:
         raise ValueError(f"classes {missing} do not occur; labels present: {y.unique().tolist()}")
@@ -88,10 +112,15 @@ def _keep_classes(X: torch.Tensor, y: torch.Tensor, classes) -> tuple[torch.Tens
     return X[keep], match[keep].long().argmax(1)
 
 
-def digits(n: int | None = None, *, size: Size = None, classes: Sequence[int] | None = None,
-           seed: int = 0,
-           device: str | torch.device | None = None, dtype: torch.dtype | None = None
-           ) -> tuple[torch.Tensor, torch.Tensor]:
+def digits(
+    n: int | None = None,
+    *,
+    size: Size = None,
+    classes: Sequence[int] | None = None,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """scikit-learn's handwritten digits: ``X`` of shape ``(n, 1, 8, 8)`` in ``[0, 1]``, labels ``y``.
 
     Pixel values ``0..16`` are divided by 16. ``n=None`` returns all 1797 images in their stored
@@ -138,9 +167,14 @@ def _skimage_array(name: str) -> np.ndarray:
     return img
 
 
-def photograph(name: str, *, size: Size = None, channels: int | None = None,
-               device: str | torch.device | None = None, dtype: torch.dtype | None = None
-               ) -> torch.Tensor:
+def photograph(
+    name: str,
+    *,
+    size: Size = None,
+    channels: int | None = None,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
     """One of scikit-image's bundled photographs (``PHOTOGRAPHS``) as ``(c, H, W)`` in ``[0, 1]``.
 
     ``channels``: ``None`` keeps the photograph's own (1 for gray, 3 for colour), ``1`` converts to
@@ -160,17 +194,23 @@ def photograph(name: str, *, size: Size = None, channels: int | None = None,
     img = torch.from_numpy(_skimage_array(name))
     img = img[None] if img.ndim == 2 else img.permute(2, 0, 1)
     if channels == 1 and img.shape[0] == 3:
-        img = (torch.tensor([0.2125, 0.7154, 0.0721], dtype=img.dtype)[:, None, None] * img
-               ).sum(0, keepdim=True)
+        img = (torch.tensor([0.2125, 0.7154, 0.0721], dtype=img.dtype)[:, None, None] * img).sum(
+            0, keepdim=True
+        )
     elif channels == 3 and img.shape[0] == 1:
         img = img.expand(3, -1, -1)
     img = resize(img[None].to(_dtype(dtype)), size)[0].contiguous()
     return img.to(default_device(device))
 
 
-def photographs(names: str | Sequence[str] | None = None, *, size: int = 64, channels: int = 3,
-                device: str | torch.device | None = None, dtype: torch.dtype | None = None
-                ) -> torch.Tensor:
+def photographs(
+    names: str | Sequence[str] | None = None,
+    *,
+    size: int = 64,
+    channels: int = 3,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
     """Several bundled photographs as one batch ``(n, channels, size, size)`` in ``[0, 1]``.
 
     Each photograph is centre-cropped to a square, then resized to ``size x size``. ``names``
@@ -183,8 +223,11 @@ def photographs(names: str | Sequence[str] | None = None, *, size: int = 64, cha
         >>> torch.equal(X[0, 0], X[0, 2])  # a gray picture repeated in 3 channels
         True
     """
-    names = ("astronaut", "camera", "coffee", "chelsea", "rocket", "coins", "horse") \
-        if names is None else tuple(names)
+    names = (
+        ("astronaut", "camera", "coffee", "chelsea", "rocket", "coins", "horse")
+        if names is None
+        else tuple(names)
+    )
     if not names:
         raise ValueError("names must list at least one photograph")
     if not isinstance(size, (int, np.integer)) or size < 1:
@@ -197,12 +240,13 @@ def photographs(names: str | Sequence[str] | None = None, *, size: int = 64, cha
         H, W = img.shape[-2:]
         s = min(H, W)
         top, left = (H - s) // 2, (W - s) // 2
-        batch.append(resize(img[None, :, top:top + s, left:left + s], (size, size))[0])
+        batch.append(resize(img[None, :, top : top + s, left : left + s], (size, size))[0])
     return torch.stack(batch).to(default_device(device))
 
 
-def lfw_subset(*, size: Size = None, device: str | torch.device | None = None,
-               dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def lfw_subset(
+    *, size: Size = None, device: str | torch.device | None = None, dtype: torch.dtype | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """scikit-image's ``lfw_subset``: 200 gray 25 x 25 images ``(200, 1, 25, 25)`` in ``[0, 1]``.
 
     Labels: ``1`` for the first 100 images (faces), ``0`` for the last 100 (non-faces).
@@ -213,7 +257,9 @@ def lfw_subset(*, size: Size = None, device: str | torch.device | None = None,
         ((200, 1, 10, 10), True, 100)
     """
     X = torch.from_numpy(np.clip(np.asarray(skimage.data.lfw_subset(), dtype=np.float64), 0, 1))
-    y = torch.cat([torch.ones(100, dtype=torch.long), torch.zeros(X.shape[0] - 100, dtype=torch.long)])
+    y = torch.cat(
+        [torch.ones(100, dtype=torch.long), torch.zeros(X.shape[0] - 100, dtype=torch.long)]
+    )
     X = resize(X[:, None].to(_dtype(dtype)), size)
     device = default_device(device)
     return X.to(device), y.to(device)

@@ -56,11 +56,22 @@ def reading(path: str | Path, what: str) -> Iterator[None]:
         raise
     except UnsafePickle as err:
         raise UnsafePickle(f"{path}: {err}") from err
-    except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
-            pickle.UnpicklingError, zlib.error, NotImplementedError) as err:
-        raise DataFileError(f"{path}: cannot read it as {what} ({type(err).__name__}: {err}); "
-                            "the file is truncated or corrupt: delete it and download again"
-                            ) from err
+    except (
+        OSError,
+        EOFError,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        pickle.UnpicklingError,
+        zlib.error,
+        NotImplementedError,
+    ) as err:
+        raise DataFileError(
+            f"{path}: cannot read it as {what} ({type(err).__name__}: {err}); "
+            "the file is truncated or corrupt: delete it and download again"
+        ) from err
 
 
 def as_pixels(values: Any, path: str | Path, what: str = "images") -> np.ndarray:
@@ -69,12 +80,19 @@ def as_pixels(values: Any, path: str | Path, what: str = "images") -> np.ndarray
     arr = np.asarray(values)
     if arr.dtype == np.uint8:
         return arr
-    if arr.dtype.kind not in "iuf" or (arr.size and (
-            arr.min() < 0 or arr.max() > 255 or (arr.dtype.kind == "f"
-                                                 and not np.array_equal(arr, np.round(arr))))):
+    if arr.dtype.kind not in "iuf" or (
+        arr.size
+        and (
+            arr.min() < 0
+            or arr.max() > 255
+            or (arr.dtype.kind == "f" and not np.array_equal(arr, np.round(arr)))
+        )
+    ):
         low, high = (arr.min(), arr.max()) if arr.size and arr.dtype.kind in "iuf" else ("?", "?")
-        raise DataFileError(f"{path}: {what} must be integers in 0..255, found values in "
-                            f"[{low}, {high}] (dtype {arr.dtype})")
+        raise DataFileError(
+            f"{path}: {what} must be integers in 0..255, found values in "
+            f"[{low}, {high}] (dtype {arr.dtype})"
+        )
     return arr.astype(np.uint8)
 
 
@@ -119,10 +137,15 @@ class _ArrayUnpickler(pickle.Unpickler):
     """
 
     _ALLOWED = {
-        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
     }
 
     def find_class(self, module: str, name: str):
@@ -130,9 +153,9 @@ class _ArrayUnpickler(pickle.Unpickler):
             raise UnsafePickle(f"refusing to load {module}.{name} from a data file")
         numpy2 = int(np.__version__.split(".")[0]) >= 2
         if numpy2 and module.startswith("numpy.core"):
-            module = "numpy._core" + module[len("numpy.core"):]
+            module = "numpy._core" + module[len("numpy.core") :]
         elif not numpy2 and module.startswith("numpy._core"):
-            module = "numpy.core" + module[len("numpy._core"):]
+            module = "numpy.core" + module[len("numpy._core") :]
         return getattr(importlib.import_module(module), name)
 
 
@@ -145,8 +168,7 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
             raise DataFileError(f"{path} is not a CIFAR batch (no 'data' entry)")
         key = "labels" if "labels" in entry else "fine_labels"
         if key not in entry:
-            raise DataFileError(f"{path} is not a CIFAR batch (no 'labels' or 'fine_labels' "
-                                "entry)")
+            raise DataFileError(f"{path} is not a CIFAR batch (no 'labels' or 'fine_labels' entry)")
         X = as_pixels(entry["data"], path).reshape(-1, 3, 32, 32)
         y = np.asarray(entry[key], dtype=np.int64)
         if y.shape != (X.shape[0],):

@@ -13,14 +13,18 @@ def _labels(y, name: str = "y") -> torch.Tensor:
     if not isinstance(y, torch.Tensor):
         y = torch.as_tensor(y)
     if y.ndim != 1:
-        raise ValueError(f"{name} must be a 1-d vector of class indices, got shape {tuple(y.shape)}")
+        raise ValueError(
+            f"{name} must be a 1-d vector of class indices, got shape {tuple(y.shape)}"
+        )
     if y.is_floating_point():
         if not bool((y == y.round()).all()):
             raise ValueError(f"{name} must hold integer class indices, got non-integer values")
     return y.long()
 
 
-def one_hot(y: ArrayLike, n_classes: int | None = None, *, dtype: torch.dtype | None = None) -> torch.Tensor:
+def one_hot(
+    y: ArrayLike, n_classes: int | None = None, *, dtype: torch.dtype | None = None
+) -> torch.Tensor:
     r"""One-hot targets :math:`Y_{ic} = 1` if :math:`y_i = c`, else 0, shape ``(n, n_classes)``.
 
     ``y`` holds integer labels in :math:`\{0, \dots, C - 1\}`, :math:`C` = ``n_classes``
@@ -44,16 +48,22 @@ def one_hot(y: ArrayLike, n_classes: int | None = None, *, dtype: torch.dtype | 
         raise ValueError(f"n_classes must be a positive integer, got {n_classes!r}")
     if top > n_classes:
         raise ValueError(f"y holds label {top - 1}, out of range for n_classes={n_classes}")
-    Y = torch.zeros(y.shape[0], n_classes, dtype=dtype or torch.get_default_dtype(),
-                    device=y.device)
+    Y = torch.zeros(
+        y.shape[0], n_classes, dtype=dtype or torch.get_default_dtype(), device=y.device
+    )
     Y[torch.arange(y.shape[0], device=y.device), y] = 1
     return Y
 
 
 @renamed_arguments(val_fraction="validation_fraction")
-def train_val_split(X: ArrayLike, Y: ArrayLike, validation_fraction: float = 0.2, seed: int = 0,
-                    *, stratify: bool = True
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def train_val_split(
+    X: ArrayLike,
+    Y: ArrayLike,
+    validation_fraction: float = 0.2,
+    seed: int = 0,
+    *,
+    stratify: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Split ``(X, Y)`` into ``(X_train, Y_train, X_val, Y_val)``, seeded.
 
     ``Y`` is a vector of class labels ``(n,)`` or a target matrix ``(n, C)`` (one-hot: its arg-max
@@ -75,8 +85,10 @@ def train_val_split(X: ArrayLike, Y: ArrayLike, validation_fraction: float = 0.2
     X = as_tensor(X, "X") if not isinstance(X, torch.Tensor) else X
     Y = Y if isinstance(Y, torch.Tensor) else torch.as_tensor(Y)
     if X.ndim == 0 or Y.ndim not in (1, 2):
-        raise ValueError(f"X must have a sample axis and Y shape (n,) or (n, C); got X {tuple(X.shape)}, "
-                         f"Y {tuple(Y.shape)}")
+        raise ValueError(
+            f"X must have a sample axis and Y shape (n,) or (n, C); got X {tuple(X.shape)}, "
+            f"Y {tuple(Y.shape)}"
+        )
     n = X.shape[0]
     if Y.shape[0] != n:
         raise ValueError(f"X and Y must have the same number of samples, got {n} and {Y.shape[0]}")
@@ -88,16 +100,17 @@ def train_val_split(X: ArrayLike, Y: ArrayLike, validation_fraction: float = 0.2
     perm = torch.randperm(n, generator=g)
     if stratify:
         classes = (Y.argmax(1) if Y.ndim == 2 else _labels(Y, "Y")).cpu()[perm]
-        order = torch.sort(classes, stable=True).indices          # shuffled within each class
+        order = torch.sort(classes, stable=True).indices  # shuffled within each class
         sorted_classes = classes[order]
         _, counts = torch.unique_consecutive(sorted_classes, return_counts=True)
         starts = torch.cumsum(counts, 0) - counts
         rank = torch.arange(n) - torch.repeat_interleave(starts, counts)
-        n_val_c = torch.clamp(torch.round(validation_fraction * counts.double()).long(),
-                              max=counts - 1)
-        in_val = torch.zeros(n, dtype=torch.bool)                  # indexed like perm
+        n_val_c = torch.clamp(
+            torch.round(validation_fraction * counts.double()).long(), max=counts - 1
+        )
+        in_val = torch.zeros(n, dtype=torch.bool)  # indexed like perm
         in_val[order[rank < torch.repeat_interleave(n_val_c, counts)]] = True
-        val, train = perm[in_val], perm[~in_val]                   # both stay shuffled
+        val, train = perm[in_val], perm[~in_val]  # both stay shuffled
     else:
         n_val = min(int(round(validation_fraction * n)), n - 1)
         val, train = perm[:n_val], perm[n_val:]
@@ -106,6 +119,7 @@ def train_val_split(X: ArrayLike, Y: ArrayLike, validation_fraction: float = 0.2
             f"validation_fraction={validation_fraction} leaves no validation sample among {n} "
             "samples"
             + (" (stratified: each class keeps one sample for training)" if stratify else "")
-            + "; use more samples or a larger validation_fraction")
+            + "; use more samples or a larger validation_fraction"
+        )
     train, val = train.to(X.device), val.to(X.device)
     return X[train], Y[train.to(Y.device)], X[val], Y[val.to(Y.device)]

@@ -27,8 +27,11 @@ def _check_n(n) -> int:
 
 
 def _check_nonneg(value, name: str) -> float:
-    if not isinstance(value, (int, float, np.floating, np.integer)) or not math.isfinite(value) \
-            or value < 0:
+    if (
+        not isinstance(value, (int, float, np.floating, np.integer))
+        or not math.isfinite(value)
+        or value < 0
+    ):
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
 
@@ -38,9 +41,16 @@ def _balanced_labels(n: int, g: torch.Generator) -> torch.Tensor:
     return torch.randperm(n, generator=g) % 2
 
 
-def bars_in_noise(n: int, sigma: float, *, height: int = 16, width: int = 32, seed: int = 0,
-                  device: str | torch.device | None = None, dtype: torch.dtype | None = None
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+def bars_in_noise(
+    n: int,
+    sigma: float,
+    *,
+    height: int = 16,
+    width: int = 32,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Karp et al.'s bars task: ``X`` of shape ``(n, 1, height, width)``, labels ``y`` in ``{0, 1}``.
 
     Every pixel is Gaussian noise of standard deviation :math:`\sqrt{\sigma / \mathrm{width}}`
@@ -67,7 +77,9 @@ def bars_in_noise(n: int, sigma: float, *, height: int = 16, width: int = 32, se
     g = torch.Generator().manual_seed(int(seed))
     dtype = _dtype(dtype)
     y = _balanced_labels(n, g)
-    X = torch.randn(n, 1, height, width, generator=g, dtype=torch.float64) * math.sqrt(sigma / width)
+    X = torch.randn(n, 1, height, width, generator=g, dtype=torch.float64) * math.sqrt(
+        sigma / width
+    )
     rows = torch.randint(height, (n,), generator=g)
     X[torch.arange(n), 0, rows, :] = ((2 * y - 1).double() / math.sqrt(width))[:, None]
     device = default_device(device)
@@ -79,8 +91,9 @@ def bars_in_noise(n: int, sigma: float, *, height: int = 16, width: int = 32, se
 DEFAULT_FRAME = {"digits": 12, "mnist": 42}
 
 
-def _digit_pool(source: str, split: str, root, download: bool = False
-                ) -> tuple[torch.Tensor, torch.Tensor, float]:
+def _digit_pool(
+    source: str, split: str, root, download: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, float]:
     """All digits of ``source``'s ``split`` ``(N, 1, s, s)``, their labels, and the pixel scale.
 
     The images are returned as stored (uint8 for MNIST, to keep 60000 images small); divided by
@@ -97,17 +110,24 @@ def _digit_pool(source: str, split: str, root, download: bool = False
         idx = perm[:n_train] if split == "train" else perm[n_train:]
         return X[idx], y[idx], 1.0
     if source == "mnist":
-        images, labels = read_split("mnist", train=split == "train", root=root,
-                                    download=download)
+        images, labels = read_split("mnist", train=split == "train", root=root, download=download)
         return torch.from_numpy(images), torch.from_numpy(labels), 255.0
     raise ValueError(f"source must be 'digits' or 'mnist', got {source!r}")
 
 
-def digits_in_noise(n: int, sigma: float, *, source: str = "digits", frame: int | None = None,
-                    split: str = "train", root: str | os.PathLike[str] | None = None,
-                    download: bool = False, seed: int = 0,
-                    device: str | torch.device | None = None, dtype: torch.dtype | None = None
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
+def digits_in_noise(
+    n: int,
+    sigma: float,
+    *,
+    source: str = "digits",
+    frame: int | None = None,
+    split: str = "train",
+    root: str | os.PathLike[str] | None = None,
+    download: bool = False,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     r"""A digit at a random position in a frame of Gaussian noise: ``(n, 1, frame, frame)``, ``y`` in ``0..9``.
 
     The frame is i.i.d. Gaussian noise of standard deviation :math:`0.5 \sqrt{\sigma}`; an ``s x s``
@@ -140,8 +160,12 @@ def digits_in_noise(n: int, sigma: float, *, source: str = "digits", frame: int 
     top = torch.randint(frame - s + 1, (n,), generator=g)
     left = torch.randint(frame - s + 1, (n,), generator=g)
     ar = torch.arange(s)
-    X[torch.arange(n)[:, None, None], 0, (top[:, None] + ar)[:, :, None],
-      (left[:, None] + ar)[:, None, :]] = pool_X[idx, 0].double() / scale
+    X[
+        torch.arange(n)[:, None, None],
+        0,
+        (top[:, None] + ar)[:, :, None],
+        (left[:, None] + ar)[:, None, :],
+    ] = pool_X[idx, 0].double() / scale
     device = default_device(device)
     return X.to(device=device, dtype=_dtype(dtype)), pool_y[idx].to(device)
 
@@ -181,10 +205,19 @@ def star_mask(radius: int = 3, n_lines: int = 4) -> torch.Tensor:
     return mask
 
 
-def star_in_noise(n: int, *, noise: float = 0.3, intensity: float = 1.5, radius: int = 3,
-                  n_lines: int = 4, channels: tuple[int, ...] = (0, 1), image_size: int = 32,
-                  seed: int = 0, device: str | torch.device | None = None,
-                  dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def star_in_noise(
+    n: int,
+    *,
+    noise: float = 0.3,
+    intensity: float = 1.5,
+    radius: int = 3,
+    n_lines: int = 4,
+    channels: tuple[int, ...] = (0, 1),
+    image_size: int = 32,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The star task: ``X`` of shape ``(n, 3, image_size, image_size)``, labels ``y`` in ``{0, 1}``.
 
     Every image is i.i.d. Gaussian noise of standard deviation ``noise`` (0.3). Class 1 images
@@ -216,16 +249,22 @@ def star_in_noise(n: int, *, noise: float = 0.3, intensity: float = 1.5, radius:
     mask = star_mask(radius, n_lines)
     side = mask.shape[0]
     if not isinstance(image_size, (int, np.integer)) or image_size < side:
-        raise ValueError(f"image_size must be an integer >= the star's width {side}, got {image_size!r}")
+        raise ValueError(
+            f"image_size must be an integer >= the star's width {side}, got {image_size!r}"
+        )
     g = torch.Generator().manual_seed(int(seed))
     y = _balanced_labels(n, g)
     X = torch.randn(n, 3, image_size, image_size, generator=g, dtype=torch.float64) * noise
     top = torch.randint(image_size - side + 1, (n,), generator=g)
     left = torch.randint(image_size - side + 1, (n,), generator=g)
-    stars = torch.nonzero(y).flatten()                       # images of class 1
-    dr, dc = torch.nonzero(mask, as_tuple=True)              # star pixels relative to the corner
+    stars = torch.nonzero(y).flatten()  # images of class 1
+    dr, dc = torch.nonzero(mask, as_tuple=True)  # star pixels relative to the corner
     ch = torch.tensor(channels)
-    X[stars[:, None, None], ch[None, :, None], (top[stars, None] + dr)[:, None, :],
-      (left[stars, None] + dc)[:, None, :]] = intensity
+    X[
+        stars[:, None, None],
+        ch[None, :, None],
+        (top[stars, None] + dr)[:, None, :],
+        (left[stars, None] + dc)[:, None, :],
+    ] = intensity
     device = default_device(device)
     return X.to(device=device, dtype=_dtype(dtype)), y.to(device)

@@ -65,7 +65,8 @@ def n_outputs(model: nn.Module, X: torch.Tensor) -> int:
         raise ValueError(
             f"X has images of shape {tuple(X.shape[1:])}, which {type(model).__name__} cannot "
             f"take (the forward pass failed: {str(err).splitlines()[0]}). Use larger images, e.g. "
-            f"load_images(size=224)") from err
+            f"load_images(size=224)"
+        ) from err
     finally:
         model.train(was_training)
     return int(out.reshape(1, -1).shape[1])
@@ -74,6 +75,7 @@ def n_outputs(model: nn.Module, X: torch.Tensor) -> int:
 # --------------------------------------------------------------------------------------------
 # The table
 # --------------------------------------------------------------------------------------------
+
 
 @dataclasses.dataclass
 class LayerResult:
@@ -134,13 +136,20 @@ class LayerResult:
 
 
 _TEXT_COLUMNS = (
-    ("layer", "layer", "{}"), ("weight", "weight_shape", "{}"),
-    ("r", "pearson", "{:.3f}"), ("r sqrt", "pearson_sqrt", "{:.3f}"),
-    ("cos", "cosine", "{:.3f}"), ("cos sqrt", "cosine_sqrt", "{:.3f}"),
-    ("r init", "init_pearson", "{:.3f}"), ("r spec", "null_spectrum_pearson", "{:.3f}"),
-    ("+-", "null_spectrum_pearson_std", "{:.3f}"), ("r null", "null_random_pearson", "{:.3f}"),
-    ("+-", "null_random_pearson_std", "{:.3f}"), ("r G=I", "null_identity_pearson", "{:.3f}"),
-    ("r(W0'W0,W'W)", "cnfm_init_vs_trained", "{:.3f}"), ("s", "seconds", "{:.2f}"),
+    ("layer", "layer", "{}"),
+    ("weight", "weight_shape", "{}"),
+    ("r", "pearson", "{:.3f}"),
+    ("r sqrt", "pearson_sqrt", "{:.3f}"),
+    ("cos", "cosine", "{:.3f}"),
+    ("cos sqrt", "cosine_sqrt", "{:.3f}"),
+    ("r init", "init_pearson", "{:.3f}"),
+    ("r spec", "null_spectrum_pearson", "{:.3f}"),
+    ("+-", "null_spectrum_pearson_std", "{:.3f}"),
+    ("r null", "null_random_pearson", "{:.3f}"),
+    ("+-", "null_random_pearson_std", "{:.3f}"),
+    ("r G=I", "null_identity_pearson", "{:.3f}"),
+    ("r(W0'W0,W'W)", "cnfm_init_vs_trained", "{:.3f}"),
+    ("s", "seconds", "{:.2f}"),
 )
 
 
@@ -218,16 +227,27 @@ class AnsatzTable:
                     null_std = getattr(r, f"null_random_{kind}{s}_std")
                     spectrum_mean = getattr(r, f"null_spectrum_{kind}{s}")
                     spectrum_std = getattr(r, f"null_spectrum_{kind}{s}_std")
-                    out.append({
-                        "layer": r.layer if labels == "names" else str(i + 1), "power": power,
-                        "kind": kind, "trained": trained, "init": getattr(r, f"init_{kind}{s}"),
-                        "cnfm_init": (r.cnfm_init_vs_trained if kind == "pearson"
-                                      else r.cnfm_init_vs_trained_cosine),
-                        "null_mean": null_mean, "null_std": null_std,
-                        "margin": _margin(trained, null_mean, null_std),
-                        "identity": getattr(r, f"null_identity_{kind}{s}"),
-                        "spectrum_mean": spectrum_mean, "spectrum_std": spectrum_std,
-                        "spectrum_margin": _margin(trained, spectrum_mean, spectrum_std)})
+                    out.append(
+                        {
+                            "layer": r.layer if labels == "names" else str(i + 1),
+                            "power": power,
+                            "kind": kind,
+                            "trained": trained,
+                            "init": getattr(r, f"init_{kind}{s}"),
+                            "cnfm_init": (
+                                r.cnfm_init_vs_trained
+                                if kind == "pearson"
+                                else r.cnfm_init_vs_trained_cosine
+                            ),
+                            "null_mean": null_mean,
+                            "null_std": null_std,
+                            "margin": _margin(trained, null_mean, null_std),
+                            "identity": getattr(r, f"null_identity_{kind}{s}"),
+                            "spectrum_mean": spectrum_mean,
+                            "spectrum_std": spectrum_std,
+                            "spectrum_margin": _margin(trained, spectrum_mean, spectrum_std),
+                        }
+                    )
         return out
 
     def null_margins(self, kind: str = "pearson", null: str = "spectrum") -> list[float | None]:
@@ -235,14 +255,17 @@ class AnsatzTable:
         similarity from the ``"spectrum"`` (matched, the primary) or ``"random"`` (Wishart)
         null in the null's standard deviations (``inf`` where the std is 0)."""
         if kind not in ("pearson", "cosine") or null not in ("spectrum", "random"):
-            raise ValueError(f"kind must be 'pearson' or 'cosine' and null 'spectrum' or "
-                             f"'random', got kind={kind!r}, null={null!r}")
+            raise ValueError(
+                f"kind must be 'pearson' or 'cosine' and null 'spectrum' or "
+                f"'random', got kind={kind!r}, null={null!r}"
+            )
         means = self.column(f"null_{null}_{kind}")
         stds = self.column(f"null_{null}_{kind}_std")
         if any(v is None for v in means):
             raise ValueError(f"the {null} null is missing (null_draws=0?)")
-        return [_margin(getattr(r, kind), m, s)
-                for r, m, s in zip(self.rows, means, stds, strict=True)]
+        return [
+            _margin(getattr(r, kind), m, s) for r, m, s in zip(self.rows, means, stds, strict=True)
+        ]
 
     def margin(self, kind: str = "pearson") -> float:
         """The mean over layers of (measured - random-``G`` null) similarity."""
@@ -256,22 +279,28 @@ class AnsatzTable:
         try:
             import pandas as pd
         except ImportError as err:
-            raise ImportError("to_pandas needs pandas (pip install pandas); "
-                              "to_records() gives the same rows as dicts") from err
+            raise ImportError(
+                "to_pandas needs pandas (pip install pandas); "
+                "to_records() gives the same rows as dicts"
+            ) from err
         return pd.DataFrame(self.to_records()).set_index("layer")
 
     def describe(self) -> str:
         """One line: the model, its weights, and how the AGOPs were computed."""
         if self.n_images is None:
-            return (f"{self.model} ({self.weights}): {len(self.rows)} conv layers, "
-                    f"AGOPs as given")
+            return f"{self.model} ({self.weights}): {len(self.rows)} conv layers, AGOPs as given"
         how = f"sketched with {self.sketch} probes" if self.sketch else "exact"
         size = self.image_size or (0, 0)
-        init = ("" if self.init_agop_seconds is None
-                else f", at initialisation {self.init_agop_seconds:.1f} s")
-        return (f"{self.model} ({self.weights}): {len(self.rows)} conv layers, {self.n_images} "
-                f"images of {size[0]}x{size[1]}, {self.n_outputs} outputs, "
-                f"AGOP {how}; shared backward passes {self.agop_seconds:.1f} s{init}")
+        init = (
+            ""
+            if self.init_agop_seconds is None
+            else f", at initialisation {self.init_agop_seconds:.1f} s"
+        )
+        return (
+            f"{self.model} ({self.weights}): {len(self.rows)} conv layers, {self.n_images} "
+            f"images of {size[0]}x{size[1]}, {self.n_outputs} outputs, "
+            f"AGOP {how}; shared backward passes {self.agop_seconds:.1f} s{init}"
+        )
 
     def to_text(self) -> str:
         """A plain-text table: r = Pearson, cos = cosine similarity of CNFM and AGOP (or AGOP^1/2)."""
@@ -287,8 +316,12 @@ class AnsatzTable:
         widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
         text = [self.describe()]
         for k, line in enumerate(lines):
-            text.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w)
-                                  for i, (c, w) in enumerate(zip(line, widths, strict=True))))
+            text.append(
+                "  ".join(
+                    c.ljust(w) if i < 2 else c.rjust(w)
+                    for i, (c, w) in enumerate(zip(line, widths, strict=True))
+                )
+            )
             if k == 0:
                 text.append("  ".join("-" * w for w in widths))
         return "\n".join(text)
@@ -300,28 +333,49 @@ class AnsatzTable:
         p.text(self.to_text())
 
 
-def _agops(model, X, names, sketch, outputs, chunk_size, device, progress, seed,
-           factored: bool = False):
+def _agops(
+    model, X, names, sketch, outputs, chunk_size, device, progress, seed, factored: bool = False
+):
     r"""``((AGOPs, G's), seconds)``: the patch-AGOPs :math:`W^\top G W` of the named layers (``q x q``,
     or :class:`agop.features.FactoredAGOP` with ``factored``) and their inner matrices ``G``,
     from one :func:`agop.features.patch_agop` call with ``factored=True``."""
     t0 = time.perf_counter()
-    fa = patch_agop(model, X, layers=names, sketch=sketch, outputs=outputs,
-                   chunk_size=chunk_size, device=device, progress=progress, seed=seed,
-                   factored=True)
+    fa = patch_agop(
+        model,
+        X,
+        layers=names,
+        sketch=sketch,
+        outputs=outputs,
+        chunk_size=chunk_size,
+        device=device,
+        progress=progress,
+        seed=seed,
+        factored=True,
+    )
     A = fa if factored else {n: f.dense() for n, f in fa.items()}
     if X.device.type == "cuda":
         torch.cuda.synchronize(X.device)
     return (A, {n: f.G for n, f in fa.items()}), time.perf_counter() - t0
 
 
-def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = None,
-                  layers: Iterable[str] | None = None, sketch: int | None = None,
-                  outputs: Sequence[int] | None = None, null_draws: int = 20, seed: int = 0,
-                  chunk_size: int | None = None, allow_download: bool = False,
-                  name: str | None = None, weights: str | None = None,
-                  keep_agops: bool = False, device: str | torch.device | None = None,
-                  progress: bool = False) -> AnsatzTable:
+def verify_ansatz(
+    model: nn.Module | str,
+    X: Any,
+    *,
+    init: nn.Module | None = None,
+    layers: Iterable[str] | None = None,
+    sketch: int | None = None,
+    outputs: Sequence[int] | None = None,
+    null_draws: int = 20,
+    seed: int = 0,
+    chunk_size: int | None = None,
+    allow_download: bool = False,
+    name: str | None = None,
+    weights: str | None = None,
+    keep_agops: bool = False,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+) -> AnsatzTable:
     r"""The CNFA at every conv layer of ``model`` on images ``X``, in one call.
 
     For each conv layer ``l`` with weight ``W_l`` (``k_out x q``): the CNFM :math:`W_l^\top W_l`, the
@@ -382,37 +436,58 @@ def verify_ansatz(model: nn.Module | str, X: Any, *, init: nn.Module | None = No
         init_convs = conv_layers(init, names)
         for n, conv in convs.items():
             if init_convs[n].weight.shape != conv.weight.shape:
-                raise ValueError(f"init must be the same architecture as model; layer {n!r} has "
-                                 f"weight {tuple(init_convs[n].weight.shape)} in init and "
-                                 f"{tuple(conv.weight.shape)} in model")
+                raise ValueError(
+                    f"init must be the same architecture as model; layer {n!r} has "
+                    f"weight {tuple(init_convs[n].weight.shape)} in init and "
+                    f"{tuple(conv.weight.shape)} in model"
+                )
 
-    (A, G), seconds = _agops(model, X, names, sketch, outputs, chunk_size, device, progress,
-                             seed, factored=True)
+    (A, G), seconds = _agops(
+        model, X, names, sketch, outputs, chunk_size, device, progress, seed, factored=True
+    )
     A0 = G0 = seconds0 = None
     if init is not None:
         X0 = X.to(dtype=next(init.parameters()).dtype, device=next(init.parameters()).device)
-        (A0, G0), seconds0 = _agops(init, X0, names, sketch, outputs, chunk_size, device,
-                                    progress, seed, factored=True)
+        (A0, G0), seconds0 = _agops(
+            init, X0, names, sketch, outputs, chunk_size, device, progress, seed, factored=True
+        )
 
     rows = []
     for n, conv in convs.items():
         t0 = time.perf_counter()
         nulls = {}
         if null_draws:
-            nulls[1.0] = null_baselines(conv, n_draws=int(null_draws), seed=seed,
-                                        space=A[n].space(), G=G[n])
-        rows.append(_layer_row(
-            n, conv, A[n].similarities(), nulls,
-            init_conv=None if init_convs is None else init_convs[n],
-            init_similarities=None if init_convs is None or A0 is None else A0[n].similarities(),
-            t0=t0))
+            nulls[1.0] = null_baselines(
+                conv, n_draws=int(null_draws), seed=seed, space=A[n].space(), G=G[n]
+            )
+        rows.append(
+            _layer_row(
+                n,
+                conv,
+                A[n].similarities(),
+                nulls,
+                init_conv=None if init_convs is None else init_convs[n],
+                init_similarities=None
+                if init_convs is None or A0 is None
+                else A0[n].similarities(),
+                t0=t0,
+            )
+        )
     return AnsatzTable(
-        model=name or type(model).__name__, rows=rows, n_images=X.shape[0],
-        image_size=(X.shape[2], X.shape[3]), n_outputs=n_out, sketch=sketch,
-        weights=weights or "weights as given", agop_seconds=seconds, init_agop_seconds=seconds0,
+        model=name or type(model).__name__,
+        rows=rows,
+        n_images=X.shape[0],
+        image_size=(X.shape[2], X.shape[3]),
+        n_outputs=n_out,
+        sketch=sketch,
+        weights=weights or "weights as given",
+        agop_seconds=seconds,
+        init_agop_seconds=seconds0,
         agops={k: f.dense() for k, f in A.items()} if keep_agops else None,
         init_agops={k: f.dense() for k, f in A0.items()} if keep_agops and A0 else None,
-        factors=A, init_factors=A0)
+        factors=A,
+        init_factors=A0,
+    )
 
 
 def _margin(value: float | None, mean: float | None, std: float | None) -> float | None:
@@ -422,10 +497,16 @@ def _margin(value: float | None, mean: float | None, std: float | None) -> float
     return (value - mean) / std if std > 0 else math.inf
 
 
-def _layer_row(name: str, conv: nn.Conv2d, similarities: tuple[float, float, float, float],
-               nulls: dict[float, dict], *, init_conv: nn.Conv2d | None = None,
-               init_similarities: tuple[float, float, float, float] | None = None,
-               t0: float | None = None) -> LayerResult:
+def _layer_row(
+    name: str,
+    conv: nn.Conv2d,
+    similarities: tuple[float, float, float, float],
+    nulls: dict[float, dict],
+    *,
+    init_conv: nn.Conv2d | None = None,
+    init_similarities: tuple[float, float, float, float] | None = None,
+    t0: float | None = None,
+) -> LayerResult:
     """One :class:`LayerResult` from the layer's (pearson, cosine, pearson_sqrt, cosine_sqrt)
     after training and at initialisation, and its :func:`agop.features.null_baselines` by
     power (``{1.0: ..., 0.5: ...}``)."""
@@ -440,8 +521,9 @@ def _layer_row(name: str, conv: nn.Conv2d, similarities: tuple[float, float, flo
             setattr(row, f"null_spectrum_{kind}{s}", values.get("spectrum_mean"))
             setattr(row, f"null_spectrum_{kind}{s}_std", values.get("spectrum_std"))
     if init_similarities is not None:
-        (row.init_pearson, row.init_cosine, row.init_pearson_sqrt,
-         row.init_cosine_sqrt) = init_similarities
+        (row.init_pearson, row.init_cosine, row.init_pearson_sqrt, row.init_cosine_sqrt) = (
+            init_similarities
+        )
     if init_conv is not None:
         row.cnfm_init_vs_trained = cnfm_similarity(init_conv, conv, "pearson")
         row.cnfm_init_vs_trained_cosine = cnfm_similarity(init_conv, conv, "cosine")
@@ -451,12 +533,18 @@ def _layer_row(name: str, conv: nn.Conv2d, similarities: tuple[float, float, flo
 
 
 @renamed_arguments(alphas="powers")
-def ansatz_table(model: nn.Module, agops: dict[str, torch.Tensor],
-                 init_model: nn.Module | None = None,
-                 init_agops: dict[str, torch.Tensor] | None = None,
-                 powers: Sequence[float] = (1.0, 0.5), n_draws: int = 20, seed: int = 0, *,
-                 G: dict[str, torch.Tensor] | None = None,
-                 name: str | None = None) -> AnsatzTable:
+def ansatz_table(
+    model: nn.Module,
+    agops: dict[str, torch.Tensor],
+    init_model: nn.Module | None = None,
+    init_agops: dict[str, torch.Tensor] | None = None,
+    powers: Sequence[float] = (1.0, 0.5),
+    n_draws: int = 20,
+    seed: int = 0,
+    *,
+    G: dict[str, torch.Tensor] | None = None,
+    name: str | None = None,
+) -> AnsatzTable:
     r"""The ansatz report of :func:`verify_ansatz` from AGOPs already computed: the
     :class:`AnsatzTable` of the layers in ``agops`` (``q x q`` each, of ``model``), with the
     null baselines at each power in ``powers`` (1 and 1/2).
@@ -491,36 +579,59 @@ def ansatz_table(model: nn.Module, agops: dict[str, torch.Tensor],
     """
     powers = tuple(float(a) for a in powers)
     if not powers or any(a not in (1.0, 0.5) for a in powers):
-        raise ValueError(f"powers must hold 1.0 and/or 0.5 (the AGOP and its square root), "
-                         f"got {powers!r}")
+        raise ValueError(
+            f"powers must hold 1.0 and/or 0.5 (the AGOP and its square root), got {powers!r}"
+        )
     convs = conv_layers(model, list(agops))
     init_convs = conv_layers(init_model, list(agops)) if init_model is not None else None
     if G is not None and set(G) != set(agops):
-        raise ValueError(f"G must hold the inner matrix of every layer in agops ({list(agops)}), "
-                         f"got {list(G)}")
+        raise ValueError(
+            f"G must hold the inner matrix of every layer in agops ({list(agops)}), got {list(G)}"
+        )
 
     def similarities(conv, A):
         W, A = cnfm(conv), torch.as_tensor(A)
         A1, S = psd_power(A, 1.0), psd_power(A, 0.5)
-        return (correlation(W, A1), correlation(W, A1, kind="cosine"), correlation(W, S),
-                correlation(W, S, kind="cosine"))
+        return (
+            correlation(W, A1),
+            correlation(W, A1, kind="cosine"),
+            correlation(W, S),
+            correlation(W, S, kind="cosine"),
+        )
 
     rows = []
     for n, A in agops.items():
         t0 = time.perf_counter()
-        nulls = {a: null_baselines(convs[n], n_draws=n_draws, seed=seed, power=a,
-                                   G=None if G is None else G[n]) for a in powers}
+        nulls = {
+            a: null_baselines(
+                convs[n], n_draws=n_draws, seed=seed, power=a, G=None if G is None else G[n]
+            )
+            for a in powers
+        }
         init_conv = None if init_convs is None else init_convs[n]
-        init = (None if init_conv is None or init_agops is None
-                else similarities(init_conv, init_agops[n]))
-        rows.append(_layer_row(n, convs[n], similarities(convs[n], A), nulls,
-                               init_conv=init_conv, init_similarities=init, t0=t0))
+        init = (
+            None
+            if init_conv is None or init_agops is None
+            else similarities(init_conv, init_agops[n])
+        )
+        rows.append(
+            _layer_row(
+                n,
+                convs[n],
+                similarities(convs[n], A),
+                nulls,
+                init_conv=init_conv,
+                init_similarities=init,
+                t0=t0,
+            )
+        )
     return AnsatzTable(model=name or type(model).__name__, rows=rows, powers=powers)
 
 
 # --------------------------------------------------------------------------------------------
 # How close the sketch comes to exact
 # --------------------------------------------------------------------------------------------
+
 
 @dataclasses.dataclass
 class SketchAccuracy:
@@ -537,10 +648,17 @@ class SketchAccuracy:
     exact_ansatz_pearson: float  # corr(W^T W, A)
 
 
-def sketch_accuracy(model: nn.Module, X: Any, ks: Sequence[int], *,
-                    layers: Iterable[str] | None = None, outputs: Sequence[int] | None = None,
-                    seed: int = 0, chunk_size: int | None = None,
-                    device: str | torch.device | None = None) -> list[SketchAccuracy]:
+def sketch_accuracy(
+    model: nn.Module,
+    X: Any,
+    ks: Sequence[int],
+    *,
+    layers: Iterable[str] | None = None,
+    outputs: Sequence[int] | None = None,
+    seed: int = 0,
+    chunk_size: int | None = None,
+    device: str | torch.device | None = None,
+) -> list[SketchAccuracy]:
     r"""For each ``k`` in ``ks`` and each layer: how far the ``k``-probe sketch is from the exact
     patch-AGOP over the same ``outputs``, and the ansatz correlation each gives.
 
@@ -565,16 +683,24 @@ def sketch_accuracy(model: nn.Module, X: Any, ks: Sequence[int], *,
     for k in ks:
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"ks must hold positive integers, got {k!r}")
-        (sk, _), _ = _agops(model, X, names, int(k), outputs, chunk_size, device, False,
-                            seed + int(k))
+        (sk, _), _ = _agops(
+            model, X, names, int(k), outputs, chunk_size, device, False, seed + int(k)
+        )
         for n, conv in convs.items():
             A, Ak = exact[n], sk[n]
             M = cnfm(conv).to(A)
-            out.append(SketchAccuracy(
-                layer=n, k=int(k),
-                relative_error=float((Ak - A).norm() / A.norm().clamp_min(torch.finfo(A.dtype).tiny)),
-                pearson_with_exact=correlation(Ak, A), ansatz_pearson=correlation(M, Ak),
-                exact_ansatz_pearson=correlation(M, A)))
+            out.append(
+                SketchAccuracy(
+                    layer=n,
+                    k=int(k),
+                    relative_error=float(
+                        (Ak - A).norm() / A.norm().clamp_min(torch.finfo(A.dtype).tiny)
+                    ),
+                    pearson_with_exact=correlation(Ak, A),
+                    ansatz_pearson=correlation(M, Ak),
+                    exact_ansatz_pearson=correlation(M, A),
+                )
+            )
     return out
 
 
@@ -582,8 +708,10 @@ def sketch_accuracy(model: nn.Module, X: Any, ks: Sequence[int], *,
 # Feature maps at several depths (the paper's Figure 2)
 # --------------------------------------------------------------------------------------------
 
-def feature_maps(model: nn.Module, x: Any, agops: dict[str, Any],
-                 layers: Iterable[str] | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+
+def feature_maps(
+    model: nn.Module, x: Any, agops: dict[str, Any], layers: Iterable[str] | None = None
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     r"""``layer -> (CNFM map, AGOP map)`` of one image ``x`` (``(c, H, W)`` or ``(1, c, H, W)``).
 
     Each map replaces every patch ``z[j]`` of the layer's *input* by :math:`\|A^{1/2} z[j]\|`
@@ -621,19 +749,32 @@ def feature_maps(model: nn.Module, x: Any, agops: dict[str, Any],
     for n, conv in convs.items():
         z = inputs[n]
         if isinstance(agops[n], FactoredAGOP) and conv.padding_mode == "zeros":
-            out[n] = (factored_feature_map(conv, z)[0],
-                      factored_feature_map(conv, z, agops[n].G)[0])
+            out[n] = (
+                factored_feature_map(conv, z)[0],
+                factored_feature_map(conv, z, agops[n].G)[0],
+            )
             continue
         A = agops[n].dense() if isinstance(agops[n], FactoredAGOP) else agops[n]
-        kw: dict[str, Any] = dict(kernel_size=conv.kernel_size, stride=conv.stride, padding=conv.padding,
-                  dilation=conv.dilation)
+        kw: dict[str, Any] = dict(
+            kernel_size=conv.kernel_size,
+            stride=conv.stride,
+            padding=conv.padding,
+            dilation=conv.dilation,
+        )
         M = cnfm(conv).to(z)
         out[n] = (feature_map(M, z, **kw)[0], feature_map(A.to(z), z, **kw)[0])
     return out
 
 
-def layer_view(model: nn.Module, layer: str, x: Any, *, sketch: int | None = 8, seed: int = 0,
-               device: str | torch.device | None = None) -> dict[str, Any]:
+def layer_view(
+    model: nn.Module,
+    layer: str,
+    x: Any,
+    *,
+    sketch: int | None = 8,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+) -> dict[str, Any]:
     """One conv layer on one image ``x`` (``(c, H, W)``): the layer's CNFM and patch-AGOP on that
     image alone (sketched with ``sketch`` probes), their feature maps
     (:func:`feature_maps`) and their Pearson correlation, all from the AGOP's factors
@@ -649,8 +790,9 @@ def layer_view(model: nn.Module, layer: str, x: Any, *, sketch: int | None = 8, 
         >>> sorted(view), tuple(view["agop_map"].shape)
         (['agop_map', 'cnfm_map', 'factors', 'image', 'pearson'], (12, 12))
     """
-    return LayerViews({"model": model}, {"image": x}, sketch=sketch, seed=seed,
-                      device=device).view("model", layer, "image")
+    return LayerViews({"model": model}, {"image": x}, sketch=sketch, seed=seed, device=device).view(
+        "model", layer, "image"
+    )
 
 
 class LayerViews:
@@ -676,9 +818,15 @@ class LayerViews:
         True
     """
 
-    def __init__(self, models: dict[str, nn.Module], images: dict[str, Any], *,
-                 sketch: int | None = 8, seed: int = 0,
-                 device: str | torch.device | None = None) -> None:
+    def __init__(
+        self,
+        models: dict[str, nn.Module],
+        images: dict[str, Any],
+        *,
+        sketch: int | None = 8,
+        seed: int = 0,
+        device: str | torch.device | None = None,
+    ) -> None:
         if not models:
             raise ValueError("models must hold at least one model")
         self.models, self.images = dict(models), dict(images)
@@ -719,14 +867,20 @@ class LayerViews:
         x = self._image(net, image)
         pair = (model, image)
         if pair not in self._factors:
-            self._factors[pair] = patch_agop(net, x, sketch=self.sketch, seed=self.seed,
-                                             device=self.device, factored=True)
+            self._factors[pair] = patch_agop(
+                net, x, sketch=self.sketch, seed=self.seed, device=self.device, factored=True
+            )
             self._inputs[pair] = layer_inputs(net, x, list(convs))
         factors, z, conv = self._factors[pair][layer], self._inputs[pair][layer], convs[layer]
         if conv.padding_mode == "zeros":
             maps = (factored_feature_map(conv, z)[0], factored_feature_map(conv, z, factors.G)[0])
         else:
             maps = feature_maps(net, x, {layer: factors})[layer]
-        self._views[key] = {"image": x[0], "cnfm_map": maps[0], "agop_map": maps[1],
-                            "pearson": factors.pearson(), "factors": factors}
+        self._views[key] = {
+            "image": x[0],
+            "cnfm_map": maps[0],
+            "agop_map": maps[1],
+            "pearson": factors.pearson(),
+            "factors": factors,
+        }
         return self._views[key]

@@ -33,7 +33,9 @@ METHODS = ("CNTK", "ConvRFM", "Deep ConvRFM", "CNN")
 TEST_SEED_OFFSET = 10_000
 
 
-def local_signal_task(name: str, **options: Any) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+def local_signal_task(
+    name: str, **options: Any
+) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
     """``make(n, noise, seed, split) -> (X, y)`` for one of the local-signal tasks of
     :mod:`agop.data`: ``'star'`` (``noise`` is the noise std, 0.3 in the authors' run),
     ``'bars'`` (``noise`` is ``sigma``) or ``'digits'`` (``noise`` is ``sigma``; ``split``
@@ -48,13 +50,16 @@ def local_signal_task(name: str, **options: Any) -> Callable[..., tuple[torch.Te
     name = check_choice(name, "name", ("star", "bars", "digits"))
     if name == "star":
         return lambda n, noise, seed, split="train": data.star_in_noise(
-            n, noise=noise, seed=seed, device="cpu", **options)
+            n, noise=noise, seed=seed, device="cpu", **options
+        )
     if name == "bars":
         return lambda n, noise, seed, split="train": data.bars_in_noise(
-            n, noise, seed=seed, device="cpu", **options)
+            n, noise, seed=seed, device="cpu", **options
+        )
     if name == "digits":
         return lambda n, noise, seed, split="train": data.digits_in_noise(
-            n, noise, split=split, seed=seed, device="cpu", **options)
+            n, noise, split=split, seed=seed, device="cpu", **options
+        )
     raise ValueError(f"name must be 'star', 'bars' or 'digits', got {name!r}")
 
 
@@ -84,8 +89,7 @@ class Comparison:
             raise KeyError(f"no result for method={method!r}, noise={noise!r}")
         return float(np.mean(acc)), float(np.std(acc))
 
-    def panels(self, n_images: int = 4, methods: Sequence[str] = ("ConvRFM", "CNN")
-               ) -> list[dict]:
+    def panels(self, n_images: int = 4, methods: Sequence[str] = ("ConvRFM", "CNN")) -> list[dict]:
         r"""One dict per noise level for :func:`agop.viz.plot_noise_panel`: the first seed's
         first ``n_images`` test images, the first-layer feature map :math:`\|A^{1/2} x[j]\|` of each
         method in ``methods`` (``A`` = ConvRFM's ``M`` or the CNN's first CNFM; padding
@@ -104,18 +108,34 @@ class Comparison:
                     layer = model.layers_[0] if hasattr(model, "layers_") else model
                     A, k = layer.M_, int(layer.patch_size)
                 maps[f"{method} map"] = feature_map(A.double().cpu(), images.double().cpu(), k)
-            accuracy = {m: self.summary(m, noise) for m in dict.fromkeys(
-                r["method"] for r in self.rows)}
+            accuracy = {
+                m: self.summary(m, noise) for m in dict.fromkeys(r["method"] for r in self.rows)
+            }
             out.append({"noise": noise, "images": images, "maps": maps, "accuracy": accuracy})
         return out
 
 
-def evaluate_methods(X: ArrayLike, y: ArrayLike, X_test: ArrayLike, y_test: ArrayLike, *, seed: int, depth: int, patch_size: int,
-                     width: int = 64, n_iter: int = 1, n_layers: int | None = None,
-                     nonlinearity: str | Callable | None = "relu", cnn_epochs: int = 25, cnn_lr: float = 1e-3,
-                     cnn_batch_size: int = 64, methods: Sequence[str] = METHODS,
-                     agop_samples: int | None = None, ridges: Sequence[float] | None = None,
-                     device: str | torch.device | None = None) -> dict:
+def evaluate_methods(
+    X: ArrayLike,
+    y: ArrayLike,
+    X_test: ArrayLike,
+    y_test: ArrayLike,
+    *,
+    seed: int,
+    depth: int,
+    patch_size: int,
+    width: int = 64,
+    n_iter: int = 1,
+    n_layers: int | None = None,
+    nonlinearity: str | Callable | None = "relu",
+    cnn_epochs: int = 25,
+    cnn_lr: float = 1e-3,
+    cnn_batch_size: int = 64,
+    methods: Sequence[str] = METHODS,
+    agop_samples: int | None = None,
+    ridges: Sequence[float] | None = None,
+    device: str | torch.device | None = None,
+) -> dict:
     """Fit every method in ``methods`` on ``(X, y)`` and score it on ``(X_test, y_test)``.
 
     The CNTK is the fixed kernel ``M = I``: iterate 0 of ConvRFM (same ridge grid, same
@@ -147,8 +167,13 @@ def evaluate_methods(X: ArrayLike, y: ArrayLike, X_test: ArrayLike, y_test: Arra
     if unknown:
         raise ValueError(f"methods must be among {METHODS}, got {sorted(unknown)}")
     out: dict = {"accuracy": {}, "layers": {}, "seconds": {}, "models": {}}
-    common: dict[str, Any] = dict(patch_size=patch_size, random_state=seed, device=device,
-                                  progress=False, agop_samples=agop_samples)
+    common: dict[str, Any] = dict(
+        patch_size=patch_size,
+        random_state=seed,
+        device=device,
+        progress=False,
+        agop_samples=agop_samples,
+    )
     if ridges is not None:
         common["ridges"] = ridges
 
@@ -165,15 +190,18 @@ def evaluate_methods(X: ArrayLike, y: ArrayLike, X_test: ArrayLike, y_test: Arra
     if "ConvRFM" in methods or "Deep ConvRFM" in methods:
         start = time.perf_counter()
         L = (depth if n_layers is None else n_layers) if "Deep ConvRFM" in methods else 1
-        deep = DeepConvRFM(depth=depth, n_layers=L, width=width, n_iter=n_iter,
-                           nonlinearity=nonlinearity, **common).fit(X, y)
+        deep = DeepConvRFM(
+            depth=depth, n_layers=L, width=width, n_iter=n_iter, nonlinearity=nonlinearity, **common
+        ).fit(X, y)
         scores = deep.score_layers(X_test, y_test)
         seconds = time.perf_counter() - start
         out["n_layers"] = L
         out["layers"].update({l + 1: acc for l, acc in enumerate(scores)})
         # validation accuracy of each machine: the CNTK (iterate 0), then each layer's best
-        out["val_layers"] = {0: deep.history_[0]["val_acc_cntk"],
-                             **{l + 1: h["val_acc"] for l, h in enumerate(deep.history_)}}
+        out["val_layers"] = {
+            0: deep.history_[0]["val_acc_cntk"],
+            **{l + 1: h["val_acc"] for l, h in enumerate(deep.history_)},
+        }
         if "CNTK" in methods:  # iterate 0 of the first layer is the CNTK, on the same split
             start = time.perf_counter()
             fixed = deep.layers_[0].score_iterations(X_test, y_test)[0]
@@ -185,16 +213,31 @@ def evaluate_methods(X: ArrayLike, y: ArrayLike, X_test: ArrayLike, y_test: Arra
             record("Deep ConvRFM", scores[-1], seconds, deep)
     if "CNN" in methods:
         start = time.perf_counter()
-        cnn = CNNBaseline(depth=depth, width=width, patch_size=patch_size, epochs=cnn_epochs,
-                          lr=cnn_lr, batch_size=cnn_batch_size, random_state=seed,
-                          device=device, progress=False).fit(X, y)
+        cnn = CNNBaseline(
+            depth=depth,
+            width=width,
+            patch_size=patch_size,
+            epochs=cnn_epochs,
+            lr=cnn_lr,
+            batch_size=cnn_batch_size,
+            random_state=seed,
+            device=device,
+            progress=False,
+        ).fit(X, y)
         record("CNN", cnn.score(X_test, y_test), time.perf_counter() - start, cnn)
     return out
 
 
-def compare_methods(task: Callable[..., tuple[torch.Tensor, torch.Tensor]],
-                    noise_levels: Sequence[float], seeds: Sequence[int], *, n_train: int,
-                    n_test: int, progress: bool = True, **settings: Any) -> Comparison:
+def compare_methods(
+    task: Callable[..., tuple[torch.Tensor, torch.Tensor]],
+    noise_levels: Sequence[float],
+    seeds: Sequence[int],
+    *,
+    n_train: int,
+    n_test: int,
+    progress: bool = True,
+    **settings: Any,
+) -> Comparison:
     """:func:`evaluate_methods` on ``task`` at every noise level, for every seed (Figure 5).
 
     Every method sees the same ``n_train`` training images (seed ``s``) and is scored on the
@@ -223,13 +266,29 @@ def compare_methods(task: Callable[..., tuple[torch.Tensor, torch.Tensor]],
         result = evaluate_methods(X, y, Xt, yt, seed=seed, **settings)
         for method, acc in result["accuracy"].items():
             layers = {"CNTK": 0, "ConvRFM": 1, "CNN": None}.get(method, result.get("n_layers"))
-            rows.append({"noise": noise, "seed": seed, "method": method, "accuracy": acc,
-                         "layers": layers, "seconds": result["seconds"][method]})
+            rows.append(
+                {
+                    "noise": noise,
+                    "seed": seed,
+                    "method": method,
+                    "accuracy": acc,
+                    "layers": layers,
+                    "seconds": result["seconds"][method],
+                }
+            )
         val = result.get("val_layers", {})
         chosen = max(sorted(val), key=val.__getitem__) if val else None  # first best
-        layer_rows += [{"noise": noise, "seed": seed, "layers": l, "accuracy": acc,
-                        "val": val.get(l), "chosen": l == chosen}
-                       for l, acc in sorted(result["layers"].items())]
+        layer_rows += [
+            {
+                "noise": noise,
+                "seed": seed,
+                "layers": l,
+                "accuracy": acc,
+                "val": val.get(l),
+                "chosen": l == chosen,
+            }
+            for l, acc in sorted(result["layers"].items())
+        ]
         if seed == seeds[0]:
             test[noise] = (Xt, yt)
             models.update({(noise, m): model for m, model in result["models"].items()})

@@ -18,5 +18,17 @@ from agop.kernels.cntk import cnngp, cnngp_agop, cntk, cntk_agop
 from agop.kernels.laplace import laplace, laplace_agop
 from agop.kernels.objects import CNNGP, CNTK, Kernel, Laplace, get_kernel
 
-__all__ = ["laplace", "laplace_agop", "cnngp", "cnngp_agop", "cntk", "cntk_agop",
-           "Kernel", "Laplace", "CNNGP", "CNTK", "get_kernel", "choose_threads"]
+__all__ = [
+    "laplace",
+    "laplace_agop",
+    "cnngp",
+    "cnngp_agop",
+    "cntk",
+    "cntk_agop",
+    "Kernel",
+    "Laplace",
+    "CNNGP",
+    "CNTK",
+    "get_kernel",
+    "choose_threads",
+]

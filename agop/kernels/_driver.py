@@ -36,8 +36,9 @@ class TileOps(Protocol):
     def prepare(self, X: torch.Tensor) -> dict[str, Any]: ...
     def take(self, data: dict[str, Any], idx: slice) -> dict[str, Any]: ...
     def block(self, xd: dict[str, Any], zd: dict[str, Any], same: bool) -> torch.Tensor: ...
-    def grad_block(self, xd: dict[str, Any], zd: dict[str, Any], same: bool
-                   ) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def grad_block(
+        self, xd: dict[str, Any], zd: dict[str, Any], same: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
     def pair_bytes(self, grad: bool) -> float: ...
     def image_bytes(self) -> float: ...
 
@@ -70,8 +71,9 @@ def other_running_threads(samples: int = 5, interval: float = 0.002) -> int:
     for i in range(samples):
         try:
             with open("/proc/stat") as fh:
-                running = next(int(line.split()[1]) for line in fh
-                               if line.startswith("procs_running"))
+                running = next(
+                    int(line.split()[1]) for line in fh if line.startswith("procs_running")
+                )
         except (OSError, StopIteration, ValueError):
             return 0
         readings.append(max(0, running - _own_running_threads()))
@@ -156,8 +158,16 @@ class _Source:
         return self._last_data
 
 
-def _plan(ops: TileOps, n: int, m: int, device: torch.device, max_memory, grad: bool,
-          row_bytes: float = 0.0, col_bytes: float = 0.0) -> tuple[int, int, bool]:
+def _plan(
+    ops: TileOps,
+    n: int,
+    m: int,
+    device: torch.device,
+    max_memory,
+    grad: bool,
+    row_bytes: float = 0.0,
+    col_bytes: float = 0.0,
+) -> tuple[int, int, bool]:
     budget: float = memory_budget(max_memory, device)
     cache_bytes = (n + m) * ops.image_bytes()
     cache = cache_bytes <= budget / 3
@@ -177,9 +187,17 @@ def _show(progress: bool | None, work: float) -> bool:
     return bool(progress) if progress is not None else work > AUTO_PROGRESS_WORK
 
 
-def kernel_matrix(ops: TileOps, X: torch.Tensor, Z: torch.Tensor, symmetric: bool,
-                  max_memory=None, progress: bool | None = None, desc: str = "kernel",
-                  threads: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+def kernel_matrix(
+    ops: TileOps,
+    X: torch.Tensor,
+    Z: torch.Tensor,
+    symmetric: bool,
+    max_memory=None,
+    progress: bool | None = None,
+    desc: str = "kernel",
+    threads: int | None = None,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
     """``K(X, Z)`` tile by tile; only the upper triangle of tiles when ``symmetric``.
 
     Each tile is written into ``out`` (a preallocated ``(n, m)`` tensor of ``X``'s dtype and
@@ -198,9 +216,11 @@ def check_out(out: torch.Tensor | None, n: int, m: int, like: torch.Tensor) -> t
     if not isinstance(out, torch.Tensor):
         raise TypeError(f"out must be a torch.Tensor or None, got {type(out).__name__}")
     if tuple(out.shape) != (n, m) or out.dtype != like.dtype or out.device != like.device:
-        raise ValueError(f"out must be a tensor of shape ({n}, {m}), dtype {like.dtype} on "
-                         f"{like.device}, got shape {tuple(out.shape)}, dtype {out.dtype} on "
-                         f"{out.device}")
+        raise ValueError(
+            f"out must be a tensor of shape ({n}, {m}), dtype {like.dtype} on "
+            f"{like.device}, got shape {tuple(out.shape)}, dtype {out.dtype} on "
+            f"{out.device}"
+        )
     return out
 
 
@@ -221,9 +241,17 @@ def _kernel_matrix(ops, X, Z, symmetric, max_memory, progress, desc, out) -> tor
     return out
 
 
-def patch_agop(ops: TileOps, X: torch.Tensor, Z: torch.Tensor, dual_coef: torch.Tensor,
-               R: torch.Tensor | None, max_memory=None, progress: bool | None = None,
-               desc: str = "patch-AGOP", threads: int | None = None) -> torch.Tensor:
+def patch_agop(
+    ops: TileOps,
+    X: torch.Tensor,
+    Z: torch.Tensor,
+    dual_coef: torch.Tensor,
+    R: torch.Tensor | None,
+    max_memory=None,
+    progress: bool | None = None,
+    desc: str = "patch-AGOP",
+    threads: int | None = None,
+) -> torch.Tensor:
     """``(1/n) sum_i sum_j sum_c grad_{x_i[j]} f_c grad_{x_i[j]} f_c^T`` for ``f = K(., Z) dual_coef``.
 
     Per tile, ``ops.grad_block`` gives coefficients ``a, b`` ``(P, tn, tm)`` with
@@ -242,8 +270,9 @@ def _patch_agop(ops, X, Z, dual_coef, R, max_memory, progress, desc) -> torch.Te
     C, P, q = dual_coef.shape[1], ops.n_positions, ops.dim
     e = X.element_size()
     grad_bytes = P * C * q * e
-    tn, tm, cache = _plan(ops, n, m, X.device, max_memory, grad=True,
-                          row_bytes=2 * grad_bytes, col_bytes=grad_bytes)
+    tn, tm, cache = _plan(
+        ops, n, m, X.device, max_memory, grad=True, row_bytes=2 * grad_bytes, col_bytes=grad_bytes
+    )
     rows_src, cols_src = _Source(ops, X, cache), _Source(ops, Z, cache)
     G = torch.zeros((q, q), dtype=torch.float64, device=X.device)
     row_tiles = [slice(i, min(i + tn, n)) for i in range(0, n, tn)]

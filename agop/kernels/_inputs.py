@@ -30,8 +30,9 @@ def check_pair(X, Z, device=None) -> tuple[torch.Tensor, torch.Tensor, bool]:
         return X, X, True
     Z = check_images(Z, "Z", channels=X.shape[1], dtype=X.dtype, device=device)
     if Z.shape[2:] != X.shape[2:]:
-        raise ValueError(f"Z must have images of X's size {tuple(X.shape[2:])}, "
-                         f"got shape {tuple(Z.shape)}")
+        raise ValueError(
+            f"Z must have images of X's size {tuple(X.shape[2:])}, got shape {tuple(Z.shape)}"
+        )
     return X, Z, False
 
 
@@ -48,20 +49,27 @@ def check_patch_size(patch_size, X: torch.Tensor, padding: int = 0, depth: int =
     if min(H, W) - depth * (patch_size - 1) < 1:
         raise ValueError(
             f"images of size {H}x{W} (after padding {padding}) are too small for depth={depth} "
-            f"with patch_size={patch_size}: need H - depth*(k-1) >= 1")
+            f"with patch_size={patch_size}: need H - depth*(k-1) >= 1"
+        )
     return patch_size
 
 
-def checked_result(K: torch.Tensor, what: str, X: torch.Tensor, Z: torch.Tensor,
-                   dual_coef: torch.Tensor | None = None) -> torch.Tensor:
+def checked_result(
+    K: torch.Tensor,
+    what: str,
+    X: torch.Tensor,
+    Z: torch.Tensor,
+    dual_coef: torch.Tensor | None = None,
+) -> torch.Tensor:
     """``K`` if finite; else a ``ValueError`` naming the overflow and the inputs' magnitudes.
 
     The kernels square patch norms (the arc-cosine kernels multiply two variances, a fourth
     power of the pixel scale), so float32 overflows once pixels reach about ``1e9`` (arc-cosine)
     or ``1e19`` (Laplace); see the API appendix for the measured range."""
     inputs = {"X": X, "Z": Z} if dual_coef is None else {"X": X, "Z": Z, "dual_coef": dual_coef}
-    return check_result(K, what, inputs=inputs,
-                        hint="rescale X and Z (images to [0, 1], say) or compute in float64")
+    return check_result(
+        K, what, inputs=inputs, hint="rescale X and Z (images to [0, 1], say) or compute in float64"
+    )
 
 
 def metric_factor(M, q: int, like: torch.Tensor) -> torch.Tensor | None:
@@ -86,13 +94,16 @@ def patch_vectors(X: torch.Tensor, k: int, padding: int, R: torch.Tensor | None)
 
 def check_dual_coef(dual_coef, m: int, like: torch.Tensor) -> torch.Tensor:
     """Regression coefficients ``dual_coef`` as an ``(m, C)`` matrix in ``like``'s dtype/device."""
-    dual_coef = check_finite(as_tensor(dual_coef, "dual_coef", dtype=like.dtype,
-                                       device=like.device), "dual_coef")
+    dual_coef = check_finite(
+        as_tensor(dual_coef, "dual_coef", dtype=like.dtype, device=like.device), "dual_coef"
+    )
     if dual_coef.ndim == 1:
         dual_coef = dual_coef[:, None]
     if dual_coef.ndim != 2 or dual_coef.shape[0] != m:
-        raise ValueError(f"dual_coef must have shape ({m}, C) (one row per image of Z), "
-                         f"got shape {tuple(dual_coef.shape)}")
+        raise ValueError(
+            f"dual_coef must have shape ({m}, C) (one row per image of Z), "
+            f"got shape {tuple(dual_coef.shape)}"
+        )
     return dual_coef
 
 

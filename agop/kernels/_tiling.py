@@ -32,8 +32,15 @@ def memory_budget(max_memory: int | float | None, device: torch.device) -> int:
     return 2 * 2**30
 
 
-def tile_sizes(n: int, m: int, pair_bytes: float, row_bytes: float, col_bytes: float,
-               budget: float, max_pairs: int | None = None) -> tuple[int, int]:
+def tile_sizes(
+    n: int,
+    m: int,
+    pair_bytes: float,
+    row_bytes: float,
+    col_bytes: float,
+    budget: float,
+    max_pairs: int | None = None,
+) -> tuple[int, int]:
     """Row and column tile sizes ``(tn, tm)`` whose working set fits ``budget`` bytes.
 
     The working set of a tile is ``tn*tm*pair_bytes + tn*row_bytes + tm*col_bytes``.
@@ -54,12 +61,14 @@ def tile_sizes(n: int, m: int, pair_bytes: float, row_bytes: float, col_bytes: f
     if tn * tm * pair_bytes + tn * row_bytes + tm * col_bytes > budget:
         need = pair_bytes + row_bytes + col_bytes
         raise MemoryError(
-            f"max_memory={budget} bytes cannot hold even one pair of images ({need:.0f} bytes)")
+            f"max_memory={budget} bytes cannot hold even one pair of images ({need:.0f} bytes)"
+        )
     return tn, tm
 
 
-def tiles(n: int, m: int, tn: int, tm: int, symmetric: bool,
-          progress: bool, desc: str) -> Iterator[tuple[slice, slice]]:
+def tiles(
+    n: int, m: int, tn: int, tm: int, symmetric: bool, progress: bool, desc: str
+) -> Iterator[tuple[slice, slice]]:
     """Yield ``(rows, cols)`` slices covering ``n x m``; upper-triangle tiles only when symmetric."""
     if symmetric:  # square tiles so that mirrored blocks line up
         tm = tn = min(tn, tm)

@@ -42,12 +42,12 @@ def window_sum(x: torch.Tensor, k: int) -> torch.Tensor:
         [[45.0, 54.0], [81.0, 90.0]]
     """
     H, W = x.shape[0], x.shape[1]
-    rows = x[0:H - k + 1].clone()
+    rows = x[0 : H - k + 1].clone()
     for a in range(1, k):
-        rows += x[a:a + H - k + 1]
-    out = rows[:, 0:W - k + 1].clone()
+        rows += x[a : a + H - k + 1]
+    out = rows[:, 0 : W - k + 1].clone()
     for b in range(1, k):
-        out += rows[:, b:b + W - k + 1]
+        out += rows[:, b : b + W - k + 1]
     return out
 
 
@@ -67,10 +67,10 @@ def window_sum_adjoint(y: torch.Tensor, k: int) -> torch.Tensor:
     Hp, Wp = y.shape[0], y.shape[1]
     cols = y.new_zeros((Hp, Wp + k - 1, *y.shape[2:]))
     for b in range(k):
-        cols[:, b:b + Wp] += y
+        cols[:, b : b + Wp] += y
     out = y.new_zeros((Hp + k - 1, Wp + k - 1, *y.shape[2:]))
     for a in range(k):
-        out[a:a + Hp] += cols
+        out[a : a + Hp] += cols
     return out
 
 
@@ -90,8 +90,9 @@ def diagonals(s1: torch.Tensor, k: int, depth: int) -> list[torch.Tensor]:
     return out
 
 
-def relu_step(S: torch.Tensor, sx: torch.Tensor, sz: torch.Tensor, snap: float,
-              fill: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def relu_step(
+    S: torch.Tensor, sx: torch.Tensor, sz: torch.Tensor, snap: float, fill: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     r"""One ReLU layer on covariances: :math:`(A, \kappa_0, s)` from :math:`S` and the variances
     (the formulas in the module docstring).
 
@@ -127,8 +128,15 @@ def relu_step(S: torch.Tensor, sx: torch.Tensor, sz: torch.Tensor, snap: float,
     return A, kappa0, sq
 
 
-def forward(S1: torch.Tensor, sx: list[torch.Tensor], sz: list[torch.Tensor], k: int,
-            depth: int, ntk: bool, snap: float) -> torch.Tensor:
+def forward(
+    S1: torch.Tensor,
+    sx: list[torch.Tensor],
+    sz: list[torch.Tensor],
+    k: int,
+    depth: int,
+    ntk: bool,
+    snap: float,
+) -> torch.Tensor:
     """Kernel block ``(tn, tm)`` from first-layer covariances ``S1`` ``(H1, W1, tn, tm)``.
 
     ``sx[l]`` is ``(H_l, W_l, tn, 1)`` and ``sz[l]`` is ``(H_l, W_l, 1, tm)``.
@@ -157,9 +165,15 @@ def forward(S1: torch.Tensor, sx: list[torch.Tensor], sz: list[torch.Tensor], k:
     raise AssertionError("unreachable")
 
 
-def forward_backward(S1: torch.Tensor, sx: list[torch.Tensor], sz: list[torch.Tensor], k: int,
-                     depth: int, ntk: bool, snap: float
-                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def forward_backward(
+    S1: torch.Tensor,
+    sx: list[torch.Tensor],
+    sz: list[torch.Tensor],
+    k: int,
+    depth: int,
+    ntk: bool,
+    snap: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     r"""Kernel block and its derivatives with respect to ``S1`` and to the row variance ``Sx_1``.
 
     Returns ``(K, dK/dS1, dK/dSx1)``, the derivatives per pair and position ``(H1, W1, tn, tm)``.

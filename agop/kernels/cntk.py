@@ -33,8 +33,16 @@ from agop.validation import check_choice, renamed_arguments
 class _ArccosOps:
     """Per-tile operations of the arc-cosine kernels (CNTK, CNNGP)."""
 
-    def __init__(self, X: torch.Tensor, k: int, depth: int, ntk: bool, R: torch.Tensor | None,
-                 scale: float, padding: int = 0):
+    def __init__(
+        self,
+        X: torch.Tensor,
+        k: int,
+        depth: int,
+        ntk: bool,
+        R: torch.Tensor | None,
+        scale: float,
+        padding: int = 0,
+    ):
         self.k, self.depth, self.ntk, self.R = k, depth, ntk, R
         self.scale, self.padding = scale, padding
         self.H1 = X.shape[2] + 2 * padding - k + 1
@@ -50,8 +58,11 @@ class _ArccosOps:
         return {"U": U, "s1": s1, "diags": diags}
 
     def take(self, data: dict[str, Any], idx: slice) -> dict[str, Any]:
-        return {"U": data["U"][:, idx], "s1": data["s1"][:, idx],
-                "diags": [d[:, :, idx] for d in data["diags"]]}
+        return {
+            "U": data["U"][:, idx],
+            "s1": data["s1"][:, idx],
+            "diags": [d[:, :, idx] for d in data["diags"]],
+        }
 
     def _first_layer(self, xd, zd, same: bool) -> torch.Tensor:
         S1 = torch.bmm(xd["U"], zd["U"].transpose(1, 2)).mul_(self.scale)
@@ -70,8 +81,9 @@ class _ArccosOps:
         S1 = self._first_layer(xd, zd, same)
         sx = [d[:, :, :, None] for d in xd["diags"]]
         sz = [d[:, :, None, :] for d in zd["diags"]]
-        _, S_bar, sx_bar = arccos.forward_backward(S1, sx, sz, self.k, self.depth, self.ntk,
-                                                   self.snap)
+        _, S_bar, sx_bar = arccos.forward_backward(
+            S1, sx, sz, self.k, self.depth, self.ntk, self.snap
+        )
         P = self.n_positions
         a = S_bar.mul_(self.scale).view(P, S1.shape[2], S1.shape[3])
         b = sx_bar.mul_(2 * self.scale).view(P, S1.shape[2], S1.shape[3])
@@ -89,10 +101,20 @@ def _check_kind(kind: str) -> bool:
     return check_choice(kind, "kind", ("ntk", "nngp")) == "ntk"
 
 
-def cntk(X: ArrayLike, Z: ArrayLike | None, patch_size: int, depth: int, kind: str = "ntk",
-         *, M: ArrayLike | None = None, device: Device | None = None,
-         max_memory: int | None = None, progress: bool | None = None,
-         threads: int | None = None, out: Tensor | None = None) -> Tensor:
+def cntk(
+    X: ArrayLike,
+    Z: ArrayLike | None,
+    patch_size: int,
+    depth: int,
+    kind: str = "ntk",
+    *,
+    M: ArrayLike | None = None,
+    device: Device | None = None,
+    max_memory: int | None = None,
+    progress: bool | None = None,
+    threads: int | None = None,
+    out: Tensor | None = None,
+) -> Tensor:
     r"""Deep convolutional NTK (``kind="ntk"``) or NNGP (``kind="nngp"``), an ``(n, m)`` matrix.
 
     :math:`\Sigma_1[j] = \Theta_1[j] = \frac1c \langle x[j], z[j] \rangle_M`; for each of
@@ -129,16 +151,27 @@ def cntk(X: ArrayLike, Z: ArrayLike | None, patch_size: int, depth: int, kind: s
     k, depth = check_patch_size(patch_size, X, 0, depth), int(depth)
     R = metric_factor(M, X.shape[1] * k * k, X)
     ops = _ArccosOps(X, k, depth, ntk, R, 1.0 / X.shape[1])
-    K = _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress,
-                              "CNTK" if ntk else "CNNGP", threads, out)
+    K = _driver.kernel_matrix(
+        ops, X, Z, symmetric, max_memory, progress, "CNTK" if ntk else "CNNGP", threads, out
+    )
     return checked_result(K, "cntk(X, Z)", X, Z)
 
 
 @renamed_arguments(alpha="dual_coef")
-def cntk_agop(X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, patch_size: int, depth: int,
-              kind: str = "ntk", *, M: ArrayLike | None = None, device: Device | None = None,
-              max_memory: int | None = None, progress: bool | None = None,
-              threads: int | None = None) -> Tensor:
+def cntk_agop(
+    X: ArrayLike,
+    Z: ArrayLike,
+    dual_coef: ArrayLike,
+    patch_size: int,
+    depth: int,
+    kind: str = "ntk",
+    *,
+    M: ArrayLike | None = None,
+    device: Device | None = None,
+    max_memory: int | None = None,
+    progress: bool | None = None,
+    threads: int | None = None,
+) -> Tensor:
     r"""Patch-AGOP :math:`(q \times q)` of :math:`f(x) = \mathrm{cntk}(x, Z)\,\alpha` over the
     images ``X``,
 
@@ -172,15 +205,25 @@ def cntk_agop(X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, patch_size: int,
     dual_coef = check_dual_coef(dual_coef, Z.shape[0], X)
     R = metric_factor(M, X.shape[1] * k * k, X)
     ops = _ArccosOps(X, k, depth, ntk, R, 1.0 / X.shape[1])
-    A = _driver.patch_agop(ops, X, Z, dual_coef, R, max_memory, progress, "CNTK patch-AGOP",
-                           threads)
+    A = _driver.patch_agop(
+        ops, X, Z, dual_coef, R, max_memory, progress, "CNTK patch-AGOP", threads
+    )
     return checked_result(A, "cntk_agop", X, Z, dual_coef)
 
 
-def cnngp(X: ArrayLike, Z: ArrayLike | None, patch_size: int, padding: int = 0, *,
-          M: ArrayLike | None = None, device: Device | None = None,
-          max_memory: int | None = None, progress: bool | None = None,
-          threads: int | None = None, out: Tensor | None = None) -> Tensor:
+def cnngp(
+    X: ArrayLike,
+    Z: ArrayLike | None,
+    patch_size: int,
+    padding: int = 0,
+    *,
+    M: ArrayLike | None = None,
+    device: Device | None = None,
+    max_memory: int | None = None,
+    progress: bool | None = None,
+    threads: int | None = None,
+    out: Tensor | None = None,
+) -> Tensor:
     r"""NNGP of one hidden ReLU conv layer with a fully connected read-out:
 
     .. math:: K_M(x, z) = \frac1P \sum_{j=1}^P \|x[j]\|_M \|z[j]\|_M\,
@@ -205,16 +248,24 @@ def cnngp(X: ArrayLike, Z: ArrayLike | None, patch_size: int, padding: int = 0, 
     k = check_patch_size(patch_size, X, padding)
     R = metric_factor(M, X.shape[1] * k * k, X)
     ops = _ArccosOps(X, k, 1, False, R, 1.0, int(padding))
-    K = _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress, "CNNGP", threads,
-                              out)
+    K = _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress, "CNNGP", threads, out)
     return checked_result(K, "cnngp(X, Z)", X, Z)
 
 
 @renamed_arguments(alpha="dual_coef")
-def cnngp_agop(X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, patch_size: int,
-               padding: int = 0, *, M: ArrayLike | None = None, device: Device | None = None,
-               max_memory: int | None = None, progress: bool | None = None,
-               threads: int | None = None) -> Tensor:
+def cnngp_agop(
+    X: ArrayLike,
+    Z: ArrayLike,
+    dual_coef: ArrayLike,
+    patch_size: int,
+    padding: int = 0,
+    *,
+    M: ArrayLike | None = None,
+    device: Device | None = None,
+    max_memory: int | None = None,
+    progress: bool | None = None,
+    threads: int | None = None,
+) -> Tensor:
     r"""Patch-AGOP :math:`(q \times q)` of :math:`f(x) = \mathrm{cnngp}(x, Z)\,\alpha` over the
     images ``X``.
 
@@ -249,6 +300,7 @@ def cnngp_agop(X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, patch_size: int
     dual_coef = check_dual_coef(dual_coef, Z.shape[0], X)
     R = metric_factor(M, X.shape[1] * k * k, X)
     ops = _ArccosOps(X, k, 1, False, R, 1.0, int(padding))
-    A = _driver.patch_agop(ops, X, Z, dual_coef, R, max_memory, progress, "CNNGP patch-AGOP",
-                           threads)
+    A = _driver.patch_agop(
+        ops, X, Z, dual_coef, R, max_memory, progress, "CNNGP patch-AGOP", threads
+    )
     return checked_result(A, "cnngp_agop", X, Z, dual_coef)

@@ -24,8 +24,9 @@ from agop.validation import check_real, renamed_arguments
 class _LaplaceOps:
     """Per-tile operations of the patch Laplace kernel (see :mod:`agop.kernels._driver`)."""
 
-    def __init__(self, X: torch.Tensor, k: int, R: torch.Tensor | None, bandwidth: float,
-                 padding: int):
+    def __init__(
+        self, X: torch.Tensor, k: int, R: torch.Tensor | None, bandwidth: float, padding: int
+    ):
         self.k, self.R, self.L, self.padding = k, R, float(bandwidth), padding
         H, W = X.shape[2] + 2 * padding - k + 1, X.shape[3] + 2 * padding - k + 1
         self.n_positions, self.dim = H * W, X.shape[1] * k * k
@@ -66,10 +67,20 @@ class _LaplaceOps:
         return self.n_positions * (self.dim + 1) * self.e
 
 
-def laplace(X: ArrayLike, Z: ArrayLike | None, patch_size: int, bandwidth: float = 10.0,
-            padding: int = 0, *, M: ArrayLike | None = None, device: Device | None = None,
-            max_memory: int | None = None, progress: bool | None = None,
-            threads: int | None = None, out: Tensor | None = None) -> Tensor:
+def laplace(
+    X: ArrayLike,
+    Z: ArrayLike | None,
+    patch_size: int,
+    bandwidth: float = 10.0,
+    padding: int = 0,
+    *,
+    M: ArrayLike | None = None,
+    device: Device | None = None,
+    max_memory: int | None = None,
+    progress: bool | None = None,
+    threads: int | None = None,
+    out: Tensor | None = None,
+) -> Tensor:
     r"""Laplace kernel on patches,
 
     .. math:: K_M(x, z) = \frac1P \sum_{j=1}^P \exp\bigl(-\|x[j] - z[j]\|_M / L\bigr),
@@ -100,16 +111,27 @@ def laplace(X: ArrayLike, Z: ArrayLike | None, patch_size: int, bandwidth: float
     k = check_patch_size(patch_size, X, padding)
     bandwidth = check_real(bandwidth, "bandwidth", minimum=0, strict_minimum=True)
     ops = _LaplaceOps(X, k, metric_factor(M, X.shape[1] * k * k, X), bandwidth, int(padding))
-    K = _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress, "Laplace kernel",
-                              threads, out)
+    K = _driver.kernel_matrix(
+        ops, X, Z, symmetric, max_memory, progress, "Laplace kernel", threads, out
+    )
     return checked_result(K, "laplace(X, Z)", X, Z)
 
 
 @renamed_arguments(alpha="dual_coef")
-def laplace_agop(X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, patch_size: int,
-                 bandwidth: float = 10.0, padding: int = 0, *, M: ArrayLike | None = None,
-                 device: Device | None = None, max_memory: int | None = None,
-                 progress: bool | None = None, threads: int | None = None) -> Tensor:
+def laplace_agop(
+    X: ArrayLike,
+    Z: ArrayLike,
+    dual_coef: ArrayLike,
+    patch_size: int,
+    bandwidth: float = 10.0,
+    padding: int = 0,
+    *,
+    M: ArrayLike | None = None,
+    device: Device | None = None,
+    max_memory: int | None = None,
+    progress: bool | None = None,
+    threads: int | None = None,
+) -> Tensor:
     r"""Patch-AGOP :math:`(q \times q)` of :math:`f(x) = K_M(x, Z)\,\alpha` over the images ``X``,
 
     .. math:: \mathrm{AGOP} = \frac1n \sum_{i=1}^n \sum_{j=1}^P \sum_c
@@ -144,6 +166,7 @@ def laplace_agop(X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, patch_size: i
     dual_coef = check_dual_coef(dual_coef, Z.shape[0], X)
     R = metric_factor(M, X.shape[1] * k * k, X)
     ops = _LaplaceOps(X, k, R, bandwidth, int(padding))
-    A = _driver.patch_agop(ops, X, Z, dual_coef, R, max_memory, progress, "Laplace patch-AGOP",
-                           threads)
+    A = _driver.patch_agop(
+        ops, X, Z, dual_coef, R, max_memory, progress, "Laplace patch-AGOP", threads
+    )
     return checked_result(A, "laplace_agop", X, Z, dual_coef)

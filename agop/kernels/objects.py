@@ -45,19 +45,30 @@ class Kernel:
     progress: bool | None = dataclasses.field(default=None, kw_only=True)
     threads: int | None = dataclasses.field(default=None, kw_only=True)
 
-    def __call__(self, X: ArrayLike, Z: ArrayLike | None = None, *, M: ArrayLike | None = None,
-                 out: Tensor | None = None) -> Tensor:
+    def __call__(
+        self,
+        X: ArrayLike,
+        Z: ArrayLike | None = None,
+        *,
+        M: ArrayLike | None = None,
+        out: Tensor | None = None,
+    ) -> Tensor:
         """The kernel matrix :math:`K_M(X, Z)`, ``(n, m)``."""
         raise NotImplementedError
 
-    def agop(self, X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, *,
-             M: ArrayLike | None = None) -> Tensor:
+    def agop(
+        self, X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, *, M: ArrayLike | None = None
+    ) -> Tensor:
         r"""The patch-AGOP of :math:`f(x) = K_M(x, Z)\, \alpha` over ``X``, :math:`q \times q`."""
         raise NotImplementedError
 
     def _opts(self) -> dict[str, Any]:
-        return {"device": self.device, "max_memory": self.max_memory, "progress": self.progress,
-                "threads": self.threads}
+        return {
+            "device": self.device,
+            "max_memory": self.max_memory,
+            "progress": self.progress,
+            "threads": self.threads,
+        }
 
 
 @dataclasses.dataclass
@@ -79,16 +90,25 @@ class Laplace(Kernel):
     bandwidth: float = 10.0
     padding: int = 0
 
-    def __call__(self, X: ArrayLike, Z: ArrayLike | None = None, *, M: ArrayLike | None = None,
-                 out: Tensor | None = None) -> Tensor:
-        return laplace(X, Z, self.patch_size, self.bandwidth, self.padding, M=M, out=out,
-                       **self._opts())
+    def __call__(
+        self,
+        X: ArrayLike,
+        Z: ArrayLike | None = None,
+        *,
+        M: ArrayLike | None = None,
+        out: Tensor | None = None,
+    ) -> Tensor:
+        return laplace(
+            X, Z, self.patch_size, self.bandwidth, self.padding, M=M, out=out, **self._opts()
+        )
 
     @renamed_arguments(alpha="dual_coef")
-    def agop(self, X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, *,
-             M: ArrayLike | None = None) -> Tensor:
-        return laplace_agop(X, Z, dual_coef, self.patch_size, self.bandwidth, self.padding,
-                            M=M, **self._opts())
+    def agop(
+        self, X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, *, M: ArrayLike | None = None
+    ) -> Tensor:
+        return laplace_agop(
+            X, Z, dual_coef, self.patch_size, self.bandwidth, self.padding, M=M, **self._opts()
+        )
 
 
 @dataclasses.dataclass
@@ -108,13 +128,20 @@ class CNNGP(Kernel):
     patch_size: int
     padding: int = 0
 
-    def __call__(self, X: ArrayLike, Z: ArrayLike | None = None, *, M: ArrayLike | None = None,
-                 out: Tensor | None = None) -> Tensor:
+    def __call__(
+        self,
+        X: ArrayLike,
+        Z: ArrayLike | None = None,
+        *,
+        M: ArrayLike | None = None,
+        out: Tensor | None = None,
+    ) -> Tensor:
         return cnngp(X, Z, self.patch_size, self.padding, M=M, out=out, **self._opts())
 
     @renamed_arguments(alpha="dual_coef")
-    def agop(self, X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, *,
-             M: ArrayLike | None = None) -> Tensor:
+    def agop(
+        self, X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, *, M: ArrayLike | None = None
+    ) -> Tensor:
         return cnngp_agop(X, Z, dual_coef, self.patch_size, self.padding, M=M, **self._opts())
 
 
@@ -136,22 +163,35 @@ class CNTK(Kernel):
     depth: int = 1
     kind: str = "ntk"
 
-    def __call__(self, X: ArrayLike, Z: ArrayLike | None = None, *, M: ArrayLike | None = None,
-                 out: Tensor | None = None) -> Tensor:
+    def __call__(
+        self,
+        X: ArrayLike,
+        Z: ArrayLike | None = None,
+        *,
+        M: ArrayLike | None = None,
+        out: Tensor | None = None,
+    ) -> Tensor:
         return cntk(X, Z, self.patch_size, self.depth, self.kind, M=M, out=out, **self._opts())
 
     @renamed_arguments(alpha="dual_coef")
-    def agop(self, X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, *,
-             M: ArrayLike | None = None) -> Tensor:
-        return cntk_agop(X, Z, dual_coef, self.patch_size, self.depth, self.kind, M=M,
-                         **self._opts())
+    def agop(
+        self, X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, *, M: ArrayLike | None = None
+    ) -> Tensor:
+        return cntk_agop(
+            X, Z, dual_coef, self.patch_size, self.depth, self.kind, M=M, **self._opts()
+        )
 
 
-KERNELS: dict[str, type[Laplace] | type[CNNGP] | type[CNTK]] = {"laplace": Laplace, "cnngp": CNNGP, "cntk": CNTK}
+KERNELS: dict[str, type[Laplace] | type[CNNGP] | type[CNTK]] = {
+    "laplace": Laplace,
+    "cnngp": CNNGP,
+    "cntk": CNTK,
+}
 
 
-def get_kernel(kernel: str | Kernel, patch_size: int | None = None, depth: int | None = None,
-               **kw: Any) -> Kernel:
+def get_kernel(
+    kernel: str | Kernel, patch_size: int | None = None, depth: int | None = None, **kw: Any
+) -> Kernel:
     """A kernel object from ``'laplace' | 'cnngp' | 'cntk'`` (any case; with ``patch_size``,
     ``depth`` for the CNTK, and keyword arguments of its class) or an existing kernel object
     (returned as is). An argument the kernel does not use raises ``ValueError``.
@@ -169,18 +209,22 @@ def get_kernel(kernel: str | Kernel, patch_size: int | None = None, depth: int |
     if isinstance(kernel, Kernel):
         return kernel
     if not isinstance(kernel, str):
-        raise ValueError(f"kernel must be one of {sorted(KERNELS)} or a kernel object, "
-                         f"got {kernel!r}")
+        raise ValueError(
+            f"kernel must be one of {sorted(KERNELS)} or a kernel object, got {kernel!r}"
+        )
     name = check_choice(kernel, "kernel", sorted(KERNELS))
     if patch_size is None:
         raise ValueError("patch_size is required to build a kernel from its name")
     fields = {f.name for f in dataclasses.fields(KERNELS[name])} - {"patch_size"}
-    unused = sorted(set(kw) - fields) + (["depth"] if name != "cntk" and depth not in (None, 1)
-                                         else [])
+    unused = sorted(set(kw) - fields) + (
+        ["depth"] if name != "cntk" and depth not in (None, 1) else []
+    )
     if unused:
-        raise ValueError(f"{', '.join(unused)} do{'es' if len(unused) == 1 else ''} not apply "
-                         f"to the {name!r} kernel (its parameters: patch_size, "
-                         f"{', '.join(sorted(fields))})")
+        raise ValueError(
+            f"{', '.join(unused)} do{'es' if len(unused) == 1 else ''} not apply "
+            f"to the {name!r} kernel (its parameters: patch_size, "
+            f"{', '.join(sorted(fields))})"
+        )
     if name == "cntk":
         return CNTK(patch_size, 1 if depth is None else depth, **kw)
     return KERNELS[name](patch_size, **kw)

@@ -24,8 +24,11 @@ def site() -> Path:
 def browser() -> str:
     path = find_browser()
     if path is None:
-        pytest.fail("headless Chromium is needed to render the book: "
-                    "`apt-get install -y chromium` (Debian/Ubuntu)", pytrace=False)
+        pytest.fail(
+            "headless Chromium is needed to render the book: "
+            "`apt-get install -y chromium` (Debian/Ubuntu)",
+            pytrace=False,
+        )
     return path
 
 

@@ -23,9 +23,16 @@ PLACEHOLDER = "This chapter is not written yet"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # Offline and quiet: no update checks, no sync, no crash reporter; a fresh profile per run.
 BROWSER_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-breakpad",
-    "--disable-default-apps", "--no-first-run", "--hide-scrollbars",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-breakpad",
+    "--disable-default-apps",
+    "--no-first-run",
+    "--hide-scrollbars",
 )
 WINDOW = (1200, 2000)
 VIRTUAL_TIME_MS = 20_000  # virtual time: scripts, MathJax and fonts settle well before this
@@ -66,8 +73,21 @@ class Tags(HTMLParser):
     code and typeset math) for the raw-TeX check."""
 
     SKIP = {"script", "style", "pre", "code", "textarea", "mjx-container", "noscript", "svg"}
-    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
-            "source", "track", "wbr"}
+    VOID = {
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+    }
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -87,9 +107,14 @@ class Tags(HTMLParser):
             return
         skip, article, math = self._state()
         classes = attrs.get("class", "").split()
-        self._open.append((tag, skip or tag in self.SKIP, article or tag == "article",
-                           (math or "math" in classes) and tag != "mjx-container"
-                           and "eqno" not in classes))  # a labelled equation's "(1)#" is text
+        self._open.append(
+            (
+                tag,
+                skip or tag in self.SKIP,
+                article or tag == "article",
+                (math or "math" in classes) and tag != "mjx-container" and "eqno" not in classes,
+            )
+        )  # a labelled equation's "(1)#" is text
 
     def handle_startendtag(self, tag, attrs):
         self.tags.append((tag, {k: v or "" for k, v in attrs}))
@@ -158,11 +183,21 @@ def find_browser() -> str | None:
 def _run_browser(browser: str, url: str, *args: str) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory(prefix="agop-chromium-") as profile:
         return subprocess.run(
-            [browser, *BROWSER_FLAGS, f"--user-data-dir={profile}",
-             f"--window-size={WINDOW[0]},{WINDOW[1]}",
-             f"--virtual-time-budget={VIRTUAL_TIME_MS}",
-             "--enable-logging=stderr", "--v=0", *args, url],
-            capture_output=True, text=True, timeout=180, check=False,
+            [
+                browser,
+                *BROWSER_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--window-size={WINDOW[0]},{WINDOW[1]}",
+                f"--virtual-time-budget={VIRTUAL_TIME_MS}",
+                "--enable-logging=stderr",
+                "--v=0",
+                *args,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
         )
 
 
@@ -172,11 +207,13 @@ def render_file(browser: str, path: Path, png: Path) -> Rendered:
     url = path.resolve().as_uri()
     dom = _run_browser(browser, url, "--dump-dom")
     assert dom.returncode == 0 and "<html" in dom.stdout, (
-        f"Chromium could not render {url}:\n{dom.stderr[-2000:]}")
+        f"Chromium could not render {url}:\n{dom.stderr[-2000:]}"
+    )
     png.parent.mkdir(parents=True, exist_ok=True)
     png.unlink(missing_ok=True)
     shot = _run_browser(browser, url, f"--screenshot={png}")
     assert shot.returncode == 0 and png.exists(), (
-        f"Chromium took no screenshot of {url}:\n{shot.stderr[-2000:]}")
+        f"Chromium took no screenshot of {url}:\n{shot.stderr[-2000:]}"
+    )
     console = [line for line in dom.stderr.splitlines() if ":CONSOLE" in line]
     return Rendered(str(path), dom.stdout, png, console)

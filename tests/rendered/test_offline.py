@@ -9,8 +9,9 @@ import re
 import pytest
 from rendering import CONFIG, HTML, is_remote, local_file, parse
 
-CDN = re.compile(r"https?://[^\s\"'<>]*(cdn|unpkg|jsdelivr|cdnjs|googleapis|gstatic)[^\s\"'<>]*",
-                 re.I)
+CDN = re.compile(
+    r"https?://[^\s\"'<>]*(cdn|unpkg|jsdelivr|cdnjs|googleapis|gstatic)[^\s\"'<>]*", re.I
+)
 # sphinx-thebe (part of Jupyter Book 1) writes this constant into every page. It is fetched only
 # when a reader starts live code, which this book does not enable and which needs Binder, and so
 # a network, anyway. It is the one CDN address allowed in a page.
@@ -19,8 +20,9 @@ THEBE = re.compile(r'const THEBE_JS_URL = "https://unpkg\.com/thebe@[\d.]+/lib/i
 
 def html_files() -> list:
     """The site's pages: every HTML file but the theme's template macros under _static/."""
-    return sorted(p for p in HTML.rglob("*.html")
-                  if p.relative_to(HTML).parts[0] not in ("_static", "vendor"))
+    return sorted(
+        p for p in HTML.rglob("*.html") if p.relative_to(HTML).parts[0] not in ("_static", "vendor")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,8 @@ def test_vendored_assets_are_served(site):
         # Sphinx serves a relative script path from _static/, so `../vendor/x` is `vendor/x`.
         path = (site / "_static" / script).resolve()
         assert path.is_file() and path.stat().st_size > 1000, (
-            f"{script} (from _config.yml) is missing from {site}: run `make vendor`")
+            f"{script} (from _config.yml) is missing from {site}: run `make vendor`"
+        )
 
 
 def test_no_page_names_a_cdn(pages):
@@ -59,9 +62,13 @@ def test_page_assets_are_local_files(pages):
     for path in pages:
         tags = parse(path.read_text(errors="replace"))
         urls = [a["src"] for a in tags.find("script") if a.get("src")]
-        urls += [a["href"] for a in tags.find("link")
-                 if a.get("href") and set(a.get("rel", "").split())
-                 & {"stylesheet", "preload", "modulepreload", "icon", "shortcut"}]
+        urls += [
+            a["href"]
+            for a in tags.find("link")
+            if a.get("href")
+            and set(a.get("rel", "").split())
+            & {"stylesheet", "preload", "modulepreload", "icon", "shortcut"}
+        ]
         urls += [a["src"] for a in tags.find("img") if a.get("src")]
         for url in urls:
             if url.startswith("data:"):

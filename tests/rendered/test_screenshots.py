@@ -37,8 +37,11 @@ def test_toc_lists_the_preface_and_chapters():
 
 def test_some_page_has_math(site):
     """The book has equations, so the math check below is not vacuous."""
-    with_math = [page for page in PAGES if static(page).find("span", class_="math")
-                 or static(page).find("div", class_="math")]
+    with_math = [
+        page
+        for page in PAGES
+        if static(page).find("span", class_="math") or static(page).find("div", class_="math")
+    ]
     assert with_math, "no page of the built book holds math"
 
 
@@ -54,7 +57,8 @@ def test_math_is_typeset(render, page):
         return
     n_typeset = len(shown.find("mjx-container"))
     assert n_typeset >= n_math, (
-        f"{page}: MathJax typeset {n_typeset} of {n_math} formulas (is vendor/mathjax served?)")
+        f"{page}: MathJax typeset {n_typeset} of {n_math} formulas (is vendor/mathjax served?)"
+    )
     leftover = "".join(shown.math_text).strip()
     assert not leftover, f"{page}: TeX not typeset: {leftover[:200]!r}"
     errors = shown.find("mjx-merror")
@@ -89,11 +93,17 @@ def _check_image(page: str, src: str) -> str | None:
 @pytest.mark.parametrize("page", PAGES)
 def test_figures_are_present(render, page):
     images = render(page).tags.find("img")
-    problems = [f"{img.get('src')!r}: {why}" for img in images
-                if (why := _check_image(page, img.get("src", "")))]
+    problems = [
+        f"{img.get('src')!r}: {why}"
+        for img in images
+        if (why := _check_image(page, img.get("src", "")))
+    ]
     assert not problems, f"{page}: " + "; ".join(problems)
-    figures = [img for img in images if "_images/" in img.get("src", "")
-               and not img["src"].endswith("colab-badge.svg")]
+    figures = [
+        img
+        for img in images
+        if "_images/" in img.get("src", "") and not img["src"].endswith("colab-badge.svg")
+    ]
     written = PLACEHOLDER not in (HTML / page).read_text(errors="replace")
     if page in NOTEBOOKS and written:
         assert figures, f"{page} is a written chapter but shows no figure"
@@ -108,9 +118,10 @@ def test_page_is_not_blank(render, page):
         gray = np.asarray(image.convert("L"), dtype=np.float64)
     height, width = gray.shape
     # The content column, between the navigation sidebar and the page's table of contents.
-    column = gray[height // 20:, width // 4: (7 * width) // 10]
+    column = gray[height // 20 :, width // 4 : (7 * width) // 10]
     background = np.median(column)
     inked = float(np.mean(np.abs(column - background) > 40))
     assert column.std() > 10 and inked > 0.01, (
         f"{page}: the screenshot {shown.png} is near-uniform "
-        f"(std {column.std():.1f}, {100 * inked:.2f}% of pixels inked)")
+        f"(std {column.std():.1f}, {100 * inked:.2f}% of pixels inked)"
+    )

@@ -36,8 +36,9 @@ def editions() -> tuple[Path, Path]:
     return HTML, STUDENT
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS + [ROOT / "book" / "90_performance.md"],
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "chapter", CHAPTERS + [ROOT / "book" / "90_performance.md"], ids=lambda p: p.stem
+)
 def test_student_pages_have_exercises_and_no_solution(editions, chapter: Path):
     teacher_site, student_site = editions
     page = chapter.relative_to(ROOT).with_suffix(".html")
@@ -50,10 +51,12 @@ def test_student_pages_have_exercises_and_no_solution(editions, chapter: Path):
             assert phrase not in student, f"student {page} shows the solution to {label}"
     assert teacher.count("Solution to") >= n_ex, f"instructor {page}: solutions missing"
     assert "Solution to" not in student, f"student {page} still has a solution title"
-    number = int(chapter.name[:2])   # numbered per chapter: Exercise 4.2 in book/04_*
+    number = int(chapter.name[:2])  # numbered per chapter: Exercise 4.2 in book/04_*
     for k in range(1, n_ex + 1):
         for edition, site_text in (("instructor", teacher), ("student", student)):
-            assert f"Exercise {number}.{k}" in site_text, f"{edition} {page}: no Exercise {number}.{k}"
+            assert f"Exercise {number}.{k}" in site_text, (
+                f"{edition} {page}: no Exercise {number}.{k}"
+            )
     assert f"Exercise {number}.{n_ex + 1}" not in teacher
 
 

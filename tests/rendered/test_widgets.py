@@ -18,15 +18,20 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 def widget_pages() -> list[str]:
     """Pages that show a widget: a view in an output, not only saved state (a tqdm bar that
     closed itself leaves state behind and nothing to draw)."""
-    return [page for page in toc_pages()
-            if (HTML / page).exists() and WIDGET_VIEW in (HTML / page).read_text(errors="replace")]
+    return [
+        page
+        for page in toc_pages()
+        if (HTML / page).exists() and WIDGET_VIEW in (HTML / page).read_text(errors="replace")
+    ]
 
 
 def test_book_widgets_render(render):
     pages = widget_pages()
     if not pages:
-        pytest.skip("no page of the book carries widget state yet (test_widget_manager_works_"
-                    "offline checks the manager on a page built here)")
+        pytest.skip(
+            "no page of the book carries widget state yet (test_widget_manager_works_"
+            "offline checks the manager on a page built here)"
+        )
     for page in pages:
         drawn = render(page).tags.find("div", class_="jupyter-widgets")
         assert drawn, f"{page} shows a widget view but no widget was drawn offline"
@@ -39,15 +44,18 @@ def test_widget_manager_works_offline(site, browser, tmp_path):
     config = CONFIG["sphinx"]["config"]
     src, out = tmp_path / "src", tmp_path / "html"
     src.mkdir()
-    (src / "conf.py").write_text(textwrap.dedent(f"""\
+    (src / "conf.py").write_text(
+        textwrap.dedent(f"""\
         extensions = ["myst_nb"]
         myst_enable_extensions = ["dollarmath"]
         nb_execution_mode = "force"
         mathjax_path = {config["mathjax_path"]!r}
         nb_ipywidgets_js = {config["nb_ipywidgets_js"]!r}
         html_extra_path = [{str(vendor)!r}]
-        """))
-    (src / "index.md").write_text(textwrap.dedent("""\
+        """)
+    )
+    (src / "index.md").write_text(
+        textwrap.dedent("""\
         ---
         jupytext:
           text_representation:
@@ -65,14 +73,20 @@ def test_widget_manager_works_offline(site, browser, tmp_path):
         import ipywidgets as widgets
         widgets.IntSlider(value=3, min=1, max=7, description="k")
         ```
-        """))
-    build = subprocess.run([sys.executable, "-m", "sphinx", "-q", "-W", "-b", "html",
-                            str(src), str(out)], capture_output=True, text=True, timeout=300,
-                           check=False)
+        """)
+    )
+    build = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-q", "-W", "-b", "html", str(src), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-3000:]
     html = (out / "index.html").read_text()
     assert WIDGET_STATE in html, "executing the notebook saved no widget state"
     shown = render_file(browser, out / "index.html", SHOTS / "widget_offline.png")
     assert shown.tags.find("div", class_="widget-slider"), (
-        "the HTML manager drew no slider offline; console:\n" + "\n".join(shown.console[-10:]))
+        "the HTML manager drew no slider offline; console:\n" + "\n".join(shown.console[-10:])
+    )
     assert shown.tags.find("mjx-container"), "MathJax typeset nothing offline"
