@@ -23,8 +23,10 @@ from agop.localization import ipr
 
 def random_nets(E, K, D, activation, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return TwoLayerNets(*(torch.randn(*s, generator=g, dtype=torch.float64)
-                          for s in ((E, K, D), (E, K), (E, K))), activation=activation)
+    return TwoLayerNets(
+        *(torch.randn(*s, generator=g, dtype=torch.float64) for s in ((E, K, D), (E, K), (E, K))),
+        activation=activation,
+    )
 
 
 def brute_agop(nets, X, e):
@@ -41,10 +43,10 @@ def brute_agop(nets, X, e):
 def test_network_agop_is_autograd_sample_by_sample(activation):
     nets = random_nets(3, 5, 7, activation)
     X = torch.randn(3, 11, 7, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    A = two_layer_agop(nets, X)   # each network on its own inputs
+    A = two_layer_agop(nets, X)  # each network on its own inputs
     for e in range(3):
         torch.testing.assert_close(A[e], brute_agop(nets, X[e], e), rtol=1e-10, atol=1e-12)
-    shared = two_layer_agop(nets, X[0])   # all networks on the same inputs
+    shared = two_layer_agop(nets, X[0])  # all networks on the same inputs
     torch.testing.assert_close(shared[2], brute_agop(nets, X[0], 2), rtol=1e-10, atol=1e-12)
 
 
@@ -66,8 +68,9 @@ def test_network_agop_is_the_patch_agop_of_a_one_by_one_convolution():
 
 
 def test_top_eigenvectors_are_the_largest_first():
-    Q = torch.linalg.qr(torch.randn(5, 5, generator=torch.Generator().manual_seed(0),
-                                    dtype=torch.float64))[0]
+    Q = torch.linalg.qr(
+        torch.randn(5, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    )[0]
     A = Q @ torch.diag(torch.tensor([1.0, 5.0, 2.0, 4.0, 3.0], dtype=torch.float64)) @ Q.T
     V = top_eigenvectors(A, 3)
     for row, col in zip(V, [1, 3, 4], strict=True):
@@ -84,13 +87,13 @@ def test_planted_localised_fields_give_localised_agop_eigenvectors():
     D, K = 30, 4
     W = torch.zeros(1, K, D, dtype=torch.float64)
     for k in range(K):
-        W[0, k, 7 * k:7 * k + 3] = 1.0
+        W[0, k, 7 * k : 7 * k + 3] = 1.0
     a = torch.tensor([[4.0, 3.0, 2.0, 1.0]], dtype=torch.float64)
     bias = torch.full((1, K), -0.5, dtype=torch.float64)
     local = TwoLayerNets(W, bias, a, "relu")
     V = top_eigenvectors(two_layer_agop(local, W[0].repeat(5, 1))[0], 3)
     torch.testing.assert_close(ipr(V), torch.full((3,), 1 / 3, dtype=torch.float64))
-    for row, k in zip(V, range(3), strict=True):   # largest read-out weight first
+    for row, k in zip(V, range(3), strict=True):  # largest read-out weight first
         assert abs(float(row @ W[0, k])) / W[0, k].norm() == pytest.approx(1.0)
     sites = torch.arange(D, dtype=torch.float64)
     waves = torch.stack([torch.cos(2 * math.pi * (k + 1) * sites / D) for k in range(K)])[None]
@@ -116,8 +119,19 @@ def test_training_learns_and_networks_are_independent():
 
 
 def test_sweep_rows_controls_and_examples():
-    res = emergence_sweep([0.0, 3.0], [0, 1], D=10, n_train=600, n_test=300, width=8,
-                          steps=500, rfm_train=100, rfm_iter=1, lr=1e-2, xi=(1.0, 4.0))
+    res = emergence_sweep(
+        [0.0, 3.0],
+        [0, 1],
+        D=10,
+        n_train=600,
+        n_test=300,
+        width=8,
+        steps=500,
+        rfm_train=100,
+        rfm_iter=1,
+        lr=1e-2,
+        xi=(1.0, 4.0),
+    )
     assert len(res.rows) == 2 * 2 * 2
     assert set(res.examples) == {(g, lab) for g in (0.0, 3.0) for lab in ("true", "shuffled")}
     # the shuffled control cannot generalise; the true labels (correlation length) can
@@ -145,9 +159,21 @@ def test_view_of_a_sweep_example_is_the_view_of_its_network():
     the sweep's row for that network."""
     from agop.experiments.emergence import view_of
 
-    res = emergence_sweep([3.0], [0], D=10, n_train=200, n_test=50, width=4, steps=50,
-                          rfm_train=50, rfm_iter=1, shuffled=False, n_top=2)
-    view = view_of(3.0, res.examples[(3.0, "true")]["W"], res.examples[(3.0, "true")]["agop"],
-                   n_top=2)
+    res = emergence_sweep(
+        [3.0],
+        [0],
+        D=10,
+        n_train=200,
+        n_test=50,
+        width=4,
+        steps=50,
+        rfm_train=50,
+        rfm_iter=1,
+        shuffled=False,
+        n_top=2,
+    )
+    view = view_of(
+        3.0, res.examples[(3.0, "true")]["W"], res.examples[(3.0, "true")]["agop"], n_top=2
+    )
     assert float(view["ipr_weights"].mean()) == pytest.approx(res.rows[0]["ipr_weights"])
     assert float(view["ipr_agop"].mean()) == pytest.approx(res.rows[0]["ipr_agop"])

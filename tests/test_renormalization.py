@@ -33,18 +33,23 @@ def test_langevin_matches_gaussian_posterior():
     chains = 4000
 
     def energy(theta):  # theta: (chains, 3)
-        return ((y - theta @ X.T) ** 2).sum(-1) / (2 * T) + (theta ** 2).sum(-1) / 2
+        return ((y - theta @ X.T) ** 2).sum(-1) / (2 * T) + (theta**2).sum(-1) / 2
 
     eta = 2e-3
-    theta, = langevin(energy, [torch.zeros(chains, 3, dtype=torch.float64)], n_steps=3000,
-                      step_size=eta, generator=g)
+    (theta,) = langevin(
+        energy,
+        [torch.zeros(chains, 3, dtype=torch.float64)],
+        n_steps=3000,
+        step_size=eta,
+        generator=g,
+    )
     emp_mean = theta.mean(0)
     emp_cov = torch.cov(theta.T)
     se = (cov.diagonal() / chains).sqrt()
     assert torch.all((emp_mean - mean).abs() < 4 * se + 1e-3), (emp_mean, mean)
     # covariance entries: standard error about sqrt((C_ii C_jj + C_ij^2) / chains), plus the
     # O(eta) discretisation bias (about eta * |A| |C|)
-    se_cov = ((cov.diagonal()[:, None] * cov.diagonal()[None] + cov ** 2) / chains).sqrt()
+    se_cov = ((cov.diagonal()[:, None] * cov.diagonal()[None] + cov**2) / chains).sqrt()
     bias = eta * float(torch.linalg.matrix_norm(A, 2)) * cov.abs().max()
     assert torch.all((emp_cov - cov).abs() < 4 * se_cov + bias), (emp_cov, cov)
 
@@ -71,8 +76,9 @@ def test_nngp_components_match_monte_carlo_and_cnngp():
 
     g = torch.Generator().manual_seed(0)
     X1 = torch.randn(3, 1, 5, 5, generator=g, dtype=torch.float64)
-    torch.testing.assert_close(nngp_components(X1, patch_size=3).mean(0),
-                               cnngp(X1 / 3, X1 / 3, 3, device="cpu"))
+    torch.testing.assert_close(
+        nngp_components(X1, patch_size=3).mean(0), cnngp(X1 / 3, X1 / 3, 3, device="cpu")
+    )
     X = torch.randn(3, 2, 5, 5, generator=g, dtype=torch.float64)
     comps = nngp_components(X, patch_size=3)
     assert comps.shape == (9, 3, 3)
@@ -96,7 +102,7 @@ def test_network_output_is_an_explicit_patch_loop():
         for m in range(n):
             total = 0.0
             for i, (a, b) in enumerate(positions):
-                patch = X[s, m, :, a:a + k, b:b + k].reshape(-1)
+                patch = X[s, m, :, a : a + k, b : b + k].reshape(-1)
                 for ch in range(N):
                     pre = float(Wt[s, ch] @ patch) / math.sqrt(c * k * k)
                     total += float(V[s, i, ch]) * math.sqrt(2) * max(pre, 0.0)
@@ -127,9 +133,19 @@ def test_gp_posterior_mean_closed_form():
 def test_sample_posterior_at_high_temperature_is_the_prior():
     """With a huge temperature the data do not matter: Q stays at its prior mean, 1."""
     X, y = band_task(10, 1.0, height=5, width=5, seed=0)
-    post = sample_posterior(X[None], y[None], X[None], width=64, patch_size=3,
-                            temperature=1e6, n_steps=600, step_size=0.02, burn_in=100,
-                            every=5, seed=0)
+    post = sample_posterior(
+        X[None],
+        y[None],
+        X[None],
+        width=64,
+        patch_size=3,
+        temperature=1e6,
+        n_steps=600,
+        step_size=0.02,
+        burn_in=100,
+        every=5,
+        seed=0,
+    )
     assert abs(float(post.Q.mean()) - 1) < 0.1
 
 
@@ -146,13 +162,23 @@ def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="band"):
         band_task(4, 1.0, band=(9,))
     with pytest.raises(ValueError, match="X and X_test"):
-        sample_posterior(X, y, X, width=2, patch_size=3, temperature=1.0, n_steps=2,
-                         step_size=1e-3, burn_in=0)
+        sample_posterior(
+            X, y, X, width=2, patch_size=3, temperature=1.0, n_steps=2, step_size=1e-3, burn_in=0
+        )
     with pytest.raises(ValueError, match="weights"):
         local_kernel(torch.ones(2, 1, 1), [1.0])
     with pytest.raises(ValueError, match="temperature"):
-        sample_posterior(X[None], y[None], X[None], width=2, patch_size=3, temperature=0,
-                         n_steps=2, step_size=1e-3, burn_in=0)
+        sample_posterior(
+            X[None],
+            y[None],
+            X[None],
+            width=2,
+            patch_size=3,
+            temperature=0,
+            n_steps=2,
+            step_size=1e-3,
+            burn_in=0,
+        )
 
 
 def test_wide_network_posterior_mean_is_the_gp_posterior_mean():
@@ -168,10 +194,19 @@ def test_wide_network_posterior_mean_is_the_gp_posterior_mean():
     Kt = nngp_components(Xte, Xtr, 3).mean(0)
     gp = gp_posterior_mean(K, Kt, 2.0 * ytr.double() - 1, T)
     S = 16
-    post = sample_posterior(Xtr.expand(S, -1, -1, -1, -1), ytr.expand(S, -1),
-                            Xte.expand(S, -1, -1, -1, -1), width=256, patch_size=3,
-                            temperature=T, n_steps=1500, step_size=0.01, burn_in=300,
-                            every=5, seed=0)
+    post = sample_posterior(
+        Xtr.expand(S, -1, -1, -1, -1),
+        ytr.expand(S, -1),
+        Xte.expand(S, -1, -1, -1, -1),
+        width=256,
+        patch_size=3,
+        temperature=T,
+        n_steps=1500,
+        step_size=0.01,
+        burn_in=300,
+        every=5,
+        seed=0,
+    )
     est = post.test_mean.mean(0)
     se = post.test_mean.std(0) / math.sqrt(S)  # chains are independent
     assert torch.all((est - gp).abs() < 4 * se + 0.02), (est, gp, se)

@@ -87,9 +87,18 @@ class TwoLayerNets:
         return torch.einsum("enk,ek->en", _phi(self.hidden(X), self.activation), self.a)
 
 
-def train_two_layer(X: torch.Tensor, y: torch.Tensor, *, width: int, steps: int,
-                    lr: float = 3e-3, batch_size: int = 256, init_scale: float = 0.3,
-                    activation: str = "relu", seed: int = 0) -> TwoLayerNets:
+def train_two_layer(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    width: int,
+    steps: int,
+    lr: float = 3e-3,
+    batch_size: int = 256,
+    init_scale: float = 0.3,
+    activation: str = "relu",
+    seed: int = 0,
+) -> TwoLayerNets:
     r"""Train ``E`` one-hidden-layer networks of ``width`` hidden units at once, network
     ``e`` on ``X[e]`` (``(E, n, D)``) with labels ``y[e]`` in ``{0, 1}`` (``(E, n)``).
 
@@ -109,8 +118,9 @@ def train_two_layer(X: torch.Tensor, y: torch.Tensor, *, width: int, steps: int,
         True
     """
     if X.ndim != 3 or y.shape != X.shape[:2]:
-        raise ValueError(f"X must be (E, n, D) and y (E, n), got {tuple(X.shape)} and "
-                         f"{tuple(y.shape)}")
+        raise ValueError(
+            f"X must be (E, n, D) and y (E, n), got {tuple(X.shape)} and {tuple(y.shape)}"
+        )
     width = check_int(width, "width", minimum=1)
     steps = check_int(steps, "steps", minimum=0)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
@@ -158,7 +168,7 @@ def two_layer_agop(nets: TwoLayerNets, X: torch.Tensor) -> torch.Tensor:
         >>> torch.allclose(two_layer_agop(nets, X)[0], brute)
         True
     """
-    d = _dphi(nets.hidden(X), nets.activation) * nets.a[:, None, :]   # (E, n, K)
+    d = _dphi(nets.hidden(X), nets.activation) * nets.a[:, None, :]  # (E, n, K)
     G = torch.einsum("enk,enl->ekl", d, d) / d.shape[1]
     return nets.W.transpose(1, 2) @ G @ nets.W
 
@@ -205,13 +215,28 @@ class EmergenceResult:
         return float(np.mean(values)), float(np.std(values))
 
 
-def emergence_sweep(gains: Sequence[float], seeds: Sequence[int], *, D: int = 40,
-                    n_train: int = 4000, n_test: int = 1000, xi: tuple[float, float] = (1.0, 2.0),
-                    width: int = 8, steps: int = 3000, lr: float = 3e-3, batch_size: int = 256,
-                    activation: str = "erf", n_top: int = 3, rfm_train: int = 1000,
-                    rfm_iter: int = 3, bandwidth: float = 10.0, shuffled: bool = True,
-                    dtype: torch.dtype = torch.float32, device: Device | None = None,
-                    progress: bool = False) -> EmergenceResult:
+def emergence_sweep(
+    gains: Sequence[float],
+    seeds: Sequence[int],
+    *,
+    D: int = 40,
+    n_train: int = 4000,
+    n_test: int = 1000,
+    xi: tuple[float, float] = (1.0, 2.0),
+    width: int = 8,
+    steps: int = 3000,
+    lr: float = 3e-3,
+    batch_size: int = 256,
+    activation: str = "erf",
+    n_top: int = 3,
+    rfm_train: int = 1000,
+    rfm_iter: int = 3,
+    bandwidth: float = 10.0,
+    shuffled: bool = True,
+    dtype: torch.dtype = torch.float32,
+    device: Device | None = None,
+    progress: bool = False,
+) -> EmergenceResult:
     r"""For every gain: draw :func:`agop.data.emergence_task` data per seed, train one network
     per seed on the true labels and (``shuffled``) one on a permutation of them, all together
     (:func:`train_two_layer`), fit an :class:`agop.RFM` on the first ``rfm_train`` training
@@ -228,14 +253,13 @@ def emergence_sweep(gains: Sequence[float], seeds: Sequence[int], *, D: int = 40
         (['acc_net', 'acc_rfm', 'gain', 'ipr_agop'], 1)
     """
 
-
     gains = check_reals(gains, "gains", minimum=0)
     seeds = [check_int(s, "seed", minimum=0) for s in seeds]
     if not seeds:
         raise ValueError("seeds must hold at least one seed")
     n_top = check_int(n_top, "n_top", minimum=1, maximum=D)
     rfm_train = check_int(rfm_train, "rfm_train", minimum=4, maximum=n_train)
-    dev = default_device(device)   # the networks train there too
+    dev = default_device(device)  # the networks train there too
     conditions = [(s, lab) for s in seeds for lab in (LABELS if shuffled else LABELS[:1])]
     rows, examples = [], {}
     for gain in tqdm(gains, desc="gains", disable=not progress):
@@ -249,36 +273,77 @@ def emergence_sweep(gains: Sequence[float], seeds: Sequence[int], *, D: int = 40
             ys.append(y)
             tests.append((Xt, yt))
         X_all, y_all = torch.stack(Xs).to(dev), torch.stack(ys).to(dev)
-        nets = train_two_layer(X_all, y_all, width=width, steps=steps, lr=lr,
-                               batch_size=batch_size, activation=activation, seed=seeds[0])
+        nets = train_two_layer(
+            X_all,
+            y_all,
+            width=width,
+            steps=steps,
+            lr=lr,
+            batch_size=batch_size,
+            activation=activation,
+            seed=seeds[0],
+        )
         agops = two_layer_agop(nets, X_all)
         ipr_w = ipr(nets.W).mean(-1).cpu()
         ipr_a = ipr(top_eigenvectors(agops, n_top)).mean(-1).cpu()
         for e, (seed, labels) in enumerate(conditions):
             Xt, yt = tests[e]
-            rfm = RFM(n_iter=rfm_iter, random_state=seed, bandwidth=bandwidth,
-                      device=device, progress=False).fit(Xs[e][:rfm_train], ys[e][:rfm_train])
-            M = rfm.Ms_[-1].cpu()   # the last AGOP round, whichever iterate validation keeps
+            rfm = RFM(
+                n_iter=rfm_iter,
+                random_state=seed,
+                bandwidth=bandwidth,
+                device=device,
+                progress=False,
+            ).fit(Xs[e][:rfm_train], ys[e][:rfm_train])
+            M = rfm.Ms_[-1].cpu()  # the last AGOP round, whichever iterate validation keeps
             acc_net = float(((nets(Xt.to(dev))[e].cpu() > 0).long() == yt).float().mean())
-            rows.append({"gain": gain, "seed": seed, "labels": labels,
-                         "ipr_weights": float(ipr_w[e]), "ipr_agop": float(ipr_a[e]),
-                         "ipr_rfm": float(ipr(top_eigenvectors(M, n_top)).mean()),
-                         "acc_net": acc_net,
-                         "acc_rfm": float(rfm.score(Xt, yt.numpy())),
-                         "rfm_best_iter": int(rfm.best_iter_)})
+            rows.append(
+                {
+                    "gain": gain,
+                    "seed": seed,
+                    "labels": labels,
+                    "ipr_weights": float(ipr_w[e]),
+                    "ipr_agop": float(ipr_a[e]),
+                    "ipr_rfm": float(ipr(top_eigenvectors(M, n_top)).mean()),
+                    "acc_net": acc_net,
+                    "acc_rfm": float(rfm.score(Xt, yt.numpy())),
+                    "rfm_best_iter": int(rfm.best_iter_),
+                }
+            )
             if seed == seeds[0]:
-                examples[(gain, labels)] = {"W": nets.W[e].cpu(), "agop": agops[e].cpu(),
-                                            "M": M}
-    settings = dict(D=D, n_train=n_train, xi=xi, width=width, steps=steps, lr=lr,
-                    batch_size=batch_size, activation=activation, n_top=n_top,
-                    rfm_train=rfm_train, rfm_iter=rfm_iter)
+                examples[(gain, labels)] = {"W": nets.W[e].cpu(), "agop": agops[e].cpu(), "M": M}
+    settings = dict(
+        D=D,
+        n_train=n_train,
+        xi=xi,
+        width=width,
+        steps=steps,
+        lr=lr,
+        batch_size=batch_size,
+        activation=activation,
+        n_top=n_top,
+        rfm_train=rfm_train,
+        rfm_iter=rfm_iter,
+    )
     return EmergenceResult(rows, examples, settings)
 
 
-def emergence_view(gain: float, width: int, *, seed: int = 0, D: int = 40, n_train: int = 4000,
-                   xi: tuple[float, float] = (1.0, 2.0), steps: int = 3000, lr: float = 3e-3,
-                   batch_size: int = 256, activation: str = "erf", n_top: int = 3,
-                   dtype: torch.dtype = torch.float32, device: Device | None = None) -> dict:
+def emergence_view(
+    gain: float,
+    width: int,
+    *,
+    seed: int = 0,
+    D: int = 40,
+    n_train: int = 4000,
+    xi: tuple[float, float] = (1.0, 2.0),
+    steps: int = 3000,
+    lr: float = 3e-3,
+    batch_size: int = 256,
+    activation: str = "erf",
+    n_top: int = 3,
+    dtype: torch.dtype = torch.float32,
+    device: Device | None = None,
+) -> dict:
     r"""One network at one ``gain`` and ``width`` (what the explorer shows): its receptive
     fields ``W`` (rows, sorted by norm, largest first), the top ``n_top`` eigenvectors of its
     AGOP ``eigvecs`` and the IPR of each (``ipr_weights``, ``ipr_agop``), with the
@@ -293,8 +358,16 @@ def emergence_view(gain: float, width: int, *, seed: int = 0, D: int = 40, n_tra
 
     X, y = emergence_task(n_train, D, gain=gain, xi=xi, seed=seed, dtype=dtype)
     X, y = X.to(default_device(device)), y.to(default_device(device))
-    nets = train_two_layer(X[None], y[None], width=width, steps=steps, lr=lr,
-                           batch_size=batch_size, activation=activation, seed=seed)
+    nets = train_two_layer(
+        X[None],
+        y[None],
+        width=width,
+        steps=steps,
+        lr=lr,
+        batch_size=batch_size,
+        activation=activation,
+        seed=seed,
+    )
     return view_of(gain, nets.W[0].cpu(), two_layer_agop(nets, X)[0].cpu(), n_top)
 
 
@@ -311,5 +384,12 @@ def view_of(gain: float, W: torch.Tensor, agop: torch.Tensor, n_top: int = 3) ->
     """
     W = W[W.norm(dim=1).argsort(descending=True)]
     vecs = top_eigenvectors(agop, min(n_top, W.shape[1]))
-    return {"gain": gain, "width": W.shape[0], "W": W, "eigvecs": vecs, "ipr_weights": ipr(W),
-            "ipr_agop": ipr(vecs), "ipr_random": 3 / W.shape[1]}
+    return {
+        "gain": gain,
+        "width": W.shape[0],
+        "W": W,
+        "eigvecs": vecs,
+        "ipr_weights": ipr(W),
+        "ipr_agop": ipr(vecs),
+        "ipr_random": 3 / W.shape[1],
+    }
