@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from agop.experiments.emergence import (
+    EmergenceResult,
     TwoLayerNets,
     emergence_sweep,
     emergence_view,
@@ -23,8 +24,10 @@ from agop.localization import ipr
 
 def random_nets(E, K, D, activation, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return TwoLayerNets(*(torch.randn(*s, generator=g, dtype=torch.float64)
-                          for s in ((E, K, D), (E, K), (E, K))), activation=activation)
+    return TwoLayerNets(
+        *(torch.randn(*s, generator=g, dtype=torch.float64) for s in ((E, K, D), (E, K), (E, K))),
+        activation=activation,
+    )
 
 
 def brute_agop(nets, X, e):
@@ -41,10 +44,10 @@ def brute_agop(nets, X, e):
 def test_network_agop_is_autograd_sample_by_sample(activation):
     nets = random_nets(3, 5, 7, activation)
     X = torch.randn(3, 11, 7, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    A = two_layer_agop(nets, X)   # each network on its own inputs
+    A = two_layer_agop(nets, X)  # each network on its own inputs
     for e in range(3):
         torch.testing.assert_close(A[e], brute_agop(nets, X[e], e), rtol=1e-10, atol=1e-12)
-    shared = two_layer_agop(nets, X[0])   # all networks on the same inputs
+    shared = two_layer_agop(nets, X[0])  # all networks on the same inputs
     torch.testing.assert_close(shared[2], brute_agop(nets, X[0], 2), rtol=1e-10, atol=1e-12)
 
 
@@ -66,8 +69,9 @@ def test_network_agop_is_the_patch_agop_of_a_one_by_one_convolution():
 
 
 def test_top_eigenvectors_are_the_largest_first():
-    Q = torch.linalg.qr(torch.randn(5, 5, generator=torch.Generator().manual_seed(0),
-                                    dtype=torch.float64))[0]
+    Q = torch.linalg.qr(
+        torch.randn(5, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    )[0]
     A = Q @ torch.diag(torch.tensor([1.0, 5.0, 2.0, 4.0, 3.0], dtype=torch.float64)) @ Q.T
     V = top_eigenvectors(A, 3)
     for row, col in zip(V, [1, 3, 4], strict=True):
@@ -84,13 +88,13 @@ def test_planted_localised_fields_give_localised_agop_eigenvectors():
     D, K = 30, 4
     W = torch.zeros(1, K, D, dtype=torch.float64)
     for k in range(K):
-        W[0, k, 7 * k:7 * k + 3] = 1.0
+        W[0, k, 7 * k : 7 * k + 3] = 1.0
     a = torch.tensor([[4.0, 3.0, 2.0, 1.0]], dtype=torch.float64)
     bias = torch.full((1, K), -0.5, dtype=torch.float64)
     local = TwoLayerNets(W, bias, a, "relu")
     V = top_eigenvectors(two_layer_agop(local, W[0].repeat(5, 1))[0], 3)
     torch.testing.assert_close(ipr(V), torch.full((3,), 1 / 3, dtype=torch.float64))
-    for row, k in zip(V, range(3), strict=True):   # largest read-out weight first
+    for row, k in zip(V, range(3), strict=True):  # largest read-out weight first
         assert abs(float(row @ W[0, k])) / W[0, k].norm() == pytest.approx(1.0)
     sites = torch.arange(D, dtype=torch.float64)
     waves = torch.stack([torch.cos(2 * math.pi * (k + 1) * sites / D) for k in range(K)])[None]
@@ -116,8 +120,19 @@ def test_training_learns_and_networks_are_independent():
 
 
 def test_sweep_rows_controls_and_examples():
-    res = emergence_sweep([0.0, 3.0], [0, 1], D=10, n_train=600, n_test=300, width=8,
-                          steps=500, rfm_train=100, rfm_iter=1, lr=1e-2, xi=(1.0, 4.0))
+    res = emergence_sweep(
+        [0.0, 3.0],
+        [0, 1],
+        D=10,
+        n_train=600,
+        n_test=300,
+        width=8,
+        steps=500,
+        rfm_train=100,
+        rfm_iter=1,
+        lr=1e-2,
+        xi=(1.0, 4.0),
+    )
     assert len(res.rows) == 2 * 2 * 2
     assert set(res.examples) == {(g, lab) for g in (0.0, 3.0) for lab in ("true", "shuffled")}
     # the shuffled control cannot generalise; the true labels (correlation length) can
@@ -145,9 +160,86 @@ def test_view_of_a_sweep_example_is_the_view_of_its_network():
     the sweep's row for that network."""
     from agop.experiments.emergence import view_of
 
-    res = emergence_sweep([3.0], [0], D=10, n_train=200, n_test=50, width=4, steps=50,
-                          rfm_train=50, rfm_iter=1, shuffled=False, n_top=2)
-    view = view_of(3.0, res.examples[(3.0, "true")]["W"], res.examples[(3.0, "true")]["agop"],
-                   n_top=2)
+    res = emergence_sweep(
+        [3.0],
+        [0],
+        D=10,
+        n_train=200,
+        n_test=50,
+        width=4,
+        steps=50,
+        rfm_train=50,
+        rfm_iter=1,
+        shuffled=False,
+        n_top=2,
+    )
+    view = view_of(
+        3.0, res.examples[(3.0, "true")]["W"], res.examples[(3.0, "true")]["agop"], n_top=2
+    )
     assert float(view["ipr_weights"].mean()) == pytest.approx(res.rows[0]["ipr_weights"])
     assert float(view["ipr_agop"].mean()) == pytest.approx(res.rows[0]["ipr_agop"])
+
+
+def constructed(top, shuffled, base=(0.10, 0.10), rfm_iters=(0, 2, 1)):
+    """Rows of a sweep over gains 0 and 3 (two seeds each) with the given IPRs per seed,
+    the same for the three statistics; ``rfm_iters``: the true labels' ``rfm_best_iter``."""
+    rows = []
+    for gain, labels, vals in [
+        (0.0, "true", base),
+        (3.0, "true", top),
+        (3.0, "shuffled", shuffled),
+        (0.0, "shuffled", base),
+    ]:
+        for seed, v in enumerate(vals):
+            rows.append(
+                {
+                    "gain": gain,
+                    "labels": labels,
+                    "seed": seed,
+                    "ipr_weights": v,
+                    "ipr_agop": v,
+                    "ipr_rfm": v,
+                    "rfm_best_iter": rfm_iters[seed] if labels == "true" else 0,
+                }
+            )
+    return EmergenceResult(rows, {}, {"D": 40})
+
+
+def test_localisation_needs_a_rise_beyond_the_spread_and_above_the_control():
+    # rise 0.5 > spreads 0 + 0.1, above the shuffled 0.2 by 0.4 > 0.1 + 0.1
+    ok, m0, m1, ms = constructed((0.5, 0.7), (0.1, 0.3)).localisation("ipr_agop")
+    assert ok and (m0, m1, ms) == pytest.approx((0.1, 0.6, 0.2))
+    # the shuffled control rose as much: no localisation
+    assert not constructed((0.5, 0.7), (0.5, 0.7)).localisation("ipr_agop")[0]
+    # a rise of 0.2 within spreads 0.1 + 0.3 of the top gain: no
+    assert not constructed((0.0, 0.6), (0.1, 0.1), base=(0.0, 0.2)).localisation("ipr_agop")[0]
+    # a rise of exactly the spread is not beyond it
+    assert not constructed((0.3, 0.3), (0.1, 0.1), base=(0.1, 0.3)).localisation("ipr_agop")[0]
+    # the first and last gains in the sweep's order, whatever their values
+    assert constructed((0.5, 0.7), (0.1, 0.3)).gains == [0.0, 3.0]
+
+
+def test_outcome_and_measured_sentences_follow_the_localisation():
+    yes, no = constructed((0.5, 0.7), (0.1, 0.3)), constructed((0.5, 0.7), (0.5, 0.7))
+    assert yes.outcome("ipr_weights", "fields") == (
+        "The fields localise: mean IPR 0.100 at gain 0, 0.600 at gain 3, "
+        "0.200 with shuffled labels."
+    )
+    assert no.outcome("ipr_weights", "fields").startswith(
+        "The fields do not localise beyond the seed spread and the shuffled control: "
+        "mean IPR 0.100 at gain 0, 0.600 at gain 3, 0.600 with shuffled labels"
+    )
+    assert yes.measured() == (
+        "FC receptive fields localise (IPR 0.600); AGOP eigenvectors "
+        "localise (0.600); RFM localises (0.600); i.i.d. vector 0.075"
+    )
+    assert no.measured().startswith(
+        "FC receptive fields do not localise (IPR 0.600); "
+        "AGOP eigenvectors do not (0.600); RFM does not"
+    )
+
+
+def test_kept_identity_counts_the_true_labels_fits_at_round_zero():
+    assert constructed((0.5, 0.7), (0.1, 0.3), rfm_iters=(0, 2)).kept_identity() == 0.5
+    assert constructed((0.5, 0.7), (0.1, 0.3), rfm_iters=(0, 0)).kept_identity() == 1.0
+    assert constructed((0.5, 0.7), (0.1, 0.3), rfm_iters=(3, 1)).kept_identity() == 0.0

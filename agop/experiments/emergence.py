@@ -87,9 +87,18 @@ class TwoLayerNets:
         return torch.einsum("enk,ek->en", _phi(self.hidden(X), self.activation), self.a)
 
 
-def train_two_layer(X: torch.Tensor, y: torch.Tensor, *, width: int, steps: int,
-                    lr: float = 3e-3, batch_size: int = 256, init_scale: float = 0.3,
-                    activation: str = "relu", seed: int = 0) -> TwoLayerNets:
+def train_two_layer(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    width: int,
+    steps: int,
+    lr: float = 3e-3,
+    batch_size: int = 256,
+    init_scale: float = 0.3,
+    activation: str = "relu",
+    seed: int = 0,
+) -> TwoLayerNets:
     r"""Train ``E`` one-hidden-layer networks of ``width`` hidden units at once, network
     ``e`` on ``X[e]`` (``(E, n, D)``) with labels ``y[e]`` in ``{0, 1}`` (``(E, n)``).
 
@@ -109,8 +118,9 @@ def train_two_layer(X: torch.Tensor, y: torch.Tensor, *, width: int, steps: int,
         True
     """
     if X.ndim != 3 or y.shape != X.shape[:2]:
-        raise ValueError(f"X must be (E, n, D) and y (E, n), got {tuple(X.shape)} and "
-                         f"{tuple(y.shape)}")
+        raise ValueError(
+            f"X must be (E, n, D) and y (E, n), got {tuple(X.shape)} and {tuple(y.shape)}"
+        )
     width = check_int(width, "width", minimum=1)
     steps = check_int(steps, "steps", minimum=0)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
@@ -158,7 +168,7 @@ def two_layer_agop(nets: TwoLayerNets, X: torch.Tensor) -> torch.Tensor:
         >>> torch.allclose(two_layer_agop(nets, X)[0], brute)
         True
     """
-    d = _dphi(nets.hidden(X), nets.activation) * nets.a[:, None, :]   # (E, n, K)
+    d = _dphi(nets.hidden(X), nets.activation) * nets.a[:, None, :]  # (E, n, K)
     G = torch.einsum("enk,enl->ekl", d, d) / d.shape[1]
     return nets.W.transpose(1, 2) @ G @ nets.W
 
@@ -204,14 +214,119 @@ class EmergenceResult:
             raise KeyError(f"no rows for gain={gain}, labels={labels!r}")
         return float(np.mean(values)), float(np.std(values))
 
+    @property
+    def gains(self) -> list[float]:
+        """The gains of the rows, in the order the sweep ran them.
 
-def emergence_sweep(gains: Sequence[float], seeds: Sequence[int], *, D: int = 40,
-                    n_train: int = 4000, n_test: int = 1000, xi: tuple[float, float] = (1.0, 2.0),
-                    width: int = 8, steps: int = 3000, lr: float = 3e-3, batch_size: int = 256,
-                    activation: str = "erf", n_top: int = 3, rfm_train: int = 1000,
-                    rfm_iter: int = 3, bandwidth: float = 10.0, shuffled: bool = True,
-                    dtype: torch.dtype = torch.float32, device: Device | None = None,
-                    progress: bool = False) -> EmergenceResult:
+        Examples:
+            >>> EmergenceResult([{"gain": g} for g in (0.0, 3.0, 0.0)], {}, {}).gains
+            [0.0, 3.0]
+        """
+        return list(dict.fromkeys(r["gain"] for r in self.rows))
+
+    def localisation(self, stat: str) -> tuple[bool, float, float, float]:
+        """Whether column ``stat`` localises, with the means it is judged on:
+        ``(ok, m0, m1, ms)``, the mean over seeds at the first gain ``m0``, at the last gain
+        ``m1`` and with shuffled labels at the last gain ``ms``. ``ok``: ``m1`` exceeds ``m0``
+        by more than the sum of the two seed spreads, and ``ms`` by more than the sum of
+        theirs.
+
+        Examples:
+            >>> rows = [{"gain": g, "labels": lab, "seed": s, "x": v}
+            ...         for g, lab, vals in [(0.0, "true", (0.1, 0.1)),
+            ...                              (3.0, "true", (0.5, 0.7)),
+            ...                              (3.0, "shuffled", (0.1, 0.3))]
+            ...         for s, v in enumerate(vals)]
+            >>> ok, m0, m1, ms = EmergenceResult(rows, {}, {}).localisation("x")
+            >>> ok, round(m0, 3), round(m1, 3), round(ms, 3)
+            (True, 0.1, 0.6, 0.2)
+        """
+        m0, s0 = self.summary(stat, self.gains[0])
+        m1, s1 = self.summary(stat, self.gains[-1])
+        ms, ss = self.summary(stat, self.gains[-1], "shuffled")
+        return (m1 - m0 > s0 + s1 and m1 - ms > s1 + ss), m0, m1, ms
+
+    def outcome(self, stat: str, what: str) -> str:
+        """A sentence saying whether ``what`` (column ``stat``) localises, by
+        :meth:`localisation`, with the mean IPRs it is judged on.
+
+        Examples:
+            >>> rows = [{"gain": g, "labels": lab, "x": v} for g, lab, v in
+            ...         [(0.0, "true", 0.1), (3.0, "true", 0.1), (3.0, "shuffled", 0.1)]]
+            >>> EmergenceResult(rows, {}, {}).outcome("x", "fields")
+            'The fields do not localise beyond the seed spread and the shuffled control: \
+mean IPR 0.100 at gain 0, 0.100 at gain 3, 0.100 with shuffled labels.'
+        """
+        ok, m0, m1, ms = self.localisation(stat)
+        detail = (
+            f"mean IPR {m0:.3f} at gain {self.gains[0]:g}, {m1:.3f} at gain "
+            f"{self.gains[-1]:g}, {ms:.3f} with shuffled labels"
+        )
+        if ok:
+            return f"The {what} localise: {detail}."
+        return (
+            f"The {what} do not localise beyond the seed spread and the shuffled control: {detail}."
+        )
+
+    def measured(self) -> str:
+        """One line for a table: whether the receptive fields, the AGOP eigenvectors and the
+        RFM's eigenvectors localise (:meth:`localisation`), their mean IPR at the last gain,
+        and the IPR ``3 / D`` of a vector of i.i.d. Gaussian entries.
+
+        Examples:
+            >>> rows = [{"gain": g, "labels": lab, "ipr_weights": v, "ipr_agop": v,
+            ...          "ipr_rfm": v} for g, lab, v in
+            ...         [(0.0, "true", 0.1), (3.0, "true", 0.1), (3.0, "shuffled", 0.1)]]
+            >>> EmergenceResult(rows, {}, {"D": 40}).measured()
+            'FC receptive fields do not localise (IPR 0.100); AGOP eigenvectors do not \
+(0.100); RFM does not (0.100); i.i.d. vector 0.075'
+        """
+        ok = {s: self.localisation(s)[0] for s in ("ipr_weights", "ipr_agop", "ipr_rfm")}
+        m = {s: self.summary(s, self.gains[-1])[0] for s in ok}
+        return (
+            f"FC receptive fields "
+            f"{'localise' if ok['ipr_weights'] else 'do not localise'} "
+            f"(IPR {m['ipr_weights']:.3f}); AGOP eigenvectors "
+            f"{'localise' if ok['ipr_agop'] else 'do not'} ({m['ipr_agop']:.3f}); "
+            f"RFM {'localises' if ok['ipr_rfm'] else 'does not'} "
+            f"({m['ipr_rfm']:.3f}); i.i.d. vector {3 / self.settings['D']:.3f}"
+        )
+
+    def kept_identity(self) -> float:
+        """The fraction of the RFM fits on the true labels whose validation split kept round
+        0, the plain kernel with ``M = I``.
+
+        Examples:
+            >>> rows = [{"labels": lab, "rfm_best_iter": i} for lab, i in
+            ...         [("true", 0), ("true", 2), ("shuffled", 0)]]
+            >>> EmergenceResult(rows, {}, {}).kept_identity()
+            0.5
+        """
+        return float(np.mean([r["rfm_best_iter"] == 0 for r in self.rows if r["labels"] == "true"]))
+
+
+def emergence_sweep(
+    gains: Sequence[float],
+    seeds: Sequence[int],
+    *,
+    D: int = 40,
+    n_train: int = 4000,
+    n_test: int = 1000,
+    xi: tuple[float, float] = (1.0, 2.0),
+    width: int = 8,
+    steps: int = 3000,
+    lr: float = 3e-3,
+    batch_size: int = 256,
+    activation: str = "erf",
+    n_top: int = 3,
+    rfm_train: int = 1000,
+    rfm_iter: int = 3,
+    bandwidth: float = 10.0,
+    shuffled: bool = True,
+    dtype: torch.dtype = torch.float32,
+    device: Device | None = None,
+    progress: bool = False,
+) -> EmergenceResult:
     r"""For every gain: draw :func:`agop.data.emergence_task` data per seed, train one network
     per seed on the true labels and (``shuffled``) one on a permutation of them, all together
     (:func:`train_two_layer`), fit an :class:`agop.RFM` on the first ``rfm_train`` training
@@ -228,14 +343,13 @@ def emergence_sweep(gains: Sequence[float], seeds: Sequence[int], *, D: int = 40
         (['acc_net', 'acc_rfm', 'gain', 'ipr_agop'], 1)
     """
 
-
     gains = check_reals(gains, "gains", minimum=0)
     seeds = [check_int(s, "seed", minimum=0) for s in seeds]
     if not seeds:
         raise ValueError("seeds must hold at least one seed")
     n_top = check_int(n_top, "n_top", minimum=1, maximum=D)
     rfm_train = check_int(rfm_train, "rfm_train", minimum=4, maximum=n_train)
-    dev = default_device(device)   # the networks train there too
+    dev = default_device(device)  # the networks train there too
     conditions = [(s, lab) for s in seeds for lab in (LABELS if shuffled else LABELS[:1])]
     rows, examples = [], {}
     for gain in tqdm(gains, desc="gains", disable=not progress):
@@ -249,36 +363,77 @@ def emergence_sweep(gains: Sequence[float], seeds: Sequence[int], *, D: int = 40
             ys.append(y)
             tests.append((Xt, yt))
         X_all, y_all = torch.stack(Xs).to(dev), torch.stack(ys).to(dev)
-        nets = train_two_layer(X_all, y_all, width=width, steps=steps, lr=lr,
-                               batch_size=batch_size, activation=activation, seed=seeds[0])
+        nets = train_two_layer(
+            X_all,
+            y_all,
+            width=width,
+            steps=steps,
+            lr=lr,
+            batch_size=batch_size,
+            activation=activation,
+            seed=seeds[0],
+        )
         agops = two_layer_agop(nets, X_all)
         ipr_w = ipr(nets.W).mean(-1).cpu()
         ipr_a = ipr(top_eigenvectors(agops, n_top)).mean(-1).cpu()
         for e, (seed, labels) in enumerate(conditions):
             Xt, yt = tests[e]
-            rfm = RFM(n_iter=rfm_iter, random_state=seed, bandwidth=bandwidth,
-                      device=device, progress=False).fit(Xs[e][:rfm_train], ys[e][:rfm_train])
-            M = rfm.Ms_[-1].cpu()   # the last AGOP round, whichever iterate validation keeps
+            rfm = RFM(
+                n_iter=rfm_iter,
+                random_state=seed,
+                bandwidth=bandwidth,
+                device=device,
+                progress=False,
+            ).fit(Xs[e][:rfm_train], ys[e][:rfm_train])
+            M = rfm.Ms_[-1].cpu()  # the last AGOP round, whichever iterate validation keeps
             acc_net = float(((nets(Xt.to(dev))[e].cpu() > 0).long() == yt).float().mean())
-            rows.append({"gain": gain, "seed": seed, "labels": labels,
-                         "ipr_weights": float(ipr_w[e]), "ipr_agop": float(ipr_a[e]),
-                         "ipr_rfm": float(ipr(top_eigenvectors(M, n_top)).mean()),
-                         "acc_net": acc_net,
-                         "acc_rfm": float(rfm.score(Xt, yt.numpy())),
-                         "rfm_best_iter": int(rfm.best_iter_)})
+            rows.append(
+                {
+                    "gain": gain,
+                    "seed": seed,
+                    "labels": labels,
+                    "ipr_weights": float(ipr_w[e]),
+                    "ipr_agop": float(ipr_a[e]),
+                    "ipr_rfm": float(ipr(top_eigenvectors(M, n_top)).mean()),
+                    "acc_net": acc_net,
+                    "acc_rfm": float(rfm.score(Xt, yt.numpy())),
+                    "rfm_best_iter": int(rfm.best_iter_),
+                }
+            )
             if seed == seeds[0]:
-                examples[(gain, labels)] = {"W": nets.W[e].cpu(), "agop": agops[e].cpu(),
-                                            "M": M}
-    settings = dict(D=D, n_train=n_train, xi=xi, width=width, steps=steps, lr=lr,
-                    batch_size=batch_size, activation=activation, n_top=n_top,
-                    rfm_train=rfm_train, rfm_iter=rfm_iter)
+                examples[(gain, labels)] = {"W": nets.W[e].cpu(), "agop": agops[e].cpu(), "M": M}
+    settings = dict(
+        D=D,
+        n_train=n_train,
+        xi=xi,
+        width=width,
+        steps=steps,
+        lr=lr,
+        batch_size=batch_size,
+        activation=activation,
+        n_top=n_top,
+        rfm_train=rfm_train,
+        rfm_iter=rfm_iter,
+    )
     return EmergenceResult(rows, examples, settings)
 
 
-def emergence_view(gain: float, width: int, *, seed: int = 0, D: int = 40, n_train: int = 4000,
-                   xi: tuple[float, float] = (1.0, 2.0), steps: int = 3000, lr: float = 3e-3,
-                   batch_size: int = 256, activation: str = "erf", n_top: int = 3,
-                   dtype: torch.dtype = torch.float32, device: Device | None = None) -> dict:
+def emergence_view(
+    gain: float,
+    width: int,
+    *,
+    seed: int = 0,
+    D: int = 40,
+    n_train: int = 4000,
+    xi: tuple[float, float] = (1.0, 2.0),
+    steps: int = 3000,
+    lr: float = 3e-3,
+    batch_size: int = 256,
+    activation: str = "erf",
+    n_top: int = 3,
+    dtype: torch.dtype = torch.float32,
+    device: Device | None = None,
+) -> dict:
     r"""One network at one ``gain`` and ``width`` (what the explorer shows): its receptive
     fields ``W`` (rows, sorted by norm, largest first), the top ``n_top`` eigenvectors of its
     AGOP ``eigvecs`` and the IPR of each (``ipr_weights``, ``ipr_agop``), with the
@@ -293,8 +448,16 @@ def emergence_view(gain: float, width: int, *, seed: int = 0, D: int = 40, n_tra
 
     X, y = emergence_task(n_train, D, gain=gain, xi=xi, seed=seed, dtype=dtype)
     X, y = X.to(default_device(device)), y.to(default_device(device))
-    nets = train_two_layer(X[None], y[None], width=width, steps=steps, lr=lr,
-                           batch_size=batch_size, activation=activation, seed=seed)
+    nets = train_two_layer(
+        X[None],
+        y[None],
+        width=width,
+        steps=steps,
+        lr=lr,
+        batch_size=batch_size,
+        activation=activation,
+        seed=seed,
+    )
     return view_of(gain, nets.W[0].cpu(), two_layer_agop(nets, X)[0].cpu(), n_top)
 
 
@@ -311,5 +474,12 @@ def view_of(gain: float, W: torch.Tensor, agop: torch.Tensor, n_top: int = 3) ->
     """
     W = W[W.norm(dim=1).argsort(descending=True)]
     vecs = top_eigenvectors(agop, min(n_top, W.shape[1]))
-    return {"gain": gain, "width": W.shape[0], "W": W, "eigvecs": vecs, "ipr_weights": ipr(W),
-            "ipr_agop": ipr(vecs), "ipr_random": 3 / W.shape[1]}
+    return {
+        "gain": gain,
+        "width": W.shape[0],
+        "W": W,
+        "eigvecs": vecs,
+        "ipr_weights": ipr(W),
+        "ipr_agop": ipr(vecs),
+        "ipr_random": 3 / W.shape[1],
+    }
