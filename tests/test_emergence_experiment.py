@@ -211,12 +211,31 @@ def test_localisation_needs_a_rise_beyond_the_spread_and_above_the_control():
     assert ok and (m0, m1, ms) == pytest.approx((0.1, 0.6, 0.2))
     # the shuffled control rose as much: no localisation
     assert not constructed((0.5, 0.7), (0.5, 0.7)).localisation("ipr_agop")[0]
-    # a rise of 0.2 within spreads 0.1 + 0.3 of the top gain: no
-    assert not constructed((0.0, 0.6), (0.1, 0.1), base=(0.0, 0.2)).localisation("ipr_agop")[0]
-    # a rise of exactly the spread is not beyond it
-    assert not constructed((0.3, 0.3), (0.1, 0.1), base=(0.1, 0.3)).localisation("ipr_agop")[0]
+    # a rise of 0.3 beyond the first gain's spread 0.1 but within 0.1 + 0.3: no
+    assert not constructed((0.1, 0.7), (0.0, 0.0), base=(0.0, 0.2)).localisation("ipr_agop")[0]
+    # a rise of exactly the spreads (0.25 = 0.25 + 0, exact in binary) is not beyond them
+    assert not constructed((0.5, 0.5), (0.0, 0.0), base=(0.0, 0.5)).localisation("ipr_agop")[0]
     # the first and last gains in the sweep's order, whatever their values
     assert constructed((0.5, 0.7), (0.1, 0.3)).gains == [0.0, 3.0]
+
+
+def test_localisation_compares_the_first_gain_with_the_last():
+    """Three gains in the sweep's order 0, 1, 3: the middle one (IPR 0.9) is not judged."""
+    rows = [
+        {"gain": g, "labels": lab, "seed": s, "ipr_agop": v}
+        for g, lab, v in [
+            (0.0, "true", 0.1),
+            (1.0, "true", 0.9),
+            (3.0, "true", 0.5),
+            (3.0, "shuffled", 0.1),
+        ]
+        for s in (0, 1)
+    ]
+    sweep = EmergenceResult(rows, {}, {})
+    assert sweep.gains == [0.0, 1.0, 3.0]
+    ok, m0, m1, ms = sweep.localisation("ipr_agop")
+    assert ok and (m0, m1, ms) == pytest.approx((0.1, 0.5, 0.1))
+    assert "0.100 at gain 0, 0.500 at gain 3," in sweep.outcome("ipr_agop", "vectors")
 
 
 def test_outcome_and_measured_sentences_follow_the_localisation():
@@ -232,6 +251,14 @@ def test_outcome_and_measured_sentences_follow_the_localisation():
     assert yes.measured() == (
         "FC receptive fields localise (IPR 0.600); AGOP eigenvectors "
         "localise (0.600); RFM localises (0.600); i.i.d. vector 0.075"
+    )
+    mixed = constructed((0.5, 0.7), (0.1, 0.3))
+    for r in mixed.rows:
+        if r["gain"] == 3.0 and r["labels"] == "true":
+            r["ipr_agop"] = 0.1
+    assert mixed.measured() == (
+        "FC receptive fields localise (IPR 0.600); AGOP eigenvectors "
+        "do not (0.100); RFM localises (0.600); i.i.d. vector 0.075"
     )
     assert no.measured().startswith(
         "FC receptive fields do not localise (IPR 0.600); "

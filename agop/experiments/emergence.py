@@ -464,7 +464,7 @@ def emergence_view(
 def view_of(gain: float, W: torch.Tensor, agop: torch.Tensor, n_top: int = 3) -> dict:
     """The explorer's view (see :func:`emergence_view`) of a network already trained at
     ``gain``, from its first layer ``W`` (``(K, D)``) and its AGOP (``(D, D)``); for instance
-    one of :attr:`EmergenceResult.examples`, so that the explorer opens without training.
+    one of ``EmergenceResult.examples``, so that the explorer opens without training.
 
     Examples:
         >>> import torch

@@ -32,7 +32,7 @@ FC kernel (*global*), while the CNN's kernel gets one weight per position,
 :math:`Q` is 1.
 
 Sampling is Langevin dynamics (:func:`langevin`), all chains of a width at once; the
-measurements are :func:`position_weights` (posterior mean of :math:`Q_i` from the read-out)
+measurements are :func:`sample_posterior`'s ``Q`` (posterior mean of :math:`Q_i` from the read-out)
 and :func:`fit_position_weights` (non-negative per-position coefficients of an empirical
 kernel). The task is chapter 6's bars, confined to a band of rows (:func:`band_task`).
 """
