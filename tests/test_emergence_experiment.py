@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from agop.experiments.emergence import (
+    EmergenceResult,
     TwoLayerNets,
     emergence_sweep,
     emergence_view,
@@ -177,3 +178,95 @@ def test_view_of_a_sweep_example_is_the_view_of_its_network():
     )
     assert float(view["ipr_weights"].mean()) == pytest.approx(res.rows[0]["ipr_weights"])
     assert float(view["ipr_agop"].mean()) == pytest.approx(res.rows[0]["ipr_agop"])
+
+
+def constructed(top, shuffled, base=(0.10, 0.10), rfm_iters=(0, 2, 1)):
+    """Rows of a sweep over gains 0 and 3 (two seeds each) with the given IPRs per seed,
+    the same for the three statistics; ``rfm_iters``: the true labels' ``rfm_best_iter``."""
+    rows = []
+    for gain, labels, vals in [
+        (0.0, "true", base),
+        (3.0, "true", top),
+        (3.0, "shuffled", shuffled),
+        (0.0, "shuffled", base),
+    ]:
+        for seed, v in enumerate(vals):
+            rows.append(
+                {
+                    "gain": gain,
+                    "labels": labels,
+                    "seed": seed,
+                    "ipr_weights": v,
+                    "ipr_agop": v,
+                    "ipr_rfm": v,
+                    "rfm_best_iter": rfm_iters[seed] if labels == "true" else 0,
+                }
+            )
+    return EmergenceResult(rows, {}, {"D": 40})
+
+
+def test_localisation_needs_a_rise_beyond_the_spread_and_above_the_control():
+    # rise 0.5 > spreads 0 + 0.1, above the shuffled 0.2 by 0.4 > 0.1 + 0.1
+    ok, m0, m1, ms = constructed((0.5, 0.7), (0.1, 0.3)).localisation("ipr_agop")
+    assert ok and (m0, m1, ms) == pytest.approx((0.1, 0.6, 0.2))
+    # the shuffled control rose as much: no localisation
+    assert not constructed((0.5, 0.7), (0.5, 0.7)).localisation("ipr_agop")[0]
+    # a rise of 0.3 beyond the first gain's spread 0.1 but within 0.1 + 0.3: no
+    assert not constructed((0.1, 0.7), (0.0, 0.0), base=(0.0, 0.2)).localisation("ipr_agop")[0]
+    # a rise of exactly the spreads (0.25 = 0.25 + 0, exact in binary) is not beyond them
+    assert not constructed((0.5, 0.5), (0.0, 0.0), base=(0.0, 0.5)).localisation("ipr_agop")[0]
+    # the first and last gains in the sweep's order, whatever their values
+    assert constructed((0.5, 0.7), (0.1, 0.3)).gains == [0.0, 3.0]
+
+
+def test_localisation_compares_the_first_gain_with_the_last():
+    """Three gains in the sweep's order 0, 1, 3: the middle one (IPR 0.9) is not judged."""
+    rows = [
+        {"gain": g, "labels": lab, "seed": s, "ipr_agop": v}
+        for g, lab, v in [
+            (0.0, "true", 0.1),
+            (1.0, "true", 0.9),
+            (3.0, "true", 0.5),
+            (3.0, "shuffled", 0.1),
+        ]
+        for s in (0, 1)
+    ]
+    sweep = EmergenceResult(rows, {}, {})
+    assert sweep.gains == [0.0, 1.0, 3.0]
+    ok, m0, m1, ms = sweep.localisation("ipr_agop")
+    assert ok and (m0, m1, ms) == pytest.approx((0.1, 0.5, 0.1))
+    assert "0.100 at gain 0, 0.500 at gain 3," in sweep.outcome("ipr_agop", "vectors")
+
+
+def test_outcome_and_measured_sentences_follow_the_localisation():
+    yes, no = constructed((0.5, 0.7), (0.1, 0.3)), constructed((0.5, 0.7), (0.5, 0.7))
+    assert yes.outcome("ipr_weights", "fields") == (
+        "The fields localise: mean IPR 0.100 at gain 0, 0.600 at gain 3, "
+        "0.200 with shuffled labels."
+    )
+    assert no.outcome("ipr_weights", "fields").startswith(
+        "The fields do not localise beyond the seed spread and the shuffled control: "
+        "mean IPR 0.100 at gain 0, 0.600 at gain 3, 0.600 with shuffled labels"
+    )
+    assert yes.measured() == (
+        "FC receptive fields localise (IPR 0.600); AGOP eigenvectors "
+        "localise (0.600); RFM localises (0.600); i.i.d. vector 0.075"
+    )
+    mixed = constructed((0.5, 0.7), (0.1, 0.3))
+    for r in mixed.rows:
+        if r["gain"] == 3.0 and r["labels"] == "true":
+            r["ipr_agop"] = 0.1
+    assert mixed.measured() == (
+        "FC receptive fields localise (IPR 0.600); AGOP eigenvectors "
+        "do not (0.100); RFM localises (0.600); i.i.d. vector 0.075"
+    )
+    assert no.measured().startswith(
+        "FC receptive fields do not localise (IPR 0.600); "
+        "AGOP eigenvectors do not (0.600); RFM does not"
+    )
+
+
+def test_kept_identity_counts_the_true_labels_fits_at_round_zero():
+    assert constructed((0.5, 0.7), (0.1, 0.3), rfm_iters=(0, 2)).kept_identity() == 0.5
+    assert constructed((0.5, 0.7), (0.1, 0.3), rfm_iters=(0, 0)).kept_identity() == 1.0
+    assert constructed((0.5, 0.7), (0.1, 0.3), rfm_iters=(3, 1)).kept_identity() == 0.0

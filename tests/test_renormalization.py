@@ -9,14 +9,21 @@ import pytest
 import torch
 
 from agop.experiments.renormalization import (
+    accuracy_text,
+    band_ratio,
+    band_sentence,
     band_task,
     fit_position_weights,
+    gap,
     gp_posterior_mean,
+    kernel_gain,
     langevin,
     local_kernel,
     network_output,
     nngp_components,
     sample_posterior,
+    summary_table,
+    verdict,
 )
 
 
@@ -210,3 +217,99 @@ def test_wide_network_posterior_mean_is_the_gp_posterior_mean():
     est = post.test_mean.mean(0)
     se = post.test_mean.std(0) / math.sqrt(S)  # chains are independent
     assert torch.all((est - gp).abs() < 4 * se + 0.02), (est, gp, se)
+
+
+def accuracy_rows(by_method):
+    """Rows of a sweep from ``{(method, width): accuracies over seeds}``."""
+    return [
+        {"method": m, "width": w, "seed": s, "accuracy": a}
+        for (m, w), accs in by_method.items()
+        for s, a in enumerate(accs)
+    ]
+
+
+ROWS = accuracy_rows(
+    {
+        ("CNN", 8): (0.80, 0.90),
+        ("CNN", 32): (0.69, 0.73),
+        ("CNN", 128): (0.50, 0.56),
+        ("NNGP", None): (0.70, 0.70),
+        ("FC", 8): (0.60, 0.70),
+        ("FC", 32): (0.66, 0.64),
+        ("FC", 128): (0.65, 0.65),
+        ("NNGP FC", None): (0.70, 0.60),
+    }
+)
+
+
+def test_gap_is_the_difference_of_means_with_the_combined_spread():
+    d, s = gap(ROWS, "CNN", "NNGP", 8)
+    assert d == pytest.approx(0.85 - 0.70) and s == pytest.approx(0.05)
+    d, s = gap(ROWS, "FC", "NNGP FC", 8)
+    assert d == pytest.approx(0.0) and s == pytest.approx(math.hypot(0.05, 0.05))
+
+
+def test_verdict_says_above_below_or_never_above():
+    cnn = verdict(ROWS, "CNN", "NNGP", [8, 32, 128])
+    # +15 beyond its spread 0.05; +1 within 0.02; -17 below by more than 0.03
+    assert cnn == (
+        "CNN minus NNGP: +15.0, +1.0, -17.0 points over widths [8, 32, 128], "
+        "above it beyond the seed spread at widths 8; below it at widths 128"
+    )
+    fc = verdict(ROWS, "FC", "NNGP FC", [8, 32, 128])
+    assert kernel_gain(ROWS, "NNGP", "NNGP FC") == pytest.approx(5.0)
+    assert fc == (
+        "FC minus NNGP FC: +0.0, +0.0, +0.0 points over widths [8, 32, 128], "
+        "never above it beyond the seed spread"
+    )
+
+
+def test_band_ratio_against_a_loop_and_its_errors():
+    g = np.random.default_rng(0)
+    Q = g.uniform(0.5, 2.0, size=(3, 24))
+    band = np.arange(24) < 8
+    per_seed = [
+        np.mean([q[i] for i in range(24) if band[i]])
+        / np.mean([q[i] for i in range(24) if not band[i]])
+        for q in Q
+    ]
+    assert band_ratio(Q, band) == pytest.approx((np.mean(per_seed), np.std(per_seed)))
+    with pytest.raises(ValueError, match="band_positions"):
+        band_ratio(Q, np.ones(24, bool))
+    with pytest.raises(ValueError, match="band_positions"):
+        band_ratio(Q, band[:10])
+
+
+def test_band_sentence_reads_the_spread():
+    assert band_sentence((1.5, 0.1), (1.1, 0.1)).startswith("the posterior does put more")
+    assert band_sentence((1.5, 0.1), (1.1, 0.1)).endswith("as the theory says it should")
+    # 1.1 - 0.1 is not above 1: no more weight; 1.0 is not above 1.3 + 0.1: no fading
+    assert band_sentence((1.1, 0.1), (1.3, 0.1)) == (
+        "the posterior puts no more read-out weight on the band's positions than elsewhere, "
+        "beyond the seed spread, and it does not fade with width beyond the seed spread"
+    )
+    # up but not fading: 1.4 > 1, and 1.4 is not above 1.3 + 0.1
+    assert band_sentence((1.5, 0.1), (1.3, 0.1)).endswith(
+        "does not fade with width beyond the seed spread"
+    )
+
+
+def test_summary_table_quotes_the_measurements():
+    rows = ROWS + accuracy_rows(
+        {
+            ("ConvRFM", None): (0.9, 0.8),
+            ("CNTK", None): (0.6, 0.6),
+            ("NNGP local (uniform Q)", None): (0.7, 0.7),
+        }
+    )
+    out = summary_table(rows, {8: (1.5, 0.25), 128: (1.1, 0.0)}, 0.91, 0.95)
+    assert out["local signal adaptivity"] == (
+        "CNN posterior: band/off-band Q 1.50 ± 0.25 at N = 8, 1.10 at N = 128; ConvRFM's M "
+        "vs moved interior band: corr 0.910 (two seeds: 0.950); ConvRFM 85.0 ± 5.0% vs "
+        "CNTK 60.0 ± 0.0%"
+    )
+    assert out["finite-width gains"] == (
+        "CNN 85.0 ± 5.0%, 53.0 ± 3.0% at N = [8, 128] vs local NNGP 70.0 ± 0.0%; "
+        "FC 65.0 ± 5.0%, 65.0 ± 0.0% vs FC NNGP 65.0 ± 5.0%"
+    )
+    assert accuracy_text(rows, "CNN", 32) == "71.0 ± 2.0%"

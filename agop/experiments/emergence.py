@@ -214,6 +214,96 @@ class EmergenceResult:
             raise KeyError(f"no rows for gain={gain}, labels={labels!r}")
         return float(np.mean(values)), float(np.std(values))
 
+    @property
+    def gains(self) -> list[float]:
+        """The gains of the rows, in the order the sweep ran them.
+
+        Examples:
+            >>> EmergenceResult([{"gain": g} for g in (0.0, 3.0, 0.0)], {}, {}).gains
+            [0.0, 3.0]
+        """
+        return list(dict.fromkeys(r["gain"] for r in self.rows))
+
+    def localisation(self, stat: str) -> tuple[bool, float, float, float]:
+        """Whether column ``stat`` localises, with the means it is judged on:
+        ``(ok, m0, m1, ms)``, the mean over seeds at the first gain ``m0``, at the last gain
+        ``m1`` and with shuffled labels at the last gain ``ms``. ``ok``: ``m1`` exceeds ``m0``
+        by more than the sum of the two seed spreads, and ``ms`` by more than the sum of
+        theirs.
+
+        Examples:
+            >>> rows = [{"gain": g, "labels": lab, "seed": s, "x": v}
+            ...         for g, lab, vals in [(0.0, "true", (0.1, 0.1)),
+            ...                              (3.0, "true", (0.5, 0.7)),
+            ...                              (3.0, "shuffled", (0.1, 0.3))]
+            ...         for s, v in enumerate(vals)]
+            >>> ok, m0, m1, ms = EmergenceResult(rows, {}, {}).localisation("x")
+            >>> ok, round(m0, 3), round(m1, 3), round(ms, 3)
+            (True, 0.1, 0.6, 0.2)
+        """
+        m0, s0 = self.summary(stat, self.gains[0])
+        m1, s1 = self.summary(stat, self.gains[-1])
+        ms, ss = self.summary(stat, self.gains[-1], "shuffled")
+        return (m1 - m0 > s0 + s1 and m1 - ms > s1 + ss), m0, m1, ms
+
+    def outcome(self, stat: str, what: str) -> str:
+        """A sentence saying whether ``what`` (column ``stat``) localises, by
+        :meth:`localisation`, with the mean IPRs it is judged on.
+
+        Examples:
+            >>> rows = [{"gain": g, "labels": lab, "x": v} for g, lab, v in
+            ...         [(0.0, "true", 0.1), (3.0, "true", 0.1), (3.0, "shuffled", 0.1)]]
+            >>> EmergenceResult(rows, {}, {}).outcome("x", "fields")
+            'The fields do not localise beyond the seed spread and the shuffled control: \
+mean IPR 0.100 at gain 0, 0.100 at gain 3, 0.100 with shuffled labels.'
+        """
+        ok, m0, m1, ms = self.localisation(stat)
+        detail = (
+            f"mean IPR {m0:.3f} at gain {self.gains[0]:g}, {m1:.3f} at gain "
+            f"{self.gains[-1]:g}, {ms:.3f} with shuffled labels"
+        )
+        if ok:
+            return f"The {what} localise: {detail}."
+        return (
+            f"The {what} do not localise beyond the seed spread and the shuffled control: {detail}."
+        )
+
+    def measured(self) -> str:
+        """One line for a table: whether the receptive fields, the AGOP eigenvectors and the
+        RFM's eigenvectors localise (:meth:`localisation`), their mean IPR at the last gain,
+        and the IPR ``3 / D`` of a vector of i.i.d. Gaussian entries.
+
+        Examples:
+            >>> rows = [{"gain": g, "labels": lab, "ipr_weights": v, "ipr_agop": v,
+            ...          "ipr_rfm": v} for g, lab, v in
+            ...         [(0.0, "true", 0.1), (3.0, "true", 0.1), (3.0, "shuffled", 0.1)]]
+            >>> EmergenceResult(rows, {}, {"D": 40}).measured()
+            'FC receptive fields do not localise (IPR 0.100); AGOP eigenvectors do not \
+(0.100); RFM does not (0.100); i.i.d. vector 0.075'
+        """
+        ok = {s: self.localisation(s)[0] for s in ("ipr_weights", "ipr_agop", "ipr_rfm")}
+        m = {s: self.summary(s, self.gains[-1])[0] for s in ok}
+        return (
+            f"FC receptive fields "
+            f"{'localise' if ok['ipr_weights'] else 'do not localise'} "
+            f"(IPR {m['ipr_weights']:.3f}); AGOP eigenvectors "
+            f"{'localise' if ok['ipr_agop'] else 'do not'} ({m['ipr_agop']:.3f}); "
+            f"RFM {'localises' if ok['ipr_rfm'] else 'does not'} "
+            f"({m['ipr_rfm']:.3f}); i.i.d. vector {3 / self.settings['D']:.3f}"
+        )
+
+    def kept_identity(self) -> float:
+        """The fraction of the RFM fits on the true labels whose validation split kept round
+        0, the plain kernel with ``M = I``.
+
+        Examples:
+            >>> rows = [{"labels": lab, "rfm_best_iter": i} for lab, i in
+            ...         [("true", 0), ("true", 2), ("shuffled", 0)]]
+            >>> EmergenceResult(rows, {}, {}).kept_identity()
+            0.5
+        """
+        return float(np.mean([r["rfm_best_iter"] == 0 for r in self.rows if r["labels"] == "true"]))
+
 
 def emergence_sweep(
     gains: Sequence[float],

@@ -32,7 +32,7 @@ FC kernel (*global*), while the CNN's kernel gets one weight per position,
 :math:`Q` is 1.
 
 Sampling is Langevin dynamics (:func:`langevin`), all chains of a width at once; the
-measurements are the posterior mean of :math:`Q_i` from the read-out (``Posterior.Q``)
+measurements are :func:`sample_posterior`'s ``Q`` (posterior mean of :math:`Q_i` from the read-out)
 and :func:`fit_position_weights` (non-negative per-position coefficients of an empirical
 kernel). The task is chapter 6's bars, confined to a band of rows (:func:`band_task`).
 """
@@ -621,3 +621,154 @@ def summarise(rows: Sequence[dict], method: str, width: int | None = None) -> tu
     if not acc:
         raise KeyError(f"no result for method={method!r}, width={width!r}")
     return float(np.mean(acc)), float(np.std(acc))
+
+
+def gap(rows: Sequence[dict], method: str, ref: str, width: int) -> tuple[float, float]:
+    """``method``'s mean accuracy at ``width`` minus kernel ``ref``'s mean accuracy, with the
+    spread of the difference, :math:`\\sqrt{s_a^2 + s_b^2}` (the two seed spreads).
+
+    Examples:
+        >>> rows = [{"method": "CNN", "width": 8, "accuracy": a} for a in (0.8, 0.9)]
+        >>> rows += [{"method": "NNGP", "width": None, "accuracy": a} for a in (0.6, 0.6)]
+        >>> [round(v, 3) for v in gap(rows, "CNN", "NNGP", 8)]
+        [0.25, 0.05]
+    """
+    (a, sa), (b, sb) = summarise(rows, method, width), summarise(rows, ref)
+    return a - b, float(np.hypot(sa, sb))
+
+
+def verdict(rows: Sequence[dict], method: str, ref: str, widths: Sequence[int]) -> str:
+    """A sentence: the :func:`gap` of ``method`` over kernel ``ref`` at every width, in
+    points, and at which widths it lies above (below) ``ref`` by more than its spread.
+
+    Examples:
+        >>> rows = [{"method": "CNN", "width": w, "accuracy": a}
+        ...         for w, a in [(8, 0.8), (8, 0.9), (32, 0.6), (32, 0.6)]]
+        >>> rows += [{"method": "NNGP", "width": None, "accuracy": 0.7}]
+        >>> verdict(rows, "CNN", "NNGP", [8, 32])
+        'CNN minus NNGP: +15.0, -10.0 points over widths [8, 32], above it beyond the seed \
+spread at widths 8; below it at widths 32'
+    """
+    g = [gap(rows, method, ref, w) for w in widths]
+    above = [w for w, (d, s) in zip(widths, g, strict=True) if d > s]
+    below = [w for w, (d, s) in zip(widths, g, strict=True) if d < -s]
+    span = ", ".join(f"{100 * d:+.1f}" for d, _ in g)
+    where = (
+        "above it beyond the seed spread at widths " + ", ".join(map(str, above))
+        if above
+        else "never above it beyond the seed spread"
+    )
+    if below:
+        where += "; below it at widths " + ", ".join(map(str, below))
+    return f"{method} minus {ref}: {span} points over widths {list(widths)}, {where}"
+
+
+def kernel_gain(rows: Sequence[dict], method: str, ref: str) -> float:
+    """Mean accuracy of kernel ``method`` minus that of kernel ``ref``, in points.
+
+    Examples:
+        >>> rows = [{"method": m, "width": None, "accuracy": a}
+        ...         for m, a in [("ConvRFM", 0.9), ("CNTK", 0.75)]]
+        >>> round(kernel_gain(rows, "ConvRFM", "CNTK"), 6)
+        15.0
+    """
+    return 100 * (summarise(rows, method)[0] - summarise(rows, ref)[0])
+
+
+def band_ratio(Q: ArrayLike, band_positions: ArrayLike) -> tuple[float, float]:
+    """Mean and standard deviation over seeds of the ratio of the mean weight on the
+    positions that see the band to the mean on the others, from ``Q`` ``(seeds, P)``
+    (:func:`width_sweep`'s ``Q`` or ``Q_fit``) and the ``(P,)`` mask ``band_positions``.
+
+    Examples:
+        >>> band_ratio([[2.0, 1.0, 1.0], [4.0, 1.0, 1.0]], [True, False, False])
+        (3.0, 1.0)
+    """
+    q = np.asarray(Q, dtype=float)
+    mask = np.asarray(band_positions, dtype=bool)
+    if q.ndim != 2 or mask.shape != q.shape[1:] or mask.all() or not mask.any():
+        raise ValueError(
+            f"Q must be (seeds, P) and band_positions a (P,) mask with both "
+            f"values, got {q.shape} and {mask.shape}"
+        )
+    r = q[:, mask].mean(1) / q[:, ~mask].mean(1)
+    return float(r.mean()), float(r.std())
+
+
+def band_sentence(small: tuple[float, float], large: tuple[float, float]) -> str:
+    """What the :func:`band_ratio` (mean, spread) at the smallest and the largest width say:
+    whether the band gets more read-out weight at the smallest width (the ratio exceeds 1 by
+    more than its spread) and whether that fades (the smallest width's ratio less its
+    spread exceeds the largest's plus its spread).
+
+    Examples:
+        >>> band_sentence((1.5, 0.1), (1.1, 0.1))
+        'the posterior does put more read-out weight on the positions that see the band, \
+and the effect fades as the width grows and n/N shrinks, as the theory says it should'
+        >>> print(band_sentence((1.05, 0.1), (1.0, 0.1)))
+        the posterior puts no more read-out weight on the band's positions than elsewhere, beyond
+        the seed spread, and it does not fade with width beyond the seed spread
+    """
+    up = small[0] - small[1] > 1
+    fades = small[0] - small[1] > large[0] + large[1]
+    return (
+        "the posterior does put more read-out weight on the positions that see the band"
+        if up
+        else "the posterior puts no more read-out weight on the band's "
+        "positions than elsewhere, beyond the seed spread"
+    ) + (
+        ", and the effect fades as the width grows and n/N shrinks, as the theory says it should"
+        if fades
+        else ", and it does not fade with width beyond the seed spread"
+    )
+
+
+def accuracy_text(rows: Sequence[dict], method: str, width: int | None = None) -> str:
+    """``method``'s test accuracy (at ``width``) as ``"mean ± sd%"`` over seeds.
+
+    Examples:
+        >>> rows = [{"method": "CNN", "width": 8, "accuracy": a} for a in (0.7, 0.8)]
+        >>> accuracy_text(rows, "CNN", 8)
+        '75.0 ± 5.0%'
+    """
+    mu, sd = summarise(rows, method, width)
+    return f"{100 * mu:.1f} ± {100 * sd:.1f}%"
+
+
+def summary_table(
+    rows: Sequence[dict],
+    ratios: dict[int, tuple[float, float]],
+    corr_moved: float,
+    corr_seeds: float,
+) -> dict[str, str]:
+    """The measured column of the chapter's predictions table, from :func:`width_sweep`'s
+    ``rows``, the :func:`band_ratio` per width (``ratios``, smallest width first) and the
+    correlations of ConvRFM's ``M`` across a moved band (``corr_moved``) and across two
+    seeds (``corr_seeds``): keys ``"local signal adaptivity"`` and ``"finite-width gains"``.
+
+    Examples:
+        >>> rows = [{"method": m, "width": w, "accuracy": 0.5} for m, w in
+        ...         [("CNN", 8), ("FC", 8), ("ConvRFM", None), ("CNTK", None),
+        ...          ("NNGP local (uniform Q)", None), ("NNGP FC", None)]]
+        >>> out = summary_table(rows, {8: (1.5, 0.25)}, 0.9, 0.95)
+        >>> out["finite-width gains"]
+        'CNN 50.0 ± 0.0% at N = [8] vs local NNGP 50.0 ± 0.0%; FC 50.0 ± 0.0% vs FC NNGP 50.0 ± 0.0%'
+    """
+    W = list(ratios)
+    (r0, s0), r1 = ratios[W[0]], ratios[W[-1]][0]
+
+    def acc(method: str, width: int | None = None) -> str:
+        return accuracy_text(rows, method, width)
+
+    return {
+        "local signal adaptivity": (
+            f"CNN posterior: band/off-band Q {r0:.2f} ± {s0:.2f} at N = {W[0]}, {r1:.2f} at "
+            f"N = {W[-1]}; ConvRFM's M vs moved interior band: corr {corr_moved:.3f} "
+            f"(two seeds: {corr_seeds:.3f}); ConvRFM {acc('ConvRFM')} vs CNTK {acc('CNTK')}"
+        ),
+        "finite-width gains": (
+            f"CNN {', '.join(acc('CNN', w) for w in W)} at N = {W} vs local NNGP "
+            f"{acc('NNGP local (uniform Q)')}; FC {', '.join(acc('FC', w) for w in W)} vs FC "
+            f"NNGP {acc('NNGP FC')}"
+        ),
+    }
