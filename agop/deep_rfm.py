@@ -304,8 +304,8 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         one.
     random_state : seed (or ``numpy`` RandomState) of the validation split, the AGOP
         subsamples and the filters. The same validation split is used at every layer.
-    ridges, agop_samples, normalize, power, validation_fraction, device, dtype, max_memory,
-    progress : passed to each layer's :class:`agop.ConvRFM` (``validation_fraction`` was
+    ridges, agop_samples, normalize, power, validation_fraction, device, dtype, max_memory, progress
+        passed to each layer's :class:`agop.ConvRFM` (``validation_fraction`` was
         ``val_fraction`` before 0.2, still accepted with a ``FutureWarning``).
     image_shape : ``(c, H, W)`` of the images when ``X`` holds them as flat rows
         ``(n, c H W)`` (one entry may be ``-1``, inferred); ``None``: ``X`` must be images
