@@ -44,6 +44,10 @@ def probes(body: str) -> list[str]:
     prose, and the first line of each of its code cells."""
     out = []
     code = re.findall(r"```\{code-cell\}[^\n]*\n(.*?)```", body, re.S)
+    # a cell the page hides (glue bookkeeping) shows nothing to look for
+    code = [
+        c for c in code if not re.search(r"\A(?::[\w-]+:[^\n]*\n)*:tags:.*remove-(cell|input)", c)
+    ]
     # a cell's options (``:tags: [remove-cell]``) are metadata, not source: skip them
     code = [re.sub(r"\A(?::[\w-]+:[^\n]*\n)+", "", c) for c in code]
     out += [words(c.strip().splitlines()[0]) for c in code if c.strip()]
