@@ -428,50 +428,62 @@ def test_float32_agop_of_many_outer_products_matches_float64():
         assert float((a32.double() - a64).abs().max() / a64.abs().max()) < 1e-6
 
 
-def test_threads_override_module_default_and_load_choice(monkeypatch):
+def test_threads_override_module_default_and_cores(monkeypatch):
     from agop.kernels import _driver
 
-    X = _images(6, H=8, W=8, dtype=torch.float32)
-    ref = K.cntk(X, None, 3, 2, threads=1)
-    seen = []
-    real = torch.set_num_threads
-    monkeypatch.setattr(torch, "set_num_threads", lambda t: (seen.append(t), real(t)))
-    torch.testing.assert_close(K.cntk(X, None, 3, 2, threads=2), ref, rtol=1e-6, atol=0)
-    assert (2 in seen) or torch.get_num_threads() == 2
     assert _driver.choose_threads(3) == 3
+    monkeypatch.setattr(_driver, "_usable_cores", lambda: 4)
+    assert _driver.choose_threads() == 4
     monkeypatch.setattr(_driver, "CPU_THREADS", 1)
     assert _driver.choose_threads() == 1 and _driver.choose_threads(2) == 2
-    monkeypatch.setattr(_driver, "CPU_THREADS", None)
-    monkeypatch.setattr(_driver, "_usable_cores", lambda: 4)
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)  # spinning waits: leave busy cores
-    for others, expected in ((0, 4), (1, 3), (3, 1), (9, 1)):
-        monkeypatch.setattr(_driver, "other_running_threads", lambda o=others: o)
-        assert _driver.choose_threads() == expected
-    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")  # sleeping waits: every core
-    assert _driver.choose_threads() == 4
+    X = _images(6, H=8, W=8, dtype=torch.float32)
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="threads"):
             K.cntk(X, None, 3, 2, threads=bad)
 
 
-def test_other_running_threads_sees_a_busy_process():
-    import subprocess
-    import sys
+@pytest.mark.parametrize("name", ["laplace", "cnngp", "cntk"])
+@pytest.mark.parametrize("budget", [None, 150_000])  # 150 kB: no cache, a few pairs per tile
+def test_worker_threads_share_tiles_without_changing_the_result(name, budget):
+    """Several workers give the kernel matrix and the AGOP of one worker to float64 round-off
+    (a tight budget is split between the workers' tiles, and the AGOP's sums are grouped by
+    worker), cached or recomputing each tile's patches per worker; with the default budget
+    the tiles are the same and the kernel matrix is equal bit for bit; torch's own thread
+    setting is restored."""
+    X, Z, M = _images(9, H=8, W=8), _images(7, H=8, W=8, seed=2), _metric(18)
+    alpha = torch.randn(7, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
 
-    from agop.kernels import _driver
+    def kern(threads):
+        depth = 2 if name == "cntk" else None
+        return K.get_kernel(name, 3, depth, max_memory=budget, threads=threads)
 
-    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
-    try:
-        import time
+    before = torch.get_num_threads()
+    one = kern(1)(X, Z, M=M), kern(1)(X, None, M=M)
+    agop_one = kern(1).agop(X, Z, alpha, M=M)
+    for workers in (2, 3):
+        many = kern(workers)(X, Z, M=M), kern(workers)(X, None, M=M)
+        for a, b in zip(many, one, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-13, atol=0)
+            assert budget is not None or torch.equal(a, b)
+        torch.testing.assert_close(
+            kern(workers).agop(X, Z, alpha, M=M), agop_one, rtol=1e-13, atol=0
+        )
+    assert torch.get_num_threads() == before
 
-        time.sleep(0.3)
-        during = _driver.other_running_threads(samples=9)
-    finally:
-        for p in busy:
-            p.kill()
-            p.wait()
-    assert during >= 2  # both busy processes are runnable, scheduled or not
-    assert _driver.choose_threads() >= 1
+
+def test_run_tiles_raises_a_workers_error_and_covers_every_item():
+    from agop.kernels._driver import run_tiles
+
+    seen = []
+    run_tiles(seen.append, list(range(50)), workers=3)
+    assert sorted(seen) == list(range(50))
+
+    def fail_on_7(i):
+        if i == 7:
+            raise RuntimeError("tile 7 failed")
+
+    with pytest.raises(RuntimeError, match="tile 7"):
+        run_tiles(fail_on_7, list(range(20)), workers=2)
 
 
 def test_kernel_written_into_a_preallocated_buffer():

@@ -19,11 +19,10 @@ twice the forward's elementwise work for the backward and ``4 C q`` per pair and
 the gradient contraction. Pairs of ``K(X, X)``: ``n^2 / 2`` (one triangle of tiles).
 
 Threads: every row runs with the per-call choice of :func:`agop.kernels.choose_threads`
-(every usable core on a quiet machine or with ``OMP_WAIT_POLICY=PASSIVE``, fewer beside busy
-processes when OpenMP's threads spin while they wait; the notes say how many);
-``quick`` adds ``K(X, X)`` at ``n = 400`` on ``1 x 28 x 28`` with one thread and with every
-core, forced, so that one run gives both ratios (``--busy N`` runs it all beside ``N`` busy
-processes). The ``f32-f64`` column is ``max |K32 - K64| / max |K64|`` against the same
+(worker threads sharing the tiles, each running its torch operations on one thread; every
+usable core unless set; the notes say how many); ``quick`` adds ``K(X, X)`` at ``n = 400`` on
+``1 x 28 x 28`` with one thread and with every core, forced, so that one run gives both ratios
+(``--busy N`` runs it all beside ``N`` busy processes). The ``f32-f64`` column is ``max |K32 - K64| / max |K64|`` against the same
 computation in float64 (untimed, ``n <= 400``).
 """
 
@@ -144,7 +143,7 @@ def kernels(size: str, device: torch.device) -> Iterator[Result]:
                 peak_mb=peak,
                 gflops=flops / seconds / 1e9,
                 notes="float32, k=3; peak = whole process"
-                + (f"; {threads} thread(s) chosen" if threads else ""),
+                + (f"; {threads} worker thread(s)" if threads else ""),
             )
             if n <= FLOAT64_UP_TO:
                 row.float64_difference = _float64_difference(fn64, out)

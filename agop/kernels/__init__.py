@@ -9,8 +9,8 @@ r"""Convolutional kernels on patches with a learned metric :math:`M`, and their 
   :func:`get_kernel` — kernel objects
 
 All evaluate in tiles inside a memory budget (``max_memory`` bytes), in the caller's dtype,
-on ``device`` (None: CUDA when available), with :func:`choose_threads` intra-op threads on the
-CPU (``threads=`` overrides it per call).
+on ``device`` (None: CUDA when available), with :func:`choose_threads` worker threads sharing
+the tiles on the CPU (``threads=`` overrides it per call).
 """
 
 from agop.kernels._driver import choose_threads

@@ -4,23 +4,23 @@ the patch-AGOP of ``f(x) = K(x, Z) dual_coef``."""
 from __future__ import annotations
 
 import contextlib
+import math
 import os
-import statistics
-import time
-from collections.abc import Iterator
-from typing import Any, Protocol
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
 
 import torch
 from tqdm.auto import tqdm
 
-from agop.kernels._tiling import memory_budget, tile_sizes, tiles
+from agop.kernels._tiling import memory_budget, tile_pairs, tile_sizes
 
 # On the CPU a tile's pair tensors are kept near this many elements so that the elementwise
 # passes run from cache; on a GPU only the memory budget bounds the tiles.
 CPU_TILE_ELEMENTS = 2**18
-# Torch intra-op threads for a kernel evaluation on the CPU. None (default): chosen per call by
-# :func:`choose_threads` from the cores this process may use, OpenMP's wait policy and how many
-# other threads are running right now; an int fixes it for every call (a call's own
+# Worker threads for a kernel evaluation on the CPU. None (default): every core this process
+# may run on (:func:`choose_threads`); an int fixes it for every call (a call's own
 # ``threads=`` wins over both).
 CPU_THREADS: int | None = None
 # Show a progress bar (progress=None) when the work exceeds this many pair-positions.
@@ -50,57 +50,20 @@ def _usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _own_running_threads() -> int:
-    """Threads of this process in state R (running or runnable) right now."""
-    count = 0
-    try:
-        for task in os.listdir("/proc/self/task"):
-            with open(f"/proc/self/task/{task}/stat") as fh:
-                if fh.read().rsplit(")", 1)[1].split()[0] == "R":
-                    count += 1
-    except OSError:
-        return 1
-    return max(count, 1)
-
-
-def other_running_threads(samples: int = 5, interval: float = 0.002) -> int:
-    """Runnable threads of *other* processes right now: the median over ``samples`` readings
-    of ``procs_running`` (``/proc/stat``, every runnable thread of the machine) less this
-    process's own running threads. 0 where ``/proc`` cannot be read."""
-    readings = []
-    for i in range(samples):
-        try:
-            with open("/proc/stat") as fh:
-                running = next(
-                    int(line.split()[1]) for line in fh if line.startswith("procs_running")
-                )
-        except (OSError, StopIteration, ValueError):
-            return 0
-        readings.append(max(0, running - _own_running_threads()))
-        if i + 1 < samples:
-            time.sleep(interval)
-    return int(statistics.median(readings))
-
-
-def passive_wait() -> bool:
-    """Whether OpenMP's threads sleep when they wait (``OMP_WAIT_POLICY=PASSIVE``) instead of
-    spinning (the default). The runtime reads the variable when torch loads it; set it before
-    ``import torch``."""
-    return os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
-
-
 def choose_threads(threads: int | None = None) -> int:
-    """Intra-op threads for one kernel evaluation on the CPU.
+    """Worker threads for one kernel evaluation on the CPU.
 
     ``threads`` (an int >= 1) wins; else the module default ``CPU_THREADS`` when it is set;
-    else every core this process may run on (``sched_getaffinity``) when OpenMP's threads
-    sleep while they wait (:func:`passive_wait`), and otherwise
-    ``max(1, cores - others)``, with ``others`` the threads of other processes running right
-    now (:func:`other_running_threads`). Measured on a 2-core machine under a load average of
-    about 10, ``K(X, X)``, ``n = 400``, ``1 x 28 x 28``, depth 3: with spinning waits 2 threads
-    took 31-100 s and 1 thread 2.1-3.0 s (a thread spins at every barrier while its partner
-    is descheduled); with ``OMP_WAIT_POLICY=PASSIVE`` 2 threads took 2.8-3.2 s and 1 thread
-    4.0-4.7 s. On a quiet machine every core gains 1.4-1.9x.
+    else every core this process may run on (``sched_getaffinity``).
+
+    The workers share the tiles (:func:`run_tiles`), and each runs its torch operations on one
+    thread: no operation waits at an OpenMP barrier for a partner, so a worker that another
+    process keeps off its core delays only its own tiles. Measured on a 2-core machine,
+    ``K(X, X)``, ``n = 400``, ``1 x 28 x 28``, depth 3 (medians of 3 in one process): quiet,
+    0.8 s with 2 workers, 1.2 s with one thread, 0.9 s with 2 intra-op threads spinning at
+    their barriers and 1.9 s with 2 sleeping there (``OMP_WAIT_POLICY=PASSIVE``); beside 2
+    busy processes, 1.2 s with 2 workers, 2.0 s with one thread and 4-9 s with 2 spinning
+    intra-op threads.
 
     Examples:
         >>> choose_threads(3)
@@ -114,48 +77,82 @@ def choose_threads(threads: int | None = None) -> int:
         return threads
     if CPU_THREADS is not None:
         return CPU_THREADS
-    cores = _usable_cores()
-    if passive_wait():
-        return cores
-    return max(1, min(cores, cores - other_running_threads()))
+    return _usable_cores()
+
+
+def _workers(device: torch.device, threads: int | None) -> int:
+    """Worker threads for ``device``: :func:`choose_threads` on the CPU, one elsewhere (a GPU
+    runs each tile's operations in parallel by itself)."""
+    if device.type != "cpu":
+        if threads is not None:
+            choose_threads(threads)  # still a checked argument
+        return 1
+    return choose_threads(threads)
 
 
 @contextlib.contextmanager
-def _tile_threads(device: torch.device, threads: int | None = None) -> Iterator[None]:
-    """Run a kernel evaluation (patch extraction included: im2col suffers most) with
-    :func:`choose_threads` intra-op threads on the CPU; restore torch's setting afterwards."""
+def _one_op_thread(device: torch.device) -> Iterator[None]:
+    """Torch operations on one intra-op thread for the duration of a CPU kernel evaluation
+    (the workers of :func:`run_tiles` give the parallelism); torch's setting is restored
+    afterwards."""
     if device.type != "cpu":
         yield
         return
     previous = torch.get_num_threads()
-    wanted = choose_threads(threads)
-    if wanted == previous:
+    if previous == 1:
         yield
         return
-    torch.set_num_threads(wanted)
+    torch.set_num_threads(1)
     try:
         yield
     finally:
         torch.set_num_threads(previous)
 
 
+T = TypeVar("T")
+
+
+def run_tiles(work: Callable[[T], None], items: Sequence[T], workers: int) -> None:
+    """Call ``work(item)`` for every item, on ``workers`` threads sharing them (in order on
+    the calling thread when ``workers == 1``). Torch releases the interpreter lock inside its
+    operations, so the threads compute at the same time; the first exception is raised here,
+    after the other threads have stopped taking items."""
+    if workers <= 1 or len(items) <= 1:
+        for item in items:
+            work(item)
+        return
+    failed = threading.Event()
+
+    def guarded(item: T) -> None:
+        if not failed.is_set():
+            try:
+                work(item)
+            except BaseException:
+                failed.set()
+                raise
+
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        futures = [pool.submit(guarded, item) for item in items]
+    for future in futures:
+        future.result()
+
+
 class _Source:
-    """Per-image data of a tile: sliced from a cache when it fits the budget, else recomputed."""
+    """Per-image data of a tile: sliced from a cache when it fits the budget, else recomputed
+    (the last tile's data kept per worker thread)."""
 
     def __init__(self, ops: TileOps, X: torch.Tensor, cache: bool):
         self.ops, self.X = ops, X
         self.data = ops.prepare(X) if cache else None
-        self._last: tuple[int, int] | None = None
-        self._last_data: dict[str, Any] | None = None
+        self._last = threading.local()
 
     def __call__(self, idx: slice) -> dict[str, Any]:
         if self.data is not None:
             return self.ops.take(self.data, idx)
         key = (idx.start, idx.stop)
-        if key != self._last:
-            self._last, self._last_data = key, self.ops.prepare(self.X[idx])
-        assert self._last_data is not None
-        return self._last_data
+        if getattr(self._last, "key", None) != key:
+            self._last.key, self._last.data = key, self.ops.prepare(self.X[idx])
+        return self._last.data
 
 
 def _plan(
@@ -165,9 +162,14 @@ def _plan(
     device: torch.device,
     max_memory,
     grad: bool,
+    workers: int = 1,
     row_bytes: float = 0.0,
     col_bytes: float = 0.0,
-) -> tuple[int, int, bool]:
+    max_rows: int | None = None,
+) -> tuple[int, int, bool, int]:
+    """Tile sizes ``(tn, tm)``, whether the per-image data is cached, and how many workers
+    run: the cache takes at most a third of the budget, and each of the ``workers`` tiles in
+    flight an equal share of the rest (fewer workers when a share cannot hold one pair)."""
     budget: float = memory_budget(max_memory, device)
     cache_bytes = (n + m) * ops.image_bytes()
     cache = cache_bytes <= budget / 3
@@ -179,8 +181,24 @@ def _plan(
     max_pairs = None
     if device.type == "cpu":
         max_pairs = max(1, CPU_TILE_ELEMENTS // ops.n_positions)
-    tn, tm = tile_sizes(n, m, ops.pair_bytes(grad), row_bytes, col_bytes, budget, max_pairs)
-    return tn, tm, cache
+    for share in range(workers, 0, -1):
+        try:
+            tn, tm = tile_sizes(
+                n,
+                m,
+                ops.pair_bytes(grad),
+                row_bytes,
+                col_bytes,
+                budget / share,
+                max_pairs,
+                None if max_rows is None else max_rows * workers // share,
+            )
+        except MemoryError:
+            if share == 1:
+                raise
+            continue
+        return tn, tm, cache, share
+    raise AssertionError("unreachable")
 
 
 def _show(progress: bool | None, work: float) -> bool:
@@ -201,11 +219,14 @@ def kernel_matrix(
     """``K(X, Z)`` tile by tile; only the upper triangle of tiles when ``symmetric``.
 
     Each tile is written into ``out`` (a preallocated ``(n, m)`` tensor of ``X``'s dtype and
-    device, returned) or into a new tensor; no other ``n x m`` matrix is ever held.
+    device, returned) or into a new tensor; no other ``n x m`` matrix is ever held. On the CPU
+    the tiles are shared by :func:`choose_threads` worker threads (:func:`run_tiles`); tiles
+    are disjoint, so the result does not depend on their number.
     """
     out = check_out(out, X.shape[0], Z.shape[0], X)
-    with _tile_threads(X.device, threads):
-        return _kernel_matrix(ops, X, Z, symmetric, max_memory, progress, desc, out)
+    workers = _workers(X.device, threads)
+    with _one_op_thread(X.device):
+        return _kernel_matrix(ops, X, Z, symmetric, max_memory, progress, desc, out, workers)
 
 
 def check_out(out: torch.Tensor | None, n: int, m: int, like: torch.Tensor) -> torch.Tensor:
@@ -224,13 +245,21 @@ def check_out(out: torch.Tensor | None, n: int, m: int, like: torch.Tensor) -> t
     return out
 
 
-def _kernel_matrix(ops, X, Z, symmetric, max_memory, progress, desc, out) -> torch.Tensor:
+def _progress_bar(show: bool, total: int, desc: str) -> Any:
+    return tqdm(total=total, desc=desc, unit="tile") if show else None
+
+
+def _kernel_matrix(ops, X, Z, symmetric, max_memory, progress, desc, out, workers):
     n, m = X.shape[0], Z.shape[0]
-    tn, tm, cache = _plan(ops, n, m, X.device, max_memory, grad=False)
+    tn, tm, cache, workers = _plan(ops, n, m, X.device, max_memory, grad=False, workers=workers)
     rows_src = _Source(ops, X, cache)
     cols_src = rows_src if symmetric else _Source(ops, Z, cache)
+    pairs = tile_pairs(n, m, tn, tm, symmetric)
     show = _show(progress, n * m * ops.n_positions / (2 if symmetric else 1))
-    for rows, cols in tiles(n, m, tn, tm, symmetric, show, desc):
+    bar = _progress_bar(show, len(pairs), desc)
+
+    def tile(pair: tuple[slice, slice]) -> None:
+        rows, cols = pair
         same = symmetric and rows == cols
         blk = ops.block(rows_src(rows), cols_src(cols), same)
         if same:  # exactly symmetric despite the matmul's rounding
@@ -238,6 +267,14 @@ def _kernel_matrix(ops, X, Z, symmetric, max_memory, progress, desc, out) -> tor
         out[rows, cols] = blk
         if symmetric and not same:
             out[cols, rows] = blk.T
+        if bar is not None:
+            bar.update()
+
+    try:
+        run_tiles(tile, pairs, workers)
+    finally:
+        if bar is not None:
+            bar.close()
     return out
 
 
@@ -259,53 +296,72 @@ def patch_agop(
     ``u = R x``; the gradient in patch coordinates is ``R^T`` times it, so the AGOP is
     ``R^T G R`` with ``G`` the AGOP in transformed coordinates. ``G`` is accumulated in
     float64 whatever the dtype of the images (float32 sums of ~10^5 outer products lose about
-    5 digits), and returned in ``X``'s dtype.
+    5 digits), and returned in ``X``'s dtype. On the CPU, worker ``w`` of
+    :func:`choose_threads` takes row tiles ``w, w + workers, ...`` into its own ``G``, and the
+    workers' sums are added in order, so the result is the same from run to run.
     """
-    with _tile_threads(X.device, threads):
-        return _patch_agop(ops, X, Z, dual_coef, R, max_memory, progress, desc)
+    workers = _workers(X.device, threads)
+    with _one_op_thread(X.device):
+        return _patch_agop(ops, X, Z, dual_coef, R, max_memory, progress, desc, workers)
 
 
-def _patch_agop(ops, X, Z, dual_coef, R, max_memory, progress, desc) -> torch.Tensor:
+def _patch_agop(ops, X, Z, dual_coef, R, max_memory, progress, desc, workers) -> torch.Tensor:
     n, m = X.shape[0], Z.shape[0]
     C, P, q = dual_coef.shape[1], ops.n_positions, ops.dim
     e = X.element_size()
     grad_bytes = P * C * q * e
-    tn, tm, cache = _plan(
-        ops, n, m, X.device, max_memory, grad=True, row_bytes=2 * grad_bytes, col_bytes=grad_bytes
+    tn, tm, cache, workers = _plan(
+        ops,
+        n,
+        m,
+        X.device,
+        max_memory,
+        grad=True,
+        workers=workers,
+        row_bytes=2 * grad_bytes,
+        col_bytes=grad_bytes,
+        max_rows=math.ceil(n / workers),  # a row tile for every worker
     )
     rows_src, cols_src = _Source(ops, X, cache), _Source(ops, Z, cache)
-    G = torch.zeros((q, q), dtype=torch.float64, device=X.device)
     row_tiles = [slice(i, min(i + tn, n)) for i in range(0, n, tn)]
     col_tiles = [slice(j, min(j + tm, m)) for j in range(0, m, tm)]
-    bar = None
-    if _show(progress, n * m * P * 4):
-        bar = tqdm(total=len(row_tiles) * len(col_tiles), desc=desc, unit="tile")
-    G = _accumulate(ops, rows_src, cols_src, row_tiles, col_tiles, dual_coef, G, bar)
-    if bar is not None:
-        bar.close()
+    bar = _progress_bar(_show(progress, n * m * P * 4), len(row_tiles) * len(col_tiles), desc)
+    workers = min(workers, len(row_tiles))
+    sums = [torch.zeros((q, q), dtype=torch.float64, device=X.device) for _ in range(workers)]
+
+    def worker(w: int) -> None:
+        for rows in row_tiles[w::workers]:
+            _accumulate(ops, rows_src, cols_src, rows, col_tiles, dual_coef, sums[w], bar)
+
+    try:
+        run_tiles(worker, range(workers), workers)
+    finally:
+        if bar is not None:
+            bar.close()
+    G = sums[0]
+    for other in sums[1:]:
+        G += other
     G /= n
     if R is not None:
         G = R.T.double() @ G @ R.double()
     return ((G + G.T) / 2).to(X.dtype)
 
 
-def _accumulate(ops, rows_src, cols_src, row_tiles, col_tiles, dual_coef, G, bar) -> torch.Tensor:
-    """``G += sum_{x, j, c} g g^T`` with ``g = grad_{u_x[j]} f_c``, row tile by row tile."""
+def _accumulate(ops, rows_src, cols_src, rows, col_tiles, dual_coef, G, bar) -> None:
+    """``G += sum_{x, j, c} g g^T`` over the row tile ``rows``, with ``g = grad_{u_x[j]} f_c``."""
     C, P, q = dual_coef.shape[1], ops.n_positions, ops.dim
-    for rows in row_tiles:
-        xd = rows_src(rows)
-        Ux = xd["U"]  # (P, tn, q)
-        g = torch.zeros((P, Ux.shape[1], C, q), dtype=Ux.dtype, device=G.device)
-        for cols in col_tiles:
-            zd = cols_src(cols)
-            Uz, a_cols = zd["U"], dual_coef[cols]
-            a, b = ops.grad_block(xd, zd, False)
-            weighted = (Uz[:, :, None, :] * a_cols[None, :, :, None]).reshape(P, -1, C * q)
-            g += torch.bmm(a, weighted).view_as(g)
-            g += torch.bmm(b, a_cols.expand(P, -1, -1))[..., None] * Ux[:, :, None, :]
-            del a, b, weighted
-            if bar is not None:
-                bar.update()
-        flat = g.reshape(-1, q).to(torch.float64)
-        G += flat.T @ flat
-    return G
+    xd = rows_src(rows)
+    Ux = xd["U"]  # (P, tn, q)
+    g = torch.zeros((P, Ux.shape[1], C, q), dtype=Ux.dtype, device=G.device)
+    for cols in col_tiles:
+        zd = cols_src(cols)
+        Uz, a_cols = zd["U"], dual_coef[cols]
+        a, b = ops.grad_block(xd, zd, False)
+        weighted = (Uz[:, :, None, :] * a_cols[None, :, :, None]).reshape(P, -1, C * q)
+        g += torch.bmm(a, weighted).view_as(g)
+        g += torch.bmm(b, a_cols.expand(P, -1, -1))[..., None] * Ux[:, :, None, :]
+        del a, b, weighted
+        if bar is not None:
+            bar.update()
+    flat = g.reshape(-1, q).to(torch.float64)
+    G += flat.T @ flat

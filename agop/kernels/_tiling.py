@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import torch
-from tqdm.auto import tqdm
 
 
 def memory_budget(max_memory: int | float | None, device: torch.device) -> int:
@@ -40,19 +38,22 @@ def tile_sizes(
     col_bytes: float,
     budget: float,
     max_pairs: int | None = None,
+    max_rows: int | None = None,
 ) -> tuple[int, int]:
     """Row and column tile sizes ``(tn, tm)`` whose working set fits ``budget`` bytes.
 
     The working set of a tile is ``tn*tm*pair_bytes + tn*row_bytes + tm*col_bytes``.
-    ``max_pairs`` caps ``tn*tm`` (small tiles keep the CPU's elementwise passes in cache).
+    ``max_pairs`` caps ``tn*tm`` (small tiles keep the CPU's elementwise passes in cache) and
+    ``max_rows`` caps ``tn``.
     """
+    rows_cap = n if max_rows is None else max(1, min(n, max_rows))
     pairs = budget / max(pair_bytes, 1.0)
     if max_pairs is not None:
         pairs = min(pairs, max_pairs)
     side = max(1, int(math.sqrt(pairs)))
-    tn = min(n, side)
+    tn = min(rows_cap, side)
     tm = min(m, max(1, int(pairs // tn)))
-    tn = min(n, max(1, int(pairs // tm)))
+    tn = min(rows_cap, max(1, int(pairs // tm)))
     while tn > 1 and tn * tm * pair_bytes + tn * row_bytes + tm * col_bytes > budget:
         tn = max(1, tn // 2)
         tm = min(m, max(1, int(pairs // tn)))
@@ -66,20 +67,19 @@ def tile_sizes(
     return tn, tm
 
 
-def tiles(
-    n: int, m: int, tn: int, tm: int, symmetric: bool, progress: bool, desc: str
-) -> Iterator[tuple[slice, slice]]:
-    """Yield ``(rows, cols)`` slices covering ``n x m``; upper-triangle tiles only when symmetric."""
-    if symmetric:  # square tiles so that mirrored blocks line up
+def tile_pairs(n: int, m: int, tn: int, tm: int, symmetric: bool) -> list[tuple[slice, slice]]:
+    """``(rows, cols)`` slices covering ``n x m`` in ``tn x tm`` tiles; the upper triangle of
+    square tiles only when ``symmetric`` (so that mirrored blocks line up).
+
+    Examples:
+        >>> [(r.start, c.start) for r, c in tile_pairs(5, 5, 2, 3, symmetric=True)]
+        [(0, 0), (0, 2), (0, 4), (2, 2), (2, 4), (4, 4)]
+    """
+    if symmetric:
         tm = tn = min(tn, tm)
-    row_starts = range(0, n, tn)
-    pairs = [(i, j) for i in row_starts for j in range(0, m, tm) if not symmetric or j >= i]
-    bar = None
-    if progress:
-        bar = tqdm(total=len(pairs), desc=desc, unit="tile")
-    for i, j in pairs:
-        yield slice(i, min(i + tn, n)), slice(j, min(j + tm, m))
-        if bar is not None:
-            bar.update()
-    if bar is not None:
-        bar.close()
+    return [
+        (slice(i, min(i + tn, n)), slice(j, min(j + tm, m)))
+        for i in range(0, n, tn)
+        for j in range(0, m, tm)
+        if not symmetric or j >= i
+    ]

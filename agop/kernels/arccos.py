@@ -42,12 +42,15 @@ def window_sum(x: torch.Tensor, k: int) -> torch.Tensor:
         [[45.0, 54.0], [81.0, 90.0]]
     """
     H, W = x.shape[0], x.shape[1]
-    rows = x[0 : H - k + 1].clone()
-    for a in range(1, k):
-        rows += x[a : a + H - k + 1]
-    out = rows[:, 0 : W - k + 1].clone()
-    for b in range(1, k):
-        out += rows[:, b : b + W - k + 1]
+    if k == 1:
+        return x.clone()
+    h, w = H - k + 1, W - k + 1
+    rows = torch.add(x[0:h], x[1 : 1 + h])
+    for a in range(2, k):
+        rows += x[a : a + h]
+    out = torch.add(rows[:, 0:w], rows[:, 1 : 1 + w])
+    for b in range(2, k):
+        out += rows[:, b : b + w]
     return out
 
 

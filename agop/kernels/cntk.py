@@ -129,9 +129,8 @@ def cntk(
     :math:`= \operatorname{mean}_j \Theta_\mathrm{depth}[j]`. Exactly Neural Tangents' ``stax``
     kernel of the architecture in the module docstring. ``Z=None`` (or ``X``) gives the
     symmetric :math:`K(X, X)`. Evaluated in tiles within ``max_memory`` bytes, written into
-    ``out`` when given (a preallocated ``(n, m)`` tensor), with ``threads`` intra-op threads on
-    the CPU (``None``: chosen per call from the machine's load,
-    :func:`agop.kernels.choose_threads`).
+    ``out`` when given (a preallocated ``(n, m)`` tensor), by ``threads`` worker threads on
+    the CPU (``None``: every usable core, :func:`agop.kernels.choose_threads`).
 
     Examples:
         >>> import torch

@@ -27,7 +27,7 @@ class Kernel:
 
     Keyword arguments of every kernel: ``device`` (None: CUDA when available), ``max_memory``
     (bytes; None: a safe share of free memory), ``progress`` (None: a bar for long runs) and
-    ``threads`` (CPU intra-op threads; None: chosen per call from the machine's load).
+    ``threads`` (CPU worker threads; None: every usable core, :func:`choose_threads`).
 
     Examples:
         >>> import torch
