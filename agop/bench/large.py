@@ -11,7 +11,8 @@ float32 entries). ``K(X, X)`` is written tile by tile into one ``n x n`` buffer;
 sweep (:func:`agop.solve.select_ridge`) gets ``2 n^2 x 4`` bytes beside it, too little for an
 eigendecomposition (``4 n^2`` entries), so it factorises ``K + lambda I`` in place, one
 Cholesky per ridge, in one preallocated buffer; the validation kernel is ``n_val x n`` and
-the test predictions are computed 1 000 test images at a time.
+the test predictions are computed 1 000 test images at a time; the kernels get
+``KERNEL_MEMORY`` (256 MB) for their tiles and caches.
 
     python -m agop.bench.large --n 2500                # one point, as JSON on the last line
     python -m agop.bench.large --curve 600 1200 --json curve.json   # points, benchmark JSON
@@ -40,6 +41,10 @@ PATCH, DEPTH, ROUNDS, AGOP_SAMPLES = 3, 3, 2, 1000
 NOISE, SIDE = 0.5, 28
 N_VAL_SHARE, N_TEST = 0.2, 2000
 TEST_BLOCK = 1000
+#: the kernels' own budget (``max_memory``): a third of it may cache per-image patch data,
+#: about 34 kB an image here, so above ~2 500 images each tile recomputes its patches (no
+#: slower at these sizes) instead of holding O(n) of them beside the n x n buffers
+KERNEL_MEMORY = 256 * 2**20
 
 
 def memory_target_mb(n: int) -> float:
@@ -90,7 +95,7 @@ def run_point(
     X_test, y_test = digits_28(n_test, "test", seed + 1, dev, side=side)
     Y = one_hot(y, 10, dtype=torch.float32)
     X_tr, Y_tr, X_va, Y_va = X[:n], Y[:n], X[n:], Y[n:]
-    kernel = CNTK(PATCH, DEPTH, device=dev, progress=progress)
+    kernel = CNTK(PATCH, DEPTH, device=dev, progress=progress, max_memory=KERNEL_MEMORY)
     start = time.perf_counter()
     result = rfm_iterations(
         kernel,
@@ -158,6 +163,7 @@ def run_point(
         "test_acc_fixed_kernel_val": h[0]["val_acc"],
         "peak_mb": peak,
         "memory_target_mb": memory_target_mb(n),
+        "kernel_max_memory_mb": KERNEL_MEMORY / 2**20,
     }
 
 
