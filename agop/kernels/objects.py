@@ -27,7 +27,8 @@ class Kernel:
 
     Keyword arguments of every kernel: ``device`` (None: CUDA when available), ``max_memory``
     (bytes; None: a safe share of free memory), ``progress`` (None: a bar for long runs) and
-    ``threads`` (CPU worker threads; None: every usable core, :func:`choose_threads`).
+    ``threads`` (CPU worker threads; None: every usable core,
+    :func:`agop.kernels.choose_threads`).
 
     Examples:
         >>> import torch
