@@ -22,8 +22,9 @@ Threads: every row runs with the per-call choice of :func:`agop.kernels.choose_t
 (worker threads sharing the tiles, each running its torch operations on one thread; every
 usable core unless set; the notes say how many); ``quick`` adds ``K(X, X)`` at ``n = 400`` on
 ``1 x 28 x 28`` with one thread and with every core, forced, so that one run gives both ratios
-(``--busy N`` runs it all beside ``N`` busy processes). The ``f32-f64`` column is ``max |K32 - K64| / max |K64|`` against the same
-computation in float64 (untimed, ``n <= 400``).
+(``--busy N`` runs it all beside ``N`` busy processes). The ``f32-f64`` column is
+``max |K32 - K64| / max |K64|`` against the same computation in float64 (untimed,
+``n <= 400``).
 """
 
 from __future__ import annotations
