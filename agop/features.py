@@ -270,8 +270,10 @@ def _images_per_chunk(
 ) -> int:
     """As many images (at most ``most``) as keep twice their conv outputs -- the activations
     the forward graph holds and one direction's gradients -- under ``max_memory`` bytes,
-    measured on one image ``x1``."""
-    sizes = []
+    measured on one image ``x1``: by a forward pass on the ``meta`` device (shapes only, no
+    arithmetic), or by an ordinary one when the model cannot run there (an op without a meta
+    implementation, a value read out of a tensor)."""
+    sizes: list[int] = []
 
     def hook(module, inputs, out):
         sizes.append(out.numel() * out.element_size())
@@ -279,7 +281,15 @@ def _images_per_chunk(
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
     try:
         with torch.no_grad():
-            forward(x1)
+            try:
+                shapes_only = {
+                    name: t.to("meta")
+                    for name, t in [*model.named_parameters(), *model.named_buffers()]
+                }
+                torch.func.functional_call(model, shapes_only, (x1.to("meta"),), strict=False)
+            except Exception:  # noqa: BLE001 -- any failure on meta: measure for real
+                sizes.clear()
+                forward(x1)
     finally:
         for handle in handles:
             handle.remove()

@@ -163,7 +163,7 @@ def fit_kernel_machine(
     K = kernel(X, X, M=M)
     K_val = kernel(X_val, X, M=M)
     check_finite(K, "K(X, X)")
-    scale = float(K.abs().max())
+    scale = max(abs(float(v)) for v in torch.aminmax(K))  # max |K|, no n x n temporary
     if scale == 0:
         raise ValueError("the kernel matrix K(X, X) is zero")
     K.div_(scale)  # in place: no second n x n matrix

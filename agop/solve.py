@@ -136,7 +136,12 @@ class _CholeskySolver:
                 RuntimeWarning,
                 stacklevel=3,
             )
-        return torch.cholesky_solve(Y, self.work.mT)
+        # two triangular solves on the factor where it lies: torch.cholesky_solve would first
+        # copy the n x n factor (384 MB at n = 10 000 in float32)
+        L = self.work.mT
+        return torch.linalg.solve_triangular(
+            L.mT, torch.linalg.solve_triangular(L, Y, upper=False), upper=True
+        )
 
 
 def eigen_sweep_fits(

@@ -306,10 +306,30 @@ def check_finite(x: torch.Tensor, name: str) -> torch.Tensor:
         ...
         ValueError: K ...
     """
-    if not bool(torch.isfinite(x).all()):
+    if not all_finite(x):
         bad = int((~torch.isfinite(x)).sum())
         raise ValueError(f"{name} contains {bad} non-finite values (NaN or inf)")
     return x
+
+
+def all_finite(x: torch.Tensor) -> bool:
+    """Whether every entry of ``x`` is finite, in one pass and without a temporary of ``x``'s
+    size (``torch.isfinite`` makes several: 650 MB for a 400 MB kernel matrix): the smallest
+    and the largest entry (``torch.aminmax`` propagates NaN) are finite exactly when all are.
+
+    Examples:
+        >>> import torch
+        >>> all_finite(torch.tensor([1.0, -2.0])), all_finite(torch.tensor([1.0, float("nan")]))
+        (True, False)
+        >>> all_finite(torch.tensor([float("-inf"), 0.0])), all_finite(torch.tensor([1, 2]))
+        (False, True)
+    """
+    if x.is_complex():
+        return bool(torch.isfinite(x).all())
+    if not x.is_floating_point() or x.numel() == 0:
+        return True
+    lo, hi = torch.aminmax(x)
+    return bool(torch.isfinite(lo) & torch.isfinite(hi))
 
 
 def check_square(A: torch.Tensor, name: str, size: int | None = None) -> torch.Tensor:
@@ -382,7 +402,7 @@ def check_result(
         ...
         ValueError: the kernel matrix ...float32...
     """
-    if bool(torch.isfinite(x).all()):
+    if all_finite(x):
         return x
     bad = int((~torch.isfinite(x)).sum())
     info = torch.finfo(x.dtype) if x.is_floating_point() else None

@@ -22,6 +22,24 @@ def test_measure_returns_median_peak_and_result():
     assert seconds >= 0 and peak > 0 and float(out) == 3.0
 
 
+@pytest.mark.parametrize("kernel_record", [True, False])
+def test_peak_rss_sees_a_transient_allocation(monkeypatch, kernel_record):
+    """A 128 MB tensor made and freed inside the block sets its peak, whether the kernel's
+    high-water mark is reset and read or a thread samples (``kernel_record=False``)."""
+    import time
+
+    if not kernel_record:
+        monkeypatch.setattr(bench, "_reset_peak_rss", lambda: False)
+    elif not bench._reset_peak_rss():
+        pytest.skip("needs Linux's resettable peak resident memory")
+    size = 2**27
+    with bench._PeakRSS() as rss:
+        x = torch.ones(size // 4)
+        time.sleep(0.05)
+        del x
+    assert 0.95 * size < rss.peak - rss.base < 1.1 * size
+
+
 def _cells(table: str) -> list[dict[str, str]]:
     """The table's rows as {column header: cell}, columns cut where the dashed rule has runs."""
     lines = table.splitlines()

@@ -553,3 +553,45 @@ def test_reference_checks_its_explicit_patches(monkeypatch):
     monkeypatch.setattr(agop.reference, "conv_patches", lambda conv, x: real(conv, x).flip(1))
     with pytest.raises(AssertionError, match="do not reproduce the conv output"):
         brute_force_patch_agop(model, X, "0")
+
+
+class ReadsAValue(nn.Module):
+    """A forward that reads a number out of a tensor: it cannot run on the meta device."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        h = self.conv(x)
+        return (h * float(h.detach().abs().max() > -1)).flatten(1)[:, :2]
+
+
+@pytest.mark.parametrize("name", ["residual-zeros", "groups", "stride2", "reads"])
+def test_chunk_size_from_shapes_equals_the_measured_one(name):
+    """The chunk size comes from a shapes-only (meta) forward pass; it must equal the one
+    measured by an ordinary forward pass, and a model that cannot run on meta gets it too."""
+    from agop.features import _images_per_chunk
+
+    model = ReadsAValue().double().eval() if name == "reads" else make(name)
+    x1 = torch.randn(1, 3, 14, 14, dtype=torch.float64)
+    calls = []
+
+    def forward(x):
+        calls.append(x.device.type)
+        return model(x)
+
+    conv_bytes = []
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: conv_bytes.append(o.numel() * 8))
+        for m in model.modules()
+        if isinstance(m, nn.Conv2d)
+    ]
+    model(x1)
+    for h in hooks:
+        h.remove()
+    per_image = 2 * sum(conv_bytes)
+    for images in (1, 3, 10):
+        budget = images * per_image + per_image // 2
+        assert _images_per_chunk(model, forward, x1, budget) == images
+    assert calls == (["cpu"] * 3 if name == "reads" else [])  # a real pass only when needed

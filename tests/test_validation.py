@@ -678,3 +678,26 @@ def test_defect10_complex_images_are_rejected(fn):
         fn(torch.complex(X, X))
     with pytest.raises(TypeError, match="X must be real"):
         fn(torch.complex(X, X).numpy())
+
+
+def test_finite_checks_hold_no_temporary_of_the_tensors_size():
+    """``check_finite`` and ``check_result`` scan a 64 MB matrix without a temporary of its
+    size (``torch.isfinite`` makes several), and still find one NaN or inf anywhere."""
+    from agop.bench import _PeakRSS, _reset_peak_rss
+    from agop.validation import check_finite, check_result
+
+    if not _reset_peak_rss():
+        pytest.skip("needs Linux's resettable peak resident memory")
+    K = torch.rand(4000, 4000)
+    with _PeakRSS() as rss:
+        check_finite(K, "K")
+        check_result(K, "K")
+    assert rss.peak - rss.base < 0.25 * K.numel() * K.element_size()
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        for where in ((0, 0), (1234, 3999), (3999, 3999)):
+            K[where] = bad
+            with pytest.raises(ValueError, match="1 non-finite"):
+                check_finite(K, "K")
+            with pytest.raises(ValueError, match="1 of 16000000 values"):
+                check_result(K, "K")
+            K[where] = 0.5
