@@ -212,20 +212,42 @@ def measure(
     return statistics.median(times), peak, out
 
 
+def _on_meta(out: Any) -> bool:
+    if isinstance(out, (tuple, list)):
+        return any(_on_meta(o) for o in out)
+    return isinstance(out, torch.Tensor) and out.is_meta
+
+
+class _ComputedFlops(FlopCounterMode):
+    """:class:`~torch.utils.flop_counter.FlopCounterMode` without the operations on the
+    ``meta`` device, which infer shapes and compute nothing (the patch-AGOP sizes its chunks
+    that way). It overrides the counter's private ``_count_flops``; under a torch that renamed
+    it, meta operations are counted like the others."""
+
+    def _count_flops(self, func_packet, out, args, kwargs):
+        if _on_meta(out):
+            return out
+        return super()._count_flops(func_packet, out, args, kwargs)
+
+
 def count_flops(fn: Callable[[], Any]) -> float:
     r"""Floating-point operations of one call of ``fn``, as counted by
     :class:`torch.utils.flop_counter.FlopCounterMode`: matrix products and convolutions,
-    forward and backward (elementwise work is not counted). Run it apart from the timing.
+    forward and backward (elementwise work is not counted), leaving out operations on the
+    ``meta`` device (shapes only). Run it apart from the timing.
 
     Examples:
-        A ``(64, 32) @ (32, 16)`` product is :math:`2 \cdot 64 \cdot 32 \cdot 16` FLOPs:
+        A ``(64, 32) @ (32, 16)`` product is :math:`2 \cdot 64 \cdot 32 \cdot 16` FLOPs;
+        the same product on ``meta`` computes nothing:
 
         >>> import torch
         >>> a, b = torch.randn(64, 32), torch.randn(32, 16)
         >>> count_flops(lambda: a @ b)
         65536.0
+        >>> count_flops(lambda: (a @ b, a.to("meta") @ b.to("meta")))
+        65536.0
     """
-    with FlopCounterMode(display=False) as counter:
+    with _ComputedFlops(display=False) as counter:
         fn()
     return float(counter.get_total_flops())
 
