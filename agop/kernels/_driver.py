@@ -138,11 +138,13 @@ def run_tiles(work: Callable[[T], None], items: Sequence[T], workers: int) -> No
 
 
 class _Source:
-    """Per-image data of a tile: sliced from a cache when it fits the budget, else recomputed
-    (the last tile's data kept per worker thread)."""
+    """Per-image data of a tile: sliced from a cache when it fits the budget, else recomputed,
+    each worker thread keeping the data of its last ``slots`` tiles (two for a symmetric
+    matrix, whose rows and columns come from this one source: a worker's next tile usually
+    shares its rows)."""
 
-    def __init__(self, ops: TileOps, X: torch.Tensor, cache: bool):
-        self.ops, self.X = ops, X
+    def __init__(self, ops: TileOps, X: torch.Tensor, cache: bool, slots: int = 1):
+        self.ops, self.X, self.slots = ops, X, slots
         self.data = ops.prepare(X) if cache else None
         self._last = threading.local()
 
@@ -150,9 +152,16 @@ class _Source:
         if self.data is not None:
             return self.ops.take(self.data, idx)
         key = (idx.start, idx.stop)
-        if getattr(self._last, "key", None) != key:
-            self._last.key, self._last.data = key, self.ops.prepare(self.X[idx])
-        return self._last.data
+        kept = getattr(self._last, "kept", None)
+        if kept is None:
+            kept = self._last.kept = {}
+        if key in kept:
+            kept[key] = kept.pop(key)  # the most recently used goes last
+        else:
+            if len(kept) >= self.slots:
+                del kept[next(iter(kept))]  # the least recently used
+            kept[key] = self.ops.prepare(self.X[idx])
+        return kept[key]
 
 
 def _plan(
@@ -252,7 +261,7 @@ def _progress_bar(show: bool, total: int, desc: str) -> Any:
 def _kernel_matrix(ops, X, Z, symmetric, max_memory, progress, desc, out, workers):
     n, m = X.shape[0], Z.shape[0]
     tn, tm, cache, workers = _plan(ops, n, m, X.device, max_memory, grad=False, workers=workers)
-    rows_src = _Source(ops, X, cache)
+    rows_src = _Source(ops, X, cache, slots=2 if symmetric else 1)
     cols_src = rows_src if symmetric else _Source(ops, Z, cache)
     pairs = tile_pairs(n, m, tn, tm, symmetric)
     show = _show(progress, n * m * ops.n_positions / (2 if symmetric else 1))
