@@ -23,6 +23,7 @@ scikit-learn estimator. Deep ConvRFM reuses :func:`rfm_iterations` layer by laye
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 import warnings
 from collections.abc import Sequence
@@ -162,8 +163,10 @@ def fit_kernel_machine(
     start = time.perf_counter()
     K = kernel(X, X, M=M)
     K_val = kernel(X_val, X, M=M)
-    check_finite(K, "K(X, X)")
-    scale = max(abs(float(v)) for v in torch.aminmax(K))  # max |K|, no n x n temporary
+    lo, hi = (float(v) for v in torch.aminmax(K))  # one pass, no n x n temporary
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # aminmax propagates NaN
+        check_finite(K, "K(X, X)")  # raises, counting the bad entries
+    scale = max(abs(lo), abs(hi))
     if scale == 0:
         raise ValueError("the kernel matrix K(X, X) is zero")
     K.div_(scale)  # in place: no second n x n matrix

@@ -337,3 +337,23 @@ def test_bad_input_errors():
         model.predict(np.zeros((3, 1, 9, 9)))
     with pytest.raises(ValueError, match="iteration"):
         model._outputs(X, iteration=5)
+
+
+def test_fit_refuses_a_kernel_matrix_with_nan_or_inf():
+    """A kernel (here a user's callable) whose K(X, X) holds one NaN or inf is refused with
+    the count, not scaled by it."""
+    from agop.rfm import fit_kernel_machine
+
+    X = torch.randn(6, 1, 4, 4, dtype=torch.float64)
+    Y = torch.eye(6, 2, dtype=torch.float64)
+    for bad in (float("nan"), float("inf")):
+
+        def kernel(A, B=None, M=None, bad=bad):
+            B = A if B is None else B
+            K = torch.exp(-torch.cdist(A.flatten(1), B.flatten(1)))
+            if B is A:
+                K[2, 3] = bad
+            return K
+
+        with pytest.raises(ValueError, match=r"K\(X, X\) contains 1 non-finite"):
+            fit_kernel_machine(kernel, X, Y, X[:2], Y[:2], None, [1e-3])

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from agop.bench import _peak_rss_bytes
 from agop.kernels import _driver, cntk, cntk_agop
 from agop.runtime import default_device
 
@@ -45,13 +46,9 @@ PROBLEMS = {"K": "K(X,X)", "AGOP": "patch-AGOP"}
 def _peak_rss_mb() -> float:
     """This process's peak resident memory in MB: ``VmHWM`` (reset by exec, unlike
     ``ru_maxrss``, which a child inherits from the parent it was forked from)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 2**10
-    except OSError:
-        pass
+    peak = _peak_rss_bytes()
+    if peak is not None:
+        return peak / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # kB on Linux
 
 
