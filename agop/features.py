@@ -251,6 +251,43 @@ def _direction_grads(f, hs, V, batched: bool):
         yield tuple(None if grad is None else grad[None] for grad in grads)
 
 
+def _is_cut(f: torch.Tensor, t: torch.Tensor, hs: Sequence[torch.Tensor]) -> bool:
+    """Whether ``f`` depends on the ``hs`` only through ``t``: no path of ``f``'s autograd graph
+    reaches a node of an ``h`` without passing through the edge into ``t`` (another output of
+    ``t``'s node is an ordinary path)."""
+    if f.grad_fn is None or t.grad_fn is None:
+        return False
+    blocked = (t.grad_fn, t.output_nr)
+    targets = {h.grad_fn for h in hs if h.grad_fn is not None}
+    leaves = {id(h) for h in hs if h.grad_fn is None}
+    seen = {f.grad_fn}
+    stack = [f.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node in targets or id(getattr(node, "variable", None)) in leaves:
+            return False
+        for edge in node.next_functions:
+            if edge[0] is not None and edge != blocked and edge[0] not in seen:
+                seen.add(edge[0])
+                stack.append(edge[0])
+    return True
+
+
+def _tail_grads(f: torch.Tensor, t: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+    """``d <v, f> / d t`` for every direction ``v`` of ``V`` (``B x n x C``), ``(B, *t.shape)``:
+    one vmapped backward through the layers after ``t`` (the read-out), which reads their
+    weights once for all directions; one pass per direction when an op has no vmap rule."""
+    try:
+        (grad,) = torch.autograd.grad(
+            f, t, grad_outputs=V, retain_graph=True, is_grads_batched=True
+        )
+    except RuntimeError:
+        grad = torch.stack(
+            [torch.autograd.grad(f, t, grad_outputs=v, retain_graph=True)[0] for v in V]
+        )
+    return grad
+
+
 def _gram_sum(grad: torch.Tensor) -> torch.Tensor:
     """``G_g = sum_{b, p} grad[b, g, :, p] grad[b, g, :, p]^T`` for ``grad`` of shape
     ``(batch, groups, k, positions)``: one batched product per group with positions as the inner
@@ -387,7 +424,10 @@ def patch_agop(
     batched gradients under ``max_memory`` bytes; ``False`` runs one ordinary backward pass per
     direction. ``None`` (default) vectorises on accelerators only: on the CPU the plain passes
     were faster (VGG11, ResNet18, the 4-layer CNN of ``python -m agop.bench``) and hold one
-    direction's gradients at a time.
+    direction's gradients at a time. Either way, when the model's output depends on the conv
+    outputs only through the input of its read-out (the first ``nn.Linear`` after the last
+    conv; checked on the autograd graph), one vmapped backward takes every direction through
+    the read-out, whose weights are then read once, not once per direction.
 
     ``sketch=k`` replaces the one-hot output directions by :math:`k` Gaussian probes
     :math:`v \sim \mathcal N(0, I)` per image: :math:`\frac1k \sum_v (J^\top v)(J^\top v)^\top` is
@@ -453,6 +493,17 @@ def patch_agop(
 
         return hook
 
+    # the read-out's input: the first Linear input after the last conv call; when f depends on
+    # the conv outputs only through it, one batched backward takes every direction to it
+    conv_calls = [0]
+    readout_inputs: list[tuple[int, torch.Tensor]] = []
+
+    def count_conv(module, inputs, out):
+        conv_calls[0] += 1
+
+    def record_readout(module, inputs):
+        readout_inputs.append((conv_calls[0], inputs[0]))
+
     def forward(x):
         try:
             return _output_matrix(work(x), x.shape[0])
@@ -466,12 +517,19 @@ def patch_agop(
             chunk_size = _images_per_chunk(work, forward, X[:1].to(device), max_memory)
         chunk_size = min(n, chunk_size)
         handles = [conv.register_forward_hook(hook_for(name)) for name, conv in convs.items()]
+        for module in work.modules():
+            if isinstance(module, nn.Conv2d):
+                handles.append(module.register_forward_hook(count_conv))
+            elif isinstance(module, nn.Linear):
+                handles.append(module.register_forward_pre_hook(record_readout))
         try:
             for start in tqdm(range(0, n, chunk_size), desc="patch-AGOP", disable=not progress):
                 x = X[start : start + chunk_size].to(device)
                 m = x.shape[0]
                 for name in convs:
                     recorded[name] = []
+                conv_calls[0] = 0
+                readout_inputs.clear()
                 f = forward(x)
                 if not bool(torch.isfinite(f).all()):
                     raise ValueError(
@@ -490,11 +548,17 @@ def patch_agop(
                 per_dir = sum(h[0].numel() for h in hs) * m * f.element_size()
                 batch = max(1, int(max_memory // max(per_dir, 1)))
                 V = _probes(sel, n_out, sketch, range(start, start + m), seed, f.dtype, device)
+                after = [t for calls, t in readout_inputs if calls == conv_calls[0]]
+                t = after[0] if after and _is_cut(f, after[0], hs) else None
                 chunks = (
                     grads
                     for b0 in range(0, V.shape[0], batch)
-                    for grads in _direction_grads(
-                        f, hs, V[b0 : b0 + batch].contiguous(), batched=vectorize
+                    for grads in (
+                        _direction_grads(f, hs, V[b0 : b0 + batch].contiguous(), batched=vectorize)
+                        if t is None
+                        else _direction_grads(
+                            t, hs, _tail_grads(f, t, V[b0 : b0 + batch]), batched=vectorize
+                        )
                     )
                 )
                 for grads in chunks:
@@ -506,7 +570,8 @@ def patch_agop(
                         contribution = _gram_sum(grad)
                         previous = G[name]
                         G[name] = contribution if previous is None else previous + contribution
-                del f, hs
+                del f, hs, t, after
+                readout_inputs.clear()
                 for name in convs:
                     recorded[name] = []
         finally:

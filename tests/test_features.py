@@ -191,6 +191,90 @@ def test_vectorised_and_per_direction_backward_agree(arch):
         torch.testing.assert_close(c[name], d[name], rtol=1e-12, atol=1e-14)
 
 
+class SkipAroundReadout(nn.Module):
+    """A read-out that is not a cut: the first conv's output also reaches f around it
+    (``skip="add"``), or the second half of the read-out's input split takes its own path
+    (``skip="split"``: another output of the node that makes the read-out's input)."""
+
+    def __init__(self, skip):
+        super().__init__()
+        self.skip = skip
+        self.c1 = nn.Conv2d(3, 4, 3, padding=1)
+        self.c2 = nn.Conv2d(4, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 8 * 8 // 2, 3)
+
+    def forward(self, x):
+        h = torch.tanh(self.c1(x))
+        z = torch.tanh(self.c2(h)).flatten(1)
+        if self.skip == "add":
+            return self.fc(z[:, : z.shape[1] // 2]) + h.mean((2, 3))[:, :3] ** 2
+        first, second = z.chunk(2, dim=1)
+        return self.fc(first) + torch.sin(second[:, :3])
+
+
+@pytest.mark.parametrize("skip", ["add", "split"])
+def test_a_readout_that_is_not_a_cut_keeps_every_path(skip):
+    """The engine takes the directions through the read-out in one batch only when f depends
+    on the conv outputs through it alone; here it does not, and the paths around it count."""
+    torch.manual_seed(5)
+    model = SkipAroundReadout(skip).double().eval()
+    X = torch.randn(4, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    for name, A in patch_agop(model, X, device="cpu").items():
+        R = brute_force_patch_agop(model, X, name)
+        assert float((A - R).norm() / R.norm()) <= 1e-10, name
+
+
+def _conv_outputs_and_readout_input(model, X):
+    hs, inputs = [], []
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: hs.append(o))
+        for m in model.modules()
+        if isinstance(m, nn.Conv2d)
+    ]
+    hooks.append(model.fc.register_forward_pre_hook(lambda m, i: inputs.append(i[0])))
+    f = model(X)
+    for hook in hooks:
+        hook.remove()
+    return f, inputs[0], hs
+
+
+def test_the_readout_of_a_sequential_net_is_a_cut():
+    """Where the read-out input is a cut (every arch of the brute-force tests above), the
+    engine batches the read-out; where it is not, it does not."""
+    from agop.features import _is_cut
+
+    g = torch.Generator().manual_seed(5)
+    for model, side, cut in [
+        (make("residual-zeros"), 14, True),
+        (SkipAroundReadout("add").double(), 8, False),
+        (SkipAroundReadout("split").double(), 8, False),
+    ]:
+        X = torch.randn(2, 3, side, side, dtype=torch.float64, generator=g)
+        assert _is_cut(*_conv_outputs_and_readout_input(model, X)) is cut
+
+
+def test_ops_without_a_vmap_rule_fall_back_to_one_pass_per_direction(monkeypatch):
+    """Both batched backwards (through the read-out, and ``vectorize=True`` through the
+    network) fall back to one pass per direction when vmap fails, with the same AGOP."""
+    model = make("residual-zeros")
+    X = torch.randn(3, 3, 14, 14, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
+    expected = patch_agop(model, X, device="cpu", vectorize=True)
+    grad = torch.autograd.grad
+    batched = []
+
+    def no_vmap(*args, is_grads_batched=False, **kwargs):
+        if is_grads_batched:
+            batched.append(True)
+            raise RuntimeError("no batching rule")
+        return grad(*args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", no_vmap)
+    got = patch_agop(model, X, device="cpu", vectorize=True)
+    assert len(batched) == 2  # the read-out, then the network
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-12, atol=1e-14)
+
+
 def test_linear_conv_model_closed_form(float64):
     """f(x) = R vec(W * x): d f_c / d h[j] = R[c, :, j] for every x, so
     AGOP = W^T (sum_c sum_j R[c, :, j] R[c, :, j]^T) W, independent of the data."""
