@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from agop._typing import ArrayLike, Device, IntPair
 from agop.linalg import congruence, correlation, psd_power, psd_sqrt
 from agop.patches import _pair, extract_patches, output_size
-from agop.runtime import default_device
+from agop.runtime import _last_level_cache, default_device
 from agop.validation import (
     ArgumentTypeError,
     as_tensor,
@@ -303,13 +303,25 @@ def _gram_sum(grad: torch.Tensor) -> torch.Tensor:
 
 
 def _images_per_chunk(
-    model: nn.Module, forward, x1: torch.Tensor, max_memory: int, most: int = 256
+    model: nn.Module,
+    forward,
+    x1: torch.Tensor,
+    max_memory: int,
+    most: int = 256,
+    cache: int | None = None,
 ) -> int:
     """As many images (at most ``most``) as keep twice their conv outputs -- the activations
     the forward graph holds and one direction's gradients -- under ``max_memory`` bytes,
     measured on one image ``x1``: by a forward pass on the ``meta`` device (shapes only, no
     arithmetic), or by an ordinary one when the model cannot run there (an op without a meta
-    implementation, a value read out of a tensor)."""
+    implementation, a value read out of a tensor).
+
+    With ``cache`` (bytes of the CPU's last-level cache), also no more than keep the conv
+    outputs within ``max(cache / 2, weight bytes)``: each direction's backward pass then works
+    in the cache, and a chunk still spans enough images that reading the model's weights, once
+    per pass, does not dominate (on 2 cores with 32 MB of cache: a 4-layer CNN on 32 x 32
+    images 0.9 s against 1.4 s in chunks of 256; VGG11 and ResNet18 keep 2 images of 224 px,
+    5 % and 15 % faster than one)."""
     sizes: list[int] = []
 
     def hook(module, inputs, out):
@@ -330,7 +342,11 @@ def _images_per_chunk(
     finally:
         for handle in handles:
             handle.remove()
-    return max(1, min(most, int(max_memory // max(2 * sum(sizes), 1))))
+    per_image = max(sum(sizes), 1)
+    if cache is not None:
+        weights = sum(p.numel() * p.element_size() for p in model.parameters())
+        most = min(most, max(cache // 2, weights) // per_image)
+    return max(1, min(most, int(max_memory // (2 * per_image))))
 
 
 class FactoredAGOP:
@@ -419,8 +435,9 @@ def patch_agop(
     (``outputs``: indices of the model's flattened outputs to include; ``None``: all).
     ``layers``: names (or modules) of Conv2d layers, ``None`` for all. All layers come from the
     same backward passes, ``chunk_size`` images at a time (``None``: as many as keep twice
-    their conv outputs under ``max_memory`` bytes, at most 256). ``vectorize=True`` runs the output
-    directions through one vmapped backward (``is_grads_batched``), as many at once as keep the
+    their conv outputs under ``max_memory`` bytes, at most 256; on the CPU also as many as keep
+    them within half the last-level cache, or within the weights' size if larger).
+    ``vectorize=True`` runs the output directions through one vmapped backward (``is_grads_batched``), as many at once as keep the
     batched gradients under ``max_memory`` bytes; ``False`` runs one ordinary backward pass per
     direction. ``None`` (default) vectorises on accelerators only: on the CPU the plain passes
     were faster (VGG11, ResNet18, the 4-layer CNN of ``python -m agop.bench``) and hold one
@@ -514,7 +531,8 @@ def patch_agop(
 
     with _eval_mode(work, "the patch-AGOP"), torch.inference_mode(False), torch.enable_grad():
         if chunk_size is None:
-            chunk_size = _images_per_chunk(work, forward, X[:1].to(device), max_memory)
+            cache = _last_level_cache() if device.type == "cpu" else None
+            chunk_size = _images_per_chunk(work, forward, X[:1].to(device), max_memory, cache=cache)
         chunk_size = min(n, chunk_size)
         handles = [conv.register_forward_hook(hook_for(name)) for name, conv in convs.items()]
         for module in work.modules():

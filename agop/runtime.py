@@ -90,6 +90,22 @@ def default_device(device: str | torch.device | None = None) -> torch.device:
     return device
 
 
+def _last_level_cache(fallback: int = 8 * 2**20) -> int:
+    """Bytes of the CPU's largest cache (Linux sysfs), ``fallback`` where it cannot be read."""
+    sizes = []
+    for index in range(8):
+        try:
+            with open(f"/sys/devices/system/cpu/cpu0/cache/index{index}/size") as file:
+                text = file.read().strip().upper()
+        except OSError:
+            continue
+        scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+        digits = text.rstrip("KMG")
+        if digits.isdigit():
+            sizes.append(int(digits) * scale)
+    return max(sizes, default=fallback)
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return a CPU ``torch.Generator`` seeded with ``seed``.
 

@@ -37,7 +37,8 @@ def engine_against_reference(
     notes: str = "",
     factored: bool = False,
 ) -> Result:
-    """Time, peak memory and arithmetic of both paths on every conv layer of ``model``.
+    """Time (the median of ``repeats`` runs each), peak memory and arithmetic of both paths on
+    every conv layer of ``model``.
 
     ``factored=True`` times the engine returning each layer's factors ``W, G``
     (:class:`agop.features.FactoredAGOP`), what every similarity needs; the ``q x q``
@@ -54,7 +55,7 @@ def engine_against_reference(
     flops = count_flops(engine)
     seconds, peak, fast = measure(engine, device, repeats=repeats, warmup=0)
     ref_flops = count_flops(reference)
-    ref_seconds, ref_peak, slow = measure(reference, device, repeats=1, warmup=0)
+    ref_seconds, ref_peak, slow = measure(reference, device, repeats=repeats, warmup=0)
     if factored:
         fast = {k: f.dense() for k, f in fast.items()}
     error = max(float((fast[k] - slow[k]).norm() / slow[k].norm()) for k in names)

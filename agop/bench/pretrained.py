@@ -72,7 +72,7 @@ def _rows(name: str, size: str, device: torch.device, s: dict) -> Iterator[Resul
         range(s["outputs"]),
         device,
         size=size,
-        repeats=3,  # the engine: median of 3 runs (the reference runs once)
+        repeats=3,  # medians of 3 runs of each path
         problem=f"{name}: {n_layers} conv layers, {shape}, exact, {s['outputs']} outputs",
         notes="quick: two 64x64 images and 2 outputs" if size == "quick" else "",
         factored=True,
