@@ -42,6 +42,7 @@ from agop.patches import _pair, extract_patches, output_size
 from agop.runtime import _last_level_cache, default_device
 from agop.validation import (
     ArgumentTypeError,
+    all_finite,
     as_tensor,
     check_choice,
     check_images,
@@ -549,7 +550,7 @@ def patch_agop(
                 conv_calls[0] = 0
                 readout_inputs.clear()
                 f = forward(x)
-                if not bool(torch.isfinite(f).all()):
+                if not all_finite(f):
                     raise ValueError(
                         "the model's output on X holds NaN or inf; the patch-AGOP "
                         "is undefined there"
@@ -791,7 +792,7 @@ def _inner_spectra(G, g: int, k: int) -> torch.Tensor:
             f"({g}, {k}, {k}) for {g} group(s) of {k} filters, got shape "
             f"{tuple(G.shape)}"
         )
-    if not bool(torch.isfinite(G).all()):
+    if not all_finite(G):
         raise ValueError("G holds NaN or inf")
     G = (G + G.mT) / 2
     lam = torch.linalg.eigvalsh(G)

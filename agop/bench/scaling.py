@@ -27,6 +27,7 @@ import torch
 from agop.bench import _peak_rss_bytes
 from agop.kernels import _driver, cntk, cntk_agop
 from agop.runtime import default_device
+from agop.validation import all_finite
 
 
 @dataclasses.dataclass
@@ -90,7 +91,7 @@ def _point(
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     seconds = time.perf_counter() - t0
-    if not bool(torch.isfinite(out).all()):
+    if not all_finite(out):
         raise RuntimeError("non-finite kernel values")
     if dev.type == "cuda":
         peak = torch.cuda.max_memory_allocated(dev) / 2**20
