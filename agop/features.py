@@ -253,9 +253,9 @@ def _direction_grads(f, hs, V, batched: bool):
 
 
 def _is_cut(f: torch.Tensor, t: torch.Tensor, hs: Sequence[torch.Tensor]) -> bool:
-    """Whether ``f`` depends on the ``hs`` only through ``t``: no path of ``f``'s autograd graph
-    reaches a node of an ``h`` without passing through the edge into ``t`` (another output of
-    ``t``'s node is an ordinary path)."""
+    """Whether ``f`` depends on the ``hs`` only through ``t``: some path of ``f``'s autograd
+    graph reaches ``t``, and none reaches a node of an ``h`` without passing through the edge
+    into ``t`` (another output of ``t``'s node is an ordinary path)."""
     if f.grad_fn is None or t.grad_fn is None:
         return False
     blocked = (t.grad_fn, t.output_nr)
@@ -263,15 +263,17 @@ def _is_cut(f: torch.Tensor, t: torch.Tensor, hs: Sequence[torch.Tensor]) -> boo
     leaves = {id(h) for h in hs if h.grad_fn is None}
     seen = {f.grad_fn}
     stack = [f.grad_fn]
+    reached = False
     while stack:
         node = stack.pop()
         if node in targets or id(getattr(node, "variable", None)) in leaves:
             return False
         for edge in node.next_functions:
+            reached = reached or edge == blocked
             if edge[0] is not None and edge != blocked and edge[0] not in seen:
                 seen.add(edge[0])
                 stack.append(edge[0])
-    return True
+    return reached
 
 
 def _tail_grads(f: torch.Tensor, t: torch.Tensor, V: torch.Tensor) -> torch.Tensor:

@@ -233,7 +233,8 @@ def test_vectorised_and_per_direction_backward_agree(arch):
 class SkipAroundReadout(nn.Module):
     """A read-out that is not a cut: the first conv's output also reaches f around it
     (``skip="add"``), or the second half of the read-out's input split takes its own path
-    (``skip="split"``: another output of the node that makes the read-out's input)."""
+    (``skip="split"``: another output of the node that makes the read-out's input), or the
+    read-out's output is dropped (``skip="unused"``)."""
 
     def __init__(self, skip):
         super().__init__()
@@ -241,12 +242,16 @@ class SkipAroundReadout(nn.Module):
         self.c1 = nn.Conv2d(3, 4, 3, padding=1)
         self.c2 = nn.Conv2d(4, 4, 3, padding=1)
         self.fc = nn.Linear(4 * 8 * 8 // 2, 3)
+        self.out = nn.Linear(3 * 8 * 8, 3)
 
     def forward(self, x):
         h = torch.tanh(self.c1(x))
         z = torch.tanh(self.c2(h)).flatten(1)
         if self.skip == "add":
             return self.fc(z[:, : z.shape[1] // 2]) + h.mean((2, 3))[:, :3] ** 2
+        if self.skip == "unused":  # an auxiliary head whose output is dropped
+            self.fc(z[:, : z.shape[1] // 2])
+            return self.out(x.flatten(1))
         first, second = z.chunk(2, dim=1)
         return self.fc(first) + torch.sin(second[:, :3])
 
@@ -261,6 +266,14 @@ def test_a_readout_that_is_not_a_cut_keeps_every_path(skip):
     for name, A in patch_agop(model, X, device="cpu").items():
         R = brute_force_patch_agop(model, X, name)
         assert float((A - R).norm() / R.norm()) <= 1e-10, name
+
+
+def test_a_dropped_readout_leaves_the_conv_outputs_unreached():
+    """Convs and a read-out whose results the output never uses: the engine says so."""
+    model = SkipAroundReadout("unused").double().eval()
+    X = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    with pytest.raises(ValueError, match="does not reach the model's output"):
+        patch_agop(model, X, device="cpu")
 
 
 def _conv_outputs_and_readout_input(model, X):
@@ -287,6 +300,7 @@ def test_the_readout_of_a_sequential_net_is_a_cut():
         (make("residual-zeros"), 14, True),
         (SkipAroundReadout("add").double(), 8, False),
         (SkipAroundReadout("split").double(), 8, False),
+        (SkipAroundReadout("unused").double(), 8, False),
     ]:
         X = torch.randn(2, 3, side, side, dtype=torch.float64, generator=g)
         assert _is_cut(*_conv_outputs_and_readout_input(model, X)) is cut
