@@ -440,9 +440,9 @@ def patch_agop(
     same backward passes, ``chunk_size`` images at a time (``None``: as many as keep twice
     their conv outputs under ``max_memory`` bytes, at most 256; on the CPU also as many as keep
     them within half the last-level cache, or within the weights' size if larger).
-    ``vectorize=True`` runs the output directions through one vmapped backward (``is_grads_batched``), as many at once as keep the
-    batched gradients under ``max_memory`` bytes; ``False`` runs one ordinary backward pass per
-    direction. ``None`` (default) vectorises on accelerators only: on the CPU the plain passes
+    ``vectorize=True`` runs the output directions through one vmapped backward
+    (``is_grads_batched``), as many at once as keep the batched gradients under ``max_memory``
+    bytes; ``False`` runs one ordinary backward pass per direction. ``None`` (default) vectorises on accelerators only: on the CPU the plain passes
     were faster (VGG11, ResNet18, the 4-layer CNN of ``python -m agop.bench``) and hold one
     direction's gradients at a time. Either way, when the model's output depends on the conv
     outputs only through the input of its read-out (the first ``nn.Linear`` after the last
@@ -550,7 +550,6 @@ def patch_agop(
                 for name in convs:
                     recorded[name] = []
                 conv_calls[0] = 0
-                readout_inputs.clear()
                 f = forward(x)
                 if not all_finite(f):
                     raise ValueError(
@@ -571,15 +570,18 @@ def patch_agop(
                 V = _probes(sel, n_out, sketch, range(start, start + m), seed, f.dtype, device)
                 after = [t for calls, t in readout_inputs if calls == conv_calls[0]]
                 t = after[0] if after and _is_cut(f, after[0], hs) else None
+                # from the read-out's input when it is a cut, with the directions taken there
+                root = f if t is None else t
                 chunks = (
                     grads
                     for b0 in range(0, V.shape[0], batch)
-                    for grads in (
-                        _direction_grads(f, hs, V[b0 : b0 + batch].contiguous(), batched=vectorize)
+                    for grads in _direction_grads(
+                        root,
+                        hs,
+                        V[b0 : b0 + batch].contiguous()
                         if t is None
-                        else _direction_grads(
-                            t, hs, _tail_grads(f, t, V[b0 : b0 + batch]), batched=vectorize
-                        )
+                        else _tail_grads(f, t, V[b0 : b0 + batch]),
+                        batched=vectorize,
                     )
                 )
                 for grads in chunks:
@@ -591,7 +593,7 @@ def patch_agop(
                         contribution = _gram_sum(grad)
                         previous = G[name]
                         G[name] = contribution if previous is None else previous + contribution
-                del f, hs, t, after
+                del f, hs, t, after, root
                 readout_inputs.clear()
                 for name in convs:
                     recorded[name] = []
