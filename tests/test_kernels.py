@@ -520,3 +520,15 @@ def test_kernel_written_into_a_preallocated_buffer():
         K.cntk(X, Z, 3, 2, out=torch.empty(4, 5, dtype=torch.float64))
     with pytest.raises(ValueError, match="out must be"):
         K.cntk(X, Z, 3, 2, out=torch.empty(5, 4))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_opposite_patches_have_angle_pi(dtype):
+    """Z = -X: every pair of same-position patches is opposite, theta = pi, kappa0 = 0 and
+    s = 0 (up to rounding, which the snap sets to zero), so the depth-1 NNGP and NTK vanish;
+    rounding that leaves sin(theta) a signed zero must not flip theta to -pi."""
+    X = _images(30, H=5, W=5).to(dtype)
+    for kind in ("nngp", "ntk"):
+        K_opposite = K.cntk(X, -X, 3, 1, kind=kind).diagonal()
+        scale = K.cntk(X, X, 3, 1, kind=kind).diagonal()
+        assert (K_opposite.abs() <= 1e-6 * scale).all(), kind

@@ -63,12 +63,12 @@ def _untiled(fn):
     """Run ``fn`` with a single tile (no cache-sized tiles, unlimited budget)."""
 
     def run():
-        saved = _driver.CPU_TILE_ELEMENTS
-        _driver.CPU_TILE_ELEMENTS = 2**62
+        saved = _driver.CPU_TILE_BYTES
+        _driver.CPU_TILE_BYTES = 2**62
         try:
             return fn()
         finally:
-            _driver.CPU_TILE_ELEMENTS = saved
+            _driver.CPU_TILE_BYTES = saved
 
     return run
 

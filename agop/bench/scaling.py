@@ -70,7 +70,7 @@ def _point(
     X = torch.rand(n, *shape, generator=g).to(dev)
     budget = None  # tiled: the default budget and cache-sized tiles
     if path == "untiled":  # one block holding every pair of images: the dense reference
-        _driver.CPU_TILE_ELEMENTS = 2**62
+        _driver.CPU_TILE_BYTES = 2**62
         budget = 2**62
     if problem == "K":
 

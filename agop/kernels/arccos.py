@@ -94,8 +94,13 @@ def diagonals(s1: torch.Tensor, k: int, depth: int) -> list[torch.Tensor]:
 
 
 def relu_step(
-    S: torch.Tensor, sx: torch.Tensor, sz: torch.Tensor, snap: float, fill: bool = False
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    S: torch.Tensor,
+    sx: torch.Tensor,
+    sz: torch.Tensor,
+    snap: float,
+    fill: bool = False,
+    keep_s: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     r"""One ReLU layer on covariances: :math:`(A, \kappa_0, s)` from :math:`S` and the variances
     (the formulas in the module docstring).
 
@@ -103,7 +108,11 @@ def relu_step(
     directions, up to rounding); ``snap=0`` only clips negatives, as Neural Tangents does.
     ``fill=True`` sets :math:`\theta = \pi/2` where :math:`S_x S_z = 0` (Neural Tangents'
     :math:`\operatorname{atan2}(0, 0)`); values never depend on it (:math:`S` and :math:`\Theta`
-    vanish there), derivatives do.
+    vanish there), derivatives do. ``keep_s=False`` returns ``None`` for :math:`s` and builds
+    :math:`A` in its buffer.
+
+    Masks are built by arithmetic, not comparisons: on the CPU a comparison into a boolean
+    tensor costs several arithmetic passes, and this step is the kernels' hot loop.
 
     Examples:
         Coinciding directions keep the covariance (:math:`\kappa_0 = 1`); orthogonal ones get
@@ -115,20 +124,32 @@ def relu_step(
         >>> A.tolist(), kappa0.tolist()
         ([4.0, 1.2732395447351628], [1.0, 0.5])
     """
-    prod = sx * sz
+    # full-sized, as its buffer is reused below (a copy only when S is the larger operand)
+    prod = (sx * sz).expand(torch.broadcast_shapes(S.shape, sx.shape, sz.shape)).contiguous()
     d = torch.addcmul(prod, S, S, value=-1.0)
-    zero_prod: Any = prod == 0 if fill else None  # a tensor when fill
+    # 1 where prod = 0, else 0 (prod >= 0, and ceil(clamp(prod, 0, 1)) = 1 for any prod > 0)
+    zero_prod: Any = prod.clamp(0.0, 1.0).ceil_().neg_().add_(1.0) if fill else None
     if snap > 0:
-        d = torch.where(d > prod.mul_(snap), d, 0.0)
+        # keep = 1 where d > snap * prod, else 0, without a boolean tensor (comparisons into
+        # bool cost several arithmetic passes on the CPU): d - snap * prod is positive exactly
+        # when d > snap * prod (gradual underflow), and ceil(clamp(., 0, 1)) maps it to 1.
+        keep = torch.add(d, prod, alpha=-snap, out=prod).clamp_(0.0, 1.0).ceil_()
+        d.mul_(keep).abs_()  # abs: a dropped negative d gives +0, so that atan2(0, S < 0) = pi
     else:
         d.clamp_(min=0.0)
     sq = d.sqrt_()
-    theta = torch.atan2(sq, S)
-    if fill:
-        theta.masked_fill_(zero_prod, _PI / 2)
-    kappa0 = torch.rsub(theta, 1.0, alpha=1.0 / _PI)
-    A = torch.addcmul(sq * (1.0 / _PI), kappa0, S)
-    return A, kappa0, sq
+    # prod's buffer is free again; where prod = 0, S = s = 0 and atan2(0 + 1, 0) = pi / 2
+    theta = torch.atan2(zero_prod.add_(sq) if fill else sq, S, out=prod)
+    kappa0 = theta.mul_(-1.0 / _PI).add_(1.0)
+    if keep_s:
+        return torch.addcmul(sq * (1.0 / _PI), kappa0, S), kappa0, sq
+    return sq.mul_(1.0 / _PI).addcmul_(kappa0, S), kappa0, None  # A in s's buffer
+
+
+def _reciprocal_or_zero(x: torch.Tensor) -> torch.Tensor:
+    r""":math:`1/x` where :math:`x \ne 0`, else 0 (the one-sided derivatives' convention), for
+    :math:`x \ge 0` without a boolean mask."""
+    return x.reciprocal().nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def forward(
@@ -156,9 +177,9 @@ def forward(
     S = S1
     theta: Any = S1 if ntk else None  # Theta_1 = Sigma_1 (no NTK term from the input)
     for layer in range(depth):
-        A, kappa0, _ = relu_step(S, sx[layer], sz[layer], snap)
+        A, kappa0, _ = relu_step(S, sx[layer], sz[layer], snap, keep_s=False)
         if ntk:
-            theta = torch.addcmul(A, kappa0, theta)  # kappa0 Theta + A
+            theta = kappa0.mul_(theta).add_(A)  # kappa0 Theta + A, in kappa0's buffer
         if layer == depth - 1:
             out = theta if ntk else A
             return out.mean(dim=(0, 1))
@@ -212,6 +233,7 @@ def forward_backward(
     theta: Any = S1.clone() if ntk else None  # tensors when ntk
     for layer in range(depth):
         A, kappa0, sq = relu_step(S, sx[layer], sz[layer], snap, fill=True)
+        assert sq is not None  # keep_s=True
         saved.append((S, kappa0, sq, theta))
         if layer == depth - 1:
             K = (theta * kappa0 + A if ntk else A).mean(dim=(0, 1))
@@ -226,8 +248,8 @@ def forward_backward(
     sx_bar = torch.zeros_like(S)
     for layer in range(depth - 1, -1, -1):
         S, kappa0, sq, theta = saved[layer]
-        inv_sq = torch.where(sq > 0, sq.reciprocal(), 0.0)
-        inv_sx = torch.where(sx[layer] > 0, sx[layer].reciprocal(), 0.0)
+        inv_sq = _reciprocal_or_zero(sq)
+        inv_sx = _reciprocal_or_zero(sx[layer])
         S_bar = A_bar * kappa0
         local_sx = A_bar * sq
         if ntk:
