@@ -1,5 +1,6 @@
 """The benchmark harness: registry, measurement, table, JSON round trip, scaling fit."""
 
+import gc
 import json
 
 import pytest
@@ -33,10 +34,17 @@ def test_peak_rss_sees_a_transient_allocation(monkeypatch, kernel_record):
     elif not bench._reset_peak_rss():
         pytest.skip("needs Linux's resettable peak resident memory")
     size = 2**27
-    with bench._PeakRSS() as rss:
-        x = torch.ones(size // 4)
-        time.sleep(0.05)
-        del x
+    # Earlier tests' garbage must not be freed inside the block: a collection there could
+    # return as much memory as the tensor takes, and the peak would not rise above the base.
+    gc.collect()
+    gc.disable()
+    try:
+        with bench._PeakRSS() as rss:
+            x = torch.ones(size // 4)
+            time.sleep(0.05)
+            del x
+    finally:
+        gc.enable()
     assert 0.95 * size < rss.peak - rss.base < 1.1 * size
 
 
