@@ -184,3 +184,22 @@ def test_json_is_written_after_every_row(tmp_path, monkeypatch):
     finally:
         bench.REGISTRY.pop("_probe_rows")
         bench.ENTRY_SIZES.pop("_probe_rows")
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--curve", "20", "--json", "/missing/dir/x.json"], "the directory /missing/dir"),
+        (["--n", "20", "--json", "x.json"], "--json needs --curve"),
+    ],
+)
+def test_large_usage_errors_come_before_any_point_runs(argv, match, capsys, monkeypatch):
+    """A curve takes hours: a --json it cannot write is an error before the first point."""
+    from agop.bench import large
+
+    ran = []
+    monkeypatch.setattr(large, "point_in_subprocess", lambda *a, **k: ran.append(a))
+    monkeypatch.setattr(large, "run_point", lambda *a, **k: ran.append(a))
+    with pytest.raises(SystemExit):
+        large.main(argv)
+    assert match in capsys.readouterr().err and not ran

@@ -8,6 +8,7 @@ Speed targets live here, never in timed tests.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import datetime
 import importlib
@@ -21,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -485,3 +487,16 @@ def load_results(path: str | os.PathLike[str]) -> tuple[dict, list[dict]]:
     if "machine" not in data or "results" not in data:
         raise ValueError(f"{path} is not a benchmark file (no 'machine' and 'results' keys)")
     return data["machine"], data["results"]
+
+
+def check_json_path(parser: argparse.ArgumentParser, path: str) -> None:
+    """A usage error, before any benchmark runs, when ``--json`` cannot be written (shared by
+    the command lines of :mod:`agop.bench`)."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        parser.error(f"--json {path} is a directory; give a file name")
+    if not folder.is_dir():
+        parser.error(f"--json {path}: the directory {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        parser.error(f"--json {path}: not writable")

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
 
-from agop.bench import SIZES, discover, format_table, run_benchmarks
+from agop.bench import SIZES, check_json_path, discover, format_table, run_benchmarks
 from agop.runtime import default_device
 
 
@@ -37,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown benchmark(s) {unknown}; known: {sorted(registry)}")
     args.device = _check_device(parser, args.device)
     if args.json:
-        _check_writable(parser, args.json)
+        check_json_path(parser, args.json)
     command = " ".join(["python -m agop.bench", *(sys.argv[1:] if argv is None else argv)])
     if args.busy < 0:
         parser.error(f"--busy must be a non-negative integer, got {args.busy}")
@@ -66,18 +64,6 @@ def _check_device(parser: argparse.ArgumentParser, device: str | None) -> str | 
     except ValueError as err:
         parser.error(f"--device {device}: {err}")
     return None if device is None else device.lower()
-
-
-def _check_writable(parser: argparse.ArgumentParser, path: str) -> None:
-    """A usage error, before any benchmark runs, when ``--json`` cannot be written."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        parser.error(f"--json {path} is a directory; give a file name")
-    if not folder.is_dir():
-        parser.error(f"--json {path}: the directory {folder} does not exist")
-    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        parser.error(f"--json {path}: not writable")
 
 
 if __name__ == "__main__":

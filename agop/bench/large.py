@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from agop.bench import Result, benchmark, machine_description
+from agop.bench import Result, benchmark, check_json_path, machine_description
 from agop.bench.scaling import _peak_rss_mb
 from agop.data import digits, one_hot
 from agop.kernels import CNTK
@@ -264,6 +264,10 @@ def main(argv: list[str] | None = None) -> None:
     ns = a.curve if a.curve else [a.n]
     if ns == [None] or min(ns) < 10:
         parser.error(f"give --n or --curve with sizes of at least 10, got {ns}")
+    if a.json:
+        if not a.curve:
+            parser.error("--json needs --curve (a single --n prints its point)")
+        check_json_path(parser, a.json)
     if a.curve:
         command = " ".join(
             ["python -m agop.bench.large", *(sys.argv[1:] if argv is None else argv)]
