@@ -489,7 +489,7 @@ def load_results(path: str | os.PathLike[str]) -> tuple[dict, list[dict]]:
     return data["machine"], data["results"]
 
 
-def check_json_path(parser: argparse.ArgumentParser, path: str) -> None:
+def _check_json_path(parser: argparse.ArgumentParser, path: str) -> None:
     """A usage error, before any benchmark runs, when ``--json`` cannot be written (shared by
     the command lines of :mod:`agop.bench`)."""
     target = Path(path)

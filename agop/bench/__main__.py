@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from agop.bench import SIZES, check_json_path, discover, format_table, run_benchmarks
+from agop.bench import SIZES, _check_json_path, discover, format_table, run_benchmarks
 from agop.runtime import default_device
 
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown benchmark(s) {unknown}; known: {sorted(registry)}")
     args.device = _check_device(parser, args.device)
     if args.json:
-        check_json_path(parser, args.json)
+        _check_json_path(parser, args.json)
     command = " ".join(["python -m agop.bench", *(sys.argv[1:] if argv is None else argv)])
     if args.busy < 0:
         parser.error(f"--busy must be a non-negative integer, got {args.busy}")

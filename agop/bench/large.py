@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from agop.bench import Result, benchmark, check_json_path, machine_description
+from agop.bench import Result, _check_json_path, benchmark, machine_description
 from agop.bench.scaling import _peak_rss_mb
 from agop.data import digits, one_hot
 from agop.kernels import CNTK
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.json:
         if not a.curve:
             parser.error("--json needs --curve (a single --n prints its point)")
-        check_json_path(parser, a.json)
+        _check_json_path(parser, a.json)
     if a.curve:
         command = " ".join(
             ["python -m agop.bench.large", *(sys.argv[1:] if argv is None else argv)]
