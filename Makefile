@@ -80,7 +80,7 @@ test-doctest: venv
 	CUDA_VISIBLE_DEVICES= $(PY) -m pytest --doctest-modules agop -p no:cacheprovider --durations=5
 
 test-notebooks: venv
-	$(PY) -m pytest --nbval-lax --durations=0 -p no:cacheprovider book/
+	$(PY) -m pytest --nbval-lax --nbval-cell-timeout=600 --durations=0 -p no:cacheprovider book/
 
 # Headless Chromium renders the built pages in tests/rendered (Debian's package).
 chromium:

@@ -200,8 +200,8 @@ def test_chapter_03_pretrained_branch_runs(tmp_path, monkeypatch):
     under the file name torchvision looks for -- and the chapter runs with MODELS = ["vgg11"].
     Only the code path is checked; these weights are not ImageNet's and no number is kept."""
     import nbformat
+    from execute import execute_notebook
     from fake_files import write_hub_checkpoint
-    from nbclient import NotebookClient
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setenv("AGOP_PROFILE", "quick")
@@ -211,9 +211,7 @@ def test_chapter_03_pretrained_branch_runs(tmp_path, monkeypatch):
     nb = jupytext.read(BOOK / "03_pretrained.md")
     where = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     nb.cells.insert(where + 1, nbformat.v4.new_code_cell('MODELS = ["vgg11"]'))
-    NotebookClient(
-        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(BOOK)}}
-    ).execute()
+    execute_notebook(nb, cwd=str(BOOK), timeout=600, name="03_pretrained (vgg11 branch)")
     text = "".join(
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
     )

@@ -24,7 +24,7 @@ if [ ! -x "$VPY" ]; then
   "$PYTHON" -m venv "$VENV"
   "$VPY" -m pip install --quiet --upgrade pip
   PYTHON="$VPY" "$ROOT/tools/install_torch.sh"
-  "$VPY" -m pip install --quiet "ipywidgets==7.7.*" ipykernel nbclient nbformat pytest
+  "$VPY" -m pip install --quiet "ipywidgets==7.7.*" "ipykernel>=6,<7" nbclient nbformat pytest
 fi
 mkdir "$WORK/src"                      # build from a copy: no build/ or egg-info left in the tree
 cp -r "$ROOT/agop" "$ROOT/pyproject.toml" "$ROOT/README.md" "$ROOT/LICENSE" "$WORK/src/"

@@ -5,8 +5,10 @@
 Called by tools/colab_like.sh (`make test-colab`) with the Python of a fresh virtual environment
 that has no myst-nb, Jupyter Book or Sphinx. Each notebook runs top to bottom, unchanged, in the
 kernel ``NAME``, from its own fresh temporary working directory (so nothing is found through the
-repository's folders). A notebook fails on any cell error and on MyST-only markup left in one of
-its markdown cells. Needs only the standard library, nbformat and nbclient.
+repository's folders). A notebook fails on any cell error, on a cell that runs past the per-cell
+timeout or whose kernel stops answering (named by tools/execute.py), and on MyST-only markup left
+in one of its markdown cells. Nothing is retried. Needs only the standard library, nbformat and
+nbclient.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from execute import CellStalled, execute_notebook  # noqa: E402
 from make_notebooks import myst_markup  # noqa: E402
 
 
@@ -37,34 +39,19 @@ def run(path: Path, kernel: str, timeout: int) -> dict:
     result = {"notebook": path.name, "myst_markup": markup, "error": None}
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"colab-{path.stem}-") as cwd:
-        client = NotebookClient(
-            nb, timeout=timeout, kernel_name=kernel, resources={"metadata": {"path": cwd}}
-        )
         try:
-            client.execute()
+            execute_notebook(nb, cwd=cwd, kernel=kernel, timeout=timeout, name=path.name)
         except CellExecutionError as err:
             result["error"] = str(err).strip().splitlines()[-1][:300]
             result["error_detail"] = str(err)[-3000:]
-        except Exception as err:  # a dead kernel or a timeout
-            result["error"] = f"{type(err).__name__}: {err}"[:300]
+        except CellStalled as err:  # a timeout, a dead or silent kernel: named, never retried
+            result["error"] = f"CellStalled: {err}"[:300]
     result["seconds"] = round(time.perf_counter() - start, 1)
     result["ok"] = result["error"] is None and not markup
     text = "".join(
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
     )
     result["glued_lines"] = sum(1 for line in text.splitlines() if " = " in line)
-    return result
-
-
-def run_with_retry(path: Path, kernel: str, timeout: int) -> dict:
-    """:func:`run`, once more in a fresh kernel when the first run hung past the timeout or
-    lost its kernel (a transport failure, not a cell error: an error in a cell fails at once).
-    A notebook that hangs twice fails; a retry is reported."""
-    result = run(path, kernel, timeout)
-    if result["error"] is not None and "error_detail" not in result:
-        first = result["error"]
-        result = run(path, kernel, timeout)
-        result["retried_after"] = first
     return result
 
 
@@ -77,14 +64,13 @@ def main() -> int:
     args = parser.parse_args()
     results = []
     for path in args.notebooks:
-        r = run_with_retry(path.resolve(), args.kernel, args.timeout)
+        r = run(path.resolve(), args.kernel, args.timeout)
         results.append(r)
         status = "pass" if r["ok"] else "FAIL"
         print(
             f"{status} {r['notebook']:28s} {r['seconds']:7.1f} s"
             + (f"  error: {r['error']}" if r["error"] else "")
-            + (f"  MyST left: {r['myst_markup'][:3]}" if r["myst_markup"] else "")
-            + (f"  (retried after: {r['retried_after']})" if "retried_after" in r else ""),
+            + (f"  MyST left: {r['myst_markup'][:3]}" if r["myst_markup"] else ""),
             flush=True,
         )
         if r.get("error_detail"):

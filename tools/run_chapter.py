@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import base64
-import time
+import sys
 from pathlib import Path
 
 import jupytext
 import nbformat
-from nbclient import NotebookClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from execute import execute_notebook  # noqa: E402
 
 
 def main() -> None:
@@ -27,24 +29,15 @@ def main() -> None:
     out = Path(args.out or f"/tmp/{chapter.stem}")
     out.mkdir(parents=True, exist_ok=True)
     nb = jupytext.read(chapter)
-    client = NotebookClient(
-        nb,
-        timeout=args.timeout,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(chapter.parent)}},
+
+    def report(index, cell, seconds):
+        first = cell.source.splitlines()[0][:70] if cell.source else ""
+        print(f"cell {index:3d}: {seconds:6.1f} s  {first}", flush=True)
+
+    total = execute_notebook(
+        nb, cwd=str(chapter.parent), timeout=args.timeout, name=chapter.name, on_cell=report
     )
-    start = time.perf_counter()
-    with client.setup_kernel():
-        for index, cell in enumerate(nb.cells):
-            t0 = time.perf_counter()
-            client.execute_cell(cell, index)
-            if cell.cell_type == "code":
-                print(
-                    f"cell {index:3d}: {time.perf_counter() - t0:6.1f} s  "
-                    f"{cell.source.splitlines()[0][:70] if cell.source else ''}",
-                    flush=True,
-                )
-    print(f"total {time.perf_counter() - start:.1f} s")
+    print(f"total {total:.1f} s")
     nbformat.write(nb, out / "executed.ipynb")
     k = 0
     for cell in nb.cells:
