@@ -5,9 +5,11 @@
 # and torchvision (tools/install_torch.sh), ipywidgets 7.7.x, IPython's kernel; and none of the
 # book build (no myst-nb, Jupyter Book or Sphinx). agop is built into a wheel and installed
 # non-editable with its own dependencies, which must leave ipywidgets at 7.7.x. Each notebook then
-# runs top to bottom from a fresh temporary directory in the quick profile; its own install cell
-# runs too (AGOP_INSTALL points it at the wheel). Any error, or MyST left in a markdown cell, fails.
+# runs top to bottom from a fresh temporary directory in the quick profile, validated by
+# `pytest --nbval-lax` (tools/colab_run.py); its own install cell runs too (AGOP_INSTALL points it
+# at the wheel). Any error, a cell past the per-cell timeout, or MyST left in markdown, fails.
 #
+# Arguments: nbval's options, passed to pytest (the Makefile's: --nbval-lax --nbval-cell-timeout=420).
 # PYTHON: the interpreter that creates the venv (default python3). COLAB_REPORT: where to write
 # the per-notebook JSON report (default /tmp/agop-colab-report.json). COLAB_VENV: keep the venv
 # there and reuse it on the next run (for developers; `make test` always starts afresh).
@@ -24,7 +26,7 @@ if [ ! -x "$VPY" ]; then
   "$PYTHON" -m venv "$VENV"
   "$VPY" -m pip install --quiet --upgrade pip
   PYTHON="$VPY" "$ROOT/tools/install_torch.sh"
-  "$VPY" -m pip install --quiet "ipywidgets==7.7.*" "ipykernel>=6,<7" nbclient nbformat pytest
+  "$VPY" -m pip install --quiet "ipywidgets==7.7.*" "ipykernel>=6,<7" nbformat pytest nbval
 fi
 mkdir "$WORK/src"                      # build from a copy: no build/ or egg-info left in the tree
 cp -r "$ROOT/agop" "$ROOT/pyproject.toml" "$ROOT/README.md" "$ROOT/LICENSE" "$WORK/src/"
@@ -52,5 +54,5 @@ env -u PYTHONPATH "$VPY" -m pytest -q -p no:cacheprovider "$ROOT/tests/test_widg
 "$VPY" -m ipykernel install --sys-prefix --name agop-colab >/dev/null
 report=${COLAB_REPORT:-/tmp/agop-colab-report.json}
 env -u PYTHONPATH -u MPLBACKEND AGOP_PROFILE=quick AGOP_OFFLINE=1 AGOP_INSTALL="$WHEEL" \
-  "$VPY" "$ROOT/tools/colab_run.py" --kernel agop-colab --report "$report" "$ROOT"/book/*.ipynb
+  "$VPY" "$ROOT/tools/colab_run.py" --kernel agop-colab --report "$report" "$@" "$ROOT"/book/*.ipynb
 echo "test-colab took $(( $(date +%s) - start )) s; report: $report"

@@ -1,85 +1,108 @@
-"""Run every book/*.ipynb as a Colab reader would, and say how each one went.
+"""Validate every book/*.ipynb with nbval as a Colab reader would run it, and say how each went.
 
-    python tools/colab_run.py --kernel NAME [--report FILE] book/*.ipynb
+    python tools/colab_run.py --kernel NAME [--report FILE] [NBVAL OPTIONS] book/*.ipynb
+
+NBVAL OPTIONS go to pytest as they are (`make test-colab` passes
+``--nbval-lax --nbval-cell-timeout=420``); without any, ``--nbval-lax``.
 
 Called by tools/colab_like.sh (`make test-colab`) with the Python of a fresh virtual environment
-that has no myst-nb, Jupyter Book or Sphinx. Each notebook runs top to bottom, unchanged, in the
-kernel ``NAME``, from its own fresh temporary working directory (so nothing is found through the
-repository's folders). A notebook fails on any cell error, on a cell that runs past the per-cell
-timeout or whose kernel stops answering (named by tools/execute.py), and on MyST-only markup left
-in one of its markdown cells. Nothing is retried. Needs only the standard library, nbformat and
-nbclient.
+that has no myst-nb, Jupyter Book or Sphinx, but has pytest and nbval. Each notebook is copied,
+unchanged, into a fresh temporary directory of its own (nbval starts the kernel there, so nothing
+is found through the repository's folders) and the copies are validated in one
+``pytest --nbval-lax`` run in the kernel ``NAME``: every cell must run without error, within
+nbval's per-cell timeout (a stalled cell fails as ``<notebook>::Cell N``).
+A notebook also fails on MyST-only markup left in one of its markdown cells. Prints one line
+per notebook with its seconds (summed over its cells, from pytest's JUnit report) and writes
+them to ``--report`` as JSON. Needs only the standard library, nbformat, pytest and nbval.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
-import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import nbformat
-from nbclient.exceptions import CellExecutionError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from execute import CellStalled, execute_notebook  # noqa: E402
 from make_notebooks import myst_markup  # noqa: E402
 
+ANSI = re.compile(r"(\x1b|#x1B)\[[0-9;]*m")  # terminal colours in nbval's messages
 
-def run(path: Path, kernel: str, timeout: int) -> dict:
+
+def markup_left(path: Path) -> list[str]:
+    """MyST markup that Colab would show as raw text, by markdown cell."""
     nb = nbformat.read(path, as_version=4)
-    markup = [
+    return [
         f"cell {i}: {m}"
         for i, c in enumerate(nb.cells)
         if c.cell_type == "markdown"
         for m in myst_markup(c.source)
     ]
-    result = {"notebook": path.name, "myst_markup": markup, "error": None}
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix=f"colab-{path.stem}-") as cwd:
-        try:
-            execute_notebook(nb, cwd=cwd, kernel=kernel, timeout=timeout, name=path.name)
-        except CellExecutionError as err:
-            result["error"] = str(err).strip().splitlines()[-1][:300]
-            result["error_detail"] = str(err)[-3000:]
-        except CellStalled as err:  # a timeout, a dead or silent kernel: named, never retried
-            result["error"] = f"CellStalled: {err}"[:300]
-    result["seconds"] = round(time.perf_counter() - start, 1)
-    result["ok"] = result["error"] is None and not markup
-    text = "".join(
-        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-    )
-    result["glued_lines"] = sum(1 for line in text.splitlines() if " = " in line)
-    return result
+
+
+def per_notebook(junit: Path) -> dict[str, dict]:
+    """Seconds and failures by notebook file name, from pytest's JUnit XML (one test per cell)."""
+    out: dict[str, dict] = {}
+    for case in ET.parse(junit).iter("testcase"):
+        name = Path(case.get("file", "")).name  # xunit1: the notebook's path
+        row = out.setdefault(name, {"seconds": 0.0, "cells": 0, "failed": []})
+        row["seconds"] += float(case.get("time", 0))
+        row["cells"] += 1
+        for bad in (*case.iter("failure"), *case.iter("error")):
+            message = ANSI.sub("", bad.get("message") or "").replace("#x1B", "")
+            row["failed"].append(f"{case.get('name')}: {' '.join(message.split())[:300]}")
+    return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kernel", required=True)
-    parser.add_argument("--timeout", type=int, default=420, help="seconds per cell")
     parser.add_argument("--report", type=Path, default=None)
     parser.add_argument("notebooks", nargs="+", type=Path)
-    args = parser.parse_args()
+    args, nbval = parser.parse_known_args()
+    if not any(a.startswith("--nbval") for a in nbval):
+        nbval = ["--nbval-lax"]
+    with tempfile.TemporaryDirectory(prefix="colab-nbval-") as tmp:
+        copies = []
+        for path in args.notebooks:
+            folder = Path(tmp) / path.stem
+            folder.mkdir()
+            copies.append(Path(shutil.copy(path, folder)))
+        junit = Path(tmp) / "junit.xml"
+        command = [
+            sys.executable, "-m", "pytest", *nbval, f"--nbval-kernel-name={args.kernel}",
+            "-p", "no:cacheprovider", "-q",
+            f"--rootdir={tmp}", f"--junitxml={junit}", "-o", "junit_family=xunit1",
+            *map(str, copies),
+        ]  # fmt: skip
+        print(" ".join(command), flush=True)
+        code = subprocess.run(command, cwd=tmp).returncode
+        rows = per_notebook(junit) if junit.exists() else {}
     results = []
     for path in args.notebooks:
-        r = run(path.resolve(), args.kernel, args.timeout)
-        results.append(r)
-        status = "pass" if r["ok"] else "FAIL"
+        row = rows.get(path.name, {"seconds": 0.0, "cells": 0, "failed": ["never ran"]})
+        markup = markup_left(path)
+        ok = not row["failed"] and not markup and row["cells"] > 0
+        results.append({"notebook": path.name, "ok": ok, "myst_markup": markup, **row})
         print(
-            f"{status} {r['notebook']:28s} {r['seconds']:7.1f} s"
-            + (f"  error: {r['error']}" if r["error"] else "")
-            + (f"  MyST left: {r['myst_markup'][:3]}" if r["myst_markup"] else ""),
+            f"{'pass' if ok else 'FAIL'} {path.name:28s} {row['seconds']:7.1f} s "
+            f"({row['cells']} cells)"
+            + (f"  failed: {row['failed'][:2]}" if row["failed"] else "")
+            + (f"  MyST left: {markup[:3]}" if markup else ""),
             flush=True,
         )
-        if r.get("error_detail"):
-            print(r["error_detail"], flush=True)
     if args.report:
         args.report.write_text(json.dumps(results, indent=1))
     failed = [r["notebook"] for r in results if not r["ok"]]
-    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-    return 1 if failed else 0
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed (pytest exit code {code})")
+    return 1 if failed or code != 0 else 0
 
 
 if __name__ == "__main__":
