@@ -163,3 +163,21 @@ def test_the_checker_sees_an_upward_and_a_local_import(tmp_path, monkeypatch):
     found = imports("agop.features")
     assert found == [(1, "torch", False), (4, "agop.viz", True)]
     assert layer("agop.viz") > layer("agop.features")
+
+
+def test_import_and_first_kernel_call_stay_light():
+    """``import agop`` loads no plotting, widget or scikit-learn module, and the first kernel
+    call imports no symbolic algebra (``torch.broadcast_shapes`` pulls in sympy on first use,
+    0.3-0.8 s, which the arc-cosine step avoids)."""
+    import subprocess
+
+    code = (
+        "import sys, torch, agop\n"
+        "heavy = ('matplotlib', 'ipywidgets', 'sklearn', 'sympy', 'torchvision')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "X = torch.rand(3, 1, 6, 6, dtype=torch.float64)\n"
+        "agop.kernels.get_kernel('cntk', patch_size=3, depth=2)(X)\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["[]", "[]"], out.stdout + out.stderr

@@ -27,6 +27,14 @@ import torch
 _PI = math.pi
 
 
+def _broadcast_shape(*shapes: torch.Size) -> tuple[int, ...]:
+    """NumPy's broadcast of shapes (trusted to broadcast). ``torch.broadcast_shapes`` would do,
+    but its first call imports sympy (0.3-0.8 s on the first kernel call of a process)."""
+    n = max(len(s) for s in shapes)
+    padded = [(1,) * (n - len(s)) + tuple(s) for s in shapes]
+    return tuple(max(dims) if 0 not in dims else 0 for dims in zip(*padded))
+
+
 def window_sum(x: torch.Tensor, k: int) -> torch.Tensor:
     r"""VALID :math:`k \times k` window sum over the first two dimensions,
     :math:`\mathcal W(x)[a, b] = \sum_{a' = a}^{a + k - 1} \sum_{b' = b}^{b + k - 1} x[a', b']`:
@@ -125,7 +133,7 @@ def relu_step(
         ([4.0, 1.273239544735], [1.0, 0.5])
     """
     # full-sized, as its buffer is reused below (a copy only when S is the larger operand)
-    prod = (sx * sz).expand(torch.broadcast_shapes(S.shape, sx.shape, sz.shape)).contiguous()
+    prod = (sx * sz).expand(_broadcast_shape(S.shape, sx.shape, sz.shape)).contiguous()
     d = torch.addcmul(prod, S, S, value=-1.0)
     # 1 where prod = 0, else 0 (prod >= 0, and ceil(clamp(prod, 0, 1)) = 1 for any prod > 0)
     zero_prod: Any = prod.clamp(0.0, 1.0).ceil_().neg_().add_(1.0) if fill else None
