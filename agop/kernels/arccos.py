@@ -32,7 +32,7 @@ def _broadcast_shape(*shapes: torch.Size) -> tuple[int, ...]:
     but its first call imports sympy (0.3-0.8 s on the first kernel call of a process)."""
     n = max(len(s) for s in shapes)
     padded = [(1,) * (n - len(s)) + tuple(s) for s in shapes]
-    return tuple(max(dims) if 0 not in dims else 0 for dims in zip(*padded))
+    return tuple(max(dims) if 0 not in dims else 0 for dims in zip(*padded, strict=True))
 
 
 def window_sum(x: torch.Tensor, k: int) -> torch.Tensor:
