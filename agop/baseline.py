@@ -19,27 +19,17 @@ from sklearn.base import BaseEstimator
 
 from agop._typing import ArrayLike, Device, RandomState, Tensor
 from agop.data import train_val_split
-from agop.estimator import OutputClassifierMixin, check_fitted, random_seeds
+from agop.estimator import (
+    ImageInputMixin,
+    OutputClassifierMixin,
+    _check_labels,
+    check_fitted,
+    random_seeds,
+)
 from agop.features import cnfm, feature_map, layer_inputs, patch_agop
 from agop.nets import SimpleCNN, train
 from agop.runtime import default_device
 from agop.validation import check_dtype, check_images, check_int, check_real, renamed_arguments
-
-
-def _labels(y, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(classes, integer codes) of labels ``y`` ``(n,)`` or one-hot ``(n, C)``."""
-    if isinstance(y, torch.Tensor):
-        y = y.detach().cpu().numpy()
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[0] == n and y.shape[1] > 1:
-        return np.arange(y.shape[1]), y.argmax(1)
-    y = y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y
-    if y.ndim != 1 or y.shape[0] != n:
-        raise ValueError(f"y must hold one label per image of X ({n}), got shape {y.shape}")
-    classes, codes = np.unique(y, return_inverse=True)
-    if len(classes) < 2:
-        raise ValueError(f"y must hold at least two classes, got {len(classes)}")
-    return classes, codes
 
 
 @renamed_arguments(val_fraction="validation_fraction")
@@ -75,7 +65,7 @@ def validation_split(
     return train_idx.numpy(), val_idx.numpy()
 
 
-class CNNBaseline(OutputClassifierMixin, BaseEstimator):
+class CNNBaseline(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
     r"""A CNN with the kernel's architecture, trained with Adam, selected on validation.
 
     Parameters
@@ -88,6 +78,9 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
         initialisation and batches (``val_fraction`` before 0.2, accepted with a
         ``FutureWarning``).
     device, dtype, progress : where and in which float type to train; a progress bar.
+    image_shape : ``(c, H, W)`` of the images when ``X`` holds them as flat rows
+        ``(n, c H W)`` (one entry may be ``-1``, inferred); ``None``: ``X`` must be images
+        ``(n, c, H, W)`` (see :class:`agop.estimator.ImageInputMixin`).
 
     Attributes
     ----------
@@ -96,7 +89,8 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
     cnfms_ : :math:`W_l^\top W_l` of every conv layer (``q_l x q_l``), in layer order;
     delta_cnfms_ : the same for ``W_l - W_l(0)``, the change from initialisation (what the
     authors drew in their Figure 4). ``best_epoch_``: the epoch kept.
-    classes_ : the class labels.
+    classes_ : the class labels; ``image_shape_`` the ``(c, H, W)`` of the training images and
+    ``n_features_in_`` its size ``c H W``.
 
     Examples:
         >>> import torch
@@ -126,6 +120,7 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
         device: Device | None = None,
         dtype: torch.dtype | None = None,
         progress: bool = True,
+        image_shape: tuple[int, int, int] | None = None,
     ) -> None:
         self.depth = depth
         self.width = width
@@ -138,19 +133,31 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
         self.device = device
         self.dtype = dtype
         self.progress = progress
+        self.image_shape = image_shape
 
     def _check_params(self) -> None:
         for name, least in (("depth", 1), ("width", 1), ("epochs", 0), ("batch_size", 1)):
             check_int(getattr(self, name), name, minimum=least)
         check_int(self.patch_size, "patch_size", minimum=1, odd=True)
         check_real(self.lr, "lr", minimum=0, strict_minimum=True)
+        fraction = check_real(
+            self.validation_fraction, "validation_fraction", minimum=0, strict_minimum=True
+        )
+        if fraction >= 1:
+            raise ValueError(f"validation_fraction must lie in (0, 1), got {fraction:g}")
         check_dtype(self.dtype)
+        self._check_image_shape()
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> CNNBaseline:
         """Train on images ``X`` ``(n, c, H, W)`` with labels ``y``; keep the epoch with the best
         validation accuracy. Returns ``self``."""
+        # Every check runs first and the network is trained into locals: the fitted
+        # attributes are assigned together at the end, so a rejected or failed fit leaves a
+        # fitted estimator as it was, and an unfitted one unfitted.
         self._check_params()
+        rows_shape = self._rows_shape(reset=True)
         device = default_device(self.device)
+        X, _ = self._as_images(X, reset=True)
         X = check_images(X, "X", dtype=check_dtype(self.dtype), device=device)
         n, c, H, W = X.shape
         k = int(self.patch_size)
@@ -160,16 +167,18 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
                 f"X has spatial size {(H, W)}; depth={self.depth} VALID layers of "
                 f"patch_size={k} need at least {need} x {need}"
             )
-        self.classes_, codes = _labels(y, n)
-        train_idx, val_idx = validation_split(codes, self.validation_fraction, self.random_state)
+        classes, codes, _ = _check_labels(y, n, type(self).__name__)
+        train_idx, val_idx = validation_split(
+            codes, float(self.validation_fraction), self.random_state
+        )
         seed = random_seeds(self.random_state, 1, keep_int=True)[0]
-        Y = torch.zeros(n, len(self.classes_), dtype=X.dtype, device=device)
+        Y = torch.zeros(n, len(classes), dtype=X.dtype, device=device)
         Y[torch.arange(n, device=device), torch.as_tensor(codes, device=device)] = 1
         tr = torch.as_tensor(train_idx, device=device)
         va = torch.as_tensor(val_idx, device=device)
         model = SimpleCNN(
             c,
-            len(self.classes_),
+            len(classes),
             (H, W),
             depth=int(self.depth),
             width=int(self.width),
@@ -178,7 +187,7 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
             bias=False,
             seed=seed,
         ).to(device=device, dtype=X.dtype)
-        self.result_ = train(
+        result = train(
             model,
             X[tr],
             Y[tr],
@@ -193,16 +202,24 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
             progress=self.progress,
             device=device,
         )
-        self.model_: SimpleCNN = self.result_.model.eval()  # type: ignore[assignment]
-        self.history_ = self.result_.history
-        self.best_epoch_ = self.result_.best_epoch
-        initial = self.result_.checkpoints[0]
-        self.cnfms_ = [cnfm(conv).detach() for conv in self.model_.convs]
-        self.delta_cnfms_ = [
+        trained = cast(SimpleCNN, result.model.eval())
+        initial = result.checkpoints[0]
+        cnfms = [cnfm(conv).detach() for conv in trained.convs]
+        delta_cnfms = [
             cnfm(w.detach() - initial[f"convs.{l}.weight"].to(w))
-            for l, w in enumerate(cast(Tensor, conv.weight) for conv in self.model_.convs)
+            for l, w in enumerate(cast(Tensor, conv.weight) for conv in trained.convs)
         ]
+        # the fitted state, assigned only now that the network is trained
+        self.classes_ = classes
+        self.result_ = result
+        self.model_: SimpleCNN = trained
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        self.cnfms_ = cnfms
+        self.delta_cnfms_ = delta_cnfms
         self.image_shape_ = (c, H, W)
+        self.n_features_in_ = c * H * W
+        self._rows_shape_ = None if rows_shape is None else (c, H, W)
         return self
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -211,6 +228,7 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
     def _images(self, X) -> torch.Tensor:
         check_fitted(self)
         p = next(self.model_.parameters())
+        X, _ = self._as_images(X, reset=False)
         X = check_images(X, "X", dtype=p.dtype, device=p.device)
         if tuple(X.shape[1:]) != self.image_shape_:
             raise ValueError(
@@ -235,11 +253,16 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
         position of the layer's input ``x_l`` (``"same"`` padding), one ``(n, H_l, W_l)``
         tensor per layer, with :math:`A_l = (W_l - W_l(0))^\top (W_l - W_l(0))` (``subtract_init``,
         as the authors drew their Figure 4) or :math:`W_l^\top W_l`."""
+        check_fitted(self)
         cnfms = self.delta_cnfms_ if subtract_init else self.cnfms_
         return [
-            feature_map(A, x, int(self.patch_size))
+            feature_map(A, x, self._kernel_size())
             for A, x in zip(cnfms, self.layer_inputs(X), strict=True)
         ]
+
+    def _kernel_size(self) -> int:
+        """The trained network's patch side (not the parameter, which may have changed)."""
+        return int(cast(Tensor, self.model_.convs[0].weight).shape[-1])
 
     def agops(self, X: ArrayLike, **kwargs: Any) -> list[torch.Tensor]:
         """The patch-AGOP of every conv layer over images ``X`` (:func:`agop.features.patch_agop`),
@@ -254,9 +277,9 @@ class CNNBaseline(OutputClassifierMixin, BaseEstimator):
     def transform_shapes(self) -> Sequence[tuple[int, int, int]]:
         """``(channels, H, W)`` of each conv layer's input."""
         check_fitted(self)
-        c, H, W = self.image_shape_
-        k = int(self.patch_size)
+        _, H, W = self.image_shape_
+        k = self._kernel_size()
         return [
-            (c if l == 0 else int(self.width), H - l * (k - 1), W - l * (k - 1))
-            for l in range(int(self.depth))
+            (int(cast(Tensor, conv.weight).shape[1]), H - l * (k - 1), W - l * (k - 1))
+            for l, conv in enumerate(self.model_.convs)
         ]

@@ -35,17 +35,19 @@ import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
 from agop._typing import ArrayLike, Device, RandomState
-from agop.estimator import ImageInputMixin, check_fitted, random_seeds
+from agop.estimator import ImageInputMixin, _check_labels, check_fitted, random_seeds
 from agop.features import feature_map
 from agop.linalg import psd_sqrt
 from agop.rfm import ConvRFM
 from agop.runtime import default_device
 from agop.validation import (
+    all_finite,
     as_tensor,
     check_dtype,
     check_images,
     check_int,
     check_psd,
+    check_result,
     psd_tolerance,
     renamed_arguments,
 )
@@ -78,6 +80,36 @@ def _nonlinearity(phi) -> Callable[[torch.Tensor], torch.Tensor] | None:
         f"nonlinearity must be None, a callable or one of {sorted(NONLINEARITIES)}, "
         f"got {type(phi).__name__}"
     )
+
+
+def _apply(phi: Callable[[torch.Tensor], torch.Tensor], h: torch.Tensor) -> torch.Tensor:
+    """``phi(h)``, checked: a finite tensor of ``h``'s shape, else a ``ValueError`` that names
+    the ``nonlinearity`` (a bad custom ``phi`` would otherwise surface as bad images ``X`` of
+    the next layer, or as a broadcasting error)."""
+    out = phi(h)
+    if not isinstance(out, torch.Tensor) or out.shape != h.shape:
+        got = (
+            f"shape {tuple(out.shape)}"
+            if isinstance(out, torch.Tensor)
+            else f"a {type(out).__name__}"
+        )
+        raise ValueError(
+            f"nonlinearity {_name(phi)} must return a tensor of its input's shape "
+            f"{tuple(h.shape)} (it is applied elementwise), got {got}"
+        )
+    if not all_finite(out):
+        if not all_finite(h):  # the convolution itself overflowed
+            check_result(h, "the convolution of X with the filters")
+        bad = int((~torch.isfinite(out)).sum())
+        raise ValueError(
+            f"nonlinearity {_name(phi)} returned {bad} non-finite values (NaN or inf) "
+            f"of {out.numel()} on finite inputs in [{float(h.min()):.3g}, {float(h.max()):.3g}]"
+        )
+    return out
+
+
+def _name(phi: Callable) -> str:
+    return repr(getattr(phi, "__name__", phi))
 
 
 def _positive_int(value, name: str) -> int:
@@ -230,7 +262,7 @@ class RandomFeatureConv:
         out = X.new_empty((X.shape[0], width, Hp, Wp))
         for start in range(0, X.shape[0], chunk):
             h = F.conv2d(X[start : start + chunk], self.filters)
-            out[start : start + chunk] = h if self._phi is None else self._phi(h)
+            out[start : start + chunk] = h if self._phi is None else _apply(self._phi, h)
         return out
 
     def __repr__(self) -> str:
@@ -394,12 +426,28 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         return check_int(L, "n_layers", minimum=1, maximum=depth)
 
     def _check_params(self) -> int:
+        """The number of layers ``L``, after checking every parameter: its own, and those it
+        passes to each layer's :class:`agop.ConvRFM` (``ridges``, ``power``...), so that a bad
+        one is rejected before the first layer is fitted."""
         L = self._n_layers()
         _positive_int(self.width, "width")
         _odd_patch(self.patch_size)
         _nonlinearity(self.nonlinearity)
         check_dtype(self.dtype)
+        self._check_image_shape()
+        for l in range(L):
+            self._layer(l, 0)._check_params()
         return L
+
+    def _probe_nonlinearity(self, dtype: torch.dtype, device: torch.device) -> None:
+        """Apply a custom ``nonlinearity`` to a few values of both signs before any layer is
+        fitted: one that fails, or returns another shape or non-finite values, is rejected
+        up front (the featurisations check every output again)."""
+        phi = _nonlinearity(self.nonlinearity)
+        if phi is None or any(phi is f for f in NONLINEARITIES.values()):
+            return
+        h = torch.linspace(-2.0, 2.0, 8, dtype=dtype, device=device).reshape(1, 2, 2, 2)
+        _apply(phi, h)
 
     def _layer(self, l: int, seed) -> Any:
         options: dict[str, Any] = dict(
@@ -428,8 +476,13 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
     def fit(self, X: ArrayLike, y: ArrayLike) -> DeepConvRFM:
         """Learn ``n_layers`` layers on images ``X`` ``(n, c, H, W)`` with labels ``y``
         (``(n,)`` or one-hot ``(n, C)``). Returns ``self``."""
+        # Every check runs first, and the layers are fitted into locals: the fitted
+        # attributes are assigned together at the end, so a rejected or failed fit (a bad
+        # parameter, bad data, a nonlinearity that raises in the second layer) leaves a fitted
+        # estimator as it was, and an unfitted one unfitted.
         L = self._check_params()
         k = int(self.patch_size)
+        rows_shape = self._rows_shape(reset=True)
         X, _ = self._as_images(X, reset=True)
         X = check_images(X, "X", dtype=check_dtype(self.dtype))
         need = int(self.depth) * (k - 1) + 1
@@ -438,19 +491,22 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
                 f"X has spatial size {tuple(X.shape[-2:])}; depth={self.depth} VALID "
                 f"layers of patch_size={k} need at least {need} x {need}"
             )
+        classes, codes, one_hot = _check_labels(y, X.shape[0], type(self).__name__)
+        # the checked labels, as each layer's ConvRFM reads them (no second warning)
+        y_layers = np.eye(len(classes), dtype=np.int64)[codes] if one_hot else classes[codes]
+        self._probe_nonlinearity(X.dtype, default_device(self.device))
         # One integer seed for every layer's ConvRFM, so that each uses the same validation
         # split (an integer random_state is passed on unchanged: L = 1 is exactly ConvRFM).
         split_seed, *filter_seeds = random_seeds(self.random_state, L + 1, keep_int=True)
 
-        self.layers_, self.transforms_, self.Ms_, self.histories_ = [], [], [], []
-        self.history_: list[dict[str, float]] = []
+        layers: list[ConvRFM] = []
+        transforms: list[RandomFeatureConv] = []
+        history: list[dict[str, float]] = []
         X_l = X
         for l in range(L):
-            layer = self._layer(l, split_seed).fit(X_l, y)
-            self.layers_.append(layer)
-            self.Ms_.append(layer.M_)
-            self.histories_.append(layer.history_)
-            self.history_.append(
+            layer = self._layer(l, split_seed).fit(X_l, y_layers)
+            layers.append(layer)
+            history.append(
                 {
                     "layer": l,
                     "kernel_depth": int(self.depth) - l,
@@ -473,13 +529,21 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
                     dtype=M.dtype,
                     device=M.device,
                 )
-                self.transforms_.append(transform)
+                transforms.append(transform)
                 X_l = transform(X_l.to(device=M.device, dtype=M.dtype), max_memory=self.max_memory)
-        self.classes_ = self.layers_[-1].classes_
-        self.filters_ = [t.filters for t in self.transforms_]
+        # the fitted state, assigned only now that every layer has been fitted
+        self.layers_ = layers
+        self.transforms_ = transforms
+        self.Ms_ = [layer.M_ for layer in layers]
+        self.histories_ = [layer.history_ for layer in layers]
+        self.history_ = history
+        self.classes_ = layers[-1].classes_
+        self.filters_ = [t.filters for t in transforms]
         self.M_ = self.Ms_[-1]
         self.n_layers_ = L
         self.n_features_in_ = int(np.prod(X.shape[1:]))
+        self._rows_shape_ = None if rows_shape is None else tuple(X.shape[1:])
+        self._max_memory_ = self.max_memory
         return self
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -503,7 +567,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
     def _featurise(self, X: torch.Tensor, n: int) -> torch.Tensor:
         """Checked images ``X`` through the first ``n`` featurisations."""
         for transform in self.transforms_[:n]:
-            X = transform(X, max_memory=self.max_memory)
+            X = transform(X, max_memory=self._max_memory_)
         return X
 
     def _input_images(self, X) -> tuple[torch.Tensor, bool]:
@@ -544,10 +608,12 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         map has ``x_l``'s size), one ``(n, H_l, W_l)`` tensor per layer
         (:func:`agop.features.feature_map`). ``identity=True`` uses ``M_l = I`` instead: the
         plain local energy of the same inputs, the control for these maps."""
+        check_fitted(self)
         maps = []
+        k = int(self.layers_[0].kernel_.patch_size)  # the fitted one (not a later parameter)
         for M, X_l in zip(self.Ms_, self._layer_inputs(X), strict=True):
             A = torch.eye(M.shape[0], dtype=M.dtype, device=M.device) if identity else M
-            maps.append(feature_map(A.to(X_l), X_l, int(self.patch_size)))
+            maps.append(feature_map(A.to(X_l), X_l, k))
         return maps
 
     def score_layers(self, X: ArrayLike, y: ArrayLike) -> list[float]:
@@ -566,5 +632,5 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         X, _ = self._input_images(X)
         yield X
         for transform in self.transforms_[: len(self.layers_) - 1]:
-            X = transform(X, max_memory=self.max_memory)
+            X = transform(X, max_memory=self._max_memory_)
             yield X

@@ -12,11 +12,14 @@ estimator checks pass. :func:`random_seeds` turns ``random_state`` into integer 
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any
 
 import numpy as np
+import scipy.sparse
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -54,6 +57,59 @@ def random_seeds(random_state: RandomState, n: int, *, keep_int: bool = False) -
     if keep_int and isinstance(random_state, numbers.Integral):
         return [int(random_state), *random_seeds(int(random_state), n - 1)]
     return [int(s) for s in check_random_state(random_state).randint(2**31 - 1, size=n)]
+
+
+def _reject_sparse(X: Any, name: str = "X") -> None:
+    """``TypeError`` for a scipy sparse matrix or array: the estimators compute on dense
+    tensors (scikit-learn's estimator checks expect the word "sparse" in the message)."""
+    if scipy.sparse.issparse(X):
+        raise TypeError(
+            f"sparse input is not supported: {name} is a scipy sparse {type(X).__name__}; "
+            f"pass a dense array ({name}.toarray())"
+        )
+
+
+def _check_labels(y: Any, n: int, estimator: str) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(classes, integer codes, one_hot_input) for the labels ``y`` of ``n`` images: class
+    labels ``(n,)`` (a column ``(n, 1)`` is read as labels with a ``DataConversionWarning``)
+    or one-hot rows ``(n, C)``. ``ValueError`` for a missing ``y``, a wrong length, continuous
+    or non-finite values, and fewer than two classes; ``estimator`` names the caller."""
+    if y is None:
+        raise ValueError(f"{estimator} requires y to be passed, but the target y is None")
+    _reject_sparse(y, "y")
+    if isinstance(y, torch.Tensor):
+        y = y.detach().cpu().numpy()
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected; it is read "
+            "as the labels y.ravel()",
+            DataConversionWarning,
+            stacklevel=3,
+        )
+        y = y[:, 0]
+    if y.shape[:1] != (n,):
+        raise ValueError(f"y must hold one label per image of X ({n}), got shape {y.shape}")
+    if y.ndim == 2:
+        if not (np.isin(y, (0, 1)).all() and (y.sum(1) == 1).all()):
+            raise ValueError("a 2-d y must be one-hot: entries 0 or 1, exactly one 1 per row")
+        classes, codes, one_hot = np.arange(y.shape[1]), y.argmax(1), True
+    elif y.ndim == 1:
+        if y.dtype.kind == "c":
+            raise ValueError("y must hold class labels (integers or strings), got complex values")
+        if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+            raise ValueError("y contains NaN or infinity")
+        if y.dtype.kind == "f" and not np.all(y == np.round(y)):
+            raise ValueError(
+                "y must hold class labels (integers or strings), not continuous values"
+            )
+        classes, codes = np.unique(y, return_inverse=True)
+        one_hot = False
+    else:
+        raise ValueError(f"y must be labels of shape (n,) or one-hot (n, C), got shape {y.shape}")
+    if len(classes) < 2:
+        raise ValueError(f"y must hold at least two classes, got {len(classes)} class")
+    return classes, codes, one_hot
 
 
 class OutputClassifierMixin(ClassifierMixin):
@@ -134,6 +190,7 @@ class ImageInputMixin:
 
     image_shape: Any  # the estimator's parameter
     n_features_in_: int
+    _rows_shape_: tuple[int, ...] | None  # set by fit: how it read flat rows
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()  # type: ignore[misc]  # the estimator's other bases
@@ -161,9 +218,21 @@ class ImageInputMixin:
         c, h, w = (int(s) for s in shape)
         return c, h, w
 
+    def _rows_shape(self, *, reset: bool) -> tuple[int, ...] | None:
+        """How flat rows are read: at ``fit`` (``reset``) the checked ``image_shape``
+        parameter; after it, the images' shape ``image_shape_`` kept by the fit when it took
+        rows (``None``: images only), so that a parameter set later (say, a bad one whose fit
+        was rejected) does not change what the fitted estimator reads."""
+        if reset:
+            return self._check_image_shape()
+        if "_rows_shape_" in vars(self):
+            return self._rows_shape_
+        return self._check_image_shape()
+
     def _as_images(self, X, *, reset: bool):
         """``X`` as a batch of images (4-d), and whether it came as flat rows."""
-        shape = self._check_image_shape()
+        _reject_sparse(X)
+        shape = self._rows_shape(reset=reset)
         if shape is None:
             return X, False
         # arrays, lists and data frames get scikit-learn's own checks and messages (sparse,

@@ -33,12 +33,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import DataConversionWarning
 from tqdm.auto import tqdm
 
 from agop._typing import ArrayLike, Device, RandomState
 from agop.data import one_hot, train_val_split
-from agop.estimator import ImageInputMixin, OutputClassifierMixin, check_fitted, random_seeds
+from agop.estimator import (
+    ImageInputMixin,
+    OutputClassifierMixin,
+    _check_labels,
+    _reject_sparse,
+    check_fitted,
+    random_seeds,
+)
 from agop.kernels import Kernel, get_kernel
 from agop.kernels.objects import KERNELS
 from agop.linalg import psd_power
@@ -316,43 +322,6 @@ def rfm_iterations(
 # --------------------------------------------------------------------------------------------
 
 
-def _labels(y, n: int) -> tuple[np.ndarray, np.ndarray, bool]:
-    """(classes, integer codes, one_hot_input) for labels ``y`` of ``n`` images."""
-    if y is None:
-        raise ValueError("ConvRFM requires y to be passed, but the target y is None")
-    if isinstance(y, torch.Tensor):
-        y = y.detach().cpu().numpy()
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        warnings.warn(
-            "A column-vector y was passed when a 1d array was expected; it is read "
-            "as the labels y.ravel()",
-            DataConversionWarning,
-            stacklevel=3,
-        )
-        y = y[:, 0]
-    if y.shape[:1] != (n,):
-        raise ValueError(f"y must hold one label per image of X ({n}), got shape {y.shape}")
-    if y.ndim == 2:
-        if not (np.isin(y, (0, 1)).all() and (y.sum(1) == 1).all()):
-            raise ValueError("a 2-d y must be one-hot: entries 0 or 1, exactly one 1 per row")
-        classes, codes, one_hot = np.arange(y.shape[1]), y.argmax(1), True
-    elif y.ndim == 1:
-        if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-            raise ValueError("y contains NaN or infinity")
-        if y.dtype.kind == "f" and not np.all(y == np.round(y)):
-            raise ValueError(
-                "y must hold class labels (integers or strings), not continuous values"
-            )
-        classes, codes = np.unique(y, return_inverse=True)
-        one_hot = False
-    else:
-        raise ValueError(f"y must be labels of shape (n,) or one-hot (n, C), got shape {y.shape}")
-    if len(classes) < 2:
-        raise ValueError(f"y must hold at least two classes, got {len(classes)} class")
-    return classes, codes, one_hot
-
-
 class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
     r"""Convolutional Recursive Feature Machine (Algorithm 1) as a scikit-learn classifier.
 
@@ -469,8 +438,11 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
             return dtype if dtype in (torch.float32, torch.float64) else torch.float32
         return torch.float32
 
-    def _pad(self, X: torch.Tensor) -> torch.Tensor:
-        return F.pad(X, (int(self.padding),) * 4) if self.padding else X
+    def _pad(self, X: torch.Tensor, padding: int | None = None) -> torch.Tensor:
+        """``X`` with ``padding`` zeros on each side (``None``: the fitted padding)."""
+        if padding is None:
+            padding = self._padding_ if "_padding_" in vars(self) else int(self.padding)
+        return F.pad(X, (padding,) * 4) if padding else X
 
     def _check_params(self) -> dict[str, Any]:
         """The parameters, checked and converted (numpy scalars to Python, names to their
@@ -542,15 +514,18 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         """Run ``n_iter`` AGOP rounds on images ``X`` ``(n, c, H, W)`` with labels ``y``
         (``(n,)`` class labels or ``(n, C)`` one-hot); keep the best iterate on a validation
         split of ``validation_fraction`` of the images. Returns ``self``."""
+        # Everything is computed into locals; the fitted attributes are assigned together at
+        # the end, so a rejected or failed fit leaves a fitted estimator as it was.
         p = self._check_params()
+        rows_shape = self._rows_shape(reset=True)
         X, _ = self._as_images(X, reset=True)
         device = default_device(self.device)
         dtype = self._dtype_for(X)
         X = check_images(X, "X", dtype=dtype, device=device)
         image_shape = tuple(X.shape[1:])
-        X = self._pad(X)
+        X = self._pad(X, p["padding"])
         n = X.shape[0]
-        classes, codes, _ = _labels(y, n)
+        classes, codes, _ = _check_labels(y, n, type(self).__name__)
         n_classes = len(classes)
 
         split_seed, agop_seed = random_seeds(self.random_state, 2)
@@ -585,18 +560,21 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
             generator=generator,
             progress=self.progress,
         )
-        # learned state is set only once every check has passed and the rounds have run
+        dual_coefs = [fit.dual_coef / fit.scale for fit in result.fits]
+        # the fitted state, assigned only now that every check has passed and the rounds ran
         self.classes_, self.image_shape_, self.kernel_ = classes, image_shape, kernel
         self.Ms_ = result.Ms
         self.history_ = result.history
         self.best_iter_ = result.best_iter
         self.M_ = result.M
-        self.dual_coefs_ = [fit.dual_coef / fit.scale for fit in result.fits]
-        self.dual_coef_ = self.dual_coefs_[self.best_iter_]
+        self.dual_coefs_ = dual_coefs
+        self.dual_coef_ = dual_coefs[result.best_iter]
         self.ridge_ = result.best_fit.ridge
         self.X_fit_ = X_tr
         self.n_iter_ = len(result.history) - 1
         self.n_features_in_ = int(np.prod(image_shape))
+        self._padding_ = p["padding"]
+        self._rows_shape_ = None if rows_shape is None else image_shape
         return self
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -706,6 +684,7 @@ class RFM(ConvRFM):
 
     def _as_images(self, X, *, reset: bool):
         """``X`` ``(n, ...)`` flattened to rows ``(n, D)``, read as ``(n, D, 1, 1)`` images."""
+        _reject_sparse(X)
         x = X if isinstance(X, torch.Tensor) else np.asarray(X)
         if x.ndim > 2:
             x = x.reshape(x.shape[0], -1)

@@ -1,10 +1,13 @@
-"""scikit-learn's own estimator checks on ConvRFM and Deep ConvRFM, and the conventions they
-rely on: flat rows read as images through ``image_shape``, honest input and transformer tags.
+"""scikit-learn's own estimator checks on every estimator of the package (ConvRFM, RFM, Deep
+ConvRFM, the CNN baseline), and the conventions they rely on: flat rows read as images through
+``image_shape``, honest input and transformer tags.
 
-The checks feed 2-d tabular data (``n x d`` for many ``d``). Both estimators read such rows as
-one-channel, one-pixel-high images ``(1, 1, d)`` when ``image_shape=(1, 1, -1)``; with
-``image_shape=None`` (the default) they take images ``(n, c, H, W)`` only, say so in their
-``two_d_array`` tag, and scikit-learn then runs none of the tabular checks.
+The checks feed 2-d tabular data (``n x d`` for many ``d``). The image estimators read such
+rows as one-channel, one-pixel-high images ``(1, 1, d)`` when ``image_shape=(1, 1, -1)`` (the
+CNN as ``d``-channel single pixels ``(d, 1, 1)``, where its 1 x 1 convolution is a dense
+layer); with ``image_shape=None`` (the default) they take images ``(n, c, H, W)`` only, say so
+in their ``two_d_array`` tag, and scikit-learn then runs none of the tabular checks. RFM reads
+any ``(n, ...)`` input as rows. Sizes are tiny, set through the parameters.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from sklearn.exceptions import DataConversionWarning, SkipTestWarning
 from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
 
+from agop.baseline import CNNBaseline
 from agop.deep_rfm import DeepConvRFM
-from agop.rfm import ConvRFM
+from agop.rfm import RFM, ConvRFM
 
 ROWS = dict(image_shape=(1, 1, -1), random_state=0, device="cpu", progress=False)
 
@@ -28,12 +32,26 @@ ESTIMATORS = [
     ConvRFM("cntk", patch_size=3, padding=1, depth=1, n_iter=1, **ROWS),
     # two feature-learning layers: the second reads the first's random-feature images
     DeepConvRFM(depth=2, width=3, patch_size=1, n_iter=1, **ROWS),
+    RFM(n_iter=1, random_state=0, device="cpu", progress=False),
+    # one hidden layer of 8 units: enough for the checks' blobs (accuracy above 0.83)
+    CNNBaseline(
+        depth=1,
+        width=8,
+        patch_size=1,
+        epochs=5,
+        lr=0.05,
+        batch_size=32,
+        image_shape=(-1, 1, 1),
+        random_state=0,
+        device="cpu",
+        progress=False,
+    ),
 ]
 
 #: checks expected to fail, by estimator, with the reason. None is: the two that do not run
 #: here are skipped by scikit-learn itself (pandas is not a dependency; the array-API check
 #: needs SCIPY_ARRAY_API=1 set before scipy is imported).
-EXPECTED_FAILURES: dict[str, dict[str, str]] = {"ConvRFM": {}, "DeepConvRFM": {}}
+EXPECTED_FAILURES: dict[str, dict[str, str]] = {type(e).__name__: {} for e in ESTIMATORS}
 
 
 @parametrize_with_checks(
@@ -50,7 +68,7 @@ def test_sklearn_estimator_checks(estimator, check):
 # ---- the tags -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cls", [ConvRFM, DeepConvRFM])
+@pytest.mark.parametrize("cls", [ConvRFM, DeepConvRFM, CNNBaseline])
 def test_images_only_estimators_are_not_run_on_tabular_checks(cls):
     """Without image_shape the estimator takes 4-d images only: its tag says that 2-d X is
     not supported, and check_estimator skips the tabular checks instead of failing them."""
@@ -66,6 +84,7 @@ def test_deep_convrfm_is_a_classifier_and_a_transformer():
     assert tags.classifier_tags is not None and tags.transformer_tags is not None
     assert tags.transformer_tags.preserves_dtype == ["float64", "float32"]
     assert get_tags(ConvRFM()).transformer_tags is None  # no transform, no transformer tags
+    assert get_tags(RFM()).input_tags.two_d_array is True  # rows are RFM's input
 
 
 # ---- flat rows are images ------------------------------------------------------------------
