@@ -514,3 +514,20 @@ def test_a_seeds_rows_do_not_depend_on_the_other_seeds(name):
             f"{name}: seed {seed}'s rows change when seed {8 - seed} is swept with it: "
             f"{_differences(mine, alone)[:5]}"
         )
+
+
+def test_per_chain_and_per_network_seeds_must_match_the_stack():
+    from agop.experiments import emergence, renormalization
+
+    X, y = renormalization.band_task(4, 0.5, height=4, width=4)
+    with pytest.raises(ValueError, match="seed must be an int or 2 ints"):
+        renormalization.sample_posterior(
+            torch.stack([X, X]), torch.stack([y, y]), torch.stack([X, X]), width=2,
+            patch_size=3, temperature=0.1, n_steps=2, step_size=1e-3, burn_in=0, seed=[1],
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="2 generators"):
+        renormalization.langevin(lambda t: t.sum(), [torch.zeros(3)], n_steps=1,
+                                 step_size=0.1, generator=[_gen(0), _gen(1)])  # fmt: skip
+    Xe = torch.zeros(2, 5, 3)
+    with pytest.raises(ValueError, match="seed must be an int or 2 ints"):
+        emergence.train_two_layer(Xe, torch.zeros(2, 5), width=2, steps=1, seed=[0, 1, 2])
