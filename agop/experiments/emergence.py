@@ -97,7 +97,7 @@ def train_two_layer(
     batch_size: int = 256,
     init_scale: float = 0.3,
     activation: str = "relu",
-    seed: int = 0,
+    seed: int | Sequence[int] = 0,
 ) -> TwoLayerNets:
     r"""Train ``E`` one-hidden-layer networks of ``width`` hidden units at once, network
     ``e`` on ``X[e]`` (``(E, n, D)``) with labels ``y[e]`` in ``{0, 1}`` (``(E, n)``).
@@ -105,7 +105,10 @@ def train_two_layer(
     Initialisation: :math:`W_{kd} \sim \mathcal N(0, s^2 / D)` (:math:`s` = ``init_scale``),
     :math:`a_k \sim \mathcal N(0, 1/K)`, :math:`b = 0`. Each of ``steps`` steps draws a
     minibatch of ``batch_size`` examples per network and takes one Adam step (learning rate
-    ``lr``) on the mean squared error between :math:`f(x)` and :math:`2y - 1`. Seeded.
+    ``lr``) on the mean squared error between :math:`f(x)` and :math:`2y - 1`. Seeded:
+    ``seed`` an int seeds one generator for all the networks; ``E`` seeds give network ``e``
+    its own generator (its start and its minibatches), so that it is the same network
+    whichever networks train with it.
 
     Examples:
         A linearly separable problem is learned:
@@ -128,10 +131,28 @@ def train_two_layer(
     init_scale = check_real(init_scale, "init_scale", minimum=0)
     activation = check_choice(activation, "activation", ACTIVATIONS)
     E, n, D = X.shape
-    g = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0))
     dtype = X.dtype
-    W = (init_scale / math.sqrt(D)) * torch.randn(E, width, D, generator=g, dtype=dtype)
-    a = torch.randn(E, width, generator=g, dtype=dtype) / math.sqrt(width)
+    batch = min(batch_size, n)
+    if isinstance(seed, Sequence):
+        gens = [torch.Generator().manual_seed(check_int(s, "seed[e]", minimum=0)) for s in seed]
+        if len(gens) != E:
+            raise ValueError(f"seed must be an int or {E} ints (one per network), got {len(gens)}")
+        drawn = [(torch.randn(width, D, generator=g, dtype=dtype),
+                  torch.randn(width, generator=g, dtype=dtype)) for g in gens]  # fmt: skip
+        W = (init_scale / math.sqrt(D)) * torch.stack([w for w, _ in drawn])
+        a = torch.stack([v for _, v in drawn]) / math.sqrt(width)
+
+        def minibatch() -> torch.Tensor:
+            return torch.stack([torch.randint(0, n, (batch,), generator=g) for g in gens])
+
+    else:
+        g = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0))
+        W = (init_scale / math.sqrt(D)) * torch.randn(E, width, D, generator=g, dtype=dtype)
+        a = torch.randn(E, width, generator=g, dtype=dtype) / math.sqrt(width)
+
+        def minibatch() -> torch.Tensor:
+            return torch.randint(0, n, (E, batch), generator=g)
+
     b = torch.zeros(E, width, dtype=dtype)
     params = [p.to(X.device).requires_grad_() for p in (W, b, a)]
     nets = TwoLayerNets(params[0], params[1], params[2], activation=activation)
@@ -139,7 +160,7 @@ def train_two_layer(
     opt = torch.optim.Adam(params, lr=lr)
     rows = torch.arange(E, device=X.device)[:, None]
     for _ in range(steps):
-        idx = torch.randint(0, n, (E, min(batch_size, n)), generator=g).to(X.device)
+        idx = minibatch().to(X.device)
         loss = ((nets(X[rows, idx]) - target[rows, idx]) ** 2).mean() * E
         opt.zero_grad()
         loss.backward()
@@ -329,7 +350,9 @@ def emergence_sweep(
 ) -> EmergenceResult:
     r"""For every gain: draw :func:`agop.data.emergence_task` data per seed, train one network
     per seed on the true labels and (``shuffled``) one on a permutation of them, all together
-    (:func:`train_two_layer`), fit an :class:`agop.RFM` on the first ``rfm_train`` training
+    (:func:`train_two_layer`; the networks of seed ``s`` are seeded with ``s``, so the
+    true- and shuffled-label networks share their start, and a seed's rows do not depend on
+    the other seeds swept with it), fit an :class:`agop.RFM` on the first ``rfm_train`` training
     examples with the same labels, and measure the mean IPR of the network's ``width``
     receptive fields, of the top ``n_top`` eigenvectors of its AGOP (over its training
     inputs) and of the top ``n_top`` eigenvectors of the RFM's ``M``. Gain 0 is the Gaussian
@@ -371,7 +394,7 @@ def emergence_sweep(
             lr=lr,
             batch_size=batch_size,
             activation=activation,
-            seed=seeds[0],
+            seed=[seed for seed, _ in conditions],  # a seed's networks: the same start
         )
         agops = two_layer_agop(nets, X_all)
         ipr_w = ipr(nets.W).mean(-1).cpu()

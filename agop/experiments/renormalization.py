@@ -42,7 +42,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -248,7 +248,7 @@ def langevin(
     *,
     n_steps: int,
     step_size: float,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | Sequence[torch.Generator] | None = None,
     callback: Callable[[int, Sequence[torch.Tensor]], None] | None = None,
 ) -> list[torch.Tensor]:
     r"""Unadjusted Langevin dynamics on ``energy(*params)`` (one energy per chain, summed for
@@ -260,8 +260,10 @@ def langevin(
        \qquad \xi_t \sim \mathcal N(0, I),
 
     which samples :math:`e^{-U}` up to an :math:`O(\eta)` bias. ``callback(t, params)`` is called
-    after every step ``t`` (0-based). ``generator`` must live on the parameters' device.
-    Returns the final parameters (new tensors).
+    after every step ``t`` (0-based). ``generator`` must live on the parameters' device; a
+    sequence of ``S`` generators draws the noise of chain ``s`` (index ``s`` of every
+    parameter's leading axis) from the ``s``-th, so that a chain's path does not depend on
+    the chains stacked with it. Returns the final parameters (new tensors).
 
     Examples:
         Two chains on :math:`U = \theta^2 / 2` forget their start (a standard normal):
@@ -277,15 +279,33 @@ def langevin(
     eta = check_real(step_size, "step_size", minimum=0, strict_minimum=True)
     params = [p.detach().clone().requires_grad_(True) for p in params]
     noise_scale = math.sqrt(2 * eta)
+    per_chain = generator is not None and not isinstance(generator, torch.Generator)
+    if per_chain:
+        generators = list(cast(Sequence[torch.Generator], generator))
+        if any(p.ndim == 0 or p.shape[0] != len(generators) for p in params):
+            raise ValueError(
+                f"a sequence of {len(generators)} generators needs every parameter to stack "
+                f"{len(generators)} chains along its first axis, got shapes "
+                f"{[tuple(p.shape) for p in params]}"
+            )
+
+    def noise(p: torch.Tensor) -> torch.Tensor:
+        if not per_chain:
+            return torch.randn(
+                p.shape, generator=cast(torch.Generator | None, generator), dtype=p.dtype,
+                device=p.device,
+            )  # fmt: skip
+        return torch.stack(
+            [torch.randn(p.shape[1:], generator=g, dtype=p.dtype, device=p.device)
+             for g in generators]
+        )  # fmt: skip
+
     for t in range(int(n_steps)):
         grads = torch.autograd.grad(energy(*params).sum(), params)
         with torch.no_grad():
             for p, g in zip(params, grads, strict=True):
                 p.add_(g, alpha=-eta)
-                p.add_(
-                    torch.randn(p.shape, generator=generator, dtype=p.dtype, device=p.device),
-                    alpha=noise_scale,
-                )
+                p.add_(noise(p), alpha=noise_scale)
         if callback is not None:
             callback(t, params)
     return [p.detach() for p in params]
@@ -325,7 +345,7 @@ def sample_posterior(
     step_size: float,
     burn_in: int,
     every: int = 10,
-    seed: int = 0,
+    seed: int | Sequence[int] = 0,
     dtype: torch.dtype = torch.float64,
     device: str | torch.device | None = "cpu",
 ) -> Posterior:
@@ -336,7 +356,9 @@ def sample_posterior(
     :math:`2y - 1`), ``X_test`` ``(S, m, c, H, W)``. Chains start from a draw of the prior;
     after ``burn_in`` steps every ``every``-th step is a sample. Sampling runs in ``dtype``
     (float32 is about twice as fast on a CPU) on ``device`` (None: CUDA when available); the
-    averages are kept in float64 on the CPU.
+    averages are kept in float64 on the CPU. ``seed``: one seed for all chains, or ``S`` seeds,
+    one per chain, which then draws its start and its noise from its own generators (a chain
+    is the same whichever chains are stacked with it).
 
     Examples:
         >>> import torch
@@ -366,10 +388,21 @@ def sample_posterior(
     U = torch.stack([_patches(x, patch_size) for x in X])
     U_test = torch.stack([_patches(x, patch_size) for x in X_test])
     P, q = U.shape[2], U.shape[3]
-    g = torch.Generator().manual_seed(int(seed))
-    W0 = torch.randn(S, width, q, generator=g, dtype=dtype).to(device)
-    V0 = torch.randn(S, P, width, generator=g, dtype=dtype).to(device)
-    noise = torch.Generator(device=device).manual_seed(int(seed) + 1)
+    noise: torch.Generator | list[torch.Generator]
+    if not isinstance(seed, Sequence):
+        g = torch.Generator().manual_seed(int(seed))
+        W0 = torch.randn(S, width, q, generator=g, dtype=dtype).to(device)
+        V0 = torch.randn(S, P, width, generator=g, dtype=dtype).to(device)
+        noise = torch.Generator(device=device).manual_seed(int(seed) + 1)
+    else:
+        seeds = [check_int(s, "seed[s]", minimum=0) for s in seed]
+        if len(seeds) != S:
+            raise ValueError(f"seed must be an int or {S} ints (one per chain), got {len(seeds)}")
+        gens = [torch.Generator().manual_seed(s) for s in seeds]
+        W0 = torch.stack([torch.randn(width, q, generator=g, dtype=dtype) for g in gens])
+        V0 = torch.stack([torch.randn(P, width, generator=g, dtype=dtype) for g in gens])
+        W0, V0 = W0.to(device), V0.to(device)
+        noise = [torch.Generator(device=device).manual_seed(s + 1) for s in seeds]
 
     def energy(W, V):
         residual = target - network_output(W, V, U)
@@ -443,8 +476,10 @@ def width_sweep(
     r"""CNN and FC posteriors (:func:`sample_posterior`) at every width on :func:`band_task`,
     the infinite-width GPs, and ConvRFM / Deep ConvRFM (:func:`agop.experiments.local_signals.evaluate_methods`).
 
-    Inputs are divided by the training images' standard deviation (one factor, test images
-    alike). Each seed's posterior is sampled by ``chains`` independent chains, pooled. Per
+    Each seed's inputs are divided by the standard deviation of its training images (one
+    factor, test images alike). Each seed's posterior is sampled by ``chains`` independent
+    chains (chain ``c`` of seed ``s`` at width ``N`` seeded from ``(N, s, c)``), pooled: a
+    seed's rows do not depend on the other seeds swept with it. Per
     seed: the local NNGP (uniform :math:`Q`), the FC NNGP, and the local kernel with
     the CNN's measured :math:`Q_i` at each width, and the oracle local kernel with
     :math:`Q_i = 1` on the positions whose patch overlaps the band, 0 elsewhere (``"local,
@@ -472,7 +507,7 @@ def width_sweep(
     data = [band_task(n_train, sigma, seed=s, **task) for s in seeds]
     test = [band_task(n_test, sigma, seed=s + 10_000, **task) for s in seeds]
     X = torch.stack([d[0] for d in data])
-    scale = X.std()
+    scale = X.flatten(1).std(1)[:, None, None, None, None]  # one factor per seed
     X = X / scale
     y = torch.stack([d[1] for d in data])
     Xt = torch.stack([d[0] for d in test]) / scale
@@ -518,8 +553,17 @@ def width_sweep(
     check_int(chains, "chains", minimum=1)
     rep = [t.repeat_interleave(chains, 0) for t in (X, y, Xt)]
     for N in widths:
-        cnn = _pool(sample_posterior(*rep, width=N, patch_size=patch_size, seed=N, **run), chains)
-        fc = _pool(sample_posterior(*rep, width=N, patch_size=None, seed=N + 1, **run), chains)
+
+        def chain_seeds(kind: int, N: int = N) -> list[int]:
+            return [
+                int(np.random.SeedSequence([N, int(seed), c, kind]).generate_state(1)[0])
+                for seed in seeds
+                for c in range(chains)
+            ]
+
+        cnn = sample_posterior(*rep, width=N, patch_size=patch_size, seed=chain_seeds(0), **run)
+        fc = sample_posterior(*rep, width=N, patch_size=None, seed=chain_seeds(1), **run)
+        cnn, fc = _pool(cnn, chains), _pool(fc, chains)
         out["Q"][N] = cnn.Q.numpy()
         out["Q_fc"][N] = fc.Q[:, 0].numpy()
         out["Q_fit"][N] = np.stack(
