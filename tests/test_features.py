@@ -732,3 +732,54 @@ def test_chunk_size_from_shapes_equals_the_measured_one(name):
         budget = images * per_image + per_image // 2
         assert _images_per_chunk(model, forward, x1, budget) == images
     assert calls == (["cpu"] * 3 if name == "reads" else [])  # a real pass only when needed
+
+
+class SharedConv(nn.Module):
+    """One conv applied twice (a shared, recurrent layer), then a linear read-out."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+        self.fc = nn.Linear(2 * 5 * 5, 3)
+
+    def forward(self, x):
+        return self.fc(torch.tanh(self.conv(torch.tanh(self.conv(x)))).flatten(1))
+
+
+def _explicit_shared_conv_agop(model, X):
+    """The patch-AGOP of ``model.conv`` from ``torch.autograd.functional.jacobian``: per image,
+    the output as a function of the patches of both calls, written out with ``F.unfold`` (the
+    second call's patches are those of the first call's output, plus their own variable)."""
+    W = model.conv.weight.detach().reshape(2, -1)
+    b = model.conv.bias.detach()[:, None]
+    fc = model.fc
+
+    def f(x, D1, D2):  # D1, D2: (q, positions), the offsets of each call's patches
+        U1 = nn.functional.unfold(x[None], 3, padding=1)[0] + D1
+        a1 = torch.tanh(W @ U1 + b).reshape(1, 2, 5, 5)
+        U2 = nn.functional.unfold(a1, 3, padding=1)[0] + D2
+        a2 = torch.tanh(W @ U2 + b)
+        return fc(a2.reshape(1, -1))[0]
+
+    zero = torch.zeros(18, 25, dtype=X.dtype)
+    A = torch.zeros(18, 18, dtype=X.dtype)
+    for x in X:
+        for J in torch.autograd.functional.jacobian(lambda D1, D2: f(x, D1, D2), (zero, zero)):
+            A += torch.einsum("cqj,crj->qr", J, J)  # outputs c, positions j
+    return A / X.shape[0]
+
+
+def test_reference_sums_over_every_call_of_a_shared_conv():
+    """A conv called twice: its patch-AGOP sums over the patches of both calls, the first call's
+    gradient including the path through the second. The brute-force reference and the engine
+    against the explicit Jacobian of the output with respect to both calls' patches."""
+    torch.manual_seed(0)
+    model = SharedConv().double().eval()
+    X = torch.rand(3, 2, 5, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    expected = _explicit_shared_conv_agop(model, X)
+    torch.testing.assert_close(
+        brute_force_patch_agop(model, X, "conv", chunk_size=2), expected, rtol=1e-10, atol=1e-12
+    )
+    torch.testing.assert_close(
+        patch_agop(model, X, device="cpu")["conv"], expected, rtol=1e-10, atol=1e-12
+    )
