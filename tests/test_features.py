@@ -1,6 +1,7 @@
 """The patch-AGOP engine against the independent brute-force reference, closed forms and
 Monte Carlo limits; CNFM, feature maps, top filters and the null baselines."""
 
+import functools
 import math
 
 import numpy as np
@@ -764,7 +765,7 @@ def _explicit_shared_conv_agop(model, X):
     zero = torch.zeros(18, 25, dtype=X.dtype)
     A = torch.zeros(18, 18, dtype=X.dtype)
     for x in X:
-        for J in torch.autograd.functional.jacobian(lambda D1, D2: f(x, D1, D2), (zero, zero)):
+        for J in torch.autograd.functional.jacobian(functools.partial(f, x), (zero, zero)):
             A += torch.einsum("cqj,crj->qr", J, J)  # outputs c, positions j
     return A / X.shape[0]
 
@@ -783,3 +784,25 @@ def test_reference_sums_over_every_call_of_a_shared_conv():
     torch.testing.assert_close(
         patch_agop(model, X, device="cpu")["conv"], expected, rtol=1e-10, atol=1e-12
     )
+
+
+def test_feature_map_and_top_filters_take_numpy_sizes_and_name_bad_ones(float64):
+    """np.int64 kernel sizes (from a numpy grid) are ints; chunk_size=0 failed with "range() arg
+    3 must not be zero", zero-channel images deep inside."""
+    x = torch.randn(5, 2, 6, 6)
+    B = torch.randn(18, 18)
+    A = B @ B.T
+    expected = feature_map(A, x, 3, chunk_size=2)
+    torch.testing.assert_close(feature_map(A, x, np.int64(3), chunk_size=np.int64(2)), expected)
+    torch.testing.assert_close(feature_map(A, x, 3, chunk_size=5), expected)
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer, got 0"):
+        feature_map(A, x, 3, chunk_size=0)
+    with pytest.raises(ValueError, match="x must have at least one channel"):
+        feature_map(torch.eye(9), torch.zeros(1, 0, 6, 6), 3)
+    torch.testing.assert_close(
+        top_filters(A, np.int64(2), np.int64(2), np.int64(3)), top_filters(A, 2, 2, 3)
+    )
+    with pytest.raises(TypeError, match="n_filters must be an integer, got 2.0"):
+        top_filters(A, 2.0, 2, 3)
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer, got 0"):
+        brute_force_patch_agop(SharedConv().double(), torch.zeros(1, 2, 5, 5), "conv", chunk_size=0)
