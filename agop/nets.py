@@ -29,6 +29,7 @@ from agop.validation import (
     check_images,
     check_int,
     check_int_pair,
+    check_real,
     check_seed,
 )
 
@@ -124,14 +125,17 @@ class SimpleCNN(nn.Module):
         if init == "normal":
             if init_std is None:
                 raise ValueError("init='normal' needs init_std (a float or one per layer)")
-            stds = (
-                [init_std] * len(layers) if isinstance(init_std, (int, float)) else list(init_std)
-            )
+            one = not isinstance(init_std, (Sequence, np.ndarray, torch.Tensor))
+            stds = [init_std] * len(layers) if one else list(init_std)
             if len(stds) != len(layers):
                 raise ValueError(
                     f"init_std must be a float or {len(layers)} floats "
                     f"(convs then read-out), got {init_std!r}"
                 )
+            stds = [
+                check_real(s, "init_std" if one else f"init_std[{i}]", minimum=0)
+                for i, s in enumerate(stds)
+            ]
         for i, layer in enumerate(layers):
             if init == "kaiming":
                 nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")

@@ -127,3 +127,13 @@ def test_numpy_integer_sizes_and_seeds_build_the_same_network():
         train(SimpleCNN(1, 2, 8, width=2), X, y, epochs=1, seed=2.7, progress=False)
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
         train(SimpleCNN(1, 2, 8, width=2), X, y, epochs=1, batch_size=0, progress=False)
+
+
+def test_init_std_takes_numpy_floats_and_names_a_bad_entry():
+    ref = SimpleCNN(1, 2, 8, width=3, init="normal", init_std=0.5, seed=1)
+    for std in (np.float32(0.5), [0.5, np.float64(0.5), 0.5], np.array([0.5, 0.5, 0.5])):
+        net = SimpleCNN(1, 2, 8, width=3, init="normal", init_std=std, seed=1)
+        for a, b in zip(net.parameters(), ref.parameters(), strict=True):
+            assert torch.equal(a, b)
+    with pytest.raises(ValueError, match=r"init_std\[1\] must be a non-negative number, got -1"):
+        SimpleCNN(1, 2, 8, width=3, init="normal", init_std=[0.5, -1.0, 0.5])

@@ -134,3 +134,12 @@ def test_seed_everything_takes_seeds_below_two_to_the_63():
         seed_everything(2**64)
     with pytest.raises(TypeError, match="seed must be an integer, got 1.5"):
         seed_everything(1.5)
+
+
+def test_congruence_block_is_a_positive_integer():
+    """block=0 failed inside range(); a numpy integer is an int."""
+    W = torch.randn(2, 3, 5, dtype=torch.float64)
+    G = torch.eye(3, dtype=torch.float64).expand(2, 3, 3)
+    torch.testing.assert_close(congruence(W, G, block=np.int64(2)), congruence(W, G))
+    with pytest.raises(ValueError, match="block must be a positive integer, got 0"):
+        congruence(W, G, block=0)
