@@ -39,8 +39,22 @@ from skimage.filters import sobel
 
 from agop._typing import ArrayLike
 from agop.features import feature_map, haar_rotations, top_filters
-from agop.patches import _pair
-from agop.validation import as_tensor, check_images, check_psd
+from agop.validation import (
+    as_tensor,
+    check_images,
+    check_int,
+    check_int_pair,
+    check_psd,
+    check_seed,
+)
+
+
+def _square_kernel(kernel_size) -> int:
+    """The side ``k`` of a square kernel: an integer, or a pair ``(k, k)``."""
+    kh, kw = check_int_pair(kernel_size, "kernel_size")
+    if kh != kw:
+        raise ValueError(f"kernel_size must be square (k x k) here, got {kernel_size!r}")
+    return kh
 
 
 def oriented_filter_bank(
@@ -70,11 +84,10 @@ def oriented_filter_bank(
         >>> bool(flat.sum(1).abs().max() < 1e-12), bool((flat.norm(dim=1) - 1).abs().max() < 1e-12)
         (True, True)
     """
-    k = _pair(kernel_size, "kernel_size")[0]
+    k = _square_kernel(kernel_size)
     if k < 3:
         raise ValueError(f"kernel_size must be at least 3 for oriented filters, got {k}")
-    if not isinstance(n_orientations, int) or n_orientations < 2:
-        raise ValueError(f"n_orientations must be an int >= 2, got {n_orientations!r}")
+    n_orientations = check_int(n_orientations, "n_orientations", minimum=2)
     lams = np.geomspace(2.5, k, 3) if wavelengths is None else np.asarray(wavelengths, float)
     if lams.ndim != 1 or lams.size == 0 or (lams <= 0).any():
         raise ValueError(f"wavelengths must be positive numbers, got {wavelengths!r}")
@@ -183,7 +196,7 @@ def eigen_edge_scores(
         >>> round(scores["selectivity"][0].item(), 4), round(scores["eigenvalue"][1].item(), 4)
         (1.0, 0.0476)
     """
-    k = _pair(kernel_size, "kernel_size")[0]
+    k = _square_kernel(kernel_size)
     M = check_psd(as_tensor(M, "M", dtype=torch.float64).detach().cpu(), "M", channels * k * k)
     out = orientation_selectivity(top_filters(M, n_filters, channels, k), bank)
     eig = torch.linalg.eigvalsh((M + M.T) / 2).flip(0)[:n_filters]
@@ -211,10 +224,10 @@ def random_filter_scores(
         >>> round(scores["selectivity"].mean().item(), 2)
         0.26
     """
-    k = _pair(kernel_size, "kernel_size")[0]
-    if not isinstance(n_filters, int) or n_filters < 1:
-        raise ValueError(f"n_filters must be a positive int, got {n_filters!r}")
-    g = torch.Generator().manual_seed(int(seed))
+    k = _square_kernel(kernel_size)
+    n_filters = check_int(n_filters, "n_filters", minimum=1)
+    channels = check_int(channels, "channels", minimum=1)
+    g = torch.Generator().manual_seed(check_seed(seed))
     f = torch.randn(n_filters, channels * k * k, generator=g, dtype=torch.float64)
     if zero_mean:
         f = f - f.mean(1, keepdim=True)
@@ -244,7 +257,7 @@ def sobel_correlation(
         (array([1.]), array([0.17]))
     """
     x = check_images(as_tensor(images, "images"), "images").detach().cpu().double()
-    kh, kw = _pair(kernel_size, "kernel_size")
+    kh, kw = check_int_pair(kernel_size, "kernel_size")
     maps = feature_map(A, x, (kh, kw)).numpy()  # in float64: I - 11^T/q stays PSD
     gray = x.double().mean(1).numpy()
     inside = (slice(kh // 2, x.shape[2] - kh // 2), slice(kw // 2, x.shape[3] - kw // 2))
@@ -285,14 +298,14 @@ def edge_controls(
         >>> {k: round(v, 2) for k, v in controls.items() if k != "spectrum_draws"}
         {'M': 1.0, 'identity': 0.17, 'local_mean': 1.0, 'spectrum_mean': 0.18, 'spectrum_std': 0.02}
     """
-    if not isinstance(n_draws, int) or isinstance(n_draws, bool) or n_draws < 1:
-        raise ValueError(f"n_draws must be a positive int, got {n_draws!r}")
+    n_draws = check_int(n_draws, "n_draws", minimum=1)
+    seed = check_seed(seed)
     x = check_images(as_tensor(images, "images"), "images").detach().cpu()
-    k = _pair(kernel_size, "kernel_size")
+    k = check_int_pair(kernel_size, "kernel_size")
     q = x.shape[1] * k[0] * k[1]
     M = check_psd(as_tensor(M, "M", dtype=torch.float64).detach().cpu(), "M", q)
     lam = torch.linalg.eigvalsh((M + M.T) / 2).clamp_min(0)
-    generator = torch.Generator().manual_seed(int(seed))
+    generator = torch.Generator().manual_seed(seed)
     draws = []
     for _ in range(n_draws):
         O = haar_rotations(torch.randn(q, q, generator=generator, dtype=torch.float64))

@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from agop._typing import ArrayLike, Device, IntPair
 from agop.linalg import congruence, correlation, psd_power, psd_sqrt
-from agop.patches import _pair, extract_patches, output_size
+from agop.patches import extract_patches, output_size
 from agop.runtime import _last_level_cache, default_device
 from agop.validation import (
     ArgumentTypeError,
@@ -47,8 +47,11 @@ from agop.validation import (
     check_choice,
     check_images,
     check_int,
+    check_int_pair,
     check_psd,
+    check_real,
     check_result,
+    check_seed,
     renamed_arguments,
 )
 
@@ -436,7 +439,10 @@ def patch_agop(
     :math:`\mathrm{AGOP}_l = \frac1n \sum_i \sum_j \sum_c \nabla_{x[j]} f_c(x_i)\,
     \nabla_{x[j]} f_c(x_i)^\top`: averaged over the images ``X`` (``n, c, H, W``), summed over patch positions ``j`` and outputs ``c``
     (``outputs``: indices of the model's flattened outputs to include; ``None``: all).
-    ``layers``: names (or modules) of Conv2d layers, ``None`` for all. All layers come from the
+    ``layers``: names (or modules) of Conv2d layers, ``None`` for all. A layer called more than
+    once in the forward pass (a shared conv) has the patches of each call as its own patch
+    variables, and its AGOP sums over all calls (the gradient with respect to an earlier call's
+    patches includes the paths through the later calls). All layers come from the
     same backward passes, ``chunk_size`` images at a time (``None``: as many as keep twice
     their conv outputs under ``max_memory`` bytes, at most 256; on the CPU also as many as keep
     them within half the last-level cache, or within the weights' size if larger).
@@ -488,7 +494,7 @@ def patch_agop(
     max_memory = (
         DEFAULT_MAX_MEMORY if max_memory is None else check_int(max_memory, "max_memory", minimum=1)
     )
-    seed = check_int(seed, "seed", minimum=0)
+    seed = check_seed(seed)
     if vectorize is None:
         vectorize = device.type != "cpu"
 
@@ -901,14 +907,13 @@ def null_baselines(
         >>> nulls["identity"], round(nulls["spectrum_mean"], 2), round(nulls["random_mean"], 2)
         (1.0, 0.86, 0.79)
     """
-    if not isinstance(n_draws, int) or isinstance(n_draws, bool) or n_draws < 1:
-        raise ValueError(f"n_draws must be a positive int, got {n_draws!r}")
-    if not 0 < power <= 1:
-        raise ValueError(f"power must lie in (0, 1], got {power!r}")
+    n_draws = check_int(n_draws, "n_draws", minimum=1)
+    power = check_real(power, "power", minimum=0, strict_minimum=True, maximum=1)
+    seed = check_seed(seed)
     g, k, _ = filter_matrix(conv_or_W).shape
     lam = None if G is None else _inner_spectra(G, g, k)
     space = FilterSpace(conv_or_W) if space is None else space
-    generator = torch.Generator().manual_seed(int(seed))
+    generator = torch.Generator().manual_seed(seed)
     families = ("random",) if lam is None else ("random", "spectrum")
     R_groups = space.R.reshape(space.R.shape[0], g, k).transpose(0, 1)  # (g, r, k)
     draws: dict[tuple[str, str], list[float]] = {
@@ -972,7 +977,8 @@ def feature_map(
     if x.ndim == 3:
         x = x[None]
     x = check_images(x, "x")
-    q = x.shape[1] * math.prod(_pair(kernel_size, "kernel_size"))
+    q = x.shape[1] * math.prod(check_int_pair(kernel_size, "kernel_size"))
+    chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
     A = check_psd(as_tensor(A, "A", dtype=x.dtype, device=x.device), "A", q)
     S = psd_sqrt(A, check=False)
     padding = "same" if padding is None else padding
@@ -1042,11 +1048,10 @@ def top_filters(A: ArrayLike, n_filters: int, channels: int, kernel_size: IntPai
         >>> top_filters(A, 2, channels=1, kernel_size=3)[:, 0].tolist()
         [[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0]], [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]
     """
-    kh, kw = _pair(kernel_size, "kernel_size")
-    q = channels * kh * kw
+    kh, kw = check_int_pair(kernel_size, "kernel_size")
+    q = check_int(channels, "channels", minimum=1) * kh * kw
     A = check_psd(as_tensor(A, "A"), "A", q)
-    if not isinstance(n_filters, int) or not 1 <= n_filters <= q:
-        raise ValueError(f"n_filters must be an int in [1, {q}], got {n_filters!r}")
+    n_filters = check_int(n_filters, "n_filters", minimum=1, maximum=q)
     _, vecs = torch.linalg.eigh((A + A.T) / 2)
     top = vecs[:, -n_filters:].flip(1).T
     sign = torch.sign(top.gather(1, top.abs().argmax(1, keepdim=True)))

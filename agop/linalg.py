@@ -9,6 +9,7 @@ from agop.validation import (
     as_tensor,
     check_choice,
     check_finite,
+    check_int,
     check_psd,
     check_real,
     check_result,
@@ -107,6 +108,7 @@ def congruence(W: torch.Tensor, G: torch.Tensor, *, block: int = 512) -> torch.T
             f"W must be (groups, k, q) and G (groups, k, k), got {tuple(W.shape)} "
             f"and {tuple(G.shape)}"
         )
+    block = check_int(block, "block", minimum=1)
     G = (G + G.mT) / 2
     C = torch.matmul(G, W).reshape(-1, W.shape[2])
     W = W.reshape(-1, W.shape[2])

@@ -12,6 +12,7 @@ import copy
 import dataclasses
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,7 +21,17 @@ from tqdm.auto import tqdm
 from agop._typing import ArrayLike, Device, IntPair
 from agop.patches import output_size
 from agop.runtime import default_device
-from agop.validation import as_tensor, check_choice, check_finite, check_images
+from agop.validation import (
+    ArgumentTypeError,
+    as_tensor,
+    check_choice,
+    check_finite,
+    check_images,
+    check_int,
+    check_int_pair,
+    check_real,
+    check_seed,
+)
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "identity": nn.Identity}
 INITS = ("default", "kaiming", "normal")
@@ -65,17 +76,24 @@ class SimpleCNN(nn.Module):
         seed: int | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(depth, int) or depth < 1:
-            raise ValueError(f"depth must be a positive int, got {depth!r}")
-        widths = [width] * depth if isinstance(width, int) else list(width)
-        if len(widths) != depth or min(widths) < 1:
+        depth = check_int(depth, "depth", minimum=1)
+        in_channels = check_int(in_channels, "in_channels", minimum=1)
+        n_classes = check_int(n_classes, "n_classes", minimum=1)
+        if isinstance(width, (str, bytes)) or not isinstance(width, (int, np.integer, Sequence)):
+            raise ArgumentTypeError(
+                f"width must be a positive int or {depth} positive ints, got {width!r}"
+            )
+        widths = [width] * depth if not isinstance(width, Sequence) else list(width)
+        if len(widths) != depth:
             raise ValueError(
                 f"width must be a positive int or {depth} positive ints, got {width!r}"
             )
+        widths = [check_int(w, f"width[{i}]", minimum=1) for i, w in enumerate(widths)]
+        seed = None if seed is None else check_seed(seed)
         pool = check_choice(pool, "pool", (None, "max", "avg"))
         activation = check_choice(activation, "activation", list(ACTIVATIONS))
         init = check_choice(init, "init", INITS)
-        size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        size = check_int_pair(image_size, "image_size")
         self.convs = nn.ModuleList()
         self.pool = pool
         self.activation = ACTIVATIONS[activation]()
@@ -95,7 +113,7 @@ class SimpleCNN(nn.Module):
         self.feature_size = size
         with torch.random.fork_rng(devices=[]):
             if seed is not None:
-                torch.manual_seed(int(seed))
+                torch.manual_seed(seed)
                 for module in [*self.convs, self.readout]:
                     module.reset_parameters()
             self._initialise(init, init_std)
@@ -107,14 +125,17 @@ class SimpleCNN(nn.Module):
         if init == "normal":
             if init_std is None:
                 raise ValueError("init='normal' needs init_std (a float or one per layer)")
-            stds = (
-                [init_std] * len(layers) if isinstance(init_std, (int, float)) else list(init_std)
-            )
+            one = not isinstance(init_std, (Sequence, np.ndarray, torch.Tensor))
+            stds = [init_std] * len(layers) if one else list(init_std)
             if len(stds) != len(layers):
                 raise ValueError(
                     f"init_std must be a float or {len(layers)} floats "
                     f"(convs then read-out), got {init_std!r}"
                 )
+            stds = [
+                check_real(s, "init_std" if one else f"init_std[{i}]", minimum=0)
+                for i, s in enumerate(stds)
+            ]
         for i, layer in enumerate(layers):
             if init == "kaiming":
                 nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
@@ -183,6 +204,7 @@ def predict(
     device = default_device(device)
     dtype = next(model.parameters()).dtype
     X = check_images(X, "X", dtype=dtype)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     was_training = model.training
     model.eval()
     try:
@@ -267,8 +289,9 @@ def train(
     if has_val:
         X_val = check_images(X_val, "X_val", dtype=dtype)
         val_labels, _ = _targets(Y_val, X_val.shape[0], n_classes, "Y_val")
-    if not isinstance(epochs, int) or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
+    epochs = check_int(epochs, "epochs", minimum=0)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    seed = check_seed(seed)
     bad = [c for c in checkpoints if not 0 <= c <= epochs]
     if bad:
         raise ValueError(f"checkpoints must be epochs in [0, {epochs}], got {bad}")
@@ -300,7 +323,7 @@ def train(
     if has_val:
         history["val_accuracy"] = []
     saved = {0: snapshot()} if 0 in checkpoints else {}
-    generator = torch.Generator().manual_seed(int(seed))
+    generator = torch.Generator().manual_seed(seed)
     best_epoch, best_acc, best_state = epochs, None, None
 
     bar = tqdm(range(1, epochs + 1), desc="training", disable=not progress)

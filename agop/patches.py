@@ -8,23 +8,21 @@ and of that reshape.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from agop._typing import ArrayLike, IntPair
-from agop.validation import check_choice, check_images
+from agop.validation import (
+    ArgumentTypeError,
+    check_choice,
+    check_images,
+    check_int,
+    check_int_pair,
+)
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-
-
-def _pair(value, name: str) -> tuple[int, int]:
-    if isinstance(value, int):
-        value = (value, value)
-    value = tuple(int(v) for v in value)
-    if len(value) != 2:
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return value
 
 
 def padding_amounts(
@@ -44,8 +42,8 @@ def padding_amounts(
         >>> padding_amounts("same", 4)  # 3 pixels per axis, the extra one right and bottom
         (1, 2, 1, 2)
     """
-    kh, kw = _pair(kernel_size, "kernel_size")
-    dh, dw = _pair(dilation, "dilation")
+    kh, kw = check_int_pair(kernel_size, "kernel_size")
+    dh, dw = check_int_pair(dilation, "dilation")
     if isinstance(padding, str):
         if padding == "valid":
             return (0, 0, 0, 0)
@@ -53,17 +51,18 @@ def padding_amounts(
             th, tw = dh * (kh - 1), dw * (kw - 1)
             return (tw // 2, tw - tw // 2, th // 2, th - th // 2)
         raise ValueError(f"padding must be an int, a tuple, 'valid' or 'same', got {padding!r}")
-    if isinstance(padding, int):
-        padding = (padding, padding)
-    padding = tuple(int(p) for p in padding)
-    if len(padding) == 2:
-        ph, pw = padding
-        padding = (pw, pw, ph, ph)
-    if len(padding) != 4 or min(padding) < 0:
-        raise ValueError(
-            f"padding must be non-negative: an int, a pair or a 4-tuple, got {padding!r}"
+    if isinstance(padding, (tuple, list)) and len(padding) == 4:
+        left, right, top, bottom = (
+            check_int(p, f"padding[{i}]", minimum=0) for i, p in enumerate(padding)
         )
-    return padding
+        return (left, right, top, bottom)
+    if not isinstance(padding, (tuple, list, int, np.integer)) or isinstance(padding, bool):
+        raise ArgumentTypeError(
+            f"padding must be an int, a pair (rows, cols), a 4-tuple (left, right, top, bottom), "
+            f"'valid' or 'same', got {padding!r}"
+        )
+    ph, pw = check_int_pair(padding, "padding", minimum=0)
+    return (pw, pw, ph, ph)
 
 
 def pad(
@@ -120,9 +119,9 @@ def extract_patches(
     amounts = padding_amounts(padding, kernel_size, dilation)
     x = pad(x, amounts, padding_mode)
     kernel_size, stride, dilation = (
-        _pair(kernel_size, "kernel_size"),
-        _pair(stride, "stride"),
-        _pair(dilation, "dilation"),
+        check_int_pair(kernel_size, "kernel_size"),
+        check_int_pair(stride, "stride"),
+        check_int_pair(dilation, "dilation"),
     )
     span = [d * (k - 1) + 1 for d, k in zip(dilation, kernel_size, strict=True)]
     if span[0] > x.shape[2] or span[1] > x.shape[3]:
@@ -153,9 +152,9 @@ def output_size(
     """
     left, right, top, bottom = padding_amounts(padding, kernel_size, dilation)
     (kh, kw), (sh, sw), (dh, dw) = (
-        _pair(kernel_size, "kernel_size"),
-        _pair(stride, "stride"),
-        _pair(dilation, "dilation"),
+        check_int_pair(kernel_size, "kernel_size"),
+        check_int_pair(stride, "stride"),
+        check_int_pair(dilation, "dilation"),
     )
     H, W = size
     return (

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from agop.runtime import default_device, offline
+from agop.validation import check_seed
 
 #: The ImageNet classifiers of the paper's Figure 1 (torchvision names).
 ARCHITECTURES = (
@@ -163,7 +164,7 @@ def load_model(
         try:
             with torch.random.fork_rng(devices=[]):
                 if seed is not None:
-                    torch.manual_seed(int(seed))
+                    torch.manual_seed(check_seed(seed))
                 model = torchvision.models.get_model(name, weights=None)
         except ValueError as err:
             raise ValueError(f"name must be a torchvision model, got {name!r}") from err

@@ -1,8 +1,8 @@
 r"""An independent, brute-force patch-AGOP: explicit patch variables, one layer at a time.
 
-The conv layer's patches ``x[j]`` become explicit tensors that require grad, the layer's output
-becomes their product ``h[j] = W x[j] + b``, and the network is differentiated with respect to
-those patches, as the paper's original code did: the Jacobian of a chunk of outputs with
+The conv layer's patches ``x[j]`` become explicit variables (a zero offset that requires grad,
+added to the patches), the layer's output becomes their product ``h[j] = W x[j] + b``, and the
+network is differentiated with respect to those patches, as the paper's original code did: the Jacobian of a chunk of outputs with
 respect to all patches at once (one vmapped backward over the chunk's basis vectors, which is
 what ``vmap(jacrev(...))`` computes), then the sum of the ``q x q`` outer products of the patch
 gradients. No :math:`W^\top G W` identity is used. Slow, simple, and the reference that
@@ -14,6 +14,13 @@ one backward pass serves the whole batch (the original vmapped over samples inst
 layer's output *value* is the conv module's own (the explicit product is checked to agree with
 it): in float32 the two differ by round-off, which can flip a ReLU or a max-pool downstream and
 change the AGOP by 1e-4 -- a different function, not a different answer.
+
+A layer called more than once in a forward pass (a shared conv applied twice) has one set of
+patch variables per call, and the patch-AGOP sums over all of them, as :func:`agop.features.patch_agop`
+does: :math:`\frac1n \sum_i \sum_{t} \sum_j \sum_c \nabla_{x_t[j]} f_c(x_i)\,
+\nabla_{x_t[j]} f_c(x_i)^\top`, ``t`` over the calls. The patches of a later call depend on
+the output of an earlier one, so the gradient with respect to the earlier call's patches
+includes the path through the later call.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from torch import nn
 from agop._typing import ArrayLike
 from agop.features import _check_outputs, _eval_mode, _output_matrix, conv_layers
 from agop.patches import conv_patches
-from agop.validation import check_images
+from agop.validation import check_images, check_int
 
 
 def brute_force_patch_agop(
@@ -63,16 +70,20 @@ def brute_force_patch_agop(
     conv = conv_layers(model, [layer_name])[layer_name]
     param = next(model.parameters())
     X = check_images(X, "X", dtype=param.dtype, device=param.device)
-    if not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
     n = X.shape[0]
     g, k_out = conv.groups, conv.out_channels
     patches: list[torch.Tensor] = []
     tolerance = torch.finfo(X.dtype).eps ** 0.5
 
     def forward(x: torch.Tensor) -> torch.Tensor:
-        p = conv_patches(conv, x).detach().requires_grad_()  # (m, P, g q): the variables
-        patches.append(p)
+        # the variables: a zero offset on this call's patches, so that the gradient with
+        # respect to it is the gradient with respect to the patches, and the patches still
+        # depend on x (the output of an earlier call of the same layer reaches f through them)
+        p = conv_patches(conv, x)  # (m, P, g q)
+        offset = torch.zeros_like(p).requires_grad_()
+        patches.append(offset)
+        p = p + offset
         m, P, _ = p.shape
         W = conv.weight.detach().reshape(g, k_out // g, -1)
         h = torch.einsum("mpgq,gkq->mpgk", p.reshape(m, P, g, -1), W).reshape(m, P, k_out)
@@ -89,7 +100,7 @@ def brute_force_patch_agop(
         return value + (h - h.detach())  # the module's value; the patches' gradient
 
     with _eval_mode(model, "the patch-AGOP"), torch.enable_grad():
-        conv.forward = forward  # type: ignore[method-assign,assignment]  # patched for one call
+        conv.forward = forward  # type: ignore[method-assign,assignment]  # patched for every call
         try:
             f = _output_matrix(model(X), n)
         finally:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 import agop
+from agop.validation import check_seed
 
 PROFILES = ("quick", "paper")
 
@@ -116,12 +117,11 @@ def seed_everything(seed: int) -> torch.Generator:
         >>> torch.equal(a, b)
         True
     """
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    random.seed(int(seed))
-    np.random.seed(int(seed) % 2**32)
-    torch.manual_seed(int(seed))
-    return torch.Generator().manual_seed(int(seed))
+    seed = check_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
 
 
 def in_colab() -> bool:

@@ -50,7 +50,9 @@ from agop.validation import (
     check_finite,
     check_images,
     check_int,
+    check_int_pair,
     check_real,
+    check_seed,
 )
 
 ACTIVATIONS = ("tanh", "relu")
@@ -140,7 +142,7 @@ class TheoremNet(nn.Module):
         device: str | torch.device | None = None,
     ) -> None:
         super().__init__()
-        H, Wd = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        H, Wd = check_int_pair(image_size, "image_size")
         in_channels, width, kernel_size, hidden_kernel_size = (
             check_int(val, name, minimum=1)
             for name, val in (
@@ -150,15 +152,14 @@ class TheoremNet(nn.Module):
                 ("hidden_kernel_size", hidden_kernel_size),
             )
         )
-        hidden = [check_int(h, "hidden[i]", minimum=1) for h in hidden]
+        hidden = [check_int(h, f"hidden[{i}]", minimum=1) for i, h in enumerate(hidden)]
+        seed = check_seed(seed)
         if kernel_size > min(H, Wd):
             raise ValueError(f"kernel_size={kernel_size} exceeds image_size={(H, Wd)}")
         if hidden and hidden_kernel_size % 2 == 0:
             raise ValueError(f"hidden_kernel_size must be odd, got {hidden_kernel_size}")
-        if init_scale < 0 or upper_noise < 0:
-            raise ValueError(
-                f"init_scale and upper_noise must be >= 0, got {init_scale}, {upper_noise}"
-            )
+        init_scale = check_real(init_scale, "init_scale", minimum=0)
+        upper_noise = check_real(upper_noise, "upper_noise", minimum=0)
         upper_padding_mode = check_choice(
             upper_padding_mode, "upper_padding_mode", ("circular", "zeros")
         )
@@ -410,7 +411,7 @@ def train_gd(
     n = X.shape[0]
     if batch_size is not None:
         batch_size = check_int(batch_size, "batch_size", minimum=1, maximum=n)
-    seed = check_int(seed, "seed", minimum=0)
+    seed = check_seed(seed)
     model = copy.deepcopy(model)
     p = next(model.parameters())
     X, y = X.to(device=p.device, dtype=p.dtype), y.to(device=p.device, dtype=p.dtype)

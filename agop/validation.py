@@ -4,6 +4,9 @@ One function per kind of argument, so every entry point answers bad input the sa
 
 * :func:`check_int`, :func:`check_real` -- Python or numpy scalars (``np.int64`` from an
   ``np.arange`` grid is an integer; ``True`` is not), within bounds;
+* :func:`check_int_pair` -- a size given once or as ``(height, width)``, each as
+  :func:`check_int`;
+* :func:`check_seed` -- a seed: an integer in ``[0, 2**63)``;
 * :func:`check_choice` -- a name among a few, compared case-insensitively;
 * :func:`check_dtype` -- a floating torch dtype (or its name);
 * :func:`as_tensor`, :func:`check_images`, :func:`check_square`, :func:`check_symmetric`,
@@ -87,6 +90,69 @@ def check_int(
             f"{name} must be {kind}{' odd' if odd else ''} integer{low}{both}{high}, got {value}"
         )
     return value
+
+
+def check_int_pair(value: Any, name: str, *, minimum: int | None = 1) -> tuple[int, int]:
+    """``value`` as a pair of Python ``int``: one integer for both axes or a pair
+    ``(height, width)``, each an ``int`` or numpy integer (never ``bool``) ``>= minimum``.
+
+    Examples:
+        >>> import numpy as np
+        >>> check_int_pair(np.int64(3), "kernel_size"), check_int_pair((np.int32(2), 5), "stride")
+        ((3, 3), (2, 5))
+        >>> check_int_pair((3, 3, 3), "kernel_size")
+        Traceback (most recent call last):
+        ...
+        agop.validation.ArgumentTypeError: kernel_size must be an integer or a pair of integers (height, width), got (3, 3, 3)
+        >>> check_int_pair(0, "kernel_size")
+        Traceback (most recent call last):
+        ...
+        ValueError: kernel_size must be a positive integer, got 0
+    """
+    if isinstance(value, (numbers.Integral, np.integer)) and not isinstance(
+        value, (bool, np.bool_)
+    ):
+        one = check_int(value, name, minimum=minimum)
+        return one, one
+    if isinstance(value, (np.ndarray, torch.Tensor)) and value.ndim == 1:
+        value = value.tolist()
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ArgumentTypeError(
+            f"{name} must be an integer or a pair of integers (height, width), got {value!r}"
+        )
+    return (
+        check_int(value[0], f"{name}[0]", minimum=minimum),
+        check_int(value[1], f"{name}[1]", minimum=minimum),
+    )
+
+
+#: seeds are integers below this bound (torch's generators hold 64 bits; the bound leaves room
+#: for the offsets some functions add to derive further seeds)
+SEED_BOUND = 2**63
+
+
+def check_seed(value: Any, name: str = "seed") -> int:
+    """``value`` as a seed: a Python ``int`` in ``[0, 2**63)`` (an ``int`` or numpy integer,
+    never ``bool`` or a float, which would be truncated). Larger seeds are refused rather than
+    reduced: two different seeds then never give the same draws.
+
+    Examples:
+        >>> import numpy as np
+        >>> check_seed(np.uint64(7))
+        7
+        >>> check_seed(2**64)
+        Traceback (most recent call last):
+        ...
+        ValueError: seed must be a non-negative integer <= 9223372036854775807 (below 2**63), got 18446744073709551616
+    """
+    try:
+        return check_int(value, name, minimum=0, maximum=SEED_BOUND - 1)
+    except ArgumentTypeError:
+        raise
+    except ValueError as err:
+        raise ValueError(
+            str(err).replace(f" <= {SEED_BOUND - 1},", f" <= {SEED_BOUND - 1} (below 2**63),")
+        ) from None
 
 
 def check_real(
@@ -290,6 +356,10 @@ def check_images(
         raise ValueError(f"{name} must have shape (n, c, H, W), got shape {tuple(x.shape)}")
     if x.shape[0] == 0:
         raise ValueError(f"{name} is empty: shape {tuple(x.shape)}")
+    if min(x.shape[1:]) == 0:
+        raise ValueError(
+            f"{name} must have at least one channel, row and column, got shape {tuple(x.shape)}"
+        )
     if channels is not None and x.shape[1] != channels:
         raise ValueError(f"{name} must have {channels} channels, got shape {tuple(x.shape)}")
     check_finite(x, name)

@@ -2,6 +2,7 @@
 
 import gc
 import json
+import os
 
 import pytest
 import torch
@@ -149,6 +150,55 @@ def test_busy_processes_start_and_stop():
         assert short.alive() == 0
     with pytest.raises(ValueError, match="busy"):
         Busy(-1)
+
+
+def test_busy_is_bounded_on_the_command_line_and_in_busy(capsys, monkeypatch):
+    """--busy N took any N (each process spins for up to an hour): at most four per core, a
+    usage error (exit 2) before anything runs otherwise."""
+    import agop.bench.__main__ as cli
+    from agop.bench._busy import Busy, max_busy
+
+    assert max_busy() == 4 * (os.cpu_count() or 1)
+    ran = []
+    monkeypatch.setattr(
+        cli, "run_benchmarks", lambda *a, **k: ran.append(k) or ({"total_seconds": 0.0}, [])
+    )
+    for n in (max_busy() + 1, -1):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["--busy", str(n), "--only", "kernels"])
+        assert exit_info.value.code == 2 and not ran
+        assert f"--busy must be an integer in [0, {max_busy()}]" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=f"busy must be a non-negative integer <= {max_busy()}"):
+        Busy(max_busy() + 1)
+
+
+def test_busy_stops_the_started_processes_when_a_start_fails(monkeypatch):
+    """Starting the 2nd spinner fails: the 1st, already spinning (for up to an hour), is
+    terminated and reaped before the error propagates."""
+    import subprocess
+
+    from agop.bench import _busy
+
+    started, real_popen = [], subprocess.Popen
+
+    def popen(*args, **kwargs):
+        if started:
+            raise OSError("no more processes")
+        started.append(real_popen(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(_busy.subprocess, "Popen", popen)
+    busy = _busy.Busy(3, limit=60)
+    try:
+        with pytest.raises(OSError, match="no more processes"):
+            with busy:
+                pytest.fail("the block must not run")
+        assert len(started) == 1 and started[0].returncode is not None  # terminated and reaped
+        assert busy.processes == []
+    finally:  # never leave a spinner behind, even when the test fails
+        for p in started:
+            p.kill()
+            p.wait()
 
 
 def test_large_point_fits_convrfm_within_its_memory_target():

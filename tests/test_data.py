@@ -337,3 +337,32 @@ def test_star_in_noise_parameters_and_bad_arguments():
     ]:
         with pytest.raises(ValueError, match=match):
             data.star_in_noise(4, **kwargs)
+
+
+def test_star_in_noise_channels_are_integers_and_every_argument_is_named():
+    """Channel 2.7 was truncated to 2 silently; intensity=None and seed=2**64 failed deep inside
+    (float() of None; torch's "Overflow when unpacking long long"). numpy integers are integers:
+    the same images as with Python ints."""
+    ref = data.star_in_noise(6, channels=(0, 2), image_size=12, seed=1, device="cpu")
+    out = data.star_in_noise(
+        np.int64(6), channels=np.array([0, 2]), image_size=np.int64(12), seed=np.uint8(1),
+        radius=np.int64(3), device="cpu",
+    )  # fmt: skip
+    assert torch.equal(ref[0], out[0]) and torch.equal(ref[1], out[1])
+    for kwargs, error, match in [
+        ({"channels": (0, 2.7)}, TypeError, r"channels\[1\] must be an integer, got 2.7"),
+        ({"channels": (0, np.float64(2.0))}, TypeError, r"channels\[1\] must be an integer"),
+        ({"channels": 2}, TypeError, "channels must be a sequence of distinct indices"),
+        ({"channels": (0, 3)}, ValueError, r"channels\[1\] must be .*<= 2, got 3"),
+        ({"intensity": None}, TypeError, "intensity must be a real number, got None"),
+        ({"seed": 2**64}, ValueError, r"seed must be .*below 2\*\*63"),
+        ({"seed": 1.5}, TypeError, "seed must be an integer, got 1.5"),
+        ({"image_size": 12.0}, TypeError, "image_size must be an integer"),
+        ({"radius": True}, TypeError, "radius must be an integer, got True"),
+    ]:
+        with pytest.raises(error, match=match):
+            data.star_in_noise(4, device="cpu", **kwargs)
+    with pytest.raises(TypeError, match="height must be an integer, got 8.0"):
+        data.bars_in_noise(4, 1.0, height=8.0)
+    with pytest.raises(ValueError, match=r"seed must be .*below 2\*\*63"):
+        data.digits_in_noise(4, 1.0, seed=2**63)

@@ -295,3 +295,47 @@ def test_offline_switch_refuses_the_download_with_the_clear_error(tmp_path, monk
     assert data.load_dataset(
         "mnist", root=tmp_path / "disk", download=True, device="cpu"
     ).X_test.shape == (2, 1, 28, 28)
+
+
+def test_an_idx_header_whose_sizes_overflow_names_the_file(tmp_path):
+    """Sizes whose product overflows int64 (65536**4 = 2**64 wraps to 0) matched an empty body
+    and failed in reshape ('cannot reshape array of size 0'), naming no file."""
+    from agop.data.readers import read_idx
+
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(b"\x00\x00\x08\x04" + struct.pack(">4I", *[65536] * 4))
+    with pytest.raises(data.DataFileError, match=rf"{path.name}: IDX header says shape \(65536, "):
+        read_idx(path)
+    path.write_bytes(b"\x00\x00\x08\x02" + struct.pack(">2I", 2**31, 2) + bytes(4))
+    with pytest.raises(data.DataFileError, match=rf"{path.name}: .*holds 4 values"):
+        read_idx(path)
+
+
+def test_a_gtsrb_table_without_a_column_names_the_file_and_the_column(tmp_path):
+    """A GT-final_test.csv without ClassId raised KeyError: 'ClassId' from inside csv."""
+    write_gtsrb(tmp_path, classes=("00000", "00001"), per_class=1, test_labels=(1, 0))
+    table = tmp_path / "gtsrb" / "GT-final_test.csv"
+    good = table.read_text()
+    assert data.load_dataset("gtsrb", root=tmp_path, device="cpu").y_test.tolist() == [1, 0]
+    table.write_text(good.replace("ClassId", "Class"))
+    with pytest.raises(data.DataFileError, match=r"GT-final_test.csv: no column 'ClassId'"):
+        data.load_dataset("gtsrb", root=tmp_path, device="cpu")
+    table.write_text(good.replace("Filename", "File"))
+    with pytest.raises(data.DataFileError, match=r"GT-final_test.csv: no column 'Filename'"):
+        data.load_dataset("gtsrb", root=tmp_path, device="cpu")
+    table.write_text(good.replace(";0\n", ";x\n"))
+    with pytest.raises(data.DataFileError, match=r"GT-final_test.csv, line 3: .*'x'"):
+        data.load_dataset("gtsrb", root=tmp_path, device="cpu")
+
+
+def test_load_dataset_takes_numpy_sizes_and_checks_its_seed(tmp_path):
+    write_mnist_like(tmp_path, "MNIST", n_train=6, n_test=3)
+    ref = data.load_dataset("mnist", n_train=4, image_size=14, seed=3, root=tmp_path, device="cpu")
+    out = data.load_dataset(
+        "mnist", n_train=4, image_size=np.int64(14), seed=np.int64(3), root=tmp_path, device="cpu"
+    )
+    assert torch.equal(ref.X_train, out.X_train) and torch.equal(ref.y_train, out.y_train)
+    with pytest.raises(ValueError, match=r"seed must be .*below 2\*\*63"):
+        data.load_dataset("mnist", seed=2**64, root=tmp_path)
+    with pytest.raises(TypeError, match="image_size must be an integer, got 14.0"):
+        data.load_dataset("mnist", image_size=14.0, root=tmp_path)

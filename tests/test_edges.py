@@ -160,3 +160,19 @@ def test_edge_controls_of_a_multiple_of_the_identity_are_the_identity():
     # colour images (q = 147): the singular I - 11^T/q must pass as PSD in float32 inputs
     colour = edge_controls(torch.eye(3 * K * K), x.repeat(1, 3, 1, 1), K, n_draws=1)
     assert colour["local_mean"] > colour["identity"]
+
+
+def test_numpy_sizes_are_ints_and_a_non_square_kernel_is_refused():
+    """np.int64 sizes give the same scores as ints; a (k, k') kernel was silently cut to k x k."""
+    ref = random_filter_scores(1, 5, n_filters=10, seed=3)
+    out = random_filter_scores(np.int64(1), np.int64(5), n_filters=np.int64(10), seed=np.int64(3))
+    for key in ref:
+        assert torch.equal(ref[key], out[key])
+    bank, theta = oriented_filter_bank(np.int64(5), n_orientations=np.int64(4))
+    assert bank.shape[1:] == (5, 5) and theta.unique().numel() == 4
+    with pytest.raises(ValueError, match=r"kernel_size must be square .*\(5, 3\)"):
+        oriented_filter_bank((5, 3))
+    with pytest.raises(TypeError, match="n_filters must be an integer, got 2.5"):
+        random_filter_scores(1, 5, n_filters=2.5)
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        random_filter_scores(1, 5, seed=-1)

@@ -80,6 +80,20 @@ def test_top_eigenvectors_are_the_largest_first():
         top_eigenvectors(A, 6)
 
 
+def test_top_eigenvectors_refuse_nan_and_inf():
+    """A NaN in A gave finite-looking (or NaN) eigenvectors with no error."""
+    A = torch.eye(3, dtype=torch.float64)
+    for bad in (float("nan"), float("inf")):
+        B = A.clone()
+        B[0, 1] = B[1, 0] = bad
+        with pytest.raises(ValueError, match="A contains 2 non-finite values"):
+            top_eigenvectors(B, 1)
+        with pytest.raises(ValueError, match="A contains 2 non-finite values"):
+            top_eigenvectors(torch.stack([A, B]), 1)  # one of a batch
+    with pytest.raises(ValueError, match=r"A must be square matrices \(\.\.\., D, D\)"):
+        top_eigenvectors(torch.ones(2, 3), 1)
+
+
 def test_planted_localised_fields_give_localised_agop_eigenvectors():
     """Receptive fields planted on 3 sites each, at separate places, with distinct read-out
     weights; each input is one of the fields, so exactly one unit fires on it (bias -1/2) and
@@ -117,6 +131,23 @@ def test_training_learns_and_networks_are_independent():
         train_two_layer(X[0], y[0], width=2, steps=1)
     with pytest.raises(ValueError, match="activation"):
         train_two_layer(X, y, width=2, steps=1, activation="tanh")
+
+
+def test_training_refuses_non_finite_inputs_and_labels_outside_zero_one():
+    """NaN inputs trained to NaN weights, and labels such as 3 or -1 (read as targets 5 and -3)
+    were trained on, silently. Labels 0 and 1 as floats or bools are fine."""
+    X = torch.randn(1, 20, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    y = (X[..., 0] > 0).long()
+    bad = X.clone()
+    bad[0, 4, 1] = float("nan")
+    with pytest.raises(ValueError, match="X contains 1 non-finite values"):
+        train_two_layer(bad, y, width=2, steps=1)
+    for labels in (y + 2, 2 * y - 1, 0.5 * y):
+        with pytest.raises(ValueError, match=r"y must hold labels in \{0, 1\}"):
+            train_two_layer(X, labels, width=2, steps=1)
+    ref = train_two_layer(X, y, width=2, steps=3)
+    for labels in (y.double(), y.bool()):
+        assert torch.equal(train_two_layer(X, labels, width=2, steps=3).W, ref.W)
 
 
 def test_sweep_rows_controls_and_examples():

@@ -1,6 +1,7 @@
 """The patch-AGOP engine against the independent brute-force reference, closed forms and
 Monte Carlo limits; CNFM, feature maps, top filters and the null baselines."""
 
+import functools
 import math
 
 import numpy as np
@@ -732,3 +733,76 @@ def test_chunk_size_from_shapes_equals_the_measured_one(name):
         budget = images * per_image + per_image // 2
         assert _images_per_chunk(model, forward, x1, budget) == images
     assert calls == (["cpu"] * 3 if name == "reads" else [])  # a real pass only when needed
+
+
+class SharedConv(nn.Module):
+    """One conv applied twice (a shared, recurrent layer), then a linear read-out."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+        self.fc = nn.Linear(2 * 5 * 5, 3)
+
+    def forward(self, x):
+        return self.fc(torch.tanh(self.conv(torch.tanh(self.conv(x)))).flatten(1))
+
+
+def _explicit_shared_conv_agop(model, X):
+    """The patch-AGOP of ``model.conv`` from ``torch.autograd.functional.jacobian``: per image,
+    the output as a function of the patches of both calls, written out with ``F.unfold`` (the
+    second call's patches are those of the first call's output, plus their own variable)."""
+    W = model.conv.weight.detach().reshape(2, -1)
+    b = model.conv.bias.detach()[:, None]
+    fc = model.fc
+
+    def f(x, D1, D2):  # D1, D2: (q, positions), the offsets of each call's patches
+        U1 = nn.functional.unfold(x[None], 3, padding=1)[0] + D1
+        a1 = torch.tanh(W @ U1 + b).reshape(1, 2, 5, 5)
+        U2 = nn.functional.unfold(a1, 3, padding=1)[0] + D2
+        a2 = torch.tanh(W @ U2 + b)
+        return fc(a2.reshape(1, -1))[0]
+
+    zero = torch.zeros(18, 25, dtype=X.dtype)
+    A = torch.zeros(18, 18, dtype=X.dtype)
+    for x in X:
+        for J in torch.autograd.functional.jacobian(functools.partial(f, x), (zero, zero)):
+            A += torch.einsum("cqj,crj->qr", J, J)  # outputs c, positions j
+    return A / X.shape[0]
+
+
+def test_reference_sums_over_every_call_of_a_shared_conv():
+    """A conv called twice: its patch-AGOP sums over the patches of both calls, the first call's
+    gradient including the path through the second. The brute-force reference and the engine
+    against the explicit Jacobian of the output with respect to both calls' patches."""
+    torch.manual_seed(0)
+    model = SharedConv().double().eval()
+    X = torch.rand(3, 2, 5, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    expected = _explicit_shared_conv_agop(model, X)
+    torch.testing.assert_close(
+        brute_force_patch_agop(model, X, "conv", chunk_size=2), expected, rtol=1e-10, atol=1e-12
+    )
+    torch.testing.assert_close(
+        patch_agop(model, X, device="cpu")["conv"], expected, rtol=1e-10, atol=1e-12
+    )
+
+
+def test_feature_map_and_top_filters_take_numpy_sizes_and_name_bad_ones(float64):
+    """np.int64 kernel sizes (from a numpy grid) are ints; chunk_size=0 failed with "range() arg
+    3 must not be zero", zero-channel images deep inside."""
+    x = torch.randn(5, 2, 6, 6)
+    B = torch.randn(18, 18)
+    A = B @ B.T
+    expected = feature_map(A, x, 3, chunk_size=2)
+    torch.testing.assert_close(feature_map(A, x, np.int64(3), chunk_size=np.int64(2)), expected)
+    torch.testing.assert_close(feature_map(A, x, 3, chunk_size=5), expected)
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer, got 0"):
+        feature_map(A, x, 3, chunk_size=0)
+    with pytest.raises(ValueError, match="x must have at least one channel"):
+        feature_map(torch.eye(9), torch.zeros(1, 0, 6, 6), 3)
+    torch.testing.assert_close(
+        top_filters(A, np.int64(2), np.int64(2), np.int64(3)), top_filters(A, 2, 2, 3)
+    )
+    with pytest.raises(TypeError, match="n_filters must be an integer, got 2.0"):
+        top_filters(A, 2.0, 2, 3)
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer, got 0"):
+        brute_force_patch_agop(SharedConv().double(), torch.zeros(1, 2, 5, 5), "conv", chunk_size=0)

@@ -4,6 +4,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from kernel_reference import (
@@ -432,6 +433,8 @@ def test_threads_override_module_default_and_cores(monkeypatch):
     from agop.kernels import _driver
 
     assert _driver.choose_threads(3) == 3
+    out = _driver.choose_threads(np.int64(3))  # from a numpy grid: an int
+    assert out == 3 and type(out) is int
     monkeypatch.setattr(_driver, "_usable_cores", lambda: 4)
     assert _driver.choose_threads() == 4
     monkeypatch.setattr(_driver, "CPU_THREADS", 1)

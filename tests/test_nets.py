@@ -1,5 +1,6 @@
 """SimpleCNN and train: shapes, initialisations, determinism, learning, checkpoints, errors."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -102,3 +103,37 @@ def test_train_errors():
         train(net, X, y, epochs=1, optimizer="lbfgs", progress=False)
     with pytest.raises(ValueError, match=r"X_train must have shape"):
         train(net, X[0], y, epochs=1, progress=False)
+
+
+def test_numpy_integer_sizes_and_seeds_build_the_same_network():
+    """Sizes and seeds from numpy grids are integers: the same network as with Python ints
+    (width=np.int64(4) was taken for a sequence of widths, image_size for a pair)."""
+    ref = SimpleCNN(2, 3, (8, 7), depth=2, width=4, seed=5)
+    net = SimpleCNN(
+        np.int64(2), np.int64(3), (np.int64(8), np.int32(7)), depth=np.int64(2), width=np.int64(4),
+        seed=np.uint32(5),
+    )  # fmt: skip
+    assert net.feature_size == ref.feature_size == (4, 3)
+    for a, b in zip(net.parameters(), ref.parameters(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match=r"width\[1\] must be a positive integer, got 0"):
+        SimpleCNN(1, 2, 8, depth=2, width=[4, 0])
+    with pytest.raises(TypeError, match=r"image_size must be an integer or a pair"):
+        SimpleCNN(1, 2, 8.0)
+    with pytest.raises(ValueError, match=r"seed must be a non-negative integer .*below 2\*\*63"):
+        SimpleCNN(1, 2, 8, seed=2**64)
+    X, y = separable(16)
+    with pytest.raises(TypeError, match="seed must be an integer, got 2.7"):
+        train(SimpleCNN(1, 2, 8, width=2), X, y, epochs=1, seed=2.7, progress=False)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        train(SimpleCNN(1, 2, 8, width=2), X, y, epochs=1, batch_size=0, progress=False)
+
+
+def test_init_std_takes_numpy_floats_and_names_a_bad_entry():
+    ref = SimpleCNN(1, 2, 8, width=3, init="normal", init_std=0.5, seed=1)
+    for std in (np.float32(0.5), [0.5, np.float64(0.5), 0.5], np.array([0.5, 0.5, 0.5])):
+        net = SimpleCNN(1, 2, 8, width=3, init="normal", init_std=std, seed=1)
+        for a, b in zip(net.parameters(), ref.parameters(), strict=True):
+            assert torch.equal(a, b)
+    with pytest.raises(ValueError, match=r"init_std\[1\] must be a non-negative number, got -1"):
+        SimpleCNN(1, 2, 8, width=3, init="normal", init_std=[0.5, -1.0, 0.5])

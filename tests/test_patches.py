@@ -1,5 +1,6 @@
 """Patches against torch's own convolution: ``conv(x)[i, :, j] = W x_i[j] + b``."""
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -116,3 +117,32 @@ def test_extract_patches_errors():
         extract_patches(torch.zeros(1, 1, 4, 4), 3, padding=1, padding_mode="mirror")
     with pytest.raises(TypeError, match="Conv2d"):
         conv_patches(nn.Linear(3, 3), torch.zeros(1, 1, 4, 4))
+
+
+def test_numpy_integer_sizes_give_the_same_patches_as_ints(float64):
+    """Sizes from a numpy grid (np.int64) are ints: they failed with "'numpy.int64' object is
+    not iterable". Against torch's conv with the same settings as Python ints."""
+    x = torch.randn(2, 3, 9, 8)
+    conv = nn.Conv2d(3, 4, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(1, 2))
+    kw = dict(stride=(np.int64(2), np.int32(1)), padding=(np.int64(1), 2), dilation=(1, np.int8(2)))
+    patches = extract_patches(x, (np.int64(3), np.int64(2)), **kw)
+    W = conv.weight.reshape(4, -1)
+    torch.testing.assert_close(
+        (patches @ W.T + conv.bias).transpose(1, 2).reshape(2, 4, *conv(x).shape[2:]), conv(x)
+    )
+    square = extract_patches(x, np.int64(3), stride=np.int64(2), padding=np.int64(1))
+    torch.testing.assert_close(square, extract_patches(x, 3, stride=2, padding=1))
+    assert output_size((9, 8), np.int64(3), np.int64(2), np.int64(1)) == (5, 4)
+    assert padding_amounts((np.int64(0), np.int64(1), 2, 3), np.int64(3)) == (0, 1, 2, 3)
+
+
+def test_size_errors_name_the_argument():
+    x = torch.zeros(1, 1, 8, 8)
+    with pytest.raises(TypeError, match=r"kernel_size must be an integer or a pair .*got 3.0"):
+        extract_patches(x, 3.0)
+    with pytest.raises(ValueError, match=r"stride\[1\] must be a positive integer, got 0"):
+        extract_patches(x, 3, stride=(1, 0))
+    with pytest.raises(TypeError, match=r"padding must be an int, a pair .*got None"):
+        extract_patches(x, 3, padding=None)
+    with pytest.raises(ValueError, match=r"padding\[2\] must be a non-negative integer, got -1"):
+        padding_amounts((0, 0, -1, 0), 3)

@@ -5,6 +5,8 @@ The per-layer AGOPs of the one-pass call are checked against the brute-force pat
 reference (agop.reference) on each torchvision family, in float64, with random weights.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -194,6 +196,31 @@ def test_preprocess_matches_torchvision_transforms():
     assert D.preprocess(mean, size=32).abs().max() < 1e-6
     gray = D.preprocess(rng.integers(0, 256, size=(40, 40), dtype=np.uint8), size=32)
     assert gray.shape == (1, 3, 32, 32)
+
+
+def test_preprocess_refuses_a_non_positive_std_and_warns_on_0_255_floats():
+    """std = 0 divided by zero (inf in the result); a float image in 0..255 was clipped to
+    white without a word. The warning names the range and the fix, and the fixed image gives
+    the uint8 image's result."""
+    rng = np.random.default_rng(2)
+    array = rng.integers(0, 256, size=(40, 40, 3), dtype=np.uint8)
+    for std in ((0.2, 0.0, 0.2), (0.2, -0.1, 0.2)):
+        with pytest.raises(ValueError, match=r"std must be positive in every channel"):
+            D.preprocess(array, size=32, std=std)
+    with pytest.raises(ValueError, match="std must hold 3 numbers"):
+        D.preprocess(array, size=32, std=(0.2, 0.2))
+    with pytest.raises(ValueError, match=r"mean\[1\] must be a finite number"):
+        D.preprocess(array, size=32, mean=(0.5, float("nan"), 0.5))
+    with pytest.warns(UserWarning, match=r"float images are expected in \[0, 1\]; got values in "
+                      r"\[\d+, 255\].*divide it by 255"):  # fmt: skip
+        white = D.preprocess(array.astype(np.float64), size=32)
+    top = (1 - np.array(D.IMAGENET_MEAN)) / np.array(D.IMAGENET_STD)
+    torch.testing.assert_close(white.amax((0, 2, 3)), torch.tensor(top, dtype=torch.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the fix: no warning, the uint8 image's result
+        torch.testing.assert_close(
+            D.preprocess(array.astype(np.float64) / 255, size=32), D.preprocess(array, size=32)
+        )
 
 
 def test_load_images_from_folder_and_photographs(tmp_path):

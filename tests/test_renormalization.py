@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from agop.experiments.renormalization import (
+    accuracy,
     accuracy_text,
     band_ratio,
     band_sentence,
@@ -278,6 +279,45 @@ def test_band_ratio_against_a_loop_and_its_errors():
         band_ratio(Q, np.ones(24, bool))
     with pytest.raises(ValueError, match="band_positions"):
         band_ratio(Q, band[:10])
+
+
+def test_band_ratio_refuses_a_seed_with_no_weight_off_the_band():
+    """A seed whose Q is zero off the band has no ratio (it was (inf, nan)); negative or
+    non-finite weights are refused too. A zero weight on some positions is fine."""
+    band = np.array([True, False, False])
+    assert band_ratio([[2.0, 0.0, 1.0], [1.0, 1.0, 1.0]], band) == pytest.approx((2.5, 1.5))
+    with pytest.raises(
+        ValueError, match=r"zero on every position off the band for seed\(s\) \[0\]"
+    ):
+        band_ratio([[2.0, 0.0, 0.0], [1.0, 1.0, 1.0]], band)
+    with pytest.raises(ValueError, match="finite, non-negative"):
+        band_ratio([[2.0, -1.0, 3.0]], band)
+    with pytest.raises(ValueError, match="finite, non-negative"):
+        band_ratio([[2.0, np.nan, 3.0]], band)
+
+
+def test_accuracy_counts_signs_per_example_whatever_the_column_shape():
+    """(n, 1) outputs against (n,) labels broadcast to an n x n comparison (0.5 for a perfect
+    prediction): the column is one value per example. Against a count by hand."""
+    output = torch.tensor([[0.3], [-2.0], [1.0], [-0.5]], dtype=torch.float64)
+    y = torch.tensor([1, 0, 0, 0])
+    by_hand = (
+        sum((o > 0) == (t == 1) for o, t in zip(output[:, 0].tolist(), y.tolist(), strict=True)) / 4
+    )
+    assert by_hand == 0.75
+    for out, labels in (
+        (output, y),
+        (output[:, 0], y),
+        (output, y[:, None]),
+        (output[:, 0], y[:, None]),
+    ):
+        assert accuracy(out, labels) == by_hand
+    with pytest.raises(ValueError, match="same, non-zero number of examples"):
+        accuracy(output[:3], y)
+    with pytest.raises(ValueError, match=r"output must hold one value per example.*\(4, 2\)"):
+        accuracy(output.repeat(1, 2), y)
+    with pytest.raises(ValueError, match=r"y must hold labels in \{0, 1\}"):
+        accuracy(output, 2 * y - 1)
 
 
 def test_band_sentence_reads_the_spread():

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -120,3 +121,25 @@ def test_congruence_is_the_symmetric_sandwich(float64, q, block):
     torch.testing.assert_close(congruence(W[0], G[0]), W[0].T @ G[0] @ W[0])
     with pytest.raises(ValueError, match="W must be"):
         congruence(W, G[:, :3, :3])
+
+
+def test_seed_everything_takes_seeds_below_two_to_the_63():
+    """2**64 failed inside torch ("Overflow when unpacking long long"); a float was refused
+    with a message that did not say why. numpy integers are seeds."""
+    from agop.runtime import seed_everything
+
+    a = torch.rand(3, generator=seed_everything(np.int64(2**63 - 1)))
+    assert torch.equal(a, torch.rand(3, generator=torch.Generator().manual_seed(2**63 - 1)))
+    with pytest.raises(ValueError, match=r"seed must be .*below 2\*\*63.*got 18446744073709551616"):
+        seed_everything(2**64)
+    with pytest.raises(TypeError, match="seed must be an integer, got 1.5"):
+        seed_everything(1.5)
+
+
+def test_congruence_block_is_a_positive_integer():
+    """block=0 failed inside range(); a numpy integer is an int."""
+    W = torch.randn(2, 3, 5, dtype=torch.float64)
+    G = torch.eye(3, dtype=torch.float64).expand(2, 3, 3)
+    torch.testing.assert_close(congruence(W, G, block=np.int64(2)), congruence(W, G))
+    with pytest.raises(ValueError, match="block must be a positive integer, got 0"):
+        congruence(W, G, block=0)

@@ -4,6 +4,7 @@ right answer, that replaced the silent wrong one."""
 
 import gzip
 import pickle
+import re
 import struct
 import warnings
 
@@ -30,10 +31,13 @@ from agop.validation import (
     ArgumentTypeError,
     check_choice,
     check_dtype,
+    check_images,
     check_int,
+    check_int_pair,
     check_real,
     check_reals,
     check_result,
+    check_seed,
     check_symmetric,
 )
 
@@ -71,6 +75,57 @@ def test_check_int_accepts_numpy_integers_and_rejects_bools_floats_and_bounds():
         check_int(4, "L", minimum=1, maximum=3)
     # a type error is also a ValueError, so existing `except ValueError` still catches it
     assert issubclass(ArgumentTypeError, ValueError) and issubclass(ArgumentTypeError, TypeError)
+
+
+def test_check_int_pair_accepts_numpy_integers_once_or_per_axis():
+    """A size given once or as (height, width): numpy integers are integers (np.int64(3) was
+    'numpy.int64' object is not iterable from deep inside); floats, bools, wrong lengths and
+    sizes below the minimum name the argument (and the entry)."""
+    for v, out in ((np.int64(3), (3, 3)), (3, (3, 3)), ((np.int32(2), 5), (2, 5)),
+                   ([4, np.uint8(1)], (4, 1)), (np.array([2, 3]), (2, 3))):  # fmt: skip
+        got = check_int_pair(v, "kernel_size")
+        assert got == out and all(type(k) is int for k in got)
+    for bad in ((3, 3, 3), (3,), "3", None, 3.0):
+        with pytest.raises(ArgumentTypeError, match="kernel_size must be an integer"):
+            check_int_pair(bad, "kernel_size")
+    with pytest.raises(ArgumentTypeError, match=r"kernel_size\[1\] must be an integer, got 2.5"):
+        check_int_pair((3, 2.5), "kernel_size")
+    with pytest.raises(
+        ArgumentTypeError,
+        match=r"stride must be an integer or a pair of integers \(height, width\), got True",
+    ):
+        check_int_pair(True, "stride")
+    with pytest.raises(ValueError, match="stride must be a positive integer, got 0"):
+        check_int_pair(0, "stride")
+    assert check_int_pair(0, "padding", minimum=0) == (0, 0)
+
+
+def test_check_seed_takes_integers_below_two_to_the_63():
+    """Seeds are integers in [0, 2**63): 2**64 raised 'Overflow when unpacking long long' from
+    torch, and a float seed was truncated (2.7 -> 2, the same draws as seed 2)."""
+    assert check_seed(np.uint64(7)) == 7 and type(check_seed(np.int64(7))) is int
+    top = 2**63 - 1
+    assert check_seed(top) == top
+    torch.Generator().manual_seed(check_seed(top) + 7919)  # the offsets derived seeds add fit
+    for bad in (2**63, 2**64, -1):
+        with pytest.raises(
+            ValueError, match=r"seed must be a non-negative integer <= \d+ \(below 2\*\*63\)"
+        ):
+            check_seed(bad)
+    for bad in (2.7, np.float64(2.0), True, "1", None):
+        with pytest.raises(ArgumentTypeError, match="seed must be an integer"):
+            check_seed(bad)
+    with pytest.raises(ValueError, match=r"seeds\[2\] must be"):
+        check_seed(-3, "seeds[2]")
+
+
+def test_check_images_refuses_an_empty_channel_row_or_column_axis():
+    """Zero-channel images failed deep inside (max() of an empty tensor)."""
+    for shape in ((2, 0, 6, 6), (2, 1, 0, 6), (2, 1, 6, 0)):
+        message = f"X must have at least one channel, row and column, got shape {shape}"
+        with pytest.raises(ValueError, match=re.escape(message)):
+            check_images(torch.zeros(shape))
+    assert check_images(torch.zeros(1, 1, 1, 1)).shape == (1, 1, 1, 1)
 
 
 def test_check_real_rejects_nan_inf_bool_complex_and_applies_bounds():

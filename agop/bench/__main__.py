@@ -7,6 +7,7 @@ import json
 import sys
 
 from agop.bench import SIZES, _check_json_path, discover, format_table, run_benchmarks
+from agop.bench._busy import max_busy
 from agop.runtime import default_device
 
 
@@ -37,8 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         _check_json_path(parser, args.json)
     command = " ".join(["python -m agop.bench", *(sys.argv[1:] if argv is None else argv)])
-    if args.busy < 0:
-        parser.error(f"--busy must be a non-negative integer, got {args.busy}")
+    if not 0 <= args.busy <= max_busy():
+        parser.error(
+            f"--busy must be an integer in [0, {max_busy()}] (four per CPU core), got {args.busy}"
+        )
 
     def save(machine: dict, rows: list[dict], complete: bool = False) -> None:
         if args.json:

@@ -9,7 +9,6 @@ the environment variable ``AGOP_DATA``, else ``~/.cache/agop/data``. Nothing is 
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import os
 import string
@@ -25,13 +24,14 @@ from agop.data.readers import (
     DataFileError,
     read_cifar_batch,
     read_cifar_meta,
+    read_gtsrb_table,
     read_idx,
     read_images,
     read_svhn_mat,
 )
 from agop.data.splits import one_hot
 from agop.runtime import default_device, offline
-from agop.validation import check_choice
+from agop.validation import check_choice, check_int, check_seed
 
 ENV_VAR = "AGOP_DATA"
 
@@ -228,11 +228,7 @@ def _gtsrb(root: Path, train: bool, split, image_size):
         folder, table = base / "GTSRB" / "Final_Test" / "Images", base / "GT-final_test.csv"
         if not folder.is_dir() or not table.is_file():
             raise _missing("GTSRB", base, "GTSRB/Final_Test/Images/ with GT-final_test.csv")
-        with open(table) as fh:
-            samples = [
-                (str(folder / row["Filename"]), int(row["ClassId"]))
-                for row in csv.DictReader(fh, delimiter=";", skipinitialspace=True)
-            ]
+        samples = [(str(folder / name), label) for name, label in read_gtsrb_table(table)]
     if not samples:
         raise _missing("GTSRB", folder, ".ppm images")
     paths = [s[0] for s in samples]
@@ -435,12 +431,13 @@ def load_dataset(
     """
     key = _key(name)
     split = _check_split(key, split)
-    if image_size is not None and (not isinstance(image_size, (int, np.integer)) or image_size < 1):
-        raise ValueError(f"image_size must be a positive integer or None, got {image_size!r}")
+    if image_size is not None:
+        image_size = check_int(image_size, "image_size", minimum=1)
+    seed = check_seed(seed)
     tv_name, _, n_classes = _SPEC[key]
     root_path = data_root(root)
     parts = _read(key, root_path, split, image_size, download)
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(seed)
     device, dtype = default_device(device), _dtype(dtype)
     out = {}
     for part, n in (("train", n_train), ("test", n_test)):

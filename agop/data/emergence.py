@@ -28,7 +28,7 @@ import math
 import numpy as np
 import torch
 
-from agop.validation import check_dtype, check_int, check_real
+from agop.validation import check_dtype, check_int, check_real, check_seed
 
 GAIN_GAUSSIAN = 1e-4  # below this gain the erf is linear to float64 precision: x = z
 
@@ -101,7 +101,7 @@ def nonlinear_gaussian_process(
     dtype = check_dtype(dtype, allow_none=False)
     shape = (D,) * dim
     root = _circulant_sqrt_spectrum(_latent_correlation(D, xi, gain, dim), gain, xi)
-    g = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0))
+    g = torch.Generator().manual_seed(check_seed(seed))
     white = torch.randn((n, *shape), generator=g, dtype=torch.float64)
     dims = tuple(range(1, dim + 1))
     # z = C^{1/2} w for a circulant C: multiply the spectrum of w by sqrt(eigenvalues of C).
@@ -139,7 +139,7 @@ def emergence_task(
     n = check_int(n, "n", minimum=2)
     if len(xi) != 2:
         raise ValueError(f"xi must hold two correlation lengths, one per class, got {xi!r}")
-    rng = np.random.SeedSequence(check_int(seed, "seed", minimum=0))
+    rng = np.random.SeedSequence(check_seed(seed))
     s_label, s0, s1 = (int(s.generate_state(1)[0]) for s in rng.spawn(3))
     y = torch.randperm(n, generator=torch.Generator().manual_seed(s_label)) % 2
     n1 = int(y.sum())

@@ -9,6 +9,7 @@ it takes seconds to import, and ``agop.data`` is imported by every estimator.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import torch
 from PIL import Image
 
 from agop.data.offline import PHOTOGRAPHS
+from agop.validation import ArgumentTypeError, check_int, check_reals
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -37,6 +39,20 @@ def _as_uint8_rgb(image: Any) -> torch.Tensor:
         a = a.astype(np.float32)
     elif np.issubdtype(a.dtype, np.integer):
         a = a.astype(np.float32) / 255.0
+    elif a.dtype.kind != "f":
+        raise ArgumentTypeError(f"an image must hold numbers, got an array of dtype {a.dtype}")
+    elif a.size and np.isfinite(a).all() and (a.max() > 1 or a.min() < 0):
+        low, high = float(a.min()), float(a.max())
+        warnings.warn(
+            f"float images are expected in [0, 1]; got values in [{low:g}, {high:g}], which "
+            "are clipped to [0, 1]"
+            + (
+                f" (max {high:g}: a 0..255 image? divide it by 255, or pass it as uint8)"
+                if 1 < high <= 255
+                else ""
+            ),
+            stacklevel=3,
+        )
     a = a.astype(np.float32)
     if a.ndim == 2:
         a = np.repeat(a[:, :, None], 3, axis=2)
@@ -48,6 +64,14 @@ def _as_uint8_rgb(image: Any) -> torch.Tensor:
     if not np.isfinite(a).all():
         raise ValueError("an image contains non-finite values")
     return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)
+
+
+def _three(values: Sequence[float], name: str) -> list[float]:
+    """``values`` as three finite numbers, one per RGB channel."""
+    out = check_reals(values, name)
+    if len(out) != 3:
+        raise ValueError(f"{name} must hold 3 numbers, one per RGB channel, got {len(out)}")
+    return out
 
 
 def preprocess(
@@ -63,7 +87,9 @@ def preprocess(
     normalise each channel, ``(x - mean) / std``. Returns ``(n, 3, size, size)``.
 
     ``images``: one image or a list of them (file paths, PIL images, ``(H, W)`` or ``(H, W, 3)``
-    arrays, uint8 in 0..255 or floats in [0, 1]).
+    arrays, uint8 in 0..255 or floats in [0, 1]; a float image outside [0, 1], such as one in
+    0..255, is clipped with a warning). ``mean`` and ``std``: one value per channel (3), ``std``
+    positive.
 
     Examples:
         A black image becomes :math:`-\mu / \sigma` in every channel:
@@ -75,11 +101,15 @@ def preprocess(
     """
     from torchvision.transforms.v2 import functional as TF
 
-    if not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"size must be a positive integer, got {size!r}")
-    resize = round(size * 256 / 224) if resize is None else resize
+    size = check_int(size, "size", minimum=1)
+    resize = round(size * 256 / 224) if resize is None else check_int(resize, "resize")
     if resize < size:
         raise ValueError(f"resize ({resize}) must be at least size ({size})")
+    mean_t = torch.tensor(_three(mean, "mean"))
+    std_values = _three(std, "std")
+    if min(std_values) <= 0:
+        raise ValueError(f"std must be positive in every channel, got {tuple(std_values)}")
+    std_t = torch.tensor(std_values)
     if isinstance(images, (str, Path, np.ndarray)) or type(images).__module__.startswith("PIL"):
         images = [images]
     out = []
@@ -91,7 +121,7 @@ def preprocess(
     if not out:
         raise ValueError("images is empty")
     X = torch.stack(out).clamp(0, 1)
-    X = (X - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    X = (X - mean_t.view(1, 3, 1, 1)) / std_t.view(1, 3, 1, 1)
     return X.to(dtype)
 
 
@@ -158,8 +188,7 @@ def load_images(
     else:
         images = list(source)
     if n is not None:
-        if n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
+        n = check_int(n, "n", minimum=1)
         if n > len(images):
             raise ValueError(f"n={n} images asked for, but the source holds {len(images)}")
         images = images[:n]

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from agop.runtime import default_device
+from agop.validation import check_int, check_seed
 
 # Pictures bundled inside scikit-image's wheel (checked to load offline by tests/test_data.py).
 # ``brain``, ``cells3d``, ``eagle``, ``lily``, ``kidney``, ``skin``, ``vortex`` and others need
@@ -144,9 +145,10 @@ def digits(
     if classes is not None:
         X, y = _keep_classes(X, y, classes)
     if n is not None:
-        if not isinstance(n, (int, np.integer)) or not 1 <= n <= X.shape[0]:
-            raise ValueError(f"n must be an integer in [1, {X.shape[0]}], got {n!r}")
-        idx = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(int(seed)))[:n]
+        n = check_int(n, "n", minimum=1, maximum=X.shape[0])
+        idx = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(check_seed(seed)))[
+            :n
+        ]
         X, y = X[idx], y[idx]
     X = resize(X.to(_dtype(dtype)), size)
     device = default_device(device)

@@ -10,8 +10,10 @@ values outside ``0..255``) raises :class:`DataFileError` naming it; a missing fi
 from __future__ import annotations
 
 import contextlib
+import csv
 import gzip
 import importlib
+import math
 import pickle
 import zlib
 from collections.abc import Iterator
@@ -124,7 +126,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise DataFileError(f"{path}: truncated IDX header")
     shape = tuple(int(v) for v in np.frombuffer(data, dtype=">u4", count=nd, offset=4))
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * nd)
-    if body.size != int(np.prod(shape)):
+    if body.size != math.prod(shape):  # Python ints: np.prod would overflow int64 (to 0)
         raise DataFileError(f"{path}: IDX header says shape {shape} but holds {body.size} values")
     return body.reshape(shape)
 
@@ -199,6 +201,41 @@ def read_svhn_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
             raise DataFileError(f"{path}: {X.shape[0]} images but {y.shape[0]} labels")
     y[y == 10] = 0
     return X, y
+
+
+def read_gtsrb_table(path: str | Path) -> list[tuple[str, int]]:
+    r"""GTSRB's test table (``GT-final_test.csv``: ``;``-separated, with a header): the
+    ``(Filename, ClassId)`` of each row. A missing column or a class that is not a
+    non-negative integer raises :class:`DataFileError` naming the file (and the column).
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = Path(folder) / "GT-final_test.csv"
+        ...     _ = path.write_text("Filename;Width;ClassId\n00000.ppm;53;16\n00001.ppm;42;1\n")
+        ...     print(read_gtsrb_table(path))
+        [('00000.ppm', 16), ('00001.ppm', 1)]
+    """
+    with reading(path, "GTSRB's ;-separated test table"), open(path, newline="") as fh:
+        reader = csv.DictReader(fh, delimiter=";", skipinitialspace=True)
+        columns = [c.strip() for c in reader.fieldnames or []]
+        for column in ("Filename", "ClassId"):
+            if column not in columns:
+                raise DataFileError(
+                    f"{path}: no column {column!r} in GTSRB's test table (its header "
+                    f"has {columns}); the file is truncated or not GT-final_test.csv"
+                )
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            name, label = row.get("Filename"), row.get("ClassId")
+            if not name or label is None or not label.strip().isdigit():
+                raise DataFileError(
+                    f"{path}, line {line}: expected a Filename and a non-negative integer "
+                    f"ClassId, got {name!r} and {label!r}"
+                )
+            rows.append((name.strip(), int(label)))
+    return rows
 
 
 def read_images(paths: list[str], size: int) -> np.ndarray:

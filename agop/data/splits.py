@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from agop._typing import ArrayLike
-from agop.validation import as_tensor, renamed_arguments
+from agop.validation import as_tensor, check_int, check_real, check_seed, renamed_arguments
 
 
 def _labels(y, name: str = "y") -> torch.Tensor:
@@ -44,8 +44,7 @@ def one_hot(
     top = int(y.max()) + 1 if y.numel() else 0
     if n_classes is None:
         n_classes = top
-    if not isinstance(n_classes, int) or n_classes < 1:
-        raise ValueError(f"n_classes must be a positive integer, got {n_classes!r}")
+    n_classes = check_int(n_classes, "n_classes", minimum=1)
     if top > n_classes:
         raise ValueError(f"y holds label {top - 1}, out of range for n_classes={n_classes}")
     Y = torch.zeros(
@@ -92,11 +91,12 @@ def train_val_split(
     n = X.shape[0]
     if Y.shape[0] != n:
         raise ValueError(f"X and Y must have the same number of samples, got {n} and {Y.shape[0]}")
-    if not (isinstance(validation_fraction, (int, float)) and 0 < validation_fraction < 1):
+    validation_fraction = check_real(validation_fraction, "validation_fraction")
+    if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction!r}")
     if n < 2:
         raise ValueError(f"train_val_split needs at least 2 samples, got {n}")
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(check_seed(seed))
     perm = torch.randperm(n, generator=g)
     if stratify:
         classes = (Y.argmax(1) if Y.ndim == 2 else _labels(Y, "Y")).cpu()[perm]

@@ -10,30 +10,22 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 
-import numpy as np
 import torch
 
 from agop.data.datasets import read_split
 from agop.data.offline import _dtype, digits
 from agop.runtime import default_device
-from agop.validation import check_choice
+from agop.validation import ArgumentTypeError, check_choice, check_int, check_real, check_seed
 
 
 def _check_n(n) -> int:
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    return int(n)
+    return check_int(n, "n", minimum=1)
 
 
 def _check_nonneg(value, name: str) -> float:
-    if (
-        not isinstance(value, (int, float, np.floating, np.integer))
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return check_real(value, name, minimum=0)
 
 
 def _balanced_labels(n: int, g: torch.Generator) -> torch.Tensor:
@@ -71,10 +63,9 @@ def bars_in_noise(
         [1.0, 1.0, 1.0, 1.0]
     """
     n, sigma = _check_n(n), _check_nonneg(sigma, "sigma")
-    for name, v in (("height", height), ("width", width)):
-        if not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    g = torch.Generator().manual_seed(int(seed))
+    height = check_int(height, "height", minimum=1)
+    width = check_int(width, "width", minimum=1)
+    g = torch.Generator().manual_seed(check_seed(seed))
     dtype = _dtype(dtype)
     y = _balanced_labels(n, g)
     X = torch.randn(n, 1, height, width, generator=g, dtype=torch.float64) * math.sqrt(
@@ -150,10 +141,10 @@ def digits_in_noise(
     n, sigma = _check_n(n), _check_nonneg(sigma, "sigma")
     pool_X, pool_y, scale = _digit_pool(source, split, root, download)
     s = pool_X.shape[-1]
-    frame = DEFAULT_FRAME[source] if frame is None else frame
-    if not isinstance(frame, (int, np.integer)) or frame < s:
+    frame = DEFAULT_FRAME[source] if frame is None else check_int(frame, "frame")
+    if frame < s:
         raise ValueError(f"frame must be an integer >= the digit's size {s}, got {frame!r}")
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(check_seed(seed))
     N = pool_X.shape[0]
     idx = torch.randperm(N, generator=g)[:n] if n <= N else torch.randint(N, (n,), generator=g)
     X = torch.randn(n, 1, frame, frame, generator=g, dtype=torch.float64) * (0.5 * math.sqrt(sigma))
@@ -192,10 +183,8 @@ def star_mask(radius: int = 3, n_lines: int = 4) -> torch.Tensor:
         >>> int(mask.sum())
         21
     """
-    if not isinstance(radius, (int, np.integer)) or radius < 1:
-        raise ValueError(f"radius must be a positive integer, got {radius!r}")
-    if not isinstance(n_lines, (int, np.integer)) or n_lines < 1:
-        raise ValueError(f"n_lines must be a positive integer, got {n_lines!r}")
+    radius = check_int(radius, "radius", minimum=1)
+    n_lines = check_int(n_lines, "n_lines", minimum=1)
     t = torch.linspace(-radius, radius, 4 * radius + 1, dtype=torch.float64)
     angle = torch.arange(n_lines, dtype=torch.float64) * math.pi / n_lines
     rows = torch.round(radius - t[None, :] * torch.sin(angle)[:, None]).long()
@@ -240,19 +229,24 @@ def star_in_noise(
         ([0, 1, 1, 0], [0, 42, 42, 0])
     """
     n, noise = _check_n(n), _check_nonneg(noise, "noise")
-    intensity = float(intensity)
-    if not math.isfinite(intensity):
-        raise ValueError(f"intensity must be finite, got {intensity!r}")
-    channels = tuple(int(c) for c in channels)
-    if not channels or any(not 0 <= c < 3 for c in channels) or len(set(channels)) != len(channels):
+    intensity = check_real(intensity, "intensity")
+    if isinstance(channels, (str, bytes)) or not isinstance(channels, Iterable):
+        raise ArgumentTypeError(
+            f"channels must be a sequence of distinct indices in {{0, 1, 2}}, got {channels!r}"
+        )
+    channels = tuple(
+        check_int(c, f"channels[{i}]", minimum=0, maximum=2) for i, c in enumerate(channels)
+    )
+    if not channels or len(set(channels)) != len(channels):
         raise ValueError(f"channels must be distinct indices in {{0, 1, 2}}, got {channels!r}")
     mask = star_mask(radius, n_lines)
     side = mask.shape[0]
-    if not isinstance(image_size, (int, np.integer)) or image_size < side:
+    image_size = check_int(image_size, "image_size")
+    if image_size < side:
         raise ValueError(
             f"image_size must be an integer >= the star's width {side}, got {image_size!r}"
         )
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(check_seed(seed))
     y = _balanced_labels(n, g)
     X = torch.randn(n, 3, image_size, image_size, generator=g, dtype=torch.float64) * noise
     top = torch.randint(image_size - side + 1, (n,), generator=g)

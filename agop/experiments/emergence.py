@@ -39,7 +39,15 @@ from agop.data.emergence import emergence_task
 from agop.localization import ipr
 from agop.rfm import RFM
 from agop.runtime import default_device
-from agop.validation import check_choice, check_int, check_real, check_reals
+from agop.validation import (
+    as_tensor,
+    check_choice,
+    check_finite,
+    check_int,
+    check_real,
+    check_reals,
+    check_seed,
+)
 
 ACTIVATIONS = ("relu", "erf")
 LABELS = ("true", "shuffled")
@@ -120,9 +128,15 @@ def train_two_layer(
         >>> float(((nets(X) > 0).long() == y).float().mean()) > 0.95
         True
     """
+    X, y = as_tensor(X, "X"), torch.as_tensor(y)
     if X.ndim != 3 or y.shape != X.shape[:2]:
         raise ValueError(
             f"X must be (E, n, D) and y (E, n), got {tuple(X.shape)} and {tuple(y.shape)}"
+        )
+    check_finite(X, "X")
+    if not bool(((y == 0) | (y == 1)).all()):
+        raise ValueError(
+            f"y must hold labels in {{0, 1}}, got values {torch.unique(y)[:5].tolist()}"
         )
     width = check_int(width, "width", minimum=1)
     steps = check_int(steps, "steps", minimum=0)
@@ -134,7 +148,7 @@ def train_two_layer(
     dtype = X.dtype
     batch = min(batch_size, n)
     if isinstance(seed, Sequence):
-        gens = [torch.Generator().manual_seed(check_int(s, "seed[e]", minimum=0)) for s in seed]
+        gens = [torch.Generator().manual_seed(check_seed(s, "seed[e]")) for s in seed]
         if len(gens) != E:
             raise ValueError(f"seed must be an int or {E} ints (one per network), got {len(gens)}")
         drawn = [(torch.randn(width, D, generator=g, dtype=dtype),
@@ -146,7 +160,7 @@ def train_two_layer(
             return torch.stack([torch.randint(0, n, (batch,), generator=g) for g in gens])
 
     else:
-        g = torch.Generator().manual_seed(check_int(seed, "seed", minimum=0))
+        g = torch.Generator().manual_seed(check_seed(seed))
         W = (init_scale / math.sqrt(D)) * torch.randn(E, width, D, generator=g, dtype=dtype)
         a = torch.randn(E, width, generator=g, dtype=dtype) / math.sqrt(width)
 
@@ -204,6 +218,10 @@ def top_eigenvectors(A: torch.Tensor, k: int) -> torch.Tensor:
         tensor([[0., 1., 0.],
                 [0., 0., 1.]])
     """
+    A = as_tensor(A, "A")
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+        raise ValueError(f"A must be square matrices (..., D, D), got shape {tuple(A.shape)}")
+    check_finite(A, "A")
     k = check_int(k, "k", minimum=1, maximum=A.shape[-1])
     vecs = torch.linalg.eigh((A + A.transpose(-1, -2)) / 2)[1]
     return vecs[..., -k:].flip(-1).transpose(-1, -2)
@@ -367,7 +385,7 @@ def emergence_sweep(
     """
 
     gains = check_reals(gains, "gains", minimum=0)
-    seeds = [check_int(s, "seed", minimum=0) for s in seeds]
+    seeds = [check_seed(s, f"seeds[{i}]") for i, s in enumerate(seeds)]
     if not seeds:
         raise ValueError("seeds must hold at least one seed")
     n_top = check_int(n_top, "n_top", minimum=1, maximum=D)

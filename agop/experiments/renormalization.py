@@ -54,7 +54,14 @@ from agop.experiments.local_signals import evaluate_methods
 from agop.patches import extract_patches
 from agop.runtime import default_device
 from agop.solve import ridge
-from agop.validation import check_images, check_int, check_real
+from agop.validation import (
+    as_tensor,
+    check_finite,
+    check_images,
+    check_int,
+    check_real,
+    check_seed,
+)
 
 
 def band_task(
@@ -83,14 +90,15 @@ def band_task(
         0.0
     """
 
-    band = [int(r) for r in band]
-    check_int(height, "height", minimum=1)
+    height = check_int(height, "height", minimum=1)
+    seed = check_seed(seed)
+    band = [check_int(r, f"band[{i}]") for i, r in enumerate(band)]
     if not band or len(set(band)) != len(band) or min(band) < 0 or max(band) >= height:
         raise ValueError(f"band must hold distinct rows in [0, {height}), got {band!r}")
     bars, y = bars_in_noise(
         n, sigma, height=len(band), width=width, seed=seed, device="cpu", dtype=torch.float64
     )
-    g = torch.Generator().manual_seed(int(seed) + 7919)
+    g = torch.Generator().manual_seed(seed + 7919)
     X = torch.randn(n, 1, height, width, generator=g, dtype=torch.float64) * math.sqrt(sigma)
     X[:, :, band] = bars * math.sqrt(width)
     return X.to(dtype), y
@@ -390,12 +398,13 @@ def sample_posterior(
     P, q = U.shape[2], U.shape[3]
     noise: torch.Generator | list[torch.Generator]
     if not isinstance(seed, Sequence):
-        g = torch.Generator().manual_seed(int(seed))
+        seed = check_seed(seed)
+        g = torch.Generator().manual_seed(seed)
         W0 = torch.randn(S, width, q, generator=g, dtype=dtype).to(device)
         V0 = torch.randn(S, P, width, generator=g, dtype=dtype).to(device)
-        noise = torch.Generator(device=device).manual_seed(int(seed) + 1)
+        noise = torch.Generator(device=device).manual_seed(seed + 1)
     else:
-        seeds = [check_int(s, "seed[s]", minimum=0) for s in seed]
+        seeds = [check_seed(s, "seed[s]") for s in seed]
         if len(seeds) != S:
             raise ValueError(f"seed must be an int or {S} ints (one per chain), got {len(seeds)}")
         gens = [torch.Generator().manual_seed(s) for s in seeds]
@@ -440,11 +449,39 @@ def sample_posterior(
 def accuracy(output: ArrayLike, y: ArrayLike) -> float:
     """Share of signs of ``output`` that match ``2 y - 1`` (labels ``y`` in ``{0, 1}``).
 
+    ``output`` and ``y`` hold one value per example: shape ``(n,)``, or ``(n, 1)`` (a column,
+    flattened). Any other pair of shapes raises ``ValueError`` (``(n, 1)`` against ``(n,)``
+    would otherwise broadcast to an ``n x n`` comparison).
+
     Examples:
         >>> accuracy([0.3, -2.0, 1.0], [1, 0, 0])
         0.6666666666666666
+        >>> accuracy([[0.3], [-2.0]], [1, 0])  # a column of outputs
+        1.0
     """
-    output, y = torch.as_tensor(output), torch.as_tensor(y)
+    output, y = as_tensor(output, "output"), as_tensor(y, "y")
+
+    def flat(t: torch.Tensor, name: str) -> torch.Tensor:
+        if t.ndim == 2 and t.shape[1] == 1:
+            t = t[:, 0]
+        if t.ndim != 1:
+            raise ValueError(
+                f"{name} must hold one value per example, shape (n,) or (n, 1), "
+                f"got shape {tuple(t.shape)}"
+            )
+        return t
+
+    output, y = flat(output, "output"), flat(y, "y")
+    if output.shape != y.shape or not len(y):
+        raise ValueError(
+            f"output and y must hold the same, non-zero number of examples, got "
+            f"{output.shape[0]} and {y.shape[0]}"
+        )
+    check_finite(output, "output")
+    if not bool(((y == 0) | (y == 1)).all()):
+        raise ValueError(
+            f"y must hold labels in {{0, 1}}, got values {torch.unique(y)[:5].tolist()}"
+        )
     return float(((output > 0) == (y > 0)).double().mean())
 
 
@@ -724,18 +761,30 @@ def band_ratio(Q: ArrayLike, band_positions: ArrayLike) -> tuple[float, float]:
     positions that see the band to the mean on the others, from ``Q`` ``(seeds, P)``
     (:func:`width_sweep`'s ``Q`` or ``Q_fit``) and the ``(P,)`` mask ``band_positions``.
 
+    ``Q`` must be finite and non-negative (a weight per position). The ratio is undefined for a
+    seed whose ``Q`` is zero on every position off the band (a fitted ``Q_fit`` can be): such a
+    ``Q`` raises ``ValueError`` naming the seed, rather than giving ``(inf, nan)``.
+
     Examples:
         >>> band_ratio([[2.0, 1.0, 1.0], [4.0, 1.0, 1.0]], [True, False, False])
         (3.0, 1.0)
     """
-    q = np.asarray(Q, dtype=float)
+    q = as_tensor(Q, "Q", dtype=torch.float64).numpy()
     mask = np.asarray(band_positions, dtype=bool)
     if q.ndim != 2 or mask.shape != q.shape[1:] or mask.all() or not mask.any():
         raise ValueError(
             f"Q must be (seeds, P) and band_positions a (P,) mask with both "
             f"values, got {q.shape} and {mask.shape}"
         )
-    r = q[:, mask].mean(1) / q[:, ~mask].mean(1)
+    if not np.isfinite(q).all() or (q < 0).any():
+        raise ValueError("Q must hold finite, non-negative weights (one per seed and position)")
+    off = q[:, ~mask].mean(1)
+    if (off == 0).any():
+        raise ValueError(
+            f"band_ratio is undefined: Q is zero on every position off the band for seed(s) "
+            f"{np.flatnonzero(off == 0).tolist()} (rows of Q)"
+        )
+    r = q[:, mask].mean(1) / off
     return float(r.mean()), float(r.std())
 
 

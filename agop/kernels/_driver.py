@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from agop.kernels._tiling import memory_budget, tile_pairs, tile_sizes
+from agop.validation import check_int
 
 # On the CPU a tile's live pair tensors (``ops.pair_bytes`` per pair) are kept near this many
 # bytes, so that the elementwise passes run from cache; on a GPU only the memory budget bounds
@@ -76,9 +77,7 @@ def choose_threads(threads: int | None = None) -> int:
         True
     """
     if threads is not None:
-        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
-            raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
-        return threads
+        return check_int(threads, "threads", minimum=1)
     if CPU_THREADS is not None:
         return CPU_THREADS
     return _usable_cores()
