@@ -8,7 +8,10 @@
 * :mod:`agop.experiments.emergence`: fully connected networks and RFMs on translation-invariant
   inputs, and the localisation of their features (chapter 07);
 * :mod:`agop.experiments.renormalization`: Bayesian one-hidden-layer CNNs and fully connected
-  networks sampled by Langevin dynamics, and their per-position kernel weights (chapter 07).
+  networks sampled by Langevin dynamics, and their per-position kernel weights (chapter 07);
+* :mod:`agop.experiments.convergence`: split-R-hat and the effective sample size of Markov
+  chains (:func:`~agop.experiments.convergence.split_rhat`,
+  :func:`~agop.experiments.convergence.effective_sample_size`).
 
 Import the module you need (``from agop.experiments.ansatz import verify_ansatz``); the
 package itself imports none of them.
