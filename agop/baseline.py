@@ -29,10 +29,9 @@ from agop.estimator import (
 from agop.features import cnfm, feature_map, layer_inputs, patch_agop
 from agop.nets import SimpleCNN, train
 from agop.runtime import default_device
-from agop.validation import check_dtype, check_images, check_int, check_real, renamed_arguments
+from agop.validation import check_dtype, check_images, check_int, check_real
 
 
-@renamed_arguments(val_fraction="validation_fraction")
 def validation_split(
     codes: np.ndarray, validation_fraction: float, random_state: RandomState
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +104,6 @@ class CNNBaseline(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         (3,)
     """
 
-    @renamed_arguments(val_fraction="validation_fraction")
     def __init__(
         self,
         depth: int = 3,

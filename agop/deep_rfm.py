@@ -49,7 +49,6 @@ from agop.validation import (
     check_psd,
     check_result,
     psd_tolerance,
-    renamed_arguments,
 )
 
 NONLINEARITIES: dict[str, Callable[[torch.Tensor], torch.Tensor] | None] = {
@@ -373,7 +372,6 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         [(2, 1, 8), (1, 8, 6)]
     """
 
-    @renamed_arguments(val_fraction="validation_fraction")
     def __init__(
         self,
         depth: int = 3,

@@ -52,7 +52,6 @@ from agop.validation import (
     check_real,
     check_result,
     check_seed,
-    renamed_arguments,
 )
 
 #: default bound, in bytes, on the batched output gradients held at once by :func:`patch_agop`
@@ -660,7 +659,6 @@ def _check_outputs(outputs, n_out: int) -> torch.Tensor:
     return idx
 
 
-@renamed_arguments(alpha="power")
 def layer_correlations(
     model: nn.Module, agops: dict[str, torch.Tensor], power: float = 1.0, kind: str = "pearson"
 ) -> dict[str, float]:
@@ -857,7 +855,6 @@ def cnfm_similarity(
     return ab / math.sqrt(aa * bb)
 
 
-@renamed_arguments(alpha="power")
 def null_baselines(
     conv_or_W: nn.Module | torch.Tensor,
     n_draws: int = 20,

@@ -14,11 +14,9 @@ from agop.validation import (
     check_real,
     check_result,
     low_precision,
-    renamed_arguments,
 )
 
 
-@renamed_arguments(alpha="power")
 def psd_power(A: ArrayLike, power: float, *, check: bool = True) -> Tensor:
     r"""The power :math:`A^p` (:math:`p` = ``power``) of a symmetric PSD matrix
     :math:`A = U \Lambda U^\top`:

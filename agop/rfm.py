@@ -58,8 +58,6 @@ from agop.validation import (
     check_int,
     check_real,
     check_reals,
-    renamed_arguments,
-    renamed_attribute,
 )
 
 DEFAULT_RIDGES: tuple[float, ...] = (1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 1e-1)
@@ -127,8 +125,6 @@ class KernelFit:
     val_mse: float
     kernel_seconds: float = 0.0  # K(X, X) and K(X_val, X)
     solve_seconds: float = 0.0  # the ridge sweep and the training/validation scores
-
-    alpha = renamed_attribute("alpha", "dual_coef")
 
 
 def fit_kernel_machine(
@@ -382,10 +378,6 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         (9, 9)
     """
 
-    alpha_ = renamed_attribute("alpha_", "dual_coef_")
-    alphas_ = renamed_attribute("alphas_", "dual_coefs_")
-
-    @renamed_arguments(val_fraction="validation_fraction")
     def __init__(
         self,
         kernel: str | Kernel = "laplace",
@@ -652,7 +644,6 @@ class RFM(ConvRFM):
     padding = 0
     image_shape = (-1, 1, 1)
 
-    @renamed_arguments(val_fraction="validation_fraction")
     def __init__(
         self,
         n_iter: int = 3,

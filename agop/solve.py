@@ -25,7 +25,6 @@ from agop.validation import (
     check_result,
     check_square,
     check_symmetric,
-    renamed_arguments,
 )
 
 #: ``n x n`` matrices an eigendecomposition sweep holds beside ``K`` (copy, vectors, workspace)
@@ -59,7 +58,6 @@ def _checked_dual_coef(dual_coef: torch.Tensor) -> torch.Tensor:
     )
 
 
-@renamed_arguments(lam="ridge")
 def ridge(K: ArrayLike, Y: ArrayLike, ridge: float = 0.0, *, jitter: bool = True) -> Tensor:
     r"""The dual coefficients :math:`\alpha = (K + \lambda I)^{-1} Y` (:math:`\lambda` =
     ``ridge``) by a Cholesky factorisation.
@@ -204,7 +202,6 @@ class RidgeSweep:
             shifted = shifted.clamp_min(self._tol)
         return shifted.reciprocal()
 
-    @renamed_arguments(lam="ridge")
     def solve(self, Y: ArrayLike, ridge: float) -> Tensor:
         r"""The dual coefficients :math:`\alpha = (K + \lambda I)^{-1} Y` (:math:`\lambda` =
         ``ridge``), with ``Y``'s shape."""
@@ -223,7 +220,6 @@ def _score(pred: torch.Tensor, Y: torch.Tensor, metric: str) -> float:
     return float(((pred - Y) ** 2).sum(1).mean())
 
 
-@renamed_arguments(lambdas="ridges")
 def select_ridge(
     K_train: ArrayLike,
     Y_train: ArrayLike,

@@ -12,9 +12,7 @@ One function per kind of argument, so every entry point answers bad input the sa
 * :func:`as_tensor`, :func:`check_images`, :func:`check_square`, :func:`check_symmetric`,
   :func:`check_psd` -- real, finite arrays of the expected shape;
 * :func:`check_result` -- a computed result is finite, else an error saying what overflowed
-  and how to rescale;
-* :func:`renamed_arguments` -- an argument's old name, accepted for one release with a
-  ``FutureWarning`` naming the new one.
+  and how to rescale.
 
 A value of the wrong type raises :class:`ArgumentTypeError` (a ``TypeError`` that is also a
 ``ValueError``, like scikit-learn's ``InvalidParameterError``); a value out of range raises
@@ -23,17 +21,12 @@ A value of the wrong type raises :class:`ArgumentTypeError` (a ``TypeError`` tha
 
 from __future__ import annotations
 
-import functools
 import numbers
-import warnings
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal, ParamSpec, TypeVar, overload
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal, overload
 
 import numpy as np
 import torch
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
 
 
 class ArgumentTypeError(TypeError, ValueError):
@@ -534,81 +527,3 @@ def psd_tolerance(dtype: torch.dtype) -> float:
         (1e-06, 0.000345)
     """
     return max(1e-6, torch.finfo(dtype).eps ** 0.5) if dtype.is_floating_point else 1e-6
-
-
-def renamed_arguments(**renames: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
-    """Accept the old keyword names ``renames`` (``old="new"``) of a function for one release:
-    an old name is passed on as the new one, with a ``FutureWarning`` naming both; passing
-    both raises ``TypeError``. The signature (and scikit-learn's ``get_params``) shows only the
-    new names.
-
-    Examples:
-        >>> import warnings
-        >>> @renamed_arguments(lam="ridge")
-        ... def shrink(x, ridge=0.0):
-        ...     return x / (1 + ridge)
-        >>> with warnings.catch_warnings(record=True) as caught:
-        ...     warnings.simplefilter("always")
-        ...     shrink(3.0, lam=2.0)
-        1.0
-        >>> print(caught[0].category.__name__, caught[0].message)
-        FutureWarning shrink(): the argument 'lam' is now called 'ridge'; 'lam' will stop working in the next release
-        >>> shrink(3.0, lam=1.0, ridge=1.0)
-        Traceback (most recent call last):
-        ...
-        TypeError: shrink() got both 'lam' and its new name 'ridge'; pass only ridge
-    """
-
-    def decorate(func: Callable[_P, _R]) -> Callable[_P, _R]:
-        where = func.__qualname__.replace(".__init__", "")
-
-        @functools.wraps(func)
-        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-            for old, new in renames.items():
-                if old in kwargs:
-                    if new in kwargs:
-                        raise TypeError(
-                            f"{where}() got both {old!r} and its new name {new!r}; pass only {new}"
-                        )
-                    warnings.warn(
-                        f"{where}(): the argument {old!r} is now called {new!r}; "
-                        f"{old!r} will stop working in the next release",
-                        FutureWarning,
-                        stacklevel=2,
-                    )
-                    kwargs[new] = kwargs.pop(old)
-            return func(*args, **kwargs)
-
-        return wrapper
-
-    return decorate
-
-
-def renamed_attribute(old: str, new: str) -> property:
-    """A read-only property ``old`` that returns attribute ``new`` with a ``FutureWarning``: a
-    fitted attribute's old name, kept for one release.
-
-    Examples:
-        >>> import warnings
-        >>> class Fit:
-        ...     alpha_ = renamed_attribute("alpha_", "dual_coef_")
-        ...     def __init__(self):
-        ...         self.dual_coef_ = 1.0
-        >>> with warnings.catch_warnings():
-        ...     warnings.simplefilter("error")
-        ...     Fit().alpha_
-        Traceback (most recent call last):
-        ...
-        FutureWarning: the attribute 'alpha_' is now called 'dual_coef_'; 'alpha_' will stop working in the next release
-    """
-
-    def get(self: Any) -> Any:
-        warnings.warn(
-            f"the attribute {old!r} is now called {new!r}; {old!r} will stop "
-            "working in the next release",
-            FutureWarning,
-            stacklevel=2,
-        )
-        return getattr(self, new)
-
-    return property(get, doc=f"Deprecated alias of ``{new}``.")

@@ -13,7 +13,6 @@ import torch
 from agop._typing import Tensor
 from agop.features import feature_map, top_filters
 from agop.linalg import correlation, psd_power
-from agop.validation import renamed_arguments
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -367,7 +366,6 @@ def plot_noise_panel(panel: Mapping[str, Any], fig: Figure | None = None) -> Fig
 # ---- The ansatz (chapter 01) ---------------------------------------------------------------
 
 
-@renamed_arguments(alpha="power")
 def plot_cnfm_agop(
     cnfm: Tensor,
     agop: Tensor,
@@ -549,7 +547,6 @@ def placeholder_figure(message: str, figsize: tuple[float, float] = (6.4, 1.6)) 
     return fig
 
 
-@renamed_arguments(alphas="powers")
 def plot_alpha_curves(
     powers: Sequence[float],
     curves: dict[str, Sequence[float]],

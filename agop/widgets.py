@@ -24,7 +24,6 @@ from agop.data import preprocess
 from agop.experiments.ansatz import LayerViews
 from agop.experiments.emergence import emergence_view
 from agop.features import conv_layers
-from agop.validation import renamed_arguments
 
 
 def theorem_explorer(X: ArrayLike, y: ArrayLike, kernel_size: int = 5, **net: Any) -> Any:
@@ -140,7 +139,6 @@ def noise_explorer(panels: Sequence[Mapping[str, Any]]) -> Any:
     return w.VBox([slider, out])
 
 
-@renamed_arguments(alphas="powers")
 def ansatz_explorer(
     matrices: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]],
     powers: Sequence[float] = (1.0, 0.75, 0.5, 0.25),

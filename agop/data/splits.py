@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from agop._typing import ArrayLike
-from agop.validation import as_tensor, check_int, check_real, check_seed, renamed_arguments
+from agop.validation import as_tensor, check_int, check_real, check_seed
 
 
 def _labels(y, name: str = "y") -> torch.Tensor:
@@ -54,7 +54,6 @@ def one_hot(
     return Y
 
 
-@renamed_arguments(val_fraction="validation_fraction")
 def train_val_split(
     X: ArrayLike,
     Y: ArrayLike,

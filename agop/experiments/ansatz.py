@@ -39,7 +39,7 @@ from agop.features import (
 )
 from agop.linalg import correlation, psd_power
 from agop.pretrained import load_model
-from agop.validation import check_images, check_int, renamed_arguments
+from agop.validation import check_images, check_int
 
 
 def n_outputs(model: nn.Module, X: torch.Tensor) -> int:
@@ -532,7 +532,6 @@ def _layer_row(
     return row
 
 
-@renamed_arguments(alphas="powers")
 def ansatz_table(
     model: nn.Module,
     agops: dict[str, torch.Tensor],

@@ -27,7 +27,7 @@ from agop.kernels._inputs import (
     patch_vectors,
     snap_tolerance,
 )
-from agop.validation import check_choice, renamed_arguments
+from agop.validation import check_choice
 
 
 class _ArccosOps:
@@ -156,7 +156,6 @@ def cntk(
     return checked_result(K, "cntk(X, Z)", X, Z)
 
 
-@renamed_arguments(alpha="dual_coef")
 def cntk_agop(
     X: ArrayLike,
     Z: ArrayLike,
@@ -251,7 +250,6 @@ def cnngp(
     return checked_result(K, "cnngp(X, Z)", X, Z)
 
 
-@renamed_arguments(alpha="dual_coef")
 def cnngp_agop(
     X: ArrayLike,
     Z: ArrayLike,

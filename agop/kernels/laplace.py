@@ -18,7 +18,7 @@ from agop.kernels._inputs import (
     patch_vectors,
     snap_tolerance,
 )
-from agop.validation import check_real, renamed_arguments
+from agop.validation import check_real
 
 
 class _LaplaceOps:
@@ -117,7 +117,6 @@ def laplace(
     return checked_result(K, "laplace(X, Z)", X, Z)
 
 
-@renamed_arguments(alpha="dual_coef")
 def laplace_agop(
     X: ArrayLike,
     Z: ArrayLike,

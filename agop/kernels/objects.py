@@ -9,7 +9,7 @@ from typing import Any
 from agop._typing import ArrayLike, Device, Tensor
 from agop.kernels.cntk import cnngp, cnngp_agop, cntk, cntk_agop
 from agop.kernels.laplace import laplace, laplace_agop
-from agop.validation import check_choice, renamed_arguments
+from agop.validation import check_choice
 
 
 @dataclasses.dataclass
@@ -103,7 +103,6 @@ class Laplace(Kernel):
             X, Z, self.patch_size, self.bandwidth, self.padding, M=M, out=out, **self._opts()
         )
 
-    @renamed_arguments(alpha="dual_coef")
     def agop(
         self, X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, *, M: ArrayLike | None = None
     ) -> Tensor:
@@ -139,7 +138,6 @@ class CNNGP(Kernel):
     ) -> Tensor:
         return cnngp(X, Z, self.patch_size, self.padding, M=M, out=out, **self._opts())
 
-    @renamed_arguments(alpha="dual_coef")
     def agop(
         self, X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, *, M: ArrayLike | None = None
     ) -> Tensor:
@@ -174,7 +172,6 @@ class CNTK(Kernel):
     ) -> Tensor:
         return cntk(X, Z, self.patch_size, self.depth, self.kind, M=M, out=out, **self._opts())
 
-    @renamed_arguments(alpha="dual_coef")
     def agop(
         self, X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, *, M: ArrayLike | None = None
     ) -> Tensor:
