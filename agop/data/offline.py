@@ -118,6 +118,21 @@ def _keep_classes(X: torch.Tensor, y: torch.Tensor, classes) -> tuple[torch.Tens
     return X[keep], match[keep].long().argmax(1)
 
 
+def _select(X, y, n, size, classes, seed, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """A labelled image set's ``classes`` (relabelled), then ``n`` of them drawn without
+    replacement (seeded), resized to ``size``, as ``dtype`` on ``device``."""
+    if classes is not None:
+        X, y = _keep_classes(X, y, classes)
+    if n is not None:
+        n = check_int(n, "n", minimum=1, maximum=X.shape[0])
+        g = torch.Generator().manual_seed(check_seed(seed))
+        idx = torch.randperm(X.shape[0], generator=g)[:n]
+        X, y = X[idx], y[idx]
+    X = resize(X.to(_dtype(dtype)), size)
+    device = default_device(device)
+    return X.to(device), y.to(device)
+
+
 def digits(
     n: int | None = None,
     *,
@@ -147,17 +162,7 @@ def digits(
     bunch = load_digits()
     X = torch.from_numpy(bunch.images.astype(np.float64) / 16.0)[:, None]
     y = torch.from_numpy(bunch.target.astype(np.int64))
-    if classes is not None:
-        X, y = _keep_classes(X, y, classes)
-    if n is not None:
-        n = check_int(n, "n", minimum=1, maximum=X.shape[0])
-        idx = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(check_seed(seed)))[
-            :n
-        ]
-        X, y = X[idx], y[idx]
-    X = resize(X.to(_dtype(dtype)), size)
-    device = default_device(device)
-    return X.to(device), y.to(device)
+    return _select(X, y, n, size, classes, seed, device, dtype)
 
 
 def _mnist_file() -> Path:
@@ -221,16 +226,7 @@ def mnist_subset(
     pixels, labels = _mnist_arrays()
     X = torch.from_numpy(pixels.astype(np.float64) / 255.0).reshape(-1, 1, 28, 28)
     y = torch.from_numpy(labels.copy())
-    if classes is not None:
-        X, y = _keep_classes(X, y, classes)
-    if n is not None:
-        n = check_int(n, "n", minimum=1, maximum=X.shape[0])
-        g = torch.Generator().manual_seed(check_seed(seed))
-        idx = torch.randperm(X.shape[0], generator=g)[:n]
-        X, y = X[idx], y[idx]
-    X = resize(X.to(_dtype(dtype)), size)
-    device = default_device(device)
-    return X.to(device), y.to(device)
+    return _select(X, y, n, size, classes, seed, device, dtype)
 
 
 def _skimage_array(name: str) -> np.ndarray:
