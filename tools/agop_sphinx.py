@@ -111,8 +111,8 @@ def _glued_values(app, docname: str) -> dict[str, str]:
 
 def reference_run(app) -> dict[str, Any]:
     """What tools/make_notebooks.py needs from the built book, per page ``book/NN_name``: its
-    chapter number (None for the preface), its figures', equations' and exercises' numbers by
-    label, and its glued values."""
+    title, its chapter number (None for the preface), its labelled sections (anchor and title),
+    its figures', equations' and exercises' numbers by label, and its glued values."""
     env = app.env
     std, math = env.get_domain("std"), env.get_domain("math")
     pages = {}
@@ -122,11 +122,20 @@ def reference_run(app) -> dict[str, Any]:
             k: nodes.make_id(f"equation-{k}") for k, v in math.equations.items() if v[0] == docname
         }
         secnumber = env.titles[docname].get("secnumber")
+        figures = _numbers(env, docname, "figure", labels)
+        exercises = _numbers(env, docname, "exercise", labels)
+        sections = {i for s in env.get_doctree(docname).findall(nodes.section) for i in s["ids"]}
         pages[docname.removeprefix("book/")] = {
+            "title": env.titles[docname].astext(),
             "chapter": ".".join(map(str, secnumber)) if secnumber else None,
-            "figures": _numbers(env, docname, "figure", labels),
+            "sections": {
+                k: [anchor, title]
+                for k, (doc, anchor, title) in sorted(std.labels.items())
+                if doc == docname and anchor in sections
+            },
+            "figures": figures,
             "equations": _numbers(env, docname, "displaymath", equations),
-            "exercises": _numbers(env, docname, "exercise", labels),
+            "exercises": exercises,
             "glue": _glued_values(app, docname),
         }
     return {
