@@ -332,3 +332,20 @@ def test_bookkeeping_cells_are_collapsed_in_colab(chapter: Path):
             assert title and title.group(1) == "Install agop (Colab only)"
         elif title:
             assert title.group(1).startswith("Bookkeeping: "), title.group(1)
+
+
+@pytest.mark.parametrize("edition", EDITIONS)
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_notebook_links_work_in_colab(chapter: Path, edition: str):
+    """Colab opens a notebook alone: every link in its text is absolute (another notebook in
+    Colab, in the student edition the student copy; a page without a notebook on the book's
+    site), never a relative ``NN_name.md`` or ``.ipynb``."""
+    text = markdown(EDITIONS[edition] / f"{chapter.stem}.ipynb")
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    relative = [u for u in links if not re.match(r"https?://|#", u)]
+    assert not relative, f"{chapter.stem}: links Colab cannot follow: {relative}"
+    folder = "student/book" if edition == "student" else "book"
+    for url in (u for u in links if "colab.research.google.com/github/" in u):
+        assert re.search(rf"/blob/[^/]+/{folder}/\d\d_\w+\.ipynb$", url), url
+    if "92_kernels" in chapter.read_text():
+        assert any(u.startswith("https://") and "/book/92_kernels.html" in u for u in links)
