@@ -39,7 +39,8 @@ _vendor/.done: tools/vendor.sh tools/package.json tools/package-lock.json
 vendor: _vendor/.done
 
 # Regenerate each chapter's .ipynb from its .md (one way; the .md is the source), with plain
-# markdown where the .md has MyST (glue roles, citations, dropdowns): see tools/make_notebooks.py.
+# markdown where the .md has MyST (glue roles, citations, dropdowns), the values and numbers of
+# the last `make book` (book/_reference.json): see tools/make_notebooks.py.
 notebooks: venv
 	$(PY) tools/make_notebooks.py
 

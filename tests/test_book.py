@@ -124,7 +124,7 @@ def test_ipynb_pair_is_in_sync(chapter: Path):
     actual = json.loads(nb_path.read_text())
     want = [(c["source"], c["metadata"].get("tags", [])) for c in code_cells(chapter)]
     got = [
-        ("".join(c["source"]), c["metadata"].get("tags", []))
+        (re.sub(r"\A#@title [^\n]*\n", "", "".join(c["source"])), c["metadata"].get("tags", []))
         for c in actual["cells"]
         if c["cell_type"] == "code"
     ]
@@ -225,3 +225,127 @@ def test_chapter_03_pretrained_branch_runs(tmp_path, monkeypatch):
         for o in c.get("outputs", [])
     )
     assert figures >= 5
+
+
+# --- the notebooks read as the book: its numbers, its values, its bookkeeping folded -------------
+
+REFERENCE = json.loads((BOOK / "_reference.json").read_text())["pages"]
+EDITIONS = {"book": BOOK, "student": ROOT / "student" / "book"}
+
+
+def markdown(path: Path) -> str:
+    nb = json.loads(path.read_text())
+    return "\n\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+
+
+def test_reference_numbers_are_the_chapters_file_numbers():
+    """book/_reference.json (written by the book build) numbers chapter NN as NN, the appendices
+    A, B, C... in file order, the preface not at all; every figure, equation and exercise of a
+    page is numbered 1, 2, ... after its chapter's number; and it knows every label the sources
+    define (a stale file would put wrong numbers in the notebooks)."""
+    pages = sorted(p.stem for p in BOOK.glob("[0-9][0-9]_*.md"))
+    assert sorted(REFERENCE) == pages, "book/_reference.json is stale: build the book"
+    appendices = iter("ABCDEFGH")
+    for stem in pages:
+        page, n = REFERENCE[stem], int(stem[:2])
+        want = None if n == 0 else str(n) if n < 90 else next(appendices)
+        assert page["chapter"] == want, (stem, page["chapter"], want)
+        text = (BOOK / f"{stem}.md").read_text()
+        figures = re.findall(
+            r"^[`:]{3,}\{(?:glue:)?figure\}[^\n]*\n:name: *['\"]?([\w-]+)", text, re.M
+        )
+        equations = re.findall(r"\$\$ *\(([\w-]+)\)\s*$", text, re.M)
+        for kind, labels in (("figures", figures), ("equations", equations)):
+            assert sorted(page[kind]) == sorted(labels), f"{stem} {kind}: rebuild the book"
+            prefix = f"{want}." if want else ""
+            numbers = sorted(page[kind].values(), key=lambda s: int(s.rsplit(".", 1)[-1]))
+            assert numbers == [f"{prefix}{k}" for k in range(1, len(labels) + 1)], (stem, kind)
+        assert len(page["exercises"]) == len(exercises(text)), stem
+
+
+@pytest.mark.parametrize("edition", EDITIONS)
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_notebook_numbers_are_the_built_books(chapter: Path, edition: str):
+    """Every figure caption, equation tag, figure and equation reference and exercise in a
+    notebook's text carries the number the built book gave it (book/_reference.json)."""
+    text, source = markdown(EDITIONS[edition] / f"{chapter.stem}.ipynb"), chapter.read_text()
+    figures = {k: n for page in REFERENCE.values() for k, n in page["figures"].items()}
+    equations = {k: n for page in REFERENCE.values() for k, n in page["equations"].items()}
+    shown = re.findall(r"^[`:]{3,}\{glue:figure\}[^\n]*\n:name: *['\"]?([\w-]+)", source, re.M)
+    captions = re.findall(r"^\*Figure ([\w.]+)\. ", text, re.M)
+    assert captions == [figures[k] for k in shown], chapter.stem
+    tags = re.findall(r"\\tag\{([\w.]+)\}", text)
+    assert tags == [equations[k] for k in re.findall(r"\$\$ *\(([\w-]+)\)\s*$", source, re.M)]
+    for label in re.findall(r"\{numref\}`([\w-]+)`", source):
+        assert f"Figure {figures[label]}" in text, (chapter.stem, label)
+    for label in re.findall(r"\{eq\}`([\w-]+)`", source):
+        assert f"({equations[label]})" in text, (chapter.stem, label)
+    ours = set(re.findall(r"Figure ([0-9A-Z]+\.\d+)", text))  # not the paper's "Figure 3B"
+    assert ours <= set(figures.values()), (chapter.stem, ours - set(figures.values()))
+    chapter_no = REFERENCE[chapter.stem]["chapter"]
+    prefix = f"{chapter_no}." if chapter_no else ""
+    found = re.findall(r"\*\*Exercise ([\w.]+)\.\*\*", text)
+    assert found == [f"{prefix}{k}" for k in range(1, len(exercises(source)) + 1)]
+    assert sorted(found) == sorted(REFERENCE[chapter.stem]["exercises"].values())
+
+
+@pytest.mark.parametrize("edition", EDITIONS)
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_glued_values_not_names_in_the_notebook(chapter: Path, edition: str):
+    """A notebook's text shows each glued number as the book does (its reference value, through
+    myst-nb's own formatting), never its name in code style."""
+    variables = pytest.importorskip("myst_nb.core.variables")
+    text = markdown(EDITIONS[edition] / f"{chapter.stem}.ipynb")
+    glue = REFERENCE[chapter.stem]["glue"]
+    roles = re.findall(r"\{glue:text\}`([^`]+)`", chapter.read_text())
+    assert roles, chapter.stem
+    for role in roles:
+        name, _, fmt = role.partition(":")
+        assert f"`{name}`" not in text, f"{chapter.stem}: placeholder `{name}` left"
+        value = variables.format_plain_text(glue[name], fmt or "s")
+        assert value in text or edition == "student", f"{chapter.stem}: {name} = {value} missing"
+    assert "reference run" in text and "2 CPU cores" in text
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_bookkeeping_cells_are_collapsed_in_colab(chapter: Path):
+    """The cells the book hides (remove-cell, the install cell among them) and the cells that
+    only glue are Colab forms: ``cellView: form`` and a ``#@title`` first line; none else."""
+    import ast
+
+    nb = json.loads(chapter.with_suffix(".ipynb").read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    for source, nb_cell in zip(code_cells(chapter), code, strict=True):
+        hidden = "remove-cell" in source["metadata"].get("tags", [])
+        try:
+            body = ast.parse(source["source"]).body
+        except SyntaxError:
+            body = []
+        glue_only = bool(body) and all(
+            isinstance(s, ast.Expr) and getattr(getattr(s.value, "func", None), "id", "") == "glue"
+            for s in body
+        )
+        form = nb_cell["metadata"].get("cellView") == "form"
+        title = re.match(r"#@title (.+)\n", "".join(nb_cell["source"]))
+        assert form == bool(title) == (hidden or glue_only), (chapter.stem, source["source"][:60])
+        if "google.colab" in source["source"]:
+            assert title and title.group(1) == "Install agop (Colab only)"
+        elif title:
+            assert title.group(1).startswith("Bookkeeping: "), title.group(1)
+
+
+@pytest.mark.parametrize("edition", EDITIONS)
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_notebook_links_work_in_colab(chapter: Path, edition: str):
+    """Colab opens a notebook alone: every link in its text is absolute (another notebook in
+    Colab, in the student edition the student copy; a page without a notebook on the book's
+    site), never a relative ``NN_name.md`` or ``.ipynb``."""
+    text = markdown(EDITIONS[edition] / f"{chapter.stem}.ipynb")
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    relative = [u for u in links if not re.match(r"https?://|#", u)]
+    assert not relative, f"{chapter.stem}: links Colab cannot follow: {relative}"
+    folder = "student/book" if edition == "student" else "book"
+    for url in (u for u in links if "colab.research.google.com/github/" in u):
+        assert re.search(rf"/blob/[^/]+/{folder}/\d\d_\w+\.ipynb$", url), url
+    if "92_kernels" in chapter.read_text():
+        assert any(u.startswith("https://") and "/book/92_kernels.html" in u for u in links)

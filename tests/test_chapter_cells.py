@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import statistics
 from pathlib import Path
@@ -163,3 +164,54 @@ def test_every_result_figure_is_numbered_and_referenced(chapter: Path):
         f"{chapter.name}: figures the prose never refers to by {{numref}}: "
         f"{[f for f in figures if f not in cited]}"
     )
+
+
+_MAGIC = re.compile(r"^([ \t]*)[%!].*$", re.M)
+_PROSE_GLUE = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)|^[`:]{3,}\{glue:figure\}\s*(\S+)", re.M)
+
+
+def glue_names(chapter: Path) -> tuple[set[str], list[str]]:
+    """The names a chapter's code writes out (string literals, ``dict(name=...)`` keywords), and
+    the first arguments of its ``glue(...)`` calls that are f-strings (as source text)."""
+    literals, fstrings = set(), []
+    for cell in code_cells(chapter):
+        tree = ast.parse(_MAGIC.sub(r"\1pass", cell["source"]))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                literals.add(node.value)
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "dict":
+                literals.update(k.arg for k in node.keywords if k.arg)  # dict(name=value)
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "glue"
+                and node.args
+                and isinstance(node.args[0], ast.JoinedStr)
+            ):
+                fstrings.append(ast.unparse(node.args[0]))
+    return literals, fstrings
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_glue_names_are_literal_strings(chapter: Path):
+    """A reader who meets a glued number (a value in the notebook's text, a ``name = value`` line
+    in a cell's output) finds where it is computed by searching the code for its name: no glue
+    name is built by an f-string, and every name the prose shows is a literal in the code."""
+    literals, fstrings = glue_names(chapter)
+    assert not fstrings, f"{chapter.name}: glue names built by f-strings: {fstrings}"
+    used = {a or b for a, b in _PROSE_GLUE.findall(chapter.read_text())}
+    missing = sorted(used - literals)
+    assert not missing, f"{chapter.name}: glued names not written out in the code: {missing}"
+
+
+def test_an_f_string_glue_name_is_caught(tmp_path):
+    path = tmp_path / "07_demo.md"
+    path.write_text(
+        CHAPTERS[0].read_text().split("```{code-cell}")[0]
+        + '```{code-cell} ipython3\n%matplotlib inline\nfor k in "ab":\n'
+        + '    glue(f"acc_{k}", 1, display=False)\nglue("n", 2)\n```\n\n'
+        + "{glue:text}`acc_a` and {glue:text}`n:d`\n"
+    )
+    literals, fstrings = glue_names(path)
+    assert fstrings == ["f'acc_{k}'"]
+    assert "n" in literals and "acc_a" not in literals

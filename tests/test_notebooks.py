@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
-from make_notebooks import convert_markdown, myst_markup, read_bib  # noqa: E402
+from make_notebooks import Labels, convert_markdown, myst_markup, read_bib  # noqa: E402
 
 BIB = {
     "doe2020": {
@@ -34,9 +34,36 @@ def convert(text: str, **kw) -> str:
     return out
 
 
-def test_glue_roles_point_at_the_printed_name():
-    out = convert("error up to {glue:text}`sketch_err_8:.2f`, and {glue}`n`.")
-    assert out == "error up to `sketch_err_8`, and `n`."
+def test_glue_roles_show_the_reference_value():
+    glue = {"sketch_err_8": "0.126", "n": "3", "who": "'the CNN'"}
+    out = convert(
+        "error up to {glue:text}`sketch_err_8:.2f`, and {glue}`n` for {glue:text}`who`.",
+        glue=glue,
+    )
+    assert out == "error up to 0.13, and 3 for the CNN."
+    with pytest.raises(ValueError, match="'missing' has no reference value"):
+        convert_markdown("{glue:text}`missing:.2f`", bib=BIB, glue=glue)
+
+
+@pytest.mark.parametrize(
+    ("text", "fmt"),
+    [
+        ("0.93456", ".3f"),
+        ("0.93456", ""),
+        ("'3 of 8'", "s"),
+        ("12", "d"),
+        ("0.1234", ".1%"),
+        ("'0.25'", ".2f"),
+        ("7", ".1f"),
+        ("'not a number'", "s"),
+        ("np.float64(0.5)", "s"),
+    ],
+)
+def test_glued_values_are_formatted_as_myst_nb_formats_them(text, fmt):
+    variables = pytest.importorskip("myst_nb.core.variables")
+    from make_notebooks import format_glued
+
+    assert format_glued(text, fmt) == variables.format_plain_text(text, fmt)
 
 
 def test_citations_become_linked_author_year():
@@ -56,19 +83,81 @@ def test_the_books_bibliography_is_read():
     assert "Clement" in bib["jacot2018neural"]["author"]  # the LaTeX accent is dropped
 
 
+def colab(stem: str, student: bool = False) -> str:
+    from sync_colab import repository
+
+    url, branch = repository()
+    folder = "student/book" if student else "book"
+    return (
+        f"https://colab.research.google.com/github/{url.split('github.com/')[1]}"
+        f"/blob/{branch}/{folder}/{stem}.ipynb"
+    )
+
+
+def site_page(stem: str) -> str:
+    from sync_colab import repository
+
+    owner, name = repository()[0].split("github.com/")[1].split("/")
+    return f"https://{owner.lower()}.github.io/{name}/book/{stem}.html"
+
+
+PAGES = {
+    "01_a": {
+        "chapter": "1",
+        "title": "Chapter A",
+        "figures": {"fig-a": "1.1", "fig-b": "1.2"},
+        "equations": {"eq-cnfm": "1.1", "eq-y": "1.2"},
+        "sections": {"sec-a": ["sec-a", "A"]},
+    },
+    "03_pretrained": {
+        "chapter": "3",
+        "title": "Pretrained nets",
+        "figures": {"fig-elsewhere": "3.4"},
+        "sections": {"sec-far": ["far-anchor", "Far away"]},
+    },
+    "92_kernels": {
+        "chapter": "C",
+        "title": "Kernels on patches",
+        "equations": {"eq-kernel": "C.2"},
+        "sections": {"sec-k": ["the-kernels", "The kernels"]},
+    },
+}
+
+
 def test_cross_references_and_math_roles():
     out = convert(
         "(sec-a)=\n# A\n\nsee {ref}`the section <sec-a>`, {doc}`03_pretrained`, "
-        "{math}`x^2` and {py:func}`~agop.features.patch_agop`."
+        "{math}`x^2` and {py:func}`~agop.features.patch_agop`.",
+        labels=Labels(PAGES),
+        page="01_a",
     )
     assert out == (
-        "# A\n\nsee the section, [03_pretrained](03_pretrained.ipynb), $x^2$ and `patch_agop`."
+        f"# A\n\nsee the section, [Pretrained nets]({colab('03_pretrained')}), $x^2$ and "
+        "`patch_agop`."
+    )
+
+
+def test_references_to_other_pages_link_to_their_notebook_or_the_site():
+    """A chapter with a notebook opens in Colab; a page without one (an appendix) on the site."""
+    out = convert(
+        "{ref}`sec-far`, {ref}`sec-k`, {eq}`eq-kernel`, {doc}`the kernels <92_kernels>`, "
+        "[Kernels on patches](92_kernels.md#the-kernels) and [the nets](03_pretrained.md).",
+        labels=Labels(PAGES),
+        page="01_a",
+    )
+    assert out == (
+        f"[Far away]({colab('03_pretrained')}), [The kernels]({site_page('92_kernels')}"
+        f"#the-kernels), [(C.2)]({site_page('92_kernels')}), [the kernels]"
+        f"({site_page('92_kernels')}), [Kernels on patches]({site_page('92_kernels')}"
+        f"#the-kernels) and [the nets]({colab('03_pretrained')})."
     )
 
 
 def test_admonition_becomes_a_block_quote():
-    out = convert("```{admonition} Careful\n:class: tip\nBody with {glue:text}`x`.\n```")
-    assert out == "> **Careful**\n>\n> Body with `x`."
+    out = convert(
+        "```{admonition} Careful\n:class: tip\nBody with {glue:text}`x`.\n```", glue={"x": "2"}
+    )
+    assert out == "> **Careful**\n>\n> Body with 2."
     assert convert(":::{note}\nplain\n:::") == "> **Note**\n>\n> plain"
 
 
@@ -153,7 +242,7 @@ def test_gated_solution_across_cells_and_the_student_notebook(tmp_path):
     )
 
     def cells(solutions):
-        nb = notebook(chapter, solutions=solutions)
+        nb = notebook(chapter, solutions=solutions, reference={"99_x": {"chapter": "99"}})
         return [(c["cell_type"], c["source"]) for c in nb["cells"]]
 
     teacher, student = cells(True), cells(False)
@@ -283,7 +372,7 @@ def test_glued_figure_is_closed_after_myst_nb_stores_it(monkeypatch):
     assert not plt.fignum_exists(fig.number)
 
 
-def test_figures_and_equations_are_numbered_in_the_notebook():
+def test_figures_and_equations_get_the_built_books_numbers():
     text = (
         "$$\nA = W^\\top W\n$$ (eq-cnfm)\n\nBy {eq}`eq-cnfm`, see {numref}`fig-b` and "
         "{numref}`Panel %s <fig-a>`; {numref}`fig-elsewhere`.\n\n"
@@ -291,59 +380,91 @@ def test_figures_and_equations_are_numbered_in_the_notebook():
         ':::{glue:figure} fig-b\n:name: "fig-b"\n:align: center\n\nSecond.\n:::\n\n'
         "$$ y = 1 $$ (eq-y)"
     )
-    out = convert(text)
+    out = convert(text, labels=Labels(PAGES), page="01_a")
     assert out.split("\n\n") == [
-        "$$\nA = W^\\top W\n\\tag{1}$$",
-        "By (1), see Figure 2 and Panel 1; a figure in another chapter.",
-        "*Figure 1. The **AGOP** of ([Solo, 2019](https://doi.org/10.1000/xyz)).* "
+        "$$\nA = W^\\top W\n\\tag{1.1}$$",
+        f"By (1.1), see Figure 1.2 and Panel 1.1; [Figure 3.4]({colab('03_pretrained')}).",
+        "*Figure 1.1. The **AGOP** of ([Solo, 2019](https://doi.org/10.1000/xyz)).* "
         "(the figure is drawn by the code cell above)",
-        "*Figure 2. Second.* (the figure is drawn by the code cell above)",
-        "$$ y = 1 \\tag{2}$$",
+        "*Figure 1.2. Second.* (the figure is drawn by the code cell above)",
+        "$$ y = 1 \\tag{1.2}$$",
     ]
+    for unknown in ("{numref}`fig-nowhere`", "{eq}`eq-nowhere`", "$$ x $$ (eq-nowhere)"):
+        with pytest.raises(ValueError, match="nowhere.*build the book"):
+            convert_markdown(unknown, bib=BIB, labels=Labels(PAGES), page="01_a")
 
 
-def test_notebook_numbers_across_cells():
-    from make_notebooks import Labels
-
-    labels = Labels(
-        "```{glue:figure} f1\n:name: f1\nA\n```\n\n```{figure} x.png\n:name: f2\nB\n```"
-    )
-    assert convert("see {numref}`f2`", labels=labels) == "see Figure 2"
-    assert convert("```{figure} x.png\n:name: f2\nB\n```", labels=labels) == "![Figure 2. B](x.png)"
+HEAD = (
+    "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
+    "kernelspec:\n  name: python3\n  display_name: Python 3\n---\n\n"
+)
 
 
-def test_chapter_numbers_figures_and_equations_across_its_cells(tmp_path):
+def test_numbers_come_from_the_reference_not_from_file_names(tmp_path):
+    """A chapter file 07_x whose built numbers are B.5 and B.6 (not 7.1): the notebook shows the
+    built book's numbers, for figures, equations and exercises alike."""
     pytest.importorskip("jupytext")
     from make_notebooks import notebook
 
     chapter = tmp_path / "07_x.md"
     chapter.write_text(
-        "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
-        "kernelspec:\n  name: python3\n  display_name: Python 3\n---\n\n"
-        "# Title\n\nAs {numref}`fig-late` and {eq}`eq-late` show.\n\n"
+        HEAD + "# Title\n\nAs {numref}`fig-late` and {eq}`eq-late` show, "
+        "{glue:text}`acc:.3f`.\n\n"
         "```{code-cell} ipython3\nx = 1\n```\n\n"
-        "$$ a = b $$ (eq-late)\n\n```{glue:figure} fig-late\n:name: fig-late\n\nCap.\n```\n"
+        "$$ a = b $$ (eq-late)\n\n```{glue:figure} fig-late\n:name: fig-late\n\nCap.\n```\n\n"
+        ":::{exercise}\n:label: ex-x\nQ.\n:::\n"
     )
-    text = "\n".join(
-        c["source"] for c in notebook(chapter)["cells"] if c["cell_type"] == "markdown"
-    )
-    assert "As Figure 1 and (1) show." in text
-    assert "*Figure 1. Cap.* (the figure is drawn by the code cell above)" in text
-    assert "$$ a = b \\tag{1}$$" in text
+    reference = {
+        "07_x": {
+            "chapter": "B",
+            "figures": {"fig-late": "B.5"},
+            "equations": {"eq-late": "B.6"},
+            "glue": {"acc": "0.87654"},
+        }
+    }
+    nb = notebook(chapter, reference=reference)
+    text = "\n".join(c["source"] for c in nb["cells"] if c["cell_type"] == "markdown")
+    assert "As Figure B.5 and (B.6) show, 0.877." in text
+    assert "*Figure B.5. Cap.* (the figure is drawn by the code cell above)" in text
+    assert "$$ a = b \\tag{B.6}$$" in text
+    assert "**Exercise B.1.**" in text
+    assert "reference run" in nb["cells"][1]["source"]  # the note under the title
+    reference["07_x"]["glue"] = {}
+    with pytest.raises(ValueError, match="07_x: the glued value 'acc' has no reference value"):
+        notebook(chapter, reference=reference)
 
 
-def test_numbers_run_through_the_book_as_sphinx_numbers_them(tmp_path):
+def test_bookkeeping_cells_are_colab_forms(tmp_path):
+    """The install cell, remove-cell cells and glue-only cells collapse to a titled form; a cell
+    that computes and shows stays open."""
     pytest.importorskip("jupytext")
     from make_notebooks import notebook
 
-    head = (
-        "---\njupytext:\n  text_representation:\n    extension: .md\n"
-        "    format_name: myst\nkernelspec:\n  name: python3\n"
-        "  display_name: Python 3\n---\n\n"
+    cell = "```{{code-cell}} ipython3\n{}\n```\n\n"
+    hidden = ":tags: [remove-cell]\n\n"
+    chapter = tmp_path / "05_x.md"
+    chapter.write_text(
+        HEAD
+        + "# T\n\n"
+        + cell.format(hidden + 'import sys\nif "google.colab" in sys.modules:\n    %pip install x')
+        + cell.format(hidden + 'glue("acc", 0.5, display=False)\nn = 3')
+        + cell.format(hidden + "import numpy as np")
+        + cell.format('glue("fig-a", fig, display=False)\nglue(\n    "fig-b", fig2)')
+        + cell.format('glue("n", 3)')
+        + cell.format('fig = draw()\nglue("fig-a", fig, display=False)')
     )
-    fig = "```{{glue:figure}} {0}\n:name: {0}\n\nCap {0}.\n```\n\n$$ {0} $$ (eq-{0})\n\n"
-    (tmp_path / "01_a.md").write_text(head + "# A\n\n" + fig.format("fa") + fig.format("fb"))
-    (tmp_path / "02_b.md").write_text(head + "# B\n\nSee {numref}`fa`.\n\n" + fig.format("fc"))
-    text = "\n".join(c["source"] for c in notebook(tmp_path / "02_b.md")["cells"])
-    assert "See Figure 1." in text
-    assert "*Figure 3. Cap fc.*" in text and "$$ fc \\tag{3}$$" in text
+    nb = notebook(chapter, reference={})
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    titles = [c["source"].split("\n")[0] for c in code]
+    assert titles == [
+        "#@title Install agop (Colab only)",
+        "#@title Bookkeeping: glue values for the text",
+        "#@title Bookkeeping: set-up the book hides",
+        "#@title Bookkeeping: place the figures",
+        "#@title Bookkeeping: glue values for the text",
+        "fig = draw()",
+    ]
+    assert [c["metadata"].get("cellView") for c in code] == ["form"] * 5 + [None]
+    assert code[1]["source"] == (
+        '#@title Bookkeeping: glue values for the text\nglue("acc", 0.5, display=False)\nn = 3'
+    )

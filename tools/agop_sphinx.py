@@ -6,8 +6,13 @@
   for metadata routing) are not part of agop's API and are left out of the reference.
 * The chapters' Colab badge (an image on Google's server, so that it shows on GitHub and in
   Colab) is drawn from a local copy, tools/colab-badge.svg, so that the book shows it offline.
-* Exercises are numbered per chapter, after the chapter's file number: the second exercise of
-  book/04_*.md is Exercise 4.2 (Sphinx would number them through the whole book).
+* Figures, equations and exercises are numbered per chapter by Sphinx itself (``numfig`` under
+  the numbered toctrees of _toc.yml: chapter 4 is book/04_*.md, its second figure Figure 4.2,
+  the appendices A, B, C, D; the preface's numbers have no prefix).
+* The book's reference run, ``book/_reference.json``: after an HTML build, each chapter's number,
+  the numbers Sphinx gave its figures, equations and exercises, and the value of every number it
+  glued (``text/plain``, as myst-nb stores it), for tools/make_notebooks.py, which writes them
+  into the notebooks' text without running anything. Rewritten only when it changed.
 * The student edition (``make book-student``: ``hide_solutions`` and ``repository.path_to_book:
   student``, from _config.student.yml). sphinx-exercise drops a ``{solution}`` but, for a gated
   ``{solution-start}`` ... ``{solution-end}``, only the directive: the text and code cells between
@@ -17,7 +22,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 from docutils import nodes
@@ -72,17 +79,83 @@ def colab_edition(app, doctree) -> None:
             ref["refuri"] = re.sub(r"(/blob/[^/]+)/book/", rf"\1/{prefix}/book/", uri)
 
 
-def number_exercises_per_chapter(app, env) -> list[str]:
-    """``env-get-updated``, after Sphinx numbers enumerable nodes book-wide: exercise ``n`` of
-    ``book/NN_*`` becomes ``(NN, n)``, in document order."""
-    for docname, kinds in env.toc_fignumbers.items():
-        chapter = re.match(r"book/(\d+)_", docname)
-        if chapter and "exercise" in kinds:
-            kinds["exercise"] = {
-                ident: (int(chapter.group(1)), n)
-                for n, ident in enumerate(kinds["exercise"], start=1)
-            }
-    return []
+REFERENCE = "book/_reference.json"  # relative to the book's root
+_PAGE = re.compile(r"book/\d\d_\w+$")
+
+
+def _numbers(env, docname: str, figtype: str, ids: dict[str, str]) -> dict[str, str]:
+    """``{label: "4.2"}``: the number Sphinx gave each node of ``figtype`` (``ids``: label to
+    node id) in ``docname``."""
+    numbers = env.toc_fignumbers.get(docname, {}).get(figtype, {})
+    return {
+        label: ".".join(map(str, numbers[node_id]))
+        for label, node_id in sorted(ids.items())
+        if node_id in numbers
+    }
+
+
+def _glued_values(app, docname: str) -> dict[str, str]:
+    """The ``text/plain`` of each value ``docname`` glued (figures left out), from the glue data
+    myst-nb writes beside the executed notebook."""
+    path = Path(app.env.mystnb_config.output_folder, *f"{docname}.glue.json".split("/"))
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    return {
+        key: out["data"]["text/plain"]
+        for key, out in sorted(data.items())
+        if "text/plain" in out.get("data", {})
+        and not any(k.startswith("image/") for k in out["data"])
+    }
+
+
+def reference_run(app) -> dict[str, Any]:
+    """What tools/make_notebooks.py needs from the built book, per page ``book/NN_name``: its
+    title, its chapter number (None for the preface), its labelled sections (anchor and title),
+    its figures', equations' and exercises' numbers by label, and its glued values."""
+    env = app.env
+    std, math = env.get_domain("std"), env.get_domain("math")
+    pages = {}
+    for docname in sorted(d for d in env.found_docs if _PAGE.match(d)):
+        labels = {k: v[1] for k, v in std.anonlabels.items() if v[0] == docname}
+        equations = {
+            k: nodes.make_id(f"equation-{k}") for k, v in math.equations.items() if v[0] == docname
+        }
+        secnumber = env.titles[docname].get("secnumber")
+        figures = _numbers(env, docname, "figure", labels)
+        exercises = _numbers(env, docname, "exercise", labels)
+        sections = {i for s in env.get_doctree(docname).findall(nodes.section) for i in s["ids"]}
+        pages[docname.removeprefix("book/")] = {
+            "title": env.titles[docname].astext(),
+            "chapter": ".".join(map(str, secnumber)) if secnumber else None,
+            "sections": {
+                k: [anchor, title]
+                for k, (doc, anchor, title) in sorted(std.labels.items())
+                if doc == docname and anchor in sections
+            },
+            "figures": figures,
+            "equations": _numbers(env, docname, "displaymath", equations),
+            "exercises": exercises,
+            "glue": _glued_values(app, docname),
+        }
+    return {
+        "about": (
+            "Written by the book build (tools/agop_sphinx.py) from its reference run: the quick "
+            "profile on 2 CPU cores. Read by tools/make_notebooks.py; do not edit by hand."
+        ),
+        "pages": pages,
+    }
+
+
+def write_reference(app, exception) -> None:
+    """``build-finished``: write ``book/_reference.json`` when it changed (HTML builds of the
+    instructor's edition only; the student edition numbers and computes the same)."""
+    if exception is not None or app.builder.name != "html" or app.config.hide_solutions:
+        return
+    text = json.dumps(reference_run(app), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    path = Path(app.srcdir) / REFERENCE
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
 
 
 class hidden_solution(nodes.Element):
@@ -124,7 +197,7 @@ def setup(app) -> dict[str, Any]:
     app.add_directive("solution-start", GatedSolutionStart, override=True)
     app.add_transform(DropHiddenSolutions)
     app.connect("doctree-read", colab_edition)
-    app.connect("env-get-updated", number_exercises_per_chapter, priority=900)  # Sphinx's: 500
+    app.connect("build-finished", write_reference)
     app.connect("missing-reference", resolve_reexport)
     app.connect("autodoc-skip-member", skip_sklearn_members)
     app.connect("doctree-read", local_colab_badge, priority=400)  # image collector: 500

@@ -4,23 +4,33 @@
     python tools/make_notebooks.py --check         # exit 1 when an .ipynb has drifted (tests)
 
 Each run also writes the student edition, ``student/book/NN_*.ipynb``: the same notebooks without
-any solution (text or code), whose Colab badge opens the student copy (``make book-student``
-points the student HTML's Colab links there too).
+any solution (text or code), whose Colab badge and links to other chapters open the student
+copies (``make book-student`` points the student HTML's Colab links there too).
 
-The `.md` is the one source. Code cells are copied as they are (tags kept, no outputs). Markdown
-cells lose every piece of MyST that Jupyter and Colab would show raw:
+The `.md` is the one source; the numbers come from ``book/_reference.json``, which the book build
+writes (tools/agop_sphinx.py) from its reference run (the quick profile, on 2 CPU cores), so that
+nothing is executed here and ``--check`` is deterministic. Code cells are copied as they are
+(tags kept, no outputs); a cell the book hides (``remove-cell``) or one that only glues becomes a
+Colab *form*, collapsed to its ``#@title`` ("Install agop (Colab only)", "Bookkeeping: glue
+values for the text", ...). Markdown cells lose every piece of MyST that Jupyter and Colab would
+show raw:
 
-* a glued value ``{glue:text}`name:.2f``` becomes `` `name` ``: the code cell that computes it
-  prints ``name = value`` (:func:`agop.notebook.glue`), and a note under the title says so;
+* a glued value ``{glue:text}`name:.2f``` becomes its value in the reference run, formatted as
+  myst-nb formats it (:func:`format_glued`); a note under the title says where the numbers come
+  from and that the code recomputes them (it prints ``name = value``:
+  :func:`agop.notebook.glue`). A glued name without a reference value raises ``ValueError``;
 * ``{cite}`key``` becomes "(Author et al., year)" linked to the paper (``references.bib``:
   its ``url``, ``doi`` or an arXiv number; else a search for the title);
-* cross-references become plain text or links to the other notebook; math roles become ``$..$``;
-* figures (``{glue:figure}`` and ``{figure}`` with a ``:name:``) and labelled equations
-  (``$$ ... $$ (label)``) get the numbers the book gives them (Sphinx numbers both through the
-  whole book, page after page in the order of ``_toc.yml``, which is the order of the file
-  names, as ``tests/test_book.py`` checks): a glued figure becomes
-  "*Figure N. caption* (drawn by the code cell above)", an equation gets ``\tag{N}``, and
-  ``{numref}`` / ``{eq}`` to them become "Figure N" / "(N)";
+* figures (``{glue:figure}`` and ``{figure}`` with a ``:name:``), labelled equations
+  (``$$ ... $$ (label)``) and exercises get the numbers the built book gives them (per chapter:
+  Figure 4.2, (1.3), Exercise 4.1; appendices A, B, ...): a glued figure becomes
+  "*Figure 4.2. caption* (drawn by the code cell above)", an equation gets ``\\tag{1.3}``, and
+  ``{numref}`` / ``{eq}`` to them become "Figure 4.2" / "(1.3)";
+* a reference to another page (``{numref}``, ``{eq}``, ``{ref}``, ``{doc}``, a markdown link to
+  ``NN_name.md``) becomes a link that works in Colab: to that chapter's notebook in Colab, or, for
+  a page without a notebook (the appendices 91, 92, 99), to the page on the book's site
+  (``https://OWNER.github.io/NAME/``, from ``_config.yml``'s repository); math roles become
+  ``$..$``;
 * admonitions become block quotes with a bold title;
 * ``:::{dropdown}`` blocks, and sphinx-exercise's ``{exercise}`` / ``{solution}`` directives
   (also the gated ``-start`` / ``-end`` forms), become the exercise in plain text and each
@@ -37,6 +47,7 @@ needs only the standard library.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import re
 import sys
@@ -46,6 +57,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 STUDENT = ROOT / "student" / "book"  # the student edition's notebooks
+REFERENCE = BOOK / "_reference.json"  # the book build's numbers (tools/agop_sphinx.py)
+COLAB = "https://colab.research.google.com/github"
 
 # --- what counts as MyST-only markup ------------------------------------------------------------
 
@@ -144,16 +157,99 @@ def cite_text(entry: dict[str, str]) -> str:
     return f"{who}, {entry.get('year', 'n.d.')}"
 
 
+# --- the book's reference run -------------------------------------------------------------------
+
+
+def read_reference(path: Path = REFERENCE) -> dict[str, dict]:
+    """``book/_reference.json``'s pages: ``{"04_convrfm_edges": {"chapter": "4", "figures": ...,
+    "equations": ..., "exercises": ..., "sections": ..., "glue": ..., "title": ...}}``."""
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} is missing: the book build writes it (make book), with the numbers the "
+            "notebooks' text shows"
+        )
+    return json.loads(path.read_text())["pages"]
+
+
+def format_glued(text: str, fmt: str) -> str:
+    """A glued value's ``text/plain`` as myst-nb's ``{glue:text}`name:fmt``` shows it (a copy of
+    ``myst_nb.core.variables.format_plain_text``, which needs no myst-nb here)."""
+    try:
+        value = ast.literal_eval(text)
+    except (SyntaxError, ValueError):
+        value = text
+    if fmt == "":
+        return str(value)
+    kind = fmt[-1]
+    if kind == "s":
+        value = str(value)
+    elif kind in "bcdoxX":
+        value = int(value)
+    elif kind in "eEfFgGn%":
+        value = float(value)
+    return format(value, fmt)
+
+
+def site() -> str:
+    """The book's published address: GitHub Pages serves github.com/OWNER/NAME at
+    OWNER.github.io/NAME/ (the repository is named once, in ``_config.yml``)."""
+    from sync_colab import repository
+
+    owner, name = repository()[0].split("github.com/", 1)[1].split("/")[:2]
+    return f"https://{owner.lower()}.github.io/{name}/"
+
+
+def page_link(stem: str, anchor: str = "") -> str:
+    """Where a reader of a notebook finds page ``book/<stem>``: its notebook in Colab, when it is
+    a chapter with one; else the page on the book's site (at ``anchor``)."""
+    from sync_colab import repository
+
+    if stem in {p.stem for p in chapters()}:
+        url, branch = repository()
+        return f"{COLAB}/{url.split('github.com/', 1)[1]}/blob/{branch}/book/{stem}.ipynb"
+    return f"{site()}book/{stem}.html" + (f"#{anchor}" if anchor else "")
+
+
+class Labels:
+    """The numbers the built book gives figures, equations and exercises, and where each label
+    is: ``figures[label] == (page stem, "4.2")``, likewise ``equations`` and ``sections``
+    (``(page stem, anchor, title)``); ``chapters[stem]`` is a page's number, None if it has none."""
+
+    def __init__(self, pages: dict[str, dict] | None = None):
+        pages = pages or {}
+        self.pages = pages
+        self.chapters = {stem: page.get("chapter") for stem, page in pages.items()}
+        self.figures = {
+            k: (stem, n) for stem, page in pages.items() for k, n in page.get("figures", {}).items()
+        }
+        self.equations = {
+            k: (stem, n)
+            for stem, page in pages.items()
+            for k, n in page.get("equations", {}).items()
+        }
+        self.sections = {
+            k: (stem, *v)
+            for stem, page in pages.items()
+            for k, v in page.get("sections", {}).items()
+        }
+
+
 # --- roles --------------------------------------------------------------------------------------
 
 _PY_ROLES = {"func", "class", "meth", "mod", "attr", "data", "obj", "exc", "const"}
+_MD_LINK = re.compile(
+    r"\]\((?!\w+:|#)(?:\.{1,2}/)*(?:book/)?(\d\d_\w+)\.(?:md|ipynb)(?:#([\w-]+))?\)"
+)
 
 
-def _role(name: str, content: str, bib: dict, labels: Labels) -> str:
+def _role(name: str, content: str, conv: _Converter) -> str:
     kind = name.split(":")[-1] if name.startswith("py:") else name
+    if name in ("glue", "glue:text"):
+        return conv.glued(content, name)
     if name.startswith("glue"):
-        return f"`{content.split(':')[0].strip()}`"
+        raise ValueError(f"{{{name}}}`{content}`: only {{glue:text}} is taught to make_notebooks")
     if name.startswith("cite"):
+        bib = conv.bib
         keys = [k.strip() for k in content.split(",")]
         missing = [k for k in keys if k not in bib]
         if missing:
@@ -169,20 +265,10 @@ def _role(name: str, content: str, bib: dict, labels: Labels) -> str:
     if name == "math":
         return f"${content}$"
     if name in ("ref", "numref", "eq", "term", "doc"):
-        text, _, target = content.partition("<")
+        text, explicit, target = content.partition("<")
         target = target.rstrip(">").strip() or text.strip()
-        if name == "doc":
-            return f"[{text.strip() if _ else target}]({Path(target).name}.ipynb)"
-        if name == "eq":
-            return f"({labels.equations.get(target, target)})"
-        if name == "numref":
-            number = labels.figures.get(target)
-            if number is None:
-                return (
-                    text.strip().replace("%s", "").strip() if _ else "a figure in another chapter"
-                )
-            return text.strip().replace("%s", str(number)) if _ else f"Figure {number}"
-        return text.strip() if _ else target
+        text = text.strip() if explicit else ""
+        return conv.reference(name, text, target)
     if name in ("sub", "sup", "abbr", "kbd", "samp", "code"):
         return f"`{content}`" if name in ("kbd", "samp", "code") else content
     raise ValueError(f"unknown MyST role {{{name}}}`{content}`: teach tools/make_notebooks.py")
@@ -208,52 +294,80 @@ _ADMONITIONS = {
 }
 
 
-class Labels:
-    """Numbers of the named figures and labelled equations of ``text``, in order of appearance."""
-
-    def __init__(self, text: str = ""):
-        self.figures: dict[str, int] = {}
-        self.equations: dict[str, int] = {}
-        in_figure = False
-        for _, line in _outside_code(text):
-            m = _FENCE.match(line)
-            if m and m.group(3):
-                in_figure = m.group(4) in _FIGURES
-                continue
-            name = re.match(r"^\s*:name:\s*(\S+)", line)
-            if in_figure and name:
-                self.figures.setdefault(name.group(1).strip("'\""), len(self.figures) + 1)
-                in_figure = False
-            for eq in _EQ_LABEL.finditer(line):
-                self.equations.setdefault(eq.group(1), len(self.equations) + 1)
-
-
-_FIGURES = ("figure", "glue:figure")
-
-
-def book_labels(chapter: Path) -> Labels:
-    """Figure and equation numbers as the book numbers them: through every page
-    (``NN_*.md``) in ``chapter``'s folder, in the order of their names."""
-    pages = sorted(chapter.parent.glob("[0-9][0-9]_*.md"))
-    return Labels("\n\n".join(p.read_text() for p in pages))
-
-
 class _Converter:
-    def __init__(self, bib: dict, solutions: bool, labels: Labels, chapter: int | None = None):
+    """The state of one notebook's conversion: ``page`` is its stem in ``labels`` (None for a
+    text on its own), ``glue`` its glued values (``text/plain`` by name)."""
+
+    def __init__(
+        self,
+        bib: dict,
+        solutions: bool,
+        labels: Labels,
+        page: str | None = None,
+        glue: dict[str, str] | None = None,
+    ):
         self.bib, self.solutions, self.exercises = bib, solutions, 0
-        self.labels = labels
-        self.prefix = "" if chapter is None else f"{chapter}."  # Exercise 4.2, as the book
+        self.labels, self.page, self.glue = labels, page, glue
+        chapter = labels.chapters.get(page) if page else None
+        self.prefix = f"{chapter}." if chapter else ""  # Exercise 4.2, as the book
         self.dropping = False  # inside a gated solution, student mode
         self.folds = True  # the gated solution being written ends in the same cell
         self.open_gated = False  # inside a gated solution written as a bold line
 
+    def glued(self, content: str, role: str) -> str:
+        """A glued value as the book shows it, from the reference run."""
+        if "::" in content:
+            raise ValueError(f"{{{role}}}`{content}`: glue from another page is not taught here")
+        key, fmt = (
+            content.rsplit(":", 1) if role == "glue:text" and ":" in content else (content, "s")
+        )
+        key = key.strip()
+        where = f"{self.page or 'this text'}"
+        if self.glue is None or key not in self.glue:
+            raise ValueError(
+                f"{where}: the glued value {key!r} has no reference value in "
+                f"{REFERENCE.relative_to(ROOT)}; build the book (make book) to refresh it"
+            )
+        text = self.glue[key]
+        return format_glued(text, fmt) if role == "glue:text" else text
+
+    def _number(self, kind: str, target: str) -> tuple[str, str]:
+        table = self.labels.figures if kind == "figure" else self.labels.equations
+        if target not in table:
+            raise ValueError(
+                f"{self.page or 'this text'}: no {kind} {target!r} in the built book's numbers "
+                f"({REFERENCE.relative_to(ROOT)}); build the book (make book) to refresh them"
+            )
+        return table[target]
+
+    def _link(self, text: str, stem: str, anchor: str = "") -> str:
+        return text if stem == self.page else f"[{text}]({page_link(stem, anchor)})"
+
+    def reference(self, role: str, text: str, target: str) -> str:
+        """A cross-reference: its text, linked when it points to another page."""
+        if role == "numref":
+            stem, number = self._number("figure", target)
+            shown = text.replace("%s", number) if text else f"Figure {number}"
+            return self._link(shown, stem)
+        if role == "eq":
+            stem, number = self._number("equation", target)
+            return self._link(f"({number})", stem)
+        if role == "doc":
+            stem = Path(target).name
+            title = self.labels.pages.get(stem, {}).get("title", stem)
+            return self._link(text or title, stem)
+        if role == "ref" and target in self.labels.sections:
+            stem, anchor, title = self.labels.sections[target]
+            return self._link(text or title, stem, anchor)
+        return text or target
+
     def inline(self, line: str) -> str:
-        line = _ROLE.sub(lambda m: _role(m.group(1), m.group(2), self.bib, self.labels), line)
+        line = _ROLE.sub(lambda m: _role(m.group(1), m.group(2), self), line)
+        line = _MD_LINK.sub(lambda m: f"]({page_link(m.group(1), m.group(2) or '')})", line)
         return _EQ_LABEL.sub(self._tag, line)
 
     def _tag(self, m: re.Match) -> str:
-        number = self.labels.equations.get(m.group(1))
-        return f"\\tag{{{number}}}$$" if number else "$$"
+        return f"\\tag{{{self._number('equation', m.group(1))[1]}}}$$"
 
     def block(self, lines: list[str]) -> list[str]:
         out, i, fence = [], 0, None
@@ -366,8 +480,8 @@ class _Converter:
             return [f"{indent}```{arg}", *body, f"{indent}```"]
         if name in ("figure", "image", "glue:figure"):
             caption = " ".join(x.strip() for x in self.block(body)).strip()
-            number = self.labels.figures.get(opts.get("name", "").strip("'\""))
-            head = f"Figure {number}." if number else "Figure:"
+            label = opts.get("name", "").strip("'\"")
+            head = f"Figure {self._number('figure', label)[1]}." if label else "Figure:"
             if name == "glue:figure":
                 return [f"{indent}*{head} {caption}* (the figure is drawn by the code cell above)"]
             if name == "figure":
@@ -398,9 +512,10 @@ class _Converter:
 
 
 GLUE_NOTE = (
-    "> Numbers in this notebook's text are computed by its code. Where the text shows a "
-    "name in code style, such as `{name}`, the code cell that computes it prints "
-    "`{name} = ...`."
+    "> **The numbers in this text** are those of the book's reference run: the quick profile "
+    "(`AGOP_PROFILE=quick`), executed on 2 CPU cores when the book was built. Each code cell "
+    "recomputes them and prints every number the text quotes as `name = value`, so your run "
+    "may differ a little (and the paper profile, more)."
 )
 
 
@@ -410,16 +525,24 @@ def convert_markdown(
     bib: dict | None = None,
     solutions: bool = True,
     labels: Labels | None = None,
+    page: str | None = None,
+    glue: dict[str, str] | None = None,
     conv: _Converter | None = None,
 ) -> str:
     """One markdown cell without MyST-only markup (see the module docstring).
 
-    ``labels`` numbers figures and equations across the whole notebook; by default, this
-    text's. ``conv``: the converter of the notebook the cell belongs to (exercise numbers,
-    gated solutions that span cells, figure and equation numbers); a fresh one by default.
+    ``labels``: the built book's numbers (:func:`read_reference`); ``page``: the stem of the
+    page the text is on (references to it are not links; its chapter number prefixes exercise
+    numbers); ``glue``: its glued values by name (``text/plain``). ``conv``: the converter of the
+    notebook the cell belongs to (exercise numbers, gated solutions that span cells); a fresh one
+    by default.
     """
     conv = conv or _Converter(
-        read_bib() if bib is None else bib, solutions, Labels(text) if labels is None else labels
+        read_bib() if bib is None else bib,
+        solutions,
+        Labels() if labels is None else labels,
+        page,
+        glue,
     )
     out = "\n".join(conv.block(text.splitlines()))
     return re.sub(r"\n{3,}", "\n\n", out).strip("\n")
@@ -431,26 +554,81 @@ def chapters() -> list[Path]:
 
 
 def _student_links(text: str) -> str:
-    """Point the Colab badge of a student notebook at the student copy in the repository."""
+    """Point a student notebook's Colab badge, and its links to other notebooks, at the student
+    copies in the repository."""
     from sync_colab import repository
 
     _, branch = repository()
     return text.replace(f"/blob/{branch}/book/", f"/blob/{branch}/student/book/")
 
 
-def notebook(chapter: Path, *, solutions: bool = True) -> dict:
-    """The chapter as an nbformat 4 notebook (a plain dict), without outputs."""
+INSTALL_TITLE = "Install agop (Colab only)"
+GLUE_TITLE = "Bookkeeping: glue values for the text"
+FIGURE_TITLE = "Bookkeeping: place the figures"
+HIDDEN_TITLE = "Bookkeeping: set-up the book hides"
+
+
+def _glue_calls(source: str) -> list[ast.Call] | None:
+    """The ``glue(...)`` calls that make up ``source``; None when it has anything else."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:  # IPython magics: not a glue-only cell
+        return None
+    calls = [s.value for s in body if isinstance(s, ast.Expr) and isinstance(s.value, ast.Call)]
+    if not body or len(calls) != len(body):
+        return None
+    if not all(isinstance(c.func, ast.Name) and c.func.id == "glue" for c in calls):
+        return None
+    return calls
+
+
+def form_title(source: str, tags: list[str]) -> str | None:
+    """The ``#@title`` under which Colab collapses a code cell (a *form*), or None to show it: the
+    install cell, a cell the book hides (``remove-cell``) and a cell that only glues."""
+    calls = _glue_calls(source)
+    if "remove-cell" not in tags and calls is None:
+        return None
+    if "google.colab" in source and "%pip install" in source:
+        return INSTALL_TITLE
+    if calls is not None:
+        names = [c.args[0].value for c in calls if c.args and isinstance(c.args[0], ast.Constant)]
+        if names and len(names) == len(calls) and all(str(n).startswith("fig-") for n in names):
+            return FIGURE_TITLE
+        return GLUE_TITLE
+    return GLUE_TITLE if re.search(r"^\s*glue\(", source, re.M) else HIDDEN_TITLE
+
+
+def _code_cell(cell) -> dict:
+    tags = cell.metadata.get("tags", [])
+    meta, source = dict(cell.metadata), cell.source
+    title = form_title(source, tags)
+    if title:
+        meta["cellView"] = "form"
+        source = f"#@title {title}\n{source}"
+    return {
+        "cell_type": "code",
+        "execution_count": None,
+        "metadata": meta,
+        "outputs": [],
+        "source": source,
+    }
+
+
+def notebook(chapter: Path, *, solutions: bool = True, reference: dict | None = None) -> dict:
+    """The chapter as an nbformat 4 notebook (a plain dict), without outputs. ``reference``: the
+    built book's pages (:func:`read_reference`, by default ``book/_reference.json``)."""
     import jupytext
 
+    pages = read_reference() if reference is None else reference
     source = jupytext.read(chapter)
-    number = re.match(r"(\d+)_", chapter.name)
+    stem = chapter.stem
     conv = _Converter(
-        read_bib(), solutions, book_labels(chapter), int(number.group(1)) if number else None
+        read_bib(), solutions, Labels(pages), stem, pages.get(stem, {}).get("glue", {})
     )
-    cells, glued = [], None
+    cells, glued = [], False
     for cell in source.cells:
         if cell.cell_type == "markdown":
-            glued = glued or re.search(r"\{glue(?::\w+)?\}`([^`:]+)", cell.source)
+            glued = glued or bool(re.search(r"\{glue(?::text)?\}`", cell.source))
             text = convert_markdown(cell.source, conv=conv)
             if not solutions:
                 text = _student_links(text)
@@ -458,21 +636,9 @@ def notebook(chapter: Path, *, solutions: bool = True) -> dict:
                 continue
             cells.append({"cell_type": "markdown", "metadata": dict(cell.metadata), "source": text})
         elif not conv.dropping:  # a student edition drops a gated solution's code
-            cells.append(
-                {
-                    "cell_type": "code",
-                    "execution_count": None,
-                    "metadata": dict(cell.metadata),
-                    "outputs": [],
-                    "source": cell.source,
-                }
-            )
+            cells.append(_code_cell(cell))
     if glued:
-        note = {
-            "cell_type": "markdown",
-            "metadata": {},
-            "source": GLUE_NOTE.format(name=glued.group(1).strip()),
-        }
+        note = {"cell_type": "markdown", "metadata": {}, "source": GLUE_NOTE}
         cells.insert(1 if cells and cells[0]["cell_type"] == "markdown" else 0, note)
     for i, cell in enumerate(cells):
         cell["id"] = f"cell-{i}"
@@ -496,12 +662,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 when an .ipynb has drifted")
     parser.add_argument("chapters", nargs="*", type=Path)
     args = parser.parse_args(argv)
-    stale = []
+    stale, reference = [], read_reference()
     for chapter in args.chapters or chapters():
         chapter = chapter.resolve()
         name = chapter.with_suffix(".ipynb").name
         for solutions, path in ((True, chapter.with_suffix(".ipynb")), (False, STUDENT / name)):
-            text = dumps(notebook(chapter, solutions=solutions))
+            text = dumps(notebook(chapter, solutions=solutions, reference=reference))
             if not path.exists() or path.read_text() != text:
                 stale.append(path.relative_to(ROOT).as_posix())
                 if not args.check:
