@@ -7,6 +7,9 @@ export AGOP_PROFILE ?= quick
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # Tests never download: datasets and pretrained weights come from disk or raise a clear error.
 export AGOP_OFFLINE ?= 1
+# A sentence of the prose that the run contradicts fails the build and the tests
+# (agop.notebook.claim); in Colab or a reader's Jupyter it only shows a note.
+export AGOP_CLAIMS ?= strict
 # OpenMP threads sleep instead of spinning at barriers: on a small shared machine, spinning
 # threads of two processes (a chapter's kernel and anything else) slow each other 10-50x.
 export OMP_WAIT_POLICY ?= PASSIVE

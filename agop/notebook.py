@@ -6,6 +6,12 @@ glue roles. Elsewhere (Colab, plain Jupyter, a script) there is no myst-nb and n
 so the value is printed in the cell's output as one readable line, ``name = value``, whatever
 ``display`` says: the notebook's text points at that name.
 
+A sentence of the prose that states an outcome ("beats", "localises", "fades") is written by
+a person and guarded by :func:`claim` beside the computation: in the book build and in CI
+(``AGOP_CLAIMS=strict``, which the Makefile sets) a run that contradicts the sentence fails;
+anywhere else (Colab, a student's own run with other parameters) it shows a visible note that
+this run differs from the text, and goes on.
+
 A matplotlib figure is glued for a numbered, captioned ``glue:figure`` block. In the book it is
 stored, not shown where it is computed; elsewhere it is shown once, in the cell that draws it
 (the notebook's caption says so), with no ``name = ...`` line. Either way it is then closed, so
@@ -15,11 +21,19 @@ that matplotlib's inline backend does not draw it a second time at the end of th
 from __future__ import annotations
 
 import importlib.util
+import os
 from typing import Any
 
 from agop.runtime import PROFILES, default_device
 
-__all__ = ["announce", "glue", "have_myst_nb"]
+__all__ = ["ClaimNotMet", "announce", "claim", "glue", "have_myst_nb"]
+
+# AGOP_CLAIMS=strict: a claim that the run contradicts raises; anything else: a note.
+CLAIMS_ENV = "AGOP_CLAIMS"
+
+
+class ClaimNotMet(AssertionError):
+    """A sentence of the text that this run contradicts (raised when ``AGOP_CLAIMS=strict``)."""
 
 
 def have_myst_nb() -> bool:
@@ -80,6 +94,40 @@ def glue(name: str, value: Any, display: bool = True) -> None:
         import matplotlib.pyplot as plt
 
         plt.close(value)
+
+
+def claim(holds: Any, text: str) -> bool:
+    """Guard a sentence of the prose: ``holds`` says whether this run agrees with ``text``.
+
+    ``text`` is the sentence (or its outcome) as the prose states it. When ``holds`` is true
+    nothing happens. When it is false: with the environment variable ``AGOP_CLAIMS=strict``
+    (the book build and CI: the Makefile sets it) :class:`ClaimNotMet` is raised, so the book
+    cannot state what its run contradicts; otherwise (Colab, a student's run) a note is printed,
+    ``claim not met in this run: ...``, and the chapter goes on. Returns ``bool(holds)``.
+
+    Examples:
+        >>> import os
+        >>> os.environ.pop("AGOP_CLAIMS", None) and None
+        >>> claim(0.9 > 0.5, "the trained correlation clears the null")
+        True
+        >>> claim(0.4 > 0.5, "the trained correlation clears the null")
+        claim not met in this run: the trained correlation clears the null (the text was written from the book's reference run)
+        False
+        >>> os.environ["AGOP_CLAIMS"] = "strict"
+        >>> claim(0.4 > 0.5, "the trained correlation clears the null")
+        Traceback (most recent call last):
+        ...
+        agop.notebook.ClaimNotMet: the text says "the trained correlation clears the null", and this run contradicts it
+        >>> del os.environ["AGOP_CLAIMS"]
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"text must be the sentence the check guards, got {text!r}")
+    if bool(holds):
+        return True
+    if os.environ.get(CLAIMS_ENV, "").strip().lower() == "strict":
+        raise ClaimNotMet(f'the text says "{text}", and this run contradicts it')
+    print(f"claim not met in this run: {text} (the text was written from the book's reference run)")
+    return False
 
 
 def announce(profile: str, *, quick: str, paper: str) -> str:

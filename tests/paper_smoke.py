@@ -144,10 +144,17 @@ def paper_world(tmp_path_factory):
     )
     saved = {
         k: os.environ.get(k)
-        for k in ("TORCH_HOME", "AGOP_DATA", "AGOP_PROFILE", "AGOP_OFFLINE", "MPLBACKEND")
-    }
+        for k in (
+            "TORCH_HOME", "AGOP_DATA", "AGOP_PROFILE", "AGOP_OFFLINE", "MPLBACKEND", "AGOP_CLAIMS"
+        )
+    }  # fmt: skip
+    # claims of the prose (agop.notebook.claim) need not hold at smoke scale: notes, not errors
     os.environ.update(
-        TORCH_HOME=str(torch_home), AGOP_DATA=str(data), AGOP_PROFILE="paper", AGOP_OFFLINE="1"
+        TORCH_HOME=str(torch_home),
+        AGOP_DATA=str(data),
+        AGOP_PROFILE="paper",
+        AGOP_OFFLINE="1",
+        AGOP_CLAIMS="note",
     )
     os.environ.pop("MPLBACKEND", None)  # the kernel draws inline, as in the book
     models = paper_models()
@@ -211,7 +218,7 @@ def test_chapter_runs_in_the_paper_profile(chapter: Path, paper_world):
     assert "profile      paper" in text, "the footer must report the paper profile"
     if chapter.stem == "03_pretrained":
         assert f"pretrained models loaded: {paper_world['models']}" in text
-    unmet = text.count("claim not met at smoke scale")
+    unmet = text.count("claim not met at smoke scale") + text.count("claim not met in this run")
     print(
         json.dumps(
             {
