@@ -33,7 +33,8 @@ CLAIMS_ENV = "AGOP_CLAIMS"
 
 
 class ClaimNotMet(AssertionError):
-    """A sentence of the text that this run contradicts (raised when ``AGOP_CLAIMS=strict``)."""
+    """A sentence of the text that this run contradicts (raised by :func:`claim` when
+    ``AGOP_CLAIMS=strict``; see its example)."""
 
 
 def have_myst_nb() -> bool:
