@@ -5,7 +5,9 @@
   glues a figure (``glue("fig-...", fig, display=False)``) which the chapter shows in a
   numbered ``{glue:figure}`` directive; or the one cell tagged ``parameters``, the list of
   settings a reader changes, which ``make test-paper`` shrinks by re-assigning its names right
-  after it (so every setting must stay in it). Nothing else exempts a cell.
+  after it (so every setting must stay in it); or a cell tagged ``from-scratch``, the method a
+  chapter teaches written in plain torch (up to ``FROM_SCRATCH_LONGEST`` lines, and left out of
+  the median). Nothing else exempts a cell.
 * Glue bookkeeping sits in ``remove-cell`` cells: a cell the reader sees glues only figures.
 * Every seed offset is named: no ``SEED + 10_000``, ``seed + 1`` or the like in a chapter; an
   offset is a named constant (``agop.runtime``, ``agop.experiments.local_signals.TEST_SEED_OFFSET``, or the
@@ -25,6 +27,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 MEDIAN, LONGEST = 6, 15
+FROM_SCRATCH_LONGEST = 35  # "about 30 lines", with room for the docstrings
 
 CHAPTERS = [p for p in sorted(BOOK.glob("[0-9][0-9]_*.md")) if "jupytext:" in p.read_text()[:400]]
 IDS = [p.stem for p in CHAPTERS]
@@ -61,16 +64,22 @@ def is_figure_call(cell: dict, figures: list[str]) -> bool:
     return False
 
 
+def from_scratch(cell: dict) -> bool:
+    return "from-scratch" in cell["metadata"].get("tags", [])
+
+
 def cell_report(chapter: Path) -> dict:
     cells = code_cells(chapter)
     figures = shown_figures(chapter.read_text())
     sizes = [lines(c) for c in cells]
     return {
-        "median": statistics.median(sizes),
+        "median": statistics.median(
+            [n for n, c in zip(sizes, cells, strict=True) if not from_scratch(c)] or [0]
+        ),
         "too_long": [
             (i, n, c["source"].splitlines()[0])
             for i, (n, c) in enumerate(zip(sizes, cells, strict=True))
-            if n > LONGEST
+            if n > (FROM_SCRATCH_LONGEST if from_scratch(c) else LONGEST)
             and not is_figure_call(c, figures)
             and "parameters" not in c["metadata"].get("tags", [])
         ],
@@ -129,13 +138,16 @@ def test_the_rules_can_fail(tmp_path):
         + f"```{{code-cell}} ipython3\n:tags: [parameters]\n\n{long_cell}\n```\n\n"
         + "```{glue:figure} fig-demo-0\n:name: fig-demo-0\n\nA caption.\n```\n\n"
         + '```{code-cell} ipython3\nglue("n", 3, display=False)\nX = f(SEED + 10_000)\n```\n'
+        + f"```{{code-cell}} ipython3\n:tags: [from-scratch]\n\n{long_cell}\n```\n\n"
+        + f"```{{code-cell}} ipython3\n:tags: [from-scratch]\n\n{long_cell}\n{long_cell}\n```\n"
     )
     path = tmp_path / "07_demo.md"
     path.write_text(text)
     report = cell_report(path)
     assert report["median"] == 20
-    # the figure's call and the parameters cell are exempt
-    assert [n for _, n, _ in report["too_long"]] == [20]
+    # the figure's call, the parameters cell and a from-scratch cell of 20 lines are exempt;
+    # a from-scratch cell of 40 is not
+    assert [n for _, n, _ in report["too_long"]] == [20, 40]
     assert len(report["visible_glue"]) == 1
     assert report["seed_offsets"] == ["SEED + 1"]
 
