@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 from skimage.filters import sobel
+from sklearn.base import clone
 
 from agop._typing import ArrayLike
 from agop.features import feature_map, haar_rotations, top_filters
@@ -209,13 +210,12 @@ def random_filter_scores(
     kernel_size: int,
     n_filters: int = 200,
     *,
-    zero_mean: bool = False,
     seed: int = 0,
     bank: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     r""":func:`orientation_selectivity` of Haar-random unit filters: the top eigenvectors of
-    ``M = I``, or of any spectrum in a random eigenbasis (``zero_mean=False``), or of
-    :math:`I - \mathbf{1}\mathbf{1}^\top / q`, whose top eigenspace is the zero-mean patches (``zero_mean=True``).
+    ``M = I``, or of any spectrum in a random eigenbasis. (Removing each filter's mean changes
+    nothing: the bank is zero-mean and the index is a ratio.)
 
     Examples:
         Random filters are far less selective than an edge (whose index is 1):
@@ -229,8 +229,6 @@ def random_filter_scores(
     channels = check_int(channels, "channels", minimum=1)
     g = torch.Generator().manual_seed(check_seed(seed))
     f = torch.randn(n_filters, channels * k * k, generator=g, dtype=torch.float64)
-    if zero_mean:
-        f = f - f.mean(1, keepdim=True)
     return orientation_selectivity(f.reshape(n_filters, channels, k, k), bank)
 
 
@@ -319,3 +317,37 @@ def edge_controls(
         "spectrum_std": float(np.std(draws, ddof=1)) if n_draws > 1 else 0.0,
         "spectrum_draws": draws,
     }
+
+
+def fit_shuffled(estimator: Any, X: ArrayLike, y: ArrayLike, seed: int = 0) -> Any:
+    r"""A clone of ``estimator`` (unfitted, same parameters) fitted on ``X`` with the labels
+    ``y`` randomly permuted (seeded): the same procedure with the link between images and
+    labels cut. Its learned operator (``Ms_``, ``M_`` of a :class:`agop.ConvRFM`) is the
+    shuffled-label control of the operator learned on the true labels.
+
+    Examples:
+        It is the same estimator fitted on ``y[torch.randperm(n)]``, the permutation drawn
+        from a generator seeded with ``seed``:
+
+        >>> import torch
+        >>> from agop import ConvRFM
+        >>> g = torch.Generator().manual_seed(0)
+        >>> X = torch.randn(40, 1, 6, 6, generator=g, dtype=torch.float64)
+        >>> y = torch.arange(40) % 2
+        >>> model = ConvRFM("laplace", 3, n_iter=1, random_state=0, device="cpu", progress=False)
+        >>> M = fit_shuffled(model, X, y, seed=1).Ms_[-1]
+        >>> order = torch.randperm(40, generator=torch.Generator().manual_seed(1))
+        >>> torch.equal(M, ConvRFM(**model.get_params()).fit(X, y[order]).Ms_[-1])
+        True
+        >>> hasattr(model, "M_")  # the estimator passed in stays unfitted
+        False
+    """
+    if not hasattr(estimator, "fit"):
+        raise TypeError(f"estimator must have a fit method, got {type(estimator).__name__}")
+    labels = np.asarray(y)
+    n = len(X)  # type: ignore[arg-type]
+    if labels.ndim == 0 or labels.shape[0] != n:
+        raise ValueError(f"y must have one label per image ({n}), got shape {labels.shape}")
+    g = torch.Generator().manual_seed(check_seed(seed))
+    order = torch.randperm(n, generator=g).numpy()
+    return clone(estimator).fit(X, labels[order])

@@ -196,3 +196,51 @@ def conv_patches(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     return extract_patches(
         x, conv.kernel_size, conv.stride, conv_padding(conv), conv.dilation, conv.padding_mode
     )
+
+
+def patch_second_moment(
+    x: ArrayLike, kernel_size: IntPair, padding: IntPair | str = 0
+) -> torch.Tensor:
+    r"""The patches' second-moment matrix :math:`\frac{1}{nP} \sum_i \sum_j x_i[j]\, x_i[j]^\top`
+    (``q x q``, float64), over the :math:`n` images and :math:`P` positions of
+    :func:`extract_patches` (zero ``padding``). A label-free operator on patches: it sees the
+    images, never the labels.
+
+    Examples:
+        Images that vary only down the rows have patches that are constant along each row, so
+        the second moment has rank at most ``k``:
+
+        >>> import torch
+        >>> x = torch.randn(4, 1, 6, 1, generator=torch.Generator().manual_seed(0)).expand(4, 1, 6, 6)
+        >>> S = patch_second_moment(x, 3)
+        >>> int(torch.linalg.matrix_rank(S, rtol=1e-10))
+        3
+        >>> p = extract_patches(x, 3).double().flatten(0, 1)
+        >>> torch.allclose(S, p.T @ p / len(p))
+        True
+    """
+    p = extract_patches(x, kernel_size, padding=padding).double().flatten(0, 1)
+    return p.T @ p / p.shape[0]
+
+
+def patch_covariance(
+    x: ArrayLike, kernel_size: IntPair, padding: IntPair | str = 0
+) -> torch.Tensor:
+    r"""The patches' covariance :math:`\frac{1}{nP} \sum_{i, j} (x_i[j] - \mu)(x_i[j] - \mu)^\top`,
+    :math:`\mu` the mean patch (``q x q``, float64): the matrix whose eigenvectors are the
+    patches' principal components (PCA). Label-free, like :func:`patch_second_moment`, which it
+    equals minus :math:`\mu \mu^\top`.
+
+    Examples:
+        Constant images :math:`c_i \mathbf{1}` have constant patches: the covariance is
+        :math:`\mathrm{var}(c)\, \mathbf{1}\mathbf{1}^\top`:
+
+        >>> import torch
+        >>> c = torch.tensor([1.0, 2.0, 4.0])
+        >>> C = patch_covariance(c[:, None, None, None].expand(3, 1, 5, 5), 3)
+        >>> torch.allclose(C, c.double().var(unbiased=False) * torch.ones(9, 9, dtype=torch.float64))
+        True
+    """
+    p = extract_patches(x, kernel_size, padding=padding).double().flatten(0, 1)
+    p = p - p.mean(0)
+    return p.T @ p / p.shape[0]

@@ -907,3 +907,42 @@ def plot_emergence_view(
     )
     fig.tight_layout()
     return fig
+
+
+def plot_edge_controls(
+    table: Mapping[str, Mapping[str, tuple[float, float]]], title: str | None = None
+) -> Figure:
+    """One panel per statistic, one horizontal bar per operator: ``table[operator][statistic]``
+    is ``(mean, sd)`` over seeds, drawn as a bar with an error bar of one SD. Operators whose
+    name contains ``"learned"`` are drawn in a darker colour. Returns the figure.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> table = {"M = I": {"selectivity": (0.3, 0.05), "Sobel": (0.1, 0.0)},
+        ...          "laplace, learned M_T": {"selectivity": (0.5, 0.1), "Sobel": (0.3, 0.05)}}
+        >>> fig = plot_edge_controls(table, title="digits")
+        >>> [ax.get_title() for ax in fig.axes]
+        ['selectivity', 'Sobel']
+        >>> plt.close(fig)
+    """
+    labels = list(table)
+    if not labels:
+        raise ValueError("table must hold at least one operator")
+    names = list(table[labels[0]])
+    fig, axes = plt.subplots(
+        1, len(names), figsize=(3.4 * len(names) + 1.6, 0.35 * len(labels) + 1.4), sharey=True
+    )
+    axes = np.atleast_1d(axes)
+    pos = np.arange(len(labels))[::-1]
+    colours = ["tab:blue" if "learned" in label else "tab:gray" for label in labels]
+    for ax, name in zip(axes, names, strict=True):
+        mean = [table[label][name][0] for label in labels]
+        sd = [table[label][name][1] for label in labels]
+        ax.barh(pos, mean, xerr=sd, color=colours, capsize=3)
+        ax.set_title(name)
+        ax.axvline(0, color="black", lw=0.5)
+    axes[0].set_yticks(pos, labels)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
