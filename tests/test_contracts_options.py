@@ -21,7 +21,7 @@ from skimage.filters import sobel
 
 from agop import kernels as K
 from agop import theory
-from agop.edges import orientation_selectivity, random_filter_scores, sobel_correlation
+from agop.edges import orientation_selectivity, sobel_correlation
 from agop.solve import select_ridge
 
 F64 = torch.float64
@@ -174,23 +174,6 @@ def test_orientation_selectivity_of_colour_filters_against_each_channel():
         [orientation_selectivity(f[:, c], bank)["profile"] for c in range(3)], 1
     )
     torch.testing.assert_close(colour**2, (share[:, :, None] * per_channel**2).sum(1))
-
-
-@pytest.mark.parametrize("channels", [1, 3])
-def test_zero_mean_control_is_the_projection_of_the_same_draws(channels):
-    """``zero_mean=True``: the draws projected by :math:`I - \\mathbf 1 \\mathbf 1^\\top / q`
-    (their top eigenspace: the zero-mean patches), written out."""
-    k, n, seed = 3, 6, 4
-    q = channels * k * k
-    ours = random_filter_scores(channels, k, n_filters=n, zero_mean=True, seed=seed)
-    draws = torch.randn(n, q, generator=torch.Generator().manual_seed(seed), dtype=F64)
-    projected = draws @ (torch.eye(q, dtype=F64) - torch.ones(q, q, dtype=F64) / q)
-    assert float(projected.sum(1).abs().max()) < 1e-12
-    ref = orientation_selectivity(projected.reshape(n, channels, k, k))
-    for key in ("match", "selectivity", "profile"):
-        torch.testing.assert_close(ours[key], ref[key])
-    plain = random_filter_scores(channels, k, n_filters=n, zero_mean=False, seed=seed)
-    assert not torch.allclose(plain["match"], ours["match"])
 
 
 # --------------------------------------------------------------------------------------------

@@ -256,6 +256,12 @@ def _registry() -> dict[str, Callable[[int], Any]]:
             1, 3, n_filters=3, seed=s
         ),
         "agop.edges.edge_controls": lambda s: edges.edge_controls(M9, X[:2], 3, n_draws=2, seed=s),
+        "agop.edges.fit_shuffled": lambda s: edges.fit_shuffled(
+            agop.ConvRFM("laplace", 3, n_iter=1, random_state=0, device="cpu", progress=False),
+            X,
+            y,
+            seed=s,
+        ).Ms_[-1],
         "agop.estimator.random_seeds": lambda s: estimator.random_seeds(s, 3),
         "agop.experiments.ansatz.verify_ansatz": lambda s: ansatz.verify_ansatz(
             net, X[:4], sketch=2, null_draws=2, seed=s, progress=False
