@@ -175,7 +175,7 @@ def plot_accuracy_vs_noise(
     xlabel: str = "noise level",
 ) -> Axes:
     """Test accuracy against the noise level, one line per method: the mean over seeds with a
-    band of one standard deviation (Figure 5 of the paper). ``rows``: dicts with ``method``,
+    band of one sample standard deviation (``ddof=1``; Figure 5 of the paper). ``rows``: dicts with ``method``,
     ``noise`` and ``accuracy`` (e.g. the ``rows`` of an :class:`agop.experiments.local_signals.Comparison`).
     Returns the axes.
 
@@ -202,7 +202,7 @@ def plot_accuracy_vs_noise(
             for s in noises
         ]
         mean = np.array([np.mean(a) for a in acc])
-        std = np.array([np.std(a) for a in acc])
+        std = np.array([np.std(a, ddof=1) if len(a) > 1 else 0.0 for a in acc])
         ax.plot(noises, mean, marker=markers.get(method, "o"), ms=4, label=method)
         ax.fill_between(noises, mean - std, mean + std, alpha=0.2)
     ax.set_xlabel(xlabel)
@@ -221,7 +221,8 @@ def plot_layer_curve(
     title: str | None = None,
 ) -> Axes:
     """Test accuracy against the number of feature-learning layers (0: the CNTK, 1: ConvRFM,
-    more: Deep ConvRFM), mean and one standard deviation over seeds (Figure 6B). ``layer_rows``:
+    more: Deep ConvRFM), mean and one sample standard deviation (``ddof=1``) over seeds
+    (Figure 6B). ``layer_rows``:
     dicts with ``layers`` and ``accuracy``. Returns the axes.
 
     Examples:
@@ -238,7 +239,7 @@ def plot_layer_curve(
     layers = sorted({r["layers"] for r in layer_rows})
     acc = [[r["accuracy"] for r in layer_rows if r["layers"] == n] for n in layers]
     mean = np.array([np.mean(a) for a in acc])
-    std = np.array([np.std(a) for a in acc])
+    std = np.array([np.std(a, ddof=1) if len(a) > 1 else 0.0 for a in acc])
     ax.errorbar(layers, mean, yerr=std, marker="o", ms=4, capsize=3, label=label)
     ax.set_xticks(layers)
     ax.set_xlabel("feature-learning layers (0 = CNTK)")

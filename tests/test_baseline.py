@@ -162,7 +162,7 @@ def test_compare_methods_rows():
             r for r in result.rows if (r["method"], r["noise"], r["seed"]) == ("CNTK", 0.5, seed)
         ]
         assert row["accuracy"] == cntk[-1]
-    assert result.summary("CNTK", 0.5) == pytest.approx((np.mean(cntk), np.std(cntk)))
+    assert result.summary("CNTK", 0.5) == pytest.approx((np.mean(cntk), np.std(cntk, ddof=1)))
     panels = result.panels(n_images=2)
     assert [p["noise"] for p in panels] == [0.5, 2.0]
     assert panels[0]["maps"]["ConvRFM map"].shape == (2, 8, 12)

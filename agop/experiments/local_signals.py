@@ -83,11 +83,39 @@ class Comparison:
     test: dict
 
     def summary(self, method: str, noise: float) -> tuple[float, float]:
-        """(mean, standard deviation) of the test accuracy over seeds."""
+        """(mean, sample standard deviation) of the test accuracy over seeds: the standard
+        deviation with ``ddof=1`` (0.0 for a single seed, which has no spread to estimate)."""
         acc = [r["accuracy"] for r in self.rows if r["method"] == method and r["noise"] == noise]
         if not acc:
             raise KeyError(f"no result for method={method!r}, noise={noise!r}")
-        return float(np.mean(acc)), float(np.std(acc))
+        return float(np.mean(acc)), float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0
+
+    def paired(self, better: str, worse: str, noise: float) -> np.ndarray:
+        """Per-seed differences of test accuracy, ``better`` minus ``worse``, at one noise
+        level: both methods were fitted on the same images of each seed, so the difference is
+        paired (its spread over seeds excludes what the two share, such as the images drawn).
+        One entry per seed, in the order of the seeds; a ``KeyError`` when either method has
+        no result at ``noise``.
+
+        Examples:
+            >>> rows = [{"noise": 1.0, "seed": s, "method": m, "accuracy": a}
+            ...         for s, (a0, a1) in enumerate([(0.5, 0.75), (0.625, 0.75)])
+            ...         for m, a in (("CNTK", a0), ("ConvRFM", a1))]
+            >>> Comparison(rows, [], {}, {}).paired("ConvRFM", "CNTK", 1.0).tolist()
+            [0.25, 0.125]
+        """
+        by_seed = {}
+        for method in (better, worse):
+            acc = {
+                r["seed"]: r["accuracy"]
+                for r in self.rows
+                if r["method"] == method and r["noise"] == noise
+            }
+            if not acc:
+                raise KeyError(f"no result for method={method!r}, noise={noise!r}")
+            by_seed[method] = acc
+        seeds = [s for s in by_seed[better] if s in by_seed[worse]]
+        return np.array([by_seed[better][s] - by_seed[worse][s] for s in seeds])
 
     def panels(self, n_images: int = 4, methods: Sequence[str] = ("ConvRFM", "CNN")) -> list[dict]:
         r"""One dict per noise level for :func:`agop.viz.plot_noise_panel`: the first seed's
