@@ -91,9 +91,77 @@ def test_every_conv_layer_by_default_and_init_columns():
         M, M0 = cnfm(model.get_submodule(row.layer)), cnfm(init.get_submodule(row.layer))
         assert row.cnfm_init_vs_trained == pytest.approx(correlation(M0, M), abs=1e-12)
     assert table.n_outputs == 4 and table.image_size == (8, 8) and table.n_images == 3
-    text = table.to_text()
+    text = table.format_table()
     assert "6x2x3x3" in text and "5x6x3x3" in text
-    assert len(text.splitlines()) == 3 + len(table)
+    assert len(text.splitlines()) == 2 + len(table)  # headers, rule, one line per layer
+    assert str(table) == text and f"{table[1].pearson:.3f}" in text.splitlines()[3]
+
+
+def _planted_table(trained, null, std=0.01):
+    return ansatz.AnsatzTable(
+        "net",
+        [
+            ansatz.LayerResult(
+                f"l{j}",
+                (2, 1, 3, 3),
+                t,
+                0.0,
+                t + 0.5,
+                0.0,
+                null_spectrum_pearson=m,
+                null_spectrum_pearson_std=std,
+                null_spectrum_pearson_sqrt=m + 0.25,
+                null_spectrum_pearson_sqrt_std=std,
+            )
+            for j, (t, m) in enumerate(zip(trained, null, strict=True))
+        ],
+    )
+
+
+def test_seed_gaps_pairs_each_seed_with_its_own_null():
+    """Planted tables: the differences are paired by seed (each seed's trained value minus
+    that seed's null), and the SD is the sample SD (ddof=1) of those differences."""
+    trained = {3: [0.9, 0.5], 7: [0.8, 0.6], 11: [0.95, 0.4]}
+    null = {3: [0.7, 0.5], 7: [0.75, 0.4], 11: [0.6, 0.45]}
+    calls = []
+    gaps = ansatz.seed_gaps(
+        lambda s: calls.append(s) or _planted_table(trained[s], null[s]), [3, 7, 11]
+    )
+    assert calls == [3, 7, 11] and gaps.layers == ["l0", "l1"]
+    expected = np.array([[0.2, 0.0], [0.05, 0.2], [0.35, -0.05]])
+    np.testing.assert_allclose(gaps.differences, expected, atol=1e-12)
+    np.testing.assert_allclose(gaps.mean, [0.2, 0.05], atol=1e-12)
+    # sample SD by hand: sqrt(sum (d - mean)^2 / (n - 1))
+    np.testing.assert_allclose(gaps.sd, [0.15, np.sqrt(0.035 / 2)], atol=1e-12)
+    half = ansatz.seed_gaps(lambda s: _planted_table(trained[s], null[s]), [3, 7, 11], power=0.5)
+    np.testing.assert_allclose(half.differences, expected + 0.25, atol=1e-12)
+    assert str(gaps).splitlines()[1].split() == [
+        "l0",
+        "+0.200",
+        "+0.050",
+        "+0.350",
+        "+0.200",
+        "0.150",
+    ]
+
+
+def test_seed_gaps_refuses_what_it_cannot_pair():
+    good = lambda s: _planted_table([0.9, 0.5], [0.7, 0.5])  # noqa: E731
+    with pytest.raises(ValueError, match="at least two distinct seeds"):
+        ansatz.seed_gaps(good, [0])
+    with pytest.raises(ValueError, match="at least two distinct seeds"):
+        ansatz.seed_gaps(good, [1, 1])
+    with pytest.raises(TypeError, match="run must be a function"):
+        ansatz.seed_gaps(3, [0, 1])
+    with pytest.raises(TypeError, match="must return an AnsatzTable"):
+        ansatz.seed_gaps(lambda s: None, [0, 1])
+    with pytest.raises(ValueError, match="has layers"):
+        ansatz.seed_gaps(lambda s: _planted_table([0.9] * (s + 1), [0.7] * (s + 1)), [0, 1])
+    no_null = ansatz.AnsatzTable("net", [ansatz.LayerResult("l0", (2, 1, 3, 3), 0.9, 0, 0, 0)])
+    with pytest.raises(ValueError, match="no spectrum-matched null"):
+        ansatz.seed_gaps(lambda s: no_null, [0, 1])
+    with pytest.raises(ValueError, match="power must be"):
+        ansatz.seed_gaps(good, [0, 1], power=2.0)
 
 
 def test_null_baselines_in_the_table():

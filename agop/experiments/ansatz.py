@@ -7,7 +7,8 @@ ResNet, MobileNet, DenseNet, or your own) and a batch of images, and returns an
 initialisation, the spectrum-matched, random-PSD and identity null baselines, and the similarity
 of the initial and the trained CNFM. All layers' AGOPs come from the same backward passes
 (:func:`agop.features.patch_agop`). :func:`ansatz_table` makes the same report from AGOPs
-already computed.
+already computed; :func:`seed_gaps` pairs, over training seeds, each network's similarity with
+its own spectrum-matched null (:class:`SeedGaps`).
 
 Also here: how close the sketched AGOP comes to the exact one (:func:`sketch_accuracy`), and
 the feature maps of one image at every layer (:func:`feature_maps`, :func:`layer_view`,
@@ -285,25 +286,13 @@ class AnsatzTable:
             ) from err
         return pd.DataFrame(self.to_records()).set_index("layer")
 
-    def describe(self) -> str:
-        """One line: the model, its weights, and how the AGOPs were computed."""
-        if self.n_images is None:
-            return f"{self.model} ({self.weights}): {len(self.rows)} conv layers, AGOPs as given"
-        how = f"sketched with {self.sketch} probes" if self.sketch else "exact"
-        size = self.image_size or (0, 0)
-        init = (
-            ""
-            if self.init_agop_seconds is None
-            else f", at initialisation {self.init_agop_seconds:.1f} s"
-        )
-        return (
-            f"{self.model} ({self.weights}): {len(self.rows)} conv layers, {self.n_images} "
-            f"images of {size[0]}x{size[1]}, {self.n_outputs} outputs, "
-            f"AGOP {how}; shared backward passes {self.agop_seconds:.1f} s{init}"
-        )
-
-    def to_text(self) -> str:
-        """A plain-text table: r = Pearson, cos = cosine similarity of CNFM and AGOP (or AGOP^1/2)."""
+    def format_table(self) -> str:
+        """The rows as a fixed-width table of numbers under column headers (``-`` where a value
+        was not measured): ``r`` = Pearson, ``cos`` = cosine similarity of the CNFM with the
+        AGOP (``sqrt``: with its square root), ``init`` at initialisation, ``spec`` and ``null``
+        the spectrum-matched and Wishart nulls (mean, then ``+-`` their standard deviation),
+        ``G=I`` the identity control, ``r(W0'W0,W'W)`` the initial against the trained CNFM,
+        ``s`` the seconds per layer. ``print(table)`` prints it."""
         lines = [[h for h, _, _ in _TEXT_COLUMNS]]
         for row in self.rows:
             cells = []
@@ -314,7 +303,7 @@ class AnsatzTable:
                 cells.append("-" if v is None else fmt.format(v))
             lines.append(cells)
         widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-        text = [self.describe()]
+        text = []
         for k, line in enumerate(lines):
             text.append(
                 "  ".join(
@@ -327,10 +316,10 @@ class AnsatzTable:
         return "\n".join(text)
 
     def __str__(self) -> str:
-        return self.to_text()
+        return self.format_table()
 
     def _repr_pretty_(self, p, cycle) -> None:  # IPython
-        p.text(self.to_text())
+        p.text(self.format_table())
 
 
 def _agops(
@@ -407,7 +396,6 @@ def verify_ansatz(
         ...                dtype=torch.float64)
         >>> table = verify_ansatz(net, X, null_draws=3)
         >>> print(table)
-        SimpleCNN (weights as given): 2 conv layers, 3 images of 16x16, 4 outputs, AGOP exact; ...
         layer    weight       r  r sqrt    cos  cos sqrt  r init  r spec     +-  r null     +-  r G=I  r(W0'W0,W'W) ...
         -------  -------  -----  ------  -----  --------  ------  ------  -----  ------  -----  -----  ------------ ...
         convs.0  4x3x3x3  0.838   0.916  0.838     0.916       -   0.872  0.051   0.761  0.129  1.000             - ...
@@ -625,6 +613,125 @@ def ansatz_table(
             )
         )
     return AnsatzTable(model=name or type(model).__name__, rows=rows, powers=powers)
+
+
+# --------------------------------------------------------------------------------------------
+# Over training seeds
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class SeedGaps:
+    r"""Per training seed and layer, the measured similarity of :math:`W^\top W` with
+    :math:`\mathrm{AGOP}^p` (``trained``) and the spectrum-matched null's mean (``null``),
+    both ``(n_seeds, n_layers)``; ``differences`` is ``trained - null``, the paired
+    difference of each seed, ``mean`` and ``sd`` its mean and sample standard deviation
+    (``ddof=1``) over seeds, per layer.
+
+    See :func:`seed_gaps` for an example.
+    """
+
+    seeds: list[int]
+    layers: list[str]
+    trained: np.ndarray
+    null: np.ndarray
+    power: float = 1.0
+    kind: str = "pearson"
+
+    @property
+    def differences(self) -> np.ndarray:
+        """``trained - null``, ``(n_seeds, n_layers)``."""
+        return self.trained - self.null
+
+    @property
+    def mean(self) -> np.ndarray:
+        """The mean paired difference per layer."""
+        return self.differences.mean(axis=0)
+
+    @property
+    def sd(self) -> np.ndarray:
+        """The sample standard deviation (``ddof=1``) of the paired differences per layer."""
+        return self.differences.std(axis=0, ddof=1)
+
+    def format_table(self) -> str:
+        """A fixed-width table: one row per layer, the difference of each seed, then the
+        mean and the sample SD. ``print(gaps)`` prints it."""
+        head = ["layer", *(f"seed {s}" for s in self.seeds), "mean", "sd"]
+        body = [
+            [n, *(f"{v:+.3f}" for v in self.differences[:, j]), f"{self.mean[j]:+.3f}"]
+            + [f"{self.sd[j]:.3f}"]
+            for j, n in enumerate(self.layers)
+        ]
+        widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+        return "\n".join(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
+            for r in [head, *body]
+        )
+
+    def __str__(self) -> str:
+        return self.format_table()
+
+
+def seed_gaps(
+    run: Any, seeds: Sequence[int], *, power: float = 1.0, kind: str = "pearson"
+) -> SeedGaps:
+    r"""The ansatz over training seeds: ``run(seed)`` for each seed in ``seeds`` returns the
+    :class:`AnsatzTable` of a network trained with that seed (:func:`ansatz_table` with ``G``, or
+    :func:`verify_ansatz`, so that it holds the spectrum-matched null); per layer, the
+    :class:`SeedGaps` of the measured ``kind`` similarity with :math:`\mathrm{AGOP}^p`
+    (``power`` 1 or 1/2) minus the null's mean, paired by seed.
+
+    Examples:
+        Planted tables: layer ``a`` clears its null by 0.1, 0.2 and 0.3, layer ``b`` by none.
+
+        >>> planted = {s: AnsatzTable("net", [
+        ...     LayerResult("a", (2, 1, 3, 3), 0.5 + 0.1 * s, 0.0, 0.0, 0.0,
+        ...                 null_spectrum_pearson=0.5, null_spectrum_pearson_std=0.01),
+        ...     LayerResult("b", (2, 2, 3, 3), 0.7, 0.0, 0.0, 0.0,
+        ...                 null_spectrum_pearson=0.7, null_spectrum_pearson_std=0.01)])
+        ...     for s in (1, 2, 3)}
+        >>> gaps = seed_gaps(planted.__getitem__, [1, 2, 3])
+        >>> gaps.mean.round(3).tolist(), gaps.sd.round(3).tolist()
+        ([0.2, 0.0], [0.1, 0.0])
+        >>> print(gaps)
+        layer  seed 1  seed 2  seed 3    mean     sd
+        a      +0.100  +0.200  +0.300  +0.200  0.100
+        b      +0.000  +0.000  +0.000  +0.000  0.000
+    """
+    if not callable(run):
+        raise TypeError(f"run must be a function seed -> AnsatzTable, got {type(run).__name__}")
+    seeds = [check_int(s, "seeds", minimum=0) for s in seeds]
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must hold at least two distinct seeds, got {seeds!r}")
+    if power not in (1.0, 0.5) or kind not in ("pearson", "cosine"):
+        raise ValueError(
+            f"power must be 1.0 or 0.5 and kind 'pearson' or 'cosine', got {power!r}, {kind!r}"
+        )
+    s = "" if power == 1 else "_sqrt"
+    trained, null, layers = [], [], None
+    for seed in seeds:
+        table = run(seed)
+        if not isinstance(table, AnsatzTable):
+            raise TypeError(f"run({seed}) must return an AnsatzTable, got {type(table).__name__}")
+        names = [r.layer for r in table]
+        if layers is None:
+            layers = names
+        elif names != layers:
+            raise ValueError(f"run({seed}) has layers {names}, the first seed's were {layers}")
+        means = table.column(f"null_spectrum_{kind}{s}")
+        if any(m is None for m in means):
+            raise ValueError(
+                f"run({seed})'s table has no spectrum-matched null at power {power} "
+                "(pass G to ansatz_table, and that power in its powers)"
+            )
+        trained.append(table.column(f"{kind}{s}"))
+        null.append(means)
+    return SeedGaps(
+        seeds, layers or [], np.asarray(trained, float), np.asarray(null, float), power, kind
+    )
 
 
 # --------------------------------------------------------------------------------------------
