@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import functools
 import numbers
+import os
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, ParamSpec, TypeVar, overload
@@ -542,3 +544,19 @@ def renamed_attribute(old: str, new: str) -> property:
         return getattr(self, new)
 
     return property(get, doc=f"Deprecated alias of ``{new}``.")
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _stacklevel_outside_agop() -> int:
+    """The ``stacklevel`` for ``warnings.warn`` that names the first frame outside the agop
+    package: the user's line that called into agop, however many agop frames (a
+    :func:`renamed_arguments` wrapper, private helpers) lie between. Call it in the argument
+    list of ``warnings.warn``."""
+    frame = sys._getframe(1)  # the function that calls warnings.warn: stacklevel 1
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level

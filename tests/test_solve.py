@@ -152,3 +152,71 @@ def test_cholesky_sweep_holds_no_copy_of_the_matrix_beside_its_work_buffer():
         select_ridge(K, Y, K_val, Y_val, [1e-3, 1e-1], method="cholesky")
     matrix = n * n * K.element_size()
     assert rss.peak - rss.base < 1.5 * matrix, (rss.peak - rss.base) / matrix
+
+
+# ---------------------------------------------------------------------------------------------
+# Mutation testing (`make mutation`, CONTRIBUTING.md): tests that kill surviving mutants.
+# The jitter is checked against its definition, the smallest eps * scale * 10^j (scale =
+# mean |diag K| + ridge, or 1 for a zero diagonal) that makes K + (ridge + jitter) I positive
+# definite by its eigenvalues, up to 1e-3 * scale.
+
+
+def _reference_jitter(K, lam):
+    scale = float(K.diagonal().abs().mean()) + lam
+    scale = scale if scale != 0 else 1.0
+    eye = torch.eye(K.shape[0], dtype=K.dtype)
+    for j in range(40):
+        amount = torch.finfo(K.dtype).eps * scale * 10.0**j
+        if amount > 1e-3 * scale:
+            return None
+        if float(torch.linalg.eigvalsh(K + (lam + amount) * eye).min()) > 0:
+            return amount
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize(
+    "diag, lam",
+    [
+        ([1.0, -0.5 - 1e-13], 0.5),  # the scale counts the ridge and |diag K|
+        ([0.0, 0.0], 0.0),  # a zero matrix: scale 1
+        ([1000.0, -0.05], 0.0),  # a jitter of many decades, still under 1e-3 * scale
+    ],
+)
+def test_jitter_is_the_smallest_decade_that_makes_the_system_definite(diag, lam):
+    K = torch.diag(torch.tensor(diag, dtype=torch.float64))
+    Y = torch.tensor([[1.0], [2.0]], dtype=torch.float64)
+    amount = _reference_jitter(K, lam)
+    expected = Y / (K.diagonal() + lam + amount)[:, None]
+    with pytest.warns(RuntimeWarning, match="jitter"):
+        dual_coef = ridge(K, Y, lam)
+    torch.testing.assert_close(dual_coef, expected, rtol=1e-2, atol=0)
+    # select_ridge's Cholesky sweep jitters the same way (it never passes jitter=False)
+    with pytest.warns(RuntimeWarning, match="jitter"):
+        _, swept, _ = select_ridge(K, Y, K, Y, [lam], method="cholesky")
+    torch.testing.assert_close(swept, expected, rtol=1e-2, atol=0)
+
+
+def test_no_jitter_up_to_1e_3_of_the_scale_helps_an_indefinite_matrix():
+    K = torch.diag(torch.tensor([1.0, -0.01], dtype=torch.float64))  # needs 0.01 > 1e-3 * 0.505
+    assert _reference_jitter(K, 0.0) is None
+    with pytest.raises(ValueError, match="not positive definite"):
+        ridge(K, torch.ones(2, dtype=torch.float64))
+
+
+@pytest.mark.skipif(
+    "MUTANT_UNDER_TEST" in __import__("os").environ,
+    reason="mutmut's trampolines add frames between the caller and agop",
+)
+def test_ridge_warnings_name_the_callers_line():
+    v = torch.ones(3, 1, dtype=torch.float64)
+    singular, Y = v @ v.T, torch.eye(3, dtype=torch.float64)
+    calls = [
+        lambda: ridge(singular, Y, 0.0),
+        lambda: RidgeSweep(singular).solve(Y, 0.0),
+        lambda: select_ridge(singular, Y, singular, Y, [0.0], method="eigen"),
+        lambda: select_ridge(singular, Y, singular, Y, [0.0], method="cholesky"),
+    ]
+    for call in calls:
+        with pytest.warns(RuntimeWarning) as record:
+            call()
+        assert {w.filename for w in record} == {__file__}
