@@ -252,6 +252,10 @@ def test_targets_take_the_kernel_matrix_dtype():
         dual_coef = ridge(K, targets, 0.1)
         assert dual_coef.dtype == torch.float64
         torch.testing.assert_close(dual_coef, expected, rtol=1e-6, atol=1e-6)
+    # float64 targets with a float32 kernel matrix: the solve is in float32
+    for dual_coef in (ridge(K.float(), Y, 0.1), RidgeSweep(K.float()).solve(Y, 0.1)):
+        assert dual_coef.dtype == torch.float32
+        torch.testing.assert_close(dual_coef, expected.float(), rtol=1e-4, atol=1e-4)
 
 
 def test_select_ridge_scores_are_the_documented_metrics():
