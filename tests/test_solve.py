@@ -274,12 +274,10 @@ def test_select_ridge_scores_are_the_documented_metrics():
     fits = [ridge(Kall[tr, tr], Y[tr], r) for r in ridges]
     preds = [K_val @ a for a in fits]
     accuracy = [
-        sum((float(p) > 0) == (float(t) > 0) for p, t in zip(pred[:, 0], Y[va, 0])) / 8
+        sum((float(p) > 0) == (float(t) > 0) for p, t in zip(pred[:, 0], Y[va, 0], strict=True)) / 8
         for pred in preds
     ]
-    mse = [
-        sum(float(((pred[i] - Y[va][i]) ** 2).sum()) for i in range(8)) / 8 for pred in preds
-    ]
+    mse = [sum(float(((pred[i] - Y[va][i]) ** 2).sum()) for i in range(8)) / 8 for pred in preds]
     for method in ("eigen", "cholesky"):
         _, _, scores = select_ridge(
             Kall[tr, tr], Y[tr, :1], K_val, Y[va, :1], ridges, "accuracy", method=method
@@ -302,7 +300,9 @@ def test_sweep_raises_round_off_eigenvalues_to_the_rank_tolerance():
             dual_coef = RidgeSweep(torch.diag(s)).solve(Y, 0.0)
         torch.testing.assert_close(dual_coef, Y / s.clamp_min(tol), rtol=1e-12, atol=0)
     with pytest.raises(ValueError, match="not positive definite"):
-        RidgeSweep(torch.diag(torch.tensor([1.0, 0.5, 0.25, -2 * tol], dtype=Y.dtype))).solve(Y, 0.0)
+        RidgeSweep(torch.diag(torch.tensor([1.0, 0.5, 0.25, -2 * tol], dtype=Y.dtype))).solve(
+            Y, 0.0
+        )
     with pytest.raises(ValueError, match="is zero"):
         RidgeSweep(torch.zeros(3, 3, dtype=torch.float64)).solve(Y[:3], 0.0)
     torch.testing.assert_close(RidgeSweep(torch.eye(4, dtype=torch.float64)).solve(Y, 0.0), Y)
