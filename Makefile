@@ -16,7 +16,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: chromium venv book book-fresh book-student lint test test-package test-doctest \
 	test-notebooks test-paper test-colab \
-	test-book notebooks vendor bench clean
+	test-book notebooks vendor bench mutation clean
 
 $(VENV)/.installed: pyproject.toml tools/install_torch.sh
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -115,6 +115,15 @@ test: lint test-package test-doctest test-paper test-colab test-book
 
 bench: venv
 	$(PY) -m agop.bench --size quick
+
+# Mutation testing (not part of `make test`: tens of minutes per module): mutmut mutates each
+# module where estimator and experiment logic live and runs the tests that concern it, one
+# worker, in a scratch copy under _build/mutation; prints each module's kill rate and its
+# surviving mutants. `make mutation MODULES="solve splits"` runs a few (tools/mutation.py
+# --list names them). Triage of the survivors: CONTRIBUTING.md, "Mutation testing".
+MODULES ?=
+mutation: venv
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) tools/mutation.py $(MODULES)
 
 clean:
 	rm -rf _build

@@ -18,6 +18,7 @@ import torch
 from agop._typing import ArrayLike, Tensor
 from agop.kernels._tiling import memory_budget
 from agop.validation import (
+    _stacklevel_outside_agop,
     as_tensor,
     check_choice,
     check_finite,
@@ -132,7 +133,7 @@ class _CholeskySolver:
                 f"K + ridge*I was not positive definite (ridge={ridge:g}); added a "
                 f"jitter of {amount:.3g} to its diagonal",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=_stacklevel_outside_agop(),
             )
         # two triangular solves on the factor where it lies: torch.cholesky_solve would first
         # copy the n x n factor (384 MB at n = 10 000 in float32)
@@ -197,7 +198,7 @@ class RidgeSweep:
                 f"K + ridge*I is singular to round-off (ridge={ridge:g}); eigenvalues "
                 f"below {float(self._tol):.3g} are raised to it",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=_stacklevel_outside_agop(),
             )
             shifted = shifted.clamp_min(self._tol)
         return shifted.reciprocal()

@@ -22,6 +22,8 @@ A value of the wrong type raises :class:`ArgumentTypeError` (a ``TypeError`` tha
 from __future__ import annotations
 
 import numbers
+import os
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal, overload
 
@@ -527,3 +529,18 @@ def psd_tolerance(dtype: torch.dtype) -> float:
         (1e-06, 0.000345)
     """
     return max(1e-6, torch.finfo(dtype).eps ** 0.5) if dtype.is_floating_point else 1e-6
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _stacklevel_outside_agop() -> int:
+    """The ``stacklevel`` for ``warnings.warn`` that names the first frame outside the agop
+    package: the user's line that called into agop, however many agop frames (private
+    helpers, wrappers) lie between. Call it in the argument list of ``warnings.warn``."""
+    frame = sys._getframe(1)  # the function that calls warnings.warn: stacklevel 1
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level

@@ -411,3 +411,39 @@ def test_star_in_noise_channels_are_integers_and_every_argument_is_named():
         data.bars_in_noise(4, 1.0, height=8.0)
     with pytest.raises(ValueError, match=r"seed must be .*below 2\*\*63"):
         data.digits_in_noise(4, 1.0, seed=2**63)
+
+
+# ---------------------------------------------------------------------------------------------
+# Mutation testing (`make mutation`, CONTRIBUTING.md): tests that kill surviving mutants of
+# agop/data/splits.py, against the definition Y[i, c] = 1 if y[i] = c
+
+
+def _one_hot_by_definition(labels, n_classes):
+    return [[1.0 if y == c else 0.0 for c in range(n_classes)] for y in labels]
+
+
+def test_one_hot_float_labels_integer_valued_or_rejected():
+    Y = data.one_hot(torch.tensor([0.0, 2.0, 1.0]), dtype=torch.float64)
+    assert Y.dtype == torch.float64
+    assert Y.tolist() == _one_hot_by_definition([0, 2, 1], 3)
+    with pytest.raises(ValueError, match="^y must hold integer class indices"):
+        data.one_hot(torch.tensor([0.0, 1.5]))
+    with pytest.raises(ValueError, match="^y must be a 1-d vector"):
+        data.one_hot([[0, 1]])
+
+
+def test_one_hot_class_count_edge_cases():
+    assert data.one_hot([0, 0], n_classes=1).tolist() == _one_hot_by_definition([0, 0], 1)
+    empty = data.one_hot(torch.tensor([], dtype=torch.long), n_classes=3)
+    assert empty.shape == (0, 3)
+    with pytest.raises(ValueError, match="n_classes must be a positive integer, got 0"):
+        data.one_hot(torch.tensor([], dtype=torch.long))  # no label, no class count
+    with pytest.raises(ValueError, match="n_classes must be an integer, got 2.0"):
+        data.one_hot([0, 1], n_classes=2.0)
+    previous = torch.get_default_dtype()
+    try:
+        torch.set_default_dtype(torch.float64)
+        assert data.one_hot([1]).dtype == torch.float64
+    finally:
+        torch.set_default_dtype(previous)
+    assert data.one_hot([1], dtype=torch.float16).dtype == torch.float16

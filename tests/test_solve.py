@@ -152,3 +152,157 @@ def test_cholesky_sweep_holds_no_copy_of_the_matrix_beside_its_work_buffer():
         select_ridge(K, Y, K_val, Y_val, [1e-3, 1e-1], method="cholesky")
     matrix = n * n * K.element_size()
     assert rss.peak - rss.base < 1.5 * matrix, (rss.peak - rss.base) / matrix
+
+
+# ---------------------------------------------------------------------------------------------
+# Mutation testing (`make mutation`, CONTRIBUTING.md): tests that kill surviving mutants.
+# The jitter is checked against its definition, the smallest eps * scale * 10^j (scale =
+# mean |diag K| + ridge, or 1 for a zero diagonal) that makes K + (ridge + jitter) I positive
+# definite by its eigenvalues, up to 1e-3 * scale.
+
+
+def _reference_jitter(K, lam):
+    scale = float(K.diagonal().abs().mean()) + lam
+    scale = scale if scale != 0 else 1.0
+    eye = torch.eye(K.shape[0], dtype=K.dtype)
+    for j in range(40):
+        amount = torch.finfo(K.dtype).eps * scale * 10.0**j
+        if amount > 1e-3 * scale:
+            return None
+        if float(torch.linalg.eigvalsh(K + (lam + amount) * eye).min()) > 0:
+            return amount
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize(
+    "diag, lam",
+    [
+        ([1.0, -0.5 - 1e-13], 0.5),  # the scale counts the ridge and |diag K|
+        ([0.0, 0.0], 0.0),  # a zero matrix: scale 1
+        ([1000.0, -0.05], 0.0),  # a jitter of many decades, still under 1e-3 * scale
+    ],
+)
+def test_jitter_is_the_smallest_decade_that_makes_the_system_definite(diag, lam):
+    K = torch.diag(torch.tensor(diag, dtype=torch.float64))
+    Y = torch.tensor([[1.0], [2.0]], dtype=torch.float64)
+    amount = _reference_jitter(K, lam)
+    expected = Y / (K.diagonal() + lam + amount)[:, None]
+    with pytest.warns(RuntimeWarning, match="jitter"):
+        dual_coef = ridge(K, Y, lam)
+    torch.testing.assert_close(dual_coef, expected, rtol=1e-2, atol=0)
+    # select_ridge's Cholesky sweep jitters the same way (it never passes jitter=False)
+    with pytest.warns(RuntimeWarning, match="jitter"):
+        _, swept, _ = select_ridge(K, Y, K, Y, [lam], method="cholesky")
+    torch.testing.assert_close(swept, expected, rtol=1e-2, atol=0)
+
+
+def test_no_jitter_up_to_1e_3_of_the_scale_helps_an_indefinite_matrix():
+    K = torch.diag(torch.tensor([1.0, -0.01], dtype=torch.float64))  # needs 0.01 > 1e-3 * 0.505
+    assert _reference_jitter(K, 0.0) is None
+    with pytest.raises(ValueError, match="not positive definite"):
+        ridge(K, torch.ones(2, dtype=torch.float64))
+
+
+@pytest.mark.skipif(
+    "MUTANT_UNDER_TEST" in __import__("os").environ,
+    reason="mutmut's trampolines add frames between the caller and agop",
+)
+def test_ridge_warnings_name_the_callers_line():
+    v = torch.ones(3, 1, dtype=torch.float64)
+    singular, Y = v @ v.T, torch.eye(3, dtype=torch.float64)
+    calls = [
+        lambda: ridge(singular, Y, 0.0),
+        lambda: RidgeSweep(singular).solve(Y, 0.0),
+        lambda: select_ridge(singular, Y, singular, Y, [0.0], method="eigen"),
+        lambda: select_ridge(singular, Y, singular, Y, [0.0], method="cholesky"),
+    ]
+    for call in calls:
+        with pytest.warns(RuntimeWarning) as record:
+            call()
+        assert {w.filename for w in record} == {__file__}
+
+
+def test_errors_name_the_argument_at_fault():
+    K = torch.eye(2, dtype=torch.float64)
+    y = torch.ones(2, dtype=torch.float64)
+    with pytest.raises(TypeError, match="^K must be a tensor"):
+        ridge("abc", y)
+    with pytest.raises(ValueError, match="^K must be a square"):
+        ridge(K[:, :1], y)
+    with pytest.raises(ValueError, match="^K must be symmetric"):
+        ridge(torch.tensor([[1.0, 2.0], [0.0, 1.0]], dtype=torch.float64), y)
+    with pytest.raises(TypeError, match="^Y must be a tensor"):
+        ridge(K, "abc")
+    with pytest.raises(ValueError, match="^Y contains 1 non-finite"):
+        ridge(K, torch.tensor([1.0, float("nan")]))
+    with pytest.raises(TypeError, match="^Y_val must be a tensor"):
+        select_ridge(K, y, K, "abc", [1.0])
+    # an overflowing solution names the equation and how to avoid it
+    tiny = torch.tensor([[1e-308]], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^dual_coef = \(K \+ ridge I\)\^\{-1\} Y is not finite"):
+        ridge(tiny, torch.tensor([1e308], dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"Increase the ridge, or rescale K \(divide it"):
+        RidgeSweep(tiny).solve(torch.tensor([1e308], dtype=torch.float64), 0.0)
+
+
+def test_targets_take_the_kernel_matrix_dtype():
+    _, K, Y = _problem(n=6, C=2)
+    expected = ridge(K, Y, 0.1)
+    for targets in (Y.float(), Y.numpy(), Y.tolist()):
+        dual_coef = ridge(K, targets, 0.1)
+        assert dual_coef.dtype == torch.float64
+        torch.testing.assert_close(dual_coef, expected, rtol=1e-6, atol=1e-6)
+    # float64 targets with a float32 kernel matrix: the solve is in float32
+    for dual_coef in (ridge(K.float(), Y, 0.1), RidgeSweep(K.float()).solve(Y, 0.1)):
+        assert dual_coef.dtype == torch.float32
+        torch.testing.assert_close(dual_coef, expected.float(), rtol=1e-4, atol=1e-4)
+
+
+def test_select_ridge_scores_are_the_documented_metrics():
+    # one column: accuracy is the agreement of signs (a prediction of exactly 0, from a zero
+    # kernel row, is not positive; neither is a target of 0); mse the mean over rows of the
+    # squared error summed over columns
+    _, Kall, _ = _problem(n=24, C=1, seed=3)
+    g = torch.Generator().manual_seed(4)
+    Y = torch.randint(0, 2, (24, 2), generator=g).double()
+    Y[:, 0] = 2 * Y[:, 0] - 1  # labels -1, 1 ...
+    tr, va = slice(0, 16), slice(16, 24)
+    K_val = Kall[va, tr].clone()
+    K_val[0] = 0.0
+    Y[16, 0] = 0.0  # ... and one 0
+    ridges = [1e-3, 0.1, 10.0]
+    fits = [ridge(Kall[tr, tr], Y[tr], r) for r in ridges]
+    preds = [K_val @ a for a in fits]
+    accuracy = [
+        sum((float(p) > 0) == (float(t) > 0) for p, t in zip(pred[:, 0], Y[va, 0], strict=True)) / 8
+        for pred in preds
+    ]
+    mse = [sum(float(((pred[i] - Y[va][i]) ** 2).sum()) for i in range(8)) / 8 for pred in preds]
+    for method in ("eigen", "cholesky"):
+        _, _, scores = select_ridge(
+            Kall[tr, tr], Y[tr, :1], K_val, Y[va, :1], ridges, "accuracy", method=method
+        )
+        assert scores == pytest.approx(accuracy)
+        _, _, scores = select_ridge(Kall[tr, tr], Y[tr], K_val, Y[va], ridges, "mse", method=method)
+        assert scores == pytest.approx(mse)
+    assert float(preds[0][0, 0]) == 0.0 and any(bool(((p > 0) & (p < 1)).any()) for p in preds)
+
+
+def test_sweep_raises_round_off_eigenvalues_to_the_rank_tolerance():
+    # K = diag(s): eigenvalues below tol = n * eps * max|s| (numpy's matrix_rank tolerance)
+    # are round-off, raised to tol with a warning; a zero K with ridge 0 has no solution
+    n, eps = 4, torch.finfo(torch.float64).eps
+    tol = n * eps * 1.0
+    Y = torch.arange(1.0, 5.0, dtype=torch.float64)
+    for last in (0.0, -0.5 * tol):
+        s = torch.tensor([1.0, 0.5, 0.25, last], dtype=torch.float64)
+        with pytest.warns(RuntimeWarning, match="singular to round-off"):
+            dual_coef = RidgeSweep(torch.diag(s)).solve(Y, 0.0)
+        torch.testing.assert_close(dual_coef, Y / s.clamp_min(tol), rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match="not positive definite"):
+        RidgeSweep(torch.diag(torch.tensor([1.0, 0.5, 0.25, -2 * tol], dtype=Y.dtype))).solve(
+            Y, 0.0
+        )
+    with pytest.raises(ValueError, match="is zero"):
+        RidgeSweep(torch.zeros(3, 3, dtype=torch.float64)).solve(Y[:3], 0.0)
+    torch.testing.assert_close(RidgeSweep(torch.eye(4, dtype=torch.float64)).solve(Y, 0.0), Y)

@@ -1,0 +1,215 @@
+"""Mutation testing of the estimator and experiment modules (`make mutation`).
+
+Each module in ``MODULES`` is mutated by mutmut (pinned in pyproject's ``dev`` extra) and run
+against the test files that concern it. mutmut first runs those tests once to record which tests
+call which function, then runs each mutant against only the tests that reach the mutated
+function, in one worker process.
+
+Every module runs in its own scratch copy of the package and the tests,
+``_build/mutation/<module>`` (git-ignored, removed by ``make clean``), from scratch each time, so
+the working tree is never touched and no cached verdict survives a change to a test. The
+scratch copy's pyproject.toml is the project's, with a ``[tool.mutmut]`` section naming the
+module and its tests.
+
+Usage::
+
+    python tools/mutation.py                   # every module in MODULES
+    python tools/mutation.py solve splits      # a few of them
+    python tools/mutation.py --list            # the modules and their test files
+
+Prints, per module, the mutants killed, the survivors (with their diffs) and the kill rate,
+then a summary table. The score counts a mutant that no selected test reaches ("no tests") as
+a survivor. Exit status 0 whatever the score: the survivors are judged by hand (see
+CONTRIBUTING.md, "Mutation testing").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# module name -> (source file, the test files that concern it)
+MODULES: dict[str, tuple[str, list[str]]] = {
+    "solve": ("agop/solve.py", ["tests/test_solve.py"]),
+    "splits": ("agop/data/splits.py", ["tests/test_data.py"]),
+    "edges": ("agop/edges.py", ["tests/test_edges.py"]),
+    "tasks": ("agop/data/tasks.py", ["tests/test_data.py"]),
+    "rfm": ("agop/rfm.py", ["tests/test_rfm.py", "tests/test_rfm_fc.py"]),
+    "deep_rfm": ("agop/deep_rfm.py", ["tests/test_deep_rfm.py"]),
+    "ansatz": ("agop/experiments/ansatz.py", ["tests/test_features.py"]),
+    "emergence": ("agop/experiments/emergence.py", ["tests/test_emergence_experiment.py"]),
+    "local_signals": ("agop/experiments/local_signals.py", ["tests/test_baseline.py"]),
+    "renormalization": (
+        "agop/experiments/renormalization.py",
+        ["tests/test_renormalization.py"],
+    ),
+}
+
+# The text of the errors a public function raises for bad input is not mutated: tests pin the
+# words that matter (the argument's name) with pytest.raises(match=...), and a mutant that
+# upper-cases or wraps the rest of a sentence in "XX" measures nothing about the estimators.
+# mutmut skips the whole statement on a matching line; the condition that raises is mutated.
+DO_NOT_MUTATE = r"^\s*raise \w+\("
+
+KILLED = {"killed", "timeout", "caught by type check", "segfault"}
+
+
+def _mutmut() -> str:
+    """The mutmut command line of this interpreter's environment."""
+    script = Path(sys.executable).parent / "mutmut"
+    if script.exists():
+        return str(script)
+    found = shutil.which("mutmut")
+    if found is None:
+        sys.exit("mutmut is not installed: pip install -e '.[dev]' (pyproject's dev extra pins it)")
+    return found
+
+
+def _toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(json.dumps(item) for item in items) + "]"
+
+
+def _scratch_copy(name: str, source: str, tests: list[str], workdir: Path) -> Path:
+    """A fresh copy of the package and the tests, configured for one module."""
+    where = workdir / name
+    if where.exists():
+        shutil.rmtree(where)
+    where.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", "rendered")
+    shutil.copytree(ROOT / "agop", where / "agop", ignore=ignore)
+    shutil.copytree(ROOT / "tests", where / "tests", ignore=ignore)
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    pyproject += (
+        "\n[tool.mutmut]\n"
+        'source_paths = ["agop"]\n'
+        f"only_mutate = {_toml_list([source])}\n"
+        f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n"
+        'pytest_add_cli_args = ["-p", "no:cacheprovider"]\n'
+        f"do_not_mutate_patterns = {_toml_list([DO_NOT_MUTATE])}\n"
+        "use_git_change_detection = false\n"
+    )
+    (where / "pyproject.toml").write_text(pyproject)
+    return where
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    return done.stdout + done.stderr
+
+
+def _statuses(where: Path, source: str) -> dict[str, str]:
+    """mutant name -> status, from mutmut's record of the run."""
+    meta = json.loads((where / "mutants" / (source + ".meta")).read_text())
+    codes = {
+        1: "killed",
+        3: "killed",
+        0: "survived",
+        5: "no tests",
+        33: "no tests",
+        34: "skipped",
+        36: "timeout",
+        37: "caught by type check",
+        24: "timeout",
+        -24: "timeout",
+        152: "timeout",
+        255: "timeout",
+        -11: "segfault",
+        -9: "segfault",
+        None: "not checked",
+    }
+    return {key: codes.get(code, "suspicious") for key, code in meta["exit_code_by_key"].items()}
+
+
+def run_module(name: str, workdir: Path, show_diffs: bool, report_only: bool) -> dict[str, object]:
+    source, tests = MODULES[name]
+    where = workdir / name if report_only else _scratch_copy(name, source, tests, workdir)
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)  # mutmut puts its mutated copy first on the path
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", AGOP_OFFLINE="1", MPLBACKEND="Agg")
+    env.setdefault("AGOP_PROFILE", "quick")
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    print(f"== {name}: {source} against {' '.join(tests)}", flush=True)
+    start = time.monotonic()
+    if report_only:
+        log = (where / "mutmut-run.log").read_text() if where.exists() else "no run"
+    else:
+        log = _run([_mutmut(), "run", "--max-children", "1"], where, env)
+        (where / "mutmut-run.log").write_text(log)
+    seconds = time.monotonic() - start
+    try:
+        statuses = _statuses(where, source)
+    except (OSError, ValueError, KeyError):
+        print(log[-4000:])
+        print(f"   mutmut failed on {name}: see {where / 'mutmut-run.log'}", flush=True)
+        return {"module": name, "failed": True, "seconds": seconds}
+    killed = sorted(k for k, s in statuses.items() if s in KILLED)
+    survivors = sorted(k for k, s in statuses.items() if s not in KILLED and s != "skipped")
+    counted = len(killed) + len(survivors)
+    rate = 100.0 * len(killed) / counted if counted else 100.0
+    for key in survivors:
+        print(f"   {statuses[key]}: {key}")
+        if show_diffs:
+            diff = _run([_mutmut(), "show", key], where, env)
+            body = [line for line in diff.splitlines()[1:] if line.startswith(("-", "+", "@"))]
+            print(
+                "\n".join("      " + line for line in body if not line.startswith(("---", "+++")))
+            )
+    print(
+        f"   {name}: {len(killed)}/{counted} killed ({rate:.1f} %), "
+        f"{len(survivors)} survivors, {seconds:.0f} s",
+        flush=True,
+    )
+    return {
+        "module": name,
+        "killed": len(killed),
+        "mutants": counted,
+        "rate": rate,
+        "survivors": survivors,
+        "seconds": seconds,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", help=f"among {', '.join(MODULES)} (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the modules and their tests")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "_build" / "mutation")
+    parser.add_argument("--no-diffs", action="store_true", help="name the survivors only")
+    parser.add_argument(
+        "--report", action="store_true", help="report the last run again, without running"
+    )
+    parser.add_argument("--json", type=Path, help="also write the scores to this file")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, (source, tests) in MODULES.items():
+            print(f"{name:16} {source:38} {' '.join(tests)}")
+        return 0
+    names = [m for chunk in args.modules for m in chunk.replace(",", " ").split()] or list(MODULES)
+    unknown = [m for m in names if m not in MODULES]
+    if unknown:
+        parser.error(f"unknown module(s) {', '.join(unknown)}: choose among {', '.join(MODULES)}")
+    results = [run_module(name, args.workdir, not args.no_diffs, args.report) for name in names]
+    print("\nmodule            killed / mutants   kill rate   survivors   time")
+    for r in results:
+        if r.get("failed"):
+            print(f"{r['module']:16}  mutmut failed (log in {args.workdir / str(r['module'])})")
+            continue
+        print(
+            f"{r['module']:16}  {r['killed']:>6} / {r['mutants']:<7}  {r['rate']:8.1f} %"
+            f"   {len(r['survivors']):>9}   {r['seconds']:.0f} s"
+        )
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
