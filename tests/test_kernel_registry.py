@@ -136,6 +136,9 @@ def test_rbf_matches_brute_force_with_padding_and_metric():
     KXX = kernel(X, M=M)
     torch.testing.assert_close(KXX, kernel_matrix(fn, X, X, 3, padding=1), rtol=1e-12, atol=0)
     assert torch.equal(KXX.diagonal(), torch.ones(3, dtype=torch.float64))
+    # K(x, x) = 1 exactly even where rounding of |x|^2 + |x|^2 - 2 <x, x> would show
+    big = K.RBF(3, bandwidth=0.05, padding=1)(1000 * _images(6, seed=4))
+    assert torch.equal(big.diagonal(), torch.ones(6, dtype=torch.float64))
     alpha = torch.randn(2, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     ref = agop_autograd(fn, X, Z, alpha, 3, padding=1)
     torch.testing.assert_close(kernel.agop(X, Z, alpha, M=M), ref, rtol=1e-10, atol=0)
@@ -207,5 +210,9 @@ def test_deep_convrfm_kernel_objects_and_bad_kernels():
         DeepConvRFM(kernel=3, **common).fit(X, y)
     with pytest.raises(ValueError, match="kernel must be one of"):
         DeepConvRFM(kernel="gauss", **common).fit(X, y)
-    with pytest.raises(ValueError, match="need at least 7 x 7"):  # 2 layers of a 3x3 kernel
-        DeepConvRFM(kernel="rbf", **common | {"depth": 3}).fit(X[:, :, :6, :6], y)
+    # a depth-less kernel needs one conv per layer: 2 layers fit 6 x 6 (not 3)
+    small = X[:, :, :6, :6]
+    two = DeepConvRFM(kernel="rbf", **common | {"depth": 3, "n_layers": 2}).fit(small, y)
+    assert [h["image_size"] for h in two.history_] == [6, 4]
+    with pytest.raises(ValueError, match="need at least 7 x 7"):
+        DeepConvRFM(kernel="rbf", **common | {"depth": 3}).fit(small, y)
