@@ -1,7 +1,7 @@
 r"""Deep ConvRFM (Algorithm 2): AGOP-learned convolutional layers stacked without
 back-propagation. :math:`X_0 = X`; for :math:`l = 0, \dots, L-1`: :math:`M_l` is the best
-feature matrix of ConvRFM on :math:`X_l` with a CNTK of depth ``depth`` :math:`- l`, and for
-:math:`l < L-1`
+feature matrix of ConvRFM on :math:`X_l` with a CNTK of depth ``depth`` :math:`- l` (or another
+kernel, ``kernel=``), and for :math:`l < L-1`
 
 .. math::
 
@@ -15,7 +15,9 @@ predict with the last layer's ConvRFM on :math:`X_{L-1}`.
 The total architecture matches a CNN of ``depth`` VALID conv layers of width ``width`` and
 patch size ``k`` with a fully connected read-out: every featurisation uses one conv layer, and
 the kernel loses one layer of depth per featurisation (so it never sees more depth than the
-CNN). The paper's Algorithm 2 applies a nonlinearity ``phi`` to the random features; the
+CNN). A kernel without a depth (the Laplace, RBF or one-layer CNNGP kernel) compares patches
+once, like one conv layer: every layer uses it unchanged (its ``kernel_depth`` is 1), and
+``depth`` then only bounds the number of layers. The paper's Algorithm 2 applies a nonlinearity ``phi`` to the random features; the
 authors' code (``get_layer_from_M`` in their ConvRFM repository) applies none. The estimator
 defaults to the paper, with ``phi = ReLU``, the CNN's activation; ``nonlinearity=None`` is the
 code's choice. Features come from AGOPs, models from convex solves (kernel ridge regression).
@@ -26,6 +28,7 @@ code's choice. Features come from AGOPs, models from convex solves (kernel ridge
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -37,12 +40,16 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from agop._typing import ArrayLike, Device, RandomState
 from agop.estimator import ImageInputMixin, _check_labels, check_fitted, random_seeds
 from agop.features import feature_map
+from agop.kernels import Kernel
+from agop.kernels.objects import KERNELS, fields_of
 from agop.linalg import psd_sqrt
 from agop.rfm import ConvRFM
 from agop.runtime import default_device
 from agop.validation import (
+    ArgumentTypeError,
     all_finite,
     as_tensor,
+    check_choice,
     check_dtype,
     check_images,
     check_int,
@@ -324,7 +331,8 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
     ----------
     depth : depth of the architecture: the CNTK of layer ``l`` has depth ``depth - l``.
     n_layers : number of feature-learning layers ``L`` (``1 <= L <= depth``; ``None`` = depth).
-        With ``L = 1`` this is :class:`agop.ConvRFM` with a CNTK of depth ``depth``.
+        With ``L = 1`` this is :class:`agop.ConvRFM` with the kernel (a CNTK of depth
+        ``depth``).
     width : number of random filters of each featurisation.
     patch_size : odd patch side ``k`` of every layer.
     n_iter : AGOP rounds of each layer's ConvRFM (the best iterate on validation is kept).
@@ -335,6 +343,11 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         one.
     random_state : seed (or ``numpy`` RandomState) of the validation split, the AGOP
         subsamples and the filters. The same validation split is used at every layer.
+    kernel : each layer's kernel, as in :class:`agop.ConvRFM`: a registered name
+        (``'cntk'``, the default, ``'laplace'``, ``'rbf'``, ``'cnngp'``; with their default
+        parameters) or a kernel object with ``patch_size`` equal to ours. A kernel with a depth
+        (the CNTK) must have ``depth`` equal to ours, and layer ``l`` uses it at depth
+        ``depth - l``; a kernel without one is used unchanged at every layer (kernel depth 1).
     ridges, agop_samples, normalize, power, validation_fraction, device, dtype, max_memory, progress
         passed to each layer's :class:`agop.ConvRFM` (``validation_fraction`` was
         ``val_fraction`` before 0.2, still accepted with a ``FutureWarning``).
@@ -382,6 +395,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         nonlinearity: str | Callable | None = "relu",
         random_state: RandomState = None,
         *,
+        kernel: str | Kernel = "cntk",
         ridges: Sequence[float] | None = None,
         agop_samples: int | None = None,
         normalize: str | None = "max_eig",
@@ -400,6 +414,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         self.n_iter = n_iter
         self.nonlinearity = nonlinearity
         self.random_state = random_state
+        self.kernel = kernel
         self.ridges = ridges
         self.agop_samples = agop_samples
         self.normalize = normalize
@@ -430,6 +445,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         L = self._n_layers()
         _positive_int(self.width, "width")
         _odd_patch(self.patch_size)
+        self._layer_kernel(0)
         _nonlinearity(self.nonlinearity)
         check_dtype(self.dtype)
         self._check_image_shape()
@@ -447,6 +463,33 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         h = torch.linspace(-2.0, 2.0, 8, dtype=dtype, device=device).reshape(1, 2, 2, 2)
         _apply(phi, h)
 
+    def _layer_kernel(self, l: int) -> tuple[str | Kernel, int]:
+        """The kernel of layer ``l``'s ConvRFM (a name or an object) and its depth: a
+        kernel with a depth loses one per featurisation, one without is depth 1 throughout."""
+        kernel, depth = self.kernel, int(self.depth)
+        if isinstance(kernel, str):
+            name = check_choice(kernel, "kernel", sorted(KERNELS))
+            return name, depth - l if "depth" in fields_of(KERNELS[name]) else 1
+        if not isinstance(kernel, Kernel):
+            raise ArgumentTypeError(
+                f"kernel must be one of {sorted(KERNELS)} or an agop.kernels.Kernel object, "
+                f"got {type(kernel).__name__}"
+            )
+        if kernel.patch_size != self.patch_size:
+            raise ValueError(
+                f"the kernel object's patch_size={kernel.patch_size} differs from "
+                f"patch_size={self.patch_size} (the featurisations' patch size)"
+            )
+        if "depth" not in fields_of(kernel):
+            return kernel, 1
+        own = getattr(kernel, "depth", None)
+        if own != depth:
+            raise ValueError(
+                f"the kernel object's depth={own} differs from "
+                f"depth={depth}: layer l uses it at depth - l"
+            )
+        return dataclasses.replace(kernel, depth=depth - l), depth - l  # type: ignore[call-arg]
+
     def _layer(self, l: int, seed) -> Any:
         options: dict[str, Any] = dict(
             agop_samples=self.agop_samples,
@@ -460,10 +503,11 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         )
         if self.ridges is not None:
             options["ridges"] = self.ridges
+        kernel, kernel_depth = self._layer_kernel(l)
         return ConvRFM(
-            kernel="cntk",
+            kernel=kernel,
             patch_size=self.patch_size,
-            depth=self.depth - l,
+            depth=kernel_depth,
             n_iter=self.n_iter,
             random_state=seed,
             **options,
@@ -483,10 +527,13 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         rows_shape = self._rows_shape(reset=True)
         X, _ = self._as_images(X, reset=True)
         X = check_images(X, "X", dtype=check_dtype(self.dtype))
-        need = int(self.depth) * (k - 1) + 1
+        # L - 1 featurisations, then the last layer's kernel (its padding helps)
+        last, last_depth = self._layer_kernel(L - 1)
+        convs = L - 1 + last_depth
+        need = convs * (k - 1) + 1 - 2 * int(getattr(last, "padding", 0))
         if min(X.shape[-2:]) < need:
             raise ValueError(
-                f"X has spatial size {tuple(X.shape[-2:])}; depth={self.depth} VALID "
+                f"X has spatial size {tuple(X.shape[-2:])}; {convs} VALID "
                 f"layers of patch_size={k} need at least {need} x {need}"
             )
         classes, codes, one_hot = _check_labels(y, X.shape[0], type(self).__name__)
@@ -507,7 +554,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
             history.append(
                 {
                     "layer": l,
-                    "kernel_depth": int(self.depth) - l,
+                    "kernel_depth": self._layer_kernel(l)[1],
                     "channels": int(X_l.shape[1]),
                     "image_size": int(X_l.shape[-1]),
                     "best_iter": int(layer.best_iter_),

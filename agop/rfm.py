@@ -46,7 +46,7 @@ from agop.estimator import (
     random_seeds,
 )
 from agop.kernels import Kernel, get_kernel
-from agop.kernels.objects import KERNELS
+from agop.kernels.objects import KERNELS, fields_of
 from agop.linalg import psd_power
 from agop.runtime import default_device
 from agop.solve import select_ridge
@@ -323,11 +323,13 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    kernel : 'laplace', 'cnngp', 'cntk' (any case) or a kernel object (see
-        :mod:`agop.kernels`; then ``patch_size``, ``depth`` and ``bandwidth`` are its own, with
-        a warning for each of ours that differs).
+    kernel : a registered kernel name (``'laplace'``, ``'rbf'``, ``'cnngp'``, ``'cntk'``, any
+        case; :func:`agop.kernels.get_kernel`) or a kernel object (see :mod:`agop.kernels`;
+        then ``patch_size``, ``depth`` and ``bandwidth`` are its own, with a warning for each of
+        ours that differs).
     patch_size : odd patch side ``k``; ``M`` is ``q x q`` with ``q = c k^2``.
-    depth : depth of the CNTK (other kernels: 1, else ``ValueError``).
+    depth : depth of the CNTK (a kernel with a ``depth``; other kernels: 1, else
+        ``ValueError``).
     n_iter : number of AGOP rounds; 0 fits the fixed kernel (``M = I``) only.
     random_state : seed (or ``numpy`` RandomState) of the validation split and AGOP subsamples.
     padding : zeros added on each side of every image before patches are taken.
@@ -340,8 +342,8 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         a metric ``M = AGOP^2`` (``power = 2``).
     validation_fraction : share of the training images held out to choose ridges and the
         iterate (``val_fraction`` before 0.2, accepted with a ``FutureWarning``).
-    bandwidth : Laplace bandwidth ``L`` (``None``: the kernel's default; other kernels: None,
-        else ``ValueError``).
+    bandwidth : bandwidth ``L`` of the Laplace or RBF kernel (``None``: the kernel's default;
+        other kernels: None, else ``ValueError``).
     device, dtype : where to compute (``None``: CUDA if present) and in which float type,
         float32 or float64 (``None``: that of ``X`` when it is one of them, else float32).
     max_memory : bytes a kernel block may use (``None``: the kernel's default).
@@ -496,7 +498,7 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         return get_kernel(
             name,
             patch_size=p["patch_size"],
-            depth=p["depth"] if name == "cntk" or p["depth"] != 1 else None,
+            depth=p["depth"] if "depth" in fields_of(KERNELS[name]) or p["depth"] != 1 else None,
             **options,
         )
 

@@ -37,6 +37,17 @@ def laplace_patches(px, pz, M, L):
     return total / (H1 * W1)
 
 
+def rbf_patches(px, pz, M, L):
+    """The Gaussian patch kernel, (1/P) sum_j exp(-|x[j] - z[j]|_M^2 / (2 L^2))."""
+    H1, W1, _ = px.shape
+    total = 0.0
+    for i in range(H1):
+        for j in range(W1):
+            diff = px[i, j] - pz[i, j]
+            total = total + torch.exp(-_quad(diff, diff, M) / (2 * L**2))
+    return total / (H1 * W1)
+
+
 def kappa1(t):
     return (t * (math.pi - torch.arccos(t)) + torch.sqrt(1 - t * t)) / math.pi
 

@@ -382,7 +382,7 @@ def test_bad_input_raises_clear_errors():
     with pytest.raises(ValueError, match="NaN"):
         K.laplace(X * float("nan"), Z, 3)
     with pytest.raises(ValueError, match="kernel must be one of"):
-        K.get_kernel("rbf", patch_size=3)
+        K.get_kernel("gauss", patch_size=3)
 
 
 def test_kernel_objects():
@@ -479,10 +479,9 @@ def test_symmetric_matrix_without_cache_prepares_each_column_tile_once_per_row_b
     row band: at most one preparation per tile (not two)."""
     from agop.kernels import _driver
     from agop.kernels._tiling import tile_pairs
-    from agop.kernels.cntk import _ArccosOps
 
     X = _images(12, H=8, W=8)
-    ops = _ArccosOps(X, 3, 2, True, None, 1.0 / X.shape[1])
+    ops = _driver.TileOps(K.CNTK(3, depth=2), X, 3, 0, None)
     calls = []
     prepare = ops.prepare
     ops.prepare = lambda x: calls.append(x.shape[0]) or prepare(x)

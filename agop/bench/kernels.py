@@ -1,4 +1,7 @@
-"""Patch kernels: ``K(X, X)`` of the deep CNTK and the patch-AGOP of a fitted predictor.
+"""Patch kernels: ``K(X, X)`` of the deep CNTK and the patch-AGOP of a fitted predictor; the
+same two for every other registered kernel (``agop.kernels.objects.KERNELS``: Laplace, RBF,
+CNNGP) on ``1 x 28 x 28`` at ``n = 400`` (``paper``: also ``n = 2000``), whose notes say
+whether its patch-AGOP is a hand-derived fast path or autograd through its block.
 
 Problems (float32, ``k = 3``): images ``1 x 28 x 28`` and ``3 x 32 x 32`` (uniform noise; the
 cost does not depend on the pixels), CNTK of depth 1 and 3, ``n`` training images; the AGOP is
@@ -36,7 +39,8 @@ from typing import Any
 import torch
 
 from agop.bench import Result, benchmark, measure
-from agop.kernels import _driver, cntk, cntk_agop
+from agop.kernels import Kernel, _driver, cntk, cntk_agop, get_kernel
+from agop.kernels.objects import KERNELS
 
 #: largest n at which the float64 result is also computed (untimed) for the f32-f64 column
 FLOAT64_UP_TO = 400
@@ -165,3 +169,40 @@ def kernels(size: str, device: torch.device) -> Iterator[Result]:
                 and device.type == "cpu"
             ):
                 yield from _thread_rows(size, device, X, seconds)
+    yield from _other_kernels(size, device)
+
+
+def _other_kernels(size: str, device: torch.device) -> Iterator[Result]:
+    """``K(X, X)`` and the patch-AGOP of every registered kernel but the CNTK (default
+    parameters, ``k = 3``) on ``1 x 28 x 28`` images."""
+    g = torch.Generator().manual_seed(1)
+    for n in (400,) if size == "quick" else (400, 2000):
+        X = torch.rand(n, *SHAPES["1x28x28"], generator=g).to(device)
+        dual_coef = torch.randn(n, N_CLASSES, generator=g).to(device)
+        S = X[:N_SAMPLES]
+        for name in sorted(set(KERNELS) - {"cntk"}):
+            kernel = get_kernel(name, K_SIZE, device=device)
+            fast = type(kernel).grad_block is not Kernel.grad_block
+            how = "hand-derived patch-AGOP" if fast else "patch-AGOP by autograd through the block"
+            problems: list[tuple[str, Any, Any]] = [
+                ("K(X,X)", lambda X=X, k=kernel: k(X), lambda X=X, k=kernel: k(X.double())),
+                (
+                    f"patch-AGOP ({N_SAMPLES} images, {N_CLASSES} outputs)",
+                    lambda X=X, S=S, a=dual_coef, k=kernel: k.agop(S, X, a),
+                    lambda X=X, S=S, a=dual_coef, k=kernel: k.agop(
+                        S.double(), X.double(), a.double()
+                    ),
+                ),
+            ]
+            for label, fn, fn64 in problems:
+                seconds, peak, out = measure(fn, device, repeats=1 if size == "quick" else 3)
+                row = Result(
+                    problem=f"{type(kernel).__name__} {label}, 1x28x28, n={n}",
+                    size=size,
+                    seconds=seconds,
+                    peak_mb=peak,
+                    notes=f"float32, k=3, default parameters; {how}",
+                )
+                if n <= FLOAT64_UP_TO:
+                    row.float64_difference = _float64_difference(fn64, out)
+                yield row

@@ -9,11 +9,12 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 from tqdm.auto import tqdm
 
+from agop.kernels._inputs import patch_vectors
 from agop.kernels._tiling import memory_budget, tile_pairs, tile_sizes
 from agop.validation import check_int
 
@@ -32,20 +33,60 @@ CPU_THREADS: int | None = None
 AUTO_PROGRESS_WORK = 2e9
 
 
-class TileOps(Protocol):
-    """What a patch kernel provides to the driver."""
+class PatchGrid(NamedTuple):
+    """Where a kernel's tile comes from: images of ``channels`` channels, ``patch_size`` x
+    ``patch_size`` patches at ``rows`` x ``cols`` positions (after padding), laid out row by
+    row (position ``j = r * cols + c``)."""
 
-    n_positions: int  # positions of the first layer, P
-    dim: int  # dimension of the transformed patch vectors, q
+    channels: int
+    patch_size: int
+    rows: int
+    cols: int
 
-    def prepare(self, X: torch.Tensor) -> dict[str, Any]: ...
-    def take(self, data: dict[str, Any], idx: slice) -> dict[str, Any]: ...
-    def block(self, xd: dict[str, Any], zd: dict[str, Any], same: bool) -> torch.Tensor: ...
-    def grad_block(
-        self, xd: dict[str, Any], zd: dict[str, Any], same: bool
-    ) -> tuple[torch.Tensor, torch.Tensor]: ...
-    def pair_bytes(self, grad: bool) -> float: ...
-    def image_bytes(self) -> float: ...
+
+class TileOps:
+    """A patch kernel's per-tile operations for the driver, over the images of one call.
+
+    Per image it keeps the transformed patch vectors ``U`` ``(P, n, q)`` (``u[j] = R x[j]``,
+    ``R = M^{1/2}``) and their squared norms ``s`` ``(P, n)``; per tile of pairs it forms the
+    same-position inner products ``S[j, x, z] = <u_x[j], u_z[j]>`` (one batched matmul; on a
+    diagonal tile of a symmetric matrix each pair ``(x, x)`` gets exactly ``s``) and hands
+    them to the kernel: ``kernel.block(S, sx, sz, grid)`` is the tile ``K(x, z)`` and
+    ``kernel.grad_block(S, sx, sz, grid)`` its coefficients ``(a, b)`` (see
+    :meth:`agop.kernels.Kernel.grad_block`).
+    """
+
+    def __init__(self, kernel: Any, X: torch.Tensor, k: int, padding: int, R: torch.Tensor | None):
+        self.kernel, self.k, self.padding, self.R = kernel, k, padding, R
+        rows, cols = X.shape[2] + 2 * padding - k + 1, X.shape[3] + 2 * padding - k + 1
+        self.grid = PatchGrid(X.shape[1], k, rows, cols)
+        self.n_positions, self.dim = rows * cols, X.shape[1] * k * k  # P, q
+        self.e = X.element_size()
+
+    def prepare(self, X: torch.Tensor) -> dict[str, Any]:
+        U = patch_vectors(X, self.k, self.padding, self.R)
+        return {"U": U, "s": (U * U).sum(-1)}
+
+    def take(self, data: dict[str, Any], idx: slice) -> dict[str, Any]:
+        return {"U": data["U"][:, idx], "s": data["s"][:, idx]}
+
+    def _gram(self, xd, zd, same: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        S = torch.bmm(xd["U"], zd["U"].transpose(1, 2))
+        if same:  # a pair (x, x) gets exactly its squared norm: distance 0, angle 0
+            S.diagonal(dim1=1, dim2=2).copy_(xd["s"])
+        return S, xd["s"][:, :, None], zd["s"][:, None, :]
+
+    def block(self, xd, zd, same: bool) -> torch.Tensor:
+        return self.kernel.block(*self._gram(xd, zd, same), self.grid)
+
+    def grad_block(self, xd, zd, same: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.kernel.grad_block(*self._gram(xd, zd, same), self.grid)
+
+    def pair_bytes(self, grad: bool) -> float:
+        return self.kernel._pair_tensors(grad) * self.n_positions * self.e
+
+    def image_bytes(self) -> float:
+        return self.n_positions * (self.dim + 1) * self.e
 
 
 def _usable_cores() -> int:

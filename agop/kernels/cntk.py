@@ -12,89 +12,104 @@ vectors transformed by :math:`M^{1/2}`. Without pooling only same-position covar
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
+import dataclasses
 
 from agop._typing import ArrayLike, Device, Tensor
-from agop.kernels import _driver, arccos
-from agop.kernels._inputs import (
-    check_dual_coef,
-    check_pair,
-    check_patch_size,
-    checked_result,
-    metric_factor,
-    patch_vectors,
-    snap_tolerance,
-)
+from agop.kernels import arccos
+from agop.kernels._driver import PatchGrid
+from agop.kernels._inputs import snap_tolerance
+from agop.kernels.objects import Kernel
 from agop.validation import check_choice
 
 
-class _ArccosOps:
-    """Per-tile operations of the arc-cosine kernels (CNTK, CNNGP)."""
+def _layers(
+    S: Tensor, sx: Tensor, sz: Tensor, grid: PatchGrid, depth: int, scale: float
+) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+    """The first layer's covariances ``scale * S`` as ``(H1, W1, tn, tm)`` (in ``S``'s
+    buffer) and the variances of the rows and columns at every layer
+    (:func:`agop.kernels.arccos.diagonals`), ``(H_l, W_l, tn, 1)`` and ``(H_l, W_l, 1, tm)``."""
+    H1, W1, k = grid.rows, grid.cols, grid.patch_size
+    S1 = S.mul_(scale).view(H1, W1, *S.shape[1:])
+    sxl = arccos.diagonals(sx.mul(scale).view(H1, W1, *sx.shape[1:]), k, depth)
+    szl = arccos.diagonals(sz.mul(scale).view(H1, W1, *sz.shape[1:]), k, depth)
+    return S1, sxl, szl
 
-    def __init__(
-        self,
-        X: torch.Tensor,
-        k: int,
-        depth: int,
-        ntk: bool,
-        R: torch.Tensor | None,
-        scale: float,
-        padding: int = 0,
-    ):
-        self.k, self.depth, self.ntk, self.R = k, depth, ntk, R
-        self.scale, self.padding = scale, padding
-        self.H1 = X.shape[2] + 2 * padding - k + 1
-        self.W1 = X.shape[3] + 2 * padding - k + 1
-        self.n_positions, self.dim = self.H1 * self.W1, X.shape[1] * k * k
-        self.snap = snap_tolerance(X.dtype)
-        self.e = X.element_size()
 
-    def prepare(self, X: torch.Tensor) -> dict[str, Any]:
-        U = patch_vectors(X, self.k, self.padding, self.R)  # (P, n, q)
-        s1 = (U * U).sum(-1).mul_(self.scale)  # Sigma_1(x, x) per position
-        diags = arccos.diagonals(s1.view(self.H1, self.W1, -1), self.k, self.depth)
-        return {"U": U, "s1": s1, "diags": diags}
+@dataclasses.dataclass
+class _Arccos(Kernel):
+    """The arc-cosine kernels' tile (:mod:`agop.kernels.arccos`) and its hand-derived
+    backward; subclasses set the depth, the kind and the scale of the first layer."""
 
-    def take(self, data: dict[str, Any], idx: slice) -> dict[str, Any]:
-        return {
-            "U": data["U"][:, idx],
-            "s1": data["s1"][:, idx],
-            "diags": [d[:, :, idx] for d in data["diags"]],
-        }
+    def _spec(self, grid: PatchGrid) -> tuple[int, bool, float]:
+        """``(depth, ntk, scale)``: ``Sigma_1 = scale <u_x[j], u_z[j]>``."""
+        raise NotImplementedError
 
-    def _first_layer(self, xd, zd, same: bool) -> torch.Tensor:
-        S1 = torch.bmm(xd["U"], zd["U"].transpose(1, 2)).mul_(self.scale)
-        if same:  # a pair (x, x) gets exactly its variance, so sin(theta) = 0 exactly
-            S1.diagonal(dim1=1, dim2=2).copy_(xd["s1"])
-        return S1.view(self.H1, self.W1, S1.shape[1], S1.shape[2])
+    def block(self, S: Tensor, sx: Tensor, sz: Tensor, grid: PatchGrid) -> Tensor:
+        depth, ntk, scale = self._spec(grid)
+        S1, sxl, szl = _layers(S, sx, sz, grid, depth, scale)
+        return arccos.forward(S1, sxl, szl, grid.patch_size, depth, ntk, snap_tolerance(S.dtype))
 
-    def block(self, xd, zd, same: bool) -> torch.Tensor:
-        S1 = self._first_layer(xd, zd, same)
-        sx = [d[:, :, :, None] for d in xd["diags"]]
-        sz = [d[:, :, None, :] for d in zd["diags"]]
-        return arccos.forward(S1, sx, sz, self.k, self.depth, self.ntk, self.snap)
-
-    def grad_block(self, xd, zd, same: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def grad_block(
+        self, S: Tensor, sx: Tensor, sz: Tensor, grid: PatchGrid
+    ) -> tuple[Tensor, Tensor]:
         """``grad_{u_x[j]} K = scale (dK/dSigma_1 u_z[j] + 2 dK/dSigma_1(x,x) u_x[j])``."""
-        S1 = self._first_layer(xd, zd, same)
-        sx = [d[:, :, :, None] for d in xd["diags"]]
-        sz = [d[:, :, None, :] for d in zd["diags"]]
+        depth, ntk, scale = self._spec(grid)
+        S1, sxl, szl = _layers(S, sx, sz, grid, depth, scale)
         _, S_bar, sx_bar = arccos.forward_backward(
-            S1, sx, sz, self.k, self.depth, self.ntk, self.snap
+            S1, sxl, szl, grid.patch_size, depth, ntk, snap_tolerance(S.dtype)
         )
-        P = self.n_positions
-        a = S_bar.mul_(self.scale).view(P, S1.shape[2], S1.shape[3])
-        b = sx_bar.mul_(2 * self.scale).view(P, S1.shape[2], S1.shape[3])
+        a = S_bar.mul_(scale).view(S.shape)
+        b = sx_bar.mul_(2 * scale).view(S.shape)
         return a, b
 
-    def pair_bytes(self, grad: bool) -> float:
-        live = (4 * self.depth + 8) if grad else 8
-        return live * self.n_positions * self.e
+    def _pair_tensors(self, grad: bool) -> float:
+        depth = self._spec(PatchGrid(1, 1, 1, 1))[0]
+        return (4 * depth + 8) if grad else 8
 
-    def image_bytes(self) -> float:
-        return self.n_positions * (self.dim + 1 + self.depth) * self.e
+
+@dataclasses.dataclass
+class CNNGP(_Arccos, name="cnngp"):
+    """NNGP of one hidden ReLU conv layer with a fully connected read-out
+    (:func:`agop.kernels.cnngp`), with zero ``padding``.
+
+    Examples:
+        >>> import torch
+        >>> X = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> dual_coef = torch.ones(3, 1, dtype=torch.float64)
+        >>> A = CNNGP(patch_size=3).agop(X, X, dual_coef)  # the patch-AGOP of K(., X) dual_coef
+        >>> tuple(A.shape), bool(torch.linalg.eigvalsh(A).min() > -1e-12)
+        ((9, 9), True)
+    """
+
+    padding: int = 0
+
+    def _spec(self, grid: PatchGrid) -> tuple[int, bool, float]:
+        return 1, False, 1.0
+
+
+@dataclasses.dataclass
+class CNTK(_Arccos, name="cntk"):
+    """Deep convolutional NTK (``kind="ntk"``) or NNGP (``kind="nngp"``) of ``depth`` layers
+    (:func:`agop.kernels.cntk`).
+
+    Examples:
+        >>> import torch
+        >>> X = torch.rand(3, 2, 5, 5, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> M = torch.eye(18, dtype=torch.float64)  # the identity metric is the default
+        >>> torch.allclose(CNTK(3, depth=2)(X, X, M=M), CNTK(3, depth=2)(X))
+        True
+    """
+
+    depth: int = 1
+    kind: str = "ntk"
+
+    def _check_params(self) -> None:
+        _check_kind(self.kind)
+
+    def _spec(self, grid: PatchGrid) -> tuple[int, bool, float]:
+        return int(self.depth), _check_kind(self.kind), 1.0 / grid.channels
 
 
 def _check_kind(kind: str) -> bool:
@@ -145,15 +160,16 @@ def cntk(
         >>> torch.allclose(2 * cntk(X, Z, 3, 1, kind="nngp"), cnngp(X, Z, 3))
         True
     """
-    ntk = _check_kind(kind)
-    X, Z, symmetric = check_pair(X, Z, device)
-    k, depth = check_patch_size(patch_size, X, 0, depth), int(depth)
-    R = metric_factor(M, X.shape[1] * k * k, X)
-    ops = _ArccosOps(X, k, depth, ntk, R, 1.0 / X.shape[1])
-    K = _driver.kernel_matrix(
-        ops, X, Z, symmetric, max_memory, progress, "CNTK" if ntk else "CNNGP", threads, out
+    kernel = CNTK(
+        patch_size,
+        depth,
+        kind,
+        device=device,
+        max_memory=max_memory,
+        progress=progress,
+        threads=threads,
     )
-    return checked_result(K, "cntk(X, Z)", X, Z)
+    return kernel(X, Z, M=M, out=out)
 
 
 def cntk_agop(
@@ -197,16 +213,16 @@ def cntk_agop(
         ...                cnngp_agop(X, Z, dual_coef, 3))
         True
     """
-    ntk = _check_kind(kind)
-    X, Z, _ = check_pair(X, Z, device)
-    k, depth = check_patch_size(patch_size, X, 0, depth), int(depth)
-    dual_coef = check_dual_coef(dual_coef, Z.shape[0], X)
-    R = metric_factor(M, X.shape[1] * k * k, X)
-    ops = _ArccosOps(X, k, depth, ntk, R, 1.0 / X.shape[1])
-    A = _driver.patch_agop(
-        ops, X, Z, dual_coef, R, max_memory, progress, "CNTK patch-AGOP", threads
+    kernel = CNTK(
+        patch_size,
+        depth,
+        kind,
+        device=device,
+        max_memory=max_memory,
+        progress=progress,
+        threads=threads,
     )
-    return checked_result(A, "cntk_agop", X, Z, dual_coef)
+    return kernel.agop(X, Z, dual_coef, M=M)
 
 
 def cnngp(
@@ -242,12 +258,15 @@ def cnngp(
         >>> round(K[0, 1].item(), 4)  # 3 / pi
         0.9549
     """
-    X, Z, symmetric = check_pair(X, Z, device)
-    k = check_patch_size(patch_size, X, padding)
-    R = metric_factor(M, X.shape[1] * k * k, X)
-    ops = _ArccosOps(X, k, 1, False, R, 1.0, int(padding))
-    K = _driver.kernel_matrix(ops, X, Z, symmetric, max_memory, progress, "CNNGP", threads, out)
-    return checked_result(K, "cnngp(X, Z)", X, Z)
+    kernel = CNNGP(
+        patch_size,
+        padding,
+        device=device,
+        max_memory=max_memory,
+        progress=progress,
+        threads=threads,
+    )
+    return kernel(X, Z, M=M, out=out)
 
 
 def cnngp_agop(
@@ -292,12 +311,12 @@ def cnngp_agop(
         >>> torch.allclose(A, torch.einsum("npa,npb->ab", grad, grad) / 3)
         True
     """
-    X, Z, _ = check_pair(X, Z, device)
-    k = check_patch_size(patch_size, X, padding)
-    dual_coef = check_dual_coef(dual_coef, Z.shape[0], X)
-    R = metric_factor(M, X.shape[1] * k * k, X)
-    ops = _ArccosOps(X, k, 1, False, R, 1.0, int(padding))
-    A = _driver.patch_agop(
-        ops, X, Z, dual_coef, R, max_memory, progress, "CNNGP patch-AGOP", threads
+    kernel = CNNGP(
+        patch_size,
+        padding,
+        device=device,
+        max_memory=max_memory,
+        progress=progress,
+        threads=threads,
     )
-    return checked_result(A, "cnngp_agop", X, Z, dual_coef)
+    return kernel.agop(X, Z, dual_coef, M=M)

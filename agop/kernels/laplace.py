@@ -3,68 +3,62 @@ r"""Laplace kernel on patches in a learned metric :math:`M`:
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
 import torch
 
 from agop._typing import ArrayLike, Device, Tensor
-from agop.kernels import _driver
-from agop.kernels._inputs import (
-    check_dual_coef,
-    check_pair,
-    check_patch_size,
-    checked_result,
-    metric_factor,
-    patch_vectors,
-    snap_tolerance,
-)
+from agop.kernels._driver import PatchGrid
+from agop.kernels._inputs import snap_tolerance
+from agop.kernels.objects import Kernel
 from agop.validation import check_real
 
 
-class _LaplaceOps:
-    """Per-tile operations of the patch Laplace kernel (see :mod:`agop.kernels._driver`)."""
+def _distance(S: Tensor, sx: Tensor, sz: Tensor) -> Tensor:
+    """``|u_x[j] - u_z[j]|`` from the tile's inner products (in ``S``'s buffer); squared
+    distances within rounding of zero (relative to ``|u_x|^2 + |u_z|^2``) are set to zero."""
+    d2 = S.mul_(-2.0).add_(sx).add_(sz)
+    d2.masked_fill_(d2 <= (sx + sz).mul_(snap_tolerance(S.dtype)), 0.0)
+    return d2.sqrt_()
 
-    def __init__(
-        self, X: torch.Tensor, k: int, R: torch.Tensor | None, bandwidth: float, padding: int
-    ):
-        self.k, self.R, self.L, self.padding = k, R, float(bandwidth), padding
-        H, W = X.shape[2] + 2 * padding - k + 1, X.shape[3] + 2 * padding - k + 1
-        self.n_positions, self.dim = H * W, X.shape[1] * k * k
-        self.snap = snap_tolerance(X.dtype)
-        self.e = X.element_size()
 
-    def prepare(self, X: torch.Tensor) -> dict[str, Any]:
-        U = patch_vectors(X, self.k, self.padding, self.R)
-        return {"U": U, "s": (U * U).sum(-1)}
+@dataclasses.dataclass
+class Laplace(Kernel, name="laplace"):
+    r"""The Laplace kernel :math:`K_M(x, z) = \frac1P \sum_j \exp(-\|x[j] - z[j]\|_M / L)`,
+    :math:`L` = ``bandwidth`` (:func:`agop.kernels.laplace`), with zero ``padding``; its
+    patch-AGOP by the closed form of :func:`agop.kernels.laplace_agop`.
 
-    def take(self, data: dict[str, Any], idx: slice) -> dict[str, Any]:
-        return {"U": data["U"][:, idx], "s": data["s"][:, idx]}
+    Examples:
+        >>> import torch
+        >>> from agop.kernels import laplace
+        >>> X = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> kernel = Laplace(patch_size=3, bandwidth=2.0)
+        >>> torch.equal(kernel(X), laplace(X, X, 3, bandwidth=2.0))
+        True
+    """
 
-    def _dist(self, xd, zd, same: bool) -> torch.Tensor:
-        """``|u_x[j] - u_z[j]|`` as ``(P, tn, tm)``; squared distances within rounding of zero
-        (relative to ``|u_x|^2 + |u_z|^2``) are set to zero."""
-        sx, sz = xd["s"][:, :, None], zd["s"][:, None, :]
-        d2 = torch.bmm(xd["U"], zd["U"].transpose(1, 2)).mul_(-2.0).add_(sx).add_(sz)
-        if same:
-            d2.diagonal(dim1=1, dim2=2).zero_()
-        d2.masked_fill_(d2 <= (sx + sz).mul_(self.snap), 0.0)
-        return d2.sqrt_()
+    bandwidth: float = 10.0
+    padding: int = 0
 
-    def block(self, xd, zd, same: bool) -> torch.Tensor:
-        return self._dist(xd, zd, same).mul_(-1.0 / self.L).exp_().mean(0)
+    def _check_params(self) -> None:
+        check_real(self.bandwidth, "bandwidth", minimum=0, strict_minimum=True)
 
-    def grad_block(self, xd, zd, same: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def block(self, S: Tensor, sx: Tensor, sz: Tensor, grid: PatchGrid) -> Tensor:
+        return _distance(S, sx, sz).mul_(-1.0 / float(self.bandwidth)).exp_().mean(0)
+
+    def grad_block(
+        self, S: Tensor, sx: Tensor, sz: Tensor, grid: PatchGrid
+    ) -> tuple[Tensor, Tensor]:
         """``grad_{u_x[j]} K = -(1/(P L)) exp(-d/L) (u_x[j] - u_z[j]) / d``, zero where ``d = 0``."""
-        d = self._dist(xd, zd, same)
-        w = torch.exp(d * (-1.0 / self.L)).mul_(-1.0 / (self.L * self.n_positions))
+        L = float(self.bandwidth)
+        d = _distance(S, sx, sz)
+        w = torch.exp(d * (-1.0 / L)).mul_(-1.0 / (L * S.shape[0]))
         w = torch.where(d == 0, 0.0, w / d)  # a NaN distance (overflow) stays NaN: reported
         return -w, w
 
-    def pair_bytes(self, grad: bool) -> float:
-        return (6 if grad else 4) * self.n_positions * self.e
-
-    def image_bytes(self) -> float:
-        return self.n_positions * (self.dim + 1) * self.e
+    def _pair_tensors(self, grad: bool) -> float:
+        return 6.0 if grad else 4.0
 
 
 def laplace(
@@ -107,14 +101,16 @@ def laplace(
         >>> laplace(X, None, patch_size=1).diagonal().tolist()  # distance 0 at each position
         [1.0, 1.0, 1.0]
     """
-    X, Z, symmetric = check_pair(X, Z, device)
-    k = check_patch_size(patch_size, X, padding)
-    bandwidth = check_real(bandwidth, "bandwidth", minimum=0, strict_minimum=True)
-    ops = _LaplaceOps(X, k, metric_factor(M, X.shape[1] * k * k, X), bandwidth, int(padding))
-    K = _driver.kernel_matrix(
-        ops, X, Z, symmetric, max_memory, progress, "Laplace kernel", threads, out
+    kernel = Laplace(
+        patch_size,
+        bandwidth,
+        padding,
+        device=device,
+        max_memory=max_memory,
+        progress=progress,
+        threads=threads,
     )
-    return checked_result(K, "laplace(X, Z)", X, Z)
+    return kernel(X, Z, M=M, out=out)
 
 
 def laplace_agop(
@@ -159,13 +155,13 @@ def laplace_agop(
         >>> torch.allclose(A, torch.einsum("npa,npb->ab", grad, grad) / 3)
         True
     """
-    X, Z, _ = check_pair(X, Z, device)
-    k = check_patch_size(patch_size, X, padding)
-    bandwidth = check_real(bandwidth, "bandwidth", minimum=0, strict_minimum=True)
-    dual_coef = check_dual_coef(dual_coef, Z.shape[0], X)
-    R = metric_factor(M, X.shape[1] * k * k, X)
-    ops = _LaplaceOps(X, k, R, bandwidth, int(padding))
-    A = _driver.patch_agop(
-        ops, X, Z, dual_coef, R, max_memory, progress, "Laplace patch-AGOP", threads
+    kernel = Laplace(
+        patch_size,
+        bandwidth,
+        padding,
+        device=device,
+        max_memory=max_memory,
+        progress=progress,
+        threads=threads,
     )
-    return checked_result(A, "laplace_agop", X, Z, dual_coef)
+    return kernel.agop(X, Z, dual_coef, M=M)

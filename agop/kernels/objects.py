@@ -1,21 +1,43 @@
-"""Kernel objects with one interface for estimators: ``kernel(X, Z, M=M)`` and
-``kernel.agop(X, Z, dual_coef, M=M)`` (:class:`Kernel`)."""
+r"""Kernel objects with one interface for estimators: ``kernel(X, Z, M=M)`` and
+``kernel.agop(X, Z, dual_coef, M=M)`` (:class:`Kernel`), and the registry ``KERNELS`` of
+kernels by name (:func:`get_kernel`).
+
+A patch kernel is one subclass of :class:`Kernel`, registered by name in its class statement
+(``class RBF(Kernel, name="rbf")``), that supplies :meth:`Kernel.block`, the kernel on one tile
+of image pairs from the same-position inner products of their metric-transformed patches. The
+base class checks the inputs, evaluates the tiles within the memory budget and computes the
+patch-AGOP, with derivatives by autograd through ``block`` unless the subclass overrides
+:meth:`Kernel.grad_block` with a hand-derived fast path.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
+
+import torch
 
 from agop._typing import ArrayLike, Device, Tensor
-from agop.kernels.cntk import cnngp, cnngp_agop, cntk, cntk_agop
-from agop.kernels.laplace import laplace, laplace_agop
+from agop.kernels import _driver
+from agop.kernels._driver import PatchGrid
+from agop.kernels._inputs import (
+    check_dual_coef,
+    check_pair,
+    check_patch_size,
+    checked_result,
+    metric_factor,
+)
 from agop.validation import check_choice
+
+#: the kernel classes by name, filled by ``class ...(Kernel, name=...)`` (:func:`get_kernel`)
+KERNELS: dict[str, type[Kernel]] = {}
 
 
 @dataclasses.dataclass
 class Kernel:
-    r"""The interface every kernel object shares (:class:`Laplace`, :class:`CNNGP`,
-    :class:`CNTK`; :func:`get_kernel` returns one), so that an estimator works with any of them:
+    r"""The interface every kernel object shares (:class:`agop.kernels.Laplace`,
+    :class:`agop.kernels.RBF`, :class:`agop.kernels.CNNGP`, :class:`agop.kernels.CNTK`;
+    :func:`get_kernel` returns one), so that an estimator works with any of them:
 
     * ``kernel(X, Z=None, *, M=None, out=None)`` -- the ``(n, m)`` matrix :math:`K_M(X, Z)`
       of images ``X`` ``(n, c, H, W)`` and ``Z`` ``(m, c, H, W)`` (``Z=None``: the symmetric
@@ -28,7 +50,22 @@ class Kernel:
     Keyword arguments of every kernel: ``device`` (None: CUDA when available), ``max_memory``
     (bytes; None: a safe share of free memory), ``progress`` (None: a bar for long runs) and
     ``threads`` (CPU worker threads; None: every usable core,
-    :func:`agop.kernels.choose_threads`).
+    :func:`agop.kernels.choose_threads`). Its first field is ``patch_size`` :math:`k`; a field
+    ``padding`` (zeros around each image) and a field ``depth`` (VALID convolutions the
+    patches must fit; :func:`get_kernel` and the estimators pass ``depth`` only to a kernel
+    with this field) are read when present.
+
+    **A new kernel** is a dataclass subclass with a name, its parameters as fields and
+    :meth:`block`; that is all (:class:`agop.kernels.RBF` is one)::
+
+        @dataclasses.dataclass
+        class Linear(Kernel, name="linear"):  # now in KERNELS: get_kernel("linear", 3)
+            def block(self, S, sx, sz, grid):
+                return S.mean(0)  # (1/P) sum_j <x[j], z[j]>_M
+
+    Its patch-AGOP then comes from autograd through ``block`` (:meth:`grad_block`); a kernel
+    may override :meth:`grad_block` with a hand-derived fast path (the Laplace kernel and the
+    arc-cosine kernels do), which the test suite checks against autograd of the same block.
 
     Examples:
         >>> import torch
@@ -41,126 +78,108 @@ class Kernel:
         (9, 9)
     """
 
+    #: the registered name (``None``: not registered)
+    name: ClassVar[str | None] = None
+
     device: Device | None = dataclasses.field(default=None, kw_only=True)
     max_memory: int | None = dataclasses.field(default=None, kw_only=True)
     progress: bool | None = dataclasses.field(default=None, kw_only=True)
     threads: int | None = dataclasses.field(default=None, kw_only=True)
-
-    def __call__(
-        self,
-        X: ArrayLike,
-        Z: ArrayLike | None = None,
-        *,
-        M: ArrayLike | None = None,
-        out: Tensor | None = None,
-    ) -> Tensor:
-        """The kernel matrix :math:`K_M(X, Z)`, ``(n, m)``."""
-        raise NotImplementedError
-
-    def agop(
-        self, X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, *, M: ArrayLike | None = None
-    ) -> Tensor:
-        r"""The patch-AGOP of :math:`f(x) = K_M(x, Z)\, \alpha` over ``X``, :math:`q \times q`."""
-        raise NotImplementedError
-
-    def _opts(self) -> dict[str, Any]:
-        return {
-            "device": self.device,
-            "max_memory": self.max_memory,
-            "progress": self.progress,
-            "threads": self.threads,
-        }
-
-
-@dataclasses.dataclass
-class Laplace(Kernel):
-    r"""The Laplace kernel :math:`K_M(x, z) = \frac1P \sum_j \exp(-\|x[j] - z[j]\|_M / L)`,
-    :math:`L` = ``bandwidth`` (:func:`agop.kernels.laplace`).
-
-    Examples:
-        >>> import torch
-        >>> from agop.kernels import laplace
-        >>> X = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(0),
-        ...                dtype=torch.float64)
-        >>> kernel = Laplace(patch_size=3, bandwidth=2.0)
-        >>> torch.equal(kernel(X), laplace(X, X, 3, bandwidth=2.0))
-        True
-    """
-
     patch_size: int
-    bandwidth: float = 10.0
-    padding: int = 0
 
-    def __call__(
-        self,
-        X: ArrayLike,
-        Z: ArrayLike | None = None,
-        *,
-        M: ArrayLike | None = None,
-        out: Tensor | None = None,
-    ) -> Tensor:
-        return laplace(
-            X, Z, self.patch_size, self.bandwidth, self.padding, M=M, out=out, **self._opts()
+    def __init_subclass__(cls, name: str | None = None, **kwargs: Any) -> None:
+        """Register the subclass in ``KERNELS`` under ``name`` (lower case) when given."""
+        super().__init_subclass__(**kwargs)
+        cls.name = None
+        if name is None:
+            return
+        if not isinstance(name, str) or not name or name != name.lower():
+            raise ValueError(f"a kernel's name must be a non-empty lower-case str, got {name!r}")
+        known = KERNELS.get(name)
+        if known is not None and known.__qualname__ != cls.__qualname__:
+            raise ValueError(f"a kernel named {name!r} is already registered: {known.__qualname__}")
+        cls.name = name
+        KERNELS[name] = cls
+
+    # ---- what a kernel supplies ----------------------------------------------------------
+
+    def block(self, S: Tensor, sx: Tensor, sz: Tensor, grid: PatchGrid) -> Tensor:
+        r"""The kernel on one tile of image pairs, ``(tn, tm)``, from same-position inner
+        products of the transformed patches :math:`u[j] = M^{1/2} x[j]`:
+        ``S[j, x, z]`` :math:`= \langle u_x[j], u_z[j] \rangle`, ``(P, tn, tm)``;
+        ``sx[j, x, :]`` :math:`= \|u_x[j]\|^2`, ``(P, tn, 1)`` or per pair ``(P, tn, tm)``;
+        ``sz[j, :, z]`` :math:`= \|u_z[j]\|^2`, ``(P, 1, tm)``. Positions ``j`` are laid
+        out as ``grid`` says (:class:`agop.kernels._driver.PatchGrid`). ``S`` belongs to the
+        block (it may be overwritten); ``sx`` and ``sz`` must not be. Written with broadcasting,
+        so that a per-pair ``sx`` works, and with torch operations only (no ``.item()``), so
+        that autograd can differentiate it (in-place operations are fine).
+
+        Examples:
+            The Laplace kernel of one position is :math:`\exp(-\|u_x - u_z\| / L)`:
+
+            >>> import torch
+            >>> from agop.kernels import Laplace
+            >>> from agop.kernels._driver import PatchGrid
+            >>> S = torch.tensor([[[3.0]]])  # <u_x, u_z> = 3, |u_x|^2 = 5, |u_z|^2 = 2
+            >>> K = Laplace(1, bandwidth=1.0).block(S, torch.tensor([[[5.0]]]),
+            ...                                     torch.tensor([[[2.0]]]), PatchGrid(1, 1, 1, 1))
+            >>> torch.allclose(K, torch.exp(-torch.tensor([[1.0]])))  # |u_x - u_z|^2 = 1
+            True
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not define block(S, sx, sz, grid), the kernel on a tile"
         )
 
-    def agop(
-        self, X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, *, M: ArrayLike | None = None
-    ) -> Tensor:
-        return laplace_agop(
-            X, Z, dual_coef, self.patch_size, self.bandwidth, self.padding, M=M, **self._opts()
-        )
+    def grad_block(
+        self, S: Tensor, sx: Tensor, sz: Tensor, grid: PatchGrid
+    ) -> tuple[Tensor, Tensor]:
+        r"""The derivatives of the tile :meth:`block` in each pair's row patches, as two
+        ``(P, tn, tm)`` coefficients: :math:`a = \partial K(x, z) / \partial S[j]` and
+        :math:`b = 2\, \partial K(x, z) / \partial s_x[j]`, so that
 
+        .. math:: \nabla_{u_x[j]} K(x, z) = a[j, x, z]\, u_z[j] + b[j, x, z]\, u_x[j]
 
-@dataclasses.dataclass
-class CNNGP(Kernel):
-    """NNGP of one hidden ReLU conv layer with a fully connected read-out (:func:`agop.kernels.cnngp`).
+        (a kernel that sees the patches through their inner products has exactly this
+        gradient). Here by autograd through :meth:`block` (``torch.func.vjp`` of its
+        functionalised form, so in-place operations are differentiated too), with ``sx``
+        made a per-pair variable: one backward pass over the whole tile. A kernel may override
+        it with a hand-derived fast path; the test suite checks every registered kernel's
+        against this one.
 
-    Examples:
-        >>> import torch
-        >>> X = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(0),
-        ...                dtype=torch.float64)
-        >>> dual_coef = torch.ones(3, 1, dtype=torch.float64)
-        >>> A = CNNGP(patch_size=3).agop(X, X, dual_coef)  # the patch-AGOP of K(., X) dual_coef
-        >>> tuple(A.shape), bool(torch.linalg.eigvalsh(A).min() > -1e-12)
-        ((9, 9), True)
-    """
+        Examples:
+            For the Laplace kernel of one position, :math:`a = -b = e^{-d/L} / (L d)`:
 
-    patch_size: int
-    padding: int = 0
+            >>> import math, torch
+            >>> from agop.kernels import Laplace
+            >>> from agop.kernels._driver import PatchGrid
+            >>> kernel, grid = Laplace(1, bandwidth=1.0), PatchGrid(1, 1, 1, 1)
+            >>> S, sx, sz = (torch.tensor([[[v]]], dtype=torch.float64) for v in (3.0, 5.0, 2.0))
+            >>> a, b = Kernel.grad_block(kernel, S.clone(), sx, sz, grid)  # autograd: d = 1
+            >>> round(a.item(), 12) == round(math.exp(-1.0), 12) == -round(b.item(), 12)
+            True
+            >>> fast = kernel.grad_block(S.clone(), sx, sz, grid)  # its hand-derived fast path
+            >>> torch.allclose(fast[0], a) and torch.allclose(fast[1], b)
+            True
+        """
+        sx = sx.expand(S.shape).contiguous()  # a variable per pair: d/dsx is per pair
 
-    def __call__(
-        self,
-        X: ArrayLike,
-        Z: ArrayLike | None = None,
-        *,
-        M: ArrayLike | None = None,
-        out: Tensor | None = None,
-    ) -> Tensor:
-        return cnngp(X, Z, self.patch_size, self.padding, M=M, out=out, **self._opts())
+        def tile(S: Tensor, sx: Tensor) -> Tensor:
+            return self.block(S.clone(), sx, sz, grid)  # the block may overwrite its copy
 
-    def agop(
-        self, X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, *, M: ArrayLike | None = None
-    ) -> Tensor:
-        return cnngp_agop(X, Z, dual_coef, self.patch_size, self.padding, M=M, **self._opts())
+        K, pullback = torch.func.vjp(torch.func.functionalize(tile), S, sx)[:2]
+        a, b = pullback(torch.ones_like(K))
+        return a, b.mul_(2.0)
 
+    def _check_params(self) -> None:
+        """Check the kernel's own parameters (besides ``patch_size``, ``padding``, ``depth``);
+        called at every evaluation."""
 
-@dataclasses.dataclass
-class CNTK(Kernel):
-    """Deep convolutional NTK (``kind="ntk"``) or NNGP (``kind="nngp"``) of ``depth`` layers
-    (:func:`agop.kernels.cntk`).
+    def _pair_tensors(self, grad: bool) -> float:
+        """``(P,)``-sized tensors a tile keeps live per pair of images (sizes the tiles): the
+        block's, or its gradient's when ``grad``."""
+        return 16.0 if grad else 6.0
 
-    Examples:
-        >>> import torch
-        >>> X = torch.rand(3, 2, 5, 5, generator=torch.Generator().manual_seed(0),
-        ...                dtype=torch.float64)
-        >>> M = torch.eye(18, dtype=torch.float64)  # the identity metric is the default
-        >>> torch.allclose(CNTK(3, depth=2)(X, X, M=M), CNTK(3, depth=2)(X))
-        True
-    """
-
-    patch_size: int
-    depth: int = 1
-    kind: str = "ntk"
+    # ---- what the base class does with it ------------------------------------------------
 
     def __call__(
         self,
@@ -170,29 +189,80 @@ class CNTK(Kernel):
         M: ArrayLike | None = None,
         out: Tensor | None = None,
     ) -> Tensor:
-        return cntk(X, Z, self.patch_size, self.depth, self.kind, M=M, out=out, **self._opts())
+        """The kernel matrix :math:`K_M(X, Z)`, ``(n, m)``, in ``X``'s dtype."""
+        X, Z, symmetric = check_pair(X, Z, self.device)
+        ops, _ = self._tiles(X, M)
+        K = _driver.kernel_matrix(
+            ops,
+            X,
+            Z,
+            symmetric,
+            self.max_memory,
+            self.progress,
+            f"{type(self).__name__} kernel",
+            self.threads,
+            out,
+        )
+        return checked_result(K, f"{self._label()}(X, Z)", X, Z)
 
     def agop(
         self, X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, *, M: ArrayLike | None = None
     ) -> Tensor:
-        return cntk_agop(
-            X, Z, dual_coef, self.patch_size, self.depth, self.kind, M=M, **self._opts()
+        r"""The patch-AGOP of :math:`f(x) = K_M(x, Z)\, \alpha` over ``X``, :math:`q \times q`:
+
+        .. math:: \mathrm{AGOP} = \frac1n \sum_{i=1}^n \sum_{j=1}^P \sum_c
+                  \nabla_{x_i[j]} f_c \, \nabla_{x_i[j]} f_c^\top,
+
+        each patch :math:`x[j]` an independent variable, gradients in the untransformed patch
+        coordinates."""
+        X, Z, _ = check_pair(X, Z, self.device)
+        ops, R = self._tiles(X, M)
+        dual_coef = check_dual_coef(dual_coef, Z.shape[0], X)
+        A = _driver.patch_agop(
+            ops,
+            X,
+            Z,
+            dual_coef,
+            R,
+            self.max_memory,
+            self.progress,
+            f"{type(self).__name__} patch-AGOP",
+            self.threads,
         )
+        return checked_result(A, f"{self._label()}_agop", X, Z, dual_coef)
+
+    def _tiles(self, X: Tensor, M: ArrayLike | None) -> tuple[_driver.TileOps, Tensor | None]:
+        """The checked parameters and metric factor :math:`R = M^{1/2}` as the driver's tile
+        operations for the images ``X``."""
+        padding, depth = getattr(self, "padding", 0), getattr(self, "depth", 1)
+        k = check_patch_size(self.patch_size, X, padding, depth)
+        self._check_params()
+        R = metric_factor(M, X.shape[1] * k * k, X)
+        return _driver.TileOps(self, X, k, int(padding), R), R
+
+    def _label(self) -> str:
+        return self.name or type(self).__name__
 
 
-KERNELS: dict[str, type[Laplace] | type[CNNGP] | type[CNTK]] = {
-    "laplace": Laplace,
-    "cnngp": CNNGP,
-    "cntk": CNTK,
-}
+def fields_of(kernel: type[Kernel] | Kernel) -> set[str]:
+    """The parameters of a kernel class or object besides ``patch_size`` (its dataclass
+    fields, the shared ``device``, ``max_memory``, ``progress`` and ``threads`` included).
+
+    Examples:
+        >>> from agop.kernels import CNTK
+        >>> sorted(fields_of(CNTK) - fields_of(Kernel))
+        ['depth', 'kind']
+    """
+    return {f.name for f in dataclasses.fields(kernel)} - {"patch_size"}
 
 
 def get_kernel(
     kernel: str | Kernel, patch_size: int | None = None, depth: int | None = None, **kw: Any
 ) -> Kernel:
-    """A kernel object from ``'laplace' | 'cnngp' | 'cntk'`` (any case; with ``patch_size``,
-    ``depth`` for the CNTK, and keyword arguments of its class) or an existing kernel object
-    (returned as is). An argument the kernel does not use raises ``ValueError``.
+    """A kernel object from a registered name (``KERNELS``: ``'laplace'``, ``'rbf'``,
+    ``'cnngp'``, ``'cntk'``, any case; with ``patch_size``, ``depth`` for a kernel with a depth
+    (the CNTK), and keyword arguments of its class) or an existing kernel object (returned as
+    is). An argument the kernel does not use raises ``ValueError``.
 
     Examples:
         >>> get_kernel("CNTK", 3, depth=2)
@@ -213,9 +283,10 @@ def get_kernel(
     name = check_choice(kernel, "kernel", sorted(KERNELS))
     if patch_size is None:
         raise ValueError("patch_size is required to build a kernel from its name")
-    fields = {f.name for f in dataclasses.fields(KERNELS[name])} - {"patch_size"}
+    cls = KERNELS[name]
+    fields = fields_of(cls)
     unused = sorted(set(kw) - fields) + (
-        ["depth"] if name != "cntk" and depth not in (None, 1) else []
+        ["depth"] if "depth" not in fields and depth not in (None, 1) else []
     )
     if unused:
         raise ValueError(
@@ -223,6 +294,6 @@ def get_kernel(
             f"to the {name!r} kernel (its parameters: patch_size, "
             f"{', '.join(sorted(fields))})"
         )
-    if name == "cntk":
-        return CNTK(patch_size, 1 if depth is None else depth, **kw)
-    return KERNELS[name](patch_size, **kw)
+    if "depth" in fields and depth is not None:
+        kw["depth"] = depth
+    return cls(patch_size, **kw)
