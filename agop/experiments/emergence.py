@@ -235,7 +235,7 @@ def top_eigenvectors(A: torch.Tensor, k: int) -> torch.Tensor:
 class EmergenceResult:
     """Rows of :func:`emergence_sweep` (one per gain, seed and label condition: the mean IPR
     of the receptive fields ``ipr_weights``, of what training changed in them (the rows of
-    ``W - W0``) ``ipr_delta``, of the top eigenvectors of ``W^T W`` ``ipr_wtw`` and of the
+    ``W - W0``) ``ipr_delta``, of the top eigenvectors of :math:`W^\\top W` ``ipr_wtw`` and of the
     AGOP ``ipr_agop``, of the top eigenvectors of the RFM's ``M`` ``ipr_rfm``, with test
     accuracies: the network's ``acc_net``, the RFM's kept iterate's ``acc_rfm``, its round 0
     (``M = I``) ``acc_rfm_identity`` and its last round ``acc_rfm_last``), and one
@@ -334,7 +334,7 @@ def emergence_sweep(
     the other seeds swept with it), fit an :class:`agop.RFM` on the first ``rfm_train`` training
     examples with the same labels, and measure the mean IPR of the network's ``width``
     receptive fields and of their changes from initialisation, of the top ``n_top``
-    eigenvectors of ``W^T W`` and of its AGOP (over its training inputs), and of the top
+    eigenvectors of :math:`W^\top W` and of its AGOP (over its training inputs), and of the top
     ``n_top`` eigenvectors of the RFM's ``M``; the RFM's test accuracy at round 0 (``M = I``)
     and at its last round tells whether its metric learned anything. Gain 0 is the Gaussian
     field with the same covariance: the null. Networks and RFMs run on ``device`` (``None``:
