@@ -336,6 +336,9 @@ def test_width_sweep_reports_diagnostics_and_the_gp_limits():
     gp = out["gp_mean"]["NNGP local (uniform Q)"][0]
     row = next(r for r in out["rows"] if r["method"] == "NNGP local (uniform Q)")
     assert accuracy(gp, task) == row["accuracy"]
+    short = width_sweep([4], [0], n_train=12, n_test=8, sigma=1.0, temperature=0.1, n_steps=20,
+                        step_size=1e-3, every=5, rfm=False)  # fmt: skip
+    assert short["convergence"][0]["rhat_Q"] == math.inf  # 2 samples: cannot be diagnosed
     net = out["test_mean"][4]["CNN"][0]
     row = next(r for r in out["rows"] if r["method"] == "CNN")
     assert accuracy(net, task) == row["accuracy"]

@@ -343,8 +343,8 @@ def emergence_sweep(
     Examples:
         >>> res = emergence_sweep([0.0], [0], D=8, n_train=60, n_test=20, width=2, steps=5,
         ...                       rfm_train=40, rfm_iter=1, shuffled=False)
-        >>> sorted(res.rows[0])[:4], len(res.rows)
-        (['acc_net', 'acc_rfm', 'gain', 'ipr_agop'], 1)
+        >>> sorted(k for k in res.rows[0] if k.startswith("ipr")), len(res.rows)
+        (['ipr_agop', 'ipr_delta', 'ipr_rfm', 'ipr_weights', 'ipr_wtw'], 1)
     """
 
     gains = check_reals(gains, "gains", minimum=0)

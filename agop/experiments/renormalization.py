@@ -561,11 +561,12 @@ def width_sweep(
     network and width with the largest split-:math:`\hat R` and the smallest effective sample
     size (:mod:`agop.experiments.convergence`, the ``chains`` chains of a seed, over all seeds)
     of the :math:`Q_i` (``rhat_Q``, ``ess_Q``) and of the outputs on the first 100 test images
-    (``rhat_test``, ``ess_test``). Chains start from prior draws times ``init_scale``.
+    (``rhat_test``, ``ess_test``); chains of fewer than 4 samples cannot be diagnosed and get
+    :math:`\hat R = \infty` and an effective sample size of 0. Chains start from prior draws times ``init_scale``.
 
     Examples:
         >>> out = width_sweep([4], [0], n_train=20, n_test=20, sigma=2.0, temperature=0.1,
-        ...                   n_steps=20, step_size=1e-3, every=5, rfm=False)
+        ...                   n_steps=40, step_size=1e-3, every=5, rfm=False)
         >>> sorted({r["method"] for r in out["rows"]})
         ['CNN', 'FC', 'NNGP FC', 'NNGP local (uniform Q)', 'local, band only', 'local, measured Q']
         >>> out["Q"][4].shape, out["grid"]
@@ -736,6 +737,8 @@ def _diagnose(post: Posterior, chains: int) -> dict[str, float]:
     """Largest split-R-hat and smallest effective sample size over seeds and quantities of the
     ``Q_i`` and test-output traces, each seed's ``chains`` consecutive chains together."""
     out = {}
+    if post.Q_trace.shape[1] < 4:  # too few samples to diagnose: as good as not converged
+        return {"rhat_Q": math.inf, "ess_Q": 0.0, "rhat_test": math.inf, "ess_test": 0.0}
     for key, trace in (("Q", post.Q_trace), ("test", post.test_trace)):
         draws = trace.reshape(-1, chains, *trace.shape[1:])  # (seeds, chains, samples, k)
         rhat = torch.stack([split_rhat(d) for d in draws])
