@@ -22,7 +22,6 @@ from agop import theory, viz
 from agop._typing import ArrayLike
 from agop.data import preprocess
 from agop.experiments.ansatz import LayerViews
-from agop.experiments.emergence import emergence_view
 from agop.features import conv_layers
 
 
@@ -371,36 +370,34 @@ def pretrained_explorer(
     return w.VBox([w.HBox([model_box, layer_box]), w.HBox([image_box, upload]), out])
 
 
-def emergence_explorer(
-    gains: Sequence[float],
-    widths: Sequence[int],
-    *,
-    views: Mapping[tuple[float, int], Any] | None = None,
-    **settings: Any,
-) -> Any:
+def emergence_explorer(views: Mapping[tuple[float, int], Any]) -> Any:
     """Emergence of localised receptive fields: a gain and a width -> one trained
     fully connected network's receptive fields and the top eigenvectors of its AGOP, with
     their IPR, drawn by :func:`agop.viz.plot_emergence_view` (the chapter's static twin).
-    ``views``: ``{(gain, width): view}`` already computed (the static twin's, so the explorer
-    opens on it without training); other pairs are trained on demand by
-    :func:`agop.experiments.emergence.emergence_view` with ``settings`` and cached. Opens on
-    the largest gain and the first width. Returns the widget.
+    ``views``: ``{(gain, width): view}``, computed beforehand (the sweep's networks and
+    :func:`agop.experiments.emergence.emergence_views`): the explorer trains nothing, it
+    selects among them, so that every interaction is one redraw. The sliders offer the gains
+    and widths of ``views``; a pair it does not hold says so. Opens on the largest gain and the
+    smallest width. Returns the widget.
 
     Examples:
         >>> import contextlib, io
+        >>> from agop.experiments.emergence import emergence_views
+        >>> views = emergence_views([0.0, 3.0], 2, D=8, n_train=40, steps=2)
         >>> with contextlib.redirect_stdout(io.StringIO()):
-        ...     explorer = emergence_explorer([0.0, 3.0], [2, 4], D=8, n_train=40, steps=2)
+        ...     explorer = emergence_explorer(views)
         >>> [(w.description, w.value) for w in explorer.children[0].children]
         [('gain', 3.0), ('width', 2)]
     """
     import ipywidgets as w
 
-    gains, widths = sorted(gains), sorted(widths)
-    cache = dict(views or {})
-    slow = {"continuous_update": False}  # each new pair trains a network: update on release
+    if not views:
+        raise ValueError("views must hold at least one (gain, width) view")
+    gains = sorted({g for g, _ in views})
+    widths = sorted({k for _, k in views})
     controls = {
-        "gain": w.SelectionSlider(options=gains, value=gains[-1], description="gain", **slow),
-        "width": w.SelectionSlider(options=widths, value=widths[0], description="width", **slow),
+        "gain": w.SelectionSlider(options=gains, value=gains[-1], description="gain"),
+        "width": w.SelectionSlider(options=widths, value=widths[0], description="width"),
     }
     out = w.Output()
     fig = plt.figure(figsize=(9.0, 3.0))
@@ -409,9 +406,10 @@ def emergence_explorer(
     def draw(gain, width):
         with out:
             out.clear_output(wait=True)
-            if (gain, width) not in cache:
-                cache[(gain, width)] = emergence_view(gain, width, **settings)
-            viz.plot_emergence_view(cache[(gain, width)], fig=fig)
+            if (gain, width) not in views:
+                print(f"no network computed at gain {gain:g} and width {width}")
+                return
+            viz.plot_emergence_view(views[(gain, width)], fig=fig)
             from IPython.display import display
 
             display(fig)

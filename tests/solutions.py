@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "book").glob("0[0-9]_*.md"))
 
 EXERCISE = re.compile(
-    r"^(:{3,}|`{3,})\{exercise\}\s*\n:label: ([\w-]+)\n(.*?)^\1[ \t]*$", re.M | re.S
+    r"^(:{3,}|`{3,})\{exercise\}[^\n]*\n:label: ([\w-]+)\n(.*?)^\1[ \t]*$", re.M | re.S
 )
 SOLUTION = re.compile(
     r"^(:{3,}|`{3,})\{solution\} ([\w-]+)\n((?::[\w-]+:[^\n]*\n)*)(.*?)^\1[ \t]*$", re.M | re.S

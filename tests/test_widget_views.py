@@ -66,11 +66,10 @@ def test_ansatz_explorer_opens_on_the_last_checkpoint_and_layer(monkeypatch):
     assert not _controls(box)["power"].continuous_update
 
 
-def test_emergence_explorer_opens_on_the_static_twin_and_trains_each_pair_once(monkeypatch):
+def test_emergence_explorer_opens_on_the_static_twin_and_only_selects(monkeypatch):
     from agop import viz
 
-    def fake_view(gain, width, **settings):
-        trained.append((gain, width))
+    def fake_view(gain, width):
         W = torch.eye(width, 6)
         return {
             "gain": gain,
@@ -82,24 +81,24 @@ def test_emergence_explorer_opens_on_the_static_twin_and_trains_each_pair_once(m
             "ipr_random": 0.5,
         }
 
-    trained, drawn = [], []
+    drawn = []
     real = viz.plot_emergence_view
-    monkeypatch.setattr(widgets, "emergence_view", fake_view)
     monkeypatch.setattr(
         viz,
         "plot_emergence_view",
         lambda view, **k: drawn.append((view["gain"], view["width"])) or real(view, **k),
     )
-    twin = fake_view(30.0, 8)
-    trained.clear()
-    box = widgets.emergence_explorer([0.0, 3.0, 30.0], [8, 32], views={(30.0, 8): twin})
-    assert drawn == [(30.0, 8)] and trained == []  # the static twin's view, not retrained
+    views = {(g, k): fake_view(g, k) for g in (0.0, 3.0, 30.0) for k in (8, 32)}
+    del views[(3.0, 32)]
+    box = widgets.emergence_explorer(views)
+    assert drawn == [(30.0, 8)]  # the largest gain, the smallest width: the static twin
     c = _controls(box)
-    assert not c["gain"].continuous_update and not c["width"].continuous_update
+    assert c["gain"].options == (0.0, 3.0, 30.0) and c["width"].options == (8, 32)
     c["gain"].value = 0.0
     c["width"].value = 32
+    c["gain"].value = 3.0  # not computed: says so, draws nothing
     c["gain"].value = 30.0
-    c["width"].value = 8
-    c["gain"].value = 0.0
-    assert drawn[1:] == [(0.0, 8), (0.0, 32), (30.0, 32), (30.0, 8), (0.0, 8)]
-    assert trained == [(0.0, 8), (0.0, 32), (30.0, 32)]  # cached: each pair trained once
+    assert drawn[1:] == [(0.0, 8), (0.0, 32), (30.0, 32)]
+    assert drawn.count((0.0, 32)) == 1 and all(views[p]["gain"] == p[0] for p in drawn)
+    with pytest.raises(ValueError, match="views"):
+        widgets.emergence_explorer({})

@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -68,7 +69,8 @@ class TwoLayerNets:
     r"""``E`` independent one-hidden-layer networks
     :math:`f_e(x) = \sum_k a_{ek} \phi(w_{ek}^\top x + b_{ek})`, as batched tensors:
     ``W`` ``(E, K, D)``, ``b`` and ``a`` ``(E, K)``; ``activation`` is ``'relu'`` or
-    ``'erf'`` (:math:`\phi(h) = \operatorname{erf}(h / \sqrt2)`).
+    ``'erf'`` (:math:`\phi(h) = \operatorname{erf}(h / \sqrt2)`); ``W0``: the first layer at
+    initialisation (set by :func:`train_two_layer`), so that ``W - W0`` is what training changed.
 
     Examples:
         >>> import torch
@@ -82,6 +84,7 @@ class TwoLayerNets:
     b: torch.Tensor
     a: torch.Tensor
     activation: str = "relu"
+    W0: torch.Tensor | None = None
 
     def hidden(self, X: torch.Tensor) -> torch.Tensor:
         """Pre-activations ``(E, n, K)`` for inputs ``(n, D)`` shared by all networks or
@@ -168,6 +171,7 @@ def train_two_layer(
             return torch.randint(0, n, (E, batch), generator=g)
 
     b = torch.zeros(E, width, dtype=dtype)
+    W_init = W.clone().to(X.device)
     params = [p.to(X.device).requires_grad_() for p in (W, b, a)]
     nets = TwoLayerNets(params[0], params[1], params[2], activation=activation)
     target = 2.0 * y.to(dtype) - 1
@@ -180,7 +184,7 @@ def train_two_layer(
         loss.backward()
         opt.step()
     W, b, a = (p.detach() for p in params)
-    return TwoLayerNets(W, b, a, activation=activation)
+    return TwoLayerNets(W, b, a, activation=activation, W0=W_init)
 
 
 def two_layer_agop(nets: TwoLayerNets, X: torch.Tensor) -> torch.Tensor:
@@ -230,8 +234,11 @@ def top_eigenvectors(A: torch.Tensor, k: int) -> torch.Tensor:
 @dataclasses.dataclass
 class EmergenceResult:
     """Rows of :func:`emergence_sweep` (one per gain, seed and label condition: the mean IPR
-    of the receptive fields ``ipr_weights``, of the top AGOP eigenvectors ``ipr_agop``, of
-    the top eigenvectors of the RFM's ``M`` ``ipr_rfm``, with test accuracies), and one
+    of the receptive fields ``ipr_weights``, of what training changed in them (the rows of
+    ``W - W0``) ``ipr_delta``, of the top eigenvectors of :math:`W^\\top W` ``ipr_wtw`` and of the
+    AGOP ``ipr_agop``, of the top eigenvectors of the RFM's ``M`` ``ipr_rfm``, with test
+    accuracies: the network's ``acc_net``, the RFM's kept iterate's ``acc_rfm``, its round 0
+    (``M = I``) ``acc_rfm_identity`` and its last round ``acc_rfm_last``), and one
     example per ``(gain, labels)`` (the first seed): ``W``, ``agop``, ``M``. See
     :func:`emergence_sweep`'s example."""
 
@@ -285,52 +292,6 @@ class EmergenceResult:
         ms, ss = self.summary(stat, self.gains[-1], "shuffled")
         return (m1 - m0 > s0 + s1 and m1 - ms > s1 + ss), m0, m1, ms
 
-    def outcome(self, stat: str, what: str) -> str:
-        """A sentence saying whether ``what`` (column ``stat``) localises, by
-        :meth:`localisation`, with the mean IPRs it is judged on.
-
-        Examples:
-            >>> rows = [{"gain": g, "labels": lab, "x": v} for g, lab, v in
-            ...         [(0.0, "true", 0.1), (3.0, "true", 0.1), (3.0, "shuffled", 0.1)]]
-            >>> EmergenceResult(rows, {}, {}).outcome("x", "fields")
-            'The fields do not localise beyond the seed spread and the shuffled control: \
-mean IPR 0.100 at gain 0, 0.100 at gain 3, 0.100 with shuffled labels.'
-        """
-        ok, m0, m1, ms = self.localisation(stat)
-        detail = (
-            f"mean IPR {m0:.3f} at gain {self.gains[0]:g}, {m1:.3f} at gain "
-            f"{self.gains[-1]:g}, {ms:.3f} with shuffled labels"
-        )
-        if ok:
-            return f"The {what} localise: {detail}."
-        return (
-            f"The {what} do not localise beyond the seed spread and the shuffled control: {detail}."
-        )
-
-    def measured(self) -> str:
-        """One line for a table: whether the receptive fields, the AGOP eigenvectors and the
-        RFM's eigenvectors localise (:meth:`localisation`), their mean IPR at the last gain,
-        and the IPR ``3 / D`` of a vector of i.i.d. Gaussian entries.
-
-        Examples:
-            >>> rows = [{"gain": g, "labels": lab, "ipr_weights": v, "ipr_agop": v,
-            ...          "ipr_rfm": v} for g, lab, v in
-            ...         [(0.0, "true", 0.1), (3.0, "true", 0.1), (3.0, "shuffled", 0.1)]]
-            >>> EmergenceResult(rows, {}, {"D": 40}).measured()
-            'FC receptive fields do not localise (IPR 0.100); AGOP eigenvectors do not \
-(0.100); RFM does not (0.100); i.i.d. vector 0.075'
-        """
-        ok = {s: self.localisation(s)[0] for s in ("ipr_weights", "ipr_agop", "ipr_rfm")}
-        m = {s: self.summary(s, self.gains[-1])[0] for s in ok}
-        return (
-            f"FC receptive fields "
-            f"{'localise' if ok['ipr_weights'] else 'do not localise'} "
-            f"(IPR {m['ipr_weights']:.3f}); AGOP eigenvectors "
-            f"{'localise' if ok['ipr_agop'] else 'do not'} ({m['ipr_agop']:.3f}); "
-            f"RFM {'localises' if ok['ipr_rfm'] else 'does not'} "
-            f"({m['ipr_rfm']:.3f}); i.i.d. vector {3 / self.settings['D']:.3f}"
-        )
-
     def kept_identity(self) -> float:
         """The fraction of the RFM fits on the true labels whose validation split kept round
         0, the plain kernel with ``M = I``.
@@ -372,16 +333,18 @@ def emergence_sweep(
     true- and shuffled-label networks share their start, and a seed's rows do not depend on
     the other seeds swept with it), fit an :class:`agop.RFM` on the first ``rfm_train`` training
     examples with the same labels, and measure the mean IPR of the network's ``width``
-    receptive fields, of the top ``n_top`` eigenvectors of its AGOP (over its training
-    inputs) and of the top ``n_top`` eigenvectors of the RFM's ``M``. Gain 0 is the Gaussian
+    receptive fields and of their changes from initialisation, of the top ``n_top``
+    eigenvectors of :math:`W^\top W` and of its AGOP (over its training inputs), and of the top
+    ``n_top`` eigenvectors of the RFM's ``M``; the RFM's test accuracy at round 0 (``M = I``)
+    and at its last round tells whether its metric learned anything. Gain 0 is the Gaussian
     field with the same covariance: the null. Networks and RFMs run on ``device`` (``None``:
     CUDA when available); the results come back on the CPU.
 
     Examples:
         >>> res = emergence_sweep([0.0], [0], D=8, n_train=60, n_test=20, width=2, steps=5,
         ...                       rfm_train=40, rfm_iter=1, shuffled=False)
-        >>> sorted(res.rows[0])[:4], len(res.rows)
-        (['acc_net', 'acc_rfm', 'gain', 'ipr_agop'], 1)
+        >>> sorted(k for k in res.rows[0] if k.startswith("ipr")), len(res.rows)
+        (['ipr_agop', 'ipr_delta', 'ipr_rfm', 'ipr_weights', 'ipr_wtw'], 1)
     """
 
     gains = check_reals(gains, "gains", minimum=0)
@@ -416,6 +379,9 @@ def emergence_sweep(
         )
         agops = two_layer_agop(nets, X_all)
         ipr_w = ipr(nets.W).mean(-1).cpu()
+        ipr_d = ipr(nets.W - cast(torch.Tensor, nets.W0)).mean(-1).cpu()
+        wtw = nets.W.transpose(1, 2) @ nets.W
+        ipr_g = ipr(top_eigenvectors(wtw, n_top)).mean(-1).cpu()
         ipr_a = ipr(top_eigenvectors(agops, n_top)).mean(-1).cpu()
         for e, (seed, labels) in enumerate(conditions):
             Xt, yt = tests[e]
@@ -428,16 +394,21 @@ def emergence_sweep(
             ).fit(Xs[e][:rfm_train], ys[e][:rfm_train])
             M = rfm.Ms_[-1].cpu()  # the last AGOP round, whichever iterate validation keeps
             acc_net = float(((nets(Xt.to(dev))[e].cpu() > 0).long() == yt).float().mean())
+            acc_rounds = rfm.score_iterations(Xt, yt.numpy())
             rows.append(
                 {
                     "gain": gain,
                     "seed": seed,
                     "labels": labels,
                     "ipr_weights": float(ipr_w[e]),
+                    "ipr_delta": float(ipr_d[e]),
+                    "ipr_wtw": float(ipr_g[e]),
                     "ipr_agop": float(ipr_a[e]),
                     "ipr_rfm": float(ipr(top_eigenvectors(M, n_top)).mean()),
                     "acc_net": acc_net,
                     "acc_rfm": float(rfm.score(Xt, yt.numpy())),
+                    "acc_rfm_last": float(acc_rounds[-1]),
+                    "acc_rfm_identity": float(acc_rounds[0]),
                     "rfm_best_iter": int(rfm.best_iter_),
                 }
             )
@@ -500,6 +471,54 @@ def emergence_view(
         seed=seed,
     )
     return view_of(gain, nets.W[0].cpu(), two_layer_agop(nets, X)[0].cpu(), n_top)
+
+
+def emergence_views(
+    gains: Sequence[float],
+    width: int,
+    *,
+    seed: int = 0,
+    D: int = 40,
+    n_train: int = 4000,
+    xi: tuple[float, float] = (1.0, 2.0),
+    steps: int = 3000,
+    lr: float = 3e-3,
+    batch_size: int = 256,
+    activation: str = "erf",
+    n_top: int = 3,
+    dtype: torch.dtype = torch.float32,
+    device: Device | None = None,
+) -> dict[tuple[float, int], dict]:
+    r""":func:`emergence_view` at every gain of ``gains`` and one ``width``, the networks trained
+    together as one batch (:func:`train_two_layer`, each with its own generator seeded by
+    ``seed``: network ``e`` is the network :func:`emergence_view` trains at ``gains[e]``).
+    Returns ``{(gain, width): view}``, what :func:`agop.widgets.emergence_explorer` selects
+    from.
+
+    Examples:
+        >>> views = emergence_views([0.0, 3.0], 2, D=8, n_train=50, steps=5)
+        >>> sorted(views), tuple(views[3.0, 2]["W"].shape)
+        ([(0.0, 2), (3.0, 2)], (2, 8))
+    """
+    gains = check_reals(gains, "gains", minimum=0)
+    if not gains:
+        raise ValueError("gains must hold at least one gain")
+    dev = default_device(device)
+    data = [emergence_task(n_train, D, gain=g, xi=xi, seed=seed, dtype=dtype) for g in gains]
+    X = torch.stack([x for x, _ in data]).to(dev)
+    y = torch.stack([t for _, t in data]).to(dev)
+    nets = train_two_layer(
+        X,
+        y,
+        width=width,
+        steps=steps,
+        lr=lr,
+        batch_size=batch_size,
+        activation=activation,
+        seed=[seed] * len(gains),
+    )
+    agops = two_layer_agop(nets, X).cpu()
+    return {(g, width): view_of(g, nets.W[e].cpu(), agops[e], n_top) for e, g in enumerate(gains)}
 
 
 def view_of(gain: float, W: torch.Tensor, agop: torch.Tensor, n_top: int = 3) -> dict:

@@ -50,6 +50,7 @@ from scipy.optimize import nnls
 
 from agop._typing import ArrayLike
 from agop.data import bars_in_noise
+from agop.experiments.convergence import effective_sample_size, split_rhat
 from agop.experiments.local_signals import evaluate_methods
 from agop.patches import extract_patches
 from agop.runtime import default_device
@@ -329,7 +330,10 @@ class Posterior:
     :math:`\\frac1N \\sum_c g_c(x) g_c(x')`, :math:`g_c(x) = \\frac{1}{\\sqrt P} \\sum_i v_{ci}
     \\phi(w_c \\cdot x_i/\\sqrt q)` on the training images (its prior mean is the NNGP);
     ``train_loss`` ``(S,)``: the mean squared error on the training set, averaged over the
-    samples; ``n_samples``: how many samples were averaged.
+    samples; ``n_samples``: how many samples were averaged. The traces, one value per sample
+    (for the convergence diagnostics of :mod:`agop.experiments.convergence`): ``Q_trace``
+    ``(S, n_samples, P)`` and ``test_trace`` ``(S, n_samples, k)``, the outputs on the first
+    ``k = min(100, n_test)`` test images.
 
     See :func:`sample_posterior` for an example.
     """
@@ -339,6 +343,8 @@ class Posterior:
     kernel: torch.Tensor
     train_loss: torch.Tensor
     n_samples: int
+    Q_trace: torch.Tensor
+    test_trace: torch.Tensor
 
 
 def sample_posterior(
@@ -354,6 +360,7 @@ def sample_posterior(
     burn_in: int,
     every: int = 10,
     seed: int | Sequence[int] = 0,
+    init_scale: float = 1.0,
     dtype: torch.dtype = torch.float64,
     device: str | torch.device | None = "cpu",
 ) -> Posterior:
@@ -361,8 +368,9 @@ def sample_posterior(
     posterior at temperature :math:`T`, one chain per data set, all chains at once.
 
     ``X`` ``(S, n, c, H, W)`` and ``y`` ``(S, n)`` in ``{0, 1}`` (the target is
-    :math:`2y - 1`), ``X_test`` ``(S, m, c, H, W)``. Chains start from a draw of the prior;
-    after ``burn_in`` steps every ``every``-th step is a sample. Sampling runs in ``dtype``
+    :math:`2y - 1`), ``X_test`` ``(S, m, c, H, W)``. Chains start from a draw of the prior
+    times ``init_scale`` (above 1: over-dispersed starts, so that chains that have not
+    forgotten their start disagree, which split-:math:`\hat R` detects); after ``burn_in`` steps every ``every``-th step is a sample. Sampling runs in ``dtype``
     (float32 is about twice as fast on a CPU) on ``device`` (None: CUDA when available); the
     averages are kept in float64 on the CPU. ``seed``: one seed for all chains, or ``S`` seeds,
     one per chain, which then draws its start and its noise from its own generators (a chain
@@ -380,6 +388,7 @@ def sample_posterior(
     T = check_real(temperature, "temperature", minimum=0, strict_minimum=True)
     check_int(burn_in, "burn_in", minimum=0)
     check_int(every, "every", minimum=1)
+    init_scale = check_real(init_scale, "init_scale", minimum=0, strict_minimum=True)
 
     device = default_device(device)
     X = torch.as_tensor(X, dtype=dtype).to(device)
@@ -412,6 +421,8 @@ def sample_posterior(
         V0 = torch.stack([torch.randn(P, width, generator=g, dtype=dtype) for g in gens])
         W0, V0 = W0.to(device), V0.to(device)
         noise = [torch.Generator(device=device).manual_seed(s + 1) for s in seeds]
+    W0, V0 = W0 * init_scale, V0 * init_scale
+    n_trace = min(100, U_test.shape[1])
 
     def energy(W, V):
         residual = target - network_output(W, V, U)
@@ -423,6 +434,8 @@ def sample_posterior(
         "K": torch.zeros(S, n, n, dtype=torch.float64),
         "loss": torch.zeros(S, dtype=torch.float64),
         "count": 0,
+        "Q_trace": [],
+        "test_trace": [],
     }
 
     def record(t, params):
@@ -430,8 +443,12 @@ def sample_posterior(
             return
         with torch.no_grad():
             W, V = params
-            acc["test"] += network_output(W, V, U_test).double().cpu()
-            acc["Q"] += (V**2).mean(-1).double().cpu()
+            out = network_output(W, V, U_test).double().cpu()
+            Q = (V**2).mean(-1).double().cpu()
+            acc["test"] += out
+            acc["Q"] += Q
+            acc["Q_trace"].append(Q.float())
+            acc["test_trace"].append(out[:, :n_trace].float())
             G = (_hidden(W, U) * V[:, None]).sum(2).double() / math.sqrt(P)  # g_c(x)
             acc["K"] += (G @ G.transpose(1, 2)).cpu() / width
             acc["loss"] += ((target - network_output(W, V, U)) ** 2).mean(-1).double().cpu()
@@ -443,7 +460,15 @@ def sample_posterior(
     m = acc["count"]
     if m == 0:
         raise ValueError(f"no samples: burn_in={burn_in} must be below n_steps={n_steps}")
-    return Posterior(acc["test"] / m, acc["Q"] / m, acc["K"] / m, acc["loss"] / m, m)
+    return Posterior(
+        acc["test"] / m,
+        acc["Q"] / m,
+        acc["K"] / m,
+        acc["loss"] / m,
+        m,
+        torch.stack(acc["Q_trace"], 1),
+        torch.stack(acc["test_trace"], 1),
+    )
 
 
 def accuracy(output: ArrayLike, y: ArrayLike) -> float:
@@ -506,6 +531,7 @@ def width_sweep(
     task: dict | None = None,
     every: int = 10,
     chains: int = 1,
+    init_scale: float = 1.0,
     rfm: bool = True,
     dtype: torch.dtype = torch.float32,
     device: str | torch.device | None = "cpu",
@@ -528,12 +554,19 @@ def width_sweep(
     ``accuracy``), ``Q`` (width -> ``(seeds, P)`` read-out :math:`Q_i`), ``Q_fit`` (the same
     from :func:`fit_position_weights` on the empirical kernel), ``Q_fc`` and ``Q_fc_fit``
     (width -> ``(seeds,)``), ``grid`` (the ``(rows, cols)`` of patch positions),
-    ``band_positions`` (``(P,)`` bool: the positions that see the band) and ``M``
-    (seed -> ConvRFM's ``M``).
+    ``band_positions`` (``(P,)`` bool: the positions that see the band), ``M``
+    (seed -> ConvRFM's ``M``), ``test_mean`` (width -> ``{"CNN": (seeds, n_test), "FC": ...}``,
+    the networks' posterior-mean outputs), ``gp_mean`` (``{"NNGP local (uniform Q)": (seeds,
+    n_test), "NNGP FC": ...}``, their infinite-width limits') and ``convergence``: one dict per
+    network and width with the largest split-:math:`\hat R` and the smallest effective sample
+    size (:mod:`agop.experiments.convergence`, the ``chains`` chains of a seed, over all seeds)
+    of the :math:`Q_i` (``rhat_Q``, ``ess_Q``) and of the outputs on the first 100 test images
+    (``rhat_test``, ``ess_test``); chains of fewer than 4 samples cannot be diagnosed and get
+    :math:`\hat R = \infty` and an effective sample size of 0. Chains start from prior draws times ``init_scale``.
 
     Examples:
         >>> out = width_sweep([4], [0], n_train=20, n_test=20, sigma=2.0, temperature=0.1,
-        ...                   n_steps=20, step_size=1e-3, every=5, rfm=False)
+        ...                   n_steps=40, step_size=1e-3, every=5, rfm=False)
         >>> sorted({r["method"] for r in out["rows"]})
         ['CNN', 'FC', 'NNGP FC', 'NNGP local (uniform Q)', 'local, band only', 'local, measured Q']
         >>> out["Q"][4].shape, out["grid"]
@@ -559,6 +592,9 @@ def width_sweep(
         "Q_fc": {},
         "Q_fc_fit": {},
         "M": {},
+        "test_mean": {},
+        "gp_mean": {},
+        "convergence": [],
         "grid": (task["height"] - patch_size + 1, task["width"] - patch_size + 1),
     }
     rows_p, cols_p = out["grid"]
@@ -575,11 +611,14 @@ def width_sweep(
             ("NNGP FC", (nngp_components(X[s], None, None), nngp_components(Xt[s], X[s], None))),
         ):
             pred = gp_posterior_mean(pair[0].mean(0), pair[1].mean(0), target[s], temperature)
+            out["gp_mean"].setdefault(method, []).append(pred.numpy())
             rows.append(
                 {"method": method, "width": None, "seed": seed, "accuracy": accuracy(pred, yt[s])}
             )
+    out["gp_mean"] = {k: np.stack(v) for k, v in out["gp_mean"].items()}
     run: dict[str, Any] = dict(
         temperature=temperature,
+        init_scale=init_scale,
         n_steps=n_steps,
         step_size=step_size,
         burn_in=n_steps // 2,
@@ -600,7 +639,10 @@ def width_sweep(
 
         cnn = sample_posterior(*rep, width=N, patch_size=patch_size, seed=chain_seeds(0), **run)
         fc = sample_posterior(*rep, width=N, patch_size=None, seed=chain_seeds(1), **run)
+        for name, post in (("CNN", cnn), ("FC", fc)):
+            out["convergence"].append({"network": name, "width": N, **_diagnose(post, chains)})
         cnn, fc = _pool(cnn, chains), _pool(fc, chains)
+        out["test_mean"][N] = {"CNN": cnn.test_mean.numpy(), "FC": fc.test_mean.numpy()}
         out["Q"][N] = cnn.Q.numpy()
         out["Q_fc"][N] = fc.Q[:, 0].numpy()
         out["Q_fit"][N] = np.stack(
@@ -686,7 +728,24 @@ def _pool(post: Posterior, chains: int) -> Posterior:
         mean(post.kernel),
         mean(post.train_loss),
         post.n_samples * chains,
+        post.Q_trace,
+        post.test_trace,
     )
+
+
+def _diagnose(post: Posterior, chains: int) -> dict[str, float]:
+    """Largest split-R-hat and smallest effective sample size over seeds and quantities of the
+    ``Q_i`` and test-output traces, each seed's ``chains`` consecutive chains together."""
+    out = {}
+    if post.Q_trace.shape[1] < 4:  # too few samples to diagnose: as good as not converged
+        return {"rhat_Q": math.inf, "ess_Q": 0.0, "rhat_test": math.inf, "ess_test": 0.0}
+    for key, trace in (("Q", post.Q_trace), ("test", post.test_trace)):
+        draws = trace.reshape(-1, chains, *trace.shape[1:])  # (seeds, chains, samples, k)
+        rhat = torch.stack([split_rhat(d) for d in draws])
+        ess = torch.stack([effective_sample_size(d) for d in draws])
+        out[f"rhat_{key}"] = float(rhat.max())
+        out[f"ess_{key}"] = float(ess.min())
+    return out
 
 
 def summarise(rows: Sequence[dict], method: str, width: int | None = None) -> tuple[float, float]:
@@ -716,32 +775,6 @@ def gap(rows: Sequence[dict], method: str, ref: str, width: int) -> tuple[float,
     """
     (a, sa), (b, sb) = summarise(rows, method, width), summarise(rows, ref)
     return a - b, float(np.hypot(sa, sb))
-
-
-def verdict(rows: Sequence[dict], method: str, ref: str, widths: Sequence[int]) -> str:
-    """A sentence: the :func:`gap` of ``method`` over kernel ``ref`` at every width, in
-    points, and at which widths it lies above (below) ``ref`` by more than its spread.
-
-    Examples:
-        >>> rows = [{"method": "CNN", "width": w, "accuracy": a}
-        ...         for w, a in [(8, 0.8), (8, 0.9), (32, 0.6), (32, 0.6)]]
-        >>> rows += [{"method": "NNGP", "width": None, "accuracy": 0.7}]
-        >>> verdict(rows, "CNN", "NNGP", [8, 32])
-        'CNN minus NNGP: +15.0, -10.0 points over widths [8, 32], above it beyond the seed \
-spread at widths 8; below it at widths 32'
-    """
-    g = [gap(rows, method, ref, w) for w in widths]
-    above = [w for w, (d, s) in zip(widths, g, strict=True) if d > s]
-    below = [w for w, (d, s) in zip(widths, g, strict=True) if d < -s]
-    span = ", ".join(f"{100 * d:+.1f}" for d, _ in g)
-    where = (
-        "above it beyond the seed spread at widths " + ", ".join(map(str, above))
-        if above
-        else "never above it beyond the seed spread"
-    )
-    if below:
-        where += "; below it at widths " + ", ".join(map(str, below))
-    return f"{method} minus {ref}: {span} points over widths {list(widths)}, {where}"
 
 
 def kernel_gain(rows: Sequence[dict], method: str, ref: str) -> float:
@@ -786,82 +819,3 @@ def band_ratio(Q: ArrayLike, band_positions: ArrayLike) -> tuple[float, float]:
         )
     r = q[:, mask].mean(1) / off
     return float(r.mean()), float(r.std())
-
-
-def band_sentence(small: tuple[float, float], large: tuple[float, float]) -> str:
-    """What the :func:`band_ratio` (mean, spread) at the smallest and the largest width say:
-    whether the band gets more read-out weight at the smallest width (the ratio exceeds 1 by
-    more than its spread) and whether that fades (the smallest width's ratio less its
-    spread exceeds the largest's plus its spread).
-
-    Examples:
-        >>> band_sentence((1.5, 0.1), (1.1, 0.1))
-        'the posterior does put more read-out weight on the positions that see the band, \
-and the effect fades as the width grows and n/N shrinks, as the theory says it should'
-        >>> print(band_sentence((1.05, 0.1), (1.0, 0.1)))
-        the posterior puts no more read-out weight on the band's positions than elsewhere, beyond
-        the seed spread, and it does not fade with width beyond the seed spread
-    """
-    up = small[0] - small[1] > 1
-    fades = small[0] - small[1] > large[0] + large[1]
-    return (
-        "the posterior does put more read-out weight on the positions that see the band"
-        if up
-        else "the posterior puts no more read-out weight on the band's "
-        "positions than elsewhere, beyond the seed spread"
-    ) + (
-        ", and the effect fades as the width grows and n/N shrinks, as the theory says it should"
-        if fades
-        else ", and it does not fade with width beyond the seed spread"
-    )
-
-
-def accuracy_text(rows: Sequence[dict], method: str, width: int | None = None) -> str:
-    """``method``'s test accuracy (at ``width``) as ``"mean ± sd%"`` over seeds.
-
-    Examples:
-        >>> rows = [{"method": "CNN", "width": 8, "accuracy": a} for a in (0.7, 0.8)]
-        >>> accuracy_text(rows, "CNN", 8)
-        '75.0 ± 5.0%'
-    """
-    mu, sd = summarise(rows, method, width)
-    return f"{100 * mu:.1f} ± {100 * sd:.1f}%"
-
-
-def summary_table(
-    rows: Sequence[dict],
-    ratios: dict[int, tuple[float, float]],
-    corr_moved: float,
-    corr_seeds: float,
-) -> dict[str, str]:
-    """The measured column of the chapter's predictions table, from :func:`width_sweep`'s
-    ``rows``, the :func:`band_ratio` per width (``ratios``, smallest width first) and the
-    correlations of ConvRFM's ``M`` across a moved band (``corr_moved``) and across two
-    seeds (``corr_seeds``): keys ``"local signal adaptivity"`` and ``"finite-width gains"``.
-
-    Examples:
-        >>> rows = [{"method": m, "width": w, "accuracy": 0.5} for m, w in
-        ...         [("CNN", 8), ("FC", 8), ("ConvRFM", None), ("CNTK", None),
-        ...          ("NNGP local (uniform Q)", None), ("NNGP FC", None)]]
-        >>> out = summary_table(rows, {8: (1.5, 0.25)}, 0.9, 0.95)
-        >>> out["finite-width gains"]
-        'CNN 50.0 ± 0.0% at N = [8] vs local NNGP 50.0 ± 0.0%; FC 50.0 ± 0.0% vs FC NNGP 50.0 ± 0.0%'
-    """
-    W = list(ratios)
-    (r0, s0), r1 = ratios[W[0]], ratios[W[-1]][0]
-
-    def acc(method: str, width: int | None = None) -> str:
-        return accuracy_text(rows, method, width)
-
-    return {
-        "local signal adaptivity": (
-            f"CNN posterior: band/off-band Q {r0:.2f} ± {s0:.2f} at N = {W[0]}, {r1:.2f} at "
-            f"N = {W[-1]}; ConvRFM's M vs moved interior band: corr {corr_moved:.3f} "
-            f"(two seeds: {corr_seeds:.3f}); ConvRFM {acc('ConvRFM')} vs CNTK {acc('CNTK')}"
-        ),
-        "finite-width gains": (
-            f"CNN {', '.join(acc('CNN', w) for w in W)} at N = {W} vs local NNGP "
-            f"{acc('NNGP local (uniform Q)')}; FC {', '.join(acc('FC', w) for w in W)} vs FC "
-            f"NNGP {acc('NNGP FC')}"
-        ),
-    }
