@@ -434,7 +434,7 @@ def test_title_rule(title: str, ok: bool):
         ("It is 676.", True),
         ("Accuracy {glue:text}`acc:.2f`.", True),
         ("```{code-cell} ipython3\nrun()\n```\nChange the seed.", True),
-        ("Change the pool to max and compare the bars.", False),
+        ("Change the pool to max and compare the 2 bars.", False),  # a number, no answer
         ("The bars get sharper.", False),
     ],
 )

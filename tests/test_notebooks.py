@@ -662,3 +662,39 @@ def test_every_from_scratch_cell_passes_its_check_and_its_skeleton_fails(chapter
     """For every from-scratch cell of the book: with the instructor's code its check cell
     passes, with the student edition's skeleton (bodies emptied to ``...``) it fails."""
     assert pair_problems(chapter) == []
+
+
+@pytest.mark.parametrize("hide_solutions", [True, False])
+def test_student_pages_show_the_skeleton(hide_solutions):
+    """tools/agop_sphinx.py: in the student build (``hide_solutions``) the source of a cell
+    tagged from-scratch, as myst-nb lays it out, becomes its skeleton; its outputs, other cells
+    and the instructor's build are left alone."""
+    pytest.importorskip("sphinx_exercise")
+    from types import SimpleNamespace
+
+    from agop_sphinx import SkeletonFromScratch
+    from docutils import nodes
+    from docutils.utils import new_document
+
+    full = 'def f(x):\n    """twice x."""\n    return 2 * x'
+    document = new_document("page")
+    document.settings.env = SimpleNamespace(config=SimpleNamespace(hide_solutions=hide_solutions))
+
+    def cell(tags: list[str], source: str, output: str) -> nodes.container:
+        classes = ["cell"] + [f"tag_{t}" for t in tags]
+        source_box = nodes.container(
+            "", nodes.literal_block(source, source), classes=["cell_input"]
+        )
+        output_box = nodes.container(
+            "", nodes.literal_block(output, output), classes=["cell_output"]
+        )
+        return nodes.container("", source_box, output_box, classes=classes)
+
+    printed = "def g(y):\n    return y"  # an output that reads as code stays as it is
+    document += cell(["from-scratch"], full, printed)
+    document += cell([], full, "")
+    SkeletonFromScratch(document).apply()
+    blocks = [b.astext() for b in document.findall(nodes.literal_block)]
+    emptied = 'def f(x):\n    """twice x."""\n    ...'
+    first = emptied if hide_solutions else full
+    assert blocks == [first, printed, full, ""]
