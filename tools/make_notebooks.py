@@ -5,7 +5,10 @@
 
 Each run also writes the student edition, ``student/book/NN_*.ipynb``: the same notebooks without
 any solution (text or code), whose Colab badge and links to other chapters open the student
-copies (``make book-student`` points the student HTML's Colab links there too).
+copies (``make book-student`` points the student HTML's Colab links there too). There, a code
+cell tagged ``from-scratch`` becomes its skeleton (:func:`skeleton`: each function keeps its
+signature and docstring, its body becomes ``...``), so the check cell after it fails until the
+student writes the function; a tagged cell without a ``def`` is kept as it is, with a warning.
 
 The `.md` is the one source; the numbers come from ``book/_reference.json``, which the book build
 writes (tools/agop_sphinx.py) from its reference run (the quick profile, on 2 CPU cores), so that
