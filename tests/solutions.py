@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "book").glob("0[0-9]_*.md"))
 
 EXERCISE = re.compile(
-    r"^(:{3,}|`{3,})\{exercise\}[^\n]*\n:label: ([\w-]+)\n(.*?)^\1[ \t]*$", re.M | re.S
+    r"^(:{3,}|`{3,})\{exercise\}[ \t]*([^\n]*)\n:label: ([\w-]+)\n(.*?)^\1[ \t]*$", re.M | re.S
 )
 SOLUTION = re.compile(
     r"^(:{3,}|`{3,})\{solution\} ([\w-]+)\n((?::[\w-]+:[^\n]*\n)*)(.*?)^\1[ \t]*$", re.M | re.S
@@ -24,7 +24,45 @@ GATED = re.compile(
 
 
 def exercises(text: str) -> list[str]:
-    return [m.group(2) for m in EXERCISE.finditer(text)]
+    return [m.group(3) for m in EXERCISE.finditer(text)]
+
+
+def titles(text: str) -> list[tuple[str, str]]:
+    """``(label, title)`` of every exercise; the title is what follows ``{exercise}`` on its
+    line (empty when there is none)."""
+    return [(m.group(3), m.group(2).strip()) for m in EXERCISE.finditer(text)]
+
+
+# ``:::{exercise} ★★ Title (20 min)``: one to three stars first, the time last
+TITLE = re.compile(r"^(★{1,3}) (?=\S)(?!★)[^★]*\S \((\d+) min\)$")
+
+
+def title_problem(title: str) -> str | None:
+    """What is wrong with an exercise's title (None when it states difficulty and time)."""
+    if not title:
+        return "no title"
+    if not TITLE.match(title):
+        return f"{title!r} is not '★ Title (N min)' with one to three stars"
+    return None
+
+
+# a solution that only says what to do ("Change X and compare") gives no answer
+PROCEDURE = re.compile(
+    r"\A\s*(?:change|compare|run|rerun|try|vary|repeat|plot|set|use|increase|decrease|replace)\b",
+    re.I,
+)
+
+
+def answer_problem(body: str) -> str | None:
+    """Why a solution's body is not an answer (None when it is one): it must hold a number,
+    some mathematics, a glued value or a code cell that computes the answer, and a solution
+    without code must not open with an instruction."""
+    computes = "{code-cell}" in body
+    if not computes and PROCEDURE.match(body):
+        return f"it opens with an instruction, not an answer: {body.strip()[:60]!r}"
+    if not (computes or re.search(r"\d|\$|\{glue", body)):
+        return "it holds no number, mathematics, glued value or computation"
+    return None
 
 
 def solutions(text: str) -> list[tuple[str, str, str]]:

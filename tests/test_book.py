@@ -15,7 +15,15 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 sys.path.insert(0, str(ROOT / "tools"))
-from solutions import exercises, probes, solutions, words  # noqa: E402  (tests/solutions.py)
+from solutions import (  # noqa: E402  (tests/solutions.py)
+    answer_problem,
+    exercises,
+    probes,
+    solutions,
+    title_problem,
+    titles,
+    words,
+)
 
 
 def toc_files() -> list[str]:
@@ -349,3 +357,86 @@ def test_notebook_links_work_in_colab(chapter: Path, edition: str):
         assert re.search(rf"/blob/[^/]+/{folder}/\d\d_\w+\.ipynb$", url), url
     if "92_kernels" in chapter.read_text():
         assert any(u.startswith("https://") and "/book/92_kernels.html" in u for u in links)
+
+
+# --- exercises say how hard and how long, and their solutions answer -----------------------------
+
+PAGES = sorted(BOOK.glob("[0-9][0-9]_*.md"))  # every page, chapters and appendices alike
+
+# Chapters whose exercises do not comply yet (no "★★ Title (20 min)", or a solution that is a
+# procedure): their authors are fixing them on other branches. The integrator removes each name
+# as its chapter lands, and empties the set; a chapter listed here that complies fails the test,
+# so the set cannot go stale.
+PENDING = {
+    "01_ansatz",
+    "03_pretrained",
+    "04_convrfm_edges",
+    "05_deep_convrfm",
+    "06_local_signals",
+    "07_other_accounts",
+}
+
+
+def exercise_problems(text: str) -> list[str]:
+    """Every exercise whose title lacks one to three stars or a time, and every solution that
+    gives no answer."""
+    problems = [
+        f"exercise {label}: {why}"
+        for label, title in titles(text)
+        if (why := title_problem(title)) is not None
+    ]
+    problems += [
+        f"solution to {label}: {why}"
+        for label, _, body in solutions(text)
+        if (why := answer_problem(body)) is not None
+    ]
+    return problems
+
+
+def test_pending_names_pages():
+    assert PENDING <= {p.stem for p in PAGES}, PENDING - {p.stem for p in PAGES}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
+def test_exercises_state_difficulty_and_time_and_solutions_answer(page: Path):
+    """``:::{exercise} ★★ Title (20 min)``: one to three stars, a title, the time in minutes;
+    each solution holds the answer (a number, mathematics, a glued value or a computation), not
+    a procedure."""
+    problems = exercise_problems(page.read_text())
+    if page.stem in PENDING:
+        assert problems, f"{page.stem} complies now: remove it from PENDING in {__file__}"
+        pytest.xfail(f"{page.stem} is PENDING: {len(problems)} exercise problems left")
+    assert not problems, f"{page.name}: " + "; ".join(problems)
+
+
+@pytest.mark.parametrize(
+    ("title", "ok"),
+    [
+        ("★★ Ridge by hand (20 min)", True),
+        ("★ A (5 min)", True),
+        ("★★★ Three stars (90 min)", True),
+        ("", False),
+        ("Ridge by hand (20 min)", False),
+        ("★★★★ Four stars (20 min)", False),
+        ("★★ No time", False),
+        ("★★ Hours (1 h)", False),
+        ("★★ (20 min)", False),
+    ],
+)
+def test_title_rule(title: str, ok: bool):
+    assert (title_problem(title) is None) == ok
+
+
+@pytest.mark.parametrize(
+    ("body", "ok"),
+    [
+        ("The ratio is $P|v|^2$.", True),
+        ("It is 676.", True),
+        ("Accuracy {glue:text}`acc:.2f`.", True),
+        ("```{code-cell} ipython3\nrun()\n```\nChange the seed.", True),
+        ("Change the pool to max and compare the 2 bars.", False),  # a number, no answer
+        ("The bars get sharper.", False),
+    ],
+)
+def test_answer_rule(body: str, ok: bool):
+    assert (answer_problem(body) is None) == ok

@@ -468,3 +468,233 @@ def test_bookkeeping_cells_are_colab_forms(tmp_path):
     assert code[1]["source"] == (
         '#@title Bookkeeping: glue values for the text\nglue("acc", 0.5, display=False)\nn = 3'
     )
+
+
+# --- implement-it exercises: from-scratch cells, their checks and the student's skeletons -------
+
+
+def test_skeleton_keeps_signatures_docstrings_imports_and_comments():
+    from make_notebooks import skeleton
+
+    source = (
+        "import torch\n# shared by both\nimport torch.nn.functional as F\n\n\n"
+        "@torch.no_grad()\ndef u_of(X, y,\n         k: int = 3) -> torch.Tensor:\n"
+        '    """u = (1/n) sum_i y_i sum_j x_i[j].\n\n    Shape (q,)."""\n'
+        "    # unfold: (n, q, P)\n    p = F.unfold(X, k)\n"
+        '    return torch.einsum("n,nqp->q", y, p) / len(y)\n\n\n'
+        "def plain(x):\n    return x + 1\n\n\ndef inline(x): return 2 * x\n"
+    )
+    out, n = skeleton(source)
+    assert n == 3
+    assert out == (
+        "import torch\n# shared by both\nimport torch.nn.functional as F\n\n\n"
+        "@torch.no_grad()\ndef u_of(X, y,\n         k: int = 3) -> torch.Tensor:\n"
+        '    """u = (1/n) sum_i y_i sum_j x_i[j].\n\n    Shape (q,)."""\n    ...\n\n\n'
+        "def plain(x):\n    ...\n\n\ndef inline(x): ...\n"
+    )
+    namespace: dict = {}
+    exec(out, namespace)  # the skeleton is valid Python whose functions return None
+    assert namespace["u_of"](None, None) is None and namespace["plain"](1) is None
+    assert namespace["u_of"].__doc__.startswith("u = (1/n)")
+
+
+def test_skeleton_leaves_a_cell_without_def_and_the_notebook_warns(tmp_path, capsys):
+    from make_notebooks import notebook, skeleton
+
+    assert skeleton("x = 1\nprint(x)") == ("x = 1\nprint(x)", 0)
+    assert skeleton("%timeit f()") == ("%timeit f()", 0)
+    chapter = tmp_path / "98_x.md"
+    chapter.write_text(
+        HEAD + "# T\n\n```{code-cell} ipython3\n:tags: [from-scratch]\n\nx = 1\n```\n\n"
+        "```{code-cell} ipython3\n:tags: [from-scratch]\n\n"
+        'def f(x):\n    """twice x."""\n    return 2 * x\n```\n'
+    )
+    student = notebook(chapter, solutions=False, reference={})
+    teacher = notebook(chapter, reference={})
+    code = [c["source"] for c in student["cells"] if c["cell_type"] == "code"]
+    assert code == ["x = 1", 'def f(x):\n    """twice x."""\n    ...']
+    assert "98_x.md: a cell tagged from-scratch has no top-level def" in capsys.readouterr().err
+    assert [c["source"] for c in teacher["cells"] if c["cell_type"] == "code"][1].endswith(
+        "return 2 * x"
+    )
+
+
+def scratch_pairs(chapter: Path) -> list[tuple[list, int]]:
+    """``(code cells, index)`` of each ``from-scratch`` cell of a chapter (its check is the
+    next code cell)."""
+    import jupytext
+
+    code = [c for c in jupytext.read(chapter).cells if c.cell_type == "code"]
+    return [(code, i) for i, c in enumerate(code) if "from-scratch" in c.metadata.get("tags", [])]
+
+
+def _namespace(code: list, upto: int, *, whole: bool) -> dict:
+    """What a check cell may use: the imports of the chapter's earlier cells and its
+    parameters cell; with ``whole``, every earlier cell executed (cells with IPython magics,
+    such as the install cell, are left out)."""
+    import ast
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    namespace: dict = {"__name__": "__chapter__"}
+    for cell in code[:upto]:
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        if not whole and "parameters" not in cell.metadata.get("tags", []):
+            tree.body = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        exec(compile(tree, "<earlier cell>", "exec"), namespace)
+    return namespace
+
+
+def run_pair(code: list, i: int) -> tuple[BaseException | None, BaseException | None, bool]:
+    """Run a from-scratch cell and its check twice, as the instructor (the full cell) and as
+    the student (its skeleton) would, each in a fresh namespace: ``(instructor's error,
+    student's error, whole)``, where ``whole`` says that the check needed the chapter's earlier
+    cells executed (a NameError with the imports and parameters alone)."""
+    import contextlib
+    import io
+
+    from make_notebooks import skeleton
+
+    made: dict[bool, dict] = {}  # each namespace built once, then copied for each attempt
+
+    def attempt(scratch: str, whole: bool) -> BaseException | None:
+        with contextlib.redirect_stdout(io.StringIO()):
+            if whole not in made:
+                made[whole] = _namespace(code, i, whole=whole)
+            namespace = dict(made[whole])
+            try:
+                exec(compile(scratch, "<from-scratch>", "exec"), namespace)
+                exec(compile(code[i + 1].source, "<check>", "exec"), namespace)
+            except Exception as error:  # noqa: BLE001  (any failure of the check counts)
+                return error
+        return None
+
+    whole = False
+    teacher = attempt(code[i].source, whole)
+    if isinstance(teacher, NameError):
+        whole = True
+        teacher = attempt(code[i].source, whole)
+    return teacher, attempt(skeleton(code[i].source)[0], whole), whole
+
+
+def pair_problems(chapter: Path) -> list[str]:
+    """What is wrong with a chapter's implement-it cells: a from-scratch cell without a def or
+    without a check after it, a check that fails on the instructor's code, or one that passes
+    on the student's skeleton (it would check nothing)."""
+    from make_notebooks import skeleton
+
+    problems = []
+    for code, i in scratch_pairs(chapter):
+        where = f"{chapter.stem} code cell {i}"
+        if not skeleton(code[i].source)[1]:
+            problems.append(f"{where}: a from-scratch cell without a top-level def")
+            continue
+        if i + 1 == len(code):
+            problems.append(f"{where}: no check cell after the from-scratch cell")
+            continue
+        teacher, student, _ = run_pair(code, i)
+        if teacher is not None:
+            problems.append(f"{where}: the check fails on the full code: {teacher!r}")
+        if student is None:
+            problems.append(f"{where}: the check passes on the student's skeleton")
+        elif isinstance(student, (SyntaxError, NameError)):
+            problems.append(f"{where}: the skeleton breaks the cell itself: {student!r}")
+    return problems
+
+
+SCRATCH_CHAPTER = (
+    HEAD
+    + "# T\n\n```{code-cell} ipython3\nimport torch\n```\n\n"
+    + "```{code-cell} ipython3\n:tags: [parameters]\n\nN = 5\n```\n\n"
+    + "```{code-cell} ipython3\nx = torch.arange(N, dtype=torch.float64)\n```\n\n"
+    + "```{code-cell} ipython3\n:tags: [from-scratch]\n\nimport math\n\n\n"
+    + 'def norm2(x):\n    """sqrt(sum_i x_i^2)."""\n    return math.sqrt(float((x * x).sum()))\n```\n\n'
+    + "```{code-cell} ipython3\nCHECK\n```\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("check", "problem", "whole"),
+    [
+        # self-contained: runs on the imports and the parameters cell alone
+        ("v = torch.ones(N)\nassert abs(norm2(v) - torch.linalg.norm(v)) < 1e-12", None, False),
+        # uses x from an earlier cell: the chapter's earlier cells are executed first
+        ("assert abs(norm2(x) - torch.linalg.norm(x)) < 1e-12", None, True),
+        # wrong from the start: fails on the instructor's code too
+        ("assert norm2(torch.ones(N)) == 0", "fails on the full code", False),
+        # checks nothing: passes on the skeleton
+        ("print(norm2(x))", "passes on the student's skeleton", True),
+    ],
+)
+def test_from_scratch_mechanism_on_a_synthetic_chapter(tmp_path, check, problem, whole):
+    """The instructor's pair passes and the student's fails; the checker catches a check that
+    is wrong or that checks nothing, and runs the chapter's earlier cells only when needed."""
+    chapter = tmp_path / "97_x.md"
+    chapter.write_text(SCRATCH_CHAPTER.replace("CHECK", check))
+    ((code, i),) = scratch_pairs(chapter)
+    problems = pair_problems(chapter)
+    if problem is None:
+        assert problems == []
+        teacher, student, needed = run_pair(code, i)
+        assert teacher is None and isinstance(student, TypeError) and needed == whole
+    else:
+        assert len(problems) == 1 and problem in problems[0], problems
+
+
+BOOK_SCRATCH = [
+    p
+    for p in sorted((ROOT / "book").glob("[0-9][0-9]_*.md"))
+    if "jupytext:" in p.read_text()[:400] and scratch_pairs(p)
+]
+
+
+def test_the_book_has_from_scratch_cells():
+    """Chapter 2 at least (the first step of Theorem 1): the test below is not vacuous."""
+    assert "02_theorem" in [p.stem for p in BOOK_SCRATCH]
+
+
+@pytest.mark.parametrize("chapter", BOOK_SCRATCH, ids=[p.stem for p in BOOK_SCRATCH])
+def test_every_from_scratch_cell_passes_its_check_and_its_skeleton_fails(chapter):
+    """For every from-scratch cell of the book: with the instructor's code its check cell
+    passes, with the student edition's skeleton (bodies emptied to ``...``) it fails."""
+    assert pair_problems(chapter) == []
+
+
+@pytest.mark.parametrize("hide_solutions", [True, False])
+def test_student_pages_show_the_skeleton(hide_solutions):
+    """tools/agop_sphinx.py: in the student build (``hide_solutions``) the source of a cell
+    tagged from-scratch, as myst-nb lays it out, becomes its skeleton; its outputs, other cells
+    and the instructor's build are left alone."""
+    pytest.importorskip("sphinx_exercise")
+    from types import SimpleNamespace
+
+    from agop_sphinx import SkeletonFromScratch
+    from docutils import nodes
+    from docutils.utils import new_document
+
+    full = 'def f(x):\n    """twice x."""\n    return 2 * x'
+    document = new_document("page")
+    document.settings.env = SimpleNamespace(config=SimpleNamespace(hide_solutions=hide_solutions))
+
+    def cell(tags: list[str], source: str, output: str) -> nodes.container:
+        classes = ["cell"] + [f"tag_{t}" for t in tags]
+        source_box = nodes.container(
+            "", nodes.literal_block(source, source), classes=["cell_input"]
+        )
+        output_box = nodes.container(
+            "", nodes.literal_block(output, output), classes=["cell_output"]
+        )
+        return nodes.container("", source_box, output_box, classes=classes)
+
+    printed = "def g(y):\n    return y"  # an output that reads as code stays as it is
+    document += cell(["from-scratch"], full, printed)
+    document += cell([], full, "")
+    SkeletonFromScratch(document).apply()
+    blocks = [b.astext() for b in document.findall(nodes.literal_block)]
+    emptied = 'def f(x):\n    """twice x."""\n    ...'
+    first = emptied if hide_solutions else full
+    assert blocks == [first, printed, full, ""]

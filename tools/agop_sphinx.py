@@ -18,6 +18,9 @@
   ``{solution-start}`` ... ``{solution-end}``, only the directive: the text and code cells between
   would stay. Here they go too. And the chapters' Colab badges, like the launch buttons, open
   ``<path_to_book>/book/NN_*.ipynb``: the solution-free notebooks of tools/make_notebooks.py.
+  A code cell tagged ``from-scratch`` shows its skeleton, as the student notebooks do
+  (``make_notebooks.skeleton``: each function's body emptied to ``...``); its outputs, and the
+  check cell's after it, are those of the full code, which the build executed.
 """
 
 from __future__ import annotations
@@ -190,12 +193,39 @@ class DropHiddenSolutions(SphinxTransform):
             del parent[start : end + 1]
 
 
+FROM_SCRATCH_CLASS = "tag_from-scratch"  # myst-nb's class for a cell tagged from-scratch
+
+
+class SkeletonFromScratch(SphinxTransform):
+    """In a build with ``hide_solutions``, show each ``from-scratch`` cell's source as its
+    skeleton: the student fills the functions in."""
+
+    default_priority = 6
+
+    def apply(self, **kwargs) -> None:
+        if not self.config.hide_solutions:
+            return
+        from make_notebooks import skeleton  # tools/, on the path as a local extension's folder
+
+        for cell in self.document.findall(nodes.container):
+            if FROM_SCRATCH_CLASS not in cell.get("classes", []):
+                continue
+            for block in cell.findall(nodes.literal_block):
+                if "cell_input" not in block.parent.get("classes", []):
+                    continue  # an output, not the source
+                text, emptied = skeleton(block.astext())
+                if emptied:
+                    block.rawsource = text
+                    block.children = [nodes.Text(text)]
+
+
 def setup(app) -> dict[str, Any]:
     app.setup_extension("sphinx.ext.autodoc")
     app.setup_extension("sphinx_exercise")
     app.add_node(hidden_solution)
     app.add_directive("solution-start", GatedSolutionStart, override=True)
     app.add_transform(DropHiddenSolutions)
+    app.add_transform(SkeletonFromScratch)
     app.connect("doctree-read", colab_edition)
     app.connect("build-finished", write_reference)
     app.connect("missing-reference", resolve_reexport)

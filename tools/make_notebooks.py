@@ -5,7 +5,10 @@
 
 Each run also writes the student edition, ``student/book/NN_*.ipynb``: the same notebooks without
 any solution (text or code), whose Colab badge and links to other chapters open the student
-copies (``make book-student`` points the student HTML's Colab links there too).
+copies (``make book-student`` points the student HTML's Colab links there too). There, a code
+cell tagged ``from-scratch`` becomes its skeleton (:func:`skeleton`: each function keeps its
+signature and docstring, its body becomes ``...``), so the check cell after it fails until the
+student writes the function; a tagged cell without a ``def`` is kept as it is, with a warning.
 
 The `.md` is the one source; the numbers come from ``book/_reference.json``, which the book build
 writes (tools/agop_sphinx.py) from its reference run (the quick profile, on 2 CPU cores), so that
@@ -51,6 +54,7 @@ import ast
 import json
 import re
 import sys
+import tokenize
 import urllib.parse
 from pathlib import Path
 
@@ -598,9 +602,69 @@ def form_title(source: str, tags: list[str]) -> str | None:
     return GLUE_TITLE if re.search(r"^\s*glue\(", source, re.M) else HIDDEN_TITLE
 
 
-def _code_cell(cell) -> dict:
+FROM_SCRATCH = "from-scratch"  # the tag of a cell that writes a method in plain torch
+
+
+def _header_end(source: str, node: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[int, int]:
+    """``(line, column)`` just after the colon that ends a ``def``'s signature."""
+    lines = source.splitlines(keepends=True)[node.lineno - 1 :]
+    depth = 0
+    for tok in tokenize.generate_tokens(iter(lines).__next__):
+        if tok.type == tokenize.OP and tok.string in "([{":
+            depth += 1
+        elif tok.type == tokenize.OP and tok.string in ")]}":
+            depth -= 1
+        elif tok.type == tokenize.OP and tok.string == ":" and depth == 0:
+            return node.lineno + tok.end[0] - 1, tok.end[1]
+    raise ValueError(f"no end to the signature of {node.name}")  # unreachable for parsed code
+
+
+def skeleton(source: str) -> tuple[str, int]:
+    """A ``from-scratch`` cell as the student edition shows it, and how many functions it
+    emptied: every top-level ``def`` keeps its decorators, signature and docstring, and its body
+    (with the comments inside it) becomes ``...``; everything else (imports, comments, blank
+    lines between the functions) is kept as written.
+
+    A cell that does not parse (an IPython magic) or has no top-level ``def`` comes back as it
+    is, with 0.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source, 0
+    lines = source.splitlines(keepends=True)
+    defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    for node in reversed(defs):  # from the bottom up, so earlier line numbers stay valid
+        first = node.body[0]
+        doc = (
+            isinstance(first, ast.Expr)
+            and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)
+        )
+        line, col = _header_end(source, node)
+        if first.lineno == line:  # the body shares the signature's line: def f(x): return x
+            head = lines[line - 1][:col]
+            tail = f" {ast.get_source_segment(source, first)}; ..." if doc else " ..."
+            lines[line - 1 : node.end_lineno] = [head + tail + "\n"]
+            continue
+        indent = " " * first.col_offset
+        keep = first.end_lineno if doc else line  # the signature, and the docstring if any
+        lines[keep : node.end_lineno] = [f"{indent}...\n"]
+    out = "".join(lines)
+    return (out if source.endswith("\n") else out.rstrip("\n")), len(defs)
+
+
+def _code_cell(cell, *, solutions: bool = True, where: str = "") -> dict:
     tags = cell.metadata.get("tags", [])
     meta, source = dict(cell.metadata), cell.source
+    if not solutions and FROM_SCRATCH in tags:
+        source, emptied = skeleton(source)
+        if not emptied:
+            print(
+                f"warning: {where}: a cell tagged {FROM_SCRATCH} has no top-level def; the "
+                "student edition shows it as it is",
+                file=sys.stderr,
+            )
     title = form_title(source, tags)
     if title:
         meta["cellView"] = "form"
@@ -636,7 +700,7 @@ def notebook(chapter: Path, *, solutions: bool = True, reference: dict | None = 
                 continue
             cells.append({"cell_type": "markdown", "metadata": dict(cell.metadata), "source": text})
         elif not conv.dropping:  # a student edition drops a gated solution's code
-            cells.append(_code_cell(cell))
+            cells.append(_code_cell(cell, solutions=solutions, where=chapter.name))
     if glued:
         note = {"cell_type": "markdown", "metadata": {}, "source": GLUE_NOTE}
         cells.insert(1 if cells and cells[0]["cell_type"] == "markdown" else 0, note)
