@@ -228,3 +228,284 @@ def test_label_free_operators_on_planted_patch_subspaces():
     centred = vecs - vecs.mean(0)
     torch.testing.assert_close(patch_covariance(x, 3, padding=1), centred.T @ centred / len(vecs))
     assert extract_patches(x, 3, padding=1).shape[1] == 64
+
+
+# Mutation testing: each test below kills survivors of `make mutation MODULES=edges`
+# (CONTRIBUTING.md, "Mutation testing"), against a reference written out independently.
+
+
+def _gabor_by_definition(k, theta, lam, phi):
+    """One bank filter from the documented formula, pixel by pixel, zero-mean and unit-norm."""
+    s = min(lam / 2, k / 2)
+    c = (k - 1) / 2
+    f = np.empty((k, k))
+    for row in range(k):
+        for col in range(k):
+            u, v = col - c, row - c
+            along = u * math.cos(theta) + v * math.sin(theta)
+            f[row, col] = math.exp(-(u * u + v * v) / (2 * s * s)) * math.cos(
+                2 * math.pi * along / lam + phi
+            )
+    f -= f.mean()
+    return f / np.linalg.norm(f)
+
+
+@pytest.mark.parametrize(
+    ("k", "n_orientations", "wavelengths", "phases"),
+    [
+        (5, 8, None, (0.0, math.pi / 2)),  # defaults: 2.5, sqrt(2.5 k), k
+        (3, 2, [3.0, 8.0, 0.8], (0.0, math.pi / 2, 1.0)),  # k = 3 allowed; s capped at k / 2
+        (4, 4, [2.5], (0.3,)),  # even k: the grid's centre between pixels
+    ],
+)
+def test_bank_is_the_documented_gabor_formula(k, n_orientations, wavelengths, phases):
+    bank, theta = oriented_filter_bank(k, n_orientations, wavelengths, phases)
+    lams = [2.5, math.sqrt(2.5 * k), k] if wavelengths is None else wavelengths
+    expected, angles = [], []
+    for i in range(n_orientations):
+        t = i * math.pi / n_orientations
+        for lam in lams:
+            for phi in phases:
+                expected.append(_gabor_by_definition(k, t, lam, phi))
+                angles.append(t)
+    np.testing.assert_allclose(bank.numpy(), np.stack(expected), atol=1e-12)
+    np.testing.assert_allclose(theta.numpy(), angles, atol=1e-15)
+    assert bank.dtype == theta.dtype == torch.float64
+
+
+def test_bank_drops_vanishing_filters_and_refuses_bad_sizes():
+    """On odd k the grid is integer: the odd filter of wavelength 2 is sin(pi u) = 0 at
+    theta = 0 and pi / 2, so only the two even ones remain."""
+    bank, theta = oriented_filter_bank(5, 2, [2.0])
+    assert bank.shape == (2, 5, 5)
+    np.testing.assert_allclose(theta.numpy(), [0.0, math.pi / 2])
+    np.testing.assert_allclose(bank[0].numpy(), _gabor_by_definition(5, 0.0, 2.0, 0.0), atol=1e-12)
+    for bad in ([], [0.0], [1.0, -2.0], [[2.0, 3.0]]):
+        with pytest.raises(ValueError, match="wavelengths"):
+            oriented_filter_bank(5, wavelengths=bad)
+    with pytest.raises(ValueError, match="n_orientations"):
+        oriented_filter_bank(5, n_orientations=1)
+    with pytest.raises(ValueError, match="kernel_size"):
+        oriented_filter_bank(0)
+
+
+def _selectivity_by_definition(filters, bank, theta):
+    """The module docstring's statistics with loops: per filter v (c x k^2) and bank filter b,
+    |V b| / |v|; per orientation the best; OSI at the best orientation and the one pi/2 away;
+    the preferred angle of sum r^2 exp(2 i theta), halved."""
+    angles = sorted(set(theta.tolist()))
+    half = len(angles) // 2
+    out = {"match": [], "selectivity": [], "orientation": [], "profile": []}
+    for f in filters:
+        V = f.reshape(f.shape[0], -1).numpy()
+        V = V / np.linalg.norm(V)
+        resp = [np.linalg.norm(V @ b.flatten().numpy()) for b in bank]
+        r = [max(x for x, t in zip(resp, theta.tolist(), strict=True) if t == a) for a in angles]
+        best = int(np.argmax(r))
+        r_best, r_orth = r[best], r[(best + half) % len(angles)]
+        z = sum(
+            ri**2 * complex(math.cos(2 * a), math.sin(2 * a))
+            for ri, a in zip(r, angles, strict=True)
+        )
+        out["match"].append(max(resp))
+        out["selectivity"].append((r_best - r_orth) / (r_best + r_orth))
+        out["orientation"].append((math.atan2(z.imag, z.real) / 2) % math.pi)
+        out["profile"].append(r)
+    return out
+
+
+def test_selectivity_is_the_documented_index_on_random_colour_filters():
+    g = torch.Generator().manual_seed(5)
+    filters = 3.0 * torch.randn(4, 2, 5, 5, generator=g, dtype=torch.float64)  # not unit norm
+    bank = oriented_filter_bank(5, n_orientations=4, wavelengths=[2.5, 4.0])
+    default = oriented_filter_bank(5)  # the default: 8 orientations on the filters' own k
+    for out, ref in (
+        (orientation_selectivity(filters, bank), _selectivity_by_definition(filters, *bank)),
+        (orientation_selectivity(filters), _selectivity_by_definition(filters, *default)),
+    ):
+        for key in ("match", "selectivity", "orientation", "profile"):
+            np.testing.assert_allclose(out[key].numpy(), np.array(ref[key]), atol=1e-12)
+    # (m, k, k) filters are one-channel filters; float32 filters and banks are computed in float64
+    torch.testing.assert_close(
+        orientation_selectivity(filters[:, 0], bank)["profile"],
+        orientation_selectivity(filters[:, :1], bank)["profile"],
+    )
+    low = orientation_selectivity(filters.float(), (bank[0].float(), bank[1]))["profile"]
+    assert low.dtype == torch.float64
+    torch.testing.assert_close(low, orientation_selectivity(filters, bank)["profile"])
+
+
+def test_selectivity_refuses_malformed_filters_and_banks():
+    bank, theta = oriented_filter_bank(5, n_orientations=4)
+    with pytest.raises(ValueError, match="all-zero"):
+        orientation_selectivity(torch.stack([torch.ones(5, 5), torch.zeros(5, 5)]))
+    with pytest.raises(ValueError, match="filters must be"):
+        orientation_selectivity(torch.ones(2, 1, 5, 4))
+    with pytest.raises(ValueError, match="filters must be"):
+        orientation_selectivity(torch.ones(5, 5))
+    with pytest.raises(ValueError, match="bank filters"):
+        orientation_selectivity(torch.ones(1, 3, 3), (bank, theta))
+    odd = theta != theta.unique()[-1]  # 3 orientations left
+    with pytest.raises(ValueError, match="even number"):
+        orientation_selectivity(torch.ones(1, 5, 5), (bank[odd], theta[odd]))
+
+
+def test_errors_name_the_argument_at_fault():
+    """Each error starts with the name of the argument at fault (the validators are passed it)."""
+    x = _edge_images()[:1, :, :12, :12]
+    eye = torch.eye(9, dtype=torch.float64)
+    cases = [
+        ("kernel_size", lambda: oriented_filter_bank(0)),
+        ("n_orientations", lambda: oriented_filter_bank(5, n_orientations=1)),
+        ("filters", lambda: orientation_selectivity("abc")),
+        ("bank", lambda: orientation_selectivity(torch.ones(1, 5, 5), ("abc", torch.zeros(2)))),
+        ("M", lambda: eigen_edge_scores("abc", 1, 3)),
+        ("M", lambda: eigen_edge_scores(torch.eye(8), 1, 3)),  # q = 9
+        ("kernel_size", lambda: eigen_edge_scores(eye, 1, 0)),
+        ("n_filters", lambda: random_filter_scores(1, 3, n_filters=0)),
+        ("channels", lambda: random_filter_scores(0, 3)),
+        ("images", lambda: sobel_correlation(eye, "abc", 3)),
+        ("images", lambda: sobel_correlation(eye, x[0], 3)),
+        ("kernel_size", lambda: sobel_correlation(eye, x, 0)),
+        ("n_draws", lambda: edge_controls(eye, x, 3, n_draws=0)),
+        ("images", lambda: edge_controls(eye, "abc", 3)),
+        ("images", lambda: edge_controls(eye, x[0], 3)),
+        ("kernel_size", lambda: edge_controls(eye, x, 0)),
+        ("M", lambda: edge_controls("abc", x, 3)),
+        ("M", lambda: edge_controls(torch.eye(8), x, 3)),
+    ]
+    for name, call in cases:
+        with pytest.raises((TypeError, ValueError), match=f"^{name}"):
+            call()
+
+
+def test_eigen_scores_are_the_selectivity_of_planted_eigenvectors():
+    """M = sum_i l_i v_i v_i^T with planted orthonormal v_i and l_1 < 1: the scores are those of
+    the v_i (a custom bank used), the eigenvalues l_i / l_1; the default is 6 filters; integer
+    and float32 M are computed in float64."""
+    g = torch.Generator().manual_seed(3)
+    Q, _ = torch.linalg.qr(torch.randn(9, 9, generator=g, dtype=torch.float64))
+    lam = torch.tensor([0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.05, 0.02, 0.01], dtype=torch.float64)
+    M = (Q * lam) @ Q.T
+    bank = oriented_filter_bank(3, n_orientations=4)
+    out = eigen_edge_scores(M, 1, 3, n_filters=3, bank=bank)
+    ref = orientation_selectivity(Q.T[:3].reshape(3, 1, 3, 3), bank)  # sign-free statistics
+    for key in ref:
+        torch.testing.assert_close(out[key], ref[key])
+    torch.testing.assert_close(out["eigenvalue"], lam[:3] / lam[0])
+    assert len(eigen_edge_scores(M, 1, 3)["eigenvalue"]) == 6
+    D = torch.diag(torch.arange(9, 0, -1)).tolist()  # integers: eigenvectors the pixels
+    out = eigen_edge_scores(D, 1, 3, n_filters=2, bank=bank)
+    torch.testing.assert_close(out["eigenvalue"], torch.tensor([1.0, 8 / 9], dtype=torch.float64))
+    low = eigen_edge_scores(M.float(), 1, 3, n_filters=3, bank=bank)
+    high = eigen_edge_scores(M.float().double(), 1, 3, n_filters=3, bank=bank)
+    for key in high:
+        torch.testing.assert_close(low[key], high[key], rtol=0, atol=1e-12)
+
+
+def test_random_filter_scores_are_the_documented_draws():
+    """The filters are randn(n_filters, c k^2) of a generator seeded with seed, in float64;
+    defaults 200 filters and seed 0."""
+    bank = oriented_filter_bank(3, n_orientations=4)
+    out = random_filter_scores(2, 3, n_filters=1, seed=4, bank=bank)
+    f = torch.randn(1, 18, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    ref = orientation_selectivity(f.reshape(1, 2, 3, 3), bank)
+    for key in ref:
+        torch.testing.assert_close(out[key], ref[key], rtol=0, atol=1e-12)
+    out = random_filter_scores(1, 3)
+    f = torch.randn(200, 9, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    torch.testing.assert_close(
+        out["profile"], orientation_selectivity(f.reshape(200, 1, 3, 3))["profile"]
+    )
+
+
+def _small_images():
+    """Two 2-channel 10 x 14 images (non-square): a smoothed step plus noise."""
+    g = torch.Generator().manual_seed(7)
+    cols = torch.arange(14, dtype=torch.float64)
+    step = torch.sigmoid(cols - 6.5).expand(10, 14)
+    noise = 0.3 * torch.randn(2, 2, 10, 14, generator=g, dtype=torch.float64)
+    return step + noise
+
+
+def test_sobel_correlation_on_colour_non_square_images_and_kernels_is_the_definition():
+    """Brute force: the feature map ||A^(1/2) p|| of every zero-padded kh x kw patch p, against
+    skimage's Sobel of the channel mean, over the positions whose patch lies inside."""
+    from skimage.filters import sobel
+
+    x = _small_images()
+    kh, kw = 3, 5
+    q = 2 * kh * kw
+    g = torch.Generator().manual_seed(8)
+    B = torch.randn(q, q, generator=g, dtype=torch.float64)
+    A = B @ B.T / q
+    w, Q = torch.linalg.eigh(A)
+    root = (Q * w.clamp_min(0).sqrt()) @ Q.T
+    expected = []
+    for img in x:
+        padded = torch.nn.functional.pad(img, (kw // 2, kw // 2, kh // 2, kh // 2))
+        fmap = np.zeros((10, 14))
+        for r in range(10):
+            for c in range(14):
+                fmap[r, c] = float((root @ padded[:, r : r + kh, c : c + kw].flatten()).norm())
+        edges = sobel(img.mean(0).numpy())
+        inside = (slice(1, 9), slice(2, 12))
+        expected.append(np.corrcoef(fmap[inside].ravel(), edges[inside].ravel())[0, 1])
+    np.testing.assert_allclose(sobel_correlation(A, x, (kh, kw)), expected, atol=1e-10)
+    out = edge_controls(A, x, (kh, kw), n_draws=2)
+    assert out["M"] == pytest.approx(np.mean(expected), abs=1e-10)
+    # a float32 M is computed in float64: the same as its exact float64 copy
+    low, high = (edge_controls(M, x, (kh, kw), n_draws=2) for M in (A.float(), A.float().double()))
+    for key in ("M", "spectrum_mean", "spectrum_std"):
+        assert low[key] == pytest.approx(high[key], abs=1e-12)
+
+
+def test_sobel_correlation_is_undefined_for_a_constant_map_or_gradient():
+    x = _small_images()[:1, :1]
+    with pytest.raises(ValueError, match="constant"):  # M = 0: a constant feature map
+        sobel_correlation(torch.zeros(9, 9), x, 3)
+    # a diagonal ramp: Sobel's magnitude is exactly 2 inside, the patch norm is not constant
+    rows, cols = torch.meshgrid(torch.arange(10.0), torch.arange(14.0), indexing="ij")
+    ramp = (rows + cols).double().expand(1, 1, 10, 14)
+    with pytest.raises(ValueError, match="constant"):
+        sobel_correlation(torch.eye(9), ramp, 3)
+
+
+def test_edge_controls_spectrum_statistics_are_the_mean_and_sample_std_of_the_draws():
+    """Defaults: 5 draws from seed 0; spectrum_std the sample standard deviation (ddof 1), 0 for
+    one draw; integer M computed in float64."""
+    x = _small_images()[:1, :1]
+    M = torch.diag(torch.arange(1, 10)).tolist()  # integers
+    out = edge_controls(M, x, 3)
+    generator = torch.Generator().manual_seed(0)
+    lam = torch.arange(1, 10, dtype=torch.float64)
+    draws = []
+    for _ in range(5):
+        B = torch.randn(9, 9, generator=generator, dtype=torch.float64)
+        Q, R = torch.linalg.qr(B)
+        O = Q * torch.sign(torch.diagonal(R))
+        draws.append(float(sobel_correlation(O @ torch.diag(lam) @ O.T, x, 3)[0]))
+    np.testing.assert_allclose(out["spectrum_draws"], draws, atol=1e-10)
+    assert out["spectrum_mean"] == pytest.approx(sum(draws) / 5, abs=1e-10)
+    sample_std = math.sqrt(sum((d - sum(draws) / 5) ** 2 for d in draws) / 4)
+    assert out["spectrum_std"] == pytest.approx(sample_std, abs=1e-10)
+    assert out["M"] == pytest.approx(float(sobel_correlation(torch.diag(lam), x, 3)[0]), abs=1e-12)
+    two = edge_controls(M, x, 3, n_draws=2)
+    assert two["spectrum_std"] == pytest.approx(abs(draws[0] - draws[1]) / math.sqrt(2), abs=1e-10)
+    assert edge_controls(M, x, 3, n_draws=1)["spectrum_std"] == 0.0
+
+
+def test_fit_shuffled_defaults_to_seed_0():
+    """A recording estimator: the labels it is fitted on are y[randperm(n)] of seed 0."""
+    from sklearn.base import BaseEstimator
+
+    from agop.edges import fit_shuffled
+
+    class Recorder(BaseEstimator):
+        def fit(self, X, y):
+            self.y_ = np.asarray(y)
+            return self
+
+    y = np.arange(12)
+    order = torch.randperm(12, generator=torch.Generator().manual_seed(0)).numpy()
+    np.testing.assert_array_equal(fit_shuffled(Recorder(), np.zeros((12, 2)), y).y_, y[order])
