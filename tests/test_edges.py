@@ -509,3 +509,11 @@ def test_fit_shuffled_defaults_to_seed_0():
     y = np.arange(12)
     order = torch.randperm(12, generator=torch.Generator().manual_seed(0)).numpy()
     np.testing.assert_array_equal(fit_shuffled(Recorder(), np.zeros((12, 2)), y).y_, y[order])
+
+
+def test_sobel_correlation_refuses_a_ramp_whose_gradient_is_constant_up_to_round_off():
+    """A ramp along one axis has Sobel magnitude sqrt 2 at every inner pixel; rounding gives
+    its magnitudes a standard deviation of about 1e-16, which must not pass for an edge map."""
+    ramp = torch.arange(14, dtype=torch.float64).expand(1, 1, 10, 14) / 13
+    with pytest.raises(ValueError, match="undefined for a constant image"):
+        sobel_correlation(torch.eye(9, dtype=torch.float64), ramp, 3)
