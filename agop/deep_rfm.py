@@ -18,9 +18,9 @@ the kernel loses one layer of depth per featurisation (so it never sees more dep
 CNN). A kernel without a depth (the Laplace, RBF or one-layer CNNGP kernel) compares patches
 once, like one conv layer: every layer uses it unchanged (its ``kernel_depth`` is 1), and
 ``depth`` then only bounds the number of layers. The paper's Algorithm 2 applies a nonlinearity ``phi`` to the random features; the
-authors' code (``get_layer_from_M`` in their ConvRFM repository) applies none. The estimator
-defaults to the paper, with ``phi = ReLU``, the CNN's activation; ``nonlinearity=None`` is the
-code's choice. Features come from AGOPs, models from convex solves (kernel ridge regression).
+authors' code (``get_layer_from_M`` in their ConvRFM repository) applies none. The paper names
+no particular ``phi``; the estimator's default, ``phi = ReLU`` (the CNN's activation), is our
+choice; ``nonlinearity=None`` is the code's. Features come from AGOPs, models from convex solves (kernel ridge regression).
 
 :class:`RandomFeatureConv` is the featurisation on its own, reusable with any metric ``M``;
 :func:`featurize` is its one-call form. :class:`DeepConvRFM` is the scikit-learn estimator.
@@ -186,8 +186,8 @@ class RandomFeatureConv:
     ``H x W`` image becomes ``(H - k + 1) x (W - k + 1)`` with ``width`` channels. Build it from
     a metric with :meth:`from_metric` (rows of ``W`` drawn from ``N(0, M)``) or from given
     filters. ``nonlinearity``: ``None``/``'none'`` (the authors' code: the next kernel's ReLU
-    acts), ``'relu'`` (the paper's Algorithm 2 applies a ``phi``; :class:`DeepConvRFM`'s
-    default), ``'abs'``, ``'tanh'`` or a callable applied elementwise.
+    acts), ``'relu'`` (the paper's Algorithm 2 applies an unnamed ``phi``; ReLU is our choice and
+    :class:`DeepConvRFM`'s default), ``'abs'``, ``'tanh'`` or a callable applied elementwise.
 
     Examples:
         One 1 x 1 filter, the difference of two channels, then a ReLU:
@@ -336,9 +336,9 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
     width : number of random filters of each featurisation.
     patch_size : odd patch side ``k`` of every layer.
     n_iter : AGOP rounds of each layer's ConvRFM (the best iterate on validation is kept).
-    nonlinearity : ``phi`` of the featurisation ``phi(conv(X_l, W_l))``: ``'relu'`` (default:
-        the paper's Algorithm 2 applies a nonlinearity, and ReLU is the activation of the CNN
-        and of the CNTK), ``'abs'``, ``'tanh'``, a callable, or ``None``: no nonlinearity, as
+    nonlinearity : ``phi`` of the featurisation ``phi(conv(X_l, W_l))``: ``'relu'`` (default, our
+        choice: the paper's Algorithm 2 applies an unnamed nonlinearity, and ReLU is the
+        activation of the CNN and of the CNTK), ``'abs'``, ``'tanh'``, a callable, or ``None``: no nonlinearity, as
         in the authors' code (``get_layer_from_M``), where the next kernel's ReLU is the only
         one.
     random_state : seed (or ``numpy`` RandomState) of the validation split, the AGOP

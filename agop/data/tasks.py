@@ -77,7 +77,8 @@ def bars_in_noise(
     return X.to(device=device, dtype=dtype), y.to(device)
 
 
-# The paper puts a 28 x 28 MNIST digit in a 42 x 42 frame: the frame is 1.5 times the digit.
+# The authors' notebook (aradha/agop_feature_learning, kernel_machine_agop/conv_rfm/
+# CRFM_noisy_mnist.ipynb) puts a 28 x 28 MNIST digit in a 42 x 42 frame: 1.5 times the digit.
 # scikit-learn's 8 x 8 digits keep that ratio in a 12 x 12 frame.
 DEFAULT_FRAME = {"digits": 12, "mnist": 42}
 
@@ -123,10 +124,11 @@ def digits_in_noise(
 
     The frame is i.i.d. Gaussian noise of standard deviation :math:`0.5 \sqrt{\sigma}`; an ``s x s``
     window at a uniformly random offset is replaced by a digit (values in ``[0, 1]``).
-    ``source="mnist"``: MNIST's 28 x 28 digits in a 42 x 42 frame, as in the paper (needs the
+    ``source="mnist"``: MNIST's 28 x 28 digits in a 42 x 42 frame, as in the authors' notebook
+    (``CRFM_noisy_mnist.ipynb`` in aradha/agop_feature_learning; needs the
     MNIST files, see :func:`agop.data.load_dataset`; ``root`` and ``download`` are passed to it).
     ``source="digits"`` (offline, the quick profile): scikit-learn's 8 x 8 digits in a 12 x 12
-    frame, the paper's ratio 42/28 = 1.5. ``split`` picks the digits: MNIST's own train/test
+    frame, the same ratio 42/28 = 1.5. ``split`` picks the digits: MNIST's own train/test
     split, or a fixed 75%/25% split of scikit-learn's 1797 digits, so a training set and a test set
     never share a digit image. Digits are drawn without replacement while the pool lasts (with
     replacement when ``n`` exceeds it).
