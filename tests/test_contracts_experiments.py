@@ -124,6 +124,8 @@ def test_chains_are_pooled_per_seed(monkeypatch):
             kernel=torch.eye(X.shape[1], dtype=F64).expand(S, -1, -1).clone(),
             train_loss=first,
             n_samples=5,
+            Q_trace=first[:, None, None].expand(S, 5, P).clone(),
+            test_trace=first[:, None, None].expand(S, 5, min(100, X_test.shape[1])).clone(),
         )
 
     monkeypatch.setattr(rn, "sample_posterior", fake)

@@ -281,6 +281,11 @@ def _registry() -> dict[str, Callable[[int], Any]]:
         "agop.experiments.emergence.emergence_view": lambda s: emergence_experiment.emergence_view(
             2.0, 2, seed=s, D=6, n_train=20, steps=3, batch_size=5, n_top=1
         ),
+        "agop.experiments.emergence.emergence_views": lambda s: (
+            emergence_experiment.emergence_views(
+                [2.0], 2, seed=s, D=6, n_train=20, steps=3, batch_size=5, n_top=1
+            )
+        ),
         "agop.experiments.local_signals.evaluate_methods": evaluate,
         "agop.experiments.local_signals.compare_methods": compare,
         "agop.experiments.renormalization.band_task": lambda s: renormalization.band_task(
