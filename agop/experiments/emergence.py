@@ -457,20 +457,12 @@ def emergence_view(
         >>> tuple(view["W"].shape), tuple(view["eigvecs"].shape), view["ipr_random"]
         ((2, 8), (3, 8), 0.375)
     """
-
-    X, y = emergence_task(n_train, D, gain=gain, xi=xi, seed=seed, dtype=dtype)
-    X, y = X.to(default_device(device)), y.to(default_device(device))
-    nets = train_two_layer(
-        X[None],
-        y[None],
-        width=width,
-        steps=steps,
-        lr=lr,
-        batch_size=batch_size,
-        activation=activation,
-        seed=seed,
-    )
-    return view_of(gain, nets.W[0].cpu(), two_layer_agop(nets, X)[0].cpu(), n_top)
+    gain = check_real(gain, "gain", minimum=0)
+    views = emergence_views(
+        [gain], width, seed=seed, D=D, n_train=n_train, xi=xi, steps=steps, lr=lr,
+        batch_size=batch_size, activation=activation, n_top=n_top, dtype=dtype, device=device,
+    )  # fmt: skip
+    return views[gain, width]
 
 
 def emergence_views(
