@@ -9,6 +9,9 @@
 * Figures, equations and exercises are numbered per chapter by Sphinx itself (``numfig`` under
   the numbered toctrees of _toc.yml: chapter 4 is book/04_*.md, its second figure Figure 4.2,
   the appendices A, B, C, D; the preface's numbers have no prefix).
+* Notebooks execute through nbclient with kernel messages read in one-second polls
+  (``execute.poll_in_slices``, tools/execute.py): a missed socket wake-up otherwise holds a
+  cell until its 600 s timeout.
 * The book's reference run, ``book/_reference.json``: after an HTML build, each chapter's number,
   the numbers Sphinx gave its figures, equations and exercises, and the value of every number it
   glued (``text/plain``, as myst-nb stores it), for tools/make_notebooks.py, which writes them
@@ -31,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from docutils import nodes
+from execute import poll_in_slices  # tools/, on the path as a local extension
 from sphinx.transforms import SphinxTransform
 from sphinx_exercise.directive import SolutionStartDirective
 from sphinx_exercise.nodes import solution_end_node
@@ -220,6 +224,7 @@ class SkeletonFromScratch(SphinxTransform):
 
 
 def setup(app) -> dict[str, Any]:
+    poll_in_slices()
     app.setup_extension("sphinx.ext.autodoc")
     app.setup_extension("sphinx_exercise")
     app.add_node(hidden_solution)

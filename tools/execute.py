@@ -11,6 +11,16 @@ the cell's index and its first line, so a hang fails at once with the cell to lo
 a silent wait. Kernels come from ipykernel < 7 (pinned in pyproject.toml): ipykernel 7.x can
 lose an execute reply and leave the client waiting on an idle kernel.
 
+Replies are waited for in one-second polls (:func:`poll_in_slices`). nbclient waits for a
+kernel's reply with pyzmq's asyncio ``poll(timeout)``, which is woken by the socket's file
+descriptor; a ZeroMQ descriptor signals edges, and a missed edge leaves the poll asleep with the
+reply already queued until its timer fires, when pyzmq's final non-blocking ``poll(0)`` finds it.
+That is the stall this project saw: a cell that takes seconds sat for exactly its 600 s timeout
+and then went on without an error. Polling in slices bounds a missed wake-up to one slice. The
+book build applies the same patch (tools/agop_sphinx.py), since myst-nb executes through
+nbclient too; nbval uses jupyter_client's blocking client, whose synchronous poll does not miss
+events.
+
 The book build has its own per-cell timeout (``execute.timeout`` in _config.yml) and nbval its
 ``--nbval-cell-timeout`` (Makefile).
 """
@@ -18,15 +28,65 @@ The book build has its own per-cell timeout (``execute.timeout`` in _config.yml)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from queue import Empty
 from typing import Any
 
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import run_sync
 
 
 class CellStalled(RuntimeError):
     """A cell ran past its timeout, or its kernel died or stopped answering."""
+
+
+SLICE = 1.0  # seconds: the longest a missed wake-up can delay a reply
+
+
+def sliced_get_msg(
+    get_msg: Callable[..., Awaitable[dict]], slice_s: float = SLICE
+) -> Callable[..., Awaitable[dict]]:
+    """``get_msg(timeout)`` of an asyncio channel, waiting in polls of at most ``slice_s``.
+
+    Each poll that times out ends with a non-blocking check of the socket, so a message whose
+    wake-up was missed is read at the end of its slice; ``Empty`` is raised only once the
+    caller's whole ``timeout`` has passed (never, for ``timeout=None``).
+    """
+
+    async def get_msg_in_slices(timeout: float | None = None) -> dict:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = slice_s if deadline is None else deadline - time.monotonic()
+            try:
+                return await get_msg(timeout=max(0.0, min(slice_s, left)))
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+    return get_msg_in_slices
+
+
+def poll_in_slices() -> None:
+    """Make every nbclient run wait for kernel messages in one-second polls (idempotent).
+
+    Patches ``NotebookClient.async_start_new_kernel_client`` so that the shell and IOPub
+    channels of each new kernel client read through :func:`sliced_get_msg`; this covers
+    nbclient's ``execute`` as jupyter-cache and myst-nb call it.
+    """
+    if getattr(NotebookClient, "_polls_in_slices", False):
+        return
+    start = NotebookClient.async_start_new_kernel_client
+
+    async def start_sliced(self: NotebookClient) -> Any:
+        kc = await start(self)
+        for channel in (kc.shell_channel, kc.iopub_channel):
+            channel.get_msg = sliced_get_msg(channel.get_msg)
+        return kc
+
+    NotebookClient.async_start_new_kernel_client = start_sliced  # type: ignore[method-assign]
+    NotebookClient.start_new_kernel_client = run_sync(start_sliced)  # type: ignore[method-assign]
+    NotebookClient._polls_in_slices = True  # type: ignore[attr-defined]
 
 
 def first_line(source: str) -> str:
@@ -48,6 +108,7 @@ def execute_notebook(
 
     ``on_cell(index, cell, seconds)`` is called after each code cell (for per-cell timings).
     """
+    poll_in_slices()
     client = NotebookClient(
         nb, timeout=timeout, kernel_name=kernel, resources={"metadata": {"path": cwd}}
     )
