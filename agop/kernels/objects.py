@@ -227,38 +227,25 @@ class Kernel:
         """:math:`K_M(X, Z)` of checked images (``Z is X``: the symmetric matrix) and checked
         parameters, with ``root`` :math:`= M^{1/2}` (``None``: the identity); nothing is
         checked again but the result."""
-        K = _driver.kernel_matrix(
-            self._ops(X, root),
-            X,
-            Z,
-            Z is X,
-            self.max_memory,
-            self.progress,
-            f"{type(self).__name__} kernel",
-            self.threads,
-            out,
-        )
+        K = _driver.kernel_matrix(self._ops(X, root), X, Z, Z is X, out=out, **self._run("kernel"))
         return checked_result(K, f"{self._label()}(X, Z)", X, Z)
 
     def _agop(self, X: Tensor, Z: Tensor, dual_coef: Tensor, root: Tensor | None) -> Tensor:
         """The patch-AGOP of checked inputs (``dual_coef`` ``(m, C)``), as :meth:`_matrix`."""
-        A = _driver.patch_agop(
-            self._ops(X, root),
-            X,
-            Z,
-            dual_coef,
-            root,
-            self.max_memory,
-            self.progress,
-            f"{type(self).__name__} patch-AGOP",
-            self.threads,
-        )
+        A = _driver.patch_agop(self._ops(X, root), X, Z, dual_coef, root, **self._run("patch-AGOP"))
         return checked_result(A, f"{self._label()}_agop", X, Z, dual_coef)
 
     def _ops(self, X: Tensor, root: Tensor | None) -> _driver.TileOps:
         """The driver's tile operations for the images ``X`` (parameters already checked)."""
         k = self.patch_size[0] if isinstance(self.patch_size, (tuple, list)) else self.patch_size
         return _driver.TileOps(self, X, int(k), int(getattr(self, "padding", 0)), root)
+
+    def _run(self, what: str) -> dict[str, Any]:
+        """The driver's options: memory budget, progress bar (named ``what``), threads."""
+        desc = f"{type(self).__name__} {what}"
+        return dict(
+            max_memory=self.max_memory, progress=self.progress, desc=desc, threads=self.threads
+        )
 
     def _label(self) -> str:
         return self.name or type(self).__name__
