@@ -42,7 +42,7 @@ from agop.estimator import ImageInputMixin, _check_labels, check_fitted, random_
 from agop.features import feature_map
 from agop.kernels import Kernel
 from agop.kernels.objects import KERNELS, fields_of
-from agop.linalg import psd_sqrt
+from agop.linalg import _psd_power
 from agop.rfm import ConvRFM
 from agop.runtime import default_device
 from agop.validation import (
@@ -169,11 +169,25 @@ def random_filters(
         M = as_tensor(M, "M", dtype=dtype)
         M = check_psd(M, "M", q, rtol=psd_tolerance(M.dtype))
         dtype = M.dtype
-        root = psd_sqrt(M, check=False)
+        root = _psd_power(M, 0.5)
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    generator = torch.Generator().manual_seed(int(seed))
-    G = torch.randn(width, q, generator=generator, dtype=torch.float64)
+    return _random_filters(root, width, channels, k, int(seed), dtype, device)
+
+
+def _random_filters(
+    root: torch.Tensor | None,
+    width: int,
+    channels: int,
+    k: int,
+    seed: int,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> torch.Tensor:
+    """:func:`random_filters` from the factor ``root`` :math:`= M^{1/2}` and checked arguments."""
+    G = torch.randn(
+        width, channels * k * k, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+    )
     W = G.to(dtype) if root is None else G.to(dtype) @ root.cpu()
     return W.reshape(width, channels, k, k).to(device)
 
@@ -261,6 +275,12 @@ class RandomFeatureConv:
             raise ValueError(
                 f"X has spatial size {tuple(X.shape[-2:])}, smaller than the patch size {k}"
             )
+        return self._features(X, max_memory)
+
+    def _features(self, X: torch.Tensor, max_memory: int | None) -> torch.Tensor:
+        """``phi(conv(X, W))`` of checked images (the filters' channels, dtype and device,
+        at least ``k x k``); only the nonlinearity's outputs are checked."""
+        k = self.patch_size
         width, Hp, Wp = self.output_shape(X.shape[1:])
         per_image = Hp * Wp * (width + self.channels * k * k) * X.element_size()
         budget = DEFAULT_MAX_MEMORY if max_memory is None else int(max_memory)
@@ -563,19 +583,15 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
                 }
             )
             if l < L - 1:
+                # the fitted metric and the layer's checked images are trusted: M^{1/2} once
                 M = layer.M_.to(layer.X_fit_.device)
-                transform = RandomFeatureConv.from_metric(
-                    M,
-                    int(self.width),
-                    X_l.shape[1],
-                    k,
-                    seed=filter_seeds[l],
-                    nonlinearity=self.nonlinearity,
-                    dtype=M.dtype,
-                    device=M.device,
+                root = _psd_power(M, 0.5)
+                W = _random_filters(
+                    root, int(self.width), X_l.shape[1], k, filter_seeds[l], M.dtype, M.device
                 )
+                transform = RandomFeatureConv(W, self.nonlinearity)
                 transforms.append(transform)
-                X_l = transform(X_l.to(device=M.device, dtype=M.dtype), max_memory=self.max_memory)
+                X_l = transform._features(X_l.to(device=M.device, dtype=M.dtype), self.max_memory)
         # the fitted state, assigned only now that every layer has been fitted
         self.layers_ = layers
         self.transforms_ = transforms

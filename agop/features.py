@@ -25,6 +25,8 @@ enter).
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 import math
 import warnings
 from collections.abc import Iterable, Sequence
@@ -487,16 +489,12 @@ def patch_agop(
     if X.is_inference():  # made under torch.inference_mode(): autograd cannot record it
         with torch.inference_mode(False):
             X = X.clone()
-    n = X.shape[0]
     sketch = None if sketch is None else check_int(sketch, "sketch", minimum=1)
     chunk_size = None if chunk_size is None else check_int(chunk_size, "chunk_size", minimum=1)
     max_memory = (
         DEFAULT_MAX_MEMORY if max_memory is None else check_int(max_memory, "max_memory", minimum=1)
     )
     seed = check_seed(seed)
-    if vectorize is None:
-        vectorize = device.type != "cpu"
-
     work = model
     model_device = _model_device(model)
     if model_device is not None and model_device != device:
@@ -504,134 +502,188 @@ def patch_agop(
     modules = dict(work.named_modules())
     convs = {name: modules[name] for name in selected}
 
-    G: dict[str, torch.Tensor | None] = {name: None for name in convs}
-    recorded: dict[str, list[torch.Tensor]] = {}
+    selected_outputs: list[torch.Tensor] = []  # checked once, on the first chunk's outputs
 
-    def hook_for(name):
-        def hook(module, inputs, out):
-            if not out.requires_grad:  # nothing upstream needs a gradient: make h a leaf
-                out = out.detach().requires_grad_()
-            recorded[name].append(out)
-            # the model goes on with a copy, so that an in-place op downstream (ReLU(inplace=True)
-            # in AlexNet and VGG) cannot overwrite the recorded h and its place in the graph
-            return out.clone()
-
-        return hook
-
-    # the read-out's input: the first Linear input after the last conv call; when f depends on
-    # the conv outputs only through it, one batched backward takes every direction to it
-    conv_calls = [0]
-    readout_inputs: list[tuple[int, torch.Tensor]] = []
-
-    def count_conv(module, inputs, out):
-        conv_calls[0] += 1
-
-    def record_readout(module, inputs):
-        readout_inputs.append((conv_calls[0], inputs[0]))
-
-    def forward(x):
-        try:
-            return _output_matrix(work(x), x.shape[0])
-        except (RuntimeError, ValueError) as err:
-            if isinstance(err, ValueError) and "model's output" in str(err):
-                raise
-            raise ValueError(f"X of shape {tuple(X.shape)} does not fit the model: {err}") from err
+    def probes(f: torch.Tensor, images: range) -> torch.Tensor:
+        n_out = f.shape[1]
+        if not selected_outputs:
+            sel = torch.arange(n_out) if outputs is None else _check_outputs(outputs, n_out)
+            selected_outputs.append(sel)
+        return _probes(selected_outputs[0], n_out, sketch, images, seed, f.dtype, device)
 
     with _eval_mode(work, "the patch-AGOP"), torch.inference_mode(False), torch.enable_grad():
-        if chunk_size is None:
-            cache = _last_level_cache() if device.type == "cpu" else None
-            chunk_size = _images_per_chunk(work, forward, X[:1].to(device), max_memory, cache=cache)
-        chunk_size = min(n, chunk_size)
-        handles = [conv.register_forward_hook(hook_for(name)) for name, conv in convs.items()]
-        for module in work.modules():
-            if isinstance(module, nn.Conv2d):
-                handles.append(module.register_forward_hook(count_conv))
-            elif isinstance(module, nn.Linear):
-                handles.append(module.register_forward_pre_hook(record_readout))
-        try:
-            for start in tqdm(range(0, n, chunk_size), desc="patch-AGOP", disable=not progress):
-                x = X[start : start + chunk_size].to(device)
-                m = x.shape[0]
-                for name in convs:
-                    recorded[name] = []
-                conv_calls[0] = 0
-                f = forward(x)
-                if not all_finite(f):
-                    raise ValueError(
-                        "the model's output on X holds NaN or inf; the patch-AGOP "
-                        "is undefined there"
-                    )
-                n_out = f.shape[1]
-                sel = torch.arange(n_out) if outputs is None else _check_outputs(outputs, n_out)
-                missing = [name for name in convs if not recorded[name]]
-                if missing:
-                    raise ValueError(
-                        f"layers {missing} were not called in the model's forward pass"
-                    )
-                names = [name for name in convs for _ in recorded[name]]
-                hs = [h for name in convs for h in recorded[name]]
-                per_dir = sum(h[0].numel() for h in hs) * m * f.element_size()
-                batch = max(1, int(max_memory // max(per_dir, 1)))
-                V = _probes(sel, n_out, sketch, range(start, start + m), seed, f.dtype, device)
-                after = [t for calls, t in readout_inputs if calls == conv_calls[0]]
-                t = after[0] if after and _is_cut(f, after[0], hs) else None
-                # from the read-out's input when it is a cut, with the directions taken there
-                root = f if t is None else t
-                chunks = (
-                    grads
-                    for b0 in range(0, V.shape[0], batch)
-                    for grads in _direction_grads(
-                        root,
-                        hs,
-                        V[b0 : b0 + batch].contiguous()
-                        if t is None
-                        else _tail_grads(f, t, V[b0 : b0 + batch]),
-                        batched=vectorize,
-                    )
-                )
-                for grads in chunks:
-                    for name, h, grad in zip(names, hs, grads, strict=True):
-                        if grad is None:
-                            raise ValueError(_detached_message(name))
-                        g = convs[name].groups
-                        grad = grad.reshape(-1, g, h.shape[1] // g, h.shape[2] * h.shape[3])
-                        contribution = _gram_sum(grad)
-                        previous = G[name]
-                        G[name] = contribution if previous is None else previous + contribution
-                del f, hs, t, after, root
-                readout_inputs.clear()
-                for name in convs:
-                    recorded[name] = []
-        finally:
-            for handle in handles:
-                handle.remove()
-
+        plan = _Plan.make(work, X, device, chunk_size, max_memory, vectorize)
+        G = _inner_grams(work, convs, X, plan, probes, progress)
     agops: dict[str, Any] = {}
-    for name, conv in convs.items():
+    for name, conv in convs.items():  # AGOP = W^T G W, per group
         Wg = filter_matrix(conv).to(dtype)
         g, kg, _ = Wg.shape
         Gn = G[name]
         if Gn is None:
             Gn = torch.zeros(g, kg, kg, dtype=dtype, device=device)
-        Gn = Gn / (n * (sketch or 1))
-        if factored:
-            agops[name] = FactoredAGOP(
-                Wg.clone(),
-                check_result(
-                    Gn,
-                    f"the inner matrix G of layer {name!r}",
-                    inputs={"X": X},
-                    hint="rescale X or use a float64 model",
-                ),
-            )
-        else:
-            agops[name] = check_result(
-                congruence(Wg, Gn),
-                f"the patch-AGOP of layer {name!r}",
-                inputs={"X": X},
-                hint="rescale X or use a float64 model",
-            )
+        Gn = Gn / (X.shape[0] * (sketch or 1))
+        what = (
+            f"the inner matrix G of layer {name!r}"
+            if factored
+            else f"the patch-AGOP of layer {name!r}"
+        )
+        result = check_result(
+            Gn if factored else congruence(Wg, Gn),
+            what,
+            inputs={"X": X},
+            hint="rescale X or use a float64 model",
+        )
+        agops[name] = FactoredAGOP(Wg.clone(), result) if factored else result
     return agops
+
+
+def _inner_grams(work, convs, X, plan, probes, progress) -> dict[str, torch.Tensor | None]:
+    r"""The core of :func:`patch_agop`: :math:`G = \sum_i \sum_j \sum_v
+    \partial_{h[j]} \langle v, f(x_i) \rangle\, \partial_{h[j]} \langle v, f(x_i) \rangle^\top`
+    per selected layer (``(groups, k, k)``), over the images ``X`` and the output directions
+    ``v`` of ``probes(f, images)``: a forward pass with hooks that record each call's conv
+    output :math:`h = W x[j]`, a backward pass per direction, the gram sum of the gradients.
+    ``plan`` decides how: images per chunk, directions per backward pass, the read-out cut."""
+    G: dict[str, torch.Tensor | None] = {name: None for name in convs}
+    n = X.shape[0]
+    with _Recorder(work, convs, X.shape) as recorder:
+        for start in tqdm(range(0, n, plan.chunk_size), desc="patch-AGOP", disable=not progress):
+            x = X[start : start + plan.chunk_size].to(plan.device)
+            f, calls = recorder.forward(x)
+            V = probes(f, range(start, start + x.shape[0]))
+            for grads in plan.output_grads(f, [h for _, h in calls], V, recorder.cut(f)):
+                for (name, h), grad in zip(calls, grads, strict=True):
+                    if grad is None:
+                        raise ValueError(_detached_message(name))
+                    g = convs[name].groups
+                    grad = grad.reshape(-1, g, h.shape[1] // g, h.shape[2] * h.shape[3])
+                    contribution = _gram_sum(grad)
+                    previous = G[name]
+                    G[name] = contribution if previous is None else previous + contribution
+            del f, calls, V  # this chunk's graph goes before the next chunk's forward
+            recorder.clear()
+    return G
+
+
+class _Recorder:
+    """Forward hooks for :func:`patch_agop`: each call's output ``h`` of every selected conv
+    layer (a leaf when nothing upstream needs a gradient; the model goes on with a copy, so
+    that an in-place op downstream, ``ReLU(inplace=True)`` in AlexNet and VGG, cannot
+    overwrite it), and the input of every ``nn.Linear`` with the number of conv calls before
+    it (the read-out's input is the first one after the last conv call)."""
+
+    def __init__(self, model: nn.Module, convs: dict[str, nn.Module], shape: Sequence[int]):
+        self.model, self.convs, self.shape = model, convs, shape
+        self.recorded: dict[str, list[torch.Tensor]] = {name: [] for name in convs}
+        self.conv_calls = 0
+        self.linear_inputs: list[tuple[int, torch.Tensor]] = []
+
+    def __enter__(self) -> _Recorder:
+        self.handles = [
+            conv.register_forward_hook(self._recorder(name)) for name, conv in self.convs.items()
+        ]
+        for module in self.model.modules():
+            if isinstance(module, nn.Conv2d):
+                self.handles.append(module.register_forward_hook(self._count_conv))
+            elif isinstance(module, nn.Linear):
+                self.handles.append(module.register_forward_pre_hook(self._record_linear))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+    def _recorder(self, name: str):
+        def hook(module, inputs, out):
+            if not out.requires_grad:
+                out = out.detach().requires_grad_()
+            self.recorded[name].append(out)
+            return out.clone()
+
+        return hook
+
+    def _count_conv(self, module, inputs, out) -> None:
+        self.conv_calls += 1
+
+    def _record_linear(self, module, inputs) -> None:
+        self.linear_inputs.append((self.conv_calls, inputs[0]))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[tuple[str, torch.Tensor]]]:
+        """The outputs ``f`` ``(m, C)`` on ``x`` and the recorded ``(layer, h)`` of every
+        call of a selected layer."""
+        self.clear()
+        f = _forward(self.model, x, self.shape)
+        if not all_finite(f):
+            raise ValueError(
+                "the model's output on X holds NaN or inf; the patch-AGOP is undefined there"
+            )
+        missing = [name for name in self.convs if not self.recorded[name]]
+        if missing:
+            raise ValueError(f"layers {missing} were not called in the model's forward pass")
+        return f, [(name, h) for name in self.convs for h in self.recorded[name]]
+
+    def cut(self, f: torch.Tensor) -> torch.Tensor | None:
+        """The read-out's input when ``f`` depends on the recorded ``h`` only through it."""
+        after = [t for calls, t in self.linear_inputs if calls == self.conv_calls]
+        hs = [h for name in self.convs for h in self.recorded[name]]
+        return after[0] if after and _is_cut(f, after[0], hs) else None
+
+    def clear(self) -> None:
+        for name in self.convs:
+            self.recorded[name] = []
+        self.conv_calls = 0
+        self.linear_inputs.clear()
+
+
+def _forward(model: nn.Module, x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """The model's outputs on ``x`` (images of ``X``, of shape ``shape``) as ``(m, C)``; an
+    error naming ``X`` when they do not fit the model."""
+    try:
+        return _output_matrix(model(x), x.shape[0])
+    except (RuntimeError, ValueError) as err:
+        if isinstance(err, ValueError) and "model's output" in str(err):
+            raise
+        raise ValueError(f"X of shape {tuple(shape)} does not fit the model: {err}") from err
+
+
+@dataclasses.dataclass
+class _Plan:
+    """How :func:`patch_agop` runs, apart from what it computes: ``chunk_size`` images per
+    forward pass, on ``device``; the output directions through one vmapped backward
+    (``vectorize``), as many at once as keep their gradients under ``max_memory`` bytes, or
+    one ordinary backward each; and, when the model's output depends on the conv outputs only
+    through the read-out's input (the cut), one vmapped backward through the read-out for
+    every direction, the rest from the cut."""
+
+    chunk_size: int
+    device: torch.device
+    max_memory: int
+    vectorize: bool
+
+    @classmethod
+    def make(cls, model, X, device, chunk_size, max_memory, vectorize) -> _Plan:
+        """The plan for ``X``: ``chunk_size`` (``None``: :func:`_images_per_chunk`, with the
+        last-level cache on the CPU) and ``vectorize`` (``None``: on accelerators only)."""
+        if chunk_size is None:
+            cache = _last_level_cache() if device.type == "cpu" else None
+            forward = functools.partial(_forward, model, shape=X.shape)
+            chunk_size = _images_per_chunk(
+                model, forward, X[:1].to(device), max_memory, cache=cache
+            )
+        if vectorize is None:
+            vectorize = device.type != "cpu"
+        return cls(min(X.shape[0], chunk_size), device, max_memory, vectorize)
+
+    def output_grads(self, f, hs, V, cut):
+        """``d <v, f> / d h`` for the directions ``v`` of ``V``, in batches, as tuples of
+        ``(b, m, ...)`` tensors, one per ``h``; from the ``cut`` when there is one."""
+        per_direction = sum(h[0].numel() for h in hs) * f.shape[0] * f.element_size()
+        batch = max(1, int(self.max_memory // max(per_direction, 1)))
+        root = f if cut is None else cut
+        for b0 in range(0, V.shape[0], batch):
+            Vb = V[b0 : b0 + batch]
+            Vb = Vb.contiguous() if cut is None else _tail_grads(f, cut, Vb)
+            yield from _direction_grads(root, hs, Vb, batched=self.vectorize)
 
 
 def _detached_message(name: str) -> str:

@@ -40,6 +40,11 @@ def psd_power(A: ArrayLike, power: float, *, check: bool = True) -> Tensor:
     power = check_real(power, "power")
     if check:
         check_psd(A, "A")
+    return _psd_power(A, power)
+
+
+def _psd_power(A: Tensor, power: float) -> Tensor:
+    """:func:`psd_power` of a checked matrix and power: no checks but the result's."""
     A = (A + A.T) / 2
     if power == 1:
         return A

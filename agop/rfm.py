@@ -26,7 +26,7 @@ import dataclasses
 import math
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,8 +46,9 @@ from agop.estimator import (
     random_seeds,
 )
 from agop.kernels import Kernel, get_kernel
+from agop.kernels._inputs import metric_root
 from agop.kernels.objects import KERNELS, fields_of
-from agop.linalg import psd_power
+from agop.linalg import _psd_power
 from agop.runtime import default_device
 from agop.solve import select_ridge
 from agop.validation import (
@@ -90,8 +91,13 @@ def normalize_feature_matrix(
     """
     normalize = check_choice(normalize, "normalize", NORMALIZATIONS)
     power = check_real(power, "power", minimum=0, strict_minimum=True)
-    A = check_finite((A + A.T) / 2, "A")
-    M = A if power == 1 else psd_power(A, power, check=False)
+    return _normalize(check_finite(A, "A"), normalize, power)
+
+
+def _normalize(A: torch.Tensor, normalize: str | None, power: float) -> torch.Tensor:
+    """:func:`normalize_feature_matrix` of a finite ``A`` and checked options."""
+    A = (A + A.T) / 2
+    M = A if power == 1 else _psd_power(A, power)
     if normalize == "max_eig":
         scale = torch.linalg.eigvalsh(M)[-1]
     elif normalize == "fro":
@@ -128,7 +134,7 @@ class KernelFit:
 
 
 def fit_kernel_machine(
-    kernel: Kernel,
+    kernel: Kernel | Callable[..., torch.Tensor],
     X: torch.Tensor,
     Y: torch.Tensor,
     X_val: torch.Tensor,
@@ -193,6 +199,34 @@ def fit_kernel_machine(
 
 
 @dataclasses.dataclass
+class _Round:
+    """A kernel object bound to one round's metric, on checked images and parameters: its
+    factor ``root`` :math:`= M^{1/2}` is computed once per round and serves every evaluation
+    of it (``K(X, X)``, ``K(X_val, X)`` and the AGOP), which check nothing again."""
+
+    kernel: Kernel
+    root: torch.Tensor | None
+
+    @property
+    def max_memory(self) -> int | None:
+        return self.kernel.max_memory
+
+    def __call__(self, X: torch.Tensor, Z: torch.Tensor, M: Any = None) -> torch.Tensor:
+        return self.kernel._matrix(X, Z, self.root)
+
+    def agop(self, X: torch.Tensor, Z: torch.Tensor, dual_coef: torch.Tensor, M: Any = None):
+        return self.kernel._agop(X, Z, dual_coef, self.root)
+
+
+def _bind(kernel: Kernel, M: torch.Tensor | None, like: torch.Tensor) -> Kernel | _Round:
+    """``kernel`` bound to the metric ``M`` (:class:`_Round`), or as it is when it is not an
+    :class:`agop.kernels.Kernel` (a user's callable is evaluated with ``M``)."""
+    if not isinstance(kernel, Kernel):
+        return kernel
+    return _Round(kernel, None if M is None else metric_root(M, like))
+
+
+@dataclasses.dataclass
 class RFMResult:
     """What :func:`rfm_iterations` returns: every iterate, its scores, and the best one
     (``best_fit`` and ``M`` are those of iterate ``best_iter``; see its example)."""
@@ -231,6 +265,11 @@ def rfm_iterations(
 ) -> RFMResult:
     r"""Algorithm 1 for a kernel object on prepared tensors (images ``X``, one-hot ``Y``).
 
+    The tensors are trusted: finite images ``(n, c, H, W)`` of one dtype and device, as
+    :meth:`ConvRFM.fit` passes them after its checks; the kernel's parameters are checked
+    once against ``X``, and each round's metric factor :math:`M_t^{1/2}` is computed once and
+    serves the round's three kernel evaluations.
+
     :math:`M_0 = I_q`; for :math:`t = 0, \dots,` ``n_iter``: fit kernel ridge regression with
     :math:`K_{M_t}` (ridge chosen on the validation split), score it, and (for
     :math:`t <` ``n_iter``) set ``M_{t+1} = normalize_feature_matrix(kernel.agop(X_s, X,
@@ -259,6 +298,10 @@ def rfm_iterations(
         1.0
     """
     n_iter = check_int(n_iter, "n_iter", minimum=0)
+    normalize = check_choice(normalize, "normalize", NORMALIZATIONS)
+    power = check_real(power, "power", minimum=0, strict_minimum=True)
+    if isinstance(kernel, Kernel):
+        kernel._check(X)
     n = X.shape[0]
     M: torch.Tensor | None = None  # the identity, without the cost of applying it
     Ms = [torch.eye(q, dtype=X.dtype, device=X.device)]
@@ -268,7 +311,8 @@ def rfm_iterations(
     bar = tqdm(range(n_iter + 1), desc=desc, disable=not progress, leave=False)
     for t in bar:
         start = time.perf_counter()
-        fit = fit_kernel_machine(kernel, X, Y, X_val, Y_val, M, ridges, solve_memory=solve_memory)
+        bound = _bind(kernel, M, X)
+        fit = fit_kernel_machine(bound, X, Y, X_val, Y_val, M, ridges, solve_memory=solve_memory)
         fits.append(fit)
         agop_seconds = 0.0
         key = (fit.val_acc, -fit.val_mse)
@@ -282,10 +326,10 @@ def rfm_iterations(
                 idx = torch.randperm(n, generator=generator)[:agop_samples].to(X.device)
                 X_s = X[idx]
             agop_start = time.perf_counter()
-            A = kernel.agop(X_s, X, fit.dual_coef / fit.scale, M=M)
+            A = bound.agop(X_s, X, fit.dual_coef / fit.scale, M=M)
             agop_seconds = time.perf_counter() - agop_start
             try:
-                M = normalize_feature_matrix(A, normalize, power).to(X.dtype)
+                M = _normalize(A, normalize, power).to(X.dtype)
                 Ms.append(M)
             except ValueError as err:
                 warnings.warn(
@@ -579,6 +623,10 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         t = self.best_iter_ if iteration is None else iteration
         if not isinstance(t, (int, np.integer)) or not 0 <= t < len(self.Ms_):
             raise ValueError(f"iteration must be in [0, {len(self.Ms_) - 1}], got {iteration!r}")
+        return self._predict(self._checked_images(X), int(t))
+
+    def _checked_images(self, X) -> torch.Tensor:
+        """``X`` as checked, padded images of the training shape, dtype and device."""
         X, _ = self._as_images(X, reset=False)
         X = check_images(X, "X", dtype=self.X_fit_.dtype, device=self.X_fit_.device)
         if tuple(X.shape[1:]) != self.image_shape_:
@@ -586,8 +634,13 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
                 f"X must have the training images' shape (c, H, W) = "
                 f"{self.image_shape_}, got {tuple(X.shape[1:])}"
             )
-        X = self._pad(X)
-        return self.kernel_(X, self.X_fit_, M=None if t == 0 else self.Ms_[t]) @ self.dual_coefs_[t]
+        return self._pad(X)
+
+    def _predict(self, X: torch.Tensor, t: int) -> torch.Tensor:
+        """The outputs of iterate ``t`` on checked images ``X``: ``K_{M_t}(X, X_fit_)
+        dual_coef_t``, the fitted kernel and metric trusted."""
+        root = None if t == 0 else metric_root(self.Ms_[t], X)
+        return self.kernel_._matrix(X, self.X_fit_, root) @ self.dual_coefs_[t]
 
     def score_iterations(self, X: ArrayLike, y: ArrayLike) -> list[float]:
         """Accuracy on ``(X, y)`` of the machine of every iterate ``t = 0..n_iter_`` (entry 0 is
@@ -595,8 +648,9 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         stays with the validation split; use this on held-out data to *report*."""
         check_fitted(self)
         y = self._as_labels(y)
+        X = self._checked_images(X)
         return [
-            float(np.mean(self.classes_[self._outputs(X, t).argmax(1).cpu().numpy()] == y))
+            float(np.mean(self.classes_[self._predict(X, t).argmax(1).cpu().numpy()] == y))
             for t in range(len(self.Ms_))
         ]
 

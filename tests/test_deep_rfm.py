@@ -176,6 +176,31 @@ def test_two_layers_shapes_and_determinism():
     np.testing.assert_array_equal(a.predict(Xt), b.predict(Xt))
 
 
+def test_two_layers_decompose_each_metric_once(monkeypatch):
+    """Validate once (issue 29): each layer's rounds decompose their metric once (one
+    ``eigh`` for :math:`M^{1/2}`, one ``eigvalsh`` for the ``max_eig`` normalisation), and the
+    featurisation draws its filters from one more ``eigh`` of the fitted metric, with no
+    positive semi-definiteness check of it. Decompositions of the ``32 x 32`` kernel matrices
+    (the ridge sweep) are not counted."""
+    X, y = two_class_images()
+    calls = {"eigh": 0, "eigvalsh": 0}
+    real = {name: getattr(torch.linalg, name) for name in calls}
+
+    def counting(name):
+        def call(A, *args, **kwargs):
+            calls[name] += A.shape[-1] in (9, 6 * 9)  # the two layers' metrics
+            return real[name](A, *args, **kwargs)
+
+        return call
+
+    for name in calls:
+        monkeypatch.setattr(torch.linalg, name, counting(name))
+    kw = dict(depth=2, width=6, patch_size=3, n_iter=1, random_state=0, device="cpu")
+    model = DeepConvRFM(progress=False, **kw).fit(X, y)
+    assert [len(layer.Ms_) for layer in model.layers_] == [2, 2]  # one round per layer
+    assert calls == {"eigh": 1 + 1 + 1, "eigvalsh": 1 + 1}
+
+
 def test_default_nonlinearity_is_the_papers_relu_and_none_is_the_codes():
     """Algorithm 2 applies phi to the random features (default ReLU); nonlinearity=None is
     the authors' code: the same filters, no rectification."""

@@ -357,3 +357,42 @@ def test_fit_refuses_a_kernel_matrix_with_nan_or_inf():
 
         with pytest.raises(ValueError, match=r"K\(X, X\) contains 1 non-finite"):
             fit_kernel_machine(kernel, X, Y, X[:2], Y[:2], None, [1e-3])
+
+
+@pytest.mark.parametrize("kernel", ["laplace", "cntk"])
+def test_fit_and_predict_check_once_and_decompose_each_metric_once(kernel, monkeypatch):
+    """Validate once (issue 29): through ``ConvRFM.fit`` the images are scanned for
+    finiteness once, and each round's metric is decomposed once: one ``eigh`` (its square
+    root, shared by ``K(X, X)``, ``K(X_val, X)`` and the AGOP) and one ``eigvalsh`` (the
+    ``max_eig`` normalisation), no positive semi-definiteness check of a metric the fit made
+    itself (the ridge sweep's decompositions of ``K`` are not counted). ``predict`` scans its images once and decomposes the chosen metric once."""
+    import agop.validation
+
+    calls = {"eigh": 0, "eigvalsh": 0, "images": 0}
+    real = {name: getattr(torch.linalg, name) for name in ("eigh", "eigvalsh")}
+    real_all_finite = agop.validation.all_finite
+
+    def counting(name):
+        def call(A, *args, **kwargs):
+            calls[name] += A.shape[-1] == 9  # a metric (the ridge sweep decomposes K)
+            return real[name](A, *args, **kwargs)
+
+        return call
+
+    def all_finite(x):
+        calls["images"] += x.ndim == 4  # an image batch (results are matrices)
+        return real_all_finite(x)
+
+    X, y = small_digits(40)
+    model = ConvRFM(kernel, patch_size=3, n_iter=3, random_state=0, dtype=torch.float64, **FAST)
+    for name in ("eigh", "eigvalsh"):
+        monkeypatch.setattr(torch.linalg, name, counting(name))
+    monkeypatch.setattr(agop.validation, "all_finite", all_finite)
+    model.fit(X, y)
+    rounds = len(model.Ms_) - 1
+    assert rounds == 3
+    assert calls == {"eigh": rounds, "eigvalsh": rounds, "images": 1}
+    calls.update(eigh=0, eigvalsh=0, images=0)
+    model.best_iter_ = rounds  # a learned metric, not the identity
+    model.predict(X)
+    assert calls == {"eigh": 1, "eigvalsh": 0, "images": 1}

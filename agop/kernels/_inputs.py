@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from agop.linalg import psd_sqrt
+from agop.linalg import _psd_power
 from agop.runtime import default_device
 from agop.validation import (
     as_tensor,
@@ -80,8 +80,15 @@ def metric_factor(M, q: int, like: torch.Tensor) -> torch.Tensor | None:
     if M is None:
         return None
     M = as_tensor(M, "M")
-    M = check_psd(M.to(torch.float64), "M", size=q, rtol=psd_tolerance(M.dtype))
-    return psd_sqrt(M, check=False).to(dtype=like.dtype, device=like.device)
+    return metric_root(
+        check_psd(M.to(torch.float64), "M", size=q, rtol=psd_tolerance(M.dtype)), like
+    )
+
+
+def metric_root(M: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``R = M^{1/2}`` of a checked PSD ``M``, computed in float64 and returned in ``like``'s
+    dtype and device: one eigendecomposition, nothing checked (:func:`metric_factor` checks)."""
+    return _psd_power(M.to(torch.float64), 0.5).to(dtype=like.dtype, device=like.device)
 
 
 def patch_vectors(X: torch.Tensor, k: int, padding: int, R: torch.Tensor | None) -> torch.Tensor:

@@ -18,7 +18,7 @@ from agop._typing import ArrayLike, Device, Tensor
 from agop.kernels import arccos
 from agop.kernels._driver import PatchGrid
 from agop.kernels._inputs import snap_tolerance
-from agop.kernels.objects import Kernel
+from agop.kernels.objects import Kernel, kernel_function
 from agop.validation import check_choice
 
 
@@ -160,16 +160,7 @@ def cntk(
         >>> torch.allclose(2 * cntk(X, Z, 3, 1, kind="nngp"), cnngp(X, Z, 3))
         True
     """
-    kernel = CNTK(
-        patch_size,
-        depth,
-        kind,
-        device=device,
-        max_memory=max_memory,
-        progress=progress,
-        threads=threads,
-    )
-    return kernel(X, Z, M=M, out=out)
+    return kernel_function(CNTK, locals())
 
 
 def cntk_agop(
@@ -213,16 +204,7 @@ def cntk_agop(
         ...                cnngp_agop(X, Z, dual_coef, 3))
         True
     """
-    kernel = CNTK(
-        patch_size,
-        depth,
-        kind,
-        device=device,
-        max_memory=max_memory,
-        progress=progress,
-        threads=threads,
-    )
-    return kernel.agop(X, Z, dual_coef, M=M)
+    return kernel_function(CNTK, locals())
 
 
 def cnngp(
@@ -258,15 +240,7 @@ def cnngp(
         >>> round(K[0, 1].item(), 4)  # 3 / pi
         0.9549
     """
-    kernel = CNNGP(
-        patch_size,
-        padding,
-        device=device,
-        max_memory=max_memory,
-        progress=progress,
-        threads=threads,
-    )
-    return kernel(X, Z, M=M, out=out)
+    return kernel_function(CNNGP, locals())
 
 
 def cnngp_agop(
@@ -311,12 +285,4 @@ def cnngp_agop(
         >>> torch.allclose(A, torch.einsum("npa,npb->ab", grad, grad) / 3)
         True
     """
-    kernel = CNNGP(
-        patch_size,
-        padding,
-        device=device,
-        max_memory=max_memory,
-        progress=progress,
-        threads=threads,
-    )
-    return kernel.agop(X, Z, dual_coef, M=M)
+    return kernel_function(CNNGP, locals())

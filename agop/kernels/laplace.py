@@ -10,7 +10,7 @@ import torch
 from agop._typing import ArrayLike, Device, Tensor
 from agop.kernels._driver import PatchGrid
 from agop.kernels._inputs import snap_tolerance
-from agop.kernels.objects import Kernel
+from agop.kernels.objects import Kernel, kernel_function
 from agop.validation import check_real
 
 
@@ -23,7 +23,19 @@ def _distance(S: Tensor, sx: Tensor, sz: Tensor) -> Tensor:
 
 
 @dataclasses.dataclass
-class Laplace(Kernel, name="laplace"):
+class _Bandwidth(Kernel):
+    """A kernel of patch distances on a length scale: a positive ``bandwidth`` :math:`L` and
+    zero ``padding`` (the base of :class:`Laplace` and :class:`agop.kernels.RBF`)."""
+
+    bandwidth: float = 10.0
+    padding: int = 0
+
+    def _check_params(self) -> None:
+        check_real(self.bandwidth, "bandwidth", minimum=0, strict_minimum=True)
+
+
+@dataclasses.dataclass
+class Laplace(_Bandwidth, name="laplace"):
     r"""The Laplace kernel :math:`K_M(x, z) = \frac1P \sum_j \exp(-\|x[j] - z[j]\|_M / L)`,
     :math:`L` = ``bandwidth`` (:func:`agop.kernels.laplace`), with zero ``padding``; its
     patch-AGOP by the closed form of :func:`agop.kernels.laplace_agop`.
@@ -37,12 +49,6 @@ class Laplace(Kernel, name="laplace"):
         >>> torch.equal(kernel(X), laplace(X, X, 3, bandwidth=2.0))
         True
     """
-
-    bandwidth: float = 10.0
-    padding: int = 0
-
-    def _check_params(self) -> None:
-        check_real(self.bandwidth, "bandwidth", minimum=0, strict_minimum=True)
 
     def block(self, S: Tensor, sx: Tensor, sz: Tensor, grid: PatchGrid) -> Tensor:
         return _distance(S, sx, sz).mul_(-1.0 / float(self.bandwidth)).exp_().mean(0)
@@ -101,16 +107,7 @@ def laplace(
         >>> laplace(X, None, patch_size=1).diagonal().tolist()  # distance 0 at each position
         [1.0, 1.0, 1.0]
     """
-    kernel = Laplace(
-        patch_size,
-        bandwidth,
-        padding,
-        device=device,
-        max_memory=max_memory,
-        progress=progress,
-        threads=threads,
-    )
-    return kernel(X, Z, M=M, out=out)
+    return kernel_function(Laplace, locals())
 
 
 def laplace_agop(
@@ -155,13 +152,4 @@ def laplace_agop(
         >>> torch.allclose(A, torch.einsum("npa,npb->ab", grad, grad) / 3)
         True
     """
-    kernel = Laplace(
-        patch_size,
-        bandwidth,
-        padding,
-        device=device,
-        max_memory=max_memory,
-        progress=progress,
-        threads=threads,
-    )
-    return kernel.agop(X, Z, dual_coef, M=M)
+    return kernel_function(Laplace, locals())

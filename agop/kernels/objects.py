@@ -190,20 +190,8 @@ class Kernel:
         out: Tensor | None = None,
     ) -> Tensor:
         """The kernel matrix :math:`K_M(X, Z)`, ``(n, m)``, in ``X``'s dtype."""
-        X, Z, symmetric = check_pair(X, Z, self.device)
-        ops, _ = self._tiles(X, M)
-        K = _driver.kernel_matrix(
-            ops,
-            X,
-            Z,
-            symmetric,
-            self.max_memory,
-            self.progress,
-            f"{type(self).__name__} kernel",
-            self.threads,
-            out,
-        )
-        return checked_result(K, f"{self._label()}(X, Z)", X, Z)
+        X, Z, _ = check_pair(X, Z, self.device)
+        return self._matrix(X, Z, self._checked_root(X, M), out)
 
     def agop(
         self, X: ArrayLike, Z: ArrayLike, dual_coef: ArrayLike, *, M: ArrayLike | None = None
@@ -216,32 +204,73 @@ class Kernel:
         each patch :math:`x[j]` an independent variable, gradients in the untransformed patch
         coordinates."""
         X, Z, _ = check_pair(X, Z, self.device)
-        ops, R = self._tiles(X, M)
-        dual_coef = check_dual_coef(dual_coef, Z.shape[0], X)
-        A = _driver.patch_agop(
-            ops,
-            X,
-            Z,
-            dual_coef,
-            R,
-            self.max_memory,
-            self.progress,
-            f"{type(self).__name__} patch-AGOP",
-            self.threads,
-        )
-        return checked_result(A, f"{self._label()}_agop", X, Z, dual_coef)
+        root = self._checked_root(X, M)
+        return self._agop(X, Z, check_dual_coef(dual_coef, Z.shape[0], X), root)
 
-    def _tiles(self, X: Tensor, M: ArrayLike | None) -> tuple[_driver.TileOps, Tensor | None]:
-        """The checked parameters and metric factor :math:`R = M^{1/2}` as the driver's tile
-        operations for the images ``X``."""
+    # ---- the checks, once per public call, and the unchecked evaluations behind them ------
+
+    def _check(self, X: Tensor) -> int:
+        """Check the kernel's parameters against the images ``X``; the patch side ``k``."""
         padding, depth = getattr(self, "padding", 0), getattr(self, "depth", 1)
         k = check_patch_size(self.patch_size, X, padding, depth)
         self._check_params()
-        R = metric_factor(M, X.shape[1] * k * k, X)
-        return _driver.TileOps(self, X, k, int(padding), R), R
+        return k
+
+    def _checked_root(self, X: Tensor, M: ArrayLike | None) -> Tensor | None:
+        """The checked parameters, and the factor :math:`R = M^{1/2}` of a checked ``M``."""
+        k = self._check(X)
+        return metric_factor(M, X.shape[1] * k * k, X)
+
+    def _matrix(
+        self, X: Tensor, Z: Tensor, root: Tensor | None, out: Tensor | None = None
+    ) -> Tensor:
+        """:math:`K_M(X, Z)` of checked images (``Z is X``: the symmetric matrix) and checked
+        parameters, with ``root`` :math:`= M^{1/2}` (``None``: the identity); nothing is
+        checked again but the result."""
+        K = _driver.kernel_matrix(self._ops(X, root), X, Z, Z is X, out=out, **self._run("kernel"))
+        return checked_result(K, f"{self._label()}(X, Z)", X, Z)
+
+    def _agop(self, X: Tensor, Z: Tensor, dual_coef: Tensor, root: Tensor | None) -> Tensor:
+        """The patch-AGOP of checked inputs (``dual_coef`` ``(m, C)``), as :meth:`_matrix`."""
+        A = _driver.patch_agop(self._ops(X, root), X, Z, dual_coef, root, **self._run("patch-AGOP"))
+        return checked_result(A, f"{self._label()}_agop", X, Z, dual_coef)
+
+    def _ops(self, X: Tensor, root: Tensor | None) -> _driver.TileOps:
+        """The driver's tile operations for the images ``X`` (parameters already checked)."""
+        k = self.patch_size[0] if isinstance(self.patch_size, (tuple, list)) else self.patch_size
+        return _driver.TileOps(self, X, int(k), int(getattr(self, "padding", 0)), root)
+
+    def _run(self, what: str) -> dict[str, Any]:
+        """The driver's options: memory budget, progress bar (named ``what``), threads."""
+        desc = f"{type(self).__name__} {what}"
+        return dict(
+            max_memory=self.max_memory, progress=self.progress, desc=desc, threads=self.threads
+        )
 
     def _label(self) -> str:
         return self.name or type(self).__name__
+
+
+def kernel_function(cls: type[Kernel], args: dict[str, Any]) -> Tensor:
+    """The body of a kernel function (:func:`agop.kernels.laplace`, ...): the kernel ``cls``
+    built from the function's arguments ``args`` (its ``locals()``: the class's fields and the
+    shared options), evaluated on them: the matrix ``K_M(X, Z)`` (written into ``out``), or
+    the patch-AGOP when ``args`` holds a ``dual_coef``. The kernel object checks every
+    argument, once.
+
+    Examples:
+        >>> import torch
+        >>> from agop.kernels import Laplace, laplace
+        >>> X = torch.rand(3, 1, 4, 4, dtype=torch.float64)
+        >>> args = dict(X=X, Z=None, patch_size=3, bandwidth=2.0, M=None, out=None)
+        >>> torch.equal(kernel_function(Laplace, args), laplace(X, None, 3, bandwidth=2.0))
+        True
+    """
+    fields = {f.name for f in dataclasses.fields(cls)}
+    kernel = cls(**{name: value for name, value in args.items() if name in fields})
+    if "dual_coef" in args:
+        return kernel.agop(args["X"], args["Z"], args["dual_coef"], M=args["M"])
+    return kernel(args["X"], args["Z"], M=args["M"], out=args["out"])
 
 
 def fields_of(kernel: type[Kernel] | Kernel) -> set[str]:

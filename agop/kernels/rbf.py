@@ -10,12 +10,11 @@ import dataclasses
 
 from agop._typing import Tensor
 from agop.kernels._driver import PatchGrid
-from agop.kernels.objects import Kernel
-from agop.validation import check_real
+from agop.kernels.laplace import _Bandwidth
 
 
 @dataclasses.dataclass
-class RBF(Kernel, name="rbf"):
+class RBF(_Bandwidth, name="rbf"):
     r"""The Gaussian kernel on patches, position by position as the Laplace kernel,
 
     .. math:: K_M(x, z) = \frac1P \sum_{j=1}^P
@@ -52,12 +51,6 @@ class RBF(Kernel, name="rbf"):
         >>> torch.allclose(A, grad.T @ grad / 3)
         True
     """
-
-    bandwidth: float = 10.0
-    padding: int = 0
-
-    def _check_params(self) -> None:
-        check_real(self.bandwidth, "bandwidth", minimum=0, strict_minimum=True)
 
     def block(self, S: Tensor, sx: Tensor, sz: Tensor, grid: PatchGrid) -> Tensor:
         """The tile :math:`\\frac1P \\sum_j \\exp(-d_j^2 / (2 L^2))`,
