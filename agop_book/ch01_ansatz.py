@@ -1,4 +1,5 @@
-r"""The ansatz in any CNN, as the book's chapters 01 and 03 report it.
+r"""Chapter 01, the convolutional neural feature ansatz: the ansatz report of any CNN, its
+figures and its explorer.
 
 :func:`verify_ansatz` takes a CNN (any ``torch.nn.Module`` with ``Conv2d`` layers: AlexNet, VGG,
 ResNet, MobileNet, DenseNet, or your own) and a batch of images, and returns an
@@ -10,37 +11,33 @@ of the initial and the trained CNFM. All layers' AGOPs come from the same backwa
 already computed; :func:`seed_gaps` pairs, over training seeds, each network's similarity with
 its own spectrum-matched null (:class:`SeedGaps`).
 
-Also here: how close the sketched AGOP comes to the exact one (:func:`sketch_accuracy`), and
-the feature maps of one image at every layer (:func:`feature_maps`, :func:`layer_view`,
-:class:`LayerViews`, which the pretrained explorer of :mod:`agop.widgets` draws).
-"""
+Figures: :func:`plot_ansatz_controls`, :func:`plot_cnfm_agop`, :func:`plot_cnfm_agop_rows`,
+:func:`plot_alpha_curves`. Explorer (:func:`ansatz_explorer`): ipywidgets core controls, as Colab supports; it redraws a figure with
+the same function that draws the chapter's static twin, and opens on the view the static twin
+shows."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch import nn
 
-from agop.features import (
-    FactoredAGOP,
-    cnfm,
-    cnfm_similarity,
-    conv_layers,
-    factored_feature_map,
-    feature_map,
-    layer_inputs,
-    null_baselines,
-    patch_agop,
-)
+from agop._typing import Tensor
+from agop.features import cnfm, cnfm_similarity, conv_layers, null_baselines, patch_agop
 from agop.linalg import correlation, psd_power
-from agop.pretrained import load_model
 from agop.validation import check_images, check_int
+from agop_book.pretrained import load_model
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 def n_outputs(model: nn.Module, X: torch.Tensor) -> int:
@@ -50,7 +47,7 @@ def n_outputs(model: nn.Module, X: torch.Tensor) -> int:
 
     Examples:
         >>> import torch
-        >>> from agop.nets import SimpleCNN
+        >>> from agop_book.nets import SimpleCNN
         >>> net = SimpleCNN(3, 4, image_size=16, depth=2, width=4, seed=0).double().eval()
         >>> X = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0),
         ...                dtype=torch.float64)
@@ -71,11 +68,6 @@ def n_outputs(model: nn.Module, X: torch.Tensor) -> int:
     finally:
         model.train(was_training)
     return int(out.reshape(1, -1).shape[1])
-
-
-# --------------------------------------------------------------------------------------------
-# The table
-# --------------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass
@@ -160,7 +152,7 @@ class AnsatzTable:
     computed (``None`` where the AGOPs were given, :func:`ansatz_table`). ``powers``: the
     powers of the AGOP whose null baselines the rows hold (1, and 1/2 for the ``*_sqrt``
     fields); :meth:`records` gives one row per (layer, power, kind), the long form that
-    :func:`agop.viz.plot_ansatz_controls` draws.
+    :func:`agop.plot_ansatz_controls` draws.
 
     See :func:`verify_ansatz` for an example (and :func:`ansatz_table` for another).
     """
@@ -390,7 +382,7 @@ def verify_ansatz(
         nulls (``r spec``, ``r null``):
 
         >>> import torch
-        >>> from agop.nets import SimpleCNN
+        >>> from agop_book.nets import SimpleCNN
         >>> net = SimpleCNN(3, 4, image_size=16, depth=2, width=4, seed=0).double().eval()
         >>> X = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0),
         ...                dtype=torch.float64)
@@ -549,7 +541,7 @@ def ansatz_table(
 
         >>> import torch
         >>> from agop.features import patch_agop
-        >>> from agop.nets import SimpleCNN
+        >>> from agop_book.nets import SimpleCNN
         >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
         >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
         ...                dtype=torch.float64)
@@ -613,11 +605,6 @@ def ansatz_table(
             )
         )
     return AnsatzTable(model=name or type(model).__name__, rows=rows, powers=powers)
-
-
-# --------------------------------------------------------------------------------------------
-# Over training seeds
-# --------------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass
@@ -734,259 +721,239 @@ def seed_gaps(
     )
 
 
-# --------------------------------------------------------------------------------------------
-# How close the sketch comes to exact
-# --------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class SketchAccuracy:
-    """The sketched AGOP with ``k`` probes against the exact one, at one layer.
-
-    See :func:`sketch_accuracy` for an example.
-    """
-
-    layer: str
-    k: int
-    relative_error: float  # |A_k - A|_F / |A|_F
-    pearson_with_exact: float  # corr(A_k, A)
-    ansatz_pearson: float  # corr(W^T W, A_k)
-    exact_ansatz_pearson: float  # corr(W^T W, A)
-
-
-def sketch_accuracy(
-    model: nn.Module,
-    X: Any,
-    ks: Sequence[int],
-    *,
-    layers: Iterable[str] | None = None,
-    outputs: Sequence[int] | None = None,
-    seed: int = 0,
-    chunk_size: int | None = None,
-    device: str | torch.device | None = None,
-) -> list[SketchAccuracy]:
-    r"""For each ``k`` in ``ks`` and each layer: how far the ``k``-probe sketch is from the exact
-    patch-AGOP over the same ``outputs``, and the ansatz correlation each gives.
+def plot_cnfm_agop(
+    cnfm: Tensor,
+    agop: Tensor,
+    power: float = 1.0,
+    title: str | None = None,
+    fig: Figure | None = None,
+) -> Figure:
+    r"""A CNFM :math:`W^\top W` beside :math:`\mathrm{AGOP}^p` (:math:`p` = ``power``), each scaled to unit largest
+    entry, with their Pearson correlation and cosine similarity in the title. Returns the figure.
 
     Examples:
-        The error falls like :math:`1/\sqrt{k}`: 64 probes are about 8 times closer than one.
-
+        >>> import matplotlib.pyplot as plt
         >>> import torch
-        >>> from agop.nets import SimpleCNN
-        >>> net = SimpleCNN(3, 4, image_size=16, depth=2, width=4, seed=0).double().eval()
-        >>> X = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0),
-        ...                dtype=torch.float64)
-        >>> rows = sketch_accuracy(net, X, [1, 64])
-        >>> [(row.layer, row.k, round(row.relative_error, 2)) for row in rows]
-        [('convs.0', 1, 0.52), ('convs.1', 1, 0.52), ('convs.0', 64, 0.06), ('convs.1', 64, 0.07)]
+        >>> from agop.linalg import correlation
+        >>> W = torch.randn(4, 9, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+        >>> G = torch.diag(torch.tensor([4.0, 3.0, 2.0, 1.0], dtype=torch.float64))
+        >>> fig = plot_cnfm_agop(W.T @ W, W.T @ G @ W)
+        >>> fig._suptitle.get_text(), round(correlation(W.T @ W, W.T @ G @ W), 3)
+        ('pearson 0.942, cosine 0.943', 0.942)
+        >>> plt.close(fig)
     """
-    convs = conv_layers(model, layers)
-    names = list(convs)
-    param = next(model.parameters())
-    X = check_images(X, "X", dtype=param.dtype, device=param.device)
-    (exact, _), _ = _agops(model, X, names, None, outputs, chunk_size, device, False, seed)
-    out = []
-    for k in ks:
-        if not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"ks must hold positive integers, got {k!r}")
-        (sk, _), _ = _agops(
-            model, X, names, int(k), outputs, chunk_size, device, False, seed + int(k)
-        )
-        for n, conv in convs.items():
-            A, Ak = exact[n], sk[n]
-            M = cnfm(conv).to(A)
-            out.append(
-                SketchAccuracy(
-                    layer=n,
-                    k=int(k),
-                    relative_error=float(
-                        (Ak - A).norm() / A.norm().clamp_min(torch.finfo(A.dtype).tiny)
-                    ),
-                    pearson_with_exact=correlation(Ak, A),
-                    ansatz_pearson=correlation(M, Ak),
-                    exact_ansatz_pearson=correlation(M, A),
-                )
-            )
-    return out
+
+    if fig is None:
+        fig = plt.figure(figsize=(6.4, 3.4))
+    fig.clear()
+    _draw_cnfm_agop(fig, cnfm, agop, power, title)
+    fig.tight_layout()
+    return fig
 
 
-# --------------------------------------------------------------------------------------------
-# Feature maps at several depths (the paper's Figure 2)
-# --------------------------------------------------------------------------------------------
-
-
-def feature_maps(
-    model: nn.Module, x: Any, agops: dict[str, Any], layers: Iterable[str] | None = None
-) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    r"""``layer -> (CNFM map, AGOP map)`` of one image ``x`` (``(c, H, W)`` or ``(1, c, H, W)``).
-
-    Each map replaces every patch ``z[j]`` of the layer's *input* by :math:`\|A^{1/2} z[j]\|`
-    (:func:`agop.features.feature_map`), with ``A`` the layer's CNFM or its AGOP from ``agops``,
-    at the layer's own stride, padding and dilation. An AGOP given by its factors
-    (:class:`agop.features.FactoredAGOP`) is drawn through the convolution,
-    :math:`\|A^{1/2} z[j]\|^2 = h[j]^\top G h[j]` with ``h = W z[j]``
-    (:func:`agop.features.factored_feature_map`), and so is the CNFM, ``|W z[j]|``: no
-    ``q x q`` matrix.
-
-    Examples:
-        >>> import torch
-        >>> from agop.nets import SimpleCNN
-        >>> net = SimpleCNN(3, 4, image_size=16, depth=2, width=4, seed=0).double().eval()
-        >>> X = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0),
-        ...                dtype=torch.float64)
-        >>> from agop.features import feature_map, patch_agop
-        >>> agops = patch_agop(net, X, factored=True, device="cpu")
-        >>> maps = feature_maps(net, X[0], agops)
-        >>> {layer: tuple(m[1].shape) for layer, m in maps.items()}  # VALID convs: 14, then 12
-        {'convs.0': (14, 14), 'convs.1': (12, 12)}
-        >>> dense = feature_map(agops["convs.0"].dense(), X[:1], 3, padding=0)[0]
-        >>> torch.allclose(maps["convs.0"][1], dense)
-        True
-    """
-    names = list(agops) if layers is None else list(layers)
-    convs = conv_layers(model, names)
-    param = next(model.parameters())
-    x = torch.as_tensor(x)
-    if x.ndim == 3:
-        x = x[None]
-    x = check_images(x, "x", dtype=param.dtype, device=param.device)[:1]
-    inputs = layer_inputs(model, x, names)
-    out = {}
-    for n, conv in convs.items():
-        z = inputs[n]
-        if isinstance(agops[n], FactoredAGOP) and conv.padding_mode == "zeros":
-            out[n] = (
-                factored_feature_map(conv, z)[0],
-                factored_feature_map(conv, z, agops[n].G)[0],
-            )
-            continue
-        A = agops[n].dense() if isinstance(agops[n], FactoredAGOP) else agops[n]
-        kw: dict[str, Any] = dict(
-            kernel_size=conv.kernel_size,
-            stride=conv.stride,
-            padding=conv.padding,
-            dilation=conv.dilation,
-        )
-        M = cnfm(conv).to(z)
-        out[n] = (feature_map(M, z, **kw)[0], feature_map(A.to(z), z, **kw)[0])
-    return out
-
-
-def layer_view(
-    model: nn.Module,
-    layer: str,
-    x: Any,
-    *,
-    sketch: int | None = 8,
-    seed: int = 0,
-    device: str | torch.device | None = None,
-) -> dict[str, Any]:
-    """One conv layer on one image ``x`` (``(c, H, W)``): the layer's CNFM and patch-AGOP on that
-    image alone (sketched with ``sketch`` probes), their feature maps
-    (:func:`feature_maps`) and their Pearson correlation, all from the AGOP's factors
-    (no ``q x q`` matrix). What the chapter's explorer draws (:class:`LayerViews` caches it; :func:`agop.viz.plot_layer_views` draws it).
-
-    Examples:
-        >>> import torch
-        >>> from agop.nets import SimpleCNN
-        >>> net = SimpleCNN(3, 4, image_size=16, depth=2, width=4, seed=0).double().eval()
-        >>> X = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0),
-        ...                dtype=torch.float64)
-        >>> view = layer_view(net, "convs.1", X[0])
-        >>> sorted(view), tuple(view["agop_map"].shape)
-        (['agop_map', 'cnfm_map', 'factors', 'image', 'pearson'], (12, 12))
-    """
-    return LayerViews({"model": model}, {"image": x}, sketch=sketch, seed=seed, device=device).view(
-        "model", layer, "image"
+def _draw_cnfm_agop(fig: Any, cnfm: Tensor, agop: Tensor, power: float, title: str | None) -> None:
+    """Draw :func:`plot_cnfm_agop`'s two panels and title on ``fig`` (a figure or subfigure)."""
+    A = psd_power(agop.detach().double().cpu(), power)
+    C = cnfm.detach().double().cpu()
+    axes = fig.subplots(1, 2)
+    exponent = "" if power == 1 else f"$^{{{power:g}}}$"
+    for ax, (label, M) in zip(axes, [("CNFM $W^\\top W$", C), (f"AGOP{exponent}", A)], strict=True):
+        M = M / M.abs().max().clamp_min(1e-300)
+        ax.imshow(M.numpy(), cmap="RdBu_r", vmin=-1, vmax=1)
+        ax.set_title(label, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    head = f"{title}: " if title else ""
+    fig.suptitle(
+        f"{head}pearson {correlation(C, A):.3f}, cosine {correlation(C, A, 'cosine'):.3f}",
+        fontsize=10,
     )
 
 
-class LayerViews:
-    """What the pretrained explorer draws, cached: ``view(model, layer, image)`` for models
-    ``{label: module}`` and images ``{label: (c, H, W) tensor}``.
-
-    The first view of a (model, image) pair runs one set of backward passes for *every* conv
-    layer (:func:`agop.features.patch_agop` with ``factored=True``, ``sketch`` probes) and one
-    forward pass for every layer's input; each (model, layer, image) view is then a
-    convolution and a few ``k_out x k_out`` products, computed once and kept. The Pearson
-    correlation is computed in the filter space.
+def plot_cnfm_agop_rows(pairs: Mapping[str, tuple[Tensor, Tensor]], height: float = 2.8) -> Figure:
+    r"""One figure with a row per entry of ``pairs`` (``{title: (cnfm, agop)}``), each row
+    drawn as :func:`plot_cnfm_agop` draws one pair: a figure a chapter can number once, where a
+    loop of :func:`plot_cnfm_agop` would leave one unnumbered figure per layer or checkpoint.
 
     Examples:
+        >>> import matplotlib.pyplot as plt
         >>> import torch
-        >>> from agop.nets import SimpleCNN
-        >>> net = SimpleCNN(3, 4, image_size=16, depth=2, width=4, seed=0).double().eval()
-        >>> X = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0),
+        >>> W = torch.randn(4, 9, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+        >>> G = torch.diag(torch.tensor([4.0, 3.0, 2.0, 1.0], dtype=torch.float64))
+        >>> fig = plot_cnfm_agop_rows({"a": (W.T @ W, W.T @ G @ W), "b": (W.T @ W, W.T @ W)})
+        >>> [sub._suptitle.get_text() for sub in fig.subfigs]
+        ['a: pearson 0.942, cosine 0.943', 'b: pearson 1.000, cosine 1.000']
+        >>> plt.close(fig)
+    """
+    if not pairs:
+        raise ValueError("pairs must hold at least one (cnfm, agop) pair")
+    fig = plt.figure(figsize=(6.4, height * len(pairs)), layout="constrained")
+    subfigs = fig.subfigures(len(pairs), 1, squeeze=False)[:, 0]
+    for sub, (title, (C, A)) in zip(subfigs, pairs.items(), strict=True):
+        _draw_cnfm_agop(sub, C, A, 1.0, title)
+    return fig
+
+
+def plot_ansatz_controls(
+    table: Any, kind: str = "pearson", fig: Figure | None = None, labels: str = "names"
+) -> Figure:
+    r"""Bars per layer: the correlation of :math:`W^\top W` with :math:`\mathrm{AGOP}^p` after training, at
+    initialisation, with the trained ``G``'s spectrum in random eigenbases (the primary null;
+    mean, one standard deviation as an error bar), with a random Wishart ``G`` (same) and with
+    ``G = I``; and, hatched, the paper's control :math:`\operatorname{corr}(W_0^\top W_0, W^\top W)` of the initial and
+    trained filters. One panel per ``power`` :math:`p`; bars whose values are all missing are left out.
+    ``table``: an :class:`agop_book.ch01_ansatz.AnsatzTable` (:func:`~agop_book.ch01_ansatz.verify_ansatz`,
+    :func:`~agop_book.ch01_ansatz.ansatz_table`), drawn from its
+    :meth:`~agop_book.ch01_ansatz.AnsatzTable.records` (``labels="index"`` numbers the layers,
+    for deep models). Returns the figure.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> import torch
+        >>> from agop_book.ch01_ansatz import ansatz_table
+        >>> from agop.features import patch_agop
+        >>> from agop_book.nets import SimpleCNN
+        >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
+        >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
         ...                dtype=torch.float64)
-        >>> views = LayerViews({"cnn": net}, {"noise": X[0]})
-        >>> views.first()
-        ('cnn', 'convs.0', 'noise')
-        >>> views.view("cnn", "convs.1", "noise") is views.view("cnn", "convs.1", "noise")  # cached
-        True
+        >>> table = ansatz_table(net, patch_agop(net, X, device="cpu"), n_draws=3)
+        >>> fig = plot_ansatz_controls(table)
+        >>> len(fig.axes)  # one panel per power: 1 and 1/2
+        2
+        >>> plt.close(fig)
     """
 
-    def __init__(
-        self,
-        models: dict[str, nn.Module],
-        images: dict[str, Any],
-        *,
-        sketch: int | None = 8,
-        seed: int = 0,
-        device: str | torch.device | None = None,
-    ) -> None:
-        if not models:
-            raise ValueError("models must hold at least one model")
-        self.models, self.images = dict(models), dict(images)
-        self.sketch, self.seed, self.device = sketch, seed, device
-        self._factors: dict[tuple[str, str], dict[str, Any]] = {}
-        self._inputs: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
-        self._views: dict[tuple[str, str, str], dict[str, Any]] = {}
-
-    def first(self) -> tuple[str, str, str]:
-        """The view an explorer opens on: the first model, its first conv layer, the first
-        image."""
-        model = next(iter(self.models))
-        return model, next(iter(conv_layers(self.models[model]))), next(iter(self.images))
-
-    def add_image(self, label: str, x: Any) -> None:
-        self.images[label] = x
-        for key in [k for k in self._factors if k[1] == label]:
-            self._factors.pop(key)
-            self._inputs.pop(key, None)
-        for view in [k for k in self._views if k[2] == label]:
-            self._views.pop(view)
-
-    def _image(self, model: nn.Module, label: str) -> torch.Tensor:
-        param = next(model.parameters())
-        x = torch.as_tensor(self.images[label])
-        x = x[None] if x.ndim == 3 else x[:1]
-        return check_images(x, "x", dtype=param.dtype, device=param.device)
-
-    def view(self, model: str, layer: str, image: str) -> dict[str, Any]:
-        """``{"image", "cnfm_map", "agop_map", "pearson", "factors"}`` for one layer."""
-        key = (model, layer, image)
-        if key in self._views:
-            return self._views[key]
-        net = self.models[model]
-        convs = conv_layers(net)
-        if layer not in convs:
-            raise ValueError(f"layer must be a conv layer of {model!r}, got {layer!r}")
-        x = self._image(net, image)
-        pair = (model, image)
-        if pair not in self._factors:
-            self._factors[pair] = patch_agop(
-                net, x, sketch=self.sketch, seed=self.seed, device=self.device, factored=True
+    rows = [r for r in table.records(labels) if r["kind"] == kind]
+    powers = list(dict.fromkeys(r["power"] for r in rows))
+    layers = list(dict.fromkeys(r["layer"] for r in rows))
+    if fig is None:
+        fig = plt.figure(figsize=(4.6 * len(powers), 3.4))
+    fig.clear()
+    axes = fig.subplots(1, len(powers), squeeze=False)[0]
+    bars = [
+        ("trained", "trained", "C0", None),
+        ("init", "at initialisation", "C7", None),
+        ("spectrum_mean", "spectrum-matched null", "C1", "spectrum_std"),
+        ("null_mean", "Wishart-$G$ null", "C3", "null_std"),
+        ("identity", "$G=I$ null", "C2", None),
+        ("cnfm_init", "corr($W_0^\\top W_0$, $W^\\top W$)", "C9", None),
+    ]
+    bars = [b for b in bars if any(r.get(b[0]) is not None for r in rows)]
+    width = 0.8 / len(bars)
+    for ax, power in zip(axes, powers, strict=True):
+        sub = {r["layer"]: r for r in rows if r["power"] == power}
+        x = np.arange(len(layers))
+        lows = []
+        for b, (key, label, color, std) in enumerate(bars):
+            values = np.array(
+                [np.nan if sub[l].get(key) is None else sub[l][key] for l in layers], dtype=float
             )
-            self._inputs[pair] = layer_inputs(net, x, list(convs))
-        factors, z, conv = self._factors[pair][layer], self._inputs[pair][layer], convs[layer]
-        if conv.padding_mode == "zeros":
-            maps = (factored_feature_map(conv, z)[0], factored_feature_map(conv, z, factors.G)[0])
-        else:
-            maps = feature_maps(net, x, {layer: factors})[layer]
-        self._views[key] = {
-            "image": x[0],
-            "cnfm_map": maps[0],
-            "agop_map": maps[1],
-            "pearson": factors.pearson(),
-            "factors": factors,
-        }
-        return self._views[key]
+            err = None if std is None else [sub[l][std] or 0.0 for l in layers]
+            ax.bar(
+                x + (b - (len(bars) - 1) / 2) * width,
+                values,
+                width,
+                yerr=err,
+                capsize=2,
+                color=color,
+                label=label,
+                hatch="//" if key == "cnfm_init" else None,
+            )
+            lows.append(np.nanmin(values - (np.array(err) if err is not None else 0)))
+        ax.set_xticks(x, layers, fontsize=8)
+        ax.set_ylim(max(-1.0, min(lows) - 0.05), 1.02)  # zoomed: read the bars against each other
+        ax.set_ylabel(f"{kind} correlation")
+        ax.set_title(
+            "$W^\\top W$ vs AGOP" + ("" if power == 1 else f"$^{{{power:g}}}$"), fontsize=10
+        )
+        ax.grid(axis="y", alpha=0.3)
+    axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if hasattr(fig, "tight_layout"):  # a subfigure is laid out by its parent figure
+        fig.tight_layout()
+    return fig
+
+
+def plot_alpha_curves(
+    powers: Sequence[float],
+    curves: dict[str, Sequence[float]],
+    nulls: dict[str, Sequence[float]] | None = None,
+    ax: Axes | None = None,
+    kind: str = "pearson",
+) -> Axes:
+    r"""Correlation of :math:`W^\top W` with :math:`\mathrm{AGOP}^p` against the power :math:`p`
+    (``powers``; the paper's :math:`\alpha`), one line per layer
+    (``curves``: ``{layer: [value per power]}``), and dashed the random-``G`` null of each layer
+    (``nulls``: same layout) when given. Returns the axes.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> ax = plot_alpha_curves([0.5, 1.0], {"convs.0": [0.9, 0.8]},
+        ...                        nulls={"convs.0": [0.7, 0.6]})
+        >>> [[float(v) for v in line.get_ydata()] for line in ax.get_lines()]  # the layer, its null
+        [[0.9, 0.8], [0.7, 0.6]]
+        >>> plt.close(ax.figure)
+    """
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.4, 3.2))
+    for i, (layer, values) in enumerate(curves.items()):
+        ax.plot(powers, values, marker="o", ms=3, color=f"C{i}", label=layer)
+        if nulls is not None and layer in nulls:
+            ax.plot(powers, nulls[layer], ls="--", color=f"C{i}", alpha=0.7)
+    ax.set_xlabel("power $p$ of the AGOP")
+    ax.set_ylabel(f"{kind} correlation")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, title="solid: trained, dashed: null" if nulls else None, title_fontsize=7)
+    return ax
+
+
+def ansatz_explorer(
+    matrices: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]],
+    powers: Sequence[float] = (1.0, 0.75, 0.5, 0.25),
+) -> Any:
+    r"""The ansatz through training: choose a training checkpoint, a layer and a ``power``
+    :math:`p` -> :math:`W^\top W` beside :math:`\mathrm{AGOP}^p` and their correlation, drawn by
+    :func:`agop.plot_cnfm_agop` (the chapter's static twin). ``matrices``:
+    ``{checkpoint label: {layer: (cnfm, agop)}}``. Opens on the last checkpoint, the last
+    layer and ``power = powers[0]``. Returns the widget.
+
+    Examples:
+        >>> import contextlib, io
+        >>> import torch
+        >>> W = torch.randn(4, 9, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        >>> G = torch.diag(torch.tensor([4.0, 3.0, 2.0, 1.0], dtype=torch.float64))
+        >>> matrices = {"init": {"convs.0": (W.T @ W, W.T @ W)},
+        ...             "trained": {"convs.0": (W.T @ W, W.T @ G @ W)}}
+        >>> with contextlib.redirect_stdout(io.StringIO()):
+        ...     explorer = ansatz_explorer(matrices)
+        >>> [(w.description, w.value) for w in explorer.children[0].children]
+        [('checkpoint', 'trained'), ('layer', 'convs.0'), ('power', 1.0)]
+    """
+    import ipywidgets as w
+
+    checkpoints = list(matrices)
+    layers = list(matrices[checkpoints[0]])
+    controls = {
+        "checkpoint": w.SelectionSlider(
+            options=checkpoints, value=checkpoints[-1], description="checkpoint"
+        ),
+        "layer": w.Dropdown(options=layers, value=layers[-1], description="layer"),
+        "power": w.SelectionSlider(
+            options=list(powers), value=powers[0], description="power", continuous_update=False
+        ),
+    }
+    out = w.Output()
+    fig = plt.figure(figsize=(6.4, 3.4))
+    plt.close(fig)
+
+    def draw(checkpoint: str, layer: str, power: float) -> None:
+        with out:
+            out.clear_output(wait=True)
+            C, A = matrices[checkpoint][layer]
+            plot_cnfm_agop(C, A, power=power, title=f"{layer}, {checkpoint}", fig=fig)
+            from IPython.display import display
+
+            display(fig)
+
+    w.interactive_output(draw, controls)
+    return w.VBox([w.HBox(list(controls.values())), out])

@@ -1,4 +1,4 @@
-r"""Theorem 1 of the paper as code: one step of gradient descent makes the CNFM proportional to
+r"""Chapter 02, Theorem 1 of the paper as code: one step of gradient descent makes the CNFM proportional to
 the patch-AGOP.
 
 The setting. A convolutional network whose first layer :math:`W` (:math:`k \times q`) is trained,
@@ -25,7 +25,10 @@ layer :math:`W`, because :math:`z_j = W 0 = 0` whatever :math:`W` is. :class:`Th
 circular padding satisfy the assumptions, with ``v`` given by :func:`closed_form_v`);
 :func:`train_gd` trains it; :func:`check_theorem` trains it and measures with
 :func:`proportionality` how far the CNFM is from proportional to the AGOP; :func:`relax` relaxes one assumption at a time.
-"""
+
+Figures: :func:`plot_theorem_pair`, :func:`plot_relaxations`. Explorer (:func:`theorem_explorer`): ipywidgets core controls, as Colab supports; it redraws a figure with
+the same function that draws the chapter's static twin, and opens on the view the static twin
+shows."""
 
 from __future__ import annotations
 
@@ -33,8 +36,10 @@ import copy
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
+import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -54,6 +59,10 @@ from agop.validation import (
     check_real,
     check_seed,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 
 ACTIVATIONS = ("tanh", "relu")
 
@@ -709,3 +718,208 @@ def relax(
             row["residual" + suffix] = None if prop is None else prop["residual"]
         rows.append(row)
     return rows
+
+
+def plot_theorem_pair(
+    check: TheoremCheck, kernel_size: int | None = None, fig: Figure | None = None
+) -> Figure:
+    r"""Theorem 1, one run: :math:`W^\top W` beside the patch-AGOP at :math:`x = 0` (and over the data),
+    each scaled to unit largest entry, with their Pearson correlation and residual in the titles.
+
+    ``check``: a :class:`agop_book.ch02_theorem.TheoremCheck`. ``kernel_size`` (with one input channel)
+    adds the top eigenvector of :math:`W^\top W` as a :math:`p \times p` filter. Returns the figure.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> import torch
+        >>> from agop_book.ch02_theorem import check_theorem
+        >>> X = torch.rand(6, 1, 5, 5, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> check = check_theorem(X, [1, -1, 1, -1, 1, -1], width=4, hidden=(4,))
+        >>> fig = plot_theorem_pair(check, kernel_size=3)
+        >>> title = fig.axes[1].get_title()
+        >>> print(title.split(", residual")[0])
+        AGOP at $x=0$
+        pearson 1.000000
+        >>> float(title.rsplit(" ", 1)[1]) < 1e-12  # round-off only
+        True
+        >>> plt.close(fig)
+    """
+
+    panels = [("CNFM $W^\\top W$", check.cnfm, None), ("AGOP at $x=0$", check.agop0, check.at_zero)]
+    if check.agop_data is not None:
+        panels.append(("AGOP over the data", check.agop_data, check.on_data))
+    show_filter = kernel_size is not None and kernel_size**2 == check.cnfm.shape[0]
+    n_ax = len(panels) + int(show_filter)
+    if fig is None:
+        fig = plt.figure(figsize=(3.1 * n_ax, 3.2))
+    fig.clear()
+    axes = fig.subplots(1, n_ax, squeeze=False)[0]
+    for ax, (title, A, prop) in zip(axes, panels, strict=False):
+        a = A.detach().double().cpu().numpy()
+        scale = np.abs(a).max()
+        ax.imshow(a / scale if scale > 0 else a, cmap="RdBu_r", vmin=-1, vmax=1)
+        if prop is not None:
+            title += f"\npearson {prop['pearson']:.6f}, residual {prop['residual']:.1e}"
+        elif title.startswith("AGOP"):
+            title += "\n(zero matrix)"
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if show_filter:
+        top = torch.linalg.eigh(check.cnfm.double().cpu())[1][:, -1]
+        top = top * torch.sign(top.sum()) if top.sum() != 0 else top
+        ax = axes[-1]
+        lim = float(top.abs().max())
+        ax.imshow(top.reshape(kernel_size, kernel_size).numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax.set_title("top eigenvector of $W^\\top W$\n(the learned filter)", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_relaxations(
+    rows: Sequence[Mapping[str, Any]],
+    fig: Figure | None = None,
+    settings: Sequence[str] | None = None,
+) -> Figure:
+    r"""Theorem 1 relaxed one assumption at a time: Pearson correlation (top) and proportionality
+    residual (bottom) of :math:`W^\top W` against the patch-AGOP, at ``x = 0`` (solid) and over the data
+    (dashed), one column per group of settings sharing a parameter.
+
+    ``rows``: the output of :func:`agop_book.ch02_theorem.relax`. ``settings``: names to draw (default:
+    all, in order). Points where a quantity is undefined (e.g. ReLU with ``phi'(0) = 0`` at
+    ``x = 0``) are left out. Returns the figure.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> import torch
+        >>> from agop_book.ch02_theorem import relax
+        >>> X = torch.rand(6, 1, 5, 5, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> rows = relax(X, [1, -1, 1, -1, 1, -1],
+        ...              {"initial scale": ("init_scale", (0.0, 0.1, 1.0), {})}, width=4)
+        >>> fig = plot_relaxations(rows)
+        >>> len(fig.axes)  # correlation and residual, one column
+        2
+        >>> plt.close(fig)
+    """
+
+    names = list(dict.fromkeys(r["setting"] for r in rows)) if settings is None else list(settings)
+    params = list(dict.fromkeys(r["parameter"] for r in rows if r["setting"] in names))
+    if fig is None:
+        fig = plt.figure(figsize=(4.2 * len(params), 7.5))
+    fig.clear()
+    axes = fig.subplots(2, len(params), squeeze=False, sharex="col")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for col, param in enumerate(params):
+        group = [
+            n for n in names if any(r["setting"] == n and r["parameter"] == param for r in rows)
+        ]
+        for i, name in enumerate(group):
+            pts = [r for r in rows if r["setting"] == name and r.get("moved")]
+            for suffix, style in (("0", "-o"), ("_data", "--s")):
+                for row_ax, key in ((0, "pearson"), (1, "residual")):
+                    xy = [
+                        (r["value"], r[key + suffix])
+                        for r in pts
+                        if r.get(key + suffix) is not None
+                    ]
+                    if not xy:
+                        continue
+                    x, y = zip(*xy, strict=True)
+                    if row_ax == 1:
+                        y = tuple(max(v, 1e-17) for v in y)
+                    label = f"{name} ({'x = 0' if suffix == '0' else 'data'})"
+                    axes[row_ax, col].plot(
+                        x, y, style, color=colors[i % len(colors)], ms=4, label=label, alpha=0.9
+                    )
+        for row_ax in (0, 1):
+            ax = axes[row_ax, col]
+            if param in ("init_scale", "upper_noise", "steps"):
+                ax.set_xscale(
+                    "symlog", linthresh={"init_scale": 1e-4, "upper_noise": 1e-2, "steps": 1}[param]
+                )
+            ax.grid(alpha=0.3)
+        axes[1, col].set_yscale("log")
+        axes[1, col].set_xlabel(param)
+        axes[1, col].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+    axes[0, 0].set_ylabel("Pearson correlation")
+    axes[1, 0].set_ylabel("residual $|A - cB|_F / |A|_F$")
+    fig.tight_layout()
+    return fig
+
+
+def theorem_explorer(X: ArrayLike, y: ArrayLike, kernel_size: int = 5, **net: Any) -> Any:
+    r"""Theorem 1 interactively: step size, initial scale, upper-layer noise, number of steps and
+    activation -> :math:`W^\top W`, the patch-AGOP at 0 and over the data, and their correlation, drawn
+    by :func:`agop.plot_theorem_pair` (the chapter's static figure). ``net``: further
+    keyword arguments of :class:`agop_book.ch02_theorem.TheoremNet`. Returns the widget.
+
+    Examples:
+        Outside a notebook the figure prints as text, hence the redirection:
+
+        >>> import contextlib, io
+        >>> import torch
+        >>> X = torch.rand(6, 1, 7, 7, generator=torch.Generator().manual_seed(0),
+        ...                dtype=torch.float64)
+        >>> with contextlib.redirect_stdout(io.StringIO()):
+        ...     explorer = theorem_explorer(X, [1, -1, 1, -1, 1, -1], kernel_size=3, width=4)
+        >>> [w.description for row in explorer.children[:2] for w in row.children]
+        ['step eta', 'W_0 scale', 'upper noise', 'steps', 'phi']
+    """
+    import ipywidgets as w
+
+    scales = [0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]
+    activations: dict[str, dict[str, Any]] = {
+        "tanh": {"activation": "tanh"},
+        "ReLU, phi'(0) = 1": {"activation": "relu", "relu_grad_at_zero": 1.0},
+        "ReLU, phi'(0) = 0 (torch)": {"activation": "relu", "relu_grad_at_zero": 0.0},
+    }
+    slow = {"continuous_update": False}  # each value trains a network: update on release
+    controls = {
+        "eta": w.FloatLogSlider(
+            value=0.02, base=10, min=-4, max=-0.5, description="step eta", **slow
+        ),
+        "init_scale": w.SelectionSlider(options=scales, value=0.0, description="W_0 scale", **slow),
+        "upper_noise": w.SelectionSlider(
+            options=[0.0, 0.01, 0.1, 1.0, 10.0], value=0.0, description="upper noise", **slow
+        ),
+        "steps": w.IntSlider(value=1, min=1, max=50, description="steps", **slow),
+        "activation": w.Dropdown(options=list(activations), value="tanh", description="phi"),
+    }
+    out = w.Output()
+    fig = plt.figure(figsize=(12.4, 3.2))
+    plt.close(fig)
+    checks: dict[tuple, Any] = {}
+
+    def draw(eta, init_scale, upper_noise, steps, activation):
+        with out:
+            out.clear_output(wait=True)
+            key = (eta, init_scale, upper_noise, steps, activation)
+            if key not in checks:
+                try:
+                    checks[key] = check_theorem(
+                        X,
+                        y,
+                        eta=eta,
+                        steps=steps,
+                        init_scale=init_scale,
+                        upper_noise=upper_noise,
+                        kernel_size=kernel_size,
+                        **activations[activation],
+                        **net,
+                    )
+                except ValueError as err:
+                    checks[key] = err
+            if isinstance(checks[key], ValueError):
+                print(f"nothing to compare: {checks[key]}")
+                return
+            plot_theorem_pair(checks[key], kernel_size=kernel_size, fig=fig)
+            from IPython.display import display
+
+            display(fig)
+
+    w.interactive_output(draw, controls)
+    return w.VBox([w.HBox(list(controls.values())[:3]), w.HBox(list(controls.values())[3:]), out])

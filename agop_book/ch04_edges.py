@@ -1,4 +1,4 @@
-r"""Edge statistics of a feature operator :math:`M` on :math:`c \times k \times k` patches,
+r"""Chapter 04, ConvRFM and edges: edge statistics of a feature operator :math:`M` on :math:`c \times k \times k` patches,
 beside the controls a trivial operator would need to beat.
 
 Two questions, one per statistic:
@@ -25,20 +25,25 @@ Two questions, one per statistic:
   operator :math:`I - \mathbf{1}\mathbf{1}^\top / q` (no learning at all) and for :math:`M`'s own
   spectrum in Haar-random eigenbases (:math:`O \Lambda O^\top`; mean and standard deviation over
   draws).
-"""
+
+Figures: :func:`plot_operator_maps`, :func:`plot_accuracy_by_iteration`,
+:func:`plot_edge_controls`. Explorer (:func:`rfm_explorer`): ipywidgets core controls, as Colab supports; it redraws a figure with
+the same function that draws the chapter's static twin, and opens on the view the static twin
+shows."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from skimage.filters import sobel
 from sklearn.base import clone
 
-from agop._typing import ArrayLike
+from agop._typing import ArrayLike, Tensor
 from agop.features import feature_map, haar_rotations, top_filters
 from agop.validation import (
     as_tensor,
@@ -48,6 +53,11 @@ from agop.validation import (
     check_psd,
     check_seed,
 )
+from agop_book.plots import _image_for_display
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 def _square_kernel(kernel_size) -> int:
@@ -353,3 +363,211 @@ def fit_shuffled(estimator: Any, X: ArrayLike, y: ArrayLike, seed: int = 0) -> A
     g = torch.Generator().manual_seed(check_seed(seed))
     order = torch.randperm(n, generator=g).numpy()
     return clone(estimator).fit(X, labels[order])
+
+
+def plot_operator_maps(
+    operators: Mapping[str, Tensor],
+    images: Tensor | Sequence[Tensor],
+    patch_size: int,
+    n_filters: int = 6,
+    fig: Figure | None = None,
+    title: str | None = None,
+    map_titles: Sequence[str] | None = None,
+) -> Figure:
+    r"""One row per feature operator ``A`` (``{label: A}``, each ``q x q``, ``q = c k^2``): its
+    ``n_filters`` top eigenvectors as ``c x k x k`` filters (eigenvalue / largest above each),
+    then its feature map :math:`\|A^{1/2} x[j]\|` ("same" padding) on each image of ``images`` (a
+    batch ``(n, c, H, W)`` or a list of ``(c, H, W)`` images of any sizes). Filters are drawn
+    with a symmetric blue-red scale for one channel (RGB, scaled per filter, for three); maps in
+    gray, each scaled to its own range. ``map_titles`` label the image columns. Returns the
+    figure.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> import torch
+        >>> W = torch.randn(4, 9, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        >>> operators = {"identity": torch.eye(9, dtype=torch.float64), "CNFM": W.T @ W}
+        >>> fig = plot_operator_maps(operators, torch.rand(2, 1, 8, 8, dtype=torch.float64), 3,
+        ...                          n_filters=2)
+        >>> len(fig.axes)  # 2 rows of 2 filters and 2 maps
+        8
+        >>> plt.close(fig)
+    """
+
+    images = [x.detach().cpu() for x in images]
+    c = images[0].shape[0]
+    labels = list(operators)
+    cols = n_filters + len(images)
+    if fig is None:
+        fig = plt.figure(figsize=(1.05 * cols + 0.9, 1.15 * len(labels) + 0.5))
+    fig.clear()
+    axes = fig.subplots(len(labels), cols, squeeze=False)
+    for r, label in enumerate(labels):
+        A = torch.as_tensor(operators[label]).detach().double().cpu()
+        A = (A + A.T) / 2
+        if n_filters:
+            eig = torch.linalg.eigvalsh(A).flip(0)
+            filters = top_filters(A, n_filters, c, patch_size)
+        for i in range(n_filters):
+            ax = axes[r, i]
+            f = filters[i]
+            if c == 1:
+                v = float(f.abs().max()) or 1.0
+                ax.imshow(f[0].numpy(), cmap="RdBu_r", vmin=-v, vmax=v)
+            else:
+                ax.imshow(_image_for_display(f)[0])
+            ax.set_title(f"{float(eig[i] / eig[0]):.2f}", fontsize=7, pad=2)
+        for j, x in enumerate(images):
+            ax = axes[r, n_filters + j]
+            ax.imshow(feature_map(A.to(x.dtype), x[None], patch_size)[0].numpy(), cmap="gray")
+            if r == 0 and map_titles is not None:
+                ax.set_title(str(map_titles[j]), fontsize=7, pad=2)
+        axes[r, 0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout(pad=0.3, w_pad=0.2, h_pad=0.4)
+    return fig
+
+
+def plot_accuracy_by_iteration(
+    curves: Mapping[str, Sequence[float]],
+    selected: Mapping[str, int] | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Axes:
+    """Accuracy against ConvRFM round (``{label: [acc_0, acc_1, ...]}``, round 0 = the fixed
+    kernel, ``M = I``), one line per curve; ``selected`` (``{label: t}``) circles the iterate
+    chosen on the validation split. Returns the axes.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> ax = plot_accuracy_by_iteration({"ConvRFM": [0.63, 0.71, 0.76]},
+        ...                                 selected={"ConvRFM": 2})
+        >>> ax.get_lines()[0].get_ydata().tolist(), ax.get_lines()[1].get_ydata().tolist()
+        ([0.63, 0.71, 0.76], [0.76])
+        >>> plt.close(ax.figure)
+    """
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.6, 3.0))
+    for label, accs in curves.items():
+        (line,) = ax.plot(range(len(accs)), accs, marker="o", ms=4, label=label)
+        if selected and label in selected:
+            t = selected[label]
+            ax.plot([t], [accs[t]], "o", ms=11, mfc="none", mec=line.get_color())
+    ax.set_xlabel("AGOP round $t$ (0 = fixed kernel, $M = I$)")
+    ax.set_ylabel("accuracy")
+    ax.xaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]  # MaxNLocator
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def plot_edge_controls(
+    table: Mapping[str, Mapping[str, tuple[float, float]]], title: str | None = None
+) -> Figure:
+    """One panel per statistic, one horizontal bar per operator: ``table[operator][statistic]``
+    is ``(mean, sd)`` over seeds, drawn as a bar with an error bar of one SD. Operators whose
+    name contains ``"learned"`` are drawn in a darker colour. Returns the figure.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> table = {"M = I": {"selectivity": (0.3, 0.05), "Sobel": (0.1, 0.0)},
+        ...          "laplace, learned M_T": {"selectivity": (0.5, 0.1), "Sobel": (0.3, 0.05)}}
+        >>> fig = plot_edge_controls(table, title="digits")
+        >>> [ax.get_title() for ax in fig.axes]
+        ['selectivity', 'Sobel']
+        >>> plt.close(fig)
+    """
+    labels = list(table)
+    if not labels:
+        raise ValueError("table must hold at least one operator")
+    names = list(table[labels[0]])
+    fig, axes = plt.subplots(
+        1, len(names), figsize=(3.4 * len(names) + 1.6, 0.35 * len(labels) + 1.4), sharey=True
+    )
+    axes = np.atleast_1d(axes)
+    pos = np.arange(len(labels))[::-1]
+    colours = ["tab:blue" if "learned" in label else "tab:gray" for label in labels]
+    for ax, name in zip(axes, names, strict=True):
+        mean = [table[label][name][0] for label in labels]
+        sd = [table[label][name][1] for label in labels]
+        ax.barh(pos, mean, xerr=sd, color=colours, capsize=3)
+        ax.set_title(name)
+        ax.axvline(0, color="black", lw=0.5)
+    axes[0].set_yticks(pos, labels)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def rfm_explorer(
+    iterates: Mapping[tuple[str, int], Sequence[torch.Tensor]],
+    images: torch.Tensor | Sequence[torch.Tensor],
+    n_filters: int = 6,
+    map_titles: Sequence[str] | None = None,
+) -> Any:
+    """ConvRFM's learned operators: choose a kernel, a patch size and an AGOP round -> the top
+    filters of ``M_t`` and its feature maps on ``images``, drawn by
+    :func:`agop.plot_operator_maps` (the chapter's static twin). ``iterates``:
+    ``{(kernel, patch_size): [M_0, M_1, ...]}`` (for instance ``model.Ms_``). Returns the widget.
+
+    Examples:
+        >>> import contextlib, io
+        >>> import torch
+        >>> W = torch.randn(4, 9, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        >>> iterates = {("laplace", 3): [torch.eye(9, dtype=torch.float64), W.T @ W]}
+        >>> with contextlib.redirect_stdout(io.StringIO()):
+        ...     explorer = rfm_explorer(iterates, torch.rand(2, 1, 8, 8, dtype=torch.float64),
+        ...                             n_filters=2)
+        >>> [(w.description, w.value) for w in explorer.children[0].children]
+        [('kernel', 'laplace'), ('patch size', 3), ('round t', 1)]
+    """
+    import ipywidgets as w
+
+    kernels = sorted({kernel for kernel, _ in iterates})
+    sizes = sorted({k for _, k in iterates})
+    longest = max(len(Ms) for Ms in iterates.values())
+    controls = {
+        "kernel": w.Dropdown(options=kernels, value=kernels[0], description="kernel"),
+        "patch_size": w.Dropdown(options=sizes, value=sizes[-1], description="patch size"),
+        "iteration": w.IntSlider(
+            min=0,
+            max=longest - 1,
+            value=longest - 1,
+            description="round t",
+            continuous_update=False,
+        ),
+    }
+    out = w.Output()
+    fig = plt.figure(figsize=(1.05 * (n_filters + len(images)) + 0.9, 1.8))
+    plt.close(fig)
+
+    def draw(kernel, patch_size, iteration):
+        with out:
+            out.clear_output(wait=True)
+            Ms = iterates.get((kernel, patch_size))
+            if Ms is None:
+                print(f"no run for kernel={kernel!r}, patch size {patch_size}")
+                return
+            t = min(iteration, len(Ms) - 1)
+            plot_operator_maps(
+                {f"{kernel} {patch_size}x{patch_size}, t={t}": Ms[t]},
+                images,
+                patch_size,
+                n_filters=n_filters,
+                fig=fig,
+                map_titles=map_titles,
+            )
+            from IPython.display import display
+
+            display(fig)
+
+    w.interactive_output(draw, controls)
+    return w.VBox([w.HBox(list(controls.values())), out])

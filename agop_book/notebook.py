@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from typing import Any
 
 from agop.runtime import PROFILES, default_device
 
-__all__ = ["ClaimNotMet", "announce", "claim", "glue", "have_myst_nb"]
+__all__ = ["ClaimNotMet", "announce", "claim", "glue", "have_myst_nb", "in_colab"]
 
 # AGOP_CLAIMS=strict: a claim that the run contradicts raises; anything else: a note.
 CLAIMS_ENV = "AGOP_CLAIMS"
@@ -118,7 +119,7 @@ def claim(holds: Any, text: str) -> bool:
         >>> claim(0.4 > 0.5, "the trained correlation clears the null")
         Traceback (most recent call last):
         ...
-        agop.notebook.ClaimNotMet: the text says "the trained correlation clears the null", and this run contradicts it
+        agop_book.notebook.ClaimNotMet: the text says "the trained correlation clears the null", and this run contradicts it
         >>> del os.environ["AGOP_CLAIMS"]
     """
     if not isinstance(text, str) or not text.strip():
@@ -158,3 +159,13 @@ def announce(profile: str, *, quick: str, paper: str) -> str:
     text = "\n".join(lines)
     print(text)
     return text
+
+
+def in_colab() -> bool:
+    """True inside Google Colab.
+
+    Examples:
+        >>> in_colab()
+        False
+    """
+    return "google.colab" in sys.modules

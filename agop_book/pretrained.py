@@ -3,7 +3,7 @@ r"""Pretrained torchvision CNNs: their weights and :func:`load_model`.
 Pretrained weights come through torchvision's own weight enums. Nothing is downloaded unless
 ``allow_download=True``: a missing checkpoint raises :class:`WeightsUnavailable`, which names the
 file it looked for and how to get it. torchvision is imported on first use (it takes seconds to
-import). The ansatz in these networks is measured by :func:`agop.experiments.ansatz.verify_ansatz`,
+import). The ansatz in these networks is measured by :func:`agop_book.ch01_ansatz.verify_ansatz`,
 on images from :func:`agop.data.load_images`.
 """
 
@@ -133,7 +133,7 @@ def load_model(
         >>> load_model("resnet18")
         Traceback (most recent call last):
         ...
-        agop.pretrained.WeightsUnavailable: pretrained weights for 'resnet18' ... allow_download=False...
+        agop_book.pretrained.WeightsUnavailable: pretrained weights for 'resnet18' ... allow_download=False...
         >>> torch.hub.set_dir(saved)
         >>> empty.cleanup()
 

@@ -149,7 +149,7 @@ def paper_world(tmp_path_factory):
             "TORCH_HOME", "AGOP_DATA", "AGOP_PROFILE", "AGOP_OFFLINE", "MPLBACKEND", "AGOP_CLAIMS"
         )
     }  # fmt: skip
-    # claims of the prose (agop.notebook.claim) need not hold at smoke scale: notes, not errors
+    # claims of the prose (agop_book.notebook.claim) need not hold at smoke scale: notes, not errors
     os.environ.update(
         TORCH_HOME=str(torch_home),
         AGOP_DATA=str(data),

@@ -1,4 +1,4 @@
-"""agop.experiments.convergence: split-R-hat and the effective sample size against a direct
+"""agop_book.ch07_other_accounts: split-R-hat and the effective sample size against a direct
 (loop) implementation of the formulas of Gelman et al. (BDA3, 11.4-11.5), and on chains whose
 answer is known: identical chains, chains stuck at different values, a drifting chain, AR(1)."""
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from agop.experiments.convergence import effective_sample_size, split_rhat
+from agop_book.ch07_other_accounts import effective_sample_size, split_rhat
 
 
 def reference(chains: np.ndarray) -> tuple[float, float]:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from agop.edges import (
+from agop_book.ch04_edges import (
     edge_controls,
     eigen_edge_scores,
     orientation_selectivity,
@@ -178,8 +178,8 @@ def test_numpy_sizes_are_ints_and_a_non_square_kernel_is_refused():
 
 def test_fit_shuffled_is_the_fit_on_permuted_labels_and_stays_near_its_start_on_noise():
     from agop import ConvRFM
-    from agop.data import bars_in_noise
-    from agop.edges import fit_shuffled
+    from agop_book.ch04_edges import fit_shuffled
+    from agop_book.ch05_deep_convrfm import bars_in_noise
 
     model = ConvRFM("laplace", 3, n_iter=1, random_state=0, device="cpu", progress=False)
     g = torch.Generator().manual_seed(0)
@@ -499,7 +499,7 @@ def test_fit_shuffled_defaults_to_seed_0():
     """A recording estimator: the labels it is fitted on are y[randperm(n)] of seed 0."""
     from sklearn.base import BaseEstimator
 
-    from agop.edges import fit_shuffled
+    from agop_book.ch04_edges import fit_shuffled
 
     class Recorder(BaseEstimator):
         def fit(self, X, y):

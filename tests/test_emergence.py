@@ -7,8 +7,12 @@ import math
 import pytest
 import torch
 
-from agop.data.emergence import emergence_task, nonlinear_gaussian_process, ring_distance
-from agop.localization import ipr
+from agop_book.ch07_other_accounts import (
+    emergence_task,
+    ipr,
+    nonlinear_gaussian_process,
+    ring_distance,
+)
 
 
 def sigma(D: int, xi: float, dim: int = 1) -> torch.Tensor:

@@ -9,18 +9,18 @@ import pytest
 import torch
 from torch import nn
 
-from agop.data import emergence_task
-from agop.experiments.emergence import (
+from agop.features import patch_agop
+from agop_book.ch07_other_accounts import (
     EmergenceResult,
     TwoLayerNets,
     emergence_sweep,
+    emergence_task,
     emergence_view,
+    ipr,
     top_eigenvectors,
     train_two_layer,
     two_layer_agop,
 )
-from agop.features import patch_agop
-from agop.localization import ipr
 
 
 def random_nets(E, K, D, activation, seed=0):
@@ -190,7 +190,7 @@ def test_view_sorts_fields_by_norm():
 def test_view_of_a_sweep_example_is_the_view_of_its_network():
     """The explorer's cached views come from the sweep's networks: the same statistics as
     the sweep's row for that network."""
-    from agop.experiments.emergence import view_of
+    from agop_book.ch07_other_accounts import view_of
 
     res = emergence_sweep(
         [3.0],
@@ -302,7 +302,7 @@ def test_sweep_measures_what_training_changed_and_the_rfm_against_m_identity():
 
 def test_views_of_a_batch_are_the_single_views():
     """emergence_views trains the gains together; each network is emergence_view's."""
-    from agop.experiments.emergence import emergence_views
+    from agop_book.ch07_other_accounts import emergence_views
 
     views = emergence_views([0.0, 3.0], 3, D=8, n_train=60, steps=10)
     for g in (0.0, 3.0):

@@ -6,7 +6,7 @@ import statistics
 import numpy as np
 import pytest
 
-from agop.experiments.local_signals import Comparison
+from agop_book.ch05_deep_convrfm import Comparison
 
 
 def _rows(table):

@@ -28,7 +28,7 @@ TOP = (
 
 # paths that a command *writes* (named as its output), so they need not exist yet
 OUTPUTS = {
-    "agop/bench/results/bench_gpu.json": "written by `python -m agop.bench --device cuda`",
+    "agop/bench/results/bench_gpu.json": "written by `python -m agop_book.bench --device cuda`",
 }
 
 _PATH = re.compile(r"(?<![\w/.-])((?:agop|tools|tests|book|student|\.github)/[\w./-]*\w)")
@@ -148,8 +148,8 @@ def test_the_scanner_sees_a_broken_pointer():
     assert missing_paths("see test_no_such_file.py") == ["test_no_such_file.py"]
     assert missing_paths("the notes in " + "NOTES_NOWHERE.md") == ["NOTES_NOWHERE.md"]
     assert missing_paths("book/NN_name.md and agop/bench/results/bench_gpu.json") == []
-    assert not resolves("compare", importlib.import_module("agop.theory"))
-    assert resolves("check_theorem", importlib.import_module("agop.theory"))
+    assert not resolves("compare", importlib.import_module("agop_book.ch02_theorem"))
+    assert resolves("check_theorem", importlib.import_module("agop_book.ch02_theorem"))
     assert not resolves("agop.linalg.no_such_function")
 
 

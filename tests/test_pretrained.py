@@ -1,5 +1,5 @@
-"""agop.pretrained (torchvision weights), agop.data.images (ImageNet preprocessing) and
-agop.experiments.ansatz (the one-call ansatz table).
+"""agop_book.pretrained (torchvision weights), agop.data.images (ImageNet preprocessing) and
+agop_book.ch01_ansatz (the one-call ansatz table).
 
 The per-layer AGOPs of the one-pass call are checked against the brute-force patch-variable
 reference (agop.reference) on each torchvision family, in float64, with random weights.
@@ -13,11 +13,11 @@ import torch
 from torch import nn
 
 from agop import data as D
-from agop import pretrained as P
-from agop.experiments import ansatz
 from agop.features import FilterSpace, cnfm, conv_layers, layer_inputs, null_baselines, patch_agop
 from agop.linalg import correlation, psd_power
 from agop.reference import brute_force_patch_agop
+from agop_book import ch01_ansatz as ansatz
+from agop_book import pretrained as P
 
 # (architecture, image size, layers): one strided/downsampling case per family
 FAMILIES = [
@@ -516,7 +516,7 @@ def test_the_two_builders_of_the_ansatz_report_agree():
     """verify_ansatz (factored, in the filter space) and ansatz_table (dense AGOPs given) fill
     the same AnsatzTable: the same similarities after training and at initialisation, the same
     nulls (same seed) and the same CNFM control, to rounding."""
-    from agop.nets import SimpleCNN
+    from agop_book.nets import SimpleCNN
 
     net = SimpleCNN(3, 4, image_size=12, depth=2, width=5, seed=0).double().eval()
     init = SimpleCNN(3, 4, image_size=12, depth=2, width=5, seed=1).double().eval()

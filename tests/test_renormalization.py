@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from agop.experiments.renormalization import (
+from agop_book.ch07_other_accounts import (
     accuracy,
     band_ratio,
     band_task,
@@ -318,7 +318,7 @@ def test_over_dispersed_chains_that_have_not_mixed_have_a_large_rhat():
     short = sample_posterior(X, y, X, n_steps=6, burn_in=0, **run)
     assert float(short.Q_trace.mean()) > 4  # 9 at the start, still far from 1
     long = sample_posterior(X, y, X, n_steps=1600, burn_in=200, **run)
-    from agop.experiments.convergence import split_rhat
+    from agop_book.ch07_other_accounts import split_rhat
 
     assert tuple(long.Q_trace.shape) == (2, 1400, 9)
     assert float(long.Q.mean()) == pytest.approx(1.0, abs=0.1)

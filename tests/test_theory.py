@@ -4,8 +4,8 @@ patch-AGOP at 0, with the closed forms W_1 = eta v u^T and AGOP_0 = P |v|^2 W_1^
 import pytest
 import torch
 
-from agop import theory as T
 from agop.patches import extract_patches
+from agop_book import ch02_theorem as T
 
 ETA = 0.05
 

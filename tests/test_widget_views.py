@@ -1,20 +1,20 @@
 """Explorers open on their static twin's view and redraw once per change (no timing here:
-``python -m agop.bench --only widgets`` measures the answer times)."""
+``python -m agop_book.bench --only widgets`` measures the answer times)."""
 
 import matplotlib
 import pytest
 import torch
 from torch import nn
 
-from agop import viz, widgets
-from agop.experiments.ansatz import LayerViews
+from agop_book import viz, widgets
+from agop_book.ch03_pretrained import LayerViews
 
 matplotlib.use("Agg")
 pytest.importorskip("ipywidgets")
 
 
 def _controls(widget):
-    from agop.bench.widgets import _controls as controls
+    from agop_book.bench.widgets import _controls as controls
 
     return controls(widget)
 
@@ -52,7 +52,7 @@ def test_pretrained_explorer_opens_on_the_first_view_and_redraws_once(monkeypatc
 
 
 def test_ansatz_explorer_opens_on_the_last_checkpoint_and_layer(monkeypatch):
-    from agop import viz
+    from agop_book import viz
 
     eye = torch.eye(4, dtype=torch.float64)
     matrices = {f"epoch {e}": {n: (eye * (1 + e), eye + e) for n in ("l1", "l2")} for e in (0, 5)}
@@ -67,7 +67,7 @@ def test_ansatz_explorer_opens_on_the_last_checkpoint_and_layer(monkeypatch):
 
 
 def test_emergence_explorer_opens_on_the_static_twin_and_only_selects(monkeypatch):
-    from agop import viz
+    from agop_book import viz
 
     def fake_view(gain, width):
         W = torch.eye(width, 6)

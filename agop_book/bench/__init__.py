@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m agop.bench --size quick|paper|large --device cpu|cuda [--busy N]``.
+"""Benchmarks: ``python -m agop_book.bench --size quick|paper|large --device cpu|cuda [--busy N]``.
 
 Each topic lives in its own module of this package and registers entries with
 :func:`benchmark`. An entry is a function ``(size, device) -> Iterable[Result]``; it measures
@@ -28,8 +28,8 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from agop.bench._busy import Busy
 from agop.runtime import default_device
+from agop_book.bench._busy import Busy
 
 SIZES = ("quick", "paper", "large")
 #: the sizes an entry runs at unless it registers others (``large`` is opt-in)
@@ -281,9 +281,9 @@ def machine_description(device: torch.device, command: str = "") -> dict:
 
     Examples:
         >>> import torch
-        >>> machine = machine_description(torch.device("cpu"), "python -m agop.bench")
+        >>> machine = machine_description(torch.device("cpu"), "python -m agop_book.bench")
         >>> machine["device"], machine["gpu"], machine["command"]
-        ('cpu', None, 'python -m agop.bench')
+        ('cpu', None, 'python -m agop_book.bench')
     """
     desc = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -392,7 +392,7 @@ def run_benchmarks(
 ) -> tuple[dict, list[dict]]:
     """Run the registered entries (all that run at ``size``, or those named in ``only``) at
     ``size`` on ``device``; with ``busy = N``, beside ``N`` busy processes
-    (``agop.bench._busy.Busy``), started before and stopped after. ``on_row(machine,
+    (``agop_book.bench._busy.Busy``), started before and stopped after. ``on_row(machine,
     rows)`` is called after every row (to save partial results of a long run).
 
     Returns the machine description and one dict per result row (``Result`` fields plus
@@ -420,7 +420,7 @@ def run_benchmarks(
     device = default_device(device)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    machine = machine_description(device, command or f"python -m agop.bench --size {size}")
+    machine = machine_description(device, command or f"python -m agop_book.bench --size {size}")
     machine["busy_processes"] = busy
     peak = machine["matmul_peak_gflops_float32"]
     if echo:
@@ -450,7 +450,7 @@ def run_benchmarks(
     return machine, rows
 
 
-#: Committed benchmark files (``python -m agop.bench --json``), shipped inside the package so a
+#: Committed benchmark files (``python -m agop_book.bench --json``), shipped inside the package so a
 #: chapter finds them from any working directory (Colab included).
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -472,7 +472,7 @@ def results_file(name: str) -> str:
 
 
 def load_results(path: str | os.PathLike[str]) -> tuple[dict, list[dict]]:
-    """The machine description and rows of a JSON file written by ``python -m agop.bench --json``.
+    """The machine description and rows of a JSON file written by ``python -m agop_book.bench --json``.
 
     Examples:
         >>> import json, tempfile
@@ -491,7 +491,7 @@ def load_results(path: str | os.PathLike[str]) -> tuple[dict, list[dict]]:
 
 def _check_json_path(parser: argparse.ArgumentParser, path: str) -> None:
     """A usage error, before any benchmark runs, when ``--json`` cannot be written (shared by
-    the command lines of :mod:`agop.bench`)."""
+    the command lines of :mod:`agop_book.bench`)."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if target.is_dir():

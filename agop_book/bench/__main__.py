@@ -1,4 +1,4 @@
-"""``python -m agop.bench``: run every registered benchmark and print one table."""
+"""``python -m agop_book.bench``: run every registered benchmark and print one table."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import argparse
 import json
 import sys
 
-from agop.bench import SIZES, _check_json_path, discover, format_table, run_benchmarks
-from agop.bench._busy import max_busy
 from agop.runtime import default_device
+from agop_book.bench import SIZES, _check_json_path, discover, format_table, run_benchmarks
+from agop_book.bench._busy import max_busy
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agop.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m agop_book.bench", description=__doc__)
     parser.add_argument("--size", choices=SIZES, default="quick", type=str.lower)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     parser.add_argument("--only", nargs="+", default=None, help="names of entries to run")
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args.device = _check_device(parser, args.device)
     if args.json:
         _check_json_path(parser, args.json)
-    command = " ".join(["python -m agop.bench", *(sys.argv[1:] if argv is None else argv)])
+    command = " ".join(["python -m agop_book.bench", *(sys.argv[1:] if argv is None else argv)])
     if not 0 <= args.busy <= max_busy():
         parser.error(
             f"--busy must be an integer in [0, {max_busy()}] (four per CPU core), got {args.busy}"

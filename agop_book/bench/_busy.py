@@ -1,6 +1,6 @@
 """Contention on purpose: ``N`` bounded busy processes beside a benchmark.
 
-``python -m agop.bench --busy N`` runs its entries while ``N`` processes spin on the CPU, as
+``python -m agop_book.bench --busy N`` runs its entries while ``N`` processes spin on the CPU, as
 another user's work would; each stops on its own after ``limit`` seconds even if this
 process dies, and all are stopped (and reaped) when the block ends, or when starting one of
 them fails. ``N`` is at most :func:`max_busy` (four per CPU core).

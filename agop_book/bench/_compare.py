@@ -18,9 +18,9 @@ from collections.abc import Sequence
 
 import torch
 
-from agop.bench import Result, count_flops, measure
 from agop.features import conv_layers, patch_agop
 from agop.reference import brute_force_patch_agop
+from agop_book.bench import Result, count_flops, measure
 
 #: largest relative difference (Frobenius) between engine and reference allowed in float32
 TOLERANCE = 1e-5

@@ -2,7 +2,7 @@ r"""Patch-AGOP of every conv layer of a 4-layer CNN: the engine against the brut
 
 The engine reads :math:`W^\top G W` for all layers from the same backward passes; the reference
 differentiates through explicit patch variables, one layer at a time (see
-:mod:`agop.bench._compare`). Problem: 256 images ``3 x 32 x 32``, 10 outputs,
+:mod:`agop_book.bench._compare`). Problem: 256 images ``3 x 32 x 32``, 10 outputs,
 four 3 x 3 conv layers of width 64 (``same`` padding) with max-pooling after the second and
 fourth; ``quick`` uses 32 images.
 """
@@ -13,11 +13,11 @@ from collections.abc import Iterator
 
 import torch
 
-from agop.bench import Result, benchmark
-from agop.bench._compare import engine_against_reference
 from agop.features import patch_agop
-from agop.nets import SimpleCNN
 from agop.reference import brute_force_patch_agop
+from agop_book.bench import Result, benchmark
+from agop_book.bench._compare import engine_against_reference
+from agop_book.nets import SimpleCNN
 
 N_IMAGES = {"quick": 32, "paper": 256}
 

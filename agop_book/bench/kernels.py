@@ -38,9 +38,9 @@ from typing import Any
 
 import torch
 
-from agop.bench import Result, benchmark, measure
 from agop.kernels import Kernel, _driver, cntk, cntk_agop, get_kernel
 from agop.kernels.objects import KERNELS
+from agop_book.bench import Result, benchmark, measure
 
 #: largest n at which the float64 result is also computed (untimed) for the f32-f64 column
 FLOAT64_UP_TO = 400

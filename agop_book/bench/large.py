@@ -1,4 +1,4 @@
-"""ConvRFM at scale on one machine: ``python -m agop.bench --size large``.
+"""ConvRFM at scale on one machine: ``python -m agop_book.bench --size large``.
 
 ConvRFM (Algorithm 1) with the CNTK of depth 3 on 3 x 3 patches, on ``1 x 28 x 28`` digits in
 noise (:func:`digits_28`: scikit-learn's 8 x 8 digits, offline, resized to 28 x 28, plus
@@ -14,8 +14,8 @@ Cholesky per ridge, in one preallocated buffer; the validation kernel is ``n_val
 the test predictions are computed 1 000 test images at a time; the kernels get
 ``KERNEL_MEMORY`` (256 MB) for their tiles and caches.
 
-    python -m agop.bench.large --n 2500                # one point, as JSON on the last line
-    python -m agop.bench.large --curve 600 1200 --json curve.json   # points, benchmark JSON
+    python -m agop_book.bench.large --n 2500                # one point, as JSON on the last line
+    python -m agop_book.bench.large --curve 600 1200 --json curve.json   # points, benchmark JSON
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from agop.bench import Result, _check_json_path, benchmark, machine_description
-from agop.bench.scaling import _peak_rss_mb
 from agop.data import digits, one_hot
 from agop.kernels import CNTK
 from agop.rfm import DEFAULT_RIDGES, rfm_iterations
 from agop.runtime import default_device
+from agop_book.bench import Result, _check_json_path, benchmark, machine_description
+from agop_book.bench.scaling import _peak_rss_mb
 
 NS = (2500, 5000, 10000)
 PATCH, DEPTH, ROUNDS, AGOP_SAMPLES = 3, 3, 2, 1000
@@ -175,7 +175,7 @@ def point_in_subprocess(
     cmd = [
         sys.executable,
         "-m",
-        "agop.bench.large",
+        "agop_book.bench.large",
         "--n",
         str(n),
         "--seed",
@@ -228,7 +228,7 @@ def curve(
     rounds: int = ROUNDS,
 ) -> list:
     """Points at each ``n`` (fresh processes), saved after each one as a benchmark JSON
-    (``machine``, ``results``, ``complete``) readable by :func:`agop.bench.load_results`."""
+    (``machine``, ``results``, ``complete``) readable by :func:`agop_book.bench.load_results`."""
     machine = machine_description(default_device(device), command)
     rows = []
     for n in ns:
@@ -244,7 +244,7 @@ def curve(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m agop.bench.large")
+    parser = argparse.ArgumentParser(prog="python -m agop_book.bench.large")
     parser.add_argument("--n", type=int, default=None)
     parser.add_argument(
         "--curve", type=int, nargs="+", default=None, help="several n, each in a fresh process"
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
         _check_json_path(parser, a.json)
     if a.curve:
         command = " ".join(
-            ["python -m agop.bench.large", *(sys.argv[1:] if argv is None else argv)]
+            ["python -m agop_book.bench.large", *(sys.argv[1:] if argv is None else argv)]
         )
         curve(a.curve, a.json, a.device, command, side=a.side, rounds=a.rounds)
         return

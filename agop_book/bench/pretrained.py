@@ -4,7 +4,7 @@ The engine reads every conv layer's factors ``W`` and ``G`` (:math:`\mathrm{AGOP
 :class:`agop.features.FactoredAGOP`) from the same backward passes and forms no ``q x q``
 matrix (every similarity of the ansatz needs only the factors); the reference
 feeds explicit patch variables through the network and differentiates, one layer at a time, as
-the paper's original code did (:mod:`agop.bench._compare`). Both run on the same images and
+the paper's original code did (:mod:`agop_book.bench._compare`). Both run on the same images and
 outputs, and the results must agree. Random (torchvision-initialised) weights: the cost does not depend on the weights.
 
 * ``paper`` on the CPU: 2 images of 224 x 224; the sketch with k = 64 probes over all 1000
@@ -21,10 +21,10 @@ from collections.abc import Iterator
 
 import torch
 
-from agop.bench import Result, benchmark, measure
-from agop.bench._compare import engine_against_reference
 from agop.features import conv_layers, patch_agop
-from agop.pretrained import load_model
+from agop_book.bench import Result, benchmark, measure
+from agop_book.bench._compare import engine_against_reference
+from agop_book.pretrained import load_model
 
 MODELS = ("vgg11", "resnet18")
 

@@ -7,7 +7,7 @@ process, so its peak memory is that process's own high-water mark (``VmHWM``: th
 interpreter and torch, about 0.3-0.5 GB, plus the computation) and no point inherits another's
 heap. :func:`fit_exponent` fits ``value ~ n^p`` on a log-log scale.
 
-    python -m agop.bench.scaling --problem K --n 500 --path tiled   # one point, as JSON
+    python -m agop_book.bench.scaling --problem K --n 500 --path tiled   # one point, as JSON
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from agop.bench import _peak_rss_bytes
 from agop.kernels import _driver, cntk, cntk_agop
 from agop.runtime import default_device
 from agop.validation import all_finite
+from agop_book.bench import _peak_rss_bytes
 
 
 @dataclasses.dataclass
@@ -129,7 +129,7 @@ def scaling_curve(
         cmd = [
             sys.executable,
             "-m",
-            "agop.bench.scaling",
+            "agop_book.bench.scaling",
             "--problem",
             problem,
             "--n",
@@ -168,7 +168,7 @@ def fit_exponent(ns: Sequence[float], values: Sequence[float]) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m agop.bench.scaling")
+    parser = argparse.ArgumentParser(prog="python -m agop_book.bench.scaling")
     parser.add_argument("--problem", choices=sorted(PROBLEMS), default="K")
     parser.add_argument("--n", type=int, required=True)
     parser.add_argument("--path", choices=["tiled", "untiled"], default="tiled")

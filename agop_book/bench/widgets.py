@@ -1,6 +1,6 @@
-"""How fast each explorer answers: ``python -m agop.bench --only widgets``.
+"""How fast each explorer answers: ``python -m agop_book.bench --only widgets``.
 
-Each explorer of :mod:`agop.widgets` is built on inputs of the chapter's quick profile and its
+Each explorer of the chapter modules is built on inputs of the chapter's quick profile and its
 controls are moved as a reader would; a row is the time from setting a control's value to the
 figure rendered as PNG (what the notebook's front end receives; the rendering is forced here,
 outside a notebook). ``quick`` and ``paper`` run the same problems (the target is for the quick
@@ -27,10 +27,18 @@ from typing import Any
 
 import torch
 
-from agop import data, nets, pretrained, widgets
-from agop.bench import Result, _rss_bytes, benchmark
-from agop.experiments.emergence import emergence_views
+from agop import data
 from agop.features import cnfm, conv_layers, feature_map, patch_agop
+from agop_book import ch01_ansatz as ch01
+from agop_book import ch02_theorem as ch02
+from agop_book import ch03_pretrained as ch03
+from agop_book import ch04_edges as ch04
+from agop_book import ch05_deep_convrfm as ch05
+from agop_book import ch06_local_signals as ch06
+from agop_book import ch07_other_accounts as ch07
+from agop_book import nets, pretrained
+from agop_book.bench import Result, _rss_bytes, benchmark
+from agop_book.ch07_other_accounts import emergence_views
 
 TARGET_SECONDS = 2.0
 
@@ -97,7 +105,7 @@ def _theorem(size: str) -> Iterator[Result]:
         "first view",
         _timed(
             lambda: box.setdefault(
-                "w", widgets.theorem_explorer(X, y, kernel_size=5, width=8, hidden=(4,))
+                "w", ch02.theorem_explorer(X, y, kernel_size=5, width=8, hidden=(4,))
             )
         ),
         size,
@@ -122,7 +130,7 @@ def _ansatz(size: str) -> Iterator[Result]:
     yield _row(
         "ansatz",
         "first view",
-        _timed(lambda: box.setdefault("w", widgets.ansatz_explorer(matrices))),
+        _timed(lambda: box.setdefault("w", ch01.ansatz_explorer(matrices))),
         size,
     )
     c = _controls(box["w"])
@@ -147,7 +155,7 @@ def _operators(size: str) -> Iterator[Result]:
     yield _row(
         "operators",
         "first view",
-        _timed(lambda: box.setdefault("w", widgets.rfm_explorer(iterates, list(X)))),
+        _timed(lambda: box.setdefault("w", ch04.rfm_explorer(iterates, list(X)))),
         size,
     )
     c = _controls(box["w"])
@@ -160,7 +168,7 @@ def _noise(size: str) -> Iterator[Result]:
     panels = []
     g = torch.Generator().manual_seed(0)
     for noise in (0.5, 1.0, 2.0):
-        X, _ = data.bars_in_noise(4, noise, seed=0)
+        X, _ = ch05.bars_in_noise(4, noise, seed=0)
         B = torch.randn(25, 25, generator=g, dtype=X.dtype)
         maps = {"ConvRFM map": feature_map(B @ B.T, X, 5), "CNN map": feature_map(B.T @ B, X, 5)}
         panels.append(
@@ -175,7 +183,7 @@ def _noise(size: str) -> Iterator[Result]:
     yield _row(
         "noise",
         "first view",
-        _timed(lambda: box.setdefault("w", widgets.noise_explorer(panels))),
+        _timed(lambda: box.setdefault("w", ch06.noise_explorer(panels))),
         size,
     )
     c = _controls(box["w"])
@@ -193,7 +201,7 @@ def _pretrained(size: str) -> Iterator[Result]:
     yield _row(
         "pretrained",
         "first view",
-        _timed(lambda: box.setdefault("w", widgets.pretrained_explorer(models, images, size=64))),
+        _timed(lambda: box.setdefault("w", ch03.pretrained_explorer(models, images, size=64))),
         size,
     )
     c = _controls(box["w"])
@@ -225,7 +233,7 @@ def _emergence(size: str) -> Iterator[Result]:
     yield _row(
         "emergence",
         "first view (precomputed)",
-        _timed(lambda: box.setdefault("w", widgets.emergence_explorer(views))),
+        _timed(lambda: box.setdefault("w", ch07.emergence_explorer(views))),
         size,
     )
     c = _controls(box["w"])
