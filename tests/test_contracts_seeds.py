@@ -1,6 +1,6 @@
 """Seed contract, written once for every seeded function of the package.
 
-Every public function or class of ``agop`` whose signature has a ``seed``, ``seeds``,
+Every public function or class of ``agop`` and ``agop_book`` whose signature has a ``seed``, ``seeds``,
 ``random_state`` or ``generator`` parameter is found by inspection; each must have an entry in
 ``REGISTRY`` (a call on tiny valid arguments, as a function of the seed), or an entry in
 ``NOT_RUN`` that says why it cannot be run here. For every entry:
@@ -30,14 +30,20 @@ import torch
 from fake_files import write_mnist_like
 
 import agop
+import agop_book
 
 SEED_PARAMETERS = ("seed", "seeds", "random_state", "generator")
 
 
 def _seeded_public_callables() -> dict[str, Any]:
-    """``module.name`` of every public function/class of agop with a seed-like parameter."""
+    """``module.name`` of every public function/class of agop and agop_book with a seed-like
+    parameter."""
     found = {}
-    for info in pkgutil.walk_packages(agop.__path__, "agop."):
+    infos = [
+        *pkgutil.walk_packages(agop.__path__, "agop."),
+        *pkgutil.walk_packages(agop_book.__path__, "agop_book."),
+    ]
+    for info in infos:
         if any(part.startswith("_") for part in info.name.split(".")[1:]):
             continue
         module = importlib.import_module(info.name)
@@ -102,12 +108,15 @@ def _estimator(cls, X, y, **params):
 
 def _registry() -> dict[str, Callable[[int], Any]]:
     from agop import deep_rfm, estimator, features, rfm, runtime
-    from agop.data import datasets, emergence, offline, splits, tasks
+    from agop.data import datasets, offline, splits
     from agop.kernels import CNTK
     from agop_book import ch01_ansatz as ansatz
     from agop_book import ch02_theorem as theory
+    from agop_book import ch03_pretrained as ch03
     from agop_book import ch04_edges as edges
     from agop_book import ch05_deep_convrfm as local_signals
+    from agop_book import ch05_deep_convrfm as tasks
+    from agop_book import ch07_other_accounts as emergence
     from agop_book import ch07_other_accounts as emergence_experiment
     from agop_book import ch07_other_accounts as renormalization
     from agop_book import nets, pretrained
@@ -186,7 +195,7 @@ def _registry() -> dict[str, Callable[[int], Any]]:
         return vars(nets_)
 
     def views(seed):
-        v = ansatz.LayerViews({"cnn": net}, {"x": X[0]}, sketch=2, seed=seed)
+        v = ch03.LayerViews({"cnn": net}, {"x": X[0]}, sketch=2, seed=seed)
         return v.view("cnn", "convs.1", "x")
 
     def trained(seed):
@@ -268,10 +277,10 @@ def _registry() -> dict[str, Callable[[int], Any]]:
         "agop_book.ch01_ansatz.ansatz_table": lambda s: ansatz.ansatz_table(
             net, features.patch_agop(net, X[:4]), n_draws=2, seed=s
         ),
-        "agop_book.ch03_pretrained.sketch_accuracy": lambda s: ansatz.sketch_accuracy(
+        "agop_book.ch03_pretrained.sketch_accuracy": lambda s: ch03.sketch_accuracy(
             net, X[:4], [2], seed=s
         ),
-        "agop_book.ch03_pretrained.layer_view": lambda s: ansatz.layer_view(
+        "agop_book.ch03_pretrained.layer_view": lambda s: ch03.layer_view(
             net, "convs.1", X[0], sketch=2, seed=s
         ),
         "agop_book.ch03_pretrained.LayerViews": views,

@@ -17,6 +17,7 @@ from agop.features import FilterSpace, cnfm, conv_layers, layer_inputs, null_bas
 from agop.linalg import correlation, psd_power
 from agop.reference import brute_force_patch_agop
 from agop_book import ch01_ansatz as ansatz
+from agop_book import ch03_pretrained as ch03
 from agop_book import pretrained as P
 
 # (architecture, image size, layers): one strided/downsampling case per family
@@ -215,7 +216,7 @@ def test_filter_space_similarities_equal_full_matrices(k_out, c, k, groups):
 
 def test_sketch_accuracy_reports_exact_and_sketched():
     model, X = _small_cnn(0), _images(2, 8)[:, :2]
-    rows = ansatz.sketch_accuracy(model, X, ks=[2, 2000], device="cpu")
+    rows = ch03.sketch_accuracy(model, X, ks=[2, 2000], device="cpu")
     assert [(r.k, r.layer) for r in rows] == [(2, "0"), (2, "3"), (2000, "0"), (2000, "3")]
     exact = ansatz.verify_ansatz(model, X, null_draws=0, device="cpu")
     for r in rows:
@@ -240,7 +241,7 @@ def test_layer_inputs_and_feature_maps():
         keep_agops=True,
         device="cpu",
     )
-    maps = ansatz.feature_maps(model, x[0], table.agops)
+    maps = ch03.feature_maps(model, x[0], table.agops)
     cnfm_map, agop_map = maps["features.4"]
     conv = model.features[4]
     with torch.no_grad():  # |(W^T W)^{1/2} z| = |W z|: the conv's output norm over channels
@@ -465,9 +466,7 @@ def test_factored_path_gives_the_numbers_of_the_q_by_q_path():
 
 def test_layer_views_are_cached_and_equal_the_dense_computation(monkeypatch):
     model, X = _model("alexnet"), _images(2, 64)
-    views = ansatz.LayerViews(
-        {"a": model}, {"x0": X[0], "x1": X[1]}, sketch=4, seed=3, device="cpu"
-    )
+    views = ch03.LayerViews({"a": model}, {"x0": X[0], "x1": X[1]}, sketch=4, seed=3, device="cpu")
     assert views.first() == ("a", "features.0", "x0")
     calls = []
     real = ansatz.patch_agop
@@ -498,7 +497,7 @@ def test_layer_views_are_cached_and_equal_the_dense_computation(monkeypatch):
     torch.testing.assert_close(
         v6["agop_map"], feature_map(A, z, 3, padding=1)[0], rtol=1e-7, atol=1e-10
     )
-    old = ansatz.layer_view(model, "features.3", X[0], sketch=4, seed=3, device="cpu")
+    old = ch03.layer_view(model, "features.3", X[0], sketch=4, seed=3, device="cpu")
     torch.testing.assert_close(old["agop_map"], v3["agop_map"], rtol=0, atol=0)
     calls.clear()
     views.view("a", "features.3", "x1")
