@@ -172,7 +172,12 @@ GAIN_GAUSSIAN = 1e-4  # below this gain the erf is linear to float64 precision: 
 
 def ring_distance(D: int, dim: int = 1) -> torch.Tensor:
     """Distance of every site to site 0 on a ring of ``D`` sites (``dim=1``, shape ``(D,)``)
-    or a ``D x D`` torus (``dim=2``, shape ``(D, D)``, Euclidean on the torus)."""
+    or a ``D x D`` torus (``dim=2``, shape ``(D, D)``, Euclidean on the torus).
+
+    Examples:
+        >>> ring_distance(5)
+        tensor([0., 1., 2., 2., 1.], dtype=torch.float64)
+    """
     d = torch.arange(D, dtype=torch.float64)
     d = torch.minimum(d, D - d)
     if dim == 1:
