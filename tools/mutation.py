@@ -41,7 +41,10 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "solve": ("agop/solve.py", ["tests/test_solve.py"]),
     "splits": ("agop/data/splits.py", ["tests/test_data.py"]),
     "edges": ("agop_book/ch04_edges.py", ["tests/test_ch04_edges.py"]),
-    "local_signals": ("agop_book/ch05_deep_convrfm.py", ["tests/test_data.py", "tests/test_baseline.py"]),
+    "local_signals": (
+        "agop_book/ch05_deep_convrfm.py",
+        ["tests/test_data.py", "tests/test_baseline.py"],
+    ),
     "rfm": ("agop/rfm.py", ["tests/test_rfm.py", "tests/test_rfm_fc.py"]),
     "deep_rfm": ("agop/deep_rfm.py", ["tests/test_deep_rfm.py"]),
     "ansatz": ("agop_book/ch01_ansatz.py", ["tests/test_features.py", "tests/test_pretrained.py"]),
