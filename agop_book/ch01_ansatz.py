@@ -152,7 +152,7 @@ class AnsatzTable:
     computed (``None`` where the AGOPs were given, :func:`ansatz_table`). ``powers``: the
     powers of the AGOP whose null baselines the rows hold (1, and 1/2 for the ``*_sqrt``
     fields); :meth:`records` gives one row per (layer, power, kind), the long form that
-    :func:`agop.plot_ansatz_controls` draws.
+    :func:`plot_ansatz_controls` draws.
 
     See :func:`verify_ansatz` for an example (and :func:`ansatz_table` for another).
     """
@@ -913,7 +913,7 @@ def ansatz_explorer(
 ) -> Any:
     r"""The ansatz through training: choose a training checkpoint, a layer and a ``power``
     :math:`p` -> :math:`W^\top W` beside :math:`\mathrm{AGOP}^p` and their correlation, drawn by
-    :func:`agop.plot_cnfm_agop` (the chapter's static twin). ``matrices``:
+    :func:`plot_cnfm_agop` (the chapter's static twin). ``matrices``:
     ``{checkpoint label: {layer: (cnfm, agop)}}``. Opens on the last checkpoint, the last
     layer and ``power = powers[0]``. Returns the widget.
 

@@ -854,7 +854,7 @@ def plot_relaxations(
 def theorem_explorer(X: ArrayLike, y: ArrayLike, kernel_size: int = 5, **net: Any) -> Any:
     r"""Theorem 1 interactively: step size, initial scale, upper-layer noise, number of steps and
     activation -> :math:`W^\top W`, the patch-AGOP at 0 and over the data, and their correlation, drawn
-    by :func:`agop.plot_theorem_pair` (the chapter's static figure). ``net``: further
+    by :func:`plot_theorem_pair` (the chapter's static figure). ``net``: further
     keyword arguments of :class:`agop_book.ch02_theorem.TheoremNet`. Returns the widget.
 
     Examples:

@@ -184,7 +184,7 @@ def layer_view(
     """One conv layer on one image ``x`` (``(c, H, W)``): the layer's CNFM and patch-AGOP on that
     image alone (sketched with ``sketch`` probes), their feature maps
     (:func:`feature_maps`) and their Pearson correlation, all from the AGOP's factors
-    (no ``q x q`` matrix). What the chapter's explorer draws (:class:`LayerViews` caches it; :func:`agop.plot_layer_views` draws it).
+    (no ``q x q`` matrix). What the chapter's explorer draws (:class:`LayerViews` caches it; :func:`plot_layer_views` draws it).
 
     Examples:
         >>> import torch
@@ -428,7 +428,7 @@ def pretrained_explorer(
 ) -> Any:
     """A torchvision CNN, one of its conv layers and an image (or your own, uploaded) -> the
     layer's CNFM and patch-AGOP feature maps of that image and their correlation, drawn by
-    :func:`agop.plot_layer_view` (the chapter's static twin). ``models``:
+    :func:`plot_layer_view` (the chapter's static twin). ``models``:
     ``{label: module}``; ``images``: ``{label: (3, size, size) preprocessed tensor}``.
 
     Views come from an :class:`agop_book.ch03_pretrained.LayerViews` cache (``views``, to share it with

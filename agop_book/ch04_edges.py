@@ -515,7 +515,7 @@ def rfm_explorer(
 ) -> Any:
     """ConvRFM's learned operators: choose a kernel, a patch size and an AGOP round -> the top
     filters of ``M_t`` and its feature maps on ``images``, drawn by
-    :func:`agop.plot_operator_maps` (the chapter's static twin). ``iterates``:
+    :func:`plot_operator_maps` (the chapter's static twin). ``iterates``:
     ``{(kernel, patch_size): [M_0, M_1, ...]}`` (for instance ``model.Ms_``). Returns the widget.
 
     Examples:

@@ -130,7 +130,7 @@ def plot_noise_panel(panel: Mapping[str, Any], fig: Figure | None = None) -> Fig
 def noise_explorer(panels: Sequence[Mapping[str, Any]]) -> Any:
     """A local-signal task across noise levels: a slider over the noise level -> sample images,
     the learned feature maps and every method's accuracy, drawn by
-    :func:`agop.plot_noise_panel` (the chapter's static twin). ``panels``: a list of
+    :func:`plot_noise_panel` (the chapter's static twin). ``panels``: a list of
     panels, one per noise level (:meth:`agop_book.ch05_deep_convrfm.Comparison.panels`). Returns the widget.
 
     Examples:

@@ -1763,7 +1763,7 @@ def plot_emergence_view(
 def emergence_explorer(views: Mapping[tuple[float, int], Any]) -> Any:
     """Emergence of localised receptive fields: a gain and a width -> one trained
     fully connected network's receptive fields and the top eigenvectors of its AGOP, with
-    their IPR, drawn by :func:`agop.plot_emergence_view` (the chapter's static twin).
+    their IPR, drawn by :func:`plot_emergence_view` (the chapter's static twin).
     ``views``: ``{(gain, width): view}``, computed beforehand (the sweep's networks and
     :func:`agop_book.ch07_other_accounts.emergence_views`): the explorer trains nothing, it
     selects among them, so that every interaction is one redraw. The sliders offer the gains

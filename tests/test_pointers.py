@@ -157,8 +157,8 @@ def test_the_scanner_sees_a_broken_pointer():
     assert not resolves("compare", importlib.import_module("agop_book.ch02_theorem"))
     assert resolves("check_theorem", importlib.import_module("agop_book.ch02_theorem"))
     assert not resolves("agop.linalg.no_such_function")
-    assert [m.group(1) for m in _DOTTED.finditer("`agop_book.ch04_edges.x`")] == [
-        "agop_book.ch04_edges.x"
+    assert [m.group(1) for m in _DOTTED.finditer("`agop_book.ch04_edges.edge_controls`")] == [
+        "agop_book.ch04_edges.edge_controls"
     ]
 
 

@@ -469,9 +469,9 @@ def test_layer_views_are_cached_and_equal_the_dense_computation(monkeypatch):
     views = ch03.LayerViews({"a": model}, {"x0": X[0], "x1": X[1]}, sketch=4, seed=3, device="cpu")
     assert views.first() == ("a", "features.0", "x0")
     calls = []
-    real = ansatz.patch_agop
+    real = ch03.patch_agop
     monkeypatch.setattr(
-        ansatz, "patch_agop", lambda *a, **k: calls.append(k.get("layers")) or real(*a, **k)
+        ch03, "patch_agop", lambda *a, **k: calls.append(k.get("layers")) or real(*a, **k)
     )
     v3 = views.view("a", "features.3", "x0")
     v6 = views.view("a", "features.6", "x0")
