@@ -8,7 +8,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # Tests never download: datasets and pretrained weights come from disk or raise a clear error.
 export AGOP_OFFLINE ?= 1
 # A sentence of the prose that the run contradicts fails the build and the tests
-# (agop.notebook.claim); in Colab or a reader's Jupyter it only shows a note.
+# (agop_book.notebook.claim); in Colab or a reader's Jupyter it only shows a note.
 export AGOP_CLAIMS ?= strict
 # OpenMP threads sleep instead of spinning at barriers: on a small shared machine, spinning
 # threads of two processes (a chapter's kernel and anything else) slow each other 10-50x.
@@ -68,12 +68,12 @@ book-fresh: venv vendor
 	$(MAKE) book
 
 # Static checks, configured in pyproject.toml: ruff's lint rules, ruff's formatting (checked,
-# never applied here: `ruff format agop tests tools` applies it) and mypy's types.
+# never applied here: `ruff format agop agop_book tests tools` applies it) and mypy's types.
 # .pre-commit-config.yaml runs the same three commands before each commit.
 lint: venv
-	$(VENV)/bin/ruff check agop tests tools
-	$(VENV)/bin/ruff format --check agop tests tools
-	$(VENV)/bin/mypy agop
+	$(VENV)/bin/ruff check agop agop_book tests tools
+	$(VENV)/bin/ruff format --check agop agop_book tests tools
+	$(VENV)/bin/mypy agop agop_book
 
 test-package: venv
 	$(PY) -m pytest tests --ignore=tests/rendered --durations=10
@@ -81,7 +81,7 @@ test-package: venv
 # Every docstring's example, run as a doctest (tiny float64 inputs, about 20 s in all), on the
 # CPU even where CUDA is present: the examples print CPU results and compare with CPU tensors.
 test-doctest: venv
-	CUDA_VISIBLE_DEVICES= $(PY) -m pytest --doctest-modules agop -p no:cacheprovider --durations=5
+	CUDA_VISIBLE_DEVICES= $(PY) -m pytest --doctest-modules agop agop_book -p no:cacheprovider --durations=5
 
 test-notebooks: venv
 	$(PY) -m pytest --nbval-lax --nbval-cell-timeout=600 --durations=0 -p no:cacheprovider book/
@@ -114,7 +114,7 @@ test-colab: venv
 test: lint test-package test-doctest test-paper test-colab test-book
 
 bench: venv
-	$(PY) -m agop.bench --size quick
+	$(PY) -m agop_book.bench --size quick
 
 # Mutation testing (not part of `make test`: tens of minutes per module): mutmut mutates each
 # module where estimator and experiment logic live and runs the tests that concern it, one

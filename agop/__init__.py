@@ -39,28 +39,14 @@ _EXPORTS: dict[str, str] = {
     "null_baselines": "agop.features",
     # kernels and solvers
     "kernels": "agop",
-    "edges": "agop",
-    "localization": "agop",
     "solve": "agop",
     "data": "agop",
-    "nets": "agop",
-    "theory": "agop",
-    "viz": "agop",
-    "notebook": "agop",
-    "widgets": "agop",
-    "pretrained": "agop",
-    "baseline": "agop",
     "rfm": "agop",
     "deep_rfm": "agop",
-    "bench": "agop",
-    "experiments": "agop",
     # estimators
     "ConvRFM": "agop.rfm",
     "RFM": "agop.rfm",
     "DeepConvRFM": "agop.deep_rfm",
-    "CNNBaseline": "agop.baseline",
-    # the paper's experiments
-    "verify_ansatz": "agop.experiments.ansatz",
 }
 
 __all__ = ["__version__", *_EXPORTS]

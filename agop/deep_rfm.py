@@ -393,7 +393,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         second ConvRFM (a CNTK of depth 1) reads their 8-channel feature maps.
 
         >>> import torch
-        >>> from agop.data import bars_in_noise
+        >>> from agop_book.ch05_deep_convrfm import bars_in_noise
         >>> X, y = bars_in_noise(60, sigma=2.0, height=8, width=8, seed=0)
         >>> model = DeepConvRFM(depth=2, width=8, patch_size=3, n_iter=1, random_state=0,
         ...                     dtype=torch.float64, device="cpu").fit(X, y)

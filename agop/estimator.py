@@ -122,7 +122,7 @@ class OutputClassifierMixin(ClassifierMixin):
         >>> import numpy as np
         >>> import torch
         >>> from agop import ConvRFM
-        >>> from agop.data import bars_in_noise
+        >>> from agop_book.ch05_deep_convrfm import bars_in_noise
         >>> X, y = bars_in_noise(30, sigma=1.0, height=8, width=8, dtype=torch.float64)
         >>> model = ConvRFM("laplace", patch_size=3, n_iter=0, random_state=0,
         ...                 device="cpu").fit(X, y)
@@ -176,7 +176,7 @@ class ImageInputMixin:
         >>> import numpy as np
         >>> import torch
         >>> from agop import ConvRFM
-        >>> from agop.data import bars_in_noise
+        >>> from agop_book.ch05_deep_convrfm import bars_in_noise
         >>> X, y = bars_in_noise(30, sigma=1.0, height=8, width=8, dtype=torch.float64)
         >>> rows = ConvRFM(patch_size=3, n_iter=0, image_shape=(1, 8, -1), random_state=0,
         ...                device="cpu")

@@ -68,7 +68,7 @@ def conv_layers(
     list of them).
 
     Examples:
-        >>> from agop.nets import SimpleCNN
+        >>> from agop_book.nets import SimpleCNN
         >>> net = SimpleCNN(1, 2, image_size=8, depth=3, width=4)
         >>> list(conv_layers(net))
         ['convs.0', 'convs.1', 'convs.2']
@@ -366,7 +366,7 @@ class FactoredAGOP:
 
     Examples:
         >>> import torch
-        >>> from agop.nets import SimpleCNN
+        >>> from agop_book.nets import SimpleCNN
         >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
         >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
         ...                dtype=torch.float64)
@@ -450,7 +450,7 @@ def patch_agop(
     ``vectorize=True`` runs the output directions through one vmapped backward
     (``is_grads_batched``), as many at once as keep the batched gradients under ``max_memory``
     bytes; ``False`` runs one ordinary backward pass per direction. ``None`` (default) vectorises on accelerators only: on the CPU the plain passes
-    were faster (VGG11, ResNet18, the 4-layer CNN of ``python -m agop.bench``) and hold one
+    were faster (VGG11, ResNet18, the 4-layer CNN of ``python -m agop_book.bench``) and hold one
     direction's gradients at a time. Either way, when the model's output depends on the conv
     outputs only through the input of its read-out (the first ``nn.Linear`` after the last
     conv; checked on the autograd graph), one vmapped backward takes every direction through
@@ -471,7 +471,7 @@ def patch_agop(
         Against the brute-force reference, which differentiates explicit patch variables:
 
         >>> import torch
-        >>> from agop.nets import SimpleCNN
+        >>> from agop_book.nets import SimpleCNN
         >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
         >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
         ...                dtype=torch.float64)
@@ -725,7 +725,7 @@ def layer_correlations(
         shares :math:`W` with the CNFM (see :func:`null_baselines` for the controls):
 
         >>> import torch
-        >>> from agop.nets import SimpleCNN
+        >>> from agop_book.nets import SimpleCNN
         >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
         >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
         ...                dtype=torch.float64)
@@ -947,7 +947,7 @@ def null_baselines(
         ``convs.1`` is what the nulls give too.
 
         >>> import torch
-        >>> from agop.nets import SimpleCNN
+        >>> from agop_book.nets import SimpleCNN
         >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
         >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
         ...                dtype=torch.float64)
@@ -1129,7 +1129,7 @@ def layer_inputs(
 
     Examples:
         >>> import torch
-        >>> from agop.nets import SimpleCNN
+        >>> from agop_book.nets import SimpleCNN
         >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
         >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
         ...                dtype=torch.float64)

@@ -57,7 +57,7 @@ def brute_force_patch_agop(
 
         >>> import torch
         >>> from agop.features import patch_agop
-        >>> from agop.nets import SimpleCNN
+        >>> from agop_book.nets import SimpleCNN
         >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
         >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
         ...                dtype=torch.float64)

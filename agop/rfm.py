@@ -155,7 +155,8 @@ def fit_kernel_machine(
 
     Examples:
         >>> import torch
-        >>> from agop.data import bars_in_noise, one_hot
+        >>> from agop.data import one_hot
+        >>> from agop_book.ch05_deep_convrfm import bars_in_noise
         >>> from agop.kernels import Laplace
         >>> X, y = bars_in_noise(40, sigma=2.0, height=8, width=8, dtype=torch.float64,
         ...                      device="cpu")
@@ -284,7 +285,8 @@ def rfm_iterations(
 
     Examples:
         >>> import torch
-        >>> from agop.data import bars_in_noise, one_hot
+        >>> from agop.data import one_hot
+        >>> from agop_book.ch05_deep_convrfm import bars_in_noise
         >>> from agop.kernels import Laplace
         >>> X, y = bars_in_noise(40, sigma=2.0, height=8, width=8, dtype=torch.float64,
         ...                      device="cpu")
@@ -411,7 +413,7 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         test accuracy above the fixed Laplace kernel's.
 
         >>> import torch
-        >>> from agop.data import bars_in_noise
+        >>> from agop_book.ch05_deep_convrfm import bars_in_noise
         >>> X, y = bars_in_noise(60, sigma=2.0, height=8, width=8, seed=0)
         >>> X_test, y_test = bars_in_noise(100, sigma=2.0, height=8, width=8, seed=1)
         >>> model = ConvRFM("laplace", patch_size=3, n_iter=2, random_state=0,
@@ -682,7 +684,7 @@ class RFM(ConvRFM):
         It is ConvRFM on ``(n, D, 1, 1)`` images with 1 x 1 patches, to the last bit:
 
         >>> import torch
-        >>> from agop.data import emergence_task
+        >>> from agop_book.ch07_other_accounts import emergence_task
         >>> X, y = emergence_task(60, 8, gain=3.0, dtype=torch.float64)
         >>> rfm = RFM(n_iter=1, random_state=0, device="cpu", progress=False).fit(X, y)
         >>> tuple(rfm.M_.shape), len(rfm.Ms_)

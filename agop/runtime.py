@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import platform
 import random
-import sys
 
 import numpy as np
 import torch
@@ -122,16 +121,6 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
-
-
-def in_colab() -> bool:
-    """True inside Google Colab.
-
-    Examples:
-        >>> in_colab()
-        False
-    """
-    return "google.colab" in sys.modules
 
 
 def environment_report(**seeds: int) -> str:

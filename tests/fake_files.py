@@ -147,7 +147,7 @@ def write_hub_checkpoint(name: str, seed: int = 1) -> Path:
     these weights are not ImageNet's."""
     import torch
 
-    from agop import pretrained
+    from agop_book import pretrained
 
     path = pretrained.weights_file(name)
     path.parent.mkdir(parents=True, exist_ok=True)

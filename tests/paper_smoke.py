@@ -149,7 +149,7 @@ def paper_world(tmp_path_factory):
             "TORCH_HOME", "AGOP_DATA", "AGOP_PROFILE", "AGOP_OFFLINE", "MPLBACKEND", "AGOP_CLAIMS"
         )
     }  # fmt: skip
-    # claims of the prose (agop.notebook.claim) need not hold at smoke scale: notes, not errors
+    # claims of the prose (agop_book.notebook.claim) need not hold at smoke scale: notes, not errors
     os.environ.update(
         TORCH_HOME=str(torch_home),
         AGOP_DATA=str(data),
@@ -175,18 +175,23 @@ def paper_models() -> list[str]:
     """Chapter 03's MODELS in the paper profile, read from its parameters cell."""
     nb = nbformat.read(BOOK / "03_pretrained.ipynb", as_version=4)
     source = nb.cells[parameters_cell(nb)].source
-    scope = {"agop": _Agop(), "sys": __import__("sys")}
+    scope = {"agop": _Agop(), "agop_book": _Agop(), "sys": __import__("sys")}
     exec(compile(source, "03 parameters", "exec"), scope)  # noqa: S102 - the book's own cell
     return list(scope["MODELS"])
 
 
 class _Agop:
-    """Just enough of ``agop`` to evaluate a parameters cell in the paper profile."""
+    """Just enough of ``agop`` and ``agop_book`` to evaluate a parameters cell in the paper
+    profile."""
 
     class notebook:  # noqa: N801
         @staticmethod
         def announce(*args, **kwargs):
             return ""
+
+        @staticmethod
+        def in_colab():
+            return False
 
     @staticmethod
     def profile():

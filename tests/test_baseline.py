@@ -7,12 +7,12 @@ import pytest
 import torch
 from sklearn.exceptions import NotFittedError
 
-from agop.baseline import CNNBaseline, validation_split
-from agop.experiments.local_signals import compare_methods, local_signal_task
+from agop_book.ch05_deep_convrfm import compare_methods, local_signal_task
+from agop_book.nets import CNNBaseline, validation_split
 
 
 def bars(n=120, sigma=0.5, seed=0):
-    from agop.data import bars_in_noise
+    from agop_book.ch05_deep_convrfm import bars_in_noise
 
     X, y = bars_in_noise(n, sigma, height=8, width=12, seed=seed, device="cpu")
     return X, y
@@ -138,8 +138,8 @@ def test_compare_methods_rows():
     assert {r["method"] for r in result.rows} == {"CNTK", "ConvRFM", "Deep ConvRFM", "CNN"}
     assert sorted({r["layers"] for r in result.layer_rows}) == [0, 1, 2]
     # each CNTK row is the test accuracy of the fixed kernel fitted on that seed's images
-    from agop.experiments.local_signals import TEST_SEED_OFFSET
     from agop.rfm import ConvRFM
+    from agop_book.ch05_deep_convrfm import TEST_SEED_OFFSET
 
     cntk = []
     for seed in (0, 1):
@@ -173,8 +173,8 @@ def test_comparison_reports_the_validation_choice_not_the_test_best(monkeypatch)
     layers, while on the test labels another iterate of each layer, and the first layer over
     the second, score higher: the comparison must report the validation choices (CNTK =
     iterate 0 = 0.50, ConvRFM 0.65, Deep ConvRFM 0.60), not a test-best (0.95, 0.90, 0.65)."""
-    from agop.experiments import local_signals
-    from agop.experiments.local_signals import evaluate_methods
+    from agop_book import ch05_deep_convrfm as local_signals
+    from agop_book.ch05_deep_convrfm import evaluate_methods
 
     test_scores = [[0.50, 0.65, 0.95], [0.90, 0.60]]  # layer -> iterate -> test accuracy
     chosen = [1, 1]  # layer -> iterate with the best validation accuracy
@@ -223,8 +223,8 @@ def test_comparison_reports_the_validation_choice_not_the_test_best(monkeypatch)
 def test_reported_accuracies_are_the_estimators_own():
     """The comparison's CNTK and ConvRFM numbers are those of ConvRFM fitted on its own with the
     same seed (n_iter = 0 for the CNTK): same split, same ridges, scored on the same images."""
-    from agop.experiments.local_signals import evaluate_methods
     from agop.rfm import ConvRFM
+    from agop_book.ch05_deep_convrfm import evaluate_methods
 
     X, y = bars(40, sigma=1.0)
     Xt, yt = bars(60, sigma=1.0, seed=1)

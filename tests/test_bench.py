@@ -7,10 +7,10 @@ import os
 import pytest
 import torch
 
-from agop import bench
-from agop.bench import Result, format_table, load_results, measure
-from agop.bench.__main__ import main
-from agop.bench.scaling import fit_exponent, scaling_curve
+from agop_book import bench
+from agop_book.bench import Result, format_table, load_results, measure
+from agop_book.bench.__main__ import main
+from agop_book.bench.scaling import fit_exponent, scaling_curve
 
 
 def test_every_topic_registers_entries():
@@ -139,7 +139,7 @@ def test_large_runs_only_at_its_size_and_sizes_are_checked():
 
 
 def test_busy_processes_start_and_stop():
-    from agop.bench._busy import Busy
+    from agop_book.bench._busy import Busy
 
     with Busy(2, limit=60) as busy:
         assert busy.alive() == 2
@@ -155,8 +155,8 @@ def test_busy_processes_start_and_stop():
 def test_busy_is_bounded_on_the_command_line_and_in_busy(capsys, monkeypatch):
     """--busy N took any N (each process spins for up to an hour): at most four per core, a
     usage error (exit 2) before anything runs otherwise."""
-    import agop.bench.__main__ as cli
-    from agop.bench._busy import Busy, max_busy
+    import agop_book.bench.__main__ as cli
+    from agop_book.bench._busy import Busy, max_busy
 
     assert max_busy() == 4 * (os.cpu_count() or 1)
     ran = []
@@ -177,7 +177,7 @@ def test_busy_stops_the_started_processes_when_a_start_fails(monkeypatch):
     terminated and reaped before the error propagates."""
     import subprocess
 
-    from agop.bench import _busy
+    from agop_book.bench import _busy
 
     started, real_popen = [], subprocess.Popen
 
@@ -202,7 +202,7 @@ def test_busy_stops_the_started_processes_when_a_start_fails(monkeypatch):
 
 
 def test_large_point_fits_convrfm_within_its_memory_target():
-    from agop.bench.large import digits_28, memory_target_mb, run_point
+    from agop_book.bench.large import digits_28, memory_target_mb, run_point
 
     X, y = digits_28(6, "test", 0, "cpu")
     assert X.shape == (6, 1, 28, 28) and int(y.max()) <= 9
@@ -245,7 +245,7 @@ def test_json_is_written_after_every_row(tmp_path, monkeypatch):
 )
 def test_large_usage_errors_come_before_any_point_runs(argv, match, capsys, monkeypatch):
     """A curve takes hours: a --json it cannot write is an error before the first point."""
-    from agop.bench import large
+    from agop_book.bench import large
 
     ran = []
     monkeypatch.setattr(large, "point_in_subprocess", lambda *a, **k: ran.append(a))

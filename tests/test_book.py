@@ -112,7 +112,7 @@ def test_chapter_follows_the_skeleton(chapter: Path):
         r"announce\(PROFILE, quick=\"[^\"]*\d[^\"]*\",\s*paper=\"[^\"]+\"", params[0]["source"]
     ), (
         f"{name}: the parameters cell must say which profile runs and how long it takes "
-        f"(agop.notebook.announce(PROFILE, quick=..., paper=...))"
+        f"(agop_book.notebook.announce(PROFILE, quick=..., paper=...))"
     )
     assert "environment_report(" in code[-1]["source"], (
         f"{name}: the last cell must print the footer (agop.environment_report)"

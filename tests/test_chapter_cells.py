@@ -10,7 +10,7 @@
   the median). Nothing else exempts a cell.
 * Glue bookkeeping sits in ``remove-cell`` cells: a cell the reader sees glues only figures.
 * Every seed offset is named: no ``SEED + 10_000``, ``seed + 1`` or the like in a chapter; an
-  offset is a named constant (``agop.runtime``, ``agop.experiments.local_signals.TEST_SEED_OFFSET``, or the
+  offset is a named constant (``agop.runtime``, ``agop_book.ch05_deep_convrfm.TEST_SEED_OFFSET``, or the
   chapter's parameters cell).
 """
 

@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from agop.data import bars_in_noise
-from agop.experiments import renormalization as rn
-from agop.experiments.local_signals import evaluate_methods
+from agop_book import ch07_other_accounts as rn
+from agop_book.ch05_deep_convrfm import bars_in_noise, evaluate_methods
 
 F64 = torch.float64
 TINY = dict(n_train=8, n_test=6, sigma=1.0, temperature=0.1, n_steps=4, step_size=1e-3, every=1,

@@ -20,9 +20,9 @@ from kernel_reference import (
 from skimage.filters import sobel
 
 from agop import kernels as K
-from agop import theory
-from agop.edges import orientation_selectivity, sobel_correlation
 from agop.solve import select_ridge
+from agop_book import ch02_theorem as theory
+from agop_book.ch04_edges import orientation_selectivity, sobel_correlation
 
 F64 = torch.float64
 
@@ -164,7 +164,7 @@ def test_sobel_correlation_of_colour_images_against_a_per_channel_computation():
 def test_orientation_selectivity_of_colour_filters_against_each_channel():
     """With one phase and one wavelength the colour profile is
     :math:`r(\\theta)^2 = \\sum_c (\\|f_c\\| / \\|f\\|)^2 r_c(\\theta)^2`."""
-    from agop.edges import oriented_filter_bank
+    from agop_book.ch04_edges import oriented_filter_bank
 
     bank = oriented_filter_bank(5, wavelengths=[4.0], phases=(0.0,))
     f = torch.randn(4, 3, 5, 5, generator=torch.Generator().manual_seed(1), dtype=F64)

@@ -1,6 +1,6 @@
 """Seed contract, written once for every seeded function of the package.
 
-Every public function or class of ``agop`` whose signature has a ``seed``, ``seeds``,
+Every public function or class of ``agop`` and ``agop_book`` whose signature has a ``seed``, ``seeds``,
 ``random_state`` or ``generator`` parameter is found by inspection; each must have an entry in
 ``REGISTRY`` (a call on tiny valid arguments, as a function of the seed), or an entry in
 ``NOT_RUN`` that says why it cannot be run here. For every entry:
@@ -30,14 +30,20 @@ import torch
 from fake_files import write_mnist_like
 
 import agop
+import agop_book
 
 SEED_PARAMETERS = ("seed", "seeds", "random_state", "generator")
 
 
 def _seeded_public_callables() -> dict[str, Any]:
-    """``module.name`` of every public function/class of agop with a seed-like parameter."""
+    """``module.name`` of every public function/class of agop and agop_book with a seed-like
+    parameter."""
     found = {}
-    for info in pkgutil.walk_packages(agop.__path__, "agop."):
+    infos = [
+        *pkgutil.walk_packages(agop.__path__, "agop."),
+        *pkgutil.walk_packages(agop_book.__path__, "agop_book."),
+    ]
+    for info in infos:
         if any(part.startswith("_") for part in info.name.split(".")[1:]):
             continue
         module = importlib.import_module(info.name)
@@ -71,7 +77,7 @@ def _images(n=12, c=1, side=6, seed=100):
 
 
 def _cnn(seed=0):
-    from agop.nets import SimpleCNN
+    from agop_book.nets import SimpleCNN
 
     return SimpleCNN(1, 2, 6, depth=2, width=3, seed=seed).double().eval()
 
@@ -101,23 +107,21 @@ def _estimator(cls, X, y, **params):
 
 
 def _registry() -> dict[str, Callable[[int], Any]]:
-    from agop import (
-        baseline,
-        deep_rfm,
-        edges,
-        estimator,
-        features,
-        nets,
-        pretrained,
-        rfm,
-        runtime,
-        theory,
-    )
-    from agop.bench import cnn_agop, large
-    from agop.data import datasets, emergence, offline, splits, tasks
-    from agop.experiments import ansatz, local_signals, renormalization
-    from agop.experiments import emergence as emergence_experiment
+    from agop import deep_rfm, estimator, features, rfm, runtime
+    from agop.data import datasets, offline, splits
     from agop.kernels import CNTK
+    from agop_book import ch01_ansatz as ansatz
+    from agop_book import ch02_theorem as theory
+    from agop_book import ch03_pretrained as ch03
+    from agop_book import ch04_edges as edges
+    from agop_book import ch05_deep_convrfm as local_signals
+    from agop_book import ch05_deep_convrfm as tasks
+    from agop_book import ch07_other_accounts as emergence
+    from agop_book import ch07_other_accounts as emergence_experiment
+    from agop_book import ch07_other_accounts as renormalization
+    from agop_book import nets, pretrained
+    from agop_book import nets as baseline
+    from agop_book.bench import cnn_agop, large
 
     X, y = _images()
     Xc, _ = _images(n=4, c=3, side=6)
@@ -191,7 +195,7 @@ def _registry() -> dict[str, Callable[[int], Any]]:
         return vars(nets_)
 
     def views(seed):
-        v = ansatz.LayerViews({"cnn": net}, {"x": X[0]}, sketch=2, seed=seed)
+        v = ch03.LayerViews({"cnn": net}, {"x": X[0]}, sketch=2, seed=seed)
         return v.view("cnn", "convs.1", "x")
 
     def trained(seed):
@@ -202,10 +206,10 @@ def _registry() -> dict[str, Callable[[int], Any]]:
         return {"model": result.model, "history": result.history, "best": result.best_epoch}
 
     return {
-        "agop.baseline.validation_split": lambda s: baseline.validation_split(
+        "agop_book.nets.validation_split": lambda s: baseline.validation_split(
             y.numpy(), 0.3, random_state=s
         ),
-        "agop.baseline.CNNBaseline": _estimator(
+        "agop_book.nets.CNNBaseline": _estimator(
             baseline.CNNBaseline,
             X,
             y,
@@ -216,27 +220,29 @@ def _registry() -> dict[str, Callable[[int], Any]]:
             progress=False,
             dtype=F64,
         ),  # fmt: skip
-        "agop.bench.cnn_agop.four_layer_cnn": lambda s: cnn_agop.four_layer_cnn(s),
-        "agop.bench.large.digits_28": lambda s: large.digits_28(5, "train", s, "cpu", side=8),
+        "agop_book.bench.cnn_agop.four_layer_cnn": lambda s: cnn_agop.four_layer_cnn(s),
+        "agop_book.bench.large.digits_28": lambda s: large.digits_28(5, "train", s, "cpu", side=8),
         "agop.data.datasets.load_dataset": lambda s: vars(
             datasets.load_dataset("MNIST", 6, 4, root=_mnist_root(), seed=s, device="cpu")
         ),
-        "agop.data.emergence.nonlinear_gaussian_process": lambda s: (
+        "agop_book.ch07_other_accounts.nonlinear_gaussian_process": lambda s: (
             emergence.nonlinear_gaussian_process(4, 6, xi=1.0, gain=2.0, seed=s)
         ),
-        "agop.data.emergence.emergence_task": lambda s: emergence.emergence_task(
+        "agop_book.ch07_other_accounts.emergence_task": lambda s: emergence.emergence_task(
             6, 5, gain=2.0, seed=s
         ),
         "agop.data.offline.digits": lambda s: offline.digits(6, size=8, seed=s),
         "agop.data.offline.mnist_subset": lambda s: offline.mnist_subset(6, size=8, seed=s),
         "agop.data.splits.train_val_split": lambda s: splits.train_val_split(X, y, 0.3, s),
-        "agop.data.tasks.bars_in_noise": lambda s: tasks.bars_in_noise(
+        "agop_book.ch05_deep_convrfm.bars_in_noise": lambda s: tasks.bars_in_noise(
             5, 1.0, height=4, width=4, seed=s
         ),
-        "agop.data.tasks.digits_in_noise": lambda s: tasks.digits_in_noise(
+        "agop_book.ch05_deep_convrfm.digits_in_noise": lambda s: tasks.digits_in_noise(
             5, 0.5, frame=10, seed=s
         ),
-        "agop.data.tasks.star_in_noise": lambda s: tasks.star_in_noise(3, image_size=8, seed=s),
+        "agop_book.ch05_deep_convrfm.star_in_noise": lambda s: tasks.star_in_noise(
+            3, image_size=8, seed=s
+        ),
         "agop.deep_rfm.random_filters": lambda s: deep_rfm.random_filters(M9, 3, 1, 3, seed=s),
         "agop.deep_rfm.featurize": lambda s: deep_rfm.featurize(X[:3], M9, 3, 3, "relu", seed=s),
         "agop.deep_rfm.DeepConvRFM": _estimator(
@@ -252,53 +258,57 @@ def _registry() -> dict[str, Callable[[int], Any]]:
             progress=False,
             dtype=F64,
         ),  # fmt: skip
-        "agop.edges.random_filter_scores": lambda s: edges.random_filter_scores(
+        "agop_book.ch04_edges.random_filter_scores": lambda s: edges.random_filter_scores(
             1, 3, n_filters=3, seed=s
         ),
-        "agop.edges.edge_controls": lambda s: edges.edge_controls(M9, X[:2], 3, n_draws=2, seed=s),
-        "agop.edges.fit_shuffled": lambda s: edges.fit_shuffled(
+        "agop_book.ch04_edges.edge_controls": lambda s: edges.edge_controls(
+            M9, X[:2], 3, n_draws=2, seed=s
+        ),
+        "agop_book.ch04_edges.fit_shuffled": lambda s: edges.fit_shuffled(
             agop.ConvRFM("laplace", 3, n_iter=1, random_state=0, device="cpu", progress=False),
             X,
             y,
             seed=s,
         ).Ms_[-1],
         "agop.estimator.random_seeds": lambda s: estimator.random_seeds(s, 3),
-        "agop.experiments.ansatz.verify_ansatz": lambda s: ansatz.verify_ansatz(
+        "agop_book.ch01_ansatz.verify_ansatz": lambda s: ansatz.verify_ansatz(
             net, X[:4], sketch=2, null_draws=2, seed=s, progress=False
         ),
-        "agop.experiments.ansatz.ansatz_table": lambda s: ansatz.ansatz_table(
+        "agop_book.ch01_ansatz.ansatz_table": lambda s: ansatz.ansatz_table(
             net, features.patch_agop(net, X[:4]), n_draws=2, seed=s
         ),
-        "agop.experiments.ansatz.sketch_accuracy": lambda s: ansatz.sketch_accuracy(
+        "agop_book.ch03_pretrained.sketch_accuracy": lambda s: ch03.sketch_accuracy(
             net, X[:4], [2], seed=s
         ),
-        "agop.experiments.ansatz.layer_view": lambda s: ansatz.layer_view(
+        "agop_book.ch03_pretrained.layer_view": lambda s: ch03.layer_view(
             net, "convs.1", X[0], sketch=2, seed=s
         ),
-        "agop.experiments.ansatz.LayerViews": views,
-        "agop.experiments.emergence.train_two_layer": train_two_layer,
-        "agop.experiments.emergence.emergence_sweep": sweep,
-        "agop.experiments.emergence.emergence_view": lambda s: emergence_experiment.emergence_view(
-            2.0, 2, seed=s, D=6, n_train=20, steps=3, batch_size=5, n_top=1
+        "agop_book.ch03_pretrained.LayerViews": views,
+        "agop_book.ch07_other_accounts.train_two_layer": train_two_layer,
+        "agop_book.ch07_other_accounts.emergence_sweep": sweep,
+        "agop_book.ch07_other_accounts.emergence_view": lambda s: (
+            emergence_experiment.emergence_view(
+                2.0, 2, seed=s, D=6, n_train=20, steps=3, batch_size=5, n_top=1
+            )
         ),
-        "agop.experiments.emergence.emergence_views": lambda s: (
+        "agop_book.ch07_other_accounts.emergence_views": lambda s: (
             emergence_experiment.emergence_views(
                 [2.0], 2, seed=s, D=6, n_train=20, steps=3, batch_size=5, n_top=1
             )
         ),
-        "agop.experiments.local_signals.evaluate_methods": evaluate,
-        "agop.experiments.local_signals.compare_methods": compare,
-        "agop.experiments.renormalization.band_task": lambda s: renormalization.band_task(
+        "agop_book.ch05_deep_convrfm.evaluate_methods": evaluate,
+        "agop_book.ch05_deep_convrfm.compare_methods": compare,
+        "agop_book.ch07_other_accounts.band_task": lambda s: renormalization.band_task(
             4, 0.5, height=4, width=4, seed=s
         ),
-        "agop.experiments.renormalization.langevin": langevin,
-        "agop.experiments.renormalization.sample_posterior": posterior,
-        "agop.experiments.renormalization.width_sweep": width_sweep,
+        "agop_book.ch07_other_accounts.langevin": langevin,
+        "agop_book.ch07_other_accounts.sample_posterior": posterior,
+        "agop_book.ch07_other_accounts.width_sweep": width_sweep,
         "agop.features.patch_agop": lambda s: features.patch_agop(net, X[:4], sketch=2, seed=s),
         "agop.features.null_baselines": null,
-        "agop.nets.SimpleCNN": lambda s: nets.SimpleCNN(1, 2, 6, depth=1, width=2, seed=s),
-        "agop.nets.train": trained,
-        "agop.pretrained.load_model": lambda s: pretrained.load_model(
+        "agop_book.nets.SimpleCNN": lambda s: nets.SimpleCNN(1, 2, 6, depth=1, width=2, seed=s),
+        "agop_book.nets.train": trained,
+        "agop_book.pretrained.load_model": lambda s: pretrained.load_model(
             "squeezenet1_1", pretrained=False, seed=s, device="cpu"
         ).features[0],
         "agop.rfm.rfm_iterations": iterations,
@@ -319,10 +329,10 @@ def _registry() -> dict[str, Callable[[int], Any]]:
         "agop.runtime.seed_everything": lambda s: torch.rand(
             3, generator=runtime.seed_everything(s)
         ),
-        "agop.theory.TheoremNet": lambda s: theory.TheoremNet(
+        "agop_book.ch02_theorem.TheoremNet": lambda s: theory.TheoremNet(
             1, 5, width=2, init_scale=0.1, upper_noise=0.1, hidden=(2,), seed=s, dtype=F64
         ),
-        "agop.theory.train_gd": lambda s: theory.train_gd(
+        "agop_book.ch02_theorem.train_gd": lambda s: theory.train_gd(
             theory.TheoremNet(1, 6, width=2, dtype=F64),
             X[:6],
             2.0 * y[:6] - 1,
@@ -331,7 +341,7 @@ def _registry() -> dict[str, Callable[[int], Any]]:
             batch_size=2,
             seed=s,
         ),  # fmt: skip
-        "agop.theory.check_theorem": lambda s: theory.check_theorem(
+        "agop_book.ch02_theorem.check_theorem": lambda s: theory.check_theorem(
             X[:6],
             2.0 * y[:6] - 1,
             steps=2,
@@ -346,14 +356,14 @@ def _registry() -> dict[str, Callable[[int], Any]]:
 
 #: seeded callables that are not run here, and why (the completeness check counts them)
 NOT_RUN = {
-    "agop.bench.large.run_point": "a timed benchmark point (minutes); its data is "
+    "agop_book.bench.large.run_point": "a timed benchmark point (minutes); its data is "
     "digits_28 and its fit rfm_iterations, both in the registry",
-    "agop.bench.large.point_in_subprocess": "run_point in a subprocess",
-    "agop.bench.scaling.scaling_curve": "a timed benchmark in subprocesses",
+    "agop_book.bench.large.point_in_subprocess": "run_point in a subprocess",
+    "agop_book.bench.scaling.scaling_curve": "a timed benchmark in subprocesses",
     "agop.runtime.environment_report": "its **seeds only print the seeds the caller used",
-    "agop.experiments.ansatz.seed_gaps": "draws nothing: it calls run(seed) for each seed and "
+    "agop_book.ch01_ansatz.seed_gaps": "draws nothing: it calls run(seed) for each seed and "
     "pairs the tables by seed (tests/test_pretrained.py checks it on planted tables)",
-    "agop.experiments.ansatz.SeedGaps": "a record of seed_gaps' result; its seeds field "
+    "agop_book.ch01_ansatz.SeedGaps": "a record of seed_gaps' result; its seeds field "
     "labels the rows",
 }
 
@@ -459,11 +469,13 @@ def test_seed_contract(name):
 
 
 def _sweeps():
-    from agop.experiments import emergence, local_signals, renormalization
+    from agop_book import ch05_deep_convrfm as local_signals
+    from agop_book import ch07_other_accounts as emergence
+    from agop_book import ch07_other_accounts as renormalization
 
     bars = local_signals.local_signal_task("bars", height=6, width=6)
     return {
-        "agop.experiments.emergence.emergence_sweep": lambda seeds: (
+        "agop_book.ch07_other_accounts.emergence_sweep": lambda seeds: (
             emergence.emergence_sweep(
                 [2.0],
                 seeds,
@@ -478,7 +490,7 @@ def _sweeps():
                 rfm_iter=1,
             ).rows
         ),  # fmt: skip
-        "agop.experiments.local_signals.compare_methods": lambda seeds: (
+        "agop_book.ch05_deep_convrfm.compare_methods": lambda seeds: (
             local_signals.compare_methods(
                 bars,
                 [1.0],
@@ -495,7 +507,7 @@ def _sweeps():
                 device="cpu",
             ).rows
         ),  # fmt: skip
-        "agop.experiments.renormalization.width_sweep": lambda seeds: renormalization.width_sweep(
+        "agop_book.ch07_other_accounts.width_sweep": lambda seeds: renormalization.width_sweep(
             [2],
             seeds,
             n_train=8,
@@ -533,7 +545,8 @@ def test_a_seeds_rows_do_not_depend_on_the_other_seeds(name):
 
 
 def test_per_chain_and_per_network_seeds_must_match_the_stack():
-    from agop.experiments import emergence, renormalization
+    from agop_book import ch07_other_accounts as emergence
+    from agop_book import ch07_other_accounts as renormalization
 
     X, y = renormalization.band_task(4, 0.5, height=4, width=4)
     with pytest.raises(ValueError, match="seed must be an int or 2 ints"):

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from agop.baseline import validation_split
 from agop.data import one_hot, train_val_split
 from agop.data.offline import digits
-from agop.data.tasks import digits_in_noise
+from agop_book.ch05_deep_convrfm import digits_in_noise
+from agop_book.nets import validation_split
 
 
 def _tvs(stratify: bool, onehot: bool = False):

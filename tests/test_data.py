@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from agop import data
+from agop_book import ch05_deep_convrfm as ch05
 
 # ---------------------------------------------------------------------------------------------
 # offline sources
@@ -228,12 +229,12 @@ def _signal_rows(X):
 
 def test_bars_in_noise_shapes_seed_and_signal():
     sigma = 2.0
-    X, y = data.bars_in_noise(400, sigma, seed=1, device="cpu")
+    X, y = ch05.bars_in_noise(400, sigma, seed=1, device="cpu")
     assert X.shape == (400, 1, 16, 32) and X.dtype == torch.get_default_dtype()
     assert y.dtype == torch.long and torch.bincount(y).tolist() == [200, 200]
-    X2, y2 = data.bars_in_noise(400, sigma, seed=1, device="cpu")
+    X2, y2 = ch05.bars_in_noise(400, sigma, seed=1, device="cpu")
     assert torch.equal(X, X2) and torch.equal(y, y2)
-    assert not torch.equal(X, data.bars_in_noise(400, sigma, seed=2, device="cpu")[0])
+    assert not torch.equal(X, ch05.bars_in_noise(400, sigma, seed=2, device="cpu")[0])
     rows = _signal_rows(X)
     bar = X[torch.arange(400), 0, rows]  # (n, 32)
     # the bar is (2y - 1) ones / sqrt(32): the paper's +-1 label is 2y - 1
@@ -249,7 +250,7 @@ def test_bars_in_noise_shapes_seed_and_signal():
 
 
 def test_bars_at_zero_noise_and_bad_arguments():
-    X, y = data.bars_in_noise(5, 0.0, height=4, width=8, device="cpu", dtype=torch.float64)
+    X, y = ch05.bars_in_noise(5, 0.0, height=4, width=8, device="cpu", dtype=torch.float64)
     assert X.shape == (5, 1, 4, 8)
     assert torch.allclose(X.sum((1, 2, 3)), (2 * y - 1).double() * 8 / math.sqrt(8))
     assert int((X != 0).sum()) == 5 * 8
@@ -260,7 +261,7 @@ def test_bars_at_zero_noise_and_bad_arguments():
         ({"n": 3, "sigma": 1.0, "width": 0}, "width"),
     ]:
         with pytest.raises(ValueError, match=match):
-            data.bars_in_noise(**kwargs)
+            ch05.bars_in_noise(**kwargs)
 
 
 def _find_digits(X, s, pool):
@@ -283,8 +284,8 @@ def _find_digits(X, s, pool):
 
 
 def test_digits_in_noise_digit_is_recoverable_at_zero_noise():
-    X, y = data.digits_in_noise(300, 0.0, seed=0, device="cpu")
-    assert X.shape == (300, 1, 12, 12) and data.DEFAULT_FRAME["digits"] == 12  # 8 * 42/28
+    X, y = ch05.digits_in_noise(300, 0.0, seed=0, device="cpu")
+    assert X.shape == (300, 1, 12, 12) and ch05.DEFAULT_FRAME["digits"] == 12  # 8 * 42/28
     pool, pool_y = data.digits(device="cpu")
     found = _find_digits(X, 8, pool[:, 0])
     assert bool((found >= 0).all())
@@ -298,8 +299,8 @@ def test_digits_in_noise_digit_is_recoverable_at_zero_noise():
 
 def test_digits_in_noise_noise_level_seed_and_disjoint_splits():
     sigma = 3.0
-    X, y = data.digits_in_noise(500, sigma, seed=2, device="cpu", dtype=torch.float64)
-    X0, y0 = data.digits_in_noise(500, 0.0, seed=2, device="cpu", dtype=torch.float64)
+    X, y = ch05.digits_in_noise(500, sigma, seed=2, device="cpu", dtype=torch.float64)
+    X0, y0 = ch05.digits_in_noise(500, 0.0, seed=2, device="cpu", dtype=torch.float64)
     assert torch.equal(y, y0)
     # same seed: same digits and positions; the difference is the noise, outside the window
     noise = (X - X0)[X0 == 0]  # background pixels
@@ -309,41 +310,41 @@ def test_digits_in_noise_noise_level_seed_and_disjoint_splits():
     # the training and test digits come from disjoint parts of the 1797 digits
     pool, _ = data.digits(device="cpu", dtype=torch.float64)
     tr = _find_digits(
-        data.digits_in_noise(1347, 0.0, split="train", device="cpu")[0], 8, pool[:, 0]
+        ch05.digits_in_noise(1347, 0.0, split="train", device="cpu")[0], 8, pool[:, 0]
     )
-    te = _find_digits(data.digits_in_noise(450, 0.0, split="test", device="cpu")[0], 8, pool[:, 0])
+    te = _find_digits(ch05.digits_in_noise(450, 0.0, split="test", device="cpu")[0], 8, pool[:, 0])
     img = lambda idx: {tuple(pool[i].flatten().tolist()) for i in idx.tolist()}  # noqa: E731
     assert len(img(tr)) > 1300 and not (img(tr) & img(te))
 
 
 def test_digits_in_noise_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="frame"):
-        data.digits_in_noise(3, 1.0, frame=7)
+        ch05.digits_in_noise(3, 1.0, frame=7)
     with pytest.raises(ValueError, match="source"):
-        data.digits_in_noise(3, 1.0, source="kmnist")
+        ch05.digits_in_noise(3, 1.0, source="kmnist")
     with pytest.raises(ValueError, match="split"):
-        data.digits_in_noise(3, 1.0, split="val")
+        ch05.digits_in_noise(3, 1.0, split="val")
     with pytest.raises(data.DatasetNotAvailable, match="MNIST"):
-        data.digits_in_noise(3, 1.0, source="mnist", root=tmp_path)
+        ch05.digits_in_noise(3, 1.0, source="mnist", root=tmp_path)
 
 
 def test_star_mask_is_a_symmetric_asterisk():
-    m = data.star_mask(3, 4)
+    m = ch05.star_mask(3, 4)
     assert m.shape == (7, 7) and int(m.sum()) == 21
     assert m[3].all() and m[:, 3].all()  # horizontal, vertical
     assert torch.equal(m, m.flip(0)) and torch.equal(m, m.flip(1)) and torch.equal(m, m.T)
     assert m[1, 1] and m[5, 5] and m[1, 5] and not m[0, 0]
     with pytest.raises(ValueError, match="radius"):
-        data.star_mask(0)
+        ch05.star_mask(0)
 
 
 def test_star_in_noise_draws_the_star_in_two_channels():
-    X, y = data.star_in_noise(40, noise=0.0, seed=0, device="cpu", dtype=torch.float64)
+    X, y = ch05.star_in_noise(40, noise=0.0, seed=0, device="cpu", dtype=torch.float64)
     assert X.shape == (40, 3, 32, 32) and torch.bincount(y).tolist() == [20, 20]
     assert (
         X[y == 0].abs().max() == 0 and X[:, 2].abs().max() == 0
     )  # class 0 empty; channel 2 unused
-    template = data.star_mask(3, 4).double()
+    template = ch05.star_mask(3, 4).double()
     for c in (0, 1):  # star at one offset, both channels
         hits = F.conv2d(X[y == 1][:, c : c + 1], template[None, None])  # (20, 1, 26, 26)
         assert bool((hits.flatten(1).max(1).values == 1.5 * template.sum()).all())
@@ -352,22 +353,22 @@ def test_star_in_noise_draws_the_star_in_two_channels():
 
 
 def test_star_in_noise_noise_statistics_and_detectability():
-    X, y = data.star_in_noise(200, seed=3, device="cpu", dtype=torch.float64)
-    assert torch.equal(X, data.star_in_noise(200, seed=3, device="cpu", dtype=torch.float64)[0])
+    X, y = ch05.star_in_noise(200, seed=3, device="cpu", dtype=torch.float64)
+    assert torch.equal(X, ch05.star_in_noise(200, seed=3, device="cpu", dtype=torch.float64)[0])
     noise = X[y == 0]
     assert abs(float(noise.std()) / 0.3 - 1) < 0.01 and abs(float(noise.mean())) < 0.003
     # per pixel, a class-1 image looks like noise (the star covers 42 of 3072 values) ...
     pix = X[y == 1]
     assert abs(float(pix.mean()) - 1.5 * 42 / 3072) < 0.005
     # ... but a matched filter (the star template in channels 0 and 1) separates the classes
-    t = data.star_mask(3, 4).double()
+    t = ch05.star_mask(3, 4).double()
     w = torch.stack([t, t, torch.zeros_like(t)])[None]
     score = F.conv2d(X, w).flatten(1).max(1).values
     assert float(score[y == 1].min()) > float(score[y == 0].max())
 
 
 def test_star_in_noise_parameters_and_bad_arguments():
-    X, y = data.star_in_noise(
+    X, y = ch05.star_in_noise(
         6, noise=0.0, intensity=0.5, radius=2, n_lines=2, channels=(2,), image_size=9, device="cpu"
     )
     assert X.shape == (6, 3, 9, 9) and X[:, :2].abs().max() == 0
@@ -381,15 +382,15 @@ def test_star_in_noise_parameters_and_bad_arguments():
         ({"n_lines": 0}, "n_lines"),
     ]:
         with pytest.raises(ValueError, match=match):
-            data.star_in_noise(4, **kwargs)
+            ch05.star_in_noise(4, **kwargs)
 
 
 def test_star_in_noise_channels_are_integers_and_every_argument_is_named():
     """Channel 2.7 was truncated to 2 silently; intensity=None and seed=2**64 failed deep inside
     (float() of None; torch's "Overflow when unpacking long long"). numpy integers are integers:
     the same images as with Python ints."""
-    ref = data.star_in_noise(6, channels=(0, 2), image_size=12, seed=1, device="cpu")
-    out = data.star_in_noise(
+    ref = ch05.star_in_noise(6, channels=(0, 2), image_size=12, seed=1, device="cpu")
+    out = ch05.star_in_noise(
         np.int64(6), channels=np.array([0, 2]), image_size=np.int64(12), seed=np.uint8(1),
         radius=np.int64(3), device="cpu",
     )  # fmt: skip
@@ -406,11 +407,11 @@ def test_star_in_noise_channels_are_integers_and_every_argument_is_named():
         ({"radius": True}, TypeError, "radius must be an integer, got True"),
     ]:
         with pytest.raises(error, match=match):
-            data.star_in_noise(4, device="cpu", **kwargs)
+            ch05.star_in_noise(4, device="cpu", **kwargs)
     with pytest.raises(TypeError, match="height must be an integer, got 8.0"):
-        data.bars_in_noise(4, 1.0, height=8.0)
+        ch05.bars_in_noise(4, 1.0, height=8.0)
     with pytest.raises(ValueError, match=r"seed must be .*below 2\*\*63"):
-        data.digits_in_noise(4, 1.0, seed=2**63)
+        ch05.digits_in_noise(4, 1.0, seed=2**63)
 
 
 # ---------------------------------------------------------------------------------------------

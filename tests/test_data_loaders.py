@@ -19,6 +19,7 @@ from fake_files import (
 )
 
 from agop import data
+from agop_book import ch05_deep_convrfm as ch05
 
 
 @pytest.mark.parametrize("name, folder", [("MNIST", "MNIST"), ("FashionMNIST", "FashionMNIST")])
@@ -259,7 +260,7 @@ def test_load_dataset_bad_arguments(tmp_path):
 
 def test_digits_in_noise_from_mnist_files(tmp_path):
     files = write_mnist_like(tmp_path, "MNIST", n_train=10, n_test=4)
-    X, y = data.digits_in_noise(
+    X, y = ch05.digits_in_noise(
         6, 0.0, source="mnist", root=tmp_path, seed=0, device="cpu", dtype=torch.float64
     )
     assert X.shape == (6, 1, 42, 42)
@@ -273,7 +274,7 @@ def test_digits_in_noise_from_mnist_files(tmp_path):
     found = dist.flatten(1).argmin(1) % 10
     assert bool((dist.flatten(1).min(1).values < 1e-9).all())
     assert torch.equal(torch.from_numpy(files["train"][1].astype(np.int64))[found], y)
-    Xt, _ = data.digits_in_noise(3, 1.0, source="mnist", split="test", root=tmp_path, device="cpu")
+    Xt, _ = ch05.digits_in_noise(3, 1.0, source="mnist", split="test", root=tmp_path, device="cpu")
     assert Xt.shape == (3, 1, 42, 42)
 
 

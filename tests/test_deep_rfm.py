@@ -238,8 +238,8 @@ def test_one_agop_round_beats_the_fixed_kernel_on_the_star_task(seed):
     """The star task at test size (20 x 20, patch 7, CNTK depth 1, 40 images): the metric
     learned by one AGOP round beats M = I on held-out images by more than 5 points (about
     10-15 at this size; 78% -> 95% in the authors' 32 x 32 run)."""
-    from agop.data import star_in_noise
     from agop.rfm import ConvRFM
+    from agop_book.ch05_deep_convrfm import star_in_noise
 
     X, y = star_in_noise(40, image_size=20, seed=seed, device="cpu", dtype=torch.float64)
     Xt, yt = star_in_noise(

@@ -21,10 +21,10 @@ import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from agop.baseline import CNNBaseline
-from agop.data import bars_in_noise
 from agop.deep_rfm import DeepConvRFM
 from agop.rfm import RFM, ConvRFM
+from agop_book.ch05_deep_convrfm import bars_in_noise
+from agop_book.nets import CNNBaseline
 
 CPU = dict(random_state=0, device="cpu", progress=False)
 
@@ -53,7 +53,7 @@ CASES = {
     "CNNBaseline": Case(
         lambda: CNNBaseline(depth=1, width=3, patch_size=3, epochs=2, **CPU),
         ("image_shape", (0, 1, 1)),
-        ("agop.baseline", "cnfm"),  # after the training, before the fitted state
+        ("agop_book.nets", "cnfm"),  # after the training, before the fitted state
     ),
 }
 
@@ -177,7 +177,7 @@ UP_FRONT = [
     ("DeepConvRFM", "agop.rfm", "ConvRFM.fit", dict(validation_fraction=1.5), "validation"),
     ("DeepConvRFM", "agop.rfm", "ConvRFM.fit", dict(y=np.arange(24) + 0.5), "continuous"),
     ("DeepConvRFM", "agop.rfm", "ConvRFM.fit", dict(nonlinearity=_flattens), "nonlinearity"),
-    ("CNNBaseline", "agop.baseline", "train", dict(validation_fraction=1.5), "validation"),
+    ("CNNBaseline", "agop_book.nets", "train", dict(validation_fraction=1.5), "validation"),
 ]
 
 

@@ -9,7 +9,6 @@ import pytest
 import torch
 from torch import nn
 
-from agop.experiments.ansatz import ansatz_table
 from agop.features import (
     cnfm,
     feature_map,
@@ -22,6 +21,7 @@ from agop.features import (
 )
 from agop.linalg import correlation, psd_power
 from agop.reference import brute_force_patch_agop
+from agop_book.ch01_ansatz import ansatz_table
 
 
 class Residual(nn.Module):

@@ -12,9 +12,9 @@ from kernel_reference import agop_autograd, kernel_matrix, rbf_patches
 
 import agop.kernels as K
 from agop import ConvRFM
-from agop.data import bars_in_noise
 from agop.deep_rfm import DeepConvRFM
 from agop.kernels.objects import KERNELS, Kernel, fields_of
+from agop_book.ch05_deep_convrfm import bars_in_noise
 
 
 def _images(n, c=2, H=6, W=6, seed=0):

@@ -1,7 +1,9 @@
-"""The package's dependencies point one way: engine -> estimators -> experiments -> figures and
-widgets -> benchmarks. Every import statement of every module (function-local ones too) is
-read with ``ast``; no module imports one of a higher layer. Function-local imports are kept
-for the dependencies listed in ``LOCAL_IMPORTS`` only."""
+"""The dependencies point one way: the library ``agop`` (engine -> estimators) -> the book's
+package ``agop_book`` (shared helpers -> chapter modules -> benchmarks). Every import statement
+of every module of both packages (function-local ones too) is read with ``ast``; no module
+imports one of a higher layer, ``agop`` imports nothing from ``agop_book``, and a chapter
+module imports only from chapters before it. Function-local imports are kept for the
+dependencies listed in ``LOCAL_IMPORTS`` only."""
 
 import ast
 import importlib
@@ -12,8 +14,10 @@ from pathlib import Path
 import pytest
 
 import agop
+import agop_book
 
 ROOT = Path(agop.__file__).resolve().parent
+BOOK_ROOT = Path(agop_book.__file__).resolve().parent
 
 # layer of each module, by the longest matching prefix
 LAYERS = {
@@ -27,31 +31,27 @@ LAYERS = {
     "agop.kernels": 0,
     "agop.solve": 0,
     "agop.data": 0,
-    "agop.nets": 0,
-    "agop.pretrained": 0,
     "agop.reference": 0,
-    "agop.theory": 0,
-    "agop.edges": 0,
-    "agop.localization": 0,
     # 1, the estimators
     "agop.estimator": 1,
     "agop.rfm": 1,
     "agop.deep_rfm": 1,
-    "agop.baseline": 1,
-    # 2, the paper's experiments
-    "agop.experiments": 2,
-    # 3, figures, widgets and the notebook helpers
-    "agop.viz": 3,
-    "agop.widgets": 3,
-    "agop.notebook": 3,
+    # 2, the book's shared helpers
+    "agop_book.notebook": 2,
+    "agop_book.nets": 2,
+    "agop_book.plots": 2,
+    "agop_book.pretrained": 2,
+    # 3, one module per chapter (and the package's lazy index)
+    "agop_book": 3,
+    "agop_book.ch": 3,
     # 4, the benchmarks
-    "agop.bench": 4,
+    "agop_book.bench": 4,
 }
-NAMES = {0: "engine", 1: "estimators", 2: "experiments", 3: "viz/widgets", 4: "bench"}
+NAMES = {0: "engine", 1: "estimators", 2: "book helpers", 3: "chapters", 4: "bench"}
 
 # third-party modules imported inside functions, and why
 LOCAL_IMPORTS = {
-    "torchvision": "seconds to import; agop.data and agop.pretrained stay cheap",
+    "torchvision": "seconds to import; agop.data and agop_book.pretrained stay cheap",
     "sklearn.datasets": "about a second to import; agop.data stays cheap",
     "scipy.io": "0.2 s to import, only for SVHN's .mat files",
     "ipywidgets": "the explorers only",
@@ -65,18 +65,31 @@ LOCAL_IMPORTS = {
 
 def layer(module: str) -> int | None:
     best = max(
-        (p for p in LAYERS if module == p or module.startswith(p + ".")), key=len, default=None
+        (
+            p
+            for p in LAYERS
+            if module == p
+            or module.startswith(p + ".")
+            or (p.endswith(".ch") and module.startswith(p) and module.count(".") == 1)
+        ),
+        key=len,
+        default=None,
     )
     return None if best is None else LAYERS[best]
 
 
 def modules() -> list[str]:
     names = [m.name for m in pkgutil.walk_packages([str(ROOT)], "agop.")]
+    names += ["agop_book"] + [m.name for m in pkgutil.walk_packages([str(BOOK_ROOT)], "agop_book.")]
     return sorted(n for n in names if not n.endswith("__main__"))
 
 
 def source(module: str) -> Path:
-    path = ROOT.joinpath(*module.split(".")[1:])
+    top = module.split(".")[0]
+    root = BOOK_ROOT if top == "agop_book" else ROOT
+    if top == "agop_book" and root.name != "agop_book":  # the checker's own test fakes ROOT only
+        root = root.parent / "agop_book"
+    path = root.joinpath(*module.split(".")[1:])
     return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
 
 
@@ -112,8 +125,12 @@ def imports(module: str) -> list[tuple[int, str, bool]]:
                 base = f"{package}.{node.module}" if node.module else package
             else:
                 base = node.module or ""
-            # "from agop import data": the submodule agop.data
-            targets = [f"agop.{a.name}" for a in node.names] if base == "agop" else [base]
+            # "from agop import data": the submodule agop.data (the same for agop_book)
+            targets = (
+                [f"{base}.{a.name}" for a in node.names]
+                if base in ("agop", "agop_book")
+                else [base]
+            )
         else:
             continue
         out += [(node.lineno, t, id(node) not in top) for t in targets]
@@ -136,9 +153,35 @@ def test_no_module_imports_a_higher_layer(module):
     upward = [
         f"line {line}: {target} ({NAMES[layer(target)]})"
         for line, target, _ in imports(module)
-        if target.startswith("agop.") and layer(target) is not None and layer(target) > mine
+        if target.startswith(("agop.", "agop_book"))
+        and layer(target) is not None
+        and layer(target) > mine
     ]
     assert not upward, f"{module} ({NAMES[mine]}) imports a higher layer: {upward}"
+
+
+def _chapter(module: str) -> int | None:
+    """The chapter number of a chapter module (``agop_book.ch04_edges`` -> 4), else None."""
+    name = module.split(".")[1] if module.startswith("agop_book.") else ""
+    return int(name[2:4]) if name[:2] == "ch" and name[2:4].isdigit() else None
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if m.startswith("agop.")])
+def test_the_library_imports_nothing_from_the_book(module):
+    """``agop`` is the library: no import of ``agop_book`` anywhere in it, top level or inside a
+    function (its docstrings' examples may use the book's small networks and tasks)."""
+    book = [f"line {line}: {t}" for line, t, _ in imports(module) if t.split(".")[0] == "agop_book"]
+    assert not book, f"{module} imports the book's package: {book}"
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if _chapter(m) is not None])
+def test_a_chapter_imports_only_earlier_chapters(module):
+    later = [
+        f"line {line}: {t}"
+        for line, t, _ in imports(module)
+        if _chapter(t) is not None and _chapter(t) >= _chapter(module)
+    ]
+    assert not later, f"{module} imports its own or a later chapter's module: {later}"
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -155,14 +198,20 @@ def test_function_local_imports_are_only_the_listed_ones(module):
 
 
 def test_the_checker_sees_an_upward_and_a_local_import(tmp_path, monkeypatch):
-    """The AST reader itself: an engine module that imports agop.viz inside a function."""
+    """The AST reader itself: an engine module that imports the book's plots inside a function,
+    and a chapter module that imports a later chapter's."""
     fake = tmp_path / "agop"
     (fake / "features.py").parent.mkdir()
-    (fake / "features.py").write_text("import torch\n\ndef f():\n    from agop import viz\n")
+    (fake / "features.py").write_text("import torch\n\ndef f():\n    from agop_book import plots\n")
+    (tmp_path / "agop_book").mkdir()
+    (tmp_path / "agop_book" / "ch03_x.py").write_text("from agop_book.ch05_y import z\n")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", fake)
+    monkeypatch.setattr(sys.modules[__name__], "BOOK_ROOT", tmp_path / "agop_book")
     found = imports("agop.features")
-    assert found == [(1, "torch", False), (4, "agop.viz", True)]
-    assert layer("agop.viz") > layer("agop.features")
+    assert found == [(1, "torch", False), (4, "agop_book.plots", True)]
+    assert layer("agop_book.plots") > layer("agop.features")
+    assert imports("agop_book.ch03_x") == [(1, "agop_book.ch05_y", False)]
+    assert layer("agop_book.ch05_y") == 3 and _chapter("agop_book.ch05_y") == 5
 
 
 def test_import_and_first_kernel_call_stay_light():
@@ -181,3 +230,21 @@ def test_import_and_first_kernel_call_stay_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split("\n")[:2] == ["[]", "[]"], out.stdout + out.stderr
+
+
+def test_import_agop_book_stays_light():
+    """``import agop_book`` loads none of its chapter modules (each on first use), and no
+    plotting, widget or scikit-learn module."""
+    import subprocess
+
+    code = (
+        "import sys, agop_book\n"
+        "heavy = ('matplotlib', 'ipywidgets', 'sklearn', 'torchvision')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('agop_book.') or m in heavy))\n"
+        "agop_book.ch02_theorem\n"
+        "print(sorted(m for m in sys.modules if m.startswith('agop_book.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lines = out.stdout.split("\n")
+    assert lines[0] == "[]", out.stdout + out.stderr
+    assert "agop_book.ch02_theorem" in lines[1], out.stdout + out.stderr

@@ -38,11 +38,16 @@ def test_pre_commit_runs_the_commands_of_make_lint():
     assert (
         [h["entry"] for h in hooks]
         == makefile_recipe("lint")
-        == ["ruff check agop tests tools", "ruff format --check agop tests tools", "mypy agop"]
+        == [
+            "ruff check agop agop_book tests tools",
+            "ruff format --check agop agop_book tests tools",
+            "mypy agop agop_book",
+        ]
     )
     for hook in hooks:
         re.compile(hook["files"])
         assert re.search(hook["files"], "agop/solve.py")
+        assert re.search(hook["files"], "agop_book/ch04_edges.py")
 
 
 def test_make_test_runs_lint_first():
@@ -106,6 +111,7 @@ def public_functions_missing_annotations(package: Path) -> list[str]:
 
 def test_every_public_function_is_annotated():
     assert public_functions_missing_annotations(ROOT / "agop") == []
+    assert public_functions_missing_annotations(ROOT / "agop_book") == []
 
 
 def test_the_annotation_check_finds_what_is_missing(tmp_path):

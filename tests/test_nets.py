@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from agop.features import conv_layers
-from agop.nets import SimpleCNN, accuracy, load_checkpoint, train
+from agop_book.nets import SimpleCNN, accuracy, load_checkpoint, train
 
 
 def separable(n=96, seed=0):

@@ -1,4 +1,4 @@
-"""The notebook generator (tools/make_notebooks.py) and the glue helper (agop.notebook)."""
+"""The notebook generator (tools/make_notebooks.py) and the glue helper (agop_book.notebook)."""
 
 from __future__ import annotations
 
@@ -301,7 +301,7 @@ def test_myst_markup_finds_every_kind():
 
 
 def test_glue_without_myst_nb_prints_name_and_value(monkeypatch, capsys):
-    from agop import notebook
+    from agop_book import notebook
 
     monkeypatch.setattr(notebook, "have_myst_nb", lambda: False)
     notebook.glue("acc", 0.875, display=False)
@@ -315,7 +315,7 @@ def test_glue_with_myst_nb_hands_over(monkeypatch):
     pytest.importorskip("myst_nb")
     import myst_nb
 
-    from agop import notebook
+    from agop_book import notebook
 
     calls = []
     monkeypatch.setattr(myst_nb, "glue", lambda *a, **k: calls.append((a, k)))
@@ -324,7 +324,7 @@ def test_glue_with_myst_nb_hands_over(monkeypatch):
 
 
 def test_announce_names_profile_device_and_time(capsys):
-    from agop.notebook import announce
+    from agop_book.notebook import announce
 
     text = announce("quick", quick="about 1 s", paper="about 2 h on a GPU")
     assert text.startswith("profile quick on ") and "expected about 1 s" in text
@@ -341,7 +341,7 @@ def test_glued_figure_is_shown_once_and_closed_without_myst_nb(monkeypatch, caps
     import matplotlib.pyplot as plt
     from IPython import display as ipd
 
-    from agop import notebook
+    from agop_book import notebook
 
     shown = []
     monkeypatch.setattr(ipd, "display", lambda v: shown.append(v))
@@ -361,7 +361,7 @@ def test_glued_figure_is_closed_after_myst_nb_stores_it(monkeypatch):
     import matplotlib.pyplot as plt
     import myst_nb
 
-    from agop import notebook
+    from agop_book import notebook
 
     calls = []
     monkeypatch.setattr(myst_nb, "glue", lambda *a, **k: calls.append(plt.fignum_exists(1)))

@@ -1,6 +1,6 @@
 """Every pointer in code, docs and scripts resolves: a repository path that a docstring, comment,
-chapter or script names exists; a test file named by its name exists; a dotted ``agop.`` name
-imports; and a Sphinx cross-reference role in a module docstring names something in reach."""
+chapter or script names exists; a test file named by its name exists; a dotted ``agop.`` or
+``agop_book.`` name imports; and a Sphinx cross-reference role in a module docstring names something in reach."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import agop
+import agop_book
 
 ROOT = Path(__file__).resolve().parents[1]
 SUFFIXES = {".py", ".md", ".sh", ".yml", ".yaml", ".toml", ".cfg", ".txt", ".json"}
@@ -28,20 +29,20 @@ TOP = (
 
 # paths that a command *writes* (named as its output), so they need not exist yet
 OUTPUTS = {
-    "agop/bench/results/bench_gpu.json": "written by `python -m agop.bench --device cuda`",
+    "agop_book/bench/results/bench_gpu.json": "written by `python -m agop_book.bench --device cuda`",
 }
 
-_PATH = re.compile(r"(?<![\w/.-])((?:agop|tools|tests|book|student|\.github)/[\w./-]*\w)")
+_PATH = re.compile(r"(?<![\w/.-])((?:agop_book|agop|tools|tests|book|student|\.github)/[\w./-]*\w)")
 _UPPER_DOC = re.compile(r"(?<![\w/.-])([A-Z][A-Z_]+\.md)\b")
 _TEST_FILE = re.compile(r"(?<![\w/.-])(test_\w+\.py)\b")
-_DOTTED = re.compile(r"`~?(agop(?:\.\w+)+)")  # quoted as code or in a role
+_DOTTED = re.compile(r"`~?(agop(?:_book)?(?:\.\w+)+)")  # quoted as code or in a role
 _ROLE = re.compile(r":(?:py:)?(func|class|meth|mod|attr|data|obj|exc|const):`~?([\w.]+)`")
 
 
 def scanned_files() -> list[Path]:
     """The sources a reader follows pointers from (CHANGELOG is history and is not scanned)."""
     found = [ROOT / name for name in TOP if (ROOT / name).exists()]
-    for folder in ("agop", "tools", "tests", "book"):
+    for folder in ("agop", "agop_book", "tools", "tests", "book"):
         found += [
             p
             for p in (ROOT / folder).rglob("*")
@@ -131,7 +132,11 @@ def test_dotted_agop_names_import(path: Path):
     assert not bad, f"{path.relative_to(ROOT)} names agop objects that do not exist: {bad}"
 
 
-MODULES = ["agop"] + [m.name for m in pkgutil.walk_packages(agop.__path__, "agop.")]
+MODULES = ["agop", "agop_book"] + [
+    m.name
+    for package in (agop, agop_book)
+    for m in pkgutil.walk_packages(package.__path__, f"{package.__name__}.")
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -147,10 +152,14 @@ def test_the_scanner_sees_a_broken_pointer():
     assert missing_paths("see tests/test_no_such_file.py") == ["tests/test_no_such_file.py"]
     assert missing_paths("see test_no_such_file.py") == ["test_no_such_file.py"]
     assert missing_paths("the notes in " + "NOTES_NOWHERE.md") == ["NOTES_NOWHERE.md"]
-    assert missing_paths("book/NN_name.md and agop/bench/results/bench_gpu.json") == []
-    assert not resolves("compare", importlib.import_module("agop.theory"))
-    assert resolves("check_theorem", importlib.import_module("agop.theory"))
+    assert missing_paths("book/NN_name.md and agop_book/bench/results/bench_gpu.json") == []
+    assert missing_paths("agop_book/no_such_module.py") == ["agop_book/no_such_module.py"]
+    assert not resolves("compare", importlib.import_module("agop_book.ch02_theorem"))
+    assert resolves("check_theorem", importlib.import_module("agop_book.ch02_theorem"))
     assert not resolves("agop.linalg.no_such_function")
+    assert [m.group(1) for m in _DOTTED.finditer("`agop_book.ch04_edges.edge_controls`")] == [
+        "agop_book.ch04_edges.edge_controls"
+    ]
 
 
 def test_every_tool_has_a_readme_entry():

@@ -1,5 +1,5 @@
-"""agop.pretrained (torchvision weights), agop.data.images (ImageNet preprocessing) and
-agop.experiments.ansatz (the one-call ansatz table).
+"""agop_book.pretrained (torchvision weights), agop.data.images (ImageNet preprocessing) and
+agop_book.ch01_ansatz (the one-call ansatz table).
 
 The per-layer AGOPs of the one-pass call are checked against the brute-force patch-variable
 reference (agop.reference) on each torchvision family, in float64, with random weights.
@@ -13,11 +13,12 @@ import torch
 from torch import nn
 
 from agop import data as D
-from agop import pretrained as P
-from agop.experiments import ansatz
 from agop.features import FilterSpace, cnfm, conv_layers, layer_inputs, null_baselines, patch_agop
 from agop.linalg import correlation, psd_power
 from agop.reference import brute_force_patch_agop
+from agop_book import ch01_ansatz as ansatz
+from agop_book import ch03_pretrained as ch03
+from agop_book import pretrained as P
 
 # (architecture, image size, layers): one strided/downsampling case per family
 FAMILIES = [
@@ -215,7 +216,7 @@ def test_filter_space_similarities_equal_full_matrices(k_out, c, k, groups):
 
 def test_sketch_accuracy_reports_exact_and_sketched():
     model, X = _small_cnn(0), _images(2, 8)[:, :2]
-    rows = ansatz.sketch_accuracy(model, X, ks=[2, 2000], device="cpu")
+    rows = ch03.sketch_accuracy(model, X, ks=[2, 2000], device="cpu")
     assert [(r.k, r.layer) for r in rows] == [(2, "0"), (2, "3"), (2000, "0"), (2000, "3")]
     exact = ansatz.verify_ansatz(model, X, null_draws=0, device="cpu")
     for r in rows:
@@ -240,7 +241,7 @@ def test_layer_inputs_and_feature_maps():
         keep_agops=True,
         device="cpu",
     )
-    maps = ansatz.feature_maps(model, x[0], table.agops)
+    maps = ch03.feature_maps(model, x[0], table.agops)
     cnfm_map, agop_map = maps["features.4"]
     conv = model.features[4]
     with torch.no_grad():  # |(W^T W)^{1/2} z| = |W z|: the conv's output norm over channels
@@ -465,14 +466,12 @@ def test_factored_path_gives_the_numbers_of_the_q_by_q_path():
 
 def test_layer_views_are_cached_and_equal_the_dense_computation(monkeypatch):
     model, X = _model("alexnet"), _images(2, 64)
-    views = ansatz.LayerViews(
-        {"a": model}, {"x0": X[0], "x1": X[1]}, sketch=4, seed=3, device="cpu"
-    )
+    views = ch03.LayerViews({"a": model}, {"x0": X[0], "x1": X[1]}, sketch=4, seed=3, device="cpu")
     assert views.first() == ("a", "features.0", "x0")
     calls = []
-    real = ansatz.patch_agop
+    real = ch03.patch_agop
     monkeypatch.setattr(
-        ansatz, "patch_agop", lambda *a, **k: calls.append(k.get("layers")) or real(*a, **k)
+        ch03, "patch_agop", lambda *a, **k: calls.append(k.get("layers")) or real(*a, **k)
     )
     v3 = views.view("a", "features.3", "x0")
     v6 = views.view("a", "features.6", "x0")
@@ -498,7 +497,7 @@ def test_layer_views_are_cached_and_equal_the_dense_computation(monkeypatch):
     torch.testing.assert_close(
         v6["agop_map"], feature_map(A, z, 3, padding=1)[0], rtol=1e-7, atol=1e-10
     )
-    old = ansatz.layer_view(model, "features.3", X[0], sketch=4, seed=3, device="cpu")
+    old = ch03.layer_view(model, "features.3", X[0], sketch=4, seed=3, device="cpu")
     torch.testing.assert_close(old["agop_map"], v3["agop_map"], rtol=0, atol=0)
     calls.clear()
     views.view("a", "features.3", "x1")
@@ -516,7 +515,7 @@ def test_the_two_builders_of_the_ansatz_report_agree():
     """verify_ansatz (factored, in the filter space) and ansatz_table (dense AGOPs given) fill
     the same AnsatzTable: the same similarities after training and at initialisation, the same
     nulls (same seed) and the same CNFM control, to rounding."""
-    from agop.nets import SimpleCNN
+    from agop_book.nets import SimpleCNN
 
     net = SimpleCNN(3, 4, image_size=12, depth=2, width=5, seed=0).double().eval()
     init = SimpleCNN(3, 4, image_size=12, depth=2, width=5, seed=1).double().eval()

@@ -21,9 +21,9 @@ from sklearn.exceptions import DataConversionWarning, SkipTestWarning
 from sklearn.utils import get_tags
 from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
 
-from agop.baseline import CNNBaseline
 from agop.deep_rfm import DeepConvRFM
 from agop.rfm import RFM, ConvRFM
+from agop_book.nets import CNNBaseline
 
 ROWS = dict(image_shape=(1, 1, -1), random_state=0, device="cpu", progress=False)
 

@@ -139,7 +139,7 @@ def test_cholesky_factor_is_written_into_the_work_buffer():
 def test_cholesky_sweep_holds_no_copy_of_the_matrix_beside_its_work_buffer():
     """The ridge sweep by Cholesky may hold one ``n x n`` work buffer beside ``K``, nothing
     more (``torch.cholesky_solve`` would copy the factor: a second buffer)."""
-    from agop.bench import _PeakRSS, _reset_peak_rss
+    from agop_book.bench import _PeakRSS, _reset_peak_rss
 
     if not _reset_peak_rss():
         pytest.skip("needs Linux's resettable peak resident memory")

@@ -15,18 +15,15 @@ from sklearn.model_selection import GridSearchCV
 from torch import nn
 
 from agop import kernels as K
-from agop.baseline import CNNBaseline
 from agop.data import DataFileError, load_dataset, read_split
 from agop.data.readers import read_cifar_batch, read_idx, read_images, read_svhn_mat
 from agop.deep_rfm import DeepConvRFM
-from agop.experiments.ansatz import verify_ansatz
 from agop.features import layer_correlations, patch_agop
 from agop.linalg import correlation, psd_power
 from agop.reference import brute_force_patch_agop
 from agop.rfm import ConvRFM
 from agop.runtime import default_device
 from agop.solve import RidgeSweep, ridge, select_ridge
-from agop.theory import check_theorem
 from agop.validation import (
     ArgumentTypeError,
     check_choice,
@@ -40,6 +37,9 @@ from agop.validation import (
     check_seed,
     check_symmetric,
 )
+from agop_book.ch01_ansatz import verify_ansatz
+from agop_book.ch02_theorem import check_theorem
+from agop_book.nets import CNNBaseline
 
 FAST = dict(device="cpu", progress=False, random_state=0)
 
@@ -229,8 +229,8 @@ def test_defect1_estimator_kernel_names_are_case_insensitive():
 
 def test_defect1_every_parsed_name_is_case_insensitive():
     from agop.features import FilterSpace
-    from agop.nets import SimpleCNN
     from agop.patches import pad
+    from agop_book.nets import SimpleCNN
 
     x = images(2)
     torch.testing.assert_close(pad(x, (1, 1, 1, 1), "Circular"), pad(x, (1, 1, 1, 1), "circular"))
@@ -663,8 +663,8 @@ def test_defect8_labels_out_of_range_fail_on_loading(tmp_path):
 def test_defect9_bench_usage_errors_come_before_any_benchmark_runs(
     argv, match, capsys, monkeypatch
 ):
-    import agop.bench as bench
-    from agop.bench.__main__ import main
+    import agop_book.bench as bench
+    from agop_book.bench.__main__ import main
 
     ran = []
     monkeypatch.setattr(bench, "run_benchmarks", lambda *a, **k: ran.append(a))
@@ -675,7 +675,7 @@ def test_defect9_bench_usage_errors_come_before_any_benchmark_runs(
 
 
 def test_defect9_bench_cuda_without_cuda_is_a_usage_error(capsys, monkeypatch):
-    from agop.bench.__main__ import main
+    from agop_book.bench.__main__ import main
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(SystemExit) as exit_info:
@@ -685,7 +685,7 @@ def test_defect9_bench_cuda_without_cuda_is_a_usage_error(capsys, monkeypatch):
 
 
 def test_defect9_bench_json_to_a_directory_or_unwritable_file(tmp_path, capsys):
-    from agop.bench.__main__ import main
+    from agop_book.bench.__main__ import main
 
     with pytest.raises(SystemExit):
         main(["--json", str(tmp_path)])
@@ -738,8 +738,8 @@ def test_defect10_complex_images_are_rejected(fn):
 def test_finite_checks_hold_no_temporary_of_the_tensors_size():
     """``check_finite`` and ``check_result`` scan a 64 MB matrix without a temporary of its
     size (``torch.isfinite`` makes several), and still find one NaN or inf anywhere."""
-    from agop.bench import _PeakRSS, _reset_peak_rss
     from agop.validation import check_finite, check_result
+    from agop_book.bench import _PeakRSS, _reset_peak_rss
 
     if not _reset_peak_rss():
         pytest.skip("needs Linux's resettable peak resident memory")

@@ -21,7 +21,7 @@ def _png(seed: int) -> bytes:
 
 
 def test_uploaded_files_reads_both_ipywidgets_formats():
-    from agop.widgets import uploaded_files
+    from agop_book.ch03_pretrained import uploaded_files
 
     seven = {"a.png": {"metadata": {"name": "a.png", "type": "image/png"}, "content": b"xy"}}
     eight = ({"name": "b.png", "type": "image/png", "size": 2, "content": memoryview(b"zw")},)
@@ -33,7 +33,7 @@ def test_uploaded_files_reads_both_ipywidgets_formats():
 def test_pretrained_explorer_takes_an_upload_in_this_ipywidgets():
     """Builds the explorer on a tiny CNN and uploads a picture the way this ipywidgets' front
     end reports it; the new image is preprocessed, offered and selected."""
-    from agop import widgets
+    from agop_book import ch03_pretrained as widgets
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(

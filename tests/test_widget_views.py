@@ -1,20 +1,22 @@
 """Explorers open on their static twin's view and redraw once per change (no timing here:
-``python -m agop.bench --only widgets`` measures the answer times)."""
+``python -m agop_book.bench --only widgets`` measures the answer times)."""
 
 import matplotlib
 import pytest
 import torch
 from torch import nn
 
-from agop import viz, widgets
-from agop.experiments.ansatz import LayerViews
+from agop_book import ch01_ansatz as ch01
+from agop_book import ch03_pretrained as ch03
+from agop_book import ch07_other_accounts as ch07
+from agop_book.ch03_pretrained import LayerViews
 
 matplotlib.use("Agg")
 pytest.importorskip("ipywidgets")
 
 
 def _controls(widget):
-    from agop.bench.widgets import _controls as controls
+    from agop_book.bench.widgets import _controls as controls
 
     return controls(widget)
 
@@ -37,11 +39,11 @@ def test_pretrained_explorer_opens_on_the_first_view_and_redraws_once(monkeypatc
     images = {"x": torch.randn(3, 12, 12, generator=g), "y": torch.randn(3, 12, 12, generator=g)}
     views = LayerViews(models, images, sketch=2)
     drawn = []
-    real = viz.plot_layer_views
+    real = ch03.plot_layer_views
     monkeypatch.setattr(
-        viz, "plot_layer_views", lambda v, *a, **k: drawn.append(a) or real(v, *a, **k)
+        ch03, "plot_layer_views", lambda v, *a, **k: drawn.append(a) or real(v, *a, **k)
     )
-    box = widgets.pretrained_explorer(models, images, views=views)
+    box = ch03.pretrained_explorer(models, images, views=views)
     assert drawn == [views.first()] == [("a", "0", "x")]
     c = _controls(box)
     c["layer"].value = "2"
@@ -52,23 +54,19 @@ def test_pretrained_explorer_opens_on_the_first_view_and_redraws_once(monkeypatc
 
 
 def test_ansatz_explorer_opens_on_the_last_checkpoint_and_layer(monkeypatch):
-    from agop import viz
-
     eye = torch.eye(4, dtype=torch.float64)
     matrices = {f"epoch {e}": {n: (eye * (1 + e), eye + e) for n in ("l1", "l2")} for e in (0, 5)}
     titles = []
-    real = viz.plot_cnfm_agop
+    real = ch01.plot_cnfm_agop
     monkeypatch.setattr(
-        viz, "plot_cnfm_agop", lambda *a, **k: titles.append(k["title"]) or real(*a, **k)
+        ch01, "plot_cnfm_agop", lambda *a, **k: titles.append(k["title"]) or real(*a, **k)
     )
-    box = widgets.ansatz_explorer(matrices)
+    box = ch01.ansatz_explorer(matrices)
     assert titles == ["l2, epoch 5"]  # the static twin's last figure
     assert not _controls(box)["power"].continuous_update
 
 
 def test_emergence_explorer_opens_on_the_static_twin_and_only_selects(monkeypatch):
-    from agop import viz
-
     def fake_view(gain, width):
         W = torch.eye(width, 6)
         return {
@@ -82,15 +80,15 @@ def test_emergence_explorer_opens_on_the_static_twin_and_only_selects(monkeypatc
         }
 
     drawn = []
-    real = viz.plot_emergence_view
+    real = ch07.plot_emergence_view
     monkeypatch.setattr(
-        viz,
+        ch07,
         "plot_emergence_view",
         lambda view, **k: drawn.append((view["gain"], view["width"])) or real(view, **k),
     )
     views = {(g, k): fake_view(g, k) for g in (0.0, 3.0, 30.0) for k in (8, 32)}
     del views[(3.0, 32)]
-    box = widgets.emergence_explorer(views)
+    box = ch07.emergence_explorer(views)
     assert drawn == [(30.0, 8)]  # the largest gain, the smallest width: the static twin
     c = _controls(box)
     assert c["gain"].options == (0.0, 3.0, 30.0) and c["width"].options == (8, 32)
@@ -101,4 +99,4 @@ def test_emergence_explorer_opens_on_the_static_twin_and_only_selects(monkeypatc
     assert drawn[1:] == [(0.0, 8), (0.0, 32), (30.0, 32)]
     assert drawn.count((0.0, 32)) == 1 and all(views[p]["gain"] == p[0] for p in drawn)
     with pytest.raises(ValueError, match="views"):
-        widgets.emergence_explorer({})
+        ch07.emergence_explorer({})

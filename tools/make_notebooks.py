@@ -21,7 +21,7 @@ show raw:
 * a glued value ``{glue:text}`name:.2f``` becomes its value in the reference run, formatted as
   myst-nb formats it (:func:`format_glued`); a note under the title says where the numbers come
   from and that the code recomputes them (it prints ``name = value``:
-  :func:`agop.notebook.glue`). A glued name without a reference value raises ``ValueError``;
+  :func:`agop_book.notebook.glue`). A glued name without a reference value raises ``ValueError``;
 * ``{cite}`key``` becomes "(Author et al., year)" linked to the paper (``references.bib``:
   its ``url``, ``doi`` or an arXiv number; else a search for the title);
 * figures (``{glue:figure}`` and ``{figure}`` with a ``:name:``), labelled equations

@@ -40,16 +40,18 @@ ROOT = Path(__file__).resolve().parents[1]
 MODULES: dict[str, tuple[str, list[str]]] = {
     "solve": ("agop/solve.py", ["tests/test_solve.py"]),
     "splits": ("agop/data/splits.py", ["tests/test_data.py"]),
-    "edges": ("agop/edges.py", ["tests/test_edges.py"]),
-    "tasks": ("agop/data/tasks.py", ["tests/test_data.py"]),
+    "edges": ("agop_book/ch04_edges.py", ["tests/test_ch04_edges.py"]),
+    "local_signals": (
+        "agop_book/ch05_deep_convrfm.py",
+        ["tests/test_data.py", "tests/test_baseline.py"],
+    ),
     "rfm": ("agop/rfm.py", ["tests/test_rfm.py", "tests/test_rfm_fc.py"]),
     "deep_rfm": ("agop/deep_rfm.py", ["tests/test_deep_rfm.py"]),
-    "ansatz": ("agop/experiments/ansatz.py", ["tests/test_features.py"]),
-    "emergence": ("agop/experiments/emergence.py", ["tests/test_emergence_experiment.py"]),
-    "local_signals": ("agop/experiments/local_signals.py", ["tests/test_baseline.py"]),
+    "ansatz": ("agop_book/ch01_ansatz.py", ["tests/test_features.py", "tests/test_pretrained.py"]),
+    "emergence": ("agop_book/ch07_other_accounts.py", ["tests/test_ch07_emergence.py"]),
     "renormalization": (
-        "agop/experiments/renormalization.py",
-        ["tests/test_renormalization.py"],
+        "agop_book/ch07_other_accounts.py",
+        ["tests/test_ch07_renormalization.py", "tests/test_ch07_convergence.py"],
     ),
 }
 
@@ -85,11 +87,12 @@ def _scratch_copy(name: str, source: str, tests: list[str], workdir: Path) -> Pa
     where.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", "rendered")
     shutil.copytree(ROOT / "agop", where / "agop", ignore=ignore)
+    shutil.copytree(ROOT / "agop_book", where / "agop_book", ignore=ignore)
     shutil.copytree(ROOT / "tests", where / "tests", ignore=ignore)
     pyproject = (ROOT / "pyproject.toml").read_text()
     pyproject += (
         "\n[tool.mutmut]\n"
-        'source_paths = ["agop"]\n'
+        'source_paths = ["agop", "agop_book"]\n'
         f"only_mutate = {_toml_list([source])}\n"
         f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider"]\n'

@@ -1,0 +1,171 @@
+"""Run a chapter anywhere: glued values shown in the book build, in Colab and in plain Jupyter.
+
+The book's prose cites numbers computed by the code through ``glue(name, value)``. Inside the
+book build (myst-nb installed) this is ``myst_nb.glue``, which stores the value for the prose's
+glue roles. Elsewhere (Colab, plain Jupyter, a script) there is no myst-nb and no role to fill,
+so the value is printed in the cell's output as one readable line, ``name = value``, whatever
+``display`` says: the notebook's text points at that name.
+
+A sentence of the prose that states an outcome ("beats", "localises", "fades") is written by
+a person and guarded by :func:`claim` beside the computation: in the book build and in CI
+(``AGOP_CLAIMS=strict``, which the Makefile sets) a run that contradicts the sentence fails;
+anywhere else (Colab, a student's own run with other parameters) it shows a visible note that
+this run differs from the text, and goes on.
+
+A matplotlib figure is glued for a numbered, captioned ``glue:figure`` block. In the book it is
+stored, not shown where it is computed; elsewhere it is shown once, in the cell that draws it
+(the notebook's caption says so), with no ``name = ...`` line. Either way it is then closed, so
+that matplotlib's inline backend does not draw it a second time at the end of the cell.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from typing import Any
+
+from agop.runtime import PROFILES, default_device
+
+__all__ = ["ClaimNotMet", "announce", "claim", "glue", "have_myst_nb", "in_colab"]
+
+# AGOP_CLAIMS=strict: a claim that the run contradicts raises; anything else: a note.
+CLAIMS_ENV = "AGOP_CLAIMS"
+
+
+class ClaimNotMet(AssertionError):
+    """A sentence of the text that this run contradicts (raised by :func:`claim` when
+    ``AGOP_CLAIMS=strict``; see its example)."""
+
+
+def have_myst_nb() -> bool:
+    """True when myst-nb can be imported (the book build); False in Colab or plain Jupyter.
+
+    Examples:
+        >>> import importlib.util
+        >>> have_myst_nb() == (importlib.util.find_spec("myst_nb") is not None)
+        True
+    """
+    return importlib.util.find_spec("myst_nb") is not None
+
+
+def _is_figure(value: Any) -> bool:
+    """True for a matplotlib figure (checked without importing matplotlib for other values)."""
+    if not hasattr(value, "savefig"):
+        return False
+    from matplotlib.figure import Figure
+
+    return isinstance(value, Figure)
+
+
+def _readable(value: Any) -> str:
+    """``value`` as a short line: numbers as they print, other objects by their ``str``."""
+    text = str(value)
+    return text if "\n" not in text else text.replace("\n", "\n    ")
+
+
+def glue(name: str, value: Any, display: bool = True) -> None:
+    """Keep ``value`` under ``name`` for the prose: ``myst_nb.glue`` when importable.
+
+    Without myst-nb, print ``name = value`` (always, also with ``display=False``, so that a
+    reader in Colab sees each number the prose refers to) and, when ``display`` is true, show
+    ``value`` itself as the cell's output would. A matplotlib figure is shown exactly once
+    without myst-nb (``display`` aside: the notebook has no other place to show it), never
+    printed as a line, and closed afterwards in both cases.
+
+    Examples:
+        >>> glue("", 1.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: name must be a non-empty string, got ''
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    figure = _is_figure(value)
+    if have_myst_nb():
+        from myst_nb import glue as myst_glue
+
+        myst_glue(name, value, display=display)
+    elif not figure:
+        print(f"{name} = {_readable(value)}")
+    if not have_myst_nb() and (display or figure) and not isinstance(value, (str, int, float)):
+        from IPython.display import display as show
+
+        show(value)
+    if figure:
+        import matplotlib.pyplot as plt
+
+        plt.close(value)
+
+
+def claim(holds: Any, text: str) -> bool:
+    """Guard a sentence of the prose: ``holds`` says whether this run agrees with ``text``.
+
+    ``text`` is the sentence (or its outcome) as the prose states it. When ``holds`` is true
+    nothing happens. When it is false: with the environment variable ``AGOP_CLAIMS=strict``
+    (the book build and CI: the Makefile sets it) :class:`ClaimNotMet` is raised, so the book
+    cannot state what its run contradicts; otherwise (Colab, a student's run) a note is printed,
+    ``claim not met in this run: ...``, and the chapter goes on. Returns ``bool(holds)``.
+
+    Examples:
+        >>> import os
+        >>> os.environ.pop("AGOP_CLAIMS", None) and None
+        >>> claim(0.9 > 0.5, "the trained correlation clears the null")
+        True
+        >>> claim(0.4 > 0.5, "the trained correlation clears the null")
+        claim not met in this run: the trained correlation clears the null (the text was written from the book's reference run)
+        False
+        >>> os.environ["AGOP_CLAIMS"] = "strict"
+        >>> claim(0.4 > 0.5, "the trained correlation clears the null")
+        Traceback (most recent call last):
+        ...
+        agop_book.notebook.ClaimNotMet: the text says "the trained correlation clears the null", and this run contradicts it
+        >>> del os.environ["AGOP_CLAIMS"]
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"text must be the sentence the check guards, got {text!r}")
+    if bool(holds):
+        return True
+    if os.environ.get(CLAIMS_ENV, "").strip().lower() == "strict":
+        raise ClaimNotMet(f'the text says "{text}", and this run contradicts it')
+    print(f"claim not met in this run: {text} (the text was written from the book's reference run)")
+    return False
+
+
+def announce(profile: str, *, quick: str, paper: str) -> str:
+    """Say which profile this run uses, on which device, and how long it should take.
+
+    ``quick`` and ``paper`` give each profile's expected time (``"about 15 s on 2 CPU cores"``).
+    Printed by every chapter's parameters cell, so a reader knows what they started and how to
+    start the other profile (``AGOP_PROFILE=paper``, set before the parameters cell runs).
+
+    Examples:
+        >>> text = announce("quick", quick="about 15 s on 2 CPU cores", paper="about 5 min")
+        profile quick on ...: expected about 15 s on 2 CPU cores
+        ...
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    device = default_device().type
+    lines = [f"profile {profile} on {device}: expected {quick if profile == 'quick' else paper}"]
+    if profile == "paper" and device == "cpu":
+        lines.append("  (no GPU here: the paper profile will take much longer)")
+    if profile == "quick":
+        lines.append(
+            f"  paper profile: {paper}; to run it, set the environment variable "
+            "AGOP_PROFILE=paper before this cell (e.g. os.environ['AGOP_PROFILE'] = "
+            "'paper' in a cell above)"
+        )
+    text = "\n".join(lines)
+    print(text)
+    return text
+
+
+def in_colab() -> bool:
+    """True inside Google Colab.
+
+    Examples:
+        >>> in_colab()
+        False
+    """
+    return "google.colab" in sys.modules

@@ -1,0 +1,112 @@
+"""Figures that several chapters draw (matplotlib): feature maps of one image, layer by layer,
+and the placeholder a profile leaves where it draws nothing.
+
+Each chapter's own figures live in its module (:mod:`agop_book.ch01_ansatz`, ...); every
+explorer draws with the same function as the chapter's static twin."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from agop._typing import Tensor
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _image_for_display(x):
+    """A ``(c, H, W)`` tensor as something ``imshow`` draws: gray for one channel, RGB (each
+    channel scaled to [0, 1] by the image's own range) for three."""
+
+    x = x.detach().double().cpu().numpy()
+    if x.shape[0] == 1:
+        return x[0], "gray"
+    x = np.moveaxis(x[:3], 0, -1)
+    lo, hi = x.min(), x.max()
+    return (x - lo) / (hi - lo if hi > lo else 1.0), None
+
+
+def plot_layer_maps(
+    image: Tensor,
+    maps: Mapping[str, Sequence[Tensor]],
+    fig: Figure | None = None,
+    title: str | None = None,
+) -> Figure:
+    r"""Figure 4: an image, and, layer by layer, what each method's feature operator makes of it.
+
+    ``image``: ``(c, H, W)``. ``maps``: ``{row label: [map of layer 0, map of layer 1, ...]}``,
+    each map ``(H_l, W_l)`` (e.g. :math:`\|M_l^{1/2} x_l[j]\|` for Deep ConvRFM and
+    :math:`\|(W_l^\top W_l)^{1/2} x_l[j]\|` for the CNN, from :func:`agop.features.feature_map`).
+    Each map is scaled to its own range. Returns the figure.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> import torch
+        >>> maps = {"CNN": [torch.rand(8, 8), torch.rand(6, 6)],
+        ...         "Deep ConvRFM": [torch.rand(8, 8), torch.rand(6, 6)]}
+        >>> fig = plot_layer_maps(torch.rand(1, 8, 8), maps)
+        >>> len(fig.axes)  # the image beside 2 rows of 2 maps
+        6
+        >>> plt.close(fig)
+    """
+
+    labels = list(maps)
+    depth = max(len(v) for v in maps.values())
+    if fig is None:
+        fig = plt.figure(figsize=(1.9 * (depth + 1), 2.0 * len(labels) + 0.3))
+    fig.clear()
+    axes = fig.subplots(len(labels), depth + 1, squeeze=False)
+    shown, cmap = _image_for_display(image)
+    for r, label in enumerate(labels):
+        axes[r, 0].imshow(shown, cmap=cmap)
+        axes[r, 0].set_ylabel(label, fontsize=9)
+        if r == 0:
+            axes[r, 0].set_title("input", fontsize=9)
+        for l in range(depth):
+            ax = axes[r, l + 1]
+            if l < len(maps[label]):
+                ax.imshow(maps[label][l].detach().double().cpu().numpy(), cmap="magma")
+            else:
+                ax.axis("off")
+            if r == 0:
+                ax.set_title(f"layer {l + 1}", fontsize=9)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def placeholder_figure(message: str, figsize: tuple[float, float] = (6.4, 1.6)) -> Figure:
+    """A figure that only says ``message``: what a numbered figure shows in a profile that does
+    not draw it (e.g. "drawn in the paper profile"), so that the figure's number and caption
+    stay the same in every profile and no result is pretended.
+
+    Examples:
+        >>> import matplotlib.pyplot as plt
+        >>> fig = placeholder_figure("drawn in the paper profile")
+        >>> [t.get_text() for t in fig.axes[0].texts], fig.axes[0].axison
+        (['drawn in the paper profile'], False)
+        >>> plt.close(fig)
+    """
+    # one blank axes holds the text: IPython draws no image of a figure without axes
+    fig, ax = plt.subplots(figsize=figsize)
+    ax.axis("off")
+    ax.text(
+        0.5,
+        0.5,
+        message,
+        ha="center",
+        va="center",
+        wrap=True,
+        fontsize=11,
+        color="0.3",
+        transform=ax.transAxes,
+    )
+    return fig

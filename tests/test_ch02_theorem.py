@@ -1,0 +1,216 @@
+"""Theorem 1 checked numerically: one GD step from W_0 = 0 makes W^T W proportional to the
+patch-AGOP at 0, with the closed forms W_1 = eta v u^T and AGOP_0 = P |v|^2 W_1^T W_1."""
+
+import pytest
+import torch
+
+from agop.patches import extract_patches
+from agop_book import ch02_theorem as T
+
+ETA = 0.05
+
+
+def brute_agop(model, X):
+    """Independent reference: patches as explicit variables, f differentiated w.r.t. each."""
+    p = model.conv.kernel_size[0]
+    patches = extract_patches(X, p).clone().requires_grad_(True)  # (n, P, q)
+    z = patches @ T.first_layer(model).T  # (n, P, k)
+    z = z.transpose(1, 2).reshape(X.shape[0], -1, *model.out_size)
+    (g,) = torch.autograd.grad(model.g(z).sum(), patches)
+    return torch.einsum("npq,npr->qr", g, g) / X.shape[0]
+
+
+def images(n=40, c=2, size=(7, 9), seed=0, dtype=torch.float64):
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, c, *size, generator=gen, dtype=dtype) + 0.3
+    y = torch.randn(n, generator=gen, dtype=dtype).sign()
+    return X, y
+
+
+NETS = [
+    dict(),
+    dict(hidden=(4,)),
+    dict(hidden=(3, 5), hidden_kernel_size=3, width=6),
+    dict(kernel_size=5, activation="relu", relu_grad_at_zero=1.0),
+]
+
+
+@pytest.mark.parametrize("net", NETS)
+def test_one_step_is_exactly_proportional(net):
+    X, y = images()
+    res = T.check_theorem(X, y, eta=ETA, **net)
+    model = T.TheoremNet(X.shape[1], X.shape[2:], dtype=X.dtype, **net)
+    v = T.closed_form_v(model)
+    p = model.conv.kernel_size[0]
+    # v_j = dg/dz_j(0) is the same closed-form vector at every position (circular padding)
+    torch.testing.assert_close(
+        T.derivative_at_zero(model), v.expand(model.positions, -1), rtol=1e-13, atol=0
+    )
+    # W_1 = eta v u^T, u = (1/n) sum_i y_i sum_j x_i[j], u computed here by brute force
+    u = torch.einsum("n,npq->q", y, extract_patches(X, p)) / len(y)
+    torch.testing.assert_close(res.W1, ETA * torch.outer(v, u), rtol=1e-12, atol=0)
+    torch.testing.assert_close(T.closed_form_w1(X, y, v, ETA, p), res.W1, rtol=1e-12, atol=0)
+    # AGOP_0 = P eta^2 |v|^4 u u^T, and its ratio to W_1^T W_1 is P |v|^2
+    P = model.positions
+    torch.testing.assert_close(
+        res.agop0, P * ETA**2 * v.norm() ** 4 * torch.outer(u, u), rtol=1e-11, atol=0
+    )
+    assert res.at_zero["residual"] <= 1e-10
+    assert res.at_zero["ratio"] == pytest.approx(P * float(v.norm()) ** 2, rel=1e-10)
+    assert res.at_zero["pearson"] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_agop_at_zero_matches_explicit_patch_reference():
+    X, y = images(n=12)
+    model = T.train_gd(
+        T.TheoremNet(2, (7, 9), hidden=(3,), init_scale=0.3, upper_noise=1.0, dtype=torch.float64),
+        X,
+        y,
+        ETA,
+        steps=3,
+    )
+    x0 = torch.zeros(1, 2, 7, 9, dtype=torch.float64)
+    torch.testing.assert_close(T.agop_at_zero(model), brute_agop(model, x0), rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(
+        T.agop_on_data(model, X), brute_agop(model, X), rtol=1e-10, atol=1e-15
+    )
+
+
+def test_agop_at_zero_is_WT_V_W_for_any_network():
+    """At x = 0 every z_j = W 0 = 0, so AGOP_0 = W^T (sum_j v_j v_j^T) W whatever W is."""
+    X, y = images(n=12)
+    model = T.TheoremNet(
+        2,
+        (7, 9),
+        hidden=(3,),
+        init_scale=0.5,
+        upper_noise=2.0,
+        upper_padding_mode="zeros",
+        dtype=torch.float64,
+        seed=3,
+    )
+    model = T.train_gd(model, X, y, ETA, steps=4, train="all")
+    W, V = T.first_layer(model), T.derivative_at_zero(model)
+    torch.testing.assert_close(T.agop_at_zero(model), W.T @ V.T @ V @ W, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "relaxed",
+    [
+        dict(upper_noise=3.0),
+        dict(init_scale=0.1),
+        dict(upper_padding_mode="zeros", upper_noise=2.0, hidden=(3,)),
+    ],
+)
+def test_relaxing_an_assumption_breaks_exact_proportionality(relaxed):
+    X, y = images()
+    res = T.check_theorem(X, y, eta=ETA, **relaxed)
+    assert res.at_zero["residual"] > 1e-2
+    assert res.at_zero["pearson"] < 1 - 1e-4
+
+
+def test_zero_padding_keeps_proportionality_but_not_the_plain_closed_form():
+    """Zero padding above the first layer makes |v_j| depend on j, but the v_j stay parallel
+    (channels are interchangeable): W_1 is still rank one and proportional to the AGOP,
+    with u weighted by position instead of the plain patch sum."""
+    X, y = images()
+    net = dict(hidden=(3,), upper_padding_mode="zeros")
+    res = T.check_theorem(X, y, eta=ETA, **net)
+    V = T.derivative_at_zero(T.TheoremNet(2, (7, 9), dtype=X.dtype, **net))
+    assert (V.norm(dim=1).max() - V.norm(dim=1).min()) > 1e-3 * V.norm(dim=1).max()
+    assert res.at_zero["residual"] <= 1e-10
+    plain = T.closed_form_w1(X, y, V[0], ETA, 3)
+    assert (plain - res.W1).norm() > 1e-3 * res.W1.norm()
+
+
+def test_a_readout_bias_only_shifts_the_labels():
+    """g(0) = b != 0: W_1 = eta v u~^T with u~ = (1/n) sum_i (y_i - b) sum_j x_i[j]."""
+    X, y = images()
+    res = T.check_theorem(X, y, eta=ETA, readout_bias=0.7)
+    v = T.closed_form_v(T.TheoremNet(2, (7, 9), dtype=X.dtype))
+    torch.testing.assert_close(
+        res.W1, T.closed_form_w1(X, y, v, ETA, 3, g0=0.7), rtol=1e-12, atol=0
+    )
+    assert (res.W1 - T.closed_form_w1(X, y, v, ETA, 3)).norm() > 0.1 * res.W1.norm()
+    assert res.at_zero["residual"] <= 1e-10
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(steps=20),
+        dict(steps=15, batch_size=7),
+        dict(steps=10, train="all", activation="relu", relu_grad_at_zero=1.0),
+    ],
+)
+def test_channel_symmetry_keeps_proportionality_for_many_steps(kw):
+    """From W_0 = 0 with constant upper layers all k filters stay equal (W_t = 1 w_t^T), so
+    CNFM and AGOP (at 0 and over the data) stay multiples of w_t w_t^T."""
+    X, y = images()
+    res = T.check_theorem(X, y, eta=ETA, **kw)
+    assert torch.linalg.matrix_rank(res.W1, rtol=1e-10) == 1
+    assert res.at_zero["residual"] <= 1e-10
+    assert res.on_data["residual"] <= 1e-10
+
+
+def test_gd_full_batch_equals_sgd_with_batch_n_and_moves_downhill():
+    X, y = images()
+    model = T.TheoremNet(2, (7, 9), init_scale=0.1, dtype=torch.float64)
+    a = T.train_gd(model, X, y, ETA, steps=3)
+    b = T.train_gd(model, X, y, ETA, steps=3, batch_size=len(y))
+    torch.testing.assert_close(T.first_layer(a), T.first_layer(b), rtol=1e-13, atol=0)
+    assert T.squared_loss(a, X, y) < T.squared_loss(model, X, y)
+    # the step is W - eta grad L, L = (1/2n) sum (f - y)^2: compare with a central difference
+    W = model.conv.weight
+    E = torch.zeros_like(W)
+    E[1, 0, 2, 1] = 1e-6
+    with torch.no_grad():
+        W += E
+        lp = T.squared_loss(model, X, y)
+        W -= 2 * E
+        lm = T.squared_loss(model, X, y)
+        W += E
+    one = T.train_gd(model, X, y, ETA, steps=1)
+    step = (model.conv.weight - one.conv.weight).detach()[1, 0, 2, 1] / ETA
+    assert float(step) == pytest.approx(float((lp - lm) / 2e-6), rel=1e-6)
+
+
+def test_relu_with_torch_convention_does_not_move_from_zero():
+    X, y = images()
+    with pytest.raises(ValueError, match="still 0"):
+        T.check_theorem(X, y, activation="relu")
+    res = T.check_theorem(X, y, activation="relu", init_scale=0.1)
+    assert res.at_zero is None  # relu'(0) = 0 kills every gradient at x = 0
+    assert res.on_data["residual"] > 1e-2
+
+
+def test_relax_rows_and_float32():
+    X, y = images(dtype=torch.float32)
+    rows = T.relax(
+        X,
+        y,
+        {
+            "scale": ("init_scale", (0.0, 0.3), {}),
+            "relu0": ("init_scale", (0.0,), {"activation": "relu"}),
+        },
+        eta=ETA,
+    )
+    assert [r["moved"] for r in rows] == [True, True, False]
+    assert rows[0]["residual0"] < 1e-5 and rows[0]["init_to_update"] == 0
+    assert rows[1]["residual0"] > 1e-2
+    res = T.check_theorem(X, y, eta=ETA)
+    assert res.W1.dtype == torch.float32 and res.agop0.dtype == torch.float32
+
+
+def test_bad_input_raises_clear_errors():
+    X, y = images()
+    with pytest.raises(ValueError, match="activation"):
+        T.TheoremNet(2, 7, activation="sigmoid")
+    with pytest.raises(ValueError, match="y must have shape"):
+        T.check_theorem(X, y[:-1])
+    with pytest.raises(ValueError, match="eta"):
+        T.train_gd(T.TheoremNet(2, (7, 9)), X.float(), y.float(), eta=-1.0)
+    with pytest.raises(ValueError, match="constant upper layers"):
+        T.closed_form_v(T.TheoremNet(2, 7, upper_noise=0.1))
+    with pytest.raises(ValueError, match="zero matrix"):
+        T.proportionality(torch.eye(3), torch.zeros(3, 3))

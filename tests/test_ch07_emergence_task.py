@@ -1,0 +1,127 @@
+"""The translation-invariant data model (same covariance at every gain) and the IPR."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from agop_book.ch07_other_accounts import (
+    emergence_task,
+    ipr,
+    nonlinear_gaussian_process,
+    ring_distance,
+)
+
+
+def sigma(D: int, xi: float, dim: int = 1) -> torch.Tensor:
+    """Sigma_ij = exp(-d(i, j)/xi), built site by site (independent of the FFT path)."""
+    sites = [(i,) for i in range(D)] if dim == 1 else [(i, j) for i in range(D) for j in range(D)]
+    out = torch.empty(len(sites), len(sites), dtype=torch.float64)
+    for a, s in enumerate(sites):
+        for b, t in enumerate(sites):
+            d2 = sum(min(abs(u - v), D - abs(u - v)) ** 2 for u, v in zip(s, t, strict=True))
+            out[a, b] = math.exp(-math.sqrt(d2) / xi)
+    return out
+
+
+@pytest.mark.parametrize("gain", [0.0, 0.5, 3.0, 30.0])
+def test_covariance_is_the_same_at_every_gain(gain):
+    D, xi, n = 16, 2.0, 200_000
+    X = nonlinear_gaussian_process(n, D, xi=xi, gain=gain, seed=1, dtype=torch.float64)
+    emp = X.T @ X / n
+    # Monte Carlo: entries of a sample covariance of unit-variance data err by ~1/sqrt(n)
+    assert (emp - sigma(D, xi)).abs().max() < 6 / math.sqrt(n) * 2
+    assert X.mean(0).abs().max() < 6 / math.sqrt(n) * 3
+
+
+def test_covariance_on_the_torus():
+    D, xi, n = 6, 1.5, 100_000
+    X = nonlinear_gaussian_process(n, D, xi=xi, gain=2.0, dim=2, seed=2, dtype=torch.float64)
+    assert X.shape == (n, D, D)
+    flat = X.reshape(n, -1)
+    assert (flat.T @ flat / n - sigma(D, xi, dim=2)).abs().max() < 0.03
+
+
+def excess_kurtosis(X: torch.Tensor) -> torch.Tensor:
+    return (X**4).mean(0) / (X**2).mean(0) ** 2 - 3
+
+
+def test_gain_sets_non_gaussianity_and_every_site_is_alike():
+    """Gain 0 is Gaussian (excess kurtosis 0); a large gain approaches a sign field (-2).
+    Translation invariance: every site has the same marginal, and shifting the sites leaves
+    the two-site statistics unchanged."""
+    n, D = 100_000, 12
+    k0 = excess_kurtosis(nonlinear_gaussian_process(n, D, xi=2, gain=0, dtype=torch.float64))
+    assert k0.abs().max() < 0.1
+    X = nonlinear_gaussian_process(n, D, xi=2, gain=30, dtype=torch.float64)
+    k = excess_kurtosis(X)
+    assert (k + 2).abs().max() < 0.1, k
+    k_mid = excess_kurtosis(nonlinear_gaussian_process(n, D, xi=2, gain=1, dtype=torch.float64))
+    assert -1.9 < float(k_mid.mean()) < -0.1
+    # a fourth-order two-site statistic, E[x_i^2 x_{i+1}^2], is the same at every i
+    pair = (X**2 * X.roll(-1, dims=1) ** 2).mean(0)
+    assert (pair - pair.mean()).abs().max() < 0.03
+
+
+def test_seeded_and_task_balanced():
+    a = nonlinear_gaussian_process(5, 8, xi=1, gain=2, seed=3)
+    b = nonlinear_gaussian_process(5, 8, xi=1, gain=2, seed=3)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, nonlinear_gaussian_process(5, 8, xi=1, gain=2, seed=4))
+    X, y = emergence_task(101, 10, gain=1.0, xi=(1.0, 4.0), seed=0)
+    assert X.shape == (101, 10) and int(y.sum()) == 50
+    # the classes differ in correlation length: neighbours correlate more in class 1
+    c = [(X[y == k] * X[y == k].roll(1, dims=1)).mean() for k in (0, 1)]
+    assert math.exp(-1 / 1.0) - 0.1 < c[0] < math.exp(-1 / 1.0) + 0.1
+    assert math.exp(-1 / 4.0) - 0.1 < c[1] < math.exp(-1 / 4.0) + 0.1
+
+
+def test_bad_arguments_name_themselves():
+    with pytest.raises(ValueError, match="gain"):
+        nonlinear_gaussian_process(4, 8, xi=1, gain=-1)
+    with pytest.raises(ValueError, match="xi"):
+        nonlinear_gaussian_process(4, 8, xi=0, gain=1)
+    with pytest.raises(ValueError, match="dim"):
+        nonlinear_gaussian_process(4, 8, xi=1, gain=1, dim=3)
+    with pytest.raises(ValueError, match="latent covariance"):
+        nonlinear_gaussian_process(4, 20, xi=20, gain=100)
+
+
+def test_ring_distance():
+    assert ring_distance(5).tolist() == [0, 1, 2, 2, 1]
+
+
+def test_ipr_on_planted_vectors():
+    D = 50
+    one_site = torch.zeros(D)
+    one_site[7] = -3.0
+    assert float(ipr(one_site)) == pytest.approx(1.0)
+    assert float(ipr(torch.ones(D))) == pytest.approx(1 / D)
+    m_sites = torch.zeros(D)
+    m_sites[10:15] = 2.0
+    assert float(ipr(m_sites)) == pytest.approx(1 / 5)
+    # closed forms: a Gaussian bump exp(-x^2/4) has IPR = sum e^{-x^2} / (sum e^{-x^2/2})^2
+    # = sqrt(pi) / (sqrt(2 pi))^2 = 1 / (2 sqrt(pi)), times (1 + 2 e^{-pi^2}) on the integer
+    # lattice (Poisson summation); a whole-period cosine has 3 / (2 D)
+    x = torch.arange(D, dtype=torch.float64)
+    bump, wave = torch.exp(-((x - 20) ** 2) / 4), torch.cos(2 * math.pi * 3 * x / D)
+    assert float(ipr(bump)) == pytest.approx(
+        (1 + 2 * math.exp(-(math.pi**2))) / (2 * math.sqrt(math.pi)), rel=1e-7
+    )
+    assert float(ipr(wave)) == pytest.approx(3 / (2 * D), rel=1e-9)
+    # i.i.d. Gaussian entries: about 3/D
+    g = torch.randn(2000, 400, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert float(ipr(g).mean()) == pytest.approx(3 / 400, rel=0.05)
+
+
+def test_ipr_invariances_and_batches():
+    v = torch.randn(4, 30, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    base = ipr(v)
+    assert torch.allclose(ipr(-7.5 * v), base)
+    assert torch.allclose(ipr(v[:, torch.randperm(30)]), base)
+    assert torch.allclose(ipr(v.T, dim=0), base)
+    assert torch.allclose(ipr(1e-200 * v), base)  # no underflow
+    with pytest.raises(ValueError, match="zero vector"):
+        ipr(torch.zeros(3, 5))
