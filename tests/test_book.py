@@ -179,7 +179,7 @@ def test_ipynb_markdown_has_no_myst_markup(chapter: Path):
 
 def test_colab_badges_and_install_lines_follow_config():
     result = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "sync_colab.py"), "--check"],
+        [sys.executable, str(ROOT / "tools" / "make_notebooks.py"), "--check"],
         capture_output=True,
         text=True,
     )

@@ -84,7 +84,7 @@ def test_the_books_bibliography_is_read():
 
 
 def colab(stem: str, student: bool = False) -> str:
-    from sync_colab import repository
+    from make_notebooks import repository
 
     url, branch = repository()
     folder = "student/book" if student else "book"
@@ -95,7 +95,7 @@ def colab(stem: str, student: bool = False) -> str:
 
 
 def site_page(stem: str) -> str:
-    from sync_colab import repository
+    from make_notebooks import repository
 
     owner, name = repository()[0].split("github.com/")[1].split("/")
     return f"https://{owner.lower()}.github.io/{name}/book/{stem}.html"
@@ -232,8 +232,7 @@ def test_gated_solution_across_cells_and_the_student_notebook(tmp_path):
     """A gated solution with a code cell inside: kept, unfolded, in the instructor's notebook;
     gone, text and code, from the student's, whose badge opens the student copy. Exercise
     numbers run on across cells."""
-    from make_notebooks import notebook
-    from sync_colab import repository
+    from make_notebooks import notebook, repository
 
     url, branch = repository()
     chapter = tmp_path / "99_x.md"
@@ -277,7 +276,7 @@ def test_student_config_merges_the_overlay():
 
 
 def repository_url() -> str:
-    from sync_colab import repository
+    from make_notebooks import repository
 
     return repository()[0]
 
@@ -698,3 +697,22 @@ def test_student_pages_show_the_skeleton(hide_solutions):
     emptied = 'def f(x):\n    """twice x."""\n    ...'
     first = emptied if hide_solutions else full
     assert blocks == [first, printed, full, ""]
+
+
+def test_a_chapters_badge_and_install_line_are_rewritten_from_the_config(tmp_path, monkeypatch):
+    import make_notebooks as mk
+
+    url, branch = mk.repository()
+    chapter = tmp_path / "book" / "04_x.md"
+    chapter.parent.mkdir()
+    old = (
+        "# Title\n\n[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+        "(https://colab.research.google.com/github/someone/else/blob/dev/book/04_x.ipynb)\n"
+    )
+    chapter.write_text(old + "\ntext\n")
+    (tmp_path / "_config.yml").write_text((mk.ROOT / "_config.yml").read_text())
+    monkeypatch.setattr(mk, "ROOT", tmp_path)
+    new = mk.synced(chapter)
+    slug = url.split("github.com/", 1)[1]
+    assert f"github/{slug}/blob/{branch}/book/04_x.ipynb)" in new
+    assert "someone/else" not in new and new.endswith("\ntext\n")

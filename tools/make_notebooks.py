@@ -3,6 +3,10 @@
     python tools/make_notebooks.py                 # rewrite book/NN_*.ipynb from book/NN_*.md
     python tools/make_notebooks.py --check         # exit 1 when an .ipynb has drifted (tests)
 
+First, each chapter's source gets its Colab badge and its install line written from the one place
+that names the repository, ``_config.yml`` (:func:`synced`; ``--check`` reports a chapter whose
+badge or install line is out of date).
+
 Each run also writes the student edition, ``student/book/NN_*.ipynb``: the same notebooks without
 any solution (text or code), whose Colab badge and links to other chapters open the student
 copies (``make book-student`` points the student HTML's Colab links there too). There, a code
@@ -57,6 +61,8 @@ import sys
 import tokenize
 import urllib.parse
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -194,11 +200,58 @@ def format_glued(text: str, fmt: str) -> str:
     return format(value, fmt)
 
 
+# The Colab badge and the install line of each chapter's source, from _config.yml's repository.
+BADGE_RE = re.compile(r"^(COLAB_BADGE|\[!\[Open In Colab\]\(.*\)\]\(.*\))$", re.M)
+SETUP_RE = re.compile(
+    r"^(COLAB_SETUP|# Colab only: install agop.*?\n    %pip install [^\n]*)$", re.M | re.S
+)
+#: The environment variable that points the install cell elsewhere: a fork, a local checkout or
+#: a wheel (``make test-colab`` sets it to a wheel built from this tree).
+INSTALL_VAR = "AGOP_INSTALL"
+
+
+def repository() -> tuple[str, str]:
+    """The repository's address and branch, from ``_config.yml`` (named there once)."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    url = config["repository"]["url"].rstrip("/")
+    branch = config["repository"].get("branch", "main")
+    return url, branch
+
+
+def expected(chapter: Path) -> tuple[str, str]:
+    """The Colab badge and the install cell's code that ``chapter``'s source should carry."""
+    url, branch = repository()
+    slug = url.split("github.com/", 1)[1]
+    nb = chapter.relative_to(ROOT).with_suffix(".ipynb").as_posix()
+    badge = (
+        "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+        f"(https://colab.research.google.com/github/{slug}/blob/{branch}/{nb})"
+    )
+    setup = (
+        "# Colab only: install agop; Colab's own torch is kept, never reinstalled.\n"
+        f"# {INSTALL_VAR}=path, wheel or pip requirement installs that instead.\n"
+        "import os\n"
+        "import sys\n\n"
+        "AGOP = os.environ.get(\n"
+        f'    "{INSTALL_VAR}", "agop @ git+{url}@{branch}")\n'
+        f'if "google.colab" in sys.modules or "{INSTALL_VAR}" in os.environ:\n'
+        '    %pip install --quiet "{AGOP}"'
+    )
+    return badge, setup
+
+
+def synced(chapter: Path) -> str:
+    """``chapter``'s source with its Colab badge and install line written from ``_config.yml``."""
+    text = chapter.read_text()
+    badge, setup = expected(chapter)
+    text = BADGE_RE.sub(lambda m: badge, text, count=1)
+    text = SETUP_RE.sub(lambda m: setup, text, count=1)
+    return text
+
+
 def site() -> str:
     """The book's published address: GitHub Pages serves github.com/OWNER/NAME at
     OWNER.github.io/NAME/ (the repository is named once, in ``_config.yml``)."""
-    from sync_colab import repository
-
     owner, name = repository()[0].split("github.com/", 1)[1].split("/")[:2]
     return f"https://{owner.lower()}.github.io/{name}/"
 
@@ -206,8 +259,6 @@ def site() -> str:
 def page_link(stem: str, anchor: str = "") -> str:
     """Where a reader of a notebook finds page ``book/<stem>``: its notebook in Colab, when it is
     a chapter with one; else the page on the book's site (at ``anchor``)."""
-    from sync_colab import repository
-
     if stem in {p.stem for p in chapters()}:
         url, branch = repository()
         return f"{COLAB}/{url.split('github.com/', 1)[1]}/blob/{branch}/book/{stem}.ipynb"
@@ -560,8 +611,6 @@ def chapters() -> list[Path]:
 def _student_links(text: str) -> str:
     """Point a student notebook's Colab badge, and its links to other notebooks, at the student
     copies in the repository."""
-    from sync_colab import repository
-
     _, branch = repository()
     return text.replace(f"/blob/{branch}/book/", f"/blob/{branch}/student/book/")
 
@@ -723,13 +772,20 @@ def dumps(nb: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 when an .ipynb has drifted")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 when an .ipynb or a chapter's badge drifted"
+    )
     parser.add_argument("chapters", nargs="*", type=Path)
     args = parser.parse_args(argv)
     stale, reference = [], read_reference()
     for chapter in args.chapters or chapters():
         chapter = chapter.resolve()
         name = chapter.with_suffix(".ipynb").name
+        source = synced(chapter)  # its Colab badge and install line follow _config.yml
+        if source != chapter.read_text():
+            stale.append(chapter.relative_to(ROOT).as_posix())
+            if not args.check:
+                chapter.write_text(source)
         for solutions, path in ((True, chapter.with_suffix(".ipynb")), (False, STUDENT / name)):
             text = dumps(notebook(chapter, solutions=solutions, reference=reference))
             if not path.exists() or path.read_text() != text:
