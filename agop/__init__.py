@@ -21,11 +21,8 @@ __version__ = "0.1.0"
 # name -> submodule that defines it
 _EXPORTS: dict[str, str] = {
     # runtime
-    "profile": "agop.runtime",
-    "offline": "agop.runtime",
     "default_device": "agop.runtime",
     "seed_everything": "agop.runtime",
-    "environment_report": "agop.runtime",
     # linear algebra on feature operators
     "psd_power": "agop.linalg",
     "psd_sqrt": "agop.linalg",
@@ -35,7 +32,6 @@ _EXPORTS: dict[str, str] = {
     "cnfm": "agop.features",
     "patch_agop": "agop.features",
     "feature_map": "agop.features",
-    "top_filters": "agop.features",
     "null_baselines": "agop.features",
     # kernels and solvers
     "kernels": "agop",

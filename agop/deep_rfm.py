@@ -393,8 +393,11 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         second ConvRFM (a CNTK of depth 1) reads their 8-channel feature maps.
 
         >>> import torch
-        >>> from agop_book.ch05_deep_convrfm import bars_in_noise
-        >>> X, y = bars_in_noise(60, sigma=2.0, height=8, width=8, seed=0)
+        >>> g = torch.Generator().manual_seed(0)  # bars: a row whose sign is the class
+        >>> y = torch.randint(0, 2, (60,), generator=g)
+        >>> X = 0.5 * torch.randn(60, 1, 8, 8, generator=g, dtype=torch.float64)  # noise
+        >>> rows = torch.randint(0, 8, (60,), generator=g)  # the bar's row, at random
+        >>> X[torch.arange(60), 0, rows] = (2 * y[:, None] - 1).double() / 8**0.5
         >>> model = DeepConvRFM(depth=2, width=8, patch_size=3, n_iter=1, random_state=0,
         ...                     dtype=torch.float64, device="cpu").fit(X, y)
         >>> [tuple(M.shape) for M in model.Ms_]  # q = 1 * 3^2, then 8 * 3^2

@@ -122,8 +122,11 @@ class OutputClassifierMixin(ClassifierMixin):
         >>> import numpy as np
         >>> import torch
         >>> from agop import ConvRFM
-        >>> from agop_book.ch05_deep_convrfm import bars_in_noise
-        >>> X, y = bars_in_noise(30, sigma=1.0, height=8, width=8, dtype=torch.float64)
+        >>> g = torch.Generator().manual_seed(0)  # bars: a row whose sign is the class
+        >>> y = torch.randint(0, 2, (30,), generator=g)
+        >>> X = 0.5 * torch.randn(30, 1, 8, 8, generator=g, dtype=torch.float64)  # noise
+        >>> rows = torch.randint(0, 8, (30,), generator=g)  # the bar's row, at random
+        >>> X[torch.arange(30), 0, rows] = (2 * y[:, None] - 1).double() / 8**0.5
         >>> model = ConvRFM("laplace", patch_size=3, n_iter=0, random_state=0,
         ...                 device="cpu").fit(X, y)
         >>> scores = model.decision_function(X)
@@ -176,8 +179,11 @@ class ImageInputMixin:
         >>> import numpy as np
         >>> import torch
         >>> from agop import ConvRFM
-        >>> from agop_book.ch05_deep_convrfm import bars_in_noise
-        >>> X, y = bars_in_noise(30, sigma=1.0, height=8, width=8, dtype=torch.float64)
+        >>> g = torch.Generator().manual_seed(0)  # bars: a row whose sign is the class
+        >>> y = torch.randint(0, 2, (30,), generator=g)
+        >>> X = 0.5 * torch.randn(30, 1, 8, 8, generator=g, dtype=torch.float64)  # noise
+        >>> rows = torch.randint(0, 8, (30,), generator=g)  # the bar's row, at random
+        >>> X[torch.arange(30), 0, rows] = (2 * y[:, None] - 1).double() / 8**0.5
         >>> rows = ConvRFM(patch_size=3, n_iter=0, image_shape=(1, 8, -1), random_state=0,
         ...                device="cpu")
         >>> rows.fit(X.reshape(30, 64).numpy(), y.numpy()).n_features_in_

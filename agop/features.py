@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -68,12 +67,13 @@ def conv_layers(
     list of them).
 
     Examples:
-        >>> from agop_book.nets import SimpleCNN
-        >>> net = SimpleCNN(1, 2, image_size=8, depth=3, width=4)
+        >>> from torch import nn
+        >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3, bias=False),
+        ...                     nn.ReLU(), nn.Flatten(), nn.Linear(64, 2))
         >>> list(conv_layers(net))
-        ['convs.0', 'convs.1', 'convs.2']
-        >>> conv_layers(net, "convs.1")
-        {'convs.1': Conv2d(4, 4, kernel_size=(3, 3), stride=(1, 1), bias=False)}
+        ['0', '2']
+        >>> conv_layers(net, "2")
+        {'2': Conv2d(4, 4, kernel_size=(3, 3), stride=(1, 1), bias=False)}
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -366,17 +366,18 @@ class FactoredAGOP:
 
     Examples:
         >>> import torch
-        >>> from agop_book.nets import SimpleCNN
-        >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
-        >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
-        ...                dtype=torch.float64)
-        >>> factored = patch_agop(net, X, layers="convs.0", factored=True)["convs.0"]
+        >>> from torch import nn
+        >>> _ = torch.manual_seed(0)  # a two-layer CNN, and 5 images
+        >>> net = nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU(),
+        ...                     nn.Flatten(), nn.Linear(64, 3)).double().eval()
+        >>> X = torch.rand(5, 2, 8, 8, dtype=torch.float64)
+        >>> factored = patch_agop(net, X, layers="0", factored=True)["0"]
         >>> factored
         FactoredAGOP(groups=1, k_out=4, q=18)
-        >>> torch.allclose(factored.dense(), patch_agop(net, X, layers="convs.0")["convs.0"])
+        >>> torch.allclose(factored.dense(), patch_agop(net, X, layers="0")["0"])
         True
         >>> from agop.linalg import correlation  # the same number, without the 18 x 18 matrix
-        >>> abs(factored.pearson() - correlation(cnfm(net.convs[0]), factored.dense())) < 1e-12
+        >>> abs(factored.pearson() - correlation(cnfm(net[0]), factored.dense())) < 1e-12
         True
     """
 
@@ -450,7 +451,7 @@ def patch_agop(
     ``vectorize=True`` runs the output directions through one vmapped backward
     (``is_grads_batched``), as many at once as keep the batched gradients under ``max_memory``
     bytes; ``False`` runs one ordinary backward pass per direction. ``None`` (default) vectorises on accelerators only: on the CPU the plain passes
-    were faster (VGG11, ResNet18, the 4-layer CNN of ``python -m agop_book.bench``) and hold one
+    were faster (VGG11, ResNet18, the 4-layer CNN of the book's benchmarks) and hold one
     direction's gradients at a time. Either way, when the model's output depends on the conv
     outputs only through the input of its read-out (the first ``nn.Linear`` after the last
     conv; checked on the autograd graph), one vmapped backward takes every direction through
@@ -468,18 +469,27 @@ def patch_agop(
     costs more than the backward passes.
 
     Examples:
-        Against the brute-force reference, which differentiates explicit patch variables:
+        Every conv layer from the same backward passes:
 
         >>> import torch
-        >>> from agop_book.nets import SimpleCNN
-        >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
-        >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
-        ...                dtype=torch.float64)
+        >>> from torch import nn
+        >>> _ = torch.manual_seed(0)  # a two-layer CNN, and 5 images
+        >>> net = nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU(),
+        ...                     nn.Flatten(), nn.Linear(64, 3)).double().eval()
+        >>> X = torch.rand(5, 2, 8, 8, dtype=torch.float64)
         >>> agops = patch_agop(net, X, device="cpu")
         >>> {name: tuple(A.shape) for name, A in agops.items()}  # q = 2 * 9, then 4 * 9
-        {'convs.0': (18, 18), 'convs.1': (36, 36)}
-        >>> from agop.reference import brute_force_patch_agop
-        >>> torch.allclose(agops["convs.1"], brute_force_patch_agop(net, X, "convs.1"))
+        {'0': (18, 18), '2': (36, 36)}
+
+        With a linear read-out right after the conv, :math:`\partial f_c / \partial h[j]` is
+        the read-out's weight :math:`V_{c,:,j}` at position :math:`j`, whatever the image, so
+        :math:`\mathrm{AGOP} = W^\top (\sum_{c,j} V_{c,:,j} V_{c,:,j}^\top) W`:
+
+        >>> linear = nn.Sequential(nn.Conv2d(2, 4, 3), nn.Flatten(), nn.Linear(144, 3)).double().eval()
+        >>> A = patch_agop(linear, X, device="cpu")["0"]
+        >>> W = linear[0].weight.reshape(4, 18)  # (k_out, q)
+        >>> V = linear[2].weight.reshape(3, 4, 36)  # output, channel, position
+        >>> torch.allclose(A, W.T @ torch.einsum("ckj,clj->kl", V, V) @ W)
         True
     """
     selected = conv_layers(model, layers)
@@ -725,13 +735,14 @@ def layer_correlations(
         shares :math:`W` with the CNFM (see :func:`null_baselines` for the controls):
 
         >>> import torch
-        >>> from agop_book.nets import SimpleCNN
-        >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
-        >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
-        ...                dtype=torch.float64)
+        >>> from torch import nn
+        >>> _ = torch.manual_seed(0)  # a two-layer CNN, and 5 images
+        >>> net = nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU(),
+        ...                     nn.Flatten(), nn.Linear(64, 3)).double().eval()
+        >>> X = torch.rand(5, 2, 8, 8, dtype=torch.float64)
         >>> corr = layer_correlations(net, patch_agop(net, X, device="cpu"))
         >>> {name: round(value, 3) for name, value in corr.items()}
-        {'convs.0': 0.758, 'convs.1': 0.87}
+        {'0': 0.881, '2': 0.794}
     """
     convs = conv_layers(model, list(agops))
     return {
@@ -943,18 +954,19 @@ def null_baselines(
     :func:`patch_agop` with ``factored=True``: its ``G``.
 
     Examples:
-        The untrained network of :func:`layer_correlations`' example: its measured 0.87 in
-        ``convs.1`` is what the nulls give too.
+        The untrained network of :func:`layer_correlations`' example: its measured 0.79 in
+        layer ``2`` is what the nulls give too.
 
         >>> import torch
-        >>> from agop_book.nets import SimpleCNN
-        >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
-        >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
-        ...                dtype=torch.float64)
-        >>> G = patch_agop(net, X, layers="convs.1", factored=True, device="cpu")["convs.1"].G
-        >>> nulls = null_baselines(net.convs[1], n_draws=5, G=G)["pearson"]
+        >>> from torch import nn
+        >>> _ = torch.manual_seed(0)  # a two-layer CNN, and 5 images
+        >>> net = nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU(),
+        ...                     nn.Flatten(), nn.Linear(64, 3)).double().eval()
+        >>> X = torch.rand(5, 2, 8, 8, dtype=torch.float64)
+        >>> G = patch_agop(net, X, layers="2", factored=True, device="cpu")["2"].G
+        >>> nulls = null_baselines(net[2], n_draws=5, G=G)["pearson"]
         >>> nulls["identity"], round(nulls["spectrum_mean"], 2), round(nulls["random_mean"], 2)
-        (1.0, 0.86, 0.79)
+        (1.0, 0.8, 0.78)
     """
     n_draws = check_int(n_draws, "n_draws", minimum=1)
     power = check_real(power, "power", minimum=0, strict_minimum=True, maximum=1)
@@ -1039,146 +1051,3 @@ def feature_map(
         maps.append((patches @ S).norm(dim=-1))
     H, W = output_size(tuple(x.shape[2:]), kernel_size, stride, padding, dilation)
     return torch.cat(maps).reshape(x.shape[0], H, W)
-
-
-def factored_feature_map(
-    conv: nn.Conv2d, x: ArrayLike, G: torch.Tensor | None = None
-) -> torch.Tensor:
-    r""":func:`feature_map` of :math:`A = \sum_g W_g^\top G_g W_g` at ``conv``'s own stride,
-    padding and dilation, through the convolution instead of a :math:`q \times q` square root:
-    :math:`\|A^{1/2} x[j]\|^2 = x[j]^\top A x[j] = \sum_g h_g[j]^\top G_g h_g[j]` with
-    :math:`h = W x[j]` the layer's output without bias. ``G=None`` is the CNFM (:math:`G = I`):
-    :math:`\|W x[j]\|`. ``x`` ``(n, c, H, W)`` or ``(c, H, W)``; returns ``(n, H', W')``.
-
-    Examples:
-        >>> import torch
-        >>> conv = torch.nn.Conv2d(2, 4, 3).double()
-        >>> x = torch.rand(2, 2, 8, 8, generator=torch.Generator().manual_seed(0),
-        ...                dtype=torch.float64)
-        >>> torch.allclose(factored_feature_map(conv, x), feature_map(cnfm(conv), x, 3, padding=0))
-        True
-    """
-    if conv.padding_mode != "zeros":
-        raise ValueError(
-            f"conv must pad with zeros (as feature_map does), got padding_mode="
-            f"{conv.padding_mode!r}"
-        )
-    x = as_tensor(x, "x")
-    if x.ndim == 3:
-        x = x[None]
-    x = check_images(x, "x", dtype=conv.weight.dtype, device=conv.weight.device)
-    with torch.no_grad():
-        h = F.conv2d(x, conv.weight, None, conv.stride, conv.padding, conv.dilation, conv.groups)
-    n, k, H, W = h.shape
-    if G is None:
-        return h.norm(dim=1)
-    g = conv.groups
-    G = as_tensor(G, "G", dtype=h.dtype, device=h.device)
-    if G.ndim == 2:
-        G = G[None]
-    if G.shape != (g, k // g, k // g):
-        raise ValueError(
-            f"G must have shape ({g}, {k // g}, {k // g}) for this conv, got {tuple(G.shape)}"
-        )
-    hg = h.reshape(n, g, k // g, H * W)
-    quad = torch.einsum("ngkp,gkl,nglp->np", hg, (G + G.mT) / 2, hg)
-    return quad.clamp_min(0).sqrt().reshape(n, H, W)
-
-
-def top_filters(A: ArrayLike, n_filters: int, channels: int, kernel_size: IntPair) -> torch.Tensor:
-    """The ``n_filters`` top eigenvectors of ``A`` as filters ``(n_filters, channels, k, k)``.
-
-    Ordered by decreasing eigenvalue; the sign of each is fixed so that its entry of largest
-    magnitude is positive.
-
-    Examples:
-        >>> import torch
-        >>> A = torch.diag(torch.arange(1.0, 10.0, dtype=torch.float64))  # largest: the last pixel
-        >>> top_filters(A, 2, channels=1, kernel_size=3)[:, 0].tolist()
-        [[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0]], [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]
-    """
-    kh, kw = check_int_pair(kernel_size, "kernel_size")
-    q = check_int(channels, "channels", minimum=1) * kh * kw
-    A = check_psd(as_tensor(A, "A"), "A", q)
-    n_filters = check_int(n_filters, "n_filters", minimum=1, maximum=q)
-    _, vecs = torch.linalg.eigh((A + A.T) / 2)
-    top = vecs[:, -n_filters:].flip(1).T
-    sign = torch.sign(top.gather(1, top.abs().argmax(1, keepdim=True)))
-    return (top * sign).reshape(n_filters, channels, kh, kw)
-
-
-class _Captured(Exception):
-    """Raised by :func:`layer_inputs`' hooks once every input is in: the forward pass stops."""
-
-
-@torch.no_grad()
-def layer_inputs(
-    model: nn.Module,
-    X: ArrayLike,
-    layers: str | nn.Module | Iterable[str | nn.Module] | None = None,
-    device: Device | None = None,
-) -> dict[str, torch.Tensor]:
-    """The input that each named layer reads when ``model`` runs on ``X`` (eval mode, no
-    gradients): ``{name: (n, c_l, H_l, W_l)}``, e.g. to draw :func:`feature_map` at every layer.
-
-    ``layers``: qualified module names (any module, or the ``Conv2d`` modules themselves),
-    ``None`` for every conv layer. ``device``: where to run (``None``: where the model is; a
-    model elsewhere is copied there). Forward pre-hooks read each input, and the forward pass
-    stops once all are captured, so the layers of a fully convolutional prefix can be read on
-    images of any size that prefix accepts.
-
-    Examples:
-        >>> import torch
-        >>> from agop_book.nets import SimpleCNN
-        >>> net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
-        >>> X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0),
-        ...                dtype=torch.float64)
-        >>> inputs = layer_inputs(net, X, device="cpu")
-        >>> {name: tuple(x.shape) for name, x in inputs.items()}
-        {'convs.0': (5, 2, 8, 8), 'convs.1': (5, 4, 6, 6)}
-        >>> torch.allclose(inputs["convs.1"], torch.relu(net.convs[0](X)))
-        True
-    """
-    if layers is None:
-        names = list(conv_layers(model))
-    else:
-        modules = dict(model.named_modules())
-        by_module = {id(m): name for name, m in modules.items()}
-        names = []
-        for layer in [layers] if isinstance(layers, (str, nn.Module)) else list(layers):
-            name = by_module.get(id(layer)) if isinstance(layer, nn.Module) else layer
-            if name not in modules:
-                raise ValueError(f"layers: {layer!r} is not a module of the model")
-            names.append(str(name))
-        names = list(dict.fromkeys(names))
-        if not names:
-            raise ValueError(
-                "layers is empty: name at least one module (or pass None for all conv layers)"
-            )
-    model_device = _model_device(model)
-    device = model_device if device is None else default_device(device)
-    work = model
-    if model_device is not None and device is not None and model_device != device:
-        work = copy.deepcopy(model).to(device)
-    X = check_images(X, "X", dtype=_model_dtype(model, torch.get_default_dtype()), device=device)
-    modules = dict(work.named_modules())
-    seen: dict[str, torch.Tensor] = {}
-
-    def hook_for(name):
-        def hook(module, inputs):
-            seen.setdefault(name, inputs[0].detach())
-            if len(seen) == len(names):
-                raise _Captured
-
-        return hook
-
-    handles = [modules[name].register_forward_pre_hook(hook_for(name)) for name in names]
-    try:
-        with _eval_mode(work, "the layer inputs"):
-            work(X)
-    except _Captured:
-        pass
-    finally:
-        for handle in handles:
-            handle.remove()
-    return {name: seen[name] for name in names if name in seen}

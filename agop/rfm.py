@@ -156,10 +156,12 @@ def fit_kernel_machine(
     Examples:
         >>> import torch
         >>> from agop.data import one_hot
-        >>> from agop_book.ch05_deep_convrfm import bars_in_noise
         >>> from agop.kernels import Laplace
-        >>> X, y = bars_in_noise(40, sigma=2.0, height=8, width=8, dtype=torch.float64,
-        ...                      device="cpu")
+        >>> g = torch.Generator().manual_seed(0)  # bars: a row whose sign is the class
+        >>> y = torch.randint(0, 2, (40,), generator=g)
+        >>> X = 0.5 * torch.randn(40, 1, 8, 8, generator=g, dtype=torch.float64)  # noise
+        >>> rows = torch.randint(0, 8, (40,), generator=g)  # the bar's row, at random
+        >>> X[torch.arange(40), 0, rows] = (2 * y[:, None] - 1).double() / 8**0.5
         >>> Y = one_hot(y, dtype=torch.float64)
         >>> fit = fit_kernel_machine(Laplace(3), X[:30], Y[:30], X[30:], Y[30:], None,
         ...                          ridges=[1e-3, 1e-1])
@@ -286,10 +288,12 @@ def rfm_iterations(
     Examples:
         >>> import torch
         >>> from agop.data import one_hot
-        >>> from agop_book.ch05_deep_convrfm import bars_in_noise
         >>> from agop.kernels import Laplace
-        >>> X, y = bars_in_noise(40, sigma=2.0, height=8, width=8, dtype=torch.float64,
-        ...                      device="cpu")
+        >>> g = torch.Generator().manual_seed(0)  # bars: a row whose sign is the class
+        >>> y = torch.randint(0, 2, (40,), generator=g)
+        >>> X = 0.5 * torch.randn(40, 1, 8, 8, generator=g, dtype=torch.float64)  # noise
+        >>> rows = torch.randint(0, 8, (40,), generator=g)  # the bar's row, at random
+        >>> X[torch.arange(40), 0, rows] = (2 * y[:, None] - 1).double() / 8**0.5
         >>> Y = one_hot(y, dtype=torch.float64)
         >>> result = rfm_iterations(Laplace(3), X[:30], Y[:30], X[30:], Y[30:], n_iter=2, q=9)
         >>> len(result.Ms), len(result.history), result.best_iter in (0, 1, 2)
@@ -413,15 +417,18 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         test accuracy above the fixed Laplace kernel's.
 
         >>> import torch
-        >>> from agop_book.ch05_deep_convrfm import bars_in_noise
-        >>> X, y = bars_in_noise(60, sigma=2.0, height=8, width=8, seed=0)
-        >>> X_test, y_test = bars_in_noise(100, sigma=2.0, height=8, width=8, seed=1)
+        >>> g = torch.Generator().manual_seed(0)  # bars: a row whose sign is the class
+        >>> y = torch.randint(0, 2, (160,), generator=g)
+        >>> X = 0.5 * torch.randn(160, 1, 8, 8, generator=g, dtype=torch.float64)  # noise
+        >>> rows = torch.randint(0, 8, (160,), generator=g)  # the bar's row, at random
+        >>> X[torch.arange(160), 0, rows] = (2 * y[:, None] - 1).double() / 8**0.5
+        >>> X, y, X_test, y_test = X[:60], y[:60], X[60:], y[60:]
         >>> model = ConvRFM("laplace", patch_size=3, n_iter=2, random_state=0,
         ...                 dtype=torch.float64, device="cpu").fit(X, y)
         >>> model.score_iterations(X_test, y_test)  # iterate 0 is the fixed kernel
-        [0.63, 0.71, 0.76]
-        >>> model.best_iter_, model.score(X_test, y_test)
-        (2, 0.76)
+        [0.63, 0.7, 0.74]
+        >>> model.best_iter_, model.score(X_test, y_test)  # the iterate the validation split picks
+        (1, 0.7)
         >>> tuple(model.M_.shape)  # q = c k^2 = 9
         (9, 9)
     """
@@ -684,8 +691,9 @@ class RFM(ConvRFM):
         It is ConvRFM on ``(n, D, 1, 1)`` images with 1 x 1 patches, to the last bit:
 
         >>> import torch
-        >>> from agop_book.ch07_other_accounts import emergence_task
-        >>> X, y = emergence_task(60, 8, gain=3.0, dtype=torch.float64)
+        >>> g = torch.Generator().manual_seed(0)
+        >>> X = torch.randn(60, 8, generator=g, dtype=torch.float64)
+        >>> y = (X[:, 0] * X[:, 1] > 0).long()  # the sign of a product of two coordinates
         >>> rfm = RFM(n_iter=1, random_state=0, device="cpu", progress=False).fit(X, y)
         >>> tuple(rfm.M_.shape), len(rfm.Ms_)
         ((8, 8), 2)

@@ -12,10 +12,14 @@ One module per chapter holds that chapter's tasks, experiments, figures and expl
 * :mod:`agop_book.ch07_other_accounts`: emergence of localised receptive fields, local kernel
   renormalization in Bayesian CNNs, Markov-chain diagnostics.
 
-Beside them, the helpers several chapters share: :mod:`agop_book.notebook` (glue, claim,
-announce), :mod:`agop_book.nets` (small CNNs, one training loop, the CNN baseline),
-:mod:`agop_book.plots` (shared figures), :mod:`agop_book.pretrained` (torchvision's weights), and
-the benchmarks, :mod:`agop_book.bench` (``python -m agop_book.bench --size quick``).
+Beside them, the helpers several chapters share: :mod:`agop_book.notebook` (the profile, glue,
+claim, announce, the footer's environment report), :mod:`agop_book.data` (the named datasets:
+digits, photographs, MNIST, CIFAR, ...), :mod:`agop_book.nets` (small CNNs, one training loop,
+the CNN baseline), :mod:`agop_book.views` (what each layer reads, feature maps through the
+convolution, top filters), :mod:`agop_book.plots` (shared figures), :mod:`agop_book.pretrained`
+(torchvision's weights), :mod:`agop_book.reference` (the brute-force patch-AGOP that tests and
+benchmarks check :func:`agop.features.patch_agop` against), and the benchmarks,
+:mod:`agop_book.bench` (``python -m agop_book.bench --size quick``).
 
 A chapter module imports from ``agop``, from the shared helpers and from an *earlier* chapter's
 module, never a later one; ``agop`` imports nothing from here (``tests/test_layers.py``).
@@ -41,9 +45,12 @@ from typing import Any
 
 MODULES = (
     "notebook",
+    "data",
     "nets",
+    "views",
     "plots",
     "pretrained",
+    "reference",
     "bench",
     "ch01_ansatz",
     "ch02_theorem",

@@ -63,7 +63,7 @@ def n_outputs(model: nn.Module, X: torch.Tensor) -> int:
         raise ValueError(
             f"X has images of shape {tuple(X.shape[1:])}, which {type(model).__name__} cannot "
             f"take (the forward pass failed: {str(err).splitlines()[0]}). Use larger images, e.g. "
-            f"load_images(size=224)"
+            f"agop_book.data.load_photographs(size=224)"
         ) from err
     finally:
         model.train(was_training)

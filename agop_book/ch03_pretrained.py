@@ -25,19 +25,12 @@ from torch import nn
 
 from agop._typing import Tensor
 from agop.data import preprocess
-from agop.features import (
-    FactoredAGOP,
-    cnfm,
-    conv_layers,
-    factored_feature_map,
-    feature_map,
-    layer_inputs,
-    patch_agop,
-)
+from agop.features import FactoredAGOP, cnfm, conv_layers, feature_map, patch_agop
 from agop.linalg import correlation
 from agop.validation import check_images
 from agop_book.ch01_ansatz import _agops
 from agop_book.plots import _image_for_display
+from agop_book.views import factored_feature_map, layer_inputs
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -125,7 +118,7 @@ def feature_maps(
     at the layer's own stride, padding and dilation. An AGOP given by its factors
     (:class:`agop.features.FactoredAGOP`) is drawn through the convolution,
     :math:`\|A^{1/2} z[j]\|^2 = h[j]^\top G h[j]` with ``h = W z[j]``
-    (:func:`agop.features.factored_feature_map`), and so is the CNFM, ``|W z[j]|``: no
+    (:func:`agop_book.views.factored_feature_map`), and so is the CNFM, ``|W z[j]|``: no
     ``q x q`` matrix.
 
     Examples:

@@ -44,7 +44,7 @@ from skimage.filters import sobel
 from sklearn.base import clone
 
 from agop._typing import ArrayLike, Tensor
-from agop.features import feature_map, haar_rotations, top_filters
+from agop.features import feature_map, haar_rotations
 from agop.validation import (
     as_tensor,
     check_images,
@@ -54,6 +54,7 @@ from agop.validation import (
     check_seed,
 )
 from agop_book.plots import _image_for_display
+from agop_book.views import top_filters
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

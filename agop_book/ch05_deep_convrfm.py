@@ -11,7 +11,7 @@ The comparison of the paper's Figures 5 and 6: CNTK, ConvRFM, Deep ConvRFM and t
 one local-signal task.
 
 :func:`compare_methods` draws ``n_train`` training images with seed ``s`` and ``n_test`` test
-images with seed ``s + TEST_SEED_OFFSET`` from a task of :mod:`agop.data`
+images with seed ``s + TEST_SEED_OFFSET`` from a task of this module
 (:func:`local_signal_task`), fits every method on the same images (:func:`evaluate_methods`:
 each selects its ridge, iterate or epoch on the same validation split, never on the test set)
 and collects the test accuracies in a :class:`Comparison`.
@@ -33,13 +33,13 @@ import torch
 from tqdm.auto import tqdm
 
 from agop._typing import ArrayLike
-from agop.data.datasets import read_split
-from agop.data.offline import _dtype, digits
 from agop.deep_rfm import DeepConvRFM
 from agop.features import feature_map
 from agop.rfm import ConvRFM
 from agop.runtime import default_device
 from agop.validation import ArgumentTypeError, check_choice, check_int, check_real, check_seed
+from agop_book.data.datasets import read_split
+from agop_book.data.offline import _dtype, digits
 from agop_book.nets import CNNBaseline
 
 if TYPE_CHECKING:
@@ -152,7 +152,7 @@ def digits_in_noise(
     window at a uniformly random offset is replaced by a digit (values in ``[0, 1]``).
     ``source="mnist"``: MNIST's 28 x 28 digits in a 42 x 42 frame, as in the authors' notebook
     (``CRFM_noisy_mnist.ipynb`` in aradha/agop_feature_learning; needs the
-    MNIST files, see :func:`agop.data.load_dataset`; ``root`` and ``download`` are passed to it).
+    MNIST files, see :func:`agop_book.data.load_dataset`; ``root`` and ``download`` are passed to it).
     ``source="digits"`` (offline, the quick profile): scikit-learn's 8 x 8 digits in a 12 x 12
     frame, the same ratio 42/28 = 1.5. ``split`` picks the digits: MNIST's own train/test
     split, or a fixed 75%/25% split of scikit-learn's 1797 digits, so a training set and a test set
@@ -303,7 +303,7 @@ def local_signal_task(
     name: str, **options: Any
 ) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
     """``make(n, noise, seed, split) -> (X, y)`` for one of the local-signal tasks of
-    :mod:`agop.data`: ``'star'`` (``noise`` is the noise std, 0.3 in the authors' run),
+    this module: ``'star'`` (``noise`` is the noise std, 0.3 in the authors' run),
     ``'bars'`` (``noise`` is ``sigma``) or ``'digits'`` (``noise`` is ``sigma``; ``split``
     picks disjoint digit pools). ``options`` go to the generator (e.g. ``source='mnist'``).
 

@@ -37,7 +37,7 @@ from agop.estimator import (
     check_fitted,
     random_seeds,
 )
-from agop.features import cnfm, feature_map, layer_inputs, patch_agop
+from agop.features import cnfm, feature_map, patch_agop
 from agop.patches import output_size
 from agop.runtime import default_device
 from agop.validation import (
@@ -52,6 +52,7 @@ from agop.validation import (
     check_real,
     check_seed,
 )
+from agop_book.views import layer_inputs
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "identity": nn.Identity}
 

@@ -4,7 +4,7 @@ Pretrained weights come through torchvision's own weight enums. Nothing is downl
 ``allow_download=True``: a missing checkpoint raises :class:`WeightsUnavailable`, which names the
 file it looked for and how to get it. torchvision is imported on first use (it takes seconds to
 import). The ansatz in these networks is measured by :func:`agop_book.ch01_ansatz.verify_ansatz`,
-on images from :func:`agop.data.load_images`.
+on images from :func:`agop.data.load_images` (the book's: :func:`agop_book.data.load_photographs`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from agop.runtime import default_device, offline
+from agop.runtime import default_device
 from agop.validation import check_seed
+from agop_book.notebook import offline
 
 #: The ImageNet classifiers of the paper's Figure 1 (torchvision names).
 ARCHITECTURES = (
@@ -117,7 +118,7 @@ def load_model(
 
     ``pretrained=True`` loads ``weights`` (a weight enum member name) from the torch hub cache;
     when the file is not there it is downloaded only if ``allow_download`` and not
-    :func:`agop.runtime.offline` (``AGOP_OFFLINE=1``), otherwise :class:`WeightsUnavailable` is
+    :func:`agop_book.notebook.offline` (``AGOP_OFFLINE=1``), otherwise :class:`WeightsUnavailable` is
     raised *before* any network access. ``pretrained=False`` builds
     the architecture with torchvision's own initialisation, drawn with ``seed`` (the global
     random state is left as it was).

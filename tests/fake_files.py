@@ -1,6 +1,6 @@
 """Tiny files in the real on-disk formats that torchvision downloads, and torch hub checkpoints.
 
-Used by the readers' tests (tests/test_data_loaders.py), the pretrained branch of chapter 03
+Used by the readers' tests (tests/test_book_data_loaders.py), the pretrained branch of chapter 03
 (tests/test_book.py) and the paper profile at smoke scale (tests/paper_smoke.py). Pixels are
 seeded random bytes; labels cycle through the classes so every class occurs.
 """

@@ -193,9 +193,9 @@ class _Agop:
         def in_colab():
             return False
 
-    @staticmethod
-    def profile():
-        return "paper"
+        @staticmethod
+        def profile():
+            return "paper"
 
 
 def test_smoke_cells_only_shrink_parameters():

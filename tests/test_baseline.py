@@ -61,7 +61,7 @@ def test_layer_inputs_are_the_activations():
     torch.testing.assert_close(inputs[0], X[:5])
     torch.testing.assert_close(inputs[1], torch.relu(m.model_.convs[0](X[:5])).detach())
     agops = m.agops(X[:5], device="cpu")
-    from agop.reference import brute_force_patch_agop
+    from agop_book.reference import brute_force_patch_agop
 
     for name, A in zip(("convs.0", "convs.1"), agops, strict=True):
         R = brute_force_patch_agop(m.model_, X[:5], name)

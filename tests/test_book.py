@@ -115,7 +115,7 @@ def test_chapter_follows_the_skeleton(chapter: Path):
         f"(agop_book.notebook.announce(PROFILE, quick=..., paper=...))"
     )
     assert "environment_report(" in code[-1]["source"], (
-        f"{name}: the last cell must print the footer (agop.environment_report)"
+        f"{name}: the last cell must print the footer (agop_book.notebook.environment_report)"
     )
 
 

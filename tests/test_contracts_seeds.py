@@ -108,7 +108,7 @@ def _estimator(cls, X, y, **params):
 
 def _registry() -> dict[str, Callable[[int], Any]]:
     from agop import deep_rfm, estimator, features, rfm, runtime
-    from agop.data import datasets, offline, splits
+    from agop.data import splits
     from agop.kernels import CNTK
     from agop_book import ch01_ansatz as ansatz
     from agop_book import ch02_theorem as theory
@@ -122,6 +122,7 @@ def _registry() -> dict[str, Callable[[int], Any]]:
     from agop_book import nets, pretrained
     from agop_book import nets as baseline
     from agop_book.bench import cnn_agop, large
+    from agop_book.data import datasets, offline
 
     X, y = _images()
     Xc, _ = _images(n=4, c=3, side=6)
@@ -222,7 +223,7 @@ def _registry() -> dict[str, Callable[[int], Any]]:
         ),  # fmt: skip
         "agop_book.bench.cnn_agop.four_layer_cnn": lambda s: cnn_agop.four_layer_cnn(s),
         "agop_book.bench.large.digits_28": lambda s: large.digits_28(5, "train", s, "cpu", side=8),
-        "agop.data.datasets.load_dataset": lambda s: vars(
+        "agop_book.data.datasets.load_dataset": lambda s: vars(
             datasets.load_dataset("MNIST", 6, 4, root=_mnist_root(), seed=s, device="cpu")
         ),
         "agop_book.ch07_other_accounts.nonlinear_gaussian_process": lambda s: (
@@ -231,8 +232,8 @@ def _registry() -> dict[str, Callable[[int], Any]]:
         "agop_book.ch07_other_accounts.emergence_task": lambda s: emergence.emergence_task(
             6, 5, gain=2.0, seed=s
         ),
-        "agop.data.offline.digits": lambda s: offline.digits(6, size=8, seed=s),
-        "agop.data.offline.mnist_subset": lambda s: offline.mnist_subset(6, size=8, seed=s),
+        "agop_book.data.offline.digits": lambda s: offline.digits(6, size=8, seed=s),
+        "agop_book.data.offline.mnist_subset": lambda s: offline.mnist_subset(6, size=8, seed=s),
         "agop.data.splits.train_val_split": lambda s: splits.train_val_split(X, y, 0.3, s),
         "agop_book.ch05_deep_convrfm.bars_in_noise": lambda s: tasks.bars_in_noise(
             5, 1.0, height=4, width=4, seed=s
@@ -360,7 +361,7 @@ NOT_RUN = {
     "digits_28 and its fit rfm_iterations, both in the registry",
     "agop_book.bench.large.point_in_subprocess": "run_point in a subprocess",
     "agop_book.bench.scaling.scaling_curve": "a timed benchmark in subprocesses",
-    "agop.runtime.environment_report": "its **seeds only print the seeds the caller used",
+    "agop_book.notebook.environment_report": "its **seeds only print the seeds the caller used",
     "agop_book.ch01_ansatz.seed_gaps": "draws nothing: it calls run(seed) for each seed and "
     "pairs the tables by seed (tests/test_pretrained.py checks it on planted tables)",
     "agop_book.ch01_ansatz.SeedGaps": "a record of seed_gaps' result; its seeds field "

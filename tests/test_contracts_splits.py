@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from agop.data import one_hot, train_val_split
-from agop.data.offline import digits
 from agop_book.ch05_deep_convrfm import digits_in_noise
+from agop_book.data.offline import digits
 from agop_book.nets import validation_split
 
 

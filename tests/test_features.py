@@ -14,14 +14,13 @@ from agop.features import (
     feature_map,
     haar_rotations,
     layer_correlations,
-    layer_inputs,
     null_baselines,
     patch_agop,
-    top_filters,
 )
 from agop.linalg import correlation, psd_power
-from agop.reference import brute_force_patch_agop
 from agop_book.ch01_ansatz import ansatz_table
+from agop_book.reference import brute_force_patch_agop
+from agop_book.views import top_filters
 
 
 class Residual(nn.Module):
@@ -450,20 +449,6 @@ def test_feature_map_closed_forms(float64):
     assert feature_map(torch.eye(q), x[0], 3, padding=0).shape == (1, 7, 7)
 
 
-def test_top_filters_recover_eigenvectors(float64):
-    Q, _ = torch.linalg.qr(torch.randn(12, 12))
-    A = Q @ torch.diag(torch.arange(12.0, 0.0, -1.0)) @ Q.T
-    f = top_filters(A, 3, channels=3, kernel_size=2)
-    assert f.shape == (3, 3, 2, 2)
-    for i in range(3):
-        assert abs(float(f[i].flatten() @ Q[:, i])) == pytest.approx(1.0, abs=1e-10)
-        assert f[i].flatten()[f[i].flatten().abs().argmax()] > 0
-    with pytest.raises(ValueError, match="n_filters"):
-        top_filters(A, 13, 3, 2)
-    with pytest.raises(ValueError, match="A must be 27 x 27"):
-        top_filters(A, 1, 3, 3)
-
-
 def test_null_baselines():
     conv = nn.Conv2d(3, 8, 3)
     out = null_baselines(conv, n_draws=10, seed=0)
@@ -595,14 +580,6 @@ def test_layer_correlations_match_correlation():
     )
 
 
-def test_layer_inputs_are_what_each_layer_reads():
-    model = make("padding")
-    X = torch.randn(3, 3, 14, 14, dtype=torch.float64)
-    inputs = layer_inputs(model, X, device="cpu")
-    torch.testing.assert_close(inputs["0"], X)
-    torch.testing.assert_close(inputs["2"], model[1](model[0](X)))
-
-
 def _pearson(A, B):
     a, b = A.flatten() - A.mean(), B.flatten() - B.mean()
     return float(a @ b / (a.norm() * b.norm()))
@@ -683,12 +660,12 @@ def test_in_place_activations_do_not_change_the_agop(float64):
 def test_reference_checks_its_explicit_patches(monkeypatch):
     """Negative control: patches in the wrong order do not reproduce the conv output, and the
     reference says so instead of differentiating the wrong function."""
-    import agop.reference
+    import agop_book.reference
 
     model = make("padding")
     X = torch.randn(2, 3, 14, 14, dtype=torch.float64)
-    real = agop.reference.conv_patches
-    monkeypatch.setattr(agop.reference, "conv_patches", lambda conv, x: real(conv, x).flip(1))
+    real = agop_book.reference.conv_patches
+    monkeypatch.setattr(agop_book.reference, "conv_patches", lambda conv, x: real(conv, x).flip(1))
     with pytest.raises(AssertionError, match="do not reproduce the conv output"):
         brute_force_patch_agop(model, X, "0")
 

@@ -31,16 +31,18 @@ LAYERS = {
     "agop.kernels": 0,
     "agop.solve": 0,
     "agop.data": 0,
-    "agop.reference": 0,
     # 1, the estimators
     "agop.estimator": 1,
     "agop.rfm": 1,
     "agop.deep_rfm": 1,
     # 2, the book's shared helpers
     "agop_book.notebook": 2,
+    "agop_book.data": 2,
     "agop_book.nets": 2,
+    "agop_book.views": 2,
     "agop_book.plots": 2,
     "agop_book.pretrained": 2,
+    "agop_book.reference": 2,
     # 3, one module per chapter (and the package's lazy index)
     "agop_book": 3,
     "agop_book.ch": 3,
@@ -51,15 +53,15 @@ NAMES = {0: "engine", 1: "estimators", 2: "book helpers", 3: "chapters", 4: "ben
 
 # third-party modules imported inside functions, and why
 LOCAL_IMPORTS = {
-    "torchvision": "seconds to import; agop.data and agop_book.pretrained stay cheap",
-    "sklearn.datasets": "about a second to import; agop.data stays cheap",
+    "torchvision": "seconds to import; agop.data, agop_book.data and agop_book.pretrained stay cheap",
+    "sklearn.datasets": "about a second to import; agop_book.data stays cheap",
     "scipy.io": "0.2 s to import, only for SVHN's .mat files",
     "ipywidgets": "the explorers only",
     "IPython.display": "the explorers and glue only (a notebook's front end)",
     "myst_nb": "the book's build only",
     "pandas": "not a dependency of agop",
-    "matplotlib": "runtime and notebook: glue checks figures without importing matplotlib",
-    "sklearn": "runtime's environment report (its version)",
+    "matplotlib": "notebook: glue checks figures without importing matplotlib",
+    "sklearn": "notebook's environment report (its version)",
 }
 
 
@@ -172,6 +174,20 @@ def test_the_library_imports_nothing_from_the_book(module):
     function (its docstrings' examples may use the book's small networks and tasks)."""
     book = [f"line {line}: {t}" for line, t, _ in imports(module) if t.split(".")[0] == "agop_book"]
     assert not book, f"{module} imports the book's package: {book}"
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if m.startswith("agop.")])
+def test_the_library_docstrings_do_not_name_the_book(module):
+    """``agop``'s docstrings (their examples above all) run and read with ``agop`` alone: none
+    names ``agop_book``, whose networks and tasks a library user does not have."""
+    tree = ast.parse(source(module).read_text())
+    named = [
+        f"line {node.body[0].lineno}: {getattr(node, 'name', module)}"
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and "agop_book" in (ast.get_docstring(node, clean=False) or "")
+    ]
+    assert not named, f"docstrings of {module} name agop_book: {named}"
 
 
 @pytest.mark.parametrize("module", [m for m in MODULES if _chapter(m) is not None])

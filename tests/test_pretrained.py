@@ -1,8 +1,9 @@
-"""agop_book.pretrained (torchvision weights), agop.data.images (ImageNet preprocessing) and
-agop_book.ch01_ansatz (the one-call ansatz table).
+"""agop_book.pretrained (torchvision weights), agop.data.images (ImageNet preprocessing; the
+book's photographs, agop_book.data.load_photographs), agop_book.ch01_ansatz (the one-call
+ansatz table) and agop_book.views (layer inputs, feature maps through the convolution).
 
 The per-layer AGOPs of the one-pass call are checked against the brute-force patch-variable
-reference (agop.reference) on each torchvision family, in float64, with random weights.
+reference (agop_book.reference) on each torchvision family, in float64, with random weights.
 """
 
 import warnings
@@ -13,12 +14,13 @@ import torch
 from torch import nn
 
 from agop import data as D
-from agop.features import FilterSpace, cnfm, conv_layers, layer_inputs, null_baselines, patch_agop
+from agop.features import FilterSpace, cnfm, conv_layers, null_baselines, patch_agop
 from agop.linalg import correlation, psd_power
-from agop.reference import brute_force_patch_agop
 from agop_book import ch01_ansatz as ansatz
 from agop_book import ch03_pretrained as ch03
 from agop_book import pretrained as P
+from agop_book.reference import brute_force_patch_agop
+from agop_book.views import factored_feature_map, layer_inputs
 
 # (architecture, image size, layers): one strided/downsampling case per family
 FAMILIES = [
@@ -303,8 +305,16 @@ def test_load_images_from_folder_and_photographs(tmp_path):
     X = D.load_images(tmp_path, size=32)
     torch.testing.assert_close(X, D.preprocess(arrays, size=32))
     assert D.load_images(tmp_path, n=2, size=32).shape == (2, 3, 32, 32)
-    photos = D.load_images(n=2, size=32)
-    assert photos.shape == (2, 3, 32, 32) and torch.isfinite(photos).all()
+    with pytest.raises(TypeError, match="source"):
+        D.load_images(None)  # type: ignore[arg-type]
+    import skimage.data
+
+    from agop_book.data import PHOTOGRAPHS, load_photographs
+
+    photos = [getattr(skimage.data, name)() for name in PHOTOGRAPHS[:2]]  # astronaut, chelsea
+    torch.testing.assert_close(load_photographs(n=2, size=32), D.preprocess(photos, size=32))
+    with pytest.raises(ValueError, match="n must"):
+        load_photographs(n=len(PHOTOGRAPHS) + 1)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ValueError, match="no image file"):
@@ -399,13 +409,7 @@ def test_factored_path_gives_the_numbers_of_the_q_by_q_path():
     """Factors W, G against the dense W^T G W: the AGOP, every similarity, the CNFM of init vs
     trained, and both feature maps (through the convolution vs through A^{1/2}), on a grouped
     and strided small CNN and on ResNet18's strided and 1x1 layers."""
-    from agop.features import (
-        FactoredAGOP,
-        cnfm_similarity,
-        factored_feature_map,
-        feature_map,
-        patch_agop,
-    )
+    from agop.features import FactoredAGOP, cnfm_similarity, feature_map, patch_agop
 
     grouped = (
         nn.Sequential(

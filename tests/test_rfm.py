@@ -43,7 +43,7 @@ def planted_edge(
 
 
 def small_digits(n: int = 60, n_classes: int = 3, seed: int = 0):
-    from agop.data import digits
+    from agop_book.data import digits
 
     X, y = digits(classes=list(range(n_classes)), dtype=torch.float64)
     idx = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(seed))[:n]
@@ -143,7 +143,7 @@ def test_every_round_is_algorithm_1(float64):
     through the explicit machine, patches as independent variables). On this data the
     training split would choose other ridges, so a ridge chosen on the wrong split fails, and
     M_2 differs from the AGOP taken under M = I, so an AGOP with the wrong metric fails."""
-    from agop.data import digits
+    from agop_book.data import digits
 
     X, y = digits(dtype=torch.float64)
     idx = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(2))[:100]

@@ -5,33 +5,32 @@ import torch
 import agop
 from agop.linalg import congruence, correlation, psd_power, psd_sqrt
 from agop.validation import check_images, check_psd
+from agop_book import notebook  # the profile, the offline switch and the footer
 
 
 def test_profile_reads_environment(monkeypatch):
     monkeypatch.setenv("AGOP_PROFILE", "paper")
-    assert agop.profile() == "paper"
+    assert notebook.profile() == "paper"
     monkeypatch.setenv("AGOP_PROFILE", "quick")
-    assert agop.profile() == "quick"
+    assert notebook.profile() == "quick"
     monkeypatch.delenv("AGOP_PROFILE")
-    assert agop.profile() == "quick"
+    assert notebook.profile() == "quick"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert agop.profile() == "quick"  # never paper silently, also on a GPU
+    assert notebook.profile() == "quick"  # never paper silently, also on a GPU
     monkeypatch.setenv("AGOP_PROFILE", "fast")
     with pytest.raises(ValueError, match="AGOP_PROFILE"):
-        agop.profile()
+        notebook.profile()
 
 
 def test_offline_switch(monkeypatch):
-    from agop.runtime import offline
-
     monkeypatch.delenv("AGOP_OFFLINE", raising=False)
-    assert offline() is False
+    assert notebook.offline() is False
     for value, expected in [("1", True), ("true", True), ("0", False), ("no", False)]:
         monkeypatch.setenv("AGOP_OFFLINE", value)
-        assert offline() is expected
+        assert notebook.offline() is expected
     monkeypatch.setenv("AGOP_OFFLINE", "maybe")
     with pytest.raises(ValueError, match="AGOP_OFFLINE"):
-        offline()
+        notebook.offline()
 
 
 def test_default_device():
@@ -43,7 +42,7 @@ def test_default_device():
 
 
 def test_environment_report_names_profile_and_seed(capsys):
-    text = agop.environment_report(seed=3)
+    text = notebook.environment_report(seed=3)
     assert "seed=3" in text and "torch" in text and "profile" in text
 
 

@@ -91,7 +91,7 @@ def test_deep_convrfm_is_a_classifier_and_a_transformer():
 
 
 def _digits(n=60):
-    from agop.data import digits
+    from agop_book.data import digits
 
     X, y = digits(classes=[0, 1, 2], dtype=torch.float64)
     idx = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(0))[:n]

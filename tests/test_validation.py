@@ -15,12 +15,9 @@ from sklearn.model_selection import GridSearchCV
 from torch import nn
 
 from agop import kernels as K
-from agop.data import DataFileError, load_dataset, read_split
-from agop.data.readers import read_cifar_batch, read_idx, read_images, read_svhn_mat
 from agop.deep_rfm import DeepConvRFM
 from agop.features import layer_correlations, patch_agop
 from agop.linalg import correlation, psd_power
-from agop.reference import brute_force_patch_agop
 from agop.rfm import ConvRFM
 from agop.runtime import default_device
 from agop.solve import RidgeSweep, ridge, select_ridge
@@ -39,7 +36,10 @@ from agop.validation import (
 )
 from agop_book.ch01_ansatz import verify_ansatz
 from agop_book.ch02_theorem import check_theorem
+from agop_book.data import DataFileError, load_dataset, read_split
+from agop_book.data.readers import read_cifar_batch, read_idx, read_images, read_svhn_mat
 from agop_book.nets import CNNBaseline
+from agop_book.reference import brute_force_patch_agop
 
 FAST = dict(device="cpu", progress=False, random_state=0)
 

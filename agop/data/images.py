@@ -1,5 +1,5 @@
-r"""Images for pretrained ImageNet classifiers: torchvision's preprocessing, image folders and
-scikit-image's bundled photographs.
+r"""A user's own images for pretrained ImageNet classifiers: torchvision's preprocessing of
+files, folders and arrays.
 
 :func:`load_images` gives ``(n, 3, size, size)`` batches, preprocessed as the classifiers were
 trained: resize the shorter side, crop the centre, scale to :math:`[0, 1]` and normalise each
@@ -15,11 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import skimage.data
 import torch
 from PIL import Image
 
-from agop.data.offline import PHOTOGRAPHS
 from agop.validation import ArgumentTypeError, check_int, check_reals
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -148,25 +146,8 @@ def image_files(folder: str | Path) -> list[Path]:
     return files
 
 
-def photograph_arrays(names: Sequence[str] = PHOTOGRAPHS[:6]) -> dict[str, np.ndarray]:
-    """scikit-image's bundled photographs (no download), by name, as scikit-image's arrays
-    (default: the first six of :data:`PHOTOGRAPHS`, the colour and gray pictures of the book).
-
-    Examples:
-        >>> {name: a.shape for name, a in photograph_arrays(["camera", "coffee"]).items()}
-        {'camera': (512, 512), 'coffee': (400, 600, 3)}
-    """
-    out = {}
-    for name in names:
-        loader = getattr(skimage.data, name, None)
-        if loader is None:
-            raise ValueError(f"{name!r} is not a scikit-image photograph; try one of {PHOTOGRAPHS}")
-        out[name] = loader()
-    return out
-
-
 def load_images(
-    source: str | Path | Sequence[Any] | None = None,
+    source: str | Path | Sequence[Any],
     n: int | None = None,
     size: int = 224,
     resize: int | None = None,
@@ -174,19 +155,23 @@ def load_images(
 ) -> torch.Tensor:
     """Images for the ansatz, preprocessed as for ImageNet: ``(n, 3, size, size)``.
 
-    ``source``: a folder of image files, a list of files/arrays, or ``None`` for scikit-image's
-    bundled photographs (the first six of :data:`PHOTOGRAPHS`, offline). ``n`` keeps the first ``n``.
+    ``source``: a folder of image files, or a list of files, PIL images or arrays (as
+    :func:`preprocess` takes them). ``n`` keeps the first ``n``.
 
     Examples:
-        >>> load_images(n=1, size=32).shape  # the astronaut, cropped to a square
-        torch.Size([1, 3, 32, 32])
+        A gray ramp, wider than high, cropped to its centre:
+
+        >>> import numpy as np
+        >>> ramp = np.tile(np.linspace(0, 255, 60).astype(np.uint8), (40, 1))
+        >>> X = load_images([ramp, ramp.T], size=32)
+        >>> tuple(X.shape), bool(X[0, 0, 0, 0] < X[0, 0, 0, -1]), bool(X[1, 0, 0, 0] < X[1, 0, -1, 0])
+        ((2, 3, 32, 32), True, True)
     """
     if source is None:
-        images: list[Any] = list(photograph_arrays().values())
-    elif isinstance(source, (str, Path)):
-        images = image_files(source)
-    else:
-        images = list(source)
+        raise ArgumentTypeError(
+            "source must be a folder of images or a list of images (files, PIL images, arrays)"
+        )
+    images: list[Any] = image_files(source) if isinstance(source, (str, Path)) else list(source)
     if n is not None:
         n = check_int(n, "n", minimum=1)
         if n > len(images):

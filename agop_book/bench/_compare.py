@@ -2,7 +2,7 @@ r"""One shared pass against one layer at a time: the comparison behind ``cnn_ago
 ``pretrained``.
 
 The engine (:func:`agop.features.patch_agop`) reads :math:`W^\top G W` for every conv layer from the
-same backward passes; the reference (:func:`agop.reference.brute_force_patch_agop`) builds
+same backward passes; the reference (:func:`agop_book.reference.brute_force_patch_agop`) builds
 explicit patches and differentiates through them, one layer at a time. Both run on the same
 images and outputs, and their results must agree to ``TOLERANCE``. Beside the times, each row
 counts the arithmetic of both paths (``torch.utils.flop_counter``: matrix products and
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import torch
 
 from agop.features import conv_layers, patch_agop
-from agop.reference import brute_force_patch_agop
 from agop_book.bench import Result, count_flops, measure
+from agop_book.reference import brute_force_patch_agop
 
 #: largest relative difference (Frobenius) between engine and reference allowed in float32
 TOLERANCE = 1e-5

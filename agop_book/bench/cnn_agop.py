@@ -14,10 +14,10 @@ from collections.abc import Iterator
 import torch
 
 from agop.features import patch_agop
-from agop.reference import brute_force_patch_agop
 from agop_book.bench import Result, benchmark
 from agop_book.bench._compare import engine_against_reference
 from agop_book.nets import SimpleCNN
+from agop_book.reference import brute_force_patch_agop
 
 N_IMAGES = {"quick": 32, "paper": 256}
 

@@ -29,12 +29,13 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from agop.data import digits, one_hot
+from agop.data import one_hot
 from agop.kernels import CNTK
 from agop.rfm import DEFAULT_RIDGES, rfm_iterations
 from agop.runtime import default_device
 from agop_book.bench import Result, _check_json_path, benchmark, machine_description
 from agop_book.bench.scaling import _peak_rss_mb
+from agop_book.data import digits
 
 NS = (2500, 5000, 10000)
 PATCH, DEPTH, ROUNDS, AGOP_SAMPLES = 3, 3, 2, 1000

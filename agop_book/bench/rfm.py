@@ -17,10 +17,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from agop.data import digits, one_hot, train_val_split
+from agop.data import one_hot, train_val_split
 from agop.kernels import get_kernel
 from agop.rfm import DEFAULT_RIDGES, fit_kernel_machine
 from agop_book.bench import Result, benchmark, measure
+from agop_book.data import digits
 
 SETTINGS: dict[str, dict[str, Any]] = {
     "laplace": dict(patch_size=7, padding=3, options={}),

