@@ -36,6 +36,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Tests that every estimator answers to: argument checks, failed fits, options against references.
+ESTIMATOR_TESTS = [
+    "tests/test_validation.py",
+    "tests/test_failed_fit.py",
+    "tests/test_contracts_options.py",
+    "tests/test_contracts_seeds.py",
+]
+
 # module name -> (source file, the test files that concern it)
 MODULES: dict[str, tuple[str, list[str]]] = {
     "solve": ("agop/solve.py", ["tests/test_solve.py"]),
@@ -45,8 +53,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         "agop_book/ch05_deep_convrfm.py",
         ["tests/test_data.py", "tests/test_baseline.py"],
     ),
-    "rfm": ("agop/rfm.py", ["tests/test_rfm.py", "tests/test_rfm_fc.py"]),
-    "deep_rfm": ("agop/deep_rfm.py", ["tests/test_deep_rfm.py"]),
+    "rfm": ("agop/rfm.py", ["tests/test_rfm.py", "tests/test_rfm_fc.py", *ESTIMATOR_TESTS]),
+    "deep_rfm": ("agop/deep_rfm.py", ["tests/test_deep_rfm.py", *ESTIMATOR_TESTS]),
     "ansatz": ("agop_book/ch01_ansatz.py", ["tests/test_features.py", "tests/test_pretrained.py"]),
     "emergence": ("agop_book/ch07_other_accounts.py", ["tests/test_ch07_emergence.py"]),
     "renormalization": (
