@@ -370,7 +370,7 @@ def verify_ansatz(
     ``model``: a module (batch norm is put in eval mode for the computation), or a torchvision
     name such as ``"vgg11"``, which loads its pretrained weights (:func:`load_model`, with
     ``allow_download``) and, unless ``init`` is given, the architecture at torchvision's
-    initialisation drawn with ``seed``. ``X``: ``(n, c, H, W)`` images (see :func:`agop.data.load_images`).
+    initialisation drawn with ``seed``. ``X``: ``(n, c, H, W)`` images (see :func:`agop_book.data.load_images`).
     ``null_draws=0`` skips the null baselines. Every similarity is computed in the filter space
     from the factors ``W_l`` and ``G_l`` (:class:`agop.features.FactoredAGOP`, kept in
     ``table.factors`` and ``table.init_factors``); no ``q x q`` matrix is formed unless

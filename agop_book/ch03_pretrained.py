@@ -24,11 +24,11 @@ from PIL import Image
 from torch import nn
 
 from agop._typing import Tensor
-from agop.data import preprocess
 from agop.features import FactoredAGOP, cnfm, conv_layers, feature_map, patch_agop
 from agop.linalg import correlation
 from agop.validation import check_images
 from agop_book.ch01_ansatz import _agops
+from agop_book.data import preprocess
 from agop_book.plots import _image_for_display
 from agop_book.views import factored_feature_map, layer_inputs
 

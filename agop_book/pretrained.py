@@ -4,7 +4,7 @@ Pretrained weights come through torchvision's own weight enums. Nothing is downl
 ``allow_download=True``: a missing checkpoint raises :class:`WeightsUnavailable`, which names the
 file it looked for and how to get it. torchvision is imported on first use (it takes seconds to
 import). The ansatz in these networks is measured by :func:`agop_book.ch01_ansatz.verify_ansatz`,
-on images from :func:`agop.data.load_images` (the book's: :func:`agop_book.data.load_photographs`).
+on images from :func:`agop_book.data.load_images` (the book's: :func:`agop_book.data.load_photographs`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""agop_book.pretrained (torchvision weights), agop.data.images (ImageNet preprocessing; the
+"""agop_book.pretrained (torchvision weights), agop_book.data.images (ImageNet preprocessing; the
 book's photographs, agop_book.data.load_photographs), agop_book.ch01_ansatz (the one-call
 ansatz table) and agop_book.views (layer inputs, feature maps through the convolution).
 
@@ -13,11 +13,11 @@ import pytest
 import torch
 from torch import nn
 
-from agop import data as D
 from agop.features import FilterSpace, cnfm, conv_layers, null_baselines, patch_agop
 from agop.linalg import correlation, psd_power
 from agop_book import ch01_ansatz as ansatz
 from agop_book import ch03_pretrained as ch03
+from agop_book import data as D
 from agop_book import pretrained as P
 from agop_book.reference import brute_force_patch_agop
 from agop_book.views import factored_feature_map, layer_inputs

@@ -5,9 +5,11 @@
   pretrained ImageNet classifiers, :func:`load_photographs`, :func:`photograph_arrays`
   (:mod:`agop_book.data.offline`);
 * torchvision's datasets from their on-disk layout: :func:`load_dataset`, :func:`read_split`
-  (:mod:`agop_book.data.datasets`, with the file readers of :mod:`agop_book.data.readers`).
+  (:mod:`agop_book.data.datasets`, with the file readers of :mod:`agop_book.data.readers`);
+* images for pretrained ImageNet classifiers, from files, a folder or arrays:
+  :func:`load_images`, :func:`preprocess`, :func:`image_files` (:mod:`agop_book.data.images`).
 
-A user's own images, targets and splits are the library's: :mod:`agop.data`.
+Targets and splits are the library's: :mod:`agop.data`.
 
 Examples:
     >>> from agop_book import data
@@ -25,6 +27,14 @@ from agop_book.data.datasets import (
     load_dataset,
     read_split,
 )
+from agop_book.data.images import (
+    IMAGE_SUFFIXES,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    image_files,
+    load_images,
+    preprocess,
+)
 from agop_book.data.offline import (
     PHOTOGRAPHS,
     digits,
@@ -39,6 +49,12 @@ from agop_book.data.offline import (
 from agop_book.data.readers import DataFileError
 
 __all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "IMAGE_SUFFIXES",
+    "image_files",
+    "load_images",
+    "preprocess",
     "DATASETS",
     "ENV_VAR",
     "PHOTOGRAPHS",

