@@ -50,6 +50,8 @@ def _seeded_public_callables() -> dict[str, Any]:
         for name, obj in vars(module).items():
             if name.startswith("_") or getattr(obj, "__module__", None) != info.name:
                 continue
+            if "__mutmut_" in name or "_mutmut_" in name:  # mutmut's copies (make mutation)
+                continue
             if not (inspect.isfunction(obj) or inspect.isclass(obj)):
                 continue
             try:
