@@ -227,3 +227,75 @@ def test_an_f_string_glue_name_is_caught(tmp_path):
     literals, fstrings = glue_names(path)
     assert fstrings == ["f'acc_{k}'"]
     assert "n" in literals and "acc_a" not in literals
+
+
+def _agop_aliases_and_uses(chapter: Path) -> tuple[dict[str, str], list[tuple[str, list[str]]]]:
+    """The names a chapter binds to agop/agop_book modules, and every ``alias.attr...`` chain."""
+    aliases: dict[str, str] = {}
+    uses: list[tuple[str, list[str]]] = []
+    for cell in code_cells(chapter):
+        source = "\n".join(
+            line for line in cell["source"].splitlines() if not line.lstrip().startswith(("%", "!"))
+        )
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name.split(".")[0] in {"agop", "agop_book"}:
+                        aliases[a.asname or a.name.split(".")[0]] = (
+                            a.name if a.asname else a.name.split(".")[0]
+                        )
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in {
+                "agop",
+                "agop_book",
+            }:
+                for a in node.names:
+                    uses.append((f"from {node.module}", [a.name]))
+                    aliases.setdefault(a.asname or a.name, f"{node.module}.{a.name}")
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
+                chain, base = [], node
+                while isinstance(base, ast.Attribute):
+                    chain.append(base.attr)
+                    base = base.value
+                if isinstance(base, ast.Name):
+                    uses.append((base.id, chain[::-1]))
+    return aliases, uses
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_every_agop_name_a_chapter_uses_exists(chapter: Path):
+    """A name moved or renamed in agop or agop_book fails here, not ten minutes into the book
+    build: every ``from agop... import x`` and every ``module.attr`` chain on an imported
+    module resolves."""
+    import importlib
+    import types
+
+    aliases, uses = _agop_aliases_and_uses(chapter)
+    missing = []
+    for base, chain in uses:
+        if base in {"agop", "agop_book"} and base not in aliases and "." not in base:
+            missing.append(f"{base} (used, never imported)")
+            continue
+        path = aliases.get(base, base).removeprefix("from ")
+        if path.split(".")[0] not in {"agop", "agop_book"}:
+            continue
+        try:
+            obj: object = importlib.import_module(path)
+        except ImportError:
+            continue  # an imported function or class, not a module: nothing to follow
+        for part in chain:
+            if hasattr(obj, part):
+                obj, path = getattr(obj, part), f"{path}.{part}"
+                continue
+            try:
+                obj, path = importlib.import_module(f"{path}.{part}"), f"{path}.{part}"
+            except ImportError:
+                if isinstance(obj, types.ModuleType):
+                    missing.append(f"{path}.{part}")
+                break
+            if not isinstance(obj, types.ModuleType):
+                break
+    assert not missing, f"{chapter.name} uses names that do not exist: {sorted(set(missing))}"
