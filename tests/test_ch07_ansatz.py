@@ -15,9 +15,11 @@ from agop_book.ch07_other_accounts import (
     EmergenceResult,
     TwoLayerNets,
     emergence_sweep,
+    emergence_task,
     fc_ansatz,
     paired_difference,
     train_two_layer,
+    two_layer_agop,
     two_layer_inner,
 )
 
@@ -116,14 +118,22 @@ def test_online_sgd_is_plain_gradient_steps_on_consecutive_fresh_examples():
 
 
 def test_sweep_measures_the_ansatz_of_each_network_against_its_own_agop():
+    """The sweep's first network, retrained alone (a network does not depend on those trained
+    with it), and its AGOP taken by two_layer_agop over the same training inputs."""
     res = emergence_sweep([3.0], [0, 1], D=8, n_train=200, n_test=50, width=4, steps=40,
                           lr=1e-2, batch_size=20, rfm_train=50, rfm_iter=1, nfa_draws=3,
                           dtype=F64)  # fmt: skip
-    ex = res.examples[(3.0, "true")]
     row = next(r for r in res.rows if r["seed"] == 0 and r["labels"] == "true")
-    W, A = ex["W"], ex["agop"]
+    X, y = emergence_task(250, 8, gain=3.0, xi=(1.0, 2.0), seed=0, dtype=F64)
+    net = train_two_layer(X[None, :200], y[None, :200], width=4, steps=40, lr=1e-2,
+                          batch_size=20, activation="erf", seed=[0])  # fmt: skip
+    W, A = net.W[0], two_layer_agop(net, X[:200])[0]
+    torch.testing.assert_close(res.examples[(3.0, "true")]["W"], W)
     assert row["nfa"] == pytest.approx(correlation(W.T @ W, A), abs=1e-9)
     assert row["nfa_half"] == pytest.approx(correlation(W.T @ W, psd_power(A, 0.5)), abs=1e-9)
+    W0 = net.W0[0]
+    A0 = two_layer_agop(net.initial(), X[:200])[0]
+    assert row["nfa_init"] == pytest.approx(correlation(W0.T @ W0, A0), abs=1e-9)
 
 
 def test_sweep_online_trains_on_a_stream_and_pairs_the_seeds():
