@@ -145,6 +145,7 @@ from scipy.optimize import nnls
 from tqdm.auto import tqdm
 
 from agop._typing import ArrayLike, Device
+from agop.features import FilterSpace, null_baselines
 from agop.patches import extract_patches
 from agop.rfm import RFM
 from agop.runtime import default_device
@@ -330,6 +331,9 @@ ACTIVATIONS = ("relu", "erf")
 LABELS = ("true", "shuffled")
 
 
+OPTIMIZERS = ("adam", "sgd")
+
+
 def _phi(h: torch.Tensor, activation: str) -> torch.Tensor:
     return torch.relu(h) if activation == "relu" else torch.erf(h / math.sqrt(2))
 
@@ -345,8 +349,10 @@ class TwoLayerNets:
     r"""``E`` independent one-hidden-layer networks
     :math:`f_e(x) = \sum_k a_{ek} \phi(w_{ek}^\top x + b_{ek})`, as batched tensors:
     ``W`` ``(E, K, D)``, ``b`` and ``a`` ``(E, K)``; ``activation`` is ``'relu'`` or
-    ``'erf'`` (:math:`\phi(h) = \operatorname{erf}(h / \sqrt2)`); ``W0``: the first layer at
-    initialisation (set by :func:`train_two_layer`), so that ``W - W0`` is what training changed.
+    ``'erf'`` (:math:`\phi(h) = \operatorname{erf}(h / \sqrt2)`); ``W0`` and ``a0``: the
+    first layer and the read-out at initialisation (set by :func:`train_two_layer`; the biases
+    start at 0), so that ``W - W0`` is what training changed and :meth:`initial` the
+    untrained networks.
 
     Examples:
         >>> import torch
@@ -361,6 +367,24 @@ class TwoLayerNets:
     a: torch.Tensor
     activation: str = "relu"
     W0: torch.Tensor | None = None
+    a0: torch.Tensor | None = None
+
+    def initial(self) -> TwoLayerNets:
+        """The same networks at initialisation (``W0``, zero biases, ``a0``).
+
+        Examples:
+            >>> import torch
+            >>> nets = TwoLayerNets(torch.ones(1, 2, 3), torch.ones(1, 2), torch.ones(1, 2),
+            ...                     W0=torch.zeros(1, 2, 3), a0=torch.full((1, 2), 2.0))
+            >>> start = nets.initial()
+            >>> start.W.sum().item(), start.b.sum().item(), start.a.tolist()
+            (0.0, 0.0, [[2.0, 2.0]])
+        """
+        if self.W0 is None or self.a0 is None:
+            raise ValueError("these networks carry no initial state (W0 and a0 are unset)")
+        return TwoLayerNets(
+            self.W0, torch.zeros_like(self.b), self.a0, self.activation, self.W0, self.a0
+        )
 
     def hidden(self, X: torch.Tensor) -> torch.Tensor:
         """Pre-activations ``(E, n, K)`` for inputs ``(n, D)`` shared by all networks or
@@ -384,6 +408,8 @@ def train_two_layer(
     batch_size: int = 256,
     init_scale: float = 0.3,
     activation: str = "relu",
+    optimizer: str = "adam",
+    online: bool = False,
     seed: int | Sequence[int] = 0,
 ) -> TwoLayerNets:
     r"""Train ``E`` one-hidden-layer networks of ``width`` hidden units at once, network
@@ -392,10 +418,15 @@ def train_two_layer(
     Initialisation: :math:`W_{kd} \sim \mathcal N(0, s^2 / D)` (:math:`s` = ``init_scale``),
     :math:`a_k \sim \mathcal N(0, 1/K)`, :math:`b = 0`. Each of ``steps`` steps draws a
     minibatch of ``batch_size`` examples per network and takes one Adam step (learning rate
-    ``lr``) on the mean squared error between :math:`f(x)` and :math:`2y - 1`. Seeded:
-    ``seed`` an int seeds one generator for all the networks; ``E`` seeds give network ``e``
-    its own generator (its start and its minibatches), so that it is the same network
-    whichever networks train with it.
+    ``lr``) on the mean squared error between :math:`f(x)` and :math:`2y - 1`.
+    ``optimizer="sgd"`` takes plain gradient steps instead,
+    :math:`\theta \leftarrow \theta - \eta \nabla_\theta L`. ``online=True`` trains on a
+    stream, as online SGD does: step ``t`` takes examples ``t * batch_size`` to
+    ``(t + 1) * batch_size - 1`` of ``X``, so each example is seen once and ``X`` must hold at
+    least ``steps * batch_size`` examples; otherwise each minibatch is drawn with replacement
+    from ``X``. Seeded: ``seed`` an int seeds one generator for all the networks; ``E`` seeds
+    give network ``e`` its own generator (its start and its minibatches), so that it is the
+    same network whichever networks train with it.
 
     Examples:
         A linearly separable problem is learned:
@@ -405,6 +436,15 @@ def train_two_layer(
         >>> y = (X[..., 0] > 0).long()
         >>> nets = train_two_layer(X, y, width=8, steps=300, lr=1e-2, batch_size=50)
         >>> float(((nets(X) > 0).long() == y).float().mean()) > 0.95
+        True
+
+        And by online SGD, on a stream of 50 minibatches of 10 fresh examples:
+
+        >>> X = torch.randn(1, 500, 5, generator=torch.Generator().manual_seed(1))
+        >>> y = (X[..., 0] > 0).long()
+        >>> nets = train_two_layer(X, y, width=8, steps=50, lr=0.2, batch_size=10,
+        ...                        optimizer="sgd", online=True)
+        >>> float(((nets(X) > 0).long() == y).float().mean()) > 0.9
         True
     """
     X, y = as_tensor(X, "X"), torch.as_tensor(y)
@@ -423,9 +463,17 @@ def train_two_layer(
     lr = check_real(lr, "lr", minimum=0, strict_minimum=True)
     init_scale = check_real(init_scale, "init_scale", minimum=0)
     activation = check_choice(activation, "activation", ACTIVATIONS)
+    optimizer = check_choice(optimizer, "optimizer", OPTIMIZERS)
+    if not isinstance(online, bool):
+        raise TypeError(f"online must be True or False, got {online!r}")
     E, n, D = X.shape
     dtype = X.dtype
     batch = min(batch_size, n)
+    if online and n < steps * batch_size:
+        raise ValueError(
+            f"online training takes {steps} x {batch_size} = {steps * batch_size} fresh "
+            f"examples per network, but X holds {n}"
+        )
     if isinstance(seed, Sequence):
         gens = [torch.Generator().manual_seed(check_seed(s, "seed[e]")) for s in seed]
         if len(gens) != E:
@@ -447,20 +495,24 @@ def train_two_layer(
             return torch.randint(0, n, (E, batch), generator=g)
 
     b = torch.zeros(E, width, dtype=dtype)
-    W_init = W.clone().to(X.device)
+    W_init, a_init = W.clone().to(X.device), a.clone().to(X.device)
     params = [p.to(X.device).requires_grad_() for p in (W, b, a)]
     nets = TwoLayerNets(params[0], params[1], params[2], activation=activation)
     target = 2.0 * y.to(dtype) - 1
-    opt = torch.optim.Adam(params, lr=lr)
+    opt = torch.optim.Adam(params, lr=lr) if optimizer == "adam" else torch.optim.SGD(params, lr=lr)
     rows = torch.arange(E, device=X.device)[:, None]
-    for _ in range(steps):
-        idx = minibatch().to(X.device)
+    for step in range(steps):
+        if online:
+            start = step * batch_size
+            idx = torch.arange(start, start + batch_size, device=X.device).expand(E, -1)
+        else:
+            idx = minibatch().to(X.device)
         loss = ((nets(X[rows, idx]) - target[rows, idx]) ** 2).mean() * E
         opt.zero_grad()
         loss.backward()
         opt.step()
     W, b, a = (p.detach() for p in params)
-    return TwoLayerNets(W, b, a, activation=activation, W0=W_init)
+    return TwoLayerNets(W, b, a, activation=activation, W0=W_init, a0=a_init)
 
 
 def two_layer_agop(nets: TwoLayerNets, X: torch.Tensor) -> torch.Tensor:
@@ -483,9 +535,90 @@ def two_layer_agop(nets: TwoLayerNets, X: torch.Tensor) -> torch.Tensor:
         >>> torch.allclose(two_layer_agop(nets, X)[0], brute)
         True
     """
+    return nets.W.transpose(1, 2) @ two_layer_inner(nets, X) @ nets.W
+
+
+def two_layer_inner(nets: TwoLayerNets, X: torch.Tensor) -> torch.Tensor:
+    r"""The inner matrix of each network's AGOP :math:`W^\top G W`:
+    :math:`G = \frac1n \sum_i d_i d_i^\top`, :math:`d_i = a \odot \phi'(W x_i + b)`
+    (``(E, K, K)``; ``X`` is ``(n, D)`` or ``(E, n, D)``).
+
+    Examples:
+        A ReLU network whose units are all active on every input has :math:`\phi' = 1`,
+        so :math:`G = a a^\top`:
+
+        >>> import torch
+        >>> nets = TwoLayerNets(torch.eye(2, 3)[None], torch.full((1, 2), 10.0),
+        ...                     torch.tensor([[2.0, -1.0]]), "relu")
+        >>> two_layer_inner(nets, torch.rand(4, 3))[0]
+        tensor([[ 4., -2.],
+                [-2.,  1.]])
+    """
     d = _dphi(nets.hidden(X), nets.activation) * nets.a[:, None, :]  # (E, n, K)
-    G = torch.einsum("enk,enl->ekl", d, d) / d.shape[1]
-    return nets.W.transpose(1, 2) @ G @ nets.W
+    return torch.einsum("enk,enl->ekl", d, d) / d.shape[1]
+
+
+def fc_ansatz(
+    W: ArrayLike,
+    G: ArrayLike,
+    *,
+    powers: Sequence[float] = (1.0, 0.5),
+    n_draws: int = 20,
+    seed: int = 0,
+) -> dict[float, dict[str, float]]:
+    r"""The neural feature ansatz of a fully connected first layer, against its
+    spectrum-matched null: the Pearson correlation of :math:`W^\top W` with
+    :math:`(W^\top G W)^p` (the network's AGOP over whole inputs to the power :math:`p`, for
+    each :math:`p` in ``powers``), and of :math:`W^\top W` with
+    :math:`(W^\top O \Lambda O^\top W)^p` for ``n_draws`` Haar-random :math:`O`, :math:`\Lambda`
+    the eigenvalues of ``G``: the same network and the same spectrum of :math:`G`, in a random
+    eigenbasis (:func:`agop.features.null_baselines`, whose ``spectrum`` null this is, drawn
+    from ``seed``).
+
+    ``W``: the first layer ``(K, D)``; ``G``: its inner matrix ``(K, K)``
+    (:func:`two_layer_inner`), positive semi-definite and not zero. Returns, per power,
+    ``{"trained", "null_mean", "null_sd", "margin"}`` (``margin`` = ``trained - null_mean``;
+    ``null_sd`` over the draws, ``ddof=1``).
+
+    Examples:
+        A :math:`G` proportional to the identity leaves nothing for a rotation to change:
+        the AGOP is :math:`c W^\top W`, and the null is the measured value, 1, at power 1.
+
+        >>> import torch
+        >>> W = torch.randn(3, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        >>> out = fc_ansatz(W, 2 * torch.eye(3, dtype=torch.float64), n_draws=4)
+        >>> [round(out[1.0][k], 6) for k in ("trained", "null_mean", "null_sd")]
+        [1.0, 1.0, 0.0]
+    """
+    W = check_finite(as_tensor(W, "W", dtype=torch.float64), "W").detach().cpu()
+    if W.ndim != 2:
+        raise ValueError(f"W must be a first layer (K, D), got shape {tuple(W.shape)}")
+    if not bool((W != 0).any()):
+        raise ValueError("W is zero: W^T W has no direction to correlate")
+    G = check_finite(as_tensor(G, "G", dtype=torch.float64), "G").detach().cpu()
+    if G.shape != (W.shape[0], W.shape[0]):
+        raise ValueError(
+            f"G must be the ({W.shape[0]}, {W.shape[0]}) inner matrix of W's {W.shape[0]} "
+            f"units, got shape {tuple(G.shape)}"
+        )
+    powers = check_reals(powers, "powers", minimum=0)
+    if not powers or min(powers) <= 0 or max(powers) > 1:
+        raise ValueError(f"powers must hold powers in (0, 1], got {powers!r}")
+    n_draws = check_int(n_draws, "n_draws", minimum=2)
+    space = FilterSpace(W)
+    reduced = space.reduce((G + G.T) / 2)
+    out = {}
+    for p in powers:
+        null = null_baselines(W, n_draws=n_draws, seed=seed, power=p, G=G, space=space)
+        trained = space.similarity(space.power(reduced, p))
+        mean = null["pearson"]["spectrum_mean"]
+        out[p] = {
+            "trained": trained,
+            "null_mean": mean,
+            "null_sd": null["pearson"]["spectrum_std"],
+            "margin": trained - mean,
+        }
+    return out
 
 
 def top_eigenvectors(A: torch.Tensor, k: int) -> torch.Tensor:
@@ -568,6 +701,25 @@ class EmergenceResult:
         ms, ss = self.summary(stat, self.gains[-1], "shuffled")
         return (m1 - m0 > s0 + s1 and m1 - ms > s1 + ss), m0, m1, ms
 
+    def per_seed(self, stat: str, gain: float, labels: str = "true") -> dict[int, float]:
+        """Column ``stat`` at ``gain`` and ``labels``, one value per seed: ``{seed: value}``,
+        for :func:`paired_difference`.
+
+        Examples:
+            >>> r = EmergenceResult([{"gain": 1.0, "labels": "true", "seed": s, "x": 2.0 * s}
+            ...                      for s in (0, 1)], {}, {})
+            >>> r.per_seed("x", 1.0)
+            {0: 0.0, 1: 2.0}
+        """
+        out = {
+            int(r["seed"]): float(r[stat])
+            for r in self.rows
+            if r["gain"] == gain and r["labels"] == labels
+        }
+        if not out:
+            raise KeyError(f"no rows for gain={gain}, labels={labels!r}")
+        return out
+
     def kept_identity(self) -> float:
         """The fraction of the RFM fits on the true labels whose validation split kept round
         0, the plain kernel with ``M = I``.
@@ -593,9 +745,12 @@ def emergence_sweep(
     steps: int = 3000,
     lr: float = 3e-3,
     batch_size: int = 256,
+    optimizer: str = "adam",
+    online: bool = False,
     activation: str = "erf",
     n_top: int = 3,
     rfm_train: int = 1000,
+    nfa_draws: int = 20,
     rfm_iter: int = 3,
     bandwidth: float = 10.0,
     shuffled: bool = True,
@@ -616,11 +771,22 @@ def emergence_sweep(
     field with the same covariance: the null. Networks and RFMs run on ``device`` (``None``:
     CUDA when available); the results come back on the CPU.
 
+    ``optimizer`` and ``online`` are :func:`train_two_layer`'s: with ``online=True`` each
+    network trains on a stream of ``steps * batch_size`` fresh examples (when that exceeds
+    ``n_train``), of which the first ``n_train`` are the inputs of its AGOP and the RFM's
+    training examples. The neural feature ansatz of each network's first layer is measured
+    against its spectrum-matched null (:func:`fc_ansatz`, ``nfa_draws`` rotations drawn from
+    the seed): columns ``nfa`` and ``nfa_null`` at power 1, ``nfa_half`` and
+    ``nfa_half_null`` at power 1/2, and the same network's correlation at initialisation,
+    ``nfa_init`` and ``nfa_half_init``.
+
     Examples:
         >>> res = emergence_sweep([0.0], [0], D=8, n_train=60, n_test=20, width=2, steps=5,
         ...                       rfm_train=40, rfm_iter=1, shuffled=False)
         >>> sorted(k for k in res.rows[0] if k.startswith("ipr")), len(res.rows)
         (['ipr_agop', 'ipr_delta', 'ipr_rfm', 'ipr_weights', 'ipr_wtw'], 1)
+        >>> sorted(k for k in res.rows[0] if k.startswith("nfa"))
+        ['nfa', 'nfa_half', 'nfa_half_init', 'nfa_half_null', 'nfa_init', 'nfa_null']
     """
 
     gains = check_reals(gains, "gains", minimum=0)
@@ -629,16 +795,19 @@ def emergence_sweep(
         raise ValueError("seeds must hold at least one seed")
     n_top = check_int(n_top, "n_top", minimum=1, maximum=D)
     rfm_train = check_int(rfm_train, "rfm_train", minimum=4, maximum=n_train)
+    steps = check_int(steps, "steps", minimum=0)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    n_stream = max(n_train, steps * batch_size) if online else n_train
     dev = default_device(device)  # the networks train there too
     conditions = [(s, lab) for s in seeds for lab in (LABELS if shuffled else LABELS[:1])]
     rows, examples = [], {}
     for gain in tqdm(gains, desc="gains", disable=not progress):
         Xs, ys, tests = [], [], []
         for seed, labels in conditions:
-            X, y = emergence_task(n_train + n_test, D, gain=gain, xi=xi, seed=seed, dtype=dtype)
-            X, y, Xt, yt = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+            X, y = emergence_task(n_stream + n_test, D, gain=gain, xi=xi, seed=seed, dtype=dtype)
+            X, y, Xt, yt = X[:n_stream], y[:n_stream], X[n_stream:], y[n_stream:]
             if labels == "shuffled":
-                y = y[torch.randperm(n_train, generator=torch.Generator().manual_seed(seed))]
+                y = y[torch.randperm(n_stream, generator=torch.Generator().manual_seed(seed))]
             Xs.append(X)
             ys.append(y)
             tests.append((Xt, yt))
@@ -651,9 +820,14 @@ def emergence_sweep(
             lr=lr,
             batch_size=batch_size,
             activation=activation,
+            optimizer=optimizer,
+            online=online,
             seed=[seed for seed, _ in conditions],  # a seed's networks: the same start
         )
-        agops = two_layer_agop(nets, X_all)
+        inner = two_layer_inner(nets, X_all[:, :n_train])
+        start = nets.initial()
+        inner0 = two_layer_inner(start, X_all[:, :n_train])
+        agops = nets.W.transpose(1, 2) @ inner @ nets.W
         ipr_w = ipr(nets.W).mean(-1).cpu()
         ipr_d = ipr(nets.W - cast(torch.Tensor, nets.W0)).mean(-1).cpu()
         wtw = nets.W.transpose(1, 2) @ nets.W
@@ -671,6 +845,8 @@ def emergence_sweep(
             M = rfm.Ms_[-1].cpu()  # the last AGOP round, whichever iterate validation keeps
             acc_net = float(((nets(Xt.to(dev))[e].cpu() > 0).long() == yt).float().mean())
             acc_rounds = rfm.score_iterations(Xt, yt.numpy())
+            nfa = fc_ansatz(nets.W[e], inner[e], n_draws=nfa_draws, seed=seed)
+            nfa0 = fc_ansatz(start.W[e], inner0[e], n_draws=2, seed=seed)  # its null unused
             rows.append(
                 {
                     "gain": gain,
@@ -686,6 +862,12 @@ def emergence_sweep(
                     "acc_rfm_last": float(acc_rounds[-1]),
                     "acc_rfm_identity": float(acc_rounds[0]),
                     "rfm_best_iter": int(rfm.best_iter_),
+                    "nfa": nfa[1.0]["trained"],
+                    "nfa_null": nfa[1.0]["null_mean"],
+                    "nfa_half": nfa[0.5]["trained"],
+                    "nfa_half_null": nfa[0.5]["null_mean"],
+                    "nfa_init": nfa0[1.0]["trained"],
+                    "nfa_half_init": nfa0[0.5]["trained"],
                 }
             )
             if seed == seeds[0]:
@@ -698,12 +880,36 @@ def emergence_sweep(
         steps=steps,
         lr=lr,
         batch_size=batch_size,
+        optimizer=optimizer,
+        online=online,
         activation=activation,
         n_top=n_top,
         rfm_train=rfm_train,
         rfm_iter=rfm_iter,
     )
     return EmergenceResult(rows, examples, settings)
+
+
+def paired_difference(a: Mapping[int, float], b: Mapping[int, float]) -> tuple[float, float]:
+    """The mean and the sample standard deviation (``ddof=1``) over seeds of the paired
+    differences ``a[s] - b[s]``: two measurements of the same seeds (say, one network and its
+    null, or one optimiser and another from the same start).
+
+    Examples:
+        >>> mean, sd = paired_difference({0: 0.9, 1: 0.8, 2: 1.0}, {0: 0.5, 1: 0.5, 2: 0.5})
+        >>> round(mean, 6), round(sd, 6)
+        (0.4, 0.1)
+    """
+    if not isinstance(a, Mapping) or not isinstance(b, Mapping):
+        raise TypeError("a and b must map each seed to its value, {seed: value}")
+    if set(a) != set(b):
+        raise ValueError(f"a and b must hold the same seeds, got {sorted(a)} and {sorted(b)}")
+    if len(a) < 2:
+        raise ValueError(f"a paired spread needs at least 2 seeds, got {len(a)}")
+    d = np.array([float(a[s]) - float(b[s]) for s in sorted(a)])
+    if not np.isfinite(d).all():
+        raise ValueError("a and b must hold finite values")
+    return float(d.mean()), float(d.std(ddof=1))
 
 
 def emergence_view(

@@ -289,6 +289,12 @@ def _registry() -> dict[str, Callable[[int], Any]]:
         "agop_book.ch03_pretrained.LayerViews": views,
         "agop_book.ch07_other_accounts.train_two_layer": train_two_layer,
         "agop_book.ch07_other_accounts.emergence_sweep": sweep,
+        "agop_book.ch07_other_accounts.fc_ansatz": lambda s: emergence.fc_ansatz(
+            torch.eye(2, 4, dtype=F64),
+            torch.diag(torch.tensor([2.0, 1.0], dtype=F64)),
+            n_draws=3,
+            seed=s,
+        ),
         "agop_book.ch07_other_accounts.emergence_view": lambda s: (
             emergence_experiment.emergence_view(
                 2.0, 2, seed=s, D=6, n_train=20, steps=3, batch_size=5, n_top=1
