@@ -1,4 +1,5 @@
-"""The benchmark harness: registry, measurement, table, JSON round trip, scaling fit."""
+"""agop_book.bench: the harness (registry, measurement, table, JSON round trip, scaling fit), its
+command line, and a smoke run of the entries that measure implementation details."""
 
 import gc
 import json
@@ -253,3 +254,42 @@ def test_large_usage_errors_come_before_any_point_runs(argv, match, capsys, monk
     with pytest.raises(SystemExit):
         large.main(argv)
     assert match in capsys.readouterr().err and not ran
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--json", "/missing/dir/x.json"], "the directory /missing/dir does not exist"),
+        (["--only"], "expected at least one argument"),
+        (["--device", "gpu"], "--device gpu: device must be"),
+        (["--only", "nope"], "unknown benchmark"),
+    ],
+)
+def test_bench_usage_errors_come_before_any_benchmark_runs(argv, match, capsys, monkeypatch):
+    import agop_book.bench as bench
+    from agop_book.bench.__main__ import main
+
+    ran = []
+    monkeypatch.setattr(bench, "run_benchmarks", lambda *a, **k: ran.append(a))
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2 and not ran
+    assert match in capsys.readouterr().err
+
+
+def test_bench_cuda_without_cuda_is_a_usage_error(capsys, monkeypatch):
+    from agop_book.bench.__main__ import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--device", "cuda", "--only", "kernels"])
+    assert exit_info.value.code == 2
+    assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_bench_json_to_a_directory_or_unwritable_file(tmp_path, capsys):
+    from agop_book.bench.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["--json", str(tmp_path)])
+    assert "is a directory" in capsys.readouterr().err

@@ -534,3 +534,45 @@ def test_opposite_patches_have_angle_pi(dtype):
         K_opposite = K.cntk(X, -X, 3, 1, kind=kind).diagonal()
         scale = K.cntk(X, X, 3, 1, kind=kind).diagonal()
         assert (K_opposite.abs() <= 1e-6 * scale).all(), kind
+
+
+def images(n=12, c=1, size=6, seed=0, dtype=torch.float64):
+    return torch.rand(n, c, size, size, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+def test_kernel_arguments():
+    X = images()
+    with pytest.raises(ValueError, match="padding must be an integer, got True"):
+        K.laplace(X, None, 3, padding=True)
+    with pytest.raises(ValueError, match="bandwidth must be a finite number"):
+        K.laplace(X, None, 3, bandwidth=float("nan"))
+    with pytest.raises(ValueError, match="bandwidth must be a positive number"):
+        K.laplace(X, None, 3, bandwidth=0)
+    with pytest.raises(ValueError, match="depth must be an integer"):
+        K.cntk(X, None, 3, 2.0)
+    assert K.cntk(X, None, 3, 1, kind="NTK").shape == (12, 12)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda X: K.cntk(X, None, 3, 2),
+        lambda X: K.cnngp(X, None, 3),
+        lambda X: K.laplace(X, None, 3),
+        lambda X: K.cntk_agop(X, X, torch.ones(len(X)), 3, 1),
+        lambda X: K.cnngp_agop(X, X, torch.ones(len(X)), 3),
+        lambda X: K.laplace_agop(X, X, torch.ones(len(X)), 3),
+    ],
+    ids=["cntk", "cnngp", "laplace", "cntk_agop", "cnngp_agop", "laplace_agop"],
+)
+def test_kernels_near_the_float_range_raise_instead_of_returning_nan(fn):
+    X = images(6, dtype=torch.float32) * 1e20
+    X[0, 0, 0, 0] = 1e20
+    with pytest.raises(
+        ValueError,
+        match=r"is not finite: .*overflow in torch.float32.*"
+        r"max \|X\| = 1e\+20.*Rescale X and Z",
+    ):
+        fn(X)
+    fn(X.double())  # float64 holds it: no error, and
+    assert bool(torch.isfinite(fn(X.double())).all())

@@ -1,4 +1,4 @@
-"""The dependencies point one way: the library ``agop`` (engine -> estimators) -> the book's
+"""The packages' namespaces resolve, and the dependencies point one way: the library ``agop`` (engine -> estimators) -> the book's
 package ``agop_book`` (shared helpers -> chapter modules -> benchmarks). Every import statement
 of every module of both packages (function-local ones too) is read with ``ast``; no module
 imports one of a higher layer, ``agop`` imports nothing from ``agop_book``, and a chapter
@@ -264,3 +264,13 @@ def test_import_agop_book_stays_light():
     lines = out.stdout.split("\n")
     assert lines[0] == "[]", out.stdout + out.stderr
     assert "agop_book.ch02_theorem" in lines[1], out.stdout + out.stderr
+
+
+def test_unknown_attribute():
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        agop.no_such_thing  # noqa: B018
+
+
+def test_every_public_name_resolves():
+    for name in agop.__all__:
+        assert getattr(agop, name) is not None, name
