@@ -293,3 +293,24 @@ def test_bench_json_to_a_directory_or_unwritable_file(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--json", str(tmp_path)])
     assert "is a directory" in capsys.readouterr().err
+
+
+def test_internals_entry_reports_each_quantity_against_its_bound():
+    """A smoke run of the entry that measures implementation details (patch_agop's chunks, the
+    kernel driver's tile preparations, peak memory of the finite checks and the Cholesky
+    sweep): every row says what it measured, its bound and whether it was met, consistently."""
+    _, rows = bench.run_benchmarks("quick", "cpu", only=["internals"])
+    problems = [row["problem"] for row in rows]
+    assert sum(p.startswith("patch_agop chunks") for p in problems) == 5
+    assert any(p.startswith("K(X, X) tile preparations") for p in problems)
+    assert any(p.startswith("check_finite") for p in problems)
+    assert any(p.startswith("cholesky ridge sweep") for p in problems)
+    for row in rows:
+        if row["details"] is None:
+            assert row["notes"].startswith("not measured")
+            continue
+        assert set(row["details"]) == {"measured", "bound", "met"}
+        assert isinstance(row["details"]["met"], bool)
+        assert row["notes"].endswith(": met" if row["details"]["met"] else ": NOT MET")
+    chunks = rows[0]["details"]
+    assert chunks["measured"][0] == 1 and sum(chunks["measured"][1:]) == 7  # every image, once

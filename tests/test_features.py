@@ -147,53 +147,6 @@ def test_selected_outputs_and_layers():
     )
 
 
-def test_default_chunks_follow_the_memory_bound():
-    model = make("residual-zeros")
-    X = torch.randn(7, 3, 14, 14, dtype=torch.float64)
-    calls = []
-    handle = model.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
-    a = patch_agop(model, X, device="cpu")
-    assert calls == [1, 7]  # a one-image probe, then all images in one chunk
-    calls.clear()
-    per_image = 2 * 8 * (4 * 14 * 14 * 2 + 6 * 6 * 6)  # twice the conv outputs, in bytes
-    b = patch_agop(model, X, device="cpu", max_memory=3 * per_image)
-    assert calls == [1, 3, 3, 1]
-    handle.remove()
-    for name in a:
-        torch.testing.assert_close(a[name], b[name], rtol=1e-12, atol=1e-14)
-
-
-def test_cpu_chunks_keep_the_conv_outputs_within_the_cache(monkeypatch):
-    """On the CPU a chunk's conv outputs stay within max(cache / 2, weight bytes)."""
-    import agop.features
-
-    model = make("residual-zeros")
-    X = torch.randn(7, 3, 14, 14, dtype=torch.float64)
-    per_image = 8 * (4 * 14 * 14 * 2 + 6 * 6 * 6)  # the conv outputs, once, in bytes
-    weights = 8 * sum(p.numel() for p in model.parameters())
-    assert weights < per_image  # so the cache decides first
-    calls = []
-    handle = model.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
-    monkeypatch.setattr(agop.features, "_last_level_cache", lambda: 2 * (3 * per_image + 1))
-    a = patch_agop(model, X, device="cpu")
-    assert calls == [1, 3, 3, 1]
-    calls.clear()
-    monkeypatch.setattr(agop.features, "_last_level_cache", lambda: 2 * (2 * per_image + 1))
-    b = patch_agop(model, X, device="cpu")
-    assert calls == [1, 2, 2, 2, 1]
-    calls.clear()
-    handle.remove()
-    # many weights on small outputs: the weights decide
-    wide = nn.Sequential(nn.Conv2d(3, 64, 3), nn.Flatten(), nn.Linear(256, 2)).double().eval()
-    handle = wide.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
-    monkeypatch.setattr(agop.features, "_last_level_cache", lambda: 0)
-    patch_agop(wide, torch.randn(13, 3, 4, 4, dtype=torch.float64), device="cpu")
-    assert calls == [1, 9, 4]  # (64 * 28 + 256 * 2 + 2) // (64 * 2 * 2) = 9 images
-    handle.remove()
-    for name in a:
-        torch.testing.assert_close(a[name], b[name], rtol=1e-12, atol=1e-14)
-
-
 def test_chunking_does_not_change_the_result():
     model = make("residual-zeros")
     X = torch.randn(7, 3, 14, 14, dtype=torch.float64)

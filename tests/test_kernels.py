@@ -474,27 +474,6 @@ def test_worker_threads_share_tiles_without_changing_the_result(name, budget):
     assert torch.get_num_threads() == before
 
 
-def test_symmetric_matrix_without_cache_prepares_each_column_tile_once_per_row_band():
-    """Without the patch cache, a worker keeps its row tile's data while it moves along the
-    row band: at most one preparation per tile (not two)."""
-    from agop.kernels import _driver
-    from agop.kernels._tiling import tile_pairs
-
-    X = _images(12, H=8, W=8)
-    ops = _driver.TileOps(K.CNTK(3, depth=2), X, 3, 0, None)
-    calls = []
-    prepare = ops.prepare
-    ops.prepare = lambda x: calls.append(x.shape[0]) or prepare(x)
-    tn, tm, cache, workers = _driver._plan(ops, 12, 12, X.device, 150_000, False, 1)
-    assert not cache and workers == 1 and tn < 12
-    K_tiled = _driver.kernel_matrix(ops, X, X, True, max_memory=150_000, threads=1)
-    pairs = tile_pairs(12, 12, tn, tm, True)
-    # at most one per tile (its columns; a band's rows come with its diagonal tile); one
-    # slot would make it two per tile off the diagonal
-    assert len(pairs) - 3 <= len(calls) <= len(pairs) < 2 * len(pairs) - 6
-    torch.testing.assert_close(K_tiled, K.cntk(X, None, 3, 2), rtol=1e-13, atol=0)
-
-
 def test_run_tiles_raises_a_workers_error_and_covers_every_item():
     from agop.kernels._driver import run_tiles
 

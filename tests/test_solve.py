@@ -136,24 +136,6 @@ def test_cholesky_factor_is_written_into_the_work_buffer():
     torch.testing.assert_close((K + 0.3 * torch.eye(25, dtype=K.dtype)) @ alpha, Y)
 
 
-def test_cholesky_sweep_holds_no_copy_of_the_matrix_beside_its_work_buffer():
-    """The ridge sweep by Cholesky may hold one ``n x n`` work buffer beside ``K``, nothing
-    more (``torch.cholesky_solve`` would copy the factor: a second buffer)."""
-    from agop_book.bench import _PeakRSS, _reset_peak_rss
-
-    if not _reset_peak_rss():
-        pytest.skip("needs Linux's resettable peak resident memory")
-    n, C = 3000, 3
-    g = torch.Generator().manual_seed(0)
-    F = torch.randn(n, 40, generator=g)
-    K = torch.exp(-torch.cdist(F, F) / 10)
-    K_val, Y, Y_val = K[:200].clone(), torch.randn(n, C, generator=g), torch.randn(200, C)
-    with _PeakRSS() as rss:
-        select_ridge(K, Y, K_val, Y_val, [1e-3, 1e-1], method="cholesky")
-    matrix = n * n * K.element_size()
-    assert rss.peak - rss.base < 1.5 * matrix, (rss.peak - rss.base) / matrix
-
-
 # ---------------------------------------------------------------------------------------------
 # Mutation testing (`make mutation`, CONTRIBUTING.md): tests that kill surviving mutants.
 # The jitter is checked against its definition, the smallest eps * scale * 10^j (scale =
