@@ -1,7 +1,6 @@
 """The patch-AGOP engine against the independent brute-force reference, closed forms and
 Monte Carlo limits; CNFM, feature maps, top filters and the null baselines."""
 
-import functools
 import math
 
 import numpy as np
@@ -558,19 +557,6 @@ def test_in_place_activations_do_not_change_the_agop(float64):
         torch.testing.assert_close(a[name], b[name], rtol=1e-12, atol=1e-12)
 
 
-def test_reference_checks_its_explicit_patches(monkeypatch):
-    """Negative control: patches in the wrong order do not reproduce the conv output, and the
-    reference says so instead of differentiating the wrong function."""
-    import agop_book.reference
-
-    model = make("padding")
-    X = torch.randn(2, 3, 14, 14, dtype=torch.float64)
-    real = agop_book.reference.conv_patches
-    monkeypatch.setattr(agop_book.reference, "conv_patches", lambda conv, x: real(conv, x).flip(1))
-    with pytest.raises(AssertionError, match="do not reproduce the conv output"):
-        brute_force_patch_agop(model, X, "0")
-
-
 class ReadsAValue(nn.Module):
     """A forward that reads a number out of a tensor: it cannot run on the meta device."""
 
@@ -623,45 +609,6 @@ class SharedConv(nn.Module):
 
     def forward(self, x):
         return self.fc(torch.tanh(self.conv(torch.tanh(self.conv(x)))).flatten(1))
-
-
-def _explicit_shared_conv_agop(model, X):
-    """The patch-AGOP of ``model.conv`` from ``torch.autograd.functional.jacobian``: per image,
-    the output as a function of the patches of both calls, written out with ``F.unfold`` (the
-    second call's patches are those of the first call's output, plus their own variable)."""
-    W = model.conv.weight.detach().reshape(2, -1)
-    b = model.conv.bias.detach()[:, None]
-    fc = model.fc
-
-    def f(x, D1, D2):  # D1, D2: (q, positions), the offsets of each call's patches
-        U1 = nn.functional.unfold(x[None], 3, padding=1)[0] + D1
-        a1 = torch.tanh(W @ U1 + b).reshape(1, 2, 5, 5)
-        U2 = nn.functional.unfold(a1, 3, padding=1)[0] + D2
-        a2 = torch.tanh(W @ U2 + b)
-        return fc(a2.reshape(1, -1))[0]
-
-    zero = torch.zeros(18, 25, dtype=X.dtype)
-    A = torch.zeros(18, 18, dtype=X.dtype)
-    for x in X:
-        for J in torch.autograd.functional.jacobian(functools.partial(f, x), (zero, zero)):
-            A += torch.einsum("cqj,crj->qr", J, J)  # outputs c, positions j
-    return A / X.shape[0]
-
-
-def test_reference_sums_over_every_call_of_a_shared_conv():
-    """A conv called twice: its patch-AGOP sums over the patches of both calls, the first call's
-    gradient including the path through the second. The brute-force reference and the engine
-    against the explicit Jacobian of the output with respect to both calls' patches."""
-    torch.manual_seed(0)
-    model = SharedConv().double().eval()
-    X = torch.rand(3, 2, 5, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    expected = _explicit_shared_conv_agop(model, X)
-    torch.testing.assert_close(
-        brute_force_patch_agop(model, X, "conv", chunk_size=2), expected, rtol=1e-10, atol=1e-12
-    )
-    torch.testing.assert_close(
-        patch_agop(model, X, device="cpu")["conv"], expected, rtol=1e-10, atol=1e-12
-    )
 
 
 def test_feature_map_and_top_filters_take_numpy_sizes_and_name_bad_ones(float64):

@@ -32,6 +32,10 @@ from torch import nn
 
 import agop.features
 from agop.features import patch_agop
+from agop.kernels import CNTK, _driver
+from agop.kernels._tiling import tile_pairs
+from agop.solve import select_ridge
+from agop.validation import check_finite, check_result
 from agop_book.bench import Result, _PeakRSS, _reset_peak_rss, benchmark
 
 
@@ -110,9 +114,6 @@ def _chunk_rows(size: str) -> Iterator[Result]:
 
 
 def _tile_row(size: str) -> Result:
-    from agop.kernels import CNTK, _driver
-    from agop.kernels._tiling import tile_pairs
-
     g = torch.Generator().manual_seed(0)
     X = torch.rand(12, 2, 8, 8, generator=g, dtype=torch.float64)
     ops = _driver.TileOps(CNTK(3, depth=2), X, 3, 0, None)
@@ -153,8 +154,6 @@ def _peak_row(size: str, problem: str, run: Callable[[], Any], bound_bytes: floa
 
 
 def _finite_row(size: str) -> Result:
-    from agop.validation import check_finite, check_result
-
     K = torch.rand(4000, 4000)
 
     def run() -> None:
@@ -167,8 +166,6 @@ def _finite_row(size: str) -> Result:
 
 
 def _cholesky_row(size: str) -> Result:
-    from agop.solve import select_ridge
-
     n, C = 3000, 3
     g = torch.Generator().manual_seed(0)
     F = torch.randn(n, 40, generator=g)
