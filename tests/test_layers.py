@@ -312,7 +312,7 @@ def units() -> list[str]:
 
 
 def test_stem(unit: str) -> str:
-    """``agop.X`` -> ``X``, ``agop_book.chNN_name`` -> ``chNN``, ``agop_book.X`` -> ``book_X``."""
+    """A module X of agop -> X, a chapter chNN_name of agop_book -> chNN, any other X -> book_X."""
     package, name = unit.split(".")
     if package == "agop":
         return name
@@ -372,10 +372,15 @@ def test_every_test_file_is_a_modules_or_the_projects():
 
 
 def test_the_naming_rule_finds_a_missing_or_stray_file(tmp_path):
-    for name in ("test_rfm_fc.py", "test_ch07_x.py", "test_book_data_loaders.py", "test_misc.py"):
+    for name in (
+        "test_rfm_fc.py",
+        "test_ch07_convergence.py",
+        "test_book_data_loaders.py",
+        "test_lint.py",
+    ):
         (tmp_path / name).write_text("")
     assert test_files("agop.rfm", tmp_path) == ["test_rfm_fc.py"]
-    assert test_files("agop_book.ch07_other_accounts", tmp_path) == ["test_ch07_x.py"]
+    assert test_files("agop_book.ch07_other_accounts", tmp_path) == ["test_ch07_convergence.py"]
     assert test_files("agop_book.data", tmp_path) == ["test_book_data_loaders.py"]
     assert test_files("agop.linalg", tmp_path) == []  # deleted: the module test fails
     assert test_files("agop_book.nets", tmp_path) == []
