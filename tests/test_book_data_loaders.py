@@ -4,6 +4,7 @@ Where torchvision can read the same tiny files (it checks md5 sums only for some
 check is switched off here where it would refuse them) its output is the reference.
 """
 
+import gzip
 import pickle
 import struct
 
@@ -21,6 +22,8 @@ from fake_files import (
 from agop.data import one_hot
 from agop_book import ch05_deep_convrfm as ch05
 from agop_book import data
+from agop_book.data import DataFileError, load_dataset, read_split
+from agop_book.data.readers import read_cifar_batch, read_idx, read_images, read_svhn_mat
 
 
 @pytest.mark.parametrize("name, folder", [("MNIST", "MNIST"), ("FashionMNIST", "FashionMNIST")])
@@ -341,3 +344,94 @@ def test_load_dataset_takes_numpy_sizes_and_checks_its_seed(tmp_path):
         data.load_dataset("mnist", seed=2**64, root=tmp_path)
     with pytest.raises(TypeError, match="image_size must be an integer, got 14.0"):
         data.load_dataset("mnist", image_size=14.0, root=tmp_path)
+
+
+def _idx(path, array):
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+
+
+def test_corrupt_and_truncated_gzip_idx_name_the_file(tmp_path):
+    data = _idx(tmp_path, np.zeros((4, 5, 5), dtype=np.uint8))
+    bad = tmp_path / "bad-idx3-ubyte.gz"
+    bad.write_bytes(b"not gzip at all")
+    with pytest.raises(DataFileError, match=f"{bad}: cannot read it as an IDX file.*BadGzipFile"):
+        read_idx(bad)
+    cut = tmp_path / "cut-idx3-ubyte.gz"
+    cut.write_bytes(gzip.compress(data)[:30])
+    with pytest.raises(DataFileError, match=f"{cut}: cannot read it as an IDX file.*EOFError"):
+        read_idx(cut)
+    with pytest.raises(FileNotFoundError):
+        read_idx(tmp_path / "missing.gz")
+
+
+@pytest.mark.parametrize("cut", [2, 4, 10, 30])
+def test_short_uncompressed_idx_raises_data_file_error(tmp_path, cut):
+    """A plain IDX file cut short (in the magic number, the header or the body) is a
+    DataFileError naming the file, like a truncated .gz, not a bare ValueError."""
+    whole = _idx(tmp_path, np.zeros((4, 5, 5), dtype=np.uint8))
+    path = tmp_path / "short-idx3-ubyte"
+    path.write_bytes(whole[:cut])
+    with pytest.raises(DataFileError, match=str(path)):
+        read_idx(path)
+
+
+def test_cifar_batches_corrupt_truncated_or_out_of_range(tmp_path):
+    good = {"data": np.zeros((2, 3072), dtype=np.uint8), "labels": [0, 1]}
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps(good)[:40])
+    with pytest.raises(DataFileError, match=f"{path}: cannot read it as a CIFAR python batch"):
+        read_cifar_batch(path)
+    path.write_bytes(b"\x80\x04garbage")
+    with pytest.raises(DataFileError, match=str(path)):
+        read_cifar_batch(path)
+    path.write_bytes(pickle.dumps({"data": np.zeros((2, 100), dtype=np.uint8), "labels": [0, 1]}))
+    with pytest.raises(DataFileError, match=f"{path}: cannot read it.*reshape"):
+        read_cifar_batch(path)
+    wide = np.full((2, 3072), 300, dtype=np.int64)  # would wrap to 44 as uint8
+    path.write_bytes(pickle.dumps({"data": wide, "labels": [0, 1]}))
+    with pytest.raises(DataFileError, match=r"integers in 0..255, found values in \[300, 300\]"):
+        read_cifar_batch(path)
+    path.write_bytes(pickle.dumps({"data": good["data"].astype(np.int64), "labels": [0, 1]}))
+    X, y = read_cifar_batch(path)  # in-range integers of another dtype are fine
+    assert X.dtype == np.uint8 and X.shape == (2, 3, 32, 32) and y.tolist() == [0, 1]
+
+
+def test_svhn_mat_corrupt_and_out_of_range(tmp_path):
+    import scipy.io
+
+    path = tmp_path / "train_32x32.mat"
+    path.write_bytes(b"MATLAB 5.0 MAT-file, truncated")
+    with pytest.raises(DataFileError, match=f"{path}: cannot read it as an SVHN .mat file"):
+        read_svhn_mat(path)
+    X = np.full((32, 32, 3, 2), 256.0)
+    scipy.io.savemat(path, {"X": X, "y": np.array([[1], [2]])})
+    with pytest.raises(DataFileError, match="integers in 0..255"):
+        read_svhn_mat(path)
+
+
+def test_unreadable_image_names_the_file(tmp_path):
+    path = tmp_path / "00000.ppm"
+    path.write_bytes(b"P6\n32 32\n255\n" + bytes(100))  # truncated pixel data
+    with pytest.raises(DataFileError, match=f"{path}: cannot read it as an image"):
+        read_images([str(path)], 8)
+
+
+def test_labels_out_of_range_fail_on_loading(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for part, n in (("train", 6), ("t10k", 4)):
+        (raw / f"{part}-images-idx3-ubyte").write_bytes(_idx(raw, np.zeros((n, 28, 28))))
+        (raw / f"{part}-labels-idx1-ubyte").write_bytes(
+            _idx(raw, np.array([0, 1, 12, 3, 4, 5][:n]))
+        )
+    for call in (
+        lambda: load_dataset("mnist", root=tmp_path, device="cpu"),
+        lambda: read_split("mnist", root=tmp_path),
+    ):
+        with pytest.raises(
+            DataFileError,
+            match=r"MNIST train labels under .* must lie in 0..9; "
+            r"1 do not \(e.g. \[12\]\)",
+        ):
+            call()

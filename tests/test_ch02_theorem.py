@@ -6,6 +6,7 @@ import torch
 
 from agop.patches import extract_patches
 from agop_book import ch02_theorem as T
+from agop_book.ch02_theorem import check_theorem
 
 ETA = 0.05
 
@@ -214,3 +215,18 @@ def test_bad_input_raises_clear_errors():
         T.closed_form_v(T.TheoremNet(2, 7, upper_noise=0.1))
     with pytest.raises(ValueError, match="zero matrix"):
         T.proportionality(torch.eye(3), torch.zeros(3, 3))
+
+
+@pytest.mark.parametrize("scale, eta", [(255.0, 0.02), (1.0, 1e6)])
+def test_saturated_theorem_check_says_why(scale, eta):
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(16, 1, 6, 6, generator=g, dtype=torch.float64) * scale
+    y = torch.randn(16, generator=g, dtype=torch.float64)
+    with pytest.raises(
+        ValueError,
+        match=r"pre-activations W_1 x\[j\] reach .*tanh' is 0.*"
+        r"Scale X to \[0, 1\] or lower eta",
+    ):
+        check_theorem(X, y, eta=eta)
+    res = check_theorem(X, y, eta=eta, on_data=False)  # at x = 0 the theorem still holds
+    assert res.at_zero["pearson"] == pytest.approx(1.0, abs=1e-9)

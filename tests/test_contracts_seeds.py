@@ -371,7 +371,7 @@ NOT_RUN = {
     "agop_book.bench.scaling.scaling_curve": "a timed benchmark in subprocesses",
     "agop_book.notebook.environment_report": "its **seeds only print the seeds the caller used",
     "agop_book.ch01_ansatz.seed_gaps": "draws nothing: it calls run(seed) for each seed and "
-    "pairs the tables by seed (tests/test_pretrained.py checks it on planted tables)",
+    "pairs the tables by seed (tests/test_ch01_ansatz.py checks it on planted tables)",
     "agop_book.ch01_ansatz.SeedGaps": "a record of seed_gaps' result; its seeds field "
     "labels the rows",
 }

@@ -1,7 +1,6 @@
 """The patch-AGOP engine against the independent brute-force reference, closed forms and
 Monte Carlo limits; CNFM, feature maps, top filters and the null baselines."""
 
-import functools
 import math
 
 import numpy as np
@@ -10,6 +9,7 @@ import torch
 from torch import nn
 
 from agop.features import (
+    FilterSpace,
     cnfm,
     feature_map,
     haar_rotations,
@@ -18,7 +18,6 @@ from agop.features import (
     patch_agop,
 )
 from agop.linalg import correlation, psd_power
-from agop_book.ch01_ansatz import ansatz_table
 from agop_book.reference import brute_force_patch_agop
 from agop_book.views import top_filters
 
@@ -145,61 +144,6 @@ def test_selected_outputs_and_layers():
     torch.testing.assert_close(
         sum(parts), patch_agop(model, X, layers="c1", device="cpu")["c1"], rtol=1e-12, atol=1e-14
     )
-
-
-def test_default_chunks_follow_the_memory_bound():
-    model = make("residual-zeros")
-    X = torch.randn(7, 3, 14, 14, dtype=torch.float64)
-    calls = []
-    handle = model.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
-    a = patch_agop(model, X, device="cpu")
-    assert calls == [1, 7]  # a one-image probe, then all images in one chunk
-    calls.clear()
-    per_image = 2 * 8 * (4 * 14 * 14 * 2 + 6 * 6 * 6)  # twice the conv outputs, in bytes
-    b = patch_agop(model, X, device="cpu", max_memory=3 * per_image)
-    assert calls == [1, 3, 3, 1]
-    handle.remove()
-    for name in a:
-        torch.testing.assert_close(a[name], b[name], rtol=1e-12, atol=1e-14)
-
-
-def test_cpu_chunks_keep_the_conv_outputs_within_the_cache(monkeypatch):
-    """On the CPU a chunk's conv outputs stay within max(cache / 2, weight bytes)."""
-    import agop.features
-
-    model = make("residual-zeros")
-    X = torch.randn(7, 3, 14, 14, dtype=torch.float64)
-    per_image = 8 * (4 * 14 * 14 * 2 + 6 * 6 * 6)  # the conv outputs, once, in bytes
-    weights = 8 * sum(p.numel() for p in model.parameters())
-    assert weights < per_image  # so the cache decides first
-    calls = []
-    handle = model.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
-    monkeypatch.setattr(agop.features, "_last_level_cache", lambda: 2 * (3 * per_image + 1))
-    a = patch_agop(model, X, device="cpu")
-    assert calls == [1, 3, 3, 1]
-    calls.clear()
-    monkeypatch.setattr(agop.features, "_last_level_cache", lambda: 2 * (2 * per_image + 1))
-    b = patch_agop(model, X, device="cpu")
-    assert calls == [1, 2, 2, 2, 1]
-    calls.clear()
-    handle.remove()
-    # many weights on small outputs: the weights decide
-    wide = nn.Sequential(nn.Conv2d(3, 64, 3), nn.Flatten(), nn.Linear(256, 2)).double().eval()
-    handle = wide.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
-    monkeypatch.setattr(agop.features, "_last_level_cache", lambda: 0)
-    patch_agop(wide, torch.randn(13, 3, 4, 4, dtype=torch.float64), device="cpu")
-    assert calls == [1, 9, 4]  # (64 * 28 + 256 * 2 + 2) // (64 * 2 * 2) = 9 images
-    handle.remove()
-    for name in a:
-        torch.testing.assert_close(a[name], b[name], rtol=1e-12, atol=1e-14)
-
-
-def test_last_level_cache_is_read_or_falls_back(monkeypatch):
-    from agop.runtime import _last_level_cache
-
-    assert _last_level_cache() >= 2**16  # every machine we run on has one of at least 64 KB
-    monkeypatch.setattr("builtins.open", lambda *a, **k: (_ for _ in ()).throw(OSError()))
-    assert _last_level_cache(fallback=12345) == 12345
 
 
 def test_chunking_does_not_change_the_result():
@@ -580,11 +524,6 @@ def test_layer_correlations_match_correlation():
     )
 
 
-def _pearson(A, B):
-    a, b = A.flatten() - A.mean(), B.flatten() - B.mean()
-    return float(a @ b / (a.norm() * b.norm()))
-
-
 def _cosine(A, B):
     return float((A * B).sum() / (A.norm() * B.norm()))
 
@@ -594,45 +533,6 @@ def _power(A, power):
     import scipy.linalg
 
     return torch.as_tensor(np.real(scipy.linalg.fractional_matrix_power(A.numpy(), power)))
-
-
-def test_ansatz_table_rows():
-    """Trained and initial columns come from their own models and AGOPs (two differently
-    seeded networks here), each the similarity of W^T W with AGOP^power computed by hand."""
-    model = make("padding")
-    torch.manual_seed(11)  # another draw of the same architecture
-    init_model = sequential(padding=1)
-    init_model(torch.zeros(1, 3, 14, 14))  # materialise the lazy read-out
-    init_model = init_model.double().eval()
-    X = torch.randn(3, 3, 14, 14, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
-    agops = patch_agop(model, X, device="cpu")
-    factors = patch_agop(model, X, device="cpu", factored=True)
-    agops = {n: f.dense() for n, f in factors.items()}
-    inner = {n: f.G for n, f in factors.items()}
-    init_agops = patch_agop(init_model, X, device="cpu")
-    rows = ansatz_table(
-        model, agops, init_model=init_model, init_agops=init_agops, n_draws=5, G=inner
-    ).records()
-    assert len(rows) == 2 * 2 * 2  # layers x powers x kinds
-    similarity = {"pearson": _pearson, "cosine": _cosine}
-    for r in rows:
-        sim, name, power = similarity[r["kind"]], r["layer"], r["power"]
-        W = dict(model.named_modules())[name].weight.detach().flatten(1)
-        W0 = dict(init_model.named_modules())[name].weight.detach().flatten(1)
-        assert r["trained"] == pytest.approx(sim(W.T @ W, _power(agops[name], power)), abs=1e-8)
-        assert r["init"] == pytest.approx(sim(W0.T @ W0, _power(init_agops[name], power)), abs=1e-8)
-        assert abs(r["init"] - r["trained"]) > 1e-3  # the two columns are not one model's
-        assert r["cnfm_init"] == pytest.approx(sim(W0.T @ W0, W.T @ W), abs=1e-8)
-        nulls = null_baselines(
-            dict(model.named_modules())[name], n_draws=5, power=power, G=inner[name]
-        )[r["kind"]]
-        assert r["null_mean"] == nulls["random_mean"]
-        assert r["spectrum_margin"] == pytest.approx(
-            (r["trained"] - nulls["spectrum_mean"]) / nulls["spectrum_std"]
-        )
-        assert r["margin"] == pytest.approx((r["trained"] - r["null_mean"]) / r["null_std"])
-    without = ansatz_table(model, agops, n_draws=5).records()
-    assert all(r["init"] is None for r in without)
 
 
 def test_in_place_activations_do_not_change_the_agop(float64):
@@ -655,19 +555,6 @@ def test_in_place_activations_do_not_change_the_agop(float64):
     a, b = patch_agop(net(True), X, device="cpu"), patch_agop(net(False), X, device="cpu")
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-12, atol=1e-12)
-
-
-def test_reference_checks_its_explicit_patches(monkeypatch):
-    """Negative control: patches in the wrong order do not reproduce the conv output, and the
-    reference says so instead of differentiating the wrong function."""
-    import agop_book.reference
-
-    model = make("padding")
-    X = torch.randn(2, 3, 14, 14, dtype=torch.float64)
-    real = agop_book.reference.conv_patches
-    monkeypatch.setattr(agop_book.reference, "conv_patches", lambda conv, x: real(conv, x).flip(1))
-    with pytest.raises(AssertionError, match="do not reproduce the conv output"):
-        brute_force_patch_agop(model, X, "0")
 
 
 class ReadsAValue(nn.Module):
@@ -724,45 +611,6 @@ class SharedConv(nn.Module):
         return self.fc(torch.tanh(self.conv(torch.tanh(self.conv(x)))).flatten(1))
 
 
-def _explicit_shared_conv_agop(model, X):
-    """The patch-AGOP of ``model.conv`` from ``torch.autograd.functional.jacobian``: per image,
-    the output as a function of the patches of both calls, written out with ``F.unfold`` (the
-    second call's patches are those of the first call's output, plus their own variable)."""
-    W = model.conv.weight.detach().reshape(2, -1)
-    b = model.conv.bias.detach()[:, None]
-    fc = model.fc
-
-    def f(x, D1, D2):  # D1, D2: (q, positions), the offsets of each call's patches
-        U1 = nn.functional.unfold(x[None], 3, padding=1)[0] + D1
-        a1 = torch.tanh(W @ U1 + b).reshape(1, 2, 5, 5)
-        U2 = nn.functional.unfold(a1, 3, padding=1)[0] + D2
-        a2 = torch.tanh(W @ U2 + b)
-        return fc(a2.reshape(1, -1))[0]
-
-    zero = torch.zeros(18, 25, dtype=X.dtype)
-    A = torch.zeros(18, 18, dtype=X.dtype)
-    for x in X:
-        for J in torch.autograd.functional.jacobian(functools.partial(f, x), (zero, zero)):
-            A += torch.einsum("cqj,crj->qr", J, J)  # outputs c, positions j
-    return A / X.shape[0]
-
-
-def test_reference_sums_over_every_call_of_a_shared_conv():
-    """A conv called twice: its patch-AGOP sums over the patches of both calls, the first call's
-    gradient including the path through the second. The brute-force reference and the engine
-    against the explicit Jacobian of the output with respect to both calls' patches."""
-    torch.manual_seed(0)
-    model = SharedConv().double().eval()
-    X = torch.rand(3, 2, 5, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    expected = _explicit_shared_conv_agop(model, X)
-    torch.testing.assert_close(
-        brute_force_patch_agop(model, X, "conv", chunk_size=2), expected, rtol=1e-10, atol=1e-12
-    )
-    torch.testing.assert_close(
-        patch_agop(model, X, device="cpu")["conv"], expected, rtol=1e-10, atol=1e-12
-    )
-
-
 def test_feature_map_and_top_filters_take_numpy_sizes_and_name_bad_ones(float64):
     """np.int64 kernel sizes (from a numpy grid) are ints; chunk_size=0 failed with "range() arg
     3 must not be zero", zero-channel images deep inside."""
@@ -783,3 +631,97 @@ def test_feature_map_and_top_filters_take_numpy_sizes_and_name_bad_ones(float64)
         top_filters(A, 2.0, 2, 3)
     with pytest.raises(ValueError, match="chunk_size must be a positive integer, got 0"):
         brute_force_patch_agop(SharedConv().double(), torch.zeros(1, 2, 5, 5), "conv", chunk_size=0)
+
+
+def images(n=12, c=1, size=6, seed=0, dtype=torch.float64):
+    return torch.rand(n, c, size, size, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+def small_cnn(seed=0):
+    torch.manual_seed(seed)
+    return (
+        nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(32, 3)).double().eval()
+    )
+
+
+class _Detached(nn.Module):
+    """A frozen first block written with .detach() or torch.no_grad() inside forward."""
+
+    def __init__(self, how):
+        super().__init__()
+        torch.manual_seed(0)
+        self.how = how
+        self.c1 = nn.Conv2d(1, 2, 3).double()
+        self.c2 = nn.Conv2d(2, 2, 1).double()
+        self.fc = nn.Linear(32, 2).double()
+
+    def forward(self, x):
+        if self.how == "detach":
+            h = self.c1(x).detach()
+        else:
+            with torch.no_grad():
+                h = self.c1(x)
+        return self.fc(self.c2(h).flatten(1))
+
+
+@pytest.mark.parametrize("how", ["detach", "no_grad"])
+def test_a_conv_outside_autograd_is_an_error_naming_it(how):
+    model = _Detached(how).eval()
+    X = images()
+    with pytest.raises(
+        ValueError,
+        match="layer 'c1': its output does not reach the model's output through autograd",
+    ):
+        patch_agop(model, X)
+    # the layers after it are fine, and equal the brute-force reference
+    A = patch_agop(model, X, layers=["c2"])["c2"]
+    ref = brute_force_patch_agop(model, X, "c2")
+    torch.testing.assert_close(A, ref.to(A.dtype))
+
+
+def test_patch_agop_under_inference_mode_matches_the_plain_call():
+    model, X = small_cnn(), images()
+    plain = patch_agop(model, X)
+    with torch.inference_mode():
+        X_inf = images()
+        inside = patch_agop(model, X_inf)
+    for name in plain:
+        torch.testing.assert_close(inside[name], plain[name], rtol=0, atol=0)
+    with torch.no_grad():
+        torch.testing.assert_close(patch_agop(model, X)["0"], plain["0"], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(max_memory=0), "max_memory must be a positive integer"),
+        (dict(max_memory=-5), "max_memory must be a positive integer"),
+        (dict(chunk_size=True), "chunk_size must be an integer, got True"),
+        (dict(chunk_size=0), "chunk_size must be a positive integer"),
+        (dict(layers=0), "layers must be None, a layer name or module, or a list"),
+        (dict(sketch=0), "sketch must be a positive integer"),
+        (dict(sketch=2.0), "sketch must be an integer"),
+        (dict(seed=-1), "seed must be a non-negative integer"),
+    ],
+)
+def test_patch_agop_arguments(kw, match):
+    with pytest.raises(ValueError, match=match):
+        patch_agop(small_cnn(), images(), **kw)
+
+
+@pytest.mark.parametrize("k_out,c,k,groups", [(5, 3, 3, 1), (40, 3, 3, 1), (8, 2, 3, 2)])
+def test_filter_space_similarities_equal_full_matrices(k_out, c, k, groups):
+    conv = nn.Conv2d(c * groups, k_out, k, groups=groups).double()
+    g = torch.Generator().manual_seed(0)
+    B = torch.randn(groups, k_out // groups, k_out // groups, generator=g, dtype=torch.float64)
+    G = B @ B.transpose(1, 2) + 0.1 * torch.eye(k_out // groups, dtype=torch.float64)
+    Wg = conv.weight.detach().reshape(groups, k_out // groups, -1)
+    A = torch.einsum("gkq,gkl,glr->qr", Wg, G, Wg)  # W^T G W, summed over groups
+    M = cnfm(conv)
+    expected = (
+        correlation(M, A),
+        correlation(M, A, "cosine"),
+        correlation(M, psd_power(A, 0.5)),
+        correlation(M, psd_power(A, 0.5), "cosine"),
+    )
+    np.testing.assert_allclose(FilterSpace(conv).similarities(G), expected, atol=1e-6)

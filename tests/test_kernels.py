@@ -474,27 +474,6 @@ def test_worker_threads_share_tiles_without_changing_the_result(name, budget):
     assert torch.get_num_threads() == before
 
 
-def test_symmetric_matrix_without_cache_prepares_each_column_tile_once_per_row_band():
-    """Without the patch cache, a worker keeps its row tile's data while it moves along the
-    row band: at most one preparation per tile (not two)."""
-    from agop.kernels import _driver
-    from agop.kernels._tiling import tile_pairs
-
-    X = _images(12, H=8, W=8)
-    ops = _driver.TileOps(K.CNTK(3, depth=2), X, 3, 0, None)
-    calls = []
-    prepare = ops.prepare
-    ops.prepare = lambda x: calls.append(x.shape[0]) or prepare(x)
-    tn, tm, cache, workers = _driver._plan(ops, 12, 12, X.device, 150_000, False, 1)
-    assert not cache and workers == 1 and tn < 12
-    K_tiled = _driver.kernel_matrix(ops, X, X, True, max_memory=150_000, threads=1)
-    pairs = tile_pairs(12, 12, tn, tm, True)
-    # at most one per tile (its columns; a band's rows come with its diagonal tile); one
-    # slot would make it two per tile off the diagonal
-    assert len(pairs) - 3 <= len(calls) <= len(pairs) < 2 * len(pairs) - 6
-    torch.testing.assert_close(K_tiled, K.cntk(X, None, 3, 2), rtol=1e-13, atol=0)
-
-
 def test_run_tiles_raises_a_workers_error_and_covers_every_item():
     from agop.kernels._driver import run_tiles
 
@@ -534,3 +513,45 @@ def test_opposite_patches_have_angle_pi(dtype):
         K_opposite = K.cntk(X, -X, 3, 1, kind=kind).diagonal()
         scale = K.cntk(X, X, 3, 1, kind=kind).diagonal()
         assert (K_opposite.abs() <= 1e-6 * scale).all(), kind
+
+
+def images(n=12, c=1, size=6, seed=0, dtype=torch.float64):
+    return torch.rand(n, c, size, size, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+def test_kernel_arguments():
+    X = images()
+    with pytest.raises(ValueError, match="padding must be an integer, got True"):
+        K.laplace(X, None, 3, padding=True)
+    with pytest.raises(ValueError, match="bandwidth must be a finite number"):
+        K.laplace(X, None, 3, bandwidth=float("nan"))
+    with pytest.raises(ValueError, match="bandwidth must be a positive number"):
+        K.laplace(X, None, 3, bandwidth=0)
+    with pytest.raises(ValueError, match="depth must be an integer"):
+        K.cntk(X, None, 3, 2.0)
+    assert K.cntk(X, None, 3, 1, kind="NTK").shape == (12, 12)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda X: K.cntk(X, None, 3, 2),
+        lambda X: K.cnngp(X, None, 3),
+        lambda X: K.laplace(X, None, 3),
+        lambda X: K.cntk_agop(X, X, torch.ones(len(X)), 3, 1),
+        lambda X: K.cnngp_agop(X, X, torch.ones(len(X)), 3),
+        lambda X: K.laplace_agop(X, X, torch.ones(len(X)), 3),
+    ],
+    ids=["cntk", "cnngp", "laplace", "cntk_agop", "cnngp_agop", "laplace_agop"],
+)
+def test_kernels_near_the_float_range_raise_instead_of_returning_nan(fn):
+    X = images(6, dtype=torch.float32) * 1e20
+    X[0, 0, 0, 0] = 1e20
+    with pytest.raises(
+        ValueError,
+        match=r"is not finite: .*overflow in torch.float32.*"
+        r"max \|X\| = 1e\+20.*Rescale X and Z",
+    ):
+        fn(X)
+    fn(X.double())  # float64 holds it: no error, and
+    assert bool(torch.isfinite(fn(X.double())).all())

@@ -1,4 +1,4 @@
-"""The dependencies point one way: the library ``agop`` (engine -> estimators) -> the book's
+"""The packages' namespaces resolve, and the dependencies point one way: the library ``agop`` (engine -> estimators) -> the book's
 package ``agop_book`` (shared helpers -> chapter modules -> benchmarks). Every import statement
 of every module of both packages (function-local ones too) is read with ``ast``; no module
 imports one of a higher layer, ``agop`` imports nothing from ``agop_book``, and a chapter
@@ -8,6 +8,7 @@ dependencies listed in ``LOCAL_IMPORTS`` only."""
 import ast
 import importlib
 import pkgutil
+import re
 import sys
 from pathlib import Path
 
@@ -264,3 +265,122 @@ def test_import_agop_book_stays_light():
     lines = out.stdout.split("\n")
     assert lines[0] == "[]", out.stdout + out.stderr
     assert "agop_book.ch02_theorem" in lines[1], out.stdout + out.stderr
+
+
+def test_unknown_attribute():
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        agop.no_such_thing  # noqa: B018
+
+
+def test_every_public_name_resolves():
+    for name in agop.__all__:
+        assert getattr(agop, name) is not None, name
+
+
+# --------------------------------------------------------------------------------------------
+# Tests mirror the source tree (CONTRIBUTING.md, "Where a module's tests live")
+# --------------------------------------------------------------------------------------------
+
+TESTS = Path(__file__).resolve().parent
+#: test files named after no module: contracts across modules, and the project as a whole
+PROJECT_TESTS = {
+    "test_book.py",  # the book's sources and build
+    "test_chapter_cells.py",
+    "test_docstrings.py",
+    "test_execute.py",  # tools/execute.py
+    "test_layers.py",
+    "test_lint.py",
+    "test_notebooks.py",
+    "test_pointers.py",
+    "test_project_files.py",
+    "test_properties.py",  # Hypothesis over the validators and the kernels
+    "test_widget_versions.py",  # the explorers with the installed ipywidgets
+    "test_widget_views.py",
+}
+#: modules without a test file of their own yet, and where they run instead
+NOT_YET = {"agop_book.plots", "agop_book.ch06_local_signals"}
+
+
+def units() -> list[str]:
+    """Every public module and subpackage directly under ``agop`` and ``agop_book``."""
+    return sorted(
+        f"{package.__name__}.{info.name}"
+        for package in (agop, agop_book)
+        for info in pkgutil.iter_modules(package.__path__)
+        if not info.name.startswith("_")
+    )
+
+
+def test_stem(unit: str) -> str:
+    """A module X of agop -> X, a chapter chNN_name of agop_book -> chNN, any other X -> book_X."""
+    package, name = unit.split(".")
+    if package == "agop":
+        return name
+    return name[:4] if re.fullmatch(r"ch\d\d_\w+", name) else f"book_{name}"
+
+
+test_stem.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+def test_files(unit: str, folder: Path = TESTS) -> list[str]:
+    stem = test_stem(unit)
+    return sorted(
+        p.name for p in folder.glob("test_*.py") if re.fullmatch(rf"test_{stem}(_\w+)?\.py", p.name)
+    )
+
+
+test_files.__test__ = False  # type: ignore[attr-defined]
+
+
+def contributing_table() -> dict[str, list[str]]:
+    text = (ROOT.parent / "CONTRIBUTING.md").read_text()
+    rows = re.findall(r"^\| `((?:agop|agop_book)\.\w+)` \| (.*) \|$", text, flags=re.M)
+    return {
+        module: []
+        if files.startswith("none yet")
+        else sorted(re.findall(r"`tests/(test_\w+\.py)`", files))
+        for module, files in rows
+    }
+
+
+@pytest.mark.parametrize("unit", units())
+def test_every_module_has_its_test_file_listed_in_contributing(unit):
+    table = contributing_table()
+    assert unit in table, f"CONTRIBUTING.md's table of test files has no row for {unit}"
+    found = test_files(unit)
+    if unit in NOT_YET:
+        assert not found, f"{unit} has {found}: list them and drop it from NOT_YET"
+        assert table[unit] == [], f"{unit} is listed with {table[unit]} but has no test file"
+        return
+    assert found, f"{unit} has no tests/test_{test_stem(unit)}*.py"
+    assert table[unit] == found, (
+        f"CONTRIBUTING.md lists {table[unit]} for {unit}, tests/ has {found}"
+    )
+
+
+def test_every_test_file_is_a_modules_or_the_projects():
+    owned = {name for unit in units() for name in test_files(unit)}
+    stray = sorted(
+        p.name
+        for p in TESTS.glob("test_*.py")
+        if p.name not in owned
+        and p.name not in PROJECT_TESTS
+        and not p.name.startswith("test_contracts_")
+    )
+    assert not stray, f"test files named after no module (see CONTRIBUTING.md): {stray}"
+    assert set(contributing_table()) == set(units())
+
+
+def test_the_naming_rule_finds_a_missing_or_stray_file(tmp_path):
+    for name in (
+        "test_rfm_fc.py",
+        "test_ch07_convergence.py",
+        "test_book_data_loaders.py",
+        "test_lint.py",
+    ):
+        (tmp_path / name).write_text("")
+    assert test_files("agop.rfm", tmp_path) == ["test_rfm_fc.py"]
+    assert test_files("agop_book.ch07_other_accounts", tmp_path) == ["test_ch07_convergence.py"]
+    assert test_files("agop_book.data", tmp_path) == ["test_book_data_loaders.py"]
+    assert test_files("agop.linalg", tmp_path) == []  # deleted: the module test fails
+    assert test_files("agop_book.nets", tmp_path) == []

@@ -1,12 +1,15 @@
 """ConvRFM: it finds a planted patch direction, its rounds are Algorithm 1, and it is a
 well-behaved scikit-learn classifier on image tensors."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 
+from agop import kernels as K
 from agop.linalg import psd_sqrt
 from agop.patches import extract_patches
 from agop.rfm import ConvRFM, normalize_feature_matrix, rfm_iterations
@@ -396,3 +399,92 @@ def test_fit_and_predict_check_once_and_decompose_each_metric_once(kernel, monke
     model.best_iter_ = rounds  # a learned metric, not the identity
     model.predict(X)
     assert calls == {"eigh": 1, "eigvalsh": 0, "images": 1}
+
+
+def images(n=12, c=1, size=6, seed=0, dtype=torch.float64):
+    return torch.rand(n, c, size, size, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+def test_estimator_kernel_names_are_case_insensitive():
+    X, y = images(), np.arange(12) % 2
+    cntk = ConvRFM(kernel="CNTK", depth=2, patch_size=3, n_iter=0, **FAST, random_state=0).fit(X, y)
+    assert cntk.kernel_.depth == 2
+    lap = ConvRFM(
+        kernel="Laplace", bandwidth=0.5, patch_size=3, n_iter=0, **FAST, random_state=0
+    ).fit(X, y)
+    assert lap.kernel_.bandwidth == 0.5
+    ref = ConvRFM(
+        kernel="laplace", bandwidth=0.5, patch_size=3, n_iter=0, **FAST, random_state=0
+    ).fit(X, y)
+    np.testing.assert_array_equal(lap.decision_function(X), ref.decision_function(X))
+    assert K.get_kernel("LAPLACE", patch_size=3) == K.Laplace(3)
+    assert K.get_kernel("cntk", patch_size=3, kind="NNGP")(X).shape == (12, 12)
+
+
+def test_arguments_a_kernel_does_not_use_are_rejected():
+    X, y = images(), np.arange(12) % 2
+    with pytest.raises(ValueError, match="bandwidth does not apply to the 'cntk' kernel"):
+        ConvRFM(kernel="cntk", bandwidth=0.5, patch_size=3, n_iter=0, **FAST, random_state=0).fit(
+            X, y
+        )
+    with pytest.raises(ValueError, match="depth does not apply to the 'laplace' kernel"):
+        ConvRFM(kernel="laplace", depth=2, patch_size=3, n_iter=0, **FAST, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="bandwidth does not apply to the 'cnngp' kernel"):
+        K.get_kernel("cnngp", patch_size=3, bandwidth=2.0)
+
+
+def test_kernel_object_with_conflicting_estimator_arguments_warns():
+    X, y = images(), np.arange(12) % 2
+    with pytest.warns(UserWarning, match="patch_size=5 is ignored.*Laplace has patch_size=3"):
+        model = ConvRFM(kernel=K.Laplace(3), patch_size=5, n_iter=0, **FAST, random_state=0).fit(
+            X, y
+        )
+    assert model.kernel_.patch_size == 3
+    with pytest.warns(UserWarning, match="bandwidth=0.5 is ignored"):
+        ConvRFM(
+            kernel=K.Laplace(3), patch_size=3, bandwidth=0.5, n_iter=0, **FAST, random_state=0
+        ).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # agreeing arguments: no warning
+        ConvRFM(
+            kernel=K.Laplace(3, bandwidth=2.0),
+            patch_size=3,
+            bandwidth=2.0,
+            n_iter=0,
+            **FAST,
+            random_state=0,
+        ).fit(X, y)
+
+
+def test_grid_search_over_numpy_arange():
+    X, y = images(16), np.arange(16) % 2
+    grid = GridSearchCV(
+        ConvRFM(kernel="laplace", n_iter=0, **FAST, random_state=0),
+        {"patch_size": np.arange(1, 5, 2)},
+        cv=2,
+    ).fit(X, y)
+    assert grid.best_params_["patch_size"] in (1, 3)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(dtype=torch.int32), "dtype must be one of.*images would be truncated"),
+        (dict(dtype="float8?"), "dtype must be a floating torch dtype"),
+        (dict(ridges=0.1), r"ridges must be a non-empty sequence.*pass \[0.1\]"),
+        (dict(ridges=[1e-3, float("nan")]), r"ridges\[1\] must be a finite number"),
+        (dict(padding=True), "padding must be an integer, got True"),
+        (dict(patch_size=4), "patch_size must be a positive odd integer"),
+        (dict(n_iter=1.0), "n_iter must be an integer"),
+        (dict(validation_fraction=1.0), "validation_fraction must lie in"),
+        (dict(normalize="l2"), "normalize must be one of"),
+        (dict(power=0), "power must be a positive number"),
+        (dict(max_memory=0), "max_memory must be a positive integer"),
+        (dict(agop_samples=True), "agop_samples must be an integer"),
+    ],
+)
+def test_estimator_parameters_are_checked_before_fitting(params, match):
+    X, y = images(), np.arange(12) % 2
+    kw = dict(kernel="laplace", patch_size=3, n_iter=0, **FAST, random_state=0) | params
+    with pytest.raises(ValueError, match=match):
+        ConvRFM(**kw).fit(X, y)

@@ -1,5 +1,6 @@
 """Ridge regression: Cholesky, one eigendecomposition for a sweep, validation selection."""
 
+import re
 import warnings
 
 import pytest
@@ -65,7 +66,6 @@ def test_not_positive_definite():
         alpha = ridge(singular, Y, 0.0)
     # alpha solves the jittered system with the jitter the warning reports (to 3 digits), to
     # the backward error of a Cholesky solve: that system's condition number is ~1e17
-    import re
 
     jitter = float(re.search(r"jitter of ([0-9.e+-]+)", str(record[0].message)).group(1))
     shifted = singular + jitter * torch.eye(30, dtype=K.dtype)
@@ -134,24 +134,6 @@ def test_cholesky_factor_is_written_into_the_work_buffer():
     L = work.mT.tril()
     torch.testing.assert_close(L @ L.T, K + 0.3 * torch.eye(25, dtype=K.dtype))
     torch.testing.assert_close((K + 0.3 * torch.eye(25, dtype=K.dtype)) @ alpha, Y)
-
-
-def test_cholesky_sweep_holds_no_copy_of_the_matrix_beside_its_work_buffer():
-    """The ridge sweep by Cholesky may hold one ``n x n`` work buffer beside ``K``, nothing
-    more (``torch.cholesky_solve`` would copy the factor: a second buffer)."""
-    from agop_book.bench import _PeakRSS, _reset_peak_rss
-
-    if not _reset_peak_rss():
-        pytest.skip("needs Linux's resettable peak resident memory")
-    n, C = 3000, 3
-    g = torch.Generator().manual_seed(0)
-    F = torch.randn(n, 40, generator=g)
-    K = torch.exp(-torch.cdist(F, F) / 10)
-    K_val, Y, Y_val = K[:200].clone(), torch.randn(n, C, generator=g), torch.randn(200, C)
-    with _PeakRSS() as rss:
-        select_ridge(K, Y, K_val, Y_val, [1e-3, 1e-1], method="cholesky")
-    matrix = n * n * K.element_size()
-    assert rss.peak - rss.base < 1.5 * matrix, (rss.peak - rss.base) / matrix
 
 
 # ---------------------------------------------------------------------------------------------
@@ -306,3 +288,28 @@ def test_sweep_raises_round_off_eigenvalues_to_the_rank_tolerance():
     with pytest.raises(ValueError, match="is zero"):
         RidgeSweep(torch.zeros(3, 3, dtype=torch.float64)).solve(Y[:3], 0.0)
     torch.testing.assert_close(RidgeSweep(torch.eye(4, dtype=torch.float64)).solve(Y, 0.0), Y)
+
+
+def test_solvers_never_return_nan():
+    with pytest.raises(ValueError, match="K \\+ ridge\\*I is zero"):
+        RidgeSweep(torch.zeros(3, 3)).solve(torch.ones(3), 0)
+    assert torch.equal(
+        RidgeSweep(torch.zeros(3, 3)).solve(torch.ones(3), 2.0), torch.full((3,), 0.5)
+    )
+    with pytest.raises(ValueError, match="K must be symmetric"):
+        ridge(torch.tensor([[2.0, 1.0], [0.0, 2.0]]), torch.ones(2), 0.1)
+    with pytest.raises(ValueError, match="K must be symmetric"):
+        RidgeSweep(torch.tensor([[2.0, 1.0], [0.0, 2.0]]))
+    with pytest.raises(ValueError, match="ridge must be a finite number"):
+        ridge(torch.eye(2), torch.ones(2), float("nan"))
+    tiny = torch.eye(3, dtype=torch.float64) * 1e-310  # subnormal: 1/K overflows
+    with pytest.raises(ValueError, match=r"dual_coef = \(K \+ ridge I\)\^\{-1\} Y is not finite"):
+        ridge(tiny, torch.ones(3, dtype=torch.float64), 0.0, jitter=False)
+    with pytest.raises(ValueError, match="is not finite"):
+        select_ridge(
+            tiny,
+            torch.ones(3, dtype=torch.float64),
+            tiny,
+            torch.ones(3, dtype=torch.float64),
+            [0.0],
+        )

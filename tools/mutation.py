@@ -36,10 +36,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Tests that every estimator answers to: argument checks, failed fits, options against references.
+# Tests that every estimator answers to: input contracts, failed fits, options against references,
+# seeds (each estimator's own argument checks are in its test file).
 ESTIMATOR_TESTS = [
-    "tests/test_validation.py",
-    "tests/test_failed_fit.py",
+    "tests/test_contracts_inputs.py",
+    "tests/test_contracts_failed_fit.py",
     "tests/test_contracts_options.py",
     "tests/test_contracts_seeds.py",
 ]
@@ -51,11 +52,18 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "edges": ("agop_book/ch04_edges.py", ["tests/test_ch04_edges.py"]),
     "local_signals": (
         "agop_book/ch05_deep_convrfm.py",
-        ["tests/test_data.py", "tests/test_baseline.py"],
+        [
+            "tests/test_ch05_tasks.py",
+            "tests/test_ch05_comparison.py",
+            "tests/test_ch05_deep_convrfm.py",
+        ],
     ),
     "rfm": ("agop/rfm.py", ["tests/test_rfm.py", "tests/test_rfm_fc.py", *ESTIMATOR_TESTS]),
     "deep_rfm": ("agop/deep_rfm.py", ["tests/test_deep_rfm.py", *ESTIMATOR_TESTS]),
-    "ansatz": ("agop_book/ch01_ansatz.py", ["tests/test_features.py", "tests/test_pretrained.py"]),
+    "ansatz": (
+        "agop_book/ch01_ansatz.py",
+        ["tests/test_ch01_ansatz.py", "tests/test_ch03_pretrained.py"],
+    ),
     "emergence": ("agop_book/ch07_other_accounts.py", ["tests/test_ch07_emergence.py"]),
     "renormalization": (
         "agop_book/ch07_other_accounts.py",

@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         args.size, args.device, args.only, command=command, echo=True, busy=args.busy, on_row=save
     )
     print(format_table(rows))
+    for row in rows:  # entries that check a bound (agop_book.bench.internals) say if it was met
+        if isinstance(row.get("details"), dict) and "met" in row["details"]:
+            print(f"# {row['problem']}: {row['notes']}")
     print(f"# total {machine['total_seconds']:.1f} s")
     if args.json:
         save(machine, rows, complete=True)

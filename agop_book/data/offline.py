@@ -25,7 +25,7 @@ from agop.runtime import default_device
 from agop.validation import check_int, check_seed
 from agop_book.data.images import load_images
 
-# Pictures bundled inside scikit-image's wheel (checked to load offline by tests/test_data.py).
+# Pictures bundled inside scikit-image's wheel (checked to load offline by tests/test_book_data.py).
 # ``brain``, ``cells3d``, ``eagle``, ``lily``, ``kidney``, ``skin``, ``vortex`` and others need
 # pooch and a download, so they are not offered; ``cat`` is ``chelsea`` again.
 # The first six are the default images of :func:`load_photographs`.

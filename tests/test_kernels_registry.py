@@ -1,4 +1,4 @@
-"""One way to add a kernel: the registry, the autograd patch-AGOP of a kernel's block, every
+"""agop.kernels.objects, one way to add a kernel: the registry, the autograd patch-AGOP of a kernel's block, every
 hand-derived fast path against it, the Gaussian (RBF) kernel against brute force, and the
 estimators (ConvRFM, DeepConvRFM) taking any registered kernel by name."""
 

@@ -1,6 +1,7 @@
-"""scikit-learn's own estimator checks on every estimator of the package (ConvRFM, RFM, Deep
-ConvRFM, the CNN baseline), and the conventions they rely on: flat rows read as images through
-``image_shape``, honest input and transformer tags.
+"""agop.estimator (what the estimators share), through scikit-learn's own estimator checks on
+every estimator of the packages (ConvRFM, RFM, DeepConvRFM, the CNN baseline), and the
+conventions they rely on: flat rows read as images through ``image_shape``, honest input and
+transformer tags.
 
 The checks feed 2-d tabular data (``n x d`` for many ``d``). The image estimators read such
 rows as one-channel, one-pixel-high images ``(1, 1, d)`` when ``image_shape=(1, 1, -1)`` (the

@@ -1,4 +1,5 @@
-"""The benchmark harness: registry, measurement, table, JSON round trip, scaling fit."""
+"""agop_book.bench: the harness (registry, measurement, table, JSON round trip, scaling fit), its
+command line, and a smoke run of the entries that measure implementation details."""
 
 import gc
 import json
@@ -253,3 +254,63 @@ def test_large_usage_errors_come_before_any_point_runs(argv, match, capsys, monk
     with pytest.raises(SystemExit):
         large.main(argv)
     assert match in capsys.readouterr().err and not ran
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--json", "/missing/dir/x.json"], "the directory /missing/dir does not exist"),
+        (["--only"], "expected at least one argument"),
+        (["--device", "gpu"], "--device gpu: device must be"),
+        (["--only", "nope"], "unknown benchmark"),
+    ],
+)
+def test_bench_usage_errors_come_before_any_benchmark_runs(argv, match, capsys, monkeypatch):
+    import agop_book.bench as bench
+    from agop_book.bench.__main__ import main
+
+    ran = []
+    monkeypatch.setattr(bench, "run_benchmarks", lambda *a, **k: ran.append(a))
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2 and not ran
+    assert match in capsys.readouterr().err
+
+
+def test_bench_cuda_without_cuda_is_a_usage_error(capsys, monkeypatch):
+    from agop_book.bench.__main__ import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--device", "cuda", "--only", "kernels"])
+    assert exit_info.value.code == 2
+    assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_bench_json_to_a_directory_or_unwritable_file(tmp_path, capsys):
+    from agop_book.bench.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["--json", str(tmp_path)])
+    assert "is a directory" in capsys.readouterr().err
+
+
+def test_internals_entry_reports_each_quantity_against_its_bound():
+    """A smoke run of the entry that measures implementation details (patch_agop's chunks, the
+    kernel driver's tile preparations, peak memory of the finite checks and the Cholesky
+    sweep): every row says what it measured, its bound and whether it was met, consistently."""
+    _, rows = bench.run_benchmarks("quick", "cpu", only=["internals"])
+    problems = [row["problem"] for row in rows]
+    assert sum(p.startswith("patch_agop chunks") for p in problems) == 5
+    assert any(p.startswith("K(X, X) tile preparations") for p in problems)
+    assert any(p.startswith("check_finite") for p in problems)
+    assert any(p.startswith("cholesky ridge sweep") for p in problems)
+    for row in rows:
+        if row["details"] is None:
+            assert row["notes"].startswith("not measured")
+            continue
+        assert set(row["details"]) == {"measured", "bound", "met"}
+        assert isinstance(row["details"]["met"], bool)
+        assert row["notes"].endswith(": met" if row["details"]["met"] else ": NOT MET")
+    chunks = rows[0]["details"]
+    assert chunks["measured"][0] == 1 and sum(chunks["measured"][1:]) == 7  # every image, once

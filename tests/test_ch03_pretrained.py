@@ -1,0 +1,121 @@
+"""agop_book.ch03_pretrained: the pretrained explorer's layer views (cached, equal to the dense
+computation), the sketch's accuracy report and the feature maps through the convolution."""
+
+import pytest
+import torch
+from torch import nn
+
+from agop.features import cnfm
+from agop.linalg import correlation
+from agop_book import ch01_ansatz as ansatz
+from agop_book import ch03_pretrained as ch03
+from agop_book import pretrained as P
+from agop_book.views import layer_inputs
+
+
+def _model(name, seed=0):
+    return P.load_model(name, pretrained=False, seed=seed, device="cpu", dtype=torch.float64)
+
+
+def _images(n, size, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 3, size, size, generator=g, dtype=torch.float64)
+
+
+def _small_cnn(seed):
+    torch.manual_seed(seed)
+    return (
+        nn.Sequential(
+            nn.Conv2d(2, 6, 3, padding=1),
+            nn.BatchNorm2d(6),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(6, 5, 3, stride=2),
+            nn.Flatten(),
+            nn.Linear(5 * 3 * 3, 4),
+        )
+        .double()
+        .eval()
+    )
+
+
+def test_sketch_accuracy_reports_exact_and_sketched():
+    model, X = _small_cnn(0), _images(2, 8)[:, :2]
+    rows = ch03.sketch_accuracy(model, X, ks=[2, 2000], device="cpu")
+    assert [(r.k, r.layer) for r in rows] == [(2, "0"), (2, "3"), (2000, "0"), (2000, "3")]
+    exact = ansatz.verify_ansatz(model, X, null_draws=0, device="cpu")
+    for r in rows:
+        assert r.exact_ansatz_pearson == pytest.approx(exact[r.layer].pearson, abs=1e-10)
+    err = {(r.k, r.layer): r.relative_error for r in rows}
+    assert all(err[(2000, layer)] < err[(2, layer)] for layer in ("0", "3"))
+    assert max(err[(2000, layer)] for layer in ("0", "3")) < 0.1  # ~ 1/sqrt(k) scale
+
+
+def test_layer_inputs_and_feature_maps():
+    model, x = _model("vgg11_bn"), _images(1, 32)
+    inputs = layer_inputs(model, x, ["features.0", "features.4"])
+    torch.testing.assert_close(inputs["features.0"], x)
+    with torch.no_grad():
+        torch.testing.assert_close(inputs["features.4"], model.features[:4](x))
+    table = ansatz.verify_ansatz(
+        model,
+        x,
+        layers=["features.4"],
+        outputs=range(2),
+        null_draws=0,
+        keep_agops=True,
+        device="cpu",
+    )
+    maps = ch03.feature_maps(model, x[0], table.agops)
+    cnfm_map, agop_map = maps["features.4"]
+    conv = model.features[4]
+    with torch.no_grad():  # |(W^T W)^{1/2} z| = |W z|: the conv's output norm over channels
+        expected = nn.functional.conv2d(inputs["features.4"], conv.weight, padding=1).norm(dim=1)[0]
+    torch.testing.assert_close(cnfm_map, expected, rtol=1e-6, atol=1e-8)
+    assert agop_map.shape == cnfm_map.shape == (16, 16)
+
+
+def test_layer_views_are_cached_and_equal_the_dense_computation(monkeypatch):
+    model, X = _model("alexnet"), _images(2, 64)
+    views = ch03.LayerViews({"a": model}, {"x0": X[0], "x1": X[1]}, sketch=4, seed=3, device="cpu")
+    assert views.first() == ("a", "features.0", "x0")
+    calls = []
+    real = ch03.patch_agop
+    monkeypatch.setattr(
+        ch03, "patch_agop", lambda *a, **k: calls.append(k.get("layers")) or real(*a, **k)
+    )
+    v3 = views.view("a", "features.3", "x0")
+    v6 = views.view("a", "features.6", "x0")
+    assert views.view("a", "features.3", "x0") is v3
+    assert calls == [None]  # one set of backward passes for every layer of (model, image)
+    table = ansatz.verify_ansatz(
+        model,
+        X[:1],
+        layers=["features.6"],
+        sketch=4,
+        seed=3,
+        null_draws=0,
+        keep_agops=True,
+        device="cpu",
+    )
+    A = table.agops["features.6"]
+    torch.testing.assert_close(v6["factors"].dense(), A, rtol=1e-12, atol=1e-14)
+    conv = model.features[6]
+    assert v6["pearson"] == pytest.approx(correlation(cnfm(conv), A), abs=1e-10)
+    z = layer_inputs(model, X[:1], ["features.6"])["features.6"]
+    from agop.features import feature_map
+
+    torch.testing.assert_close(
+        v6["agop_map"], feature_map(A, z, 3, padding=1)[0], rtol=1e-7, atol=1e-10
+    )
+    old = ch03.layer_view(model, "features.3", X[0], sketch=4, seed=3, device="cpu")
+    torch.testing.assert_close(old["agop_map"], v3["agop_map"], rtol=0, atol=0)
+    calls.clear()
+    views.view("a", "features.3", "x1")
+    views.view("a", "features.6", "x1")
+    assert calls == [None]  # a new image: one new set of passes
+    views.add_image("x1", X[0])  # a replaced image is recomputed
+    torch.testing.assert_close(
+        views.view("a", "features.3", "x1")["agop_map"], v3["agop_map"], rtol=0, atol=0
+    )
+    with pytest.raises(ValueError, match="layer"):
+        views.view("a", "classifier.1", "x0")

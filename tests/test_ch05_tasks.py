@@ -1,0 +1,207 @@
+"""agop_book.ch05_deep_convrfm: the local-signal tasks (bars, digits and a star in noise):
+shapes, seeds, the signal recoverable at zero noise, the noise statistics, and every bad
+argument named (all offline)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from agop_book import ch05_deep_convrfm as ch05
+from agop_book import data as book_data
+
+
+def _signal_rows(X):
+    """Index of the row of each bars image whose 32 entries are all equal (the bar)."""
+    flat = (X[:, 0] - X[:, 0, :, :1]).abs().amax(-1) == 0  # (n, height)
+    assert bool((flat.sum(1) == 1).all()), "exactly one constant row per image"
+    return flat.float().argmax(1)
+
+
+def test_bars_in_noise_shapes_seed_and_signal():
+    sigma = 2.0
+    X, y = ch05.bars_in_noise(400, sigma, seed=1, device="cpu")
+    assert X.shape == (400, 1, 16, 32) and X.dtype == torch.get_default_dtype()
+    assert y.dtype == torch.long and torch.bincount(y).tolist() == [200, 200]
+    X2, y2 = ch05.bars_in_noise(400, sigma, seed=1, device="cpu")
+    assert torch.equal(X, X2) and torch.equal(y, y2)
+    assert not torch.equal(X, ch05.bars_in_noise(400, sigma, seed=2, device="cpu")[0])
+    rows = _signal_rows(X)
+    bar = X[torch.arange(400), 0, rows]  # (n, 32)
+    # the bar is (2y - 1) ones / sqrt(32): the paper's +-1 label is 2y - 1
+    assert torch.allclose(bar, ((2 * y - 1).float() / math.sqrt(32))[:, None].expand(-1, 32))
+    # the bar's row is uniform over the 16 rows (chi-square, 15 dof: 99.9% quantile 37.7)
+    counts = torch.bincount(rows, minlength=16).double()
+    assert float(((counts - 25) ** 2 / 25).sum()) < 37.7
+    # everything else is N(0, sigma / 32)
+    noise = X[:, 0][torch.arange(16)[None, :] != rows[:, None]].double()
+    sd = math.sqrt(sigma / 32)
+    assert abs(float(noise.mean())) < 4 * sd / math.sqrt(noise.numel())
+    assert abs(float(noise.std()) / sd - 1) < 0.02
+
+
+def test_bars_at_zero_noise_and_bad_arguments():
+    X, y = ch05.bars_in_noise(5, 0.0, height=4, width=8, device="cpu", dtype=torch.float64)
+    assert X.shape == (5, 1, 4, 8)
+    assert torch.allclose(X.sum((1, 2, 3)), (2 * y - 1).double() * 8 / math.sqrt(8))
+    assert int((X != 0).sum()) == 5 * 8
+    for kwargs, match in [
+        ({"n": 0, "sigma": 1.0}, "n must"),
+        ({"n": 3, "sigma": -1.0}, "sigma"),
+        ({"n": 3, "sigma": float("nan")}, "sigma"),
+        ({"n": 3, "sigma": 1.0, "width": 0}, "width"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            ch05.bars_in_noise(**kwargs)
+
+
+def _find_digits(X, s, pool):
+    """For each framed image, the pool image equal to one of its s x s windows (index, or -1).
+
+    Exact matches are found through a random projection of every window (a hash), sorted.
+    """
+    r = torch.randn(s * s, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    h_pool = pool.double().flatten(1) @ r  # (N,)
+    h_win = F.unfold(X.double(), s).transpose(1, 2) @ r  # (n, positions)
+    order = h_pool.argsort()
+    sorted_h = h_pool[order]
+    pos = torch.searchsorted(sorted_h, h_win).clamp(max=len(sorted_h) - 1)
+    lower = (pos - 1).clamp(min=0)
+    pick = torch.where((sorted_h[pos] - h_win).abs() < (sorted_h[lower] - h_win).abs(), pos, lower)
+    gap = (sorted_h[pick] - h_win).abs()  # (n, positions)
+    best = gap.min(1)
+    idx = order[pick.gather(1, best.indices[:, None])[:, 0]]
+    return torch.where(best.values < 1e-9, idx, -1)
+
+
+def test_digits_in_noise_digit_is_recoverable_at_zero_noise():
+    X, y = ch05.digits_in_noise(300, 0.0, seed=0, device="cpu")
+    assert X.shape == (300, 1, 12, 12) and ch05.DEFAULT_FRAME["digits"] == 12  # 8 * 42/28
+    pool, pool_y = book_data.digits(device="cpu")
+    found = _find_digits(X, 8, pool[:, 0])
+    assert bool((found >= 0).all())
+    assert torch.equal(pool_y[found], y)
+    # outside the digit's window there is nothing at sigma = 0: every non-zero pixel fits in 8x8
+    nz = X[:, 0] != 0
+    rows, cols = nz.any(2), nz.any(1)
+    span = lambda m: m.float().flip(1).argmax(1) * -1 + m.shape[1] - 1 - m.float().argmax(1)  # noqa: E731
+    assert bool((span(rows) < 8).all()) and bool((span(cols) < 8).all())
+
+
+def test_digits_in_noise_noise_level_seed_and_disjoint_splits():
+    sigma = 3.0
+    X, y = ch05.digits_in_noise(500, sigma, seed=2, device="cpu", dtype=torch.float64)
+    X0, y0 = ch05.digits_in_noise(500, 0.0, seed=2, device="cpu", dtype=torch.float64)
+    assert torch.equal(y, y0)
+    # same seed: same digits and positions; the difference is the noise, outside the window
+    noise = (X - X0)[X0 == 0]  # background pixels
+    noise = noise[noise != 0]
+    assert abs(float(noise.std()) / (0.5 * math.sqrt(sigma)) - 1) < 0.03
+    assert set(y.tolist()) == set(range(10))
+    # the training and test digits come from disjoint parts of the 1797 digits
+    pool, _ = book_data.digits(device="cpu", dtype=torch.float64)
+    tr = _find_digits(
+        ch05.digits_in_noise(1347, 0.0, split="train", device="cpu")[0], 8, pool[:, 0]
+    )
+    te = _find_digits(ch05.digits_in_noise(450, 0.0, split="test", device="cpu")[0], 8, pool[:, 0])
+    img = lambda idx: {tuple(pool[i].flatten().tolist()) for i in idx.tolist()}  # noqa: E731
+    assert len(img(tr)) > 1300 and not (img(tr) & img(te))
+
+
+def test_digits_in_noise_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="frame"):
+        ch05.digits_in_noise(3, 1.0, frame=7)
+    with pytest.raises(ValueError, match="source"):
+        ch05.digits_in_noise(3, 1.0, source="kmnist")
+    with pytest.raises(ValueError, match="split"):
+        ch05.digits_in_noise(3, 1.0, split="val")
+    with pytest.raises(book_data.DatasetNotAvailable, match="MNIST"):
+        ch05.digits_in_noise(3, 1.0, source="mnist", root=tmp_path)
+
+
+def test_star_mask_is_a_symmetric_asterisk():
+    m = ch05.star_mask(3, 4)
+    assert m.shape == (7, 7) and int(m.sum()) == 21
+    assert m[3].all() and m[:, 3].all()  # horizontal, vertical
+    assert torch.equal(m, m.flip(0)) and torch.equal(m, m.flip(1)) and torch.equal(m, m.T)
+    assert m[1, 1] and m[5, 5] and m[1, 5] and not m[0, 0]
+    with pytest.raises(ValueError, match="radius"):
+        ch05.star_mask(0)
+
+
+def test_star_in_noise_draws_the_star_in_two_channels():
+    X, y = ch05.star_in_noise(40, noise=0.0, seed=0, device="cpu", dtype=torch.float64)
+    assert X.shape == (40, 3, 32, 32) and torch.bincount(y).tolist() == [20, 20]
+    assert (
+        X[y == 0].abs().max() == 0 and X[:, 2].abs().max() == 0
+    )  # class 0 empty; channel 2 unused
+    template = ch05.star_mask(3, 4).double()
+    for c in (0, 1):  # star at one offset, both channels
+        hits = F.conv2d(X[y == 1][:, c : c + 1], template[None, None])  # (20, 1, 26, 26)
+        assert bool((hits.flatten(1).max(1).values == 1.5 * template.sum()).all())
+        assert bool(((X[y == 1][:, c] == 1.5).flatten(1).sum(1) == template.sum()).all())
+    assert torch.equal(X[:, 0], X[:, 1])
+
+
+def test_star_in_noise_noise_statistics_and_detectability():
+    X, y = ch05.star_in_noise(200, seed=3, device="cpu", dtype=torch.float64)
+    assert torch.equal(X, ch05.star_in_noise(200, seed=3, device="cpu", dtype=torch.float64)[0])
+    noise = X[y == 0]
+    assert abs(float(noise.std()) / 0.3 - 1) < 0.01 and abs(float(noise.mean())) < 0.003
+    # per pixel, a class-1 image looks like noise (the star covers 42 of 3072 values) ...
+    pix = X[y == 1]
+    assert abs(float(pix.mean()) - 1.5 * 42 / 3072) < 0.005
+    # ... but a matched filter (the star template in channels 0 and 1) separates the classes
+    t = ch05.star_mask(3, 4).double()
+    w = torch.stack([t, t, torch.zeros_like(t)])[None]
+    score = F.conv2d(X, w).flatten(1).max(1).values
+    assert float(score[y == 1].min()) > float(score[y == 0].max())
+
+
+def test_star_in_noise_parameters_and_bad_arguments():
+    X, y = ch05.star_in_noise(
+        6, noise=0.0, intensity=0.5, radius=2, n_lines=2, channels=(2,), image_size=9, device="cpu"
+    )
+    assert X.shape == (6, 3, 9, 9) and X[:, :2].abs().max() == 0
+    assert set(X[y == 1][:, 2].unique().tolist()) == {0.0, 0.5}
+    for kwargs, match in [
+        ({"channels": (0, 3)}, "channels"),
+        ({"channels": (1, 1)}, "channels"),
+        ({"image_size": 5}, "image_size"),
+        ({"noise": -0.1}, "noise"),
+        ({"intensity": float("inf")}, "intensity"),
+        ({"n_lines": 0}, "n_lines"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            ch05.star_in_noise(4, **kwargs)
+
+
+def test_star_in_noise_channels_are_integers_and_every_argument_is_named():
+    """Channel 2.7 was truncated to 2 silently; intensity=None and seed=2**64 failed deep inside
+    (float() of None; torch's "Overflow when unpacking long long"). numpy integers are integers:
+    the same images as with Python ints."""
+    ref = ch05.star_in_noise(6, channels=(0, 2), image_size=12, seed=1, device="cpu")
+    out = ch05.star_in_noise(
+        np.int64(6), channels=np.array([0, 2]), image_size=np.int64(12), seed=np.uint8(1),
+        radius=np.int64(3), device="cpu",
+    )  # fmt: skip
+    assert torch.equal(ref[0], out[0]) and torch.equal(ref[1], out[1])
+    for kwargs, error, match in [
+        ({"channels": (0, 2.7)}, TypeError, r"channels\[1\] must be an integer, got 2.7"),
+        ({"channels": (0, np.float64(2.0))}, TypeError, r"channels\[1\] must be an integer"),
+        ({"channels": 2}, TypeError, "channels must be a sequence of distinct indices"),
+        ({"channels": (0, 3)}, ValueError, r"channels\[1\] must be .*<= 2, got 3"),
+        ({"intensity": None}, TypeError, "intensity must be a real number, got None"),
+        ({"seed": 2**64}, ValueError, r"seed must be .*below 2\*\*63"),
+        ({"seed": 1.5}, TypeError, "seed must be an integer, got 1.5"),
+        ({"image_size": 12.0}, TypeError, "image_size must be an integer"),
+        ({"radius": True}, TypeError, "radius must be an integer, got True"),
+    ]:
+        with pytest.raises(error, match=match):
+            ch05.star_in_noise(4, device="cpu", **kwargs)
+    with pytest.raises(TypeError, match="height must be an integer, got 8.0"):
+        ch05.bars_in_noise(4, 1.0, height=8.0)
+    with pytest.raises(ValueError, match=r"seed must be .*below 2\*\*63"):
+        ch05.digits_in_noise(4, 1.0, seed=2**63)
