@@ -230,7 +230,7 @@ def test_an_f_string_glue_name_is_caught(tmp_path):
 
 
 def _agop_aliases_and_uses(chapter: Path) -> tuple[dict[str, str], list[tuple[str, list[str]]]]:
-    """The names a chapter binds to agop/agop_book modules, and every ``alias.attr...`` chain."""
+    """The names a chapter binds to agop or agop_book modules, and every ``alias.attr...`` chain."""
     aliases: dict[str, str] = {}
     uses: list[tuple[str, list[str]]] = []
     for cell in code_cells(chapter):
