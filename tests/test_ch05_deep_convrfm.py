@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from agop.data import mnist_subset
 from agop_book.ch05_deep_convrfm import Comparison, digits_in_noise
+from agop_book.data import mnist_subset
 
 
 def _rows(table):
