@@ -1,6 +1,8 @@
 """ConvRFM: it finds a planted patch direction, its rounds are Algorithm 1, and it is a
 well-behaved scikit-learn classifier on image tensors."""
 
+import re
+import time
 import warnings
 
 import numpy as np
@@ -617,6 +619,8 @@ def test_errors_name_the_argument_at_fault():
     bad = Xi.clone()
     bad[1, 0, 2, 2] = float("nan")
     with pytest.raises(ValueError, match="^X contains 1 non-finite"):
+        ConvRFM(**kw).fit(bad, y)
+    with pytest.raises(ValueError, match="^X contains 1 non-finite"):
         model.predict(bad)
     assert len(model.Ms_) == 2
     model._outputs(Xi, iteration=1)  # the last iterate is a valid one
@@ -677,6 +681,7 @@ def test_progress_bars(capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "layer 2:" in err and "0/3 " in err  # n_iter + 1 fits
     assert not err.endswith("\n") and err.rstrip("\r").endswith(" ")  # the bar is erased
+    assert re.search(r"val_acc=\d\.\d{3}\]", err)  # each round's validation accuracy
 
     import agop.kernels._driver
 
@@ -783,8 +788,13 @@ class _SameEveryRound:
 
 
 def test_ties_keep_the_earliest_iterate_and_the_agop_time_is_part_of_the_round():
+    """Equal iterates: the first is kept. Each round's time is split into its kernel, solve
+    and AGOP phases (each taking some time), which lie within the round, and the rounds within
+    the call."""
     X, Y, X_val, Y_val = _tiny_split()
+    start = time.perf_counter()
     result = rfm_iterations(_SameEveryRound(), X, Y, X_val, Y_val, n_iter=2, q=2)
+    elapsed = time.perf_counter() - start
     keys = {(h["val_acc"], h["val_mse"]) for h in result.history}
     assert len(keys) == 1  # three equal iterates
     assert result.best_iter == 0
@@ -792,6 +802,9 @@ def test_ties_keep_the_earliest_iterate_and_the_agop_time_is_part_of_the_round()
     for h in result.history:
         parts = h["kernel_seconds"] + h["solve_seconds"] + h["agop_seconds"]
         assert 0 <= h["agop_seconds"] <= parts <= h["seconds"]
+        assert h["kernel_seconds"] > 0 and h["solve_seconds"] > 0
+        assert (h["agop_seconds"] > 0) == (h["iteration"] < 2)  # no AGOP after the last fit
+    assert sum(h["seconds"] for h in result.history) <= elapsed
 
 
 def test_predict_reads_images_in_the_fitted_dtype():
@@ -848,3 +861,15 @@ def test_warnings_name_the_callers_line():
         with pytest.warns((UserWarning, RuntimeWarning)) as record:
             fit()
         assert [w.filename for w in record] == [__file__], [str(w.message) for w in record]
+
+
+def test_a_refit_reads_the_parameters_as_they_are_now():
+    """``padding`` and ``image_shape`` changed by ``set_params`` after a fit apply to the next
+    fit: it equals a fresh fit with those parameters."""
+    Xi, y = images(), np.arange(12) % 2
+    kw = dict(kernel="laplace", patch_size=3, n_iter=1, **FAST, random_state=0)
+    model = ConvRFM(**kw).fit(Xi, y)
+    fresh = ConvRFM(**kw, padding=1, image_shape=(1, 6, 6)).fit(Xi.reshape(12, 36), y)
+    model.set_params(padding=1, image_shape=(1, 6, 6)).fit(Xi.reshape(12, 36), y)
+    assert model.X_fit_.shape[1:] == (1, 8, 8)
+    assert torch.equal(model.X_fit_, fresh.X_fit_) and torch.equal(model.M_, fresh.M_)
