@@ -620,6 +620,10 @@ def test_errors_name_the_argument_at_fault():
     bad[1, 0, 2, 2] = float("nan")
     with pytest.raises(ValueError, match="^X contains 1 non-finite"):
         ConvRFM(**kw).fit(bad, y)
+    with pytest.raises(ValueError, match="^ConvRFM requires y"):
+        ConvRFM(**kw).fit(Xi, None)
+    with pytest.raises(ValueError, match="^RFM requires y"):
+        RFM(progress=False).fit(Xi, None)
     with pytest.raises(ValueError, match="^X contains 1 non-finite"):
         model.predict(bad)
     assert len(model.Ms_) == 2
@@ -755,6 +759,9 @@ def test_a_users_kernel_gets_each_rounds_metric_and_the_scaled_coefficients():
     ref = rfm_iterations(lap, X, Y, X_val, Y_val, n_iter=2, q=9)
     got = rfm_iterations(_Wrapped(lap), X, Y, X_val, Y_val, n_iter=2, q=9)
     assert not torch.allclose(ref.Ms[2], ref.Ms[1], atol=1e-3)  # M_2 depends on M_1
+    for a, b in zip(ref.history, got.history, strict=True):  # K(X_val, X) under M_t too
+        for key in ("train_acc", "val_acc", "train_mse", "val_mse", "ridge"):
+            assert a[key] == pytest.approx(b[key], rel=1e-9), key
     for a, b in zip(
         ref.Ms + [f.dual_coef for f in ref.fits],
         got.Ms + [f.dual_coef for f in got.fits],
@@ -873,3 +880,6 @@ def test_a_refit_reads_the_parameters_as_they_are_now():
     model.set_params(padding=1, image_shape=(1, 6, 6)).fit(Xi.reshape(12, 36), y)
     assert model.X_fit_.shape[1:] == (1, 8, 8)
     assert torch.equal(model.X_fit_, fresh.X_fit_) and torch.equal(model.M_, fresh.M_)
+    np.testing.assert_array_equal(  # flat rows read as the new image_shape
+        model.decision_function(Xi.reshape(12, 36)), fresh.decision_function(Xi.reshape(12, 36))
+    )

@@ -220,6 +220,8 @@ def _apply(source: str, name: str, diff: str) -> str | None:
             if line[0] != "-":
                 new.append(line[1:])
     for old, new in hunks:
+        while old and new and old[0] == new[0] == "":  # blank context before the def
+            old.pop(0), new.pop(0)
         for indent in ("", "    "):
             before = "\n".join(indent + x if x else x for x in old)
             at = source.find(before, start)
