@@ -52,6 +52,7 @@ from agop.linalg import _psd_power
 from agop.runtime import default_device
 from agop.solve import select_ridge
 from agop.validation import (
+    _stacklevel_outside_agop,
     check_choice,
     check_dtype,
     check_finite,
@@ -339,7 +340,9 @@ def rfm_iterations(
                 Ms.append(M)
             except ValueError as err:
                 warnings.warn(
-                    f"ConvRFM stopped after round {t}: {err}", RuntimeWarning, stacklevel=2
+                    f"ConvRFM stopped after round {t}: {err}",
+                    RuntimeWarning,
+                    stacklevel=_stacklevel_outside_agop(),
                 )
                 stop = True
         history.append(
@@ -539,7 +542,7 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
                         f"{name}={ours} is ignored: the kernel object "
                         f"{type(kernel).__name__} has {name}={theirs}, which is used",
                         UserWarning,
-                        stacklevel=3,
+                        stacklevel=_stacklevel_outside_agop(),
                     )
             return kernel
         name = check_choice(self.kernel, "kernel", sorted(KERNELS))

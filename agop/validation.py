@@ -311,8 +311,10 @@ def as_tensor(
             raise ArgumentTypeError(f"{name} must hold numbers, got an array of dtype {x.dtype}")
         x = torch.from_numpy(x)
     elif not isinstance(x, torch.Tensor):
-        try:
-            x = torch.as_tensor(x)
+        try:  # straight to the requested dtype: Python floats are doubles, not float32
+            x = torch.as_tensor(
+                x, dtype=dtype if dtype is not None and dtype.is_floating_point else None
+            )
         except Exception as err:  # noqa: BLE001 - re-raised with the argument's name
             raise ArgumentTypeError(
                 f"{name} must be a tensor or array, got {type(x).__name__}"

@@ -1,6 +1,8 @@
 """ConvRFM: it finds a planted patch direction, its rounds are Algorithm 1, and it is a
 well-behaved scikit-learn classifier on image tensors."""
 
+import re
+import time
 import warnings
 
 import numpy as np
@@ -488,3 +490,396 @@ def test_estimator_parameters_are_checked_before_fitting(params, match):
     kw = dict(kernel="laplace", patch_size=3, n_iter=0, **FAST, random_state=0) | params
     with pytest.raises(ValueError, match=match):
         ConvRFM(**kw).fit(X, y)
+
+
+# ---- Mutation testing ---------------------------------------------------------------------
+# Tests written against the survivors of `python tools/mutation.py rfm` (CONTRIBUTING.md,
+# "Mutation testing"); each names the behaviour it pins, checked against a definition.
+
+from agop.data import one_hot  # noqa: E402
+from agop.rfm import RFM, fit_kernel_machine  # noqa: E402
+
+DOCUMENTED_RIDGES = (1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 1e-1)
+
+
+def _tiny_split(n=10, seed=0, dtype=torch.float64):
+    """``n`` random 1 x 4 x 4 images with alternating labels, one-hot, split 7 / rest."""
+    X = torch.rand(n, 1, 4, 4, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+    Y = one_hot(torch.arange(n) % 2, dtype=dtype)
+    return X[:7], Y[:7], X[7:], Y[7:]
+
+
+def test_defaults_are_the_documented_ones():
+    """The class docstrings' defaults, through ``get_params`` (what ``clone`` and grid searches
+    copy) and the signatures of the functions."""
+    conv = {
+        "kernel": "laplace",
+        "patch_size": 7,
+        "depth": 1,
+        "n_iter": 3,
+        "random_state": None,
+        "padding": 0,
+        "ridges": DOCUMENTED_RIDGES,
+        "agop_samples": None,
+        "normalize": "max_eig",
+        "power": 1.0,
+        "validation_fraction": 0.2,
+        "bandwidth": None,
+        "device": None,
+        "dtype": None,
+        "max_memory": None,
+        "progress": True,
+        "image_shape": None,
+    }
+    assert ConvRFM().get_params() == conv
+    fc = {k: v for k, v in conv.items() if k not in ("kernel", "patch_size", "depth", "padding")}
+    fc.pop("image_shape")
+    assert RFM().get_params() == fc | {"bandwidth": 10.0}
+
+    import inspect
+
+    def defaults(f):
+        return {
+            k: p.default
+            for k, p in inspect.signature(f).parameters.items()
+            if p.default is not inspect.Parameter.empty
+        }
+
+    assert defaults(normalize_feature_matrix) == {"normalize": "max_eig", "power": 1.0}
+    assert defaults(rfm_iterations) == {
+        "ridges": DOCUMENTED_RIDGES,
+        "agop_samples": None,
+        "normalize": "max_eig",
+        "power": 1.0,
+        "generator": None,
+        "progress": False,
+        "desc": "ConvRFM",
+        "solve_memory": None,
+    }
+
+
+def test_parameters_are_stored_as_given():
+    """scikit-learn's convention: ``__init__`` stores each argument unchanged (``clone``
+    rebuilds an estimator from ``get_params``)."""
+    given = {
+        "n_iter": 5,
+        "random_state": 4,
+        "ridges": (0.5,),
+        "agop_samples": 9,
+        "normalize": "fro",
+        "power": 0.5,
+        "validation_fraction": 0.3,
+        "bandwidth": 2.5,
+        "device": "cpu",
+        "dtype": torch.float64,
+        "max_memory": 2**20,
+        "progress": False,
+    }
+    conv = given | {"kernel": "cntk", "patch_size": 3, "depth": 2, "padding": 1}
+    conv |= {"bandwidth": None, "image_shape": (1, 4, 4)}
+    for cls, params in ((ConvRFM, conv), (RFM, given)):
+        model = cls(**params)
+        assert model.get_params() == params, cls
+        assert clone(model).get_params() == params, cls
+
+
+def test_errors_name_the_argument_at_fault():
+    """Each error starts with the name of the argument at fault (issue 28): a bound that is
+    inclusive where it must be strict (``power = 0`` would give the projection on A's range),
+    or missing (``power < 0``, ``n_iter < 0``), is refused."""
+    A = torch.eye(2, dtype=torch.float64)
+    for power in (0, 0.0, -1.0):
+        with pytest.raises(ValueError, match="^power must be a positive number"):
+            normalize_feature_matrix(A, power=power)
+    with pytest.raises(TypeError, match="^power must be a real number"):
+        normalize_feature_matrix(A, power="1")
+    with pytest.raises(ValueError, match="^normalize must be one of"):
+        normalize_feature_matrix(A, "trace")
+    with pytest.raises(ValueError, match="^A contains 1 non-finite"):
+        normalize_feature_matrix(torch.tensor([[1.0, float("nan")], [0.0, 1.0]]))
+
+    X, Y, X_val, Y_val = _tiny_split()
+    kernel = K.Laplace(3)
+    for kwargs, error, match in [
+        (dict(n_iter=-1), ValueError, "^n_iter must be a non-negative integer"),
+        (dict(n_iter=1.0), TypeError, "^n_iter must be an integer"),
+        (dict(normalize="trace"), ValueError, "^normalize must be one of"),
+        (dict(power=0), ValueError, "^power must be a positive number"),
+        (dict(power=-1.0), ValueError, "^power must be a positive number"),
+        (dict(power="1"), TypeError, "^power must be a real number"),
+    ]:
+        with pytest.raises(error, match=match):
+            rfm_iterations(kernel, X, Y, X_val, Y_val, q=9, **({"n_iter": 1} | kwargs))
+
+    Xi, y = images(), np.arange(12) % 2
+    kw = dict(patch_size=3, n_iter=1, **FAST, random_state=0)
+    with pytest.raises(ValueError, match="^kernel must be one of"):
+        ConvRFM(kernel="gaussian", **kw).fit(Xi, y)
+    model = ConvRFM(**kw).fit(Xi, y)
+    bad = Xi.clone()
+    bad[1, 0, 2, 2] = float("nan")
+    with pytest.raises(ValueError, match="^X contains 1 non-finite"):
+        ConvRFM(**kw).fit(bad, y)
+    with pytest.raises(ValueError, match="^ConvRFM requires y"):
+        ConvRFM(**kw).fit(Xi, None)
+    with pytest.raises(ValueError, match="^RFM requires y"):
+        RFM(progress=False).fit(Xi, None)
+    with pytest.raises(ValueError, match="^X contains 1 non-finite"):
+        model.predict(bad)
+    assert len(model.Ms_) == 2
+    model._outputs(Xi, iteration=1)  # the last iterate is a valid one
+    for iteration in (2, -1):  # one past the last iterate
+        with pytest.raises(ValueError, match=r"^iteration must be in \[0, 1\]"):
+            model._outputs(Xi, iteration=iteration)
+
+
+def test_normalize_feature_matrix_is_the_definition():
+    """``M = A^p / s`` by the definition: ``A^2`` is ``A @ A`` (no shortcut but ``p = 1``),
+    ``p = 1`` and ``normalize=None`` give ``A`` itself, and a matrix that is zero, or whose
+    scale under- or overflows, is refused instead of giving inf or zeros."""
+    g = torch.Generator().manual_seed(0)
+    B = torch.randn(4, 3, generator=g, dtype=torch.float64)
+    A = B @ B.T
+    torch.testing.assert_close(normalize_feature_matrix(A, None, power=2), A @ A)
+    square = A @ A
+    torch.testing.assert_close(normalize_feature_matrix(A, "fro", power=2), square / square.norm())
+    I = torch.eye(3, dtype=torch.float64)
+    assert torch.equal(normalize_feature_matrix(A, None), A)
+    assert torch.equal(normalize_feature_matrix(I, None), I)  # its largest entry is 1
+    with pytest.raises(ValueError, match="zero"):
+        normalize_feature_matrix(torch.zeros(3, 3, dtype=torch.float64), None)
+    with pytest.raises(ValueError):  # ||A||_F = sqrt(2e-340) underflows to 0
+        normalize_feature_matrix(1e-170 * I[:2, :2], "fro")
+    with pytest.raises(ValueError):  # ||A||_F = sqrt(2e400) overflows to inf
+        normalize_feature_matrix(1e200 * I[:2, :2], "fro")
+
+
+def test_fit_scores_are_the_accuracy_and_mse_definitions():
+    """``train_acc``/``val_acc`` and ``train_mse``/``val_mse`` of a kernel fit, from the fitted
+    machine by the definitions: the share of argmax matches, and the mean over the images of
+    the squared error summed over the outputs."""
+    X, Y, X_val, Y_val = _tiny_split(14)
+    kernel = K.Laplace(3, bandwidth=0.5)
+    fit = fit_kernel_machine(kernel, X, Y, X_val, Y_val, None, [0.1])
+    for A, T, acc, mse in [
+        (X, Y, fit.train_acc, fit.train_mse),
+        (X_val, Y_val, fit.val_acc, fit.val_mse),
+    ]:
+        F_pred = kernel(A, X) @ fit.dual_coef / fit.scale
+        hits = [int(F_pred[i].argmax() == T[i].argmax()) for i in range(len(A))]
+        errors = [sum(float(F_pred[i, c] - T[i, c]) ** 2 for c in range(2)) for i in range(len(A))]
+        assert acc == pytest.approx(sum(hits) / len(A))
+        assert mse == pytest.approx(sum(errors) / len(A), rel=1e-9)
+        assert mse > 1e-6  # not a perfect fit: the test can tell the formula
+
+
+def test_progress_bars(capsys, monkeypatch):
+    """``progress`` shows one transient bar over the rounds (named ``desc``, ``'ConvRFM'``
+    by default; erased when done), and ``progress=False`` silences every bar, the kernel's
+    included; with ``progress=True`` the kernel's bars are automatic (here forced on by a
+    zero threshold of work)."""
+    X, Y, X_val, Y_val = _tiny_split()
+    rfm_iterations(K.Laplace(3), X, Y, X_val, Y_val, n_iter=2, q=9)
+    assert capsys.readouterr().err == ""  # off by default
+    rfm_iterations(K.Laplace(3), X, Y, X_val, Y_val, n_iter=2, q=9, progress=True, desc="layer 2")
+    err = capsys.readouterr().err
+    assert "layer 2:" in err and "0/3 " in err  # n_iter + 1 fits
+    assert not err.endswith("\n") and err.rstrip("\r").endswith(" ")  # the bar is erased
+    assert re.search(r"val_acc=\d\.\d{3}\]", err)  # each round's validation accuracy
+
+    import agop.kernels._driver
+
+    monkeypatch.setattr(agop.kernels._driver, "AUTO_PROGRESS_WORK", 0)
+    Xi, y = images(), np.arange(12) % 2
+    kw = dict(kernel="laplace", patch_size=3, n_iter=1, device="cpu", random_state=0)
+    model = ConvRFM(**kw).fit(Xi, y)  # progress=True by default
+    err = capsys.readouterr().err
+    assert "ConvRFM:" in err and "tile" in err
+    assert model.kernel_.progress is None
+    model = ConvRFM(**kw, progress=False).fit(Xi, y)
+    model.predict(Xi)
+    assert capsys.readouterr().err == ""
+    assert model.kernel_.progress is False
+
+
+def test_max_memory_reaches_the_kernel_and_the_solver(monkeypatch):
+    """``max_memory`` is the kernel's block budget (``None``: the kernel's default), and the
+    ridge sweep's unless ``solve_memory`` is given."""
+    import agop.rfm
+
+    budgets = []
+    real = agop.rfm.select_ridge
+
+    def select_ridge(*args, max_memory=None, **kwargs):
+        budgets.append(max_memory)
+        return real(*args, max_memory=max_memory, **kwargs)
+
+    monkeypatch.setattr(agop.rfm, "select_ridge", select_ridge)
+    Xi, y = images(), np.arange(12) % 2
+    kw = dict(kernel="laplace", patch_size=3, n_iter=1, **FAST, random_state=0)
+    assert ConvRFM(**kw).fit(Xi, y).kernel_.max_memory is None
+    assert budgets == [None, None]
+    assert ConvRFM(**kw, max_memory=2**22).fit(Xi, y).kernel_.max_memory == 2**22
+    assert budgets[2:] == [2**22, 2**22]
+    X, Y, X_val, Y_val = _tiny_split()
+    rfm_iterations(K.Laplace(3), X, Y, X_val, Y_val, n_iter=1, q=9, solve_memory=12345)
+    assert budgets[4:] == [12345, 12345]
+
+
+def test_kernel_object_without_a_bandwidth_warns_for_any_bandwidth():
+    """A kernel object without a bandwidth (the CNTK) has none: ``bandwidth=1.0`` is ignored
+    with a warning like any other value."""
+    Xi, y = images(), np.arange(12) % 2
+    with pytest.warns(UserWarning, match="bandwidth=1.0 is ignored: .* CNTK has bandwidth=None"):
+        ConvRFM(kernel=K.CNTK(3), patch_size=3, bandwidth=1.0, n_iter=0, **FAST).fit(Xi, y)
+
+
+class _Wrapped:
+    """A user's kernel (not an :class:`agop.kernels.Kernel`): ``factor`` times a kernel object,
+    evaluated with the metric ``M`` it is given; its AGOP in ``agop_dtype`` (default: X's)."""
+
+    def __init__(self, kernel, factor=1.0, agop_dtype=None):
+        self.kernel, self.factor, self.agop_dtype = kernel, factor, agop_dtype
+
+    def __call__(self, X, Z, M=None):
+        return self.factor * self.kernel(X, Z, M=M)
+
+    def agop(self, X, Z, dual_coef, M=None):
+        A = self.kernel.agop(X, Z, self.factor * dual_coef, M=M)
+        return A if self.agop_dtype is None else A.to(self.agop_dtype)
+
+
+def test_a_users_kernel_gets_each_rounds_metric_and_the_scaled_coefficients():
+    """A user's kernel is evaluated, and its AGOP taken, with the round's metric ``M_t``, so
+    that it reproduces the kernel object it wraps; the AGOP is that of ``f = K alpha / s`` with
+    ``s = max K(X, X)`` (here 2: ``normalize=None`` shows the scale), and the metrics keep the
+    images' dtype."""
+    X, Y, X_val, Y_val = _tiny_split()
+    lap = K.Laplace(3, bandwidth=0.5)
+    ref = rfm_iterations(lap, X, Y, X_val, Y_val, n_iter=2, q=9)
+    got = rfm_iterations(_Wrapped(lap), X, Y, X_val, Y_val, n_iter=2, q=9)
+    assert not torch.allclose(ref.Ms[2], ref.Ms[1], atol=1e-3)  # M_2 depends on M_1
+    for a, b in zip(ref.history, got.history, strict=True):  # K(X_val, X) under M_t too
+        for key in ("train_acc", "val_acc", "train_mse", "val_mse", "ridge"):
+            assert a[key] == pytest.approx(b[key], rel=1e-9), key
+    for a, b in zip(
+        ref.Ms + [f.dual_coef for f in ref.fits],
+        got.Ms + [f.dual_coef for f in got.fits],
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+    twice = rfm_iterations(_Wrapped(lap, 2.0), X, Y, X_val, Y_val, n_iter=1, q=9, normalize=None)
+    fit = twice.fits[0]
+    assert fit.scale == 2.0
+    # f = 2 K_lap(x, X) alpha / 2: its AGOP is that of K_lap with coefficients alpha
+    torch.testing.assert_close(twice.Ms[1], lap.agop(X, X, fit.dual_coef), rtol=1e-9, atol=0)
+
+    X32, Y32, Xv32, Yv32 = (t.float() for t in (X, Y, X_val, Y_val))
+    mixed = _Wrapped(lap, agop_dtype=torch.float64)
+    result = rfm_iterations(mixed, X32, Y32, Xv32, Yv32, n_iter=1, q=9)
+    assert [M.dtype for M in result.Ms] == [torch.float32, torch.float32]
+
+
+class _SameEveryRound:
+    """A user's kernel that ignores the metric (every round fits the same machine); its AGOP
+    is ``G``."""
+
+    G = torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
+
+    def __call__(self, X, Z, M=None):
+        return torch.exp(-torch.cdist(X.flatten(1), Z.flatten(1)))
+
+    def agop(self, X, Z, dual_coef, M=None):
+        return self.G.to(X.dtype)
+
+
+def test_ties_keep_the_earliest_iterate_and_the_agop_time_is_part_of_the_round():
+    """Equal iterates: the first is kept. Each round's time is split into its kernel, solve
+    and AGOP phases (each taking some time), which lie within the round, and the rounds within
+    the call."""
+    X, Y, X_val, Y_val = _tiny_split()
+    start = time.perf_counter()
+    result = rfm_iterations(_SameEveryRound(), X, Y, X_val, Y_val, n_iter=2, q=2)
+    elapsed = time.perf_counter() - start
+    keys = {(h["val_acc"], h["val_mse"]) for h in result.history}
+    assert len(keys) == 1  # three equal iterates
+    assert result.best_iter == 0
+    torch.testing.assert_close(result.Ms[1], _SameEveryRound.G / 3)  # eigenvalues 3 and 1
+    for h in result.history:
+        parts = h["kernel_seconds"] + h["solve_seconds"] + h["agop_seconds"]
+        assert 0 <= h["agop_seconds"] <= parts <= h["seconds"]
+        assert h["kernel_seconds"] > 0 and h["solve_seconds"] > 0
+        assert (h["agop_seconds"] > 0) == (h["iteration"] < 2)  # no AGOP after the last fit
+    assert sum(h["seconds"] for h in result.history) <= elapsed
+
+
+def test_predict_reads_images_in_the_fitted_dtype():
+    """Images are cast to the fitted dtype: float32 images give the outputs of the same
+    values in float64 for a float64 fit."""
+    Xi, y = images(), np.arange(12) % 2
+    model = ConvRFM(kernel="laplace", patch_size=3, n_iter=1, **FAST, random_state=0).fit(Xi, y)
+    X32 = images(5, seed=1).float()
+    np.testing.assert_array_equal(
+        model.decision_function(X32), model.decision_function(X32.double())
+    )
+
+
+def test_input_dtypes_and_containers():
+    """``dtype=None``: float32 and float64 inputs keep their type, any other (float16,
+    bfloat16, integers) gives float32; nested lists are arrays. Each fit equals the fit of the
+    same values given as float32 (or float64) tensors."""
+    Xi, y = images(seed=3, dtype=torch.float64), np.arange(12) % 2
+    X16 = Xi.to(torch.float16)
+    ref32 = X16.float()
+    kw = dict(kernel="laplace", patch_size=3, n_iter=1, **FAST, random_state=0)
+    ref = ConvRFM(**kw).fit(ref32, y)
+    assert ref.X_fit_.dtype == torch.float32
+    for X in (X16.numpy(), X16.to(torch.bfloat16).float().to(torch.bfloat16)):
+        model = ConvRFM(**kw).fit(X, y)
+        assert model.X_fit_.dtype == torch.float32
+    model = ConvRFM(**kw).fit(X16.numpy(), y)
+    torch.testing.assert_close(model.M_, ref.M_, rtol=0, atol=0)
+    listed = ConvRFM(**kw).fit(Xi.tolist(), y)  # floats: float64
+    torch.testing.assert_close(listed.M_, ConvRFM(**kw).fit(Xi, y).M_, rtol=0, atol=0)
+
+    Xr = Xi.reshape(12, -1)[:, :6]
+    rkw = dict(n_iter=1, progress=False, device="cpu", random_state=0)
+    bf = Xr.to(torch.bfloat16)
+    assert RFM(**rkw).fit(bf, y).X_fit_.dtype == torch.float32
+    torch.testing.assert_close(
+        RFM(**rkw).fit(Xr.tolist(), y).M_, RFM(**rkw).fit(Xr, y).M_, rtol=0, atol=0
+    )
+
+
+@pytest.mark.skipif(
+    "MUTANT_UNDER_TEST" in __import__("os").environ,
+    reason="mutmut's trampolines add frames between the caller and agop",
+)
+def test_warnings_name_the_callers_line():
+    """The warnings of a fit (a kernel object's ignored argument; rounds stopped by a zero
+    AGOP: identical images make a constant predictor) point at the caller's line, not into
+    agop."""
+    Xi, y = images(), np.arange(12) % 2
+    for fit in (
+        lambda: ConvRFM(K.Laplace(3), patch_size=5, n_iter=0, **FAST).fit(Xi, y),
+        lambda: ConvRFM(patch_size=3, n_iter=2, **FAST).fit(torch.zeros_like(Xi), y),
+    ):
+        with pytest.warns((UserWarning, RuntimeWarning)) as record:
+            fit()
+        assert [w.filename for w in record] == [__file__], [str(w.message) for w in record]
+
+
+def test_a_refit_reads_the_parameters_as_they_are_now():
+    """``padding`` and ``image_shape`` changed by ``set_params`` after a fit apply to the next
+    fit: it equals a fresh fit with those parameters."""
+    Xi, y = images(), np.arange(12) % 2
+    kw = dict(kernel="laplace", patch_size=3, n_iter=1, **FAST, random_state=0)
+    model = ConvRFM(**kw).fit(Xi, y)
+    fresh = ConvRFM(**kw, padding=1, image_shape=(1, 6, 6)).fit(Xi.reshape(12, 36), y)
+    model.set_params(padding=1, image_shape=(1, 6, 6)).fit(Xi.reshape(12, 36), y)
+    assert model.X_fit_.shape[1:] == (1, 8, 8)
+    assert torch.equal(model.X_fit_, fresh.X_fit_) and torch.equal(model.M_, fresh.M_)
+    np.testing.assert_array_equal(  # flat rows read as the new image_shape
+        model.decision_function(Xi.reshape(12, 36)), fresh.decision_function(Xi.reshape(12, 36))
+    )

@@ -199,3 +199,15 @@ def test_check_images_errors():
         check_images(torch.full((1, 1, 2, 2), float("nan")))
     with pytest.raises(ValueError, match="3 channels"):
         check_images(torch.zeros(1, 1, 2, 2), channels=3)
+
+
+def test_as_tensor_converts_lists_straight_to_the_requested_dtype():
+    """A nested list of Python floats (doubles) asked for as float64 keeps every digit: it is
+    not rounded through float32 (torch's default dtype) on the way."""
+    import torch
+
+    from agop.validation import as_tensor
+
+    x = as_tensor([[0.1, 1 / 3]], "x", dtype=torch.float64)
+    assert x.dtype == torch.float64 and x.tolist() == [[0.1, 1 / 3]]
+    assert as_tensor([[1, 2]], "x").dtype == torch.get_default_dtype()  # integers: float32

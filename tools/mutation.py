@@ -16,6 +16,7 @@ Usage::
     python tools/mutation.py                   # every module in MODULES
     python tools/mutation.py solve splits      # a few of them
     python tools/mutation.py --list            # the modules and their test files
+    python tools/mutation.py rfm --verify      # the last run's survivors against today's tests
 
 Prints, per module, the mutants killed, the survivors (with their diffs) and the kill rate,
 then a summary table. The score counts a mutant that no selected test reaches ("no tests") as
@@ -196,6 +197,108 @@ def run_module(name: str, workdir: Path, show_diffs: bool, report_only: bool) ->
     }
 
 
+def _apply(source: str, name: str, diff: str) -> str | None:
+    """``source`` with the mutation of ``mutmut show NAME``'s ``diff`` applied: each hunk's old
+    text replaced by its new text, searched from the mutated function's ``def`` on (mutmut
+    prints methods dedented by one level). ``None`` if a hunk is not found (the code changed)."""
+    qualified = name.rsplit("__mutmut_", 1)[0].split(".")[-1]  # x_f or x\u01c1Class\u01c1f
+    owner, _, function = qualified[1:].rpartition("\u01c1")
+    owner, function = owner.strip("\u01c1"), function if owner else qualified[2:]
+    start = source.find(f"class {owner}(") if owner else 0
+    start = source.find(f"def {function}(", max(start, 0))
+    if start < 0:
+        return None
+    start = source.rfind("\n", 0, start) + 1  # the line of the def, indentation included
+    hunks: list[tuple[list[str], list[str]]] = []
+    for line in diff.splitlines():
+        if line.startswith("@@"):
+            hunks.append(([], []))
+        elif hunks and line[:1] in (" ", "-", "+") and not line.startswith(("---", "+++")):
+            old, new = hunks[-1]
+            if line[0] != "+":
+                old.append(line[1:])
+            if line[0] != "-":
+                new.append(line[1:])
+    for old, new in hunks:
+        while old and new and old[0] == new[0] == "":  # blank context before the def
+            old.pop(0), new.pop(0)
+        for indent in ("", "    "):
+            before = "\n".join(indent + x if x else x for x in old)
+            at = source.find(before, start)
+            if at >= 0:
+                after = "\n".join(indent + x if x else x for x in new)
+                source = source[:at] + after + source[at + len(before) :]
+                break
+        else:
+            return None
+    return source
+
+
+def verify(name: str, workdir: Path, mutants: list[str], tests: list[str]) -> dict[str, str]:
+    """Each mutant of ``mutants`` (default: the survivors of the last run of module ``name``)
+    applied in memory to this tree's module (its functions' code objects and defaults swapped
+    for the mutated ones, the files untouched) and run against ``tests`` (default: the
+    module's) with ``pytest -x -q``, all in this process: mutant -> killed, survived or
+    "does not apply" (the function changed since the run)."""
+    import importlib
+
+    import pytest
+
+    source_file, module_tests = MODULES[name]
+    where = workdir / name
+    if not mutants:
+        statuses = _statuses(where, source_file)
+        mutants = sorted(k for k, s in statuses.items() if s == "survived")
+    tests = tests or module_tests
+    sys.path.insert(0, str(ROOT))
+    os.chdir(ROOT)
+    dotted = source_file.removesuffix(".py").replace("/", ".")
+    live = importlib.import_module(dotted)
+    source = (ROOT / source_file).read_text()
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    verdicts: dict[str, str] = {}
+    for key in mutants:
+        mutated = _apply(source, key, _run([_mutmut(), "show", key], where, env))
+        if mutated is None:
+            verdicts[key] = "does not apply"
+            print(f"   does not apply: {key}", flush=True)
+            continue
+        scratch = type(live)(dotted + "_mutant")
+        scratch.__dict__["__file__"] = live.__file__
+        sys.modules[scratch.__name__] = scratch  # dataclasses look their module up
+        exec(compile(mutated, live.__file__, "exec"), scratch.__dict__)
+        swapped = []
+        for attr, obj in vars(scratch).items():  # swap the functions whose code differs
+            targets = [(obj, getattr(live, attr, None))]
+            if isinstance(obj, type):
+                targets = [(v, vars(getattr(live, attr)).get(k)) for k, v in vars(obj).items()]
+            for new, old in targets:
+                new = getattr(new, "fget", getattr(new, "__func__", new))
+                old = getattr(old, "fget", getattr(old, "__func__", old))
+                if not (hasattr(new, "__code__") and hasattr(old, "__code__")):
+                    continue
+                if getattr(old, "__module__", None) != dotted:
+                    continue
+                state = (old.__code__, old.__defaults__, old.__kwdefaults__)
+                if (new.__code__, new.__defaults__, new.__kwdefaults__) != state:
+                    swapped.append((old, state))
+                    old.__code__ = new.__code__
+                    old.__defaults__, old.__kwdefaults__ = new.__defaults__, new.__kwdefaults__
+        try:
+            code = pytest.main(
+                [*tests, "-x", "-q", "--tb=no", "-p", "no:cacheprovider", "--no-header"]
+            )
+        finally:
+            for old, (code_, defaults, kwdefaults) in swapped:
+                old.__code__, old.__defaults__, old.__kwdefaults__ = code_, defaults, kwdefaults
+        verdicts[key] = "survived" if code == 0 else "killed"
+        print(f"   {verdicts[key]}: {key}", flush=True)
+    counts = {v: sum(1 for x in verdicts.values() if x == v) for v in set(verdicts.values())}
+    print(f"   {name}: {len(verdicts)} mutants re-checked: {counts}", flush=True)
+    return verdicts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help=f"among {', '.join(MODULES)} (default: all)")
@@ -206,6 +309,14 @@ def main(argv: list[str] | None = None) -> int:
         "--report", action="store_true", help="report the last run again, without running"
     )
     parser.add_argument("--json", type=Path, help="also write the scores to this file")
+    parser.add_argument(
+        "--verify",
+        nargs="*",
+        metavar="MUTANT",
+        help="without running mutmut: apply these mutants (default: the last run's survivors) "
+        "of one module to this tree in memory and run the module's tests (or --tests)",
+    )
+    parser.add_argument("--tests", nargs="*", default=[], help="the test files for --verify")
     args = parser.parse_args(argv)
     if args.list:
         for name, (source, tests) in MODULES.items():
@@ -215,6 +326,13 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in names if m not in MODULES]
     if unknown:
         parser.error(f"unknown module(s) {', '.join(unknown)}: choose among {', '.join(MODULES)}")
+    if args.verify is not None:
+        if len(names) != 1:
+            parser.error("--verify takes one module")
+        verdicts = verify(names[0], args.workdir, args.verify, args.tests)
+        if args.json is not None:
+            args.json.write_text(json.dumps(verdicts, indent=1) + "\n")
+        return 0
     results = [run_module(name, args.workdir, not args.no_diffs, args.report) for name in names]
     print("\nmodule            killed / mutants   kill rate   survivors   time")
     for r in results:
