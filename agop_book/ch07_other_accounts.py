@@ -1918,8 +1918,8 @@ def _off_diagonal(
     to the empirical kernel (see :func:`width_sweep`); appends the ``"local, measured full Q"``
     rows. The cross-position kernels are computed once per seed for all widths."""
     widths = list(Q_pairs)
-    res = {N: {k: [] for k in ("kernel", "prediction", "empirical_diag", "empirical_full")}
-           for N in widths}  # fmt: skip
+    keys = ("kernel", "prediction", "empirical_diag", "empirical_full")
+    res: dict[int, dict[str, list[float]]] = {N: {k: [] for k in keys} for N in widths}
 
     def rel(a: torch.Tensor, b: torch.Tensor) -> float:
         return float(torch.linalg.norm(a - b) / torch.linalg.norm(b))

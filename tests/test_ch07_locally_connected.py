@@ -193,3 +193,28 @@ def test_width_sweep_measures_what_the_off_diagonal_overlaps_change():
     assert {r["network"] for r in out["convergence"]} == {"CNN", "FC", "LCN"}
     assert out["Q_lcn"][3].shape == (1, 4) and "LCN" in out["test_mean"][3]
     assert not np.allclose(out["Q_lcn"][3], out["Q"][3])
+
+
+def test_sampler_without_sharing_starts_from_a_locally_connected_prior_draw():
+    """shared=False: the start is W0 (P, N, q), one filter bank per position, then V0 (P, N),
+    from the seed's generator; a negligible step leaves the outputs at that network's."""
+    X, y = band_task(6, 1.0, height=4, width=5, seed=0)
+    U = torch.nn.functional.unfold(X, 3).transpose(1, 2)
+    g = torch.Generator().manual_seed(4)
+    W0 = torch.randn(1, U.shape[1], 3, 9, generator=g, dtype=F64)
+    V0 = torch.randn(1, U.shape[1], 3, generator=g, dtype=F64)
+    post = sample_posterior(
+        X[None],
+        y[None],
+        X[None],
+        width=3,
+        patch_size=3,
+        shared=False,
+        temperature=0.1,
+        n_steps=1,
+        step_size=1e-14,
+        burn_in=0,
+        seed=4,
+    )
+    want = network_output(W0, V0, U[None])
+    torch.testing.assert_close(post.test_mean, want, rtol=0, atol=1e-5 * float(want.abs().max()))
