@@ -1186,6 +1186,11 @@ def nngp_components(
     """
     U = _patches(X, patch_size).transpose(0, 1)  # (P, n, q)
     V = U if Z is None else _patches(Z, patch_size).transpose(0, 1)
+    return _relu_kernel(U, V)
+
+
+def _relu_kernel(U: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+    """The ReLU NNGP ``(B, n, m)`` between the patches ``U`` ``(B, n, q)`` and ``V`` ``(B, m, q)``."""
     q = U.shape[-1]
     S = torch.bmm(U, V.transpose(1, 2)) / q
     nx = (U * U).sum(-1).div(q).sqrt()
@@ -1194,6 +1199,50 @@ def nngp_components(
     cos = torch.where(norms > 0, S / norms.clamp_min(1e-300), torch.zeros_like(S)).clamp(-1, 1)
     theta = torch.arccos(cos)
     return norms / math.pi * (torch.sin(theta) + (math.pi - theta) * cos)
+
+
+def overlap_kernel(
+    X: torch.Tensor, Z: torch.Tensor | None, Q: ArrayLike, patch_size: int = 3
+) -> torch.Tensor:
+    r"""The CNN's kernel renormalized by the full overlap matrix ``Q`` ``(P, P)``, ``(n, m)``
+    (or a stack ``(B, P, P)`` of them, ``(B, n, m)``, at the cost of one):
+
+    .. math:: K(x, z) = \frac1P \sum_{i,j=1}^{P} Q_{ij}\, \kappa(x_i, z_j),
+
+    with :math:`\kappa` the ReLU NNGP of two patches (:func:`nngp_components`, here between
+    *different* positions too), and :math:`Q_{ij} = \frac1N \sum_c v_{ci} v_{cj}` the
+    read-out's overlaps in the account of Aiudi et al. With one filter (:math:`N = 1`) and
+    its read-out held fixed, it is :math:`E_w f(x) f(z)` over the filter, :math:`Q = v v^\top`
+    (with more filters :math:`E_w` adds terms in the mean of :math:`\phi` that couple
+    different filters). A diagonal ``Q`` gives :func:`local_kernel` of the components.
+
+    Examples:
+        >>> import torch
+        >>> X = torch.randn(4, 1, 4, 4, dtype=torch.float64)
+        >>> Q = torch.tensor([2.0, 0.5, 1.0, 3.0], dtype=torch.float64)
+        >>> diag = local_kernel(nngp_components(X, None, 3), Q)
+        >>> bool(torch.allclose(overlap_kernel(X, None, torch.diag(Q)), diag))
+        True
+    """
+    U = _patches(X, patch_size)  # (n, P, q)
+    V = U if Z is None else _patches(Z, patch_size)
+    P, m = U.shape[1], V.shape[0]
+    Q = torch.as_tensor(Q, dtype=U.dtype)
+    single = Q.ndim == 2
+    Q = Q[None] if single else Q
+    if Q.ndim != 3 or Q.shape[1:] != (P, P) or V.shape[1:] != U.shape[1:]:
+        raise ValueError(
+            f"Q must be ({P}, {P}), one overlap per pair of positions, and Z's patches must "
+            f"match X's {tuple(U.shape[1:])}; got Q {tuple(Q.shape)} and {tuple(V.shape[1:])}"
+        )
+    check_finite(Q, "Q")
+    everywhere = V.reshape(1, m * P, -1)
+    out = torch.zeros(U.shape[0], m, Q.shape[0], dtype=U.dtype)
+    for i in range(P):
+        kappa = _relu_kernel(U[None, :, i], everywhere)[0].reshape(-1, m, P)  # k(x_i, z_j)
+        out += kappa @ Q[:, i].T
+    out = out.permute(2, 0, 1) / P
+    return out[0] if single else out
 
 
 def gp_posterior_mean(
@@ -1266,6 +1315,9 @@ def network_output(W: torch.Tensor, V: torch.Tensor, U: torch.Tensor) -> torch.T
     ``(S, n, P, q)``: :math:`f(x) = \frac{1}{\sqrt{NP}} \sum_{i, c} v_{ci}\,
     \phi(w_c \cdot x_i / \sqrt q)`, ``W`` ``(S, N, q)``, ``V`` ``(S, P, N)``,
     :math:`\phi = \sqrt2\,\mathrm{ReLU}`. With ``P = 1`` and ``q = d`` it is the FC network.
+    ``W`` ``(S, P, N, q)`` is the locally connected network (no weight sharing): position
+    ``i`` has its own filters, :math:`f(x) = \frac{1}{\sqrt{NP}} \sum_{i, c} v_{ci}\,
+    \phi(w_{ci} \cdot x_i / \sqrt q)` (:class:`LocallyConnected`).
 
     Examples:
         >>> import torch
@@ -1277,14 +1329,75 @@ def network_output(W: torch.Tensor, V: torch.Tensor, U: torch.Tensor) -> torch.T
     S, n, P, _ = U.shape
     phi = _hidden(W, U)  # (S, n, P, N)
     out = torch.bmm(phi.reshape(S, n, -1), V.reshape(S, -1, 1))[..., 0]
-    return out / math.sqrt(W.shape[1] * P)
+    return out / math.sqrt(V.shape[2] * P)
 
 
 def _hidden(W: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
     r""":math:`\phi(w_c \cdot x_i / \sqrt q)` ``(S, n, P, N)`` by one batched product."""
     S, n, P, q = U.shape
+    if W.ndim == 4:  # locally connected: (S, P, N, q), one bmm per chain and position
+        Ub = U.transpose(1, 2).reshape(S * P, n, q)
+        h = torch.bmm(Ub, W.reshape(S * P, -1, q).transpose(1, 2)).mul(1 / math.sqrt(q))
+        return torch.relu(h).mul(math.sqrt(2.0)).reshape(S, P, n, -1).transpose(1, 2)
     h = torch.bmm(U.reshape(S, n * P, q), W.transpose(1, 2)).mul(1 / math.sqrt(q))
     return torch.relu(h).mul(math.sqrt(2.0)).reshape(S, n, P, -1)
+
+
+class LocallyConnected(torch.nn.Module):
+    r"""A one-hidden-layer locally connected network: a convolution without weight sharing,
+    each patch position :math:`i` with its own ``width`` filters :math:`w_{ci}`,
+
+    .. math:: f(x) = \frac{1}{\sqrt{NP}} \sum_{i=1}^{P} \sum_{c=1}^{N} v_{ci}\,
+              \phi(w_{ci} \cdot x_i / \sqrt q), \qquad \phi = \sqrt2\,\mathrm{ReLU},
+
+    on the ``P`` VALID ``patch_size x patch_size`` patches :math:`x_i` (``q`` values each)
+    of ``(n, channels, height, width)`` images. Parameters: ``weight`` ``(P, N, q)`` and
+    ``readout`` ``(P, N)``, unit Gaussian (the prior of :func:`sample_posterior` with
+    ``shared=False``). Its infinite-width kernel is the CNN's (the mean over positions of
+    :func:`nngp_components`): the two differ only at finite width.
+
+    Examples:
+        With every position's filters equal, it is the CNN of :func:`network_output`:
+
+        >>> import torch
+        >>> net = LocallyConnected(1, 4, 4, patch_size=3, width=2, seed=0).double()
+        >>> with torch.no_grad():
+        ...     net.weight[:] = net.weight[0]
+        >>> X = torch.randn(3, 1, 4, 4, dtype=torch.float64)
+        >>> cnn = network_output(net.weight[None, 0], net.readout[None],
+        ...                      extract_patches(X, 3)[None])[0]
+        >>> bool(torch.allclose(net(X), cnn))
+        True
+    """
+
+    def __init__(
+        self, channels: int, height: int, width_px: int, *, patch_size: int, width: int,
+        seed: int = 0,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        for v, name in ((channels, "channels"), (width, "width"), (patch_size, "patch_size")):
+            check_int(v, name, minimum=1)
+        if patch_size > min(height, width_px):
+            raise ValueError(
+                f"patch_size must be at most the image's height and width "
+                f"({height}, {width_px}), got {patch_size}"
+            )
+        self.patch_size = int(patch_size)
+        P = (height - patch_size + 1) * (width_px - patch_size + 1)
+        q = channels * patch_size**2
+        g = torch.Generator().manual_seed(check_seed(seed))
+        self.weight = torch.nn.Parameter(torch.randn(P, width, q, generator=g))
+        self.readout = torch.nn.Parameter(torch.randn(P, width, generator=g))
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """Outputs ``(n,)`` of images ``X`` ``(n, channels, height, width)``."""
+        U = extract_patches(X, self.patch_size)
+        if U.shape[1:] != (self.weight.shape[0], self.weight.shape[2]):
+            raise ValueError(
+                f"X must give {self.weight.shape[0]} patches of {self.weight.shape[2]} values, "
+                f"got {tuple(U.shape[1:])} from images of shape {tuple(X.shape[1:])}"
+            )
+        return network_output(self.weight[None], self.readout[None], U[None])[0]
 
 
 def langevin(
@@ -1369,7 +1482,8 @@ class Posterior:
     samples; ``n_samples``: how many samples were averaged. The traces, one value per sample
     (for the convergence diagnostics of :mod:`agop_book.ch07_other_accounts`): ``Q_trace``
     ``(S, n_samples, P)`` and ``test_trace`` ``(S, n_samples, k)``, the outputs on the first
-    ``k = min(100, n_test)`` test images.
+    ``k = min(100, n_test)`` test images. ``Q_pairs`` ``(S, P, P)``: the posterior mean of the
+    overlaps :math:`Q_{ij} = \\frac1N \\sum_c v_{ci} v_{cj}` (its diagonal is ``Q``), or None.
 
     See :func:`sample_posterior` for an example.
     """
@@ -1381,6 +1495,7 @@ class Posterior:
     n_samples: int
     Q_trace: torch.Tensor
     test_trace: torch.Tensor
+    Q_pairs: torch.Tensor | None = None
 
 
 def sample_posterior(
@@ -1397,6 +1512,7 @@ def sample_posterior(
     every: int = 10,
     seed: int | Sequence[int] = 0,
     init_scale: float = 1.0,
+    shared: bool = True,
     dtype: torch.dtype = torch.float64,
     device: str | torch.device | None = "cpu",
 ) -> Posterior:
@@ -1410,7 +1526,9 @@ def sample_posterior(
     (float32 is about twice as fast on a CPU) on ``device`` (None: CUDA when available); the
     averages are kept in float64 on the CPU. ``seed``: one seed for all chains, or ``S`` seeds,
     one per chain, which then draws its start and its noise from its own generators (a chain
-    is the same whichever chains are stacked with it).
+    is the same whichever chains are stacked with it). ``shared=False`` samples the locally
+    connected network instead of the CNN (:class:`LocallyConnected`: first-layer weights
+    ``(P, width, q)`` per chain, drawn before the read-out).
 
     Examples:
         >>> import torch
@@ -1441,11 +1559,16 @@ def sample_posterior(
     U = torch.stack([_patches(x, patch_size) for x in X])
     U_test = torch.stack([_patches(x, patch_size) for x in X_test])
     P, q = U.shape[2], U.shape[3]
+    if not isinstance(shared, bool):
+        raise TypeError(f"shared must be a bool, got {type(shared).__name__}")
+    if not shared and patch_size is None:
+        raise ValueError("shared=False (locally connected) needs an int patch_size, got None")
+    wshape = (width, q) if shared else (P, width, q)
     noise: torch.Generator | list[torch.Generator]
     if not isinstance(seed, Sequence):
         seed = check_seed(seed)
         g = torch.Generator().manual_seed(seed)
-        W0 = torch.randn(S, width, q, generator=g, dtype=dtype).to(device)
+        W0 = torch.randn(S, *wshape, generator=g, dtype=dtype).to(device)
         V0 = torch.randn(S, P, width, generator=g, dtype=dtype).to(device)
         noise = torch.Generator(device=device).manual_seed(seed + 1)
     else:
@@ -1453,7 +1576,7 @@ def sample_posterior(
         if len(seeds) != S:
             raise ValueError(f"seed must be an int or {S} ints (one per chain), got {len(seeds)}")
         gens = [torch.Generator().manual_seed(s) for s in seeds]
-        W0 = torch.stack([torch.randn(width, q, generator=g, dtype=dtype) for g in gens])
+        W0 = torch.stack([torch.randn(*wshape, generator=g, dtype=dtype) for g in gens])
         V0 = torch.stack([torch.randn(P, width, generator=g, dtype=dtype) for g in gens])
         W0, V0 = W0.to(device), V0.to(device)
         noise = [torch.Generator(device=device).manual_seed(s + 1) for s in seeds]
@@ -1462,12 +1585,13 @@ def sample_posterior(
 
     def energy(W, V):
         residual = target - network_output(W, V, U)
-        return (residual**2).sum(-1) / (2 * T) + ((W**2).sum((1, 2)) + (V**2).sum((1, 2))) / 2
+        return (residual**2).sum(-1) / (2 * T) + ((W**2).flatten(1).sum(1) + (V**2).sum((1, 2))) / 2
 
     acc: dict[str, Any] = {
         "test": torch.zeros(S, U_test.shape[1], dtype=torch.float64),
         "Q": torch.zeros(S, P, dtype=torch.float64),
         "K": torch.zeros(S, n, n, dtype=torch.float64),
+        "QQ": torch.zeros(S, P, P, dtype=torch.float64),
         "loss": torch.zeros(S, dtype=torch.float64),
         "count": 0,
         "Q_trace": [],
@@ -1483,6 +1607,7 @@ def sample_posterior(
             Q = (V**2).mean(-1).double().cpu()
             acc["test"] += out
             acc["Q"] += Q
+            acc["QQ"] += (V @ V.transpose(1, 2)).double().cpu() / width
             acc["Q_trace"].append(Q.float())
             acc["test_trace"].append(out[:, :n_trace].float())
             G = (_hidden(W, U) * V[:, None]).sum(2).double() / math.sqrt(P)  # g_c(x)
@@ -1504,6 +1629,7 @@ def sample_posterior(
         m,
         torch.stack(acc["Q_trace"], 1),
         torch.stack(acc["test_trace"], 1),
+        acc["QQ"] / m,
     )
 
 
@@ -1565,6 +1691,7 @@ def width_sweep(
     chains: int = 1,
     init_scale: float = 1.0,
     rfm: bool = True,
+    locally_connected: bool = False,
     dtype: torch.dtype = torch.float32,
     device: str | torch.device | None = "cpu",
 ) -> dict:
@@ -1595,12 +1722,24 @@ def width_sweep(
     of the :math:`Q_i` (``rhat_Q``, ``ess_Q``) and of the outputs on the first 100 test images
     (``rhat_test``, ``ess_test``); chains of fewer than 4 samples cannot be diagnosed and get
     :math:`\hat R = \infty` and an effective sample size of 0. Chains start from prior draws times ``init_scale``.
+    ``locally_connected``: the locally connected network too (``"LCN"``, sampled like the CNN
+    with ``shared=False``; its infinite-width limit is the local NNGP): its rows, ``Q_lcn``
+    (width -> ``(seeds, P)``), ``test_mean[N]["LCN"]`` and its ``convergence`` entries.
+    The CNN's full overlaps: ``Q_pairs`` (width -> ``(seeds, P, P)``, the posterior mean of
+    :math:`Q_{ij}`), the rows ``"local, measured full Q"`` (the GP with
+    :func:`overlap_kernel` of those overlaps) and ``off_diagonal`` (width -> dict of
+    ``(seeds,)`` arrays): ``kernel`` the relative change
+    :math:`\|K_{\rm full} - K_{\rm diag}\|_F / \|K_{\rm diag}\|_F` on the training images
+    that the off-diagonal overlaps make, ``prediction`` the same for the GP's test outputs,
+    ``empirical_diag`` and ``empirical_full`` the relative distance of the posterior's
+    empirical kernel to :math:`K_{\rm diag}` and to :math:`K_{\rm full}`.
 
     Examples:
         >>> out = width_sweep([4], [0], n_train=20, n_test=20, sigma=2.0, temperature=0.1,
         ...                   n_steps=40, step_size=1e-3, every=5, rfm=False)
         >>> sorted({r["method"] for r in out["rows"]})
-        ['CNN', 'FC', 'NNGP FC', 'NNGP local (uniform Q)', 'local, band only', 'local, measured Q']
+        ['CNN', 'FC', 'NNGP FC', 'NNGP local (uniform Q)', 'local, band only', 'local, measured Q',
+         'local, measured full Q']
         >>> out["Q"][4].shape, out["grid"]
         ((1, 24), (6, 4))
     """
@@ -1627,6 +1766,9 @@ def width_sweep(
         "test_mean": {},
         "gp_mean": {},
         "convergence": [],
+        "Q_lcn": {},
+        "Q_pairs": {},
+        "off_diagonal": {},
         "grid": (task["height"] - patch_size + 1, task["width"] - patch_size + 1),
     }
     rows_p, cols_p = out["grid"]
@@ -1660,6 +1802,7 @@ def width_sweep(
     )
     check_int(chains, "chains", minimum=1)
     rep = [t.repeat_interleave(chains, 0) for t in (X, y, Xt)]
+    cnn_kernel: dict[int, torch.Tensor] = {}
     for N in widths:
 
         def chain_seeds(kind: int, N: int = N) -> list[int]:
@@ -1671,10 +1814,21 @@ def width_sweep(
 
         cnn = sample_posterior(*rep, width=N, patch_size=patch_size, seed=chain_seeds(0), **run)
         fc = sample_posterior(*rep, width=N, patch_size=None, seed=chain_seeds(1), **run)
-        for name, post in (("CNN", cnn), ("FC", fc)):
+        nets = {"CNN": cnn, "FC": fc}
+        if locally_connected:
+            nets["LCN"] = sample_posterior(
+                *rep, width=N, patch_size=patch_size, shared=False, seed=chain_seeds(2), **run
+            )
+        for name, post in nets.items():
             out["convergence"].append({"network": name, "width": N, **_diagnose(post, chains)})
-        cnn, fc = _pool(cnn, chains), _pool(fc, chains)
-        out["test_mean"][N] = {"CNN": cnn.test_mean.numpy(), "FC": fc.test_mean.numpy()}
+        nets = {name: _pool(post, chains) for name, post in nets.items()}
+        cnn, fc = nets["CNN"], nets["FC"]
+        out["test_mean"][N] = {name: post.test_mean.numpy() for name, post in nets.items()}
+        if locally_connected:
+            out["Q_lcn"][N] = nets["LCN"].Q.numpy()
+        if cnn.Q_pairs is not None:
+            out["Q_pairs"][N] = cnn.Q_pairs.numpy()
+            cnn_kernel[N] = cnn.kernel
         out["Q"][N] = cnn.Q.numpy()
         out["Q_fc"][N] = fc.Q[:, 0].numpy()
         out["Q_fit"][N] = np.stack(
@@ -1687,22 +1841,15 @@ def width_sweep(
             ]
         )
         for s, seed in enumerate(seeds):
-            rows.append(
-                {
-                    "method": "CNN",
-                    "width": N,
-                    "seed": seed,
-                    "accuracy": accuracy(cnn.test_mean[s], yt[s]),
-                }
-            )
-            rows.append(
-                {
-                    "method": "FC",
-                    "width": N,
-                    "seed": seed,
-                    "accuracy": accuracy(fc.test_mean[s], yt[s]),
-                }
-            )
+            for name, post in nets.items():
+                rows.append(
+                    {
+                        "method": name,
+                        "width": N,
+                        "seed": seed,
+                        "accuracy": accuracy(post.test_mean[s], yt[s]),
+                    }
+                )
             pred = gp_posterior_mean(
                 local_kernel(comps[s], cnn.Q[s]),
                 local_kernel(comps_t[s], cnn.Q[s]),
@@ -1717,6 +1864,11 @@ def width_sweep(
                     "accuracy": accuracy(pred, yt[s]),
                 }
             )
+    if cnn_kernel:
+        out["off_diagonal"] = _off_diagonal(
+            out["Q_pairs"], cnn_kernel, X, Xt, yt, target, comps, comps_t, temperature,
+            patch_size, seeds, rows,
+        )  # fmt: skip
     if rfm:
         for s, seed in enumerate(seeds):
             one = evaluate_methods(
@@ -1748,6 +1900,53 @@ def width_sweep(
     return out
 
 
+def _off_diagonal(
+    Q_pairs: Mapping[int, np.ndarray],
+    kernel: Mapping[int, torch.Tensor],
+    X: torch.Tensor,
+    Xt: torch.Tensor,
+    yt: torch.Tensor,
+    target: torch.Tensor,
+    comps: Sequence[torch.Tensor],
+    comps_t: Sequence[torch.Tensor],
+    temperature: float,
+    patch_size: int,
+    seeds: Sequence[int],
+    rows: list[dict],
+) -> dict[int, dict[str, np.ndarray]]:
+    """What the CNN's off-diagonal overlaps change at each width: kernel, GP predictions, fit
+    to the empirical kernel (see :func:`width_sweep`); appends the ``"local, measured full Q"``
+    rows. The cross-position kernels are computed once per seed for all widths."""
+    widths = list(Q_pairs)
+    keys = ("kernel", "prediction", "empirical_diag", "empirical_full")
+    res: dict[int, dict[str, list[float]]] = {N: {k: [] for k in keys} for N in widths}
+
+    def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float(torch.linalg.norm(a - b) / torch.linalg.norm(b))
+
+    for s, seed in enumerate(seeds):
+        Qs = torch.as_tensor(np.stack([Q_pairs[N][s] for N in widths]))
+        full_all = (
+            overlap_kernel(X[s], None, Qs, patch_size),
+            overlap_kernel(Xt[s], X[s], Qs, patch_size),
+        )
+        for b, N in enumerate(widths):
+            q = Qs[b].diagonal()
+            diag = (local_kernel(comps[s], q), local_kernel(comps_t[s], q))
+            full = (full_all[0][b], full_all[1][b])
+            p_diag, p_full = (gp_posterior_mean(*k, target[s], temperature) for k in (diag, full))
+            r = res[N]
+            r["kernel"].append(rel(full[0], diag[0]))
+            r["prediction"].append(rel(p_full, p_diag))
+            r["empirical_diag"].append(rel(diag[0], kernel[N][s]))
+            r["empirical_full"].append(rel(full[0], kernel[N][s]))
+            acc = accuracy(p_full, yt[s])
+            rows.append(
+                {"method": "local, measured full Q", "width": N, "seed": seed, "accuracy": acc}
+            )
+    return {N: {k: np.array(v) for k, v in r.items()} for N, r in res.items()}
+
+
 def _pool(post: Posterior, chains: int) -> Posterior:
     """Average every ``chains`` consecutive chains (the same data set) into one."""
 
@@ -1762,6 +1961,7 @@ def _pool(post: Posterior, chains: int) -> Posterior:
         post.n_samples * chains,
         post.Q_trace,
         post.test_trace,
+        None if post.Q_pairs is None else mean(post.Q_pairs),
     )
 
 

@@ -175,6 +175,7 @@ def _registry() -> dict[str, Callable[[int], Any]]:
         return renormalization.width_sweep(
             [2], [seed], n_train=8, n_test=6, sigma=1.0, temperature=0.1, n_steps=4,
             step_size=1e-3, every=1, task={"height": 5, "width": 5, "band": (0,)}, rfm=False,
+            locally_connected=True,
         )  # fmt: skip
 
     def posterior(seed):
@@ -313,6 +314,9 @@ def _registry() -> dict[str, Callable[[int], Any]]:
         "agop_book.ch07_other_accounts.langevin": langevin,
         "agop_book.ch07_other_accounts.sample_posterior": posterior,
         "agop_book.ch07_other_accounts.width_sweep": width_sweep,
+        "agop_book.ch07_other_accounts.LocallyConnected": lambda s: (
+            renormalization.LocallyConnected(1, 4, 4, patch_size=3, width=2, seed=s)
+        ),
         "agop.features.patch_agop": lambda s: features.patch_agop(net, X[:4], sketch=2, seed=s),
         "agop.features.null_baselines": null,
         "agop_book.nets.SimpleCNN": lambda s: nets.SimpleCNN(1, 2, 6, depth=1, width=2, seed=s),
