@@ -590,7 +590,9 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
 
         kernel = self._make_kernel(device, p)
         k = int(getattr(kernel, "patch_size", p["patch_size"]))
-        if X.shape[-1] < k or X.shape[-2] < k:
+        # a kernel object's own padding (zeros it adds around each image) counts too
+        room = 2 * int(getattr(kernel, "padding", 0))
+        if X.shape[-1] + room < k or X.shape[-2] + room < k:
             raise ValueError(
                 f"X (after padding={self.padding}) has spatial size "
                 f"{tuple(X.shape[-2:])}, smaller than the patch size {k}"

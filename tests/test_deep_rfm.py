@@ -295,3 +295,424 @@ def test_filters_are_drawn_from_the_learned_metrics():
         # and not the filters of the other metric
         assert not torch.allclose(W.reshape(3, q), G.reshape(3, q), atol=1e-3)
         assert not torch.allclose(W.reshape(3, q), G.reshape(3, q) @ M.to(G.dtype), atol=1e-3)
+
+
+# ---- Mutation testing ---------------------------------------------------------------------
+# Tests written against the survivors of `python tools/mutation.py deep_rfm` (CONTRIBUTING.md,
+# "Mutation testing"); each names the behaviour it pins, checked against a definition.
+
+import inspect  # noqa: E402
+
+from sklearn.base import clone  # noqa: E402
+
+from agop.kernels import CNTK, Laplace  # noqa: E402
+
+FAST = dict(n_iter=1, random_state=0, device="cpu", progress=False)
+
+
+def _defaults(f) -> dict:
+    return {
+        k: p.default
+        for k, p in inspect.signature(f).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+
+
+def test_defaults_are_the_documented_ones():
+    """The class docstring's defaults through ``get_params`` (what ``clone`` copies), the
+    functions' signatures, the transformer tag of the dtypes ``transform`` keeps, and the
+    default seed 0 of the filters."""
+    assert DeepConvRFM().get_params() == {
+        "depth": 3,
+        "n_layers": None,
+        "width": 64,
+        "patch_size": 3,
+        "n_iter": 3,
+        "nonlinearity": "relu",
+        "random_state": None,
+        "kernel": "cntk",
+        "ridges": None,
+        "agop_samples": None,
+        "normalize": "max_eig",
+        "power": 1.0,
+        "validation_fraction": 0.2,
+        "device": None,
+        "dtype": None,
+        "max_memory": None,
+        "progress": True,
+        "image_shape": None,
+    }
+    assert _defaults(random_filters) == {"seed": 0, "dtype": None, "device": None}
+    assert _defaults(RandomFeatureConv.from_metric) == {
+        "seed": 0,
+        "nonlinearity": None,
+        "dtype": None,
+        "device": None,
+    }
+    assert _defaults(featurize) == {"nonlinearity": None, "seed": 0, "device": None}
+    assert _defaults(DeepConvRFM.feature_maps) == {"identity": False}
+    tags = DeepConvRFM().__sklearn_tags__()
+    assert tags.transformer_tags.preserves_dtype == ["float64", "float32"]
+
+
+def test_parameters_are_stored_as_given():
+    """scikit-learn's convention: ``__init__`` stores each argument unchanged."""
+    given = {
+        "depth": 2,
+        "n_layers": 1,
+        "width": 5,
+        "patch_size": 1,
+        "n_iter": 2,
+        "nonlinearity": "tanh",
+        "random_state": 4,
+        "kernel": "laplace",
+        "ridges": (0.5,),
+        "agop_samples": 9,
+        "normalize": "fro",
+        "power": 0.5,
+        "validation_fraction": 0.3,
+        "device": "cpu",
+        "dtype": torch.float64,
+        "max_memory": 2**20,
+        "progress": False,
+        "image_shape": (1, 4, 4),
+    }
+    model = DeepConvRFM(**given)
+    assert model.get_params() == given
+    assert clone(model).get_params() == given
+
+
+def test_options_reach_every_layer():
+    """``ridges, agop_samples, normalize, power, validation_fraction, device, dtype,
+    max_memory, progress`` are passed to each layer's ConvRFM unchanged."""
+    X, y = two_class_images(n=20)
+    options = dict(
+        ridges=(1e-3, 1e-1),
+        agop_samples=7,
+        normalize="fro",
+        power=0.5,
+        validation_fraction=0.3,
+        device="cpu",
+        dtype=torch.float64,
+        max_memory=2**22,
+        progress=False,
+    )
+    model = DeepConvRFM(depth=2, width=3, n_iter=1, random_state=0, **options).fit(X, y)
+    for layer in model.layers_:
+        assert {k: layer.get_params()[k] for k in options} == options
+
+
+def test_errors_name_the_argument_at_fault():
+    """Each error starts with the name of the argument at fault (issue 28); the bounds are
+    the documented ones (a patch side of 1 is odd and allowed, -1 is not)."""
+    X, y = two_class_images(n=10)
+    M2 = torch.eye(2, dtype=torch.float64)
+    for kwargs, error, match in [
+        (dict(width=0), ValueError, "^width"),
+        (dict(channels=0), ValueError, "^channels"),
+        (dict(patch_size=-1), ValueError, "^patch_size"),
+        (dict(M=[["a", "b"]]), TypeError, "^M must"),
+    ]:
+        args = dict(M=None, width=2, channels=1, patch_size=1) | kwargs
+        with pytest.raises(error, match=match):
+            random_filters(**args, device="cpu")
+    assert random_filters(M2, 3, 2, 1, device="cpu").shape == (3, 2, 1, 1)  # k = 1 is fine
+    with pytest.raises(TypeError, match="^filters must"):
+        RandomFeatureConv([["a"]])
+    for shape in [(2, 1, 3, 5), (3, 3, 3)]:  # not square; not 4-d
+        with pytest.raises(ValueError, match="^filters must have shape"):
+            RandomFeatureConv(torch.zeros(shape))
+    t = RandomFeatureConv(torch.ones(1, 1, 3, 3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="^X contains"):
+        t(torch.full((1, 1, 4, 4), math.nan))
+    with pytest.raises(ValueError, match="^X contains"):
+        featurize(torch.full((1, 1, 4, 4), math.nan), None, 2, 3, device="cpu")
+    for shape in [(1, 1, 6, 2), (1, 1, 2, 6)]:  # too narrow; too low
+        with pytest.raises(ValueError, match="^X has spatial size"):
+            t(torch.zeros(shape, dtype=torch.float64))
+    assert t(torch.ones(1, 1, 3, 3, dtype=torch.float64)).item() == 9.0  # exactly k x k
+    for params, error, match in [
+        (dict(depth=0), ValueError, "^depth"),
+        (dict(depth=2, n_layers=0), ValueError, "^n_layers"),
+        (dict(depth=2, n_layers=-1), ValueError, "^n_layers"),
+        (dict(depth=2, width=0), ValueError, "^width"),
+        (dict(depth=2, kernel="cntkk"), ValueError, "^kernel"),
+        (dict(depth=2, kernel=3), TypeError, "^kernel must be one of"),
+        (dict(depth=2, kernel=CNTK(5, depth=2)), ValueError, "kernel object's patch_size=5"),
+        (dict(depth=2, kernel=CNTK(3, depth=3)), ValueError, "kernel object's depth=3"),
+    ]:
+        with pytest.raises(error, match=match):
+            DeepConvRFM(**params, **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="^X contains"):
+        DeepConvRFM(depth=1, **FAST).fit(np.full_like(X, math.nan), y)
+    model = DeepConvRFM(depth=1, **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="^X contains"):
+        model.predict(np.full_like(X, math.nan))
+    for n_layers in (-1, 2, 1.0):
+        with pytest.raises(ValueError, match=r"^n_layers must be in \[0, 0\]"):
+            model.transform(X, n_layers=n_layers)
+
+
+def test_parameters_are_checked_before_the_data():
+    """A bad ``nonlinearity`` is reported as such even when ``y`` is bad too: every
+    parameter is checked before the data."""
+    X, y = two_class_images(n=10)
+    with pytest.raises(ValueError, match="^nonlinearity"):
+        DeepConvRFM(depth=1, nonlinearity="gelu?", **FAST).fit(X, y[:3])
+
+
+class _Crop:
+    """A callable without ``__name__`` that drops the last column: not elementwise."""
+
+    def __call__(self, h):
+        return h[..., :-1]
+
+    def __repr__(self):
+        return "Crop()"
+
+
+def test_a_bad_nonlinearity_is_named_with_what_it_returned():
+    """``phi``'s output must be a finite tensor of its input's shape: the error names ``phi``
+    (its ``__name__``, else its repr), what it returned (the shape, or the type) and how many
+    values were non-finite; an overflowing convolution is reported as such, not as ``phi``'s
+    fault."""
+    W = torch.ones(1, 1, 1, 1, dtype=torch.float64)
+    X = torch.tensor([[[[-1.0, 0.0, 4.0]]]], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^nonlinearity Crop\(\) .* got shape \(1, 1, 1, 2\)"):
+        RandomFeatureConv(W, _Crop())(X)
+
+    def as_list(h):
+        return h.tolist()
+
+    with pytest.raises(ValueError, match=r"^nonlinearity 'as_list' .* got a list$"):
+        RandomFeatureConv(W, as_list)(X)
+    with pytest.raises(ValueError, match=r"^nonlinearity 'log' returned 2 non-finite values"):
+        RandomFeatureConv(W, torch.log)(X)  # log(-1) = nan, log(0) = -inf, log(4) finite
+    huge = torch.full((1, 1, 1, 1), 1e200, dtype=torch.float64)
+    with pytest.raises(ValueError, match="^the convolution of X with the filters"):
+        RandomFeatureConv(huge, "relu")(torch.full((1, 1, 1, 2), 1e200, dtype=torch.float64))
+
+
+def test_a_custom_nonlinearity_is_probed_on_both_signs_in_the_training_dtype():
+    """Before any layer is fitted a custom ``phi`` is applied to a few values of both signs
+    in the training dtype (here with one layer, where no featurisation would apply it):
+    ``sqrt`` fails on negatives, ``exp(45 h)`` is finite on ``[-2, 2]`` in float64 (its
+    largest value ``e^90 ~ 1e39`` overflows float32 only)."""
+    X, y = two_class_images(n=10)
+    with pytest.raises(ValueError, match="^nonlinearity 'sqrt' returned"):
+        DeepConvRFM(depth=1, nonlinearity=torch.sqrt, **FAST).fit(X, y)
+
+    def steep(h):
+        return torch.exp(45 * h)
+
+    DeepConvRFM(depth=1, nonlinearity=steep, **FAST).fit(X, y)  # float64 X
+    DeepConvRFM(depth=1, nonlinearity=steep, dtype=torch.float64, **FAST).fit(X.astype("f4"), y)
+    with pytest.raises(ValueError, match="^nonlinearity 'steep' returned"):
+        DeepConvRFM(depth=1, nonlinearity=steep, **FAST).fit(X.astype("f4"), y)
+
+
+def test_filters_and_features_take_the_documented_dtype():
+    """``random_filters``: ``M``'s dtype, or ``dtype`` (which converts ``M``), or torch's
+    default for ``M = None``; ``G`` is drawn in float64 from the seed and then rounded. A
+    float32 ``M`` accepts round-off negative eigenvalues up to ``psd_tolerance(float32)``.
+    ``RandomFeatureConv`` converts images to its filters' dtype; ``featurize`` keeps ``X``'s."""
+
+    def G(width, q, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        return torch.randn(width, q, generator=g, dtype=torch.float64)
+
+    W = random_filters(None, 4, 2, 1, device="cpu")
+    assert W.dtype == torch.get_default_dtype() == torch.float32
+    torch.testing.assert_close(W.reshape(4, 2), G(4, 2).float(), rtol=0, atol=0)
+    W = random_filters(None, 4, 2, 1, dtype=torch.float64, device="cpu")
+    torch.testing.assert_close(W.reshape(4, 2), G(4, 2), rtol=0, atol=0)
+    M = torch.tensor([[4.0, 0.0], [0.0, -1e-4]], dtype=torch.float32)  # eigenvalue -2.5e-5 max
+    W = random_filters(M, 4, 2, 1, seed=3, device="cpu")
+    assert W.dtype == torch.float32
+    torch.testing.assert_close(
+        W.reshape(4, 2), G(4, 2, 3).float() @ torch.diag(torch.tensor([2.0, 0.0]))
+    )
+    M64 = torch.diag(torch.tensor([4.0, 9.0], dtype=torch.float64))
+    W = random_filters(M64, 4, 2, 1, dtype=torch.float32, device="cpu")
+    assert W.dtype == torch.float32
+    torch.testing.assert_close(W.reshape(4, 2), G(4, 2).float() * torch.tensor([2.0, 3.0]))
+    t = RandomFeatureConv.from_metric(None, 3, 1, 1, dtype=torch.float64, device="cpu")
+    assert t.filters.dtype == torch.float64
+    X = torch.rand(2, 1, 3, 3, generator=torch.Generator().manual_seed(0))
+    assert t(X).dtype == torch.float64
+    torch.testing.assert_close(t(X), t(X.double()))
+    H = featurize(X.double(), None, 3, 1, device="cpu")  # M = None: X's dtype, not float32
+    assert H.dtype == torch.float64
+    torch.testing.assert_close(H, X.double() * G(3, 1).reshape(1, 3, 1, 1))
+    layer = RandomFeatureConv(torch.ones(1, 1, 1, 1), nonlinearity="abs")
+    assert repr(layer) == (
+        "RandomFeatureConv(width=1, channels=1, patch_size=1, nonlinearity='abs')"
+    )
+
+
+def test_features_are_computed_in_chunks_within_max_memory(monkeypatch):
+    """One chunk holds ``max_memory // per_image`` images (at least 1), with ``per_image`` =
+    ``H' W' (width + c k^2)`` elements of the images' size (the output plus the im2col
+    workspace); ``None`` is the 512 MiB default."""
+    sizes = []
+    real = torch.nn.functional.conv2d
+
+    def conv2d(x, w, *args, **kwargs):
+        sizes.append(x.shape[0])
+        return real(x, w, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "conv2d", conv2d)
+    X = torch.randn(5, 2, 6, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    t = RandomFeatureConv.from_metric(None, 4, 2, 3, dtype=torch.float64, device="cpu")
+    per_image = 4 * 4 * (4 + 2 * 9) * 8
+    full = t(X)
+    assert sizes == [5]
+    for budget, chunks in [(2 * per_image + 1, [2, 2, 1]), (2 * per_image - 1, [1] * 5)]:
+        sizes.clear()
+        torch.testing.assert_close(t(X, max_memory=budget), full, rtol=0, atol=0)
+        assert sizes == chunks, budget
+    sizes.clear()
+    t(X, max_memory=1)
+    assert sizes == [1] * 5
+
+
+def test_max_memory_reaches_every_featurisation(monkeypatch):
+    """The estimator's ``max_memory`` is the budget of every featurisation: in ``fit``,
+    ``transform``, ``predict``, ``score_layers`` and ``feature_maps``."""
+    budgets = []
+    real = RandomFeatureConv._features
+
+    def features(self, X, max_memory):
+        budgets.append(max_memory)
+        return real(self, X, max_memory)
+
+    monkeypatch.setattr(RandomFeatureConv, "_features", features)
+    X, y = two_class_images(n=12)
+    model = DeepConvRFM(depth=2, width=3, max_memory=2**22 + 1, **FAST).fit(X, y)
+    model.transform(X)
+    model.predict(X)
+    model.score_layers(X, y)
+    model.feature_maps(X)
+    assert budgets == [2**22 + 1] * 5
+
+
+def test_each_layers_kernel_and_history():
+    """Layer ``l`` uses a kernel with a depth (the CNTK, by name or object) at ``depth - l``
+    and one without (Laplace, by name or object) unchanged, at kernel depth 1. ``history_``
+    has one row per layer with exactly the documented keys, read from the layer's ConvRFM
+    and its input (non-square 9 x 11 images: ``image_size`` is the width)."""
+    X, y = two_class_images(n=16, size=11)
+    X = X[:, :, 1:10]  # 9 x 11
+    for kernel, depths in [
+        ("cntk", [2, 1]),
+        (CNTK(3, depth=2), [2, 1]),
+        ("laplace", [1, 1]),
+        (Laplace(3), [1, 1]),
+    ]:
+        model = DeepConvRFM(depth=2, width=3, kernel=kernel, **FAST).fit(X, y)
+        assert [h["kernel_depth"] for h in model.history_] == depths, kernel
+        if depths[0] == 2:
+            assert [layer.kernel_.depth for layer in model.layers_] == depths, kernel
+    assert model.histories_ == [layer.history_ for layer in model.layers_]
+    assert model.n_features_in_ == 9 * 11
+    expected = [
+        {
+            "layer": l,
+            "kernel_depth": 1,
+            "channels": c,
+            "image_size": s,
+            "best_iter": layer.best_iter_,
+            "val_acc": layer.history_[layer.best_iter_]["val_acc"],
+            "val_acc_cntk": layer.history_[0]["val_acc"],
+        }
+        for l, (layer, c, s) in enumerate(zip(model.layers_, (1, 3), (11, 9), strict=True))
+    ]
+    assert model.history_ == expected
+
+
+def test_the_smallest_image_is_the_documented_bound():
+    """``L - 1`` featurisations and the last kernel of depth ``d`` are ``convs = L - 1 + d``
+    VALID layers of side ``k``, less the last kernel's ``padding`` on each side: images of
+    side ``convs (k - 1) + 1 - 2 padding`` fit, one pixel less does not."""
+    rng = np.random.default_rng(0)
+    y = np.arange(8) % 2
+    for kernel, side in [("cntk", 5), (Laplace(3, padding=1), 3)]:
+        kw = dict(depth=2, width=2, kernel=kernel, **FAST)
+        DeepConvRFM(**kw).fit(rng.standard_normal((8, 1, side, side)), y)
+        with pytest.raises(ValueError, match=f"need at least {side} x {side}"):
+            DeepConvRFM(**kw).fit(rng.standard_normal((8, 1, side - 1, side - 1)), y)
+
+
+def test_labels_one_hot_and_named_classes():
+    """Labels of any values (``classes_`` are the sorted labels, as ConvRFM's) and one-hot
+    rows give the same fit; a missing ``y`` names the estimator."""
+    X, y = two_class_images(n=16)
+    kw = dict(depth=2, width=3, **FAST)
+    named = DeepConvRFM(**kw).fit(X, np.where(y == 1, 7, 3))
+    np.testing.assert_array_equal(named.classes_, [3, 7])
+    assert set(named.predict(X)) <= {3, 7}
+    plain = DeepConvRFM(**kw).fit(X, y)
+    hot = DeepConvRFM(**kw).fit(X, np.eye(2, dtype=np.int64)[y])
+    torch.testing.assert_close(hot.M_, plain.M_)
+    np.testing.assert_array_equal(hot.classes_, [0, 1])
+    np.testing.assert_array_equal(hot.predict(X), plain.predict(X))
+    with pytest.raises(ValueError, match="^DeepConvRFM requires y"):
+        DeepConvRFM(**kw).fit(X, None)
+
+
+def test_transform_depth_and_containers():
+    """``transform(X, n)`` is ``X`` through the first ``n`` featurisations (``n = 0``: ``X``
+    itself), a tensor for a tensor and an array otherwise, rows for rows (with
+    ``image_shape``; a refit reads the parameter as it is then) and images for images (an
+    image fit does not read rows)."""
+    X, y = two_class_images(n=12)
+    model = DeepConvRFM(depth=3, width=2, nonlinearity=None, **FAST).fit(X, y)
+    T = torch.as_tensor(X)
+    torch.testing.assert_close(model.transform(T, n_layers=0), T)
+    first = model.transforms_[0](T)
+    torch.testing.assert_close(model.transform(T, n_layers=1), first)
+    torch.testing.assert_close(model.transform(T), model.transforms_[1](first))
+    assert isinstance(model.transform(X), np.ndarray)
+    np.testing.assert_array_equal(model.transform(X, n_layers=1), first.numpy())
+    with pytest.raises(ValueError, match=r"^X must have shape \(n, c, H, W\)"):
+        model.predict(X.reshape(12, -1))
+    rows = DeepConvRFM(depth=2, width=2, image_shape=(1, 9, -1), **FAST)
+    out = rows.fit(X.reshape(12, -1), y).transform(X.reshape(12, -1))
+    np.testing.assert_array_equal(out, rows.transform(X).reshape(12, -1))
+    assert out.shape == (12, 2 * 7 * 7)
+    np.testing.assert_array_equal(rows.predict(X.reshape(12, -1)), rows.predict(X))
+    X2 = X[:, :, :7, :7]  # a refit on 7 x 7 images given as rows of 49
+    rows.set_params(image_shape=(1, 7, 7)).fit(X2.reshape(12, -1), y)
+    assert rows.transform(X2.reshape(12, -1)).shape == (12, 2 * 5 * 5)
+
+
+def test_score_is_the_last_layers_weighted_accuracy():
+    """``score`` is the accuracy of ``predict`` weighted by ``sample_weight`` (one layer:
+    ``layers_[-1]`` is the only one)."""
+    X, y = two_class_images(n=16)
+    model = DeepConvRFM(depth=1, **FAST).fit(X, y)
+    Xt, yt = two_class_images(n=16, seed=5)
+    right = model.predict(Xt) == yt
+    assert 0 < right.mean() < 1
+    w = np.where(right, 1.0, 3.0)
+    assert model.score(Xt, yt, sample_weight=w) == pytest.approx((w * right).sum() / w.sum())
+    assert model.score(Xt, yt) == pytest.approx(right.mean())
+
+
+def test_feature_maps_use_each_layers_metric():
+    """Layer ``l``'s map is :func:`agop.features.feature_map` of ``M_l`` (a learned one, not
+    ``I``) on that layer's input, in the fitted dtype for float32 images; one layer too
+    (where there is no ``layers_[1]``)."""
+    from agop.features import feature_map
+
+    X, y = two_class_images(n=60, size=9)
+    kw = dict(depth=3, width=3, patch_size=3, random_state=3, device="cpu", progress=False)
+    model = DeepConvRFM(n_iter=2, nonlinearity=None, **kw).fit(X, y)
+    assert model.layers_[0].best_iter_ == 1  # M_0 is learned
+    maps = model.feature_maps(X[:2].astype("f4"))
+    T = torch.as_tensor(X[:2])
+    torch.testing.assert_close(maps[0], feature_map(model.Ms_[0], T, 3))
+    torch.testing.assert_close(maps[1], feature_map(model.Ms_[1], model.transform(T, 1), 3))
+    one = DeepConvRFM(n_iter=2, **(kw | dict(depth=1))).fit(X, y)
+    (m,) = one.feature_maps(T)
+    torch.testing.assert_close(m, feature_map(one.M_, T, 3))
