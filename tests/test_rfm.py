@@ -887,7 +887,7 @@ def test_a_refit_reads_the_parameters_as_they_are_now():
 
 def test_each_parameter_is_refused_by_name_at_its_bound():
     """``depth``, ``validation_fraction``, ``agop_samples``, ``bandwidth`` and ``dtype`` are
-    checked before the data, each error starting with the argument's name; each bound is
+    checked, each error starting with the argument's name; each bound is
     exactly the documented one (``agop_samples = 1`` is a valid subsample, ``0`` and ``1`` are
     not validation fractions)."""
     Xi, y = images(), np.arange(12) % 2
@@ -909,7 +909,7 @@ def test_each_parameter_is_refused_by_name_at_its_bound():
     ]:
         with pytest.raises(error, match=match):
             ConvRFM(**(kw | bad)).fit(Xi, y)
-    # the parameters before the data: a bad dtype is named even when X is bad too
+    # a dtype that would truncate the images, named before X is read as images
     with pytest.raises(ValueError, match="^dtype must be one of"):
         ConvRFM(**kw, dtype=torch.int64).fit(np.zeros(12), y)
     one = ConvRFM(**kw, agop_samples=1).fit(Xi, y)  # the smallest subsample
