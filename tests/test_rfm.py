@@ -883,3 +883,130 @@ def test_a_refit_reads_the_parameters_as_they_are_now():
     np.testing.assert_array_equal(  # flat rows read as the new image_shape
         model.decision_function(Xi.reshape(12, 36)), fresh.decision_function(Xi.reshape(12, 36))
     )
+
+
+def test_each_parameter_is_refused_by_name_at_its_bound():
+    """``depth``, ``validation_fraction``, ``agop_samples``, ``bandwidth`` and ``dtype`` are
+    checked, each error starting with the argument's name; each bound is
+    exactly the documented one (``agop_samples = 1`` is a valid subsample, ``0`` and ``1`` are
+    not validation fractions)."""
+    Xi, y = images(), np.arange(12) % 2
+    kw = dict(kernel="laplace", patch_size=3, n_iter=1, **FAST, random_state=0)
+    for bad, error, match in [
+        (dict(depth=0), ValueError, "^depth must be a positive integer, got 0"),
+        (dict(depth=1.0), TypeError, "^depth must be an integer"),
+        (dict(validation_fraction=0), ValueError, "^validation_fraction must be a positive"),
+        (dict(validation_fraction=0.0), ValueError, "^validation_fraction must be a positive"),
+        (dict(validation_fraction=-0.2), ValueError, "^validation_fraction must be a positive"),
+        (dict(validation_fraction=1), ValueError, r"^validation_fraction must lie in \(0, 1\)"),
+        (dict(validation_fraction=1.5), ValueError, "^validation_fraction must be <= 1"),
+        (dict(validation_fraction="0.2"), TypeError, "^validation_fraction must be a real"),
+        (dict(agop_samples=0), ValueError, "^agop_samples must be a positive integer, got 0"),
+        (dict(agop_samples=-1), ValueError, "^agop_samples must be a positive integer"),
+        (dict(bandwidth=0), ValueError, "^bandwidth must be a positive number, got 0"),
+        (dict(bandwidth=-1.0), ValueError, "^bandwidth must be a positive number"),
+        (dict(bandwidth="1"), TypeError, "^bandwidth must be a real number"),
+    ]:
+        with pytest.raises(error, match=match):
+            ConvRFM(**(kw | bad)).fit(Xi, y)
+    # a dtype that would truncate the images, named before X is read as images
+    with pytest.raises(ValueError, match="^dtype must be one of"):
+        ConvRFM(**kw, dtype=torch.int64).fit(np.zeros(12), y)
+    one = ConvRFM(**kw, agop_samples=1).fit(Xi, y)  # the smallest subsample
+    assert len(one.Ms_) == 2 and not torch.equal(one.Ms_[1], one.Ms_[0])
+
+
+def _training_targets(model, X, Y):
+    """The one-hot rows of ``Y`` of the images of ``X`` that ``model`` trained on."""
+    rows = [int(np.flatnonzero([torch.equal(x, z) for z in X])[0]) for x in model.X_fit_]
+    return Y[rows]
+
+
+def _krr_dual_coef(kernel, X, Y, ridge):
+    """``alpha / s`` with ``alpha = (K / s + ridge I)^{-1} Y``, ``s = max |K|``: the machine
+    ``f(x) = K(x, X) alpha / s`` (fit_kernel_machine's definition), solved directly."""
+    K = kernel(X, X)
+    s = K.abs().max()
+    eye = torch.eye(len(X), dtype=K.dtype)
+    return torch.linalg.solve(K / s + ridge * eye, Y) / s
+
+
+def test_two_training_images_are_enough_one_is_refused():
+    """The smallest training split is two images: 3 images with ``validation_fraction=0.5``
+    leave 2, whose machine is the ridge regression on those two; 4 of one class with 0.7
+    leave 1."""
+    Xi, y = images(3), np.array([0, 1, 0])
+    Y = one_hot(torch.as_tensor(y), dtype=torch.float64)
+    kw = dict(kernel="laplace", patch_size=3, n_iter=0, ridges=(0.1,), **FAST, random_state=0)
+    model = ConvRFM(**kw, validation_fraction=0.5).fit(Xi, y)
+    assert model.X_fit_.shape[0] == 2
+    expected = _krr_dual_coef(model.kernel_, model.X_fit_, _training_targets(model, Xi, Y), 0.1)
+    torch.testing.assert_close(model.dual_coef_, expected, rtol=1e-9, atol=1e-12)
+    # the split keeps an image of each class for training: one is left only when every image
+    # is of one class, which a one-hot y with an empty column allows
+    one_class = np.repeat([[1, 0]], 4, axis=0)
+    with pytest.raises(ValueError, match="too few images .* leaves 1 for training"):
+        ConvRFM(**kw, validation_fraction=0.7).fit(images(4), one_class)
+
+
+def test_images_smaller_than_the_patch_are_refused_on_either_side():
+    """The patch must fit in both the height and the width, and the patch is the kernel's
+    own: a kernel object with 5 x 5 patches refuses 4 x 4 images whatever ``patch_size``
+    says, and one with 3 x 3 patches fits them (``M`` is 9 x 9)."""
+    y = np.arange(6) % 2
+    kw = dict(n_iter=0, **FAST, random_state=0)
+    g = torch.Generator().manual_seed(0)
+    for shape in ((6, 1, 2, 6), (6, 1, 6, 2)):
+        X = torch.rand(shape, generator=g, dtype=torch.float64)
+        with pytest.raises(ValueError, match="smaller than the patch size 3"):
+            ConvRFM("laplace", patch_size=3, **kw).fit(X, y)
+    X = torch.rand(6, 1, 4, 4, generator=g, dtype=torch.float64)
+    with pytest.warns(UserWarning, match="patch_size=3 is ignored"):
+        with pytest.raises(ValueError, match="smaller than the patch size 5"):
+            ConvRFM(K.Laplace(5), patch_size=3, **kw).fit(X, y)
+    with pytest.warns(UserWarning, match="patch_size=5 is ignored"):
+        model = ConvRFM(K.Laplace(3), patch_size=5, **(kw | {"n_iter": 1})).fit(X, y)
+    assert model.M_.shape == (9, 9)
+
+
+def test_ridges_agop_samples_and_the_scale_reach_the_machine():
+    """``ridges`` is the grid every round chooses from (a one-value grid: that value, in
+    ``history_`` and ``ridge_``); the CNTK, whose ``max K(X, X)`` is not 1, gives the machine
+    of the direct ridge regression; ``agop_samples=1`` gives the AGOP of one training image."""
+    Xi, y = images(), np.arange(12) % 2
+    Y = one_hot(torch.as_tensor(y), dtype=torch.float64)
+    kw = dict(patch_size=3, ridges=(0.37,), **FAST, random_state=0)
+    model = ConvRFM("cntk", depth=2, n_iter=0, **kw).fit(Xi, y)
+    assert model.ridge_ == 0.37 and [h["ridge"] for h in model.history_] == [0.37]
+    K = model.kernel_(model.X_fit_, model.X_fit_)
+    assert abs(float(K.abs().max()) - 1) > 0.1  # a scale that shows
+    expected = _krr_dual_coef(model.kernel_, model.X_fit_, _training_targets(model, Xi, Y), 0.37)
+    torch.testing.assert_close(model.dual_coef_, expected, rtol=1e-8, atol=1e-12)
+
+    lap = ConvRFM("laplace", n_iter=1, agop_samples=1, **kw).fit(Xi, y)
+    assert [h["ridge"] for h in lap.history_] == [0.37, 0.37]
+    X, alpha = lap.X_fit_, lap.dual_coefs_[0]
+    one = [
+        normalize_feature_matrix(lap.kernel_.agop(X[i : i + 1], X, alpha), "max_eig")
+        for i in range(len(X))
+    ]
+    full = normalize_feature_matrix(lap.kernel_.agop(X, X, alpha), "max_eig")
+    assert not torch.allclose(lap.Ms_[1], full, rtol=1e-6, atol=1e-9)
+    assert any(torch.allclose(lap.Ms_[1], A, rtol=1e-9, atol=1e-12) for A in one)
+
+
+def test_a_one_hot_y_with_an_empty_class_keeps_its_column():
+    """One-hot ``y`` with a class no image has: that class is kept (``classes_``, a column of
+    the outputs, identically 0: its target column is 0), and the other columns are the fit on
+    the labels."""
+    Xi, y = images(), np.arange(12) % 2
+    Y3 = np.zeros((12, 3))
+    Y3[np.arange(12), y] = 1
+    kw = dict(kernel="laplace", patch_size=3, n_iter=1, **FAST, random_state=0)
+    model = ConvRFM(**kw).fit(Xi, Y3)
+    ref = ConvRFM(**kw).fit(Xi, y)
+    np.testing.assert_array_equal(model.classes_, [0, 1, 2])
+    out = model.decision_function(Xi)
+    assert out.shape == (12, 3)
+    np.testing.assert_array_equal(out[:, 2], 0)
+    np.testing.assert_allclose(out[:, :2], ref._outputs(Xi).numpy(), rtol=1e-9, atol=1e-12)

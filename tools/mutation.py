@@ -222,11 +222,21 @@ def _apply(source: str, name: str, diff: str) -> str | None:
     for old, new in hunks:
         while old and new and old[0] == new[0] == "":  # blank context before the def
             old.pop(0), new.pop(0)
-        for indent in ("", "    "):
-            before = "\n".join(indent + x if x else x for x in old)
+        # the context lines as shown, then without them: a docstring's lines keep their
+        # indentation in mutmut's dedented method, so a hunk that opens in one matches neither
+        trimmed_old, trimmed_new = list(old), list(new)
+        while trimmed_old and trimmed_new and trimmed_old[0] == trimmed_new[0]:
+            trimmed_old.pop(0), trimmed_new.pop(0)
+        while trimmed_old and trimmed_new and trimmed_old[-1] == trimmed_new[-1]:
+            trimmed_old.pop(), trimmed_new.pop()
+        tries = [(old, new, indent) for indent in ("", "    ")]
+        if trimmed_old:
+            tries += [(trimmed_old, trimmed_new, indent) for indent in ("", "    ")]
+        for old_lines, new_lines, indent in tries:
+            before = "\n".join(indent + x if x else x for x in old_lines)
             at = source.find(before, start)
             if at >= 0:
-                after = "\n".join(indent + x if x else x for x in new)
+                after = "\n".join(indent + x if x else x for x in new_lines)
                 source = source[:at] + after + source[at + len(before) :]
                 break
         else:
