@@ -299,3 +299,15 @@ def test_every_agop_name_a_chapter_uses_exists(chapter: Path):
             if not isinstance(obj, types.ModuleType):
                 break
     assert not missing, f"{chapter.name} uses names that do not exist: {sorted(set(missing))}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_code_lines_fit_the_page(chapter: Path):
+    """Book code cells fit the page, in the rendered book and in Colab: at most 80 characters."""
+    long = [
+        (i, len(line))
+        for i, cell in enumerate(code_cells(chapter))
+        for line in cell["source"].splitlines()
+        if len(line) > 80
+    ]
+    assert not long, f"{chapter.name}: (code cell, characters) over 80: {long}"
