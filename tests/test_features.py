@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conv_zoo import ARCHS, SharedConv, hand_cosine, make, scipy_power
 from torch import nn
 
 from agop.features import (
@@ -20,71 +21,6 @@ from agop.features import (
 from agop.linalg import correlation, psd_power
 from agop_book.reference import brute_force_patch_agop
 from agop_book.views import top_filters
-
-
-class Residual(nn.Module):
-    """conv -> BN -> relu, a residual block (dilated grouped conv), strided conv, max-pool."""
-
-    def __init__(self, padding_mode="zeros"):
-        super().__init__()
-        self.c1 = nn.Conv2d(3, 4, 3, padding=1, padding_mode=padding_mode)
-        self.bn = nn.BatchNorm2d(4)
-        self.c2 = nn.Conv2d(
-            4, 4, 3, padding=2, dilation=2, groups=2, padding_mode=padding_mode, bias=False
-        )
-        self.c3 = nn.Conv2d(4, 6, 3, stride=2)
-        self.pool = nn.MaxPool2d(2)
-        self.fc = nn.Linear(6 * 3 * 3, 5)
-
-    def forward(self, x):
-        h = torch.relu(self.bn(self.c1(x)))
-        h = h + torch.tanh(self.c2(h))
-        return self.fc(self.pool(torch.relu(self.c3(h))).flatten(1))
-
-
-def sequential(**conv_kw):
-    return nn.Sequential(
-        nn.Conv2d(3, 5, 3, **conv_kw),
-        nn.Softplus(),
-        nn.Conv2d(5, 4, 3, padding=1),
-        nn.AvgPool2d(2),
-        nn.Tanh(),
-        nn.Flatten(),
-        nn.LazyLinear(3),
-    )
-
-
-def make(name):
-    torch.manual_seed(1)
-    if name.startswith("residual"):
-        model = Residual(name.split("-")[1])
-        model.bn.running_mean.normal_()
-        model.bn.running_var.uniform_(0.5, 2.0)
-    else:
-        kw = {
-            "padding": dict(padding=1),
-            "stride2": dict(stride=2, padding=1),
-            "dilation2": dict(dilation=2, padding=2, bias=False),
-            "groups": dict(padding="same", padding_mode="replicate"),
-        }[name]
-        model = sequential(**kw)
-        if name == "groups":  # depthwise-style first layer, two groups in the second
-            model[0] = nn.Conv2d(3, 6, 3, padding=1, groups=3, padding_mode="replicate")
-            model[2] = nn.Conv2d(6, 4, 3, padding=1, groups=2)
-        model(torch.zeros(1, 3, 14, 14))  # materialise the lazy read-out
-    return model.double().eval()
-
-
-ARCHS = [
-    "padding",
-    "stride2",
-    "dilation2",
-    "groups",
-    "residual-zeros",
-    "residual-reflect",
-    "residual-replicate",
-    "residual-circular",
-]
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -520,19 +456,8 @@ def test_layer_correlations_match_correlation():
     assert corr["0"] == pytest.approx(correlation(cnfm(model[0]), agops["0"]))
     W = model[2].weight.detach().flatten(1)
     assert layer_correlations(model, agops, power=0.5, kind="cosine")["2"] == pytest.approx(
-        _cosine(W.T @ W, _power(agops["2"], 0.5)), abs=1e-8
+        hand_cosine(W.T @ W, scipy_power(agops["2"], 0.5)), abs=1e-8
     )
-
-
-def _cosine(A, B):
-    return float((A * B).sum() / (A.norm() * B.norm()))
-
-
-def _power(A, power):
-    """A^power of a PSD matrix by scipy's fractional power (not the package's eigh)."""
-    import scipy.linalg
-
-    return torch.as_tensor(np.real(scipy.linalg.fractional_matrix_power(A.numpy(), power)))
 
 
 def test_in_place_activations_do_not_change_the_agop(float64):
@@ -597,18 +522,6 @@ def test_chunk_size_from_shapes_equals_the_measured_one(name):
         budget = images * per_image + per_image // 2
         assert _images_per_chunk(model, forward, x1, budget) == images
     assert calls == (["cpu"] * 3 if name == "reads" else [])  # a real pass only when needed
-
-
-class SharedConv(nn.Module):
-    """One conv applied twice (a shared, recurrent layer), then a linear read-out."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(2, 2, 3, padding=1)
-        self.fc = nn.Linear(2 * 5 * 5, 3)
-
-    def forward(self, x):
-        return self.fc(torch.tanh(self.conv(torch.tanh(self.conv(x)))).flatten(1))
 
 
 def test_feature_map_and_top_filters_take_numpy_sizes_and_name_bad_ones(float64):

@@ -1,0 +1,103 @@
+"""Small float64 conv networks shared by the patch-AGOP tests (tests only): a residual block
+with BatchNorm and every padding mode, plain conv stacks with padding, stride, dilation and
+groups, and a conv called twice; plus similarity helpers written out by hand."""
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class Residual(nn.Module):
+    """conv -> BN -> relu, a residual block (dilated grouped conv), strided conv, max-pool."""
+
+    def __init__(self, padding_mode="zeros"):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 4, 3, padding=1, padding_mode=padding_mode)
+        self.bn = nn.BatchNorm2d(4)
+        self.c2 = nn.Conv2d(
+            4, 4, 3, padding=2, dilation=2, groups=2, padding_mode=padding_mode, bias=False
+        )
+        self.c3 = nn.Conv2d(4, 6, 3, stride=2)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(6 * 3 * 3, 5)
+
+    def forward(self, x):
+        h = torch.relu(self.bn(self.c1(x)))
+        h = h + torch.tanh(self.c2(h))
+        return self.fc(self.pool(torch.relu(self.c3(h))).flatten(1))
+
+
+def sequential(**conv_kw):
+    return nn.Sequential(
+        nn.Conv2d(3, 5, 3, **conv_kw),
+        nn.Softplus(),
+        nn.Conv2d(5, 4, 3, padding=1),
+        nn.AvgPool2d(2),
+        nn.Tanh(),
+        nn.Flatten(),
+        nn.LazyLinear(3),
+    )
+
+
+def make(name):
+    """One of ``ARCHS``, seeded, float64, in eval mode (14 x 14 RGB inputs)."""
+    torch.manual_seed(1)
+    if name.startswith("residual"):
+        model = Residual(name.split("-")[1])
+        model.bn.running_mean.normal_()
+        model.bn.running_var.uniform_(0.5, 2.0)
+    else:
+        kw = {
+            "padding": dict(padding=1),
+            "stride2": dict(stride=2, padding=1),
+            "dilation2": dict(dilation=2, padding=2, bias=False),
+            "groups": dict(padding="same", padding_mode="replicate"),
+        }[name]
+        model = sequential(**kw)
+        if name == "groups":  # depthwise-style first layer, two groups in the second
+            model[0] = nn.Conv2d(3, 6, 3, padding=1, groups=3, padding_mode="replicate")
+            model[2] = nn.Conv2d(6, 4, 3, padding=1, groups=2)
+        model(torch.zeros(1, 3, 14, 14))  # materialise the lazy read-out
+    return model.double().eval()
+
+
+ARCHS = [
+    "padding",
+    "stride2",
+    "dilation2",
+    "groups",
+    "residual-zeros",
+    "residual-reflect",
+    "residual-replicate",
+    "residual-circular",
+]
+
+
+class SharedConv(nn.Module):
+    """One conv applied twice (a shared, recurrent layer), then a linear read-out."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+        self.fc = nn.Linear(2 * 5 * 5, 3)
+
+    def forward(self, x):
+        return self.fc(torch.tanh(self.conv(torch.tanh(self.conv(x)))).flatten(1))
+
+
+def hand_pearson(A, B):
+    """Pearson correlation of the entries, written out (not the package's ``correlation``)."""
+    a, b = A.flatten() - A.mean(), B.flatten() - B.mean()
+    return float(a @ b / (a.norm() * b.norm()))
+
+
+def hand_cosine(A, B):
+    """Cosine similarity of the entries, written out."""
+    return float((A * B).sum() / (A.norm() * B.norm()))
+
+
+def scipy_power(A, p):
+    """A^p of a PSD matrix by scipy's fractional power (not the package's eigh)."""
+    import scipy.linalg
+
+    return torch.as_tensor(np.real(scipy.linalg.fractional_matrix_power(A.numpy(), p)))
