@@ -101,3 +101,36 @@ def scipy_power(A, p):
     import scipy.linalg
 
     return torch.as_tensor(np.real(scipy.linalg.fractional_matrix_power(A.numpy(), p)))
+
+
+def torchvision_net(name, seed=0):
+    """The torchvision family ``name`` with random weights (seeded), float64, on the CPU."""
+    from agop_book import pretrained
+
+    return pretrained.load_model(
+        name, pretrained=False, seed=seed, device="cpu", dtype=torch.float64
+    )
+
+
+def rgb_images(n, size, seed=0):
+    """``n`` standard Gaussian RGB images of ``size`` x ``size``, float64."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 3, size, size, generator=g, dtype=torch.float64)
+
+
+def bn_cnn(seed):
+    """Two convs (BatchNorm and an in-place ReLU after the first, stride 2 in the second) and a
+    linear read-out, for 2-channel 8 x 8 images; seeded, float64, in eval mode."""
+    torch.manual_seed(seed)
+    return (
+        nn.Sequential(
+            nn.Conv2d(2, 6, 3, padding=1),
+            nn.BatchNorm2d(6),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(6, 5, 3, stride=2),
+            nn.Flatten(),
+            nn.Linear(5 * 3 * 3, 4),
+        )
+        .double()
+        .eval()
+    )

@@ -5,13 +5,20 @@ baselines in its rows, the seed gaps, and the two builders of the report agreein
 import numpy as np
 import pytest
 import torch
-from conv_zoo import hand_cosine, hand_pearson, make, scipy_power, sequential
-from torch import nn
+from conv_zoo import (
+    bn_cnn,
+    hand_cosine,
+    hand_pearson,
+    make,
+    rgb_images,
+    scipy_power,
+    sequential,
+    torchvision_net,
+)
 
 from agop.features import cnfm, conv_layers, null_baselines, patch_agop
 from agop.linalg import correlation, psd_power
 from agop_book import ch01_ansatz as ansatz
-from agop_book import pretrained as P
 from agop_book.ch01_ansatz import ansatz_table
 from agop_book.reference import brute_force_patch_agop
 
@@ -23,18 +30,9 @@ FAMILIES = [
 ]
 
 
-def _model(name, seed=0):
-    return P.load_model(name, pretrained=False, seed=seed, device="cpu", dtype=torch.float64)
-
-
-def _images(n, size, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, 3, size, size, generator=g, dtype=torch.float64)
-
-
 @pytest.mark.parametrize("name,size,layers", FAMILIES, ids=[f[0] for f in FAMILIES])
 def test_one_pass_agops_equal_brute_force(name, size, layers):
-    model, X = _model(name), _images(2, size)
+    model, X = torchvision_net(name), rgb_images(2, size)
     table = ansatz.verify_ansatz(
         model, X, layers=layers, outputs=range(3), null_draws=0, keep_agops=True, device="cpu"
     )
@@ -55,25 +53,9 @@ def test_one_pass_agops_equal_brute_force(name, size, layers):
         assert table[layer].weight_shape == tuple(model.get_submodule(layer).weight.shape)
 
 
-def _small_cnn(seed):
-    torch.manual_seed(seed)
-    return (
-        nn.Sequential(
-            nn.Conv2d(2, 6, 3, padding=1),
-            nn.BatchNorm2d(6),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(6, 5, 3, stride=2),
-            nn.Flatten(),
-            nn.Linear(5 * 3 * 3, 4),
-        )
-        .double()
-        .eval()
-    )
-
-
 def test_every_conv_layer_by_default_and_init_columns():
-    assert len(conv_layers(_model("resnet18"))) == 20
-    model, init, X = _small_cnn(1), _small_cnn(2), _images(3, 8)[:, :2]
+    assert len(conv_layers(torchvision_net("resnet18"))) == 20
+    model, init, X = bn_cnn(1), bn_cnn(2), rgb_images(3, 8)[:, :2]
     table = ansatz.verify_ansatz(model, X, init=init, null_draws=0, device="cpu")
     assert [r.layer for r in table] == ["0", "3"]
     # the initial columns are the trained columns of the initial model
@@ -160,7 +142,7 @@ def test_seed_gaps_refuses_what_it_cannot_pair():
 
 
 def test_null_baselines_in_the_table():
-    model, X = _small_cnn(0), _images(3, 8)[:, :2]
+    model, X = bn_cnn(0), rgb_images(3, 8)[:, :2]
     table = ansatz.verify_ansatz(model, X, null_draws=4, device="cpu")
     for row in table:
         assert row.null_identity_pearson == pytest.approx(1.0)  # G = I gives W^T W itself
