@@ -134,3 +134,30 @@ def bn_cnn(seed):
         .double()
         .eval()
     )
+
+
+def uniform_images(n=12, c=1, size=6, seed=0, dtype=torch.float64):
+    """``n`` uniform ``c``-channel images of ``size`` x ``size`` (seeded)."""
+    return torch.rand(n, c, size, size, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+def small_cnn(seed=0):
+    """One 3 x 3 conv (1 -> 2 channels), ReLU and a linear read-out to 3 outputs, for 6 x 6
+    images; seeded, float64, in eval mode."""
+    torch.manual_seed(seed)
+    return (
+        nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(32, 3)).double().eval()
+    )
+
+
+def four_similarities(M, A):
+    """``(pearson, cosine, pearson_sqrt, cosine_sqrt)`` of ``M`` with ``A`` and with
+    ``A^{1/2}``, in the order of ``FactoredAGOP.similarities``."""
+    from agop.linalg import correlation, psd_power
+
+    return (
+        correlation(M, A),
+        correlation(M, A, "cosine"),
+        correlation(M, psd_power(A, 0.5)),
+        correlation(M, psd_power(A, 0.5), "cosine"),
+    )

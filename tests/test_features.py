@@ -6,7 +6,16 @@ import math
 import numpy as np
 import pytest
 import torch
-from conv_zoo import ARCHS, SharedConv, hand_cosine, make, scipy_power
+from conv_zoo import (
+    ARCHS,
+    SharedConv,
+    four_similarities,
+    hand_cosine,
+    make,
+    scipy_power,
+    small_cnn,
+    uniform_images,
+)
 from torch import nn
 
 from agop.features import (
@@ -546,17 +555,6 @@ def test_feature_map_and_top_filters_take_numpy_sizes_and_name_bad_ones(float64)
         brute_force_patch_agop(SharedConv().double(), torch.zeros(1, 2, 5, 5), "conv", chunk_size=0)
 
 
-def images(n=12, c=1, size=6, seed=0, dtype=torch.float64):
-    return torch.rand(n, c, size, size, generator=torch.Generator().manual_seed(seed), dtype=dtype)
-
-
-def small_cnn(seed=0):
-    torch.manual_seed(seed)
-    return (
-        nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(32, 3)).double().eval()
-    )
-
-
 class _Detached(nn.Module):
     """A frozen first block written with .detach() or torch.no_grad() inside forward."""
 
@@ -580,7 +578,7 @@ class _Detached(nn.Module):
 @pytest.mark.parametrize("how", ["detach", "no_grad"])
 def test_a_conv_outside_autograd_is_an_error_naming_it(how):
     model = _Detached(how).eval()
-    X = images()
+    X = uniform_images()
     with pytest.raises(
         ValueError,
         match="layer 'c1': its output does not reach the model's output through autograd",
@@ -593,10 +591,10 @@ def test_a_conv_outside_autograd_is_an_error_naming_it(how):
 
 
 def test_patch_agop_under_inference_mode_matches_the_plain_call():
-    model, X = small_cnn(), images()
+    model, X = small_cnn(), uniform_images()
     plain = patch_agop(model, X)
     with torch.inference_mode():
-        X_inf = images()
+        X_inf = uniform_images()
         inside = patch_agop(model, X_inf)
     for name in plain:
         torch.testing.assert_close(inside[name], plain[name], rtol=0, atol=0)
@@ -619,7 +617,7 @@ def test_patch_agop_under_inference_mode_matches_the_plain_call():
 )
 def test_patch_agop_arguments(kw, match):
     with pytest.raises(ValueError, match=match):
-        patch_agop(small_cnn(), images(), **kw)
+        patch_agop(small_cnn(), uniform_images(), **kw)
 
 
 @pytest.mark.parametrize("k_out,c,k,groups", [(5, 3, 3, 1), (40, 3, 3, 1), (8, 2, 3, 2)])
@@ -631,10 +629,5 @@ def test_filter_space_similarities_equal_full_matrices(k_out, c, k, groups):
     Wg = conv.weight.detach().reshape(groups, k_out // groups, -1)
     A = torch.einsum("gkq,gkl,glr->qr", Wg, G, Wg)  # W^T G W, summed over groups
     M = cnfm(conv)
-    expected = (
-        correlation(M, A),
-        correlation(M, A, "cosine"),
-        correlation(M, psd_power(A, 0.5)),
-        correlation(M, psd_power(A, 0.5), "cosine"),
-    )
+    expected = four_similarities(M, A)
     np.testing.assert_allclose(FilterSpace(conv).similarities(G), expected, atol=1e-6)
