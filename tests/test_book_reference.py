@@ -5,65 +5,13 @@ import functools
 
 import pytest
 import torch
+from conv_zoo import SharedConv, make
 from torch import nn
 
 from agop.features import (
     patch_agop,
 )
 from agop_book.reference import brute_force_patch_agop
-
-
-class Residual(nn.Module):
-    """conv -> BN -> relu, a residual block (dilated grouped conv), strided conv, max-pool."""
-
-    def __init__(self, padding_mode="zeros"):
-        super().__init__()
-        self.c1 = nn.Conv2d(3, 4, 3, padding=1, padding_mode=padding_mode)
-        self.bn = nn.BatchNorm2d(4)
-        self.c2 = nn.Conv2d(
-            4, 4, 3, padding=2, dilation=2, groups=2, padding_mode=padding_mode, bias=False
-        )
-        self.c3 = nn.Conv2d(4, 6, 3, stride=2)
-        self.pool = nn.MaxPool2d(2)
-        self.fc = nn.Linear(6 * 3 * 3, 5)
-
-    def forward(self, x):
-        h = torch.relu(self.bn(self.c1(x)))
-        h = h + torch.tanh(self.c2(h))
-        return self.fc(self.pool(torch.relu(self.c3(h))).flatten(1))
-
-
-def sequential(**conv_kw):
-    return nn.Sequential(
-        nn.Conv2d(3, 5, 3, **conv_kw),
-        nn.Softplus(),
-        nn.Conv2d(5, 4, 3, padding=1),
-        nn.AvgPool2d(2),
-        nn.Tanh(),
-        nn.Flatten(),
-        nn.LazyLinear(3),
-    )
-
-
-def make(name):
-    torch.manual_seed(1)
-    if name.startswith("residual"):
-        model = Residual(name.split("-")[1])
-        model.bn.running_mean.normal_()
-        model.bn.running_var.uniform_(0.5, 2.0)
-    else:
-        kw = {
-            "padding": dict(padding=1),
-            "stride2": dict(stride=2, padding=1),
-            "dilation2": dict(dilation=2, padding=2, bias=False),
-            "groups": dict(padding="same", padding_mode="replicate"),
-        }[name]
-        model = sequential(**kw)
-        if name == "groups":  # depthwise-style first layer, two groups in the second
-            model[0] = nn.Conv2d(3, 6, 3, padding=1, groups=3, padding_mode="replicate")
-            model[2] = nn.Conv2d(6, 4, 3, padding=1, groups=2)
-        model(torch.zeros(1, 3, 14, 14))  # materialise the lazy read-out
-    return model.double().eval()
 
 
 def test_reference_checks_its_explicit_patches(monkeypatch):
@@ -77,18 +25,6 @@ def test_reference_checks_its_explicit_patches(monkeypatch):
     monkeypatch.setattr(agop_book.reference, "conv_patches", lambda conv, x: real(conv, x).flip(1))
     with pytest.raises(AssertionError, match="do not reproduce the conv output"):
         brute_force_patch_agop(model, X, "0")
-
-
-class SharedConv(nn.Module):
-    """One conv applied twice (a shared, recurrent layer), then a linear read-out."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(2, 2, 3, padding=1)
-        self.fc = nn.Linear(2 * 5 * 5, 3)
-
-    def forward(self, x):
-        return self.fc(torch.tanh(self.conv(torch.tanh(self.conv(x)))).flatten(1))
 
 
 def _explicit_shared_conv_agop(model, X):

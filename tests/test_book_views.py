@@ -5,10 +5,11 @@ factored feature map against the q x q path, and layer inputs that stop once eve
 import numpy as np
 import pytest
 import torch
+from conv_zoo import four_similarities
 from torch import nn
 
 from agop.features import cnfm, conv_layers, patch_agop
-from agop.linalg import correlation, psd_power
+from agop.linalg import correlation
 from agop_book import pretrained as P
 from agop_book.views import factored_feature_map, layer_inputs, top_filters
 
@@ -107,12 +108,7 @@ def test_factored_path_gives_the_numbers_of_the_q_by_q_path():
             assert isinstance(f, FactoredAGOP) and f.q == A.shape[0]
             torch.testing.assert_close(f.dense(), A, rtol=1e-12, atol=1e-14)
             M = cnfm(conv)
-            expected = (
-                correlation(M, A),
-                correlation(M, A, "cosine"),
-                correlation(M, psd_power(A, 0.5)),
-                correlation(M, psd_power(A, 0.5), "cosine"),
-            )
+            expected = four_similarities(M, A)
             np.testing.assert_allclose(f.similarities(), expected, rtol=0, atol=1e-9)
             assert f.pearson() == pytest.approx(expected[0], abs=1e-12)
             if conv.groups > 1:  # a feature map reads the full patch: one group only

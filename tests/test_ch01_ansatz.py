@@ -5,12 +5,20 @@ baselines in its rows, the seed gaps, and the two builders of the report agreein
 import numpy as np
 import pytest
 import torch
-from torch import nn
+from conv_zoo import (
+    bn_cnn,
+    hand_cosine,
+    hand_pearson,
+    make,
+    rgb_images,
+    scipy_power,
+    sequential,
+    torchvision_net,
+)
 
 from agop.features import cnfm, conv_layers, null_baselines, patch_agop
 from agop.linalg import correlation, psd_power
 from agop_book import ch01_ansatz as ansatz
-from agop_book import pretrained as P
 from agop_book.ch01_ansatz import ansatz_table
 from agop_book.reference import brute_force_patch_agop
 
@@ -22,18 +30,9 @@ FAMILIES = [
 ]
 
 
-def _model(name, seed=0):
-    return P.load_model(name, pretrained=False, seed=seed, device="cpu", dtype=torch.float64)
-
-
-def _images(n, size, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, 3, size, size, generator=g, dtype=torch.float64)
-
-
 @pytest.mark.parametrize("name,size,layers", FAMILIES, ids=[f[0] for f in FAMILIES])
 def test_one_pass_agops_equal_brute_force(name, size, layers):
-    model, X = _model(name), _images(2, size)
+    model, X = torchvision_net(name), rgb_images(2, size)
     table = ansatz.verify_ansatz(
         model, X, layers=layers, outputs=range(3), null_draws=0, keep_agops=True, device="cpu"
     )
@@ -54,25 +53,9 @@ def test_one_pass_agops_equal_brute_force(name, size, layers):
         assert table[layer].weight_shape == tuple(model.get_submodule(layer).weight.shape)
 
 
-def _small_cnn(seed):
-    torch.manual_seed(seed)
-    return (
-        nn.Sequential(
-            nn.Conv2d(2, 6, 3, padding=1),
-            nn.BatchNorm2d(6),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(6, 5, 3, stride=2),
-            nn.Flatten(),
-            nn.Linear(5 * 3 * 3, 4),
-        )
-        .double()
-        .eval()
-    )
-
-
 def test_every_conv_layer_by_default_and_init_columns():
-    assert len(conv_layers(_model("resnet18"))) == 20
-    model, init, X = _small_cnn(1), _small_cnn(2), _images(3, 8)[:, :2]
+    assert len(conv_layers(torchvision_net("resnet18"))) == 20
+    model, init, X = bn_cnn(1), bn_cnn(2), rgb_images(3, 8)[:, :2]
     table = ansatz.verify_ansatz(model, X, init=init, null_draws=0, device="cpu")
     assert [r.layer for r in table] == ["0", "3"]
     # the initial columns are the trained columns of the initial model
@@ -159,7 +142,7 @@ def test_seed_gaps_refuses_what_it_cannot_pair():
 
 
 def test_null_baselines_in_the_table():
-    model, X = _small_cnn(0), _images(3, 8)[:, :2]
+    model, X = bn_cnn(0), rgb_images(3, 8)[:, :2]
     table = ansatz.verify_ansatz(model, X, null_draws=4, device="cpu")
     for row in table:
         assert row.null_identity_pearson == pytest.approx(1.0)  # G = I gives W^T W itself
@@ -222,75 +205,6 @@ def test_the_two_builders_of_the_ansatz_report_agree():
                 assert value == pytest.approx(b[key], rel=1e-8, abs=1e-10), key
 
 
-class Residual(nn.Module):
-    """conv -> BN -> relu, a residual block (dilated grouped conv), strided conv, max-pool."""
-
-    def __init__(self, padding_mode="zeros"):
-        super().__init__()
-        self.c1 = nn.Conv2d(3, 4, 3, padding=1, padding_mode=padding_mode)
-        self.bn = nn.BatchNorm2d(4)
-        self.c2 = nn.Conv2d(
-            4, 4, 3, padding=2, dilation=2, groups=2, padding_mode=padding_mode, bias=False
-        )
-        self.c3 = nn.Conv2d(4, 6, 3, stride=2)
-        self.pool = nn.MaxPool2d(2)
-        self.fc = nn.Linear(6 * 3 * 3, 5)
-
-    def forward(self, x):
-        h = torch.relu(self.bn(self.c1(x)))
-        h = h + torch.tanh(self.c2(h))
-        return self.fc(self.pool(torch.relu(self.c3(h))).flatten(1))
-
-
-def sequential(**conv_kw):
-    return nn.Sequential(
-        nn.Conv2d(3, 5, 3, **conv_kw),
-        nn.Softplus(),
-        nn.Conv2d(5, 4, 3, padding=1),
-        nn.AvgPool2d(2),
-        nn.Tanh(),
-        nn.Flatten(),
-        nn.LazyLinear(3),
-    )
-
-
-def make(name):
-    torch.manual_seed(1)
-    if name.startswith("residual"):
-        model = Residual(name.split("-")[1])
-        model.bn.running_mean.normal_()
-        model.bn.running_var.uniform_(0.5, 2.0)
-    else:
-        kw = {
-            "padding": dict(padding=1),
-            "stride2": dict(stride=2, padding=1),
-            "dilation2": dict(dilation=2, padding=2, bias=False),
-            "groups": dict(padding="same", padding_mode="replicate"),
-        }[name]
-        model = sequential(**kw)
-        if name == "groups":  # depthwise-style first layer, two groups in the second
-            model[0] = nn.Conv2d(3, 6, 3, padding=1, groups=3, padding_mode="replicate")
-            model[2] = nn.Conv2d(6, 4, 3, padding=1, groups=2)
-        model(torch.zeros(1, 3, 14, 14))  # materialise the lazy read-out
-    return model.double().eval()
-
-
-def _pearson(A, B):
-    a, b = A.flatten() - A.mean(), B.flatten() - B.mean()
-    return float(a @ b / (a.norm() * b.norm()))
-
-
-def _cosine(A, B):
-    return float((A * B).sum() / (A.norm() * B.norm()))
-
-
-def _power(A, power):
-    """A^power of a PSD matrix by scipy's fractional power (not the package's eigh)."""
-    import scipy.linalg
-
-    return torch.as_tensor(np.real(scipy.linalg.fractional_matrix_power(A.numpy(), power)))
-
-
 def test_ansatz_table_rows():
     """Trained and initial columns come from their own models and AGOPs (two differently
     seeded networks here), each the similarity of W^T W with AGOP^power computed by hand."""
@@ -309,13 +223,17 @@ def test_ansatz_table_rows():
         model, agops, init_model=init_model, init_agops=init_agops, n_draws=5, G=inner
     ).records()
     assert len(rows) == 2 * 2 * 2  # layers x powers x kinds
-    similarity = {"pearson": _pearson, "cosine": _cosine}
+    similarity = {"pearson": hand_pearson, "cosine": hand_cosine}
     for r in rows:
         sim, name, power = similarity[r["kind"]], r["layer"], r["power"]
         W = dict(model.named_modules())[name].weight.detach().flatten(1)
         W0 = dict(init_model.named_modules())[name].weight.detach().flatten(1)
-        assert r["trained"] == pytest.approx(sim(W.T @ W, _power(agops[name], power)), abs=1e-8)
-        assert r["init"] == pytest.approx(sim(W0.T @ W0, _power(init_agops[name], power)), abs=1e-8)
+        assert r["trained"] == pytest.approx(
+            sim(W.T @ W, scipy_power(agops[name], power)), abs=1e-8
+        )
+        assert r["init"] == pytest.approx(
+            sim(W0.T @ W0, scipy_power(init_agops[name], power)), abs=1e-8
+        )
         assert abs(r["init"] - r["trained"]) > 1e-3  # the two columns are not one model's
         assert r["cnfm_init"] == pytest.approx(sim(W0.T @ W0, W.T @ W), abs=1e-8)
         nulls = null_baselines(

@@ -3,43 +3,18 @@ computation), the sketch's accuracy report and the feature maps through the conv
 
 import pytest
 import torch
+from conv_zoo import bn_cnn, rgb_images, torchvision_net
 from torch import nn
 
 from agop.features import cnfm
 from agop.linalg import correlation
 from agop_book import ch01_ansatz as ansatz
 from agop_book import ch03_pretrained as ch03
-from agop_book import pretrained as P
 from agop_book.views import layer_inputs
 
 
-def _model(name, seed=0):
-    return P.load_model(name, pretrained=False, seed=seed, device="cpu", dtype=torch.float64)
-
-
-def _images(n, size, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, 3, size, size, generator=g, dtype=torch.float64)
-
-
-def _small_cnn(seed):
-    torch.manual_seed(seed)
-    return (
-        nn.Sequential(
-            nn.Conv2d(2, 6, 3, padding=1),
-            nn.BatchNorm2d(6),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(6, 5, 3, stride=2),
-            nn.Flatten(),
-            nn.Linear(5 * 3 * 3, 4),
-        )
-        .double()
-        .eval()
-    )
-
-
 def test_sketch_accuracy_reports_exact_and_sketched():
-    model, X = _small_cnn(0), _images(2, 8)[:, :2]
+    model, X = bn_cnn(0), rgb_images(2, 8)[:, :2]
     rows = ch03.sketch_accuracy(model, X, ks=[2, 2000], device="cpu")
     assert [(r.k, r.layer) for r in rows] == [(2, "0"), (2, "3"), (2000, "0"), (2000, "3")]
     exact = ansatz.verify_ansatz(model, X, null_draws=0, device="cpu")
@@ -51,7 +26,7 @@ def test_sketch_accuracy_reports_exact_and_sketched():
 
 
 def test_layer_inputs_and_feature_maps():
-    model, x = _model("vgg11_bn"), _images(1, 32)
+    model, x = torchvision_net("vgg11_bn"), rgb_images(1, 32)
     inputs = layer_inputs(model, x, ["features.0", "features.4"])
     torch.testing.assert_close(inputs["features.0"], x)
     with torch.no_grad():
@@ -75,7 +50,7 @@ def test_layer_inputs_and_feature_maps():
 
 
 def test_layer_views_are_cached_and_equal_the_dense_computation(monkeypatch):
-    model, X = _model("alexnet"), _images(2, 64)
+    model, X = torchvision_net("alexnet"), rgb_images(2, 64)
     views = ch03.LayerViews({"a": model}, {"x0": X[0], "x1": X[1]}, sketch=4, seed=3, device="cpu")
     assert views.first() == ("a", "features.0", "x0")
     calls = []

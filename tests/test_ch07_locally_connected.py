@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from one_chain import one_chain
 
 from agop_book.ch07_other_accounts import (
     LocallyConnected,
@@ -15,7 +16,6 @@ from agop_book.ch07_other_accounts import (
     network_output,
     nngp_components,
     overlap_kernel,
-    sample_posterior,
     width_sweep,
 )
 
@@ -61,31 +61,9 @@ def test_locally_connected_bad_arguments_raise():
         net(torch.randn(2, 1, 5, 5))
     X, y = band_task(6, 1.0, height=4, width=4, seed=0)
     with pytest.raises(ValueError, match="patch_size"):
-        sample_posterior(
-            X[None],
-            y[None],
-            X[None],
-            width=2,
-            patch_size=None,
-            shared=False,
-            temperature=0.1,
-            n_steps=4,
-            step_size=1e-3,
-            burn_in=0,
-        )
+        one_chain(X, y, patch_size=None, shared=False)
     with pytest.raises(TypeError, match="shared"):
-        sample_posterior(
-            X[None],
-            y[None],
-            X[None],
-            width=2,
-            patch_size=3,
-            shared=1,
-            temperature=0.1,
-            n_steps=4,
-            step_size=1e-3,
-            burn_in=0,
-        )
+        one_chain(X, y, shared=1)
 
 
 def test_locally_connected_prior_covariance_is_the_cnn_nngp():
@@ -146,18 +124,7 @@ def test_overlap_kernel_between_sets_matches_a_pair_loop():
 def test_posterior_records_the_full_overlaps():
     """Q_pairs is the mean of V V^T / N over the samples; its diagonal is Q."""
     X, y = band_task(8, 1.0, height=4, width=4, seed=0)
-    post = sample_posterior(
-        X[None],
-        y[None],
-        X[None],
-        width=3,
-        patch_size=3,
-        temperature=0.1,
-        n_steps=12,
-        step_size=1e-3,
-        burn_in=4,
-        every=2,
-    )
+    post = one_chain(X, y, width=3, n_steps=12, burn_in=4, every=2)
     torch.testing.assert_close(post.Q_pairs.diagonal(dim1=1, dim2=2), post.Q, rtol=1e-6, atol=0)
     assert torch.allclose(post.Q_pairs, post.Q_pairs.transpose(1, 2))
     assert float(post.Q_pairs[0].diagonal().sum()) > 0
@@ -203,18 +170,6 @@ def test_sampler_without_sharing_starts_from_a_locally_connected_prior_draw():
     g = torch.Generator().manual_seed(4)
     W0 = torch.randn(1, U.shape[1], 3, 9, generator=g, dtype=F64)
     V0 = torch.randn(1, U.shape[1], 3, generator=g, dtype=F64)
-    post = sample_posterior(
-        X[None],
-        y[None],
-        X[None],
-        width=3,
-        patch_size=3,
-        shared=False,
-        temperature=0.1,
-        n_steps=1,
-        step_size=1e-14,
-        burn_in=0,
-        seed=4,
-    )
+    post = one_chain(X, y, width=3, shared=False, n_steps=1, step_size=1e-14, seed=4)
     want = network_output(W0, V0, U[None])
     torch.testing.assert_close(post.test_mean, want, rtol=0, atol=1e-5 * float(want.abs().max()))

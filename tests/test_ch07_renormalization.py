@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from one_chain import one_chain
 
 from agop_book.ch07_other_accounts import (
     accuracy,
@@ -138,18 +139,8 @@ def test_gp_posterior_mean_closed_form():
 def test_sample_posterior_at_high_temperature_is_the_prior():
     """With a huge temperature the data do not matter: Q stays at its prior mean, 1."""
     X, y = band_task(10, 1.0, height=5, width=5, seed=0)
-    post = sample_posterior(
-        X[None],
-        y[None],
-        X[None],
-        width=64,
-        patch_size=3,
-        temperature=1e6,
-        n_steps=600,
-        step_size=0.02,
-        burn_in=100,
-        every=5,
-        seed=0,
+    post = one_chain(
+        X, y, width=64, temperature=1e6, n_steps=600, step_size=0.02, burn_in=100, every=5, seed=0
     )
     assert abs(float(post.Q.mean()) - 1) < 0.1
 
@@ -173,17 +164,7 @@ def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="weights"):
         local_kernel(torch.ones(2, 1, 1), [1.0])
     with pytest.raises(ValueError, match="temperature"):
-        sample_posterior(
-            X[None],
-            y[None],
-            X[None],
-            width=2,
-            patch_size=3,
-            temperature=0,
-            n_steps=2,
-            step_size=1e-3,
-            burn_in=0,
-        )
+        one_chain(X, y, temperature=0, n_steps=2)
 
 
 def test_wide_network_posterior_mean_is_the_gp_posterior_mean():

@@ -5,7 +5,7 @@ are named or checked by every estimator, and complex images are rejected by name
 import numpy as np
 import pytest
 import torch
-from torch import nn
+from conv_zoo import small_cnn, uniform_images
 
 from agop import kernels as K
 from agop.deep_rfm import DeepConvRFM
@@ -19,23 +19,12 @@ from agop_book.nets import CNNBaseline
 FAST = dict(device="cpu", progress=False, random_state=0)
 
 
-def images(n=12, c=1, size=6, seed=0, dtype=torch.float64):
-    return torch.rand(n, c, size, size, generator=torch.Generator().manual_seed(seed), dtype=dtype)
-
-
-def small_cnn(seed=0):
-    torch.manual_seed(seed)
-    return (
-        nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(32, 3)).double().eval()
-    )
-
-
 def test_every_parsed_name_is_case_insensitive():
     from agop.features import FilterSpace
     from agop.patches import pad
     from agop_book.nets import SimpleCNN
 
-    x = images(2)
+    x = uniform_images(2)
     torch.testing.assert_close(pad(x, (1, 1, 1, 1), "Circular"), pad(x, (1, 1, 1, 1), "circular"))
     a, b = (
         SimpleCNN(1, 2, 6, depth=1, activation="TANH", pool="Max", init="Kaiming", seed=0),
@@ -56,7 +45,7 @@ def test_every_parsed_name_is_case_insensitive():
 
 
 def test_numpy_scalars_are_accepted_everywhere_and_give_the_same_answer():
-    X, y = images(), np.arange(12) % 2
+    X, y = uniform_images(), np.arange(12) % 2
     kw = dict(kernel="cntk", n_iter=1, **FAST)
     a = ConvRFM(patch_size=3, depth=2, power=0.5, **kw).fit(X, y)
     b = ConvRFM(patch_size=np.int64(3), depth=np.int32(2), power=np.float32(0.5), **kw).fit(X, y)
@@ -83,7 +72,7 @@ def test_numpy_scalars_are_accepted_everywhere_and_give_the_same_answer():
 
 
 def test_dtype_names_work_and_deep_rfm_checks_its_dtype():
-    X, y = images(), np.arange(12) % 2
+    X, y = uniform_images(), np.arange(12) % 2
     model = ConvRFM(kernel="laplace", patch_size=3, n_iter=0, dtype="float32", **FAST).fit(X, y)
     assert model.M_.dtype == torch.float32 and model.X_fit_.dtype == torch.float32
     with pytest.raises(ValueError, match="dtype must be one of"):
@@ -113,7 +102,7 @@ def test_dtype_names_work_and_deep_rfm_checks_its_dtype():
     ids=["laplace", "patch_agop", "ConvRFM"],
 )
 def test_complex_images_are_rejected(fn):
-    X = images()
+    X = uniform_images()
     with pytest.raises(TypeError, match="X must be real, got a torch.complex128 tensor"):
         fn(torch.complex(X, X))
     with pytest.raises(TypeError, match="X must be real"):

@@ -6,6 +6,16 @@ import math
 import numpy as np
 import pytest
 import torch
+from conv_zoo import (
+    ARCHS,
+    SharedConv,
+    four_similarities,
+    hand_cosine,
+    make,
+    scipy_power,
+    small_cnn,
+    uniform_images,
+)
 from torch import nn
 
 from agop.features import (
@@ -20,71 +30,6 @@ from agop.features import (
 from agop.linalg import correlation, psd_power
 from agop_book.reference import brute_force_patch_agop
 from agop_book.views import top_filters
-
-
-class Residual(nn.Module):
-    """conv -> BN -> relu, a residual block (dilated grouped conv), strided conv, max-pool."""
-
-    def __init__(self, padding_mode="zeros"):
-        super().__init__()
-        self.c1 = nn.Conv2d(3, 4, 3, padding=1, padding_mode=padding_mode)
-        self.bn = nn.BatchNorm2d(4)
-        self.c2 = nn.Conv2d(
-            4, 4, 3, padding=2, dilation=2, groups=2, padding_mode=padding_mode, bias=False
-        )
-        self.c3 = nn.Conv2d(4, 6, 3, stride=2)
-        self.pool = nn.MaxPool2d(2)
-        self.fc = nn.Linear(6 * 3 * 3, 5)
-
-    def forward(self, x):
-        h = torch.relu(self.bn(self.c1(x)))
-        h = h + torch.tanh(self.c2(h))
-        return self.fc(self.pool(torch.relu(self.c3(h))).flatten(1))
-
-
-def sequential(**conv_kw):
-    return nn.Sequential(
-        nn.Conv2d(3, 5, 3, **conv_kw),
-        nn.Softplus(),
-        nn.Conv2d(5, 4, 3, padding=1),
-        nn.AvgPool2d(2),
-        nn.Tanh(),
-        nn.Flatten(),
-        nn.LazyLinear(3),
-    )
-
-
-def make(name):
-    torch.manual_seed(1)
-    if name.startswith("residual"):
-        model = Residual(name.split("-")[1])
-        model.bn.running_mean.normal_()
-        model.bn.running_var.uniform_(0.5, 2.0)
-    else:
-        kw = {
-            "padding": dict(padding=1),
-            "stride2": dict(stride=2, padding=1),
-            "dilation2": dict(dilation=2, padding=2, bias=False),
-            "groups": dict(padding="same", padding_mode="replicate"),
-        }[name]
-        model = sequential(**kw)
-        if name == "groups":  # depthwise-style first layer, two groups in the second
-            model[0] = nn.Conv2d(3, 6, 3, padding=1, groups=3, padding_mode="replicate")
-            model[2] = nn.Conv2d(6, 4, 3, padding=1, groups=2)
-        model(torch.zeros(1, 3, 14, 14))  # materialise the lazy read-out
-    return model.double().eval()
-
-
-ARCHS = [
-    "padding",
-    "stride2",
-    "dilation2",
-    "groups",
-    "residual-zeros",
-    "residual-reflect",
-    "residual-replicate",
-    "residual-circular",
-]
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -520,19 +465,8 @@ def test_layer_correlations_match_correlation():
     assert corr["0"] == pytest.approx(correlation(cnfm(model[0]), agops["0"]))
     W = model[2].weight.detach().flatten(1)
     assert layer_correlations(model, agops, power=0.5, kind="cosine")["2"] == pytest.approx(
-        _cosine(W.T @ W, _power(agops["2"], 0.5)), abs=1e-8
+        hand_cosine(W.T @ W, scipy_power(agops["2"], 0.5)), abs=1e-8
     )
-
-
-def _cosine(A, B):
-    return float((A * B).sum() / (A.norm() * B.norm()))
-
-
-def _power(A, power):
-    """A^power of a PSD matrix by scipy's fractional power (not the package's eigh)."""
-    import scipy.linalg
-
-    return torch.as_tensor(np.real(scipy.linalg.fractional_matrix_power(A.numpy(), power)))
 
 
 def test_in_place_activations_do_not_change_the_agop(float64):
@@ -599,18 +533,6 @@ def test_chunk_size_from_shapes_equals_the_measured_one(name):
     assert calls == (["cpu"] * 3 if name == "reads" else [])  # a real pass only when needed
 
 
-class SharedConv(nn.Module):
-    """One conv applied twice (a shared, recurrent layer), then a linear read-out."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(2, 2, 3, padding=1)
-        self.fc = nn.Linear(2 * 5 * 5, 3)
-
-    def forward(self, x):
-        return self.fc(torch.tanh(self.conv(torch.tanh(self.conv(x)))).flatten(1))
-
-
 def test_feature_map_and_top_filters_take_numpy_sizes_and_name_bad_ones(float64):
     """np.int64 kernel sizes (from a numpy grid) are ints; chunk_size=0 failed with "range() arg
     3 must not be zero", zero-channel images deep inside."""
@@ -631,17 +553,6 @@ def test_feature_map_and_top_filters_take_numpy_sizes_and_name_bad_ones(float64)
         top_filters(A, 2.0, 2, 3)
     with pytest.raises(ValueError, match="chunk_size must be a positive integer, got 0"):
         brute_force_patch_agop(SharedConv().double(), torch.zeros(1, 2, 5, 5), "conv", chunk_size=0)
-
-
-def images(n=12, c=1, size=6, seed=0, dtype=torch.float64):
-    return torch.rand(n, c, size, size, generator=torch.Generator().manual_seed(seed), dtype=dtype)
-
-
-def small_cnn(seed=0):
-    torch.manual_seed(seed)
-    return (
-        nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(32, 3)).double().eval()
-    )
 
 
 class _Detached(nn.Module):
@@ -667,7 +578,7 @@ class _Detached(nn.Module):
 @pytest.mark.parametrize("how", ["detach", "no_grad"])
 def test_a_conv_outside_autograd_is_an_error_naming_it(how):
     model = _Detached(how).eval()
-    X = images()
+    X = uniform_images()
     with pytest.raises(
         ValueError,
         match="layer 'c1': its output does not reach the model's output through autograd",
@@ -680,10 +591,10 @@ def test_a_conv_outside_autograd_is_an_error_naming_it(how):
 
 
 def test_patch_agop_under_inference_mode_matches_the_plain_call():
-    model, X = small_cnn(), images()
+    model, X = small_cnn(), uniform_images()
     plain = patch_agop(model, X)
     with torch.inference_mode():
-        X_inf = images()
+        X_inf = uniform_images()
         inside = patch_agop(model, X_inf)
     for name in plain:
         torch.testing.assert_close(inside[name], plain[name], rtol=0, atol=0)
@@ -706,7 +617,7 @@ def test_patch_agop_under_inference_mode_matches_the_plain_call():
 )
 def test_patch_agop_arguments(kw, match):
     with pytest.raises(ValueError, match=match):
-        patch_agop(small_cnn(), images(), **kw)
+        patch_agop(small_cnn(), uniform_images(), **kw)
 
 
 @pytest.mark.parametrize("k_out,c,k,groups", [(5, 3, 3, 1), (40, 3, 3, 1), (8, 2, 3, 2)])
@@ -718,10 +629,5 @@ def test_filter_space_similarities_equal_full_matrices(k_out, c, k, groups):
     Wg = conv.weight.detach().reshape(groups, k_out // groups, -1)
     A = torch.einsum("gkq,gkl,glr->qr", Wg, G, Wg)  # W^T G W, summed over groups
     M = cnfm(conv)
-    expected = (
-        correlation(M, A),
-        correlation(M, A, "cosine"),
-        correlation(M, psd_power(A, 0.5)),
-        correlation(M, psd_power(A, 0.5), "cosine"),
-    )
+    expected = four_similarities(M, A)
     np.testing.assert_allclose(FilterSpace(conv).similarities(G), expected, atol=1e-6)

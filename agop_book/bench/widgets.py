@@ -95,24 +95,35 @@ def _set(controls: dict, name: str, value) -> Callable[[], None]:
     return action
 
 
+def _session(
+    explorer: str,
+    size: str,
+    build: Callable[[], object],
+    moves: list[tuple[str, str, object]],
+    first: str = "first view",
+) -> Iterator[Result]:
+    """A row for building the explorer (``first``), then one for each ``(step, control, value)``
+    of ``moves``, in order, each setting one control of the widget built."""
+    box: dict[str, Any] = {}
+    yield _row(explorer, first, _timed(lambda: box.setdefault("w", build())), size)
+    c = _controls(box["w"])
+    for step, name, value in moves:
+        yield _row(explorer, step, _timed(_set(c, name, value)), size)
+
+
 def _theorem(size: str) -> Iterator[Result]:
     X, labels = data.digits(classes=(3, 8), dtype=torch.float64, device="cpu")
     y = (2 * labels - 1).to(X.dtype)
-    box: dict[str, Any] = {}
-    yield _row(
+    yield from _session(
         "theorem",
-        "first view",
-        _timed(
-            lambda: box.setdefault(
-                "w", ch02.theorem_explorer(X, y, kernel_size=5, width=8, hidden=(4,))
-            )
-        ),
         size,
+        lambda: ch02.theorem_explorer(X, y, kernel_size=5, width=8, hidden=(4,)),
+        [
+            ("50 steps", "steps", 50),
+            ("W_0 scale 1e-2", "W_0 scale", 1e-2),
+            ("ReLU", "phi", "ReLU, phi'(0) = 1"),
+        ],
     )
-    c = _controls(box["w"])
-    yield _row("theorem", "50 steps", _timed(_set(c, "steps", 50)), size)
-    yield _row("theorem", "W_0 scale 1e-2", _timed(_set(c, "W_0 scale", 1e-2)), size)
-    yield _row("theorem", "ReLU", _timed(_set(c, "phi", "ReLU, phi'(0) = 1")), size)
 
 
 def _ansatz(size: str) -> Iterator[Result]:
@@ -125,18 +136,17 @@ def _ansatz(size: str) -> Iterator[Result]:
         A = patch_agop(net, X, device="cpu")
         mods = dict(net.named_modules())
         matrices[f"epoch {epoch}"] = {n: (cnfm(mods[n]), A[n]) for n in A}
-    box: dict[str, Any] = {}
-    yield _row(
-        "ansatz",
-        "first view",
-        _timed(lambda: box.setdefault("w", ch01.ansatz_explorer(matrices))),
-        size,
-    )
-    c = _controls(box["w"])
     first_layer = next(iter(matrices["epoch 0"]))
-    yield _row("ansatz", "power 0.5", _timed(_set(c, "power", 0.5)), size)
-    yield _row("ansatz", "first layer", _timed(_set(c, "layer", first_layer)), size)
-    yield _row("ansatz", "checkpoint", _timed(_set(c, "checkpoint", "epoch 0")), size)
+    yield from _session(
+        "ansatz",
+        size,
+        lambda: ch01.ansatz_explorer(matrices),
+        [
+            ("power 0.5", "power", 0.5),
+            ("first layer", "layer", first_layer),
+            ("checkpoint", "checkpoint", "epoch 0"),
+        ],
+    )
 
 
 def _operators(size: str) -> Iterator[Result]:
@@ -150,17 +160,16 @@ def _operators(size: str) -> Iterator[Result]:
                 B = torch.randn(k * k, k * k, generator=g)
                 Ms.append(B @ B.T / (k * k))
             iterates[kernel, k] = Ms
-    box: dict[str, Any] = {}
-    yield _row(
+    yield from _session(
         "operators",
-        "first view",
-        _timed(lambda: box.setdefault("w", ch04.rfm_explorer(iterates, list(X)))),
         size,
+        lambda: ch04.rfm_explorer(iterates, list(X)),
+        [
+            ("round 1", "round t", 1),
+            ("patch size 5", "patch size", 5),
+            ("laplace", "kernel", "laplace"),
+        ],
     )
-    c = _controls(box["w"])
-    yield _row("operators", "round 1", _timed(_set(c, "round t", 1)), size)
-    yield _row("operators", "patch size 5", _timed(_set(c, "patch size", 5)), size)
-    yield _row("operators", "laplace", _timed(_set(c, "kernel", "laplace")), size)
 
 
 def _noise(size: str) -> Iterator[Result]:
@@ -178,15 +187,9 @@ def _noise(size: str) -> Iterator[Result]:
                 "accuracy": {"ConvRFM": (0.9, 0.01), "CNTK": (0.6, 0.02)},
             }
         )
-    box: dict[str, Any] = {}
-    yield _row(
-        "noise",
-        "first view",
-        _timed(lambda: box.setdefault("w", ch06.noise_explorer(panels))),
-        size,
+    yield from _session(
+        "noise", size, lambda: ch06.noise_explorer(panels), [("noise 0.5", "noise", 0.5)]
     )
-    c = _controls(box["w"])
-    yield _row("noise", "noise 0.5", _timed(_set(c, "noise", 0.5)), size)
 
 
 def _pretrained(size: str) -> Iterator[Result]:
@@ -196,28 +199,17 @@ def _pretrained(size: str) -> Iterator[Result]:
     }
     X = data.load_photographs(n=2, size=64)
     images = dict(zip(data.PHOTOGRAPHS[:2], X, strict=True))
-    box: dict[str, Any] = {}
-    yield _row(
-        "pretrained",
-        "first view",
-        _timed(lambda: box.setdefault("w", ch03.pretrained_explorer(models, images, size=64))),
-        size,
-    )
-    c = _controls(box["w"])
     deepest = list(conv_layers(models["vgg11 (init)"]))[-1]
-    yield _row("pretrained", f"layer {deepest} (q = 4608)", _timed(_set(c, "layer", deepest)), size)
-    yield _row("pretrained", "another image", _timed(_set(c, "image", data.PHOTOGRAPHS[1])), size)
-    yield _row(
+    yield from _session(
         "pretrained",
-        "back to the first image (cached)",
-        _timed(_set(c, "image", data.PHOTOGRAPHS[0])),
         size,
-    )
-    yield _row(
-        "pretrained",
-        "another model (one redraw)",
-        _timed(_set(c, "model", "resnet18 (init)")),
-        size,
+        lambda: ch03.pretrained_explorer(models, images, size=64),
+        [
+            (f"layer {deepest} (q = 4608)", "layer", deepest),
+            ("another image", "image", data.PHOTOGRAPHS[1]),
+            ("back to the first image (cached)", "image", data.PHOTOGRAPHS[0]),
+            ("another model (one redraw)", "model", "resnet18 (init)"),
+        ],
     )
 
 
@@ -228,17 +220,17 @@ def _emergence(size: str) -> Iterator[Result]:
     settings: dict[str, Any] = dict(D=40, n_train=4000, steps=3000)
     views = {**emergence_views([0.0, 3.0, 30.0], 8, **settings),
              **emergence_views([0.0, 3.0, 30.0], 32, **settings)}  # fmt: skip
-    box: dict[str, Any] = {}
-    yield _row(
+    yield from _session(
         "emergence",
-        "first view (precomputed)",
-        _timed(lambda: box.setdefault("w", ch07.emergence_explorer(views))),
         size,
+        lambda: ch07.emergence_explorer(views),
+        [
+            ("another width (precomputed)", "width", 32),
+            ("another gain", "gain", 0.0),
+            ("back to width 8", "width", 8),
+        ],
+        first="first view (precomputed)",
     )
-    c = _controls(box["w"])
-    yield _row("emergence", "another width (precomputed)", _timed(_set(c, "width", 32)), size)
-    yield _row("emergence", "another gain", _timed(_set(c, "gain", 0.0)), size)
-    yield _row("emergence", "back to width 8", _timed(_set(c, "width", 8)), size)
 
 
 @benchmark("widgets")
