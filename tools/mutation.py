@@ -27,6 +27,7 @@ CONTRIBUTING.md, "Mutation testing").
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import shutil
@@ -286,6 +287,9 @@ def verify(name: str, workdir: Path, mutants: list[str], tests: list[str]) -> di
             for new, old in targets:
                 new = getattr(new, "fget", getattr(new, "__func__", new))
                 old = getattr(old, "fget", getattr(old, "__func__", old))
+                # scikit-learn wraps a transformer's ``transform`` (set_output): the wrapper's
+                # code is the same for both, the function it calls is the mutated one
+                new, old = inspect.unwrap(new), inspect.unwrap(old)
                 if not (hasattr(new, "__code__") and hasattr(old, "__code__")):
                     continue
                 if getattr(old, "__module__", None) != dotted:
