@@ -716,3 +716,54 @@ def test_feature_maps_use_each_layers_metric():
     one = DeepConvRFM(n_iter=2, **(kw | dict(depth=1))).fit(X, y)
     (m,) = one.feature_maps(T)
     torch.testing.assert_close(m, feature_map(one.M_, T, 3))
+
+
+def test_a_refit_reads_rows_by_the_image_shape_it_is_given():
+    """``fit`` reads flat rows by the ``image_shape`` parameter as it is at that fit (not the
+    one a previous fit kept): an image fit then a row fit reads rows afterwards, a row fit
+    then an image fit (``image_shape=None``) reads images only."""
+    X, y = two_class_images(n=12)
+    rows = X.reshape(12, -1)
+    model = DeepConvRFM(depth=2, width=2, **FAST).fit(X, y)
+    model.set_params(image_shape=(1, 9, 9)).fit(rows, y)
+    np.testing.assert_array_equal(model.transform(rows), model.transform(X).reshape(12, -1))
+    np.testing.assert_array_equal(model.predict(rows), model.predict(X))
+    model.set_params(image_shape=None).fit(X, y)
+    with pytest.raises(ValueError, match=r"^X must have shape \(n, c, H, W\)"):
+        model.predict(rows)
+
+
+def test_one_hot_labels_keep_a_class_without_images():
+    """One-hot ``y`` with a column no image has: its class is one of ``classes_`` (the
+    columns, as ConvRFM reads them) and has a column of ``decision_function``."""
+    from agop.rfm import ConvRFM
+
+    X, y = two_class_images(n=16)
+    Y = np.eye(3, dtype=np.int64)[y]  # class 2 has no image
+    model = DeepConvRFM(depth=2, width=2, patch_size=3, **FAST).fit(X, Y)
+    reference = ConvRFM(kernel="cntk", depth=2, patch_size=3, **FAST).fit(X, Y)
+    np.testing.assert_array_equal(reference.classes_, [0, 1, 2])
+    np.testing.assert_array_equal(model.classes_, [0, 1, 2])
+    assert model.decision_function(X).shape == (16, 3)
+
+
+def test_float32_fit_draws_float32_filters_from_the_seed():
+    """``dtype=float32``: the filters of layer 2 are ``G`` (drawn in float64 from the seed)
+    rounded to float32, times ``M^{1/2}``; with ``n_iter=0`` (``M = I``) exactly the float64
+    fit's filters rounded, and the features are float32."""
+    X, y = two_class_images(n=12)
+    kw = dict(depth=2, width=2, n_iter=0, random_state=0, device="cpu", progress=False)
+    single = DeepConvRFM(dtype=torch.float32, **kw).fit(X, y)
+    double = DeepConvRFM(dtype=torch.float64, **kw).fit(X, y)
+    assert single.filters_[0].dtype == torch.float32
+    torch.testing.assert_close(single.filters_[0], double.filters_[0].float(), rtol=0, atol=0)
+    assert single.transform(torch.as_tensor(X)).dtype == torch.float32
+
+
+def test_n_features_in_counts_every_channel():
+    """``n_features_in_`` is ``c H W``, the width of the flat rows (two channels here)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((10, 2, 5, 5))
+    y = np.arange(10) % 2
+    model = DeepConvRFM(depth=1, image_shape=(2, 5, 5), **FAST).fit(X.reshape(10, -1), y)
+    assert model.n_features_in_ == X.reshape(10, -1).shape[1] == 50
