@@ -261,6 +261,7 @@ def select_ridge(
         True
     """
     K = check_square(as_tensor(K_train, "K_train"), "K_train")
+    K = check_symmetric(K, "K_train")  # the Cholesky sweep reads one triangle only
     n = K.shape[0]
     Y, vector = _targets(Y_train, n, K, "Y_train")
     K_val = check_finite(as_tensor(K_val, "K_val", dtype=K.dtype, device=K.device), "K_val")

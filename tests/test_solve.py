@@ -313,3 +313,104 @@ def test_solvers_never_return_nan():
             torch.ones(3, dtype=torch.float64),
             [0.0],
         )
+
+
+def test_select_ridge_errors_name_the_argument_at_fault():
+    K = torch.eye(2, dtype=torch.float64)
+    y = torch.ones(2, dtype=torch.float64)
+    nan = torch.tensor([[1.0, float("nan")]], dtype=torch.float64)
+    with pytest.raises(TypeError, match="^K_train must be a tensor"):
+        select_ridge("abc", y, K, y, [1.0])
+    with pytest.raises(ValueError, match="^K_train must be a square"):
+        select_ridge(K[:, :1], y, K, y, [1.0])
+    with pytest.raises(TypeError, match="^Y_train must be a tensor"):
+        select_ridge(K, "abc", K, y, [1.0])
+    with pytest.raises(ValueError, match=r"^Y_train must have shape \(2,\)"):
+        select_ridge(K, y[:1], K, y, [1.0])
+    with pytest.raises(TypeError, match="^K_val must be a tensor"):
+        select_ridge(K, y, "abc", y, [1.0])
+    with pytest.raises(ValueError, match="^K_val contains 1 non-finite"):
+        select_ridge(K, y, nan, y[:1], [1.0])
+    with pytest.raises(ValueError, match=r"^ridges\[1\] must be a non-negative"):
+        select_ridge(K, y, K, y, [1.0, -1.0])
+    # the errors list the documented choices
+    with pytest.raises(ValueError, match="^metric must be one of 'accuracy', 'mse' "):
+        select_ridge(K, y, K, y, [1.0], "r2")
+    with pytest.raises(ValueError, match="^method must be one of 'eigen', 'cholesky' "):
+        select_ridge(K, y, K, y, [1.0], method="qr")
+
+
+@pytest.mark.parametrize("method", ["eigen", "cholesky"])
+def test_select_ridge_refuses_an_asymmetric_K_train_by_name(method):
+    # a real bug: the Cholesky sweep read one triangle of an asymmetric K_train silently, and
+    # the eigen sweep refused it under the name "K"
+    K = torch.tensor([[2.0, 1.0], [0.0, 2.0]], dtype=torch.float64)
+    y = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    with pytest.raises(ValueError, match="^K_train must be symmetric"):
+        select_ridge(K, y, K, y, [0.1], method=method)
+
+
+def test_select_ridge_K_val_takes_K_trains_dtype():
+    # a float32 (or nested-list) K_val is computed with in K_train's float64
+    _, K, Y = _problem(n=8, C=2)
+    K_val = K[6:, :6]
+    expected = [
+        ((K_val @ ridge(K[:6, :6], Y[:6], r) - Y[6:]) ** 2).sum(1).mean().item() for r in (0.1, 1.0)
+    ]
+    for method in ("eigen", "cholesky"):
+        for given in (K_val.float(), K_val.tolist()):
+            _, dual_coef, scores = select_ridge(
+                K[:6, :6], Y[:6], given, Y[6:], [0.1, 1.0], "mse", method=method
+            )
+            assert dual_coef.dtype == torch.float64
+            assert scores == pytest.approx(expected, rel=1e-5)
+
+
+def _singular_problem():
+    v = torch.ones(3, 1, dtype=torch.float64)
+    return v @ v.T, torch.eye(3, dtype=torch.float64)
+
+
+def _sweep_used(**kwargs):
+    """Which sweep select_ridge took, by its warning on a singular K with ridge 0: the eigen
+    sweep raises round-off eigenvalues, the Cholesky sweep adds a jitter."""
+    K, Y = _singular_problem()
+    with pytest.warns(RuntimeWarning) as record:
+        select_ridge(K, Y, K, Y, [0.0], **kwargs)
+    messages = " ".join(str(w.message) for w in record)
+    return "eigen" if "round-off" in messages else "cholesky" if "jitter" in messages else None
+
+
+def test_select_ridge_takes_the_method_asked_for_or_the_one_that_fits_max_memory():
+    from agop.solve import EIGEN_COPIES
+
+    assert _sweep_used(method="eigen") == "eigen"
+    assert _sweep_used(method="EIGEN") == "eigen"  # case-insensitive
+    assert _sweep_used(method="cholesky") == "cholesky"
+    fits = EIGEN_COPIES * 3 * 3 * 8  # bytes of the eigendecomposition of a 3 x 3 float64 K
+    assert _sweep_used(max_memory=fits) == "eigen"
+    assert _sweep_used(max_memory=fits - 1) == "cholesky"
+    assert _sweep_used(max_memory=1e12) == "eigen"
+
+
+@pytest.mark.parametrize("method", ["eigen", "cholesky"])
+def test_select_ridge_best_is_the_best_score_ties_to_the_larger_ridge(method):
+    _, K, Y = _problem(n=12, C=1)
+    K_tr, K_va, y_tr, y_va = K[:8, :8], K[8:, :8], Y[:8, 0], Y[8:, 0]
+    ridges = [10.0, 1e-3, 0.1, 1.0]  # not sorted; the best is not the last
+    mse = [float(((K_va @ ridge(K_tr, y_tr, r) - y_va) ** 2).mean()) for r in ridges]
+    expected = ridges[min(range(4), key=lambda i: mse[i])]
+    assert expected != ridges[-1]
+    best, dual_coef, scores = select_ridge(K_tr, y_tr, K_va, y_va, ridges, "mse", method=method)
+    assert scores == pytest.approx(mse) and best == expected
+    # a vector Y_train gives a vector dual_coef, that of the best ridge
+    assert dual_coef.shape == (8,)
+    torch.testing.assert_close(dual_coef, ridge(K_tr, y_tr, best), rtol=1e-8, atol=1e-10)
+    # a zero K_val predicts 0 for every ridge: all scores tie, and the larger ridge wins
+    # wherever it stands in the list (the documented rule)
+    for tied in ([1.0, 5.0, 2.0], [5.0, 1.0, 2.0]):
+        for metric in ("mse", "accuracy"):
+            best, _, scores = select_ridge(
+                K_tr, y_tr, torch.zeros_like(K_va), y_va, tied, metric, method=method
+            )
+            assert len(set(scores)) == 1 and best == 5.0
