@@ -60,6 +60,7 @@ SMOKE: dict[str, str] = {
         "DIGITS = {**DIGITS, 'n_train': 40, 'width': 4, 'n_iter': 2}\n"
         "DIGITS_NOISE = DIGITS_NOISE[:2]\nCNN = {**CNN, 'cnn_epochs': 2}\n"
         "MNIST_RUN = dict(n_train=40, n_test=30)\n"
+        "MNIST42 = {**MNIST42, 'n_train': 40, 'n_iter': 1, 'agop_samples': 20}\n"
         "STANDARD = dict(n_train=100, n_test=30)\n"  # EMNIST: 47 classes, stratified split
         "STANDARD_ARCH = {**STANDARD_ARCH, 'width': 4, 'n_iter': 2}"
     ),
