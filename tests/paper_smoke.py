@@ -67,7 +67,7 @@ SMOKE: dict[str, str] = {
     "07_other_accounts": (
         "SEEDS = [0]\nGAINS = [0.0, 3.0]\nWIDTHS = [4, 8]\n"
         "NET = {**NET, 'D': 12, 'n_train': 300, 'width': 4, 'steps': 20}\n"
-        "RFM_FIT = dict(rfm_train=100, rfm_iter=1)\n"
+        "RFM_FIT = dict(rfm_train=100, rfm_iter=1)\nSGD = {**SGD, 'steps': 20}\n"
         "RENORM = {**RENORM, 'widths': [4, 8], 'seeds': [0, 1], "
         "'n_train': 40, 'n_test': 40, 'chains': 1, 'n_steps': 20}"
     ),
