@@ -65,7 +65,7 @@ SMOKE: dict[str, str] = {
         "STANDARD_ARCH = {**STANDARD_ARCH, 'width': 4, 'n_iter': 2}"
     ),
     "07_other_accounts": (
-        "SEEDS = [0]\nGAINS = [0.0, 3.0]\nWIDTHS = [4, 8]\n"
+        "SEEDS = [0, 1]\nGAINS = [0.0, 3.0]\nWIDTHS = [4, 8]\n"
         "NET = {**NET, 'D': 12, 'n_train': 300, 'width': 4, 'steps': 20}\n"
         "RFM_FIT = dict(rfm_train=100, rfm_iter=1)\nSGD = {**SGD, 'steps': 20}\n"
         "RENORM = {**RENORM, 'widths': [4, 8], 'seeds': [0, 1], "
