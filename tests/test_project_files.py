@@ -95,3 +95,28 @@ def test_every_bibliography_entry_has_author_title_and_year():
         missing = [f for f in ("author", "title", "year") if not fields.get(f)]
         assert not missing, f"references.bib: {key} has no {missing}"
         assert re.fullmatch(r"(19|20)\d\d", fields["year"]), (key, fields["year"])
+
+
+def test_the_colab_like_wheel_is_built_from_every_package():
+    """tools/colab_like.sh builds agop's wheel from a copy of the tree: the copy must hold every
+    package the distribution ships (pyproject's ``packages.find``), or the Colab-like run tests
+    a wheel without the book's package."""
+    import fnmatch
+
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = [
+        p.name
+        for p in ROOT.iterdir()
+        if (p / "__init__.py").exists() and any(fnmatch.fnmatch(p.name, pat) for pat in patterns)
+    ]
+    copy = next(
+        line
+        for line in (ROOT / "tools" / "colab_like.sh").read_text().splitlines()
+        if line.startswith("cp -r ")
+    )
+    assert {"agop", "agop_book"} <= set(packages), packages
+    missing = [p for p in packages if f'"$ROOT/{p}"' not in copy.split()]
+    assert not missing, f"tools/colab_like.sh does not copy {missing} into the wheel's source"

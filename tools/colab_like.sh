@@ -29,7 +29,7 @@ if [ ! -x "$VPY" ]; then
   "$VPY" -m pip install --quiet "ipywidgets==7.7.*" "ipykernel>=6,<7" nbformat pytest nbval
 fi
 mkdir "$WORK/src"                      # build from a copy: no build/ or egg-info left in the tree
-cp -r "$ROOT/agop" "$ROOT/pyproject.toml" "$ROOT/README.md" "$ROOT/LICENSE" "$WORK/src/"
+cp -r "$ROOT/agop" "$ROOT/agop_book" "$ROOT/pyproject.toml" "$ROOT/README.md" "$ROOT/LICENSE" "$WORK/src/"
 find "$WORK/src" -name __pycache__ -prune -exec rm -rf {} +
 "$VPY" -m pip wheel --quiet --no-deps --wheel-dir "$WORK/dist" "$WORK/src"
 WHEEL=$(ls "$WORK"/dist/agop-*.whl)
