@@ -47,29 +47,46 @@ ESTIMATOR_TESTS = [
     "tests/test_contracts_seeds.py",
 ]
 
+# Tests that every chapter module answers to: seeds, splits, experiment statistics on planted
+# inputs, options against references.
+CHAPTER_CONTRACTS = [
+    "tests/test_contracts_seeds.py",
+    "tests/test_contracts_splits.py",
+    "tests/test_contracts_experiments.py",
+    "tests/test_contracts_options.py",
+]
+
 # module name -> (source file, the test files that concern it)
 MODULES: dict[str, tuple[str, list[str]]] = {
     "solve": ("agop/solve.py", ["tests/test_solve.py"]),
-    "splits": ("agop/data/splits.py", ["tests/test_data.py"]),
-    "edges": ("agop_book/ch04_edges.py", ["tests/test_ch04_edges.py"]),
+    "splits": ("agop/data/splits.py", ["tests/test_data.py", *CHAPTER_CONTRACTS]),
+    "edges": ("agop_book/ch04_edges.py", ["tests/test_ch04_edges.py", *CHAPTER_CONTRACTS]),
     "local_signals": (
         "agop_book/ch05_deep_convrfm.py",
         [
             "tests/test_ch05_tasks.py",
             "tests/test_ch05_comparison.py",
             "tests/test_ch05_deep_convrfm.py",
+            *CHAPTER_CONTRACTS,
         ],
     ),
     "rfm": ("agop/rfm.py", ["tests/test_rfm.py", "tests/test_rfm_fc.py", *ESTIMATOR_TESTS]),
     "deep_rfm": ("agop/deep_rfm.py", ["tests/test_deep_rfm.py", *ESTIMATOR_TESTS]),
     "ansatz": (
         "agop_book/ch01_ansatz.py",
-        ["tests/test_ch01_ansatz.py", "tests/test_ch03_pretrained.py"],
+        ["tests/test_ch01_ansatz.py", "tests/test_ch03_pretrained.py", *CHAPTER_CONTRACTS],
     ),
-    "emergence": ("agop_book/ch07_other_accounts.py", ["tests/test_ch07_emergence.py"]),
-    "renormalization": (
+    "other_accounts": (
         "agop_book/ch07_other_accounts.py",
-        ["tests/test_ch07_renormalization.py", "tests/test_ch07_convergence.py"],
+        [
+            "tests/test_ch07_emergence_task.py",
+            "tests/test_ch07_emergence.py",
+            "tests/test_ch07_ansatz.py",
+            "tests/test_ch07_locally_connected.py",
+            "tests/test_ch07_renormalization.py",
+            "tests/test_ch07_convergence.py",
+            *CHAPTER_CONTRACTS,
+        ],
     ),
 }
 
