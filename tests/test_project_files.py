@@ -120,3 +120,23 @@ def test_the_colab_like_wheel_is_built_from_every_package():
     assert {"agop", "agop_book"} <= set(packages), packages
     missing = [p for p in packages if f'"$ROOT/{p}"' not in copy.split()]
     assert not missing, f"tools/colab_like.sh does not copy {missing} into the wheel's source"
+
+
+def test_every_mutation_module_names_files_that_exist():
+    """``make mutation`` mutates each module of tools/mutation.py against its test files: a
+    renamed module or test file would make mutmut mutate nothing, or count every mutant as
+    reached by no test."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import mutation
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    missing = [
+        path
+        for source, tests in mutation.MODULES.values()
+        for path in (source, *tests)
+        if not (ROOT / path).is_file()
+    ]
+    assert not missing, f"tools/mutation.py names files that do not exist: {missing}"
+    modules = {source for source, _ in mutation.MODULES.values()}
+    assert {"agop/rfm.py", "agop/deep_rfm.py", "agop/solve.py"} <= modules
