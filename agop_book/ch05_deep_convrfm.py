@@ -203,7 +203,9 @@ def star_mask(radius: int = 3, n_lines: int = 4) -> torch.Tensor:
 
     Segment :math:`k` runs from :math:`-r u_k` to :math:`r u_k` with direction :math:`u_k` at
     angle :math:`\pi k / n` (:math:`n` = ``n_lines``; for 4 lines: horizontal, vertical and both
-    diagonals, an asterisk), rasterised by rounding.
+    diagonals, an asterisk), rasterised by rounding: the mask holds every pixel whose unit
+    cell the segment crosses (a point :math:`p` of the segment lies in the cell of pixel
+    ``round(p)``), and no pixel it only touches at a corner.
 
     Examples:
         >>> mask = star_mask(radius=3)
@@ -221,12 +223,26 @@ def star_mask(radius: int = 3, n_lines: int = 4) -> torch.Tensor:
     """
     radius = check_int(radius, "radius", minimum=1)
     n_lines = check_int(n_lines, "n_lines", minimum=1)
-    t = torch.linspace(-radius, radius, 4 * radius + 1, dtype=torch.float64)
     angle = torch.arange(n_lines, dtype=torch.float64) * math.pi / n_lines
-    rows = torch.round(radius - t[None, :] * torch.sin(angle)[:, None]).long()
-    cols = torch.round(radius + t[None, :] * torch.cos(angle)[:, None]).long()
+    # (row, column) direction of each segment, rows counted downwards from the centre
+    u = torch.stack([-torch.sin(angle), torch.cos(angle)], 1)  # (n_lines, 2)
+    # the segment's parameters t in [-r, r] where a coordinate crosses a cell border
+    # (a half-integer offset from the centre); one point between each two consecutive
+    # crossings lies inside one cell, and every crossed cell holds such a point
+    half = torch.arange(-radius, radius, dtype=torch.float64) + 0.5  # (2r,)
+    steep = u.abs() > 1e-12
+    crossing = half[None, None, :] / torch.where(steep, u, 1.0)[:, :, None]  # (n, 2, 2r)
+    crossing = torch.where(steep[:, :, None], crossing, torch.inf).flatten(1)
+    ends = torch.full((n_lines, 1), float(radius), dtype=torch.float64)
+    t = torch.cat([-ends, crossing.clamp(-radius, radius), ends], 1).sort(1).values
+    middle = (t[:, 1:] + t[:, :-1]) / 2  # (n, 4r + 1)
+    # two crossings a round-off apart are one corner: the cell between them is only touched
+    inside = (t[:, 1:] - t[:, :-1]) > 1e-9
+    points = torch.round(
+        radius + middle[inside][:, None] * u.repeat_interleave(inside.sum(1), 0)
+    ).long()
     mask = torch.zeros(2 * radius + 1, 2 * radius + 1, dtype=torch.bool)
-    mask[rows.flatten(), cols.flatten()] = True
+    mask[points[:, 0], points[:, 1]] = True
     return mask
 
 

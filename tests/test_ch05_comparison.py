@@ -1,6 +1,8 @@
 """agop_book.ch05_deep_convrfm: the comparison of methods of Figure 5 (rows per method and layer,
 the validation choice reported rather than the test-best, accuracies the estimators' own)."""
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -190,3 +192,270 @@ def test_layer_rows_carry_the_validation_choice():
         progress=False,
     )
     assert [(r["val"], r["chosen"]) for r in cntk_only.layer_rows] == [(None, False)]
+
+
+# Mutation testing (`make mutation MODULES=local_signals`, CONTRIBUTING.md): every option of
+# evaluate_methods reaches the estimator it is meant for, and the bookkeeping of
+# compare_methods and Comparison.panels is checked on planted results.
+
+from agop_book import ch05_deep_convrfm as ch05  # noqa: E402
+
+
+def _record_fits(monkeypatch, *classes):
+    """Each ``fit`` of these classes records the estimator's parameters, then fits."""
+    fitted = []
+    for cls in classes:
+        real = cls.fit
+
+        def fit(self, X, y, *args, _real=real, **kwargs):
+            fitted.append((type(self).__name__, self.get_params()))
+            return _real(self, X, y, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "fit", fit)
+    return fitted
+
+
+def _tiny(seed=0, n=24, size=6):
+    return ch05.bars_in_noise(n, 0.5, height=size, width=size, seed=seed, device="cpu")
+
+
+def test_every_option_reaches_its_estimator(monkeypatch):
+    from agop.deep_rfm import DeepConvRFM
+    from agop_book.nets import CNNBaseline
+
+    fitted = _record_fits(monkeypatch, DeepConvRFM, CNNBaseline)
+    (X, y), (Xt, yt) = _tiny(), _tiny(1, 10)
+    options = dict(seed=5, depth=2, patch_size=3, device="cpu")
+    out = ch05.evaluate_methods(
+        X, y, Xt, yt, **options, width=3, n_iter=2, n_layers=2, nonlinearity="tanh",
+        cnn_epochs=2, cnn_lr=0.02, cnn_batch_size=8, agop_samples=7, ridges=[1e-3, 1e-1],
+    )  # fmt: skip
+    common = dict(patch_size=3, random_state=5, device="cpu", progress=False)
+    (deep_name, deep), (cnn_name, cnn) = fitted[0], fitted[-1]
+    assert (deep_name, cnn_name) == ("DeepConvRFM", "CNNBaseline")
+    want = dict(depth=2, n_layers=2, width=3, n_iter=2, nonlinearity="tanh", agop_samples=7)
+    assert {k: deep[k] for k in [*want, *common, "ridges"]} == {
+        **want, **common, "ridges": [1e-3, 1e-1]
+    }  # fmt: skip
+    want = dict(depth=2, width=3, epochs=2, lr=0.02, batch_size=8)
+    assert {k: cnn[k] for k in [*want, *common]} == {**want, **common}
+    assert out["n_layers"] == 2 and sorted(out["layers"]) == [0, 1, 2]
+    # the defaults: width 64, one iteration, ReLU, and the CNN's 25 epochs of Adam at 1e-3
+    fitted.clear()
+    ch05.evaluate_methods(X, y, Xt, yt, **options, methods=("Deep ConvRFM", "CNN"))
+    deep, cnn = fitted[0][1], fitted[-1][1]
+    assert (deep["width"], deep["n_iter"], deep["nonlinearity"]) == (64, 1, "relu")
+    assert (deep["agop_samples"], deep["n_layers"]) == (None, 2)  # n_layers: the depth
+    assert DeepConvRFM().get_params()["ridges"] == deep["ridges"]  # the estimator's own grid
+    assert (cnn["width"], cnn["epochs"], cnn["lr"], cnn["batch_size"]) == (64, 25, 1e-3, 64)
+
+
+def test_the_cntk_alone_is_convrfm_at_iterate_0(monkeypatch):
+    from agop.rfm import ConvRFM
+
+    fitted = _record_fits(monkeypatch, ConvRFM)
+    (X, y), (Xt, yt) = _tiny(), _tiny(1, 10)
+    out = ch05.evaluate_methods(
+        X, y, Xt, yt, seed=5, depth=2, patch_size=3, device="cpu", methods=("CNTK",),
+        agop_samples=7, ridges=[1e-2],
+    )  # fmt: skip
+    ((name, params),) = fitted
+    assert name == "ConvRFM" and params["kernel"] == "cntk" and params["n_iter"] == 0
+    assert {k: params[k] for k in ("depth", "patch_size", "random_state", "progress")} == dict(
+        depth=2, patch_size=3, random_state=5, progress=False
+    )
+    assert (params["agop_samples"], params["ridges"], params["device"]) == (7, [1e-2], "cpu")
+    model = out["models"]["CNTK"]
+    assert isinstance(model, ConvRFM) and out["accuracy"]["CNTK"] == model.score(Xt, yt)
+    assert out["layers"] == {0: out["accuracy"]["CNTK"]} and "n_layers" not in out
+
+
+class _StubDeep:
+    """A Deep ConvRFM whose layers score as planted: layer l -> 0.5 + 0.1 l on the test set."""
+
+    fits: list = []
+
+    def __init__(self, n_layers, **kwargs):
+        self.n_layers = n_layers
+        _StubDeep.fits.append(n_layers)
+
+    def fit(self, X, y):
+        self.layers_ = [_StubLayer(l) for l in range(self.n_layers)]
+        self.history_ = [{"val_acc_cntk": 0.3, "val_acc": 0.4}] + [
+            {"val_acc": 0.4 + 0.01 * l} for l in range(1, self.n_layers)
+        ]
+        return self
+
+    def score_layers(self, X, y):
+        return [0.5 + 0.1 * l for l in range(self.n_layers)]
+
+
+class _StubLayer:
+    def __init__(self, l):
+        self.l = l
+
+    def score_iterations(self, X, y):
+        return [0.25 + self.l, 0.5 + 0.1 * self.l]
+
+
+def test_layers_and_methods_bookkeeping_on_planted_scores(monkeypatch):
+    """ConvRFM alone fits one layer whatever the depth; Deep ConvRFM fits ``n_layers`` (the
+    depth by default) and reports its last layer; the CNTK is iterate 0 of the first layer;
+    each method's seconds lie within the call's wall time."""
+    monkeypatch.setattr(ch05, "DeepConvRFM", _StubDeep)
+    X, y = torch.zeros(4, 1, 5, 5), torch.tensor([0, 1, 0, 1])
+
+    def run(**kw):
+        return ch05.evaluate_methods(X, y, X[:2], y[:2], seed=0, depth=2, patch_size=3, **kw)
+
+    _StubDeep.fits = []
+    out = run(methods=("ConvRFM",))
+    assert _StubDeep.fits == [1] and out["n_layers"] == 1
+    assert out["accuracy"] == {"ConvRFM": 0.5} and out["layers"] == {1: 0.5}
+    _StubDeep.fits = []
+    start = time.perf_counter()
+    out = run(methods=("CNTK", "ConvRFM", "Deep ConvRFM"), n_layers=3)
+    wall = time.perf_counter() - start
+    assert _StubDeep.fits == [3] and out["n_layers"] == 3
+    assert out["accuracy"] == pytest.approx({"CNTK": 0.25, "ConvRFM": 0.5, "Deep ConvRFM": 0.7})
+    assert out["layers"] == pytest.approx({0: 0.25, 1: 0.5, 2: 0.6, 3: 0.7})
+    assert out["val_layers"] == pytest.approx({0: 0.3, 1: 0.4, 2: 0.41, 3: 0.42})
+    assert all(0 <= out["seconds"][m] <= wall for m in out["accuracy"])
+    deep = out["models"]["Deep ConvRFM"]
+    assert out["models"]["CNTK"] is None and out["models"]["ConvRFM"] is deep.layers_[0]
+    _StubDeep.fits = []
+    assert run(methods=("Deep ConvRFM",))["n_layers"] == 2 and _StubDeep.fits == [2]
+    with pytest.raises(ValueError, match="^methods must"):
+        run(methods=("ConvRFM", "SVM"))
+
+
+def test_compare_methods_bookkeeping_on_planted_results(monkeypatch, capsys):
+    """Each (noise, seed) draws its training images with the seed and split "train", its test
+    images with seed + TEST_SEED_OFFSET and split "test", passes the settings on, and turns
+    the result into rows (layers: 0 for the CNTK, 1 for ConvRFM, L for Deep ConvRFM, None for
+    the CNN) and layer rows (the first best validation accuracy chosen); models and test images
+    are the first seed's."""
+    drawn, evaluated = [], []
+
+    def task(n, noise, seed, split):
+        drawn.append((n, noise, seed, split))
+        return torch.full((n, 1, 2, 2), float(seed)), torch.full((n,), noise)
+
+    def evaluate(X, y, Xt, yt, *, seed, **settings):
+        evaluated.append((float(X[0, 0, 0, 0]), float(Xt[0, 0, 0, 0]), seed, settings))
+        noise = float(y[0])
+        acc = {m: noise + seed / 10 + i / 100 for i, m in enumerate(ch05.METHODS)}
+        return {
+            "accuracy": acc,
+            "layers": {0: 0.1, 1: 0.2, 2: 0.3},
+            "val_layers": {0: 0.5, 1: 0.7, 2: 0.7},  # a tie: the first best is chosen
+            "n_layers": 2,
+            "seconds": {m: 100 * a for m, a in acc.items()},
+            "models": {m: (noise, seed, m) for m in acc},
+        }
+
+    monkeypatch.setattr(ch05, "evaluate_methods", evaluate)
+    offset = ch05.TEST_SEED_OFFSET
+    result = ch05.compare_methods(task, [1.0, 2.0], [3, 4], n_train=5, n_test=6, depth=9)
+    assert "noise x seed" in capsys.readouterr().err  # a progress bar by default
+    jobs = [(1.0, 3), (1.0, 4), (2.0, 3), (2.0, 4)]
+    assert drawn == [x for v, s in jobs for x in ((5, v, s, "train"), (6, v, s + offset, "test"))]
+    assert evaluated == [(s, s + offset, s, {"depth": 9}) for _, s in jobs]
+    layers = {"CNTK": 0, "ConvRFM": 1, "Deep ConvRFM": 2, "CNN": None}
+    assert result.rows == [
+        {"noise": v, "seed": s, "method": m, "accuracy": a, "layers": layers[m],
+         "seconds": 100 * a}
+        for v, s in jobs
+        for i, m in enumerate(ch05.METHODS)
+        for a in [v + s / 10 + i / 100]
+    ]  # fmt: skip
+    assert result.layer_rows == [
+        {"noise": v, "seed": s, "layers": l, "accuracy": a, "val": val, "chosen": l == 1}
+        for v, s in jobs
+        for l, a, val in ((0, 0.1, 0.5), (1, 0.2, 0.7), (2, 0.3, 0.7))
+    ]
+    assert result.models == {(v, m): (v, 3, m) for v in (1.0, 2.0) for m in ch05.METHODS}
+    assert list(result.test) == [1.0, 2.0]
+    assert all(float(Xt[0, 0, 0, 0]) == 3 + offset for Xt, _ in result.test.values())
+    ch05.compare_methods(task, [1.0], [3], n_train=5, n_test=6, progress=False)
+    assert capsys.readouterr().err == ""
+    for noise_levels, seeds in (([1.0], []), ([], [3])):
+        with pytest.raises(ValueError, match="noise_levels and seeds must be non-empty"):
+            ch05.compare_methods(task, noise_levels, seeds, n_train=5, n_test=6)
+
+
+def _brute_feature_map(A, x, k):
+    """``||A^(1/2) p||`` of every zero-padded ("same") k x k patch ``p`` of ``x``, by loops."""
+    x = torch.nn.functional.pad(x.double(), [k // 2] * 4)
+    vals, vecs = torch.linalg.eigh(A.double())
+    root = vecs @ torch.diag(vals.clamp(min=0).sqrt()) @ vecs.T
+    n, c, H, W = x.shape
+    out = torch.zeros(n, H - k + 1, W - k + 1, dtype=torch.float64)
+    for i in range(H - k + 1):
+        for j in range(W - k + 1):
+            out[:, i, j] = (x[:, :, i : i + k, j : j + k].flatten(1) @ root).norm(dim=1)
+    return out
+
+
+def test_panels_map_each_methods_first_layer():
+    """The maps of ConvRFM (its ``M``), Deep ConvRFM (its first layer's ``M``) and the CNN (its
+    first CNFM), on the first ``n_images`` (4) test images; the accuracies of every method."""
+    from agop.deep_rfm import DeepConvRFM
+    from agop.rfm import ConvRFM
+    from agop_book.nets import CNNBaseline
+
+    (X, y), (Xt, yt) = _tiny(n=20, size=8), _tiny(1, 6, size=8)
+    fast = dict(patch_size=3, device="cpu", progress=False, random_state=0)
+    conv = ConvRFM(kernel="cntk", n_iter=1, **fast).fit(X, y)
+    deep = DeepConvRFM(depth=2, n_layers=2, width=3, n_iter=1, **fast).fit(X, y)
+    cnn = CNNBaseline(depth=1, width=3, epochs=1, **fast).fit(X, y)
+    rows = [
+        {"noise": 1.0, "seed": s, "method": m, "accuracy": a}
+        for s, (a0, a1) in enumerate([(0.5, 0.7), (0.6, 0.9)])
+        for m, a in (("ConvRFM", a0), ("CNN", a1))
+    ]
+    models = {(1.0, "ConvRFM"): conv, (1.0, "Deep ConvRFM"): deep, (1.0, "CNN"): cnn}
+    result = ch05.Comparison(rows, [], models, {1.0: (Xt, yt)})
+    (panel,) = result.panels(methods=("ConvRFM", "Deep ConvRFM", "CNN"))
+    assert panel["noise"] == 1.0 and torch.equal(panel["images"], Xt[:4])
+    accuracy = {
+        m: (np.mean(a), np.std(a, ddof=1))
+        for m, a in (("ConvRFM", [0.5, 0.6]), ("CNN", [0.7, 0.9]))
+    }
+    assert sorted(panel["accuracy"]) == ["CNN", "ConvRFM"]
+    for m, (mean, sd) in accuracy.items():
+        assert panel["accuracy"][m] == pytest.approx((mean, sd))
+    for method, A in (
+        ("ConvRFM", conv.M_),
+        ("Deep ConvRFM", deep.layers_[0].M_),
+        ("CNN", cnn.cnfms_[0]),
+    ):
+        torch.testing.assert_close(panel["maps"][f"{method} map"], _brute_feature_map(A, Xt[:4], 3))
+    assert not torch.allclose(deep.layers_[0].M_, deep.layers_[1].M_[:9, :9])
+    (panel,) = result.panels(n_images=2)  # the default methods: ConvRFM and the CNN
+    assert sorted(panel["maps"]) == ["CNN map", "ConvRFM map"] and len(panel["images"]) == 2
+
+
+def test_layer_curve_plots_each_layers_mean_and_sample_std():
+    import matplotlib.pyplot as plt
+
+    rows = [
+        {"layers": n, "accuracy": a}
+        for n, a in ((2, 0.9), (0, 0.6), (1, 0.7), (0, 0.5), (1, 0.8), (0, 0.7), (2, 0.9))
+    ]
+    ax = ch05.plot_layer_curve(rows, label="bars", title="Figure 6B")
+    line = ax.get_lines()[0]  # then the caps
+    assert line.get_xdata().tolist() == [0, 1, 2]
+    np.testing.assert_allclose(line.get_ydata(), [0.6, 0.75, 0.9])
+    (bars,) = ax.collections  # the error bars: mean -+ one sample standard deviation
+    spans = [seg[:, 1] for seg in bars.get_segments()]
+    sd = [np.std([0.6, 0.5, 0.7], ddof=1), np.std([0.7, 0.8], ddof=1), 0.0]
+    np.testing.assert_allclose([hi - lo for lo, hi in spans], 2 * np.array(sd), atol=1e-12)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["bars"]
+    assert ax.get_title() == "Figure 6B" and list(ax.get_xticks()) == [0, 1, 2]
+    assert "CNTK" in ax.get_xlabel() and ax.get_ylabel() == "test accuracy"
+    plt.close(ax.figure)
+    fig, ax = plt.subplots()
+    assert ch05.plot_layer_curve(rows[:2], ax=ax) is ax and ax.get_legend() is None
+    assert ax.get_title() == ""
+    plt.close(fig)

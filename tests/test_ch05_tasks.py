@@ -205,3 +205,176 @@ def test_star_in_noise_channels_are_integers_and_every_argument_is_named():
         ch05.bars_in_noise(4, 1.0, height=8.0)
     with pytest.raises(ValueError, match=r"seed must be .*below 2\*\*63"):
         ch05.digits_in_noise(4, 1.0, seed=2**63)
+
+
+# Mutation testing (`make mutation MODULES=local_signals`, CONTRIBUTING.md): tests that kill
+# surviving mutants, each against a definition written out here.
+
+
+def _crossed_cells(radius, n_lines, samples=200_001):
+    """The docstring's star by brute force: every pixel ``round(p)`` of a dense sample of points
+    ``p`` of each open segment (the end points, which may sit on a cell border, left out)."""
+    t = torch.linspace(-radius + 1e-6, radius - 1e-6, samples, dtype=torch.float64)
+    mask = torch.zeros(2 * radius + 1, 2 * radius + 1, dtype=torch.bool)
+    for k in range(n_lines):
+        a = math.pi * k / n_lines
+        rows = torch.round(radius - t * math.sin(a)).long()
+        cols = torch.round(radius + t * math.cos(a)).long()
+        mask[rows, cols] = True
+    return mask
+
+
+@pytest.mark.parametrize("radius", [1, 2, 3, 5])
+@pytest.mark.parametrize("n_lines", [1, 2, 3, 4, 6])
+def test_star_mask_holds_every_cell_its_segments_cross(radius, n_lines):
+    """Found by mutation triage: 4 r + 1 points per segment skipped cells a segment crosses at
+    any angle but a multiple of 45 degrees (3 lines of radius 3 had gaps: 19 pixels of 21)."""
+    mask = ch05.star_mask(radius, n_lines)
+    assert mask.dtype == torch.bool
+    assert torch.equal(mask, _crossed_cells(radius, n_lines))
+
+
+def test_star_mask_small_stars_by_hand():
+    draw = lambda m: ["".join("-#"[v] for v in row) for row in m.int().tolist()]  # noqa: E731
+    assert draw(ch05.star_mask(1, 4)) == ["###"] * 3
+    assert draw(ch05.star_mask(2, 1)) == ["-----", "-----", "#####", "-----", "-----"]
+    assert draw(ch05.star_mask(2, 2)) == ["--#--", "--#--", "#####", "--#--", "--#--"]
+    # the diagonals are r long: they end 1.41 pixels from the centre, short of the corners
+    assert draw(ch05.star_mask(2)) == ["--#--", "-###-", "#####", "-###-", "--#--"]
+
+
+_BARS = dict(n=3, sigma=1.0)
+_DIGITS = dict(n=3, sigma=1.0)
+
+
+@pytest.mark.parametrize(
+    "function, kwargs, error, name",
+    [
+        (ch05.bars_in_noise, dict(n=0, sigma=1.0), ValueError, "n"),
+        (ch05.bars_in_noise, dict(_BARS, sigma=-1.0), ValueError, "sigma"),
+        (ch05.bars_in_noise, dict(_BARS, height=0), ValueError, "height"),
+        (ch05.bars_in_noise, dict(_BARS, width=0), ValueError, "width"),
+        (ch05.digits_in_noise, dict(_DIGITS, sigma=-1.0), ValueError, "sigma"),
+        (ch05.digits_in_noise, dict(_DIGITS, frame=7), ValueError, "frame"),
+        (ch05.digits_in_noise, dict(_DIGITS, frame=12.5), TypeError, "frame"),
+        (ch05.digits_in_noise, dict(_DIGITS, split="val"), ValueError, "split"),
+        (ch05.digits_in_noise, dict(_DIGITS, source="kmnist"), ValueError, "source"),
+        (ch05.star_mask, dict(radius=0), ValueError, "radius"),
+        (ch05.star_mask, dict(n_lines=0), ValueError, "n_lines"),
+        (ch05.star_in_noise, dict(n=2, noise=-1.0), ValueError, "noise"),
+        (ch05.star_in_noise, dict(n=2, channels=(-1,)), ValueError, r"channels\[0\]"),
+        (ch05.star_in_noise, dict(n=2, image_size=6), ValueError, "image_size"),
+        (ch05.local_signal_task, dict(name="dots"), ValueError, "name"),
+    ],
+)
+def test_each_error_starts_with_the_arguments_name(function, kwargs, error, name):
+    with pytest.raises(error, match=f"^{name} must"):
+        function(**kwargs)
+
+
+def test_the_smallest_accepted_sizes():
+    """``n``, ``height``, ``width``, ``radius``, ``n_lines`` may be 1, a channel 0, the frame
+    the digit's own size, the image the star's: the star (or digit) then fills the image."""
+    X, y = ch05.bars_in_noise(1, 0.0, height=1, width=1, device="cpu", dtype=torch.float64)
+    assert X.tolist() == [[[[2.0 * int(y) - 1]]]]
+    assert ch05.star_mask(1, 1).tolist() == [[False] * 3, [True] * 3, [False] * 3]
+    X, y = ch05.star_in_noise(
+        8, noise=0.0, channels=(0,), image_size=7, device="cpu", dtype=torch.float64
+    )
+    star = 1.5 * ch05.star_mask().double()
+    assert torch.equal(X[y == 1][:, 0], star.expand(4, 7, 7))
+    assert X[y == 0].abs().max() == 0 and X[:, 1:].abs().max() == 0
+    X, y = ch05.digits_in_noise(2, 0.0, frame=8, device="cpu", dtype=torch.float64)
+    pool, pool_y = book_data.digits(device="cpu", dtype=torch.float64)
+    found = _find_digits(X, 8, pool[:, 0])
+    assert torch.equal(X[:, 0], pool[found, 0]) and torch.equal(pool_y[found], y)
+
+
+@pytest.mark.parametrize(
+    "function, args, documented",
+    [
+        (ch05.bars_in_noise, (5, 1.0), dict(height=16, width=32, seed=0)),
+        (ch05.digits_in_noise, (5, 1.0), dict(source="digits", frame=12, split="train", seed=0)),
+        (
+            ch05.star_in_noise,
+            (5,),
+            dict(noise=0.3, intensity=1.5, radius=3, n_lines=4, channels=(0, 1), image_size=32),
+        ),
+    ],
+)
+def test_defaults_are_the_documented_ones(function, args, documented):
+    default = function(*args, device="cpu")
+    explicit = function(*args, device="cpu", **documented)
+    assert all(torch.equal(a, b) for a, b in zip(default, explicit, strict=True))
+    assert default[0].dtype == torch.get_default_dtype()
+
+
+@pytest.mark.parametrize(
+    "function, args",
+    [(ch05.bars_in_noise, (6, 1.0)), (ch05.digits_in_noise, (6, 1.0)), (ch05.star_in_noise, (6,))],
+)
+def test_float64_images_are_drawn_in_float64(function, args):
+    """The noise is drawn in float64, not drawn in float32 and cast: some of its values are
+    not float32 numbers."""
+    X, _ = function(*args, device="cpu", dtype=torch.float64)
+    assert X.dtype == torch.float64
+    assert not torch.equal(X, X.float().double())
+
+
+def test_digits_beyond_the_pool_are_drawn_from_the_seed():
+    """More images than the 1348 training digits: drawn with replacement, from the seed."""
+    a = ch05.digits_in_noise(1400, 0.5, seed=4, device="cpu")
+    b = ch05.digits_in_noise(1400, 0.5, seed=4, device="cpu")
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_offline_digits_split_is_the_documented_fixed_split():
+    """The offline pools: 75 % / 25 % of the 1797 digits by a permutation of seed 0, whatever
+    the caller's seed (so any training seed and any test seed never share a digit image)."""
+    pool, pool_y = book_data.digits(device="cpu", dtype=torch.float64)
+    perm = torch.randperm(1797, generator=torch.Generator().manual_seed(0))
+    for split, part in (("train", perm[:1348]), ("test", perm[1348:])):
+        X, y = ch05.digits_in_noise(len(part), 0.0, frame=8, split=split, seed=7, device="cpu")
+        found = _find_digits(X.double(), 8, pool[:, 0])
+        assert sorted(found.tolist()) == sorted(part.tolist())
+        assert torch.equal(pool_y[found], y)
+
+
+def test_mnist_digits_are_the_files_pixels_over_255_from_the_split_asked(tmp_path):
+    """``source="mnist"``: the digit window is the IDX file's pixels / 255, from the training
+    or test file as ``split`` says, read under ``root``."""
+    from fake_files import write_mnist_like
+
+    arrays = write_mnist_like(tmp_path, "MNIST", n_train=6, n_test=5)
+    for split in ("train", "test"):
+        images, labels = arrays[split]
+        X, y = ch05.digits_in_noise(
+            len(labels), 0.0, source="mnist", split=split, root=tmp_path, frame=28,
+            device="cpu", dtype=torch.float64,
+        )  # fmt: skip
+        pool = torch.from_numpy(images).double() / 255
+        found = _find_digits(X, 28, pool)
+        assert sorted(found.tolist()) == list(range(len(labels)))
+        assert torch.equal(X[:, 0], pool[found])
+        assert y.tolist() == labels[found.numpy()].tolist()
+
+
+@pytest.mark.parametrize(
+    "name, options, direct",
+    [
+        ("star", dict(radius=2, image_size=9), lambda n, s, seed, split: ch05.star_in_noise(
+            n, noise=s, seed=seed, radius=2, image_size=9, device="cpu")),
+        ("bars", dict(height=4, width=6), lambda n, s, seed, split: ch05.bars_in_noise(
+            n, s, seed=seed, height=4, width=6, device="cpu")),
+        ("digits", dict(frame=10), lambda n, s, seed, split: ch05.digits_in_noise(
+            n, s, seed=seed, split=split, frame=10, device="cpu")),
+    ],
+)  # fmt: skip
+def test_local_signal_task_passes_everything_to_its_generator(name, options, direct):
+    make = ch05.local_signal_task(name.upper(), **options)
+    for args in ((5, 0.7, 3, "test"), (4, 0.2, 1, "train")):
+        got, want = make(*args), direct(*args)
+        assert got[0].device.type == "cpu"
+        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+    default_split = make(5, 0.7, 3)
+    assert torch.equal(default_split[0], direct(5, 0.7, 3, "train")[0])
