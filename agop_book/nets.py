@@ -283,7 +283,8 @@ def train(
     state dicts. With a validation split, the weights of the epoch with the best validation
     accuracy are loaded into ``model`` at the end (never selected on test data); without one,
     the last epoch's. The shuffling is drawn from ``seed``, so on the CPU two runs from the
-    same initial weights give the same weights.
+    same initial weights give the same weights. ``history["loss"]`` holds each epoch's training
+    loss averaged over the images (each batch's mean weighted by its size).
 
     Examples:
         >>> import torch

@@ -255,3 +255,38 @@ def test_bad_input():
         m.predict(X[:, :, :6])
     with pytest.raises(ValueError, match="name must be"):
         local_signal_task("circles")
+
+
+# Held-out style bugs
+
+
+@pytest.mark.parametrize("loss", ["ce", "mse"])
+def test_the_loss_history_is_the_mean_loss_per_image(loss):
+    """``history["loss"]`` is each epoch's training loss averaged over the images, batches
+    weighted by their size: with a learning rate of 0 the weights stay put, so each epoch's
+    value is the loss of the whole training set in one call, written out here; 10 images in
+    batches of 4 (the last holds 2), so that a mean over batches would differ."""
+    X, y = separable(10)
+    net = SimpleCNN(1, 2, 8, width=3, seed=0, bias=True).double()
+    X = X.double()
+    with torch.no_grad():
+        out = net(X)
+    if loss == "ce":
+        expected = float(torch.nn.functional.cross_entropy(out, y))
+    else:
+        target = torch.nn.functional.one_hot(y, 2).double()
+        expected = float(((out - target) ** 2).mean())
+    result = train(
+        net,
+        X,
+        y,
+        epochs=2,
+        optimizer="sgd",
+        lr=0.0,
+        momentum=0.0,
+        batch_size=4,
+        loss=loss,
+        progress=False,
+        device="cpu",
+    )
+    assert result.history["loss"] == pytest.approx([expected, expected], rel=1e-12)

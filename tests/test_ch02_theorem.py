@@ -1,6 +1,8 @@
 """Theorem 1 checked numerically: one GD step from W_0 = 0 makes W^T W proportional to the
 patch-AGOP at 0, with the closed forms W_1 = eta v u^T and AGOP_0 = P |v|^2 W_1^T W_1."""
 
+import copy
+
 import pytest
 import torch
 
@@ -230,3 +232,54 @@ def test_saturated_theorem_check_says_why(scale, eta):
         check_theorem(X, y, eta=eta)
     res = check_theorem(X, y, eta=eta, on_data=False)  # at x = 0 the theorem still holds
     assert res.at_zero["pearson"] == pytest.approx(1.0, abs=1e-9)
+
+
+# Held-out style bugs
+
+
+def test_label_weighted_patch_sum_is_the_mean_over_all_images_whatever_the_chunks():
+    """``u = (1/n) sum_i y_i sum_j x_i[j]`` written as a loop over images and positions,
+    against chunks that do not divide ``n`` (7 images in chunks of 3: the last holds one)."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(7, 2, 4, 4, generator=g, dtype=torch.float64)
+    y = torch.randn(7, generator=g, dtype=torch.float64)
+    k = 3
+    expected = torch.zeros(2 * k * k, dtype=torch.float64)
+    for i in range(7):
+        for r in range(4 - k + 1):
+            for c in range(4 - k + 1):
+                expected += y[i] * X[i, :, r : r + k, c : c + k].reshape(-1)
+    expected /= 7
+    for chunk_size in (3, 7, 100):
+        torch.testing.assert_close(
+            T.label_weighted_patch_sum(X, y, k, chunk_size=chunk_size),
+            expected,
+            rtol=1e-12,
+            atol=1e-12,
+        )
+
+
+def test_minibatch_gd_draws_a_fresh_order_each_epoch_from_one_generator():
+    """``train_gd`` with minibatches against the procedure written out: one generator seeded
+    with ``seed``, a fresh ``randperm`` each epoch, consecutive batches of it, a plain
+    gradient step on each batch's loss; two epochs of two batches (the second epoch's order
+    is not the first's)."""
+    g = torch.Generator().manual_seed(1)
+    X = torch.rand(6, 1, 5, 5, generator=g, dtype=torch.float64)
+    y = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0, -1.0], dtype=torch.float64)
+    net = T.TheoremNet(1, 5, width=3, hidden=(3,), init_scale=0.1, dtype=torch.float64)
+    trained = T.train_gd(net, X, y, eta=0.3, steps=4, batch_size=3, seed=5)
+
+    W = net.conv.weight.detach().clone()
+    gen = torch.Generator().manual_seed(5)
+    orders = [torch.randperm(6, generator=gen) for _ in range(2)]
+    assert set(orders[0][:3].tolist()) != set(orders[1][:3].tolist())
+    ref = copy.deepcopy(net)
+    for order in orders:
+        for idx in order.split(3):
+            with torch.no_grad():
+                ref.conv.weight.copy_(W)
+            loss = 0.5 * ((ref(X[idx])[:, 0] - y[idx]) ** 2).mean()
+            (grad,) = torch.autograd.grad(loss, ref.conv.weight)
+            W = W - 0.3 * grad
+    torch.testing.assert_close(trained.conv.weight.detach(), W, rtol=1e-12, atol=1e-12)

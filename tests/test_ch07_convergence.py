@@ -125,3 +125,40 @@ def test_bad_draws_are_refused(draws, match):
     for diagnostic in (split_rhat, effective_sample_size):
         with pytest.raises(ValueError, match=match):
             diagnostic(draws)
+
+
+# Held-out style bugs
+
+
+def test_width_sweep_diagnosis_is_the_worst_seed_and_quantity():
+    """``_diagnose`` (the ``rhat_*`` / ``ess_*`` of :func:`width_sweep`'s rows) against the
+    diagnostics of each seed's chains computed one by one: the largest R-hat and the smallest
+    effective sample size over seeds and quantities. Seed 0's two chains are white noise, seed
+    1's are a slowly mixing AR(1) (a far smaller sample size), so the two ends differ."""
+    from agop_book.ch07_other_accounts import Posterior, _diagnose
+
+    g = torch.Generator().manual_seed(0)
+    S, chains, n, P = 4, 2, 40, 3
+    noise = torch.randn(S, n, P, generator=g, dtype=torch.float64)
+    trace = noise.clone()
+    for t in range(1, n):  # seed 1 = chains 2 and 3: x_t = 0.95 x_{t-1} + e_t
+        trace[2:, t] = 0.95 * trace[2:, t - 1] + noise[2:, t]
+    test = torch.randn(S, n, 2, generator=g, dtype=torch.float64)
+    post = Posterior(
+        test_mean=torch.zeros(S, 2, dtype=torch.float64),
+        Q=trace.mean(1),
+        kernel=torch.zeros(S, 1, 1, dtype=torch.float64),
+        train_loss=torch.zeros(S, dtype=torch.float64),
+        n_samples=n,
+        Q_trace=trace,
+        test_trace=test,
+    )
+    out = _diagnose(post, chains)
+    for key, x in (("Q", trace), ("test", test)):
+        per_seed = [x[s : s + chains] for s in range(0, S, chains)]
+        rhat = max(float(split_rhat(d).max()) for d in per_seed)
+        ess = [float(effective_sample_size(d).min()) for d in per_seed]
+        assert out[f"rhat_{key}"] == pytest.approx(rhat, rel=1e-12)
+        assert out[f"ess_{key}"] == pytest.approx(min(ess), rel=1e-12)
+    ess_Q = [float(effective_sample_size(trace[s : s + 2]).min()) for s in (0, 2)]
+    assert ess_Q[1] < ess_Q[0] / 3  # the slow seed sets the reported size

@@ -98,3 +98,26 @@ def test_one_hot_class_count_edge_cases():
     finally:
         torch.set_default_dtype(previous)
     assert data.one_hot([1], dtype=torch.float16).dtype == torch.float16
+
+
+# Held-out style bugs
+
+
+@pytest.mark.parametrize("fraction", [0.6, 0.9])
+def test_stratified_split_keeps_a_training_sample_of_every_class_even_when_rounding_takes_all(
+    fraction,
+):
+    """Per class ``c`` of ``n_c`` samples the validation part is ``round(fraction n_c)``, at
+    most ``n_c - 1``: a class of 1 sample (``round(0.6) = 1``) and one of 3 (``round(2.7) =
+    3`` at 0.9) keep one sample each for training; planted counts, checked per class."""
+    y = torch.tensor([0, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2])
+    X = torch.arange(len(y), dtype=torch.float64)[:, None]
+    X_tr, y_tr, X_va, y_va = data.train_val_split(X, y, fraction, seed=3)
+    for c, n_c in ((0, 1), (1, 3), (2, 10)):
+        expected_val = min(int(np.round(fraction * n_c)), n_c - 1)
+        assert int((y_va == c).sum()) == expected_val
+        assert int((y_tr == c).sum()) == n_c - expected_val
+    # the samples are a partition of the inputs, labels travelling with their samples
+    assert sorted(torch.cat([X_tr, X_va])[:, 0].tolist()) == X[:, 0].tolist()
+    for Xs, ys in ((X_tr, y_tr), (X_va, y_va)):
+        assert torch.equal(y[Xs[:, 0].long()], ys)

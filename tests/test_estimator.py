@@ -182,3 +182,20 @@ def test_float32_learned_metric_is_accepted_by_the_next_round():
         cntk(X.double(), None, 1, 1, M=M32.double())  # in float64 the same matrix is not PSD
     with pytest.raises(ValueError, match="positive semi-definite"):
         cntk(X, None, 1, 1, M=(M - 1e-3 * torch.eye(3, dtype=torch.float64)).float())
+
+
+# Held-out style bugs
+
+
+def test_random_seeds_are_numpys_draws_and_keep_int_keeps_only_the_first():
+    """``random_seeds`` against numpy directly: ``RandomState(s).randint(2**31 - 1, size=n)``;
+    with ``keep_int`` an integer ``s`` is the first seed and the others are the first ``n - 1``
+    of those draws (distinct from ``s`` and from each other here), so that DeepConvRFM's
+    layers get different filter seeds."""
+    from agop.estimator import random_seeds
+
+    draws = np.random.RandomState(11).randint(2**31 - 1, size=4).tolist()
+    assert random_seeds(11, 4) == draws
+    assert random_seeds(11, 4, keep_int=True) == [11, *draws[:3]]
+    assert len(set(random_seeds(11, 4, keep_int=True))) == 4
+    assert random_seeds(np.random.RandomState(11), 4, keep_int=True) == draws

@@ -631,3 +631,22 @@ def test_filter_space_similarities_equal_full_matrices(k_out, c, k, groups):
     M = cnfm(conv)
     expected = four_similarities(M, A)
     np.testing.assert_allclose(FilterSpace(conv).similarities(G), expected, atol=1e-6)
+
+
+# Held-out style bugs
+
+
+@pytest.mark.parametrize("kind", ["pearson", "cosine"])
+def test_cnfm_similarity_equals_the_correlation_of_the_explicit_cnfms(kind):
+    """``cnfm_similarity`` from ``k x k`` products against :func:`correlation` of the two
+    ``q x q`` matrices ``A^T A`` and ``B^T B`` formed explicitly, for filters with fewer rows
+    than columns and different row counts (so that a sum over the wrong axis of ``A`` is a
+    different number); the filters have non-zero means, so that the centring matters."""
+    from agop.features import cnfm_similarity
+
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(3, 7, generator=g, dtype=torch.float64) + 0.5
+    B = torch.randn(5, 7, generator=g, dtype=torch.float64) - 0.3 * torch.arange(7.0)
+    expected = correlation(A.T @ A, B.T @ B, kind)
+    assert cnfm_similarity(A, B, kind) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    assert cnfm_similarity(B, A, kind) == pytest.approx(expected, rel=1e-12, abs=1e-12)

@@ -146,3 +146,29 @@ def test_size_errors_name_the_argument():
         extract_patches(x, 3, padding=None)
     with pytest.raises(ValueError, match=r"padding\[2\] must be a non-negative integer, got -1"):
         padding_amounts((0, 0, -1, 0), 3)
+
+
+# Held-out style bugs
+
+
+def test_patch_covariance_is_the_covariance_about_the_mean_patch():
+    """``patch_covariance`` against its definition, written out on random images (not
+    constant ones, whose patches are constant): every patch ``x_i[j]`` minus the mean patch
+    ``mu`` over all images and positions, outer products averaged over the ``n P`` patches;
+    it equals the second moment minus ``mu mu^T``."""
+    from agop.patches import patch_covariance, patch_second_moment
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 2, 5, 4, generator=g, dtype=torch.float64) + torch.arange(5.0)[:, None]
+    k = 2
+    patches = []
+    for img in x:
+        for r in range(5 - k + 1):
+            for c in range(4 - k + 1):
+                patches.append(img[:, r : r + k, c : c + k].reshape(-1))
+    p = torch.stack(patches)
+    mu = p.mean(0)
+    expected = sum(torch.outer(v - mu, v - mu) for v in p) / len(p)
+    torch.testing.assert_close(patch_covariance(x, k), expected, rtol=1e-12, atol=1e-12)
+    second = patch_second_moment(x, k)
+    torch.testing.assert_close(second - torch.outer(mu, mu), expected, rtol=1e-12, atol=1e-12)

@@ -1,6 +1,7 @@
 """ConvRFM: it finds a planted patch direction, its rounds are Algorithm 1, and it is a
 well-behaved scikit-learn classifier on image tensors."""
 
+import dataclasses
 import re
 import time
 import warnings
@@ -1010,3 +1011,58 @@ def test_a_one_hot_y_with_an_empty_class_keeps_its_column():
     assert out.shape == (12, 3)
     np.testing.assert_array_equal(out[:, 2], 0)
     np.testing.assert_allclose(out[:, :2], ref._outputs(Xi).numpy(), rtol=1e-9, atol=1e-12)
+
+
+# Held-out style bugs
+
+
+def test_validation_scores_are_those_of_the_training_machine():
+    """``fit_kernel_machine``'s validation scores are the scores of the machine it fitted,
+    ``f(x) = K(x, X) alpha / s`` with ``alpha = (K / s + ridge I)^{-1} Y`` and
+    ``s = max |K(X, X)|`` (solved directly here), on the validation images, for a kernel whose
+    scale is far from 1 -- so that a validation kernel left unscaled, which leaves the
+    accuracy as it is, shows in the mean squared error."""
+    X, Y, X_val, Y_val = _tiny_split()
+
+    def kernel(A, B, M=None):
+        return 40.0 * (A.flatten(1) @ B.flatten(1).T + 1.0)
+
+    fit = fit_kernel_machine(kernel, X, Y, X_val, Y_val, None, [0.05])
+    s = kernel(X, X).abs().max()
+    alpha = torch.linalg.solve(kernel(X, X) / s + 0.05 * torch.eye(len(X), dtype=X.dtype), Y)
+    for Z, T, acc, mse in (
+        (X, Y, fit.train_acc, fit.train_mse),
+        (X_val, Y_val, fit.val_acc, fit.val_mse),
+    ):
+        F_pred = kernel(Z, X) @ alpha / s
+        assert mse == pytest.approx(float(((F_pred - T) ** 2).sum(1).mean()), rel=1e-9)
+        assert acc == pytest.approx(float((F_pred.argmax(1) == T.argmax(1)).double().mean()))
+    assert fit.scale == pytest.approx(float(s))
+
+
+def test_the_fitted_attributes_follow_the_best_round_not_the_last(monkeypatch):
+    """When validation keeps round 0 of two, ``M_``, ``dual_coef_`` and ``ridge_`` are round
+    0's: the identity metric and the ridge regression of the plain kernel on the training
+    images (solved directly), and ``predict`` is that machine's arg max."""
+    import agop.rfm as rfm_module
+
+    run = rfm_module.rfm_iterations
+
+    def keep_round_0(*args, **kwargs):
+        result = run(*args, **kwargs)
+        assert len(result.fits) == 2
+        return dataclasses.replace(result, best_iter=0)
+
+    monkeypatch.setattr(rfm_module, "rfm_iterations", keep_round_0)
+    Xi, y = images(), np.arange(12) % 2
+    Y = one_hot(torch.as_tensor(y), dtype=torch.float64)
+    model = ConvRFM("laplace", patch_size=3, n_iter=1, ridges=(0.37,), **FAST, random_state=0)
+    model.fit(Xi, y)
+    assert model.best_iter_ == 0 and model.n_iter_ == 1
+    torch.testing.assert_close(model.M_, torch.eye(9, dtype=torch.float64))
+    expected = _krr_dual_coef(model.kernel_, model.X_fit_, _training_targets(model, Xi, Y), 0.37)
+    torch.testing.assert_close(model.dual_coef_, expected, rtol=1e-9, atol=1e-12)
+    assert model.ridge_ == 0.37
+    X_new = images(5, seed=1)
+    outputs = model.kernel_(X_new, model.X_fit_) @ expected
+    np.testing.assert_array_equal(model.predict(X_new), outputs.argmax(1).numpy())
