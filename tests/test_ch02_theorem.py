@@ -230,3 +230,26 @@ def test_saturated_theorem_check_says_why(scale, eta):
         check_theorem(X, y, eta=eta)
     res = check_theorem(X, y, eta=eta, on_data=False)  # at x = 0 the theorem still holds
     assert res.at_zero["pearson"] == pytest.approx(1.0, abs=1e-9)
+
+
+# Hostile inputs
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda X, y: T.closed_form_w1(X, y, torch.ones(2, dtype=X.dtype), float("nan"), 3), "eta"),
+        (
+            lambda X, y: T.closed_form_w1(
+                X, y, torch.ones(2, dtype=X.dtype), 0.1, 3, g0=float("inf")
+            ),
+            "g0",
+        ),
+        (lambda X, y: T.label_weighted_patch_sum(X, y, 3, chunk_size=0), "chunk_size"),
+    ],
+)
+def test_hostile_inputs_are_refused_by_name(call, match):
+    X = torch.rand(4, 1, 6, 6, dtype=torch.float64)
+    y = torch.randn(4, dtype=torch.float64)
+    with pytest.raises(ValueError, match=match):
+        call(X, y)
