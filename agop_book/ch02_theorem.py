@@ -318,6 +318,7 @@ def label_weighted_patch_sum(
     """
     X = check_images(X, "X")
     y = _check_targets(y, X)
+    chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
     u = torch.zeros(X.shape[1] * kernel_size**2, dtype=X.dtype, device=X.device)
     for Xc, yc in zip(X.split(chunk_size), y.split(chunk_size), strict=True):
         u += yc @ _patches(Xc, kernel_size).sum(1)
@@ -347,6 +348,8 @@ def closed_form_w1(
         >>> torch.allclose(W1, closed_form_w1(X, y, closed_form_v(net), eta=0.1, kernel_size=3))
         True
     """
+    eta = check_real(eta, "eta")
+    g0 = check_real(g0, "g0")
     X = check_images(X, "X")
     y = _check_targets(y, X)
     v = as_tensor(v, "v", dtype=X.dtype, device=X.device)

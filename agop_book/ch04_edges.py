@@ -51,6 +51,7 @@ from agop.validation import (
     check_int,
     check_int_pair,
     check_psd,
+    check_reals,
     check_seed,
 )
 from agop_book.plots import _image_for_display
@@ -103,6 +104,7 @@ def oriented_filter_bank(
     lams = np.geomspace(2.5, k, 3) if wavelengths is None else np.asarray(wavelengths, float)
     if lams.ndim != 1 or lams.size == 0 or (lams <= 0).any():
         raise ValueError(f"wavelengths must be positive numbers, got {wavelengths!r}")
+    phases = check_reals(phases, "phases")
     grid = torch.arange(k, dtype=torch.float64) - (k - 1) / 2
     v, u = torch.meshgrid(grid, grid, indexing="ij")  # v: row (down), u: column (right)
     bank, thetas = [], []

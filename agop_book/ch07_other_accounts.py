@@ -311,6 +311,7 @@ def ipr(v: ArrayLike, dim: int = -1) -> torch.Tensor:
         tensor([0.5000, 1.0000])
     """
     v = check_finite(as_tensor(v, "v"), "v")
+    dim = check_int(dim, "dim", minimum=-max(v.ndim, 1), maximum=max(v.ndim, 1) - 1)
     if v.ndim == 0 or v.shape[dim] == 0:
         raise ValueError(
             f"v must have at least one site along dim={dim}, got shape {tuple(v.shape)}"
@@ -1991,7 +1992,11 @@ def summarise(rows: Sequence[dict], method: str, width: int | None = None) -> tu
     """
     acc = [r["accuracy"] for r in rows if r["method"] == method and r["width"] == width]
     if not acc:
-        raise KeyError(f"no result for method={method!r}, width={width!r}")
+        have = sorted({(r["method"], r["width"]) for r in rows}, key=str)
+        raise ValueError(
+            f"method={method!r}, width={width!r}: no row of rows has them; rows hold "
+            f"(method, width) {have}"
+        )
     return float(np.mean(acc)), float(np.std(acc))
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -52,6 +52,7 @@ from agop.validation import (
     check_real,
     check_seed,
 )
+from agop_book.data.offline import _check_allocation
 from agop_book.views import layer_inputs
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "identity": nn.Identity}
@@ -117,6 +118,12 @@ class SimpleCNN(nn.Module):
         activation = check_choice(activation, "activation", list(ACTIVATIONS))
         init = check_choice(init, "init", INITS)
         size = check_int_pair(image_size, "image_size")
+        if not isinstance(bias, (bool, np.bool_)):
+            raise ArgumentTypeError(f"bias must be True or False, got {bias!r}")
+        k = check_int(kernel_size, "kernel_size", minimum=1)
+        sizes = [in_channels, *widths]
+        n_weights = sum(a * b * k * k for a, b in zip(sizes, sizes[1:], strict=False))
+        _check_allocation(n_weights, 4, "width", "the convolution weights")
         self.convs = nn.ModuleList()
         self.pool = pool
         self.activation = ACTIVATIONS[activation]()
@@ -191,8 +198,14 @@ class TrainResult:
 
 def _targets(Y, n: int, n_classes: int, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     """(integer labels, one-hot float targets) from labels ``(n,)`` or targets ``(n, C)``."""
-    Y = torch.as_tensor(Y) if not isinstance(Y, torch.Tensor) else Y
-    if Y.shape[0] != n:
+    if not isinstance(Y, torch.Tensor):
+        Y = np.asarray(Y)
+        if Y.dtype.kind not in "biuf":
+            raise ArgumentTypeError(
+                f"{name} must hold integer class labels or float targets, got dtype {Y.dtype}"
+            )
+        Y = torch.as_tensor(Y)
+    if Y.ndim == 0 or Y.shape[0] != n:
         raise ValueError(f"{name} must have one row per image ({n}), got shape {tuple(Y.shape)}")
     if Y.ndim == 1:
         if Y.is_floating_point() or int(Y.min()) < 0 or int(Y.max()) >= n_classes:
@@ -224,6 +237,7 @@ def predict(
         >>> torch.allclose(predict(net, X, batch_size=2, device="cpu"), net(X))
         True
     """
+    _check_model(model)
     device = default_device(device)
     dtype = next(model.parameters()).dtype
     X = check_images(X, "X", dtype=dtype)
@@ -237,6 +251,8 @@ def predict(
                 for i in range(0, X.shape[0], batch_size)
             ]
         )
+    except RuntimeError as err:  # wrong channels or size for the network
+        raise ValueError(f"X of shape {tuple(X.shape)} does not fit the model: {err}") from err
     finally:
         model.train(was_training)
 
@@ -300,6 +316,15 @@ def train(
         >>> torch.equal(result.checkpoints[0]["convs.0.weight"], start)  # epoch 0: the start
         True
     """
+    _check_model(model)
+    lr = check_real(lr, "lr", minimum=0, strict_minimum=True)
+    weight_decay = check_real(weight_decay, "weight_decay", minimum=0)
+    momentum = check_real(momentum, "momentum", minimum=0)
+    if momentum >= 1:
+        raise ValueError(f"momentum must lie in [0, 1), got {momentum:g}")
+    if isinstance(checkpoints, (str, bytes)) or not isinstance(checkpoints, Iterable):
+        raise ArgumentTypeError(f"checkpoints must be a list of epochs, got {checkpoints!r}")
+    checkpoints = [check_int(c, f"checkpoints[{i}]") for i, c in enumerate(checkpoints)]
     device = default_device(device)
     model.to(device)
     dtype = next(model.parameters()).dtype
@@ -402,9 +427,33 @@ def load_checkpoint(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Modu
         >>> zero.convs[0].weight.abs().max().item(), net.convs[0].weight.abs().max().item() > 0
         (0.0, True)
     """
+    _check_model(model)
+    if not isinstance(state, Mapping):
+        raise ArgumentTypeError(
+            f"state must be a state dict (a mapping), got {type(state).__name__}"
+        )
     other = copy.deepcopy(model)
-    other.load_state_dict(state)
+    try:
+        other.load_state_dict(state)
+    except RuntimeError as err:  # missing or unexpected keys, wrong shapes
+        raise ValueError(f"state does not fit the model: {err}") from err
     return other.eval()
+
+
+def _check_model(model: Any) -> None:
+    """Raise ``TypeError`` naming ``model`` unless it is a torch module with parameters."""
+    if not isinstance(model, nn.Module) or next(model.parameters(), None) is None:
+        raise ArgumentTypeError(
+            f"model must be a torch.nn.Module with parameters, got {type(model).__name__}"
+        )
+
+
+def _check_random_state(random_state: Any, name: str = "random_state") -> None:
+    """Raise naming ``name`` unless it is ``None``, a numpy ``RandomState`` or an integer
+    seed in ``[0, 2**32)`` (numpy's range), as scikit-learn's ``check_random_state`` takes."""
+    if random_state is None or isinstance(random_state, np.random.RandomState):
+        return
+    check_int(random_state, name, minimum=0, maximum=2**32 - 1)
 
 
 def validation_split(
@@ -424,8 +473,20 @@ def validation_split(
         >>> sorted(np.concatenate([train_idx, val_idx]).tolist()) == list(range(20))
         True
     """
-    if not (isinstance(validation_fraction, (int, float)) and 0 < validation_fraction < 1):
+    fraction = check_real(
+        validation_fraction, "validation_fraction", minimum=0, strict_minimum=True
+    )
+    if fraction >= 1:
         raise ValueError(f"validation_fraction must lie in (0, 1), got {validation_fraction!r}")
+    _check_random_state(random_state)
+    codes = np.asarray(codes)
+    if codes.ndim != 1 or codes.dtype.kind not in "iu" or (codes.size and codes.min() < 0):
+        raise ValueError(
+            "codes must be a 1-d array of non-negative integer class codes, got "
+            f"{codes.dtype} of shape {codes.shape}"
+        )
+    if codes.size < 2:
+        raise ValueError(f"codes must hold at least 2 images for a split, got {codes.size}")
     n = len(codes)
     split_seed = random_seeds(random_state, 2)[0]  # ConvRFM's split seed
     train_idx, _, val_idx, _ = train_val_split(

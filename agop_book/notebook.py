@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import platform
+import re
 import sys
 from typing import Any
 
@@ -31,6 +32,7 @@ import torch
 
 import agop
 from agop.runtime import default_device
+from agop.validation import ArgumentTypeError, check_seed
 
 __all__ = [
     "PROFILES",
@@ -82,6 +84,10 @@ def _readable(value: Any) -> str:
     return text if "\n" not in text else text.replace("\n", "\n    ")
 
 
+#: a glue key the prose can cite (``{glue:}`name```): no spaces, backticks or line breaks
+_GLUE_NAME = re.compile(r"[A-Za-z_][\w.-]*")
+
+
 def glue(name: str, value: Any, display: bool = True) -> None:
     """Keep ``value`` under ``name`` for the prose: ``myst_nb.glue`` when importable.
 
@@ -99,6 +105,13 @@ def glue(name: str, value: Any, display: bool = True) -> None:
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string, got {name!r}")
+    if not _GLUE_NAME.fullmatch(name):
+        raise ValueError(
+            "name must be a key the prose can cite in a glue role: letters, digits, '_', '-' "
+            f"and '.', starting with a letter or '_', got {name!r}"
+        )
+    if not isinstance(display, (bool, np.bool_)):
+        raise ArgumentTypeError(f"display must be True or False, got {display!r}")
     figure = _is_figure(value)
     if have_myst_nb():
         from myst_nb import glue as myst_glue
@@ -142,12 +155,48 @@ def claim(holds: Any, text: str) -> bool:
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"text must be the sentence the check guards, got {text!r}")
-    if bool(holds):
+    holds = _truth(holds)
+    strict = _strict_claims()
+    if holds:
         return True
-    if os.environ.get(CLAIMS_ENV, "").strip().lower() == "strict":
+    if strict:
         raise ClaimNotMet(f'the text says "{text}", and this run contradicts it')
     print(f"claim not met in this run: {text} (the text was written from the book's reference run)")
     return False
+
+
+def _truth(holds: Any) -> bool:
+    """``holds`` as a bool: a bool, a numpy bool, or an array or tensor of one bool (what a
+    comparison gives); anything else (``None``, a string, a number, several truth values)
+    raises ``TypeError`` naming ``holds``, rather than being read as true or false."""
+    if isinstance(holds, (np.ndarray, torch.Tensor)) and holds.dtype in (np.bool_, torch.bool):
+        if holds.size == 1 if isinstance(holds, np.ndarray) else holds.numel() == 1:
+            return bool(holds.item())
+        shape = tuple(holds.shape)
+        raise ArgumentTypeError(
+            f"holds must be one truth value, got {shape} of them: reduce it with .all() or "
+            ".any(), whichever the sentence says"
+        )
+    if isinstance(holds, (bool, np.bool_)):
+        return bool(holds)
+    raise ArgumentTypeError(
+        f"holds must be True or False (a comparison's result), got {holds!r} "
+        f"({type(holds).__name__})"
+    )
+
+
+def _strict_claims() -> bool:
+    """Whether ``AGOP_CLAIMS`` asks for strict claims: ``strict``; ``''``, ``note`` or
+    ``0``/``false``/``no``/``off`` for notes; any other value raises ``ValueError``."""
+    value = os.environ.get(CLAIMS_ENV, "").strip().lower()
+    if value == "strict":
+        return True
+    if value in ("", "note", "0", "false", "no", "off"):
+        return False
+    raise ValueError(
+        f"{CLAIMS_ENV} must be 'strict' (a contradicted claim fails) or unset/'note' (it prints "
+        f"a note), got {value!r}"
+    )
 
 
 def announce(profile: str, *, quick: str, paper: str) -> str:
@@ -164,6 +213,12 @@ def announce(profile: str, *, quick: str, paper: str) -> str:
     """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    for key, value in (("quick", quick), ("paper", paper)):
+        if not isinstance(value, str) or not value.strip():
+            raise ArgumentTypeError(
+                f"{key} must say how long the {key} profile takes (a non-empty string), "
+                f"got {value!r}"
+            )
     device = default_device().type
     lines = [f"profile {profile} on {device}: expected {quick if profile == 'quick' else paper}"]
     if profile == "paper" and device == "cpu":
@@ -257,6 +312,7 @@ def environment_report(**seeds: int) -> str:
     import sklearn
     import torchvision
 
+    seeds = {key: check_seed(value, key) for key, value in seeds.items()}
     device = default_device()
     gpu = torch.cuda.get_device_name(0) if device.type == "cuda" else "none"
     lines = [

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from agop._typing import ArrayLike
-from agop.features import _check_outputs, _eval_mode, _output_matrix, conv_layers
+from agop.features import _check_outputs, _eval_mode, _forward, conv_layers
 from agop.patches import conv_patches
 from agop.validation import check_images, check_int
 
@@ -67,7 +67,13 @@ def brute_force_patch_agop(
         >>> torch.allclose(A, patch_agop(net, X, layers=["convs.1"], device="cpu")["convs.1"])
         True
     """
-    conv = conv_layers(model, [layer_name])[layer_name]
+    convs = conv_layers(model)
+    if not isinstance(layer_name, str) or layer_name not in convs:
+        raise ValueError(
+            f"layer_name must name a Conv2d layer of the model, one of {list(convs)}, "
+            f"got {layer_name!r}"
+        )
+    conv = convs[layer_name]
     param = next(model.parameters())
     X = check_images(X, "X", dtype=param.dtype, device=param.device)
     chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
@@ -102,7 +108,7 @@ def brute_force_patch_agop(
     with _eval_mode(model, "the patch-AGOP"), torch.enable_grad():
         conv.forward = forward  # type: ignore[method-assign,assignment]  # patched for every call
         try:
-            f = _output_matrix(model(X), n)
+            f = _forward(model, X, X.shape)  # an error naming X when X does not fit
         finally:
             del conv.forward
         sel = torch.arange(f.shape[1]) if outputs is None else _check_outputs(outputs, f.shape[1])

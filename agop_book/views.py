@@ -18,7 +18,15 @@ from torch import nn
 from agop._typing import ArrayLike, Device, IntPair
 from agop.features import conv_layers
 from agop.runtime import default_device
-from agop.validation import as_tensor, check_images, check_int, check_int_pair, check_psd
+from agop.validation import (
+    ArgumentTypeError,
+    as_tensor,
+    check_images,
+    check_int,
+    check_int_pair,
+    check_psd,
+    low_precision,
+)
 
 __all__ = ["factored_feature_map", "layer_inputs", "top_filters"]
 
@@ -41,6 +49,8 @@ def factored_feature_map(
         >>> torch.allclose(factored_feature_map(conv, x), feature_map(cnfm(conv), x, 3, padding=0))
         True
     """
+    if not isinstance(conv, nn.Conv2d):
+        raise ArgumentTypeError(f"conv must be a torch.nn.Conv2d, got {type(conv).__name__}")
     if conv.padding_mode != "zeros":
         raise ValueError(
             f"conv must pad with zeros (as feature_map does), got padding_mode="
@@ -49,9 +59,16 @@ def factored_feature_map(
     x = as_tensor(x, "x")
     if x.ndim == 3:
         x = x[None]
-    x = check_images(x, "x", dtype=conv.weight.dtype, device=conv.weight.device)
-    with torch.no_grad():
-        h = F.conv2d(x, conv.weight, None, conv.stride, conv.padding, conv.dilation, conv.groups)
+    x = check_images(
+        x, "x", channels=conv.in_channels, dtype=conv.weight.dtype, device=conv.weight.device
+    )
+    try:
+        with torch.no_grad():
+            h = F.conv2d(
+                x, conv.weight, None, conv.stride, conv.padding, conv.dilation, conv.groups
+            )
+    except RuntimeError as err:  # images smaller than the (dilated) filter
+        raise ValueError(f"x of shape {tuple(x.shape)} does not fit conv {conv}: {err}") from err
     n, k, H, W = h.shape
     if G is None:
         return h.norm(dim=1)
@@ -84,10 +101,11 @@ def top_filters(A: ArrayLike, n_filters: int, channels: int, kernel_size: IntPai
     q = check_int(channels, "channels", minimum=1) * kh * kw
     A = check_psd(as_tensor(A, "A"), "A", q)
     n_filters = check_int(n_filters, "n_filters", minimum=1, maximum=q)
-    _, vecs = torch.linalg.eigh((A + A.T) / 2)
+    B = A.float() if low_precision(A.dtype) else A  # eigh takes no float16 or bfloat16
+    _, vecs = torch.linalg.eigh((B + B.T) / 2)
     top = vecs[:, -n_filters:].flip(1).T
     sign = torch.sign(top.gather(1, top.abs().argmax(1, keepdim=True)))
-    return (top * sign).reshape(n_filters, channels, kh, kw)
+    return (top * sign).reshape(n_filters, channels, kh, kw).to(A.dtype)
 
 
 class _Captured(Exception):
@@ -122,6 +140,13 @@ def layer_inputs(
         >>> torch.allclose(inputs["convs.1"], torch.relu(net.convs[0](X)))
         True
     """
+    if not isinstance(model, nn.Module):
+        raise ArgumentTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if layers is not None and not isinstance(layers, (str, nn.Module, Iterable)):
+        raise ArgumentTypeError(
+            "layers must be a module name, a module, or a list of them (None: every conv "
+            f"layer), got {layers!r}"
+        )
     if layers is None:
         names = list(conv_layers(model))
     else:
@@ -170,6 +195,8 @@ def layer_inputs(
         work(X)
     except _Captured:
         pass
+    except RuntimeError as err:  # before every layer was read: X does not fit the model
+        raise ValueError(f"X of shape {tuple(X.shape)} does not fit the model: {err}") from err
     finally:
         for handle in handles:
             handle.remove()

@@ -235,3 +235,46 @@ def test_load_images_from_folder_and_photographs(tmp_path):
         D.load_images(empty)
     with pytest.raises(ValueError, match="n=9"):
         D.load_images(tmp_path, n=9)
+
+
+# Hostile inputs
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: D.digits(10, classes=3), TypeError, "classes must be a list"),
+        (lambda: D.digits(10, classes=["a"]), TypeError, r"classes\[0\] must be an integer"),
+        (lambda: D.digits(10, dtype="float99"), TypeError, "dtype must be a floating"),
+        (lambda: D.digits(10, dtype="int64"), ValueError, "dtype must be one of"),
+        (lambda: D.digits(10, size=10**6), ValueError, "size: the images would need"),
+        (lambda: D.photograph("nope"), ValueError, "name: unknown photograph"),
+        (lambda: D.photograph("astronaut", channels=True), TypeError, "channels must be an int"),
+        (lambda: D.photographs(size=8, channels=3.0), TypeError, "channels must be an integer"),
+        (lambda: D.photographs(size=True), TypeError, "size must be an integer"),
+        (lambda: D.photograph_arrays(["zz"]), ValueError, r"names\[0\]: 'zz' is not"),
+        (lambda: D.photograph_arrays(["__name__"]), ValueError, r"names\[0\]"),
+        (lambda: D.resize(torch.rand(0, 1, 8, 8), 4), ValueError, "X is empty"),
+        (lambda: D.resize(torch.full((1, 1, 8, 8), float("nan")), 4), ValueError, "X contains"),
+        (
+            lambda: D.resize(torch.rand(1, 1, 8, 8, dtype=torch.complex64), 4),
+            TypeError,
+            "X must be real",
+        ),
+        (lambda: D.resize(torch.rand(1, 1, 8, 8), 10**7), ValueError, "size: the images"),
+    ],
+)
+def test_hostile_inputs_are_refused_by_name(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_names_and_dtypes_are_read_as_the_validators_read_them():
+    X, y = D.digits(12, dtype="float64", seed=1)
+    X2, y2 = D.digits(12, dtype=torch.float64, seed=1)
+    torch.testing.assert_close(X, X2, rtol=0, atol=0)
+    torch.testing.assert_close(D.photograph("Coins"), D.photograph("coins"), rtol=0, atol=0)
+    torch.testing.assert_close(D.photographs("coins", size=8), D.photographs(["coins"], size=8))
+    assert list(D.photograph_arrays("coins")) == ["coins"]
+    np_images = np.random.default_rng(0).random((2, 1, 8, 8))
+    torch.testing.assert_close(D.resize(np_images, 4), D.resize(torch.from_numpy(np_images), 4))

@@ -14,6 +14,7 @@ from agop_book.nets import (
     SimpleCNN,
     accuracy,
     load_checkpoint,
+    predict,
     train,
     validation_split,
 )
@@ -263,7 +264,8 @@ def test_bad_input():
 @pytest.mark.parametrize("loss", ["ce", "mse"])
 def test_the_loss_history_is_the_mean_loss_per_image(loss):
     """``history["loss"]`` is each epoch's training loss averaged over the images, batches
-    weighted by their size: with a learning rate of 0 the weights stay put, so each epoch's
+    weighted by their size: with a learning rate of 1e-300 (a step below every weight's last
+    float64 digit) the weights stay put, so each epoch's
     value is the loss of the whole training set in one call, written out here; 10 images in
     batches of 4 (the last holds 2), so that a mean over batches would differ."""
     X, y = separable(10)
@@ -282,7 +284,7 @@ def test_the_loss_history_is_the_mean_loss_per_image(loss):
         y,
         epochs=2,
         optimizer="sgd",
-        lr=0.0,
+        lr=1e-300,
         momentum=0.0,
         batch_size=4,
         loss=loss,
@@ -290,3 +292,79 @@ def test_the_loss_history_is_the_mean_loss_per_image(loss):
         device="cpu",
     )
     assert result.history["loss"] == pytest.approx([expected, expected], rel=1e-12)
+
+
+# Hostile inputs
+
+
+def _net():
+    return SimpleCNN(1, 2, 8, depth=1, width=2, seed=0).double()
+
+
+_X = torch.rand(6, 1, 8, 8, dtype=torch.float64)
+_y = np.arange(6) % 2
+_QUIET = dict(epochs=1, progress=False)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: SimpleCNN(1, 2, 8, bias="no"), TypeError, "bias must be"),
+        (lambda: SimpleCNN(1, 2, 8, depth=1, width=2**40), ValueError, "width: the convolution"),
+        (lambda: predict(None, _X), TypeError, "model must be"),
+        (lambda: predict(_net(), torch.rand(2, 3, 8, 8)), ValueError, "X of shape .* does not fit"),
+        (lambda: predict(_net(), torch.rand(2, 1, 5, 5)), ValueError, "X of shape .* does not fit"),
+        (lambda: accuracy(_net(), _X, np.array(["a"] * 6)), TypeError, "Y must hold"),
+        (lambda: train(None, _X, _y, **_QUIET), TypeError, "model must be"),
+        (lambda: train(_net(), _X, _y, lr=0, **_QUIET), ValueError, "lr must be a positive"),
+        (lambda: train(_net(), _X, _y, lr=float("nan"), **_QUIET), ValueError, "lr must be a fin"),
+        (lambda: train(_net(), _X, _y, weight_decay=-1, **_QUIET), ValueError, "weight_decay"),
+        (lambda: train(_net(), _X, _y, momentum=2, **_QUIET), ValueError, "momentum must lie"),
+        (lambda: train(_net(), _X, _y, checkpoints=1, **_QUIET), TypeError, "checkpoints must"),
+        (
+            lambda: train(_net(), _X, _y, checkpoints=[1.5], **_QUIET),
+            TypeError,
+            r"checkpoints\[0\]",
+        ),
+        (
+            lambda: train(_net(), _X, _y, checkpoints=[True], **_QUIET),
+            TypeError,
+            r"checkpoints\[0\]",
+        ),
+        (lambda: load_checkpoint(_net(), {"x": torch.zeros(1)}), ValueError, "state does not fit"),
+        (lambda: load_checkpoint(_net(), None), TypeError, "state must be"),
+        (lambda: validation_split(np.array([], dtype=int), 0.2, 0), ValueError, "codes must hold"),
+        (
+            lambda: validation_split(np.zeros((3, 3), int), 0.2, 0),
+            ValueError,
+            "codes must be a 1-d",
+        ),
+        (lambda: validation_split(np.array([0.5, 1.5, 0.5]), 0.2, 0), ValueError, "codes must be"),
+        (lambda: validation_split(np.array(["a", "b"] * 3), 0.2, 0), ValueError, "codes must be"),
+        (lambda: validation_split(np.array([-1, 0] * 3), 0.5, 0), ValueError, "codes must be"),
+        (lambda: validation_split(_y, True, 0), TypeError, "validation_fraction must be"),
+        (lambda: validation_split(_y, 0.5, -1), ValueError, "random_state must be"),
+        (lambda: validation_split(_y, 0.5, "a"), TypeError, "random_state must be"),
+        (
+            lambda: CNNBaseline(random_state=2**64, device="cpu", **_QUIET).fit(_X, _y),
+            ValueError,
+            "random_state must be",
+        ),
+        (
+            lambda: CNNBaseline(random_state=1.5, device="cpu", **_QUIET).fit(_X, _y),
+            TypeError,
+            "random_state must be",
+        ),
+    ],
+)
+def test_hostile_inputs_are_refused_by_name(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_a_refused_random_state_leaves_a_fitted_baseline_as_it_was():
+    cnn = CNNBaseline(depth=1, width=2, random_state=0, device="cpu", **_QUIET).fit(_X, _y)
+    before = cnn.predict(_X)
+    with pytest.raises(ValueError, match="random_state"):
+        cnn.set_params(random_state=2**40).fit(_X, 1 - _y)
+    np.testing.assert_array_equal(cnn.set_params(random_state=0).predict(_X), before)

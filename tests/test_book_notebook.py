@@ -1,6 +1,7 @@
 """agop_book.notebook: the profile, the offline switch and the environment report that close
 every chapter, read from the environment."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -35,3 +36,38 @@ def test_offline_switch(monkeypatch):
 def test_environment_report_names_profile_and_seed(capsys):
     text = notebook.environment_report(seed=3)
     assert "seed=3" in text and "torch" in text and "profile" in text
+
+
+# Hostile inputs
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: notebook.glue("a b", 1.0), ValueError, "name must be a key"),
+        (lambda: notebook.glue("a`b", 1.0), ValueError, "name must be a key"),
+        (lambda: notebook.glue("ok", 1.0, display="no"), TypeError, "display must be"),
+        (lambda: notebook.claim(np.array([True, False]), "t"), TypeError, "holds must be one"),
+        (lambda: notebook.claim(torch.tensor([True, True]), "t"), TypeError, "holds must be one"),
+        (lambda: notebook.claim(None, "t"), TypeError, "holds must be True or False"),
+        (lambda: notebook.claim("False", "t"), TypeError, "holds must be True or False"),
+        (lambda: notebook.claim(float("nan"), "t"), TypeError, "holds must be True or False"),
+        (lambda: notebook.announce("quick", quick=3, paper="b"), TypeError, "quick must say"),
+        (lambda: notebook.environment_report(data="x"), TypeError, "data must be an integer"),
+        (lambda: notebook.environment_report(data=-1), ValueError, "data must be a non-neg"),
+    ],
+)
+def test_hostile_inputs_are_refused_by_name(call, error, match, capsys):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_claim_takes_one_truth_value_of_any_kind_and_a_misspelt_mode_is_refused(monkeypatch):
+    monkeypatch.delenv("AGOP_CLAIMS", raising=False)
+    assert notebook.claim(np.bool_(True), "t") is True
+    assert notebook.claim(torch.tensor(True), "t") is True
+    assert notebook.claim(np.array([True]), "t") is True
+    assert notebook.claim(torch.tensor([False]), "t") is False
+    monkeypatch.setenv("AGOP_CLAIMS", "stric")  # a typo must not silently turn strict off
+    with pytest.raises(ValueError, match="AGOP_CLAIMS must be 'strict'"):
+        notebook.claim(False, "t")

@@ -64,3 +64,22 @@ def test_reference_sums_over_every_call_of_a_shared_conv():
     torch.testing.assert_close(
         patch_agop(model, X, device="cpu")["conv"], expected, rtol=1e-10, atol=1e-12
     )
+
+
+# Hostile inputs
+
+
+@pytest.mark.parametrize(
+    "layer, X, match",
+    [
+        ("7", torch.rand(2, 2, 8, 8, dtype=torch.float64), "layer_name must name a Conv2d"),
+        ("1", torch.rand(2, 2, 8, 8, dtype=torch.float64), "layer_name must name a Conv2d"),
+        (None, torch.rand(2, 2, 8, 8, dtype=torch.float64), "layer_name must name a Conv2d"),
+        ("0", torch.rand(1, 2, 3, 3, dtype=torch.float64), "X of shape .* does not fit"),
+        ("0", torch.rand(1, 3, 8, 8, dtype=torch.float64), "X of shape .* does not fit"),
+    ],
+)
+def test_hostile_inputs_are_refused_by_name(layer, X, match):
+    model = nn.Sequential(nn.Conv2d(2, 3, 3), nn.ReLU(), nn.Conv2d(3, 2, 3)).double().eval()
+    with pytest.raises(ValueError, match=match):
+        brute_force_patch_agop(model, X, layer)

@@ -62,7 +62,10 @@ def test_layer_inputs_run_a_training_model_in_eval_mode_and_restore_it():
     assert all(m.training for m in model.modules())
     assert float(model[1].running_mean[0]) == 0.5  # not updated by the batch
     model[6].eval()  # a mixed model comes back mixed
-    with pytest.warns(UserWarning, match="training mode"), pytest.raises(RuntimeError):
+    with (
+        pytest.warns(UserWarning, match="training mode"),
+        pytest.raises(ValueError, match="X of shape .* does not fit the model"),
+    ):
         layer_inputs(model, torch.randn(2, 2, 2, 2, dtype=torch.float64), ["7"])  # too small
     assert [m.training for m in model.modules()] == [True] * 7 + [False, True]
     assert all(not m._forward_pre_hooks for m in model.modules())
@@ -153,3 +156,56 @@ def test_layer_inputs_stop_once_every_input_is_read():
     assert tuple(layer_inputs(model, X, ["4"])["4"].shape) == (2, 2 * 16 * 16)
     with pytest.raises(RuntimeError), torch.no_grad():
         model(X)
+
+
+# Hostile inputs
+
+
+def _hostile_model():
+    return nn.Sequential(nn.Conv2d(2, 3, 3), nn.ReLU(), nn.Conv2d(3, 2, 3)).double().eval()
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (
+            lambda: factored_feature_map(nn.Linear(2, 2), torch.rand(1, 2, 6, 6)),
+            TypeError,
+            "conv must be",
+        ),
+        (lambda: factored_feature_map(None, torch.rand(1, 2, 6, 6)), TypeError, "conv must be"),
+        (
+            lambda: factored_feature_map(nn.Conv2d(2, 3, 3).double(), torch.rand(1, 3, 6, 6)),
+            ValueError,
+            "x must have 2 channels",
+        ),
+        (
+            lambda: factored_feature_map(
+                nn.Conv2d(2, 3, 3, dilation=2).double(), torch.rand(1, 2, 4, 4)
+            ),
+            ValueError,
+            "x of shape .* does not fit conv",
+        ),
+        (lambda: layer_inputs(None, torch.rand(1, 2, 8, 8)), TypeError, "model must be"),
+        (
+            lambda: layer_inputs(_hostile_model(), torch.rand(1, 2, 8, 8), 0),
+            TypeError,
+            "layers must be",
+        ),
+        (
+            lambda: layer_inputs(_hostile_model(), torch.rand(1, 5, 8, 8)),
+            ValueError,
+            "X of shape .* does not fit the model",
+        ),
+    ],
+)
+def test_hostile_inputs_are_refused_by_name(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_top_filters_of_a_half_precision_operator_are_its_float32_eigenvectors():
+    A = torch.diag(torch.arange(1.0, 19.0))  # eigenvectors: the last basis vectors first
+    top = top_filters(A.half(), 2, 2, 3)
+    assert top.dtype == torch.float16
+    torch.testing.assert_close(top.float(), top_filters(A, 2, 2, 3), rtol=0, atol=0)

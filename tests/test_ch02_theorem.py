@@ -283,3 +283,26 @@ def test_minibatch_gd_draws_a_fresh_order_each_epoch_from_one_generator():
             (grad,) = torch.autograd.grad(loss, ref.conv.weight)
             W = W - 0.3 * grad
     torch.testing.assert_close(trained.conv.weight.detach(), W, rtol=1e-12, atol=1e-12)
+
+
+# Hostile inputs
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda X, y: T.closed_form_w1(X, y, torch.ones(2, dtype=X.dtype), float("nan"), 3), "eta"),
+        (
+            lambda X, y: T.closed_form_w1(
+                X, y, torch.ones(2, dtype=X.dtype), 0.1, 3, g0=float("inf")
+            ),
+            "g0",
+        ),
+        (lambda X, y: T.label_weighted_patch_sum(X, y, 3, chunk_size=0), "chunk_size"),
+    ],
+)
+def test_hostile_inputs_are_refused_by_name(call, match):
+    X = torch.rand(4, 1, 6, 6, dtype=torch.float64)
+    y = torch.randn(4, dtype=torch.float64)
+    with pytest.raises(ValueError, match=match):
+        call(X, y)

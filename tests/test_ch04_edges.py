@@ -517,3 +517,12 @@ def test_sobel_correlation_refuses_a_ramp_whose_gradient_is_constant_up_to_round
     ramp = torch.arange(14, dtype=torch.float64).expand(1, 1, 10, 14) / 13
     with pytest.raises(ValueError, match="undefined for a constant image"):
         sobel_correlation(torch.eye(9, dtype=torch.float64), ramp, 3)
+
+
+# Hostile inputs
+
+
+@pytest.mark.parametrize("phases", [[], [float("nan")], "0", 0.0])
+def test_hostile_phases_are_refused_by_name(phases):
+    with pytest.raises(ValueError, match="phases"):
+        oriented_filter_bank(3, phases=phases)

@@ -309,3 +309,26 @@ def test_views_of_a_batch_are_the_single_views():
         one = emergence_view(g, 3, D=8, n_train=60, steps=10)
         torch.testing.assert_close(views[(g, 3)]["W"], one["W"], rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(views[(g, 3)]["ipr_agop"], one["ipr_agop"], rtol=1e-3, atol=1e-4)
+
+
+# Hostile inputs
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda C7: C7.ipr(torch.rand(3, 3), dim=5), ValueError, "dim must be"),
+        (lambda C7: C7.ipr(torch.rand(3), dim=1.0), TypeError, "dim must be an integer"),
+        (lambda C7: C7.summarise([], "rfm"), ValueError, "method='rfm', width=None: no row"),
+        (
+            lambda C7: C7.summarise([{"method": "a", "width": 1, "accuracy": 1.0}], "zz", 1),
+            ValueError,
+            r"rows hold \(method, width\) \[\('a', 1\)\]",
+        ),
+    ],
+)
+def test_hostile_inputs_are_refused_by_name(call, error, match):
+    import agop_book.ch07_other_accounts as C7
+
+    with pytest.raises(error, match=match):
+        call(C7)

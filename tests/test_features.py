@@ -313,7 +313,7 @@ def test_errors():
         patch_agop(model, X, sketch=0)
     with pytest.raises(ValueError, match="outputs"):
         patch_agop(model, X, outputs=[3], device="cpu")
-    with pytest.raises(ValueError, match="unknown layer name"):
+    with pytest.raises(ValueError, match="^layer_name must name a Conv2d layer.*got 'conv9'"):
         brute_force_patch_agop(model, X, "conv9")
 
 

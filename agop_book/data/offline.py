@@ -13,7 +13,8 @@ from __future__ import annotations
 import functools
 import gzip
 import importlib.util
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,14 @@ import torch
 import torch.nn.functional as F
 
 from agop.runtime import default_device
-from agop.validation import check_int, check_seed
+from agop.validation import (
+    ArgumentTypeError,
+    check_choice,
+    check_dtype,
+    check_images,
+    check_int,
+    check_seed,
+)
 from agop_book.data.images import load_images
 
 # Pictures bundled inside scikit-image's wheel (checked to load offline by tests/test_book_data.py).
@@ -58,11 +66,36 @@ PHOTOGRAPHS: tuple[str, ...] = (
 Size = int | tuple[int, int] | None
 
 
-def _dtype(dtype: torch.dtype | None) -> torch.dtype:
-    dtype = dtype or torch.get_default_dtype()
-    if not dtype.is_floating_point:
+#: floating dtypes the data loaders deliver images in
+_IMAGE_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _dtype(dtype: torch.dtype | str | None) -> torch.dtype:
+    """``dtype`` (a floating torch dtype or its name) or, for ``None``, torch's default."""
+    if isinstance(dtype, torch.dtype) and not dtype.is_floating_point:
         raise ValueError(f"dtype must be a floating dtype, got {dtype}")
-    return dtype
+    return check_dtype(dtype, "dtype", allowed=_IMAGE_DTYPES) or torch.get_default_dtype()
+
+
+def _memory_bytes() -> int:
+    """This machine's physical memory in bytes (1 TiB when it cannot be read)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return 2**40
+
+
+def _check_allocation(n_values: int, itemsize: int, names: str, what: str) -> None:
+    """Raise ``ValueError`` naming ``names`` (the arguments that set the size) when ``what``
+    of ``n_values`` values of ``itemsize`` bytes would not fit in this machine's memory:
+    an error up front rather than an allocator's failure (or hours of swapping) later."""
+    need = int(n_values) * int(itemsize)
+    have = _memory_bytes()
+    if need > have:
+        raise ValueError(
+            f"{names}: {what} would need {need / 2**30:.3g} GiB, more than this machine's "
+            f"{have / 2**30:.3g} GiB of memory; ask for fewer or smaller"
+        )
 
 
 def _target_size(size: Size, H: int, W: int) -> tuple[int, int]:
@@ -97,18 +130,23 @@ def resize(X: torch.Tensor, size: Size) -> torch.Tensor:
         >>> bool(resize(X, 4).min() >= X.min()) and bool(resize(X, 4).max() <= X.max())
         True
     """
-    if X.ndim != 4:
-        raise ValueError(f"X must have shape (n, c, H, W), got shape {tuple(X.shape)}")
+    keep = X.dtype if isinstance(X, torch.Tensor) and not X.is_complex() else None
+    X = check_images(X, "X", dtype=keep)
     h, w = _target_size(size, X.shape[-2], X.shape[-1])
     if (h, w) == tuple(X.shape[-2:]):
         return X
+    _check_allocation(X.shape[0] * X.shape[1] * h * w, X.element_size(), "size", "the images")
     out = F.interpolate(X, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
     return out.clamp(X.min(), X.max())
 
 
 def _keep_classes(X: torch.Tensor, y: torch.Tensor, classes) -> tuple[torch.Tensor, torch.Tensor]:
     """Keep samples whose label is in ``classes``, relabelled ``0..len(classes)-1`` in that order."""
-    classes = torch.as_tensor(list(classes), dtype=torch.long)
+    if isinstance(classes, (str, bytes)) or not isinstance(classes, Iterable):
+        raise ArgumentTypeError(f"classes must be a list of class labels, got {classes!r}")
+    classes = torch.as_tensor(
+        [check_int(c, f"classes[{i}]") for i, c in enumerate(classes)], dtype=torch.long
+    )
     if classes.numel() == 0 or classes.unique().numel() != classes.numel():
         raise ValueError(
             f"classes must be a non-empty list of distinct labels, got {classes.tolist()}"
@@ -233,8 +271,12 @@ def mnist_subset(
 
 
 def _skimage_array(name: str) -> np.ndarray:
-    if name not in PHOTOGRAPHS:
-        raise ValueError(f"unknown photograph {name!r}; choose one of {', '.join(PHOTOGRAPHS)}")
+    try:
+        name = check_choice(name, "name", PHOTOGRAPHS)  # case-insensitive
+    except ValueError:
+        raise ValueError(
+            f"name: unknown photograph {name!r}; choose one of {', '.join(PHOTOGRAPHS)}"
+        ) from None
     img = np.asarray(getattr(skimage.data, name)())
     if img.dtype == bool:
         img = img.astype(np.float64)
@@ -268,7 +310,7 @@ def photograph(
         >>> tuple(gray.shape), bool(gray.min() >= 0) and bool(gray.max() <= 1)
         ((1, 40, 60), True)
     """
-    if channels not in (None, 1, 3):
+    if channels is not None and check_int(channels, "channels") not in (1, 3):
         raise ValueError(f"channels must be None, 1 or 3, got {channels!r}")
     img = torch.from_numpy(_skimage_array(name))
     img = img[None] if img.ndim == 2 else img.permute(2, 0, 1)
@@ -305,13 +347,14 @@ def photographs(
     names = (
         ("astronaut", "camera", "coffee", "chelsea", "rocket", "coins", "horse")
         if names is None
+        else (names,)
+        if isinstance(names, str)
         else tuple(names)
     )
     if not names:
         raise ValueError("names must list at least one photograph")
-    if not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"size must be a positive integer, got {size!r}")
-    if channels not in (1, 3):
+    check_int(size, "size", minimum=1)
+    if check_int(channels, "channels") not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
     batch = []
     for name in names:
@@ -353,10 +396,12 @@ def photograph_arrays(names: Sequence[str] = PHOTOGRAPHS[:6]) -> dict[str, np.nd
         {'camera': (512, 512), 'coffee': (400, 600, 3)}
     """
     out = {}
-    for name in names:
-        loader = getattr(skimage.data, name, None)
-        if loader is None:
-            raise ValueError(f"{name!r} is not a scikit-image photograph; try one of {PHOTOGRAPHS}")
+    for i, name in enumerate((names,) if isinstance(names, str) else names):
+        loader = getattr(skimage.data, name, None) if isinstance(name, str) else None
+        if not callable(loader) or name.startswith("_"):
+            raise ValueError(
+                f"names[{i}]: {name!r} is not a scikit-image photograph; try one of {PHOTOGRAPHS}"
+            )
         out[name] = loader()
     return out
 
