@@ -24,6 +24,7 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from agop._typing import RandomState
+from agop.validation import ArgumentTypeError, check_int
 
 
 def check_fitted(estimator: BaseEstimator) -> None:
@@ -54,9 +55,31 @@ def random_seeds(random_state: RandomState, n: int, *, keep_int: bool = False) -
         >>> seeds[0], seeds[1:] == random_seeds(7, 2)
         (7, True)
     """
+    n = check_int(n, "n", minimum=0)
+    state = _check_random_state(random_state)
     if keep_int and isinstance(random_state, numbers.Integral):
         return [int(random_state), *random_seeds(int(random_state), n - 1)]
-    return [int(s) for s in check_random_state(random_state).randint(2**31 - 1, size=n)]
+    return [int(s) for s in state.randint(2**31 - 1, size=n)]
+
+
+def _check_random_state(random_state: Any) -> np.random.RandomState:
+    """scikit-learn's ``check_random_state``, with an error that names ``random_state`` and
+    says what it takes (numpy's own names neither)."""
+    if isinstance(random_state, (bool, np.bool_)) or (
+        isinstance(random_state, (numbers.Integral, np.integer))
+        and not 0 <= int(random_state) < 2**32
+    ):
+        raise ValueError(
+            f"random_state must be None, an integer in [0, 2**32) or a numpy RandomState, "
+            f"got {random_state!r}"
+        )
+    try:
+        return check_random_state(random_state)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(
+            f"random_state must be None, an integer in [0, 2**32) or a numpy RandomState, "
+            f"got {random_state!r} ({type(random_state).__name__})"
+        ) from None
 
 
 def _reject_sparse(X: Any, name: str = "X") -> None:
