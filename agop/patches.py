@@ -87,8 +87,11 @@ def pad(
         raise ArgumentTypeError(
             f"amounts must be four integers (left, right, top, bottom), got {amounts!r}"
         )
-    amounts = tuple(check_int(a, f"amounts[{i}]", minimum=0) for i, a in enumerate(amounts))
-    return _pad(x, _check_amounts(amounts, padding_mode, tuple(x.shape[2:])), padding_mode)
+    left, right, top, bottom = (
+        check_int(a, f"amounts[{i}]", minimum=0) for i, a in enumerate(amounts)
+    )
+    checked = _check_amounts((left, right, top, bottom), padding_mode, tuple(x.shape[2:]))
+    return _pad(x, checked, padding_mode)
 
 
 def _check_amounts(
