@@ -549,7 +549,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         k = int(self.patch_size)
         rows_shape = self._rows_shape(reset=True)
         X, _ = self._as_images(X, reset=True)
-        X = check_images(X, "X", dtype=check_dtype(self.dtype))
+        X = check_images(X, "X", dtype=check_dtype(self.dtype)).detach()
         # L - 1 featurisations, then the last layer's kernel (its padding helps)
         last, last_depth = self._layer_kernel(L - 1)
         convs = L - 1 + last_depth
@@ -638,7 +638,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         """``X`` as checked images of the training shape, and whether it came as flat rows."""
         X, flat = self._as_images(X, reset=False)
         ref = self.layers_[0].X_fit_
-        X = check_images(X, "X", dtype=ref.dtype, device=ref.device)
+        X = check_images(X, "X", dtype=ref.dtype, device=ref.device).detach()
         if tuple(X.shape[1:]) != tuple(self.layers_[0].image_shape_):
             raise ValueError(
                 f"X must have the training images' shape (c, H, W) = "

@@ -36,7 +36,8 @@ from sklearn.base import BaseEstimator
 from tqdm.auto import tqdm
 
 from agop._typing import ArrayLike, Device, RandomState
-from agop.data import one_hot, train_val_split
+from agop.data import one_hot
+from agop.data.splits import _train_val_split
 from agop.estimator import (
     ImageInputMixin,
     OutputClassifierMixin,
@@ -571,7 +572,7 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         X, _ = self._as_images(X, reset=True)
         device = default_device(self.device)
         dtype = self._dtype_for(X)
-        X = check_images(X, "X", dtype=dtype, device=device)
+        X = check_images(X, "X", dtype=dtype, device=device).detach()  # values, not a graph
         image_shape = tuple(X.shape[1:])
         X = self._pad(X, p["padding"])
         n = X.shape[0]
@@ -580,7 +581,7 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
 
         split_seed, agop_seed = random_seeds(self.random_state, 2)
         Y = one_hot(torch.as_tensor(codes, device=device), n_classes, dtype=dtype)
-        X_tr, Y_tr, X_va, Y_va = train_val_split(X, Y, p["validation_fraction"], split_seed)
+        X_tr, Y_tr, X_va, Y_va = _train_val_split(X, Y, p["validation_fraction"], split_seed)
         if X_tr.shape[0] < 2:
             raise ValueError(
                 f"too few images for a validation split: n={n} with "
@@ -642,7 +643,7 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
     def _checked_images(self, X) -> torch.Tensor:
         """``X`` as checked, padded images of the training shape, dtype and device."""
         X, _ = self._as_images(X, reset=False)
-        X = check_images(X, "X", dtype=self.X_fit_.dtype, device=self.X_fit_.device)
+        X = check_images(X, "X", dtype=self.X_fit_.dtype, device=self.X_fit_.device).detach()
         if tuple(X.shape[1:]) != self.image_shape_:
             raise ValueError(
                 f"X must have the training images' shape (c, H, W) = "

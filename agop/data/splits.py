@@ -143,6 +143,20 @@ def train_val_split(
         raise ArgumentTypeError(f"Y must hold real labels or targets, got a {Y.dtype} tensor")
     check_finite(X, "X")
     check_finite(Y, "Y")
+    return _train_val_split(X, Y, validation_fraction, seed, stratify=stratify)
+
+
+def _train_val_split(
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    validation_fraction: float = 0.2,
+    seed: int = 0,
+    *,
+    stratify: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`train_val_split` of tensors whose values are known finite (an estimator's
+    checked images and its one-hot targets): the options and shapes are checked, the values
+    not again."""
     stratify = check_bool(stratify, "stratify")
     if X.ndim == 0 or Y.ndim not in (1, 2):
         raise ValueError(
