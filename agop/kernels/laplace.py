@@ -33,10 +33,10 @@ class _Bandwidth(Kernel):
 
     def _check_params(self) -> None:
         L = check_real(self.bandwidth, "bandwidth", minimum=0, strict_minimum=True)
-        scale = 1.0 / (2.0 * L * L) if self.name == "rbf" else 1.0 / L  # what block multiplies by
-        if not math.isfinite(scale):
+        denominator = 2.0 * L * L if self.name == "rbf" else L  # what block divides by
+        if denominator == 0 or not math.isfinite(1.0 / denominator):
             raise ValueError(
-                f"bandwidth={L:g} is too small: 1 / bandwidth"
+                f"bandwidth={L!r} is too small: 1 / bandwidth"
                 f"{'^2' if self.name == 'rbf' else ''} overflows; use a bandwidth of the "
                 "order of the patch distances"
             )
