@@ -761,8 +761,8 @@ def _output_indices(outputs: Any) -> list[int]:
     return idx
 
 
-def _check_outputs(outputs: list[int], n_out: int) -> torch.Tensor:
-    idx = torch.as_tensor(outputs, dtype=torch.long)
+def _check_outputs(outputs: Any, n_out: int) -> torch.Tensor:
+    idx = torch.as_tensor(_output_indices(outputs), dtype=torch.long)
     if int(idx.min()) < -n_out or int(idx.max()) >= n_out:
         raise ValueError(
             f"outputs: indices must lie in [0, {n_out}) for a model with {n_out} "

@@ -132,7 +132,7 @@ def _hostile_cases():
         layer_correlations,
         null_baselines,
     )
-    from agop.kernels import CNTK, Kernel, Laplace, RBF
+    from agop.kernels import CNTK, RBF, Kernel, Laplace
     from agop.rfm import RFM, normalize_feature_matrix, rfm_iterations
     from agop.runtime import default_device
 
@@ -160,6 +160,9 @@ def _hostile_cases():
     Xr = X.reshape(4, 36)
     Yh = torch.eye(2, dtype=torch.float64)[torch.arange(4) % 2]
     run = dict(n_iter=1, q=9)
+    fitted = ConvRFM(patch_size=3, n_iter=0, validation_fraction=0.5, **FAST).fit(
+        X, np.arange(4) % 2
+    )
     kern = Laplace(3, device="cpu")
     # (id, call, exception, regex naming the argument)
     return [
@@ -168,6 +171,12 @@ def _hostile_cases():
             lambda: patches.extract_patches(X, 3, padding=8, padding_mode="reflect"),
             ValueError,
             "padding of 8 in padding_mode='reflect'",
+        ),
+        (
+            "extract_patches: reflect padding equal to the side",
+            lambda: patches.extract_patches(X, 3, padding=6, padding_mode="reflect"),
+            ValueError,
+            "padding of 6 in padding_mode='reflect'",
         ),
         (
             "extract_patches: circular padding wraps twice",
@@ -391,7 +400,7 @@ def _hostile_cases():
             "random_seeds: a negative seed",
             lambda: random_seeds(-1, 2),
             ValueError,
-            "random_state must be None, an integer in",
+            r"random_state must be None, an integer in \[0, 2\*\*32\).*got -1$",
         ),
         (
             "random_seeds: a numpy Generator",
@@ -612,6 +621,18 @@ def _hostile_cases():
             "random_state must be None, an integer in",
         ),
         (
+            "ConvRFM.score: fewer labels than images",
+            lambda: fitted.score(X, np.arange(2)),
+            ValueError,
+            r"y must hold one label per image of X \(4\), got 2",
+        ),
+        (
+            "ConvRFM.score_iterations: fewer labels than images",
+            lambda: fitted.score_iterations(X, np.arange(2)),
+            ValueError,
+            r"y must hold one label per image of X \(4\), got 2",
+        ),
+        (
             "RFM: string X",
             lambda: RFM(n_iter=0, **FAST).fit(np.full((4, 3), "a"), np.arange(4) % 2),
             TypeError,
@@ -721,3 +742,16 @@ _HOSTILE = _hostile_cases()
 def test_hostile_input_gets_an_error_that_names_the_argument(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_cnfm_similarity_of_huge_or_tiny_filters_is_that_of_unit_filters():
+    """The similarity is scale-invariant: filters of size 1e200 (their Gram entries overflow
+    float64) and 1e-200 (they underflow) give the value of the explicit q x q CNFMs."""
+    from agop.features import cnfm_similarity
+    from agop.linalg import correlation
+
+    g = torch.Generator().manual_seed(1)
+    A, B = (torch.randn(4, 9, generator=g, dtype=torch.float64) for _ in range(2))
+    for kind in ("pearson", "cosine"):
+        reference = correlation(A.T @ A, B.T @ B, kind)
+        assert cnfm_similarity(A * 1e200, B * 1e-200, kind) == pytest.approx(reference, rel=1e-10)
