@@ -51,10 +51,12 @@ from agop.validation import (
     as_tensor,
     check_choice,
     check_dtype,
+    check_finite,
     check_images,
     check_int,
     check_psd,
     check_result,
+    check_seed,
     psd_tolerance,
 )
 
@@ -162,6 +164,8 @@ def random_filters(
     k = _odd_patch(patch_size)
     q = channels * k * k
     device = default_device(device)
+    seed = check_seed(seed)
+    dtype = check_dtype(dtype)
     if M is None:
         dtype = dtype or torch.get_default_dtype()
         root = None
@@ -170,9 +174,7 @@ def random_filters(
         M = check_psd(M, "M", q, rtol=psd_tolerance(M.dtype))
         dtype = M.dtype
         root = _psd_power(M, 0.5)
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return _random_filters(root, width, channels, k, int(seed), dtype, device)
+    return _random_filters(root, width, channels, k, seed, dtype, device)
 
 
 def _random_filters(
@@ -222,8 +224,11 @@ class RandomFeatureConv:
             raise ValueError(
                 f"filters must have shape (width, channels, k, k), got shape {tuple(filters.shape)}"
             )
-        _odd_patch(filters.shape[-1])
-        self.filters = filters
+        if filters.numel() == 0 or filters.shape[-1] % 2 == 0:
+            raise ValueError(
+                f"filters must be non-empty with an odd side k, got shape {tuple(filters.shape)}"
+            )
+        self.filters = check_finite(filters, "filters")
         self.nonlinearity = nonlinearity
         self._phi = _nonlinearity(nonlinearity)
 
@@ -260,8 +265,15 @@ class RandomFeatureConv:
 
     def output_shape(self, image_shape: Sequence[int]) -> tuple[int, int, int]:
         """``(width, H - k + 1, W - k + 1)`` for images of shape ``(c, H, W)``."""
-        c, H, W = image_shape
+        if not isinstance(image_shape, (tuple, list, torch.Size)) or len(image_shape) != 3:
+            raise ArgumentTypeError(f"image_shape must be (c, H, W), got {image_shape!r}")
+        c, H, W = (check_int(s, f"image_shape[{i}]", minimum=1) for i, s in enumerate(image_shape))
         k = self.patch_size
+        if c != self.channels or min(H, W) < k:
+            raise ValueError(
+                f"image_shape must be (c, H, W) with c = {self.channels} channels and "
+                f"H, W >= {k}, got {tuple(image_shape)}"
+            )
         return self.width, H - k + 1, W - k + 1
 
     def __call__(self, X: ArrayLike, *, max_memory: int | None = None) -> torch.Tensor:
@@ -549,7 +561,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         k = int(self.patch_size)
         rows_shape = self._rows_shape(reset=True)
         X, _ = self._as_images(X, reset=True)
-        X = check_images(X, "X", dtype=check_dtype(self.dtype))
+        X = check_images(X, "X", dtype=check_dtype(self.dtype)).detach()
         # L - 1 featurisations, then the last layer's kernel (its padding helps)
         last, last_depth = self._layer_kernel(L - 1)
         convs = L - 1 + last_depth
@@ -557,7 +569,8 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         if min(X.shape[-2:]) < need:
             raise ValueError(
                 f"X has spatial size {tuple(X.shape[-2:])}; {convs} VALID "
-                f"layers of patch_size={k} need at least {need} x {need}"
+                f"layers of patch_size={k} (depth={self.depth}, n_layers={L}) need at "
+                f"least {need} x {need}"
             )
         classes, codes, one_hot = _check_labels(y, X.shape[0], type(self).__name__)
         # the checked labels, as each layer's ConvRFM reads them (no second warning)
@@ -638,7 +651,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         """``X`` as checked images of the training shape, and whether it came as flat rows."""
         X, flat = self._as_images(X, reset=False)
         ref = self.layers_[0].X_fit_
-        X = check_images(X, "X", dtype=ref.dtype, device=ref.device)
+        X = check_images(X, "X", dtype=ref.dtype, device=ref.device).detach()
         if tuple(X.shape[1:]) != tuple(self.layers_[0].image_shape_):
             raise ValueError(
                 f"X must have the training images' shape (c, H, W) = "

@@ -20,10 +20,12 @@ import scipy.sparse
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import DataConversionWarning
+from sklearn.metrics import accuracy_score
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from agop._typing import RandomState
+from agop.validation import ArgumentTypeError, check_int, check_not_meta
 
 
 def check_fitted(estimator: BaseEstimator) -> None:
@@ -54,9 +56,31 @@ def random_seeds(random_state: RandomState, n: int, *, keep_int: bool = False) -
         >>> seeds[0], seeds[1:] == random_seeds(7, 2)
         (7, True)
     """
+    n = check_int(n, "n", minimum=0)
+    state = _check_random_state(random_state)
     if keep_int and isinstance(random_state, numbers.Integral):
         return [int(random_state), *random_seeds(int(random_state), n - 1)]
-    return [int(s) for s in check_random_state(random_state).randint(2**31 - 1, size=n)]
+    return [int(s) for s in state.randint(2**31 - 1, size=n)]
+
+
+def _check_random_state(random_state: Any) -> np.random.RandomState:
+    """scikit-learn's ``check_random_state``, with an error that names ``random_state`` and
+    says what it takes (numpy's own names neither)."""
+    if isinstance(random_state, (bool, np.bool_)) or (
+        isinstance(random_state, (numbers.Integral, np.integer))
+        and not 0 <= int(random_state) < 2**32
+    ):
+        raise ValueError(
+            f"random_state must be None, an integer in [0, 2**32) or a numpy RandomState, "
+            f"got {random_state!r}"
+        )
+    try:
+        return check_random_state(random_state)
+    except (TypeError, ValueError):
+        raise ArgumentTypeError(
+            f"random_state must be None, an integer in [0, 2**32) or a numpy RandomState, "
+            f"got {random_state!r} ({type(random_state).__name__})"
+        ) from None
 
 
 def _reject_sparse(X: Any, name: str = "X") -> None:
@@ -78,7 +102,7 @@ def _check_labels(y: Any, n: int, estimator: str) -> tuple[np.ndarray, np.ndarra
         raise ValueError(f"{estimator} requires y to be passed, but the target y is None")
     _reject_sparse(y, "y")
     if isinstance(y, torch.Tensor):
-        y = y.detach().cpu().numpy()
+        y = check_not_meta(y, "y").detach().cpu().numpy()
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         warnings.warn(
@@ -103,7 +127,12 @@ def _check_labels(y: Any, n: int, estimator: str) -> tuple[np.ndarray, np.ndarra
             raise ValueError(
                 "y must hold class labels (integers or strings), not continuous values"
             )
-        classes, codes = np.unique(y, return_inverse=True)
+        try:
+            classes, codes = np.unique(y, return_inverse=True)
+        except TypeError as err:  # labels of several types: 1 and 'a' do not sort
+            raise ArgumentTypeError(
+                f"y must hold labels of one type (integers or strings), got a mix: {err}"
+            ) from None
         one_hot = False
     else:
         raise ValueError(f"y must be labels of shape (n,) or one-hot (n, C), got shape {y.shape}")
@@ -151,16 +180,24 @@ class OutputClassifierMixin(ClassifierMixin):
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Accuracy on ``(X, y)``; ``y`` as labels or one-hot rows."""
         check_fitted(self)
-        return super().score(X, self._as_labels(y), sample_weight=sample_weight)
+        pred = self.predict(X)  # ClassifierMixin.score, with y checked against X
+        return float(
+            accuracy_score(self._as_labels(y, len(pred)), pred, sample_weight=sample_weight)
+        )
 
-    def _as_labels(self, y) -> np.ndarray:
-        """``y`` (labels or one-hot rows) as a flat array of elements of ``classes_``."""
+    def _as_labels(self, y, n: int | None = None) -> np.ndarray:
+        """``y`` (labels or one-hot rows) as a flat array of elements of ``classes_``; one per
+        image of ``X`` when its count ``n`` is given."""
+        _reject_sparse(y, "y")
         if isinstance(y, torch.Tensor):
-            y = y.detach().cpu().numpy()
+            y = check_not_meta(y, "y").detach().cpu().numpy()
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] > 1:
             y = self.classes_[y.argmax(1)]
-        return y.ravel()
+        y = y.ravel()
+        if n is not None and y.shape[0] != n:
+            raise ValueError(f"y must hold one label per image of X ({n}), got {y.shape[0]}")
+        return y
 
 
 class ImageInputMixin:

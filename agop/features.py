@@ -29,7 +29,7 @@ import dataclasses
 import functools
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,14 +45,18 @@ from agop.validation import (
     ArgumentTypeError,
     all_finite,
     as_tensor,
+    check_bool,
     check_choice,
+    check_finite,
     check_images,
     check_int,
     check_int_pair,
+    check_not_meta,
     check_psd,
     check_real,
     check_result,
     check_seed,
+    psd_tolerance,
 )
 
 #: default bound, in bytes, on the batched output gradients held at once by :func:`patch_agop`
@@ -126,18 +130,34 @@ def filter_matrix(conv_or_W: nn.Module | ArrayLike) -> torch.Tensor:
         >>> torch.equal(W[1], conv.weight[3:].reshape(3, -1))
         True
     """
+    return _filters(conv_or_W, "conv_or_W")
+
+
+def _filters(conv_or_W: Any, name: str) -> torch.Tensor:
+    """:func:`filter_matrix` of the argument ``name``: finite, non-empty filters, else an
+    error naming it."""
     if isinstance(conv_or_W, nn.Conv2d):
         w, g = conv_or_W.weight.detach(), conv_or_W.groups
+        check_not_meta(w, f"{name}.weight")
+    elif isinstance(conv_or_W, nn.Module) or conv_or_W is None or isinstance(conv_or_W, str):
+        raise ArgumentTypeError(
+            f"{name} must be a torch.nn.Conv2d or its filters (a conv weight (k_out, c, k, k), "
+            f"a matrix (k_out, q) or grouped filters (groups, k, q)), got "
+            f"{type(conv_or_W).__name__}"
+        )
     else:
-        w, g = as_tensor(conv_or_W, "W").detach(), 1
-        if w.ndim == 3:  # already (groups, k_out / groups, q)
-            return w
-        if w.ndim not in (2, 4):
+        w, g = as_tensor(conv_or_W, name).detach(), 1
+        if w.ndim not in (2, 3, 4):
             raise ValueError(
-                f"W must be a Conv2d, a conv weight (k_out, c, k, k), a matrix "
+                f"{name} must be a Conv2d, a conv weight (k_out, c, k, k), a matrix "
                 f"(k_out, q) or grouped filters (groups, k, q), got shape "
                 f"{tuple(w.shape)}"
             )
+    if w.numel() == 0:
+        raise ValueError(f"{name} holds no filters: shape {tuple(w.shape)}")
+    check_finite(w, name)
+    if w.ndim == 3:  # already (groups, k_out / groups, q)
+        return w
     return w.reshape(g, w.shape[0] // g, -1)
 
 
@@ -155,7 +175,7 @@ def cnfm(conv: nn.Module | ArrayLike) -> torch.Tensor:
         >>> torch.allclose(cnfm(conv), W.T @ W), tuple(cnfm(conv).shape)
         (True, (75, 75))
     """
-    W = filter_matrix(conv)
+    W = _filters(conv, "conv")
     W = W.reshape(-1, W.shape[-1])
     return W.T @ W
 
@@ -500,6 +520,10 @@ def patch_agop(
         with torch.inference_mode(False):
             X = X.clone()
     sketch = None if sketch is None else check_int(sketch, "sketch", minimum=1)
+    outputs = None if outputs is None else _output_indices(outputs)
+    progress = check_bool(progress, "progress")
+    factored = check_bool(factored, "factored")
+    vectorize = None if vectorize is None else check_bool(vectorize, "vectorize")
     chunk_size = None if chunk_size is None else check_int(chunk_size, "chunk_size", minimum=1)
     max_memory = (
         DEFAULT_MAX_MEMORY if max_memory is None else check_int(max_memory, "max_memory", minimum=1)
@@ -507,6 +531,11 @@ def patch_agop(
     seed = check_seed(seed)
     work = model
     model_device = _model_device(model)
+    if model_device is not None and model_device.type == "meta":
+        raise ValueError(
+            "model has its parameters on the 'meta' device (shapes without values); "
+            "materialise it first (model.to_empty(device=...) and load its weights)"
+        )
     if model_device is not None and model_device != device:
         work = copy.deepcopy(model).to(device)
     modules = dict(work.named_modules())
@@ -623,6 +652,17 @@ class _Recorder:
         call of a selected layer."""
         self.clear()
         f = _forward(self.model, x, self.shape)
+        if not f.is_floating_point():
+            raise ValueError(
+                f"the model's output must be floating to be differentiated, got {f.dtype} "
+                "(return the scores, not their argmax)"
+            )
+        if not f.requires_grad:
+            raise ValueError(
+                "the model's output does not depend on X through autograd (it is detached, "
+                "or computed under torch.no_grad()): its patch-AGOP cannot be read from "
+                "gradients"
+            )
         if not all_finite(f):
             raise ValueError(
                 "the model's output on X holds NaN or inf; the patch-AGOP is undefined there"
@@ -706,10 +746,23 @@ def _detached_message(name: str) -> str:
     )
 
 
-def _check_outputs(outputs, n_out: int) -> torch.Tensor:
-    idx = torch.as_tensor(list(outputs) if not isinstance(outputs, torch.Tensor) else outputs)
-    if idx.ndim != 1 or idx.numel() == 0 or idx.dtype.is_floating_point:
-        raise ValueError(f"outputs must be a non-empty sequence of output indices, got {outputs!r}")
+def _output_indices(outputs: Any) -> list[int]:
+    """``outputs`` as a non-empty list of ints (range checked on the model's first outputs)."""
+    if isinstance(outputs, (np.ndarray, torch.Tensor)) and outputs.ndim == 1:
+        outputs = outputs.tolist()
+    if isinstance(outputs, (str, bytes)) or not isinstance(outputs, Iterable):
+        raise ArgumentTypeError(
+            f"outputs must be None or a non-empty sequence of output indices, got {outputs!r}"
+            + (f" (for one output, pass [{outputs!r}])" if isinstance(outputs, int) else "")
+        )
+    idx = [check_int(v, f"outputs[{i}]") for i, v in enumerate(outputs)]
+    if not idx:
+        raise ValueError("outputs must be None or a non-empty sequence of output indices, got []")
+    return idx
+
+
+def _check_outputs(outputs: Any, n_out: int) -> torch.Tensor:
+    idx = torch.as_tensor(_output_indices(outputs), dtype=torch.long)
     if int(idx.min()) < -n_out or int(idx.max()) >= n_out:
         raise ValueError(
             f"outputs: indices must lie in [0, {n_out}) for a model with {n_out} "
@@ -744,11 +797,22 @@ def layer_correlations(
         >>> {name: round(value, 3) for name, value in corr.items()}
         {'0': 0.881, '2': 0.794}
     """
+    if not isinstance(agops, Mapping):
+        raise ArgumentTypeError(
+            f"agops must be a dict of patch-AGOPs by layer name (patch_agop's result), got "
+            f"{type(agops).__name__}"
+        )
+    power = check_real(power, "power")
+    kind = check_choice(kind, "kind", ("pearson", "cosine"))
     convs = conv_layers(model, list(agops))
-    return {
-        name: correlation(cnfm(convs[name]), psd_power(agops[name], power), kind=kind)
-        for name in agops
-    }
+    out = {}
+    for name, A in agops.items():
+        C = cnfm(convs[name])
+        label = f"agops[{name!r}]"
+        A = as_tensor(A.dense if isinstance(A, FactoredAGOP) else A, label)
+        A = check_psd(A, label, C.shape[0], rtol=psd_tolerance(A.dtype))
+        out[name] = correlation(C, psd_power(A, power, check=False), kind=kind)
+    return out
 
 
 class FilterSpace:
@@ -776,11 +840,16 @@ class FilterSpace:
     """
 
     def __init__(self, conv_or_W: nn.Module | ArrayLike) -> None:
-        Wg = filter_matrix(conv_or_W).detach()
+        Wg = _filters(conv_or_W, "conv_or_W").detach()
         g, k, q = Wg.shape
-        self.q = q
+        self.q, self.groups = q, g
         W = Wg.reshape(g * k, q).to(torch.float64)
-        C = W @ W.T
+        C = check_result(
+            W @ W.T,
+            "the filters' Gram matrix W W^T",
+            inputs={"conv_or_W": W},
+            hint="rescale the filters (the similarities do not depend on their scale)",
+        )
         s, V = torch.linalg.eigh((C + C.T) / 2)
         s = s.clamp_min(0)
         root = s.sqrt()
@@ -792,7 +861,13 @@ class FilterSpace:
 
     def reduce(self, G: torch.Tensor) -> torch.Tensor:
         """``R X R`` for ``X`` = ``G`` (``k_out x k_out``) or per group ``(groups, k, k)``."""
-        G = G.to(self.R)
+        G = check_finite(as_tensor(G, "G", dtype=self.R.dtype, device=self.R.device), "G")
+        r, g = self.R.shape[0], self.groups
+        if G.shape not in ((r, r), (g, r // g, r // g)):
+            raise ValueError(
+                f"G must be ({r}, {r}) or ({g}, {r // g}, {r // g}) for these filters, "
+                f"got shape {tuple(G.shape)}"
+            )
         if G.ndim == 3:
             G = torch.block_diag(*G)
         B = self.R @ G @ self.R
@@ -801,8 +876,9 @@ class FilterSpace:
     def similarity(self, B: torch.Tensor, kind: str = "pearson") -> float:
         r"""The similarity of the CNFM with :math:`Q B Q^\top` (see :func:`agop.linalg.correlation`)."""
         M = self.cnfm
-        mb, mm, bb = float((M * B).sum()), float((M * M).sum()), float((B * B).sum())
+        B = self._reduced(B, "B")
         kind = check_choice(kind, "kind", ("pearson", "cosine"))
+        mb, mm, bb = float((M * B).sum()), float((M * M).sum()), float((B * B).sum())
         if kind == "pearson":
             sm, sb, q2 = float(self.u @ M @ self.u), float(self.u @ B @ self.u), self.q**2
             mb, mm, bb = mb - sm * sb / q2, mm - sm**2 / q2, bb - sb**2 / q2
@@ -815,7 +891,18 @@ class FilterSpace:
     def power(self, B: torch.Tensor, power: float) -> torch.Tensor:
         r"""The reduced form of :math:`(Q B Q^\top)^p` (:math:`p` = ``power``), which is
         :math:`Q B^p Q^\top`."""
-        return psd_power(B, power, check=False)
+        return psd_power(self._reduced(B, "B"), check_real(power, "power"), check=False)
+
+    def _reduced(self, B: Any, name: str) -> torch.Tensor:
+        """``B`` as a finite reduced matrix of these filters (``k_out x k_out``)."""
+        B = check_finite(as_tensor(B, name, dtype=self.R.dtype, device=self.R.device), name)
+        r = self.R.shape[0]
+        if B.shape != (r, r):
+            raise ValueError(
+                f"{name} must be a reduced matrix of these filters, ({r}, {r}) (from "
+                f"reduce), got shape {tuple(B.shape)}"
+            )
+        return B
 
     def similarities(self, G: torch.Tensor) -> tuple[float, float, float, float]:
         r"""(pearson, cosine) of the CNFM with :math:`W^\top G W` and with :math:`(W^\top G W)^{1/2}`."""
@@ -845,6 +932,9 @@ def haar_rotations(B: torch.Tensor) -> torch.Tensor:
         >>> bool((R.diagonal(dim1=1, dim2=2) > 0).all()), torch.allclose(R, R.triu())
         (True, True)
     """
+    B = check_finite(as_tensor(B, "B"), "B")
+    if B.ndim < 2 or B.shape[-1] != B.shape[-2] or B.numel() == 0:
+        raise ValueError(f"B must be square matrices (..., k, k) with k >= 1, got {tuple(B.shape)}")
     Q, R = torch.linalg.qr(B)
     sign = torch.sign(torch.diagonal(R, dim1=-2, dim2=-1))
     sign[sign == 0] = 1
@@ -893,9 +983,12 @@ def cnfm_similarity(
         >>> abs(cnfm_similarity(a, b) - direct) < 1e-12
         True
     """
-    A = filter_matrix(conv_a).detach().to(torch.float64)
-    B = filter_matrix(conv_b).detach().to(device=A.device, dtype=torch.float64)
+    kind = check_choice(kind, "kind", ("pearson", "cosine"))
+    A = _filters(conv_a, "conv_a").detach().to(torch.float64)
+    B = _filters(conv_b, "conv_b").detach().to(device=A.device, dtype=torch.float64)
     A, B = A.reshape(-1, A.shape[-1]), B.reshape(-1, B.shape[-1])
+    # the similarity does not depend on either scale: unit filters keep the squares finite
+    A, B = A / A.abs().max().clamp_min(1e-300), B / B.abs().max().clamp_min(1e-300)
     if A.shape[1] != B.shape[1]:
         raise ValueError(
             f"the filters must share a patch space, got q = {A.shape[1]} and {B.shape[1]}"
@@ -971,9 +1064,17 @@ def null_baselines(
     n_draws = check_int(n_draws, "n_draws", minimum=1)
     power = check_real(power, "power", minimum=0, strict_minimum=True, maximum=1)
     seed = check_seed(seed)
-    g, k, _ = filter_matrix(conv_or_W).shape
+    g, k, _ = _filters(conv_or_W, "conv_or_W").shape
     lam = None if G is None else _inner_spectra(G, g, k)
-    space = FilterSpace(conv_or_W) if space is None else space
+    if space is None:
+        space = FilterSpace(conv_or_W)
+    elif not isinstance(space, FilterSpace):
+        raise ArgumentTypeError(f"space must be None or a FilterSpace, got {type(space).__name__}")
+    elif space.R.shape[0] != g * k or space.q != filter_matrix(conv_or_W).shape[2]:
+        raise ValueError(
+            f"space must be the FilterSpace of conv_or_W ({g * k} filters), got one of "
+            f"{space.R.shape[0]} filters with q = {space.q}"
+        )
     generator = torch.Generator().manual_seed(seed)
     families = ("random",) if lam is None else ("random", "spectrum")
     R_groups = space.R.reshape(space.R.shape[0], g, k).transpose(0, 1)  # (g, r, k)

@@ -7,12 +7,14 @@ import torch
 from agop._typing import ArrayLike, Tensor
 from agop.validation import (
     as_tensor,
+    check_bool,
     check_choice,
     check_finite,
     check_int,
     check_psd,
     check_real,
     check_result,
+    check_square,
     low_precision,
 )
 
@@ -38,8 +40,10 @@ def psd_power(A: ArrayLike, power: float, *, check: bool = True) -> Tensor:
     """
     A = as_tensor(A, "A")
     power = check_real(power, "power")
-    if check:
+    if check_bool(check, "check"):
         check_psd(A, "A")
+    else:  # the shape and finiteness still: eigh fails on NaN deep inside LAPACK
+        check_square(A, "A")
     return _psd_power(A, power)
 
 
@@ -104,7 +108,11 @@ def congruence(W: torch.Tensor, G: torch.Tensor, *, block: int = 512) -> torch.T
         >>> bool((A == A.T).all())
         True
     """
-    if W.ndim == 2:
+    W = check_finite(as_tensor(W, "W"), "W")
+    G = check_finite(as_tensor(G, "G", device=W.device), "G")
+    dtype = torch.promote_types(W.dtype, G.dtype)
+    W, G = W.to(dtype), G.to(dtype)
+    if W.ndim == 2 and G.ndim == 2:
         W, G = W[None], G[None]
     if W.ndim != 3 or G.shape != (W.shape[0], W.shape[1], W.shape[1]):
         raise ValueError(

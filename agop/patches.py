@@ -45,6 +45,7 @@ def padding_amounts(
     kh, kw = check_int_pair(kernel_size, "kernel_size")
     dh, dw = check_int_pair(dilation, "dilation")
     if isinstance(padding, str):
+        padding = padding.lower()
         if padding == "valid":
             return (0, 0, 0, 0)
         if padding == "same":
@@ -78,7 +79,41 @@ def pad(
         >>> pad(x, (1, 1, 0, 0), "circular").tolist()
         [[[[2.0, 1.0, 2.0, 1.0]]]]
     """
+    x = check_images(x, "x")
     padding_mode = check_choice(padding_mode, "padding_mode", PADDING_MODES)
+    if isinstance(amounts, (np.ndarray, torch.Tensor)):
+        amounts = amounts.tolist()
+    if not isinstance(amounts, (tuple, list)) or len(amounts) != 4:
+        raise ArgumentTypeError(
+            f"amounts must be four integers (left, right, top, bottom), got {amounts!r}"
+        )
+    left, right, top, bottom = (
+        check_int(a, f"amounts[{i}]", minimum=0) for i, a in enumerate(amounts)
+    )
+    checked = _check_amounts((left, right, top, bottom), padding_mode, tuple(x.shape[2:]))
+    return _pad(x, checked, padding_mode)
+
+
+def _check_amounts(
+    amounts: tuple[int, int, int, int], padding_mode: str, size: tuple[int, ...]
+) -> tuple[int, int, int, int]:
+    """``amounts`` if ``padding_mode`` can pad images of ``size`` ``(H, W)`` by them: reflect
+    needs each amount below the side, circular at most the side."""
+    if padding_mode in ("reflect", "circular"):
+        H, W = size
+        limit = {"reflect": "< ", "circular": "<= "}[padding_mode]
+        for amount, side, axis in zip(amounts, (W, W, H, H), ("W", "W", "H", "H"), strict=True):
+            if amount > side - (padding_mode == "reflect"):
+                raise ValueError(
+                    f"padding of {amount} in padding_mode={padding_mode!r} needs images with "
+                    f"{axis} > {amount - (padding_mode != 'reflect')}: each amount must be "
+                    f"{limit}{axis} = {side}, got images of size {tuple(size)}"
+                )
+    return amounts
+
+
+def _pad(x: torch.Tensor, amounts: tuple[int, int, int, int], padding_mode: str) -> torch.Tensor:
+    """:func:`pad` of checked images and amounts, in a checked ``padding_mode``."""
     if not any(amounts):
         return x
     if padding_mode == "zeros":
@@ -117,7 +152,8 @@ def extract_patches(
     """
     x = check_images(x, "x")
     amounts = padding_amounts(padding, kernel_size, dilation)
-    x = pad(x, amounts, padding_mode)
+    padding_mode = check_choice(padding_mode, "padding_mode", PADDING_MODES)
+    x = _pad(x, _check_amounts(amounts, padding_mode, tuple(x.shape[2:])), padding_mode)
     kernel_size, stride, dilation = (
         check_int_pair(kernel_size, "kernel_size"),
         check_int_pair(stride, "stride"),
@@ -126,8 +162,8 @@ def extract_patches(
     span = [d * (k - 1) + 1 for d, k in zip(dilation, kernel_size, strict=True)]
     if span[0] > x.shape[2] or span[1] > x.shape[3]:
         raise ValueError(
-            f"kernel of span {tuple(span)} does not fit in padded images of size "
-            f"{tuple(x.shape[2:])}"
+            f"kernel_size={kernel_size} with dilation={dilation} (a span of {tuple(span)} "
+            f"pixels) does not fit in the images x of size {tuple(x.shape[2:])} after padding"
         )
     cols = F.unfold(x, kernel_size, dilation=dilation, stride=stride)  # (n, q, P)
     return cols.transpose(1, 2)
@@ -156,11 +192,23 @@ def output_size(
         check_int_pair(stride, "stride"),
         check_int_pair(dilation, "dilation"),
     )
-    H, W = size
-    return (
+    if isinstance(size, (np.ndarray, torch.Tensor, torch.Size)):
+        size = tuple(size.tolist()) if not isinstance(size, torch.Size) else tuple(size)
+    if not isinstance(size, (tuple, list)) or len(size) < 2:
+        raise ArgumentTypeError(
+            f"size must be the images' (H, W) (or a shape ending in them), got {size!r}"
+        )
+    H, W = check_int(size[-2], "size[-2]", minimum=1), check_int(size[-1], "size[-1]", minimum=1)
+    out = (
         (H + top + bottom - dh * (kh - 1) - 1) // sh + 1,
         (W + left + right - dw * (kw - 1) - 1) // sw + 1,
     )
+    if min(out) < 1:
+        raise ValueError(
+            f"kernel_size={(kh, kw)} with dilation={(dh, dw)} does not fit in images of "
+            f"size (H, W) = {(H, W)} after padding {(left, right, top, bottom)}"
+        )
+    return out
 
 
 def conv_padding(conv: nn.Conv2d) -> tuple[int, int, int, int]:
@@ -171,6 +219,8 @@ def conv_padding(conv: nn.Conv2d) -> tuple[int, int, int, int]:
         >>> conv_padding(torch.nn.Conv2d(3, 8, (3, 5), padding=(1, 2)))
         (2, 2, 1, 1)
     """
+    if not isinstance(conv, nn.Conv2d):
+        raise ArgumentTypeError(f"conv must be a torch.nn.Conv2d, got {type(conv).__name__}")
     return padding_amounts(conv.padding, conv.kernel_size, conv.dilation)
 
 
@@ -192,7 +242,8 @@ def conv_patches(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
         True
     """
     if not isinstance(conv, nn.Conv2d):
-        raise TypeError(f"conv must be a torch.nn.Conv2d, got {type(conv).__name__}")
+        raise ArgumentTypeError(f"conv must be a torch.nn.Conv2d, got {type(conv).__name__}")
+    x = check_images(x, "x", channels=conv.in_channels)
     return extract_patches(
         x, conv.kernel_size, conv.stride, conv_padding(conv), conv.dilation, conv.padding_mode
     )

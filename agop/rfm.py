@@ -36,7 +36,8 @@ from sklearn.base import BaseEstimator
 from tqdm.auto import tqdm
 
 from agop._typing import ArrayLike, Device, RandomState
-from agop.data import one_hot, train_val_split
+from agop.data import one_hot
+from agop.data.splits import _train_val_split
 from agop.estimator import (
     ImageInputMixin,
     OutputClassifierMixin,
@@ -52,14 +53,19 @@ from agop.linalg import _psd_power
 from agop.runtime import default_device
 from agop.solve import select_ridge
 from agop.validation import (
+    ArgumentTypeError,
     _stacklevel_outside_agop,
+    as_tensor,
     check_choice,
     check_dtype,
     check_finite,
     check_images,
     check_int,
+    check_psd,
     check_real,
     check_reals,
+    low_precision,
+    psd_tolerance,
 )
 
 DEFAULT_RIDGES: tuple[float, ...] = (1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 1e-1)
@@ -92,7 +98,33 @@ def normalize_feature_matrix(
     """
     normalize = check_choice(normalize, "normalize", NORMALIZATIONS)
     power = check_real(power, "power", minimum=0, strict_minimum=True)
-    return _normalize(check_finite(A, "A"), normalize, power)
+    A = as_tensor(A, "A")
+    A = A.to(torch.float32) if low_precision(A.dtype) else A  # no half-precision eigh
+    return _normalize(check_psd(A, "A", rtol=psd_tolerance(A.dtype)), normalize, power)
+
+
+def _check_prepared(X: Any, Y: Any, X_val: Any, Y_val: Any) -> None:
+    """The shapes :func:`rfm_iterations` trusts: image tensors ``X`` ``(n, c, H, W)`` and
+    ``X_val`` ``(n_val, c, H, W)`` of one dtype, targets ``(n, C)`` and ``(n_val, C)``; shapes
+    only (O(1)), the values are the caller's (:meth:`ConvRFM.fit` checked them)."""
+    for name, T in (("X", X), ("Y", Y), ("X_val", X_val), ("Y_val", Y_val)):
+        if not isinstance(T, torch.Tensor):
+            raise ArgumentTypeError(
+                f"{name} must be a torch.Tensor (rfm_iterations takes prepared tensors; "
+                f"ConvRFM.fit takes arrays), got {type(T).__name__}"
+            )
+    if X.ndim != 4 or X_val.ndim != 4 or X_val.shape[1:] != X.shape[1:] or X.dtype != X_val.dtype:
+        raise ValueError(
+            f"X and X_val must be images (n, c, H, W) of one shape and dtype, got "
+            f"{tuple(X.shape)} {X.dtype} and {tuple(X_val.shape)} {X_val.dtype}"
+        )
+    if Y.ndim != 2 or Y.shape[0] != X.shape[0]:
+        raise ValueError(f"Y must be targets ({X.shape[0]}, C), got shape {tuple(Y.shape)}")
+    if Y_val.shape != (X_val.shape[0], Y.shape[1]):
+        raise ValueError(
+            f"Y_val must be targets ({X_val.shape[0]}, {Y.shape[1]}), got shape "
+            f"{tuple(Y_val.shape)}"
+        )
 
 
 def _normalize(A: torch.Tensor, normalize: str | None, power: float) -> torch.Tensor:
@@ -307,8 +339,28 @@ def rfm_iterations(
     n_iter = check_int(n_iter, "n_iter", minimum=0)
     normalize = check_choice(normalize, "normalize", NORMALIZATIONS)
     power = check_real(power, "power", minimum=0, strict_minimum=True)
+    ridges = check_reals(ridges, "ridges", minimum=0)
+    agop_samples = (
+        None if agop_samples is None else check_int(agop_samples, "agop_samples", minimum=1)
+    )
+    q = check_int(q, "q", minimum=1)
+    _check_prepared(X, Y, X_val, Y_val)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ArgumentTypeError(
+            f"generator must be None or a torch.Generator, got {type(generator).__name__}"
+        )
     if isinstance(kernel, Kernel):
-        kernel._check(X)
+        k = kernel._check(X)
+        if q != X.shape[1] * k * k:
+            raise ValueError(
+                f"q must be the patch dimension c k^2 = {X.shape[1]} * {k}^2 = "
+                f"{X.shape[1] * k * k} of X and the kernel's patch_size, got {q}"
+            )
+    elif not callable(kernel) or not callable(getattr(kernel, "agop", None)):
+        raise ArgumentTypeError(
+            f"kernel must be an agop.kernels.Kernel (or a callable with an agop method), got "
+            f"{type(kernel).__name__}; get_kernel({kernel!r}, patch_size) builds one by name"
+        )
     n = X.shape[0]
     M: torch.Tensor | None = None  # the identity, without the cost of applying it
     Ms = [torch.eye(q, dtype=X.dtype, device=X.device)]
@@ -571,7 +623,7 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         X, _ = self._as_images(X, reset=True)
         device = default_device(self.device)
         dtype = self._dtype_for(X)
-        X = check_images(X, "X", dtype=dtype, device=device)
+        X = check_images(X, "X", dtype=dtype, device=device).detach()  # values, not a graph
         image_shape = tuple(X.shape[1:])
         X = self._pad(X, p["padding"])
         n = X.shape[0]
@@ -580,7 +632,7 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
 
         split_seed, agop_seed = random_seeds(self.random_state, 2)
         Y = one_hot(torch.as_tensor(codes, device=device), n_classes, dtype=dtype)
-        X_tr, Y_tr, X_va, Y_va = train_val_split(X, Y, p["validation_fraction"], split_seed)
+        X_tr, Y_tr, X_va, Y_va = _train_val_split(X, Y, p["validation_fraction"], split_seed)
         if X_tr.shape[0] < 2:
             raise ValueError(
                 f"too few images for a validation split: n={n} with "
@@ -595,7 +647,7 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         if X.shape[-1] + room < k or X.shape[-2] + room < k:
             raise ValueError(
                 f"X (after padding={self.padding}) has spatial size "
-                f"{tuple(X.shape[-2:])}, smaller than the patch size {k}"
+                f"{tuple(X.shape[-2:])}, smaller than the patch size {k} (patch_size={k})"
             )
         result = rfm_iterations(
             kernel,
@@ -642,7 +694,7 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
     def _checked_images(self, X) -> torch.Tensor:
         """``X`` as checked, padded images of the training shape, dtype and device."""
         X, _ = self._as_images(X, reset=False)
-        X = check_images(X, "X", dtype=self.X_fit_.dtype, device=self.X_fit_.device)
+        X = check_images(X, "X", dtype=self.X_fit_.dtype, device=self.X_fit_.device).detach()
         if tuple(X.shape[1:]) != self.image_shape_:
             raise ValueError(
                 f"X must have the training images' shape (c, H, W) = "
@@ -661,8 +713,8 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         the fixed kernel): the curve of accuracy against AGOP rounds, from one fit. Selection
         stays with the validation split; use this on held-out data to *report*."""
         check_fitted(self)
-        y = self._as_labels(y)
         X = self._checked_images(X)
+        y = self._as_labels(y, X.shape[0])
         return [
             float(np.mean(self.classes_[self._predict(X, t).argmax(1).cpu().numpy()] == y))
             for t in range(len(self.Ms_))
@@ -748,6 +800,8 @@ class RFM(ConvRFM):
         """``X`` ``(n, ...)`` flattened to rows ``(n, D)``, read as ``(n, D, 1, 1)`` images."""
         _reject_sparse(X)
         x = X if isinstance(X, torch.Tensor) else np.asarray(X)
+        if isinstance(x, np.ndarray) and x.dtype.kind in "USV":  # complex, object: sklearn's
+            raise ArgumentTypeError(f"X must hold numbers, got an array of dtype {x.dtype}")
         if x.ndim > 2:
             x = x.reshape(x.shape[0], -1)
         return super()._as_images(x, reset=reset)

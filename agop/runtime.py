@@ -29,6 +29,13 @@ def default_device(device: str | torch.device | None = None) -> torch.device:
         ) from err
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={str(device)!r} was asked for, but CUDA is not available here")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={str(device)!r} was asked for, but MPS is not available here")
+    if device.type == "meta":
+        raise ValueError(
+            "device='meta' holds shapes without values: nothing can be computed there; "
+            "use 'cpu' or 'cuda'"
+        )
     return device
 
 

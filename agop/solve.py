@@ -17,23 +17,38 @@ import torch
 
 from agop._typing import ArrayLike, Tensor
 from agop.kernels._tiling import memory_budget
+from agop.runtime import default_device
 from agop.validation import (
     _stacklevel_outside_agop,
     as_tensor,
+    check_bool,
     check_choice,
     check_finite,
+    check_int,
     check_real,
+    check_reals,
     check_result,
     check_square,
     check_symmetric,
+    low_precision,
 )
 
 #: ``n x n`` matrices an eigendecomposition sweep holds beside ``K`` (copy, vectors, workspace)
 EIGEN_COPIES = 4
 
 
+def _matrix(A: ArrayLike, name: str, like: torch.Tensor | None = None) -> torch.Tensor:
+    """``A`` as a tensor to solve with: detached (the solvers factorise in place, which autograd
+    cannot follow), float16/bfloat16 raised to float32 (LAPACK has no half precision), in
+    ``like``'s dtype and device when given."""
+    if like is not None:
+        return as_tensor(A, name, dtype=like.dtype, device=like.device).detach()
+    A = as_tensor(A, name).detach()
+    return A.to(torch.float32) if low_precision(A.dtype) else A
+
+
 def _targets(Y, n: int, like: torch.Tensor, name: str = "Y") -> tuple[torch.Tensor, bool]:
-    Y = check_finite(as_tensor(Y, name, dtype=like.dtype, device=like.device), name)
+    Y = check_finite(_matrix(Y, name, like), name)
     vector = Y.ndim == 1
     if vector:
         Y = Y[:, None]
@@ -48,7 +63,7 @@ def _check_ridge(ridge: float, name: str = "ridge") -> float:
 
 def _check_kernel_matrix(K: ArrayLike) -> torch.Tensor:
     r"""``K`` as a finite, square, symmetric (to :math:`\sqrt{\varepsilon}` of its largest entry) matrix."""
-    return check_symmetric(check_square(as_tensor(K, "K"), "K"), "K")
+    return check_symmetric(check_square(_matrix(K, "K"), "K"), "K")
 
 
 def _checked_dual_coef(dual_coef: torch.Tensor) -> torch.Tensor:
@@ -82,6 +97,7 @@ def ridge(K: ArrayLike, Y: ArrayLike, ridge: float = 0.0, *, jitter: bool = True
     K = _check_kernel_matrix(K)
     Y, vector = _targets(Y, K.shape[0], K)
     shift = _check_ridge(ridge)
+    jitter = check_bool(jitter, "jitter")
     K = (K + K.T) / 2
     solver = _CholeskySolver(K, torch.empty_like(K))
     dual_coef = _checked_dual_coef(solver.solve(Y, shift, jitter))
@@ -157,7 +173,9 @@ def eigen_sweep_fits(
         >>> eigen_sweep_fits(1000, 8, max_memory=1e9), eigen_sweep_fits(100_000, 8, max_memory=1e9)
         (True, False)
     """
-    return EIGEN_COPIES * n * n * element_size <= memory_budget(max_memory, torch.device(device))
+    n = check_int(n, "n", minimum=0)
+    element_size = check_int(element_size, "element_size", minimum=1)
+    return EIGEN_COPIES * n * n * element_size <= memory_budget(max_memory, default_device(device))
 
 
 class RidgeSweep:
@@ -260,19 +278,21 @@ def select_ridge(
         >>> again[0] == best and torch.allclose(again[1], dual_coef)
         True
     """
-    K = check_square(as_tensor(K_train, "K_train"), "K_train")
+    K = check_square(_matrix(K_train, "K_train"), "K_train")
     K = check_symmetric(K, "K_train")  # the Cholesky sweep reads one triangle only
     n = K.shape[0]
     Y, vector = _targets(Y_train, n, K, "Y_train")
-    K_val = check_finite(as_tensor(K_val, "K_val", dtype=K.dtype, device=K.device), "K_val")
-    if K_val.ndim != 2 or K_val.shape[1] != n:
-        raise ValueError(f"K_val must have shape (n_val, {n}), got {tuple(K_val.shape)}")
+    K_val = check_finite(_matrix(K_val, "K_val", K), "K_val")
+    if K_val.ndim != 2 or K_val.shape[1] != n or K_val.shape[0] == 0:
+        raise ValueError(
+            f"K_val must have shape (n_val, {n}) with n_val >= 1, got {tuple(K_val.shape)}"
+        )
     Yv, _ = _targets(Y_val, K_val.shape[0], K, "Y_val")
     if Yv.shape[1] != Y.shape[1]:
         raise ValueError(f"Y_val has {Yv.shape[1]} columns but Y_train has {Y.shape[1]}")
-    ridges = [_check_ridge(r, f"ridges[{i}]") for i, r in enumerate(ridges)]
-    if not ridges:
-        raise ValueError("ridges must hold at least one value")
+    ridges = check_reals(ridges, "ridges", minimum=0)
+    if max_memory is not None:
+        memory_budget(max_memory, K.device)  # checked before any work
     if metric is None:
         metric = "accuracy" if Y.shape[1] > 1 else "mse"
     metric = check_choice(metric, "metric", ("accuracy", "mse"))

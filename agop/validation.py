@@ -306,6 +306,13 @@ def as_tensor(
         >>> as_tensor([[1, 2], [3, 4]], "A").dtype
         torch.float32
     """
+    if scipy_sparse(x):
+        raise ArgumentTypeError(
+            f"{name} must be a dense tensor or array, got a scipy sparse {type(x).__name__} "
+            f"(pass {name}.toarray())"
+        )
+    if not isinstance(x, (np.ndarray, torch.Tensor)) and hasattr(x, "__array__"):
+        x = np.asarray(x)  # a pandas DataFrame or Series, an array-like
     if isinstance(x, np.ndarray):
         if x.dtype.kind not in "biufc":
             raise ArgumentTypeError(f"{name} must hold numbers, got an array of dtype {x.dtype}")
@@ -324,9 +331,58 @@ def as_tensor(
             f"{name} must be real, got a {x.dtype} tensor (pass its real "
             "part, or its modulus, explicitly)"
         )
+    check_not_meta(x, name)
     if dtype is None and not x.is_floating_point():
         dtype = torch.get_default_dtype()
     return x.to(device=device, dtype=dtype)
+
+
+def check_not_meta(x: torch.Tensor, name: str) -> torch.Tensor:
+    """Raise ``ValueError`` for a tensor on the ``'meta'`` device (a shape without data).
+
+    Examples:
+        >>> import torch
+        >>> check_not_meta(torch.zeros(2, device="meta"), "X")
+        Traceback (most recent call last):
+        ...
+        ValueError: X is on the 'meta' device: it has a shape but no values; ...
+    """
+    if x.device.type == "meta":
+        raise ValueError(
+            f"{name} is on the 'meta' device: it has a shape but no values; "
+            "pass a tensor with data (on 'cpu' or 'cuda')"
+        )
+    return x
+
+
+def scipy_sparse(x: Any) -> bool:
+    """Whether ``x`` is a scipy sparse matrix or array (without importing scipy).
+
+    Examples:
+        >>> scipy_sparse([[1.0]])
+        False
+    """
+    module = type(x).__module__ or ""
+    return module.startswith("scipy.sparse")
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """``value`` as a Python ``bool`` (``bool`` or ``numpy.bool_``; not a string or a number,
+    whose truth would be taken silently).
+
+    Examples:
+        >>> check_bool(True, "progress")
+        True
+        >>> check_bool("no", "jitter")
+        Traceback (most recent call last):
+        ...
+        agop.validation.ArgumentTypeError: jitter must be True or False, got 'no' (str)
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ArgumentTypeError(
+            f"{name} must be True or False, got {value!r} ({type(value).__name__})"
+        )
+    return bool(value)
 
 
 def check_images(
@@ -411,6 +467,8 @@ def check_square(A: torch.Tensor, name: str, size: int | None = None) -> torch.T
     """
     if A.ndim != 2 or A.shape[0] != A.shape[1]:
         raise ValueError(f"{name} must be a square matrix, got shape {tuple(A.shape)}")
+    if A.shape[0] == 0:
+        raise ValueError(f"{name} is empty: shape {tuple(A.shape)}")
     if size is not None and A.shape[0] != size:
         raise ValueError(f"{name} must be {size} x {size}, got shape {tuple(A.shape)}")
     return check_finite(A, name)

@@ -130,7 +130,10 @@ class SimpleCNN(nn.Module):
         channels = in_channels
         for layer, w in enumerate(widths):
             self.convs.append(nn.Conv2d(channels, w, kernel_size, padding=padding, bias=bias))
-            size = output_size(size, kernel_size, 1, padding)
+            try:  # a kernel larger than the (pooled) images: the message below
+                size = output_size(size, kernel_size, 1, padding)
+            except ValueError:
+                size = (0, 0)
             if pool is not None:
                 size = (size[0] // 2, size[1] // 2)
             if min(size) < 1:

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from agop._typing import ArrayLike
-from agop.validation import as_tensor, check_int, check_real, check_seed
+from agop.validation import (
+    ArgumentTypeError,
+    all_finite,
+    as_tensor,
+    check_bool,
+    check_dtype,
+    check_finite,
+    check_int,
+    check_not_meta,
+    check_real,
+    check_seed,
+    scipy_sparse,
+)
 
 
 def _labels(y, name: str = "y") -> torch.Tensor:
     """``y`` as a 1-d int64 tensor of class indices; raise ``ValueError`` otherwise."""
-    if not isinstance(y, torch.Tensor):
-        y = torch.as_tensor(y)
+    y = _numeric(y, name)
+    if y.is_complex():
+        raise ArgumentTypeError(f"{name} must hold integer class indices, got complex values")
+    if y.is_floating_point() and not all_finite(y):
+        raise ValueError(f"{name} must hold integer class indices, got NaN or infinity")
     if y.ndim != 1:
         raise ValueError(
             f"{name} must be a 1-d vector of class indices, got shape {tuple(y.shape)}"
@@ -20,6 +36,40 @@ def _labels(y, name: str = "y") -> torch.Tensor:
         if not bool((y == y.round()).all()):
             raise ValueError(f"{name} must hold integer class indices, got non-integer values")
     return y.long()
+
+
+#: dtypes a one-hot matrix may take: any real floating or integer dtype
+_ONE_HOT_DTYPES = (
+    torch.float16,
+    torch.bfloat16,
+    torch.float32,
+    torch.float64,
+    torch.uint8,
+    torch.int8,
+    torch.int16,
+    torch.int32,
+    torch.int64,
+)
+
+
+def _numeric(a, name: str) -> torch.Tensor:
+    """``a`` (labels or targets) as a tensor of numbers with data, else an error naming it."""
+    if isinstance(a, torch.Tensor):
+        return check_not_meta(a, name)
+    if scipy_sparse(a):
+        raise ArgumentTypeError(
+            f"{name} must be a dense tensor or array, got a scipy sparse {type(a).__name__}"
+        )
+    try:
+        arr = np.asarray(a)
+    except (TypeError, ValueError) as err:
+        raise ArgumentTypeError(f"{name} must be an array of numbers, got {a!r}") from err
+    if arr.dtype.kind not in "biufc":
+        raise ArgumentTypeError(
+            f"{name} must hold numbers (class indices 0..C-1), got an array of dtype "
+            f"{arr.dtype}; encode string labels first (np.unique(y, return_inverse=True))"
+        )
+    return torch.from_numpy(arr)
 
 
 def one_hot(
@@ -47,9 +97,16 @@ def one_hot(
     n_classes = check_int(n_classes, "n_classes", minimum=1)
     if top > n_classes:
         raise ValueError(f"y holds label {top - 1}, out of range for n_classes={n_classes}")
-    Y = torch.zeros(
-        y.shape[0], n_classes, dtype=dtype or torch.get_default_dtype(), device=y.device
-    )
+    dtype = check_dtype(dtype, "dtype", allowed=_ONE_HOT_DTYPES)
+    try:  # a label such as 10**12 asks for terabytes
+        Y = torch.zeros(
+            y.shape[0], n_classes, dtype=dtype or torch.get_default_dtype(), device=y.device
+        )
+    except (RuntimeError, MemoryError) as err:
+        raise ValueError(
+            f"one_hot of {y.shape[0]} labels into n_classes={n_classes} classes does not fit "
+            f"in memory: y must hold class indices 0..C-1 (its largest is {top - 1})"
+        ) from err
     Y[torch.arange(y.shape[0], device=y.device), y] = 1
     return Y
 
@@ -80,8 +137,27 @@ def train_val_split(
         >>> sorted(torch.cat([X_train, X_val])[:, 0].tolist()) == X[:, 0].tolist()
         True
     """
-    X = as_tensor(X, "X") if not isinstance(X, torch.Tensor) else X
-    Y = Y if isinstance(Y, torch.Tensor) else torch.as_tensor(Y)
+    X = check_not_meta(as_tensor(X, "X") if not isinstance(X, torch.Tensor) else X, "X")
+    Y = _numeric(Y, "Y")
+    if Y.is_complex():
+        raise ArgumentTypeError(f"Y must hold real labels or targets, got a {Y.dtype} tensor")
+    check_finite(X, "X")
+    check_finite(Y, "Y")
+    return _train_val_split(X, Y, validation_fraction, seed, stratify=stratify)
+
+
+def _train_val_split(
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    validation_fraction: float = 0.2,
+    seed: int = 0,
+    *,
+    stratify: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`train_val_split` of tensors whose values are known finite (an estimator's
+    checked images and its one-hot targets): the options and shapes are checked, the values
+    not again."""
+    stratify = check_bool(stratify, "stratify")
     if X.ndim == 0 or Y.ndim not in (1, 2):
         raise ValueError(
             f"X must have a sample axis and Y shape (n,) or (n, C); got X {tuple(X.shape)}, "

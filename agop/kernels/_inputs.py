@@ -18,17 +18,24 @@ from agop.validation import (
 )
 
 
-def check_pair(X, Z, device=None) -> tuple[torch.Tensor, torch.Tensor, bool]:
+def check_pair(
+    X, Z, device=None, differentiable: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """``X`` and ``Z`` as image batches on one device in ``X``'s dtype; ``symmetric`` when ``Z``
-    is ``None`` or the very same object as ``X`` (then only half the kernel is computed)."""
+    is ``None`` or the very same object as ``X`` (then only half the kernel is computed).
+    Not ``differentiable``: detached (a kernel whose tiles work in place)."""
     device = default_device(device)
     symmetric = Z is None or Z is X
     X = check_images(X, "X", device=device)
+    if not differentiable:  # in-place tiles: values only, as if X had no gradient
+        X = X.detach()
     if X.dtype not in (torch.float32, torch.float64):
         X = X.to(torch.get_default_dtype())
     if symmetric:
         return X, X, True
     Z = check_images(Z, "Z", channels=X.shape[1], dtype=X.dtype, device=device)
+    if not differentiable:
+        Z = Z.detach()
     if Z.shape[2:] != X.shape[2:]:
         raise ValueError(
             f"Z must have images of X's size {tuple(X.shape[2:])}, got shape {tuple(Z.shape)}"
@@ -39,8 +46,10 @@ def check_pair(X, Z, device=None) -> tuple[torch.Tensor, torch.Tensor, bool]:
 def check_patch_size(patch_size, X: torch.Tensor, padding: int = 0, depth: int = 1) -> int:
     """``patch_size`` as an int ``k`` such that ``depth`` VALID ``k x k`` convolutions fit."""
     if isinstance(patch_size, (tuple, list)):
-        if len(set(patch_size)) != 1:
-            raise ValueError(f"patch_size must be square, got {patch_size!r}")
+        if len(patch_size) != 2 or len(set(patch_size)) != 1:
+            raise ValueError(
+                f"patch_size must be an integer k (or a square pair (k, k)), got {patch_size!r}"
+            )
         patch_size = patch_size[0]
     patch_size = check_int(patch_size, "patch_size", minimum=1)
     depth = check_int(depth, "depth", minimum=1)
@@ -106,9 +115,9 @@ def check_dual_coef(dual_coef, m: int, like: torch.Tensor) -> torch.Tensor:
     )
     if dual_coef.ndim == 1:
         dual_coef = dual_coef[:, None]
-    if dual_coef.ndim != 2 or dual_coef.shape[0] != m:
+    if dual_coef.ndim != 2 or dual_coef.shape[0] != m or dual_coef.shape[1] == 0:
         raise ValueError(
-            f"dual_coef must have shape ({m}, C) (one row per image of Z), "
+            f"dual_coef must have shape ({m}, C) with C >= 1 (one row per image of Z), "
             f"got shape {tuple(dual_coef.shape)}"
         )
     return dual_coef

@@ -6,6 +6,13 @@ import math
 
 import torch
 
+from agop.validation import check_real
+
+
+class MemoryBudgetError(MemoryError, ValueError):
+    """A ``max_memory`` too small for the smallest unit of work: a ``MemoryError`` (the budget
+    is short) that is also a ``ValueError`` (the argument's value is what to change)."""
+
 
 def memory_budget(max_memory: int | float | None, device: torch.device) -> int:
     """Bytes a kernel evaluation may use: ``max_memory``, or a safe share of free memory.
@@ -14,9 +21,12 @@ def memory_budget(max_memory: int | float | None, device: torch.device) -> int:
     half of the free memory (``torch.cuda.mem_get_info``) on a GPU.
     """
     if max_memory is not None:
-        if not max_memory > 0:
-            raise ValueError(f"max_memory must be a positive number of bytes, got {max_memory!r}")
-        return int(max_memory)
+        try:
+            max_memory = check_real(max_memory, "max_memory", minimum=0, strict_minimum=True)
+        except ValueError as err:  # the ArgumentTypeError too: say what a budget is
+            raise type(err)(f"{err} (a positive number of bytes, or None)") from None
+        return max(1, int(max_memory))
+    device = torch.device(device)
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free // 2)
@@ -61,8 +71,9 @@ def tile_sizes(
         tm = max(1, tm // 2)
     if tn * tm * pair_bytes + tn * row_bytes + tm * col_bytes > budget:
         need = pair_bytes + row_bytes + col_bytes
-        raise MemoryError(
-            f"max_memory={budget} bytes cannot hold even one pair of images ({need:.0f} bytes)"
+        raise MemoryBudgetError(
+            f"max_memory={budget} bytes cannot hold even one pair of images ({need:.0f} bytes); "
+            f"raise max_memory to at least {need:.0f}, or pass None for a share of free memory"
         )
     return tn, tm
 

@@ -40,6 +40,8 @@ class _Arccos(Kernel):
     """The arc-cosine kernels' tile (:mod:`agop.kernels.arccos`) and its hand-derived
     backward; subclasses set the depth, the kind and the scale of the first layer."""
 
+    differentiable = False  # the arc-cosine recursion works in place (out=)
+
     def _spec(self, grid: PatchGrid) -> tuple[int, bool, float]:
         """``(depth, ntk, scale)``: ``Sigma_1 = scale <u_x[j], u_z[j]>``."""
         raise NotImplementedError

@@ -4,6 +4,7 @@ r"""Laplace kernel on patches in a learned metric :math:`M`:
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 
@@ -31,7 +32,14 @@ class _Bandwidth(Kernel):
     padding: int = 0
 
     def _check_params(self) -> None:
-        check_real(self.bandwidth, "bandwidth", minimum=0, strict_minimum=True)
+        L = check_real(self.bandwidth, "bandwidth", minimum=0, strict_minimum=True)
+        denominator = 2.0 * L * L if self.name == "rbf" else L  # what block divides by
+        if denominator == 0 or not math.isfinite(1.0 / denominator):
+            raise ValueError(
+                f"bandwidth={L!r} is too small: 1 / bandwidth"
+                f"{'^2' if self.name == 'rbf' else ''} overflows; use a bandwidth of the "
+                "order of the patch distances"
+            )
 
 
 @dataclasses.dataclass

@@ -80,6 +80,9 @@ class Kernel:
 
     #: the registered name (``None``: not registered)
     name: ClassVar[str | None] = None
+    #: whether autograd can follow ``kernel(X, Z)`` to ``X`` and ``Z`` (a kernel whose tiles
+    #: work in place sets ``False``: it then computes on detached images, values only)
+    differentiable: ClassVar[bool] = True
 
     device: Device | None = dataclasses.field(default=None, kw_only=True)
     max_memory: int | None = dataclasses.field(default=None, kw_only=True)
@@ -190,7 +193,7 @@ class Kernel:
         out: Tensor | None = None,
     ) -> Tensor:
         """The kernel matrix :math:`K_M(X, Z)`, ``(n, m)``, in ``X``'s dtype."""
-        X, Z, _ = check_pair(X, Z, self.device)
+        X, Z, _ = check_pair(X, Z, self.device, self.differentiable)
         return self._matrix(X, Z, self._checked_root(X, M), out)
 
     def agop(
@@ -203,7 +206,7 @@ class Kernel:
 
         each patch :math:`x[j]` an independent variable, gradients in the untransformed patch
         coordinates."""
-        X, Z, _ = check_pair(X, Z, self.device)
+        X, Z, _ = check_pair(X, Z, self.device, self.differentiable)
         root = self._checked_root(X, M)
         return self._agop(X, Z, check_dual_coef(dual_coef, Z.shape[0], X), root)
 
@@ -211,6 +214,11 @@ class Kernel:
 
     def _check(self, X: Tensor) -> int:
         """Check the kernel's parameters against the images ``X``; the patch side ``k``."""
+        if type(self).block is Kernel.block:
+            raise TypeError(
+                f"{type(self).__name__} defines no block(S, sx, sz, grid): it is the interface, "
+                f"not a kernel; use one of {sorted(KERNELS)} (get_kernel) or a subclass"
+            )
         padding, depth = getattr(self, "padding", 0), getattr(self, "depth", 1)
         k = check_patch_size(self.patch_size, X, padding, depth)
         self._check_params()
