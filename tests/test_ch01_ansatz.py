@@ -2,6 +2,8 @@
 patch-variable reference on each torchvision family (float64, random weights), the null
 baselines in its rows, the seed gaps, and the two builders of the report agreeing."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -246,3 +248,182 @@ def test_ansatz_table_rows():
         assert r["margin"] == pytest.approx((r["trained"] - r["null_mean"]) / r["null_std"])
     without = ansatz_table(model, agops, n_draws=5).records()
     assert all(r["init"] is None for r in without)
+
+
+# Mutation testing (`make mutation MODULES=ansatz`, CONTRIBUTING.md): the report's bookkeeping
+# on planted rows, and the arguments of verify_ansatz and ansatz_table.
+
+from agop_book.ch01_ansatz import AnsatzTable, LayerResult, SeedGaps, seed_gaps  # noqa: E402
+
+
+def _planted_rows():
+    a = LayerResult(
+        "conv1", (4, 3, 3, 3), 0.9, 0.8, 0.7, 0.6, null_random_pearson=0.5,
+        null_random_pearson_std=0.1, null_random_cosine=0.4, null_random_cosine_std=0.2,
+        null_identity_pearson=0.3, null_identity_cosine=0.35, null_spectrum_pearson=0.6,
+        null_spectrum_pearson_std=0.15, null_spectrum_cosine=0.5, null_spectrum_cosine_std=0.0,
+        init_pearson=0.55, init_cosine=0.45, init_pearson_sqrt=0.52, init_cosine_sqrt=0.42,
+        cnfm_init_vs_trained=0.25, cnfm_init_vs_trained_cosine=0.75, null_random_pearson_sqrt=0.61,
+        null_random_pearson_sqrt_std=0.05, null_identity_pearson_sqrt=0.31,
+        null_spectrum_pearson_sqrt=0.66, null_spectrum_pearson_sqrt_std=0.02, seconds=1.5,
+    )  # fmt: skip
+    b = LayerResult("layer2.conv", (2, 4, 1, 1), 0.2, 0.3, 0.4, 0.5)  # nothing else measured
+    return [a, b]
+
+
+def test_records_are_each_layer_power_and_kind_with_its_margins():
+    table = AnsatzTable("net", _planted_rows(), powers=(1.0, 0.5))
+    records = table.records()
+    assert [(r["layer"], r["power"], r["kind"]) for r in records] == [
+        (layer, p, k)
+        for layer in ("conv1", "layer2.conv")
+        for p in (1.0, 0.5)
+        for k in ("pearson", "cosine")
+    ]
+    first = records[0]
+    assert first == {
+        "layer": "conv1", "power": 1.0, "kind": "pearson", "trained": 0.9, "init": 0.55,
+        "cnfm_init": 0.25, "null_mean": 0.5, "null_std": 0.1,
+        "margin": pytest.approx((0.9 - 0.5) / 0.1), "identity": 0.3, "spectrum_mean": 0.6,
+        "spectrum_std": 0.15, "spectrum_margin": pytest.approx((0.9 - 0.6) / 0.15),
+    }  # fmt: skip
+    cosine = records[1]
+    assert (cosine["trained"], cosine["init"], cosine["cnfm_init"]) == (0.8, 0.45, 0.75)
+    assert (cosine["identity"], cosine["spectrum_margin"]) == (0.35, math.inf)  # std 0
+    sqrt = records[2]
+    assert (sqrt["trained"], sqrt["init"], sqrt["null_mean"], sqrt["identity"]) == (
+        0.7, 0.52, 0.61, 0.31
+    )  # fmt: skip
+    assert sqrt["spectrum_margin"] == pytest.approx((0.7 - 0.66) / 0.02)
+    empty = records[4]  # layer 2: no null, no init
+    assert [empty[k] for k in ("init", "null_mean", "margin", "spectrum_margin")] == [None] * 4
+    assert [r["layer"] for r in table.records("index")[::4]] == ["1", "2"]
+    with pytest.raises(ValueError, match="^labels must be 'names' or 'index'"):
+        table.records("Index")
+
+
+def test_null_margins_and_missing_values():
+    table = AnsatzTable("net", _planted_rows()[:1])
+    assert table.null_margins() == [pytest.approx((0.9 - 0.6) / 0.15)]
+    assert table.null_margins("cosine") == [math.inf]  # the spectrum null's std is 0
+    assert table.null_margins("pearson", "random") == [pytest.approx(4.0)]
+    assert table.null_margins("cosine", "random") == [pytest.approx(2.0)]
+    for kind, null in (("spearman", "spectrum"), ("pearson", "wishart")):
+        with pytest.raises(ValueError, match="^kind must be 'pearson' or 'cosine' and null"):
+            table.null_margins(kind, null)
+    with pytest.raises(ValueError, match="the spectrum null is missing"):
+        AnsatzTable("net", _planted_rows()[1:]).null_margins()
+    # a margin needs the value, the null mean and its std
+    for missing in ("null_random_pearson", "null_random_pearson_std"):
+        row = _planted_rows()[0]
+        setattr(row, missing, None)
+        (record,) = [r for r in AnsatzTable("n", [row]).records() if r["kind"] == "pearson"]
+        assert record["margin"] is None
+
+
+def test_format_table_aligns_names_left_and_numbers_right():
+    text = AnsatzTable("net", _planted_rows()).format_table().splitlines()
+    head = [h for h, _, _ in ansatz._TEXT_COLUMNS]
+    cells = [
+        ["conv1", "4x3x3x3", "0.900", "0.700", "0.800", "0.600", "0.550", "0.600", "0.150",
+         "0.500", "0.100", "0.300", "0.250", "1.50"],
+        ["layer2.conv", "2x4x1x1", "0.200", "0.400", "0.300", "0.500", *["-"] * 7, "0.00"],
+    ]  # fmt: skip
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(head)]
+
+    def line(row):
+        return "  ".join(
+            c.ljust(w) if i < 2 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        )
+
+    assert text == [line(head), "  ".join("-" * w for w in widths), *map(line, cells)]
+    assert text[2].startswith("conv1        4x3x3x3  0.900")
+    assert str(AnsatzTable("net", _planted_rows())) == "\n".join(text)
+
+
+def test_seed_gaps_table_and_arguments():
+    gaps = SeedGaps([3, 7], ["conv1", "b"], np.array([[0.9, 0.5], [0.7, 0.25]]), np.zeros((2, 2)))
+    assert gaps.format_table().splitlines() == [
+        "layer  seed 3  seed 7    mean     sd",
+        "conv1  +0.900  +0.700  +0.800  0.141",
+        "b      +0.500  +0.250  +0.375  0.177",
+    ]
+    planted = {s: AnsatzTable("net", _planted_rows()[:1]) for s in (0, 1)}
+    for power, kind, trained, null in (
+        (1.0, "cosine", 0.8, 0.5), (0.5, "pearson", 0.7, 0.66)
+    ):  # fmt: skip
+        g = seed_gaps(planted.__getitem__, [0, 1], power=power, kind=kind)
+        assert (g.power, g.kind) == (power, kind)
+        assert g.differences.dtype == np.float64
+        np.testing.assert_allclose(g.differences, [[trained - null]] * 2)
+    with pytest.raises(ValueError, match="^seeds must be"):
+        seed_gaps(planted.__getitem__, [0, -1])
+    with pytest.raises(ValueError, match="^power must be 1.0 or 0.5 and kind"):
+        seed_gaps(planted.__getitem__, [0, 1], kind="COSINE")
+
+
+def test_verify_ansatz_loads_a_named_model_with_its_arguments(monkeypatch):
+    calls = []
+    net, init = bn_cnn(1), bn_cnn(2)
+
+    def load_model(arch, pretrained, seed=0, allow_download=False, device=None):
+        calls.append((arch, pretrained, seed, allow_download, device))
+        return net if pretrained else init
+
+    monkeypatch.setattr(ansatz, "load_model", load_model)
+    X = rgb_images(2, 8)[:, :2]
+    table = ansatz.verify_ansatz("vgg11", X, null_draws=0, seed=4, allow_download=True,
+                                 device="cpu")  # fmt: skip
+    assert calls == [("vgg11", True, 0, True, "cpu"), ("vgg11", False, 4, False, "cpu")]
+    assert (table.model, table.weights) == ("vgg11", "IMAGENET1K_V1")
+    assert table.init_agop_seconds is not None and table.agops is None
+    calls.clear()
+    ansatz.verify_ansatz("vgg11", X, null_draws=0, device="cpu")  # allow_download: False
+    assert calls[0][3] is False
+
+
+def test_verify_ansatz_defaults(monkeypatch):
+    """20 null draws and no progress bar by default; the AGOPs are not kept."""
+    seen = {}
+    real = ansatz.null_baselines
+
+    def null_baselines(conv, n_draws, **kwargs):
+        seen["n_draws"] = n_draws
+        return real(conv, n_draws=2, **kwargs)
+
+    monkeypatch.setattr(ansatz, "null_baselines", null_baselines)
+    real_agops = ansatz._agops
+
+    def _agops(*args, **kwargs):
+        seen["progress"] = args[7]
+        return real_agops(*args, **kwargs)
+
+    monkeypatch.setattr(ansatz, "_agops", _agops)
+    table = ansatz.verify_ansatz(bn_cnn(1), rgb_images(2, 8)[:, :2], device="cpu")
+    assert seen == {"n_draws": 20, "progress": False}
+    assert table.agops is None and table.model == "Sequential"
+
+
+def test_ansatz_table_rows_follow_agops_and_its_arguments():
+    """The rows are the layers of ``agops`` (a subset, in its order), ``powers`` must be 1 and/or
+    1/2, the report is named after the model's class unless ``name`` is given, and each row's
+    seconds are its own time."""
+    model, X = bn_cnn(1), rgb_images(3, 8)[:, :2]
+    agops = patch_agop(model, X, device="cpu")
+    last = list(agops)[-1]
+    table = ansatz_table(model, {last: agops[last]}, n_draws=2)
+    assert [r.layer for r in table] == [last] and table.model == "Sequential"
+    assert ansatz_table(model, agops, n_draws=2, name="mine").model == "mine"
+    assert 0 < table.rows[0].seconds < 60
+    init = bn_cnn(2)
+    init_agops = patch_agop(init, X, device="cpu")
+    row = ansatz_table(model, agops, init_model=init, init_agops=init_agops, n_draws=2)[last]
+    M0, M = cnfm(init.get_submodule(last)), cnfm(model.get_submodule(last))
+    assert row.init_cosine == pytest.approx(correlation(M0, init_agops[last], "cosine"))
+    assert row.cnfm_init_vs_trained == pytest.approx(correlation(M0, M))
+    no_init = ansatz_table(model, agops, init_model=init, n_draws=2)[last]
+    assert no_init.init_pearson is None and no_init.cnfm_init_vs_trained is not None
+    for powers in ([], [2.0], (1.0, 0.25)):
+        with pytest.raises(ValueError, match="^powers must hold 1.0 and/or 0.5"):
+            ansatz_table(model, agops, powers=powers)
