@@ -74,7 +74,12 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "deep_rfm": ("agop/deep_rfm.py", ["tests/test_deep_rfm.py", *ESTIMATOR_TESTS]),
     "ansatz": (
         "agop_book/ch01_ansatz.py",
-        ["tests/test_ch01_ansatz.py", "tests/test_ch03_pretrained.py", *CHAPTER_CONTRACTS],
+        [
+            "tests/test_ch01_ansatz.py",
+            "tests/test_ch03_pretrained.py",
+            "tests/test_widget_views.py",
+            *CHAPTER_CONTRACTS,
+        ],
     ),
     "other_accounts": (
         "agop_book/ch07_other_accounts.py",
@@ -85,6 +90,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
             "tests/test_ch07_locally_connected.py",
             "tests/test_ch07_renormalization.py",
             "tests/test_ch07_convergence.py",
+            "tests/test_widget_views.py",
             *CHAPTER_CONTRACTS,
         ],
     ),
