@@ -427,3 +427,88 @@ def test_ansatz_table_rows_follow_agops_and_its_arguments():
     for powers in ([], [2.0], (1.0, 0.25)):
         with pytest.raises(ValueError, match="^powers must hold 1.0 and/or 0.5"):
             ansatz_table(model, agops, powers=powers)
+
+
+def test_controls_figure_draws_each_records_value_and_error_bar():
+    """Each panel (one per power) has one bar series per measured control, at the records'
+    values, in the documented order; the two nulls carry one standard deviation as error bars;
+    a series no layer has (here none is missing) is left out."""
+    import matplotlib.pyplot as plt
+    from matplotlib.container import BarContainer
+
+    def series(ax):
+        return [c for c in ax.containers if isinstance(c, BarContainer)]
+
+    table = AnsatzTable("net", _planted_rows(), powers=(1.0, 0.5))
+    fig = ansatz.plot_ansatz_controls(table)
+    keys = ["trained", "init", "spectrum_mean", "null_mean", "identity", "cnfm_init"]
+    assert len(fig.axes) == 2
+    for ax, power in zip(fig.axes, (1.0, 0.5), strict=True):
+        records = [r for r in table.records() if r["kind"] == "pearson" and r["power"] == power]
+        heights = [[p.get_height() for p in c.patches] for c in series(ax)]
+        want = [[np.nan if r[k] is None else r[k] for r in records] for k in keys]
+        np.testing.assert_allclose(heights, want)
+        offsets = [[p.get_x() + p.get_width() / 2 for p in c.patches] for c in series(ax)]
+        width = 0.8 / len(keys)
+        np.testing.assert_allclose(
+            offsets, [[x + (b - 2.5) * width for x in (0, 1)] for b in range(len(keys))]
+        )
+        errors = {c.get_label(): c.errorbar for c in series(ax)}
+        for label, std in (("spectrum-matched null", "spectrum_std"), ("Wishart", "null_std")):
+            (bar,) = [v for k, v in errors.items() if k.startswith(label)]
+            (lines,) = bar.lines[2]
+            seg = lines.get_segments()[0]  # layer 1 (layer 2 has no value to bar)
+            assert seg[1, 1] - seg[0, 1] == pytest.approx(2 * records[0][std])
+            assert (seg[1, 1] + seg[0, 1]) / 2 == pytest.approx(
+                records[0][std.replace("std", "mean")]
+            )
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["conv1", "layer2.conv"]
+        assert ax.get_ylabel() == "pearson correlation"
+    assert fig.axes[1].get_title().endswith("$^{0.5}$") and fig.axes[0].get_title()[-4:] == "AGOP"
+    plt.close(fig)
+    # cosine, layers by index, and a table with no init: that series is left out
+    rows = _planted_rows()
+    for r in rows:
+        r.init_cosine = r.init_cosine_sqrt = None
+    fig = ansatz.plot_ansatz_controls(AnsatzTable("net", rows), "cosine", labels="index")
+    (ax,) = fig.axes
+    assert len(series(ax)) == 5 and ax.get_ylabel() == "cosine correlation"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2"]
+    assert [p.get_height() for p in series(ax)[0].patches] == [0.8, 0.3]
+    plt.close(fig)
+
+
+def test_alpha_curves_draw_each_layer_and_its_null():
+    import matplotlib.pyplot as plt
+
+    curves = {"a": [0.9, 0.8, 0.7], "b": [0.5, 0.4, 0.3]}
+    ax = ansatz.plot_alpha_curves([0.25, 0.5, 1.0], curves, nulls={"b": [0.1, 0.2, 0.3]})
+    lines = ax.get_lines()
+    assert [list(map(float, line.get_ydata())) for line in lines] == [
+        [0.9, 0.8, 0.7], [0.5, 0.4, 0.3], [0.1, 0.2, 0.3]
+    ]  # fmt: skip
+    assert all(list(line.get_xdata()) == [0.25, 0.5, 1.0] for line in lines)
+    assert [line.get_linestyle() for line in lines] == ["-", "-", "--"]
+    assert lines[2].get_color() == lines[1].get_color() != lines[0].get_color()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    plt.close(ax.figure)
+
+
+def test_cnfm_agop_figure_shows_both_matrices_scaled_and_their_similarities():
+    import matplotlib.pyplot as plt
+
+    W = torch.randn(4, 9, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    G = torch.diag(torch.tensor([4.0, 3.0, 2.0, 1.0], dtype=torch.float64))
+    C, A = W.T @ W, W.T @ G @ W
+    fig = ansatz.plot_cnfm_agop(C, A, power=0.5, title="conv1")
+    S = psd_power(A, 0.5)
+    left, right = (ax.get_images()[0].get_array() for ax in fig.axes)
+    np.testing.assert_allclose(left, (C / C.abs().max()).numpy())
+    np.testing.assert_allclose(right, (S / S.abs().max()).numpy(), atol=1e-12)
+    assert fig._suptitle.get_text() == (
+        f"conv1: pearson {correlation(C, S):.3f}, cosine {correlation(C, S, 'cosine'):.3f}"
+    )
+    assert fig.axes[1].get_title() == "AGOP$^{0.5}$"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="^pairs must hold at least one"):
+        ansatz.plot_cnfm_agop_rows({})
