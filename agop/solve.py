@@ -98,23 +98,23 @@ def ridge(K: ArrayLike, Y: ArrayLike, ridge: float = 0.0, *, jitter: bool = True
     Y, vector = _targets(Y, K.shape[0], K)
     shift = _check_ridge(ridge)
     jitter = check_bool(jitter, "jitter")
-    K = (K + K.T) / 2
-    solver = _CholeskySolver(K, torch.empty_like(K))
+    solver = _CholeskySolver(K, torch.empty_like(K))  # solves with (K + K^T) / 2
     dual_coef = _checked_dual_coef(solver.solve(Y, shift, jitter))
     return dual_coef[:, 0] if vector else dual_coef
 
 
 class _CholeskySolver:
-    r""":math:`(K + \lambda I)^{-1} Y` for any ``ridge``, factorising ``K + ridge I`` in place in
-    ``work``
-    (an ``n x n`` buffer; ``K`` itself is only read)."""
+    r""":math:`(K_s + \lambda I)^{-1} Y` for any ``ridge``, with :math:`K_s = (K + K^\top) / 2`
+    (``K`` itself for a symmetric ``K``, to the bit), factorising :math:`K_s + \lambda I` in place
+    in ``work`` (an ``n x n`` buffer; ``K`` itself is only read). The eigen sweep
+    (:class:`RidgeSweep`) decomposes the same :math:`K_s`, so the two paths solve one system."""
 
     def __init__(self, K: torch.Tensor, work: torch.Tensor):
         self.K, self.work = K, work
         self._info = torch.empty((), dtype=torch.int32, device=K.device)
 
     def _fill(self, shift: float) -> None:
-        self.work.copy_(self.K)
+        self.work.copy_(self.K).add_(self.K.mT).mul_(0.5)
         self.work.diagonal().add_(shift)
 
     def _factor(self) -> bool:
@@ -279,7 +279,7 @@ def select_ridge(
         True
     """
     K = check_square(_matrix(K_train, "K_train"), "K_train")
-    K = check_symmetric(K, "K_train")  # the Cholesky sweep reads one triangle only
+    K = check_symmetric(K, "K_train")  # both sweeps solve with (K + K^T) / 2
     n = K.shape[0]
     Y, vector = _targets(Y_train, n, K, "Y_train")
     K_val = check_finite(_matrix(K_val, "K_val", K), "K_val")

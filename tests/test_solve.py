@@ -3,10 +3,11 @@
 import re
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
-from agop.solve import RidgeSweep, ridge, select_ridge
+from agop.solve import RidgeSweep, _CholeskySolver, ridge, select_ridge
 
 
 def _problem(n=30, C=3, seed=0):
@@ -124,8 +125,6 @@ def test_eigen_sweep_fits_by_memory():
         _, K, Y = _problem()
         select_ridge(K, Y, K[:5], Y[:5], [0.1], method="qr")
 
-
-def test_cholesky_factor_is_written_into_the_work_buffer():
     from agop.solve import _CholeskySolver
 
     _, K, Y = _problem(n=25)
@@ -348,6 +347,25 @@ def test_select_ridge_refuses_an_asymmetric_K_train_by_name(method):
     y = torch.tensor([1.0, 2.0], dtype=torch.float64)
     with pytest.raises(ValueError, match="^K_train must be symmetric"):
         select_ridge(K, y, K, y, [0.1], method=method)
+
+
+def test_both_sweeps_solve_the_symmetric_part_of_a_nearly_symmetric_K_train():
+    """A K_train asymmetric within the accepted round-off (1e-10 of its scale): the Cholesky
+    sweep solved with one triangle of it, the eigen sweep with (K + K^T) / 2. Both now solve
+    the symmetric part; checked against numpy's dense solve of that system."""
+    _, K, Y = _problem(n=8, C=2)
+    bump = torch.zeros_like(K)
+    bump[0, 5], bump[3, 1] = 1e-10, -2e-10
+    K_train = K + bump * float(K.abs().max())
+    K_s = ((K_train + K_train.T) / 2).numpy()
+    want = np.linalg.solve(K_s + 0.1 * np.eye(8), Y.numpy())
+    for method in ("eigen", "cholesky"):
+        _, dual_coef, _ = select_ridge(K_train, Y, K, Y, [0.1], method=method)
+        np.testing.assert_allclose(dual_coef.numpy(), want, rtol=1e-10, atol=1e-12)
+    # a symmetric K is solved as given, to the bit
+    solver = _CholeskySolver(K, torch.empty_like(K))
+    solver._fill(0.0)
+    assert torch.equal(solver.work, K)
 
 
 def test_select_ridge_K_val_takes_K_trains_dtype():
