@@ -314,3 +314,39 @@ def test_internals_entry_reports_each_quantity_against_its_bound():
         assert row["notes"].endswith(": met" if row["details"]["met"] else ": NOT MET")
     chunks = rows[0]["details"]
     assert chunks["measured"][0] == 1 and sum(chunks["measured"][1:]) == 7  # every image, once
+
+
+# Held-out style bugs
+
+
+def test_engine_against_reference_reports_medians_and_ratios_of_planted_runs(monkeypatch):
+    """Planted timings and FLOP counts (the two paths computed for real, on a tiny CNN): the
+    row holds the median of each path's runs, speed-up = reference / engine, arithmetic ratio =
+    reference FLOPs / engine FLOPs, GFLOP/s = engine FLOPs / engine seconds / 1e9, the engine's
+    first-run peak and the reference's largest."""
+    from torch import nn
+
+    from agop_book.bench import _compare
+
+    times = {"engine": [1.0, 3.0, 2.0], "reference": [10.0, 40.0, 20.0]}
+    peaks = {"engine": [5.0, 50.0, 60.0], "reference": [7.0, 9.0, 8.0]}
+
+    def fake_measure(fn, device, repeats=3, warmup=1):
+        assert (repeats, warmup) == (1, 0)
+        return times[fn.__name__].pop(0), peaks[fn.__name__].pop(0), fn()
+
+    monkeypatch.setattr(_compare, "measure", fake_measure)
+    monkeypatch.setattr(
+        _compare, "count_flops", lambda fn: {"engine": 1e9, "reference": 3e9}[fn.__name__]
+    )
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 3 * 3, 2)).eval()
+    X = torch.rand(3, 1, 5, 5, generator=torch.Generator().manual_seed(1))
+    row = _compare.engine_against_reference(
+        model, X, None, torch.device("cpu"), problem="tiny", size="quick", repeats=3
+    )
+    assert times == {"engine": [], "reference": []}  # three runs of each
+    assert (row.seconds, row.reference_seconds) == (2.0, 20.0)
+    assert row.speedup == pytest.approx(10.0) and row.arithmetic_ratio == pytest.approx(3.0)
+    assert row.gflops == pytest.approx(0.5)
+    assert (row.peak_mb, row.reference_peak_mb) == (5.0, 9.0)

@@ -278,3 +278,20 @@ def test_names_and_dtypes_are_read_as_the_validators_read_them():
     assert list(D.photograph_arrays("coins")) == ["coins"]
     np_images = np.random.default_rng(0).random((2, 1, 8, 8))
     torch.testing.assert_close(D.resize(np_images, 4), D.resize(torch.from_numpy(np_images), 4))
+
+
+# Held-out style bugs
+
+
+def test_preprocess_drops_the_alpha_channel_of_an_rgba_image_as_pil_does():
+    """An (H, W, 4) array is its red, green and blue channels (PIL's RGBA -> RGB conversion,
+    which drops alpha): the same tensor as the RGB array and as the PIL image converted."""
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    rgba = rng.integers(0, 256, size=(20, 24, 4), dtype=np.uint8)
+    rgba[..., 3] = 255 - rgba[..., 0]  # an alpha unlike every colour channel
+    ours = D.preprocess(rgba, size=16)
+    torch.testing.assert_close(ours, D.preprocess(rgba[..., :3].copy(), size=16), rtol=0, atol=0)
+    pil_rgb = np.asarray(Image.fromarray(rgba, "RGBA").convert("RGB"))
+    torch.testing.assert_close(ours, D.preprocess(pil_rgb, size=16), rtol=0, atol=0)

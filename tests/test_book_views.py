@@ -209,3 +209,67 @@ def test_top_filters_of_a_half_precision_operator_are_its_float32_eigenvectors()
     top = top_filters(A.half(), 2, 2, 3)
     assert top.dtype == torch.float16
     torch.testing.assert_close(top.float(), top_filters(A, 2, 2, 3), rtol=0, atol=0)
+
+
+# Held-out style bugs
+
+
+def test_factored_feature_map_reads_the_layers_stride_padding_and_dilation():
+    """Against the definition written as a loop over output positions: the patch of a dilated,
+    strided, padded conv at (i, j) holds x[c, i s - p + d a, j s - p + d b] (zero outside),
+    h = W patch, and the map is sqrt(h^T G h) (|h| for G = None)."""
+    g = torch.Generator().manual_seed(0)
+    conv = nn.Conv2d(2, 3, 2, stride=2, padding=1, dilation=2, bias=True).double()
+    x = torch.randn(2, 7, 6, generator=g, dtype=torch.float64)
+    B = torch.randn(3, 3, generator=g, dtype=torch.float64)
+    G = B @ B.T
+    W = conv.weight.detach().reshape(3, -1)
+    s, p, d, k = 2, 1, 2, 2
+    padded = torch.nn.functional.pad(x, (p, p, p, p))
+    H = (7 + 2 * p - d * (k - 1) - 1) // s + 1
+    Wd = (6 + 2 * p - d * (k - 1) - 1) // s + 1
+    plain, weighted = (
+        torch.empty(H, Wd, dtype=torch.float64),
+        torch.empty(H, Wd, dtype=torch.float64),
+    )
+    for i in range(H):
+        for j in range(Wd):
+            patch = torch.stack(
+                [
+                    padded[c, i * s + d * a, j * s + d * b]
+                    for c in range(2)
+                    for a in range(k)
+                    for b in range(k)
+                ]
+            )
+            h = W @ patch
+            plain[i, j] = h.norm()
+            weighted[i, j] = (h @ G @ h).sqrt()
+    torch.testing.assert_close(factored_feature_map(conv, x)[0], plain, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        factored_feature_map(conv, x, G)[0], weighted, rtol=1e-12, atol=1e-12
+    )
+
+
+def test_layer_inputs_of_a_module_called_twice_is_its_first_input():
+    """A module that the forward pass calls twice (weight sharing): its input is the one it
+    reads first, even when a later layer is requested too and the pass goes on past the
+    second call."""
+
+    class Shared(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(2, 2, 3, padding=1)
+            self.head = nn.Conv2d(2, 1, 1)
+
+        def forward(self, x):
+            return self.head(self.conv(torch.relu(self.conv(x))))
+
+    torch.manual_seed(0)
+    model = Shared().double().eval()
+    X = torch.randn(2, 2, 5, 5, dtype=torch.float64)
+    got = layer_inputs(model, X, ["conv", "head"])
+    torch.testing.assert_close(got["conv"], X, rtol=0, atol=0)
+    with torch.no_grad():
+        second = model.conv(torch.relu(model.conv(X)))
+    torch.testing.assert_close(got["head"], second, rtol=0, atol=0)

@@ -94,3 +94,43 @@ def test_layer_views_are_cached_and_equal_the_dense_computation(monkeypatch):
     )
     with pytest.raises(ValueError, match="layer"):
         views.view("a", "classifier.1", "x0")
+
+
+# Held-out style bugs
+
+
+def test_sketch_accuracy_fields_are_their_definitions():
+    """Each row against its definition, from the exact AGOP and the k-probe sketch that
+    verify_ansatz gives with the same probes (seed + k): relative error |A_k - A|_F / |A|_F,
+    corr(A_k, A), corr(W^T W, A_k) and corr(W^T W, A)."""
+    model, X = bn_cnn(0), rgb_images(2, 8)[:, :2]
+    rows = ch03.sketch_accuracy(model, X, ks=[3], seed=5, device="cpu")
+    kw = dict(null_draws=0, keep_agops=True, device="cpu")
+    exact = ansatz.verify_ansatz(model, X, **kw).agops
+    sketched = ansatz.verify_ansatz(model, X, sketch=3, seed=8, **kw).agops
+    for r in rows:
+        A, Ak = exact[r.layer], sketched[r.layer]
+        M = cnfm(model.get_submodule(r.layer))
+        assert not torch.allclose(A, Ak)  # the sketch is not exact: the fields differ
+        assert r.relative_error == pytest.approx(float(torch.norm(Ak - A) / torch.norm(A)), 1e-10)
+        assert r.pearson_with_exact == pytest.approx(correlation(Ak, A), abs=1e-10)
+        assert r.ansatz_pearson == pytest.approx(correlation(M, Ak), abs=1e-10)
+        assert r.exact_ansatz_pearson == pytest.approx(correlation(M, A), abs=1e-10)
+
+
+def test_feature_maps_of_a_dense_agop_read_patches_at_the_layers_stride():
+    """A dense AGOP on bn_cnn's stride-2 layer: ||A^{1/2} z[j]|| = sqrt(z[j]^T A z[j]) over the
+    patches F.unfold takes at the layer's stride (3 x 3 positions of its 8 x 8 input)."""
+    model, X = bn_cnn(0), rgb_images(1, 8)[:, :2]
+    table = ansatz.verify_ansatz(
+        model, X, layers=["3"], null_draws=0, keep_agops=True, device="cpu"
+    )
+    A = table.agops["3"]
+    cnfm_map, agop_map = ch03.feature_maps(model, X[0], table.agops)["3"]
+    z = layer_inputs(model, X, ["3"])["3"]
+    patches = nn.functional.unfold(z, 3, stride=2)[0]  # (q, 9)
+    expected = torch.einsum("qp,qr,rp->p", patches, A, patches).clamp_min(0).sqrt().reshape(3, 3)
+    torch.testing.assert_close(agop_map, expected, rtol=1e-7, atol=1e-10)
+    M = cnfm(model[3])
+    expected_cnfm = torch.einsum("qp,qr,rp->p", patches, M, patches).sqrt().reshape(3, 3)
+    torch.testing.assert_close(cnfm_map, expected_cnfm, rtol=1e-7, atol=1e-10)

@@ -332,3 +332,31 @@ def test_hostile_inputs_are_refused_by_name(call, error, match):
 
     with pytest.raises(error, match=match):
         call(C7)
+
+
+# Held-out style bugs
+
+
+def test_sweep_tests_on_the_examples_after_the_training_stream(monkeypatch):
+    """The test examples are the n_test draws after the n_train training ones (none of them
+    trained on): the RFM is scored on exactly those, and acc_net is the accuracy there of the
+    same network retrained alone."""
+    import agop_book.ch07_other_accounts as C7
+
+    scored = []
+
+    class Recording(C7.RFM):
+        def score_iterations(self, X, y):
+            scored.append(torch.as_tensor(X).clone())
+            return super().score_iterations(X, y)
+
+    monkeypatch.setattr(C7, "RFM", Recording)
+    kw = dict(width=3, steps=5, lr=1e-2, batch_size=10, activation="erf")
+    res = emergence_sweep([3.0], [0], D=8, n_train=60, n_test=20, rfm_train=20, rfm_iter=1,
+                          nfa_draws=2, shuffled=False, dtype=torch.float64, **kw)  # fmt: skip
+    X, y = emergence_task(80, 8, gain=3.0, xi=(1.0, 2.0), seed=0, dtype=torch.float64)
+    assert len(scored) == 1
+    torch.testing.assert_close(scored[0], X[60:], rtol=0, atol=0)
+    net = train_two_layer(X[None, :60], y[None, :60], seed=[0], **kw)
+    expected = float(((net(X[60:])[0] > 0).long() == y[60:]).double().mean())
+    assert res.rows[0]["acc_net"] == pytest.approx(expected, abs=1e-6)  # a float32 mean

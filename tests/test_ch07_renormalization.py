@@ -323,3 +323,21 @@ def test_width_sweep_reports_diagnostics_and_the_gp_limits():
     net = out["test_mean"][4]["CNN"][0]
     row = next(r for r in out["rows"] if r["method"] == "CNN")
     assert accuracy(net, task) == row["accuracy"]
+
+
+# Held-out style bugs
+
+
+def test_fit_position_weights_fits_every_pair_a_le_b_diagonal_included():
+    """One component (P = 1): the least squares Q over the pairs a <= b has the closed form
+    Q = sum_{a<=b} K_ab C_ab / sum_{a<=b} C_ab^2 (positive here, so the bound is inactive).
+    K = 2 C plus a diagonal only: the diagonal pairs pull Q above 2 by a planted amount."""
+    g = torch.Generator().manual_seed(0)
+    B = torch.randn(5, 5, generator=g, dtype=torch.float64)
+    C = B @ B.T
+    K = 2 * C + torch.diag(torch.arange(1.0, 6.0, dtype=torch.float64))
+    num = sum(float(K[a, b] * C[a, b]) for a in range(5) for b in range(a, 5))
+    den = sum(float(C[a, b] ** 2) for a in range(5) for b in range(a, 5))
+    Q = fit_position_weights(K, C[None])
+    assert Q.shape == (1,) and Q[0] == pytest.approx(num / den, rel=1e-10)
+    assert Q[0] > 2 + 1e-3  # the diagonal counted

@@ -767,3 +767,25 @@ def test_n_features_in_counts_every_channel():
     y = np.arange(10) % 2
     model = DeepConvRFM(depth=1, image_shape=(2, 5, 5), **FAST).fit(X.reshape(10, -1), y)
     assert model.n_features_in_ == X.reshape(10, -1).shape[1] == 50
+
+
+# Held-out style bugs
+
+
+def test_each_featurisation_draws_its_filters_from_its_own_seed():
+    """With ``n_iter=0`` (M = I) the filters of featurisation l are G_l, a standard Gaussian
+    (width, c_l k^2) matrix drawn from seed l + 1 of random_seeds(random_state, L + 1,
+    keep_int=True) (seed 0 is the validation split's): three layers, two featurisations, two
+    different streams (one seed for both would make G_1 start with G_0's numbers)."""
+    from agop.estimator import random_seeds
+
+    X, y = two_class_images(n=24, size=9)
+    model = DeepConvRFM(
+        depth=3, width=2, patch_size=3, n_iter=0, random_state=4, device="cpu", progress=False
+    ).fit(X, y)
+    seeds = random_seeds(4, 4, keep_int=True)[1:]
+    assert len(model.filters_) == 2
+    for l, (W, channels) in enumerate(zip(model.filters_, (1, 2), strict=True)):
+        g = torch.Generator().manual_seed(seeds[l])
+        G = torch.randn(2, channels * 9, generator=g, dtype=torch.float64)
+        torch.testing.assert_close(W.reshape(2, -1), G, rtol=0, atol=0)

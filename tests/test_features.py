@@ -650,3 +650,20 @@ def test_cnfm_similarity_equals_the_correlation_of_the_explicit_cnfms(kind):
     expected = correlation(A.T @ A, B.T @ B, kind)
     assert cnfm_similarity(A, B, kind) == pytest.approx(expected, rel=1e-12, abs=1e-12)
     assert cnfm_similarity(B, A, kind) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+def test_null_baselines_spreads_are_sample_standard_deviations():
+    """random_std and spectrum_std are the sample SDs (n - 1 in the denominator) of the draws
+    they summarise, written out: sqrt(sum (d - mean)^2 / (n - 1))."""
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(4, 9, generator=g, dtype=torch.float64)
+    B = torch.randn(4, 4, generator=g, dtype=torch.float64)
+    out = null_baselines(W, n_draws=3, seed=2, G=B @ B.T)
+    for kind in ("pearson", "cosine"):
+        for family, key in (("random", "draws"), ("spectrum", "spectrum_draws")):
+            d = out[kind][key]
+            mean = sum(d) / len(d)
+            sd = math.sqrt(sum((v - mean) ** 2 for v in d) / (len(d) - 1))
+            assert out[kind][f"{family}_mean"] == pytest.approx(mean, abs=1e-14)
+            assert out[kind][f"{family}_std"] == pytest.approx(sd, rel=1e-12)
+            assert sd > 0

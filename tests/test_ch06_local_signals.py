@@ -1,0 +1,80 @@
+"""agop_book.ch06_local_signals: the accuracy-against-noise figure draws each method's mean over
+seeds with a band of one sample standard deviation, and the noise explorer opens on the panel
+the chapter's static twin draws (the last one)."""
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+
+from agop_book import ch06_local_signals as ch06
+
+matplotlib.use("Agg")
+
+
+# Held-out style bugs
+
+
+def _rows():
+    """Two methods, three seeds at each of two noise levels (listed out of order)."""
+    acc = {
+        ("A", 1.0): [0.5, 0.7, 0.9],
+        ("A", 0.5): [0.8, 0.8, 0.95],
+        ("B", 1.0): [0.6, 0.6, 0.75],
+        ("B", 0.5): [1.0, 0.9, 0.7],
+    }
+    return [
+        {"method": m, "noise": s, "seed": i, "accuracy": a}
+        for (m, s), values in acc.items()
+        for i, a in enumerate(values)
+    ], acc
+
+
+def test_accuracy_vs_noise_draws_the_mean_and_a_band_of_one_sample_sd():
+    """Against the definitions written out: mean = sum / n, sd = sqrt(sum (a - mean)^2 / (n - 1))
+    per method and noise level, the line sorted by noise level, the band mean +- sd."""
+    import matplotlib.pyplot as plt
+
+    rows, acc = _rows()
+    ax = ch06.plot_accuracy_vs_noise(rows)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["A", "B"]
+    for line, band, method in zip(ax.get_lines(), ax.collections, ("A", "B"), strict=True):
+        x, y = line.get_data()
+        assert list(x) == [0.5, 1.0]
+        for s, mean in zip(x, y, strict=True):
+            values = acc[method, s]
+            expected_mean = sum(values) / len(values)
+            sd = (sum((a - expected_mean) ** 2 for a in values) / (len(values) - 1)) ** 0.5
+            assert mean == pytest.approx(expected_mean, abs=1e-12)
+            vertices = np.concatenate([p.vertices for p in band.get_paths()])
+            at = vertices[np.isclose(vertices[:, 0], s), 1]
+            assert at.min() == pytest.approx(expected_mean - sd, abs=1e-12)
+            assert at.max() == pytest.approx(expected_mean + sd, abs=1e-12)
+    plt.close(ax.figure)
+
+
+def _panel(noise):
+    g = torch.Generator().manual_seed(int(10 * noise))
+    images = torch.rand(2, 1, 4, 4, generator=g, dtype=torch.float64)
+    return {
+        "noise": noise,
+        "images": images,
+        "maps": {"ConvRFM": images[:, 0]},
+        "accuracy": {"ConvRFM": (0.5 + noise / 10, 0.1)},
+    }
+
+
+def test_noise_explorer_opens_on_the_panel_the_static_twin_draws(monkeypatch):
+    """The chapter draws ``plot_noise_panel(panels[-1])`` and the explorer beside it opens on
+    the same panel, the last, whatever the order of the noise levels."""
+    pytest.importorskip("ipywidgets")
+    drawn = []
+    real = ch06.plot_noise_panel
+    monkeypatch.setattr(
+        ch06, "plot_noise_panel", lambda p, *a, **k: drawn.append(p["noise"]) or real(p, *a, **k)
+    )
+    panels = [_panel(2.0), _panel(0.5), _panel(1.0)]
+    box = ch06.noise_explorer(panels)
+    slider = box.children[0]
+    assert slider.value == 1.0 and list(slider.options) == [2.0, 0.5, 1.0]
+    assert drawn and set(drawn) == {1.0}
