@@ -43,6 +43,7 @@ from agop.estimator import (
     ImageInputMixin,
     _check_allocation,
     _check_labels,
+    _feature_names,
     check_fitted,
     random_seeds,
 )
@@ -572,6 +573,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         L = self._check_params()
         k = int(self.patch_size)
         rows_shape = self._rows_shape(reset=True)
+        names = _feature_names(X)
         X, _ = self._as_images(X, reset=True)
         X = check_images(X, "X", dtype=check_dtype(self.dtype)).detach()
         # L - 1 featurisations, then the last layer's kernel (its padding helps)
@@ -651,6 +653,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         self.n_features_in_ = int(np.prod(X.shape[1:]))
         self._rows_shape_ = None if rows_shape is None else tuple(X.shape[1:])
         self._max_memory_ = self.max_memory
+        self._set_feature_names(names)
         return self
 
     def __sklearn_is_fitted__(self) -> bool:

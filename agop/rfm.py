@@ -45,6 +45,7 @@ from agop.estimator import (
     OutputClassifierMixin,
     _check_allocation,
     _check_labels,
+    _feature_names,
     _reject_sparse,
     check_fitted,
     random_seeds,
@@ -552,7 +553,11 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         x = X if isinstance(X, torch.Tensor) else _asarray(X)
         floating = x.is_floating_point() if isinstance(x, torch.Tensor) else x.dtype.kind == "f"
         if floating:
-            dtype = x.dtype if isinstance(x, torch.Tensor) else torch.from_numpy(x[:0]).dtype
+            dtype = (
+                x.dtype
+                if isinstance(x, torch.Tensor)
+                else torch.from_numpy(np.empty(0, x.dtype)).dtype
+            )
             return dtype if dtype in (torch.float32, torch.float64) else torch.float32
         return torch.float32
 
@@ -639,6 +644,7 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         # the end, so a rejected or failed fit leaves a fitted estimator as it was.
         p = self._check_params()
         rows_shape = self._rows_shape(reset=True)
+        names = _feature_names(X)
         X, _ = self._as_images(X, reset=True)
         device = default_device(self.device)
         dtype = self._dtype_for(X)
@@ -702,6 +708,7 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         self.n_features_in_ = int(np.prod(image_shape))
         self._padding_ = p["padding"]
         self._rows_shape_ = None if rows_shape is None else image_shape
+        self._set_feature_names(names)
         return self
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -819,7 +826,7 @@ class RFM(ConvRFM):
         self.max_memory = max_memory
         self.progress = progress
 
-    def _as_images(self, X, *, reset: bool):
+    def _images_of(self, X, *, reset: bool):
         """``X`` ``(n, ...)`` flattened to rows ``(n, D)``, read as ``(n, D, 1, 1)`` images."""
         _reject_sparse(X)
         x = X if isinstance(X, torch.Tensor) else _asarray(X)
@@ -827,4 +834,4 @@ class RFM(ConvRFM):
             raise ArgumentTypeError(f"X must hold numbers, got an array of dtype {x.dtype}")
         if x.ndim > 2:  # the row width from the shape (-1 cannot be inferred for 0 rows)
             x = x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
-        return super()._as_images(x, reset=reset)
+        return super()._images_of(x, reset=reset)

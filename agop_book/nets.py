@@ -35,6 +35,7 @@ from agop.estimator import (
     ImageInputMixin,
     OutputClassifierMixin,
     _check_labels,
+    _feature_names,
     check_fitted,
     random_seeds,
 )
@@ -605,6 +606,7 @@ class CNNBaseline(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         self._check_params()
         rows_shape = self._rows_shape(reset=True)
         device = default_device(self.device)
+        names = _feature_names(X)
         X, _ = self._as_images(X, reset=True)
         # dtype None: that of X when it is float32 or float64, else float32 (as ConvRFM's):
         # Adam in half precision diverges or underflows
@@ -682,6 +684,7 @@ class CNNBaseline(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         self.image_shape_ = (c, H, W)
         self.n_features_in_ = c * H * W
         self._rows_shape_ = None if rows_shape is None else (c, H, W)
+        self._set_feature_names(names)
         return self
 
     def __sklearn_is_fitted__(self) -> bool:
