@@ -38,7 +38,15 @@ import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
 from agop._typing import ArrayLike, Device, RandomState
-from agop.estimator import ImageInputMixin, _check_labels, check_fitted, random_seeds
+from agop.estimator import (
+    _MAX_COUNT,
+    ImageInputMixin,
+    _check_allocation,
+    _check_labels,
+    _feature_names,
+    check_fitted,
+    random_seeds,
+)
 from agop.features import feature_map
 from agop.kernels import Kernel
 from agop.kernels.objects import KERNELS, fields_of
@@ -49,6 +57,7 @@ from agop.validation import (
     ArgumentTypeError,
     all_finite,
     as_tensor,
+    check_bool,
     check_choice,
     check_dtype,
     check_finite,
@@ -469,7 +478,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
     # ---- parameters ----------------------------------------------------------------------
 
     def _n_layers(self) -> int:
-        depth = _positive_int(self.depth, "depth")
+        depth = check_int(self.depth, "depth", minimum=1, maximum=_MAX_COUNT)
         L = depth if self.n_layers is None else self.n_layers
         return check_int(L, "n_layers", minimum=1, maximum=depth)
 
@@ -483,8 +492,12 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         self._layer_kernel(0)
         _nonlinearity(self.nonlinearity)
         check_dtype(self.dtype)
+        check_bool(self.progress, "progress")
         self._check_image_shape()
-        for l in range(L):
+        # the layers' ConvRFMs differ only in their kernel's depth (depth - l >= 1): the
+        # first and the last stand for all (a loop over every layer would not end for an
+        # absurd depth before its error)
+        for l in sorted({0, L - 1}):
             self._layer(l, 0)._check_params()
         return L
 
@@ -560,6 +573,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         L = self._check_params()
         k = int(self.patch_size)
         rows_shape = self._rows_shape(reset=True)
+        names = _feature_names(X)
         X, _ = self._as_images(X, reset=True)
         X = check_images(X, "X", dtype=check_dtype(self.dtype)).detach()
         # L - 1 featurisations, then the last layer's kernel (its padding helps)
@@ -571,6 +585,24 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
                 f"X has spatial size {tuple(X.shape[-2:])}; {convs} VALID "
                 f"layers of patch_size={k} (depth={self.depth}, n_layers={L}) need at "
                 f"least {need} x {need}"
+            )
+        n, c, *size = X.shape
+        width = int(self.width)
+        # the fitted state holds each layer's q x q metric (q = c k^2 in the first layer,
+        # width k^2 after it); every featurisation holds the n featurised training images
+        q, q_next = c * k * k, width * k * k
+        _check_allocation(
+            q * q + (L - 1) * (q_next * q_next + width * q_next),
+            X.element_size(),
+            "depth, n_layers, width",
+            f"the metrics and filters of {L} layers",
+        )
+        if L > 1:
+            _check_allocation(
+                n * width * (size[0] - k + 1) * (size[1] - k + 1),
+                X.element_size(),
+                "width",
+                "the featurised images",
             )
         classes, codes, one_hot = _check_labels(y, X.shape[0], type(self).__name__)
         # the checked labels, as each layer's ConvRFM reads them (no second warning)
@@ -621,6 +653,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         self.n_features_in_ = int(np.prod(X.shape[1:]))
         self._rows_shape_ = None if rows_shape is None else tuple(X.shape[1:])
         self._max_memory_ = self.max_memory
+        self._set_feature_names(names)
         return self
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -697,6 +730,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         """Accuracy of the predictor after ``1, 2, ..., n_layers`` feature-learning layers
         (entry ``l`` is layer ``l``'s ConvRFM on ``X`` through ``l`` featurisations): the curve
         of accuracy against the number of feature-learning layers, from one fit."""
+        check_fitted(self)  # before reading layers_
         return [
             float(layer.score(X_l, y))
             for layer, X_l in zip(self.layers_, self._layer_inputs(X), strict=True)

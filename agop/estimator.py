@@ -12,6 +12,7 @@ estimator checks pass. :func:`random_seeds` turns ``random_state`` into integer 
 from __future__ import annotations
 
 import numbers
+import os
 import warnings
 from typing import Any
 
@@ -83,6 +84,34 @@ def _check_random_state(random_state: Any) -> np.random.RandomState:
         ) from None
 
 
+#: the largest count (of rounds, epochs, layers) an estimator takes: an int32, so that loops,
+#: progress bars and shapes never overflow (an absurd count gets a clear error, not an
+#: ``OverflowError`` from deep inside)
+_MAX_COUNT = 2**31 - 1
+
+
+def _memory_bytes() -> int:
+    """This machine's physical memory in bytes (1 TiB when it cannot be read)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return 2**40
+
+
+def _check_allocation(n_values: int, itemsize: int, names: str, what: str) -> None:
+    """``ValueError`` naming ``names`` (the arguments that set the size) when ``what`` of
+    ``n_values`` values of ``itemsize`` bytes would not fit in this machine's memory: an error
+    up front, before any fitted state is touched, rather than an allocator's failure (or an
+    overflow in a shape) deep inside the fit."""
+    need = int(n_values) * int(itemsize)
+    have = _memory_bytes()
+    if need > have:
+        raise ValueError(
+            f"{names}: {what} would need {need / 2**30:.3g} GiB, more than this machine's "
+            f"{have / 2**30:.3g} GiB of memory; ask for fewer or smaller"
+        )
+
+
 def _reject_sparse(X: Any, name: str = "X") -> None:
     """``TypeError`` for a scipy sparse matrix or array: the estimators compute on dense
     tensors (scikit-learn's estimator checks expect the word "sparse" in the message)."""
@@ -141,6 +170,29 @@ def _check_labels(y: Any, n: int, estimator: str) -> tuple[np.ndarray, np.ndarra
     return classes, codes, one_hot
 
 
+def _check_sample_weight(sample_weight: Any, n: int) -> np.ndarray:
+    """``sample_weight`` as ``n`` finite, non-negative float weights, not all zero (an
+    accuracy with negative weights can leave [0, 1]; NaN would make it NaN): ``TypeError`` for
+    non-numbers, ``ValueError`` naming ``sample_weight`` otherwise."""
+    _reject_sparse(sample_weight, "sample_weight")
+    if isinstance(sample_weight, torch.Tensor):
+        sample_weight = check_not_meta(sample_weight, "sample_weight").detach().cpu().numpy()
+    w = np.asarray(sample_weight)
+    if w.dtype.kind not in "biuf":
+        raise ArgumentTypeError(f"sample_weight must hold numbers, got dtype {w.dtype}")
+    w = w.astype(np.float64)
+    if w.shape != (n,):
+        raise ValueError(
+            f"sample_weight must hold one weight per image of X ({n}), got shape {w.shape}"
+        )
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
+        raise ValueError(
+            "sample_weight must be finite and non-negative with at least one positive "
+            f"weight, got values in [{w.min():g}, {w.max():g}]"
+        )
+    return w
+
+
 class OutputClassifierMixin(ClassifierMixin):
     r"""``decision_function``, ``predict`` and ``score`` from ``_outputs(X)``.
 
@@ -181,9 +233,9 @@ class OutputClassifierMixin(ClassifierMixin):
         """Accuracy on ``(X, y)``; ``y`` as labels or one-hot rows."""
         check_fitted(self)
         pred = self.predict(X)  # ClassifierMixin.score, with y checked against X
-        return float(
-            accuracy_score(self._as_labels(y, len(pred)), pred, sample_weight=sample_weight)
-        )
+        labels = self._as_labels(y, len(pred))
+        weights = None if sample_weight is None else _check_sample_weight(sample_weight, len(pred))
+        return float(accuracy_score(labels, pred, sample_weight=weights))
 
     def _as_labels(self, y, n: int | None = None) -> np.ndarray:
         """``y`` (labels or one-hot rows) as a flat array of elements of ``classes_``; one per
@@ -198,6 +250,26 @@ class OutputClassifierMixin(ClassifierMixin):
         if n is not None and y.shape[0] != n:
             raise ValueError(f"y must hold one label per image of X ({n}), got {y.shape[0]}")
         return y
+
+
+def _feature_names(X: Any) -> np.ndarray | None:
+    """A data frame's column names as an object array when they are all strings (scikit-learn's
+    ``feature_names_in_``), ``None`` for an input without names or with non-string ones, and
+    ``TypeError`` for a mix of string and other names (scikit-learn's rule)."""
+    columns = getattr(X, "columns", None)
+    if columns is None or isinstance(X, (np.ndarray, torch.Tensor)):
+        return None
+    names = np.asarray(list(columns), dtype=object)
+    strings = [isinstance(name, str) for name in names]
+    if all(strings) and len(names):
+        return names
+    if any(strings):
+        kinds = sorted({type(name).__name__ for name in names})
+        raise ArgumentTypeError(
+            "X: feature names are only supported if all input features have string names, "
+            f"but its column names have types {kinds}; convert them all to str"
+        )
+    return None
 
 
 class ImageInputMixin:
@@ -273,7 +345,59 @@ class ImageInputMixin:
         return self._check_image_shape()
 
     def _as_images(self, X, *, reset: bool):
-        """``X`` as a batch of images (4-d), and whether it came as flat rows."""
+        """``X`` as a batch of images (4-d), and whether it came as flat rows; after ``fit``,
+        a data frame's column names are checked against ``feature_names_in_`` first."""
+        if not reset:
+            self._check_feature_names(X)
+        return self._images_of(X, reset=reset)
+
+    def _check_feature_names(self, X) -> None:
+        """scikit-learn's rule for column names after ``fit``: a ``ValueError`` (with its
+        message) when a data frame's names differ from those seen in ``fit``, a
+        ``UserWarning`` when only one of ``fit`` and now had names."""
+        fitted = vars(self).get("feature_names_in_")
+        names = _feature_names(X)
+        cls = type(self).__name__
+        if names is not None and fitted is None:
+            warnings.warn(
+                f"X has feature names, but {cls} was fitted without feature names",
+                UserWarning,
+                stacklevel=4,
+            )
+        elif names is None and fitted is not None:
+            warnings.warn(
+                f"X does not have valid feature names, but {cls} was fitted with feature names",
+                UserWarning,
+                stacklevel=4,
+            )
+        elif names is not None and fitted is not None:
+            if len(names) == len(fitted) and np.array_equal(names, fitted):
+                return
+            message = "The feature names should match those that were passed during fit.\n"
+            unseen = sorted(set(names) - set(fitted))
+            missing = sorted(set(fitted) - set(names))
+            for title, listed in (
+                ("Feature names unseen at fit time:", unseen),
+                ("Feature names seen at fit time, yet now missing:", missing),
+            ):
+                if listed:
+                    message += title + "\n"
+                    message += "".join(f"- {name}\n" for name in listed[:5])
+                    message += "- ...\n" if len(listed) > 5 else ""
+            if not unseen and not missing:
+                message += "Feature names must be in the same order as they were in fit.\n"
+            raise ValueError(message)
+
+    def _set_feature_names(self, names: np.ndarray | None) -> None:
+        """The end of a successful ``fit``: ``feature_names_in_`` = the data frame's column
+        names, or no such attribute when ``X`` had none."""
+        if names is None:
+            vars(self).pop("feature_names_in_", None)
+        else:
+            self.feature_names_in_ = names
+
+    def _images_of(self, X, *, reset: bool):
+        """:meth:`_as_images` after the names: ``X`` as images, and whether it came as rows."""
         _reject_sparse(X)
         shape = self._rows_shape(reset=reset)
         if shape is None:

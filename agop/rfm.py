@@ -22,6 +22,7 @@ scikit-learn estimator. Deep ConvRFM reuses :func:`rfm_iterations` layer by laye
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
@@ -39,9 +40,12 @@ from agop._typing import ArrayLike, Device, RandomState
 from agop.data import one_hot
 from agop.data.splits import _train_val_split
 from agop.estimator import (
+    _MAX_COUNT,
     ImageInputMixin,
     OutputClassifierMixin,
+    _check_allocation,
     _check_labels,
+    _feature_names,
     _reject_sparse,
     check_fitted,
     random_seeds,
@@ -56,6 +60,7 @@ from agop.validation import (
     ArgumentTypeError,
     _stacklevel_outside_agop,
     as_tensor,
+    check_bool,
     check_choice,
     check_dtype,
     check_finite,
@@ -125,6 +130,14 @@ def _check_prepared(X: Any, Y: Any, X_val: Any, Y_val: Any) -> None:
             f"Y_val must be targets ({X_val.shape[0]}, {Y.shape[1]}), got shape "
             f"{tuple(Y_val.shape)}"
         )
+
+
+def _asarray(X: Any) -> np.ndarray:
+    """``np.asarray(X)``, with numpy's error for a ragged nested list naming ``X``."""
+    try:
+        return np.asarray(X)
+    except ValueError as err:
+        raise ValueError(f"X must be a rectangular array of numbers: {err}") from None
 
 
 def _normalize(A: torch.Tensor, normalize: str | None, power: float) -> torch.Tensor:
@@ -336,7 +349,8 @@ def rfm_iterations(
         >>> round(torch.linalg.eigvalsh(result.Ms[1])[-1].item(), 12)  # normalised: max_eig
         1.0
     """
-    n_iter = check_int(n_iter, "n_iter", minimum=0)
+    n_iter = check_int(n_iter, "n_iter", minimum=0, maximum=_MAX_COUNT)
+    progress = check_bool(progress, "progress")
     normalize = check_choice(normalize, "normalize", NORMALIZATIONS)
     power = check_real(power, "power", minimum=0, strict_minimum=True)
     ridges = check_reals(ridges, "ridges", minimum=0)
@@ -387,6 +401,9 @@ def rfm_iterations(
             agop_start = time.perf_counter()
             A = bound.agop(X_s, X, fit.dual_coef / fit.scale, M=M)
             agop_seconds = time.perf_counter() - agop_start
+            # a kernel's own AGOP checks its result; a user's callable may return NaN or inf,
+            # which is an error (not a "zero" AGOP that would stop the rounds with a warning)
+            check_finite(A, f"the AGOP of round {t} (kernel.agop)")
             try:
                 M = _normalize(A, normalize, power).to(X.dtype)
                 Ms.append(M)
@@ -533,10 +550,14 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         dtype = check_dtype(self.dtype)
         if dtype is not None:
             return dtype
-        x = X if isinstance(X, torch.Tensor) else np.asarray(X)
+        x = X if isinstance(X, torch.Tensor) else _asarray(X)
         floating = x.is_floating_point() if isinstance(x, torch.Tensor) else x.dtype.kind == "f"
         if floating:
-            dtype = x.dtype if isinstance(x, torch.Tensor) else torch.from_numpy(x[:0]).dtype
+            dtype = (
+                x.dtype
+                if isinstance(x, torch.Tensor)
+                else torch.from_numpy(np.empty(0, x.dtype)).dtype
+            )
             return dtype if dtype in (torch.float32, torch.float64) else torch.float32
         return torch.float32
 
@@ -554,7 +575,7 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
             "patch_size": check_int(self.patch_size, "patch_size", minimum=1, odd=True),
             "depth": check_int(self.depth, "depth", minimum=1),
             "padding": check_int(self.padding, "padding", minimum=0),
-            "n_iter": check_int(self.n_iter, "n_iter", minimum=0),
+            "n_iter": check_int(self.n_iter, "n_iter", minimum=0, maximum=_MAX_COUNT),
             "validation_fraction": check_real(
                 self.validation_fraction,
                 "validation_fraction",
@@ -578,6 +599,7 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         if p["validation_fraction"] == 1:
             raise ValueError("validation_fraction must lie in (0, 1), got 1")
         check_dtype(self.dtype)
+        check_bool(self.progress, "progress")
         return p
 
     def _make_kernel(self, device: torch.device, p: dict[str, Any]):
@@ -586,7 +608,9 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         with the Laplace kernel, raises ``ValueError``), or the given object, with a warning
         for each of ``patch_size``, ``depth`` and ``bandwidth`` that differs from its own."""
         if not isinstance(self.kernel, str):
-            kernel = get_kernel(self.kernel)
+            # a copy: the fitted machine must not change when the caller mutates the
+            # parameter's object later (or the failed fit of another estimator sharing it)
+            kernel = copy.deepcopy(get_kernel(self.kernel))
             for name in ("patch_size", "depth", "bandwidth"):
                 ours, theirs = p[name], getattr(kernel, name, 1 if name == "depth" else None)
                 if ours is not None and ours != theirs:
@@ -620,13 +644,18 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         # the end, so a rejected or failed fit leaves a fitted estimator as it was.
         p = self._check_params()
         rows_shape = self._rows_shape(reset=True)
+        names = _feature_names(X)
         X, _ = self._as_images(X, reset=True)
         device = default_device(self.device)
         dtype = self._dtype_for(X)
         X = check_images(X, "X", dtype=dtype, device=device).detach()  # values, not a graph
         image_shape = tuple(X.shape[1:])
+        n, c, H, W = X.shape
+        pad = 2 * p["padding"]
+        _check_allocation(
+            n * c * (H + pad) * (W + pad), X.element_size(), "padding", "the padded images"
+        )
         X = self._pad(X, p["padding"])
-        n = X.shape[0]
         classes, codes, _ = _check_labels(y, n, type(self).__name__)
         n_classes = len(classes)
 
@@ -679,6 +708,7 @@ class ConvRFM(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         self.n_features_in_ = int(np.prod(image_shape))
         self._padding_ = p["padding"]
         self._rows_shape_ = None if rows_shape is None else image_shape
+        self._set_feature_names(names)
         return self
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -796,12 +826,12 @@ class RFM(ConvRFM):
         self.max_memory = max_memory
         self.progress = progress
 
-    def _as_images(self, X, *, reset: bool):
+    def _images_of(self, X, *, reset: bool):
         """``X`` ``(n, ...)`` flattened to rows ``(n, D)``, read as ``(n, D, 1, 1)`` images."""
         _reject_sparse(X)
-        x = X if isinstance(X, torch.Tensor) else np.asarray(X)
+        x = X if isinstance(X, torch.Tensor) else _asarray(X)
         if isinstance(x, np.ndarray) and x.dtype.kind in "USV":  # complex, object: sklearn's
             raise ArgumentTypeError(f"X must hold numbers, got an array of dtype {x.dtype}")
-        if x.ndim > 2:
-            x = x.reshape(x.shape[0], -1)
-        return super()._as_images(x, reset=reset)
+        if x.ndim > 2:  # the row width from the shape (-1 cannot be inferred for 0 rows)
+            x = x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
+        return super()._images_of(x, reset=reset)

@@ -316,7 +316,9 @@ def as_tensor(
     if isinstance(x, np.ndarray):
         if x.dtype.kind not in "biufc":
             raise ArgumentTypeError(f"{name} must hold numbers, got an array of dtype {x.dtype}")
-        x = torch.from_numpy(x)
+        # a read-only array (a pandas frame's values, a broadcast view) is copied: torch
+        # warns, and a tensor over it would make any later write undefined behaviour
+        x = torch.from_numpy(x if x.flags.writeable else x.copy())
     elif not isinstance(x, torch.Tensor):
         try:  # straight to the requested dtype: Python floats are doubles, not float32
             x = torch.as_tensor(

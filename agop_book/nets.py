@@ -31,9 +31,11 @@ from tqdm.auto import tqdm
 from agop._typing import ArrayLike, Device, IntPair, RandomState, Tensor
 from agop.data import train_val_split
 from agop.estimator import (
+    _MAX_COUNT,
     ImageInputMixin,
     OutputClassifierMixin,
     _check_labels,
+    _feature_names,
     check_fitted,
     random_seeds,
 )
@@ -43,6 +45,7 @@ from agop.runtime import default_device
 from agop.validation import (
     ArgumentTypeError,
     as_tensor,
+    check_bool,
     check_choice,
     check_dtype,
     check_finite,
@@ -341,7 +344,8 @@ def train(
     if has_val:
         X_val = check_images(X_val, "X_val", dtype=dtype)
         val_labels, _ = _targets(Y_val, X_val.shape[0], n_classes, "Y_val")
-    epochs = check_int(epochs, "epochs", minimum=0)
+    epochs = check_int(epochs, "epochs", minimum=0, maximum=_MAX_COUNT)
+    progress = check_bool(progress, "progress")
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     seed = check_seed(seed)
     bad = [c for c in checkpoints if not 0 <= c <= epochs]
@@ -396,6 +400,13 @@ def train(
             total += float(value.detach()) * len(idx)
         if not torch.isfinite(torch.tensor(total)):
             raise FloatingPointError(f"training diverged at epoch {epoch} (loss {total}); lower lr")
+        if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+            # the loss is taken before each step: the last step of an epoch can overflow the
+            # weights (lr=1e308) with every loss finite, and NaN weights must not be kept
+            raise FloatingPointError(
+                f"training diverged at epoch {epoch}: the weights overflowed to NaN or inf "
+                f"after the optimizer's step (lr={lr:g}); lower lr"
+            )
         history["epoch"].append(epoch)
         history["loss"].append(total / n)
         evaluate()
@@ -574,7 +585,7 @@ class CNNBaseline(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         for name, least in (("depth", 1), ("width", 1), ("epochs", 0), ("batch_size", 1)):
-            check_int(getattr(self, name), name, minimum=least)
+            check_int(getattr(self, name), name, minimum=least, maximum=_MAX_COUNT)
         check_int(self.patch_size, "patch_size", minimum=1, odd=True)
         check_real(self.lr, "lr", minimum=0, strict_minimum=True)
         fraction = check_real(
@@ -583,6 +594,7 @@ class CNNBaseline(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         if fraction >= 1:
             raise ValueError(f"validation_fraction must lie in (0, 1), got {fraction:g}")
         check_dtype(self.dtype)
+        check_bool(self.progress, "progress")
         self._check_image_shape()
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> CNNBaseline:
@@ -594,8 +606,14 @@ class CNNBaseline(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         self._check_params()
         rows_shape = self._rows_shape(reset=True)
         device = default_device(self.device)
+        names = _feature_names(X)
         X, _ = self._as_images(X, reset=True)
-        X = check_images(X, "X", dtype=check_dtype(self.dtype), device=device)
+        # dtype None: that of X when it is float32 or float64, else float32 (as ConvRFM's):
+        # Adam in half precision diverges or underflows
+        dtype = check_dtype(self.dtype)
+        X = check_images(X, "X", dtype=dtype, device=device)
+        if dtype is None and X.dtype not in (torch.float32, torch.float64):
+            X = X.to(torch.float32)
         n, c, H, W = X.shape
         k = int(self.patch_size)
         need = int(self.depth) * (k - 1) + 1
@@ -604,6 +622,15 @@ class CNNBaseline(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
                 f"X has spatial size {(H, W)}; depth={self.depth} VALID layers of "
                 f"patch_size={k} need at least {need} x {need}"
             )
+        depth, width = int(self.depth), int(self.width)
+        # the network's weights, and a torch module per layer (kilobytes each, however small):
+        # an absurd depth with 1 x 1 patches gets this error, not hours of building modules
+        _check_allocation(
+            (c + (depth - 1) * width) * width * k * k + depth * 2**10,
+            X.element_size(),
+            "depth, width",
+            "the network's layers",
+        )
         classes, codes, _ = _check_labels(y, n, type(self).__name__)
         train_idx, val_idx = validation_split(
             codes, float(self.validation_fraction), self.random_state
@@ -657,6 +684,7 @@ class CNNBaseline(ImageInputMixin, OutputClassifierMixin, BaseEstimator):
         self.image_shape_ = (c, H, W)
         self.n_features_in_ = c * H * W
         self._rows_shape_ = None if rows_shape is None else (c, H, W)
+        self._set_feature_names(names)
         return self
 
     def __sklearn_is_fitted__(self) -> bool:

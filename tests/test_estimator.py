@@ -199,3 +199,44 @@ def test_random_seeds_are_numpys_draws_and_keep_int_keeps_only_the_first():
     assert random_seeds(11, 4, keep_int=True) == [11, *draws[:3]]
     assert len(set(random_seeds(11, 4, keep_int=True))) == 4
     assert random_seeds(np.random.RandomState(11), 4, keep_int=True) == draws
+
+
+# ---- column names of data frames -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+def test_dataframe_column_names_follow_scikit_learn(estimator):
+    """scikit-learn's own check (not among check_estimator's in this version): a fit on a
+    data frame keeps its column names in ``feature_names_in_``, and every method rejects a
+    frame with other names, in another order or missing some, with scikit-learn's message."""
+    pytest.importorskip("pandas")
+    from sklearn.utils.estimator_checks import check_dataframe_column_names_consistency
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        check_dataframe_column_names_consistency(type(estimator).__name__, estimator)
+
+
+def test_feature_names_are_fitted_state():
+    """``feature_names_in_`` is set by a successful fit only: a rejected refit keeps it, a refit
+    on an array removes it; arrays after a frame (and frames after an array) warn; a mix of
+    string and other column names is a TypeError naming X."""
+    pd = pytest.importorskip("pandas")
+    X, y = _digits(30)
+    rows = X.reshape(30, 64)
+    frame = pd.DataFrame(rows, columns=[f"p{i}" for i in range(64)])
+    rfm = RFM(n_iter=1, random_state=0, device="cpu", progress=False).fit(frame, y)
+    np.testing.assert_array_equal(rfm.feature_names_in_, frame.columns)
+    assert rfm.feature_names_in_.dtype == object
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        rfm.predict(rows)
+    with pytest.raises(ValueError, match="power"):
+        rfm.set_params(power=-1.0).fit(rows, y)
+    assert list(rfm.feature_names_in_) == list(frame.columns)
+    rfm.set_params(power=1.0).fit(rows, y)
+    assert not hasattr(rfm, "feature_names_in_")
+    with pytest.warns(UserWarning, match="X has feature names, but RFM was fitted without"):
+        rfm.predict(frame)
+    mixed = pd.DataFrame(rows, columns=["a", *range(63)])
+    with pytest.raises(TypeError, match="X: feature names are only supported if all"):
+        RFM(n_iter=1, device="cpu", progress=False).fit(mixed, y)
