@@ -1,6 +1,7 @@
 """agop_book.ch05_deep_convrfm: the comparison of methods of Figure 5 (rows per method and layer,
 the validation choice reported rather than the test-best, accuracies the estimators' own)."""
 
+import re
 import time
 
 import numpy as np
@@ -357,7 +358,7 @@ def test_compare_methods_bookkeeping_on_planted_results(monkeypatch, capsys):
     monkeypatch.setattr(ch05, "evaluate_methods", evaluate)
     offset = ch05.TEST_SEED_OFFSET
     result = ch05.compare_methods(task, [1.0, 2.0], [3, 4], n_train=5, n_test=6, depth=9)
-    assert "noise x seed" in capsys.readouterr().err  # a progress bar by default
+    assert re.search(r"(^|\r)noise x seed: ", capsys.readouterr().err)  # a bar by default
     jobs = [(1.0, 3), (1.0, 4), (2.0, 3), (2.0, 4)]
     assert drawn == [x for v, s in jobs for x in ((5, v, s, "train"), (6, v, s + offset, "test"))]
     assert evaluated == [(s, s + offset, s, {"depth": 9}) for _, s in jobs]
@@ -434,6 +435,9 @@ def test_panels_map_each_methods_first_layer():
     assert not torch.allclose(deep.layers_[0].M_, deep.layers_[1].M_[:9, :9])
     (panel,) = result.panels(n_images=2)  # the default methods: ConvRFM and the CNN
     assert sorted(panel["maps"]) == ["CNN map", "ConvRFM map"] and len(panel["images"]) == 2
+    del models[(1.0, "ConvRFM")]  # a method without a model is skipped, the next one drawn
+    (panel,) = result.panels()
+    assert sorted(panel["maps"]) == ["CNN map"] and len(panel["images"]) == 4
 
 
 def test_layer_curve_plots_each_layers_mean_and_sample_std():
@@ -441,18 +445,18 @@ def test_layer_curve_plots_each_layers_mean_and_sample_std():
 
     rows = [
         {"layers": n, "accuracy": a}
-        for n, a in ((2, 0.9), (0, 0.6), (1, 0.7), (0, 0.5), (1, 0.8), (0, 0.7), (2, 0.9))
+        for n, a in ((2, 0.9), (0, 0.6), (1, 0.7), (0, 0.5), (1, 0.8), (0, 0.7), (2, 0.9), (3, 1.0))
     ]
     ax = ch05.plot_layer_curve(rows, label="bars", title="Figure 6B")
     line = ax.get_lines()[0]  # then the caps
-    assert line.get_xdata().tolist() == [0, 1, 2]
-    np.testing.assert_allclose(line.get_ydata(), [0.6, 0.75, 0.9])
+    assert line.get_xdata().tolist() == [0, 1, 2, 3]
+    np.testing.assert_allclose(line.get_ydata(), [0.6, 0.75, 0.9, 1.0])
     (bars,) = ax.collections  # the error bars: mean -+ one sample standard deviation
     spans = [seg[:, 1] for seg in bars.get_segments()]
-    sd = [np.std([0.6, 0.5, 0.7], ddof=1), np.std([0.7, 0.8], ddof=1), 0.0]
+    sd = [np.std([0.6, 0.5, 0.7], ddof=1), np.std([0.7, 0.8], ddof=1), 0.0, 0.0]  # one seed: 0
     np.testing.assert_allclose([hi - lo for lo, hi in spans], 2 * np.array(sd), atol=1e-12)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["bars"]
-    assert ax.get_title() == "Figure 6B" and list(ax.get_xticks()) == [0, 1, 2]
+    assert ax.get_title() == "Figure 6B" and list(ax.get_xticks()) == [0, 1, 2, 3]
     assert "CNTK" in ax.get_xlabel() and ax.get_ylabel() == "test accuracy"
     plt.close(ax.figure)
     fig, ax = plt.subplots()

@@ -298,7 +298,15 @@ def test_the_smallest_accepted_sizes():
         (
             ch05.star_in_noise,
             (5,),
-            dict(noise=0.3, intensity=1.5, radius=3, n_lines=4, channels=(0, 1), image_size=32),
+            dict(
+                noise=0.3,
+                intensity=1.5,
+                radius=3,
+                n_lines=4,
+                channels=(0, 1),
+                image_size=32,
+                seed=0,
+            ),
         ),
     ],
 )
@@ -378,3 +386,18 @@ def test_local_signal_task_passes_everything_to_its_generator(name, options, dir
         assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
     default_split = make(5, 0.7, 3)
     assert torch.equal(default_split[0], direct(5, 0.7, 3, "train")[0])
+
+
+def test_mnist_digits_are_read_without_download_unless_asked(monkeypatch):
+    """``source="mnist"`` reads MNIST's own split through ``read_split``, passing ``root`` and
+    ``download`` (False by default: nothing is fetched unless the caller asks)."""
+    calls = []
+
+    def read_split(name, train, root, download):
+        calls.append((name, train, root, download))
+        return np.zeros((3, 1, 28, 28), np.uint8), np.arange(3, dtype=np.int64)
+
+    monkeypatch.setattr(ch05, "read_split", read_split)
+    ch05.digits_in_noise(2, 1.0, source="mnist", root="here", device="cpu")
+    ch05.digits_in_noise(2, 1.0, source="mnist", split="test", download=True, device="cpu")
+    assert calls == [("mnist", True, "here", False), ("mnist", False, None, True)]
