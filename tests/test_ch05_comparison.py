@@ -222,17 +222,21 @@ def _tiny(seed=0, n=24, size=6):
 
 def test_every_option_reaches_its_estimator(monkeypatch):
     from agop.deep_rfm import DeepConvRFM
+    from agop.rfm import ConvRFM
     from agop_book.nets import CNNBaseline
 
-    fitted = _record_fits(monkeypatch, DeepConvRFM, CNNBaseline)
-    (X, y), (Xt, yt) = _tiny(), _tiny(1, 10)
-    options = dict(seed=5, depth=2, patch_size=3, device="cpu")
+    fitted = _record_fits(monkeypatch, DeepConvRFM, CNNBaseline, ConvRFM)
+    (X, y), (Xt, yt) = _tiny(size=10), _tiny(1, 10, size=10)
+    options = dict(seed=5, depth=2, patch_size=5, device="cpu")  # 5: not a default
+    start = time.perf_counter()
     out = ch05.evaluate_methods(
         X, y, Xt, yt, **options, width=3, n_iter=2, n_layers=2, nonlinearity="tanh",
         cnn_epochs=2, cnn_lr=0.02, cnn_batch_size=8, agop_samples=7, ridges=[1e-3, 1e-1],
     )  # fmt: skip
-    common = dict(patch_size=3, random_state=5, device="cpu", progress=False)
+    wall = time.perf_counter() - start
+    common = dict(patch_size=5, random_state=5, device="cpu", progress=False)
     (deep_name, deep), (cnn_name, cnn) = fitted[0], fitted[-1]
+    fitted = [f for f in fitted if f[0] != "ConvRFM" or f[1]["n_iter"] == 0]
     assert (deep_name, cnn_name) == ("DeepConvRFM", "CNNBaseline")
     want = dict(depth=2, n_layers=2, width=3, n_iter=2, nonlinearity="tanh", agop_samples=7)
     assert {k: deep[k] for k in [*want, *common, "ridges"]} == {
@@ -241,10 +245,16 @@ def test_every_option_reaches_its_estimator(monkeypatch):
     want = dict(depth=2, width=3, epochs=2, lr=0.02, batch_size=8)
     assert {k: cnn[k] for k in [*want, *common]} == {**want, **common}
     assert out["n_layers"] == 2 and sorted(out["layers"]) == [0, 1, 2]
+    model = out["models"]["CNN"]
+    assert isinstance(model, CNNBaseline) and out["accuracy"]["CNN"] == model.score(Xt, yt)
+    assert all(0 <= out["seconds"][m] <= wall for m in ch05.METHODS)
+    # with ConvRFM asked for, the CNTK is its iterate 0: no separate n_iter = 0 fit
+    assert [p["n_iter"] for name, p in fitted if name == "ConvRFM"] == []
     # the defaults: width 64, one iteration, ReLU, and the CNN's 25 epochs of Adam at 1e-3
-    fitted.clear()
+    del fitted[:]
+    everything = _record_fits(monkeypatch, DeepConvRFM, CNNBaseline)
     ch05.evaluate_methods(X, y, Xt, yt, **options, methods=("Deep ConvRFM", "CNN"))
-    deep, cnn = fitted[0][1], fitted[-1][1]
+    deep, cnn = everything[0][1], everything[-1][1]
     assert (deep["width"], deep["n_iter"], deep["nonlinearity"]) == (64, 1, "relu")
     assert (deep["agop_samples"], deep["n_layers"]) == (None, 2)  # n_layers: the depth
     assert DeepConvRFM().get_params()["ridges"] == deep["ridges"]  # the estimator's own grid
@@ -256,10 +266,12 @@ def test_the_cntk_alone_is_convrfm_at_iterate_0(monkeypatch):
 
     fitted = _record_fits(monkeypatch, ConvRFM)
     (X, y), (Xt, yt) = _tiny(), _tiny(1, 10)
+    start = time.perf_counter()
     out = ch05.evaluate_methods(
         X, y, Xt, yt, seed=5, depth=2, patch_size=3, device="cpu", methods=("CNTK",),
         agop_samples=7, ridges=[1e-2],
     )  # fmt: skip
+    assert 0 <= out["seconds"]["CNTK"] <= time.perf_counter() - start
     ((name, params),) = fitted
     assert name == "ConvRFM" and params["kernel"] == "cntk" and params["n_iter"] == 0
     assert {k: params[k] for k in ("depth", "patch_size", "random_state", "progress")} == dict(
@@ -269,6 +281,14 @@ def test_the_cntk_alone_is_convrfm_at_iterate_0(monkeypatch):
     model = out["models"]["CNTK"]
     assert isinstance(model, ConvRFM) and out["accuracy"]["CNTK"] == model.score(Xt, yt)
     assert out["layers"] == {0: out["accuracy"]["CNTK"]} and "n_layers" not in out
+    # with ConvRFM or Deep ConvRFM asked for, the CNTK is their iterate 0: no n_iter = 0 fit
+    for methods in (("CNTK", "ConvRFM"), ("CNTK", "Deep ConvRFM")):
+        fitted.clear()
+        out = ch05.evaluate_methods(
+            X, y, Xt, yt, seed=5, depth=1, patch_size=3, device="cpu", methods=methods
+        )
+        assert [p["n_iter"] for _, p in fitted] == [1]  # the one layer of the one fit
+        assert out["models"]["CNTK"] is None
 
 
 class _StubDeep:
