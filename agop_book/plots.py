@@ -175,7 +175,7 @@ def placeholder_figure(message: str, figsize: tuple[float, float] = (6.4, 1.6)) 
         (['drawn in the paper profile'], False)
         >>> plt.close(fig)
     """
-    message = _check_text(message, "message", allow_none=False)
+    text = _check_text(message, "message", allow_none=False) or ""
     figsize = _check_figsize(figsize)
     # one blank axes holds the text: IPython draws no image of a figure without axes
     fig, ax = plt.subplots(figsize=figsize)
@@ -183,7 +183,7 @@ def placeholder_figure(message: str, figsize: tuple[float, float] = (6.4, 1.6)) 
     ax.text(
         0.5,
         0.5,
-        message,
+        text,
         ha="center",
         va="center",
         wrap=True,
