@@ -30,7 +30,14 @@ import torch
 from torch import nn
 
 from agop._typing import Tensor
-from agop.features import cnfm, cnfm_similarity, conv_layers, null_baselines, patch_agop
+from agop.features import (
+    FactoredAGOP,
+    cnfm,
+    cnfm_similarity,
+    conv_layers,
+    null_baselines,
+    patch_agop,
+)
 from agop.linalg import correlation, psd_power
 from agop.validation import ArgumentTypeError, as_tensor, check_images, check_int, check_square
 from agop_book.pretrained import load_model
@@ -318,8 +325,6 @@ def _check_agops(model: Any, agops: Any, name: str = "agops") -> dict[str, nn.Co
     """Check ``agops`` (``{layer name: (q, q) AGOP}``) against ``model``'s Conv2d layers, naming
     ``name`` in every error; return those layers. A :class:`agop.features.FactoredAGOP` passes
     as it is (it is checked where it was made)."""
-    from agop.features import FactoredAGOP
-
     if not isinstance(agops, Mapping):
         raise ArgumentTypeError(
             f"{name} must be a dict {{layer name: AGOP (q, q)}}, got {type(agops).__name__}"

@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from agop.validation import ArgumentTypeError, check_dtype, check_int, check_reals
+from agop_book.data.readers import DataFileError, _check_allocation
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -32,10 +33,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".we
 def _as_uint8_rgb(image: Any, name: str = "image") -> torch.Tensor:
     """One image (path, PIL image, or array ``(H, W)``, ``(H, W, 3|4)``) as a ``(3, H, W)`` float
     in [0, 1]; errors name it ``name`` (and a file by its path)."""
-    from PIL import UnidentifiedImageError
-
-    from agop_book.data.readers import DataFileError
-
     if isinstance(image, (str, Path)):
         try:
             with Image.open(image) as im:
@@ -136,8 +133,6 @@ def preprocess(
         ((1, 3, 32, 32), [-2.1179, -2.0357, -1.8044])
     """
     from torchvision.transforms.v2 import functional as TF
-
-    from agop_book.data.offline import _check_allocation
 
     size = check_int(size, "size", minimum=1)
     resize = round(size * 256 / 224) if resize is None else check_int(resize, "resize", minimum=1)
