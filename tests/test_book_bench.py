@@ -314,3 +314,27 @@ def test_internals_entry_reports_each_quantity_against_its_bound():
         assert row["notes"].endswith(": met" if row["details"]["met"] else ": NOT MET")
     chunks = rows[0]["details"]
     assert chunks["measured"][0] == 1 and sum(chunks["measured"][1:]) == 7  # every image, once
+
+
+# Hostile inputs
+
+
+@pytest.mark.parametrize(
+    "content, error, match",
+    [
+        (None, TypeError, "^path must be a file path"),
+        ("{not json", ValueError, r"r\.json is not a benchmark file: not JSON"),
+        (b"\xff\xfe\x00", ValueError, r"r\.json is not a benchmark file"),
+        ("[1, 2]", ValueError, r"r\.json is not a benchmark file \(no 'machine' dict"),
+        ('{"machine": 3, "results": []}', ValueError, r"r\.json is not a benchmark file"),
+        ('{"machine": {}, "results": 3}', ValueError, r"r\.json is not a benchmark file"),
+    ],
+)
+def test_hostile_inputs_are_refused_by_name(tmp_path, content, error, match):
+    path = tmp_path / "r.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    with pytest.raises(error, match=match):
+        load_results(None if content is None else path)
