@@ -30,9 +30,16 @@ import torch
 from torch import nn
 
 from agop._typing import Tensor
-from agop.features import cnfm, cnfm_similarity, conv_layers, null_baselines, patch_agop
+from agop.features import (
+    FactoredAGOP,
+    cnfm,
+    cnfm_similarity,
+    conv_layers,
+    null_baselines,
+    patch_agop,
+)
 from agop.linalg import correlation, psd_power
-from agop.validation import check_images, check_int
+from agop.validation import ArgumentTypeError, as_tensor, check_images, check_int, check_square
 from agop_book.pretrained import load_model
 
 if TYPE_CHECKING:
@@ -314,6 +321,31 @@ class AnsatzTable:
         p.text(self.format_table())
 
 
+def _check_agops(model: Any, agops: Any, name: str = "agops") -> dict[str, nn.Conv2d]:
+    """Check ``agops`` (``{layer name: (q, q) AGOP}``) against ``model``'s Conv2d layers, naming
+    ``name`` in every error; return those layers. A :class:`agop.features.FactoredAGOP` passes
+    as it is (it is checked where it was made)."""
+    if not isinstance(agops, Mapping):
+        raise ArgumentTypeError(
+            f"{name} must be a dict {{layer name: AGOP (q, q)}}, got {type(agops).__name__}"
+        )
+    if not agops:
+        raise ValueError(f"{name} must hold the AGOP of at least one layer, got an empty dict")
+    every = conv_layers(model)
+    for layer in agops:
+        if layer not in every:
+            raise ValueError(
+                f"{name}: unknown layer name {layer!r}; the model's Conv2d layers are {list(every)}"
+            )
+    convs = {layer: every[layer] for layer in agops}
+    for layer, A in agops.items():
+        if isinstance(A, FactoredAGOP):
+            continue
+        q = convs[layer].weight[0].numel()
+        check_square(as_tensor(A, f"{name}[{layer!r}]"), f"{name}[{layer!r}]", q)
+    return convs
+
+
 def _agops(
     model, X, names, sketch, outputs, chunk_size, device, progress, seed, factored: bool = False
 ):
@@ -561,8 +593,15 @@ def ansatz_table(
         raise ValueError(
             f"powers must hold 1.0 and/or 0.5 (the AGOP and its square root), got {powers!r}"
         )
-    convs = conv_layers(model, list(agops))
+    convs = _check_agops(model, agops)
     init_convs = conv_layers(init_model, list(agops)) if init_model is not None else None
+    if init_agops is not None:
+        if init_model is None:
+            raise ValueError("init_agops needs init_model, the network they were measured on")
+        _check_agops(init_model, init_agops, "init_agops")
+        missing = [layer for layer in agops if layer not in init_agops]
+        if missing:
+            raise ValueError(f"init_agops must hold every layer of agops; it lacks {missing}")
     if G is not None and set(G) != set(agops):
         raise ValueError(
             f"G must hold the inner matrix of every layer in agops ({list(agops)}), got {list(G)}"

@@ -33,6 +33,7 @@ shows."""
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -83,8 +84,8 @@ class Activation(nn.Module):
 
     def __init__(self, name: str = "tanh", relu_grad_at_zero: float = 0.0) -> None:
         super().__init__()
-        self.name = name = check_choice(name, "activation", ACTIVATIONS)
-        self.relu_grad_at_zero = float(relu_grad_at_zero)
+        self.name = name = check_choice(name, "name", ACTIVATIONS)
+        self.relu_grad_at_zero = check_real(relu_grad_at_zero, "relu_grad_at_zero")
 
     @property
     def grad_at_zero(self) -> float:
@@ -167,6 +168,8 @@ class TheoremNet(nn.Module):
             raise ValueError(f"kernel_size={kernel_size} exceeds image_size={(H, Wd)}")
         if hidden and hidden_kernel_size % 2 == 0:
             raise ValueError(f"hidden_kernel_size must be odd, got {hidden_kernel_size}")
+        activation = check_choice(activation, "activation", ACTIVATIONS)
+        relu_grad_at_zero = check_real(relu_grad_at_zero, "relu_grad_at_zero")
         init_scale = check_real(init_scale, "init_scale", minimum=0)
         upper_noise = check_real(upper_noise, "upper_noise", minimum=0)
         upper_padding_mode = check_choice(
@@ -415,6 +418,8 @@ def train_gd(
         >>> float(first_layer(net).abs().max())
         0.0
     """
+    if not isinstance(model, TheoremNet):
+        raise TypeError(f"model must be a TheoremNet, got {type(model).__name__}")
     X = check_images(X, "X")
     y = _check_targets(y, X)
     steps = check_int(steps, "steps", minimum=0)
@@ -698,11 +703,40 @@ def relax(
         [(0.0, 1.0), (1.0, 0.24)]
     """
     relaxations = RELAXATIONS if relaxations is None else relaxations
-    jobs = [
-        (name, param, value, fixed)
-        for name, (param, values, fixed) in relaxations.items()
-        for value in values
-    ]
+    if not isinstance(relaxations, Mapping):
+        raise TypeError(
+            "relaxations must be a dict {name: (parameter, values, fixed keywords)}, got "
+            f"{type(relaxations).__name__}"
+        )
+    if not relaxations:
+        raise ValueError("relaxations must hold at least one setting, got an empty dict")
+    takes = _THEOREM_KEYWORDS
+    for key in base:
+        if key not in takes:
+            raise TypeError(f"{key}: not a keyword of check_theorem or TheoremNet")
+    jobs = []
+    for name, entry in relaxations.items():
+        where = f"relaxations[{name!r}]"
+        if not isinstance(entry, (tuple, list)) or len(entry) != 3:
+            raise TypeError(
+                f"{where} must be a triple (parameter, values, fixed keywords), got {entry!r}"
+            )
+        param, values, fixed = entry
+        if not isinstance(param, str) or param not in takes:
+            raise ValueError(f"{where}: {param!r} is not a keyword of check_theorem or TheoremNet")
+        if not isinstance(fixed, Mapping):
+            raise TypeError(f"{where}: the fixed keywords must be a dict, got {fixed!r}")
+        for key in fixed:
+            if key not in takes:
+                raise ValueError(
+                    f"{where}: {key!r} is not a keyword of check_theorem or TheoremNet"
+                )
+        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            raise TypeError(f"{where}: the values must be a sequence, got {values!r}")
+        values = list(values)
+        if not values:
+            raise ValueError(f"{where}: the values are empty")
+        jobs += [(name, param, value, fixed) for value in values]
     rows = []
     for name, param, value, fixed in tqdm(jobs, disable=not progress, desc="relax"):
         kw = {"eta": eta, "on_data": on_data, **base, **fixed, param: value}
@@ -721,6 +755,16 @@ def relax(
             row["residual" + suffix] = None if prop is None else prop["residual"]
         rows.append(row)
     return rows
+
+
+#: the keywords check_theorem takes (its own and TheoremNet's), for relax to check at once
+_THEOREM_KEYWORDS = frozenset(
+    (set(inspect.signature(check_theorem).parameters) - {"X", "y", "net"})
+    | (
+        set(inspect.signature(TheoremNet.__init__).parameters)
+        - {"self", "in_channels", "image_size"}
+    )
+)
 
 
 def plot_theorem_pair(

@@ -26,8 +26,8 @@ from torch import nn
 from agop._typing import Tensor
 from agop.features import FactoredAGOP, cnfm, conv_layers, feature_map, patch_agop
 from agop.linalg import correlation
-from agop.validation import check_images
-from agop_book.ch01_ansatz import _agops
+from agop.validation import ArgumentTypeError, check_images, check_int
+from agop_book.ch01_ansatz import _agops, _check_agops
 from agop_book.data import preprocess
 from agop_book.plots import _image_for_display
 from agop_book.views import factored_feature_map, layer_inputs
@@ -78,6 +78,13 @@ def sketch_accuracy(
         >>> [(row.layer, row.k, round(row.relative_error, 2)) for row in rows]
         [('convs.0', 1, 0.52), ('convs.1', 1, 0.52), ('convs.0', 64, 0.06), ('convs.1', 64, 0.07)]
     """
+    if isinstance(ks, (str, bytes)) or not isinstance(ks, Iterable):
+        raise ArgumentTypeError(f"ks must be a sequence of probe counts, got {ks!r}")
+    ks = list(ks)
+    if not ks:
+        raise ValueError("ks must hold at least one probe count, got an empty sequence")
+    for i, k in enumerate(ks):
+        check_int(k, f"ks[{i}]", minimum=1)
     convs = conv_layers(model, layers)
     names = list(convs)
     param = next(model.parameters())
@@ -85,8 +92,6 @@ def sketch_accuracy(
     (exact, _), _ = _agops(model, X, names, None, outputs, chunk_size, device, False, seed)
     out = []
     for k in ks:
-        if not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"ks must hold positive integers, got {k!r}")
         (sk, _), _ = _agops(
             model, X, names, int(k), outputs, chunk_size, device, False, seed + int(k)
         )
@@ -136,7 +141,11 @@ def feature_maps(
         >>> torch.allclose(maps["convs.0"][1], dense)
         True
     """
+    _check_agops(model, agops)
     names = list(agops) if layers is None else list(layers)
+    missing = [n for n in names if n not in agops]
+    if missing:
+        raise ValueError(f"layers: {missing} have no AGOP in agops (it holds {list(agops)})")
     convs = conv_layers(model, names)
     param = next(model.parameters())
     x = torch.as_tensor(x)
@@ -400,15 +409,35 @@ def uploaded_files(value: Any) -> list[tuple[str, bytes]]:
         >>> uploaded_files(({"name": "a.png", "content": memoryview(b"1")},))  # ipywidgets 8
         [('a.png', b'1')]
     """
-    if not value:
+    if value is None or (isinstance(value, (dict, tuple, list)) and not value):
         return []
     if isinstance(value, dict):
-        return [(name, bytes(item["content"])) for name, item in value.items()]
+        items = list(value.items())
+    elif isinstance(value, (tuple, list)):
+        items = list(enumerate(value))
+    else:
+        raise ArgumentTypeError(
+            "value must be a FileUpload's value (a dict for ipywidgets 7, a tuple for 8), "
+            f"got {type(value).__name__}"
+        )
 
-    def field(item, key):
-        return item[key] if isinstance(item, dict) else getattr(item, key)
+    def field(item, key, where):
+        try:
+            return item[key] if isinstance(item, dict) else getattr(item, key)
+        except (KeyError, AttributeError):
+            raise ValueError(f"{where} must have a {key!r} field, as FileUpload gives") from None
 
-    return [(field(item, "name"), bytes(field(item, "content"))) for item in value]
+    out = []
+    for key, item in items:
+        where = f"value[{key!r}]"
+        name = key if isinstance(value, dict) else field(item, "name", where)
+        content = field(item, "content", where)
+        if not isinstance(content, (bytes, bytearray, memoryview)):
+            raise ArgumentTypeError(
+                f"{where}: its content must be bytes, got {type(content).__name__}"
+            )
+        out.append((str(name), bytes(content)))
+    return out
 
 
 def pretrained_explorer(

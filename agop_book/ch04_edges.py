@@ -46,7 +46,9 @@ from sklearn.base import clone
 from agop._typing import ArrayLike, Tensor
 from agop.features import feature_map, haar_rotations
 from agop.validation import (
+    ArgumentTypeError,
     as_tensor,
+    check_finite,
     check_images,
     check_int,
     check_int_pair,
@@ -54,6 +56,7 @@ from agop.validation import (
     check_reals,
     check_seed,
 )
+from agop_book.data.offline import _check_allocation
 from agop_book.plots import _image_for_display
 from agop_book.views import top_filters
 
@@ -101,26 +104,35 @@ def oriented_filter_bank(
     if k < 3:
         raise ValueError(f"kernel_size must be at least 3 for oriented filters, got {k}")
     n_orientations = check_int(n_orientations, "n_orientations", minimum=2)
-    lams = np.geomspace(2.5, k, 3) if wavelengths is None else np.asarray(wavelengths, float)
-    if lams.ndim != 1 or lams.size == 0 or (lams <= 0).any():
-        raise ValueError(f"wavelengths must be positive numbers, got {wavelengths!r}")
+    if wavelengths is None:
+        lams = np.geomspace(2.5, k, 3)
+    else:
+        lams = np.asarray(check_reals(wavelengths, "wavelengths", minimum=0), float)
+        if (lams <= 0).any():
+            raise ValueError(f"wavelengths must be positive numbers, got {wavelengths!r}")
     phases = check_reals(phases, "phases")
+    _check_allocation(
+        n_orientations * len(lams) * len(phases) * k * k,
+        8,
+        "kernel_size, n_orientations, wavelengths, phases",
+        "the filter bank",
+    )
     grid = torch.arange(k, dtype=torch.float64) - (k - 1) / 2
     v, u = torch.meshgrid(grid, grid, indexing="ij")  # v: row (down), u: column (right)
-    bank, thetas = [], []
-    for theta in np.arange(n_orientations) * math.pi / n_orientations:
-        along = u * math.cos(theta) + v * math.sin(theta)
-        for lam in lams:
-            s = min(0.5 * lam, k / 2)
-            envelope = torch.exp(-(u**2 + v**2) / (2 * s**2))
-            for phi in phases:
-                f = envelope * torch.cos(2 * math.pi * along / lam + phi)
-                f = f - f.mean()
-                norm = f.norm()
-                if norm > 1e-8:
-                    bank.append(f / norm)
-                    thetas.append(theta)
-    return torch.stack(bank), torch.tensor(thetas, dtype=torch.float64)
+    # every (theta, lambda, phi) at once, in the order theta, then lambda, then phi
+    thetas = torch.from_numpy(np.arange(n_orientations) * math.pi / n_orientations)
+    lam = torch.from_numpy(lams).view(1, -1, 1, 1, 1)
+    phi = torch.tensor(phases, dtype=torch.float64).view(1, 1, -1, 1, 1)
+    along = u * thetas.cos().view(-1, 1, 1) + v * thetas.sin().view(-1, 1, 1)  # (t, k, k)
+    s = (0.5 * lam).clamp_max(k / 2)
+    envelope = torch.exp(-(u**2 + v**2) / (2 * s**2))  # (1, l, 1, k, k)
+    f = envelope * torch.cos(2 * math.pi * along[:, None, None] / lam + phi)  # (t, l, p, k, k)
+    f = f.reshape(-1, k, k)
+    f = f - f.mean((1, 2), keepdim=True)
+    norm = f.flatten(1).norm(dim=1)
+    keep = norm > 1e-8
+    theta = thetas.repeat_interleave(len(lams) * len(phases))
+    return (f / norm[:, None, None])[keep], theta[keep]
 
 
 def _as_filters(filters) -> torch.Tensor:
@@ -129,10 +141,35 @@ def _as_filters(filters) -> torch.Tensor:
         f = f[:, None]
     if f.ndim != 4 or f.shape[-1] != f.shape[-2]:
         raise ValueError(f"filters must be (m, c, k, k) or (m, k, k), got {tuple(f.shape)}")
+    if f.numel() == 0:
+        raise ValueError(f"filters is empty: shape {tuple(f.shape)}")
+    check_finite(f, "filters")
     norms = f.flatten(1).norm(dim=1)
     if bool((norms == 0).any()):
         raise ValueError("filters holds an all-zero filter")
     return f / norms[:, None, None, None]
+
+
+def _check_bank(bank: Any, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``bank`` as ``(filters (n, k * k), theta (n,))``, finite, for filters of side ``k``."""
+    if not isinstance(bank, (tuple, list)) or len(bank) != 2:
+        raise ArgumentTypeError(
+            "bank must be a pair (filters, theta), as oriented_filter_bank returns, "
+            f"got {type(bank).__name__}"
+        )
+    B = check_finite(as_tensor(bank[0], "bank[0]", dtype=torch.float64).detach().cpu(), "bank[0]")
+    theta = as_tensor(bank[1], "bank[1]", dtype=torch.float64).detach().cpu()
+    check_finite(theta, "bank[1]")
+    if theta.ndim != 1 or theta.numel() == 0:
+        raise ValueError(
+            f"bank[1] must be the filters' orientations, shape (n,), got {tuple(theta.shape)}"
+        )
+    if B.ndim < 2 or B.shape[0] != theta.numel() or B[0].numel() != k * k:
+        raise ValueError(
+            f"bank[0] must hold {theta.numel()} filters of {k} x {k} (shape ({theta.numel()}, "
+            f"{k}, {k})) to match bank[1] and the filters, got shape {tuple(B.shape)}"
+        )
+    return B.reshape(len(theta), k * k), theta
 
 
 def orientation_selectivity(
@@ -162,10 +199,16 @@ def orientation_selectivity(
     """
     f = _as_filters(filters)
     m, c, k, _ = f.shape
-    B, theta = oriented_filter_bank(k) if bank is None else bank
-    B = as_tensor(B, "bank", dtype=torch.float64).reshape(len(theta), -1)
-    if B.shape[1] != k * k:
-        raise ValueError(f"bank filters are {B.shape[1]} pixels, the filters {k} x {k}")
+    if bank is None:
+        if k < 3:
+            raise ValueError(
+                f"filters must be at least 3 x 3 for the default oriented bank, got {k} x {k} "
+                "(pass bank= for smaller ones)"
+            )
+        B, theta = oriented_filter_bank(k)
+        B = B.reshape(len(theta), k * k)
+    else:
+        B, theta = _check_bank(bank, k)
     response = (f.reshape(m, c, k * k) @ B.T).norm(dim=1)  # (m, n): |V b|
     angles = torch.unique(theta)
     if len(angles) % 2:
@@ -211,6 +254,7 @@ def eigen_edge_scores(
         (1.0, 0.0476)
     """
     k = _square_kernel(kernel_size)
+    channels = check_int(channels, "channels", minimum=1)
     M = check_psd(as_tensor(M, "M", dtype=torch.float64).detach().cpu(), "M", channels * k * k)
     out = orientation_selectivity(top_filters(M, n_filters, channels, k), bank)
     eig = torch.linalg.eigvalsh((M + M.T) / 2).flip(0)[:n_filters]
@@ -240,6 +284,9 @@ def random_filter_scores(
     k = _square_kernel(kernel_size)
     n_filters = check_int(n_filters, "n_filters", minimum=1)
     channels = check_int(channels, "channels", minimum=1)
+    _check_allocation(
+        n_filters * channels * k * k, 8, "n_filters, channels, kernel_size", "the filters"
+    )
     g = torch.Generator().manual_seed(check_seed(seed))
     f = torch.randn(n_filters, channels * k * k, generator=g, dtype=torch.float64)
     return orientation_selectivity(f.reshape(n_filters, channels, k, k), bank)
@@ -269,17 +316,30 @@ def sobel_correlation(
     """
     x = check_images(as_tensor(images, "images"), "images").detach().cpu().double()
     kh, kw = check_int_pair(kernel_size, "kernel_size")
+    inside = (slice(kh // 2, x.shape[2] - kh // 2), slice(kw // 2, x.shape[3] - kw // 2))
+    n_inside = max(0, x.shape[2] - 2 * (kh // 2)) * max(0, x.shape[3] - 2 * (kw // 2))
+    if n_inside < 2:
+        raise ValueError(
+            f"images must be larger than the {kh} x {kw} kernel: a correlation needs at least "
+            f"2 positions whose patch lies inside, got images of {x.shape[2]} x {x.shape[3]}"
+        )
     maps = feature_map(A, x, (kh, kw)).numpy()  # in float64: I - 11^T/q stays PSD
     gray = x.double().mean(1).numpy()
-    inside = (slice(kh // 2, x.shape[2] - kh // 2), slice(kw // 2, x.shape[3] - kw // 2))
     out = []
-    for fmap, img in zip(maps, gray, strict=True):
+    for i, (fmap, img) in enumerate(zip(maps, gray, strict=True)):
         edges = sobel(img)[inside]
         fmap = fmap[inside]
         # constant up to round-off (a ramp's Sobel magnitude is sqrt 2 everywhere, with a
         # standard deviation of 1e-16 from rounding): the correlation is undefined
-        if any(np.ptp(a) <= 1e-12 * np.abs(a).max() for a in (fmap, edges)):
-            raise ValueError("the correlation is undefined for a constant image or feature map")
+        for a, what in (
+            (edges, f"images[{i}]: its Sobel magnitude"),
+            (fmap, f"A: its map of images[{i}]"),
+        ):
+            if np.ptp(a) <= 1e-12 * np.abs(a).max():
+                raise ValueError(
+                    f"{what} is constant (a constant or linear image, say): the correlation "
+                    "is undefined"
+                )
         out.append(float(np.corrcoef(fmap.ravel(), edges.ravel())[0, 1]))
     return np.array(out)
 

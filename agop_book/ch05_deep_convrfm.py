@@ -21,6 +21,7 @@ Figure: :func:`plot_layer_curve`."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import os
 import time
@@ -37,9 +38,19 @@ from agop.deep_rfm import DeepConvRFM
 from agop.features import feature_map
 from agop.rfm import ConvRFM
 from agop.runtime import default_device
-from agop.validation import ArgumentTypeError, check_choice, check_int, check_real, check_seed
+from agop.validation import (
+    ArgumentTypeError,
+    as_tensor,
+    check_bool,
+    check_choice,
+    check_finite,
+    check_images,
+    check_int,
+    check_real,
+    check_seed,
+)
 from agop_book.data.datasets import read_split
-from agop_book.data.offline import _dtype, digits, mnist_subset
+from agop_book.data.offline import _check_allocation, _dtype, digits, mnist_subset
 from agop_book.nets import CNNBaseline
 
 if TYPE_CHECKING:
@@ -93,13 +104,14 @@ def bars_in_noise(
     width = check_int(width, "width", minimum=1)
     g = torch.Generator().manual_seed(check_seed(seed))
     dtype = _dtype(dtype)
+    device = default_device(device)
+    _check_allocation(n * height * width, 8 + dtype.itemsize, "n, height, width", "the images")
     y = _balanced_labels(n, g)
     X = torch.randn(n, 1, height, width, generator=g, dtype=torch.float64) * math.sqrt(
         sigma / width
     )
     rows = torch.randint(height, (n,), generator=g)
     X[torch.arange(n), 0, rows, :] = ((2 * y - 1).double() / math.sqrt(width))[:, None]
-    device = default_device(device)
     return X.to(device=device, dtype=dtype), y.to(device)
 
 
@@ -175,12 +187,20 @@ def digits_in_noise(
         (2, 1, 42, 42)
     """
     n, sigma = _check_n(n), _check_nonneg(sigma, "sigma")
+    source = check_choice(source, "source", SOURCES)
+    split = check_choice(split, "split", ("train", "test"))
+    download = check_bool(download, "download")
+    frame = DEFAULT_FRAME[source] if frame is None else check_int(frame, "frame", minimum=1)
+    seed = check_seed(seed)
+    dtype = _dtype(dtype)
+    device = default_device(device)
+    # the frames in float64, then in dtype, and three index tensors of a digit's size each
+    _check_allocation(n * frame * frame, 8 + dtype.itemsize + 24, "n, frame", "the images")
     pool_X, pool_y, scale = _digit_pool(source, split, root, download)
     s = pool_X.shape[-1]
-    frame = DEFAULT_FRAME[source] if frame is None else check_int(frame, "frame")
     if frame < s:
         raise ValueError(f"frame must be an integer >= the digit's size {s}, got {frame!r}")
-    g = torch.Generator().manual_seed(check_seed(seed))
+    g = torch.Generator().manual_seed(seed)
     N = pool_X.shape[0]
     idx = torch.randperm(N, generator=g)[:n] if n <= N else torch.randint(N, (n,), generator=g)
     X = torch.randn(n, 1, frame, frame, generator=g, dtype=torch.float64) * (0.5 * math.sqrt(sigma))
@@ -193,8 +213,7 @@ def digits_in_noise(
         (top[:, None] + ar)[:, :, None],
         (left[:, None] + ar)[:, None, :],
     ] = pool_X[idx, 0].double() / scale
-    device = default_device(device)
-    return X.to(device=device, dtype=_dtype(dtype)), pool_y[idx].to(device)
+    return X.to(device=device, dtype=dtype), pool_y[idx].to(device)
 
 
 def star_mask(radius: int = 3, n_lines: int = 4) -> torch.Tensor:
@@ -223,6 +242,13 @@ def star_mask(radius: int = 3, n_lines: int = 4) -> torch.Tensor:
     """
     radius = check_int(radius, "radius", minimum=1)
     n_lines = check_int(n_lines, "n_lines", minimum=1)
+    # the mask, and a handful of float64 (n_lines, 4 radius + 2) arrays of crossings and points
+    _check_allocation(
+        (2 * radius + 1) ** 2 + n_lines * (4 * radius + 2) * 64,
+        1,
+        "radius, n_lines",
+        "the star",
+    )
     angle = torch.arange(n_lines, dtype=torch.float64) * math.pi / n_lines
     # (row, column) direction of each segment, rows counted downwards from the centre
     u = torch.stack([-torch.sin(angle), torch.cos(angle)], 1)  # (n_lines, 2)
@@ -299,6 +325,11 @@ def star_in_noise(
             f"image_size must be an integer >= the star's width {side}, got {image_size!r}"
         )
     g = torch.Generator().manual_seed(check_seed(seed))
+    dtype = _dtype(dtype)
+    device = default_device(device)
+    _check_allocation(
+        n * 3 * image_size * image_size, 8 + dtype.itemsize, "n, image_size", "the images"
+    )
     y = _balanced_labels(n, g)
     X = torch.randn(n, 3, image_size, image_size, generator=g, dtype=torch.float64) * noise
     top = torch.randint(image_size - side + 1, (n,), generator=g)
@@ -312,8 +343,7 @@ def star_in_noise(
         (top[stars, None] + dr)[:, None, :],
         (left[stars, None] + dc)[:, None, :],
     ] = intensity
-    device = default_device(device)
-    return X.to(device=device, dtype=_dtype(dtype)), y.to(device)
+    return X.to(device=device, dtype=dtype), y.to(device)
 
 
 METHODS = ("CNTK", "ConvRFM", "Deep ConvRFM", "CNN")
@@ -338,6 +368,23 @@ def local_signal_task(
         ((4, 1, 8, 8), [0, 0, 1, 1])
     """
     name = check_choice(name, "name", ("star", "bars", "digits"))
+    generators: dict[str, tuple[Callable[..., Any], set[str]]] = {
+        "star": (star_in_noise, {"n", "noise", "seed", "device"}),
+        "bars": (bars_in_noise, {"n", "sigma", "seed", "device"}),
+        "digits": (digits_in_noise, {"n", "sigma", "split", "seed", "device"}),
+    }
+    generator, set_here = generators[name]
+    takes = [p for p in inspect.signature(generator).parameters if p not in set_here]
+    for option in options:
+        if option in set_here:
+            raise TypeError(
+                f"{option}: set by the task's make(n, noise, seed, split) on each call, not an "
+                f"option of the {name!r} task (its options: {', '.join(takes)})"
+            )
+        if option not in takes:
+            raise TypeError(
+                f"{option}: not an option of the {name!r} task; its options are {', '.join(takes)}"
+            )
     if name == "star":
         return lambda n, noise, seed, split="train": star_in_noise(
             n, noise=noise, seed=seed, device="cpu", **options
@@ -433,6 +480,29 @@ class Comparison:
         return out
 
 
+def _labels(y: Any, name: str, n: int) -> None:
+    """Raise unless ``y`` holds ``n`` finite labels (a vector, or one-hot rows)."""
+    labels = check_finite(as_tensor(y, name), name)
+    if labels.ndim not in (1, 2) or labels.shape[0] != n:
+        raise ValueError(
+            f"{name} must hold one label per image ({n}), got shape {tuple(labels.shape)}"
+        )
+
+
+def _check_test_set(X: Any, y: Any, X_test: Any, y_test: Any) -> None:
+    """Check the training and test sets up front, naming ``X_test``/``y_test`` (the
+    estimators' own checks at scoring time would call them ``X`` and ``y``)."""
+    train = check_images(X, "X")
+    _labels(y, "y", train.shape[0])
+    test = check_images(X_test, "X_test")
+    if test.shape[1:] != train.shape[1:]:
+        raise ValueError(
+            f"X_test must have the training images' shape (c, H, W) = {tuple(train.shape[1:])}, "
+            f"got {tuple(test.shape[1:])}"
+        )
+    _labels(y_test, "y_test", test.shape[0])
+
+
 def evaluate_methods(
     X: ArrayLike,
     y: ArrayLike,
@@ -481,9 +551,22 @@ def evaluate_methods(
         >>> out["layers"][0] == out["accuracy"]["CNTK"]  # 0 feature-learning layers: the CNTK
         True
     """
+    if isinstance(methods, (str, bytes)) or not isinstance(methods, Iterable):
+        raise ArgumentTypeError(
+            f"methods must be a sequence of method names among {METHODS}, got {methods!r}"
+        )
+    methods = list(methods)
+    if not methods:
+        raise ValueError(f"methods must name at least one method among {METHODS}, got none")
     unknown = set(methods) - set(METHODS)
     if unknown:
-        raise ValueError(f"methods must be among {METHODS}, got {sorted(unknown)}")
+        raise ValueError(f"methods must be among {METHODS}, got {sorted(unknown, key=str)}")
+    seed = check_seed(seed)
+    if "CNN" in methods:
+        check_int(cnn_epochs, "cnn_epochs", minimum=0)
+        check_real(cnn_lr, "cnn_lr", minimum=0, strict_minimum=True)
+        check_int(cnn_batch_size, "cnn_batch_size", minimum=1)
+    _check_test_set(X, y, X_test, y_test)
     out: dict = {"accuracy": {}, "layers": {}, "seconds": {}, "models": {}}
     common: dict[str, Any] = dict(
         patch_size=patch_size,
@@ -546,6 +629,22 @@ def evaluate_methods(
     return out
 
 
+#: the keyword arguments of evaluate_methods that compare_methods passes on as settings
+_EVALUATE_SETTINGS = frozenset(inspect.signature(evaluate_methods).parameters) - {
+    "X",
+    "y",
+    "X_test",
+    "y_test",
+}
+
+
+def _task_output(out: Any) -> tuple[Any, Any]:
+    """``task``'s ``(X, y)``; ``TypeError`` naming ``task`` for anything else."""
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise ArgumentTypeError(f"task must return a pair (X, y), got {type(out).__name__}")
+    return out[0], out[1]
+
+
 def compare_methods(
     task: Callable[..., tuple[torch.Tensor, torch.Tensor]],
     noise_levels: Sequence[float],
@@ -571,16 +670,42 @@ def compare_methods(
         >>> sorted({(row["noise"], row["method"]) for row in result.rows})
         [(1.0, 'CNTK'), (1.0, 'ConvRFM'), (4.0, 'CNTK'), (4.0, 'ConvRFM')]
     """
+    if not callable(task):
+        raise ArgumentTypeError(
+            "task must be a function make(n, noise, seed, split) -> (X, y), such as "
+            f"local_signal_task(...) returns, got {type(task).__name__}"
+        )
+    for values, what in ((noise_levels, "noise_levels"), (seeds, "seeds")):
+        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            raise ArgumentTypeError(f"{what} must be a non-empty sequence, got {values!r}")
+    noise_levels, seeds = list(noise_levels), list(seeds)  # checked, kept as given
+    for i, v in enumerate(noise_levels):
+        check_real(v, f"noise_levels[{i}]", minimum=0)
+    for i, v in enumerate(seeds):
+        check_seed(v, f"seeds[{i}]")
     if not seeds or not noise_levels:
         raise ValueError("noise_levels and seeds must be non-empty")
+    n_train, n_test = (
+        check_int(n_train, "n_train", minimum=1),
+        check_int(n_test, "n_test", minimum=1),
+    )
+    progress = check_bool(progress, "progress")
+    takes = _EVALUATE_SETTINGS
+    for key in settings:
+        if key == "seed":
+            raise TypeError("seed: set per run from seeds, not a setting of compare_methods")
+        if key not in takes:
+            raise TypeError(
+                f"{key}: not a setting of evaluate_methods; settings are {', '.join(sorted(takes - {'seed'}))}"
+            )
     rows: list[dict] = []
     layer_rows: list[dict] = []
     models: dict = {}
     test: dict = {}
     jobs = [(noise, seed) for noise in noise_levels for seed in seeds]
     for noise, seed in tqdm(jobs, desc="noise x seed", disable=not progress):
-        X, y = task(n_train, noise, seed, "train")
-        Xt, yt = task(n_test, noise, seed + TEST_SEED_OFFSET, "test")
+        X, y = _task_output(task(n_train, noise, seed, "train"))
+        Xt, yt = _task_output(task(n_test, noise, seed + TEST_SEED_OFFSET, "test"))
         result = evaluate_methods(X, y, Xt, yt, seed=seed, **settings)
         for method, acc in result["accuracy"].items():
             layers = {"CNTK": 0, "ConvRFM": 1, "CNN": None}.get(method, result.get("n_layers"))

@@ -151,6 +151,7 @@ from agop.rfm import RFM
 from agop.runtime import default_device
 from agop.solve import ridge
 from agop.validation import (
+    ArgumentTypeError,
     all_finite,
     as_tensor,
     check_choice,
@@ -161,8 +162,10 @@ from agop.validation import (
     check_real,
     check_reals,
     check_seed,
+    check_square,
 )
 from agop_book.ch05_deep_convrfm import bars_in_noise, evaluate_methods
+from agop_book.data.offline import _check_allocation
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -179,6 +182,9 @@ def ring_distance(D: int, dim: int = 1) -> torch.Tensor:
         >>> ring_distance(5)
         tensor([0., 1., 2., 2., 1.], dtype=torch.float64)
     """
+    D = check_int(D, "D", minimum=1)
+    dim = check_int(dim, "dim", minimum=1, maximum=2)
+    _check_allocation(D**dim, 8 * 3, "D, dim", "the distances")
     d = torch.arange(D, dtype=torch.float64)
     d = torch.minimum(d, D - d)
     if dim == 1:
@@ -242,6 +248,8 @@ def nonlinear_gaussian_process(
     xi = check_real(xi, "xi", minimum=0, strict_minimum=True)
     gain = check_real(gain, "gain", minimum=0)
     dtype = check_dtype(dtype, allow_none=False)
+    # white noise, its complex spectrum and the field, in float64
+    _check_allocation(n * D**dim, 48, "n, D, dim", "the inputs")
     shape = (D,) * dim
     root = _circulant_sqrt_spectrum(_latent_correlation(D, xi, gain, dim), gain, xi)
     g = torch.Generator().manual_seed(check_seed(seed))
@@ -280,18 +288,26 @@ def emergence_task(
         (4, 5, 5)
     """
     n = check_int(n, "n", minimum=2)
-    if len(xi) != 2:
+    D = check_int(D, "D", minimum=2)
+    dim = check_int(dim, "dim", minimum=1, maximum=2)
+    gain = check_real(gain, "gain", minimum=0)
+    dtype = check_dtype(dtype, allow_none=False)
+    if isinstance(xi, (str, bytes)) or not isinstance(xi, (Sequence, np.ndarray, torch.Tensor)):
+        raise ArgumentTypeError(f"xi must hold two correlation lengths, one per class, got {xi!r}")
+    xis = check_reals(xi, "xi", minimum=0)
+    if len(xis) != 2:
         raise ValueError(f"xi must hold two correlation lengths, one per class, got {xi!r}")
+    _check_allocation(n * D**dim, 48, "n, D, dim", "the inputs")
     rng = np.random.SeedSequence(check_seed(seed))
     s_label, s0, s1 = (int(s.generate_state(1)[0]) for s in rng.spawn(3))
     y = torch.randperm(n, generator=torch.Generator().manual_seed(s_label)) % 2
     n1 = int(y.sum())
     X = torch.empty((n, *(D,) * dim), dtype=dtype)
     X[y == 0] = nonlinear_gaussian_process(
-        n - n1, D, xi=xi[0], gain=gain, dim=dim, seed=s0, dtype=dtype
+        n - n1, D, xi=xis[0], gain=gain, dim=dim, seed=s0, dtype=dtype
     )
     X[y == 1] = nonlinear_gaussian_process(
-        n1, D, xi=xi[1], gain=gain, dim=dim, seed=s1, dtype=dtype
+        n1, D, xi=xis[1], gain=gain, dim=dim, seed=s1, dtype=dtype
     )
     return X, y
 
@@ -978,6 +994,8 @@ def emergence_views(
     gains = check_reals(gains, "gains", minimum=0)
     if not gains:
         raise ValueError("gains must hold at least one gain")
+    D = check_int(D, "D", minimum=2)
+    n_top = check_int(n_top, "n_top", minimum=1, maximum=D)
     dev = default_device(device)
     data = [emergence_task(n_train, D, gain=g, xi=xi, seed=seed, dtype=dtype) for g in gains]
     X = torch.stack([x for x, _ in data]).to(dev)
@@ -1007,8 +1025,16 @@ def view_of(gain: float, W: torch.Tensor, agop: torch.Tensor, n_top: int = 3) ->
         >>> view["width"], view["eigvecs"].abs().argmax(1).tolist(), view["ipr_random"]
         (2, [1, 2], 0.75)
     """
+    gain = check_real(gain, "gain", minimum=0)
+    W = check_finite(as_tensor(W, "W"), "W")
+    if W.ndim != 2 or W.numel() == 0:
+        raise ValueError(
+            f"W must be a non-empty (K, D) matrix of receptive fields, got shape {tuple(W.shape)}"
+        )
+    agop = check_square(as_tensor(agop, "agop"), "agop", W.shape[1])
+    n_top = check_int(n_top, "n_top", minimum=1, maximum=W.shape[1])
     W = W[W.norm(dim=1).argsort(descending=True)]
-    vecs = top_eigenvectors(agop, min(n_top, W.shape[1]))
+    vecs = top_eigenvectors(agop, n_top)
     return {
         "gain": gain,
         "width": W.shape[0],
@@ -1138,8 +1164,14 @@ def band_task(
         0.0
     """
 
+    n = check_int(n, "n", minimum=1)
     height = check_int(height, "height", minimum=1)
+    width = check_int(width, "width", minimum=1)
     seed = check_seed(seed)
+    dtype = check_dtype(dtype, allow_none=False)
+    _check_allocation(n * height * width, 16, "n, height, width", "the images")
+    if isinstance(band, (str, bytes)) or not isinstance(band, Sequence):
+        raise ArgumentTypeError(f"band must be a sequence of row indices, got {band!r}")
     band = [check_int(r, f"band[{i}]") for i, r in enumerate(band)]
     if not band or len(set(band)) != len(band) or min(band) < 0 or max(band) >= height:
         raise ValueError(f"band must hold distinct rows in [0, {height}), got {band!r}")
@@ -1152,12 +1184,17 @@ def band_task(
     return X.to(dtype), y
 
 
-def _patches(X: torch.Tensor, patch_size: int | None) -> torch.Tensor:
+def _patches(X: torch.Tensor, patch_size: int | None, name: str = "X") -> torch.Tensor:
     """``(n, P, q)`` patches; ``patch_size=None``: the whole image as one patch."""
-    X = check_images(X, "X")
+    X = check_images(X, name)
     if patch_size is None:
         return X.flatten(1)[:, None, :]
-    return extract_patches(X, int(patch_size))
+    k = check_int(patch_size, "patch_size", minimum=1)
+    if k > min(X.shape[2:]):
+        raise ValueError(
+            f"patch_size must be at most the images' height and width {tuple(X.shape[2:])}, got {k}"
+        )
+    return extract_patches(X, k)
 
 
 def nngp_components(
@@ -1186,7 +1223,12 @@ def nngp_components(
         [0.25, 0.0796, 0.0796, 0.25]
     """
     U = _patches(X, patch_size).transpose(0, 1)  # (P, n, q)
-    V = U if Z is None else _patches(Z, patch_size).transpose(0, 1)
+    V = U if Z is None else _patches(Z, patch_size, "Z").transpose(0, 1)
+    if V.shape[0] != U.shape[0] or V.shape[2] != U.shape[2]:
+        raise ValueError(
+            f"Z must have X's channels, height and width {tuple(X.shape[1:])}: its patches are "
+            f"{tuple(V.shape[::2])} (positions, values), X's {tuple(U.shape[::2])}"
+        )
     return _relu_kernel(U, V)
 
 
@@ -1226,7 +1268,7 @@ def overlap_kernel(
         True
     """
     U = _patches(X, patch_size)  # (n, P, q)
-    V = U if Z is None else _patches(Z, patch_size)
+    V = U if Z is None else _patches(Z, patch_size, "Z")
     P, m = U.shape[1], V.shape[0]
     Q = torch.as_tensor(Q, dtype=U.dtype)
     single = Q.ndim == 2
@@ -1259,11 +1301,21 @@ def gp_posterior_mean(
         [0.5, -0.5]
     """
 
-    return K_test_train @ ridge(
-        K_train,
-        torch.as_tensor(y, dtype=K_train.dtype),
-        check_real(temperature, "temperature", minimum=0),
-    )
+    temperature = check_real(temperature, "temperature", minimum=0, strict_minimum=True)
+    K_train = check_square(as_tensor(K_train, "K_train"), "K_train")
+    n = K_train.shape[0]
+    K_test_train = check_finite(as_tensor(K_test_train, "K_test_train"), "K_test_train")
+    if K_test_train.ndim != 2 or K_test_train.shape[1] != n:
+        raise ValueError(
+            f"K_test_train must be (m, {n}), one row per test input against the {n} training "
+            f"inputs of K_train, got shape {tuple(K_test_train.shape)}"
+        )
+    targets = check_finite(as_tensor(y, "y", dtype=K_train.dtype), "y")
+    if targets.ndim not in (1, 2) or targets.shape[0] != n:
+        raise ValueError(
+            f"y must hold {n} targets, one per training input, got shape {tuple(targets.shape)}"
+        )
+    return K_test_train.to(K_train.dtype) @ ridge(K_train, targets, temperature)
 
 
 def local_kernel(components: torch.Tensor, weights: ArrayLike) -> torch.Tensor:
@@ -1327,7 +1379,25 @@ def network_output(W: torch.Tensor, V: torch.Tensor, U: torch.Tensor) -> torch.T
         >>> network_output(W, V, U)  # sqrt(2) (2 - 4) / sqrt(2)
         tensor([[-2.]])
     """
-    S, n, P, _ = U.shape
+    W, V, U = (as_tensor(t, name) for t, name in ((W, "W"), (V, "V"), (U, "U")))
+    if U.ndim != 4:
+        raise ValueError(f"U must be patches (S, n, P, q), got shape {tuple(U.shape)}")
+    S, n, P, q = U.shape
+    if W.ndim == 3:
+        N = W.shape[1]
+        ok = W.shape[0] == S and W.shape[2] == q
+    else:
+        N = W.shape[2] if W.ndim == 4 else -1
+        ok = W.ndim == 4 and W.shape[:2] == (S, P) and W.shape[3] == q
+    if not ok:
+        raise ValueError(
+            f"W must be ({S}, N, {q}) (shared filters) or ({S}, {P}, N, {q}) (locally "
+            f"connected) for patches U of shape {tuple(U.shape)}, got shape {tuple(W.shape)}"
+        )
+    if V.shape != (S, P, N):
+        raise ValueError(
+            f"V must be ({S}, {P}, {N}), one read-out per position and filter, got shape {tuple(V.shape)}"
+        )
     phi = _hidden(W, U)  # (S, n, P, N)
     out = torch.bmm(phi.reshape(S, n, -1), V.reshape(S, -1, 1))[..., 0]
     return out / math.sqrt(V.shape[2] * P)
@@ -1376,7 +1446,13 @@ class LocallyConnected(torch.nn.Module):
         seed: int = 0,
     ) -> None:  # fmt: skip
         super().__init__()
-        for v, name in ((channels, "channels"), (width, "width"), (patch_size, "patch_size")):
+        for v, name in (
+            (channels, "channels"),
+            (height, "height"),
+            (width_px, "width_px"),
+            (width, "width"),
+            (patch_size, "patch_size"),
+        ):
             check_int(v, name, minimum=1)
         if patch_size > min(height, width_px):
             raise ValueError(
@@ -1386,6 +1462,9 @@ class LocallyConnected(torch.nn.Module):
         self.patch_size = int(patch_size)
         P = (height - patch_size + 1) * (width_px - patch_size + 1)
         q = channels * patch_size**2
+        _check_allocation(
+            P * width * (q + 1), 4, "width, channels, height, width_px, patch_size", "the weights"
+        )
         g = torch.Generator().manual_seed(check_seed(seed))
         self.weight = torch.nn.Parameter(torch.randn(P, width, q, generator=g))
         self.readout = torch.nn.Parameter(torch.randn(P, width, generator=g))
@@ -1434,8 +1513,26 @@ def langevin(
         >>> [round(float(v), 1) for v in theta.std(1)], abs(float(theta.mean())) < 0.1
         ([1.0, 1.0], True)
     """
+    if not callable(energy):
+        raise ArgumentTypeError(
+            f"energy must be a function of the parameters, got {type(energy).__name__}"
+        )
+    if callback is not None and not callable(callback):
+        raise ArgumentTypeError(
+            f"callback must be None or a function, got {type(callback).__name__}"
+        )
     check_int(n_steps, "n_steps", minimum=0)
     eta = check_real(step_size, "step_size", minimum=0, strict_minimum=True)
+    if isinstance(params, torch.Tensor) or not isinstance(params, Sequence):
+        raise ArgumentTypeError(
+            f"params must be a list of tensors (for one, pass [tensor]), got {type(params).__name__}"
+        )
+    if not params:
+        raise ValueError("params must hold at least one tensor, got an empty list")
+    for i, p in enumerate(params):
+        if not isinstance(p, torch.Tensor) or not p.is_floating_point():
+            raise ArgumentTypeError(f"params[{i}] must be a floating-point tensor, got {p!r}"[:200])
+        check_finite(p, f"params[{i}]")
     params = [p.detach().clone().requires_grad_(True) for p in params]
     noise_scale = math.sqrt(2 * eta)
     per_chain = generator is not None and not isinstance(generator, torch.Generator)
@@ -1744,6 +1841,26 @@ def width_sweep(
         >>> out["Q"][4].shape, out["grid"]
         ((1, 24), (6, 4))
     """
+    for values, what in ((widths, "widths"), (seeds, "seeds")):
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+            raise ArgumentTypeError(f"{what} must be a non-empty sequence, got {values!r}")
+        if not values:
+            raise ValueError(
+                f"{what} must hold at least one value, got an empty {type(values).__name__}"
+            )
+    for i, N in enumerate(widths):
+        check_int(N, f"widths[{i}]", minimum=1)
+    for i, s in enumerate(seeds):
+        check_seed(s, f"seeds[{i}]")
+    if task is not None and not isinstance(task, Mapping):
+        raise ArgumentTypeError(f"task must be None or a dict of band_task's options, got {task!r}")
+    unknown = set(task or {}) - {"height", "width", "band"}
+    if unknown:
+        raise ValueError(
+            f"task: unknown options {sorted(unknown, key=str)}; it takes height, width and band"
+        )
+    temperature = check_real(temperature, "temperature", minimum=0, strict_minimum=True)
+    check_int(patch_size, "patch_size", minimum=1)
     task = {"height": 8, "width": 6, "band": (0, 1), **(task or {})}
     rows: list[dict] = []
     data = [band_task(n_train, sigma, seed=s, **task) for s in seeds]

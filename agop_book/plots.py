@@ -7,15 +7,73 @@ explorer draws with the same function as the chapter's static twin."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 
 from agop._typing import Tensor
+from agop.validation import ArgumentTypeError, as_tensor, check_finite, check_real
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+
+#: the largest side of a figure, in inches (matplotlib refuses to draw 2**16 pixels a side)
+_MAX_INCHES = 100.0
+
+
+def _check_figure(fig: Any, name: str = "fig") -> None:
+    """Raise ``TypeError`` unless ``fig`` is ``None`` or a matplotlib ``Figure``."""
+    from matplotlib.figure import Figure
+
+    if fig is not None and not isinstance(fig, Figure):
+        raise ArgumentTypeError(
+            f"{name} must be None or a matplotlib Figure, got {type(fig).__name__}"
+        )
+
+
+def _check_text(value: Any, name: str, *, allow_none: bool = True) -> str | None:
+    """``value`` as a ``str`` (or ``None`` if ``allow_none``); ``TypeError`` otherwise."""
+    if (value is None and allow_none) or isinstance(value, str):
+        return value
+    raise ArgumentTypeError(
+        f"{name} must be a str{' or None' if allow_none else ''}, got {value!r} "
+        f"({type(value).__name__})"
+    )
+
+
+def _check_figsize(figsize: Any, name: str = "figsize") -> tuple[float, float]:
+    """``figsize`` as ``(width, height)`` in inches, each positive and at most ``_MAX_INCHES``."""
+    if not isinstance(figsize, (tuple, list)) or len(figsize) != 2:
+        raise ArgumentTypeError(f"{name} must be a pair (width, height) in inches, got {figsize!r}")
+    width, height = (
+        check_real(v, f"{name}[{i}]", minimum=0, strict_minimum=True, maximum=_MAX_INCHES)
+        for i, v in enumerate(figsize)
+    )
+    return width, height
+
+
+def _check_map(x: Any, name: str) -> torch.Tensor:
+    """``x`` as a finite, non-empty real ``(H, W)`` tensor."""
+    x = as_tensor(x, name)
+    if x.ndim != 2 or x.numel() == 0:
+        raise ValueError(
+            f"{name} must be a non-empty map of shape (H, W), got shape {tuple(x.shape)}"
+        )
+    return check_finite(x, name)
+
+
+def _check_image(x: Any, name: str = "image") -> torch.Tensor:
+    """``x`` as a finite, non-empty real ``(c, H, W)`` image with one channel or at least three."""
+    x = as_tensor(x, name)
+    if x.ndim != 3 or x.numel() == 0 or x.shape[0] == 2:
+        raise ValueError(
+            f"{name} must be a non-empty image of shape (c, H, W) with c = 1 (gray) or c >= 3 "
+            f"(RGB), got shape {tuple(x.shape)}"
+        )
+    return check_finite(x, name)
 
 
 def _image_for_display(x):
@@ -54,8 +112,30 @@ def plot_layer_maps(
         >>> plt.close(fig)
     """
 
+    image = _check_image(image)
+    if not isinstance(maps, Mapping):
+        raise ArgumentTypeError(
+            f"maps must be a dict {{row label: [map of layer 0, ...]}}, got {type(maps).__name__}"
+        )
+    if not maps:
+        raise ValueError(
+            "maps must hold at least one row {row label: [map of layer 0, ...]}, got {}"
+        )
+    checked: dict[str, list[torch.Tensor]] = {}
+    for label, row in maps.items():
+        where = f"maps[{label!r}]"
+        if isinstance(row, (str, bytes, torch.Tensor, np.ndarray)) or not isinstance(row, Sequence):
+            raise ArgumentTypeError(
+                f"{where} must be a list of (H, W) maps, one per layer, got {type(row).__name__}"
+            )
+        checked[str(label)] = [_check_map(m, f"{where}[{l}]") for l, m in enumerate(row)]
+    maps = checked
+    _check_figure(fig)
+    title = _check_text(title, "title")
     labels = list(maps)
     depth = max(len(v) for v in maps.values())
+    if depth == 0:
+        raise ValueError("maps must hold at least one map; every row is empty")
     if fig is None:
         fig = plt.figure(figsize=(1.9 * (depth + 1), 2.0 * len(labels) + 0.3))
     fig.clear()
@@ -95,13 +175,15 @@ def placeholder_figure(message: str, figsize: tuple[float, float] = (6.4, 1.6)) 
         (['drawn in the paper profile'], False)
         >>> plt.close(fig)
     """
+    text = _check_text(message, "message", allow_none=False) or ""
+    figsize = _check_figsize(figsize)
     # one blank axes holds the text: IPython draws no image of a figure without axes
     fig, ax = plt.subplots(figsize=figsize)
     ax.axis("off")
     ax.text(
         0.5,
         0.5,
-        message,
+        text,
         ha="center",
         va="center",
         wrap=True,

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from agop.runtime import default_device
-from agop.validation import check_seed
+from agop.validation import ArgumentTypeError, check_bool, check_seed
 from agop_book.notebook import offline
 
 #: The ImageNet classifiers of the paper's Figure 1 (torchvision names).
@@ -64,6 +64,15 @@ def weights_enum(name: str, weights: str = "IMAGENET1K_V1") -> Any:
     """
     import torchvision
 
+    if not isinstance(name, str):
+        raise ArgumentTypeError(
+            f"name must be a torchvision model name (a str), got {name!r} ({type(name).__name__})"
+        )
+    if not isinstance(weights, str):
+        raise ArgumentTypeError(
+            f"weights must be a weight enum member name (a str), got {weights!r} "
+            f"({type(weights).__name__})"
+        )
     try:
         enum = torchvision.models.get_model_weights(name)
     except ValueError as err:
@@ -147,6 +156,13 @@ def load_model(
     """
     import torchvision
 
+    if not isinstance(name, str):
+        raise ArgumentTypeError(
+            f"name must be a torchvision model name (a str), got {name!r} ({type(name).__name__})"
+        )
+    pretrained = check_bool(pretrained, "pretrained")
+    allow_download = check_bool(allow_download, "allow_download")
+    seed = None if seed is None else check_seed(seed)
     device = default_device(device)
     if pretrained:
         enum = weights_enum(name, weights)
@@ -162,12 +178,11 @@ def load_model(
             )
         model = torchvision.models.get_model(name, weights=enum)
     else:
-        try:
-            with torch.random.fork_rng(devices=[]):
-                if seed is not None:
-                    torch.manual_seed(check_seed(seed))
-                model = torchvision.models.get_model(name, weights=None)
-        except ValueError as err:
-            raise ValueError(f"name must be a torchvision model, got {name!r}") from err
+        if name.lower() not in torchvision.models.list_models():
+            raise ValueError(f"name must be a torchvision model, got {name!r}")
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
+            model = torchvision.models.get_model(name, weights=None)
     model = model.to(device=device, dtype=dtype) if dtype is not None else model.to(device)
     return model.eval()

@@ -350,3 +350,27 @@ def test_engine_against_reference_reports_medians_and_ratios_of_planted_runs(mon
     assert row.speedup == pytest.approx(10.0) and row.arithmetic_ratio == pytest.approx(3.0)
     assert row.gflops == pytest.approx(0.5)
     assert (row.peak_mb, row.reference_peak_mb) == (5.0, 9.0)
+
+
+# Hostile inputs
+
+
+@pytest.mark.parametrize(
+    "content, error, match",
+    [
+        (None, TypeError, "^path must be a file path"),
+        ("{not json", ValueError, r"r\.json is not a benchmark file: not JSON"),
+        (b"\xff\xfe\x00", ValueError, r"r\.json is not a benchmark file"),
+        ("[1, 2]", ValueError, r"r\.json is not a benchmark file \(no 'machine' dict"),
+        ('{"machine": 3, "results": []}', ValueError, r"r\.json is not a benchmark file"),
+        ('{"machine": {}, "results": 3}', ValueError, r"r\.json is not a benchmark file"),
+    ],
+)
+def test_hostile_inputs_are_refused_by_name(tmp_path, content, error, match):
+    path = tmp_path / "r.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    with pytest.raises(error, match=match):
+        load_results(None if content is None else path)

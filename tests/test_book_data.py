@@ -239,6 +239,8 @@ def test_load_images_from_folder_and_photographs(tmp_path):
 
 # Hostile inputs
 
+_GRAY = np.linspace(0, 1, 16).reshape(4, 4)
+
 
 @pytest.mark.parametrize(
     "call, error, match",
@@ -262,6 +264,48 @@ def test_load_images_from_folder_and_photographs(tmp_path):
             "X must be real",
         ),
         (lambda: D.resize(torch.rand(1, 1, 8, 8), 10**7), ValueError, "size: the images"),
+        # preprocess: integer pixels outside 0..255 are refused (floats outside [0, 1] are
+        # clipped with a warning, as documented: see test_preprocess_refuses_a_non_positive_std...)
+        (
+            lambda: D.preprocess(-np.ones((4, 4, 3), dtype=np.int64), size=2),
+            ValueError,
+            r"images\[0\]: an integer image must hold pixels in 0..255",
+        ),
+        (
+            lambda: D.preprocess(np.full((4, 4), 256, dtype=np.int64), size=2),
+            ValueError,
+            r"images\[0\]: an integer image",
+        ),
+        (lambda: D.preprocess(_GRAY, size=2, dtype=torch.int64), ValueError, "dtype must be one"),
+        (lambda: D.preprocess(np.ones((0, 0, 3)), size=2), ValueError, r"images\[0\] is empty"),
+        (lambda: D.preprocess(_GRAY, size=10**6), ValueError, "size, resize: images"),
+        (lambda: D.preprocess(_GRAY, size=2, resize=10**7), ValueError, "size, resize: images"),
+        (lambda: D.preprocess(_GRAY, size=2, resize=0), ValueError, "resize must be a positive"),
+        (lambda: D.preprocess(3), TypeError, "images must be an image"),
+        (lambda: D.preprocess(None), TypeError, "images must be an image"),
+        (lambda: D.preprocess([None]), TypeError, r"images\[0\] must be an image"),
+        (lambda: D.preprocess([[[1, 2], [3]]]), TypeError, r"images\[0\] must be an image array"),
+        (
+            lambda: D.preprocess(np.ones((4, 4, 3), dtype=complex)),
+            TypeError,
+            r"images\[0\] must hold real numbers",
+        ),
+        (
+            lambda: D.preprocess(torch.ones(3, 5, 6)),  # channels first: not an (H, W, c) image
+            ValueError,
+            r"images\[0\] must have shape \(H, W\)",
+        ),
+        (
+            lambda: D.preprocess(np.full((4, 4), np.nan)),
+            ValueError,
+            r"images\[0\] contains non-finite",
+        ),
+        (lambda: D.load_images(3), TypeError, "source must be a folder of images or a list"),
+        (lambda: D.load_images(None), TypeError, "source must be a folder"),
+        (lambda: D.load_images([]), ValueError, "source must be .*got an empty list"),
+        (lambda: D.load_images(_GRAY), ValueError, r"source must be .*\(for one image, pass"),
+        (lambda: D.load_images("/no/such/folder"), FileNotFoundError, "source must be an existing"),
+        (lambda: D.image_files(3), TypeError, "folder must be a folder path"),
     ],
 )
 def test_hostile_inputs_are_refused_by_name(call, error, match):
@@ -295,3 +339,28 @@ def test_preprocess_drops_the_alpha_channel_of_an_rgba_image_as_pil_does():
     torch.testing.assert_close(ours, D.preprocess(rgba[..., :3].copy(), size=16), rtol=0, atol=0)
     pil_rgb = np.asarray(Image.fromarray(rgba, "RGBA").convert("RGB"))
     torch.testing.assert_close(ours, D.preprocess(pil_rgb, size=16), rtol=0, atol=0)
+
+
+def test_a_corrupt_or_missing_image_file_is_named(tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png at all")
+    for call in (lambda: D.preprocess(bad, size=2), lambda: D.load_images(tmp_path, size=2)):
+        with pytest.raises(
+            D.DataFileError, match=f"images\\[0\\]: cannot read '{bad}' as an image"
+        ):
+            call()
+    with pytest.raises(FileNotFoundError, match="images\\[0\\]: no such image file"):
+        D.preprocess(tmp_path / "missing.png", size=2)
+
+
+def test_images_as_tensors_and_batches_read_as_their_arrays():
+    ramp = np.tile(np.linspace(0, 1, 6), (4, 1))[:, :, None].repeat(3, axis=2)
+    expected = D.preprocess(ramp, size=2)
+    # a torch tensor is one image, as an array is (not a list of its rows)
+    torch.testing.assert_close(D.preprocess(torch.from_numpy(ramp), size=2), expected)
+    torch.testing.assert_close(
+        D.preprocess(torch.tensor(ramp, requires_grad=True), size=2), expected
+    )
+    both = D.load_images(np.stack([ramp, ramp[::-1]]), size=2)  # a batch (n, H, W, c)
+    torch.testing.assert_close(both[:1], expected)
+    torch.testing.assert_close(both[1:], D.preprocess(ramp[::-1].copy(), size=2))

@@ -23,7 +23,14 @@ from agop.data import one_hot
 from agop_book import ch05_deep_convrfm as ch05
 from agop_book import data
 from agop_book.data import DataFileError, load_dataset, read_split
-from agop_book.data.readers import read_cifar_batch, read_idx, read_images, read_svhn_mat
+from agop_book.data.readers import (
+    read_cifar_batch,
+    read_cifar_meta,
+    read_gtsrb_table,
+    read_idx,
+    read_images,
+    read_svhn_mat,
+)
 
 
 @pytest.mark.parametrize("name, folder", [("MNIST", "MNIST"), ("FashionMNIST", "FashionMNIST")])
@@ -83,7 +90,7 @@ def test_emnist_balanced_by_default_upright_and_letters_relabelled(tmp_path):
     ref = tvd.EMNIST(str(tmp_path), split="letters", train=False, download=False)
     assert letters.n_classes == 26 and torch.equal(letters.y_test, ref.targets - 1)
     assert letters.y_train.tolist() == list(range(12))  # stored as 1..12
-    with pytest.raises(ValueError, match="EMNIST split"):
+    with pytest.raises(ValueError, match="split must be one of .*balanced"):
         data.load_dataset("emnist", root=tmp_path, split="bogus")
     with pytest.raises(data.DatasetNotAvailable, match="emnist-digits-train"):
         data.load_dataset("emnist", root=tmp_path, split="digits")
@@ -435,3 +442,117 @@ def test_labels_out_of_range_fail_on_loading(tmp_path):
             r"1 do not \(e.g. \[12\]\)",
         ):
             call()
+
+
+# Hostile inputs
+
+
+def _write(path, content):
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    return path
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda tmp: load_dataset(None), TypeError, "name must be a dataset name"),
+        (lambda tmp: load_dataset("imagenet"), ValueError, "name: unknown dataset"),
+        (lambda tmp: read_split(3), TypeError, "name must be a dataset name"),
+        # arguments are checked before any file is looked for (tmp is empty)
+        (lambda tmp: load_dataset("mnist", 0, root=tmp), ValueError, "n_train must be a positive"),
+        (lambda tmp: load_dataset("mnist", 1.5, root=tmp), TypeError, "n_train must be"),
+        (lambda tmp: load_dataset("mnist", None, -1, root=tmp), ValueError, "n_test must be"),
+        (lambda tmp: load_dataset("mnist", root=tmp, dtype=torch.int64), ValueError, "dtype must"),
+        (lambda tmp: load_dataset("mnist", root=tmp, image_size=0), ValueError, "image_size"),
+        (lambda tmp: load_dataset("mnist", root=tmp, download="yes"), TypeError, "download must"),
+        (lambda tmp: load_dataset("mnist", root=3), TypeError, "root must be a folder path"),
+        (lambda tmp: data.data_root(3), TypeError, "root must be a folder path"),
+        (lambda tmp: read_split("mnist", root=tmp, train="no"), TypeError, "train must be"),
+        (lambda tmp: read_split("mnist", root=tmp, image_size=-2), ValueError, "image_size"),
+        (lambda tmp: read_idx(None), TypeError, "path must be a file path"),
+        (lambda tmp: read_svhn_mat(3), TypeError, "path must be a file path"),
+        (lambda tmp: read_images(["a.ppm"], 0), ValueError, "size must be a positive"),
+        (lambda tmp: read_images("a.ppm", 4), TypeError, "paths must be a list"),
+        (lambda tmp: read_images([None], 4), TypeError, r"paths\[0\] must be a file path"),
+        (lambda tmp: read_images(["a.ppm"] * 4, 10**6), ValueError, "size: the images would"),
+        (
+            lambda tmp: read_svhn_mat(_write(tmp / "x.mat", b"\x00garbage" * 40)),
+            DataFileError,
+            "x.mat: cannot read it as an SVHN .mat file",
+        ),
+        (
+            lambda tmp: read_gtsrb_table(
+                _write(tmp / "t.csv", "Filename;ClassId\na.ppm;100000000000000000000\n")
+            ),
+            DataFileError,
+            r"t.csv, line 2: expected a Filename and a ClassId in 0..42",
+        ),
+        (
+            lambda tmp: read_gtsrb_table(_write(tmp / "t.csv", "Filename;ClassId\na.ppm;43\n")),
+            DataFileError,
+            "ClassId in 0..42",
+        ),
+        (
+            lambda tmp: read_cifar_meta(
+                _write(tmp / "meta", pickle.dumps({"fine_label_names": "apple"})),
+                "fine_label_names",
+            ),
+            DataFileError,
+            "meta: a CIFAR meta file holds a dict with a list of class names",
+        ),
+        (
+            lambda tmp: read_cifar_meta(_write(tmp / "meta", pickle.dumps([1, 2])), "label_names"),
+            DataFileError,
+            "meta: a CIFAR meta file",
+        ),
+        (
+            lambda tmp: read_cifar_meta(_write(tmp / "meta", pickle.dumps({})), "label_names"),
+            DataFileError,
+            "meta: a CIFAR meta file",
+        ),
+        (
+            lambda tmp: read_cifar_meta(
+                _write(tmp / "meta", pickle.dumps({"label_names": []})), "label_names"
+            ),
+            DataFileError,
+            "meta: a CIFAR meta file",
+        ),
+        (  # scipy's MatReadError (an empty file, one of zeros), named as the file
+            lambda tmp: read_svhn_mat(_write(tmp / "x.mat", b"")),
+            DataFileError,
+            "x.mat: cannot read it as an SVHN .mat file",
+        ),
+        (
+            lambda tmp: read_svhn_mat(_write(tmp / "x.mat", bytes(200))),
+            DataFileError,
+            "x.mat: cannot read it as an SVHN .mat file",
+        ),
+    ],
+)
+def test_hostile_inputs_are_refused_by_name(tmp_path, call, error, match):
+    with pytest.raises(error, match=match):
+        call(tmp_path)
+
+
+def test_svhn_labels_outside_1_to_10_name_the_file(tmp_path):
+    import scipy.io
+
+    path = tmp_path / "train_32x32.mat"
+    scipy.io.savemat(path, {"X": np.zeros((32, 32, 3, 2)), "y": np.array([[1], [11]])})
+    with pytest.raises(DataFileError, match=r"train_32x32.mat: labels y must lie in 1..10"):
+        read_svhn_mat(path)
+    scipy.io.savemat(path, {"X": np.zeros((32, 32, 3, 2)), "y": np.array([[1.5], [2]])})
+    with pytest.raises(DataFileError, match="labels y must be integers"):
+        read_svhn_mat(path)
+    scipy.io.savemat(path, {"X": np.zeros((32, 32, 3, 2)), "y": np.array([[10], [3]])})
+    assert read_svhn_mat(path)[1].tolist() == [0, 3]  # 10 is the digit 0
+
+
+def test_cifar_meta_names_and_absence(tmp_path):
+    path = tmp_path / "meta"
+    assert read_cifar_meta(path, "label_names") is None  # no file: no names
+    path.write_bytes(pickle.dumps({"label_names": ["cat", b"dog"]}))
+    assert read_cifar_meta(path, "label_names") == ["cat", "dog"]

@@ -18,6 +18,10 @@ def _images(n, size, seed=0):
 
 
 def test_missing_weights_offline_raise_without_network(tmp_path, monkeypatch):
+    # torchvision binds torch.hub.load_state_dict_from_url when it is imported: import it before
+    # the patch, or a later test loading a cached checkpoint would still meet the patched one
+    import torchvision  # noqa: F401
+
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
 
     def no_network(*args, **kwargs):
@@ -97,3 +101,25 @@ def test_clear_errors():
         P.weights_file("vgg11", "IMAGENET1K_V9")
     with pytest.raises(ValueError, match="X must have shape"):
         ansatz.verify_ansatz(model, torch.randn(3, 32, 32))
+
+
+# Hostile inputs
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: P.load_model("alexnet", pretrained=False, seed=-1), ValueError, "seed must"),
+        (lambda: P.load_model("alexnet", pretrained=False, seed=2**64), ValueError, "seed must"),
+        (lambda: P.load_model("alexnet", pretrained=False, seed=1.5), TypeError, "seed must"),
+        (lambda: P.load_model(None), TypeError, "name must be a torchvision model name"),
+        (lambda: P.load_model(None, pretrained=False), TypeError, "name must"),
+        (lambda: P.load_model("alexnet", pretrained="no"), TypeError, "pretrained must"),
+        (lambda: P.load_model("alexnet", allow_download=1), TypeError, "allow_download must"),
+        (lambda: P.weights_enum(3), TypeError, "name must be a torchvision model name"),
+        (lambda: P.weights_enum("vgg11", None), TypeError, "weights must be a weight enum"),
+    ],
+)
+def test_hostile_inputs_are_refused_by_name(call, error, match):
+    with pytest.raises(error, match=match):
+        call()

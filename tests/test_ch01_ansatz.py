@@ -512,3 +512,54 @@ def test_cnfm_agop_figure_shows_both_matrices_scaled_and_their_similarities():
     plt.close(fig)
     with pytest.raises(ValueError, match="^pairs must hold at least one"):
         ansatz.plot_cnfm_agop_rows({})
+
+
+# Hostile inputs
+
+
+def _net_and_agops():
+    from agop_book.nets import SimpleCNN
+
+    net = SimpleCNN(1, 2, image_size=6, depth=2, width=2, seed=0).double().eval()
+    X = torch.rand(3, 1, 6, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    return net, patch_agop(net, X, device="cpu")
+
+
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        (dict(agops={}), ValueError, "agops must hold the AGOP of at least one layer"),
+        (dict(agops=[torch.eye(9)]), TypeError, "agops must be a dict"),
+        (dict(agops={"zz": torch.eye(9)}), ValueError, "agops: unknown layer name 'zz'"),
+        (dict(agops={"convs.0": torch.eye(5)}), ValueError, r"agops\['convs.0'\] must be 9 x 9"),
+        (
+            dict(agops={"convs.0": torch.eye(9)[:3]}),
+            ValueError,
+            r"agops\['convs.0'\] must be a squ",
+        ),
+        (
+            dict(agops={"convs.0": torch.eye(9) * float("nan")}),
+            ValueError,
+            r"agops\['convs.0'\] contains",
+        ),
+        (dict(init_agops={"convs.0": torch.eye(9)}), ValueError, "init_agops needs init_model"),
+        (
+            dict(init_model=True, init_agops={"convs.0": torch.eye(3)}),
+            ValueError,
+            r"init_agops\['convs.0'\] must be 9 x 9",
+        ),
+        (
+            dict(init_model=True, init_agops={"convs.1": torch.eye(18)}),
+            ValueError,
+            "init_agops must hold every layer",
+        ),
+    ],
+)
+def test_hostile_inputs_are_refused_by_name(change, error, match):
+    net, agops = _net_and_agops()
+    kwargs = dict(agops=agops, n_draws=2)
+    kwargs.update(change)
+    if kwargs.get("init_model") is True:
+        kwargs["init_model"] = net
+    with pytest.raises(error, match=f"^{match}"):
+        ansatz_table(net, **kwargs)

@@ -134,3 +134,59 @@ def test_feature_maps_of_a_dense_agop_read_patches_at_the_layers_stride():
     M = cnfm(model[3])
     expected_cnfm = torch.einsum("qp,qr,rp->p", patches, M, patches).sqrt().reshape(3, 3)
     torch.testing.assert_close(cnfm_map, expected_cnfm, rtol=1e-7, atol=1e-10)
+
+
+# Hostile inputs
+
+
+def _small():
+    from agop.features import patch_agop
+    from agop_book.nets import SimpleCNN
+
+    net = SimpleCNN(3, 2, image_size=8, depth=2, width=2, seed=0).double().eval()
+    X = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    return net, X, patch_agop(net, X, device="cpu")
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda net, X, A: ch03.sketch_accuracy(net, X, []), ValueError, "ks must hold at least"),
+        (lambda net, X, A: ch03.sketch_accuracy(net, X, 4), TypeError, "ks must be a sequence"),
+        (lambda net, X, A: ch03.sketch_accuracy(net, X, [0]), ValueError, r"ks\[0\] must be a pos"),
+        (lambda net, X, A: ch03.sketch_accuracy(net, X, [2.0]), TypeError, r"ks\[0\] must be an"),
+        (lambda net, X, A: ch03.sketch_accuracy(net, X, [2], seed=-1), ValueError, "seed must"),
+        (
+            lambda net, X, A: ch03.feature_maps(net, X[0], {"convs.0": torch.eye(4)}),
+            ValueError,
+            r"agops\['convs.0'\] must be 27 x 27",
+        ),
+        (lambda net, X, A: ch03.feature_maps(net, X[0], {}), ValueError, "agops must hold"),
+        (lambda net, X, A: ch03.feature_maps(net, X[0], [1]), TypeError, "agops must be a dict"),
+        (
+            lambda net, X, A: ch03.feature_maps(net, X[0], {"convs.0": A["convs.0"]}, ["convs.1"]),
+            ValueError,
+            r"layers: \['convs.1'\] have no AGOP",
+        ),
+        (lambda net, X, A: ch03.uploaded_files(3), TypeError, "value must be a FileUpload"),
+        (lambda net, X, A: ch03.uploaded_files("a.png"), TypeError, "value must be a FileUpload"),
+        (
+            lambda net, X, A: ch03.uploaded_files({"a.png": {"content": 5}}),
+            TypeError,
+            r"value\['a.png'\]: its content must be bytes",
+        ),
+        (
+            lambda net, X, A: ch03.uploaded_files(({"name": "a.png"},)),
+            ValueError,
+            r"value\[0\] must have a 'content' field",
+        ),
+    ],
+)
+def test_hostile_inputs_are_refused_by_name(call, error, match):
+    with pytest.raises(error, match=f"^{match}"):
+        call(*_small())
+
+
+def test_uploaded_files_of_no_upload_are_empty():
+    assert ch03.uploaded_files(None) == [] and ch03.uploaded_files({}) == []
+    assert ch03.uploaded_files(()) == []

@@ -483,3 +483,96 @@ def test_layer_curve_plots_each_layers_mean_and_sample_std():
     assert ch05.plot_layer_curve(rows[:2], ax=ax) is ax and ax.get_legend() is None
     assert ax.get_title() == ""
     plt.close(fig)
+
+
+# Hostile inputs
+
+
+def _sets(n=6, size=6):
+    X, y = ch05.bars_in_noise(n, 0.5, height=size, width=size, seed=0, device="cpu")
+    Xt, yt = ch05.bars_in_noise(n, 0.5, height=size, width=size, seed=1, device="cpu")
+    return X, y, Xt, yt
+
+
+_SETTINGS = dict(seed=0, depth=1, patch_size=3, width=2, device="cpu")
+
+
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        (dict(methods=[]), ValueError, "methods must name at least one"),
+        (dict(methods="CNN"), TypeError, "methods must be a sequence"),
+        (dict(methods=None), TypeError, "methods must be a sequence"),
+        (dict(methods=["CNTK", "SVM"]), ValueError, r"methods must be among .*'SVM'"),
+        (dict(seed=-1), ValueError, "seed must"),
+        (dict(methods=["CNN"], cnn_epochs=-1), ValueError, "cnn_epochs must"),
+        (dict(methods=["CNN"], cnn_lr=0.0), ValueError, "cnn_lr must be a positive"),
+        (dict(methods=["CNN"], cnn_batch_size=0), ValueError, "cnn_batch_size must"),
+        (dict(X_test=lambda Xt: Xt[:, :, :5]), ValueError, "X_test must have the training"),
+        (dict(X_test=lambda Xt: Xt * float("nan")), ValueError, "X_test contains"),
+        (dict(X_test=lambda Xt: Xt[:0]), ValueError, "X_test is empty"),
+        (dict(X_test=lambda Xt: Xt[0]), ValueError, r"X_test must have shape \(n, c, H, W\)"),
+        (dict(y_test=lambda yt: yt[:3]), ValueError, r"y_test must hold one label per image \(6\)"),
+        (dict(y_test=lambda yt: yt * float("nan")), ValueError, "y_test contains"),
+        (dict(X=lambda X: X[:, :, :4]), ValueError, "X_test must have the training"),
+        (dict(y=lambda y: y[:2]), ValueError, r"y must hold one label per image \(6\)"),
+    ],
+)
+@pytest.mark.parametrize("method", ["CNTK", "ConvRFM", "CNN"])
+def test_hostile_inputs_to_evaluate_methods_are_refused_by_name(change, error, match, method):
+    X, y, Xt, yt = _sets()
+    sets = dict(X=X, y=y, X_test=Xt, y_test=yt)
+    options = dict(_SETTINGS, methods=[method])
+    for key, value in change.items():
+        if key in sets:
+            sets[key] = value(sets[key])
+        else:
+            options[key] = value
+    with pytest.raises(error, match=f"^{match}"):
+        ch05.evaluate_methods(sets["X"], sets["y"], sets["X_test"], sets["y_test"], **options)
+
+
+def _task(n, noise, seed, split="train"):
+    return ch05.bars_in_noise(n, noise, height=6, width=6, seed=seed, device="cpu")
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: compare_methods(None, [1.0], [0], n_train=6, n_test=6), TypeError, "task must"),
+        (
+            lambda: compare_methods(lambda *a: 3, [1.0], [0], n_train=6, n_test=6, progress=False),
+            TypeError,
+            "task must return a pair",
+        ),
+        (lambda: compare_methods(_task, 1.0, [0], n_train=6, n_test=6), TypeError, "noise_levels"),
+        (lambda: compare_methods(_task, [1.0], 0, n_train=6, n_test=6), TypeError, "seeds must"),
+        (lambda: compare_methods(_task, [-1.0], [0], n_train=6, n_test=6), ValueError, "noise_lev"),
+        (
+            lambda: compare_methods(_task, [1.0], [-1], n_train=6, n_test=6),
+            ValueError,
+            r"seeds\[0\]",
+        ),
+        (lambda: compare_methods(_task, [], [0], n_train=6, n_test=6), ValueError, "noise_levels"),
+        (lambda: compare_methods(_task, [1.0], [0], n_train=0, n_test=6), ValueError, "n_train"),
+        (lambda: compare_methods(_task, [1.0], [0], n_train=6, n_test=None), TypeError, "n_test"),
+        (
+            lambda: compare_methods(_task, [1.0], [0], n_train=6, n_test=6, progress=1),
+            TypeError,
+            "progress",
+        ),
+        (
+            lambda: compare_methods(_task, [1.0], [0], n_train=6, n_test=6, seed=3),
+            TypeError,
+            "seed: set per run",
+        ),
+        (
+            lambda: compare_methods(_task, [1.0], [0], n_train=6, n_test=6, bogus=3),
+            TypeError,
+            "bogus: not a setting",
+        ),
+    ],
+)
+def test_hostile_inputs_to_compare_methods_are_refused_by_name(call, error, match):
+    with pytest.raises(error, match=f"^{match}"):
+        call()

@@ -401,3 +401,54 @@ def test_mnist_digits_are_read_without_download_unless_asked(monkeypatch):
     ch05.digits_in_noise(2, 1.0, source="mnist", root="here", device="cpu")
     ch05.digits_in_noise(2, 1.0, source="mnist", split="test", download=True, device="cpu")
     assert calls == [("mnist", True, "here", False), ("mnist", False, None, True)]
+
+
+# Hostile inputs
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        # sizes that would not fit in memory are refused before anything is drawn
+        (lambda: ch05.bars_in_noise(10**9, 1.0), ValueError, "n, height, width: the images"),
+        (lambda: ch05.bars_in_noise(10, 1.0, height=10**6, width=10**6), ValueError, "n, height"),
+        (lambda: ch05.digits_in_noise(10**9, 1.0), ValueError, "n, frame: the images"),
+        (lambda: ch05.digits_in_noise(2, 1.0, frame=10**7), ValueError, "n, frame: the images"),
+        (lambda: ch05.star_in_noise(10**9), ValueError, "n, image_size: the images"),
+        (lambda: ch05.star_in_noise(2, image_size=10**7), ValueError, "n, image_size"),
+        (lambda: ch05.star_mask(10**6), ValueError, "radius, n_lines: the star"),
+        (lambda: ch05.star_mask(3, 10**10), ValueError, "radius, n_lines: the star"),
+        # digits_in_noise checks its arguments before it reads any digit
+        (lambda: ch05.digits_in_noise(2, 1.0, frame=0), ValueError, "frame must be a positive"),
+        (lambda: ch05.digits_in_noise(2, 1.0, seed=-1), ValueError, "seed must"),
+        (lambda: ch05.digits_in_noise(2, 1.0, download="no"), TypeError, "download must"),
+        (lambda: ch05.digits_in_noise(2, 1.0, dtype=torch.int64), ValueError, "dtype must"),
+        (lambda: ch05.bars_in_noise(2, 1.0, dtype=torch.int64), ValueError, "dtype must"),
+        (lambda: ch05.star_in_noise(2, dtype="float99"), TypeError, "dtype must"),
+        (lambda: ch05.star_in_noise(2, device="gpu9"), ValueError, "device must"),
+        # a task's options are checked against its generator when the task is made
+        (lambda: ch05.local_signal_task("bars", bogus=1), TypeError, "bogus: not an option of"),
+        (lambda: ch05.local_signal_task("star", sigma=1), TypeError, "sigma: not an option"),
+        (lambda: ch05.local_signal_task("bars", seed=1), TypeError, "seed: set by the task's"),
+        (lambda: ch05.local_signal_task("digits", split="test"), TypeError, "split: set by"),
+        (lambda: ch05.local_signal_task("star", noise=0.1), TypeError, "noise: set by"),
+        (lambda: ch05.local_signal_task("digits", device="cpu"), TypeError, "device: set by"),
+    ],
+)
+def test_hostile_inputs_are_refused_by_name(call, error, match):
+    with pytest.raises(error, match=f"^{match}"):
+        call()
+
+
+def test_a_task_takes_every_option_of_its_generator():
+    for name, generator, options in (
+        ("bars", ch05.bars_in_noise, dict(height=3, width=5, dtype=torch.float64)),
+        ("star", ch05.star_in_noise, dict(intensity=2.0, radius=1, n_lines=2, channels=(1,),
+                                          image_size=5, dtype=torch.float64)),
+        ("digits", ch05.digits_in_noise, dict(source="digits", frame=9, root=None,
+                                              download=False, dtype=torch.float64)),
+    ):  # fmt: skip
+        X, y = ch05.local_signal_task(name, **options)(4, 0.5, 3)
+        noise = {"star": {"noise": 0.5}}.get(name, {"sigma": 0.5})
+        X2, y2 = generator(4, **noise, seed=3, device="cpu", **options)
+        assert torch.equal(X, X2) and torch.equal(y, y2)

@@ -173,3 +173,24 @@ def test_sampler_without_sharing_starts_from_a_locally_connected_prior_draw():
     post = one_chain(X, y, width=3, shared=False, n_steps=1, step_size=1e-14, seed=4)
     want = network_output(W0, V0, U[None])
     torch.testing.assert_close(post.test_mean, want, rtol=0, atol=1e-5 * float(want.abs().max()))
+
+
+# Hostile inputs
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(width=10**12), ValueError, "width, channels, height, width_px, patch_size: the"),
+        (dict(height=0), ValueError, "height must be a positive"),
+        (dict(width_px=2.0), TypeError, "width_px must be an integer"),
+        (dict(patch_size=5), ValueError, "patch_size must be at most"),
+        (dict(seed=-1), ValueError, "seed must"),
+    ],
+)
+def test_hostile_inputs_are_refused_by_name(kwargs, error, match):
+    import agop_book.ch07_other_accounts as C7
+
+    options = dict(channels=1, height=4, width_px=4, patch_size=3, width=2, seed=0)
+    with pytest.raises(error, match=f"^{match}"):
+        C7.LocallyConnected(**{**options, **kwargs})

@@ -341,3 +341,145 @@ def test_fit_position_weights_fits_every_pair_a_le_b_diagonal_included():
     Q = fit_position_weights(K, C[None])
     assert Q.shape == (1,) and Q[0] == pytest.approx(num / den, rel=1e-10)
     assert Q[0] > 2 + 1e-3  # the diagonal counted
+
+
+# Hostile inputs
+
+_X = torch.rand(3, 1, 5, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+_K = torch.eye(3, dtype=torch.float64)
+_Y = torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64)
+_WIDTH_SWEEP = dict(n_train=6, n_test=6, sigma=1.0, temperature=0.1, n_steps=2, step_size=1e-3)
+
+
+def _C7():
+    import agop_book.ch07_other_accounts as C7
+
+    return C7
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda C7: C7.band_task(4, 1.0, dtype=torch.int64), ValueError, "dtype must be one of"),
+        (lambda C7: C7.band_task(4, 1.0, dtype="float99"), TypeError, "dtype must be a floating"),
+        (lambda C7: C7.band_task(4, 1.0, band=3), TypeError, "band must be a sequence"),
+        (lambda C7: C7.band_task(0, 1.0), ValueError, "n must be a positive"),
+        (lambda C7: C7.band_task(10**9, 1.0, height=10**3), ValueError, "n, height, width"),
+        (lambda C7: C7.band_task(10**6, 1.0, height=10**5), ValueError, "n, height, width"),
+        (lambda C7: C7.nngp_components(_X, _X[:, :, :4]), ValueError, "Z must have X's"),
+        (lambda C7: C7.nngp_components(_X, torch.rand(3, 2, 5, 5)), ValueError, "Z must have X's"),
+        (lambda C7: C7.nngp_components(_X, _X * float("nan")), ValueError, "Z contains"),
+        (lambda C7: C7.nngp_components(_X, None, 9), ValueError, "patch_size must be at most"),
+        (lambda C7: C7.nngp_components(_X, None, 0), ValueError, "patch_size must be a positive"),
+        (lambda C7: C7.nngp_components(_X, None, 2.5), TypeError, "patch_size must be an integer"),
+        (lambda C7: C7.overlap_kernel(_X, None, torch.eye(9), 9), ValueError, "patch_size must"),
+        (lambda C7: C7.gp_posterior_mean(_K, _K, _Y, 0.0), ValueError, "temperature must be a pos"),
+        (lambda C7: C7.gp_posterior_mean(_K, _K[:, :2], _Y, 1.0), ValueError, r"K_test_train must"),
+        (lambda C7: C7.gp_posterior_mean(_K, _K[0], _Y, 1.0), ValueError, r"K_test_train must"),
+        (lambda C7: C7.gp_posterior_mean(_K[:2], _K, _Y, 1.0), ValueError, "K_train must be a squ"),
+        (lambda C7: C7.gp_posterior_mean(_K, _K, _Y[:2], 1.0), ValueError, "y must hold 3 targets"),
+        (
+            lambda C7: C7.gp_posterior_mean(_K, _K * float("inf"), _Y, 1.0),
+            ValueError,
+            "K_test_train contains",
+        ),
+        (lambda C7: C7.gp_posterior_mean(_K, _K, _Y * float("nan"), 1.0), ValueError, "y contains"),
+        (
+            lambda C7: C7.network_output(
+                torch.ones(1, 1, 4), torch.ones(1, 2, 1), torch.ones(1, 1, 4)
+            ),
+            ValueError,
+            r"U must be patches \(S, n, P, q\)",
+        ),
+        (
+            lambda C7: C7.network_output(
+                torch.ones(1, 1, 3), torch.ones(1, 2, 1), torch.ones(1, 1, 2, 4)
+            ),
+            ValueError,
+            r"W must be \(1, N, 4\)",
+        ),
+        (
+            lambda C7: C7.network_output(
+                torch.ones(1, 3, 1, 4), torch.ones(1, 2, 1), torch.ones(1, 1, 2, 4)
+            ),
+            ValueError,
+            r"W must be",
+        ),
+        (
+            lambda C7: C7.network_output(
+                torch.ones(1, 1, 4), torch.ones(1, 3, 1), torch.ones(1, 1, 2, 4)
+            ),
+            ValueError,
+            r"V must be \(1, 2, 1\)",
+        ),
+        (
+            lambda C7: C7.langevin(lambda t: t, [], n_steps=1, step_size=0.1),
+            ValueError,
+            "params must hold",
+        ),
+        (
+            lambda C7: C7.langevin(lambda t: t, torch.ones(2), n_steps=1, step_size=0.1),
+            TypeError,
+            "params must be a list of tensors",
+        ),
+        (
+            lambda C7: C7.langevin(lambda t: t, [np.ones(2)], n_steps=1, step_size=0.1),
+            TypeError,
+            r"params\[0\] must be a floating-point tensor",
+        ),
+        (
+            lambda C7: C7.langevin(
+                lambda t: t, [torch.ones(2).mul(float("nan"))], n_steps=1, step_size=0.1
+            ),
+            ValueError,
+            r"params\[0\] contains",
+        ),
+        (
+            lambda C7: C7.langevin(None, [torch.ones(2)], n_steps=1, step_size=0.1),
+            TypeError,
+            "energy must",
+        ),
+        (
+            lambda C7: C7.langevin(
+                lambda t: t, [torch.ones(2)], n_steps=1, step_size=0.1, callback=3
+            ),
+            TypeError,
+            "callback must",
+        ),
+        (
+            lambda C7: C7.width_sweep([], [0], **_WIDTH_SWEEP),
+            ValueError,
+            "widths must hold at least",
+        ),
+        (
+            lambda C7: C7.width_sweep([2], [], **_WIDTH_SWEEP),
+            ValueError,
+            "seeds must hold at least",
+        ),
+        (
+            lambda C7: C7.width_sweep(2, [0], **_WIDTH_SWEEP),
+            TypeError,
+            "widths must be a non-empty",
+        ),
+        (lambda C7: C7.width_sweep([0], [0], **_WIDTH_SWEEP), ValueError, r"widths\[0\] must be"),
+        (lambda C7: C7.width_sweep([2], [-1], **_WIDTH_SWEEP), ValueError, r"seeds\[0\] must be"),
+        (
+            lambda C7: C7.width_sweep([2], [0], task={"hight": 8}, **_WIDTH_SWEEP),
+            ValueError,
+            "task: unknown",
+        ),
+        (
+            lambda C7: C7.width_sweep([2], [0], task=3, **_WIDTH_SWEEP),
+            TypeError,
+            "task must be None",
+        ),
+        (
+            lambda C7: C7.width_sweep([2], [0], **dict(_WIDTH_SWEEP, temperature=0.0)),
+            ValueError,
+            "temperature must be a positive",
+        ),
+    ],
+)
+def test_hostile_inputs_are_refused_by_name(call, error, match):
+    with pytest.raises(error, match=f"^{match}"):
+        call(_C7())

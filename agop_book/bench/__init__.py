@@ -482,10 +482,19 @@ def load_results(path: str | os.PathLike[str]) -> tuple[dict, list[dict]]:
         ({'device': 'cpu'}, [{'problem': 'K'}])
         >>> import os; os.remove(fh.name)
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or os.PathLike), got {path!r}")
     with open(path) as fh:
-        data = json.load(fh)
-    if "machine" not in data or "results" not in data:
-        raise ValueError(f"{path} is not a benchmark file (no 'machine' and 'results' keys)")
+        try:
+            data = json.load(fh)
+        except ValueError as err:  # JSONDecodeError, or bytes that are not UTF-8
+            raise ValueError(f"{path} is not a benchmark file: not JSON ({err})") from None
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("machine"), dict)
+        or not isinstance(data.get("results"), list)
+    ):
+        raise ValueError(f"{path} is not a benchmark file (no 'machine' dict and 'results' list)")
     return data["machine"], data["results"]
 
 

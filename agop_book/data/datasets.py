@@ -21,7 +21,7 @@ import torch
 
 from agop.data.splits import one_hot
 from agop.runtime import default_device
-from agop.validation import check_choice, check_int, check_seed
+from agop.validation import ArgumentTypeError, check_bool, check_choice, check_int, check_seed
 from agop_book.data.offline import _dtype, resize
 from agop_book.data.readers import (
     DataFileError,
@@ -54,6 +54,11 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
         'data'
     """
     if root is not None:
+        if not isinstance(root, (str, os.PathLike)):
+            raise ArgumentTypeError(
+                f"root must be a folder path (str or os.PathLike) or None, got {root!r} "
+                f"({type(root).__name__})"
+            )
         return Path(root).expanduser()
     env = os.environ.get(ENV_VAR, "").strip()
     return Path(env).expanduser() if env else Path.home() / ".cache" / "agop" / "data"
@@ -278,19 +283,20 @@ DATASETS: tuple[str, ...] = tuple(v[0] for v in _SPEC.values())
 
 
 def _key(name: str) -> str:
-    key = str(name).lower().replace("-", "").replace("_", "")
+    if not isinstance(name, str):
+        raise ArgumentTypeError(
+            f"name must be a dataset name (one of {', '.join(DATASETS)}), got {name!r} "
+            f"({type(name).__name__})"
+        )
+    key = name.lower().replace("-", "").replace("_", "")
     if key not in _SPEC:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+        raise ValueError(f"name: unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     return key
 
 
 def _check_split(key: str, split: str | None) -> str | None:
     if key == "emnist":
-        return (
-            "balanced"
-            if split is None
-            else check_choice(split, "EMNIST split", list(_EMNIST_SPLITS))
-        )
+        return "balanced" if split is None else check_choice(split, "split", list(_EMNIST_SPLITS))
     if split is not None:
         raise ValueError(f"split= only applies to EMNIST, got split={split!r} for {_SPEC[key][0]}")
     return None
@@ -311,11 +317,21 @@ def _download(key: str, root: Path, split: str | None) -> None:
             cls(str(root), train=train, download=True)
 
 
-def _n(value, name: str, available: int) -> int | None:
+def _check_n(value, name: str) -> int | None:
+    """``value`` as ``None`` or a positive ``int`` (before any file is read)."""
     if value is None:
         return None
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not 1 <= value:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+        raise ArgumentTypeError(f"{name} must be a positive integer or None, got {value!r}")
+    if not 1 <= value:
         raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+    return int(value)
+
+
+def _n(value, name: str, available: int) -> int | None:
+    value = _check_n(value, name)
+    if value is None:
+        return None
     if value > available:
         raise ValueError(f"{name}={value} exceeds the {available} images available")
     return int(value)
@@ -382,6 +398,10 @@ def read_split(
     """
     key = _key(name)
     split = _check_split(key, split)
+    train = check_bool(train, "train")
+    download = check_bool(download, "download")
+    if image_size is not None:
+        image_size = check_int(image_size, "image_size", minimum=1)
     root_path = data_root(root)
     parts = _read(key, root_path, split, image_size, download)
     y, fetch, _ = parts["train" if train else "test"]
@@ -435,11 +455,13 @@ def load_dataset(
     if image_size is not None:
         image_size = check_int(image_size, "image_size", minimum=1)
     seed = check_seed(seed)
+    n_train, n_test = _check_n(n_train, "n_train"), _check_n(n_test, "n_test")
+    download = check_bool(download, "download")
+    device, dtype = default_device(device), _dtype(dtype)
     tv_name, _, n_classes = _SPEC[key]
     root_path = data_root(root)
     parts = _read(key, root_path, split, image_size, download)
     g = torch.Generator().manual_seed(seed)
-    device, dtype = default_device(device), _dtype(dtype)
     out = {}
     for part, n in (("train", n_train), ("test", n_test)):
         y, fetch, classes = parts[part]

@@ -9,36 +9,67 @@ it takes seconds to import, and ``agop.data`` is imported by every estimator.
 
 from __future__ import annotations
 
+import numbers
+import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
-from agop.validation import ArgumentTypeError, check_int, check_reals
+from agop.validation import ArgumentTypeError, check_dtype, check_int, check_reals
+from agop_book.data.readers import DataFileError, _check_allocation
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: floating dtypes preprocess delivers images in
+_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
-def _as_uint8_rgb(image: Any) -> torch.Tensor:
-    """One image (path, PIL image, or array ``(H, W)``, ``(H, W, 3|4)``) as a ``(3, H, W)`` float in [0, 1]."""
+def _as_uint8_rgb(image: Any, name: str = "image") -> torch.Tensor:
+    """One image (path, PIL image, or array ``(H, W)``, ``(H, W, 3|4)``) as a ``(3, H, W)`` float
+    in [0, 1]; errors name it ``name`` (and a file by its path)."""
     if isinstance(image, (str, Path)):
-        with Image.open(image) as im:
-            image = np.asarray(im.convert("RGB"))
+        try:
+            with Image.open(image) as im:
+                image = np.asarray(im.convert("RGB"))
+        except (UnidentifiedImageError, OSError, ValueError) as err:
+            if isinstance(err, FileNotFoundError):
+                raise FileNotFoundError(f"{name}: no such image file {str(image)!r}") from None
+            raise DataFileError(
+                f"{name}: cannot read {str(image)!r} as an image ({type(err).__name__}: {err}); "
+                "the file is corrupt, truncated or not an image"
+            ) from err
     elif type(image).__module__.startswith("PIL"):
         image = np.asarray(image.convert("RGB"))
-    a = np.asarray(image)
+    elif isinstance(image, torch.Tensor):
+        image = image.detach().cpu().numpy()
+    elif image is None or isinstance(image, (bytes, numbers.Number)):
+        raise ArgumentTypeError(
+            f"{name} must be an image (a file path, a PIL image or an (H, W) or (H, W, 3) "
+            f"array), got {type(image).__name__}"
+        )
+    try:
+        a = np.asarray(image)
+    except (TypeError, ValueError) as err:  # ragged nested lists
+        raise ArgumentTypeError(
+            f"{name} must be an image array, got {type(image).__name__}"
+        ) from err
     if a.dtype == bool:
         a = a.astype(np.float32)
     elif np.issubdtype(a.dtype, np.integer):
+        if a.size and (a.min() < 0 or a.max() > 255):
+            raise ValueError(
+                f"{name}: an integer image must hold pixels in 0..255, got values in "
+                f"[{a.min()}, {a.max()}] (pass floats in [0, 1] for another scale)"
+            )
         a = a.astype(np.float32) / 255.0
     elif a.dtype.kind != "f":
-        raise ArgumentTypeError(f"an image must hold numbers, got an array of dtype {a.dtype}")
+        raise ArgumentTypeError(f"{name} must hold real numbers, got an array of dtype {a.dtype}")
     elif a.size and np.isfinite(a).all() and (a.max() > 1 or a.min() < 0):
         low, high = float(a.min()), float(a.max())
         warnings.warn(
@@ -55,12 +86,16 @@ def _as_uint8_rgb(image: Any) -> torch.Tensor:
     if a.ndim == 2:
         a = np.repeat(a[:, :, None], 3, axis=2)
     if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
-        raise ValueError(f"an image must have shape (H, W), (H, W, 3) or (H, W, 4), got {a.shape}")
+        raise ValueError(
+            f"{name} must have shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {a.shape}"
+        )
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"{name} is empty: shape {a.shape}")
     if a.shape[2] == 1:
         a = np.repeat(a, 3, axis=2)
     a = a[:, :, :3]
     if not np.isfinite(a).all():
-        raise ValueError("an image contains non-finite values")
+        raise ValueError(f"{name} contains non-finite values (NaN or inf)")
     return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)
 
 
@@ -100,24 +135,40 @@ def preprocess(
     from torchvision.transforms.v2 import functional as TF
 
     size = check_int(size, "size", minimum=1)
-    resize = round(size * 256 / 224) if resize is None else check_int(resize, "resize")
+    resize = round(size * 256 / 224) if resize is None else check_int(resize, "resize", minimum=1)
     if resize < size:
         raise ValueError(f"resize ({resize}) must be at least size ({size})")
+    dtype = check_dtype(dtype, "dtype", allowed=_DTYPES, allow_none=False)
     mean_t = torch.tensor(_three(mean, "mean"))
     std_values = _three(std, "std")
     if min(std_values) <= 0:
         raise ValueError(f"std must be positive in every channel, got {tuple(std_values)}")
     std_t = torch.tensor(std_values)
-    if isinstance(images, (str, Path, np.ndarray)) or type(images).__module__.startswith("PIL"):
+    if isinstance(images, (str, Path, np.ndarray, torch.Tensor)) or type(
+        images
+    ).__module__.startswith("PIL"):
         images = [images]
+    if not isinstance(images, Iterable):
+        raise ArgumentTypeError(
+            "images must be an image (a file path, a PIL image, an array) or a list of them, "
+            f"got {type(images).__name__}"
+        )
     out = []
-    for image in images:
-        x = _as_uint8_rgb(image)
+    for i, image in enumerate(images):
+        x = _as_uint8_rgb(image, f"images[{i}]")
+        short, long = sorted(x.shape[1:])
+        _check_allocation(
+            3 * resize * max(resize, round(resize * long / short)),
+            4,
+            "size, resize",
+            f"images[{i}] resized to a shorter side of {resize}",
+        )
+        _check_allocation((i + 1) * 3 * size * size, dtype.itemsize, "size", "the images")
         x = TF.resize(x, [resize], antialias=True)
         x = TF.center_crop(x, [size, size])
         out.append(x)
     if not out:
-        raise ValueError("images is empty")
+        raise ValueError("images is empty: pass at least one image")
     X = torch.stack(out).clamp(0, 1)
     X = (X - mean_t.view(1, 3, 1, 1)) / std_t.view(1, 3, 1, 1)
     return X.to(dtype)
@@ -135,6 +186,11 @@ def image_files(folder: str | Path) -> list[Path]:
         ...     print([f.name for f in image_files(folder)])
         ['a.jpg', 'b.png']
     """
+    if not isinstance(folder, (str, os.PathLike)):
+        raise ArgumentTypeError(
+            f"folder must be a folder path (str or os.PathLike), got {folder!r} "
+            f"({type(folder).__name__})"
+        )
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"folder must be an existing directory, got {str(folder)!r}")
@@ -167,11 +223,24 @@ def load_images(
         >>> tuple(X.shape), bool(X[0, 0, 0, 0] < X[0, 0, 0, -1]), bool(X[1, 0, 0, 0] < X[1, 0, -1, 0])
         ((2, 3, 32, 32), True, True)
     """
-    if source is None:
-        raise ArgumentTypeError(
-            "source must be a folder of images or a list of images (files, PIL images, arrays)"
+    what = "a folder of images or a list of images (files, PIL images, arrays)"
+    if isinstance(source, (np.ndarray, torch.Tensor)) and source.ndim != 4:
+        raise ValueError(
+            f"source must be {what}, or a batch array (n, H, W, c); got an array of shape "
+            f"{tuple(source.shape)} (for one image, pass [image])"
         )
-    images: list[Any] = image_files(source) if isinstance(source, (str, Path)) else list(source)
+    if isinstance(source, (str, os.PathLike)):
+        if not Path(source).is_dir():
+            raise (FileNotFoundError if not Path(source).exists() else ValueError)(
+                f"source must be an existing folder of images, got {str(source)!r}"
+            )
+        images: list[Any] = image_files(source)
+    elif isinstance(source, (Sequence, np.ndarray, torch.Tensor)) and not isinstance(source, bytes):
+        images = list(source)
+    else:
+        raise ArgumentTypeError(f"source must be {what}, got {type(source).__name__}")
+    if not images:
+        raise ValueError(f"source must be {what}, got an empty {type(source).__name__}")
     if n is not None:
         n = check_int(n, "n", minimum=1)
         if n > len(images):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import gzip
 import importlib.util
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from agop.validation import (
     check_seed,
 )
 from agop_book.data.images import load_images
+from agop_book.data.readers import _check_allocation, _memory_bytes  # noqa: F401 - shared here
 
 # Pictures bundled inside scikit-image's wheel (checked to load offline by tests/test_book_data.py).
 # ``brain``, ``cells3d``, ``eagle``, ``lily``, ``kidney``, ``skin``, ``vortex`` and others need
@@ -75,27 +75,6 @@ def _dtype(dtype: torch.dtype | str | None) -> torch.dtype:
     if isinstance(dtype, torch.dtype) and not dtype.is_floating_point:
         raise ValueError(f"dtype must be a floating dtype, got {dtype}")
     return check_dtype(dtype, "dtype", allowed=_IMAGE_DTYPES) or torch.get_default_dtype()
-
-
-def _memory_bytes() -> int:
-    """This machine's physical memory in bytes (1 TiB when it cannot be read)."""
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, OSError, ValueError):
-        return 2**40
-
-
-def _check_allocation(n_values: int, itemsize: int, names: str, what: str) -> None:
-    """Raise ``ValueError`` naming ``names`` (the arguments that set the size) when ``what``
-    of ``n_values`` values of ``itemsize`` bytes would not fit in this machine's memory:
-    an error up front rather than an allocator's failure (or hours of swapping) later."""
-    need = int(n_values) * int(itemsize)
-    have = _memory_bytes()
-    if need > have:
-        raise ValueError(
-            f"{names}: {what} would need {need / 2**30:.3g} GiB, more than this machine's "
-            f"{have / 2**30:.3g} GiB of memory; ask for fewer or smaller"
-        )
 
 
 def _target_size(size: Size, H: int, W: int) -> tuple[int, int]:

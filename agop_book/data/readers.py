@@ -14,14 +14,17 @@ import csv
 import gzip
 import importlib
 import math
+import os
 import pickle
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from agop.validation import check_int
 
 
 class DataFileError(ValueError):
@@ -44,21 +47,48 @@ class DataFileError(ValueError):
     """
 
 
+def _memory_bytes() -> int:
+    """This machine's physical memory in bytes (1 TiB when it cannot be read)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return 2**40
+
+
+def _check_allocation(n_values: int, itemsize: int, names: str, what: str) -> None:
+    """Raise ``ValueError`` naming ``names`` (the arguments that set the size) when ``what``
+    of ``n_values`` values of ``itemsize`` bytes would not fit in this machine's memory:
+    an error up front rather than an allocator's failure (or hours of swapping) later."""
+    need = int(n_values) * int(itemsize)
+    have = _memory_bytes()
+    if need > have:
+        raise ValueError(
+            f"{names}: {what} would need {need / 2**30:.3g} GiB, more than this machine's "
+            f"{have / 2**30:.3g} GiB of memory; ask for fewer or smaller"
+        )
+
+
+#: GTSRB's classes: ClassId 0..42
+GTSRB_CLASSES = 43
+
+
 class UnsafePickle(pickle.UnpicklingError):
     """A pickled data file asks for a class other than numpy arrays: refused, never run."""
 
 
+def _check_path(path: Any, name: str = "path") -> Path:
+    """``path`` as a ``Path``: a ``str`` or an ``os.PathLike``, else ``TypeError`` naming ``name``."""
+    if isinstance(path, (str, os.PathLike)) and not isinstance(path, bytes):
+        return Path(path)
+    raise TypeError(f"{name} must be a file path (str or os.PathLike), got {path!r}")
+
+
 @contextlib.contextmanager
-def reading(path: str | Path, what: str) -> Iterator[None]:
+def reading(path: str | Path, what: str, extra: tuple[type[Exception], ...] = ()) -> Iterator[None]:
     """Turn any failure to parse ``path`` into a :class:`DataFileError` that names the file and
-    the format expected (``what``); missing files stay ``FileNotFoundError``."""
-    try:
-        yield
-    except (FileNotFoundError, DataFileError):
-        raise
-    except UnsafePickle as err:
-        raise UnsafePickle(f"{path}: {err}") from err
-    except (
+    the format expected (``what``); missing files stay ``FileNotFoundError``. ``extra``: further
+    exception types of the parser that mean the same (scipy's ``MatReadError``, say)."""
+    errors: tuple[type[BaseException], ...] = (
         OSError,
         EOFError,
         ValueError,
@@ -69,7 +99,15 @@ def reading(path: str | Path, what: str) -> Iterator[None]:
         pickle.UnpicklingError,
         zlib.error,
         NotImplementedError,
-    ) as err:
+        *extra,
+    )
+    try:
+        yield
+    except (FileNotFoundError, DataFileError):
+        raise
+    except UnsafePickle as err:
+        raise UnsafePickle(f"{path}: {err}") from err
+    except errors as err:
         raise DataFileError(
             f"{path}: cannot read it as {what} ({type(err).__name__}: {err}); "
             "the file is truncated or corrupt: delete it and download again"
@@ -113,7 +151,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         ...     print(read_idx(path).tolist())
         [7, 2, 1]
     """
-    path = Path(path)
+    path = _check_path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     with reading(path, "an IDX file"), opener(path, "rb") as fh:
         data = fh.read()
@@ -163,6 +201,7 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """One CIFAR python batch: images ``(N, 3, 32, 32)`` uint8 and labels (``labels`` or ``fine_labels``)."""
+    path = _check_path(path)
     with reading(path, "a CIFAR python batch"):
         with open(path, "rb") as fh:
             entry = _ArrayUnpickler(fh, encoding="latin1").load()
@@ -179,24 +218,52 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read_cifar_meta(path: str | Path, key: str) -> list[str] | None:
-    """Class names stored in CIFAR's meta file, or ``None`` when it is absent."""
-    path = Path(path)
+    """Class names stored in CIFAR's meta file under ``key``, or ``None`` when the file is
+    absent; a file that is not a dict holding a non-empty list of names under ``key`` raises
+    :class:`DataFileError` naming it."""
+    path = _check_path(path)
+    if not isinstance(key, str):
+        raise TypeError(f"key must be a str, got {key!r}")
     if not path.is_file():
         return None
     with reading(path, "a CIFAR meta file"), open(path, "rb") as fh:
         meta = _ArrayUnpickler(fh, encoding="latin1").load()
-    with reading(path, "a CIFAR meta file"):
-        return [str(v) for v in meta.get(key, [])] or None
+    names = meta.get(key) if isinstance(meta, dict) else None
+    if isinstance(names, np.ndarray):
+        names = names.tolist()
+    if (
+        not isinstance(names, (list, tuple))
+        or not names
+        or not all(isinstance(v, (str, bytes)) for v in names)
+    ):
+        raise DataFileError(
+            f"{path}: a CIFAR meta file holds a dict with a list of class names under {key!r}; "
+            f"this one does not (got {type(meta).__name__}"
+            + (f" with {key!r}: {type(names).__name__})" if isinstance(meta, dict) else ")")
+        )
+    return [v.decode("latin1") if isinstance(v, bytes) else v for v in names]
 
 
 def read_svhn_mat(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """SVHN's ``*_32x32.mat``: ``X`` stored ``(32, 32, 3, N)`` becomes ``(N, 3, 32, 32)``; label 10 becomes 0."""
     import scipy.io
+    from scipy.io.matlab import MatReadError
 
-    with reading(path, "an SVHN .mat file"):
+    path = _check_path(path)
+    with reading(path, "an SVHN .mat file", (MatReadError,)):
         mat = scipy.io.loadmat(str(path))
         X = np.ascontiguousarray(np.transpose(as_pixels(mat["X"], path), (3, 2, 0, 1)))
-        y = np.asarray(mat["y"], dtype=np.int64).reshape(-1)
+        labels = np.asarray(mat["y"])
+        if labels.dtype.kind not in "iuf" or (
+            labels.size and not np.array_equal(labels, np.round(labels))
+        ):
+            raise DataFileError(f"{path}: labels y must be integers, got dtype {labels.dtype}")
+        if labels.size and (labels.min() < 0 or labels.max() > 10):
+            raise DataFileError(
+                f"{path}: labels y must lie in 1..10 (10 for the digit 0), found values in "
+                f"[{labels.min():g}, {labels.max():g}]"
+            )
+        y = labels.astype(np.int64).reshape(-1)
         if y.shape != (X.shape[0],):
             raise DataFileError(f"{path}: {X.shape[0]} images but {y.shape[0]} labels")
     y[y == 10] = 0
@@ -217,6 +284,7 @@ def read_gtsrb_table(path: str | Path) -> list[tuple[str, int]]:
         ...     print(read_gtsrb_table(path))
         [('00000.ppm', 16), ('00001.ppm', 1)]
     """
+    path = _check_path(path)
     with reading(path, "GTSRB's ;-separated test table"), open(path, newline="") as fh:
         reader = csv.DictReader(fh, delimiter=";", skipinitialspace=True)
         columns = [c.strip() for c in reader.fieldnames or []]
@@ -229,20 +297,30 @@ def read_gtsrb_table(path: str | Path) -> list[tuple[str, int]]:
         rows = []
         for line, row in enumerate(reader, start=2):
             name, label = row.get("Filename"), row.get("ClassId")
-            if not name or label is None or not label.strip().isdigit():
+            if (
+                not name
+                or label is None
+                or not label.strip().isdigit()
+                or int(label) >= GTSRB_CLASSES
+            ):
                 raise DataFileError(
-                    f"{path}, line {line}: expected a Filename and a non-negative integer "
-                    f"ClassId, got {name!r} and {label!r}"
+                    f"{path}, line {line}: expected a Filename and a ClassId in "
+                    f"0..{GTSRB_CLASSES - 1}, got {name!r} and {label!r}"
                 )
             rows.append((name.strip(), int(label)))
     return rows
 
 
-def read_images(paths: list[str], size: int) -> np.ndarray:
+def read_images(paths: Sequence[str | os.PathLike], size: int) -> np.ndarray:
     """Image files (any format PIL reads, e.g. GTSRB's ``.ppm``) as RGB ``uint8`` ``(N, 3, size, size)``."""
+    if isinstance(paths, (str, bytes, os.PathLike)) or not isinstance(paths, Sequence):
+        raise TypeError(f"paths must be a list of image file paths, got {paths!r}")
+    files = [_check_path(p, f"paths[{i}]") for i, p in enumerate(paths)]
+    size = check_int(size, "size", minimum=1)
+    _check_allocation(len(files) * 3 * size * size, 1, "size", "the images")
     BILINEAR = Image.BILINEAR  # type: ignore[attr-defined]  # set at import by PIL
-    out = np.empty((len(paths), 3, size, size), dtype=np.uint8)
-    for i, p in enumerate(paths):  # one file per image: reading is the loop, not arithmetic
+    out = np.empty((len(files), 3, size, size), dtype=np.uint8)
+    for i, p in enumerate(files):  # one file per image: reading is the loop, not arithmetic
         with reading(p, "an image"), Image.open(p) as img:
             rgb = img.convert("RGB").resize((size, size), BILINEAR)
             out[i] = np.asarray(rgb).transpose(2, 0, 1)

@@ -1,0 +1,76 @@
+"""agop_book.plots: the figures several chapters draw. What they show runs in the chapters
+(tests/test_notebooks.py); here, what they refuse."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+from agop_book import plots
+
+
+def test_layer_maps_draw_each_row_and_layer_with_its_own_map():
+    maps = {"A": [torch.arange(4.0).reshape(2, 2)], "B": [np.eye(3), np.ones((2, 2))]}
+    fig = plots.plot_layer_maps(torch.rand(1, 4, 4), maps, title="t")
+    try:
+        assert len(fig.axes) == 6  # 2 rows of (image, layer 1, layer 2)
+        shown = fig.axes[4].images[0].get_array()  # row B, layer 1
+        np.testing.assert_array_equal(np.asarray(shown), np.eye(3))
+        assert not fig.axes[2].axison  # row A has no layer 2
+    finally:
+        plt.close(fig)
+
+
+# Hostile inputs
+
+_IMAGE = torch.rand(1, 4, 4)
+_MAP = torch.rand(3, 3)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: plots.placeholder_figure(None), TypeError, "message must be a str"),
+        (lambda: plots.placeholder_figure("x", figsize=(1e6, 2)), ValueError, r"figsize\[0\]"),
+        (lambda: plots.placeholder_figure("x", figsize=(2, 0)), ValueError, r"figsize\[1\]"),
+        (lambda: plots.placeholder_figure("x", figsize=3), TypeError, "figsize must be a pair"),
+        (
+            lambda: plots.plot_layer_maps(_IMAGE, {"A": [torch.full((3, 3), float("nan"))]}),
+            ValueError,
+            r"maps\['A'\]\[0\] contains 9 non-finite",
+        ),
+        (
+            lambda: plots.plot_layer_maps(_IMAGE, {"A": [torch.ones(3, 3, dtype=torch.complex64)]}),
+            TypeError,
+            r"maps\['A'\]\[0\] must be real",
+        ),
+        (
+            lambda: plots.plot_layer_maps(_IMAGE, {"A": [torch.ones(0, 3)]}),
+            ValueError,
+            r"maps\['A'\]\[0\] must be a non-empty map",
+        ),
+        (
+            lambda: plots.plot_layer_maps(_IMAGE, {"A": [torch.ones(2, 3, 3)]}),
+            ValueError,
+            r"maps\['A'\]\[0\] must be a non-empty map of shape \(H, W\)",
+        ),
+        (lambda: plots.plot_layer_maps(_IMAGE, {}), ValueError, "maps must hold at least one row"),
+        (lambda: plots.plot_layer_maps(_IMAGE, {"A": []}), ValueError, "maps must hold at least"),
+        (lambda: plots.plot_layer_maps(_IMAGE, [_MAP]), TypeError, "maps must be a dict"),
+        (lambda: plots.plot_layer_maps(_IMAGE, {"A": _MAP}), TypeError, r"maps\['A'\] must be a"),
+        (lambda: plots.plot_layer_maps(torch.rand(4, 4), {"A": [_MAP]}), ValueError, "image must"),
+        (lambda: plots.plot_layer_maps(torch.rand(2, 4, 4), {"A": [_MAP]}), ValueError, "image"),
+        (
+            lambda: plots.plot_layer_maps(torch.full((1, 2, 2), float("inf")), {"A": [_MAP]}),
+            ValueError,
+            "image contains",
+        ),
+        (lambda: plots.plot_layer_maps(_IMAGE, {"A": [_MAP]}, fig=3), TypeError, "fig must be"),
+        (lambda: plots.plot_layer_maps(_IMAGE, {"A": [_MAP]}, title=3), TypeError, "title must"),
+    ],
+)
+def test_hostile_inputs_are_refused_by_name(call, error, match):
+    before = plt.get_fignums()
+    with pytest.raises(error, match=match):
+        call()
+    assert plt.get_fignums() == before  # refused before any figure is opened
