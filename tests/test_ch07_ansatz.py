@@ -169,3 +169,71 @@ def test_per_seed_selects_the_gain_and_the_labels():
     assert res.per_seed("x", 0.0, "shuffled") == {0: 100.0, 1: 101.0}
     with pytest.raises(KeyError, match="gain=2.0"):
         res.per_seed("x", 2.0)
+
+
+# Mutation testing (`python tools/mutation.py other_accounts`, CONTRIBUTING.md): fc_ansatz's
+# defaults, its float64 arithmetic whatever the input dtype, and its arguments' names.
+
+
+def _haar_null_mean(W, G, p, n_draws, seed):
+    draws = torch.Generator().manual_seed(seed)
+    lam = torch.linalg.eigvalsh(G)
+    values = []
+    for _ in range(n_draws):
+        O = haar_rotations(torch.randn(1, 3, 3, generator=draws, dtype=F64))[0]
+        values.append(correlation(W.T @ W, psd_power(W.T @ (O * lam) @ O.T @ W, p)))
+    return float(torch.tensor(values, dtype=F64).mean())
+
+
+def test_fc_ansatz_defaults_are_20_draws_from_seed_0():
+    g = torch.Generator().manual_seed(2)
+    W = torch.randn(3, 6, generator=g, dtype=F64)
+    G = torch.diag(torch.tensor([2.0, 1.0, 0.25], dtype=F64))
+    out = fc_ansatz(W, G)
+    assert sorted(out) == [0.5, 1.0]
+    for p in (1.0, 0.5):
+        assert out[p]["null_mean"] == pytest.approx(_haar_null_mean(W, G, p, 20, 0), abs=1e-10)
+
+
+def test_fc_ansatz_computes_in_float64_whatever_the_input_dtype():
+    """float32 (and integer) inputs are exact in float64: the same answer as float64 inputs,
+    to the last bit, not a float32 computation's. G is symmetrised in float64: its entries
+    1 + 2^-23 and 1 average to 1 + 2^-24, which float32 rounds to 1."""
+    g = torch.Generator().manual_seed(3)
+    W = torch.randn(3, 6, generator=g).mul(8).round()  # integers, exact in every dtype
+    u = 2.0**-23
+    G = torch.tensor([[3.0, 1.0 + u, 0.0], [1.0, 2.0, 0.5], [0.0, 0.5 + u, 1.0]])
+    ref = fc_ansatz(W.double(), G.double(), n_draws=3)
+    rounded = fc_ansatz(W.double(), ((G.double() + G.double().T) / 2).float(), n_draws=3)
+    assert rounded[1.0]["trained"] != ref[1.0]["trained"]  # the test can tell them apart
+    for Wx, Gx in ((W, G), (W.long(), G)):
+        out = fc_ansatz(Wx, Gx, n_draws=3)
+        for p in (1.0, 0.5):
+            assert out[p] == ref[p]
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"W": torch.tensor([[1.0, float("nan")]] * 3)}, ValueError, "^W contains 3 non-finite"),
+        ({"W": torch.ones(3, 2, dtype=torch.complex128)}, TypeError, "^W must be real"),
+        ({"G": torch.full((3, 3), float("inf"))}, ValueError, "^G contains 9 non-finite"),
+        ({"G": torch.eye(3, dtype=torch.complex128)}, TypeError, "^G must be real"),
+        ({"powers": 0.5}, TypeError, "^powers must be a non-empty sequence"),
+        ({"powers": (1.0, -0.5)}, ValueError, r"^powers\[1\] must be a non-negative number"),
+        ({"powers": (0.0,)}, ValueError, r"^powers must hold powers in \(0, 1\]"),
+        ({"powers": (0.5, 0.0)}, ValueError, r"^powers must hold powers in \(0, 1\]"),
+        ({"n_draws": 1}, ValueError, "^n_draws must be an integer >= 2, got 1"),
+        ({"n_draws": 2.0}, TypeError, "^n_draws must be an integer"),
+    ],
+)
+def test_fc_ansatz_arguments_are_refused_by_name(kwargs, error, match):
+    args = {"W": torch.eye(3, 2, dtype=F64) + 1, "G": torch.eye(3, dtype=F64), **kwargs}
+    with pytest.raises(error, match=match):
+        fc_ansatz(args.pop("W"), args.pop("G"), **args)
+
+
+def test_paired_difference_refuses_either_side_not_a_mapping():
+    for a, b in (({0: 1.0, 1: 2.0}, [1.0, 2.0]), ([1.0, 2.0], {0: 1.0, 1: 2.0})):
+        with pytest.raises(TypeError, match="^a and b must map each seed to its value"):
+            paired_difference(a, b)

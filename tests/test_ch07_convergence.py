@@ -162,3 +162,26 @@ def test_width_sweep_diagnosis_is_the_worst_seed_and_quantity():
         assert out[f"ess_{key}"] == pytest.approx(min(ess), rel=1e-12)
     ess_Q = [float(effective_sample_size(trace[s : s + 2]).min()) for s in (0, 2)]
     assert ess_Q[1] < ess_Q[0] / 3  # the slow seed sets the reported size
+
+
+# Mutation testing (`python tools/mutation.py other_accounts`, CONTRIBUTING.md): the
+# diagnostics compute in float64 whatever the draws' dtype, and do not depend on their units.
+
+
+def test_diagnostics_compute_in_float64_and_ignore_the_units():
+    """float32 and integer draws are exact in float64: the same answer as float64 draws, to
+    the last bit. Rescaling (by 1e-3 too: a variance below 1) and shifting change nothing."""
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randn(3, 200, generator=g, dtype=torch.float64)
+    ar = noise.clone()
+    for t in range(1, 200):
+        ar[:, t] = 0.6 * ar[:, t - 1] + noise[:, t]
+    draws = (ar * 64).round()  # integers, exact in float32 and int64
+    rhat, ess = split_rhat(draws), effective_sample_size(draws)
+    assert float(ess) < 0.6 * 600  # correlated: well below the count
+    for same in (draws.float(), draws.long()):
+        assert torch.equal(split_rhat(same), rhat)
+        assert torch.equal(effective_sample_size(same), ess)
+    for scaled in (draws * 1e-3, draws / 64 + 5.0):
+        assert float(split_rhat(scaled)) == pytest.approx(float(rhat), rel=1e-12)
+        assert float(effective_sample_size(scaled)) == pytest.approx(float(ess), rel=1e-12)

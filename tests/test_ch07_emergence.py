@@ -4,6 +4,7 @@ patch-AGOP, the localisation statistics on planted vectors, and the sweep's cont
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -401,3 +402,435 @@ def test_sweep_tests_on_the_examples_after_the_training_stream(monkeypatch):
     net = train_two_layer(X[None, :60], y[None, :60], seed=[0], **kw)
     expected = float(((net(X[60:])[0] > 0).long() == y[60:]).double().mean())
     assert res.rows[0]["acc_net"] == pytest.approx(expected, abs=1e-6)  # a float32 mean
+
+
+# Mutation testing (`python tools/mutation.py other_accounts`, CONTRIBUTING.md): the sweep's
+# options reach the trainer, the RFM and the ansatz (recording stubs), its rows are the
+# statistics of planted networks, its arguments are checked by name before any work.
+
+import numpy as np  # noqa: E402
+
+import agop_book.ch07_other_accounts as C7  # noqa: E402
+
+
+def _ipr_loop(v):
+    v = [float(x) for x in v]
+    return sum(x**4 for x in v) / sum(x**2 for x in v) ** 2
+
+
+def _blocks(D, s):
+    """10 J_s (+) diag(1, 0.9, ...): top eigenvector uniform on s sites, next e_s."""
+    M = torch.zeros(D, D, dtype=torch.float64)
+    M[:s, :s] = 10.0
+    M[range(s, D), range(s, D)] = torch.linspace(1.0, 0.1, D - s, dtype=torch.float64)
+    return M
+
+
+class _Stubs:
+    """Recording stand-ins for train_two_layer, RFM and fc_ansatz, with planted outputs."""
+
+    def __init__(self, monkeypatch, zero_readout=False):
+        self.train, self.rfms, self.ansatz = [], [], []
+        self.zero_readout = zero_readout
+        stubs = self
+
+        def train_two_layer(X, y, **kwargs):
+            stubs.train.append((X, y, kwargs))
+            E, _, D = X.shape
+            K, g = kwargs["width"], torch.Generator().manual_seed(len(stubs.train))
+            W = torch.zeros(E, K, D, dtype=X.dtype)
+            for e in range(E):
+                start = 0
+                for k in range(K):  # disjoint supports, norms growing with k
+                    s = 2 + k % 3
+                    W[e, k, start : start + s] = (k + 1) * torch.arange(1, s + 1) ** (e % 3 + 1)
+                    start += s
+            W0 = torch.randn(E, K, D, generator=g, dtype=X.dtype)
+            a = torch.randn(E, K, generator=g, dtype=X.dtype)
+            a = torch.zeros_like(a) if stubs.zero_readout else a
+            b = 0.1 * torch.randn(E, K, generator=g, dtype=X.dtype)
+            a0 = torch.randn(E, K, generator=g, dtype=X.dtype)
+            return TwoLayerNets(W, b, a, kwargs["activation"], W0, a0)
+
+        class RFM:
+            def __init__(self, **kwargs):
+                self.kwargs, self.scores = kwargs, []
+
+            def fit(self, X, y):
+                self.i, self.X, self.y = len(stubs.rfms), X, y
+                stubs.rfms.append(self)
+                D = X.shape[1]
+                self.Ms_ = [_blocks(D, s) for s in (6, 5, 2 + self.i % 3)]
+                self.best_iter_ = self.i % 3
+                return self
+
+            def score(self, X, y):
+                self.scores.append(("score", X, y))
+                return 0.5 + self.i / 100
+
+            def score_iterations(self, X, y):
+                self.scores.append(("rounds", X, y))
+                return [0.1 + self.i / 100, 0.2, 0.3 + self.i / 100]
+
+        def fc_ansatz(W, G, *, powers=(1.0, 0.5), n_draws=20, seed=0):
+            i = len(stubs.ansatz)
+            stubs.ansatz.append((W, G, n_draws, seed))
+            return {
+                1.0: {"trained": 10 * i + 1, "null_mean": 10 * i + 2},
+                0.5: {"trained": 10 * i + 3, "null_mean": 10 * i + 4},
+            }
+
+        monkeypatch.setattr(C7, "train_two_layer", train_two_layer)
+        monkeypatch.setattr(C7, "RFM", RFM)
+        monkeypatch.setattr(C7, "fc_ansatz", fc_ansatz)
+
+
+def _inner_loop(W, b, a, X):
+    """(1/n) sum_i d_i d_i^T, d_i = a * phi'(W x_i + b), phi = erf(h / sqrt 2)."""
+    G = torch.zeros(W.shape[0], W.shape[0], dtype=torch.float64)
+    for x in X:
+        h = W @ x + b
+        d = a * math.sqrt(2 / math.pi) * torch.exp(-h * h / 2)
+        G += torch.outer(d, d)
+    return G / X.shape[0]
+
+
+SWEEP = dict(
+    D=12, n_train=30, n_test=11, xi=(1.0, 3.0), width=3, steps=8, lr=0.05, batch_size=5,
+    optimizer="sgd", activation="erf", n_top=2, rfm_train=20, nfa_draws=5, rfm_iter=2,
+    bandwidth=4.0, dtype=torch.float64, device="cpu",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("online", [False, True])
+def test_sweep_passes_every_option_and_its_rows_are_the_planted_statistics(monkeypatch, online):
+    stubs = _Stubs(monkeypatch)
+    gains, seeds = [0.5, 2.0], [3, 1]
+    res = C7.emergence_sweep(gains, seeds, online=online, **SWEEP)
+    n_stream = 40 if online else 30  # online: steps * batch_size = 40 fresh examples
+    conditions = [(s, lab) for s in seeds for lab in ("true", "shuffled")]
+    E = len(conditions)
+    assert [r["gain"] for r in res.rows] == [g for g in gains for _ in conditions]
+    assert [(r["seed"], r["labels"]) for r in res.rows] == conditions * 2
+    assert len(stubs.train) == 2 and len(stubs.rfms) == 2 * E and len(stubs.ansatz) == 4 * E
+    for j, gain in enumerate(gains):
+        X, y, kwargs = stubs.train[j]
+        assert kwargs == {
+            "width": 3, "steps": 8, "lr": 0.05, "batch_size": 5, "activation": "erf",
+            "optimizer": "sgd", "online": online, "seed": [3, 3, 1, 1],
+        }  # fmt: skip
+        assert X.shape == (E, n_stream, 12) and X.dtype == torch.float64
+        for e, (seed, labels) in enumerate(conditions):
+            Xr, yr = emergence_task(n_stream + 11, 12, gain=gain, xi=(1.0, 3.0), seed=seed,
+                                    dtype=torch.float64)  # fmt: skip
+            assert torch.equal(X[e], Xr[:n_stream])
+            if labels == "true":
+                assert torch.equal(y[e], yr[:n_stream])
+            else:  # a permutation of the true labels
+                assert torch.equal(y[e].sort().values, yr[:n_stream].sort().values)
+                assert not torch.equal(y[e], yr[:n_stream])
+            row, rfm = res.rows[j * E + e], stubs.rfms[j * E + e]
+            # the RFM: its options, the first rfm_train examples, scored on the test part
+            assert rfm.kwargs["n_iter"] == 2 and rfm.kwargs["random_state"] == seed
+            assert rfm.kwargs["bandwidth"] == 4.0 and rfm.kwargs["device"] == "cpu"
+            assert rfm.kwargs["progress"] is False
+            assert torch.equal(rfm.X, X[e][:20]) and torch.equal(rfm.y, y[e][:20])
+            for _, Xt, yt in rfm.scores:
+                assert torch.equal(Xt, Xr[n_stream:]) and np.array_equal(yt, yr[n_stream:].numpy())
+            # the planted networks: W on disjoint supports, norms growing with the row
+            W, W0 = torch.zeros(3, 12, dtype=torch.float64), None
+            start = 0
+            for k in range(3):
+                W[k, start : start + 2 + k] = (k + 1) * torch.arange(1, 3 + k) ** (e % 3 + 1)
+                start += 2 + k
+            g = torch.Generator().manual_seed(j + 1)
+            W0 = torch.randn(E, 3, 12, generator=g, dtype=torch.float64)[e]
+            a = torch.randn(E, 3, generator=g, dtype=torch.float64)[e]
+            b = 0.1 * torch.randn(E, 3, generator=g, dtype=torch.float64)[e]
+            a0 = torch.randn(E, 3, generator=g, dtype=torch.float64)[e]
+            assert row["ipr_weights"] == pytest.approx(np.mean([_ipr_loop(w) for w in W]))
+            assert row["ipr_delta"] == pytest.approx(np.mean([_ipr_loop(w) for w in W - W0]))
+            # W^T W: eigenvectors the rows, the two largest norms first (rows 2 and 1)
+            assert row["ipr_wtw"] == pytest.approx((_ipr_loop(W[2]) + _ipr_loop(W[1])) / 2)
+            agop = brute_agop(TwoLayerNets(W[None], b[None], a[None], "erf"), Xr[:30], 0)
+            vecs = np.linalg.eigh(agop.numpy())[1][:, ::-1][:, :2].T
+            assert row["ipr_agop"] == pytest.approx(np.mean([_ipr_loop(v) for v in vecs]))
+            s = 2 + rfm.i % 3  # the last round's M: uniform on s sites, then one site
+            assert row["ipr_rfm"] == pytest.approx((1 / s + 1) / 2)
+            f = torch.stack([a @ torch.erf((W @ x + b) / math.sqrt(2)) for x in Xr[n_stream:]])
+            acc = float(((f > 0).long() == yr[n_stream:]).double().mean())
+            assert row["acc_net"] == pytest.approx(acc, abs=1e-6)
+            i = rfm.i
+            assert (row["acc_rfm"], row["acc_rfm_identity"], row["acc_rfm_last"]) == (
+                0.5 + i / 100, 0.1 + i / 100, 0.3 + i / 100
+            )  # fmt: skip
+            assert row["rfm_best_iter"] == i % 3
+            # the ansatz: the trained layer against its inner matrix, then the initial one
+            c = 2 * (j * E + e)
+            (Wt, Gt, nt, st), (Wi, Gi, ni, si) = stubs.ansatz[c], stubs.ansatz[c + 1]
+            assert torch.equal(Wt, W) and (nt, st) == (5, seed)
+            torch.testing.assert_close(Gt, _inner_loop(W, b, a, Xr[:30]))
+            assert torch.equal(Wi, W0) and (ni, si) == (2, seed)
+            torch.testing.assert_close(Gi, _inner_loop(W0, torch.zeros(3), a0, Xr[:30]))
+            nfa = {k: row[k] for k in row if k.startswith("nfa")}
+            assert nfa == {
+                "nfa": 10 * c + 1, "nfa_null": 10 * c + 2, "nfa_half": 10 * c + 3,
+                "nfa_half_null": 10 * c + 4, "nfa_init": 10 * c + 11, "nfa_half_init": 10 * c + 13,
+            }  # fmt: skip
+            assert set(row) == {
+                "gain", "seed", "labels", "ipr_weights", "ipr_delta", "ipr_wtw", "ipr_agop",
+                "ipr_rfm", "acc_net", "acc_rfm", "acc_rfm_last", "acc_rfm_identity",
+                "rfm_best_iter", *nfa,
+            }  # fmt: skip
+            if seed == 3:  # the first seed's networks are the examples
+                ex = res.examples[(gain, labels)]
+                assert torch.equal(ex["W"], W) and torch.equal(ex["M"], _blocks(12, s))
+                torch.testing.assert_close(ex["agop"], agop)
+    assert set(res.examples) == {(g, lab) for g in gains for lab in ("true", "shuffled")}
+    assert res.settings == {
+        "D": 12, "n_train": 30, "xi": (1.0, 3.0), "width": 3, "steps": 8, "lr": 0.05,
+        "batch_size": 5, "optimizer": "sgd", "online": online, "activation": "erf",
+        "n_top": 2, "rfm_train": 20, "rfm_iter": 2,
+    }  # fmt: skip
+
+
+def test_sweep_defaults_are_the_documented_ones(monkeypatch, capsys):
+    stubs = _Stubs(monkeypatch)
+    res = C7.emergence_sweep([0.0], [0])
+    ((X, y, kwargs),) = stubs.train
+    assert kwargs == {
+        "width": 8, "steps": 3000, "lr": 3e-3, "batch_size": 256, "activation": "erf",
+        "optimizer": "adam", "online": False, "seed": [0, 0],
+    }  # fmt: skip
+    Xr, yr = emergence_task(5000, 40, gain=0.0, xi=(1.0, 2.0), seed=0)  # float32
+    assert X.dtype == torch.float32 and torch.equal(X[0], Xr[:4000])
+    assert [(r["seed"], r["labels"]) for r in res.rows] == [(0, "true"), (0, "shuffled")]
+    rfm = stubs.rfms[0]
+    assert (rfm.kwargs["n_iter"], rfm.kwargs["bandwidth"], rfm.X.shape[0]) == (3, 10.0, 1000)
+    assert torch.equal(rfm.scores[0][1], Xr[4000:])  # n_test = 1000
+    assert [n for _, _, n, _ in stubs.ansatz] == [20, 2, 20, 2]
+    assert res.settings == {
+        "D": 40, "n_train": 4000, "xi": (1.0, 2.0), "width": 8, "steps": 3000, "lr": 3e-3,
+        "batch_size": 256, "optimizer": "adam", "online": False, "activation": "erf",
+        "n_top": 3, "rfm_train": 1000, "rfm_iter": 3,
+    }  # fmt: skip
+    assert capsys.readouterr().err == ""  # no progress bar by default
+
+
+def test_sweep_progress_bar_and_the_shuffled_control_on_request(monkeypatch, capsys):
+    stubs = _Stubs(monkeypatch)
+    small = {**SWEEP, "dtype": torch.float32}
+    res = C7.emergence_sweep([0.5], [2, 4], shuffled=False, progress=True, **small)
+    assert re.search(r"(?<![A-Za-z])gains: ", capsys.readouterr().err)  # the bar, named
+    assert [(r["seed"], r["labels"]) for r in res.rows] == [(2, "true"), (4, "true")]
+    assert stubs.train[0][0].shape[0] == 2 and stubs.train[0][2]["seed"] == [2, 4]
+    assert set(res.examples) == {(0.5, "true")}
+
+
+def test_sweep_network_accuracy_counts_a_zero_output_as_class_zero(monkeypatch):
+    """A read-out of zeros outputs exactly 0: predicted class 0 (f > 0 is class 1)."""
+    _Stubs(monkeypatch, zero_readout=True)
+    res = C7.emergence_sweep([1.0], [0], shuffled=False, **SWEEP)
+    _, yr = emergence_task(41, 12, gain=1.0, xi=(1.0, 3.0), seed=0, dtype=torch.float64)
+    assert res.rows[0]["acc_net"] == pytest.approx(float((yr[30:] == 0).double().mean()))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"gains": [-1.0]}, ValueError, r"^gains\[0\] must be a non-negative"),
+        ({"gains": 1.0}, TypeError, "^gains must be a non-empty sequence"),
+        ({"seeds": [0, -1]}, ValueError, r"^seeds\[1\] must be a non-negative"),
+        ({"n_top": 0}, ValueError, "^n_top must be a positive integer <= 12"),
+        ({"n_top": 13}, ValueError, "^n_top must be a positive integer <= 12"),
+        ({"n_top": 1.0}, TypeError, "^n_top must be an integer"),
+        ({"rfm_train": 3}, ValueError, "^rfm_train must be an integer >= 4 and <= 30"),
+        ({"rfm_train": 31}, ValueError, "^rfm_train must be an integer >= 4 and <= 30"),
+        ({"rfm_train": 4.0}, TypeError, "^rfm_train must be an integer"),
+        ({"steps": -1}, ValueError, "^steps must be a non-negative integer"),
+        ({"steps": 1.0}, TypeError, "^steps must be an integer"),
+        ({"batch_size": 0}, ValueError, "^batch_size must be a positive integer"),
+        ({"batch_size": 2.0}, TypeError, "^batch_size must be an integer"),
+    ],
+)
+def test_sweep_arguments_are_checked_by_name_before_any_training(monkeypatch, kwargs, error, match):
+    stubs = _Stubs(monkeypatch)
+    args = {"gains": [0.5], "seeds": [0], **SWEEP, **kwargs}
+    with pytest.raises(error, match=match):
+        C7.emergence_sweep(args.pop("gains"), args.pop("seeds"), **args)
+    assert stubs.train == [] and stubs.rfms == []
+
+
+def test_sweep_accepts_the_smallest_valid_arguments(monkeypatch):
+    stubs = _Stubs(monkeypatch)
+    small = {**SWEEP, "rfm_train": 4, "steps": 0, "batch_size": 1, "n_top": 1}
+    res = C7.emergence_sweep([0.5], [0], shuffled=False, **small)
+    assert stubs.rfms[0].X.shape[0] == 4 and stubs.train[0][2]["steps"] == 0
+    assert stubs.train[0][2]["batch_size"] == 1
+    assert res.rows[0]["ipr_rfm"] == pytest.approx(1 / 2)  # the top vector alone: 2 sites
+
+
+def test_top_eigenvectors_of_a_batch_of_non_symmetric_matrices():
+    """A (2, 3, 4, 4) stack of non-symmetric matrices: each its own symmetric part's
+    eigenvectors, largest first, against numpy one matrix at a time; k up to D."""
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(2, 3, 4, 4, generator=g, dtype=torch.float64)
+    V = top_eigenvectors(A, 4)
+    assert V.shape == (2, 3, 4, 4)
+    for i in range(2):
+        for j in range(3):
+            S = ((A[i, j] + A[i, j].T) / 2).numpy()
+            vals, vecs = np.linalg.eigh(S)
+            for r, c in enumerate(np.argsort(vals)[::-1]):
+                assert abs(float(V[i, j, r].numpy() @ vecs[:, c])) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"^A must be square matrices \(\.\.\., D, D\)"):
+        top_eigenvectors(torch.ones(2, 3, 4), 1)  # shape[1] == shape[-2], yet not square
+    with pytest.raises(ValueError, match="^k must be a positive integer <= 4"):
+        top_eigenvectors(A, 0)
+    with pytest.raises(TypeError, match="^A must be real"):
+        top_eigenvectors(torch.eye(2, dtype=torch.complex128), 1)
+
+
+def test_initial_networks_keep_the_activation_and_their_own_start():
+    g = torch.Generator().manual_seed(0)
+    W, W0 = torch.randn(1, 3, 4, generator=g), torch.randn(1, 3, 4, generator=g)
+    a, a0 = torch.randn(1, 3, generator=g), torch.randn(1, 3, generator=g)
+    nets = TwoLayerNets(W, torch.ones(1, 3), a, "relu", W0, a0)
+    start = nets.initial()
+    assert start.activation == "relu" and start.W0 is W0 and start.a0 is a0
+    assert start.W is W0 and start.a is a0 and torch.equal(start.b, torch.zeros(1, 3))
+    X = torch.randn(5, 4, generator=g)
+    ref = torch.stack([a0[0] @ torch.relu(W0[0] @ x) for x in X])  # relu, zero bias
+    torch.testing.assert_close(start(X)[0], ref)
+    assert start.initial().W is W0  # the start's start is itself
+    for partial in ({"W0": W0}, {"a0": a0}):
+        with pytest.raises(ValueError, match="^these networks carry no initial state"):
+            TwoLayerNets(W, torch.ones(1, 3), a, "relu", **partial).initial()
+
+
+def test_training_defaults_are_the_documented_ones():
+    """lr 3e-3, minibatches of 256 (of 300 examples), ReLU, Adam, seed 0."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(1, 300, 4, generator=g, dtype=torch.float64)
+    y = (X[..., 0] > 0).long()
+    nets = train_two_layer(X, y, width=3, steps=3)
+    ref = train_two_layer(X, y, width=3, steps=3, lr=3e-3, batch_size=256, init_scale=0.3,
+                          activation="relu", optimizer="adam", online=False, seed=0)  # fmt: skip
+    assert torch.equal(nets.W, ref.W) and torch.equal(nets.a, ref.a)
+    assert nets.activation == "relu"
+    for other in ({"lr": 3.1e-3}, {"batch_size": 257}, {"seed": 1}, {"optimizer": "sgd"}):
+        assert not torch.equal(train_two_layer(X, y, width=3, steps=3, **other).W, nets.W)
+    with pytest.raises(TypeError, match="^X must be real"):
+        train_two_layer(X.to(torch.complex128), y, width=3, steps=1)
+
+
+def test_localisation_needs_the_rise_over_the_control_beyond_both_spreads():
+    """m1 - ms = 0.125 = s1 + ss exactly (0 + 0.125, exact in binary): not beyond them."""
+    ok, m0, m1, ms = constructed((0.5, 0.5), (0.25, 0.5), base=(0.0, 0.0)).localisation("ipr_agop")
+    assert (m0, m1, ms) == (0.0, 0.5, 0.375) and not ok
+    # beyond them by a little: localised
+    assert constructed((0.5, 0.5), (0.25, 0.49), base=(0.0, 0.0)).localisation("ipr_agop")[0]
+
+
+VIEW = dict(seed=5, D=9, n_train=25, xi=(1.5, 2.5), steps=4, lr=0.02, batch_size=7,
+            activation="relu", n_top=2, dtype=torch.float64, device="cpu")  # fmt: skip
+VIEW_DEFAULTS = dict(seed=0, D=40, n_train=4000, xi=(1.0, 2.0), steps=3000, lr=3e-3,
+                     batch_size=256, activation="erf", n_top=3, dtype=torch.float32,
+                     device=None)  # fmt: skip
+
+
+def test_view_passes_every_option_to_the_batched_views(monkeypatch):
+    calls = []
+
+    def emergence_views(gains, width, **kwargs):
+        calls.append((gains, width, kwargs))
+        return {(g, width): ("view", g) for g in gains}
+
+    monkeypatch.setattr(C7, "emergence_views", emergence_views)
+    assert C7.emergence_view(2, 3, **VIEW) == ("view", 2.0)
+    assert calls[-1] == ([2.0], 3, VIEW)
+    C7.emergence_view(0.5, 4)
+    gains, width, kwargs = calls[-1]
+    activation = kwargs.pop("activation")
+    assert activation.lower() == "erf"  # any case: train_two_layer's choice
+    assert kwargs == {k: v for k, v in VIEW_DEFAULTS.items() if k != "activation"}
+    with pytest.raises(ValueError, match="^gain must be a non-negative number"):
+        C7.emergence_view(-1.0, 2)
+    with pytest.raises(TypeError, match="^gain must be a real number"):
+        C7.emergence_view("3", 2)
+
+
+def _recording_trainer(monkeypatch):
+    calls = []
+
+    def train_two_layer(X, y, **kwargs):
+        calls.append((X, y, kwargs))
+        E, _, D = X.shape
+        K = kwargs["width"]
+        W = torch.zeros(E, K, D, dtype=X.dtype)
+        for e in range(E):  # row k: k + 1 sites; norms growing with k; per network a scale
+            for k in range(K):
+                W[e, k, : k + 1] = (e + 1.0) * (k + 1)
+        a = torch.ones(E, K, dtype=X.dtype)
+        return TwoLayerNets(W, torch.full((E, K), 50.0, dtype=X.dtype), a, "relu", W, a)
+
+    monkeypatch.setattr(C7, "train_two_layer", train_two_layer)
+    return calls
+
+
+def test_views_pass_every_option_and_view_each_network(monkeypatch):
+    calls = _recording_trainer(monkeypatch)
+    views = C7.emergence_views([0.5, 2.0], 3, **VIEW)
+    ((X, y, kwargs),) = calls
+    assert kwargs == {"width": 3, "steps": 4, "lr": 0.02, "batch_size": 7,
+                      "activation": "relu", "seed": [5, 5]}  # fmt: skip
+    for e, g in enumerate([0.5, 2.0]):
+        Xr, yr = emergence_task(25, 9, gain=g, xi=(1.5, 2.5), seed=5, dtype=torch.float64)
+        assert torch.equal(X[e], Xr) and torch.equal(y[e], yr)
+        view = views[(g, 3)]
+        assert view["gain"] == g and view["width"] == 3 and view["ipr_random"] == 3 / 9
+        # rows sorted by norm: the 3-site row first; every unit active, so the AGOP is
+        # (W^T a)(W^T a)^T, rank one: its top eigenvector is W^T a, (6, 5, 3) on sites 0-2
+        assert [_ipr_loop(w) for w in view["W"]] == pytest.approx([1 / 3, 1 / 2, 1.0])
+        assert view["eigvecs"].shape == (2, 9)
+        top = torch.tensor([6.0, 5.0, 3.0, 0, 0, 0, 0, 0, 0], dtype=torch.float64) / 70**0.5
+        assert abs(float(view["eigvecs"][0] @ top)) == pytest.approx(1.0)
+    assert sorted(views) == [(0.5, 3), (2.0, 3)]
+
+
+def test_views_defaults_and_arguments(monkeypatch):
+    calls = _recording_trainer(monkeypatch)
+    views = C7.emergence_views([1.0], 2)
+    ((X, y, kwargs),) = calls
+    assert kwargs.pop("activation").lower() == "erf"
+    assert kwargs == {"width": 2, "steps": 3000, "lr": 3e-3, "batch_size": 256, "seed": [0]}
+    Xr, _ = emergence_task(4000, 40, gain=1.0, xi=(1.0, 2.0), seed=0)
+    assert X.dtype == torch.float32 and torch.equal(X[0], Xr)
+    assert views[(1.0, 2)]["eigvecs"].shape == (3, 40)
+    for gains, error, match in (
+        ([0.5, -1.0], ValueError, r"^gains\[1\] must be a non-negative number"),
+        ([], ValueError, "^gains must be a non-empty sequence"),
+        (2.0, TypeError, "^gains must be a non-empty sequence"),
+    ):
+        with pytest.raises(error, match=match):
+            C7.emergence_views(gains, 2)
+
+
+def test_view_of_a_planted_network():
+    """Rows sorted by norm, the AGOP's top eigenvectors (3 by default), 3 / D for a random
+    vector, and the width is the number of rows (5 units on 7 sites)."""
+    W = torch.zeros(5, 7, dtype=torch.float64)
+    for k in range(5):
+        W[k, : k + 1] = 1.0  # norms growing with k: sorted, the last row first
+    agop = torch.diag(torch.tensor([1.0, 7, 2, 6, 3, 5, 4], dtype=torch.float64))
+    view = C7.view_of(1.5, W, agop)
+    assert set(view) == {"gain", "width", "W", "eigvecs", "ipr_weights", "ipr_agop",
+                         "ipr_random"}  # fmt: skip
+    assert (view["gain"], view["width"], view["ipr_random"]) == (1.5, 5, 3 / 7)
+    assert torch.equal(view["W"], W.flip(0))
+    assert view["eigvecs"].abs().argmax(1).tolist() == [1, 3, 5]
+    assert view["ipr_weights"].tolist() == pytest.approx([1 / 5, 1 / 4, 1 / 3, 1 / 2, 1.0])
+    assert view["ipr_agop"].tolist() == pytest.approx([1.0] * 3)
+    assert C7.view_of(1.5, W, agop, n_top=7)["eigvecs"].shape == (7, 7)  # at most D
+    with pytest.raises(ValueError, match="^n_top must be a positive integer <= 7"):
+        C7.view_of(1.5, W, agop, n_top=9)

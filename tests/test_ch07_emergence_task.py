@@ -125,3 +125,42 @@ def test_ipr_invariances_and_batches():
     assert torch.allclose(ipr(1e-200 * v), base)  # no underflow
     with pytest.raises(ValueError, match="zero vector"):
         ipr(torch.zeros(3, 5))
+
+
+# Mutation testing (`python tools/mutation.py other_accounts`, CONTRIBUTING.md): the task's
+# seeds, sizes and dimensions, and the IPR's edge cases and argument names.
+
+
+def test_emergence_task_defaults_seeds_and_the_torus():
+    X, y = emergence_task(9, 6, gain=1.0)
+    X0, y0 = emergence_task(9, 6, gain=1.0, xi=(1.0, 4.0), dim=1, seed=0, dtype=torch.float32)
+    assert torch.equal(X, X0) and torch.equal(y, y0)
+    # each class draws from its own seed: another seed changes both classes' inputs
+    a, b = emergence_task(9, 6, gain=1.0, seed=1), emergence_task(9, 6, gain=1.0, seed=2)
+    for k in (0, 1):
+        assert not torch.equal(a[0][a[1] == k][0], b[0][b[1] == k][0])
+    # the smallest task: one example per class
+    X2, y2 = emergence_task(2, 6, gain=1.0)
+    assert sorted(y2.tolist()) == [0, 1]
+    # on the torus both classes are fields of D x D sites, every example its own
+    Xt, yt = emergence_task(6, 5, gain=1.0, dim=2, seed=3)
+    assert Xt.shape == (6, 5, 5) and sorted(yt.tolist()) == [0, 0, 0, 1, 1, 1]
+    flat = Xt.reshape(6, 25)
+    assert len({tuple(r.tolist()) for r in flat}) == 6
+    assert all(len(set(r.tolist())) == 25 for r in flat)
+    with pytest.raises(ValueError, match="^n must be an integer >= 2, got 1"):
+        emergence_task(1, 6, gain=1.0)
+    with pytest.raises(TypeError, match="^n must be an integer"):
+        emergence_task(4.0, 6, gain=1.0)
+
+
+def test_ipr_of_one_site_and_of_no_site():
+    assert float(ipr(torch.tensor([3.0]))) == 1.0
+    assert ipr(torch.tensor([[2.0], [-1.0]])).tolist() == [1.0, 1.0]
+    for empty in (torch.tensor(2.0), torch.zeros(0), torch.zeros(3, 0)):
+        with pytest.raises(ValueError, match="^v must have at least one site along dim="):
+            ipr(empty)
+    with pytest.raises(ValueError, match="^v contains 1 non-finite values"):
+        ipr(torch.tensor([1.0, float("nan")]))
+    with pytest.raises(TypeError, match="^v must be real"):
+        ipr(torch.tensor([1.0, 2.0], dtype=torch.complex64))

@@ -194,3 +194,41 @@ def test_hostile_inputs_are_refused_by_name(kwargs, error, match):
     options = dict(channels=1, height=4, width_px=4, patch_size=3, width=2, seed=0)
     with pytest.raises(error, match=f"^{match}"):
         C7.LocallyConnected(**{**options, **kwargs})
+
+
+# Mutation testing (`python tools/mutation.py other_accounts`, CONTRIBUTING.md): the module's
+# seed and argument names; overlap_kernel's default patch, dtypes and names.
+
+
+def test_locally_connected_default_seed_and_arguments():
+    net, ref = (
+        LocallyConnected(1, 4, 5, patch_size=3, width=2),
+        LocallyConnected(1, 4, 5, patch_size=3, width=2, seed=0),
+    )
+    assert torch.equal(net.weight, ref.weight) and torch.equal(net.readout, ref.readout)
+    assert not torch.equal(LocallyConnected(1, 4, 5, patch_size=3, width=2, seed=1).weight,
+                           net.weight)  # fmt: skip
+    # a patch as large as the image: one position per row of patches
+    whole = LocallyConnected(1, 3, 4, patch_size=3, width=2)
+    assert whole.weight.shape == (2, 2, 9)
+    for kwargs, match in (
+        ({"channels": 0}, "^channels must be a positive integer"),
+        ({"width": 0}, "^width must be a positive integer"),
+        ({"patch_size": 0}, "^patch_size must be a positive integer"),
+    ):
+        args = {"channels": 1, "width": 2, "patch_size": 3, **kwargs}
+        with pytest.raises(ValueError, match=match):
+            LocallyConnected(args.pop("channels"), 4, 5, **args)
+
+
+def test_overlap_kernel_default_patch_and_overlaps_of_any_dtype():
+    X = torch.randn(3, 1, 5, 5, generator=torch.Generator().manual_seed(0), dtype=F64)
+    Q = torch.eye(9, dtype=F64) + 0.25
+    ref = overlap_kernel(X, None, Q, patch_size=3)
+    assert torch.equal(overlap_kernel(X, None, Q), ref)  # 3 x 3 patches by default
+    torch.testing.assert_close(overlap_kernel(X, None, Q.tolist()), ref)  # a list: float64
+    torch.testing.assert_close(overlap_kernel(X, None, Q.float()), ref)
+    bad = Q.clone()
+    bad[0, 1] = float("nan")
+    with pytest.raises(ValueError, match="^Q contains 1 non-finite"):
+        overlap_kernel(X, None, bad)

@@ -483,3 +483,306 @@ def _C7():
 def test_hostile_inputs_are_refused_by_name(call, error, match):
     with pytest.raises(error, match=f"^{match}"):
         call(_C7())
+
+
+# Mutation testing (`python tools/mutation.py other_accounts`, CONTRIBUTING.md): the kernels'
+# weights of any dtype, the position fit's shapes, accuracy's threshold and names.
+
+
+def test_local_kernel_weights_of_any_dtype():
+    comps = torch.rand(2, 3, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    ref = (0.5 * comps[0] + 1.5 * comps[1]) / 2
+    for weights in ([0.5, 1.5], torch.tensor([0.5, 1.5]), np.array([0.5, 1.5])):
+        torch.testing.assert_close(local_kernel(comps, weights), ref, rtol=0, atol=1e-15)
+
+
+def test_fit_position_weights_refuses_mismatched_shapes():
+    comps = torch.rand(2, 3, 3, dtype=torch.float64)
+    for K, c in (
+        (torch.rand(3, 4, dtype=torch.float64), comps),  # K not square
+        (torch.rand(3, dtype=torch.float64), comps),  # K a vector
+        (torch.rand(3, 3, dtype=torch.float64), torch.rand(2, 3, 4, dtype=torch.float64)),
+        (torch.rand(3, 3, dtype=torch.float64), torch.rand(3, 3, dtype=torch.float64)),
+    ):
+        with pytest.raises(ValueError, match=r"^K must be \(n, n\) and components \(P, n, n\)"):
+            fit_position_weights(K, c)
+
+
+def test_accuracy_threshold_is_zero_and_errors_name_the_argument():
+    # an output of exactly 0 is class 0; any positive output, however small, class 1
+    assert accuracy([0.0, 0.5, 1e-30, -0.5], [0, 1, 1, 0]) == 1.0
+    for output, y, error, match in (
+        ([1.0, float("nan")], [0, 1], ValueError, "^output contains 1 non-finite"),
+        (torch.ones(2, dtype=torch.complex64), [0, 1], TypeError, "^output must be real"),
+        ([1.0, 0.0], torch.ones(2, dtype=torch.complex64), TypeError, "^y must be real"),
+        ([1.0, 0.0], [[0, 1], [1, 0]], ValueError, "^y must hold one value per example"),
+        ([[1.0, 0.0]], [0, 1], ValueError, "^output must hold one value per example"),
+    ):
+        with pytest.raises(error, match=match):
+            accuracy(output, y)
+
+
+import agop_book.ch07_other_accounts as C7  # noqa: E402
+from agop_book.ch07_other_accounts import (  # noqa: E402
+    Posterior,
+    effective_sample_size,
+    overlap_kernel,
+    split_rhat,
+)
+
+
+class _SweepStubs:
+    """Recording stand-ins for sample_posterior and evaluate_methods, with planted outputs."""
+
+    def __init__(self, monkeypatch):
+        self.posteriors, self.methods = [], []
+        stubs = self
+
+        def sample_posterior(X, y, X_test, **kwargs):
+            i = len(stubs.posteriors)
+            S, n = X.shape[:2]
+            k = kwargs["patch_size"]
+            P = 1 if k is None else (X.shape[3] - k + 1) * (X.shape[4] - k + 1)
+            g = torch.Generator().manual_seed(100 + i)
+
+            def r(*shape):
+                return torch.rand(*shape, generator=g, dtype=torch.float64)
+
+            A, B = r(S, n, n), r(S, P, P)
+            post = Posterior(
+                r(S, X_test.shape[1]) - 0.5, r(S, P) + 0.5, A @ A.transpose(1, 2) + 0.1,
+                r(S), 6, r(S, 6, P), r(S, 6, 3), B @ B.transpose(1, 2) + torch.eye(P),
+            )  # fmt: skip
+            stubs.posteriors.append((X, y, X_test, kwargs, post))
+            return post
+
+        def evaluate_methods(X, y, X_test, y_test, **kwargs):
+            i = len(stubs.methods)
+            stubs.methods.append((X, y, X_test, y_test, kwargs))
+            acc = {m: 0.5 + i / 10 + j / 100 for j, m in enumerate(kwargs["methods"])}
+            model = type("Model", (), {"M_": torch.full((2, 2), float(i))})()
+            return {"accuracy": acc, "models": {"ConvRFM": model}}
+
+        monkeypatch.setattr(C7, "sample_posterior", sample_posterior)
+        monkeypatch.setattr(C7, "evaluate_methods", evaluate_methods)
+
+
+def _gp(K, Kt, y, T):
+    """K_* (K + T I)^-1 (2y - 1), by numpy."""
+    K, Kt = np.asarray(K, dtype=np.float64), np.asarray(Kt, dtype=np.float64)
+    return Kt @ np.linalg.solve(K + T * np.eye(len(K)), 2.0 * np.asarray(y, np.float64) - 1)
+
+
+def _acc(pred, y):
+    return float(np.mean((np.asarray(pred) > 0) == (np.asarray(y) == 1)))
+
+
+def _rel(a, b):
+    return float(np.linalg.norm(np.asarray(a) - np.asarray(b)) / np.linalg.norm(np.asarray(b)))
+
+
+def test_width_sweep_passes_every_option_and_its_results_are_the_planted_posteriors(monkeypatch):
+    stubs = _SweepStubs(monkeypatch)
+    seeds, widths, chains, T = [3, 1], [4, 2], 2, 0.3
+    task = {"height": 6, "width": 5, "band": (4,)}
+    out = C7.width_sweep(
+        widths, seeds, n_train=7, n_test=5, sigma=0.5, temperature=T, n_steps=9,
+        step_size=1e-3, patch_size=2, task=task, every=3, chains=chains, init_scale=1.5,
+        rfm=True, locally_connected=True, dtype=torch.float64, device="cpu",
+    )  # fmt: skip
+    # the data: band_task per seed (test images from seed + 10000), one scale per seed
+    data = [band_task(7, 0.5, seed=s, **task) for s in seeds]
+    test = [band_task(5, 0.5, seed=s + 10_000, **task) for s in seeds]
+    scale = [float(np.std(d[0].numpy(), ddof=1)) for d in data]
+    X = [d[0] / c for d, c in zip(data, scale, strict=True)]
+    Xt = [t[0] / c for t, c in zip(test, scale, strict=True)]
+    y, yt = [d[1] for d in data], [t[1] for t in test]
+    grid = (5, 4)  # (6 - 2 + 1, 5 - 2 + 1) positions
+    assert out["grid"] == grid
+    band = np.repeat([False, False, False, True, True], 4)  # patch rows 3 and 4 see row 4
+    assert np.array_equal(out["band_positions"], band)
+    rows = out["rows"]
+    # the kernels at infinite width, per seed
+    for s, seed in enumerate(seeds):
+        comps = nngp_components(X[s], None, 2)
+        comps_t = nngp_components(Xt[s], X[s], 2)
+        mask = torch.tensor(band, dtype=torch.float64)[:, None, None]
+        for method, K, Kt in (
+            ("NNGP local (uniform Q)", comps.mean(0), comps_t.mean(0)),
+            ("local, band only", (comps * mask).mean(0), (comps_t * mask).mean(0)),
+            ("NNGP FC", nngp_components(X[s], None, None)[0],
+             nngp_components(Xt[s], X[s], None)[0]),
+        ):  # fmt: skip
+            pred = _gp(K, Kt, y[s], T)
+            np.testing.assert_allclose(out["gp_mean"][method][s], pred, rtol=1e-8, atol=1e-10)
+            (row,) = [r for r in rows if r["method"] == method and r["seed"] == seed]
+            assert row == {"method": method, "width": None, "seed": seed,
+                           "accuracy": _acc(pred, yt[s])}  # fmt: skip
+    assert sorted(out["gp_mean"]) == sorted(["NNGP local (uniform Q)", "local, band only",
+                                             "NNGP FC"])  # fmt: skip
+    # the samplers: CNN, FC, LCN per width, every option, chain seeds from (N, seed, c, kind)
+    assert len(stubs.posteriors) == 3 * len(widths)
+    for w, N in enumerate(widths):
+        nets = {}
+        for kind, (name, patch, shared) in enumerate(
+            (("CNN", 2, True), ("FC", None, True), ("LCN", 2, False))
+        ):
+            Xs, ys, Xts, kwargs, post = stubs.posteriors[3 * w + kind]
+            assert kwargs.pop("shared", True) is shared
+            assert kwargs == {
+                "width": N, "patch_size": patch, "temperature": T, "n_steps": 9,
+                "step_size": 1e-3, "burn_in": 4, "every": 3, "init_scale": 1.5,
+                "dtype": torch.float64, "device": "cpu",
+                "seed": [int(np.random.SeedSequence([N, sd, c, kind]).generate_state(1)[0])
+                         for sd in seeds for c in range(chains)],
+            }  # fmt: skip
+            for s in range(len(seeds)):
+                for c in range(chains):
+                    torch.testing.assert_close(Xs[s * chains + c], X[s])
+                    torch.testing.assert_close(Xts[s * chains + c], Xt[s])
+                    assert torch.equal(ys[s * chains + c], y[s])
+            nets[name] = post
+        pooled = {k: {f: getattr(p, f).reshape(2, chains, *getattr(p, f).shape[1:]).mean(1)
+                      for f in ("test_mean", "Q", "kernel", "Q_pairs")}
+                  for k, p in nets.items()}  # fmt: skip
+        for name in nets:
+            np.testing.assert_allclose(out["test_mean"][N][name], pooled[name]["test_mean"])
+        np.testing.assert_allclose(out["Q"][N], pooled["CNN"]["Q"])
+        np.testing.assert_allclose(out["Q_lcn"][N], pooled["LCN"]["Q"])
+        np.testing.assert_allclose(out["Q_fc"][N], pooled["FC"]["Q"][:, 0])
+        np.testing.assert_allclose(out["Q_pairs"][N], pooled["CNN"]["Q_pairs"])
+        # convergence: the worst seed and quantity of each network, its chains together
+        for name, post in nets.items():
+            (conv,) = [c for c in out["convergence"] if (c["network"], c["width"]) == (name, N)]
+            want = {"network": name, "width": N}
+            for key, trace in (("Q", post.Q_trace), ("test", post.test_trace)):
+                per_seed = trace.reshape(2, chains, *trace.shape[1:])
+                want[f"rhat_{key}"] = max(float(split_rhat(d).max()) for d in per_seed)
+                want[f"ess_{key}"] = min(float(effective_sample_size(d).min()) for d in per_seed)
+            assert conv == pytest.approx(want)
+        for s, seed in enumerate(seeds):
+            comps = nngp_components(X[s], None, 2)
+            comps_t = nngp_components(Xt[s], X[s], 2)
+            for name in nets:
+                (row,) = [
+                    r for r in rows if (r["method"], r["width"], r["seed"]) == (name, N, seed)
+                ]
+                assert row["accuracy"] == _acc(pooled[name]["test_mean"][s], yt[s])
+                assert set(row) == {"method", "width", "seed", "accuracy"}
+            # the position fits: non-negative least squares on the pairs a <= b
+            a, b = np.triu_indices(7)
+            fit = [
+                (comps[:, a, b] / comps.shape[0]).T.numpy(),
+                nngp_components(X[s], None, None)[:, a, b].T.numpy(),
+            ]
+            from scipy.optimize import nnls
+
+            Qfit = nnls(fit[0], pooled["CNN"]["kernel"][s].numpy()[a, b])[0]
+            np.testing.assert_allclose(out["Q_fit"][N][s], Qfit, rtol=1e-6, atol=1e-9)
+            Qfc = nnls(fit[1], pooled["FC"]["kernel"][s].numpy()[a, b])[0][0]
+            assert out["Q_fc_fit"][N][s] == pytest.approx(Qfc, rel=1e-6)
+            # the GP with the measured diagonal Q, then with the full overlaps
+            q = pooled["CNN"]["Q"][s]
+            Kd = (comps * q[:, None, None]).mean(0)
+            Kdt = (comps_t * q[:, None, None]).mean(0)
+            pred = _gp(Kd, Kdt, y[s], T)
+            (row,) = [r for r in rows if (r["method"], r["width"], r["seed"])
+                      == ("local, measured Q", N, seed)]  # fmt: skip
+            assert row == {"method": "local, measured Q", "width": N, "seed": seed,
+                           "accuracy": _acc(pred, yt[s])}  # fmt: skip
+            Qp = pooled["CNN"]["Q_pairs"][s]
+            Kf, Kft = overlap_kernel(X[s], None, Qp, 2), overlap_kernel(Xt[s], X[s], Qp, 2)
+            full = _gp(Kf, Kft, y[s], T)
+            (row,) = [r for r in rows if (r["method"], r["width"], r["seed"])
+                      == ("local, measured full Q", N, seed)]  # fmt: skip
+            assert row["accuracy"] == _acc(full, yt[s])
+            off = out["off_diagonal"][N]
+            assert set(off) == {"kernel", "prediction", "empirical_diag", "empirical_full"}
+            Kd_diag = local_kernel(comps, torch.diagonal(Qp))
+            emp = pooled["CNN"]["kernel"][s]
+            assert off["kernel"][s] == pytest.approx(_rel(Kf, Kd_diag), rel=1e-6)
+            pdiag = _gp(Kd_diag, local_kernel(comps_t, torch.diagonal(Qp)), y[s], T)
+            assert off["prediction"][s] == pytest.approx(_rel(full, pdiag), rel=1e-6)
+            assert off["empirical_diag"][s] == pytest.approx(_rel(Kd_diag, emp), rel=1e-6)
+            assert off["empirical_full"][s] == pytest.approx(_rel(Kf, emp), rel=1e-6)
+    # ConvRFM and Deep ConvRFM per seed, on the seed's scaled images
+    assert len(stubs.methods) == 2 * len(seeds)
+    for s, seed in enumerate(seeds):
+        for j, (depth, extra, methods) in enumerate(
+            ((1, {}, ("CNTK", "ConvRFM")), (2, {"width": 64}, ("Deep ConvRFM",)))
+        ):
+            i = 2 * s + j
+            Xm, ym, Xtm, ytm, kwargs = stubs.methods[i]
+            torch.testing.assert_close(Xm, X[s])
+            torch.testing.assert_close(Xtm, Xt[s])
+            assert torch.equal(ym, y[s]) and torch.equal(ytm, yt[s])
+            assert kwargs == {"seed": seed, "depth": depth, "patch_size": 2, "methods": methods,
+                              "device": "cpu", **extra}  # fmt: skip
+            for k, m in enumerate(methods):
+                (row,) = [r for r in rows if r["method"] == m and r["seed"] == seed]
+                assert row == {"method": m, "width": None, "seed": seed,
+                               "accuracy": 0.5 + i / 10 + k / 100}  # fmt: skip
+        assert torch.equal(out["M"][seed], torch.full((2, 2), float(2 * s)))
+    assert set(out) == {"rows", "Q", "Q_fit", "Q_fc", "Q_fc_fit", "M", "test_mean", "gp_mean",
+                        "convergence", "Q_lcn", "Q_pairs", "off_diagonal", "grid",
+                        "band_positions"}  # fmt: skip
+    assert len(rows) == len(seeds) * (3 + len(widths) * 5 + 3)
+
+
+def test_width_sweep_defaults_are_the_documented_ones(monkeypatch):
+    stubs = _SweepStubs(monkeypatch)
+    out = C7.width_sweep([2], [0], n_train=6, n_test=4, sigma=0.5, temperature=0.2,
+                         n_steps=8, step_size=1e-3)  # fmt: skip
+    assert len(stubs.posteriors) == 2  # CNN and FC, no LCN
+    X, _, _, kwargs, _ = stubs.posteriors[0]
+    assert X.shape == (1, 6, 1, 8, 6)  # one chain; 8 x 6 images
+    want = band_task(6, 0.5, seed=0, height=8, width=6, band=(0, 1))[0]
+    torch.testing.assert_close(X[0], want / float(np.std(want.numpy(), ddof=1)))
+    assert (kwargs["patch_size"], kwargs["every"], kwargs["init_scale"]) == (3, 10, 1.0)
+    assert (kwargs["dtype"], kwargs["device"], kwargs["burn_in"]) == (torch.float32, "cpu", 4)
+    assert "shared" not in kwargs or kwargs["shared"] is True
+    assert out["grid"] == (6, 4) and out["band_positions"].tolist() == [True] * 8 + [False] * 16
+    assert [m[4]["methods"] for m in stubs.methods] == [("CNTK", "ConvRFM"), ("Deep ConvRFM",)]
+    assert stubs.methods[0][4]["device"] == "cpu"
+
+
+@pytest.mark.parametrize(
+    "chains, error, match",
+    [(0, ValueError, "^chains must be a positive"), (1.0, TypeError, "^chains must be an integer")],
+)
+def test_width_sweep_chains_are_checked_by_name(monkeypatch, chains, error, match):
+    _SweepStubs(monkeypatch)
+    with pytest.raises(error, match=match):
+        C7.width_sweep([2], [0], n_train=6, n_test=4, sigma=0.5, temperature=0.2, n_steps=8,
+                       step_size=1e-3, chains=chains, rfm=False)  # fmt: skip
+
+
+def test_band_ratio_in_float64_with_any_mask_of_zeros_and_ones():
+    Q = [[0.1, 0.3, 0.7], [0.2, 0.1, 0.4]]
+    want = [0.1 / ((0.3 + 0.7) / 2), 0.2 / ((0.1 + 0.4) / 2)]  # Python floats: float64
+    for mask in ([True, False, False], [1, 0, 0], np.array([1.0, 0.0, 0.0])):
+        mean, sd = band_ratio(Q, mask)
+        assert mean == pytest.approx(np.mean(want), rel=1e-14)
+        assert sd == pytest.approx(np.std(want), rel=1e-12)
+    with pytest.raises(TypeError, match="^Q must be real"):
+        band_ratio(torch.ones(1, 3, dtype=torch.complex64), [True, False, False])
+
+
+def test_diagnosis_needs_four_samples_per_chain():
+    """Fewer than 4 samples: not diagnosable, R-hat inf and ESS 0; 4 samples are diagnosed."""
+
+    def post(n):
+        trace = torch.arange(2 * n * 3, dtype=torch.float64).reshape(2, n, 3).sin()
+        return Posterior(None, None, None, None, n, trace.float(), trace[..., :2].float())
+
+    assert C7._diagnose(post(3), 2) == {
+        "rhat_Q": math.inf, "ess_Q": 0.0, "rhat_test": math.inf, "ess_test": 0.0
+    }  # fmt: skip
+    out = C7._diagnose(post(4), 2)
+    t = post(4)
+    assert out == pytest.approx({
+        "rhat_Q": float(split_rhat(t.Q_trace).max()),
+        "ess_Q": float(effective_sample_size(t.Q_trace).min()),
+        "rhat_test": float(split_rhat(t.test_trace).max()),
+        "ess_test": float(effective_sample_size(t.test_trace).min()),
+    })  # fmt: skip
