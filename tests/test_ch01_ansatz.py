@@ -563,3 +563,29 @@ def test_hostile_inputs_are_refused_by_name(change, error, match):
         kwargs["init_model"] = net
     with pytest.raises(error, match=f"^{match}"):
         ansatz_table(net, **kwargs)
+
+
+def test_margin_records_pandas_and_pretty_printing():
+    rows = _planted_rows()
+    rows[1].null_random_pearson, rows[1].null_random_cosine = 0.1, 0.2
+    table = AnsatzTable("net", rows)
+    assert table.margin() == pytest.approx((0.9 + 0.2) / 2 - (0.5 + 0.1) / 2)
+    assert table.margin("cosine") == pytest.approx((0.8 + 0.3) / 2 - (0.4 + 0.2) / 2)
+    records = table.to_records()
+    assert [r["layer"] for r in records] == ["conv1", "layer2.conv"]
+    assert records[0]["seconds"] == 1.5 and records[1]["init_pearson"] is None
+    pd = pytest.importorskip("pandas")
+    frame = table.to_pandas()
+    assert isinstance(frame, pd.DataFrame) and list(frame.index) == ["conv1", "layer2.conv"]
+    assert frame.loc["conv1", "pearson"] == 0.9
+
+    class Printer:  # IPython's pretty printer, as far as _repr_pretty_ uses it
+        def __init__(self):
+            self.out = []
+
+        def text(self, s):
+            self.out.append(s)
+
+    printer = Printer()
+    table._repr_pretty_(printer, cycle=False)
+    assert printer.out == [table.format_table()]
