@@ -346,6 +346,19 @@ def _check_agops(model: Any, agops: Any, name: str = "agops") -> dict[str, nn.Co
     return convs
 
 
+def _init_layers(init: Any, names: list[str], name: str) -> dict[str, nn.Conv2d]:
+    """The Conv2d layers ``names`` of the network at initialisation, an error naming ``name``
+    (``init`` or ``init_model``) when it lacks one."""
+    every = conv_layers(init)
+    missing = [n for n in names if n not in every]
+    if missing:
+        raise ValueError(
+            f"{name} must be the same architecture as model; it has no Conv2d layer "
+            f"{missing[0]!r} (its Conv2d layers are {list(every)})"
+        )
+    return {n: every[n] for n in names}
+
+
 def _agops(
     model, X, names, sketch, outputs, chunk_size, device, progress, seed, factored: bool = False
 ):
@@ -445,7 +458,7 @@ def verify_ansatz(
     n_out = len(outputs) if outputs is not None else n_out
     init_convs = None
     if init is not None:
-        init_convs = conv_layers(init, names)
+        init_convs = _init_layers(init, names, "init")
         for n, conv in convs.items():
             if init_convs[n].weight.shape != conv.weight.shape:
                 raise ValueError(
@@ -594,7 +607,7 @@ def ansatz_table(
             f"powers must hold 1.0 and/or 0.5 (the AGOP and its square root), got {powers!r}"
         )
     convs = _check_agops(model, agops)
-    init_convs = conv_layers(init_model, list(agops)) if init_model is not None else None
+    init_convs = None if init_model is None else _init_layers(init_model, list(agops), "init_model")
     if init_agops is not None:
         if init_model is None:
             raise ValueError("init_agops needs init_model, the network they were measured on")

@@ -510,6 +510,11 @@ def test_cnfm_agop_figure_shows_both_matrices_scaled_and_their_similarities():
     )
     assert fig.axes[1].get_title() == "AGOP$^{0.5}$"
     plt.close(fig)
+    fig = ansatz.plot_cnfm_agop(C, A)  # power 1 by default: the AGOP itself
+    assert fig.axes[1].get_title() == "AGOP" and fig._suptitle.get_text().startswith(
+        f"pearson {correlation(C, A):.3f}"
+    )
+    plt.close(fig)
     with pytest.raises(ValueError, match="^pairs must hold at least one"):
         ansatz.plot_cnfm_agop_rows({})
 
@@ -589,3 +594,23 @@ def test_margin_records_pandas_and_pretty_printing():
     printer = Printer()
     table._repr_pretty_(printer, cycle=False)
     assert printer.out == [table.format_table()]
+
+
+def test_agops_and_init_layers_are_named_and_n_draws_defaults_to_20(monkeypatch):
+    model, X = bn_cnn(1), rgb_images(3, 8)[:, :2]
+    agops = patch_agop(model, X, device="cpu")
+    small = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3))  # no layer "3"
+    with pytest.raises(ValueError, match="^agops: unknown layer name 'nope'"):
+        ansatz_table(model, {"nope": agops["0"]})
+    with pytest.raises(ValueError, match="^init_model must be the same architecture.*'3'"):
+        ansatz_table(model, agops, init_model=small)
+    with pytest.raises(ValueError, match="^init must be the same architecture.*'3'"):
+        ansatz.verify_ansatz(model, X, init=small, null_draws=0, device="cpu")
+    draws = []
+    real = ansatz.null_baselines
+    monkeypatch.setattr(
+        ansatz, "null_baselines", lambda conv, n_draws, **kw: draws.append(n_draws) or real(
+            conv, n_draws=2, **kw)
+    )  # fmt: skip
+    ansatz_table(model, agops, powers=(1.0,))
+    assert draws == [20, 20]
