@@ -2181,8 +2181,8 @@ def plot_emergence_ipr(
     ipr_random: float | None = None,
     fig: Figure | None = None,
 ) -> Figure:
-    """Localisation against the input gain: the mean IPR (over seeds, band of one standard
-    deviation) of each statistic in ``stats`` (``{column: panel title}``; default: the
+    """Localisation against the input gain: the mean IPR (over seeds, band of one sample
+    standard deviation, ``ddof=1``; none for a single seed) of each statistic in ``stats`` (``{column: panel title}``; default: the
     receptive fields, the AGOP's and the RFM's top eigenvectors), for the true and the
     shuffled labels. ``rows``: the rows of :func:`agop_book.ch07_other_accounts.emergence_sweep`.
     ``ipr_random``: a dashed reference line (``3/D``, i.i.d. Gaussian entries). Returns the
@@ -2218,7 +2218,7 @@ def plot_emergence_ipr(
             if not any(vals):
                 continue
             mean = np.array([np.mean(v) for v in vals])
-            sd = np.array([np.std(v) for v in vals])
+            sd = np.array([np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in vals])
             ax.plot(x, mean, style, ms=4, label=f"{labels} labels")
             ax.fill_between(x, mean - sd, mean + sd, alpha=0.2)
         if ipr_random is not None:

@@ -834,3 +834,41 @@ def test_view_of_a_planted_network():
     assert C7.view_of(1.5, W, agop, n_top=7)["eigvecs"].shape == (7, 7)  # at most D
     with pytest.raises(ValueError, match="^n_top must be a positive integer <= 7"):
         C7.view_of(1.5, W, agop, n_top=9)
+
+
+def test_ipr_figure_draws_the_mean_and_a_sample_sd_band_per_gain_and_labels():
+    """Found by mutation triage: the band was the population SD (ddof 0) over seeds, where
+    every other figure and table of the book uses the sample SD."""
+    import matplotlib.pyplot as plt
+
+    planted = {(0.0, "true"): [0.1, 0.2, 0.6], (3.0, "true"): [0.5, 0.7, 0.9],
+               (0.0, "shuffled"): [0.1, 0.1, 0.4], (3.0, "shuffled"): [0.2]}  # fmt: skip
+    rows = [
+        {"gain": g, "labels": lab, "seed": s, "ipr_weights": v, "ipr_agop": 2 * v}
+        for (g, lab), vals in planted.items()
+        for s, v in enumerate(vals)
+    ]
+    stats = {"ipr_weights": "weights", "ipr_agop": "AGOP"}
+    fig = C7.plot_emergence_ipr(rows, stats, ipr_random=0.05)
+    assert [ax.get_title() for ax in fig.axes] == ["weights", "AGOP"]
+    for ax, scale in zip(fig.axes, (1, 2), strict=True):
+        true, shuffled, reference = ax.get_lines()
+        assert (true.get_label(), shuffled.get_label()) == ("true labels", "shuffled labels")
+        for line, lab in ((true, "true"), (shuffled, "shuffled")):
+            want = [scale * np.mean(planted[(g, lab)]) for g in (0.0, 3.0)]
+            np.testing.assert_allclose(line.get_ydata(), want)
+        bands = ax.collections  # fill_between: mean -+ sample SD, 0 for the one-seed point
+        for band, lab in zip(bands, ("true", "shuffled"), strict=True):
+            top = band.get_paths()[0].vertices[:, 1].max()
+            vals = scale * np.array(planted[(3.0, lab)] if lab == "true" else planted[(0.0, lab)])
+            assert top == pytest.approx(vals.mean() + (vals.std(ddof=1) if len(vals) > 1 else 0))
+        assert list(reference.get_ydata()) == [0.05, 0.05]
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "3"]
+    plt.close(fig)
+    only_true = [r for r in rows if r["labels"] == "true"]
+    fig = C7.plot_emergence_ipr(only_true, {"ipr_weights": "w"})
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["true labels"]
+    plt.close(fig)
+    fig = C7.plot_emergence_ipr([dict(r, ipr_rfm=0.3) for r in rows])
+    assert len(fig.axes) == 3 and fig.axes[2].get_title() == "RFM: top eigenvectors of $M$"
+    plt.close(fig)
