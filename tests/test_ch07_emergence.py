@@ -872,3 +872,86 @@ def test_ipr_figure_draws_the_mean_and_a_sample_sd_band_per_gain_and_labels():
     fig = C7.plot_emergence_ipr([dict(r, ipr_rfm=0.3) for r in rows])
     assert len(fig.axes) == 3 and fig.axes[2].get_title() == "RFM: top eigenvectors of $M$"
     plt.close(fig)
+
+
+def _sgd_loop(X, y, width, steps, lr, init_scale, seeds):
+    """Plain gradient descent on one example per network (n = 1, so every minibatch is that
+    example), written per network: W ~ s N(0, 1/D), a ~ N(0, 1/K), b = 0, loss (f(x) - (2y-1))^2."""
+    out = []
+    for e, s in enumerate(seeds):
+        g = torch.Generator().manual_seed(s)
+        D = X.shape[-1]
+        W = (init_scale / math.sqrt(D)) * torch.randn(width, D, generator=g, dtype=X.dtype)
+        a = torch.randn(width, generator=g, dtype=X.dtype) / math.sqrt(width)
+        b = torch.zeros(width, dtype=X.dtype)
+        x, t = X[e, 0], 2.0 * float(y[e, 0]) - 1
+        for _ in range(steps):
+            W, b, a = (p.detach().requires_grad_() for p in (W, b, a))
+            f = sum(a[k] * torch.relu(W[k] @ x + b[k]) for k in range(width))
+            gW, gb, ga = torch.autograd.grad((f - t) ** 2, (W, b, a))
+            W, b, a = W - lr * gW, b - lr * gb, a - lr * ga
+        out.append((W.detach(), b.detach(), a.detach()))
+    return out
+
+
+def test_training_on_one_example_is_gradient_descent_written_out():
+    X = torch.randn(2, 1, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    y = torch.tensor([[1], [0]])
+    nets = train_two_layer(X, y, width=4, steps=3, lr=0.1, batch_size=5, init_scale=0.7,
+                           optimizer="sgd", seed=[5, 6])  # fmt: skip
+    for e, (W, b, a) in enumerate(_sgd_loop(X, y, 4, 3, 0.1, 0.7, [5, 6])):
+        assert torch.allclose(nets.W[e], W) and torch.allclose(nets.b[e], b)
+        assert torch.allclose(nets.a[e], a)
+    # one seed for both networks: the same draws, in one (E, K, D) then one (E, K) tensor
+    one = train_two_layer(X, y, width=4, steps=0, init_scale=0.7, seed=5)
+    g = torch.Generator().manual_seed(5)
+    W0 = (0.7 / math.sqrt(3)) * torch.randn(2, 4, 3, generator=g, dtype=torch.float64)
+    a0 = torch.randn(2, 4, generator=g, dtype=torch.float64) / 2
+    assert torch.equal(one.W, W0) and torch.equal(one.a, a0) and torch.equal(one.a0, a0)
+    one = train_two_layer(X, y, width=4, steps=2, lr=0.1, optimizer="sgd", seed=5)  # n = 1 too
+    assert torch.isfinite(one.W).all()
+
+
+_TRAIN = dict(width=2, steps=1, lr=0.1, batch_size=2, init_scale=0.3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(X=[["a"]]), TypeError, "^X must"),
+        (dict(y=torch.zeros(1, 3)), ValueError, r"^X must be \(E, n, D\) and y \(E, n\)"),
+        (dict(X=torch.full((1, 2, 3), float("nan"))), ValueError, "^X contains"),
+        (dict(width=0), ValueError, "^width must"),
+        (dict(steps=-1), ValueError, "^steps must"),
+        (dict(batch_size=0), ValueError, "^batch_size must"),
+        (dict(lr=0.0), ValueError, "^lr must"),
+        (dict(lr=-0.1), ValueError, "^lr must"),
+        (dict(init_scale=-0.1), ValueError, "^init_scale must"),
+        (dict(activation="tanh"), ValueError, "^activation must"),
+        (dict(optimizer="lbfgs"), ValueError, "^optimizer must"),
+        (dict(seed=[-1]), ValueError, r"^seed\[e\] must"),
+    ],
+)
+def test_training_arguments_are_refused_by_name(kwargs, error, match):
+    args = dict(X=torch.ones(1, 2, 3, dtype=torch.float64), y=torch.zeros(1, 2)) | _TRAIN
+    with pytest.raises(error, match=match):
+        train_two_layer(**(args | kwargs))
+
+
+def test_training_accepts_the_smallest_arguments():
+    X, y = torch.ones(1, 2, 3, dtype=torch.float64), torch.tensor([[0, 1]])
+    nets = train_two_layer(X, y, **(_TRAIN | dict(width=1, steps=0, batch_size=1, init_scale=0.0)))
+    assert nets.W.shape == (1, 1, 3) and not nets.W.any()
+
+
+def test_relu_derivative_at_zero_is_zero_as_autograd_takes_it():
+    from agop_book.ch07_other_accounts import two_layer_inner
+
+    # unit 0 sits exactly at h = 0 on every input, unit 1 is active: G = diag(0, a_1^2)
+    nets = TwoLayerNets(torch.tensor([[[0.0, 0.0], [1.0, 0.0]]], dtype=torch.float64),
+                        torch.tensor([[0.0, 5.0]], dtype=torch.float64),
+                        torch.tensor([[2.0, -3.0]], dtype=torch.float64), "relu")  # fmt: skip
+    X = torch.tensor([[1.0, 2.0], [-1.0, 0.5]], dtype=torch.float64)
+    G = two_layer_inner(nets, X)[0]
+    assert G.tolist() == [[0.0, 0.0], [0.0, 9.0]]
+    assert torch.allclose(two_layer_agop(nets, X)[0], brute_agop(nets, X, 0))

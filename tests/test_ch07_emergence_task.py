@@ -164,3 +164,71 @@ def test_ipr_of_one_site_and_of_no_site():
         ipr(torch.tensor([1.0, float("nan")]))
     with pytest.raises(TypeError, match="^v must be real"):
         ipr(torch.tensor([1.0, 2.0], dtype=torch.complex64))
+
+
+def test_ring_distance_is_float64_site_by_site():
+    for dim in (1, 2):
+        d = ring_distance(5, dim)
+        sites = (
+            [(i,) for i in range(5)] if dim == 1 else [(i, j) for i in range(5) for j in range(5)]
+        )
+        loop = [math.sqrt(sum(min(u, 5 - u) ** 2 for u in s)) for s in sites]
+        assert d.dtype == torch.float64 and d.flatten().tolist() == loop
+
+
+def _field_reference(n, D, xi, gain, seed):
+    """z = Sigma^{1/2} w with the symmetric root of the dense Sigma (no FFT), w the seeded
+    float64 white noise; then x = erf(g z) / sqrt(2/pi asin(2g^2/(1+2g^2))) (gain > 0)."""
+    w = torch.randn((n, D), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    a = 2 * gain**2 / (1 + 2 * gain**2)
+    C = sigma(D, xi)
+    if gain > 0:  # the latent covariance whose erf has covariance Sigma
+        C = torch.sin(math.asin(a) * C) / a
+    vals, vecs = torch.linalg.eigh(C)
+    z = w @ (vecs * vals.clamp_min(0).sqrt()) @ vecs.T
+    if gain == 0:
+        return z
+    return torch.erf(gain * z) / math.sqrt(2 / math.pi * math.asin(a))
+
+
+@pytest.mark.parametrize("gain", [0.0, 1e-4, 0.7])
+def test_field_is_the_dense_root_of_the_covariance_times_the_seeded_noise(gain):
+    # gain = GAIN_GAUSSIAN = 1e-4 itself still takes the erf (x differs from z by ~1e-8)
+    X = nonlinear_gaussian_process(3, 7, xi=1.5, gain=gain, seed=4, dtype=torch.float64)
+    assert torch.allclose(X, _field_reference(3, 7, 1.5, gain, 4), rtol=0, atol=1e-12)
+    if gain == 1e-4:
+        z = nonlinear_gaussian_process(3, 7, xi=1.5, gain=0.0, seed=4, dtype=torch.float64)
+        assert (X - z).abs().max() > 1e-10
+
+
+def test_field_defaults_and_arguments_by_name():
+    assert torch.equal(
+        nonlinear_gaussian_process(2, 5, xi=1.0, gain=0.5),
+        nonlinear_gaussian_process(2, 5, xi=1.0, gain=0.5, dim=1, seed=0, dtype=torch.float32),
+    )
+    assert nonlinear_gaussian_process(1, 2, xi=1.0, gain=0.5).shape == (1, 2)  # the smallest
+    for kwargs, error, match in [
+        (dict(n=0), ValueError, "^n must"),
+        (dict(D=1), ValueError, "^D must"),
+        (dict(dim=0), ValueError, "^dim must"),
+        (dict(xi=0.0), ValueError, "^xi must"),
+        (dict(gain=-1.0), ValueError, "^gain must"),
+        (dict(dtype=None), TypeError, "^dtype must"),
+    ]:
+        args = dict(n=2, D=5, xi=1.0, gain=0.5) | kwargs
+        with pytest.raises(error, match=match):
+            nonlinear_gaussian_process(**args)
+    with pytest.raises(ValueError, match=r"for gain=3\.0 and xi=20\.0 on this lattice"):
+        nonlinear_gaussian_process(2, 8, xi=20.0, gain=3.0)
+
+
+def test_circulant_root_tolerates_rounding_below_1e10_of_the_largest_eigenvalue():
+    from agop_book.ch07_other_accounts import _circulant_sqrt_spectrum
+
+    # a two-site row (r0, r1) has the eigenvalues r0 + r1 and r0 - r1
+    root = _circulant_sqrt_spectrum(torch.tensor([50.0, 50.0 + 5e-9], dtype=torch.float64), 1, 2)
+    assert torch.allclose(root, torch.tensor([10.0, 0.0], dtype=torch.float64), atol=1e-12)
+    assert torch.equal(_circulant_sqrt_spectrum(torch.zeros(3, dtype=torch.float64), 1, 2),
+                       torch.zeros(3, dtype=torch.float64))  # fmt: skip
+    with pytest.raises(ValueError, match=r"^no Gaussian field .*\(smallest eigenvalue -5e-07\)"):
+        _circulant_sqrt_spectrum(torch.tensor([50.0, 50.0 + 5e-7], dtype=torch.float64), 1, 2)

@@ -786,3 +786,151 @@ def test_diagnosis_needs_four_samples_per_chain():
         "rhat_test": float(split_rhat(t.test_trace).max()),
         "ess_test": float(effective_sample_size(t.test_trace).min()),
     })  # fmt: skip
+
+
+class _LangevinRecorder:
+    """Stands in for langevin: records what sample_posterior hands it and calls back at every
+    step t with the start scaled by (t + 1), so that Q = (t + 1)^2 Q(start) marks the step."""
+
+    def __init__(self, monkeypatch):
+        self.calls = []
+        monkeypatch.setattr("agop_book.ch07_other_accounts.langevin", self)
+
+    def __call__(self, energy, params, *, n_steps, step_size, generator, callback):
+        self.calls.append(dict(energy=energy, params=[p.clone() for p in params],
+                               n_steps=n_steps, step_size=step_size, generator=generator))  # fmt: skip
+        for t in range(n_steps):
+            callback(t, [p * (t + 1) for p in params])
+        return params
+
+
+def _images(S, n, seed):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(S, n, 1, 2, 2, generator=g, dtype=torch.float64)
+    return X, (torch.rand(S, n, generator=g) > 0.5).long()
+
+
+_POST = dict(width=3, patch_size=None, temperature=0.5, n_steps=12, step_size=1e-3, burn_in=3)
+
+
+def _state(g):
+    return g.get_state()
+
+
+def test_sample_posterior_hands_langevin_the_seeded_start_noise_and_energy(monkeypatch):
+    rec = _LangevinRecorder(monkeypatch)
+    X, y = _images(2, 4, 0)
+    X_test, _ = _images(2, 101, 1)  # 101 test images: the trace keeps the first 100
+    post = sample_posterior(X, y, X_test, **_POST, every=4, seed=7, init_scale=2.0)
+    call = rec.calls[0]
+    g = torch.Generator().manual_seed(7)
+    W0 = torch.randn(2, 3, 4, generator=g, dtype=torch.float64)
+    V0 = torch.randn(2, 1, 3, generator=g, dtype=torch.float64)
+    assert torch.equal(call["params"][0], 2 * W0) and torch.equal(call["params"][1], 2 * V0)
+    assert torch.equal(_state(call["generator"]), _state(torch.Generator().manual_seed(8)))
+    assert call["n_steps"] == 12 and call["step_size"] == 1e-3
+    # the energy |y - f|^2 / 2T + |theta|^2 / 2, per chain
+    U = X.flatten(2)[:, :, None, :]
+    f = network_output(W0, V0, U)
+    want = ((2.0 * y - 1 - f) ** 2).sum(-1) / 1.0 + ((W0**2).sum((1, 2)) + (V0**2).sum((1, 2))) / 2
+    assert torch.allclose(call["energy"](W0, V0), want)
+    # samples after burn_in = 3 every 4th step: t = 3, 7, 11, at (t + 1) times the start
+    steps = [3, 7, 11]
+    assert post.n_samples == 3
+    Q0 = (2 * V0).pow(2).mean(-1)
+    assert torch.allclose(post.Q_trace, torch.stack([Q0 * (t + 1) ** 2 for t in steps], 1).float())
+    assert post.test_trace.shape == (2, 3, 100)
+    out = [
+        network_output(2 * W0 * (t + 1), 2 * V0 * (t + 1), X_test.flatten(2)[:, :, None])
+        for t in steps
+    ]
+    assert torch.allclose(post.test_trace, torch.stack(out, 1)[..., :100].float())
+    loss = [
+        ((2.0 * y - 1 - network_output(2 * W0 * (t + 1), 2 * V0 * (t + 1), U)) ** 2).mean(-1)
+        for t in steps
+    ]
+    assert torch.allclose(post.train_loss, sum(loss) / 3)
+
+
+def test_sample_posterior_per_chain_seeds_and_the_defaults(monkeypatch):
+    rec = _LangevinRecorder(monkeypatch)
+    X, y = _images(2, 4, 0)
+    sample_posterior(X, y, X, **_POST, seed=[4, 9])
+    noise = rec.calls[0]["generator"]
+    assert [_state(g).tolist() for g in noise] == [
+        _state(torch.Generator().manual_seed(s)).tolist() for s in (5, 10)
+    ]
+    for s, W in zip((4, 9), rec.calls[0]["params"][0], strict=True):
+        assert torch.equal(
+            W, torch.randn(3, 4, generator=torch.Generator().manual_seed(s), dtype=torch.float64)
+        )
+    # defaults: every 10, seed 0, init_scale 1, float64 on the CPU
+    default = sample_posterior(X, y, X, **(_POST | dict(n_steps=25)))
+    explicit = sample_posterior(X, y, X, **(_POST | dict(n_steps=25)), every=10, seed=0,
+                                init_scale=1.0, shared=True, dtype=torch.float64, device="cpu")  # fmt: skip
+    assert default.n_samples == 3  # t = 3, 13, 23
+    assert torch.equal(default.Q_trace, explicit.Q_trace)
+    for a, b in zip(rec.calls[1]["params"], rec.calls[2]["params"], strict=True):
+        assert torch.equal(a, b) and a.dtype == torch.float64 and a.device.type == "cpu"
+    assert torch.equal(_state(rec.calls[1]["generator"]), _state(torch.Generator().manual_seed(1)))
+
+
+def test_sample_posterior_energy_runs_in_the_sampling_dtype(monkeypatch):
+    rec = _LangevinRecorder(monkeypatch)
+    X, y = _images(1, 3, 2)
+    sample_posterior(X, y.double(), X, **_POST, dtype=torch.float32)
+    W, V = rec.calls[0]["params"]
+    assert W.dtype == torch.float32 and rec.calls[0]["energy"](W, V).dtype == torch.float32
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(width=0), ValueError, "^width must"),
+        (dict(temperature=0.0), ValueError, "^temperature must"),
+        (dict(burn_in=-1), ValueError, "^burn_in must"),
+        (dict(every=0), ValueError, "^every must"),
+        (dict(init_scale=0.0), ValueError, "^init_scale must"),
+        (dict(init_scale=-1.0), ValueError, "^init_scale must"),
+        (dict(seed=[0, -1]), ValueError, r"^seed\[s\] must"),
+    ],
+)
+def test_sample_posterior_arguments_are_refused_by_name(monkeypatch, kwargs, error, match):
+    _LangevinRecorder(monkeypatch)
+    X, y = _images(2, 3, 0)
+    with pytest.raises(error, match=match):
+        sample_posterior(X, y, X, **(_POST | kwargs))
+
+
+def test_sample_posterior_refuses_training_images_that_are_not_a_stack(monkeypatch):
+    _LangevinRecorder(monkeypatch)
+    X, y = _images(2, 3, 0)
+    with pytest.raises(ValueError, match=r"^X and X_test must be \(S, n, c, H, W\)"):
+        sample_posterior(X[0], y, X, **_POST)
+    post = sample_posterior(X, y, X, **(_POST | dict(width=1, burn_in=0, n_steps=1)), every=1)
+    assert post.n_samples == 1
+
+
+def test_band_task_defaults_and_its_height_by_name():
+    X, y = band_task(3, 0.5)
+    X0, y0 = band_task(3, 0.5, height=8, width=8, band=(0, 1), seed=0, dtype=torch.float64)
+    assert torch.equal(X, X0) and torch.equal(y, y0) and X.shape == (3, 1, 8, 8)
+    assert band_task(2, 0.5, height=1, band=(0,))[0].shape == (2, 1, 1, 8)  # the smallest
+    with pytest.raises(ValueError, match="^height must"):
+        band_task(2, 0.5, height=0, band=(0,))
+
+
+def test_nngp_components_default_patch_is_3():
+    X = torch.randn(2, 1, 5, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    K = nngp_components(X)
+    assert K.shape == (9, 2, 2) and torch.equal(K, nngp_components(X, None, 3))
+
+
+def test_relu_kernel_of_opposite_patches_is_zero_despite_rounding():
+    from agop_book.ch07_other_accounts import _relu_kernel
+
+    # for this patch S / (|x| |z|) rounds to -1 - 2^-52: theta = pi, sin + (pi - theta) cos = 0
+    u = torch.tensor([[[0.5684312772806678, -1.084522342424021, -1.3985953953708767]]],
+                     dtype=torch.float64)  # fmt: skip
+    K = _relu_kernel(u, -u)
+    assert torch.isfinite(K).all() and abs(float(K)) < 1e-12
