@@ -31,7 +31,7 @@ from agop.validation import (
     check_seed,
 )
 from agop_book.data.images import load_images
-from agop_book.data.readers import _check_allocation, _memory_bytes  # noqa: F401 - shared here
+from agop_book.data.readers import _check_allocation  # noqa: F401 - shared here
 
 # Pictures bundled inside scikit-image's wheel (checked to load offline by tests/test_book_data.py).
 # ``brain``, ``cells3d``, ``eagle``, ``lily``, ``kidney``, ``skin``, ``vortex`` and others need

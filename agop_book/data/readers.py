@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from agop.estimator import _check_allocation  # the one memory check of agop and the book
 from agop.validation import check_int
 
 
@@ -45,27 +46,6 @@ class DataFileError(ValueError):
         ...         print(isinstance(err, ValueError), path.name in str(err))
         True True
     """
-
-
-def _memory_bytes() -> int:
-    """This machine's physical memory in bytes (1 TiB when it cannot be read)."""
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, OSError, ValueError):
-        return 2**40
-
-
-def _check_allocation(n_values: int, itemsize: int, names: str, what: str) -> None:
-    """Raise ``ValueError`` naming ``names`` (the arguments that set the size) when ``what``
-    of ``n_values`` values of ``itemsize`` bytes would not fit in this machine's memory:
-    an error up front rather than an allocator's failure (or hours of swapping) later."""
-    need = int(n_values) * int(itemsize)
-    have = _memory_bytes()
-    if need > have:
-        raise ValueError(
-            f"{names}: {what} would need {need / 2**30:.3g} GiB, more than this machine's "
-            f"{have / 2**30:.3g} GiB of memory; ask for fewer or smaller"
-        )
 
 
 #: GTSRB's classes: ClassId 0..42
