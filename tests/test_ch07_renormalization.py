@@ -934,3 +934,18 @@ def test_relu_kernel_of_opposite_patches_is_zero_despite_rounding():
                      dtype=torch.float64)  # fmt: skip
     K = _relu_kernel(u, -u)
     assert torch.isfinite(K).all() and abs(float(K)) < 1e-12
+
+
+@pytest.mark.parametrize(
+    "band, error, match",
+    [
+        ((0, 1.5), TypeError, r"^band\[1\] must be an integer"),
+        ((2, 2), ValueError, r"^band must hold distinct rows in \[0, 8\)"),
+        ((-1, 2), ValueError, r"^band must hold distinct rows"),
+        ((0, 8), ValueError, r"^band must hold distinct rows"),
+        ((), ValueError, r"^band must hold distinct rows"),
+    ],
+)
+def test_band_rows_are_distinct_integers_inside_the_image(band, error, match):
+    with pytest.raises(error, match=match):
+        C7.band_task(4, 1.0, band=band)
