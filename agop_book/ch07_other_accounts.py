@@ -1744,7 +1744,10 @@ def accuracy(output: ArrayLike, y: ArrayLike) -> float:
         >>> accuracy([[0.3], [-2.0]], [1, 0])  # a column of outputs
         1.0
     """
-    output, y = as_tensor(output, "output"), as_tensor(y, "y")
+    # float64: a sign is all that is read, and a float32 reading of a Python list would turn
+    # an output of 1e-300 into 0 (class 0)
+    output = as_tensor(output, "output", dtype=torch.float64)
+    y = as_tensor(y, "y")
 
     def flat(t: torch.Tensor, name: str) -> torch.Tensor:
         if t.ndim == 2 and t.shape[1] == 1:
@@ -2255,6 +2258,11 @@ def plot_emergence_view(
         >>> plt.close(fig)
     """
 
+    keys = ("gain", "width", "W", "eigvecs", "ipr_weights", "ipr_agop", "ipr_random")
+    if not isinstance(view, Mapping) or any(k not in view for k in keys):
+        got = sorted(view) if isinstance(view, Mapping) else type(view).__name__
+        raise ValueError(f"view must be a dict from emergence_view with keys {keys}, got {got}")
+    n_fields = check_int(n_fields, "n_fields", minimum=1)
     if fig is None:
         fig = plt.figure(figsize=(9.0, 3.0))
     fig.clear()

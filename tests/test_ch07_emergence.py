@@ -955,3 +955,20 @@ def test_relu_derivative_at_zero_is_zero_as_autograd_takes_it():
     G = two_layer_inner(nets, X)[0]
     assert G.tolist() == [[0.0, 0.0], [0.0, 9.0]]
     assert torch.allclose(two_layer_agop(nets, X)[0], brute_agop(nets, X, 0))
+
+
+@pytest.mark.parametrize(
+    "view, n_fields, error, match",
+    [
+        ({}, 4, ValueError, "^view must be a dict from emergence_view with keys"),
+        ([1, 2], 4, ValueError, "^view must be a dict from emergence_view"),
+        (None, 0, ValueError, "^n_fields must be a positive integer"),
+    ],
+)
+def test_emergence_view_figure_names_a_bad_view(view, n_fields, error, match):
+    if view is None:  # a whole view, a bad count
+        W = torch.eye(3, 6)
+        view = {"gain": 1.0, "width": 3, "W": W, "eigvecs": W, "ipr_weights": C7.ipr(W),
+                "ipr_agop": C7.ipr(W), "ipr_random": 0.5}  # fmt: skip
+    with pytest.raises(error, match=match):
+        C7.plot_emergence_view(view, n_fields=n_fields)

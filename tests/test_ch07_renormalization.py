@@ -949,3 +949,9 @@ def test_relu_kernel_of_opposite_patches_is_zero_despite_rounding():
 def test_band_rows_are_distinct_integers_inside_the_image(band, error, match):
     with pytest.raises(error, match=match):
         C7.band_task(4, 1.0, band=band)
+
+
+def test_accuracy_reads_the_sign_of_tiny_outputs():
+    """A Python list was read in float32, where 1e-300 is 0: counted as class 0."""
+    assert C7.accuracy([1e-300, -1e-300], [1, 0]) == 1.0
+    assert C7.accuracy(torch.tensor([1e-30], dtype=torch.float32), [1]) == 1.0
