@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from agop import data
+from agop.data import one_hot, train_val_split
 
 # ---------------------------------------------------------------------------------------------
 # one-hot targets and the validation split
@@ -121,3 +122,58 @@ def test_stratified_split_keeps_a_training_sample_of_every_class_even_when_round
     assert sorted(torch.cat([X_tr, X_va])[:, 0].tolist()) == X[:, 0].tolist()
     for Xs, ys in ((X_tr, y_tr), (X_va, y_va)):
         assert torch.equal(y[Xs[:, 0].long()], ys)
+
+
+# Mutation testing of the argument checks added for hostile inputs (`make mutation
+# MODULES=splits`): each error starts with the argument's name, each bound is the documented one.
+
+
+_X6, _y6 = torch.arange(6.0)[:, None], torch.tensor([0, 1, 0, 1, 0, 1])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(validation_fraction=0.0), ValueError, r"^validation_fraction must be in \(0, 1\)"),
+        (dict(validation_fraction=1.0), ValueError, r"^validation_fraction must be in \(0, 1\)"),
+        (dict(validation_fraction=1.5), ValueError, r"^validation_fraction must be in \(0, 1\)"),
+        (dict(validation_fraction="0.2"), TypeError, "^validation_fraction must be"),
+        (dict(stratify="yes"), TypeError, "^stratify must be"),
+        (dict(X=torch.full((6, 1), float("nan"))), ValueError, "^X "),
+        (dict(Y=torch.tensor([0.0, 1, 0, 1, 0, float("inf")])), ValueError, "^Y "),
+        (dict(Y=np.array(list("abcabc"))), TypeError, "^Y must hold numbers"),
+        (dict(Y=[[0, 1], [1]] * 3), TypeError, "^Y must be an array of numbers"),
+        (dict(Y=torch.tensor([0.5, 1, 0, 1, 0, 1])), ValueError, "^Y must hold integer class"),
+        (dict(X=torch.tensor(1.0)), ValueError, "^X must have a sample axis"),
+        (dict(X=torch.zeros(6, 1, device="meta")), ValueError, "^X "),
+        (dict(X=[["a"]] * 6), TypeError, "^X "),
+        (dict(X=_X6[:1], Y=_y6[:1]), ValueError, "^train_val_split needs at least 2 samples"),
+    ],
+)
+def test_split_arguments_are_named(kwargs, error, match):
+    args = dict(X=_X6, Y=_y6) | kwargs
+    with pytest.raises(error, match=match):
+        train_val_split(args.pop("X"), args.pop("Y"), **args)
+
+
+def test_split_bounds_and_defaults():
+    """Two samples are enough (one each side); the validation split never takes every
+    sample; the defaults are a stratified 0.2 split with seed 0."""
+    X, y = torch.arange(2.0)[:, None], torch.tensor([0.0, 1.0])
+    Xt, yt, Xv, yv = train_val_split(X, y, 0.5, stratify=False)
+    assert (len(Xt), len(Xv)) == (1, 1)
+    X3 = torch.arange(3.0)[:, None]
+    Xt, _, Xv, _ = train_val_split(X3, torch.zeros(3), 0.99, stratify=False)
+    assert (len(Xt), len(Xv)) == (1, 2)  # n - 1 at most
+    X10, y10 = torch.arange(10.0)[:, None], torch.arange(10) % 2
+    default = train_val_split(X10, y10)
+    explicit = train_val_split(X10, y10, 0.2, 0, stratify=True)
+    assert all(torch.equal(a, b) for a, b in zip(default, explicit, strict=True))
+    assert default[3].bincount().tolist() == [1, 1]  # stratified: one of each class
+
+
+def test_one_hot_dtype_is_named():
+    with pytest.raises(ValueError, match="^dtype must be one of torch.float16"):
+        one_hot(torch.tensor([0, 1]), dtype=torch.complex64)
+    with pytest.raises((TypeError, ValueError), match="^dtype must be"):
+        one_hot(torch.tensor([0, 1]), dtype="complex64")
