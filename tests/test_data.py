@@ -177,3 +177,18 @@ def test_one_hot_dtype_is_named():
         one_hot(torch.tensor([0, 1]), dtype=torch.complex64)
     with pytest.raises((TypeError, ValueError), match="^dtype must be"):
         one_hot(torch.tensor([0, 1]), dtype="complex64")
+
+
+def test_labels_are_named_and_lists_split_like_tensors():
+    import scipy.sparse
+
+    for y, match in [
+        (np.array(["a", "b"]), "^y must hold numbers"),
+        (torch.zeros(2, dtype=torch.int64, device="meta"), "^y "),
+        (scipy.sparse.csr_matrix(np.eye(2)), "^y must be a dense tensor or array, got a scipy"),
+    ]:
+        with pytest.raises((TypeError, ValueError), match=match):
+            one_hot(y)
+    from_lists = train_val_split(_X6.tolist(), _y6.tolist())
+    from_tensors = train_val_split(_X6, _y6)
+    assert all(torch.equal(a, b) for a, b in zip(from_lists, from_tensors, strict=True))
