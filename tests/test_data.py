@@ -192,3 +192,13 @@ def test_labels_are_named_and_lists_split_like_tensors():
     from_lists = train_val_split(_X6.tolist(), _y6.tolist())
     from_tensors = train_val_split(_X6, _y6)
     assert all(torch.equal(a, b) for a, b in zip(from_lists, from_tensors, strict=True))
+
+
+def test_the_estimators_split_is_stratified_by_default():
+    """ConvRFM calls the private split without ``stratify``: it must be the stratified one."""
+    from agop.data.splits import _train_val_split
+
+    X10, y10 = torch.arange(10.0)[:, None], torch.tensor([0] * 7 + [1] * 3)
+    private = _train_val_split(X10, y10, 0.2, 0)
+    public = train_val_split(X10, y10, 0.2, 0, stratify=True)
+    assert all(torch.equal(a, b) for a, b in zip(private, public, strict=True))
