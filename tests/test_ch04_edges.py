@@ -613,3 +613,29 @@ def test_hostile_inputs_are_refused_by_name(call, error, match):
         return
     with pytest.raises(error, match=match):
         call()
+
+
+# Mutation testing of the argument checks added for hostile inputs (stop 32)
+
+
+def test_a_bank_is_read_in_float64_from_any_layout():
+    """The bank's orientations are read in float64 whatever their dtype, its filters as
+    (n, k, k) or flattened (n, k * k); every part is named in its error."""
+    from agop_book.ch04_edges import orientation_selectivity, oriented_filter_bank
+
+    B, theta = oriented_filter_bank(5)
+    filters = torch.randn(3, 1, 5, 5, generator=torch.Generator().manual_seed(0)).double()
+    want = orientation_selectivity(filters, (B, theta))
+    got = orientation_selectivity(filters, (B.reshape(len(theta), 25), theta))
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    got = orientation_selectivity(filters, (B, theta.float()))
+    assert got["orientation"].dtype == torch.float64
+    for bank, match in (((B, "abc"), r"^bank\[1\]"), ((B, theta[:, None]), r"^bank\[1\] must")):
+        with pytest.raises((TypeError, ValueError), match=match):
+            orientation_selectivity(filters, bank)
+    for kwargs, match in (
+        (dict(wavelengths=[-2.0]), "^wavelengths"),
+        (dict(phases="x"), "^phases"),
+    ):
+        with pytest.raises((TypeError, ValueError), match=match):
+            oriented_filter_bank(5, **kwargs)
