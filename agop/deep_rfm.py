@@ -41,7 +41,6 @@ from agop._typing import ArrayLike, Device, RandomState
 from agop.estimator import (
     _MAX_COUNT,
     ImageInputMixin,
-    _check_allocation,
     _check_labels,
     _feature_names,
     check_fitted,
@@ -55,6 +54,7 @@ from agop.rfm import ConvRFM
 from agop.runtime import default_device
 from agop.validation import (
     ArgumentTypeError,
+    _check_allocation,
     all_finite,
     as_tensor,
     check_bool,

@@ -43,7 +43,6 @@ from agop.estimator import (
     _MAX_COUNT,
     ImageInputMixin,
     OutputClassifierMixin,
-    _check_allocation,
     _check_labels,
     _feature_names,
     _reject_sparse,
@@ -58,6 +57,7 @@ from agop.runtime import default_device
 from agop.solve import select_ridge
 from agop.validation import (
     ArgumentTypeError,
+    _check_allocation,
     _stacklevel_outside_agop,
     as_tensor,
     check_bool,

@@ -606,3 +606,25 @@ def _stacklevel_outside_agop() -> int:
         frame = frame.f_back  # type: ignore[assignment]
         level += 1
     return level
+
+
+def _memory_bytes() -> int:
+    """This machine's physical memory in bytes (1 TiB when it cannot be read)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return 2**40
+
+
+def _check_allocation(n_values: int, itemsize: int, names: str, what: str) -> None:
+    """``ValueError`` naming ``names`` (the arguments that set the size) when ``what`` of
+    ``n_values`` values of ``itemsize`` bytes would not fit in this machine's memory: an error
+    up front, before any fitted state is touched, rather than an allocator's failure (or an
+    overflow in a shape) deep inside the fit."""
+    need = int(n_values) * int(itemsize)
+    have = _memory_bytes()
+    if need > have:
+        raise ValueError(
+            f"{names}: {what} would need {need / 2**30:.3g} GiB, more than this machine's "
+            f"{have / 2**30:.3g} GiB of memory; ask for fewer or smaller"
+        )

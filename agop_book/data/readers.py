@@ -24,8 +24,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from agop.estimator import _check_allocation  # the one memory check of agop and the book
-from agop.validation import check_int
+from agop.validation import (
+    _check_allocation,  # the one memory check of agop and the book
+    check_int,
+)
 
 
 class DataFileError(ValueError):
