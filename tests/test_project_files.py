@@ -3,6 +3,7 @@ and the workflow that publishes the book, all consistent with the one address in
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -140,3 +141,25 @@ def test_every_mutation_module_names_files_that_exist():
     assert not missing, f"tools/mutation.py names files that do not exist: {missing}"
     modules = {source for source, _ in mutation.MODULES.values()}
     assert {"agop/rfm.py", "agop/deep_rfm.py", "agop/solve.py"} <= modules
+
+
+def test_mutation_only_counts_the_mutants_it_names(tmp_path, capsys):
+    """``--only PATTERN`` scores the mutants whose names match (the others were not run, so
+    mutmut records no exit code for them and they would count as survivors)."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import mutation
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    source = mutation.MODULES["solve"][0]
+    meta = tmp_path / "solve" / "mutants" / (source + ".meta")
+    meta.parent.mkdir(parents=True)
+    codes = {"agop.solve.x_ridge__mutmut_1": 1, "agop.solve.x_ridge__mutmut_2": 0}
+    codes |= {"agop.solve.x_select_ridge__mutmut_1": None, "agop.solve.x_other__mutmut_1": 0}
+    meta.write_text(json.dumps({"exit_code_by_key": codes}))
+    (tmp_path / "solve" / "mutmut-run.log").write_text("")
+    only = mutation.run_module("solve", tmp_path, False, True, ["*x_ridge__*"])
+    assert (only["killed"], only["mutants"]) == (1, 2)
+    assert only["survivors"] == ["agop.solve.x_ridge__mutmut_2"]
+    every = mutation.run_module("solve", tmp_path, False, True)
+    assert (every["killed"], every["mutants"]) == (1, 4)

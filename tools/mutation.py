@@ -17,6 +17,7 @@ Usage::
     python tools/mutation.py solve splits      # a few of them
     python tools/mutation.py --list            # the modules and their test files
     python tools/mutation.py rfm --verify      # the last run's survivors against today's tests
+    python tools/mutation.py edges --only '*x_plot_*'   # the mutants of some functions only
 
 Prints, per module, the mutants killed, the survivors (with their diffs) and the kill rate,
 then a summary table. The score counts a mutant that no selected test reaches ("no tests") as
@@ -34,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import time
+from fnmatch import fnmatch
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,7 +174,11 @@ def _statuses(where: Path, source: str) -> dict[str, str]:
     return {key: codes.get(code, "suspicious") for key, code in meta["exit_code_by_key"].items()}
 
 
-def run_module(name: str, workdir: Path, show_diffs: bool, report_only: bool) -> dict[str, object]:
+def run_module(
+    name: str, workdir: Path, show_diffs: bool, report_only: bool, only: list[str] | None = None
+) -> dict[str, object]:
+    """Run mutmut on module ``name`` (or report its last run): every mutant, or those whose
+    names match one of the ``only`` patterns (fnmatch, e.g. ``'*x_plot_*'``)."""
     source, tests = MODULES[name]
     where = workdir / name if report_only else _scratch_copy(name, source, tests, workdir)
     env = dict(os.environ)
@@ -185,7 +191,7 @@ def run_module(name: str, workdir: Path, show_diffs: bool, report_only: bool) ->
     if report_only:
         log = (where / "mutmut-run.log").read_text() if where.exists() else "no run"
     else:
-        log = _run([_mutmut(), "run", "--max-children", "1"], where, env)
+        log = _run([_mutmut(), "run", "--max-children", "1", *(only or [])], where, env)
         (where / "mutmut-run.log").write_text(log)
     seconds = time.monotonic() - start
     try:
@@ -194,6 +200,8 @@ def run_module(name: str, workdir: Path, show_diffs: bool, report_only: bool) ->
         print(log[-4000:])
         print(f"   mutmut failed on {name}: see {where / 'mutmut-run.log'}", flush=True)
         return {"module": name, "failed": True, "seconds": seconds}
+    if only:
+        statuses = {k: s for k, s in statuses.items() if any(fnmatch(k, p) for p in only)}
     killed = sorted(k for k, s in statuses.items() if s in KILLED)
     survivors = sorted(k for k, s in statuses.items() if s not in KILLED and s != "skipped")
     counted = len(killed) + len(survivors)
@@ -354,6 +362,13 @@ def main(argv: list[str] | None = None) -> int:
         "of one module to this tree in memory and run the module's tests (or --tests)",
     )
     parser.add_argument("--tests", nargs="*", default=[], help="the test files for --verify")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="PATTERN",
+        help="run and count only the mutants whose names match these patterns "
+        "(fnmatch: '*x_plot_*' for every function whose name starts with plot_)",
+    )
     args = parser.parse_args(argv)
     if args.list:
         for name, (source, tests) in MODULES.items():
@@ -370,7 +385,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.json is not None:
             args.json.write_text(json.dumps(verdicts, indent=1) + "\n")
         return 0
-    results = [run_module(name, args.workdir, not args.no_diffs, args.report) for name in names]
+    results = [
+        run_module(name, args.workdir, not args.no_diffs, args.report, args.only) for name in names
+    ]
     print("\nmodule            killed / mutants   kill rate   survivors   time")
     for r in results:
         if r.get("failed"):
