@@ -47,6 +47,7 @@ from agop._typing import ArrayLike, Tensor
 from agop.features import feature_map, haar_rotations
 from agop.validation import (
     ArgumentTypeError,
+    _check_allocation,
     as_tensor,
     check_finite,
     check_images,
@@ -56,7 +57,6 @@ from agop.validation import (
     check_reals,
     check_seed,
 )
-from agop_book.data.offline import _check_allocation
 from agop_book.plots import _image_for_display
 from agop_book.views import top_filters
 

@@ -40,6 +40,7 @@ from agop.rfm import ConvRFM
 from agop.runtime import default_device
 from agop.validation import (
     ArgumentTypeError,
+    _check_allocation,
     as_tensor,
     check_bool,
     check_choice,
@@ -50,7 +51,7 @@ from agop.validation import (
     check_seed,
 )
 from agop_book.data.datasets import read_split
-from agop_book.data.offline import _check_allocation, _dtype, digits, mnist_subset
+from agop_book.data.offline import _dtype, digits, mnist_subset
 from agop_book.nets import CNNBaseline
 
 if TYPE_CHECKING:

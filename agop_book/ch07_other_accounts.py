@@ -152,6 +152,7 @@ from agop.runtime import default_device
 from agop.solve import ridge
 from agop.validation import (
     ArgumentTypeError,
+    _check_allocation,
     all_finite,
     as_tensor,
     check_choice,
@@ -165,7 +166,6 @@ from agop.validation import (
     check_square,
 )
 from agop_book.ch05_deep_convrfm import bars_in_noise, evaluate_methods
-from agop_book.data.offline import _check_allocation
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
