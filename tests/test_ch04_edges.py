@@ -639,3 +639,127 @@ def test_a_bank_is_read_in_float64_from_any_layout():
     ):
         with pytest.raises((TypeError, ValueError), match=match):
             oriented_filter_bank(5, **kwargs)
+
+
+# Hostile inputs: the operator figures and the explorer
+
+_OPS = {"I": torch.eye(9, dtype=torch.float64)}
+_IMS = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda C4: C4.plot_operator_maps({}, _IMS, 3), ValueError, "^operators must hold"),
+        (
+            lambda C4: C4.plot_operator_maps({"a": torch.eye(4)}, _IMS, 3),
+            ValueError,
+            r"^operators\['a'\] must be 9 x 9",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps({"a": torch.eye(9) * math.nan}, _IMS, 3),
+            ValueError,
+            r"^operators\['a'\] contains",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps({"z": torch.zeros(9, 9)}, _IMS, 3, n_filters=2),
+            ValueError,
+            r"^operators\['z'\] is zero",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps(_OPS, _IMS[:0], 3),
+            ValueError,
+            "^images must be a non-empty",
+        ),
+        (lambda C4: C4.plot_operator_maps(_OPS, [], 3), ValueError, "^images must hold"),
+        (
+            lambda C4: C4.plot_operator_maps(_OPS, [_IMS[0], torch.rand(3, 8, 8)], 3),
+            ValueError,
+            r"^images\[1\] must have 1 channels",
+        ),
+        (lambda C4: C4.plot_operator_maps(_OPS, _IMS, "3"), TypeError, "^patch_size must be"),
+        (lambda C4: C4.plot_operator_maps(_OPS, _IMS, 3, n_filters=10), ValueError, "^n_filters"),
+        (
+            lambda C4: C4.plot_operator_maps(_OPS, _IMS, 3, n_filters=2, map_titles=["a"]),
+            ValueError,
+            "^map_titles must hold one title per image",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps(_OPS, _IMS, 3, n_filters=2, map_titles=["a"] * 3),
+            ValueError,
+            "^map_titles must hold one title per image",
+        ),
+        (lambda C4: C4.plot_accuracy_by_iteration({}), ValueError, "^curves must hold"),
+        (
+            lambda C4: C4.plot_accuracy_by_iteration({"R": [math.nan]}),
+            ValueError,
+            r"^curves\['R'\]",
+        ),
+        (
+            lambda C4: C4.plot_accuracy_by_iteration({"R": [0.6, 0.7]}, selected={"R": 5}),
+            ValueError,
+            r"^selected\['R'\] must be a non-negative integer <= 1",
+        ),
+        (
+            lambda C4: C4.plot_accuracy_by_iteration({"R": [0.6, 0.7]}, selected={"R": -1}),
+            ValueError,
+            r"^selected\['R'\]",
+        ),
+        (
+            lambda C4: C4.plot_accuracy_by_iteration({"R": [0.6]}, selected={"Q": 0}),
+            ValueError,
+            "^selected has label 'Q'",
+        ),
+        (lambda C4: C4.plot_accuracy_by_iteration({"R": [0.6]}, ax=3), TypeError, "^ax must be"),
+        (
+            lambda C4: C4.plot_edge_controls({"a": {"s": (1, 0)}, "b": {"t": (1, 0)}}),
+            ValueError,
+            r"^table\['b'\] has statistics \['t'\]",
+        ),
+        (
+            lambda C4: C4.plot_edge_controls({"a": {"s": (1, 0)}, "b": {"s": (1, 0), "t": (1, 0)}}),
+            ValueError,
+            r"^table\['b'\] has statistics",
+        ),
+        (
+            lambda C4: C4.plot_edge_controls({"a": {"s": (math.nan, 0)}}),
+            ValueError,
+            r"^table\['a'\]\['s'\]\[0\]",
+        ),
+        (
+            lambda C4: C4.plot_edge_controls({"a": {"s": 0.5}}),
+            TypeError,
+            r"^table\['a'\]\['s'\] must be a pair",
+        ),
+        (lambda C4: C4.rfm_explorer({}, _IMS), ValueError, "^iterates must hold"),
+        (
+            lambda C4: C4.rfm_explorer({("laplace", 3): []}, _IMS),
+            ValueError,
+            r"^iterates\[\('laplace', 3\)\]",
+        ),
+        (
+            lambda C4: C4.rfm_explorer({"laplace": [_OPS["I"]]}, _IMS),
+            TypeError,
+            "^iterates: each key",
+        ),
+        (
+            lambda C4: C4.rfm_explorer({("laplace", 3): [torch.eye(4)]}, _IMS),
+            ValueError,
+            r"^iterates\[\('laplace', 3\)\]\[0\] must be 9 x 9",
+        ),
+        (
+            lambda C4: C4.rfm_explorer({("laplace", 3): [_OPS["I"]]}, None),
+            TypeError,
+            "^images must",
+        ),
+    ],
+)
+def test_operator_figures_and_explorer_name_a_hostile_argument(call, error, match):
+    import matplotlib.pyplot as plt
+
+    from agop_book import ch04_edges as C4
+
+    before = plt.get_fignums()
+    with pytest.raises(error, match=match):
+        call(C4)
+    assert plt.get_fignums() == before
