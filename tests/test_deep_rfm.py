@@ -789,3 +789,74 @@ def test_each_featurisation_draws_its_filters_from_its_own_seed():
         g = torch.Generator().manual_seed(seeds[l])
         G = torch.randn(2, channels * 9, generator=g, dtype=torch.float64)
         torch.testing.assert_close(W.reshape(2, -1), G, rtol=0, atol=0)
+
+
+# Mutation testing, stop 33 (a fresh run of `python tools/mutation.py deep_rfm`): the memory
+# checks of a fit, a data frame's column names, `output_shape`'s checks, `from_metric`'s seed.
+
+
+@pytest.mark.parametrize("n_layers", [1, 2, 3])
+def test_a_fit_checks_the_memory_of_its_metrics_and_featurised_images(monkeypatch, n_layers):
+    """Before any work, the fit asks for the bytes of each layer's q x q metric (q = c k^2, then
+    width k^2) and each featurisation's width x k^2 filters, and (with more than one layer) of
+    the n featurised training images, width x (H - k + 1) x (W - k + 1) each."""
+    import agop.deep_rfm as deep_rfm
+
+    asked = []
+
+    def record(n_values, itemsize, names, what):
+        asked.append((n_values, itemsize, names, what))
+
+    monkeypatch.setattr(deep_rfm, "_check_allocation", record)
+    rng = np.random.default_rng(0)
+    n, c, H, W, k, width = 6, 2, 9, 11, 3, 4
+    X = rng.standard_normal((n, c, H, W)).astype(np.float32)
+    y = np.arange(n) % 2
+    model = DeepConvRFM(
+        depth=n_layers, n_layers=n_layers, width=width, patch_size=k, dtype=torch.float32, **FAST
+    )
+    model.fit(X, y)
+    q, q_next = c * k * k, width * k * k
+    metrics = q * q + (n_layers - 1) * (q_next * q_next + width * q_next)
+    expected = [
+        (metrics, 4, "depth, n_layers, width", f"the metrics and filters of {n_layers} layers")
+    ]
+    if n_layers > 1:
+        expected.append(
+            (n * width * (H - k + 1) * (W - k + 1), 4, "width", "the featurised images")
+        )
+    assert asked[: len(expected)] == expected
+    assert all(a[2:] != ("width", "the featurised images") for a in asked[len(expected) :])
+
+
+def test_a_fit_on_a_data_frame_keeps_its_column_names():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((10, 25))
+    y = np.arange(10) % 2
+    columns = [f"px{i}" for i in range(25)]
+    model = DeepConvRFM(depth=1, image_shape=(1, 5, 5), **FAST).fit(
+        pd.DataFrame(X, columns=columns), y
+    )
+    assert list(model.feature_names_in_) == columns
+    plain = DeepConvRFM(depth=1, image_shape=(1, 5, 5), **FAST).fit(X, y)
+    assert not hasattr(plain, "feature_names_in_")
+
+
+def test_output_shape_refuses_bad_image_shapes_by_name():
+    conv = RandomFeatureConv(torch.randn(4, 2, 3, 3, dtype=torch.float64))
+    assert conv.output_shape((2, 3, 5)) == (4, 1, 3)
+    for bad, name in (((0, 5, 5), r"image_shape\[0\]"), ((2, 5, -1), r"image_shape\[2\]")):
+        with pytest.raises(ValueError, match=f"^{name} must"):
+            conv.output_shape(bad)
+    for bad in ((3, 5, 5), (2, 2, 5), (3, 2, 2)):  # wrong channels, too small, or both
+        with pytest.raises(ValueError, match=r"^image_shape must be \(c, H, W\) with c = 2"):
+            conv.output_shape(bad)
+
+
+def test_from_metric_draws_with_seed_0_by_default():
+    M = random_psd(9, seed=1)
+    default = RandomFeatureConv.from_metric(M, 5, 1, 3)
+    torch.testing.assert_close(default.filters, random_filters(M, 5, 1, 3, seed=0), rtol=0, atol=0)
+    other = RandomFeatureConv.from_metric(M, 5, 1, 3, seed=1)
+    assert not torch.equal(default.filters, other.filters)
