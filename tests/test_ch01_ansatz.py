@@ -33,6 +33,11 @@ FAMILIES = [
 
 
 @pytest.mark.parametrize("name,size,layers", FAMILIES, ids=[f[0] for f in FAMILIES])
+@pytest.mark.skipif(
+    "MUTANT_UNDER_TEST" in __import__("os").environ,
+    reason="seconds per mutant under mutmut; test_verify_ansatz_on_small_nets_equals_brute_force "
+    "pins the same numbers on small networks",
+)
 def test_one_pass_agops_equal_brute_force(name, size, layers):
     model, X = torchvision_net(name), rgb_images(2, size)
     table = ansatz.verify_ansatz(
@@ -614,3 +619,108 @@ def test_agops_and_init_layers_are_named_and_n_draws_defaults_to_20(monkeypatch)
     )  # fmt: skip
     ansatz_table(model, agops, powers=(1.0,))
     assert draws == [20, 20]
+
+
+# The one-call report on small networks (fast; under mutmut the torchvision families above and
+# chapter 03's pretrained-network tests are skipped, and these pin verify_ansatz, _agops and
+# _layer_row instead): every number against the brute-force patch-AGOP and the definitions.
+
+def _hand_four(M, A):
+    """(pearson, cosine, pearson_sqrt, cosine_sqrt) of M with A and A^{1/2}, by hand."""
+    S = scipy_power(A, 0.5)
+    return hand_pearson(M, A), hand_cosine(M, A), hand_pearson(M, S), hand_cosine(M, S)
+
+
+def test_verify_ansatz_on_small_nets_equals_brute_force():
+    """A residual block (BatchNorm, dilated grouped conv, stride) and its re-seeded twin as the
+    initialisation, two of three layers, two of five outputs: the AGOPs kept equal the
+    brute-force patch-AGOP, each similarity its definition, each null and control its own."""
+    model, init = make("residual-zeros"), make("residual-zeros")
+    with torch.no_grad():
+        for p in init.parameters():
+            p.mul_(-0.5).add_(0.1)  # another network of the same architecture
+    X = rgb_images(2, 14)
+    layers, outputs = ["c1", "c3"], [1, 3]
+    table = ansatz.verify_ansatz(
+        model, X, init=init, layers=layers, outputs=outputs, null_draws=3, seed=4,
+        keep_agops=True, device="cpu", name="res", weights="w",
+    )  # fmt: skip
+    assert [r.layer for r in table] == layers and list(table.agops) == layers
+    assert (table.model, table.weights, table.n_outputs, table.sketch) == ("res", "w", 2, None)
+    assert (table.n_images, table.image_size) == (2, (14, 14))
+    assert table.agop_seconds > 0 and table.init_agop_seconds > 0
+    for layer in layers:
+        conv, conv0 = model.get_submodule(layer), init.get_submodule(layer)
+        A = brute_force_patch_agop(model, X, layer, outputs=outputs)
+        A0 = brute_force_patch_agop(init, X, layer, outputs=outputs)
+        torch.testing.assert_close(table.agops[layer], A, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(table.init_agops[layer], A0, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(table.factors[layer].dense(), A, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(table.init_factors[layer].dense(), A0, rtol=1e-9, atol=1e-12)
+        W = conv.weight.detach().flatten(1)
+        W0 = conv0.weight.detach().flatten(1)
+        row = table[layer]
+        assert row.weight_shape == tuple(conv.weight.shape) and row.seconds > 0
+        got = (row.pearson, row.cosine, row.pearson_sqrt, row.cosine_sqrt)
+        np.testing.assert_allclose(got, _hand_four(W.T @ W, A), atol=1e-8)
+        got0 = (row.init_pearson, row.init_cosine, row.init_pearson_sqrt, row.init_cosine_sqrt)
+        np.testing.assert_allclose(got0, _hand_four(W0.T @ W0, A0), atol=1e-8)
+        assert row.cnfm_init_vs_trained == pytest.approx(hand_pearson(W0.T @ W0, W.T @ W))
+        assert row.cnfm_init_vs_trained_cosine == pytest.approx(hand_cosine(W0.T @ W0, W.T @ W))
+        # the nulls: null_baselines of this layer with the layer's own inner matrix G
+        G = patch_agop(model, X, layers=[layer], outputs=outputs, factored=True, device="cpu")
+        nulls = null_baselines(conv, n_draws=3, seed=4, G=G[layer].G)
+        for kind in ("pearson", "cosine"):
+            n = nulls[kind]
+            assert getattr(row, f"null_random_{kind}") == pytest.approx(n["random_mean"])
+            assert getattr(row, f"null_random_{kind}_std") == pytest.approx(n["random_std"])
+            assert getattr(row, f"null_identity_{kind}") == pytest.approx(n["identity"])
+            assert getattr(row, f"null_spectrum_{kind}") == pytest.approx(n["spectrum_mean"])
+            assert getattr(row, f"null_spectrum_{kind}_std") == pytest.approx(n["spectrum_std"])
+            assert getattr(row, f"null_random_{kind}_sqrt") is None  # only power 1 here
+        assert row.null_identity_pearson == pytest.approx(hand_pearson(W.T @ W, W.T @ W))
+    # without init and keep_agops: no initial columns, no dense matrices
+    plain = ansatz.verify_ansatz(model, X, layers=layers, null_draws=0, device="cpu")
+    assert plain.agops is None and plain.init_agops is None and plain.init_factors is None
+    assert plain.init_agop_seconds is None and plain.n_outputs == 5
+    assert (plain.model, plain.weights) == ("Residual", "weights as given")
+    assert all(r.init_pearson is None and r.cnfm_init_vs_trained is None for r in plain)
+    assert all(r.null_random_pearson is None for r in plain)  # null_draws=0
+
+
+def test_verify_ansatz_sketch_and_seed_reach_the_agop():
+    """``sketch`` Gaussian output probes drawn with ``seed``: the report's AGOPs are
+    patch_agop's with the same sketch and seed (and differ from another seed's)."""
+    model, X = bn_cnn(1), rgb_images(3, 8)[:, :2]
+    table = ansatz.verify_ansatz(
+        model, X, sketch=2, seed=3, null_draws=0, keep_agops=True, device="cpu"
+    )
+    assert table.sketch == 2
+    same = patch_agop(model, X, sketch=2, seed=3, device="cpu")
+    other = patch_agop(model, X, sketch=2, seed=4, device="cpu")
+    for layer, A in table.agops.items():
+        torch.testing.assert_close(A, same[layer], rtol=1e-12, atol=1e-14)
+        assert not torch.allclose(A, other[layer])
+        W = model.get_submodule(layer).weight.detach().flatten(1)
+        assert table[layer].pearson == pytest.approx(hand_pearson(W.T @ W, A), abs=1e-10)
+
+
+def test_private_agops_dense_or_factored_with_inner_matrices():
+    """``_agops``: the patch-AGOPs of the named layers (dense, or factored as W^T G W) and
+    their inner matrices G, over the outputs given, with the seconds it took."""
+    model, X = make("stride2"), rgb_images(2, 14)
+    names = ["2", "0"]
+    (A, G), seconds = ansatz._agops(model, X, names, None, [0, 2], None, "cpu", False, 0)
+    assert list(A) == list(G) == names and seconds > 0
+    for n in names:
+        reference = brute_force_patch_agop(model, X, n, outputs=[0, 2])
+        torch.testing.assert_close(A[n], reference, rtol=1e-9, atol=1e-12)
+        W = model.get_submodule(n).weight.detach().flatten(1)
+        torch.testing.assert_close(W.T @ G[n][0] @ W, reference, rtol=1e-9, atol=1e-12)
+    (F, G2), _ = ansatz._agops(
+        model, X, names, 2, None, None, "cpu", False, 5, factored=True
+    )
+    sketched = patch_agop(model, X, sketch=2, seed=5, device="cpu")
+    for n in names:
+        torch.testing.assert_close(F[n].dense(), sketched[n], rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(G2[n], F[n].G)
