@@ -625,6 +625,7 @@ def test_agops_and_init_layers_are_named_and_n_draws_defaults_to_20(monkeypatch)
 # chapter 03's pretrained-network tests are skipped, and these pin verify_ansatz, _agops and
 # _layer_row instead): every number against the brute-force patch-AGOP and the definitions.
 
+
 def _hand_four(M, A):
     """(pearson, cosine, pearson_sqrt, cosine_sqrt) of M with A and A^{1/2}, by hand."""
     S = scipy_power(A, 0.5)
@@ -717,10 +718,246 @@ def test_private_agops_dense_or_factored_with_inner_matrices():
         torch.testing.assert_close(A[n], reference, rtol=1e-9, atol=1e-12)
         W = model.get_submodule(n).weight.detach().flatten(1)
         torch.testing.assert_close(W.T @ G[n][0] @ W, reference, rtol=1e-9, atol=1e-12)
-    (F, G2), _ = ansatz._agops(
-        model, X, names, 2, None, None, "cpu", False, 5, factored=True
-    )
+    (F, G2), _ = ansatz._agops(model, X, names, 2, None, None, "cpu", False, 5, factored=True)
     sketched = patch_agop(model, X, sketch=2, seed=5, device="cpu")
     for n in names:
         torch.testing.assert_close(F[n].dense(), sketched[n], rtol=1e-12, atol=1e-14)
         torch.testing.assert_close(G2[n], F[n].G)
+
+
+def test_verify_ansatz_arguments_are_checked_and_passed_on(monkeypatch):
+    """X is read in the model's dtype (and init's own), non-square images keep (H, W), sketch
+    must be >= 1 and null_draws >= 0 (errors naming them), and layers, sketch, outputs,
+    chunk_size, device, progress and seed reach patch_agop for both networks."""
+    import time
+
+    model, X = bn_cnn(1), rgb_images(3, 8)[:, :2]
+    exact = ansatz.verify_ansatz(model, X, null_draws=0, device="cpu")
+    as32 = ansatz.verify_ansatz(model, X.float(), null_draws=0, device="cpu")
+    assert as32.column("pearson") == pytest.approx(exact.column("pearson"), abs=1e-12)
+    init32 = bn_cnn(2).float()  # the initial network in float32: X is cast to its dtype
+    mixed = ansatz.verify_ansatz(model, X, init=init32, null_draws=0, device="cpu")
+    init64 = ansatz.verify_ansatz(bn_cnn(2), X, null_draws=0, device="cpu")
+    assert mixed.column("init_pearson") == pytest.approx(init64.column("pearson"), abs=1e-4)
+    with pytest.raises(ValueError, match="^X must"):
+        ansatz.verify_ansatz(model, X[0], null_draws=0, device="cpu")
+    for bad, error, match in (
+        (dict(sketch=0), ValueError, "^sketch must"),
+        (dict(sketch=1.5), TypeError, "^sketch must"),
+        (dict(null_draws=-1), ValueError, "^null_draws must"),
+        (dict(null_draws=2.0), TypeError, "^null_draws must"),
+    ):
+        with pytest.raises(error, match=match):
+            ansatz.verify_ansatz(model, X, device="cpu", **{"null_draws": 0, **bad})
+    assert ansatz.verify_ansatz(model, X, sketch=1, null_draws=0, device="cpu").sketch == 1
+    # (H, W) as given: 6 x 9 images
+    wide = (
+        torch.nn.Sequential(
+            torch.nn.Conv2d(2, 3, 3), torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 7, 2)
+        )
+        .double()
+        .eval()
+    )
+    assert ansatz.verify_ansatz(wide, rgb_images(2, 9)[:, :2, :6], null_draws=0,
+                                device="cpu").image_size == (6, 9)  # fmt: skip
+    calls = []
+    real = ansatz.patch_agop
+
+    def patch_agop(model, X, **kw):
+        calls.append({k: kw[k] for k in ("layers", "sketch", "outputs", "chunk_size", "device",
+                                          "progress", "seed")})  # fmt: skip
+        return real(model, X, **{**kw, "progress": False})
+
+    monkeypatch.setattr(ansatz, "patch_agop", patch_agop)
+    before = time.perf_counter()
+    table = ansatz.verify_ansatz(
+        model, X, init=bn_cnn(2), layers=["3"], sketch=2, outputs=[0, 1, 3], chunk_size=2,
+        device="cpu", progress=True, seed=6, null_draws=0,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - before
+    want = dict(layers=["3"], sketch=2, outputs=[0, 1, 3], chunk_size=2, device="cpu",
+                progress=True, seed=6)  # fmt: skip
+    assert calls == [want, want]  # the trained network, then the initial one
+    assert 0 < table.agop_seconds < elapsed and 0 < table.init_agop_seconds < elapsed
+
+
+# What the figures draw, against the numbers they are given (mutation testing of the figures
+# and the explorer; their looks, sizes and colours are not pinned: "styling" in CONTRIBUTING).
+
+
+def _bar_series(ax):
+    from matplotlib.container import BarContainer
+
+    return [c for c in ax.containers if isinstance(c, BarContainer)]
+
+
+def test_controls_figure_series_widths_limits_labels_and_legend():
+    """Each series' bars are 0.8 / (number of series) wide, at the layer positions; only the
+    two nulls carry error bars (a missing std is drawn as 0); the hatched series is the CNFM
+    control; the y-axis runs from the lowest bar or error bar minus 0.05 (not below -1) to
+    1.02; the legend, on the last panel only, names the series in order; a figure given is
+    cleared and reused."""
+    import matplotlib.pyplot as plt
+
+    rows = _planted_rows()
+    rows[1].null_random_pearson = 0.05  # a mean without its std: a zero error bar
+    table = AnsatzTable("net", rows, powers=(1.0, 0.5))
+    given = plt.figure()
+    given.add_subplot(3, 3, 1)
+    fig = ansatz.plot_ansatz_controls(table, fig=given)
+    assert fig is given and len(fig.axes) == 2
+    labels = ["trained", "at initialisation", "spectrum-matched null", "Wishart-$G$ null",
+              "$G=I$ null", "corr($W_0^\\top W_0$, $W^\\top W$)"]  # fmt: skip
+    for ax, power in zip(fig.axes, (1.0, 0.5), strict=True):
+        series = _bar_series(ax)
+        assert [c.get_label() for c in series] == labels
+        assert all(p.get_width() == pytest.approx(0.8 / 6) for c in series for p in c.patches)
+        assert [c.errorbar is not None for c in series] == [False, False, True, True, False,
+                                                             False]  # fmt: skip
+        hatches = [{p.get_hatch() for p in c.patches} for c in series]
+        assert hatches == [{None}] * 5 + [{"//"}]
+        records = [r for r in table.records() if r["kind"] == "pearson" and r["power"] == power]
+        lows = []
+        for r in records:
+            for k, s in (
+                ("trained", None),
+                ("init", None),
+                ("spectrum_mean", "spectrum_std"),
+                ("null_mean", "null_std"),
+                ("identity", None),
+                ("cnfm_init", None),
+            ):
+                if r[k] is not None:
+                    lows.append(r[k] - ((r[s] or 0.0) if s else 0.0))
+        assert ax.get_ylim() == pytest.approx((max(-1.0, min(lows) - 0.05), 1.02))
+        assert list(ax.get_xticks()) == [0, 1]
+    wishart = _bar_series(fig.axes[0])[3]
+    (lines,) = wishart.errorbar.lines[2]
+    seg = lines.get_segments()[1]  # layer 2: mean 0.05, no std
+    assert seg[0, 1] == seg[1, 1] == pytest.approx(0.05)
+    assert fig.axes[0].get_legend() is None
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == labels
+    assert fig.axes[0].get_title() == "$W^\\top W$ vs AGOP"
+    assert fig.axes[1].get_title() == "$W^\\top W$ vs AGOP$^{0.5}$"
+    plt.close(fig)
+    # a bar far below the others lowers the axis, but never below -1
+    low = _planted_rows()[:1]
+    low[0].null_identity_pearson = -0.4
+    (ax,) = ansatz.plot_ansatz_controls(AnsatzTable("n", low)).axes
+    assert ax.get_ylim() == pytest.approx((-0.45, 1.02))
+    plt.close(ax.figure)
+    low[0].null_identity_pearson = -0.99
+    (ax,) = ansatz.plot_ansatz_controls(AnsatzTable("n", low)).axes
+    assert ax.get_ylim() == pytest.approx((-1.0, 1.02))
+    plt.close(ax.figure)
+    # a subfigure: drawn there, laid out by its parent
+    parent = plt.figure()
+    (sub,) = parent.subfigures(1, 1, squeeze=False)[0]
+    assert ansatz.plot_ansatz_controls(AnsatzTable("n", _planted_rows()), fig=sub) is sub
+    assert len(sub.axes) == 1
+    plt.close(parent)
+
+
+def test_alpha_curves_on_given_axes_with_labels_and_legend_title():
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2)
+    ax = ansatz.plot_alpha_curves([0.5, 1.0], {"a": [0.9, 0.8], "b": [0.5, 0.4]},
+                                  ax=right, kind="cosine")  # fmt: skip
+    assert ax is right and not left.get_lines() and len(right.get_lines()) == 2
+    assert [line.get_linestyle() for line in ax.get_lines()] == ["-", "-"]  # no nulls given
+    assert [line.get_color() for line in ax.get_lines()] == ["C0", "C1"]
+    assert ax.get_xlabel() == "power $p$ of the AGOP" and ax.get_ylabel() == "cosine correlation"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    assert ax.get_legend().get_title().get_text() == ""
+    plt.close(fig)
+    ax = ansatz.plot_alpha_curves([0.5, 1.0], {"a": [0.9, 0.8]}, nulls={"a": [0.2, 0.1]})
+    assert ax.get_ylabel() == "pearson correlation"
+    assert ax.get_legend().get_title().get_text() == "solid: trained, dashed: null"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a"]  # the null: no entry
+    plt.close(ax.figure)
+
+
+def test_cnfm_agop_panels_scale_titles_and_reused_figure():
+    """Both panels on the colour scale [-1, 1] with no ticks, titled by what they show; the
+    power in the AGOP panel's title; a figure given is cleared and reused; one row per pair,
+    in order, each drawn as plot_cnfm_agop draws it, at ``height`` inches per row."""
+    import matplotlib.pyplot as plt
+
+    W = torch.randn(3, 6, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    G = torch.diag(torch.tensor([3.0, 2.0, 0.5], dtype=torch.float64))
+    C, A = W.T @ W, W.T @ G @ W
+    given = plt.figure()
+    given.add_subplot(2, 2, 1)
+    fig = ansatz.plot_cnfm_agop(C, A, power=0.25, fig=given)
+    assert fig is given and len(fig.axes) == 2
+    for ax in fig.axes:
+        assert ax.get_images()[0].get_clim() == (-1, 1)
+        assert len(ax.get_xticks()) == 0 and len(ax.get_yticks()) == 0
+    assert [ax.get_title() for ax in fig.axes] == ["CNFM $W^\\top W$", "AGOP$^{0.25}$"]
+    S = psd_power(A, 0.25)
+    np.testing.assert_allclose(fig.axes[1].get_images()[0].get_array(),
+                               (S / S.abs().max()).numpy(), atol=1e-12)  # fmt: skip
+    assert fig._suptitle.get_text() == (
+        f"pearson {correlation(C, S):.3f}, cosine {correlation(C, S, 'cosine'):.3f}"
+    )
+    plt.close(fig)
+    # a negative entry largest in size: scaled by the largest absolute entry
+    N = torch.tensor([[1.0, -4.0], [-4.0, 2.0]], dtype=torch.float64)
+    fig = ansatz.plot_cnfm_agop(N, torch.eye(2, dtype=torch.float64))
+    np.testing.assert_allclose(fig.axes[0].get_images()[0].get_array(), (N / 4).numpy())
+    plt.close(fig)
+    pairs = {"first": (C, A), "second": (A, C)}
+    fig = ansatz.plot_cnfm_agop_rows(pairs, height=1.5)
+    assert fig.get_size_inches()[1] == pytest.approx(3.0)
+    assert [sub._suptitle.get_text() for sub in fig.subfigs] == [
+        f"{t}: pearson {correlation(c, a):.3f}, cosine {correlation(c, a, 'cosine'):.3f}"
+        for t, (c, a) in pairs.items()
+    ]
+    for sub, (c, a) in zip(fig.subfigs, pairs.values(), strict=True):
+        left, right = (ax.get_images()[0].get_array() for ax in sub.axes)
+        np.testing.assert_allclose(left, (c / c.abs().max()).numpy(), atol=1e-12)
+        np.testing.assert_allclose(right, (a / a.abs().max()).numpy(), atol=1e-12)
+        assert [ax.get_title() for ax in sub.axes] == ["CNFM $W^\\top W$", "AGOP"]
+    plt.close(fig)
+
+
+def test_explorer_controls_and_redraws_the_chosen_pair(monkeypatch):
+    """The three controls (checkpoint, layer, power) with their options, opening on the last
+    checkpoint, the last layer and the first power; each change redraws plot_cnfm_agop with
+    that checkpoint's pair of that layer, at that power, titled "layer, checkpoint", on one
+    reused figure."""
+    pytest.importorskip("ipywidgets")
+    from agop_book.bench.widgets import _controls
+
+    eye = torch.eye(3, dtype=torch.float64)
+    matrices = {
+        c: {n: (eye * (1 + i + 10 * j), eye + i + 10 * j) for i, n in enumerate(("l1", "l2"))}
+        for j, c in enumerate(("init", "mid", "end"))
+    }
+    calls = []
+    real = ansatz.plot_cnfm_agop
+
+    def plot(C, A, power=1.0, title=None, fig=None):
+        calls.append((C, A, power, title, fig))
+        return real(C, A, power=power, title=title, fig=fig)
+
+    monkeypatch.setattr(ansatz, "plot_cnfm_agop", plot)
+    box = ansatz.ansatz_explorer(matrices, powers=(0.5, 1.0))
+    c = _controls(box)
+    assert [w.description for w in box.children[0].children] == ["checkpoint", "layer", "power"]
+    assert not c["power"].continuous_update
+    assert list(c["checkpoint"].options) == ["init", "mid", "end"]
+    assert list(c["layer"].options) == ["l1", "l2"] and list(c["power"].options) == [0.5, 1.0]
+    assert (c["checkpoint"].value, c["layer"].value, c["power"].value) == ("end", "l2", 0.5)
+    c["checkpoint"].value = "mid"
+    c["layer"].value = "l1"
+    c["power"].value = 1.0
+    assert [(p, t) for _, _, p, t, _ in calls] == [
+        (0.5, "l2, end"), (0.5, "l2, mid"), (0.5, "l1, mid"), (1.0, "l1, mid")
+    ]  # fmt: skip
+    for (C, A, *_), key in zip(calls, [("end", "l2"), ("mid", "l2"), ("mid", "l1"),
+                                                 ("mid", "l1")], strict=True):  # fmt: skip
+        assert C is matrices[key[0]][key[1]][0] and A is matrices[key[0]][key[1]][1]
+    figures = {id(f) for *_, f in calls}
+    assert len(figures) == 1 and calls[0][4] is not None
