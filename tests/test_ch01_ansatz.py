@@ -850,6 +850,10 @@ def test_controls_figure_series_widths_limits_labels_and_legend():
     (ax,) = ansatz.plot_ansatz_controls(AnsatzTable("n", low)).axes
     assert ax.get_ylim() == pytest.approx((-1.0, 1.02))
     plt.close(ax.figure)
+    low[0].null_identity_pearson, low[0].null_spectrum_pearson_std = 0.3, 0.7  # 0.6 - 0.7
+    (ax,) = ansatz.plot_ansatz_controls(AnsatzTable("n", low)).axes
+    assert ax.get_ylim() == pytest.approx((-0.15, 1.02))
+    plt.close(ax.figure)
     # a subfigure: drawn there, laid out by its parent
     parent = plt.figure()
     (sub,) = parent.subfigures(1, 1, squeeze=False)[0]
@@ -891,6 +895,8 @@ def test_cnfm_agop_panels_scale_titles_and_reused_figure():
     given.add_subplot(2, 2, 1)
     fig = ansatz.plot_cnfm_agop(C, A, power=0.25, fig=given)
     assert fig is given and len(fig.axes) == 2
+    left_box, right_box = (ax.get_position() for ax in fig.axes)
+    assert left_box.y0 == pytest.approx(right_box.y0) and right_box.x0 > left_box.x1  # beside
     for ax in fig.axes:
         assert ax.get_images()[0].get_clim() == (-1, 1)
         assert len(ax.get_xticks()) == 0 and len(ax.get_yticks()) == 0
@@ -906,6 +912,11 @@ def test_cnfm_agop_panels_scale_titles_and_reused_figure():
     N = torch.tensor([[1.0, -4.0], [-4.0, 2.0]], dtype=torch.float64)
     fig = ansatz.plot_cnfm_agop(N, torch.eye(2, dtype=torch.float64))
     np.testing.assert_allclose(fig.axes[0].get_images()[0].get_array(), (N / 4).numpy())
+    assert fig.axes[0].get_images()[0].get_clim() == (-1, 1)  # not the data's (-1, 0.5)
+    plt.close(fig)
+    fig = ansatz.plot_cnfm_agop(N / 100, torch.eye(2, dtype=torch.float64) / 1000)  # scaled up
+    np.testing.assert_allclose(fig.axes[0].get_images()[0].get_array(), (N / 4).numpy())
+    np.testing.assert_allclose(fig.axes[1].get_images()[0].get_array(), np.eye(2))
     plt.close(fig)
     pairs = {"first": (C, A), "second": (A, C)}
     fig = ansatz.plot_cnfm_agop_rows(pairs, height=1.5)
@@ -932,7 +943,7 @@ def test_explorer_controls_and_redraws_the_chosen_pair(monkeypatch):
 
     eye = torch.eye(3, dtype=torch.float64)
     matrices = {
-        c: {n: (eye * (1 + i + 10 * j), eye + i + 10 * j) for i, n in enumerate(("l1", "l2"))}
+        c: {n: (eye * (1 + i + 10 * j), eye + i + 10 * j) for i, n in enumerate(("l0", "l1", "l2"))}
         for j, c in enumerate(("init", "mid", "end"))
     }
     calls = []
@@ -943,12 +954,16 @@ def test_explorer_controls_and_redraws_the_chosen_pair(monkeypatch):
         return real(C, A, power=power, title=title, fig=fig)
 
     monkeypatch.setattr(ansatz, "plot_cnfm_agop", plot)
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
     box = ansatz.ansatz_explorer(matrices, powers=(0.5, 1.0))
     c = _controls(box)
     assert [w.description for w in box.children[0].children] == ["checkpoint", "layer", "power"]
     assert not c["power"].continuous_update
     assert list(c["checkpoint"].options) == ["init", "mid", "end"]
-    assert list(c["layer"].options) == ["l1", "l2"] and list(c["power"].options) == [0.5, 1.0]
+    assert list(c["layer"].options) == ["l0", "l1", "l2"] and list(c["power"].options) == [0.5, 1.0]
     assert (c["checkpoint"].value, c["layer"].value, c["power"].value) == ("end", "l2", 0.5)
     c["checkpoint"].value = "mid"
     c["layer"].value = "l1"
@@ -961,3 +976,19 @@ def test_explorer_controls_and_redraws_the_chosen_pair(monkeypatch):
         assert C is matrices[key[0]][key[1]][0] and A is matrices[key[0]][key[1]][1]
     figures = {id(f) for *_, f in calls}
     assert len(figures) == 1 and calls[0][4] is not None
+    assert len(shown) == 4 and all(f is calls[0][4] for f in shown)  # the figure drawn
+    one = ansatz.ansatz_explorer({"only": matrices["end"]})  # a single checkpoint
+    assert _controls(one)["layer"].value == "l2" and calls[-1][3] == "l2, only"
+
+
+def test_check_agops_reads_every_layer_after_a_factored_one_and_one_filter_layers():
+    """A FactoredAGOP passes as it is, and the dense AGOPs after it are still checked; a layer
+    with one filter has q = its filter's size; a value that is no matrix is named."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3), torch.nn.Conv2d(3, 1, 3)).double().eval()
+    X = rgb_images(2, 7)[:, :2]
+    factored = patch_agop(model, X, factored=True, device="cpu")
+    with pytest.raises(ValueError, match=r"^agops\['1'\] must be 27 x 27"):
+        ansatz._check_agops(model, {"0": factored["0"], "1": torch.eye(3)})
+    assert list(ansatz._check_agops(model, {"1": factored["1"].dense()})) == ["1"]
+    with pytest.raises((TypeError, ValueError), match=r"^agops\['0'\]"):
+        ansatz._check_agops(model, {"0": "not a matrix"})
