@@ -33,6 +33,11 @@ FAMILIES = [
 
 
 @pytest.mark.parametrize("name,size,layers", FAMILIES, ids=[f[0] for f in FAMILIES])
+@pytest.mark.skipif(
+    "MUTANT_UNDER_TEST" in __import__("os").environ,
+    reason="seconds per mutant under mutmut; test_verify_ansatz_on_small_nets_equals_brute_force "
+    "pins the same numbers on small networks",
+)
 def test_one_pass_agops_equal_brute_force(name, size, layers):
     model, X = torchvision_net(name), rgb_images(2, size)
     table = ansatz.verify_ansatz(
@@ -677,3 +682,376 @@ def test_alpha_curves_draw_numpy_inputs_as_given():
         assert ax.get_lines()[0].get_ydata().tolist() == [0.9, 0.8]
     finally:
         plt.close(ax.figure)
+
+
+# The one-call report on small networks (fast; under mutmut the torchvision families above and
+# chapter 03's pretrained-network tests are skipped, and these pin verify_ansatz, _agops and
+# _layer_row instead): every number against the brute-force patch-AGOP and the definitions.
+
+
+def _hand_four(M, A):
+    """(pearson, cosine, pearson_sqrt, cosine_sqrt) of M with A and A^{1/2}, by hand."""
+    S = scipy_power(A, 0.5)
+    return hand_pearson(M, A), hand_cosine(M, A), hand_pearson(M, S), hand_cosine(M, S)
+
+
+def test_verify_ansatz_on_small_nets_equals_brute_force():
+    """A residual block (BatchNorm, dilated grouped conv, stride) and its re-seeded twin as the
+    initialisation, two of three layers, two of five outputs: the AGOPs kept equal the
+    brute-force patch-AGOP, each similarity its definition, each null and control its own."""
+    model, init = make("residual-zeros"), make("residual-zeros")
+    with torch.no_grad():
+        for p in init.parameters():
+            p.mul_(-0.5).add_(0.1)  # another network of the same architecture
+    X = rgb_images(2, 14)
+    layers, outputs = ["c1", "c3"], [1, 3]
+    table = ansatz.verify_ansatz(
+        model, X, init=init, layers=layers, outputs=outputs, null_draws=3, seed=4,
+        keep_agops=True, device="cpu", name="res", weights="w",
+    )  # fmt: skip
+    assert [r.layer for r in table] == layers and list(table.agops) == layers
+    assert (table.model, table.weights, table.n_outputs, table.sketch) == ("res", "w", 2, None)
+    assert (table.n_images, table.image_size) == (2, (14, 14))
+    assert table.agop_seconds > 0 and table.init_agop_seconds > 0
+    for layer in layers:
+        conv, conv0 = model.get_submodule(layer), init.get_submodule(layer)
+        A = brute_force_patch_agop(model, X, layer, outputs=outputs)
+        A0 = brute_force_patch_agop(init, X, layer, outputs=outputs)
+        torch.testing.assert_close(table.agops[layer], A, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(table.init_agops[layer], A0, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(table.factors[layer].dense(), A, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(table.init_factors[layer].dense(), A0, rtol=1e-9, atol=1e-12)
+        W = conv.weight.detach().flatten(1)
+        W0 = conv0.weight.detach().flatten(1)
+        row = table[layer]
+        assert row.weight_shape == tuple(conv.weight.shape) and row.seconds > 0
+        got = (row.pearson, row.cosine, row.pearson_sqrt, row.cosine_sqrt)
+        np.testing.assert_allclose(got, _hand_four(W.T @ W, A), atol=1e-8)
+        got0 = (row.init_pearson, row.init_cosine, row.init_pearson_sqrt, row.init_cosine_sqrt)
+        np.testing.assert_allclose(got0, _hand_four(W0.T @ W0, A0), atol=1e-8)
+        assert row.cnfm_init_vs_trained == pytest.approx(hand_pearson(W0.T @ W0, W.T @ W))
+        assert row.cnfm_init_vs_trained_cosine == pytest.approx(hand_cosine(W0.T @ W0, W.T @ W))
+        # the nulls: null_baselines of this layer with the layer's own inner matrix G
+        G = patch_agop(model, X, layers=[layer], outputs=outputs, factored=True, device="cpu")
+        nulls = null_baselines(conv, n_draws=3, seed=4, G=G[layer].G)
+        for kind in ("pearson", "cosine"):
+            n = nulls[kind]
+            assert getattr(row, f"null_random_{kind}") == pytest.approx(n["random_mean"])
+            assert getattr(row, f"null_random_{kind}_std") == pytest.approx(n["random_std"])
+            assert getattr(row, f"null_identity_{kind}") == pytest.approx(n["identity"])
+            assert getattr(row, f"null_spectrum_{kind}") == pytest.approx(n["spectrum_mean"])
+            assert getattr(row, f"null_spectrum_{kind}_std") == pytest.approx(n["spectrum_std"])
+            assert getattr(row, f"null_random_{kind}_sqrt") is None  # only power 1 here
+        assert row.null_identity_pearson == pytest.approx(hand_pearson(W.T @ W, W.T @ W))
+    # without init and keep_agops: no initial columns, no dense matrices
+    plain = ansatz.verify_ansatz(model, X, layers=layers, null_draws=0, device="cpu")
+    assert plain.agops is None and plain.init_agops is None and plain.init_factors is None
+    assert plain.init_agop_seconds is None and plain.n_outputs == 5
+    assert (plain.model, plain.weights) == ("Residual", "weights as given")
+    assert all(r.init_pearson is None and r.cnfm_init_vs_trained is None for r in plain)
+    assert all(r.null_random_pearson is None for r in plain)  # null_draws=0
+
+
+def test_verify_ansatz_sketch_and_seed_reach_the_agop():
+    """``sketch`` Gaussian output probes drawn with ``seed``: the report's AGOPs are
+    patch_agop's with the same sketch and seed (and differ from another seed's)."""
+    model, X = bn_cnn(1), rgb_images(3, 8)[:, :2]
+    table = ansatz.verify_ansatz(
+        model, X, sketch=2, seed=3, null_draws=0, keep_agops=True, device="cpu"
+    )
+    assert table.sketch == 2
+    same = patch_agop(model, X, sketch=2, seed=3, device="cpu")
+    other = patch_agop(model, X, sketch=2, seed=4, device="cpu")
+    for layer, A in table.agops.items():
+        torch.testing.assert_close(A, same[layer], rtol=1e-12, atol=1e-14)
+        assert not torch.allclose(A, other[layer])
+        W = model.get_submodule(layer).weight.detach().flatten(1)
+        assert table[layer].pearson == pytest.approx(hand_pearson(W.T @ W, A), abs=1e-10)
+
+
+def test_private_agops_dense_or_factored_with_inner_matrices():
+    """``_agops``: the patch-AGOPs of the named layers (dense, or factored as W^T G W) and
+    their inner matrices G, over the outputs given, with the seconds it took."""
+    model, X = make("stride2"), rgb_images(2, 14)
+    names = ["2", "0"]
+    (A, G), seconds = ansatz._agops(model, X, names, None, [0, 2], None, "cpu", False, 0)
+    assert list(A) == list(G) == names and seconds > 0
+    for n in names:
+        reference = brute_force_patch_agop(model, X, n, outputs=[0, 2])
+        torch.testing.assert_close(A[n], reference, rtol=1e-9, atol=1e-12)
+        W = model.get_submodule(n).weight.detach().flatten(1)
+        torch.testing.assert_close(W.T @ G[n][0] @ W, reference, rtol=1e-9, atol=1e-12)
+    (F, G2), _ = ansatz._agops(model, X, names, 2, None, None, "cpu", False, 5, factored=True)
+    sketched = patch_agop(model, X, sketch=2, seed=5, device="cpu")
+    for n in names:
+        torch.testing.assert_close(F[n].dense(), sketched[n], rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(G2[n], F[n].G)
+
+
+def test_verify_ansatz_arguments_are_checked_and_passed_on(monkeypatch):
+    """X is read in the model's dtype (and init's own), non-square images keep (H, W), sketch
+    must be >= 1 and null_draws >= 0 (errors naming them), and layers, sketch, outputs,
+    chunk_size, device, progress and seed reach patch_agop for both networks."""
+    import time
+
+    model, X = bn_cnn(1), rgb_images(3, 8)[:, :2]
+    exact = ansatz.verify_ansatz(model, X, null_draws=0, device="cpu")
+    as32 = ansatz.verify_ansatz(model, X.float(), null_draws=0, device="cpu")
+    assert as32.column("pearson") == pytest.approx(exact.column("pearson"), abs=1e-12)
+    init32 = bn_cnn(2).float()  # the initial network in float32: X is cast to its dtype
+    mixed = ansatz.verify_ansatz(model, X, init=init32, null_draws=0, device="cpu")
+    init64 = ansatz.verify_ansatz(bn_cnn(2), X, null_draws=0, device="cpu")
+    assert mixed.column("init_pearson") == pytest.approx(init64.column("pearson"), abs=1e-4)
+    with pytest.raises(ValueError, match="^X must"):
+        ansatz.verify_ansatz(model, X[0], null_draws=0, device="cpu")
+    for bad, error, match in (
+        (dict(sketch=0), ValueError, "^sketch must"),
+        (dict(sketch=1.5), TypeError, "^sketch must"),
+        (dict(null_draws=-1), ValueError, "^null_draws must"),
+        (dict(null_draws=2.0), TypeError, "^null_draws must"),
+    ):
+        with pytest.raises(error, match=match):
+            ansatz.verify_ansatz(model, X, device="cpu", **{"null_draws": 0, **bad})
+    assert ansatz.verify_ansatz(model, X, sketch=1, null_draws=0, device="cpu").sketch == 1
+    # (H, W) as given: 6 x 9 images
+    wide = (
+        torch.nn.Sequential(
+            torch.nn.Conv2d(2, 3, 3), torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 7, 2)
+        )
+        .double()
+        .eval()
+    )
+    assert ansatz.verify_ansatz(wide, rgb_images(2, 9)[:, :2, :6], null_draws=0,
+                                device="cpu").image_size == (6, 9)  # fmt: skip
+    calls = []
+    real = ansatz.patch_agop
+
+    def patch_agop(model, X, **kw):
+        calls.append({k: kw[k] for k in ("layers", "sketch", "outputs", "chunk_size", "device",
+                                          "progress", "seed")})  # fmt: skip
+        return real(model, X, **{**kw, "progress": False})
+
+    monkeypatch.setattr(ansatz, "patch_agop", patch_agop)
+    before = time.perf_counter()
+    table = ansatz.verify_ansatz(
+        model, X, init=bn_cnn(2), layers=["3"], sketch=2, outputs=[0, 1, 3], chunk_size=2,
+        device="cpu", progress=True, seed=6, null_draws=0,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - before
+    want = dict(layers=["3"], sketch=2, outputs=[0, 1, 3], chunk_size=2, device="cpu",
+                progress=True, seed=6)  # fmt: skip
+    assert calls == [want, want]  # the trained network, then the initial one
+    assert 0 < table.agop_seconds < elapsed and 0 < table.init_agop_seconds < elapsed
+
+
+# What the figures draw, against the numbers they are given (mutation testing of the figures
+# and the explorer; their looks, sizes and colours are not pinned: "styling" in CONTRIBUTING).
+
+
+def _bar_series(ax):
+    from matplotlib.container import BarContainer
+
+    return [c for c in ax.containers if isinstance(c, BarContainer)]
+
+
+def test_controls_figure_series_widths_limits_labels_and_legend():
+    """Each series' bars are 0.8 / (number of series) wide, at the layer positions; only the
+    two nulls carry error bars (a missing std is drawn as 0); the hatched series is the CNFM
+    control; the y-axis runs from the lowest bar or error bar minus 0.05 (not below -1) to
+    1.02; the legend, on the last panel only, names the series in order; a figure given is
+    cleared and reused."""
+    import matplotlib.pyplot as plt
+
+    rows = _planted_rows()
+    rows[1].null_random_pearson = 0.05  # a mean without its std: a zero error bar
+    table = AnsatzTable("net", rows, powers=(1.0, 0.5))
+    given = plt.figure()
+    given.add_subplot(3, 3, 1)
+    fig = ansatz.plot_ansatz_controls(table, fig=given)
+    assert fig is given and len(fig.axes) == 2
+    labels = ["trained", "at initialisation", "spectrum-matched null", "Wishart-$G$ null",
+              "$G=I$ null", "corr($W_0^\\top W_0$, $W^\\top W$)"]  # fmt: skip
+    for ax, power in zip(fig.axes, (1.0, 0.5), strict=True):
+        series = _bar_series(ax)
+        assert [c.get_label() for c in series] == labels
+        assert all(p.get_width() == pytest.approx(0.8 / 6) for c in series for p in c.patches)
+        assert [c.errorbar is not None for c in series] == [False, False, True, True, False,
+                                                             False]  # fmt: skip
+        hatches = [{p.get_hatch() for p in c.patches} for c in series]
+        assert hatches == [{None}] * 5 + [{"//"}]
+        records = [r for r in table.records() if r["kind"] == "pearson" and r["power"] == power]
+        lows = []
+        for r in records:
+            for k, s in (
+                ("trained", None),
+                ("init", None),
+                ("spectrum_mean", "spectrum_std"),
+                ("null_mean", "null_std"),
+                ("identity", None),
+                ("cnfm_init", None),
+            ):
+                if r[k] is not None:
+                    lows.append(r[k] - ((r[s] or 0.0) if s else 0.0))
+        assert ax.get_ylim() == pytest.approx((max(-1.0, min(lows) - 0.05), 1.02))
+        assert list(ax.get_xticks()) == [0, 1]
+    wishart = _bar_series(fig.axes[0])[3]
+    (lines,) = wishart.errorbar.lines[2]
+    seg = lines.get_segments()[1]  # layer 2: mean 0.05, no std
+    assert seg[0, 1] == seg[1, 1] == pytest.approx(0.05)
+    assert fig.axes[0].get_legend() is None
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == labels
+    assert fig.axes[0].get_title() == "$W^\\top W$ vs AGOP"
+    assert fig.axes[1].get_title() == "$W^\\top W$ vs AGOP$^{0.5}$"
+    plt.close(fig)
+    # a bar far below the others lowers the axis, but never below -1
+    low = _planted_rows()[:1]
+    low[0].null_identity_pearson = -0.4
+    (ax,) = ansatz.plot_ansatz_controls(AnsatzTable("n", low)).axes
+    assert ax.get_ylim() == pytest.approx((-0.45, 1.02))
+    plt.close(ax.figure)
+    low[0].null_identity_pearson = -0.99
+    (ax,) = ansatz.plot_ansatz_controls(AnsatzTable("n", low)).axes
+    assert ax.get_ylim() == pytest.approx((-1.0, 1.02))
+    plt.close(ax.figure)
+    low[0].null_identity_pearson, low[0].null_spectrum_pearson_std = 0.3, 0.7  # 0.6 - 0.7
+    (ax,) = ansatz.plot_ansatz_controls(AnsatzTable("n", low)).axes
+    assert ax.get_ylim() == pytest.approx((-0.15, 1.02))
+    plt.close(ax.figure)
+    # a subfigure: drawn there, laid out by its parent
+    parent = plt.figure()
+    (sub,) = parent.subfigures(1, 1, squeeze=False)[0]
+    assert ansatz.plot_ansatz_controls(AnsatzTable("n", _planted_rows()), fig=sub) is sub
+    assert len(sub.axes) == 1
+    plt.close(parent)
+
+
+def test_alpha_curves_on_given_axes_with_labels_and_legend_title():
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2)
+    ax = ansatz.plot_alpha_curves([0.5, 1.0], {"a": [0.9, 0.8], "b": [0.5, 0.4]},
+                                  ax=right, kind="cosine")  # fmt: skip
+    assert ax is right and not left.get_lines() and len(right.get_lines()) == 2
+    assert [line.get_linestyle() for line in ax.get_lines()] == ["-", "-"]  # no nulls given
+    assert [line.get_color() for line in ax.get_lines()] == ["C0", "C1"]
+    assert ax.get_xlabel() == "power $p$ of the AGOP" and ax.get_ylabel() == "cosine correlation"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    assert ax.get_legend().get_title().get_text() == ""
+    plt.close(fig)
+    ax = ansatz.plot_alpha_curves([0.5, 1.0], {"a": [0.9, 0.8]}, nulls={"a": [0.2, 0.1]})
+    assert ax.get_ylabel() == "pearson correlation"
+    assert ax.get_legend().get_title().get_text() == "solid: trained, dashed: null"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a"]  # the null: no entry
+    plt.close(ax.figure)
+
+
+def test_cnfm_agop_panels_scale_titles_and_reused_figure():
+    """Both panels on the colour scale [-1, 1] with no ticks, titled by what they show; the
+    power in the AGOP panel's title; a figure given is cleared and reused; one row per pair,
+    in order, each drawn as plot_cnfm_agop draws it, at ``height`` inches per row."""
+    import matplotlib.pyplot as plt
+
+    W = torch.randn(3, 6, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    G = torch.diag(torch.tensor([3.0, 2.0, 0.5], dtype=torch.float64))
+    C, A = W.T @ W, W.T @ G @ W
+    given = plt.figure()
+    given.add_subplot(2, 2, 1)
+    fig = ansatz.plot_cnfm_agop(C, A, power=0.25, fig=given)
+    assert fig is given and len(fig.axes) == 2
+    left_box, right_box = (ax.get_position() for ax in fig.axes)
+    assert left_box.y0 == pytest.approx(right_box.y0) and right_box.x0 > left_box.x1  # beside
+    for ax in fig.axes:
+        assert ax.get_images()[0].get_clim() == (-1, 1)
+        assert len(ax.get_xticks()) == 0 and len(ax.get_yticks()) == 0
+    assert [ax.get_title() for ax in fig.axes] == ["CNFM $W^\\top W$", "AGOP$^{0.25}$"]
+    S = psd_power(A, 0.25)
+    np.testing.assert_allclose(fig.axes[1].get_images()[0].get_array(),
+                               (S / S.abs().max()).numpy(), atol=1e-12)  # fmt: skip
+    assert fig._suptitle.get_text() == (
+        f"pearson {correlation(C, S):.3f}, cosine {correlation(C, S, 'cosine'):.3f}"
+    )
+    plt.close(fig)
+    # a negative entry largest in size: scaled by the largest absolute entry
+    N = torch.tensor([[1.0, -4.0], [-4.0, 2.0]], dtype=torch.float64)
+    fig = ansatz.plot_cnfm_agop(N, torch.eye(2, dtype=torch.float64))
+    np.testing.assert_allclose(fig.axes[0].get_images()[0].get_array(), (N / 4).numpy())
+    assert fig.axes[0].get_images()[0].get_clim() == (-1, 1)  # not the data's (-1, 0.5)
+    plt.close(fig)
+    fig = ansatz.plot_cnfm_agop(N / 100, torch.eye(2, dtype=torch.float64) / 1000)  # scaled up
+    np.testing.assert_allclose(fig.axes[0].get_images()[0].get_array(), (N / 4).numpy())
+    np.testing.assert_allclose(fig.axes[1].get_images()[0].get_array(), np.eye(2))
+    plt.close(fig)
+    pairs = {"first": (C, A), "second": (A, C)}
+    fig = ansatz.plot_cnfm_agop_rows(pairs, height=1.5)
+    assert fig.get_size_inches()[1] == pytest.approx(3.0)
+    assert [sub._suptitle.get_text() for sub in fig.subfigs] == [
+        f"{t}: pearson {correlation(c, a):.3f}, cosine {correlation(c, a, 'cosine'):.3f}"
+        for t, (c, a) in pairs.items()
+    ]
+    for sub, (c, a) in zip(fig.subfigs, pairs.values(), strict=True):
+        left, right = (ax.get_images()[0].get_array() for ax in sub.axes)
+        np.testing.assert_allclose(left, (c / c.abs().max()).numpy(), atol=1e-12)
+        np.testing.assert_allclose(right, (a / a.abs().max()).numpy(), atol=1e-12)
+        assert [ax.get_title() for ax in sub.axes] == ["CNFM $W^\\top W$", "AGOP"]
+    plt.close(fig)
+
+
+def test_explorer_controls_and_redraws_the_chosen_pair(monkeypatch):
+    """The three controls (checkpoint, layer, power) with their options, opening on the last
+    checkpoint, the last layer and the first power; each change redraws plot_cnfm_agop with
+    that checkpoint's pair of that layer, at that power, titled "layer, checkpoint", on one
+    reused figure."""
+    pytest.importorskip("ipywidgets")
+    from agop_book.bench.widgets import _controls
+
+    eye = torch.eye(3, dtype=torch.float64)
+    matrices = {
+        c: {n: (eye * (1 + i + 10 * j), eye + i + 10 * j) for i, n in enumerate(("l0", "l1", "l2"))}
+        for j, c in enumerate(("init", "mid", "end"))
+    }
+    calls = []
+    real = ansatz.plot_cnfm_agop
+
+    def plot(C, A, power=1.0, title=None, fig=None):
+        calls.append((C, A, power, title, fig))
+        return real(C, A, power=power, title=title, fig=fig)
+
+    monkeypatch.setattr(ansatz, "plot_cnfm_agop", plot)
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    box = ansatz.ansatz_explorer(matrices, powers=(0.5, 1.0))
+    c = _controls(box)
+    assert [w.description for w in box.children[0].children] == ["checkpoint", "layer", "power"]
+    assert not c["power"].continuous_update
+    assert list(c["checkpoint"].options) == ["init", "mid", "end"]
+    assert list(c["layer"].options) == ["l0", "l1", "l2"] and list(c["power"].options) == [0.5, 1.0]
+    assert (c["checkpoint"].value, c["layer"].value, c["power"].value) == ("end", "l2", 0.5)
+    c["checkpoint"].value = "mid"
+    c["layer"].value = "l1"
+    c["power"].value = 1.0
+    assert [(p, t) for _, _, p, t, _ in calls] == [
+        (0.5, "l2, end"), (0.5, "l2, mid"), (0.5, "l1, mid"), (1.0, "l1, mid")
+    ]  # fmt: skip
+    for (C, A, *_), key in zip(calls, [("end", "l2"), ("mid", "l2"), ("mid", "l1"),
+                                                 ("mid", "l1")], strict=True):  # fmt: skip
+        assert C is matrices[key[0]][key[1]][0] and A is matrices[key[0]][key[1]][1]
+    figures = {id(f) for *_, f in calls}
+    assert len(figures) == 1 and calls[0][4] is not None
+    assert len(shown) == 4 and all(f is calls[0][4] for f in shown)  # the figure drawn
+    one = ansatz.ansatz_explorer({"only": matrices["end"]})  # a single checkpoint
+    assert _controls(one)["layer"].value == "l2" and calls[-1][3] == "l2, only"
+
+
+def test_check_agops_reads_every_layer_after_a_factored_one_and_one_filter_layers():
+    """A FactoredAGOP passes as it is, and the dense AGOPs after it are still checked; a layer
+    with one filter has q = its filter's size; a value that is no matrix is named."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3), torch.nn.Conv2d(3, 1, 3)).double().eval()
+    X = rgb_images(2, 7)[:, :2]
+    factored = patch_agop(model, X, factored=True, device="cpu")
+    with pytest.raises(ValueError, match=r"^agops\['1'\] must be 27 x 27"):
+        ansatz._check_agops(model, {"0": factored["0"], "1": torch.eye(3)})
+    assert list(ansatz._check_agops(model, {"1": factored["1"].dense()})) == ["1"]
+    with pytest.raises((TypeError, ValueError), match=r"^agops\['0'\]"):
+        ansatz._check_agops(model, {"0": "not a matrix"})
