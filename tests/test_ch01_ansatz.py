@@ -3,6 +3,7 @@ patch-variable reference on each torchvision family (float64, random weights), t
 baselines in its rows, the seed gaps, and the two builders of the report agreeing."""
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -34,7 +35,7 @@ FAMILIES = [
 
 @pytest.mark.parametrize("name,size,layers", FAMILIES, ids=[f[0] for f in FAMILIES])
 @pytest.mark.skipif(
-    "MUTANT_UNDER_TEST" in __import__("os").environ,
+    "MUTANT_UNDER_TEST" in os.environ,
     reason="seconds per mutant under mutmut; test_verify_ansatz_on_small_nets_equals_brute_force "
     "pins the same numbers on small networks",
 )

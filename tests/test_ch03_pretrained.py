@@ -2,6 +2,7 @@
 computation), the sketch's accuracy report and the feature maps through the convolution."""
 
 import math
+import os
 
 import pytest
 import torch
@@ -28,7 +29,7 @@ def test_sketch_accuracy_reports_exact_and_sketched():
 
 
 @pytest.mark.skipif(  # chapter 01's mutation run: its small-network tests cover verify_ansatz
-    "MUTANT_UNDER_TEST" in __import__("os").environ, reason="seconds per mutant under mutmut"
+    "MUTANT_UNDER_TEST" in os.environ, reason="seconds per mutant under mutmut"
 )
 def test_layer_inputs_and_feature_maps():
     model, x = torchvision_net("vgg11_bn"), rgb_images(1, 32)
@@ -55,7 +56,7 @@ def test_layer_inputs_and_feature_maps():
 
 
 @pytest.mark.skipif(  # chapter 01's mutation run: its small-network tests cover verify_ansatz
-    "MUTANT_UNDER_TEST" in __import__("os").environ, reason="seconds per mutant under mutmut"
+    "MUTANT_UNDER_TEST" in os.environ, reason="seconds per mutant under mutmut"
 )
 def test_layer_views_are_cached_and_equal_the_dense_computation(monkeypatch):
     model, X = torchvision_net("alexnet"), rgb_images(2, 64)

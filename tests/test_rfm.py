@@ -2,6 +2,7 @@
 well-behaved scikit-learn classifier on image tensors."""
 
 import dataclasses
+import os
 import re
 import time
 import warnings
@@ -854,7 +855,7 @@ def test_input_dtypes_and_containers():
 
 
 @pytest.mark.skipif(
-    "MUTANT_UNDER_TEST" in __import__("os").environ,
+    "MUTANT_UNDER_TEST" in os.environ,
     reason="mutmut's trampolines add frames between the caller and agop",
 )
 def test_warnings_name_the_callers_line():

@@ -1,5 +1,6 @@
 """Ridge regression: Cholesky, one eigendecomposition for a sweep, validation selection."""
 
+import os
 import re
 import warnings
 
@@ -185,7 +186,7 @@ def test_no_jitter_up_to_1e_3_of_the_scale_helps_an_indefinite_matrix():
 
 
 @pytest.mark.skipif(
-    "MUTANT_UNDER_TEST" in __import__("os").environ,
+    "MUTANT_UNDER_TEST" in os.environ,
     reason="mutmut's trampolines add frames between the caller and agop",
 )
 def test_ridge_warnings_name_the_callers_line():
