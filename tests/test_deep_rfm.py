@@ -860,3 +860,10 @@ def test_from_metric_draws_with_seed_0_by_default():
     torch.testing.assert_close(default.filters, random_filters(M, 5, 1, 3, seed=0), rtol=0, atol=0)
     other = RandomFeatureConv.from_metric(M, 5, 1, 3, seed=1)
     assert not torch.equal(default.filters, other.filters)
+
+
+def test_a_feature_conv_refuses_images_with_other_channels_by_name():
+    conv = RandomFeatureConv(torch.randn(4, 2, 3, 3, dtype=torch.float64))
+    assert conv(torch.zeros(1, 2, 3, 3, dtype=torch.float64)).shape == (1, 4, 1, 1)
+    with pytest.raises(ValueError, match="^X must"):
+        conv(torch.zeros(1, 3, 5, 5, dtype=torch.float64))
