@@ -847,3 +847,73 @@ def test_edge_controls_figure_draws_each_mean_and_sd_per_statistic():
     plt.close(fig)
     with pytest.raises(ValueError, match="^table"):
         plot_edge_controls({})
+
+
+# Mutation testing of the last survivors outside the figures (issue #28)
+
+
+def test_memory_checks_count_every_value_of_the_bank_and_the_filters(monkeypatch):
+    """The bank needs ``n_orientations * len(wavelengths) * len(phases) * k^2`` float64 values,
+    the random filters ``n_filters * channels * k^2``: accepted with exactly that many bytes of
+    memory, refused by the arguments' names with one byte less."""
+    import agop.validation
+
+    bank = oriented_filter_bank(3)  # the filters' scores need a bank: built before
+    for call, need, match in (
+        (
+            lambda: oriented_filter_bank(3, 4, wavelengths=[2.0, 3.0, 4.0], phases=[0.0, 1.0]),
+            4 * 3 * 2 * 9 * 8,
+            r"^kernel_size, n_orientations, wavelengths, phases: the filter bank would need",
+        ),
+        (
+            lambda: random_filter_scores(2, 3, n_filters=5, bank=bank),
+            5 * 2 * 9 * 8,
+            r"^n_filters, channels, kernel_size: the filters would need",
+        ),
+    ):
+        monkeypatch.setattr(agop.validation, "_memory_bytes", lambda need=need: need)
+        call()
+        monkeypatch.setattr(agop.validation, "_memory_bytes", lambda need=need: need - 1)
+        with pytest.raises(ValueError, match=match):
+            call()
+
+
+def test_bank_orientations_are_read_in_float64_and_an_empty_or_single_one_is_refused():
+    """float32 orientations give the preferred angles of their float64 values, to the last
+    digits; an empty bank is refused by ``bank[1]``'s name, a one-filter bank (one orientation)
+    for its odd number of orientations."""
+    B, theta = oriented_filter_bank(5)
+    filters = torch.randn(
+        4, 1, 5, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
+    rounded = theta.float()
+    got = orientation_selectivity(filters, (B, rounded))["orientation"]
+    want = orientation_selectivity(filters, (B, rounded.double()))["orientation"]
+    torch.testing.assert_close(got, want, rtol=1e-13, atol=1e-13)
+    with pytest.raises(ValueError, match=r"^bank\[1\] must be the filters' orientations"):
+        orientation_selectivity(filters, (B[:0], theta[:0]))
+    with pytest.raises(ValueError, match="even number of orientations"):
+        orientation_selectivity(filters, (B[:1], theta[:1]))
+
+
+@pytest.mark.parametrize(
+    ("shape", "kernel_size"), [((4, 10), (5, 3)), ((10, 4), (3, 5)), ((2, 10), 3), ((10, 2), 3)]
+)
+def test_sobel_correlation_counts_the_inside_positions_along_each_side(shape, kernel_size):
+    """No position of a 4 x 10 image has its 5 x 3 patch inside (rows: 4 - 2 * 2 = 0), nor of a
+    2 x 10 image its 3 x 3 one, nor of the transposed cases: refused by the images' name."""
+    x = torch.randn(1, 1, *shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    with pytest.raises(ValueError, match="^images must be larger"):
+        sobel_correlation(torch.eye(kh * kw, dtype=torch.float64), x, kernel_size)
+
+
+def test_sobel_correlation_is_scale_invariant_down_to_tiny_images():
+    """Pearson's correlation, a feature map linear in the image and Sobel's linear filter: a
+    tiny image (Sobel magnitudes near 1e-14) and a tiny operator give the same correlation, not
+    a 'constant' verdict (the round-off test is relative to the values' size)."""
+    x = _small_images()
+    A = torch.eye(2 * 15, dtype=torch.float64) - 1 / 30
+    want = sobel_correlation(A, x, (3, 5))
+    np.testing.assert_allclose(sobel_correlation(A, 1e-14 * x, (3, 5)), want, rtol=1e-9)
+    np.testing.assert_allclose(sobel_correlation(1e-28 * A, x, (3, 5)), want, rtol=1e-9)
