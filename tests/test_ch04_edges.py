@@ -759,6 +759,10 @@ def test_operator_maps_of_colour_filters_and_without_filters():
     assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
     np.testing.assert_allclose(fig.axes[1].images[0].get_array(), _map_by_definition(A, x[1], k))
     plt.close(fig)
+    fig = plot_operator_maps({"one image": A}, x[:1], k)  # 6 filters by default
+    assert len(fig.axes) == 6 + 1
+    np.testing.assert_allclose(fig.axes[6].images[0].get_array(), _map_by_definition(A, x[0], k))
+    plt.close(fig)
 
 
 def test_accuracy_by_iteration_draws_each_curve_and_circles_the_selected_round():
@@ -840,6 +844,8 @@ def test_edge_controls_figure_draws_each_mean_and_sd_per_statistic():
     assert fig.axes[0].get_yticks().tolist() == [2, 1, 0]
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == labels
     assert fig.axes[0].get_shared_y_axes().joined(fig.axes[0], fig.axes[1])
+    left, right = (ax.get_position() for ax in fig.axes)  # side by side, in one row
+    assert left.x1 < right.x0 and (left.y0, left.y1) == (right.y0, right.y1)
     plt.close(fig)
     fig = plot_edge_controls({"only": {"Sobel": (0.2, 0.1)}})
     assert len(fig.axes) == 1 and fig._suptitle is None

@@ -146,3 +146,8 @@ def test_rfm_explorer_opens_on_the_last_round_and_draws_the_chosen_iterate(monke
     assert [(d[0], d[3]) for d in drawn[1:]] == [("laplace 3x3, t=2", 3), ("laplace 3x3, t=0", 3)]
     assert drawn[1][1] is runs[("laplace", 3)][2] and drawn[2][1] is runs[("laplace", 3)][0]
     assert all(d[6] is fig for d in drawn) and len(fig.axes) == 2 + 2
+    # three patch sizes: it opens on the largest; 6 filters by default
+    runs = {("laplace", k): [torch.eye(k * k, dtype=torch.float64)] for k in (3, 5, 7)}
+    box = ch04.rfm_explorer(runs, images[:1])
+    assert _controls(box)["patch size"].value == 7
+    assert drawn[-1][0] == "laplace 7x7, t=0" and drawn[-1][4] == 6
