@@ -325,13 +325,15 @@ class ImageInputMixin:
         """``X`` as a batch of images (4-d), and whether it came as flat rows; after ``fit``,
         a data frame's column names are checked against ``feature_names_in_`` first."""
         if not reset:
-            self._check_feature_names(X)
+            self._check_column_names(X)
         return self._images_of(X, reset=reset)
 
-    def _check_feature_names(self, X) -> None:
+    def _check_column_names(self, X) -> None:
         """scikit-learn's rule for column names after ``fit``: a ``ValueError`` (with its
         message) when a data frame's names differ from those seen in ``fit``, a
-        ``UserWarning`` when only one of ``fit`` and now had names."""
+        ``UserWarning`` when only one of ``fit`` and now had names. Written out here, under
+        its own name, because scikit-learn moved its version from a private method of
+        ``BaseEstimator`` (up to 1.5, with another signature) to a private function."""
         fitted = vars(self).get("feature_names_in_")
         names = _feature_names(X)
         cls = type(self).__name__

@@ -39,7 +39,23 @@ from agop.features import (
     patch_agop,
 )
 from agop.linalg import correlation, psd_power
-from agop.validation import ArgumentTypeError, as_tensor, check_images, check_int, check_square
+from agop.validation import (
+    ArgumentTypeError,
+    as_tensor,
+    check_choice,
+    check_images,
+    check_int,
+    check_real,
+    check_reals,
+    check_square,
+)
+from agop_book.plots import (
+    _MAX_INCHES,
+    _check_axes,
+    _check_figure,
+    _check_mapping,
+    _check_text,
+)
 from agop_book.pretrained import load_model
 
 if TYPE_CHECKING:
@@ -795,12 +811,41 @@ def plot_cnfm_agop(
         >>> plt.close(fig)
     """
 
+    cnfm, agop = _check_pair(cnfm, agop, "cnfm", "agop")
+    power = check_real(power, "power", minimum=0)
+    title = _check_text(title, "title")
+    _check_figure(fig)
     if fig is None:
         fig = plt.figure(figsize=(6.4, 3.4))
     fig.clear()
     _draw_cnfm_agop(fig, cnfm, agop, power, title)
     fig.tight_layout()
     return fig
+
+
+def _check_pair(cnfm: Any, agop: Any, cnfm_name: str, agop_name: str) -> tuple[Tensor, Tensor]:
+    """``cnfm`` and ``agop`` as finite, non-empty square float64 matrices of the same side."""
+    C = check_square(as_tensor(cnfm, cnfm_name, dtype=torch.float64), cnfm_name)
+    A = check_square(as_tensor(agop, agop_name, dtype=torch.float64), agop_name, C.shape[0])
+    return C, A
+
+
+def _check_pairs(pairs: Any, name: str) -> dict[Any, tuple[Tensor, Tensor]]:
+    """``pairs`` (``{label: (cnfm, agop)}``, non-empty) with each pair checked."""
+    _check_mapping(pairs, name, "{label: (cnfm, agop)}")
+    out = {}
+    for label, pair in pairs.items():
+        where = f"{name}[{label!r}]"
+        if isinstance(pair, (str, bytes, torch.Tensor, np.ndarray)) or not isinstance(
+            pair, Sequence
+        ):
+            raise ArgumentTypeError(
+                f"{where} must be a pair (cnfm, agop), got {type(pair).__name__}"
+            )
+        if len(pair) != 2:
+            raise ValueError(f"{where} must be a pair (cnfm, agop), got {len(pair)} items")
+        out[label] = _check_pair(pair[0], pair[1], f"{where}[0]", f"{where}[1]")
+    return out
 
 
 def _draw_cnfm_agop(fig: Any, cnfm: Tensor, agop: Tensor, power: float, title: str | None) -> None:
@@ -837,8 +882,10 @@ def plot_cnfm_agop_rows(pairs: Mapping[str, tuple[Tensor, Tensor]], height: floa
         ['a: pearson 0.942, cosine 0.943', 'b: pearson 1.000, cosine 1.000']
         >>> plt.close(fig)
     """
-    if not pairs:
-        raise ValueError("pairs must hold at least one (cnfm, agop) pair")
+    pairs = _check_pairs(pairs, "pairs")
+    height = check_real(
+        height, "height", minimum=0, strict_minimum=True, maximum=_MAX_INCHES / len(pairs)
+    )
     fig = plt.figure(figsize=(6.4, height * len(pairs)), layout="constrained")
     subfigs = fig.subfigures(len(pairs), 1, squeeze=False)[:, 0]
     for sub, (title, (C, A)) in zip(subfigs, pairs.items(), strict=True):
@@ -875,6 +922,15 @@ def plot_ansatz_controls(
         >>> plt.close(fig)
     """
 
+    if not isinstance(table, AnsatzTable):
+        raise ArgumentTypeError(
+            f"table must be an AnsatzTable (ansatz_table, verify_ansatz), got {type(table).__name__}"
+        )
+    if not table.rows:
+        raise ValueError("table must hold at least one layer, got an empty AnsatzTable")
+    kind = check_choice(kind, "kind", ("pearson", "cosine"))
+    labels = check_choice(labels, "labels", ("names", "index"))
+    _check_figure(fig, subfigure=True)
     rows = [r for r in table.records(labels) if r["kind"] == kind]
     powers = list(dict.fromkeys(r["power"] for r in rows))
     layers = list(dict.fromkeys(r["layer"] for r in rows))
@@ -946,6 +1002,18 @@ def plot_alpha_curves(
         >>> plt.close(ax.figure)
     """
 
+    powers = check_reals(powers, "powers")
+    n = len(powers)
+    _check_mapping(curves, "curves", "{layer: [value per power]}")
+    curves = {k: _check_series(v, f"curves[{k!r}]", n) for k, v in curves.items()}
+    if nulls is not None:
+        _check_mapping(nulls, "nulls", "{layer: [value per power]}")
+        unknown = [k for k in nulls if k not in curves]
+        if unknown:
+            raise ValueError(f"nulls has layer {unknown[0]!r}, which curves has not")
+        nulls = {k: _check_series(v, f"nulls[{k!r}]", n) for k, v in nulls.items()}
+    _check_axes(ax)
+    kind = check_choice(kind, "kind", ("pearson", "cosine"))
     if ax is None:
         _, ax = plt.subplots(figsize=(4.4, 3.2))
     for i, (layer, values) in enumerate(curves.items()):
@@ -957,6 +1025,14 @@ def plot_alpha_curves(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, title="solid: trained, dashed: null" if nulls else None, title_fontsize=7)
     return ax
+
+
+def _check_series(values: Any, name: str, length: int) -> list[float]:
+    """``values`` as ``length`` finite numbers (one per power)."""
+    values = check_reals(values, name)
+    if len(values) != length:
+        raise ValueError(f"{name} must hold one value per power ({length}), got {len(values)}")
+    return values
 
 
 def ansatz_explorer(
@@ -983,8 +1059,17 @@ def ansatz_explorer(
     """
     import ipywidgets as w
 
+    _check_mapping(matrices, "matrices", "{checkpoint: {layer: (cnfm, agop)}}")
+    matrices = {c: _check_pairs(m, f"matrices[{c!r}]") for c, m in matrices.items()}
     checkpoints = list(matrices)
     layers = list(matrices[checkpoints[0]])
+    for c, m in matrices.items():
+        if list(m) != layers:
+            raise ValueError(
+                f"matrices[{c!r}] has layers {list(m)}, matrices[{checkpoints[0]!r}] has {layers}: "
+                "every checkpoint must hold the same layers"
+            )
+    powers = check_reals(powers, "powers", minimum=0)
     controls = {
         "checkpoint": w.SelectionSlider(
             options=checkpoints, value=checkpoints[-1], description="checkpoint"

@@ -51,6 +51,7 @@ from agop.linalg import correlation
 from agop.patches import extract_patches
 from agop.runtime import default_device
 from agop.validation import (
+    ArgumentTypeError,
     as_tensor,
     check_choice,
     check_finite,
@@ -60,6 +61,7 @@ from agop.validation import (
     check_real,
     check_seed,
 )
+from agop_book.plots import _check_figure, _check_list, _check_records
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -793,6 +795,19 @@ def plot_theorem_pair(
         >>> plt.close(fig)
     """
 
+    if not isinstance(check, TheoremCheck):
+        raise ArgumentTypeError(
+            f"check must be a TheoremCheck (check_theorem), got {type(check).__name__}"
+        )
+    q = check.cnfm.shape[0]
+    if kernel_size is not None:
+        kernel_size = check_int(kernel_size, "kernel_size", minimum=1)
+        if q % kernel_size**2:
+            raise ValueError(
+                f"kernel_size must fit the check's W^T W of side {q} (channels * kernel_size**2), "
+                f"got {kernel_size}"
+            )
+    _check_figure(fig)
     panels = [("CNFM $W^\\top W$", check.cnfm, None), ("AGOP at $x=0$", check.agop0, check.at_zero)]
     if check.agop_data is not None:
         panels.append(("AGOP over the data", check.agop_data, check.on_data))
@@ -853,7 +868,16 @@ def plot_relaxations(
         >>> plt.close(fig)
     """
 
-    names = list(dict.fromkeys(r["setting"] for r in rows)) if settings is None else list(settings)
+    numbers = ("pearson0", "residual0", "pearson_data", "residual_data")
+    rows = _check_records(rows, "rows", ("setting", "parameter", "value"), numbers)
+    known = list(dict.fromkeys(r["setting"] for r in rows))
+    if settings is not None:
+        settings = _check_list(settings, "settings", "setting names")
+        unknown = [s for s in settings if s not in known]
+        if unknown:
+            raise ValueError(f"settings: {unknown[0]!r} is not a setting of rows ({known})")
+    _check_figure(fig)
+    names = known if settings is None else list(settings)
     params = list(dict.fromkeys(r["parameter"] for r in rows if r["setting"] in names))
     if fig is None:
         fig = plt.figure(figsize=(4.2 * len(params), 7.5))
@@ -940,6 +964,27 @@ def theorem_explorer(X: ArrayLike, y: ArrayLike, kernel_size: int = 5, **net: An
     fig = plt.figure(figsize=(12.4, 3.2))
     plt.close(fig)
     checks: dict[tuple, Any] = {}
+    unknown = sorted(set(net) - _THEOREM_KEYWORDS)
+    if unknown:
+        raise ArgumentTypeError(
+            f"net: {unknown[0]!r} is not a keyword of check_theorem or TheoremNet"
+        )
+    chosen = sorted(set(net) & (set(controls) | {"activation", "relu_grad_at_zero"}))
+    if chosen:
+        raise ValueError(f"net: {chosen[0]!r} is set by the explorer's controls; leave it out")
+    # the opening view, computed here so that bad X, y, kernel_size or net raise at once
+    first = tuple(c.value for c in controls.values())
+    checks[first] = check_theorem(
+        X,
+        y,
+        eta=first[0],
+        init_scale=first[1],
+        upper_noise=first[2],
+        steps=first[3],
+        kernel_size=kernel_size,
+        **activations[first[4]],
+        **net,
+    )
 
     def draw(eta, init_scale, upper_noise, steps, activation):
         with out:

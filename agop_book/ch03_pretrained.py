@@ -26,10 +26,28 @@ from torch import nn
 from agop._typing import Tensor
 from agop.features import FactoredAGOP, cnfm, conv_layers, feature_map, patch_agop
 from agop.linalg import correlation
-from agop.validation import ArgumentTypeError, check_images, check_int
+from agop.runtime import default_device
+from agop.validation import (
+    ArgumentTypeError,
+    as_tensor,
+    check_finite,
+    check_images,
+    check_int,
+    check_real,
+    check_seed,
+)
 from agop_book.ch01_ansatz import _agops, _check_agops
 from agop_book.data import preprocess
-from agop_book.plots import _image_for_display
+from agop_book.plots import (
+    _check_axes,
+    _check_figure,
+    _check_image,
+    _check_list,
+    _check_map,
+    _check_mapping,
+    _check_text,
+    _image_for_display,
+)
 from agop_book.views import factored_feature_map, layer_inputs
 
 if TYPE_CHECKING:
@@ -198,9 +216,22 @@ def layer_view(
         >>> sorted(view), tuple(view["agop_map"].shape)
         (['agop_map', 'cnfm_map', 'factors', 'image', 'pearson'], (12, 12))
     """
-    return LayerViews({"model": model}, {"image": x}, sketch=sketch, seed=seed, device=device).view(
-        "model", layer, "image"
-    )
+    if not isinstance(model, nn.Module):
+        raise ArgumentTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    views = LayerViews(
+        {"model": model}, {"image": _check_view_image(x, "x")}, sketch=sketch, seed=seed,
+        device=device,
+    )  # fmt: skip
+    views._names = {"image": "x"}
+    return views.view("model", layer, "image")
+
+
+def _check_view_image(x: Any, name: str) -> torch.Tensor:
+    """``x`` as a finite, non-empty ``(c, H, W)`` image."""
+    x = as_tensor(x, name)
+    if x.ndim != 3 or x.numel() == 0:
+        raise ValueError(f"{name} must be a non-empty image (c, H, W), got shape {tuple(x.shape)}")
+    return check_finite(x, name)
 
 
 class LayerViews:
@@ -235,10 +266,24 @@ class LayerViews:
         seed: int = 0,
         device: str | torch.device | None = None,
     ) -> None:
-        if not models:
-            raise ValueError("models must hold at least one model")
-        self.models, self.images = dict(models), dict(images)
-        self.sketch, self.seed, self.device = sketch, seed, device
+        _check_mapping(models, "models", "{label: torch.nn.Module}")
+        for label, model in models.items():
+            if not isinstance(model, nn.Module):
+                raise ArgumentTypeError(
+                    f"models[{label!r}] must be a torch.nn.Module, got {type(model).__name__}"
+                )
+            try:
+                conv_layers(model)
+            except ValueError as err:
+                raise ValueError(f"models[{label!r}]: {err}") from None
+        _check_mapping(images, "images", "{label: (c, H, W) image}")
+        self.models = dict(models)
+        self.images = {k: _check_view_image(v, f"images[{k!r}]") for k, v in images.items()}
+        if sketch is not None:
+            sketch = check_int(sketch, "sketch", minimum=1)
+        default_device(device)  # a device torch does not know, or cannot use here, raises now
+        self.sketch, self.seed, self.device = sketch, check_seed(seed), device
+        self._names: dict[str, str] = {}  # the argument an image came in (for errors)
         self._factors: dict[tuple[str, str], dict[str, Any]] = {}
         self._inputs: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
         self._views: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -250,7 +295,7 @@ class LayerViews:
         return model, next(iter(conv_layers(self.models[model]))), next(iter(self.images))
 
     def add_image(self, label: str, x: Any) -> None:
-        self.images[label] = x
+        self.images[label] = _check_view_image(x, "x")
         for key in [k for k in self._factors if k[1] == label]:
             self._factors.pop(key)
             self._inputs.pop(key, None)
@@ -259,15 +304,16 @@ class LayerViews:
 
     def _image(self, model: nn.Module, label: str) -> torch.Tensor:
         param = next(model.parameters())
-        x = torch.as_tensor(self.images[label])
-        x = x[None] if x.ndim == 3 else x[:1]
-        return check_images(x, "x", dtype=param.dtype, device=param.device)
+        return check_images(self.images[label][None], "x", dtype=param.dtype, device=param.device)
 
     def view(self, model: str, layer: str, image: str) -> dict[str, Any]:
         """``{"image", "cnfm_map", "agop_map", "pearson", "factors"}`` for one layer."""
         key = (model, layer, image)
         if key in self._views:
             return self._views[key]
+        for name, value, known in (("model", model, self.models), ("image", image, self.images)):
+            if value not in known:
+                raise ValueError(f"{name} must be one of {list(known)}, got {value!r}")
         net = self.models[model]
         convs = conv_layers(net)
         if layer not in convs:
@@ -275,10 +321,16 @@ class LayerViews:
         x = self._image(net, image)
         pair = (model, image)
         if pair not in self._factors:
-            self._factors[pair] = patch_agop(
-                net, x, sketch=self.sketch, seed=self.seed, device=self.device, factored=True
-            )
-            self._inputs[pair] = layer_inputs(net, x, list(convs))
+            try:
+                self._factors[pair] = patch_agop(
+                    net, x, sketch=self.sketch, seed=self.seed, device=self.device, factored=True
+                )
+                self._inputs[pair] = layer_inputs(net, x, list(convs))
+            except ValueError as err:
+                name = self._names.get(image, f"images[{image!r}]")
+                raise ValueError(
+                    f"{name} of shape {tuple(x.shape[1:])} does not fit model {model!r}: {err}"
+                ) from None
         factors, z, conv = self._factors[pair][layer], self._inputs[pair][layer], convs[layer]
         if conv.padding_mode == "zeros":
             maps = (factored_feature_map(conv, z)[0], factored_feature_map(conv, z, factors.G)[0])
@@ -311,6 +363,15 @@ def plot_sketch_accuracy(rows: Sequence[Any], ax: Axes | None = None) -> Axes:
         >>> plt.close(ax.figure)
     """
 
+    rows = _check_list(rows, "rows", "SketchAccuracy rows (sketch_accuracy)")
+    for i, r in enumerate(rows):
+        if not isinstance(r, SketchAccuracy):
+            raise ArgumentTypeError(
+                f"rows[{i}] must be a SketchAccuracy (sketch_accuracy), got {type(r).__name__}"
+            )
+        check_int(r.k, f"rows[{i}].k", minimum=1)
+        check_real(r.relative_error, f"rows[{i}].relative_error", minimum=0, strict_minimum=True)
+    _check_axes(ax)
     if ax is None:
         _, ax = plt.subplots(figsize=(4.2, 3.2))
     layers = list(dict.fromkeys(r.layer for r in rows))
@@ -349,6 +410,13 @@ def plot_layer_view(
         >>> plt.close(fig)
     """
 
+    image = _check_image(image)
+    cnfm_map, agop_map = _check_map(cnfm_map, "cnfm_map"), _check_map(agop_map, "agop_map")
+    if isinstance(similarity, (torch.Tensor, np.ndarray)) and similarity.ndim == 0:
+        similarity = similarity.item()
+    similarity = check_real(similarity, "similarity", minimum=-1 - 1e-6, maximum=1 + 1e-6)
+    title = _check_text(title, "title") or ""
+    _check_figure(fig)
     if fig is None:
         fig = plt.figure(figsize=(7.5, 2.8))
     fig.clear()
@@ -391,6 +459,9 @@ def plot_layer_views(
         True
         >>> plt.close(fig)
     """
+    if not isinstance(views, LayerViews):
+        raise ArgumentTypeError(f"views must be a LayerViews, got {type(views).__name__}")
+    _check_figure(fig)
     v = views.view(model, layer, image)
     return plot_layer_view(
         v["image"], v["cnfm_map"], v["agop_map"], v["pearson"], title=f"{model} {layer}", fig=fig
@@ -476,8 +547,11 @@ def pretrained_explorer(
 
     import ipywidgets as w
 
+    size = check_int(size, "size", minimum=1)
     if views is None:
         views = LayerViews(models, images, sketch=sketch)
+    elif not isinstance(views, LayerViews):
+        raise ArgumentTypeError(f"views must be None or a LayerViews, got {type(views).__name__}")
     first_model, first_layer, first_image = views.first()
     model_box = w.Dropdown(options=list(views.models), value=first_model, description="model")
     layer_box = w.Dropdown(

@@ -47,6 +47,7 @@ from agop._typing import ArrayLike, Tensor
 from agop.features import feature_map, haar_rotations
 from agop.validation import (
     ArgumentTypeError,
+    _check_allocation,
     as_tensor,
     check_finite,
     check_images,
@@ -56,8 +57,16 @@ from agop.validation import (
     check_reals,
     check_seed,
 )
-from agop_book.data.offline import _check_allocation
-from agop_book.plots import _image_for_display
+from agop_book.plots import (
+    _check_axes,
+    _check_figure,
+    _check_image,
+    _check_list,
+    _check_mapping,
+    _check_mean_sd,
+    _check_text,
+    _image_for_display,
+)
 from agop_book.views import top_filters
 
 if TYPE_CHECKING:
@@ -457,8 +466,17 @@ def plot_operator_maps(
         >>> plt.close(fig)
     """
 
-    images = [x.detach().cpu() for x in images]
+    images, patch_size, n_filters, map_titles = _check_map_inputs(
+        images, patch_size, n_filters, map_titles
+    )
     c = images[0].shape[0]
+    _check_mapping(operators, "operators", "{label: q x q operator}")
+    operators = {
+        label: _check_operator(A, f"operators[{label!r}]", c * patch_size**2, n_filters)
+        for label, A in operators.items()
+    }
+    _check_figure(fig)
+    title = _check_text(title, "title")
     labels = list(operators)
     cols = n_filters + len(images)
     if fig is None:
@@ -495,6 +513,47 @@ def plot_operator_maps(
     return fig
 
 
+def _check_map_inputs(
+    images: Any, patch_size: Any, n_filters: Any, map_titles: Any
+) -> tuple[list[torch.Tensor], int, int, list[str] | None]:
+    """:func:`plot_operator_maps`' images (as a list of ``(c, H, W)`` tensors, all with the same
+    ``c``), patch size, number of filters (at most ``c k^2``) and map titles (one per image)."""
+    if isinstance(images, (torch.Tensor, np.ndarray)):
+        batch = as_tensor(images, "images")
+        if batch.ndim != 4 or batch.shape[0] == 0:
+            raise ValueError(
+                "images must be a non-empty batch (n, c, H, W) or a list of (c, H, W) images, "
+                f"got shape {tuple(batch.shape)}"
+            )
+        images = list(batch)
+    images = _check_list(images, "images", "(c, H, W) images")
+    images = [_check_image(x, f"images[{j}]").detach().cpu() for j, x in enumerate(images)]
+    c = images[0].shape[0]
+    for j, x in enumerate(images):
+        if x.shape[0] != c:
+            raise ValueError(
+                f"images[{j}] must have {c} channels as images[0] has, got shape {tuple(x.shape)}"
+            )
+    patch_size = check_int(patch_size, "patch_size", minimum=1)
+    n_filters = check_int(n_filters, "n_filters", minimum=0, maximum=c * patch_size**2)
+    if map_titles is not None:
+        map_titles = [str(t) for t in _check_list(map_titles, "map_titles", "titles")]
+        if len(map_titles) != len(images):
+            raise ValueError(
+                f"map_titles must hold one title per image ({len(images)}), got {len(map_titles)}"
+            )
+    return images, patch_size, n_filters, map_titles
+
+
+def _check_operator(A: Any, name: str, q: int, n_filters: int) -> torch.Tensor:
+    """``A`` as a ``q x q`` positive semi-definite float64 operator, not zero if it is to show
+    ``n_filters > 0`` top filters (each drawn with its eigenvalue over the largest)."""
+    A = check_psd(as_tensor(A, name, dtype=torch.float64), name, q)
+    if n_filters and not A.abs().max() > 0:
+        raise ValueError(f"{name} is zero: it has no top filters to draw (pass n_filters=0)")
+    return A
+
+
 def plot_accuracy_by_iteration(
     curves: Mapping[str, Sequence[float]],
     selected: Mapping[str, int] | None = None,
@@ -514,6 +573,21 @@ def plot_accuracy_by_iteration(
         >>> plt.close(ax.figure)
     """
 
+    _check_mapping(curves, "curves", "{label: [accuracy per round]}")
+    curves = {k: check_reals(v, f"curves[{k!r}]") for k, v in curves.items()}
+    if selected is not None:
+        if not isinstance(selected, Mapping):
+            raise ArgumentTypeError(
+                f"selected must be None or a dict {{label: round}}, got {type(selected).__name__}"
+            )
+        selected = {
+            k: check_int(t, f"selected[{k!r}]", minimum=0, maximum=len(curves[k]) - 1)
+            if k in curves
+            else _unknown_curve(k)
+            for k, t in selected.items()
+        }
+    _check_axes(ax)
+    title = _check_text(title, "title")
     if ax is None:
         _, ax = plt.subplots(figsize=(4.6, 3.0))
     for label, accs in curves.items():
@@ -529,6 +603,10 @@ def plot_accuracy_by_iteration(
     if title:
         ax.set_title(title, fontsize=9)
     return ax
+
+
+def _unknown_curve(label: Any) -> int:
+    raise ValueError(f"selected has label {label!r}, which curves has not")
 
 
 def plot_edge_controls(
@@ -547,10 +625,22 @@ def plot_edge_controls(
         ['selectivity', 'Sobel']
         >>> plt.close(fig)
     """
+    _check_mapping(table, "table", "{operator: {statistic: (mean, sd)}}")
     labels = list(table)
-    if not labels:
-        raise ValueError("table must hold at least one operator")
-    names = list(table[labels[0]])
+    names: list[str] = []
+    for label in labels:
+        where = f"table[{label!r}]"
+        _check_mapping(table[label], where, "{statistic: (mean, sd)}")
+        if not names:
+            names = list(table[label])
+        elif list(table[label]) != names:
+            raise ValueError(
+                f"{where} has statistics {list(table[label])}, table[{labels[0]!r}] has {names}: "
+                "every operator must have the same"
+            )
+        for name in names:
+            _check_mean_sd(table[label][name], f"{where}[{name!r}]")
+    title = _check_text(title, "title")
     fig, axes = plt.subplots(
         1, len(names), figsize=(3.4 * len(names) + 1.6, 0.35 * len(labels) + 1.4), sharey=True
     )
@@ -594,6 +684,22 @@ def rfm_explorer(
     """
     import ipywidgets as w
 
+    _check_mapping(iterates, "iterates", "{(kernel, patch_size): [M_0, M_1, ...]}")
+    checked: dict[tuple[str, int], list[torch.Tensor]] = {}
+    for key, Ms in iterates.items():
+        where = f"iterates[{key!r}]"
+        if not isinstance(key, tuple) or len(key) != 2 or not isinstance(key[0], str):
+            raise ArgumentTypeError(
+                f"iterates: each key must be a pair (kernel name, patch size), got {key!r}"
+            )
+        k = check_int(key[1], f"iterates: the patch size of {key!r}", minimum=1)
+        shown, k, n_filters, map_titles = _check_map_inputs(images, k, n_filters, map_titles)
+        q = shown[0].shape[0] * k**2
+        Ms = _check_list(Ms, where, "q x q operators, one per round")
+        checked[key[0], k] = [
+            _check_operator(M, f"{where}[{t}]", q, n_filters) for t, M in enumerate(Ms)
+        ]
+    iterates = checked
     kernels = sorted({kernel for kernel, _ in iterates})
     sizes = sorted({k for _, k in iterates})
     longest = max(len(Ms) for Ms in iterates.values())

@@ -40,6 +40,7 @@ from agop.rfm import ConvRFM
 from agop.runtime import default_device
 from agop.validation import (
     ArgumentTypeError,
+    _check_allocation,
     as_tensor,
     check_bool,
     check_choice,
@@ -50,8 +51,9 @@ from agop.validation import (
     check_seed,
 )
 from agop_book.data.datasets import read_split
-from agop_book.data.offline import _check_allocation, _dtype, digits, mnist_subset
+from agop_book.data.offline import _dtype, digits, mnist_subset
 from agop_book.nets import CNNBaseline
+from agop_book.plots import _check_axes, _check_records, _check_text
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -758,6 +760,11 @@ def plot_layer_curve(
         >>> plt.close(ax.figure)
     """
 
+    layer_rows = _check_records(layer_rows, "layer_rows", ("layers", "accuracy"), ("accuracy",))
+    for i, r in enumerate(layer_rows):
+        check_int(r["layers"], f"layer_rows[{i}]['layers']", minimum=0)
+    _check_axes(ax)
+    label, title = _check_text(label, "label"), _check_text(title, "title")
     if ax is None:
         _, ax = plt.subplots(figsize=(4.0, 3.0))
     layers = sorted({r["layers"] for r in layer_rows})

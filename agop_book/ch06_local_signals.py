@@ -14,7 +14,18 @@ from typing import TYPE_CHECKING, Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from agop_book.plots import _image_for_display
+from agop.validation import ArgumentTypeError, as_tensor, check_finite, check_real
+from agop_book.plots import (
+    _check_axes,
+    _check_figure,
+    _check_image,
+    _check_list,
+    _check_mapping,
+    _check_mean_sd,
+    _check_records,
+    _check_text,
+    _image_for_display,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -43,9 +54,19 @@ def plot_accuracy_vs_noise(
         >>> plt.close(ax.figure)
     """
 
+    rows = _check_records(rows, "rows", ("method", "noise", "accuracy"), ("noise", "accuracy"))
+    known = list(dict.fromkeys(r["method"] for r in rows))
+    if methods is not None:
+        methods = _check_list(methods, "methods", "method names")
+        unknown = [m for m in methods if m not in known]
+        if unknown:
+            raise ValueError(f"methods: {unknown[0]!r} has no rows (rows have {known})")
+    _check_axes(ax)
+    title = _check_text(title, "title")
+    xlabel = _check_text(xlabel, "xlabel", allow_none=False) or ""
     if ax is None:
         _, ax = plt.subplots(figsize=(4.2, 3.2))
-    methods = list(dict.fromkeys(r["method"] for r in rows)) if methods is None else methods
+    methods = known if methods is None else methods
     markers = {"CNTK": "o", "ConvRFM": "s", "Deep ConvRFM": "^", "CNN": "D"}
     for method in methods:
         noises = sorted({r["noise"] for r in rows if r["method"] == method})
@@ -89,7 +110,8 @@ def plot_noise_panel(panel: Mapping[str, Any], fig: Figure | None = None) -> Fig
         >>> plt.close(fig)
     """
 
-    images, maps, accuracy = panel["images"], panel["maps"], panel["accuracy"]
+    images, maps, accuracy, noise = _check_panel(panel, "panel")
+    _check_figure(fig)
     m, rows = images.shape[0], 1 + len(maps)
     if fig is None:
         fig = plt.figure(figsize=(1.5 * m + 3.6, 1.5 * rows + 0.5))
@@ -122,9 +144,52 @@ def plot_noise_panel(panel: Mapping[str, Any], fig: Figure | None = None) -> Fig
     ax.set_xlabel("test accuracy")
     for i, (v, sd) in enumerate(zip(means, stds, strict=True)):
         ax.text(min(v + sd + 0.03, 0.86), i, f"{v:.2f}", va="center", fontsize=8)
-    fig.suptitle(f"noise level {panel['noise']:g}", fontsize=10)
+    fig.suptitle(f"noise level {noise:g}", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _check_panel(panel: Any, name: str) -> tuple[Any, dict[str, Any], dict[str, Any], float]:
+    """A panel's images ``(m, c, H, W)``, maps ``{method: (m, H, W)}``, accuracies
+    ``{method: (mean, sd)}`` and noise level, each checked."""
+    keys = ("noise", "images", "maps", "accuracy")
+    if not isinstance(panel, Mapping):
+        raise ArgumentTypeError(
+            f"{name} must be a dict with keys {keys}, got {type(panel).__name__}"
+        )
+    missing = [k for k in keys if k not in panel]
+    if missing:
+        raise ValueError(f"{name} has no key {missing[0]!r} (needed: {list(keys)})")
+    noise = check_real(panel["noise"], f"{name}['noise']")
+    images = as_tensor(panel["images"], f"{name}['images']")
+    if images.ndim != 4 or images.shape[0] == 0:
+        raise ValueError(
+            f"{name}['images'] must be a non-empty batch (m, c, H, W), got shape "
+            f"{tuple(images.shape)}"
+        )
+    for i, x in enumerate(images):
+        _check_image(x, f"{name}['images'][{i}]")
+    m = images.shape[0]
+    if not isinstance(panel["maps"], Mapping):
+        raise ArgumentTypeError(
+            f"{name}['maps'] must be a dict {{method: (m, H, W) maps}}, got "
+            f"{type(panel['maps']).__name__}"
+        )
+    maps = {}
+    for label, mp in panel["maps"].items():
+        where = f"{name}['maps'][{label!r}]"
+        mp = as_tensor(mp, where)
+        if mp.ndim != 3 or mp.shape[0] != m or mp.numel() == 0:
+            raise ValueError(
+                f"{where} must hold one (H, W) map per image, shape ({m}, H, W), got shape "
+                f"{tuple(mp.shape)}"
+            )
+        maps[label] = check_finite(mp, where)
+    _check_mapping(panel["accuracy"], f"{name}['accuracy']", "{method: (mean, sd)}")
+    accuracy = {
+        k: _check_mean_sd(v, f"{name}['accuracy'][{k!r}]") for k, v in panel["accuracy"].items()
+    }
+    return images, maps, accuracy, noise
 
 
 def noise_explorer(panels: Sequence[Mapping[str, Any]]) -> Any:
@@ -146,7 +211,13 @@ def noise_explorer(panels: Sequence[Mapping[str, Any]]) -> Any:
     """
     import ipywidgets as w
 
-    by_noise = {p["noise"]: p for p in panels}
+    panels = _check_list(panels, "panels", "panels (Comparison.panels)")
+    by_noise: dict[float, Mapping[str, Any]] = {}
+    for i, p in enumerate(panels):
+        noise = _check_panel(p, f"panels[{i}]")[3]
+        if noise in by_noise:
+            raise ValueError(f"panels[{i}] has noise level {noise:g}, as an earlier panel has")
+        by_noise[noise] = p
     slider = w.SelectionSlider(
         options=list(by_noise), value=list(by_noise)[-1], description="noise"
     )

@@ -152,6 +152,7 @@ from agop.runtime import default_device
 from agop.solve import ridge
 from agop.validation import (
     ArgumentTypeError,
+    _check_allocation,
     all_finite,
     as_tensor,
     check_choice,
@@ -165,7 +166,7 @@ from agop.validation import (
     check_square,
 )
 from agop_book.ch05_deep_convrfm import bars_in_noise, evaluate_methods
-from agop_book.data.offline import _check_allocation
+from agop_book.plots import _check_figure, _check_mapping, _check_records
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -994,6 +995,9 @@ def emergence_views(
     gains = check_reals(gains, "gains", minimum=0)
     if not gains:
         raise ValueError("gains must hold at least one gain")
+    if len(set(gains)) != len(gains):
+        raise ValueError(f"gains must be distinct (one view per gain), got {gains}")
+    n_train = check_int(n_train, "n_train", minimum=2)
     D = check_int(D, "D", minimum=2)
     n_top = check_int(n_top, "n_top", minimum=1, maximum=D)
     dev = default_device(device)
@@ -2207,6 +2211,16 @@ def plot_emergence_ipr(
             "ipr_agop": "network: top AGOP eigenvectors",
             "ipr_rfm": "RFM: top eigenvectors of $M$",
         }
+    _check_mapping(stats, "stats", "{column: panel title}")
+    rows = _check_records(rows, "rows", ("gain", "labels", *stats), ("gain", *stats))
+    for i, r in enumerate(rows):
+        if r["labels"] not in ("true", "shuffled"):
+            raise ValueError(
+                f"rows[{i}]['labels'] must be 'true' or 'shuffled', got {r['labels']!r}"
+            )
+    if ipr_random is not None:
+        ipr_random = check_real(ipr_random, "ipr_random", minimum=0)
+    _check_figure(fig)
     if fig is None:
         fig = plt.figure(figsize=(3.8 * len(stats), 3.2))
     fig.clear()
@@ -2258,29 +2272,20 @@ def plot_emergence_view(
         >>> plt.close(fig)
     """
 
-    keys = ("gain", "width", "W", "eigvecs", "ipr_weights", "ipr_agop", "ipr_random")
-    if not isinstance(view, Mapping) or any(k not in view for k in keys):
-        got = sorted(view) if isinstance(view, Mapping) else type(view).__name__
-        raise ValueError(f"view must be a dict from emergence_view with keys {keys}, got {got}")
+    view = _check_emergence_view(view, "view")
     n_fields = check_int(n_fields, "n_fields", minimum=1)
+    _check_figure(fig)
     if fig is None:
         fig = plt.figure(figsize=(9.0, 3.0))
     fig.clear()
     axes = fig.subplots(1, 2)
-    W = view["W"][:n_fields].detach().double().cpu()
     panels = [
-        (axes[0], W, view["ipr_weights"], "receptive fields", "unit"),
-        (
-            axes[1],
-            view["eigvecs"].detach().double().cpu(),
-            view["ipr_agop"],
-            "AGOP eigenvectors",
-            "eigenvector",
-        ),
+        (axes[0], view["W"][:n_fields], view["ipr_weights"], "receptive fields", "unit"),
+        (axes[1], view["eigvecs"], view["ipr_agop"], "AGOP eigenvectors", "eigenvector"),
     ]
     for ax, vecs, iprs, title, what in panels:
         for i, v in enumerate(vecs):
-            v = v / v.abs().max()
+            v = v / v.abs().max().clamp_min(torch.finfo(v.dtype).tiny)  # a zero field stays 0
             v = v * (1 if v[v.abs().argmax()] > 0 else -1)  # the largest entry upwards
             ax.plot(v.numpy() - 2.2 * i, lw=1.2, label=f"{what} {i + 1}: IPR {float(iprs[i]):.2f}")
         ax.set_yticks([])
@@ -2294,6 +2299,42 @@ def plot_emergence_view(
     )
     fig.tight_layout()
     return fig
+
+
+def _check_emergence_view(view: Any, name: str) -> dict[str, Any]:
+    """``view`` (a dict from :func:`emergence_view`) with its parts checked: ``W`` ``(K, D)``
+    and ``eigvecs`` ``(n, D)`` finite and non-empty, one finite IPR per row of each."""
+    keys = ("gain", "width", "W", "eigvecs", "ipr_weights", "ipr_agop", "ipr_random")
+    if not isinstance(view, Mapping) or any(k not in view for k in keys):
+        got = sorted(view) if isinstance(view, Mapping) else type(view).__name__
+        raise ValueError(f"{name} must be a dict from emergence_view with keys {keys}, got {got}")
+    out = dict(view)
+    for key in ("W", "eigvecs"):
+        where = f"{name}[{key!r}]"
+        x = check_finite(as_tensor(view[key], where, dtype=torch.float64, device="cpu"), where)
+        if x.ndim != 2 or x.numel() == 0:
+            raise ValueError(
+                f"{where} must be a non-empty (rows, D) matrix, got shape {tuple(x.shape)}"
+            )
+        out[key] = x
+    if out["eigvecs"].shape[1] != out["W"].shape[1]:
+        raise ValueError(
+            f"{name}['eigvecs'] must have D = {out['W'].shape[1]} columns as {name}['W'] has, "
+            f"got shape {tuple(out['eigvecs'].shape)}"
+        )
+    for key, rows in (("ipr_weights", "W"), ("ipr_agop", "eigvecs")):
+        where = f"{name}[{key!r}]"
+        x = check_finite(as_tensor(view[key], where, dtype=torch.float64, device="cpu"), where)
+        if tuple(x.shape) != (out[rows].shape[0],):
+            raise ValueError(
+                f"{where} must hold one IPR per row of {name}[{rows!r}] ({out[rows].shape[0]}), "
+                f"got shape {tuple(x.shape)}"
+            )
+        out[key] = x
+    out["gain"] = check_real(view["gain"], f"{name}['gain']", minimum=0)
+    out["width"] = check_int(view["width"], f"{name}['width']", minimum=1)
+    out["ipr_random"] = check_real(view["ipr_random"], f"{name}['ipr_random']", minimum=0)
+    return out
 
 
 def emergence_explorer(views: Mapping[tuple[float, int], Any]) -> Any:
@@ -2317,8 +2358,15 @@ def emergence_explorer(views: Mapping[tuple[float, int], Any]) -> Any:
     """
     import ipywidgets as w
 
-    if not views:
-        raise ValueError("views must hold at least one (gain, width) view")
+    _check_mapping(views, "views", "{(gain, width): view}")
+    checked = {}
+    for key, view in views.items():
+        if not isinstance(key, tuple) or len(key) != 2:
+            raise ArgumentTypeError(f"views: each key must be a pair (gain, width), got {key!r}")
+        gain = check_real(key[0], f"views: the gain of {key!r}", minimum=0)
+        width = check_int(key[1], f"views: the width of {key!r}", minimum=1)
+        checked[gain, width] = _check_emergence_view(view, f"views[{key!r}]")
+    views = checked
     gains = sorted({g for g, _ in views})
     widths = sorted({k for _, k in views})
     controls = {

@@ -44,6 +44,7 @@ from agop.patches import output_size
 from agop.runtime import default_device
 from agop.validation import (
     ArgumentTypeError,
+    _check_allocation,
     as_tensor,
     check_bool,
     check_choice,
@@ -55,7 +56,6 @@ from agop.validation import (
     check_real,
     check_seed,
 )
-from agop_book.data.offline import _check_allocation
 from agop_book.views import layer_inputs
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "identity": nn.Identity}

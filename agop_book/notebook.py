@@ -84,6 +84,21 @@ def _readable(value: Any) -> str:
     return text if "\n" not in text else text.replace("\n", "\n    ")
 
 
+def _non_finite_number(value: Any) -> bool:
+    """Whether ``value`` is one number (a Python or numpy scalar, or an array or tensor of one
+    element) that is NaN or infinite."""
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        return False
+    if hasattr(value, "detach"):  # a tensor
+        value = value.detach().cpu().numpy() if value.numel() == 1 else None
+    elif not isinstance(value, (int, float, complex, np.number, np.ndarray)):
+        return False
+    array = np.asarray(value)
+    if array.size != 1 or array.dtype.kind not in "fc":
+        return False
+    return not bool(np.isfinite(array.reshape(-1)[0]))
+
+
 #: a glue key the prose can cite (``{glue:}`name```): no spaces, backticks or line breaks
 _GLUE_NAME = re.compile(r"[A-Za-z_][\w.-]*")
 
@@ -96,6 +111,10 @@ def glue(name: str, value: Any, display: bool = True) -> None:
     ``value`` itself as the cell's output would. A matplotlib figure is shown exactly once
     without myst-nb (``display`` aside: the notebook has no other place to show it), never
     printed as a line, and closed afterwards in both cases.
+
+    A number the prose cites must be one: a NaN or an infinite ``value`` (a float, a numpy
+    scalar, a one-element array or tensor) raises ``ValueError`` under ``AGOP_CLAIMS=strict``
+    (the book build), and otherwise is glued with a printed note, as :func:`claim` does.
 
     Examples:
         >>> glue("", 1.0)
@@ -113,6 +132,10 @@ def glue(name: str, value: Any, display: bool = True) -> None:
     if not isinstance(display, (bool, np.bool_)):
         raise ArgumentTypeError(f"display must be True or False, got {display!r}")
     figure = _is_figure(value)
+    if not figure and _non_finite_number(value):
+        if _strict_claims():
+            raise ValueError(f"value must be a finite number for the prose to cite, got {value!r}")
+        print(f"note: {name} is {value!r} in this run, not a number the text can cite")
     if have_myst_nb():
         from myst_nb import glue as myst_glue
 

@@ -24,14 +24,71 @@ if TYPE_CHECKING:
 _MAX_INCHES = 100.0
 
 
-def _check_figure(fig: Any, name: str = "fig") -> None:
-    """Raise ``TypeError`` unless ``fig`` is ``None`` or a matplotlib ``Figure``."""
-    from matplotlib.figure import Figure
+def _check_figure(fig: Any, name: str = "fig", *, subfigure: bool = False) -> None:
+    """Raise ``TypeError`` unless ``fig`` is ``None`` or a matplotlib ``Figure`` (or, with
+    ``subfigure``, a ``SubFigure``)."""
+    from matplotlib.figure import Figure, FigureBase
 
-    if fig is not None and not isinstance(fig, Figure):
+    if fig is not None and not isinstance(fig, FigureBase if subfigure else Figure):
+        what = "Figure or SubFigure" if subfigure else "Figure"
         raise ArgumentTypeError(
-            f"{name} must be None or a matplotlib Figure, got {type(fig).__name__}"
+            f"{name} must be None or a matplotlib {what}, got {type(fig).__name__}"
         )
+
+
+def _check_axes(ax: Any, name: str = "ax") -> None:
+    """Raise ``TypeError`` unless ``ax`` is ``None`` or a matplotlib ``Axes``."""
+    from matplotlib.axes import Axes
+
+    if ax is not None and not isinstance(ax, Axes):
+        raise ArgumentTypeError(
+            f"{name} must be None or a matplotlib Axes, got {type(ax).__name__}"
+        )
+
+
+def _check_mapping(value: Any, name: str, what: str) -> Mapping:
+    """``value`` as a non-empty ``Mapping`` (``what`` describes its entries, for the error)."""
+    if not isinstance(value, Mapping):
+        raise ArgumentTypeError(f"{name} must be a dict {what}, got {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} must hold at least one entry {what}, got an empty one")
+    return value
+
+
+def _check_list(value: Any, name: str, what: str) -> list:
+    """``value`` (a list, tuple or other non-string sequence) as a non-empty list."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise ArgumentTypeError(f"{name} must be a list of {what}, got {type(value).__name__}")
+    if not len(value):
+        raise ValueError(f"{name} must hold at least one of {what}, got an empty list")
+    return list(value)
+
+
+def _check_records(
+    rows: Any, name: str, keys: Sequence[str], numbers: Sequence[str] = ()
+) -> list[Mapping]:
+    """``rows`` as a non-empty list of dicts, each holding every key of ``keys``; the values
+    under ``numbers`` must be finite real numbers (``None`` where a key is not in ``keys``)."""
+    rows = _check_list(rows, name, f"dicts with keys {list(keys)}")
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise ArgumentTypeError(
+                f"{name}[{i}] must be a dict with keys {list(keys)}, got {type(row).__name__}"
+            )
+        missing = [k for k in keys if k not in row]
+        if missing:
+            raise ValueError(f"{name}[{i}] has no key {missing[0]!r} (needed: {list(keys)})")
+        for k in numbers:
+            if k in keys or row.get(k) is not None:
+                check_real(row[k], f"{name}[{i}][{k!r}]")
+    return rows
+
+
+def _check_mean_sd(value: Any, name: str) -> tuple[float, float]:
+    """``value`` as ``(mean, sd)``: two finite numbers, ``sd >= 0``."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
+        raise ArgumentTypeError(f"{name} must be a pair (mean, sd), got {value!r}")
+    return check_real(value[0], f"{name}[0]"), check_real(value[1], f"{name}[1]", minimum=0)
 
 
 def _check_text(value: Any, name: str, *, allow_none: bool = True) -> str | None:
@@ -46,6 +103,8 @@ def _check_text(value: Any, name: str, *, allow_none: bool = True) -> str | None
 
 def _check_figsize(figsize: Any, name: str = "figsize") -> tuple[float, float]:
     """``figsize`` as ``(width, height)`` in inches, each positive and at most ``_MAX_INCHES``."""
+    if isinstance(figsize, np.ndarray) and figsize.ndim == 1:
+        figsize = figsize.tolist()
     if not isinstance(figsize, (tuple, list)) or len(figsize) != 2:
         raise ArgumentTypeError(f"{name} must be a pair (width, height) in inches, got {figsize!r}")
     width, height = (
@@ -128,6 +187,8 @@ def plot_layer_maps(
             raise ArgumentTypeError(
                 f"{where} must be a list of (H, W) maps, one per layer, got {type(row).__name__}"
             )
+        if str(label) in checked:
+            raise ValueError(f"maps has two rows labelled {str(label)!r}; give each its own")
         checked[str(label)] = [_check_map(m, f"{where}[{l}]") for l, m in enumerate(row)]
     maps = checked
     _check_figure(fig)

@@ -21,6 +21,7 @@ from agop.runtime import default_device
 from agop.validation import (
     ArgumentTypeError,
     as_tensor,
+    check_finite,
     check_images,
     check_int,
     check_int_pair,
@@ -80,8 +81,11 @@ def factored_feature_map(
         raise ValueError(
             f"G must have shape ({g}, {k // g}, {k // g}) for this conv, got {tuple(G.shape)}"
         )
+    G = (check_finite(G, "G") + G.mT) / 2
+    for i in range(g):
+        check_psd(G[i], "G" if g == 1 else f"G[{i}]")
     hg = h.reshape(n, g, k // g, H * W)
-    quad = torch.einsum("ngkp,gkl,nglp->np", hg, (G + G.mT) / 2, hg)
+    quad = torch.einsum("ngkp,gkl,nglp->np", hg, G, hg)
     return quad.clamp_min(0).sqrt().reshape(n, H, W)
 
 
@@ -154,6 +158,11 @@ def layer_inputs(
         by_module = {id(m): name for name, m in modules.items()}
         names = []
         for layer in [layers] if isinstance(layers, (str, nn.Module)) else list(layers):
+            if not isinstance(layer, (str, nn.Module)):
+                raise ArgumentTypeError(
+                    f"layers must hold module names or modules, got {layer!r} "
+                    f"({type(layer).__name__})"
+                )
             name = by_module.get(id(layer)) if isinstance(layer, nn.Module) else layer
             if name not in modules:
                 raise ValueError(f"layers: {layer!r} is not a module of the model")

@@ -374,3 +374,58 @@ def test_hostile_inputs_are_refused_by_name(tmp_path, content, error, match):
         path.write_text(content)
     with pytest.raises(error, match=match):
         load_results(None if content is None else path)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"fn": None}, TypeError, "^fn must be a function"),
+        ({"device": None}, TypeError, "^device must be a torch.device"),
+        ({"device": "tpu"}, ValueError, "^device must be"),
+        ({"repeats": 0}, ValueError, "^repeats must be"),
+        ({"repeats": True}, TypeError, "^repeats must be an integer"),
+        ({"repeats": 10**12}, ValueError, "^repeats must be"),
+        ({"warmup": -1}, ValueError, "^warmup must be"),
+    ],
+)
+def test_measure_names_a_hostile_argument(kwargs, error, match):
+    args = {"fn": lambda: 1, "device": torch.device("cpu"), **kwargs}
+    with pytest.raises(error, match=match):
+        measure(args.pop("fn"), args.pop("device"), **args)
+
+
+def test_measure_takes_a_device_name():
+    assert measure(lambda: 7, "cpu", repeats=1, warmup=0)[2] == 7
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"only": "rfm"}, TypeError, "^only must be None or a list"),
+        ({"on_row": 3}, TypeError, "^on_row must be None or a function"),
+        ({"echo": "yes"}, TypeError, "^echo must be True or False"),
+        ({"command": 3}, TypeError, "^command must be a str"),
+        ({"busy": -1}, ValueError, "^busy must be"),
+    ],
+)
+def test_run_benchmarks_names_a_hostile_argument_before_running(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        bench.run_benchmarks("quick", "cpu", **{"only": ["rfm"], **kwargs})
+
+
+@pytest.mark.parametrize(
+    "rows, error, match",
+    [
+        (None, TypeError, "^rows must be a list"),
+        ({"problem": "x"}, TypeError, "^rows must be a list"),
+        ([{"problem": "x"}], ValueError, r"^rows\[0\] has no key 'size'"),
+    ],
+)
+def test_format_table_names_a_bad_row(rows, error, match):
+    with pytest.raises(error, match=match):
+        format_table(rows)
+
+
+def test_results_file_refuses_a_name_that_is_only_the_suffix():
+    with pytest.raises(ValueError, match="^name must be a file name"):
+        bench.results_file(".json")

@@ -71,3 +71,33 @@ def test_claim_takes_one_truth_value_of_any_kind_and_a_misspelt_mode_is_refused(
     monkeypatch.setenv("AGOP_CLAIMS", "stric")  # a typo must not silently turn strict off
     with pytest.raises(ValueError, match="AGOP_CLAIMS must be 'strict'"):
         notebook.claim(False, "t")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [float("nan"), float("-inf"), np.float32("nan"), np.array([np.inf]), torch.tensor(np.nan)],
+)
+def test_glue_refuses_a_non_finite_number_in_strict_mode_and_notes_it_otherwise(
+    value, monkeypatch, capsys
+):
+    # the prose cites a glued number: a NaN would read "the gap is nan" in the book
+    monkeypatch.setattr(notebook, "have_myst_nb", lambda: False)
+    monkeypatch.setenv("AGOP_CLAIMS", "strict")
+    with pytest.raises(ValueError, match="^value must be a finite number"):
+        notebook.glue("gap", value, display=False)
+    assert capsys.readouterr().out == ""  # nothing glued
+    monkeypatch.setenv("AGOP_CLAIMS", "note")
+    notebook.glue("gap", value, display=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("note: gap is ") and "not a number the text can cite" in lines[0]
+    assert lines[1].startswith("gap = ")
+
+
+@pytest.mark.parametrize(
+    "value", [0.0, -1e308, np.float64(2.5), torch.tensor([1.0, np.nan]), "nan", [np.nan], 3]
+)
+def test_glue_takes_finite_numbers_and_anything_that_is_not_one_number(value, monkeypatch, capsys):
+    monkeypatch.setattr(notebook, "have_myst_nb", lambda: False)
+    monkeypatch.setenv("AGOP_CLAIMS", "strict")
+    notebook.glue("x", value, display=False)
+    assert capsys.readouterr().out.startswith("x = ")

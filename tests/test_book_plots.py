@@ -74,3 +74,16 @@ def test_hostile_inputs_are_refused_by_name(call, error, match):
     with pytest.raises(error, match=match):
         call()
     assert plt.get_fignums() == before  # refused before any figure is opened
+
+
+def test_layer_maps_refuse_two_rows_of_one_label():
+    with pytest.raises(ValueError, match="^maps has two rows labelled '1'"):
+        plots.plot_layer_maps(_IMAGE, {1: [_MAP], "1": [_MAP]})
+
+
+def test_placeholder_takes_a_numpy_figsize():
+    fig = plots.placeholder_figure("x", figsize=np.array([2.0, 1.0]))
+    try:
+        assert fig.get_size_inches().tolist() == [2.0, 1.0]
+    finally:
+        plt.close(fig)

@@ -273,3 +273,23 @@ def test_layer_inputs_of_a_module_called_twice_is_its_first_input():
     with torch.no_grad():
         second = model.conv(torch.relu(model.conv(X)))
     torch.testing.assert_close(got["head"], second, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "G, match",
+    [
+        (torch.full((4, 4), float("nan"), dtype=torch.float64), "^G contains 16 non-finite"),
+        (-torch.eye(4, dtype=torch.float64), "^G must be positive semi-definite"),
+    ],
+)
+def test_factored_feature_map_refuses_a_bad_G(G, match):
+    conv = torch.nn.Conv2d(2, 4, 3).double()
+    x = torch.rand(1, 2, 6, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with pytest.raises(ValueError, match=match):
+        factored_feature_map(conv, x, G)
+
+
+def test_layer_inputs_names_a_layer_of_the_wrong_type():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3)).double()
+    with pytest.raises(TypeError, match=r"^layers must hold module names or modules, got \['0'\]"):
+        layer_inputs(net, torch.rand(1, 1, 5, 5, dtype=torch.float64), [["0"]])

@@ -614,3 +614,66 @@ def test_agops_and_init_layers_are_named_and_n_draws_defaults_to_20(monkeypatch)
     )  # fmt: skip
     ansatz_table(model, agops, powers=(1.0,))
     assert draws == [20, 20]
+
+
+# Hostile inputs: the figures and the explorer name the argument before drawing anything
+
+_C = torch.eye(4, dtype=torch.float64)
+_NAN = torch.full((4, 4), float("nan"), dtype=torch.float64)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: ansatz.plot_cnfm_agop(None, _C), TypeError, "^cnfm must be a tensor"),
+        (lambda: ansatz.plot_cnfm_agop(_C, _NAN), ValueError, "^agop contains 16 non-finite"),
+        (lambda: ansatz.plot_cnfm_agop(_C, torch.eye(3)), ValueError, "^agop must be 4 x 4"),
+        (lambda: ansatz.plot_cnfm_agop(_C, _C, power=-1.0), ValueError, "^power must be"),
+        (lambda: ansatz.plot_cnfm_agop(_C, _C, title=3), TypeError, "^title must be a str"),
+        (lambda: ansatz.plot_cnfm_agop(_C, _C, fig=3), TypeError, "^fig must be None or"),
+        (lambda: ansatz.plot_cnfm_agop_rows([(_C, _C)]), TypeError, "^pairs must be a dict"),
+        (lambda: ansatz.plot_cnfm_agop_rows({"a": _C}), TypeError, r"^pairs\['a'\] must be a pair"),
+        (lambda: ansatz.plot_cnfm_agop_rows({"a": (_C, _C)}, height=0), ValueError, "^height"),
+        (lambda: ansatz.plot_cnfm_agop_rows({"a": (_C, _C)}, height=1e9), ValueError, "^height"),
+        (lambda: ansatz.plot_ansatz_controls({"a": 1}), TypeError, "^table must be an AnsatzTable"),
+        (
+            lambda: ansatz.plot_ansatz_controls(ansatz.AnsatzTable("net", [])),
+            ValueError,
+            "^table must hold at least one layer",
+        ),
+        (lambda: ansatz.plot_alpha_curves([0.5, 1.0], {"a": [0.9]}), ValueError, r"^curves\['a'\]"),
+        (
+            lambda: ansatz.plot_alpha_curves([0.5, 1.0], {"a": [0.9, 0.8]}, nulls={"b": [1, 2]}),
+            ValueError,
+            "^nulls has layer 'b'",
+        ),
+        (lambda: ansatz.plot_alpha_curves([1.0], {"a": [float("nan")]}), ValueError, r"^curves"),
+        (lambda: ansatz.plot_alpha_curves([1.0], {}), ValueError, "^curves must hold"),
+        (lambda: ansatz.plot_alpha_curves([1.0], {"a": [1.0]}, ax=3), TypeError, "^ax must be"),
+        (lambda: ansatz.ansatz_explorer({}), ValueError, "^matrices must hold"),
+        (
+            lambda: ansatz.ansatz_explorer({"i": {"c": (_C, _C)}, "t": {"d": (_C, _C)}}),
+            ValueError,
+            r"^matrices\['t'\] has layers \['d'\]",
+        ),
+        (lambda: ansatz.ansatz_explorer({"i": {"c": (_C, _NAN)}}), ValueError, r"^matrices\['i'\]"),
+        (lambda: ansatz.ansatz_explorer({"i": {"c": (_C, _C)}}, powers=()), ValueError, "^powers"),
+    ],
+)
+def test_figures_and_explorer_name_a_hostile_argument(call, error, match):
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    with pytest.raises(error, match=match):
+        call()
+    assert plt.get_fignums() == before  # refused before any figure is opened
+
+
+def test_alpha_curves_draw_numpy_inputs_as_given():
+    import matplotlib.pyplot as plt
+
+    ax = ansatz.plot_alpha_curves(np.array([0.5, 1.0]), {"a": np.array([0.9, 0.8])})
+    try:
+        assert ax.get_lines()[0].get_ydata().tolist() == [0.9, 0.8]
+    finally:
+        plt.close(ax.figure)

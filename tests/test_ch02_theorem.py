@@ -336,3 +336,58 @@ def test_hostile_inputs_are_refused_by_name(call, match):
     y = torch.randn(4, dtype=torch.float64)
     with pytest.raises((ValueError, TypeError), match=f"^{match}"):
         call(X, y)
+
+
+# Hostile inputs: the theorem's figures and explorer
+
+
+def _check():
+    X = torch.rand(6, 1, 5, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    return X, [1, -1, 1, -1, 1, -1]
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda X, y: T.plot_theorem_pair({"cnfm": X}), TypeError, "^check must be a TheoremCheck"),
+        (
+            lambda X, y: T.plot_theorem_pair(check_theorem(X, y, width=4), kernel_size=4),
+            ValueError,
+            "^kernel_size must fit",
+        ),
+        (
+            lambda X, y: T.plot_theorem_pair(check_theorem(X, y, width=4), kernel_size=-3),
+            ValueError,
+            "^kernel_size must be a positive",
+        ),
+        (lambda X, y: T.plot_relaxations([]), ValueError, "^rows must hold"),
+        (lambda X, y: T.plot_relaxations([{"setting": "a"}]), ValueError, r"^rows\[0\] has no key"),
+        (
+            lambda X, y: T.plot_relaxations(
+                [{"setting": "a", "parameter": "eta", "value": 1, "pearson0": float("nan")}]
+            ),
+            ValueError,
+            r"^rows\[0\]\['pearson0'\] must be a finite",
+        ),
+        (
+            lambda X, y: T.plot_relaxations(
+                [{"setting": "a", "parameter": "eta", "value": 1}], settings=["b"]
+            ),
+            ValueError,
+            "^settings: 'b' is not a setting",
+        ),
+        (lambda X, y: T.theorem_explorer(None, y, kernel_size=3), TypeError, "^X must be"),
+        (lambda X, y: T.theorem_explorer(X, y[:3], kernel_size=3), ValueError, "^y must have"),
+        (lambda X, y: T.theorem_explorer(X, y, kernel_size=0), ValueError, "^kernel_size must"),
+        (lambda X, y: T.theorem_explorer(X, y, kernel_size=3, wdth=4), TypeError, "^net: 'wdth'"),
+        (lambda X, y: T.theorem_explorer(X, y, kernel_size=3, eta=0.1), ValueError, "^net: 'eta'"),
+    ],
+)
+def test_figures_and_explorer_name_a_hostile_argument(call, error, match):
+    import matplotlib.pyplot as plt
+
+    X, y = _check()
+    before = plt.get_fignums()
+    with pytest.raises(error, match=match):
+        call(X, y)
+    assert plt.get_fignums() == before

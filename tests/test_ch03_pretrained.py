@@ -1,6 +1,8 @@
 """agop_book.ch03_pretrained: the pretrained explorer's layer views (cached, equal to the dense
 computation), the sketch's accuracy report and the feature maps through the convolution."""
 
+import math
+
 import pytest
 import torch
 from conv_zoo import bn_cnn, rgb_images, torchvision_net
@@ -190,3 +192,78 @@ def test_hostile_inputs_are_refused_by_name(call, error, match):
 def test_uploaded_files_of_no_upload_are_empty():
     assert ch03.uploaded_files(None) == [] and ch03.uploaded_files({}) == []
     assert ch03.uploaded_files(()) == []
+
+
+# Hostile inputs: the views, their figures and the explorer
+
+
+def _views():
+    from agop_book.nets import SimpleCNN
+
+    net = SimpleCNN(3, 4, image_size=8, depth=2, width=4, seed=0).double().eval()
+    x = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    return net, x
+
+
+_IMG, _MAP = torch.rand(1, 8, 8), torch.rand(8, 8)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda net, x: ch03.layer_view(net, "convs.0", None), TypeError, "^x must be a tensor"),
+        (lambda net, x: ch03.layer_view(net, "convs.0", x[None]), ValueError, r"^x must be a non"),
+        (lambda net, x: ch03.layer_view(net, "convs.0", x[:2]), ValueError, "^x of shape"),
+        (lambda net, x: ch03.layer_view("vgg", "convs.0", x), TypeError, "^model must be a torch"),
+        (lambda net, x: ch03.LayerViews({"m": net}, {}), ValueError, "^images must hold"),
+        (lambda net, x: ch03.LayerViews({"m": 3}, {"i": x}), TypeError, r"^models\['m'\] must be"),
+        (
+            lambda net, x: ch03.LayerViews({"m": net}, {"i": x}).view("m", "convs.0", "j"),
+            ValueError,
+            r"^image must be one of \['i'\]",
+        ),
+        (lambda net, x: ch03.plot_sketch_accuracy([]), ValueError, "^rows must hold"),
+        (
+            lambda net, x: ch03.plot_sketch_accuracy(
+                [ch03.SketchAccuracy("c", 1, math.nan, 1, 1, 1)]
+            ),
+            ValueError,
+            r"^rows\[0\].relative_error must be a finite",
+        ),
+        (lambda net, x: ch03.plot_layer_view(None, _MAP, _MAP, 0.5), TypeError, "^image must be"),
+        (
+            lambda net, x: ch03.plot_layer_view(_IMG, _MAP, _MAP * math.nan, 0.5),
+            ValueError,
+            "^agop_map contains 64 non-finite",
+        ),
+        (
+            lambda net, x: ch03.plot_layer_view(_IMG, _MAP, _MAP, math.nan),
+            ValueError,
+            "^similarity",
+        ),
+        (lambda net, x: ch03.plot_layer_view(_IMG, _MAP, _MAP, 0.5, title=3), TypeError, "^title"),
+        (
+            lambda net, x: ch03.plot_layer_views({}, "m", "convs.0", "i"),
+            TypeError,
+            "^views must be",
+        ),
+        (
+            lambda net, x: ch03.pretrained_explorer({"m": net}, {"i": x}, size=0),
+            ValueError,
+            "^size must be a positive",
+        ),
+        (
+            lambda net, x: ch03.pretrained_explorer({"m": net}, {"i": x}, views={"a": 1}),
+            TypeError,
+            "^views must be None or a LayerViews",
+        ),
+    ],
+)
+def test_views_figures_and_explorer_name_a_hostile_argument(call, error, match):
+    import matplotlib.pyplot as plt
+
+    net, x = _views()
+    before = plt.get_fignums()
+    with pytest.raises(error, match=match):
+        call(net, x)
+    assert plt.get_fignums() == before

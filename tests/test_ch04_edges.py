@@ -673,7 +673,7 @@ def _map_by_definition(A, image, k):
 def test_operator_maps_draw_each_operators_top_eigenvectors_and_maps():
     """Row r: the top eigenvectors of the r-th operator (sign fixed, symmetric colour scale,
     eigenvalue ratio above each), then its map on each image (any sizes); labels, map titles on
-    the first row only, the suptitle; an asymmetric operator is read as its symmetric part."""
+    the first row only, the suptitle."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -684,8 +684,6 @@ def test_operator_maps_draw_each_operators_top_eigenvectors_and_maps():
     k = 3
     A1, V1 = _planted_operator(9, [4.0, 3.0, 1.0, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05], seed=0)
     A2, V2 = _planted_operator(9, [2.0, 0.2, 1.8, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1], seed=1)
-    skew = torch.triu(torch.ones(9, 9, dtype=torch.float64), 1)
-    given2 = A2 + 0.3 * (skew - skew.T)  # its symmetric part is A2
     g = torch.Generator().manual_seed(2)
     images = [
         torch.randn(1, 5, 6, generator=g, dtype=torch.float64),
@@ -694,7 +692,7 @@ def test_operator_maps_draw_each_operators_top_eigenvectors_and_maps():
     old = plt.figure()
     old.add_subplot(1, 1, 1)
     fig = plot_operator_maps(
-        {"first": A1, "second": given2},
+        {"first": A1, "second": A2},
         images,
         k,
         n_filters=2,
@@ -775,9 +773,7 @@ def test_accuracy_by_iteration_draws_each_curve_and_circles_the_selected_round()
 
     curves = {"ConvRFM": [0.5, 0.6, 0.55, 0.7], "other": [0.4, 0.45]}
     _, given = plt.subplots()
-    ax = plot_accuracy_by_iteration(
-        curves, selected={"ConvRFM": 2, "absent": 0}, ax=given, title="acc"
-    )
+    ax = plot_accuracy_by_iteration(curves, selected={"ConvRFM": 2}, ax=given, title="acc")
     assert ax is given
     lines = ax.get_lines()
     assert len(lines) == 3
@@ -923,3 +919,127 @@ def test_sobel_correlation_is_scale_invariant_down_to_tiny_images():
     want = sobel_correlation(A, x, (3, 5))
     np.testing.assert_allclose(sobel_correlation(A, 1e-14 * x, (3, 5)), want, rtol=1e-9)
     np.testing.assert_allclose(sobel_correlation(1e-28 * A, x, (3, 5)), want, rtol=1e-9)
+
+
+# Hostile inputs: the operator figures and the explorer
+
+_OPS = {"I": torch.eye(9, dtype=torch.float64)}
+_IMS = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda C4: C4.plot_operator_maps({}, _IMS, 3), ValueError, "^operators must hold"),
+        (
+            lambda C4: C4.plot_operator_maps({"a": torch.eye(4)}, _IMS, 3),
+            ValueError,
+            r"^operators\['a'\] must be 9 x 9",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps({"a": torch.eye(9) * math.nan}, _IMS, 3),
+            ValueError,
+            r"^operators\['a'\] contains",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps({"z": torch.zeros(9, 9)}, _IMS, 3, n_filters=2),
+            ValueError,
+            r"^operators\['z'\] is zero",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps(_OPS, _IMS[:0], 3),
+            ValueError,
+            "^images must be a non-empty",
+        ),
+        (lambda C4: C4.plot_operator_maps(_OPS, [], 3), ValueError, "^images must hold"),
+        (
+            lambda C4: C4.plot_operator_maps(_OPS, [_IMS[0], torch.rand(3, 8, 8)], 3),
+            ValueError,
+            r"^images\[1\] must have 1 channels",
+        ),
+        (lambda C4: C4.plot_operator_maps(_OPS, _IMS, "3"), TypeError, "^patch_size must be"),
+        (lambda C4: C4.plot_operator_maps(_OPS, _IMS, 3, n_filters=10), ValueError, "^n_filters"),
+        (
+            lambda C4: C4.plot_operator_maps(_OPS, _IMS, 3, n_filters=2, map_titles=["a"]),
+            ValueError,
+            "^map_titles must hold one title per image",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps(_OPS, _IMS, 3, n_filters=2, map_titles=["a"] * 3),
+            ValueError,
+            "^map_titles must hold one title per image",
+        ),
+        (lambda C4: C4.plot_accuracy_by_iteration({}), ValueError, "^curves must hold"),
+        (
+            lambda C4: C4.plot_accuracy_by_iteration({"R": [math.nan]}),
+            ValueError,
+            r"^curves\['R'\]",
+        ),
+        (
+            lambda C4: C4.plot_accuracy_by_iteration({"R": [0.6, 0.7]}, selected={"R": 5}),
+            ValueError,
+            r"^selected\['R'\] must be a non-negative integer <= 1",
+        ),
+        (
+            lambda C4: C4.plot_accuracy_by_iteration({"R": [0.6, 0.7]}, selected={"R": -1}),
+            ValueError,
+            r"^selected\['R'\]",
+        ),
+        (
+            lambda C4: C4.plot_accuracy_by_iteration({"R": [0.6]}, selected={"Q": 0}),
+            ValueError,
+            "^selected has label 'Q'",
+        ),
+        (lambda C4: C4.plot_accuracy_by_iteration({"R": [0.6]}, ax=3), TypeError, "^ax must be"),
+        (
+            lambda C4: C4.plot_edge_controls({"a": {"s": (1, 0)}, "b": {"t": (1, 0)}}),
+            ValueError,
+            r"^table\['b'\] has statistics \['t'\]",
+        ),
+        (
+            lambda C4: C4.plot_edge_controls({"a": {"s": (1, 0)}, "b": {"s": (1, 0), "t": (1, 0)}}),
+            ValueError,
+            r"^table\['b'\] has statistics",
+        ),
+        (
+            lambda C4: C4.plot_edge_controls({"a": {"s": (math.nan, 0)}}),
+            ValueError,
+            r"^table\['a'\]\['s'\]\[0\]",
+        ),
+        (
+            lambda C4: C4.plot_edge_controls({"a": {"s": 0.5}}),
+            TypeError,
+            r"^table\['a'\]\['s'\] must be a pair",
+        ),
+        (lambda C4: C4.rfm_explorer({}, _IMS), ValueError, "^iterates must hold"),
+        (
+            lambda C4: C4.rfm_explorer({("laplace", 3): []}, _IMS),
+            ValueError,
+            r"^iterates\[\('laplace', 3\)\]",
+        ),
+        (
+            lambda C4: C4.rfm_explorer({"laplace": [_OPS["I"]]}, _IMS),
+            TypeError,
+            "^iterates: each key",
+        ),
+        (
+            lambda C4: C4.rfm_explorer({("laplace", 3): [torch.eye(4)]}, _IMS),
+            ValueError,
+            r"^iterates\[\('laplace', 3\)\]\[0\] must be 9 x 9",
+        ),
+        (
+            lambda C4: C4.rfm_explorer({("laplace", 3): [_OPS["I"]]}, None),
+            TypeError,
+            "^images must",
+        ),
+    ],
+)
+def test_operator_figures_and_explorer_name_a_hostile_argument(call, error, match):
+    import matplotlib.pyplot as plt
+
+    from agop_book import ch04_edges as C4
+
+    before = plt.get_fignums()
+    with pytest.raises(error, match=match):
+        call(C4)
+    assert plt.get_fignums() == before

@@ -576,3 +576,31 @@ def _task(n, noise, seed, split="train"):
 def test_hostile_inputs_to_compare_methods_are_refused_by_name(call, error, match):
     with pytest.raises(error, match=f"^{match}"):
         call()
+
+
+@pytest.mark.parametrize(
+    "rows, kwargs, error, match",
+    [
+        ([], {}, ValueError, "^layer_rows must hold"),
+        ([{"layers": 0}], {}, ValueError, r"^layer_rows\[0\] has no key 'accuracy'"),
+        (
+            [{"layers": 0, "accuracy": float("nan")}],
+            {},
+            ValueError,
+            r"^layer_rows\[0\]\['accuracy'\]",
+        ),
+        ([{"layers": -1, "accuracy": 0.5}], {}, ValueError, r"^layer_rows\[0\]\['layers'\]"),
+        ([{"layers": "1", "accuracy": 0.5}], {}, TypeError, r"^layer_rows\[0\]\['layers'\]"),
+        ([{"layers": 0, "accuracy": 0.5}], {"ax": 3}, TypeError, "^ax must be"),
+        ([{"layers": 0, "accuracy": 0.5}], {"label": 3}, TypeError, "^label must be"),
+    ],
+)
+def test_layer_curve_names_a_hostile_argument(rows, kwargs, error, match):
+    import matplotlib.pyplot as plt
+
+    from agop_book.ch05_deep_convrfm import plot_layer_curve
+
+    before = plt.get_fignums()
+    with pytest.raises(error, match=match):
+        plot_layer_curve(rows, **kwargs)
+    assert plt.get_fignums() == before

@@ -78,3 +78,72 @@ def test_noise_explorer_opens_on_the_panel_the_static_twin_draws(monkeypatch):
     slider = box.children[0]
     assert slider.value == 1.0 and list(slider.options) == [2.0, 0.5, 1.0]
     assert drawn and set(drawn) == {1.0}
+
+
+# Hostile inputs
+
+_PANEL = {
+    "noise": 1.0,
+    "images": torch.rand(3, 1, 8, 8),
+    "maps": {"CNN": torch.rand(3, 8, 8)},
+    "accuracy": {"CNN": (0.8, 0.05)},
+}
+_ROW = {"method": "CNN", "noise": 1.0, "accuracy": 0.5}
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: ch06.plot_accuracy_vs_noise([]), ValueError, "^rows must hold"),
+        (lambda: ch06.plot_accuracy_vs_noise([{"method": "a"}]), ValueError, r"^rows\[0\] has no"),
+        (
+            lambda: ch06.plot_accuracy_vs_noise([dict(_ROW, accuracy=np.nan)]),
+            ValueError,
+            r"^rows\[0\]\['accuracy'\] must be a finite",
+        ),
+        (lambda: ch06.plot_accuracy_vs_noise([_ROW], methods=["x"]), ValueError, "^methods: 'x'"),
+        (lambda: ch06.plot_accuracy_vs_noise([_ROW], methods="CNN"), TypeError, "^methods must"),
+        (lambda: ch06.plot_accuracy_vs_noise([_ROW], xlabel=None), TypeError, "^xlabel must"),
+        (lambda: ch06.plot_noise_panel([1]), TypeError, "^panel must be a dict"),
+        (lambda: ch06.plot_noise_panel({"noise": 1.0}), ValueError, "^panel has no key 'images'"),
+        (
+            lambda: ch06.plot_noise_panel(dict(_PANEL, maps={"CNN": torch.rand(2, 8, 8)})),
+            ValueError,
+            r"^panel\['maps'\]\['CNN'\] must hold one \(H, W\) map per image",
+        ),
+        (
+            lambda: ch06.plot_noise_panel(dict(_PANEL, maps={"CNN": torch.rand(5, 8, 8)})),
+            ValueError,
+            r"^panel\['maps'\]\['CNN'\] must hold one",
+        ),
+        (
+            lambda: ch06.plot_noise_panel(dict(_PANEL, images=_PANEL["images"] * np.nan)),
+            ValueError,
+            r"^panel\['images'\]\[0\] contains",
+        ),
+        (
+            lambda: ch06.plot_noise_panel(dict(_PANEL, accuracy={"CNN": (np.nan, 0.1)})),
+            ValueError,
+            r"^panel\['accuracy'\]\['CNN'\]\[0\]",
+        ),
+        (lambda: ch06.plot_noise_panel(dict(_PANEL, noise="1")), TypeError, r"^panel\['noise'\]"),
+        (lambda: ch06.noise_explorer([]), ValueError, "^panels must hold"),
+        (
+            lambda: ch06.noise_explorer([_PANEL, _PANEL]),
+            ValueError,
+            r"^panels\[1\] has noise level 1",
+        ),
+        (
+            lambda: ch06.noise_explorer([_PANEL, dict(_PANEL, maps=None)]),
+            TypeError,
+            r"^panels\[1\]",
+        ),
+    ],
+)
+def test_figures_and_explorer_name_a_hostile_argument(call, error, match):
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    with pytest.raises(error, match=match):
+        call()
+    assert plt.get_fignums() == before

@@ -972,3 +972,96 @@ def test_emergence_view_figure_names_a_bad_view(view, n_fields, error, match):
                 "ipr_agop": C7.ipr(W), "ipr_random": 0.5}  # fmt: skip
     with pytest.raises(error, match=match):
         C7.plot_emergence_view(view, n_fields=n_fields)
+
+
+# Hostile inputs: the emergence figures and the explorer
+
+_W, _V = torch.eye(3, 6, dtype=torch.float64), torch.ones(2, 6, dtype=torch.float64)
+_VIEW = {"gain": 1.0, "width": 3, "W": _W, "eigvecs": _V, "ipr_weights": torch.ones(3),
+         "ipr_agop": torch.ones(2), "ipr_random": 0.5}  # fmt: skip
+_ROWS = [{"gain": 0.0, "labels": "true", "ipr_weights": 0.1}]
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda C7: C7.plot_emergence_ipr([], {"ipr_weights": "w"}), ValueError, "^rows must hold"),
+        (lambda C7: C7.plot_emergence_ipr(_ROWS), ValueError, r"^rows\[0\] has no key 'ipr_agop'"),
+        (lambda C7: C7.plot_emergence_ipr(_ROWS, {}), ValueError, "^stats must hold"),
+        (
+            lambda C7: C7.plot_emergence_ipr(
+                [dict(_ROWS[0], ipr_weights=math.nan)], {"ipr_weights": "w"}
+            ),
+            ValueError,
+            r"^rows\[0\]\['ipr_weights'\] must be a finite",
+        ),
+        (
+            lambda C7: C7.plot_emergence_ipr([dict(_ROWS[0], labels="x")], {"ipr_weights": "w"}),
+            ValueError,
+            r"^rows\[0\]\['labels'\] must be 'true' or 'shuffled'",
+        ),
+        (
+            lambda C7: C7.plot_emergence_ipr(_ROWS, {"ipr_weights": "w"}, ipr_random=math.nan),
+            ValueError,
+            "^ipr_random must be",
+        ),
+        (
+            lambda C7: C7.plot_emergence_view(dict(_VIEW, W=_W * math.nan)),
+            ValueError,
+            r"^view\['W'\] contains",
+        ),
+        (
+            lambda C7: C7.plot_emergence_view(dict(_VIEW, W=torch.ones(6))),
+            ValueError,
+            r"^view\['W'\] must be",
+        ),
+        (
+            lambda C7: C7.plot_emergence_view(dict(_VIEW, ipr_weights=torch.ones(1))),
+            ValueError,
+            r"^view\['ipr_weights'\] must hold one IPR per row",
+        ),
+        (
+            lambda C7: C7.plot_emergence_view(dict(_VIEW, eigvecs=torch.ones(2, 5))),
+            ValueError,
+            r"^view\['eigvecs'\] must have D = 6 columns",
+        ),
+        (lambda C7: C7.plot_emergence_view(dict(_VIEW, gain="1")), TypeError, r"^view\['gain'\]"),
+        (lambda C7: C7.plot_emergence_view(_VIEW, fig=3), TypeError, "^fig must be"),
+        (
+            lambda C7: C7.emergence_explorer({1.0: _VIEW}),
+            TypeError,
+            "^views: each key must be a pair",
+        ),
+        (
+            lambda C7: C7.emergence_explorer({(1.0, 3): 5}),
+            ValueError,
+            r"^views\[\(1.0, 3\)\] must be",
+        ),
+        (lambda C7: C7.emergence_views([1.0, 1.0], 2, D=8), ValueError, "^gains must be distinct"),
+        (lambda C7: C7.emergence_view(1.0, 2, D=8, n_train=0), ValueError, "^n_train must be"),
+    ],
+)
+def test_emergence_figures_and_explorer_name_a_hostile_argument(call, error, match):
+    import matplotlib.pyplot as plt
+
+    from agop_book import ch07_other_accounts as C7
+
+    before = plt.get_fignums()
+    with pytest.raises(error, match=match):
+        call(C7)
+    assert plt.get_fignums() == before
+
+
+def test_emergence_view_draws_a_zero_receptive_field_flat():
+    import matplotlib.pyplot as plt
+
+    from agop_book import ch07_other_accounts as C7
+
+    W = torch.zeros(2, 6, dtype=torch.float64)
+    W[0, 1] = 1.0
+    fig = C7.plot_emergence_view(dict(_VIEW, W=W, ipr_weights=torch.ones(2)), n_fields=2)
+    try:
+        ys = [line.get_ydata().tolist() for line in fig.axes[0].get_lines()]
+        assert ys[1] == [-2.2] * 6  # unit 2 is zero: a flat line at its offset, no NaN
+    finally:
+        plt.close(fig)

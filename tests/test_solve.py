@@ -432,3 +432,86 @@ def test_select_ridge_best_is_the_best_score_ties_to_the_larger_ridge(method):
                 K_tr, y_tr, torch.zeros_like(K_va), y_va, tied, metric, method=method
             )
             assert len(set(scores)) == 1 and best == 5.0
+
+
+# Mutation testing, stop 33 (a fresh run of `make mutation MODULES=solve`): the argument checks
+# of eigen_sweep_fits and ridge's jitter, half-precision kernel matrices, targets read in the
+# kernel matrix's dtype, an empty or one-row validation split, max_memory checked whatever the
+# method.
+
+
+def test_eigen_sweep_fits_checks_its_counts_by_name():
+    from agop.solve import EIGEN_COPIES, eigen_sweep_fits
+
+    assert eigen_sweep_fits(0, 1, max_memory=1)  # no sample: nothing to hold
+    n, size = 10, 4
+    budget = EIGEN_COPIES * n * n * size
+    assert eigen_sweep_fits(n, size, max_memory=budget)
+    assert not eigen_sweep_fits(n, size, max_memory=budget - 1)
+    assert eigen_sweep_fits(1, 1, max_memory=EIGEN_COPIES)  # one 1-byte element per copy
+    for bad in (-1, 2.5, "3"):
+        with pytest.raises((TypeError, ValueError), match="^n must"):
+            eigen_sweep_fits(bad, 8, max_memory=1e9)
+    for bad in (0, -8, 1.5):
+        with pytest.raises((TypeError, ValueError), match="^element_size must"):
+            eigen_sweep_fits(10, bad, max_memory=1e9)
+
+
+def test_ridge_refuses_a_jitter_that_is_not_a_bool_by_name():
+    _, K, Y = _problem(n=5, C=1)
+    for bad in ("yes", 2, None):
+        with pytest.raises(TypeError, match="^jitter must"):
+            ridge(K, Y, 0.1, jitter=bad)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_kernel_matrices_are_solved_in_float32(dtype):
+    # LAPACK has no half precision: K is raised to float32, with its half-precision values
+    _, K, Y = _problem(n=6, C=2)
+    K = K.to(dtype)
+    expected = ridge(K.float(), Y.float(), 0.5)
+    for dual_coef in (ridge(K, Y, 0.5), RidgeSweep(K).solve(Y, 0.5)):
+        assert dual_coef.dtype == torch.float32
+        torch.testing.assert_close(dual_coef, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_targets_that_overflow_the_kernel_matrix_dtype_are_refused_by_name():
+    # the targets are read in K's dtype: 1e39 is finite in float64 but not in float32
+    _, K, Y = _problem(n=6, C=1)
+    K = K.float()
+    huge = Y.clone()
+    huge[0, 0] = 1e39
+    with pytest.raises(ValueError, match="^Y "):
+        ridge(K, huge, 0.1)
+    with pytest.raises(ValueError, match="^Y "):
+        RidgeSweep(K).solve(huge, 0.1)
+    for method in ("eigen", "cholesky"):
+        with pytest.raises(ValueError, match="^Y_train "):
+            select_ridge(K[:4, :4], huge[:4], K[4:, :4], Y[4:], [0.1], "mse", method=method)
+        with pytest.raises(ValueError, match="^Y_val "):
+            select_ridge(K[2:, 2:], Y[2:], K[:2, 2:], huge[:2], [0.1], "mse", method=method)
+
+
+@pytest.mark.parametrize("method", ["eigen", "cholesky"])
+def test_select_ridge_takes_one_validation_row_and_refuses_none(method):
+    _, K, Y = _problem(n=6, C=1)
+    best, _, scores = select_ridge(
+        K[:5, :5], Y[:5], K[5:, :5], Y[5:], [0.1, 1.0], "mse", method=method
+    )
+    expected = [
+        ((K[5:, :5] @ ridge(K[:5, :5], Y[:5], r) - Y[5:]) ** 2).sum().item() for r in (0.1, 1.0)
+    ]
+    assert scores == pytest.approx(expected, rel=1e-9)
+    assert best == [0.1, 1.0][int(np.argmin(expected))]
+    with pytest.raises(ValueError, match="^K_val must"):
+        select_ridge(K[:5, :5], Y[:5], K[:0, :5], Y[:0], [0.1], "mse", method=method)
+
+
+@pytest.mark.parametrize("method", ["eigen", "cholesky", None])
+def test_select_ridge_checks_max_memory_whatever_the_method(method):
+    _, K, Y = _problem(n=6, C=1)
+    for bad in ("lots", -1.0, float("nan")):
+        with pytest.raises((TypeError, ValueError), match="^max_memory must"):
+            select_ridge(
+                K[:4, :4], Y[:4], K[4:, :4], Y[4:], [0.1], "mse", method=method, max_memory=bad
+            )

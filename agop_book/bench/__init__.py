@@ -29,6 +29,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from agop.runtime import default_device
+from agop.validation import ArgumentTypeError, check_bool, check_int
 from agop_book.bench._busy import Busy
 
 SIZES = ("quick", "paper", "large")
@@ -175,8 +176,12 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+#: the most runs :func:`measure` makes of one function (timed or warm-up)
+MAX_REPEATS = 1000
+
+
 def measure(
-    fn: Callable[[], Any], device: torch.device, repeats: int = 3, warmup: int = 1
+    fn: Callable[[], Any], device: torch.device | str, repeats: int = 3, warmup: int = 1
 ) -> tuple[float, float, Any]:
     """Run ``fn`` ``warmup`` times, then ``repeats`` times.
 
@@ -191,6 +196,16 @@ def measure(
         >>> seconds > 0, peak_mb > 0, torch.equal(result, a @ a)
         (True, True, True)
     """
+    if not callable(fn):
+        raise ArgumentTypeError(f"fn must be a function of no arguments, got {type(fn).__name__}")
+    if isinstance(device, str):
+        device = default_device(device)
+    elif not isinstance(device, torch.device):
+        raise ArgumentTypeError(
+            f"device must be a torch.device or its name ('cpu', 'cuda'), got {device!r}"
+        )
+    repeats = check_int(repeats, "repeats", minimum=1, maximum=MAX_REPEATS)
+    warmup = check_int(warmup, "warmup", minimum=0, maximum=MAX_REPEATS)
     out = None
     for _ in range(warmup):
         out = fn()
@@ -338,6 +353,15 @@ def format_table(rows: list[dict]) -> str:
         -------  -----  -------  -------  -------  ------  -----  --------  ------  -------
         K(X, X)  quick    0.250      310      8.0          0.750      3.0x
     """
+    keys = ("problem", "size", "seconds", "peak_mb", "gflops", "reference_seconds", "speedup")
+    if isinstance(rows, (str, bytes, dict)) or not isinstance(rows, (list, tuple)):
+        raise ArgumentTypeError(f"rows must be a list of result dicts, got {type(rows).__name__}")
+    for i, r in enumerate(rows):
+        if not isinstance(r, dict):
+            raise ArgumentTypeError(f"rows[{i}] must be a result dict, got {type(r).__name__}")
+        missing = [k for k in keys if k not in r]
+        if missing:
+            raise ValueError(f"rows[{i}] has no key {missing[0]!r} (Result.as_dict() has them all)")
     head = [
         "problem",
         "size",
@@ -409,6 +433,16 @@ def run_benchmarks(
     """
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    if only is not None and (isinstance(only, (str, bytes)) or not isinstance(only, Iterable)):
+        raise ArgumentTypeError(f"only must be None or a list of entry names, got {only!r}")
+    if not isinstance(command, str):
+        raise ArgumentTypeError(f"command must be a str, got {type(command).__name__}")
+    echo = check_bool(echo, "echo")
+    busy = check_int(busy, "busy", minimum=0)
+    if on_row is not None and not callable(on_row):
+        raise ArgumentTypeError(
+            f"on_row must be None or a function (machine, rows), got {type(on_row).__name__}"
+        )
     registry = discover()
     names = [n for n in sorted(registry) if size in ENTRY_SIZES[n]] if not only else list(only)
     unknown = [n for n in names if n not in registry]
@@ -466,7 +500,7 @@ def results_file(name: str) -> str:
         ...
         ValueError: name must be a file name ending in .json, got '../cpu.json'
     """
-    if not isinstance(name, str) or not name.endswith(".json") or os.sep in name:
+    if not isinstance(name, str) or not name.endswith(".json") or os.sep in name or name == ".json":
         raise ValueError(f"name must be a file name ending in .json, got {name!r}")
     return os.path.join(RESULTS_DIR, name)
 

@@ -20,8 +20,14 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from agop.validation import ArgumentTypeError, check_dtype, check_int, check_reals
-from agop_book.data.readers import DataFileError, _check_allocation
+from agop.validation import (
+    ArgumentTypeError,
+    _check_allocation,
+    check_dtype,
+    check_int,
+    check_reals,
+)
+from agop_book.data.readers import DataFileError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from agop.runtime import default_device
 from agop.validation import (
     ArgumentTypeError,
+    _check_allocation,
     check_choice,
     check_dtype,
     check_images,
@@ -31,7 +32,6 @@ from agop.validation import (
     check_seed,
 )
 from agop_book.data.images import load_images
-from agop_book.data.readers import _check_allocation  # noqa: F401 - shared here
 
 # Pictures bundled inside scikit-image's wheel (checked to load offline by tests/test_book_data.py).
 # ``brain``, ``cells3d``, ``eagle``, ``lily``, ``kidney``, ``skin``, ``vortex`` and others need

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from agop.validation import (
-    _check_allocation,  # the one memory check of agop and the book
+    _check_allocation,
     check_int,
 )
 
