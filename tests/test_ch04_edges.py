@@ -641,6 +641,286 @@ def test_a_bank_is_read_in_float64_from_any_layout():
             oriented_filter_bank(5, **kwargs)
 
 
+# Figures: what each figure draws, against the numbers it is given
+
+
+def _planted_operator(q, eigenvalues, seed):
+    """``Q diag(eigenvalues) Q^T`` for a seeded orthonormal ``Q``, and ``Q``'s columns."""
+    g = torch.Generator().manual_seed(seed)
+    Q, _ = torch.linalg.qr(torch.randn(q, q, generator=g, dtype=torch.float64))
+    lam = torch.tensor(eigenvalues, dtype=torch.float64)
+    return (Q * lam) @ Q.T, Q.T
+
+
+def _signed(v):
+    """The sign convention of the drawn filters: the entry of largest magnitude is positive."""
+    return v * torch.sign(v[v.abs().argmax()])
+
+
+def _map_by_definition(A, image, k):
+    """``||A^{1/2} p_j||`` over the zero-padded ``k x k`` patches ``p_j`` of one ``(c, H, W)``
+    image, as ``sqrt(p^T A p)``, position by position."""
+    c, H, W = image.shape
+    x = torch.nn.functional.pad(image, (k // 2, k // 2, k // 2, k // 2))
+    out = np.zeros((H, W))
+    for i in range(H):
+        for j in range(W):
+            p = x[:, i : i + k, j : j + k].reshape(-1)
+            out[i, j] = math.sqrt(max(float(p @ A @ p), 0.0))
+    return out
+
+
+def test_operator_maps_draw_each_operators_top_eigenvectors_and_maps():
+    """Row r: the top eigenvectors of the r-th operator (sign fixed, symmetric colour scale,
+    eigenvalue ratio above each), then its map on each image (any sizes); labels, map titles on
+    the first row only, the suptitle."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from agop_book.ch04_edges import plot_operator_maps
+
+    k = 3
+    A1, V1 = _planted_operator(9, [4.0, 3.0, 1.0, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05], seed=0)
+    A2, V2 = _planted_operator(9, [2.0, 0.2, 1.8, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1], seed=1)
+    g = torch.Generator().manual_seed(2)
+    images = [
+        torch.randn(1, 5, 6, generator=g, dtype=torch.float64),
+        torch.randn(1, 4, 4, generator=g, dtype=torch.float64),
+    ]
+    old = plt.figure()
+    old.add_subplot(1, 1, 1)
+    fig = plot_operator_maps(
+        {"first": A1, "second": A2},
+        images,
+        k,
+        n_filters=2,
+        fig=old,
+        title="the title",
+        map_titles=["im a", 7],
+    )
+    assert fig is old and len(fig.axes) == 2 * 4
+    axes = np.array(fig.axes).reshape(2, 4)
+    wanted = {
+        "first": (A1, [V1[0], V1[1]], ["1.00", "0.75"]),
+        "second": (A2, [V2[0], V2[2]], ["1.00", "0.90"]),
+    }
+    for row, (label, (A, vecs, titles)) in zip(axes, wanted.items(), strict=True):
+        assert row[0].get_ylabel() == label
+        for ax, v, t in zip(row[:2], vecs, titles, strict=True):
+            (im,) = ax.images
+            f = _signed(v).reshape(k, k).numpy()
+            np.testing.assert_allclose(im.get_array(), f, atol=1e-12)
+            m = np.abs(f).max()
+            np.testing.assert_allclose(im.get_clim(), (-m, m))
+            assert im.get_cmap().name == "RdBu_r" and ax.get_title() == t
+        for ax, image in zip(row[2:], images, strict=True):
+            (im,) = ax.images
+            np.testing.assert_allclose(im.get_array(), _map_by_definition(A, image, k), atol=1e-10)
+            assert im.get_cmap().name == "gray"
+        for ax in row:
+            assert list(ax.get_xticks()) == [] and list(ax.get_yticks()) == []
+    assert [ax.get_title() for ax in axes[0, 2:]] == ["im a", "7"]
+    assert [ax.get_title() for ax in axes[1, 2:]] == ["", ""]
+    assert fig._suptitle.get_text() == "the title"
+    plt.close(fig)
+
+
+def test_operator_maps_of_colour_filters_and_without_filters():
+    """Three channels: each filter drawn in RGB scaled to its own range; a batch of images;
+    ``n_filters=0``: the maps alone, the row labelled on its first map; no title, no suptitle."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from agop_book.ch04_edges import plot_operator_maps
+
+    k, q = 3, 27
+    A, V = _planted_operator(q, [5.0, 2.0] + [1.0] * (q - 2), seed=3)
+    x = torch.randn(2, 3, 4, 5, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    fig = plot_operator_maps({"rgb": A}, x, k, n_filters=2)
+    assert len(fig.axes) == 4 and fig._suptitle is None
+    for ax, v, t in zip(fig.axes[:2], V[:2], ["1.00", "0.40"], strict=True):
+        f = np.moveaxis(_signed(v).reshape(3, k, k).numpy(), 0, -1)
+        np.testing.assert_allclose(
+            ax.images[0].get_array(), (f - f.min()) / (f.max() - f.min()), atol=1e-12
+        )
+        assert ax.get_title() == t
+    for ax, image in zip(fig.axes[2:], x, strict=True):
+        np.testing.assert_allclose(ax.images[0].get_array(), _map_by_definition(A, image, k))
+        assert ax.get_title() == ""
+    plt.close(fig)
+    fig = plot_operator_maps({"alone": A}, x, k, n_filters=0, map_titles=["a", "b"])
+    assert len(fig.axes) == 2 and fig.axes[0].get_ylabel() == "alone"
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
+    np.testing.assert_allclose(fig.axes[1].images[0].get_array(), _map_by_definition(A, x[1], k))
+    plt.close(fig)
+    fig = plot_operator_maps({"one image": A}, x[:1], k)  # 6 filters by default
+    assert len(fig.axes) == 6 + 1
+    np.testing.assert_allclose(fig.axes[6].images[0].get_array(), _map_by_definition(A, x[0], k))
+    plt.close(fig)
+
+
+def test_accuracy_by_iteration_draws_each_curve_and_circles_the_selected_round():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from agop_book.ch04_edges import plot_accuracy_by_iteration
+
+    curves = {"ConvRFM": [0.5, 0.6, 0.55, 0.7], "other": [0.4, 0.45]}
+    _, given = plt.subplots()
+    ax = plot_accuracy_by_iteration(curves, selected={"ConvRFM": 2}, ax=given, title="acc")
+    assert ax is given
+    lines = ax.get_lines()
+    assert len(lines) == 3
+    first, circle, second = lines
+    assert first.get_xdata().tolist() == [0, 1, 2, 3]
+    assert first.get_ydata().tolist() == curves["ConvRFM"]
+    assert second.get_xdata().tolist() == [0, 1] and second.get_ydata().tolist() == [0.4, 0.45]
+    assert circle.get_xdata().tolist() == [2] and circle.get_ydata().tolist() == [0.55]
+    assert circle.get_marker() == "o" and circle.get_linestyle() == "None"
+    assert circle.get_markeredgecolor() == first.get_color() != second.get_color()
+    assert circle.get_markerfacecolor() == "none"
+    assert first.get_marker() == "o" and second.get_marker() == "o"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["ConvRFM", "other"]
+    assert ax.get_title() == "acc" and ax.get_ylabel() == "accuracy"
+    assert ax.get_xlabel().startswith("AGOP round")
+    assert ax.xaxis.get_major_locator()._integer
+    plt.close(ax.figure)
+    ax = plot_accuracy_by_iteration({"one": [0.1, 0.2]})  # its own axes, nothing circled
+    assert len(ax.get_lines()) == 1 and ax.get_title() == ""
+    plt.close(ax.figure)
+
+
+def test_edge_controls_figure_draws_each_mean_and_sd_per_statistic():
+    """One panel per statistic (the first operator's order), one bar per operator, top to
+    bottom in the table's order, of length the mean, with an error bar of one SD; learned
+    operators in blue, the others in gray; the operators named on the shared y axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_rgba
+    from matplotlib.container import BarContainer
+
+    from agop_book.ch04_edges import plot_edge_controls
+
+    table = {
+        "M = I": {"selectivity": (0.3, 0.05), "Sobel": (-0.1, 0.02)},
+        "learned M": {"selectivity": (0.6, 0.1), "Sobel": (0.4, 0.0)},
+        "spectrum": {"selectivity": (0.2, 0.03), "Sobel": (0.15, 0.07)},
+    }
+    fig = plot_edge_controls(table, title="digits")
+    assert len(fig.axes) == 2 and fig._suptitle.get_text() == "digits"
+    labels = list(table)
+    for ax, name in zip(fig.axes, ["selectivity", "Sobel"], strict=True):
+        assert ax.get_title() == name
+        (bars,) = [c for c in ax.containers if isinstance(c, BarContainer)]
+        mean = [table[label][name][0] for label in labels]
+        sd = [table[label][name][1] for label in labels]
+        np.testing.assert_allclose([p.get_width() for p in bars.patches], mean)
+        np.testing.assert_allclose([p.get_x() for p in bars.patches], 0.0)
+        centres = [p.get_y() + p.get_height() / 2 for p in bars.patches]
+        np.testing.assert_allclose(centres, [2, 1, 0])
+        (segments,) = bars.errorbar.lines[2]
+        np.testing.assert_allclose(
+            [s[:, 0] for s in segments.get_segments()],
+            [[m - s, m + s] for m, s in zip(mean, sd, strict=True)],
+        )
+        np.testing.assert_allclose(
+            [s[:, 1] for s in segments.get_segments()], [[y, y] for y in centres]
+        )
+        colours = [p.get_facecolor() for p in bars.patches]
+        assert colours == [to_rgba("tab:gray"), to_rgba("tab:blue"), to_rgba("tab:gray")]
+        assert any(list(line.get_xdata()) == [0, 0] for line in ax.get_lines())
+    assert fig.axes[0].get_yticks().tolist() == [2, 1, 0]
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == labels
+    assert fig.axes[0].get_shared_y_axes().joined(fig.axes[0], fig.axes[1])
+    left, right = (ax.get_position() for ax in fig.axes)  # side by side, in one row
+    assert left.x1 < right.x0 and (left.y0, left.y1) == (right.y0, right.y1)
+    plt.close(fig)
+    fig = plot_edge_controls({"only": {"Sobel": (0.2, 0.1)}})
+    assert len(fig.axes) == 1 and fig._suptitle is None
+    assert [p.get_width() for p in fig.axes[0].patches] == [0.2]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="^table"):
+        plot_edge_controls({})
+
+
+# Mutation testing of the last survivors outside the figures (issue #28)
+
+
+def test_memory_checks_count_every_value_of_the_bank_and_the_filters(monkeypatch):
+    """The bank needs ``n_orientations * len(wavelengths) * len(phases) * k^2`` float64 values,
+    the random filters ``n_filters * channels * k^2``: accepted with exactly that many bytes of
+    memory, refused by the arguments' names with one byte less."""
+    import agop.validation
+
+    bank = oriented_filter_bank(3)  # the filters' scores need a bank: built before
+    for call, need, match in (
+        (
+            lambda: oriented_filter_bank(3, 4, wavelengths=[2.0, 3.0, 4.0], phases=[0.0, 1.0]),
+            4 * 3 * 2 * 9 * 8,
+            r"^kernel_size, n_orientations, wavelengths, phases: the filter bank would need",
+        ),
+        (
+            lambda: random_filter_scores(2, 3, n_filters=5, bank=bank),
+            5 * 2 * 9 * 8,
+            r"^n_filters, channels, kernel_size: the filters would need",
+        ),
+    ):
+        monkeypatch.setattr(agop.validation, "_memory_bytes", lambda need=need: need)
+        call()
+        monkeypatch.setattr(agop.validation, "_memory_bytes", lambda need=need: need - 1)
+        with pytest.raises(ValueError, match=match):
+            call()
+
+
+def test_bank_orientations_are_read_in_float64_and_an_empty_or_single_one_is_refused():
+    """float32 orientations give the preferred angles of their float64 values, to the last
+    digits; an empty bank is refused by ``bank[1]``'s name, a one-filter bank (one orientation)
+    for its odd number of orientations."""
+    B, theta = oriented_filter_bank(5)
+    filters = torch.randn(
+        4, 1, 5, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
+    rounded = theta.float()
+    got = orientation_selectivity(filters, (B, rounded))["orientation"]
+    want = orientation_selectivity(filters, (B, rounded.double()))["orientation"]
+    torch.testing.assert_close(got, want, rtol=1e-13, atol=1e-13)
+    with pytest.raises(ValueError, match=r"^bank\[1\] must be the filters' orientations"):
+        orientation_selectivity(filters, (B[:0], theta[:0]))
+    with pytest.raises(ValueError, match="even number of orientations"):
+        orientation_selectivity(filters, (B[:1], theta[:1]))
+
+
+@pytest.mark.parametrize(
+    ("shape", "kernel_size"), [((4, 10), (5, 3)), ((10, 4), (3, 5)), ((2, 10), 3), ((10, 2), 3)]
+)
+def test_sobel_correlation_counts_the_inside_positions_along_each_side(shape, kernel_size):
+    """No position of a 4 x 10 image has its 5 x 3 patch inside (rows: 4 - 2 * 2 = 0), nor of a
+    2 x 10 image its 3 x 3 one, nor of the transposed cases: refused by the images' name."""
+    x = torch.randn(1, 1, *shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    with pytest.raises(ValueError, match="^images must be larger"):
+        sobel_correlation(torch.eye(kh * kw, dtype=torch.float64), x, kernel_size)
+
+
+def test_sobel_correlation_is_scale_invariant_down_to_tiny_images():
+    """Pearson's correlation, a feature map linear in the image and Sobel's linear filter: a
+    tiny image (Sobel magnitudes near 1e-14) and a tiny operator give the same correlation, not
+    a 'constant' verdict (the round-off test is relative to the values' size)."""
+    x = _small_images()
+    A = torch.eye(2 * 15, dtype=torch.float64) - 1 / 30
+    want = sobel_correlation(A, x, (3, 5))
+    np.testing.assert_allclose(sobel_correlation(A, 1e-14 * x, (3, 5)), want, rtol=1e-9)
+    np.testing.assert_allclose(sobel_correlation(1e-28 * A, x, (3, 5)), want, rtol=1e-9)
+
+
 # Hostile inputs: the operator figures and the explorer
 
 _OPS = {"I": torch.eye(9, dtype=torch.float64)}

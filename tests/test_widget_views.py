@@ -8,6 +8,7 @@ from torch import nn
 
 from agop_book import ch01_ansatz as ch01
 from agop_book import ch03_pretrained as ch03
+from agop_book import ch04_edges as ch04
 from agop_book import ch07_other_accounts as ch07
 from agop_book.ch03_pretrained import LayerViews
 
@@ -100,3 +101,53 @@ def test_emergence_explorer_opens_on_the_static_twin_and_only_selects(monkeypatc
     assert drawn.count((0.0, 32)) == 1 and all(views[p]["gain"] == p[0] for p in drawn)
     with pytest.raises(ValueError, match="views"):
         ch07.emergence_explorer({})
+
+
+def test_rfm_explorer_opens_on_the_last_round_and_draws_the_chosen_iterate(monkeypatch, capsys):
+    """Kernels and patch sizes sorted; it opens on the first kernel, the largest patch and the
+    last round of the longest run; a round past a shorter run is its last; a combination not
+    run says so and draws nothing; each view is plot_operator_maps of that M_t, on one figure."""
+    eye = torch.eye(9, dtype=torch.float64)
+    runs = {
+        ("laplace", 3): [eye, 2 * eye, 3 * eye],
+        ("gaussian", 5): [
+            torch.eye(25, dtype=torch.float64),
+            5 * torch.eye(25, dtype=torch.float64),
+        ],
+        ("gaussian", 3): [4 * eye],
+    }
+    images = torch.rand(2, 1, 6, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    drawn = []
+    real = ch04.plot_operator_maps
+
+    def record(operators, imgs, patch_size, **kwargs):
+        ((label, M),) = operators.items()
+        drawn.append(
+            (label, M, imgs, patch_size, kwargs["n_filters"], kwargs["map_titles"], kwargs["fig"])
+        )
+        return real(operators, imgs, patch_size, **kwargs)
+
+    monkeypatch.setattr(ch04, "plot_operator_maps", record)
+    box = ch04.rfm_explorer(runs, images, n_filters=2, map_titles=["a", "b"])
+    c = _controls(box)
+    assert c["kernel"].options == ("gaussian", "laplace") and c["kernel"].value == "gaussian"
+    assert c["patch size"].options == (3, 5) and c["patch size"].value == 5
+    assert (c["round t"].min, c["round t"].max, c["round t"].value) == (0, 2, 2)
+    assert not c["round t"].continuous_update
+    (label, M, imgs, k, n_filters, titles, fig) = drawn[0]
+    assert label == "gaussian 5x5, t=1" and M is runs[("gaussian", 5)][1] and k == 5
+    assert imgs is images and n_filters == 2 and titles == ["a", "b"]
+    assert "Figure" in capsys.readouterr().out  # displayed
+    c["kernel"].value = "laplace"  # (laplace, 5) was not run
+    assert len(drawn) == 1
+    assert "no run for kernel='laplace', patch size 5" in capsys.readouterr().out
+    c["patch size"].value = 3
+    c["round t"].value = 0
+    assert [(d[0], d[3]) for d in drawn[1:]] == [("laplace 3x3, t=2", 3), ("laplace 3x3, t=0", 3)]
+    assert drawn[1][1] is runs[("laplace", 3)][2] and drawn[2][1] is runs[("laplace", 3)][0]
+    assert all(d[6] is fig for d in drawn) and len(fig.axes) == 2 + 2
+    # three patch sizes: it opens on the largest; 6 filters by default
+    runs = {("laplace", k): [torch.eye(k * k, dtype=torch.float64)] for k in (3, 5, 7)}
+    box = ch04.rfm_explorer(runs, images[:1])
+    assert _controls(box)["patch size"].value == 7
+    assert drawn[-1][0] == "laplace 7x7, t=0" and drawn[-1][4] == 6

@@ -62,7 +62,10 @@ CHAPTER_CONTRACTS = [
 MODULES: dict[str, tuple[str, list[str]]] = {
     "solve": ("agop/solve.py", ["tests/test_solve.py"]),
     "splits": ("agop/data/splits.py", ["tests/test_data.py", *CHAPTER_CONTRACTS]),
-    "edges": ("agop_book/ch04_edges.py", ["tests/test_ch04_edges.py", *CHAPTER_CONTRACTS]),
+    "edges": (
+        "agop_book/ch04_edges.py",
+        ["tests/test_ch04_edges.py", "tests/test_widget_views.py", *CHAPTER_CONTRACTS],
+    ),
     "local_signals": (
         "agop_book/ch05_deep_convrfm.py",
         [
