@@ -1043,3 +1043,314 @@ def test_operator_figures_and_explorer_name_a_hostile_argument(call, error, matc
     with pytest.raises(error, match=match):
         call(C4)
     assert plt.get_fignums() == before
+
+
+# Mutation testing of the figures' argument checks (stop 33): every refusal of the figures and
+# the explorer, with its whole message (the argument's exact name first, then the expected form
+# the validator was given), and each minimum and maximum at its boundary.
+
+_I9 = torch.eye(9, dtype=torch.float64)
+_T = {"a": {"s": (1.0, 0.0)}}
+_IT = {("laplace", 3): [_I9]}
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (
+            lambda C4: C4.plot_operator_maps([_I9], _IMS, 3),
+            TypeError,
+            "operators must be a dict {label: q x q operator}, got list",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps({}, _IMS, 3),
+            ValueError,
+            "operators must hold at least one entry {label: q x q operator}, got an empty one",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps(_OPS, _IMS[0], 3),
+            ValueError,
+            "images must be a non-empty batch (n, c, H, W) or a list of (c, H, W) images, got shape (1, 8, 8)",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps(_OPS, _IMS[:0], 3),
+            ValueError,
+            "images must be a non-empty batch (n, c, H, W) or a list of (c, H, W) images, got shape (0, 1, 8, 8)",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps(_OPS, "ab", 3),
+            TypeError,
+            "images must be a list of (c, H, W) images, got str",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps(_OPS, [], 3),
+            ValueError,
+            "images must hold at least one of (c, H, W) images, got an empty list",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps(_OPS, [_IMS[0], torch.rand(2, 8, 8)], 3),
+            ValueError,
+            "images[1] must be a non-empty image of shape (c, H, W) with c = 1 (gray) or c >= 3 (RGB), got shape (2, 8, 8)",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps(_OPS, [_IMS[0], torch.rand(3, 8, 8)], 3),
+            ValueError,
+            "images[1] must have 1 channels as images[0] has, got shape (3, 8, 8)",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps(_OPS, _IMS, 0),
+            ValueError,
+            "patch_size must be a positive integer, got 0",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps(_OPS, _IMS, 3, n_filters=-1),
+            ValueError,
+            "n_filters must be a non-negative integer <= 9, got -1",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps(_OPS, _IMS, 3, n_filters=10),
+            ValueError,
+            "n_filters must be a non-negative integer <= 9, got 10",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps(_OPS, _IMS, 3, map_titles="ab"),
+            TypeError,
+            "map_titles must be a list of titles, got str",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps(_OPS, _IMS, 3, map_titles=[]),
+            ValueError,
+            "map_titles must hold at least one of titles, got an empty list",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps(_OPS, _IMS, 3, map_titles=["a"]),
+            ValueError,
+            "map_titles must hold one title per image (2), got 1",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps({"z": torch.zeros(9, 9)}, _IMS, 3, n_filters=1),
+            ValueError,
+            "operators['z'] is zero: it has no top filters to draw (pass n_filters=0)",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps({"a": torch.eye(4)}, _IMS, 3),
+            ValueError,
+            "operators['a'] must be 9 x 9, got shape (4, 4)",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps(_OPS, _IMS, 3, title=3),
+            TypeError,
+            "title must be a str or None, got 3 (int)",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps(_OPS, _IMS, 3, fig=3),
+            TypeError,
+            "fig must be None or a matplotlib Figure, got int",
+        ),
+        (
+            lambda C4: C4.plot_accuracy_by_iteration([0.5]),
+            TypeError,
+            "curves must be a dict {label: [accuracy per round]}, got list",
+        ),
+        (
+            lambda C4: C4.plot_accuracy_by_iteration({}),
+            ValueError,
+            "curves must hold at least one entry {label: [accuracy per round]}, got an empty one",
+        ),
+        (
+            lambda C4: C4.plot_accuracy_by_iteration({"R": [0.5, math.nan]}),
+            ValueError,
+            "curves['R'][1] must be a finite number, got nan",
+        ),
+        (
+            lambda C4: C4.plot_accuracy_by_iteration({"R": [0.5, 0.6]}, selected=[1]),
+            TypeError,
+            "selected must be None or a dict {label: round}, got list",
+        ),
+        (
+            lambda C4: C4.plot_accuracy_by_iteration({"R": [0.5, 0.6]}, selected={"R": 2}),
+            ValueError,
+            "selected['R'] must be a non-negative integer <= 1, got 2",
+        ),
+        (
+            lambda C4: C4.plot_accuracy_by_iteration({"R": [0.5, 0.6]}, selected={"R": -1}),
+            ValueError,
+            "selected['R'] must be a non-negative integer <= 1, got -1",
+        ),
+        (
+            lambda C4: C4.plot_accuracy_by_iteration({"R": [0.5, 0.6]}, selected={"Q": 0}),
+            ValueError,
+            "selected has label 'Q', which curves has not",
+        ),
+        (
+            lambda C4: C4.plot_accuracy_by_iteration({"R": [0.5]}, ax=3),
+            TypeError,
+            "ax must be None or a matplotlib Axes, got int",
+        ),
+        (
+            lambda C4: C4.plot_accuracy_by_iteration({"R": [0.5]}, title=3),
+            TypeError,
+            "title must be a str or None, got 3 (int)",
+        ),
+        (
+            lambda C4: C4.plot_edge_controls([("a", 1)]),
+            TypeError,
+            "table must be a dict {operator: {statistic: (mean, sd)}}, got list",
+        ),
+        (
+            lambda C4: C4.plot_edge_controls({}),
+            ValueError,
+            "table must hold at least one entry {operator: {statistic: (mean, sd)}}, got an empty one",
+        ),
+        (
+            lambda C4: C4.plot_edge_controls({"a": 0.5}),
+            TypeError,
+            "table['a'] must be a dict {statistic: (mean, sd)}, got float",
+        ),
+        (
+            lambda C4: C4.plot_edge_controls({"a": {}}),
+            ValueError,
+            "table['a'] must hold at least one entry {statistic: (mean, sd)}, got an empty one",
+        ),
+        (
+            lambda C4: C4.plot_edge_controls({"a": {"s": (1, 0)}, "b": {"t": (1, 0)}}),
+            ValueError,
+            "table['b'] has statistics ['t'], table['a'] has ['s']: every operator must have the same",
+        ),
+        (
+            lambda C4: C4.plot_edge_controls({"a": {"s": (1, 0)}, "b": {"s": (1, 0), "t": (1, 0)}}),
+            ValueError,
+            "table['b'] has statistics ['s', 't'], table['a'] has ['s']: every operator must have the same",
+        ),
+        (
+            lambda C4: C4.plot_edge_controls({"a": {"s": (1, 0)}, "b": {"s": 0.5}}),
+            TypeError,
+            "table['b']['s'] must be a pair (mean, sd), got 0.5",
+        ),
+        (
+            lambda C4: C4.plot_edge_controls({"a": {"s": (1, -0.5)}}),
+            ValueError,
+            "table['a']['s'][1] must be a non-negative number, got -0.5",
+        ),
+        (
+            lambda C4: C4.plot_edge_controls(_T, title=3),
+            TypeError,
+            "title must be a str or None, got 3 (int)",
+        ),
+        (
+            lambda C4: C4.rfm_explorer([_I9], _IMS),
+            TypeError,
+            "iterates must be a dict {(kernel, patch_size): [M_0, M_1, ...]}, got list",
+        ),
+        (
+            lambda C4: C4.rfm_explorer({}, _IMS),
+            ValueError,
+            "iterates must hold at least one entry {(kernel, patch_size): [M_0, M_1, ...]}, got an empty one",
+        ),
+        (
+            lambda C4: C4.rfm_explorer({"laplace": [_I9]}, _IMS),
+            TypeError,
+            "iterates: each key must be a pair (kernel name, patch size), got 'laplace'",
+        ),
+        (
+            lambda C4: C4.rfm_explorer({("laplace", 3, 1): [_I9]}, _IMS),
+            TypeError,
+            "iterates: each key must be a pair (kernel name, patch size), got ('laplace', 3, 1)",
+        ),
+        (
+            lambda C4: C4.rfm_explorer({(3, 3): [_I9]}, _IMS),
+            TypeError,
+            "iterates: each key must be a pair (kernel name, patch size), got (3, 3)",
+        ),
+        (
+            lambda C4: C4.rfm_explorer({("laplace", 0): [_I9]}, _IMS),
+            ValueError,
+            "iterates: the patch size of ('laplace', 0) must be a positive integer, got 0",
+        ),
+        (
+            lambda C4: C4.rfm_explorer({("laplace", 3): _I9}, _IMS),
+            TypeError,
+            "iterates[('laplace', 3)] must be a list of q x q operators, one per round, got Tensor",
+        ),
+        (
+            lambda C4: C4.rfm_explorer({("laplace", 3): []}, _IMS),
+            ValueError,
+            "iterates[('laplace', 3)] must hold at least one of q x q operators, one per round, got an empty list",
+        ),
+        (
+            lambda C4: C4.rfm_explorer({("laplace", 3): [_I9, torch.eye(4)]}, _IMS),
+            ValueError,
+            "iterates[('laplace', 3)][1] must be 9 x 9, got shape (4, 4)",
+        ),
+        (
+            lambda C4: C4.rfm_explorer(
+                {("laplace", 3): [_I9, torch.zeros(9, 9)]}, _IMS, n_filters=1
+            ),
+            ValueError,
+            "iterates[('laplace', 3)][1] is zero: it has no top filters to draw (pass n_filters=0)",
+        ),
+        (
+            lambda C4: C4.rfm_explorer(_IT, _IMS, n_filters=10),
+            ValueError,
+            "n_filters must be a non-negative integer <= 9, got 10",
+        ),
+        (
+            lambda C4: C4.rfm_explorer(_IT, _IMS, map_titles=["a"]),
+            ValueError,
+            "map_titles must hold one title per image (2), got 1",
+        ),
+        (
+            lambda C4: C4.rfm_explorer(_IT, []),
+            ValueError,
+            "images must hold at least one of (c, H, W) images, got an empty list",
+        ),
+    ],
+)
+def test_figure_argument_checks_give_the_name_and_the_expected_form(call, error, message):
+    import re
+
+    import matplotlib.pyplot as plt
+
+    from agop_book import ch04_edges as C4
+
+    before = plt.get_fignums()
+    with pytest.raises(error, match="^" + re.escape(message) + "$"):
+        call(C4)
+    assert plt.get_fignums() == before
+
+
+def test_figure_argument_checks_accept_each_boundary_value():
+    import matplotlib.pyplot as plt
+
+    from agop_book import ch04_edges as C4
+
+    one = torch.rand(1, 1, 5, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    # patch_size = 1 (its minimum) and n_filters = c k^2 = 1 (its maximum), a batch of one image
+    fig = C4.plot_operator_maps({"a": 2 * torch.eye(1, dtype=torch.float64)}, one, 1, n_filters=1)
+    assert len(fig.axes) == 2
+    plt.close(fig)
+    # n_filters = 9 = c k^2 for k = 3; a numpy batch is read as a batch
+    fig = C4.plot_operator_maps(_OPS, _IMS.numpy(), 3, n_filters=9, map_titles=["x", "y"])
+    assert len(fig.axes) == 9 + 2 and fig.axes[9].get_title() == "x"
+    plt.close(fig)
+    # n_filters = 0 (its minimum): a zero operator has nothing to refuse, only its maps are drawn
+    fig = C4.plot_operator_maps({"z": torch.zeros(9, 9, dtype=torch.float64)}, _IMS, 3, n_filters=0)
+    assert len(fig.axes) == 2
+    plt.close(fig)
+    # the first and the last round are selectable
+    for t in (0, 1):
+        ax = C4.plot_accuracy_by_iteration({"R": [0.5, 0.75]}, selected={"R": t})
+        assert ax.get_lines()[1].get_ydata().tolist() == [[0.5, 0.75][t]]
+        plt.close(ax.figure)
+    # an SD of 0 is allowed
+    fig = C4.plot_edge_controls(_T)
+    assert [p.get_width() for p in fig.axes[0].patches] == [1.0]
+    plt.close(fig)
+    # the explorer takes patch size 1 and a zero operator when it draws no filters
+    box = C4.rfm_explorer(
+        {("laplace", 1): [torch.eye(1, dtype=torch.float64)], ("gauss", 3): [torch.zeros(9, 9)]},
+        _IMS,
+        n_filters=0,
+    )
+    assert [w.options for w in box.children[0].children[:2]] == [("gauss", "laplace"), (1, 3)]
+    plt.close("all")
