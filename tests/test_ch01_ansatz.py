@@ -1056,3 +1056,277 @@ def test_check_agops_reads_every_layer_after_a_factored_one_and_one_filter_layer
     assert list(ansatz._check_agops(model, {"1": factored["1"].dense()})) == ["1"]
     with pytest.raises((TypeError, ValueError), match=r"^agops\['0'\]"):
         ansatz._check_agops(model, {"0": "not a matrix"})
+
+
+# Mutation testing of the figures' argument checks (stop 33): every refusal of the figures and
+# the explorer, with its whole message (the argument's exact name first, then the expected form
+# the validator was given), and each minimum and maximum at its boundary.
+
+_TABLE = ansatz.AnsatzTable("net", [LayerResult("l0", (2, 1, 2, 2), 0.9, 0.8, 0.7, 0.6)])
+_MATRICES = {"i": {"c": (_C, _C)}}
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (
+            lambda: ansatz.plot_cnfm_agop(None, _C),
+            TypeError,
+            "cnfm must be a tensor or array, got NoneType",
+        ),
+        (
+            lambda: ansatz.plot_cnfm_agop(_C, None),
+            TypeError,
+            "agop must be a tensor or array, got NoneType",
+        ),
+        (
+            lambda: ansatz.plot_cnfm_agop(torch.ones(4, 3), _C),
+            ValueError,
+            "cnfm must be a square matrix, got shape (4, 3)",
+        ),
+        (
+            lambda: ansatz.plot_cnfm_agop(_C, torch.eye(3)),
+            ValueError,
+            "agop must be 4 x 4, got shape (3, 3)",
+        ),
+        (
+            lambda: ansatz.plot_cnfm_agop(_NAN, _C),
+            ValueError,
+            "cnfm contains 16 non-finite values (NaN or inf)",
+        ),
+        (
+            lambda: ansatz.plot_cnfm_agop(_C, _C, power=-0.5),
+            ValueError,
+            "power must be a non-negative number, got -0.5",
+        ),
+        (
+            lambda: ansatz.plot_cnfm_agop(_C, _C, power="1"),
+            TypeError,
+            "power must be a real number, got '1' (str)",
+        ),
+        (
+            lambda: ansatz.plot_cnfm_agop(_C, _C, title=3),
+            TypeError,
+            "title must be a str or None, got 3 (int)",
+        ),
+        (
+            lambda: ansatz.plot_cnfm_agop(_C, _C, fig=3),
+            TypeError,
+            "fig must be None or a matplotlib Figure, got int",
+        ),
+        (
+            lambda: ansatz.plot_cnfm_agop_rows([(_C, _C)]),
+            TypeError,
+            "pairs must be a dict {label: (cnfm, agop)}, got list",
+        ),
+        (
+            lambda: ansatz.plot_cnfm_agop_rows({}),
+            ValueError,
+            "pairs must hold at least one entry {label: (cnfm, agop)}, got an empty one",
+        ),
+        (
+            lambda: ansatz.plot_cnfm_agop_rows({"a": _C}),
+            TypeError,
+            "pairs['a'] must be a pair (cnfm, agop), got Tensor",
+        ),
+        (
+            lambda: ansatz.plot_cnfm_agop_rows({"a": "ab"}),
+            TypeError,
+            "pairs['a'] must be a pair (cnfm, agop), got str",
+        ),
+        (
+            lambda: ansatz.plot_cnfm_agop_rows({"a": (_C,)}),
+            ValueError,
+            "pairs['a'] must be a pair (cnfm, agop), got 1 items",
+        ),
+        (
+            lambda: ansatz.plot_cnfm_agop_rows({"a": (_C, _C, _C)}),
+            ValueError,
+            "pairs['a'] must be a pair (cnfm, agop), got 3 items",
+        ),
+        (
+            lambda: ansatz.plot_cnfm_agop_rows({"a": (None, _C)}),
+            TypeError,
+            "pairs['a'][0] must be a tensor or array, got NoneType",
+        ),
+        (
+            lambda: ansatz.plot_cnfm_agop_rows({"a": (_C, torch.eye(3))}),
+            ValueError,
+            "pairs['a'][1] must be 4 x 4, got shape (3, 3)",
+        ),
+        (
+            lambda: ansatz.plot_cnfm_agop_rows({"a": (_C, _C)}, height=0),
+            ValueError,
+            "height must be a positive number, got 0",
+        ),
+        (
+            lambda: ansatz.plot_cnfm_agop_rows({"a": (_C, _C), "b": (_C, _C)}, height=50.5),
+            ValueError,
+            "height must be <= 50, got 50.5",
+        ),
+        (
+            lambda: ansatz.plot_ansatz_controls({"a": 1}),
+            TypeError,
+            "table must be an AnsatzTable (ansatz_table, verify_ansatz), got dict",
+        ),
+        (
+            lambda: ansatz.plot_ansatz_controls(ansatz.AnsatzTable("net", [])),
+            ValueError,
+            "table must hold at least one layer, got an empty AnsatzTable",
+        ),
+        (
+            lambda: ansatz.plot_ansatz_controls(_TABLE, kind="spearman"),
+            ValueError,
+            "kind must be one of 'pearson', 'cosine' (case-insensitive), got 'spearman'",
+        ),
+        (
+            lambda: ansatz.plot_ansatz_controls(_TABLE, labels="numbers"),
+            ValueError,
+            "labels must be one of 'names', 'index' (case-insensitive), got 'numbers'",
+        ),
+        (
+            lambda: ansatz.plot_ansatz_controls(_TABLE, fig=3),
+            TypeError,
+            "fig must be None or a matplotlib Figure or SubFigure, got int",
+        ),
+        (
+            lambda: ansatz.plot_alpha_curves("ab", {"a": [0.9]}),
+            TypeError,
+            "powers must be a non-empty sequence of numbers, got 'ab'",
+        ),
+        (
+            lambda: ansatz.plot_alpha_curves([1.0], [0.9]),
+            TypeError,
+            "curves must be a dict {layer: [value per power]}, got list",
+        ),
+        (
+            lambda: ansatz.plot_alpha_curves([1.0], {}),
+            ValueError,
+            "curves must hold at least one entry {layer: [value per power]}, got an empty one",
+        ),
+        (
+            lambda: ansatz.plot_alpha_curves([0.5, 1.0], {"a": [0.9]}),
+            ValueError,
+            "curves['a'] must hold one value per power (2), got 1",
+        ),
+        (
+            lambda: ansatz.plot_alpha_curves([0.5, 1.0], {"a": [0.9, 0.8, 0.7]}),
+            ValueError,
+            "curves['a'] must hold one value per power (2), got 3",
+        ),
+        (
+            lambda: ansatz.plot_alpha_curves([1.0], {"a": [float("nan")]}),
+            ValueError,
+            "curves['a'][0] must be a finite number, got nan",
+        ),
+        (
+            lambda: ansatz.plot_alpha_curves([1.0], {"a": [0.9]}, nulls=[0.5]),
+            TypeError,
+            "nulls must be a dict {layer: [value per power]}, got list",
+        ),
+        (
+            lambda: ansatz.plot_alpha_curves([1.0], {"a": [0.9]}, nulls={}),
+            ValueError,
+            "nulls must hold at least one entry {layer: [value per power]}, got an empty one",
+        ),
+        (
+            lambda: ansatz.plot_alpha_curves([1.0], {"a": [0.9]}, nulls={"b": [0.5]}),
+            ValueError,
+            "nulls has layer 'b', which curves has not",
+        ),
+        (
+            lambda: ansatz.plot_alpha_curves([1.0], {"a": [0.9]}, nulls={"a": [0.5, 0.4]}),
+            ValueError,
+            "nulls['a'] must hold one value per power (1), got 2",
+        ),
+        (
+            lambda: ansatz.plot_alpha_curves([1.0], {"a": [0.9]}, ax=3),
+            TypeError,
+            "ax must be None or a matplotlib Axes, got int",
+        ),
+        (
+            lambda: ansatz.plot_alpha_curves([1.0], {"a": [0.9]}, kind="spearman"),
+            ValueError,
+            "kind must be one of 'pearson', 'cosine' (case-insensitive), got 'spearman'",
+        ),
+        (
+            lambda: ansatz.ansatz_explorer([("c", (_C, _C))]),
+            TypeError,
+            "matrices must be a dict {checkpoint: {layer: (cnfm, agop)}}, got list",
+        ),
+        (
+            lambda: ansatz.ansatz_explorer({}),
+            ValueError,
+            "matrices must hold at least one entry {checkpoint: {layer: (cnfm, agop)}}, got an empty one",
+        ),
+        (
+            lambda: ansatz.ansatz_explorer({"i": [(_C, _C)]}),
+            TypeError,
+            "matrices['i'] must be a dict {label: (cnfm, agop)}, got list",
+        ),
+        (
+            lambda: ansatz.ansatz_explorer({"i": {}}),
+            ValueError,
+            "matrices['i'] must hold at least one entry {label: (cnfm, agop)}, got an empty one",
+        ),
+        (
+            lambda: ansatz.ansatz_explorer({"i": {"c": _C}}),
+            TypeError,
+            "matrices['i']['c'] must be a pair (cnfm, agop), got Tensor",
+        ),
+        (
+            lambda: ansatz.ansatz_explorer({"i": {"c": (_C, _NAN)}}),
+            ValueError,
+            "matrices['i']['c'][1] contains 16 non-finite values (NaN or inf)",
+        ),
+        (
+            lambda: ansatz.ansatz_explorer({"i": {"c": (_C, _C)}, "t": {"d": (_C, _C)}}),
+            ValueError,
+            "matrices['t'] has layers ['d'], matrices['i'] has ['c']: every checkpoint must hold the same layers",
+        ),
+        (
+            lambda: ansatz.ansatz_explorer(_MATRICES, powers=()),
+            ValueError,
+            "powers must be a non-empty sequence of numbers, got an empty one",
+        ),
+        (
+            lambda: ansatz.ansatz_explorer(_MATRICES, powers=(1.0, -0.5)),
+            ValueError,
+            "powers[1] must be a non-negative number, got -0.5",
+        ),
+    ],
+)
+def test_figure_argument_checks_give_the_name_and_the_expected_form(call, error, message):
+    import re
+
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    with pytest.raises(error, match="^" + re.escape(message) + "$"):
+        call()
+    assert plt.get_fignums() == before
+
+
+def test_figure_argument_checks_accept_each_boundary_value():
+    import matplotlib.pyplot as plt
+
+    # power = 0 (its minimum): AGOP^0 of a full-rank AGOP is the identity, as the CNFM here
+    fig = ansatz.plot_cnfm_agop(
+        _C, torch.diag(torch.tensor([4.0, 3, 2, 1], dtype=torch.float64)), 0
+    )
+    assert fig._suptitle.get_text() == "pearson 1.000, cosine 1.000"
+    plt.close(fig)
+    # height = 100 inches / 2 rows (its maximum), and a tiny positive one
+    for height in (50.0, 1e-3):
+        fig = ansatz.plot_cnfm_agop_rows({"a": (_C, _C), "b": (_C, _C)}, height=height)
+        assert fig.get_size_inches()[1] == pytest.approx(2 * height)
+        plt.close(fig)
+    # the controls figure draws into a subfigure
+    parent = plt.figure()
+    (sub,) = parent.subfigures(1, 1, squeeze=False)[0]
+    assert ansatz.plot_ansatz_controls(_TABLE, fig=sub) is sub and len(sub.axes) == 1  # power 1
+    plt.close(parent)
+    # the explorer takes power 0 (its minimum)
+    box = ansatz.ansatz_explorer(_MATRICES, powers=(0.0,))
+    assert box.children[0].children[2].value == 0.0
+    plt.close("all")
