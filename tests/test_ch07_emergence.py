@@ -1065,3 +1065,258 @@ def test_emergence_view_draws_a_zero_receptive_field_flat():
         assert ys[1] == [-2.2] * 6  # unit 2 is zero: a flat line at its offset, no NaN
     finally:
         plt.close(fig)
+
+
+# Mutation testing of the figures' argument checks (stop 33): every refusal of the emergence
+# figures, the explorer and emergence_views, with its whole message (the argument's exact name
+# first, then the expected form the validator was given), and each minimum and maximum at its
+# boundary.
+
+_EW, _EV = torch.eye(3, 6, dtype=torch.float64), torch.ones(2, 6, dtype=torch.float64)
+_EVIEW = {"gain": 1.0, "width": 3, "W": _EW, "eigvecs": _EV, "ipr_weights": torch.ones(3),
+          "ipr_agop": torch.ones(2), "ipr_random": 0.5}  # fmt: skip
+_EROWS = [{"gain": 0.0, "labels": "true", "ipr_weights": 0.1}]
+_ESTATS = {"ipr_weights": "w"}
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (
+            lambda C7: C7.plot_emergence_ipr(_EROWS, ["ipr_weights"]),
+            TypeError,
+            "stats must be a dict {column: panel title}, got list",
+        ),
+        (
+            lambda C7: C7.plot_emergence_ipr(_EROWS, {}),
+            ValueError,
+            "stats must hold at least one entry {column: panel title}, got an empty one",
+        ),
+        (
+            lambda C7: C7.plot_emergence_ipr(_EROWS[0], _ESTATS),
+            TypeError,
+            "rows must be a list of dicts with keys ['gain', 'labels', 'ipr_weights'], got dict",
+        ),
+        (
+            lambda C7: C7.plot_emergence_ipr([], _ESTATS),
+            ValueError,
+            "rows must hold at least one of dicts with keys ['gain', 'labels', 'ipr_weights'], got an empty list",
+        ),
+        (
+            lambda C7: C7.plot_emergence_ipr([3], _ESTATS),
+            TypeError,
+            "rows[0] must be a dict with keys ['gain', 'labels', 'ipr_weights'], got int",
+        ),
+        (
+            lambda C7: C7.plot_emergence_ipr([{"gain": 0.0, "labels": "true"}], _ESTATS),
+            ValueError,
+            "rows[0] has no key 'ipr_weights' (needed: ['gain', 'labels', 'ipr_weights'])",
+        ),
+        (
+            lambda C7: C7.plot_emergence_ipr([dict(_EROWS[0], gain=math.nan)], _ESTATS),
+            ValueError,
+            "rows[0]['gain'] must be a finite number, got nan",
+        ),
+        (
+            lambda C7: C7.plot_emergence_ipr([dict(_EROWS[0], ipr_weights=math.inf)], _ESTATS),
+            ValueError,
+            "rows[0]['ipr_weights'] must be a finite number, got inf",
+        ),
+        (
+            lambda C7: C7.plot_emergence_ipr([dict(_EROWS[0], labels="both")], _ESTATS),
+            ValueError,
+            "rows[0]['labels'] must be 'true' or 'shuffled', got 'both'",
+        ),
+        (
+            lambda C7: C7.plot_emergence_ipr(_EROWS, _ESTATS, ipr_random=-0.5),
+            ValueError,
+            "ipr_random must be a non-negative number, got -0.5",
+        ),
+        (
+            lambda C7: C7.plot_emergence_ipr(_EROWS, _ESTATS, fig=3),
+            TypeError,
+            "fig must be None or a matplotlib Figure, got int",
+        ),
+        (
+            lambda C7: C7.plot_emergence_view([_EW], 2),
+            ValueError,
+            "view must be a dict from emergence_view with keys ('gain', 'width', 'W', 'eigvecs', 'ipr_weights', 'ipr_agop', 'ipr_random'), got list",
+        ),
+        (
+            lambda C7: C7.plot_emergence_view(
+                {k: v for k, v in _EVIEW.items() if k != "ipr_random"}, 2
+            ),
+            ValueError,
+            "view must be a dict from emergence_view with keys ('gain', 'width', 'W', 'eigvecs', 'ipr_weights', 'ipr_agop', 'ipr_random'), got ['W', 'eigvecs', 'gain', 'ipr_agop', 'ipr_weights', 'width']",
+        ),
+        (
+            lambda C7: C7.plot_emergence_view(dict(_EVIEW, W=_EW * math.nan), 2),
+            ValueError,
+            "view['W'] contains 18 non-finite values (NaN or inf)",
+        ),
+        (
+            lambda C7: C7.plot_emergence_view(dict(_EVIEW, W=torch.ones(6)), 2),
+            ValueError,
+            "view['W'] must be a non-empty (rows, D) matrix, got shape (6,)",
+        ),
+        (
+            lambda C7: C7.plot_emergence_view(dict(_EVIEW, eigvecs=torch.ones(2, 0)), 2),
+            ValueError,
+            "view['eigvecs'] must be a non-empty (rows, D) matrix, got shape (2, 0)",
+        ),
+        (
+            lambda C7: C7.plot_emergence_view(dict(_EVIEW, eigvecs=torch.ones(2, 5)), 2),
+            ValueError,
+            "view['eigvecs'] must have D = 6 columns as view['W'] has, got shape (2, 5)",
+        ),
+        (
+            lambda C7: C7.plot_emergence_view(dict(_EVIEW, ipr_weights=torch.ones(2)), 2),
+            ValueError,
+            "view['ipr_weights'] must hold one IPR per row of view['W'] (3), got shape (2,)",
+        ),
+        (
+            lambda C7: C7.plot_emergence_view(dict(_EVIEW, ipr_agop=torch.ones(3)), 2),
+            ValueError,
+            "view['ipr_agop'] must hold one IPR per row of view['eigvecs'] (2), got shape (3,)",
+        ),
+        (
+            lambda C7: C7.plot_emergence_view(
+                dict(_EVIEW, ipr_agop=torch.tensor([1.0, math.nan])), 2
+            ),
+            ValueError,
+            "view['ipr_agop'] contains 1 non-finite values (NaN or inf)",
+        ),
+        (
+            lambda C7: C7.plot_emergence_view(dict(_EVIEW, gain=-1.0), 2),
+            ValueError,
+            "view['gain'] must be a non-negative number, got -1",
+        ),
+        (
+            lambda C7: C7.plot_emergence_view(dict(_EVIEW, width=0), 2),
+            ValueError,
+            "view['width'] must be a positive integer, got 0",
+        ),
+        (
+            lambda C7: C7.plot_emergence_view(dict(_EVIEW, ipr_random=-0.5), 2),
+            ValueError,
+            "view['ipr_random'] must be a non-negative number, got -0.5",
+        ),
+        (
+            lambda C7: C7.plot_emergence_view(_EVIEW, 0),
+            ValueError,
+            "n_fields must be a positive integer, got 0",
+        ),
+        (
+            lambda C7: C7.plot_emergence_view(_EVIEW, 2, fig=3),
+            TypeError,
+            "fig must be None or a matplotlib Figure, got int",
+        ),
+        (
+            lambda C7: C7.emergence_explorer([_EVIEW]),
+            TypeError,
+            "views must be a dict {(gain, width): view}, got list",
+        ),
+        (
+            lambda C7: C7.emergence_explorer({}),
+            ValueError,
+            "views must hold at least one entry {(gain, width): view}, got an empty one",
+        ),
+        (
+            lambda C7: C7.emergence_explorer({1.0: _EVIEW}),
+            TypeError,
+            "views: each key must be a pair (gain, width), got 1.0",
+        ),
+        (
+            lambda C7: C7.emergence_explorer({(1.0, 3, 0): _EVIEW}),
+            TypeError,
+            "views: each key must be a pair (gain, width), got (1.0, 3, 0)",
+        ),
+        (
+            lambda C7: C7.emergence_explorer({(-1.0, 3): _EVIEW}),
+            ValueError,
+            "views: the gain of (-1.0, 3) must be a non-negative number, got -1",
+        ),
+        (
+            lambda C7: C7.emergence_explorer({(1.0, 0): _EVIEW}),
+            ValueError,
+            "views: the width of (1.0, 0) must be a positive integer, got 0",
+        ),
+        (
+            lambda C7: C7.emergence_explorer({(1.0, 3): dict(_EVIEW, width=-1)}),
+            ValueError,
+            "views[(1.0, 3)]['width'] must be a positive integer, got -1",
+        ),
+        (
+            lambda C7: C7.emergence_views("ab", 2, D=8),
+            TypeError,
+            "gains must be a non-empty sequence of numbers, got 'ab'",
+        ),
+        (
+            lambda C7: C7.emergence_views([], 2, D=8),
+            ValueError,
+            "gains must be a non-empty sequence of numbers, got an empty one",
+        ),
+        (
+            lambda C7: C7.emergence_views([-1.0], 2, D=8),
+            ValueError,
+            "gains[0] must be a non-negative number, got -1",
+        ),
+        (
+            lambda C7: C7.emergence_views([1.0, 1.0], 2, D=8),
+            ValueError,
+            "gains must be distinct (one view per gain), got [1.0, 1.0]",
+        ),
+        (
+            lambda C7: C7.emergence_views([1.0], 2, D=8, n_train=1),
+            ValueError,
+            "n_train must be an integer >= 2, got 1",
+        ),
+        (
+            lambda C7: C7.emergence_views([1.0], 2, D=1),
+            ValueError,
+            "D must be an integer >= 2, got 1",
+        ),
+        (
+            lambda C7: C7.emergence_views([1.0], 2, D=8, n_top=0),
+            ValueError,
+            "n_top must be a positive integer <= 8, got 0",
+        ),
+        (
+            lambda C7: C7.emergence_views([1.0], 2, D=8, n_top=9),
+            ValueError,
+            "n_top must be a positive integer <= 8, got 9",
+        ),
+    ],
+)
+def test_emergence_figure_argument_checks_give_the_name_and_the_expected_form(call, error, message):
+    import matplotlib.pyplot as plt
+
+    from agop_book import ch07_other_accounts as C7
+
+    before = plt.get_fignums()
+    with pytest.raises(error, match="^" + re.escape(message) + "$"):
+        call(C7)
+    assert plt.get_fignums() == before
+
+
+def test_emergence_figure_argument_checks_accept_each_boundary_value():
+    import matplotlib.pyplot as plt
+
+    from agop_book import ch07_other_accounts as C7
+
+    # ipr_random = 0 (its minimum) is drawn as a line at 0
+    fig = C7.plot_emergence_ipr(_EROWS, _ESTATS, ipr_random=0.0)
+    assert list(fig.axes[0].get_lines()[-1].get_ydata()) == [0.0, 0.0]
+    plt.close(fig)
+    # n_fields = 1, gain 0, width 1 and ipr_random 0 (their minimums)
+    edge = dict(_EVIEW, gain=0.0, width=1, ipr_random=0.0)
+    fig = C7.plot_emergence_view(edge, n_fields=1)
+    assert len(fig.axes[0].get_lines()) == 1
+    assert fig._suptitle.get_text().startswith("gain 0, width 1;")
+    plt.close(fig)
+    box = C7.emergence_explorer({(0.0, 1): edge})
+    assert [(s.options, s.value) for s in box.children[0].children] == [((0.0,), 0.0), ((1,), 1)]
+    plt.close("all")
+    # n_train = 2 and D = 2 (their minimums), n_top = D (its maximum), gain 0
+    views = C7.emergence_views([0.0], 2, D=2, n_train=2, n_top=2, steps=1, batch_size=2)
+    assert list(views) == [(0.0, 2)] and tuple(views[0.0, 2]["eigvecs"].shape) == (2, 2)
