@@ -1138,6 +1138,16 @@ _IT = {("laplace", 3): [_I9]}
             "operators['a'] must be 9 x 9, got shape (4, 4)",
         ),
         (
+            lambda C4: C4.plot_operator_maps({"a": "abc"}, _IMS, 3),
+            TypeError,
+            "operators['a'] must be a tensor or array, got str",
+        ),
+        (
+            lambda C4: C4.plot_operator_maps(_OPS, np.array([[[["a"]]]]), 3),
+            TypeError,
+            "images must hold numbers, got an array of dtype <U1",
+        ),
+        (
             lambda C4: C4.plot_operator_maps(_OPS, _IMS, 3, title=3),
             TypeError,
             "title must be a str or None, got 3 (int)",
@@ -1332,6 +1342,13 @@ def test_figure_argument_checks_accept_each_boundary_value():
     # n_filters = 9 = c k^2 for k = 3; a numpy batch is read as a batch
     fig = C4.plot_operator_maps(_OPS, _IMS.numpy(), 3, n_filters=9, map_titles=["x", "y"])
     assert len(fig.axes) == 9 + 2 and fig.axes[9].get_title() == "x"
+    plt.close(fig)
+    # an operator given as a list of Python floats is read in float64, not rounded to float32
+    A = torch.rand(9, 9, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    A = A @ A.T / 3
+    fig = C4.plot_operator_maps({"a": A.tolist()}, _IMS[:1], 3, n_filters=0)
+    want = C4.feature_map(A, _IMS[:1], 3)[0].numpy()
+    np.testing.assert_allclose(fig.axes[0].get_images()[0].get_array(), want, rtol=1e-12)
     plt.close(fig)
     # n_filters = 0 (its minimum): a zero operator has nothing to refuse, only its maps are drawn
     fig = C4.plot_operator_maps({"z": torch.zeros(9, 9, dtype=torch.float64)}, _IMS, 3, n_filters=0)
