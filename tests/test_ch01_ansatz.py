@@ -1316,6 +1316,14 @@ def test_figure_argument_checks_accept_each_boundary_value():
     )
     assert fig._suptitle.get_text() == "pearson 1.000, cosine 1.000"
     plt.close(fig)
+    # matrices given as lists of Python floats are read in float64, not rounded to float32
+    W = torch.rand(3, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    C, A = W.T @ W / 3, W.T @ W @ W.T @ W / 7
+    fig = ansatz.plot_cnfm_agop(C.tolist(), A.tolist())
+    for ax, M in zip(fig.axes, (C, A), strict=True):
+        want = (M / M.abs().max()).numpy()
+        np.testing.assert_allclose(ax.get_images()[0].get_array(), want, rtol=1e-12)
+    plt.close(fig)
     # height = 100 inches / 2 rows (its maximum), and a tiny positive one
     for height in (50.0, 1e-3):
         fig = ansatz.plot_cnfm_agop_rows({"a": (_C, _C), "b": (_C, _C)}, height=height)
