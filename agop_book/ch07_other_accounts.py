@@ -1150,7 +1150,8 @@ def band_task(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Chapter 6's bars (:func:`agop_book.ch05_deep_convrfm.bars_in_noise`) confined to the rows ``band``.
 
-    Images ``(n, 1, height, width)``: i.i.d. Gaussian noise of variance ``sigma`` everywhere,
+    Images ``(n, 1, height, width)``: i.i.d. Gaussian noise of variance ``sigma`` everywhere
+    (drawn from a generator seeded ``seed + 7919``),
     except one row of ``band``, chosen at random, which holds :math:`\pm 1` (the sign is the
     label ``y`` in ``{0, 1}``, ``s = 2y - 1``). Only patches that overlap ``band`` carry the
     label. The band rows are ``bars_in_noise(n, sigma, height=len(band), width=width)``

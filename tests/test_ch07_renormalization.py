@@ -955,3 +955,45 @@ def test_accuracy_reads_the_sign_of_tiny_outputs():
     """A Python list was read in float32, where 1e-300 is 0: counted as class 0."""
     assert C7.accuracy([1e-300, -1e-300], [1, 0]) == 1.0
     assert C7.accuracy(torch.tensor([1e-30], dtype=torch.float32), [1]) == 1.0
+
+
+def test_band_task_is_bars_in_noise_rescaled_into_its_band_over_seeded_noise():
+    """The documented construction, rebuilt: the band rows are ``bars_in_noise`` (float64, the
+    same seed) times sqrt(width), the other rows Gaussian noise of variance sigma from the
+    generator seeded ``seed + 7919``; the result cast to ``dtype`` once, at the end."""
+    from agop_book.ch05_deep_convrfm import bars_in_noise
+
+    n, sigma, height, width, band, seed = 5, 0.5, 5, 3, (3, 1), 2
+    bars, y_ref = bars_in_noise(n, sigma, height=2, width=width, seed=seed, device="cpu",
+                                dtype=torch.float64)  # fmt: skip
+    g = torch.Generator().manual_seed(seed + 7919)
+    ref = torch.randn(n, 1, height, width, generator=g, dtype=torch.float64) * math.sqrt(sigma)
+    ref[:, :, list(band)] = bars * math.sqrt(width)
+    X, y = band_task(n, sigma, height=height, width=width, band=band, seed=seed)
+    assert X.dtype == torch.float64 and torch.equal(X, ref) and torch.equal(y, y_ref)
+    X32, y32 = band_task(n, sigma, height=height, width=width, band=band, seed=seed,
+                         dtype=torch.float32)  # fmt: skip
+    assert X32.dtype == torch.float32 and torch.equal(X32, ref.float()) and torch.equal(y32, y)
+    assert band_task(2, 0.5, width=1, band=(0,))[0].shape == (2, 1, 8, 1)  # the smallest width
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [  # the first bad argument in the signature's order is the one named
+        (dict(n=0, band=(9,)), ValueError, "^n must be a positive integer"),
+        (dict(width=0, band=(9,)), ValueError, "^width must be a positive integer"),
+        (dict(width=0), ValueError, "^width must be a positive integer"),
+        (dict(dtype=None), TypeError, "^dtype must be a floating torch dtype"),
+    ],
+)
+def test_band_task_names_its_first_bad_argument(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        band_task(**(dict(n=4, sigma=1.0) | kwargs))
+
+
+def test_band_task_refuses_images_beyond_the_memory_at_16_bytes_a_pixel(monkeypatch):
+    """16 bytes a pixel: the float64 images and their copy in ``dtype``."""
+    monkeypatch.setattr("agop.validation._memory_bytes", lambda: 16 * 100)
+    assert band_task(2, 0.5, height=5, width=10, band=(0,))[0].shape == (2, 1, 5, 10)
+    with pytest.raises(ValueError, match="^n, height, width: the images would need"):
+        band_task(2, 0.5, height=5, width=11, band=(0,))
