@@ -997,3 +997,68 @@ def test_band_task_refuses_images_beyond_the_memory_at_16_bytes_a_pixel(monkeypa
     assert band_task(2, 0.5, height=5, width=10, band=(0,))[0].shape == (2, 1, 5, 10)
     with pytest.raises(ValueError, match="^n, height, width: the images would need"):
         band_task(2, 0.5, height=5, width=11, band=(0,))
+
+
+def _langevin_loop(a, b, eta, steps, draw):
+    """theta <- theta - eta grad U + sqrt(2 eta) xi, written out for U = |a - 1|^2 / 2 + b^4 / 4
+    per chain (grad: a - 1, b^3), each parameter's noise drawn in turn by ``draw``."""
+    path = []
+    for _ in range(steps):
+        ga, gb = a - 1, b**3
+        a = a - eta * ga + math.sqrt(2 * eta) * draw(a)
+        b = b - eta * gb + math.sqrt(2 * eta) * draw(b)
+        path.append((a, b))
+    return path
+
+
+@pytest.mark.parametrize("per_chain", [False, True])
+def test_langevin_is_the_update_written_out(per_chain):
+    def energy(a, b):
+        return ((a - 1) ** 2).sum(-1) / 2 + b**4 / 4
+
+    a0 = torch.tensor([[0.5, -1.0, 2.0], [0.0, 0.3, 1.0]], dtype=torch.float64)
+    b0 = torch.tensor([0.7, -0.4], dtype=torch.float64)
+    eta, steps = 0.1, 3
+    if per_chain:
+        gens = [torch.Generator().manual_seed(s) for s in (4, 9)]
+        ref = [torch.Generator().manual_seed(s) for s in (4, 9)]
+
+        def draw(p):
+            return torch.stack([torch.randn(p.shape[1:], generator=g, dtype=p.dtype) for g in ref])
+    else:
+        gens, ref = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
+
+        def draw(p):
+            return torch.randn(p.shape, generator=ref, dtype=p.dtype)
+
+    seen = []
+    a, b = langevin(energy, [a0, b0], n_steps=steps, step_size=eta, generator=gens,
+                    callback=lambda t, ps: seen.append((t, [p.detach().clone() for p in ps])))  # fmt: skip
+    want = _langevin_loop(a0, b0, eta, steps, draw)
+    assert [t for t, _ in seen] == [0, 1, 2]
+    for (_, got), w in zip(seen, want, strict=True):
+        assert all(torch.allclose(x, y, rtol=0, atol=1e-14) for x, y in zip(got, w, strict=True))
+    assert torch.allclose(a, want[-1][0], rtol=0, atol=1e-14) and a.dtype == torch.float64
+    assert torch.allclose(b, want[-1][1], rtol=0, atol=1e-14) and not a.requires_grad
+    assert a0[0, 0] == 0.5 and b0[0] == 0.7  # the start untouched
+    same = langevin(energy, [a0, b0], n_steps=0, step_size=eta, callback=seen.append)
+    assert len(seen) == 3 and all(torch.equal(x, y) for x, y in zip(same, [a0, b0], strict=True))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(n_steps=-1), ValueError, "^n_steps must"),
+        (dict(step_size=0.0), ValueError, "^step_size must"),
+        (dict(step_size=-0.1), ValueError, "^step_size must"),
+        (dict(params={1: torch.ones(2)}), TypeError, "^params must be a list of tensors"),
+        (dict(params=[torch.ones(())], generator=[torch.Generator()]), ValueError,
+         "^a sequence of 1 generators needs every parameter to stack 1 chains"),
+        (dict(params=[torch.ones(1, 2), torch.ones(2, 1)], generator=[torch.Generator()]),
+         ValueError, "^a sequence of 1 generators"),
+    ],
+)  # fmt: skip
+def test_langevin_refuses_by_name(kwargs, error, match):
+    args = dict(energy=lambda t: t.sum(), params=[torch.ones(2)], n_steps=1, step_size=0.1)
+    with pytest.raises(error, match=match):
+        langevin(**(args | kwargs))
