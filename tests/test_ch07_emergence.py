@@ -1080,3 +1080,41 @@ def test_emergence_explorer_displays_the_selected_view_in_its_own_figure(monkeyp
         assert len(curves) == key[1]
         for got, w in zip(curves, want, strict=True):
             np.testing.assert_allclose(got, w, rtol=1e-6)
+
+
+def test_ipr_figure_default_panels_shared_axis_and_bands_of_one_and_two_seeds():
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    planted = {
+        (0.0, "shuffled"): [0.2, 0.6],
+        (1.0, "shuffled"): [0.3],
+        (2.0, "shuffled"): [0.1, 0.4],
+    }
+    rows = [{"gain": g, "labels": lab, "seed": s, "ipr_weights": v, "ipr_agop": v, "ipr_rfm": v}
+            for (g, lab), vals in planted.items() for s, v in enumerate(vals)]  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ddof=1 spread of one seed (a NaN, a warning)
+        fig = C7.plot_emergence_ipr(rows)
+    assert [ax.get_title() for ax in fig.axes] == [
+        "network: receptive fields (rows of $W$)",
+        "network: top AGOP eigenvectors",
+        "RFM: top eigenvectors of $M$",
+    ]
+    a, b, c = fig.axes
+    assert a.get_shared_y_axes().joined(a, b) and a.get_shared_y_axes().joined(a, c)
+    for ax in fig.axes:  # no true labels: the shuffled ones alone
+        (line,) = ax.get_lines()
+        assert line.get_label() == "shuffled labels"
+        np.testing.assert_allclose(line.get_ydata(), [0.4, 0.3, 0.25])
+        (band,) = ax.collections
+        verts = band.get_paths()[0].vertices
+        # the two-seed points: mean -+ sample SD; the one-seed point: a zero-width band
+        for x, vals in ((0, [0.2, 0.6]), (1, [0.3]), (2, [0.1, 0.4])):
+            ys = verts[np.isclose(verts[:, 0], x), 1]
+            sd = np.std(vals, ddof=1) if len(vals) > 1 else 0.0
+            np.testing.assert_allclose(
+                [ys.min(), ys.max()], [np.mean(vals) - sd, np.mean(vals) + sd]
+            )
+    plt.close(fig)
