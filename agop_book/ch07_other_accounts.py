@@ -2208,6 +2208,9 @@ def plot_emergence_ipr(
             "ipr_agop": "network: top AGOP eigenvectors",
             "ipr_rfm": "RFM: top eigenvectors of $M$",
         }
+    missing = sorted({k for r in rows for k in ("gain", "labels", *stats) if k not in r})
+    if missing:
+        raise ValueError(f"rows must hold the columns gain, labels and {list(stats)}: no {missing}")
     if fig is None:
         fig = plt.figure(figsize=(3.8 * len(stats), 3.2))
     fig.clear()

@@ -1118,3 +1118,25 @@ def test_ipr_figure_default_panels_shared_axis_and_bands_of_one_and_two_seeds():
                 [ys.min(), ys.max()], [np.mean(vals) - sd, np.mean(vals) + sd]
             )
     plt.close(fig)
+
+
+def test_ipr_figure_names_its_axes_curves_and_reference_line():
+    import matplotlib.pyplot as plt
+
+    rows = [{"gain": g, "labels": lab, "seed": s, "ipr_weights": 0.1 * (s + 1) + g}
+            for g in (0.0, 3.0) for lab in ("true", "shuffled") for s in (0, 1)]  # fmt: skip
+    with pytest.raises(ValueError, match=r"^rows must hold the columns .* no \['ipr_agop'\]"):
+        C7.plot_emergence_ipr(rows, {"ipr_weights": "w", "ipr_agop": "a"})  # found here: a KeyError
+    rows = [dict(r, ipr_agop=1.0) for r in rows]
+    fig = C7.plot_emergence_ipr(rows, {"ipr_weights": "w", "ipr_agop": "a"}, ipr_random=0.05)
+    ax = fig.axes[0]
+    true, shuffled, reference = ax.get_lines()
+    assert (true.get_linestyle(), true.get_marker()) == ("-", "o")  # solid: the true labels
+    assert (shuffled.get_linestyle(), shuffled.get_marker()) == ("--", "s")
+    assert reference.get_label() == "i.i.d. Gaussian vector"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "true labels", "shuffled labels", "i.i.d. Gaussian vector"]  # fmt: skip
+    assert fig.axes[1].get_legend() is None  # one legend, on the first panel
+    assert [a.get_xlabel() for a in fig.axes] == ["gain (0: Gaussian)"] * 2
+    assert [a.get_ylabel() for a in fig.axes] == ["mean IPR", ""]
+    plt.close(fig)
