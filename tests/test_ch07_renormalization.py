@@ -984,6 +984,13 @@ def test_band_task_is_bars_in_noise_rescaled_into_its_band_over_seeded_noise():
         (dict(width=0, band=(9,)), ValueError, "^width must be a positive integer"),
         (dict(width=0), ValueError, "^width must be a positive integer"),
         (dict(dtype=None), TypeError, "^dtype must be a floating torch dtype"),
+        # the band: a sequence of distinct rows inside the image (height 8)
+        (dict(band=3), TypeError, "^band must"),
+        (dict(band=(0, "1")), TypeError, r"^band\[1\] must"),
+        (dict(band=()), ValueError, "^band must"),
+        (dict(band=(1, 1)), ValueError, "^band must"),
+        (dict(band=(-1, 2)), ValueError, "^band must"),
+        (dict(band=(0, 8)), ValueError, "^band must"),
     ],
 )
 def test_band_task_names_its_first_bad_argument(kwargs, error, match):
@@ -1056,6 +1063,9 @@ def test_langevin_is_the_update_written_out(per_chain):
          "^a sequence of 1 generators needs every parameter to stack 1 chains"),
         (dict(params=[torch.ones(1, 2), torch.ones(2, 1)], generator=[torch.Generator()]),
          ValueError, "^a sequence of 1 generators"),
+        (dict(params=[torch.ones(2), torch.ones(2, dtype=torch.long)]), TypeError,
+         r"^params\[1\] must"),
+        (dict(params=[torch.tensor([1.0, float("nan")])]), ValueError, r"^params\[0\] "),
     ],
 )  # fmt: skip
 def test_langevin_refuses_by_name(kwargs, error, match):
