@@ -1154,7 +1154,8 @@ def band_task(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Chapter 6's bars (:func:`agop_book.ch05_deep_convrfm.bars_in_noise`) confined to the rows ``band``.
 
-    Images ``(n, 1, height, width)``: i.i.d. Gaussian noise of variance ``sigma`` everywhere,
+    Images ``(n, 1, height, width)``: i.i.d. Gaussian noise of variance ``sigma`` everywhere
+    (drawn from a generator seeded ``seed + 7919``),
     except one row of ``band``, chosen at random, which holds :math:`\pm 1` (the sign is the
     label ``y`` in ``{0, 1}``, ``s = 2y - 1``). Only patches that overlap ``band`` carry the
     label. The band rows are ``bars_in_noise(n, sigma, height=len(band), width=width)``
@@ -2284,7 +2285,7 @@ def plot_emergence_view(
         (axes[1], view["eigvecs"], view["ipr_agop"], "AGOP eigenvectors", "eigenvector"),
     ]
     for ax, vecs, iprs, title, what in panels:
-        for i, v in enumerate(vecs):
+        for i, v in enumerate(vecs.detach().cpu()):
             v = v / v.abs().max().clamp_min(torch.finfo(v.dtype).tiny)  # a zero field stays 0
             v = v * (1 if v[v.abs().argmax()] > 0 else -1)  # the largest entry upwards
             ax.plot(v.numpy() - 2.2 * i, lw=1.2, label=f"{what} {i + 1}: IPR {float(iprs[i]):.2f}")

@@ -1067,6 +1067,175 @@ def test_emergence_view_draws_a_zero_receptive_field_flat():
         plt.close(fig)
 
 
+def _planted_view():
+    """Five receptive fields of 5 sites (the first with its largest entry negative) and two
+    eigenvectors, with IPRs planted apart from the vectors (the figure shows what it is given)."""
+    W = torch.tensor([[0.5, -2.0, 1.0, 0.0, 0.25], [0.0, 1.0, 3.0, -1.0, 0.0],
+                      [4.0, 0.0, 0.0, 0.0, 1.0], [0.0, 0.0, 1.0, 0.0, 0.0],
+                      [1.0, 1.0, 1.0, 1.0, 1.0]], requires_grad=True)  # fmt: skip
+    V = torch.tensor([[0.6, 0.0, -0.8, 0.0, 0.0], [0.1, 0.2, 0.3, 0.4, 0.5]], dtype=torch.float64)
+    return {"gain": 2.5, "width": 5, "W": W, "eigvecs": V,
+            "ipr_weights": torch.tensor([0.31, 0.52, 0.93, 0.2, 0.14]),
+            "ipr_agop": torch.tensor([0.27, 0.69]), "ipr_random": 0.6}  # fmt: skip
+
+
+def _drawn_curves(v, shift):
+    """Each vector over its largest |entry|, that entry made positive, the i-th lowered 2.2 i."""
+    out = []
+    for i, row in enumerate(np.asarray(v, dtype=float)):
+        row = row / np.abs(row).max()
+        out.append(row * np.sign(row[np.abs(row).argmax()]) - shift * i)
+    return out
+
+
+def test_emergence_view_figure_draws_each_field_and_eigenvector_with_its_ipr():
+    import matplotlib.pyplot as plt
+
+    view = _planted_view()
+    old = plt.figure()
+    old.subplots(2, 2)
+    fig = C7.plot_emergence_view(view, n_fields=2, fig=old)
+    assert fig is old and len(fig.axes) == 2  # the given figure, cleared
+    left, right = fig.axes
+    assert left.get_position().x0 < right.get_position().x0  # side by side, one row
+    assert left.get_position().y0 == right.get_position().y0
+    fields = ["unit 1: IPR 0.31", "unit 2: IPR 0.52"]
+    eigen = ["eigenvector 1: IPR 0.27", "eigenvector 2: IPR 0.69"]
+    for ax, vecs, labels in (
+        (left, view["W"][:2].detach(), fields),
+        (right, view["eigvecs"], eigen),
+    ):
+        lines = ax.get_lines()
+        assert [line.get_label() for line in lines] == labels
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == labels
+        for line, want in zip(lines, _drawn_curves(vecs, 2.2), strict=True):
+            np.testing.assert_array_equal(line.get_xdata(), np.arange(5))
+            np.testing.assert_allclose(line.get_ydata(), want, rtol=1e-12)
+        assert list(ax.get_yticks()) == [] and ax.get_xlabel() == "input site"
+    # the first field's largest entry (-2) drawn upwards at +1, the second's (3) kept at +1
+    assert left.get_lines()[0].get_ydata()[1] == 1.0
+    assert left.get_lines()[1].get_ydata()[2] == pytest.approx(1.0 - 2.2)
+    # the titles name the network's mean IPR over all its fields, not only those drawn
+    assert left.get_title() == "receptive fields (mean IPR 0.42)"
+    assert right.get_title() == "AGOP eigenvectors (mean IPR 0.48)"
+    assert fig.get_suptitle() == (
+        "gain 2.5, width 5; an i.i.d. Gaussian vector has IPR about 0.600"
+    )
+    plt.close(fig)
+    fig = C7.plot_emergence_view(view)  # default: the 4 largest fields, a new figure
+    assert [line.get_label()[:6] for line in fig.axes[0].get_lines()] == [
+        "unit 1", "unit 2", "unit 3", "unit 4"]  # fmt: skip
+    plt.close(fig)
+    fig = C7.plot_emergence_view(view, n_fields=1)  # the smallest count
+    assert len(fig.axes[0].get_lines()) == 1
+    plt.close(fig)
+
+
+def test_emergence_view_figure_says_which_keys_a_bad_view_holds():
+    with pytest.raises(ValueError, match=r"got \['W', 'gain'\]$"):
+        C7.plot_emergence_view({"gain": 1.0, "W": torch.eye(2)})
+    with pytest.raises(ValueError, match="got list$"):
+        C7.plot_emergence_view([1, 2])
+
+
+def test_emergence_explorer_displays_the_selected_view_in_its_own_figure(monkeypatch, capsys):
+    """What the explorer shows for given slider values: the figure it displays is the static
+    figure of that view (its curves and its title), one figure redrawn, kept out of pyplot."""
+    pytest.importorskip("ipywidgets")
+    import IPython.display
+    import matplotlib.pyplot as plt
+
+    from agop_book.bench.widgets import _controls
+
+    base = _planted_view()
+    views = {(g, k): dict(base, gain=g, width=k, W=base["W"].detach()[:k].roll(int(g), 1),
+                          ipr_weights=base["ipr_weights"][:k])
+             for g in (0.0, 3.0) for k in (2, 4)}  # fmt: skip
+    del views[(3.0, 4)]
+    shown = []
+
+    def record(fig):
+        shown.append((fig, fig.get_suptitle(), [ln.get_ydata() for ln in fig.axes[0].get_lines()]))
+
+    monkeypatch.setattr(IPython.display, "display", record)
+    before = plt.get_fignums()
+    box = C7.emergence_explorer(views)
+    assert plt.get_fignums() == before  # the explorer's figure is not left open in pyplot
+    c = _controls(box)
+    c["width"].value = 4
+    c["gain"].value = 0.0
+    c["gain"].value = 3.0  # (3, 4) not computed: says so, shows nothing
+    assert "no network computed at gain 3 and width 4" in capsys.readouterr().out
+    titles = [s[1].split(";")[0] for s in shown]
+    assert titles == ["gain 3, width 2", "gain 0, width 4"]
+    assert shown[0][0] is shown[1][0]  # one figure, redrawn
+    for (_, _, curves), key in zip(shown, [(3.0, 2), (0.0, 4)], strict=True):
+        want = _drawn_curves(views[key]["W"], 2.2)
+        assert len(curves) == key[1]
+        for got, w in zip(curves, want, strict=True):
+            np.testing.assert_allclose(got, w, rtol=1e-6)
+
+
+def test_ipr_figure_default_panels_shared_axis_and_bands_of_one_and_two_seeds():
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    planted = {
+        (0.0, "shuffled"): [0.2, 0.6],
+        (1.0, "shuffled"): [0.3],
+        (2.0, "shuffled"): [0.1, 0.4],
+    }
+    rows = [{"gain": g, "labels": lab, "seed": s, "ipr_weights": v, "ipr_agop": v, "ipr_rfm": v}
+            for (g, lab), vals in planted.items() for s, v in enumerate(vals)]  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ddof=1 spread of one seed (a NaN, a warning)
+        fig = C7.plot_emergence_ipr(rows)
+    assert [ax.get_title() for ax in fig.axes] == [
+        "network: receptive fields (rows of $W$)",
+        "network: top AGOP eigenvectors",
+        "RFM: top eigenvectors of $M$",
+    ]
+    a, b, c = fig.axes
+    assert a.get_shared_y_axes().joined(a, b) and a.get_shared_y_axes().joined(a, c)
+    for ax in fig.axes:  # no true labels: the shuffled ones alone
+        (line,) = ax.get_lines()
+        assert line.get_label() == "shuffled labels"
+        np.testing.assert_allclose(line.get_ydata(), [0.4, 0.3, 0.25])
+        (band,) = ax.collections
+        verts = band.get_paths()[0].vertices
+        # the two-seed points: mean -+ sample SD; the one-seed point: a zero-width band
+        for x, vals in ((0, [0.2, 0.6]), (1, [0.3]), (2, [0.1, 0.4])):
+            ys = verts[np.isclose(verts[:, 0], x), 1]
+            sd = np.std(vals, ddof=1) if len(vals) > 1 else 0.0
+            np.testing.assert_allclose(
+                [ys.min(), ys.max()], [np.mean(vals) - sd, np.mean(vals) + sd]
+            )
+    plt.close(fig)
+
+
+def test_ipr_figure_names_its_axes_curves_and_reference_line():
+    import matplotlib.pyplot as plt
+
+    rows = [{"gain": g, "labels": lab, "seed": s, "ipr_weights": 0.1 * (s + 1) + g}
+            for g in (0.0, 3.0) for lab in ("true", "shuffled") for s in (0, 1)]  # fmt: skip
+    with pytest.raises(ValueError, match=r"^rows\[0\] has no key 'ipr_agop'"):
+        C7.plot_emergence_ipr(rows, {"ipr_weights": "w", "ipr_agop": "a"})  # found here: a KeyError
+    rows = [dict(r, ipr_agop=1.0) for r in rows]
+    fig = C7.plot_emergence_ipr(rows, {"ipr_weights": "w", "ipr_agop": "a"}, ipr_random=0.05)
+    ax = fig.axes[0]
+    true, shuffled, reference = ax.get_lines()
+    assert (true.get_linestyle(), true.get_marker()) == ("-", "o")  # solid: the true labels
+    assert (shuffled.get_linestyle(), shuffled.get_marker()) == ("--", "s")
+    assert reference.get_label() == "i.i.d. Gaussian vector"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "true labels", "shuffled labels", "i.i.d. Gaussian vector"]  # fmt: skip
+    assert fig.axes[1].get_legend() is None  # one legend, on the first panel
+    assert [a.get_xlabel() for a in fig.axes] == ["gain (0: Gaussian)"] * 2
+    assert [a.get_ylabel() for a in fig.axes] == ["mean IPR", ""]
+    plt.close(fig)
+
+
 # Mutation testing of the figures' argument checks (stop 33): every refusal of the emergence
 # figures, the explorer and emergence_views, with its whole message (the argument's exact name
 # first, then the expected form the validator was given), and each minimum and maximum at its

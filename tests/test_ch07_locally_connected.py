@@ -232,3 +232,46 @@ def test_overlap_kernel_default_patch_and_overlaps_of_any_dtype():
     bad[0, 1] = float("nan")
     with pytest.raises(ValueError, match="^Q contains 1 non-finite"):
         overlap_kernel(X, None, bad)
+
+
+def test_nngp_patches_of_one_pixel_the_whole_image_and_the_largest_square():
+    """``_patches`` through ``nngp_components``: with 1 x 1 patches the ReLU NNGP of two pixels
+    is ``max(x z, 0)`` (theta is 0 or pi); ``None`` is one patch of every channel and pixel;
+    a patch may be as large as the image's shorter side, not larger."""
+    g = torch.Generator().manual_seed(1)
+    X = torch.randn(2, 2, 3, 5, generator=g, dtype=F64)
+    Z = torch.randn(3, 2, 3, 5, generator=g, dtype=F64)
+    K = nngp_components(X, Z, patch_size=1)
+    assert K.shape == (15, 2, 3)  # one position per pixel, q = 2 channels
+    x, z = X.flatten(2).permute(2, 0, 1), Z.flatten(2).permute(2, 0, 1)  # (15, n, 2)
+    S = torch.einsum("pnc,pmc->pnm", x, z) / 2
+    Sx, Sz = (x * x).sum(-1) / 2, (z * z).sum(-1) / 2
+    cos = (S / (Sx[:, :, None] * Sz[:, None, :]).sqrt()).clamp(-1, 1)
+    theta = torch.arccos(cos)
+    want = (
+        (Sx[:, :, None] * Sz[:, None, :]).sqrt()
+        / math.pi
+        * (torch.sin(theta) + (math.pi - theta) * cos)
+    )
+    torch.testing.assert_close(K, want, rtol=1e-10, atol=1e-12)
+    one = nngp_components(X[:, :1], Z[:, :1], patch_size=1)  # one channel: max(x z, 0)
+    torch.testing.assert_close(one, (x[..., 0, None] * z[..., 0][:, None, :]).clamp_min(0)
+                               .reshape(15, 2, 3), rtol=1e-10, atol=1e-12)  # fmt: skip
+    whole = nngp_components(X, Z, patch_size=None)
+    u, v = X.flatten(1), Z.flatten(1)
+    S, Su, Sv = u @ v.T / 30, (u * u).sum(1) / 30, (v * v).sum(1) / 30
+    cos = (S / (Su[:, None] * Sv[None, :]).sqrt()).clamp(-1, 1)
+    theta = torch.arccos(cos)
+    want = (
+        (Su[:, None] * Sv[None, :]).sqrt() / math.pi * (torch.sin(theta) + (math.pi - theta) * cos)
+    )
+    assert whole.shape == (1, 2, 3)
+    torch.testing.assert_close(whole[0], want, rtol=1e-10, atol=1e-12)
+    assert nngp_components(X, Z, patch_size=3).shape == (3, 2, 3)  # 3 = the height: 1 x 3
+    for bad, match in ((4, "^patch_size must be at most the images' height and width"),
+                       (0, "^patch_size must be a positive integer")):  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            nngp_components(X, Z, patch_size=bad)
+    for args, match in (((torch.ones(2, 3), None), "^X must"), ((X, torch.ones(2, 3)), "^Z must")):
+        with pytest.raises(ValueError, match=match):
+            nngp_components(*args, patch_size=1)

@@ -955,3 +955,120 @@ def test_accuracy_reads_the_sign_of_tiny_outputs():
     """A Python list was read in float32, where 1e-300 is 0: counted as class 0."""
     assert C7.accuracy([1e-300, -1e-300], [1, 0]) == 1.0
     assert C7.accuracy(torch.tensor([1e-30], dtype=torch.float32), [1]) == 1.0
+
+
+def test_band_task_is_bars_in_noise_rescaled_into_its_band_over_seeded_noise():
+    """The documented construction, rebuilt: the band rows are ``bars_in_noise`` (float64, the
+    same seed) times sqrt(width), the other rows Gaussian noise of variance sigma from the
+    generator seeded ``seed + 7919``; the result cast to ``dtype`` once, at the end."""
+    from agop_book.ch05_deep_convrfm import bars_in_noise
+
+    n, sigma, height, width, band, seed = 5, 0.5, 5, 3, (3, 1), 2
+    bars, y_ref = bars_in_noise(n, sigma, height=2, width=width, seed=seed, device="cpu",
+                                dtype=torch.float64)  # fmt: skip
+    g = torch.Generator().manual_seed(seed + 7919)
+    ref = torch.randn(n, 1, height, width, generator=g, dtype=torch.float64) * math.sqrt(sigma)
+    ref[:, :, list(band)] = bars * math.sqrt(width)
+    X, y = band_task(n, sigma, height=height, width=width, band=band, seed=seed)
+    assert X.dtype == torch.float64 and torch.equal(X, ref) and torch.equal(y, y_ref)
+    X32, y32 = band_task(n, sigma, height=height, width=width, band=band, seed=seed,
+                         dtype=torch.float32)  # fmt: skip
+    assert X32.dtype == torch.float32 and torch.equal(X32, ref.float()) and torch.equal(y32, y)
+    assert band_task(2, 0.5, width=1, band=(0,))[0].shape == (2, 1, 8, 1)  # the smallest width
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [  # the first bad argument in the signature's order is the one named
+        (dict(n=0, band=(9,)), ValueError, "^n must be a positive integer"),
+        (dict(width=0, band=(9,)), ValueError, "^width must be a positive integer"),
+        (dict(width=0), ValueError, "^width must be a positive integer"),
+        (dict(dtype=None), TypeError, "^dtype must be a floating torch dtype"),
+        # the band: a sequence of distinct rows inside the image (height 8)
+        (dict(band=3), TypeError, "^band must"),
+        (dict(band=(0, "1")), TypeError, r"^band\[1\] must"),
+        (dict(band=()), ValueError, "^band must"),
+        (dict(band=(1, 1)), ValueError, "^band must"),
+        (dict(band=(-1, 2)), ValueError, "^band must"),
+        (dict(band=(0, 8)), ValueError, "^band must"),
+    ],
+)
+def test_band_task_names_its_first_bad_argument(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        band_task(**(dict(n=4, sigma=1.0) | kwargs))
+
+
+def test_band_task_refuses_images_beyond_the_memory_at_16_bytes_a_pixel(monkeypatch):
+    """16 bytes a pixel: the float64 images and their copy in ``dtype``."""
+    monkeypatch.setattr("agop.validation._memory_bytes", lambda: 16 * 100)
+    assert band_task(2, 0.5, height=5, width=10, band=(0,))[0].shape == (2, 1, 5, 10)
+    with pytest.raises(ValueError, match="^n, height, width: the images would need"):
+        band_task(2, 0.5, height=5, width=11, band=(0,))
+
+
+def _langevin_loop(a, b, eta, steps, draw):
+    """theta <- theta - eta grad U + sqrt(2 eta) xi, written out for U = |a - 1|^2 / 2 + b^4 / 4
+    per chain (grad: a - 1, b^3), each parameter's noise drawn in turn by ``draw``."""
+    path = []
+    for _ in range(steps):
+        ga, gb = a - 1, b**3
+        a = a - eta * ga + math.sqrt(2 * eta) * draw(a)
+        b = b - eta * gb + math.sqrt(2 * eta) * draw(b)
+        path.append((a, b))
+    return path
+
+
+@pytest.mark.parametrize("per_chain", [False, True])
+def test_langevin_is_the_update_written_out(per_chain):
+    def energy(a, b):
+        return ((a - 1) ** 2).sum(-1) / 2 + b**4 / 4
+
+    a0 = torch.tensor([[0.5, -1.0, 2.0], [0.0, 0.3, 1.0]], dtype=torch.float64)
+    b0 = torch.tensor([0.7, -0.4], dtype=torch.float64)
+    eta, steps = 0.1, 3
+    if per_chain:
+        gens = [torch.Generator().manual_seed(s) for s in (4, 9)]
+        ref = [torch.Generator().manual_seed(s) for s in (4, 9)]
+
+        def draw(p):
+            return torch.stack([torch.randn(p.shape[1:], generator=g, dtype=p.dtype) for g in ref])
+    else:
+        gens, ref = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
+
+        def draw(p):
+            return torch.randn(p.shape, generator=ref, dtype=p.dtype)
+
+    seen = []
+    a, b = langevin(energy, [a0, b0], n_steps=steps, step_size=eta, generator=gens,
+                    callback=lambda t, ps: seen.append((t, [p.detach().clone() for p in ps])))  # fmt: skip
+    want = _langevin_loop(a0, b0, eta, steps, draw)
+    assert [t for t, _ in seen] == [0, 1, 2]
+    for (_, got), w in zip(seen, want, strict=True):
+        assert all(torch.allclose(x, y, rtol=0, atol=1e-14) for x, y in zip(got, w, strict=True))
+    assert torch.allclose(a, want[-1][0], rtol=0, atol=1e-14) and a.dtype == torch.float64
+    assert torch.allclose(b, want[-1][1], rtol=0, atol=1e-14) and not a.requires_grad
+    assert a0[0, 0] == 0.5 and b0[0] == 0.7  # the start untouched
+    same = langevin(energy, [a0, b0], n_steps=0, step_size=eta, callback=seen.append)
+    assert len(seen) == 3 and all(torch.equal(x, y) for x, y in zip(same, [a0, b0], strict=True))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(n_steps=-1), ValueError, "^n_steps must"),
+        (dict(step_size=0.0), ValueError, "^step_size must"),
+        (dict(step_size=-0.1), ValueError, "^step_size must"),
+        (dict(params={1: torch.ones(2)}), TypeError, "^params must be a list of tensors"),
+        (dict(params=[torch.ones(())], generator=[torch.Generator()]), ValueError,
+         "^a sequence of 1 generators needs every parameter to stack 1 chains"),
+        (dict(params=[torch.ones(1, 2), torch.ones(2, 1)], generator=[torch.Generator()]),
+         ValueError, "^a sequence of 1 generators"),
+        (dict(params=[torch.ones(2), torch.ones(2, dtype=torch.long)]), TypeError,
+         r"^params\[1\] must"),
+        (dict(params=[torch.tensor([1.0, float("nan")])]), ValueError, r"^params\[0\] "),
+    ],
+)  # fmt: skip
+def test_langevin_refuses_by_name(kwargs, error, match):
+    args = dict(energy=lambda t: t.sum(), params=[torch.ones(2)], n_steps=1, step_size=0.1)
+    with pytest.raises(error, match=match):
+        langevin(**(args | kwargs))
