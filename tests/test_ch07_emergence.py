@@ -1324,6 +1324,16 @@ _ESTATS = {"ipr_weights": "w"}
             "view['W'] contains 18 non-finite values (NaN or inf)",
         ),
         (
+            lambda C7: C7.plot_emergence_view(dict(_EVIEW, W="abc"), 2),
+            TypeError,
+            "view['W'] must be a tensor or array, got str",
+        ),
+        (
+            lambda C7: C7.plot_emergence_view(dict(_EVIEW, ipr_agop="abc"), 2),
+            TypeError,
+            "view['ipr_agop'] must be a tensor or array, got str",
+        ),
+        (
             lambda C7: C7.plot_emergence_view(dict(_EVIEW, W=torch.ones(6)), 2),
             ValueError,
             "view['W'] must be a non-empty (rows, D) matrix, got shape (6,)",
