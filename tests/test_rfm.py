@@ -1067,3 +1067,130 @@ def test_the_fitted_attributes_follow_the_best_round_not_the_last(monkeypatch):
     X_new = images(5, seed=1)
     outputs = model.kernel_(X_new, model.X_fit_) @ expected
     np.testing.assert_array_equal(model.predict(X_new), outputs.argmax(1).numpy())
+
+
+# Mutation testing, stop 33 (a fresh run of `python tools/mutation.py rfm`): the checks of
+# rfm_iterations' prepared tensors and arguments, the count bounds, a kernel object's own
+# padding, the padded images' memory check, column names, half-precision and float32 metrics.
+
+
+def _prepared(n=6, n_val=3, c=1, size=5, classes=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, c, size, size, generator=g, dtype=torch.float64)
+    X_val = torch.randn(n_val, c, size, size, generator=g, dtype=torch.float64)
+    Y = torch.eye(classes, dtype=torch.float64)[torch.arange(n) % classes]
+    Y_val = torch.eye(classes, dtype=torch.float64)[torch.arange(n_val) % classes]
+    return X, Y, X_val, Y_val
+
+
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        (dict(X=[[1.0]]), TypeError, "^X must be a torch.Tensor"),
+        (dict(Y=np.ones((6, 2))), TypeError, "^Y must be a torch.Tensor"),
+        (dict(X_val=None), TypeError, "^X_val must be a torch.Tensor"),
+        (dict(Y_val=[1.0]), TypeError, "^Y_val must be a torch.Tensor"),
+        (dict(X=torch.zeros(6, 5, 5, dtype=torch.float64)), ValueError, "^X and X_val must"),
+        (dict(X_val=torch.zeros(3, 5, 5, dtype=torch.float64)), ValueError, "^X and X_val"),
+        (dict(X_val=torch.zeros(3, 1, 4, 5, dtype=torch.float64)), ValueError, "^X and X_val"),
+        (dict(X_val=torch.zeros(3, 1, 5, 5)), ValueError, "^X and X_val"),
+        (dict(Y=torch.zeros(6, dtype=torch.float64)), ValueError, r"^Y must be targets \(6, C\)"),
+        (dict(Y=torch.zeros(5, 2, dtype=torch.float64)), ValueError, r"^Y must be targets"),
+        (dict(Y_val=torch.zeros(3, 3, dtype=torch.float64)), ValueError, r"^Y_val must"),
+    ],
+)
+def test_rfm_iterations_checks_its_prepared_tensors_by_name(change, error, match):
+    X, Y, X_val, Y_val = _prepared()
+    args = dict(X=X, Y=Y, X_val=X_val, Y_val=Y_val) | change
+    with pytest.raises(error, match=match):
+        rfm_iterations(K.Laplace(3), **args, n_iter=0, q=9)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(n_iter=2**31), ValueError, "^n_iter must"),
+        (dict(progress="yes"), TypeError, "^progress must"),
+        (dict(ridges=[0.1, -1.0]), ValueError, r"^ridges\[1\] must"),
+        (dict(q=0), ValueError, "^q must"),
+        (dict(q="9"), TypeError, "^q must"),
+        (dict(kernel=3), TypeError, "^kernel must"),
+        (dict(kernel=lambda x, z=None: x), TypeError, "^kernel must"),  # no agop method
+    ],
+)
+def test_rfm_iterations_refuses_each_argument_by_name(kwargs, error, match):
+    X, Y, X_val, Y_val = _prepared()
+    args = dict(kernel=K.Laplace(3), n_iter=0, q=9) | kwargs
+    with pytest.raises(error, match=match):
+        rfm_iterations(args.pop("kernel"), X, Y, X_val, Y_val, **args)
+
+
+def test_rfm_iterations_takes_a_zero_ridge_and_the_largest_count():
+    X, Y, X_val, Y_val = _prepared()
+    result = rfm_iterations(K.Laplace(3), X, Y, X_val, Y_val, n_iter=0, q=9, ridges=[0.0, 1.0])
+    assert len(result.fits) == 1
+
+
+def test_counts_above_the_largest_int32_and_no_agop_sample_are_refused_by_name():
+    X, y = torch.rand(8, 1, 5, 5, dtype=torch.float64), np.arange(8) % 2
+    for params, match in (
+        (dict(n_iter=2**31), "^n_iter must"),
+        (dict(agop_samples=0), "^agop_samples must"),
+        (dict(agop_samples=-3), "^agop_samples must"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            ConvRFM("laplace", patch_size=3, **FAST, **params).fit(X, y)
+
+
+def test_a_kernel_objects_own_padding_is_room_for_the_patch():
+    """A kernel object adding ``padding`` zeros on each side takes images down to
+    ``patch_size - 2 padding`` on either side, and refuses one pixel less."""
+    y = np.arange(6) % 2
+    kw = dict(n_iter=0, **FAST, random_state=0)
+    g = torch.Generator().manual_seed(0)
+    for shape in ((6, 1, 3, 3), (6, 1, 3, 7), (6, 1, 7, 3)):
+        X = torch.rand(shape, generator=g, dtype=torch.float64)
+        ConvRFM(K.Laplace(5, padding=1), **kw).fit(X, y)  # 3 + 2 >= 5: fits
+    for shape in ((6, 1, 2, 7), (6, 1, 7, 2)):
+        X = torch.rand(shape, generator=g, dtype=torch.float64)
+        with pytest.raises(ValueError, match="smaller than the patch size 5"):
+            ConvRFM(K.Laplace(5, padding=1), **kw).fit(X, y)
+
+
+def test_the_padded_images_memory_check_counts_every_value(monkeypatch):
+    import agop.rfm as rfm
+
+    asked = []
+    monkeypatch.setattr(rfm, "_check_allocation", lambda *a: asked.append(a))
+    X = torch.rand(6, 2, 5, 7, dtype=torch.float64)
+    ConvRFM("laplace", patch_size=3, padding=2, n_iter=0, **FAST).fit(X, np.arange(6) % 2)
+    assert asked[0] == (6 * 2 * (5 + 4) * (7 + 4), 8, "padding", "the padded images")
+
+
+def test_a_fit_on_a_data_frame_keeps_its_column_names():
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(0).standard_normal((8, 25))
+    y = np.arange(8) % 2
+    columns = [f"px{i}" for i in range(25)]
+    kw = dict(patch_size=3, image_shape=(1, 5, 5), n_iter=0, **FAST)
+    model = ConvRFM("laplace", **kw).fit(pd.DataFrame(X, columns=columns), y)
+    assert list(model.feature_names_in_) == columns
+    assert not hasattr(ConvRFM("laplace", **kw).fit(X, y), "feature_names_in_")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_normalize_feature_matrix_reads_half_precision_in_float32(dtype):
+    A = torch.tensor([[2.0, 1.0], [1.0, 3.0]])
+    M = normalize_feature_matrix(A.to(dtype))
+    assert M.dtype == torch.float32
+    torch.testing.assert_close(M, normalize_feature_matrix(A.to(dtype).float()))
+
+
+def test_normalize_feature_matrix_takes_round_off_negative_eigenvalues_at_the_dtypes_tolerance():
+    # a float32 AGOP is PSD to float32's tolerance, not float64's
+    v = torch.tensor([1.0, -1.0]) / 2**0.5
+    A = torch.eye(2) - (1 + 1e-6) * torch.outer(v, v)  # eigenvalues 1 and -1e-6
+    M = normalize_feature_matrix(A.float())
+    assert torch.isfinite(M).all()
+    with pytest.raises(ValueError, match="^A must"):
+        normalize_feature_matrix(A.double() - 1e-3 * torch.outer(v, v).double())
