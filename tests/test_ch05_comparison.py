@@ -477,7 +477,8 @@ def test_layer_curve_plots_each_layers_mean_and_sample_std():
     np.testing.assert_allclose([hi - lo for lo, hi in spans], 2 * np.array(sd), atol=1e-12)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["bars"]
     assert ax.get_title() == "Figure 6B" and list(ax.get_xticks()) == [0, 1, 2, 3]
-    assert "CNTK" in ax.get_xlabel() and ax.get_ylabel() == "test accuracy"
+    assert ax.get_xlabel() == "feature-learning layers (0 = CNTK)"
+    assert ax.get_ylabel() == "test accuracy"
     plt.close(ax.figure)
     fig, ax = plt.subplots()
     assert ch05.plot_layer_curve(rows[:2], ax=ax) is ax and ax.get_legend() is None
@@ -593,6 +594,7 @@ def test_hostile_inputs_to_compare_methods_are_refused_by_name(call, error, matc
         ([{"layers": "1", "accuracy": 0.5}], {}, TypeError, r"^layer_rows\[0\]\['layers'\]"),
         ([{"layers": 0, "accuracy": 0.5}], {"ax": 3}, TypeError, "^ax must be"),
         ([{"layers": 0, "accuracy": 0.5}], {"label": 3}, TypeError, "^label must be"),
+        ([{"layers": 0, "accuracy": 0.5}], {"title": 3}, TypeError, "^title must be"),
     ],
 )
 def test_layer_curve_names_a_hostile_argument(rows, kwargs, error, match):
