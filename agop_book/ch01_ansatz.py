@@ -54,6 +54,7 @@ from agop_book.plots import (
     _check_axes,
     _check_figure,
     _check_mapping,
+    _check_subset,
     _check_text,
 )
 from agop_book.pretrained import load_model
@@ -1008,9 +1009,7 @@ def plot_alpha_curves(
     curves = {k: _check_series(v, f"curves[{k!r}]", n) for k, v in curves.items()}
     if nulls is not None:
         _check_mapping(nulls, "nulls", "{layer: [value per power]}")
-        unknown = [k for k in nulls if k not in curves]
-        if unknown:
-            raise ValueError(f"nulls has layer {unknown[0]!r}, which curves has not")
+        _check_subset(nulls, list(curves), "nulls", "the layers of curves")
         nulls = {k: _check_series(v, f"nulls[{k!r}]", n) for k, v in nulls.items()}
     _check_axes(ax)
     kind = check_choice(kind, "kind", ("pearson", "cosine"))

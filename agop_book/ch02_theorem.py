@@ -61,7 +61,7 @@ from agop.validation import (
     check_real,
     check_seed,
 )
-from agop_book.plots import _check_figure, _check_list, _check_records
+from agop_book.plots import _check_figure, _check_list, _check_records, _check_subset
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -873,9 +873,7 @@ def plot_relaxations(
     known = list(dict.fromkeys(r["setting"] for r in rows))
     if settings is not None:
         settings = _check_list(settings, "settings", "setting names")
-        unknown = [s for s in settings if s not in known]
-        if unknown:
-            raise ValueError(f"settings: {unknown[0]!r} is not a setting of rows ({known})")
+        _check_subset(settings, known, "settings", "the settings of rows")
     _check_figure(fig)
     names = known if settings is None else list(settings)
     params = list(dict.fromkeys(r["parameter"] for r in rows if r["setting"] in names))

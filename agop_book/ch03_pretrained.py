@@ -45,6 +45,7 @@ from agop_book.plots import (
     _check_list,
     _check_map,
     _check_mapping,
+    _check_subset,
     _check_text,
     _image_for_display,
 )
@@ -160,10 +161,8 @@ def feature_maps(
         True
     """
     _check_agops(model, agops)
-    names = list(agops) if layers is None else list(layers)
-    missing = [n for n in names if n not in agops]
-    if missing:
-        raise ValueError(f"layers: {missing} have no AGOP in agops (it holds {list(agops)})")
+    names = list(agops) if layers is None else _check_list(layers, "layers", "layer names")
+    _check_subset(names, list(agops), "layers", "the layers of agops")
     convs = conv_layers(model, names)
     param = next(model.parameters())
     x = torch.as_tensor(x)

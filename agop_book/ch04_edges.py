@@ -64,6 +64,7 @@ from agop_book.plots import (
     _check_list,
     _check_mapping,
     _check_mean_sd,
+    _check_subset,
     _check_text,
     _image_for_display,
 )
@@ -580,10 +581,9 @@ def plot_accuracy_by_iteration(
             raise ArgumentTypeError(
                 f"selected must be None or a dict {{label: round}}, got {type(selected).__name__}"
             )
+        _check_subset(selected, list(curves), "selected", "the labels of curves")
         selected = {
             k: check_int(t, f"selected[{k!r}]", minimum=0, maximum=len(curves[k]) - 1)
-            if k in curves
-            else _unknown_curve(k)
             for k, t in selected.items()
         }
     _check_axes(ax)
@@ -603,10 +603,6 @@ def plot_accuracy_by_iteration(
     if title:
         ax.set_title(title, fontsize=9)
     return ax
-
-
-def _unknown_curve(label: Any) -> int:
-    raise ValueError(f"selected has label {label!r}, which curves has not")
 
 
 def plot_edge_controls(

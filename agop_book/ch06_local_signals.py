@@ -19,10 +19,12 @@ from agop_book.plots import (
     _check_axes,
     _check_figure,
     _check_image,
+    _check_keys,
     _check_list,
     _check_mapping,
     _check_mean_sd,
     _check_records,
+    _check_subset,
     _check_text,
     _image_for_display,
 )
@@ -58,9 +60,7 @@ def plot_accuracy_vs_noise(
     known = list(dict.fromkeys(r["method"] for r in rows))
     if methods is not None:
         methods = _check_list(methods, "methods", "method names")
-        unknown = [m for m in methods if m not in known]
-        if unknown:
-            raise ValueError(f"methods: {unknown[0]!r} has no rows (rows have {known})")
+        _check_subset(methods, known, "methods", "the methods of rows")
     _check_axes(ax)
     title = _check_text(title, "title")
     xlabel = _check_text(xlabel, "xlabel", allow_none=False) or ""
@@ -152,14 +152,7 @@ def plot_noise_panel(panel: Mapping[str, Any], fig: Figure | None = None) -> Fig
 def _check_panel(panel: Any, name: str) -> tuple[Any, dict[str, Any], dict[str, Any], float]:
     """A panel's images ``(m, c, H, W)``, maps ``{method: (m, H, W)}``, accuracies
     ``{method: (mean, sd)}`` and noise level, each checked."""
-    keys = ("noise", "images", "maps", "accuracy")
-    if not isinstance(panel, Mapping):
-        raise ArgumentTypeError(
-            f"{name} must be a dict with keys {keys}, got {type(panel).__name__}"
-        )
-    missing = [k for k in keys if k not in panel]
-    if missing:
-        raise ValueError(f"{name} has no key {missing[0]!r} (needed: {list(keys)})")
+    _check_keys(panel, name, ("noise", "images", "maps", "accuracy"))
     noise = check_real(panel["noise"], f"{name}['noise']")
     images = as_tensor(panel["images"], f"{name}['images']")
     if images.ndim != 4 or images.shape[0] == 0:

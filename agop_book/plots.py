@@ -6,7 +6,7 @@ explorer draws with the same function as the chapter's static twin."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
@@ -64,6 +64,26 @@ def _check_list(value: Any, name: str, what: str) -> list:
     return list(value)
 
 
+def _check_keys(mapping: Any, name: str, keys: Sequence[str]) -> Mapping:
+    """``mapping`` as a dict holding every key of ``keys``; the first missing key is named."""
+    if not isinstance(mapping, Mapping):
+        raise ArgumentTypeError(
+            f"{name} must be a dict with keys {list(keys)}, got {type(mapping).__name__}"
+        )
+    missing = [k for k in keys if k not in mapping]
+    if missing:
+        raise ValueError(f"{name} has no key {missing[0]!r} (needed: {list(keys)})")
+    return mapping
+
+
+def _check_subset(chosen: Iterable[Any], known: Sequence[Any], name: str, what: str) -> None:
+    """Every entry of ``chosen`` must be one of ``known``; the first that is not is named,
+    with ``what`` saying where the known ones come from (``"the settings of rows"``)."""
+    unknown = [c for c in chosen if c not in known]
+    if unknown:
+        raise ValueError(f"{name}: {unknown[0]!r} is not one of {what} {list(known)}")
+
+
 def _check_records(
     rows: Any, name: str, keys: Sequence[str], numbers: Sequence[str] = ()
 ) -> list[Mapping]:
@@ -71,13 +91,7 @@ def _check_records(
     under ``numbers`` must be finite real numbers (``None`` where a key is not in ``keys``)."""
     rows = _check_list(rows, name, f"dicts with keys {list(keys)}")
     for i, row in enumerate(rows):
-        if not isinstance(row, Mapping):
-            raise ArgumentTypeError(
-                f"{name}[{i}] must be a dict with keys {list(keys)}, got {type(row).__name__}"
-            )
-        missing = [k for k in keys if k not in row]
-        if missing:
-            raise ValueError(f"{name}[{i}] has no key {missing[0]!r} (needed: {list(keys)})")
+        _check_keys(row, f"{name}[{i}]", keys)
         for k in numbers:
             if k in keys or row.get(k) is not None:
                 check_real(row[k], f"{name}[{i}][{k!r}]")

@@ -87,3 +87,53 @@ def test_placeholder_takes_a_numpy_figsize():
         assert fig.get_size_inches().tolist() == [2.0, 1.0]
     finally:
         plt.close(fig)
+
+
+# The shared checks of the chapters' figures
+
+
+@pytest.mark.parametrize(
+    "value, error, match",
+    [
+        ({"a": 1, "b": 2}, None, None),
+        ({"a": 1}, ValueError, r"^row has no key 'b' \(needed: \['a', 'b'\]\)$"),
+        ({"b": 1}, ValueError, r"^row has no key 'a' "),
+        ({}, ValueError, r"^row has no key 'a' "),
+        ([("a", 1), ("b", 2)], TypeError, r"^row must be a dict with keys \['a', 'b'\], got list$"),
+    ],
+)
+def test_check_keys_names_the_first_missing_key(value, error, match):
+    if error is None:
+        assert plots._check_keys(value, "row", ("a", "b")) is value
+    else:
+        with pytest.raises(error, match=match):
+            plots._check_keys(value, "row", ("a", "b"))
+
+
+@pytest.mark.parametrize(
+    "chosen, match",
+    [
+        (["x", "z"], None),
+        ({"z": 0}, None),
+        (["x", "w", "v"], r"^methods: 'w' is not one of the methods of rows \['x', 'y', 'z'\]$"),
+        ({"z": 0, "v": 1}, r"^methods: 'v' is not one of"),
+    ],
+)
+def test_check_subset_names_the_first_stranger(chosen, match):
+    known = ["x", "y", "z"]
+    if match is None:
+        assert plots._check_subset(chosen, known, "methods", "the methods of rows") is None
+    else:
+        with pytest.raises(ValueError, match=match):
+            plots._check_subset(chosen, known, "methods", "the methods of rows")
+
+
+def test_check_records_names_the_row_and_key_at_fault():
+    rows = [{"a": 1, "n": 0.5}, {"a": 2, "n": float("nan")}]
+    with pytest.raises(ValueError, match=r"^rows\[1\]\['n'\] must be"):
+        plots._check_records(rows, "rows", ("a", "n"), ("n",))
+    with pytest.raises(ValueError, match=r"^rows\[1\] has no key 'n'"):
+        plots._check_records([{"a": 1, "n": 0}, {"a": 2}], "rows", ("a", "n"))
+    with pytest.raises(TypeError, match=r"^rows\[0\] must be a dict with keys"):
+        plots._check_records([3], "rows", ("a",))
+    assert plots._check_records(rows[:1], "rows", ("a", "n"), ("n",)) == rows[:1]

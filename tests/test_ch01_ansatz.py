@@ -651,7 +651,7 @@ _NAN = torch.full((4, 4), float("nan"), dtype=torch.float64)
         (
             lambda: ansatz.plot_alpha_curves([0.5, 1.0], {"a": [0.9, 0.8]}, nulls={"b": [1, 2]}),
             ValueError,
-            "^nulls has layer 'b'",
+            "^nulls: 'b' is not one of the layers",
         ),
         (lambda: ansatz.plot_alpha_curves([1.0], {"a": [float("nan")]}), ValueError, r"^curves"),
         (lambda: ansatz.plot_alpha_curves([1.0], {}), ValueError, "^curves must hold"),
@@ -1232,7 +1232,7 @@ _MATRICES = {"i": {"c": (_C, _C)}}
         (
             lambda: ansatz.plot_alpha_curves([1.0], {"a": [0.9]}, nulls={"b": [0.5]}),
             ValueError,
-            "nulls has layer 'b', which curves has not",
+            "nulls: 'b' is not one of the layers of curves ['a']",
         ),
         (
             lambda: ansatz.plot_alpha_curves([1.0], {"a": [0.9]}, nulls={"a": [0.5, 0.4]}),

@@ -374,7 +374,7 @@ def _check():
                 [{"setting": "a", "parameter": "eta", "value": 1}], settings=["b"]
             ),
             ValueError,
-            "^settings: 'b' is not a setting",
+            "^settings: 'b' is not one of the settings of rows",
         ),
         (lambda X, y: T.theorem_explorer(None, y, kernel_size=3), TypeError, "^X must be"),
         (lambda X, y: T.theorem_explorer(X, y[:3], kernel_size=3), ValueError, "^y must have"),

@@ -175,7 +175,12 @@ def _small():
         (
             lambda net, X, A: ch03.feature_maps(net, X[0], {"convs.0": A["convs.0"]}, ["convs.1"]),
             ValueError,
-            r"layers: \['convs.1'\] have no AGOP",
+            r"layers: 'convs.1' is not one of the layers of agops \['convs.0'\]",
+        ),
+        (
+            lambda net, X, A: ch03.feature_maps(net, X[0], A, "convs.0"),
+            TypeError,
+            "layers must be a list of layer names, got str",
         ),
         (lambda net, X, A: ch03.uploaded_files(3), TypeError, "value must be a FileUpload"),
         (lambda net, X, A: ch03.uploaded_files("a.png"), TypeError, "value must be a FileUpload"),

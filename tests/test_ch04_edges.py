@@ -988,7 +988,7 @@ _IMS = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0), dtype=
         (
             lambda C4: C4.plot_accuracy_by_iteration({"R": [0.6]}, selected={"Q": 0}),
             ValueError,
-            "^selected has label 'Q'",
+            "^selected: 'Q' is not one of the labels",
         ),
         (lambda C4: C4.plot_accuracy_by_iteration({"R": [0.6]}, ax=3), TypeError, "^ax must be"),
         (
@@ -1190,7 +1190,7 @@ _IT = {("laplace", 3): [_I9]}
         (
             lambda C4: C4.plot_accuracy_by_iteration({"R": [0.5, 0.6]}, selected={"Q": 0}),
             ValueError,
-            "selected has label 'Q', which curves has not",
+            "selected: 'Q' is not one of the labels of curves ['R']",
         ),
         (
             lambda C4: C4.plot_accuracy_by_iteration({"R": [0.5]}, ax=3),
