@@ -667,3 +667,33 @@ def test_null_baselines_spreads_are_sample_standard_deviations():
             assert out[kind][f"{family}_mean"] == pytest.approx(mean, abs=1e-14)
             assert out[kind][f"{family}_std"] == pytest.approx(sd, rel=1e-12)
             assert sd > 0
+
+
+# Held-out style bugs, round 3
+
+
+def test_feature_map_is_the_metric_norm_of_each_patch():
+    r"""``feature_map`` against its definition :math:`\|A^{1/2} x[j]\| = \sqrt{x[j]^\top A\,
+    x[j]}` (no square root of a matrix needed), at every position of the zero-padded
+    ("same") patches, for a random PSD ``A`` whose eigenvalues are far from 0 and 1 (a
+    projector such as ``I`` or ``e e^T`` is its own square root, so it cannot tell ``A``
+    from ``A^{1/2}``), and for ``A = 4 e e^T``: twice the pixel under ``e``."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 2, 5, 4, generator=g, dtype=torch.float64)
+    q = 2 * 9
+    B = torch.randn(q, q, generator=g, dtype=torch.float64)
+    A = B @ B.T + 3 * torch.eye(q, dtype=torch.float64)
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1))
+    expected = torch.empty(2, 5, 4, dtype=torch.float64)
+    for i in range(2):
+        for r in range(5):
+            for c in range(4):
+                p = padded[i, :, r : r + 3, c : c + 3].reshape(-1)
+                expected[i, r, c] = torch.sqrt(p @ A @ p)
+    torch.testing.assert_close(feature_map(A, x, 3), expected, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(feature_map(A, x, 3, chunk_size=1), expected, rtol=1e-10, atol=1e-12)
+    e = torch.zeros(q, dtype=torch.float64)
+    e[9 + 4] = 1  # the centre pixel of channel 1
+    torch.testing.assert_close(
+        feature_map(4 * torch.outer(e, e), x, 3), 2 * x[:, 1].abs(), rtol=1e-12, atol=1e-12
+    )

@@ -172,3 +172,37 @@ def test_patch_covariance_is_the_covariance_about_the_mean_patch():
     torch.testing.assert_close(patch_covariance(x, k), expected, rtol=1e-12, atol=1e-12)
     second = patch_second_moment(x, k)
     torch.testing.assert_close(second - torch.outer(mu, mu), expected, rtol=1e-12, atol=1e-12)
+
+
+# Held-out style bugs, round 3
+
+
+def test_patch_moments_read_the_zero_padded_patches():
+    """``patch_second_moment`` and ``patch_covariance`` with ``padding`` against their
+    definitions on images zero-padded by hand: every ``k x k`` window of the padded image,
+    outer products averaged over the ``n P`` windows (the border windows, which hold zeros,
+    included). A moment that ignored ``padding`` would average over the interior windows
+    only, another set and another count."""
+    from agop.patches import patch_covariance, patch_second_moment
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(2, 2, 4, 5, generator=g, dtype=torch.float64) + 1.0
+    k, pad = 3, 1
+    padded = torch.zeros(2, 2, 4 + 2 * pad, 5 + 2 * pad, dtype=torch.float64)
+    padded[:, :, pad : pad + 4, pad : pad + 5] = x
+    windows = [
+        img[:, r : r + k, c : c + k].reshape(-1)
+        for img in padded
+        for r in range(padded.shape[2] - k + 1)
+        for c in range(padded.shape[3] - k + 1)
+    ]
+    assert len(windows) == 2 * 4 * 5  # "same" output size at this padding
+    p = torch.stack(windows)
+    second = sum(torch.outer(v, v) for v in p) / len(p)
+    mu = p.mean(0)
+    cov = sum(torch.outer(v - mu, v - mu) for v in p) / len(p)
+    torch.testing.assert_close(patch_second_moment(x, k, padding=pad), second, rtol=1e-12, atol=0)
+    torch.testing.assert_close(patch_covariance(x, k, padding=pad), cov, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(
+        patch_second_moment(x, k, padding="same"), second, rtol=1e-12, atol=0
+    )

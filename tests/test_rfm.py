@@ -1194,3 +1194,39 @@ def test_normalize_feature_matrix_takes_round_off_negative_eigenvalues_at_the_dt
     assert torch.isfinite(M).all()
     with pytest.raises(ValueError, match="^A must"):
         normalize_feature_matrix(A.double() - 1e-3 * torch.outer(v, v).double())
+
+
+# Held-out style bugs, round 3
+
+
+def test_agop_subsamples_are_drawn_from_the_given_generator(float64):
+    """``agop_samples``: round ``t`` averages the AGOP over ``X[randperm(n, generator)[:s]]``,
+    the ``t``-th permutation of *the given* generator: the images each round's AGOP reads,
+    recorded, are exactly those of a fresh generator with the same seed, whatever the
+    global RNG holds (a subsample from the global RNG would follow ``torch.manual_seed``)."""
+
+    class Recording(K.Laplace):
+        def _agop(self, X, Z, dual_coef, root):
+            seen.append(X.clone())
+            return super()._agop(X, Z, dual_coef, root)
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(10, 1, 4, 4, generator=g)
+    Y = torch.eye(2)[torch.arange(10) % 2]
+    X_val, Y_val = torch.rand(4, 1, 4, 4, generator=g), torch.eye(2)[torch.arange(4) % 2]
+    kernel = Recording(3, bandwidth=2.0)
+    runs = []
+    for global_seed in (1, 2):
+        seen: list[torch.Tensor] = []
+        torch.manual_seed(global_seed)
+        rfm_iterations(
+            kernel, X, Y, X_val, Y_val, n_iter=2, q=9, agop_samples=3,
+            generator=torch.Generator().manual_seed(5),
+        )  # fmt: skip
+        runs.append(seen)
+    reference = torch.Generator().manual_seed(5)
+    expected = [X[torch.randperm(10, generator=reference)[:3]] for _ in range(2)]
+    for seen in runs:
+        assert len(seen) == 2
+        for got, want in zip(seen, expected, strict=True):
+            assert torch.equal(got, want)
