@@ -368,3 +368,25 @@ def test_a_refused_random_state_leaves_a_fitted_baseline_as_it_was():
     with pytest.raises(ValueError, match="random_state"):
         cnn.set_params(random_state=2**40).fit(_X, 1 - _y)
     np.testing.assert_array_equal(cnn.set_params(random_state=0).predict(_X), before)
+
+
+# Held-out style bugs, round 3
+
+
+def test_cnn_baseline_selects_on_its_held_out_images():
+    """The validation accuracies the baseline selects on are those of its held-out images
+    (:func:`validation_split` with its ``random_state``), recomputed from the kept weights:
+    on random labels the network fits its training images, so the two accuracies differ."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(40, 1, 6, 6, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 2, (40,), generator=g)
+    m = CNNBaseline(
+        depth=1, width=8, patch_size=3, epochs=6, lr=3e-2, random_state=4, device="cpu",
+        progress=False,
+    ).fit(X, y)  # fmt: skip
+    tr, va = validation_split(y.numpy(), 0.2, 4)
+    val = accuracy(m.model_, X[va], y[va])
+    train_acc = accuracy(m.model_, X[tr], y[tr])
+    assert train_acc != val  # the data tell the two sets apart
+    assert m.history_["val_accuracy"][m.best_epoch_ - 1] == val
+    assert m.history_["train_accuracy"][m.best_epoch_ - 1] == train_acc

@@ -391,3 +391,20 @@ def test_figures_and_explorer_name_a_hostile_argument(call, error, match):
     with pytest.raises(error, match=match):
         call(X, y)
     assert plt.get_fignums() == before
+
+
+# Held-out style bugs, round 3
+
+
+def test_relax_init_to_update_is_the_start_against_what_training_added():
+    """``init_to_update = |W_0|_F / |W_1 - W_0|_F``, recomputed from a network built and
+    trained by hand with the same seed and settings (a start of scale 0.3, five steps: the
+    update is neither the start nor the trained layer)."""
+    X, y = images(n=12, size=(5, 6))
+    rows = T.relax(X, y, {"scale": ("init_scale", (0.3,), {"steps": 5})}, eta=ETA, seed=3)
+    net = T.TheoremNet(2, (5, 6), init_scale=0.3, seed=3, dtype=torch.float64)
+    W0 = T.first_layer(net).clone()
+    W1 = T.first_layer(T.train_gd(net, X, y, ETA, steps=5, seed=3))
+    expected = float(W0.norm() / (W1 - W0).norm())
+    assert float(W0.norm() / W1.norm()) != pytest.approx(expected, rel=1e-3)  # tells them apart
+    assert rows[0]["init_to_update"] == pytest.approx(expected, rel=1e-12)

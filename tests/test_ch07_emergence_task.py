@@ -232,3 +232,22 @@ def test_circulant_root_tolerates_rounding_below_1e10_of_the_largest_eigenvalue(
                        torch.zeros(3, dtype=torch.float64))  # fmt: skip
     with pytest.raises(ValueError, match=r"^no Gaussian field .*\(smallest eigenvalue -5e-07\)"):
         _circulant_sqrt_spectrum(torch.tensor([50.0, 50.0 + 5e-7], dtype=torch.float64), 1, 2)
+
+
+# Held-out style bugs, round 3
+
+
+def test_the_two_classes_draw_independent_noise():
+    """At gain 0 each class is ``Sigma_c^{1/2} w`` (``Sigma_c = exp(-d / xi_c)``): whitening
+    each class with the dense root of its own covariance gives back its white noise, and the
+    two classes' noises are independent draws (a shared seed would make them equal, row by
+    row: correlation 1), each of unit variance."""
+    X, y = emergence_task(400, 8, gain=0.0, xi=(1.0, 3.0), seed=2, dtype=torch.float64)
+    noise = []
+    for c, xi in enumerate((1.0, 3.0)):
+        vals, vecs = torch.linalg.eigh(sigma(8, xi))
+        noise.append(X[y == c] @ (vecs / vals.sqrt()) @ vecs.T)  # Sigma^{-1/2} x
+    assert all(abs(float(w.var()) - 1) < 0.1 for w in noise)
+    m = min(len(w) for w in noise)
+    a, b = noise[0][:m].flatten(), noise[1][:m].flatten()
+    assert abs(float(torch.corrcoef(torch.stack([a, b]))[0, 1])) < 0.1
