@@ -193,6 +193,13 @@ def ring_distance(D: int, dim: int = 1) -> torch.Tensor:
     return torch.sqrt(d[:, None] ** 2 + d[None, :] ** 2)
 
 
+def _mean_sd(values: Any) -> tuple[float, float]:
+    """The mean and the sample standard deviation (``ddof=1``) of ``values`` over seeds;
+    0.0 for a single seed, which has no spread to estimate."""
+    v = np.asarray(values, dtype=float)
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+
+
 def _latent_correlation(D: int, xi: float, gain: float, dim: int) -> torch.Tensor:
     """First row (1-D) or first plane (2-D) of the latent covariance ``C_g``."""
     sigma = torch.exp(-ring_distance(D, dim) / xi)
@@ -674,18 +681,19 @@ class EmergenceResult:
     settings: dict
 
     def summary(self, stat: str, gain: float, labels: str = "true") -> tuple[float, float]:
-        """Mean and standard deviation over seeds of column ``stat``.
+        """Mean and sample standard deviation (``ddof=1``, 0.0 for one seed) over seeds of
+        column ``stat``.
 
         Examples:
             >>> r = EmergenceResult([{"gain": 1.0, "labels": "true", "x": v}
-            ...                      for v in (1.0, 3.0)], {}, {})
+            ...                      for v in (1.0, 3.0, 5.0)], {}, {})
             >>> r.summary("x", 1.0)
-            (2.0, 1.0)
+            (3.0, 2.0)
         """
         values = [r[stat] for r in self.rows if r["gain"] == gain and r["labels"] == labels]
         if not values:
             raise KeyError(f"no rows for gain={gain}, labels={labels!r}")
-        return float(np.mean(values)), float(np.std(values))
+        return _mean_sd(values)
 
     @property
     def gains(self) -> list[float]:
@@ -2107,13 +2115,14 @@ def _diagnose(post: Posterior, chains: int) -> dict[str, float]:
 
 
 def summarise(rows: Sequence[dict], method: str, width: int | None = None) -> tuple[float, float]:
-    """(mean, standard deviation) over seeds of one method's test accuracy (at one width).
+    """(mean, sample standard deviation) over seeds of one method's test accuracy (at one
+    width); the standard deviation has ``ddof=1`` (0.0 for one seed).
 
     Examples:
         >>> rows = [{"method": "CNN", "width": 8, "seed": s, "accuracy": a}
-        ...         for s, a in enumerate([0.7, 0.8])]
+        ...         for s, a in enumerate([0.7, 0.8, 0.9])]
         >>> [round(v, 3) for v in summarise(rows, "CNN", 8)]
-        [0.75, 0.05]
+        [0.8, 0.1]
     """
     acc = [r["accuracy"] for r in rows if r["method"] == method and r["width"] == width]
     if not acc:
@@ -2122,7 +2131,7 @@ def summarise(rows: Sequence[dict], method: str, width: int | None = None) -> tu
             f"method={method!r}, width={width!r}: no row of rows has them; rows hold "
             f"(method, width) {have}"
         )
-    return float(np.mean(acc)), float(np.std(acc))
+    return _mean_sd(acc)
 
 
 def gap(rows: Sequence[dict], method: str, ref: str, width: int) -> tuple[float, float]:
@@ -2130,10 +2139,10 @@ def gap(rows: Sequence[dict], method: str, ref: str, width: int) -> tuple[float,
     spread of the difference, :math:`\\sqrt{s_a^2 + s_b^2}` (the two seed spreads).
 
     Examples:
-        >>> rows = [{"method": "CNN", "width": 8, "accuracy": a} for a in (0.8, 0.9)]
+        >>> rows = [{"method": "CNN", "width": 8, "accuracy": a} for a in (0.7, 0.8, 0.9)]
         >>> rows += [{"method": "NNGP", "width": None, "accuracy": a} for a in (0.6, 0.6)]
         >>> [round(v, 3) for v in gap(rows, "CNN", "NNGP", 8)]
-        [0.25, 0.05]
+        [0.2, 0.1]
     """
     (a, sa), (b, sb) = summarise(rows, method, width), summarise(rows, ref)
     return a - b, float(np.hypot(sa, sb))
@@ -2152,17 +2161,19 @@ def kernel_gain(rows: Sequence[dict], method: str, ref: str) -> float:
 
 
 def band_ratio(Q: ArrayLike, band_positions: ArrayLike) -> tuple[float, float]:
-    """Mean and standard deviation over seeds of the ratio of the mean weight on the
-    positions that see the band to the mean on the others, from ``Q`` ``(seeds, P)``
-    (:func:`width_sweep`'s ``Q`` or ``Q_fit``) and the ``(P,)`` mask ``band_positions``.
+    """Mean and sample standard deviation (``ddof=1``, 0.0 for one seed) over seeds of the
+    ratio of the mean weight on the positions that see the band to the mean on the others,
+    from ``Q`` ``(seeds, P)`` (:func:`width_sweep`'s ``Q`` or ``Q_fit``) and the ``(P,)`` mask
+    ``band_positions``.
 
     ``Q`` must be finite and non-negative (a weight per position). The ratio is undefined for a
     seed whose ``Q`` is zero on every position off the band (a fitted ``Q_fit`` can be): such a
     ``Q`` raises ``ValueError`` naming the seed, rather than giving ``(inf, nan)``.
 
     Examples:
-        >>> band_ratio([[2.0, 1.0, 1.0], [4.0, 1.0, 1.0]], [True, False, False])
-        (3.0, 1.0)
+        >>> band_ratio([[2.0, 1.0, 1.0], [4.0, 1.0, 1.0], [6.0, 1.0, 1.0]],
+        ...            [True, False, False])
+        (4.0, 2.0)
     """
     q = as_tensor(Q, "Q", dtype=torch.float64).numpy()
     mask = np.asarray(band_positions, dtype=bool)
@@ -2180,7 +2191,7 @@ def band_ratio(Q: ArrayLike, band_positions: ArrayLike) -> tuple[float, float]:
             f"{np.flatnonzero(off == 0).tolist()} (rows of Q)"
         )
     r = q[:, mask].mean(1) / off
-    return float(r.mean()), float(r.std())
+    return _mean_sd(r)
 
 
 def plot_emergence_ipr(
@@ -2235,8 +2246,7 @@ def plot_emergence_ipr(
             ]
             if not any(vals):
                 continue
-            mean = np.array([np.mean(v) for v in vals])
-            sd = np.array([np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in vals])
+            mean, sd = np.array([_mean_sd(v) for v in vals]).T
             ax.plot(x, mean, style, ms=4, label=f"{labels} labels")
             ax.fill_between(x, mean - sd, mean + sd, alpha=0.2)
         if ipr_random is not None:

@@ -725,11 +725,18 @@ def test_training_defaults_are_the_documented_ones():
 
 
 def test_localisation_needs_the_rise_over_the_control_beyond_both_spreads():
-    """m1 - ms = 0.125 = s1 + ss exactly (0 + 0.125, exact in binary): not beyond them."""
-    ok, m0, m1, ms = constructed((0.5, 0.5), (0.25, 0.5), base=(0.0, 0.0)).localisation("ipr_agop")
+    """m1 - ms = 0.125 = s1 + ss exactly (0 + 0.125, the sample SD of three values 0.125
+    apart, exact in binary): not beyond them. The spreads are sample SDs (``ddof=1``): with
+    the population SD (0.102) the same rows would localise."""
+    flat = (0.0, 0.0, 0.0)
+    result = constructed((0.5, 0.5, 0.5), (0.25, 0.375, 0.5), base=flat)
+    ok, m0, m1, ms = result.localisation("ipr_agop")
     assert (m0, m1, ms) == (0.0, 0.5, 0.375) and not ok
-    # beyond them by a little: localised
-    assert constructed((0.5, 0.5), (0.25, 0.49), base=(0.0, 0.0)).localisation("ipr_agop")[0]
+    assert result.summary("ipr_agop", 3.0, "shuffled") == (0.375, 0.125)
+    # beyond them by a little (0.14 > 0.12): localised
+    assert constructed((0.5, 0.5, 0.5), (0.24, 0.36, 0.48), base=flat).localisation("ipr_agop")[0]
+    # one seed has no spread to estimate: 0.0, not NaN
+    assert constructed((0.5,), (0.3,), base=(0.0,)).summary("ipr_agop", 3.0) == (0.5, 0.0)
 
 
 VIEW = dict(seed=5, D=9, n_train=25, xi=(1.5, 2.5), steps=4, lr=0.02, batch_size=7,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 
 import numpy as np
 import pytest
@@ -223,9 +224,10 @@ ROWS = accuracy_rows(
 
 def test_gap_is_the_difference_of_means_with_the_combined_spread():
     d, s = gap(ROWS, "CNN", "NNGP", 8)
-    assert d == pytest.approx(0.85 - 0.70) and s == pytest.approx(0.05)
+    # two seeds a and b: the sample SD is |a - b| / sqrt(2)
+    assert d == pytest.approx(0.85 - 0.70) and s == pytest.approx(0.1 / math.sqrt(2))
     d, s = gap(ROWS, "FC", "NNGP FC", 8)
-    assert d == pytest.approx(0.0) and s == pytest.approx(math.hypot(0.05, 0.05))
+    assert d == pytest.approx(0.0) and s == pytest.approx(math.hypot(0.1, 0.1) / math.sqrt(2))
 
 
 def test_band_ratio_against_a_loop_and_its_errors():
@@ -237,7 +239,9 @@ def test_band_ratio_against_a_loop_and_its_errors():
         / np.mean([q[i] for i in range(24) if not band[i]])
         for q in Q
     ]
-    assert band_ratio(Q, band) == pytest.approx((np.mean(per_seed), np.std(per_seed)))
+    assert band_ratio(Q, band) == pytest.approx(
+        (statistics.mean(per_seed), statistics.stdev(per_seed))
+    )
     with pytest.raises(ValueError, match="band_positions"):
         band_ratio(Q, np.ones(24, bool))
     with pytest.raises(ValueError, match="band_positions"):
@@ -248,7 +252,10 @@ def test_band_ratio_refuses_a_seed_with_no_weight_off_the_band():
     """A seed whose Q is zero off the band has no ratio (it was (inf, nan)); negative or
     non-finite weights are refused too. A zero weight on some positions is fine."""
     band = np.array([True, False, False])
-    assert band_ratio([[2.0, 0.0, 1.0], [1.0, 1.0, 1.0]], band) == pytest.approx((2.5, 1.5))
+    assert band_ratio([[2.0, 0.0, 1.0], [1.0, 1.0, 1.0]], band) == pytest.approx(
+        (2.5, 3 / math.sqrt(2))
+    )
+    assert band_ratio([[2.0, 0.0, 1.0]], band) == (4.0, 0.0)  # one seed: no spread, not NaN
     with pytest.raises(
         ValueError, match=r"zero on every position off the band for seed\(s\) \[0\]"
     ):
@@ -763,7 +770,7 @@ def test_band_ratio_in_float64_with_any_mask_of_zeros_and_ones():
     for mask in ([True, False, False], [1, 0, 0], np.array([1.0, 0.0, 0.0])):
         mean, sd = band_ratio(Q, mask)
         assert mean == pytest.approx(np.mean(want), rel=1e-14)
-        assert sd == pytest.approx(np.std(want), rel=1e-12)
+        assert sd == pytest.approx(abs(want[0] - want[1]) / math.sqrt(2), rel=1e-12)
     with pytest.raises(TypeError, match="^Q must be real"):
         band_ratio(torch.ones(1, 3, dtype=torch.complex64), [True, False, False])
 
