@@ -108,7 +108,8 @@ def _check_labels(y: Any, n: int, estimator: str) -> tuple[np.ndarray, np.ndarra
         raise ValueError(f"{estimator} requires y to be passed, but the target y is None")
     _reject_sparse(y, "y")
     if isinstance(y, torch.Tensor):
-        y = check_not_meta(y, "y").detach().cpu().numpy()
+        y = check_not_meta(y, "y").detach().cpu()
+        y = (y.float() if y.dtype == torch.bfloat16 else y).numpy()  # numpy has no bfloat16
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         warnings.warn(
@@ -163,6 +164,8 @@ def _check_sample_weight(sample_weight: Any, n: int) -> np.ndarray:
     if w.dtype.kind not in "biuf":
         raise ArgumentTypeError(f"sample_weight must hold numbers, got dtype {w.dtype}")
     w = w.astype(np.float64)
+    if w.size and np.all(np.isfinite(w)) and w.max() > 0:
+        w = w / w.max()  # the accuracy is scale-free; 1e308 weights would overflow its sum
     if w.shape != (n,):
         raise ValueError(
             f"sample_weight must hold one weight per image of X ({n}), got shape {w.shape}"
@@ -224,7 +227,8 @@ class OutputClassifierMixin(ClassifierMixin):
         image of ``X`` when its count ``n`` is given."""
         _reject_sparse(y, "y")
         if isinstance(y, torch.Tensor):
-            y = check_not_meta(y, "y").detach().cpu().numpy()
+            y = check_not_meta(y, "y").detach().cpu()
+        y = (y.float() if y.dtype == torch.bfloat16 else y).numpy()  # numpy has no bfloat16
         y = np.asarray(y)
         if y.ndim > 2:
             raise ValueError(

@@ -298,3 +298,14 @@ def test_fit_refuses_one_hot_rows_of_a_single_class(Estimator):
     model = Estimator(patch_size=3, **kw) if Estimator is ConvRFM else Estimator(depth=1, **kw)
     with pytest.raises(ValueError, match="^y must hold at least two classes.*column 0 .of 2"):
         model.fit(X, y)
+
+
+def test_bfloat16_labels_and_huge_sample_weights(fitted_convrfm):
+    """numpy has no bfloat16 (``y.numpy()`` raised TypeError from torch); weights of 1e308
+    overflowed the weighted sum of the accuracy to NaN. The accuracy is scale-free."""
+    X, y = _bars()
+    model = ConvRFM(patch_size=3, n_iter=1, random_state=0, device="cpu", progress=False)
+    assert np.array_equal(model.fit(X, y.bfloat16()).classes_, [0.0, 1.0])
+    plain = fitted_convrfm.score(X, y)
+    assert fitted_convrfm.score(X, y, sample_weight=np.full(24, 1e308)) == plain
+    assert fitted_convrfm.score(X, y.bfloat16()) == plain
