@@ -228,7 +228,7 @@ class OutputClassifierMixin(ClassifierMixin):
         _reject_sparse(y, "y")
         if isinstance(y, torch.Tensor):
             y = check_not_meta(y, "y").detach().cpu()
-        y = (y.float() if y.dtype == torch.bfloat16 else y).numpy()  # numpy has no bfloat16
+            y = (y.float() if y.dtype == torch.bfloat16 else y).numpy()  # numpy has no bfloat16
         y = np.asarray(y)
         if y.ndim > 2:
             raise ValueError(
