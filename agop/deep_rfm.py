@@ -719,6 +719,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         (:func:`agop.features.feature_map`). ``identity=True`` uses ``M_l = I`` instead: the
         plain local energy of the same inputs, the control for these maps."""
         check_fitted(self)
+        identity = check_bool(identity, "identity")
         maps = []
         k = int(self.layers_[0].kernel_.patch_size)  # the fitted one (not a later parameter)
         for M, X_l in zip(self.Ms_, self._layer_inputs(X), strict=True):

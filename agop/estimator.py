@@ -108,7 +108,8 @@ def _check_labels(y: Any, n: int, estimator: str) -> tuple[np.ndarray, np.ndarra
         raise ValueError(f"{estimator} requires y to be passed, but the target y is None")
     _reject_sparse(y, "y")
     if isinstance(y, torch.Tensor):
-        y = check_not_meta(y, "y").detach().cpu().numpy()
+        y = check_not_meta(y, "y").detach().cpu()
+        y = (y.float() if y.dtype == torch.bfloat16 else y).numpy()  # numpy has no bfloat16
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         warnings.warn(
@@ -124,6 +125,11 @@ def _check_labels(y: Any, n: int, estimator: str) -> tuple[np.ndarray, np.ndarra
         if not (np.isin(y, (0, 1)).all() and (y.sum(1) == 1).all()):
             raise ValueError("a 2-d y must be one-hot: entries 0 or 1, exactly one 1 per row")
         classes, codes, one_hot = np.arange(y.shape[1]), y.argmax(1), True
+        if len(np.unique(codes)) < 2:
+            raise ValueError(
+                "y must hold at least two classes, got one-hot rows that all mark "
+                f"column {int(codes[0])} (of {y.shape[1]})"
+            )
     elif y.ndim == 1:
         if y.dtype.kind == "c":
             raise ValueError("y must hold class labels (integers or strings), got complex values")
@@ -158,6 +164,8 @@ def _check_sample_weight(sample_weight: Any, n: int) -> np.ndarray:
     if w.dtype.kind not in "biuf":
         raise ArgumentTypeError(f"sample_weight must hold numbers, got dtype {w.dtype}")
     w = w.astype(np.float64)
+    if w.size and np.all(np.isfinite(w)) and w.max() > 0:
+        w = w / w.max()  # the accuracy is scale-free; 1e308 weights would overflow its sum
     if w.shape != (n,):
         raise ValueError(
             f"sample_weight must hold one weight per image of X ({n}), got shape {w.shape}"
@@ -219,9 +227,23 @@ class OutputClassifierMixin(ClassifierMixin):
         image of ``X`` when its count ``n`` is given."""
         _reject_sparse(y, "y")
         if isinstance(y, torch.Tensor):
-            y = check_not_meta(y, "y").detach().cpu().numpy()
+            y = check_not_meta(y, "y").detach().cpu()
+            y = (y.float() if y.dtype == torch.bfloat16 else y).numpy()  # numpy has no bfloat16
         y = np.asarray(y)
+        if y.ndim > 2:
+            raise ValueError(
+                f"y must be labels of shape (n,) or one-hot rows (n, C), got shape {y.shape}"
+            )
         if y.ndim == 2 and y.shape[1] > 1:
+            # one-hot rows, as fit takes them: one column per class of classes_ (an argmax of
+            # scores or probabilities would be read silently as labels)
+            C = len(self.classes_)
+            if y.shape[1] != C or not (np.isin(y, (0, 1)).all() and (y.sum(1) == 1).all()):
+                raise ValueError(
+                    f"a 2-d y must be one-hot rows (n, {C}) over classes_: entries 0 or 1, "
+                    f"exactly one 1 per row, got shape {y.shape}"
+                    + ("" if y.shape[1] != C else " with other entries")
+                )
             y = self.classes_[y.argmax(1)]
         y = y.ravel()
         if n is not None and y.shape[0] != n:

@@ -43,6 +43,7 @@ from agop.patches import extract_patches, output_size
 from agop.runtime import _last_level_cache, default_device
 from agop.validation import (
     ArgumentTypeError,
+    _check_allocation,
     all_finite,
     as_tensor,
     check_bool,
@@ -177,7 +178,12 @@ def cnfm(conv: nn.Module | ArrayLike) -> torch.Tensor:
     """
     W = _filters(conv, "conv")
     W = W.reshape(-1, W.shape[-1])
-    return W.T @ W
+    return check_result(
+        W.T @ W,
+        "cnfm(conv), W^T W,",
+        inputs={"conv": W},
+        hint="compute it from the filters in float32 or float64 (conv.float())",
+    )
 
 
 def _output_matrix(out, n: int) -> torch.Tensor:
@@ -548,6 +554,13 @@ def patch_agop(
         if not selected_outputs:
             sel = torch.arange(n_out) if outputs is None else _check_outputs(outputs, n_out)
             selected_outputs.append(sel)
+            if sketch is not None:  # B x m x n_out probes, and as many random draws
+                _check_allocation(
+                    2 * sketch * len(images) * n_out,
+                    f.element_size(),
+                    "sketch",
+                    f"sketch={sketch} Gaussian probes of {n_out} outputs for {len(images)} images",
+                )
         return _probes(selected_outputs[0], n_out, sketch, images, seed, f.dtype, device)
 
     with _eval_mode(work, "the patch-AGOP"), torch.inference_mode(False), torch.enable_grad():
@@ -804,7 +817,13 @@ def layer_correlations(
         )
     power = check_real(power, "power")
     kind = check_choice(kind, "kind", ("pearson", "cosine"))
-    convs = conv_layers(model, list(agops))
+    convs = conv_layers(model)
+    unknown = [name for name in agops if name not in convs]
+    if unknown:
+        raise ValueError(
+            f"agops: {unknown[0]!r} is not a Conv2d layer of the model; its Conv2d layers are "
+            f"{list(convs)}"
+        )
     out = {}
     for name, A in agops.items():
         C = cnfm(convs[name])
@@ -991,7 +1010,8 @@ def cnfm_similarity(
     A, B = A / A.abs().max().clamp_min(1e-300), B / B.abs().max().clamp_min(1e-300)
     if A.shape[1] != B.shape[1]:
         raise ValueError(
-            f"the filters must share a patch space, got q = {A.shape[1]} and {B.shape[1]}"
+            f"conv_a and conv_b must have filters of the same patch space, got q = "
+            f"{A.shape[1]} and {B.shape[1]}"
         )
     q = A.shape[1]
     ab, aa, bb = (

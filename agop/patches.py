@@ -16,6 +16,7 @@ from torch import nn
 from agop._typing import ArrayLike, IntPair
 from agop.validation import (
     ArgumentTypeError,
+    _check_allocation,
     check_choice,
     check_images,
     check_int,
@@ -91,6 +92,7 @@ def pad(
         check_int(a, f"amounts[{i}]", minimum=0) for i, a in enumerate(amounts)
     )
     checked = _check_amounts((left, right, top, bottom), padding_mode, tuple(x.shape[2:]))
+    _check_padded_size(x, checked, "amounts")
     return _pad(x, checked, padding_mode)
 
 
@@ -110,6 +112,16 @@ def _check_amounts(
                     f"{limit}{axis} = {side}, got images of size {tuple(size)}"
                 )
     return amounts
+
+
+def _check_padded_size(x: torch.Tensor, amounts: tuple[int, int, int, int], name: str) -> None:
+    """``ValueError`` naming ``name`` when ``x`` padded by ``amounts`` would not fit in memory
+    (an error up front, not the allocator's deep inside ``F.pad``)."""
+    n, c, H, W = x.shape
+    left, right, top, bottom = amounts
+    _check_allocation(
+        n * c * (H + top + bottom) * (W + left + right), x.element_size(), name, "the padded images"
+    )
 
 
 def _pad(x: torch.Tensor, amounts: tuple[int, int, int, int], padding_mode: str) -> torch.Tensor:
@@ -153,7 +165,9 @@ def extract_patches(
     x = check_images(x, "x")
     amounts = padding_amounts(padding, kernel_size, dilation)
     padding_mode = check_choice(padding_mode, "padding_mode", PADDING_MODES)
-    x = _pad(x, _check_amounts(amounts, padding_mode, tuple(x.shape[2:])), padding_mode)
+    amounts = _check_amounts(amounts, padding_mode, tuple(x.shape[2:]))
+    _check_padded_size(x, amounts, "padding")
+    x = _pad(x, amounts, padding_mode)
     kernel_size, stride, dilation = (
         check_int_pair(kernel_size, "kernel_size"),
         check_int_pair(stride, "stride"),

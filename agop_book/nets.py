@@ -45,6 +45,7 @@ from agop.runtime import default_device
 from agop.validation import (
     ArgumentTypeError,
     _check_allocation,
+    all_finite,
     as_tensor,
     check_bool,
     check_choice,
@@ -366,8 +367,15 @@ def train(
     def snapshot() -> dict[str, torch.Tensor]:
         return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
-    def evaluate() -> None:
+    def evaluate(epoch: int) -> None:
         out = predict(model, X_train, device=device)
+        if not all_finite(out):
+            # finite weights can still be huge (Adam's steps with lr=1e300): outputs that
+            # overflow would make every later prediction an argmax of NaN or inf
+            raise FloatingPointError(
+                f"training diverged at epoch {epoch}: the network's outputs on the training "
+                f"images overflowed to NaN or inf (lr={lr:g}); lower lr or rescale X_train"
+            )
         history["train_accuracy"].append(float((out.argmax(1) == labels).float().mean()))
         if has_val:
             assert X_val is not None
@@ -409,7 +417,7 @@ def train(
             )
         history["epoch"].append(epoch)
         history["loss"].append(total / n)
-        evaluate()
+        evaluate(epoch)
         if has_val and (best_acc is None or history["val_accuracy"][-1] > best_acc):
             best_epoch, best_acc, best_state = epoch, history["val_accuracy"][-1], snapshot()
         if epoch in checkpoints:

@@ -344,9 +344,12 @@ def test_preprocess_drops_the_alpha_channel_of_an_rgba_image_as_pil_does():
 def test_a_corrupt_or_missing_image_file_is_named(tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a png at all")
-    for call in (lambda: D.preprocess(bad, size=2), lambda: D.load_images(tmp_path, size=2)):
+    for call, name in (
+        (lambda: D.preprocess(bad, size=2), "images"),
+        (lambda: D.load_images(tmp_path, size=2), "source"),  # each names its own argument
+    ):
         with pytest.raises(
-            D.DataFileError, match=f"images\\[0\\]: cannot read '{bad}' as an image"
+            D.DataFileError, match=f"^{name}\\[0\\]: cannot read '{bad}' as an image"
         ):
             call()
     with pytest.raises(FileNotFoundError, match="images\\[0\\]: no such image file"):
@@ -364,3 +367,39 @@ def test_images_as_tensors_and_batches_read_as_their_arrays():
     both = D.load_images(np.stack([ramp, ramp[::-1]]), size=2)  # a batch (n, H, W, c)
     torch.testing.assert_close(both[:1], expected)
     torch.testing.assert_close(both[1:], D.preprocess(ramp[::-1].copy(), size=2))
+
+
+# Hostile inputs, round 4
+
+
+@pytest.mark.parametrize("dtype", [torch.int8, torch.int16, torch.int64, torch.uint8])
+def test_resize_of_integer_images_rounds_the_float_resize(dtype):
+    """torch interpolates no integer type but uint8: int8 raised NotImplementedError from
+    inside ``F.interpolate``. Integer images are now the float32 resize, rounded, in their
+    dtype (values within the input's range)."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.randint(0, 100, (2, 1, 8, 8), generator=g).to(dtype)
+    out = data.resize(X, 4)
+    expected = data.resize(X.float(), 4).round().to(dtype)
+    assert out.dtype == dtype and torch.equal(out, expected)
+
+
+def test_resize_of_bool_images_keeps_bool():
+    X = torch.zeros(1, 1, 8, 8, dtype=torch.bool)
+    X[..., :4, :] = True  # top half
+    out = data.resize(X, 4)
+    assert out.dtype == torch.bool and out[..., :2, :].all() and not out[..., 2:, :].any()
+
+
+@pytest.mark.parametrize(
+    "source, match",
+    [
+        ([np.full((8, 8, 3), np.nan)], r"^source\[0\] contains non-finite"),
+        ([np.zeros((8, 8, 3), np.uint8), 5], r"^source\[1\] must be an image"),
+    ],
+    ids=["nan", "an int"],
+)
+def test_load_images_errors_name_source(source, match):
+    """``load_images`` has no argument ``images``: its errors named ``images[i]``."""
+    with pytest.raises(ValueError, match=match):
+        data.load_images(source, size=4)

@@ -390,3 +390,23 @@ def test_cnn_baseline_selects_on_its_held_out_images():
     assert train_acc != val  # the data tell the two sets apart
     assert m.history_["val_accuracy"][m.best_epoch_ - 1] == val
     assert m.history_["train_accuracy"][m.best_epoch_ - 1] == train_acc
+
+
+# Hostile inputs, round 4
+
+
+def test_cnnbaseline_refuses_a_training_run_whose_outputs_overflow():
+    """Adam with lr=1e300 keeps the weights finite but huge: the outputs overflow. The fit used
+    to succeed with a decision function of NaN; now it fails, naming lr, and a fitted
+    estimator keeps its previous network."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(24, 1, 6, 6, generator=g, dtype=torch.float64)
+    y = torch.arange(24) % 2
+    kw = dict(depth=1, width=4, epochs=2, device="cpu", progress=False, random_state=0)
+    model = CNNBaseline(**kw).fit(X, y)
+    before = model.decision_function(X)
+    with pytest.raises(
+        FloatingPointError, match="outputs on the training images overflowed.*lr=1e"
+    ):
+        model.set_params(lr=1e300).fit(X, y)
+    assert np.array_equal(model.decision_function(X), before)

@@ -88,7 +88,7 @@ def test_one_hot_class_count_edge_cases():
     assert data.one_hot([0, 0], n_classes=1).tolist() == _one_hot_by_definition([0, 0], 1)
     empty = data.one_hot(torch.tensor([], dtype=torch.long), n_classes=3)
     assert empty.shape == (0, 3)
-    with pytest.raises(ValueError, match="n_classes must be a positive integer, got 0"):
+    with pytest.raises(ValueError, match="^y is empty: .* pass n_classes"):
         data.one_hot(torch.tensor([], dtype=torch.long))  # no label, no class count
     with pytest.raises(ValueError, match="n_classes must be an integer, got 2.0"):
         data.one_hot([0, 1], n_classes=2.0)
@@ -147,7 +147,7 @@ _X6, _y6 = torch.arange(6.0)[:, None], torch.tensor([0, 1, 0, 1, 0, 1])
         (dict(X=torch.tensor(1.0)), ValueError, "^X must have a sample axis"),
         (dict(X=torch.zeros(6, 1, device="meta")), ValueError, "^X "),
         (dict(X=[["a"]] * 6), TypeError, "^X "),
-        (dict(X=_X6[:1], Y=_y6[:1]), ValueError, "^train_val_split needs at least 2 samples"),
+        (dict(X=_X6[:1], Y=_y6[:1]), ValueError, "^X must hold at least 2 samples"),
     ],
 )
 def test_split_arguments_are_named(kwargs, error, match):
@@ -202,3 +202,21 @@ def test_the_estimators_split_is_stratified_by_default():
     private = _train_val_split(X10, y10, 0.2, 0)
     public = train_val_split(X10, y10, 0.2, 0, stratify=True)
     assert all(torch.equal(a, b) for a, b in zip(private, public, strict=True))
+
+
+# Hostile inputs, round 4
+
+
+def test_one_hot_of_an_empty_y_asks_for_n_classes():
+    """An empty ``y`` has no largest label: the error names ``y`` (not an ``n_classes`` the
+    caller never passed), and with ``n_classes`` given the answer is the empty ``(0, C)``."""
+    with pytest.raises(ValueError, match="^y is empty.*pass n_classes"):
+        one_hot(torch.zeros(0, dtype=torch.long))
+    assert one_hot(torch.zeros(0, dtype=torch.long), 3).shape == (0, 3)
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_train_val_split_of_too_few_samples_names_X(n):
+    X, Y = torch.zeros(n, 1, 2, 2), torch.zeros(n)
+    with pytest.raises(ValueError, match=f"^X must hold at least 2 samples to split, got {n}"):
+        train_val_split(X, Y)

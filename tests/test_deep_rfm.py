@@ -867,3 +867,18 @@ def test_a_feature_conv_refuses_images_with_other_channels_by_name():
     assert conv(torch.zeros(1, 2, 3, 3, dtype=torch.float64)).shape == (1, 4, 1, 1)
     with pytest.raises(ValueError, match="^X must"):
         conv(torch.zeros(1, 3, 5, 5, dtype=torch.float64))
+
+
+# Hostile inputs, round 4
+
+
+@pytest.mark.parametrize("identity", ["yes", 1, None])
+def test_feature_maps_identity_must_be_a_bool(identity):
+    """A string's truth was taken silently (``'no'`` meant True)."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(12, 1, 6, 6, generator=g, dtype=torch.float64)
+    y = torch.arange(12) % 2
+    model = DeepConvRFM(depth=1, width=4, n_iter=0, random_state=0, device="cpu", progress=False)
+    model.fit(X, y)
+    with pytest.raises(TypeError, match="^identity must be True or False"):
+        model.feature_maps(X, identity=identity)

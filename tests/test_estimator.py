@@ -240,3 +240,72 @@ def test_feature_names_are_fitted_state():
     mixed = pd.DataFrame(rows, columns=["a", *range(63)])
     with pytest.raises(TypeError, match="X: feature names are only supported if all"):
         RFM(n_iter=1, device="cpu", progress=False).fit(mixed, y)
+
+
+# Hostile inputs, round 4
+
+
+def _bars(n=24, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 2
+    X = torch.randn(n, 1, 6, 6, generator=g, dtype=torch.float64)
+    X[y == 1, 0, 2, :] += 1.5
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def fitted_convrfm():
+    X, y = _bars()
+    return ConvRFM(patch_size=3, n_iter=1, random_state=0, device="cpu", progress=False).fit(X, y)
+
+
+@pytest.mark.parametrize("method", ["score", "score_iterations"], ids=["score", "score_iterations"])
+@pytest.mark.parametrize(
+    "make_y, match",
+    [
+        # 24 labels in a (4, 6, 1) array: raveled, they were read silently as the labels
+        (lambda y: y.reshape(4, 6, 1), r"^y must be labels of shape \(n,\) or one-hot"),
+        (lambda y: y.reshape(24, 1, 1), r"^y must be labels of shape \(n,\) or one-hot"),
+        # probabilities, not one-hot rows: their argmax was read silently as the labels
+        (lambda y: torch.rand(24, 2, generator=torch.Generator().manual_seed(1)), "one-hot"),
+        # one-hot rows of 5 columns for 2 classes: an index beyond classes_
+        (lambda y: torch.nn.functional.one_hot(y, 5), r"one-hot rows \(n, 2\)"),
+    ],
+    ids=["(4,6,1)", "(24,1,1)", "probabilities", "5 columns"],
+)
+def test_score_refuses_y_that_are_not_labels_or_one_hot_rows(fitted_convrfm, method, make_y, match):
+    """``fit`` takes labels ``(n,)`` or one-hot rows ``(n, C)``; ``score`` must read ``y`` by
+    the same rule (scikit-learn's ``accuracy_score`` refuses continuous 2-d targets too)."""
+    X, y = _bars()
+    with pytest.raises(ValueError, match=match):
+        getattr(fitted_convrfm, method)(X, make_y(y))
+
+
+def test_score_still_takes_one_hot_rows(fitted_convrfm):
+    X, y = _bars()
+    one_hot = torch.nn.functional.one_hot(y, 2)
+    assert fitted_convrfm.score(X, one_hot) == fitted_convrfm.score(X, y)
+    assert fitted_convrfm.score_iterations(X, one_hot) == fitted_convrfm.score_iterations(X, y)
+
+
+@pytest.mark.parametrize("Estimator", [ConvRFM, CNNBaseline], ids=["ConvRFM", "CNNBaseline"])
+def test_fit_refuses_one_hot_rows_of_a_single_class(Estimator):
+    """One-hot rows that all mark one column hold one class, as labels ``[0] * n`` do, which
+    ``fit`` refuses (scikit-learn: a classifier needs two classes)."""
+    X, _ = _bars()
+    y = torch.nn.functional.one_hot(torch.zeros(24, dtype=torch.long), 2)
+    kw = dict(device="cpu", progress=False, random_state=0)
+    model = Estimator(patch_size=3, **kw) if Estimator is ConvRFM else Estimator(depth=1, **kw)
+    with pytest.raises(ValueError, match="^y must hold at least two classes.*column 0 .of 2"):
+        model.fit(X, y)
+
+
+def test_bfloat16_labels_and_huge_sample_weights(fitted_convrfm):
+    """numpy has no bfloat16 (``y.numpy()`` raised TypeError from torch); weights of 1e308
+    overflowed the weighted sum of the accuracy to NaN. The accuracy is scale-free."""
+    X, y = _bars()
+    model = ConvRFM(patch_size=3, n_iter=1, random_state=0, device="cpu", progress=False)
+    assert np.array_equal(model.fit(X, y.bfloat16()).classes_, [0.0, 1.0])
+    plain = fitted_convrfm.score(X, y)
+    assert fitted_convrfm.score(X, y, sample_weight=np.full(24, 1e308)) == plain
+    assert fitted_convrfm.score(X, y.bfloat16()) == plain

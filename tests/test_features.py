@@ -697,3 +697,39 @@ def test_feature_map_is_the_metric_norm_of_each_patch():
     torch.testing.assert_close(
         feature_map(4 * torch.outer(e, e), x, 3), 2 * x[:, 1].abs(), rtol=1e-12, atol=1e-12
     )
+
+
+# Hostile inputs, round 4
+
+
+def test_cnfm_refuses_a_float16_overflow():
+    """``W^T W`` of float16 filters of 300 is 180 000 > 65 504: an error naming ``conv`` and
+    saying how to compute it, never a matrix of inf."""
+    W = torch.full((2, 1, 3, 3), 300.0).half()
+    with pytest.raises(ValueError, match=r"^cnfm\(conv\).*not finite.*float16") as err:
+        cnfm(W)
+    assert "max |conv| = 300" in str(err.value)
+    assert torch.equal(cnfm(W.float()), torch.full((9, 9), 180000.0))  # in float32: exact
+
+
+def test_cnfm_similarity_of_different_patch_spaces_names_both_convs():
+    from agop.features import cnfm_similarity
+
+    with pytest.raises(ValueError, match="^conv_a and conv_b must .* same patch space.*9 and 25"):
+        cnfm_similarity(nn.Conv2d(1, 2, 3), nn.Conv2d(1, 2, 5))
+
+
+def test_layer_correlations_with_an_unknown_layer_names_agops():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(32, 2))
+    with pytest.raises(ValueError, match=r"^agops: 'bogus' is not a Conv2d layer .*\['0'\]"):
+        layer_correlations(net, {"bogus": torch.eye(9)})
+
+
+def test_patch_agop_refuses_a_sketch_beyond_memory():
+    """``sketch=10**9`` probes per image ask for tens of GB: a ValueError naming ``sketch``,
+    not torch's allocator error."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(32, 2)).double()
+    X = torch.rand(2, 1, 6, 6, dtype=torch.float64)
+    with pytest.raises(ValueError, match="^sketch: sketch=1000000000 Gaussian probes"):
+        patch_agop(net, X, sketch=10**9, device="cpu")

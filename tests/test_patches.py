@@ -206,3 +206,21 @@ def test_patch_moments_read_the_zero_padded_patches():
     torch.testing.assert_close(
         patch_second_moment(x, k, padding="same"), second, rtol=1e-12, atol=0
     )
+
+
+# Hostile inputs, round 4
+
+
+@pytest.mark.parametrize("padding", [10**6, (10**10, 0), (0, 0, 0, 10**12)])
+def test_extract_patches_refuses_padding_beyond_memory(padding):
+    """A padding that would need terabytes gets a ValueError naming ``padding`` up front, not
+    the allocator's RuntimeError from inside ``F.pad``."""
+    with pytest.raises(ValueError, match="^padding: the padded images would need"):
+        extract_patches(torch.zeros(2, 1, 6, 6), 3, padding=padding)
+
+
+def test_pad_refuses_amounts_beyond_memory():
+    from agop.patches import pad
+
+    with pytest.raises(ValueError, match="^amounts: the padded images would need"):
+        pad(torch.zeros(2, 1, 6, 6), (0, 10**9, 0, 10**9))

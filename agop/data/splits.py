@@ -93,6 +93,10 @@ def one_hot(
         raise ValueError(f"y must hold labels >= 0, got minimum {int(y.min())}")
     top = int(y.max()) + 1 if y.numel() else 0
     if n_classes is None:
+        if not y.numel():
+            raise ValueError(
+                "y is empty: the number of classes cannot be read from it; pass n_classes"
+            )
         n_classes = top
     n_classes = check_int(n_classes, "n_classes", minimum=1)
     if top > n_classes:
@@ -170,7 +174,7 @@ def _train_val_split(
     if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction!r}")
     if n < 2:
-        raise ValueError(f"train_val_split needs at least 2 samples, got {n}")
+        raise ValueError(f"X must hold at least 2 samples to split, got {n}")
     g = torch.Generator().manual_seed(check_seed(seed))
     perm = torch.randperm(n, generator=g)
     if stratify:

@@ -138,6 +138,20 @@ def preprocess(
         >>> tuple(x.shape), [round(v, 4) for v in x[0, :, 0, 0].tolist()]
         ((1, 3, 32, 32), [-2.1179, -2.0357, -1.8044])
     """
+    return _preprocess(images, size, resize, mean, std, dtype, "images")
+
+
+def _preprocess(
+    images: Any,
+    size: int,
+    resize: int | None,
+    mean: Sequence[float],
+    std: Sequence[float],
+    dtype: torch.dtype,
+    name: str,
+) -> torch.Tensor:
+    """:func:`preprocess`, its errors naming the caller's argument ``name`` (``images``, or
+    :func:`load_images`'s ``source``)."""
     from torchvision.transforms.v2 import functional as TF
 
     size = check_int(size, "size", minimum=1)
@@ -156,25 +170,25 @@ def preprocess(
         images = [images]
     if not isinstance(images, Iterable):
         raise ArgumentTypeError(
-            "images must be an image (a file path, a PIL image, an array) or a list of them, "
+            f"{name} must be an image (a file path, a PIL image, an array) or a list of them, "
             f"got {type(images).__name__}"
         )
     out = []
     for i, image in enumerate(images):
-        x = _as_uint8_rgb(image, f"images[{i}]")
+        x = _as_uint8_rgb(image, f"{name}[{i}]")
         short, long = sorted(x.shape[1:])
         _check_allocation(
             3 * resize * max(resize, round(resize * long / short)),
             4,
             "size, resize",
-            f"images[{i}] resized to a shorter side of {resize}",
+            f"{name}[{i}] resized to a shorter side of {resize}",
         )
         _check_allocation((i + 1) * 3 * size * size, dtype.itemsize, "size", "the images")
         x = TF.resize(x, [resize], antialias=True)
         x = TF.center_crop(x, [size, size])
         out.append(x)
     if not out:
-        raise ValueError("images is empty: pass at least one image")
+        raise ValueError(f"{name} is empty: pass at least one image")
     X = torch.stack(out).clamp(0, 1)
     X = (X - mean_t.view(1, 3, 1, 1)) / std_t.view(1, 3, 1, 1)
     return X.to(dtype)
@@ -252,4 +266,4 @@ def load_images(
         if n > len(images):
             raise ValueError(f"n={n} images asked for, but the source holds {len(images)}")
         images = images[:n]
-    return preprocess(images, size=size, resize=resize, dtype=dtype)
+    return _preprocess(images, size, resize, IMAGENET_MEAN, IMAGENET_STD, dtype, "source")

@@ -115,8 +115,15 @@ def resize(X: torch.Tensor, size: Size) -> torch.Tensor:
     if (h, w) == tuple(X.shape[-2:]):
         return X
     _check_allocation(X.shape[0] * X.shape[1] * h * w, X.element_size(), "size", "the images")
-    out = F.interpolate(X, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
-    return out.clamp(X.min(), X.max())
+    # torch interpolates only floats (and uint8): other integer and bool images are resized in
+    # float32 and rounded back to their dtype; float16 and bfloat16 in float32 too (the CPU
+    # has no antialiased kernel for them)
+    work = X if X.dtype in (torch.float32, torch.float64) else X.to(torch.float32)
+    out = F.interpolate(work, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
+    out = out.clamp(work.min(), work.max())
+    if not X.is_floating_point():
+        out = out.round()
+    return out.to(X.dtype)
 
 
 def _keep_classes(X: torch.Tensor, y: torch.Tensor, classes) -> tuple[torch.Tensor, torch.Tensor]:
