@@ -2,7 +2,7 @@
 
     python tools/run_chapter.py book/01_ansatz.md [--out /tmp/01_ansatz]
 
-Writes OUT/executed.ipynb and OUT/fig_NN.png, and prints each cell's time and the total.
+Writes OUT/executed.ipynb and OUT/fig_NN.png (shown and glued figures alike), and prints each cell's time and the total.
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ def main() -> None:
     k = 0
     for cell in nb.cells:
         for output in cell.get("outputs", []):
-            png = output.get("data", {}).get("image/png")
+            data = output.get("data", {})
+            # a figure glued for the prose (myst-nb's glue) is kept under papermill's key
+            png = data.get("image/png") or data.get("application/papermill.record/image/png")
             if png:
                 (out / f"fig_{k:02d}.png").write_bytes(base64.b64decode(png))
                 k += 1
