@@ -25,7 +25,7 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from agop._typing import RandomState
-from agop.validation import ArgumentTypeError, check_int, check_not_meta
+from agop.validation import ArgumentTypeError, _pandas_values, check_int, check_not_meta
 
 
 def check_fitted(estimator: BaseEstimator) -> None:
@@ -348,7 +348,7 @@ class ImageInputMixin:
         a data frame's column names are checked against ``feature_names_in_`` first."""
         if not reset:
             self._check_column_names(X)
-        return self._images_of(X, reset=reset)
+        return self._images_of(_pandas_values(X, "X"), reset=reset)
 
     def _check_column_names(self, X) -> None:
         """scikit-learn's rule for column names after ``fit``: a ``ValueError`` (with its

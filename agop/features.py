@@ -1139,8 +1139,9 @@ def feature_map(
     position :math:`j`.
 
     ``x`` is ``(n, c, H, W)`` (or one image ``(c, H, W)``), ``A`` a PSD ``q x q`` matrix with
-    ``q = c k^2``. ``padding=None`` means "same" (zeros), so the map has the image's size at
-    stride 1. Returns ``(n, H', W')`` in ``x``'s dtype.
+    ``q = c k^2``. ``padding=None`` means "same" (zeros), so the map has the image's size;
+    "same" needs ``stride=1`` (give integers at another stride). Returns ``(n, H', W')`` in
+    ``x``'s dtype.
 
     Examples:
         :math:`A = I` gives the norm of each patch:

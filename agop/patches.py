@@ -33,7 +33,8 @@ def padding_amounts(
 
     ``padding`` is an int, a pair ``(rows, cols)``, a 4-tuple ``(left, right, top, bottom)``,
     ``"valid"`` (none) or ``"same"`` (``dilation (k - 1)`` in total per axis, the extra pixel
-    on the right/bottom, as :class:`torch.nn.Conv2d` does).
+    on the right/bottom, as :class:`torch.nn.Conv2d` does; :func:`extract_patches` and
+    :func:`output_size` take ``"same"`` at stride 1 only, as it does).
 
     Examples:
         >>> padding_amounts(1, 3)
@@ -65,6 +66,21 @@ def padding_amounts(
         )
     ph, pw = check_int_pair(padding, "padding", minimum=0)
     return (pw, pw, ph, ph)
+
+
+def _check_stride(stride: IntPair, padding: IntPair | str) -> tuple[int, int]:
+    """``stride`` as a checked pair; ``ValueError`` naming ``padding`` when it is ``"same"``
+    and ``stride`` is not 1: the output of a strided convolution cannot have the input's size,
+    and :class:`torch.nn.Conv2d` refuses it ("padding='same' is not supported for strided
+    convolutions")."""
+    stride = check_int_pair(stride, "stride")
+    if isinstance(padding, str) and padding.lower() == "same" and stride != (1, 1):
+        raise ValueError(
+            f"padding={padding!r} needs stride 1, as torch.nn.Conv2d does (a strided "
+            f"convolution's output cannot keep the input's size), got stride={stride}; "
+            "give the padding as integers"
+        )
+    return stride
 
 
 def pad(
@@ -164,13 +180,13 @@ def extract_patches(
     """
     x = check_images(x, "x")
     amounts = padding_amounts(padding, kernel_size, dilation)
+    stride = _check_stride(stride, padding)
     padding_mode = check_choice(padding_mode, "padding_mode", PADDING_MODES)
     amounts = _check_amounts(amounts, padding_mode, tuple(x.shape[2:]))
     _check_padded_size(x, amounts, "padding")
     x = _pad(x, amounts, padding_mode)
-    kernel_size, stride, dilation = (
+    kernel_size, dilation = (
         check_int_pair(kernel_size, "kernel_size"),
-        check_int_pair(stride, "stride"),
         check_int_pair(dilation, "dilation"),
     )
     span = [d * (k - 1) + 1 for d, k in zip(dilation, kernel_size, strict=True)]
@@ -203,7 +219,7 @@ def output_size(
     left, right, top, bottom = padding_amounts(padding, kernel_size, dilation)
     (kh, kw), (sh, sw), (dh, dw) = (
         check_int_pair(kernel_size, "kernel_size"),
-        check_int_pair(stride, "stride"),
+        _check_stride(stride, padding),
         check_int_pair(dilation, "dilation"),
     )
     if isinstance(size, (np.ndarray, torch.Tensor, torch.Size)):

@@ -311,8 +311,9 @@ def as_tensor(
             f"{name} must be a dense tensor or array, got a scipy sparse {type(x).__name__} "
             f"(pass {name}.toarray())"
         )
+    x = _pandas_values(x, name)
     if not isinstance(x, (np.ndarray, torch.Tensor)) and hasattr(x, "__array__"):
-        x = np.asarray(x)  # a pandas DataFrame or Series, an array-like
+        x = np.asarray(x)  # an array-like
     if isinstance(x, np.ndarray):
         if x.dtype.kind not in "biufc":
             raise ArgumentTypeError(f"{name} must hold numbers, got an array of dtype {x.dtype}")
@@ -337,6 +338,28 @@ def as_tensor(
     if dtype is None and not x.is_floating_point():
         dtype = torch.get_default_dtype()
     return x.to(device=device, dtype=dtype)
+
+
+def _pandas_values(x: Any, name: str) -> Any:
+    """A pandas ``DataFrame`` or ``Series`` as a numpy array of its columns' common numpy
+    dtype, so that nullable columns (``"Float64"``, ``"Int64"``, ``"boolean"``, whose
+    ``np.asarray`` is an object array) read as the numbers they hold; ``ValueError`` naming
+    ``name`` when it holds missing values (``pd.NA`` or NaN), which no float reads (``float()``
+    of ``pd.NA`` is a ``TypeError``). Anything else is returned as it is."""
+    if not type(x).__module__.startswith("pandas") or not hasattr(x, "isna"):
+        return x
+    missing = int(np.asarray(x.isna()).sum())
+    if missing:
+        raise ValueError(
+            f"{name} contains {missing} missing value{'s' if missing > 1 else ''} "
+            "(pd.NA or NaN); drop or impute them first"
+        )
+    dtypes = [x.dtype] if getattr(x, "ndim", 2) == 1 else list(x.dtypes)
+    try:  # a nullable dtype names its numpy one; a categorical or a string dtype has none
+        dtype = np.result_type(*(getattr(d, "numpy_dtype", d) for d in dtypes))
+    except TypeError:
+        return x
+    return x.to_numpy(dtype=dtype)
 
 
 def check_not_meta(x: torch.Tensor, name: str) -> torch.Tensor:

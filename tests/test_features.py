@@ -733,3 +733,17 @@ def test_patch_agop_refuses_a_sketch_beyond_memory():
     X = torch.rand(2, 1, 6, 6, dtype=torch.float64)
     with pytest.raises(ValueError, match="^sketch: sketch=1000000000 Gaussian probes"):
         patch_agop(net, X, sketch=10**9, device="cpu")
+
+
+def test_feature_map_default_same_padding_needs_stride_1():
+    """``padding=None`` means "same", which torch's Conv2d takes at stride 1 only: at stride 2
+    feature_map padded k - 1 per axis silently; now a ValueError naming ``padding``. Explicit
+    integer padding at stride 2 still works (checked against extract_patches)."""
+    from agop.patches import extract_patches
+
+    x = torch.rand(1, 1, 6, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    eye = torch.eye(9, dtype=torch.float64)
+    with pytest.raises(ValueError, match="^padding='same' needs stride 1"):
+        feature_map(eye, x, 3, stride=2)
+    norms = extract_patches(x, 3, stride=2, padding=1).norm(dim=-1)
+    torch.testing.assert_close(feature_map(eye, x, 3, stride=2, padding=1).flatten(1), norms)

@@ -5,6 +5,7 @@ estimators (ConvRFM, DeepConvRFM) taking any registered kernel by name."""
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -216,3 +217,32 @@ def test_deep_convrfm_kernel_objects_and_bad_kernels():
     assert [h["image_size"] for h in two.history_] == [6, 4]
     with pytest.raises(ValueError, match="need at least 7 x 7"):
         DeepConvRFM(kernel="rbf", **common | {"depth": 3}).fit(small, y)
+
+
+# Hostile inputs, round 4
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+def test_kernel_objects_check_progress_as_the_estimators_do(name):
+    """``progress`` of a kernel object is checked where its other parameters are, at the call
+    (``kernel(X)``, ``kernel.agop``, the kernel functions, an estimator's fit): True, False or
+    None (a bar for long runs only), never a string or a number whose truth would be taken
+    silently (``progress='no'`` drew a bar). The accepted values give the same matrix."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(3, 1, 6, 6, generator=g, dtype=torch.float64)
+    depth = 2 if name == "cntk" else None
+    reference = K.get_kernel(name, 3, depth=depth)(X)
+    for ok in (True, False, None, np.bool_(False)):
+        assert torch.equal(K.get_kernel(name, 3, depth=depth, progress=ok)(X), reference)
+    for bad in ("x", "no", 1, 0):
+        kernel = K.get_kernel(name, 3, depth=depth, progress=bad)
+        with pytest.raises(TypeError, match="^progress must be True, False or None"):
+            kernel(X)
+        with pytest.raises(TypeError, match="^progress must be True, False or None"):
+            kernel.agop(X, X, torch.ones(3, dtype=torch.float64))
+    with pytest.raises(TypeError, match="^progress must be True, False or None"):
+        ConvRFM(K.get_kernel(name, 3, depth=depth, progress="x"), patch_size=3, depth=depth or 1,
+                n_iter=0, device="cpu", progress=False).fit(X.repeat(4, 1, 1, 1),
+                                                             torch.arange(12) % 2)  # fmt: skip
+    with pytest.raises(TypeError, match="^progress must be True, False or None"):
+        K.laplace(X, None, 3, progress="x")

@@ -224,3 +224,21 @@ def test_pad_refuses_amounts_beyond_memory():
 
     with pytest.raises(ValueError, match="^amounts: the padded images would need"):
         pad(torch.zeros(2, 1, 6, 6), (0, 10**9, 0, 10**9))
+
+
+@pytest.mark.parametrize("stride", [2, (1, 2), (3, 1)])
+def test_same_padding_needs_stride_1_as_in_torch(stride):
+    """torch's Conv2d refuses ``padding='same'`` with a stride above 1 (its output cannot keep
+    the input's size); extract_patches and output_size padded k - 1 per axis silently. Now a
+    ValueError naming ``padding``, as torch's, at both."""
+    with pytest.raises((ValueError, RuntimeError), match="padding='same' is not supported"):
+        nn.Conv2d(1, 1, 3, stride=stride, padding="same")  # the reference: torch refuses it
+    x = torch.rand(1, 1, 6, 6, generator=torch.Generator().manual_seed(0))
+    for padding in ("same", "SAME"):
+        with pytest.raises(ValueError, match=f"^padding='{padding}' needs stride 1"):
+            extract_patches(x, 3, stride=stride, padding=padding)
+        with pytest.raises(ValueError, match=f"^padding='{padding}' needs stride 1"):
+            output_size((6, 6), 3, stride=stride, padding=padding)
+    conv = nn.Conv2d(1, 1, 3, padding="same", bias=False)  # at stride 1 it is torch's "same"
+    torch.testing.assert_close(conv_from_patches(conv, x)[0, :, 0], conv(x).flatten())
+    assert output_size((6, 6), 3, stride=1, padding="same") == (6, 6)

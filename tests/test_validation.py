@@ -211,3 +211,24 @@ def test_as_tensor_converts_lists_straight_to_the_requested_dtype():
     x = as_tensor([[0.1, 1 / 3]], "x", dtype=torch.float64)
     assert x.dtype == torch.float64 and x.tolist() == [[0.1, 1 / 3]]
     assert as_tensor([[1, 2]], "x").dtype == torch.get_default_dtype()  # integers: float32
+
+
+# Hostile inputs, round 4
+
+
+def test_as_tensor_reads_nullable_frames_and_refuses_missing_values():
+    """A data frame of pandas' nullable columns (``np.asarray`` of which is an object array)
+    is read as the numbers it holds, in its columns' numpy dtype; a ``pd.NA`` (or NaN) in it
+    is a ValueError naming the argument and saying it holds missing values."""
+    pd = pytest.importorskip("pandas")
+    from agop.validation import as_tensor
+
+    frame = pd.DataFrame({"a": [0.5, 1.25], "b": [2, 3]}).astype({"a": "Float64", "b": "Int64"})
+    x = as_tensor(frame, "A")
+    assert x.dtype == torch.float64 and x.tolist() == [[0.5, 2.0], [1.25, 3.0]]
+    assert as_tensor(frame["b"], "A").dtype == torch.get_default_dtype()  # integers: float32
+    frame.iloc[1, 1] = pd.NA
+    with pytest.raises(ValueError, match="^A contains 1 missing value"):
+        as_tensor(frame, "A")
+    with pytest.raises(ValueError, match="^A contains 1 missing value"):
+        as_tensor(frame["b"], "A")

@@ -27,7 +27,7 @@ from agop.kernels._inputs import (
     checked_result,
     metric_factor,
 )
-from agop.validation import check_choice
+from agop.validation import ArgumentTypeError, check_bool, check_choice
 
 #: the kernel classes by name, filled by ``class ...(Kernel, name=...)`` (:func:`get_kernel`)
 KERNELS: dict[str, type[Kernel]] = {}
@@ -213,7 +213,8 @@ class Kernel:
     # ---- the checks, once per public call, and the unchecked evaluations behind them ------
 
     def _check(self, X: Tensor) -> int:
-        """Check the kernel's parameters against the images ``X``; the patch side ``k``."""
+        """Check the kernel's parameters against the images ``X`` (``patch_size``, ``padding``,
+        ``depth``, ``progress`` and the kernel's own); the patch side ``k``."""
         if type(self).block is Kernel.block:
             raise TypeError(
                 f"{type(self).__name__} defines no block(S, sx, sz, grid): it is the interface, "
@@ -221,6 +222,13 @@ class Kernel:
             )
         padding, depth = getattr(self, "padding", 0), getattr(self, "depth", 1)
         k = check_patch_size(self.patch_size, X, padding, depth)
+        if self.progress is not None:  # None: a bar for long runs only
+            try:
+                check_bool(self.progress, "progress")
+            except ArgumentTypeError as err:
+                raise ArgumentTypeError(
+                    str(err).replace("True or False", "True, False or None")
+                ) from None
         self._check_params()
         return k
 
