@@ -606,3 +606,75 @@ def test_layer_curve_names_a_hostile_argument(rows, kwargs, error, match):
     with pytest.raises(error, match=match):
         plot_layer_curve(rows, **kwargs)
     assert plt.get_fignums() == before
+
+
+# Mutation testing, stop 34
+
+
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        (dict(X=lambda X: X[:, 0]), ValueError, r"X must have shape \(n, c, H, W\)"),
+        (dict(X=lambda X: X[:0]), ValueError, r"X is empty"),
+        (dict(y=lambda y: y.to(torch.complex64)), TypeError, "y must be real"),
+        (dict(y_test=lambda y: y.to(torch.complex64)), TypeError, "y_test must be real"),
+        (
+            dict(y=lambda y: y[:, None, None]),
+            ValueError,
+            re.escape("y must hold one label per image (6), got shape (6, 1, 1)"),
+        ),
+    ],
+)
+def test_evaluate_methods_names_the_training_set_and_its_labels(change, error, match):
+    """The training images are named ``X`` and the labels ``y`` / ``y_test`` in every refusal,
+    whatever check refuses them; labels are a vector or one-hot rows, nothing of more axes."""
+    X, y, Xt, yt = _sets()
+    sets = dict(X=X, y=y, X_test=Xt, y_test=yt)
+    for key, value in change.items():
+        sets[key] = value(sets[key])
+    with pytest.raises(error, match=f"^{match}"):
+        ch05.evaluate_methods(**sets, **_SETTINGS, methods=["CNTK"])
+
+
+def test_one_hot_labels_are_accepted_as_one_label_per_image():
+    """One-hot rows ``(n, 2)`` are labels (the CNTK's accuracy is that of the label vector)."""
+    X, y, Xt, yt = _sets(n=12)
+    eye = torch.eye(2)
+    vector = ch05.evaluate_methods(X, y, Xt, yt, **_SETTINGS, methods=["CNTK"])
+    one_hot = ch05.evaluate_methods(X, eye[y], Xt, eye[yt], **_SETTINGS, methods=["CNTK"])
+    assert one_hot["accuracy"] == vector["accuracy"]
+
+
+@pytest.mark.parametrize("options", [dict(cnn_epochs=0), dict(cnn_epochs=1, cnn_batch_size=1)])
+def test_the_cnns_smallest_schedule_is_accepted_and_passed_on(options):
+    """``cnn_epochs=0`` (the CNN as initialised) and ``cnn_batch_size=1`` are accepted, and the
+    CNN's accuracy is that of CNNBaseline fitted on its own with the same schedule and seed."""
+    from agop_book.nets import CNNBaseline
+
+    X, y, Xt, yt = _sets()
+    out = ch05.evaluate_methods(X, y, Xt, yt, **_SETTINGS, methods=["CNN"], **options)
+    alone = CNNBaseline(
+        depth=1, width=2, patch_size=3, epochs=options["cnn_epochs"], lr=1e-3,
+        batch_size=options.get("cnn_batch_size", 64), random_state=0, device="cpu",
+        progress=False,
+    ).fit(X, y)  # fmt: skip
+    assert out["accuracy"] == {"CNN": alone.score(Xt, yt)}
+
+
+def test_compare_methods_draws_a_single_image_and_refuses_none(monkeypatch):
+    """``n_train = n_test = 1`` are accepted: the task is asked for one training and one test
+    image; ``n_test = 0`` is refused by its name."""
+    drawn = []
+
+    def task(n, noise, seed, split):
+        drawn.append((n, noise, seed, split))
+        return torch.zeros(n, 1, 2, 2), torch.zeros(n)
+
+    def evaluate(X, y, Xt, yt, *, seed, **settings):
+        return {"accuracy": {"CNN": 1.0}, "layers": {}, "seconds": {"CNN": 0.0}, "models": {}}
+
+    monkeypatch.setattr(ch05, "evaluate_methods", evaluate)
+    ch05.compare_methods(task, [0.5], [3], n_train=1, n_test=1, progress=False)
+    assert drawn == [(1, 0.5, 3, "train"), (1, 0.5, 3 + ch05.TEST_SEED_OFFSET, "test")]
+    with pytest.raises(ValueError, match="^n_test must be a positive integer, got 0"):
+        ch05.compare_methods(task, [0.5], [3], n_train=1, n_test=0, progress=False)

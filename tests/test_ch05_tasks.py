@@ -3,6 +3,7 @@ shapes, seeds, the signal recoverable at zero noise, the noise statistics, and e
 argument named (all offline)."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -452,3 +453,89 @@ def test_a_task_takes_every_option_of_its_generator():
         noise = {"star": {"noise": 0.5}}.get(name, {"sigma": 0.5})
         X2, y2 = generator(4, **noise, seed=3, device="cpu", **options)
         assert torch.equal(X, X2) and torch.equal(y, y2)
+
+
+# Mutation testing, stop 34
+
+
+def test_memory_checks_count_every_byte_of_the_images_and_the_star(monkeypatch):
+    """Each generator asks for the bytes its docstring's arrays take, value by value: the
+    float64 images and their copy in ``dtype`` (8 + itemsize bytes a pixel; three channels for
+    the star), the digits' three index tensors (24 bytes a pixel more), and the star's mask
+    (a byte a pixel) with 64 bytes for each of its ``n_lines * (4 r + 2)`` crossings. Each is
+    accepted with exactly that many bytes of memory, refused by its arguments' names with one
+    byte less."""
+    import agop.validation
+
+    f32, f64 = dict(device="cpu", dtype=torch.float32), dict(device="cpu", dtype=torch.float64)
+    for call, need, match in (
+        (lambda: ch05.bars_in_noise(3, 1.0, height=4, width=5, **f64), 3 * 4 * 5 * 16, "n, height, width: the images"),
+        (lambda: ch05.bars_in_noise(3, 1.0, height=4, width=5, **f32), 3 * 4 * 5 * 12, "n, height, width: the images"),
+        (lambda: ch05.digits_in_noise(2, 1.0, frame=9, **f64), 2 * 9 * 9 * (8 + 8 + 24), "n, frame: the images"),
+        (lambda: ch05.digits_in_noise(2, 1.0, frame=9, **f32), 2 * 9 * 9 * (8 + 4 + 24), "n, frame: the images"),
+        (lambda: ch05.star_in_noise(2, image_size=8, **f64), 2 * 3 * 8 * 8 * 16, "n, image_size: the images"),
+        (lambda: ch05.star_in_noise(2, image_size=8, **f32), 2 * 3 * 8 * 8 * 12, "n, image_size: the images"),
+        (lambda: ch05.star_mask(3, 4), 7 * 7 + 4 * 14 * 64, "radius, n_lines: the star"),
+        (lambda: ch05.star_mask(2, 3), 5 * 5 + 3 * 10 * 64, "radius, n_lines: the star"),
+    ):  # fmt: skip
+        monkeypatch.setattr(agop.validation, "_memory_bytes", lambda need=need: need)
+        call()
+        monkeypatch.setattr(agop.validation, "_memory_bytes", lambda need=need: need - 1)
+        with pytest.raises(ValueError, match=f"^{match} would need"):
+            call()
+
+
+def test_star_mask_does_not_depend_on_the_default_dtype():
+    """The crossings, the half-integer borders and the segments' ends are float64 whatever
+    torch's default dtype: under bfloat16 (integers exact only up to 256) two lines of radius
+    257 are still the full middle row and column, 515 pixels each."""
+    cross = torch.zeros(515, 515, dtype=torch.bool)
+    cross[257], cross[:, 257] = True, True
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        mask = ch05.star_mask(257, 2)
+    finally:
+        torch.set_default_dtype(before)
+    assert torch.equal(mask, cross)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda device: ch05.bars_in_noise(2, 1.0, height=2, width=2, device=device),
+        lambda device: ch05.digits_in_noise(2, 1.0, device=device),
+        lambda device: ch05.star_in_noise(2, image_size=7, device=device),
+    ],
+)
+def test_a_device_that_cannot_hold_the_images_is_refused_by_name(call):
+    """``device`` is read by :func:`agop.runtime.default_device`: a name torch does not know,
+    and the meta device (shapes without values), are refused, not ignored."""
+    with pytest.raises(ValueError, match="^device must be None, 'cpu'"):
+        call("gpu9")
+    with pytest.raises(ValueError, match=r"^device='meta' holds shapes without values"):
+        call("meta")
+
+
+@pytest.mark.parametrize(
+    "name, set_here, options",
+    [
+        ("star", ["n", "noise", "seed", "device"],
+         "intensity, radius, n_lines, channels, image_size, dtype"),
+        ("bars", ["n", "sigma", "seed", "device"], "height, width, dtype"),
+        ("digits", ["n", "sigma", "split", "seed", "device"],
+         "source, frame, root, download, dtype"),
+    ],
+)  # fmt: skip
+def test_every_argument_the_tasks_make_sets_is_refused_as_an_option(name, set_here, options):
+    """The arguments ``make(n, noise, seed, split)`` passes to the generator on each call (the
+    noise is ``noise`` for the star, ``sigma`` for the others; ``split`` only for the digits;
+    ``device`` always ``'cpu'``) are no options of the task: each is refused by its name, with
+    the generator's other arguments listed as the options."""
+    for argument in set_here:
+        message = (
+            f"{argument}: set by the task's make(n, noise, seed, split) on each call, not an "
+            f"option of the {name!r} task (its options: {options})"
+        )
+        with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+            ch05.local_signal_task(name, **{argument: 1})
