@@ -116,7 +116,10 @@ def plot_noise_panel(panel: Mapping[str, Any], fig: Figure | None = None) -> Fig
     if fig is None:
         fig = plt.figure(figsize=(1.5 * m + 3.6, 1.5 * rows + 0.5))
     fig.clear()
-    grid = fig.add_gridspec(rows, m + 2, width_ratios=[1] * m + [0.9, 1.6])
+    # the images in a grid of their own, so that the bars' long method names take room from
+    # the bars' column only, not from every image column
+    outer = fig.add_gridspec(1, 2, width_ratios=[m, 2.5])
+    grid = outer[0].subgridspec(rows, m)
     for i in range(m):
         ax = fig.add_subplot(grid[0, i])
         shown, cmap = _image_for_display(images[i])
@@ -132,7 +135,7 @@ def plot_noise_panel(panel: Mapping[str, Any], fig: Figure | None = None) -> Fig
             ax.set_yticks([])
             if i == 0:
                 ax.set_ylabel(label, fontsize=8)
-    ax = fig.add_subplot(grid[:, m + 1])
+    ax = fig.add_subplot(outer[1])
     names = list(accuracy)
     means = [accuracy[k][0] for k in names]
     stds = [accuracy[k][1] for k in names]
@@ -145,7 +148,7 @@ def plot_noise_panel(panel: Mapping[str, Any], fig: Figure | None = None) -> Fig
     for i, (v, sd) in enumerate(zip(means, stds, strict=True)):
         ax.text(min(v + sd + 0.03, 0.86), i, f"{v:.2f}", va="center", fontsize=8)
     fig.suptitle(f"noise level {noise:g}", fontsize=10)
-    fig.tight_layout()
+    fig.set_layout_engine("constrained")
     return fig
 
 
