@@ -828,7 +828,7 @@ def layer_correlations(
     for name, A in agops.items():
         C = cnfm(convs[name])
         label = f"agops[{name!r}]"
-        A = as_tensor(A.dense if isinstance(A, FactoredAGOP) else A, label)
+        A = as_tensor(A.dense() if isinstance(A, FactoredAGOP) else A, label)
         A = check_psd(A, label, C.shape[0], rtol=psd_tolerance(A.dtype))
         out[name] = correlation(C, psd_power(A, power, check=False), kind=kind)
     return out

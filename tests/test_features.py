@@ -747,3 +747,30 @@ def test_feature_map_default_same_padding_needs_stride_1():
         feature_map(eye, x, 3, stride=2)
     norms = extract_patches(x, 3, stride=2, padding=1).norm(dim=-1)
     torch.testing.assert_close(feature_map(eye, x, 3, stride=2, padding=1).flatten(1), norms)
+
+
+# --------------------------------------------------------------------------------------------
+# Held-out style bugs, round 4
+
+
+@pytest.mark.parametrize("power", [1.0, 0.5])
+def test_layer_correlations_take_factored_agops_as_their_dense_matrices(power):
+    """``layer_correlations`` of ``patch_agop(..., factored=True)`` (the documented form of an
+    agops entry, :class:`FactoredAGOP`) equals the explicit
+    ``correlation(W^T W, (W^T G W)^p)`` and the result for the dense AGOPs (was: the bound
+    method ``A.dense``, not its value, went to ``as_tensor``: an ArgumentTypeError)."""
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(2, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(64, 3)
+    ).double()
+    net.eval()
+    X = torch.rand(5, 2, 8, 8, dtype=torch.float64)
+    factored = patch_agop(net, X, factored=True, device="cpu")
+    dense = patch_agop(net, X, device="cpu")
+    got = layer_correlations(net, factored, power=power)
+    assert got == pytest.approx(layer_correlations(net, dense, power=power), abs=1e-12)
+    for name, F in factored.items():
+        W = F.W.reshape(-1, F.q)
+        explicit = correlation(W.T @ W, psd_power(W.T @ F.G[0] @ W, power))
+        # the square root of a rank-4 matrix turns 1e-16 differences into ~1e-8
+        assert got[name] == pytest.approx(explicit, abs=1e-8 if power != 1 else 1e-12)

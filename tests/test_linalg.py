@@ -126,3 +126,23 @@ def test_congruence_block_is_a_positive_integer():
     torch.testing.assert_close(congruence(W, G, block=np.int64(2)), congruence(W, G))
     with pytest.raises(ValueError, match="block must be a positive integer, got 0"):
         congruence(W, G, block=0)
+
+
+# --------------------------------------------------------------------------------------------
+# Held-out style bugs, round 4
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_power_is_the_float32_power_rounded_once(dtype):
+    """A float16/bfloat16 matrix is decomposed *and recombined* in float32, then rounded to its
+    own dtype once: ``psd_power(A, p)`` is bit for bit ``psd_power(A.float(), p)`` cast back.
+    (A cast of the eigenvectors back to half precision before the product rounds every term.)"""
+    g = torch.Generator().manual_seed(0)
+    B = torch.randn(12, 12, generator=g)
+    A = (B @ B.T / 12).to(dtype)
+    A = (A + A.T) / 2  # exactly symmetric in its own dtype
+    for power in (0.5, 2.0, -1.0):
+        reference = psd_power(A.float(), power, check=False).to(dtype)
+        out = psd_power(A, power, check=False)
+        assert out.dtype == dtype
+        assert torch.equal(out, reference), power

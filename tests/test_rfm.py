@@ -1272,3 +1272,44 @@ def test_nullable_frames_are_read_as_numbers_and_missing_values_refused(estimato
         make().fit(missing, y)
     with pytest.raises(ValueError, match="^X contains 1 missing value"):
         model.predict(missing)
+
+
+# --------------------------------------------------------------------------------------------
+# Held-out style bugs, round 4
+
+
+@pytest.mark.parametrize("normalize", ["max_eig", "fro"])
+def test_normalised_power_is_scaled_by_the_powers_own_size(normalize):
+    r"""``M = A^p / s`` with ``s`` the largest eigenvalue (or the Frobenius norm) *of* ``A^p``:
+    in a random eigenbasis, eigenvalues ``(9, 4, 1)`` and ``p = 1/2`` give ``(3, 2, 1) / 3``
+    (``max_eig``) or ``(3, 2, 1) / sqrt(14)`` (``fro``), the explicit spectral definition."""
+    g = torch.Generator().manual_seed(0)
+    U, _ = torch.linalg.qr(torch.randn(3, 3, generator=g, dtype=torch.float64))
+    lam = torch.tensor([9.0, 4.0, 1.0], dtype=torch.float64)
+    A = (U * lam) @ U.T
+    root = torch.tensor([3.0, 2.0, 1.0], dtype=torch.float64)
+    scale = 3.0 if normalize == "max_eig" else 14.0**0.5
+    expected = (U * (root / scale)) @ U.T
+    torch.testing.assert_close(
+        normalize_feature_matrix(A, normalize, power=0.5), expected, rtol=0, atol=1e-12
+    )
+
+
+def test_ridge_is_the_kept_iterates_ridge_by_the_normal_equations():
+    r"""``ridge_`` is the ridge of the kept iterate (``best_iter_``), not of the last round:
+    the fitted machine solves :math:`(K/s + \lambda I)\,\alpha = Y` with
+    :math:`\alpha = s\,` ``dual_coef_`` and the one-hot training targets :math:`Y`, so
+    :math:`K_{M}(X_{fit}, X_{fit})\, \mathrm{dual\_coef} + \lambda s\, \mathrm{dual\_coef}`
+    must be one-hot (0/1 entries, one 1 per row) for :math:`\lambda` = ``ridge_``. The planted
+    run keeps iterate 1 (ridge 0.1) and its last round picks 0.01."""
+    X, y, _ = planted_edge(40, amp=0.5, channels=1, k=5, width=8, segment=4, seed=7)
+    model = ConvRFM(
+        "laplace", patch_size=3, n_iter=3, random_state=7, ridges=[1e-3, 1e-2, 1e-1, 1.0], **FAST
+    ).fit(X.double(), y)
+    ridges = [h["ridge"] for h in model.history_]
+    assert model.best_iter_ != len(ridges) - 1 and ridges[model.best_iter_] != ridges[-1]
+    Kf = K.laplace(model.X_fit_, model.X_fit_, 3, M=model.M_)
+    s = float(Kf.max())
+    Y = Kf @ model.dual_coef_ + model.ridge_ * s * model.dual_coef_
+    torch.testing.assert_close(Y, Y.round(), rtol=0, atol=1e-9)
+    assert torch.equal(Y.round().sum(1), torch.ones(len(Y), dtype=Y.dtype))
