@@ -2,6 +2,8 @@
 checkpoints, errors) and the CNN baseline with the kernel's architecture (CNNBaseline, its
 validation split)."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -434,3 +436,52 @@ def test_cnnbaseline_reads_nullable_frames_and_refuses_missing_values(dtype):
         CNNBaseline(**kw).fit(missing, y)
     with pytest.raises(ValueError, match="^X contains 1 missing value"):
         model.predict(missing)
+
+
+# Held-out style bugs, round 4
+
+
+def test_delta_cnfms_are_the_cnfms_of_the_weight_changes():
+    """``delta_cnfms_`` is :math:`(W - W_0)^\\top (W - W_0)`, the CNFM of what training changed,
+    not :math:`W^\\top W - W_0^\\top W_0`; :math:`W_0` is rebuilt here from its definition, the
+    SimpleCNN seeded with the integer ``random_state``."""
+    X, y = separable(24)
+    X = X.double()
+    m = CNNBaseline(
+        depth=2, width=3, patch_size=3, epochs=2, random_state=5, device="cpu", progress=False
+    ).fit(X, y)
+    start = SimpleCNN(1, 2, (8, 8), depth=2, width=3, kernel_size=3, seed=5).double()
+    for conv, conv0, D in zip(m.model_.convs, start.convs, m.delta_cnfms_, strict=True):
+        W = conv.weight.detach().flatten(1)
+        W0 = conv0.weight.detach().flatten(1)
+        assert not torch.equal(W, W0)  # trained
+        torch.testing.assert_close(D, (W - W0).T @ (W - W0), rtol=1e-12, atol=1e-14)
+        assert not torch.allclose(D, W.T @ W - W0.T @ W0)
+
+
+def test_each_epoch_draws_a_fresh_shuffle_from_one_seeded_generator():
+    """SGD in mini-batches written out: one generator seeded with ``seed``, a new permutation
+    of the images drawn from it at every epoch (not the first epoch's order again), a
+    cross-entropy step per batch. Plain SGD is order-dependent, so the final weights pin the
+    orders."""
+    X, y = separable(6, seed=3)
+    X = X.double()
+    net = SimpleCNN(1, 2, 8, width=2, seed=1, bias=True).double()
+    reference = copy.deepcopy(net)
+    train(net, X, y, epochs=3, optimizer="sgd", lr=0.5, momentum=0.0, batch_size=2, seed=7,
+          progress=False, device="cpu")  # fmt: skip
+    g = torch.Generator().manual_seed(7)
+    opt = torch.optim.SGD(reference.parameters(), lr=0.5, momentum=0.0)
+    orders = []
+    for _ in range(3):
+        order = torch.randperm(6, generator=g)
+        orders.append(order.tolist())
+        for i in range(0, 6, 2):
+            idx = order[i : i + 2]
+            loss = torch.nn.functional.cross_entropy(reference(X[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert orders[0] != orders[1]  # the epochs' orders differ
+    for p, q in zip(net.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-14)

@@ -1338,3 +1338,19 @@ def test_figure_argument_checks_accept_each_boundary_value():
     box = ansatz.ansatz_explorer(_MATRICES, powers=(0.0,))
     assert box.children[0].children[2].value == 0.0
     plt.close("all")
+
+
+# Held-out style bugs, round 4
+
+
+def test_table_mean_and_margin_are_arithmetic_means_over_the_layers():
+    """Planted rows with skewed values (0.1, 0.2, 0.9): ``mean`` is their arithmetic mean,
+    0.4 (the median would be 0.2), and ``margin`` the mean measured minus the mean Wishart
+    null, written out."""
+    rows = [
+        ansatz.LayerResult(f"l{i}", (2, 1, 3, 3), p, 0.0, 0.0, 0.0, null_random_pearson=n)
+        for i, (p, n) in enumerate([(0.1, 0.0), (0.2, 0.1), (0.9, 0.05)])
+    ]
+    table = ansatz.AnsatzTable("net", rows)
+    assert table.mean("pearson") == pytest.approx((0.1 + 0.2 + 0.9) / 3, abs=1e-15)
+    assert table.margin("pearson") == pytest.approx(0.4 - 0.15 / 3, abs=1e-15)

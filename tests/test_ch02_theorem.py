@@ -408,3 +408,21 @@ def test_relax_init_to_update_is_the_start_against_what_training_added():
     expected = float(W0.norm() / (W1 - W0).norm())
     assert float(W0.norm() / W1.norm()) != pytest.approx(expected, rel=1e-3)  # tells them apart
     assert rows[0]["init_to_update"] == pytest.approx(expected, rel=1e-12)
+
+
+# Held-out style bugs, round 4
+
+
+def test_proportionality_of_matrices_that_are_not_multiples_is_the_definition():
+    """A = diag(4, 1, 0), B = I: the ratio is tr A / tr B = 5/3 (not a ratio of norms,
+    sqrt(17/3)), the residual |A - r B|_F / |A|_F and the similarities written out."""
+    A = torch.diag(torch.tensor([4.0, 1.0, 0.0], dtype=torch.float64))
+    B = torch.eye(3, dtype=torch.float64)
+    out = T.proportionality(A, B)
+    r = 5.0 / 3.0
+    residual = ((4 - r) ** 2 + (1 - r) ** 2 + r**2) ** 0.5 / 17**0.5
+    a, b = A.flatten() - A.mean(), B.flatten() - B.mean()
+    assert out["ratio"] == pytest.approx(r, rel=1e-12)
+    assert out["residual"] == pytest.approx(residual, rel=1e-12)
+    assert out["pearson"] == pytest.approx(float(a @ b / (a.norm() * b.norm())), rel=1e-12)
+    assert out["cosine"] == pytest.approx(5 / (17**0.5 * 3**0.5), rel=1e-12)

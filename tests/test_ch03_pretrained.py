@@ -279,3 +279,26 @@ def test_views_figures_and_explorer_name_a_hostile_argument(call, error, match):
     with pytest.raises(error, match=match):
         call(net, x)
     assert plt.get_fignums() == before
+
+
+# Held-out style bugs, round 4
+
+
+def test_sketch_accuracy_compares_the_sketch_with_the_exact_agop_over_the_same_outputs():
+    """With ``outputs``, the exact AGOP of each row is the brute-force patch-AGOP over those
+    outputs only (as the sketch is), not over every output of the network."""
+    from agop.features import patch_agop
+    from agop_book.reference import brute_force_patch_agop
+
+    model, X = bn_cnn(0), rgb_images(2, 8)[:, :2]
+    outputs = [0, 2]
+    rows = ch03.sketch_accuracy(model, X, ks=[3], outputs=outputs, seed=5, device="cpu")
+    sketched = patch_agop(model, X, sketch=3, seed=8, outputs=outputs, device="cpu")
+    for r in rows:
+        A = brute_force_patch_agop(model, X, r.layer, outputs=outputs)
+        every = brute_force_patch_agop(model, X, r.layer)
+        assert not torch.allclose(A, every)  # the outputs matter
+        Ak, M = sketched[r.layer], cnfm(model.get_submodule(r.layer))
+        assert r.relative_error == pytest.approx(float(torch.norm(Ak - A) / torch.norm(A)), 1e-9)
+        assert r.pearson_with_exact == pytest.approx(correlation(Ak, A), abs=1e-10)
+        assert r.exact_ansatz_pearson == pytest.approx(correlation(M, A), abs=1e-10)

@@ -539,3 +539,35 @@ def test_every_argument_the_tasks_make_sets_is_refused_as_an_option(name, set_he
         )
         with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
             ch05.local_signal_task(name, **{argument: 1})
+
+
+# Held-out style bugs, round 4
+
+
+def test_digits_in_noise_draws_the_row_and_column_offsets_independently():
+    """Without noise each 12 x 12 frame holds one 8 x 8 training digit, zero elsewhere: brute
+    force over the 25 offsets finds where each image's digit can sit. The offset is uniform
+    over the 5 x 5 grid, its row and column drawn independently, so most images (about 4 in 5)
+    have no placement on the diagonal top = left, and both offsets take all 5 values."""
+    from agop_book.ch05_deep_convrfm import _digit_pool
+
+    pool, _, _ = _digit_pool("digits", "train", None)
+    pool = pool[:, 0].double()  # (N, 8, 8)
+    X, _ = ch05.digits_in_noise(60, 0.0, seed=3, device="cpu", dtype=torch.float64)
+    rows, cols, off_diagonal = set(), set(), 0
+    for x in X[:, 0]:
+        placements = []
+        for t in range(5):
+            for l in range(5):
+                rest = x.clone()
+                rest[t : t + 8, l : l + 8] = 0
+                window = x[t : t + 8, l : l + 8]
+                if rest.abs().max() == 0 and bool((pool == window).all((1, 2)).any()):
+                    placements.append((t, l))
+        assert placements  # every image holds a whole digit
+        off_diagonal += all(t != l for t, l in placements)
+        if len(placements) == 1:
+            rows.add(placements[0][0])
+            cols.add(placements[0][1])
+    assert off_diagonal >= 30
+    assert rows == cols == set(range(5))

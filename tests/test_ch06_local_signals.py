@@ -147,3 +147,26 @@ def test_figures_and_explorer_name_a_hostile_argument(call, error, match):
     with pytest.raises(error, match=match):
         call()
     assert plt.get_fignums() == before
+
+
+# Held-out style bugs, round 4
+
+
+def test_accuracy_vs_noise_pairs_each_noise_level_with_its_own_mean():
+    """Noise levels 9, 0.5 and 2 (a Python set holds them as 0.5, 9, 2, not sorted): the line
+    runs over the sorted levels and each point is the mean of that level's accuracies, written
+    out, so means listed in any other order than their levels' would fail."""
+    import matplotlib.pyplot as plt
+
+    acc = {9.0: [0.5, 0.6], 0.5: [0.9, 1.0], 2.0: [0.7, 0.8]}
+    rows = [
+        {"method": "A", "noise": s, "seed": i, "accuracy": a}
+        for s, values in acc.items()
+        for i, a in enumerate(values)
+    ]
+    ax = ch06.plot_accuracy_vs_noise(rows)
+    (line,) = ax.get_lines()
+    x, y = line.get_data()
+    assert list(x) == [0.5, 2.0, 9.0]
+    np.testing.assert_allclose(y, [0.95, 0.75, 0.55], atol=1e-12)
+    plt.close(ax.figure)

@@ -1079,3 +1079,53 @@ def test_langevin_refuses_by_name(kwargs, error, match):
     args = dict(energy=lambda t: t.sum(), params=[torch.ones(2)], n_steps=1, step_size=0.1)
     with pytest.raises(error, match=match):
         langevin(**(args | kwargs))
+
+
+# Held-out style bugs, round 4
+
+
+def test_width_sweep_measured_q_kernel_of_each_seed_uses_that_seeds_overlaps(monkeypatch):
+    """The "local, measured Q" GP of seed ``s`` weights the positions by seed ``s``'s own
+    posterior :math:`Q_i`. Planted: seed 0's CNN puts its weight off the band (its kernel sees
+    only noise), seed 1's on the band; each row is the GP written out with its own seed's
+    ``Q``, and seed 1's accuracy with seed 0's ``Q`` would differ (checked), so a sweep that
+    reused one seed's overlaps for every seed fails here."""
+    task = {"height": 6, "width": 5, "band": (4,)}
+    grid, patch = (5, 4), 2
+    band = torch.tensor(np.repeat([False, False, False, True, True], 4), dtype=torch.float64)
+    planted_Q = torch.stack([(1 - band) + 1e-3, band + 1e-3])  # seed index 0, 1
+
+    def sample_posterior(X, y, X_test, **kwargs):
+        S, n, P = X.shape[0], X.shape[1], grid[0] * grid[1]
+        P = 1 if kwargs["patch_size"] is None else P
+        Q = planted_Q if P > 1 else torch.ones(S, 1, dtype=torch.float64)
+        eye = torch.eye(n, dtype=torch.float64).expand(S, n, n)
+        return Posterior(
+            torch.zeros(S, X_test.shape[1], dtype=torch.float64), Q, eye.clone(),
+            torch.zeros(S, dtype=torch.float64), 6, torch.ones(S, 6, P),
+            torch.ones(S, 6, 3), torch.diag_embed(Q),
+        )  # fmt: skip
+
+    monkeypatch.setattr(C7, "sample_posterior", sample_posterior)
+    seeds, T = [2, 5], 0.1
+    out = C7.width_sweep(
+        [3], seeds, n_train=24, n_test=40, sigma=0.05, temperature=T, n_steps=4,
+        step_size=1e-3, patch_size=patch, task=task, rfm=False, dtype=torch.float64,
+        device="cpu",
+    )  # fmt: skip
+    data = [band_task(24, 0.05, seed=s, **task) for s in seeds]
+    test = [band_task(40, 0.05, seed=s + 10_000, **task) for s in seeds]
+
+    def measured(s, q):
+        scale = float(np.std(data[s][0].numpy(), ddof=1))
+        X, Xt = data[s][0] / scale, test[s][0] / scale
+        comps = nngp_components(X, None, patch)
+        comps_t = nngp_components(Xt, X, patch)
+        pred = _gp((comps * q[:, None, None]).mean(0), (comps_t * q[:, None, None]).mean(0),
+                   data[s][1], T)  # fmt: skip
+        return _acc(pred, test[s][1])
+
+    for s, seed in enumerate(seeds):
+        (row,) = [r for r in out["rows"] if (r["method"], r["seed"]) == ("local, measured Q", seed)]
+        assert row["accuracy"] == measured(s, planted_Q[s])
+    assert measured(1, planted_Q[1]) != measured(1, planted_Q[0])  # the test has power
