@@ -410,3 +410,26 @@ def test_cnnbaseline_refuses_a_training_run_whose_outputs_overflow():
     ):
         model.set_params(lr=1e300).fit(X, y)
     assert np.array_equal(model.decision_function(X), before)
+
+
+# ---------------------------------------------------------------------------
+# Hostile inputs, round 5
+
+
+@pytest.mark.parametrize(
+    "padding, error, match",
+    [
+        ("bogus", ValueError, r"^padding must be one of 'same', 'valid'"),  # was torch's message
+        (-1, ValueError, r"^padding must be"),  # was "image_size 8 is too small"
+        (1.5, TypeError, r"^padding must be"),
+    ],
+)
+def test_round5_simple_cnn_names_a_bad_padding(padding, error, match):
+    with pytest.raises(error, match=match):
+        SimpleCNN(1, 2, image_size=8, depth=1, width=2, padding=padding)
+
+
+def test_round5_simple_cnn_keeps_its_paddings():
+    for padding, side in ((1, 8), ("same", 8), ("valid", 6), (0, 6)):
+        net = SimpleCNN(1, 2, image_size=8, depth=1, width=2, padding=padding)
+        assert net.feature_size == (side, side)
