@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from agop._typing import Tensor
+from agop.estimator import _MAX_COUNT
 from agop.features import (
     FactoredAGOP,
     cnfm,
@@ -470,7 +471,7 @@ def verify_ansatz(
     param = next(model.parameters())
     X = check_images(X, "X", dtype=param.dtype, device=param.device)
     sketch = None if sketch is None else check_int(sketch, "sketch", minimum=1)
-    null_draws = check_int(null_draws, "null_draws", minimum=0)
+    null_draws = check_int(null_draws, "null_draws", minimum=0, maximum=_MAX_COUNT)
     n_out = n_outputs(model, X)
     n_out = len(outputs) if outputs is not None else n_out
     init_convs = None
@@ -618,6 +619,7 @@ def ansatz_table(
         >>> abs(row["spectrum_margin"]) < 2, abs(row["margin"]) < 2
         (True, True)
     """
+    n_draws = check_int(n_draws, "n_draws", minimum=0, maximum=_MAX_COUNT)
     powers = tuple(float(a) for a in powers)
     if not powers or any(a not in (1.0, 0.5) for a in powers):
         raise ValueError(
@@ -762,10 +764,10 @@ def seed_gaps(
     seeds = [check_int(s, "seeds", minimum=0) for s in seeds]
     if len(seeds) < 2 or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must hold at least two distinct seeds, got {seeds!r}")
-    if power not in (1.0, 0.5) or kind not in ("pearson", "cosine"):
-        raise ValueError(
-            f"power must be 1.0 or 0.5 and kind 'pearson' or 'cosine', got {power!r}, {kind!r}"
-        )
+    if power not in (1.0, 0.5):
+        raise ValueError(f"power must be 1.0 or 0.5, got {power!r}")
+    if kind not in ("pearson", "cosine"):
+        raise ValueError(f"kind must be 'pearson' or 'cosine', got {kind!r}")
     s = "" if power == 1 else "_sqrt"
     trained, null, layers = [], [], None
     for seed in seeds:
@@ -783,7 +785,16 @@ def seed_gaps(
                 f"run({seed})'s table has no spectrum-matched null at power {power} "
                 "(pass G to ansatz_table, and that power in its powers)"
             )
-        trained.append(table.column(f"{kind}{s}"))
+        measured = table.column(f"{kind}{s}")
+        if not (
+            np.isfinite(np.asarray(measured, float)).all()
+            and np.isfinite(np.asarray(means, float)).all()
+        ):
+            raise ValueError(
+                f"run({seed})'s table holds a non-finite similarity or null mean: "
+                f"{measured} and {means}"
+            )
+        trained.append(measured)
         null.append(means)
     return SeedGaps(
         seeds, layers or [], np.asarray(trained, float), np.asarray(null, float), power, kind

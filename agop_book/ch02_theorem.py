@@ -46,14 +46,17 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from agop._typing import ArrayLike, IntPair
+from agop.estimator import _MAX_COUNT
 from agop.features import patch_agop
 from agop.linalg import correlation
 from agop.patches import extract_patches
 from agop.runtime import default_device
 from agop.validation import (
     ArgumentTypeError,
+    _check_allocation,
     as_tensor,
     check_choice,
+    check_dtype,
     check_finite,
     check_images,
     check_int,
@@ -174,11 +177,24 @@ class TheoremNet(nn.Module):
         relu_grad_at_zero = check_real(relu_grad_at_zero, "relu_grad_at_zero")
         init_scale = check_real(init_scale, "init_scale", minimum=0)
         upper_noise = check_real(upper_noise, "upper_noise", minimum=0)
+        readout_bias = check_real(readout_bias, "readout_bias")
         upper_padding_mode = check_choice(
             upper_padding_mode, "upper_padding_mode", ("circular", "zeros")
         )
         device = default_device(device)
-        dtype = dtype or torch.get_default_dtype()
+        dtype = check_dtype(dtype) or torch.get_default_dtype()
+        positions = (H - kernel_size + 1) * (Wd - kernel_size + 1)
+        widths = [width, *hidden]
+        n_weights = in_channels * width * kernel_size**2 + widths[-1] * positions
+        n_weights += hidden_kernel_size**2 * sum(
+            a * b for a, b in zip(widths[:-1], widths[1:], strict=True)
+        )
+        _check_allocation(
+            n_weights,
+            torch.empty(0, dtype=dtype).element_size(),
+            "in_channels, width, kernel_size, hidden, hidden_kernel_size",
+            "the network's weights",
+        )
         self.image_size = (H, Wd)
         self.out_size = (H - kernel_size + 1, Wd - kernel_size + 1)
         self.positions = self.out_size[0] * self.out_size[1]
@@ -186,7 +202,6 @@ class TheoremNet(nn.Module):
         self.conv = nn.Conv2d(in_channels, width, kernel_size, bias=False)
         self.phi = Activation(activation, relu_grad_at_zero)
         layers: list[nn.Module] = []
-        widths = [width, *hidden]
         for w_in, w_out in zip(widths[:-1], widths[1:], strict=True):
             layers += [
                 nn.Conv2d(
@@ -389,6 +404,16 @@ def squared_loss(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Te
     return 0.5 * (model(X)[:, 0] - y).pow(2).mean()
 
 
+def _check_fits(model: TheoremNet, X: torch.Tensor) -> None:
+    """``ValueError`` naming ``X`` when its images are not ``model``'s ``(c, H, W)``."""
+    want = (model.conv.in_channels, *model.image_size)
+    if tuple(X.shape[1:]) != want:
+        raise ValueError(
+            f"X must hold images of shape {want} (the model's in_channels and image_size), "
+            f"got {tuple(X.shape[1:])}"
+        )
+
+
 def train_gd(
     model: TheoremNet,
     X: ArrayLike,
@@ -423,8 +448,9 @@ def train_gd(
     if not isinstance(model, TheoremNet):
         raise TypeError(f"model must be a TheoremNet, got {type(model).__name__}")
     X = check_images(X, "X")
+    _check_fits(model, X)
     y = _check_targets(y, X)
-    steps = check_int(steps, "steps", minimum=0)
+    steps = check_int(steps, "steps", minimum=0, maximum=_MAX_COUNT)
     eta = check_real(eta, "eta", minimum=0, strict_minimum=True)
     train = check_choice(train, "train", ("first", "all"))
     n = X.shape[0]
@@ -533,7 +559,7 @@ def proportionality(A: ArrayLike, B: ArrayLike) -> dict[str, float]:
     trA, trB, nA = torch.trace(A), torch.trace(B), A.norm()
     if trB == 0 or nA == 0:
         zero = " and ".join(name for name, v in (("A", nA), ("B", trB)) if v == 0)
-        raise ValueError(f"proportionality is undefined for a zero matrix ({zero} is 0)")
+        raise ValueError(f"{zero}: proportionality is undefined for a zero matrix ({zero} is 0)")
     ratio = trA / trB
     return {
         "ratio": float(ratio),

@@ -44,6 +44,7 @@ from skimage.filters import sobel
 from sklearn.base import clone
 
 from agop._typing import ArrayLike, Tensor
+from agop.estimator import _MAX_COUNT
 from agop.features import feature_map, haar_rotations
 from agop.validation import (
     ArgumentTypeError,
@@ -292,6 +293,11 @@ def random_filter_scores(
         0.26
     """
     k = _square_kernel(kernel_size)
+    if bank is None and k < 3:
+        raise ValueError(
+            f"kernel_size must be at least 3 for the default oriented bank, got {k} "
+            "(pass bank= for smaller filters)"
+        )
     n_filters = check_int(n_filters, "n_filters", minimum=1)
     channels = check_int(channels, "channels", minimum=1)
     _check_allocation(
@@ -381,7 +387,7 @@ def edge_controls(
         >>> {k: round(v, 2) for k, v in controls.items() if k != "spectrum_draws"}
         {'M': 1.0, 'identity': 0.17, 'local_mean': 1.0, 'spectrum_mean': 0.18, 'spectrum_std': 0.02}
     """
-    n_draws = check_int(n_draws, "n_draws", minimum=1)
+    n_draws = check_int(n_draws, "n_draws", minimum=1, maximum=_MAX_COUNT)
     seed = check_seed(seed)
     x = check_images(as_tensor(images, "images"), "images").detach().cpu()
     k = check_int_pair(kernel_size, "kernel_size")

@@ -34,7 +34,7 @@ import torch
 from tqdm.auto import tqdm
 
 from agop._typing import ArrayLike
-from agop.deep_rfm import DeepConvRFM
+from agop.deep_rfm import DeepConvRFM, _nonlinearity
 from agop.features import feature_map
 from agop.rfm import ConvRFM
 from agop.runtime import default_device
@@ -388,18 +388,25 @@ def local_signal_task(
                 f"{option}: not an option of the {name!r} task; its options are {', '.join(takes)}"
             )
     if name == "star":
-        return lambda n, noise, seed, split="train": star_in_noise(
-            n, noise=noise, seed=seed, device="cpu", **options
-        )
-    if name == "bars":
-        return lambda n, noise, seed, split="train": bars_in_noise(
-            n, noise, seed=seed, device="cpu", **options
-        )
-    if name == "digits":
-        return lambda n, noise, seed, split="train": digits_in_noise(
-            n, noise, split=split, seed=seed, device="cpu", **options
-        )
-    raise ValueError(f"name must be 'star', 'bars' or 'digits', got {name!r}")
+
+        def make(n: Any, noise: Any, seed: Any, split: str = "train") -> Any:
+            check_choice(split, "split", ("train", "test"))
+            return star_in_noise(n, noise=noise, seed=seed, device="cpu", **options)
+
+    elif name == "bars":
+
+        def make(n: Any, noise: Any, seed: Any, split: str = "train") -> Any:
+            check_choice(split, "split", ("train", "test"))
+            return bars_in_noise(n, noise, seed=seed, device="cpu", **options)
+
+    else:
+
+        def make(n: Any, noise: Any, seed: Any, split: str = "train") -> Any:
+            return digits_in_noise(n, noise, split=split, seed=seed, device="cpu", **options)
+
+    if name != "digits":  # the options' values named now, not at the first call (cheap: 2 images)
+        make(2, 0.0, 0)
+    return make
 
 
 @dataclasses.dataclass
@@ -564,6 +571,7 @@ def evaluate_methods(
     if unknown:
         raise ValueError(f"methods must be among {METHODS}, got {sorted(unknown, key=str)}")
     seed = check_seed(seed)
+    _nonlinearity(nonlinearity)  # named even when no Deep ConvRFM is asked for
     if "CNN" in methods:
         check_int(cnn_epochs, "cnn_epochs", minimum=0)
         check_real(cnn_lr, "cnn_lr", minimum=0, strict_minimum=True)
@@ -685,8 +693,15 @@ def compare_methods(
         check_real(v, f"noise_levels[{i}]", minimum=0)
     for i, v in enumerate(seeds):
         check_seed(v, f"seeds[{i}]")
-    if not seeds or not noise_levels:
-        raise ValueError("noise_levels and seeds must be non-empty")
+    if not noise_levels:
+        raise ValueError("noise_levels must be non-empty")
+    if not seeds:
+        raise ValueError("seeds must be non-empty")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(
+            f"seeds must be distinct (a repeated seed repeats a run and shrinks the spread "
+            f"over seeds), got {seeds}"
+        )
     n_train, n_test = (
         check_int(n_train, "n_train", minimum=1),
         check_int(n_test, "n_test", minimum=1),

@@ -145,6 +145,7 @@ from scipy.optimize import nnls
 from tqdm.auto import tqdm
 
 from agop._typing import ArrayLike, Device
+from agop.estimator import _MAX_COUNT
 from agop.features import FilterSpace, null_baselines
 from agop.patches import extract_patches
 from agop.rfm import RFM
@@ -254,7 +255,8 @@ def nonlinear_gaussian_process(
     n, D = check_int(n, "n", minimum=1), check_int(D, "D", minimum=2)
     dim = check_int(dim, "dim", minimum=1, maximum=2)
     xi = check_real(xi, "xi", minimum=0, strict_minimum=True)
-    gain = check_real(gain, "gain", minimum=0)
+    # above 1e150 the erf is a sign to float64 precision anyway; gain**2 would overflow
+    gain = check_real(gain, "gain", minimum=0, maximum=1e150)
     dtype = check_dtype(dtype, allow_none=False)
     # white noise, its complex spectrum and the field, in float64
     _check_allocation(n * D**dim, 48, "n, D, dim", "the inputs")
@@ -394,6 +396,39 @@ class TwoLayerNets:
     W0: torch.Tensor | None = None
     a0: torch.Tensor | None = None
 
+    def __post_init__(self) -> None:
+        for name in ("W", "b", "a", "W0", "a0"):
+            value = getattr(self, name)
+            if not (value is None and name in ("W0", "a0")) and not isinstance(value, torch.Tensor):
+                raise ArgumentTypeError(f"{name} must be a tensor, got {type(value).__name__}")
+        if self.W.ndim != 3:
+            raise ValueError(f"W must be (E, K, D), got shape {tuple(self.W.shape)}")
+        E, K, _ = self.W.shape
+        for name in ("b", "a", "a0"):
+            value = getattr(self, name)
+            if value is not None and tuple(value.shape) != (E, K):
+                raise ValueError(
+                    f"{name} must be (E, K) = {(E, K)} to match W, got shape {tuple(value.shape)}"
+                )
+        if self.W0 is not None and self.W0.shape != self.W.shape:
+            raise ValueError(
+                f"W0 must have W's shape {tuple(self.W.shape)}, got {tuple(self.W0.shape)}"
+            )
+        self.activation = check_choice(self.activation, "activation", ACTIVATIONS)
+
+    def _check_inputs(self, X: Any) -> torch.Tensor:
+        """``X`` ``(n, D)`` or ``(E, n, D)`` with ``n >= 1``, checked against the networks."""
+        X = as_tensor(X, "X")
+        E, _, D = self.W.shape
+        if X.ndim not in (2, 3) or X.shape[-1] != D or (X.ndim == 3 and X.shape[0] != E):
+            raise ValueError(
+                f"X must be (n, D) or (E, n, D) with E = {E} networks of D = {D} inputs, got "
+                f"shape {tuple(X.shape)}"
+            )
+        if X.shape[-2] == 0:
+            raise ValueError(f"X must hold at least one input, got shape {tuple(X.shape)}")
+        return X
+
     def initial(self) -> TwoLayerNets:
         """The same networks at initialisation (``W0``, zero biases, ``a0``).
 
@@ -483,15 +518,23 @@ def train_two_layer(
             f"y must hold labels in {{0, 1}}, got values {torch.unique(y)[:5].tolist()}"
         )
     width = check_int(width, "width", minimum=1)
-    steps = check_int(steps, "steps", minimum=0)
+    steps = check_int(steps, "steps", minimum=0, maximum=_MAX_COUNT)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
-    lr = check_real(lr, "lr", minimum=0, strict_minimum=True)
+    lr = check_real(
+        lr, "lr", minimum=0, strict_minimum=True, maximum=float(torch.finfo(X.dtype).max)
+    )
     init_scale = check_real(init_scale, "init_scale", minimum=0)
     activation = check_choice(activation, "activation", ACTIVATIONS)
     optimizer = check_choice(optimizer, "optimizer", OPTIMIZERS)
     if not isinstance(online, bool):
         raise TypeError(f"online must be True or False, got {online!r}")
     E, n, D = X.shape
+    if n == 0:
+        raise ValueError(
+            f"X must hold at least one example per network, got shape {tuple(X.shape)}"
+        )
+    # the weights, their initial copy, gradients and Adam's two moments
+    _check_allocation(E * width * (D + 2) * 6, X.element_size(), "width", "the networks")
     dtype = X.dtype
     batch = min(batch_size, n)
     if online and n < steps * batch_size:
@@ -537,6 +580,10 @@ def train_two_layer(
         loss.backward()
         opt.step()
     W, b, a = (p.detach() for p in params)
+    if not all(all_finite(p) for p in (W, b, a)):
+        raise ValueError(
+            f"lr={lr!r}: training diverged (non-finite weights after {steps} steps); lower lr"
+        )
     return TwoLayerNets(W, b, a, activation=activation, W0=W_init, a0=a_init)
 
 
@@ -560,7 +607,8 @@ def two_layer_agop(nets: TwoLayerNets, X: torch.Tensor) -> torch.Tensor:
         >>> torch.allclose(two_layer_agop(nets, X)[0], brute)
         True
     """
-    return nets.W.transpose(1, 2) @ two_layer_inner(nets, X) @ nets.W
+    inner = two_layer_inner(nets, X)  # checks nets and X
+    return nets.W.transpose(1, 2) @ inner @ nets.W
 
 
 def two_layer_inner(nets: TwoLayerNets, X: torch.Tensor) -> torch.Tensor:
@@ -579,6 +627,9 @@ def two_layer_inner(nets: TwoLayerNets, X: torch.Tensor) -> torch.Tensor:
         tensor([[ 4., -2.],
                 [-2.,  1.]])
     """
+    if not isinstance(nets, TwoLayerNets):
+        raise ArgumentTypeError(f"nets must be TwoLayerNets, got {type(nets).__name__}")
+    X = nets._check_inputs(X)
     d = _dphi(nets.hidden(X), nets.activation) * nets.a[:, None, :]  # (E, n, K)
     return torch.einsum("enk,enl->ekl", d, d) / d.shape[1]
 
@@ -629,7 +680,7 @@ def fc_ansatz(
     powers = check_reals(powers, "powers", minimum=0)
     if not powers or min(powers) <= 0 or max(powers) > 1:
         raise ValueError(f"powers must hold powers in (0, 1], got {powers!r}")
-    n_draws = check_int(n_draws, "n_draws", minimum=2)
+    n_draws = check_int(n_draws, "n_draws", minimum=2, maximum=_MAX_COUNT)
     space = FilterSpace(W)
     reduced = space.reduce((G + G.T) / 2)
     out = {}
@@ -819,9 +870,16 @@ def emergence_sweep(
     seeds = [check_seed(s, f"seeds[{i}]") for i, s in enumerate(seeds)]
     if not seeds:
         raise ValueError("seeds must hold at least one seed")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(
+            f"seeds must be distinct (a repeated seed repeats a run and shrinks the spread "
+            f"over seeds), got {seeds}"
+        )
     n_top = check_int(n_top, "n_top", minimum=1, maximum=D)
     rfm_train = check_int(rfm_train, "rfm_train", minimum=4, maximum=n_train)
-    steps = check_int(steps, "steps", minimum=0)
+    check_int(n_test, "n_test", minimum=1)
+    check_int(nfa_draws, "nfa_draws", minimum=2, maximum=_MAX_COUNT)
+    steps = check_int(steps, "steps", minimum=0, maximum=_MAX_COUNT)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     n_stream = max(n_train, steps * batch_size) if online else n_train
     dev = default_device(device)  # the networks train there too
@@ -932,7 +990,7 @@ def paired_difference(a: Mapping[int, float], b: Mapping[int, float]) -> tuple[f
         raise ValueError(f"a and b must hold the same seeds, got {sorted(a)} and {sorted(b)}")
     if len(a) < 2:
         raise ValueError(f"a paired spread needs at least 2 seeds, got {len(a)}")
-    d = np.array([float(a[s]) - float(b[s]) for s in sorted(a)])
+    d = np.array([check_real(a[s], f"a[{s!r}]") - check_real(b[s], f"b[{s!r}]") for s in sorted(a)])
     if not np.isfinite(d).all():
         raise ValueError("a and b must hold finite values")
     return float(d.mean()), float(d.std(ddof=1))
@@ -1065,6 +1123,8 @@ def _split_chains(draws: ArrayLike) -> torch.Tensor:
     if x.ndim < 2:
         raise ValueError(f"draws must be (chains, draws, ...), got shape {tuple(x.shape)}")
     m, n = x.shape[:2]
+    if m < 1:
+        raise ValueError(f"draws must hold at least one chain, got shape {tuple(x.shape)}")
     if n < 4:
         raise ValueError(f"draws must hold at least 4 draws per chain, got {n}")
     if not all_finite(x):
@@ -1340,6 +1400,7 @@ def local_kernel(components: torch.Tensor, weights: ArrayLike) -> torch.Tensor:
         2.0
     """
     weights = torch.as_tensor(weights, dtype=components.dtype)
+    check_finite(weights, "weights")
     if weights.shape != components.shape[:1]:
         raise ValueError(
             f"weights must have shape ({components.shape[0]},), one per position, "
@@ -1534,7 +1595,7 @@ def langevin(
         raise ArgumentTypeError(
             f"callback must be None or a function, got {type(callback).__name__}"
         )
-    check_int(n_steps, "n_steps", minimum=0)
+    check_int(n_steps, "n_steps", minimum=0, maximum=_MAX_COUNT)
     eta = check_real(step_size, "step_size", minimum=0, strict_minimum=True)
     if isinstance(params, torch.Tensor) or not isinstance(params, Sequence):
         raise ArgumentTypeError(
@@ -1570,13 +1631,21 @@ def langevin(
         )  # fmt: skip
 
     for t in range(int(n_steps)):
-        grads = torch.autograd.grad(energy(*params).sum(), params)
+        e = energy(*params)
+        if not isinstance(e, torch.Tensor):
+            raise ArgumentTypeError(f"energy must return a tensor, got {type(e).__name__}")
+        grads = torch.autograd.grad(e.sum(), params)
         with torch.no_grad():
             for p, g in zip(params, grads, strict=True):
                 p.add_(g, alpha=-eta)
                 p.add_(noise(p), alpha=noise_scale)
         if callback is not None:
             callback(t, params)
+    if not all(all_finite(p) for p in params):
+        raise ValueError(
+            f"step_size={eta!r}: the chains diverged (non-finite parameters after {n_steps} "
+            "steps); lower step_size"
+        )
     return [p.detach() for p in params]
 
 
@@ -1651,7 +1720,10 @@ def sample_posterior(
     """
     check_int(width, "width", minimum=1)
     T = check_real(temperature, "temperature", minimum=0, strict_minimum=True)
-    check_int(burn_in, "burn_in", minimum=0)
+    n_steps = check_int(n_steps, "n_steps", minimum=1, maximum=_MAX_COUNT)
+    burn_in = check_int(burn_in, "burn_in", minimum=0)
+    if burn_in >= n_steps:
+        raise ValueError(f"burn_in must be below n_steps={n_steps} (no samples), got {burn_in}")
     check_int(every, "every", minimum=1)
     init_scale = check_real(init_scale, "init_scale", minimum=0, strict_minimum=True)
 
@@ -1868,6 +1940,14 @@ def width_sweep(
         check_int(N, f"widths[{i}]", minimum=1)
     for i, s in enumerate(seeds):
         check_seed(s, f"seeds[{i}]")
+    for values, what in ((widths, "widths"), (seeds, "seeds")):
+        if len(set(values)) != len(values):
+            raise ValueError(
+                f"{what} must be distinct (a repeated one repeats its runs, and its results "
+                f"are keyed by it), got {list(values)}"
+            )
+    check_int(n_train, "n_train", minimum=1)
+    check_int(n_test, "n_test", minimum=1)
     if task is not None and not isinstance(task, Mapping):
         raise ArgumentTypeError(f"task must be None or a dict of band_task's options, got {task!r}")
     unknown = set(task or {}) - {"height", "width", "band"}
@@ -2124,9 +2204,14 @@ def summarise(rows: Sequence[dict], method: str, width: int | None = None) -> tu
         >>> [round(v, 3) for v in summarise(rows, "CNN", 8)]
         [0.8, 0.1]
     """
-    acc = [r["accuracy"] for r in rows if r["method"] == method and r["width"] == width]
+    records = _check_records(rows, "rows", ("method", "width"))
+    acc = [
+        check_real(r["accuracy"] if "accuracy" in r else None, f"rows[{i}]['accuracy']")
+        for i, r in enumerate(records)
+        if r["method"] == method and r["width"] == width
+    ]
     if not acc:
-        have = sorted({(r["method"], r["width"]) for r in rows}, key=str)
+        have = sorted({(r["method"], r["width"]) for r in records}, key=str)
         raise ValueError(
             f"method={method!r}, width={width!r}: no row of rows has them; rows hold "
             f"(method, width) {have}"

@@ -125,6 +125,10 @@ class SimpleCNN(nn.Module):
         if not isinstance(bias, (bool, np.bool_)):
             raise ArgumentTypeError(f"bias must be True or False, got {bias!r}")
         k = check_int(kernel_size, "kernel_size", minimum=1)
+        if isinstance(padding, str):
+            check_choice(padding, "padding", ("same", "valid"))
+        else:
+            check_int_pair(padding, "padding", minimum=0)
         sizes = [in_channels, *widths]
         n_weights = sum(a * b * k * k for a, b in zip(sizes, sizes[1:], strict=False))
         _check_allocation(n_weights, 4, "width", "the convolution weights")

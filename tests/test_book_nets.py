@@ -485,3 +485,26 @@ def test_each_epoch_draws_a_fresh_shuffle_from_one_seeded_generator():
     assert orders[0] != orders[1]  # the epochs' orders differ
     for p, q in zip(net.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-14)
+
+
+# ---------------------------------------------------------------------------
+# Hostile inputs, round 5
+
+
+@pytest.mark.parametrize(
+    "padding, error, match",
+    [
+        ("bogus", ValueError, r"^padding must be one of 'same', 'valid'"),  # was torch's message
+        (-1, ValueError, r"^padding must be"),  # was "image_size 8 is too small"
+        (1.5, TypeError, r"^padding must be"),
+    ],
+)
+def test_round5_simple_cnn_names_a_bad_padding(padding, error, match):
+    with pytest.raises(error, match=match):
+        SimpleCNN(1, 2, image_size=8, depth=1, width=2, padding=padding)
+
+
+def test_round5_simple_cnn_keeps_its_paddings():
+    for padding, side in ((1, 8), ("same", 8), ("valid", 6), (0, 6)):
+        net = SimpleCNN(1, 2, image_size=8, depth=1, width=2, padding=padding)
+        assert net.feature_size == (side, side)

@@ -365,7 +365,7 @@ def test_seed_gaps_table_and_arguments():
         np.testing.assert_allclose(g.differences, [[trained - null]] * 2)
     with pytest.raises(ValueError, match="^seeds must be"):
         seed_gaps(planted.__getitem__, [0, -1])
-    with pytest.raises(ValueError, match="^power must be 1.0 or 0.5 and kind"):
+    with pytest.raises(ValueError, match="^kind must be 'pearson' or 'cosine', got 'COSINE'"):
         seed_gaps(planted.__getitem__, [0, 1], kind="COSINE")
 
 
@@ -1354,3 +1354,46 @@ def test_table_mean_and_margin_are_arithmetic_means_over_the_layers():
     table = ansatz.AnsatzTable("net", rows)
     assert table.mean("pearson") == pytest.approx((0.1 + 0.2 + 0.9) / 3, abs=1e-15)
     assert table.margin("pearson") == pytest.approx(0.4 - 0.15 / 3, abs=1e-15)
+
+
+# ---------------------------------------------------------------------------
+# Hostile inputs, round 5
+
+
+def test_round5_draw_counts_beyond_any_run_are_refused_before_drawing():
+    # 10**12 null draws used to loop for hours; now refused by name up front
+    net, agops = _net_and_agops()
+    X = torch.rand(2, 1, 6, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^null_draws must be .*<= 2147483647"):
+        ansatz.verify_ansatz(net, X, null_draws=10**12)
+    with pytest.raises(ValueError, match=r"^n_draws must be .*<= 2147483647"):
+        ansatz_table(net, agops, n_draws=10**12)
+
+
+def _round5_table(value, null=0.5):
+    return AnsatzTable(
+        "net",
+        [
+            LayerResult(
+                "a", (2, 1, 3, 3), value, 0.0, 0.0, 0.0,
+                null_spectrum_pearson=null, null_spectrum_pearson_std=0.01,
+            )
+        ],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("value, null", [(math.nan, 0.5), (0.5, math.inf)])
+def test_round5_seed_gaps_refuses_a_non_finite_table_by_run(value, null):
+    # a NaN similarity used to come back as a NaN gap, mean and sd
+    with pytest.raises(ValueError, match=r"^run\(1\)'s table holds a non-finite"):
+        seed_gaps(lambda s: _round5_table(*((value, null) if s == 1 else (0.6, 0.5))), [0, 1])
+
+
+def test_round5_seed_gaps_names_kind_and_power_apart():
+    run = {s: _round5_table(0.5 + 0.1 * s) for s in (0, 1)}.__getitem__
+    # the message used to name power and kind together, whichever was wrong
+    with pytest.raises(ValueError, match=r"^kind must be 'pearson' or 'cosine', got 'spearman'"):
+        seed_gaps(run, [0, 1], kind="spearman")
+    with pytest.raises(ValueError, match=r"^power must be 1.0 or 0.5, got 0.25"):
+        seed_gaps(run, [0, 1], power=0.25)
+    assert seed_gaps(run, [0, 1]).differences[:, 0].round(12).tolist() == [0.0, 0.1]

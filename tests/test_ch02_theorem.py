@@ -426,3 +426,53 @@ def test_proportionality_of_matrices_that_are_not_multiples_is_the_definition():
     assert out["residual"] == pytest.approx(residual, rel=1e-12)
     assert out["pearson"] == pytest.approx(float(a @ b / (a.norm() * b.norm())), rel=1e-12)
     assert out["cosine"] == pytest.approx(5 / (17**0.5 * 3**0.5), rel=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# Hostile inputs, round 5
+
+
+def _data():
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(6, 1, 5, 5, generator=g, dtype=torch.float64)
+    return X, torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0, -1.0], dtype=torch.float64)
+
+
+@pytest.mark.parametrize(
+    "options, error, match",
+    [
+        (dict(readout_bias=float("nan")), ValueError, r"^readout_bias must be a finite number"),
+        (dict(dtype=torch.int64), ValueError, r"^dtype must be one of"),
+        (dict(dtype=torch.complex128), ValueError, r"^dtype must be one of"),
+        (dict(width=10**7, hidden=(10**7,)), ValueError, r"^in_channels, width, .*GiB"),
+    ],
+)
+def test_round5_theorem_net_names_a_bad_setting(options, error, match):
+    # a NaN readout bias used to give a network whose every output is NaN, a complex dtype a
+    # complex network, an integer one torch's message, and 10**14 weights the allocator's
+    with pytest.raises(error, match=match):
+        T.TheoremNet(1, 5, **{"width": 4, "hidden": (4,), **options})
+
+
+def test_round5_theorem_net_keeps_a_real_readout_bias():
+    net = T.TheoremNet(1, 5, width=4, readout_bias=0.25, dtype=torch.float64)
+    X, _ = _data()
+    assert net(X).flatten().tolist() == [0.25] * 6  # W_0 = 0: f = g(0) = the bias
+
+
+def test_round5_train_gd_names_steps_beyond_any_run_and_images_of_another_size():
+    X, y = _data()
+    net = T.TheoremNet(1, 5, width=4, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^steps must be .*<= 2147483647"):
+        T.train_gd(net, X, y, 0.1, steps=10**12)  # used to loop for days
+    big = torch.rand(6, 1, 7, 7, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^X must hold images of shape \(1, 5, 5\)"):
+        T.train_gd(net, big, y, 0.1)  # used to be torch's "mat1 and mat2 shapes" message
+
+
+@pytest.mark.parametrize("A_zero", [True, False])
+def test_round5_proportionality_names_the_zero_matrix_first(A_zero):
+    eye, zero = torch.eye(2, dtype=torch.float64), torch.zeros(2, 2, dtype=torch.float64)
+    A, B = (zero, eye) if A_zero else (eye, zero)
+    with pytest.raises(ValueError, match=r"^A:" if A_zero else r"^B:"):
+        T.proportionality(A, B)

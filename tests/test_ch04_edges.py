@@ -1371,3 +1371,22 @@ def test_figure_argument_checks_accept_each_boundary_value():
     )
     assert [w.options for w in box.children[0].children[:2]] == [("gauss", "laplace"), (1, 3)]
     plt.close("all")
+
+
+# ---------------------------------------------------------------------------
+# Hostile inputs, round 5
+
+
+def test_round5_random_filter_scores_names_kernel_size_for_the_default_bank():
+    # used to blame "filters", which the caller never passed
+    with pytest.raises(ValueError, match=r"^kernel_size must be at least 3 for the default"):
+        random_filter_scores(1, 1, n_filters=2)
+    with pytest.raises(ValueError, match=r"^kernel_size must be at least 3 for the default"):
+        random_filter_scores(1, (2, 2), n_filters=2)
+
+
+def test_round5_edge_controls_refuses_draw_counts_beyond_any_run():
+    image = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    M = torch.eye(9, dtype=torch.float64) - 1 / 9
+    with pytest.raises(ValueError, match=r"^n_draws must be .*<= 2147483647"):
+        edge_controls(M, image, 3, n_draws=10**12)  # used to draw for days

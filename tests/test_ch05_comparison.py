@@ -400,8 +400,8 @@ def test_compare_methods_bookkeeping_on_planted_results(monkeypatch, capsys):
     assert all(float(Xt[0, 0, 0, 0]) == 3 + offset for Xt, _ in result.test.values())
     ch05.compare_methods(task, [1.0], [3], n_train=5, n_test=6, progress=False)
     assert capsys.readouterr().err == ""
-    for noise_levels, seeds in (([1.0], []), ([], [3])):
-        with pytest.raises(ValueError, match="noise_levels and seeds must be non-empty"):
+    for noise_levels, seeds, name in (([1.0], [], "seeds"), ([], [3], "noise_levels")):
+        with pytest.raises(ValueError, match=f"^{name} must be non-empty"):
             ch05.compare_methods(task, noise_levels, seeds, n_train=5, n_test=6)
 
 
@@ -678,3 +678,36 @@ def test_compare_methods_draws_a_single_image_and_refuses_none(monkeypatch):
     assert drawn == [(1, 0.5, 3, "train"), (1, 0.5, 3 + ch05.TEST_SEED_OFFSET, "test")]
     with pytest.raises(ValueError, match="^n_test must be a positive integer, got 0"):
         ch05.compare_methods(task, [0.5], [3], n_train=1, n_test=0, progress=False)
+
+
+# ---------------------------------------------------------------------------
+# Hostile inputs, round 5
+
+
+@pytest.mark.parametrize("nonlinearity", ["bogus", 3])
+def test_round5_evaluate_methods_names_a_bad_nonlinearity_whatever_the_methods(nonlinearity):
+    # only Deep ConvRFM applies it: with other methods a typo used to pass unnoticed
+    X, y, Xt, yt = _sets()
+    with pytest.raises((TypeError, ValueError), match=r"^nonlinearity must be None, a callable"):
+        ch05.evaluate_methods(
+            X, y, Xt, yt, methods=("CNTK",), nonlinearity=nonlinearity, **_SETTINGS
+        )
+
+
+@pytest.mark.parametrize(
+    "noise_levels, seeds, match",
+    [
+        ([1.0], [0, 0], r"^seeds must be distinct"),
+        ([1.0], [3, 1, 3], r"^seeds must be distinct"),
+        ([1.0], [], r"^seeds must be non-empty"),
+        ([], [0], r"^noise_levels must be non-empty"),
+    ],
+)
+def test_round5_compare_methods_names_repeated_or_missing_seeds(noise_levels, seeds, match):
+    # a repeated seed used to repeat its run: rows twice over, and a spread over seeds of 0
+    task = local_signal_task("bars", height=6, width=6)
+    with pytest.raises(ValueError, match=match):
+        compare_methods(
+            task, noise_levels, seeds, n_train=6, n_test=6, progress=False, depth=1,
+            patch_size=3, width=2, methods=("CNTK",), device="cpu",
+        )  # fmt: skip

@@ -571,3 +571,33 @@ def test_digits_in_noise_draws_the_row_and_column_offsets_independently():
             cols.add(placements[0][1])
     assert off_diagonal >= 30
     assert rows == cols == set(range(5))
+
+
+# ---------------------------------------------------------------------------
+# Hostile inputs, round 5
+
+
+@pytest.mark.parametrize("name, options", [("bars", dict(height=8, width=8)), ("star", {})])
+def test_round5_local_signal_task_names_a_bad_split(name, options):
+    # bars and star have no pools to split: any split used to be accepted, even a typo
+    make = ch05.local_signal_task(name, **options)
+    with pytest.raises(ValueError, match=r"^split must be one of 'train', 'test'"):
+        make(4, 1.0, 0, "tset")
+    X, y = make(4, 1.0, 0, "test")  # the two splits differ by seed only: the same images
+    X0, y0 = make(4, 1.0, 0, "train")
+    assert torch.equal(X, X0) and torch.equal(y, y0)
+
+
+@pytest.mark.parametrize(
+    "name, options, match",
+    [
+        ("bars", dict(height=0), r"^height must be a positive integer"),
+        ("bars", dict(dtype=torch.int64), r"^dtype must be a floating dtype"),
+        ("star", dict(intensity=float("inf")), r"^intensity must be a finite number"),
+        ("star", dict(radius=20, image_size=12), r"^image_size must be an integer >="),
+    ],
+)
+def test_round5_local_signal_task_names_a_bad_option_value_when_made(name, options, match):
+    # used to hand back a task that failed only on its first call, deep in a sweep
+    with pytest.raises(ValueError, match=match):
+        ch05.local_signal_task(name, **options)

@@ -320,7 +320,7 @@ def test_views_of_a_batch_are_the_single_views():
     [
         (lambda C7: C7.ipr(torch.rand(3, 3), dim=5), ValueError, "dim must be"),
         (lambda C7: C7.ipr(torch.rand(3), dim=1.0), TypeError, "dim must be an integer"),
-        (lambda C7: C7.summarise([], "rfm"), ValueError, "method='rfm', width=None: no row"),
+        (lambda C7: C7.summarise([], "rfm"), ValueError, "rows must hold at least one"),
         (
             lambda C7: C7.summarise([{"method": "a", "width": 1, "accuracy": 1.0}], "zz", 1),
             ValueError,
@@ -1506,3 +1506,111 @@ def test_emergence_figure_argument_checks_accept_each_boundary_value():
     # n_train = 2 and D = 2 (their minimums), n_top = D (its maximum), gain 0
     views = C7.emergence_views([0.0], 2, D=2, n_train=2, n_top=2, steps=1, batch_size=2)
     assert list(views) == [(0.0, 2)] and tuple(views[0.0, 2]["eigvecs"].shape) == (2, 2)
+
+
+# ---------------------------------------------------------------------------
+# Hostile inputs, round 5
+
+
+def _stream(E=1, n=20, D=4, seed=0):
+    X = torch.randn(E, n, D, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return X, (X[..., 0] > 0).long()
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (dict(steps=10**12), r"^steps must be .*<= 2147483647"),  # used to train for weeks
+        (dict(width=10**12), r"^width: the networks would need"),  # the allocator's message
+        # float32 networks: SGD's "value cannot be converted to type float without overflow"
+        (dict(lr=1e300, optimizer="sgd", X=lambda X: X.float()), r"^lr must be .*<= 3\.4"),
+        (dict(lr=1e30, optimizer="sgd", steps=20), r"^lr=1e\+30: training diverged"),  # NaN nets
+        (dict(X=lambda X: X[:, :0], y=lambda y: y[:, :0]), r"^X must hold at least one example"),
+    ],
+)
+def test_round5_train_two_layer_names_what_it_cannot_train(change, match):
+    X, y = _stream()
+    kw = dict(width=3, steps=3, lr=1e-2, batch_size=5)
+    kw.update(change)
+    X = kw.pop("X", lambda X: X)(X)
+    y = kw.pop("y", lambda y: y)(y)
+    with pytest.raises(ValueError, match=match):
+        train_two_layer(X, y, **kw)
+
+
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (lambda: TwoLayerNets(torch.ones(1, 2, 3), torch.zeros(1, 3), torch.ones(1, 2)),
+         ValueError, r"^b must be \(E, K\) = \(1, 2\)"),
+        (lambda: TwoLayerNets(torch.ones(1, 2, 3), torch.zeros(1, 2), torch.ones(2)),
+         ValueError, r"^a must be \(E, K\)"),
+        (lambda: TwoLayerNets(torch.ones(2, 3), torch.zeros(1, 2), torch.ones(1, 2)),
+         ValueError, r"^W must be \(E, K, D\)"),
+        (lambda: TwoLayerNets(torch.ones(1, 2, 3), torch.zeros(1, 2), torch.ones(1, 2), "tanh"),
+         ValueError, r"^activation must be one of 'relu', 'erf'"),
+        (lambda: TwoLayerNets(torch.ones(1, 2, 3), torch.zeros(1, 2), torch.ones(1, 2),
+                              W0=torch.ones(1, 2, 4)),
+         ValueError, r"^W0 must have W's shape"),
+        (lambda: TwoLayerNets([[[1.0]]], torch.zeros(1, 1), torch.ones(1, 1)),
+         TypeError, r"^W must be a tensor"),
+    ],
+)  # fmt: skip
+def test_round5_two_layer_nets_refuse_mismatched_parts(make, error, match):
+    # used to build, then fail inside einsum (or compute with an unknown activation's phi)
+    with pytest.raises(error, match=match):
+        make()
+
+
+@pytest.mark.parametrize(
+    "X, match",
+    [
+        (torch.ones(5, 3, dtype=torch.float64), r"^X must be \(n, D\) or \(E, n, D\)"),
+        (torch.ones(4, dtype=torch.float64), r"^X must be \(n, D\) or \(E, n, D\)"),
+        (torch.ones(3, 5, 4, dtype=torch.float64), r"^X must be \(n, D\) or \(E, n, D\)"),
+        (torch.ones(0, 4, dtype=torch.float64), r"^X must hold at least one input"),  # was NaN
+    ],
+)
+def test_round5_two_layer_agop_names_inputs_that_do_not_fit(X, match):
+    nets = random_nets(2, 3, 4, "erf")
+    with pytest.raises(ValueError, match=match):
+        two_layer_agop(nets, X)
+    with pytest.raises(TypeError, match=r"^nets must be TwoLayerNets"):
+        two_layer_agop(object(), torch.ones(5, 4))
+
+
+def test_round5_a_gain_too_large_for_float64_is_named():
+    # gain**2 used to raise OverflowError deep inside; at 1e150 (the cap) as at 1e8 the
+    # inputs are signs, +-1 (erf saturated in float64)
+    with pytest.raises(ValueError, match=r"^gain must be .*<= 1e\+150"):
+        emergence_task(6, 16, gain=1e300, xi=(1.0, 2.0))
+    X_cap, _ = emergence_task(6, 16, gain=1e150, xi=(1.0, 2.0), dtype=torch.float64)
+    X_sign, _ = emergence_task(6, 16, gain=1e8, xi=(1.0, 2.0), dtype=torch.float64)
+    assert torch.equal(X_cap, X_sign) and X_cap.abs().unique().tolist() == [1.0]
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (dict(seeds=[0, 0]), r"^seeds must be distinct"),  # used to repeat the run
+        (dict(n_test=0), r"^n_test must be a positive integer"),  # was "X is empty"
+        (dict(nfa_draws=1), r"^nfa_draws must be an integer >= 2"),  # was "n_draws"
+        (dict(steps=10**12), r"^steps must be .*<= 2147483647"),  # used to hang
+    ],
+)
+def test_round5_emergence_sweep_names_a_bad_setting_before_training(change, match):
+    kw = dict(D=8, n_train=40, n_test=20, width=2, steps=3, rfm_train=20, rfm_iter=1,
+              shuffled=False, nfa_draws=2, seeds=[0])  # fmt: skip
+    kw.update(change)
+    with pytest.raises(ValueError, match=match):
+        emergence_sweep([0.0], kw.pop("seeds"), **kw)
+
+
+def test_round5_fc_ansatz_and_paired_difference_name_their_argument():
+    W = torch.randn(3, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^n_draws must be .*<= 2147483647"):
+        C7.fc_ansatz(W, torch.eye(3, dtype=torch.float64), n_draws=10**12)  # used to hang
+    with pytest.raises(TypeError, match=r"^a\[0\] must be a real number"):
+        C7.paired_difference({0: "x", 1: 0.8}, {0: 0.5, 1: 0.5})  # was numpy's message
+    with pytest.raises(ValueError, match=r"^b\[1\] must be a finite number"):
+        C7.paired_difference({0: 0.9, 1: 0.8}, {0: 0.5, 1: math.nan})

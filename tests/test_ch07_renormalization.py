@@ -1129,3 +1129,74 @@ def test_width_sweep_measured_q_kernel_of_each_seed_uses_that_seeds_overlaps(mon
         (row,) = [r for r in out["rows"] if (r["method"], r["seed"]) == ("local, measured Q", seed)]
         assert row["accuracy"] == measured(s, planted_Q[s])
     assert measured(1, planted_Q[1]) != measured(1, planted_Q[0])  # the test has power
+
+
+# ---------------------------------------------------------------------------
+# Hostile inputs, round 5
+
+
+def _quadratic(t):
+    return (t**2).sum(-1) / 2
+
+
+def test_round5_langevin_names_runaway_chains_counts_and_energies():
+    start = [torch.full((2, 5), 5.0, dtype=torch.float64)]
+    # an unstable step (above 2 on this energy) used to return inf/NaN parameters
+    with pytest.raises(ValueError, match=r"^step_size=1000.0: the chains diverged"):
+        langevin(_quadratic, start, n_steps=200, step_size=1e3)
+    with pytest.raises(ValueError, match=r"^n_steps must be .*<= 2147483647"):
+        langevin(_quadratic, start, n_steps=10**12, step_size=0.05)  # used to hang
+    with pytest.raises(TypeError, match=r"^energy must return a tensor, got float"):
+        langevin(lambda t: 3.0, start, n_steps=2, step_size=0.05)  # was an AttributeError
+    # a stable step is untouched: the same draws as before
+    g1, g2 = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+    (a,) = langevin(_quadratic, start, n_steps=5, step_size=0.05, generator=g1)
+    x = start[0].clone()
+    for _ in range(5):
+        x = x - 0.05 * x + math.sqrt(0.1) * torch.randn(x.shape, generator=g2, dtype=x.dtype)
+    torch.testing.assert_close(a, x, rtol=1e-12, atol=1e-12)
+
+
+def test_round5_sample_posterior_names_its_counts_before_sampling():
+    X, y = band_task(12, 0.5, seed=0)
+    kw = dict(width=4, patch_size=3, temperature=0.1, step_size=1e-3, every=5)
+    with pytest.raises(ValueError, match=r"^burn_in must be below n_steps=20"):
+        sample_posterior(X[None], y[None], X[None], n_steps=20, burn_in=20, **kw)
+    with pytest.raises(ValueError, match=r"^n_steps must be .*<= 2147483647"):
+        sample_posterior(X[None], y[None], X[None], n_steps=10**12, burn_in=0, **kw)
+    with pytest.raises(ValueError, match=r"^step_size=1000000.0: the chains diverged"):
+        sample_posterior(
+            X[None], y[None], X[None], n_steps=20, burn_in=10, **{**kw, "step_size": 1e6}
+        )
+
+
+@pytest.mark.parametrize(
+    "widths, seeds, match",
+    [
+        ([4, 4], [0], r"^widths must be distinct"),
+        ([4], [1, 1], r"^seeds must be distinct"),
+    ],
+)
+def test_round5_width_sweep_refuses_repeats(widths, seeds, match):
+    # a repeated seed used to shrink the spread over seeds; a repeated width to overwrite its Q
+    with pytest.raises(ValueError, match=match):
+        width_sweep(widths, seeds, n_train=12, n_test=12, sigma=2.0, temperature=0.1,
+                    n_steps=20, step_size=1e-3, every=5, rfm=False)  # fmt: skip
+    with pytest.raises(ValueError, match=r"^n_test must be a positive integer"):
+        width_sweep([4], [0], n_train=12, n_test=0, sigma=2.0, temperature=0.1,
+                    n_steps=20, step_size=1e-3, every=5, rfm=False)  # fmt: skip
+
+
+def test_round5_statistics_name_rows_and_weights_that_are_not_numbers():
+    rows = [{"method": "CNN", "width": 8, "accuracy": a} for a in (0.7, math.nan)]
+    with pytest.raises(ValueError, match=r"^rows\[1\]\['accuracy'\] must be a finite number"):
+        C7.summarise(rows, "CNN", 8)  # used to return (nan, nan)
+    with pytest.raises(TypeError, match=r"^rows\[0\]\['accuracy'\] must be a real number"):
+        C7.summarise([{"method": "CNN", "width": 8}], "CNN", 8)  # used to be a KeyError
+    # rows of other methods need no accuracy; the one matching row gives an sd of 0.0
+    mixed = [{"method": "CNN", "width": 8, "accuracy": 0.75}, {"method": "FC", "width": 8}]
+    assert C7.summarise(mixed, "CNN", 8) == (0.75, 0.0)
+    with pytest.raises(ValueError, match=r"^weights contains 1 non-finite"):
+        local_kernel(torch.ones(2, 1, 1), [1.0, math.nan])  # used to be a NaN kernel
+    with pytest.raises(ValueError, match=r"^draws must hold at least one chain"):
+        split_rhat(torch.zeros(0, 10))  # used to be torch's reshape error
