@@ -223,7 +223,7 @@ def test_fc_ansatz_computes_in_float64_whatever_the_input_dtype():
         ({"powers": (1.0, -0.5)}, ValueError, r"^powers\[1\] must be a non-negative number"),
         ({"powers": (0.0,)}, ValueError, r"^powers must hold powers in \(0, 1\]"),
         ({"powers": (0.5, 0.0)}, ValueError, r"^powers must hold powers in \(0, 1\]"),
-        ({"n_draws": 1}, ValueError, "^n_draws must be an integer >= 2, got 1"),
+        ({"n_draws": 1}, ValueError, "^n_draws must be an integer >= 2 and <= 2147483647, got 1"),
         ({"n_draws": 2.0}, TypeError, "^n_draws must be an integer"),
     ],
 )
