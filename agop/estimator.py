@@ -110,7 +110,7 @@ def _check_labels(y: Any, n: int, estimator: str) -> tuple[np.ndarray, np.ndarra
     if isinstance(y, torch.Tensor):
         y = check_not_meta(y, "y").detach().cpu()
         y = (y.float() if y.dtype == torch.bfloat16 else y).numpy()  # numpy has no bfloat16
-    y = np.asarray(y)
+    y = np.asarray(_pandas_values(y, "y"))
     if y.ndim == 2 and y.shape[1] == 1:
         warnings.warn(
             "A column-vector y was passed when a 1d array was expected; it is read "

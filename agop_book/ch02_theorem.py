@@ -632,8 +632,15 @@ def check_theorem(
     device = default_device(device)
     X = check_images(X, "X", dtype=dtype, device=device)
     y = _check_targets(y, X)
+    if not bool(y.abs().max() > 0):
+        raise ValueError("y must hold a non-zero target: with y = 0 no gradient moves W")
     model = TheoremNet(X.shape[1], tuple(X.shape[2:]), seed=seed, dtype=dtype, device=device, **net)
     W0 = first_layer(model).clone()
+    if isinstance(steps, int) and steps == 0 and not bool(W0.abs().max() > 0):
+        raise ValueError(
+            "steps must be at least 1 when W_0 = 0 (init_scale=0): untrained, the first layer "
+            "and its CNFM are 0"
+        )
     model = train_gd(model, X, y, eta, steps=steps, batch_size=batch_size, train=train, seed=seed)
     W1 = first_layer(model)
     if not bool(W1.abs().max() > 0):

@@ -110,10 +110,15 @@ def sketch_accuracy(
     X = check_images(X, "X", dtype=param.dtype, device=param.device)
     (exact, _), _ = _agops(model, X, names, None, outputs, chunk_size, device, False, seed)
     out = []
-    for k in ks:
-        (sk, _), _ = _agops(
-            model, X, names, int(k), outputs, chunk_size, device, False, seed + int(k)
-        )
+    for i, k in enumerate(ks):
+        try:
+            (sk, _), _ = _agops(
+                model, X, names, int(k), outputs, chunk_size, device, False, seed + int(k)
+            )
+        except ValueError as err:  # patch_agop's memory check names its sketch: here ks[i]
+            if str(err).startswith("sketch:"):
+                raise ValueError(f"ks[{i}]:{str(err)[len('sketch:') :]}") from None
+            raise
         for n, conv in convs.items():
             A, Ak = exact[n], sk[n]
             M = cnfm(conv).to(A)
@@ -165,11 +170,16 @@ def feature_maps(
     _check_subset(names, list(agops), "layers", "the layers of agops")
     convs = conv_layers(model, names)
     param = next(model.parameters())
-    x = torch.as_tensor(x)
+    x = as_tensor(x, "x")
     if x.ndim == 3:
         x = x[None]
     x = check_images(x, "x", dtype=param.dtype, device=param.device)[:1]
-    inputs = layer_inputs(model, x, names)
+    try:
+        inputs = layer_inputs(model, x, names)
+    except ValueError as err:  # layer_inputs names its images X; here they are x
+        if str(err).startswith("X "):
+            raise ValueError(f"x {str(err)[2:]}") from None
+        raise
     out = {}
     for n, conv in convs.items():
         z = inputs[n]

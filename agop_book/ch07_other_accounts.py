@@ -1103,6 +1103,11 @@ def view_of(gain: float, W: torch.Tensor, agop: torch.Tensor, n_top: int = 3) ->
         )
     agop = check_square(as_tensor(agop, "agop"), "agop", W.shape[1])
     n_top = check_int(n_top, "n_top", minimum=1, maximum=W.shape[1])
+    zero = torch.nonzero(W.abs().amax(dim=1) == 0).flatten().tolist()
+    if zero:
+        raise ValueError(
+            f"W holds zero rows {zero}: a zero receptive field has no participation ratio"
+        )
     W = W[W.norm(dim=1).argsort(descending=True)]
     vecs = top_eigenvectors(agop, n_top)
     return {

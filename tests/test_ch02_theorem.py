@@ -476,3 +476,21 @@ def test_round5_proportionality_names_the_zero_matrix_first(A_zero):
     A, B = (zero, eye) if A_zero else (eye, zero)
     with pytest.raises(ValueError, match=r"^A:" if A_zero else r"^B:"):
         T.proportionality(A, B)
+
+
+# Hostile inputs, round 6
+
+
+def test_check_theorem_names_the_argument_that_leaves_the_first_layer_at_zero():
+    """With ``y = 0`` no gradient moves ``W``; with ``steps=0`` and ``W_0 = 0`` nothing trains:
+    each is refused by the argument's name before any training. ``steps=0`` from a random
+    ``W_0`` is a valid comparison at initialisation."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(6, 1, 4, 4, generator=g, dtype=torch.float64)
+    y = torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0, -1.0], dtype=torch.float64)
+    with pytest.raises(ValueError, match="^y must hold a non-zero target"):
+        check_theorem(X, torch.zeros(6, dtype=torch.float64), width=2, hidden=(2,))
+    with pytest.raises(ValueError, match="^steps must be at least 1 when W_0 = 0"):
+        check_theorem(X, y, steps=0, width=2, hidden=(2,))
+    result = check_theorem(X, y, steps=0, init_scale=0.1, width=2, hidden=(2,))
+    torch.testing.assert_close(result.W1, result.W0, rtol=0, atol=0)

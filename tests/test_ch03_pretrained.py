@@ -302,3 +302,31 @@ def test_sketch_accuracy_compares_the_sketch_with_the_exact_agop_over_the_same_o
         assert r.relative_error == pytest.approx(float(torch.norm(Ak - A) / torch.norm(A)), 1e-9)
         assert r.pearson_with_exact == pytest.approx(correlation(Ak, A), abs=1e-10)
         assert r.exact_ansatz_pearson == pytest.approx(correlation(M, A), abs=1e-10)
+
+
+# Hostile inputs, round 6
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda net, X, A: ch03.feature_maps(net, "abc", A), TypeError, "^x must be"),
+        (
+            lambda net, X, A: ch03.feature_maps(net, torch.rand(2, 3, 8), A),
+            ValueError,
+            r"^x of shape \(1, 2, 3, 8\) does not fit the model",
+        ),
+        (
+            lambda net, X, A: ch03.sketch_accuracy(net, X, [2, 10**9]),
+            ValueError,
+            r"^ks\[1\]: sketch=1000000000 Gaussian probes",
+        ),
+    ],
+)
+def test_feature_maps_and_sketch_accuracy_name_their_own_arguments(call, error, match):
+    """``feature_maps``' image is ``x`` and ``sketch_accuracy``'s probe counts are ``ks``:
+    errors from the functions they call (``layer_inputs``' ``X``, ``patch_agop``'s
+    ``sketch``) name them so."""
+    net, X, A = _small()
+    with pytest.raises(error, match=match):
+        call(net, X, A)

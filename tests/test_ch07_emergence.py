@@ -1614,3 +1614,17 @@ def test_round5_fc_ansatz_and_paired_difference_name_their_argument():
         C7.paired_difference({0: "x", 1: 0.8}, {0: 0.5, 1: 0.5})  # was numpy's message
     with pytest.raises(ValueError, match=r"^b\[1\] must be a finite number"):
         C7.paired_difference({0: 0.9, 1: 0.8}, {0: 0.5, 1: math.nan})
+
+
+# Hostile inputs, round 6
+
+
+def test_view_of_names_a_zero_receptive_field():
+    """A zero row of ``W`` has no participation ratio: ``view_of`` names ``W`` and the rows,
+    not ``ipr``'s ``v``."""
+    from agop_book.ch07_other_accounts import view_of
+
+    W = torch.tensor([[1.0, 0, 0, 0], [0, 0, 0, 0], [0, 2.0, 0, 0], [0, 0, 0, 0]])
+    with pytest.raises(ValueError, match=r"^W holds zero rows \[1, 3\]"):
+        view_of(1.0, W, torch.eye(4))
+    assert view_of(1.0, W[[0, 2]], torch.eye(4))["ipr_weights"].tolist() == [1.0, 1.0]

@@ -309,3 +309,25 @@ def test_bfloat16_labels_and_huge_sample_weights(fitted_convrfm):
     plain = fitted_convrfm.score(X, y)
     assert fitted_convrfm.score(X, y, sample_weight=np.full(24, 1e308)) == plain
     assert fitted_convrfm.score(X, y.bfloat16()) == plain
+
+
+# Hostile inputs, round 6
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+def test_nullable_labels_are_read_and_missing_ones_refused(estimator):
+    """Labels in a pandas nullable ``Int64`` Series are the integers they hold (the same fit
+    as from numpy), and a missing label (``pd.NA``) is refused by the name ``y``."""
+    pd = pytest.importorskip("pandas")
+    from sklearn.base import clone
+
+    X, y = _bars()
+    X, y = X.reshape(len(X), -1).numpy(), y.numpy()  # rows: every estimator here reads them
+    frame = pd.Series(y, dtype="Int64")
+    a = clone(estimator).fit(X, y)
+    b = clone(estimator).fit(X, frame)
+    assert np.array_equal(a.classes_, b.classes_)
+    assert np.array_equal(a.predict(X), b.predict(X))
+    frame[1] = pd.NA
+    with pytest.raises(ValueError, match="^y contains 1 missing value"):
+        clone(estimator).fit(X, frame)
