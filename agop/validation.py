@@ -24,7 +24,7 @@ from __future__ import annotations
 import numbers
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -148,6 +148,39 @@ def check_seed(value: Any, name: str = "seed") -> int:
         raise ValueError(
             str(err).replace(f" <= {SEED_BOUND - 1},", f" <= {SEED_BOUND - 1} (below 2**63),")
         ) from None
+
+
+def check_seeds(values: Any, name: str = "seeds", *, at_least: int = 1) -> list[int]:
+    """``values`` as a list of at least ``at_least`` distinct seeds, each as :func:`check_seed`.
+
+    A repeated seed repeats a run: it would shrink the spread over seeds and collide as a key,
+    so it is refused.
+
+    Examples:
+        >>> check_seeds((0, np.int64(3)))
+        [0, 3]
+        >>> check_seeds([1, 2, 1])
+        Traceback (most recent call last):
+        ...
+        ValueError: seeds must be distinct (a repeated seed repeats a run and shrinks the spread over seeds), got [1, 2, 1]
+    """
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+        raise ArgumentTypeError(f"{name} must be a sequence of seeds, got {values!r}")
+    if isinstance(values, (np.ndarray, torch.Tensor)) and values.ndim != 1:
+        raise ArgumentTypeError(
+            f"{name} must be a 1-d sequence of seeds, got shape {tuple(values.shape)}"
+        )
+    values = values.tolist() if isinstance(values, (np.ndarray, torch.Tensor)) else list(values)
+    seeds = [check_seed(v, f"{name}[{i}]") for i, v in enumerate(values)]
+    if len(seeds) < at_least:
+        need = "one seed" if at_least == 1 else f"{at_least} distinct seeds"
+        raise ValueError(f"{name} must hold at least {need}, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(
+            f"{name} must be distinct (a repeated seed repeats a run and shrinks the spread "
+            f"over seeds), got {seeds}"
+        )
+    return seeds
 
 
 def check_real(

@@ -48,6 +48,7 @@ from agop.validation import (
     check_int,
     check_real,
     check_reals,
+    check_seeds,
     check_square,
 )
 from agop_book.plots import (
@@ -761,9 +762,7 @@ def seed_gaps(
     """
     if not callable(run):
         raise TypeError(f"run must be a function seed -> AnsatzTable, got {type(run).__name__}")
-    seeds = [check_int(s, "seeds", minimum=0) for s in seeds]
-    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must hold at least two distinct seeds, got {seeds!r}")
+    seeds = check_seeds(seeds, at_least=2)
     if power not in (1.0, 0.5):
         raise ValueError(f"power must be 1.0 or 0.5, got {power!r}")
     if kind not in ("pearson", "cosine"):

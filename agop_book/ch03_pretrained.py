@@ -174,12 +174,7 @@ def feature_maps(
     if x.ndim == 3:
         x = x[None]
     x = check_images(x, "x", dtype=param.dtype, device=param.device)[:1]
-    try:
-        inputs = layer_inputs(model, x, names)
-    except ValueError as err:  # layer_inputs names its images X; here they are x
-        if str(err).startswith("X "):
-            raise ValueError(f"x {str(err)[2:]}") from None
-        raise
+    inputs = layer_inputs(model, x, names, name="x")
     out = {}
     for n, conv in convs.items():
         z = inputs[n]

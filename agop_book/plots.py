@@ -98,6 +98,14 @@ def _check_records(
     return rows
 
 
+def _mean_sd(values: Any) -> tuple[float, float]:
+    """The mean and the sample standard deviation (``ddof=1``) of ``values`` over seeds;
+    0.0 for a single seed, which has no spread to estimate. The one rule for every spread over
+    seeds in the book."""
+    v = np.asarray(values, dtype=float)
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+
+
 def _check_mean_sd(value: Any, name: str) -> tuple[float, float]:
     """``value`` as ``(mean, sd)``: two finite numbers, ``sd >= 0``."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:

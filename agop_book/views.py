@@ -122,6 +122,8 @@ def layer_inputs(
     X: ArrayLike,
     layers: str | nn.Module | Iterable[str | nn.Module] | None = None,
     device: Device | None = None,
+    *,
+    name: str = "X",
 ) -> dict[str, torch.Tensor]:
     """The input that each named layer reads when ``model`` runs on ``X`` (eval mode, no
     gradients): ``{name: (n, c_l, H_l, W_l)}``, e.g. to draw :func:`agop.features.feature_map` at every layer.
@@ -130,7 +132,8 @@ def layer_inputs(
     ``None`` for every conv layer. ``device``: where to run (``None``: where the model is; a
     model elsewhere is copied there). Forward pre-hooks read each input, and the forward pass
     stops once all are captured, so the layers of a fully convolutional prefix can be read on
-    images of any size that prefix accepts.
+    images of any size that prefix accepts. ``name``: what errors call the images (a caller's
+    own argument name).
 
     Examples:
         >>> import torch
@@ -146,6 +149,8 @@ def layer_inputs(
     """
     if not isinstance(model, nn.Module):
         raise ArgumentTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(name, str):
+        raise ArgumentTypeError(f"name must be a str (the images' name), got {name!r}")
     if layers is not None and not isinstance(layers, (str, nn.Module, Iterable)):
         raise ArgumentTypeError(
             "layers must be a module name, a module, or a list of them (None: every conv "
@@ -155,7 +160,7 @@ def layer_inputs(
         names = list(conv_layers(model))
     else:
         modules = dict(model.named_modules())
-        by_module = {id(m): name for name, m in modules.items()}
+        by_module = {id(m): qual for qual, m in modules.items()}
         names = []
         for layer in [layers] if isinstance(layers, (str, nn.Module)) else list(layers):
             if not isinstance(layer, (str, nn.Module)):
@@ -163,10 +168,10 @@ def layer_inputs(
                     f"layers must hold module names or modules, got {layer!r} "
                     f"({type(layer).__name__})"
                 )
-            name = by_module.get(id(layer)) if isinstance(layer, nn.Module) else layer
-            if name not in modules:
+            qual = by_module.get(id(layer)) if isinstance(layer, nn.Module) else layer
+            if qual not in modules:
                 raise ValueError(f"layers: {layer!r} is not a module of the model")
-            names.append(str(name))
+            names.append(str(qual))
         names = list(dict.fromkeys(names))
         if not names:
             raise ValueError(
@@ -179,19 +184,19 @@ def layer_inputs(
     if model_device is not None and device is not None and model_device != device:
         work = copy.deepcopy(model).to(device)
     dtype = next((p.dtype for p in params if p.is_floating_point()), torch.get_default_dtype())
-    X = check_images(X, "X", dtype=dtype, device=device)
+    X = check_images(X, name, dtype=dtype, device=device)
     modules = dict(work.named_modules())
     seen: dict[str, torch.Tensor] = {}
 
-    def hook_for(name):
+    def hook_for(layer):
         def hook(module, inputs):
-            seen.setdefault(name, inputs[0].detach())
+            seen.setdefault(layer, inputs[0].detach())
             if len(seen) == len(names):
                 raise _Captured
 
         return hook
 
-    handles = [modules[name].register_forward_pre_hook(hook_for(name)) for name in names]
+    handles = [modules[n].register_forward_pre_hook(hook_for(n)) for n in names]
     modes = {m: m.training for m in work.modules()}
     if work.training:
         warnings.warn(
@@ -205,10 +210,10 @@ def layer_inputs(
     except _Captured:
         pass
     except RuntimeError as err:  # before every layer was read: X does not fit the model
-        raise ValueError(f"X of shape {tuple(X.shape)} does not fit the model: {err}") from err
+        raise ValueError(f"{name} of shape {tuple(X.shape)} does not fit the model: {err}") from err
     finally:
         for handle in handles:
             handle.remove()
         for m, mode in modes.items():
             m.training = mode
-    return {name: seen[name] for name in names if name in seen}
+    return {n: seen[n] for n in names if n in seen}

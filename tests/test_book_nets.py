@@ -414,30 +414,6 @@ def test_cnnbaseline_refuses_a_training_run_whose_outputs_overflow():
     assert np.array_equal(model.decision_function(X), before)
 
 
-@pytest.mark.parametrize("dtype", ["Float64", "Int64"])
-def test_cnnbaseline_reads_nullable_frames_and_refuses_missing_values(dtype):
-    """As the RFM estimators: a frame of nullable columns trains as the numpy array of its
-    numbers, and one ``pd.NA`` is a ValueError naming ``X`` that says it holds missing values
-    (was: "non-finite values")."""
-    pd = pytest.importorskip("pandas")
-    rng = np.random.default_rng(0)
-    plain = rng.integers(-3, 4, (12, 36)).astype(np.float64 if dtype == "Float64" else np.int64)
-    y = np.arange(12) % 2
-    frame = pd.DataFrame(plain, columns=[f"px{i}" for i in range(36)]).astype(dtype)
-    kw = dict(depth=1, width=4, epochs=1, image_shape=(1, 6, 6), random_state=0)
-    kw |= dict(device="cpu", progress=False)
-    model, reference = CNNBaseline(**kw).fit(frame, y), CNNBaseline(**kw).fit(plain, y)
-    np.testing.assert_array_equal(
-        model.decision_function(frame), reference.decision_function(plain)
-    )
-    missing = frame.copy()
-    missing.iloc[3, 7] = pd.NA
-    with pytest.raises(ValueError, match="^X contains 1 missing value"):
-        CNNBaseline(**kw).fit(missing, y)
-    with pytest.raises(ValueError, match="^X contains 1 missing value"):
-        model.predict(missing)
-
-
 # Held-out style bugs, round 4
 
 

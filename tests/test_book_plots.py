@@ -137,3 +137,14 @@ def test_check_records_names_the_row_and_key_at_fault():
     with pytest.raises(TypeError, match=r"^rows\[0\] must be a dict with keys"):
         plots._check_records([3], "rows", ("a",))
     assert plots._check_records(rows[:1], "rows", ("a", "n"), ("n",)) == rows[:1]
+
+
+def test_mean_sd_is_the_sample_spread_and_zero_for_one_seed():
+    """The one rule for a spread over seeds: ``ddof=1``, and 0.0 where one seed gives none."""
+    mean, sd = plots._mean_sd([1.0, 2.0, 4.0])
+    assert mean == pytest.approx(7 / 3)
+    assert sd == pytest.approx(
+        np.sqrt(((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 2)
+    )
+    assert plots._mean_sd([0.25]) == (0.25, 0.0)
+    assert plots._mean_sd(torch.tensor([3.0, 5.0])) == (4.0, pytest.approx(np.sqrt(2.0)))

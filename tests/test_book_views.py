@@ -293,3 +293,18 @@ def test_layer_inputs_names_a_layer_of_the_wrong_type():
     net = nn.Sequential(nn.Conv2d(1, 2, 3)).double()
     with pytest.raises(TypeError, match=r"^layers must hold module names or modules, got \['0'\]"):
         layer_inputs(net, torch.rand(1, 1, 5, 5, dtype=torch.float64), [["0"]])
+
+
+def test_layer_inputs_names_the_images_by_the_callers_name():
+    """A caller whose images are called ``x`` passes ``name="x"``: every error says ``x``."""
+    net = nn.Sequential(nn.Conv2d(2, 3, 3), nn.ReLU(), nn.Conv2d(3, 1, 3)).double()
+    small = torch.randn(1, 2, 2, 2, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^x of shape \(1, 2, 2, 2\) does not fit the model"):
+        layer_inputs(net, small, ["2"], name="x")
+    with pytest.raises(ValueError, match=r"^x contains 128 non-finite"):
+        layer_inputs(net, torch.full((1, 2, 8, 8), float("nan")), name="x")
+    with pytest.raises(TypeError, match="^name must be a str"):
+        layer_inputs(net, small, name=0)
+    X = torch.randn(2, 2, 8, 8, dtype=torch.float64)
+    named = layer_inputs(net, X, ["2"], name="images")["2"]
+    torch.testing.assert_close(named, torch.relu(net[0](X)).detach(), rtol=0, atol=0)

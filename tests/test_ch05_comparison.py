@@ -400,8 +400,11 @@ def test_compare_methods_bookkeeping_on_planted_results(monkeypatch, capsys):
     assert all(float(Xt[0, 0, 0, 0]) == 3 + offset for Xt, _ in result.test.values())
     ch05.compare_methods(task, [1.0], [3], n_train=5, n_test=6, progress=False)
     assert capsys.readouterr().err == ""
-    for noise_levels, seeds, name in (([1.0], [], "seeds"), ([], [3], "noise_levels")):
-        with pytest.raises(ValueError, match=f"^{name} must be non-empty"):
+    for noise_levels, seeds, message in (
+        ([1.0], [], "seeds must hold at least one seed"),
+        ([], [3], "noise_levels must be non-empty"),
+    ):
+        with pytest.raises(ValueError, match=f"^{message}"):
             ch05.compare_methods(task, noise_levels, seeds, n_train=5, n_test=6)
 
 
@@ -699,7 +702,7 @@ def test_round5_evaluate_methods_names_a_bad_nonlinearity_whatever_the_methods(n
     [
         ([1.0], [0, 0], r"^seeds must be distinct"),
         ([1.0], [3, 1, 3], r"^seeds must be distinct"),
-        ([1.0], [], r"^seeds must be non-empty"),
+        ([1.0], [], r"^seeds must hold at least one seed"),
         ([], [0], r"^noise_levels must be non-empty"),
     ],
 )

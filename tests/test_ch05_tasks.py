@@ -601,3 +601,38 @@ def test_round5_local_signal_task_names_a_bad_option_value_when_made(name, optio
     # used to hand back a task that failed only on its first call, deep in a sweep
     with pytest.raises(ValueError, match=match):
         ch05.local_signal_task(name, **options)
+
+
+def test_digit_sizes_are_the_pools_own():
+    """The frame is checked against ``DIGIT_SIZE`` before any digit is loaded: it must be the
+    size of the digits each offline source really holds."""
+    for source in ("digits", "mnist_subset"):
+        X, _, _ = ch05._digit_pool(source, "test", None)
+        assert X.shape[-2:] == (ch05.DIGIT_SIZE[source],) * 2
+
+
+def test_digits_task_checks_its_option_values_when_made(monkeypatch):
+    """``local_signal_task("digits", ...)`` names a bad option value at once, without loading
+    the digits (which could mean a download), as the other tasks do."""
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the digits were loaded")
+
+    monkeypatch.setattr(ch05, "_digit_pool", no_loading)
+    for options, error, message in (
+        (dict(frame=7), ValueError, r"^frame must be an integer >= the digit's size 8, got 7"),
+        (dict(source="mnist", frame=27), ValueError, r"^frame must be an integer >= .* 28"),
+        (dict(source="emnist"), ValueError, "^source must be one of"),
+        (dict(download="yes"), TypeError, "^download must be True or False"),
+        (dict(root=3), TypeError, "^root must be None or a path"),
+        (dict(dtype="int8"), ValueError, "^dtype must be"),
+    ):
+        with pytest.raises(error, match=message):
+            ch05.local_signal_task("digits", **options)
+    make = ch05.local_signal_task("digits", frame=8, source="digits")  # the smallest frame
+    with pytest.raises(AssertionError, match="loaded"):
+        make(2, 0.0, 0)  # only a call loads
+    monkeypatch.undo()
+    X, y = make(3, 0.0, 0, "test")
+    assert X.shape == (3, 1, 8, 8)
+    torch.testing.assert_close(X, ch05.digits_in_noise(3, 0.0, frame=8, split="test")[0])

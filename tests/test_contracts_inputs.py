@@ -755,3 +755,49 @@ def test_cnfm_similarity_of_huge_or_tiny_filters_is_that_of_unit_filters():
     for kind in ("pearson", "cosine"):
         reference = correlation(A.T @ A, B.T @ B, kind)
         assert cnfm_similarity(A * 1e200, B * 1e-200, kind) == pytest.approx(reference, rel=1e-10)
+
+
+# Pandas' nullable columns, for every estimator
+
+
+def _nullable_estimator(name):
+    if name == "RFM":
+        from agop.rfm import RFM
+
+        return RFM(n_iter=1, **FAST)
+    if name == "ConvRFM":
+        return ConvRFM(patch_size=3, n_iter=1, image_shape=(1, 6, 6), **FAST)
+    if name == "DeepConvRFM":
+        return DeepConvRFM(depth=1, width=4, n_iter=1, image_shape=(1, 6, 6), **FAST)
+    return CNNBaseline(depth=1, width=4, epochs=1, image_shape=(1, 6, 6), **FAST)
+
+
+@pytest.mark.parametrize("dtype", ["Float64", "Int64"])
+@pytest.mark.parametrize("estimator", ["RFM", "ConvRFM", "DeepConvRFM", "CNNBaseline"])
+def test_nullable_frames_are_read_as_numbers_and_missing_values_refused(estimator, dtype):
+    """A data frame of pandas' nullable columns (``"Float64"``, ``"Int64"``, whose
+    ``np.asarray`` is an object array) fits and predicts as the plain numpy array of the same
+    numbers (float64, or int64 read as float32); one ``pd.NA`` in it is a ValueError naming
+    ``X`` and saying it holds missing values, at fit and after it (was: ``float()``'s
+    TypeError from inside scikit-learn for RFM, "non-finite values" for the others)."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    y = np.arange(24) % 2
+    X = rng.integers(-3, 4, (24, 36))
+    X[:, 14] += 4 * (2 * y - 1)  # the class is the sign of one pixel
+    plain = X.astype(np.float64 if dtype == "Float64" else np.int64)
+    frame = pd.DataFrame(plain, columns=[f"px{i}" for i in range(36)]).astype(dtype)
+    model = _nullable_estimator(estimator).fit(frame, y)
+    reference = _nullable_estimator(estimator).fit(plain, y)
+    if hasattr(model, "X_fit_"):
+        assert model.X_fit_.dtype == reference.X_fit_.dtype
+        assert model.X_fit_.dtype == (torch.float64 if dtype == "Float64" else torch.float32)
+    np.testing.assert_array_equal(
+        model.decision_function(frame), reference.decision_function(plain)
+    )
+    missing = frame.copy()
+    missing.iloc[3, 7] = pd.NA
+    with pytest.raises(ValueError, match="^X contains 1 missing value"):
+        _nullable_estimator(estimator).fit(missing, y)
+    with pytest.raises(ValueError, match="^X contains 1 missing value"):
+        model.predict(missing)

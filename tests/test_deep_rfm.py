@@ -882,26 +882,3 @@ def test_feature_maps_identity_must_be_a_bool(identity):
     model.fit(X, y)
     with pytest.raises(TypeError, match="^identity must be True or False"):
         model.feature_maps(X, identity=identity)
-
-
-@pytest.mark.parametrize("dtype", ["Float64", "Int64"])
-def test_nullable_frames_are_read_as_numbers_and_missing_values_refused(dtype):
-    """As ConvRFM: a frame of nullable columns fits as the numpy array of its numbers, and one
-    ``pd.NA`` is a ValueError naming ``X`` that says it holds missing values (was: "non-finite
-    values")."""
-    pd = pytest.importorskip("pandas")
-    rng = np.random.default_rng(0)
-    plain = rng.integers(-3, 4, (10, 25)).astype(np.float64 if dtype == "Float64" else np.int64)
-    y = np.arange(10) % 2
-    frame = pd.DataFrame(plain, columns=[f"px{i}" for i in range(25)]).astype(dtype)
-    kw = dict(depth=1, width=4, image_shape=(1, 5, 5), **FAST)
-    model, reference = DeepConvRFM(**kw).fit(frame, y), DeepConvRFM(**kw).fit(plain, y)
-    np.testing.assert_array_equal(
-        model.decision_function(frame), reference.decision_function(plain)
-    )
-    missing = frame.copy()
-    missing.iloc[3, 7] = pd.NA
-    with pytest.raises(ValueError, match="^X contains 1 missing value"):
-        DeepConvRFM(**kw).fit(missing, y)
-    with pytest.raises(ValueError, match="^X contains 1 missing value"):
-        model.predict(missing)

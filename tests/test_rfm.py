@@ -1233,47 +1233,6 @@ def test_agop_subsamples_are_drawn_from_the_given_generator(float64):
             assert torch.equal(got, want)
 
 
-# Hostile inputs, round 4
-
-
-@pytest.mark.parametrize("dtype", ["Float64", "Int64"])
-@pytest.mark.parametrize("estimator", ["RFM", "ConvRFM"])
-def test_nullable_frames_are_read_as_numbers_and_missing_values_refused(estimator, dtype):
-    """A data frame of pandas' nullable columns (``"Float64"``, ``"Int64"``, whose
-    ``np.asarray`` is an object array) fits and predicts as the plain numpy array of the same
-    numbers (float64, or int64 read as float32); one ``pd.NA`` in it is a ValueError naming
-    ``X`` and saying it holds missing values, at fit and after it (was: ``float()``'s
-    TypeError from inside scikit-learn for RFM, "non-finite values" for ConvRFM)."""
-    pd = pytest.importorskip("pandas")
-    from agop.rfm import RFM
-
-    g = torch.Generator().manual_seed(0)
-    X = torch.randint(-3, 4, (24, 4), generator=g).numpy()  # integers: Int64 holds them
-    y = np.arange(24) % 2
-    X[:, 0] += 4 * (2 * y - 1)  # the class is the sign of the first column
-    plain = X.astype(np.float64 if dtype == "Float64" else np.int64)
-    frame = pd.DataFrame(plain, columns=["a", "b", "c", "d"]).astype(dtype)
-
-    def make():
-        if estimator == "RFM":
-            return RFM(n_iter=1, random_state=0, **FAST)
-        return ConvRFM(patch_size=1, n_iter=1, image_shape=(1, 2, 2), random_state=0, **FAST)
-
-    model, reference = make().fit(frame, y), make().fit(plain, y)
-    assert model.X_fit_.dtype == reference.X_fit_.dtype
-    assert model.X_fit_.dtype == (torch.float64 if dtype == "Float64" else torch.float32)
-    assert torch.equal(model.M_, reference.M_)
-    np.testing.assert_array_equal(
-        model.decision_function(frame), reference.decision_function(plain)
-    )
-    missing = frame.copy()
-    missing.iloc[3, 1] = pd.NA
-    with pytest.raises(ValueError, match="^X contains 1 missing value"):
-        make().fit(missing, y)
-    with pytest.raises(ValueError, match="^X contains 1 missing value"):
-        model.predict(missing)
-
-
 # --------------------------------------------------------------------------------------------
 # Held-out style bugs, round 4
 

@@ -19,6 +19,7 @@ from agop.validation import (
     check_reals,
     check_result,
     check_seed,
+    check_seeds,
     check_symmetric,
 )
 
@@ -80,6 +81,29 @@ def test_check_seed_takes_integers_below_two_to_the_63():
             check_seed(bad)
     with pytest.raises(ValueError, match=r"seeds\[2\] must be"):
         check_seed(-3, "seeds[2]")
+
+
+def test_check_seeds_takes_distinct_seeds_in_order_and_names_the_entry_at_fault():
+    """One check for every sweep over seeds: each entry a seed, none repeated, enough."""
+    assert check_seeds((3, np.int64(0), 7)) == [3, 0, 7]
+    assert check_seeds(np.array([5, 2])) == [5, 2]
+    assert check_seeds(s for s in (1, 2)) == [1, 2]
+    assert check_seeds([4], "runs") == [4]
+    with pytest.raises(ValueError, match=r"^seeds must be distinct .*got \[1, 2, 1\]$"):
+        check_seeds([1, 2, 1])
+    with pytest.raises(ValueError, match=r"^runs must hold at least 2 distinct seeds, got \[4\]"):
+        check_seeds([4], "runs", at_least=2)
+    with pytest.raises(ValueError, match=r"^seeds must hold at least one seed, got \[\]"):
+        check_seeds([])
+    with pytest.raises(ValueError, match=r"^seeds\[1\] must be a non-negative integer"):
+        check_seeds([0, -1])
+    with pytest.raises(ArgumentTypeError, match=r"^seeds\[0\] must be an integer"):
+        check_seeds([1.0])
+    for bad in (3, "12", {0: 1}, None):
+        with pytest.raises(ArgumentTypeError, match="^seeds must be a sequence of seeds"):
+            check_seeds(bad)
+    with pytest.raises(ArgumentTypeError, match=r"^seeds must be a 1-d sequence.*\(2, 1\)"):
+        check_seeds(np.zeros((2, 1), dtype=int))
 
 
 def test_check_images_refuses_an_empty_channel_row_or_column_axis():
