@@ -86,6 +86,20 @@ MODULES: dict[str, tuple[str, list[str]]] = {
             *CHAPTER_CONTRACTS,
         ],
     ),
+    "theorem": ("agop_book/ch02_theorem.py", ["tests/test_ch02_theorem.py", *CHAPTER_CONTRACTS]),
+    "pretrained": (
+        "agop_book/ch03_pretrained.py",
+        [
+            "tests/test_ch03_pretrained.py",
+            "tests/test_book_views.py",
+            "tests/test_widget_views.py",
+            *CHAPTER_CONTRACTS,
+        ],
+    ),
+    "noise_figures": (
+        "agop_book/ch06_local_signals.py",
+        ["tests/test_ch06_local_signals.py", "tests/test_widget_views.py", *CHAPTER_CONTRACTS],
+    ),
     "other_accounts": (
         "agop_book/ch07_other_accounts.py",
         [
