@@ -75,13 +75,19 @@ lint: venv
 	$(VENV)/bin/ruff format --check agop agop_book tests tools
 	$(VENV)/bin/mypy agop agop_book
 
+# One test may take at most TEST_TIMEOUT seconds (pytest-timeout): a hang fails that test by name.
+# The slowest (chapter 07's from-scratch cells, run full and emptied) takes about 2.5 minutes
+# on 2 busy cores.
+TEST_TIMEOUT ?= 600
+
 test-package: venv
-	$(PY) -m pytest tests --ignore=tests/rendered --durations=10
+	$(PY) -m pytest tests --ignore=tests/rendered --durations=10 --timeout=$(TEST_TIMEOUT)
 
 # Every docstring's example, run as a doctest (tiny float64 inputs, about 20 s in all), on the
 # CPU even where CUDA is present: the examples print CPU results and compare with CPU tensors.
 test-doctest: venv
-	CUDA_VISIBLE_DEVICES= $(PY) -m pytest --doctest-modules agop agop_book -p no:cacheprovider --durations=5
+	CUDA_VISIBLE_DEVICES= $(PY) -m pytest --doctest-modules agop agop_book -p no:cacheprovider --durations=5 \
+	  --timeout=$(TEST_TIMEOUT)
 
 test-notebooks: venv
 	$(PY) -m pytest --nbval-lax --nbval-cell-timeout=600 --durations=0 -p no:cacheprovider book/
@@ -94,12 +100,12 @@ chromium:
 	  else echo "make test needs chromium: install it (Debian: apt-get install chromium)"; exit 1; fi; }
 
 test-book: book-fresh book-student chromium
-	$(PY) -m pytest tests/rendered --durations=5 -p no:cacheprovider
+	$(PY) -m pytest tests/rendered --durations=5 -p no:cacheprovider --timeout=$(TEST_TIMEOUT)
 
 # Every chapter in the paper profile at smoke scale, on fabricated files in torchvision's layouts
 # and a temporary torch hub cache (tests/paper_smoke.py). No download.
 test-paper: venv
-	$(PY) -m pytest tests/paper_smoke.py --durations=0 -p no:cacheprovider
+	$(PY) -m pytest tests/paper_smoke.py --durations=0 -p no:cacheprovider --timeout=$(TEST_TIMEOUT)
 
 # Every book/*.ipynb run as a Colab reader would and validated by nbval: a fresh venv without
 # myst-nb, Jupyter Book or Sphinx, ipywidgets 7.7.x, agop installed from a wheel by the

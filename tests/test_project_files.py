@@ -163,3 +163,25 @@ def test_mutation_only_counts_the_mutants_it_names(tmp_path, capsys):
     assert only["survivors"] == ["agop.solve.x_ridge__mutmut_2"]
     every = mutation.run_module("solve", tmp_path, False, True)
     assert (every["killed"], every["mutants"]) == (1, 4)
+
+
+def test_every_pytest_run_of_make_test_has_a_per_test_timeout():
+    """A hanging test fails by name after ``TEST_TIMEOUT`` seconds (pytest-timeout, in the test
+    extra) instead of holding CI until its own limit: every ``pytest`` line of the targets
+    ``make test`` runs passes ``--timeout`` (nbval's runs bound each cell instead)."""
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^TEST_TIMEOUT \?= \d+$", makefile, re.M)
+    assert "pytest-timeout" in (ROOT / "pyproject.toml").read_text()
+    targets = re.findall(r"^test: (.*)$", makefile, re.M)[0].split()
+    for target in targets:
+        body = re.search(rf"^{target}:.*\n((?:\t.*\n)+)", makefile, re.M)
+        assert body, target
+        recipe = body.group(1).replace("\\\n", " ")
+        for line in recipe.splitlines():
+            if "-m pytest" in line:
+                assert "--timeout=$(TEST_TIMEOUT)" in line or "--nbval-cell-timeout" in line, (
+                    target,
+                    line,
+                )
+            if "colab_like.sh" in line:
+                assert "--nbval-cell-timeout=" in line
