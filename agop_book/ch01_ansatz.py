@@ -44,6 +44,7 @@ from agop.validation import (
     ArgumentTypeError,
     as_tensor,
     check_choice,
+    check_finite,
     check_images,
     check_int,
     check_real,
@@ -361,7 +362,17 @@ def _check_agops(model: Any, agops: Any, name: str = "agops") -> dict[str, nn.Co
         if isinstance(A, FactoredAGOP):
             continue
         q = convs[layer].weight[0].numel()
-        check_square(as_tensor(A, f"{name}[{layer!r}]"), f"{name}[{layer!r}]", q)
+        where = f"{name}[{layer!r}]"
+        A = check_finite(check_square(as_tensor(A, where), where, q), where)
+        # cheap necessary conditions of an AGOP (a sum of outer products), here rather than
+        # as a correlation's or a PSD check's error naming their own arguments later
+        if not bool(A.any()):
+            raise ValueError(f"{where} is zero: no gradient reached this layer")
+        if float(A.diagonal().min()) < 0:
+            raise ValueError(
+                f"{where} must be positive semi-definite (an AGOP); its diagonal has the "
+                f"negative entry {float(A.diagonal().min()):.3g}"
+            )
     return convs
 
 
@@ -775,7 +786,11 @@ def seed_gaps(
             raise TypeError(f"run({seed}) must return an AnsatzTable, got {type(table).__name__}")
         names = [r.layer for r in table]
         if layers is None:
-            layers = names
+            layers, model = names, table.model
+        elif table.model != model:
+            raise ValueError(
+                f"run({seed}) is a table of model {table.model!r}, the first seed's was {model!r}"
+            )
         elif names != layers:
             raise ValueError(f"run({seed}) has layers {names}, the first seed's were {layers}")
         means = table.column(f"null_spectrum_{kind}{s}")
@@ -838,6 +853,12 @@ def _check_pair(cnfm: Any, agop: Any, cnfm_name: str, agop_name: str) -> tuple[T
     """``cnfm`` and ``agop`` as finite, non-empty square float64 matrices of the same side."""
     C = check_square(as_tensor(cnfm, cnfm_name, dtype=torch.float64), cnfm_name)
     A = check_square(as_tensor(agop, agop_name, dtype=torch.float64), agop_name, C.shape[0])
+    for M, label in ((C, cnfm_name), (A, agop_name)):
+        if bool((M == M.reshape(-1)[0]).all()):  # a zero layer, or a 1 x 1 matrix
+            raise ValueError(
+                f"{label} is constant (every entry {float(M.reshape(-1)[0]):g}): its pearson "
+                "correlation with the other matrix is undefined"
+            )
     return C, A
 
 

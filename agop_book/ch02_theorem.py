@@ -55,14 +55,17 @@ from agop.validation import (
     ArgumentTypeError,
     _check_allocation,
     as_tensor,
+    check_bool,
     check_choice,
     check_dtype,
     check_finite,
     check_images,
     check_int,
     check_int_pair,
+    check_not_meta,
     check_real,
     check_seed,
+    check_square,
 )
 from agop_book.plots import _check_figure, _check_list, _check_records, _check_subset
 
@@ -167,6 +170,10 @@ class TheoremNet(nn.Module):
                 ("hidden_kernel_size", hidden_kernel_size),
             )
         )
+        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Iterable):
+            raise ArgumentTypeError(
+                f"hidden must be a sequence of widths, one per hidden layer, got {hidden!r}"
+            )
         hidden = [check_int(h, f"hidden[{i}]", minimum=1) for i, h in enumerate(hidden)]
         seed = check_seed(seed)
         if kernel_size > min(H, Wd):
@@ -254,6 +261,14 @@ class TheoremNet(nn.Module):
         return self.g(self.conv(x))
 
 
+def _check_net(model: Any, name: str = "model") -> TheoremNet:
+    """``model`` as a :class:`TheoremNet` whose weights hold values (not on ``meta``)."""
+    if not isinstance(model, TheoremNet):
+        raise ArgumentTypeError(f"{name} must be a TheoremNet, got {type(model).__name__}")
+    check_not_meta(model.conv.weight, f"{name}.conv.weight")
+    return model
+
+
 def derivative_at_zero(model: TheoremNet) -> torch.Tensor:
     r""":math:`v_j = \partial g / \partial z_j (0)` for every position, shape ``(P, k)`` (positions
     in row-major order).
@@ -268,6 +283,7 @@ def derivative_at_zero(model: TheoremNet) -> torch.Tensor:
         >>> tuple(V.shape), torch.allclose(V, closed_form_v(net).expand(9, 4))
         ((9, 4), True)
     """
+    _check_net(model)
     p = next(model.parameters())
     z = torch.zeros(
         1,
@@ -298,6 +314,7 @@ def closed_form_v(model: TheoremNet) -> torch.Tensor:
         >>> [round(v, 12) for v in closed_form_v(net).tolist()]  # 1/6 each
         [0.166666666667, 0.166666666667, 0.166666666667, 0.166666666667]
     """
+    _check_net(model)
     maps = model.upper_linear_maps()
     consts = model.upper_constants()
     for m, const in zip(maps, consts, strict=True):
@@ -372,7 +389,7 @@ def closed_form_w1(
     g0 = check_real(g0, "g0")
     X = check_images(X, "X")
     y = _check_targets(y, X)
-    v = as_tensor(v, "v", dtype=X.dtype, device=X.device)
+    v = check_finite(as_tensor(v, "v", dtype=X.dtype, device=X.device), "v")
     if v.ndim != 1:
         raise ValueError(f"v must be a vector (k,), got shape {tuple(v.shape)}")
     return eta * torch.outer(v, label_weighted_patch_sum(X, y - g0, kernel_size))
@@ -401,6 +418,11 @@ def squared_loss(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> torch.Te
         >>> squared_loss(net, X, y).item()
         0.5
     """
+    if not isinstance(model, nn.Module):
+        raise ArgumentTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    param = next(model.parameters(), None)
+    X = check_images(X, "X", dtype=None if param is None else param.dtype)
+    y = _check_targets(y, X)
     return 0.5 * (model(X)[:, 0] - y).pow(2).mean()
 
 
@@ -445,6 +467,7 @@ def train_gd(
         >>> float(first_layer(net).abs().max())
         0.0
     """
+    _check_net(model)
     if not isinstance(model, TheoremNet):
         raise TypeError(f"model must be a TheoremNet, got {type(model).__name__}")
     X = check_images(X, "X")
@@ -488,6 +511,7 @@ def first_layer(model: TheoremNet) -> torch.Tensor:
         >>> first_layer(net).shape  # k = 4 filters, q = 3 * 3 * 3
         torch.Size([4, 27])
     """
+    _check_net(model)
     return model.conv.weight.detach().reshape(model.conv.out_channels, -1)
 
 
@@ -509,6 +533,7 @@ def agop_at_zero(model: TheoremNet) -> torch.Tensor:
         >>> torch.allclose(agop_at_zero(trained), 9 * v.norm() ** 2 * W1.T @ W1)
         True
     """
+    _check_net(model)
     p = next(model.parameters())
     x0 = torch.zeros(1, model.conv.in_channels, *model.image_size, dtype=p.dtype, device=p.device)
     return patch_agop(model, x0, layers=["conv"], device=p.device)["conv"]
@@ -532,6 +557,7 @@ def agop_on_data(model: TheoremNet, X: ArrayLike) -> torch.Tensor:
         >>> proportionality(agop_on_data(trained, X), W1.T @ W1)["residual"] < 1e-12
         True
     """
+    _check_net(model)
     p = next(model.parameters())
     X = check_images(X, "X", dtype=p.dtype, device=p.device)
     return patch_agop(model, X, layers=["conv"], device=p.device)["conv"]
@@ -552,6 +578,7 @@ def proportionality(A: ArrayLike, B: ArrayLike) -> dict[str, float]:
     """
     A = check_finite(as_tensor(A, "A"), "A").to(torch.float64)
     B = check_finite(as_tensor(B, "B"), "B").to(device=A.device, dtype=torch.float64)
+    A, B = check_square(A, "A"), check_square(B, "B")
     if A.shape != B.shape:
         raise ValueError(
             f"A and B must have the same shape, got {tuple(A.shape)} and {tuple(B.shape)}"
@@ -560,6 +587,12 @@ def proportionality(A: ArrayLike, B: ArrayLike) -> dict[str, float]:
     if trB == 0 or nA == 0:
         zero = " and ".join(name for name, v in (("A", nA), ("B", trB)) if v == 0)
         raise ValueError(f"{zero}: proportionality is undefined for a zero matrix ({zero} is 0)")
+    for M, label in ((A, "A"), (B, "B")):
+        if M.numel() > 1 and bool((M == M.reshape(-1)[0]).all()):
+            raise ValueError(
+                f"{label} is constant (every entry {float(M.reshape(-1)[0]):g}): its pearson "
+                "correlation is undefined"
+            )
     ratio = trA / trB
     return {
         "ratio": float(ratio),
@@ -624,9 +657,17 @@ def check_theorem(
         >>> result.at_zero["residual"] < 1e-12, round(result.at_zero["pearson"], 12)
         (True, 1.0)
     """
+    takes = set(inspect.signature(TheoremNet.__init__).parameters) - {"self"}
+    for key in net:
+        if key not in takes or key in ("in_channels", "image_size"):
+            raise ArgumentTypeError(
+                f"net: {key!r} is not a keyword of TheoremNet that check_theorem passes on "
+                f"(in_channels and image_size come from X)"
+            )
+    on_data = check_bool(on_data, "on_data")
     dtype = dtype or (
-        X.dtype
-        if isinstance(X, torch.Tensor) and X.is_floating_point()
+        X.dtype  # X's own precision; a half-precision X is computed in the default dtype
+        if isinstance(X, torch.Tensor) and X.dtype in (torch.float32, torch.float64)
         else torch.get_default_dtype()
     )
     device = default_device(device)

@@ -150,6 +150,9 @@ class SimpleCNN(nn.Module):
                     f"of kernel_size {kernel_size} with pool={pool!r}"
                 )
             channels = w
+        _check_allocation(
+            channels * size[0] * size[1] * n_classes, 4, "image_size", "the read-out weights"
+        )
         self.readout = nn.Linear(channels * size[0] * size[1], n_classes, bias=bias)
         self.feature_size = size
         with torch.random.fork_rng(devices=[]):
@@ -327,7 +330,7 @@ def train(
         >>> torch.equal(result.checkpoints[0]["convs.0.weight"], start)  # epoch 0: the start
         True
     """
-    _check_model(model)
+    _check_model(model, trainable=True)
     lr = check_real(lr, "lr", minimum=0, strict_minimum=True)
     weight_decay = check_real(weight_decay, "weight_decay", minimum=0)
     momentum = check_real(momentum, "momentum", minimum=0)
@@ -345,9 +348,17 @@ def train(
     labels, onehot = _targets(Y_train, n, n_classes, "Y_train")
     has_val = X_val is not None
     if has_val != (Y_val is not None):
-        raise ValueError("give both X_val and Y_val, or neither")
+        given, missing = ("X_val", "Y_val") if has_val else ("Y_val", "X_val")
+        raise ValueError(
+            f"{missing} must be given with {given}: give both X_val and Y_val, or neither"
+        )
     if has_val:
         X_val = check_images(X_val, "X_val", dtype=dtype)
+        if tuple(X_val.shape[1:]) != tuple(X_train.shape[1:]):
+            raise ValueError(
+                f"X_val must hold images of the shape of X_train's, "
+                f"{tuple(X_train.shape[1:])}, got {tuple(X_val.shape[1:])}"
+            )
         val_labels, _ = _targets(Y_val, X_val.shape[0], n_classes, "Y_val")
     epochs = check_int(epochs, "epochs", minimum=0, maximum=_MAX_COUNT)
     progress = check_bool(progress, "progress")
@@ -466,11 +477,23 @@ def load_checkpoint(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Modu
     return other.eval()
 
 
-def _check_model(model: Any) -> None:
-    """Raise ``TypeError`` naming ``model`` unless it is a torch module with parameters."""
+def _check_model(model: Any, *, trainable: bool = False) -> None:
+    """Raise ``TypeError`` naming ``model`` unless it is a torch module with parameters;
+    ``ValueError`` when they are on the ``meta`` device (shapes without values) or, with
+    ``trainable``, when none of them requires a gradient (nothing to train)."""
     if not isinstance(model, nn.Module) or next(model.parameters(), None) is None:
         raise ArgumentTypeError(
             f"model must be a torch.nn.Module with parameters, got {type(model).__name__}"
+        )
+    if any(p.device.type == "meta" for p in model.parameters()):
+        raise ValueError(
+            "model has parameters on the 'meta' device (shapes without values); "
+            "materialise it first (model.to_empty(device=...) and load its weights)"
+        )
+    if trainable and not any(p.requires_grad for p in model.parameters()):
+        raise ValueError(
+            "model has no parameter that requires a gradient (all frozen): nothing to train; "
+            "unfreeze some with p.requires_grad_(True)"
         )
 
 

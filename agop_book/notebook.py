@@ -89,8 +89,10 @@ def _non_finite_number(value: Any) -> bool:
     element) that is NaN or infinite."""
     if isinstance(value, (bool, np.bool_, str, bytes)):
         return False
-    if hasattr(value, "detach"):  # a tensor
-        value = value.detach().cpu().numpy() if value.numel() == 1 else None
+    if hasattr(value, "detach"):  # a tensor (one on the meta device holds no number)
+        if value.numel() != 1 or value.device.type == "meta":
+            return False
+        value = value.detach().cpu().numpy()
     elif not isinstance(value, (int, float, complex, np.number, np.ndarray)):
         return False
     array = np.asarray(value)
@@ -193,6 +195,10 @@ def _truth(holds: Any) -> bool:
     comparison gives); anything else (``None``, a string, a number, several truth values)
     raises ``TypeError`` naming ``holds``, rather than being read as true or false."""
     if isinstance(holds, (np.ndarray, torch.Tensor)) and holds.dtype in (np.bool_, torch.bool):
+        if isinstance(holds, torch.Tensor) and holds.device.type == "meta":
+            raise ArgumentTypeError(
+                "holds is a tensor on the 'meta' device: it has no value to check"
+            )
         if holds.size == 1 if isinstance(holds, np.ndarray) else holds.numel() == 1:
             return bool(holds.item())
         shape = tuple(holds.shape)

@@ -33,7 +33,7 @@ from torch import nn
 from agop._typing import ArrayLike
 from agop.features import _check_outputs, _eval_mode, _forward, conv_layers
 from agop.patches import conv_patches
-from agop.validation import check_images, check_int
+from agop.validation import check_images, check_int, check_not_meta
 
 
 def brute_force_patch_agop(
@@ -74,7 +74,7 @@ def brute_force_patch_agop(
             f"got {layer_name!r}"
         )
     conv = convs[layer_name]
-    param = next(model.parameters())
+    param = check_not_meta(next(model.parameters()), "model")
     X = check_images(X, "X", dtype=param.dtype, device=param.device)
     chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
     n = X.shape[0]

@@ -25,6 +25,7 @@ from agop.validation import (
     check_images,
     check_int,
     check_int_pair,
+    check_not_meta,
     check_psd,
     low_precision,
 )
@@ -57,6 +58,7 @@ def factored_feature_map(
             f"conv must pad with zeros (as feature_map does), got padding_mode="
             f"{conv.padding_mode!r}"
         )
+    check_not_meta(conv.weight, "conv.weight")
     x = as_tensor(x, "x")
     if x.ndim == 3:
         x = x[None]
@@ -179,6 +181,11 @@ def layer_inputs(
             )
     params = list(model.parameters())
     model_device = params[0].device if params else None
+    if model_device is not None and model_device.type == "meta":
+        raise ValueError(
+            "model has its parameters on the 'meta' device (shapes without values); "
+            "materialise it first (model.to_empty(device=...) and load its weights)"
+        )
     device = model_device if device is None else default_device(device)
     work = model
     if model_device is not None and device is not None and model_device != device:

@@ -403,3 +403,85 @@ def test_load_images_errors_name_source(source, match):
     """``load_images`` has no argument ``images``: its errors named ``images[i]``."""
     with pytest.raises(ValueError, match=match):
         data.load_images(source, size=4)
+
+
+# Hostile inputs, round 6
+
+
+def test_photographs_names_the_entry_of_names_that_is_unknown():
+    """An unknown name in ``names`` was reported as ``name``, an argument ``photographs``
+    does not have."""
+    with pytest.raises(ValueError, match=r"^names\[1\]: unknown photograph 'nope'"):
+        data.photographs(["coffee", "nope"], size=8, device="cpu")
+
+
+def test_preprocess_refuses_a_tensor_on_the_meta_device_by_name():
+    with pytest.raises(ValueError, match=r"^images\[0\] is on the 'meta' device"):
+        data.preprocess(torch.zeros(8, 8, 3, device="meta"), size=4)
+
+
+def _dataset(**kw):
+    X = torch.rand(4, 1, 8, 8, dtype=torch.float64)
+    parts = dict(
+        name="d",
+        X_train=X,
+        y_train=torch.tensor([0, 1, 0, 1]),
+        X_test=X,
+        y_test=torch.tensor([1, 0, 1, 0]),
+        n_classes=2,
+    )
+    return D.Dataset(**{**parts, **kw})
+
+
+@pytest.mark.parametrize(
+    "kw, error, match",
+    [
+        (
+            dict(y_train=torch.tensor([0, 1, 2, 5])),
+            ValueError,
+            r"^y_train must hold labels in 0\.\.1",
+        ),
+        (
+            dict(y_test=torch.tensor([0, -1, 1, 1])),
+            ValueError,
+            r"^y_test must hold labels in 0\.\.1",
+        ),
+        (
+            dict(y_train=torch.tensor([0.0, 1.0, 0.0, 1.0])),
+            ValueError,
+            "^y_train must be a 1-d tensor of integer",
+        ),
+        (
+            dict(y_train=torch.tensor([0, 1])),
+            ValueError,
+            r"^y_train must hold one label per image of X_train \(4\)",
+        ),
+        (
+            dict(X_test=torch.rand(4, 1, 6, 6, dtype=torch.float64)),
+            ValueError,
+            "^X_test must hold images of X_train's shape",
+        ),
+        (
+            dict(X_train=torch.full((4, 1, 8, 8), float("nan"), dtype=torch.float64)),
+            ValueError,
+            "^X_train",
+        ),
+        (dict(n_classes=0), ValueError, "^n_classes"),
+        (
+            dict(classes=("a",)),
+            ValueError,
+            r"^classes must hold one name per class \(n_classes=2\)",
+        ),
+        (dict(y_train=np.array([0, 1, 0, 1])), TypeError, "^y_train must be a torch.Tensor"),
+        (dict(name=5), TypeError, "^name must be a str"),
+    ],
+)
+def test_dataset_checks_its_parts_by_their_field_names(kw, error, match):
+    """A hand-made ``Dataset`` took labels outside ``0..n_classes-1``, a label count that is
+    not the image count and test images of another shape: each failed later, in ``one_hot``
+    or a fit."""
+    with pytest.raises(error, match=match):
+        _dataset(**kw)
+    ok = _dataset(classes=["a", "b"])
+    assert ok.classes == ("a", "b")
+    torch.testing.assert_close(ok.Y_train.argmax(1), ok.y_train)

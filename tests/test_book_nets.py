@@ -484,3 +484,42 @@ def test_round5_simple_cnn_keeps_its_paddings():
     for padding, side in ((1, 8), ("same", 8), ("valid", 6), (0, 6)):
         net = SimpleCNN(1, 2, image_size=8, depth=1, width=2, padding=padding)
         assert net.feature_size == (side, side)
+
+
+# Hostile inputs, round 6
+
+
+def test_a_model_on_the_meta_device_or_all_frozen_is_refused_by_name():
+    """``predict`` on a ``meta`` model returned a tensor of zeros (the outputs had no values);
+    ``train`` of a model whose parameters are all frozen failed inside autograd."""
+    X = torch.rand(3, 1, 8, 8, dtype=torch.float64)
+    meta = SimpleCNN(1, 2, image_size=8, depth=1, width=2, seed=0).double().to("meta")
+    with pytest.raises(ValueError, match="^model has parameters on the 'meta' device"):
+        predict(meta, X, device="cpu")
+    frozen = SimpleCNN(1, 2, image_size=8, depth=1, width=2, seed=0).double()
+    for p in frozen.parameters():
+        p.requires_grad_(False)
+    with pytest.raises(ValueError, match="^model has no parameter that requires a gradient"):
+        train(frozen, X, torch.tensor([0, 1, 0]), epochs=1, progress=False, device="cpu")
+
+
+def test_train_names_the_validation_argument_that_is_missing_or_of_another_shape():
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.rand(6, 1, 8, 8, generator=g, dtype=torch.float64), torch.tensor([0, 1] * 3)
+
+    def fit(**kw):
+        net = SimpleCNN(1, 2, image_size=8, depth=1, width=2, seed=0).double()
+        return train(net, X, y, epochs=1, progress=False, device="cpu", **kw)
+
+    with pytest.raises(ValueError, match="^Y_val must be given with X_val"):
+        fit(X_val=X[:2])
+    with pytest.raises(ValueError, match="^X_val must be given with Y_val"):
+        fit(Y_val=y[:2])
+    with pytest.raises(ValueError, match=r"^X_val must hold images of the shape of X_train's"):
+        fit(X_val=X[:2, :, :6, :6], Y_val=y[:2])
+
+
+def test_simple_cnn_names_image_size_when_the_readout_cannot_fit_in_memory():
+    """``image_size=10**6`` asked the allocator for 64 TB of read-out weights."""
+    with pytest.raises(ValueError, match="^image_size: the read-out weights would need"):
+        SimpleCNN(3, 4, image_size=10**6, depth=2, width=4, seed=0)

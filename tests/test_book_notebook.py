@@ -101,3 +101,20 @@ def test_glue_takes_finite_numbers_and_anything_that_is_not_one_number(value, mo
     monkeypatch.setenv("AGOP_CLAIMS", "strict")
     notebook.glue("x", value, display=False)
     assert capsys.readouterr().out.startswith("x = ")
+
+
+# Hostile inputs, round 6
+
+
+def test_claim_and_glue_take_a_tensor_on_the_meta_device_without_failing_inside(
+    monkeypatch, capsys
+):
+    """A ``meta`` tensor has no value: ``claim`` refuses it by name (it failed in ``.item()``),
+    and ``glue`` does not read it as a number (it failed copying it to the CPU)."""
+    monkeypatch.delenv("AGOP_CLAIMS", raising=False)
+    with pytest.raises(TypeError, match="^holds is a tensor on the 'meta' device"):
+        notebook.claim(torch.tensor(True, device="meta"), "the sentence")
+    monkeypatch.setenv("AGOP_CLAIMS", "strict")
+    monkeypatch.setattr(notebook, "have_myst_nb", lambda: False)
+    notebook.glue("shape_only", torch.tensor(1.0, device="meta"), display=False)
+    assert capsys.readouterr().out.startswith("shape_only = tensor(")

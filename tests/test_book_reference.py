@@ -83,3 +83,12 @@ def test_hostile_inputs_are_refused_by_name(layer, X, match):
     model = nn.Sequential(nn.Conv2d(2, 3, 3), nn.ReLU(), nn.Conv2d(3, 2, 3)).double().eval()
     with pytest.raises(ValueError, match=match):
         brute_force_patch_agop(model, X, layer)
+
+
+# Hostile inputs, round 6
+
+
+def test_brute_force_patch_agop_refuses_a_model_on_the_meta_device_by_name():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 4 * 4, 2)).double()
+    with pytest.raises(ValueError, match="^model is on the 'meta' device"):
+        brute_force_patch_agop(net.to("meta"), torch.rand(2, 1, 6, 6, dtype=torch.float64), "0")

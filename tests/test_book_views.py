@@ -308,3 +308,18 @@ def test_layer_inputs_names_the_images_by_the_callers_name():
     X = torch.randn(2, 2, 8, 8, dtype=torch.float64)
     named = layer_inputs(net, X, ["2"], name="images")["2"]
     torch.testing.assert_close(named, torch.relu(net[0](X)).detach(), rtol=0, atol=0)
+
+
+# Hostile inputs, round 6
+
+
+def test_views_refuse_a_model_or_conv_on_the_meta_device_by_name():
+    """Weights on ``meta`` have shapes but no values: ``layer_inputs`` failed copying them and
+    ``factored_feature_map`` inside its PSD check."""
+    X = torch.rand(2, 2, 8, 8, dtype=torch.float64)
+    net = nn.Sequential(nn.Conv2d(2, 3, 3), nn.ReLU(), nn.Conv2d(3, 3, 3)).double().to("meta")
+    with pytest.raises(ValueError, match="^model has its parameters on the 'meta' device"):
+        layer_inputs(net, X, device="cpu")
+    conv = nn.Conv2d(2, 4, 3, device="meta", dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"^conv\.weight is on the 'meta' device"):
+        factored_feature_map(conv, X, torch.eye(4, dtype=torch.float64))

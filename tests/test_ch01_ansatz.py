@@ -1397,3 +1397,60 @@ def test_round5_seed_gaps_names_kind_and_power_apart():
     with pytest.raises(ValueError, match=r"^power must be 1.0 or 0.5, got 0.25"):
         seed_gaps(run, [0, 1], power=0.25)
     assert seed_gaps(run, [0, 1]).differences[:, 0].round(12).tolist() == [0.0, 0.1]
+
+
+# Hostile inputs, round 6
+
+
+def _tiny_net_and_agops():
+    from agop_book.nets import SimpleCNN
+
+    net = SimpleCNN(2, 3, image_size=8, depth=2, width=4, seed=0).double().eval()
+    X = torch.rand(5, 2, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    return net, patch_agop(net, X, device="cpu")
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda A: torch.zeros_like(A), r"^agops\['convs.0'\] is zero"),
+        (lambda A: -A, r"^agops\['convs.0'\] must be positive semi-definite"),
+    ],
+)
+def test_ansatz_table_names_an_agop_that_cannot_be_one(change, match):
+    """A zero AGOP failed in the correlation (``B is constant``), a negated one in a PSD check
+    naming ``A``: neither is an argument of ``ansatz_table``."""
+    net, agops = _tiny_net_and_agops()
+    agops = {k: change(v) for k, v in agops.items()}
+    with pytest.raises(ValueError, match=match):
+        ansatz_table(net, agops, n_draws=2)
+
+
+def test_plot_cnfm_agop_names_a_constant_matrix():
+    """A zero CNFM (a dead layer) or a 1 x 1 pair failed in the correlation, naming its ``A``."""
+    W = torch.randn(4, 9, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    with pytest.raises(ValueError, match="^cnfm is constant"):
+        ansatz.plot_cnfm_agop(torch.zeros(9, 9, dtype=torch.float64), W.T @ W)
+    with pytest.raises(ValueError, match=r"^pairs\['a'\]\[1\] is constant"):
+        ansatz.plot_cnfm_agop_rows({"a": (W.T @ W, torch.ones(9, 9, dtype=torch.float64))})
+
+
+def test_seed_gaps_names_seeds_that_are_no_list_and_tables_of_another_model():
+    """``seeds=1`` failed iterating an int; tables of two models were averaged as one."""
+    row = ansatz.LayerResult(
+        "a",
+        (2, 1, 3, 3),
+        0.6,
+        0.0,
+        0.0,
+        0.0,
+        null_spectrum_pearson=0.5,
+        null_spectrum_pearson_std=0.01,
+    )
+    tables = {1: ansatz.AnsatzTable("n", [row]), 2: ansatz.AnsatzTable("m", [row])}
+    with pytest.raises(TypeError, match="^seeds must be a sequence of seeds"):
+        ansatz.seed_gaps(tables.__getitem__, 1)
+    with pytest.raises(
+        ValueError, match=r"^run\(2\) is a table of model 'm', the first seed's was 'n'"
+    ):
+        ansatz.seed_gaps(tables.__getitem__, [1, 2])

@@ -494,3 +494,76 @@ def test_check_theorem_names_the_argument_that_leaves_the_first_layer_at_zero():
         check_theorem(X, y, steps=0, width=2, hidden=(2,))
     result = check_theorem(X, y, steps=0, init_scale=0.1, width=2, hidden=(2,))
     torch.testing.assert_close(result.W1, result.W0, rtol=0, atol=0)
+
+
+def test_check_theorem_names_a_keyword_that_is_not_a_network_setting():
+    """``**net`` goes to ``TheoremNet``: an unknown keyword was Python's own TypeError naming
+    ``__init__``; ``hidden=4`` failed iterating an int; ``on_data=1`` was read as true."""
+    X = torch.rand(6, 1, 5, 5, dtype=torch.float64)
+    y = [1.0, -1.0] * 3
+    with pytest.raises(TypeError, match="^net: 'foo' is not a keyword of TheoremNet"):
+        check_theorem(X, y, width=2, foo=1)
+    with pytest.raises(TypeError, match="^hidden must be a sequence of widths"):
+        check_theorem(X, y, width=2, hidden=4)
+    with pytest.raises(TypeError, match="^on_data"):
+        check_theorem(X, y, width=2, on_data=1)
+
+
+def test_check_theorem_of_half_precision_images_computes_in_the_default_dtype():
+    """A float16 ``X`` set ``dtype=float16``, which ``TheoremNet`` refuses under the name
+    ``dtype`` (an argument not given). It now runs as the same images in float32."""
+    X = torch.rand(6, 1, 5, 5, generator=torch.Generator().manual_seed(0)).half()
+    y = [1.0, -1.0] * 3
+    half = check_theorem(X, y, width=2, hidden=(2,))
+    ref = check_theorem(X.float(), y, width=2, hidden=(2,))
+    assert half.W1.dtype == torch.float32
+    torch.testing.assert_close(half.W1, ref.W1, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (
+            lambda net, X, y: T.first_layer(torch.nn.Conv2d(1, 2, 3)),
+            TypeError,
+            "^model must be a TheoremNet",
+        ),
+        (lambda net, X, y: T.derivative_at_zero(None), TypeError, "^model must be a TheoremNet"),
+        (
+            lambda net, X, y: T.train_gd(net.to("meta"), X, y, eta=0.1),
+            ValueError,
+            r"^model\.conv\.weight is on the 'meta'",
+        ),
+        (
+            lambda net, X, y: T.squared_loss(net, X, y[:2]),
+            ValueError,
+            r"^y must have shape \(n,\) = \(6,\)",
+        ),
+        (
+            lambda net, X, y: T.proportionality(torch.ones(3), torch.ones(3)),
+            ValueError,
+            "^A must be",
+        ),
+        (
+            lambda net, X, y: T.proportionality(torch.ones(3, 3), torch.eye(3)),
+            ValueError,
+            "^A is constant",
+        ),
+        (
+            lambda net, X, y: T.closed_form_w1(
+                X, y, torch.full((2,), float("nan"), dtype=torch.float64), 0.1, 3
+            ),
+            ValueError,
+            "^v",
+        ),
+    ],
+)
+def test_theorem_helpers_name_their_own_arguments(call, error, match):
+    """Each failed inside: an AttributeError (``model.conv``), a broadcast error, a trace of a
+    vector, a correlation naming its own ``A``, a NaN ``W_1`` from a NaN ``v``, or (``meta``
+    weights) a trained network with no values returned silently."""
+    net = T.TheoremNet(1, 5, width=2, hidden=(2,), dtype=torch.float64)
+    X = torch.rand(6, 1, 5, 5, dtype=torch.float64)
+    y = torch.tensor([1.0, -1.0] * 3, dtype=torch.float64)
+    with pytest.raises(error, match=match):
+        call(net, X, y)

@@ -21,7 +21,14 @@ import torch
 
 from agop.data.splits import one_hot
 from agop.runtime import default_device
-from agop.validation import ArgumentTypeError, check_bool, check_choice, check_int, check_seed
+from agop.validation import (
+    ArgumentTypeError,
+    check_bool,
+    check_choice,
+    check_finite,
+    check_int,
+    check_seed,
+)
 from agop_book.data.offline import _dtype, resize
 from agop_book.data.readers import (
     DataFileError,
@@ -87,6 +94,58 @@ class Dataset:
     n_classes: int
     classes: tuple[str, ...] | None = None
 
+    def __post_init__(self) -> None:
+        # each part checked by its field's name: a hand-made Dataset with labels outside
+        # 0..n_classes-1, a label per image missing or images of two shapes would otherwise
+        # surface later, deep inside one_hot or a fit
+        if not isinstance(self.name, str):
+            raise ArgumentTypeError(f"name must be a str, got {type(self.name).__name__}")
+        self.n_classes = check_int(self.n_classes, "n_classes", minimum=1)
+        for part in ("train", "test"):
+            X, y = getattr(self, f"X_{part}"), getattr(self, f"y_{part}")
+            for field, value in ((f"X_{part}", X), (f"y_{part}", y)):
+                if not isinstance(value, torch.Tensor):
+                    raise ArgumentTypeError(
+                        f"{field} must be a torch.Tensor, got {type(value).__name__}"
+                    )
+            if X.ndim != 4 or not X.is_floating_point():
+                raise ValueError(
+                    f"X_{part} must be floating images (n, c, H, W), got {X.dtype} of shape "
+                    f"{tuple(X.shape)}"
+                )
+            check_finite(X, f"X_{part}")
+            if y.ndim != 1 or y.dtype not in _INTEGER_DTYPES:
+                raise ValueError(
+                    f"y_{part} must be a 1-d tensor of integer labels, got {y.dtype} of shape "
+                    f"{tuple(y.shape)}"
+                )
+            if y.shape[0] != X.shape[0]:
+                raise ValueError(
+                    f"y_{part} must hold one label per image of X_{part} ({X.shape[0]}), got "
+                    f"{y.shape[0]}"
+                )
+            if y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.n_classes):
+                raise ValueError(
+                    f"y_{part} must hold labels in 0..{self.n_classes - 1} (n_classes="
+                    f"{self.n_classes}), got values in [{int(y.min())}, {int(y.max())}]"
+                )
+        if self.X_test.shape[1:] != self.X_train.shape[1:]:
+            raise ValueError(
+                f"X_test must hold images of X_train's shape {tuple(self.X_train.shape[1:])}, "
+                f"got {tuple(self.X_test.shape[1:])}"
+            )
+        if self.classes is not None:
+            if isinstance(self.classes, str) or not isinstance(self.classes, (tuple, list)):
+                raise ArgumentTypeError(
+                    f"classes must be None or a tuple of class names, got {self.classes!r}"
+                )
+            if len(self.classes) != self.n_classes:
+                raise ValueError(
+                    f"classes must hold one name per class (n_classes={self.n_classes}), got "
+                    f"{len(self.classes)}"
+                )
+            self.classes = tuple(self.classes)
+
     @property
     def Y_train(self) -> torch.Tensor:
         """One-hot training targets ``(n_train, n_classes)``."""
@@ -111,6 +170,8 @@ class Dataset:
 # function that reads the images at given indices, so a subsample never reads the rest.
 
 Fetch = Callable[[np.ndarray], np.ndarray]
+#: the dtypes a Dataset's labels may have
+_INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 _EMNIST_SPLITS = {
     "byclass": sorted(set(string.digits + string.ascii_letters)),
     "bymerge": sorted(set(string.digits + string.ascii_letters) - set("cijklmopsuvwxyz")),

@@ -25,6 +25,7 @@ from agop.validation import (
     _check_allocation,
     check_dtype,
     check_int,
+    check_not_meta,
     check_reals,
 )
 from agop_book.data.readers import DataFileError
@@ -53,7 +54,7 @@ def _as_uint8_rgb(image: Any, name: str = "image") -> torch.Tensor:
     elif type(image).__module__.startswith("PIL"):
         image = np.asarray(image.convert("RGB"))
     elif isinstance(image, torch.Tensor):
-        image = image.detach().cpu().numpy()
+        image = check_not_meta(image, name).detach().cpu().numpy()
     elif image is None or isinstance(image, (bytes, numbers.Number)):
         raise ArgumentTypeError(
             f"{name} must be an image (a file path, a PIL image or an (H, W) or (H, W, 3) "

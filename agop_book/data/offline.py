@@ -256,13 +256,18 @@ def mnist_subset(
     return _select(X, y, n, size, classes, seed, device, dtype)
 
 
-def _skimage_array(name: str) -> np.ndarray:
+def _photograph_name(name: object, label: str = "name") -> str:
+    """``name`` as one of ``PHOTOGRAPHS`` (case-insensitive); errors name it ``label``."""
     try:
-        name = check_choice(name, "name", PHOTOGRAPHS)  # case-insensitive
+        return check_choice(name, label, PHOTOGRAPHS)
     except ValueError:
         raise ValueError(
-            f"name: unknown photograph {name!r}; choose one of {', '.join(PHOTOGRAPHS)}"
+            f"{label}: unknown photograph {name!r}; choose one of {', '.join(PHOTOGRAPHS)}"
         ) from None
+
+
+def _skimage_array(name: str) -> np.ndarray:
+    name = _photograph_name(name)
     img = np.asarray(getattr(skimage.data, name)())
     if img.dtype == bool:
         img = img.astype(np.float64)
@@ -339,6 +344,8 @@ def photographs(
     )
     if not names:
         raise ValueError("names must list at least one photograph")
+    for i, name in enumerate(names):
+        _photograph_name(name, f"names[{i}]")
     check_int(size, "size", minimum=1)
     if check_int(channels, "channels") not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
