@@ -807,3 +807,16 @@ def test_every_output_direction_counts_when_max_memory_splits_them_into_batches(
         device="cpu",
     )["0"]
     torch.testing.assert_close(A, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_negative_output_indices_count_once_as_the_output_they_wrap_to():
+    """``outputs=[-1]`` is the last output (Python's indexing), ``[-1, C - 1]`` names one
+    output twice and is refused as repeated (was, for a mutant that did not wrap: accepted,
+    and the last output counted twice in the AGOP)."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)).double().eval()
+    X = torch.randn(4, 1, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    last = patch_agop(net, X, outputs=[2], device="cpu")["0"]
+    torch.testing.assert_close(patch_agop(net, X, outputs=[-1], device="cpu")["0"], last)
+    with pytest.raises(ValueError, match="outputs holds repeated indices"):
+        patch_agop(net, X, outputs=[-1, 2], device="cpu")
