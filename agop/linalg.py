@@ -25,8 +25,9 @@ def psd_power(A: ArrayLike, power: float, *, check: bool = True) -> Tensor:
 
     .. math:: A^p = U \operatorname{diag}\bigl(\max(\lambda_i, 0)^p\bigr) U^\top.
 
-    Tiny negative eigenvalues from round-off are clipped to zero (and stay zero for
-    :math:`p < 0`, a pseudo-inverse power); a clearly indefinite ``A`` raises ``ValueError``
+    Tiny negative eigenvalues from round-off are clipped to zero; for :math:`p \le 0` (a
+    pseudo-inverse power) every eigenvalue up to :math:`n \varepsilon \lambda_{\max}` (the rank
+    tolerance of :func:`torch.linalg.pinv`) stays zero. A clearly indefinite ``A`` raises ``ValueError``
     (unless ``check=False``). float16 and bfloat16 matrices are decomposed in float32 and
     returned in their own dtype.
 
@@ -57,11 +58,12 @@ def _psd_power(A: Tensor, power: float) -> Tensor:
         A = A.to(torch.float32)
     eigvals, eigvecs = torch.linalg.eigh(A)
     eigvals = eigvals.clamp_min(0)
-    powered = (
-        eigvals.pow(power)
-        if power > 0
-        else torch.where(eigvals > 0, eigvals.pow(power), torch.zeros_like(eigvals))
-    )
+    if power > 0:
+        powered = eigvals.pow(power)
+    else:  # a pseudo-inverse power: eigenvalues within round-off of zero (pinv's rank
+        # tolerance, n eps lambda_max) are zero, not 1 / round-off
+        tol = eigvals.max() * A.shape[0] * torch.finfo(eigvals.dtype).eps
+        powered = torch.where(eigvals > tol, eigvals.pow(power), torch.zeros_like(eigvals))
     out = ((eigvecs * powered) @ eigvecs.T).to(dtype)
     return check_result(
         out,

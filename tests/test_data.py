@@ -220,3 +220,27 @@ def test_train_val_split_of_too_few_samples_names_X(n):
     X, Y = torch.zeros(n, 1, 2, 2), torch.zeros(n)
     with pytest.raises(ValueError, match=f"^X must hold at least 2 samples to split, got {n}"):
         train_val_split(X, Y)
+
+
+# Held-out style bugs, round 5
+
+
+@pytest.mark.parametrize("stratify", [True, False])
+def test_the_split_leaves_the_global_generators_alone(stratify):
+    """The split draws from its own ``torch.Generator`` seeded with ``seed``: torch's, NumPy's
+    and Python's global generators are where the caller left them, so that the caller's own
+    draws after a split are those it would have made without it (was: ``torch.manual_seed``
+    reset the global stream to ``seed``, an identical split and a silent side effect)."""
+    import random
+
+    torch.manual_seed(12345)
+    np.random.seed(12345)
+    random.seed(12345)
+    before = torch.get_rng_state(), np.random.get_state(), random.getstate()
+    X, y = torch.arange(20.0)[:, None], torch.tensor([0, 1] * 10)
+    train_val_split(X, y, 0.3, seed=0, stratify=stratify)
+    assert torch.equal(torch.get_rng_state(), before[0])
+    np_state = np.random.get_state()
+    assert np_state[0] == before[1][0] and np.array_equal(np_state[1], before[1][1])
+    assert np_state[2:] == before[1][2:]
+    assert random.getstate() == before[2]

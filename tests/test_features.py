@@ -774,3 +774,49 @@ def test_layer_correlations_take_factored_agops_as_their_dense_matrices(power):
         explicit = correlation(W.T @ W, psd_power(W.T @ F.G[0] @ W, power))
         # the square root of a rank-4 matrix turns 1e-16 differences into ~1e-8
         assert got[name] == pytest.approx(explicit, abs=1e-8 if power != 1 else 1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# Held-out style bugs, round 5
+
+
+@pytest.mark.parametrize("vectorize", [False, True])
+@pytest.mark.parametrize("batch", [2, 3])
+def test_every_output_direction_counts_when_max_memory_splits_them_into_batches(vectorize, batch):
+    """``max_memory`` lets ``batch`` output directions through a backward pass at a time (one
+    direction holds the conv outputs' gradients, ``108 * 5`` float64 values here); with 4
+    outputs the last batch is partial. The AGOP must still be the closed form of a linear
+    read-out, ``W^T (sum_c sum_j R[c, :, j] R[c, :, j]^T) W``, with every output in it (was:
+    a batch that dropped its last direction passed the tests at ``max_memory=1`` and the
+    default, whose batches are one direction and all of them)."""
+    torch.manual_seed(3)
+    conv = nn.Conv2d(2, 3, 3, bias=True).double()
+    readout = nn.Linear(3 * 6 * 6, 4).double()
+    model = nn.Sequential(conv, nn.Flatten(), readout).eval()
+    W = conv.weight.detach().reshape(3, -1)
+    R = readout.weight.detach().reshape(4, 3, 36)
+    expected = W.T @ torch.einsum("ckp,clp->kl", R, R) @ W
+    X = torch.randn(5, 2, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    per_direction = 3 * 36 * 5 * 8  # conv outputs per image x images x bytes
+    A = patch_agop(
+        model,
+        X,
+        chunk_size=5,
+        max_memory=batch * per_direction,
+        vectorize=vectorize,
+        device="cpu",
+    )["0"]
+    torch.testing.assert_close(A, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_negative_output_indices_count_once_as_the_output_they_wrap_to():
+    """``outputs=[-1]`` is the last output (Python's indexing), ``[-1, C - 1]`` names one
+    output twice and is refused as repeated (was, for a mutant that did not wrap: accepted,
+    and the last output counted twice in the AGOP)."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 4 * 4, 3)).double().eval()
+    X = torch.randn(4, 1, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    last = patch_agop(net, X, outputs=[2], device="cpu")["0"]
+    torch.testing.assert_close(patch_agop(net, X, outputs=[-1], device="cpu")["0"], last)
+    with pytest.raises(ValueError, match="outputs holds repeated indices"):
+        patch_agop(net, X, outputs=[-1, 2], device="cpu")

@@ -146,3 +146,29 @@ def test_half_precision_power_is_the_float32_power_rounded_once(dtype):
         out = psd_power(A, power, check=False)
         assert out.dtype == dtype
         assert torch.equal(out, reference), power
+
+
+# Held-out style bugs, round 5
+
+
+@pytest.mark.parametrize("power", [-1.0, -0.5])
+@pytest.mark.parametrize("v", [[1.0, 2.0, 3.0], [0.3, 0.7, 1.1, 2.9]])
+def test_a_negative_power_of_a_rank_one_matrix_is_its_pseudo_inverse_power(v, power):
+    """``(v v^T)^p = |v|^{2p} v v^T / |v|^2`` for ``p < 0`` (the pseudo-inverse power, the
+    docstring's promise), and ``torch.linalg.pinv`` at ``p = -1``. The eigenvalues of ``v v^T``
+    that should be zero come out of ``eigh`` as round-off of either sign (``+1e-16``); was: a
+    positive one was raised to ``p`` (entries near ``1e15``). A zero eigenvalue that is exactly
+    zero (``diag(4, 0)``) stays zero too (was, for a mutant keeping ``>= 0``: ``inf``)."""
+    e = torch.tensor(v, dtype=torch.float64)[:, None]
+    A = e @ e.T
+    norm2 = float(e.square().sum())
+    expected = norm2**power * A / norm2
+    torch.testing.assert_close(psd_power(A, power), expected, rtol=1e-10, atol=1e-12)
+    if power == -1.0:
+        torch.testing.assert_close(
+            psd_power(A, power), torch.linalg.pinv(A), rtol=1e-10, atol=1e-12
+        )
+    D = torch.diag(torch.tensor([4.0, 0.0], dtype=torch.float64))
+    torch.testing.assert_close(
+        psd_power(D, power), torch.diag(torch.tensor([4.0**power, 0.0], dtype=torch.float64))
+    )
