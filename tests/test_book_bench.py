@@ -458,3 +458,26 @@ def test_measure_reports_the_median_of_planted_run_times(monkeypatch):
 
     seconds, _, out = measure(run, torch.device("cpu"), repeats=3, warmup=0)
     assert seconds == 2.0 and out == 0
+
+
+# Held-out style bugs, round 5
+
+
+def test_percent_peak_is_the_rate_in_percent_of_the_measured_matmul_peak(monkeypatch):
+    """A planted peak of 120 GFLOP/s and rows at 30 GFLOP/s and without a rate: 25 (per cent,
+    as the table's ``% peak`` column prints it) and None."""
+    monkeypatch.setattr(bench, "matmul_peak_gflops", lambda *a, **k: 120.0)
+
+    @bench.benchmark("_probe_peak", sizes=("quick",))
+    def probe(size, device):
+        yield Result("rated", size, 0.1, 1.0, gflops=30.0)
+        yield Result("unrated", size, 0.1, 1.0)
+
+    try:
+        machine, rows = bench.run_benchmarks("quick", "cpu", only=["_probe_peak"])
+    finally:
+        bench.REGISTRY.pop("_probe_peak")
+        bench.ENTRY_SIZES.pop("_probe_peak")
+    assert machine["matmul_peak_gflops_float32"] == 120.0
+    assert [r["percent_peak"] for r in rows] == [25.0, None]
+    assert format_table(rows).splitlines()[2].split()[5] == "25"

@@ -118,3 +118,49 @@ def test_claim_and_glue_take_a_tensor_on_the_meta_device_without_failing_inside(
     monkeypatch.setattr(notebook, "have_myst_nb", lambda: False)
     notebook.glue("shape_only", torch.tensor(1.0, device="meta"), display=False)
     assert capsys.readouterr().out.startswith("shape_only = tensor(")
+
+
+# Held-out style bugs, round 5
+
+
+@pytest.mark.parametrize(
+    "profile, device, expected",
+    [
+        ("paper", "cpu", ["profile paper on cpu: expected P", "  (no GPU here: the paper profile"]),
+        ("paper", "cuda", ["profile paper on cuda: expected P"]),
+        ("quick", "cpu", ["profile quick on cpu: expected Q", "  paper profile: P; to run it"]),
+        ("quick", "cuda", ["profile quick on cuda: expected Q", "  paper profile: P; to run it"]),
+    ],
+)
+def test_announce_warns_of_a_slow_paper_run_only_without_a_gpu(
+    profile, device, expected, monkeypatch, capsys
+):
+    """The note that the paper profile will take much longer belongs to a paper run on the CPU,
+    and to no other: each line announce prints, against the four cases written out."""
+    monkeypatch.setattr(notebook, "default_device", lambda *a: torch.device(device))
+    text = notebook.announce(profile, quick="Q", paper="P")
+    lines = text.splitlines()
+    assert len(lines) == len(expected)
+    for line, start in zip(lines, expected, strict=True):
+        assert line.startswith(start), (line, start)
+    assert capsys.readouterr().out == text + "\n"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        complex(float("nan"), 0.0),
+        np.complex128(complex(0.0, np.inf)),
+        torch.tensor(complex(np.nan, 1.0)),
+    ],
+)
+def test_glue_refuses_a_non_finite_complex_number_in_strict_mode(value, monkeypatch, capsys):
+    """A complex NaN or infinity is as uncitable as a real one (``glue`` names floats and
+    complex numbers alike): refused in strict mode, noted otherwise."""
+    monkeypatch.setattr(notebook, "have_myst_nb", lambda: False)
+    monkeypatch.setenv("AGOP_CLAIMS", "strict")
+    with pytest.raises(ValueError, match="^value must be a finite number"):
+        notebook.glue("gap", value, display=False)
+    monkeypatch.setenv("AGOP_CLAIMS", "note")
+    notebook.glue("gap", value, display=False)
+    assert capsys.readouterr().out.startswith("note: gap is ")

@@ -92,3 +92,42 @@ def test_brute_force_patch_agop_refuses_a_model_on_the_meta_device_by_name():
     net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 4 * 4, 2)).double()
     with pytest.raises(ValueError, match="^model is on the 'meta' device"):
         brute_force_patch_agop(net.to("meta"), torch.rand(2, 1, 6, 6, dtype=torch.float64), "0")
+
+
+# Held-out style bugs, round 5
+
+
+def _explicit_selected_agop(model, X, outputs):
+    """The patch-AGOP over the ``outputs`` only, from the explicit Jacobian of
+    :func:`_explicit_shared_conv_agop` (its rows ``c`` restricted to ``outputs``)."""
+    W = model.conv.weight.detach().reshape(2, -1)
+    b = model.conv.bias.detach()[:, None]
+
+    def f(x, D1, D2):
+        U1 = nn.functional.unfold(x[None], 3, padding=1)[0] + D1
+        a1 = torch.tanh(W @ U1 + b).reshape(1, 2, 5, 5)
+        U2 = nn.functional.unfold(a1, 3, padding=1)[0] + D2
+        return model.fc(torch.tanh(W @ U2 + b).reshape(1, -1))[0]
+
+    zero = torch.zeros(18, 25, dtype=X.dtype)
+    A = torch.zeros(18, 18, dtype=X.dtype)
+    for x in X:
+        for J in torch.autograd.functional.jacobian(functools.partial(f, x), (zero, zero)):
+            J = J[list(outputs)]
+            A += torch.einsum("cqj,crj->qr", J, J)
+    return A / X.shape[0]
+
+
+@pytest.mark.parametrize("outputs, chunk_size", [([2], 10), ([2, 0], 1), ([1, 2], 3)])
+def test_reference_takes_the_outputs_asked_for(outputs, chunk_size):
+    """``outputs`` selects the outputs summed over, by their index (not the first
+    ``len(outputs)`` of them), whatever the chunks: against the explicit Jacobian's rows."""
+    torch.manual_seed(0)
+    model = SharedConv().double().eval()
+    X = torch.rand(2, 2, 5, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    torch.testing.assert_close(
+        brute_force_patch_agop(model, X, "conv", outputs=outputs, chunk_size=chunk_size),
+        _explicit_selected_agop(model, X, outputs),
+        rtol=1e-10,
+        atol=1e-12,
+    )

@@ -567,3 +567,37 @@ def test_theorem_helpers_name_their_own_arguments(call, error, match):
     y = torch.tensor([1.0, -1.0] * 3, dtype=torch.float64)
     with pytest.raises(error, match=match):
         call(net, X, y)
+
+
+# Held-out style bugs, round 5
+
+
+def test_check_theorem_trains_with_its_own_seed():
+    """``seed`` seeds both the network and the minibatch order: with minibatches, the first
+    layer of ``check_theorem(seed=s)`` is the one :func:`train_gd` gives from
+    ``TheoremNet(seed=s)`` with ``seed=s``, and two seeds give two different first layers."""
+    X, y = images(n=8, c=1, size=(5, 5))
+    kw = dict(width=3, init_scale=0.1)
+    layers = []
+    for seed in (0, 3):
+        result = check_theorem(X, y, eta=ETA, steps=3, batch_size=3, seed=seed, **kw)
+        net = T.TheoremNet(1, (5, 5), seed=seed, dtype=torch.float64, **kw)
+        trained = T.train_gd(net, X, y, ETA, steps=3, batch_size=3, seed=seed)
+        torch.testing.assert_close(result.W1, T.first_layer(trained), rtol=0, atol=0)
+        layers.append(result.W1)
+    assert not torch.allclose(layers[0], layers[1])
+
+
+def test_relax_fixed_keywords_override_the_base_ones():
+    """A relaxation's fixed keywords come after ``base`` (and the relaxed value after both):
+    a base ``init_scale`` of 1e-3 and a fixed one of 0.3 run at 0.3, as ``check_theorem``
+    called with 0.3 shows."""
+    X, y = images(n=6, c=1, size=(5, 5))
+    (row,) = T.relax(
+        X, y, {"steps": ("steps", (2,), {"init_scale": 0.3})}, eta=ETA, init_scale=1e-3, width=3
+    )
+    direct = check_theorem(X, y, eta=ETA, steps=2, init_scale=0.3, width=3)
+    assert row["pearson0"] == direct.at_zero["pearson"]
+    assert row["residual_data"] == direct.on_data["residual"]
+    expected = float(direct.W0.norm() / (direct.W1 - direct.W0).norm())
+    assert row["init_to_update"] == expected

@@ -170,3 +170,27 @@ def test_accuracy_vs_noise_pairs_each_noise_level_with_its_own_mean():
     assert list(x) == [0.5, 2.0, 9.0]
     np.testing.assert_allclose(y, [0.95, 0.75, 0.55], atol=1e-12)
     plt.close(ax.figure)
+
+
+# Held-out style bugs, round 5
+
+
+def test_accuracy_vs_noise_draws_only_the_methods_asked_for_in_their_order():
+    """``methods`` picks the lines and their order: asked for ``["CNN", "CNTK"]`` of three
+    methods, the axes hold exactly those two, each with its own planted means."""
+    import matplotlib.pyplot as plt
+
+    means = {"CNTK": 0.6, "ConvRFM": 0.9, "CNN": 0.7}
+    rows = [
+        {"method": m, "noise": s, "accuracy": a + d}
+        for m, a in means.items()
+        for s in (1.0, 2.0)
+        for d in (-0.05, 0.05)
+    ]
+    ax = ch06.plot_accuracy_vs_noise(rows, methods=["CNN", "CNTK"])
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == ["CNN", "CNTK"]
+    for line, method in zip(lines, ["CNN", "CNTK"], strict=True):
+        np.testing.assert_allclose(line.get_ydata(), [means[method]] * 2, atol=1e-12)
+    assert len(ax.collections) == 2  # one band per method drawn
+    plt.close(ax.figure)
