@@ -30,6 +30,11 @@ from typing import Any, Literal, overload
 import numpy as np
 import torch
 
+try:
+    import resource  # POSIX: the process's address-space limit
+except ImportError:  # pragma: no cover - Windows
+    resource = None  # type: ignore[assignment]
+
 
 class ArgumentTypeError(TypeError, ValueError):
     """An argument of the wrong type (both a ``TypeError`` and a ``ValueError``).
@@ -664,12 +669,31 @@ def _stacklevel_outside_agop() -> int:
     return level
 
 
+#: where a container's memory limit is written (cgroup v2, then v1)
+_CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
 def _memory_bytes() -> int:
-    """This machine's physical memory in bytes (1 TiB when it cannot be read)."""
+    """The memory this process may use, in bytes: the least of the machine's physical memory
+    (1 TiB when it cannot be read), the process's address-space limit (``ulimit -v``) and its
+    container's limit (cgroup), where those are set."""
     try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+        have = int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
     except (AttributeError, OSError, ValueError):
-        return 2**40
+        have = 2**40
+    if resource is not None:
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY and soft > 0:
+            have = min(have, int(soft))
+    for path in _CGROUP_LIMITS:
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) > 0:  # "max": no limit
+            have = min(have, int(text))
+    return have
 
 
 def _check_allocation(n_values: int, itemsize: int, names: str, what: str) -> None:

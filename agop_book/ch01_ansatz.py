@@ -36,6 +36,7 @@ from agop.features import (
     cnfm,
     cnfm_similarity,
     conv_layers,
+    filter_matrix,
     null_baselines,
     patch_agop,
 )
@@ -47,6 +48,7 @@ from agop.validation import (
     check_finite,
     check_images,
     check_int,
+    check_not_meta,
     check_real,
     check_reals,
     check_seeds,
@@ -359,10 +361,16 @@ def _check_agops(model: Any, agops: Any, name: str = "agops") -> dict[str, nn.Co
             )
     convs = {layer: every[layer] for layer in agops}
     for layer, A in agops.items():
-        if isinstance(A, FactoredAGOP):
-            continue
         q = convs[layer].weight[0].numel()
         where = f"{name}[{layer!r}]"
+        if isinstance(A, FactoredAGOP):  # its factors agree with each other, made together
+            W = filter_matrix(convs[layer])
+            if tuple(A.W.shape) != tuple(W.shape):
+                raise ValueError(
+                    f"{where} has factors of another layer: W of shape {tuple(A.W.shape)}, "
+                    f"this layer's filter matrix is {tuple(W.shape)}"
+                )
+            continue
         A = check_finite(check_square(as_tensor(A, where), where, q), where)
         # cheap necessary conditions of an AGOP (a sum of outer products), here rather than
         # as a correlation's or a PSD check's error naming their own arguments later
@@ -471,7 +479,15 @@ def verify_ansatz(
         >>> row.layer, round(row.pearson, 3), row.null_identity_pearson
         ('convs.0', 0.838, 1.0)
     """
+    name = _check_text(name, "name")
     if isinstance(model, str):
+        import torchvision  # only for a model named by a string
+
+        if model not in torchvision.models.list_models(module=torchvision.models):
+            raise ValueError(
+                "model must be an nn.Module or the name of a torchvision classification model "
+                f"(such as 'vgg11'), got {model!r}"
+            )
         arch = model
         model = load_model(arch, pretrained=True, allow_download=allow_download, device=device)
         if init is None:
@@ -480,7 +496,7 @@ def verify_ansatz(
         weights = weights or "IMAGENET1K_V1"
     convs = conv_layers(model, layers)
     names = list(convs)
-    param = next(model.parameters())
+    param = check_not_meta(next(model.parameters()), "model")
     X = check_images(X, "X", dtype=param.dtype, device=param.device)
     sketch = None if sketch is None else check_int(sketch, "sketch", minimum=1)
     null_draws = check_int(null_draws, "null_draws", minimum=0, maximum=_MAX_COUNT)
@@ -632,6 +648,7 @@ def ansatz_table(
         (True, True)
     """
     n_draws = check_int(n_draws, "n_draws", minimum=0, maximum=_MAX_COUNT)
+    name = _check_text(name, "name")
     powers = tuple(float(a) for a in powers)
     if not powers or any(a not in (1.0, 0.5) for a in powers):
         raise ValueError(

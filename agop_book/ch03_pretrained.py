@@ -336,6 +336,13 @@ class LayerViews:
                     f"{name} of shape {tuple(x.shape[1:])} does not fit model {model!r}: {err}"
                 ) from None
         factors, z, conv = self._factors[pair][layer], self._inputs[pair][layer], convs[layer]
+        if not bool(factors.G.any()):
+            name = self._names.get(image, f"images[{image!r}]")
+            raise ValueError(
+                f"{name} gives layer {layer!r} of model {model!r} a zero AGOP (no gradient "
+                "reaches it, e.g. an image of zeros behind ReLUs): its correlation with the "
+                "CNFM is undefined"
+            )
         if conv.padding_mode == "zeros":
             maps = (factored_feature_map(conv, z)[0], factored_feature_map(conv, z, factors.G)[0])
         else:

@@ -123,9 +123,9 @@ def oriented_filter_bank(
         if (lams <= 0).any():
             raise ValueError(f"wavelengths must be positive numbers, got {wavelengths!r}")
     phases = check_reals(phases, "phases")
-    _check_allocation(
+    _check_allocation(  # three float64 banks live at once: f, f / norm and its kept rows
         n_orientations * len(lams) * len(phases) * k * k,
-        8,
+        3 * 8,
         "kernel_size, n_orientations, wavelengths, phases",
         "the filter bank",
     )

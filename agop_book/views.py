@@ -134,7 +134,8 @@ def layer_inputs(
     ``None`` for every conv layer. ``device``: where to run (``None``: where the model is; a
     model elsewhere is copied there). Forward pre-hooks read each input, and the forward pass
     stops once all are captured, so the layers of a fully convolutional prefix can be read on
-    images of any size that prefix accepts. ``name``: what errors call the images (a caller's
+    images of any size that prefix accepts. A module called more than once in a forward pass
+    (a shared layer) gives the input of its first call. ``name``: what errors call the images (a caller's
     own argument name).
 
     Examples:

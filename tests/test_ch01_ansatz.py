@@ -1454,3 +1454,23 @@ def test_seed_gaps_names_seeds_that_are_no_list_and_tables_of_another_model():
         ValueError, match=r"^run\(2\) is a table of model 'm', the first seed's was 'n'"
     ):
         ansatz.seed_gaps(tables.__getitem__, [1, 2])
+
+
+def test_verify_ansatz_names_an_unknown_model_name_a_meta_model_and_a_name_not_a_str():
+    """An unknown torchvision name was refused as ``name`` (``load_model``'s argument), a model
+    on the meta device failed inside ``.item()``, and ``name=5`` was accepted."""
+    from agop_book.nets import SimpleCNN
+
+    X = torch.rand(2, 3, 16, 16, dtype=torch.float64)
+    net = SimpleCNN(3, 4, image_size=16, depth=1, width=4, seed=0).double().eval()
+    with pytest.raises(ValueError, match=r"^model must be an nn\.Module or the name .* 'nope'"):
+        ansatz.verify_ansatz("nope", X)
+    with pytest.raises(ValueError, match="^model is on the 'meta' device"):
+        ansatz.verify_ansatz(SimpleCNN(3, 4, image_size=16, depth=1, width=4).to("meta"), X)
+    for call in (
+        lambda: ansatz.verify_ansatz(net, X, name=5, null_draws=0),
+        lambda: ansatz.ansatz_table(net, {"convs.0": torch.eye(27)}, name=5),
+    ):
+        with pytest.raises(TypeError, match="^name must be a str or None, got 5"):
+            call()
+    assert ansatz.verify_ansatz(net, X, name="mine", null_draws=0).model == "mine"

@@ -330,3 +330,28 @@ def test_feature_maps_and_sketch_accuracy_name_their_own_arguments(call, error, 
     net, X, A = _small()
     with pytest.raises(error, match=match):
         call(net, X, A)
+
+
+def test_factored_agops_of_another_layer_and_a_zero_agop_are_named():
+    """The factored AGOP of a wider network failed naming its inner ``G``; an image that gives
+    a layer no gradient (zeros behind ReLUs) failed with "the similarity is undefined"."""
+    from agop.features import patch_agop
+    from agop_book.nets import SimpleCNN
+
+    net = SimpleCNN(3, 4, image_size=16, depth=2, width=4, seed=0).double().eval()
+    wide = SimpleCNN(3, 4, image_size=16, depth=2, width=6, seed=0).double().eval()
+    X = torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    other = patch_agop(wide, X, factored=True, device="cpu")
+    with pytest.raises(
+        ValueError,
+        match=r"^agops\['convs\.0'\] has factors of another layer: W of shape \(1, 6, 27\), "
+        r"this layer's filter matrix is \(1, 4, 27\)",
+    ):
+        ch03.feature_maps(net, X[0], other)
+    own = patch_agop(net, X, factored=True, device="cpu")
+    assert set(ch03.feature_maps(net, X[0], own)) == {"convs.0", "convs.1"}
+    with pytest.raises(ValueError, match=r"^x gives layer 'convs\.0' .* a zero AGOP"):
+        ch03.layer_view(net, "convs.0", torch.zeros(3, 16, 16, dtype=torch.float64))
+    view = ch03.layer_view(net, "convs.0", X[0])
+    alone = patch_agop(net, X[:1], sketch=8, seed=0, factored=True, device="cpu")
+    assert view["pearson"] == pytest.approx(alone["convs.0"].pearson(), rel=1e-12)

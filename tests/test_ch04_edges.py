@@ -856,6 +856,7 @@ def test_edge_controls_figure_draws_each_mean_and_sd_per_statistic():
 
 def test_memory_checks_count_every_value_of_the_bank_and_the_filters(monkeypatch):
     """The bank needs ``n_orientations * len(wavelengths) * len(phases) * k^2`` float64 values,
+    three times (the bank, normalised, its kept rows),
     the random filters ``n_filters * channels * k^2``: accepted with exactly that many bytes of
     memory, refused by the arguments' names with one byte less."""
     import agop.validation
@@ -864,7 +865,7 @@ def test_memory_checks_count_every_value_of_the_bank_and_the_filters(monkeypatch
     for call, need, match in (
         (
             lambda: oriented_filter_bank(3, 4, wavelengths=[2.0, 3.0, 4.0], phases=[0.0, 1.0]),
-            4 * 3 * 2 * 9 * 8,
+            4 * 3 * 2 * 9 * 8 * 3,  # three banks at once: f, f / norm, its kept rows
             r"^kernel_size, n_orientations, wavelengths, phases: the filter bank would need",
         ),
         (

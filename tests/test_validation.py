@@ -2,6 +2,7 @@
 inputs it must accept (numpy scalars, names in any case) and the clear error, naming the
 argument and what was expected, that it gives for everything else."""
 
+import os
 import re
 
 import numpy as np
@@ -256,3 +257,29 @@ def test_as_tensor_reads_nullable_frames_and_refuses_missing_values():
         as_tensor(frame, "A")
     with pytest.raises(ValueError, match="^A contains 1 missing value"):
         as_tensor(frame["b"], "A")
+
+
+def test_memory_bytes_is_the_least_of_the_machines_the_processs_and_the_containers(
+    monkeypatch, tmp_path
+):
+    """A container (cgroup) or ``ulimit -v`` smaller than the machine: the memory checks size
+    against that, not the physical memory (a too-large request was an allocator's failure, or
+    the container killed the process)."""
+    import resource
+
+    import agop.validation as V
+
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    monkeypatch.setattr(V, "_CGROUP_LIMITS", (str(tmp_path / "none"),))
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (resource.RLIM_INFINITY,) * 2)
+    assert V._memory_bytes() == physical
+    v2, v1 = tmp_path / "memory.max", tmp_path / "memory.limit_in_bytes"
+    v2.write_text("max\n")  # cgroup v2 without a limit
+    v1.write_text(f"{physical // 3}\n")
+    monkeypatch.setattr(V, "_CGROUP_LIMITS", (str(v2), str(v1)))
+    assert V._memory_bytes() == physical // 3
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (physical // 5, physical))
+    assert V._memory_bytes() == physical // 5
+    with pytest.raises(ValueError, match="^n: the images would need .* GiB, more than"):
+        V._check_allocation(physical // 5 // 8 + 1, 8, "n", "the images")
+    V._check_allocation(physical // 5 // 8, 8, "n", "the images")
