@@ -53,6 +53,7 @@ from agop.linalg import _psd_power
 from agop.rfm import ConvRFM
 from agop.runtime import default_device
 from agop.validation import (
+    FLOAT_DTYPES,
     ArgumentTypeError,
     _check_allocation,
     all_finite,
@@ -172,6 +173,8 @@ def random_filters(
     channels = _positive_int(channels, "channels")
     k = _odd_patch(patch_size)
     q = channels * k * k
+    # the Gaussian draws are float64, width x q: a width such as 10**12 is refused here
+    _check_allocation(width * q, 8, "width", f"{width} random filters of {q} weights")
     device = default_device(device)
     seed = check_seed(seed)
     dtype = check_dtype(dtype)
@@ -291,6 +294,8 @@ class RandomFeatureConv:
         X = check_images(
             X, "X", channels=self.channels, dtype=self.filters.dtype, device=self.filters.device
         )
+        if max_memory is not None:
+            max_memory = check_int(max_memory, "max_memory", minimum=1)
         k = self.patch_size
         if X.shape[-1] < k or X.shape[-2] < k:
             raise ValueError(
@@ -309,6 +314,12 @@ class RandomFeatureConv:
         out = X.new_empty((X.shape[0], width, Hp, Wp))
         for start in range(0, X.shape[0], chunk):
             h = F.conv2d(X[start : start + chunk], self.filters)
+            if self._phi is None:  # _apply checks it under a nonlinearity
+                h = check_result(
+                    h,
+                    "the convolution of X with the filters",
+                    inputs={"X": X, "filters": self.filters},
+                )
             out[start : start + chunk] = h if self._phi is None else _apply(self._phi, h)
         return out
 
@@ -332,7 +343,7 @@ def featurize(
     ``width`` random filters with rows :math:`\sim \mathcal N(0, M)` (:math:`M` is
     :math:`q \times q`, :math:`q = c k^2`; ``None`` = identity).
 
-    Keeps ``X``'s dtype (float32 for integer input). Returns ``(n, width, H-k+1, W-k+1)``.
+    Keeps ``X``'s dtype (float32 for integer, float16 or bfloat16 input). Returns ``(n, width, H-k+1, W-k+1)``.
 
     Examples:
         With a rank-one :math:`M = m m^\top` every filter is a multiple of :math:`m`, so
@@ -352,6 +363,8 @@ def featurize(
     """
     device = default_device(device)
     X = check_images(X, "X", device=device)
+    if X.dtype not in FLOAT_DTYPES:  # float16, bfloat16: the filters are float32 or float64
+        X = X.float()
     transform = RandomFeatureConv.from_metric(
         M,
         width,
@@ -525,7 +538,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
             )
         if kernel.patch_size != self.patch_size:
             raise ValueError(
-                f"the kernel object's patch_size={kernel.patch_size} differs from "
+                f"kernel: the kernel object's patch_size={kernel.patch_size} differs from "
                 f"patch_size={self.patch_size} (the featurisations' patch size)"
             )
         if "depth" not in fields_of(kernel):
@@ -533,7 +546,7 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         own = getattr(kernel, "depth", None)
         if own != depth:
             raise ValueError(
-                f"the kernel object's depth={own} differs from "
+                f"kernel: the kernel object's depth={own} differs from "
                 f"depth={depth}: layer l uses it at depth - l"
             )
         return dataclasses.replace(kernel, depth=depth - l), depth - l  # type: ignore[call-arg]
@@ -666,7 +679,11 @@ class DeepConvRFM(ImageInputMixin, ClassifierMixin, TransformerMixin, BaseEstima
         A tensor for a tensor ``X``, else a numpy array (as scikit-learn's transformers)."""
         check_fitted(self)
         n = len(self.transforms_) if n_layers is None else n_layers
-        if not isinstance(n, (int, np.integer)) or not 0 <= n <= len(self.transforms_):
+        if (
+            isinstance(n, (bool, np.bool_))  # True would be read as 1 layer
+            or not isinstance(n, (int, np.integer))
+            or not 0 <= n <= len(self.transforms_)
+        ):
             raise ValueError(f"n_layers must be in [0, {len(self.transforms_)}], got {n_layers!r}")
         tensor = isinstance(X, torch.Tensor)
         X, flat = self._input_images(X)

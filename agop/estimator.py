@@ -229,7 +229,7 @@ class OutputClassifierMixin(ClassifierMixin):
         if isinstance(y, torch.Tensor):
             y = check_not_meta(y, "y").detach().cpu()
             y = (y.float() if y.dtype == torch.bfloat16 else y).numpy()  # numpy has no bfloat16
-        y = np.asarray(y)
+        y = np.asarray(_pandas_values(y, "y"))
         if y.ndim > 2:
             raise ValueError(
                 f"y must be labels of shape (n,) or one-hot rows (n, C), got shape {y.shape}"
@@ -248,6 +248,16 @@ class OutputClassifierMixin(ClassifierMixin):
         y = y.ravel()
         if n is not None and y.shape[0] != n:
             raise ValueError(f"y must hold one label per image of X ({n}), got {y.shape[0]}")
+        if y.dtype.kind in "fc" and not np.all(np.isfinite(y)):
+            raise ValueError("y contains NaN or infinity")
+        numeric = self.classes_.dtype.kind in "biuf"
+        strings = [isinstance(v, (str, bytes)) for v in y.tolist()]
+        if (numeric and any(strings)) or (not numeric and not all(strings)):
+            raise ArgumentTypeError(
+                f"y must hold labels of the type fit saw ({'numbers' if numeric else 'strings'}, "
+                f"classes_ = {self.classes_.tolist()[:5]}), got "
+                + ("strings" if numeric else "numbers")
+            )
         return y
 
 
@@ -346,6 +356,10 @@ class ImageInputMixin:
     def _as_images(self, X, *, reset: bool):
         """``X`` as a batch of images (4-d), and whether it came as flat rows; after ``fit``,
         a data frame's column names are checked against ``feature_names_in_`` first."""
+        if not isinstance(X, torch.Tensor) and not (
+            hasattr(X, "__len__") or hasattr(X, "__array__")
+        ):  # a generator: numpy would fail on it with a float() message that names nothing
+            raise ArgumentTypeError(f"X must be a tensor or array, got {type(X).__name__}")
         if not reset:
             self._check_column_names(X)
         return self._images_of(_pandas_values(X, "X"), reset=reset)

@@ -1097,6 +1097,8 @@ def null_baselines(
         )
     generator = torch.Generator().manual_seed(seed)
     families = ("random",) if lam is None else ("random", "spectrum")
+    # every draw's similarities are kept (Python floats in lists, about 32 bytes each)
+    _check_allocation(n_draws * 2 * len(families), 32, "n_draws", f"{n_draws} draws' similarities")
     R_groups = space.R.reshape(space.R.shape[0], g, k).transpose(0, 1)  # (g, r, k)
     draws: dict[tuple[str, str], list[float]] = {
         (f, kind): [] for f in families for kind in ("pearson", "cosine")
@@ -1170,6 +1172,19 @@ def feature_map(
         patches = extract_patches(
             x[start : start + chunk_size], kernel_size, stride, padding, dilation
         )
-        maps.append((patches @ S).norm(dim=-1))
+        maps.append(_scaled_norm(patches @ S))
     H, W = output_size(tuple(x.shape[2:]), kernel_size, stride, padding, dilation)
-    return torch.cat(maps).reshape(x.shape[0], H, W)
+    return check_result(
+        torch.cat(maps).reshape(x.shape[0], H, W),
+        "feature_map(A, x)",
+        inputs={"A": A, "x": x},
+    )
+
+
+def _scaled_norm(u: torch.Tensor) -> torch.Tensor:
+    """The Euclidean norms of the last axis of ``u``, each taken of the row divided by its
+    largest magnitude and multiplied back: the squares of entries near ``1e30`` (or ``1e-30``)
+    would overflow (or vanish) in float32 although the norm itself is representable."""
+    top = u.abs().amax(dim=-1, keepdim=True)
+    top = torch.where(top > 0, top, torch.ones_like(top))
+    return (u / top).norm(dim=-1) * top[..., 0]

@@ -173,14 +173,16 @@ def correlation(A: ArrayLike, B: ArrayLike, kind: str = "pearson") -> float:
     kind = check_choice(kind, "kind", ("pearson", "cosine"))
     centred = []
     for name, C in (("A", A), ("B", B)):
+        if not C.numel():
+            raise ValueError(f"{name} is empty: shape {tuple(C.shape)}")
         size = float(C.abs().max()) if C.numel() else 0.0
         C = C / size if size > 0 else C
         if kind == "pearson":
             C = C - C.mean()
         if not C.numel() or float(C.abs().max()) <= C.numel() * torch.finfo(C.dtype).eps:
             raise ValueError(
-                f"correlation is undefined for a constant matrix ({name} is "
-                f"{'constant' if kind == 'pearson' else 'zero'})"
+                f"{name} is {'constant' if kind == 'pearson' else 'zero'}: the correlation is "
+                f"undefined for a {'constant' if kind == 'pearson' else 'zero'} matrix"
             )
         centred.append(C)
     A, B = centred

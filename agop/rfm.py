@@ -225,7 +225,10 @@ def fit_kernel_machine(
         check_finite(K, "K(X, X)")  # raises, counting the bad entries
     scale = max(abs(lo), abs(hi))
     if scale == 0:
-        raise ValueError("the kernel matrix K(X, X) is zero")
+        raise ValueError(
+            "X gives a zero kernel matrix K(X, X) (all-zero images, or values so small that "
+            "the kernel underflows in its dtype): rescale X or compute in float64"
+        )
     K.div_(scale)  # in place: no second n x n matrix
     K_val.div_(scale)
     middle = time.perf_counter()

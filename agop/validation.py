@@ -356,8 +356,10 @@ def as_tensor(
         if x.dtype.kind not in "biufc":
             raise ArgumentTypeError(f"{name} must hold numbers, got an array of dtype {x.dtype}")
         # a read-only array (a pandas frame's values, a broadcast view) is copied: torch
-        # warns, and a tensor over it would make any later write undefined behaviour
-        x = torch.from_numpy(x if x.flags.writeable else x.copy())
+        # warns, and a tensor over it would make any later write undefined behaviour; so is
+        # a view with a negative stride (``x[::-1]``), which torch cannot represent
+        reversed_view = any(s < 0 for s in x.strides)
+        x = torch.from_numpy(x if x.flags.writeable and not reversed_view else x.copy())
     elif not isinstance(x, torch.Tensor):
         try:  # straight to the requested dtype: Python floats are doubles, not float32
             x = torch.as_tensor(
@@ -632,7 +634,8 @@ def check_psd(
     scale = A.abs().max().clamp_min(torch.finfo(A.dtype).tiny)
     if (A - A.T).abs().max() > rtol * scale * 10:
         raise ValueError(f"{name} must be symmetric positive semi-definite; it is not symmetric")
-    B = A.to(torch.float32) if low_precision(A.dtype) else A
+    B = A.detach()  # a check of values: no graph, and no warning for a tensor with grad
+    B = B.to(torch.float32) if low_precision(B.dtype) else B
     eig = torch.linalg.eigvalsh((B + B.T) / 2)
     if eig[0] < -rtol * max(float(eig[-1]), float(scale)):
         raise ValueError(

@@ -244,3 +244,32 @@ def test_the_split_leaves_the_global_generators_alone(stratify):
     assert np_state[0] == before[1][0] and np.array_equal(np_state[1], before[1][1])
     assert np_state[2:] == before[1][2:]
     assert random.getstate() == before[2]
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile inputs, round 6
+# --------------------------------------------------------------------------------------------
+
+
+def test_one_hot_of_the_largest_int64_label_is_refused_by_name():
+    """A label 2**63 - 1 asks for 2**63 columns: torch.zeros failed with "Overflow when
+    unpacking long long" (a TypeError naming nothing) instead of the memory check."""
+    with pytest.raises(
+        ValueError, match="^y: one_hot of 1 labels into n_classes=9223372036854775808"
+    ):
+        one_hot(np.array([2**63 - 1]))
+    with pytest.raises(
+        ValueError, match="^n_classes: one_hot of 2 labels into n_classes=10000000000000"
+    ):
+        one_hot([0, 1], n_classes=10**13)
+
+
+def test_one_hot_and_split_read_reversed_numpy_views():
+    """Negative strides (y[::-1]) failed in torch.from_numpy, naming nothing."""
+    y = np.array([0, 1, 2, 2])
+    assert one_hot(y[::-1]).tolist() == one_hot(y[::-1].copy()).tolist()
+    X, Y = np.arange(20.0).reshape(10, 2), np.array([0] * 5 + [1] * 5)
+    got = train_val_split(X[::-1], Y[::-1], seed=3)
+    want = train_val_split(X[::-1].copy(), Y[::-1].copy(), seed=3)
+    for a, b in zip(got, want, strict=True):
+        assert torch.equal(a, b)

@@ -882,3 +882,95 @@ def test_feature_maps_identity_must_be_a_bool(identity):
     model.fit(X, y)
     with pytest.raises(TypeError, match="^identity must be True or False"):
         model.feature_maps(X, identity=identity)
+
+
+@pytest.mark.parametrize("dtype", ["Float64", "Int64"])
+def test_nullable_frames_are_read_as_numbers_and_missing_values_refused(dtype):
+    """As ConvRFM: a frame of nullable columns fits as the numpy array of its numbers, and one
+    ``pd.NA`` is a ValueError naming ``X`` that says it holds missing values (was: "non-finite
+    values")."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    plain = rng.integers(-3, 4, (10, 25)).astype(np.float64 if dtype == "Float64" else np.int64)
+    y = np.arange(10) % 2
+    frame = pd.DataFrame(plain, columns=[f"px{i}" for i in range(25)]).astype(dtype)
+    kw = dict(depth=1, width=4, image_shape=(1, 5, 5), **FAST)
+    model, reference = DeepConvRFM(**kw).fit(frame, y), DeepConvRFM(**kw).fit(plain, y)
+    np.testing.assert_array_equal(
+        model.decision_function(frame), reference.decision_function(plain)
+    )
+    missing = frame.copy()
+    missing.iloc[3, 7] = pd.NA
+    with pytest.raises(ValueError, match="^X contains 1 missing value"):
+        DeepConvRFM(**kw).fit(missing, y)
+    with pytest.raises(ValueError, match="^X contains 1 missing value"):
+        model.predict(missing)
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile inputs, round 6
+# --------------------------------------------------------------------------------------------
+
+
+def test_random_filters_of_terabytes_are_refused_by_name():
+    """width=10**12 reached torch's allocator ("DefaultCPUAllocator: can't allocate memory")."""
+    with pytest.raises(ValueError, match="^width: 1000000000000 random filters of 9 weights"):
+        random_filters(None, 10**12, 1, 3)
+    X = torch.rand(2, 1, 5, 5, dtype=torch.float64)
+    with pytest.raises(ValueError, match="^width: "):
+        featurize(X, None, 10**12, 3, device="cpu")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_featurize_of_half_precision_images_computes_in_float32(dtype):
+    """float16 images were refused with "dtype must be one of torch.float32, torch.float64",
+    an argument the caller never passed; they are read as float32, as integer images are."""
+    X = torch.rand(3, 1, 5, 5, generator=torch.Generator().manual_seed(0)).to(dtype)
+    M = torch.eye(9, dtype=torch.float64)
+    got = featurize(X, M, 4, 3, nonlinearity="relu", seed=1, device="cpu")
+    want = featurize(X.float(), M, 4, 3, nonlinearity="relu", seed=1, device="cpu")
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+def test_random_feature_conv_names_a_bad_max_memory():
+    layer = RandomFeatureConv(torch.ones(2, 1, 3, 3, dtype=torch.float64))
+    X = torch.rand(2, 1, 5, 5, dtype=torch.float64)
+    with pytest.raises(ValueError, match="^max_memory must be a positive integer, got 0"):
+        layer(X, max_memory=0)
+    with pytest.raises(TypeError, match="^max_memory must be an integer"):
+        layer(X, max_memory="1e6")
+
+
+def test_random_feature_conv_that_overflows_is_refused_clearly():
+    """Filters near 1e20 on float32 images near 1e20: the convolution (about 1e41) is beyond
+    float32, and without a nonlinearity the features came back as inf."""
+    layer = RandomFeatureConv(torch.full((2, 1, 3, 3), 1e20))
+    with pytest.raises(
+        ValueError,
+        match=r"^the convolution of X with the filters is not finite.*max \|filters\| = 1e\+20",
+    ):
+        layer(torch.full((1, 1, 3, 3), 1e20))
+
+
+def test_transform_refuses_a_bool_n_layers():
+    """n_layers=True was read as 1 layer, silently (False as 0)."""
+    X = torch.rand(12, 1, 5, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    y = np.arange(12) % 2
+    model = DeepConvRFM(
+        depth=2, width=3, patch_size=3, n_iter=0, random_state=0, device="cpu", progress=False
+    ).fit(X, y)
+    for flag in (True, False, np.True_):
+        with pytest.raises(ValueError, match=r"^n_layers must be in \[0, 1\], got"):
+            model.transform(X, flag)
+
+
+def test_kernel_object_of_another_shape_is_named_kernel():
+    X = torch.rand(12, 1, 5, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    y = np.arange(12) % 2
+    from agop.kernels import CNTK
+
+    with pytest.raises(ValueError, match="^kernel: the kernel object's depth=5 differs"):
+        DeepConvRFM(
+            depth=2, width=3, patch_size=3, kernel=CNTK(3, depth=5), device="cpu", progress=False
+        ).fit(X, y)

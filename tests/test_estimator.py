@@ -331,3 +331,34 @@ def test_nullable_labels_are_read_and_missing_ones_refused(estimator):
     frame[1] = pd.NA
     with pytest.raises(ValueError, match="^y contains 1 missing value"):
         clone(estimator).fit(X, frame)
+
+
+def test_score_names_y_of_the_wrong_label_type_or_with_nan(fitted_convrfm):
+    """score's y reached scikit-learn's accuracy_score unchecked: string labels against the
+    integer classes_ raised "Mix of label input types", and NaN "Input y_true contains NaN";
+    neither names y. A wrong but well-typed label is a miss, as before."""
+    X, y = _bars()
+    with pytest.raises(TypeError, match="^y must hold labels of the type fit saw .numbers"):
+        fitted_convrfm.score(X, np.where(y.numpy() == 1, "b", "a"))
+    with pytest.raises(ValueError, match="^y contains NaN or infinity"):
+        fitted_convrfm.score(X, np.full(24, np.nan))
+    assert fitted_convrfm.score(X, np.full(24, 7)) == 0.0
+    strings = ConvRFM(patch_size=3, n_iter=0, random_state=0, device="cpu", progress=False)
+    strings.fit(X, np.where(y.numpy() == 1, "b", "a"))
+    with pytest.raises(TypeError, match="^y must hold labels of the type fit saw .strings"):
+        strings.score(X, y.numpy())
+    labels = np.where(y.numpy() == 1, "b", "a")
+    assert strings.score(X, labels) == np.mean(strings.predict(X) == labels)
+
+
+def test_rows_estimator_names_a_generator_X():
+    """A generator of rows reached numpy through check_array: "float() argument must be a
+    string or a real number, not 'generator'", naming nothing."""
+    X, y = _bars()
+    rows = X.reshape(len(X), -1).numpy()
+    model = RFM(n_iter=0, random_state=0, device="cpu", progress=False)
+    with pytest.raises(TypeError, match="^X must be a tensor or array, got generator"):
+        model.fit((r for r in rows), y)
+    model.fit(rows, y)
+    with pytest.raises(TypeError, match="^X must be a tensor or array, got generator"):
+        model.predict(r for r in rows)

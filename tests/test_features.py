@@ -820,3 +820,38 @@ def test_negative_output_indices_count_once_as_the_output_they_wrap_to():
     torch.testing.assert_close(patch_agop(net, X, outputs=[-1], device="cpu")["0"], last)
     with pytest.raises(ValueError, match="outputs holds repeated indices"):
         patch_agop(net, X, outputs=[-1, 2], device="cpu")
+
+
+# Hostile inputs, round 6
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e30])
+def test_feature_map_of_float32_images_near_the_range_ends_is_right(scale):
+    """||A^{1/2} x[j]|| of patches with entries near 1e30 (1e-30) is representable in float32,
+    but the squares that torch's norm sums overflowed to inf (vanished to 0): an inf map, or
+    a silent map of zeros."""
+    x = torch.rand(2, 1, 5, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    # the norms of the raw patches, as explicit sums in float64
+    want = (x.unfold(2, 3, 1).unfold(3, 3, 1) ** 2).sum((-1, -2)).sqrt()[:, 0] * scale
+    got = feature_map(torch.eye(9), (scale * x).float(), 3, padding=0)
+    torch.testing.assert_close(got.double(), want, rtol=1e-6, atol=0)
+
+
+def test_feature_map_that_overflows_float32_is_refused_clearly():
+    """A = 1e30 I on images near 1e30: the map (about 1e45) is beyond float32; an error that
+    names the inputs' sizes instead of an inf map."""
+    x = torch.ones(1, 1, 3, 3) * 1e30
+    with pytest.raises(ValueError, match=r"^feature_map\(A, x\) is not finite.*max \|A\| = 1e\+30"):
+        feature_map(1e30 * torch.eye(9), x, 3, padding=0)
+
+
+def test_null_baselines_with_more_draws_than_memory_is_refused_by_name(monkeypatch):
+    """n_draws=10**12 ran until the memory ran out (each draw's similarities are kept). On a
+    machine of 1 KiB, 100 draws (32 bytes for each of their 4 similarities) do not fit."""
+    import agop.validation
+
+    W = torch.randn(4, 2, 3, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    monkeypatch.setattr(agop.validation, "_memory_bytes", lambda: 1024)
+    with pytest.raises(ValueError, match="^n_draws: 100 draws' similarities would need"):
+        null_baselines(W, n_draws=100, G=torch.eye(4, dtype=torch.float64))

@@ -1272,3 +1272,45 @@ def test_ridge_is_the_kept_iterates_ridge_by_the_normal_equations():
     Y = Kf @ model.dual_coef_ + model.ridge_ * s * model.dual_coef_
     torch.testing.assert_close(Y, Y.round(), rtol=0, atol=1e-9)
     assert torch.equal(Y.round().sum(1), torch.ones(len(Y), dtype=Y.dtype))
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile inputs, round 6
+# --------------------------------------------------------------------------------------------
+
+
+def _bars6(n=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = np.arange(n) % 2
+    X = 0.3 * torch.rand(n, 1, 5, 5, generator=g, dtype=torch.float64)
+    X[y == 1, 0, 2, :] += 1.0
+    return X, y
+
+
+def test_convrfm_cntk_fit_is_scale_free_at_tiny_scales():
+    """The CNTK scales as |x| |z|, and the fit divides K by its largest entry: images at
+    1e-100 must give the fit at scale 1. The kernel lost 19% to underflow there."""
+    X, y = _bars6()
+    kw = dict(
+        kernel="cntk",
+        patch_size=3,
+        depth=2,
+        n_iter=1,
+        random_state=0,
+        device="cpu",
+        progress=False,
+        dtype=torch.float64,
+    )
+    unit = ConvRFM(**kw).fit(X, y)
+    tiny = ConvRFM(**kw).fit(1e-100 * X, y)
+    torch.testing.assert_close(tiny.M_, unit.M_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        tiny.decision_function(1e-100 * X), unit.decision_function(X), rtol=1e-9, atol=1e-12
+    )
+
+
+def test_convrfm_of_all_zero_images_names_X():
+    X, y = _bars6()
+    model = ConvRFM("cntk", patch_size=3, n_iter=1, device="cpu", progress=False)
+    with pytest.raises(ValueError, match=r"^X gives a zero kernel matrix K\(X, X\)"):
+        model.fit(torch.zeros_like(X), y)

@@ -11,6 +11,7 @@ import torch
 
 from agop.validation import (
     ArgumentTypeError,
+    as_tensor,
     check_choice,
     check_dtype,
     check_images,
@@ -283,3 +284,24 @@ def test_memory_bytes_is_the_least_of_the_machines_the_processs_and_the_containe
     with pytest.raises(ValueError, match="^n: the images would need .* GiB, more than"):
         V._check_allocation(physical // 5 // 8 + 1, 8, "n", "the images")
     V._check_allocation(physical // 5 // 8, 8, "n", "the images")
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile inputs, round 6
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "view",
+    [lambda a: a[::-1], lambda a: a[:, ::-2], lambda a: a[::-1, ::-1].T],
+    ids=["rows reversed", "columns reversed, step 2", "both reversed, transposed"],
+)
+def test_as_tensor_reads_a_numpy_view_with_negative_strides(view):
+    """``x[::-1]`` of a numpy array (negative strides) failed in torch.from_numpy with its own
+    message, naming nothing; it is read as the values it shows."""
+    a = np.arange(24.0).reshape(4, 6)
+    v = view(a)
+    got = as_tensor(v, "A")
+    assert got.tolist() == np.ascontiguousarray(v).tolist()
+    got[0, 0] = -1.0  # a copy: the caller's array is untouched
+    assert a.min() == 0.0

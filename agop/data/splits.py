@@ -8,6 +8,7 @@ import torch
 from agop._typing import ArrayLike
 from agop.validation import (
     ArgumentTypeError,
+    _check_allocation,
     all_finite,
     as_tensor,
     check_bool,
@@ -69,7 +70,7 @@ def _numeric(a, name: str) -> torch.Tensor:
             f"{name} must hold numbers (class indices 0..C-1), got an array of dtype "
             f"{arr.dtype}; encode string labels first (np.unique(y, return_inverse=True))"
         )
-    return torch.from_numpy(arr)
+    return torch.from_numpy(np.ascontiguousarray(arr))  # a reversed view has negative strides
 
 
 def one_hot(
@@ -89,6 +90,7 @@ def one_hot(
         torch.Size([2, 3])
     """
     y = _labels(y)
+    given = n_classes is not None
     if y.numel() and int(y.min()) < 0:
         raise ValueError(f"y must hold labels >= 0, got minimum {int(y.min())}")
     top = int(y.max()) + 1 if y.numel() else 0
@@ -102,7 +104,15 @@ def one_hot(
     if top > n_classes:
         raise ValueError(f"y holds label {top - 1}, out of range for n_classes={n_classes}")
     dtype = check_dtype(dtype, "dtype", allowed=_ONE_HOT_DTYPES)
-    try:  # a label such as 10**12 asks for terabytes
+    # a label such as 10**12 (or 2**63 - 1) asks for terabytes: refused by name up front
+    _check_allocation(
+        y.shape[0] * n_classes,
+        torch.empty(0, dtype=dtype or torch.get_default_dtype()).element_size(),
+        "n_classes" if given else "y",
+        f"one_hot of {y.shape[0]} labels into n_classes={n_classes} classes "
+        f"(largest label {top - 1})",
+    )
+    try:
         Y = torch.zeros(
             y.shape[0], n_classes, dtype=dtype or torch.get_default_dtype(), device=y.device
         )

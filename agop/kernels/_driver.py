@@ -234,6 +234,10 @@ def _plan(
     max_pairs = None
     if device.type == "cpu":
         max_pairs = max(1, int(CPU_TILE_BYTES // ops.pair_bytes(grad)))
+    # no more workers than pairs of images, nor than shares of the budget that hold one pair:
+    # threads=10**9 must not try a billion shares (or start a billion threads)
+    need = ops.pair_bytes(grad) + row_bytes + col_bytes
+    workers = max(1, min(workers, n * m, int(budget // max(need, 1.0))))
     for share in range(workers, 0, -1):
         try:
             tn, tm = tile_sizes(
@@ -289,6 +293,8 @@ def check_out(out: torch.Tensor | None, n: int, m: int, like: torch.Tensor) -> t
         return torch.empty((n, m), dtype=like.dtype, device=like.device)
     if not isinstance(out, torch.Tensor):
         raise TypeError(f"out must be a torch.Tensor or None, got {type(out).__name__}")
+    if out.requires_grad:  # the tiles are written into it in place
+        raise ValueError("out must not require grad: the kernel is written into it in place")
     if tuple(out.shape) != (n, m) or out.dtype != like.dtype or out.device != like.device:
         raise ValueError(
             f"out must be a tensor of shape ({n}, {m}), dtype {like.dtype} on "

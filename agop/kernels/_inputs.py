@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from agop.linalg import _psd_power
 from agop.runtime import default_device
 from agop.validation import (
+    _check_allocation,
     as_tensor,
     check_finite,
     check_images,
@@ -55,10 +56,14 @@ def check_patch_size(patch_size, X: torch.Tensor, padding: int = 0, depth: int =
     depth = check_int(depth, "depth", minimum=1)
     padding = check_int(padding, "padding", minimum=0)
     H, W = X.shape[2] + 2 * padding, X.shape[3] + 2 * padding
+    # the padded images are materialised: a padding such as 10**12 is refused by name here
+    _check_allocation(
+        X.shape[0] * X.shape[1] * H * W, X.element_size(), "padding", "the padded images"
+    )
     if min(H, W) - depth * (patch_size - 1) < 1:
         raise ValueError(
-            f"images of size {H}x{W} (after padding {padding}) are too small for depth={depth} "
-            f"with patch_size={patch_size}: need H - depth*(k-1) >= 1"
+            f"X has images of size {H}x{W} (after padding {padding}), too small for "
+            f"depth={depth} with patch_size={patch_size}: need H - depth*(k-1) >= 1"
         )
     return patch_size
 

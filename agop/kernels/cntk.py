@@ -18,7 +18,7 @@ from agop._typing import ArrayLike, Device, Tensor
 from agop.kernels import arccos
 from agop.kernels._driver import PatchGrid
 from agop.kernels._inputs import snap_tolerance
-from agop.kernels.objects import Kernel, kernel_function
+from agop.kernels.objects import Kernel, _pow2_scale, kernel_function
 from agop.validation import check_choice
 
 
@@ -41,6 +41,18 @@ class _Arccos(Kernel):
     backward; subclasses set the depth, the kind and the scale of the first layer."""
 
     differentiable = False  # the arc-cosine recursion works in place (out=)
+
+    def _rescaled(self, X: Tensor, Z: Tensor, root: Tensor | None):
+        """The ReLU kernels are positively homogeneous of degree 1 in each argument,
+        ``K(aX, bZ) = a b K(X, Z)``; the gradient in ``x`` of ``K(x, Z)`` is ``1/b`` times that
+        of ``K(ax, bZ)`` at ``ax``."""
+        a = _pow2_scale(X, root)
+        b = a if Z is X else _pow2_scale(Z, root)
+        if a == 1.0 and b == 1.0:
+            return self, X, Z, 1.0, 1.0
+        Xs = X * a
+        # (1 / a) (1 / b): a b itself may vanish (2^-665 squared) where the product is inf
+        return self, Xs, Xs if Z is X else Z * b, (1.0 / a) * (1.0 / b), 1.0 / b
 
     def _spec(self, grid: PatchGrid) -> tuple[int, bool, float]:
         """``(depth, ntk, scale)``: ``Sigma_1 = scale <u_x[j], u_z[j]>``."""

@@ -11,7 +11,7 @@ import torch
 from agop._typing import ArrayLike, Device, Tensor
 from agop.kernels._driver import PatchGrid
 from agop.kernels._inputs import snap_tolerance
-from agop.kernels.objects import Kernel, kernel_function
+from agop.kernels.objects import Kernel, _pow2_scale, kernel_function
 from agop.validation import check_real
 
 
@@ -30,6 +30,16 @@ class _Bandwidth(Kernel):
 
     bandwidth: float = 10.0
     padding: int = 0
+
+    def _rescaled(self, X: Tensor, Z: Tensor, root: Tensor | None):
+        """``K(sX, sZ)`` with bandwidth ``sL`` is ``K(X, Z)`` with ``L``, and the gradient
+        in ``x`` is ``s`` times that in ``sx``."""
+        scale = _pow2_scale(X, root, None if Z is X else Z)
+        if scale == 1.0:
+            return self, X, Z, 1.0, 1.0
+        kernel = dataclasses.replace(self, bandwidth=float(self.bandwidth) * scale)
+        Xs = X * scale
+        return kernel, Xs, Xs if Z is X else Z * scale, 1.0, scale
 
     def _check_params(self) -> None:
         L = check_real(self.bandwidth, "bandwidth", minimum=0, strict_minimum=True)

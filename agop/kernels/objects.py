@@ -13,6 +13,7 @@ patch-AGOP, with derivatives by autograd through ``block`` unless the subclass o
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, ClassVar
 
 import torch
@@ -235,7 +236,10 @@ class Kernel:
     def _checked_root(self, X: Tensor, M: ArrayLike | None) -> Tensor | None:
         """The checked parameters, and the factor :math:`R = M^{1/2}` of a checked ``M``."""
         k = self._check(X)
-        return metric_factor(M, X.shape[1] * k * k, X)
+        root = metric_factor(M, X.shape[1] * k * k, X)
+        if root is not None and not self.differentiable:  # in-place tiles: values only
+            root = root.detach()
+        return root
 
     def _matrix(
         self, X: Tensor, Z: Tensor, root: Tensor | None, out: Tensor | None = None
@@ -243,13 +247,35 @@ class Kernel:
         """:math:`K_M(X, Z)` of checked images (``Z is X``: the symmetric matrix) and checked
         parameters, with ``root`` :math:`= M^{1/2}` (``None``: the identity); nothing is
         checked again but the result."""
-        K = _driver.kernel_matrix(self._ops(X, root), X, Z, Z is X, out=out, **self._run("kernel"))
+        kernel, Xs, Zs, factor, _ = self._rescaled(X, Z, root)
+        K = _driver.kernel_matrix(
+            kernel._ops(Xs, root), Xs, Zs, Zs is Xs, out=out, **kernel._run("kernel")
+        )
+        if factor != 1.0:
+            K.mul_(factor)
         return checked_result(K, f"{self._label()}(X, Z)", X, Z)
 
     def _agop(self, X: Tensor, Z: Tensor, dual_coef: Tensor, root: Tensor | None) -> Tensor:
         """The patch-AGOP of checked inputs (``dual_coef`` ``(m, C)``), as :meth:`_matrix`."""
-        A = _driver.patch_agop(self._ops(X, root), X, Z, dual_coef, root, **self._run("patch-AGOP"))
+        kernel, Xs, Zs, _, factor = self._rescaled(X, Z, root)
+        # the patch-AGOP is quadratic in dual_coef: its scale goes there, so that the
+        # gradients in the rescaled coordinates are of the size of the true ones
+        coef = dual_coef if factor == 1.0 else dual_coef * factor
+        A = _driver.patch_agop(
+            kernel._ops(Xs, root), Xs, Zs, coef, root, **kernel._run("patch-AGOP")
+        )
         return checked_result(A, f"{self._label()}_agop", X, Z, dual_coef)
+
+    def _rescaled(
+        self, X: Tensor, Z: Tensor, root: Tensor | None
+    ) -> tuple[Kernel, Tensor, Tensor, float, float]:
+        """``(kernel, X', Z', a, b)`` with :math:`K(X, Z) = a K'(X', Z')` and the patch-AGOP
+        that of ``kernel`` on ``(X', Z')`` with ``b`` times ``dual_coef`` (the gradients in ``x``
+        are those in ``x'`` times ``b``): a kernel with a scaling law evaluates
+        on images rescaled by powers of 2 (exact) to magnitudes near 1, where squared norms
+        neither overflow nor vanish (:class:`agop.kernels.Laplace`, the arc-cosine kernels).
+        The base class: no rescaling."""
+        return self, X, Z, 1.0, 1.0
 
     def _ops(self, X: Tensor, root: Tensor | None) -> _driver.TileOps:
         """The driver's tile operations for the images ``X`` (parameters already checked)."""
@@ -265,6 +291,20 @@ class Kernel:
 
     def _label(self) -> str:
         return self.name or type(self).__name__
+
+
+def _pow2_scale(X: Tensor, root: Tensor | None, Z: Tensor | None = None) -> float:
+    """A power of 2 that brings the transformed patches of ``X`` (and of ``Z`` when given;
+    entries of ``root @ x`` at most ``max |X| max |root|`` times the patch size) to magnitudes
+    near 1, within the range ``X``'s dtype can hold: a scale that multiplies exactly; ``1.0``
+    for all-zero images and for magnitudes in ``[2^-16, 2^16]``, which need none."""
+    top = max(float(T.detach().abs().max()) if T.numel() else 0.0 for T in (X, Z) if T is not None)
+    if root is not None:
+        top *= float(root.detach().abs().max())
+    if top == 0.0 or not math.isfinite(top) or 2.0**-16 <= top <= 2.0**16:
+        return 1.0  # magnitudes whose fourth powers float32 holds: nothing to do
+    limit = math.frexp(torch.finfo(X.dtype).max)[1] - 8  # scaled images, scale stay finite
+    return math.ldexp(1.0, max(-limit, min(limit, -math.frexp(top)[1])))
 
 
 def kernel_function(cls: type[Kernel], args: dict[str, Any]) -> Tensor:
