@@ -355,3 +355,473 @@ def test_factored_agops_of_another_layer_and_a_zero_agop_are_named():
     view = ch03.layer_view(net, "convs.0", X[0])
     alone = patch_agop(net, X[:1], sketch=8, seed=0, factored=True, device="cpu")
     assert view["pearson"] == pytest.approx(alone["convs.0"].pearson(), rel=1e-12)
+
+
+# Mutation testing, stop 35
+
+
+def _net35():
+    from agop_book.nets import SimpleCNN
+
+    return SimpleCNN(3, 2, image_size=8, depth=2, width=3, seed=0).double().eval()
+
+
+def _pool_net35(odd=False):
+    """A fully convolutional net (any image size); ``odd``: a reflect-padded first layer and a
+    dilated, strided, zero-padded second one."""
+    torch.manual_seed(1)
+    first = (
+        nn.Conv2d(3, 3, 3, padding=1, padding_mode="reflect", bias=False)
+        if odd
+        else nn.Conv2d(3, 3, 3, padding=1)
+    )
+    second = nn.Conv2d(3, 3, 3, stride=2, padding=2, dilation=2) if odd else nn.Conv2d(3, 3, 3)
+    return (
+        nn.Sequential(
+            first, nn.ReLU(), second, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 2)
+        )
+        .double()
+        .eval()
+    )
+
+
+def _image35(seed=0, size=8):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(3, size, size, generator=g, dtype=torch.float64)
+
+
+def _patch_map(A, z, conv):
+    """sqrt(z[j]^T A z[j]) over the patches conv reads, taken one by one (zero padding)."""
+    patches = nn.functional.unfold(
+        z, conv.kernel_size, dilation=conv.dilation, padding=conv.padding, stride=conv.stride
+    )[0]
+    with torch.no_grad():
+        H, W = nn.functional.conv2d(
+            z, conv.weight, None, conv.stride, conv.padding, conv.dilation
+        ).shape[-2:]
+    values = [float(p @ A @ p) for p in patches.T]
+    return torch.tensor(values, dtype=torch.float64).clamp_min(0).sqrt().reshape(H, W)
+
+
+def _spy(monkeypatch, module, name="patch_agop"):
+    calls, real = [], getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *a, **k: calls.append(k) or real(*a, **k))
+    return calls
+
+
+def test_sketch_accuracy_passes_layers_outputs_chunks_device_and_seeds_on(monkeypatch):
+    """Exactly one exact and one sketched patch-AGOP per k, over the chosen layers and outputs,
+    in the chosen chunks, on the chosen device, without progress bars, the sketch drawn with
+    ``seed + k``; the rows against the brute-force AGOP over those outputs."""
+    from agop.features import patch_agop
+    from agop_book.reference import brute_force_patch_agop
+
+    net, X = _net35(), torch.stack([_image35(0), _image35(1)])
+    calls = _spy(monkeypatch, ansatz)
+    rows = ch03.sketch_accuracy(
+        net, X, [3], layers=["convs.1"], outputs=[1], chunk_size=1, seed=4, device="cpu"
+    )
+    common = dict(layers=["convs.1"], outputs=[1], chunk_size=1, device="cpu", progress=False)
+    assert calls == [
+        dict(common, sketch=None, seed=4, factored=True),
+        dict(common, sketch=3, seed=7, factored=True),
+    ]
+    assert [(r.layer, r.k) for r in rows] == [("convs.1", 3)]
+    A = brute_force_patch_agop(net, X, "convs.1", outputs=[1])
+    Ak = patch_agop(net, X, layers=["convs.1"], sketch=3, seed=7, outputs=[1], device="cpu")
+    Ak = Ak["convs.1"]
+    assert rows[0].relative_error == pytest.approx(float((Ak - A).norm() / A.norm()), rel=1e-9)
+    assert rows[0].ansatz_pearson == pytest.approx(correlation(cnfm(net.convs[1]), Ak), abs=1e-10)
+
+
+def test_sketch_accuracy_default_seed_is_zero_and_its_images_are_X_in_the_models_dtype():
+    from agop.features import patch_agop
+
+    net, X = _net35(), torch.stack([_image35(0), _image35(1)])
+    (row,) = ch03.sketch_accuracy(net, X, [2], layers=["convs.0"])
+    Ak = patch_agop(net, X, layers=["convs.0"], sketch=2, seed=2, device="cpu")["convs.0"]
+    A = patch_agop(net, X, layers=["convs.0"], device="cpu")["convs.0"]
+    assert row.relative_error == pytest.approx(float((Ak - A).norm() / A.norm()), rel=1e-9)
+    single = ch03.sketch_accuracy(net, X.float(), [2], layers=["convs.0"])
+    same = ch03.sketch_accuracy(net, X.float().double(), [2], layers=["convs.0"])
+    assert single == same
+    with pytest.raises(ValueError, match=r"^X must have shape \(n, c, H, W\)"):
+        ch03.sketch_accuracy(net, _image35(), [2])
+
+
+def test_feature_maps_of_factored_agops_equal_the_maps_patch_by_patch():
+    """Factored AGOPs (drawn through the convolution) and dense ones, on a zero-padded,
+    dilated, strided layer and behind a reflect-padded one, against sqrt(z[j]^T A z[j]) over
+    the patches F.unfold takes; the CNFM map against W^T W."""
+    from agop.features import patch_agop
+
+    net, x = _net35(), _image35()
+    factored = patch_agop(net, x[None], factored=True, device="cpu")
+    maps = ch03.feature_maps(net, x, factored)
+    z = layer_inputs(net, x[None], ["convs.0", "convs.1"])
+    for name, conv in (("convs.0", net.convs[0]), ("convs.1", net.convs[1])):
+        A, M = factored[name].dense(), cnfm(conv)
+        torch.testing.assert_close(maps[name][1], _patch_map(A, z[name], conv))
+        torch.testing.assert_close(maps[name][0], _patch_map(M, z[name], conv))
+    odd, x = _pool_net35(odd=True), _image35(1)
+    factored = patch_agop(odd, x[None], factored=True, device="cpu")
+    dense = {n: f.dense() for n, f in factored.items()}
+    z = layer_inputs(odd, x[None], ["2"])["2"]
+    for agops in (factored, dense):
+        maps = ch03.feature_maps(odd, x, agops)
+        torch.testing.assert_close(maps["2"][1], _patch_map(dense["2"], z, odd[2]))
+        torch.testing.assert_close(maps["2"][0], _patch_map(cnfm(odd[2]), z, odd[2]))
+    reflect = ch03.feature_maps(odd, x, {"0": factored["0"]})["0"]
+    torch.testing.assert_close(reflect, ch03.feature_maps(odd, x, {"0": dense["0"]})["0"])
+
+
+def test_feature_maps_read_x_in_the_models_dtype_and_name_it():
+    from agop.features import patch_agop
+
+    net, x = _net35(), _image35()
+    agops = patch_agop(net, x[None], factored=True, device="cpu")
+    single = ch03.feature_maps(net, x.float(), agops)
+    same = ch03.feature_maps(net, x.float().double(), agops)
+    for n in same:
+        torch.testing.assert_close(single[n], same[n], rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"^x must have shape \(n, c, H, W\)"):
+        ch03.feature_maps(net, x[0], agops)
+
+
+def _view_reference(net, x, layer, sketch, seed):
+    from agop.features import patch_agop
+
+    factors = patch_agop(net, x[None], sketch=sketch, seed=seed, factored=True, device="cpu")
+    return factors[layer].dense()
+
+
+def _check_view(view, net, x, layer, A):
+    conv = net.get_submodule(layer)
+    z = layer_inputs(net, x[None], [layer])[layer]
+    torch.testing.assert_close(view["image"], x, rtol=0, atol=0)
+    torch.testing.assert_close(view["factors"].dense(), A, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(view["agop_map"], _patch_map(A, z, conv))
+    torch.testing.assert_close(view["cnfm_map"], _patch_map(cnfm(conv), z, conv))
+    assert view["pearson"] == pytest.approx(correlation(cnfm(conv), A), abs=1e-10)
+
+
+def test_layer_view_is_the_sketched_agop_of_its_image_and_its_maps():
+    net, x = _net35(), _image35()
+    view = ch03.layer_view(net, "convs.1", x, sketch=3, seed=2, device="cpu")
+    _check_view(view, net, x, "convs.1", _view_reference(net, x, "convs.1", 3, 2))
+    with pytest.raises(ValueError, match="^device must be None, 'cpu'"):
+        ch03.layer_view(net, "convs.1", x, device="nope")
+    with pytest.raises(ValueError, match=r"^x must be a non-empty image \(c, H, W\)"):
+        ch03.layer_view(net, "convs.1", torch.zeros(3, 0, 8, dtype=torch.float64))
+    with pytest.raises(ValueError, match="^x contains 1 non-finite"):
+        ch03.layer_view(net, "convs.1", torch.where(x > x.max() - 1e-12, math.nan, x))
+
+
+def test_layer_views_defaults_exact_sketch_and_the_models_dtype():
+    """Default ``sketch=8``, ``seed=0``; ``sketch=None`` is the exact patch-AGOP of the image
+    (brute force); a float32 image is read in the model's float64."""
+    from agop_book.reference import brute_force_patch_agop
+
+    net, x = _net35(), _image35()
+    view = ch03.LayerViews({"m": net}, {"i": x}).view("m", "convs.0", "i")
+    _check_view(view, net, x, "convs.0", _view_reference(net, x, "convs.0", 8, 0))
+    exact = ch03.LayerViews({"m": net}, {"i": x}, sketch=None).view("m", "convs.1", "i")
+    _check_view(view=exact, net=net, x=x, layer="convs.1",
+                A=brute_force_patch_agop(net, x[None], "convs.1"))  # fmt: skip
+    one = ch03.LayerViews({"m": net}, {"i": x}, sketch=1, seed=5).view("m", "convs.0", "i")
+    _check_view(one, net, x, "convs.0", _view_reference(net, x, "convs.0", 1, 5))
+    single = ch03.LayerViews({"m": net}, {"i": x.float()}).view("m", "convs.0", "i")
+    torch.testing.assert_close(single["image"], x.float().double(), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (lambda net, x: ch03.LayerViews([], {"i": x}), TypeError,
+         r"^models must be a dict \{label: torch\.nn\.Module\}, got list"),
+        (lambda net, x: ch03.LayerViews({"m": net}, []), TypeError,
+         r"^images must be a dict \{label: \(c, H, W\) image\}, got list"),
+        (lambda net, x: ch03.LayerViews({"m": net}, {"a": torch.zeros(3, 0, 8)}), ValueError,
+         r"^images\['a'\] must be a non-empty image"),
+        (lambda net, x: ch03.LayerViews({"m": net}, {"i": x}, sketch=0), ValueError,
+         "^sketch must be a positive"),
+        (lambda net, x: ch03.LayerViews({"m": net}, {"i": x}, device="nope"), ValueError,
+         "^device must be None"),
+        (lambda net, x: ch03.LayerViews({"m": net}, {"i": x}).view("zz", "convs.0", "i"),
+         ValueError, r"^model must be one of \['m'\], got 'zz'"),
+        (lambda net, x: ch03.LayerViews({"m": net}, {"i": x[:2]}).view("m", "convs.0", "i"),
+         ValueError, r"^images\['i'\] of shape \(2, 8, 8\) does not fit model 'm'"),
+        (lambda net, x: ch03.LayerViews({"m": net}, {"z": 0 * x}).view("m", "convs.0", "z"),
+         ValueError, r"^images\['z'\] gives layer 'convs\.0' of model 'm' a zero AGOP"),
+        (lambda net, x: ch03.LayerViews({"m": net}, {"i": x}).add_image("j", x[0]), ValueError,
+         r"^x must be a non-empty image \(c, H, W\)"),
+    ],
+)  # fmt: skip
+def test_layer_views_name_a_bad_argument(make, error, match):
+    with pytest.raises(error, match=match):
+        make(_net35(), _image35())
+
+
+def test_layer_views_cache_each_view_and_recompute_a_replaced_image(monkeypatch):
+    """One set of backward passes per (model, image), on the views' device; each view its own
+    image's; replacing an image recomputes its views only."""
+    net, a, b, c = _net35(), _image35(0), _image35(1), _image35(2)
+    views = ch03.LayerViews({"m": net}, {"a": a, "b": b}, sketch=2, seed=1, device="cpu")
+    calls = _spy(monkeypatch, ch03)
+    va0, va1 = views.view("m", "convs.0", "a"), views.view("m", "convs.1", "a")
+    vb0 = views.view("m", "convs.0", "b")
+    assert [k["device"] for k in calls] == ["cpu", "cpu"]
+    for view, x, layer in ((va0, a, "convs.0"), (va1, a, "convs.1"), (vb0, b, "convs.0")):
+        _check_view(view, net, x, layer, _view_reference(net, x, layer, 2, 1))
+    views.add_image("b", c)
+    assert views.view("m", "convs.0", "a") is va0 and views.view("m", "convs.1", "a") is va1
+    assert len(calls) == 2  # image a is not recomputed
+    for layer in ("convs.0", "convs.1"):
+        _check_view(
+            views.view("m", layer, "b"), net, c, layer, _view_reference(net, c, layer, 2, 1)
+        )
+    assert len(calls) == 3 and views.view("m", "convs.0", "a") is va0
+
+
+def test_layer_views_behind_a_reflect_padded_layer_are_its_feature_maps():
+    from agop.features import patch_agop
+
+    odd, x = _pool_net35(odd=True), _image35(3)
+    views = ch03.LayerViews({"m": odd}, {"i": x}, sketch=3, seed=0)
+    factors = patch_agop(odd, x[None], sketch=3, seed=0, factored=True, device="cpu")
+    view = views.view("m", "0", "i")
+    expected = ch03.feature_maps(odd, x, {"0": factors["0"].dense()})["0"]
+    torch.testing.assert_close(view["cnfm_map"], expected[0])
+    torch.testing.assert_close(view["agop_map"], expected[1])
+    _check_view(views.view("m", "2", "i"), odd, x, "2", factors["2"].dense())
+
+
+def test_uploaded_files_read_objects_and_dicts_in_order():
+    from types import SimpleNamespace
+
+    value = (SimpleNamespace(name="a.png", content=memoryview(b"12")),
+             {"name": "b.png", "content": bytearray(b"3")})  # fmt: skip
+    assert ch03.uploaded_files(value) == [("a.png", b"12"), ("b.png", b"3")]
+    value = {"a.png": {"content": b"1"}, "b.png": {"content": memoryview(b"2")}}
+    assert ch03.uploaded_files(value) == [("a.png", b"1"), ("b.png", b"2")]
+    with pytest.raises(ValueError, match=r"^value\[0\] must have a 'name' field"):
+        ch03.uploaded_files((SimpleNamespace(content=b"1"),))
+    with pytest.raises(ValueError, match=r"^value\[1\] must have a 'content' field"):
+        ch03.uploaded_files(({"name": "a", "content": b""}, SimpleNamespace(name="b")))
+
+
+def _rows35():
+    R = ch03.SketchAccuracy
+    return [R("b", 16, 0.1, 1, 1, 1), R("a", 4, 0.3, 1, 1, 1), R("a", 16, 0.2, 1, 1, 1),
+            R("b", 4, 0.5, 1, 1, 1), R("a", 1, 0.8, 1, 1, 1)]  # fmt: skip
+
+
+def test_sketch_accuracy_figure_draws_each_layers_errors_and_the_slope():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    try:
+        assert ch03.plot_sketch_accuracy(_rows35(), ax=ax) is ax
+        lines = ax.get_lines()
+        assert [line.get_label() for line in lines] == ["b", "a", "$\\propto 1/\\sqrt{k}$"]
+        assert lines[0].get_xydata().tolist() == [[4, 0.5], [16, 0.1]]
+        assert lines[1].get_xydata().tolist() == [[1, 0.8], [4, 0.3], [16, 0.2]]
+        assert lines[2].get_xdata().tolist() == [1, 4, 16]
+        assert lines[2].get_ydata().tolist() == pytest.approx([0.8, 0.4, 0.2])
+        assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+        assert ax.get_xlabel() == "probes $k$"
+        assert ax.get_ylabel() == "relative error of the sketch"
+    finally:
+        plt.close(fig)
+    R = ch03.SketchAccuracy
+    before = plt.get_fignums()
+    ax = ch03.plot_sketch_accuracy([R("a", 2, 0.5, 1, 1, 1), R("b", 2, 1.5, 1, 1, 1)])
+    try:  # the slope through the mean error at the smallest k
+        assert ax.get_lines()[2].get_xydata().tolist() == [[2, 1.0]]
+        assert plt.get_fignums() == [*before, ax.figure.number]
+    finally:
+        plt.close(ax.figure)
+
+
+@pytest.mark.parametrize(
+    "rows, ax, match",
+    [
+        ([], None, r"^rows must hold at least one of SketchAccuracy rows \(sketch_accuracy\)"),
+        ([ch03.SketchAccuracy("a", 0, 0.5, 1, 1, 1)], None, r"^rows\[0\]\.k must be a positive"),
+        ([ch03.SketchAccuracy("a", 1, 0.0, 1, 1, 1)], None, r"^rows\[0\]\.relative_error must"),
+        ([ch03.SketchAccuracy("a", 1, -0.5, 1, 1, 1)], None, r"^rows\[0\]\.relative_error must"),
+        ([ch03.SketchAccuracy("a", 1, 0.5, 1, 1, 1)], 3, "^ax must be None or a matplotlib Axes"),
+    ],
+)
+def test_sketch_accuracy_figure_names_a_bad_row(rows, ax, match):
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    with pytest.raises((ValueError, TypeError), match=match):
+        ch03.plot_sketch_accuracy(rows, ax=ax)
+    assert plt.get_fignums() == before
+
+
+def test_layer_view_figure_draws_the_image_both_maps_and_the_correlation():
+    import matplotlib.pyplot as plt
+
+    g = torch.Generator().manual_seed(0)
+    image, cmap_, amap = (torch.rand(s, generator=g) for s in ((1, 4, 5), (3, 4), (2, 3)))
+    fig = ch03.plot_layer_view(image, cmap_, amap, torch.tensor(-0.25), title="t")
+    try:
+        axes = fig.axes
+        assert len(axes) == 3
+        torch.testing.assert_close(
+            torch.as_tensor(axes[0].images[0].get_array()), image[0].double()
+        )
+        torch.testing.assert_close(torch.as_tensor(axes[1].images[0].get_array()), cmap_.double())
+        torch.testing.assert_close(torch.as_tensor(axes[2].images[0].get_array()), amap.double())
+        assert [len(ax.images) for ax in axes] == [1, 1, 1]
+        assert [ax.get_title() for ax in axes] == ["image", "CNFM map", "AGOP map"]
+        assert fig._suptitle.get_text() == "t  CNFM-AGOP pearson -0.250"
+        boxes = [ax.get_position() for ax in axes]  # side by side
+        assert boxes[0].x1 <= boxes[1].x0 and boxes[1].x1 <= boxes[2].x0
+        assert max(b.y0 for b in boxes) < min(b.y1 for b in boxes)
+        assert ch03.plot_layer_view(image, amap, cmap_, 1.0, fig=fig) is fig  # redrawn in place
+        assert len(fig.axes) == 3 and fig._suptitle.get_text() == "  CNFM-AGOP pearson 1.000"
+        torch.testing.assert_close(
+            torch.as_tensor(fig.axes[1].images[0].get_array()), amap.double()
+        )
+        assert ch03.plot_layer_view(image, amap, cmap_, -1.0, fig=fig) is fig
+    finally:
+        plt.close(fig)
+
+
+@pytest.mark.parametrize(
+    "kw, error, match",
+    [
+        (dict(similarity=-1.5), ValueError, "^similarity"),
+        (dict(similarity=1.5), ValueError, "^similarity"),
+        (dict(similarity=torch.tensor([0.5])), TypeError, "^similarity"),
+        (dict(cnfm_map=torch.rand(1, 3, 3)), ValueError, "^cnfm_map must be a non-empty map"),
+        (dict(fig=3), TypeError, "^fig must be None or a matplotlib Figure"),
+    ],
+)
+def test_layer_view_figure_names_a_bad_argument(kw, error, match):
+    import matplotlib.pyplot as plt
+
+    args = dict(image=_IMG, cnfm_map=_MAP, agop_map=_MAP, similarity=0.5) | kw
+    before = plt.get_fignums()
+    with pytest.raises(error, match=match):
+        ch03.plot_layer_view(**args)
+    assert plt.get_fignums() == before
+
+
+def test_layer_views_figure_draws_the_cached_view_in_the_given_figure():
+    import matplotlib.pyplot as plt
+
+    net, x = _net35(), _image35()
+    views = ch03.LayerViews({"m": net}, {"i": x}, sketch=2)
+    fig = plt.figure()
+    try:
+        assert ch03.plot_layer_views(views, "m", "convs.1", "i", fig=fig) is fig
+        v = views.view("m", "convs.1", "i")
+        assert fig._suptitle.get_text() == f"m convs.1  CNFM-AGOP pearson {v['pearson']:.3f}"
+        torch.testing.assert_close(
+            torch.as_tensor(fig.axes[2].images[0].get_array()), v["agop_map"]
+        )
+        with pytest.raises(TypeError, match="^fig must be None"):  # before the bad model
+            ch03.plot_layer_views(views, "nope", "convs.1", "i", fig=3)
+    finally:
+        plt.close(fig)
+
+
+def _png35(mode="RGBA", size=(12, 10)):
+    import io as _io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    array = rng.integers(0, 256, (size[1], size[0], len(mode)), dtype=np.uint8)
+    buffer = _io.BytesIO()
+    Image.fromarray(array, mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _run_explorer(monkeypatch, *args, **kwargs):
+    """The explorer and what it displayed, as ``(figure, suptitle, agop map)`` per display."""
+    import IPython.display
+    from matplotlib.figure import Figure
+
+    shown = []
+
+    def display(obj):
+        assert isinstance(obj, Figure)
+        shown.append((obj, obj._suptitle.get_text(), obj.axes[2].images[0].get_array().copy()))
+
+    monkeypatch.setattr(IPython.display, "display", display)
+    return ch03.pretrained_explorer(*args, **kwargs), shown
+
+
+def _controls35(box):
+    from agop_book.bench.widgets import _controls
+
+    return _controls(box)
+
+
+def test_pretrained_explorer_draws_the_sketch_of_its_arguments(monkeypatch):
+    pytest.importorskip("ipywidgets")
+    net, x = _pool_net35(), _image35()
+    for kw, sketch in ((dict(sketch=3), 3), ({}, 8)):
+        box, shown = _run_explorer(monkeypatch, {"m": net}, {"i": x}, size=8, **kw)
+        A = _view_reference(net, x, "0", sketch, 0)
+        (fig, title, agop_map), = shown  # fmt: skip
+        assert title == f"m 0  CNFM-AGOP pearson {correlation(cnfm(net[0]), A):.3f}"
+        z = layer_inputs(net, x[None], ["0"])["0"]
+        torch.testing.assert_close(torch.as_tensor(agop_map), _patch_map(A, z, net[0]))
+        c = _controls35(box)
+        c["layer"].value = "2"
+        assert len(shown) == 2 and shown[1][0] is fig and shown[1][1].startswith("m 2 ")
+    upload = c["your image"]
+    assert (upload.accept, upload.multiple) == ("image/*", False)
+
+
+def test_pretrained_explorer_switches_layers_with_the_model_and_draws_once(monkeypatch):
+    pytest.importorskip("ipywidgets")
+    models = {"m": _pool_net35(), "o": _pool_net35(odd=True)}
+    layers = list(models["o"])
+    models["o"] = nn.Sequential(*layers[:2], nn.Identity(), *layers[2:]).eval()
+    box, shown = _run_explorer(monkeypatch, models, {"i": _image35()}, size=8, sketch=2)
+    c = _controls35(box)
+    c["layer"].value = "2"
+    c["model"].value = "o"
+    assert list(c["layer"].options) == ["0", "3"] and c["layer"].value == "0"
+    assert [s[1].split("  ")[0] for s in shown] == ["m 0", "m 2", "o 0"]
+
+
+def test_pretrained_explorer_adds_an_uploaded_image_and_draws_it_once(monkeypatch):
+    """An RGBA upload, read as RGB, preprocessed at ``size`` (default 96), added to the views
+    under its name, selected, and drawn once."""
+    pytest.importorskip("ipywidgets")
+    import datetime
+    import io as _io
+
+    import numpy as np
+    from PIL import Image
+
+    from agop_book.data import preprocess
+
+    net, x = _pool_net35(), _image35()
+    content = _png35()
+    rgb = np.asarray(Image.open(_io.BytesIO(content)).convert("RGB"))
+    when = datetime.datetime(2024, 1, 1)
+    for kw, size in ((dict(size=8), 8), ({}, 96)):
+        views = ch03.LayerViews({"m": net}, {"i": x}, sketch=2)
+        box, shown = _run_explorer(monkeypatch, {"m": net}, {"i": x}, views=views, **kw)
+        c = _controls35(box)
+        item = dict(name="me.png", type="image/png", size=len(content), last_modified=when)
+        c["your image"].value = (dict(item, content=memoryview(content)),)
+        expected = preprocess(rgb, size=size)[0]
+        assert list(views.images) == ["i", "me.png"]
+        torch.testing.assert_close(views.images["me.png"], expected, rtol=0, atol=0)
+        assert list(c["image"].options) == ["i", "me.png"] and c["image"].value == "me.png"
+        assert len(shown) == 2
+        v = views.view("m", "0", "me.png")
+        assert shown[1][1] == f"m 0  CNFM-AGOP pearson {v['pearson']:.3f}"
+        torch.testing.assert_close(torch.as_tensor(shown[1][2]), v["agop_map"])
