@@ -144,7 +144,8 @@ def feature_maps(
 
     Each map replaces every patch ``z[j]`` of the layer's *input* by :math:`\|A^{1/2} z[j]\|`
     (:func:`agop.features.feature_map`), with ``A`` the layer's CNFM or its AGOP from ``agops``,
-    at the layer's own stride, padding and dilation. An AGOP given by its factors
+    at the layer's own stride, padding (its ``padding_mode`` too: a reflect-padded layer's
+    border patches are reflected, not zeros) and dilation. An AGOP given by its factors
     (:class:`agop.features.FactoredAGOP`) is drawn through the convolution,
     :math:`\|A^{1/2} z[j]\|^2 = h[j]^\top G h[j]` with ``h = W z[j]``
     (:func:`agop_book.views.factored_feature_map`), and so is the CNFM, ``|W z[j]|``: no
@@ -185,10 +186,14 @@ def feature_maps(
             )
             continue
         A = agops[n].dense() if isinstance(agops[n], FactoredAGOP) else agops[n]
+        padding: Any = conv.padding
+        if conv.padding_mode != "zeros":  # the patches the layer reads: padded its own way
+            z = nn.functional.pad(z, conv._reversed_padding_repeated_twice, conv.padding_mode)
+            padding = 0
         kw: dict[str, Any] = dict(
             kernel_size=conv.kernel_size,
             stride=conv.stride,
-            padding=conv.padding,
+            padding=padding,
             dilation=conv.dilation,
         )
         M = cnfm(conv).to(z)

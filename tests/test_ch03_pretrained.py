@@ -825,3 +825,25 @@ def test_pretrained_explorer_adds_an_uploaded_image_and_draws_it_once(monkeypatc
         v = views.view("m", "0", "me.png")
         assert shown[1][1] == f"m 0  CNFM-AGOP pearson {v['pearson']:.3f}"
         torch.testing.assert_close(torch.as_tensor(shown[1][2]), v["agop_map"])
+
+
+def test_feature_maps_of_a_reflect_padded_layer_read_its_reflected_patches():
+    """A bug found at stop 35: a layer that pads by reflection (``padding_mode="reflect"``,
+    also replicate or circular) had its border patches read zero-padded, up to 0.4 off the
+    layer's own ``|W z[j]|`` here; now z is padded as the layer pads it."""
+    from types import SimpleNamespace
+
+    from agop.features import patch_agop
+
+    odd, x = _pool_net35(odd=True), _image35(1)
+    factored = patch_agop(odd, x[None], factored=True, device="cpu")
+    z = layer_inputs(odd, x[None], ["0"])["0"]
+    padded = nn.functional.pad(z, (1, 1, 1, 1), mode="reflect")
+    bare = SimpleNamespace(kernel_size=(3, 3), dilation=(1, 1), padding=(0, 0), stride=(1, 1),
+                           weight=odd[0].weight)  # fmt: skip
+    with torch.no_grad():
+        layer_norm = nn.functional.conv2d(padded, odd[0].weight).norm(dim=1)[0]
+    for agops in (factored, {"0": factored["0"].dense()}):
+        cnfm_map, agop_map = ch03.feature_maps(odd, x, agops, layers=["0"])["0"]
+        torch.testing.assert_close(cnfm_map, layer_norm)
+        torch.testing.assert_close(agop_map, _patch_map(factored["0"].dense(), padded, bare))
