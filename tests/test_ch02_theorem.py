@@ -695,6 +695,11 @@ def test_theorem_pair_panels_follow_the_check_and_the_kernel_size():
     half = (e / 2**0.5).reshape(3, 3).numpy()
     assert np.allclose(a, half, rtol=0, atol=1e-15) or np.allclose(a, -half, rtol=0, atol=1e-15)
     assert clim == pytest.approx((-(0.5**0.5), 0.5**0.5), rel=1e-12)
+    v = torch.tensor([3.0, 1, 1, 1, 1, 1, 1, 1, -1], dtype=torch.float64)  # least entry -1
+    T.plot_theorem_pair(_planted_check(torch.outer(v, v), zero), kernel_size=3, fig=fig)
+    a, clim = _image(fig.axes[2])
+    np.testing.assert_allclose(a, (v / v.norm()).reshape(3, 3).numpy(), rtol=1e-12, atol=1e-15)
+    assert clim == pytest.approx((-3 / float(v.norm()), 3 / float(v.norm())), rel=1e-12)
     T.plot_theorem_pair(check, fig=fig)
     assert len(fig.axes) == 2
     plt.close(fig)
@@ -813,6 +818,8 @@ def test_relaxations_draw_only_the_settings_asked_for_on_a_figure_given():
     assert [ax.get_xlabel() for ax in fig.axes[2:]] == ["eta", "init_scale"]
     assert [line[0] for line in _lines(fig.axes[0])] == ["step (x = 0)", "step (data)"]
     assert [line[0] for line in _lines(fig.axes[3])] == ["scale (x = 0)", "scale (data)"]
+    T.plot_relaxations(_relaxation_rows(), fig=fig, settings=["noise"])  # one column
+    assert [ax.get_xlabel() for ax in fig.axes] == ["", "upper_noise"]
     plt.close(fig)
 
 
