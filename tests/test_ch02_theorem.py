@@ -601,3 +601,353 @@ def test_relax_fixed_keywords_override_the_base_ones():
     assert row["residual_data"] == direct.on_data["residual"]
     expected = float(direct.W0.norm() / (direct.W1 - direct.W0).norm())
     assert row["init_to_update"] == expected
+
+
+# Mutation testing, stop 35: the figures and the explorer
+
+
+def _planted_check(cnfm, agop0, agop_data=None, at_zero=None, on_data=None):
+    """A TheoremCheck holding planted matrices and proportionality numbers (the figure reads
+    only these), so that what it draws can be checked against them."""
+    z = torch.zeros(1, cnfm.shape[0], dtype=torch.float64)
+    return T.TheoremCheck(
+        W0=z,
+        W1=z,
+        cnfm=cnfm,
+        agop0=agop0,
+        agop_data=agop_data,
+        v=z,
+        at_zero=at_zero,
+        on_data=on_data,
+    )
+
+
+def _image(ax):
+    (im,) = ax.get_images()
+    return im.get_array().data, im.get_clim()
+
+
+def test_theorem_pair_draws_each_matrix_at_unit_scale_and_names_its_numbers():
+    """Panels in order: W^T W, the AGOP at 0, the AGOP over the data, the filter; each matrix
+    divided by its largest absolute entry (a largest entry below 1 too) on the colour scale
+    [-1, 1]; the titles carry the proportionality numbers given; no ticks. The filter is the
+    unit top eigenvector of W^T W as a p x p image, signed to a positive sum, on a colour scale
+    symmetric about 0 that its largest entry reaches."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    u = torch.tensor([-3.0, 1, 1, 1, 1, 1, 1, 1, 1], dtype=torch.float64)
+    cnfm = 0.01 * torch.outer(u, u)  # largest entry 0.09; top eigenvector +-u/|u|
+    assert float(torch.linalg.eigh(cnfm)[1][:, -1].sum()) < 0  # eigh's sign needs the flip
+    w = torch.arange(9, dtype=torch.float64) - 6
+    agop0 = -7.0 * torch.outer(w, w)  # largest entry -252
+    agop_data = torch.diag(torch.arange(1.0, 10.0, dtype=torch.float64)) - 0.5
+    check = _planted_check(
+        cnfm,
+        agop0,
+        agop_data,
+        at_zero={"pearson": 0.123456789, "residual": 3.21e-5},
+        on_data={"pearson": -0.5, "residual": 0.75},
+    )
+    fig = T.plot_theorem_pair(check, kernel_size=3)
+    axes = fig.axes
+    assert len(axes) == 4
+    for ax, A in zip(axes, (cnfm, agop0, agop_data), strict=False):
+        a, clim = _image(ax)
+        np.testing.assert_allclose(a, (A / A.abs().max()).numpy(), rtol=1e-15, atol=0)
+        assert clim == (-1, 1)
+    assert [ax.get_title() for ax in axes] == [
+        "CNFM $W^\\top W$",
+        "AGOP at $x=0$\npearson 0.123457, residual 3.2e-05",
+        "AGOP over the data\npearson -0.500000, residual 7.5e-01",
+        "top eigenvector of $W^\\top W$\n(the learned filter)",
+    ]
+    top = (u / u.norm()).reshape(3, 3).numpy()  # sum 5 / |u| > 0
+    a, clim = _image(axes[3])
+    np.testing.assert_allclose(a, top, rtol=1e-12, atol=1e-15)
+    assert clim == pytest.approx((-3 / float(u.norm()), 3 / float(u.norm())), rel=1e-12)
+    assert all(len(ax.get_xticks()) == len(ax.get_yticks()) == 0 for ax in axes)
+    plt.close(fig)
+
+
+def test_theorem_pair_panels_follow_the_check_and_the_kernel_size():
+    """No AGOP over the data: no panel for it. No kernel_size, or one that fits W^T W only
+    with several channels: no filter panel. A zero AGOP at 0 is drawn as zeros and its title
+    says so. A top eigenvector of sum exactly 0 is drawn as it is. A figure given is drawn on
+    and returned; a kernel_size whose square does not divide the side is refused."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    e = torch.tensor([1.0, -1, 0, 0, 0, 0, 0, 0, 0], dtype=torch.float64)
+    cnfm = torch.outer(e, e)  # top eigenvector +-e / sqrt(2), of sum exactly 0
+    zero = torch.zeros(9, 9, dtype=torch.float64)
+    check = _planted_check(cnfm, zero)
+    fig = plt.figure()
+    assert T.plot_theorem_pair(check, kernel_size=3, fig=fig) is fig
+    assert [ax.get_title() for ax in fig.axes] == [
+        "CNFM $W^\\top W$",
+        "AGOP at $x=0$\n(zero matrix)",
+        "top eigenvector of $W^\\top W$\n(the learned filter)",
+    ]
+    a, _ = _image(fig.axes[1])
+    np.testing.assert_array_equal(a, np.zeros((9, 9)))
+    a, clim = _image(fig.axes[2])
+    half = (e / 2**0.5).reshape(3, 3).numpy()
+    assert np.allclose(a, half, rtol=0, atol=1e-15) or np.allclose(a, -half, rtol=0, atol=1e-15)
+    assert clim == pytest.approx((-(0.5**0.5), 0.5**0.5), rel=1e-12)
+    v = torch.tensor([3.0, 1, 1, 1, 1, 1, 1, 1, -1], dtype=torch.float64)  # least entry -1
+    T.plot_theorem_pair(_planted_check(torch.outer(v, v), zero), kernel_size=3, fig=fig)
+    a, clim = _image(fig.axes[2])
+    np.testing.assert_allclose(a, (v / v.norm()).reshape(3, 3).numpy(), rtol=1e-12, atol=1e-15)
+    assert clim == pytest.approx((-3 / float(v.norm()), 3 / float(v.norm())), rel=1e-12)
+    T.plot_theorem_pair(check, fig=fig)
+    assert len(fig.axes) == 2
+    plt.close(fig)
+    two = torch.eye(18, dtype=torch.float64)  # two channels of 3 x 3 patches
+    fig = T.plot_theorem_pair(
+        _planted_check(
+            two, two, two, {"pearson": 1.0, "residual": 0.0}, {"pearson": 1.0, "residual": 0.0}
+        ),
+        kernel_size=3,
+    )
+    assert len(fig.axes) == 3
+    plt.close(fig)
+    with pytest.raises(ValueError, match="^kernel_size must fit the check's W\\^T W of side 9"):
+        T.plot_theorem_pair(check, kernel_size=9)  # 9 % 9 == 0, but 9 % 81 != 0
+    with pytest.raises(TypeError, match="^fig must be None or a matplotlib Figure, got str"):
+        T.plot_theorem_pair(check, fig="figure")
+
+
+def _relaxation_rows():
+    row = dict.fromkeys(("pearson0", "residual0", "pearson_data", "residual_data"))
+
+    def r(setting, parameter, value, p0, r0, pd, rd, moved=True):
+        return {
+            **row,
+            "setting": setting,
+            "parameter": parameter,
+            "value": value,
+            "pearson0": p0,
+            "residual0": r0,
+            "pearson_data": pd,
+            "residual_data": rd,
+            "moved": moved,
+        }
+
+    return [
+        r("step", "eta", 0.1, 0.9, 0.2, 0.8, 0.3),
+        r("step", "eta", 0.2, -0.5, 0.0, 0.7, 0.4),
+        r("step", "eta", 0.3, 0.1, 0.5, 0.6, 0.6, moved=False),  # left out
+        r("relu", "eta", 0.1, None, 0.25, 0.5, None),  # no correlation at 0, no residual on data
+        r("scale", "init_scale", 0.0, 1.0, 1e-3, 0.9, 0.05),
+        r("noise", "upper_noise", 0.5, 0.95, 0.01, 0.85, 0.1),
+        r("steps", "steps", 3, 0.99, 0.02, 0.9, 0.2),
+    ]
+
+
+def _lines(ax):
+    return [
+        (ln.get_label(), list(ln.get_xdata()), list(ln.get_ydata()), ln.get_linestyle())
+        for ln in ax.get_lines()
+    ]
+
+
+def test_relaxations_draw_each_settings_moved_points_in_its_parameters_column():
+    """One column per parameter (in the order of the rows), correlation on top, residual below;
+    in each, one solid line at x = 0 and one dashed over the data per setting of that parameter,
+    through the moved rows only, leaving out each undefined point on its own; a residual of 0
+    is drawn at 1e-17 on the log scale, a negative correlation as it is. The swept scales are
+    symmetric-log with their linear thresholds; axis labels and legends name what is drawn."""
+    import matplotlib.pyplot as plt
+
+    fig = T.plot_relaxations(_relaxation_rows())
+    axes = fig.axes
+    assert len(axes) == 8
+    top, bottom = axes[:4], axes[4:]
+    assert _lines(top[0]) == [
+        ("step (x = 0)", [0.1, 0.2], [0.9, -0.5], "-"),
+        ("step (data)", [0.1, 0.2], [0.8, 0.7], "--"),
+        ("relu (data)", [0.1], [0.5], "--"),
+    ]
+    assert _lines(bottom[0]) == [
+        ("step (x = 0)", [0.1, 0.2], [0.2, 1e-17], "-"),
+        ("step (data)", [0.1, 0.2], [0.3, 0.4], "--"),
+        ("relu (x = 0)", [0.1], [0.25], "-"),
+    ]
+    assert _lines(top[1]) == [
+        ("scale (x = 0)", [0.0], [1.0], "-"),
+        ("scale (data)", [0.0], [0.9], "--"),
+    ]
+    assert _lines(bottom[1]) == [
+        ("scale (x = 0)", [0.0], [1e-3], "-"),
+        ("scale (data)", [0.0], [0.05], "--"),
+    ]
+    assert _lines(top[2])[0] == ("noise (x = 0)", [0.5], [0.95], "-")
+    assert _lines(bottom[3])[1] == ("steps (data)", [3], [0.2], "--")
+    assert [len(ax.get_lines()) for ax in axes] == [3, 2, 2, 2, 3, 2, 2, 2]
+    for col, (param, linthresh) in enumerate(
+        [("eta", None), ("init_scale", 1e-4), ("upper_noise", 1e-2), ("steps", 1)]
+    ):
+        for ax in (top[col], bottom[col]):
+            assert ax.get_xscale() == ("linear" if linthresh is None else "symlog")
+            if linthresh is not None:
+                assert ax.xaxis.get_transform().linthresh == linthresh
+        assert top[col].get_shared_x_axes().joined(top[col], bottom[col])
+        assert (top[col].get_yscale(), bottom[col].get_yscale()) == ("linear", "log")
+        assert (top[col].get_xlabel(), bottom[col].get_xlabel()) == ("", param)
+        assert top[col].get_legend() is None
+        legend = [t.get_text() for t in bottom[col].get_legend().get_texts()]
+        assert legend == [line[0] for line in _lines(bottom[col])]
+    assert [ax.get_ylabel() for ax in axes] == ["Pearson correlation", "", "", ""] + [
+        "residual $|A - cB|_F / |A|_F$",
+        "",
+        "",
+        "",
+    ]
+    plt.close(fig)
+
+
+def test_relaxations_draw_only_the_settings_asked_for_on_a_figure_given():
+    """``settings`` keeps those settings and the columns of their parameters only; a figure
+    given is drawn on and returned."""
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure()
+    assert T.plot_relaxations(_relaxation_rows(), fig=fig, settings=["scale", "step"]) is fig
+    assert len(fig.axes) == 4
+    assert [ax.get_xlabel() for ax in fig.axes[2:]] == ["eta", "init_scale"]
+    assert [line[0] for line in _lines(fig.axes[0])] == ["step (x = 0)", "step (data)"]
+    assert [line[0] for line in _lines(fig.axes[3])] == ["scale (x = 0)", "scale (data)"]
+    T.plot_relaxations(_relaxation_rows(), fig=fig, settings=["noise"])  # one column
+    assert [ax.get_xlabel() for ax in fig.axes] == ["", "upper_noise"]
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("key", ["pearson0", "residual0", "pearson_data", "residual_data"])
+def test_relaxations_refuse_a_number_that_is_not_finite_by_its_key(key):
+    rows = _relaxation_rows()
+    rows[1][key] = float("inf")
+    with pytest.raises(ValueError, match=rf"^rows\[1\]\['{key}'\] must be a finite"):
+        T.plot_relaxations(rows)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"settings": "step"}, TypeError, "^settings must be a list of setting names, got str$"),
+        ({"fig": "figure"}, TypeError, "^fig must be None or a matplotlib Figure, got str$"),
+    ],
+)
+def test_relaxations_name_a_bad_settings_or_figure(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        T.plot_relaxations(_relaxation_rows(), **kwargs)
+
+
+def _explorer_data():
+    X = torch.rand(6, 1, 5, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    return X, [1.0, -1.0, 1.0, -1.0, 1.0, -1.0]
+
+
+def _explorer_controls(box):
+    return {w.description: w for row in box.children[:2] for w in row.children}
+
+
+def test_theorem_explorer_controls_layout_and_opening_values(monkeypatch):
+    """Two rows of controls (step, W_0 scale, upper noise; steps, phi) over the output; each
+    control's range and opening value (the theorem's: W_0 = 0, constant upper layers, one
+    step of tanh), none of the sliders updating while dragged. Every value a control sets
+    is refused in ``net``; without ``kernel_size`` the filters are 5 x 5."""
+    ipywidgets = pytest.importorskip("ipywidgets")
+    import matplotlib.pyplot as plt
+
+    X, y = _explorer_data()
+    box = T.theorem_explorer(X, y, kernel_size=2, width=3)
+    assert len(box.children) == 3 and isinstance(box.children[2], ipywidgets.Output)
+    assert [[w.description for w in row.children] for row in box.children[:2]] == [
+        ["step eta", "W_0 scale", "upper noise"],
+        ["steps", "phi"],
+    ]
+    c = _explorer_controls(box)
+    eta, scale, noise, steps, phi = c.values()
+    assert eta.value == pytest.approx(0.02, rel=1e-12)
+    assert (eta.base, eta.min, eta.max) == (10, -4, -0.5)
+    assert scale.options == (0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0) and scale.value == 0.0
+    assert noise.options == (0.0, 0.01, 0.1, 1.0, 10.0) and noise.value == 0.0
+    assert (steps.value, steps.min, steps.max) == (1, 1, 50)
+    assert phi.options == ("tanh", "ReLU, phi'(0) = 1", "ReLU, phi'(0) = 0 (torch)")
+    assert phi.value == "tanh"
+    assert not any(s.continuous_update for s in (eta, scale, noise, steps))
+    for name in ("eta", "init_scale", "upper_noise", "steps", "activation", "relu_grad_at_zero"):
+        with pytest.raises(ValueError, match=f"^net: '{name}' is set by the explorer's controls"):
+            T.theorem_explorer(X, y, kernel_size=2, **{name: 1})
+    drawn = []
+    real = T.plot_theorem_pair
+    monkeypatch.setattr(T, "plot_theorem_pair", lambda ch, **k: drawn.append(ch) or real(ch, **k))
+    T.theorem_explorer(X, y, width=3)
+    assert tuple(drawn[0].cnfm.shape) == (25, 25)
+    plt.close("all")
+
+
+def test_theorem_explorer_draws_check_theorem_of_the_chosen_values(monkeypatch, capsys):
+    """It opens on check_theorem of the controls' opening values; each change draws
+    plot_theorem_pair of check_theorem at the new values (kernel_size and ``net`` passed on)
+    on one figure, displayed; a run that cannot move says why instead; a view seen before is
+    not computed again."""
+    pytest.importorskip("ipywidgets")
+    import matplotlib.pyplot as plt
+
+    X, y = _explorer_data()
+    real_check, real_plot = T.check_theorem, T.plot_theorem_pair
+    calls, drawn = [], []
+    monkeypatch.setattr(T, "check_theorem", lambda *a, **k: calls.append(k) or real_check(*a, **k))
+    monkeypatch.setattr(
+        T, "plot_theorem_pair", lambda ch, **k: drawn.append((ch, k)) or real_plot(ch, **k)
+    )
+
+    def expect(**kw):
+        opts = dict(eta=0.02, init_scale=0.0, upper_noise=0.0, steps=1, activation="tanh")
+        ref = real_check(X, y, kernel_size=2, width=3, hidden=(2,), **{**opts, **kw})
+        check, k = drawn[-1]
+        assert k["kernel_size"] == 2 and k["fig"] is drawn[0][1]["fig"]
+        for name in ("cnfm", "agop0", "agop_data"):
+            torch.testing.assert_close(getattr(check, name), getattr(ref, name), rtol=0, atol=0)
+        assert len(k["fig"].axes) == 4  # three matrices and the 2 x 2 filter
+
+    box = T.theorem_explorer(X, y, kernel_size=2, width=3, hidden=(2,))
+    assert len(calls) == 1 and len(drawn) == 1
+    expect()
+    assert "Figure" in capsys.readouterr().out  # displayed
+    first = drawn[0][0]
+    c = _explorer_controls(box)
+    c["step eta"].value = 0.05
+    expect(eta=c["step eta"].value)
+    c["steps"].value = 2
+    expect(eta=c["step eta"].value, steps=2)
+    c["W_0 scale"].value = 1e-3
+    expect(eta=c["step eta"].value, steps=2, init_scale=1e-3)
+    c["upper noise"].value = 0.1
+    expect(eta=c["step eta"].value, steps=2, init_scale=1e-3, upper_noise=0.1)
+    c["phi"].value = "ReLU, phi'(0) = 1"
+    expect(
+        eta=c["step eta"].value,
+        steps=2,
+        init_scale=1e-3,
+        upper_noise=0.1,
+        activation="relu",
+        relu_grad_at_zero=1.0,
+    )
+    for control, value in [("upper noise", 0.0), ("W_0 scale", 0.0), ("steps", 1)]:
+        c[control].value = value
+    c["step eta"].value = drawn[0][0].settings["eta"]
+    expect(activation="relu", relu_grad_at_zero=1.0)
+    n = len(drawn)
+    capsys.readouterr()
+    c["phi"].value = "ReLU, phi'(0) = 0 (torch)"  # nothing moves from W_0 = 0
+    assert len(drawn) == n
+    with pytest.raises(ValueError) as err:
+        real_check(X, y, kernel_size=2, width=3, activation="relu", relu_grad_at_zero=0.0)
+    assert capsys.readouterr().out.strip().endswith(f"nothing to compare: {err.value}")
+    count = len(calls)
+    c["phi"].value = "tanh"  # the opening view again: drawn from the first run
+    assert len(calls) == count and drawn[-1][0] is first
+    plt.close("all")
