@@ -3,6 +3,7 @@ patch-AGOP at 0, with the closed forms W_1 = eta v u^T and AGOP_0 = P |v|^2 W_1^
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 
@@ -494,3 +495,203 @@ def test_check_theorem_names_the_argument_that_leaves_the_first_layer_at_zero():
         check_theorem(X, y, steps=0, width=2, hidden=(2,))
     result = check_theorem(X, y, steps=0, init_scale=0.1, width=2, hidden=(2,))
     torch.testing.assert_close(result.W1, result.W0, rtol=0, atol=0)
+
+
+# Mutation testing, stop 35
+
+
+def _tiny(dtype=torch.float64):
+    g = torch.Generator().manual_seed(1)
+    X = torch.rand(6, 1, 5, 5, generator=g, dtype=dtype)
+    return X, torch.tensor([1.0, -1.0, 1.0, -1.0, 0.5, -2.0], dtype=dtype)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: T.TheoremNet(1, "a"), TypeError, "^image_size "),
+        (lambda: T.TheoremNet(0, 5), ValueError, "^in_channels must"),
+        (lambda: T.TheoremNet(1, 5, width=0), ValueError, "^width must"),
+        (lambda: T.TheoremNet(1, 5, kernel_size=0), ValueError, "^kernel_size must"),
+        (lambda: T.TheoremNet(1, 5, hidden_kernel_size=0), ValueError, "^hidden_kernel_size must"),
+        (lambda: T.TheoremNet(1, 5, hidden=(2, 0)), ValueError, r"^hidden\[1\] must be"),
+        (lambda: T.TheoremNet(1, 5, hidden=(2,), hidden_kernel_size=4), ValueError, "^hidden_kernel_size must be odd"),
+        (lambda: T.TheoremNet(1, 5, kernel_size=6), ValueError, "^kernel_size=6 exceeds"),
+        (lambda: T.TheoremNet(1, 5, init_scale=-0.1), ValueError, "^init_scale must"),
+        (lambda: T.TheoremNet(1, 5, upper_noise=-0.1), ValueError, "^upper_noise must"),
+        (lambda: T.TheoremNet(1, 5, upper_padding_mode="x"), ValueError, "^upper_padding_mode must be one of"),
+        (lambda: T.train_gd(T.TheoremNet(1, 5), "a", [1], 0.1), TypeError, "^X must"),
+        (lambda: T.train_gd(T.TheoremNet(1, 5), *_tiny(), 0.1, steps=-1), ValueError, "^steps must"),
+        (lambda: T.train_gd(T.TheoremNet(1, 5), *_tiny(), 0.0), ValueError, "^eta must"),
+        (lambda: T.train_gd(T.TheoremNet(1, 5), *_tiny(), 0.1, train="x"), ValueError, "^train must be one of"),
+        (lambda: T.train_gd(T.TheoremNet(1, 5), *_tiny(), 0.1, batch_size=0), ValueError, "^batch_size must"),
+        (lambda: T.train_gd(T.TheoremNet(1, 5), *_tiny(), 0.1, batch_size=7), ValueError, "^batch_size must"),
+        (lambda: T.label_weighted_patch_sum("a", [1], 3), TypeError, "^X must"),
+        (lambda: T.label_weighted_patch_sum(_tiny()[0], "a", 3), TypeError, "^y must"),
+        (lambda: T.label_weighted_patch_sum(_tiny()[0], [np.nan] * 6, 3), ValueError, "^y "),
+        (lambda: T.label_weighted_patch_sum(_tiny()[0], torch.ones(6, 2), 3), ValueError, r"^y must have shape \(n,\) = \(6,\)"),
+        (lambda: T.closed_form_w1("a", [1], torch.ones(2), 0.1, 3), TypeError, "^X must"),
+        (lambda: T.closed_form_w1(*_tiny(), "a", 0.1, 3), TypeError, "^v must"),
+        (lambda: T.agop_on_data(T.TheoremNet(1, 5), "a"), TypeError, "^X must"),
+        (lambda: T.proportionality("a", torch.eye(2)), TypeError, "^A must"),
+        (lambda: T.proportionality(torch.eye(2) * np.nan, torch.eye(2)), ValueError, "^A "),
+        (lambda: T.proportionality(torch.eye(2), "a"), TypeError, "^B must"),
+        (lambda: T.proportionality(torch.eye(2), torch.eye(2) * np.nan), ValueError, "^B "),
+        (lambda: T.proportionality(torch.zeros(2, 2), torch.zeros(2, 2)), ValueError, "^A and B: proportionality is undefined for a zero matrix"),
+    ],
+)  # fmt: skip
+def test_stop35_each_argument_is_named(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_stop35_theorem_net_edges_of_its_arguments_are_accepted():
+    """A kernel as large as the image (one position), a hidden layer of width 1, a chunk of
+    one image, a batch of one, y as a column: accepted and computed."""
+    X, y = _tiny()
+    net = T.TheoremNet(1, 5, kernel_size=5, hidden=(1,), dtype=torch.float64)
+    assert net.positions == 1 and net(X).shape == (6, 1)
+    u = T.label_weighted_patch_sum(X, y, 3, chunk_size=1)
+    torch.testing.assert_close(u, (y[:, None] * extract_patches(X, 3).sum(1)).mean(0))
+    torch.testing.assert_close(T.label_weighted_patch_sum(X, y[:, None], 3), u)
+    T.train_gd(T.TheoremNet(1, 5, dtype=torch.float64), X, y, 0.1, batch_size=1)
+
+
+def test_stop35_defaults_of_the_network_and_its_activation():
+    """Width 8, tanh, circular padding, seed 0; the activation's defaults tanh and relu'(0)=0."""
+    net = T.TheoremNet(1, 5, hidden=(2,), init_scale=1.0, dtype=torch.float64)
+    assert net.conv.out_channels == 8 and net.phi.name == "tanh"
+    assert net.upper[0].padding_mode == "circular"
+    same = T.TheoremNet(1, 5, hidden=(2,), init_scale=1.0, seed=0, dtype=torch.float64)
+    torch.testing.assert_close(net.conv.weight, same.conv.weight, rtol=0, atol=0)
+    assert T.Activation().name == "tanh" and T.Activation("relu").grad_at_zero == 0.0
+
+
+def test_stop35_initial_weights_are_the_seeded_normal_draws_scaled():
+    """W_0 = init_scale * N (float64 draws of torch.Generator(seed), first layer first), each
+    upper map c_l (1 + upper_noise * N), the read-out's bias on the read-out; a hidden kernel
+    of 5 is padded by 2 (the output keeps its size)."""
+    net = T.TheoremNet(
+        2, (5, 6), width=3, hidden=(2,), hidden_kernel_size=5, init_scale=0.3,
+        upper_noise=0.2, readout_bias=0.5, seed=4, dtype=torch.float64,
+    )  # fmt: skip
+    g = torch.Generator().manual_seed(4)
+    want = 0.3 * torch.randn((3, 2, 3, 3), generator=g, dtype=torch.float64)
+    torch.testing.assert_close(net.conv.weight.detach(), want, rtol=0, atol=0)
+    consts = [1 / (3 * 25), 1 / (2 * 3 * 4) ** 0.5]
+    assert net.upper_constants() == pytest.approx(consts, rel=1e-15)
+    for m, c in zip(net.upper_linear_maps(), consts, strict=True):
+        noise = torch.randn(m.weight.shape, generator=g, dtype=torch.float64)
+        torch.testing.assert_close(m.weight.detach(), c * (1 + 0.2 * noise), rtol=1e-15, atol=0)
+    assert net.upper[-1].bias.item() == 0.5
+    assert net(torch.zeros(1, 2, 5, 6, dtype=torch.float64)).item() == 0.5
+
+
+def test_stop35_upper_constants_are_the_closed_form():
+    """c_l = 1 / (w_{l-1} r^2) for each upper convolution, a = 1 / sqrt(k_L P)."""
+    net = T.TheoremNet(1, (6, 7), width=3, kernel_size=2, hidden=(4, 5), hidden_kernel_size=3)
+    P = 5 * 6
+    assert net.upper_constants() == pytest.approx([1 / (3 * 9), 1 / (4 * 9), 1 / (5 * P) ** 0.5])
+
+
+def test_stop35_network_memory_check_counts_every_weight(monkeypatch):
+    """Refused one byte below the weights' bytes, accepted at exactly them: in_channels *
+    width * p^2 + the hidden convolutions' r^2 w_{l-1} w_l + the read-out's k_L P weights."""
+    import agop.validation
+
+    kw = dict(width=2, kernel_size=3, hidden=(3,), hidden_kernel_size=5, dtype=torch.float64)
+    need = (2 * 2 * 9 + 25 * 2 * 3 + 3 * (3 * 5)) * 8  # image 5 x 7: P = 3 * 5
+    monkeypatch.setattr(agop.validation, "_memory_bytes", lambda: need)
+    T.TheoremNet(2, (5, 7), **kw)
+    monkeypatch.setattr(agop.validation, "_memory_bytes", lambda: need - 1)
+    with pytest.raises(ValueError, match=r"^in_channels, width, kernel_size, hidden, "
+                       r"hidden_kernel_size: the network's weights would need"):  # fmt: skip
+        T.TheoremNet(2, (5, 7), **kw)
+
+
+def test_stop35_float32_inputs_meet_a_float64_model():
+    """Integer labels, a float32 v, float32 images for a float64 network: the same numbers as
+    all-float64 inputs (read in the images' or the network's dtype)."""
+    X, y = _tiny()
+    ints = [1, -1, 1, -1, 1, -2]
+    u = T.label_weighted_patch_sum(X, ints, 3)
+    torch.testing.assert_close(
+        u, T.label_weighted_patch_sum(X, torch.tensor(ints, dtype=X.dtype), 3)
+    )
+    v = torch.full((4,), 0.25)
+    w1 = T.closed_form_w1(X, ints, v, 0.1, 3)
+    assert w1.dtype == torch.float64
+    torch.testing.assert_close(w1, 0.1 * torch.outer(v.double(), u))
+    net = T.TheoremNet(1, 5, width=4, dtype=torch.float64)
+    X32 = X.float()
+    a = T.first_layer(T.train_gd(net, X32, y, 0.1))
+    b = T.first_layer(T.train_gd(net, X32.double(), y.float().double(), 0.1))
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_stop35_train_gd_all_layers_and_its_default_seed():
+    """``train="all"`` moves the upper layers too; the default seed is 0."""
+    X, y = _tiny()
+    net = T.TheoremNet(1, 5, width=2, hidden=(2,), init_scale=0.1, dtype=torch.float64)
+    moved = T.train_gd(net, X, y, 0.1, train="all")
+    assert not torch.equal(moved.upper[0].weight, net.upper[0].weight)
+    first = T.train_gd(net, X, y, 0.1, train="first")
+    assert torch.equal(first.upper[0].weight, net.upper[0].weight)
+    a = T.train_gd(net, X, y, 0.1, steps=2, batch_size=2)
+    b = T.train_gd(net, X, y, 0.1, steps=2, batch_size=2, seed=0)
+    torch.testing.assert_close(a.conv.weight, b.conv.weight, rtol=0, atol=0)
+
+
+def test_stop35_proportionality_computes_in_float64():
+    """A float32 matrix with a trace float32 cannot hold (2^24 + 1) is read in float64."""
+    big = torch.diag(torch.tensor([2.0**24, 1.0], dtype=torch.float32))
+    eye = torch.eye(2, dtype=torch.float64)
+    assert T.proportionality(big, eye)["ratio"] == (2**24 + 1) / 2
+    assert T.proportionality(eye, big)["ratio"] == 2 / (2**24 + 1)
+
+
+def test_stop35_check_theorem_records_its_settings_and_passes_them_on():
+    """The settings as given (defaults eta 0.02, 1 step, full batch, train "first", seed 0,
+    and the network's keywords); batch size, train and seed reach train_gd; the AGOP over the
+    data and v are the trained network's."""
+    X, y = _tiny()
+    res = check_theorem(X, y, width=2, hidden=(2,))
+    assert res.settings == dict(eta=0.02, steps=1, batch_size=None, train="first", seed=0,
+                                width=2, hidden=(2,))  # fmt: skip
+    net = T.TheoremNet(1, 5, width=2, hidden=(2,), dtype=torch.float64)
+    trained = T.train_gd(net, X, y, 0.02)
+    torch.testing.assert_close(res.W1, T.first_layer(trained), rtol=0, atol=0)
+    torch.testing.assert_close(res.agop_data, T.agop_on_data(trained, X))
+    torch.testing.assert_close(res.v, T.derivative_at_zero(trained))
+    kw = dict(eta=0.1, steps=3, batch_size=2, train="all", seed=5, init_scale=0.1)
+    res = check_theorem(X, y, width=2, hidden=(2,), **kw)
+    assert res.settings == dict(kw, width=2, hidden=(2,))
+    net = T.TheoremNet(1, 5, width=2, hidden=(2,), init_scale=0.1, seed=5, dtype=torch.float64)
+    trained = T.train_gd(net, X, y, 0.1, steps=3, batch_size=2, train="all", seed=5)
+    torch.testing.assert_close(res.W1, T.first_layer(trained), rtol=0, atol=0)
+    torch.testing.assert_close(res.v, T.derivative_at_zero(trained))
+
+
+def test_stop35_relax_rows_defaults_and_a_run_that_does_not_move(monkeypatch, capsys):
+    """Default relaxations are RELAXATIONS, default eta 0.02 and on_data, no progress bar
+    unless asked (then labelled "relax"); a run that leaves W at 0 gives moved=False and the
+    next value still runs; each row holds its numbers, None for a zero AGOP at 0."""
+    X, y = _tiny()
+    small = {"r": ("init_scale", (0.0, 0.1), {"activation": "relu"})}
+    monkeypatch.setattr(T, "RELAXATIONS", small)
+    rows = T.relax(X, y, width=2)
+    assert capsys.readouterr().err == ""
+    assert rows[0] == {"setting": "r", "parameter": "init_scale", "value": 0.0, "moved": False}
+    res = check_theorem(X, y, eta=0.02, init_scale=0.1, activation="relu", width=2)
+    assert res.at_zero is None
+    assert rows[1] == {
+        "setting": "r", "parameter": "init_scale", "value": 0.1, "moved": True,
+        "init_to_update": float(res.W0.norm() / (res.W1 - res.W0).norm()),
+        "pearson0": None, "residual0": None,
+        "pearson_data": res.on_data["pearson"], "residual_data": res.on_data["residual"],
+    }  # fmt: skip
+    rows = T.relax(X, y, {"t": ("init_scale", (0.1,), {})}, width=2, progress=True)
+    assert "relax" in capsys.readouterr().err
+    res = check_theorem(X, y, init_scale=0.1, width=2)
+    assert rows[0]["pearson0"] == res.at_zero["pearson"]
+    assert rows[0]["residual0"] == res.at_zero["residual"]
