@@ -330,3 +330,105 @@ def test_feature_maps_and_sketch_accuracy_name_their_own_arguments(call, error, 
     net, X, A = _small()
     with pytest.raises(error, match=match):
         call(net, X, A)
+
+
+# Mutation testing, stop 35
+
+
+def _sketch_rows():
+    """Layer "a" at k = 16, 1, 4 (out of order), layer "b" at 1 and 16: the slope runs through
+    the mean error at the smallest k over both layers."""
+    SA = ch03.SketchAccuracy
+    return [
+        SA("a", 16, 0.1, 0.9, 0.5, 0.5),
+        SA("a", 1, 0.6, 0.9, 0.5, 0.5),
+        SA("a", 4, 0.3, 0.9, 0.5, 0.5),
+        SA("b", 16, 0.2, 0.9, 0.5, 0.5),
+        SA("b", 1, 0.8, 0.9, 0.5, 0.5),
+    ]
+
+
+def test_stop35_sketch_accuracy_figure_draws_each_layers_errors_and_the_slope():
+    """One log-log line per layer (sorted by k, labelled by the layer), the dashed 1/sqrt(k)
+    slope over every k through the mean error at the smallest k, the axis labels, and a given
+    axes drawn into."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    _, given = plt.subplots()
+    ax = ch03.plot_sketch_accuracy(_sketch_rows(), ax=given)
+    assert ax is given
+    a, b, slope = ax.get_lines()
+    assert (a.get_label(), list(a.get_xdata()), list(a.get_ydata())) == (
+        "a", [1, 4, 16], [0.6, 0.3, 0.1]
+    )  # fmt: skip
+    assert (b.get_label(), list(b.get_xdata()), list(b.get_ydata())) == ("b", [1, 16], [0.8, 0.2])
+    assert slope.get_label() == "$\\propto 1/\\sqrt{k}$" and slope.get_linestyle() == "--"
+    np.testing.assert_allclose(slope.get_xdata(), [1, 4, 16])
+    np.testing.assert_allclose(slope.get_ydata(), [0.7, 0.35, 0.175])
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    assert ax.get_xlabel() == "probes $k$" and ax.get_ylabel() == "relative error of the sketch"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", slope.get_label()]
+    plt.close(ax.figure)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: ch03.plot_sketch_accuracy("a"), TypeError,
+         r"^rows must be a list of SketchAccuracy rows \(sketch_accuracy\), got str$"),
+        (lambda: ch03.plot_sketch_accuracy([ch03.SketchAccuracy("a", 0, 0.1, 1, 1, 1)]),
+         ValueError, r"^rows\[0\]\.k must"),
+        (lambda: ch03.plot_sketch_accuracy([ch03.SketchAccuracy("a", 1, 0.0, 1, 1, 1)]),
+         ValueError, r"^rows\[0\]\.relative_error must"),
+        (lambda: ch03.plot_sketch_accuracy([ch03.SketchAccuracy("a", 1, -0.5, 1, 1, 1)]),
+         ValueError, r"^rows\[0\]\.relative_error must"),
+        (lambda: ch03.plot_sketch_accuracy(_sketch_rows(), ax=1), TypeError, "^ax must be None"),
+        (lambda: ch03.plot_layer_view(torch.rand(1, 4, 4), torch.rand(4), torch.rand(4, 4), 0.5),
+         ValueError, r"^cnfm_map must be a non-empty map"),
+        (lambda: ch03.plot_layer_view(torch.rand(1, 4, 4), torch.rand(4, 4), torch.rand(4, 4),
+                                      1 + 2e-6), ValueError, "^similarity must"),
+        (lambda: ch03.plot_layer_view(torch.rand(1, 4, 4), torch.rand(4, 4), torch.rand(4, 4),
+                                      -1 - 2e-6), ValueError, "^similarity must"),
+        (lambda: ch03.plot_layer_view(torch.rand(1, 4, 4), torch.rand(4, 4), torch.rand(4, 4),
+                                      torch.tensor([0.5])), TypeError, "^similarity must"),
+        (lambda: ch03.plot_layer_view(torch.rand(1, 4, 4), torch.rand(4, 4), torch.rand(4, 4),
+                                      0.5, fig=1), TypeError, "^fig must be None"),
+    ],
+)  # fmt: skip
+def test_stop35_figures_name_a_bad_argument(call, error, match):
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    with pytest.raises(error, match=match):
+        call()
+    assert plt.get_fignums() == before
+
+
+def test_stop35_layer_view_figure_draws_the_image_and_both_maps_in_a_row():
+    """Three panels side by side: the image, the CNFM map and the AGOP map (the arrays given),
+    titled so; the suptitle names the title and the similarity to 3 decimals (a 0-d tensor
+    read as its number; the bounds +-(1 + 1e-6) accepted; no title by default); no ticks."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    g = torch.Generator().manual_seed(0)
+    image, cm, am = (torch.rand(*s, generator=g, dtype=torch.float64)
+                     for s in ((1, 4, 5), (3, 4), (3, 4)))  # fmt: skip
+    given = plt.figure()
+    fig = ch03.plot_layer_view(image, cm, am, torch.tensor(0.4567), title="net conv", fig=given)
+    assert fig is given and len(fig.axes) == 3
+    for ax, want, title in zip(fig.axes, (image[0], cm, am), ("image", "CNFM map", "AGOP map"),
+                               strict=True):  # fmt: skip
+        np.testing.assert_array_equal(ax.get_images()[0].get_array(), want.numpy())
+        assert ax.get_title() == title
+        assert len(ax.get_xticks()) == len(ax.get_yticks()) == 0
+    spans = [(ax.get_subplotspec().rowspan[0], ax.get_subplotspec().colspan[0]) for ax in fig.axes]
+    assert spans == [(0, 0), (0, 1), (0, 2)]
+    assert fig.axes[0].get_subplotspec().get_gridspec().get_geometry() == (1, 3)
+    assert fig.get_suptitle() == "net conv  CNFM-AGOP pearson 0.457"
+    plt.close(fig)
+    for s in (1 + 1e-6, -1 - 1e-6):
+        fig = ch03.plot_layer_view(image, cm, am, s)
+        assert fig.get_suptitle() == f"  CNFM-AGOP pearson {s:.3f}"
+        plt.close(fig)
