@@ -432,3 +432,152 @@ def test_stop35_layer_view_figure_draws_the_image_and_both_maps_in_a_row():
         fig = ch03.plot_layer_view(image, cm, am, s)
         assert fig.get_suptitle() == f"  CNFM-AGOP pearson {s:.3f}"
         plt.close(fig)
+
+
+def _two_nets():
+    """A zero-padded net (SimpleCNN, VALID convs) and one whose first conv pads circularly."""
+    from agop_book.nets import SimpleCNN
+
+    torch.manual_seed(0)
+    circ = nn.Sequential(
+        nn.Conv2d(3, 3, 3, padding=1, padding_mode="circular"), nn.Tanh(),
+        nn.Conv2d(3, 2, 3), nn.Flatten(), nn.Linear(2 * 6 * 6, 2),
+    ).double().eval()  # fmt: skip
+    net = SimpleCNN(3, 4, image_size=8, depth=2, width=3, seed=0).double().eval()
+    g = torch.Generator().manual_seed(1)
+    x0, x1 = torch.rand(2, 3, 8, 8, generator=g, dtype=torch.float64)
+    return net, circ, x0, x1
+
+
+def _reference_view(net, layer, x, sketch, seed):
+    """The view by its definition: the factored patch-AGOP of one image, densified, and
+    ||M^{1/2} z[j]|| over the layer input's patches, for M = W^T W and the AGOP."""
+    from agop.features import feature_map, patch_agop
+
+    A = patch_agop(net, x[None], sketch=sketch, seed=seed, factored=True, device="cpu")[layer]
+    conv = dict(net.named_modules())[layer]
+    z = layer_inputs(net, x[None], [layer])[layer]
+    p = conv.padding[0]
+    z = nn.functional.pad(z, (p, p, p, p), mode="circular")  # what the layer sees
+    kw = dict(kernel_size=conv.kernel_size, padding=0)
+    return A, feature_map(cnfm(conv), z, **kw)[0], feature_map(A.dense(), z, **kw)[0]
+
+
+def _inside(m, layer):
+    """The positions whose patch lies inside the image (a circular layer's border patches
+    wrap around; the maps read them zero-padded, as feature_map pads)."""
+    return m[1:-1, 1:-1] if layer == "0" else m
+
+
+@pytest.mark.parametrize("which, layer", [(0, "convs.1"), (1, "0")])
+def test_stop35_layer_views_maps_are_the_definitions_for_zero_and_circular_padding(which, layer):
+    """Each view's CNFM map and AGOP map against the definition, its factors the AGOP of that
+    image with the views' sketch and seed (defaults 8 and 0), a float32 image read in the
+    model's dtype; layer_view passes its sketch on."""
+    nets = _two_nets()
+    net, x0 = nets[which], nets[2]
+    views = ch03.LayerViews({"m": net}, {"i": x0.float()})
+    v = views.view("m", layer, "i")
+    A, cmap, amap = _reference_view(net, layer, x0.float().double(), 8, 0)
+    torch.testing.assert_close(v["factors"].dense(), A.dense(), rtol=1e-10, atol=1e-12)
+    for got, want in ((v["cnfm_map"], cmap), (v["agop_map"], amap)):
+        assert got.shape == want.shape
+        torch.testing.assert_close(_inside(got, layer), _inside(want, layer), rtol=1e-7, atol=1e-10)
+    w = ch03.layer_view(net, layer, x0, sketch=2, seed=4)
+    A2, cmap2, amap2 = _reference_view(net, layer, x0, 2, 4)
+    torch.testing.assert_close(
+        _inside(w["agop_map"], layer), _inside(amap2, layer), rtol=1e-7, atol=1e-10
+    )
+    maps = ch03.feature_maps(net, x0.float(), {layer: A2})
+    for got, want in zip(maps[layer], (cmap2, amap2), strict=True):
+        torch.testing.assert_close(_inside(got, layer), _inside(want, layer), rtol=1e-7, atol=1e-10)
+
+
+def test_stop35_layer_views_replace_an_image_and_keep_the_others():
+    """add_image recomputes the views of the replaced image only (the factors and the maps of
+    the new image), the other image's cached view is kept."""
+    net, _, x0, x1 = _two_nets()
+    views = ch03.LayerViews({"m": net}, {"p": x0, "q": x1}, sketch=3)
+    views.view("m", "convs.0", "p")
+    q = views.view("m", "convs.1", "q")
+    views.add_image("p", x1)
+    p = views.view("m", "convs.1", "p")
+    assert views.view("m", "convs.1", "q") is q
+    torch.testing.assert_close(p["agop_map"], q["agop_map"], rtol=0, atol=0)
+    torch.testing.assert_close(p["image"], x1, rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"^x must be a non-empty image"):
+        views.add_image("p", torch.zeros(3, 0, 4))
+
+
+def test_stop35_layer_views_figure_titles_its_model_and_layer_into_the_given_figure():
+    import matplotlib.pyplot as plt
+
+    net, _, x0, _ = _two_nets()
+    views = ch03.LayerViews({"m": net}, {"i": x0}, sketch=2)
+    given = plt.figure()
+    fig = ch03.plot_layer_views(views, "m", "convs.1", "i", fig=given)
+    pearson = views.view("m", "convs.1", "i")["pearson"]
+    assert fig is given and fig.get_suptitle() == f"m convs.1  CNFM-AGOP pearson {pearson:.3f}"
+    plt.close(fig)
+    with pytest.raises(TypeError, match="^fig must be None or a"):
+        ch03.plot_layer_views(views, "m", "convs.1", "i", fig=1)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda n, x: ch03.LayerViews([], {"i": x}), TypeError,
+         r"^models must be a dict \{label: torch\.nn\.Module\}, got list$"),
+        (lambda n, x: ch03.LayerViews({"m": n}, []), TypeError,
+         r"^images must be a dict \{label: \(c, H, W\) image\}, got list$"),
+        (lambda n, x: ch03.LayerViews({"m": n}, {"i": x[None]}), ValueError,
+         r"^images\['i'\] must be a non-empty image"),
+        (lambda n, x: ch03.LayerViews({"m": n}, {"i": x}, sketch=0), ValueError, "^sketch must"),
+        (lambda n, x: ch03.LayerViews({"m": n}, {"i": x}, device="nope"), Exception, ""),
+        (lambda n, x: ch03.LayerViews({"m": n}, {"i": x[:, :2]}).view("m", "convs.0", "i"),
+         ValueError, r"^images\['i'\] of shape \(3, 2, 8\) does not fit model 'm'"),
+        (lambda n, x: ch03.LayerViews({"m": n}, {"i": x}).view("z", "convs.0", "i"),
+         ValueError, r"^model must be one of \['m'\], got 'z'$"),
+        (lambda n, x: ch03.layer_view(n, "convs.0", torch.zeros(3, 0, 8)), ValueError,
+         "^x must be a non-empty image"),
+        (lambda n, x: ch03.layer_view(n, "convs.0", x * math.nan), ValueError, "^x "),
+        (lambda n, x: ch03.feature_maps(n, x * math.nan, {"convs.0": torch.eye(27)}), ValueError,
+         "^x "),
+        (lambda n, x: ch03.sketch_accuracy(n, x[None] * math.nan, [1]), ValueError, "^X "),
+    ],
+)  # fmt: skip
+def test_stop35_views_name_their_arguments(call, error, match):
+    net, _, x0, _ = _two_nets()
+    with pytest.raises(error, match=match):
+        call(net, x0)
+
+
+def test_stop35_layer_views_take_a_sketch_of_one_probe():
+    net, _, x0, _ = _two_nets()
+    v = ch03.LayerViews({"m": net}, {"i": x0}, sketch=1).view("m", "convs.0", "i")
+    A, _, amap = _reference_view(net, "convs.0", x0, 1, 0)
+    torch.testing.assert_close(v["agop_map"], amap, rtol=1e-7, atol=1e-10)
+
+
+def test_stop35_sketch_accuracy_layers_seed_dtype_and_no_progress_bar(capsys):
+    """Only the layers asked for; the default seed is 0; float32 images read in the model's
+    dtype; nothing written to stderr (no progress bar)."""
+    net, _, x0, x1 = _two_nets()
+    X = torch.stack([x0, x1])
+    rows = ch03.sketch_accuracy(net, X.float(), [2], layers=["convs.1"])
+    assert [r.layer for r in rows] == ["convs.1"]
+    same = ch03.sketch_accuracy(net, X.float().double(), [2], layers=["convs.1"], seed=0)
+    assert rows == same
+    assert capsys.readouterr().err == ""
+
+
+def test_stop35_uploaded_files_read_ipywidgets_8_objects_by_attribute():
+    """ipywidgets 8 may give objects with ``name`` and ``content`` attributes: read as such,
+    the name as a str and the content as bytes; a missing field is named."""
+    from types import SimpleNamespace
+
+    files = (SimpleNamespace(name="a.png", content=memoryview(b"12")),)
+    assert ch03.uploaded_files(files) == [("a.png", b"12")]
+    assert ch03.uploaded_files({"b.png": {"content": bytearray(b"3")}}) == [("b.png", b"3")]
+    with pytest.raises(ValueError, match=r"^value\[0\] must have a 'name' field"):
+        ch03.uploaded_files((SimpleNamespace(content=b"1"),))
