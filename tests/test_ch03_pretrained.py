@@ -581,3 +581,64 @@ def test_stop35_uploaded_files_read_ipywidgets_8_objects_by_attribute():
     assert ch03.uploaded_files({"b.png": {"content": bytearray(b"3")}}) == [("b.png", b"3")]
     with pytest.raises(ValueError, match=r"^value\[0\] must have a 'name' field"):
         ch03.uploaded_files((SimpleNamespace(content=b"1"),))
+
+
+def test_stop35_pretrained_explorer_shows_the_chosen_view_and_an_uploaded_image(monkeypatch):
+    """What the explorer shows: the view of its own LayerViews (sketch 8 by default) for the
+    chosen model, layer and image, in one figure; a second model resets the layer to its
+    first; an uploaded PNG (one file, images only) is preprocessed at ``size``, added and
+    shown, one redraw per change."""
+    pytest.importorskip("ipywidgets")
+    import datetime
+    import io as _io
+
+    import IPython.display
+    import numpy as np
+    from PIL import Image
+
+    from agop_book.bench.widgets import _controls
+    from agop_book.data import preprocess
+    from agop_book.nets import SimpleCNN
+    from agop_book.plots import _image_for_display
+
+    nets = {f"n{s}": SimpleCNN(3, 4, image_size=16, depth=2, width=3, seed=s).double().eval()
+            for s in (0, 1)}  # fmt: skip
+    image = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    shown = []
+    monkeypatch.setattr(
+        IPython.display,
+        "display",
+        lambda fig: shown.append(
+            (fig, fig.get_suptitle(), fig.axes[0].get_images()[0].get_array())
+        ),
+    )
+    box = ch03.pretrained_explorer(nets, {"noise": image}, size=16)
+    ref = ch03.LayerViews(nets, {"noise": image}, sketch=8)
+
+    def title(model, layer, img):
+        return f"{model} {layer}  CNFM-AGOP pearson {ref.view(model, layer, img)['pearson']:.3f}"
+
+    assert [s[1] for s in shown] == [title("n0", "convs.0", "noise")]
+    c = _controls(box)
+    upload = c["your image"]
+    assert upload.accept == "image/*" and upload.multiple is False
+    c["layer"].value = "convs.1"
+    c["model"].value = "n1"
+    assert c["layer"].value == "convs.0"
+    assert [s[1] for s in shown[1:]] == [
+        title("n0", "convs.1", "noise"),
+        title("n1", "convs.0", "noise"),
+    ]
+    pixels = (np.arange(20 * 20 * 3).reshape(20, 20, 3) % 251).astype(np.uint8)
+    buf = _io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buf, format="PNG")
+    upload.value = ({"name": "me.png", "type": "image/png", "size": len(buf.getvalue()),
+                     "content": memoryview(buf.getvalue()),
+                     "last_modified": datetime.datetime(2026, 1, 1)},)  # fmt: skip
+    assert list(c["image"].options) == ["noise", "me.png"] and c["image"].value == "me.png"
+    assert len(shown) == 4
+    x = preprocess(np.asarray(Image.open(_io.BytesIO(buf.getvalue())).convert("RGB")), size=16)[0]
+    ref.add_image("me.png", x)
+    assert shown[-1][1] == title("n1", "convs.0", "me.png")
+    np.testing.assert_allclose(shown[-1][2], _image_for_display(x)[0], rtol=1e-6, atol=1e-7)
+    assert len({id(s[0]) for s in shown}) == 1
