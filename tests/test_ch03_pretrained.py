@@ -370,6 +370,9 @@ def test_stop35_sketch_accuracy_figure_draws_each_layers_errors_and_the_slope():
     assert ax.get_xlabel() == "probes $k$" and ax.get_ylabel() == "relative error of the sketch"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", slope.get_label()]
     plt.close(ax.figure)
+    ax = ch03.plot_sketch_accuracy(_sketch_rows())  # no axes given: a new figure's
+    assert [line.get_label() for line in ax.get_lines()][:2] == ["a", "b"]
+    plt.close(ax.figure)
 
 
 @pytest.mark.parametrize(
