@@ -645,3 +645,24 @@ def test_stop35_pretrained_explorer_shows_the_chosen_view_and_an_uploaded_image(
     assert shown[-1][1] == title("n1", "convs.0", "me.png")
     np.testing.assert_allclose(shown[-1][2], _image_for_display(x)[0], rtol=1e-6, atol=1e-7)
     assert len({id(s[0]) for s in shown}) == 1
+
+
+def test_stop35_feature_maps_read_patches_at_the_layers_dilation():
+    """A dense AGOP of a dilated conv: the map of x[j] taken with the layer's dilation, the
+    definition written with an explicit dilated patch reference."""
+    from agop.features import feature_map
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(2, 3, 3, dilation=2), nn.Flatten(), nn.Linear(3 * 4 * 4, 1))
+    net = net.double().eval()
+    x = torch.rand(2, 8, 8, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    g = torch.Generator().manual_seed(3)
+    B = torch.randn(18, 18, generator=g, dtype=torch.float64)
+    A = B @ B.T
+    maps = ch03.feature_maps(net, x, {"0": A})
+    patches = torch.stack([x[:, i : i + 5 : 2, j : j + 5 : 2].reshape(-1)
+                           for i in range(4) for j in range(4)])  # fmt: skip
+    want = torch.einsum("pq,qr,pr->p", patches, A, patches).sqrt().reshape(4, 4)
+    torch.testing.assert_close(maps["0"][1], want, rtol=1e-10, atol=1e-12)
+    ref = feature_map(A, x[None], 3, padding=0, dilation=2)[0]
+    torch.testing.assert_close(maps["0"][1], ref, rtol=1e-10, atol=1e-12)
