@@ -604,7 +604,7 @@ def test_stop35_pretrained_explorer_shows_the_chosen_view_and_an_uploaded_image(
     from agop_book.nets import SimpleCNN
     from agop_book.plots import _image_for_display
 
-    nets = {f"n{s}": SimpleCNN(3, 4, image_size=16, depth=2, width=3, seed=s).double().eval()
+    nets = {f"n{s}": SimpleCNN(3, 4, image_size=16, depth=2 + s, width=3, seed=s).double().eval()
             for s in (0, 1)}  # fmt: skip
     image = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     shown = []
@@ -628,6 +628,7 @@ def test_stop35_pretrained_explorer_shows_the_chosen_view_and_an_uploaded_image(
     c["layer"].value = "convs.1"
     c["model"].value = "n1"
     assert c["layer"].value == "convs.0"
+    assert list(c["layer"].options) == ["convs.0", "convs.1", "convs.2"]
     assert [s[1] for s in shown[1:]] == [
         title("n0", "convs.1", "noise"),
         title("n1", "convs.0", "noise"),
