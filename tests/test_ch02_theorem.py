@@ -3,6 +3,7 @@ patch-AGOP at 0, with the closed forms W_1 = eta v u^T and AGOP_0 = P |v|^2 W_1^
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 
@@ -951,3 +952,446 @@ def test_theorem_explorer_draws_check_theorem_of_the_chosen_values(monkeypatch, 
     c["phi"].value = "tanh"  # the opening view again: drawn from the first run
     assert len(calls) == count and drawn[-1][0] is first
     plt.close("all")
+
+
+# Mutation testing, stop 35
+
+
+def _tiny(dtype=torch.float64):
+    g = torch.Generator().manual_seed(1)
+    X = torch.rand(6, 1, 5, 5, generator=g, dtype=dtype)
+    return X, torch.tensor([1.0, -1.0, 1.0, -1.0, 0.5, -2.0], dtype=dtype)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: T.TheoremNet(1, "a"), TypeError, "^image_size "),
+        (lambda: T.TheoremNet(0, 5), ValueError, "^in_channels must"),
+        (lambda: T.TheoremNet(1, 5, width=0), ValueError, "^width must"),
+        (lambda: T.TheoremNet(1, 5, kernel_size=0), ValueError, "^kernel_size must"),
+        (lambda: T.TheoremNet(1, 5, hidden_kernel_size=0), ValueError, "^hidden_kernel_size must"),
+        (lambda: T.TheoremNet(1, 5, hidden=(2, 0)), ValueError, r"^hidden\[1\] must be"),
+        (lambda: T.TheoremNet(1, 5, hidden=(2,), hidden_kernel_size=4), ValueError, "^hidden_kernel_size must be odd"),
+        (lambda: T.TheoremNet(1, 5, kernel_size=6), ValueError, "^kernel_size=6 exceeds"),
+        (lambda: T.TheoremNet(1, 5, init_scale=-0.1), ValueError, "^init_scale must"),
+        (lambda: T.TheoremNet(1, 5, upper_noise=-0.1), ValueError, "^upper_noise must"),
+        (lambda: T.TheoremNet(1, 5, upper_padding_mode="x"), ValueError, "^upper_padding_mode must be one of"),
+        (lambda: T.train_gd(T.TheoremNet(1, 5), "a", [1], 0.1), TypeError, "^X must"),
+        (lambda: T.train_gd(T.TheoremNet(1, 5), *_tiny(), 0.1, steps=-1), ValueError, "^steps must"),
+        (lambda: T.train_gd(T.TheoremNet(1, 5), *_tiny(), 0.0), ValueError, "^eta must"),
+        (lambda: T.train_gd(T.TheoremNet(1, 5), *_tiny(), 0.1, train="x"), ValueError, "^train must be one of"),
+        (lambda: T.train_gd(T.TheoremNet(1, 5), *_tiny(), 0.1, batch_size=0), ValueError, "^batch_size must"),
+        (lambda: T.train_gd(T.TheoremNet(1, 5), *_tiny(), 0.1, batch_size=7), ValueError, "^batch_size must"),
+        (lambda: T.label_weighted_patch_sum("a", [1], 3), TypeError, "^X must"),
+        (lambda: T.label_weighted_patch_sum(_tiny()[0], "a", 3), TypeError, "^y must"),
+        (lambda: T.label_weighted_patch_sum(_tiny()[0], [np.nan] * 6, 3), ValueError, "^y "),
+        (lambda: T.label_weighted_patch_sum(_tiny()[0], torch.ones(6, 2), 3), ValueError, r"^y must have shape \(n,\) = \(6,\)"),
+        (lambda: T.closed_form_w1("a", [1], torch.ones(2), 0.1, 3), TypeError, "^X must"),
+        (lambda: T.closed_form_w1(*_tiny(), "a", 0.1, 3), TypeError, "^v must"),
+        (lambda: T.agop_on_data(T.TheoremNet(1, 5), "a"), TypeError, "^X must"),
+        (lambda: T.proportionality("a", torch.eye(2)), TypeError, "^A must"),
+        (lambda: T.proportionality(torch.eye(2) * np.nan, torch.eye(2)), ValueError, "^A "),
+        (lambda: T.proportionality(torch.eye(2), "a"), TypeError, "^B must"),
+        (lambda: T.proportionality(torch.eye(2), torch.eye(2) * np.nan), ValueError, "^B "),
+        (lambda: T.proportionality(torch.zeros(2, 2), torch.zeros(2, 2)), ValueError, "^A and B: proportionality is undefined for a zero matrix"),
+    ],
+)  # fmt: skip
+def test_stop35_each_argument_is_named(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_stop35_theorem_net_edges_of_its_arguments_are_accepted():
+    """A kernel as large as the image (one position), a hidden layer of width 1, a chunk of
+    one image, a batch of one, y as a column: accepted and computed."""
+    X, y = _tiny()
+    net = T.TheoremNet(1, 5, kernel_size=5, hidden=(1,), dtype=torch.float64)
+    assert net.positions == 1 and net(X).shape == (6, 1)
+    u = T.label_weighted_patch_sum(X, y, 3, chunk_size=1)
+    torch.testing.assert_close(u, (y[:, None] * extract_patches(X, 3).sum(1)).mean(0))
+    torch.testing.assert_close(T.label_weighted_patch_sum(X, y[:, None], 3), u)
+    T.train_gd(T.TheoremNet(1, 5, dtype=torch.float64), X, y, 0.1, batch_size=1)
+
+
+def test_stop35_defaults_of_the_network_and_its_activation():
+    """Width 8, tanh, circular padding, seed 0; the activation's defaults tanh and relu'(0)=0."""
+    net = T.TheoremNet(1, 5, hidden=(2,), init_scale=1.0, dtype=torch.float64)
+    assert net.conv.out_channels == 8 and net.phi.name == "tanh"
+    assert net.upper[0].padding_mode == "circular"
+    same = T.TheoremNet(1, 5, hidden=(2,), init_scale=1.0, seed=0, dtype=torch.float64)
+    torch.testing.assert_close(net.conv.weight, same.conv.weight, rtol=0, atol=0)
+    assert T.Activation().name == "tanh" and T.Activation("relu").grad_at_zero == 0.0
+
+
+def test_stop35_initial_weights_are_the_seeded_normal_draws_scaled():
+    """W_0 = init_scale * N (float64 draws of torch.Generator(seed), first layer first), each
+    upper map c_l (1 + upper_noise * N), the read-out's bias on the read-out; a hidden kernel
+    of 5 is padded by 2 (the output keeps its size)."""
+    net = T.TheoremNet(
+        2, (5, 6), width=3, hidden=(2,), hidden_kernel_size=5, init_scale=0.3,
+        upper_noise=0.2, readout_bias=0.5, seed=4, dtype=torch.float64,
+    )  # fmt: skip
+    g = torch.Generator().manual_seed(4)
+    want = 0.3 * torch.randn((3, 2, 3, 3), generator=g, dtype=torch.float64)
+    torch.testing.assert_close(net.conv.weight.detach(), want, rtol=0, atol=0)
+    consts = [1 / (3 * 25), 1 / (2 * 3 * 4) ** 0.5]
+    assert net.upper_constants() == pytest.approx(consts, rel=1e-15)
+    for m, c in zip(net.upper_linear_maps(), consts, strict=True):
+        noise = torch.randn(m.weight.shape, generator=g, dtype=torch.float64)
+        torch.testing.assert_close(m.weight.detach(), c * (1 + 0.2 * noise), rtol=1e-15, atol=0)
+    assert net.upper[-1].bias.item() == 0.5
+    assert net(torch.zeros(1, 2, 5, 6, dtype=torch.float64)).item() == 0.5
+
+
+def test_stop35_upper_constants_are_the_closed_form():
+    """c_l = 1 / (w_{l-1} r^2) for each upper convolution, a = 1 / sqrt(k_L P)."""
+    net = T.TheoremNet(1, (6, 7), width=3, kernel_size=2, hidden=(4, 5), hidden_kernel_size=3)
+    P = 5 * 6
+    assert net.upper_constants() == pytest.approx([1 / (3 * 9), 1 / (4 * 9), 1 / (5 * P) ** 0.5])
+
+
+def test_stop35_network_memory_check_counts_every_weight(monkeypatch):
+    """Refused one byte below the weights' bytes, accepted at exactly them: in_channels *
+    width * p^2 + the hidden convolutions' r^2 w_{l-1} w_l + the read-out's k_L P weights."""
+    import agop.validation
+
+    kw = dict(width=2, kernel_size=3, hidden=(3,), hidden_kernel_size=5, dtype=torch.float64)
+    need = (2 * 2 * 9 + 25 * 2 * 3 + 3 * (3 * 5)) * 8  # image 5 x 7: P = 3 * 5
+    monkeypatch.setattr(agop.validation, "_memory_bytes", lambda: need)
+    T.TheoremNet(2, (5, 7), **kw)
+    monkeypatch.setattr(agop.validation, "_memory_bytes", lambda: need - 1)
+    with pytest.raises(ValueError, match=r"^in_channels, width, kernel_size, hidden, "
+                       r"hidden_kernel_size: the network's weights would need"):  # fmt: skip
+        T.TheoremNet(2, (5, 7), **kw)
+
+
+def test_stop35_float32_inputs_meet_a_float64_model():
+    """Integer labels, a float32 v, float32 images for a float64 network: the same numbers as
+    all-float64 inputs (read in the images' or the network's dtype)."""
+    X, y = _tiny()
+    ints = [1, -1, 1, -1, 1, -2]
+    u = T.label_weighted_patch_sum(X, ints, 3)
+    torch.testing.assert_close(
+        u, T.label_weighted_patch_sum(X, torch.tensor(ints, dtype=X.dtype), 3)
+    )
+    v = torch.full((4,), 0.25)
+    w1 = T.closed_form_w1(X, ints, v, 0.1, 3)
+    assert w1.dtype == torch.float64
+    torch.testing.assert_close(w1, 0.1 * torch.outer(v.double(), u))
+    net = T.TheoremNet(1, 5, width=4, dtype=torch.float64)
+    X32 = X.float()
+    a = T.first_layer(T.train_gd(net, X32, y, 0.1))
+    b = T.first_layer(T.train_gd(net, X32.double(), y.float().double(), 0.1))
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_stop35_train_gd_all_layers_and_its_default_seed():
+    """``train="all"`` moves the upper layers too; the default seed is 0."""
+    X, y = _tiny()
+    net = T.TheoremNet(1, 5, width=2, hidden=(2,), init_scale=0.1, dtype=torch.float64)
+    moved = T.train_gd(net, X, y, 0.1, train="all")
+    assert not torch.equal(moved.upper[0].weight, net.upper[0].weight)
+    first = T.train_gd(net, X, y, 0.1, train="first")
+    assert torch.equal(first.upper[0].weight, net.upper[0].weight)
+    a = T.train_gd(net, X, y, 0.1, steps=2, batch_size=2)
+    b = T.train_gd(net, X, y, 0.1, steps=2, batch_size=2, seed=0)
+    torch.testing.assert_close(a.conv.weight, b.conv.weight, rtol=0, atol=0)
+
+
+def test_stop35_proportionality_computes_in_float64():
+    """A float32 matrix with a trace float32 cannot hold (2^24 + 1) is read in float64."""
+    big = torch.diag(torch.tensor([2.0**24, 1.0], dtype=torch.float32))
+    eye = torch.eye(2, dtype=torch.float64)
+    assert T.proportionality(big, eye)["ratio"] == (2**24 + 1) / 2
+    assert T.proportionality(eye, big)["ratio"] == 2 / (2**24 + 1)
+
+
+def test_stop35_check_theorem_records_its_settings_and_passes_them_on():
+    """The settings as given (defaults eta 0.02, 1 step, full batch, train "first", seed 0,
+    and the network's keywords); batch size, train and seed reach train_gd; the AGOP over the
+    data and v are the trained network's."""
+    X, y = _tiny()
+    res = check_theorem(X, y, width=2, hidden=(2,))
+    assert res.settings == dict(eta=0.02, steps=1, batch_size=None, train="first", seed=0,
+                                width=2, hidden=(2,))  # fmt: skip
+    net = T.TheoremNet(1, 5, width=2, hidden=(2,), dtype=torch.float64)
+    trained = T.train_gd(net, X, y, 0.02)
+    torch.testing.assert_close(res.W1, T.first_layer(trained), rtol=0, atol=0)
+    torch.testing.assert_close(res.agop_data, T.agop_on_data(trained, X))
+    torch.testing.assert_close(res.v, T.derivative_at_zero(trained))
+    kw = dict(eta=0.1, steps=3, batch_size=2, train="all", seed=5, init_scale=0.1)
+    res = check_theorem(X, y, width=2, hidden=(2,), **kw)
+    assert res.settings == dict(kw, width=2, hidden=(2,))
+    net = T.TheoremNet(1, 5, width=2, hidden=(2,), init_scale=0.1, seed=5, dtype=torch.float64)
+    trained = T.train_gd(net, X, y, 0.1, steps=3, batch_size=2, train="all", seed=5)
+    torch.testing.assert_close(res.W1, T.first_layer(trained), rtol=0, atol=0)
+    torch.testing.assert_close(res.v, T.derivative_at_zero(trained))
+
+
+def test_stop35_relax_rows_defaults_and_a_run_that_does_not_move(monkeypatch, capsys):
+    """Default relaxations are RELAXATIONS, default eta 0.02 and on_data, no progress bar
+    unless asked (then labelled "relax"); a run that leaves W at 0 gives moved=False and the
+    next value still runs; each row holds its numbers, None for a zero AGOP at 0."""
+    X, y = _tiny()
+    small = {"r": ("init_scale", (0.0, 0.1), {"activation": "relu"})}
+    monkeypatch.setattr(T, "RELAXATIONS", small)
+    rows = T.relax(X, y, width=2)
+    assert capsys.readouterr().err == ""
+    assert rows[0] == {"setting": "r", "parameter": "init_scale", "value": 0.0, "moved": False}
+    res = check_theorem(X, y, eta=0.02, init_scale=0.1, activation="relu", width=2)
+    assert res.at_zero is None
+    assert rows[1] == {
+        "setting": "r", "parameter": "init_scale", "value": 0.1, "moved": True,
+        "init_to_update": float(res.W0.norm() / (res.W1 - res.W0).norm()),
+        "pearson0": None, "residual0": None,
+        "pearson_data": res.on_data["pearson"], "residual_data": res.on_data["residual"],
+    }  # fmt: skip
+    rows = T.relax(X, y, {"t": ("init_scale", (0.1,), {})}, width=2, progress=True)
+    assert "relax" in capsys.readouterr().err
+    res = check_theorem(X, y, init_scale=0.1, width=2)
+    assert rows[0]["pearson0"] == res.at_zero["pearson"]
+    assert rows[0]["residual0"] == res.at_zero["residual"]
+
+
+def _planted_check_35(agop_data=True, zero_agop0=False):
+    """A TheoremCheck of planted matrices: W^T W = 2 t t^T + 0.5 s s^T (top eigenvector t, a
+    3 x 3 filter with a positive sum), the AGOP at 0 three times it (or zero), the AGOP over
+    the data a matrix with negative entries."""
+    t = torch.tensor([3.0, -1.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 1.0], dtype=torch.float64)
+    t = t / t.norm()
+    s = torch.zeros(9, dtype=torch.float64)
+    s[2] = 1.0
+    cnfm = 0.02 * torch.outer(t, t) + 0.005 * torch.outer(s, s)  # largest entry below 1
+    agop0 = torch.zeros(9, 9, dtype=torch.float64) if zero_agop0 else 3 * cnfm
+    data = cnfm - 0.1 * torch.eye(9, dtype=torch.float64)
+    return T.TheoremCheck(
+        W0=torch.zeros(2, 9, dtype=torch.float64), W1=torch.ones(2, 9, dtype=torch.float64),
+        cnfm=cnfm, agop0=agop0, agop_data=data if agop_data else None,
+        v=torch.ones(1, 2, dtype=torch.float64),
+        at_zero=None if zero_agop0 else T.proportionality(agop0, cnfm),
+        on_data=T.proportionality(data, cnfm) if agop_data else None,
+    ), t  # fmt: skip
+
+
+def test_stop35_theorem_pair_draws_each_matrix_scaled_with_its_numbers_and_the_filter():
+    """Panels in order W^T W, AGOP at 0, AGOP over the data, the filter: each matrix divided
+    by its largest |entry| on a colour scale -1 to 1, the Pearson correlation (6 decimals) and
+    residual (1 decimal, exponent) in its title; the filter the top eigenvector of W^T W as
+    p x p, signed to a positive sum, on +-its largest |entry|; no ticks."""
+    import matplotlib.pyplot as plt
+
+    check, t = _planted_check_35()
+    s = torch.zeros(9, dtype=torch.float64)
+    s[2] = 1.0
+    given = plt.figure()
+    fig = T.plot_theorem_pair(check, kernel_size=3, fig=given)
+    assert fig is given and len(fig.axes) == 4
+    titles = ["CNFM $W^\\top W$", "AGOP at $x=0$", "AGOP over the data"]
+    for ax, A, title, prop in zip(
+        fig.axes, (check.cnfm, check.agop0, check.agop_data), titles,
+        (None, check.at_zero, check.on_data), strict=False,
+    ):  # fmt: skip
+        a = A.numpy()
+        np.testing.assert_allclose(ax.get_images()[0].get_array(), a / np.abs(a).max())
+        assert ax.get_images()[0].get_clim() == (-1, 1)
+        if prop is not None:
+            title += f"\npearson {prop['pearson']:.6f}, residual {prop['residual']:.1e}"
+        assert ax.get_title() == title
+        assert len(ax.get_xticks()) == len(ax.get_yticks()) == 0
+    filt = fig.axes[3].get_images()[0]
+    np.testing.assert_allclose(filt.get_array(), t.reshape(3, 3).numpy(), atol=1e-12)
+    lim = float(t.abs().max())
+    np.testing.assert_allclose(filt.get_clim(), (-lim, lim))
+    assert fig.axes[3].get_title() == "top eigenvector of $W^\\top W$\n(the learned filter)"
+    # eigh returns this one's top eigenvector with a negative sum: drawn flipped
+    t2 = torch.tensor([2.0, 0, 0, 0, 0, 0, 0, 0, 1], dtype=torch.float64) / 5**0.5
+    assert float(torch.linalg.eigh(0.02 * torch.outer(t2, t2))[1][:, -1].sum()) < 0
+    check.cnfm = 0.02 * torch.outer(t2, t2) + 0.005 * torch.outer(s, s)
+    fig2 = T.plot_theorem_pair(check, kernel_size=3)
+    np.testing.assert_allclose(
+        fig2.axes[3].get_images()[0].get_array(), t2.reshape(3, 3).numpy(), atol=1e-12
+    )
+    plt.close(fig2)
+    plt.close(fig)
+
+
+def test_stop35_theorem_pair_without_data_or_filter_and_a_zero_agop():
+    """No AGOP over the data: two panels (and the filter); no kernel_size, or a filter that
+    is not p x p (two channels): no filter panel; a zero AGOP at 0 is drawn as zeros, titled
+    so; a kernel_size that divides q but whose square does not is refused."""
+    import matplotlib.pyplot as plt
+
+    check, _ = _planted_check_35(agop_data=False, zero_agop0=True)
+    fig = T.plot_theorem_pair(check, kernel_size=3)
+    assert len(fig.axes) == 3
+    assert fig.axes[1].get_title() == "AGOP at $x=0$\n(zero matrix)"
+    np.testing.assert_array_equal(fig.axes[1].get_images()[0].get_array(), np.zeros((9, 9)))
+    plt.close(fig)
+    check, _ = _planted_check_35()
+    fig = T.plot_theorem_pair(check)
+    assert len(fig.axes) == 3
+    plt.close(fig)
+    X = torch.rand(6, 2, 5, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    two = check_theorem(X, [1, -1, 1, -1, 1, -1], width=2)
+    fig = T.plot_theorem_pair(two, kernel_size=3)
+    assert len(fig.axes) == 3
+    plt.close(fig)
+    with pytest.raises(ValueError, match="^kernel_size must fit the check's W"):
+        T.plot_theorem_pair(two, kernel_size=2)  # q = 18: 18 % 2 == 0, 18 % 4 != 0
+    with pytest.raises(TypeError, match="^fig must be None or a"):
+        T.plot_theorem_pair(two, fig=1)
+
+
+def _relax_rows():
+    """Two parameters; "b" shares init_scale with "a"; a run that did not move; a residual of
+    0 (drawn at 1e-17 on the log axis); a None where the AGOP at 0 was zero."""
+
+    def row(s, p, v, p0, r0, pd, rd, moved=True):
+        out = {"setting": s, "parameter": p, "value": v, "moved": moved}
+        if moved:
+            out.update(pearson0=p0, residual0=r0, pearson_data=pd, residual_data=rd)
+        return out
+
+    return [
+        row("a", "init_scale", 0.0, 1.0, 0.0, 0.9, 0.2),
+        row("a", "init_scale", 0.1, 0.5, 0.3, 0.4, 0.6),
+        row("a", "init_scale", 1.0, 0, 0, 0, 0, moved=False),
+        row("b", "init_scale", 0.1, None, None, 0.7, 0.05),
+        row("b", "init_scale", 1.0, None, None, 0.6, 0.5),
+        row("c", "upper_noise", 0.01, 0.8, 0.01, 0.85, 0.02),
+        row("d", "eta", 0.5, 0.3, 0.4, 0.2, 0.1),
+    ]  # fmt: skip
+
+
+def test_stop35_relaxations_draw_each_settings_numbers_by_parameter():
+    """One column per parameter (in order of first appearance), Pearson on top and the
+    residual (log axis, 0 drawn at 1e-17) below, x = 0 solid and data dashed, labelled
+    "name (x = 0)" / "name (data)"; moved runs only; None left out; symlog x axes with the
+    parameter's linear threshold (init_scale 1e-4, upper_noise 1e-2, steps 1), linear for
+    others; columns share x; settings picks the settings drawn."""
+    import matplotlib.pyplot as plt
+
+    rows = _relax_rows()
+    given = plt.figure()
+    fig = T.plot_relaxations(rows, fig=given)
+    assert fig is given
+    axes = np.array(fig.axes).reshape(2, 3)
+    got = {
+        (c, r, ln.get_label()): (list(ln.get_xdata()), list(ln.get_ydata()), ln.get_linestyle())
+        for r in range(2) for c in range(3) for ln in axes[r, c].get_lines()
+    }  # fmt: skip
+    assert got == {
+        (0, 0, "a (x = 0)"): ([0.0, 0.1], [1.0, 0.5], "-"),
+        (0, 0, "a (data)"): ([0.0, 0.1], [0.9, 0.4], "--"),
+        (0, 1, "a (x = 0)"): ([0.0, 0.1], [1e-17, 0.3], "-"),
+        (0, 1, "a (data)"): ([0.0, 0.1], [0.2, 0.6], "--"),
+        (0, 0, "b (data)"): ([0.1, 1.0], [0.7, 0.6], "--"),
+        (0, 1, "b (data)"): ([0.1, 1.0], [0.05, 0.5], "--"),
+        (1, 0, "c (x = 0)"): ([0.01], [0.8], "-"),
+        (1, 0, "c (data)"): ([0.01], [0.85], "--"),
+        (1, 1, "c (x = 0)"): ([0.01], [0.01], "-"),
+        (1, 1, "c (data)"): ([0.01], [0.02], "--"),
+        (2, 0, "d (x = 0)"): ([0.5], [0.3], "-"),
+        (2, 0, "d (data)"): ([0.5], [0.2], "--"),
+        (2, 1, "d (x = 0)"): ([0.5], [0.4], "-"),
+        (2, 1, "d (data)"): ([0.5], [0.1], "--"),
+    }
+    for c, (param, thresh) in enumerate(
+        (("init_scale", 1e-4), ("upper_noise", 1e-2), ("eta", None))
+    ):
+        assert axes[1, c].get_xlabel() == param and axes[1, c].get_yscale() == "log"
+        assert axes[0, c].get_yscale() == "linear"
+        for r in range(2):
+            if thresh is None:
+                assert axes[r, c].get_xscale() == "linear"
+            else:
+                assert axes[r, c].get_xscale() == "symlog"
+                assert axes[r, c].xaxis.get_transform().linthresh == thresh
+        assert axes[0, c].get_shared_x_axes().joined(axes[0, c], axes[1, c])
+        labels = [t.get_text() for t in axes[1, c].get_legend().get_texts()]
+        assert labels == [ln.get_label() for ln in axes[1, c].get_lines()]
+    assert not axes[0, 0].get_shared_x_axes().joined(axes[0, 0], axes[0, 1])
+    assert axes[0, 0].get_ylabel() == "Pearson correlation"
+    assert axes[1, 0].get_ylabel() == "residual $|A - cB|_F / |A|_F$"
+    assert axes[0, 1].get_ylabel() == axes[1, 1].get_ylabel() == ""
+    plt.close(fig)
+    steps = [dict(r, parameter="steps", value=v) for r, v in zip(rows[:2], (1, 2), strict=True)]
+    fig = T.plot_relaxations([*steps, rows[5]], settings=["a"])
+    (top, bottom) = fig.axes
+    assert top.xaxis.get_transform().linthresh == 1
+    assert {ln.get_label() for ln in top.get_lines()} == {"a (x = 0)", "a (data)"}
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("key", ["pearson0", "residual0", "pearson_data", "residual_data"])
+def test_stop35_relaxations_name_a_bad_number_and_bad_settings(key):
+    bad = dict(_relax_rows()[0], **{key: float("nan")})
+    with pytest.raises(ValueError, match=rf"^rows\[0\]\['{key}'\] must be a finite"):
+        T.plot_relaxations([bad])
+    if key == "pearson0":
+        with pytest.raises(TypeError, match="^settings must be a list of setting names, got str$"):
+            T.plot_relaxations(_relax_rows(), settings="a")
+        with pytest.raises(TypeError, match="^fig must be None or a"):
+            T.plot_relaxations(_relax_rows(), fig=1)
+
+
+def test_stop35_theorem_explorer_controls_and_the_views_it_shows(monkeypatch, capsys):
+    """Controls (step eta log-slider 1e-4..10^-0.5 at 0.02, W_0 scale and upper noise over
+    their listed values at 0, steps 1..50 at 1, phi over three activations at tanh; sliders
+    update on release); each view is plot_theorem_pair of check_theorem at those values;
+    ReLU with phi'(0) = 0 from W_0 = 0 prints why nothing is drawn."""
+    pytest.importorskip("ipywidgets")
+    import IPython.display
+
+    from agop_book.bench.widgets import _controls
+
+    X, y = _tiny()
+    shown = []
+    monkeypatch.setattr(
+        IPython.display, "display", lambda fig: shown.append([ax.get_title() for ax in fig.axes])
+    )
+    box = T.theorem_explorer(X, y, kernel_size=3, width=2)
+    rows = [[c.description for c in row.children] for row in box.children[:2]]
+    assert rows == [["step eta", "W_0 scale", "upper noise"], ["steps", "phi"]]
+    c = _controls(box)
+    eta = c["step eta"]
+    assert (eta.value, eta.base, eta.min, eta.max) == (0.02, 10, -4, -0.5)
+    assert list(c["W_0 scale"].options) == [0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]
+    assert list(c["upper noise"].options) == [0.0, 0.01, 0.1, 1.0, 10.0]
+    assert c["W_0 scale"].value == c["upper noise"].value == 0.0
+    steps = c["steps"]
+    assert (steps.value, steps.min, steps.max) == (1, 1, 50)
+    assert list(c["phi"].options) == ["tanh", "ReLU, phi'(0) = 1", "ReLU, phi'(0) = 0 (torch)"]
+    assert c["phi"].value == "tanh"
+    assert not any(
+        c[k].continuous_update for k in ("step eta", "W_0 scale", "upper noise", "steps")
+    )
+
+    def titles(**kw):
+        import matplotlib.pyplot as plt
+
+        fig = T.plot_theorem_pair(check_theorem(X, y, kernel_size=3, width=2, **kw), kernel_size=3)
+        plt.close(fig)
+        return [ax.get_title() for ax in fig.axes]
+
+    assert shown == [titles(eta=0.02, init_scale=0.0, upper_noise=0.0, steps=1)]
+    c["W_0 scale"].value = 0.1
+    c["upper noise"].value = 0.1
+    c["steps"].value = 3
+    c["step eta"].value = 0.1
+    assert shown[-1] == titles(eta=0.1, init_scale=0.1, upper_noise=0.1, steps=3)
+    c["phi"].value = "ReLU, phi'(0) = 1"
+    assert shown[-1] == titles(
+        eta=0.1, init_scale=0.1, upper_noise=0.1, steps=3, activation="relu", relu_grad_at_zero=1.0
+    )
+    c["phi"].value = "ReLU, phi'(0) = 0 (torch)"
+    n = len(shown)
+    capsys.readouterr()
+    c["W_0 scale"].value = 0.0
+    out = capsys.readouterr().out
+    assert len(shown) == n and "nothing to compare: the first layer is still 0" in out
+    with pytest.raises(ValueError, match="^net: 'activation' is set by the explorer"):
+        T.theorem_explorer(X, y, kernel_size=3, activation="relu")
+    with pytest.raises(ValueError, match="^net: 'relu_grad_at_zero' is set by the explorer"):
+        T.theorem_explorer(X, y, kernel_size=3, relu_grad_at_zero=1.0)

@@ -194,3 +194,183 @@ def test_accuracy_vs_noise_draws_only_the_methods_asked_for_in_their_order():
         np.testing.assert_allclose(line.get_ydata(), [means[method]] * 2, atol=1e-12)
     assert len(ax.collections) == 2  # one band per method drawn
     plt.close(ax.figure)
+
+
+# Mutation testing, stop 35
+
+
+def _drawn_panel():
+    """Three images, two methods' maps (planted multiples of the images, so each map panel
+    names its method by its scale), and accuracies whose value labels fall on both sides of
+    the 0.86 cap."""
+    g = torch.Generator().manual_seed(3)
+    images = torch.rand(3, 1, 4, 5, generator=g, dtype=torch.float64)
+    return {
+        "noise": 1.5,
+        "images": images,
+        "maps": {"A": 2 * images[:, 0], "B": 3 * images[:, 0]},
+        "accuracy": {"A": (0.5, 0.1), "B": (0.8, 0.05)},
+    }
+
+
+def test_noise_panel_draws_images_then_each_methods_maps_then_the_accuracies():
+    """Panel count and order: the images in the top row, the maps of each method in its own
+    row below in the dict's order (each imshow array the planted map), the row labels on the
+    first column only; the grid left of the bars and as tall; bars of the means in the dict's
+    order with error bars of mean +- sd, their values written at min(mean + sd + 0.03, 0.86),
+    the accuracy axis 0 to 1, and the noise level in the title."""
+    import matplotlib.pyplot as plt
+
+    panel = _drawn_panel()
+    fig = ch06.plot_noise_panel(panel)
+    *grid, bars = fig.axes
+    assert len(grid) == 3 * 3
+    images, maps = panel["images"], panel["maps"]
+    for ax in grid:
+        spec = ax.get_subplotspec()
+        assert spec.get_gridspec().get_geometry() == (3, 3)  # 1 + 2 rows, one column per image
+        (row,), (col,) = spec.rowspan, spec.colspan
+        want = images[col, 0] if row == 0 else maps["AB"[row - 1]][col]
+        np.testing.assert_array_equal(ax.get_images()[0].get_array(), want.numpy())
+        assert ax.get_ylabel() == ("" if col else ["image", "A", "B"][row])
+        assert ax.get_position().x1 < bars.get_position().x0
+    assert sorted((ax.get_subplotspec().rowspan[0], ax.get_subplotspec().colspan[0])
+                  for ax in grid) == [(r, c) for r in range(3) for c in range(3)]  # fmt: skip
+    assert bars.get_position().y0 == pytest.approx(fig.subplotpars.bottom)
+    assert bars.get_position().y1 == pytest.approx(fig.subplotpars.top)
+    assert [t.get_text() for t in bars.get_yticklabels()] == ["A", "B"]
+    assert [p.get_width() for p in bars.patches] == [0.5, 0.8]
+    assert [p.get_y() + p.get_height() / 2 for p in bars.patches] == [0, 1]
+    (segments,) = [c.get_segments() for c in bars.collections]
+    np.testing.assert_allclose([s[:, 0] for s in segments], [[0.4, 0.6], [0.75, 0.85]])
+    assert [t.get_text() for t in bars.texts] == ["0.50", "0.80"]
+    assert [t.get_position() for t in bars.texts] == [(pytest.approx(0.63), 0), (0.86, 1)]
+    assert bars.get_xlim() == (0, 1) and bars.get_xlabel() == "test accuracy"
+    assert fig.get_suptitle() == "noise level 1.5"
+    plt.close(fig)
+
+
+def test_noise_panel_of_one_image_and_a_figure_given():
+    """One image is a batch (m = 1); a given figure is the one drawn into; the accuracy axis
+    still starts at 0 when an error bar reaches below it (mean 0.05, sd 0.1)."""
+    import matplotlib.pyplot as plt
+
+    panel = _drawn_panel()
+    panel = dict(panel, images=panel["images"][:1], maps={"A": panel["maps"]["A"][:1]})
+    panel["accuracy"] = {"A": (0.05, 0.1)}
+    fig = plt.figure()
+    assert ch06.plot_noise_panel(panel, fig=fig) is fig
+    assert len(fig.axes) == 2 + 1
+    assert fig.axes[-1].get_xlim() == (0, 1)
+    plt.close(fig)
+
+
+def test_accuracy_vs_noise_labels_title_and_chosen_methods():
+    """The default x label, an empty one kept empty, the y label, the title given, and only
+    the chosen methods in the chosen order."""
+    import matplotlib.pyplot as plt
+
+    rows, acc = _rows()
+    ax = ch06.plot_accuracy_vs_noise(rows, methods=["B", "A"], title="planted")
+    assert ax.get_xlabel() == "noise level" and ax.get_ylabel() == "test accuracy"
+    assert ax.get_title() == "planted"
+    assert [line.get_label() for line in ax.get_lines()] == ["B", "A"]
+    np.testing.assert_allclose(
+        ax.get_lines()[0].get_ydata(), [(1.0 + 0.9 + 0.7) / 3, (0.6 + 0.6 + 0.75) / 3]
+    )
+    plt.close(ax.figure)
+    ax = ch06.plot_accuracy_vs_noise(rows, methods=["A"], xlabel="")
+    assert ax.get_xlabel() == "" and [line.get_label() for line in ax.get_lines()] == ["A"]
+    plt.close(ax.figure)
+
+
+def test_noise_explorer_shows_the_chosen_noise_levels_panel_in_one_figure(monkeypatch):
+    """What the explorer shows for given slider values: a slider described "noise", and the
+    figure it displays is the static twin's figure of that noise level, one figure redrawn."""
+    pytest.importorskip("ipywidgets")
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(
+        IPython.display, "display", lambda fig: shown.append((fig, fig.get_suptitle()))
+    )
+    box = ch06.noise_explorer([_panel(2.0), _panel(0.5)])
+    slider = box.children[0]
+    assert slider.description == "noise"
+    slider.value = 2.0
+    assert [s[1] for s in shown] == ["noise level 0.5", "noise level 2"]
+    assert shown[0][0] is shown[1][0]
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (
+            lambda: ch06.plot_noise_panel(dict(_PANEL, images="x")),
+            TypeError,
+            r"^panel\['images'\] must",
+        ),
+        (
+            lambda: ch06.plot_noise_panel(dict(_PANEL, images=torch.rand(3, 8, 8))),
+            ValueError,
+            r"^panel\['images'\] must be a non-empty batch \(m, c, H, W\), got shape \(3, 8, 8\)$",
+        ),
+        (
+            lambda: ch06.plot_noise_panel(dict(_PANEL, images=torch.rand(0, 1, 8, 8))),
+            ValueError,
+            r"^panel\['images'\] must be a non-empty batch",
+        ),
+        (
+            lambda: ch06.plot_noise_panel(dict(_PANEL, maps={"CNN": "x"})),
+            TypeError,
+            r"^panel\['maps'\]\['CNN'\] must",
+        ),
+        (
+            lambda: ch06.plot_noise_panel(dict(_PANEL, maps={"CNN": torch.rand(3, 0, 8)})),
+            ValueError,
+            r"^panel\['maps'\]\['CNN'\] must hold one \(H, W\) map per image",
+        ),
+        (
+            lambda: ch06.plot_noise_panel(
+                dict(_PANEL, maps={"CNN": torch.full((3, 8, 8), np.nan)})
+            ),
+            ValueError,
+            r"^panel\['maps'\]\['CNN'\] contains",
+        ),
+        (
+            lambda: ch06.plot_noise_panel(dict(_PANEL, accuracy=[0.5])),
+            TypeError,
+            r"^panel\['accuracy'\] must be a dict \{method: \(mean, sd\)\}, got list$",
+        ),
+        (lambda: ch06.plot_noise_panel(_PANEL, fig=1), TypeError, "^fig must be None or a"),
+        (
+            lambda: ch06.noise_explorer({"a": 1}),
+            TypeError,
+            r"^panels must be a list of panels \(Comparison\.panels\), got dict$",
+        ),
+        (
+            lambda: ch06.plot_accuracy_vs_noise([dict(_ROW, noise=np.nan)]),
+            ValueError,
+            r"^rows\[0\]\['noise'\] must be a finite",
+        ),
+        (
+            lambda: ch06.plot_accuracy_vs_noise([_ROW], methods="CNN"),
+            TypeError,
+            "^methods must be a list of method names, got str$",
+        ),
+        (
+            lambda: ch06.plot_accuracy_vs_noise([_ROW], methods=["x"]),
+            ValueError,
+            r"^methods: 'x' is not one of the methods of rows \['CNN'\]$",
+        ),
+        (lambda: ch06.plot_accuracy_vs_noise([_ROW], ax=1), TypeError, "^ax must be None or a"),
+        (lambda: ch06.plot_accuracy_vs_noise([_ROW], title=1), TypeError, "^title must be a str"),
+    ],
+)
+def test_figures_and_explorer_name_a_hostile_argument_whole(call, error, match):
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    with pytest.raises(error, match=match):
+        call()
+    assert plt.get_fignums() == before
